@@ -1,0 +1,58 @@
+/* The seed example: a question/answer server and client written only against sd_ops. */
+#ifndef SD_EXAMPLES_QA_H
+#define SD_EXAMPLES_QA_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include <sockdrill/ops.h>
+
+#define SD_QA_QUESTION "When is Charles' birthday?\n"
+#define SD_QA_ANSWER   "Charles' birthday is on 14 November.\n"
+#define SD_QA_UNKNOWN  "I do not know.\n"
+#define SD_QA_MAX_LINE 512 /* a longer line without '\n' ends the connection */
+
+/* The answer line for one question line (without its '\n'). */
+const char *sd_qa_answer_for(const char *line, size_t len);
+
+/* Binds `addr` and listens (non-blocking listener). The fd, or a negative errno, e.g.
+ * -EADDRINUSE when another socket holds the port. */
+int sd_qa_listen(struct sd_net *net, const struct sockaddr *addr, socklen_t len, int backlog);
+
+struct sd_qa_server_opts {
+	unsigned long max_clients; /* return after this many connections ended; 0: no limit */
+	int poll_ms;               /* one poll's timeout */
+	int idle_polls;            /* return after this many polls in a row saw nothing */
+	const atomic_int *stop;    /* return soon after *stop becomes non-zero; may be NULL */
+};
+
+struct sd_qa_server_stats {
+	unsigned long accepted, answered, closed, errors, bytes_in, bytes_out;
+	int first_error; /* first negative errno met, 0 if none */
+};
+
+/* Serves every client that connects to `lfd`, many at once, from one poll loop: each line
+ * received is answered, a client is closed after its end of stream. 0 when a limit in
+ * opts ended the loop, or a negative errno when poll itself failed. */
+int sd_qa_serve(struct sd_net *net, int lfd, const struct sd_qa_server_opts *opts,
+		struct sd_qa_server_stats *stats);
+
+struct sd_qa_client_stats {
+	unsigned long ok, failed, bytes_out, bytes_in;
+	int first_error;
+};
+
+/* Runs n clients against addr, at most `concurrency` connected at once, from one poll loop:
+ * connect, send the question, read one answer line, check it, close. Gives up on the rest
+ * after `idle_polls` polls of `poll_ms` in a row with no progress. 0 when every client got
+ * the right answer, else -EPROTO (some failed; see stats). */
+int sd_qa_run_clients(struct sd_net *net, const struct sockaddr *addr, socklen_t len,
+		      unsigned long n, unsigned concurrency, int poll_ms, int idle_polls,
+		      struct sd_qa_client_stats *stats);
+
+/* One blocking client: connect, ask, read the answer line into `answer` (NUL-terminated).
+ * 0, or a negative errno (-EPROTO for a malformed or missing answer). */
+int sd_qa_ask(struct sd_net *net, const struct sockaddr *addr, socklen_t len, char *answer,
+	      size_t cap);
+
+#endif

@@ -1,0 +1,164 @@
+/* sockdrill: the one table every TCP socket operation goes through. */
+#ifndef SOCKDRILL_OPS_H
+#define SOCKDRILL_OPS_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Conventions that hold for every member below:
+ *  - the first argument is the backend's own state (the `state` of a struct sd_net);
+ *  - a call returns a count or value >= 0 on success and a negative errno on failure
+ *    (-EADDRINUSE, never -1 with errno set); the global errno is neither read nor written
+ *    by the caller's contract;
+ *  - "fd" is a descriptor in the backend's own descriptor space (kernel fds for `real`,
+ *    simulated fds for `sim`);
+ *  - no member is ever NULL: a backend without a call points it at the matching sd_no_*
+ *    stub, which returns -EOPNOTSUPP. Wrappers can therefore forward without checks.
+ *
+ * The table only grows: new members are appended and SD_OPS_VERSION raised. A caller that
+ * needs a member newer than version N checks `ops->version` first.
+ */
+#define SD_OPS_VERSION 1
+
+/* Flags of struct sd_config. */
+#define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
+
+/* What a backend instance is created from. Zeroed means "defaults". */
+struct sd_config {
+	uint64_t seed;       /* deterministic backends draw every choice from this */
+	unsigned flags;      /* SD_CFG_* */
+	const char *options; /* backend-specific "key=value,key=value" text, or NULL */
+};
+
+struct sd_ops {
+	int version;      /* SD_OPS_VERSION this table was written for */
+	const char *name; /* registry key, e.g. "real", "sim" */
+
+	/* Version 1 members. */
+
+	/* Creates one independent instance. 0 and *state set, or -ENOMEM / -EINVAL (bad options).
+	 */
+	int (*create)(const struct sd_config *cfg, void **state);
+	/* Frees an instance, closing every socket it still holds. */
+	void (*destroy)(void *state);
+
+	/* socket(2). Returns a new fd, or -EAFNOSUPPORT, -EPROTONOSUPPORT, -EINVAL, -EMFILE,
+	 * -ENFILE, -ENOBUFS, -ENOMEM. type may carry SOCK_NONBLOCK and SOCK_CLOEXEC. */
+	int (*socket)(void *state, int domain, int type, int protocol);
+	/* bind(2). 0, or -EADDRINUSE, -EADDRNOTAVAIL, -EINVAL (already bound, bad length),
+	 * -EAFNOSUPPORT, -EACCES, -EBADF, -ENOTSOCK; real without permission: -EPERM for an
+	 * address outside loopback. */
+	int (*bind)(void *state, int fd, const struct sockaddr *addr, socklen_t len);
+	/* listen(2). 0, or -EADDRINUSE (implicit bind found no port), -EINVAL, -EBADF,
+	 * -EOPNOTSUPP. */
+	int (*listen)(void *state, int fd, int backlog);
+	/* accept4(2); flags are SOCK_NONBLOCK|SOCK_CLOEXEC. Returns the new fd, or -EAGAIN
+	 * (non-blocking, none pending), -EINVAL (not listening), -EINTR, -ECONNABORTED, -EMFILE,
+	 * -ENFILE, -EBADF. addr/len may be NULL; when given, *len is updated as accept4 does. */
+	int (*accept)(void *state, int fd, struct sockaddr *addr, socklen_t *len, int flags);
+	/* connect(2). 0, or -ECONNREFUSED, -EINPROGRESS (non-blocking), -EALREADY, -EISCONN,
+	 * -ETIMEDOUT, -ENETUNREACH, -EADDRNOTAVAIL, -EAFNOSUPPORT, -EINTR, -EBADF; real without
+	 * permission: -EPERM for an address outside loopback. */
+	int (*connect)(void *state, int fd, const struct sockaddr *addr, socklen_t len);
+	/* send(2). Bytes queued (possibly fewer than len), or -EAGAIN, -EPIPE, -ECONNRESET,
+	 * -ENOTCONN, -EINTR, -EBADF. Never raises SIGPIPE. */
+	ssize_t (*send)(void *state, int fd, const void *buf, size_t len, int flags);
+	/* recv(2). Bytes read (0 = orderly end of stream), or -EAGAIN, -ECONNRESET, -ENOTCONN,
+	 * -ETIMEDOUT, -EINTR, -EBADF. Honours MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL. */
+	ssize_t (*recv)(void *state, int fd, void *buf, size_t len, int flags);
+	/* sendmsg(2): as send, gathering from msg->msg_iov. Never raises SIGPIPE. */
+	ssize_t (*sendmsg)(void *state, int fd, const struct msghdr *msg, int flags);
+	/* recvmsg(2): as recv, scattering into msg->msg_iov; msg_flags is set. */
+	ssize_t (*recvmsg)(void *state, int fd, struct msghdr *msg, int flags);
+	/* shutdown(2) with SHUT_RD/SHUT_WR/SHUT_RDWR. 0, or -ENOTCONN, -EINVAL, -EBADF. */
+	int (*shutdown)(void *state, int fd, int how);
+	/* close(2). 0, or -EBADF. The fd is released even when the connection is reset. */
+	int (*close)(void *state, int fd);
+	/* setsockopt(2). 0, or -ENOPROTOOPT, -EINVAL, -EBADF. */
+	int (*setsockopt)(void *state, int fd, int level, int name, const void *val, socklen_t len);
+	/* getsockopt(2). 0 and *len updated, or -ENOPROTOOPT, -EINVAL, -EBADF. */
+	int (*getsockopt)(void *state, int fd, int level, int name, void *val, socklen_t *len);
+	/* getsockname(2). 0, or -EBADF, -EINVAL. */
+	int (*getsockname)(void *state, int fd, struct sockaddr *addr, socklen_t *len);
+	/* getpeername(2). 0, or -ENOTCONN, -EBADF. */
+	int (*getpeername)(void *state, int fd, struct sockaddr *addr, socklen_t *len);
+	/* poll(2) over fds of this backend. Number of ready entries (0 on timeout), or -EINTR,
+	 * -EINVAL. timeout_ms < 0 waits without limit. */
+	int (*poll)(void *state, struct pollfd *fds, nfds_t nfds, int timeout_ms);
+	/* O_NONBLOCK on (on != 0) or off. 0, or -EBADF. */
+	int (*set_nonblocking)(void *state, int fd, int on);
+};
+
+/* A live instance: a table plus the state its members take first. */
+struct sd_net {
+	const struct sd_ops *ops;
+	void *state;
+};
+
+/* Stubs for members a backend does not support: each returns -EOPNOTSUPP. */
+int sd_no_socket(void *state, int domain, int type, int protocol);
+int sd_no_bind(void *state, int fd, const struct sockaddr *addr, socklen_t len);
+int sd_no_listen(void *state, int fd, int backlog);
+int sd_no_accept(void *state, int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int sd_no_connect(void *state, int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t sd_no_send(void *state, int fd, const void *buf, size_t len, int flags);
+ssize_t sd_no_recv(void *state, int fd, void *buf, size_t len, int flags);
+ssize_t sd_no_sendmsg(void *state, int fd, const struct msghdr *msg, int flags);
+ssize_t sd_no_recvmsg(void *state, int fd, struct msghdr *msg, int flags);
+int sd_no_shutdown(void *state, int fd, int how);
+int sd_no_close(void *state, int fd);
+int sd_no_setsockopt(void *state, int fd, int level, int name, const void *val, socklen_t len);
+int sd_no_getsockopt(void *state, int fd, int level, int name, void *val, socklen_t *len);
+int sd_no_getsockname(void *state, int fd, struct sockaddr *addr, socklen_t *len);
+int sd_no_getpeername(void *state, int fd, struct sockaddr *addr, socklen_t *len);
+int sd_no_poll(void *state, struct pollfd *fds, nfds_t nfds, int timeout_ms);
+int sd_no_set_nonblocking(void *state, int fd, int on);
+
+/*
+ * Registry. Built-in backends are always present; sd_register adds one more at run time
+ * (0, -EEXIST for a taken name, -EINVAL for a table with NULL members or an unknown
+ * version, -ENOSPC when full). The table must outlive the process's use of it.
+ */
+int sd_register(const struct sd_ops *ops);
+const struct sd_ops *sd_find(const char *name);
+/* The i-th registered table, or NULL past the end; for listing. */
+const struct sd_ops *sd_backend_at(size_t i);
+
+/* Finds `name` and creates an instance into *net. 0, -ENOENT (no such backend), or what
+ * the backend's create returned. cfg may be NULL. */
+int sd_net_open(struct sd_net *net, const char *name, const struct sd_config *cfg);
+/* Destroys the instance; safe on a zeroed or already closed sd_net. */
+void sd_net_close(struct sd_net *net);
+
+/* Shorthands: sd_socket(net, ...) is net->ops->socket(net->state, ...). */
+#define SD__CALL(net, member, ...)   ((net)->ops->member((net)->state, __VA_ARGS__))
+#define sd_socket(net, ...)          SD__CALL(net, socket, __VA_ARGS__)
+#define sd_bind(net, ...)            SD__CALL(net, bind, __VA_ARGS__)
+#define sd_listen(net, ...)          SD__CALL(net, listen, __VA_ARGS__)
+#define sd_accept(net, ...)          SD__CALL(net, accept, __VA_ARGS__)
+#define sd_connect(net, ...)         SD__CALL(net, connect, __VA_ARGS__)
+#define sd_send(net, ...)            SD__CALL(net, send, __VA_ARGS__)
+#define sd_recv(net, ...)            SD__CALL(net, recv, __VA_ARGS__)
+#define sd_sendmsg(net, ...)         SD__CALL(net, sendmsg, __VA_ARGS__)
+#define sd_recvmsg(net, ...)         SD__CALL(net, recvmsg, __VA_ARGS__)
+#define sd_shutdown(net, ...)        SD__CALL(net, shutdown, __VA_ARGS__)
+#define sd_close(net, ...)           SD__CALL(net, close, __VA_ARGS__)
+#define sd_setsockopt(net, ...)      SD__CALL(net, setsockopt, __VA_ARGS__)
+#define sd_getsockopt(net, ...)      SD__CALL(net, getsockopt, __VA_ARGS__)
+#define sd_getsockname(net, ...)     SD__CALL(net, getsockname, __VA_ARGS__)
+#define sd_getpeername(net, ...)     SD__CALL(net, getpeername, __VA_ARGS__)
+#define sd_poll(net, ...)            SD__CALL(net, poll, __VA_ARGS__)
+#define sd_set_nonblocking(net, ...) SD__CALL(net, set_nonblocking, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,52 @@
+/* sockdrill: the `real` backend, kernel TCP sockets restricted to loopback by default. */
+#ifndef SOCKDRILL_REAL_H
+#define SOCKDRILL_REAL_H
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <sockdrill/ops.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern const struct sd_ops sd_real_ops;
+
+/*
+ * The libc functions a real instance calls, one pointer each, in the libc convention
+ * (-1 and errno). Replacing one lets a test make the kernel "fail" in a chosen way and so
+ * check the backend's own error paths (as SQLite's test_syscall does for its VFS).
+ */
+struct sd_real_syscalls {
+	int (*socket)(int, int, int);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*shutdown)(int, int);
+	int (*close)(int);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*fcntl)(int, int, ...);
+};
+
+/* The libc functions themselves. */
+extern const struct sd_real_syscalls sd_real_libc;
+
+/* Makes the real instance `net` call `sys` from now on (NULL: back to libc).
+ * 0, or -EINVAL when net is not a real instance or sys has a NULL member. */
+int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,344 @@
+/* sockdrill: the `real` backend, kernel TCP sockets confined to loopback unless allowed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <sockdrill/sockdrill.h>
+
+const struct sd_real_syscalls sd_real_libc = {
+	.socket = socket,
+	.bind = bind,
+	.listen = listen,
+	.accept4 = accept4,
+	.connect = connect,
+	.send = send,
+	.recv = recv,
+	.sendmsg = sendmsg,
+	.recvmsg = recvmsg,
+	.shutdown = shutdown,
+	.close = close,
+	.setsockopt = setsockopt,
+	.getsockopt = getsockopt,
+	.getsockname = getsockname,
+	.getpeername = getpeername,
+	.poll = poll,
+	.fcntl = fcntl,
+};
+
+/*
+ * An instance only touches descriptors it created itself (socket, accept): everything else
+ * is -EBADF, so a scenario that closes "fd 0" cannot close the harness's stdin, and destroy
+ * can close what a test leaked. The set is a bitmap sized from the descriptor limit and
+ * updated with atomics, so calls from many threads need no lock.
+ */
+struct real {
+	unsigned flags;
+	const struct sd_real_syscalls *sys;
+	size_t nbits;
+	unsigned long *owned;
+};
+
+#define WORD_BITS (sizeof(unsigned long) * CHAR_BIT)
+
+static int owned(const struct real *r, int fd)
+{
+	if (fd < 0 || (size_t)fd >= r->nbits)
+		return 0;
+	return (__atomic_load_n(&r->owned[fd / WORD_BITS], __ATOMIC_ACQUIRE) >> (fd % WORD_BITS)) &
+	       1;
+}
+
+static void set_owned(struct real *r, int fd, int on)
+{
+	unsigned long bit = 1UL << (fd % WORD_BITS);
+	if (on)
+		__atomic_fetch_or(&r->owned[fd / WORD_BITS], bit, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&r->owned[fd / WORD_BITS], ~bit, __ATOMIC_RELEASE);
+}
+
+/* Records a descriptor the kernel just gave us; one beyond the bitmap is given back. */
+static int adopt(struct real *r, int fd)
+{
+	if (fd < 0)
+		return -errno;
+	if ((size_t)fd >= r->nbits) {
+		r->sys->close(fd);
+		return -EMFILE;
+	}
+	set_owned(r, fd, 1);
+	return fd;
+}
+
+#define RET(call) ((call) < 0 ? -errno : 0)
+#define CHECK_FD(r, fd)                                                                            \
+	do {                                                                                       \
+		if (!owned(r, fd))                                                                 \
+			return -EBADF;                                                             \
+	} while (0)
+
+/* Loopback and the wildcard are always allowed; anything else needs the explicit flag. */
+static int permitted(const struct real *r, const struct sockaddr *a, socklen_t len)
+{
+	if (r->flags & SD_CFG_ALLOW_NONLOOPBACK || !a)
+		return 1;
+	if (a->sa_family == AF_INET && len < sizeof(struct sockaddr_in))
+		return 1; /* too short: the kernel answers EINVAL itself */
+	if (a->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6))
+		return 1;
+	if (a->sa_family != AF_INET && a->sa_family != AF_INET6)
+		return 1; /* AF_UNSPEC (disconnect) and friends: the kernel decides */
+	return sd_addr_is_loopback(a, len) || sd_addr_is_wildcard(a, len);
+}
+
+static int real_create(const struct sd_config *cfg, void **state)
+{
+	struct rlimit rl;
+	struct real *r = calloc(1, sizeof *r);
+	if (!r)
+		return -ENOMEM;
+	r->flags = cfg->flags;
+	if (cfg->options && *cfg->options) {
+		if (strcmp(cfg->options, "allow-nonloopback") != 0) {
+			free(r);
+			return -EINVAL;
+		}
+		r->flags |= SD_CFG_ALLOW_NONLOOPBACK;
+	}
+	r->sys = &sd_real_libc;
+	r->nbits = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max > r->nbits && rl.rlim_max <= (1u << 24))
+		r->nbits = rl.rlim_max;
+	r->owned = calloc(r->nbits / WORD_BITS + 1, sizeof *r->owned);
+	if (!r->owned) {
+		free(r);
+		return -ENOMEM;
+	}
+	*state = r;
+	return 0;
+}
+
+static void real_destroy(void *state)
+{
+	struct real *r = state;
+	for (size_t fd = 0; fd < r->nbits; fd++)
+		if (owned(r, (int)fd))
+			r->sys->close((int)fd);
+	free(r->owned);
+	free(r);
+}
+
+static int real_socket(void *state, int domain, int type, int protocol)
+{
+	struct real *r = state;
+	if (domain != AF_INET && domain != AF_INET6)
+		return -EAFNOSUPPORT;
+	if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT; /* sockdrill is about TCP: other types are refused */
+	return adopt(r, r->sys->socket(domain, type, protocol));
+}
+
+static int real_bind(void *state, int fd, const struct sockaddr *a, socklen_t len)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	if (!permitted(r, a, len))
+		return -EPERM;
+	return RET(r->sys->bind(fd, a, len));
+}
+
+static int real_listen(void *state, int fd, int backlog)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	return RET(r->sys->listen(fd, backlog));
+}
+
+static int real_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, int flags)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	return adopt(r, r->sys->accept4(fd, a, len, flags));
+}
+
+static int real_connect(void *state, int fd, const struct sockaddr *a, socklen_t len)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	if (!permitted(r, a, len))
+		return -EPERM;
+	return RET(r->sys->connect(fd, a, len));
+}
+
+static ssize_t real_send(void *state, int fd, const void *buf, size_t len, int flags)
+{
+	struct real *r = state;
+	ssize_t n;
+	CHECK_FD(r, fd);
+	/* A library must not kill its host with SIGPIPE: EPIPE is the result instead. */
+	n = r->sys->send(fd, buf, len, flags | MSG_NOSIGNAL);
+	return n < 0 ? -errno : n;
+}
+
+static ssize_t real_recv(void *state, int fd, void *buf, size_t len, int flags)
+{
+	struct real *r = state;
+	ssize_t n;
+	CHECK_FD(r, fd);
+	n = r->sys->recv(fd, buf, len, flags);
+	return n < 0 ? -errno : n;
+}
+
+static ssize_t real_sendmsg(void *state, int fd, const struct msghdr *msg, int flags)
+{
+	struct real *r = state;
+	ssize_t n;
+	CHECK_FD(r, fd);
+	if (msg && msg->msg_name && !permitted(r, msg->msg_name, msg->msg_namelen))
+		return -EPERM;
+	n = r->sys->sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+	return n < 0 ? -errno : n;
+}
+
+static ssize_t real_recvmsg(void *state, int fd, struct msghdr *msg, int flags)
+{
+	struct real *r = state;
+	ssize_t n;
+	CHECK_FD(r, fd);
+	n = r->sys->recvmsg(fd, msg, flags);
+	return n < 0 ? -errno : n;
+}
+
+static int real_shutdown(void *state, int fd, int how)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	return RET(r->sys->shutdown(fd, how));
+}
+
+static int real_close(void *state, int fd)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	set_owned(r, fd, 0);
+	/* Linux releases the descriptor even when close reports an error. */
+	return RET(r->sys->close(fd));
+}
+
+static int real_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	return RET(r->sys->setsockopt(fd, level, name, v, l));
+}
+
+static int real_getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	return RET(r->sys->getsockopt(fd, level, name, v, l));
+}
+
+static int real_getsockname(void *state, int fd, struct sockaddr *a, socklen_t *len)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	return RET(r->sys->getsockname(fd, a, len));
+}
+
+static int real_getpeername(void *state, int fd, struct sockaddr *a, socklen_t *len)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	return RET(r->sys->getpeername(fd, a, len));
+}
+
+/* Entries naming descriptors this instance does not own report POLLNVAL, as a closed fd
+ * would, and the kernel never sees them: they are hidden as negative fds (which poll skips)
+ * for a non-blocking look at the rest. This path is rare, so it may allocate. */
+static int real_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	struct real *r = state;
+	unsigned char *hidden = NULL;
+	int rc, foreign = 0;
+
+	for (nfds_t i = 0; i < n; i++)
+		if (fds[i].fd >= 0 && !owned(r, fds[i].fd)) {
+			if (!hidden && !(hidden = calloc(n, 1)))
+				return -ENOMEM;
+			hidden[i] = 1;
+			fds[i].fd = -fds[i].fd - 1;
+			foreign++;
+		}
+	rc = r->sys->poll(fds, n, foreign ? 0 : timeout_ms);
+	rc = rc < 0 ? -errno : rc;
+	for (nfds_t i = 0; foreign && i < n; i++)
+		if (hidden[i]) {
+			fds[i].fd = -fds[i].fd - 1;
+			fds[i].revents = POLLNVAL;
+			if (rc >= 0)
+				rc++;
+		}
+	free(hidden);
+	return rc;
+}
+
+static int real_set_nonblocking(void *state, int fd, int on)
+{
+	struct real *r = state;
+	int fl;
+	CHECK_FD(r, fd);
+	fl = r->sys->fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+	return RET(r->sys->fcntl(fd, F_SETFL, fl));
+}
+
+int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys)
+{
+	struct real *r;
+	if (!net || net->ops != &sd_real_ops)
+		return -EINVAL;
+	r = net->state;
+	if (!sys) {
+		r->sys = &sd_real_libc;
+		return 0;
+	}
+	const void *const *p = (const void *const *)sys;
+	for (size_t i = 0; i < sizeof *sys / sizeof(void *); i++)
+		if (!p[i])
+			return -EINVAL;
+	r->sys = sys;
+	return 0;
+}
+
+const struct sd_ops sd_real_ops = {
+	.version = SD_OPS_VERSION,
+	.name = "real",
+	.create = real_create,
+	.destroy = real_destroy,
+	.socket = real_socket,
+	.bind = real_bind,
+	.listen = real_listen,
+	.accept = real_accept,
+	.connect = real_connect,
+	.send = real_send,
+	.recv = real_recv,
+	.sendmsg = real_sendmsg,
+	.recvmsg = real_recvmsg,
+	.shutdown = real_shutdown,
+	.close = real_close,
+	.setsockopt = real_setsockopt,
+	.getsockopt = real_getsockopt,
+	.getsockname = real_getsockname,
+	.getpeername = real_getpeername,
+	.poll = real_poll,
+	.set_nonblocking = real_set_nonblocking,
+};

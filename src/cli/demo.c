@@ -1,0 +1,194 @@
+/* sockdrill demo: the Q&A example server against many concurrent clients on one backend. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <sockdrill/sockdrill.h>
+
+#include "cli.h"
+#include "qa.h"
+
+static const char demo_help[] =
+	"usage: sockdrill demo [--backend NAME] [--clients N] [--concurrency N] [--host ADDR]\n"
+	"                      [--port P] [--timeout S]\n\n"
+	"Starts the question/answer example server on HOST:PORT (default 127.0.0.1, an\n"
+	"ephemeral port) and runs N clients against it (default 100, all at once), each\n"
+	"connecting, asking \"When is Charles' birthday?\" and checking the answer line.\n"
+	"Prints clients served, bytes and time. Exit 1 if any client failed; 2 for bad\n"
+	"arguments or a port that is already in use.\n\n"
+	"  --backend NAME     backend to run on (see 'sockdrill list'; default real)\n"
+	"  --clients N        clients in all (1..1000000, default 100)\n"
+	"  --concurrency N    clients connected at once (default: all of them)\n"
+	"  --host ADDR        server address (loopback only on the real backend)\n"
+	"  --port P           server port (0 = ephemeral, default)\n"
+	"  --timeout S        give up after S seconds without progress (default 10)\n";
+
+struct server_run {
+	struct sd_net *net;
+	int lfd;
+	struct sd_qa_server_opts opts;
+	struct sd_qa_server_stats stats;
+	int rc;
+};
+
+static void *server_thread(void *arg)
+{
+	struct server_run *s = arg;
+	s->rc = sd_qa_serve(s->net, s->lfd, &s->opts, &s->stats);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Lets a large demo hold many sockets at once; failure just keeps the old limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int sd__cmd_demo(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"backend", required_argument, NULL, 'b'},
+		{"clients", required_argument, NULL, 'n'},
+		{"concurrency", required_argument, NULL, 'c'},
+		{"host", required_argument, NULL, 'H'},
+		{"port", required_argument, NULL, 'p'},
+		{"timeout", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	const char *backend = "real", *host = "127.0.0.1";
+	uint64_t clients = 100, concurrency = 0, port = 0, timeout = 10;
+	int opt;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'b': backend = optarg; break;
+		case 'H': host = optarg; break;
+		case 'n':
+			if (sd__parse_num("demo", "--clients", optarg, 1, 1000000, &clients))
+				return SD_EXIT_USAGE;
+			break;
+		case 'c':
+			if (sd__parse_num("demo", "--concurrency", optarg, 1, 1000000,
+					  &concurrency))
+				return SD_EXIT_USAGE;
+			break;
+		case 'p':
+			if (sd__parse_num("demo", "--port", optarg, 0, 65535, &port))
+				return SD_EXIT_USAGE;
+			break;
+		case 't':
+			if (sd__parse_num("demo", "--timeout", optarg, 1, 3600, &timeout))
+				return SD_EXIT_USAGE;
+			break;
+		case 'h': fputs(demo_help, stdout); return SD_EXIT_OK;
+		case ':':
+			return sd__usage_error("demo", "option '%s' needs a value",
+					       argv[optind - 1]);
+		default:
+			return sd__usage_error("demo",
+					       "unknown option '%s' (try 'sockdrill demo --help')",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return sd__usage_error("demo", "unexpected argument '%s'", argv[optind]);
+	if (!concurrency || concurrency > clients)
+		concurrency = clients;
+
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char where[SD_ADDR_STRLEN], buf[64];
+	if (sd_addr_parse(host, (uint16_t)port, &ss, &sl) < 0)
+		return sd__usage_error("demo", "--host: not an IPv4 or IPv6 address: '%s'", host);
+	if (!sd_find(backend))
+		return sd__usage_error("demo", "unknown backend '%s' (see 'sockdrill list')",
+				       backend);
+
+	struct sd_net net;
+	int rc = sd_net_open(&net, backend, NULL);
+	if (rc < 0)
+		return sd__usage_error("demo", "cannot start backend '%s': %s", backend,
+				       sd_result_format(rc, buf, sizeof buf));
+	raise_fd_limit();
+
+	struct server_run srv = {.net = &net};
+	srv.lfd = sd_qa_listen(&net, (struct sockaddr *)&ss, sl, 4096);
+	if (srv.lfd < 0) {
+		sd_addr_format((struct sockaddr *)&ss, sl, where, sizeof where);
+		if (srv.lfd == -EADDRINUSE)
+			sd__usage_error("demo", "port already in use: cannot bind %s (EADDRINUSE)",
+					where);
+		else if (srv.lfd == -EPERM)
+			sd__usage_error("demo",
+					"%s is not a loopback address; the real backend "
+					"refuses it",
+					where);
+		else
+			sd__usage_error("demo", "cannot listen on %s: %s", where,
+					sd_result_format(srv.lfd, buf, sizeof buf));
+		sd_net_close(&net);
+		return SD_EXIT_USAGE;
+	}
+	sl = sizeof ss;
+	sd_getsockname(&net, srv.lfd, (struct sockaddr *)&ss, &sl);
+	sd_addr_format((struct sockaddr *)&ss, sl, where, sizeof where);
+	printf("sockdrill demo: backend %s, server %s, %llu clients (%llu at once)\n", backend,
+	       where, (unsigned long long)clients, (unsigned long long)concurrency);
+	fflush(stdout);
+
+	/* The poll loops count idle rounds of 100 ms, so both give up on their own. */
+	atomic_int stop = 0;
+	srv.opts = (struct sd_qa_server_opts){.max_clients = clients,
+					      .poll_ms = 100,
+					      .idle_polls = (int)timeout * 10,
+					      .stop = &stop};
+	double t0 = now_s();
+	pthread_t tid;
+	if (pthread_create(&tid, NULL, server_thread, &srv) != 0) {
+		sd_net_close(&net);
+		return sd__usage_error("demo", "cannot start the server thread");
+	}
+	struct sd_qa_client_stats cs;
+	sd_qa_run_clients(&net, (struct sockaddr *)&ss, sl, clients, (unsigned)concurrency, 100,
+			  (int)timeout * 10, &cs);
+	atomic_store(&stop, 1);
+	pthread_join(tid, NULL);
+	double dt = now_s() - t0;
+	sd_close(&net, srv.lfd);
+	sd_net_close(&net);
+
+	printf("served:  %lu/%llu clients answered correctly (server: %lu accepted, %lu answered, "
+	       "%lu errors)\n",
+	       cs.ok, (unsigned long long)clients, srv.stats.accepted, srv.stats.answered,
+	       srv.stats.errors);
+	printf("bytes:   %lu sent by clients, %lu received by clients\n", cs.bytes_out,
+	       cs.bytes_in);
+	printf("time:    %.3f s wall, %.0f clients/s\n", dt, dt > 0 ? (double)cs.ok / dt : 0.0);
+	if (cs.failed || srv.rc < 0 || srv.stats.errors) {
+		int e = cs.first_error          ? cs.first_error
+			: srv.stats.first_error ? srv.stats.first_error
+						: srv.rc;
+		printf("FAILED:  %lu clients failed; first error %s\n", cs.failed,
+		       sd_result_format(e, buf, sizeof buf));
+		return SD_EXIT_CHECK;
+	}
+	return SD_EXIT_OK;
+}

@@ -1,0 +1,103 @@
+/* sockdrill CLI: subcommand dispatch, --help and --version. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sockdrill/sockdrill.h>
+
+#include "cli.h"
+
+static int cmd_list(int argc, char **argv);
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{"list", cmd_list, "list the registered backends"},
+	{"demo", sd__cmd_demo, "run the question/answer server against many concurrent clients"},
+};
+
+int sd__usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "sockdrill%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return SD_EXIT_USAGE;
+}
+
+int sd__parse_num(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
+		  uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	if (!text || !*text || *text == '-' || *text == '+' || *text == ' ')
+		goto bad;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || *end || v < min || v > max)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	sd__usage_error(cmd, "%s expects a whole number from %llu to %llu, got '%s'", opt,
+			(unsigned long long)min, (unsigned long long)max, text ? text : "");
+	return -1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sockdrill [--help] [--version] COMMAND [ARGS]\n\n"
+		   "TCP socket behaviour, made reproducible, fuzzable and checkable.\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'sockdrill COMMAND --help' describes one command.\n"
+		   "exit status: 0 ok, 1 a check failed, 2 usage or input error.\n");
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	const struct sd_ops *o;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: sockdrill list\n\nLists the backends registered in this "
+			       "build, "
+			       "one per line: name, then table version.\n");
+			return SD_EXIT_OK;
+		}
+		return sd__usage_error("list", "unexpected argument '%s'", argv[i]);
+	}
+	for (size_t i = 0; (o = sd_backend_at(i)) != NULL; i++)
+		printf("%-8s version %d\n", o->name, o->version);
+	return SD_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return SD_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return SD_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("sockdrill %s\n", sd_version());
+		return SD_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	if (argv[1][0] == '-')
+		return sd__usage_error(NULL, "unknown option '%s' (try 'sockdrill --help')",
+				       argv[1]);
+	return sd__usage_error(NULL, "unknown command '%s' (try 'sockdrill --help')", argv[1]);
+}

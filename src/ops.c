@@ -1,0 +1,182 @@
+/* sockdrill: the sd_no_* stubs, the backend registry and instance lifetime. */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <sockdrill/sockdrill.h>
+
+int sd_no_socket(void *s, int d, int t, int p)
+{
+	(void)s, (void)d, (void)t, (void)p;
+	return -EOPNOTSUPP;
+}
+int sd_no_bind(void *s, int f, const struct sockaddr *a, socklen_t l)
+{
+	(void)s, (void)f, (void)a, (void)l;
+	return -EOPNOTSUPP;
+}
+int sd_no_listen(void *s, int f, int b)
+{
+	(void)s, (void)f, (void)b;
+	return -EOPNOTSUPP;
+}
+int sd_no_accept(void *s, int f, struct sockaddr *a, socklen_t *l, int fl)
+{
+	(void)s, (void)f, (void)a, (void)l, (void)fl;
+	return -EOPNOTSUPP;
+}
+int sd_no_connect(void *s, int f, const struct sockaddr *a, socklen_t l)
+{
+	(void)s, (void)f, (void)a, (void)l;
+	return -EOPNOTSUPP;
+}
+ssize_t sd_no_send(void *s, int f, const void *b, size_t n, int fl)
+{
+	(void)s, (void)f, (void)b, (void)n, (void)fl;
+	return -EOPNOTSUPP;
+}
+ssize_t sd_no_recv(void *s, int f, void *b, size_t n, int fl)
+{
+	(void)s, (void)f, (void)b, (void)n, (void)fl;
+	return -EOPNOTSUPP;
+}
+ssize_t sd_no_sendmsg(void *s, int f, const struct msghdr *m, int fl)
+{
+	(void)s, (void)f, (void)m, (void)fl;
+	return -EOPNOTSUPP;
+}
+ssize_t sd_no_recvmsg(void *s, int f, struct msghdr *m, int fl)
+{
+	(void)s, (void)f, (void)m, (void)fl;
+	return -EOPNOTSUPP;
+}
+int sd_no_shutdown(void *s, int f, int h)
+{
+	(void)s, (void)f, (void)h;
+	return -EOPNOTSUPP;
+}
+int sd_no_close(void *s, int f)
+{
+	(void)s, (void)f;
+	return -EOPNOTSUPP;
+}
+int sd_no_setsockopt(void *s, int f, int lv, int n, const void *v, socklen_t l)
+{
+	(void)s, (void)f, (void)lv, (void)n, (void)v, (void)l;
+	return -EOPNOTSUPP;
+}
+int sd_no_getsockopt(void *s, int f, int lv, int n, void *v, socklen_t *l)
+{
+	(void)s, (void)f, (void)lv, (void)n, (void)v, (void)l;
+	return -EOPNOTSUPP;
+}
+int sd_no_getsockname(void *s, int f, struct sockaddr *a, socklen_t *l)
+{
+	(void)s, (void)f, (void)a, (void)l;
+	return -EOPNOTSUPP;
+}
+int sd_no_getpeername(void *s, int f, struct sockaddr *a, socklen_t *l)
+{
+	(void)s, (void)f, (void)a, (void)l;
+	return -EOPNOTSUPP;
+}
+int sd_no_poll(void *s, struct pollfd *p, nfds_t n, int t)
+{
+	(void)s, (void)p, (void)n, (void)t;
+	return -EOPNOTSUPP;
+}
+int sd_no_set_nonblocking(void *s, int f, int on)
+{
+	(void)s, (void)f, (void)on;
+	return -EOPNOTSUPP;
+}
+
+const char *sd_version(void) { return SD_VERSION_STRING; }
+
+/* Built-in backends; a new backend adds one line here. */
+static const struct sd_ops *const builtin[] = {
+	&sd_real_ops,
+};
+#define NBUILTIN (sizeof builtin / sizeof builtin[0])
+
+/* Backends registered at run time. The registry is the one process-wide table sockdrill
+ * keeps; it holds pointers only, so instances stay independent. */
+#define SD__MAX_EXTRA 32
+static const struct sd_ops *extra[SD__MAX_EXTRA];
+static size_t nextra;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int sd__ops_complete(const struct sd_ops *o)
+{
+	return o->version >= 1 && o->name && o->name[0] && o->create && o->destroy && o->socket &&
+	       o->bind && o->listen && o->accept && o->connect && o->send && o->recv &&
+	       o->sendmsg && o->recvmsg && o->shutdown && o->close && o->setsockopt &&
+	       o->getsockopt && o->getsockname && o->getpeername && o->poll && o->set_nonblocking;
+}
+
+const struct sd_ops *sd_backend_at(size_t i)
+{
+	const struct sd_ops *o = NULL;
+	if (i < NBUILTIN)
+		return builtin[i];
+	pthread_mutex_lock(&registry_lock);
+	if (i - NBUILTIN < nextra)
+		o = extra[i - NBUILTIN];
+	pthread_mutex_unlock(&registry_lock);
+	return o;
+}
+
+const struct sd_ops *sd_find(const char *name)
+{
+	const struct sd_ops *o;
+	if (!name)
+		return NULL;
+	for (size_t i = 0; (o = sd_backend_at(i)) != NULL; i++)
+		if (strcmp(o->name, name) == 0)
+			return o;
+	return NULL;
+}
+
+int sd_register(const struct sd_ops *ops)
+{
+	int rc = 0;
+	if (!ops || !sd__ops_complete(ops))
+		return -EINVAL;
+	if (sd_find(ops->name))
+		return -EEXIST;
+	pthread_mutex_lock(&registry_lock);
+	if (nextra == SD__MAX_EXTRA)
+		rc = -ENOSPC;
+	else
+		extra[nextra++] = ops;
+	pthread_mutex_unlock(&registry_lock);
+	return rc;
+}
+
+int sd_net_open(struct sd_net *net, const char *name, const struct sd_config *cfg)
+{
+	static const struct sd_config defaults;
+	const struct sd_ops *ops = sd_find(name);
+	void *state = NULL;
+	int rc;
+
+	net->ops = NULL;
+	net->state = NULL;
+	if (!ops)
+		return -ENOENT;
+	rc = ops->create(cfg ? cfg : &defaults, &state);
+	if (rc < 0)
+		return rc;
+	net->ops = ops;
+	net->state = state;
+	return 0;
+}
+
+void sd_net_close(struct sd_net *net)
+{
+	if (net && net->ops) {
+		net->ops->destroy(net->state);
+		net->ops = NULL;
+		net->state = NULL;
+	}
+}

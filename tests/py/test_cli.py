@@ -1,0 +1,104 @@
+"""The sockdrill CLI: help, version, list, demo, and its answers to bad input."""
+import re
+import socket
+
+import pytest
+
+
+def test_help_lists_commands(sockdrill):
+    r = sockdrill("--help")
+    assert r.returncode == 0
+    for cmd in ("list", "demo"):
+        assert re.search(rf"^\s+{cmd}\s", r.stdout, re.M), r.stdout
+    assert "exit status" in r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["list", "demo"])
+def test_each_command_has_help(sockdrill, cmd):
+    r = sockdrill(cmd, "--help")
+    assert r.returncode == 0
+    assert r.stdout.startswith(f"usage: sockdrill {cmd}")
+
+
+def test_version(sockdrill):
+    r = sockdrill("--version")
+    assert r.returncode == 0
+    assert re.fullmatch(r"sockdrill \d+\.\d+\.\d+\n", r.stdout)
+
+
+def test_list_names_real_backend(sockdrill):
+    r = sockdrill("list")
+    assert r.returncode == 0
+    names = [line.split()[0] for line in r.stdout.splitlines()]
+    assert "real" in names
+
+
+def parse_demo(out):
+    served = re.search(r"^served:\s+(\d+)/(\d+) clients answered correctly .*?(\d+) accepted, "
+                       r"(\d+) answered, (\d+) errors", out, re.M)
+    bytes_ = re.search(r"^bytes:\s+(\d+) sent by clients, (\d+) received", out, re.M)
+    assert served and bytes_, out
+    return [int(x) for x in served.groups()], [int(x) for x in bytes_.groups()]
+
+
+def test_demo_serves_all_clients(sockdrill):
+    r = sockdrill("demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (ok, total, accepted, answered, errors), (sent, received) = parse_demo(r.stdout)
+    assert (ok, total, accepted, answered, errors) == (100, 100, 100, 100, 0)
+    question, answer = "When is Charles' birthday?\n", "Charles' birthday is on 14 November.\n"
+    assert sent == 100 * len(question)
+    assert received == 100 * len(answer)
+    assert re.search(r"server 127\.0\.0\.1:\d+, 100 clients \(100 at once\)", r.stdout)
+
+
+def test_demo_over_ipv6_with_limited_concurrency(sockdrill):
+    r = sockdrill("demo", "--host", "::1", "--clients", "250", "--concurrency", "20")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (ok, total, accepted, _, errors), _ = parse_demo(r.stdout)
+    assert (ok, total, accepted, errors) == (250, 250, 250, 0)
+    assert "server [::1]:" in r.stdout
+
+
+def test_demo_port_in_use(sockdrill):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        r = sockdrill("demo", "--port", port)
+    finally:
+        holder.close()
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1
+    assert f"port already in use: cannot bind 127.0.0.1:{port} (EADDRINUSE)" in r.stderr
+
+
+def test_demo_refuses_non_loopback_host(sockdrill):
+    r = sockdrill("demo", "--host", "192.0.2.1")
+    assert r.returncode == 2
+    assert "not a loopback address" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["--frobnicate"], "unknown option '--frobnicate'"),
+    (["demo", "--frobnicate"], "unknown option '--frobnicate'"),
+    (["demo", "--clients"], "option '--clients' needs a value"),
+    (["demo", "--clients", "0"], "--clients expects a whole number from 1"),
+    (["demo", "--clients", "12x"], "got '12x'"),
+    (["demo", "--port", "70000"], "--port expects a whole number from 0 to 65535"),
+    (["demo", "--host", "not-an-address"], "not an IPv4 or IPv6 address"),
+    (["demo", "--backend", "nosuch"], "unknown backend 'nosuch'"),
+    (["demo", "stray"], "unexpected argument 'stray'"),
+    (["list", "extra"], "unexpected argument 'extra'"),
+    ([], "usage: sockdrill"),
+])
+def test_bad_input_exits_2_with_one_message(sockdrill, args, message):
+    r = sockdrill(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr
+    assert r.stdout == ""
+    if args:
+        assert r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith("sockdrill")

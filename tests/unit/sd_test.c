@@ -1,0 +1,63 @@
+/* main() for every unit-test executable: picks the backend and (optionally) one test. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sd_test.h"
+
+const char *sd_test_backend = "none";
+
+int sd_test_setup(void **state)
+{
+	/* A hung test is killed (and so fails) instead of hanging the suite. */
+	alarm(20);
+	if (strcmp(sd_test_backend, "none") == 0) {
+		*state = NULL;
+		return 0;
+	}
+	struct sd_net *net = calloc(1, sizeof *net);
+	if (!net || sd_net_open(net, sd_test_backend, NULL) < 0) {
+		free(net);
+		return -1;
+	}
+	*state = net;
+	return 0;
+}
+
+int sd_test_teardown(void **state)
+{
+	struct sd_net *net = *state;
+	if (net) {
+		sd_net_close(net);
+		free(net);
+	}
+	alarm(0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = NULL;
+	char group[128];
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
+			sd_test_backend = argv[++i];
+		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+			only = argv[++i];
+		else {
+			fprintf(stderr, "usage: %s [--backend NAME] [--only TEST]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (strcmp(sd_test_backend, "none") != 0 && !sd_find(sd_test_backend)) {
+		fprintf(stderr, "%s: unknown backend '%s'\n", argv[0], sd_test_backend);
+		return 2;
+	}
+	/* SIGPIPE keeps its default action on purpose: a backend that let a write to a reset
+	 * socket raise it would kill the test, which is the failure we want to see. */
+	if (only)
+		cmocka_set_test_filter(only);
+	snprintf(group, sizeof group, "%s/%s", sd_unit_module, sd_test_backend);
+	return _cmocka_run_group_tests(group, sd_unit_tests, sd_unit_ntests, NULL, NULL);
+}

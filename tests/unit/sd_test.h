@@ -1,0 +1,29 @@
+/* Shared scaffolding for sockdrill's cmocka tests: one backend per run, bounded time. */
+#ifndef SD_TEST_H
+#define SD_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sockdrill/sockdrill.h>
+
+/* The backend this run exercises (--backend NAME), "none" for backend-free modules. */
+extern const char *sd_test_backend;
+
+/* Opens a fresh instance of sd_test_backend into *state and arms a 20 s alarm. */
+int sd_test_setup(void **state);
+/* Closes the instance (and with it any socket a failed test left open). */
+int sd_test_teardown(void **state);
+
+#define T(name) cmocka_unit_test_setup_teardown(name, sd_test_setup, sd_test_teardown)
+
+/* Every test file defines its table and size. */
+extern const struct CMUnitTest sd_unit_tests[];
+extern const size_t sd_unit_ntests;
+extern const char sd_unit_module[];
+
+#endif

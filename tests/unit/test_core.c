@@ -1,0 +1,190 @@
+/* The table's plumbing: registry, stubs, instances, errno names, addresses, syscall table. */
+#include <errno.h>
+#include <string.h>
+
+#include "sd_test.h"
+
+const char sd_unit_module[] = "core";
+
+/* A minimal backend made of stubs, with a create that counts. */
+static int creates, destroys;
+static int toy_create(const struct sd_config *cfg, void **state)
+{
+	(void)cfg;
+	creates++;
+	*state = &creates;
+	return 0;
+}
+static void toy_destroy(void *state)
+{
+	(void)state;
+	destroys++;
+}
+static const struct sd_ops toy = {
+	.version = SD_OPS_VERSION,
+	.name = "toy",
+	.create = toy_create,
+	.destroy = toy_destroy,
+	.socket = sd_no_socket,
+	.bind = sd_no_bind,
+	.listen = sd_no_listen,
+	.accept = sd_no_accept,
+	.connect = sd_no_connect,
+	.send = sd_no_send,
+	.recv = sd_no_recv,
+	.sendmsg = sd_no_sendmsg,
+	.recvmsg = sd_no_recvmsg,
+	.shutdown = sd_no_shutdown,
+	.close = sd_no_close,
+	.setsockopt = sd_no_setsockopt,
+	.getsockopt = sd_no_getsockopt,
+	.getsockname = sd_no_getsockname,
+	.getpeername = sd_no_getpeername,
+	.poll = sd_no_poll,
+	.set_nonblocking = sd_no_set_nonblocking,
+};
+
+static void registry_finds_builtin(void **state)
+{
+	(void)state;
+	assert_ptr_equal(sd_find("real"), &sd_real_ops);
+	assert_null(sd_find("nope"));
+	assert_null(sd_find(NULL));
+	assert_ptr_equal(sd_backend_at(0), &sd_real_ops);
+	struct sd_net net;
+	assert_int_equal(sd_net_open(&net, "nope", NULL), -ENOENT);
+	assert_null(net.ops);
+	sd_net_close(&net); /* harmless on a failed open */
+}
+
+static void registry_validates(void **state)
+{
+	(void)state;
+	struct sd_ops broken = toy;
+	broken.recv = NULL;
+	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken = toy;
+	broken.version = 0;
+	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken = toy;
+	broken.name = "real";
+	assert_int_equal(sd_register(&broken), -EEXIST);
+	assert_int_equal(sd_register(NULL), -EINVAL);
+}
+
+static void registered_backend_runs(void **state)
+{
+	(void)state;
+	struct sd_net net;
+	assert_int_equal(sd_register(&toy), 0);
+	assert_int_equal(sd_register(&toy), -EEXIST);
+	assert_ptr_equal(sd_find("toy"), &toy);
+	assert_int_equal(sd_net_open(&net, "toy", NULL), 0);
+	assert_int_equal(creates, 1);
+	/* Every stub answers EOPNOTSUPP. */
+	assert_int_equal(sd_socket(&net, AF_INET, SOCK_STREAM, 0), -EOPNOTSUPP);
+	assert_int_equal(sd_send(&net, 3, "x", 1, 0), -EOPNOTSUPP);
+	assert_int_equal(sd_poll(&net, NULL, 0, 0), -EOPNOTSUPP);
+	sd_net_close(&net);
+	sd_net_close(&net);
+	assert_int_equal(destroys, 1);
+}
+
+static void errno_names(void **state)
+{
+	(void)state;
+	char buf[32];
+	assert_string_equal(sd_errname(EADDRINUSE), "EADDRINUSE");
+	assert_string_equal(sd_errname(-ECONNRESET), "ECONNRESET");
+	assert_null(sd_errname(4000));
+	assert_int_equal(sd_errno_by_name("EPIPE"), EPIPE);
+	assert_int_equal(sd_errno_by_name("EWOULDBLOCK"), EAGAIN);
+	assert_int_equal(sd_errno_by_name("ENOTANERROR"), 0);
+	for (int e = 1; e < 200; e++) {
+		const char *n = sd_errname(e);
+		if (n)
+			assert_int_equal(sd_errno_by_name(n), e);
+	}
+	assert_string_equal(sd_result_format(-EAGAIN, buf, sizeof buf), "-EAGAIN");
+	assert_string_equal(sd_result_format(42, buf, sizeof buf), "42");
+	assert_string_equal(sd_result_format(-4000, buf, sizeof buf), "-4000");
+}
+
+static void addresses(void **state)
+{
+	(void)state;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char buf[SD_ADDR_STRLEN];
+	assert_int_equal(sd_addr_parse("127.0.0.1", 80, &ss, &len), 0);
+	assert_string_equal(sd_addr_format((void *)&ss, len, buf, sizeof buf), "127.0.0.1:80");
+	assert_int_equal(sd_addr_parse("[::1]:8080", 80, &ss, &len), 0);
+	assert_string_equal(sd_addr_format((void *)&ss, len, buf, sizeof buf), "[::1]:8080");
+	assert_int_equal(sd_addr_port((void *)&ss, len), 8080);
+	assert_int_equal(sd_addr_parse("localhost:5", 0, &ss, &len), 0);
+	assert_string_equal(sd_addr_format((void *)&ss, len, buf, sizeof buf), "127.0.0.1:5");
+	assert_int_equal(sd_addr_parse("::", 1, &ss, &len), 0);
+	assert_true(sd_addr_is_wildcard((void *)&ss, len));
+	assert_false(sd_addr_is_loopback((void *)&ss, len));
+	assert_int_equal(sd_addr_parse("127.9.8.7", 1, &ss, &len), 0);
+	assert_true(sd_addr_is_loopback((void *)&ss, len));
+	assert_int_equal(sd_addr_parse("::ffff:127.0.0.1", 1, &ss, &len), 0);
+	assert_true(sd_addr_is_loopback((void *)&ss, len));
+	assert_int_equal(sd_addr_parse("10.0.0.1", 1, &ss, &len), 0);
+	assert_false(sd_addr_is_loopback((void *)&ss, len));
+	assert_false(sd_addr_is_wildcard((void *)&ss, len));
+	const char *bad[] = {"",       "1.2.3",    "127.0.0.1:",  "127.0.0.1:65536", "[::1",
+			     "[::1]x", "[::1]:-1", "example.com", "1.2.3.4:80:1"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(sd_addr_parse(bad[i], 0, &ss, &len), -EINVAL);
+}
+
+/* Replacing one libc call makes the real backend's error path observable. */
+static int fail_socket(int d, int t, int p)
+{
+	(void)d, (void)t, (void)p;
+	errno = EMFILE;
+	return -1;
+}
+
+static void real_syscall_table(void **state)
+{
+	(void)state;
+	struct sd_net net;
+	struct sd_real_syscalls sys = sd_real_libc;
+	assert_int_equal(sd_net_open(&net, "real", NULL), 0);
+	sys.socket = fail_socket;
+	assert_int_equal(sd_real_set_syscalls(&net, &sys), 0);
+	assert_int_equal(sd_socket(&net, AF_INET, SOCK_STREAM, 0), -EMFILE);
+	assert_int_equal(sd_real_set_syscalls(&net, NULL), 0);
+	int fd = sd_socket(&net, AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	sys.recv = NULL;
+	assert_int_equal(sd_real_set_syscalls(&net, &sys), -EINVAL);
+	struct sd_net toy_net = {.ops = &toy};
+	assert_int_equal(sd_real_set_syscalls(&toy_net, &sd_real_libc), -EINVAL);
+	assert_int_equal(sd_close(&net, fd), 0);
+	sd_net_close(&net);
+}
+
+static void real_rejects_bad_options(void **state)
+{
+	(void)state;
+	struct sd_net net;
+	struct sd_config cfg = {.options = "frobnicate=1"};
+	assert_int_equal(sd_net_open(&net, "real", &cfg), -EINVAL);
+	cfg.options = "allow-nonloopback";
+	assert_int_equal(sd_net_open(&net, "real", &cfg), 0);
+	sd_net_close(&net);
+}
+
+const struct CMUnitTest sd_unit_tests[] = {
+	T(registry_finds_builtin),
+	T(registry_validates),
+	T(registered_backend_runs),
+	T(errno_names),
+	T(addresses),
+	T(real_syscall_table),
+	T(real_rejects_bad_options),
+};
+const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

@@ -1,0 +1,392 @@
+/* Socket behaviour every backend must show, one test body per behaviour. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sd_test.h"
+
+const char sd_unit_module[] = "sockets";
+
+struct ep {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+static struct ep loopback(int family, uint16_t port)
+{
+	struct ep e;
+	assert_int_equal(
+		sd_addr_parse(family == AF_INET6 ? "::1" : "127.0.0.1", port, &e.ss, &e.len), 0);
+	return e;
+}
+
+#define SA(e) ((struct sockaddr *)&(e)->ss)
+
+/* A listening socket on an ephemeral loopback port; *where receives its address. */
+static int listener(struct sd_net *net, int family, int type_flags, struct ep *where)
+{
+	struct ep e = loopback(family, 0);
+	int fd = sd_socket(net, family, SOCK_STREAM | type_flags, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(sd_bind(net, fd, SA(&e), e.len), 0);
+	assert_int_equal(sd_listen(net, fd, 16), 0);
+	where->len = sizeof where->ss;
+	assert_int_equal(sd_getsockname(net, fd, SA(where), &where->len), 0);
+	assert_true(sd_addr_port(SA(where), where->len) > 0);
+	return fd;
+}
+
+/* A connected pair over loopback: *c the client end, *s the accepted end. */
+static void pair(struct sd_net *net, int family, int *lfd, int *c, int *s)
+{
+	struct ep where;
+	*lfd = listener(net, family, 0, &where);
+	*c = sd_socket(net, family, SOCK_STREAM, 0);
+	assert_true(*c >= 0);
+	assert_int_equal(sd_connect(net, *c, SA(&where), where.len), 0);
+	*s = sd_accept(net, *lfd, NULL, NULL, 0);
+	assert_true(*s >= 0);
+}
+
+static void send_all(struct sd_net *net, int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = sd_send(net, fd, p, n, 0);
+		assert_true(k > 0);
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+/* Waits (bounded) until fd reports `ev`; fails the test if it never does. */
+static void wait_for(struct sd_net *net, int fd, short ev)
+{
+	struct pollfd p = {.fd = fd, .events = ev};
+	assert_int_equal(sd_poll(net, &p, 1, 5000), 1);
+	assert_true(p.revents & ev);
+}
+
+static void bind_conflict(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep held;
+	int a = listener(net, AF_INET, 0, &held);
+	int b = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_true(b >= 0);
+	assert_int_equal(sd_bind(net, b, SA(&held), held.len), -EADDRINUSE);
+	/* Also without a listener: a merely bound socket holds the port too. */
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	struct ep any = loopback(AF_INET, 0), got;
+	assert_int_equal(sd_bind(net, c, SA(&any), any.len), 0);
+	got.len = sizeof got.ss;
+	assert_int_equal(sd_getsockname(net, c, SA(&got), &got.len), 0);
+	int d = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, d, SA(&got), got.len), -EADDRINUSE);
+	sd_close(net, a), sd_close(net, b), sd_close(net, c), sd_close(net, d);
+}
+
+static void bind_port_zero(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), got;
+	int fd = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, fd, SA(&any), any.len), 0);
+	got.len = sizeof got.ss;
+	assert_int_equal(sd_getsockname(net, fd, SA(&got), &got.len), 0);
+	assert_int_equal(got.len, sizeof(struct sockaddr_in));
+	int port = sd_addr_port(SA(&got), got.len);
+	assert_in_range(port, 1024, 65535);
+	/* Binding twice is EINVAL, whatever the address. */
+	assert_int_equal(sd_bind(net, fd, SA(&any), any.len), -EINVAL);
+	sd_close(net, fd);
+}
+
+static void listen_accept(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep where, cname, peer;
+	int l = listener(net, AF_INET, 0, &where);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, SA(&where), where.len), 0);
+	peer.len = sizeof peer.ss;
+	int s = sd_accept(net, l, SA(&peer), &peer.len, 0);
+	assert_true(s >= 0);
+	/* accept names the client exactly as the client names itself. */
+	cname.len = sizeof cname.ss;
+	assert_int_equal(sd_getsockname(net, c, SA(&cname), &cname.len), 0);
+	assert_int_equal(peer.len, cname.len);
+	assert_memory_equal(&peer.ss, &cname.ss, cname.len);
+	/* accept on a socket that is not listening */
+	assert_int_equal(sd_accept(net, c, NULL, NULL, 0), -EINVAL);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+struct acceptor {
+	struct sd_net *net;
+	int lfd, result;
+	atomic_int done;
+};
+
+static void *accept_thread(void *arg)
+{
+	struct acceptor *a = arg;
+	a->result = sd_accept(a->net, a->lfd, NULL, NULL, 0);
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void accept_blocks_until_client(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep where;
+	struct acceptor a = {.net = net};
+	pthread_t t;
+	a.lfd = listener(net, AF_INET, 0, &where);
+	assert_int_equal(pthread_create(&t, NULL, accept_thread, &a), 0);
+	/* With no client, accept must still be waiting after a while. */
+	sleep_ms(200);
+	assert_int_equal(atomic_load(&a.done), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, SA(&where), where.len), 0);
+	/* Bounded wait for accept to return now that a client is there. */
+	for (int i = 0; i < 500 && !atomic_load(&a.done); i++)
+		sleep_ms(10);
+	assert_int_equal(atomic_load(&a.done), 1);
+	pthread_join(t, NULL);
+	assert_true(a.result >= 0);
+	sd_close(net, a.result), sd_close(net, c), sd_close(net, a.lfd);
+}
+
+static void connect_refused(void **state)
+{
+	struct sd_net *net = *state;
+	/* A bound but not listening socket keeps the port ours, and refuses connections. */
+	struct ep any = loopback(AF_INET, 0), got;
+	int holder = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, holder, SA(&any), any.len), 0);
+	got.len = sizeof got.ss;
+	assert_int_equal(sd_getsockname(net, holder, SA(&got), &got.len), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -ECONNREFUSED);
+	sd_close(net, c), sd_close(net, holder);
+}
+
+static void send_recv_roundtrip(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char buf[64];
+	pair(net, AF_INET, &l, &c, &s);
+	assert_int_equal(sd_send(net, c, "hello", 5, 0), 5);
+	assert_int_equal(sd_recv(net, s, buf, 5, MSG_WAITALL), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(sd_send(net, s, "world!", 6, 0), 6);
+	assert_int_equal(sd_recv(net, c, buf, 6, MSG_WAITALL), 6);
+	assert_memory_equal(buf, "world!", 6);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+static void partial_recv_small_buffer(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char buf[16];
+	pair(net, AF_INET, &l, &c, &s);
+	assert_int_equal(sd_send(net, c, "0123456789", 10, 0), 10);
+	wait_for(net, s, POLLIN);
+	assert_int_equal(sd_recv(net, s, buf, 4, 0), 4);
+	assert_memory_equal(buf, "0123", 4);
+	assert_int_equal(sd_recv(net, s, buf, sizeof buf, 0), 6);
+	assert_memory_equal(buf, "456789", 6);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+static void shutdown_wr_gives_eof(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char buf[8];
+	pair(net, AF_INET, &l, &c, &s);
+	send_all(net, c, "bye", 3);
+	assert_int_equal(sd_shutdown(net, c, SHUT_WR), 0);
+	assert_int_equal(sd_recv(net, s, buf, sizeof buf, MSG_WAITALL), 3);
+	assert_int_equal(sd_recv(net, s, buf, sizeof buf, 0), 0);
+	/* Half-closed, not closed: the other direction still works. */
+	assert_int_equal(sd_send(net, s, "ok", 2, 0), 2);
+	assert_int_equal(sd_recv(net, c, buf, 2, MSG_WAITALL), 2);
+	/* Sending on the shut-down side is EPIPE. */
+	assert_int_equal(sd_send(net, c, "x", 1, 0), -EPIPE);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* The accepted end closes while the client's bytes sit unread: Linux sends RST. */
+static void reset_pair(struct sd_net *net, int *l, int *c)
+{
+	int s;
+	pair(net, AF_INET, l, c, &s);
+	send_all(net, *c, "unread", 6);
+	wait_for(net, s, POLLIN);
+	assert_int_equal(sd_close(net, s), 0);
+}
+
+static void close_unread_resets_peer(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c;
+	char buf[8];
+	reset_pair(net, &l, &c);
+	assert_int_equal(sd_recv(net, c, buf, sizeof buf, 0), -ECONNRESET);
+	sd_close(net, c), sd_close(net, l);
+}
+
+static void send_after_reset_epipe(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c;
+	char buf[8];
+	reset_pair(net, &l, &c);
+	assert_int_equal(sd_recv(net, c, buf, sizeof buf, 0), -ECONNRESET);
+	/* Default SIGPIPE disposition is kept in tests: reaching the next line proves no
+	 * signal was raised. */
+	assert_int_equal(sd_send(net, c, "x", 1, 0), -EPIPE);
+	assert_int_equal(sd_send(net, c, "x", 1, 0), -EPIPE);
+	sd_close(net, c), sd_close(net, l);
+}
+
+static void nonblocking_accept_eagain(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep where;
+	int l = listener(net, AF_INET, SOCK_NONBLOCK, &where);
+	assert_int_equal(sd_accept(net, l, NULL, NULL, 0), -EAGAIN);
+	/* Switching blocking mode off after the fact works the same. */
+	int l2 = listener(net, AF_INET, 0, &where);
+	assert_int_equal(sd_set_nonblocking(net, l2, 1), 0);
+	assert_int_equal(sd_accept(net, l2, NULL, NULL, 0), -EAGAIN);
+	/* And readiness follows: a client arrives, accept succeeds. */
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, SA(&where), where.len), 0);
+	wait_for(net, l2, POLLIN);
+	int s = sd_accept(net, l2, NULL, NULL, 0);
+	assert_true(s >= 0);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l2), sd_close(net, l);
+}
+
+static void ipv6_roundtrip(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char buf[16];
+	struct ep peer;
+	pair(net, AF_INET6, &l, &c, &s);
+	peer.len = sizeof peer.ss;
+	assert_int_equal(sd_getpeername(net, s, SA(&peer), &peer.len), 0);
+	assert_int_equal(peer.ss.ss_family, AF_INET6);
+	assert_true(sd_addr_is_loopback(SA(&peer), peer.len));
+	send_all(net, c, "v6 works", 8);
+	assert_int_equal(sd_recv(net, s, buf, 8, MSG_WAITALL), 8);
+	assert_memory_equal(buf, "v6 works", 8);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+static void refuses_nonloopback(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep far;
+	int fd = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	/* 192.0.2.0/24 is TEST-NET-1: never routed, and nothing is ever sent to it here. */
+	assert_int_equal(sd_addr_parse("192.0.2.1", 80, &far.ss, &far.len), 0);
+	assert_int_equal(sd_connect(net, fd, SA(&far), far.len), -EPERM);
+	assert_int_equal(sd_bind(net, fd, SA(&far), far.len), -EPERM);
+	assert_int_equal(sd_addr_parse("2001:db8::1", 80, &far.ss, &far.len), 0);
+	int fd6 = sd_socket(net, AF_INET6, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, fd6, SA(&far), far.len), -EPERM);
+	sd_close(net, fd), sd_close(net, fd6);
+
+	/* The explicit permission lets the call reach the kernel, which has no such local
+	 * address to bind (bind sends nothing). */
+	struct sd_net open;
+	struct sd_config cfg = {.flags = SD_CFG_ALLOW_NONLOOPBACK};
+	assert_int_equal(sd_net_open(&open, sd_test_backend, &cfg), 0);
+	fd = sd_socket(&open, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_addr_parse("192.0.2.1", 0, &far.ss, &far.len), 0);
+	assert_int_equal(sd_bind(&open, fd, SA(&far), far.len), -EADDRNOTAVAIL);
+	sd_net_close(&open);
+}
+
+static void foreign_fds_untouched(void **state)
+{
+	struct sd_net *net = *state;
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	/* A descriptor this instance did not create is not a socket of this backend. */
+	assert_int_equal(sd_close(net, pipefd[0]), -EBADF);
+	assert_int_equal(sd_send(net, pipefd[1], "x", 1, 0), -EBADF);
+	struct pollfd p = {.fd = pipefd[1], .events = POLLOUT};
+	assert_int_equal(sd_poll(net, &p, 1, 0), 1);
+	assert_int_equal(p.revents, POLLNVAL);
+	assert_int_equal(p.fd, pipefd[1]);
+	/* ...and it is still open for its real owner. */
+	assert_int_equal(write(pipefd[1], "y", 1), 1);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+static void unsupported_socket_types(void **state)
+{
+	struct sd_net *net = *state;
+	assert_int_equal(sd_socket(net, AF_UNIX, SOCK_STREAM, 0), -EAFNOSUPPORT);
+	assert_int_equal(sd_socket(net, AF_INET, SOCK_DGRAM, 0), -ESOCKTNOSUPPORT);
+	assert_int_equal(sd_close(net, 12345), -EBADF);
+}
+
+static void poll_readiness(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char b;
+	pair(net, AF_INET, &l, &c, &s);
+	struct pollfd p[2] = {{.fd = s, .events = POLLIN}, {.fd = c, .events = POLLOUT}};
+	assert_int_equal(sd_poll(net, p, 2, 0), 1);
+	assert_int_equal(p[0].revents, 0);
+	assert_int_equal(p[1].revents, POLLOUT);
+	assert_int_equal(sd_send(net, c, "z", 1, 0), 1);
+	wait_for(net, s, POLLIN);
+	assert_int_equal(sd_recv(net, s, &b, 1, MSG_PEEK), 1);
+	assert_int_equal(sd_recv(net, s, &b, 1, MSG_DONTWAIT), 1);
+	assert_int_equal(b, 'z');
+	assert_int_equal(sd_recv(net, s, &b, 1, MSG_DONTWAIT), -EAGAIN);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+const struct CMUnitTest sd_unit_tests[] = {
+	T(bind_conflict),
+	T(bind_port_zero),
+	T(listen_accept),
+	T(accept_blocks_until_client),
+	T(connect_refused),
+	T(send_recv_roundtrip),
+	T(partial_recv_small_buffer),
+	T(shutdown_wr_gives_eof),
+	T(close_unread_resets_peer),
+	T(send_after_reset_epipe),
+	T(nonblocking_accept_eagain),
+	T(ipv6_roundtrip),
+	T(refuses_nonloopback),
+	T(foreign_fds_untouched),
+	T(unsupported_socket_types),
+	T(poll_readiness),
+};
+const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
