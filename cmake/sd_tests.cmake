@@ -24,5 +24,6 @@ function(sd_add_unit_test module)
   endforeach()
 endfunction()
 
-sd_add_unit_test(sockets BACKENDS real)
+sd_add_unit_test(sockets BACKENDS real sim)
 sd_add_unit_test(core)
+sd_add_unit_test(diff)

@@ -91,11 +91,33 @@ int sd_no_set_nonblocking(void *s, int f, int on)
 	return -EOPNOTSUPP;
 }
 
+int sd_no_spawn(void *s, const char *n, void (*fn)(void *), void *a)
+{
+	(void)s, (void)n, (void)fn, (void)a;
+	return -EOPNOTSUPP;
+}
+int sd_no_join(void *s, int id)
+{
+	(void)s, (void)id;
+	return -EOPNOTSUPP;
+}
+int sd_no_sleep_ns(void *s, int64_t ns)
+{
+	(void)s, (void)ns;
+	return -EOPNOTSUPP;
+}
+int64_t sd_no_now_ns(void *s)
+{
+	(void)s;
+	return -EOPNOTSUPP;
+}
+
 const char *sd_version(void) { return SD_VERSION_STRING; }
 
 /* Built-in backends; a new backend adds one line here. */
 static const struct sd_ops *const builtin[] = {
 	&sd_real_ops,
+	&sd_sim_ops,
 };
 #define NBUILTIN (sizeof builtin / sizeof builtin[0])
 
@@ -111,7 +133,8 @@ static int sd__ops_complete(const struct sd_ops *o)
 	return o->version >= 1 && o->name && o->name[0] && o->create && o->destroy && o->socket &&
 	       o->bind && o->listen && o->accept && o->connect && o->send && o->recv &&
 	       o->sendmsg && o->recvmsg && o->shutdown && o->close && o->setsockopt &&
-	       o->getsockopt && o->getsockname && o->getpeername && o->poll && o->set_nonblocking;
+	       o->getsockopt && o->getsockname && o->getpeername && o->poll && o->set_nonblocking &&
+	       (o->version < 2 || (o->spawn && o->join && o->sleep_ns && o->now_ns));
 }
 
 const struct sd_ops *sd_backend_at(size_t i)

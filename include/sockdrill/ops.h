@@ -26,7 +26,7 @@ extern "C" {
  * The table only grows: new members are appended and SD_OPS_VERSION raised. A caller that
  * needs a member newer than version N checks `ops->version` first.
  */
-#define SD_OPS_VERSION 1
+#define SD_OPS_VERSION 2
 
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
@@ -95,6 +95,23 @@ struct sd_ops {
 	int (*poll)(void *state, struct pollfd *fds, nfds_t nfds, int timeout_ms);
 	/* O_NONBLOCK on (on != 0) or off. 0, or -EBADF. */
 	int (*set_nonblocking)(void *state, int fd, int on);
+
+	/* Version 2 members: concurrency and time. Code under test runs as actors: threads on
+	 * `real`; coroutines under the seeded scheduler on `sim`, where exactly one runs at a
+	 * time and a blocking call lets another run. */
+
+	/* Starts fn(arg) as a new actor named `name` (copied; for reports). It may not run
+	 * before the caller blocks. The actor id (> 0), or -ENOMEM, -EAGAIN. */
+	int (*spawn)(void *state, const char *name, void (*fn)(void *arg), void *arg);
+	/* Waits until actor `id` has returned. 0, or -ESRCH (unknown or already joined),
+	 * -EDEADLK (sim: every actor is blocked and no timer is pending; see the deadlock
+	 * report of the backend). */
+	int (*join)(void *state, int id);
+	/* Sleeps: wall-clock time on `real`, virtual time on `sim` (instant in wall time).
+	 * 0, or -EINTR, -EDEADLK. */
+	int (*sleep_ns)(void *state, int64_t ns);
+	/* Monotonic clock in ns: CLOCK_MONOTONIC on `real`, the virtual clock on `sim`. */
+	int64_t (*now_ns)(void *state);
 };
 
 /* A live instance: a table plus the state its members take first. */
@@ -121,6 +138,10 @@ int sd_no_getsockname(void *state, int fd, struct sockaddr *addr, socklen_t *len
 int sd_no_getpeername(void *state, int fd, struct sockaddr *addr, socklen_t *len);
 int sd_no_poll(void *state, struct pollfd *fds, nfds_t nfds, int timeout_ms);
 int sd_no_set_nonblocking(void *state, int fd, int on);
+int sd_no_spawn(void *state, const char *name, void (*fn)(void *arg), void *arg);
+int sd_no_join(void *state, int id);
+int sd_no_sleep_ns(void *state, int64_t ns);
+int64_t sd_no_now_ns(void *state);
 
 /*
  * Registry. Built-in backends are always present; sd_register adds one more at run time
@@ -157,6 +178,10 @@ void sd_net_close(struct sd_net *net);
 #define sd_getpeername(net, ...)     SD__CALL(net, getpeername, __VA_ARGS__)
 #define sd_poll(net, ...)            SD__CALL(net, poll, __VA_ARGS__)
 #define sd_set_nonblocking(net, ...) SD__CALL(net, set_nonblocking, __VA_ARGS__)
+#define sd_spawn(net, ...)           SD__CALL(net, spawn, __VA_ARGS__)
+#define sd_join(net, ...)            SD__CALL(net, join, __VA_ARGS__)
+#define sd_sleep_ns(net, ...)        SD__CALL(net, sleep_ns, __VA_ARGS__)
+#define sd_now_ns(net)               ((net)->ops->now_ns((net)->state))
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include <sockdrill/errors.h>
 #include <sockdrill/ops.h>
 #include <sockdrill/real.h>
+#include <sockdrill/sim.h>
 
 #define SD_VERSION_STRING "0.1.0"
 

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +38,20 @@ const struct sd_real_syscalls sd_real_libc = {
  * can close what a test leaked. The set is a bitmap sized from the descriptor limit and
  * updated with atomics, so calls from many threads need no lock.
  */
+struct real_actor {
+	pthread_t thread;
+	void (*fn)(void *);
+	void *arg;
+};
+
 struct real {
 	unsigned flags;
 	const struct sd_real_syscalls *sys;
 	size_t nbits;
 	unsigned long *owned;
+	pthread_mutex_t lock;       /* guards actors */
+	struct real_actor **actors; /* actors[id - 1]; NULL once joined */
+	size_t nactors;
 };
 
 #define WORD_BITS (sizeof(unsigned long) * CHAR_BIT)
@@ -111,6 +122,7 @@ static int real_create(const struct sd_config *cfg, void **state)
 		r->flags |= SD_CFG_ALLOW_NONLOOPBACK;
 	}
 	r->sys = &sd_real_libc;
+	pthread_mutex_init(&r->lock, NULL);
 	r->nbits = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
 	    rl.rlim_max > r->nbits && rl.rlim_max <= (1u << 24))
@@ -130,6 +142,13 @@ static void real_destroy(void *state)
 	for (size_t fd = 0; fd < r->nbits; fd++)
 		if (owned(r, (int)fd))
 			r->sys->close((int)fd);
+	/* Actors are threads that may be blocked anywhere: they are joined by their owner,
+	 * not here; only the bookkeeping of the ones never joined is freed. */
+	for (size_t i = 0; i < r->nactors; i++)
+		if (r->actors[i])
+			pthread_detach(r->actors[i]->thread), free(r->actors[i]);
+	free(r->actors);
+	pthread_mutex_destroy(&r->lock);
 	free(r->owned);
 	free(r);
 }
@@ -301,6 +320,77 @@ static int real_set_nonblocking(void *state, int fd, int on)
 	return RET(r->sys->fcntl(fd, F_SETFL, fl));
 }
 
+static void *real_actor_main(void *arg)
+{
+	struct real_actor *a = arg;
+	a->fn(a->arg);
+	return NULL;
+}
+
+static int real_spawn(void *state, const char *name, void (*fn)(void *), void *arg)
+{
+	struct real *r = state;
+	struct real_actor *a = calloc(1, sizeof *a), **grown;
+	int id;
+	(void)name;
+	if (!a)
+		return -ENOMEM;
+	a->fn = fn;
+	a->arg = arg;
+	pthread_mutex_lock(&r->lock);
+	grown = realloc(r->actors, (r->nactors + 1) * sizeof *grown);
+	if (!grown) {
+		pthread_mutex_unlock(&r->lock);
+		free(a);
+		return -ENOMEM;
+	}
+	r->actors = grown;
+	int rc = pthread_create(&a->thread, NULL, real_actor_main, a);
+	if (rc) {
+		pthread_mutex_unlock(&r->lock);
+		free(a);
+		return -rc;
+	}
+	r->actors[r->nactors++] = a;
+	id = (int)r->nactors;
+	pthread_mutex_unlock(&r->lock);
+	return id;
+}
+
+static int real_join(void *state, int id)
+{
+	struct real *r = state;
+	struct real_actor *a = NULL;
+	pthread_mutex_lock(&r->lock);
+	if (id > 0 && (size_t)id <= r->nactors) {
+		a = r->actors[id - 1];
+		r->actors[id - 1] = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!a)
+		return -ESRCH;
+	pthread_join(a->thread, NULL);
+	free(a);
+	return 0;
+}
+
+static int real_sleep_ns(void *state, int64_t ns)
+{
+	(void)state;
+	if (ns <= 0)
+		return 0;
+	struct timespec ts = {ns / 1000000000, ns % 1000000000};
+	return nanosleep(&ts, NULL) < 0 ? -errno : 0;
+}
+
+static int64_t real_now_ns(void *state)
+{
+	struct timespec ts;
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys)
 {
 	struct real *r;
@@ -341,4 +431,8 @@ const struct sd_ops sd_real_ops = {
 	.getpeername = real_getpeername,
 	.poll = real_poll,
 	.set_nonblocking = real_set_nonblocking,
+	.spawn = real_spawn,
+	.join = real_join,
+	.sleep_ns = real_sleep_ns,
+	.now_ns = real_now_ns,
 };

@@ -42,6 +42,10 @@ static const struct sd_ops toy = {
 	.getpeername = sd_no_getpeername,
 	.poll = sd_no_poll,
 	.set_nonblocking = sd_no_set_nonblocking,
+	.spawn = sd_no_spawn,
+	.join = sd_no_join,
+	.sleep_ns = sd_no_sleep_ns,
+	.now_ns = sd_no_now_ns,
 };
 
 static void registry_finds_builtin(void **state)
@@ -63,6 +67,12 @@ static void registry_validates(void **state)
 	struct sd_ops broken = toy;
 	broken.recv = NULL;
 	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken = toy;
+	broken.join = NULL; /* a version-2 table needs its version-2 members */
+	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken.version = 1; /* ...which a version-1 table does not have */
+	broken.name = "toy1";
+	assert_int_equal(sd_register(&broken), 0);
 	broken = toy;
 	broken.version = 0;
 	assert_int_equal(sd_register(&broken), -EINVAL);

@@ -2,11 +2,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sd_test.h"
@@ -133,38 +131,35 @@ struct acceptor {
 	atomic_int done;
 };
 
-static void *accept_thread(void *arg)
+static void accept_actor(void *arg)
 {
 	struct acceptor *a = arg;
 	a->result = sd_accept(a->net, a->lfd, NULL, NULL, 0);
 	atomic_store(&a->done, 1);
-	return NULL;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
+#define MS 1000000LL
 
+/* An actor is a thread on real and a coroutine on sim; sleeping is wall-clock time on real
+ * and virtual time on sim, so the same body checks both. */
 static void accept_blocks_until_client(void **state)
 {
 	struct sd_net *net = *state;
 	struct ep where;
 	struct acceptor a = {.net = net};
-	pthread_t t;
 	a.lfd = listener(net, AF_INET, 0, &where);
-	assert_int_equal(pthread_create(&t, NULL, accept_thread, &a), 0);
+	int id = sd_spawn(net, "acceptor", accept_actor, &a);
+	assert_true(id > 0);
 	/* With no client, accept must still be waiting after a while. */
-	sleep_ms(200);
+	assert_int_equal(sd_sleep_ns(net, 200 * MS), 0);
 	assert_int_equal(atomic_load(&a.done), 0);
 	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(sd_connect(net, c, SA(&where), where.len), 0);
 	/* Bounded wait for accept to return now that a client is there. */
 	for (int i = 0; i < 500 && !atomic_load(&a.done); i++)
-		sleep_ms(10);
+		sd_sleep_ns(net, 10 * MS);
 	assert_int_equal(atomic_load(&a.done), 1);
-	pthread_join(t, NULL);
+	assert_int_equal(sd_join(net, id), 0);
 	assert_true(a.result >= 0);
 	sd_close(net, a.result), sd_close(net, c), sd_close(net, a.lfd);
 }

@@ -1,0 +1,82 @@
+/* sockdrill: op programs that run the same socket calls on two backends and compare them. */
+#ifndef SOCKDRILL_DIFF_H
+#define SOCKDRILL_DIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sockdrill/ops.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A program is a list of non-blocking calls on up to SD_DIFF_SLOTS socket slots. Every
+ * socket is created with SOCK_NONBLOCK and every address is loopback, so a program runs
+ * on the kernel without waiting and without leaving the machine. Results are recorded in a
+ * normalized form (descriptor numbers and ephemeral ports do not count; ports are named by
+ * the slot that holds them), so two backends can be compared step by step.
+ */
+#define SD_DIFF_SLOTS   4
+#define SD_DIFF_MAX_OPS 64
+
+enum sd_diff_kind {
+	SD_DIFF_SOCKET,   /* a: 0 AF_INET, 1 AF_INET6 */
+	SD_DIFF_BIND,     /* a: address choice, b: 0 port 0, 1+ the port of slot b-1 */
+	SD_DIFF_LISTEN,   /* a: backlog 0..3 */
+	SD_DIFF_CONNECT,  /* a: address choice, b: slot whose port to connect to */
+	SD_DIFF_ACCEPT,   /* the accepted socket fills the first free slot (else is closed) */
+	SD_DIFF_SEND,     /* a*b*37+1 bytes */
+	SD_DIFF_RECV,     /* a*b*37+1 bytes; flags from a: MSG_PEEK, MSG_WAITALL|DONTWAIT */
+	SD_DIFF_SHUTDOWN, /* how = a % 3 */
+	SD_DIFF_CLOSE,
+	SD_DIFF_SETOPT,   /* a: REUSEADDR, V6ONLY, LINGER 0, small SNDBUF, small RCVBUF */
+	SD_DIFF_SOERROR,  /* getsockopt(SO_ERROR) */
+	SD_DIFF_POLL,     /* revents for POLLIN|POLLOUT|POLLRDHUP */
+	SD_DIFF_PEERNAME, /* getpeername: the peer's slot-relative port */
+	SD_DIFF_NKINDS
+};
+
+struct sd_diff_op {
+	uint8_t kind, slot, a, b;
+};
+
+struct sd_diff_prog {
+	struct sd_diff_op op[SD_DIFF_MAX_OPS];
+	int n;
+};
+
+/* One step's outcome, normalized: `text` is what is compared ("fd", "-EAGAIN", "27",
+ * "partial", "0x5", "port(slot 1)"...). */
+struct sd_diff_outcome {
+	char text[48];
+};
+
+struct sd_diff_result {
+	struct sd_diff_outcome out[SD_DIFF_MAX_OPS];
+	int n;
+	int stream_errors; /* bytes received that were not the bytes sent, in order */
+};
+
+/* Decodes up to max_ops ops from bytes (4 per op, values folded into range). */
+void sd_diff_decode(const uint8_t *data, size_t len, int max_ops, struct sd_diff_prog *p);
+/* A seeded random program of n ops (n <= SD_DIFF_MAX_OPS). */
+void sd_diff_generate(uint64_t seed, int n, struct sd_diff_prog *p);
+/* Runs p on net, closing every socket it opened. 0, or a negative errno when the program
+ * could not run at all (e.g. -EMFILE). */
+int sd_diff_run(struct sd_net *net, const struct sd_diff_prog *p, struct sd_diff_result *r);
+/* The index of the first step whose outcomes differ, or -1 when all agree. */
+int sd_diff_first_mismatch(const struct sd_diff_result *a, const struct sd_diff_result *b);
+/* Writes the program with both outcome columns, marking `mismatch` (may be -1). */
+void sd_diff_report(FILE *f, const struct sd_diff_prog *p, const char *name_a,
+		    const struct sd_diff_result *a, const char *name_b,
+		    const struct sd_diff_result *b, int mismatch);
+/* One op as text, e.g. "connect(s1, 127.0.0.1, port of s0)". */
+char *sd_diff_op_format(const struct sd_diff_op *op, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

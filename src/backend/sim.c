@@ -1,0 +1,872 @@
+/* sockdrill sim: the `sim` backend's table, descriptors, options, tracing and PRNG. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <sockdrill/sockdrill.h>
+
+#include "sim_internal.h"
+
+#define SOCK_MIN_SNDBUF 4608
+#define SOCK_MIN_RCVBUF 2304
+
+/* ---- PRNG (splitmix64): the only source of choices ------------------------------------- */
+
+uint64_t sd__rand(struct sd__sim *s)
+{
+	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
+{
+	return n <= 1 ? 0 : (uint32_t)(sd__rand(s) % n);
+}
+
+void sd__wake_all(struct sd__sim *s)
+{
+	for (size_t i = 0; i <= s->nactors; i++) {
+		struct sd__actor *a = i ? s->actors[i - 1] : &s->main;
+		if (a->st == A_PARKED) {
+			a->st = A_RUNNABLE;
+			a->why = W_WOKEN;
+		}
+	}
+}
+
+void sd__timer_add(struct sd__sim *s, int64_t at)
+{
+	if (s->ntimers == s->timers_cap) {
+		size_t cap = s->timers_cap ? s->timers_cap * 2 : 64;
+		int64_t *t = realloc(s->timers, cap * sizeof *t);
+		if (!t)
+			return; /* a lost timer only delays a wake-up to the next event */
+		s->timers = t;
+		s->timers_cap = cap;
+	}
+	s->timers[s->ntimers++] = at;
+}
+
+/* ---- options ---------------------------------------------------------------------------- */
+
+static int opt_num(const char *v, long lo, long hi, long *out)
+{
+	char *end;
+	if (!v || !*v)
+		return -EINVAL;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || *end || n < lo || n > hi)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+static int parse_options(struct sd__sim *s, const char *text)
+{
+	char buf[512], *save = NULL;
+	long n, m;
+	if (!text || !*text)
+		return 0;
+	if (strlen(text) >= sizeof buf)
+		return -EINVAL;
+	strcpy(buf, text);
+	for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+		if (v)
+			*v++ = 0;
+		if (!strcmp(kv, "segment") && !opt_num(v, 0, 1 << 20, &n))
+			s->segment = (int)n;
+		else if (!strcmp(kv, "preempt") && v) {
+			char *end;
+			double p = strtod(v, &end);
+			if (*end || !(p >= 0 && p <= 1))
+				return -EINVAL;
+			s->preempt = (unsigned)(p * 1024);
+		} else if (!strcmp(kv, "ports") && v && sscanf(v, "%ld-%ld", &n, &m) == 2 &&
+			   n >= 1 && n <= m && m <= 65535)
+			s->port_lo = (int)n, s->port_hi = (int)m;
+		else if (!strcmp(kv, "somaxconn") && !opt_num(v, 0, 1 << 30, &n))
+			s->somaxconn = (int)n;
+		else if (!strcmp(kv, "wmem_max") && !opt_num(v, 2304, 1 << 30, &n))
+			s->wmem_max = (int)n;
+		else if (!strcmp(kv, "rmem_max") && !opt_num(v, 2304, 1 << 30, &n))
+			s->rmem_max = (int)n;
+		else if (!strcmp(kv, "nofile") && !opt_num(v, 1, 1 << 24, &n))
+			s->nofile = (int)n;
+		else if (!strcmp(kv, "fdbase") && !opt_num(v, 0, 1 << 20, &n))
+			s->fdbase = (int)n;
+		else if (!strcmp(kv, "stack") && !opt_num(v, 16, 1 << 20, &n))
+			s->stack_kb = (size_t)n;
+		else if (!strcmp(kv, "unprivileged") && !v)
+			s->privileged = 0;
+		else if (!strcmp(kv, "allow-nonloopback") && !v)
+			s->allow_nonloopback = 1;
+		else
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- instance ---------------------------------------------------------------------------- */
+
+static int sim_create(const struct sd_config *cfg, void **state)
+{
+	struct sd__sim *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->seed = cfg->seed;
+	s->rng = cfg->seed ^ 0x5ced5eedull;
+	s->port_lo = 32768, s->port_hi = 60999, s->somaxconn = 4096;
+	s->wmem_max = s->rmem_max = 4194304;
+	s->wmem_def = 16384, s->rmem_def = 131072, s->wmem_auto = 3939840;
+	s->nofile = 1024, s->fdbase = 3, s->privileged = 1, s->preempt = 256;
+	s->stack_kb = 256;
+	s->allow_nonloopback = (cfg->flags & SD_CFG_ALLOW_NONLOOPBACK) != 0;
+	if (parse_options(s, cfg->options) < 0) {
+		free(s);
+		return -EINVAL;
+	}
+	for (int i = 0; i < 256; i++)
+		s->perturb[i] = (uint32_t)sd__rand(s);
+	sd__sched_init(s);
+	*state = s;
+	return 0;
+}
+
+static void sim_destroy(void *state)
+{
+	struct sd__sim *s = state;
+	sd__free_all(s);
+	free(s->fds);
+	free(s->timers);
+	sd__sched_free(s);
+	free(s);
+}
+
+/* ---- descriptors -------------------------------------------------------------------------- */
+
+static struct sd__sock reserved; /* marks a slot taken by an accept still in progress */
+
+static struct sd__sock *lookup(struct sd__sim *s, int fd)
+{
+	int i = fd - s->fdbase;
+	if (fd < s->fdbase || i >= s->nfds_cap || s->fds[i] == &reserved)
+		return NULL;
+	return s->fds[i];
+}
+
+/* The lowest free descriptor, as Linux hands out; -EMFILE past the limit. */
+static int fd_alloc(struct sd__sim *s, struct sd__sock *k)
+{
+	if (s->open_fds >= s->nofile)
+		return -EMFILE;
+	int i = s->fd_hint;
+	while (i < s->nfds_cap && s->fds[i])
+		i++;
+	if (i >= s->nfds_cap) {
+		int cap = s->nfds_cap ? s->nfds_cap * 2 : 64;
+		struct sd__sock **f = realloc(s->fds, (size_t)cap * sizeof *f);
+		if (!f)
+			return -ENOMEM;
+		memset(f + s->nfds_cap, 0, (size_t)(cap - s->nfds_cap) * sizeof *f);
+		s->fds = f;
+		s->nfds_cap = cap;
+	}
+	s->fds[i] = k;
+	s->fd_hint = i + 1;
+	s->open_fds++;
+	return i + s->fdbase;
+}
+
+static void fd_free(struct sd__sim *s, int fd)
+{
+	int i = fd - s->fdbase;
+	s->fds[i] = NULL;
+	s->open_fds--;
+	if (i < s->fd_hint)
+		s->fd_hint = i;
+}
+
+/* ---- tracing ----------------------------------------------------------------------------- */
+
+static void trace(struct sd__sim *s, long result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void trace(struct sd__sim *s, long result, const char *fmt, ...)
+{
+	char line[512], res[48];
+	va_list ap;
+	int n = snprintf(line, sizeof line, "%lld.%09lld %s ", (long long)(s->now / 1000000000),
+			 (long long)(s->now % 1000000000), s->cur->name);
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n < (int)sizeof line)
+		snprintf(line + n, sizeof line - (size_t)n, " = %s\n",
+			 sd_result_format(result, res, sizeof res));
+	for (const char *p = line; *p; p++)
+		s->trace_hash = (s->trace_hash ^ (unsigned char)*p) * 0x100000001b3ull;
+	if (s->trace)
+		fputs(line, s->trace);
+}
+
+#define TRACE(s, r, ...)                                                                           \
+	do {                                                                                       \
+		if ((s)->tracing)                                                                  \
+			trace(s, (long)(r), __VA_ARGS__);                                          \
+	} while (0)
+
+static const char *epstr(const struct sd__ep *e, char *buf, size_t n)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(e->port)};
+	memcpy(&a.sin6_addr, e->a, 16);
+	if (sd__ep_is_v4(e)) {
+		struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = htons(e->port)};
+		memcpy(&b.sin_addr, e->a + 12, 4);
+		return sd_addr_format((struct sockaddr *)&b, sizeof b, buf, n);
+	}
+	return sd_addr_format((struct sockaddr *)&a, sizeof a, buf, n);
+}
+
+/* Every call starts here: count it, maybe let another actor run first, process due timers. */
+static void enter(struct sd__sim *s)
+{
+	s->calls++;
+	sd__maybe_yield(s);
+	if (s->ntimers)
+		sd__advance(s);
+}
+
+/* ---- addresses across the boundary -------------------------------------------------------- */
+
+/* Reads a caller's sockaddr for socket k. 0, or the errno Linux gives for a wrong length
+ * (-EINVAL) or family (-EAFNOSUPPORT). */
+static int ep_from(const struct sd__sock *k, const struct sockaddr *a, socklen_t len,
+		   struct sd__ep *ep)
+{
+	memset(ep, 0, sizeof *ep);
+	if (!a)
+		return -EFAULT;
+	if (!k->v6) {
+		if (len < sizeof(struct sockaddr_in))
+			return -EINVAL;
+		const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+		if (a->sa_family != AF_INET &&
+		    !(a->sa_family == AF_UNSPEC && in->sin_addr.s_addr == htonl(INADDR_ANY)))
+			return -EAFNOSUPPORT;
+		ep->a[10] = ep->a[11] = 0xff;
+		memcpy(ep->a + 12, &in->sin_addr, 4);
+		ep->port = ntohs(in->sin_port);
+		return 0;
+	}
+	if (len < 24) /* SIN6_LEN_RFC2133 */
+		return -EINVAL;
+	if (a->sa_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
+	memcpy(ep->a, &in6->sin6_addr, 16);
+	ep->port = ntohs(in6->sin6_port);
+	return 0;
+}
+
+static void ep_to(const struct sd__sock *k, const struct sd__ep *ep, struct sockaddr *a,
+		  socklen_t *len)
+{
+	struct sockaddr_storage ss;
+	socklen_t n;
+	memset(&ss, 0, sizeof ss);
+	if (!k->v6) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(ep->port);
+		memcpy(&in->sin_addr, ep->a + 12, 4);
+		n = sizeof *in;
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(ep->port);
+		memcpy(&in6->sin6_addr, ep->a, 16);
+		n = sizeof *in6;
+	}
+	if (a && len) {
+		memcpy(a, &ss, *len < n ? *len : n);
+		*len = n;
+	}
+}
+
+static int permitted(const struct sd__sim *s, const struct sockaddr *a, socklen_t len)
+{
+	if (s->allow_nonloopback || !a)
+		return 1;
+	if ((a->sa_family == AF_INET && len < sizeof(struct sockaddr_in)) ||
+	    (a->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) ||
+	    (a->sa_family != AF_INET && a->sa_family != AF_INET6))
+		return 1;
+	return sd_addr_is_loopback(a, len) || sd_addr_is_wildcard(a, len);
+}
+
+/* ---- the table's members ------------------------------------------------------------------- */
+
+static int sim_socket(void *state, int domain, int type, int protocol)
+{
+	struct sd__sim *s = state;
+	int fd;
+	enter(s);
+	if (domain != AF_INET && domain != AF_INET6)
+		fd = -EAFNOSUPPORT;
+	else if (type & ~(SOCK_STREAM | SOCK_DGRAM | SOCK_RAW | SOCK_SEQPACKET | SOCK_NONBLOCK |
+			  SOCK_CLOEXEC | 0xf))
+		fd = -EINVAL;
+	else if ((type & 0xf) != SOCK_STREAM)
+		fd = -ESOCKTNOSUPPORT;
+	else if (protocol != 0 && protocol != IPPROTO_TCP)
+		fd = -EPROTONOSUPPORT;
+	else {
+		struct sd__sock *k = calloc(1, sizeof *k);
+		if (!k) {
+			fd = -ENOMEM;
+		} else {
+			k->id = ++s->next_id;
+			k->refs = 1;
+			k->v6 = domain == AF_INET6;
+			k->nonblock = (type & SOCK_NONBLOCK) != 0;
+			k->fin_at = -1;
+			k->sndbuf = s->wmem_def;
+			k->rcvbuf = s->rmem_def;
+			if (!k->v6)
+				k->local.a[10] = k->local.a[11] = 0xff;
+			fd = fd_alloc(s, k);
+			if (fd < 0)
+				free(k);
+			else
+				k->fd = fd;
+		}
+	}
+	TRACE(s, fd, "socket(%s, SOCK_STREAM%s)", domain == AF_INET6 ? "AF_INET6" : "AF_INET",
+	      type & SOCK_NONBLOCK ? "|SOCK_NONBLOCK" : "");
+	return fd;
+}
+
+static int sim_bind(void *state, int fd, const struct sockaddr *a, socklen_t len)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	struct sd__ep ep;
+	char b[SD_ADDR_STRLEN];
+	int rc;
+	enter(s);
+	memset(&ep, 0, sizeof ep);
+	if (!(k = lookup(s, fd)))
+		rc = -EBADF;
+	else if (!permitted(s, a, len)) /* policy first, as the real backend does */
+		rc = -EPERM;
+	else if ((rc = ep_from(k, a, len, &ep)) == 0)
+		rc = sd__bind(s, k, &ep);
+	TRACE(s, rc, "bind(%d, %s)", fd, rc == -EBADF ? "?" : epstr(&ep, b, sizeof b));
+	return rc;
+}
+
+static int sim_listen(void *state, int fd, int backlog)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int rc;
+	enter(s);
+	rc = (k = lookup(s, fd)) ? sd__listen(s, k, backlog) : -EBADF;
+	TRACE(s, rc, "listen(%d, %d)", fd, backlog);
+	return rc;
+}
+
+static int sim_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, int flags)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k, *c = NULL;
+	int rc, nfd = -1;
+	enter(s);
+	if (!(k = lookup(s, fd)))
+		rc = -EBADF;
+	else if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
+		rc = -EINVAL;
+	else if ((rc = nfd = fd_alloc(s, &reserved)) >= 0) {
+		k->refs++;
+		rc = sd__accept(s, k, &c, k->nonblock);
+		sd__sock_unref(s, k);
+		if (rc == 0) {
+			s->fds[nfd - s->fdbase] = c;
+			c->fd = nfd;
+			c->nonblock = (flags & SOCK_NONBLOCK) != 0;
+			ep_to(c, &c->remote, a, len);
+			rc = nfd;
+		} else {
+			fd_free(s, nfd);
+		}
+	}
+	TRACE(s, rc, "accept(%d%s)", fd, flags & SOCK_NONBLOCK ? ", SOCK_NONBLOCK" : "");
+	return rc;
+}
+
+static int sim_connect(void *state, int fd, const struct sockaddr *a, socklen_t len)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	struct sd__ep ep;
+	char b[SD_ADDR_STRLEN] = "?";
+	int rc;
+	enter(s);
+	if (!(k = lookup(s, fd)))
+		rc = -EBADF;
+	else if (!permitted(s, a, len))
+		rc = -EPERM;
+	else if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
+		rc = sd__disconnect(s, k);
+	else if (!a || len < sizeof(sa_family_t))
+		rc = -EINVAL;
+	else {
+		int aerr = ep_from(k, a, len, &ep);
+		if (!aerr)
+			epstr(&ep, b, sizeof b);
+		k->refs++;
+		rc = sd__connect(s, k, aerr ? NULL : &ep, aerr, k->nonblock);
+		sd__sock_unref(s, k);
+	}
+	TRACE(s, rc, "connect(%d, %s)", fd, b);
+	return rc;
+}
+
+static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n, int flags,
+		       const char *what)
+{
+	struct sd__sock *k;
+	ssize_t rc;
+	enter(s);
+	if (!(k = lookup(s, fd))) {
+		rc = -EBADF;
+	} else {
+		k->refs++;
+		rc = sd__send(s, k, iov, n, flags);
+		sd__sock_unref(s, k);
+	}
+	TRACE(s, rc, "%s(%d, %zu bytes, 0x%x)", what, fd, n == 1 ? iov[0].iov_len : (size_t)n,
+	      (unsigned)flags);
+	return rc;
+}
+
+static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n, int flags,
+		       const char *what)
+{
+	struct sd__sock *k;
+	ssize_t rc;
+	enter(s);
+	if (!(k = lookup(s, fd))) {
+		rc = -EBADF;
+	} else {
+		k->refs++;
+		rc = sd__recv(s, k, iov, n, flags);
+		sd__sock_unref(s, k);
+	}
+	TRACE(s, rc, "%s(%d, %zu, 0x%x)", what, fd, n == 1 ? iov[0].iov_len : (size_t)n,
+	      (unsigned)flags);
+	return rc;
+}
+
+static ssize_t sim_send(void *state, int fd, const void *buf, size_t len, int flags)
+{
+	struct iovec v = {(void *)buf, len};
+	return do_send(state, fd, &v, 1, flags, "send");
+}
+
+static ssize_t sim_recv(void *state, int fd, void *buf, size_t len, int flags)
+{
+	struct iovec v = {buf, len};
+	return do_recv(state, fd, &v, 1, flags, "recv");
+}
+
+static ssize_t sim_sendmsg(void *state, int fd, const struct msghdr *m, int flags)
+{
+	struct sd__sim *s = state;
+	if (!m || m->msg_iovlen > 1024)
+		return -EINVAL;
+	if (m->msg_name && !permitted(s, m->msg_name, m->msg_namelen))
+		return -EPERM;
+	return do_send(s, fd, m->msg_iov, (int)m->msg_iovlen, flags, "sendmsg");
+}
+
+static ssize_t sim_recvmsg(void *state, int fd, struct msghdr *m, int flags)
+{
+	if (!m || m->msg_iovlen > 1024)
+		return -EINVAL;
+	m->msg_namelen = 0;
+	m->msg_controllen = 0;
+	m->msg_flags = 0;
+	return do_recv(state, fd, m->msg_iov, (int)m->msg_iovlen, flags, "recvmsg");
+}
+
+static int sim_shutdown(void *state, int fd, int how)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int rc;
+	enter(s);
+	rc = (k = lookup(s, fd)) ? sd__shutdown(s, k, how) : -EBADF;
+	TRACE(s, rc, "shutdown(%d, %d)", fd, how);
+	return rc;
+}
+
+static int sim_close(void *state, int fd)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int rc = 0;
+	enter(s);
+	if (!(k = lookup(s, fd))) {
+		rc = -EBADF;
+	} else {
+		fd_free(s, fd);
+		k->fd = -1;
+		sd__sock_unref(s, k);
+		sd__wake_all(s);
+	}
+	TRACE(s, rc, "close(%d)", fd);
+	return rc;
+}
+
+static int int_opt(const void *v, socklen_t l, int *out)
+{
+	if (!v || l < sizeof(int))
+		return -EINVAL;
+	memcpy(out, v, sizeof *out);
+	return 0;
+}
+
+static int timeo_opt(const void *v, socklen_t l, int64_t *out)
+{
+	struct timeval tv;
+	if (!v || l < sizeof tv)
+		return -EINVAL;
+	memcpy(&tv, v, sizeof tv);
+	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+		return -EDOM;
+	if (tv.tv_sec < 0)
+		*out = 0;
+	else
+		*out = (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+	return 0;
+}
+
+static int sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int rc = 0, iv = 0;
+	enter(s);
+	if (!(k = lookup(s, fd))) {
+		rc = -EBADF;
+	} else if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_LINGER: {
+			struct linger lg;
+			if (!v || l < sizeof lg) {
+				rc = -EINVAL;
+				break;
+			}
+			memcpy(&lg, v, sizeof lg);
+			k->linger_on = lg.l_onoff != 0;
+			k->linger_s = lg.l_linger;
+			break;
+		}
+		case SO_RCVTIMEO: rc = timeo_opt(v, l, &k->rcvtimeo); break;
+		case SO_SNDTIMEO: rc = timeo_opt(v, l, &k->sndtimeo); break;
+		default:
+			if ((rc = int_opt(v, l, &iv)) < 0)
+				break;
+			switch (name) {
+			case SO_REUSEADDR: k->reuseaddr = iv != 0; break;
+			case SO_REUSEPORT: k->reuseport = iv != 0; break;
+			case SO_KEEPALIVE: k->keepalive = iv != 0; break;
+			case SO_SNDBUF: {
+				unsigned u = (unsigned)iv > (unsigned)s->wmem_max
+						     ? (unsigned)s->wmem_max
+						     : (unsigned)iv;
+				k->sndbuf =
+					u * 2 > SOCK_MIN_SNDBUF ? (int)(u * 2) : SOCK_MIN_SNDBUF;
+				k->sndbuf_lock = 1;
+				sd__wake_all(s);
+				break;
+			}
+			case SO_RCVBUF: {
+				unsigned u = (unsigned)iv > (unsigned)s->rmem_max
+						     ? (unsigned)s->rmem_max
+						     : (unsigned)iv;
+				k->rcvbuf =
+					u * 2 > SOCK_MIN_RCVBUF ? (int)(u * 2) : SOCK_MIN_RCVBUF;
+				k->rcvbuf_lock = 1;
+				sd__wake_all(s);
+				break;
+			}
+			default: rc = -ENOPROTOOPT; break;
+			}
+		}
+	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+		if ((rc = int_opt(v, l, &iv)) == 0)
+			k->nodelay = iv != 0;
+	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
+		if ((rc = int_opt(v, l, &iv)) == 0) {
+			if (k->bound)
+				rc = -EINVAL;
+			else
+				k->v6only = iv != 0;
+		}
+	} else {
+		rc = -ENOPROTOOPT;
+	}
+	TRACE(s, rc, "setsockopt(%d, %d, %d, %d)", fd, level, name, iv);
+	return rc;
+}
+
+static int sim_getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int rc = 0, iv = 0;
+	const void *src = &iv;
+	size_t size = sizeof iv;
+	struct timeval tv;
+	struct linger lg;
+	enter(s);
+	if (!(k = lookup(s, fd))) {
+		rc = -EBADF;
+	} else if (!l || (int)*l < 0) {
+		rc = -EINVAL;
+	} else if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_ERROR:
+			iv = k->err;
+			k->err = 0;
+			break;
+		case SO_TYPE: iv = SOCK_STREAM; break;
+		case SO_DOMAIN: iv = k->v6 ? AF_INET6 : AF_INET; break;
+		case SO_PROTOCOL: iv = IPPROTO_TCP; break;
+		case SO_ACCEPTCONN: iv = k->st == T_LISTEN; break;
+		case SO_REUSEADDR: iv = k->reuseaddr; break;
+		case SO_REUSEPORT: iv = k->reuseport; break;
+		case SO_KEEPALIVE: iv = k->keepalive; break;
+		case SO_SNDBUF: iv = k->sndbuf; break;
+		case SO_RCVBUF: iv = k->rcvbuf; break;
+		case SO_LINGER:
+			lg.l_onoff = k->linger_on;
+			lg.l_linger = k->linger_s;
+			src = &lg, size = sizeof lg;
+			break;
+		case SO_RCVTIMEO:
+		case SO_SNDTIMEO: {
+			int64_t t = name == SO_RCVTIMEO ? k->rcvtimeo : k->sndtimeo;
+			tv.tv_sec = t / 1000000000;
+			tv.tv_usec = (t % 1000000000) / 1000;
+			src = &tv, size = sizeof tv;
+			break;
+		}
+		default: rc = -ENOPROTOOPT; break;
+		}
+	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+		iv = k->nodelay;
+	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
+		iv = k->v6only;
+	} else {
+		rc = -ENOPROTOOPT;
+	}
+	if (rc == 0) {
+		size_t n = *l < size ? *l : size;
+		if (v)
+			memcpy(v, src, n);
+		*l = (socklen_t)n;
+	}
+	TRACE(s, rc, "getsockopt(%d, %d, %d) -> %d", fd, level, name, iv);
+	return rc;
+}
+
+static int sim_getname(void *state, int fd, struct sockaddr *a, socklen_t *len, int peer)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int rc = 0;
+	enter(s);
+	if (!(k = lookup(s, fd)))
+		rc = -EBADF;
+	else if (!len || (int)*len < 0)
+		rc = -EINVAL;
+	else if (peer && (k->st == T_CLOSE || k->st == T_SYN_SENT || k->st == T_LISTEN))
+		rc = -ENOTCONN;
+	else
+		ep_to(k, peer ? &k->remote : &k->local, a, len);
+	TRACE(s, rc, "%s(%d)", peer ? "getpeername" : "getsockname", fd);
+	return rc;
+}
+
+static int sim_getsockname(void *state, int fd, struct sockaddr *a, socklen_t *len)
+{
+	return sim_getname(state, fd, a, len, 0);
+}
+
+static int sim_getpeername(void *state, int fd, struct sockaddr *a, socklen_t *len)
+{
+	return sim_getname(state, fd, a, len, 1);
+}
+
+static int poll_scan(struct sd__sim *s, struct pollfd *fds, nfds_t n)
+{
+	int ready = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		struct sd__sock *k;
+		fds[i].revents = 0;
+		if (fds[i].fd < 0)
+			continue;
+		if (!(k = lookup(s, fds[i].fd)))
+			fds[i].revents = POLLNVAL;
+		else
+			fds[i].revents =
+				(short)(sd__poll_mask(s, k) & (fds[i].events | POLLERR | POLLHUP));
+		ready += fds[i].revents != 0;
+	}
+	return ready;
+}
+
+static int sim_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	struct sd__sim *s = state;
+	int rc;
+	enter(s);
+	if (n > (nfds_t)s->nofile) {
+		rc = -EINVAL;
+	} else {
+		int64_t deadline = timeout_ms < 0 ? -1 : s->now + (int64_t)timeout_ms * 1000000;
+		for (;;) {
+			rc = poll_scan(s, fds, n);
+			if (rc || timeout_ms == 0 || (deadline >= 0 && s->now >= deadline))
+				break;
+			enum sd__wake w = sd__park(s, "poll", deadline);
+			if (w == W_DEADLOCK) {
+				rc = -EDEADLK;
+				break;
+			}
+		}
+	}
+	TRACE(s, rc, "poll(%lu fds, %d ms)", (unsigned long)n, timeout_ms);
+	return rc;
+}
+
+static int sim_set_nonblocking(void *state, int fd, int on)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int rc = 0;
+	enter(s);
+	if (!(k = lookup(s, fd)))
+		rc = -EBADF;
+	else
+		k->nonblock = on != 0;
+	TRACE(s, rc, "set_nonblocking(%d, %d)", fd, on);
+	return rc;
+}
+
+static int sim_spawn(void *state, const char *name, void (*fn)(void *), void *arg)
+{
+	struct sd__sim *s = state;
+	int rc = sd__spawn(s, name, fn, arg);
+	TRACE(s, rc, "spawn(%s)", name ? name : "actor");
+	return rc;
+}
+
+static int sim_join(void *state, int id)
+{
+	struct sd__sim *s = state;
+	int rc = sd__join(s, id);
+	TRACE(s, rc, "join(%d)", id);
+	return rc;
+}
+
+static int sim_sleep_ns(void *state, int64_t ns)
+{
+	struct sd__sim *s = state;
+	int rc = sd__sleep(s, ns);
+	TRACE(s, rc, "sleep(%lld ns)", (long long)ns);
+	return rc;
+}
+
+static int64_t sim_now_ns(void *state) { return ((struct sd__sim *)state)->now; }
+
+const struct sd_ops sd_sim_ops = {
+	.version = SD_OPS_VERSION,
+	.name = "sim",
+	.create = sim_create,
+	.destroy = sim_destroy,
+	.socket = sim_socket,
+	.bind = sim_bind,
+	.listen = sim_listen,
+	.accept = sim_accept,
+	.connect = sim_connect,
+	.send = sim_send,
+	.recv = sim_recv,
+	.sendmsg = sim_sendmsg,
+	.recvmsg = sim_recvmsg,
+	.shutdown = sim_shutdown,
+	.close = sim_close,
+	.setsockopt = sim_setsockopt,
+	.getsockopt = sim_getsockopt,
+	.getsockname = sim_getsockname,
+	.getpeername = sim_getpeername,
+	.poll = sim_poll,
+	.set_nonblocking = sim_set_nonblocking,
+	.spawn = sim_spawn,
+	.join = sim_join,
+	.sleep_ns = sim_sleep_ns,
+	.now_ns = sim_now_ns,
+};
+
+/* ---- sim-only API ----------------------------------------------------------------------- */
+
+static struct sd__sim *as_sim(struct sd_net *net)
+{
+	return net && net->ops == &sd_sim_ops ? net->state : NULL;
+}
+
+int sd_sim_set_trace(struct sd_net *net, FILE *f)
+{
+	struct sd__sim *s = as_sim(net);
+	if (!s)
+		return -EINVAL;
+	s->trace = f;
+	s->tracing = 1;
+	return 0;
+}
+
+uint64_t sd_sim_trace_hash(struct sd_net *net)
+{
+	struct sd__sim *s = as_sim(net);
+	return s ? s->trace_hash : 0;
+}
+
+const char *sd_sim_deadlock_report(struct sd_net *net)
+{
+	struct sd__sim *s = as_sim(net);
+	return s ? s->deadlock : NULL;
+}
+
+int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
+{
+	struct sd__sim *s = as_sim(net);
+	if (!s)
+		return -EINVAL;
+	out->calls = s->calls;
+	out->sigpipes = s->sigpipes;
+	out->now_ns = s->now;
+	out->open_fds = s->open_fds;
+	return 0;
+}

@@ -1,0 +1,190 @@
+/* sockdrill sim: the structures shared by the simulator's files (not a public header). */
+#ifndef SD_SIM_INTERNAL_H
+#define SD_SIM_INTERNAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <ucontext.h>
+
+#include <sockdrill/sim.h>
+
+/* An endpoint address, always held as IPv6 (IPv4 as ::ffff:a.b.c.d) plus a port. */
+struct sd__ep {
+	uint8_t a[16];
+	uint16_t port;
+};
+
+/* Linux's TCP states, reduced to the ones a loopback connection passes through: with
+ * instant ACKs, SYN_RECV, FIN_WAIT1, CLOSING and LAST_ACK last no time at all. */
+enum sd__tcp {
+	T_CLOSE,
+	T_LISTEN,
+	T_SYN_SENT,
+	T_ESTABLISHED,
+	T_FIN_WAIT2,  /* we sent FIN, the peer has not */
+	T_CLOSE_WAIT, /* the peer sent FIN, we have not */
+	T_TIME_WAIT,
+};
+
+/* The socket layer's view (struct socket::state), which differs from the TCP state in
+ * exactly the ways that make a second connect() return 0, EALREADY or ECONNABORTED. */
+enum sd__ss { SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED, SS_DISCONNECTING };
+
+#define SD__RCV_SHUTDOWN  1
+#define SD__SEND_SHUTDOWN 2
+
+struct sd__chunk {
+	struct sd__chunk *next;
+	int64_t arrive; /* virtual time the bytes become readable */
+	size_t len, off;
+	unsigned char data[];
+};
+
+struct sd__sock {
+	uint64_t id; /* creation ordinal, for traces */
+	int refs;    /* fd table, calls in progress, accept queue */
+	int fd;      /* -1 when it has none (not yet accepted, orphaned, TIME_WAIT) */
+	int v6;      /* AF_INET6 socket */
+	int nonblock;
+	enum sd__tcp st;
+	enum sd__ss ss;
+	int shut; /* SD__*_SHUTDOWN bits (sk_shutdown) */
+	int err;  /* pending error (sk_err), positive errno */
+	int done; /* SOCK_DONE: the peer's FIN was processed */
+	int dead; /* the last reference is gone (orphan) */
+	int gc, in_connecting;
+
+	/* binding */
+	int bound;      /* has a local port (in the port table) */
+	int bind_lock;  /* bind() named the port (SOCK_BINDPORT_LOCK) */
+	int addr_lock;  /* bind() named the address (SOCK_BINDADDR_LOCK) */
+	int by_connect; /* the port was chosen by connect (Linux: fastreuse -1 bucket) */
+	struct sd__ep local, remote;
+	struct sd__sock *pnext, *pprev; /* port-table chain for local.port */
+
+	/* options */
+	int reuseaddr, reuseport, v6only, keepalive, nodelay;
+	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
+	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
+	int linger_on, linger_s;
+
+	/* listener */
+	int backlog;
+	struct sd__sock *aq_head, *aq_tail, *aq_next; /* accept queue; aq_next links children */
+	int aq_len;
+	struct sd__sock *lnext;  /* listener chain for local.port */
+	struct sd__sock *parent; /* listener of a not yet accepted child */
+
+	/* connection */
+	struct sd__sock *peer;
+	struct sd__chunk *in_head, *in_tail; /* bytes from the peer, oldest first */
+	size_t in_bytes;
+	int64_t fin_at; /* when the peer's FIN arrives; -1 none */
+
+	/* connecting, with the listener's accept queue full: SYN retransmissions */
+	struct sd__sock *cnext;
+	struct sd__ep dst;
+	int64_t retry_at;
+	int retries;
+
+	int64_t tw_until; /* TIME_WAIT expiry */
+};
+
+enum sd__astate { A_RUNNABLE, A_PARKED, A_DONE, A_JOINED };
+enum sd__wake { W_WOKEN, W_TIMEOUT, W_DEADLOCK };
+
+struct sd__actor {
+	int id;
+	char name[32];
+	enum sd__astate st;
+	enum sd__wake why;
+	int64_t deadline; /* -1 = none */
+	char wait[96];    /* the call it is blocked in, for deadlock reports */
+	ucontext_t ctx;
+	void *stack;
+	size_t stack_size;
+	void (*fn)(void *);
+	void *arg;
+	const void *asan_bottom; /* stack bounds, for the sanitizer's fiber switching */
+	size_t asan_size;
+};
+
+struct sd__sim {
+	uint64_t seed, rng;
+	int64_t now;
+
+	/* options */
+	int port_lo, port_hi, somaxconn, wmem_max, rmem_max, wmem_def, rmem_def, wmem_auto;
+	int nofile, fdbase, segment, privileged, allow_nonloopback;
+	unsigned preempt; /* chance in 1/1024 of switching actors at a call */
+	size_t stack_kb;
+
+	/* descriptors: fds[i] is fd fdbase+i */
+	struct sd__sock **fds;
+	int nfds_cap, fd_hint, open_fds;
+	uint64_t next_id;
+
+	/* ports: chains of every socket holding a port, and of listeners */
+	struct sd__sock *by_port[65536];
+	struct sd__sock *listeners[65536];
+	uint32_t perturb[256]; /* Linux's table_perturb: where connect's port search resumes */
+
+	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
+
+	/* timers that are not actor deadlines: data and FIN arrivals, SYN retries */
+	int64_t *timers;
+	size_t ntimers, timers_cap;
+
+	/* actors */
+	struct sd__actor main;
+	struct sd__actor **actors; /* actors[id - 1] for spawned ones */
+	size_t nactors;
+	struct sd__actor *cur, *prev;
+	char *deadlock;
+	int in_scheduler;
+
+	/* tracing */
+	FILE *trace;
+	int tracing;
+	uint64_t trace_hash;
+	uint64_t calls, sigpipes;
+};
+
+/* sim.c */
+uint64_t sd__rand(struct sd__sim *s);
+uint32_t sd__rand_below(struct sd__sim *s, uint32_t n);
+void sd__wake_all(struct sd__sim *s);
+void sd__timer_add(struct sd__sim *s, int64_t at);
+void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
+
+/* sim_sched.c */
+int sd__sched_init(struct sd__sim *s);
+void sd__sched_free(struct sd__sim *s);
+enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline);
+void sd__maybe_yield(struct sd__sim *s);
+void sd__advance(struct sd__sim *s); /* process timers due at s->now */
+int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg);
+int sd__join(struct sd__sim *s, int id);
+int sd__sleep(struct sd__sim *s, int64_t ns);
+
+/* sim_tcp.c */
+int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep);
+int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog);
+int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, int nonblock);
+int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst, int aerr,
+		int nonblock);
+int sd__disconnect(struct sd__sim *s, struct sd__sock *k);
+ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
+		 int flags);
+ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
+		 int flags);
+int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
+void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
+short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
+void sd__retry_connects(struct sd__sim *s);
+void sd__free_all(struct sd__sim *s);
+int sd__ep_is_v4(const struct sd__ep *e);
+int sd__ep_any(const struct sd__ep *e);
+
+#endif
