@@ -1,4 +1,5 @@
 /* The seed example's logic: a poll-loop Q&A server and clients, all calls through sd_ops. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,7 @@ static int grow(struct server *s)
 /* Takes every pending connection (bounded per round so clients are not starved). */
 static void accept_some(struct server *s, int lfd)
 {
-	for (int round = 0; round < 256; round++) {
+	for (int round = 0; round < 1024; round++) {
 		if (s->n == s->cap && grow(s) < 0)
 			return;
 		int fd = sd_accept(s->net, lfd, NULL, NULL, SOCK_NONBLOCK);
@@ -234,6 +235,7 @@ struct clients {
 	struct sd_qa_client_stats *st;
 	const struct sockaddr *addr;
 	socklen_t len;
+	unsigned long per_source, index;
 };
 
 static void client_fail(struct clients *cs, struct client *c, int err)
@@ -317,6 +319,16 @@ static int client_start(struct clients *cs, struct client *c, short *events)
 		client_fail(cs, c, c->fd);
 		return 1;
 	}
+	unsigned long i = cs->index++;
+	if (cs->per_source && cs->addr->sa_family == AF_INET) {
+		struct sockaddr_in src = {.sin_family = AF_INET};
+		src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(i / cs->per_source));
+		int brc = sd_bind(cs->net, c->fd, (struct sockaddr *)&src, sizeof src);
+		if (brc < 0) {
+			client_fail(cs, c, brc);
+			return 1;
+		}
+	}
 	int rc = sd_connect(cs->net, c->fd, cs->addr, cs->len);
 	if (rc == -EINPROGRESS || rc == -EAGAIN) {
 		c->state = C_CONNECTING;
@@ -332,19 +344,18 @@ static int client_start(struct clients *cs, struct client *c, short *events)
 }
 
 int sd_qa_run_clients(struct sd_net *net, const struct sockaddr *addr, socklen_t len,
-		      unsigned long n, unsigned concurrency, int poll_ms, int idle_polls,
-		      struct sd_qa_client_stats *st)
+		      const struct sd_qa_client_opts *o, struct sd_qa_client_stats *st)
 {
-	struct clients cs = {.net = net, .st = st, .addr = addr, .len = len};
-	unsigned long started = 0;
+	struct clients cs = {
+		.net = net, .st = st, .addr = addr, .len = len, .per_source = o->per_source};
+	unsigned long started = 0, n = o->clients, concurrency = o->concurrency;
+	int poll_ms = o->poll_ms, idle_polls = o->idle_polls;
 	size_t active = 0;
 	int idle = 0;
 
 	memset(st, 0, sizeof *st);
-	if (concurrency == 0)
-		concurrency = 1;
-	if (concurrency > n)
-		concurrency = n ? (unsigned)n : 1;
+	if (concurrency == 0 || concurrency > n)
+		concurrency = n ? n : 1;
 	struct client *cl = calloc(concurrency, sizeof *cl);
 	struct pollfd *pfd = calloc(concurrency, sizeof *pfd);
 	if (!cl || !pfd) {

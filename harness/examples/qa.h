@@ -42,13 +42,21 @@ struct sd_qa_client_stats {
 	int first_error;
 };
 
-/* Runs n clients against addr, at most `concurrency` connected at once, from one poll loop:
- * connect, send the question, read one answer line, check it, close. Gives up on the rest
- * after `idle_polls` polls of `poll_ms` in a row with no progress. 0 when every client got
- * the right answer, else -EPROTO (some failed; see stats). */
+struct sd_qa_client_opts {
+	unsigned long clients;     /* how many in all */
+	unsigned long concurrency; /* connected at once (0: all) */
+	int poll_ms, idle_polls;   /* give up after idle_polls polls of poll_ms without progress */
+	/* One IPv4 source address serves at most ~28k connections to one server (the
+	 * ephemeral range): with per_source > 0, client i binds 127.0.0.(2 + i / per_source)
+	 * before connecting (up to 253 addresses). IPv4 servers only. */
+	unsigned long per_source;
+};
+
+/* Runs the clients against addr from one poll loop: connect, send the question, read one
+ * answer line, check it, close. 0 when every client got the right answer, else -EPROTO
+ * (see stats), or -ENOMEM. */
 int sd_qa_run_clients(struct sd_net *net, const struct sockaddr *addr, socklen_t len,
-		      unsigned long n, unsigned concurrency, int poll_ms, int idle_polls,
-		      struct sd_qa_client_stats *stats);
+		      const struct sd_qa_client_opts *opts, struct sd_qa_client_stats *stats);
 
 /* One blocking client: connect, ask, read the answer line into `answer` (NUL-terminated).
  * 0, or a negative errno (-EPROTO for a malformed or missing answer). */

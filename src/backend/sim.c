@@ -41,8 +41,12 @@ void sd__wake_all(struct sd__sim *s)
 	}
 }
 
+/* Internal timers form a binary min-heap on their time: the scheduler asks for the earliest
+ * one at every park, and tens of thousands can be pending (SYN retries of a large demo). */
 void sd__timer_add(struct sd__sim *s, int64_t at)
 {
+	if (s->ntimers && s->timers[0] == at)
+		return; /* most timers fall on the same instant as the earliest */
 	if (s->ntimers == s->timers_cap) {
 		size_t cap = s->timers_cap ? s->timers_cap * 2 : 64;
 		int64_t *t = realloc(s->timers, cap * sizeof *t);
@@ -51,7 +55,31 @@ void sd__timer_add(struct sd__sim *s, int64_t at)
 		s->timers = t;
 		s->timers_cap = cap;
 	}
-	s->timers[s->ntimers++] = at;
+	size_t i = s->ntimers++;
+	while (i && s->timers[(i - 1) / 2] > at) {
+		s->timers[i] = s->timers[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	s->timers[i] = at;
+}
+
+void sd__timer_pop(struct sd__sim *s)
+{
+	int64_t last = s->timers[--s->ntimers];
+	size_t i = 0, n = s->ntimers;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && s->timers[c + 1] < s->timers[c])
+			c++;
+		if (s->timers[c] >= last)
+			break;
+		s->timers[i] = s->timers[c];
+		i = c;
+	}
+	if (n)
+		s->timers[i] = last;
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -241,7 +269,7 @@ static void enter(struct sd__sim *s)
 {
 	s->calls++;
 	sd__maybe_yield(s);
-	if (s->ntimers)
+	if (s->ntimers && s->timers[0] <= s->now)
 		sd__advance(s);
 }
 
@@ -431,7 +459,7 @@ static int sim_connect(void *state, int fd, const struct sockaddr *a, socklen_t 
 		rc = -EINVAL;
 	else {
 		int aerr = ep_from(k, a, len, &ep);
-		if (!aerr)
+		if (!aerr && s->tracing) /* formatting costs more than the call itself */
 			epstr(&ep, b, sizeof b);
 		k->refs++;
 		rc = sd__connect(s, k, aerr ? NULL : &ep, aerr, k->nonblock);
@@ -454,8 +482,7 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
 		rc = sd__send(s, k, iov, n, flags);
 		sd__sock_unref(s, k);
 	}
-	TRACE(s, rc, "%s(%d, %zu bytes, 0x%x)", what, fd, n == 1 ? iov[0].iov_len : (size_t)n,
-	      (unsigned)flags);
+	TRACE(s, rc, "%s(%d, %zu bytes, 0x%x)", what, fd, sd__iov_total(iov, n), (unsigned)flags);
 	return rc;
 }
 
@@ -472,8 +499,7 @@ static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n
 		rc = sd__recv(s, k, iov, n, flags);
 		sd__sock_unref(s, k);
 	}
-	TRACE(s, rc, "%s(%d, %zu, 0x%x)", what, fd, n == 1 ? iov[0].iov_len : (size_t)n,
-	      (unsigned)flags);
+	TRACE(s, rc, "%s(%d, %zu, 0x%x)", what, fd, sd__iov_total(iov, n), (unsigned)flags);
 	return rc;
 }
 

@@ -83,7 +83,7 @@ struct sd__sock {
 	int64_t fin_at; /* when the peer's FIN arrives; -1 none */
 
 	/* connecting, with the listener's accept queue full: SYN retransmissions */
-	struct sd__sock *cnext;
+	struct sd__sock *cnext, *cprev;
 	struct sd__ep dst;
 	int64_t retry_at;
 	int retries;
@@ -156,6 +156,7 @@ uint64_t sd__rand(struct sd__sim *s);
 uint32_t sd__rand_below(struct sd__sim *s, uint32_t n);
 void sd__wake_all(struct sd__sim *s);
 void sd__timer_add(struct sd__sim *s, int64_t at);
+void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
 void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
 
 /* sim_sched.c */
@@ -168,20 +169,40 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 int sd__join(struct sd__sim *s, int id);
 int sd__sleep(struct sd__sim *s, int64_t ns);
 
+/* sim_ports.c */
+uint32_t sd__v4of(const struct sd__ep *e);
+void sd__set_v4(struct sd__ep *e, uint32_t a);
+int sd__is_v6_loopback(const struct sd__ep *e);
+void sd__port_link(struct sd__sim *s, struct sd__sock *k);
+void sd__port_unlink(struct sd__sim *s, struct sd__sock *k);
+void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k);
+void sd__reap_port(struct sd__sim *s, uint16_t port);
+struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst);
+int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst);
+
 /* sim_tcp.c */
+void sd__maybe_free(struct sd__sim *s, struct sd__sock *k);
+void sd__free_sock(struct sd__sim *s, struct sd__sock *k);
+void sd__sync_fin(struct sd__sim *s, struct sd__sock *k);
+void sd__rst_arrives(struct sd__sim *s, struct sd__sock *k);
 int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep);
 int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog);
 int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, int nonblock);
 int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst, int aerr,
 		int nonblock);
 int sd__disconnect(struct sd__sim *s, struct sd__sock *k);
+/* sim_data.c */
 ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags);
 ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags);
+short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
+size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
+size_t sd__iov_total(const struct iovec *iov, int iovcnt);
+
+/* sim_tcp.c, continued */
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
 void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
-short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
 void sd__retry_connects(struct sd__sim *s);
 void sd__free_all(struct sd__sim *s);
 int sd__ep_is_v4(const struct sd__ep *e);

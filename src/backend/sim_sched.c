@@ -110,23 +110,18 @@ static int64_t next_event(struct sd__sim *s)
 		if (a->st == A_PARKED && a->deadline >= 0 && (t < 0 || a->deadline < t))
 			t = a->deadline;
 	}
-	for (size_t i = 0; i < s->ntimers; i++)
-		if (t < 0 || s->timers[i] < t)
-			t = s->timers[i];
+	if (s->ntimers && (t < 0 || s->timers[0] < t))
+		t = s->timers[0];
 	return t;
 }
 
 void sd__advance(struct sd__sim *s)
 {
-	size_t j = 0;
 	int fired = 0;
-	for (size_t i = 0; i < s->ntimers; i++) {
-		if (s->timers[i] <= s->now)
-			fired = 1;
-		else
-			s->timers[j++] = s->timers[i];
+	while (s->ntimers && s->timers[0] <= s->now) {
+		sd__timer_pop(s);
+		fired = 1;
 	}
-	s->ntimers = j;
 	if (fired) {
 		sd__retry_connects(s);
 		sd__wake_all(s);

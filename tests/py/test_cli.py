@@ -26,11 +26,11 @@ def test_version(sockdrill):
     assert re.fullmatch(r"sockdrill \d+\.\d+\.\d+\n", r.stdout)
 
 
-def test_list_names_real_backend(sockdrill):
+def test_list_names_real_and_sim_backends(sockdrill):
     r = sockdrill("list")
     assert r.returncode == 0
     names = [line.split()[0] for line in r.stdout.splitlines()]
-    assert "real" in names
+    assert names[:2] == ["real", "sim"]
 
 
 def parse_demo(out):
@@ -58,6 +58,35 @@ def test_demo_over_ipv6_with_limited_concurrency(sockdrill):
     (ok, total, accepted, _, errors), _ = parse_demo(r.stdout)
     assert (ok, total, accepted, errors) == (250, 250, 250, 0)
     assert "server [::1]:" in r.stdout
+
+
+def test_demo_on_sim_serves_ten_thousand_clients(sockdrill):
+    r = sockdrill("demo", "--backend", "sim", "--clients", "10000", "--seed", "4", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (ok, total, accepted, answered, errors), (sent, received) = parse_demo(r.stdout)
+    assert (ok, total, accepted, answered, errors) == (10000, 10000, 10000, 10000, 0)
+    assert (sent, received) == (10000 * 27, 10000 * 37)
+    assert re.search(r"^sim:\s+seed 4, [0-9.]+ s virtual, \d+ socket calls, 0 descriptors", r.stdout,
+                     re.M)
+
+
+def without_wall_clock(out):
+    return [line for line in out.splitlines() if not line.startswith("time:")]
+
+
+def test_demo_on_sim_is_repeatable_by_seed(sockdrill):
+    runs = [sockdrill("demo", "--backend", "sim", "--clients", "300", "--seed", seed).stdout
+            for seed in ("9", "9", "10")]
+    assert without_wall_clock(runs[0]) == without_wall_clock(runs[1])
+    assert without_wall_clock(runs[0]) != without_wall_clock(runs[2])  # another ephemeral port
+    assert any(line.startswith("time:") for line in runs[0].splitlines())
+
+
+def test_demo_on_sim_many_clients_spread_over_sources(sockdrill):
+    # Past 20k at once, clients bind 127.0.0.x sources: one address holds ~28k at most.
+    r = sockdrill("demo", "--backend", "sim", "--clients", "30000", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert parse_demo(r.stdout)[0][:2] == [30000, 30000]
 
 
 def test_demo_port_in_use(sockdrill):
@@ -92,6 +121,8 @@ def test_demo_refuses_non_loopback_host(sockdrill):
     (["demo", "--backend", "nosuch"], "unknown backend 'nosuch'"),
     (["demo", "stray"], "unexpected argument 'stray'"),
     (["list", "extra"], "unexpected argument 'extra'"),
+    (["demo", "--seed", "x"], "--seed expects a whole number"),
+    (["demo", "--host", "::1", "--clients", "30000"], "need an IPv4 host"),
     ([], "usage: sockdrill"),
 ])
 def test_bad_input_exits_2_with_one_message(sockdrill, args, message):

@@ -5,7 +5,7 @@ import subprocess
 
 from conftest import ROOT
 
-TREE = ["CMakeLists.txt", "CMakePresets.json", "cmake", "src", "include", "harness", "tests",
+TREE = ["CMakeLists.txt", "CMakePresets.json", "cmake", "src", "include", "harness", "tests", "bench",
         "ci", "sockdrill"]
 
 

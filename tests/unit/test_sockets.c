@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "sd_test.h"
@@ -366,6 +367,239 @@ static void poll_readiness(void **state)
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+static int so_error(struct sd_net *net, int fd)
+{
+	int err = -1;
+	socklen_t len = sizeof err;
+	assert_int_equal(sd_getsockopt(net, fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+	return err;
+}
+
+static void set_int(struct sd_net *net, int fd, int level, int name, int v)
+{
+	assert_int_equal(sd_setsockopt(net, fd, level, name, &v, sizeof v), 0);
+}
+
+/* A server that closes first leaves TIME_WAIT on its port: a restart binds again only with
+ * SO_REUSEADDR (which the old listener had too, as servers do). */
+static void time_wait_needs_reuseaddr(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), where;
+	char b;
+	int l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	set_int(net, l, SOL_SOCKET, SO_REUSEADDR, 1);
+	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
+	assert_int_equal(sd_listen(net, l, 4), 0);
+	where.len = sizeof where.ss;
+	assert_int_equal(sd_getsockname(net, l, SA(&where), &where.len), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, SA(&where), where.len), 0);
+	int s = sd_accept(net, l, NULL, NULL, 0);
+	assert_true(s >= 0);
+	assert_int_equal(sd_close(net, s), 0);          /* server: FIN first */
+	assert_int_equal(sd_recv(net, c, &b, 1, 0), 0); /* client sees the end */
+	assert_int_equal(sd_close(net, c), 0);          /* server side -> TIME_WAIT */
+	assert_int_equal(sd_close(net, l), 0);
+	int again = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, again, SA(&where), where.len), -EADDRINUSE);
+	set_int(net, again, SOL_SOCKET, SO_REUSEADDR, 1);
+	assert_int_equal(sd_bind(net, again, SA(&where), where.len), 0);
+	assert_int_equal(sd_listen(net, again, 4), 0);
+	sd_close(net, again);
+}
+
+static void reuseport_shares_a_port(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), where;
+	int l1 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int l2 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int l3 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	set_int(net, l1, SOL_SOCKET, SO_REUSEPORT, 1);
+	set_int(net, l2, SOL_SOCKET, SO_REUSEPORT, 1);
+	assert_int_equal(sd_bind(net, l1, SA(&any), any.len), 0);
+	where.len = sizeof where.ss;
+	assert_int_equal(sd_getsockname(net, l1, SA(&where), &where.len), 0);
+	assert_int_equal(sd_bind(net, l2, SA(&where), where.len), 0);
+	assert_int_equal(sd_bind(net, l3, SA(&where), where.len), -EADDRINUSE);
+	assert_int_equal(sd_listen(net, l1, 8), 0);
+	assert_int_equal(sd_listen(net, l2, 8), 0);
+	/* Every connection lands on one of the group, whichever. */
+	int c[6], got = 0;
+	for (int i = 0; i < 6; i++) {
+		c[i] = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(sd_connect(net, c[i], SA(&where), where.len), 0);
+	}
+	for (int round = 0; round < 100 && got < 6; round++) {
+		struct pollfd p[2] = {{.fd = l1, .events = POLLIN}, {.fd = l2, .events = POLLIN}};
+		assert_true(sd_poll(net, p, 2, 1000) > 0);
+		for (int i = 0; i < 2; i++) {
+			int s = sd_accept(net, p[i].fd, NULL, NULL, 0);
+			if (s >= 0)
+				got++, sd_close(net, s);
+		}
+	}
+	assert_int_equal(got, 6);
+	for (int i = 0; i < 6; i++)
+		sd_close(net, c[i]);
+	sd_close(net, l1), sd_close(net, l2), sd_close(net, l3);
+}
+
+/* listen(fd, 0) admits one connection (Linux counts backlog+1); the next stays in SYN_SENT
+ * until accept makes room and the SYN is retried. */
+static void backlog_overflow_stays_pending(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), where;
+	int l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
+	assert_int_equal(sd_listen(net, l, 0), 0);
+	where.len = sizeof where.ss;
+	assert_int_equal(sd_getsockname(net, l, SA(&where), &where.len), 0);
+	int c1 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int c2 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sd_connect(net, c1, SA(&where), where.len), -EINPROGRESS);
+	wait_for(net, c1, POLLOUT);
+	assert_int_equal(sd_connect(net, c2, SA(&where), where.len), -EINPROGRESS);
+	struct pollfd p = {.fd = c2, .events = POLLOUT};
+	assert_int_equal(sd_poll(net, &p, 1, 200), 0); /* still pending */
+	assert_int_equal(sd_connect(net, c2, SA(&where), where.len), -EALREADY);
+	int s1 = sd_accept(net, l, NULL, NULL, 0);
+	assert_true(s1 >= 0);
+	/* The SYN is retried (after 1 s on Linux): bounded wait for it to get through. */
+	p.revents = 0;
+	assert_int_equal(sd_poll(net, &p, 1, 5000), 1);
+	assert_int_equal(so_error(net, c2), 0);
+	assert_int_equal(sd_connect(net, c2, SA(&where), where.len), 0);
+	assert_int_equal(sd_connect(net, c2, SA(&where), where.len), -EISCONN);
+	int s2 = sd_accept(net, l, NULL, NULL, 0);
+	assert_true(s2 >= 0);
+	sd_close(net, s1), sd_close(net, s2), sd_close(net, c1), sd_close(net, c2),
+		sd_close(net, l);
+}
+
+static void nonblocking_connect_refused_so_error(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), got;
+	int holder = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, holder, SA(&any), any.len), 0);
+	got.len = sizeof got.ss;
+	assert_int_equal(sd_getsockname(net, holder, SA(&got), &got.len), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -EINPROGRESS);
+	struct pollfd p = {.fd = c, .events = POLLOUT};
+	assert_int_equal(sd_poll(net, &p, 1, 5000), 1);
+	assert_true(p.revents & POLLERR);
+	assert_int_equal(so_error(net, c), ECONNREFUSED);
+	assert_int_equal(so_error(net, c), 0); /* reading SO_ERROR clears it */
+	/* ...so the next connect can only say the attempt was aborted. */
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -ECONNABORTED);
+	sd_close(net, c), sd_close(net, holder);
+}
+
+static void rcvtimeo_expires_with_eagain(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char b;
+	struct timeval tv = {0, 100000};
+	pair(net, AF_INET, &l, &c, &s);
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+	int64_t t0 = sd_now_ns(net);
+	assert_int_equal(sd_recv(net, s, &b, 1, 0), -EAGAIN);
+	assert_true(sd_now_ns(net) - t0 >= 100 * MS); /* it did wait, on the backend's clock */
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* A small send buffer and a peer that does not read: a non-blocking send moves part, then
+ * nothing; every byte that moved arrives once, in order. */
+static void partial_send_small_sndbuf(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	static unsigned char out[1 << 20], in[1 << 20];
+	for (size_t i = 0; i < sizeof out; i++)
+		out[i] = (unsigned char)(i * 7 + (i >> 9));
+	pair(net, AF_INET, &l, &c, &s);
+	set_int(net, c, SOL_SOCKET, SO_SNDBUF, 4096);
+	assert_int_equal(sd_set_nonblocking(net, c, 1), 0);
+	ssize_t first = sd_send(net, c, out, sizeof out, 0);
+	assert_true(first > 0 && (size_t)first < sizeof out);
+	size_t sent = (size_t)first;
+	ssize_t k;
+	while ((k = sd_send(net, c, out + sent, sizeof out - sent, 0)) > 0)
+		sent += (size_t)k;
+	assert_int_equal(k, -EAGAIN);
+	assert_true(sent < sizeof out);
+	size_t got = 0;
+	while (got < sent) {
+		k = sd_recv(net, s, in + got, sent - got, 0);
+		assert_true(k > 0);
+		got += (size_t)k;
+	}
+	assert_memory_equal(in, out, sent);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+static void sndtimeo_expires_with_partial_count(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	static char big[16 << 20];
+	struct timeval tv = {0, 200000};
+	pair(net, AF_INET, &l, &c, &s);
+	set_int(net, c, SOL_SOCKET, SO_SNDBUF, 4096);
+	assert_int_equal(sd_setsockopt(net, c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+	/* Blocking, peer not reading: the call gives up after the timeout with what it moved. */
+	ssize_t k = sd_send(net, c, big, sizeof big, 0);
+	assert_true(k > 0 && (size_t)k < sizeof big);
+	int64_t t0 = sd_now_ns(net);
+	assert_int_equal(sd_send(net, c, big, sizeof big, 0), -EAGAIN);
+	assert_true(sd_now_ns(net) - t0 >= 200 * MS);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+static void peek_and_waitall(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char buf[16];
+	pair(net, AF_INET, &l, &c, &s);
+	send_all(net, c, "abc", 3);
+	send_all(net, c, "defgh", 5);
+	assert_int_equal(sd_recv(net, s, buf, 8, MSG_WAITALL), 8);
+	assert_memory_equal(buf, "abcdefgh", 8);
+	send_all(net, c, "xyz", 3);
+	wait_for(net, s, POLLIN);
+	assert_int_equal(sd_recv(net, s, buf, 2, MSG_PEEK), 2);
+	assert_int_equal(sd_recv(net, s, buf, 16, MSG_PEEK), 3);
+	assert_int_equal(sd_recv(net, s, buf, 16, 0), 3);
+	assert_memory_equal(buf, "xyz", 3);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+static void poll_flags_through_teardown(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	pair(net, AF_INET, &l, &c, &s);
+	struct pollfd p = {.fd = s, .events = POLLIN | POLLOUT | POLLRDHUP};
+	assert_int_equal(sd_shutdown(net, c, SHUT_WR), 0);
+	assert_int_equal(sd_poll(net, &p, 1, 5000), 1);
+	assert_int_equal(p.revents, POLLIN | POLLOUT | POLLRDHUP);
+	assert_int_equal(sd_shutdown(net, s, SHUT_WR), 0);
+	assert_int_equal(sd_poll(net, &p, 1, 0), 1);
+	assert_int_equal(p.revents, POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+	/* A fresh socket: writable and hung up, as Linux reports it. */
+	int f = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	struct pollfd q = {.fd = f, .events = POLLIN | POLLOUT};
+	assert_int_equal(sd_poll(net, &q, 1, 0), 1);
+	assert_int_equal(q.revents, POLLOUT | POLLHUP);
+	sd_close(net, f), sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(bind_conflict),
 	T(bind_port_zero),
@@ -383,5 +617,14 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(foreign_fds_untouched),
 	T(unsupported_socket_types),
 	T(poll_readiness),
+	T(time_wait_needs_reuseaddr),
+	T(reuseport_shares_a_port),
+	T(backlog_overflow_stays_pending),
+	T(nonblocking_connect_refused_so_error),
+	T(rcvtimeo_expires_with_eagain),
+	T(partial_send_small_sndbuf),
+	T(sndtimeo_expires_with_partial_count),
+	T(peek_and_waitall),
+	T(poll_flags_through_teardown),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

@@ -1,0 +1,171 @@
+/* sockdrill bench: sim against real on one workload, sim call rate, demo scale (ratios). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sockdrill/sockdrill.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, long rc)
+{
+	char b[48];
+	fprintf(stderr, "bench: %s failed: %s\n", what, sd_result_format(rc, b, sizeof b));
+	exit(1);
+}
+
+#define CHECK(what, x)                                                                             \
+	do {                                                                                       \
+		long rc_ = (long)(x);                                                              \
+		if (rc_ < 0)                                                                       \
+			die(what, rc_);                                                            \
+	} while (0)
+
+/* N cycles of: connect, accept, client sends 1 KiB, server reads it and answers 1 KiB,
+ * server closes first (its TIME_WAIT entries have distinct 4-tuples, so the kernel never
+ * runs out of ports), client reads the answer and closes. 10 calls a cycle. */
+static double cycles(const char *backend, int n, unsigned long *calls)
+{
+	struct sd_net net;
+	struct sd_config cfg = {.seed = 1};
+	struct sockaddr_storage any, where;
+	socklen_t al, wl = sizeof where;
+	static char out[1024], in[1024];
+	CHECK("open", sd_net_open(&net, backend, &cfg));
+	sd_addr_parse("127.0.0.1", 0, &any, &al);
+	int l = sd_socket(&net, AF_INET, SOCK_STREAM, 0);
+	CHECK("bind", sd_bind(&net, l, (struct sockaddr *)&any, al));
+	CHECK("listen", sd_listen(&net, l, 128));
+	sd_getsockname(&net, l, (struct sockaddr *)&where, &wl);
+	double t0 = now_s();
+	for (int i = 0; i < n; i++) {
+		int c = sd_socket(&net, AF_INET, SOCK_STREAM, 0);
+		CHECK("socket", c);
+		CHECK("connect", sd_connect(&net, c, (struct sockaddr *)&where, wl));
+		int s = sd_accept(&net, l, NULL, NULL, 0);
+		CHECK("accept", s);
+		CHECK("send", sd_send(&net, c, out, sizeof out, 0));
+		CHECK("recv", sd_recv(&net, s, in, sizeof in, MSG_WAITALL));
+		CHECK("send", sd_send(&net, s, out, sizeof out, 0));
+		CHECK("close", sd_close(&net, s));
+		CHECK("recv", sd_recv(&net, c, in, sizeof in, MSG_WAITALL));
+		CHECK("recv", sd_recv(&net, c, in, sizeof in, 0)); /* end of stream */
+		CHECK("close", sd_close(&net, c));
+	}
+	double dt = now_s() - t0;
+	sd_close(&net, l);
+	sd_net_close(&net);
+	*calls = (unsigned long)n * 10;
+	return dt;
+}
+
+/* Raw call rate of the sim: small send/recv pairs on one established connection. */
+static double sim_calls(unsigned long n)
+{
+	struct sd_net net;
+	struct sockaddr_storage any, where;
+	socklen_t al, wl = sizeof where;
+	char b[64] = {0};
+	CHECK("open", sd_net_open(&net, "sim", NULL));
+	sd_addr_parse("127.0.0.1", 0, &any, &al);
+	int l = sd_socket(&net, AF_INET, SOCK_STREAM, 0);
+	sd_bind(&net, l, (struct sockaddr *)&any, al);
+	sd_listen(&net, l, 4);
+	sd_getsockname(&net, l, (struct sockaddr *)&where, &wl);
+	int c = sd_socket(&net, AF_INET, SOCK_STREAM, 0);
+	CHECK("connect", sd_connect(&net, c, (struct sockaddr *)&where, wl));
+	int s = sd_accept(&net, l, NULL, NULL, 0);
+	double t0 = now_s();
+	for (unsigned long i = 0; i < n / 2; i++) {
+		CHECK("send", sd_send(&net, c, b, sizeof b, 0));
+		CHECK("recv", sd_recv(&net, s, b, sizeof b, 0));
+	}
+	double dt = now_s() - t0;
+	sd_net_close(&net);
+	return dt;
+}
+
+/* Runs the demo binary; wall seconds and peak RSS (KiB) of that process. */
+static int demo(const char *exe, const char *clients, double *wall, long *rss_kb)
+{
+	double t0 = now_s();
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, 1);
+		execl(exe, exe, "demo", "--backend", "sim", "--clients", clients, "--seed", "1",
+		      (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	struct rusage ru;
+	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0)
+		return -1;
+	*wall = now_s() - t0;
+	*rss_kb = ru.ru_maxrss;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static const char *verdict(int ok) { return ok ? "meets target" : "MISSES target"; }
+
+int main(int argc, char **argv)
+{
+	int n = 10000, scale = 1;
+	const char *exe = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--cycles") && i + 1 < argc)
+			n = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--sockdrill") && i + 1 < argc)
+			exe = argv[++i];
+		else if (!strcmp(argv[i], "--quick"))
+			scale = 0;
+		else {
+			fprintf(stderr,
+				"usage: bench_sim [--cycles N] [--quick] [--sockdrill PATH]\n");
+			return 2;
+		}
+	}
+	if (n < 1)
+		n = 1;
+	unsigned long calls;
+	double real = cycles("real", n, &calls), sim = cycles("sim", n, &calls);
+	printf("workload: %d cycles of connect, accept, 1 KiB each way, close (%lu calls)\n", n,
+	       calls);
+	printf("  real: %8.3f s  %10.0f calls/s\n", real, (double)calls / real);
+	printf("  sim:  %8.3f s  %10.0f calls/s\n", sim, (double)calls / sim);
+	printf("  ratio sim/real: %.1fx (target >= 20x: %s)\n", real / sim,
+	       verdict(real / sim >= 20));
+	unsigned long m = scale ? 4000000 : 200000;
+	double t = sim_calls(m);
+	printf("sim call rate: %lu send/recv calls of 64 B in %.3f s = %.2f M calls/s (target >= 2 "
+	       "M: "
+	       "%s)\n",
+	       m, t, (double)m / t / 1e6, verdict((double)m / t >= 2e6));
+	if (exe) {
+		const char *sizes[] = {"10000", "100000"};
+		for (int i = 0; i < (scale ? 2 : 1); i++) {
+			double wall = 0;
+			long kb = 0;
+			int rc = demo(exe, sizes[i], &wall, &kb);
+			printf("demo on sim, %6s clients at once: exit %d, %.2f s wall, %.1f MiB "
+			       "peak RSS%s\n",
+			       sizes[i], rc, wall, (double)kb / 1024,
+			       i == 1 ? (kb < 1024 * 1024 ? " (target < 1 GiB: meets target)"
+							  : " (target < 1 GiB: MISSES target)")
+				      : "");
+		}
+	}
+	return 0;
+}

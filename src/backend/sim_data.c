@@ -1,0 +1,312 @@
+/* sockdrill sim: byte streams (send, recv, buffer space, segmentation) and poll masks. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+#define SEC            1000000000LL
+#define TIME_WAIT_LEN  (60 * SEC) /* TCP_TIMEWAIT_LEN */
+#define FIN_TIMEOUT    (60 * SEC) /* tcp_fin_timeout */
+#define SYN_RETRIES    6          /* tcp_syn_retries */
+#define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
+/* ---- data ------------------------------------------------------------------------------- */
+
+size_t sd__readable(struct sd__sim *s, const struct sd__sock *k)
+{
+	size_t n = 0;
+	for (const struct sd__chunk *c = k->in_head; c && c->arrive <= s->now; c = c->next)
+		n += c->len - c->off;
+	return n;
+}
+
+/* How many bytes k may still queue toward its peer (send buffer + half the receive
+ * buffer: see docs/sim-vs-linux.md). */
+static size_t send_space(const struct sd__sock *k)
+{
+	const struct sd__sock *p = k->peer;
+	size_t cap = (size_t)k->sndbuf + (p ? (size_t)p->rcvbuf / 2 : 0);
+	size_t used = p ? p->in_bytes : 0;
+	return used >= cap ? 0 : cap - used;
+}
+
+static int writable(const struct sd__sock *k)
+{
+	const struct sd__sock *p = k->peer;
+	size_t used = p ? p->in_bytes : 0;
+	return send_space(k) >= used / 2 && send_space(k) > 0;
+}
+
+static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec *iov, size_t total)
+{
+	size_t done = 0;
+	int i = 0;
+	size_t ioff = 0;
+	int64_t at = s->now;
+	if (p->in_tail && p->in_tail->arrive > at)
+		at = p->in_tail->arrive;
+	while (done < total) {
+		size_t piece = total - done;
+		if (s->segment) {
+			size_t cut = 1 + sd__rand_below(s, (uint32_t)s->segment);
+			if (cut < piece)
+				piece = cut;
+			at += SEGMENT_GAP_NS;
+		}
+		struct sd__chunk *c = malloc(sizeof *c + piece);
+		if (!c)
+			return done ? 0 : -ENOMEM;
+		c->next = NULL;
+		c->arrive = at;
+		c->len = piece;
+		c->off = 0;
+		for (size_t got = 0; got < piece;) {
+			size_t n = iov[i].iov_len - ioff;
+			if (n > piece - got)
+				n = piece - got;
+			memcpy(c->data + got, (const char *)iov[i].iov_base + ioff, n);
+			got += n;
+			ioff += n;
+			if (ioff == iov[i].iov_len)
+				i++, ioff = 0;
+		}
+		if (p->in_tail)
+			p->in_tail->next = c;
+		else
+			p->in_head = c;
+		p->in_tail = c;
+		p->in_bytes += piece;
+		done += piece;
+		if (at > s->now)
+			sd__timer_add(s, at);
+	}
+	return 0;
+}
+
+size_t sd__iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t n = 0;
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+/* Splits iov after `skip` bytes into out (at most 64 pieces). */
+static int iov_advance(const struct iovec *iov, int iovcnt, size_t skip, struct iovec *out)
+{
+	int n = 0;
+	for (int i = 0; i < iovcnt && n < 64; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		out[n].iov_base = (char *)iov[i].iov_base + skip;
+		out[n].iov_len = iov[i].iov_len - skip;
+		skip = 0;
+		n++;
+	}
+	return n;
+}
+
+static ssize_t send_error(struct sd__sim *s, struct sd__sock *k, int flags)
+{
+	int e = k->err;
+	k->err = 0;
+	if (e)
+		return -e;
+	if (!(flags & MSG_NOSIGNAL))
+		s->sigpipes++;
+	return -EPIPE;
+}
+
+/* tcp_sendmsg_locked(). */
+ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
+		 int flags)
+{
+	size_t total = sd__iov_total(iov, iovcnt), copied = 0;
+	int nonblock = k->nonblock || (flags & MSG_DONTWAIT);
+	int64_t deadline = k->sndtimeo ? s->now + k->sndtimeo : -1;
+
+	sd__sync_fin(s, k);
+	if (k->st != T_ESTABLISHED && k->st != T_CLOSE_WAIT) {
+		/* sk_stream_wait_connect() */
+		for (;;) {
+			if (k->err) {
+				int e = k->err;
+				k->err = 0;
+				return -e;
+			}
+			if (k->st != T_SYN_SENT)
+				return send_error(s, k, flags);
+			if (nonblock)
+				return -EAGAIN;
+			enum sd__wake w = sd__park(s, "send (connecting)", deadline);
+			if (w == W_DEADLOCK)
+				return -EDEADLK;
+			if (w == W_TIMEOUT && k->st == T_SYN_SENT)
+				return -EAGAIN;
+			if (k->st == T_ESTABLISHED || k->st == T_CLOSE_WAIT)
+				break;
+		}
+	}
+	while (copied < total || total == 0) {
+		if (k->err || (k->shut & SD__SEND_SHUTDOWN) || !k->peer)
+			return copied ? (ssize_t)copied : send_error(s, k, flags);
+		if (total == 0)
+			return 0;
+		size_t room = send_space(k);
+		if (room) {
+			struct iovec rest[64];
+			iov_advance(iov, iovcnt, copied, rest);
+			size_t take = total - copied < room ? total - copied : room;
+			/* Bytes reaching a socket in FIN_WAIT2 that shut its read side (closed or
+			 * SHUT_RD) are dropped and reset both ends (RFC 1122,
+			 * tcp_rcv_state_process). The sender's call itself succeeds. */
+			struct sd__sock *p = k->peer;
+			if (p != k && p->st == T_FIN_WAIT2 && (p->shut & SD__RCV_SHUTDOWN)) {
+				k->peer = p->peer = NULL;
+				sd__rst_arrives(s, k);
+				sd__rst_arrives(s, p);
+				sd__maybe_free(s, p);
+				copied += take;
+				return (ssize_t)copied;
+			}
+			int rc = queue_bytes(s, p, rest, take);
+			if (rc < 0)
+				return copied ? (ssize_t)copied : rc;
+			copied += take;
+			sd__wake_all(s);
+			continue;
+		}
+		if (nonblock)
+			return copied ? (ssize_t)copied : -EAGAIN;
+		enum sd__wake w = sd__park(s, "send", deadline);
+		if (w == W_DEADLOCK)
+			return copied ? (ssize_t)copied : -EDEADLK;
+		if (w == W_TIMEOUT && !send_space(k))
+			return copied ? (ssize_t)copied : -EAGAIN;
+	}
+	return (ssize_t)copied;
+}
+
+/* Copies up to len readable bytes into iov; consumes them unless peek. */
+static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
+			 size_t skip, size_t len, int peek)
+{
+	struct iovec out[64];
+	int n = iov_advance(iov, iovcnt, skip, out), i = 0;
+	size_t done = 0, oo = 0, cskip = peek ? skip : 0;
+	struct sd__chunk *c = k->in_head;
+	while (c && c->arrive <= s->now && done < len && i < n) {
+		size_t avail = c->len - c->off;
+		if (cskip >= avail) { /* a peek continuing past what it already copied */
+			cskip -= avail;
+			c = c->next;
+			continue;
+		}
+		size_t m = avail - cskip;
+		if (m > len - done)
+			m = len - done;
+		if (m > out[i].iov_len - oo)
+			m = out[i].iov_len - oo;
+		memcpy((char *)out[i].iov_base + oo, c->data + c->off + cskip, m);
+		done += m;
+		oo += m;
+		if (oo == out[i].iov_len)
+			i++, oo = 0;
+		if (peek) {
+			cskip += m;
+			continue;
+		}
+		c->off += m;
+		k->in_bytes -= m;
+		if (c->off == c->len) {
+			k->in_head = c->next;
+			if (!k->in_head)
+				k->in_tail = NULL;
+			free(c);
+			c = k->in_head;
+		}
+	}
+	return done;
+}
+
+/* tcp_recvmsg_locked(). */
+ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
+		 int flags)
+{
+	size_t len = sd__iov_total(iov, iovcnt), copied = 0;
+	int nonblock = k->nonblock || (flags & MSG_DONTWAIT), peek = flags & MSG_PEEK;
+	size_t target = (flags & MSG_WAITALL) && !peek ? len : (len ? 1 : 0);
+	int64_t deadline = k->rcvtimeo ? s->now + k->rcvtimeo : -1;
+
+	if (flags & MSG_OOB)
+		return -EINVAL; /* no urgent data is ever pending in the simulation */
+	if (k->st == T_LISTEN)
+		return -ENOTCONN;
+	for (;;) {
+		sd__sync_fin(s, k);
+		if (copied < len) {
+			size_t got = take_bytes(s, k, iov, iovcnt, copied, len - copied, peek);
+			if (got && !peek)
+				sd__wake_all(s); /* room for the sender */
+			copied += got;
+		}
+		if (copied >= target)
+			break;
+		if (copied) {
+			if (k->err || k->st == T_CLOSE || (k->shut & SD__RCV_SHUTDOWN) || nonblock)
+				break;
+		} else {
+			if (k->done)
+				break;
+			if (k->err) {
+				int e = k->err;
+				k->err = 0;
+				return -e;
+			}
+			if (k->shut & SD__RCV_SHUTDOWN)
+				break;
+			if (k->st == T_CLOSE)
+				return -ENOTCONN;
+			if (nonblock)
+				return -EAGAIN;
+		}
+		enum sd__wake w = sd__park(s, "recv", deadline);
+		if (w == W_DEADLOCK)
+			return copied ? (ssize_t)copied : -EDEADLK;
+		if (w == W_TIMEOUT && !sd__readable(s, k)) {
+			if (copied)
+				break;
+			return -EAGAIN;
+		}
+	}
+	return (ssize_t)copied;
+}
+
+/* inet_shutdown() + tcp_shutdown(); how is SHUT_RD/SHUT_WR/SHUT_RDWR. */
+short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
+{
+	short m = 0;
+	sd__sync_fin(s, k);
+	if (k->st == T_LISTEN)
+		return k->aq_head ? (POLLIN | POLLRDNORM) : 0;
+	if (k->shut == (SD__RCV_SHUTDOWN | SD__SEND_SHUTDOWN) || k->st == T_CLOSE)
+		m |= POLLHUP;
+	if (k->shut & SD__RCV_SHUTDOWN)
+		m |= POLLIN | POLLRDNORM | POLLRDHUP;
+	if (k->st != T_SYN_SENT) {
+		if (sd__readable(s, k))
+			m |= POLLIN | POLLRDNORM;
+		if (!(k->shut & SD__SEND_SHUTDOWN)) {
+			if (!k->peer || writable(k))
+				m |= POLLOUT | POLLWRNORM;
+		} else {
+			m |= POLLOUT | POLLWRNORM;
+		}
+	}
+	if (k->err)
+		m |= POLLERR;
+	return m;
+}

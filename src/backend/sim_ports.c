@@ -1,0 +1,378 @@
+/* sockdrill sim: addresses, the port table, bind conflicts and ephemeral port choice. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+#define SEC            1000000000LL
+#define TIME_WAIT_LEN  (60 * SEC) /* TCP_TIMEWAIT_LEN */
+#define FIN_TIMEOUT    (60 * SEC) /* tcp_fin_timeout */
+#define SYN_RETRIES    6          /* tcp_syn_retries */
+#define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
+/* ---- addresses -------------------------------------------------------------------------- */
+
+int sd__ep_is_v4(const struct sd__ep *e)
+{
+	static const uint8_t pfx[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	return memcmp(e->a, pfx, 12) == 0;
+}
+
+static int zero(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return 0;
+	return 1;
+}
+
+int sd__ep_any(const struct sd__ep *e)
+{
+	return sd__ep_is_v4(e) ? zero(e->a + 12, 4) : zero(e->a, 16);
+}
+
+uint32_t sd__v4of(const struct sd__ep *e)
+{
+	return (uint32_t)e->a[12] << 24 | (uint32_t)e->a[13] << 16 | (uint32_t)e->a[14] << 8 |
+	       e->a[15];
+}
+
+void sd__set_v4(struct sd__ep *e, uint32_t a)
+{
+	memset(e->a, 0, 10);
+	e->a[10] = e->a[11] = 0xff;
+	e->a[12] = (uint8_t)(a >> 24), e->a[13] = (uint8_t)(a >> 16);
+	e->a[14] = (uint8_t)(a >> 8), e->a[15] = (uint8_t)a;
+}
+
+int sd__is_v6_loopback(const struct sd__ep *e) { return zero(e->a, 15) && e->a[15] == 1; }
+
+/*
+ * Do two bindings of one port overlap? Measured on Linux 6.x (every pair of IPv4, v4-mapped,
+ * IPv6, wildcard and V6ONLY bindings; see docs/sim-vs-linux.md), the rule is symmetric:
+ *  - IPv4 and v4-mapped addresses overlap when equal or when either is 0.0.0.0;
+ *  - an IPv4 address and an IPv6 one overlap only through a dual-stack "::" (no V6ONLY);
+ *  - IPv6 addresses overlap when equal or when either is "::".
+ */
+static int saddr_equal(const struct sd__sock *x, const struct sd__sock *y)
+{
+	int x4 = sd__ep_is_v4(&x->local), y4 = sd__ep_is_v4(&y->local);
+	if (x4 && y4) {
+		uint32_t a = sd__v4of(&x->local), b = sd__v4of(&y->local);
+		return a == b || !a || !b;
+	}
+	if (x4 != y4) {
+		const struct sd__sock *six = x4 ? y : x;
+		return sd__ep_any(&six->local) && !six->v6only;
+	}
+	return sd__ep_any(&x->local) || sd__ep_any(&y->local) ||
+	       memcmp(x->local.a, y->local.a, 16) == 0;
+}
+
+/* ---- the port table ------------------------------------------------------------------- */
+
+void sd__port_link(struct sd__sim *s, struct sd__sock *k)
+{
+	struct sd__sock **head = &s->by_port[k->local.port];
+	k->pprev = NULL;
+	k->pnext = *head;
+	if (*head)
+		(*head)->pprev = k;
+	*head = k;
+	k->bound = 1;
+}
+
+/* A socket nobody holds (no fd, no call, no queue) and no table lists is gone. */
+void sd__maybe_free(struct sd__sim *s, struct sd__sock *k)
+{
+	if (k && k->dead && k->refs <= 0 && !k->bound)
+		sd__free_sock(s, k);
+}
+
+void sd__port_unlink(struct sd__sim *s, struct sd__sock *k)
+{
+	if (!k->bound)
+		return;
+	if (k->pprev)
+		k->pprev->pnext = k->pnext;
+	else
+		s->by_port[k->local.port] = k->pnext;
+	if (k->pnext)
+		k->pnext->pprev = k->pprev;
+	k->pnext = k->pprev = NULL;
+	k->bound = 0;
+}
+
+void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k)
+{
+	for (struct sd__sock **p = &s->listeners[k->local.port]; *p; p = &(*p)->lnext)
+		if (*p == k) {
+			*p = k->lnext;
+			k->lnext = NULL;
+			return;
+		}
+}
+
+/* Drops expired TIME_WAIT and timed-out orphan FIN_WAIT2 entries from a port's chain, and
+ * orphans that reached CLOSE through a late FIN. */
+void sd__reap_port(struct sd__sim *s, uint16_t port)
+{
+	struct sd__sock *k = s->by_port[port], *next;
+	for (; k; k = next) {
+		next = k->pnext;
+		if (!k->dead)
+			continue;
+		sd__sync_fin(s, k);
+		if ((k->st == T_TIME_WAIT || k->st == T_FIN_WAIT2) && k->tw_until <= s->now) {
+			k->st = T_CLOSE;
+			if (k->peer)
+				k->peer->peer = NULL, k->peer = NULL;
+		}
+		if (k->st == T_CLOSE) {
+			sd__port_unlink(s, k);
+			sd__maybe_free(s, k);
+		}
+	}
+}
+
+/* inet_csk_bind_conflict(). `relax`: an explicit port (SO_REUSEADDR may share with sockets
+ * that are not listening); otherwise any overlapping owner conflicts (port 0 search). */
+static int bind_conflict(struct sd__sim *s, struct sd__sock *sk, uint16_t port, int relax)
+{
+	/* sk_reuse itself, not "reuse unless listening": at listen() time only another
+	 * listener (or a socket without SO_REUSEADDR) is in the way (inet_bind_conflict). */
+	int reuse = sk->reuseaddr;
+	for (struct sd__sock *k2 = s->by_port[port]; k2; k2 = k2->pnext) {
+		if (k2 == sk)
+			continue;
+		if (reuse && k2->reuseaddr && k2->st != T_LISTEN) {
+			if (!relax && saddr_equal(sk, k2))
+				return 1;
+		} else if (!relax || !sk->reuseport || !k2->reuseport) {
+			if (saddr_equal(sk, k2))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* inet_csk_find_open_port(): a seeded start, odd ports first, SO_REUSEADDR sockets trying
+ * the lower half of the range first. 0, or -EADDRINUSE. */
+static int pick_bind_port(struct sd__sim *s, struct sd__sock *k)
+{
+	int attempt_half = k->reuseaddr ? 1 : 0;
+	for (;;) {
+		int low = s->port_lo, high = s->port_hi + 1;
+		if (high - low < 4)
+			attempt_half = 0;
+		if (attempt_half) {
+			int half = low + (((high - low) >> 2) << 1);
+			if (attempt_half == 1)
+				high = half;
+			else
+				low = half;
+		}
+		uint32_t remaining = (uint32_t)(high - low);
+		if (remaining > 1)
+			remaining &= ~1u;
+		uint32_t offset = sd__rand_below(s, remaining ? remaining : 1) | 1u;
+		for (int parity = 0; parity < 2; parity++, offset--) {
+			int port = low + (int)offset;
+			for (uint32_t i = 0; i < remaining; i += 2, port += 2) {
+				if (port >= high)
+					port -= (int)remaining;
+				sd__reap_port(s, (uint16_t)port);
+				if (!bind_conflict(s, k, (uint16_t)port, 0)) {
+					k->local.port = (uint16_t)port;
+					return 0;
+				}
+			}
+		}
+		if (attempt_half != 1)
+			return -EADDRINUSE;
+		attempt_half = 2;
+	}
+}
+
+static int is_local(const struct sd__sock *k, const struct sd__ep *ep)
+{
+	if (sd__ep_is_v4(ep)) {
+		uint32_t a = sd__v4of(ep);
+		return a == 0 || (a >> 24) == 127;
+	}
+	(void)k;
+	return sd__ep_any(ep) || sd__is_v6_loopback(ep);
+}
+
+/* inet_bind()/inet6_bind(): the checks come in Linux's order. */
+int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep)
+{
+	if (k->v6 && k->v6only && sd__ep_is_v4(ep))
+		return -EINVAL;
+	if (!is_local(k, ep))
+		return -EADDRNOTAVAIL;
+	if (ep->port && ep->port < 1024 && !s->privileged)
+		return -EACCES;
+	if (k->bound || k->st != T_CLOSE)
+		return -EINVAL;
+	k->local = *ep;
+	if (ep->port) {
+		sd__reap_port(s, ep->port);
+		if (bind_conflict(s, k, ep->port, 1)) {
+			memset(&k->local, 0, sizeof k->local);
+			if (!k->v6)
+				sd__set_v4(&k->local, 0);
+			return -EADDRINUSE;
+		}
+	} else if (pick_bind_port(s, k) < 0) {
+		k->local.port = 0;
+		return -EADDRINUSE;
+	}
+	k->bind_lock = ep->port != 0;
+	k->addr_lock = !sd__ep_any(ep);
+	/* __inet6_bind(): a specific IPv6 address makes the socket IPv6-only for good. */
+	if (k->v6 && !sd__ep_any(ep) && !sd__ep_is_v4(ep))
+		k->v6only = 1;
+	sd__port_link(s, k);
+	return 0;
+}
+
+int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
+{
+	if (k->ss != SS_UNCONNECTED || (k->st != T_CLOSE && k->st != T_LISTEN))
+		return -EINVAL;
+	if ((unsigned)backlog > (unsigned)s->somaxconn)
+		backlog = s->somaxconn;
+	if (k->st == T_LISTEN) {
+		k->backlog = backlog;
+		return 0;
+	}
+	/* As inet_csk_listen_start: the port is taken again in LISTEN state, so SO_REUSEADDR
+	 * no longer helps against another socket on it. */
+	enum sd__tcp old = k->st;
+	k->st = T_LISTEN;
+	if (k->bound) {
+		sd__reap_port(s, k->local.port);
+		if (bind_conflict(s, k, k->local.port, 1)) {
+			k->st = old;
+			return -EADDRINUSE;
+		}
+	} else {
+		if (pick_bind_port(s, k) < 0) {
+			k->st = old;
+			return -EADDRINUSE;
+		}
+		sd__port_link(s, k);
+	}
+	k->backlog = backlog;
+	k->lnext = s->listeners[k->local.port];
+	s->listeners[k->local.port] = k;
+	sd__wake_all(s);
+	return 0;
+}
+
+/* ---- connecting -------------------------------------------------------------------------- */
+
+/* Scores as Linux's listener lookup does: an exact address beats a wildcard. */
+struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst)
+{
+	struct sd__sock *best[64];
+	int nbest = 0, best_score = -1, v4 = sd__ep_is_v4(dst);
+	for (struct sd__sock *l = s->listeners[dst->port]; l; l = l->lnext) {
+		int score;
+		if (l->st != T_LISTEN)
+			continue;
+		if (!l->v6) {
+			if (!v4)
+				continue;
+			score = sd__ep_any(&l->local)
+					? 1
+					: (sd__v4of(&l->local) == sd__v4of(dst) ? 3 : -1);
+			if (score > 0)
+				score++; /* an IPv4 socket wins over a dual-stack one */
+		} else if (v4) {
+			if (l->v6only)
+				continue;
+			if (sd__ep_any(&l->local) && !sd__ep_is_v4(&l->local))
+				score = 1;
+			else
+				score = sd__ep_is_v4(&l->local) &&
+							sd__v4of(&l->local) == sd__v4of(dst)
+						? 3
+						: -1;
+		} else {
+			score = sd__ep_any(&l->local)                 ? 1
+				: memcmp(l->local.a, dst->a, 16) == 0 ? 3
+								      : -1;
+		}
+		if (score < 0)
+			continue;
+		if (score > best_score)
+			best_score = score, nbest = 0;
+		if (score == best_score && nbest < 64)
+			best[nbest++] = l;
+	}
+	if (!nbest)
+		return NULL;
+	return best[nbest == 1 ? 0 : sd__rand_below(s, (uint32_t)nbest)]; /* SO_REUSEPORT group */
+}
+
+static uint32_t tuple_hash(struct sd__sim *s, const struct sd__ep *src, const struct sd__ep *dst)
+{
+	uint64_t h = s->seed ^ 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ src->a[i]) * 0x100000001b3ull, h = (h ^ dst->a[i]) * 0x100000001b3ull;
+	h = (h ^ dst->port) * 0x100000001b3ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* May connect autobind take `port`? Only if every owner got it from connect too, and no
+ * owner already has this very 4-tuple (__inet_hash_connect + __inet_check_established). */
+static int connect_port_ok(struct sd__sim *s, struct sd__sock *k, uint16_t port,
+			   const struct sd__ep *dst)
+{
+	sd__reap_port(s, port);
+	for (struct sd__sock *o = s->by_port[port]; o; o = o->pnext) {
+		if (!o->by_connect)
+			return 0;
+		if (memcmp(o->local.a, k->local.a, 16) == 0 && o->remote.port == dst->port &&
+		    memcmp(o->remote.a, dst->a, 16) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* __inet_hash_connect(): even ports first from a per-destination moving offset. */
+int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst)
+{
+	static const int perturb_mask = 255;
+	int low = s->port_lo, high = s->port_hi + 1;
+	uint32_t remaining = (uint32_t)(high - low);
+	if (remaining > 1)
+		remaining &= ~1u;
+	uint32_t h = tuple_hash(s, &k->local, dst);
+	uint32_t *perturb = &s->perturb[h & (uint32_t)perturb_mask];
+	uint32_t offset = (*perturb + (h >> 8)) % (remaining ? remaining : 1);
+	offset &= ~1u;
+	for (int parity = 0; parity < 2; parity++, offset++) {
+		int port = low + (int)offset;
+		for (uint32_t i = 0; i < remaining; i += 2, port += 2) {
+			if (port >= high)
+				port -= (int)remaining;
+			if (!connect_port_ok(s, k, (uint16_t)port, dst))
+				continue;
+			uint32_t r = sd__rand_below(s, 8) * 2;
+			*perturb += (i > r ? i : r) + 2;
+			k->local.port = (uint16_t)port;
+			k->by_connect = 1;
+			sd__port_link(s, k);
+			return 0;
+		}
+		if (remaining <= 1)
+			break;
+	}
+	return -EADDRNOTAVAIL;
+}
+
+/* tcp_v4_connect()/tcp_v6_connect() up to the SYN: checks, source address, port. */

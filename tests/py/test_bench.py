@@ -1,0 +1,30 @@
+"""The benchmark runs and reports every figure; its numbers are not judged here."""
+import re
+import subprocess
+
+from conftest import ROOT
+
+
+def test_bench_reports_all_figures(default_build):
+    r = subprocess.run([str(default_build / "bench_sim"), "--quick", "--cycles", "300",
+                        "--sockdrill", str(default_build / "sockdrill")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^workload: 300 cycles .* \(3000 calls\)$", out, re.M)
+    assert re.search(r"^  real: +[0-9.]+ s", out, re.M)
+    assert re.search(r"^  sim: +[0-9.]+ s", out, re.M)
+    assert re.search(r"^  ratio sim/real: [0-9.]+x \(target >= 20x: (meets|MISSES) target\)$", out, re.M)
+    assert re.search(r"^sim call rate: .* M calls/s", out, re.M)
+    assert re.search(r"^demo on sim, +10000 clients at once: exit 0, ", out, re.M)
+
+
+def test_bench_rejects_unknown_flag(default_build):
+    r = subprocess.run([str(default_build / "bench_sim"), "--fast"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2
+    assert "usage: bench_sim" in r.stderr
+
+
+def test_ci_bench_script_is_executable():
+    assert (ROOT / "ci" / "bench").stat().st_mode & 0o111

@@ -1,0 +1,355 @@
+/* What only the simulator promises: determinism, virtual time, actors, deadlock reports. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "sd_test.h"
+
+const char sd_unit_module[] = "sim";
+
+#define MS 1000000LL
+
+static struct sd_net *open_sim(uint64_t seed, const char *options)
+{
+	struct sd_net *net = calloc(1, sizeof *net);
+	struct sd_config cfg = {.seed = seed, .options = options};
+	assert_non_null(net);
+	assert_int_equal(sd_net_open(net, "sim", &cfg), 0);
+	return net;
+}
+
+static void close_sim(struct sd_net *net)
+{
+	sd_net_close(net);
+	free(net);
+}
+
+/* A listener on 127.0.0.1, ephemeral port; *where receives its address. */
+static int listener(struct sd_net *net, int backlog, struct sockaddr_storage *where,
+		    socklen_t *wl)
+{
+	struct sockaddr_storage any;
+	socklen_t al;
+	sd_addr_parse("127.0.0.1", 0, &any, &al);
+	int l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_true(l >= 0);
+	assert_int_equal(sd_bind(net, l, (struct sockaddr *)&any, al), 0);
+	assert_int_equal(sd_listen(net, l, backlog), 0);
+	*wl = sizeof *where;
+	assert_int_equal(sd_getsockname(net, l, (struct sockaddr *)where, wl), 0);
+	return l;
+}
+
+/* ---- a small workload: a server actor and client actors, many interleavings possible ---- */
+
+struct world {
+	struct sd_net *net;
+	struct sockaddr_storage where;
+	socklen_t wlen;
+	int lfd, clients;
+};
+
+static void server(void *arg)
+{
+	struct world *w = arg;
+	for (int i = 0; i < w->clients; i++) {
+		char buf[64];
+		int s = sd_accept(w->net, w->lfd, NULL, NULL, 0);
+		if (s < 0)
+			return;
+		ssize_t n = sd_recv(w->net, s, buf, sizeof buf, 0);
+		if (n > 0)
+			sd_send(w->net, s, buf, (size_t)n, 0);
+		sd_close(w->net, s);
+	}
+}
+
+static void client(void *arg)
+{
+	struct world *w = arg;
+	char buf[16];
+	int c = sd_socket(w->net, AF_INET, SOCK_STREAM, 0);
+	if (sd_connect(w->net, c, (struct sockaddr *)&w->where, w->wlen) == 0) {
+		sd_send(w->net, c, "ping", 4, 0);
+		sd_recv(w->net, c, buf, sizeof buf, 0);
+	}
+	sd_close(w->net, c);
+}
+
+/* Runs the workload with tracing into memory; returns the trace text (caller frees). */
+static char *run_world(uint64_t seed, const char *options, uint64_t *hash)
+{
+	struct sd_net *net = open_sim(seed, options);
+	struct world w = {.net = net, .clients = 5};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(sd_sim_set_trace(net, f), 0);
+	w.lfd = listener(net, 16, &w.where, &w.wlen);
+	int ids[6];
+	ids[0] = sd_spawn(net, "server", server, &w);
+	for (int i = 1; i <= w.clients; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "client%d", i);
+		ids[i] = sd_spawn(net, name, client, &w);
+	}
+	for (int i = 0; i <= w.clients; i++)
+		assert_int_equal(sd_join(net, ids[i]), 0);
+	sd_close(net, w.lfd);
+	*hash = sd_sim_trace_hash(net);
+	close_sim(net);
+	fclose(f);
+	return text;
+}
+
+static void same_seed_same_trace(void **state)
+{
+	(void)state;
+	uint64_t h1, h2;
+	char *a = run_world(42, NULL, &h1), *b = run_world(42, NULL, &h2);
+	assert_true(strlen(a) > 500);
+	assert_string_equal(a, b); /* byte for byte */
+	assert_true(h1 == h2);
+	assert_non_null(strstr(a, "client3 connect("));
+	free(a);
+	free(b);
+}
+
+static void different_seeds_explore_interleavings(void **state)
+{
+	(void)state;
+	uint64_t h0, h;
+	char *base = run_world(1, NULL, &h0);
+	int differ = 0;
+	for (uint64_t seed = 2; seed < 12; seed++) {
+		char *t = run_world(seed, NULL, &h);
+		differ += strcmp(t, base) != 0;
+		free(t);
+	}
+	free(base);
+	assert_true(differ >= 5); /* most seeds order the actors differently */
+}
+
+static void blocked_reader(void *arg)
+{
+	int *fds = arg;
+	char b;
+	extern struct sd_net *sd_test_current;
+	sd_recv(sd_test_current, fds[0], &b, 1, 0);
+}
+
+struct sd_net *sd_test_current;
+
+static void deadlock_is_reported(void **state)
+{
+	(void)state;
+	struct sd_net *net = sd_test_current = open_sim(7, NULL);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l = listener(net, 4, &where, &wl);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	int s = sd_accept(net, l, NULL, NULL, 0);
+	/* Both ends wait to read; nobody writes. */
+	int a1[1] = {c}, a2[1] = {s};
+	int r1 = sd_spawn(net, "alice", blocked_reader, a1);
+	int r2 = sd_spawn(net, "bob", blocked_reader, a2);
+	assert_null(sd_sim_deadlock_report(net));
+	assert_int_equal(sd_join(net, r1), -EDEADLK);
+	const char *report = sd_sim_deadlock_report(net);
+	assert_non_null(report);
+	assert_non_null(strstr(report, "every actor is blocked"));
+	assert_non_null(strstr(report, "alice (actor 1) waits in recv"));
+	assert_non_null(strstr(report, "bob (actor 2) waits in recv"));
+	assert_non_null(strstr(report, "main (actor 0) waits in join(alice)"));
+	/* main alone blocking forever is a deadlock too, reported instead of hanging */
+	char b;
+	assert_int_equal(sd_recv(net, s, &b, 1, 0), -EDEADLK);
+	(void)r2;
+	close_sim(net);
+}
+
+static void rcvtimeo_runs_on_virtual_time(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(3, NULL);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	listener(net, 4, &where, &wl); /* closed with the instance */
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	struct timeval tv = {30, 0};
+	assert_int_equal(sd_setsockopt(net, c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+	char b;
+	int64_t t0 = sd_now_ns(net);
+	/* 30 s of virtual time; the test's 20 s alarm proves it was not 30 s of wall time. */
+	assert_int_equal(sd_recv(net, c, &b, 1, 0), -EAGAIN);
+	assert_true(sd_now_ns(net) - t0 == 30000 * MS);
+	assert_int_equal(sd_sleep_ns(net, 3600000 * MS), 0); /* an hour, instantly */
+	assert_true(sd_now_ns(net) - t0 == 3630000 * MS);
+	close_sim(net);
+}
+
+struct late_acceptor {
+	struct sd_net *net;
+	int lfd, fd;
+};
+
+static void accept_after_two_seconds(void *arg)
+{
+	struct late_acceptor *a = arg;
+	sd_sleep_ns(a->net, 2000 * MS);
+	a->fd = sd_accept(a->net, a->lfd, NULL, NULL, 0);
+}
+
+/* Backlog 0 admits one connection; a blocking connect beyond it waits, and gets in at the
+ * first SYN retry after accept made room: retries go at 1 s, then 2 s later (t = 3 s). */
+static void blocking_connect_waits_for_backlog_room(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(8, "preempt=0");
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l = listener(net, 0, &where, &wl);
+	int c1 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c1, (struct sockaddr *)&where, wl), 0);
+	struct late_acceptor a = {.net = net, .lfd = l, .fd = -1};
+	int id = sd_spawn(net, "acceptor", accept_after_two_seconds, &a);
+	int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	int64_t t0 = sd_now_ns(net);
+	assert_int_equal(sd_connect(net, c2, (struct sockaddr *)&where, wl), 0);
+	assert_true(sd_now_ns(net) - t0 == 3000 * MS);
+	assert_int_equal(sd_join(net, id), 0);
+	assert_true(a.fd >= 0);
+	/* c2's connection now fills the queue and nobody accepts again: a blocking connect
+	 * gives up after the last retry (1+2+4+8+16+32+64 = 127 s), reported as ETIMEDOUT. */
+	int c3 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	t0 = sd_now_ns(net);
+	assert_int_equal(sd_connect(net, c3, (struct sockaddr *)&where, wl), -ETIMEDOUT);
+	assert_true(sd_now_ns(net) - t0 == 127000 * MS);
+	int err = 0;
+	socklen_t el = sizeof err;
+	assert_int_equal(sd_getsockopt(net, c3, SOL_SOCKET, SO_ERROR, &err, &el), 0);
+	assert_int_equal(err, 0); /* the error was reported by connect itself */
+	close_sim(net);
+}
+
+static void segmentation_gives_partial_reads(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(5, "segment=7");
+	struct sockaddr_storage where;
+	socklen_t wl;
+	unsigned char out[1000], in[1000];
+	for (int i = 0; i < 1000; i++)
+		out[i] = (unsigned char)(i * 13);
+	int l = listener(net, 4, &where, &wl);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	int s = sd_accept(net, l, NULL, NULL, 0);
+	assert_int_equal(sd_send(net, c, out, sizeof out, 0), 1000);
+	/* Not there yet: pieces arrive over (virtual) time. */
+	assert_int_equal(sd_recv(net, s, in, sizeof in, MSG_DONTWAIT), -EAGAIN);
+	size_t got = 0;
+	int calls = 0;
+	while (got < sizeof in) {
+		ssize_t k = sd_recv(net, s, in + got, sizeof in - got, 0);
+		assert_true(k > 0 && k <= 7);
+		got += (size_t)k;
+		calls++;
+	}
+	assert_true(calls >= 1000 / 7);
+	assert_memory_equal(in, out, sizeof out);
+	assert_int_equal(sd_close(net, c), 0);
+	assert_int_equal(sd_recv(net, s, in, 1, 0), 0); /* the FIN after the last piece */
+	close_sim(net);
+}
+
+static void sigpipe_is_an_event_not_a_signal(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(9, NULL);
+	struct sd_sim_stats st;
+	int f = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	/* Linux raises SIGPIPE here (send on a never-connected socket); the sim counts it. */
+	assert_int_equal(sd_send(net, f, "x", 1, 0), -EPIPE);
+	assert_int_equal(sd_send(net, f, "x", 1, MSG_NOSIGNAL), -EPIPE);
+	assert_int_equal(sd_sim_stats(net, &st), 0);
+	assert_int_equal(st.sigpipes, 1);
+	close_sim(net);
+}
+
+static void lowest_free_descriptor_and_limit(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(1, "nofile=3");
+	assert_int_equal(sd_socket(net, AF_INET, SOCK_STREAM, 0), 3);
+	assert_int_equal(sd_socket(net, AF_INET6, SOCK_STREAM, 0), 4);
+	assert_int_equal(sd_socket(net, AF_INET, SOCK_STREAM, 0), 5);
+	assert_int_equal(sd_socket(net, AF_INET, SOCK_STREAM, 0), -EMFILE);
+	assert_int_equal(sd_close(net, 4), 0);
+	assert_int_equal(sd_socket(net, AF_INET, SOCK_STREAM, 0), 4);
+	close_sim(net);
+	net = open_sim(1, "fdbase=100");
+	assert_int_equal(sd_socket(net, AF_INET, SOCK_STREAM, 0), 100);
+	close_sim(net);
+}
+
+static void bad_options_are_rejected(void **state)
+{
+	(void)state;
+	const char *bad[] = {"segment",  "segment=-1", "preempt=2",      "ports=5-1",
+			     "nofile=0", "frobnicate", "unprivileged=1", "stack=1"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct sd_net net;
+		struct sd_config cfg = {.options = bad[i]};
+		assert_int_equal(sd_net_open(&net, "sim", &cfg), -EINVAL);
+	}
+	struct sd_net *net = open_sim(1, "unprivileged,ports=40000-40001");
+	struct sockaddr_storage a;
+	socklen_t al;
+	sd_addr_parse("127.0.0.1", 80, &a, &al);
+	int fd = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, fd, (struct sockaddr *)&a, al), -EACCES);
+	sd_addr_parse("127.0.0.1", 0, &a, &al);
+	assert_int_equal(sd_bind(net, fd, (struct sockaddr *)&a, al), 0);
+	int fd2 = sd_socket(net, AF_INET, SOCK_STREAM, 0),
+	    fd3 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, fd2, (struct sockaddr *)&a, al), 0);
+	assert_int_equal(sd_bind(net, fd3, (struct sockaddr *)&a, al),
+			 -EADDRINUSE); /* range used up */
+	close_sim(net);
+}
+
+/* Many simulated networks in one process do not see each other. */
+static void instances_are_independent(void **state)
+{
+	(void)state;
+	uint64_t alone, h;
+	char *t1 = run_world(77, NULL, &alone);
+	struct sd_net *other = open_sim(77, NULL);
+	int fd = sd_socket(other, AF_INET, SOCK_STREAM, 0);
+	char *t2 = run_world(77, NULL, &h);
+	assert_string_equal(t1, t2);
+	assert_int_equal(sd_close(other, fd), 0);
+	close_sim(other);
+	free(t1);
+	free(t2);
+}
+
+const struct CMUnitTest sd_unit_tests[] = {
+	T(same_seed_same_trace),
+	T(different_seeds_explore_interleavings),
+	T(deadlock_is_reported),
+	T(rcvtimeo_runs_on_virtual_time),
+	T(blocking_connect_waits_for_backlog_room),
+	T(segmentation_gives_partial_reads),
+	T(sigpipe_is_an_event_not_a_signal),
+	T(lowest_free_descriptor_and_limit),
+	T(bad_options_are_rejected),
+	T(instances_are_independent),
+};
+const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
