@@ -120,7 +120,11 @@ int sd_addr_is_wildcard(const struct sockaddr *addr, socklen_t len)
 {
 	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
 		return ((const struct sockaddr_in *)addr)->sin_addr.s_addr == htonl(INADDR_ANY);
-	if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr);
+	if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+		static const uint8_t zero4[4];
+		return IN6_IS_ADDR_UNSPECIFIED(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && !memcmp(a->s6_addr + 12, zero4, 4));
+	}
 	return 0;
 }

@@ -22,7 +22,7 @@ char *sd_addr_format(const struct sockaddr *addr, socklen_t len, char *buf, size
 int sd_addr_port(const struct sockaddr *addr, socklen_t len);
 /* 1 when the address is 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104; else 0. */
 int sd_addr_is_loopback(const struct sockaddr *addr, socklen_t len);
-/* 1 when the address is 0.0.0.0 or ::; else 0. */
+/* 1 when the address is 0.0.0.0, :: or ::ffff:0.0.0.0; else 0. */
 int sd_addr_is_wildcard(const struct sockaddr *addr, socklen_t len);
 
 #ifdef __cplusplus

@@ -518,8 +518,10 @@ static ssize_t sim_recv(void *state, int fd, void *buf, size_t len, int flags)
 static ssize_t sim_sendmsg(void *state, int fd, const struct msghdr *m, int flags)
 {
 	struct sd__sim *s = state;
-	if (!m || m->msg_iovlen > 1024)
+	if (!m)
 		return -EINVAL;
+	if (m->msg_iovlen > 1024) /* UIO_MAXIOV */
+		return -EMSGSIZE;
 	if (m->msg_name && !permitted(s, m->msg_name, m->msg_namelen))
 		return -EPERM;
 	return do_send(s, fd, m->msg_iov, (int)m->msg_iovlen, flags, "sendmsg");
@@ -527,8 +529,10 @@ static ssize_t sim_sendmsg(void *state, int fd, const struct msghdr *m, int flag
 
 static ssize_t sim_recvmsg(void *state, int fd, struct msghdr *m, int flags)
 {
-	if (!m || m->msg_iovlen > 1024)
+	if (!m)
 		return -EINVAL;
+	if (m->msg_iovlen > 1024) /* UIO_MAXIOV */
+		return -EMSGSIZE;
 	m->msg_namelen = 0;
 	m->msg_controllen = 0;
 	m->msg_flags = 0;
@@ -581,7 +585,7 @@ static int timeo_opt(const void *v, socklen_t l, int64_t *out)
 	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
 		return -EDOM;
 	if (tv.tv_sec < 0)
-		*out = 0;
+		*out = -1; /* no waiting at all: see sd__deadline */
 	else
 		*out = (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
 	return 0;
@@ -694,6 +698,8 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		case SO_RCVTIMEO:
 		case SO_SNDTIMEO: {
 			int64_t t = name == SO_RCVTIMEO ? k->rcvtimeo : k->sndtimeo;
+			if (t < 0)
+				t = 0;
 			tv.tv_sec = t / 1000000000;
 			tv.tv_usec = (t % 1000000000) / 1000;
 			src = &tv, size = sizeof tv;

@@ -38,6 +38,7 @@ static int writable(const struct sd__sock *k)
 	return send_space(k) >= used / 2 && send_space(k) > 0;
 }
 
+/* Appends `total` bytes gathered from iov (which covers at least that many) to p's queue. */
 static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec *iov, size_t total)
 {
 	size_t done = 0;
@@ -109,35 +110,31 @@ static int iov_advance(const struct iovec *iov, int iovcnt, size_t skip, struct 
 	return n;
 }
 
+/* sk_stream_error(): a stored error first, else EPIPE; SIGPIPE goes with EPIPE, however it
+ * came about, unless MSG_NOSIGNAL. */
 static ssize_t send_error(struct sd__sim *s, struct sd__sock *k, int flags)
 {
-	int e = k->err;
+	int e = k->err ? k->err : EPIPE;
 	k->err = 0;
-	if (e)
-		return -e;
-	if (!(flags & MSG_NOSIGNAL))
+	if (e == EPIPE && !(flags & MSG_NOSIGNAL))
 		s->sigpipes++;
-	return -EPIPE;
+	return -e;
 }
-
 /* tcp_sendmsg_locked(). */
 ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags)
 {
 	size_t total = sd__iov_total(iov, iovcnt), copied = 0;
-	int nonblock = k->nonblock || (flags & MSG_DONTWAIT);
-	int64_t deadline = k->sndtimeo ? s->now + k->sndtimeo : -1;
+	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->sndtimeo < 0;
+	int64_t deadline = sd__deadline(s, k->sndtimeo);
 
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP; /* urgent data is not modelled (docs/sim-vs-linux.md) */
 	sd__sync_fin(s, k);
 	if (k->st != T_ESTABLISHED && k->st != T_CLOSE_WAIT) {
 		/* sk_stream_wait_connect() */
 		for (;;) {
-			if (k->err) {
-				int e = k->err;
-				k->err = 0;
-				return -e;
-			}
-			if (k->st != T_SYN_SENT)
+			if (k->err || k->st != T_SYN_SENT)
 				return send_error(s, k, flags);
 			if (nonblock)
 				return -EAGAIN;
@@ -158,8 +155,10 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		size_t room = send_space(k);
 		if (room) {
 			struct iovec rest[64];
-			iov_advance(iov, iovcnt, copied, rest);
-			size_t take = total - copied < room ? total - copied : room;
+			int nrest = iov_advance(iov, iovcnt, copied, rest);
+			size_t take = sd__iov_total(rest, nrest); /* at most 64 pieces a round */
+			if (take > room)
+				take = room;
 			/* Bytes reaching a socket in FIN_WAIT2 that shut its read side (closed or
 			 * SHUT_RD) are dropped and reset both ends (RFC 1122,
 			 * tcp_rcv_state_process). The sender's call itself succeeds. */
@@ -237,9 +236,10 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		 int flags)
 {
 	size_t len = sd__iov_total(iov, iovcnt), copied = 0;
-	int nonblock = k->nonblock || (flags & MSG_DONTWAIT), peek = flags & MSG_PEEK;
+	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->rcvtimeo < 0;
+	int peek = flags & MSG_PEEK;
 	size_t target = (flags & MSG_WAITALL) && !peek ? len : (len ? 1 : 0);
-	int64_t deadline = k->rcvtimeo ? s->now + k->rcvtimeo : -1;
+	int64_t deadline = sd__deadline(s, k->rcvtimeo);
 
 	if (flags & MSG_OOB)
 		return -EINVAL; /* no urgent data is ever pending in the simulation */
@@ -247,9 +247,11 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		return -ENOTCONN;
 	for (;;) {
 		sd__sync_fin(s, k);
-		if (copied < len) {
-			size_t got = take_bytes(s, k, iov, iovcnt, copied, len - copied, peek);
-			if (got && !peek)
+		/* take_bytes fills at most 64 pieces of iov a round: go on while it moves bytes */
+		size_t got;
+		while (copied < len &&
+		       (got = take_bytes(s, k, iov, iovcnt, copied, len - copied, peek)) > 0) {
+			if (!peek)
 				sd__wake_all(s); /* room for the sender */
 			copied += got;
 		}

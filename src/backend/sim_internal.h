@@ -151,6 +151,13 @@ struct sd__sim {
 	uint64_t calls, sigpipes;
 };
 
+/* SO_RCVTIMEO/SO_SNDTIMEO: 0 waits without limit; a negative setting (Linux turns a
+ * negative tv_sec into 0 jiffies) does not wait at all. */
+static inline int64_t sd__deadline(const struct sd__sim *s, int64_t timeo)
+{
+	return timeo > 0 ? s->now + timeo : -1;
+}
+
 /* sim.c */
 uint64_t sd__rand(struct sd__sim *s);
 uint32_t sd__rand_below(struct sd__sim *s, uint32_t n);

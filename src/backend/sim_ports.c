@@ -216,21 +216,24 @@ int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep)
 		return -EACCES;
 	if (k->bound || k->st != T_CLOSE)
 		return -EINVAL;
+	/* A failed bind leaves the socket's name as it was (getsockname may still show a
+	 * stale port, as on Linux). */
+	struct sd__ep old = k->local;
 	k->local = *ep;
 	if (ep->port) {
 		sd__reap_port(s, ep->port);
 		if (bind_conflict(s, k, ep->port, 1)) {
-			memset(&k->local, 0, sizeof k->local);
-			if (!k->v6)
-				sd__set_v4(&k->local, 0);
+			k->local = old;
 			return -EADDRINUSE;
 		}
 	} else if (pick_bind_port(s, k) < 0) {
-		k->local.port = 0;
+		k->local = old;
 		return -EADDRINUSE;
 	}
 	k->bind_lock = ep->port != 0;
-	k->addr_lock = !sd__ep_any(ep);
+	/* SOCK_BINDADDR_LOCK: any address but the family's own wildcard; for a v6 socket
+	 * ::ffff:0.0.0.0 counts as an address. */
+	k->addr_lock = k->v6 ? !(sd__ep_any(ep) && !sd__ep_is_v4(ep)) : !sd__ep_any(ep);
 	/* __inet6_bind(): a specific IPv6 address makes the socket IPv6-only for good. */
 	if (k->v6 && !sd__ep_any(ep) && !sd__ep_is_v4(ep))
 		k->v6only = 1;
@@ -283,28 +286,18 @@ struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst)
 		int score;
 		if (l->st != T_LISTEN)
 			continue;
-		if (!l->v6) {
-			if (!v4)
+		int any = sd__ep_any(&l->local), mapped = sd__ep_is_v4(&l->local);
+		if (v4) {
+			/* IPv4 reaches IPv4 and v4-mapped listeners, and a dual-stack "::". */
+			if (l->v6 && !mapped && (!any || l->v6only))
 				continue;
-			score = sd__ep_any(&l->local)
-					? 1
-					: (sd__v4of(&l->local) == sd__v4of(dst) ? 3 : -1);
-			if (score > 0)
+			score = any ? 1 : sd__v4of(&l->local) == sd__v4of(dst) ? 3 : -1;
+			if (score > 0 && !l->v6)
 				score++; /* an IPv4 socket wins over a dual-stack one */
-		} else if (v4) {
-			if (l->v6only)
-				continue;
-			if (sd__ep_any(&l->local) && !sd__ep_is_v4(&l->local))
-				score = 1;
-			else
-				score = sd__ep_is_v4(&l->local) &&
-							sd__v4of(&l->local) == sd__v4of(dst)
-						? 3
-						: -1;
 		} else {
-			score = sd__ep_any(&l->local)                 ? 1
-				: memcmp(l->local.a, dst->a, 16) == 0 ? 3
-								      : -1;
+			if (!l->v6 || mapped)
+				continue;
+			score = any ? 1 : memcmp(l->local.a, dst->a, 16) == 0 ? 3 : -1;
 		}
 		if (score < 0)
 			continue;

@@ -339,14 +339,15 @@ void sd__retry_connects(struct sd__sim *s)
 		}
 		if (k->retry_at > s->now)
 			continue;
-		if (!syn(s, k))
-			continue; /* established or refused: unlinked by then */
-		if (++k->retries > SYN_RETRIES) {
+		if (k->retries >= SYN_RETRIES) { /* the last retransmission went unanswered */
 			k->err = ETIMEDOUT;
 			tcp_done(s, k);
-		} else {
-			schedule_retry(s, k);
+			continue;
 		}
+		if (!syn(s, k))
+			continue; /* established or refused: unlinked by then */
+		k->retries++;
+		schedule_retry(s, k);
 	}
 }
 
@@ -374,9 +375,12 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 		return -ENETUNREACH; /* the simulated host has loopback only */
 	/* A v6 socket bound to a real IPv6 address cannot reach a v4-mapped one (no route
 	 * from it), and one bound to a v4-mapped address cannot reach IPv6 (ip6_dst_lookup). */
-	int fixed_src = (k->bound || k->addr_lock) && !sd__ep_any(&k->local);
-	if (fixed_src && sd__ep_is_v4(&k->local) != v4)
-		return v4 ? -ENETUNREACH : -EAFNOSUPPORT;
+	int has_src = k->bound || k->addr_lock;
+	int fixed_src = has_src && !sd__ep_any(&k->local);
+	if (k->v6 && has_src && sd__ep_is_v4(&k->local) && !v4)
+		return -EAFNOSUPPORT; /* even ::ffff:0.0.0.0 is a v4-mapped source */
+	if (fixed_src && !sd__ep_is_v4(&k->local) && v4)
+		return -ENETUNREACH;
 	if (!fixed_src) {
 		uint16_t port = k->local.port;
 		if (v4)
@@ -468,7 +472,9 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 	if (k->st == T_SYN_SENT) {
 		if (nonblock)
 			return err;
-		int64_t deadline = k->sndtimeo ? s->now + k->sndtimeo : -1;
+		if (k->sndtimeo < 0) /* a negative SO_SNDTIMEO: no waiting */
+			return err;
+		int64_t deadline = sd__deadline(s, k->sndtimeo);
 		while (k->st == T_SYN_SENT) {
 			enum sd__wake w = sd__park(s, "connect", deadline);
 			if (w == W_DEADLOCK)
@@ -500,7 +506,8 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 
 int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, int nonblock)
 {
-	int64_t deadline = k->rcvtimeo ? s->now + k->rcvtimeo : -1;
+	int64_t deadline = sd__deadline(s, k->rcvtimeo);
+	nonblock = nonblock || k->rcvtimeo < 0;
 	for (;;) {
 		if (k->st != T_LISTEN)
 			return -EINVAL;

@@ -136,6 +136,10 @@ static void addresses(void **state)
 	assert_int_equal(sd_addr_parse("::", 1, &ss, &len), 0);
 	assert_true(sd_addr_is_wildcard((void *)&ss, len));
 	assert_false(sd_addr_is_loopback((void *)&ss, len));
+	assert_int_equal(sd_addr_parse("::ffff:0.0.0.0", 1, &ss, &len), 0);
+	assert_true(sd_addr_is_wildcard((void *)&ss, len));
+	assert_int_equal(sd_addr_parse("::ffff:0.0.0.1", 1, &ss, &len), 0);
+	assert_false(sd_addr_is_wildcard((void *)&ss, len));
 	assert_int_equal(sd_addr_parse("127.9.8.7", 1, &ss, &len), 0);
 	assert_true(sd_addr_is_loopback((void *)&ss, len));
 	assert_int_equal(sd_addr_parse("::ffff:127.0.0.1", 1, &ss, &len), 0);

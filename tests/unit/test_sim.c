@@ -27,8 +27,7 @@ static void close_sim(struct sd_net *net)
 }
 
 /* A listener on 127.0.0.1, ephemeral port; *where receives its address. */
-static int listener(struct sd_net *net, int backlog, struct sockaddr_storage *where,
-		    socklen_t *wl)
+static int listener(struct sd_net *net, int backlog, struct sockaddr_storage *where, socklen_t *wl)
 {
 	struct sockaddr_storage any;
 	socklen_t al;
@@ -279,6 +278,20 @@ static void sigpipe_is_an_event_not_a_signal(void **state)
 	assert_int_equal(sd_send(net, f, "x", 1, MSG_NOSIGNAL), -EPIPE);
 	assert_int_equal(sd_sim_stats(net, &st), 0);
 	assert_int_equal(st.sigpipes, 1);
+	/* The peer closed: one send goes out, the peer's RST stores EPIPE, and the send that
+	 * reports it raises SIGPIPE on Linux too. */
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l = listener(net, 4, &where, &wl);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	assert_int_equal(sd_close(net, sd_accept(net, l, NULL, NULL, 0)), 0);
+	assert_int_equal(sd_send(net, c, "x", 1, 0), 1);
+	assert_int_equal(sd_send(net, c, "x", 1, 0), -EPIPE);
+	assert_int_equal(sd_sim_stats(net, &st), 0);
+	assert_int_equal(st.sigpipes, 2);
+	/* Urgent data is not modelled: said plainly rather than sent as ordinary bytes. */
+	assert_int_equal(sd_send(net, c, "x", 1, MSG_OOB), -EOPNOTSUPP);
 	close_sim(net);
 }
 

@@ -561,6 +561,67 @@ static void sndtimeo_expires_with_partial_count(void **state)
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* Scatter/gather beyond 64 pieces, and the UIO_MAXIOV limit. */
+static void many_iovecs(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	static char out[1000], in[1000];
+	struct iovec vo[100], vi[100];
+	for (int i = 0; i < 1000; i++)
+		out[i] = (char)(i * 3);
+	for (int i = 0; i < 100; i++) {
+		vo[i] = (struct iovec){out + i * 10, 10};
+		vi[i] = (struct iovec){in + i * 10, 10};
+	}
+	pair(net, AF_INET, &l, &c, &s);
+	struct msghdr mo = {.msg_iov = vo, .msg_iovlen = 100};
+	struct msghdr mi = {.msg_iov = vi, .msg_iovlen = 100};
+	assert_int_equal(sd_sendmsg(net, c, &mo, 0), 1000);
+	assert_int_equal(sd_recvmsg(net, s, &mi, MSG_WAITALL), 1000);
+	assert_memory_equal(in, out, 1000);
+	static struct iovec too_many[1025];
+	struct msghdr mt = {.msg_iov = too_many, .msg_iovlen = 1025};
+	assert_int_equal(sd_sendmsg(net, c, &mt, 0), -EMSGSIZE);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* A negative SO_RCVTIMEO becomes "no wait at all" on Linux. */
+static void negative_rcvtimeo_does_not_wait(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char b;
+	struct timeval tv = {-1, 0};
+	pair(net, AF_INET, &l, &c, &s);
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+	assert_int_equal(sd_recv(net, s, &b, 1, 0), -EAGAIN);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* An IPv6 listener on ::ffff:0.0.0.0 takes IPv4 clients (and no IPv6 ones). */
+static void mapped_wildcard_listener(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any, where, v4, v6;
+	assert_int_equal(sd_addr_parse("::ffff:0.0.0.0", 0, &any.ss, &any.len), 0);
+	int l = sd_socket(net, AF_INET6, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
+	assert_int_equal(sd_listen(net, l, 4), 0);
+	where.len = sizeof where.ss;
+	assert_int_equal(sd_getsockname(net, l, SA(&where), &where.len), 0);
+	int port = sd_addr_port(SA(&where), where.len);
+	v4 = loopback(AF_INET, (uint16_t)port);
+	v6 = loopback(AF_INET6, (uint16_t)port);
+	int c4 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c4, SA(&v4), v4.len), 0);
+	int c6 = sd_socket(net, AF_INET6, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c6, SA(&v6), v6.len), -ECONNREFUSED);
+	int s = sd_accept(net, l, NULL, NULL, 0);
+	assert_true(s >= 0);
+	sd_close(net, s), sd_close(net, c4), sd_close(net, c6), sd_close(net, l);
+}
+
 static void peek_and_waitall(void **state)
 {
 	struct sd_net *net = *state;
@@ -624,6 +685,9 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(rcvtimeo_expires_with_eagain),
 	T(partial_send_small_sndbuf),
 	T(sndtimeo_expires_with_partial_count),
+	T(many_iovecs),
+	T(negative_rcvtimeo_does_not_wait),
+	T(mapped_wildcard_listener),
 	T(peek_and_waitall),
 	T(poll_flags_through_teardown),
 };
