@@ -96,8 +96,8 @@ static double sim_calls(unsigned long n)
 	return dt;
 }
 
-/* Runs the demo binary; wall seconds and peak RSS (KiB) of that process. */
-static int demo(const char *exe, const char *clients, double *wall, long *rss_kb)
+/* Runs the sockdrill binary with argv (output discarded); wall seconds and peak RSS (KiB). */
+static int child(const char *exe, char *const argv[], double *wall, long *rss_kb)
 {
 	double t0 = now_s();
 	pid_t pid = fork();
@@ -105,8 +105,7 @@ static int demo(const char *exe, const char *clients, double *wall, long *rss_kb
 		int fd = open("/dev/null", O_WRONLY);
 		if (fd >= 0)
 			dup2(fd, 1);
-		execl(exe, exe, "demo", "--backend", "sim", "--clients", clients, "--seed", "1",
-		      (char *)NULL);
+		execv(exe, argv);
 		_exit(127);
 	}
 	int status;
@@ -123,12 +122,14 @@ static const char *verdict(int ok) { return ok ? "meets target" : "MISSES target
 int main(int argc, char **argv)
 {
 	int n = 10000, scale = 1;
-	const char *exe = NULL;
+	const char *exe = NULL, *scenarios = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cycles") && i + 1 < argc)
 			n = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--sockdrill") && i + 1 < argc)
 			exe = argv[++i];
+		else if (!strcmp(argv[i], "--scenarios") && i + 1 < argc)
+			scenarios = argv[++i];
 		else if (!strcmp(argv[i], "--quick"))
 			scale = 0;
 		else {
@@ -153,12 +154,29 @@ int main(int argc, char **argv)
 	       "M: "
 	       "%s)\n",
 	       m, t, (double)m / t / 1e6, verdict((double)m / t >= 2e6));
+	if (exe && scenarios) {
+		double t[2] = {0, 0};
+		long kb;
+		const char *backends[] = {"real", "sim"};
+		int rc[2];
+		for (int b = 0; b < 2; b++) {
+			char *argv[] = {(char *)exe,       "run", "--backend", (char *)backends[b],
+					(char *)scenarios, NULL};
+			rc[b] = child(exe, argv, &t[b], &kb);
+		}
+		printf("scenario suite %s: real %.3f s (exit %d), sim %.3f s (exit %d), ratio "
+		       "sim/real "
+		       "%.1fx\n",
+		       scenarios, t[0], rc[0], t[1], rc[1], t[1] > 0 ? t[0] / t[1] : 0.0);
+	}
 	if (exe) {
 		const char *sizes[] = {"10000", "100000"};
 		for (int i = 0; i < (scale ? 2 : 1); i++) {
 			double wall = 0;
 			long kb = 0;
-			int rc = demo(exe, sizes[i], &wall, &kb);
+			char *argv[] = {(char *)exe,      "demo",   "--backend", "sim", "--clients",
+					(char *)sizes[i], "--seed", "1",         NULL};
+			int rc = child(exe, argv, &wall, &kb);
 			printf("demo on sim, %6s clients at once: exit %d, %.2f s wall, %.1f MiB "
 			       "peak RSS%s\n",
 			       sizes[i], rc, wall, (double)kb / 1024,

@@ -16,6 +16,7 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{"run", sd__cmd_run, "run scenario files on sim, real or both"},
 	{"list", cmd_list, "list the registered backends"},
 	{"demo", sd__cmd_demo, "run the question/answer server against many concurrent clients"},
 };

@@ -7,7 +7,8 @@ from conftest import ROOT
 
 def test_bench_reports_all_figures(default_build):
     r = subprocess.run([str(default_build / "bench_sim"), "--quick", "--cycles", "300",
-                        "--sockdrill", str(default_build / "sockdrill")],
+                        "--sockdrill", str(default_build / "sockdrill"),
+                        "--scenarios", str(ROOT / "corpus" / "scenarios" / "qa")],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     out = r.stdout
@@ -17,6 +18,8 @@ def test_bench_reports_all_figures(default_build):
     assert re.search(r"^  ratio sim/real: [0-9.]+x \(target >= 20x: (meets|MISSES) target\)$", out, re.M)
     assert re.search(r"^sim call rate: .* M calls/s", out, re.M)
     assert re.search(r"^demo on sim, +10000 clients at once: exit 0, ", out, re.M)
+    assert re.search(r"^scenario suite .*: real [0-9.]+ s \(exit 0\), sim [0-9.]+ s \(exit 0\), "
+                     r"ratio sim/real [0-9.]+x$", out, re.M)
 
 
 def test_bench_rejects_unknown_flag(default_build):

@@ -1,0 +1,67 @@
+/* sockdrill: scenario files (docs/scenarios.md) parsed, and run on any backend. */
+#ifndef SOCKDRILL_SCENARIO_H
+#define SOCKDRILL_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sockdrill/ops.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SD_SC_MAX_BYTES (1 << 20) /* larger files are refused */
+
+struct sd_scenario; /* opaque: a parsed file */
+
+/* Parses `len` bytes of scenario text; `path` names it in messages. On success returns 0
+ * and *out (free with sd_scenario_free). On a malformed file returns -EINVAL and writes
+ * "path:line:col: message" into err; nothing is allocated. */
+int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_scenario **out,
+		      char *err, size_t errlen);
+/* Reads and parses a file: as above, plus -ENOENT/-EIO/-EFBIG with a message. */
+int sd_scenario_load(const char *path, struct sd_scenario **out, char *err, size_t errlen);
+void sd_scenario_free(struct sd_scenario *sc);
+/* The number of steps (lines with a call, wait, blocked, set or repeat). */
+int sd_scenario_steps(const struct sd_scenario *sc);
+
+/* One executed step (a step inside `repeat` runs once per iteration). */
+struct sd_sc_outcome {
+	int line;      /* in the file */
+	int iteration; /* innermost repeat index, -1 outside repeat */
+	int ok;        /* the expectation held */
+	char call[96]; /* the step as written (trimmed, cut to fit) */
+	char got[96];  /* what happened: "3", "-EAGAIN", "\"hello\"", "IN|OUT", "blocked" */
+	char norm[64]; /* backend-independent form, for side-by-side comparison */
+};
+
+struct sd_sc_result {
+	int passed;        /* every expectation held */
+	int failed_at;     /* index in out[] of the first failed step, -1 if none */
+	char message[512]; /* the failure, one line */
+	struct sd_sc_outcome *out;
+	int n;
+	double seconds; /* wall time of the run */
+};
+
+struct sd_sc_options {
+	uint64_t seed; /* sim seed, used when has_seed (else the file's `set seed`, else 1) */
+	int has_seed;
+	int timeout_ms; /* real: bound of wait and of a blocking call (0: the file's or 3000) */
+};
+
+/* Runs the scenario on a fresh instance of `backend` ("sim", "real", ...). 0 and *res filled
+ * (free with sd_sc_result_free), whatever the verdict; a negative errno if the backend
+ * could not be opened. */
+int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
+		    const struct sd_sc_options *opt, struct sd_sc_result *res);
+void sd_sc_result_free(struct sd_sc_result *res);
+
+/* The seed a run of sc uses under opt. */
+uint64_t sd_scenario_seed(const struct sd_scenario *sc, const struct sd_sc_options *opt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

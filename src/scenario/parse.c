@@ -1,0 +1,856 @@
+/* sockdrill scenarios: the parser, line by line, with file:line:col messages. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sockdrill/addr.h>
+#include <sockdrill/errors.h>
+
+#include "sc_internal.h"
+
+/* Option names stand for these numbers until the runner maps them to (level, name). */
+enum { OPT_BASE = 100000 };
+static const char *const opt_names[] = {"SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE",
+					"SO_SNDBUF",    "SO_RCVBUF",    "SO_LINGER",
+					"SO_RCVTIMEO",  "SO_SNDTIMEO",  "TCP_NODELAY",
+					"IPV6_V6ONLY",  "SO_TYPE",      "SO_ACCEPTCONN"};
+#define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
+
+static const struct {
+	const char *name;
+	int64_t value;
+} consts[] = {
+	{"inet", AF_INET},
+	{"inet6", AF_INET6},
+	{"NONBLOCK", SOCK_NONBLOCK},
+	{"MSG_PEEK", MSG_PEEK},
+	{"MSG_WAITALL", MSG_WAITALL},
+	{"MSG_DONTWAIT", MSG_DONTWAIT},
+	{"MSG_NOSIGNAL", MSG_NOSIGNAL},
+	{"MSG_OOB", MSG_OOB},
+	{"SHUT_RD", SHUT_RD},
+	{"SHUT_WR", SHUT_WR},
+	{"SHUT_RDWR", SHUT_RDWR},
+	{"IN", POLLIN},
+	{"OUT", POLLOUT},
+	{"ERR", POLLERR},
+	{"HUP", POLLHUP},
+	{"RDHUP", POLLRDHUP},
+	{"NVAL", POLLNVAL},
+	{"PRI", POLLPRI},
+};
+static const char *const poll_names[] = {"IN", "OUT", "ERR", "HUP", "RDHUP", "NVAL", "PRI"};
+
+int sd__sc_option(int64_t v)
+{
+	return v >= OPT_BASE && v < OPT_BASE + NOPTS ? (int)(v - OPT_BASE) : -1;
+}
+const char *sd__sc_option_name(int i) { return opt_names[i]; }
+
+enum { A_FD = 1, A_NUM, A_ADDR, A_DATA, A_OPT };
+static const struct {
+	const char *name;
+	enum sc_call call;
+	int min, max;
+	int kinds[4];
+} calls[] = {
+	{"socket", C_SOCKET, 1, 2, {A_NUM, A_NUM}},
+	{"bind", C_BIND, 2, 2, {A_FD, A_ADDR}},
+	{"listen", C_LISTEN, 2, 2, {A_FD, A_NUM}},
+	{"accept", C_ACCEPT, 1, 2, {A_FD, A_NUM}},
+	{"connect", C_CONNECT, 2, 2, {A_FD, A_ADDR}},
+	{"send", C_SEND, 2, 3, {A_FD, A_DATA, A_NUM}},
+	{"recv", C_RECV, 2, 3, {A_FD, A_NUM, A_NUM}},
+	{"shutdown", C_SHUTDOWN, 2, 2, {A_FD, A_NUM}},
+	{"close", C_CLOSE, 1, 1, {A_FD}},
+	{"setsockopt", C_SETSOCKOPT, 3, 3, {A_FD, A_OPT, A_NUM}},
+	{"getsockopt", C_GETSOCKOPT, 2, 2, {A_FD, A_OPT}},
+	{"so_error", C_SO_ERROR, 1, 1, {A_FD}},
+	{"port", C_PORT, 1, 1, {A_FD}},
+	{"peerport", C_PEERPORT, 1, 1, {A_FD}},
+	{"nonblock", C_NONBLOCK, 1, 1, {A_FD}},
+	{"block", C_BLOCK, 1, 1, {A_FD}},
+	{"poll", C_POLL, 2, 3, {A_FD, A_NUM, A_NUM}},
+	{"sleep", C_SLEEP, 1, 1, {A_NUM}},
+};
+
+struct cur {
+	const char *path, *p, *ls, *eol; /* position, line start, line end */
+	int line;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct cur *c, const char *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct cur *c, const char *at, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(c->err, c->errlen, "%s:%d:%d: ", c->path, c->line, (int)(at - c->ls) + 1);
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < c->errlen)
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void ws(struct cur *c)
+{
+	while (c->p < c->eol && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r'))
+		c->p++;
+}
+
+static int at_end(struct cur *c)
+{
+	ws(c);
+	return c->p >= c->eol || *c->p == '#';
+}
+
+static int is_id0(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+}
+static int is_id(char ch) { return is_id0(ch) || (ch >= '0' && ch <= '9'); }
+
+/* An identifier into buf; 0, or -1 with the error set when there is none or it is long. */
+static int ident(struct cur *c, char *buf, size_t size, const char *what)
+{
+	const char *s;
+	ws(c);
+	s = c->p;
+	if (c->p >= c->eol || !is_id0(*c->p))
+		return fail(c, s, "expected %s", what);
+	while (c->p < c->eol && is_id(*c->p))
+		c->p++;
+	if ((size_t)(c->p - s) >= size)
+		return fail(c, s, "name too long (at most %zu characters)", size - 1);
+	memcpy(buf, s, (size_t)(c->p - s));
+	buf[c->p - s] = 0;
+	return 0;
+}
+
+static int expect_char(struct cur *c, char ch)
+{
+	ws(c);
+	if (c->p >= c->eol || *c->p != ch)
+		return fail(c, c->p, "expected '%c'", ch);
+	c->p++;
+	return 0;
+}
+
+static int number(struct cur *c, int64_t *out)
+{
+	const char *s = c->p;
+	int neg = 0;
+	uint64_t v = 0;
+	if (c->p < c->eol && *c->p == '-')
+		neg = 1, c->p++;
+	if (c->p >= c->eol || *c->p < '0' || *c->p > '9')
+		return fail(c, s, "expected a number");
+	while (c->p < c->eol && *c->p >= '0' && *c->p <= '9') {
+		v = v * 10 + (uint64_t)(*c->p++ - '0');
+		if (v > (uint64_t)INT64_MAX / 10)
+			return fail(c, s, "number too large");
+	}
+	if (c->p < c->eol && is_id(*c->p))
+		return fail(c, c->p, "unexpected '%c' after a number", *c->p);
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+/* $name, $name[3], $name[$i], $name[$j]; the '$' already seen when dollar is set. */
+static int ref(struct cur *c, struct sc_ref *r)
+{
+	memset(r, 0, sizeof *r);
+	if (ident(c, r->name, sizeof r->name, "a variable name") < 0)
+		return -1;
+	if (c->p < c->eol && *c->p == '[') {
+		c->p++;
+		ws(c);
+		r->has_index = 1;
+		if (c->p < c->eol && *c->p == '$') {
+			c->p++;
+			if (ident(c, r->index_var, sizeof r->index_var, "an index variable") < 0)
+				return -1;
+			r->index_kind = strcmp(r->index_var, "i") == 0 ? 1 : 2;
+		} else if (number(c, &r->index_num) < 0) {
+			return -1;
+		}
+		if (expect_char(c, ']') < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+static int string(struct cur *c, unsigned char **out, size_t *len)
+{
+	const char *start = c->p++;
+	unsigned char *buf = malloc((size_t)(c->eol - c->p) + 1);
+	size_t n = 0;
+	if (!buf)
+		return fail(c, start, "out of memory");
+	for (;;) {
+		if (c->p >= c->eol) {
+			free(buf);
+			return fail(c, start, "unterminated string");
+		}
+		char ch = *c->p++;
+		if (ch == '"')
+			break;
+		if (ch != '\\') {
+			buf[n++] = (unsigned char)ch;
+			continue;
+		}
+		if (c->p >= c->eol) {
+			free(buf);
+			return fail(c, start, "unterminated string");
+		}
+		const char *esc = c->p - 1;
+		switch (*c->p++) {
+		case 'n': buf[n++] = '\n'; break;
+		case 'r': buf[n++] = '\r'; break;
+		case 't': buf[n++] = '\t'; break;
+		case '0': buf[n++] = 0; break;
+		case '\\': buf[n++] = '\\'; break;
+		case '"': buf[n++] = '"'; break;
+		case 'x': {
+			int h = c->p + 1 < c->eol ? hexval(c->p[0]) : -1;
+			int l = h >= 0 ? hexval(c->p[1]) : -1;
+			if (l < 0) {
+				free(buf);
+				return fail(c, esc, "\\x needs two hex digits");
+			}
+			buf[n++] = (unsigned char)(h * 16 + l);
+			c->p += 2;
+			break;
+		}
+		default: free(buf); return fail(c, esc, "unknown escape '\\%c'", c->p[-1]);
+		}
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* a.b.c.d:PORT or [v6]:PORT, PORT a number or a variable. */
+static int address(struct cur *c, struct sc_value *v)
+{
+	const char *s = c->p, *hs, *he;
+	char host[64];
+	if (*c->p == '[') {
+		hs = ++c->p;
+		while (c->p < c->eol && *c->p != ']')
+			c->p++;
+		if (c->p >= c->eol)
+			return fail(c, s, "unterminated IPv6 address (missing ']')");
+		he = c->p++;
+	} else {
+		hs = c->p;
+		while (c->p < c->eol && ((*c->p >= '0' && *c->p <= '9') || *c->p == '.'))
+			c->p++;
+		he = c->p;
+	}
+	if (c->p >= c->eol || *c->p != ':')
+		return fail(c, c->p, "an address needs a port: ADDR:PORT");
+	c->p++;
+	if ((size_t)(he - hs) >= sizeof host)
+		return fail(c, s, "address too long");
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = 0;
+	if (sd_addr_parse(host, 0, &v->addr, &v->alen) < 0 ||
+	    (*s == '[') != (v->addr.ss_family == AF_INET6))
+		return fail(c, hs, "not an IPv4 or IPv6 address: '%s'", host);
+	v->kind = V_ADDR;
+	if (c->p < c->eol && *c->p == '$') {
+		c->p++;
+		v->port_is_var = 1;
+		return ref(c, &v->var);
+	}
+	int64_t port;
+	const char *ps = c->p;
+	if (number(c, &port) < 0)
+		return -1;
+	if (port < 0 || port > 65535)
+		return fail(c, ps, "port out of range: %lld", (long long)port);
+	if (v->addr.ss_family == AF_INET)
+		((struct sockaddr_in *)&v->addr)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)&v->addr)->sin6_port = htons((uint16_t)port);
+	return 0;
+}
+
+static int lookup_const(const char *name, int64_t *out)
+{
+	for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
+		if (!strcmp(consts[i].name, name)) {
+			*out = consts[i].value;
+			return 0;
+		}
+	for (int i = 0; i < NOPTS; i++)
+		if (!strcmp(opt_names[i], name)) {
+			*out = OPT_BASE + i;
+			return 0;
+		}
+	return -1;
+}
+
+/* NAME|NAME|... resolved to the OR of their values. */
+static int flags(struct cur *c, int64_t *out)
+{
+	char name[32];
+	*out = 0;
+	for (;;) {
+		const char *s = (ws(c), c->p);
+		int64_t v;
+		if (ident(c, name, sizeof name, "a name") < 0)
+			return -1;
+		if (lookup_const(name, &v) < 0)
+			return fail(c, s, "unknown name '%s'", name);
+		*out |= v;
+		ws(c);
+		if (c->p >= c->eol || *c->p != '|')
+			return 0;
+		c->p++;
+	}
+}
+
+static int value(struct cur *c, struct sc_value *v)
+{
+	memset(v, 0, sizeof *v);
+	ws(c);
+	if (c->p >= c->eol)
+		return fail(c, c->p, "expected a value");
+	char ch = *c->p;
+	if (ch == '"') {
+		v->kind = V_STR;
+		return string(c, &v->str, &v->slen);
+	}
+	if (ch == '[')
+		return address(c, v);
+	if (ch == '$') {
+		c->p++;
+		v->kind = V_VAR;
+		return ref(c, &v->var);
+	}
+	if ((ch >= '0' && ch <= '9') || ch == '-') {
+		const char *q = c->p + (ch == '-');
+		while (q < c->eol && *q >= '0' && *q <= '9')
+			q++;
+		if (q < c->eol && *q == '.' && ch != '-')
+			return address(c, v);
+		v->kind = V_NUM;
+		return number(c, &v->num);
+	}
+	if (is_id0(ch) && c->eol - c->p > 8 && !strncmp(c->p, "pattern(", 8)) {
+		c->p += 8;
+		ws(c);
+		v->kind = V_PATTERN;
+		if (c->p < c->eol && *c->p == '$') {
+			c->p++;
+			v->len_is_var = 1;
+			if (ref(c, &v->var) < 0)
+				return -1;
+		} else {
+			const char *s = c->p;
+			if (number(c, &v->num) < 0)
+				return -1;
+			if (v->num < 0 || v->num > (64 << 20))
+				return fail(c, s, "pattern length must be 0..67108864");
+		}
+		return expect_char(c, ')');
+	}
+	if (is_id0(ch)) {
+		v->kind = V_NUM;
+		return flags(c, &v->num);
+	}
+	return fail(c, c->p, "unexpected '%c'", ch);
+}
+
+static int is_errno_name(const char *n) { return sd_errno_by_name(n) != 0; }
+
+static int is_poll_name(const char *n)
+{
+	for (size_t i = 0; i < sizeof poll_names / sizeof poll_names[0]; i++)
+		if (!strcmp(poll_names[i], n))
+			return 1;
+	return 0;
+}
+
+static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
+{
+	memset(e, 0, sizeof *e);
+	ws(c);
+	const char *s = c->p;
+	if (c->p >= c->eol)
+		return fail(c, s, "expected an expectation after '->'");
+	char ch = *c->p;
+	if (ch == '*') {
+		c->p++;
+		e->kind = E_ANY;
+		return 0;
+	}
+	if (ch == '"') {
+		if (is_call && call != C_RECV)
+			return fail(c, s, "a string expectation is only for recv");
+		e->kind = E_STR;
+		return string(c, &e->str, &e->slen);
+	}
+	if (ch == '$') {
+		c->p++;
+		e->kind = E_VAR;
+		return ref(c, &e->var);
+	}
+	if ((ch >= '0' && ch <= '9') || ch == '-') {
+		if (number(c, &e->lo) < 0)
+			return -1;
+		e->kind = E_NUM;
+		if (c->eol - c->p >= 2 && c->p[0] == '.' && c->p[1] == '.') {
+			c->p += 2;
+			if (number(c, &e->hi) < 0)
+				return -1;
+			if (e->hi < e->lo)
+				return fail(c, s, "empty range %lld..%lld", (long long)e->lo,
+					    (long long)e->hi);
+			e->kind = E_RANGE;
+		}
+		return 0;
+	}
+	if (!is_id0(ch))
+		return fail(c, s, "unexpected '%c' in an expectation", ch);
+	if (c->eol - c->p > 8 && !strncmp(c->p, "pattern(", 8)) {
+		if (is_call && call != C_RECV)
+			return fail(c, s, "a pattern expectation is only for recv");
+		c->p += 8;
+		ws(c);
+		if (number(c, &e->lo) < 0)
+			return -1;
+		if (e->lo < 0 || e->lo > (64 << 20))
+			return fail(c, s, "pattern length must be 0..67108864");
+		e->kind = E_PATTERN;
+		return expect_char(c, ')');
+	}
+	char name[32];
+	if (ident(c, name, sizeof name, "an expectation") < 0)
+		return -1;
+	if (!strcmp(name, "fd")) {
+		e->kind = E_FD;
+		return 0;
+	}
+	int errs = is_errno_name(name), polls = is_poll_name(name);
+	if (!errs && !polls)
+		return fail(c, s,
+			    "unknown expectation '%s' (an errno name such as ECONNREFUSED, "
+			    "poll flags, a number, a range, fd, a string or *)",
+			    name);
+	e->kind = errs ? E_ERRNOS : E_FLAGS;
+	for (;;) {
+		if (errs) {
+			if (e->nerrs == 8)
+				return fail(c, s, "too many alternatives (at most 8)");
+			e->errs[e->nerrs++] = sd_errno_by_name(name);
+		} else {
+			int64_t v = 0;
+			lookup_const(name, &v);
+			e->lo |= v;
+		}
+		ws(c);
+		if (c->p >= c->eol || *c->p != '|')
+			break;
+		c->p++;
+		ws(c);
+		const char *ns = c->p;
+		if (ident(c, name, sizeof name, "a name after '|'") < 0)
+			return -1;
+		if (errs ? !is_errno_name(name) : !is_poll_name(name))
+			return fail(c, ns, "'%s' is not %s", name,
+				    errs ? "an errno name" : "a poll flag");
+	}
+	if (e->kind == E_FLAGS && is_call && call != C_POLL)
+		return fail(c, s, "poll flags are only an expectation for poll");
+	return 0;
+}
+
+static int call_expr(struct cur *c, struct sc_step *st)
+{
+	char name[32];
+	const char *s = (ws(c), c->p);
+	size_t i;
+	if (ident(c, name, sizeof name, "a call") < 0)
+		return -1;
+	for (i = 0; i < sizeof calls / sizeof calls[0]; i++)
+		if (!strcmp(calls[i].name, name))
+			break;
+	if (i == sizeof calls / sizeof calls[0])
+		return fail(c, s, "unknown call '%s'", name);
+	st->call = calls[i].call;
+	if (expect_char(c, '(') < 0)
+		return -1;
+	ws(c);
+	if (c->p < c->eol && *c->p == ')') {
+		c->p++;
+	} else {
+		for (;;) {
+			const char *as = (ws(c), c->p);
+			if (st->nargs == calls[i].max)
+				return fail(c, as, "%s takes at most %d arguments", name,
+					    calls[i].max);
+			struct sc_value *v = &st->args[st->nargs];
+			int want = calls[i].kinds[st->nargs];
+			if (want == A_FD && c->p < c->eol && is_id0(*c->p)) {
+				/* a descriptor is a variable: "L" and "$L" both name it */
+				memset(v, 0, sizeof *v);
+				v->kind = V_VAR;
+				if (ref(c, &v->var) < 0)
+					return -1;
+			} else if (value(c, v) < 0) {
+				return -1;
+			}
+			st->nargs++;
+			int ok = want == A_FD     ? v->kind == V_VAR
+				 : want == A_ADDR ? v->kind == V_ADDR
+				 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN
+				 : want == A_OPT  ? v->kind == V_NUM && sd__sc_option(v->num) >= 0
+						  : v->kind == V_NUM || v->kind == V_VAR;
+			if (!ok) {
+				static const char *const what[] = {"",
+								   "a descriptor variable ($X)",
+								   "a number",
+								   "an address (ADDR:PORT)",
+								   "a string or pattern(N)",
+								   "a socket option name"};
+				return fail(c, as, "argument %d of %s must be %s", st->nargs, name,
+					    what[want]);
+			}
+			ws(c);
+			if (c->p < c->eol && *c->p == ',') {
+				c->p++;
+				continue;
+			}
+			if (expect_char(c, ')') < 0)
+				return -1;
+			break;
+		}
+	}
+	if (st->nargs < calls[i].min)
+		return fail(c, s, "%s needs at least %d arguments", name, calls[i].min);
+	return 0;
+}
+
+static int target(struct cur *c, struct sc_ref *r)
+{
+	if (ref(c, r) < 0)
+		return -1;
+	return expect_char(c, '=');
+}
+
+/* Looks ahead: "NAME =" or "NAME[...] =" (an assignment), as opposed to a call. */
+static int assignment_ahead(const struct cur *c)
+{
+	const char *q = c->p;
+	while (q < c->eol && is_id(*q))
+		q++;
+	if (q < c->eol && *q == '[')
+		while (q < c->eol && *q != ']')
+			q++;
+	if (q < c->eol && *q == ']')
+		q++;
+	while (q < c->eol && (*q == ' ' || *q == '\t'))
+		q++;
+	return q < c->eol && *q == '=';
+}
+
+static void step_text(struct cur *c, const char *from, struct sc_step *st)
+{
+	const char *e = c->eol;
+	while (e > from && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	size_t n = (size_t)(e - from);
+	if (n >= sizeof st->text)
+		n = sizeof st->text - 1;
+	memcpy(st->text, from, n);
+	st->text[n] = 0;
+}
+
+/* One statement after an optional "actor:". */
+static int statement(struct cur *c, struct sc_step *st)
+{
+	ws(c);
+	st->kind = S_CALL;
+	if (c->eol - c->p > 6 && !strncmp(c->p, "start", 5) && !is_id(c->p[5])) {
+		c->p += 5;
+		st->kind = S_START;
+		ws(c);
+		if (target(c, &st->handle) < 0 || call_expr(c, st) < 0)
+			return -1;
+		if (!at_end(c))
+			return fail(c, c->p,
+				    "a started call has no expectation here: check it at 'wait'");
+		return 0;
+	}
+	if (c->eol - c->p > 8 && !strncmp(c->p, "blocked", 7) && !is_id(c->p[7])) {
+		c->p += 7;
+		st->kind = S_BLOCKED;
+		ws(c);
+		if (c->p < c->eol && *c->p == '$')
+			c->p++;
+		return ref(c, &st->handle);
+	}
+	if (assignment_ahead(c)) {
+		st->has_target = 1;
+		if (target(c, &st->target) < 0)
+			return -1;
+		ws(c);
+	}
+	if (c->eol - c->p > 5 && !strncmp(c->p, "wait", 4) && !is_id(c->p[4])) {
+		c->p += 4;
+		st->kind = S_WAIT;
+		ws(c);
+		if (c->p < c->eol && *c->p == '$')
+			c->p++;
+		if (ref(c, &st->handle) < 0)
+			return -1;
+	} else if (call_expr(c, st) < 0) {
+		return -1;
+	}
+	ws(c);
+	if (c->eol - c->p >= 2 && c->p[0] == '-' && c->p[1] == '>') {
+		c->p += 2;
+		if (expectation(c, &st->expect, st->call, st->kind == S_CALL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int setting(struct cur *c, struct sd_scenario *sc)
+{
+	char name[32];
+	const char *s = (ws(c), c->p);
+	int64_t v;
+	if (ident(c, name, sizeof name, "a setting name") < 0)
+		return -1;
+	ws(c);
+	const char *vs = c->p;
+	if (!strcmp(name, "preempt")) {
+		char *end;
+		double p = strtod(c->p, &end);
+		if (end == c->p || end > c->eol || !(p >= 0 && p <= 1))
+			return fail(c, vs, "preempt takes a number from 0 to 1");
+		c->p = end;
+		sc->preempt = p;
+		sc->has_preempt = 1;
+		return 0;
+	}
+	if (number(c, &v) < 0)
+		return -1;
+	if (!strcmp(name, "seed") && v >= 0)
+		sc->seed = (uint64_t)v, sc->has_seed = 1;
+	else if (!strcmp(name, "segment") && v >= 0 && v <= (1 << 20))
+		sc->segment = (int)v;
+	else if (!strcmp(name, "timeout") && v > 0 && v <= 600000)
+		sc->timeout_ms = (int)v;
+	else if (strcmp(name, "seed") && strcmp(name, "segment") && strcmp(name, "timeout"))
+		return fail(c, s, "unknown setting '%s' (seed, segment, preempt, timeout)", name);
+	else
+		return fail(c, vs, "value out of range for %s", name);
+	return 0;
+}
+
+static int push(struct sd_scenario *sc, int *cap, struct sc_step *st)
+{
+	if (sc->n == *cap) {
+		int ncap = *cap ? *cap * 2 : 32;
+		struct sc_step *g = realloc(sc->steps, (size_t)ncap * sizeof *g);
+		if (!g)
+			return -1;
+		sc->steps = g;
+		*cap = ncap;
+	}
+	sc->steps[sc->n++] = *st;
+	return 0;
+}
+
+static void free_step(struct sc_step *st)
+{
+	for (int i = 0; i < st->nargs; i++)
+		free(st->args[i].str);
+	free(st->expect.str);
+}
+
+void sd_scenario_free(struct sd_scenario *sc)
+{
+	if (!sc)
+		return;
+	for (int i = 0; i < sc->n; i++)
+		free_step(&sc->steps[i]);
+	free(sc->steps);
+	free(sc);
+}
+
+int sd_scenario_steps(const struct sd_scenario *sc) { return sc->n; }
+
+static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_scenario *sc)
+{
+	int cap = 0, stack[16], depth = 0, real_steps = 0;
+	const char *end = text + len;
+	for (const char *p = text; p < end; c->line++) {
+		c->ls = c->p = p;
+		c->eol = memchr(p, '\n', (size_t)(end - p));
+		if (!c->eol)
+			c->eol = end;
+		p = c->eol + 1;
+		/* Bytes a text file does not have are refused wherever they are. */
+		int in_str = 0;
+		for (const char *q = c->ls; q < c->eol; q++) {
+			unsigned char ch = (unsigned char)*q;
+			if (ch == '"' && (q == c->ls || q[-1] != '\\'))
+				in_str = !in_str;
+			if (ch == '#' && !in_str)
+				break;
+			if ((ch < 0x20 && ch != '\t' && ch != '\r') || (ch >= 0x7f && !in_str))
+				return fail(c, q, "unexpected byte 0x%02x", ch);
+		}
+		if (at_end(c))
+			continue;
+		struct sc_step st;
+		memset(&st, 0, sizeof st);
+		st.line = c->line;
+		const char *start = c->p;
+		step_text(c, start, &st);
+		if (c->eol - c->p >= 4 && !strncmp(c->p, "set", 3) &&
+		    (c->p[3] == ' ' || c->p[3] == '\t')) {
+			c->p += 3;
+			if (setting(c, sc) < 0)
+				return -1;
+		} else if (c->eol - c->p >= 7 && !strncmp(c->p, "repeat", 6) && !is_id(c->p[6])) {
+			c->p += 6;
+			ws(c);
+			const char *ns = c->p;
+			if (number(c, &st.repeat_n) < 0)
+				return -1;
+			if (st.repeat_n < 0 || st.repeat_n > 1000000)
+				return fail(c, ns, "repeat count must be 0..1000000");
+			if (expect_char(c, '{') < 0)
+				return -1;
+			if (depth == 16)
+				return fail(c, start, "repeat nested too deeply (at most 16)");
+			st.kind = S_REPEAT;
+			stack[depth++] = sc->n;
+			if (push(sc, &cap, &st) < 0)
+				return fail(c, start, "out of memory");
+		} else if (*c->p == '}') {
+			c->p++;
+			if (!depth)
+				return fail(c, start, "'}' without a matching 'repeat'");
+			st.kind = S_END;
+			st.match = stack[--depth];
+			sc->steps[st.match].match = sc->n;
+			if (push(sc, &cap, &st) < 0)
+				return fail(c, start, "out of memory");
+		} else {
+			/* actor: ... */
+			const char *q = c->p;
+			while (q < c->eol && is_id(*q))
+				q++;
+			if (q > c->p && q < c->eol && *q == ':') {
+				if ((size_t)(q - c->p) >= sizeof st.actor)
+					return fail(c, c->p, "actor name too long");
+				memcpy(st.actor, c->p, (size_t)(q - c->p));
+				c->p = q + 1;
+			}
+			if (statement(c, &st) < 0) {
+				free_step(&st);
+				return -1;
+			}
+			if (push(sc, &cap, &st) < 0) {
+				free_step(&st);
+				return fail(c, start, "out of memory");
+			}
+			real_steps++;
+		}
+		if (!at_end(c))
+			return fail(c, c->p, "unexpected '%c'", *c->p);
+	}
+	if (depth) {
+		c->line = sc->steps[stack[depth - 1]].line;
+		c->ls = c->p = text; /* column 1 of that line is good enough */
+		return fail(c, c->p, "repeat is never closed with '}'");
+	}
+	if (!real_steps) {
+		c->line = 1;
+		c->ls = c->p = text;
+		return fail(c, c->p, "no steps in this scenario");
+	}
+	return 0;
+}
+
+int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_scenario **out,
+		      char *err, size_t errlen)
+{
+	struct cur c = {.path = path, .line = 1, .err = err, .errlen = errlen};
+	struct sd_scenario *sc;
+	*out = NULL;
+	if (len > SD_SC_MAX_BYTES) {
+		snprintf(err, errlen, "%s:1:1: file too large (%zu bytes; at most %d)", path, len,
+			 SD_SC_MAX_BYTES);
+		return -EINVAL;
+	}
+	sc = calloc(1, sizeof *sc);
+	if (!sc) {
+		snprintf(err, errlen, "%s:1:1: out of memory", path);
+		return -EINVAL;
+	}
+	snprintf(sc->path, sizeof sc->path, "%s", path);
+	c.ls = c.p = c.eol = text;
+	if (parse_lines(&c, text, len, sc) < 0) {
+		sd_scenario_free(sc);
+		return -EINVAL;
+	}
+	*out = sc;
+	return 0;
+}
+
+int sd_scenario_load(const char *path, struct sd_scenario **out, char *err, size_t errlen)
+{
+	struct stat stbuf;
+	FILE *f = fopen(path, "rb");
+	*out = NULL;
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
+		return -e;
+	}
+	if (fstat(fileno(f), &stbuf) == 0 && stbuf.st_size > SD_SC_MAX_BYTES) {
+		snprintf(err, errlen, "%s:1:1: file too large (%lld bytes; at most %d)", path,
+			 (long long)stbuf.st_size, SD_SC_MAX_BYTES);
+		fclose(f);
+		return -EFBIG;
+	}
+	char *buf = malloc(SD_SC_MAX_BYTES + 1);
+	size_t n = buf ? fread(buf, 1, SD_SC_MAX_BYTES + 1, f) : 0;
+	int bad = !buf || ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		snprintf(err, errlen, "%s: cannot read", path);
+		return -EIO;
+	}
+	int rc = sd_scenario_parse(path, buf, n, out, err, errlen);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,902 @@
+/* sockdrill scenarios: running a parsed scenario on one backend, step by step. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <sockdrill/sockdrill.h>
+
+#include "sc_internal.h"
+
+int sd__sc_option(int64_t v);
+const char *sd__sc_option_name(int i);
+
+#define MAX_EXECUTED 2000000 /* steps run in all (repeat included), then the run stops */
+#define MAX_RECORDED 200000  /* outcomes kept for reports */
+#define MAX_IO       (64 << 20)
+
+/* snprintf for messages where cutting a long line short is the intent. */
+static void textf(char *dst, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void textf(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(dst, size, fmt, ap);
+	va_end(ap);
+}
+
+static unsigned char pattern_byte(size_t i) { return (unsigned char)(i * 31 + (i >> 8) + 7); }
+
+/* ---- calls ----------------------------------------------------------------------------- */
+
+struct args {
+	int64_t n[4];
+	struct sockaddr_storage addr;
+	socklen_t alen;
+	const unsigned char *data;
+	unsigned char *owned; /* pattern bytes */
+	size_t dlen;
+};
+
+struct res {
+	int64_t v;
+	unsigned char *data; /* recv */
+	size_t dlen;
+};
+
+static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
+{
+	const char *n = sd__sc_option_name(opt);
+	int iv = (int)v;
+	if (!strcmp(n, "SO_LINGER")) {
+		struct linger lg = {1, iv};
+		return sd_setsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
+	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
+		struct timeval tv = {(time_t)(v / 1000), (suseconds_t)((v % 1000) * 1000)};
+		return sd_setsockopt(net, fd, SOL_SOCKET,
+				     !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
+				     sizeof tv);
+	}
+	static const struct {
+		const char *name;
+		int level, opt;
+	} map[] = {{"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
+		   {"SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT},
+		   {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
+		   {"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF},
+		   {"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF},
+		   {"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},
+		   {"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
+		   {"SO_TYPE", SOL_SOCKET, SO_TYPE},
+		   {"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN}};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (!strcmp(map[i].name, n))
+			return sd_setsockopt(net, fd, map[i].level, map[i].opt, &iv, sizeof iv);
+	return -ENOPROTOOPT;
+}
+
+static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
+{
+	const char *n = sd__sc_option_name(opt);
+	if (!strcmp(n, "SO_LINGER")) {
+		struct linger lg;
+		socklen_t l = sizeof lg;
+		int rc = sd_getsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, &l);
+		return rc < 0 ? rc : lg.l_onoff ? lg.l_linger : -1;
+	}
+	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
+		struct timeval tv;
+		socklen_t l = sizeof tv;
+		int rc = sd_getsockopt(net, fd, SOL_SOCKET,
+				       !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
+				       &l);
+		return rc < 0 ? rc : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	}
+	int level = !strcmp(n, "TCP_NODELAY")   ? IPPROTO_TCP
+		    : !strcmp(n, "IPV6_V6ONLY") ? IPPROTO_IPV6
+						: SOL_SOCKET;
+	int name = !strcmp(n, "SO_REUSEADDR")   ? SO_REUSEADDR
+		   : !strcmp(n, "SO_REUSEPORT") ? SO_REUSEPORT
+		   : !strcmp(n, "SO_KEEPALIVE") ? SO_KEEPALIVE
+		   : !strcmp(n, "SO_SNDBUF")    ? SO_SNDBUF
+		   : !strcmp(n, "SO_RCVBUF")    ? SO_RCVBUF
+		   : !strcmp(n, "TCP_NODELAY")  ? TCP_NODELAY
+		   : !strcmp(n, "IPV6_V6ONLY")  ? IPV6_V6ONLY
+		   : !strcmp(n, "SO_TYPE")      ? SO_TYPE
+						: SO_ACCEPTCONN;
+	int v = 0;
+	socklen_t l = sizeof v;
+	int rc = sd_getsockopt(net, fd, level, name, &v, &l);
+	return rc < 0 ? rc : v;
+}
+
+static void exec(struct sd_net *net, enum sc_call call, const struct args *a, struct res *r)
+{
+	int fd = (int)a->n[0];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	memset(r, 0, sizeof *r);
+	switch (call) {
+	case C_SOCKET:
+		r->v = sd_socket(net, (int)a->n[0], SOCK_STREAM | (int)(a->n[1] & SOCK_NONBLOCK),
+				 0);
+		break;
+	case C_BIND: r->v = sd_bind(net, fd, (const struct sockaddr *)&a->addr, a->alen); break;
+	case C_LISTEN: r->v = sd_listen(net, fd, (int)a->n[1]); break;
+	case C_ACCEPT: r->v = sd_accept(net, fd, NULL, NULL, (int)(a->n[1] & SOCK_NONBLOCK)); break;
+	case C_CONNECT:
+		r->v = sd_connect(net, fd, (const struct sockaddr *)&a->addr, a->alen);
+		break;
+	case C_SEND: r->v = sd_send(net, fd, a->data, a->dlen, (int)a->n[2]); break;
+	case C_RECV: {
+		size_t n = a->n[1] > 0 ? (size_t)(a->n[1] > MAX_IO ? MAX_IO : a->n[1]) : 0;
+		r->data = malloc(n ? n : 1);
+		if (!r->data) {
+			r->v = -ENOMEM;
+			break;
+		}
+		r->v = sd_recv(net, fd, r->data, n, (int)a->n[2]);
+		r->dlen = r->v > 0 ? (size_t)r->v : 0;
+		break;
+	}
+	case C_SHUTDOWN: r->v = sd_shutdown(net, fd, (int)a->n[1]); break;
+	case C_CLOSE: r->v = sd_close(net, fd); break;
+	case C_SETSOCKOPT: r->v = setsockopt_call(net, fd, sd__sc_option(a->n[1]), a->n[2]); break;
+	case C_GETSOCKOPT: r->v = getsockopt_call(net, fd, sd__sc_option(a->n[1])); break;
+	case C_SO_ERROR: {
+		int err = 0;
+		socklen_t l = sizeof err;
+		int rc = sd_getsockopt(net, fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		r->v = rc < 0 ? rc : -err;
+		break;
+	}
+	case C_PORT:
+	case C_PEERPORT: {
+		int rc = call == C_PORT ? sd_getsockname(net, fd, (struct sockaddr *)&ss, &sl)
+					: sd_getpeername(net, fd, (struct sockaddr *)&ss, &sl);
+		r->v = rc < 0 ? rc : sd_addr_port((struct sockaddr *)&ss, sl);
+		break;
+	}
+	case C_NONBLOCK:
+	case C_BLOCK: r->v = sd_set_nonblocking(net, fd, call == C_NONBLOCK); break;
+	case C_POLL: {
+		struct pollfd p = {.fd = fd, .events = (short)a->n[1]};
+		int rc = sd_poll(net, &p, 1, (int)a->n[2]);
+		r->v = rc < 0 ? rc : p.revents;
+		break;
+	}
+	case C_SLEEP: r->v = sd_sleep_ns(net, a->n[0] * 1000000); break;
+	}
+}
+
+/* ---- jobs: calls that may block, on a thread (real) or an actor (sim) ------------------- */
+
+struct job {
+	struct sd_net *net;
+	enum sc_call call;
+	struct args a;
+	struct res r;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int done, is_thread, id, joined;
+	pthread_t th;
+	char name[32];
+};
+
+static void job_body(struct job *j)
+{
+	struct res r;
+	exec(j->net, j->call, &j->a, &r);
+	pthread_mutex_lock(&j->m);
+	j->r = r;
+	j->done = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->m);
+}
+
+static void *job_thread(void *arg)
+{
+	job_body(arg);
+	return NULL;
+}
+
+static void job_actor(void *arg) { job_body(arg); }
+
+static int job_start(struct job *j, int threads)
+{
+	pthread_mutex_init(&j->m, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	j->is_thread = threads;
+	if (threads)
+		return -pthread_create(&j->th, NULL, job_thread, j);
+	j->id = sd_spawn(j->net, j->name, job_actor, j);
+	return j->id < 0 ? j->id : 0;
+}
+
+/* 1 when the job finished within timeout_ms, 0 if not; sim: -EDEADLK when it never can. */
+static int job_wait(struct job *j, int timeout_ms)
+{
+	if (!j->is_thread) {
+		if (!j->joined) {
+			int rc = sd_join(j->net, j->id);
+			if (rc < 0)
+				return rc;
+			j->joined = 1;
+		}
+		return 1;
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000)
+		until.tv_sec++, until.tv_nsec -= 1000000000;
+	pthread_mutex_lock(&j->m);
+	while (!j->done && pthread_cond_timedwait(&j->cv, &j->m, &until) == 0)
+		;
+	int done = j->done;
+	pthread_mutex_unlock(&j->m);
+	if (done && !j->joined) {
+		pthread_join(j->th, NULL);
+		j->joined = 1;
+	}
+	return done;
+}
+
+static int job_done(struct job *j)
+{
+	pthread_mutex_lock(&j->m);
+	int d = j->done;
+	pthread_mutex_unlock(&j->m);
+	return d;
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+struct var {
+	char key[48];
+	int64_t v;
+};
+
+struct handle {
+	char key[48];
+	struct job *job;
+	enum sc_call call;
+	const struct sc_step *st;
+};
+
+struct run {
+	const struct sd_scenario *sc;
+	struct sd_net net;
+	int real, timeout_ms;
+	struct var *vars;
+	int nvars, capvars;
+	struct handle *h;
+	int nh, caph;
+	int *fds;
+	int nfds, capfds;
+	struct job **stuck; /* threads still blocked when the run ended */
+	int nstuck, capstuck;
+	int iter; /* innermost repeat index, -1 outside */
+	struct sd_sc_result *res;
+};
+
+static int grow(void **p, int *cap, int n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	int ncap = *cap ? *cap * 2 : 16;
+	void *g = realloc(*p, (size_t)ncap * size);
+	if (!g)
+		return -1;
+	*p = g;
+	*cap = ncap;
+	return 0;
+}
+
+static int64_t *var_slot(struct run *R, const char *key, int create)
+{
+	for (int i = 0; i < R->nvars; i++)
+		if (!strcmp(R->vars[i].key, key))
+			return &R->vars[i].v;
+	if (!create || grow((void **)&R->vars, &R->capvars, R->nvars, sizeof *R->vars) < 0)
+		return NULL;
+	snprintf(R->vars[R->nvars].key, sizeof R->vars[0].key, "%s", key);
+	R->vars[R->nvars].v = 0;
+	return &R->vars[R->nvars++].v;
+}
+
+/* The key of a reference: "C" or "C[3]"; 0, or -1 with *why set. */
+static int ref_key(struct run *R, const struct sc_ref *r, char *key, size_t size, char *why,
+		   size_t wl)
+{
+	if (!r->has_index) {
+		snprintf(key, size, "%s", r->name);
+		return 0;
+	}
+	int64_t idx = r->index_num;
+	if (r->index_kind == 1) {
+		if (R->iter < 0) {
+			snprintf(why, wl, "$i used outside repeat");
+			return -1;
+		}
+		idx = R->iter;
+	} else if (r->index_kind == 2) {
+		int64_t *v = var_slot(R, r->index_var, 0);
+		if (!v) {
+			snprintf(why, wl, "unknown variable $%s", r->index_var);
+			return -1;
+		}
+		idx = *v;
+	}
+	snprintf(key, size, "%s[%lld]", r->name, (long long)idx);
+	return 0;
+}
+
+static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *why, size_t wl)
+{
+	char key[48];
+	if (!strcmp(r->name, "i") && !r->has_index) {
+		if (R->iter < 0) {
+			snprintf(why, wl, "$i used outside repeat");
+			return -1;
+		}
+		*out = R->iter;
+		return 0;
+	}
+	if (ref_key(R, r, key, sizeof key, why, wl) < 0)
+		return -1;
+	int64_t *v = var_slot(R, key, 0);
+	if (!v) {
+		snprintf(why, wl, "unknown variable $%s", key);
+		return -1;
+	}
+	*out = *v;
+	return 0;
+}
+
+static int resolve(struct run *R, const struct sc_step *st, struct args *a, char *why, size_t wl)
+{
+	memset(a, 0, sizeof *a);
+	for (int i = 0; i < st->nargs; i++) {
+		const struct sc_value *v = &st->args[i];
+		switch (v->kind) {
+		case V_NUM: a->n[i] = v->num; break;
+		case V_VAR:
+			if (ref_value(R, &v->var, &a->n[i], why, wl) < 0)
+				return -1;
+			break;
+		case V_ADDR:
+			a->addr = v->addr;
+			a->alen = v->alen;
+			if (v->port_is_var) {
+				int64_t port;
+				if (ref_value(R, &v->var, &port, why, wl) < 0)
+					return -1;
+				if (port < 0 || port > 65535) {
+					snprintf(why, wl, "port $%s = %lld is out of range",
+						 v->var.name, (long long)port);
+					return -1;
+				}
+				if (a->addr.ss_family == AF_INET)
+					((struct sockaddr_in *)&a->addr)->sin_port =
+						htons((uint16_t)port);
+				else
+					((struct sockaddr_in6 *)&a->addr)->sin6_port =
+						htons((uint16_t)port);
+			}
+			break;
+		case V_STR:
+			a->data = v->str;
+			a->dlen = v->slen;
+			break;
+		case V_PATTERN: {
+			int64_t n = v->num;
+			if (v->len_is_var && ref_value(R, &v->var, &n, why, wl) < 0)
+				return -1;
+			if (n < 0 || n > MAX_IO) {
+				snprintf(why, wl, "pattern length %lld out of range", (long long)n);
+				return -1;
+			}
+			a->owned = malloc((size_t)n + 1);
+			if (!a->owned) {
+				snprintf(why, wl, "out of memory");
+				return -1;
+			}
+			for (int64_t k = 0; k < n; k++)
+				a->owned[k] = pattern_byte((size_t)k);
+			a->data = a->owned;
+			a->dlen = (size_t)n;
+			break;
+		}
+		}
+	}
+	return 0;
+}
+
+static void show_bytes(const unsigned char *d, size_t n, char *out, size_t size)
+{
+	size_t o = 0;
+	out[o++] = '"';
+	for (size_t i = 0; i < n && o + 8 < size; i++) {
+		unsigned char ch = d[i];
+		if (ch == '\n')
+			o += (size_t)snprintf(out + o, size - o, "\\n");
+		else if (ch == '"' || ch == '\\')
+			o += (size_t)snprintf(out + o, size - o, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+		if (i + 1 < n && o + 8 >= size) {
+			o += (size_t)snprintf(out + o, size - o, "...");
+			break;
+		}
+	}
+	snprintf(out + o, size - o, "\"");
+}
+
+static void show_flags(int64_t v, char *out, size_t size)
+{
+	static const struct {
+		int bit;
+		const char *name;
+	} f[] = {{POLLIN, "IN"},   {POLLPRI, "PRI"},   {POLLOUT, "OUT"},    {POLLERR, "ERR"},
+		 {POLLHUP, "HUP"}, {POLLNVAL, "NVAL"}, {POLLRDHUP, "RDHUP"}};
+	size_t o = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		if (v & f[i].bit)
+			o += (size_t)snprintf(out + o, size - o, "%s%s", o ? "|" : "", f[i].name);
+	v &= ~(int64_t)(POLLIN | POLLPRI | POLLOUT | POLLERR | POLLHUP | POLLNVAL | POLLRDHUP |
+			POLLRDNORM | POLLWRNORM | POLLRDBAND | POLLWRBAND);
+	if (v || !o)
+		snprintf(out + o, size - o, "%s%lld", o ? "|" : "", (long long)v);
+}
+
+/* The result as shown (got) and in a backend-independent form (norm). */
+static void describe(enum sc_call call, const struct sc_expect *e, const struct res *r, int data_ok,
+		     char *got, size_t gl, char *norm, size_t nl)
+{
+	char b[48];
+	if (r->v < 0) {
+		sd_result_format((long)r->v, got, (unsigned)gl);
+		snprintf(norm, nl, "%s", got);
+		return;
+	}
+	switch (call) {
+	case C_RECV:
+		show_bytes(r->data, r->dlen, got, gl);
+		if (e->kind == E_STR || e->kind == E_PATTERN)
+			snprintf(norm, nl, "%s", data_ok ? "expected bytes" : "other bytes");
+		else
+			snprintf(norm, nl, "%lld", (long long)r->v);
+		if (e->kind == E_PATTERN || r->dlen > 40)
+			snprintf(got, gl, "%lld bytes%s", (long long)r->v,
+				 e->kind == E_PATTERN
+					 ? (data_ok ? " (the pattern)" : " (not the pattern)")
+					 : "");
+		return;
+	case C_POLL:
+		show_flags(r->v, got, gl);
+		snprintf(norm, nl, "%s", got);
+		return;
+	case C_SOCKET:
+	case C_ACCEPT:
+		snprintf(got, gl, "%lld", (long long)r->v);
+		snprintf(norm, nl, "fd");
+		return;
+	case C_PORT:
+	case C_PEERPORT:
+		snprintf(got, gl, "%lld", (long long)r->v);
+		snprintf(norm, nl, "port");
+		return;
+	default:
+		snprintf(b, sizeof b, "%lld", (long long)r->v);
+		snprintf(got, gl, "%s", b);
+		snprintf(norm, nl, "%s", b);
+	}
+}
+
+static int data_matches(const struct sc_expect *e, const struct res *r)
+{
+	if (e->kind == E_STR)
+		return r->v >= 0 && r->dlen == e->slen && !memcmp(r->data, e->str, e->slen);
+	if (e->kind == E_PATTERN) {
+		if (r->v != e->lo)
+			return 0;
+		for (size_t i = 0; i < r->dlen; i++)
+			if (r->data[i] != pattern_byte(i))
+				return 0;
+		return 1;
+	}
+	return 1;
+}
+
+static int check(struct run *R, const struct sc_expect *e, const struct res *r, char *why,
+		 size_t wl)
+{
+	int64_t v = r->v, want;
+	switch (e->kind) {
+	case E_NONE:
+	case E_ANY: return 1;
+	case E_NUM: return v == e->lo;
+	case E_RANGE: return v >= e->lo && v <= e->hi;
+	case E_FD: return v >= 0;
+	case E_FLAGS: return v == e->lo;
+	case E_STR:
+	case E_PATTERN: return data_matches(e, r);
+	case E_ERRNOS:
+		for (int i = 0; i < e->nerrs; i++)
+			if (v == -e->errs[i])
+				return 1;
+		return 0;
+	case E_VAR:
+		if (ref_value(R, &e->var, &want, why, wl) < 0)
+			return 0;
+		return v == want;
+	}
+	return 0;
+}
+
+static struct sd_sc_outcome *record(struct run *R, const struct sc_step *st)
+{
+	struct sd_sc_result *res = R->res;
+	if (res->n >= MAX_RECORDED)
+		return NULL;
+	if (res->n % 64 == 0) {
+		struct sd_sc_outcome *g = realloc(res->out, ((size_t)res->n + 64) * sizeof *g);
+		if (!g)
+			return NULL;
+		res->out = g;
+	}
+	struct sd_sc_outcome *o = &res->out[res->n++];
+	memset(o, 0, sizeof *o);
+	o->line = st->line;
+	o->iteration = R->iter;
+	o->ok = 1;
+	snprintf(o->call, sizeof o->call, "%s", st->text);
+	return o;
+}
+
+static void failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *o,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *o,
+		    const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (o)
+		o->ok = 0;
+	if (R->res->passed) {
+		R->res->passed = 0;
+		R->res->failed_at = o ? (int)(o - R->res->out) : -1;
+		if (R->iter >= 0)
+			textf(R->res->message, sizeof R->res->message,
+			      "%s:%d: %s (iteration %d): %s", R->sc->path, st->line, st->text,
+			      R->iter, msg);
+		else
+			textf(R->res->message, sizeof R->res->message, "%s:%d: %s: %s", R->sc->path,
+			      st->line, st->text, msg);
+	}
+}
+
+static void expected_text(const struct sc_expect *e, char *out, size_t size)
+{
+	char b[64];
+	switch (e->kind) {
+	case E_NUM: snprintf(out, size, "%lld", (long long)e->lo); break;
+	case E_RANGE: snprintf(out, size, "%lld..%lld", (long long)e->lo, (long long)e->hi); break;
+	case E_FD: snprintf(out, size, "a descriptor"); break;
+	case E_FLAGS: show_flags(e->lo, out, size); break;
+	case E_STR: show_bytes(e->str, e->slen, out, size); break;
+	case E_PATTERN: snprintf(out, size, "pattern(%lld)", (long long)e->lo); break;
+	case E_VAR: snprintf(out, size, "$%s", e->var.name); break;
+	case E_ERRNOS: {
+		size_t o = 0;
+		out[0] = 0;
+		for (int i = 0; i < e->nerrs; i++)
+			o += (size_t)snprintf(out + o, size - o, "%s%s", i ? "|" : "",
+					      sd_errname(e->errs[i]) ? sd_errname(e->errs[i])
+								     : "?");
+		break;
+	}
+	default: snprintf(b, sizeof b, "anything"), snprintf(out, size, "%s", b);
+	}
+}
+
+/* Checks a finished call's result; records and keeps the variable. */
+static void conclude(struct run *R, const struct sc_step *st, enum sc_call call, struct res *r,
+		     struct sd_sc_outcome *o)
+{
+	char why[160] = "", exp[128];
+	int data_ok = data_matches(&st->expect, r);
+	char got[96], norm[64];
+	describe(call, &st->expect, r, data_ok, got, sizeof got, norm, sizeof norm);
+	if (o) {
+		snprintf(o->got, sizeof o->got, "%s", got);
+		snprintf(o->norm, sizeof o->norm, "%s", norm);
+	}
+	if ((call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
+	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
+		R->fds[R->nfds++] = (int)r->v;
+	if (st->has_target) {
+		char key[48];
+		int64_t *slot;
+		if (ref_key(R, &st->target, key, sizeof key, why, sizeof why) < 0 ||
+		    !(slot = var_slot(R, key, 1))) {
+			failure(R, st, o, "%s", why[0] ? why : "out of memory");
+			return;
+		}
+		*slot = r->v;
+	}
+	if (!check(R, &st->expect, r, why, sizeof why)) {
+		expected_text(&st->expect, exp, sizeof exp);
+		if (r->v == -EDEADLK && !R->real && sd_sim_deadlock_report(&R->net))
+			failure(R, st, o, "expected %s, but the call would block forever: %s", exp,
+				sd_sim_deadlock_report(&R->net));
+		else if (why[0])
+			failure(R, st, o, "%s", why);
+		else
+			failure(R, st, o, "expected %s, got %s", exp, got);
+	}
+}
+
+static int may_block(enum sc_call c)
+{
+	return c == C_ACCEPT || c == C_CONNECT || c == C_SEND || c == C_RECV || c == C_POLL ||
+	       c == C_SLEEP;
+}
+
+static struct handle *find_handle(struct run *R, const struct sc_step *st, char *why, size_t wl)
+{
+	char key[48];
+	if (ref_key(R, &st->handle, key, sizeof key, why, wl) < 0)
+		return NULL;
+	for (int i = R->nh; i-- > 0;)
+		if (!strcmp(R->h[i].key, key))
+			return &R->h[i];
+	snprintf(why, wl, "no call was started as %s", key);
+	return NULL;
+}
+
+static void free_job(struct job *j)
+{
+	free(j->a.owned);
+	free(j->r.data);
+	pthread_mutex_destroy(&j->m);
+	pthread_cond_destroy(&j->cv);
+	free(j);
+}
+
+static void step_call(struct run *R, const struct sc_step *st)
+{
+	struct sd_sc_outcome *o = record(R, st);
+	char why[160] = "";
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) {
+		failure(R, st, o, "out of memory");
+		return;
+	}
+	j->net = &R->net;
+	j->call = st->call;
+	snprintf(j->name, sizeof j->name, "%s", st->actor[0] ? st->actor : "step");
+	if (resolve(R, st, &j->a, why, sizeof why) < 0) {
+		failure(R, st, o, "%s", why);
+		free_job(j);
+		return;
+	}
+	if (st->kind == S_START) {
+		char key[48];
+		if (ref_key(R, &st->handle, key, sizeof key, why, sizeof why) < 0 ||
+		    grow((void **)&R->h, &R->caph, R->nh, sizeof *R->h) < 0) {
+			failure(R, st, o, "%s", why[0] ? why : "out of memory");
+			free_job(j);
+			return;
+		}
+		int rc = job_start(j, R->real);
+		if (rc < 0) {
+			failure(R, st, o, "cannot start the call: %s", strerror(-rc));
+			free_job(j);
+			return;
+		}
+		R->h[R->nh++] = (struct handle){.job = j, .call = st->call, .st = st};
+		snprintf(R->h[R->nh - 1].key, sizeof R->h[0].key, "%s", key);
+		if (o)
+			snprintf(o->got, sizeof o->got, "started"),
+				snprintf(o->norm, sizeof o->norm, "started");
+		return;
+	}
+	if (R->real && may_block(st->call)) {
+		/* On the kernel a wrong expectation must not hang the run: bounded wait. */
+		if (job_start(j, 1) < 0 || job_wait(j, R->timeout_ms) != 1) {
+			failure(R, st, o, "still blocked after %d ms (see 'set timeout')",
+				R->timeout_ms);
+			if (o)
+				snprintf(o->got, sizeof o->got, "blocked"),
+					snprintf(o->norm, sizeof o->norm, "blocked");
+			if (grow((void **)&R->stuck, &R->capstuck, R->nstuck, sizeof *R->stuck) ==
+			    0)
+				R->stuck[R->nstuck++] = j;
+			return;
+		}
+	} else {
+		exec(&R->net, st->call, &j->a, &j->r);
+	}
+	conclude(R, st, st->call, &j->r, o);
+	free_job(j);
+}
+
+static void step_wait(struct run *R, const struct sc_step *st)
+{
+	struct sd_sc_outcome *o = record(R, st);
+	char why[160] = "";
+	struct handle *h = find_handle(R, st, why, sizeof why);
+	if (!h) {
+		failure(R, st, o, "%s", why);
+		return;
+	}
+	if (st->kind == S_BLOCKED) {
+		/* Give the call time to finish if it was going to: wall time on real, virtual
+		 * time (other actors run meanwhile) on sim. */
+		sd_sleep_ns(&R->net, 50 * 1000000LL);
+		if (job_done(h->job)) {
+			char got[96], norm[64];
+			describe(h->call, &h->st->expect, &h->job->r, 1, got, sizeof got, norm,
+				 sizeof norm);
+			if (o)
+				textf(o->got, sizeof o->got, "returned %s", got),
+					snprintf(o->norm, sizeof o->norm, "returned");
+			failure(R, st, o,
+				"expected the call to be still blocked, but it returned %s", got);
+		} else if (o) {
+			snprintf(o->got, sizeof o->got, "blocked");
+			snprintf(o->norm, sizeof o->norm, "blocked");
+		}
+		return;
+	}
+	int rc = job_wait(h->job, R->timeout_ms);
+	if (rc == 1) {
+		conclude(R, st, h->call, &h->job->r, o);
+		return;
+	}
+	if (o)
+		snprintf(o->got, sizeof o->got, "blocked"),
+			snprintf(o->norm, sizeof o->norm, "blocked");
+	if (rc == -EDEADLK)
+		failure(R, st, o, "the call can never finish: %s",
+			sd_sim_deadlock_report(&R->net) ? sd_sim_deadlock_report(&R->net)
+							: "deadlock");
+	else
+		failure(R, st, o, "still blocked after %d ms (see 'set timeout')", R->timeout_ms);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t sd_scenario_seed(const struct sd_scenario *sc, const struct sd_sc_options *opt)
+{
+	return opt && opt->has_seed ? opt->seed : sc->has_seed ? sc->seed : 1;
+}
+
+/* Ends every background call: threads blocked in the kernel are released by shutting their
+ * sockets down; on sim, actors are dropped with the instance. 1 if a thread is still stuck. */
+static int release_jobs(struct run *R)
+{
+	int stuck = 0;
+	if (!R->real)
+		return 0;
+	for (int i = 0; i < R->nfds; i++)
+		sd_shutdown(&R->net, R->fds[i], SHUT_RDWR);
+	for (int i = 0; i < R->nh; i++)
+		if (job_wait(R->h[i].job, 2000) != 1)
+			stuck = 1;
+	for (int i = 0; i < R->nstuck; i++)
+		if (job_wait(R->stuck[i], 2000) != 1)
+			stuck = 1;
+	return stuck;
+}
+
+int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
+		    const struct sd_sc_options *opt, struct sd_sc_result *res)
+{
+	struct run R = {.sc = sc, .iter = -1, .res = res};
+	char options[96];
+	memset(res, 0, sizeof *res);
+	res->passed = 1;
+	res->failed_at = -1;
+	R.real = strcmp(backend, "sim") != 0;
+	R.timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
+		       : sc->timeout_ms > 0       ? sc->timeout_ms
+						  : 3000;
+	snprintf(options, sizeof options, "segment=%d,preempt=%g", sc->segment,
+		 sc->has_preempt ? sc->preempt : 0.25);
+	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
+				.options = R.real ? NULL : options};
+	int rc = sd_net_open(&R.net, backend, &cfg);
+	if (rc < 0)
+		return rc;
+	double t0 = now_s();
+	struct {
+		int begin, count, iter;
+	} stack[17];
+	int depth = 0;
+	long executed = 0;
+	for (int pc = 0; pc < sc->n && res->passed; pc++) {
+		const struct sc_step *st = &sc->steps[pc];
+		if (++executed > MAX_EXECUTED) {
+			failure(&R, st, NULL, "stopped after %d steps (repeat too large)",
+				MAX_EXECUTED);
+			break;
+		}
+		switch (st->kind) {
+		case S_REPEAT:
+			if (st->repeat_n == 0) {
+				pc = st->match;
+				break;
+			}
+			stack[depth].begin = pc;
+			stack[depth].count = (int)st->repeat_n;
+			stack[depth].iter = 0;
+			depth++;
+			R.iter = 0;
+			break;
+		case S_END:
+			if (++stack[depth - 1].iter < stack[depth - 1].count) {
+				pc = stack[depth - 1].begin;
+				R.iter = stack[depth - 1].iter;
+			} else {
+				depth--;
+				R.iter = depth ? stack[depth - 1].iter : -1;
+			}
+			break;
+		case S_CALL:
+		case S_START: step_call(&R, st); break;
+		case S_WAIT:
+		case S_BLOCKED: step_wait(&R, st); break;
+		}
+	}
+	int stuck = release_jobs(&R);
+	res->seconds = now_s() - t0;
+	if (!stuck) {
+		for (int i = 0; i < R.nh; i++)
+			free_job(R.h[i].job);
+		for (int i = 0; i < R.nstuck; i++)
+			free_job(R.stuck[i]);
+		sd_net_close(&R.net);
+	} else if (res->passed) {
+		res->passed = 0;
+		snprintf(res->message, sizeof res->message,
+			 "%s: a background call could not be stopped after the run", sc->path);
+	}
+	/* (a thread still stuck in the kernel keeps its job and the instance: they leak rather
+	 * than being freed under it) */
+	free(R.vars);
+	free(R.h);
+	free(R.fds);
+	free(R.stuck);
+	return 0;
+}
+
+void sd_sc_result_free(struct sd_sc_result *res)
+{
+	free(res->out);
+	res->out = NULL;
+	res->n = 0;
+}

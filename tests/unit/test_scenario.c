@@ -1,0 +1,224 @@
+/* The scenario language: parser messages and the evaluator, on the backend under test. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sockdrill/scenario.h>
+
+#include "sd_test.h"
+
+const char sd_unit_module[] = "scenario";
+
+static struct sd_scenario *parse_ok(const char *text)
+{
+	struct sd_scenario *sc;
+	char err[512];
+	int rc = sd_scenario_parse("t.sd", text, strlen(text), &sc, err, sizeof err);
+	if (rc != 0)
+		fail_msg("unexpected parse error: %s", err);
+	return sc;
+}
+
+static void parse_err(const char *text, const char *want)
+{
+	struct sd_scenario *sc = (void *)1;
+	char err[512] = "";
+	assert_int_equal(sd_scenario_parse("t.sd", text, strlen(text), &sc, err, sizeof err),
+			 -EINVAL);
+	assert_null(sc);
+	if (strcmp(err, want) != 0)
+		fail_msg("got message \"%s\", want \"%s\"", err, want);
+}
+
+static void parser_messages_name_line_and_column(void **state)
+{
+	(void)state;
+	parse_err("", "t.sd:1:1: no steps in this scenario");
+	parse_err("# only a comment\n\n", "t.sd:1:1: no steps in this scenario");
+	parse_err("a: frob(1)\n", "t.sd:1:4: unknown call 'frob'");
+	parse_err("a: X = socket(inet) -> ENOPE\n",
+		  "t.sd:1:24: unknown expectation 'ENOPE' (an errno name such as ECONNREFUSED, "
+		  "poll flags, a number, a range, fd, a string or *)");
+	parse_err("x: S = socket(inet)\nx: bind(S, 1.2.3:0)\n",
+		  "t.sd:2:12: not an IPv4 or IPv6 address: '1.2.3'");
+	parse_err("x: S = socket(inet)\nx: bind(S, [::1)\n",
+		  "t.sd:2:12: unterminated IPv6 address (missing ']')");
+	parse_err("x: S = socket(inet)\nx: send(S, \"abc)\n", "t.sd:2:12: unterminated string");
+	parse_err("x: S = socket(inet)\nx: send(S, \"a\\q\")\n", "t.sd:2:14: unknown escape '\\q'");
+	parse_err("x: S = socket(inet)\n\x01\n", "t.sd:2:1: unexpected byte 0x01");
+	parse_err("x: S = socket(inet) -> 5..2\n", "t.sd:1:24: empty range 5..2");
+	parse_err("x: S = socket(inet, BOGUS)\n", "t.sd:1:21: unknown name 'BOGUS'");
+	parse_err("x: bind(S, 127.0.0.1)\n", "t.sd:1:21: an address needs a port: ADDR:PORT");
+	parse_err("x: bind(S, 127.0.0.1:70000)\n", "t.sd:1:22: port out of range: 70000");
+	parse_err("x: listen(S)\n", "t.sd:1:4: listen needs at least 2 arguments");
+	parse_err("x: close(S, S)\n", "t.sd:1:13: close takes at most 1 arguments");
+	parse_err("x: send(S, 5)\n",
+		  "t.sd:1:12: argument 2 of send must be a string or pattern(N)");
+	parse_err("x: close(S) -> \"data\"\n", "t.sd:1:16: a string expectation is only for recv");
+	parse_err("x: close(S) -> IN|OUT\n",
+		  "t.sd:1:16: poll flags are only an expectation for poll");
+	parse_err("x: close(S) trailing\n", "t.sd:1:13: unexpected 't'");
+	parse_err("repeat 2 {\nx: close(S)\n", "t.sd:1:1: repeat is never closed with '}'");
+	parse_err("}\n", "t.sd:1:1: '}' without a matching 'repeat'");
+	parse_err("set speed 3\nx: close(S)\n",
+		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout)");
+	parse_err("x: start A = close(S) -> 0\n",
+		  "t.sd:1:23: a started call has no expectation here: check it at 'wait'");
+	parse_err("x: close(S) -> 99999999999999999999\n", "t.sd:1:16: number too large");
+}
+
+static void parser_accepts_the_language(void **state)
+{
+	(void)state;
+	struct sd_scenario *sc =
+		parse_ok("# comment\n"
+			 "set seed 9\nset segment 3\nset preempt 0.5\nset timeout 500\n"
+			 "server: L = socket(inet, NONBLOCK) -> fd   # trailing comment\n"
+			 "bind(L, [::ffff:127.0.0.1]:0) -> EAFNOSUPPORT|EINVAL\n"
+			 "repeat 3 {\n"
+			 "  c: C[$i] = socket(inet6) -> fd\n"
+			 "  c: send($C[$i], \"a\\x41\\n\\\"\", MSG_NOSIGNAL|MSG_DONTWAIT) -> *\n"
+			 "  repeat 0 {\n  c: close(C[$i]) -> 0\n  }\n"
+			 "}\n"
+			 "c: start R = recv(L, 10, MSG_PEEK)\n"
+			 "c: blocked R\n"
+			 "c: N = wait R -> 0..10\n"
+			 "c: poll(L, IN|OUT, 10) -> IN|OUT\n"
+			 "c: recv(L, 4) -> pattern(4)\n"
+			 "c: setsockopt(L, SO_LINGER, 0) -> $N\n");
+	assert_int_equal(sd_scenario_steps(sc), 15);
+	struct sd_sc_options o = {0};
+	assert_int_equal(sd_scenario_seed(sc, &o), 9);
+	o.has_seed = 1, o.seed = 4;
+	assert_int_equal(sd_scenario_seed(sc, &o), 4);
+	sd_scenario_free(sc);
+}
+
+static struct sd_sc_result run(const char *text)
+{
+	struct sd_scenario *sc = parse_ok(text);
+	struct sd_sc_result r;
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, NULL, &r), 0);
+	sd_scenario_free(sc);
+	return r;
+}
+
+static const char server_prologue[] = "s: L = socket(inet) -> fd\n"
+				      "s: bind(L, 127.0.0.1:0) -> 0\n"
+				      "s: listen(L, 16) -> 0\n"
+				      "s: P = port(L) -> 1024..65535\n";
+
+static void evaluator_runs_an_exchange(void **state)
+{
+	(void)state;
+	char text[2048];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "s: start A = accept(L)\n"
+		 "s: blocked A\n"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: connect(C, 127.0.0.1:$P) -> 0\n"
+		 "s: S = wait A -> fd\n"
+		 "s: peerport(S) -> *\n"
+		 "c: Q = port(C)\n"
+		 "s: peerport(S) -> $Q\n"
+		 "c: send(C, \"ping\") -> 4\n"
+		 "s: recv(S, 2) -> \"pi\"\n"
+		 "s: recv(S, 10, MSG_PEEK) -> \"ng\"\n"
+		 "s: recv(S, 10) -> 2\n"
+		 "c: shutdown(C, SHUT_WR) -> 0\n"
+		 "s: poll(S, IN|OUT|RDHUP) -> IN|OUT|RDHUP\n"
+		 "s: recv(S, 10) -> 0\n"
+		 "s: close(S) -> 0\n"
+		 "c: recv(C, 1) -> 0\n"
+		 "c: send(C, \"x\", MSG_NOSIGNAL) -> EPIPE\n",
+		 server_prologue);
+	struct sd_sc_result r = run(text);
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.n, 22);
+	assert_int_equal(r.failed_at, -1);
+	assert_string_equal(r.out[4].got, "started");
+	assert_string_equal(r.out[5].got, "blocked");
+	assert_string_equal(r.out[13].got, "\"pi\"");
+	assert_string_equal(r.out[17].got, "IN|OUT|RDHUP");
+	assert_string_equal(r.out[21].got, "-EPIPE");
+	sd_sc_result_free(&r);
+}
+
+static void evaluator_reports_the_first_failure(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: connect(C, 127.0.0.1:$P) -> 0\n"
+		 "c: send(C, \"abc\") -> 3\n"
+		 "c: send(C, \"abc\") -> 4\n"
+		 "c: close(C) -> 0\n",
+		 server_prologue);
+	struct sd_sc_result r = run(text);
+	assert_false(r.passed);
+	assert_int_equal(r.failed_at, 7);
+	assert_int_equal(r.n, 8); /* nothing after the failure runs */
+	assert_string_equal(r.message, "t.sd:8: c: send(C, \"abc\") -> 4: expected 4, got 3");
+	assert_false(r.out[7].ok);
+	sd_sc_result_free(&r);
+}
+
+static void evaluator_repeat_and_indexed_names(void **state)
+{
+	(void)state;
+	char text[2048];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "repeat 5 {\n"
+		 "  c: C[$i] = socket(inet) -> fd\n"
+		 "  c: connect(C[$i], 127.0.0.1:$P) -> 0\n"
+		 "  s: S[$i] = accept(L) -> fd\n"
+		 "}\n"
+		 "repeat 5 {\n"
+		 "  s: send(S[$i], pattern(70000)) -> 70000\n"
+		 "  c: recv(C[$i], 70000, MSG_WAITALL) -> pattern(70000)\n"
+		 "  c: close(C[$i]) -> 0\n"
+		 "  s: recv(S[$i], 1) -> 0\n"
+		 "}\n"
+		 "c: close(C[9]) -> 0\n",
+		 server_prologue);
+	struct sd_sc_result r = run(text);
+	assert_false(r.passed); /* C[9] was never made */
+	assert_int_equal(r.n, 4 + 15 + 20 + 1);
+	assert_string_equal(r.message, "t.sd:16: c: close(C[9]) -> 0: unknown variable $C[9]");
+	assert_int_equal(r.out[5].iteration, 0);
+	assert_int_equal(r.out[17].iteration, 4);
+	sd_sc_result_free(&r);
+}
+
+/* A blocking call nobody can satisfy: sim reports the deadlock; real gives up at the timeout. */
+static void evaluator_bounds_a_hanging_step(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "set timeout 300\n%s"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: connect(C, 127.0.0.1:$P) -> 0\n"
+		 "s: S = accept(L) -> fd\n"
+		 "s: recv(S, 10) -> 10\n",
+		 server_prologue);
+	struct sd_sc_result r = run(text);
+	assert_false(r.passed);
+	if (!strcmp(sd_test_backend, "sim"))
+		assert_non_null(strstr(r.message, "would block forever: deadlock at"));
+	else
+		assert_non_null(strstr(r.message, "still blocked after 300 ms"));
+	sd_sc_result_free(&r);
+}
+
+const struct CMUnitTest sd_unit_tests[] = {
+	T(parser_messages_name_line_and_column), T(parser_accepts_the_language),
+	T(evaluator_runs_an_exchange),           T(evaluator_reports_the_first_failure),
+	T(evaluator_repeat_and_indexed_names),   T(evaluator_bounds_a_hanging_step),
+};
+const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
