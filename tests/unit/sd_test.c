@@ -45,8 +45,21 @@ int main(int argc, char **argv)
 			sd_test_backend = argv[++i];
 		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
 			only = argv[++i];
-		else {
-			fprintf(stderr, "usage: %s [--backend NAME] [--only TEST]\n", argv[0]);
+		else if (strcmp(argv[i], "--expect-count") == 0 && i + 1 < argc) {
+			/* ctest's list comes from the source text: check it missed nothing */
+			size_t want = strtoul(argv[++i], NULL, 10);
+			if (want != sd_unit_ntests) {
+				fprintf(stderr,
+					"%s: %zu tests in the table, %zu registered with ctest\n",
+					argv[0], sd_unit_ntests, want);
+				return 1;
+			}
+			printf("%s: all %zu tests registered\n", sd_unit_module, want);
+			return 0;
+		} else {
+			fprintf(stderr,
+				"usage: %s [--backend NAME] [--only TEST] [--expect-count N]\n",
+				argv[0]);
 			return 2;
 		}
 	}
