@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <sockdrill/ops.h>
 
@@ -49,6 +50,9 @@ struct sd_sc_options {
 	uint64_t seed; /* sim seed, used when has_seed (else the file's `set seed`, else 1) */
 	int has_seed;
 	int timeout_ms; /* real: bound of wait and of a blocking call (0: the file's or 3000) */
+	int target_port;    /* > 0: predefines $TARGET_PORT (a server under test, sockdrill wrap) */
+	const char *faults; /* a fault spec around the backend (overrides the file's 'set faults') */
+	FILE *fault_log;    /* where injected faults are written (JSON lines), or NULL */
 };
 
 /* Runs the scenario on a fresh instance of `backend` ("sim", "real", ...). 0 and *res filled

@@ -17,6 +17,7 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{"run", sd__cmd_run, "run scenario files on sim, real or both"},
+	{"wrap", sd__cmd_wrap, "run a program with faults injected into its TCP sockets"},
 	{"list", cmd_list, "list the registered backends"},
 	{"demo", sd__cmd_demo, "run the question/answer server against many concurrent clients"},
 };

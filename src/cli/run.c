@@ -8,13 +8,15 @@
 #include <sys/stat.h>
 
 #include <sockdrill/sockdrill.h>
+#include <sockdrill/fault.h>
 #include <sockdrill/scenario.h>
 
 #include "cli.h"
 
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--verbose]\n"
-	"                     [--timeout MS] PATH...\n\n"
+	"                     [--timeout MS] [--faults SPEC] [--fault-log FILE]\n"
+	"                     [--target ADDR:PORT] PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
 	".sd files run in name order. On both, every scenario runs on sim and on real and any\n"
 	"step whose outcome differs is shown side by side. A failing step prints the command\n"
@@ -24,7 +26,10 @@ static const char run_help[] =
 	"  --seed N       sim seed (default: the file's 'set seed', else 1)\n"
 	"  --junit FILE   write JUnit XML: one test case per scenario and backend\n"
 	"  --verbose      print every step and its outcome\n"
-	"  --timeout MS   real: how long a blocking step may take (default 3000)\n";
+	"  --timeout MS   real: how long a blocking step may take (default 3000)\n"
+	"  --faults SPEC  inject faults around the backend (docs/faults.md); seeded by --seed\n"
+	"  --fault-log F  one JSON line per injected fault\n"
+	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n";
 
 struct files {
 	char **v;
@@ -204,12 +209,17 @@ int sd__cmd_run(int argc, char **argv)
 		{"junit", required_argument, NULL, 'j'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"timeout", required_argument, NULL, 't'},
+		{"faults", required_argument, NULL, 'f'},
+		{"fault-log", required_argument, NULL, 'L'},
+		{"target", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	const char *backend = "sim", *junit = NULL;
 	struct sd_sc_options opt = {0};
 	int verbose = 0, optc;
+	FILE *fault_log = NULL;
+	const char *target = NULL;
 	uint64_t num;
 
 	optind = 1;
@@ -236,6 +246,34 @@ int sd__cmd_run(int argc, char **argv)
 			opt.timeout_ms = (int)num;
 			break;
 		case 'j': junit = optarg; break;
+		case 'f': {
+			struct sd_fault_spec spec;
+			char why[256];
+			if (sd_fault_parse(optarg, &spec, why, sizeof why) < 0)
+				return sd__usage_error("run", "%s", why);
+			opt.faults = optarg;
+			break;
+		}
+		case 'L':
+			if (!(fault_log = fopen(optarg, "w")))
+				return sd__usage_error("run", "--fault-log: cannot write %s",
+						       optarg);
+			opt.fault_log = fault_log;
+			break;
+		case 'T': {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+			int p;
+			if (sd_addr_parse(optarg, 0, &ss, &sl) < 0 ||
+			    (p = sd_addr_port((void *)&ss, sl)) <= 0 ||
+			    !sd_addr_is_loopback((void *)&ss, sl))
+				return sd__usage_error(
+					"run", "--target expects a loopback ADDR:PORT, got '%s'",
+					optarg);
+			opt.target_port = p;
+			target = optarg;
+			break;
+		}
 		case 'v': verbose = 1; break;
 		case 'h': fputs(run_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("run", "option '%s' needs a value", o);
@@ -314,9 +352,15 @@ int sd__cmd_run(int argc, char **argv)
 			if (res[b].passed)
 				continue;
 			printf("      %s: %s\n", runs[b], res[b].message);
-			printf("      reproduce: ./sockdrill run --backend %s --seed %llu%s %s\n",
-			       runs[b], (unsigned long long)seed,
-			       opt.timeout_ms ? " --timeout N" : "", files.v[i]);
+			printf("      reproduce: ./sockdrill run --backend %s --seed %llu", runs[b],
+			       (unsigned long long)seed);
+			if (opt.timeout_ms)
+				printf(" --timeout %d", opt.timeout_ms);
+			if (opt.faults)
+				printf(" --faults '%s'", opt.faults);
+			if (opt.target_port)
+				printf(" --target %s", target);
+			printf(" %s\n", files.v[i]);
 		}
 		if (both) /* also when both passed: ranges and '*' can hide a difference */
 			side_by_side(&res[0], &res[1], 8);
@@ -340,6 +384,8 @@ int sd__cmd_run(int argc, char **argv)
 		free(files.v[i]);
 	free(files.v);
 	free(verdicts);
+	if (fault_log)
+		fclose(fault_log);
 	if (bad_files)
 		return SD_EXIT_USAGE;
 	return failed ? SD_EXIT_CHECK : SD_EXIT_OK;

@@ -10,6 +10,7 @@
 
 #include <sockdrill/addr.h>
 #include <sockdrill/errors.h>
+#include <sockdrill/fault.h>
 
 #include "sc_internal.h"
 
@@ -656,6 +657,26 @@ static int setting(struct cur *c, struct sd_scenario *sc)
 		sc->has_preempt = 1;
 		return 0;
 	}
+	if (!strcmp(name, "faults")) {
+		unsigned char *str;
+		size_t len;
+		struct sd_fault_spec spec;
+		char why[200];
+		if (c->p >= c->eol || *c->p != '"')
+			return fail(c, vs, "faults takes a quoted spec, e.g. \"short-read=1\"");
+		if (string(c, &str, &len) < 0)
+			return -1;
+		if (len >= sizeof sc->faults || memchr(str, 0, len)) {
+			free(str);
+			return fail(c, vs, "fault spec too long");
+		}
+		memcpy(sc->faults, str, len);
+		sc->faults[len] = 0;
+		free(str);
+		if (sd_fault_parse(sc->faults, &spec, why, sizeof why) < 0)
+			return fail(c, vs, "%s", why);
+		return 0;
+	}
 	if (number(c, &v) < 0)
 		return -1;
 	if (!strcmp(name, "seed") && v >= 0)
@@ -665,7 +686,8 @@ static int setting(struct cur *c, struct sd_scenario *sc)
 	else if (!strcmp(name, "timeout") && v > 0 && v <= 600000)
 		sc->timeout_ms = (int)v;
 	else if (strcmp(name, "seed") && strcmp(name, "segment") && strcmp(name, "timeout"))
-		return fail(c, s, "unknown setting '%s' (seed, segment, preempt, timeout)", name);
+		return fail(c, s, "unknown setting '%s' (seed, segment, preempt, timeout, faults)",
+			    name);
 	else
 		return fail(c, vs, "value out of range for %s", name);
 	return 0;

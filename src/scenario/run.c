@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <sockdrill/fault.h>
 #include <sockdrill/sockdrill.h>
 
 #include "sc_internal.h"
@@ -276,7 +277,8 @@ struct handle {
 
 struct run {
 	const struct sd_scenario *sc;
-	struct sd_net net;
+	struct sd_net net;  /* what the steps call: the backend, or a fault wrapper around it */
+	struct sd_net base; /* the backend under a fault wrapper (ops NULL when unwrapped) */
 	int real, timeout_ms;
 	struct var *vars;
 	int nvars, capvars;
@@ -289,6 +291,11 @@ struct run {
 	int iter; /* innermost repeat index, -1 outside */
 	struct sd_sc_result *res;
 };
+
+static const char *deadlock_report(struct run *R)
+{
+	return sd_sim_deadlock_report(R->base.ops ? &R->base : &R->net);
+}
 
 static int grow(void **p, int *cap, int n, size_t size)
 {
@@ -644,9 +651,9 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 	}
 	if (!check(R, &st->expect, r, why, sizeof why)) {
 		expected_text(&st->expect, exp, sizeof exp);
-		if (r->v == -EDEADLK && !R->real && sd_sim_deadlock_report(&R->net))
+		if (r->v == -EDEADLK && !R->real && deadlock_report(R))
 			failure(R, st, o, "expected %s, but the call would block forever: %s", exp,
-				sd_sim_deadlock_report(&R->net));
+				deadlock_report(R));
 		else if (why[0])
 			failure(R, st, o, "%s", why);
 		else
@@ -777,8 +784,7 @@ static void step_wait(struct run *R, const struct sc_step *st)
 			snprintf(o->norm, sizeof o->norm, "blocked");
 	if (rc == -EDEADLK)
 		failure(R, st, o, "the call can never finish: %s",
-			sd_sim_deadlock_report(&R->net) ? sd_sim_deadlock_report(&R->net)
-							: "deadlock");
+			deadlock_report(R) ? deadlock_report(R) : "deadlock");
 	else
 		failure(R, st, o, "still blocked after %d ms (see 'set timeout')", R->timeout_ms);
 }
@@ -829,9 +835,33 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		 sc->has_preempt ? sc->preempt : 0.25);
 	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
 				.options = R.real ? NULL : options};
-	int rc = sd_net_open(&R.net, backend, &cfg);
+	struct sd_net *base = &R.base;
+	int rc = sd_net_open(base, backend, &cfg);
 	if (rc < 0)
 		return rc;
+	/* Faults wrap the backend: the run talks to the wrapper, which forwards to base. */
+	const char *faults = opt && opt->faults ? opt->faults : sc->faults;
+	struct sd_fault_spec spec;
+	char why[200];
+	if (sd_fault_parse(faults, &spec, why, sizeof why) < 0) {
+		sd_net_close(base);
+		return -EINVAL;
+	}
+	if (sd_fault_active(&spec)) {
+		rc = sd_fault_wrap(&R.net, base, &spec, cfg.seed, opt ? opt->fault_log : NULL);
+		if (rc < 0) {
+			sd_net_close(base);
+			return rc;
+		}
+	} else {
+		R.net = *base;
+		base->ops = NULL;
+	}
+	if (opt && opt->target_port > 0) {
+		int64_t *slot = var_slot(&R, "TARGET_PORT", 1);
+		if (slot)
+			*slot = opt->target_port;
+	}
 	double t0 = now_s();
 	struct {
 		int begin, count, iter;
@@ -880,6 +910,7 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		for (int i = 0; i < R.nstuck; i++)
 			free_job(R.stuck[i]);
 		sd_net_close(&R.net);
+		sd_net_close(base); /* the backend under a fault wrapper, if there was one */
 	} else if (res->passed) {
 		res->passed = 0;
 		snprintf(res->message, sizeof res->message,

@@ -89,6 +89,7 @@ struct sd_scenario {
 	int has_seed, segment, timeout_ms;
 	double preempt;
 	int has_preempt;
+	char faults[256]; /* 'set faults "SPEC"' */
 };
 
 #endif

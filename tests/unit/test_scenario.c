@@ -61,7 +61,11 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("repeat 2 {\nx: close(S)\n", "t.sd:1:1: repeat is never closed with '}'");
 	parse_err("}\n", "t.sd:1:1: '}' without a matching 'repeat'");
 	parse_err("set speed 3\nx: close(S)\n",
-		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout)");
+		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout, faults)");
+	parse_err("set faults short-read\nx: close(S)\n",
+		  "t.sd:1:12: faults takes a quoted spec, e.g. \"short-read=1\"");
+	parse_err("set faults \"eintr=7\"\nx: close(S)\n",
+		  "t.sd:1:12: faults: bad value '7' for eintr (a probability from 0 to 1)");
 	parse_err("x: start A = close(S) -> 0\n",
 		  "t.sd:1:23: a started call has no expectation here: check it at 'wait'");
 	parse_err("x: close(S) -> 99999999999999999999\n", "t.sd:1:16: number too large");

@@ -1,0 +1,87 @@
+/* sockdrill: fault injection: the spec, the seeded decisions, and the sd_ops wrapper. */
+#ifndef SOCKDRILL_FAULT_H
+#define SOCKDRILL_FAULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sockdrill/ops.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A spec is "NAME[=VALUE],..." (docs/faults.md):
+ *   short-read[=N]    each read-side call moves a seeded 1..N bytes (default 1)
+ *   short-write[=N]   each write-side call moves a seeded 1..N bytes (default 1)
+ *   eintr[=P]         a blocking call fails with EINTR before doing anything (default 0.1)
+ *   eagain[=P]        a call on a non-blocking socket fails with EAGAIN (default 0.1)
+ *   reset[=P]         a read or write resets the connection: ECONNRESET here, RST to the peer
+ *   accept-fail[=P]   accept fails with EMFILE, ECONNABORTED or ENFILE (the connection stays
+ * queued) connect-fail[=P]  connect fails with ECONNREFUSED or ETIMEDOUT delay[=MS]        each
+ * call waits MS milliseconds first (default 10) scope=all|accepted|connected   which sockets get
+ * faults (default all) A probability defaults to 0.1 when no value is given; 0 turns the fault off.
+ */
+enum sd_fault_scope { SD_SCOPE_ALL, SD_SCOPE_ACCEPTED, SD_SCOPE_CONNECTED };
+
+struct sd_fault_spec {
+	unsigned short_read, short_write; /* 0: off, else the largest piece */
+	double eintr, eagain, reset, accept_fail, connect_fail;
+	unsigned delay_ms;
+	enum sd_fault_scope scope;
+};
+
+/* 0, or -EINVAL with "faults: ..." naming the bad part in err. NULL or "" is no fault. */
+int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size_t errlen);
+/* 1 when the spec injects anything at all. */
+int sd_fault_active(const struct sd_fault_spec *spec);
+
+/* Kinds of call, as the decisions see them. */
+enum sd_fault_op { SD_OP_READ, SD_OP_WRITE, SD_OP_ACCEPT, SD_OP_CONNECT };
+
+/* One decision: what to inject, if anything. */
+struct sd_fault_decision {
+	const char *fault; /* "short-read", "eintr", ...; NULL: deliver unchanged */
+	int err;           /* errno to return instead of calling, 0 if none */
+	size_t len;        /* the (possibly reduced) length to pass on */
+	int reset;         /* reset the connection, then return -ECONNRESET */
+	unsigned delay_ms; /* wait first */
+};
+
+/*
+ * Decides for call number `call` (1, 2, ...) on connection `conn` (an ordinal: which
+ * connection this is in accept or connect order, with the role in the top bits), for an
+ * operation asking `len` bytes on a blocking or non-blocking socket. The same arguments
+ * always give the same decision: that is what makes a run replay exactly.
+ */
+void sd_fault_decide(const struct sd_fault_spec *spec, uint64_t seed, uint64_t conn, uint64_t call,
+		     enum sd_fault_op op, int blocking, size_t len, struct sd_fault_decision *d);
+
+/* Connection ordinals: role in the top byte, so accepted and connected sockets count apart. */
+#define SD_CONN_ACCEPTED  (1ull << 56)
+#define SD_CONN_CONNECTED (2ull << 56)
+#define SD_CONN_LISTENER  (3ull << 56)
+
+/* Writes one JSON object for an injected fault into buf; returns its length. */
+size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
+		       const char *op, const struct sd_fault_decision *d, size_t asked);
+
+/*
+ * Wraps `inner` (which must stay open as long as the wrapper) into *out: every call is
+ * forwarded, with faults decided by spec and seed first. `log` (may be NULL) gets one JSON
+ * line per injected fault. Close with sd_net_close(out); inner is not closed.
+ * 0, or -ENOMEM, -EINVAL.
+ */
+int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,
+		  uint64_t seed, FILE *log);
+/* Faults injected so far by a wrapper made with sd_fault_wrap (-EINVAL for another net). */
+long sd_fault_count(struct sd_net *net);
+
+extern const struct sd_ops sd_fault_ops;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

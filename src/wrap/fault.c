@@ -1,0 +1,365 @@
+/* sockdrill: the `fault` wrapper: decides a fault per call (seeded), then forwards to inner. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include <sockdrill/fault.h>
+
+struct finfo {
+	uint64_t conn, calls;
+	int nonblock;
+};
+
+struct fstate {
+	struct sd_net *inner;
+	struct sd_fault_spec spec;
+	uint64_t seed;
+	FILE *log;
+	pthread_mutex_t m; /* guards fds, counters and the log */
+	struct finfo *fds;
+	int cap;
+	uint64_t accepted, connected, listeners;
+	long injected;
+};
+
+#define IN(f) ((f)->inner)
+
+static struct finfo *info(struct fstate *f, int fd)
+{
+	if (fd < 0 || fd > (1 << 24))
+		return NULL;
+	if (fd >= f->cap) {
+		int cap = f->cap ? f->cap : 64;
+		while (cap <= fd)
+			cap *= 2;
+		struct finfo *g = realloc(f->fds, (size_t)cap * sizeof *g);
+		if (!g)
+			return NULL;
+		memset(g + f->cap, 0, (size_t)(cap - f->cap) * sizeof *g);
+		f->fds = g;
+		f->cap = cap;
+	}
+	return &f->fds[fd];
+}
+
+/* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. */
+static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, size_t len,
+	       const char *name, struct sd_fault_decision *d)
+{
+	uint64_t conn = 0, call = 0;
+	int blocking = !msg_dontwait;
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i) {
+		if (op == SD_OP_CONNECT && !i->conn)
+			i->conn = SD_CONN_CONNECTED | ++f->connected;
+		conn = i->conn;
+		call = ++i->calls;
+		blocking = blocking && !i->nonblock;
+	}
+	pthread_mutex_unlock(&f->m);
+	sd_fault_decide(&f->spec, f->seed, conn, call, op, blocking, len, d);
+	if (!d->fault)
+		return 0;
+	pthread_mutex_lock(&f->m);
+	f->injected++;
+	if (f->log) {
+		char line[256];
+		size_t n = sd_fault_format(line, sizeof line, sd_now_ns(IN(f)), conn, call, name, d,
+					   len);
+		fwrite(line, 1, n, f->log);
+		fflush(f->log);
+	}
+	pthread_mutex_unlock(&f->m);
+	if (d->delay_ms)
+		sd_sleep_ns(IN(f), (int64_t)d->delay_ms * 1000000);
+	if (d->reset) {
+		struct sockaddr sa = {.sa_family = AF_UNSPEC};
+		sd_connect(IN(f), fd, &sa, sizeof sa); /* tcp_disconnect: the peer gets an RST */
+	}
+	return d->err ? -d->err : 0;
+}
+
+static int fault_create(const struct sd_config *cfg, void **state)
+{
+	(void)cfg, (void)state;
+	return -EINVAL; /* made by sd_fault_wrap, around an instance, not by name */
+}
+
+static void fault_destroy(void *state)
+{
+	struct fstate *f = state;
+	pthread_mutex_destroy(&f->m);
+	free(f->fds);
+	free(f);
+}
+
+static int fault_socket(void *state, int domain, int type, int protocol)
+{
+	struct fstate *f = state;
+	int fd = sd_socket(IN(f), domain, type, protocol);
+	if (fd >= 0) {
+		pthread_mutex_lock(&f->m);
+		struct finfo *i = info(f, fd);
+		if (i)
+			*i = (struct finfo){.nonblock = (type & SOCK_NONBLOCK) != 0};
+		pthread_mutex_unlock(&f->m);
+	}
+	return fd;
+}
+
+static int fault_bind(void *state, int fd, const struct sockaddr *a, socklen_t l)
+{
+	return sd_bind(IN((struct fstate *)state), fd, a, l);
+}
+
+static int fault_listen(void *state, int fd, int backlog)
+{
+	struct fstate *f = state;
+	int rc = sd_listen(IN(f), fd, backlog);
+	if (rc == 0) {
+		pthread_mutex_lock(&f->m);
+		struct finfo *i = info(f, fd);
+		if (i && !i->conn)
+			i->conn = SD_CONN_LISTENER | ++f->listeners;
+		pthread_mutex_unlock(&f->m);
+	}
+	return rc;
+}
+
+static int fault_accept(void *state, int fd, struct sockaddr *a, socklen_t *l, int flags)
+{
+	struct fstate *f = state;
+	struct sd_fault_decision d;
+	int rc = pre(f, fd, SD_OP_ACCEPT, 0, 0, "accept", &d);
+	if (rc < 0)
+		return rc;
+	int nfd = sd_accept(IN(f), fd, a, l, flags);
+	if (nfd >= 0) {
+		pthread_mutex_lock(&f->m);
+		struct finfo *i = info(f, nfd);
+		if (i)
+			*i = (struct finfo){.conn = SD_CONN_ACCEPTED | ++f->accepted,
+					    .nonblock = (flags & SOCK_NONBLOCK) != 0};
+		pthread_mutex_unlock(&f->m);
+	}
+	return nfd;
+}
+
+static int fault_connect(void *state, int fd, const struct sockaddr *a, socklen_t l)
+{
+	struct fstate *f = state;
+	struct sd_fault_decision d;
+	if (a && l >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
+		return sd_connect(IN(f), fd, a, l);
+	int rc = pre(f, fd, SD_OP_CONNECT, 0, 0, "connect", &d);
+	return rc < 0 ? rc : sd_connect(IN(f), fd, a, l);
+}
+
+static ssize_t fault_send(void *state, int fd, const void *buf, size_t len, int flags)
+{
+	struct fstate *f = state;
+	struct sd_fault_decision d;
+	int rc = pre(f, fd, SD_OP_WRITE, flags & MSG_DONTWAIT, len, "send", &d);
+	return rc < 0 ? rc : sd_send(IN(f), fd, buf, d.len, flags);
+}
+
+static ssize_t fault_recv(void *state, int fd, void *buf, size_t len, int flags)
+{
+	struct fstate *f = state;
+	struct sd_fault_decision d;
+	int rc = pre(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len, "recv", &d);
+	return rc < 0 ? rc : sd_recv(IN(f), fd, buf, d.len, flags);
+}
+
+/* A copy of msg whose iovecs cover only the first `len` bytes (a short read or write). */
+static struct iovec *trim(const struct msghdr *msg, size_t len, struct msghdr *out)
+{
+	struct iovec *v = malloc((msg->msg_iovlen ? msg->msg_iovlen : 1) * sizeof *v);
+	size_t n = 0;
+	if (!v)
+		return NULL;
+	*out = *msg;
+	for (size_t i = 0; i < msg->msg_iovlen && len; i++, n++) {
+		v[n] = msg->msg_iov[i];
+		if (v[n].iov_len > len)
+			v[n].iov_len = len;
+		len -= v[n].iov_len;
+	}
+	out->msg_iov = v;
+	out->msg_iovlen = n;
+	return v;
+}
+
+static size_t msg_len(const struct msghdr *msg)
+{
+	size_t n = 0;
+	for (size_t i = 0; msg && i < msg->msg_iovlen; i++)
+		n += msg->msg_iov[i].iov_len;
+	return n;
+}
+
+/* sendmsg and recvmsg: the same decision, then the call on a trimmed copy when short. */
+static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
+			enum sd_fault_op op)
+{
+	struct sd_fault_decision d;
+	size_t len = msg_len(msg);
+	int rc = pre(f, fd, op, flags & MSG_DONTWAIT, len, op == SD_OP_READ ? "recvmsg" : "sendmsg",
+		     &d);
+	if (rc < 0)
+		return rc;
+	struct msghdr m = *msg;
+	struct iovec *v = NULL;
+	if (d.len != len && !(v = trim(msg, d.len, &m)))
+		return -ENOMEM;
+	ssize_t k = op == SD_OP_READ ? sd_recvmsg(IN(f), fd, &m, flags)
+				     : sd_sendmsg(IN(f), fd, &m, flags);
+	if (op == SD_OP_READ) {
+		msg->msg_namelen = m.msg_namelen;
+		msg->msg_controllen = m.msg_controllen;
+		msg->msg_flags = m.msg_flags;
+	}
+	free(v);
+	return k;
+}
+
+static ssize_t fault_sendmsg(void *state, int fd, const struct msghdr *msg, int flags)
+{
+	return msg_call(state, fd, (struct msghdr *)msg, flags, SD_OP_WRITE);
+}
+
+static ssize_t fault_recvmsg(void *state, int fd, struct msghdr *msg, int flags)
+{
+	return msg_call(state, fd, msg, flags, SD_OP_READ);
+}
+
+static int fault_shutdown(void *state, int fd, int how)
+{
+	return sd_shutdown(IN((struct fstate *)state), fd, how);
+}
+
+static int fault_close(void *state, int fd)
+{
+	struct fstate *f = state;
+	int rc = sd_close(IN(f), fd);
+	if (rc == 0) {
+		pthread_mutex_lock(&f->m);
+		struct finfo *i = info(f, fd);
+		if (i)
+			memset(i, 0, sizeof *i);
+		pthread_mutex_unlock(&f->m);
+	}
+	return rc;
+}
+
+static int fault_setsockopt(void *state, int fd, int lv, int n, const void *v, socklen_t l)
+{
+	return sd_setsockopt(IN((struct fstate *)state), fd, lv, n, v, l);
+}
+
+static int fault_getsockopt(void *state, int fd, int lv, int n, void *v, socklen_t *l)
+{
+	return sd_getsockopt(IN((struct fstate *)state), fd, lv, n, v, l);
+}
+
+static int fault_getsockname(void *state, int fd, struct sockaddr *a, socklen_t *l)
+{
+	return sd_getsockname(IN((struct fstate *)state), fd, a, l);
+}
+
+static int fault_getpeername(void *state, int fd, struct sockaddr *a, socklen_t *l)
+{
+	return sd_getpeername(IN((struct fstate *)state), fd, a, l);
+}
+
+static int fault_poll(void *state, struct pollfd *p, nfds_t n, int t)
+{
+	return sd_poll(IN((struct fstate *)state), p, n, t);
+}
+
+static int fault_set_nonblocking(void *state, int fd, int on)
+{
+	struct fstate *f = state;
+	int rc = sd_set_nonblocking(IN(f), fd, on);
+	if (rc == 0) {
+		pthread_mutex_lock(&f->m);
+		struct finfo *i = info(f, fd);
+		if (i)
+			i->nonblock = on != 0;
+		pthread_mutex_unlock(&f->m);
+	}
+	return rc;
+}
+
+static int fault_spawn(void *state, const char *name, void (*fn)(void *), void *arg)
+{
+	return sd_spawn(IN((struct fstate *)state), name, fn, arg);
+}
+
+static int fault_join(void *state, int id) { return sd_join(IN((struct fstate *)state), id); }
+static int fault_sleep_ns(void *state, int64_t ns)
+{
+	return sd_sleep_ns(IN((struct fstate *)state), ns);
+}
+static int64_t fault_now_ns(void *state) { return sd_now_ns(IN((struct fstate *)state)); }
+
+const struct sd_ops sd_fault_ops = {
+	.version = SD_OPS_VERSION,
+	.name = "fault",
+	.create = fault_create,
+	.destroy = fault_destroy,
+	.socket = fault_socket,
+	.bind = fault_bind,
+	.listen = fault_listen,
+	.accept = fault_accept,
+	.connect = fault_connect,
+	.send = fault_send,
+	.recv = fault_recv,
+	.sendmsg = fault_sendmsg,
+	.recvmsg = fault_recvmsg,
+	.shutdown = fault_shutdown,
+	.close = fault_close,
+	.setsockopt = fault_setsockopt,
+	.getsockopt = fault_getsockopt,
+	.getsockname = fault_getsockname,
+	.getpeername = fault_getpeername,
+	.poll = fault_poll,
+	.set_nonblocking = fault_set_nonblocking,
+	.spawn = fault_spawn,
+	.join = fault_join,
+	.sleep_ns = fault_sleep_ns,
+	.now_ns = fault_now_ns,
+};
+
+int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,
+		  uint64_t seed, FILE *log)
+{
+	struct fstate *f;
+	if (!out || !inner || !inner->ops || !spec || inner->ops->version < 2)
+		return -EINVAL;
+	f = calloc(1, sizeof *f);
+	if (!f)
+		return -ENOMEM;
+	f->inner = inner;
+	f->spec = *spec;
+	f->seed = seed;
+	f->log = log;
+	pthread_mutex_init(&f->m, NULL);
+	out->ops = &sd_fault_ops;
+	out->state = f;
+	return 0;
+}
+
+long sd_fault_count(struct sd_net *net)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return -EINVAL;
+	struct fstate *f = net->state;
+	pthread_mutex_lock(&f->m);
+	long n = f->injected;
+	pthread_mutex_unlock(&f->m);
+	return n;
+}

@@ -1,0 +1,176 @@
+"""sockdrill wrap and run --faults: the fragile server found out, replays, bad input."""
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+CLIENT = str(ROOT / "corpus" / "wrap" / "qa_client.sd")
+
+
+def wrap(build, *args, timeout=120, cwd=ROOT):
+    return subprocess.run([str(build / "sockdrill"), "wrap", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+def fragile(build):
+    return [str(build / "sd-fragile-server"), "--port", "{port}", "--idle-seconds", "20"]
+
+
+def log_lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_fragile_server_passes_without_faults(build, tmp_path):
+    log = tmp_path / "faults.jsonl"
+    r = wrap(build, "--log", log, "--run", CLIENT, "--", *fragile(build))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^ok   .*qa_client\.sd", r.stdout, re.M)
+    assert "wrap: 0 findings" in r.stdout
+    assert not log.exists() or log.read_text() == ""
+
+
+def test_fragile_server_fails_under_short_reads_and_the_command_reproduces(build, tmp_path):
+    log = tmp_path / "faults.jsonl"
+    r = wrap(build, "--faults", "short-read=1", "--seed", "3", "--log", log, "--run", CLIENT,
+             "--", *fragile(build))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert 'expected "Charles\' birthday is on 14 November.\\n", got "I do not know.\\n"' in r.stdout
+    assert "wrap: 1 finding" in r.stdout
+    lines = log_lines(log)
+    assert lines and all(e["fault"] == "short-read" and e["bytes"] == 1 for e in lines)
+    assert {"t", "conn", "call", "op", "fault", "bytes", "asked"} <= set(lines[0])
+    command = re.search(r"^reproduce: \./sockdrill (.*)$", r.stdout, re.M).group(1)
+    assert "{port}" in command  # the port is chosen afresh on each run
+    argv = shlex.split(command)
+    again_log = tmp_path / "again.jsonl"
+    argv[argv.index("--log") + 1] = str(again_log)
+    again = subprocess.run([str(build / "sockdrill"), *argv], capture_output=True, text=True,
+                           timeout=120, cwd=ROOT)
+    assert again.returncode == 1
+    assert "wrap: 1 finding" in again.stdout
+    # Same seed, same decisions, connection by connection (timestamps aside).
+    strip = lambda entries: [{k: v for k, v in e.items() if k != "t"} for e in entries]
+    assert strip(log_lines(again_log)) == strip(lines)
+
+
+def test_robust_server_passes_under_short_reads_and_writes(build, tmp_path):
+    log = tmp_path / "faults.jsonl"
+    r = wrap(build, "--faults", "short-read=1,short-write=1", "--log", log, "--run", CLIENT, "--",
+             build / "sd-qa-server", "--port", "{port}", "--idle-seconds", "20")
+    assert r.returncode == 0, r.stdout + r.stderr
+    faults = {e["fault"] for e in log_lines(log)}
+    assert faults == {"short-read", "short-write"}
+
+
+def test_without_run_the_exit_status_is_the_programs(build):
+    r = wrap(build, "--faults", "eintr=0.5", "--", "/bin/sh", "-c", "exit 7")
+    assert r.returncode == 7
+
+
+def test_plain_program_untouched_by_the_preload(build, tmp_path):
+    # Files and pipes are not sockets: a shell pipeline through the preload is unchanged.
+    out = tmp_path / "out.txt"
+    r = wrap(build, "--faults", "short-read=1,short-write=1,eintr=1,reset=1", "--", "/bin/sh",
+             "-c", f"seq 1 20000 | sort -n | tail -1 > {out}")
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == "20000\n"
+
+
+def test_statically_linked_program_gets_a_warning(build, tmp_path):
+    src = tmp_path / "hello.c"
+    src.write_text('#include <stdio.h>\nint main(void){puts("static hello");return 3;}\n')
+    exe = tmp_path / "hello"
+    subprocess.run(["cc", "-static", "-o", str(exe), str(src)], check=True, timeout=120)
+    r = wrap(build, "--faults", "short-read=1", "--", exe)
+    assert r.returncode == 3
+    assert r.stdout == "static hello\n"
+    assert f"{exe} is statically linked: nothing can be interposed" in r.stderr
+
+
+def test_server_that_never_listens_is_a_finding(build):
+    r = wrap(build, "--timeout", "3", "--run", CLIENT, "--", "/bin/sh", "-c", "exit 0", "{port}")
+    assert r.returncode == 1
+    assert "FINDING: the server exited before listening on 127.0.0.1:" in r.stdout
+
+
+def test_server_crash_is_a_finding(build, tmp_path):
+    crasher = tmp_path / "crash.py"
+    crasher.write_text(
+        "import os, signal, socket, sys\n"
+        "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)\n"
+        "s.accept()  # the readiness probe\n"
+        "c, _ = s.accept(); c.recv(10)\n"
+        "os.kill(os.getpid(), signal.SIGSEGV)\n")
+    r = wrap(build, "--run", CLIENT, "--", sys.executable if os.path.exists("/usr/bin/python3") else "python3",
+             crasher, "{port}")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FINDING: the server died of signal 11" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--faults", "frobnicate", "--", "true"], "faults: unknown fault 'frobnicate'"),
+    (["--faults", "eintr=1.5", "--", "true"], "faults: bad value '1.5' for eintr"),
+    (["--faults", "short-read=0", "--", "true"], "faults: bad value '0' for short-read"),
+    ([], "no command given"),
+    (["--", "no-such-command-sockdrill"], "no-such-command-sockdrill: command not found"),
+    (["--run", CLIENT, "--", "true"], "--run needs {port} in the command"),
+    (["--seed", "x", "--", "true"], "--seed expects a whole number"),
+])
+def test_bad_input_exits_2(build, args, message):
+    r = wrap(build, *args, timeout=30)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_run_with_faults_on_both_backends(build, tmp_path):
+    sc = tmp_path / "f.sd"
+    sc.write_text(
+        "s: L = socket(inet) -> fd\ns: bind(L, 127.0.0.1:0) -> 0\ns: listen(L, 4) -> 0\n"
+        "s: P = port(L)\nc: C = socket(inet) -> fd\nc: connect(C, 127.0.0.1:$P) -> 0\n"
+        "s: S = accept(L) -> fd\n"
+        "c: send(C, \"hello world\") -> 1..3\n"       # short writes of at most 3 bytes
+        "s: recv(S, 100) -> 1..2\n")                 # short reads of at most 2
+    log = tmp_path / "log.jsonl"
+    r = subprocess.run([str(build / "sockdrill"), "run", "--backend", "both", "--faults",
+                        "short-read=2,short-write=3", "--fault-log", str(log), str(sc)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    kinds = [e["fault"] for e in log_lines(log)]
+    assert kinds.count("short-write") == 2 and kinds.count("short-read") == 2  # sim and real
+    # 'set faults' in the file does the same; a failure names the faults to reproduce it.
+    sc.write_text("set faults \"short-write=3\"\n" + sc.read_text().replace("-> 1..3", "-> 11"))
+    r = subprocess.run([str(build / "sockdrill"), "run", str(sc)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1
+    assert re.search(r"expected 11, got [123]$", r.stdout, re.M)
+    r = subprocess.run([str(build / "sockdrill"), "run", "--faults", "short-write=3", str(sc)],
+                       capture_output=True, text=True, timeout=60)
+    assert "reproduce: ./sockdrill run --backend sim --seed 1 --faults 'short-write=3'" in r.stdout
+
+
+def test_run_against_an_external_server_with_target(build):
+    server = subprocess.Popen([str(build / "sd-qa-server"), "--idle-seconds", "20"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        where = server.stdout.readline().split()[-1]
+        r = subprocess.run([str(build / "sockdrill"), "run", "--backend", "real", "--target", where,
+                            CLIENT], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        bad = subprocess.run([str(build / "sockdrill"), "run", "--target", "192.0.2.1:80", CLIENT],
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and "--target expects a loopback ADDR:PORT" in bad.stderr
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
