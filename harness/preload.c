@@ -50,6 +50,9 @@ REAL(readv);
 REAL(writev);
 REAL(close);
 REAL(sendfile);
+REAL(dup);
+REAL(dup2);
+REAL(dup3);
 static ssize_t (*real___read_chk)(int, void *, size_t, size_t);
 static ssize_t (*real___recv_chk)(int, void *, size_t, size_t, int);
 
@@ -68,6 +71,7 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	FIND(socket), FIND(listen), FIND(accept), FIND(accept4), FIND(connect), FIND(send);
 	FIND(sendto), FIND(sendmsg), FIND(recv), FIND(recvfrom), FIND(recvmsg), FIND(read);
 	FIND(write), FIND(readv), FIND(writev), FIND(close), FIND(sendfile);
+	FIND(dup), FIND(dup2), FIND(dup3);
 	real___read_chk = (ssize_t(*)(int, void *, size_t, size_t))dlsym(RTLD_NEXT, "__read_chk");
 	real___recv_chk =
 		(ssize_t(*)(int, void *, size_t, size_t, int))dlsym(RTLD_NEXT, "__recv_chk");
@@ -361,6 +365,42 @@ EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 	if (GUARD(out) && decide(out, SD_OP_WRITE, 0, n, "sendfile", &d) < 0)
 		return -1;
 	return real_sendfile(out, in, off, d.len);
+}
+
+/* A descriptor number takes over what it now refers to: a copy of a traced socket is traced
+ * (same connection), and a file duplicated over a traced number is no longer a socket. */
+static int copy_mark(int from, int to)
+{
+	if (to >= 0 && to < MAXFD && to != from) {
+		int t = tcp(from);
+		if (t) {
+			atomic_store(&conn_of[to], atomic_load(&conn_of[from]));
+			atomic_store(&calls_of[to], atomic_load(&calls_of[from]));
+		}
+		atomic_store(&is_tcp[to], (unsigned char)t);
+	}
+	return to;
+}
+
+EXPORT int dup(int fd) { return copy_mark(fd, real_dup(fd)); }
+EXPORT int dup2(int fd, int to) { return copy_mark(fd, real_dup2(fd, to)); }
+EXPORT int dup3(int fd, int to, int flags) { return copy_mark(fd, real_dup3(fd, to, flags)); }
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	static int (*real_close_range)(unsigned, unsigned, int);
+	if (!real_close_range)
+		real_close_range =
+			(int (*)(unsigned, unsigned, int))dlsym(RTLD_NEXT, "close_range");
+	if (!real_close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int rc = real_close_range(first, last, flags);
+	if (rc == 0 && !(flags & 4 /* CLOSE_RANGE_CLOEXEC: nothing is closed */))
+		for (unsigned fd = first; fd <= last && fd < MAXFD; fd++)
+			atomic_store(&is_tcp[fd], 0);
+	return rc;
 }
 
 EXPORT int close(int fd)

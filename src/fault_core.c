@@ -185,13 +185,29 @@ size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint
 		       const char *op, const struct sd_fault_decision *d, size_t asked)
 {
 	static const char roles[] = "?acl";
+	static const struct {
+		int e;
+		const char *name;
+	} names[] = {{EINTR, "EINTR"},
+		     {EAGAIN, "EAGAIN"},
+		     {ECONNRESET, "ECONNRESET"},
+		     {EMFILE, "EMFILE"},
+		     {ENFILE, "ENFILE"},
+		     {ECONNABORTED, "ECONNABORTED"},
+		     {ECONNREFUSED, "ECONNREFUSED"},
+		     {ETIMEDOUT, "ETIMEDOUT"}};
+	const char *err = NULL;
+	for (size_t i = 0; d->err && i < sizeof names / sizeof names[0]; i++)
+		if (names[i].e == d->err)
+			err = names[i].name;
 	unsigned role = (unsigned)(conn >> 56);
 	int n = snprintf(buf, size,
 			 "{\"t\":%lld.%09lld,\"conn\":\"%c%llu\",\"call\":%llu,\"op\":\"%s\","
-			 "\"fault\":\"%s\",\"bytes\":%zu,\"asked\":%zu}\n",
+			 "\"fault\":\"%s\",\"bytes\":%zu,\"asked\":%zu%s%s%s}\n",
 			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000),
 			 roles[role < 4 ? role : 0],
 			 (unsigned long long)(conn & ((1ull << 56) - 1)), (unsigned long long)call,
-			 op, d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked);
+			 op, d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked,
+			 err ? ",\"errno\":\"" : "", err ? err : "", err ? "\"" : "");
 	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }

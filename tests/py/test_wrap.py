@@ -82,6 +82,25 @@ def test_plain_program_untouched_by_the_preload(build, tmp_path):
     assert out.read_text() == "20000\n"
 
 
+def test_duplicated_descriptors_follow_what_they_refer_to(build, tmp_path):
+    # Under short-write=1: a dup of a connected socket is still that socket (short writes);
+    # a file dup2'd over a socket's number is a file again (whole writes).
+    prog = tmp_path / "dups.py"
+    prog.write_text(
+        "import os, socket, sys\n"
+        "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+        "c = socket.create_connection(l.getsockname()); s, _ = l.accept()\n"
+        "d = os.dup2(c.fileno(), 50)\n"  # dup3 underneath (os.dup would use fcntl F_DUPFD)
+
+        "print('dup', os.write(d, b'x' * 100))\n"
+        "f = open(sys.argv[1], 'wb')\n"
+        "os.dup2(f.fileno(), c.fileno())\n"
+        "print('file', os.write(c.fileno(), b'y' * 100))\n")
+    r = wrap(build, "--faults", "short-write=1", "--", "/usr/bin/python3", prog, tmp_path / "f.bin")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["dup 1", "file 100"]
+
+
 def test_statically_linked_program_gets_a_warning(build, tmp_path):
     src = tmp_path / "hello.c"
     src.write_text('#include <stdio.h>\nint main(void){puts("static hello");return 3;}\n')
