@@ -143,6 +143,8 @@ static int parse_options(struct sd__sim *s, const char *text)
 	return 0;
 }
 
+static struct sd__sock reserved; /* marks a slot taken by an accept still in progress */
+
 /* ---- instance ---------------------------------------------------------------------------- */
 
 static int sim_create(const struct sd_config *cfg, void **state)
@@ -172,7 +174,12 @@ static int sim_create(const struct sd_config *cfg, void **state)
 static void sim_destroy(void *state)
 {
 	struct sd__sim *s = state;
+	/* An actor left blocked in accept holds a reserved slot: not a socket to free. */
+	for (int i = 0; i < s->nfds_cap; i++)
+		if (s->fds[i] == &reserved)
+			s->fds[i] = NULL;
 	sd__free_all(s);
+	free(s->ports_used);
 	free(s->fds);
 	free(s->timers);
 	sd__sched_free(s);
@@ -180,8 +187,6 @@ static void sim_destroy(void *state)
 }
 
 /* ---- descriptors -------------------------------------------------------------------------- */
-
-static struct sd__sock reserved; /* marks a slot taken by an accept still in progress */
 
 static struct sd__sock *lookup(struct sd__sim *s, int fd)
 {

@@ -128,6 +128,10 @@ struct sd__sim {
 	/* ports: chains of every socket holding a port, and of listeners */
 	struct sd__sock *by_port[65536];
 	struct sd__sock *listeners[65536];
+	/* ports that ever held a socket, so teardown visits only those */
+	uint64_t port_seen[65536 / 64];
+	uint16_t *ports_used;
+	size_t nports_used, capports_used;
 	uint32_t perturb[256]; /* Linux's table_perturb: where connect's port search resumes */
 
 	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */

@@ -74,7 +74,22 @@ static int saddr_equal(const struct sd__sock *x, const struct sd__sock *y)
 
 void sd__port_link(struct sd__sim *s, struct sd__sock *k)
 {
-	struct sd__sock **head = &s->by_port[k->local.port];
+	uint16_t port = k->local.port;
+	if (!(s->port_seen[port / 64] >> (port % 64) & 1)) {
+		if (s->nports_used == s->capports_used) {
+			size_t cap = s->capports_used ? s->capports_used * 2 : 64;
+			uint16_t *g = realloc(s->ports_used, cap * sizeof *g);
+			if (g) {
+				s->ports_used = g;
+				s->capports_used = cap;
+			}
+		}
+		if (s->nports_used < s->capports_used) {
+			s->ports_used[s->nports_used++] = port;
+			s->port_seen[port / 64] |= 1ull << (port % 64);
+		}
+	}
+	struct sd__sock **head = &s->by_port[port];
 	k->pprev = NULL;
 	k->pnext = *head;
 	if (*head)

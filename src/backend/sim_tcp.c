@@ -578,9 +578,9 @@ void sd__free_all(struct sd__sim *s)
 	size_t n = 0, cap = 64;
 	struct sd__sock **all = malloc(cap * sizeof *all);
 	for (int pass = 0; pass < 2 && all; pass++) {
-		int lim = pass == 0 ? s->nfds_cap : 65536;
+		int lim = pass == 0 ? s->nfds_cap : (int)s->nports_used;
 		for (int i = 0; i < lim; i++) {
-			struct sd__sock *k = pass == 0 ? s->fds[i] : s->by_port[i];
+			struct sd__sock *k = pass == 0 ? s->fds[i] : s->by_port[s->ports_used[i]];
 			for (; k; k = pass == 0 ? NULL : k->pnext) {
 				if (k->gc)
 					continue;

@@ -236,6 +236,27 @@ static void blocking_connect_waits_for_backlog_room(void **state)
 	close_sim(net);
 }
 
+static void accept_forever(void *arg)
+{
+	struct late_acceptor *a = arg;
+	a->fd = sd_accept(a->net, a->lfd, NULL, NULL, 0);
+}
+
+/* Fuzz runs end with the server still waiting: destroying the sim then must be clean. */
+static void destroy_with_actors_still_blocked(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(4, NULL);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	struct late_acceptor a = {.net = net, .fd = -1};
+	a.lfd = listener(net, 4, &where, &wl);
+	assert_true(sd_spawn(net, "server", accept_forever, &a) > 0);
+	assert_int_equal(sd_sleep_ns(net, 10 * MS), 0); /* the server is now parked in accept */
+	assert_int_equal(a.fd, -1);
+	close_sim(net);
+}
+
 static void segmentation_gives_partial_reads(void **state)
 {
 	(void)state;
@@ -359,6 +380,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(deadlock_is_reported),
 	T(rcvtimeo_runs_on_virtual_time),
 	T(blocking_connect_waits_for_backlog_room),
+	T(destroy_with_actors_still_blocked),
 	T(segmentation_gives_partial_reads),
 	T(sigpipe_is_an_event_not_a_signal),
 	T(lowest_free_descriptor_and_limit),
