@@ -72,6 +72,11 @@ static void send_rst_to_peer(struct sd__sim *s, struct sd__sock *k)
 		return;
 	}
 	if (p) {
+		/* The RST travels behind the bytes already sent: those still in flight (with
+		 * segmentation on) arrive first, and stay readable before the error. */
+		for (struct sd__chunk *c = p->in_head; c; c = c->next)
+			if (c->arrive > s->now)
+				c->arrive = s->now;
 		p->peer = NULL;
 		k->peer = NULL;
 		sd__rst_arrives(s, p);

@@ -285,6 +285,21 @@ static void segmentation_gives_partial_reads(void **state)
 	assert_memory_equal(in, out, sizeof out);
 	assert_int_equal(sd_close(net, c), 0);
 	assert_int_equal(sd_recv(net, s, in, 1, 0), 0); /* the FIN after the last piece */
+	/* An RST also travels behind the bytes in flight: they are read first, then the error. */
+	int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c2, (struct sockaddr *)&where, wl), 0);
+	int s2 = sd_accept(net, l, NULL, NULL, 0);
+	assert_int_equal(sd_send(net, c2, "question", 8, 0), 8);
+	assert_int_equal(sd_send(net, s2, out, 100, 0), 100); /* pieces still in flight... */
+	assert_int_equal(sd_recv(net, s2, in, 1, MSG_WAITALL), 1);
+	assert_int_equal(sd_close(net, s2), 0); /* ...when s2 closes with unread data: RST */
+	size_t got2 = 0;
+	ssize_t k2;
+	while ((k2 = sd_recv(net, c2, in + got2, sizeof in - got2, 0)) > 0)
+		got2 += (size_t)k2;
+	assert_int_equal(got2, 100);
+	assert_memory_equal(in, out, 100);
+	assert_int_equal(k2, -ECONNRESET);
 	close_sim(net);
 }
 
