@@ -49,6 +49,13 @@ int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size
 		snprintf(err, errlen, "faults: spec too long");
 		return -EINVAL;
 	}
+	/* Messages quote the spec: a control character would break the one-line report. */
+	for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+		if (*c < 0x20 || *c == 0x7f) {
+			snprintf(err, errlen, "faults: the spec has a control character (0x%02x)",
+				 *c);
+			return -EINVAL;
+		}
 	strcpy(buf, text);
 	for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
 		char *v = strchr(kv, '=');

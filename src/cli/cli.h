@@ -16,5 +16,7 @@ int sd__parse_num(const char *cmd, const char *opt, const char *text, uint64_t m
 int sd__cmd_demo(int argc, char **argv);
 int sd__cmd_run(int argc, char **argv);
 int sd__cmd_wrap(int argc, char **argv);
+int sd__cmd_fuzz(int argc, char **argv);
+int sd__cmd_repro(int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const struct {
 } commands[] = {
 	{"run", sd__cmd_run, "run scenario files on sim, real or both"},
 	{"wrap", sd__cmd_wrap, "run a program with faults injected into its TCP sockets"},
+	{"fuzz", sd__cmd_fuzz, "fuzz a target with libFuzzer or AFL++, time-boxed"},
+	{"repro", sd__cmd_repro, "replay a fuzz input and show the calls that led to it"},
 	{"list", cmd_list, "list the registered backends"},
 	{"demo", sd__cmd_demo, "run the question/answer server against many concurrent clients"},
 };

@@ -64,6 +64,7 @@ static void spec_errors(void **state)
 		{"delay=-5", "faults: bad value '-5' for delay (milliseconds, 0..60000)"},
 		{"scope=everyone",
 		 "faults: scope must be all, accepted or connected, not 'everyone'"},
+		{"short-\nread", "faults: the spec has a control character (0x0a)"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(sd_fault_parse(bad[i].spec, &s, err, sizeof err), -EINVAL);
@@ -231,7 +232,8 @@ static void accept_fail_leaves_the_connection_queued(void **state)
 	assert_true(s >= 0);
 	fflush(x.f);
 	assert_non_null(strstr(x.log, "\"conn\":\"l1\""));
-	assert_true(strstr(x.log, "\"errno\":\"EMFILE\"") || strstr(x.log, "\"errno\":\"ENFILE\"") ||
+	assert_true(strstr(x.log, "\"errno\":\"EMFILE\"") ||
+		    strstr(x.log, "\"errno\":\"ENFILE\"") ||
 		    strstr(x.log, "\"errno\":\"ECONNABORTED\""));
 	unwrap(&x);
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);

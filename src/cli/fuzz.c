@@ -1,0 +1,412 @@
+/* sockdrill fuzz / repro: build a target for an engine, run it time-boxed, replay a crash. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Formats a path or an argument into a fixed buffer (vsnprintf: cut rather than overflow). */
+static void pathf(char *out, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void pathf(char *out, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+}
+
+static const char *const targets[] = {"scenario_parser", "sim_ops", "sim_vs_kernel",
+				      "example_server", "fragile_server"};
+#define NTARGETS (sizeof targets / sizeof targets[0])
+
+static const char fuzz_help[] =
+	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n\n"
+	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
+	"(default 60), starting from corpus/TARGET. New inputs go to build/fuzz/TARGET/corpus,\n"
+	"crashes to build/fuzz/TARGET/artifacts, each printed with the command that replays it.\n"
+	"Targets: scenario_parser, sim_ops, sim_vs_kernel, example_server, fragile_server.\n"
+	"  --engine E   libfuzzer (default; ASan+UBSan) or afl (AFL++, afl-clang-fast)\n"
+	"  --time S     seconds, 1..86400\n"
+	"  --jobs N     parallel fuzzers: libFuzzer -fork=N, AFL++ one -M and N-1 -S instances\n"
+	"Exit: 0 no crash, 1 a crash found, 2 bad input or a failed build.\n";
+
+static const char repro_help[] =
+	"usage: sockdrill repro TARGET FILE [--engine libfuzzer|afl] [--minimize]\n\n"
+	"Runs TARGET once on FILE with SOCKDRILL_TRACE=1: the socket calls and faults that led\n"
+	"to the finding are printed, then the finding itself. --minimize also shrinks FILE with\n"
+	"the engine's own tool (libFuzzer -minimize_crash, afl-tmin) into FILE.min.\n"
+	"Exit: 0 the input runs clean, 1 it crashes, 2 bad input or a failed build.\n";
+
+/* The checkout this binary was built in: build/PRESET/sockdrill -> ../../.. */
+static int project_root(char *out, size_t size)
+{
+	const char *env = getenv("SOCKDRILL_ROOT");
+	char exe[PATH_MAX], presets[PATH_MAX + 32];
+	if (env && *env) {
+		pathf(out, size, "%s", env);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		if (n <= 0)
+			return -1;
+		exe[n] = 0;
+		char *d = dirname(dirname(dirname(exe)));
+		pathf(out, size, "%s", d);
+	}
+	pathf(presets, sizeof presets, "%s/CMakePresets.json", out);
+	return access(presets, R_OK) == 0 ? 0 : -1;
+}
+
+/* Runs argv (with extra environment assignments), waits; the exit status, or 128+signal. */
+static int run(char *const argv[], const char *const env[], const char *log)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		if (log) {
+			FILE *f = fopen(log, "w");
+			if (f) {
+				dup2(fileno(f), 1);
+				dup2(fileno(f), 2);
+			}
+		}
+		execvp(argv[0], argv);
+		fprintf(stderr, "sockdrill: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int check_target(const char *cmd, const char *t)
+{
+	for (size_t i = 0; i < NTARGETS; i++)
+		if (!strcmp(t, targets[i]))
+			return 0;
+	return sd__usage_error(cmd,
+			       "unknown target '%s' (scenario_parser, sim_ops, sim_vs_kernel, "
+			       "example_server, fragile_server)",
+			       t);
+}
+
+static int check_engine(const char *cmd, const char *e)
+{
+	if (strcmp(e, "libfuzzer") && strcmp(e, "afl"))
+		return sd__usage_error(cmd, "--engine must be libfuzzer or afl, not '%s'", e);
+	return 0;
+}
+
+/* Configures the engine's preset and builds the target; the binary path into exe. */
+static int build_target(const char *cmd, const char *root, const char *engine, const char *t,
+			char *exe, size_t size)
+{
+	char bdir[PATH_MAX], log[PATH_MAX + 64], tgt[64], jobs[16];
+	pathf(bdir, sizeof bdir, "%s/build/%s", root, engine);
+	pathf(log, sizeof log, "%s/build/%s.fuzz-build.log", root, engine);
+	pathf(tgt, sizeof tgt, "fuzz_%s", t);
+	pathf(jobs, sizeof jobs, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	mkdir(bdir, 0755);
+	fprintf(stderr, "sockdrill %s: building %s for %s (log: %s)\n", cmd, t, engine, log);
+	char *conf[] = {"cmake", "--preset", (char *)engine, "-S", (char *)root, NULL};
+	char *bld[] = {"cmake", "--build", bdir, "--target", tgt, "-j", jobs, NULL};
+	if (chdir(root) < 0 || run(conf, NULL, log) != 0 || run(bld, NULL, log) != 0) {
+		fprintf(stderr, "sockdrill %s: the %s build failed; see %s\n", cmd, engine, log);
+		return -1;
+	}
+	pathf(exe, size, "%s/%s", bdir, tgt);
+	return 0;
+}
+
+static int count_files(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.' &&
+		     (!prefix || !strncmp(e->d_name, prefix, strlen(prefix)));
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Copies each file of src whose name starts with prefix into dst, named by tag-N. */
+static int copy_files(const char *src, const char *prefix, const char *dst, const char *tag)
+{
+	DIR *d = opendir(src);
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || (prefix && strncmp(e->d_name, prefix, strlen(prefix))))
+			continue;
+		char from[PATH_MAX * 2], to[PATH_MAX * 2], buf[65536];
+		pathf(from, sizeof from, "%s/%s", src, e->d_name);
+		pathf(to, sizeof to, "%s/%s-%d", dst, tag, n);
+		FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+		size_t k;
+		while (in && out && (k = fread(buf, 1, sizeof buf, in)) > 0)
+			fwrite(buf, 1, k, out);
+		if (in)
+			fclose(in);
+		if (out)
+			fclose(out), n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Crash files written since `since` (this run), each with the command that replays it. */
+static int print_crashes(const char *art, const char *t, const char *engine, time_t since)
+{
+	DIR *d = opendir(art);
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d))) {
+		char path[PATH_MAX * 2];
+		struct stat st;
+		pathf(path, sizeof path, "%s/%s", art, e->d_name);
+		if (e->d_name[0] == '.' || stat(path, &st) < 0 || st.st_mtime < since)
+			continue;
+		printf("reproduce: ./sockdrill repro %s %s --engine %s\n", t, path, engine);
+		n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+int sd__cmd_fuzz(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"engine", required_argument, NULL, 'e'},
+		{"time", required_argument, NULL, 't'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	const char *engine = "libfuzzer";
+	uint64_t secs = 60, jobs = 1;
+	int opt;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		const char *o = argv[optind - 1];
+		switch (opt) {
+		case 'e': engine = optarg; break;
+		case 't':
+			if (sd__parse_num("fuzz", "--time", optarg, 1, 86400, &secs))
+				return SD_EXIT_USAGE;
+			break;
+		case 'j':
+			if (sd__parse_num("fuzz", "--jobs", optarg, 1, 64, &jobs))
+				return SD_EXIT_USAGE;
+			break;
+		case 'h': fputs(fuzz_help, stdout); return SD_EXIT_OK;
+		case ':': return sd__usage_error("fuzz", "option '%s' needs a value", o);
+		default:
+			return sd__usage_error(
+				"fuzz", "unknown option '%s' (try 'sockdrill fuzz --help')", o);
+		}
+	}
+	if (optind != argc - 1)
+		return sd__usage_error("fuzz",
+				       optind >= argc ? "no target given" : "one target at a time");
+	const char *t = argv[optind];
+	if (check_target("fuzz", t) || check_engine("fuzz", engine))
+		return SD_EXIT_USAGE;
+	char root[PATH_MAX], exe[PATH_MAX], seeds[PATH_MAX + 64], base[PATH_MAX + 64];
+	char work[PATH_MAX + 96], art[PATH_MAX + 96], dict[PATH_MAX + 96];
+	if (project_root(root, sizeof root) < 0)
+		return sd__usage_error("fuzz",
+				       "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
+	if (build_target("fuzz", root, engine, t, exe, sizeof exe) < 0)
+		return SD_EXIT_USAGE;
+	pathf(seeds, sizeof seeds, "%s/corpus/%s", root, t);
+	pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
+	pathf(work, sizeof work, "%s/corpus-%s", base, engine);
+	pathf(art, sizeof art, "%s/artifacts", base);
+	pathf(dict, sizeof dict, "%s/fuzz/%s.dict", root, t);
+	char mk[PATH_MAX + 128];
+	pathf(mk, sizeof mk, "%s/build/fuzz", root);
+	mkdir(mk, 0755), mkdir(base, 0755), mkdir(work, 0755), mkdir(art, 0755), mkdir(seeds, 0755);
+	if (!count_files(seeds, NULL)) { /* engines need one input to start from */
+		char empty[PATH_MAX + 96];
+		pathf(empty, sizeof empty, "%s/empty", work);
+		FILE *f = fopen(empty, "wb");
+		if (f)
+			fclose(f);
+	}
+	time_t started = time(NULL);
+	int rc;
+	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
+	int have_dict = access(dict, R_OK) == 0;
+	printf("fuzz: %s on %s for %llu s (%llu job%s)\n", t, engine, (unsigned long long)secs,
+	       (unsigned long long)jobs, jobs == 1 ? "" : "s");
+	fflush(stdout);
+	if (!strcmp(engine, "libfuzzer")) {
+		pathf(a_time, sizeof a_time, "-max_total_time=%llu", (unsigned long long)secs);
+		pathf(a_art, sizeof a_art, "-artifact_prefix=%s/", art);
+		pathf(a_dict, sizeof a_dict, "-dict=%s", dict);
+		pathf(a_jobs, sizeof a_jobs, "-fork=%llu", (unsigned long long)jobs);
+		char *av[12];
+		int n = 0;
+		av[n++] = exe, av[n++] = a_time, av[n++] = a_art, av[n++] = "-print_final_stats=1";
+		if (have_dict)
+			av[n++] = a_dict;
+		if (jobs > 1)
+			av[n++] = a_jobs;
+		av[n++] = work, av[n++] = seeds, av[n] = NULL;
+		rc = run(av, NULL, NULL);
+	} else {
+		static const char *const env[] = {"AFL_SKIP_CPUFREQ=1",
+						  "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1",
+						  "AFL_NO_UI=1", "AFL_BENCH_UNTIL_CRASH=1", NULL};
+		char out[PATH_MAX + 128], in[PATH_MAX + 128];
+		pathf(out, sizeof out, "%s/afl-out", base);
+		pathf(in, sizeof in, "%s/afl-in", base);
+		mkdir(in, 0755);
+		copy_files(seeds, NULL, in, "seed");
+		copy_files(work, NULL, in, "work");
+		if (!count_files(in, NULL)) {
+			char empty[PATH_MAX + 160];
+			pathf(empty, sizeof empty, "%s/empty", in);
+			FILE *f = fopen(empty, "wb");
+			if (f)
+				fputc(0, f), fclose(f);
+		}
+		pathf(a_time, sizeof a_time, "%llu", (unsigned long long)secs);
+		pid_t pids[64];
+		int np = 0;
+		for (uint64_t j = 0; j < jobs; j++) {
+			char role[16], name[16];
+			pathf(role, sizeof role, j ? "-S" : "-M");
+			pathf(name, sizeof name, j ? "s%llu" : "main", (unsigned long long)j);
+			char *av[16];
+			int n = 0;
+			av[n++] = "afl-fuzz", av[n++] = "-i", av[n++] = in, av[n++] = "-o",
+			av[n++] = out;
+			av[n++] = "-V", av[n++] = a_time, av[n++] = role, av[n++] = name;
+			if (have_dict)
+				av[n++] = "-x", av[n++] = dict;
+			av[n++] = "--", av[n++] = exe, av[n] = NULL;
+			pid_t p = fork();
+			if (p == 0) {
+				for (int i = 0; env[i]; i++)
+					putenv((char *)env[i]);
+				if (j) /* secondaries quietly */
+					freopen("/dev/null", "w", stdout);
+				execvp(av[0], av);
+				_exit(127);
+			}
+			if (p > 0)
+				pids[np++] = p;
+		}
+		rc = 0;
+		for (int i = 0; i < np; i++) {
+			int st;
+			waitpid(pids[i], &st, 0);
+			if (!WIFEXITED(st) || WEXITSTATUS(st))
+				rc = rc ? rc
+					: (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		}
+		/* Crashes and the grown queue come home. */
+		DIR *d = opendir(out);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char sub[PATH_MAX * 2];
+			pathf(sub, sizeof sub, "%s/%s/crashes", out, e->d_name);
+			copy_files(sub, "id:", art, "afl-crash");
+			pathf(sub, sizeof sub, "%s/%s/queue", out, e->d_name);
+			copy_files(sub, "id:", work, "afl-queue");
+		}
+		if (d)
+			closedir(d);
+	}
+	fflush(stdout);
+	int crashes = print_crashes(art, t, engine, started);
+	printf("fuzz: %s on %s: %d new crash%s; corpus %s: %d inputs\n", t, engine, crashes,
+	       crashes == 1 ? "" : "es", work, count_files(work, NULL));
+	if (!crashes && rc != 0 && strcmp(engine, "afl"))
+		fprintf(stderr, "sockdrill fuzz: the engine exited with status %d\n", rc);
+	return crashes ? SD_EXIT_CHECK : (rc != 0 && rc != 1 ? SD_EXIT_USAGE : SD_EXIT_OK);
+}
+
+int sd__cmd_repro(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"engine", required_argument, NULL, 'e'},
+		{"minimize", no_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	const char *engine = "libfuzzer";
+	int opt, minimize = 0;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		const char *o = argv[optind - 1];
+		switch (opt) {
+		case 'e': engine = optarg; break;
+		case 'm': minimize = 1; break;
+		case 'h': fputs(repro_help, stdout); return SD_EXIT_OK;
+		case ':': return sd__usage_error("repro", "option '%s' needs a value", o);
+		default:
+			return sd__usage_error(
+				"repro", "unknown option '%s' (try 'sockdrill repro --help')", o);
+		}
+	}
+	if (argc - optind != 2)
+		return sd__usage_error("repro", "expected TARGET FILE");
+	const char *t = argv[optind], *file = argv[optind + 1];
+	if (check_target("repro", t) || check_engine("repro", engine))
+		return SD_EXIT_USAGE;
+	char root[PATH_MAX], exe[PATH_MAX], abs[PATH_MAX];
+	if (!realpath(file, abs))
+		return sd__usage_error("repro", "%s: %s", file, strerror(errno));
+	if (project_root(root, sizeof root) < 0)
+		return sd__usage_error("repro",
+				       "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
+	if (build_target("repro", root, engine, t, exe, sizeof exe) < 0)
+		return SD_EXIT_USAGE;
+	static const char *const env[] = {"SOCKDRILL_TRACE=1", NULL};
+	char *av[] = {exe, abs, NULL};
+	fflush(stdout);
+	int rc = run(av, env, NULL);
+	printf("repro: %s on %s: %s\n", t, file, rc == 0 ? "runs clean" : "the finding reproduces");
+	if (rc != 0 && minimize) {
+		char min[PATH_MAX + 8], a1[PATH_MAX + 64], a2[PATH_MAX + 64];
+		pathf(min, sizeof min, "%s.min", abs);
+		if (!strcmp(engine, "libfuzzer")) {
+			pathf(a1, sizeof a1, "-exact_artifact_path=%s", min);
+			pathf(a2, sizeof a2, "-max_total_time=30");
+			char *mv[] = {exe, "-minimize_crash=1", a1, a2, abs, NULL};
+			run(mv, NULL, NULL);
+		} else {
+			static const char *const aenv[] = {"AFL_SKIP_CPUFREQ=1", NULL};
+			char *mv[] = {"afl-tmin", "-i", abs, "-o", min, "--", exe, NULL};
+			run(mv, aenv, NULL);
+		}
+		if (access(min, R_OK) == 0)
+			printf("repro: minimized input: %s\n", min);
+	}
+	return rc == 0 ? SD_EXIT_OK : SD_EXIT_CHECK;
+}
