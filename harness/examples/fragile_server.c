@@ -1,6 +1,7 @@
 /* sd-fragile-server: the Q&A server written the fragile way, with plain libc calls: it
- * assumes one recv() returns one whole question. Right with no faults; wrong as soon as
- * reads come back short (sockdrill wrap --faults short-read finds it). */
+ * assumes one recv() returns one whole question, and one send() sends the whole answer.
+ * Right with no faults; wrong as soon as reads or writes come back short (sockdrill wrap
+ * --faults short-read or short-write finds it, and so does the fragile_server fuzz target). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>

@@ -1,0 +1,115 @@
+#!/bin/bash -eu
+# sockdrill: OSS-Fuzz / ClusterFuzzLite build script for the fuzz targets in fuzz/.
+#
+# Uses the usual variables: CC, CFLAGS (CXX, CXXFLAGS for linking when set), LIB_FUZZING_ENGINE,
+# OUT, SRC, WORK. For each target it writes $OUT/<target>, $OUT/<target>_seed_corpus.zip (from
+# corpus/<target>/), $OUT/<target>.dict (from fuzz/<target>.dict) and $OUT/<target>.options.
+#
+# Locally, e.g.:
+#   CC=clang CFLAGS="-fsanitize=address,fuzzer-no-link -g -O1" \
+#     LIB_FUZZING_ENGINE=-fsanitize=fuzzer OUT=/tmp/sd-fuzz bash fuzz/build.sh
+#   CC=afl-clang-fast LIB_FUZZING_ENGINE=-fsanitize=fuzzer OUT=/tmp/sd-afl bash fuzz/build.sh
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# The repository root: $SRC itself when it is the checkout, $SRC/sockdrill when OSS-Fuzz
+# cloned it there, else the directory above this script.
+if [ -n "${SRC:-}" ] && [ -f "$SRC/fuzz/scenario_parser.c" ]; then
+	root="$SRC"
+elif [ -n "${SRC:-}" ] && [ -f "$SRC/sockdrill/fuzz/scenario_parser.c" ]; then
+	root="$SRC/sockdrill"
+else
+	root="$(dirname "$here")"
+fi
+
+CC="${CC:-clang}"
+CFLAGS="${CFLAGS:-}"
+LIB_FUZZING_ENGINE="${LIB_FUZZING_ENGINE:--fsanitize=fuzzer}"
+OUT="${OUT:?set OUT to the output directory}"
+# OSS-Fuzz links with the C++ driver (its engines are C++ archives); C objects link fine.
+LD="${CXX:-$CC}"
+if [ -n "${CXX:-}" ]; then
+	LDFLAGS_FUZZ="${CXXFLAGS:-$CFLAGS}"
+else
+	LDFLAGS_FUZZ="$CFLAGS"
+fi
+
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+if [ -n "${WORK:-}" ]; then
+	obj="$WORK/sockdrill-fuzz-obj"
+	rm -rf "$obj"
+	mkdir -p "$obj"
+else
+	obj="$(mktemp -d)"
+	trap 'rm -rf "$obj"' EXIT
+fi
+
+targets="scenario_parser sim_ops sim_vs_kernel example_server fragile_server"
+
+# The library (SD_LIB_SOURCES in CMakeLists.txt) and the Q&A example every target links.
+lib_sources="src/ops.c src/errors.c src/addr.c src/diff.c src/scenario/parse.c
+src/scenario/run.c src/fault_core.c src/wrap/fault.c $(cd "$root" && echo src/backend/*.c)
+harness/examples/qa.c"
+
+# shellcheck disable=SC2206 # word splitting of the flag strings is intended
+cflags=($CFLAGS -std=gnu11 -D_GNU_SOURCE -I"$root/include" -I"$root/harness"
+	-I"$root/harness/examples" -I"$root/fuzz" -I"$root/src/scenario")
+
+cc() { # cc OUTPUT.o SOURCE [extra flags...]
+	local o="$1" s="$2"
+	shift 2
+	echo "  CC $s"
+	"$CC" "${cflags[@]}" "$@" -c "$root/$s" -o "$o"
+}
+
+lib_objs=()
+for s in $lib_sources; do
+	o="$obj/$(echo "$s" | tr / _).o"
+	cc "$o" "$s"
+	lib_objs+=("$o")
+done
+cc "$obj/inproc.o" harness/inproc.c
+# The fragile server's own source, unchanged but for its main, renamed for the target to call.
+cc "$obj/fragile_server_main.o" harness/examples/fragile_server.c -Dmain=sd_fragile_main
+
+zip_dir() { # zip_dir ZIP DIR: the files of DIR at the top of ZIP
+	local z="$1" d="$2"
+	rm -f "$z"
+	if command -v zip >/dev/null 2>&1; then
+		(cd "$d" && zip -q -X "$z" ./*)
+	else
+		python3 -m zipfile -c "$z" "$d"/*
+	fi
+}
+
+for t in $targets; do
+	extra=()
+	case "$t" in
+	example_server) extra=("$obj/inproc.o") ;;
+	fragile_server) extra=("$obj/inproc.o" "$obj/fragile_server_main.o") ;;
+	esac
+	cc "$obj/fuzz_$t.o" "fuzz/$t.c"
+	echo "  LD $OUT/$t"
+	# shellcheck disable=SC2086 # flag strings split into words
+	"$LD" $LDFLAGS_FUZZ "$obj/fuzz_$t.o" "${extra[@]}" "${lib_objs[@]}" \
+		$LIB_FUZZING_ENGINE -lpthread -ldl -o "$OUT/$t"
+
+	if [ -d "$root/corpus/$t" ] && [ -n "$(ls -A "$root/corpus/$t")" ]; then
+		zip_dir "$OUT/${t}_seed_corpus.zip" "$root/corpus/$t"
+	fi
+	if [ -f "$root/fuzz/$t.dict" ]; then
+		cp "$root/fuzz/$t.dict" "$OUT/$t.dict"
+	fi
+	# Inputs longer than what a target reads only slow the fuzzer down.
+	max_len=""
+	case "$t" in
+	sim_ops) max_len=257 ;;                        # a seed byte and 64 ops of 4 bytes
+	sim_vs_kernel) max_len=120 ;;                  # 30 ops of 4 bytes
+	example_server | fragile_server) max_len=512 ;; # 12 bytes, 4 clients of <= 102
+	esac
+	if [ -n "$max_len" ]; then
+		printf '[libfuzzer]\nmax_len = %s\n' "$max_len" >"$OUT/$t.options"
+	fi
+done
+echo "built: $targets -> $OUT"
