@@ -70,6 +70,8 @@ for s in $lib_sources; do
 	lib_objs+=("$o")
 done
 cc "$obj/inproc.o" harness/inproc.c
+cc "$obj/fuzz_server.o" harness/fuzz_server.c
+cc "$obj/qa_oracle.o" fuzz/qa_oracle.c
 # The fragile server's own source, unchanged but for its main, renamed for the target to call.
 cc "$obj/fragile_server_main.o" harness/examples/fragile_server.c -Dmain=sd_fragile_main
 
@@ -86,8 +88,8 @@ zip_dir() { # zip_dir ZIP DIR: the files of DIR at the top of ZIP
 for t in $targets; do
 	extra=()
 	case "$t" in
-	example_server) extra=("$obj/inproc.o") ;;
-	fragile_server) extra=("$obj/inproc.o" "$obj/fragile_server_main.o") ;;
+	example_server) extra=("$obj/inproc.o" "$obj/fuzz_server.o" "$obj/qa_oracle.o") ;;
+	fragile_server) extra=("$obj/inproc.o" "$obj/fuzz_server.o" "$obj/qa_oracle.o" "$obj/fragile_server_main.o") ;;
 	esac
 	cc "$obj/fuzz_$t.o" "fuzz/$t.c"
 	echo "  LD $OUT/$t"

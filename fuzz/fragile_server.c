@@ -1,24 +1,26 @@
-/* Fuzz target: harness/examples/fragile_server.c compiled unchanged (its main renamed by the
- * build), its libc socket calls routed to the sim by harness/inproc.c. The fuzzer is expected
- * to find its bug: a question that arrives in two pieces gets the wrong answer. */
-#include "server_driver.h"
+/* Fuzz target: harness/examples/fragile_server.c compiled unchanged (its main renamed to
+ * sd_fragile_main by the build), its libc socket calls routed to the sim by harness/inproc.c.
+ * This is all it takes to fuzz a server with sd_fuzz_server_run; the fuzzer is expected to
+ * find its bugs (a question arriving in pieces, an answer sent short). */
+#include <sockdrill/fuzz.h>
+
+#include "qa_oracle.h"
 
 int sd_fragile_main(int argc, char **argv);
 
-static void server(void *arg)
+static void serve(void *arg)
 {
-	(void)arg; /* the server reaches the net through the interposed libc calls */
-	char port[16];
-	snprintf(port, sizeof port, "%d", SERVER_PORT);
-	/* It stops after a second without a client: virtual time, so at once once clients are
-	 * done (the driver then joins it). */
-	char *argv[] = {"sd-fragile-server", "--port", port, "--idle-seconds", "1", NULL};
+	(void)arg;
+	char *argv[] = {"sd-fragile-server", "--port", "7777", "--idle-seconds", "1", NULL};
 	sd_fragile_main(5, argv);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fin in = {data, size};
-	drive(&in, server, 1);
-	return 0;
+	struct sd_fuzz_server s = {.serve = serve,
+				   .port = 7777,
+				   .requests = sd_qa_requests,
+				   .nrequests = sd_qa_nrequests,
+				   .check = sd_qa_check};
+	return sd_fuzz_server_run(&s, data, size);
 }

@@ -1,0 +1,161 @@
+/* sockdrill: the in-process server fuzz driver (include/sockdrill/fuzz.h): a fresh sim per
+ * input, the server as an actor, clients and faults decided by the input, an oracle. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sockdrill/fault.h>
+#include <sockdrill/fuzz.h>
+#include <sockdrill/sockdrill.h>
+
+#include "fuzz_input.h"
+#include "inproc.h"
+
+#define MAX_CLIENTS 4
+#define MAX_MSG     96
+
+struct client {
+	struct sd_net *net;
+	int port, which, err;
+	unsigned char msg[MAX_MSG];
+	size_t len, cut[4];
+	int ncut;
+	unsigned gap_us;
+	unsigned char got[512];
+	size_t gotlen;
+};
+
+static void client_actor(void *arg)
+{
+	struct client *c = arg;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = sd_socket(c->net, AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || (c->err = sd_connect(c->net, fd, (struct sockaddr *)&a, sizeof a)) < 0)
+		goto done;
+	size_t from = 0;
+	for (int i = 0; i < c->ncut; i++) {
+		while (from < c->cut[i]) {
+			ssize_t k =
+				sd_send(c->net, fd, c->msg + from, c->cut[i] - from, MSG_NOSIGNAL);
+			if (k <= 0) {
+				c->err = (int)k;
+				goto done;
+			}
+			from += (size_t)k;
+		}
+		if (c->gap_us)
+			sd_sleep_ns(c->net, (int64_t)c->gap_us * 1000);
+	}
+	sd_shutdown(c->net, fd, SHUT_WR);
+	for (ssize_t k;
+	     c->gotlen < sizeof c->got &&
+	     (k = sd_recv(c->net, fd, c->got + c->gotlen, sizeof c->got - c->gotlen, 0)) > 0;)
+		c->gotlen += (size_t)k;
+done:
+	if (fd >= 0)
+		sd_close(c->net, fd);
+}
+
+static struct sd_net *current;
+
+struct sd_net *sd_fuzz_server_net(void) { return current; }
+
+static void server_actor(void *arg)
+{
+	const struct sd_fuzz_server *srv = arg;
+	srv->serve(srv->arg);
+}
+
+int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
+{
+	struct fin in = {data, size};
+	uint64_t seed = fin_u64(&in);
+	unsigned segment = fin_range(&in, 0, 12), sr = fin_range(&in, 0, 3),
+		 sw = fin_range(&in, 0, 3);
+	char opts[96];
+	snprintf(opts, sizeof opts, "fdbase=%d,segment=%u,preempt=0.25", SD_INPROC_FDBASE, segment);
+	struct sd_config cfg = {.seed = seed, .options = opts};
+	struct sd_net sim, faulty;
+	if (sd_net_open(&sim, "sim", &cfg) < 0)
+		FINDING("cannot open the sim");
+	struct sd_fault_spec spec = {.short_read = sr, .short_write = sw};
+	if (sd_fault_wrap(&faulty, &sim, &spec, seed, NULL) < 0)
+		FINDING("cannot wrap the sim");
+	const char *tr = getenv("SOCKDRILL_TRACE");
+	if (tr && *tr && *tr != '0')
+		sd_sim_set_trace(&sim, stderr);
+	/* The server's own calls go through the fault wrapper; the clients' do not. */
+	current = &faulty;
+	sd_inproc_attach(&faulty);
+
+	int sid = sd_spawn(&sim, "server", server_actor, (void *)srv);
+	sd_sleep_ns(&sim, 1000000); /* the server runs (alone) until it blocks: listening */
+	struct sd_sim_stats st;
+	sd_sim_stats(&sim, &st);
+	int base_fds = st.open_fds;
+
+	static struct client cl[MAX_CLIENTS];
+	int n = (int)fin_range(&in, 1, MAX_CLIENTS);
+	for (int i = 0; i < n; i++) {
+		struct client *c = &cl[i];
+		memset(c, 0, sizeof *c);
+		c->net = &sim;
+		c->port = srv->port;
+		unsigned kind = fin_u8(&in);
+		if (srv->nrequests && kind < 200) {
+			c->which = (int)(kind % srv->nrequests);
+			c->len = strlen(srv->requests[c->which]);
+			if (c->len > MAX_MSG)
+				c->len = MAX_MSG;
+			memcpy(c->msg, srv->requests[c->which], c->len);
+		} else {
+			c->which = -1;
+			c->len = fin_range(&in, 0, MAX_MSG - 1);
+			for (size_t k = 0; k < c->len; k++)
+				c->msg[k] = (unsigned char)fin_u8(&in);
+		}
+		c->ncut = (int)fin_range(&in, 1, 4);
+		for (int k = 0; k < c->ncut - 1; k++)
+			c->cut[k] = c->len ? fin_u8(&in) % (c->len + 1) : 0;
+		c->cut[c->ncut - 1] = c->len;
+		for (int k = 1; k < c->ncut; k++)
+			if (c->cut[k] < c->cut[k - 1])
+				c->cut[k] = c->cut[k - 1];
+		c->gap_us = fin_u8(&in) * 10;
+	}
+	int ids[MAX_CLIENTS];
+	for (int i = 0; i < n; i++)
+		ids[i] = sd_spawn(&sim, "client", client_actor, &cl[i]);
+	for (int i = 0; i < n; i++)
+		if (sd_join(&sim, ids[i]) < 0)
+			FINDING("clients and server are all blocked: %s",
+				sd_sim_deadlock_report(&sim));
+	for (int i = 0; i < n; i++) {
+		struct client *c = &cl[i];
+		if (c->err == -ECONNREFUSED)
+			FINDING("client %d: connection refused (is the server listening on "
+				"127.0.0.1:%d?)",
+				i, srv->port);
+		if (srv->check && srv->check(c->which, c->msg, c->len, c->got, c->gotlen))
+			FINDING("client %d sent \"%.*s\" and got \"%.*s\"", i, (int)c->len, c->msg,
+				(int)c->gotlen, c->got);
+	}
+	/* After the clients, the server holds no more descriptors than when it was listening. */
+	sd_sleep_ns(&sim, 500000000LL);
+	sd_sim_stats(&sim, &st);
+	if (st.open_fds > base_fds)
+		FINDING("%d descriptors open after every client left, %d before (a leak?)",
+			st.open_fds, base_fds);
+	/* The server must come back by itself once idle: a run ends clean. */
+	sd_sleep_ns(&sim, 10000000000LL);
+	if (sd_join(&sim, sid) < 0)
+		FINDING("the server did not return when idle: %s", sd_sim_deadlock_report(&sim));
+	sd_inproc_attach(NULL);
+	current = NULL;
+	sd_net_close(&faulty);
+	sd_net_close(&sim);
+	return 0;
+}

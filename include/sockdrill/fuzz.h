@@ -1,0 +1,51 @@
+/* sockdrill: fuzz a server in-process on the simulated stack, one call per fuzz input. */
+#ifndef SOCKDRILL_FUZZ_H
+#define SOCKDRILL_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A server under test. It runs as an actor on a fresh sim for every input; its libc socket
+ * calls reach the sim through harness/inproc.c (link it in; the CMake helper
+ * sockdrill_add_server_fuzzer does), so its source is compiled unchanged. The input decides
+ * how many clients connect to 127.0.0.1:port, what each sends (one of `requests`, or raw
+ * input bytes), how the bytes are cut and spaced, the scheduling seed, segmentation, and
+ * short reads and writes on the server's side.
+ */
+struct sd_fuzz_server {
+	/* Runs the server; must return within 10 virtual seconds of the last client leaving
+	 * (virtual time: waiting costs nothing), so every run ends clean. */
+	void (*serve)(void *arg);
+	void *arg;
+	int port;
+	/* Requests clients pick from (NULL: clients send raw input bytes). */
+	const char *const *requests;
+	size_t nrequests;
+	/* The oracle, optional: 0 when `reply` is right for request number `which` (or -1 for
+	 * raw bytes); anything else is a finding. */
+	int (*check)(int which, const unsigned char *request, size_t reqlen,
+		     const unsigned char *reply, size_t replylen);
+};
+
+/*
+ * Runs one input. Returns 0; a finding (wrong reply, server not listening, a deadlock of
+ * server and clients, descriptors left open, a server that does not return) prints
+ * "sockdrill finding: ..." and aborts, so the fuzzer keeps the input. SOCKDRILL_TRACE=1 in
+ * the environment prints every socket call first.
+ */
+int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size);
+
+struct sd_net;
+/* During a run, the net the server sees (the sim behind the input's faults): for a server
+ * written against sd_ops rather than libc. NULL outside a run. */
+struct sd_net *sd_fuzz_server_net(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
