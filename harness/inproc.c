@@ -121,7 +121,12 @@ int close(int fd)
 	return NEXT(int (*)(int), close)(fd);
 }
 
-/* Polls on the net when every descriptor is its own (a server polling its sockets). */
+/* Polls on the net when every descriptor is its own (a server polling its sockets).
+ * glibc declares poll's array write-only (__attr_access), so gcc takes our read of the
+ * caller's fds for a read of uninitialized memory. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 int poll(struct pollfd *p, nfds_t n, int t)
 {
 	int all = cur != NULL;

@@ -18,8 +18,10 @@ extern "C" {
  * short reads and writes on the server's side.
  */
 struct sd_fuzz_server {
-	/* Runs the server; must return within 10 virtual seconds of the last client leaving
-	 * (virtual time: waiting costs nothing), so every run ends clean. */
+	/* Runs the server, as its main would. It may return when idle or accept forever: once
+	 * the input is spent and the server has sat idle 10 virtual seconds, one still blocked
+	 * is stopped where it waits and the sim with everything in it is discarded. (Memory only
+	 * its stack pointed to is then unreachable, and LeakSanitizer reports it.) */
 	void (*serve)(void *arg);
 	void *arg;
 	int port;
@@ -34,7 +36,7 @@ struct sd_fuzz_server {
 
 /*
  * Runs one input. Returns 0; a finding (wrong reply, server not listening, a deadlock of
- * server and clients, descriptors left open, a server that does not return) prints
+ * server and clients, descriptors left open after the clients) prints
  * "sockdrill finding: ..." and aborts, so the fuzzer keeps the input. SOCKDRILL_TRACE=1 in
  * the environment prints every socket call first.
  */

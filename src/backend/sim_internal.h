@@ -101,7 +101,8 @@ struct sd__actor {
 	enum sd__wake why;
 	int64_t deadline; /* -1 = none */
 	char wait[96];    /* the call it is blocked in, for deadlock reports */
-	ucontext_t ctx;
+	ucontext_t ctx;   /* where the fast switch is not available */
+	void *sp;         /* saved stack pointer of the fast switch (x86-64) */
 	void *stack;
 	size_t stack_size;
 	void (*fn)(void *);
@@ -126,8 +127,8 @@ struct sd__sim {
 	uint64_t next_id;
 
 	/* ports: chains of every socket holding a port, and of listeners */
-	struct sd__sock *by_port[65536];
-	struct sd__sock *listeners[65536];
+	struct sd__sock **by_port;   /* [65536] */
+	struct sd__sock **listeners; /* [65536]; both in one mapping of fresh zero pages */
 	/* ports that ever held a socket, so teardown visits only those */
 	uint64_t port_seen[65536 / 64];
 	uint16_t *ports_used;

@@ -6,7 +6,7 @@ import subprocess
 from conftest import ROOT
 
 TREE = ["CMakeLists.txt", "CMakePresets.json", "cmake", "src", "include", "harness", "tests", "bench",
-        "ci", "sockdrill"]
+        "ci", "fuzz", "sockdrill"]
 
 
 def wrapper(tree, *args):

@@ -1,0 +1,120 @@
+"""Executions per second of every fuzz target on both engines, measured in one run.
+
+libFuzzer runs the `libfuzzer` preset's binaries (clang, ASan+UBSan, coverage); AFL++ runs the
+`afl` preset's (afl-clang-fast, persistent mode, shared-memory input, no sanitizer). Each
+target starts from its seed corpus in a scratch directory, one process, one core, for --seconds.
+fragile_server has a bug the fuzzers find at once: libFuzzer stops there (its figure covers the
+time until the crash), AFL++ keeps going. Prints a table and the in-process target of 20,000
+exec/s per core; it never asserts.
+
+Usage: /usr/bin/python3 bench/bench_fuzz.py [--seconds S] [--targets a,b]
+Exit: 0 when every figure was measured, 1 when a run failed, 2 on bad usage or a missing build."""
+import argparse
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TARGETS = ("scenario_parser", "sim_ops", "sim_vs_kernel", "example_server", "fragile_server")
+TARGET_RATE = 20000
+
+
+def libfuzzer_rate(target, seconds, tmp):
+    binary = ROOT / "build" / "libfuzzer" / f"fuzz_{target}"
+    corpus = pathlib.Path(tmp) / f"lf-{target}"
+    corpus.mkdir()
+    argv = [str(binary), f"-max_total_time={seconds}", "-print_final_stats=1",
+            f"-artifact_prefix={tmp}/", str(corpus), str(ROOT / "corpus" / target)]
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=seconds + 120, check=False)
+    wall = time.monotonic() - t0
+    out = proc.stdout.decode(errors="replace")
+    m = re.search(r"stat::number_of_executed_units:\s*(\d+)", out)
+    if not m:
+        raise RuntimeError(f"libFuzzer {target}: no final stats (exit {proc.returncode})")
+    note = "stopped at a crash" if proc.returncode != 0 else ""
+    return int(m.group(1)) / wall, note
+
+
+def afl_rate(target, seconds, tmp):
+    binary = ROOT / "build" / "afl" / f"fuzz_{target}"
+    out = pathlib.Path(tmp) / f"afl-{target}"
+    env = dict(os.environ, AFL_SKIP_CPUFREQ="1", AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES="1",
+               AFL_NO_UI="1", AFL_NO_AFFINITY="1")
+    argv = ["afl-fuzz", "-V", str(seconds), "-i", str(ROOT / "corpus" / target), "-o", str(out),
+            "--", str(binary)]
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=env, timeout=seconds + 180, check=False)
+    stats = out / "default" / "fuzzer_stats"
+    if not stats.exists():
+        err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+        raise RuntimeError(f"AFL++ {target}: no fuzzer_stats (exit {proc.returncode}): {err[0]}")
+    fields = {}
+    for line in stats.read_text().splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    # AFL++'s own figure: executions over the time since fuzzing started (after the dry run).
+    rate = float(fields["execs_per_sec"])
+    crashes = int(fields.get("saved_crashes", fields.get("unique_crashes", "0")))
+    return rate, f"{crashes} crashes" if crashes else ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--targets", default=",".join(TARGETS))
+    args = ap.parse_args()
+    targets = [t for t in args.targets.split(",") if t]
+    bad = [t for t in targets if t not in TARGETS]
+    if bad or args.seconds < 1:
+        print(f"bench_fuzz: unknown target {bad[0]}" if bad else "bench_fuzz: --seconds >= 1",
+              file=sys.stderr)
+        return 2
+    for preset in ("libfuzzer", "afl"):
+        for t in targets:
+            if not (ROOT / "build" / preset / f"fuzz_{t}").exists():
+                print(f"bench_fuzz: build/{preset}/fuzz_{t} missing: "
+                      f"cmake --preset {preset} && cmake --build --preset {preset}",
+                      file=sys.stderr)
+                return 2
+    if not shutil.which("afl-fuzz"):
+        print("bench_fuzz: afl-fuzz not found (ci/deps installs it)", file=sys.stderr)
+        return 2
+    print(f"fuzz targets, exec/s on one core, {args.seconds} s each from the seed corpus:")
+    print(f"  {'target':<16} {'libFuzzer+ASan':>15} {'AFL++':>10}")
+    failed = 0
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="sd-bench-fuzz-") as tmp:
+        for t in targets:
+            cells, notes = [], []
+            for engine, fn in (("libfuzzer", libfuzzer_rate), ("afl", afl_rate)):
+                try:
+                    rate, note = fn(t, args.seconds, tmp)
+                    rates[(t, engine)] = rate
+                    cells.append(f"{rate:.0f}")
+                    if note:
+                        notes.append(f"{engine}: {note}")
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    failed = 1
+                    cells.append("failed")
+                    print(f"bench_fuzz: {e}", file=sys.stderr)
+            extra = f"  ({'; '.join(notes)})" if notes else ""
+            print(f"  {t:<16} {cells[0]:>15} {cells[1]:>10}{extra}")
+    for engine in ("libfuzzer", "afl"):
+        r = rates.get(("example_server", engine))
+        if r is not None:
+            verdict = "meets target" if r >= TARGET_RATE else "MISSES target"
+            print(f"  example_server on {engine}: {r:.0f} exec/s "
+                  f"(target >= {TARGET_RATE}/core: {verdict})")
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
