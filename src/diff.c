@@ -10,7 +10,8 @@
 
 /* Beyond this many unread bytes on a connection the two stacks' buffer sizes differ
  * (docs/sim-vs-linux.md), so "all" and "partial" sends count as the same outcome. */
-#define NEAR_CAPACITY 60000
+#define NEAR_CAPACITY  60000
+#define SMALL_CAPACITY 2048 /* with SO_SNDBUF/SO_RCVBUF=4096 on either end */
 
 void sd_diff_decode(const uint8_t *data, size_t len, int max_ops, struct sd_diff_prog *p)
 {
@@ -97,6 +98,7 @@ struct slot {
 	int fd, v6, port, peer_port;
 	uint64_t sent, recvd; /* stream offsets, for the byte check */
 	int tainted;          /* buffer-size differences make exact counts meaningless */
+	int small_buf;        /* SO_SNDBUF or SO_RCVBUF shrunk (on it or on its listener) */
 	int mapped_tried;     /* an IPv6 socket that connected to a v4-mapped address */
 };
 
@@ -207,7 +209,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		for (int i = 0; i < SD_DIFF_SLOTS && !dst; i++)
 			if (r->s[i].fd < 0)
 				dst = &r->s[i];
-		struct slot tmp = {.fd = (int)rc, .v6 = sl->v6};
+		struct slot tmp = {.fd = (int)rc, .v6 = sl->v6, .small_buf = sl->small_buf};
 		learn_ports(r, &tmp);
 		int from = slot_of_port(r, tmp.peer_port);
 		if (from >= 0 && r->s[from].tainted)
@@ -226,7 +228,11 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		for (size_t i = 0; i < n; i++)
 			r->buf[i] = pattern(sl->sent + i, sl->port);
 		rc = sd_send(r->net, sl->fd, r->buf, n, MSG_NOSIGNAL);
-		if (rc == -EAGAIN && unread + n > NEAR_CAPACITY) {
+		/* A shrunk buffer on either end makes the window small, whatever was advertised
+		 * before: any send beyond it is in the autotuning zone too. */
+		uint64_t cap =
+			sl->small_buf || (p && p->small_buf) ? SMALL_CAPACITY : NEAR_CAPACITY;
+		if (rc == -EAGAIN && unread + n > cap) {
 			snprintf(out->text, sizeof out->text, "blocked~");
 			sl->tainted = 1;
 			if (p)
@@ -236,7 +242,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		if (rc < 0)
 			break;
 		sl->sent += (uint64_t)rc;
-		int near = unread + n > NEAR_CAPACITY;
+		int near = unread + n > cap;
 		if ((size_t)rc < n || near)
 			sl->tainted = 1;
 		if (p && ((size_t)rc < n || near))
@@ -286,10 +292,12 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		case 3:
 			rc = sd_setsockopt(r->net, sl->fd, SOL_SOCKET, SO_SNDBUF, &small,
 					   sizeof small);
+			sl->small_buf |= rc == 0;
 			break;
 		case 4:
 			rc = sd_setsockopt(r->net, sl->fd, SOL_SOCKET, SO_RCVBUF, &small,
 					   sizeof small);
+			sl->small_buf |= rc == 0;
 			break;
 		default:
 			rc = sd_setsockopt(r->net, sl->fd, SOL_SOCKET, SO_REUSEADDR, &zero,
