@@ -134,7 +134,8 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	}
 	int ids[MAX_CLIENTS];
 	for (int i = 0; i < n; i++)
-		ids[i] = sd_spawn(&sim, "client", client_actor, &cl[i]);
+		if ((ids[i] = sd_spawn(&sim, "client", client_actor, &cl[i])) < 0)
+			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
 	for (int i = 0; i < n; i++)
 		if (sd_join(&sim, ids[i]) < 0)
 			FINDING("clients and server are all blocked: %s",
