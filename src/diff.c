@@ -359,6 +359,16 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 	struct slot *peer = sl->fd >= 0 ? peer_slot(r, sl) : NULL;
 	int unsure = o->kind != SD_DIFF_SOCKET && sl->fd >= 0 &&
 		     (sl->tainted || (peer && peer->tainted));
+	/* A bind or connect to the port of a tainted connection's socket depends on whether
+	 * that connection still holds it, which the buffer difference decides (a reset the
+	 * sim sends where Linux's closed window sent nothing, and the port is free). */
+	int src = -1;
+	if (o->kind == SD_DIFF_BIND)
+		src = (int)(o->b % (SD_DIFF_SLOTS + 1)) - 1;
+	else if (o->kind == SD_DIFF_CONNECT)
+		src = (int)(o->b % SD_DIFF_SLOTS);
+	if (src >= 0 && sl->fd >= 0 && r->s[src].fd >= 0 && r->s[src].tainted)
+		unsure = 1;
 	step_inner(r, o, out, res);
 	if (unsure)
 		snprintf(out->text, sizeof out->text, "~");
