@@ -212,7 +212,9 @@ enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
 	me->st = A_PARKED;
 	me->deadline = deadline;
 	me->why = W_WOKEN;
-	snprintf(me->wait, sizeof me->wait, "%s", what);
+	size_t wn = strnlen(what, sizeof me->wait - 1); /* a copy, not a format: every park */
+	memcpy(me->wait, what, wn);
+	me->wait[wn] = '\0';
 	for (;;) {
 		next = pick_runnable(s, NULL);
 		if (next)
