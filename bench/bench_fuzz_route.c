@@ -137,9 +137,12 @@ static int loopback_input(const uint8_t *data, size_t size)
 int main(int argc, char **argv)
 {
 	double secs = 3;
+	int inproc_only = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick"))
 			secs = 1;
+		else if (!strcmp(argv[i], "--inproc-only")) /* for profiling */
+			inproc_only = 1;
 		else {
 			fprintf(stderr, "bench_fuzz_route: unknown argument %s\n", argv[i]);
 			return 2;
@@ -157,6 +160,10 @@ int main(int argc, char **argv)
 		}
 	}
 	double inproc_rate = (double)inproc / (t1 - t0);
+	if (inproc_only) {
+		printf("in-process on the sim %.0f inputs/s (%lu inputs)\n", inproc_rate, inproc);
+		return 0;
+	}
 
 	/* loopback */
 	unsigned long loop = 0, wrong = 0;
