@@ -59,6 +59,26 @@ done:
 		sd_close(c->net, fd);
 }
 
+/* Bytes as a C string literal's contents, so a finding stays on one line. out holds
+ * 4 * n + 1. */
+static void escape(char *out, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = p[i];
+		if (ch == '\r')
+			*out++ = '\\', *out++ = 'r';
+		else if (ch == '\n')
+			*out++ = '\\', *out++ = 'n';
+		else if (ch == '"' || ch == '\\')
+			*out++ = '\\', *out++ = (char)ch;
+		else if (ch < 32 || ch > 126)
+			out += sprintf(out, "\\x%02x", ch);
+		else
+			*out++ = (char)ch;
+	}
+	*out = '\0';
+}
+
 static struct sd_net *current;
 
 struct sd_net *sd_fuzz_server_net(void) { return current; }
@@ -146,9 +166,12 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 			FINDING("client %d: connection refused (is the server listening on "
 				"127.0.0.1:%d?)",
 				i, srv->port);
-		if (srv->check && srv->check(c->which, c->msg, c->len, c->got, c->gotlen))
-			FINDING("client %d sent \"%.*s\" and got \"%.*s\"", i, (int)c->len, c->msg,
-				(int)c->gotlen, c->got);
+		if (srv->check && srv->check(c->which, c->msg, c->len, c->got, c->gotlen)) {
+			char sent[4 * MAX_MSG + 1], got[4 * sizeof c->got + 1];
+			escape(sent, c->msg, c->len);
+			escape(got, c->got, c->gotlen);
+			FINDING("client %d sent \"%s\" and got \"%s\"", i, sent, got);
+		}
 	}
 	/* After the clients, the server holds no more descriptors than when it was listening. */
 	sd_sleep_ns(&sim, 500000000LL);

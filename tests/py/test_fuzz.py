@@ -1,5 +1,6 @@
 """sockdrill fuzz / repro: the fragile bug is found on both engines and replays; clean corpus
 inputs replay clean; bad input is refused. (ci/fuzz also smokes every target.)"""
+import os
 import re
 import subprocess
 
@@ -56,3 +57,34 @@ def test_clean_target_replays_its_corpus_clean(build, target):
         r = sd(build, "repro", target, seed)
         assert r.returncode == 0, r.stdout + r.stderr[-2000:]
         assert "runs clean" in r.stdout
+
+
+def test_own_server_through_the_cmake_helper(tmp_path):
+    """README's "Fuzzing your own server": a project adds sockdrill with add_subdirectory and
+    builds an accept-forever server, source unchanged, with sockdrill_add_server_fuzzer. The
+    fuzzer finds its short-write bug; the fixed build runs clean."""
+    src = ROOT / "tests" / "fuzz_own_server"
+    bdir = tmp_path / "b"
+    env = dict(os.environ, CC="clang")
+    conf = subprocess.run(["cmake", "-S", src, "-B", bdir, f"-DSOCKDRILL_DIR={ROOT}",
+                           "-DCMAKE_C_FLAGS=-fsanitize=address,undefined -g -O1"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert conf.returncode == 0, conf.stdout + conf.stderr
+    build = subprocess.run(["cmake", "--build", bdir, "-j", str(os.cpu_count() or 2), "--target",
+                            "fuzz_buggy", "fuzz_fixed"], capture_output=True, text=True,
+                           timeout=900)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    buggy = subprocess.run([bdir / "fuzz_buggy", "-seed=1", "-runs=200000",
+                            f"-artifact_prefix={tmp_path}/"],
+                           capture_output=True, text=True, timeout=600)
+    assert buggy.returncode != 0
+    # a short write: the client got a strict prefix of the answer (the finding on one line)
+    m = re.search(r'^sockdrill finding: client \d sent "GET / HTTP/1.0\\r\\n\\r\\n" and got "(.*)"$',
+                  buggy.stderr, re.M)
+    assert m, buggy.stderr[-3000:]
+    assert "HTTP/1.0 200 OK\\r\\n\\r\\n".startswith(m.group(1)) and m.group(1), m.group(1)
+    assert len(m.group(1)) < len("HTTP/1.0 200 OK\\r\\n\\r\\n")
+    fixed = subprocess.run([bdir / "fuzz_fixed", "-seed=1", "-runs=3000"],
+                           capture_output=True, text=True, timeout=600)
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    assert "Done 3000 runs" in fixed.stderr
