@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +148,16 @@ static void make_addr(int v6, int choice, int port, struct sockaddr_storage *ss,
 	sd_addr_parse(addr_names[v6][choice], (uint16_t)port, ss, len);
 }
 
+/* Documented difference (docs/sim-vs-linux.md): the sim sends at once where Linux's Nagle
+ * algorithm holds a small segment until the previous one is acknowledged (a delayed ACK can
+ * take 40 ms), so every socket of a run has TCP_NODELAY on both stacks. */
+static void no_nagle(struct run *r, int fd)
+{
+	int one = 1;
+	if (fd >= 0)
+		sd_setsockopt(r->net, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 static void set_text(struct sd_diff_outcome *o, long rc)
 {
 	sd_result_format(rc, o->text, sizeof o->text);
@@ -177,6 +188,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		sl->v6 = o->a & 1;
 		sl->fd = sd_socket(r->net, sl->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK,
 				   0);
+		no_nagle(r, sl->fd);
 		snprintf(out->text, sizeof out->text, sl->fd >= 0 ? "fd" : "%ld", (long)sl->fd);
 		if (sl->fd < 0)
 			set_text(out, sl->fd), sl->fd = -1;
@@ -209,6 +221,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		for (int i = 0; i < SD_DIFF_SLOTS && !dst; i++)
 			if (r->s[i].fd < 0)
 				dst = &r->s[i];
+		no_nagle(r, (int)rc);
 		struct slot tmp = {.fd = (int)rc, .v6 = sl->v6, .small_buf = sl->small_buf};
 		learn_ports(r, &tmp);
 		int from = slot_of_port(r, tmp.peer_port);
