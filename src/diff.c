@@ -108,7 +108,26 @@ struct run {
 	struct slot s[SD_DIFF_SLOTS];
 	unsigned char *buf;
 	size_t buflen;
+	/* Local ports of every socket that was ever tainted, closed ones included: binds and
+	 * connects to them are not compared (see step()). */
+	int tainted_ports[4 * SD_DIFF_MAX_OPS];
+	int ntainted;
 };
+
+static void taint(struct run *r, struct slot *sl)
+{
+	sl->tainted = 1;
+	if (sl->port && r->ntainted < (int)(sizeof r->tainted_ports / sizeof r->tainted_ports[0]))
+		r->tainted_ports[r->ntainted++] = sl->port;
+}
+
+static int port_tainted(const struct run *r, int port)
+{
+	for (int i = 0; i < r->ntainted; i++)
+		if (port && r->tainted_ports[i] == port)
+			return 1;
+	return 0;
+}
 
 static unsigned char pattern(uint64_t off, int port)
 {
@@ -226,7 +245,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		learn_ports(r, &tmp);
 		int from = slot_of_port(r, tmp.peer_port);
 		if (from >= 0 && r->s[from].tainted)
-			tmp.tainted = 1; /* bytes the client sent before the accept count too */
+			taint(r, &tmp); /* bytes the client sent before the accept count too */
 		snprintf(out->text, sizeof out->text, "fd peer=s%d", from);
 		if (dst)
 			*dst = tmp;
@@ -247,9 +266,9 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			sl->small_buf || (p && p->small_buf) ? SMALL_CAPACITY : NEAR_CAPACITY;
 		if (rc == -EAGAIN && unread + n > cap) {
 			snprintf(out->text, sizeof out->text, "blocked~");
-			sl->tainted = 1;
+			taint(r, sl);
 			if (p)
-				p->tainted = 1;
+				taint(r, p);
 			return;
 		}
 		if (rc < 0)
@@ -257,9 +276,9 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		sl->sent += (uint64_t)rc;
 		int near = unread + n > cap;
 		if ((size_t)rc < n || near)
-			sl->tainted = 1;
+			taint(r, sl);
 		if (p && ((size_t)rc < n || near))
-			p->tainted = 1;
+			taint(r, p);
 		snprintf(out->text, sizeof out->text, "%s%s", (size_t)rc == n ? "all" : "partial",
 			 near ? "~" : "");
 		return;
@@ -372,15 +391,16 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 	struct slot *peer = sl->fd >= 0 ? peer_slot(r, sl) : NULL;
 	int unsure = o->kind != SD_DIFF_SOCKET && sl->fd >= 0 &&
 		     (sl->tainted || (peer && peer->tainted));
-	/* A bind or connect to the port of a tainted connection's socket depends on whether
-	 * that connection still holds it, which the buffer difference decides (a reset the
-	 * sim sends where Linux's closed window sent nothing, and the port is free). */
+	/* A bind or connect to a port a tainted connection's socket holds or held depends on
+	 * whether that socket (or the orphan Linux keeps after close) still has it, which the
+	 * buffer difference decides: the sim may reset it where Linux's closed window sent
+	 * nothing. The port of a listener is also that of the connections it accepted. */
 	int src = -1;
 	if (o->kind == SD_DIFF_BIND)
 		src = (int)(o->b % (SD_DIFF_SLOTS + 1)) - 1;
 	else if (o->kind == SD_DIFF_CONNECT)
 		src = (int)(o->b % SD_DIFF_SLOTS);
-	if (src >= 0 && sl->fd >= 0 && r->s[src].fd >= 0 && r->s[src].tainted)
+	if (src >= 0 && sl->fd >= 0 && (r->s[src].tainted || port_tainted(r, r->s[src].port)))
 		unsure = 1;
 	step_inner(r, o, out, res);
 	if (unsure)
