@@ -1,6 +1,7 @@
 /* sockdrill fuzz / repro: build a target for an engine, run it time-boxed, replay a crash. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -121,11 +123,24 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 	pathf(log, sizeof log, "%s/build/%s.fuzz-build.log", root, engine);
 	pathf(tgt, sizeof tgt, "fuzz_%s", t);
 	pathf(jobs, sizeof jobs, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	char top[PATH_MAX];
+	pathf(top, sizeof top, "%s/build", root);
+	mkdir(top, 0755);
 	mkdir(bdir, 0755);
 	fprintf(stderr, "sockdrill %s: building %s for %s (log: %s)\n", cmd, t, engine, log);
 	char *conf[] = {"cmake", "--preset", (char *)engine, "-S", (char *)root, NULL};
 	char *bld[] = {"cmake", "--build", bdir, "--target", tgt, "-j", jobs, NULL};
-	if (chdir(root) < 0 || run(conf, NULL, log) != 0 || run(bld, NULL, log) != 0) {
+	/* Two `sockdrill fuzz` started together must not build one tree at once: the second
+	 * waits for the first (the lock goes with the descriptor, even if we are killed). */
+	char lockpath[PATH_MAX + 16];
+	pathf(lockpath, sizeof lockpath, "%s/build/%s.fuzz-build.lock", root, engine);
+	int lk = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+	if (lk >= 0)
+		flock(lk, LOCK_EX);
+	int ok = chdir(root) == 0 && run(conf, NULL, log) == 0 && run(bld, NULL, log) == 0;
+	if (lk >= 0)
+		close(lk);
+	if (!ok) {
 		fprintf(stderr, "sockdrill %s: the %s build failed; see %s\n", cmd, engine, log);
 		return -1;
 	}
