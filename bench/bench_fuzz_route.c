@@ -99,8 +99,10 @@ static int loopback_input(const uint8_t *data, size_t size)
 	if (pipe(pfd) < 0)
 		return -1;
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(pfd[0]), close(pfd[1]);
 		return -1;
+	}
 	if (pid == 0) {
 		close(pfd[0]);
 		struct sd_net net;
