@@ -557,9 +557,9 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how)
 			sd__port_unlink(s, k);
 		break;
 	case T_SYN_SENT:
-		tcp_done(s, k);
-		k->shut = 0;
-		k->ss = SS_UNCONNECTED;
+		/* inet_shutdown() -> tcp_disconnect(): the connect is abandoned and ECONNRESET
+		 * waits for the next call that reports errors (found by the sim_vs_kernel fuzzer) */
+		sd__disconnect(s, k);
 		break;
 	case T_CLOSE:
 		err = -ENOTCONN;
