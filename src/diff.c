@@ -400,10 +400,14 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 		src = (int)(o->b % (SD_DIFF_SLOTS + 1)) - 1;
 	else if (o->kind == SD_DIFF_CONNECT)
 		src = (int)(o->b % SD_DIFF_SLOTS);
-	if (src >= 0 && sl->fd >= 0 && (r->s[src].tainted || port_tainted(r, r->s[src].port)))
-		unsure = 1;
+	int racy =
+		src >= 0 && sl->fd >= 0 && (r->s[src].tainted || port_tainted(r, r->s[src].port));
 	step_inner(r, o, out, res);
-	if (unsure)
+	/* Bound or connected on one stack and not on the other: the socket's own later
+	 * outcomes are not compared either. */
+	if (racy)
+		taint(r, sl);
+	if (unsure || racy)
 		snprintf(out->text, sizeof out->text, "~");
 }
 
