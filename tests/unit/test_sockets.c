@@ -479,6 +479,31 @@ static void backlog_overflow_stays_pending(void **state)
 		sd_close(net, l);
 }
 
+/* shutdown() of a connect still in SYN_SENT (its SYN dropped by a full backlog) abandons
+ * it the way tcp_disconnect does: 0, the socket unconnected, ECONNRESET pending once. */
+static void shutdown_while_connecting_leaves_reset(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), where;
+	int l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
+	assert_int_equal(sd_listen(net, l, 0), 0);
+	where.len = sizeof where.ss;
+	assert_int_equal(sd_getsockname(net, l, SA(&where), &where.len), 0);
+	int c1 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int c2 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sd_connect(net, c1, SA(&where), where.len), -EINPROGRESS);
+	wait_for(net, c1, POLLOUT);
+	assert_int_equal(sd_connect(net, c2, SA(&where), where.len), -EINPROGRESS);
+	assert_int_equal(sd_shutdown(net, c2, SHUT_WR), 0);
+	char b[4];
+	assert_int_equal(sd_recv(net, c2, b, sizeof b, MSG_DONTWAIT), -ECONNRESET);
+	assert_int_equal(sd_recv(net, c2, b, sizeof b, MSG_DONTWAIT), -ENOTCONN);
+	struct ep peer = {.len = sizeof peer.ss};
+	assert_int_equal(sd_getpeername(net, c2, SA(&peer), &peer.len), -ENOTCONN);
+	sd_close(net, c1), sd_close(net, c2), sd_close(net, l);
+}
+
 static void nonblocking_connect_refused_so_error(void **state)
 {
 	struct sd_net *net = *state;
@@ -681,6 +706,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(time_wait_needs_reuseaddr),
 	T(reuseport_shares_a_port),
 	T(backlog_overflow_stays_pending),
+	T(shutdown_while_connecting_leaves_reset),
 	T(nonblocking_connect_refused_so_error),
 	T(rcvtimeo_expires_with_eagain),
 	T(partial_send_small_sndbuf),
