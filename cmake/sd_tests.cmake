@@ -8,6 +8,8 @@ function(sd_add_unit_test module)
   target_link_libraries(${exe} PRIVATE sockdrill::sockdrill PkgConfig::CMOCKA Threads::Threads ${A_LIBS})
   # Every T(name) in the file, however the formatter lays the table out.
   file(READ tests/unit/test_${module}.c content)
+  # A test added to the file re-runs this at the next build, so ctest knows it.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS tests/unit/test_${module}.c)
   string(REGEX MATCHALL "[^a-zA-Z0-9_]T\\([a-z0-9_]+\\)" found "${content}")
   list(LENGTH found count)
   if(NOT A_BACKENDS)
