@@ -101,6 +101,7 @@ struct slot {
 	int tainted;          /* buffer-size differences make exact counts meaningless */
 	int small_buf;        /* SO_SNDBUF or SO_RCVBUF shrunk (on it or on its listener) */
 	int mapped_tried;     /* an IPv6 socket that connected to a v4-mapped address */
+	int mapped_bound;     /* an IPv6 socket bound to a v4-mapped address */
 };
 
 struct run {
@@ -217,12 +218,16 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		int port = src ? r->s[src - 1].port : 0;
 		make_addr(sl->v6, o->a % 6, port, &ss, &len);
 		rc = sd_bind(r->net, sl->fd, (struct sockaddr *)&ss, len);
+		if (rc == 0 && sl->v6 && (o->a % 6 == 2 || o->a % 6 == 4))
+			sl->mapped_bound = 1;
 		break;
 	}
 	case SD_DIFF_LISTEN: rc = sd_listen(r->net, sl->fd, o->a % 4); break;
 	case SD_DIFF_CONNECT:
 		make_addr(sl->v6, o->a % 4, r->s[o->b % SD_DIFF_SLOTS].port, &ss, &len);
-		if (sl->v6 && o->a % 4 == 2)
+		/* "::" from a socket bound to a v4-mapped address is a v4-mapped connect too
+		 * (tcp_v6_connect turns it into ::ffff:127.0.0.1) */
+		if (sl->v6 && (o->a % 4 == 2 || (o->a % 4 == 1 && sl->mapped_bound)))
 			sl->mapped_tried = 1;
 		else if (sl->v6 && sl->mapped_tried && o->a % 4 != 3) {
 			/* Documented difference (docs/sim-vs-linux.md): after a v4-mapped connect,
