@@ -446,22 +446,31 @@ static void reuseport_shares_a_port(void **state)
 	sd_close(net, l1), sd_close(net, l2), sd_close(net, l3);
 }
 
+/* A listener with listen(fd, 0) at `where`, c1 connected into its one slot, and c2's
+ * non-blocking connect pending in SYN_SENT (its SYN dropped: the queue is full). */
+static int full_backlog(struct sd_net *net, struct ep *where, int *c1, int *c2)
+{
+	struct ep any = loopback(AF_INET, 0);
+	int l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
+	assert_int_equal(sd_listen(net, l, 0), 0);
+	where->len = sizeof where->ss;
+	assert_int_equal(sd_getsockname(net, l, SA(where), &where->len), 0);
+	*c1 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	*c2 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sd_connect(net, *c1, SA(where), where->len), -EINPROGRESS);
+	wait_for(net, *c1, POLLOUT);
+	assert_int_equal(sd_connect(net, *c2, SA(where), where->len), -EINPROGRESS);
+	return l;
+}
+
 /* listen(fd, 0) admits one connection (Linux counts backlog+1); the next stays in SYN_SENT
  * until accept makes room and the SYN is retried. */
 static void backlog_overflow_stays_pending(void **state)
 {
 	struct sd_net *net = *state;
-	struct ep any = loopback(AF_INET, 0), where;
-	int l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
-	assert_int_equal(sd_listen(net, l, 0), 0);
-	where.len = sizeof where.ss;
-	assert_int_equal(sd_getsockname(net, l, SA(&where), &where.len), 0);
-	int c1 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	int c2 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	assert_int_equal(sd_connect(net, c1, SA(&where), where.len), -EINPROGRESS);
-	wait_for(net, c1, POLLOUT);
-	assert_int_equal(sd_connect(net, c2, SA(&where), where.len), -EINPROGRESS);
+	struct ep where;
+	int c1, c2, l = full_backlog(net, &where, &c1, &c2);
 	struct pollfd p = {.fd = c2, .events = POLLOUT};
 	assert_int_equal(sd_poll(net, &p, 1, 200), 0); /* still pending */
 	assert_int_equal(sd_connect(net, c2, SA(&where), where.len), -EALREADY);
@@ -484,17 +493,8 @@ static void backlog_overflow_stays_pending(void **state)
 static void shutdown_while_connecting_leaves_reset(void **state)
 {
 	struct sd_net *net = *state;
-	struct ep any = loopback(AF_INET, 0), where;
-	int l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
-	assert_int_equal(sd_listen(net, l, 0), 0);
-	where.len = sizeof where.ss;
-	assert_int_equal(sd_getsockname(net, l, SA(&where), &where.len), 0);
-	int c1 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	int c2 = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	assert_int_equal(sd_connect(net, c1, SA(&where), where.len), -EINPROGRESS);
-	wait_for(net, c1, POLLOUT);
-	assert_int_equal(sd_connect(net, c2, SA(&where), where.len), -EINPROGRESS);
+	struct ep where;
+	int c1, c2, l = full_backlog(net, &where, &c1, &c2);
 	assert_int_equal(sd_shutdown(net, c2, SHUT_WR), 0);
 	char b[4];
 	assert_int_equal(sd_recv(net, c2, b, sizeof b, MSG_DONTWAIT), -ECONNRESET);
