@@ -4,7 +4,8 @@
  *                server on a fresh sim, its clients, faults and oracle), uninstrumented;
  *   loopback     what a fuzzer without desocketing does: a fresh server process per input
  *                (fork, as an AFL++ forkserver gives one), clients over real 127.0.0.1
- *                sockets sending the same requests, the same oracle, then the server reaped.
+ *                sockets sending the same requests cut the same way (harness/fuzz_plan.h),
+ *                the same oracle, then the server reaped.
  *                The loopback route is favoured: no pauses between pieces, no faults.
  *
  * Prints inputs/s of each and their ratio (target: in-process >= 10x loopback). The loopback
@@ -25,7 +26,7 @@
 
 #include <sockdrill/sockdrill.h>
 
-#include "fuzz_input.h"
+#include "fuzz_plan.h"
 #include "qa.h"
 #include "qa_oracle.h"
 
@@ -47,23 +48,10 @@ static void make_input(uint8_t *buf, size_t n, unsigned seed)
 	}
 }
 
-/* One client over loopback: the request of the input cut in pieces, half-close, read all. */
-static int loopback_client(int port, struct fin *in)
+/* One client of the plan over loopback: its bytes in the plan's pieces, half-close, read
+ * all, the oracle. */
+static int loopback_client(int port, const struct sd_fuzz_plan_client *c)
 {
-	unsigned kind = fin_u8(in);
-	unsigned char msg[96];
-	size_t len;
-	int which = -1;
-	if (kind < 200) {
-		which = (int)(kind % sd_qa_nrequests);
-		len = strlen(sd_qa_requests[which]);
-		memcpy(msg, sd_qa_requests[which], len);
-	} else {
-		len = fin_range(in, 0, sizeof msg - 1);
-		for (size_t k = 0; k < len; k++)
-			msg[k] = (unsigned char)fin_u8(in);
-	}
-	size_t cut = len ? fin_u8(in) % (len + 1) : 0;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -74,10 +62,12 @@ static int loopback_client(int port, struct fin *in)
 			close(fd);
 		return -1;
 	}
-	if (send(fd, msg, cut, MSG_NOSIGNAL) != (ssize_t)cut ||
-	    send(fd, msg + cut, len - cut, MSG_NOSIGNAL) != (ssize_t)(len - cut)) {
-		close(fd);
-		return -1;
+	for (int i = 0, from = 0; i < c->ncut; from = (int)c->cut[i++]) {
+		size_t n = c->cut[i] - (size_t)from;
+		if (send(fd, c->msg + from, n, MSG_NOSIGNAL) != (ssize_t)n) {
+			close(fd);
+			return -1;
+		}
 	}
 	shutdown(fd, SHUT_WR);
 	unsigned char got[512];
@@ -85,16 +75,16 @@ static int loopback_client(int port, struct fin *in)
 	for (ssize_t k; n < sizeof got && (k = recv(fd, got + n, sizeof got - n, 0)) > 0;)
 		n += (size_t)k;
 	close(fd);
-	return sd_qa_check(which, msg, len, got, n) ? -1 : 0;
+	return sd_qa_check(c->which, c->msg, c->len, got, n) ? -1 : 0;
 }
 
 /* One input on the loopback route; -1 when a client got a wrong answer or none. The server
  * process listens on an ephemeral port of its own and tells it through a pipe. */
 static int loopback_input(const uint8_t *data, size_t size)
 {
-	struct fin in = {data, size};
-	in.p += 11, in.n -= 11; /* seed and fault choices: no meaning over real sockets */
-	unsigned n = fin_range(&in, 1, 4);
+	struct sd_fuzz_plan plan; /* seed and faults have no meaning over real sockets */
+	sd_fuzz_plan_decode(data, size, sd_qa_requests, sd_qa_nrequests, &plan);
+	unsigned n = (unsigned)plan.nclients;
 	int pfd[2];
 	if (pipe(pfd) < 0)
 		return -1;
@@ -127,7 +117,7 @@ static int loopback_input(const uint8_t *data, size_t size)
 		bad = -1;
 	close(pfd[0]);
 	for (unsigned i = 0; i < n && !bad; i++)
-		bad |= loopback_client(port, &in);
+		bad |= loopback_client(port, &plan.c[i]);
 	if (bad)
 		kill(pid, SIGKILL);
 	int st;

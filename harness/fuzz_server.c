@@ -11,18 +11,13 @@
 #include <sockdrill/sockdrill.h>
 
 #include "fuzz_input.h"
+#include "fuzz_plan.h"
 #include "inproc.h"
 
-#define MAX_CLIENTS 4
-#define MAX_MSG     96
-
 struct client {
+	struct sd_fuzz_plan_client q; /* what it sends, and how */
 	struct sd_net *net;
-	int port, which, err;
-	unsigned char msg[MAX_MSG];
-	size_t len, cut[4];
-	int ncut;
-	unsigned gap_us;
+	int port, err;
 	unsigned char got[512];
 	size_t gotlen;
 };
@@ -36,18 +31,18 @@ static void client_actor(void *arg)
 	if (fd < 0 || (c->err = sd_connect(c->net, fd, (struct sockaddr *)&a, sizeof a)) < 0)
 		goto done;
 	size_t from = 0;
-	for (int i = 0; i < c->ncut; i++) {
-		while (from < c->cut[i]) {
-			ssize_t k =
-				sd_send(c->net, fd, c->msg + from, c->cut[i] - from, MSG_NOSIGNAL);
+	for (int i = 0; i < c->q.ncut; i++) {
+		while (from < c->q.cut[i]) {
+			ssize_t k = sd_send(c->net, fd, c->q.msg + from, c->q.cut[i] - from,
+					    MSG_NOSIGNAL);
 			if (k <= 0) {
 				c->err = (int)k;
 				goto done;
 			}
 			from += (size_t)k;
 		}
-		if (c->gap_us)
-			sd_sleep_ns(c->net, (int64_t)c->gap_us * 1000);
+		if (c->q.gap_us)
+			sd_sleep_ns(c->net, (int64_t)c->q.gap_us * 1000);
 	}
 	sd_shutdown(c->net, fd, SHUT_WR);
 	for (ssize_t k;
@@ -94,18 +89,18 @@ static void server_actor(void *arg)
 
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
 {
-	struct fin in = {data, size};
-	uint64_t seed = fin_u64(&in);
-	unsigned segment = fin_range(&in, 0, 12), sr = fin_range(&in, 0, 3),
-		 sw = fin_range(&in, 0, 3);
+	struct sd_fuzz_plan plan;
+	sd_fuzz_plan_decode(data, size, srv->requests, srv->nrequests, &plan);
 	char opts[96];
-	snprintf(opts, sizeof opts, "fdbase=%d,segment=%u,preempt=0.25", SD_INPROC_FDBASE, segment);
-	struct sd_config cfg = {.seed = seed, .options = opts};
+	snprintf(opts, sizeof opts, "fdbase=%d,segment=%u,preempt=0.25", SD_INPROC_FDBASE,
+		 plan.segment);
+	struct sd_config cfg = {.seed = plan.seed, .options = opts};
 	struct sd_net sim, faulty;
 	if (sd_net_open(&sim, "sim", &cfg) < 0)
 		FINDING("cannot open the sim");
-	struct sd_fault_spec spec = {.short_read = sr, .short_write = sw};
-	if (sd_fault_wrap(&faulty, &sim, &spec, seed, NULL) < 0)
+	struct sd_fault_spec spec = {.short_read = plan.short_read,
+				     .short_write = plan.short_write};
+	if (sd_fault_wrap(&faulty, &sim, &spec, plan.seed, NULL) < 0)
 		FINDING("cannot wrap the sim");
 	const char *tr = getenv("SOCKDRILL_TRACE");
 	if (tr && *tr && *tr != '0')
@@ -123,36 +118,16 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	sd_sim_stats(&sim, &st);
 	int base_fds = st.open_fds;
 
-	static struct client cl[MAX_CLIENTS];
-	int n = (int)fin_range(&in, 1, MAX_CLIENTS);
+	static struct client cl[SD_FUZZ_MAX_CLIENTS];
+	int n = plan.nclients;
 	for (int i = 0; i < n; i++) {
 		struct client *c = &cl[i];
 		memset(c, 0, sizeof *c);
+		c->q = plan.c[i];
 		c->net = &sim;
 		c->port = srv->port;
-		unsigned kind = fin_u8(&in);
-		if (srv->nrequests && kind < 200) {
-			c->which = (int)(kind % srv->nrequests);
-			c->len = strlen(srv->requests[c->which]);
-			if (c->len > MAX_MSG)
-				c->len = MAX_MSG;
-			memcpy(c->msg, srv->requests[c->which], c->len);
-		} else {
-			c->which = -1;
-			c->len = fin_range(&in, 0, MAX_MSG - 1);
-			for (size_t k = 0; k < c->len; k++)
-				c->msg[k] = (unsigned char)fin_u8(&in);
-		}
-		c->ncut = (int)fin_range(&in, 1, 4);
-		for (int k = 0; k < c->ncut - 1; k++)
-			c->cut[k] = c->len ? fin_u8(&in) % (c->len + 1) : 0;
-		c->cut[c->ncut - 1] = c->len;
-		for (int k = 1; k < c->ncut; k++)
-			if (c->cut[k] < c->cut[k - 1])
-				c->cut[k] = c->cut[k - 1];
-		c->gap_us = fin_u8(&in) * 10;
 	}
-	int ids[MAX_CLIENTS];
+	int ids[SD_FUZZ_MAX_CLIENTS];
 	for (int i = 0; i < n; i++)
 		if ((ids[i] = sd_spawn(&sim, "client", client_actor, &cl[i])) < 0)
 			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
@@ -166,9 +141,9 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 			FINDING("client %d: connection refused (is the server listening on "
 				"127.0.0.1:%d?)",
 				i, srv->port);
-		if (srv->check && srv->check(c->which, c->msg, c->len, c->got, c->gotlen)) {
-			char sent[4 * MAX_MSG + 1], got[4 * sizeof c->got + 1];
-			escape(sent, c->msg, c->len);
+		if (srv->check && srv->check(c->q.which, c->q.msg, c->q.len, c->got, c->gotlen)) {
+			char sent[4 * SD_FUZZ_MAX_MSG + 1], got[4 * sizeof c->got + 1];
+			escape(sent, c->q.msg, c->q.len);
 			escape(got, c->got, c->gotlen);
 			FINDING("client %d sent \"%s\" and got \"%s\"", i, sent, got);
 		}
