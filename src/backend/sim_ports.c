@@ -54,6 +54,10 @@ int sd__is_v6_loopback(const struct sd__ep *e) { return zero(e->a, 15) && e->a[1
  *  - IPv4 and v4-mapped addresses overlap when equal or when either is 0.0.0.0;
  *  - an IPv4 address and an IPv6 one overlap only through a dual-stack "::" (no V6ONLY);
  *  - IPv6 addresses overlap when equal or when either is "::".
+ * One exception is one-sided: x, an IPv4 socket binding 0.0.0.0, also overlaps a dual-stack
+ * IPv6 socket y with a specific IPv6 address. bind() cannot make such a socket (a specific
+ * IPv6 address sets V6ONLY), connect() can: its port comes from the connect and its IPv4
+ * view is LOOPBACK4_IPV6, which Linux's wildcard check matches.
  */
 static int saddr_equal(const struct sd__sock *x, const struct sd__sock *y)
 {
@@ -64,7 +68,9 @@ static int saddr_equal(const struct sd__sock *x, const struct sd__sock *y)
 	}
 	if (x4 != y4) {
 		const struct sd__sock *six = x4 ? y : x;
-		return sd__ep_any(&six->local) && !six->v6only;
+		if (sd__ep_any(&six->local) && !six->v6only)
+			return 1;
+		return x4 && !x->v6 && !sd__v4of(&x->local) && !y->v6only;
 	}
 	return sd__ep_any(&x->local) || sd__ep_any(&y->local) ||
 	       memcmp(x->local.a, y->local.a, 16) == 0;
