@@ -14,8 +14,8 @@
 #include "cli.h"
 
 static const char run_help[] =
-	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--verbose]\n"
-	"                     [--timeout MS] [--faults SPEC] [--fault-log FILE]\n"
+	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
+	"                     [--verbose] [--timeout MS] [--faults SPEC] [--fault-log FILE]\n"
 	"                     [--target ADDR:PORT] PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
 	".sd files run in name order. On both, every scenario runs on sim and on real and any\n"
@@ -25,6 +25,7 @@ static const char run_help[] =
 	"  --backend B    sim (default), real or both\n"
 	"  --seed N       sim seed (default: the file's 'set seed', else 1)\n"
 	"  --junit FILE   write JUnit XML: one test case per scenario and backend\n"
+	"  --json FILE    write the results as one JSON document (docs/scenarios.md)\n"
 	"  --verbose      print every step and its outcome\n"
 	"  --timeout MS   real: how long a blocking step may take (default 3000)\n"
 	"  --faults SPEC  inject faults around the backend (docs/faults.md); seeded by --seed\n"
@@ -178,27 +179,127 @@ static void print_steps(const char *backend, const struct sd_sc_result *r)
 	}
 }
 
-/* Steps whose backend-independent outcome differs, side by side (at most `limit`). */
-static int side_by_side(const struct sd_sc_result *a, const struct sd_sc_result *b, int limit)
+static void json_str(FILE *f, const char *s)
 {
-	int n = a->n < b->n ? a->n : b->n, shown = 0;
-	for (int i = 0; i < n && shown < limit; i++) {
-		const struct sd_sc_outcome *x = &a->out[i], *y = &b->out[i];
-		if (x->line != y->line || x->iteration != y->iteration)
-			break; /* the runs went different ways from here */
-		if (!strcmp(x->norm, y->norm))
-			continue;
-		if (!shown++)
-			printf("      steps whose outcome differs between sim and real:\n");
-		if (x->iteration >= 0)
-			printf("      line %d, iteration %d: %s\n", x->line, x->iteration, x->call);
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
 		else
-			printf("      line %d: %s\n", x->line, x->call);
-		printf("          sim:  %-30s real: %s\n", x->got, y->got);
+			fputc(*p, f);
 	}
-	if (a->n != b->n && shown < limit)
-		printf("      (sim ran %d steps, real %d)\n", a->n, b->n), shown++;
-	return shown;
+	fputc('"', f);
+}
+
+/* Steps whose backend-independent outcome differs between a (sim) and b (real): their
+ * indices into out[], at most `limit`; *diverged is set when the runs took different paths
+ * (a different step at the same index, or a different number of steps). */
+static int differing_steps(const struct sd_sc_result *a, const struct sd_sc_result *b, int *idx,
+			   int limit, int *diverged)
+{
+	int n = a->n < b->n ? a->n : b->n, k = 0;
+	*diverged = a->n != b->n;
+	for (int i = 0; i < n && k < limit; i++) {
+		const struct sd_sc_outcome *x = &a->out[i], *y = &b->out[i];
+		if (x->line != y->line || x->iteration != y->iteration) {
+			*diverged = 1; /* the runs went different ways from here */
+			break;
+		}
+		if (strcmp(x->norm, y->norm))
+			idx[k++] = i;
+	}
+	return k;
+}
+
+enum { SIDE_LIMIT = 8 };
+
+/* The side-by-side report of those steps, as `sockdrill run` prints it, into f. */
+static void side_by_side(FILE *f, const struct sd_sc_result *a, const struct sd_sc_result *b)
+{
+	int idx[SIDE_LIMIT], diverged;
+	int k = differing_steps(a, b, idx, SIDE_LIMIT, &diverged);
+	if (k)
+		fprintf(f, "      steps whose outcome differs between sim and real:\n");
+	for (int j = 0; j < k; j++) {
+		const struct sd_sc_outcome *x = &a->out[idx[j]], *y = &b->out[idx[j]];
+		if (x->iteration >= 0)
+			fprintf(f, "      line %d, iteration %d: %s\n", x->line, x->iteration,
+				x->call);
+		else
+			fprintf(f, "      line %d: %s\n", x->line, x->call);
+		fprintf(f, "          sim:  %-30s real: %s\n", x->got, y->got);
+	}
+	if (a->n != b->n && k < SIDE_LIMIT)
+		fprintf(f, "      (sim ran %d steps, real %d)\n", a->n, b->n);
+}
+
+/* The command that reproduces one backend's run of `file`. */
+static void reproduce_cmd(char *buf, size_t size, const char *backend, uint64_t seed,
+			  const struct sd_sc_options *opt, const char *target, const char *file)
+{
+	int n = snprintf(buf, size, "./sockdrill run --backend %s --seed %llu", backend,
+			 (unsigned long long)seed);
+	if (opt->timeout_ms && n >= 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, " --timeout %d", opt->timeout_ms);
+	if (opt->faults && n >= 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, " --faults '%s'", opt->faults);
+	if (opt->target_port && n >= 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, " --target %s", target);
+	if (n >= 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " %s", file);
+}
+
+/* One JSON object for one backend's run of a file (docs/scenarios.md, "JSON results"). */
+static void json_result(FILE *f, const char *file, const char *backend, uint64_t seed, int steps,
+			const struct sd_sc_result *r, const char *repro,
+			const struct sd_sc_result *sim, const struct sd_sc_result *real,
+			const char *report)
+{
+	fputs("{\"file\": ", f);
+	json_str(f, file);
+	fprintf(f, ", \"backend\": \"%s\", \"status\": \"%s\", \"seed\": %llu, ", backend,
+		r->passed ? "passed" : "failed", (unsigned long long)seed);
+	fprintf(f, "\"seconds\": %.6f, \"steps\": %d, \"message\": ", r->seconds, steps);
+	json_str(f, r->passed ? "" : r->message);
+	fputs(", \"reproduce\": ", f);
+	json_str(f, repro);
+	fputs(", \"outcomes\": [", f);
+	for (int i = 0; i < r->n; i++) {
+		const struct sd_sc_outcome *o = &r->out[i];
+		fprintf(f,
+			"%s{\"line\": %d, \"iteration\": %d, \"ok\": %s, \"call\": ", i ? ", " : "",
+			o->line, o->iteration, o->ok ? "true" : "false");
+		json_str(f, o->call);
+		fputs(", \"got\": ", f);
+		json_str(f, o->got);
+		fputc('}', f);
+	}
+	fputs("], \"differs\": ", f);
+	if (!sim || !real) {
+		fputs("null", f);
+	} else {
+		int idx[SIDE_LIMIT], diverged;
+		int k = differing_steps(sim, real, idx, SIDE_LIMIT, &diverged);
+		fputc('[', f);
+		for (int j = 0; j < k; j++) {
+			const struct sd_sc_outcome *x = &sim->out[idx[j]], *y = &real->out[idx[j]];
+			fprintf(f, "%s{\"line\": %d, \"iteration\": %d, \"call\": ", j ? ", " : "",
+				x->line, x->iteration);
+			json_str(f, x->call);
+			fputs(", \"sim\": ", f);
+			json_str(f, x->got);
+			fputs(", \"real\": ", f);
+			json_str(f, y->got);
+			fputc('}', f);
+		}
+		fprintf(f, "], \"diverged\": %s, \"side_by_side\": ", diverged ? "true" : "false");
+		json_str(f, report);
+	}
+	fputc('}', f);
 }
 
 int sd__cmd_run(int argc, char **argv)
@@ -207,6 +308,7 @@ int sd__cmd_run(int argc, char **argv)
 		{"backend", required_argument, NULL, 'b'},
 		{"seed", required_argument, NULL, 's'},
 		{"junit", required_argument, NULL, 'j'},
+		{"json", required_argument, NULL, 'J'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"timeout", required_argument, NULL, 't'},
 		{"faults", required_argument, NULL, 'f'},
@@ -215,7 +317,7 @@ int sd__cmd_run(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	const char *backend = "sim", *junit = NULL;
+	const char *backend = "sim", *junit = NULL, *json_path = NULL;
 	struct sd_sc_options opt = {0};
 	int verbose = 0, optc;
 	FILE *fault_log = NULL;
@@ -246,6 +348,7 @@ int sd__cmd_run(int argc, char **argv)
 			opt.timeout_ms = (int)num;
 			break;
 		case 'j': junit = optarg; break;
+		case 'J': json_path = optarg; break;
 		case 'f': {
 			struct sd_fault_spec spec;
 			char why[256];
@@ -302,6 +405,19 @@ int sd__cmd_run(int argc, char **argv)
 		}
 	}
 
+	FILE *json = NULL;
+	if (json_path && !(json = fopen(json_path, "w"))) {
+		for (int i = 0; i < files.n; i++)
+			free(files.v[i]);
+		free(files.v);
+		if (fault_log)
+			fclose(fault_log);
+		return sd__usage_error("run", "--json: cannot write %s", json_path);
+	}
+	if (json)
+		fputs("{\"version\": 1, \"results\": [\n", json);
+	int njson = 0;
+
 	int both = !strcmp(backend, "both"), bad_files = 0, failed = 0, passed = 0;
 	int per_passed[2] = {0, 0}, per_failed[2] = {0, 0};
 	const char *runs[2] = {both ? "sim" : backend, both ? "real" : NULL};
@@ -314,6 +430,15 @@ int sd__cmd_run(int argc, char **argv)
 		if (sd_scenario_load(files.v[i], &sc, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			bad_files++;
+			if (json) {
+				fprintf(json, "%s{\"file\": ", njson++ ? ",\n" : "");
+				json_str(json, files.v[i]);
+				fputs(", \"backend\": null, \"status\": \"malformed\", "
+				      "\"message\": ",
+				      json);
+				json_str(json, err);
+				fputc('}', json);
+			}
 			continue;
 		}
 		struct sd_sc_result res[2];
@@ -321,6 +446,8 @@ int sd__cmd_run(int argc, char **argv)
 		for (int b = 0; b < 2 && runs[b]; b++) {
 			if (sd_scenario_run(sc, runs[b], &opt, &res[b]) < 0) {
 				fprintf(stderr, "sockdrill run: cannot open backend %s\n", runs[b]);
+				for (int k = 0; k < b; k++)
+					sd_sc_result_free(&res[k]);
 				sd_scenario_free(sc);
 				return SD_EXIT_USAGE;
 			}
@@ -346,27 +473,47 @@ int sd__cmd_run(int argc, char **argv)
 		else
 			printf("%-4s %s  (%s %.3f s, %d steps)\n", ok_all ? "ok" : "FAIL",
 			       files.v[i], runs[0], res[0].seconds, sd_scenario_steps(sc));
+		char repro[2][1024];
 		for (int b = 0; b < nres; b++) {
+			reproduce_cmd(repro[b], sizeof repro[b], runs[b], seed, &opt, target,
+				      files.v[i]);
 			if (verbose)
 				print_steps(runs[b], &res[b]);
 			if (res[b].passed)
 				continue;
 			printf("      %s: %s\n", runs[b], res[b].message);
-			printf("      reproduce: ./sockdrill run --backend %s --seed %llu", runs[b],
-			       (unsigned long long)seed);
-			if (opt.timeout_ms)
-				printf(" --timeout %d", opt.timeout_ms);
-			if (opt.faults)
-				printf(" --faults '%s'", opt.faults);
-			if (opt.target_port)
-				printf(" --target %s", target);
-			printf(" %s\n", files.v[i]);
+			printf("      reproduce: %s\n", repro[b]);
 		}
-		if (both) /* also when both passed: ranges and '*' can hide a difference */
-			side_by_side(&res[0], &res[1], 8);
+		/* the side-by-side report also when both passed: ranges and '*' can hide a
+		 * difference */
+		char *report = NULL;
+		size_t report_len = 0;
+		if (both) {
+			FILE *m = open_memstream(&report, &report_len);
+			if (m) {
+				side_by_side(m, &res[0], &res[1]);
+				fclose(m);
+				fputs(report, stdout);
+			}
+		}
+		for (int b = 0; b < nres && json; b++) {
+			fputs(njson++ ? ",\n" : "", json);
+			json_result(json, files.v[i], runs[b], seed, sd_scenario_steps(sc), &res[b],
+				    repro[b], both ? &res[0] : NULL, both ? &res[1] : NULL,
+				    report ? report : "");
+		}
+		free(report);
 		for (int b = 0; b < nres; b++)
 			sd_sc_result_free(&res[b]);
 		sd_scenario_free(sc);
+	}
+	if (json) {
+		fprintf(json, "\n], \"passed\": %d, \"failed\": %d, \"malformed\": %d}\n", passed,
+			failed, bad_files);
+		if (fclose(json) != 0) {
+			fprintf(stderr, "sockdrill run: cannot write %s\n", json_path);
+			bad_files++;
+		}
 	}
 	if (junit && write_junit(junit, verdicts, nverdicts) < 0) {
 		fprintf(stderr, "sockdrill run: cannot write %s\n", junit);

@@ -1,4 +1,6 @@
-"""sockdrill run: the scenario suite on both backends, bad files, failures, JUnit."""
+"""sockdrill run: the scenario suite on both backends, bad files, failures, JUnit, JSON."""
+import json
+import pathlib
 import re
 import subprocess
 import xml.etree.ElementTree as ET
@@ -135,6 +137,37 @@ def test_junit_is_well_formed(sockdrill, tmp_path):
         assert cases["pass.sd"].find("failure") is None
         failure = cases["fail.sd"].find("failure")
         assert "expected 7, got 0" in failure.get("message")
+
+
+def test_json_results(sockdrill, tmp_path):
+    (tmp_path / "a_pass.sd").write_text(SERVER + "c: close(C) -> 0\n")
+    (tmp_path / "b_fail.sd").write_text(SERVER + 'c: send(C, "x\\n\\"q") -> 7\n')
+    (tmp_path / "c_bad.sd").write_text("a: frob()\n")
+    out = tmp_path / "out.json"
+    r = run(sockdrill, "--backend", "both", "--seed", "5", "--json", str(out), str(tmp_path),
+            timeout=60)
+    assert r.returncode == 2  # the malformed file wins over the failed step
+    doc = json.loads(out.read_text())
+    assert (doc["version"], doc["passed"], doc["failed"], doc["malformed"]) == (1, 2, 2, 1)
+    res = doc["results"]
+    assert [(pathlib.Path(x["file"]).name, x["backend"], x["status"]) for x in res] == [
+        ("a_pass.sd", "sim", "passed"), ("a_pass.sd", "real", "passed"),
+        ("b_fail.sd", "sim", "failed"), ("b_fail.sd", "real", "failed"),
+        ("c_bad.sd", None, "malformed")]
+    ok, fail, bad = res[0], res[2], res[4]
+    assert ok["message"] == "" and ok["seed"] == 5 and ok["steps"] == 8
+    assert [o["line"] for o in ok["outcomes"]] == list(range(1, 9))
+    assert all(o["ok"] for o in ok["outcomes"]) and ok["differs"] == []
+    assert fail["outcomes"][-1] == {"line": 8, "iteration": -1, "ok": False,
+                                    "call": 'c: send(C, "x\\n\\"q") -> 7', "got": "4"}
+    assert fail["message"].endswith("expected 7, got 4")
+    assert fail["reproduce"] == f"./sockdrill run --backend sim --seed 5 {tmp_path}/b_fail.sd"
+    assert bad["message"] == f"{tmp_path}/c_bad.sd:1:4: unknown call 'frob'"
+    single = tmp_path / "single.json"
+    assert run(sockdrill, "--json", single, tmp_path / "a_pass.sd").returncode == 0
+    assert json.loads(single.read_text())["results"][0]["differs"] is None
+    r = run(sockdrill, "--json", tmp_path / "no" / "such" / "dir.json", tmp_path / "a_pass.sd")
+    assert r.returncode == 2 and "--json: cannot write" in r.stderr
 
 
 def test_verbose_lists_every_step(sockdrill, tmp_path):
