@@ -1,4 +1,6 @@
-"""Shared helpers for sockdrill's pytest suite: where the build is, and running it bounded."""
+"""Shared helpers for sockdrill's pytest suite: where the build is. The `sockdrill` fixture
+(the CLI, bounded in time) and the others come from the plugin, which the root conftest.py
+loads."""
 import os
 import pathlib
 import subprocess
@@ -23,20 +25,12 @@ def ensure_built(preset=PRESET):
 
 
 @pytest.fixture(scope="session")
-def build():
-    return ensure_built()
+def build(sockdrill):
+    """The build the plugin's `sockdrill` fixture runs (preset $SOCKDRILL_PRESET)."""
+    return sockdrill.build_dir
 
 
 @pytest.fixture(scope="session")
 def default_build():
     """The uninstrumented build, for what links against the installed library."""
     return ensure_built("default")
-
-
-@pytest.fixture
-def sockdrill(build):
-    """Runs the CLI binary with a time limit; returns the CompletedProcess."""
-    def run(*args, timeout=60):
-        return subprocess.run([str(build / "sockdrill"), *map(str, args)], capture_output=True,
-                              text=True, timeout=timeout)
-    return run

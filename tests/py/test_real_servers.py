@@ -11,14 +11,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import ROOT
+from sockdrill.core import free_port
 
 HOST = "127.0.0.1"
 SHORT = "short-read=1,short-write=1"
@@ -39,116 +37,60 @@ def need(prog, package):
     return path
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
-class Server:
-    """One server process started by `sockdrill wrap` (which execs it: same pid)."""
-
-    def __init__(self, name, proc, port, tmp, log, out):
-        self.name, self.proc, self.port, self.tmp, self.log, self.out = name, proc, port, tmp, log, out
-
-    def output(self, limit=3000):
-        try:
-            return self.out.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
-
-    def assert_alive(self):
-        rc = self.proc.poll()
-        assert rc is None, (f"{self.name} exited (status {rc}) under sockdrill wrap; its output:\n"
-                            f"{self.output()}")
-
-    def wait_listening(self, timeout=START_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"{self.name} exited with status {self.proc.returncode} before "
-                            f"listening on {HOST}:{self.port}; its output:\n{self.output()}")
-            try:
-                socket.create_connection((HOST, self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail(f"{self.name} did not accept connections on {HOST}:{self.port} within "
-                    f"{timeout:.0f} s; its output:\n{self.output()}")
-
-    def stop(self):
-        """SIGTERM to our own pid, a bounded wait, then SIGKILL."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+def assert_alive(srv):
+    rc = srv.proc.poll()
+    assert rc is None, (f"{srv.name} exited (status {rc}) under sockdrill wrap; its output:\n"
+                        f"{srv.output(3000)}")
 
 
 @pytest.fixture
-def serve(build, tmp_path):
-    """serve(name, argv_for(port, tmp), spec) starts argv under `sockdrill wrap` (faults `spec`,
-    or none at all for None), waits until it accepts connections and returns the Server."""
-    sockdrill = build / "sockdrill"
-    assert sockdrill.exists(), f"{sockdrill} missing (SOCKDRILL_PRESET={build.name})"
-    assert (build / "libsockdrill_preload.so").exists(), f"no libsockdrill_preload.so in {build}"
+def serve(wrapped_server, tmp_path):
+    """serve(name, argv_for(port, tmp), spec) starts argv under `sockdrill wrap` through the
+    plugin's wrapped_server (faults `spec`, or none at all for None), which waits until it
+    accepts connections, stops it after the test and fails the test if it crashed."""
     started = []
 
     def start(name, argv_for, spec):
         tmp = tmp_path / f"{name}-{len(started)}"
         tmp.mkdir()
-        port = free_port()
-        log = tmp / "faults.jsonl"
-        out = tmp / "server.out"
-        cmd = [str(sockdrill), "wrap"] + (["--faults", spec] if spec else []) + \
-              ["--log", str(log), "--"] + argv_for(port, tmp)
-        with open(out, "wb") as f:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f,
-                                    stderr=subprocess.STDOUT, cwd=tmp)
-        srv = Server(name, proc, port, tmp, log, out)
+        port = free_port(HOST)
+        srv = wrapped_server(argv_for(port, tmp), faults=spec or "", port=port, workdir=tmp,
+                             start_timeout=START_TIMEOUT)
+        srv.name, srv.tmp = name, tmp
         started.append(srv)
-        srv.wait_listening()
         return srv
 
     yield start
     for srv in started:
-        rc = srv.stop()
+        srv.stop()
         # the fault logs of the big transfers hold millions of lines: do not keep them
-        for big in [srv.log, *srv.tmp.glob("www/*")]:
+        for big in [srv.fault_log, *srv.tmp.glob("www/*")]:
             try:
                 big.unlink()
             except OSError:
                 pass
-        assert rc is not None and (rc >= 0 or -rc in (signal.SIGTERM, signal.SIGKILL)), \
-            f"{srv.name} died of signal {-rc}; its output:\n{srv.output()}"
 
 
 def check_fault_log(srv, spec):
     """With faults: JSON lines, some of them "fault":"short-read" (and short-write when asked).
     Without: the log is absent or empty."""
     if not spec:
-        size = srv.log.stat().st_size if srv.log.exists() else 0
+        size = srv.fault_log.stat().st_size if srv.fault_log.exists() else 0
         head = b""
         if size:
-            with open(srv.log, "rb") as f:
+            with open(srv.fault_log, "rb") as f:
                 head = f.read(500)
         assert size == 0, f"{srv.name} without --faults wrote a fault log: {head!r}"
         return
-    assert srv.log.exists() and srv.log.stat().st_size > 0, \
-        f"{srv.name} under --faults {spec}: the fault log {srv.log} is absent or empty"
+    assert srv.fault_log.exists() and srv.fault_log.stat().st_size > 0, \
+        f"{srv.name} under --faults {spec}: the fault log {srv.fault_log} is absent or empty"
     want = {"short-read"} | ({"short-write"} if "short-write" in spec else set())
     seen, parsed = set(), 0
-    with open(srv.log, "rb") as f:
+    with open(srv.fault_log, "rb") as f:
         for i, line in enumerate(f):  # bounded: stops once every wanted kind was seen
             if parsed < 200:
                 rec = json.loads(line)
@@ -258,7 +200,7 @@ def test_redis_set_get_values_intact(serve, spec):
                 f"{size}-byte value came back as {len(got)} bytes, sha256 {sha(got)} != {sha(value)}"
     finally:
         conn.close()
-    srv.assert_alive()
+    assert_alive(srv)
     check_fault_log(srv, spec)
 
 
@@ -287,7 +229,7 @@ def test_memcached_set_get_values_intact(serve, spec):
             assert got == value, f"{size}-byte value differs (sha256 {sha(got)} != {sha(value)})"
     finally:
         conn.close()
-    srv.assert_alive()
+    assert_alive(srv)
     check_fault_log(srv, spec)
 
 
@@ -338,5 +280,5 @@ def test_lighttpd_serves_file_intact(serve, spec, size):
         conn.close()
     assert len(body) == size and sha(body) == sha(data), \
         f"got {len(body)} of {size} bytes, sha256 {sha(body)} != {sha(data)}"
-    srv.assert_alive()
+    assert_alive(srv)
     check_fault_log(srv, spec)

@@ -1,0 +1,452 @@
+"""The sockdrill CLI driven from Python, with structured results.
+
+Everything here runs the `sockdrill` binary in a subprocess, bounded in time: scenario runs
+(`run --json`), servers under `wrap`, `fuzz` campaigns and `repro` replays. Servers and
+clients only ever use loopback addresses."""
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+__version__ = "0.1.0"
+__all__ = ["FuzzResult", "ReproResult", "RunReport", "ScenarioResult", "Sockdrill",
+           "SockdrillError", "WrappedServer", "__version__", "find_binary", "free_port"]
+PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "ERROR: ThreadSanitizer", "ERROR: MemorySanitizer")
+BUILD_TIMEOUT = 1800  # seconds: a first build of a sanitizer preset on a small machine
+
+
+class SockdrillError(Exception):
+    """sockdrill could not be found, built or started (not a failed check)."""
+
+
+def source_root():
+    """The source tree this package belongs to (python/sockdrill inside a checkout), or None
+    when the package is installed."""
+    root = PACKAGE_DIR.parent.parent
+    if (root / "CMakeLists.txt").is_file() and (root / "sockdrill").is_file() and \
+            (root / "src").is_dir():
+        return root
+    return None
+
+
+def _installed_bindir():
+    try:
+        from sockdrill import _install  # written by `cmake --install`
+    except ImportError:
+        return None
+    return pathlib.Path(_install.BINDIR)
+
+
+def find_binary(explicit=None, preset=None):
+    """The sockdrill binary to run, building it first when it comes from a source tree.
+
+    In order: `explicit` or $SOCKDRILL_BIN; the source tree's build for `preset` (else
+    $SOCKDRILL_PRESET, else "default"), built through the tree's ./sockdrill wrapper when it
+    is missing or stale; the installed binary; `sockdrill` on PATH."""
+    explicit = explicit or os.environ.get("SOCKDRILL_BIN")
+    if explicit:
+        path = pathlib.Path(explicit)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise SockdrillError(f"sockdrill binary {path}: not an executable file")
+        return path
+    root = source_root()
+    if root is not None:
+        preset = preset or os.environ.get("SOCKDRILL_PRESET") or "default"
+        env = dict(os.environ, SOCKDRILL_PRESET=preset)
+        try:
+            r = subprocess.run([str(root / "sockdrill"), "--version"], env=env, text=True,
+                               capture_output=True, timeout=BUILD_TIMEOUT,
+                               stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise SockdrillError(f"building sockdrill (preset {preset}) took over "
+                                 f"{BUILD_TIMEOUT} s; log: {root}/build/{preset}.log") from None
+        if r.returncode != 0:
+            raise SockdrillError(f"building sockdrill (preset {preset}) failed:\n"
+                                 f"{r.stderr[-3000:]}")
+        return root / "build" / preset / "sockdrill"
+    bindir = _installed_bindir()
+    if bindir is not None and (bindir / "sockdrill").is_file():
+        return bindir / "sockdrill"
+    found = shutil.which("sockdrill")
+    if found:
+        return pathlib.Path(found)
+    raise SockdrillError("sockdrill binary not found: set SOCKDRILL_BIN or --sockdrill-bin, "
+                         "install sockdrill, or use the package from a source tree")
+
+
+def free_port(host="127.0.0.1"):
+    """A port the kernel just handed out on `host` (loopback), closed again for the caller."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _is_loopback(host):
+    return host == "::1" or host.startswith("127.")
+
+
+# ---- scenario runs ------------------------------------------------------------------------
+
+@dataclass
+class Step:
+    line: int
+    iteration: int  # innermost repeat index, -1 outside repeat
+    ok: bool
+    call: str
+    got: str
+
+
+@dataclass
+class Difference:
+    """A step whose outcome differs between sim and real."""
+    line: int
+    iteration: int
+    call: str
+    sim: str
+    real: str
+
+
+@dataclass
+class ScenarioResult:
+    """One scenario file on one backend ("sim" or "real"); status "passed", "failed" or
+    "malformed" (then backend is None and message is the file:line:col error)."""
+    file: str
+    backend: Optional[str]
+    status: str
+    message: str = ""
+    seed: int = 0
+    seconds: float = 0.0
+    steps: int = 0
+    reproduce: str = ""
+    outcomes: List[Step] = field(default_factory=list)
+    differs: Optional[List[Difference]] = None  # None unless the run was on both backends
+    diverged: bool = False
+    side_by_side: str = ""
+
+    @property
+    def passed(self):
+        return self.status == "passed"
+
+    @classmethod
+    def from_json(cls, d):
+        differs = d.get("differs")
+        return cls(file=d["file"], backend=d.get("backend"), status=d["status"],
+                   message=d.get("message", ""), seed=d.get("seed", 0),
+                   seconds=d.get("seconds", 0.0), steps=d.get("steps", 0),
+                   reproduce=d.get("reproduce", ""),
+                   outcomes=[Step(**o) for o in d.get("outcomes", [])],
+                   differs=None if differs is None else [Difference(**x) for x in differs],
+                   diverged=d.get("diverged", False), side_by_side=d.get("side_by_side", ""))
+
+    def report(self):
+        """The failure as `sockdrill run` prints it: step, reproduce command, side by side."""
+        if self.status == "malformed":
+            return f"malformed scenario: {self.message}"
+        lines = [f"{self.backend}: {self.message}" if self.message else f"{self.backend}: ok"]
+        if self.reproduce:
+            lines.append(f"reproduce: {self.reproduce}")
+        if self.side_by_side:
+            lines.append(textwrap.dedent(self.side_by_side).rstrip("\n"))
+        return "\n".join(lines)
+
+
+@dataclass
+class RunReport:
+    """What one `sockdrill run` did: exit status (0 passed, 1 a step failed, 2 malformed
+    input), one ScenarioResult per file and backend, and the printed output."""
+    returncode: int
+    results: List[ScenarioResult]
+    stdout: str
+    stderr: str
+    command: List[str]
+
+    @property
+    def passed(self):
+        return self.returncode == 0
+
+    @property
+    def failures(self):
+        return [r for r in self.results if r.status != "passed"]
+
+    def result(self, file, backend):
+        """The result of `file` (a path, compared after resolving) on `backend`; a malformed
+        file's single result whatever the backend; None if the file did not run."""
+        want = pathlib.Path(file).resolve()
+        for r in self.results:
+            if pathlib.Path(r.file).resolve() == want and r.backend in (backend, None):
+                return r
+        return None
+
+
+# ---- servers under wrap -------------------------------------------------------------------
+
+class WrappedServer:
+    """A server started by `sockdrill wrap` (which execs it: the pid is the server's)."""
+
+    def __init__(self, proc, argv, host, port, workdir, fault_log, output):
+        self.proc, self.argv, self.host, self.port = proc, argv, host, port
+        self.workdir, self.fault_log, self.output_path = workdir, fault_log, output
+        self.stopped_by_us = False
+        self.returncode = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def address(self):
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def alive(self):
+        return self.proc.poll() is None
+
+    def output(self, limit=4000):
+        """The last `limit` characters the server printed (stdout and stderr)."""
+        try:
+            return self.output_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+    def faults(self):
+        """The faults injected so far: one dict per fault (docs/faults.md)."""
+        try:
+            text = self.fault_log.read_text()
+        except OSError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def connect(self, timeout=10.0):
+        """A client socket connected to the server."""
+        return socket.create_connection((self.host, self.port), timeout=timeout)
+
+    def _wait_listening(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SockdrillError(
+                    f"{self.argv[0]} exited with status {self.proc.returncode} before "
+                    f"listening on {self.address}; its output:\n{self.output()}")
+            try:
+                self.connect(timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SockdrillError(f"{self.argv[0]} did not accept connections on {self.address} "
+                             f"within {timeout:g} s; its output:\n{self.output()}")
+
+    def stop(self, timeout=10.0):
+        """SIGTERM to the server's pid, a bounded wait, then SIGKILL; its exit status."""
+        if self.proc.poll() is None:
+            self.stopped_by_us = True
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def problem(self):
+        """None if the server behaved; else why not: it died of a signal we did not send,
+        exited with an error before it was stopped, or printed a sanitizer report."""
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        out = self.output(20000)
+        if rc < 0 and not (self.stopped_by_us and -rc in (signal.SIGTERM, signal.SIGKILL)):
+            return f"{self.argv[0]} died of signal {-rc} ({signal.Signals(-rc).name})"
+        if not self.stopped_by_us and rc != 0:
+            return f"{self.argv[0]} exited with status {rc} before it was stopped"
+        for mark in SANITIZER_MARKS:
+            if mark in out:
+                return f"{self.argv[0]} printed a sanitizer report ({mark.rstrip(':')})"
+        return None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+# ---- fuzzing ------------------------------------------------------------------------------
+
+@dataclass
+class FuzzResult:
+    """A `sockdrill fuzz` campaign: exit status 0 no crash, 1 crash(es), 2 bad input/build."""
+    target: str
+    engine: str
+    returncode: int
+    stdout: str
+    stderr: str
+    reproduce: List[str]  # one command per crash: ./sockdrill repro TARGET FILE --engine E
+    crash_files: List[str]
+
+    @property
+    def crashed(self):
+        return self.returncode == 1
+
+
+@dataclass
+class ReproResult:
+    """A `sockdrill repro` replay: exit 0 the input runs clean, 1 the finding reproduces."""
+    target: str
+    file: str
+    returncode: int
+    stdout: str
+    stderr: str  # the trace of socket calls and faults, then the finding
+
+    @property
+    def reproduced(self):
+        return self.returncode == 1
+
+    @property
+    def trace(self):
+        return [line for line in self.stderr.splitlines() if re.match(r"^\d+\.\d{9} ", line)]
+
+
+# ---- the driver ---------------------------------------------------------------------------
+
+class Sockdrill:
+    """Runs one sockdrill binary. Defaults for seed, faults and backend apply to every run
+    that does not name its own (the pytest plugin fills them from its options)."""
+
+    def __init__(self, binary=None, preset=None, seed=None, faults=None, backend="both",
+                 workdir=None):
+        self.binary = pathlib.Path(binary) if binary else find_binary(preset=preset)
+        self.seed, self.faults, self.backend = seed, faults, backend
+        self.root = source_root()
+        self.workdir = pathlib.Path(workdir) if workdir else None
+
+    @property
+    def build_dir(self):
+        return self.binary.parent
+
+    def _tmpdir(self):
+        base = self.workdir
+        if base is not None:
+            base.mkdir(parents=True, exist_ok=True)
+        return pathlib.Path(tempfile.mkdtemp(prefix="sockdrill-", dir=base))
+
+    def __call__(self, *args, timeout=60, cwd=None, env=None):
+        """The CLI with `args`, bounded by `timeout` seconds: a CompletedProcess (text)."""
+        return subprocess.run([str(self.binary), *map(str, args)], capture_output=True,
+                              text=True, timeout=timeout, cwd=cwd, env=env,
+                              stdin=subprocess.DEVNULL)
+
+    def run(self, *paths, backend=None, seed=None, faults=None, target=None, timeout_ms=None,
+            junit=None, timeout=600, cwd=None):
+        """`sockdrill run` on scenario files or directories: a RunReport."""
+        backend = backend or self.backend
+        seed = self.seed if seed is None else seed
+        faults = self.faults if faults is None else faults
+        if not paths:
+            raise ValueError("run() needs at least one scenario file or directory")
+        out = self._tmpdir() / "results.json"
+        cmd = [str(self.binary), "run", "--backend", backend, "--json", str(out)]
+        if seed is not None:
+            cmd += ["--seed", str(seed)]
+        if faults:
+            cmd += ["--faults", faults]
+        if target:
+            cmd += ["--target", target]
+        if timeout_ms:
+            cmd += ["--timeout", str(timeout_ms)]
+        if junit:
+            cmd += ["--junit", str(junit)]
+        cmd += [str(p) for p in paths]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                           stdin=subprocess.DEVNULL)
+        results = []
+        try:
+            doc = json.loads(out.read_text())
+            results = [ScenarioResult.from_json(d) for d in doc["results"]]
+        except (OSError, ValueError, KeyError):
+            if r.returncode == 0:
+                raise SockdrillError(f"sockdrill run wrote no readable results ({out}):\n"
+                                     f"{r.stdout[-2000:]}{r.stderr[-2000:]}") from None
+        finally:
+            shutil.rmtree(out.parent, ignore_errors=True)
+        return RunReport(r.returncode, results, r.stdout, r.stderr, cmd)
+
+    def wrap(self, cmd, faults=None, seed=None, host="127.0.0.1", port=None,
+             start_timeout=15.0, cwd=None, env=None, workdir=None):
+        """Starts `cmd` (a list) under `sockdrill wrap` with `faults` (a fault spec; None
+        takes the driver's default, "" injects none) and `seed`, and waits until it accepts
+        connections on host:port. "{port}" and "{host}" in cmd are replaced; without
+        "{port}", pass `port`. The fault log and the server's output go to `workdir` (default:
+        a new temporary directory), which is also the server's working directory unless `cwd`
+        is given. Returns the WrappedServer; stop it with .stop() (or use it as a context
+        manager)."""
+        if not _is_loopback(host):
+            raise ValueError(f"wrapped servers listen on loopback only, not {host}")
+        faults = self.faults if faults is None else faults
+        seed = self.seed if seed is None else seed
+        cmd = [str(c) for c in cmd]
+        if not cmd:
+            raise ValueError("wrap() needs a command")
+        if any("{port}" in c for c in cmd):
+            port = port or free_port(host)
+        elif port is None:
+            raise ValueError("wrap(): put {port} in the command or pass port=")
+        argv = [c.replace("{port}", str(port)).replace("{host}", host) for c in cmd]
+        if "/" in argv[0]:  # relative to the caller, not to the server's working directory
+            argv[0] = os.path.abspath(argv[0])
+        if workdir is not None:
+            work = pathlib.Path(workdir)
+            work.mkdir(parents=True, exist_ok=True)
+        else:
+            work = self._tmpdir()
+        log, output = work / "faults.jsonl", work / "server.out"
+        full = [str(self.binary), "wrap", "--log", str(log)]
+        if faults:
+            full += ["--faults", faults]
+        if seed is not None:
+            full += ["--seed", str(seed)]
+        full += ["--", *argv]
+        with open(output, "wb") as f:
+            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=f,
+                                    stderr=subprocess.STDOUT, cwd=cwd or work, env=env)
+        server = WrappedServer(proc, argv, host, port, work, log, output)
+        server.wrap_command = full
+        try:
+            server._wait_listening(start_timeout)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def fuzz(self, target, seconds, engine="libfuzzer", jobs=None, timeout=None):
+        """`sockdrill fuzz TARGET --time seconds` (which builds the engine's preset first):
+        a FuzzResult listing the command that reproduces each crash."""
+        cmd = [str(self.binary), "fuzz", target, "--engine", engine, "--time", str(seconds)]
+        if jobs:
+            cmd += ["--jobs", str(jobs)]
+        r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=timeout or seconds + BUILD_TIMEOUT, cwd=self.root)
+        repro = re.findall(r"^reproduce: (\./sockdrill repro .*)$", r.stdout, re.M)
+        files = [c.split()[3] for c in repro if len(c.split()) > 3]
+        return FuzzResult(target, engine, r.returncode, r.stdout, r.stderr, repro, files)
+
+    def repro(self, target, file, engine="libfuzzer", timeout=None):
+        """`sockdrill repro TARGET FILE`: replays one input and returns its trace."""
+        r = subprocess.run([str(self.binary), "repro", target, str(file), "--engine", engine],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=timeout or BUILD_TIMEOUT, cwd=self.root)
+        return ReproResult(target, str(file), r.returncode, r.stdout, r.stderr)

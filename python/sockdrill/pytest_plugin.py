@@ -1,0 +1,215 @@
+"""pytest plugin: scenario files as test items, servers under faults, fuzzing as tests.
+
+Load it with `-p sockdrill.pytest_plugin` (from a sockdrill checkout's root), through the
+`pytest11` entry point of an installed sockdrill, or with `pytest_plugins` in a root
+conftest.py. README: "Use from pytest".
+
+- Every `*.sd` file under the collected paths becomes one item per backend,
+  `path/to/file.sd::sim` and `::real`, marked `sim` / `real` (select with `-m sim`).
+  A failing item shows the failed step, the command that reproduces it and, when both
+  backends were selected, the steps whose outcome differs between sim and real.
+- Fixtures: `sockdrill` (the CLI and structured scenario runs), `wrapped_server` (a server
+  under `sockdrill wrap`, stopped and checked after the test), `fuzz` and `repro`.
+- Options: --sockdrill-backend, --sockdrill-seed, --sockdrill-faults, --sockdrill-bin,
+  --sockdrill-preset.
+"""
+import pathlib
+
+import pytest
+
+from sockdrill.core import Sockdrill, SockdrillError
+
+BACKENDS = ("sim", "real")
+_DRIVER = pytest.StashKey()
+_SERVERS = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("sockdrill", "sockdrill (TCP socket scenarios, faults, fuzzing)")
+    group.addoption("--sockdrill-backend", choices=("sim", "real", "both"), default="both",
+                    help="backends scenario files are collected for (default: both)")
+    group.addoption("--sockdrill-seed", type=int, default=None, metavar="N",
+                    help="seed of scenario runs and fault decisions (default: each file's "
+                         "own, else 1)")
+    group.addoption("--sockdrill-faults", default=None, metavar="SPEC",
+                    help="fault spec for scenario runs and wrapped_server, e.g. "
+                         "short-read=1,eintr=0.1 (docs/faults.md)")
+    group.addoption("--sockdrill-bin", default=None, metavar="PATH",
+                    help="the sockdrill binary (default: built from this source tree, "
+                         "else the installed one)")
+    group.addoption("--sockdrill-preset", default=None, metavar="NAME",
+                    help="build preset in a source tree (default: $SOCKDRILL_PRESET or "
+                         "'default')")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sim: a scenario item run on the simulated TCP stack")
+    config.addinivalue_line("markers", "real: a scenario item run on the kernel's loopback")
+    config.addinivalue_line("markers", "sockdrill: an item collected from a scenario file")
+    faults = config.getoption("--sockdrill-faults")
+    if faults is not None and ("\n" in faults or not faults.strip()):
+        raise pytest.UsageError(f"--sockdrill-faults: not a fault spec: {faults!r}")
+
+
+def _driver(config):
+    """The session's Sockdrill (the binary is found, or built, once)."""
+    if _DRIVER not in config.stash:
+        try:
+            config.stash[_DRIVER] = Sockdrill(
+                binary=config.getoption("--sockdrill-bin"),
+                preset=config.getoption("--sockdrill-preset"),
+                seed=config.getoption("--sockdrill-seed"),
+                faults=config.getoption("--sockdrill-faults"),
+                backend=config.getoption("--sockdrill-backend"))
+        except SockdrillError as e:
+            config.stash[_DRIVER] = e
+    driver = config.stash[_DRIVER]
+    if isinstance(driver, SockdrillError):
+        pytest.fail(f"sockdrill: {driver}", pytrace=False)
+    return driver
+
+
+# ---- scenario files as items --------------------------------------------------------------
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix == ".sd":
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    """A scenario file: one item per selected backend. The file runs once, on every backend
+    its selected items need, and each item reads its own result."""
+
+    def collect(self):
+        chosen = self.config.getoption("--sockdrill-backend")
+        for backend in BACKENDS:
+            if chosen in (backend, "both"):
+                item = ScenarioItem.from_parent(self, name=backend, backend=backend)
+                item.add_marker(backend)
+                item.add_marker("sockdrill")
+                yield item
+
+    def report_for(self, item):
+        cached = getattr(self, "_report", None)
+        if cached is None:
+            wanted = {i.backend for i in self.session.items
+                      if isinstance(i, ScenarioItem) and i.parent is self}
+            wanted.add(item.backend)
+            backend = "both" if len(wanted) == 2 else item.backend
+            cached = self._report = _driver(self.config).run(self.path, backend=backend)
+        return cached
+
+
+class ScenarioFailure(Exception):
+    pass
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, backend, **kwargs):
+        super().__init__(**kwargs)
+        self.backend = backend
+
+    def runtest(self):
+        report = self.parent.report_for(self)
+        result = report.result(self.path, self.backend)
+        if result is None:
+            raise ScenarioFailure(f"sockdrill run gave no result for {self.path} on "
+                                  f"{self.backend} (exit {report.returncode}):\n"
+                                  f"{report.stdout[-2000:]}{report.stderr[-2000:]}")
+        if not result.passed:
+            raise ScenarioFailure(result.report())
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.path.name}::{self.backend}"
+
+
+# ---- fixtures -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sockdrill(pytestconfig):
+    """The session's sockdrill driver (sockdrill.core.Sockdrill): call it with CLI arguments
+    for a CompletedProcess, or use .run(paths...) for structured scenario results. Seed,
+    faults and backend default to the --sockdrill-* options."""
+    return _driver(pytestconfig)
+
+
+@pytest.fixture
+def wrapped_server(request, sockdrill, tmp_path):
+    """wrapped_server(cmd, faults=None, seed=None, ...) starts cmd under `sockdrill wrap` on
+    a free loopback port ("{port}" in cmd), waits until it accepts connections and returns
+    the server (.host, .port, .faults(), .output(), .stop()). After the test body it is
+    stopped by its pid (SIGTERM, bounded wait, SIGKILL); if it crashed, exited with an error
+    or printed a sanitizer report, the test fails. Without faults= the --sockdrill-faults
+    option applies; faults="" runs it with none."""
+    started = request.node.stash.setdefault(_SERVERS, [])
+
+    def start(cmd, faults=None, seed=None, **kwargs):
+        kwargs.setdefault("workdir", tmp_path / f"wrapped-{len(started)}")
+        server = sockdrill.wrap(cmd, faults=faults, seed=seed, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:  # after a failed test body: stop, but do not pile on a second error
+        server.stop()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_call(item):
+    """Runs after the test body passed: stop its wrapped servers and fail on a crash."""
+    problems = []
+    for server in item.stash.get(_SERVERS, []):
+        server.stop()
+        why = server.problem()
+        if why:
+            out = server.output()
+            problems.append(f"{why} (under: {' '.join(server.wrap_command)}); " +
+                            (f"its output:\n{out}" if out else "it printed nothing"))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def fuzz(sockdrill):
+    """fuzz(target, seconds, engine="libfuzzer", jobs=None, expect_crash=False) runs a
+    time-boxed `sockdrill fuzz` campaign and returns its FuzzResult. A crash fails the test
+    with the commands that reproduce it, unless expect_crash=True, which instead fails when
+    no crash was found."""
+
+    def run(target, seconds, engine="libfuzzer", jobs=None, expect_crash=False):
+        r = sockdrill.fuzz(target, seconds, engine=engine, jobs=jobs)
+        if r.returncode not in (0, 1):
+            pytest.fail(f"sockdrill fuzz {target} --engine {engine} failed (exit "
+                        f"{r.returncode}):\n{r.stdout[-2000:]}{r.stderr[-2000:]}",
+                        pytrace=False)
+        if r.crashed and not expect_crash:
+            pytest.fail(f"fuzzing {target} on {engine} for {seconds} s found "
+                        f"{len(r.reproduce)} crash(es); reproduce with:\n" +
+                        "\n".join(r.reproduce), pytrace=False)
+        if expect_crash and not r.crashed:
+            pytest.fail(f"fuzzing {target} on {engine} for {seconds} s found no crash",
+                        pytrace=False)
+        return r
+
+    return run
+
+
+@pytest.fixture
+def repro(sockdrill):
+    """repro(target, file, engine="libfuzzer") replays one fuzz input with `sockdrill repro`
+    and returns its ReproResult (.reproduced, .trace); a bad target or build fails the test."""
+
+    def run(target, file, engine="libfuzzer"):
+        r = sockdrill.repro(target, pathlib.Path(file), engine=engine)
+        if r.returncode not in (0, 1):
+            pytest.fail(f"sockdrill repro {target} {file} failed (exit {r.returncode}):\n"
+                        f"{r.stdout[-2000:]}{r.stderr[-2000:]}", pytrace=False)
+        return r
+
+    return run

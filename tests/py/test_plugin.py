@@ -1,0 +1,203 @@
+"""The pytest plugin (python/sockdrill/pytest_plugin.py), tested the way users run it: pytest
+started in a subprocess from the repository root with `-p sockdrill.pytest_plugin`, nothing
+in the environment, on scenario files. The fixture examples are in test_plugin_examples.py."""
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import ROOT
+
+PYTHON = "/usr/bin/python3"  # Debian's, which has pytest
+
+SERVER = """\
+s: L = socket(inet) -> fd
+s: bind(L, 127.0.0.1:0) -> 0
+s: P = port(L)
+s: listen(L, 4) -> 0
+c: C = socket(inet) -> fd
+c: connect(C, 127.0.0.1:$P) -> 0
+s: S = accept(L) -> fd
+"""
+
+
+def pytest_run(*args, cwd=ROOT, timeout=600):
+    """`python3 -m pytest -p sockdrill.pytest_plugin ARGS` from `cwd`, with an environment that
+    has no PYTHONPATH and no pytest options of ours."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    return subprocess.run([PYTHON, "-m", "pytest", "-p", "sockdrill.pytest_plugin",
+                           "-p", "no:cacheprovider", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def scenario_files():
+    return sorted((ROOT / "corpus" / "scenarios").rglob("*.sd"))
+
+
+def test_collects_one_item_per_file_and_backend():
+    r = pytest_run("--collect-only", "-q", "corpus/scenarios")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ids = [line for line in r.stdout.splitlines() if "::" in line]
+    want = [f"{f.relative_to(ROOT)}::{b}" for f in scenario_files() for b in ("sim", "real")]
+    assert sorted(ids) == sorted(want)
+    assert "corpus/scenarios/bind/conflict.sd::sim" in ids
+
+
+@pytest.mark.parametrize("how", [["-m", "sim"], ["--sockdrill-backend", "sim"]])
+def test_select_one_backend(how):
+    r = pytest_run("-q", *how, "corpus/scenarios/bind")
+    assert r.returncode == 0, r.stdout + r.stderr
+    n = len(list((ROOT / "corpus" / "scenarios" / "bind").glob("*.sd")))
+    deselected = f", {n} deselected" if how[0] == "-m" else ""
+    assert re.search(rf"^{n} passed{deselected} in ", r.stdout, re.M), r.stdout
+
+
+def test_failing_item_shows_the_step_the_difference_and_the_reproduce_command(tmp_path):
+    path = tmp_path / "wrong.sd"
+    # Nobody reads and the send buffer is small: how much the first send takes differs
+    # between the stacks, and "1" is wrong on both.
+    path.write_text(SERVER + "c: setsockopt(C, SO_SNDBUF, 4096) -> 0\n"
+                             "c: nonblock(C) -> 0\n"
+                             "c: send(C, pattern(2000000)) -> 1\n")
+    r = pytest_run("-q", path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"^2 failed in ", r.stdout, re.M), r.stdout
+    for backend in ("sim", "real"):
+        assert f"wrong.sd::{backend}" in r.stdout
+        assert re.search(rf"^{backend}: {re.escape(str(path))}:10: c: send\(C, "
+                         rf"pattern\(2000000\)\) -> 1: expected 1, got \d+$", r.stdout, re.M)
+        assert f"reproduce: ./sockdrill run --backend {backend} --seed 1 {path}" in r.stdout
+    assert "steps whose outcome differs between sim and real:" in r.stdout
+    assert re.search(r"^\s+sim:  \d+ +real: \d+$", r.stdout, re.M), r.stdout
+
+
+def test_options_reach_the_runs_and_their_reproduce_commands(tmp_path):
+    path = tmp_path / "echo.sd"
+    path.write_text(SERVER + 'c: send(C, "hello") -> 5\n'
+                             's: recv(S, 5) -> "hello"\n')  # wrong once reads come back short
+    r = pytest_run("-q", "--sockdrill-backend", "sim", "--sockdrill-seed", "42",
+                   "--sockdrill-faults", "short-read=2", path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"^1 failed in ", r.stdout, re.M), r.stdout
+    assert (f"reproduce: ./sockdrill run --backend sim --seed 42 --faults 'short-read=2' {path}"
+            in r.stdout)
+    clean = pytest_run("-q", "--sockdrill-seed", "42", path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+def test_malformed_file_names_file_line_and_column(tmp_path):
+    (tmp_path / "bad.sd").write_text("# fine so far\na: frob()\n")
+    r = pytest_run("-q", tmp_path)
+    assert r.returncode == 1
+    assert f"malformed scenario: {tmp_path}/bad.sd:2:4: unknown call 'frob'" in r.stdout
+
+
+def test_junit_through_pytest(tmp_path):
+    (tmp_path / "ok.sd").write_text(SERVER + "c: close(C) -> 0\n")
+    (tmp_path / "wrong.sd").write_text(SERVER + "c: close(C) -> 1\n")
+    xml = tmp_path / "out.xml"
+    r = pytest_run("-q", f"--junitxml={xml}", tmp_path)
+    assert r.returncode == 1
+    cases = list(ET.parse(xml).getroot().iter("testcase"))
+    names = sorted((c.get("classname").rsplit(".", 2)[-2], c.get("name")) for c in cases)
+    assert names == [("ok", "real"), ("ok", "sim"), ("wrong", "real"), ("wrong", "sim")]
+    for case in cases:
+        failure = case.find("failure")
+        assert (failure is not None) == case.get("classname").endswith("wrong.sd")
+        if failure is not None:
+            assert "expected 1, got 0" in failure.text and "reproduce: " in failure.text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sockdrill-backend", "kernel"], "invalid choice: 'kernel'"),
+    (["--sockdrill-seed", "x"], "invalid int value: 'x'"),
+    (["--sockdrill-faults", ""], "--sockdrill-faults: not a fault spec"),
+])
+def test_bad_option_is_a_usage_error(args, message):
+    r = pytest_run(*args, "corpus/scenarios/bind/conflict.sd")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert message in r.stderr
+
+
+def test_bad_fault_spec_fails_the_items_with_the_reason(tmp_path):
+    (tmp_path / "a.sd").write_text(SERVER + "c: close(C) -> 0\n")
+    r = pytest_run("-q", "--sockdrill-faults", "short-read=0", tmp_path)
+    assert r.returncode == 1
+    assert "short-read" in r.stdout
+
+
+def test_installed_plugin_loads_through_its_entry_point(default_build, tmp_path):
+    """After `cmake --install`, Debian's python3 finds the package (here through PYTHONPATH,
+    as the prefix is a temporary one) and pytest loads the plugin by its pytest11 entry point,
+    with no -p; it runs the installed binary, not the source tree's."""
+    prefix = tmp_path / "prefix"
+    inst = subprocess.run(["cmake", "--install", str(default_build), "--prefix", str(prefix)],
+                          capture_output=True, text=True, timeout=300)
+    assert inst.returncode == 0, inst.stdout + inst.stderr
+    site = list(prefix.glob("lib/python3*/dist-packages"))
+    assert len(site) == 1, list(prefix.rglob("*.py"))
+    assert (site[0] / "sockdrill-0.1.0.dist-info" / "entry_points.txt").read_text() == \
+        "[pytest11]\nsockdrill.pytest_plugin = sockdrill.pytest_plugin\n"
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "echo.sd").write_text(SERVER + 'c: send(C, "hi") -> 2\ns: recv(S, 2) -> "hi"\n')
+    (proj / "test_mine.py").write_text(
+        "def test_which_binary(sockdrill):\n"
+        f"    assert str(sockdrill.binary) == {str(prefix / 'bin' / 'sockdrill')!r}\n"
+        "    report = sockdrill.run('echo.sd', backend='sim')\n"
+        "    assert report.passed and [r.backend for r in report.results] == ['sim']\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "SOCKDRILL_BIN")}
+    env.update(PYTHONPATH=str(site[0]), PATH="/usr/bin:/bin")
+    r = subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=proj,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^3 passed in ", r.stdout, re.M), r.stdout
+
+
+CRASHY = '''\
+import os, signal, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+while True:
+    c, _ = s.accept()
+    if c.recv(16) == b"crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    c.close()
+'''
+
+USES_IT = '''\
+import sys, time
+
+def start(wrapped_server, tmp_path):
+    (tmp_path / "srv.py").write_text(CRASHY)
+    return wrapped_server([sys.executable, str(tmp_path / "srv.py"), "{port}"])
+
+def test_crashes(wrapped_server, tmp_path):
+    server = start(wrapped_server, tmp_path)
+    with server.connect() as c:
+        c.sendall(b"crash")
+    for _ in range(100):  # bounded: 5 s
+        if not server.alive:
+            break
+        time.sleep(0.05)
+
+def test_behaves(wrapped_server, tmp_path):
+    server = start(wrapped_server, tmp_path)
+    with server.connect() as c:
+        c.sendall(b"hello")
+    assert server.alive
+'''
+
+
+def test_wrapped_server_that_crashes_fails_its_test(tmp_path):
+    (tmp_path / "test_servers.py").write_text(f"CRASHY = {CRASHY!r}\n" + USES_IT)
+    r = pytest_run("-q", tmp_path / "test_servers.py")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"^1 failed, 1 passed in ", r.stdout, re.M), r.stdout
+    assert re.search(r"^_+ test_crashes _+\n.*python3 died of signal 11 \(SIGSEGV\) \(under: "
+                     r"\S+/sockdrill wrap ", r.stdout, re.M), r.stdout
