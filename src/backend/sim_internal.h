@@ -133,6 +133,7 @@ struct sd__sim {
 	uint64_t port_seen[65536 / 64];
 	uint16_t *ports_used;
 	size_t nports_used, capports_used;
+	int ports_dirty;       /* a port is in the tables but not in ports_used (out of memory) */
 	uint32_t perturb[256]; /* Linux's table_perturb: where connect's port search resumes */
 
 	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */

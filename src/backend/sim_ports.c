@@ -87,6 +87,8 @@ void sd__port_link(struct sd__sim *s, struct sd__sock *k)
 		if (s->nports_used < s->capports_used) {
 			s->ports_used[s->nports_used++] = port;
 			s->port_seen[port / 64] |= 1ull << (port % 64);
+		} else {
+			s->ports_dirty = 1;
 		}
 	}
 	struct sd__sock **head = &s->by_port[port];
