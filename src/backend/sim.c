@@ -30,17 +30,17 @@ uint64_t sd__rand(struct sd__sim *s)
 
 uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
 {
-	return n <= 1 ? 0 : (uint32_t)(sd__rand(s) % n);
-}
-
-void sd__wake_all(struct sd__sim *s)
-{
-	for (size_t i = 0; i <= s->nactors; i++) {
-		struct sd__actor *a = i ? s->actors[i - 1] : &s->main;
-		if (a->st == A_PARKED) {
-			a->st = A_RUNNABLE;
-			a->why = W_WOKEN;
-		}
+	if (n <= 1)
+		return 0;
+	uint64_t r = sd__rand(s);
+	/* The scheduler's choices are among a few actors: a constant divisor is a multiply. */
+	switch (n) {
+	case 2: return (uint32_t)(r % 2);
+	case 3: return (uint32_t)(r % 3);
+	case 4: return (uint32_t)(r % 4);
+	case 5: return (uint32_t)(r % 5);
+	case 6: return (uint32_t)(r % 6);
+	default: return (uint32_t)(r % n);
 	}
 }
 
@@ -242,7 +242,11 @@ static int sim_create(const struct sd_config *cfg, void **state)
 	}
 	for (int i = 0; i < 256; i++)
 		s->perturb[i] = (uint32_t)sd__rand(s);
-	sd__sched_init(s);
+	if (sd__sched_init(s) < 0) {
+		ports_put(s);
+		free(s);
+		return -ENOMEM;
+	}
 	*state = s;
 	return 0;
 }
