@@ -20,12 +20,28 @@
 
 /* ---- PRNG (splitmix64): the only source of choices ------------------------------------- */
 
-uint64_t sd__rand(struct sd__sim *s)
+#define GOLDEN 0x9e3779b97f4a7c15ull
+
+static uint64_t mix(uint64_t z)
 {
-	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+uint64_t sd__rand(struct sd__sim *s) { return mix(s->rng += GOLDEN); }
+
+/* Linux's table_perturb starts random: entry i is the sim's (i + 1)-th draw, made at
+ * creation. splitmix64 can compute any draw directly, so an entry is filled when first
+ * used (a fuzz input uses a few of the 256) with the value it would have had. */
+uint32_t *sd__perturb(struct sd__sim *s, unsigned i)
+{
+	i &= 255;
+	if (!(s->perturb_set[i / 64] >> (i % 64) & 1)) {
+		s->perturb[i] = (uint32_t)mix(s->perturb_rng + (uint64_t)(i + 1) * GOLDEN);
+		s->perturb_set[i / 64] |= 1ull << (i % 64);
+	}
+	return &s->perturb[i];
 }
 
 uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
@@ -240,8 +256,8 @@ static int sim_create(const struct sd_config *cfg, void **state)
 		free(s);
 		return -EINVAL;
 	}
-	for (int i = 0; i < 256; i++)
-		s->perturb[i] = (uint32_t)sd__rand(s);
+	s->perturb_rng = s->rng; /* the next 256 draws are the perturb table's (sd__perturb) */
+	s->rng += 256 * GOLDEN;
 	if (sd__sched_init(s) < 0) {
 		ports_put(s);
 		free(s);

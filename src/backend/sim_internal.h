@@ -135,6 +135,7 @@ struct sd__sim {
 	size_t nports_used, capports_used;
 	int ports_dirty;       /* a port is in the tables but not in ports_used (out of memory) */
 	uint32_t perturb[256]; /* Linux's table_perturb: where connect's port search resumes */
+	uint64_t perturb_set[4], perturb_rng; /* entries filled so far; draws they come from */
 
 	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
 
@@ -169,6 +170,7 @@ static inline int64_t sd__deadline(const struct sd__sim *s, int64_t timeo)
 /* sim.c */
 uint64_t sd__rand(struct sd__sim *s);
 uint32_t sd__rand_below(struct sd__sim *s, uint32_t n);
+uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
 void sd__timer_add(struct sd__sim *s, int64_t at);
 void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
 void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);

@@ -63,12 +63,9 @@ static void set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st
 {
 	size_t w = (size_t)a->id / 64;
 	uint64_t b = 1ull << (a->id % 64);
-	s->runq[w] &= ~b;
-	s->parkq[w] &= ~b;
-	if (st == A_RUNNABLE)
-		s->runq[w] |= b;
-	else if (st == A_PARKED)
-		s->parkq[w] |= b;
+	uint64_t run = s->runq[w] & ~b, park = s->parkq[w] & ~b; /* one store each */
+	s->runq[w] = st == A_RUNNABLE ? run | b : run;
+	s->parkq[w] = st == A_PARKED ? park | b : park;
 	a->st = st;
 }
 
