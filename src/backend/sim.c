@@ -1,6 +1,8 @@
 /* sockdrill sim: the `sim` backend's table, descriptors, options, tracing and PRNG. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -18,27 +20,43 @@
 
 /* ---- PRNG (splitmix64): the only source of choices ------------------------------------- */
 
-uint64_t sd__rand(struct sd__sim *s)
+#define GOLDEN 0x9e3779b97f4a7c15ull
+
+static uint64_t mix(uint64_t z)
 {
-	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
 }
 
-uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
+uint64_t sd__rand(struct sd__sim *s) { return mix(s->rng += GOLDEN); }
+
+/* Linux's table_perturb starts random: entry i is the sim's (i + 1)-th draw, made at
+ * creation. splitmix64 can compute any draw directly, so an entry is filled when first
+ * used (a fuzz input uses a few of the 256) with the value it would have had. */
+uint32_t *sd__perturb(struct sd__sim *s, unsigned i)
 {
-	return n <= 1 ? 0 : (uint32_t)(sd__rand(s) % n);
+	i &= 255;
+	if (!(s->perturb_set[i / 64] >> (i % 64) & 1)) {
+		s->perturb[i] = (uint32_t)mix(s->perturb_rng + (uint64_t)(i + 1) * GOLDEN);
+		s->perturb_set[i / 64] |= 1ull << (i % 64);
+	}
+	return &s->perturb[i];
 }
 
-void sd__wake_all(struct sd__sim *s)
+uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
 {
-	for (size_t i = 0; i <= s->nactors; i++) {
-		struct sd__actor *a = i ? s->actors[i - 1] : &s->main;
-		if (a->st == A_PARKED) {
-			a->st = A_RUNNABLE;
-			a->why = W_WOKEN;
-		}
+	if (n <= 1)
+		return 0;
+	uint64_t r = sd__rand(s);
+	/* The scheduler's choices are among a few actors: a constant divisor is a multiply. */
+	switch (n) {
+	case 2: return (uint32_t)(r % 2);
+	case 3: return (uint32_t)(r % 3);
+	case 4: return (uint32_t)(r % 4);
+	case 5: return (uint32_t)(r % 5);
+	case 6: return (uint32_t)(r % 6);
+	default: return (uint32_t)(r % n);
 	}
 }
 
@@ -159,9 +177,9 @@ static struct sd__sock reserved; /* marks a slot taken by an accept still in pro
 #endif
 
 /* The port tables are 1 MiB, of which a run touches a few pages: mmap's zero pages fault in
- * as used, where calloc from the heap would clear all of it (a fuzz input opens a sim).
- * Under ASan they stay on the heap: LeakSanitizer looks for pointers in heap blocks, not in
- * private mappings (and ASan's calloc of a block this size is fresh pages anyway). */
+ * as used, where calloc from the heap would clear all of it. Under ASan they stay on the
+ * heap: LeakSanitizer looks for pointers in heap blocks, not in private mappings (and ASan's
+ * calloc of a block this size is fresh pages anyway). */
 static struct sd__sock **ports_alloc(void)
 {
 #ifdef SD_PORTS_ON_HEAP
@@ -182,12 +200,44 @@ static void ports_free(struct sd__sock **p)
 #endif
 }
 
+/* One pair of tables kept for the next sim: a fuzz input opens a sim, and a fresh pair costs
+ * a mapping, page faults on the pages touched and an unmapping (under ASan, clearing 1 MiB).
+ * A sim gives its tables back all zero again: every entry ever set is for a port listed in
+ * ports_used (sd__port_link), and those are cleared; a sim that could not list a port
+ * (ports_dirty) frees its tables instead. A global, not thread-local, so LeakSanitizer sees
+ * the kept block; threads take and give it atomically. */
+static _Atomic(struct sd__sock **) ports_spare;
+
+static struct sd__sock **ports_get(void)
+{
+	struct sd__sock **p = atomic_exchange(&ports_spare, NULL);
+	if (!p)
+		return ports_alloc();
+#ifndef NDEBUG
+	for (size_t i = 0; i < 2 * 65536; i++)
+		assert(!p[i]); /* the reset in ports_put is complete */
+#endif
+	return p;
+}
+
+static void ports_put(struct sd__sim *s)
+{
+	struct sd__sock **p = s->by_port, **none = NULL;
+	if (!s->ports_dirty) {
+		for (size_t i = 0; i < s->nports_used; i++)
+			p[s->ports_used[i]] = p[65536 + s->ports_used[i]] = NULL;
+		if (atomic_compare_exchange_strong(&ports_spare, &none, p))
+			return;
+	}
+	ports_free(p);
+}
+
 static int sim_create(const struct sd_config *cfg, void **state)
 {
 	struct sd__sim *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
-	s->by_port = ports_alloc();
+	s->by_port = ports_get();
 	if (!s->by_port) {
 		free(s);
 		return -ENOMEM;
@@ -202,13 +252,17 @@ static int sim_create(const struct sd_config *cfg, void **state)
 	s->stack_kb = 256;
 	s->allow_nonloopback = (cfg->flags & SD_CFG_ALLOW_NONLOOPBACK) != 0;
 	if (parse_options(s, cfg->options) < 0) {
-		ports_free(s->by_port);
+		ports_put(s);
 		free(s);
 		return -EINVAL;
 	}
-	for (int i = 0; i < 256; i++)
-		s->perturb[i] = (uint32_t)sd__rand(s);
-	sd__sched_init(s);
+	s->perturb_rng = s->rng; /* the next 256 draws are the perturb table's (sd__perturb) */
+	s->rng += 256 * GOLDEN;
+	if (sd__sched_init(s) < 0) {
+		ports_put(s);
+		free(s);
+		return -ENOMEM;
+	}
 	*state = s;
 	return 0;
 }
@@ -221,11 +275,11 @@ static void sim_destroy(void *state)
 		if (s->fds[i] == &reserved)
 			s->fds[i] = NULL;
 	sd__free_all(s);
-	free(s->ports_used);
 	free(s->fds);
 	free(s->timers);
 	sd__sched_free(s);
-	ports_free(s->by_port);
+	ports_put(s);
+	free(s->ports_used);
 	free(s);
 }
 

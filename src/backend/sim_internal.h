@@ -100,7 +100,7 @@ struct sd__actor {
 	enum sd__astate st;
 	enum sd__wake why;
 	int64_t deadline; /* -1 = none */
-	char wait[96];    /* the call it is blocked in, for deadlock reports */
+	const char *wait; /* the call it is blocked in, for deadlock reports */
 	ucontext_t ctx;   /* where the fast switch is not available */
 	void *sp;         /* saved stack pointer of the fast switch (x86-64) */
 	void *stack;
@@ -133,7 +133,9 @@ struct sd__sim {
 	uint64_t port_seen[65536 / 64];
 	uint16_t *ports_used;
 	size_t nports_used, capports_used;
+	int ports_dirty;       /* a port is in the tables but not in ports_used (out of memory) */
 	uint32_t perturb[256]; /* Linux's table_perturb: where connect's port search resumes */
+	uint64_t perturb_set[4], perturb_rng; /* entries filled so far; draws they come from */
 
 	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
 
@@ -145,6 +147,8 @@ struct sd__sim {
 	struct sd__actor main;
 	struct sd__actor **actors; /* actors[id - 1] for spawned ones */
 	size_t nactors;
+	uint64_t *runq, *parkq; /* bit id % 64 of word id / 64: actor id runnable, parked */
+	size_t qwords;
 	struct sd__actor *cur, *prev;
 	char *deadlock;
 	int in_scheduler;
@@ -166,7 +170,7 @@ static inline int64_t sd__deadline(const struct sd__sim *s, int64_t timeo)
 /* sim.c */
 uint64_t sd__rand(struct sd__sim *s);
 uint32_t sd__rand_below(struct sd__sim *s, uint32_t n);
-void sd__wake_all(struct sd__sim *s);
+uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
 void sd__timer_add(struct sd__sim *s, int64_t at);
 void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
 void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
@@ -176,7 +180,8 @@ int sd__sched_init(struct sd__sim *s);
 void sd__sched_free(struct sd__sim *s);
 enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline);
 void sd__maybe_yield(struct sd__sim *s);
-void sd__advance(struct sd__sim *s); /* process timers due at s->now */
+void sd__advance(struct sd__sim *s);  /* process timers due at s->now */
+void sd__wake_all(struct sd__sim *s); /* every parked actor runs again */
 int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg);
 int sd__join(struct sd__sim *s, int id);
 int sd__sleep(struct sd__sim *s, int64_t ns);

@@ -93,6 +93,8 @@ void sd__port_link(struct sd__sim *s, struct sd__sock *k)
 		if (s->nports_used < s->capports_used) {
 			s->ports_used[s->nports_used++] = port;
 			s->port_seen[port / 64] |= 1ull << (port % 64);
+		} else {
+			s->ports_dirty = 1;
 		}
 	}
 	struct sd__sock **head = &s->by_port[port];
@@ -366,7 +368,7 @@ int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd_
 	if (remaining > 1)
 		remaining &= ~1u;
 	uint32_t h = tuple_hash(s, &k->local, dst);
-	uint32_t *perturb = &s->perturb[h & (uint32_t)perturb_mask];
+	uint32_t *perturb = sd__perturb(s, h & (uint32_t)perturb_mask);
 	uint32_t offset = (*perturb + (h >> 8)) % (remaining ? remaining : 1);
 	offset &= ~1u;
 	for (int parity = 0; parity < 2; parity++, offset++) {

@@ -56,6 +56,34 @@ __asm__(".text\n"
 	".size sd__ctx_entry, .-sd__ctx_entry\n");
 #endif
 
+/* Actor states are mirrored in two bit sets indexed by actor id (main is 0), runnable and
+ * parked, so the scheduler's scans visit only the actors concerned, in id order. Every
+ * change of an actor's state goes through here. */
+static void set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st)
+{
+	size_t w = (size_t)a->id / 64;
+	uint64_t b = 1ull << (a->id % 64);
+	uint64_t run = s->runq[w] & ~b, park = s->parkq[w] & ~b; /* one store each */
+	s->runq[w] = st == A_RUNNABLE ? run | b : run;
+	s->parkq[w] = st == A_PARKED ? park | b : park;
+	a->st = st;
+}
+
+/* Set bits of a word, without the library call a build without -mpopcnt makes of the
+ * builtin; the scheduler's words hold a few bits. */
+static unsigned bits(uint64_t m)
+{
+	unsigned n = 0;
+	for (; m; m &= m - 1)
+		n++;
+	return n;
+}
+
+static struct sd__actor *actor_at(struct sd__sim *s, size_t i)
+{
+	return i == 0 ? &s->main : s->actors[i - 1];
+}
+
 /* Gives back an actor's stack. Frames that never returned (every actor's entry frame, and
  * all of one abandoned mid-call when the sim closed while it was blocked) keep their
  * redzones poisoned in ASan's shadow; they are cleared first, or the next mapping at that
@@ -100,10 +128,15 @@ static void free_stack(struct sd__actor *a)
 
 int sd__sched_init(struct sd__sim *s)
 {
+	s->qwords = 1;
+	s->runq = calloc(2, sizeof *s->runq);
+	if (!s->runq)
+		return -ENOMEM;
+	s->parkq = s->runq + 1;
 	s->main.id = 0;
 	snprintf(s->main.name, sizeof s->main.name, "main");
-	s->main.st = A_RUNNABLE;
 	s->main.deadline = -1;
+	set_state(s, &s->main, A_RUNNABLE);
 	s->cur = &s->main;
 	return 0;
 }
@@ -117,6 +150,7 @@ void sd__sched_free(struct sd__sim *s)
 		free(a);
 	}
 	free(s->actors);
+	free(s->runq);
 	free(s->deadlock);
 }
 
@@ -159,26 +193,37 @@ static void switch_to(struct sd__sim *s, struct sd__actor *to, int dying)
 #endif
 }
 
-static struct sd__actor *actor_at(struct sd__sim *s, size_t i)
-{
-	return i == 0 ? &s->main : s->actors[i - 1];
-}
-
-/* A seeded choice among the runnable actors, or NULL when none is. */
+/* A seeded choice among the runnable actors, or NULL when none is: the k-th runnable one in
+ * id order, k drawn below their number. */
 static struct sd__actor *pick_runnable(struct sd__sim *s, const struct sd__actor *skip)
 {
-	size_t n = 0;
-	for (size_t i = 0; i <= s->nactors; i++) {
-		struct sd__actor *a = actor_at(s, i);
-		n += a->st == A_RUNNABLE && a != skip;
+	size_t sw = skip ? (size_t)skip->id / 64 : 0;
+	uint64_t sb = skip ? 1ull << (skip->id % 64) : 0;
+	if (s->qwords == 1) { /* up to 63 actors: one word */
+		uint64_t m = s->runq[0] & ~sb;
+		if (!m)
+			return NULL;
+		uint32_t k = sd__rand_below(s, bits(m));
+		while (k--)
+			m &= m - 1;
+		return actor_at(s, (size_t)__builtin_ctzll(m));
 	}
+	uint32_t n = 0;
+	for (size_t w = 0; w < s->qwords; w++)
+		n += bits(s->runq[w] & (w == sw ? ~sb : ~0ull));
 	if (!n)
 		return NULL;
-	uint32_t k = sd__rand_below(s, (uint32_t)n);
-	for (size_t i = 0; i <= s->nactors; i++) {
-		struct sd__actor *a = actor_at(s, i);
-		if (a->st == A_RUNNABLE && a != skip && k-- == 0)
-			return a;
+	uint32_t k = sd__rand_below(s, n);
+	for (size_t w = 0; w < s->qwords; w++) {
+		uint64_t m = s->runq[w] & (w == sw ? ~sb : ~0ull);
+		uint32_t c = bits(m);
+		if (k >= c) {
+			k -= c;
+			continue;
+		}
+		while (k--)
+			m &= m - 1;
+		return actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
 	}
 	return NULL;
 }
@@ -187,14 +232,31 @@ static struct sd__actor *pick_runnable(struct sd__sim *s, const struct sd__actor
 static int64_t next_event(struct sd__sim *s)
 {
 	int64_t t = -1;
-	for (size_t i = 0; i <= s->nactors; i++) {
-		struct sd__actor *a = actor_at(s, i);
-		if (a->st == A_PARKED && a->deadline >= 0 && (t < 0 || a->deadline < t))
-			t = a->deadline;
-	}
+	for (size_t w = 0; w < s->qwords; w++)
+		for (uint64_t m = s->parkq[w]; m; m &= m - 1) {
+			struct sd__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
+			if (a->deadline >= 0 && (t < 0 || a->deadline < t))
+				t = a->deadline;
+		}
 	if (s->ntimers && (t < 0 || s->timers[0] < t))
 		t = s->timers[0];
 	return t;
+}
+
+void sd__wake_all(struct sd__sim *s)
+{
+	for (size_t w = 0; w < s->qwords; w++) {
+		uint64_t m = s->parkq[w];
+		if (!m)
+			continue;
+		s->parkq[w] = 0;
+		s->runq[w] |= m;
+		for (; m; m &= m - 1) {
+			struct sd__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
+			a->st = A_RUNNABLE;
+			a->why = W_WOKEN;
+		}
+	}
 }
 
 void sd__advance(struct sd__sim *s)
@@ -208,13 +270,14 @@ void sd__advance(struct sd__sim *s)
 		sd__retry_connects(s);
 		sd__wake_all(s);
 	}
-	for (size_t i = 0; i <= s->nactors; i++) {
-		struct sd__actor *a = actor_at(s, i);
-		if (a->st == A_PARKED && a->deadline >= 0 && a->deadline <= s->now) {
-			a->st = A_RUNNABLE;
-			a->why = W_TIMEOUT;
+	for (size_t w = 0; w < s->qwords; w++)
+		for (uint64_t m = s->parkq[w]; m; m &= m - 1) {
+			struct sd__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
+			if (a->deadline >= 0 && a->deadline <= s->now) {
+				set_state(s, a, A_RUNNABLE);
+				a->why = W_TIMEOUT;
+			}
 		}
-	}
 }
 
 static void build_report(struct sd__sim *s)
@@ -238,12 +301,10 @@ static void build_report(struct sd__sim *s)
 enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
 {
 	struct sd__actor *me = s->cur, *next;
-	me->st = A_PARKED;
+	set_state(s, me, A_PARKED);
 	me->deadline = deadline;
 	me->why = W_WOKEN;
-	size_t wn = strnlen(what, sizeof me->wait - 1); /* a copy, not a format: every park */
-	memcpy(me->wait, what, wn);
-	me->wait[wn] = '\0';
+	me->wait = what; /* lives in the caller's frame, which outlasts the park */
 	for (;;) {
 		next = pick_runnable(s, NULL);
 		if (next)
@@ -253,7 +314,6 @@ enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
 			/* Nothing can ever happen again: hand control to main with the news. */
 			build_report(s);
 			next = &s->main;
-			next->st = A_RUNNABLE;
 			next->why = W_DEADLOCK;
 			break;
 		}
@@ -261,7 +321,7 @@ enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
 			s->now = t;
 		sd__advance(s);
 	}
-	next->st = A_RUNNABLE;
+	set_state(s, next, A_RUNNABLE);
 	switch_to(s, next, 0);
 	me->deadline = -1;
 	return me->why;
@@ -283,7 +343,7 @@ static void actor_main(struct sd__sim *s)
 #endif
 	struct sd__actor *me = s->cur;
 	me->fn(me->arg);
-	me->st = A_DONE;
+	set_state(s, me, A_DONE);
 	sd__wake_all(s); /* joiners */
 	for (;;) {
 		struct sd__actor *next = pick_runnable(s, me);
@@ -297,7 +357,7 @@ static void actor_main(struct sd__sim *s)
 			}
 			build_report(s);
 			next = &s->main;
-			next->st = A_RUNNABLE;
+			set_state(s, next, A_RUNNABLE);
 			next->why = W_DEADLOCK;
 		}
 		switch_to(s, next, 1);
@@ -322,6 +382,20 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 		return -ENOMEM;
 	}
 	s->actors = grown;
+	if ((s->nactors + 1) / 64 >= s->qwords) { /* the bit sets grow by doubling */
+		size_t nw = s->qwords * 2;
+		uint64_t *q = calloc(2 * nw, sizeof *q);
+		if (!q) {
+			free(a);
+			return -ENOMEM;
+		}
+		memcpy(q, s->runq, s->qwords * sizeof *q);
+		memcpy(q + nw, s->parkq, s->qwords * sizeof *q);
+		free(s->runq);
+		s->runq = q;
+		s->parkq = q + nw;
+		s->qwords = nw;
+	}
 	a->stack_size = s->stack_kb * 1024;
 	a->stack = get_stack(a->stack_size);
 	if (!a->stack) {
@@ -334,7 +408,6 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 	snprintf(a->name, sizeof a->name, "%s", name && *name ? name : "actor");
 	a->fn = fn;
 	a->arg = arg;
-	a->st = A_RUNNABLE;
 	a->deadline = -1;
 #ifdef SD_FAST_SWITCH
 	/* The frame sd__ctx_swap pops: control words, r15..r12, rbx, rbp, then the return
@@ -358,6 +431,7 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 		    (unsigned)(p >> 32));
 #endif
 	s->actors[s->nactors++] = a;
+	set_state(s, a, A_RUNNABLE);
 	return a->id;
 }
 
@@ -373,7 +447,7 @@ int sd__join(struct sd__sim *s, int id)
 		if (sd__park(s, what, -1) == W_DEADLOCK)
 			return -EDEADLK;
 	free_stack(a);
-	a->st = A_JOINED;
+	set_state(s, a, A_JOINED);
 	return 0;
 }
 

@@ -18,30 +18,42 @@ struct fstate {
 	uint64_t seed;
 	FILE *log;
 	pthread_mutex_t m; /* guards fds, counters and the log */
-	struct finfo *fds;
-	int cap;
+	struct finfo *fds; /* fds[i] is descriptor lo + i */
+	int lo, cap;
 	uint64_t accepted, connected, listeners;
 	long injected;
 };
 
 #define IN(f) ((f)->inner)
 
+/* The record of descriptor fd. The table covers fds lo .. lo + cap - 1 only: a net may hand
+ * out descriptors from a high base (the in-process harness's start at 4096), and a table
+ * from 0 would be cleared, mostly unused, for every wrapper made. */
 static struct finfo *info(struct fstate *f, int fd)
 {
 	if (fd < 0 || fd > (1 << 24))
 		return NULL;
-	if (fd >= f->cap) {
-		int cap = f->cap ? f->cap : 64;
-		while (cap <= fd)
+	if (!f->cap)
+		f->lo = fd & ~63;
+	if (fd < f->lo || fd - f->lo >= f->cap) {
+		int lo = fd < f->lo ? fd & ~63 : f->lo, end = f->lo + f->cap, cap;
+		if (fd >= end)
+			end = fd + 1;
+		for (cap = f->cap ? f->cap : 64; cap < end - lo;)
 			cap *= 2;
 		struct finfo *g = realloc(f->fds, (size_t)cap * sizeof *g);
 		if (!g)
 			return NULL;
-		memset(g + f->cap, 0, (size_t)(cap - f->cap) * sizeof *g);
+		/* The old records move up by f->lo - lo; the rest is cleared. */
+		int shift = f->lo - lo;
+		memmove(g + shift, g, (size_t)f->cap * sizeof *g);
+		memset(g, 0, (size_t)shift * sizeof *g);
+		memset(g + shift + f->cap, 0, (size_t)(cap - shift - f->cap) * sizeof *g);
 		f->fds = g;
 		f->cap = cap;
+		f->lo = lo;
 	}
-	return &f->fds[fd];
+	return &f->fds[fd - f->lo];
 }
 
 /* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. */
