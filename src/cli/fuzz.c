@@ -34,21 +34,28 @@ static const char *const targets[] = {"scenario_parser", "sim_ops", "sim_vs_kern
 #define NTARGETS (sizeof targets / sizeof targets[0])
 
 static const char fuzz_help[] =
-	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n\n"
+	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n"
+	"                      [--seeds DIR] [--dict FILE] [--out DIR]\n\n"
 	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
 	"(default 60), starting from corpus/TARGET. New inputs go to build/fuzz/TARGET/corpus,\n"
 	"crashes to build/fuzz/TARGET/artifacts, each printed with the command that replays it.\n"
-	"Targets: scenario_parser, sim_ops, sim_vs_kernel, example_server, fragile_server.\n"
+	"Targets: scenario_parser, sim_ops, sim_vs_kernel, example_server, fragile_server, or\n"
+	"the path of a fuzzer you built for the engine (e.g. with sockdrill_add_server_fuzzer):\n"
+	"it is run as it is, its inputs and crashes go below --out (default fuzz-out/NAME).\n"
 	"  --engine E   libfuzzer (default; ASan+UBSan) or afl (AFL++, afl-clang-fast)\n"
 	"  --time S     seconds, 1..86400\n"
 	"  --jobs N     parallel fuzzers: libFuzzer -fork=N, AFL++ one -M and N-1 -S instances\n"
+	"  --seeds DIR  seed inputs (default corpus/TARGET; none for a path)\n"
+	"  --dict FILE  a dictionary (default fuzz/TARGET.dict when it exists)\n"
+	"  --out DIR    where a path's corpus and artifacts go\n"
 	"Exit: 0 no crash, 1 a crash found, 2 bad input or a failed build.\n";
 
 static const char repro_help[] =
 	"usage: sockdrill repro TARGET FILE [--engine libfuzzer|afl] [--minimize]\n\n"
-	"Runs TARGET once on FILE with SOCKDRILL_TRACE=1: the socket calls and faults that led\n"
-	"to the finding are printed, then the finding itself. --minimize also shrinks FILE with\n"
-	"the engine's own tool (libFuzzer -minimize_crash, afl-tmin) into FILE.min.\n"
+	"Runs TARGET (a built-in target, or the path of a fuzzer binary) once on FILE with\n"
+	"SOCKDRILL_TRACE=1: the socket calls and faults that led to the finding are printed,\n"
+	"then the finding itself. --minimize also shrinks FILE with the engine's own tool\n"
+	"(libFuzzer -minimize_crash, afl-tmin) into FILE.min.\n"
 	"Exit: 0 the input runs clean, 1 it crashes, 2 bad input or a failed build.\n";
 
 /* The checkout this binary was built in: build/PRESET/sockdrill -> ../../.. */
@@ -94,6 +101,23 @@ static int run(char *const argv[], const char *const env[], const char *log)
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A TARGET with a '/' is the path of a fuzzer binary built elsewhere: no build, no
+ * checkout needed. Its absolute path into exe, its name (without a fuzz_ prefix) into name. */
+static int external_target(const char *cmd, const char *t, char *exe, char *name, size_t size)
+{
+	struct stat st;
+	if (!realpath(t, exe) || stat(exe, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    access(exe, X_OK) < 0) {
+		sd__usage_error(cmd, "%s: not an executable fuzzer", t);
+		return -1;
+	}
+	const char *b = strrchr(exe, '/') + 1;
+	if (!strncmp(b, "fuzz_", 5) && b[5])
+		b += 5;
+	pathf(name, size, "%s", b);
+	return 0;
 }
 
 static int check_target(const char *cmd, const char *t)
@@ -187,17 +211,47 @@ static int copy_files(const char *src, const char *prefix, const char *dst, cons
 	return n;
 }
 
-/* Crash files written since `since` (this run), each with the command that replays it. */
-static int print_crashes(const char *art, const char *t, const char *engine, time_t since)
+/* The names in a directory, newline-joined (a snapshot to tell new files from old). */
+static char *list_names(const char *dir)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (m && d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			fprintf(m, "\n%s\n", e->d_name);
+	if (d)
+		closedir(d);
+	if (m)
+		fclose(m);
+	return buf;
+}
+
+static int later(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/* This run's crash files, each with the command that replays it: names that were not in
+ * `before`, and files written after the `since` mark (libFuzzer names a crash by its
+ * content, so finding one again rewrites the same file). The mark is a file's time, from
+ * the same clock as the crashes': a crash of an earlier run in the same second is not
+ * this run's. */
+static int print_crashes(const char *art, const char *t, const char *engine, const char *before,
+			 const struct timespec *since)
 {
 	DIR *d = opendir(art);
 	struct dirent *e;
 	int n = 0;
 	while (d && (e = readdir(d))) {
-		char path[PATH_MAX * 2];
+		char path[PATH_MAX * 2], key[NAME_MAX + 4];
 		struct stat st;
+		pathf(key, sizeof key, "\n%s\n", e->d_name);
 		pathf(path, sizeof path, "%s/%s", art, e->d_name);
-		if (e->d_name[0] == '.' || stat(path, &st) < 0 || st.st_mtime < since)
+		if (e->d_name[0] == '.' || stat(path, &st) < 0 ||
+		    (before && strstr(before, key) && !later(&st.st_mtim, since)))
 			continue;
 		printf("reproduce: ./sockdrill repro %s %s --engine %s\n", t, path, engine);
 		n++;
@@ -210,13 +264,12 @@ static int print_crashes(const char *art, const char *t, const char *engine, tim
 int sd__cmd_fuzz(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"engine", required_argument, NULL, 'e'},
-		{"time", required_argument, NULL, 't'},
-		{"jobs", required_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+		{"engine", required_argument, NULL, 'e'}, {"time", required_argument, NULL, 't'},
+		{"jobs", required_argument, NULL, 'j'},   {"seeds", required_argument, NULL, 's'},
+		{"dict", required_argument, NULL, 'd'},   {"out", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},         {0, 0, 0, 0},
 	};
-	const char *engine = "libfuzzer";
+	const char *engine = "libfuzzer", *seeds_opt = NULL, *dict_opt = NULL, *out_opt = NULL;
 	uint64_t secs = 60, jobs = 1;
 	int opt;
 	optind = 1;
@@ -233,6 +286,9 @@ int sd__cmd_fuzz(int argc, char **argv)
 			if (sd__parse_num("fuzz", "--jobs", optarg, 1, 64, &jobs))
 				return SD_EXIT_USAGE;
 			break;
+		case 's': seeds_opt = optarg; break;
+		case 'd': dict_opt = optarg; break;
+		case 'o': out_opt = optarg; break;
 		case 'h': fputs(fuzz_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("fuzz", "option '%s' needs a value", o);
 		default:
@@ -244,35 +300,74 @@ int sd__cmd_fuzz(int argc, char **argv)
 		return sd__usage_error("fuzz",
 				       optind >= argc ? "no target given" : "one target at a time");
 	const char *t = argv[optind];
-	if (check_target("fuzz", t) || check_engine("fuzz", engine))
+	int external = strchr(t, '/') != NULL;
+	if ((!external && check_target("fuzz", t)) || check_engine("fuzz", engine))
 		return SD_EXIT_USAGE;
 	char root[PATH_MAX], exe[PATH_MAX], seeds[PATH_MAX + 64], base[PATH_MAX + 64];
-	char work[PATH_MAX + 96], art[PATH_MAX + 96], dict[PATH_MAX + 96];
-	if (project_root(root, sizeof root) < 0)
-		return sd__usage_error("fuzz",
-				       "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
-	if (build_target("fuzz", root, engine, t, exe, sizeof exe) < 0)
-		return SD_EXIT_USAGE;
-	pathf(seeds, sizeof seeds, "%s/corpus/%s", root, t);
-	pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
+	char work[PATH_MAX + 96], art[PATH_MAX + 96], dict[PATH_MAX + 96], name[PATH_MAX];
+	if (seeds_opt && access(seeds_opt, R_OK | X_OK) < 0)
+		return sd__usage_error("fuzz", "--seeds: %s: %s", seeds_opt, strerror(errno));
+	if (dict_opt && access(dict_opt, R_OK) < 0)
+		return sd__usage_error("fuzz", "--dict: %s: %s", dict_opt, strerror(errno));
+	if (external) {
+		if (external_target("fuzz", t, exe, name, sizeof name) < 0)
+			return SD_EXIT_USAGE;
+		pathf(base, sizeof base, "%s", out_opt ? out_opt : "fuzz-out");
+		mkdir(base, 0755);
+		if (!out_opt) {
+			char sub[PATH_MAX + 64];
+			pathf(sub, sizeof sub, "%s/%s", base, name);
+			pathf(base, sizeof base, "%s", sub);
+		}
+		pathf(seeds, sizeof seeds, "%s", seeds_opt ? seeds_opt : "");
+		pathf(dict, sizeof dict, "%s", dict_opt ? dict_opt : "");
+		mkdir(base, 0755);
+	} else {
+		if (project_root(root, sizeof root) < 0)
+			return sd__usage_error(
+				"fuzz", "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
+		if (build_target("fuzz", root, engine, t, exe, sizeof exe) < 0)
+			return SD_EXIT_USAGE;
+		pathf(name, sizeof name, "%s", t);
+		if (seeds_opt)
+			pathf(seeds, sizeof seeds, "%s", seeds_opt);
+		else
+			pathf(seeds, sizeof seeds, "%s/corpus/%s", root, t);
+		pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
+		if (dict_opt)
+			pathf(dict, sizeof dict, "%s", dict_opt);
+		else
+			pathf(dict, sizeof dict, "%s/fuzz/%s.dict", root, t);
+		char mk[PATH_MAX + 128];
+		pathf(mk, sizeof mk, "%s/build/fuzz", root);
+		mkdir(mk, 0755), mkdir(base, 0755), mkdir(seeds, 0755);
+	}
 	pathf(work, sizeof work, "%s/corpus-%s", base, engine);
 	pathf(art, sizeof art, "%s/artifacts", base);
-	pathf(dict, sizeof dict, "%s/fuzz/%s.dict", root, t);
-	char mk[PATH_MAX + 128];
-	pathf(mk, sizeof mk, "%s/build/fuzz", root);
-	mkdir(mk, 0755), mkdir(base, 0755), mkdir(work, 0755), mkdir(art, 0755), mkdir(seeds, 0755);
-	if (!count_files(seeds, NULL)) { /* engines need one input to start from */
+	if (mkdir(work, 0755) < 0 && errno != EEXIST)
+		return sd__usage_error("fuzz", "cannot create %s: %s", work, strerror(errno));
+	mkdir(art, 0755);
+	if ((!*seeds || !count_files(seeds, NULL)) &&
+	    !count_files(work, NULL)) { /* engines need one input to start from */
 		char empty[PATH_MAX + 96];
 		pathf(empty, sizeof empty, "%s/empty", work);
 		FILE *f = fopen(empty, "wb");
 		if (f)
 			fclose(f);
 	}
-	time_t started = time(NULL);
+	char *before = list_names(art), mark[PATH_MAX + 160];
+	struct timespec since = {0, 0};
+	struct stat mst;
+	pathf(mark, sizeof mark, "%s/.started", art);
+	FILE *mf = fopen(mark, "w");
+	if (mf)
+		fclose(mf);
+	if (stat(mark, &mst) == 0)
+		since = mst.st_mtim;
 	int rc;
 	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
-	int have_dict = access(dict, R_OK) == 0;
-	printf("fuzz: %s on %s for %llu s (%llu job%s)\n", t, engine, (unsigned long long)secs,
+	int have_dict = *dict && access(dict, R_OK) == 0;
+	printf("fuzz: %s on %s for %llu s (%llu job%s)\n", name, engine, (unsigned long long)secs,
 	       (unsigned long long)jobs, jobs == 1 ? "" : "s");
 	fflush(stdout);
 	if (!strcmp(engine, "libfuzzer")) {
@@ -287,7 +382,10 @@ int sd__cmd_fuzz(int argc, char **argv)
 			av[n++] = a_dict;
 		if (jobs > 1)
 			av[n++] = a_jobs;
-		av[n++] = work, av[n++] = seeds, av[n] = NULL;
+		av[n++] = work;
+		if (*seeds)
+			av[n++] = seeds;
+		av[n] = NULL;
 		rc = run(av, NULL, NULL);
 	} else {
 		static const char *const env[] = {"AFL_SKIP_CPUFREQ=1",
@@ -296,8 +394,17 @@ int sd__cmd_fuzz(int argc, char **argv)
 		char out[PATH_MAX + 128], in[PATH_MAX + 128];
 		pathf(out, sizeof out, "%s/afl-out", base);
 		pathf(in, sizeof in, "%s/afl-in", base);
+		/* Every run starts with an empty output directory (afl-fuzz refuses one holding
+		 * more than 25 minutes of work): the last one's crashes and queue were already
+		 * brought home, and it is kept as afl-out.prev. */
+		char prev[PATH_MAX + 160];
+		pathf(prev, sizeof prev, "%s.prev", out);
+		char *rm[] = {"rm", "-rf", prev, NULL};
+		run(rm, NULL, NULL);
+		rename(out, prev);
 		mkdir(in, 0755);
-		copy_files(seeds, NULL, in, "seed");
+		if (*seeds)
+			copy_files(seeds, NULL, in, "seed");
 		copy_files(work, NULL, in, "work");
 		if (!count_files(in, NULL)) {
 			char empty[PATH_MAX + 160];
@@ -341,7 +448,9 @@ int sd__cmd_fuzz(int argc, char **argv)
 				rc = rc ? rc
 					: (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		}
-		/* Crashes and the grown queue come home. */
+		/* Crashes and the grown queue come home (crash names unique to this run). */
+		char tag[64];
+		pathf(tag, sizeof tag, "afl-crash-%lld-%d", (long long)time(NULL), (int)getpid());
 		DIR *d = opendir(out);
 		struct dirent *e;
 		while (d && (e = readdir(d))) {
@@ -349,7 +458,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 				continue;
 			char sub[PATH_MAX * 2];
 			pathf(sub, sizeof sub, "%s/%s/crashes", out, e->d_name);
-			copy_files(sub, "id:", art, "afl-crash");
+			copy_files(sub, "id:", art, tag);
 			pathf(sub, sizeof sub, "%s/%s/queue", out, e->d_name);
 			copy_files(sub, "id:", work, "afl-queue");
 		}
@@ -357,8 +466,9 @@ int sd__cmd_fuzz(int argc, char **argv)
 			closedir(d);
 	}
 	fflush(stdout);
-	int crashes = print_crashes(art, t, engine, started);
-	printf("fuzz: %s on %s: %d new crash%s; corpus %s: %d inputs\n", t, engine, crashes,
+	int crashes = print_crashes(art, external ? exe : t, engine, before, &since);
+	free(before);
+	printf("fuzz: %s on %s: %d new crash%s; corpus %s: %d inputs\n", name, engine, crashes,
 	       crashes == 1 ? "" : "es", work, count_files(work, NULL));
 	if (!crashes && rc != 0 && strcmp(engine, "afl"))
 		fprintf(stderr, "sockdrill fuzz: the engine exited with status %d\n", rc);
@@ -392,16 +502,22 @@ int sd__cmd_repro(int argc, char **argv)
 	if (argc - optind != 2)
 		return sd__usage_error("repro", "expected TARGET FILE");
 	const char *t = argv[optind], *file = argv[optind + 1];
-	if (check_target("repro", t) || check_engine("repro", engine))
+	int external = strchr(t, '/') != NULL;
+	if ((!external && check_target("repro", t)) || check_engine("repro", engine))
 		return SD_EXIT_USAGE;
-	char root[PATH_MAX], exe[PATH_MAX], abs[PATH_MAX];
+	char root[PATH_MAX], exe[PATH_MAX], abs[PATH_MAX], name[PATH_MAX];
 	if (!realpath(file, abs))
 		return sd__usage_error("repro", "%s: %s", file, strerror(errno));
-	if (project_root(root, sizeof root) < 0)
-		return sd__usage_error("repro",
-				       "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
-	if (build_target("repro", root, engine, t, exe, sizeof exe) < 0)
-		return SD_EXIT_USAGE;
+	if (external) {
+		if (external_target("repro", t, exe, name, sizeof name) < 0)
+			return SD_EXIT_USAGE;
+	} else {
+		if (project_root(root, sizeof root) < 0)
+			return sd__usage_error(
+				"repro", "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
+		if (build_target("repro", root, engine, t, exe, sizeof exe) < 0)
+			return SD_EXIT_USAGE;
+	}
 	static const char *const env[] = {"SOCKDRILL_TRACE=1", NULL};
 	char *av[] = {exe, abs, NULL};
 	fflush(stdout);

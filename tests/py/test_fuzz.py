@@ -24,6 +24,12 @@ def sd(build, *args, timeout=900):
     (["repro", "sim_ops"], "expected TARGET FILE"),
     (["repro", "nosuchtarget", "/etc/hostname"], "unknown target 'nosuchtarget'"),
     (["repro", "sim_ops", "/no/such/input"], "/no/such/input: No such file or directory"),
+    (["fuzz", "./no/such/fuzzer"], "./no/such/fuzzer: not an executable fuzzer"),
+    (["fuzz", "/etc/passwd"], "/etc/passwd: not an executable fuzzer"),
+    (["fuzz", "/tmp"], "/tmp: not an executable fuzzer"),
+    (["fuzz", "sim_ops", "--seeds", "/no/such/dir"], "--seeds: /no/such/dir: No such file"),
+    (["fuzz", "sim_ops", "--dict", "/no/such/dict"], "--dict: /no/such/dict: No such file"),
+    (["repro", "./no/such/fuzzer", "/etc/hostname"], "./no/such/fuzzer: not an executable fuzzer"),
 ])
 def test_bad_input_exits_2(build, args, message):
     r = sd(build, *args, timeout=60)
@@ -88,3 +94,21 @@ def test_own_server_through_the_cmake_helper(tmp_path):
                            capture_output=True, text=True, timeout=600)
     assert fixed.returncode == 0, fixed.stderr[-3000:]
     assert "Done 3000 runs" in fixed.stderr
+    # The same through `sockdrill fuzz PATH` and `sockdrill repro PATH`, as README shows for CI.
+    sockdrill = ROOT / "sockdrill"
+    out = tmp_path / "out"
+    r = subprocess.run([sockdrill, "fuzz", bdir / "fuzz_buggy", "--time", "120", "--out", out],
+                       capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr[-3000:]
+    assert re.search(r"^fuzz: buggy on libfuzzer: [1-9]\d* new crash", r.stdout, re.M), r.stdout
+    crash = re.search(rf"^reproduce: \./sockdrill repro {re.escape(str(bdir))}/fuzz_buggy "
+                      rf"({re.escape(str(out))}/artifacts/\S+) --engine libfuzzer$", r.stdout, re.M)
+    assert crash, r.stdout
+    again = subprocess.run([sockdrill, "repro", bdir / "fuzz_buggy", crash.group(1)],
+                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 1 and "the finding reproduces" in again.stdout
+    assert "sockdrill finding: client " in again.stderr
+    clean = subprocess.run([sockdrill, "fuzz", bdir / "fuzz_fixed", "--time", "5", "--out", out],
+                           capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr[-3000:]
+    assert re.search(r"^fuzz: fixed on libfuzzer: 0 new crashes; corpus ", clean.stdout, re.M)

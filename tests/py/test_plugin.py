@@ -140,6 +140,10 @@ def test_installed_plugin_loads_through_its_entry_point(default_build, tmp_path)
     assert inst.returncode == 0, inst.stdout + inst.stderr
     site = list(prefix.glob("lib/python3*/dist-packages"))
     assert len(site) == 1, list(prefix.rglob("*.py"))
+    # the default prefix /usr/local puts it where Debian's python3 looks
+    paths = subprocess.run([PYTHON, "-c", "import sys; print('\\n'.join(sys.path))"],
+                           capture_output=True, text=True, timeout=60).stdout.split()
+    assert f"/usr/local/{site[0].relative_to(prefix)}" in paths, paths
     assert (site[0] / "sockdrill-0.1.0.dist-info" / "entry_points.txt").read_text() == \
         "[pytest11]\nsockdrill.pytest_plugin = sockdrill.pytest_plugin\n"
     proj = tmp_path / "proj"
@@ -201,3 +205,22 @@ def test_wrapped_server_that_crashes_fails_its_test(tmp_path):
     assert re.search(r"^1 failed, 1 passed in ", r.stdout, re.M), r.stdout
     assert re.search(r"^_+ test_crashes _+\n.*python3 died of signal 11 \(SIGSEGV\) \(under: "
                      r"\S+/sockdrill wrap ", r.stdout, re.M), r.stdout
+
+
+def test_checkout_plugin_from_a_users_conftest(tmp_path):
+    """README: a project keeps a sockdrill checkout beside its code and loads the plugin from
+    its root conftest.py; scenario files and fixtures work, on the checkout's own build."""
+    (tmp_path / "conftest.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'python')!r})\n"
+        "pytest_plugins = ['sockdrill.pytest_plugin']\n")
+    (tmp_path / "echo.sd").write_text(SERVER + 'c: send(C, "hi") -> 2\ns: recv(S, 2) -> "hi"\n')
+    (tmp_path / "test_mine.py").write_text(
+        "def test_checkout_build(sockdrill):\n"
+        f"    assert sockdrill.root == __import__('pathlib').Path({str(ROOT)!r})\n"
+        "    assert sockdrill('--version').returncode == 0\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    r = subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^3 passed in ", r.stdout, re.M), r.stdout
