@@ -172,6 +172,21 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 	return 0;
 }
 
+/* The fuzzer binary for TARGET into exe (PATH_MAX) and its name into name (PATH_MAX): a
+ * path is taken as it is; a built-in target is built in the checkout (root, PATH_MAX). */
+static int resolve_target(const char *cmd, const char *t, const char *engine, char *root, char *exe,
+			  char *name)
+{
+	if (strchr(t, '/'))
+		return external_target(cmd, t, exe, name, PATH_MAX) < 0 ? -1 : 0;
+	if (project_root(root, PATH_MAX) < 0) {
+		sd__usage_error(cmd, "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
+		return -1;
+	}
+	pathf(name, PATH_MAX, "%s", t);
+	return build_target(cmd, root, engine, t, exe, PATH_MAX);
+}
+
 static int count_files(const char *dir, const char *prefix)
 {
 	DIR *d = opendir(dir);
@@ -309,9 +324,9 @@ int sd__cmd_fuzz(int argc, char **argv)
 		return sd__usage_error("fuzz", "--seeds: %s: %s", seeds_opt, strerror(errno));
 	if (dict_opt && access(dict_opt, R_OK) < 0)
 		return sd__usage_error("fuzz", "--dict: %s: %s", dict_opt, strerror(errno));
+	if (resolve_target("fuzz", t, engine, root, exe, name) < 0)
+		return SD_EXIT_USAGE;
 	if (external) {
-		if (external_target("fuzz", t, exe, name, sizeof name) < 0)
-			return SD_EXIT_USAGE;
 		pathf(base, sizeof base, "%s", out_opt ? out_opt : "fuzz-out");
 		mkdir(base, 0755);
 		if (!out_opt) {
@@ -323,12 +338,6 @@ int sd__cmd_fuzz(int argc, char **argv)
 		pathf(dict, sizeof dict, "%s", dict_opt ? dict_opt : "");
 		mkdir(base, 0755);
 	} else {
-		if (project_root(root, sizeof root) < 0)
-			return sd__usage_error(
-				"fuzz", "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
-		if (build_target("fuzz", root, engine, t, exe, sizeof exe) < 0)
-			return SD_EXIT_USAGE;
-		pathf(name, sizeof name, "%s", t);
 		if (seeds_opt)
 			pathf(seeds, sizeof seeds, "%s", seeds_opt);
 		else
@@ -502,22 +511,13 @@ int sd__cmd_repro(int argc, char **argv)
 	if (argc - optind != 2)
 		return sd__usage_error("repro", "expected TARGET FILE");
 	const char *t = argv[optind], *file = argv[optind + 1];
-	int external = strchr(t, '/') != NULL;
-	if ((!external && check_target("repro", t)) || check_engine("repro", engine))
+	if ((!strchr(t, '/') && check_target("repro", t)) || check_engine("repro", engine))
 		return SD_EXIT_USAGE;
 	char root[PATH_MAX], exe[PATH_MAX], abs[PATH_MAX], name[PATH_MAX];
 	if (!realpath(file, abs))
 		return sd__usage_error("repro", "%s: %s", file, strerror(errno));
-	if (external) {
-		if (external_target("repro", t, exe, name, sizeof name) < 0)
-			return SD_EXIT_USAGE;
-	} else {
-		if (project_root(root, sizeof root) < 0)
-			return sd__usage_error(
-				"repro", "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
-		if (build_target("repro", root, engine, t, exe, sizeof exe) < 0)
-			return SD_EXIT_USAGE;
-	}
+	if (resolve_target("repro", t, engine, root, exe, name) < 0)
+		return SD_EXIT_USAGE;
 	static const char *const env[] = {"SOCKDRILL_TRACE=1", NULL};
 	char *av[] = {exe, abs, NULL};
 	fflush(stdout);
