@@ -432,21 +432,36 @@ class Sockdrill:
             raise
         return server
 
-    def fuzz(self, target, seconds, engine="libfuzzer", jobs=None, timeout=None):
-        """`sockdrill fuzz TARGET --time seconds` (which builds the engine's preset first):
-        a FuzzResult listing the command that reproduces each crash."""
+    def fuzz(self, target, seconds, engine="libfuzzer", jobs=None, timeout=None, out=None):
+        """`sockdrill fuzz TARGET --time seconds`: a FuzzResult listing the command that
+        reproduces each crash. TARGET is a built-in target (built first) or the path of a
+        fuzzer binary, whose inputs and crashes go below `out` (default fuzz-out/NAME in
+        the working directory)."""
+        target, cwd = self._target(target)
         cmd = [str(self.binary), "fuzz", target, "--engine", engine, "--time", str(seconds)]
         if jobs:
             cmd += ["--jobs", str(jobs)]
+        if out:
+            cmd += ["--out", str(out)]
         r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                           timeout=timeout or seconds + BUILD_TIMEOUT, cwd=self.root)
+                           timeout=timeout or seconds + BUILD_TIMEOUT, cwd=cwd)
         repro = re.findall(r"^reproduce: (\./sockdrill repro .*)$", r.stdout, re.M)
         files = [c.split()[3] for c in repro if len(c.split()) > 3]
         return FuzzResult(target, engine, r.returncode, r.stdout, r.stderr, repro, files)
 
+    def _target(self, target):
+        """A fuzzer path made absolute and run from here; a built-in target from the
+        checkout (whose relative reproduce commands then work from its root)."""
+        target = str(target)
+        if "/" in target:
+            return os.path.abspath(target), None
+        return target, self.root
+
     def repro(self, target, file, engine="libfuzzer", timeout=None):
-        """`sockdrill repro TARGET FILE`: replays one input and returns its trace."""
-        r = subprocess.run([str(self.binary), "repro", target, str(file), "--engine", engine],
-                           capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                           timeout=timeout or BUILD_TIMEOUT, cwd=self.root)
+        """`sockdrill repro TARGET FILE` (TARGET as for fuzz): replays one input and returns
+        its trace."""
+        target, cwd = self._target(target)
+        r = subprocess.run([str(self.binary), "repro", target, os.path.abspath(file),
+                            "--engine", engine], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=timeout or BUILD_TIMEOUT, cwd=cwd)
         return ReproResult(target, str(file), r.returncode, r.stdout, r.stderr)

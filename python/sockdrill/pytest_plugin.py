@@ -177,13 +177,13 @@ def pytest_runtest_call(item):
 
 @pytest.fixture
 def fuzz(sockdrill):
-    """fuzz(target, seconds, engine="libfuzzer", jobs=None, expect_crash=False) runs a
-    time-boxed `sockdrill fuzz` campaign and returns its FuzzResult. A crash fails the test
-    with the commands that reproduce it, unless expect_crash=True, which instead fails when
-    no crash was found."""
+    """fuzz(target, seconds, engine="libfuzzer", jobs=None, expect_crash=False, out=None)
+    runs a time-boxed `sockdrill fuzz` campaign (a built-in target, or the path of your own
+    fuzzer) and returns its FuzzResult. A crash fails the test with the commands that
+    reproduce it, unless expect_crash=True, which instead fails when no crash was found."""
 
-    def run(target, seconds, engine="libfuzzer", jobs=None, expect_crash=False):
-        r = sockdrill.fuzz(target, seconds, engine=engine, jobs=jobs)
+    def run(target, seconds, engine="libfuzzer", jobs=None, expect_crash=False, out=None):
+        r = sockdrill.fuzz(target, seconds, engine=engine, jobs=jobs, out=out)
         if r.returncode not in (0, 1):
             pytest.fail(f"sockdrill fuzz {target} --engine {engine} failed (exit "
                         f"{r.returncode}):\n{r.stdout[-2000:]}{r.stderr[-2000:]}",

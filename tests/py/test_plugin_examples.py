@@ -93,11 +93,16 @@ def test_fuzz_clean_target_and_replay_a_seed(fuzz, repro):
     assert replay.trace, "the replay prints the socket calls it made"
 
 
-def test_fuzz_finds_the_fragile_bug(fuzz, repro):
+def test_fuzz_finds_the_fragile_bug(fuzz, repro, tmp_path):
     result = fuzz("fragile_server", 60, expect_crash=True)
     replay = repro("fragile_server", result.crash_files[0])
     assert replay.reproduced
     assert "sockdrill finding: " in replay.stderr
+    # Your own fuzzer goes by its path (here the one just built for the built-in target).
+    own = ROOT / "build" / "libfuzzer" / "fuzz_fragile_server"
+    result = fuzz(own, 60, expect_crash=True, out=tmp_path / "out")
+    assert result.crash_files[0].startswith(f"{tmp_path}/out/artifacts/")
+    assert repro(own, result.crash_files[0]).reproduced
 
 
 def test_wrapped_server_listens_on_loopback_only(wrapped_server):
