@@ -269,7 +269,11 @@ class WrappedServer:
             return None
         out = self.output(20000)
         if rc < 0 and not (self.stopped_by_us and -rc in (signal.SIGTERM, signal.SIGKILL)):
-            return f"{self.argv[0]} died of signal {-rc} ({signal.Signals(-rc).name})"
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = "unnamed"
+            return f"{self.argv[0]} died of signal {-rc} ({name})"
         if not self.stopped_by_us and rc != 0:
             return f"{self.argv[0]} exited with status {rc} before it was stopped"
         for mark in SANITIZER_MARKS:
