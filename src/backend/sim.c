@@ -275,6 +275,7 @@ static void sim_destroy(void *state)
 		if (s->fds[i] == &reserved)
 			s->fds[i] = NULL;
 	sd__free_all(s);
+	sd__chunk_pool_free(s);
 	free(s->fds);
 	free(s->timers);
 	sd__sched_free(s);

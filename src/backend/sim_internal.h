@@ -41,6 +41,11 @@ struct sd__chunk {
 	unsigned char data[];
 };
 
+/* Chunks of up to SD__CHUNK_POOLED bytes all have that capacity (len never changes, so len
+ * tells which kind a chunk is); they are carved from slabs and go back to the sim's free
+ * list, not to malloc: a send makes one per segment, a fuzz input dozens of a few bytes. */
+#define SD__CHUNK_POOLED 96
+
 struct sd__sock {
 	uint64_t id; /* creation ordinal, for traces */
 	int refs;    /* fd table, calls in progress, accept queue */
@@ -139,6 +144,12 @@ struct sd__sim {
 
 	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
 
+	/* pooled chunks (sim_data.c): the free ones, the slabs they are carved from (freed
+	 * with the sim), and the part of the newest slab not yet handed out */
+	struct sd__chunk *chunk_pool;
+	void *chunk_slabs;
+	char *slab_next, *slab_end;
+
 	/* timers that are not actor deadlines: data and FIN arrivals, SYN retries */
 	int64_t *timers;
 	size_t ntimers, timers_cap;
@@ -216,6 +227,8 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);
+void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
+void sd__chunk_pool_free(struct sd__sim *s);
 
 /* sim_tcp.c, continued */
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);

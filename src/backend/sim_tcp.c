@@ -13,12 +13,12 @@
 #define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
 /* ---- resets and closes ------------------------------------------------------------------ */
 
-static void free_chunks(struct sd__sock *k)
+static void free_chunks(struct sd__sim *s, struct sd__sock *k)
 {
 	struct sd__chunk *c = k->in_head, *n;
 	for (; c; c = n) {
 		n = c->next;
-		free(c);
+		sd__chunk_free(s, c);
 	}
 	k->in_head = k->in_tail = NULL;
 	k->in_bytes = 0;
@@ -199,7 +199,7 @@ void sd__release(struct sd__sim *s, struct sd__sock *k)
 		close_state_and_fin(s, k);
 	}
 	k->shut = SD__RCV_SHUTDOWN | SD__SEND_SHUTDOWN;
-	free_chunks(k);
+	free_chunks(s, k);
 	if (k->st == T_CLOSE) {
 		unlink_connecting(s, k);
 		if (k->peer)
@@ -223,8 +223,7 @@ void sd__sock_unref(struct sd__sim *s, struct sd__sock *k)
 
 void sd__free_sock(struct sd__sim *s, struct sd__sock *k)
 {
-	(void)s;
-	free_chunks(k);
+	free_chunks(s, k);
 	free(k);
 }
 
@@ -430,7 +429,7 @@ int sd__disconnect(struct sd__sim *s, struct sd__sock *k)
 	k->shut = 0;
 	k->done = 0;
 	k->fin_at = -1;
-	free_chunks(k);
+	free_chunks(s, k);
 	memset(&k->remote, 0, sizeof k->remote);
 	if (!k->addr_lock) {
 		memset(k->local.a, 0, 16);
@@ -558,7 +557,8 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how)
 		break;
 	case T_SYN_SENT:
 		/* inet_shutdown() -> tcp_disconnect(): the connect is abandoned and ECONNRESET
-		 * waits for the next call that reports errors (found by the sim_vs_kernel fuzzer) */
+		 * waits for the next call that reports errors (found by the sim_vs_kernel fuzzer)
+		 */
 		sd__disconnect(s, k);
 		break;
 	case T_CLOSE:
