@@ -156,7 +156,7 @@ struct sd__sim {
 
 	/* actors */
 	struct sd__actor main;
-	struct sd__actor **actors; /* actors[id - 1] for spawned ones */
+	struct sd__actor **actors; /* actors[id]: &main, then the spawned ones */
 	size_t nactors;
 	uint64_t *runq, *parkq; /* bit id % 64 of word id / 64: actor id runnable, parked */
 	size_t qwords;
@@ -178,9 +178,37 @@ static inline int64_t sd__deadline(const struct sd__sim *s, int64_t timeo)
 	return timeo > 0 ? s->now + timeo : -1;
 }
 
+/* The PRNG (splitmix64), the only source of choices; inline, as the scheduler draws at
+ * nearly every call. */
+#define SD__GOLDEN 0x9e3779b97f4a7c15ull
+
+static inline uint64_t sd__mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t sd__rand(struct sd__sim *s) { return sd__mix(s->rng += SD__GOLDEN); }
+
+/* A draw below n (0 for n <= 1, without drawing). */
+static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
+{
+	if (n <= 1)
+		return 0;
+	uint64_t r = sd__rand(s);
+	/* The scheduler's choices are among a few actors: a constant divisor is a multiply. */
+	switch (n) {
+	case 2: return (uint32_t)(r % 2);
+	case 3: return (uint32_t)(r % 3);
+	case 4: return (uint32_t)(r % 4);
+	case 5: return (uint32_t)(r % 5);
+	case 6: return (uint32_t)(r % 6);
+	default: return (uint32_t)(r % n);
+	}
+}
+
 /* sim.c */
-uint64_t sd__rand(struct sd__sim *s);
-uint32_t sd__rand_below(struct sd__sim *s, uint32_t n);
 uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
 void sd__timer_add(struct sd__sim *s, int64_t at);
 void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
