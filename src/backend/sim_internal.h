@@ -218,7 +218,13 @@ void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
 int sd__sched_init(struct sd__sim *s);
 void sd__sched_free(struct sd__sim *s);
 enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline);
-void sd__maybe_yield(struct sd__sim *s);
+void sd__yield(struct sd__sim *s); /* another runnable actor, if any, runs first */
+/* Preemption at a call: with chance preempt/1024, a yield. Inline, as most calls only draw. */
+static inline void sd__maybe_yield(struct sd__sim *s)
+{
+	if (s->nactors && s->preempt && (sd__rand(s) & 1023) < s->preempt)
+		sd__yield(s);
+}
 void sd__advance(struct sd__sim *s);  /* process timers due at s->now */
 void sd__wake_all(struct sd__sim *s); /* every parked actor runs again */
 int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg);
@@ -239,7 +245,16 @@ int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd_
 /* sim_tcp.c */
 void sd__maybe_free(struct sd__sim *s, struct sd__sock *k);
 void sd__free_sock(struct sd__sim *s, struct sd__sock *k);
-void sd__sync_fin(struct sd__sim *s, struct sd__sock *k);
+void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k);
+/* Processes the peer's FIN if it is due: not yet there, or still behind more queued data than
+ * the receive window holds (the rest, and the FIN, still sit in the sender's queue), it waits.
+ * Inline, as it is checked at every send, receive and poll, and is mostly not due. */
+static inline void sd__sync_fin(struct sd__sim *s, struct sd__sock *k)
+{
+	if (k->fin_at < 0 || k->fin_at > s->now || k->in_bytes > (size_t)k->rcvbuf)
+		return;
+	sd__fin_arrives(s, k);
+}
 void sd__rst_arrives(struct sd__sim *s, struct sd__sock *k);
 int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep);
 int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog);

@@ -340,10 +340,8 @@ enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
 	return me->why;
 }
 
-void sd__maybe_yield(struct sd__sim *s)
+void sd__yield(struct sd__sim *s)
 {
-	if (!s->nactors || !s->preempt || (sd__rand(s) & 1023) >= s->preempt)
-		return;
 	struct sd__actor *other = pick_runnable(s, s->cur);
 	if (other)
 		switch_to(s, other, 0);

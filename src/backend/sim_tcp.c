@@ -127,12 +127,9 @@ static void enter_time_wait(struct sd__sim *s, struct sd__sock *k)
 }
 
 /* Applies a FIN whose arrival time has come (tcp_fin()). */
-void sd__sync_fin(struct sd__sim *s, struct sd__sock *k)
+/* The peer's FIN, due now (sd__sync_fin decides). */
+void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k)
 {
-	/* The FIN travels behind the data: while more is queued than the receive window
-	 * holds, the rest (and the FIN) still sits in the sender's queue. */
-	if (k->fin_at < 0 || k->fin_at > s->now || k->in_bytes > (size_t)k->rcvbuf)
-		return;
 	k->fin_at = -1;
 	k->done = 1;
 	k->shut |= SD__RCV_SHUTDOWN;
