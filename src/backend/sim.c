@@ -18,18 +18,7 @@
 #define SOCK_MIN_SNDBUF 4608
 #define SOCK_MIN_RCVBUF 2304
 
-/* ---- PRNG (splitmix64): the only source of choices ------------------------------------- */
-
-#define GOLDEN 0x9e3779b97f4a7c15ull
-
-static uint64_t mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-uint64_t sd__rand(struct sd__sim *s) { return mix(s->rng += GOLDEN); }
+/* ---- table_perturb (the PRNG itself is inline, in sim_internal.h) ---------------------- */
 
 /* Linux's table_perturb starts random: entry i is the sim's (i + 1)-th draw, made at
  * creation. splitmix64 can compute any draw directly, so an entry is filled when first
@@ -38,26 +27,10 @@ uint32_t *sd__perturb(struct sd__sim *s, unsigned i)
 {
 	i &= 255;
 	if (!(s->perturb_set[i / 64] >> (i % 64) & 1)) {
-		s->perturb[i] = (uint32_t)mix(s->perturb_rng + (uint64_t)(i + 1) * GOLDEN);
+		s->perturb[i] = (uint32_t)sd__mix(s->perturb_rng + (uint64_t)(i + 1) * SD__GOLDEN);
 		s->perturb_set[i / 64] |= 1ull << (i % 64);
 	}
 	return &s->perturb[i];
-}
-
-uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
-{
-	if (n <= 1)
-		return 0;
-	uint64_t r = sd__rand(s);
-	/* The scheduler's choices are among a few actors: a constant divisor is a multiply. */
-	switch (n) {
-	case 2: return (uint32_t)(r % 2);
-	case 3: return (uint32_t)(r % 3);
-	case 4: return (uint32_t)(r % 4);
-	case 5: return (uint32_t)(r % 5);
-	case 6: return (uint32_t)(r % 6);
-	default: return (uint32_t)(r % n);
-	}
 }
 
 /* Internal timers form a binary min-heap on their time: the scheduler asks for the earliest
@@ -257,7 +230,7 @@ static int sim_create(const struct sd_config *cfg, void **state)
 		return -EINVAL;
 	}
 	s->perturb_rng = s->rng; /* the next 256 draws are the perturb table's (sd__perturb) */
-	s->rng += 256 * GOLDEN;
+	s->rng += 256 * SD__GOLDEN;
 	if (sd__sched_init(s) < 0) {
 		ports_put(s);
 		free(s);
@@ -275,6 +248,7 @@ static void sim_destroy(void *state)
 		if (s->fds[i] == &reserved)
 			s->fds[i] = NULL;
 	sd__free_all(s);
+	sd__chunk_pool_free(s);
 	free(s->fds);
 	free(s->timers);
 	sd__sched_free(s);

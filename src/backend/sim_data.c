@@ -11,6 +11,94 @@
 #define FIN_TIMEOUT    (60 * SEC) /* tcp_fin_timeout */
 #define SYN_RETRIES    6          /* tcp_syn_retries */
 #define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SD_ASAN 1
+#endif
+#endif
+
+#ifdef SD_ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define POISON(p, n)   __asan_poison_memory_region(p, n)
+#define UNPOISON(p, n) __asan_unpoison_memory_region(p, n)
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* ---- chunks ------------------------------------------------------------------------------ */
+
+/* A slab is a header (the link to the sim's previous slab) and SLAB_SLOTS slots of one pooled
+ * chunk each. Under ASan every byte of a slab not in a chunk in use is poisoned: the header,
+ * a gap after each slot (so an overrun past a chunk's capacity is reported, as past a block
+ * of malloc's), slots not yet handed out and chunks on the free list (so the sim's own code
+ * touching a chunk after freeing it is reported until the chunk is reused). */
+#define POOLED_SIZE (sizeof(struct sd__chunk) + SD__CHUNK_POOLED)
+#ifdef SD_ASAN
+#define SLOT_GAP 32
+#else
+#define SLOT_GAP 0
+#endif
+#define SLOT_SIZE  (POOLED_SIZE + SLOT_GAP)
+#define SLAB_HEAD  16 /* keeps the slots 16-byte aligned */
+#define SLAB_SLOTS 32
+
+/* A chunk for `len` bytes, its len set. */
+static struct sd__chunk *chunk_new(struct sd__sim *s, size_t len)
+{
+	struct sd__chunk *c;
+	if (len > SD__CHUNK_POOLED) {
+		c = malloc(sizeof *c + len);
+	} else if ((c = s->chunk_pool) != NULL) {
+		UNPOISON(c, POOLED_SIZE);
+		s->chunk_pool = c->next;
+	} else {
+		if (s->slab_next == s->slab_end) {
+			char *slab = malloc(SLAB_HEAD + SLAB_SLOTS * SLOT_SIZE);
+			if (!slab)
+				return NULL;
+			*(void **)slab = s->chunk_slabs;
+			s->chunk_slabs = slab;
+			s->slab_next = slab + SLAB_HEAD;
+			s->slab_end = s->slab_next + SLAB_SLOTS * SLOT_SIZE;
+			POISON(slab, SLAB_HEAD + SLAB_SLOTS * SLOT_SIZE);
+		}
+		c = (struct sd__chunk *)(void *)s->slab_next;
+		s->slab_next += SLOT_SIZE;
+		UNPOISON(c, POOLED_SIZE);
+	}
+	if (c)
+		c->len = len;
+	return c;
+}
+
+void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c)
+{
+	if (c->len > SD__CHUNK_POOLED) {
+		free(c);
+		return;
+	}
+	c->next = s->chunk_pool;
+	s->chunk_pool = c;
+	POISON(c, POOLED_SIZE);
+}
+
+void sd__chunk_pool_free(struct sd__sim *s)
+{
+	for (char *slab = s->chunk_slabs, *n; slab; slab = n) {
+		UNPOISON(slab, SLAB_HEAD + SLAB_SLOTS * SLOT_SIZE);
+		n = *(void **)slab;
+		free(slab);
+	}
+	s->chunk_slabs = NULL;
+	s->chunk_pool = NULL;
+	s->slab_next = s->slab_end = NULL;
+}
+
 /* ---- data ------------------------------------------------------------------------------- */
 
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k)
@@ -55,12 +143,11 @@ static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec
 				piece = cut;
 			at += SEGMENT_GAP_NS;
 		}
-		struct sd__chunk *c = malloc(sizeof *c + piece);
+		struct sd__chunk *c = chunk_new(s, piece);
 		if (!c)
 			return done ? 0 : -ENOMEM;
 		c->next = NULL;
 		c->arrive = at;
-		c->len = piece;
 		c->off = 0;
 		for (size_t got = 0; got < piece;) {
 			size_t n = iov[i].iov_len - ioff;
@@ -224,7 +311,7 @@ static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iov
 			k->in_head = c->next;
 			if (!k->in_head)
 				k->in_tail = NULL;
-			free(c);
+			sd__chunk_free(s, c);
 			c = k->in_head;
 		}
 	}

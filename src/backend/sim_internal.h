@@ -41,6 +41,11 @@ struct sd__chunk {
 	unsigned char data[];
 };
 
+/* Chunks of up to SD__CHUNK_POOLED bytes all have that capacity (len never changes, so len
+ * tells which kind a chunk is); they are carved from slabs and go back to the sim's free
+ * list, not to malloc: a send makes one per segment, a fuzz input dozens of a few bytes. */
+#define SD__CHUNK_POOLED 96
+
 struct sd__sock {
 	uint64_t id; /* creation ordinal, for traces */
 	int refs;    /* fd table, calls in progress, accept queue */
@@ -139,13 +144,19 @@ struct sd__sim {
 
 	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
 
+	/* pooled chunks (sim_data.c): the free ones, the slabs they are carved from (freed
+	 * with the sim), and the part of the newest slab not yet handed out */
+	struct sd__chunk *chunk_pool;
+	void *chunk_slabs;
+	char *slab_next, *slab_end;
+
 	/* timers that are not actor deadlines: data and FIN arrivals, SYN retries */
 	int64_t *timers;
 	size_t ntimers, timers_cap;
 
 	/* actors */
 	struct sd__actor main;
-	struct sd__actor **actors; /* actors[id - 1] for spawned ones */
+	struct sd__actor **actors; /* actors[id]: &main, then the spawned ones */
 	size_t nactors;
 	uint64_t *runq, *parkq; /* bit id % 64 of word id / 64: actor id runnable, parked */
 	size_t qwords;
@@ -167,9 +178,37 @@ static inline int64_t sd__deadline(const struct sd__sim *s, int64_t timeo)
 	return timeo > 0 ? s->now + timeo : -1;
 }
 
+/* The PRNG (splitmix64), the only source of choices; inline, as the scheduler draws at
+ * nearly every call. */
+#define SD__GOLDEN 0x9e3779b97f4a7c15ull
+
+static inline uint64_t sd__mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t sd__rand(struct sd__sim *s) { return sd__mix(s->rng += SD__GOLDEN); }
+
+/* A draw below n (0 for n <= 1, without drawing). */
+static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
+{
+	if (n <= 1)
+		return 0;
+	uint64_t r = sd__rand(s);
+	/* The scheduler's choices are among a few actors: a constant divisor is a multiply. */
+	switch (n) {
+	case 2: return (uint32_t)(r % 2);
+	case 3: return (uint32_t)(r % 3);
+	case 4: return (uint32_t)(r % 4);
+	case 5: return (uint32_t)(r % 5);
+	case 6: return (uint32_t)(r % 6);
+	default: return (uint32_t)(r % n);
+	}
+}
+
 /* sim.c */
-uint64_t sd__rand(struct sd__sim *s);
-uint32_t sd__rand_below(struct sd__sim *s, uint32_t n);
 uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
 void sd__timer_add(struct sd__sim *s, int64_t at);
 void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
@@ -179,7 +218,13 @@ void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
 int sd__sched_init(struct sd__sim *s);
 void sd__sched_free(struct sd__sim *s);
 enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline);
-void sd__maybe_yield(struct sd__sim *s);
+void sd__yield(struct sd__sim *s); /* another runnable actor, if any, runs first */
+/* Preemption at a call: with chance preempt/1024, a yield. Inline, as most calls only draw. */
+static inline void sd__maybe_yield(struct sd__sim *s)
+{
+	if (s->nactors && s->preempt && (sd__rand(s) & 1023) < s->preempt)
+		sd__yield(s);
+}
 void sd__advance(struct sd__sim *s);  /* process timers due at s->now */
 void sd__wake_all(struct sd__sim *s); /* every parked actor runs again */
 int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg);
@@ -200,7 +245,16 @@ int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd_
 /* sim_tcp.c */
 void sd__maybe_free(struct sd__sim *s, struct sd__sock *k);
 void sd__free_sock(struct sd__sim *s, struct sd__sock *k);
-void sd__sync_fin(struct sd__sim *s, struct sd__sock *k);
+void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k);
+/* Processes the peer's FIN if it is due: not yet there, or still behind more queued data than
+ * the receive window holds (the rest, and the FIN, still sit in the sender's queue), it waits.
+ * Inline, as it is checked at every send, receive and poll, and is mostly not due. */
+static inline void sd__sync_fin(struct sd__sim *s, struct sd__sock *k)
+{
+	if (k->fin_at < 0 || k->fin_at > s->now || k->in_bytes > (size_t)k->rcvbuf)
+		return;
+	sd__fin_arrives(s, k);
+}
 void sd__rst_arrives(struct sd__sim *s, struct sd__sock *k);
 int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep);
 int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog);
@@ -216,6 +270,8 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);
+void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
+void sd__chunk_pool_free(struct sd__sim *s);
 
 /* sim_tcp.c, continued */
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);

@@ -70,19 +70,27 @@ static void set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st
 }
 
 /* Set bits of a word, without the library call a build without -mpopcnt makes of the
- * builtin; the scheduler's words hold a few bits. */
+ * builtin, and without branches: a loop per bit mispredicts as the count varies. */
 static unsigned bits(uint64_t m)
 {
-	unsigned n = 0;
-	for (; m; m &= m - 1)
-		n++;
-	return n;
+	m = m - ((m >> 1) & 0x5555555555555555ull);
+	m = (m & 0x3333333333333333ull) + ((m >> 2) & 0x3333333333333333ull);
+	m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((m * 0x0101010101010101ull) >> 56);
 }
 
-static struct sd__actor *actor_at(struct sd__sim *s, size_t i)
+/* The position of the k-th lowest set bit (from 0) of m, which has n > k of them: the loop
+ * runs n - 1 times whatever k is, so a random k costs no mispredicted exit. */
+static unsigned kth_bit(uint64_t m, unsigned n, unsigned k)
 {
-	return i == 0 ? &s->main : s->actors[i - 1];
+	for (unsigned j = 0; j + 1 < n; j++) {
+		uint64_t c = m & (m - 1);
+		m = j < k ? c : m;
+	}
+	return (unsigned)__builtin_ctzll(m);
 }
+
+static struct sd__actor *actor_at(struct sd__sim *s, size_t i) { return s->actors[i]; }
 
 /* Gives back an actor's stack. Frames that never returned (every actor's entry frame, and
  * all of one abandoned mid-call when the sim closed while it was blocked) keep their
@@ -133,6 +141,13 @@ int sd__sched_init(struct sd__sim *s)
 	if (!s->runq)
 		return -ENOMEM;
 	s->parkq = s->runq + 1;
+	s->actors = malloc(sizeof *s->actors);
+	if (!s->actors) {
+		free(s->runq);
+		s->runq = NULL;
+		return -ENOMEM;
+	}
+	s->actors[0] = &s->main;
 	s->main.id = 0;
 	snprintf(s->main.name, sizeof s->main.name, "main");
 	s->main.deadline = -1;
@@ -143,7 +158,7 @@ int sd__sched_init(struct sd__sim *s)
 
 void sd__sched_free(struct sd__sim *s)
 {
-	for (size_t i = 0; i < s->nactors; i++) {
+	for (size_t i = 1; i <= s->nactors; i++) {
 		struct sd__actor *a = s->actors[i];
 		if (a->stack)
 			free_stack(a);
@@ -203,10 +218,8 @@ static struct sd__actor *pick_runnable(struct sd__sim *s, const struct sd__actor
 		uint64_t m = s->runq[0] & ~sb;
 		if (!m)
 			return NULL;
-		uint32_t k = sd__rand_below(s, bits(m));
-		while (k--)
-			m &= m - 1;
-		return actor_at(s, (size_t)__builtin_ctzll(m));
+		unsigned n = bits(m);
+		return actor_at(s, kth_bit(m, n, sd__rand_below(s, n)));
 	}
 	uint32_t n = 0;
 	for (size_t w = 0; w < s->qwords; w++)
@@ -327,10 +340,8 @@ enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
 	return me->why;
 }
 
-void sd__maybe_yield(struct sd__sim *s)
+void sd__yield(struct sd__sim *s)
 {
-	if (!s->nactors || !s->preempt || (sd__rand(s) & 1023) >= s->preempt)
-		return;
 	struct sd__actor *other = pick_runnable(s, s->cur);
 	if (other)
 		switch_to(s, other, 0);
@@ -376,7 +387,7 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 	struct sd__actor *a = calloc(1, sizeof *a), **grown;
 	if (!a)
 		return -ENOMEM;
-	grown = realloc(s->actors, (s->nactors + 1) * sizeof *grown);
+	grown = realloc(s->actors, (s->nactors + 2) * sizeof *grown);
 	if (!grown) {
 		free(a);
 		return -ENOMEM;
@@ -430,7 +441,7 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 	makecontext(&a->ctx, (void (*)(void))trampoline, 2, (unsigned)(p & 0xffffffffu),
 		    (unsigned)(p >> 32));
 #endif
-	s->actors[s->nactors++] = a;
+	s->actors[++s->nactors] = a;
 	set_state(s, a, A_RUNNABLE);
 	return a->id;
 }
@@ -438,10 +449,10 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 int sd__join(struct sd__sim *s, int id)
 {
 	char what[64];
-	if (id <= 0 || (size_t)id > s->nactors || s->actors[id - 1]->st == A_JOINED ||
-	    s->actors[id - 1] == s->cur)
+	if (id <= 0 || (size_t)id > s->nactors || s->actors[id]->st == A_JOINED ||
+	    s->actors[id] == s->cur)
 		return -ESRCH;
-	struct sd__actor *a = s->actors[id - 1];
+	struct sd__actor *a = s->actors[id];
 	snprintf(what, sizeof what, "join(%s)", a->name);
 	while (a->st != A_DONE)
 		if (sd__park(s, what, -1) == W_DEADLOCK)

@@ -13,12 +13,12 @@
 #define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
 /* ---- resets and closes ------------------------------------------------------------------ */
 
-static void free_chunks(struct sd__sock *k)
+static void free_chunks(struct sd__sim *s, struct sd__sock *k)
 {
 	struct sd__chunk *c = k->in_head, *n;
 	for (; c; c = n) {
 		n = c->next;
-		free(c);
+		sd__chunk_free(s, c);
 	}
 	k->in_head = k->in_tail = NULL;
 	k->in_bytes = 0;
@@ -127,12 +127,9 @@ static void enter_time_wait(struct sd__sim *s, struct sd__sock *k)
 }
 
 /* Applies a FIN whose arrival time has come (tcp_fin()). */
-void sd__sync_fin(struct sd__sim *s, struct sd__sock *k)
+/* The peer's FIN, due now (sd__sync_fin decides). */
+void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k)
 {
-	/* The FIN travels behind the data: while more is queued than the receive window
-	 * holds, the rest (and the FIN) still sits in the sender's queue. */
-	if (k->fin_at < 0 || k->fin_at > s->now || k->in_bytes > (size_t)k->rcvbuf)
-		return;
 	k->fin_at = -1;
 	k->done = 1;
 	k->shut |= SD__RCV_SHUTDOWN;
@@ -199,7 +196,7 @@ void sd__release(struct sd__sim *s, struct sd__sock *k)
 		close_state_and_fin(s, k);
 	}
 	k->shut = SD__RCV_SHUTDOWN | SD__SEND_SHUTDOWN;
-	free_chunks(k);
+	free_chunks(s, k);
 	if (k->st == T_CLOSE) {
 		unlink_connecting(s, k);
 		if (k->peer)
@@ -223,8 +220,7 @@ void sd__sock_unref(struct sd__sim *s, struct sd__sock *k)
 
 void sd__free_sock(struct sd__sim *s, struct sd__sock *k)
 {
-	(void)s;
-	free_chunks(k);
+	free_chunks(s, k);
 	free(k);
 }
 
@@ -430,7 +426,7 @@ int sd__disconnect(struct sd__sim *s, struct sd__sock *k)
 	k->shut = 0;
 	k->done = 0;
 	k->fin_at = -1;
-	free_chunks(k);
+	free_chunks(s, k);
 	memset(&k->remote, 0, sizeof k->remote);
 	if (!k->addr_lock) {
 		memset(k->local.a, 0, 16);
@@ -558,7 +554,8 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how)
 		break;
 	case T_SYN_SENT:
 		/* inet_shutdown() -> tcp_disconnect(): the connect is abandoned and ECONNRESET
-		 * waits for the next call that reports errors (found by the sim_vs_kernel fuzzer) */
+		 * waits for the next call that reports errors (found by the sim_vs_kernel fuzzer)
+		 */
 		sd__disconnect(s, k);
 		break;
 	case T_CLOSE:
