@@ -4,8 +4,11 @@ libFuzzer runs the `libfuzzer` preset's binaries (clang, ASan+UBSan, coverage); 
 `afl` preset's (afl-clang-fast, persistent mode, shared-memory input, no sanitizer). Each
 target starts from its seed corpus in a scratch directory, one process, one core, for --seconds.
 fragile_server has a bug the fuzzers find at once: libFuzzer stops there (its figure covers the
-time until the crash), AFL++ keeps going. Prints a table and the in-process target of 20,000
-exec/s per core; it never asserts.
+time until the crash), AFL++ keeps going. Prints a table, then example_server's rate on each
+engine as a share of the engine's rate on scenario_parser, a target that does almost nothing per
+input (the engine's own ceiling on this machine). The in-process target of 20,000 inputs/s per
+core is judged by bench_fuzz_route, uninstrumented like its loopback comparator. It never
+asserts.
 
 Usage: /usr/bin/python3 bench/bench_fuzz.py [--seconds S] [--targets a,b]
 Exit: 0 when every figure was measured, 1 when a run failed, 2 on bad usage or a missing build."""
@@ -21,7 +24,6 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TARGETS = ("scenario_parser", "sim_ops", "sim_vs_kernel", "example_server", "fragile_server")
-TARGET_RATE = 20000
 
 
 def libfuzzer_rate(target, seconds, tmp):
@@ -107,12 +109,12 @@ def main():
                     print(f"bench_fuzz: {e}", file=sys.stderr)
             extra = f"  ({'; '.join(notes)})" if notes else ""
             print(f"  {t:<16} {cells[0]:>15} {cells[1]:>10}{extra}")
+    # The engine's own ceiling here: its rate on a target that does almost nothing per input.
     for engine in ("libfuzzer", "afl"):
-        r = rates.get(("example_server", engine))
-        if r is not None:
-            verdict = "meets target" if r >= TARGET_RATE else "MISSES target"
-            print(f"  example_server on {engine}: {r:.0f} exec/s "
-                  f"(target >= {TARGET_RATE}/core: {verdict})")
+        r, top = rates.get(("example_server", engine)), rates.get(("scenario_parser", engine))
+        if r is not None and top:
+            print(f"  example_server on {engine}: {r:.0f} exec/s, {100 * r / top:.1f}% of the "
+                  f"engine's rate on scenario_parser ({top:.0f})")
     return failed
 
 
