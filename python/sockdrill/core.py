@@ -24,6 +24,8 @@ PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "ERROR: ThreadSanitizer", "ERROR: MemorySanitizer")
 BUILD_TIMEOUT = 1800  # seconds: a first build of a sanitizer preset on a small machine
+# Output as text; bytes that are not UTF-8 (a scenario may hold any) become U+FFFD.
+TEXT = {"encoding": "utf-8", "errors": "replace"}
 
 
 class SockdrillError(Exception):
@@ -65,8 +67,8 @@ def find_binary(explicit=None, preset=None):
         preset = preset or os.environ.get("SOCKDRILL_PRESET") or "default"
         env = dict(os.environ, SOCKDRILL_PRESET=preset)
         try:
-            r = subprocess.run([str(root / "sockdrill"), "--version"], env=env, text=True,
-                               capture_output=True, timeout=BUILD_TIMEOUT,
+            r = subprocess.run([str(root / "sockdrill"), "--version"], env=env,
+                               capture_output=True, timeout=BUILD_TIMEOUT, **TEXT,
                                stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise SockdrillError(f"building sockdrill (preset {preset}) took over "
@@ -351,7 +353,7 @@ class Sockdrill:
     def __call__(self, *args, timeout=60, cwd=None, env=None):
         """The CLI with `args`, bounded by `timeout` seconds: a CompletedProcess (text)."""
         return subprocess.run([str(self.binary), *map(str, args)], capture_output=True,
-                              text=True, timeout=timeout, cwd=cwd, env=env,
+                              **TEXT, timeout=timeout, cwd=cwd, env=env,
                               stdin=subprocess.DEVNULL)
 
     def run(self, *paths, backend=None, seed=None, faults=None, target=None, timeout_ms=None,
@@ -375,11 +377,12 @@ class Sockdrill:
         if junit:
             cmd += ["--junit", str(junit)]
         cmd += [str(p) for p in paths]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        r = subprocess.run(cmd, capture_output=True, **TEXT, timeout=timeout, cwd=cwd,
                            stdin=subprocess.DEVNULL)
         results = []
         try:
-            doc = json.loads(out.read_text())
+            # bytes of a scenario that are not UTF-8 pass through sockdrill run as they are
+            doc = json.loads(out.read_bytes().decode("utf-8", errors="replace"))
             results = [ScenarioResult.from_json(d) for d in doc["results"]]
         except (OSError, ValueError, KeyError):
             if r.returncode == 0:
@@ -447,7 +450,7 @@ class Sockdrill:
             cmd += ["--jobs", str(jobs)]
         if out:
             cmd += ["--out", str(out)]
-        r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        r = subprocess.run(cmd, capture_output=True, **TEXT, stdin=subprocess.DEVNULL,
                            timeout=timeout or seconds + BUILD_TIMEOUT, cwd=cwd)
         repro = re.findall(r"^reproduce: (\./sockdrill repro .*)$", r.stdout, re.M)
         files = [c.split()[3] for c in repro if len(c.split()) > 3]
@@ -466,6 +469,6 @@ class Sockdrill:
         its trace."""
         target, cwd = self._target(target)
         r = subprocess.run([str(self.binary), "repro", target, os.path.abspath(file),
-                            "--engine", engine], capture_output=True, text=True,
+                            "--engine", engine], capture_output=True, **TEXT,
                            stdin=subprocess.DEVNULL, timeout=timeout or BUILD_TIMEOUT, cwd=cwd)
         return ReproResult(target, str(file), r.returncode, r.stdout, r.stderr)

@@ -224,3 +224,11 @@ def test_checkout_plugin_from_a_users_conftest(tmp_path):
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert re.search(r"^3 passed in ", r.stdout, re.M), r.stdout
+
+
+def test_bytes_that_are_not_utf8_do_not_break_the_report(tmp_path):
+    (tmp_path / "latin1.sd").write_bytes(SERVER.encode() + b"c: close(C) -> 1   # caf\xe9\n")
+    r = pytest_run("-q", "--sockdrill-backend", "sim", tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"^sim: .*latin1\.sd:8: c: close\(C\) -> 1   # caf\ufffd: expected 1, got 0$",
+                     r.stdout, re.M), r.stdout
