@@ -21,24 +21,17 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+from sockdrill.core import free_port  # noqa: E402
 HOST = "127.0.0.1"
 TARGET = 0.95
 TESTS = ("SET", "GET")
 ZERO_FAULTS = "eintr=0,eagain=0,reset=0,accept-fail=0,connect-fail=0"
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 def start_server(prefix, tmp):
     """redis-server (under `prefix`, the wrap command or nothing); returns (proc, port)."""
-    port = free_port()
+    port = free_port(HOST)
     argv = prefix + [shutil.which("redis-server"), "--port", str(port), "--bind", HOST,
                      "--save", "", "--appendonly", "no", "--dir", tmp, "--daemonize", "no",
                      "--loglevel", "warning"]
