@@ -91,6 +91,7 @@ def main():
         print(f"bench_wrap: {', '.join(missing)} not found (Debian packages redis-server, "
               f"redis-tools)", file=sys.stderr)
         return 2
+    args.sockdrill = os.path.abspath(args.sockdrill)  # the servers run in a scratch directory
     if not os.access(args.sockdrill, os.X_OK):
         print(f"bench_wrap: {args.sockdrill} is not an executable sockdrill binary (--sockdrill)",
               file=sys.stderr)
