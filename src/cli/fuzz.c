@@ -320,10 +320,19 @@ int sd__cmd_fuzz(int argc, char **argv)
 		return SD_EXIT_USAGE;
 	char root[PATH_MAX], exe[PATH_MAX], seeds[PATH_MAX + 64], base[PATH_MAX + 64];
 	char work[PATH_MAX + 96], art[PATH_MAX + 96], dict[PATH_MAX + 96], name[PATH_MAX];
-	if (seeds_opt && access(seeds_opt, R_OK | X_OK) < 0)
+	/* Paths given on the command line are the caller's: made absolute before a build
+	 * changes directory. */
+	char seeds_abs[PATH_MAX], dict_abs[PATH_MAX], out_abs[PATH_MAX], cwd[PATH_MAX];
+	if (seeds_opt && (access(seeds_opt, R_OK | X_OK) < 0 || !realpath(seeds_opt, seeds_abs)))
 		return sd__usage_error("fuzz", "--seeds: %s: %s", seeds_opt, strerror(errno));
-	if (dict_opt && access(dict_opt, R_OK) < 0)
+	if (dict_opt && (access(dict_opt, R_OK) < 0 || !realpath(dict_opt, dict_abs)))
 		return sd__usage_error("fuzz", "--dict: %s: %s", dict_opt, strerror(errno));
+	if (out_opt && out_opt[0] != '/' && getcwd(cwd, sizeof cwd)) {
+		pathf(out_abs, sizeof out_abs, "%s/%s", cwd, out_opt);
+		out_opt = out_abs;
+	}
+	seeds_opt = seeds_opt ? seeds_abs : NULL;
+	dict_opt = dict_opt ? dict_abs : NULL;
 	if (resolve_target("fuzz", t, engine, root, exe, name) < 0)
 		return SD_EXIT_USAGE;
 	if (external) {
