@@ -141,21 +141,13 @@ static struct sd__sock reserved; /* marks a slot taken by an accept still in pro
 
 #define PORT_TABLES (2 * 65536 * sizeof(struct sd__sock *))
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SD_PORTS_ON_HEAP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SD_PORTS_ON_HEAP 1
-#endif
-#endif
-
 /* The port tables are 1 MiB, of which a run touches a few pages: mmap's zero pages fault in
  * as used, where calloc from the heap would clear all of it. Under ASan they stay on the
  * heap: LeakSanitizer looks for pointers in heap blocks, not in private mappings (and ASan's
  * calloc of a block this size is fresh pages anyway). */
 static struct sd__sock **ports_alloc(void)
 {
-#ifdef SD_PORTS_ON_HEAP
+#ifdef SD_ASAN
 	return calloc(1, PORT_TABLES);
 #else
 	void *p =
@@ -166,7 +158,7 @@ static struct sd__sock **ports_alloc(void)
 
 static void ports_free(struct sd__sock **p)
 {
-#ifdef SD_PORTS_ON_HEAP
+#ifdef SD_ASAN
 	free(p);
 #else
 	munmap(p, PORT_TABLES);

@@ -12,17 +12,7 @@
 #define SYN_RETRIES    6          /* tcp_syn_retries */
 #define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SD_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SD_ASAN 1
-#endif
-#endif
-
 #ifdef SD_ASAN
-void __asan_poison_memory_region(void const volatile *addr, size_t size);
-void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define POISON(p, n)   __asan_poison_memory_region(p, n)
 #define UNPOISON(p, n) __asan_unpoison_memory_region(p, n)
 #else

@@ -2,12 +2,30 @@
 #ifndef SD_SIM_INTERNAL_H
 #define SD_SIM_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <ucontext.h>
 
 #include <sockdrill/sim.h>
+
+/* SD_ASAN: built with AddressSanitizer (gcc or clang), and the ASan interface the sim uses
+ * (coroutine stacks, pooled chunks). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SD_ASAN 1
+#endif
+#endif
+#ifdef SD_ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+				     size_t *size_old);
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#endif
 
 /* An endpoint address, always held as IPv6 (IPv4 as ::ffff:a.b.c.d) plus a port. */
 struct sd__ep {

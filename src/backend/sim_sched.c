@@ -7,21 +7,6 @@
 
 #include "sim_internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SD_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SD_ASAN 1
-#endif
-#endif
-
-#ifdef SD_ASAN
-void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
-void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
-				     size_t *size_old);
-void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
-#endif
-
 /* Switching coroutines. swapcontext also saves and restores the signal mask, a system call
  * per switch, and under ASan clears the shadow of the whole target stack; a fuzz input of
  * a server switches thousands of times. On x86-64 a switch is instead the callee-saved
