@@ -22,6 +22,7 @@ from sockdrill.core import Sockdrill, SockdrillError
 BACKENDS = ("sim", "real")
 _DRIVER = pytest.StashKey()
 _SERVERS = pytest.StashKey()
+_SELECTED = pytest.StashKey()
 
 
 def pytest_addoption(parser):
@@ -93,12 +94,22 @@ class ScenarioFile(pytest.File):
     def report_for(self, item):
         cached = getattr(self, "_report", None)
         if cached is None:
-            wanted = {i.backend for i in self.session.items
-                      if isinstance(i, ScenarioItem) and i.parent is self}
-            wanted.add(item.backend)
+            wanted = _selected_backends(self.session).get(self, set()) | {item.backend}
             backend = "both" if len(wanted) == 2 else item.backend
             cached = self._report = _driver(self.config).run(self.path, backend=backend)
         return cached
+
+
+def _selected_backends(session):
+    """Scenario file -> the backends of its items that were selected to run (after -m and
+    -k), gathered once per session."""
+    if _SELECTED not in session.stash:
+        selected = {}
+        for i in session.items:
+            if isinstance(i, ScenarioItem):
+                selected.setdefault(i.parent, set()).add(i.backend)
+        session.stash[_SELECTED] = selected
+    return session.stash[_SELECTED]
 
 
 class ScenarioFailure(Exception):
