@@ -3,6 +3,7 @@
 loads."""
 import os
 import pathlib
+import select
 import subprocess
 
 import pytest
@@ -34,3 +35,28 @@ def build(sockdrill):
 def default_build():
     """The uninstrumented build, for what links against the installed library."""
     return ensure_built("default")
+
+
+def start_qa_server(build, *args):
+    """Starts sd-qa-server and waits (bounded) for its "listening on ADDR" line: (p, ADDR)."""
+    p = subprocess.Popen([str(build / "sd-qa-server"), *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([p.stdout], [], [], 30)
+    if not ready:
+        p.kill()
+        p.wait(10)
+        pytest.fail("sd-qa-server did not report its address within 30 s")
+    line = p.stdout.readline()
+    assert line.startswith("listening on "), (line, p.stderr.read() if p.poll() else "")
+    return p, line.split()[-1]
+
+
+def stop_process(p):
+    """Ends the server we started (by its pid), bounded."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)

@@ -1,38 +1,15 @@
 """The seed example as programs: the Q&A server and client over loopback, IPv4 and IPv6."""
-import select
 import socket
 import subprocess
 
 import pytest
 
-
-def start_server(build, *args):
-    p = subprocess.Popen([str(build / "sd-qa-server"), *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([p.stdout], [], [], 30)
-    if not ready:
-        p.kill()
-        p.wait(10)
-        pytest.fail("sd-qa-server did not report its address within 30 s")
-    line = p.stdout.readline()
-    assert line.startswith("listening on "), (line, p.stderr.read() if p.poll() else "")
-    return p, line.split()[-1]
-
-
-def stop(p):
-    """Ends the server we started (by its pid), bounded."""
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(10)
+from conftest import start_qa_server, stop_process
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_server_answers_clients_then_exits(build, host):
-    p, where = start_server(build, "--host", host, "--max-clients", "3", "--idle-seconds", "20")
+    p, where = start_qa_server(build, "--host", host, "--max-clients", "3", "--idle-seconds", "20")
     try:
         for _ in range(3):
             r = subprocess.run([str(build / "sd-qa-client"), where], capture_output=True,
@@ -41,7 +18,7 @@ def test_server_answers_clients_then_exits(build, host):
             assert r.stdout == "Charles' birthday is on 14 November.\n"
         out, err = p.communicate(timeout=30)
     finally:
-        stop(p)
+        stop_process(p)
     assert p.returncode == 0, err
     assert "served 3 clients, answered 3 questions, 0 errors" in out
 
@@ -76,7 +53,7 @@ def test_client_reports_refused_connection(build):
 
 
 def test_server_answers_unknown_questions_and_stops_on_sigterm(build):
-    p, where = start_server(build, "--idle-seconds", "30")
+    p, where = start_qa_server(build, "--idle-seconds", "30")
     try:
         host, port = where.rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=10) as s:
@@ -91,6 +68,6 @@ def test_server_answers_unknown_questions_and_stops_on_sigterm(build):
         p.terminate()
         out, err = p.communicate(timeout=30)
     finally:
-        stop(p)
+        stop_process(p)
     assert p.returncode == 0, err
     assert "answered 2 questions" in out

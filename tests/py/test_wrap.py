@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, start_qa_server, stop_process
 
 CLIENT = str(ROOT / "corpus" / "wrap" / "qa_client.sd")
 
@@ -176,10 +176,8 @@ def test_run_with_faults_on_both_backends(build, tmp_path):
 
 
 def test_run_against_an_external_server_with_target(build):
-    server = subprocess.Popen([str(build / "sd-qa-server"), "--idle-seconds", "20"],
-                              stdout=subprocess.PIPE, text=True)
+    server, where = start_qa_server(build, "--idle-seconds", "20")
     try:
-        where = server.stdout.readline().split()[-1]
         r = subprocess.run([str(build / "sockdrill"), "run", "--backend", "real", "--target", where,
                             CLIENT], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -187,9 +185,4 @@ def test_run_against_an_external_server_with_target(build):
                              capture_output=True, text=True, timeout=60)
         assert bad.returncode == 2 and "--target expects a loopback ADDR:PORT" in bad.stderr
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+        stop_process(server)
