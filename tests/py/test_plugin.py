@@ -232,3 +232,16 @@ def test_bytes_that_are_not_utf8_do_not_break_the_report(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert re.search(r"^sim: .*latin1\.sd:8: c: close\(C\) -> 1   # caf\ufffd: expected 1, got 0$",
                      r.stdout, re.M), r.stdout
+
+
+def test_fuzz_fixture_fails_a_test_with_the_reproduce_command(tmp_path):
+    (tmp_path / "test_fz.py").write_text(
+        "def test_fragile(fuzz):\n"
+        "    fuzz('fragile_server', 60)\n")
+    r = pytest_run("-q", tmp_path / "test_fz.py")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"^1 failed in ", r.stdout, re.M), r.stdout
+    assert re.search(r"^fuzzing fragile_server on libfuzzer for 60 s found [1-9]\d* crash\(es\); "
+                     r"reproduce with:$", r.stdout, re.M), r.stdout
+    assert re.search(r"^\./sockdrill repro fragile_server \S+/artifacts/crash-\w+ --engine "
+                     r"libfuzzer$", r.stdout, re.M), r.stdout
