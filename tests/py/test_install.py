@@ -3,6 +3,8 @@ import os
 import pathlib
 import subprocess
 
+import pytest
+
 CONSUMER_C = r"""
 #include <stdio.h>
 #include <sockdrill/sockdrill.h>
@@ -62,3 +64,29 @@ def test_pkg_config(default_build, tmp_path):
     assert (libdir / "libsockdrill.so").exists()
     r = run([str(exe)], env=dict(os.environ, LD_LIBRARY_PATH=str(libdir)))
     assert r.stdout.startswith("consumer ok ")
+
+
+def test_python_package_place_is_decided_at_install_time(tmp_path):
+    """The README's order on a fresh machine: `./sockdrill` configures the tree before python3
+    exists, `ci/test` installs python3 and later installs the plugin. The place must be asked
+    of python3 when installing, not frozen at configure time. Here python3 is made unusable
+    (a private mount namespace) while the tree is configured, then the Python part installs."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a private mount namespace (CI runs as root)")
+    root = pathlib.Path(__file__).resolve().parents[2]
+    tree = tmp_path / "tree"
+    conf = subprocess.run(
+        ["unshare", "-m", "sh", "-c",
+         'mount --bind /dev/null /usr/bin/python3 && ! /usr/bin/python3 -c 1 2>/dev/null '
+         '&& exec cmake -S "$1" -B "$2" -DSD_BUILD_TESTS=OFF', "sh", str(root), str(tree)],
+        capture_output=True, text=True, timeout=300)
+    assert conf.returncode == 0, conf.stdout + conf.stderr
+    prefix = tmp_path / "prefix"
+    run(["cmake", "--install", str(tree), "--prefix", str(prefix), "--component", "python"])
+    ver = run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+              ).stdout.strip()
+    site = prefix / "lib" / f"python{ver}" / "dist-packages"
+    assert (site / "sockdrill" / "pytest_plugin.py").is_file(), sorted(prefix.rglob("*"))
+    r = run(["/usr/bin/python3", "-c", "import sockdrill._install as i; print(i.BINDIR)"],
+            env=dict(os.environ, PYTHONPATH=str(site)), cwd=tmp_path)
+    assert r.stdout.strip() == str(prefix / "bin")
