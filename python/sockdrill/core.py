@@ -95,6 +95,74 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def _listeners(port):
+    """Socket inodes of the kernel's TCP listeners on `port`, any address (/proc/net/tcp*)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    cols = line.split()
+                    # local_address is ADDR:PORT in hex; state 0A is LISTEN
+                    if len(cols) > 9 and cols[3] == "0A" and \
+                            int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        found.add(cols[9])
+        except OSError:
+            pass
+    return found
+
+
+def _process_tree(pid):
+    """`pid` and its descendants (a server may listen in a child it forked)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    tree, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        if p not in tree:
+            tree.add(p)
+            todo.extend(children.get(p, ()))
+    return tree
+
+
+def _socket_inodes(pids):
+    inodes = set()
+    for p in pids:
+        try:
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                try:
+                    link = os.readlink(f"/proc/{p}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            pass
+    return inodes
+
+
+def listening_owner(pid, port):
+    """"ours" when the process tree of `pid` holds a TCP listener on `port`, "other" when only
+    another process does, None when nobody listens there. A connect that succeeds proves only
+    that somebody listens: under pytest-xdist another worker's server can hold the port."""
+    listeners = _listeners(port)
+    if not listeners:
+        return None
+    return "ours" if listeners & _socket_inodes(_process_tree(pid)) else "other"
+
+
+class PortTaken(Exception):
+    """The port chosen for a server was taken by another process before the server bound it."""
+
+
 def _is_loopback(host):
     return host == "::1" or host.startswith("127.")
 
@@ -235,17 +303,28 @@ class WrappedServer:
         return socket.create_connection((self.host, self.port), timeout=timeout)
 
     def _wait_listening(self, timeout):
+        """Until the server itself listens on its port (a listener of another process there
+        does not count). PortTaken when it exited or is still not listening while another
+        process holds the port: the caller may try another port."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            owner = listening_owner(self.pid, self.port)
             if self.proc.poll() is not None:
+                if owner == "other":
+                    raise PortTaken(self.port)
                 raise SockdrillError(
                     f"{self.argv[0]} exited with status {self.proc.returncode} before "
                     f"listening on {self.address}; its output:\n{self.output()}")
-            try:
-                self.connect(timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+            if owner == "ours":
+                try:
+                    self.connect(timeout=0.5).close()
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        if listening_owner(self.pid, self.port) == "other":
+            self.stop()
+            raise PortTaken(self.port)
         self.stop()
         raise SockdrillError(f"{self.argv[0]} did not accept connections on {self.address} "
                              f"within {timeout:g} s; its output:\n{self.output()}")
@@ -408,15 +487,29 @@ class Sockdrill:
         cmd = [str(c) for c in cmd]
         if not cmd:
             raise ValueError("wrap() needs a command")
-        if any("{port}" in c for c in cmd):
-            port = port or free_port(host)
-        elif port is None:
+        if not any("{port}" in c for c in cmd) and port is None:
             raise ValueError("wrap(): put {port} in the command or pass port=")
+        # A port we choose can be taken by another process (a parallel pytest-xdist worker)
+        # between choosing and the server's bind: then a few more tries, on other ports.
+        tries = 3 if port is None else 1
+        for attempt in range(tries):
+            try:
+                return self._wrap_once(cmd, port or free_port(host), faults, seed, host,
+                                       start_timeout, cwd, env, workdir, attempt)
+            except PortTaken as taken:
+                if attempt == tries - 1:
+                    raise SockdrillError(f"port {taken} was taken by another process before "
+                                         f"{cmd[0]} could listen on it ({tries} tries)") from None
+
+    def _wrap_once(self, cmd, port, faults, seed, host, start_timeout, cwd, env, workdir,
+                   attempt):
         argv = [c.replace("{port}", str(port)).replace("{host}", host) for c in cmd]
         if "/" in argv[0]:  # relative to the caller, not to the server's working directory
             argv[0] = os.path.abspath(argv[0])
         if workdir is not None:
             work = pathlib.Path(workdir)
+            if attempt:
+                work = work.with_name(f"{work.name}.{attempt}")
             work.mkdir(parents=True, exist_ok=True)
         else:
             work = self._tmpdir()

@@ -8,12 +8,17 @@ conftest.py. README: "Use from pytest".
   `path/to/file.sd::sim` and `::real`, marked `sim` / `real` (select with `-m sim`).
   A failing item shows the failed step, the command that reproduces it and, when both
   backends were selected, the steps whose outcome differs between sim and real.
+- A scenario meant for a server under test (it uses `$TARGET_PORT`, which only
+  `sockdrill run --target` defines) is not collected as sim/real items: it becomes one item,
+  `::target`, run on the kernel against `--sockdrill-target ADDR:PORT` when that is given;
+  otherwise the session header says how many such files were left out.
 - Fixtures: `sockdrill` (the CLI and structured scenario runs), `wrapped_server` (a server
   under `sockdrill wrap`, stopped and checked after the test), `fuzz` and `repro`.
 - Options: --sockdrill-backend, --sockdrill-seed, --sockdrill-faults, --sockdrill-bin,
-  --sockdrill-preset.
+  --sockdrill-preset, --sockdrill-target.
 """
 import pathlib
+import re
 
 import pytest
 
@@ -23,6 +28,7 @@ BACKENDS = ("sim", "real")
 _DRIVER = pytest.StashKey()
 _SERVERS = pytest.StashKey()
 _SELECTED = pytest.StashKey()
+_UNTARGETED = pytest.StashKey()
 
 
 def pytest_addoption(parser):
@@ -41,6 +47,10 @@ def pytest_addoption(parser):
     group.addoption("--sockdrill-preset", default=None, metavar="NAME",
                     help="build preset in a source tree (default: $SOCKDRILL_PRESET or "
                          "'default')")
+    group.addoption("--sockdrill-target", default=None, metavar="ADDR:PORT",
+                    help="a server under test (loopback): scenario files that use "
+                         "$TARGET_PORT run against it as ::target items (without this "
+                         "option they are not collected)")
 
 
 def pytest_configure(config):
@@ -78,11 +88,59 @@ def pytest_collect_file(file_path, parent):
     return None
 
 
+def pytest_report_collectionfinish(config):
+    left = config.stash.get(_UNTARGETED, [])
+    if left:
+        return (f"sockdrill: {len(left)} scenario file(s) need a server (they use $TARGET_PORT) "
+                f"and were not collected; give --sockdrill-target ADDR:PORT or run them with "
+                f"sockdrill.run(..., target=): " + ", ".join(str(p) for p in left[:5]) +
+                (" ..." if len(left) > 5 else ""))
+    return None
+
+
+_TARGET_VAR = re.compile(rb"\$\{?TARGET_PORT\b")
+
+
+def needs_target(path):
+    """Whether a scenario file uses $TARGET_PORT outside comments and strings: it talks to a
+    server under test (`sockdrill run --target`) and cannot run on its own."""
+    try:
+        text = pathlib.Path(path).read_bytes()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        code, quoted, i = bytearray(), False, 0
+        while i < len(line):  # keep the code of the line: drop strings and the comment
+            c = line[i:i + 1]
+            if quoted and c == b"\\":
+                i += 2
+                continue
+            if c == b'"':
+                quoted = not quoted
+            elif c == b"#" and not quoted:
+                break
+            elif not quoted:
+                code += c
+            i += 1
+        if _TARGET_VAR.search(bytes(code)):
+            return True
+    return False
+
+
 class ScenarioFile(pytest.File):
     """A scenario file: one item per selected backend. The file runs once, on every backend
     its selected items need, and each item reads its own result."""
 
     def collect(self):
+        if needs_target(self.path):
+            if self.config.getoption("--sockdrill-target"):
+                item = ScenarioItem.from_parent(self, name="target", backend="real")
+                item.add_marker("real")
+                item.add_marker("sockdrill")
+                yield item
+            else:
+                self.config.stash.setdefault(_UNTARGETED, []).append(self.path)
+            return
         chosen = self.config.getoption("--sockdrill-backend")
         for backend in BACKENDS:
             if chosen in (backend, "both"):
@@ -96,7 +154,10 @@ class ScenarioFile(pytest.File):
         if cached is None:
             wanted = _selected_backends(self.session).get(self, set()) | {item.backend}
             backend = "both" if len(wanted) == 2 else item.backend
-            cached = self._report = _driver(self.config).run(self.path, backend=backend)
+            target = self.config.getoption("--sockdrill-target") if item.name == "target" \
+                else None
+            cached = self._report = _driver(self.config).run(self.path, backend=backend,
+                                                             target=target)
         return cached
 
 
@@ -137,7 +198,7 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
-        return self.path, None, f"{self.path.name}::{self.backend}"
+        return self.path, None, f"{self.path.name}::{self.name}"
 
 
 # ---- fixtures -----------------------------------------------------------------------------
