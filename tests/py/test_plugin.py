@@ -245,3 +245,117 @@ def test_fuzz_fixture_fails_a_test_with_the_reproduce_command(tmp_path):
                      r"reproduce with:$", r.stdout, re.M), r.stdout
     assert re.search(r"^\./sockdrill repro fragile_server \S+/artifacts/crash-\w+ --engine "
                      r"libfuzzer$", r.stdout, re.M), r.stdout
+
+
+TARGET_CLIENT = """\
+c: C = socket(inet) -> fd
+c: connect(C, 127.0.0.1:$TARGET_PORT) -> 0   # $TARGET_PORT: only `run --target` defines it
+c: send(C, "ping\\n") -> 5
+c: recv(C, 5, MSG_WAITALL) -> "ping\\n"
+c: close(C) -> 0
+"""
+
+ECHO = '''\
+import socket, sys, threading
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+def serve(c):
+    with c:
+        while True:
+            d = c.recv(4096)
+            if not d:
+                return
+            c.sendall(d)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+'''
+
+
+def test_scenarios_meant_for_a_target_are_recognised(tmp_path, wrapped_server):
+    """A scenario that uses $TARGET_PORT talks to a server under test: without
+    --sockdrill-target it is not collected (and the header says so) instead of failing on an
+    unknown variable; with it, it runs against that server as one ::target item."""
+    (tmp_path / "echo.sd").write_text(SERVER + 'c: send(C, "hi") -> 2\ns: recv(S, 2) -> "hi"\n')
+    (tmp_path / "my_client.sd").write_text(TARGET_CLIENT)
+    (tmp_path / "comment_only.sd").write_text(SERVER + "c: close(C) -> 0   # not $TARGET_PORT\n")
+    r = pytest_run("-q", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^4 passed in ", r.stdout, re.M), r.stdout
+    assert "sockdrill: 1 scenario file(s) need a server (they use $TARGET_PORT)" in r.stdout
+    assert "my_client.sd" in r.stdout
+    (tmp_path / "echo.py").write_text(ECHO)
+    server = wrapped_server(["/usr/bin/python3", tmp_path / "echo.py", "{port}"], faults="")
+    r = pytest_run("-v", "--sockdrill-target", server.address, tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"my_client\S*::target PASSED", r.stdout), r.stdout
+    assert re.search(r"^=+ 5 passed in ", r.stdout, re.M), r.stdout
+
+
+def test_pytest_3_and_python3_m_pytest_from_the_root_need_no_option():
+    """In a checkout, the root conftest.py loads the plugin for `pytest-3` as for
+    `python3 -m pytest`: no -p, no PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    n = 2 * len(list((ROOT / "corpus" / "scenarios" / "bind").glob("*.sd")))
+    for cmd in (["/usr/bin/pytest-3"], [PYTHON, "-m", "pytest"]):
+        r = subprocess.run([*cmd, "-q", "-p", "no:cacheprovider", "corpus/scenarios/bind"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (cmd, r.stdout + r.stderr)
+        assert re.search(rf"^{n} passed in ", r.stdout, re.M), (cmd, r.stdout)
+
+
+XDIST_SUITE = '''\
+import pytest, sys
+
+@pytest.mark.parametrize("n", range(8))
+def test_echo(wrapped_server, tmp_path, n):
+    (tmp_path / "echo.py").write_text(ECHO)
+    server = wrapped_server([sys.executable, str(tmp_path / "echo.py"), "{port}"],
+                            faults="short-read=1,short-write=1", seed=n)
+    with server.connect() as c:
+        c.sendall(b"hello %d\\n" % n)
+        f = c.makefile("rb")
+        assert f.readline() == b"hello %d\\n" % n
+'''
+
+
+def test_plugin_under_pytest_xdist(tmp_path):
+    """`-n 2` (Debian's python3-pytest-xdist): scenario items and wrapped servers in two
+    workers at once, with no port collision and no build race."""
+    (tmp_path / "test_par.py").write_text(f"ECHO = {ECHO!r}\n" + XDIST_SUITE)
+    for f in sorted((ROOT / "corpus" / "scenarios" / "listen").glob("*.sd")):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    n = 8 + 2 * len(list(tmp_path.glob("*.sd")))
+    r = pytest_run("-v", "-n", "2", "-p", "xdist", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^\[gw0\] .* PASSED ", r.stdout, re.M), r.stdout  # both workers ran items
+    assert re.search(r"^\[gw1\] .* PASSED ", r.stdout, re.M), r.stdout
+    assert re.search(rf"^=+ {n} passed in ", r.stdout, re.M), r.stdout
+
+
+def test_wrapped_server_takes_another_port_when_its_port_was_taken(sockdrill, tmp_path,
+                                                                 monkeypatch):
+    """Between choosing a free port and the server's bind another process (a parallel
+    worker) can take it. Someone listening there is not the server: the fixture notices that
+    the listener is not in the server's process tree and starts it again on another port."""
+    import socket
+    import sockdrill.core as core
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    ports = iter([taken])
+    real_free_port = core.free_port
+    monkeypatch.setattr(core, "free_port", lambda host: next(ports, None) or real_free_port(host))
+    (tmp_path / "echo.py").write_text(ECHO)
+    with squatter, sockdrill.wrap(["/usr/bin/python3", tmp_path / "echo.py", "{port}"],
+                                  faults="", workdir=tmp_path / "w") as server:
+        assert server.port != taken
+        assert core.listening_owner(server.pid, server.port) == "ours"
+        assert core.listening_owner(server.pid, taken) == "other"
+        with server.connect() as c:
+            c.sendall(b"x\n")
+            assert c.makefile("rb").readline() == b"x\n"
