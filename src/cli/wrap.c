@@ -34,8 +34,8 @@ static const char wrap_help[] =
 	"failed step is a finding (exit 1) printed with the command that reproduces it.\n\n"
 	"  --faults SPEC   e.g. short-read=1,short-write=1,eintr=0.05,scope=accepted\n"
 	"  --seed N        seed of the fault decisions (default 1)\n"
-	"  --log FILE      one JSON line per injected fault\n"
-	"  --run FILE      a scenario file to run against CMD; repeatable\n"
+	"  --log FILE      one JSON line per injected fault (appended; checked before CMD starts)\n"
+	"  --run FILE      a scenario file to run against CMD; repeatable, at most 64\n"
 	"  --timeout S     how long CMD may take to start listening (default 10)\n"
 	"Exit: CMD's own status without --run; with --run 0 clean, 1 a finding, 2 bad input.\n";
 
@@ -322,19 +322,39 @@ int sd__cmd_wrap(int argc, char **argv)
 				"it listens");
 		goto out;
 	}
-	/* Load every scenario before anything starts: a malformed one is an input error. */
-	for (; nloaded < nruns; nloaded++)
-		if (sd_scenario_load(runs[nloaded], &scs[nloaded], err, sizeof err) < 0) {
-			fprintf(stderr, "%s\n", err);
+	/* Load every scenario before anything starts: a missing or malformed one is an input
+	 * error. A FIFO or a directory is refused before it is opened (a FIFO would block). */
+	for (; nloaded < nruns; nloaded++) {
+		struct stat st;
+		if (stat(runs[nloaded], &st) < 0) {
+			sd__usage_error("wrap", "--run %s: %s", runs[nloaded], strerror(errno));
 			goto out;
 		}
+		if (!S_ISREG(st.st_mode)) {
+			sd__usage_error("wrap", "--run %s: not a regular file", runs[nloaded]);
+			goto out;
+		}
+		if (sd_scenario_load(runs[nloaded], &scs[nloaded], err, sizeof err) < 0) {
+			sd__usage_error("wrap", "%s", err);
+			goto out;
+		}
+	}
+	char seedtxt[32], logabs[PATH_MAX], ldp[PATH_MAX * 3], asan[PATH_MAX] = "";
+	if (logpath) {
+		/* Opened here, so a log that cannot be written stops us before CMD starts. */
+		int lfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (lfd < 0) {
+			sd__usage_error("wrap", "--log %s: %s", logpath, strerror(errno));
+			goto out;
+		}
+		close(lfd);
+	}
 	if (is_static_elf(prog))
 		fprintf(stderr,
 			"sockdrill wrap: warning: %s is statically linked: nothing can be "
 			"interposed, so no fault will be injected\n",
 			prog);
 
-	char seedtxt[32], logabs[PATH_MAX], ldp[PATH_MAX * 3], asan[PATH_MAX] = "";
 	snprintf(seedtxt, sizeof seedtxt, "%llu", (unsigned long long)seed);
 	const char *old = getenv("LD_PRELOAD");
 	if (asan_runtime(prog, asan, sizeof asan) == 0)

@@ -134,6 +134,11 @@ def test_server_crash_is_a_finding(build, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
+    (["--log", "/nonexistent/d/f.jsonl", "--", "true"],
+     "--log /nonexistent/d/f.jsonl: No such file or directory"),
+    (["--log", "/", "--", "true"], "--log /: Is a directory"),
+    (["--run", "missing.sd", "--", "true", "{port}"], "--run missing.sd: No such file or directory"),
+    (["--run", "/tmp", "--", "true", "{port}"], "--run /tmp: not a regular file"),
     (["--faults", "frobnicate", "--", "true"], "faults: unknown fault 'frobnicate'"),
     (["--faults", "eintr=1.5", "--", "true"], "faults: bad value '1.5' for eintr"),
     (["--faults", "short-read=0", "--", "true"], "faults: bad value '0' for short-read"),
@@ -145,8 +150,23 @@ def test_server_crash_is_a_finding(build, tmp_path):
 def test_bad_input_exits_2(build, args, message):
     r = wrap(build, *args, timeout=30)
     assert r.returncode == 2
-    assert message in r.stderr
+    assert r.stderr.startswith("sockdrill wrap: ") and message in r.stderr, r.stderr
     assert r.stderr.count("\n") == 1
+    assert r.stdout == ""
+
+
+def test_bad_run_file_stops_before_the_server_starts(build, tmp_path):
+    # A FIFO is refused without being opened (opening it would block), a malformed file names
+    # file:line:col; neither starts the command (which would leave a mark).
+    fifo, bad, mark = tmp_path / "fifo.sd", tmp_path / "bad.sd", tmp_path / "started"
+    os.mkfifo(fifo)
+    bad.write_text("client: C = socket(inet) -> fd\nclient: frobnicate(C) -> 0\n")
+    for sc, message in [(fifo, f"--run {fifo}: not a regular file"), (bad, f"{bad}:2:")]:
+        r = wrap(build, "--run", sc, "--", "/bin/sh", "-c", f"touch {mark}", "{port}", timeout=30)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.startswith(f"sockdrill wrap: ") and message in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
+        assert not mark.exists()
 
 
 def test_run_with_faults_on_both_backends(build, tmp_path):
