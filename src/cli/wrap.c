@@ -245,6 +245,8 @@ int sd__cmd_wrap(int argc, char **argv)
 	uint64_t seed = 1, timeout = 10;
 	char err[256];
 
+	/* Line by line: on a pipe, our lines and CMD's come out in the order they happened. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
@@ -382,9 +384,11 @@ int sd__cmd_wrap(int argc, char **argv)
 	}
 
 	/* --run: the program is a server; its stderr goes to a file we read for sanitizer
-	 * reports (and show on a finding). */
+	 * reports (and show on a finding). Close-on-exec: the server gets it as fd 2 only. */
 	char errpath[] = "/tmp/sockdrill-wrap-XXXXXX";
-	int errfd = mkstemp(errpath);
+	int errfd = mkostemp(errpath, O_CLOEXEC);
+	printf("wrap: %s on 127.0.0.1:%d, faults '%s', seed %llu\n", cargv[0], port, faults,
+	       (unsigned long long)seed);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -406,8 +410,6 @@ int sd__cmd_wrap(int argc, char **argv)
 			break;
 		sleep_ms(50);
 	}
-	printf("wrap: %s on 127.0.0.1:%d, faults '%s', seed %llu\n", cargv[0], port, faults,
-	       (unsigned long long)seed);
 	if (!up) {
 		if (!exited)
 			stop_child(pid, &status);

@@ -169,6 +169,34 @@ def test_bad_run_file_stops_before_the_server_starts(build, tmp_path):
         assert not mark.exists()
 
 
+def test_server_gets_only_the_callers_descriptors(build, tmp_path):
+    # The server under --run starts with the descriptors sockdrill was given, as when run
+    # directly: whatever sockdrill opens itself is closed on exec.
+    listing = tmp_path / "fds"
+    cmd = ["/usr/bin/python3", "-c",
+           "import os, sys; open(sys.argv[1], 'w').write(' '.join(sorted(os.listdir('/proc/self/fd'))))",
+           str(listing)]
+    direct = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert direct.returncode == 0, direct.stderr
+    want = listing.read_text()
+    listing.unlink()
+    # The command never listens: a finding, but what matters here is what it saw.
+    r = wrap(build, "--timeout", "5", "--run", CLIENT, "--", *cmd, "{port}", timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert listing.read_text() == want
+
+
+def test_output_order_on_a_pipe(build):
+    # stdout is a pipe: sockdrill's lines and the server's must come in the order they happened.
+    r = wrap(build, "--run", CLIENT, "--", build / "sd-qa-server", "--port", "{port}",
+             "--idle-seconds", "20")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    order = [next((i for i, line in enumerate(lines) if line.startswith(p)), None)
+             for p in ("wrap: ", "listening on ", "ok   ", "served ", "wrap: 0 findings")]
+    assert None not in order and order == sorted(order), r.stdout
+
+
 def test_run_with_faults_on_both_backends(build, tmp_path):
     sc = tmp_path / "f.sd"
     sc.write_text(
