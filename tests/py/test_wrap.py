@@ -2,13 +2,16 @@
 import json
 import os
 import re
+import select
 import shlex
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import ROOT, start_qa_server, stop_process
+from conftest import ROOT, children_of, kill_if_alive, pid_gone, start_qa_server, stop_process
 
 CLIENT = str(ROOT / "corpus" / "wrap" / "qa_client.sd")
 
@@ -234,3 +237,51 @@ def test_run_against_an_external_server_with_target(build):
         assert bad.returncode == 2 and "--target expects a loopback ADDR:PORT" in bad.stderr
     finally:
         stop_process(server)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("phase", ["starting", "scenarios"])
+def test_signal_stops_the_server_and_cleans_up(build, tmp_path, sig, phase):
+    """SIGTERM/SIGINT to `sockdrill wrap --run` reaches the server too, and sockdrill exits
+    128+signal once it has ended, leaving none of its files in $TMPDIR."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    if phase == "starting":  # a command that never listens: sockdrill is waiting for it
+        sc, server = CLIENT, ["/bin/sh", "-c", "exec sleep 120", "{port}"]
+    else:  # a scenario blocked in recv on the server, which answers only whole lines
+        sc = tmp_path / "hang.sd"
+        sc.write_text("set timeout 60000\nclient: C = socket(inet) -> fd\n"
+                      "client: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\n"
+                      "client: recv(C, 10) -> *\n")
+        server = [build / "sd-qa-server", "--port", "{port}", "--idle-seconds", "120"]
+    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--timeout", "120", "--run", str(sc),
+                          "--", *map(str, server)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=str(tmp)))
+    kids = []
+    try:
+        deadline = time.monotonic() + 30
+        while not kids and time.monotonic() < deadline and p.poll() is None:
+            kids = children_of(p.pid)
+            time.sleep(0.05)
+        assert len(kids) == 1, (kids, p.poll())
+        if phase == "scenarios":  # wait (bounded) until the server listens
+            out = b""  # raw reads: select() cannot see what a text wrapper has buffered
+            while b"listening on" not in out and time.monotonic() < deadline:
+                if select.select([p.stdout], [], [], 1)[0]:
+                    chunk = os.read(p.stdout.fileno(), 4096)
+                    if not chunk:
+                        break
+                    out += chunk
+            assert b"listening on" in out, out
+        assert [f.name for f in tmp.iterdir() if f.name.startswith("sockdrill-wrap-")]
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 128 + sig, (p.returncode, err)
+        assert pid_gone(kids[0]), "the server is still running"
+        assert list(tmp.iterdir()) == []
+        assert err.endswith(f"sockdrill wrap: stopped by {sig.name}; {server[0]} was stopped too\n"), err
+    except BaseException:  # what this test started must not outlive it
+        for pid in [*kids, p.pid]:
+            kill_if_alive(pid)
+        p.communicate(timeout=30)
+        raise
