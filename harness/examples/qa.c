@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sockdrill/addr.h>
+
 #include "qa.h"
 
 const char *sd_qa_answer_for(const char *line, size_t len)
@@ -14,6 +16,24 @@ const char *sd_qa_answer_for(const char *line, size_t len)
 	if (len == sizeof q - 2 && memcmp(line, q, len) == 0)
 		return SD_QA_ANSWER;
 	return SD_QA_UNKNOWN;
+}
+
+int sd_qa_server_addr(const char *host, unsigned port, int port_given,
+		      struct sockaddr_storage *addr, socklen_t *len)
+{
+	struct sockaddr_storage other;
+	socklen_t olen;
+	if (port > 65535 || sd_addr_parse(host, (uint16_t)port, addr, len) < 0)
+		return -EINVAL;
+	/* Parsed again with another default port: the same port comes back only when HOST
+	 * names one itself. */
+	sd_addr_parse(host, (uint16_t)(port ^ 1), &other, &olen);
+	if (port_given && sd_addr_port((struct sockaddr *)addr, *len) ==
+				  sd_addr_port((struct sockaddr *)&other, olen))
+		return -EEXIST;
+	if (!sd_addr_is_loopback((struct sockaddr *)addr, *len))
+		return -EPERM;
+	return 0;
 }
 
 int sd_qa_listen(struct sd_net *net, const struct sockaddr *addr, socklen_t len, int backlog)

@@ -15,6 +15,14 @@
 /* The answer line for one question line (without its '\n'). */
 const char *sd_qa_answer_for(const char *line, size_t len);
 
+/* The server's address from --host HOST and --port PORT (port_given: --port was on the command
+ * line). HOST may carry its own port (ADDR:PORT, [V6]:PORT), used when --port is not given.
+ * 0; -EINVAL when HOST is no IPv4/IPv6 address; -EEXIST when HOST carries a port and --port
+ * was given too; -EPERM when the address is not loopback (127.0.0.0/8, ::1): the example
+ * never serves on a wildcard or a public address. */
+int sd_qa_server_addr(const char *host, unsigned port, int port_given,
+		      struct sockaddr_storage *addr, socklen_t *len);
+
 /* Binds `addr` and listens (non-blocking listener). The fd, or a negative errno, e.g.
  * -EADDRINUSE when another socket holds the port. */
 int sd_qa_listen(struct sd_net *net, const struct sockaddr *addr, socklen_t len, int backlog);

@@ -20,7 +20,7 @@ static int usage(const char *msg, const char *arg)
 {
 	fprintf(stderr, "sd-qa-server: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
 	fprintf(stderr, "usage: sd-qa-server [--host ADDR] [--port P] [--max-clients N] "
-			"[--idle-seconds S]\n");
+			"[--idle-seconds S] (ADDR: loopback only)\n");
 	return 2;
 }
 
@@ -28,13 +28,14 @@ int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
 	long port = 0, max_clients = 0, idle = 60;
+	int port_given = 0;
 	for (int i = 1; i < argc; i++) {
 		char *end = NULL;
 		long *dst = NULL;
 		if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
 			host = argv[++i];
 		else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-			dst = &port;
+			dst = &port, port_given = 1;
 		else if (strcmp(argv[i], "--max-clients") == 0 && i + 1 < argc)
 			dst = &max_clients;
 		else if (strcmp(argv[i], "--idle-seconds") == 0 && i + 1 < argc)
@@ -50,8 +51,23 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	char where[SD_ADDR_STRLEN];
-	if (sd_addr_parse(host, (uint16_t)port, &ss, &sl) < 0)
+	int arc = sd_qa_server_addr(host, (unsigned)port, port_given, &ss, &sl);
+	if (arc == -EINVAL)
 		return usage("bad address", host);
+	if (arc == -EEXIST) {
+		fprintf(stderr,
+			"sd-qa-server: --host %s carries a port and --port %ld was given too: "
+			"give the port once\n",
+			host, port);
+		return 2;
+	}
+	if (arc == -EPERM) {
+		fprintf(stderr,
+			"sd-qa-server: --host %s is not a loopback address; the example "
+			"serves on 127.0.0.0/8 or ::1 only\n",
+			host);
+		return 2;
+	}
 
 	struct sd_net net;
 	if (sd_net_open(&net, "real", NULL) < 0)

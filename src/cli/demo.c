@@ -24,7 +24,9 @@ static const char demo_help[] =
 	"  --backend NAME     real (default) or sim; see 'sockdrill list'\n"
 	"  --clients N        clients in all (1..1000000, default 100)\n"
 	"  --concurrency N    clients connected at once (default: all of them)\n"
-	"  --host ADDR        server address (loopback only)\n"
+	"  --host ADDR        server address, loopback only (127.0.0.0/8, ::1; not 0.0.0.0\n"
+	"                     or ::); ADDR:PORT or [V6]:PORT also sets the port, unless\n"
+	"                     --port is given too, which is an error\n"
 	"  --port P           server port (0 = ephemeral, default)\n"
 	"  --timeout S        give up after S seconds without progress (default 10)\n"
 	"  --seed N           seed of the sim backend's choices (default 1)\n";
@@ -92,7 +94,7 @@ int sd__cmd_demo(int argc, char **argv)
 	};
 	const char *backend = "real", *host = "127.0.0.1";
 	uint64_t clients = 100, concurrency = 0, port = 0, timeout = 10, seed = 1;
-	int opt;
+	int opt, port_given = 0;
 
 	optind = 1;
 	opterr = 0;
@@ -113,6 +115,7 @@ int sd__cmd_demo(int argc, char **argv)
 		case 'p':
 			if (sd__parse_num("demo", "--port", optarg, 0, 65535, &port))
 				return SD_EXIT_USAGE;
+			port_given = 1;
 			break;
 		case 't':
 			if (sd__parse_num("demo", "--timeout", optarg, 1, 3600, &timeout))
@@ -137,8 +140,19 @@ int sd__cmd_demo(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	char where[SD_ADDR_STRLEN], buf[64];
-	if (sd_addr_parse(host, (uint16_t)port, &ss, &sl) < 0)
+	int arc = sd_qa_server_addr(host, (unsigned)port, port_given, &ss, &sl);
+	if (arc == -EINVAL)
 		return sd__usage_error("demo", "--host: not an IPv4 or IPv6 address: '%s'", host);
+	if (arc == -EEXIST)
+		return sd__usage_error("demo",
+				       "--host %s carries a port and --port %llu was given "
+				       "too: give the port once",
+				       host, (unsigned long long)port);
+	if (arc == -EPERM)
+		return sd__usage_error("demo",
+				       "--host %s is not a loopback address; the demo "
+				       "serves on 127.0.0.0/8 or ::1 only",
+				       host);
 	if (!sd_find(backend))
 		return sd__usage_error("demo", "unknown backend '%s' (see 'sockdrill list')",
 				       backend);

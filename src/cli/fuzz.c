@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "proc.h"
 
 /* Formats a path or an argument into a fixed buffer (vsnprintf: cut rather than overflow). */
 static void pathf(char *out, size_t size, const char *fmt, ...)
@@ -77,17 +78,18 @@ static int project_root(char *out, size_t size)
 	return access(presets, R_OK) == 0 ? 0 : -1;
 }
 
-/* Runs argv (with extra environment assignments), waits; the exit status, or 128+signal. */
+/* Runs argv (with extra environment assignments), waits; the exit status, or 128+signal. It
+ * runs in a process group of its own, which gets our SIGINT/SIGTERM (proc.h). */
 static int run(char *const argv[], const char *const env[], const char *log)
 {
-	pid_t pid = fork();
+	pid_t pid = sd__proc_spawn();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
 		for (int i = 0; env && env[i]; i++)
 			putenv((char *)env[i]);
 		if (log) {
-			FILE *f = fopen(log, "w");
+			FILE *f = fopen(log, "we");
 			if (f) {
 				dup2(fileno(f), 1);
 				dup2(fileno(f), 2);
@@ -98,7 +100,7 @@ static int run(char *const argv[], const char *const env[], const char *log)
 		_exit(127);
 	}
 	int status;
-	if (waitpid(pid, &status, 0) < 0)
+	if (sd__proc_wait(pid, &status) < 0)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -164,6 +166,8 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 	int ok = chdir(root) == 0 && run(conf, NULL, log) == 0 && run(bld, NULL, log) == 0;
 	if (lk >= 0)
 		close(lk);
+	if (!ok && sd__proc_caught())
+		return -1; /* stopped by SIGINT/SIGTERM, not a failed build */
 	if (!ok) {
 		fprintf(stderr, "sockdrill %s: the %s build failed; see %s\n", cmd, engine, log);
 		return -1;
@@ -334,7 +338,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 	seeds_opt = seeds_opt ? seeds_abs : NULL;
 	dict_opt = dict_opt ? dict_abs : NULL;
 	if (resolve_target("fuzz", t, engine, root, exe, name) < 0)
-		return SD_EXIT_USAGE;
+		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
 	if (external) {
 		pathf(base, sizeof base, "%s", out_opt ? out_opt : "fuzz-out");
 		mkdir(base, 0755);
@@ -446,7 +450,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 			if (have_dict)
 				av[n++] = "-x", av[n++] = dict;
 			av[n++] = "--", av[n++] = exe, av[n] = NULL;
-			pid_t p = fork();
+			pid_t p = sd__proc_spawn();
 			if (p == 0) {
 				for (int i = 0; env[i]; i++)
 					putenv((char *)env[i]);
@@ -460,8 +464,8 @@ int sd__cmd_fuzz(int argc, char **argv)
 		}
 		rc = 0;
 		for (int i = 0; i < np; i++) {
-			int st;
-			waitpid(pids[i], &st, 0);
+			int st = 0;
+			sd__proc_wait(pids[i], &st);
 			if (!WIFEXITED(st) || WEXITSTATUS(st))
 				rc = rc ? rc
 					: (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
@@ -488,6 +492,11 @@ int sd__cmd_fuzz(int argc, char **argv)
 	free(before);
 	printf("fuzz: %s on %s: %d new crash%s; corpus %s: %d inputs\n", name, engine, crashes,
 	       crashes == 1 ? "" : "es", work, count_files(work, NULL));
+	if (sd__proc_caught()) { /* the engine was stopped early; what it found is above */
+		fprintf(stderr, "sockdrill fuzz: stopped by %s\n",
+			sd__proc_caught() == SIGINT ? "SIGINT" : "SIGTERM");
+		return sd__proc_exit_status();
+	}
 	if (!crashes && rc != 0 && strcmp(engine, "afl"))
 		fprintf(stderr, "sockdrill fuzz: the engine exited with status %d\n", rc);
 	return crashes ? SD_EXIT_CHECK : (rc != 0 && rc != 1 ? SD_EXIT_USAGE : SD_EXIT_OK);
@@ -526,11 +535,13 @@ int sd__cmd_repro(int argc, char **argv)
 	if (!realpath(file, abs))
 		return sd__usage_error("repro", "%s: %s", file, strerror(errno));
 	if (resolve_target("repro", t, engine, root, exe, name) < 0)
-		return SD_EXIT_USAGE;
+		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
 	static const char *const env[] = {"SOCKDRILL_TRACE=1", NULL};
 	char *av[] = {exe, abs, NULL};
 	fflush(stdout);
 	int rc = run(av, env, NULL);
+	if (sd__proc_caught())
+		return sd__proc_exit_status();
 	printf("repro: %s on %s: %s\n", t, file, rc == 0 ? "runs clean" : "the finding reproduces");
 	if (rc != 0 && minimize) {
 		char min[PATH_MAX + 8], a1[PATH_MAX + 64], a2[PATH_MAX + 64];

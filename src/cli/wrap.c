@@ -22,6 +22,7 @@
 #include <sockdrill/sockdrill.h>
 
 #include "cli.h"
+#include "proc.h"
 
 static const char wrap_help[] =
 	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--run SCENARIO]...\n"
@@ -30,14 +31,17 @@ static const char wrap_help[] =
 	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. With --run, "
 	"sockdrill\n"
 	"waits until CMD listens on 127.0.0.1:{port}, runs each scenario against it ($TARGET_PORT\n"
-	"is the port), then stops CMD (SIGTERM, then SIGKILL); a crash, a sanitizer report or a\n"
-	"failed step is a finding (exit 1) printed with the command that reproduces it.\n\n"
+	"is the port), then stops CMD (SIGTERM to its process group, SIGKILL after 10 s); a\n"
+	"crash, a sanitizer report or a failed step is a finding (exit 1) printed with the\n"
+	"command that reproduces it. SIGINT or SIGTERM to sockdrill is passed on to CMD the same\n"
+	"way, then sockdrill exits 130 or 143. CMD's stderr is kept in $TMPDIR (default /tmp).\n\n"
 	"  --faults SPEC   e.g. short-read=1,short-write=1,eintr=0.05,scope=accepted\n"
 	"  --seed N        seed of the fault decisions (default 1)\n"
-	"  --log FILE      one JSON line per injected fault\n"
-	"  --run FILE      a scenario file to run against CMD; repeatable\n"
+	"  --log FILE      one JSON line per injected fault (appended; checked before CMD starts)\n"
+	"  --run FILE      a scenario file to run against CMD; repeatable, at most 64\n"
 	"  --timeout S     how long CMD may take to start listening (default 10)\n"
-	"Exit: CMD's own status without --run; with --run 0 clean, 1 a finding, 2 bad input.\n";
+	"Exit: CMD's own status without --run; with --run 0 clean, 1 a finding, 2 bad input,\n"
+	"130/143 stopped by SIGINT/SIGTERM.\n";
 
 /* libsockdrill_preload.so beside this binary, or in ../lib; SOCKDRILL_PRELOAD overrides. */
 static int find_preload(char *out, size_t size)
@@ -182,20 +186,6 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* SIGTERM, a bounded wait, then SIGKILL: only the process we started, by its pid. */
-static int stop_child(pid_t pid, int *status)
-{
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, status, WNOHANG) == pid)
-			return 0;
-		sleep_ms(50);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, status, 0);
-	return 1;
-}
-
 static int file_has(const char *path, const char *needle)
 {
 	FILE *f = fopen(path, "r");
@@ -245,6 +235,8 @@ int sd__cmd_wrap(int argc, char **argv)
 	uint64_t seed = 1, timeout = 10;
 	char err[256];
 
+	/* Line by line: on a pipe, our lines and CMD's come out in the order they happened. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
@@ -322,19 +314,39 @@ int sd__cmd_wrap(int argc, char **argv)
 				"it listens");
 		goto out;
 	}
-	/* Load every scenario before anything starts: a malformed one is an input error. */
-	for (; nloaded < nruns; nloaded++)
-		if (sd_scenario_load(runs[nloaded], &scs[nloaded], err, sizeof err) < 0) {
-			fprintf(stderr, "%s\n", err);
+	/* Load every scenario before anything starts: a missing or malformed one is an input
+	 * error. A FIFO or a directory is refused before it is opened (a FIFO would block). */
+	for (; nloaded < nruns; nloaded++) {
+		struct stat st;
+		if (stat(runs[nloaded], &st) < 0) {
+			sd__usage_error("wrap", "--run %s: %s", runs[nloaded], strerror(errno));
 			goto out;
 		}
+		if (!S_ISREG(st.st_mode)) {
+			sd__usage_error("wrap", "--run %s: not a regular file", runs[nloaded]);
+			goto out;
+		}
+		if (sd_scenario_load(runs[nloaded], &scs[nloaded], err, sizeof err) < 0) {
+			sd__usage_error("wrap", "%s", err);
+			goto out;
+		}
+	}
+	char seedtxt[32], logabs[PATH_MAX], ldp[PATH_MAX * 3], asan[PATH_MAX] = "";
+	if (logpath) {
+		/* Opened here, so a log that cannot be written stops us before CMD starts. */
+		int lfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (lfd < 0) {
+			sd__usage_error("wrap", "--log %s: %s", logpath, strerror(errno));
+			goto out;
+		}
+		close(lfd);
+	}
 	if (is_static_elf(prog))
 		fprintf(stderr,
 			"sockdrill wrap: warning: %s is statically linked: nothing can be "
 			"interposed, so no fault will be injected\n",
 			prog);
 
-	char seedtxt[32], logabs[PATH_MAX], ldp[PATH_MAX * 3], asan[PATH_MAX] = "";
 	snprintf(seedtxt, sizeof seedtxt, "%llu", (unsigned long long)seed);
 	const char *old = getenv("LD_PRELOAD");
 	if (asan_runtime(prog, asan, sizeof asan) == 0)
@@ -362,75 +374,103 @@ int sd__cmd_wrap(int argc, char **argv)
 	}
 
 	/* --run: the program is a server; its stderr goes to a file we read for sanitizer
-	 * reports (and show on a finding). */
-	char errpath[] = "/tmp/sockdrill-wrap-XXXXXX";
-	int errfd = mkstemp(errpath);
-	fflush(NULL);
-	pid_t pid = fork();
+	 * reports (and show on a finding). Close-on-exec: the server gets it as fd 2 only. */
+	sd__proc_catch_signals(); /* from here on, a signal finds the file removed */
+	const char *tmp = getenv("TMPDIR");
+	char errpath[PATH_MAX];
+	int n = snprintf(errpath, sizeof errpath, "%s/sockdrill-wrap-XXXXXX",
+			 tmp && *tmp ? tmp : "/tmp");
+	int errfd = n > 0 && (size_t)n < sizeof errpath ? mkostemp(errpath, O_CLOEXEC) : -1;
+	if (errfd < 0) {
+		sd__usage_error(
+			"wrap", "cannot create a file in %s: %s", tmp && *tmp ? tmp : "/tmp",
+			n > 0 && (size_t)n < sizeof errpath ? strerror(errno) : "path too long");
+		goto out;
+	}
+	printf("wrap: %s on 127.0.0.1:%d, faults '%s', seed %llu\n", cargv[0], port, faults,
+	       (unsigned long long)seed);
+	pid_t pid = sd__proc_spawn();
 	if (pid == 0) {
-		if (errfd >= 0)
+		if (errfd == 2) /* we were started without a stderr */
+			fcntl(2, F_SETFD, 0);
+		else
 			dup2(errfd, 2);
 		execv(prog, cargv);
 		_exit(127);
 	}
+	close(errfd);
+	if (pid < 0) {
+		unlink(errpath);
+		rc = sd__proc_caught() ? sd__proc_exit_status()
+				       : sd__usage_error("wrap", "cannot start %s: %s", cargv[0],
+							 strerror((int)-pid));
+		goto out;
+	}
 	unsetenv("LD_PRELOAD"); /* not for our own scenario client */
-	if (errfd >= 0)
-		close(errfd);
 	int status = 0, findings = 0, up = 0, exited = 0;
-	for (long waited = 0; waited < (long)timeout * 1000; waited += 50) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			exited = 1;
+	for (long waited = 0; !sd__proc_caught() && waited < (long)timeout * 1000; waited += 50) {
+		if ((exited = sd__proc_poll(pid, &status)) != 0)
 			break;
-		}
 		if ((up = listening(port)))
 			break;
 		sleep_ms(50);
 	}
-	printf("wrap: %s on 127.0.0.1:%d, faults '%s', seed %llu\n", cargv[0], port, faults,
-	       (unsigned long long)seed);
 	if (!up) {
-		if (!exited)
-			stop_child(pid, &status);
-		printf("FINDING: the server %s before listening on 127.0.0.1:%d\n",
-		       exited ? "exited" : "did not start", port);
-		print_file(errpath, "  server: ", 20);
+		if (!exited && sd__proc_caught())
+			sd__proc_wait(pid, &status); /* the handler passed the signal on */
+		else if (!exited)
+			sd__proc_stop(pid, SIGTERM, &status);
+		if (!sd__proc_caught()) {
+			printf("FINDING: the server %s before listening on 127.0.0.1:%d\n",
+			       exited ? "exited" : "did not start", port);
+			print_file(errpath, "  server: ", 20);
+		}
 		findings++;
 	} else {
 		struct sd_sc_options o = {.seed = seed, .has_seed = 1, .target_port = port};
-		for (int i = 0; i < nruns; i++) {
+		for (int i = 0; i < nruns && !sd__proc_caught(); i++) {
 			struct sd_sc_result r;
 			if (sd_scenario_run(scs[i], "real", &o, &r) < 0) {
 				findings++;
 				continue;
 			}
-			printf("%-4s %s  (%d steps, %.3f s)\n", r.passed ? "ok" : "FAIL", runs[i],
-			       r.n, r.seconds);
-			if (!r.passed) {
+			if (!sd__proc_caught()) /* a run cut short by the signal says nothing */
+				printf("%-4s %s  (%d steps, %.3f s)\n", r.passed ? "ok" : "FAIL",
+				       runs[i], r.n, r.seconds);
+			if (!r.passed && !sd__proc_caught()) {
 				printf("      %s\n", r.message);
 				findings++;
 			}
 			sd_sc_result_free(&r);
 		}
-		if (waitpid(pid, &status, WNOHANG) == pid) {
+		if (sd__proc_caught()) {
+			sd__proc_wait(pid, &status); /* the handler passed the signal on */
+		} else if (sd__proc_poll(pid, &status) != 0) {
 			printf("FINDING: the server exited during the scenarios\n");
 			findings++;
 		} else {
-			stop_child(pid, &status);
+			sd__proc_stop(pid, SIGTERM, &status);
 		}
-		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM &&
+		if (!sd__proc_caught() && WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM &&
 		    WTERMSIG(status) != SIGKILL) {
 			printf("FINDING: the server died of signal %d (%s)\n", WTERMSIG(status),
 			       strsignal(WTERMSIG(status)));
 			findings++;
 		}
-		if (file_has(errpath, "ERROR: AddressSanitizer") ||
-		    file_has(errpath, "runtime error:")) {
+		if (!sd__proc_caught() && (file_has(errpath, "ERROR: AddressSanitizer") ||
+					   file_has(errpath, "runtime error:"))) {
 			printf("FINDING: the server printed a sanitizer report:\n");
 			print_file(errpath, "  server: ", 40);
 			findings++;
 		}
 	}
 	unlink(errpath);
+	if (sd__proc_caught()) {
+		fprintf(stderr, "sockdrill wrap: stopped by %s; %s was stopped too\n",
+			sd__proc_caught() == SIGINT ? "SIGINT" : "SIGTERM", cargv[0]);
+		rc = sd__proc_exit_status();
+		goto out;
+	}
 	printf("wrap: %d finding%s\n", findings, findings == 1 ? "" : "s");
 	if (findings)
 		reproduce(argc, argv);

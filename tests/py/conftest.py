@@ -5,6 +5,7 @@ import os
 import pathlib
 import select
 import subprocess
+import time
 
 import pytest
 
@@ -60,3 +61,38 @@ def stop_process(p):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(10)
+
+
+def pid_gone(pid, timeout=20):
+    """Whether process `pid` has ended (a zombie counts as ended) within `timeout` s; polled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def children_of(pid):
+    """The pids whose parent is `pid` (from /proc, so any kernel config will do)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(d))
+        except (ValueError, OSError, IndexError):
+            continue
+    return kids
+
+
+def kill_if_alive(pid):
+    """SIGKILL to a process this test started, by pid, unless it has ended already."""
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass

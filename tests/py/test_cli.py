@@ -109,6 +109,28 @@ def test_demo_refuses_non_loopback_host(sockdrill):
     assert "not a loopback address" in r.stderr
 
 
+@pytest.mark.parametrize("backend", ["real", "sim"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "::ffff:0.0.0.0", "0.0.0.0:0", "[::]:0"])
+def test_demo_refuses_wildcard_hosts(sockdrill, host, backend):
+    # A wildcard serves on every interface; --help promises loopback only.
+    r = sockdrill("demo", "--backend", backend, "--host", host, "--clients", "1", timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout == ""
+    assert r.stderr == (f"sockdrill demo: --host {host} is not a loopback address; the demo "
+                        "serves on 127.0.0.0/8 or ::1 only\n")
+
+
+def test_demo_port_given_once(sockdrill):
+    # ADDR:PORT names the port when --port is absent; with --port too, it is ambiguous.
+    r = sockdrill("demo", "--host", "127.0.0.1:0", "--port", "0", "--clients", "1", timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr == ("sockdrill demo: --host 127.0.0.1:0 carries a port and --port 0 was "
+                        "given too: give the port once\n")
+    r = sockdrill("demo", "--host", "[::1]:0", "--clients", "3", timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"server \[::1\]:\d+, 3 clients", r.stdout)
+
+
 @pytest.mark.parametrize("args, message", [
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["--frobnicate"], "unknown option '--frobnicate'"),

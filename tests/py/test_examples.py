@@ -38,6 +38,35 @@ def test_server_reports_port_in_use(build):
                         "(EADDRINUSE)\n")
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])
+def test_server_refuses_non_loopback_host(build, host):
+    r = subprocess.run([str(build / "sd-qa-server"), "--host", host, "--idle-seconds", "1"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr == (f"sd-qa-server: --host {host} is not a loopback address; the example "
+                        "serves on 127.0.0.0/8 or ::1 only\n")
+
+
+def test_server_port_given_once(build):
+    r = subprocess.run([str(build / "sd-qa-server"), "--host", "127.0.0.1:0", "--port", "0",
+                        "--idle-seconds", "1"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr == ("sd-qa-server: --host 127.0.0.1:0 carries a port and --port 0 was given "
+                        "too: give the port once\n")
+    p, where = start_qa_server(build, "--host", "[::1]:0", "--max-clients", "1",
+                               "--idle-seconds", "20")
+    try:
+        assert where.startswith("[::1]:")
+        r = subprocess.run([str(build / "sd-qa-client"), where], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        out, err = p.communicate(timeout=30)
+    finally:
+        stop_process(p)
+    assert p.returncode == 0, err
+
+
 def test_client_reports_refused_connection(build):
     # A bound, non-listening socket keeps the port ours and refuses connections.
     holder = socket.socket()

@@ -2,11 +2,13 @@
 inputs replay clean; bad input is refused. (ci/fuzz also smokes every target.)"""
 import os
 import re
+import signal
 import subprocess
+import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, kill_if_alive, pid_gone
 
 TARGETS = ["scenario_parser", "sim_ops", "sim_vs_kernel", "example_server", "fragile_server"]
 
@@ -36,6 +38,39 @@ def test_bad_input_exits_2(build, args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_the_engine(build, tmp_path, sig):
+    """SIGTERM/SIGINT to `sockdrill fuzz` reaches the engine and what it started, and sockdrill
+    exits 128+signal once they have ended (not when --time is up)."""
+    engine = tmp_path / "fuzz_standin"
+    # Stands in for a fuzzer (any arguments): runs until stopped, with a helper process of its
+    # own, as libFuzzer -fork and AFL++ have. (The shell starts the helper with SIGINT ignored.)
+    engine.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {tmp_path}/helper.pid\n"
+                      f"echo $$ > {tmp_path}/engine.pid\nwait\n")
+    engine.chmod(0o755)
+    p = subprocess.Popen([str(build / "sockdrill"), "fuzz", str(engine), "--time", "300",
+                          "--out", str(tmp_path / "out")], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    pids = []
+    try:
+        deadline = time.monotonic() + 30
+        pidfile = tmp_path / "engine.pid"
+        while time.monotonic() < deadline and p.poll() is None and not (
+                pidfile.exists() and pidfile.read_text().endswith("\n")):
+            time.sleep(0.05)
+        pids = [int((tmp_path / f).read_text()) for f in ("engine.pid", "helper.pid")]
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 128 + sig, (p.returncode, err)
+        assert all(pid_gone(pid) for pid in pids), "the engine or its helper is still running"
+        assert err.endswith(f"sockdrill fuzz: stopped by {sig.name}\n"), err
+    except BaseException:  # what this test started must not outlive it
+        for pid in [*pids, p.pid]:
+            kill_if_alive(pid)
+        p.communicate(timeout=30)
+        raise
 
 
 @pytest.mark.parametrize("engine", ["libfuzzer", "afl"])

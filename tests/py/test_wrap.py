@@ -2,13 +2,16 @@
 import json
 import os
 import re
+import select
 import shlex
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import ROOT, start_qa_server, stop_process
+from conftest import ROOT, children_of, kill_if_alive, pid_gone, start_qa_server, stop_process
 
 CLIENT = str(ROOT / "corpus" / "wrap" / "qa_client.sd")
 
@@ -134,6 +137,11 @@ def test_server_crash_is_a_finding(build, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
+    (["--log", "/nonexistent/d/f.jsonl", "--", "true"],
+     "--log /nonexistent/d/f.jsonl: No such file or directory"),
+    (["--log", "/", "--", "true"], "--log /: Is a directory"),
+    (["--run", "missing.sd", "--", "true", "{port}"], "--run missing.sd: No such file or directory"),
+    (["--run", "/tmp", "--", "true", "{port}"], "--run /tmp: not a regular file"),
     (["--faults", "frobnicate", "--", "true"], "faults: unknown fault 'frobnicate'"),
     (["--faults", "eintr=1.5", "--", "true"], "faults: bad value '1.5' for eintr"),
     (["--faults", "short-read=0", "--", "true"], "faults: bad value '0' for short-read"),
@@ -145,8 +153,51 @@ def test_server_crash_is_a_finding(build, tmp_path):
 def test_bad_input_exits_2(build, args, message):
     r = wrap(build, *args, timeout=30)
     assert r.returncode == 2
-    assert message in r.stderr
+    assert r.stderr.startswith("sockdrill wrap: ") and message in r.stderr, r.stderr
     assert r.stderr.count("\n") == 1
+    assert r.stdout == ""
+
+
+def test_bad_run_file_stops_before_the_server_starts(build, tmp_path):
+    # A FIFO is refused without being opened (opening it would block), a malformed file names
+    # file:line:col; neither starts the command (which would leave a mark).
+    fifo, bad, mark = tmp_path / "fifo.sd", tmp_path / "bad.sd", tmp_path / "started"
+    os.mkfifo(fifo)
+    bad.write_text("client: C = socket(inet) -> fd\nclient: frobnicate(C) -> 0\n")
+    for sc, message in [(fifo, f"--run {fifo}: not a regular file"), (bad, f"{bad}:2:")]:
+        r = wrap(build, "--run", sc, "--", "/bin/sh", "-c", f"touch {mark}", "{port}", timeout=30)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.startswith(f"sockdrill wrap: ") and message in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
+        assert not mark.exists()
+
+
+def test_server_gets_only_the_callers_descriptors(build, tmp_path):
+    # The server under --run starts with the descriptors sockdrill was given, as when run
+    # directly: whatever sockdrill opens itself is closed on exec.
+    listing = tmp_path / "fds"
+    cmd = ["/usr/bin/python3", "-c",
+           "import os, sys; open(sys.argv[1], 'w').write(' '.join(sorted(os.listdir('/proc/self/fd'))))",
+           str(listing)]
+    direct = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert direct.returncode == 0, direct.stderr
+    want = listing.read_text()
+    listing.unlink()
+    # The command never listens: a finding, but what matters here is what it saw.
+    r = wrap(build, "--timeout", "5", "--run", CLIENT, "--", *cmd, "{port}", timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert listing.read_text() == want
+
+
+def test_output_order_on_a_pipe(build):
+    # stdout is a pipe: sockdrill's lines and the server's must come in the order they happened.
+    r = wrap(build, "--run", CLIENT, "--", build / "sd-qa-server", "--port", "{port}",
+             "--idle-seconds", "20")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    order = [next((i for i, line in enumerate(lines) if line.startswith(p)), None)
+             for p in ("wrap: ", "listening on ", "ok   ", "served ", "wrap: 0 findings")]
+    assert None not in order and order == sorted(order), r.stdout
 
 
 def test_run_with_faults_on_both_backends(build, tmp_path):
@@ -186,3 +237,51 @@ def test_run_against_an_external_server_with_target(build):
         assert bad.returncode == 2 and "--target expects a loopback ADDR:PORT" in bad.stderr
     finally:
         stop_process(server)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("phase", ["starting", "scenarios"])
+def test_signal_stops_the_server_and_cleans_up(build, tmp_path, sig, phase):
+    """SIGTERM/SIGINT to `sockdrill wrap --run` reaches the server too, and sockdrill exits
+    128+signal once it has ended, leaving none of its files in $TMPDIR."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    if phase == "starting":  # a command that never listens: sockdrill is waiting for it
+        sc, server = CLIENT, ["/bin/sh", "-c", "exec sleep 120", "{port}"]
+    else:  # a scenario blocked in recv on the server, which answers only whole lines
+        sc = tmp_path / "hang.sd"
+        sc.write_text("set timeout 60000\nclient: C = socket(inet) -> fd\n"
+                      "client: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\n"
+                      "client: recv(C, 10) -> *\n")
+        server = [build / "sd-qa-server", "--port", "{port}", "--idle-seconds", "120"]
+    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--timeout", "120", "--run", str(sc),
+                          "--", *map(str, server)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=str(tmp)))
+    kids = []
+    try:
+        deadline = time.monotonic() + 30
+        while not kids and time.monotonic() < deadline and p.poll() is None:
+            kids = children_of(p.pid)
+            time.sleep(0.05)
+        assert len(kids) == 1, (kids, p.poll())
+        if phase == "scenarios":  # wait (bounded) until the server listens
+            out = b""  # raw reads: select() cannot see what a text wrapper has buffered
+            while b"listening on" not in out and time.monotonic() < deadline:
+                if select.select([p.stdout], [], [], 1)[0]:
+                    chunk = os.read(p.stdout.fileno(), 4096)
+                    if not chunk:
+                        break
+                    out += chunk
+            assert b"listening on" in out, out
+        assert [f.name for f in tmp.iterdir() if f.name.startswith("sockdrill-wrap-")]
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 128 + sig, (p.returncode, err)
+        assert pid_gone(kids[0]), "the server is still running"
+        assert list(tmp.iterdir()) == []
+        assert err.endswith(f"sockdrill wrap: stopped by {sig.name}; {server[0]} was stopped too\n"), err
+    except BaseException:  # what this test started must not outlive it
+        for pid in [*kids, p.pid]:
+            kill_if_alive(pid)
+        p.communicate(timeout=30)
+        raise

@@ -1,0 +1,44 @@
+/* sockdrill CLI: child processes in their own process groups, signals forwarded, bounded stops. */
+#ifndef SD_CLI_PROC_H
+#define SD_CLI_PROC_H
+
+#include <sys/types.h>
+
+/* How long a child may take to end after a signal before its process group gets SIGKILL. */
+#define SD__PROC_GRACE_MS 10000
+/* Children running at once (wrap: 1; fuzz: up to 64 AFL++ instances). */
+#define SD__PROC_MAX 80
+
+/* Installs the handler that passes SIGINT and SIGTERM on to every running child's process
+ * group (a signal ignored when we started stays ignored); sd__proc_spawn does it too. Call it
+ * before creating what a signal must not leave behind. */
+void sd__proc_catch_signals(void);
+
+/* fork() for a child the CLI looks after: 0 in the child, which leads a process group of its
+ * own (so a terminal's Ctrl-C reaches it once, through us); its pid in the parent; -EINTR once
+ * SIGINT or SIGTERM has arrived (nothing new starts then), -EAGAIN with SD__PROC_MAX children
+ * running, or another negative errno from fork. Flushes stdio first, so nothing buffered is
+ * written twice. */
+pid_t sd__proc_spawn(void);
+
+/* Waits for the child to end and reaps it: 0 with its wait status, or a negative errno. Once
+ * SIGINT or SIGTERM has arrived, the wait is bounded as in sd__proc_stop. */
+int sd__proc_wait(pid_t pid, int *status);
+
+/* Whether the child has ended: 1 (reaped, its wait status set), 0 still running, or a negative
+ * errno. */
+int sd__proc_poll(pid_t pid, int *status);
+
+/* Stops the child: `sig` (0: none, the handler sent one already) to its process group, at most
+ * SD__PROC_GRACE_MS for it to end, then SIGKILL; whatever else is left of its group gets
+ * SIGKILL too. 0 when it ended within the grace, 1 when it had to be killed, or a negative
+ * errno. */
+int sd__proc_stop(pid_t pid, int sig, int *status);
+
+/* The SIGINT or SIGTERM that asked the CLI to stop, or 0. */
+int sd__proc_caught(void);
+
+/* The exit status after that signal, as a shell reports it: 128 + signal. */
+int sd__proc_exit_status(void);
+
+#endif
