@@ -268,7 +268,10 @@ static int print_crashes(const char *art, const char *t, const char *engine, con
 		if (e->d_name[0] == '.' || stat(path, &st) < 0 ||
 		    (before && strstr(before, key) && !later(&st.st_mtim, since)))
 			continue;
-		printf("reproduce: ./sockdrill repro %s %s --engine %s\n", t, path, engine);
+		const char *av[] = {"./sockdrill", "repro", t, path, "--engine", engine, NULL};
+		char *cmd = sd__shell_cmd(av);
+		printf("reproduce: %s\n", cmd ? cmd : "(out of memory)");
+		free(cmd);
 		n++;
 	}
 	if (d)

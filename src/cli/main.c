@@ -54,6 +54,45 @@ bad:
 	return -1;
 }
 
+/* One word for the shell: as it is when every character is safe there, else in single quotes,
+ * each ' inside written as '\'' (close, an escaped quote, reopen). '=' counts as unsafe: a
+ * first word holding one would be taken for an assignment. */
+static void shell_word(FILE *f, const char *w)
+{
+	static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				   "0123456789@%+:,./_-";
+	if (*w && w[strspn(w, safe)] == 0) {
+		fputs(w, f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *w; w++)
+		if (*w == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*w, f);
+	fputc('\'', f);
+}
+
+char *sd__shell_cmd(const char *const argv[])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return NULL;
+	for (int i = 0; argv[i]; i++) {
+		if (i)
+			fputc(' ', m);
+		shell_word(m, argv[i]);
+	}
+	if (fclose(m) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sockdrill [--help] [--version] COMMAND [ARGS]\n\n"

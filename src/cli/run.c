@@ -237,20 +237,27 @@ static void side_by_side(FILE *f, const struct sd_sc_result *a, const struct sd_
 		fprintf(f, "      (sim ran %d steps, real %d)\n", a->n, b->n);
 }
 
-/* The command that reproduces one backend's run of `file`. */
-static void reproduce_cmd(char *buf, size_t size, const char *backend, uint64_t seed,
-			  const struct sd_sc_options *opt, const char *target, const char *file)
+/* The shell command that reproduces one backend's run of `file` (malloc'd; NULL when out of
+ * memory). */
+static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_sc_options *opt,
+			   const char *target, const char *file)
 {
-	int n = snprintf(buf, size, "./sockdrill run --backend %s --seed %llu", backend,
-			 (unsigned long long)seed);
-	if (opt->timeout_ms && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, " --timeout %d", opt->timeout_ms);
-	if (opt->faults && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, " --faults '%s'", opt->faults);
-	if (opt->target_port && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, " --target %s", target);
-	if (n >= 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, " %s", file);
+	char seed_s[24], timeout_s[16];
+	const char *av[16];
+	int n = 0;
+	snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
+	av[n++] = "./sockdrill", av[n++] = "run", av[n++] = "--backend", av[n++] = backend;
+	av[n++] = "--seed", av[n++] = seed_s;
+	if (opt->timeout_ms) {
+		snprintf(timeout_s, sizeof timeout_s, "%d", opt->timeout_ms);
+		av[n++] = "--timeout", av[n++] = timeout_s;
+	}
+	if (opt->faults)
+		av[n++] = "--faults", av[n++] = opt->faults;
+	if (opt->target_port)
+		av[n++] = "--target", av[n++] = target;
+	av[n++] = file, av[n] = NULL;
+	return sd__shell_cmd(av);
 }
 
 /* One JSON object for one backend's run of a file (docs/scenarios.md, "JSON results"). */
@@ -473,16 +480,15 @@ int sd__cmd_run(int argc, char **argv)
 		else
 			printf("%-4s %s  (%s %.3f s, %d steps)\n", ok_all ? "ok" : "FAIL",
 			       files.v[i], runs[0], res[0].seconds, sd_scenario_steps(sc));
-		char repro[2][1024];
+		char *repro[2] = {NULL, NULL};
 		for (int b = 0; b < nres; b++) {
-			reproduce_cmd(repro[b], sizeof repro[b], runs[b], seed, &opt, target,
-				      files.v[i]);
+			repro[b] = reproduce_cmd(runs[b], seed, &opt, target, files.v[i]);
 			if (verbose)
 				print_steps(runs[b], &res[b]);
 			if (res[b].passed)
 				continue;
 			printf("      %s: %s\n", runs[b], res[b].message);
-			printf("      reproduce: %s\n", repro[b]);
+			printf("      reproduce: %s\n", repro[b] ? repro[b] : "(out of memory)");
 		}
 		/* the side-by-side report also when both passed: ranges and '*' can hide a
 		 * difference */
@@ -499,12 +505,14 @@ int sd__cmd_run(int argc, char **argv)
 		for (int b = 0; b < nres && json; b++) {
 			fputs(njson++ ? ",\n" : "", json);
 			json_result(json, files.v[i], runs[b], seed, sd_scenario_steps(sc), &res[b],
-				    repro[b], both ? &res[0] : NULL, both ? &res[1] : NULL,
-				    report ? report : "");
+				    repro[b] ? repro[b] : "", both ? &res[0] : NULL,
+				    both ? &res[1] : NULL, report ? report : "");
 		}
 		free(report);
-		for (int b = 0; b < nres; b++)
+		for (int b = 0; b < nres; b++) {
+			free(repro[b]);
 			sd_sc_result_free(&res[b]);
+		}
 		sd_scenario_free(sc);
 	}
 	if (json) {

@@ -2,6 +2,7 @@
 inputs replay clean; bad input is refused. (ci/fuzz also smokes every target.)"""
 import os
 import re
+import shlex
 import subprocess
 
 import pytest
@@ -112,3 +113,42 @@ def test_own_server_through_the_cmake_helper(tmp_path):
                            capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert clean.returncode == 0, clean.stdout + clean.stderr[-3000:]
     assert re.search(r"^fuzz: fixed on libfuzzer: 0 new crashes; corpus ", clean.stdout, re.M)
+
+
+def script(path, text):
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+# Stands in for a libFuzzer binary: a campaign (-artifact_prefix=) writes one crash at once; a
+# replay (the input as its one argument) crashes when the input says so.
+FAKE_CRASHING_FUZZER = """#!/bin/sh
+for a in "$@"; do
+    case "$a" in -artifact_prefix=*) prefix="${a#-artifact_prefix=}" ;; esac
+    last="$a"
+done
+if [ -n "$prefix" ]; then
+    printf boom > "${prefix}crash-fake"
+    echo "==1==ERROR: fake crash" >&2
+    exit 1
+fi
+if grep -q boom "$last"; then echo "==1==ERROR: fake crash" >&2; exit 1; fi
+"""
+
+
+def test_reproduce_command_quotes_paths_for_the_shell(build, tmp_path):
+    d = tmp_path / "it's a dir"
+    d.mkdir()
+    fuzzer = script(d / "fuzz_fake", FAKE_CRASHING_FUZZER)
+    out = tmp_path / "out $HOME"
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    commands = re.findall(r"^reproduce: (.*)$", r.stdout, re.M)
+    assert len(commands) == 1
+    assert shlex.split(commands[0]) == ["./sockdrill", "repro", str(fuzzer),
+                                        f"{out}/artifacts/crash-fake", "--engine", "libfuzzer"]
+    again = subprocess.run(["sh", "-c", commands[0]], cwd=ROOT, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "the finding reproduces" in again.stdout

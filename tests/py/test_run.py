@@ -2,6 +2,7 @@
 import json
 import pathlib
 import re
+import shlex
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -191,3 +192,22 @@ def test_bad_arguments_exit_2(sockdrill, args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_reproduce_command_quotes_paths_for_the_shell(sockdrill, tmp_path):
+    d = tmp_path / "it's here"
+    d.mkdir()
+    path = d / "fail me $HOME.sd"
+    path.write_text(SERVER + "c: close(C) -> 7\n")
+    out = tmp_path / "r.json"
+    r = run(sockdrill, "--faults", "short-read=2", "--json", out, path, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    commands = re.findall(r"^      reproduce: (.*)$", r.stdout, re.M)
+    assert len(commands) == 1
+    assert shlex.split(commands[0]) == ["./sockdrill", "run", "--backend", "sim", "--seed", "1",
+                                        "--faults", "short-read=2", str(path)]
+    assert json.loads(out.read_text())["results"][0]["reproduce"] == commands[0]
+    again = subprocess.run(["sh", "-c", commands[0]], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert f"FAIL {path}" in again.stdout and "expected 7, got 0" in again.stdout
