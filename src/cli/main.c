@@ -136,9 +136,16 @@ int main(int argc, char **argv)
 		printf("sockdrill %s\n", sd_version());
 		return SD_EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		int rc = commands[i].run(argc - 1, argv + 1);
+		/* flushed now, not by exit(): a sanitizer report at exit ends the process before
+		 * stdio's own flush, and an output that could not be written is an error */
+		if (fflush(stdout) != 0 && rc == SD_EXIT_OK)
+			rc = sd__usage_error(NULL, "cannot write the output: %s", strerror(errno));
+		return rc;
+	}
 	if (argv[1][0] == '-')
 		return sd__usage_error(NULL, "unknown option '%s' (try 'sockdrill --help')",
 				       argv[1]);
