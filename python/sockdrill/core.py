@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -546,7 +547,8 @@ class Sockdrill:
         r = subprocess.run(cmd, capture_output=True, **TEXT, stdin=subprocess.DEVNULL,
                            timeout=timeout or seconds + BUILD_TIMEOUT, cwd=cwd)
         repro = re.findall(r"^reproduce: (\./sockdrill repro .*)$", r.stdout, re.M)
-        files = [c.split()[3] for c in repro if len(c.split()) > 3]
+        words = [shlex.split(c) for c in repro]  # paths are quoted for the shell
+        files = [w[3] for w in words if len(w) > 3]
         return FuzzResult(target, engine, r.returncode, r.stdout, r.stderr, repro, files)
 
     def _target(self, target):

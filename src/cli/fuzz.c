@@ -46,17 +46,19 @@ static const char fuzz_help[] =
 	"  --engine E   libfuzzer (default; ASan+UBSan) or afl (AFL++, afl-clang-fast)\n"
 	"  --time S     seconds, 1..86400\n"
 	"  --jobs N     parallel fuzzers: libFuzzer -fork=N, AFL++ one -M and N-1 -S instances\n"
-	"  --seeds DIR  seed inputs (default corpus/TARGET; none for a path)\n"
-	"  --dict FILE  a dictionary (default fuzz/TARGET.dict when it exists)\n"
+	"  --seeds DIR  seed inputs, a directory (default corpus/TARGET; none for a path)\n"
+	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict when it exists)\n"
 	"  --out DIR    where a path's corpus and artifacts go\n"
-	"Exit: 0 no crash, 1 a crash found, 2 bad input or a failed build.\n";
+	"libFuzzer's output goes to libfuzzer.log beside the corpus; its last lines are shown.\n"
+	"Exit: 0 the engine fuzzed and found no crash, 1 a crash found, 2 bad input, a failed\n"
+	"build or an engine that did not fuzz (its message is shown).\n";
 
 static const char repro_help[] =
 	"usage: sockdrill repro TARGET FILE [--engine libfuzzer|afl] [--minimize]\n\n"
-	"Runs TARGET (a built-in target, or the path of a fuzzer binary) once on FILE with\n"
-	"SOCKDRILL_TRACE=1: the socket calls and faults that led to the finding are printed,\n"
-	"then the finding itself. --minimize also shrinks FILE with the engine's own tool\n"
-	"(libFuzzer -minimize_crash, afl-tmin) into FILE.min.\n"
+	"Runs TARGET (a built-in target, or the path of a fuzzer binary) once on FILE (a regular\n"
+	"file) with SOCKDRILL_TRACE=1: the socket calls and faults that led to the finding are\n"
+	"printed, then the finding itself. --minimize also shrinks FILE with the engine's own\n"
+	"tool (libFuzzer -minimize_crash, afl-tmin) into FILE.min.\n"
 	"Exit: 0 the input runs clean, 1 it crashes, 2 bad input or a failed build.\n";
 
 /* The checkout this binary was built in: build/PRESET/sockdrill -> ../../.. */
@@ -204,17 +206,22 @@ static int count_files(const char *dir, const char *prefix)
 	return n;
 }
 
-/* Copies each file of src whose name starts with prefix into dst, named by tag-N. */
+/* Copies each non-empty regular file of src whose name starts with prefix into dst, named by
+ * tag-N; the number copied. (Every copy feeds AFL++ or comes from it: it refuses empty
+ * inputs.) */
 static int copy_files(const char *src, const char *prefix, const char *dst, const char *tag)
 {
 	DIR *d = opendir(src);
 	struct dirent *e;
 	int n = 0;
 	while (d && (e = readdir(d))) {
+		struct stat st;
 		if (e->d_name[0] == '.' || (prefix && strncmp(e->d_name, prefix, strlen(prefix))))
 			continue;
 		char from[PATH_MAX * 2], to[PATH_MAX * 2], buf[65536];
 		pathf(from, sizeof from, "%s/%s", src, e->d_name);
+		if (stat(from, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+			continue;
 		pathf(to, sizeof to, "%s/%s-%d", dst, tag, n);
 		FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
 		size_t k;
@@ -272,12 +279,63 @@ static int print_crashes(const char *art, const char *t, const char *engine, con
 		if (e->d_name[0] == '.' || stat(path, &st) < 0 ||
 		    (before && strstr(before, key) && !later(&st.st_mtim, since)))
 			continue;
-		printf("reproduce: ./sockdrill repro %s %s --engine %s\n", t, path, engine);
+		const char *av[] = {"./sockdrill", "repro", t, path, "--engine", engine, NULL};
+		char *cmd = sd__shell_cmd(av);
+		printf("reproduce: %s\n", cmd ? cmd : "(out of memory)");
+		free(cmd);
 		n++;
 	}
 	if (d)
 		closedir(d);
 	return n;
+}
+
+enum { ENGINE_TAIL = 12 }; /* lines of the engine's log shown after a run */
+
+/* Whether libFuzzer's log shows a run that fuzzed to its end: "Done N runs in S second(s)"
+ * (N > 0), or "INFO: exiting: 0" from the -fork driver. Its last lines go to stderr. */
+static int libfuzzer_fuzzed(const char *log)
+{
+	FILE *f = fopen(log, "r");
+	char *line = NULL, *ring[ENGINE_TAIL] = {0};
+	size_t cap = 0, n = 0;
+	int fuzzed = 0;
+	unsigned long long runs;
+	while (f && getline(&line, &cap, f) > 0) {
+		if ((sscanf(line, "Done %llu runs in ", &runs) == 1 && runs > 0) ||
+		    !strncmp(line, "INFO: exiting: 0 ", 17))
+			fuzzed = 1;
+		free(ring[n % ENGINE_TAIL]);
+		ring[n++ % ENGINE_TAIL] = strdup(line);
+	}
+	if (f)
+		fclose(f);
+	free(line);
+	fprintf(stderr, "sockdrill fuzz: the last lines of libFuzzer's output (all of it in %s):\n",
+		log);
+	for (size_t i = n > ENGINE_TAIL ? n - ENGINE_TAIL : 0; i < n; i++)
+		if (ring[i % ENGINE_TAIL])
+			fputs(ring[i % ENGINE_TAIL], stderr);
+	for (size_t i = 0; i < ENGINE_TAIL; i++)
+		free(ring[i]);
+	return fuzzed;
+}
+
+/* Whether the AFL++ main instance ran the target: its fuzzer_stats with execs_done > 0. */
+static int afl_fuzzed(const char *out)
+{
+	char path[PATH_MAX + 160], *line = NULL;
+	size_t cap = 0;
+	unsigned long long execs = 0;
+	pathf(path, sizeof path, "%s/main/fuzzer_stats", out);
+	FILE *f = fopen(path, "r");
+	while (f && getline(&line, &cap, f) > 0)
+		if (sscanf(line, "execs_done : %llu", &execs) == 1)
+			break;
+	if (f)
+		fclose(f);
+	free(line);
+	return execs > 0;
 }
 
 int sd__cmd_fuzz(int argc, char **argv)
@@ -331,6 +389,13 @@ int sd__cmd_fuzz(int argc, char **argv)
 		return sd__usage_error("fuzz", "--seeds: %s: %s", seeds_opt, strerror(errno));
 	if (dict_opt && (access(dict_opt, R_OK) < 0 || !realpath(dict_opt, dict_abs)))
 		return sd__usage_error("fuzz", "--dict: %s: %s", dict_opt, strerror(errno));
+	/* an engine given a file for seeds runs it once and stops; one given a directory for a
+	 * dictionary refuses to start */
+	struct stat ost;
+	if (seeds_opt && (stat(seeds_abs, &ost) < 0 || !S_ISDIR(ost.st_mode)))
+		return sd__usage_error("fuzz", "--seeds: %s: not a directory", seeds_opt);
+	if (dict_opt && (stat(dict_abs, &ost) < 0 || !S_ISREG(ost.st_mode)))
+		return sd__usage_error("fuzz", "--dict: %s: not a regular file", dict_opt);
 	if (out_opt && out_opt[0] != '/' && getcwd(cwd, sizeof cwd)) {
 		pathf(out_abs, sizeof out_abs, "%s/%s", cwd, out_opt);
 		out_opt = out_abs;
@@ -386,7 +451,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 		fclose(mf);
 	if (stat(mark, &mst) == 0)
 		since = mst.st_mtim;
-	int rc;
+	int rc, fuzzed;
 	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
 	int have_dict = *dict && access(dict, R_OK) == 0;
 	printf("fuzz: %s on %s for %llu s (%llu job%s)\n", name, engine, (unsigned long long)secs,
@@ -408,7 +473,10 @@ int sd__cmd_fuzz(int argc, char **argv)
 		if (*seeds)
 			av[n++] = seeds;
 		av[n] = NULL;
-		rc = run(av, NULL, NULL);
+		char log[PATH_MAX + 96];
+		pathf(log, sizeof log, "%s/libfuzzer.log", base);
+		rc = run(av, NULL, log);
+		fuzzed = libfuzzer_fuzzed(log);
 	} else {
 		static const char *const env[] = {"AFL_SKIP_CPUFREQ=1",
 						  "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1",
@@ -424,11 +492,14 @@ int sd__cmd_fuzz(int argc, char **argv)
 		char *rm[] = {"rm", "-rf", prev, NULL};
 		run(rm, NULL, NULL);
 		rename(out, prev);
+		/* afl-in is this run's own: the seeds and the corpus so far, without the empty
+		 * inputs AFL++ refuses, else a one-byte seed */
+		char *rm_in[] = {"rm", "-rf", in, NULL};
+		run(rm_in, NULL, NULL);
 		mkdir(in, 0755);
-		if (*seeds)
-			copy_files(seeds, NULL, in, "seed");
-		copy_files(work, NULL, in, "work");
-		if (!count_files(in, NULL)) {
+		int nin = *seeds ? copy_files(seeds, NULL, in, "seed") : 0;
+		nin += copy_files(work, NULL, in, "work");
+		if (!nin) {
 			char empty[PATH_MAX + 160];
 			pathf(empty, sizeof empty, "%s/empty", in);
 			FILE *f = fopen(empty, "wb");
@@ -486,20 +557,35 @@ int sd__cmd_fuzz(int argc, char **argv)
 		}
 		if (d)
 			closedir(d);
+		fuzzed = afl_fuzzed(out);
 	}
 	fflush(stdout);
 	int crashes = print_crashes(art, external ? exe : t, engine, before, &since);
 	free(before);
-	printf("fuzz: %s on %s: %d new crash%s; corpus %s: %d inputs\n", name, engine, crashes,
-	       crashes == 1 ? "" : "es", work, count_files(work, NULL));
 	if (sd__proc_caught()) { /* the engine was stopped early; what it found is above */
+		printf("fuzz: %s on %s: %d new crash%s before it was stopped\n", name, engine,
+		       crashes, crashes == 1 ? "" : "es");
 		fprintf(stderr, "sockdrill fuzz: stopped by %s\n",
 			sd__proc_caught() == SIGINT ? "SIGINT" : "SIGTERM");
 		return sd__proc_exit_status();
 	}
-	if (!crashes && rc != 0 && strcmp(engine, "afl"))
-		fprintf(stderr, "sockdrill fuzz: the engine exited with status %d\n", rc);
-	return crashes ? SD_EXIT_CHECK : (rc != 0 && rc != 1 ? SD_EXIT_USAGE : SD_EXIT_OK);
+	/* No crash is a result only if the engine fuzzed: one that refused to start (a bad
+	 * dictionary, seeds or target) found nothing because it looked at nothing. */
+	if (!crashes && (rc != 0 || !fuzzed)) {
+		if (rc != 0)
+			fprintf(stderr,
+				"sockdrill fuzz: %s did not fuzz %s: it exited with status %d%s\n",
+				engine, name, rc,
+				strcmp(engine, "afl") ? "" : " (its message is above)");
+		else
+			fprintf(stderr, "sockdrill fuzz: %s did not fuzz %s: %s\n", engine, name,
+				strcmp(engine, "afl") ? "its output has no \"Done N runs\""
+						      : "no executions in its fuzzer_stats");
+		return SD_EXIT_USAGE;
+	}
+	printf("fuzz: %s on %s: %d new crash%s; corpus %s: %d inputs\n", name, engine, crashes,
+	       crashes == 1 ? "" : "es", work, count_files(work, NULL));
+	return crashes ? SD_EXIT_CHECK : SD_EXIT_OK;
 }
 
 int sd__cmd_repro(int argc, char **argv)
@@ -532,8 +618,12 @@ int sd__cmd_repro(int argc, char **argv)
 	if ((!strchr(t, '/') && check_target("repro", t)) || check_engine("repro", engine))
 		return SD_EXIT_USAGE;
 	char root[PATH_MAX], exe[PATH_MAX], abs[PATH_MAX], name[PATH_MAX];
+	struct stat st;
 	if (!realpath(file, abs))
 		return sd__usage_error("repro", "%s: %s", file, strerror(errno));
+	/* a fuzzer given a directory fuzzes it, and /dev/null is not an input that crashed */
+	if (stat(abs, &st) < 0 || !S_ISREG(st.st_mode))
+		return sd__usage_error("repro", "%s: not a regular file", file);
 	if (resolve_target("repro", t, engine, root, exe, name) < 0)
 		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
 	static const char *const env[] = {"SOCKDRILL_TRACE=1", NULL};

@@ -54,6 +54,45 @@ bad:
 	return -1;
 }
 
+/* One word for the shell: as it is when every character is safe there, else in single quotes,
+ * each ' inside written as '\'' (close, an escaped quote, reopen). '=' counts as unsafe: a
+ * first word holding one would be taken for an assignment. */
+static void shell_word(FILE *f, const char *w)
+{
+	static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				   "0123456789@%+:,./_-";
+	if (*w && w[strspn(w, safe)] == 0) {
+		fputs(w, f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *w; w++)
+		if (*w == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*w, f);
+	fputc('\'', f);
+}
+
+char *sd__shell_cmd(const char *const argv[])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return NULL;
+	for (int i = 0; argv[i]; i++) {
+		if (i)
+			fputc(' ', m);
+		shell_word(m, argv[i]);
+	}
+	if (fclose(m) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sockdrill [--help] [--version] COMMAND [ARGS]\n\n"
@@ -97,9 +136,16 @@ int main(int argc, char **argv)
 		printf("sockdrill %s\n", sd_version());
 		return SD_EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		int rc = commands[i].run(argc - 1, argv + 1);
+		/* flushed now, not by exit(): a sanitizer report at exit ends the process before
+		 * stdio's own flush, and an output that could not be written is an error */
+		if (fflush(stdout) != 0 && rc == SD_EXIT_OK)
+			rc = sd__usage_error(NULL, "cannot write the output: %s", strerror(errno));
+		return rc;
+	}
 	if (argv[1][0] == '-')
 		return sd__usage_error(NULL, "unknown option '%s' (try 'sockdrill --help')",
 				       argv[1]);

@@ -1,11 +1,14 @@
 /* sockdrill run: scenario files on sim, real or both, with reports and JUnit XML. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sockdrill/sockdrill.h>
 #include <sockdrill/fault.h>
@@ -18,9 +21,11 @@ static const char run_help[] =
 	"                     [--verbose] [--timeout MS] [--faults SPEC] [--fault-log FILE]\n"
 	"                     [--target ADDR:PORT] PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
-	".sd files run in name order. On both, every scenario runs on sim and on real and any\n"
-	"step whose outcome differs is shown side by side. A failing step prints the command\n"
-	"that reproduces it. Exit 0 all passed, 1 a step failed, 2 a malformed file or "
+	".sd files run in name order (links to directories are not followed, at most 32 levels\n"
+	"deep; a directory with no .sd file is an error). A file holds at most 1 MiB. On both,\n"
+	"every scenario runs on sim and on real and any step whose outcome differs is shown\n"
+	"side by side. A failing step prints the command that reproduces it. Report files are\n"
+	"opened before anything runs. Exit 0 all passed, 1 a step failed, 2 a malformed file or\n"
 	"argument.\n\n"
 	"  --backend B    sim (default), real or both\n"
 	"  --seed N       sim seed (default: the file's 'set seed', else 1)\n"
@@ -51,43 +56,193 @@ static int add_file(struct files *f, const char *path)
 	return f->v[f->n] ? (f->n++, 0) : -1;
 }
 
+static void free_files(struct files *f)
+{
+	for (int i = 0; i < f->n; i++)
+		free(f->v[i]);
+	free(f->v);
+	*f = (struct files){0};
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Collects .sd files below dir, depth-first; returns -1 on an unreadable directory. */
+enum { WALK_MAX_DEPTH = 32 }; /* directories below a PATH argument (docs/scenarios.md) */
+
+/* What one path found in the walk is: 1 a directory to walk, 0 a scenario file, 2 a link to a
+ * directory (not followed: two links to "." would make the walk exponential), -1 an error
+ * (printed). */
+static int walk_kind(const char *path)
+{
+	struct stat st;
+	int link = 0;
+	if (lstat(path, &st) < 0 || ((link = S_ISLNK(st.st_mode)) && stat(path, &st) < 0)) {
+		sd__usage_error("run", "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode))
+		return link ? 2 : 1;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	sd__usage_error("run", "%s: not a regular file or directory", path);
+	return -1;
+}
+
+/* Adds the .sd files below dir to f, depth-first in name order: 0, or -1 with the message
+ * printed. Every directory is closed before its subdirectories are opened. */
 static int walk(struct files *f, const char *dir, int depth)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	struct files here = {0};
-	if (!d || depth > 32)
+	if (depth > WALK_MAX_DEPTH) {
+		sd__usage_error("run", "%s: directories nested deeper than %d levels", dir,
+				WALK_MAX_DEPTH);
 		return -1;
-	while ((e = readdir(d))) {
-		char path[4096];
+	}
+	DIR *d = opendir(dir);
+	if (!d) {
+		sd__usage_error("run", "%s: cannot read the directory: %s", dir, strerror(errno));
+		return -1;
+	}
+	struct files here = {0};
+	struct dirent *e;
+	int rc = 0;
+	while ((errno = 0, e = readdir(d))) {
+		char path[PATH_MAX];
 		struct stat st;
+		size_t n = strlen(e->d_name);
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		if (stat(path, &st) < 0)
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) {
+			sd__usage_error("run", "%s/%s: path too long", dir, e->d_name);
+			rc = -1;
+			break;
+		}
+		/* other names matter only as directories (lstat: a link to one is not walked) */
+		if (!(n > 3 && !strcmp(e->d_name + n - 3, ".sd")) &&
+		    !(lstat(path, &st) == 0 && S_ISDIR(st.st_mode)))
 			continue;
-		size_t n = strlen(e->d_name);
-		if (S_ISDIR(st.st_mode) || (n > 3 && !strcmp(e->d_name + n - 3, ".sd")))
-			add_file(&here, path);
+		if (add_file(&here, path) < 0) {
+			sd__usage_error("run", "out of memory");
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && errno) {
+		sd__usage_error("run", "%s: cannot read the directory: %s", dir, strerror(errno));
+		rc = -1;
 	}
 	closedir(d);
-	qsort(here.v, (size_t)here.n, sizeof *here.v, by_name);
-	for (int i = 0; i < here.n; i++) {
-		struct stat st;
-		if (stat(here.v[i], &st) == 0 && S_ISDIR(st.st_mode))
-			walk(f, here.v[i], depth + 1);
-		else
-			add_file(f, here.v[i]);
-		free(here.v[i]);
+	if (here.n > 1)
+		qsort(here.v, (size_t)here.n, sizeof *here.v, by_name);
+	for (int i = 0; i < here.n && rc == 0; i++) {
+		int kind = walk_kind(here.v[i]);
+		if (kind < 0)
+			rc = -1;
+		else if (kind == 1)
+			rc = walk(f, here.v[i], depth + 1);
+		else if (kind == 0 && add_file(f, here.v[i]) < 0) {
+			sd__usage_error("run", "out of memory");
+			rc = -1;
+		}
 	}
-	free(here.v);
+	free_files(&here);
+	return rc;
+}
+
+/* Adds one PATH argument: a directory's scenario files, or the file itself. 0, or -1 with
+ * the message printed. A directory with no scenario is an error: a run of nothing must not
+ * pass. */
+static int add_argument(struct files *f, const char *arg)
+{
+	struct stat st;
+	if (stat(arg, &st) < 0) {
+		sd__usage_error("run", "%s: %s", arg,
+				errno == ENOENT ? "no such file or directory" : strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		int before = f->n;
+		if (walk(f, arg, 0) < 0)
+			return -1;
+		if (f->n == before) {
+			sd__usage_error("run", "%s: no .sd files below it", arg);
+			return -1;
+		}
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) { /* a FIFO would block the read forever */
+		sd__usage_error("run", "%s: not a regular file or directory", arg);
+		return -1;
+	}
+	if (add_file(f, arg) < 0) {
+		sd__usage_error("run", "out of memory");
+		return -1;
+	}
 	return 0;
+}
+
+/* A report file (--junit, --json): opened before anything runs, so that one that cannot be
+ * written is a usage error up front; emptied and written only when the run is complete, and
+ * removed again on an error path if this run created it. */
+struct report {
+	const char *opt, *path;
+	int fd, created;
+};
+
+/* An error path: the file is left as it was (removed if this run created it). */
+static void report_discard(struct report *r)
+{
+	if (r->fd < 0)
+		return;
+	close(r->fd);
+	r->fd = -1;
+	if (r->created)
+		unlink(r->path);
+}
+
+static int report_open(struct report *r, const char *opt, const char *path)
+{
+	/* O_NONBLOCK: a FIFO nobody reads is refused (ENXIO) rather than waited for */
+	r->opt = opt, r->path = path;
+	r->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0666);
+	r->created = r->fd >= 0;
+	if (r->fd < 0 && errno == EEXIST)
+		r->fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (r->fd < 0 || fcntl(r->fd, F_SETFL, 0) < 0) {
+		sd__usage_error("run", "%s: cannot write %s: %s", opt, path, strerror(errno));
+		report_discard(r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Replaces the file's content with text[0..len): 0, or -1 with the message printed. */
+static int report_commit(struct report *r, const char *text, size_t len)
+{
+	struct stat st;
+	int rc = 0;
+	if (r->fd < 0)
+		return 0;
+	if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(r->fd, 0) < 0)
+		rc = -1;
+	for (size_t done = 0; rc == 0 && done < len;) {
+		ssize_t k = write(r->fd, text + done, len - done);
+		if (k > 0)
+			done += (size_t)k;
+		else if (k == 0 || errno != EINTR)
+			rc = -1;
+	}
+	if (rc < 0)
+		sd__usage_error("run", "%s: cannot write %s: %s", r->opt, r->path, strerror(errno));
+	if (close(r->fd) < 0 && rc == 0) {
+		sd__usage_error("run", "%s: cannot write %s: %s", r->opt, r->path, strerror(errno));
+		rc = -1;
+	}
+	r->fd = -1;
+	if (rc < 0 && r->created) /* no half-written report left behind */
+		unlink(r->path);
+	return rc;
 }
 
 static void xml_text(FILE *f, const char *s)
@@ -118,11 +273,8 @@ struct verdict {
 	char message[640];
 };
 
-static int write_junit(const char *path, struct verdict *v, int n)
+static void write_junit(FILE *f, struct verdict *v, int n)
 {
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
 	int failures = 0;
 	double total = 0;
 	for (int i = 0; i < n; i++)
@@ -163,7 +315,6 @@ static int write_junit(const char *path, struct verdict *v, int n)
 		fprintf(f, "  </testsuite>\n");
 	}
 	fprintf(f, "</testsuites>\n");
-	return fclose(f) == 0 ? 0 : -1;
 }
 
 static void print_steps(const char *backend, const struct sd_sc_result *r)
@@ -237,20 +388,27 @@ static void side_by_side(FILE *f, const struct sd_sc_result *a, const struct sd_
 		fprintf(f, "      (sim ran %d steps, real %d)\n", a->n, b->n);
 }
 
-/* The command that reproduces one backend's run of `file`. */
-static void reproduce_cmd(char *buf, size_t size, const char *backend, uint64_t seed,
-			  const struct sd_sc_options *opt, const char *target, const char *file)
+/* The shell command that reproduces one backend's run of `file` (malloc'd; NULL when out of
+ * memory). */
+static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_sc_options *opt,
+			   const char *target, const char *file)
 {
-	int n = snprintf(buf, size, "./sockdrill run --backend %s --seed %llu", backend,
-			 (unsigned long long)seed);
-	if (opt->timeout_ms && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, " --timeout %d", opt->timeout_ms);
-	if (opt->faults && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, " --faults '%s'", opt->faults);
-	if (opt->target_port && n >= 0 && (size_t)n < size)
-		n += snprintf(buf + n, size - (size_t)n, " --target %s", target);
-	if (n >= 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, " %s", file);
+	char seed_s[24], timeout_s[16];
+	const char *av[16];
+	int n = 0;
+	snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
+	av[n++] = "./sockdrill", av[n++] = "run", av[n++] = "--backend", av[n++] = backend;
+	av[n++] = "--seed", av[n++] = seed_s;
+	if (opt->timeout_ms) {
+		snprintf(timeout_s, sizeof timeout_s, "%d", opt->timeout_ms);
+		av[n++] = "--timeout", av[n++] = timeout_s;
+	}
+	if (opt->faults)
+		av[n++] = "--faults", av[n++] = opt->faults;
+	if (opt->target_port)
+		av[n++] = "--target", av[n++] = target;
+	av[n++] = file, av[n] = NULL;
+	return sd__shell_cmd(av);
 }
 
 /* One JSON object for one backend's run of a file (docs/scenarios.md, "JSON results"). */
@@ -302,6 +460,16 @@ static void json_result(FILE *f, const char *file, const char *backend, uint64_t
 	fputc('}', f);
 }
 
+/* One scenario file's entry in the JSON document for a file that did not load. */
+static void json_malformed(FILE *f, const char *file, const char *err)
+{
+	fputs("{\"file\": ", f);
+	json_str(f, file);
+	fputs(", \"backend\": null, \"status\": \"malformed\", \"message\": ", f);
+	json_str(f, err);
+	fputc('}', f);
+}
+
 int sd__cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -317,10 +485,9 @@ int sd__cmd_run(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	const char *backend = "sim", *junit = NULL, *json_path = NULL;
+	const char *backend = "sim", *junit_path = NULL, *json_path = NULL, *fault_log_path = NULL;
 	struct sd_sc_options opt = {0};
 	int verbose = 0, optc;
-	FILE *fault_log = NULL;
 	const char *target = NULL;
 	uint64_t num;
 
@@ -347,7 +514,7 @@ int sd__cmd_run(int argc, char **argv)
 				return SD_EXIT_USAGE;
 			opt.timeout_ms = (int)num;
 			break;
-		case 'j': junit = optarg; break;
+		case 'j': junit_path = optarg; break;
 		case 'J': json_path = optarg; break;
 		case 'f': {
 			struct sd_fault_spec spec;
@@ -357,12 +524,7 @@ int sd__cmd_run(int argc, char **argv)
 			opt.faults = optarg;
 			break;
 		}
-		case 'L':
-			if (!(fault_log = fopen(optarg, "w")))
-				return sd__usage_error("run", "--fault-log: cannot write %s",
-						       optarg);
-			opt.fault_log = fault_log;
-			break;
+		case 'L': fault_log_path = optarg; break;
 		case 'T': {
 			struct sockaddr_storage ss;
 			socklen_t sl;
@@ -388,31 +550,35 @@ int sd__cmd_run(int argc, char **argv)
 	if (optind >= argc)
 		return sd__usage_error("run", "no scenario files or directories given");
 
+	/* From here every exit goes through `out`, which frees and closes what was taken. */
+	int rc = SD_EXIT_USAGE;
 	struct files files = {0};
-	for (int i = optind; i < argc; i++) {
-		struct stat st;
-		if (stat(argv[i], &st) < 0)
-			return sd__usage_error("run", "%s: no such file or directory", argv[i]);
-		if (S_ISDIR(st.st_mode)) {
-			int before = files.n;
-			if (walk(&files, argv[i], 0) < 0)
-				return sd__usage_error("run", "%s: cannot read the directory",
-						       argv[i]);
-			if (files.n == before)
-				return sd__usage_error("run", "%s: no .sd files below it", argv[i]);
-		} else {
-			add_file(&files, argv[i]);
-		}
-	}
+	struct report junit = {.fd = -1}, json_rep = {.fd = -1};
+	FILE *fault_log = NULL, *json = NULL;
+	char *json_text = NULL, *junit_text = NULL;
+	size_t json_len = 0, junit_len = 0;
+	struct verdict *verdicts = NULL;
 
-	FILE *json = NULL;
-	if (json_path && !(json = fopen(json_path, "w"))) {
-		for (int i = 0; i < files.n; i++)
-			free(files.v[i]);
-		free(files.v);
-		if (fault_log)
-			fclose(fault_log);
-		return sd__usage_error("run", "--json: cannot write %s", json_path);
+	for (int i = optind; i < argc; i++)
+		if (add_argument(&files, argv[i]) < 0)
+			goto out;
+	if ((junit_path && report_open(&junit, "--junit", junit_path) < 0) ||
+	    (json_path && report_open(&json_rep, "--json", json_path) < 0))
+		goto out;
+	if (json_path && !(json = open_memstream(&json_text, &json_len))) {
+		sd__usage_error("run", "out of memory");
+		goto out;
+	}
+	if (fault_log_path && !(fault_log = fopen(fault_log_path, "w"))) {
+		sd__usage_error("run", "--fault-log: cannot write %s: %s", fault_log_path,
+				strerror(errno));
+		goto out;
+	}
+	opt.fault_log = fault_log;
+	verdicts = calloc((size_t)files.n * 2 + 1, sizeof *verdicts);
+	if (!verdicts) {
+		sd__usage_error("run", "out of memory");
+		goto out;
 	}
 	if (json)
 		fputs("{\"version\": 1, \"results\": [\n", json);
@@ -421,7 +587,6 @@ int sd__cmd_run(int argc, char **argv)
 	int both = !strcmp(backend, "both"), bad_files = 0, failed = 0, passed = 0;
 	int per_passed[2] = {0, 0}, per_failed[2] = {0, 0};
 	const char *runs[2] = {both ? "sim" : backend, both ? "real" : NULL};
-	struct verdict *verdicts = calloc((size_t)files.n * 2 + 1, sizeof *verdicts);
 	int nverdicts = 0;
 	double total = 0;
 	for (int i = 0; i < files.n; i++) {
@@ -431,13 +596,8 @@ int sd__cmd_run(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			bad_files++;
 			if (json) {
-				fprintf(json, "%s{\"file\": ", njson++ ? ",\n" : "");
-				json_str(json, files.v[i]);
-				fputs(", \"backend\": null, \"status\": \"malformed\", "
-				      "\"message\": ",
-				      json);
-				json_str(json, err);
-				fputc('}', json);
+				fputs(njson++ ? ",\n" : "", json);
+				json_malformed(json, files.v[i], err);
 			}
 			continue;
 		}
@@ -449,7 +609,7 @@ int sd__cmd_run(int argc, char **argv)
 				for (int k = 0; k < b; k++)
 					sd_sc_result_free(&res[k]);
 				sd_scenario_free(sc);
-				return SD_EXIT_USAGE;
+				goto out;
 			}
 			nres++;
 			ok_all &= res[b].passed;
@@ -473,16 +633,15 @@ int sd__cmd_run(int argc, char **argv)
 		else
 			printf("%-4s %s  (%s %.3f s, %d steps)\n", ok_all ? "ok" : "FAIL",
 			       files.v[i], runs[0], res[0].seconds, sd_scenario_steps(sc));
-		char repro[2][1024];
+		char *repro[2] = {NULL, NULL};
 		for (int b = 0; b < nres; b++) {
-			reproduce_cmd(repro[b], sizeof repro[b], runs[b], seed, &opt, target,
-				      files.v[i]);
+			repro[b] = reproduce_cmd(runs[b], seed, &opt, target, files.v[i]);
 			if (verbose)
 				print_steps(runs[b], &res[b]);
 			if (res[b].passed)
 				continue;
 			printf("      %s: %s\n", runs[b], res[b].message);
-			printf("      reproduce: %s\n", repro[b]);
+			printf("      reproduce: %s\n", repro[b] ? repro[b] : "(out of memory)");
 		}
 		/* the side-by-side report also when both passed: ranges and '*' can hide a
 		 * difference */
@@ -499,25 +658,42 @@ int sd__cmd_run(int argc, char **argv)
 		for (int b = 0; b < nres && json; b++) {
 			fputs(njson++ ? ",\n" : "", json);
 			json_result(json, files.v[i], runs[b], seed, sd_scenario_steps(sc), &res[b],
-				    repro[b], both ? &res[0] : NULL, both ? &res[1] : NULL,
-				    report ? report : "");
+				    repro[b] ? repro[b] : "", both ? &res[0] : NULL,
+				    both ? &res[1] : NULL, report ? report : "");
 		}
 		free(report);
-		for (int b = 0; b < nres; b++)
+		for (int b = 0; b < nres; b++) {
+			free(repro[b]);
 			sd_sc_result_free(&res[b]);
+		}
 		sd_scenario_free(sc);
 	}
+	/* The reports: a file that cannot be written is a usage error, not a malformed
+	 * scenario. */
+	int report_failed = 0;
 	if (json) {
 		fprintf(json, "\n], \"passed\": %d, \"failed\": %d, \"malformed\": %d}\n", passed,
 			failed, bad_files);
-		if (fclose(json) != 0) {
-			fprintf(stderr, "sockdrill run: cannot write %s\n", json_path);
-			bad_files++;
+		int bad = fclose(json) != 0;
+		json = NULL;
+		if (bad) {
+			sd__usage_error("run", "out of memory");
+			goto out;
 		}
+		report_failed |= report_commit(&json_rep, json_text, json_len) < 0;
 	}
-	if (junit && write_junit(junit, verdicts, nverdicts) < 0) {
-		fprintf(stderr, "sockdrill run: cannot write %s\n", junit);
-		bad_files++;
+	if (junit_path) {
+		FILE *m = open_memstream(&junit_text, &junit_len);
+		if (!m) {
+			sd__usage_error("run", "out of memory");
+			goto out;
+		}
+		write_junit(m, verdicts, nverdicts);
+		if (fclose(m) != 0) {
+			sd__usage_error("run", "out of memory");
+			goto out;
+		}
+		report_failed |= report_commit(&junit, junit_text, junit_len) < 0;
 	}
 	printf("run: %d scenario files on %s, %.2f s", files.n, both ? "sim and real" : backend,
 	       total);
@@ -527,13 +703,17 @@ int sd__cmd_run(int argc, char **argv)
 		printf("; %d malformed", bad_files);
 	printf("\n");
 	printf("scenarios: %d passed, %d failed\n", passed, failed);
-	for (int i = 0; i < files.n; i++)
-		free(files.v[i]);
-	free(files.v);
+	rc = bad_files || report_failed ? SD_EXIT_USAGE : failed ? SD_EXIT_CHECK : SD_EXIT_OK;
+out:
+	if (json)
+		fclose(json);
+	report_discard(&json_rep);
+	report_discard(&junit);
+	free(json_text);
+	free(junit_text);
+	free_files(&files);
 	free(verdicts);
 	if (fault_log)
 		fclose(fault_log);
-	if (bad_files)
-		return SD_EXIT_USAGE;
-	return failed ? SD_EXIT_CHECK : SD_EXIT_OK;
+	return rc;
 }

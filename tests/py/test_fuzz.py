@@ -2,6 +2,7 @@
 inputs replay clean; bad input is refused. (ci/fuzz also smokes every target.)"""
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -32,6 +33,9 @@ def sd(build, *args, timeout=900):
     (["fuzz", "sim_ops", "--seeds", "/no/such/dir"], "--seeds: /no/such/dir: No such file"),
     (["fuzz", "sim_ops", "--dict", "/no/such/dict"], "--dict: /no/such/dict: No such file"),
     (["repro", "./no/such/fuzzer", "/etc/hostname"], "./no/such/fuzzer: not an executable fuzzer"),
+    # an engine given a file for seeds ran it once and stopped, "no crash"
+    (["fuzz", "sim_ops", "--seeds", "/etc/hostname"], "--seeds: /etc/hostname: not a directory"),
+    (["fuzz", "sim_ops", "--dict", "fuzz"], "--dict: fuzz: not a regular file"),
 ])
 def test_bad_input_exits_2(build, args, message):
     r = sd(build, *args, timeout=60)
@@ -147,3 +151,113 @@ def test_own_server_through_the_cmake_helper(tmp_path):
                            capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert clean.returncode == 0, clean.stdout + clean.stderr[-3000:]
     assert re.search(r"^fuzz: fixed on libfuzzer: 0 new crashes; corpus ", clean.stdout, re.M)
+
+
+@pytest.mark.parametrize("what", ["directory", "device"])
+def test_repro_needs_a_regular_file(build, tmp_path, what):
+    # Given a directory, libFuzzer fuzzed it forever (writing into it); /dev/null "reproduced".
+    path = tmp_path if what == "directory" else "/dev/null"
+    r = sd(build, "repro", "scenario_parser", path, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr == f"sockdrill repro: {path}: not a regular file\n"  # before any build
+    assert list(tmp_path.iterdir()) == []
+
+
+def script(path, text):
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+# Stands in for a libFuzzer binary: a campaign (-artifact_prefix=) writes one crash at once; a
+# replay (the input as its one argument) crashes when the input says so.
+FAKE_CRASHING_FUZZER = """#!/bin/sh
+for a in "$@"; do
+    case "$a" in -artifact_prefix=*) prefix="${a#-artifact_prefix=}" ;; esac
+    last="$a"
+done
+if [ -n "$prefix" ]; then
+    printf boom > "${prefix}crash-fake"
+    echo "==1==ERROR: fake crash" >&2
+    exit 1
+fi
+if grep -q boom "$last"; then echo "==1==ERROR: fake crash" >&2; exit 1; fi
+"""
+
+
+def test_reproduce_command_quotes_paths_for_the_shell(build, tmp_path):
+    d = tmp_path / "it's a dir"
+    d.mkdir()
+    fuzzer = script(d / "fuzz_fake", FAKE_CRASHING_FUZZER)
+    out = tmp_path / "out $HOME"
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    commands = re.findall(r"^reproduce: (.*)$", r.stdout, re.M)
+    assert len(commands) == 1
+    assert shlex.split(commands[0]) == ["./sockdrill", "repro", str(fuzzer),
+                                        f"{out}/artifacts/crash-fake", "--engine", "libfuzzer"]
+    again = subprocess.run(["sh", "-c", commands[0]], cwd=ROOT, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "the finding reproduces" in again.stdout
+
+
+@pytest.mark.parametrize("engine, status", [("libfuzzer", 1), ("libfuzzer", 0), ("afl", 1)])
+def test_engine_that_did_not_fuzz_is_an_error(build, tmp_path, engine, status):
+    # A "fuzzer" that stops at once: libFuzzer's exit status and output say it never ran;
+    # AFL++ refuses a script outright.
+    fuzzer = script(tmp_path / "fuzz_quits", f"#!/bin/sh\necho 'quits: cannot start' >&2\n"
+                                             f"exit {status}\n")
+    r = sd(build, "fuzz", fuzzer, "--engine", engine, "--time", "2", "--out", tmp_path / "out",
+           timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"sockdrill fuzz: {engine} did not fuzz quits: " in r.stderr
+    assert "new crash" not in r.stdout  # no summary that reads like a clean campaign
+    if engine == "libfuzzer":
+        assert "quits: cannot start" in r.stderr  # the engine's own last lines
+    else:
+        assert "PROGRAM ABORT" in r.stdout  # afl-fuzz's message, as it printed it
+
+
+def test_dictionary_the_engine_refuses_is_an_error(build, tmp_path):
+    bad = tmp_path / "bad.dict"
+    bad.write_text('"unterminated\n')
+    r = sd(build, "fuzz", "scenario_parser", "--time", "2", "--dict", bad)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "ParseDictionaryFile: error in line 1" in r.stderr
+    assert "libfuzzer did not fuzz scenario_parser: it exited with status 1" in r.stderr
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_campaign_without_crash_exits_0(build, jobs):
+    r = sd(build, "fuzz", "scenario_parser", "--time", "2", "--jobs", jobs)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert re.search(r"^fuzz: scenario_parser on libfuzzer: 0 new crashes", r.stdout, re.M)
+    assert re.search(r"^(Done [1-9]\d* runs in|INFO: exiting: 0 )", r.stderr, re.M), r.stderr
+
+
+OWN_FUZZER = """#include <stddef.h>
+#include <stdint.h>
+static volatile int seen;
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size > 1 && data[0] == 'x')
+		seen = data[1];
+	return 0;
+}
+"""
+
+
+def test_afl_fuzzes_a_user_fuzzer_given_no_seeds(build, tmp_path):
+    # With no seeds AFL++ was handed an empty input, refused it, and the run said "0 new crashes".
+    (tmp_path / "own.c").write_text(OWN_FUZZER)
+    exe = tmp_path / "fuzz_own"
+    cc = subprocess.run(["afl-clang-fast", "-fsanitize=fuzzer", "-o", exe, tmp_path / "own.c"],
+                        capture_output=True, text=True, timeout=300)
+    assert cc.returncode == 0, cc.stderr
+    out = tmp_path / "out"
+    r = sd(build, "fuzz", exe, "--engine", "afl", "--time", "2", "--out", out, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^fuzz: own on afl: 0 new crashes", r.stdout, re.M)
+    stats = (out / "afl-out" / "main" / "fuzzer_stats").read_text()
+    assert int(re.search(r"^execs_done\s*:\s*(\d+)$", stats, re.M).group(1)) > 0

@@ -1,7 +1,9 @@
 """sockdrill run: the scenario suite on both backends, bad files, failures, JUnit, JSON."""
 import json
+import os
 import pathlib
 import re
+import shlex
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -191,3 +193,145 @@ def test_bad_arguments_exit_2(sockdrill, args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+# ---- bad paths, directory walks, report files: each a clear error, none a hang or crash -----
+
+CONFLICT = SUITE / "bind" / "conflict.sd"
+
+
+def only_line(stderr):
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_directory_beside_an_empty_subdirectory_runs(sockdrill, tmp_path):
+    (tmp_path / "s" / "empty").mkdir(parents=True)
+    (tmp_path / "s" / "conflict.sd").write_bytes(CONFLICT.read_bytes())
+    r = run(sockdrill, tmp_path / "s", timeout=60)
+    assert (r.returncode, r.stderr) == (0, ""), r.stdout + r.stderr
+    assert "scenarios: 1 passed, 0 failed" in r.stdout
+
+
+def test_directory_without_scenarios_is_an_error(sockdrill, tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("not a scenario\n")
+    r = run(sockdrill, tmp_path / "empty", timeout=60)
+    assert r.returncode == 2
+    assert only_line(r.stderr) == f"sockdrill run: {tmp_path}/empty: no .sd files below it"
+    assert r.stdout == ""  # nothing ran, so no summary that could pass for a green run
+
+
+def test_walk_does_not_follow_directory_links(sockdrill, tmp_path):
+    s = tmp_path / "s"
+    s.mkdir()
+    (s / "conflict.sd").write_bytes(CONFLICT.read_bytes())
+    (s / "a").symlink_to(".")  # two links to "." made the walk exponential
+    (s / "b").symlink_to(".")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "other.sd").write_bytes(CONFLICT.read_bytes())
+    (s / "linked_dir").symlink_to(tmp_path / "elsewhere")
+    (s / "linked_dir.sd").symlink_to(tmp_path / "elsewhere")
+    (s / "linked_file.sd").symlink_to(tmp_path / "elsewhere" / "other.sd")  # files are followed
+    r = run(sockdrill, s, timeout=60)
+    assert (r.returncode, r.stderr) == (0, ""), r.stdout + r.stderr
+    ran = re.findall(r"^ok   (\S+)  ", r.stdout, re.M)
+    assert ran == [f"{s}/conflict.sd", f"{s}/linked_file.sd"]
+
+
+def nested(base, levels):
+    d = base
+    for i in range(levels):
+        d = d / f"d{i}"
+    d.mkdir(parents=True)
+    (d / "deep.sd").write_bytes(CONFLICT.read_bytes())
+    return d
+
+
+def test_walk_depth_is_bounded(sockdrill, tmp_path):
+    nested(tmp_path / "ok", 32)  # 32 levels below the argument: read
+    r = run(sockdrill, tmp_path / "ok", timeout=60)
+    assert (r.returncode, r.stderr) == (0, ""), r.stdout + r.stderr
+    assert "scenarios: 1 passed, 0 failed" in r.stdout
+    deep = nested(tmp_path / "deep", 33)
+    r = run(sockdrill, tmp_path / "deep", timeout=60)
+    assert r.returncode == 2
+    assert only_line(r.stderr) == (f"sockdrill run: {deep}: directories nested deeper than 32 "
+                                   f"levels")
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("where", ["argument", "walk"])
+def test_fifo_is_refused_not_waited_for(sockdrill, tmp_path, where):
+    (tmp_path / "good.sd").write_bytes(CONFLICT.read_bytes())
+    fifo = tmp_path / "pipe.sd"
+    os.mkfifo(fifo)  # nobody writes: reading it would block forever
+    r = run(sockdrill, *([tmp_path / "good.sd", fifo] if where == "argument" else [tmp_path]),
+            timeout=30)
+    assert r.returncode == 2
+    assert only_line(r.stderr) == f"sockdrill run: {fifo}: not a regular file or directory"
+    assert r.stdout == ""
+
+
+def test_device_and_dangling_link_are_refused(sockdrill, tmp_path):
+    r = run(sockdrill, "/dev/null", timeout=30)
+    assert r.returncode == 2
+    assert only_line(r.stderr) == "sockdrill run: /dev/null: not a regular file or directory"
+    (tmp_path / "gone.sd").symlink_to(tmp_path / "missing.sd")
+    r = run(sockdrill, tmp_path, timeout=30)
+    assert r.returncode == 2
+    assert only_line(r.stderr) == f"sockdrill run: {tmp_path}/gone.sd: No such file or directory"
+
+
+def test_missing_second_file_is_a_clean_usage_error(sockdrill, tmp_path):
+    # Under ASan (the CI preset) a leak on this path turned exit 2 into LeakSanitizer's.
+    r = run(sockdrill, CONFLICT, tmp_path / "nonexistent.sd", timeout=30)
+    assert r.returncode == 2
+    assert only_line(r.stderr) == f"sockdrill run: {tmp_path}/nonexistent.sd: no such file or directory"
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("option", ["--junit", "--json"])
+def test_unwritable_report_is_a_usage_error_before_running(sockdrill, tmp_path, option):
+    report = tmp_path / "no" / "such" / "report"
+    r = run(sockdrill, option, report, CONFLICT, timeout=30)
+    assert r.returncode == 2
+    assert only_line(r.stderr) == (f"sockdrill run: {option}: cannot write {report}: "
+                                   f"No such file or directory")
+    assert r.stdout == ""  # refused before anything ran; not counted as a malformed scenario
+    r = run(sockdrill, option, tmp_path, CONFLICT, timeout=30)
+    assert r.returncode == 2
+    assert only_line(r.stderr) == f"sockdrill run: {option}: cannot write {tmp_path}: Is a directory"
+
+
+@pytest.mark.parametrize("option", ["--junit", "--json"])
+def test_report_untouched_when_the_run_stops_at_an_error(sockdrill, tmp_path, option):
+    kept, fresh = tmp_path / "kept.out", tmp_path / "fresh.out"
+    kept.write_text("an earlier report\n")
+    for report in (kept, fresh):
+        r = run(sockdrill, option, report, "--fault-log", tmp_path / "no" / "log", CONFLICT,
+                timeout=30)
+        assert r.returncode == 2
+        assert "--fault-log: cannot write" in only_line(r.stderr)
+    assert kept.read_text() == "an earlier report\n"  # not truncated
+    assert not fresh.exists()  # not left behind empty
+
+
+def test_reproduce_command_quotes_paths_for_the_shell(sockdrill, tmp_path):
+    d = tmp_path / "it's here"
+    d.mkdir()
+    path = d / "fail me $HOME.sd"
+    path.write_text(SERVER + "c: close(C) -> 7\n")
+    out = tmp_path / "r.json"
+    r = run(sockdrill, "--faults", "short-read=2", "--json", out, path, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    commands = re.findall(r"^      reproduce: (.*)$", r.stdout, re.M)
+    assert len(commands) == 1
+    assert shlex.split(commands[0]) == ["./sockdrill", "run", "--backend", "sim", "--seed", "1",
+                                        "--faults", "short-read=2", str(path)]
+    assert json.loads(out.read_text())["results"][0]["reproduce"] == commands[0]
+    again = subprocess.run(["sh", "-c", commands[0]], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert f"FAIL {path}" in again.stdout and "expected 7, got 0" in again.stdout
