@@ -92,6 +92,10 @@ def test_fragile_bug_found_and_reproduced(build, engine):
     assert re.search(r"^\d+\.\d{9} server listen\(\d+, 64\) = 0$", again.stderr, re.M)
     assert re.search(r"^\d+\.\d{9} client connect\(\d+, 127\.0\.0\.1:7777\) = ", again.stderr, re.M)
     assert "sockdrill finding: " in again.stderr
+    if engine == "libfuzzer":  # llvm-symbolizer (ci/deps fuzz) names the frames' source lines
+        assert "invalid path to external symbolizer" not in again.stderr
+        assert re.search(r"#\d+ 0x[0-9a-f]+ in sd_fuzz_server_run \S*harness/fuzz_server\.c:\d+",
+                         again.stderr), again.stderr[-3000:]
 
 
 @pytest.mark.parametrize("target", [t for t in TARGETS if t != "fragile_server"])
