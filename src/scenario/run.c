@@ -45,6 +45,9 @@ struct args {
 	const unsigned char *data;
 	unsigned char *owned; /* pattern bytes */
 	size_t dlen;
+	unsigned char *rbuf; /* recv: where the bytes go, owned with the arguments (a call still
+			      * blocked when the run ends is dropped, not returned) */
+	size_t rlen;
 };
 
 struct res {
@@ -138,17 +141,11 @@ static void exec(struct sd_net *net, enum sc_call call, const struct args *a, st
 		r->v = sd_connect(net, fd, (const struct sockaddr *)&a->addr, a->alen);
 		break;
 	case C_SEND: r->v = sd_send(net, fd, a->data, a->dlen, (int)a->n[2]); break;
-	case C_RECV: {
-		size_t n = a->n[1] > 0 ? (size_t)(a->n[1] > MAX_IO ? MAX_IO : a->n[1]) : 0;
-		r->data = malloc(n ? n : 1);
-		if (!r->data) {
-			r->v = -ENOMEM;
-			break;
-		}
-		r->v = sd_recv(net, fd, r->data, n, (int)a->n[2]);
+	case C_RECV:
+		r->data = a->rbuf;
+		r->v = sd_recv(net, fd, r->data, a->rlen, (int)a->n[2]);
 		r->dlen = r->v > 0 ? (size_t)r->v : 0;
 		break;
-	}
 	case C_SHUTDOWN: r->v = sd_shutdown(net, fd, (int)a->n[1]); break;
 	case C_CLOSE: r->v = sd_close(net, fd); break;
 	case C_SETSOCKOPT: r->v = setsockopt_call(net, fd, sd__sc_option(a->n[1]), a->n[2]); break;
@@ -427,6 +424,13 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 		}
 		}
 	}
+	if (st->call == C_RECV) {
+		a->rlen = a->n[1] > 0 ? (size_t)(a->n[1] > MAX_IO ? MAX_IO : a->n[1]) : 0;
+		if (!(a->rbuf = malloc(a->rlen ? a->rlen : 1))) {
+			snprintf(why, wl, "out of memory");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -682,7 +686,7 @@ static struct handle *find_handle(struct run *R, const struct sc_step *st, char 
 static void free_job(struct job *j)
 {
 	free(j->a.owned);
-	free(j->r.data);
+	free(j->a.rbuf);
 	pthread_mutex_destroy(&j->m);
 	pthread_cond_destroy(&j->cv);
 	free(j);
