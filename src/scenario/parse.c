@@ -1,5 +1,6 @@
 /* sockdrill scenarios: the parser, line by line, with file:line:col messages. */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -523,6 +524,15 @@ static int call_expr(struct cur *c, struct sc_step *st)
 				return -1;
 			}
 			st->nargs++;
+			if (want == A_NUM && v->kind == V_NUM) {
+				/* the runner passes numbers on as int (milliseconds for sleep) */
+				int64_t lo = st->call == C_SLEEP ? 0 : INT_MIN;
+				int64_t hi = st->call == C_SLEEP ? SC_MAX_SLEEP_MS : INT_MAX;
+				if (v->num < lo || v->num > hi)
+					return fail(c, as, "argument %d of %s must be %lld..%lld%s",
+						    st->nargs, name, (long long)lo, (long long)hi,
+						    st->call == C_SLEEP ? " (milliseconds)" : "");
+			}
 			int ok = want == A_FD     ? v->kind == V_VAR
 				 : want == A_ADDR ? v->kind == V_ADDR
 				 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN

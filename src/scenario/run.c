@@ -424,6 +424,11 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 		}
 		}
 	}
+	if (st->call == C_SLEEP && (a->n[0] < 0 || a->n[0] > SC_MAX_SLEEP_MS)) {
+		snprintf(why, wl, "sleep of %lld ms is out of range (0..%d)", (long long)a->n[0],
+			 SC_MAX_SLEEP_MS);
+		return -1;
+	}
 	if (st->call == C_RECV) {
 		a->rlen = a->n[1] > 0 ? (size_t)(a->n[1] > MAX_IO ? MAX_IO : a->n[1]) : 0;
 		if (!(a->rbuf = malloc(a->rlen ? a->rlen : 1))) {

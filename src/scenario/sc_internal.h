@@ -8,6 +8,9 @@
 
 #include <sockdrill/scenario.h>
 
+/* Limits of the language (docs/scenarios.md, "Limits"). */
+#define SC_MAX_SLEEP_MS 86400000 /* sleep(MS): a day (virtual time on sim, wall time on real) */
+
 enum sc_call {
 	C_SOCKET,
 	C_BIND,

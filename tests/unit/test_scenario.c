@@ -71,6 +71,22 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("x: close(S) -> 99999999999999999999\n", "t.sd:1:16: number too large");
 }
 
+/* Numbers the runner passes on are checked where they stand: sleep(MS) in 0..a day (MS * 1e6
+ * overflowed before), other numeric arguments in int. */
+static void parser_bounds_numeric_arguments(void **state)
+{
+	(void)state;
+	parse_err("x: sleep(922337203685477580)\n",
+		  "t.sd:1:10: argument 1 of sleep must be 0..86400000 (milliseconds)");
+	parse_err("x: sleep(-1)\n",
+		  "t.sd:1:10: argument 1 of sleep must be 0..86400000 (milliseconds)");
+	parse_err("x: S = socket(inet)\nx: listen(S, 2147483648)\n",
+		  "t.sd:2:14: argument 2 of listen must be -2147483648..2147483647");
+	parse_err("x: S = socket(inet)\nx: poll(S, IN, -2147483649)\n",
+		  "t.sd:2:16: argument 3 of poll must be -2147483648..2147483647");
+	sd_scenario_free(parse_ok("x: sleep(86400000)\nx: sleep(0)\n"));
+}
+
 static void parser_accepts_the_language(void **state)
 {
 	(void)state;
@@ -220,6 +236,20 @@ static void evaluator_bounds_a_hanging_step(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* A sleep whose length comes from a variable is checked when it runs. */
+static void evaluator_bounds_a_sleep_from_a_variable(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("s: L = socket(inet) -> fd\n"
+				    "s: setsockopt(L, SO_RCVTIMEO, 2000000000) -> 0\n"
+				    "s: T = getsockopt(L, SO_RCVTIMEO) -> 2000000000\n"
+				    "s: sleep($T)\n");
+	assert_false(r.passed);
+	assert_string_equal(r.message, "t.sd:4: s: sleep($T): sleep of 2000000000 ms is out of "
+				       "range (0..86400000)");
+	sd_sc_result_free(&r);
+}
+
 /* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
  * (LeakSanitizer fails this test if the buffer is lost). */
 static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
@@ -248,5 +278,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(evaluator_repeat_and_indexed_names),
 	T(evaluator_bounds_a_hanging_step),
 	T(evaluator_frees_a_call_still_blocked_at_the_end),
+	T(parser_bounds_numeric_arguments),
+	T(evaluator_bounds_a_sleep_from_a_variable),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
