@@ -37,6 +37,14 @@ struct sd_sc_outcome {
 	char norm[64]; /* backend-independent form, for side-by-side comparison */
 };
 
+/* What a run did, counted: its cost must grow linearly with the steps run (tests check it). */
+struct sd_sc_cost {
+	long steps;          /* steps executed, a step in a repeat once per iteration */
+	long probes;         /* entries of the variable and started-call tables looked at */
+	long pattern_bytes;  /* pattern(N) bytes generated */
+	long outcome_allocs; /* (re)allocations of out[] */
+};
+
 struct sd_sc_result {
 	int passed;        /* every expectation held */
 	int failed_at;     /* index in out[] of the first failed step, -1 if none */
@@ -44,15 +52,17 @@ struct sd_sc_result {
 	struct sd_sc_outcome *out;
 	int n;
 	double seconds; /* wall time of the run */
+	struct sd_sc_cost cost;
 };
 
 struct sd_sc_options {
 	uint64_t seed; /* sim seed, used when has_seed (else the file's `set seed`, else 1) */
 	int has_seed;
-	int timeout_ms; /* real: bound of wait and of a blocking call (0: the file's or 3000) */
-	int target_port;    /* > 0: predefines $TARGET_PORT (a server under test, sockdrill wrap) */
-	const char *faults; /* a fault spec around the backend (overrides the file's 'set faults') */
-	FILE *fault_log;    /* where injected faults are written (JSON lines), or NULL */
+	int timeout_ms;  /* real: bound of wait and of a blocking call (0: the file's or 3000) */
+	int target_port; /* > 0: predefines $TARGET_PORT (a server under test, sockdrill wrap) */
+	const char
+		*faults; /* a fault spec around the backend (overrides the file's 'set faults') */
+	FILE *fault_log; /* where injected faults are written (JSON lines), or NULL */
 };
 
 /* Runs the scenario on a fresh instance of `backend` ("sim", "real", ...). 0 and *res filled

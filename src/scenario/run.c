@@ -287,6 +287,7 @@ struct run {
 	int nstuck, capstuck;
 	int iter; /* innermost repeat index, -1 outside */
 	struct sd_sc_result *res;
+	int capout; /* room in res->out */
 };
 
 static const char *deadlock_report(struct run *R)
@@ -569,11 +570,16 @@ static struct sd_sc_outcome *record(struct run *R, const struct sc_step *st)
 	struct sd_sc_result *res = R->res;
 	if (res->n >= MAX_RECORDED)
 		return NULL;
-	if (res->n % 64 == 0) {
-		struct sd_sc_outcome *g = realloc(res->out, ((size_t)res->n + 64) * sizeof *g);
+	if (res->n == R->capout) { /* doubling: n outcomes cost O(n) copying in all */
+		int cap = R->capout ? R->capout * 2 : 64;
+		if (cap > MAX_RECORDED)
+			cap = MAX_RECORDED;
+		struct sd_sc_outcome *g = realloc(res->out, (size_t)cap * sizeof *g);
 		if (!g)
 			return NULL;
 		res->out = g;
+		R->capout = cap;
+		res->cost.outcome_allocs++;
 	}
 	struct sd_sc_outcome *o = &res->out[res->n++];
 	memset(o, 0, sizeof *o);

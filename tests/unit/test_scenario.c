@@ -250,6 +250,24 @@ static void evaluator_bounds_a_sleep_from_a_variable(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* The outcomes array grows geometrically: 100001 outcomes in a few allocations (64 entries
+ * at a time made it quadratic). */
+static void evaluator_keeps_outcomes_in_few_allocations(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("s: L = socket(inet) -> fd\n"
+				    "repeat 100000 {\n"
+				    "  s: port(L) -> 0\n"
+				    "}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.n, 100001);
+	assert_int_equal(r.out[100000].iteration, 99999);
+	if (r.cost.outcome_allocs > 20)
+		fail_msg("%ld allocations for %d outcomes", r.cost.outcome_allocs, r.n);
+	sd_sc_result_free(&r);
+}
+
 /* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
  * (LeakSanitizer fails this test if the buffer is lost). */
 static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
@@ -280,5 +298,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(evaluator_frees_a_call_still_blocked_at_the_end),
 	T(parser_bounds_numeric_arguments),
 	T(evaluator_bounds_a_sleep_from_a_variable),
+	T(evaluator_keeps_outcomes_in_few_allocations),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
