@@ -738,7 +738,10 @@ int sd_scenario_steps(const struct sd_scenario *sc) { return sc->n; }
 
 static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_scenario *sc)
 {
-	int cap = 0, stack[16], depth = 0, real_steps = 0;
+	int cap = 0, stack[SC_MAX_DEPTH], opened_at[SC_MAX_DEPTH], depth = 0, real_steps = 0;
+	/* times a step at each depth runs (repeat counts multiplied, held at SC_MAX_STEPS + 1 once
+	 * past it), and the steps the whole file runs */
+	int64_t times[SC_MAX_DEPTH + 1] = {1}, total = 0;
 	const char *end = text + len;
 	for (const char *p = text; p < end; c->line++) {
 		c->ls = c->p = p;
@@ -775,13 +778,18 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 			const char *ns = c->p;
 			if (number(c, &st.repeat_n) < 0)
 				return -1;
-			if (st.repeat_n < 0 || st.repeat_n > 1000000)
-				return fail(c, ns, "repeat count must be 0..1000000");
+			if (st.repeat_n < 0 || st.repeat_n > SC_MAX_REPEAT)
+				return fail(c, ns, "repeat count must be 0..%d", SC_MAX_REPEAT);
 			if (expect_char(c, '{') < 0)
 				return -1;
-			if (depth == 16)
-				return fail(c, start, "repeat nested too deeply (at most 16)");
+			if (depth == SC_MAX_DEPTH)
+				return fail(c, start, "repeat nested too deeply (at most %d)",
+					    SC_MAX_DEPTH);
 			st.kind = S_REPEAT;
+			times[depth + 1] = times[depth] * st.repeat_n;
+			if (times[depth + 1] > SC_MAX_STEPS)
+				times[depth + 1] = SC_MAX_STEPS + 1;
+			opened_at[depth] = real_steps;
 			stack[depth++] = sc->n;
 			if (push(sc, &cap, &st) < 0)
 				return fail(c, start, "out of memory");
@@ -792,6 +800,8 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 			st.kind = S_END;
 			st.match = stack[--depth];
 			sc->steps[st.match].match = sc->n;
+			if (opened_at[depth] == real_steps) /* nothing inside runs: skip it whole */
+				sc->steps[st.match].repeat_n = 0;
 			if (push(sc, &cap, &st) < 0)
 				return fail(c, start, "out of memory");
 		} else {
@@ -814,6 +824,13 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 				return fail(c, start, "out of memory");
 			}
 			real_steps++;
+			total += times[depth];
+			if (total > SC_MAX_STEPS)
+				return fail(
+					c, start,
+					"the scenario would run more than %d steps here (a step "
+					"in repeat runs once per iteration)",
+					SC_MAX_STEPS);
 		}
 		if (!at_end(c))
 			return fail(c, c->p, "unexpected '%c'", *c->p);

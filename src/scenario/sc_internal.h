@@ -10,6 +10,9 @@
 
 /* Limits of the language (docs/scenarios.md, "Limits"). */
 #define SC_MAX_SLEEP_MS 86400000 /* sleep(MS): a day (virtual time on sim, wall time on real) */
+#define SC_MAX_REPEAT   1000000  /* iterations of one repeat */
+#define SC_MAX_DEPTH    16       /* repeats nested */
+#define SC_MAX_STEPS    2000000  /* steps a file runs, a step in repeat once per iteration */
 
 enum sc_call {
 	C_SOCKET,

@@ -87,6 +87,20 @@ static void parser_bounds_numeric_arguments(void **state)
 	sd_scenario_free(parse_ok("x: sleep(86400000)\nx: sleep(0)\n"));
 }
 
+/* The steps a file runs (repeat counts multiply) are counted when it is read. */
+static void parser_bounds_the_steps_run(void **state)
+{
+	(void)state;
+	parse_err("repeat 1000000 {\nx: sleep(0)\nx: sleep(0)\nx: sleep(0)\n}\n",
+		  "t.sd:4:1: the scenario would run more than 2000000 steps here (a step in "
+		  "repeat runs once per iteration)");
+	parse_err("repeat 1000000 {\n repeat 1000000 {\n }\n x: sleep(0)\n repeat 3 {\n"
+		  "  x: sleep(0)\n }\n}\n",
+		  "t.sd:6:3: the scenario would run more than 2000000 steps here (a step in "
+		  "repeat runs once per iteration)");
+	parse_err("repeat 1000001 {\n}\n", "t.sd:1:8: repeat count must be 0..1000000");
+}
+
 static void parser_accepts_the_language(void **state)
 {
 	(void)state;
@@ -268,6 +282,23 @@ static void evaluator_keeps_outcomes_in_few_allocations(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* The documented maximum runs: repeat 1000000 around one step (it stopped at "2000000
+ * steps", the repeat and '}' counted as steps); loops with no step inside cost nothing. */
+static void evaluator_runs_the_largest_repeat(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("s: L = socket(inet) -> fd\n"
+				    "repeat 1000000 {\n"
+				    "  repeat 1000000 {\n"
+				    "  }\n"
+				    "  s: port(L) -> 0\n"
+				    "}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.cost.steps, 1000001);
+	sd_sc_result_free(&r);
+}
+
 /* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
  * (LeakSanitizer fails this test if the buffer is lost). */
 static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
@@ -299,5 +330,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(parser_bounds_numeric_arguments),
 	T(evaluator_bounds_a_sleep_from_a_variable),
 	T(evaluator_keeps_outcomes_in_few_allocations),
+	T(parser_bounds_the_steps_run),
+	T(evaluator_runs_the_largest_repeat),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
