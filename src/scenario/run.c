@@ -16,9 +16,6 @@
 
 #include "sc_internal.h"
 
-int sd__sc_option(int64_t v);
-const char *sd__sc_option_name(int i);
-
 #define MAX_RECORDED 200000 /* outcomes kept for reports */
 #define MAX_IO       (64 << 20)
 
@@ -259,15 +256,21 @@ static int job_done(struct job *j)
 
 /* ---- the run ----------------------------------------------------------------------------- */
 
-struct var {
-	char key[48];
-	int64_t v;
+/* Variables and started calls, each a hash table keyed by (symbol, index): a use costs O(1)
+ * however many there are. */
+struct slot {
+	int64_t index, v;
+	int32_t name;
+	int32_t used; /* 0 empty, 1 a plain name, 2 an indexed one */
+};
+
+struct table {
+	struct slot *s;
+	size_t cap, n; /* cap a power of two, at most 3/4 full */
 };
 
 struct handle {
-	char key[48];
 	struct job *job;
-	enum sc_call call;
 	const struct sc_step *st;
 };
 
@@ -276,11 +279,11 @@ struct run {
 	struct sd_net net;  /* what the steps call: the backend, or a fault wrapper around it */
 	struct sd_net base; /* the backend under a fault wrapper (ops NULL when unwrapped) */
 	int real, timeout_ms;
-	struct var *vars;
-	int nvars, capvars;
+	struct table vars;
+	struct table handles; /* the value: an index in h[] */
 	struct handle *h;
 	int nh, caph;
-	int *fds;
+	int *fds; /* real: the sockets made, shut down at the end to release blocked threads */
 	int nfds, capfds;
 	struct job **stuck; /* threads still blocked when the run ended */
 	int nstuck, capstuck;
@@ -307,49 +310,104 @@ static int grow(void **p, int *cap, int n, size_t size)
 	return 0;
 }
 
-static int64_t *var_slot(struct run *R, const char *key, int create)
+static size_t slot_hash(int32_t name, int indexed, int64_t index)
 {
-	for (int i = 0; i < R->nvars; i++)
-		if (!strcmp(R->vars[i].key, key))
-			return &R->vars[i].v;
-	if (!create || grow((void **)&R->vars, &R->capvars, R->nvars, sizeof *R->vars) < 0)
-		return NULL;
-	snprintf(R->vars[R->nvars].key, sizeof R->vars[0].key, "%s", key);
-	R->vars[R->nvars].v = 0;
-	return &R->vars[R->nvars++].v;
+	uint64_t z = (uint64_t)index * 0x9e3779b97f4a7c15ull ^ ((uint64_t)(uint32_t)name << 1) ^
+		     (uint64_t)indexed;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (size_t)(z ^ (z >> 31));
 }
 
-/* The key of a reference: "C" or "C[3]"; 0, or -1 with *why set. */
-static int ref_key(struct run *R, const struct sc_ref *r, char *key, size_t size, char *why,
+static int64_t *table_find(struct run *R, struct table *t, int32_t name, int indexed, int64_t index,
+			   int create);
+
+static int table_grow(struct run *R, struct table *t)
+{
+	struct table old = *t;
+	size_t cap = old.cap ? old.cap * 2 : 64;
+	if (!(t->s = calloc(cap, sizeof *t->s))) {
+		*t = old;
+		return -1;
+	}
+	t->cap = cap;
+	t->n = 0;
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.s[i].used)
+			*table_find(R, t, old.s[i].name, old.s[i].used == 2, old.s[i].index, 1) =
+				old.s[i].v;
+	free(old.s);
+	return 0;
+}
+
+/* The value of (name, index): found, or added as 0 when create is set; NULL when it is not
+ * there (or there is no memory for it). */
+static int64_t *table_find(struct run *R, struct table *t, int32_t name, int indexed, int64_t index,
+			   int create)
+{
+	if (create && (t->n + 1) * 4 > t->cap * 3 && table_grow(R, t) < 0)
+		return NULL;
+	if (!t->cap)
+		return NULL;
+	indexed = indexed != 0;
+	for (size_t i = slot_hash(name, indexed, index) & (t->cap - 1);;
+	     i = (i + 1) & (t->cap - 1)) {
+		struct slot *s = &t->s[i];
+		R->res->cost.probes++;
+		if (!s->used) {
+			if (!create)
+				return NULL;
+			*s = (struct slot){.index = index, .name = name, .used = 1 + indexed};
+			t->n++;
+			return &s->v;
+		}
+		if (s->name == name && s->used == 1 + indexed && s->index == index)
+			return &s->v;
+	}
+}
+
+static const char *name_of(const struct run *R, int32_t sym) { return R->sc->names[sym]; }
+
+/* A reference's name for messages: "C" or "C[3]". */
+static void key_text(const struct run *R, const struct sc_ref *r, int indexed, int64_t index,
+		     char *out, size_t size)
+{
+	if (indexed)
+		snprintf(out, size, "%s[%lld]", name_of(R, r->name), (long long)index);
+	else
+		snprintf(out, size, "%s", name_of(R, r->name));
+}
+
+/* The key of a reference, its index worked out: 0, or -1 with *why set. */
+static int ref_key(struct run *R, const struct sc_ref *r, int *indexed, int64_t *index, char *why,
 		   size_t wl)
 {
-	if (!r->has_index) {
-		snprintf(key, size, "%s", r->name);
-		return 0;
-	}
-	int64_t idx = r->index_num;
-	if (r->index_kind == 1) {
+	*indexed = r->ix == IX_NUM || r->ix == IX_I || r->ix == IX_VAR;
+	*index = 0;
+	if (r->ix == IX_NUM) {
+		*index = r->index;
+	} else if (r->ix == IX_I) {
 		if (R->iter < 0) {
 			snprintf(why, wl, "$i used outside repeat");
 			return -1;
 		}
-		idx = R->iter;
-	} else if (r->index_kind == 2) {
-		int64_t *v = var_slot(R, r->index_var, 0);
+		*index = R->iter;
+	} else if (r->ix == IX_VAR) {
+		int64_t *v = table_find(R, &R->vars, (int32_t)r->index, 0, 0, 0);
 		if (!v) {
-			snprintf(why, wl, "unknown variable $%s", r->index_var);
+			snprintf(why, wl, "unknown variable $%s", name_of(R, (int32_t)r->index));
 			return -1;
 		}
-		idx = *v;
+		*index = *v;
 	}
-	snprintf(key, size, "%s[%lld]", r->name, (long long)idx);
 	return 0;
 }
 
 static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *why, size_t wl)
 {
-	char key[48];
-	if (!strcmp(r->name, "i") && !r->has_index) {
+	int indexed;
+	int64_t index;
+	if (r->ix == IX_ITER) {
 		if (R->iter < 0) {
 			snprintf(why, wl, "$i used outside repeat");
 			return -1;
@@ -357,10 +415,12 @@ static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *
 		*out = R->iter;
 		return 0;
 	}
-	if (ref_key(R, r, key, sizeof key, why, wl) < 0)
+	if (ref_key(R, r, &indexed, &index, why, wl) < 0)
 		return -1;
-	int64_t *v = var_slot(R, key, 0);
+	int64_t *v = table_find(R, &R->vars, r->name, indexed, index, 0);
 	if (!v) {
+		char key[64];
+		key_text(R, r, indexed, index, key, sizeof key);
 		snprintf(why, wl, "unknown variable $%s", key);
 		return -1;
 	}
@@ -370,25 +430,27 @@ static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *
 
 static int resolve(struct run *R, const struct sc_step *st, struct args *a, char *why, size_t wl)
 {
+	const struct sc_value *args = sc_args(R->sc, st);
 	memset(a, 0, sizeof *a);
 	for (int i = 0; i < st->nargs; i++) {
-		const struct sc_value *v = &st->args[i];
+		const struct sc_value *v = &args[i];
 		switch (v->kind) {
 		case V_NUM: a->n[i] = v->num; break;
 		case V_VAR:
 			if (ref_value(R, &v->var, &a->n[i], why, wl) < 0)
 				return -1;
 			break;
-		case V_ADDR:
-			a->addr = v->addr;
-			a->alen = v->alen;
+		case V_ADDR: {
+			const struct sc_addr *sa = &R->sc->addrs[v->addr];
+			memcpy(&a->addr, sa, sa->len);
+			a->alen = sa->len;
 			if (v->port_is_var) {
 				int64_t port;
 				if (ref_value(R, &v->var, &port, why, wl) < 0)
 					return -1;
 				if (port < 0 || port > 65535) {
 					snprintf(why, wl, "port $%s = %lld is out of range",
-						 v->var.name, (long long)port);
+						 name_of(R, v->var.name), (long long)port);
 					return -1;
 				}
 				if (a->addr.ss_family == AF_INET)
@@ -399,9 +461,10 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 						htons((uint16_t)port);
 			}
 			break;
+		}
 		case V_STR:
-			a->data = v->str;
-			a->dlen = v->slen;
+			a->data = R->sc->bytes + v->str.off;
+			a->dlen = v->str.len;
 			break;
 		case V_PATTERN: {
 			int64_t n = v->num;
@@ -418,6 +481,7 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 			}
 			for (int64_t k = 0; k < n; k++)
 				a->owned[k] = pattern_byte((size_t)k);
+			R->res->cost.pattern_bytes += n;
 			a->data = a->owned;
 			a->dlen = (size_t)n;
 			break;
@@ -523,10 +587,12 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 	}
 }
 
-static int data_matches(const struct sc_expect *e, const struct res *r)
+static int data_matches(const struct sd_scenario *sc, const struct sc_expect *e,
+			const struct res *r)
 {
 	if (e->kind == E_STR)
-		return r->v >= 0 && r->dlen == e->slen && !memcmp(r->data, e->str, e->slen);
+		return r->v >= 0 && r->dlen == e->str.len &&
+		       !memcmp(r->data, sc->bytes + e->str.off, e->str.len);
 	if (e->kind == E_PATTERN) {
 		if (r->v != e->lo)
 			return 0;
@@ -550,7 +616,7 @@ static int check(struct run *R, const struct sc_expect *e, const struct res *r, 
 	case E_FD: return v >= 0;
 	case E_FLAGS: return v == e->lo;
 	case E_STR:
-	case E_PATTERN: return data_matches(e, r);
+	case E_PATTERN: return data_matches(R->sc, e, r);
 	case E_ERRNOS:
 		for (int i = 0; i < e->nerrs; i++)
 			if (v == -e->errs[i])
@@ -585,7 +651,7 @@ static struct sd_sc_outcome *record(struct run *R, const struct sc_step *st)
 	o->line = st->line;
 	o->iteration = R->iter;
 	o->ok = 1;
-	snprintf(o->call, sizeof o->call, "%s", st->text);
+	snprintf(o->call, sizeof o->call, "%.*s", st->text_len, sc_text(R->sc, st));
 	return o;
 }
 
@@ -606,15 +672,15 @@ static void failure(struct run *R, const struct sc_step *st, struct sd_sc_outcom
 		R->res->failed_at = o ? (int)(o - R->res->out) : -1;
 		if (R->iter >= 0)
 			textf(R->res->message, sizeof R->res->message,
-			      "%s:%d: %s (iteration %d): %s", R->sc->path, st->line, st->text,
-			      R->iter, msg);
+			      "%s:%d: %.*s (iteration %d): %s", R->sc->path, st->line, st->text_len,
+			      sc_text(R->sc, st), R->iter, msg);
 		else
-			textf(R->res->message, sizeof R->res->message, "%s:%d: %s: %s", R->sc->path,
-			      st->line, st->text, msg);
+			textf(R->res->message, sizeof R->res->message, "%s:%d: %.*s: %s",
+			      R->sc->path, st->line, st->text_len, sc_text(R->sc, st), msg);
 	}
 }
 
-static void expected_text(const struct sc_expect *e, char *out, size_t size)
+static void expected_text(const struct run *R, const struct sc_expect *e, char *out, size_t size)
 {
 	char b[64];
 	switch (e->kind) {
@@ -622,9 +688,9 @@ static void expected_text(const struct sc_expect *e, char *out, size_t size)
 	case E_RANGE: snprintf(out, size, "%lld..%lld", (long long)e->lo, (long long)e->hi); break;
 	case E_FD: snprintf(out, size, "a descriptor"); break;
 	case E_FLAGS: show_flags(e->lo, out, size); break;
-	case E_STR: show_bytes(e->str, e->slen, out, size); break;
+	case E_STR: show_bytes(R->sc->bytes + e->str.off, e->str.len, out, size); break;
 	case E_PATTERN: snprintf(out, size, "pattern(%lld)", (long long)e->lo); break;
-	case E_VAR: snprintf(out, size, "$%s", e->var.name); break;
+	case E_VAR: snprintf(out, size, "$%s", name_of(R, e->var.name)); break;
 	case E_ERRNOS: {
 		size_t o = 0;
 		out[0] = 0;
@@ -643,28 +709,30 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 		     struct sd_sc_outcome *o)
 {
 	char why[160] = "", exp[128];
-	int data_ok = data_matches(&st->expect, r);
+	const struct sc_expect *e = sc_expect_of(R->sc, st);
+	int data_ok = data_matches(R->sc, e, r);
 	char got[96], norm[64];
-	describe(call, &st->expect, r, data_ok, got, sizeof got, norm, sizeof norm);
+	describe(call, e, r, data_ok, got, sizeof got, norm, sizeof norm);
 	if (o) {
 		snprintf(o->got, sizeof o->got, "%s", got);
 		snprintf(o->norm, sizeof o->norm, "%s", norm);
 	}
-	if ((call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
+	if (R->real && (call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
 	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
 		R->fds[R->nfds++] = (int)r->v;
 	if (st->has_target) {
-		char key[48];
-		int64_t *slot;
-		if (ref_key(R, &st->target, key, sizeof key, why, sizeof why) < 0 ||
-		    !(slot = var_slot(R, key, 1))) {
+		const struct sc_ref *t = sc_target(R->sc, st);
+		int indexed;
+		int64_t index, *slot;
+		if (ref_key(R, t, &indexed, &index, why, sizeof why) < 0 ||
+		    !(slot = table_find(R, &R->vars, t->name, indexed, index, 1))) {
 			failure(R, st, o, "%s", why[0] ? why : "out of memory");
 			return;
 		}
 		*slot = r->v;
 	}
-	if (!check(R, &st->expect, r, why, sizeof why)) {
-		expected_text(&st->expect, exp, sizeof exp);
+	if (!check(R, e, r, why, sizeof why)) {
+		expected_text(R, e, exp, sizeof exp);
 		if (r->v == -EDEADLK && !R->real && deadlock_report(R))
 			failure(R, st, o, "expected %s, but the call would block forever: %s", exp,
 				deadlock_report(R));
@@ -681,14 +749,18 @@ static int may_block(enum sc_call c)
 	       c == C_SLEEP;
 }
 
+/* The call last started under the step's handle. */
 static struct handle *find_handle(struct run *R, const struct sc_step *st, char *why, size_t wl)
 {
-	char key[48];
-	if (ref_key(R, &st->handle, key, sizeof key, why, wl) < 0)
+	const struct sc_ref *r = sc_handle(R->sc, st);
+	int indexed;
+	int64_t index, *i;
+	if (ref_key(R, r, &indexed, &index, why, wl) < 0)
 		return NULL;
-	for (int i = R->nh; i-- > 0;)
-		if (!strcmp(R->h[i].key, key))
-			return &R->h[i];
+	if ((i = table_find(R, &R->handles, r->name, indexed, index, 0)))
+		return &R->h[*i];
+	char key[64];
+	key_text(R, r, indexed, index, key, sizeof key);
 	snprintf(why, wl, "no call was started as %s", key);
 	return NULL;
 }
@@ -713,16 +785,22 @@ static void step_call(struct run *R, const struct sc_step *st)
 	}
 	j->net = &R->net;
 	j->call = st->call;
-	snprintf(j->name, sizeof j->name, "%s", st->actor[0] ? st->actor : "step");
+	if (st->actor_len)
+		snprintf(j->name, sizeof j->name, "%.*s", st->actor_len, sc_text(R->sc, st));
+	else
+		snprintf(j->name, sizeof j->name, "step");
 	if (resolve(R, st, &j->a, why, sizeof why) < 0) {
 		failure(R, st, o, "%s", why);
 		free_job(j);
 		return;
 	}
 	if (st->kind == S_START) {
-		char key[48];
-		if (ref_key(R, &st->handle, key, sizeof key, why, sizeof why) < 0 ||
-		    grow((void **)&R->h, &R->caph, R->nh, sizeof *R->h) < 0) {
+		const struct sc_ref *r = sc_handle(R->sc, st);
+		int indexed;
+		int64_t index, *slot;
+		if (ref_key(R, r, &indexed, &index, why, sizeof why) < 0 ||
+		    grow((void **)&R->h, &R->caph, R->nh, sizeof *R->h) < 0 ||
+		    !(slot = table_find(R, &R->handles, r->name, indexed, index, 1))) {
 			failure(R, st, o, "%s", why[0] ? why : "out of memory");
 			free_job(j);
 			return;
@@ -733,8 +811,8 @@ static void step_call(struct run *R, const struct sc_step *st)
 			free_job(j);
 			return;
 		}
-		R->h[R->nh++] = (struct handle){.job = j, .call = st->call, .st = st};
-		snprintf(R->h[R->nh - 1].key, sizeof R->h[0].key, "%s", key);
+		*slot = R->nh; /* a handle started again names the new call from now on */
+		R->h[R->nh++] = (struct handle){.job = j, .st = st};
 		if (o)
 			snprintf(o->got, sizeof o->got, "started"),
 				snprintf(o->norm, sizeof o->norm, "started");
@@ -775,8 +853,8 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		sd_sleep_ns(&R->net, 50 * 1000000LL);
 		if (job_done(h->job)) {
 			char got[96], norm[64];
-			describe(h->call, &h->st->expect, &h->job->r, 1, got, sizeof got, norm,
-				 sizeof norm);
+			describe(h->job->call, sc_expect_of(R->sc, h->st), &h->job->r, 1, got,
+				 sizeof got, norm, sizeof norm);
 			if (o)
 				textf(o->got, sizeof o->got, "returned %s", got),
 					snprintf(o->norm, sizeof o->norm, "returned");
@@ -790,7 +868,7 @@ static void step_wait(struct run *R, const struct sc_step *st)
 	}
 	int rc = job_wait(h->job, R->timeout_ms);
 	if (rc == 1) {
-		conclude(R, st, h->call, &h->job->r, o);
+		conclude(R, st, h->job->call, &h->job->r, o);
 		return;
 	}
 	if (o)
@@ -871,8 +949,8 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		R.net = *base;
 		base->ops = NULL;
 	}
-	if (opt && opt->target_port > 0) {
-		int64_t *slot = var_slot(&R, "TARGET_PORT", 1);
+	if (opt && opt->target_port > 0 && sc->sym_target >= 0) {
+		int64_t *slot = table_find(&R, &R.vars, sc->sym_target, 0, 0, 1);
 		if (slot)
 			*slot = opt->target_port;
 	}
@@ -891,12 +969,12 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		}
 		switch (st->kind) {
 		case S_REPEAT:
-			if (st->repeat_n == 0) {
+			if (st->count == 0) {
 				pc = st->match;
 				break;
 			}
 			stack[depth].begin = pc;
-			stack[depth].count = (int)st->repeat_n;
+			stack[depth].count = st->count;
 			stack[depth].iter = 0;
 			depth++;
 			R.iter = 0;
@@ -932,7 +1010,8 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	}
 	/* (a thread still stuck in the kernel keeps its job and the instance: they leak rather
 	 * than being freed under it) */
-	free(R.vars);
+	free(R.vars.s);
+	free(R.handles.s);
 	free(R.h);
 	free(R.fds);
 	free(R.stuck);

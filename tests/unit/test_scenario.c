@@ -299,6 +299,29 @@ static void evaluator_runs_the_largest_repeat(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* Variables and started calls are found in O(1): a table entry or two looked at per use, however
+ * many there are (a list made 20000 iterations cost 200 million comparisons). */
+static void evaluator_finds_names_in_constant_time(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("s: L = socket(inet) -> fd\n"
+				    "repeat 20000 {\n"
+				    "  s: X[$i] = port(L)\n"
+				    "  s: port(L) -> $X[$i]\n"
+				    "}\n"
+				    "repeat 2000 {\n"
+				    "  s: start A[$i] = port(L)\n"
+				    "  s: Y = wait A[$i] -> $X[0]\n"
+				    "}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.cost.steps, 1 + 2 * 20000 + 2 * 2000);
+	/* about six uses of a name per iteration */
+	if (r.cost.probes > 10 * 6 * 22000)
+		fail_msg("%ld table entries looked at for %ld steps", r.cost.probes, r.cost.steps);
+	sd_sc_result_free(&r);
+}
+
 /* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
  * (LeakSanitizer fails this test if the buffer is lost). */
 static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
@@ -332,5 +355,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(evaluator_keeps_outcomes_in_few_allocations),
 	T(parser_bounds_the_steps_run),
 	T(evaluator_runs_the_largest_repeat),
+	T(evaluator_finds_names_in_constant_time),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
