@@ -16,13 +16,23 @@ extern "C" {
 
 struct sd_scenario; /* opaque: a parsed file */
 
+struct sd_sc_options;
+
 /* Parses `len` bytes of scenario text; `path` names it in messages. On success returns 0
  * and *out (free with sd_scenario_free). On a malformed file returns -EINVAL and writes
- * "path:line:col: message" into err; nothing is allocated. */
+ * "path:line:col: message" into err; nothing is allocated. A malformed file includes one
+ * that reads a variable no earlier line assigns, or waits for a call no earlier line starts. */
 int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_scenario **out,
 		      char *err, size_t errlen);
 /* Reads and parses a file: as above, plus -ENOENT/-EIO/-EFBIG with a message. */
 int sd_scenario_load(const char *path, struct sd_scenario **out, char *err, size_t errlen);
+/* The same for a file that will run under `opt` (may be NULL): the variables it predefines
+ * ($TARGET_PORT when target_port > 0) count as assigned. */
+int sd_scenario_parse_opt(const char *path, const char *text, size_t len,
+			  const struct sd_sc_options *opt, struct sd_scenario **out, char *err,
+			  size_t errlen);
+int sd_scenario_load_opt(const char *path, const struct sd_sc_options *opt,
+			 struct sd_scenario **out, char *err, size_t errlen);
 void sd_scenario_free(struct sd_scenario *sc);
 /* The number of steps (lines with a call, wait, blocked, set or repeat). */
 int sd_scenario_steps(const struct sd_scenario *sc);

@@ -427,7 +427,7 @@ int sd__cmd_run(int argc, char **argv)
 	for (int i = 0; i < files.n; i++) {
 		char err[512];
 		struct sd_scenario *sc;
-		if (sd_scenario_load(files.v[i], &sc, err, sizeof err) < 0) {
+		if (sd_scenario_load_opt(files.v[i], &opt, &sc, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			bad_files++;
 			if (json) {

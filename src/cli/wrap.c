@@ -322,9 +322,12 @@ int sd__cmd_wrap(int argc, char **argv)
 				"it listens");
 		goto out;
 	}
-	/* Load every scenario before anything starts: a malformed one is an input error. */
+	/* Load every scenario before anything starts: a malformed one is an input error. They
+	 * run with $TARGET_PORT defined. */
+	struct sd_sc_options load_opt = {.target_port = port};
 	for (; nloaded < nruns; nloaded++)
-		if (sd_scenario_load(runs[nloaded], &scs[nloaded], err, sizeof err) < 0) {
+		if (sd_scenario_load_opt(runs[nloaded], &load_opt, &scs[nloaded], err, sizeof err) <
+		    0) {
 			fprintf(stderr, "%s\n", err);
 			goto out;
 		}

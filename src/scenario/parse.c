@@ -89,7 +89,19 @@ struct cur {
 	struct sd_scenario *sc;
 	int32_t *symtab; /* open addressing: 1 + symbol, 0 empty; symcap a power of two */
 	uint32_t symcap;
+	uint8_t *known; /* per symbol: what lines before this one made of it (SYM_*) */
+	uint32_t capknown;
+	int depth; /* repeats open around this line */
+	struct use {
+		int32_t sym;
+		const char *at;
+		int what; /* U_* */
+	} uses[16];       /* the names this line reads, checked once it parsed */
+	int nuses;
 };
+
+enum { SYM_VAR = 1, SYM_STARTED = 2 };
+enum { U_VAR, U_HANDLE, U_ITER };
 
 static int fail(struct cur *c, const char *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -237,6 +249,16 @@ static int number(struct cur *c, int64_t *out)
 /* How a reference is used: assigned (X = ...), read ($X), or a started call's handle. */
 enum { REF_TARGET, REF_READ, REF_HANDLE };
 
+static int use(struct cur *c, int what, int32_t sym, const char *at)
+{
+	if (c->nuses == (int)(sizeof c->uses / sizeof c->uses[0]))
+		return fail(c, at, "too many names on one line");
+	if (at > c->ls && at[-1] == '$')
+		at--;
+	c->uses[c->nuses++] = (struct use){.sym = sym, .at = at, .what = what};
+	return 0;
+}
+
 /* name, name[3], name[$i], name[$j]; the '$' before it, if any, already seen. */
 static int ref(struct cur *c, struct sc_ref *r, int how)
 {
@@ -246,7 +268,12 @@ static int ref(struct cur *c, struct sc_ref *r, int how)
 	const char *at = c->p;
 	if (ident(c, name, sizeof name, "a variable name") < 0 || symbol(c, at, name, &r->name) < 0)
 		return -1;
-	if (c->p < c->eol && *c->p == '[') {
+	int indexed = c->p < c->eol && *c->p == '[';
+	int iter = how == REF_READ && !indexed && !strcmp(name, "i"); /* $i: the repeat index */
+	if (how != REF_TARGET && !iter &&
+	    use(c, how == REF_HANDLE ? U_HANDLE : U_VAR, r->name, at) < 0)
+		return -1;
+	if (indexed) {
 		c->p++;
 		ws(c);
 		if (c->p < c->eol && *c->p == '$') {
@@ -256,9 +283,11 @@ static int ref(struct cur *c, struct sc_ref *r, int how)
 				return -1;
 			if (!strcmp(idx, "i")) {
 				r->ix = IX_I;
+				if (use(c, U_ITER, -1, is) < 0)
+					return -1;
 			} else {
 				int32_t sym;
-				if (symbol(c, is, idx, &sym) < 0)
+				if (symbol(c, is, idx, &sym) < 0 || use(c, U_VAR, sym, is) < 0)
 					return -1;
 				r->ix = IX_VAR;
 				r->index = sym;
@@ -270,8 +299,10 @@ static int ref(struct cur *c, struct sc_ref *r, int how)
 		}
 		if (expect_char(c, ']') < 0)
 			return -1;
-	} else if (how == REF_READ && !strcmp(name, "i")) {
+	} else if (iter) {
 		r->ix = IX_ITER;
+		if (use(c, U_ITER, -1, at) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -868,6 +899,48 @@ void sd_scenario_free(struct sd_scenario *sc)
 
 int sd_scenario_steps(const struct sd_scenario *sc) { return sc->n; }
 
+static int know(struct cur *c, int32_t sym, uint8_t what)
+{
+	uint32_t have = c->capknown;
+	if (reserve(&c->known, &c->capknown, (uint32_t)sym, 1, 1) < 0)
+		return -1;
+	memset(c->known + have, 0, c->capknown - have);
+	c->known[sym] |= what;
+	return 0;
+}
+
+static int known(const struct cur *c, int32_t sym, uint8_t what)
+{
+	return (uint32_t)sym < c->capknown && (c->known[sym] & what);
+}
+
+/* A line that parsed reads only names lines before it made; then what it makes is known. */
+static int check_names(struct cur *c, const struct stmt *m, const char *at)
+{
+	const struct sc_step *st = &m->st;
+	for (int k = 0; k < c->nuses; k++) {
+		const struct use *u = &c->uses[k];
+		const char *name = u->sym >= 0 ? c->sc->names[u->sym] : "i";
+		if (u->what == U_ITER && !c->depth)
+			return fail(c, u->at, "$i used outside repeat");
+		if (u->what == U_VAR && !known(c, u->sym, SYM_VAR)) {
+			if (!strcmp(name, "TARGET_PORT"))
+				return fail(c, u->at,
+					    "unknown variable $TARGET_PORT (only 'sockdrill run "
+					    "--target' and 'sockdrill wrap --run' define it)");
+			return fail(c, u->at,
+				    "unknown variable $%s (no line before this one assigns it)",
+				    name);
+		}
+		if (u->what == U_HANDLE && !known(c, u->sym, SYM_STARTED))
+			return fail(c, u->at, "no call was started as %s before this line", name);
+	}
+	if ((st->kind == S_START && know(c, m->handle.name, SYM_STARTED) < 0) ||
+	    (st->has_target && know(c, m->target.name, SYM_VAR) < 0))
+		return fail(c, at, "out of memory");
+	return 0;
+}
+
 static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_scenario *sc)
 {
 	int stack[SC_MAX_DEPTH], opened_at[SC_MAX_DEPTH], depth = 0, real_steps = 0;
@@ -897,6 +970,7 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 		struct stmt m;
 		struct sc_step *st = &m.st;
 		memset(&m, 0, sizeof m);
+		c->nuses = 0;
 		st->line = c->line;
 		const char *start = c->p;
 		if (c->eol - c->p >= 4 && !strncmp(c->p, "set", 3) &&
@@ -925,6 +999,7 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 				times[depth + 1] = SC_MAX_STEPS + 1;
 			opened_at[depth] = real_steps;
 			stack[depth++] = sc->n;
+			c->depth = depth;
 			if (step_text(c, start, st) < 0 || store(c, &m, start) < 0)
 				return -1;
 		} else if (*c->p == '}') {
@@ -933,6 +1008,7 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 				return fail(c, start, "'}' without a matching 'repeat'");
 			st->kind = S_END;
 			st->match = stack[--depth];
+			c->depth = depth;
 			if (step_text(c, start, st) < 0 || store(c, &m, start) < 0)
 				return -1;
 			sc->steps[st->match].match = sc->n - 1;
@@ -953,7 +1029,7 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 				return -1;
 			if (!at_end(c))
 				return fail(c, c->p, "unexpected '%c'", *c->p);
-			if (store(c, &m, start) < 0)
+			if (check_names(c, &m, start) < 0 || store(c, &m, start) < 0)
 				return -1;
 			real_steps++;
 			total += times[depth];
@@ -983,6 +1059,13 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_scenario **out,
 		      char *err, size_t errlen)
 {
+	return sd_scenario_parse_opt(path, text, len, NULL, out, err, errlen);
+}
+
+int sd_scenario_parse_opt(const char *path, const char *text, size_t len,
+			  const struct sd_sc_options *opt, struct sd_scenario **out, char *err,
+			  size_t errlen)
+{
 	struct cur c = {.path = path, .line = 1, .err = err, .errlen = errlen};
 	struct sd_scenario *sc;
 	*out = NULL;
@@ -999,9 +1082,16 @@ int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_
 	snprintf(sc->path, sizeof sc->path, "%s", path);
 	c.sc = sc;
 	c.ls = c.p = c.eol = text;
-	int rc = parse_lines(&c, text, len, sc);
+	int32_t sym;
+	int rc = 0;
+	if (opt && opt->target_port > 0 && /* the run will define it */
+	    ((sym = symbol_find(&c, "TARGET_PORT", 1)) < 0 || know(&c, sym, SYM_VAR) < 0))
+		rc = fail(&c, text, "out of memory");
+	if (rc == 0)
+		rc = parse_lines(&c, text, len, sc);
 	sc->sym_target = rc < 0 ? -1 : symbol_find(&c, "TARGET_PORT", 0);
 	free(c.symtab);
+	free(c.known);
 	if (rc < 0) {
 		sd_scenario_free(sc);
 		return -EINVAL;
@@ -1011,6 +1101,12 @@ int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_
 }
 
 int sd_scenario_load(const char *path, struct sd_scenario **out, char *err, size_t errlen)
+{
+	return sd_scenario_load_opt(path, NULL, out, err, errlen);
+}
+
+int sd_scenario_load_opt(const char *path, const struct sd_sc_options *opt,
+			 struct sd_scenario **out, char *err, size_t errlen)
 {
 	struct stat stbuf;
 	FILE *f = fopen(path, "rb");
@@ -1035,7 +1131,7 @@ int sd_scenario_load(const char *path, struct sd_scenario **out, char *err, size
 		snprintf(err, errlen, "%s: cannot read", path);
 		return -EIO;
 	}
-	int rc = sd_scenario_parse(path, buf, n, out, err, errlen);
+	int rc = sd_scenario_parse_opt(path, buf, n, opt, out, err, errlen);
 	free(buf);
 	return rc;
 }

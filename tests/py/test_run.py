@@ -55,6 +55,9 @@ BAD = [
     ("addr.sd", b"a: L = socket(inet)\na: bind(L, 999.0.0.1:0) -> 0\n", "addr.sd:2:12: not an IPv4 or IPv6 address"),
     ("string.sd", b"a: L = socket(inet)\na: send(L, \"no end) -> 3\n", "string.sd:2:12: unterminated string"),
     ("garbage.sd", bytes(range(256)) * 4, "garbage.sd:1:1: unexpected byte 0x00"),
+    ("unassigned.sd", b'a: send(C, "x")\n', "unassigned.sd:1:9: unknown variable $C (no line before"),
+    ("target.sd", b"a: sleep($TARGET_PORT) -> 0\n",
+     "target.sd:1:10: unknown variable $TARGET_PORT (only 'sockdrill run --target'"),
 ]
 
 
@@ -69,6 +72,13 @@ def test_malformed_file_exits_2_with_position(sockdrill, tmp_path, name, content
     assert lines[0].startswith(str(path) + ":")
     assert message in lines[0]
     assert "scenarios: 0 passed, 0 failed" in r.stdout  # nothing from it ran
+
+
+def test_target_defines_target_port(sockdrill, tmp_path):
+    path = tmp_path / "target.sd"
+    path.write_text("a: sleep($TARGET_PORT) -> 0\n")
+    r = run(sockdrill, "--target", "127.0.0.1:2", str(path), timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_ten_megabyte_file_is_refused(sockdrill, tmp_path):

@@ -58,7 +58,7 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("x: close(S) -> IN|OUT\n",
 		  "t.sd:1:16: poll flags are only an expectation for poll");
 	parse_err("x: close(S) trailing\n", "t.sd:1:13: unexpected 't'");
-	parse_err("repeat 2 {\nx: close(S)\n", "t.sd:1:1: repeat is never closed with '}'");
+	parse_err("repeat 2 {\nx: S = socket(inet)\n", "t.sd:1:1: repeat is never closed with '}'");
 	parse_err("}\n", "t.sd:1:1: '}' without a matching 'repeat'");
 	parse_err("set speed 3\nx: close(S)\n",
 		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout, faults)");
@@ -69,6 +69,45 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("x: start A = close(S) -> 0\n",
 		  "t.sd:1:23: a started call has no expectation here: check it at 'wait'");
 	parse_err("x: close(S) -> 99999999999999999999\n", "t.sd:1:16: number too large");
+}
+
+/* Every name a line reads was made by a line before it: assigned (X = ...), started (start
+ * X = ...), $i inside repeat; $TARGET_PORT only for a run that defines it. */
+static void parser_refuses_unknown_names(void **state)
+{
+	(void)state;
+	parse_err("x: send(C, \"x\")\n",
+		  "t.sd:1:9: unknown variable $C (no line before this one assigns it)");
+	parse_err("x: S = socket(inet)\nx: bind(S, 127.0.0.1:$P)\n",
+		  "t.sd:2:22: unknown variable $P (no line before this one assigns it)");
+	parse_err("repeat 2 {\n  x: C[$i] = socket(inet)\n}\nx: close(C[$j])\n",
+		  "t.sd:4:12: unknown variable $j (no line before this one assigns it)");
+	parse_err("x: S = socket(inet)\nx: recv(S, 4) -> $N\n",
+		  "t.sd:2:18: unknown variable $N (no line before this one assigns it)");
+	parse_err("x: S = socket(inet)\nx: send(S, pattern($N))\n",
+		  "t.sd:2:20: unknown variable $N (no line before this one assigns it)");
+	parse_err("x: sleep($i)\n", "t.sd:1:10: $i used outside repeat");
+	parse_err("x: S = socket(inet)\nx: close(S[$i])\n", "t.sd:2:12: $i used outside repeat");
+	parse_err("x: N = wait A -> 0\n", "t.sd:1:13: no call was started as A before this line");
+	parse_err("x: blocked $A\n", "t.sd:1:12: no call was started as A before this line");
+	parse_err("x: S = send(S, \"x\")\n",
+		  "t.sd:1:13: unknown variable $S (no line before this one assigns it)");
+	/* a later assignment, even in a repeat, does not count before it */
+	parse_err("repeat 2 {\n  x: close(S)\n  x: S = socket(inet)\n}\n",
+		  "t.sd:2:12: unknown variable $S (no line before this one assigns it)");
+	const char qa[] = "x: C = socket(inet)\nx: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\n";
+	parse_err(qa, "t.sd:2:25: unknown variable $TARGET_PORT (only 'sockdrill run --target' "
+		      "and 'sockdrill wrap --run' define it)");
+	struct sd_scenario *sc;
+	char err[512];
+	struct sd_sc_options o = {.target_port = 8080};
+	assert_int_equal(sd_scenario_parse_opt("t.sd", qa, strlen(qa), &o, &sc, err, sizeof err),
+			 0);
+	sd_scenario_free(sc);
+	/* made anywhere before, in a repeat too; start and assignment are separate names */
+	sd_scenario_free(parse_ok("repeat 2 {\n  x: C[$i] = socket(inet)\n  x: start A[$i] = "
+				  "accept(C[$i])\n}\nx: J = sleep(0)\nx: close(C[$J])\n"
+				  "x: blocked A[0]\nx: A = wait A[1]\nx: close($A)\n"));
 }
 
 /* Numbers the runner passes on are checked where they stand: sleep(MS) in 0..a day (MS * 1e6
@@ -351,6 +390,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(evaluator_bounds_a_hanging_step),
 	T(evaluator_frees_a_call_still_blocked_at_the_end),
 	T(parser_bounds_numeric_arguments),
+	T(parser_refuses_unknown_names),
 	T(evaluator_bounds_a_sleep_from_a_variable),
 	T(evaluator_keeps_outcomes_in_few_allocations),
 	T(parser_bounds_the_steps_run),
