@@ -38,8 +38,7 @@ struct args {
 	int64_t n[4];
 	struct sockaddr_storage addr;
 	socklen_t alen;
-	const unsigned char *data;
-	unsigned char *owned; /* pattern bytes */
+	const unsigned char *data; /* send: the string, or the run's pattern */
 	size_t dlen;
 	unsigned char *rbuf; /* recv: where the bytes go, owned with the arguments (a call still
 			      * blocked when the run ends is dropped, not returned) */
@@ -289,7 +288,11 @@ struct run {
 	int nstuck, capstuck;
 	int iter; /* innermost repeat index, -1 outside */
 	struct sd_sc_result *res;
-	int capout; /* room in res->out */
+	int capout;         /* room in res->out */
+	unsigned char *pat; /* the pattern's first patlen bytes, made once for every send */
+	size_t patlen;
+	unsigned char **oldpats; /* shorter ones it replaced: a started send may still read one */
+	int noldpats, capoldpats;
 };
 
 static const char *deadlock_report(struct run *R)
@@ -428,6 +431,29 @@ static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *
 	return 0;
 }
 
+/* The first n bytes of the pattern; made longer (at least doubled) only when n needs it. */
+static const unsigned char *pattern(struct run *R, size_t n)
+{
+	if (n <= R->patlen && R->pat)
+		return R->pat;
+	size_t len = n > 2 * R->patlen ? n : 2 * R->patlen;
+	if (len > MAX_IO)
+		len = MAX_IO;
+	unsigned char *p = malloc(len + 1);
+	if (!p || grow((void **)&R->oldpats, &R->capoldpats, R->noldpats, sizeof *R->oldpats) < 0) {
+		free(p);
+		return NULL;
+	}
+	for (size_t k = 0; k < len; k++)
+		p[k] = pattern_byte(k);
+	R->res->cost.pattern_bytes += (long)len;
+	if (R->pat)
+		R->oldpats[R->noldpats++] = R->pat;
+	R->pat = p;
+	R->patlen = len;
+	return p;
+}
+
 static int resolve(struct run *R, const struct sc_step *st, struct args *a, char *why, size_t wl)
 {
 	const struct sc_value *args = sc_args(R->sc, st);
@@ -474,15 +500,10 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 				snprintf(why, wl, "pattern length %lld out of range", (long long)n);
 				return -1;
 			}
-			a->owned = malloc((size_t)n + 1);
-			if (!a->owned) {
+			if (!(a->data = pattern(R, (size_t)n))) {
 				snprintf(why, wl, "out of memory");
 				return -1;
 			}
-			for (int64_t k = 0; k < n; k++)
-				a->owned[k] = pattern_byte((size_t)k);
-			R->res->cost.pattern_bytes += n;
-			a->data = a->owned;
 			a->dlen = (size_t)n;
 			break;
 		}
@@ -767,7 +788,6 @@ static struct handle *find_handle(struct run *R, const struct sc_step *st, char 
 
 static void free_job(struct job *j)
 {
-	free(j->a.owned);
 	free(j->a.rbuf);
 	pthread_mutex_destroy(&j->m);
 	pthread_cond_destroy(&j->cv);
@@ -1003,6 +1023,10 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 			free_job(R.stuck[i]);
 		sd_net_close(&R.net);
 		sd_net_close(base); /* the backend under a fault wrapper, if there was one */
+		for (int i = 0; i < R.noldpats; i++)
+			free(R.oldpats[i]);
+		free(R.oldpats);
+		free(R.pat);
 	} else if (res->passed) {
 		res->passed = 0;
 		snprintf(res->message, sizeof res->message,

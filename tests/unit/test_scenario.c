@@ -361,6 +361,27 @@ static void evaluator_finds_names_in_constant_time(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* pattern(N) is made once, not for every send: 100 sends of 1 MB generate about 1 MB of it
+ * (100 MB before); a length from a variable grows it by doubling. */
+static void evaluator_makes_the_pattern_once(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("x: S = socket(inet) -> fd\n"
+				    "x: L = socket(inet) -> fd\n"
+				    "x: bind(L, 127.0.0.1:0) -> 0\n"
+				    "x: P = port(L)\n"
+				    "repeat 100 {\n"
+				    "  x: send(S, pattern(1000000), MSG_NOSIGNAL)\n"
+				    "  x: send(S, pattern($P), MSG_NOSIGNAL)\n"
+				    "}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.cost.steps, 4 + 200);
+	if (r.cost.pattern_bytes > 2 * 1000000)
+		fail_msg("%ld pattern bytes made", r.cost.pattern_bytes);
+	sd_sc_result_free(&r);
+}
+
 /* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
  * (LeakSanitizer fails this test if the buffer is lost). */
 static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
@@ -396,5 +417,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(parser_bounds_the_steps_run),
 	T(evaluator_runs_the_largest_repeat),
 	T(evaluator_finds_names_in_constant_time),
+	T(evaluator_makes_the_pattern_once),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
