@@ -946,7 +946,7 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 	int stack[SC_MAX_DEPTH], opened_at[SC_MAX_DEPTH], depth = 0, real_steps = 0;
 	/* times a step at each depth runs (repeat counts multiplied, held at SC_MAX_STEPS + 1 once
 	 * past it), and the steps the whole file runs */
-	int64_t times[SC_MAX_DEPTH + 1] = {1}, total = 0;
+	int64_t times[SC_MAX_DEPTH + 1] = {1}, total = 0, starts = 0;
 	const char *end = text + len;
 	for (const char *p = text; p < end; c->line++) {
 		c->ls = c->p = p;
@@ -1039,6 +1039,11 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 					"the scenario would run more than %d steps here (a step "
 					"in repeat runs once per iteration)",
 					SC_MAX_STEPS);
+			if (st->kind == S_START && (starts += times[depth]) > SC_MAX_STARTS)
+				return fail(c, start,
+					    "the scenario would start more than %d calls here (a "
+					    "start in repeat runs once per iteration)",
+					    SC_MAX_STARTS);
 		}
 		if (!at_end(c))
 			return fail(c, c->p, "unexpected '%c'", *c->p);

@@ -271,6 +271,7 @@ struct table {
 struct handle {
 	struct job *job;
 	const struct sc_step *st;
+	int collected; /* a wait saw it finish */
 };
 
 struct run {
@@ -281,7 +282,7 @@ struct run {
 	struct table vars;
 	struct table handles; /* the value: an index in h[] */
 	struct handle *h;
-	int nh, caph;
+	int nh, caph, pending; /* started calls not yet collected */
 	int *fds; /* real: the sockets made, shut down at the end to release blocked threads */
 	int nfds, capfds;
 	struct job **stuck; /* threads still blocked when the run ended */
@@ -816,6 +817,13 @@ static void step_call(struct run *R, const struct sc_step *st)
 	}
 	if (st->kind == S_START) {
 		const struct sc_ref *r = sc_handle(R->sc, st);
+		if (R->pending == SC_MAX_PENDING) {
+			failure(R, st, o,
+				"more than %d started calls pending (collect some with wait first)",
+				SC_MAX_PENDING);
+			free_job(j);
+			return;
+		}
 		int indexed;
 		int64_t index, *slot;
 		if (ref_key(R, r, &indexed, &index, why, sizeof why) < 0 ||
@@ -833,6 +841,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 		}
 		*slot = R->nh; /* a handle started again names the new call from now on */
 		R->h[R->nh++] = (struct handle){.job = j, .st = st};
+		R->pending++;
 		if (o)
 			snprintf(o->got, sizeof o->got, "started"),
 				snprintf(o->norm, sizeof o->norm, "started");
@@ -887,6 +896,10 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		return;
 	}
 	int rc = job_wait(h->job, R->timeout_ms);
+	if (rc == 1 && !h->collected) {
+		h->collected = 1;
+		R->pending--;
+	}
 	if (rc == 1) {
 		conclude(R, st, h->job->call, &h->job->r, o);
 		return;

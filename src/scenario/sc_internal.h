@@ -14,6 +14,8 @@
 #define SC_MAX_REPEAT   1000000  /* iterations of one repeat */
 #define SC_MAX_DEPTH    16       /* repeats nested */
 #define SC_MAX_STEPS    2000000  /* steps a file runs, a step in repeat once per iteration */
+#define SC_MAX_STARTS   10000    /* calls a file starts in all (each a thread or sim actor) */
+#define SC_MAX_PENDING  1000     /* started calls not yet collected by wait, at one time */
 #define SC_MAX_NAME     31       /* characters of a name */
 #define SC_MAX_TEXT     95       /* bytes of a step's text kept for reports */
 

@@ -140,6 +140,18 @@ static void parser_bounds_the_steps_run(void **state)
 	parse_err("repeat 1000001 {\n}\n", "t.sd:1:8: repeat count must be 0..1000000");
 }
 
+/* Each started call is a thread or an actor: at most 10000 in a file, counted when it is read
+ * (1000000 of them took 5.6 GB), and at most 1000 not yet collected by wait, when it runs. */
+static void parser_bounds_the_calls_started(void **state)
+{
+	(void)state;
+	parse_err("repeat 5001 {\n  x: start A = sleep(0)\n  x: wait A\n  x: start B = "
+		  "sleep(0)\n  x: wait B\n}\n",
+		  "t.sd:4:3: the scenario would start more than 10000 calls here (a start in "
+		  "repeat runs once per iteration)");
+	sd_scenario_free(parse_ok("repeat 10000 {\n  x: start A = sleep(0)\n  x: wait A\n}\n"));
+}
+
 static void parser_accepts_the_language(void **state)
 {
 	(void)state;
@@ -382,6 +394,26 @@ static void evaluator_makes_the_pattern_once(void **state)
 	sd_sc_result_free(&r);
 }
 
+static void evaluator_bounds_the_calls_pending(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("repeat 3000 {\n"
+				    "  x: start A = sleep(0)\n"
+				    "  x: wait A -> 0\n"
+				    "}\n");
+	if (!r.passed) /* collected as they go: never more than one pending */
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+	r = run("repeat 1001 {\n"
+		"  x: start A[$i] = sleep(1)\n"
+		"}\n");
+	assert_false(r.passed);
+	assert_string_equal(r.message, "t.sd:2: x: start A[$i] = sleep(1) (iteration 1000): more "
+				       "than 1000 started calls pending (collect some with wait "
+				       "first)");
+	sd_sc_result_free(&r);
+}
+
 /* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
  * (LeakSanitizer fails this test if the buffer is lost). */
 static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
@@ -418,5 +450,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(evaluator_runs_the_largest_repeat),
 	T(evaluator_finds_names_in_constant_time),
 	T(evaluator_makes_the_pattern_once),
+	T(parser_bounds_the_calls_started),
+	T(evaluator_bounds_the_calls_pending),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
