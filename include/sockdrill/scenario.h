@@ -37,6 +37,9 @@ void sd_scenario_free(struct sd_scenario *sc);
 /* The number of steps (lines with a call, wait, blocked, set or repeat). */
 int sd_scenario_steps(const struct sd_scenario *sc);
 
+/* Outcomes kept in a result: the first ones, up to this many. */
+#define SD_SC_MAX_OUTCOMES 200000
+
 /* One executed step (a step inside `repeat` runs once per iteration). */
 struct sd_sc_outcome {
 	int line;      /* in the file */
@@ -70,9 +73,12 @@ struct sd_sc_options {
 	int has_seed;
 	int timeout_ms;  /* real: bound of wait and of a blocking call (0: the file's or 3000) */
 	int target_port; /* > 0: predefines $TARGET_PORT (a server under test, sockdrill wrap) */
-	const char
-		*faults; /* a fault spec around the backend (overrides the file's 'set faults') */
+	/* a fault spec around the backend (overrides the file's 'set faults') */
+	const char *faults;
 	FILE *fault_log; /* where injected faults are written (JSON lines), or NULL */
+	/* keep no outcomes (out stays NULL, failed_at -1): the verdict and message only, in
+	 * memory that does not grow with the steps run */
+	int verdict_only;
 };
 
 /* Runs the scenario on a fresh instance of `backend` ("sim", "real", ...). 0 and *res filled

@@ -387,6 +387,8 @@ int sd__cmd_run(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return sd__usage_error("run", "no scenario files or directories given");
+	/* each step's outcome is needed only to list, write or compare them */
+	opt.verdict_only = !verbose && !json_path && strcmp(backend, "both") != 0;
 
 	struct files files = {0};
 	for (int i = optind; i < argc; i++) {

@@ -16,8 +16,7 @@
 
 #include "sc_internal.h"
 
-#define MAX_RECORDED 200000 /* outcomes kept for reports */
-#define MAX_IO       (64 << 20)
+#define MAX_IO (64 << 20)
 
 /* snprintf for messages where cutting a long line short is the intent. */
 static void textf(char *dst, size_t size, const char *fmt, ...)
@@ -290,6 +289,7 @@ struct run {
 	int iter; /* innermost repeat index, -1 outside */
 	struct sd_sc_result *res;
 	int capout;         /* room in res->out */
+	int verdict_only;   /* no outcomes kept */
 	unsigned char *pat; /* the pattern's first patlen bytes, made once for every send */
 	size_t patlen;
 	unsigned char **oldpats; /* shorter ones it replaced: a started send may still read one */
@@ -655,12 +655,12 @@ static int check(struct run *R, const struct sc_expect *e, const struct res *r, 
 static struct sd_sc_outcome *record(struct run *R, const struct sc_step *st)
 {
 	struct sd_sc_result *res = R->res;
-	if (res->n >= MAX_RECORDED)
+	if (R->verdict_only || res->n >= SD_SC_MAX_OUTCOMES)
 		return NULL;
 	if (res->n == R->capout) { /* doubling: n outcomes cost O(n) copying in all */
 		int cap = R->capout ? R->capout * 2 : 64;
-		if (cap > MAX_RECORDED)
-			cap = MAX_RECORDED;
+		if (cap > SD_SC_MAX_OUTCOMES)
+			cap = SD_SC_MAX_OUTCOMES;
 		struct sd_sc_outcome *g = realloc(res->out, (size_t)cap * sizeof *g);
 		if (!g)
 			return NULL;
@@ -953,6 +953,7 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	res->passed = 1;
 	res->failed_at = -1;
 	R.real = strcmp(backend, "sim") != 0;
+	R.verdict_only = opt && opt->verdict_only;
 	R.timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
 		       : sc->timeout_ms > 0       ? sc->timeout_ms
 						  : 3000;

@@ -414,6 +414,30 @@ static void evaluator_bounds_the_calls_pending(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* A run asked for its verdict only keeps no outcomes, whatever it runs, and still names the
+ * failing step. */
+static void evaluator_keeps_only_the_verdict_when_asked(void **state)
+{
+	(void)state;
+	struct sd_scenario *sc = parse_ok("s: L = socket(inet) -> fd\n"
+					  "repeat 1000 {\n"
+					  "  s: port(L) -> 0\n"
+					  "}\n"
+					  "s: close(L) -> 1\n");
+	struct sd_sc_options o = {.verdict_only = 1};
+	struct sd_sc_result r;
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &o, &r), 0);
+	assert_false(r.passed);
+	assert_string_equal(r.message, "t.sd:5: s: close(L) -> 1: expected 1, got 0");
+	assert_int_equal(r.cost.steps, 1002);
+	assert_int_equal(r.n, 0);
+	assert_null(r.out);
+	assert_int_equal(r.cost.outcome_allocs, 0);
+	assert_int_equal(r.failed_at, -1);
+	sd_sc_result_free(&r);
+	sd_scenario_free(sc);
+}
+
 /* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
  * (LeakSanitizer fails this test if the buffer is lost). */
 static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
@@ -452,5 +476,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(evaluator_makes_the_pattern_once),
 	T(parser_bounds_the_calls_started),
 	T(evaluator_bounds_the_calls_pending),
+	T(evaluator_keeps_only_the_verdict_when_asked),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
