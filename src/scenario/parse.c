@@ -783,6 +783,10 @@ static int store(struct cur *c, struct stmt *m, const char *at)
 	    reserve(&sc->steps, (uint32_t *)&sc->capsteps, (uint32_t)sc->n, 1, sizeof *sc->steps) <
 		    0)
 		return fail(c, at, "out of memory");
+	if (st->kind == S_REPEAT || st->kind == S_END) {
+		sc->steps[sc->n++] = *st;
+		return 0;
+	}
 	st->vals = sc->nvals;
 	for (int i = 0; i < st->nargs; i++)
 		sc->vals[sc->nvals++] = m->args[i];

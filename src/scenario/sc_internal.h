@@ -93,20 +93,26 @@ struct sc_expect {
 
 enum sc_kind { S_CALL, S_START, S_WAIT, S_BLOCKED, S_REPEAT, S_END };
 
-/* One step in 32 bytes, its values and expectation in shared arrays: a file of short lines
+/* One step in 24 bytes, its values and expectation in shared arrays: a file of short lines
  * parses into a few times its size. */
 struct sc_step {
 	int32_t line;
-	uint32_t text;   /* sc->bytes + text: the step as written, trimmed, cut to SC_MAX_TEXT */
-	uint32_t vals;   /* sc->vals + vals: the arguments, then the handle, then the target */
-	uint32_t expect; /* 1 + index in sc->expects; 0 when the step has none */
-	int32_t match;   /* S_REPEAT: index of its S_END, and back */
-	int32_t count;   /* S_REPEAT: iterations (0 also when no step inside) */
+	uint32_t text; /* sc->bytes + text: the step as written, trimmed, cut to SC_MAX_TEXT */
+	union {
+		struct {                 /* a call, start, wait or blocked */
+			uint32_t vals;   /* sc->vals + vals: arguments, then handle, then target */
+			uint32_t expect; /* 1 + index in sc->expects; 0 when the step has none */
+		};
+		struct {               /* repeat and '}' */
+			int32_t match; /* the index of the other one */
+			int32_t count; /* S_REPEAT: iterations (0 also when no step inside) */
+		};
+	};
 	uint8_t kind, call, nargs, has_target;
 	uint8_t text_len, actor_len; /* the actor is the first actor_len bytes of the text */
 };
 
-_Static_assert(sizeof(struct sc_step) <= 32, "a step stays small: files are parsed per line");
+_Static_assert(sizeof(struct sc_step) <= 24, "a step stays small: files are parsed per line");
 
 struct sd_scenario {
 	char path[256];
