@@ -79,7 +79,11 @@ struct sd_sc_options {
 	/* keep no outcomes (out stays NULL, failed_at -1): the verdict and message only, in
 	 * memory that does not grow with the steps run */
 	int verdict_only;
+	int max_time_s; /* wall-clock bound of the whole run, s (0: SD_SC_MAX_TIME_S) */
 };
+
+/* The default bound of one run (one file on one backend), in seconds. */
+#define SD_SC_MAX_TIME_S 600
 
 /* Runs the scenario on a fresh instance of `backend` ("sim", "real", ...). 0 and *res filled
  * (free with sd_sc_result_free), whatever the verdict; a negative errno if the backend

@@ -15,8 +15,8 @@
 
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
-	"                     [--verbose] [--timeout MS] [--faults SPEC] [--fault-log FILE]\n"
-	"                     [--target ADDR:PORT] PATH...\n\n"
+	"                     [--verbose] [--timeout MS] [--max-time S] [--faults SPEC]\n"
+	"                     [--fault-log FILE] [--target ADDR:PORT] PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
 	".sd files run in name order. On both, every scenario runs on sim and on real and any\n"
 	"step whose outcome differs is shown side by side. A failing step prints the command\n"
@@ -28,6 +28,8 @@ static const char run_help[] =
 	"  --json FILE    write the results as one JSON document (docs/scenarios.md)\n"
 	"  --verbose      print every step and its outcome\n"
 	"  --timeout MS   real: how long a blocking step may take (default 3000)\n"
+	"  --max-time S   bound of each file's run on each backend, in wall-clock seconds\n"
+	"                 (1..86400, default 600); a run past it fails (exit 1)\n"
 	"  --faults SPEC  inject faults around the backend (docs/faults.md); seeded by --seed\n"
 	"  --fault-log F  one JSON line per injected fault\n"
 	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n";
@@ -245,6 +247,8 @@ static void reproduce_cmd(char *buf, size_t size, const char *backend, uint64_t 
 			 (unsigned long long)seed);
 	if (opt->timeout_ms && n >= 0 && (size_t)n < size)
 		n += snprintf(buf + n, size - (size_t)n, " --timeout %d", opt->timeout_ms);
+	if (opt->max_time_s && n >= 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, " --max-time %d", opt->max_time_s);
 	if (opt->faults && n >= 0 && (size_t)n < size)
 		n += snprintf(buf + n, size - (size_t)n, " --faults '%s'", opt->faults);
 	if (opt->target_port && n >= 0 && (size_t)n < size)
@@ -311,6 +315,7 @@ int sd__cmd_run(int argc, char **argv)
 		{"json", required_argument, NULL, 'J'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"timeout", required_argument, NULL, 't'},
+		{"max-time", required_argument, NULL, 'M'},
 		{"faults", required_argument, NULL, 'f'},
 		{"fault-log", required_argument, NULL, 'L'},
 		{"target", required_argument, NULL, 'T'},
@@ -346,6 +351,11 @@ int sd__cmd_run(int argc, char **argv)
 			if (sd__parse_num("run", "--timeout", optarg, 1, 600000, &num))
 				return SD_EXIT_USAGE;
 			opt.timeout_ms = (int)num;
+			break;
+		case 'M':
+			if (sd__parse_num("run", "--max-time", optarg, 1, 86400, &num))
+				return SD_EXIT_USAGE;
+			opt.max_time_s = (int)num;
 			break;
 		case 'j': junit = optarg; break;
 		case 'J': json_path = optarg; break;

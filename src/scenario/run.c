@@ -180,14 +180,40 @@ struct job {
 	pthread_mutex_t m;
 	pthread_cond_t cv;
 	int done, is_thread, id, joined;
+	int cancel; /* the run is over: a started sleep on a thread ends now */
 	pthread_t th;
 	char name[32];
 };
 
+static struct timespec realtime_in(int64_t ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000)
+		t.tv_sec++, t.tv_nsec -= 1000000000;
+	return t;
+}
+
+/* real: a started sleep waits on its job, so that the end of the run can cut it short. */
+static void job_sleep(struct job *j, struct res *r)
+{
+	struct timespec until = realtime_in(j->a.n[0]);
+	memset(r, 0, sizeof *r);
+	pthread_mutex_lock(&j->m);
+	while (!j->cancel && pthread_cond_timedwait(&j->cv, &j->m, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&j->m);
+}
+
 static void job_body(struct job *j)
 {
 	struct res r;
-	exec(j->net, j->call, &j->a, &r);
+	if (j->is_thread && j->call == C_SLEEP)
+		job_sleep(j, &r);
+	else
+		exec(j->net, j->call, &j->a, &r);
 	pthread_mutex_lock(&j->m);
 	j->r = r;
 	j->done = 1;
@@ -226,12 +252,7 @@ static int job_wait(struct job *j, int timeout_ms)
 		}
 		return 1;
 	}
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000)
-		until.tv_sec++, until.tv_nsec -= 1000000000;
+	struct timespec until = realtime_in(timeout_ms);
 	pthread_mutex_lock(&j->m);
 	while (!j->done && pthread_cond_timedwait(&j->cv, &j->m, &until) == 0)
 		;
@@ -278,6 +299,8 @@ struct run {
 	struct sd_net net;  /* what the steps call: the backend, or a fault wrapper around it */
 	struct sd_net base; /* the backend under a fault wrapper (ops NULL when unwrapped) */
 	int real, timeout_ms;
+	int max_time_s;  /* the whole run's bound */
+	double deadline; /* t0 + max_time_s, CLOCK_MONOTONIC seconds */
 	struct table vars;
 	struct table handles; /* the value: an index in h[] */
 	struct handle *h;
@@ -795,6 +818,34 @@ static void free_job(struct job *j)
 	free(j);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* real: how long a step may block, ms: the timeout, or what is left of the run's bound. */
+static int step_limit(const struct run *R, int *by_max_time)
+{
+	double left = (R->deadline - now_s()) * 1000;
+	*by_max_time = left < R->timeout_ms;
+	return !*by_max_time ? R->timeout_ms : left > 0 ? (int)left : 0;
+}
+
+static void blocked_failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *o,
+			    int limit, int by_max_time)
+{
+	if (o)
+		snprintf(o->got, sizeof o->got, "blocked"),
+			snprintf(o->norm, sizeof o->norm, "blocked");
+	if (by_max_time)
+		failure(R, st, o, "the run reached its time bound (--max-time %d s) in this step",
+			R->max_time_s);
+	else
+		failure(R, st, o, "still blocked after %d ms (see 'set timeout')", limit);
+}
+
 static void step_call(struct run *R, const struct sc_step *st)
 {
 	struct sd_sc_outcome *o = record(R, st);
@@ -847,14 +898,20 @@ static void step_call(struct run *R, const struct sc_step *st)
 				snprintf(o->norm, sizeof o->norm, "started");
 		return;
 	}
-	if (R->real && may_block(st->call)) {
+	int by_max_time, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	if (R->real && st->call == C_SLEEP) {
+		/* wall time, here: a sleep past the bound sleeps to it and fails */
+		int64_t ms = j->a.n[0] > limit ? limit : j->a.n[0];
+		j->r.v = sd_sleep_ns(&R->net, ms * 1000000);
+		if (ms < j->a.n[0]) {
+			blocked_failure(R, st, o, limit, by_max_time);
+			free_job(j);
+			return;
+		}
+	} else if (R->real && may_block(st->call)) {
 		/* On the kernel a wrong expectation must not hang the run: bounded wait. */
-		if (job_start(j, 1) < 0 || job_wait(j, R->timeout_ms) != 1) {
-			failure(R, st, o, "still blocked after %d ms (see 'set timeout')",
-				R->timeout_ms);
-			if (o)
-				snprintf(o->got, sizeof o->got, "blocked"),
-					snprintf(o->norm, sizeof o->norm, "blocked");
+		if (job_start(j, 1) < 0 || job_wait(j, limit) != 1) {
+			blocked_failure(R, st, o, limit, by_max_time);
 			if (grow((void **)&R->stuck, &R->capstuck, R->nstuck, sizeof *R->stuck) ==
 			    0)
 				R->stuck[R->nstuck++] = j;
@@ -895,7 +952,8 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		}
 		return;
 	}
-	int rc = job_wait(h->job, R->timeout_ms);
+	int by_max_time, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	int rc = job_wait(h->job, limit);
 	if (rc == 1 && !h->collected) {
 		h->collected = 1;
 		R->pending--;
@@ -904,21 +962,15 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		conclude(R, st, h->job->call, &h->job->r, o);
 		return;
 	}
+	if (rc != -EDEADLK) {
+		blocked_failure(R, st, o, limit, by_max_time);
+		return;
+	}
 	if (o)
 		snprintf(o->got, sizeof o->got, "blocked"),
 			snprintf(o->norm, sizeof o->norm, "blocked");
-	if (rc == -EDEADLK)
-		failure(R, st, o, "the call can never finish: %s",
-			deadlock_report(R) ? deadlock_report(R) : "deadlock");
-	else
-		failure(R, st, o, "still blocked after %d ms (see 'set timeout')", R->timeout_ms);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	failure(R, st, o, "the call can never finish: %s",
+		deadlock_report(R) ? deadlock_report(R) : "deadlock");
 }
 
 uint64_t sd_scenario_seed(const struct sd_scenario *sc, const struct sd_sc_options *opt)
@@ -926,8 +978,17 @@ uint64_t sd_scenario_seed(const struct sd_scenario *sc, const struct sd_sc_optio
 	return opt && opt->has_seed ? opt->seed : sc->has_seed ? sc->seed : 1;
 }
 
+static void job_cancel(struct job *j)
+{
+	pthread_mutex_lock(&j->m);
+	j->cancel = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->m);
+}
+
 /* Ends every background call: threads blocked in the kernel are released by shutting their
- * sockets down; on sim, actors are dropped with the instance. 1 if a thread is still stuck. */
+ * sockets down, sleeping ones told to stop; they get 2 s in all. On sim, actors are dropped
+ * with the instance. 1 if a thread is still stuck. */
 static int release_jobs(struct run *R)
 {
 	int stuck = 0;
@@ -936,11 +997,14 @@ static int release_jobs(struct run *R)
 	for (int i = 0; i < R->nfds; i++)
 		sd_shutdown(&R->net, R->fds[i], SHUT_RDWR);
 	for (int i = 0; i < R->nh; i++)
-		if (job_wait(R->h[i].job, 2000) != 1)
+		job_cancel(R->h[i].job);
+	double until = now_s() + 2;
+	for (int i = 0; i < R->nh + R->nstuck; i++) {
+		struct job *j = i < R->nh ? R->h[i].job : R->stuck[i - R->nh];
+		double left = (until - now_s()) * 1000;
+		if (job_wait(j, left > 0 ? (int)left : 0) != 1)
 			stuck = 1;
-	for (int i = 0; i < R->nstuck; i++)
-		if (job_wait(R->stuck[i], 2000) != 1)
-			stuck = 1;
+	}
 	return stuck;
 }
 
@@ -953,6 +1017,7 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	res->passed = 1;
 	res->failed_at = -1;
 	R.real = strcmp(backend, "sim") != 0;
+	R.max_time_s = opt && opt->max_time_s > 0 ? opt->max_time_s : SD_SC_MAX_TIME_S;
 	R.verdict_only = opt && opt->verdict_only;
 	R.timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
 		       : sc->timeout_ms > 0       ? sc->timeout_ms
@@ -989,6 +1054,7 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 			*slot = opt->target_port;
 	}
 	double t0 = now_s();
+	R.deadline = t0 + R.max_time_s;
 	struct {
 		int begin, count, iter;
 	} stack[SC_MAX_DEPTH];
@@ -999,6 +1065,12 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		 * repeat with no step inside is skipped whole, so they cost no more than these */
 		if (st->kind != S_REPEAT && st->kind != S_END && ++res->cost.steps > SC_MAX_STEPS) {
 			failure(&R, st, NULL, "stopped after %d steps", SC_MAX_STEPS);
+			break;
+		}
+		if (st->kind != S_REPEAT && st->kind != S_END && now_s() >= R.deadline) {
+			failure(&R, st, NULL,
+				"the run reached its time bound (--max-time %d s) before this step",
+				R.max_time_s);
 			break;
 		}
 		switch (st->kind) {

@@ -130,6 +130,19 @@ def test_hanging_step_on_real_fails_at_the_timeout(sockdrill, tmp_path):
     assert "would block forever: deadlock at" in r.stdout  # the sim knows at once
 
 
+def test_whole_run_is_bounded_by_max_time(sockdrill, tmp_path):
+    # Each step may block up to the timeout (10 minutes here), 1000 of them far longer: the
+    # run stops at --max-time, naming the file and the bound.
+    path = tmp_path / "long.sd"
+    path.write_text("set timeout 600000\nrepeat 1000 {\n  a: sleep(1000) -> 0\n}\n")
+    r = run(sockdrill, "--backend", "real", "--max-time", "1", str(path), timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(rf"real: {re.escape(str(path))}:3: a: sleep\(1000\) -> 0 \(iteration \d\): "
+                     r"the run reached its time bound \(--max-time 1 s\) (in|before) this step$",
+                     r.stdout, re.M), r.stdout
+    assert f"reproduce: ./sockdrill run --backend real --seed 1 --max-time 1 {path}" in r.stdout
+
+
 def test_junit_is_well_formed(sockdrill, tmp_path):
     (tmp_path / "pass.sd").write_text(SERVER + "c: close(C) -> 0\n")
     (tmp_path / "fail.sd").write_text(SERVER + "c: close(C) -> 7\n")
@@ -193,6 +206,8 @@ def test_verbose_lists_every_step(sockdrill, tmp_path):
     (["--backend", "kernel", "x.sd"], "--backend must be sim, real or both, not 'kernel'"),
     (["--seed", "-3", "x.sd"], "--seed expects a whole number"),
     (["--timeout", "0", "x.sd"], "--timeout expects a whole number from 1"),
+    (["--max-time", "0", "x.sd"], "--max-time expects a whole number from 1 to 86400"),
+    (["--max-time", "86401", "x.sd"], "--max-time expects a whole number from 1 to 86400"),
     (["/no/such/file.sd"], "/no/such/file.sd: no such file or directory"),
     (["--frob"], "unknown option '--frob'"),
 ])

@@ -438,6 +438,28 @@ static void evaluator_keeps_only_the_verdict_when_asked(void **state)
 	sd_scenario_free(sc);
 }
 
+/* On real a sleep is wall time bounded like any step, and one started and still sleeping when
+ * the run ends is stopped with it (a thread left in nanosleep was reported as "could not be
+ * stopped" and leaked). */
+static void evaluator_ends_sleeps_with_the_run(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("x: start A = sleep(86400000)\n"
+				    "x: blocked A\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+	r = run("set timeout 300\nx: sleep(5000) -> 0\n");
+	if (!strcmp(sd_test_backend, "sim")) {
+		assert_true(r.passed); /* virtual time */
+	} else {
+		assert_false(r.passed);
+		assert_string_equal(r.message, "t.sd:2: x: sleep(5000) -> 0: still blocked after "
+					       "300 ms (see 'set timeout')");
+	}
+	sd_sc_result_free(&r);
+}
+
 /* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
  * (LeakSanitizer fails this test if the buffer is lost). */
 static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
@@ -477,5 +499,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(parser_bounds_the_calls_started),
 	T(evaluator_bounds_the_calls_pending),
 	T(evaluator_keeps_only_the_verdict_when_asked),
+	T(evaluator_ends_sleeps_with_the_run),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
