@@ -898,7 +898,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 				snprintf(o->norm, sizeof o->norm, "started");
 		return;
 	}
-	int by_max_time, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
 	if (R->real && st->call == C_SLEEP) {
 		/* wall time, here: a sleep past the bound sleeps to it and fails */
 		int64_t ms = j->a.n[0] > limit ? limit : j->a.n[0];
@@ -952,7 +952,7 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		}
 		return;
 	}
-	int by_max_time, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
 	int rc = job_wait(h->job, limit);
 	if (rc == 1 && !h->collected) {
 		h->collected = 1;
