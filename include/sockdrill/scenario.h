@@ -16,16 +16,29 @@ extern "C" {
 
 struct sd_scenario; /* opaque: a parsed file */
 
+struct sd_sc_options;
+
 /* Parses `len` bytes of scenario text; `path` names it in messages. On success returns 0
  * and *out (free with sd_scenario_free). On a malformed file returns -EINVAL and writes
- * "path:line:col: message" into err; nothing is allocated. */
+ * "path:line:col: message" into err; nothing is allocated. A malformed file includes one
+ * that reads a variable no earlier line assigns, or waits for a call no earlier line starts. */
 int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_scenario **out,
 		      char *err, size_t errlen);
 /* Reads and parses a file: as above, plus -ENOENT/-EIO/-EFBIG with a message. */
 int sd_scenario_load(const char *path, struct sd_scenario **out, char *err, size_t errlen);
+/* The same for a file that will run under `opt` (may be NULL): the variables it predefines
+ * ($TARGET_PORT when target_port > 0) count as assigned. */
+int sd_scenario_parse_opt(const char *path, const char *text, size_t len,
+			  const struct sd_sc_options *opt, struct sd_scenario **out, char *err,
+			  size_t errlen);
+int sd_scenario_load_opt(const char *path, const struct sd_sc_options *opt,
+			 struct sd_scenario **out, char *err, size_t errlen);
 void sd_scenario_free(struct sd_scenario *sc);
 /* The number of steps (lines with a call, wait, blocked, set or repeat). */
 int sd_scenario_steps(const struct sd_scenario *sc);
+
+/* Outcomes kept in a result: the first ones, up to this many. */
+#define SD_SC_MAX_OUTCOMES 200000
 
 /* One executed step (a step inside `repeat` runs once per iteration). */
 struct sd_sc_outcome {
@@ -37,6 +50,14 @@ struct sd_sc_outcome {
 	char norm[64]; /* backend-independent form, for side-by-side comparison */
 };
 
+/* What a run did, counted: its cost must grow linearly with the steps run (tests check it). */
+struct sd_sc_cost {
+	long steps;          /* steps executed, a step in a repeat once per iteration */
+	long probes;         /* entries of the variable and started-call tables looked at */
+	long pattern_bytes;  /* pattern(N) bytes generated */
+	long outcome_allocs; /* (re)allocations of out[] */
+};
+
 struct sd_sc_result {
 	int passed;        /* every expectation held */
 	int failed_at;     /* index in out[] of the first failed step, -1 if none */
@@ -44,16 +65,25 @@ struct sd_sc_result {
 	struct sd_sc_outcome *out;
 	int n;
 	double seconds; /* wall time of the run */
+	struct sd_sc_cost cost;
 };
 
 struct sd_sc_options {
 	uint64_t seed; /* sim seed, used when has_seed (else the file's `set seed`, else 1) */
 	int has_seed;
-	int timeout_ms; /* real: bound of wait and of a blocking call (0: the file's or 3000) */
-	int target_port;    /* > 0: predefines $TARGET_PORT (a server under test, sockdrill wrap) */
-	const char *faults; /* a fault spec around the backend (overrides the file's 'set faults') */
-	FILE *fault_log;    /* where injected faults are written (JSON lines), or NULL */
+	int timeout_ms;  /* real: bound of wait and of a blocking call (0: the file's or 3000) */
+	int target_port; /* > 0: predefines $TARGET_PORT (a server under test, sockdrill wrap) */
+	/* a fault spec around the backend (overrides the file's 'set faults') */
+	const char *faults;
+	FILE *fault_log; /* where injected faults are written (JSON lines), or NULL */
+	/* keep no outcomes (out stays NULL, failed_at -1): the verdict and message only, in
+	 * memory that does not grow with the steps run */
+	int verdict_only;
+	int max_time_s; /* wall-clock bound of the whole run, s (0: SD_SC_MAX_TIME_S) */
 };
+
+/* The default bound of one run (one file on one backend), in seconds. */
+#define SD_SC_MAX_TIME_S 600
 
 /* Runs the scenario on a fresh instance of `backend` ("sim", "real", ...). 0 and *res filled
  * (free with sd_sc_result_free), whatever the verdict; a negative errno if the backend

@@ -644,6 +644,10 @@ static int int_opt(const void *v, socklen_t l, int *out)
 	return 0;
 }
 
+/* Seconds from which a timeout means "forever" (Linux: those that do not fit in jiffies); below
+ * it, now + timeout stays far from overflowing the sim's nanosecond clock. */
+#define TIMEO_MAX_S (INT64_MAX / 1000000000 / 2)
+
 static int timeo_opt(const void *v, socklen_t l, int64_t *out)
 {
 	struct timeval tv;
@@ -654,6 +658,8 @@ static int timeo_opt(const void *v, socklen_t l, int64_t *out)
 		return -EDOM;
 	if (tv.tv_sec < 0)
 		*out = -1; /* no waiting at all: see sd__deadline */
+	else if (tv.tv_sec >= TIMEO_MAX_S)
+		*out = 0; /* as Linux's MAX_SCHEDULE_TIMEOUT: wait forever, read back as {0, 0} */
 	else
 		*out = (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
 	return 0;

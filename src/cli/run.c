@@ -18,8 +18,8 @@
 
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
-	"                     [--verbose] [--timeout MS] [--faults SPEC] [--fault-log FILE]\n"
-	"                     [--target ADDR:PORT] PATH...\n\n"
+	"                     [--verbose] [--timeout MS] [--max-time S] [--faults SPEC]\n"
+	"                     [--fault-log FILE] [--target ADDR:PORT] PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
 	".sd files run in name order (links to directories are not followed, at most 32 levels\n"
 	"deep; a directory with no .sd file is an error). A file holds at most 1 MiB. On both,\n"
@@ -33,6 +33,8 @@ static const char run_help[] =
 	"  --json FILE    write the results as one JSON document (docs/scenarios.md)\n"
 	"  --verbose      print every step and its outcome\n"
 	"  --timeout MS   real: how long a blocking step may take (default 3000)\n"
+	"  --max-time S   bound of each file's run on each backend, in wall-clock seconds\n"
+	"                 (1..86400, default 600); a run past it fails (exit 1)\n"
 	"  --faults SPEC  inject faults around the backend (docs/faults.md); seeded by --seed\n"
 	"  --fault-log F  one JSON line per injected fault\n"
 	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n";
@@ -393,7 +395,7 @@ static void side_by_side(FILE *f, const struct sd_sc_result *a, const struct sd_
 static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_sc_options *opt,
 			   const char *target, const char *file)
 {
-	char seed_s[24], timeout_s[16];
+	char seed_s[24], timeout_s[16], max_s[16];
 	const char *av[16];
 	int n = 0;
 	snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
@@ -402,6 +404,10 @@ static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_s
 	if (opt->timeout_ms) {
 		snprintf(timeout_s, sizeof timeout_s, "%d", opt->timeout_ms);
 		av[n++] = "--timeout", av[n++] = timeout_s;
+	}
+	if (opt->max_time_s) {
+		snprintf(max_s, sizeof max_s, "%d", opt->max_time_s);
+		av[n++] = "--max-time", av[n++] = max_s;
 	}
 	if (opt->faults)
 		av[n++] = "--faults", av[n++] = opt->faults;
@@ -479,6 +485,7 @@ int sd__cmd_run(int argc, char **argv)
 		{"json", required_argument, NULL, 'J'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"timeout", required_argument, NULL, 't'},
+		{"max-time", required_argument, NULL, 'M'},
 		{"faults", required_argument, NULL, 'f'},
 		{"fault-log", required_argument, NULL, 'L'},
 		{"target", required_argument, NULL, 'T'},
@@ -513,6 +520,11 @@ int sd__cmd_run(int argc, char **argv)
 			if (sd__parse_num("run", "--timeout", optarg, 1, 600000, &num))
 				return SD_EXIT_USAGE;
 			opt.timeout_ms = (int)num;
+			break;
+		case 'M':
+			if (sd__parse_num("run", "--max-time", optarg, 1, 86400, &num))
+				return SD_EXIT_USAGE;
+			opt.max_time_s = (int)num;
 			break;
 		case 'j': junit_path = optarg; break;
 		case 'J': json_path = optarg; break;
@@ -549,6 +561,8 @@ int sd__cmd_run(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return sd__usage_error("run", "no scenario files or directories given");
+	/* each step's outcome is needed only to list, write or compare them */
+	opt.verdict_only = !verbose && !json_path && strcmp(backend, "both") != 0;
 
 	/* From here every exit goes through `out`, which frees and closes what was taken. */
 	int rc = SD_EXIT_USAGE;
@@ -592,7 +606,7 @@ int sd__cmd_run(int argc, char **argv)
 	for (int i = 0; i < files.n; i++) {
 		char err[512];
 		struct sd_scenario *sc;
-		if (sd_scenario_load(files.v[i], &sc, err, sizeof err) < 0) {
+		if (sd_scenario_load_opt(files.v[i], &opt, &sc, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			bad_files++;
 			if (json) {

@@ -315,7 +315,9 @@ int sd__cmd_wrap(int argc, char **argv)
 		goto out;
 	}
 	/* Load every scenario before anything starts: a missing or malformed one is an input
-	 * error. A FIFO or a directory is refused before it is opened (a FIFO would block). */
+	 * error. A FIFO or a directory is refused before it is opened (a FIFO would block). They
+	 * run with $TARGET_PORT defined. */
+	struct sd_sc_options load_opt = {.target_port = port};
 	for (; nloaded < nruns; nloaded++) {
 		struct stat st;
 		if (stat(runs[nloaded], &st) < 0) {
@@ -326,7 +328,8 @@ int sd__cmd_wrap(int argc, char **argv)
 			sd__usage_error("wrap", "--run %s: not a regular file", runs[nloaded]);
 			goto out;
 		}
-		if (sd_scenario_load(runs[nloaded], &scs[nloaded], err, sizeof err) < 0) {
+		if (sd_scenario_load_opt(runs[nloaded], &load_opt, &scs[nloaded], err, sizeof err) <
+		    0) {
 			sd__usage_error("wrap", "%s", err);
 			goto out;
 		}

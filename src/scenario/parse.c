@@ -1,5 +1,6 @@
 /* sockdrill scenarios: the parser, line by line, with file:line:col messages. */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -85,7 +86,22 @@ struct cur {
 	int line;
 	char *err;
 	size_t errlen;
+	struct sd_scenario *sc;
+	int32_t *symtab; /* open addressing: 1 + symbol, 0 empty; symcap a power of two */
+	uint32_t symcap;
+	uint8_t *known; /* per symbol: what lines before this one made of it (SYM_*) */
+	uint32_t capknown;
+	int depth; /* repeats open around this line */
+	struct use {
+		int32_t sym;
+		const char *at;
+		int what; /* U_* */
+	} uses[16];       /* the names this line reads, checked once it parsed */
+	int nuses;
 };
+
+enum { SYM_VAR = 1, SYM_STARTED = 2 };
+enum { U_VAR, U_HANDLE, U_ITER };
 
 static int fail(struct cur *c, const char *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -98,6 +114,24 @@ static int fail(struct cur *c, const char *at, const char *fmt, ...)
 		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/* Room for `more` elements of `size` bytes after `n` in *p, grown by doubling; 0 or -1. */
+static int reserve(void *p, uint32_t *cap, uint32_t n, uint32_t more, size_t size)
+{
+	if ((uint64_t)n + more <= *cap)
+		return 0;
+	uint64_t ncap = *cap ? *cap : 16;
+	while (ncap < (uint64_t)n + more)
+		ncap *= 2;
+	if (ncap > UINT32_MAX)
+		return -1;
+	void *g = realloc(*(void **)p, (size_t)ncap * size);
+	if (!g)
+		return -1;
+	*(void **)p = g;
+	*cap = (uint32_t)ncap;
+	return 0;
 }
 
 static void ws(struct cur *c)
@@ -135,6 +169,54 @@ static int ident(struct cur *c, char *buf, size_t size, const char *what)
 	return 0;
 }
 
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* The symbol of a name (made on first sight), or -1 when out of memory. */
+static int32_t symbol_find(struct cur *c, const char *name, int create)
+{
+	struct sd_scenario *sc = c->sc;
+	if (create && (uint64_t)(sc->nnames + 1) * 2 > c->symcap) {
+		uint32_t ncap = c->symcap ? c->symcap * 2 : 64;
+		int32_t *t = calloc(ncap, sizeof *t);
+		if (!t)
+			return -1;
+		for (int32_t k = 0; k < sc->nnames; k++) {
+			uint32_t i = name_hash(sc->names[k]) & (ncap - 1);
+			while (t[i])
+				i = (i + 1) & (ncap - 1);
+			t[i] = k + 1;
+		}
+		free(c->symtab);
+		c->symtab = t;
+		c->symcap = ncap;
+	}
+	if (!c->symcap)
+		return -1;
+	uint32_t i = name_hash(name) & (c->symcap - 1);
+	for (; c->symtab[i]; i = (i + 1) & (c->symcap - 1))
+		if (!strcmp(sc->names[c->symtab[i] - 1], name))
+			return c->symtab[i] - 1;
+	if (!create || reserve(&sc->names, (uint32_t *)&sc->capnames, (uint32_t)sc->nnames, 1,
+			       sizeof *sc->names) < 0)
+		return -1;
+	snprintf(sc->names[sc->nnames], sizeof *sc->names, "%s", name);
+	c->symtab[i] = sc->nnames + 1;
+	return sc->nnames++;
+}
+
+static int symbol(struct cur *c, const char *at, const char *name, int32_t *out)
+{
+	if ((*out = symbol_find(c, name, 1)) < 0)
+		return fail(c, at, "out of memory");
+	return 0;
+}
+
 static int expect_char(struct cur *c, char ch)
 {
 	ws(c);
@@ -164,25 +246,62 @@ static int number(struct cur *c, int64_t *out)
 	return 0;
 }
 
-/* $name, $name[3], $name[$i], $name[$j]; the '$' already seen when dollar is set. */
-static int ref(struct cur *c, struct sc_ref *r)
+/* How a reference is used: assigned (X = ...), read ($X), or a started call's handle. */
+enum { REF_TARGET, REF_READ, REF_HANDLE };
+
+static int use(struct cur *c, int what, int32_t sym, const char *at)
 {
+	if (c->nuses == (int)(sizeof c->uses / sizeof c->uses[0]))
+		return fail(c, at, "too many names on one line");
+	if (at > c->ls && at[-1] == '$')
+		at--;
+	c->uses[c->nuses++] = (struct use){.sym = sym, .at = at, .what = what};
+	return 0;
+}
+
+/* name, name[3], name[$i], name[$j]; the '$' before it, if any, already seen. */
+static int ref(struct cur *c, struct sc_ref *r, int how)
+{
+	char name[SC_MAX_NAME + 1];
 	memset(r, 0, sizeof *r);
-	if (ident(c, r->name, sizeof r->name, "a variable name") < 0)
+	ws(c);
+	const char *at = c->p;
+	if (ident(c, name, sizeof name, "a variable name") < 0 || symbol(c, at, name, &r->name) < 0)
 		return -1;
-	if (c->p < c->eol && *c->p == '[') {
+	int indexed = c->p < c->eol && *c->p == '[';
+	int iter = how == REF_READ && !indexed && !strcmp(name, "i"); /* $i: the repeat index */
+	if (how != REF_TARGET && !iter &&
+	    use(c, how == REF_HANDLE ? U_HANDLE : U_VAR, r->name, at) < 0)
+		return -1;
+	if (indexed) {
 		c->p++;
 		ws(c);
-		r->has_index = 1;
 		if (c->p < c->eol && *c->p == '$') {
-			c->p++;
-			if (ident(c, r->index_var, sizeof r->index_var, "an index variable") < 0)
+			char idx[SC_MAX_NAME + 1];
+			const char *is = ++c->p;
+			if (ident(c, idx, sizeof idx, "an index variable") < 0)
 				return -1;
-			r->index_kind = strcmp(r->index_var, "i") == 0 ? 1 : 2;
-		} else if (number(c, &r->index_num) < 0) {
-			return -1;
+			if (!strcmp(idx, "i")) {
+				r->ix = IX_I;
+				if (use(c, U_ITER, -1, is) < 0)
+					return -1;
+			} else {
+				int32_t sym;
+				if (symbol(c, is, idx, &sym) < 0 || use(c, U_VAR, sym, is) < 0)
+					return -1;
+				r->ix = IX_VAR;
+				r->index = sym;
+			}
+		} else {
+			r->ix = IX_NUM;
+			if (number(c, &r->index) < 0)
+				return -1;
 		}
 		if (expect_char(c, ']') < 0)
+			return -1;
+	} else if (iter) {
+		r->ix = IX_ITER;
+		if (use(c, U_ITER, -1, at) < 0)
 			return -1;
 	}
 	return 0;
@@ -199,18 +318,18 @@ static int hexval(char ch)
 	return -1;
 }
 
-static int string(struct cur *c, unsigned char **out, size_t *len)
+/* A quoted string, its bytes appended to sc->bytes. */
+static int string(struct cur *c, struct sc_span *out)
 {
+	struct sd_scenario *sc = c->sc;
 	const char *start = c->p++;
-	unsigned char *buf = malloc((size_t)(c->eol - c->p) + 1);
-	size_t n = 0;
-	if (!buf)
+	if (reserve(&sc->bytes, &sc->capbytes, sc->nbytes, (uint32_t)(c->eol - c->p) + 1, 1) < 0)
 		return fail(c, start, "out of memory");
+	unsigned char *buf = sc->bytes + sc->nbytes;
+	uint32_t n = 0;
 	for (;;) {
-		if (c->p >= c->eol) {
-			free(buf);
+		if (c->p >= c->eol)
 			return fail(c, start, "unterminated string");
-		}
 		char ch = *c->p++;
 		if (ch == '"')
 			break;
@@ -218,10 +337,8 @@ static int string(struct cur *c, unsigned char **out, size_t *len)
 			buf[n++] = (unsigned char)ch;
 			continue;
 		}
-		if (c->p >= c->eol) {
-			free(buf);
+		if (c->p >= c->eol)
 			return fail(c, start, "unterminated string");
-		}
 		const char *esc = c->p - 1;
 		switch (*c->p++) {
 		case 'n': buf[n++] = '\n'; break;
@@ -233,27 +350,29 @@ static int string(struct cur *c, unsigned char **out, size_t *len)
 		case 'x': {
 			int h = c->p + 1 < c->eol ? hexval(c->p[0]) : -1;
 			int l = h >= 0 ? hexval(c->p[1]) : -1;
-			if (l < 0) {
-				free(buf);
+			if (l < 0)
 				return fail(c, esc, "\\x needs two hex digits");
-			}
 			buf[n++] = (unsigned char)(h * 16 + l);
 			c->p += 2;
 			break;
 		}
-		default: free(buf); return fail(c, esc, "unknown escape '\\%c'", c->p[-1]);
+		default: return fail(c, esc, "unknown escape '\\%c'", c->p[-1]);
 		}
 	}
-	*out = buf;
-	*len = n;
+	out->off = sc->nbytes;
+	out->len = n;
+	sc->nbytes += n;
 	return 0;
 }
 
 /* a.b.c.d:PORT or [v6]:PORT, PORT a number or a variable. */
 static int address(struct cur *c, struct sc_value *v)
 {
+	struct sd_scenario *sc = c->sc;
 	const char *s = c->p, *hs, *he;
 	char host[64];
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	if (*c->p == '[') {
 		hs = ++c->p;
 		while (c->p < c->eol && *c->p != ']')
@@ -274,14 +393,21 @@ static int address(struct cur *c, struct sc_value *v)
 		return fail(c, s, "address too long");
 	memcpy(host, hs, (size_t)(he - hs));
 	host[he - hs] = 0;
-	if (sd_addr_parse(host, 0, &v->addr, &v->alen) < 0 ||
-	    (*s == '[') != (v->addr.ss_family == AF_INET6))
+	if (sd_addr_parse(host, 0, &ss, &sl) < 0 || (*s == '[') != (ss.ss_family == AF_INET6) ||
+	    sl > sizeof(struct sockaddr_in6))
 		return fail(c, hs, "not an IPv4 or IPv6 address: '%s'", host);
+	if (reserve(&sc->addrs, &sc->capaddrs, sc->naddrs, 1, sizeof *sc->addrs) < 0)
+		return fail(c, s, "out of memory");
+	struct sc_addr *a = &sc->addrs[sc->naddrs];
+	memset(a, 0, sizeof *a);
+	memcpy(a, &ss, sl);
+	a->len = sl;
 	v->kind = V_ADDR;
+	v->addr = sc->naddrs++;
 	if (c->p < c->eol && *c->p == '$') {
 		c->p++;
 		v->port_is_var = 1;
-		return ref(c, &v->var);
+		return ref(c, &v->var, REF_READ);
 	}
 	int64_t port;
 	const char *ps = c->p;
@@ -289,10 +415,10 @@ static int address(struct cur *c, struct sc_value *v)
 		return -1;
 	if (port < 0 || port > 65535)
 		return fail(c, ps, "port out of range: %lld", (long long)port);
-	if (v->addr.ss_family == AF_INET)
-		((struct sockaddr_in *)&v->addr)->sin_port = htons((uint16_t)port);
+	if (a->v4.sin_family == AF_INET)
+		a->v4.sin_port = htons((uint16_t)port);
 	else
-		((struct sockaddr_in6 *)&v->addr)->sin6_port = htons((uint16_t)port);
+		a->v6.sin6_port = htons((uint16_t)port);
 	return 0;
 }
 
@@ -340,14 +466,14 @@ static int value(struct cur *c, struct sc_value *v)
 	char ch = *c->p;
 	if (ch == '"') {
 		v->kind = V_STR;
-		return string(c, &v->str, &v->slen);
+		return string(c, &v->str);
 	}
 	if (ch == '[')
 		return address(c, v);
 	if (ch == '$') {
 		c->p++;
 		v->kind = V_VAR;
-		return ref(c, &v->var);
+		return ref(c, &v->var, REF_READ);
 	}
 	if ((ch >= '0' && ch <= '9') || ch == '-') {
 		const char *q = c->p + (ch == '-');
@@ -365,7 +491,7 @@ static int value(struct cur *c, struct sc_value *v)
 		if (c->p < c->eol && *c->p == '$') {
 			c->p++;
 			v->len_is_var = 1;
-			if (ref(c, &v->var) < 0)
+			if (ref(c, &v->var, REF_READ) < 0)
 				return -1;
 		} else {
 			const char *s = c->p;
@@ -410,12 +536,12 @@ static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		if (is_call && call != C_RECV)
 			return fail(c, s, "a string expectation is only for recv");
 		e->kind = E_STR;
-		return string(c, &e->str, &e->slen);
+		return string(c, &e->str);
 	}
 	if (ch == '$') {
 		c->p++;
 		e->kind = E_VAR;
-		return ref(c, &e->var);
+		return ref(c, &e->var, REF_READ);
 	}
 	if ((ch >= '0' && ch <= '9') || ch == '-') {
 		if (number(c, &e->lo) < 0)
@@ -464,7 +590,7 @@ static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		if (errs) {
 			if (e->nerrs == 8)
 				return fail(c, s, "too many alternatives (at most 8)");
-			e->errs[e->nerrs++] = sd_errno_by_name(name);
+			e->errs[e->nerrs++] = (uint16_t)sd_errno_by_name(name);
 		} else {
 			int64_t v = 0;
 			lookup_const(name, &v);
@@ -487,8 +613,17 @@ static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, in
 	return 0;
 }
 
-static int call_expr(struct cur *c, struct sc_step *st)
+/* A statement as parsed, before it is stored: the step and the values it refers to. */
+struct stmt {
+	struct sc_step st;
+	struct sc_value args[4];
+	struct sc_ref handle, target;
+	struct sc_expect expect;
+};
+
+static int call_expr(struct cur *c, struct stmt *m)
 {
+	struct sc_step *st = &m->st;
 	char name[32];
 	const char *s = (ws(c), c->p);
 	size_t i;
@@ -499,7 +634,7 @@ static int call_expr(struct cur *c, struct sc_step *st)
 			break;
 	if (i == sizeof calls / sizeof calls[0])
 		return fail(c, s, "unknown call '%s'", name);
-	st->call = calls[i].call;
+	st->call = (uint8_t)calls[i].call;
 	if (expect_char(c, '(') < 0)
 		return -1;
 	ws(c);
@@ -511,18 +646,27 @@ static int call_expr(struct cur *c, struct sc_step *st)
 			if (st->nargs == calls[i].max)
 				return fail(c, as, "%s takes at most %d arguments", name,
 					    calls[i].max);
-			struct sc_value *v = &st->args[st->nargs];
+			struct sc_value *v = &m->args[st->nargs];
 			int want = calls[i].kinds[st->nargs];
 			if (want == A_FD && c->p < c->eol && is_id0(*c->p)) {
 				/* a descriptor is a variable: "L" and "$L" both name it */
 				memset(v, 0, sizeof *v);
 				v->kind = V_VAR;
-				if (ref(c, &v->var) < 0)
+				if (ref(c, &v->var, REF_READ) < 0)
 					return -1;
 			} else if (value(c, v) < 0) {
 				return -1;
 			}
 			st->nargs++;
+			if (want == A_NUM && v->kind == V_NUM) {
+				/* the runner passes numbers on as int (milliseconds for sleep) */
+				int64_t lo = st->call == C_SLEEP ? 0 : INT_MIN;
+				int64_t hi = st->call == C_SLEEP ? SC_MAX_SLEEP_MS : INT_MAX;
+				if (v->num < lo || v->num > hi)
+					return fail(c, as, "argument %d of %s must be %lld..%lld%s",
+						    st->nargs, name, (long long)lo, (long long)hi,
+						    st->call == C_SLEEP ? " (milliseconds)" : "");
+			}
 			int ok = want == A_FD     ? v->kind == V_VAR
 				 : want == A_ADDR ? v->kind == V_ADDR
 				 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN
@@ -555,7 +699,7 @@ static int call_expr(struct cur *c, struct sc_step *st)
 
 static int target(struct cur *c, struct sc_ref *r)
 {
-	if (ref(c, r) < 0)
+	if (ref(c, r, REF_TARGET) < 0)
 		return -1;
 	return expect_char(c, '=');
 }
@@ -576,28 +720,17 @@ static int assignment_ahead(const struct cur *c)
 	return q < c->eol && *q == '=';
 }
 
-static void step_text(struct cur *c, const char *from, struct sc_step *st)
-{
-	const char *e = c->eol;
-	while (e > from && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		e--;
-	size_t n = (size_t)(e - from);
-	if (n >= sizeof st->text)
-		n = sizeof st->text - 1;
-	memcpy(st->text, from, n);
-	st->text[n] = 0;
-}
-
 /* One statement after an optional "actor:". */
-static int statement(struct cur *c, struct sc_step *st)
+static int statement(struct cur *c, struct stmt *m)
 {
+	struct sc_step *st = &m->st;
 	ws(c);
 	st->kind = S_CALL;
 	if (c->eol - c->p > 6 && !strncmp(c->p, "start", 5) && !is_id(c->p[5])) {
 		c->p += 5;
 		st->kind = S_START;
 		ws(c);
-		if (target(c, &st->handle) < 0 || call_expr(c, st) < 0)
+		if (target(c, &m->handle) < 0 || call_expr(c, m) < 0)
 			return -1;
 		if (!at_end(c))
 			return fail(c, c->p,
@@ -610,11 +743,11 @@ static int statement(struct cur *c, struct sc_step *st)
 		ws(c);
 		if (c->p < c->eol && *c->p == '$')
 			c->p++;
-		return ref(c, &st->handle);
+		return ref(c, &m->handle, REF_HANDLE);
 	}
 	if (assignment_ahead(c)) {
 		st->has_target = 1;
-		if (target(c, &st->target) < 0)
+		if (target(c, &m->target) < 0)
 			return -1;
 		ws(c);
 	}
@@ -624,17 +757,84 @@ static int statement(struct cur *c, struct sc_step *st)
 		ws(c);
 		if (c->p < c->eol && *c->p == '$')
 			c->p++;
-		if (ref(c, &st->handle) < 0)
+		if (ref(c, &m->handle, REF_HANDLE) < 0)
 			return -1;
-	} else if (call_expr(c, st) < 0) {
+	} else if (call_expr(c, m) < 0) {
 		return -1;
 	}
 	ws(c);
 	if (c->eol - c->p >= 2 && c->p[0] == '-' && c->p[1] == '>') {
 		c->p += 2;
-		if (expectation(c, &st->expect, st->call, st->kind == S_CALL) < 0)
+		if (expectation(c, &m->expect, st->call, st->kind == S_CALL) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* Stores a parsed statement: its values and expectation into the shared arrays. */
+static int store(struct cur *c, struct stmt *m, const char *at)
+{
+	struct sd_scenario *sc = c->sc;
+	struct sc_step *st = &m->st;
+	uint32_t nv = st->nargs + (uint32_t)sc_has_handle(st) + st->has_target;
+	if (reserve(&sc->vals, &sc->capvals, sc->nvals, nv, sizeof *sc->vals) < 0 ||
+	    (m->expect.kind != E_NONE &&
+	     reserve(&sc->expects, &sc->capexpects, sc->nexpects, 1, sizeof *sc->expects) < 0) ||
+	    reserve(&sc->steps, (uint32_t *)&sc->capsteps, (uint32_t)sc->n, 1, sizeof *sc->steps) <
+		    0)
+		return fail(c, at, "out of memory");
+	if (st->kind == S_REPEAT || st->kind == S_END) {
+		sc->steps[sc->n++] = *st;
+		return 0;
+	}
+	st->vals = sc->nvals;
+	for (int i = 0; i < st->nargs; i++)
+		sc->vals[sc->nvals++] = m->args[i];
+	if (sc_has_handle(st))
+		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_VAR, .var = m->handle};
+	if (st->has_target)
+		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_VAR, .var = m->target};
+	if (m->expect.kind != E_NONE) {
+		sc->expects[sc->nexpects++] = m->expect;
+		st->expect = sc->nexpects;
+	}
+	sc->steps[sc->n++] = *st;
+	return 0;
+}
+
+/* The step's text for reports, trimmed and cut to SC_MAX_TEXT, appended to sc->bytes. */
+static int step_text(struct cur *c, const char *from, struct sc_step *st)
+{
+	struct sd_scenario *sc = c->sc;
+	const char *e = c->eol;
+	while (e > from && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	size_t n = (size_t)(e - from);
+	if (n > SC_MAX_TEXT)
+		n = SC_MAX_TEXT;
+	if (reserve(&sc->bytes, &sc->capbytes, sc->nbytes, (uint32_t)n, 1) < 0)
+		return fail(c, from, "out of memory");
+	memcpy(sc->bytes + sc->nbytes, from, n);
+	st->text = sc->nbytes;
+	st->text_len = (uint8_t)n;
+	sc->nbytes += (uint32_t)n;
+	return 0;
+}
+
+/* A number for 'set preempt': the characters of one, copied out (the text has no NUL). */
+static int fraction(struct cur *c, double *out)
+{
+	char buf[32];
+	size_t n = 0;
+	while (c->p + n < c->eol && n < sizeof buf - 1 && strchr("0123456789.eE+-", c->p[n]))
+		n++;
+	memcpy(buf, c->p, n);
+	buf[n] = 0;
+	char *end;
+	*out = strtod(buf, &end);
+	if (!n || end != buf + n)
+		return -1;
+	c->p += n;
 	return 0;
 }
 
@@ -648,31 +848,26 @@ static int setting(struct cur *c, struct sd_scenario *sc)
 	ws(c);
 	const char *vs = c->p;
 	if (!strcmp(name, "preempt")) {
-		char *end;
-		double p = strtod(c->p, &end);
-		if (end == c->p || end > c->eol || !(p >= 0 && p <= 1))
+		double p;
+		if (fraction(c, &p) < 0 || !(p >= 0 && p <= 1))
 			return fail(c, vs, "preempt takes a number from 0 to 1");
-		c->p = end;
 		sc->preempt = p;
 		sc->has_preempt = 1;
 		return 0;
 	}
 	if (!strcmp(name, "faults")) {
-		unsigned char *str;
-		size_t len;
+		struct sc_span str;
 		struct sd_fault_spec spec;
 		char why[200];
 		if (c->p >= c->eol || *c->p != '"')
 			return fail(c, vs, "faults takes a quoted spec, e.g. \"short-read=1\"");
-		if (string(c, &str, &len) < 0)
+		if (string(c, &str) < 0)
 			return -1;
-		if (len >= sizeof sc->faults || memchr(str, 0, len)) {
-			free(str);
+		sc->nbytes -= str.len; /* only needed here */
+		if (str.len >= sizeof sc->faults || memchr(sc->bytes + str.off, 0, str.len))
 			return fail(c, vs, "fault spec too long");
-		}
-		memcpy(sc->faults, str, len);
-		sc->faults[len] = 0;
-		free(str);
+		memcpy(sc->faults, sc->bytes + str.off, str.len);
+		sc->faults[str.len] = 0;
 		if (sd_fault_parse(sc->faults, &spec, why, sizeof why) < 0)
 			return fail(c, vs, "%s", why);
 		return 0;
@@ -693,42 +888,69 @@ static int setting(struct cur *c, struct sd_scenario *sc)
 	return 0;
 }
 
-static int push(struct sd_scenario *sc, int *cap, struct sc_step *st)
-{
-	if (sc->n == *cap) {
-		int ncap = *cap ? *cap * 2 : 32;
-		struct sc_step *g = realloc(sc->steps, (size_t)ncap * sizeof *g);
-		if (!g)
-			return -1;
-		sc->steps = g;
-		*cap = ncap;
-	}
-	sc->steps[sc->n++] = *st;
-	return 0;
-}
-
-static void free_step(struct sc_step *st)
-{
-	for (int i = 0; i < st->nargs; i++)
-		free(st->args[i].str);
-	free(st->expect.str);
-}
-
 void sd_scenario_free(struct sd_scenario *sc)
 {
 	if (!sc)
 		return;
-	for (int i = 0; i < sc->n; i++)
-		free_step(&sc->steps[i]);
 	free(sc->steps);
+	free(sc->vals);
+	free(sc->expects);
+	free(sc->addrs);
+	free(sc->bytes);
+	free(sc->names);
 	free(sc);
 }
 
 int sd_scenario_steps(const struct sd_scenario *sc) { return sc->n; }
 
+static int know(struct cur *c, int32_t sym, uint8_t what)
+{
+	uint32_t have = c->capknown;
+	if (reserve(&c->known, &c->capknown, (uint32_t)sym, 1, 1) < 0)
+		return -1;
+	memset(c->known + have, 0, c->capknown - have);
+	c->known[sym] |= what;
+	return 0;
+}
+
+static int known(const struct cur *c, int32_t sym, uint8_t what)
+{
+	return (uint32_t)sym < c->capknown && (c->known[sym] & what);
+}
+
+/* A line that parsed reads only names lines before it made; then what it makes is known. */
+static int check_names(struct cur *c, const struct stmt *m, const char *at)
+{
+	const struct sc_step *st = &m->st;
+	for (int k = 0; k < c->nuses; k++) {
+		const struct use *u = &c->uses[k];
+		const char *name = u->sym >= 0 ? c->sc->names[u->sym] : "i";
+		if (u->what == U_ITER && !c->depth)
+			return fail(c, u->at, "$i used outside repeat");
+		if (u->what == U_VAR && !known(c, u->sym, SYM_VAR)) {
+			if (!strcmp(name, "TARGET_PORT"))
+				return fail(c, u->at,
+					    "unknown variable $TARGET_PORT (only 'sockdrill run "
+					    "--target' and 'sockdrill wrap --run' define it)");
+			return fail(c, u->at,
+				    "unknown variable $%s (no line before this one assigns it)",
+				    name);
+		}
+		if (u->what == U_HANDLE && !known(c, u->sym, SYM_STARTED))
+			return fail(c, u->at, "no call was started as %s before this line", name);
+	}
+	if ((st->kind == S_START && know(c, m->handle.name, SYM_STARTED) < 0) ||
+	    (st->has_target && know(c, m->target.name, SYM_VAR) < 0))
+		return fail(c, at, "out of memory");
+	return 0;
+}
+
 static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_scenario *sc)
 {
-	int cap = 0, stack[16], depth = 0, real_steps = 0;
+	int stack[SC_MAX_DEPTH], opened_at[SC_MAX_DEPTH], depth = 0, real_steps = 0;
+	/* times a step at each depth runs (repeat counts multiplied, held at SC_MAX_STEPS + 1 once
+	 * past it), and the steps the whole file runs */
+	int64_t times[SC_MAX_DEPTH + 1] = {1}, total = 0, starts = 0;
 	const char *end = text + len;
 	for (const char *p = text; p < end; c->line++) {
 		c->ls = c->p = p;
@@ -749,61 +971,83 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 		}
 		if (at_end(c))
 			continue;
-		struct sc_step st;
-		memset(&st, 0, sizeof st);
-		st.line = c->line;
+		struct stmt m;
+		struct sc_step *st = &m.st;
+		memset(&m, 0, sizeof m);
+		c->nuses = 0;
+		st->line = c->line;
 		const char *start = c->p;
-		step_text(c, start, &st);
 		if (c->eol - c->p >= 4 && !strncmp(c->p, "set", 3) &&
 		    (c->p[3] == ' ' || c->p[3] == '\t')) {
 			c->p += 3;
 			if (setting(c, sc) < 0)
 				return -1;
 		} else if (c->eol - c->p >= 7 && !strncmp(c->p, "repeat", 6) && !is_id(c->p[6])) {
+			int64_t count;
 			c->p += 6;
 			ws(c);
 			const char *ns = c->p;
-			if (number(c, &st.repeat_n) < 0)
+			if (number(c, &count) < 0)
 				return -1;
-			if (st.repeat_n < 0 || st.repeat_n > 1000000)
-				return fail(c, ns, "repeat count must be 0..1000000");
+			if (count < 0 || count > SC_MAX_REPEAT)
+				return fail(c, ns, "repeat count must be 0..%d", SC_MAX_REPEAT);
 			if (expect_char(c, '{') < 0)
 				return -1;
-			if (depth == 16)
-				return fail(c, start, "repeat nested too deeply (at most 16)");
-			st.kind = S_REPEAT;
+			if (depth == SC_MAX_DEPTH)
+				return fail(c, start, "repeat nested too deeply (at most %d)",
+					    SC_MAX_DEPTH);
+			st->kind = S_REPEAT;
+			st->count = (int32_t)count;
+			times[depth + 1] = times[depth] * count;
+			if (times[depth + 1] > SC_MAX_STEPS)
+				times[depth + 1] = SC_MAX_STEPS + 1;
+			opened_at[depth] = real_steps;
 			stack[depth++] = sc->n;
-			if (push(sc, &cap, &st) < 0)
-				return fail(c, start, "out of memory");
+			c->depth = depth;
+			if (step_text(c, start, st) < 0 || store(c, &m, start) < 0)
+				return -1;
 		} else if (*c->p == '}') {
 			c->p++;
 			if (!depth)
 				return fail(c, start, "'}' without a matching 'repeat'");
-			st.kind = S_END;
-			st.match = stack[--depth];
-			sc->steps[st.match].match = sc->n;
-			if (push(sc, &cap, &st) < 0)
-				return fail(c, start, "out of memory");
+			st->kind = S_END;
+			st->match = stack[--depth];
+			c->depth = depth;
+			if (step_text(c, start, st) < 0 || store(c, &m, start) < 0)
+				return -1;
+			sc->steps[st->match].match = sc->n - 1;
+			if (opened_at[depth] == real_steps) /* nothing inside runs: skip it whole */
+				sc->steps[st->match].count = 0;
 		} else {
 			/* actor: ... */
 			const char *q = c->p;
 			while (q < c->eol && is_id(*q))
 				q++;
 			if (q > c->p && q < c->eol && *q == ':') {
-				if ((size_t)(q - c->p) >= sizeof st.actor)
+				if ((size_t)(q - c->p) > SC_MAX_NAME)
 					return fail(c, c->p, "actor name too long");
-				memcpy(st.actor, c->p, (size_t)(q - c->p));
+				st->actor_len = (uint8_t)(q - c->p);
 				c->p = q + 1;
 			}
-			if (statement(c, &st) < 0) {
-				free_step(&st);
+			if (statement(c, &m) < 0 || step_text(c, start, st) < 0)
 				return -1;
-			}
-			if (push(sc, &cap, &st) < 0) {
-				free_step(&st);
-				return fail(c, start, "out of memory");
-			}
+			if (!at_end(c))
+				return fail(c, c->p, "unexpected '%c'", *c->p);
+			if (check_names(c, &m, start) < 0 || store(c, &m, start) < 0)
+				return -1;
 			real_steps++;
+			total += times[depth];
+			if (total > SC_MAX_STEPS)
+				return fail(
+					c, start,
+					"the scenario would run more than %d steps here (a step "
+					"in repeat runs once per iteration)",
+					SC_MAX_STEPS);
+			if (st->kind == S_START && (starts += times[depth]) > SC_MAX_STARTS)
+				return fail(c, start,
+					    "the scenario would start more than %d calls here (a "
+					    "start in repeat runs once per iteration)",
+					    SC_MAX_STARTS);
 		}
 		if (!at_end(c))
 			return fail(c, c->p, "unexpected '%c'", *c->p);
@@ -824,6 +1068,13 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_scenario **out,
 		      char *err, size_t errlen)
 {
+	return sd_scenario_parse_opt(path, text, len, NULL, out, err, errlen);
+}
+
+int sd_scenario_parse_opt(const char *path, const char *text, size_t len,
+			  const struct sd_sc_options *opt, struct sd_scenario **out, char *err,
+			  size_t errlen)
+{
 	struct cur c = {.path = path, .line = 1, .err = err, .errlen = errlen};
 	struct sd_scenario *sc;
 	*out = NULL;
@@ -838,8 +1089,19 @@ int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_
 		return -EINVAL;
 	}
 	snprintf(sc->path, sizeof sc->path, "%s", path);
+	c.sc = sc;
 	c.ls = c.p = c.eol = text;
-	if (parse_lines(&c, text, len, sc) < 0) {
+	int32_t sym;
+	int rc = 0;
+	if (opt && opt->target_port > 0 && /* the run will define it */
+	    ((sym = symbol_find(&c, "TARGET_PORT", 1)) < 0 || know(&c, sym, SYM_VAR) < 0))
+		rc = fail(&c, text, "out of memory");
+	if (rc == 0)
+		rc = parse_lines(&c, text, len, sc);
+	sc->sym_target = rc < 0 ? -1 : symbol_find(&c, "TARGET_PORT", 0);
+	free(c.symtab);
+	free(c.known);
+	if (rc < 0) {
 		sd_scenario_free(sc);
 		return -EINVAL;
 	}
@@ -848,6 +1110,12 @@ int sd_scenario_parse(const char *path, const char *text, size_t len, struct sd_
 }
 
 int sd_scenario_load(const char *path, struct sd_scenario **out, char *err, size_t errlen)
+{
+	return sd_scenario_load_opt(path, NULL, out, err, errlen);
+}
+
+int sd_scenario_load_opt(const char *path, const struct sd_sc_options *opt,
+			 struct sd_scenario **out, char *err, size_t errlen)
 {
 	struct stat stbuf;
 	FILE *f = fopen(path, "rb");
@@ -872,7 +1140,7 @@ int sd_scenario_load(const char *path, struct sd_scenario **out, char *err, size
 		snprintf(err, errlen, "%s: cannot read", path);
 		return -EIO;
 	}
-	int rc = sd_scenario_parse(path, buf, n, out, err, errlen);
+	int rc = sd_scenario_parse_opt(path, buf, n, opt, out, err, errlen);
 	free(buf);
 	return rc;
 }

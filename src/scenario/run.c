@@ -16,12 +16,7 @@
 
 #include "sc_internal.h"
 
-int sd__sc_option(int64_t v);
-const char *sd__sc_option_name(int i);
-
-#define MAX_EXECUTED 2000000 /* steps run in all (repeat included), then the run stops */
-#define MAX_RECORDED 200000  /* outcomes kept for reports */
-#define MAX_IO       (64 << 20)
+#define MAX_IO (64 << 20)
 
 /* snprintf for messages where cutting a long line short is the intent. */
 static void textf(char *dst, size_t size, const char *fmt, ...)
@@ -42,9 +37,11 @@ struct args {
 	int64_t n[4];
 	struct sockaddr_storage addr;
 	socklen_t alen;
-	const unsigned char *data;
-	unsigned char *owned; /* pattern bytes */
+	const unsigned char *data; /* send: the string, or the run's pattern */
 	size_t dlen;
+	unsigned char *rbuf; /* recv: where the bytes go, owned with the arguments (a call still
+			      * blocked when the run ends is dropped, not returned) */
+	size_t rlen;
 };
 
 struct res {
@@ -138,17 +135,11 @@ static void exec(struct sd_net *net, enum sc_call call, const struct args *a, st
 		r->v = sd_connect(net, fd, (const struct sockaddr *)&a->addr, a->alen);
 		break;
 	case C_SEND: r->v = sd_send(net, fd, a->data, a->dlen, (int)a->n[2]); break;
-	case C_RECV: {
-		size_t n = a->n[1] > 0 ? (size_t)(a->n[1] > MAX_IO ? MAX_IO : a->n[1]) : 0;
-		r->data = malloc(n ? n : 1);
-		if (!r->data) {
-			r->v = -ENOMEM;
-			break;
-		}
-		r->v = sd_recv(net, fd, r->data, n, (int)a->n[2]);
+	case C_RECV:
+		r->data = a->rbuf;
+		r->v = sd_recv(net, fd, r->data, a->rlen, (int)a->n[2]);
 		r->dlen = r->v > 0 ? (size_t)r->v : 0;
 		break;
-	}
 	case C_SHUTDOWN: r->v = sd_shutdown(net, fd, (int)a->n[1]); break;
 	case C_CLOSE: r->v = sd_close(net, fd); break;
 	case C_SETSOCKOPT: r->v = setsockopt_call(net, fd, sd__sc_option(a->n[1]), a->n[2]); break;
@@ -189,14 +180,40 @@ struct job {
 	pthread_mutex_t m;
 	pthread_cond_t cv;
 	int done, is_thread, id, joined;
+	int cancel; /* the run is over: a started sleep on a thread ends now */
 	pthread_t th;
 	char name[32];
 };
 
+static struct timespec realtime_in(int64_t ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000)
+		t.tv_sec++, t.tv_nsec -= 1000000000;
+	return t;
+}
+
+/* real: a started sleep waits on its job, so that the end of the run can cut it short. */
+static void job_sleep(struct job *j, struct res *r)
+{
+	struct timespec until = realtime_in(j->a.n[0]);
+	memset(r, 0, sizeof *r);
+	pthread_mutex_lock(&j->m);
+	while (!j->cancel && pthread_cond_timedwait(&j->cv, &j->m, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&j->m);
+}
+
 static void job_body(struct job *j)
 {
 	struct res r;
-	exec(j->net, j->call, &j->a, &r);
+	if (j->is_thread && j->call == C_SLEEP)
+		job_sleep(j, &r);
+	else
+		exec(j->net, j->call, &j->a, &r);
 	pthread_mutex_lock(&j->m);
 	j->r = r;
 	j->done = 1;
@@ -235,12 +252,7 @@ static int job_wait(struct job *j, int timeout_ms)
 		}
 		return 1;
 	}
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000)
-		until.tv_sec++, until.tv_nsec -= 1000000000;
+	struct timespec until = realtime_in(timeout_ms);
 	pthread_mutex_lock(&j->m);
 	while (!j->done && pthread_cond_timedwait(&j->cv, &j->m, &until) == 0)
 		;
@@ -263,16 +275,23 @@ static int job_done(struct job *j)
 
 /* ---- the run ----------------------------------------------------------------------------- */
 
-struct var {
-	char key[48];
-	int64_t v;
+/* Variables and started calls, each a hash table keyed by (symbol, index): a use costs O(1)
+ * however many there are. */
+struct slot {
+	int64_t index, v;
+	int32_t name;
+	int32_t used; /* 0 empty, 1 a plain name, 2 an indexed one */
+};
+
+struct table {
+	struct slot *s;
+	size_t cap, n; /* cap a power of two, at most 3/4 full */
 };
 
 struct handle {
-	char key[48];
 	struct job *job;
-	enum sc_call call;
 	const struct sc_step *st;
+	int collected; /* a wait saw it finish */
 };
 
 struct run {
@@ -280,16 +299,24 @@ struct run {
 	struct sd_net net;  /* what the steps call: the backend, or a fault wrapper around it */
 	struct sd_net base; /* the backend under a fault wrapper (ops NULL when unwrapped) */
 	int real, timeout_ms;
-	struct var *vars;
-	int nvars, capvars;
+	int max_time_s;  /* the whole run's bound */
+	double deadline; /* t0 + max_time_s, CLOCK_MONOTONIC seconds */
+	struct table vars;
+	struct table handles; /* the value: an index in h[] */
 	struct handle *h;
-	int nh, caph;
-	int *fds;
+	int nh, caph, pending; /* started calls not yet collected */
+	int *fds; /* real: the sockets made, shut down at the end to release blocked threads */
 	int nfds, capfds;
 	struct job **stuck; /* threads still blocked when the run ended */
 	int nstuck, capstuck;
 	int iter; /* innermost repeat index, -1 outside */
 	struct sd_sc_result *res;
+	int capout;         /* room in res->out */
+	int verdict_only;   /* no outcomes kept */
+	unsigned char *pat; /* the pattern's first patlen bytes, made once for every send */
+	size_t patlen;
+	unsigned char **oldpats; /* shorter ones it replaced: a started send may still read one */
+	int noldpats, capoldpats;
 };
 
 static const char *deadlock_report(struct run *R)
@@ -310,49 +337,104 @@ static int grow(void **p, int *cap, int n, size_t size)
 	return 0;
 }
 
-static int64_t *var_slot(struct run *R, const char *key, int create)
+static size_t slot_hash(int32_t name, int indexed, int64_t index)
 {
-	for (int i = 0; i < R->nvars; i++)
-		if (!strcmp(R->vars[i].key, key))
-			return &R->vars[i].v;
-	if (!create || grow((void **)&R->vars, &R->capvars, R->nvars, sizeof *R->vars) < 0)
-		return NULL;
-	snprintf(R->vars[R->nvars].key, sizeof R->vars[0].key, "%s", key);
-	R->vars[R->nvars].v = 0;
-	return &R->vars[R->nvars++].v;
+	uint64_t z = (uint64_t)index * 0x9e3779b97f4a7c15ull ^ ((uint64_t)(uint32_t)name << 1) ^
+		     (uint64_t)indexed;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (size_t)(z ^ (z >> 31));
 }
 
-/* The key of a reference: "C" or "C[3]"; 0, or -1 with *why set. */
-static int ref_key(struct run *R, const struct sc_ref *r, char *key, size_t size, char *why,
+static int64_t *table_find(struct run *R, struct table *t, int32_t name, int indexed, int64_t index,
+			   int create);
+
+static int table_grow(struct run *R, struct table *t)
+{
+	struct table old = *t;
+	size_t cap = old.cap ? old.cap * 2 : 64;
+	if (!(t->s = calloc(cap, sizeof *t->s))) {
+		*t = old;
+		return -1;
+	}
+	t->cap = cap;
+	t->n = 0;
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.s[i].used)
+			*table_find(R, t, old.s[i].name, old.s[i].used == 2, old.s[i].index, 1) =
+				old.s[i].v;
+	free(old.s);
+	return 0;
+}
+
+/* The value of (name, index): found, or added as 0 when create is set; NULL when it is not
+ * there (or there is no memory for it). */
+static int64_t *table_find(struct run *R, struct table *t, int32_t name, int indexed, int64_t index,
+			   int create)
+{
+	if (create && (t->n + 1) * 4 > t->cap * 3 && table_grow(R, t) < 0)
+		return NULL;
+	if (!t->cap)
+		return NULL;
+	indexed = indexed != 0;
+	for (size_t i = slot_hash(name, indexed, index) & (t->cap - 1);;
+	     i = (i + 1) & (t->cap - 1)) {
+		struct slot *s = &t->s[i];
+		R->res->cost.probes++;
+		if (!s->used) {
+			if (!create)
+				return NULL;
+			*s = (struct slot){.index = index, .name = name, .used = 1 + indexed};
+			t->n++;
+			return &s->v;
+		}
+		if (s->name == name && s->used == 1 + indexed && s->index == index)
+			return &s->v;
+	}
+}
+
+static const char *name_of(const struct run *R, int32_t sym) { return R->sc->names[sym]; }
+
+/* A reference's name for messages: "C" or "C[3]". */
+static void key_text(const struct run *R, const struct sc_ref *r, int indexed, int64_t index,
+		     char *out, size_t size)
+{
+	if (indexed)
+		snprintf(out, size, "%s[%lld]", name_of(R, r->name), (long long)index);
+	else
+		snprintf(out, size, "%s", name_of(R, r->name));
+}
+
+/* The key of a reference, its index worked out: 0, or -1 with *why set. */
+static int ref_key(struct run *R, const struct sc_ref *r, int *indexed, int64_t *index, char *why,
 		   size_t wl)
 {
-	if (!r->has_index) {
-		snprintf(key, size, "%s", r->name);
-		return 0;
-	}
-	int64_t idx = r->index_num;
-	if (r->index_kind == 1) {
+	*indexed = r->ix == IX_NUM || r->ix == IX_I || r->ix == IX_VAR;
+	*index = 0;
+	if (r->ix == IX_NUM) {
+		*index = r->index;
+	} else if (r->ix == IX_I) {
 		if (R->iter < 0) {
 			snprintf(why, wl, "$i used outside repeat");
 			return -1;
 		}
-		idx = R->iter;
-	} else if (r->index_kind == 2) {
-		int64_t *v = var_slot(R, r->index_var, 0);
+		*index = R->iter;
+	} else if (r->ix == IX_VAR) {
+		int64_t *v = table_find(R, &R->vars, (int32_t)r->index, 0, 0, 0);
 		if (!v) {
-			snprintf(why, wl, "unknown variable $%s", r->index_var);
+			snprintf(why, wl, "unknown variable $%s", name_of(R, (int32_t)r->index));
 			return -1;
 		}
-		idx = *v;
+		*index = *v;
 	}
-	snprintf(key, size, "%s[%lld]", r->name, (long long)idx);
 	return 0;
 }
 
 static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *why, size_t wl)
 {
-	char key[48];
-	if (!strcmp(r->name, "i") && !r->has_index) {
+	int indexed;
+	int64_t index;
+	if (r->ix == IX_ITER) {
 		if (R->iter < 0) {
 			snprintf(why, wl, "$i used outside repeat");
 			return -1;
@@ -360,10 +442,12 @@ static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *
 		*out = R->iter;
 		return 0;
 	}
-	if (ref_key(R, r, key, sizeof key, why, wl) < 0)
+	if (ref_key(R, r, &indexed, &index, why, wl) < 0)
 		return -1;
-	int64_t *v = var_slot(R, key, 0);
+	int64_t *v = table_find(R, &R->vars, r->name, indexed, index, 0);
 	if (!v) {
+		char key[64];
+		key_text(R, r, indexed, index, key, sizeof key);
 		snprintf(why, wl, "unknown variable $%s", key);
 		return -1;
 	}
@@ -371,27 +455,52 @@ static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *
 	return 0;
 }
 
+/* The first n bytes of the pattern; made longer (at least doubled) only when n needs it. */
+static const unsigned char *pattern(struct run *R, size_t n)
+{
+	if (n <= R->patlen && R->pat)
+		return R->pat;
+	size_t len = n > 2 * R->patlen ? n : 2 * R->patlen;
+	if (len > MAX_IO)
+		len = MAX_IO;
+	unsigned char *p = malloc(len + 1);
+	if (!p || grow((void **)&R->oldpats, &R->capoldpats, R->noldpats, sizeof *R->oldpats) < 0) {
+		free(p);
+		return NULL;
+	}
+	for (size_t k = 0; k < len; k++)
+		p[k] = pattern_byte(k);
+	R->res->cost.pattern_bytes += (long)len;
+	if (R->pat)
+		R->oldpats[R->noldpats++] = R->pat;
+	R->pat = p;
+	R->patlen = len;
+	return p;
+}
+
 static int resolve(struct run *R, const struct sc_step *st, struct args *a, char *why, size_t wl)
 {
+	const struct sc_value *args = sc_args(R->sc, st);
 	memset(a, 0, sizeof *a);
 	for (int i = 0; i < st->nargs; i++) {
-		const struct sc_value *v = &st->args[i];
+		const struct sc_value *v = &args[i];
 		switch (v->kind) {
 		case V_NUM: a->n[i] = v->num; break;
 		case V_VAR:
 			if (ref_value(R, &v->var, &a->n[i], why, wl) < 0)
 				return -1;
 			break;
-		case V_ADDR:
-			a->addr = v->addr;
-			a->alen = v->alen;
+		case V_ADDR: {
+			const struct sc_addr *sa = &R->sc->addrs[v->addr];
+			memcpy(&a->addr, sa, sa->len);
+			a->alen = sa->len;
 			if (v->port_is_var) {
 				int64_t port;
 				if (ref_value(R, &v->var, &port, why, wl) < 0)
 					return -1;
 				if (port < 0 || port > 65535) {
 					snprintf(why, wl, "port $%s = %lld is out of range",
-						 v->var.name, (long long)port);
+						 name_of(R, v->var.name), (long long)port);
 					return -1;
 				}
 				if (a->addr.ss_family == AF_INET)
@@ -402,9 +511,10 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 						htons((uint16_t)port);
 			}
 			break;
+		}
 		case V_STR:
-			a->data = v->str;
-			a->dlen = v->slen;
+			a->data = R->sc->bytes + v->str.off;
+			a->dlen = v->str.len;
 			break;
 		case V_PATTERN: {
 			int64_t n = v->num;
@@ -414,17 +524,25 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 				snprintf(why, wl, "pattern length %lld out of range", (long long)n);
 				return -1;
 			}
-			a->owned = malloc((size_t)n + 1);
-			if (!a->owned) {
+			if (!(a->data = pattern(R, (size_t)n))) {
 				snprintf(why, wl, "out of memory");
 				return -1;
 			}
-			for (int64_t k = 0; k < n; k++)
-				a->owned[k] = pattern_byte((size_t)k);
-			a->data = a->owned;
 			a->dlen = (size_t)n;
 			break;
 		}
+		}
+	}
+	if (st->call == C_SLEEP && (a->n[0] < 0 || a->n[0] > SC_MAX_SLEEP_MS)) {
+		snprintf(why, wl, "sleep of %lld ms is out of range (0..%d)", (long long)a->n[0],
+			 SC_MAX_SLEEP_MS);
+		return -1;
+	}
+	if (st->call == C_RECV) {
+		a->rlen = a->n[1] > 0 ? (size_t)(a->n[1] > MAX_IO ? MAX_IO : a->n[1]) : 0;
+		if (!(a->rbuf = malloc(a->rlen ? a->rlen : 1))) {
+			snprintf(why, wl, "out of memory");
+			return -1;
 		}
 	}
 	return 0;
@@ -514,10 +632,12 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 	}
 }
 
-static int data_matches(const struct sc_expect *e, const struct res *r)
+static int data_matches(const struct sd_scenario *sc, const struct sc_expect *e,
+			const struct res *r)
 {
 	if (e->kind == E_STR)
-		return r->v >= 0 && r->dlen == e->slen && !memcmp(r->data, e->str, e->slen);
+		return r->v >= 0 && r->dlen == e->str.len &&
+		       !memcmp(r->data, sc->bytes + e->str.off, e->str.len);
 	if (e->kind == E_PATTERN) {
 		if (r->v != e->lo)
 			return 0;
@@ -541,7 +661,7 @@ static int check(struct run *R, const struct sc_expect *e, const struct res *r, 
 	case E_FD: return v >= 0;
 	case E_FLAGS: return v == e->lo;
 	case E_STR:
-	case E_PATTERN: return data_matches(e, r);
+	case E_PATTERN: return data_matches(R->sc, e, r);
 	case E_ERRNOS:
 		for (int i = 0; i < e->nerrs; i++)
 			if (v == -e->errs[i])
@@ -558,20 +678,25 @@ static int check(struct run *R, const struct sc_expect *e, const struct res *r, 
 static struct sd_sc_outcome *record(struct run *R, const struct sc_step *st)
 {
 	struct sd_sc_result *res = R->res;
-	if (res->n >= MAX_RECORDED)
+	if (R->verdict_only || res->n >= SD_SC_MAX_OUTCOMES)
 		return NULL;
-	if (res->n % 64 == 0) {
-		struct sd_sc_outcome *g = realloc(res->out, ((size_t)res->n + 64) * sizeof *g);
+	if (res->n == R->capout) { /* doubling: n outcomes cost O(n) copying in all */
+		int cap = R->capout ? R->capout * 2 : 64;
+		if (cap > SD_SC_MAX_OUTCOMES)
+			cap = SD_SC_MAX_OUTCOMES;
+		struct sd_sc_outcome *g = realloc(res->out, (size_t)cap * sizeof *g);
 		if (!g)
 			return NULL;
 		res->out = g;
+		R->capout = cap;
+		res->cost.outcome_allocs++;
 	}
 	struct sd_sc_outcome *o = &res->out[res->n++];
 	memset(o, 0, sizeof *o);
 	o->line = st->line;
 	o->iteration = R->iter;
 	o->ok = 1;
-	snprintf(o->call, sizeof o->call, "%s", st->text);
+	snprintf(o->call, sizeof o->call, "%.*s", st->text_len, sc_text(R->sc, st));
 	return o;
 }
 
@@ -592,15 +717,15 @@ static void failure(struct run *R, const struct sc_step *st, struct sd_sc_outcom
 		R->res->failed_at = o ? (int)(o - R->res->out) : -1;
 		if (R->iter >= 0)
 			textf(R->res->message, sizeof R->res->message,
-			      "%s:%d: %s (iteration %d): %s", R->sc->path, st->line, st->text,
-			      R->iter, msg);
+			      "%s:%d: %.*s (iteration %d): %s", R->sc->path, st->line, st->text_len,
+			      sc_text(R->sc, st), R->iter, msg);
 		else
-			textf(R->res->message, sizeof R->res->message, "%s:%d: %s: %s", R->sc->path,
-			      st->line, st->text, msg);
+			textf(R->res->message, sizeof R->res->message, "%s:%d: %.*s: %s",
+			      R->sc->path, st->line, st->text_len, sc_text(R->sc, st), msg);
 	}
 }
 
-static void expected_text(const struct sc_expect *e, char *out, size_t size)
+static void expected_text(const struct run *R, const struct sc_expect *e, char *out, size_t size)
 {
 	char b[64];
 	switch (e->kind) {
@@ -608,9 +733,9 @@ static void expected_text(const struct sc_expect *e, char *out, size_t size)
 	case E_RANGE: snprintf(out, size, "%lld..%lld", (long long)e->lo, (long long)e->hi); break;
 	case E_FD: snprintf(out, size, "a descriptor"); break;
 	case E_FLAGS: show_flags(e->lo, out, size); break;
-	case E_STR: show_bytes(e->str, e->slen, out, size); break;
+	case E_STR: show_bytes(R->sc->bytes + e->str.off, e->str.len, out, size); break;
 	case E_PATTERN: snprintf(out, size, "pattern(%lld)", (long long)e->lo); break;
-	case E_VAR: snprintf(out, size, "$%s", e->var.name); break;
+	case E_VAR: snprintf(out, size, "$%s", name_of(R, e->var.name)); break;
 	case E_ERRNOS: {
 		size_t o = 0;
 		out[0] = 0;
@@ -629,28 +754,30 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 		     struct sd_sc_outcome *o)
 {
 	char why[160] = "", exp[128];
-	int data_ok = data_matches(&st->expect, r);
+	const struct sc_expect *e = sc_expect_of(R->sc, st);
+	int data_ok = data_matches(R->sc, e, r);
 	char got[96], norm[64];
-	describe(call, &st->expect, r, data_ok, got, sizeof got, norm, sizeof norm);
+	describe(call, e, r, data_ok, got, sizeof got, norm, sizeof norm);
 	if (o) {
 		snprintf(o->got, sizeof o->got, "%s", got);
 		snprintf(o->norm, sizeof o->norm, "%s", norm);
 	}
-	if ((call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
+	if (R->real && (call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
 	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
 		R->fds[R->nfds++] = (int)r->v;
 	if (st->has_target) {
-		char key[48];
-		int64_t *slot;
-		if (ref_key(R, &st->target, key, sizeof key, why, sizeof why) < 0 ||
-		    !(slot = var_slot(R, key, 1))) {
+		const struct sc_ref *t = sc_target(R->sc, st);
+		int indexed;
+		int64_t index, *slot;
+		if (ref_key(R, t, &indexed, &index, why, sizeof why) < 0 ||
+		    !(slot = table_find(R, &R->vars, t->name, indexed, index, 1))) {
 			failure(R, st, o, "%s", why[0] ? why : "out of memory");
 			return;
 		}
 		*slot = r->v;
 	}
-	if (!check(R, &st->expect, r, why, sizeof why)) {
-		expected_text(&st->expect, exp, sizeof exp);
+	if (!check(R, e, r, why, sizeof why)) {
+		expected_text(R, e, exp, sizeof exp);
 		if (r->v == -EDEADLK && !R->real && deadlock_report(R))
 			failure(R, st, o, "expected %s, but the call would block forever: %s", exp,
 				deadlock_report(R));
@@ -667,25 +794,56 @@ static int may_block(enum sc_call c)
 	       c == C_SLEEP;
 }
 
+/* The call last started under the step's handle. */
 static struct handle *find_handle(struct run *R, const struct sc_step *st, char *why, size_t wl)
 {
-	char key[48];
-	if (ref_key(R, &st->handle, key, sizeof key, why, wl) < 0)
+	const struct sc_ref *r = sc_handle(R->sc, st);
+	int indexed;
+	int64_t index, *i;
+	if (ref_key(R, r, &indexed, &index, why, wl) < 0)
 		return NULL;
-	for (int i = R->nh; i-- > 0;)
-		if (!strcmp(R->h[i].key, key))
-			return &R->h[i];
+	if ((i = table_find(R, &R->handles, r->name, indexed, index, 0)))
+		return &R->h[*i];
+	char key[64];
+	key_text(R, r, indexed, index, key, sizeof key);
 	snprintf(why, wl, "no call was started as %s", key);
 	return NULL;
 }
 
 static void free_job(struct job *j)
 {
-	free(j->a.owned);
-	free(j->r.data);
+	free(j->a.rbuf);
 	pthread_mutex_destroy(&j->m);
 	pthread_cond_destroy(&j->cv);
 	free(j);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* real: how long a step may block, ms: the timeout, or what is left of the run's bound. */
+static int step_limit(const struct run *R, int *by_max_time)
+{
+	double left = (R->deadline - now_s()) * 1000;
+	*by_max_time = left < R->timeout_ms;
+	return !*by_max_time ? R->timeout_ms : left > 0 ? (int)left : 0;
+}
+
+static void blocked_failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *o,
+			    int limit, int by_max_time)
+{
+	if (o)
+		snprintf(o->got, sizeof o->got, "blocked"),
+			snprintf(o->norm, sizeof o->norm, "blocked");
+	if (by_max_time)
+		failure(R, st, o, "the run reached its time bound (--max-time %d s) in this step",
+			R->max_time_s);
+	else
+		failure(R, st, o, "still blocked after %d ms (see 'set timeout')", limit);
 }
 
 static void step_call(struct run *R, const struct sc_step *st)
@@ -699,16 +857,29 @@ static void step_call(struct run *R, const struct sc_step *st)
 	}
 	j->net = &R->net;
 	j->call = st->call;
-	snprintf(j->name, sizeof j->name, "%s", st->actor[0] ? st->actor : "step");
+	if (st->actor_len)
+		snprintf(j->name, sizeof j->name, "%.*s", st->actor_len, sc_text(R->sc, st));
+	else
+		snprintf(j->name, sizeof j->name, "step");
 	if (resolve(R, st, &j->a, why, sizeof why) < 0) {
 		failure(R, st, o, "%s", why);
 		free_job(j);
 		return;
 	}
 	if (st->kind == S_START) {
-		char key[48];
-		if (ref_key(R, &st->handle, key, sizeof key, why, sizeof why) < 0 ||
-		    grow((void **)&R->h, &R->caph, R->nh, sizeof *R->h) < 0) {
+		const struct sc_ref *r = sc_handle(R->sc, st);
+		if (R->pending == SC_MAX_PENDING) {
+			failure(R, st, o,
+				"more than %d started calls pending (collect some with wait first)",
+				SC_MAX_PENDING);
+			free_job(j);
+			return;
+		}
+		int indexed;
+		int64_t index, *slot;
+		if (ref_key(R, r, &indexed, &index, why, sizeof why) < 0 ||
+		    grow((void **)&R->h, &R->caph, R->nh, sizeof *R->h) < 0 ||
+		    !(slot = table_find(R, &R->handles, r->name, indexed, index, 1))) {
 			failure(R, st, o, "%s", why[0] ? why : "out of memory");
 			free_job(j);
 			return;
@@ -719,21 +890,28 @@ static void step_call(struct run *R, const struct sc_step *st)
 			free_job(j);
 			return;
 		}
-		R->h[R->nh++] = (struct handle){.job = j, .call = st->call, .st = st};
-		snprintf(R->h[R->nh - 1].key, sizeof R->h[0].key, "%s", key);
+		*slot = R->nh; /* a handle started again names the new call from now on */
+		R->h[R->nh++] = (struct handle){.job = j, .st = st};
+		R->pending++;
 		if (o)
 			snprintf(o->got, sizeof o->got, "started"),
 				snprintf(o->norm, sizeof o->norm, "started");
 		return;
 	}
-	if (R->real && may_block(st->call)) {
+	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	if (R->real && st->call == C_SLEEP) {
+		/* wall time, here: a sleep past the bound sleeps to it and fails */
+		int64_t ms = j->a.n[0] > limit ? limit : j->a.n[0];
+		j->r.v = sd_sleep_ns(&R->net, ms * 1000000);
+		if (ms < j->a.n[0]) {
+			blocked_failure(R, st, o, limit, by_max_time);
+			free_job(j);
+			return;
+		}
+	} else if (R->real && may_block(st->call)) {
 		/* On the kernel a wrong expectation must not hang the run: bounded wait. */
-		if (job_start(j, 1) < 0 || job_wait(j, R->timeout_ms) != 1) {
-			failure(R, st, o, "still blocked after %d ms (see 'set timeout')",
-				R->timeout_ms);
-			if (o)
-				snprintf(o->got, sizeof o->got, "blocked"),
-					snprintf(o->norm, sizeof o->norm, "blocked");
+		if (job_start(j, 1) < 0 || job_wait(j, limit) != 1) {
+			blocked_failure(R, st, o, limit, by_max_time);
 			if (grow((void **)&R->stuck, &R->capstuck, R->nstuck, sizeof *R->stuck) ==
 			    0)
 				R->stuck[R->nstuck++] = j;
@@ -761,8 +939,8 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		sd_sleep_ns(&R->net, 50 * 1000000LL);
 		if (job_done(h->job)) {
 			char got[96], norm[64];
-			describe(h->call, &h->st->expect, &h->job->r, 1, got, sizeof got, norm,
-				 sizeof norm);
+			describe(h->job->call, sc_expect_of(R->sc, h->st), &h->job->r, 1, got,
+				 sizeof got, norm, sizeof norm);
 			if (o)
 				textf(o->got, sizeof o->got, "returned %s", got),
 					snprintf(o->norm, sizeof o->norm, "returned");
@@ -774,26 +952,25 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		}
 		return;
 	}
-	int rc = job_wait(h->job, R->timeout_ms);
+	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	int rc = job_wait(h->job, limit);
+	if (rc == 1 && !h->collected) {
+		h->collected = 1;
+		R->pending--;
+	}
 	if (rc == 1) {
-		conclude(R, st, h->call, &h->job->r, o);
+		conclude(R, st, h->job->call, &h->job->r, o);
+		return;
+	}
+	if (rc != -EDEADLK) {
+		blocked_failure(R, st, o, limit, by_max_time);
 		return;
 	}
 	if (o)
 		snprintf(o->got, sizeof o->got, "blocked"),
 			snprintf(o->norm, sizeof o->norm, "blocked");
-	if (rc == -EDEADLK)
-		failure(R, st, o, "the call can never finish: %s",
-			deadlock_report(R) ? deadlock_report(R) : "deadlock");
-	else
-		failure(R, st, o, "still blocked after %d ms (see 'set timeout')", R->timeout_ms);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	failure(R, st, o, "the call can never finish: %s",
+		deadlock_report(R) ? deadlock_report(R) : "deadlock");
 }
 
 uint64_t sd_scenario_seed(const struct sd_scenario *sc, const struct sd_sc_options *opt)
@@ -801,8 +978,17 @@ uint64_t sd_scenario_seed(const struct sd_scenario *sc, const struct sd_sc_optio
 	return opt && opt->has_seed ? opt->seed : sc->has_seed ? sc->seed : 1;
 }
 
+static void job_cancel(struct job *j)
+{
+	pthread_mutex_lock(&j->m);
+	j->cancel = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->m);
+}
+
 /* Ends every background call: threads blocked in the kernel are released by shutting their
- * sockets down; on sim, actors are dropped with the instance. 1 if a thread is still stuck. */
+ * sockets down, sleeping ones told to stop; they get 2 s in all. On sim, actors are dropped
+ * with the instance. 1 if a thread is still stuck. */
 static int release_jobs(struct run *R)
 {
 	int stuck = 0;
@@ -811,11 +997,14 @@ static int release_jobs(struct run *R)
 	for (int i = 0; i < R->nfds; i++)
 		sd_shutdown(&R->net, R->fds[i], SHUT_RDWR);
 	for (int i = 0; i < R->nh; i++)
-		if (job_wait(R->h[i].job, 2000) != 1)
+		job_cancel(R->h[i].job);
+	double until = now_s() + 2;
+	for (int i = 0; i < R->nh + R->nstuck; i++) {
+		struct job *j = i < R->nh ? R->h[i].job : R->stuck[i - R->nh];
+		double left = (until - now_s()) * 1000;
+		if (job_wait(j, left > 0 ? (int)left : 0) != 1)
 			stuck = 1;
-	for (int i = 0; i < R->nstuck; i++)
-		if (job_wait(R->stuck[i], 2000) != 1)
-			stuck = 1;
+	}
 	return stuck;
 }
 
@@ -828,6 +1017,8 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	res->passed = 1;
 	res->failed_at = -1;
 	R.real = strcmp(backend, "sim") != 0;
+	R.max_time_s = opt && opt->max_time_s > 0 ? opt->max_time_s : SD_SC_MAX_TIME_S;
+	R.verdict_only = opt && opt->verdict_only;
 	R.timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
 		       : sc->timeout_ms > 0       ? sc->timeout_ms
 						  : 3000;
@@ -857,32 +1048,39 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		R.net = *base;
 		base->ops = NULL;
 	}
-	if (opt && opt->target_port > 0) {
-		int64_t *slot = var_slot(&R, "TARGET_PORT", 1);
+	if (opt && opt->target_port > 0 && sc->sym_target >= 0) {
+		int64_t *slot = table_find(&R, &R.vars, sc->sym_target, 0, 0, 1);
 		if (slot)
 			*slot = opt->target_port;
 	}
 	double t0 = now_s();
+	R.deadline = t0 + R.max_time_s;
 	struct {
 		int begin, count, iter;
-	} stack[17];
+	} stack[SC_MAX_DEPTH];
 	int depth = 0;
-	long executed = 0;
 	for (int pc = 0; pc < sc->n && res->passed; pc++) {
 		const struct sc_step *st = &sc->steps[pc];
-		if (++executed > MAX_EXECUTED) {
-			failure(&R, st, NULL, "stopped after %d steps (repeat too large)",
-				MAX_EXECUTED);
+		/* the parser bounds the steps a file runs; repeat and '}' are not steps, and a
+		 * repeat with no step inside is skipped whole, so they cost no more than these */
+		if (st->kind != S_REPEAT && st->kind != S_END && ++res->cost.steps > SC_MAX_STEPS) {
+			failure(&R, st, NULL, "stopped after %d steps", SC_MAX_STEPS);
+			break;
+		}
+		if (st->kind != S_REPEAT && st->kind != S_END && now_s() >= R.deadline) {
+			failure(&R, st, NULL,
+				"the run reached its time bound (--max-time %d s) before this step",
+				R.max_time_s);
 			break;
 		}
 		switch (st->kind) {
 		case S_REPEAT:
-			if (st->repeat_n == 0) {
+			if (st->count == 0) {
 				pc = st->match;
 				break;
 			}
 			stack[depth].begin = pc;
-			stack[depth].count = (int)st->repeat_n;
+			stack[depth].count = st->count;
 			stack[depth].iter = 0;
 			depth++;
 			R.iter = 0;
@@ -911,6 +1109,10 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 			free_job(R.stuck[i]);
 		sd_net_close(&R.net);
 		sd_net_close(base); /* the backend under a fault wrapper, if there was one */
+		for (int i = 0; i < R.noldpats; i++)
+			free(R.oldpats[i]);
+		free(R.oldpats);
+		free(R.pat);
 	} else if (res->passed) {
 		res->passed = 0;
 		snprintf(res->message, sizeof res->message,
@@ -918,7 +1120,8 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	}
 	/* (a thread still stuck in the kernel keeps its job and the instance: they leak rather
 	 * than being freed under it) */
-	free(R.vars);
+	free(R.vars.s);
+	free(R.handles.s);
 	free(R.h);
 	free(R.fds);
 	free(R.stuck);

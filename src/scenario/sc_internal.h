@@ -2,11 +2,22 @@
 #ifndef SD_SC_INTERNAL_H
 #define SD_SC_INTERNAL_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include <sockdrill/scenario.h>
+
+/* Limits of the language (docs/scenarios.md, "Limits"). */
+#define SC_MAX_SLEEP_MS 86400000 /* sleep(MS): a day (virtual time on sim, wall time on real) */
+#define SC_MAX_REPEAT   1000000  /* iterations of one repeat */
+#define SC_MAX_DEPTH    16       /* repeats nested */
+#define SC_MAX_STEPS    2000000  /* steps a file runs, a step in repeat once per iteration */
+#define SC_MAX_STARTS   10000    /* calls a file starts in all (each a thread or sim actor) */
+#define SC_MAX_PENDING  1000     /* started calls not yet collected by wait, at one time */
+#define SC_MAX_NAME     31       /* characters of a name */
+#define SC_MAX_TEXT     95       /* bytes of a step's text kept for reports */
 
 enum sc_call {
 	C_SOCKET,
@@ -29,67 +40,136 @@ enum sc_call {
 	C_SLEEP,
 };
 
-/* A variable reference: name, and optionally an index (a number, $i or another variable). */
+/* Where a reference's index comes from; IX_ITER: no index, the reference is $i itself. */
+enum sc_ix { IX_NONE, IX_NUM, IX_I, IX_VAR, IX_ITER };
+
+/* A variable (or started call) reference: a name, as its symbol, and optionally an index. */
 struct sc_ref {
-	char name[32];
-	int has_index;
-	int index_kind; /* 0 number, 1 $i, 2 variable */
-	int64_t index_num;
-	char index_var[32];
+	int64_t index; /* IX_NUM: the number; IX_VAR: the symbol of the index variable */
+	int32_t name;  /* symbol: sc->names[name] */
+	uint8_t ix;    /* enum sc_ix */
+};
+
+/* Bytes in sc->bytes. */
+struct sc_span {
+	uint32_t off, len;
 };
 
 enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN };
 
 struct sc_value {
-	enum sc_vkind kind;
-	int64_t num;       /* V_NUM (flags are numbers too), V_PATTERN length */
-	struct sc_ref var; /* V_VAR; V_ADDR port when port_is_var; V_PATTERN length if len_is_var */
-	int port_is_var, len_is_var;
-	struct sockaddr_storage addr; /* V_ADDR, port filled at run time when port_is_var */
-	socklen_t alen;
-	unsigned char *str; /* V_STR */
-	size_t slen;
+	union {
+		int64_t num; /* V_NUM (flags are numbers too); V_PATTERN length */
+		struct sc_ref
+			var; /* V_VAR; V_ADDR port if port_is_var; V_PATTERN len if len_is_var */
+		struct sc_span str; /* V_STR */
+	};
+	uint32_t addr; /* V_ADDR: index in sc->addrs (the port filled at run time if port_is_var) */
+	uint8_t kind, port_is_var, len_is_var;
+};
+
+struct sc_addr {
+	union {
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	};
+	socklen_t len;
 };
 
 enum sc_ekind { E_NONE, E_ANY, E_NUM, E_RANGE, E_ERRNOS, E_FD, E_STR, E_PATTERN, E_FLAGS, E_VAR };
 
 struct sc_expect {
-	enum sc_ekind kind;
-	int64_t lo, hi; /* E_NUM (lo), E_RANGE, E_PATTERN length (lo), E_FLAGS mask (lo) */
-	int errs[8];
-	int nerrs;
-	unsigned char *str;
-	size_t slen;
-	struct sc_ref var;
+	union {
+		struct {
+			int64_t lo,
+				hi; /* E_NUM (lo), E_RANGE, E_PATTERN length (lo), E_FLAGS (lo) */
+		};
+		uint16_t errs[8];   /* E_ERRNOS */
+		struct sc_ref var;  /* E_VAR */
+		struct sc_span str; /* E_STR */
+	};
+	uint8_t kind, nerrs;
 };
 
 enum sc_kind { S_CALL, S_START, S_WAIT, S_BLOCKED, S_REPEAT, S_END };
 
+/* One step in 24 bytes, its values and expectation in shared arrays: a file of short lines
+ * parses into a few times its size. */
 struct sc_step {
-	enum sc_kind kind;
-	int line;
-	char actor[32];
-	char text[96];
-	int has_target;
-	struct sc_ref target; /* X = ... ; for start/wait/blocked: the handle */
-	struct sc_ref handle;
-	enum sc_call call;
-	struct sc_value args[4];
-	int nargs;
-	struct sc_expect expect;
-	int64_t repeat_n; /* S_REPEAT */
-	int match;        /* S_REPEAT: index of its S_END, and back */
+	int32_t line;
+	uint32_t text; /* sc->bytes + text: the step as written, trimmed, cut to SC_MAX_TEXT */
+	union {
+		struct {                 /* a call, start, wait or blocked */
+			uint32_t vals;   /* sc->vals + vals: arguments, then handle, then target */
+			uint32_t expect; /* 1 + index in sc->expects; 0 when the step has none */
+		};
+		struct {               /* repeat and '}' */
+			int32_t match; /* the index of the other one */
+			int32_t count; /* S_REPEAT: iterations (0 also when no step inside) */
+		};
+	};
+	uint8_t kind, call, nargs, has_target;
+	uint8_t text_len, actor_len; /* the actor is the first actor_len bytes of the text */
 };
+
+_Static_assert(sizeof(struct sc_step) <= 24, "a step stays small: files are parsed per line");
 
 struct sd_scenario {
 	char path[256];
 	struct sc_step *steps;
-	int n;
+	int n, capsteps;
+	struct sc_value *vals;
+	uint32_t nvals, capvals;
+	struct sc_expect *expects;
+	uint32_t nexpects, capexpects;
+	struct sc_addr *addrs;
+	uint32_t naddrs, capaddrs;
+	unsigned char *bytes; /* string literals and step texts */
+	uint32_t nbytes, capbytes;
+	char (*names)[SC_MAX_NAME + 1]; /* the symbols */
+	int32_t nnames, capnames;
+	int32_t sym_target; /* the symbol of TARGET_PORT, -1 when the file does not name it */
 	uint64_t seed;
 	int has_seed, segment, timeout_ms;
 	double preempt;
 	int has_preempt;
 	char faults[256]; /* 'set faults "SPEC"' */
 };
+
+static inline const struct sc_value *sc_args(const struct sd_scenario *sc, const struct sc_step *st)
+{
+	return sc->vals + st->vals;
+}
+
+/* start, wait and blocked name a started call: its handle follows the arguments. */
+static inline int sc_has_handle(const struct sc_step *st)
+{
+	return st->kind == S_START || st->kind == S_WAIT || st->kind == S_BLOCKED;
+}
+
+static inline const struct sc_ref *sc_handle(const struct sd_scenario *sc, const struct sc_step *st)
+{
+	return &sc->vals[st->vals + st->nargs].var;
+}
+
+static inline const struct sc_ref *sc_target(const struct sd_scenario *sc, const struct sc_step *st)
+{
+	return &sc->vals[st->vals + st->nargs + sc_has_handle(st)].var;
+}
+
+static inline const struct sc_expect *sc_expect_of(const struct sd_scenario *sc,
+						   const struct sc_step *st)
+{
+	static const struct sc_expect none = {.kind = E_NONE};
+	return st->expect ? &sc->expects[st->expect - 1] : &none;
+}
+
+static inline const char *sc_text(const struct sd_scenario *sc, const struct sc_step *st)
+{
+	return (const char *)sc->bytes + st->text;
+}
+
+int sd__sc_option(int64_t v);
+const char *sd__sc_option_name(int i);
 
 #endif

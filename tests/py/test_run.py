@@ -57,6 +57,9 @@ BAD = [
     ("addr.sd", b"a: L = socket(inet)\na: bind(L, 999.0.0.1:0) -> 0\n", "addr.sd:2:12: not an IPv4 or IPv6 address"),
     ("string.sd", b"a: L = socket(inet)\na: send(L, \"no end) -> 3\n", "string.sd:2:12: unterminated string"),
     ("garbage.sd", bytes(range(256)) * 4, "garbage.sd:1:1: unexpected byte 0x00"),
+    ("unassigned.sd", b'a: send(C, "x")\n', "unassigned.sd:1:9: unknown variable $C (no line before"),
+    ("target.sd", b"a: sleep($TARGET_PORT) -> 0\n",
+     "target.sd:1:10: unknown variable $TARGET_PORT (only 'sockdrill run --target'"),
 ]
 
 
@@ -71,6 +74,13 @@ def test_malformed_file_exits_2_with_position(sockdrill, tmp_path, name, content
     assert lines[0].startswith(str(path) + ":")
     assert message in lines[0]
     assert "scenarios: 0 passed, 0 failed" in r.stdout  # nothing from it ran
+
+
+def test_target_defines_target_port(sockdrill, tmp_path):
+    path = tmp_path / "target.sd"
+    path.write_text("a: sleep($TARGET_PORT) -> 0\n")
+    r = run(sockdrill, "--target", "127.0.0.1:2", str(path), timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_ten_megabyte_file_is_refused(sockdrill, tmp_path):
@@ -120,6 +130,19 @@ def test_hanging_step_on_real_fails_at_the_timeout(sockdrill, tmp_path):
     assert r.returncode == 1
     assert "still blocked after 300 ms" in r.stdout
     assert "would block forever: deadlock at" in r.stdout  # the sim knows at once
+
+
+def test_whole_run_is_bounded_by_max_time(sockdrill, tmp_path):
+    # Each step may block up to the timeout (10 minutes here), 1000 of them far longer: the
+    # run stops at --max-time, naming the file and the bound.
+    path = tmp_path / "long.sd"
+    path.write_text("set timeout 600000\nrepeat 1000 {\n  a: sleep(1000) -> 0\n}\n")
+    r = run(sockdrill, "--backend", "real", "--max-time", "1", str(path), timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(rf"real: {re.escape(str(path))}:3: a: sleep\(1000\) -> 0 \(iteration \d\): "
+                     r"the run reached its time bound \(--max-time 1 s\) (in|before) this step$",
+                     r.stdout, re.M), r.stdout
+    assert f"reproduce: ./sockdrill run --backend real --seed 1 --max-time 1 {path}" in r.stdout
 
 
 def test_junit_is_well_formed(sockdrill, tmp_path):
@@ -185,6 +208,8 @@ def test_verbose_lists_every_step(sockdrill, tmp_path):
     (["--backend", "kernel", "x.sd"], "--backend must be sim, real or both, not 'kernel'"),
     (["--seed", "-3", "x.sd"], "--seed expects a whole number"),
     (["--timeout", "0", "x.sd"], "--timeout expects a whole number from 1"),
+    (["--max-time", "0", "x.sd"], "--max-time expects a whole number from 1 to 86400"),
+    (["--max-time", "86401", "x.sd"], "--max-time expects a whole number from 1 to 86400"),
     (["/no/such/file.sd"], "/no/such/file.sd: no such file or directory"),
     (["--frob"], "unknown option '--frob'"),
 ])

@@ -58,7 +58,7 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("x: close(S) -> IN|OUT\n",
 		  "t.sd:1:16: poll flags are only an expectation for poll");
 	parse_err("x: close(S) trailing\n", "t.sd:1:13: unexpected 't'");
-	parse_err("repeat 2 {\nx: close(S)\n", "t.sd:1:1: repeat is never closed with '}'");
+	parse_err("repeat 2 {\nx: S = socket(inet)\n", "t.sd:1:1: repeat is never closed with '}'");
 	parse_err("}\n", "t.sd:1:1: '}' without a matching 'repeat'");
 	parse_err("set speed 3\nx: close(S)\n",
 		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout, faults)");
@@ -69,6 +69,87 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("x: start A = close(S) -> 0\n",
 		  "t.sd:1:23: a started call has no expectation here: check it at 'wait'");
 	parse_err("x: close(S) -> 99999999999999999999\n", "t.sd:1:16: number too large");
+}
+
+/* Every name a line reads was made by a line before it: assigned (X = ...), started (start
+ * X = ...), $i inside repeat; $TARGET_PORT only for a run that defines it. */
+static void parser_refuses_unknown_names(void **state)
+{
+	(void)state;
+	parse_err("x: send(C, \"x\")\n",
+		  "t.sd:1:9: unknown variable $C (no line before this one assigns it)");
+	parse_err("x: S = socket(inet)\nx: bind(S, 127.0.0.1:$P)\n",
+		  "t.sd:2:22: unknown variable $P (no line before this one assigns it)");
+	parse_err("repeat 2 {\n  x: C[$i] = socket(inet)\n}\nx: close(C[$j])\n",
+		  "t.sd:4:12: unknown variable $j (no line before this one assigns it)");
+	parse_err("x: S = socket(inet)\nx: recv(S, 4) -> $N\n",
+		  "t.sd:2:18: unknown variable $N (no line before this one assigns it)");
+	parse_err("x: S = socket(inet)\nx: send(S, pattern($N))\n",
+		  "t.sd:2:20: unknown variable $N (no line before this one assigns it)");
+	parse_err("x: sleep($i)\n", "t.sd:1:10: $i used outside repeat");
+	parse_err("x: S = socket(inet)\nx: close(S[$i])\n", "t.sd:2:12: $i used outside repeat");
+	parse_err("x: N = wait A -> 0\n", "t.sd:1:13: no call was started as A before this line");
+	parse_err("x: blocked $A\n", "t.sd:1:12: no call was started as A before this line");
+	parse_err("x: S = send(S, \"x\")\n",
+		  "t.sd:1:13: unknown variable $S (no line before this one assigns it)");
+	/* a later assignment, even in a repeat, does not count before it */
+	parse_err("repeat 2 {\n  x: close(S)\n  x: S = socket(inet)\n}\n",
+		  "t.sd:2:12: unknown variable $S (no line before this one assigns it)");
+	const char qa[] = "x: C = socket(inet)\nx: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\n";
+	parse_err(qa, "t.sd:2:25: unknown variable $TARGET_PORT (only 'sockdrill run --target' "
+		      "and 'sockdrill wrap --run' define it)");
+	struct sd_scenario *sc;
+	char err[512];
+	struct sd_sc_options o = {.target_port = 8080};
+	assert_int_equal(sd_scenario_parse_opt("t.sd", qa, strlen(qa), &o, &sc, err, sizeof err),
+			 0);
+	sd_scenario_free(sc);
+	/* made anywhere before, in a repeat too; start and assignment are separate names */
+	sd_scenario_free(parse_ok("repeat 2 {\n  x: C[$i] = socket(inet)\n  x: start A[$i] = "
+				  "accept(C[$i])\n}\nx: J = sleep(0)\nx: close(C[$J])\n"
+				  "x: blocked A[0]\nx: A = wait A[1]\nx: close($A)\n"));
+}
+
+/* Numbers the runner passes on are checked where they stand: sleep(MS) in 0..a day (MS * 1e6
+ * overflowed before), other numeric arguments in int. */
+static void parser_bounds_numeric_arguments(void **state)
+{
+	(void)state;
+	parse_err("x: sleep(922337203685477580)\n",
+		  "t.sd:1:10: argument 1 of sleep must be 0..86400000 (milliseconds)");
+	parse_err("x: sleep(-1)\n",
+		  "t.sd:1:10: argument 1 of sleep must be 0..86400000 (milliseconds)");
+	parse_err("x: S = socket(inet)\nx: listen(S, 2147483648)\n",
+		  "t.sd:2:14: argument 2 of listen must be -2147483648..2147483647");
+	parse_err("x: S = socket(inet)\nx: poll(S, IN, -2147483649)\n",
+		  "t.sd:2:16: argument 3 of poll must be -2147483648..2147483647");
+	sd_scenario_free(parse_ok("x: sleep(86400000)\nx: sleep(0)\n"));
+}
+
+/* The steps a file runs (repeat counts multiply) are counted when it is read. */
+static void parser_bounds_the_steps_run(void **state)
+{
+	(void)state;
+	parse_err("repeat 1000000 {\nx: sleep(0)\nx: sleep(0)\nx: sleep(0)\n}\n",
+		  "t.sd:4:1: the scenario would run more than 2000000 steps here (a step in "
+		  "repeat runs once per iteration)");
+	parse_err("repeat 1000000 {\n repeat 1000000 {\n }\n x: sleep(0)\n repeat 3 {\n"
+		  "  x: sleep(0)\n }\n}\n",
+		  "t.sd:6:3: the scenario would run more than 2000000 steps here (a step in "
+		  "repeat runs once per iteration)");
+	parse_err("repeat 1000001 {\n}\n", "t.sd:1:8: repeat count must be 0..1000000");
+}
+
+/* Each started call is a thread or an actor: at most 10000 in a file, counted when it is read
+ * (1000000 of them took 5.6 GB), and at most 1000 not yet collected by wait, when it runs. */
+static void parser_bounds_the_calls_started(void **state)
+{
+	(void)state;
+	parse_err("repeat 5001 {\n  x: start A = sleep(0)\n  x: wait A\n  x: start B = "
+		  "sleep(0)\n  x: wait B\n}\n",
+		  "t.sd:4:3: the scenario would start more than 10000 calls here (a start in "
+		  "repeat runs once per iteration)");
+	sd_scenario_free(parse_ok("repeat 10000 {\n  x: start A = sleep(0)\n  x: wait A\n}\n"));
 }
 
 static void parser_accepts_the_language(void **state)
@@ -220,9 +301,204 @@ static void evaluator_bounds_a_hanging_step(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* A sleep whose length comes from a variable is checked when it runs. */
+static void evaluator_bounds_a_sleep_from_a_variable(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("s: L = socket(inet) -> fd\n"
+				    "s: setsockopt(L, SO_RCVTIMEO, 2000000000) -> 0\n"
+				    "s: T = getsockopt(L, SO_RCVTIMEO) -> 2000000000\n"
+				    "s: sleep($T)\n");
+	assert_false(r.passed);
+	assert_string_equal(r.message, "t.sd:4: s: sleep($T): sleep of 2000000000 ms is out of "
+				       "range (0..86400000)");
+	sd_sc_result_free(&r);
+}
+
+/* The outcomes array grows geometrically: 100001 outcomes in a few allocations (64 entries
+ * at a time made it quadratic). */
+static void evaluator_keeps_outcomes_in_few_allocations(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("s: L = socket(inet) -> fd\n"
+				    "repeat 100000 {\n"
+				    "  s: port(L) -> 0\n"
+				    "}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.n, 100001);
+	assert_int_equal(r.out[100000].iteration, 99999);
+	if (r.cost.outcome_allocs > 20)
+		fail_msg("%ld allocations for %d outcomes", r.cost.outcome_allocs, r.n);
+	sd_sc_result_free(&r);
+}
+
+/* The documented maximum runs: repeat 1000000 around one step (it stopped at "2000000
+ * steps", the repeat and '}' counted as steps); loops with no step inside cost nothing. */
+static void evaluator_runs_the_largest_repeat(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("s: L = socket(inet) -> fd\n"
+				    "repeat 1000000 {\n"
+				    "  repeat 1000000 {\n"
+				    "  }\n"
+				    "  s: port(L) -> 0\n"
+				    "}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.cost.steps, 1000001);
+	sd_sc_result_free(&r);
+}
+
+/* Variables and started calls are found in O(1): a table entry or two looked at per use, however
+ * many there are (a list made 20000 iterations cost 200 million comparisons). */
+static void evaluator_finds_names_in_constant_time(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("s: L = socket(inet) -> fd\n"
+				    "repeat 20000 {\n"
+				    "  s: X[$i] = port(L)\n"
+				    "  s: port(L) -> $X[$i]\n"
+				    "}\n"
+				    "repeat 2000 {\n"
+				    "  s: start A[$i] = port(L)\n"
+				    "  s: Y = wait A[$i] -> $X[0]\n"
+				    "}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.cost.steps, 1 + 2 * 20000 + 2 * 2000);
+	/* about six uses of a name per iteration */
+	if (r.cost.probes > 10 * 6 * 22000)
+		fail_msg("%ld table entries looked at for %ld steps", r.cost.probes, r.cost.steps);
+	sd_sc_result_free(&r);
+}
+
+/* pattern(N) is made once, not for every send: 100 sends of 1 MB generate about 1 MB of it
+ * (100 MB before); a length from a variable grows it by doubling. */
+static void evaluator_makes_the_pattern_once(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("x: S = socket(inet) -> fd\n"
+				    "x: L = socket(inet) -> fd\n"
+				    "x: bind(L, 127.0.0.1:0) -> 0\n"
+				    "x: P = port(L)\n"
+				    "repeat 100 {\n"
+				    "  x: send(S, pattern(1000000), MSG_NOSIGNAL)\n"
+				    "  x: send(S, pattern($P), MSG_NOSIGNAL)\n"
+				    "}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	assert_int_equal(r.cost.steps, 4 + 200);
+	if (r.cost.pattern_bytes > 2 * 1000000)
+		fail_msg("%ld pattern bytes made", r.cost.pattern_bytes);
+	sd_sc_result_free(&r);
+}
+
+static void evaluator_bounds_the_calls_pending(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("repeat 3000 {\n"
+				    "  x: start A = sleep(0)\n"
+				    "  x: wait A -> 0\n"
+				    "}\n");
+	if (!r.passed) /* collected as they go: never more than one pending */
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+	r = run("repeat 1001 {\n"
+		"  x: start A[$i] = sleep(1)\n"
+		"}\n");
+	assert_false(r.passed);
+	assert_string_equal(r.message, "t.sd:2: x: start A[$i] = sleep(1) (iteration 1000): more "
+				       "than 1000 started calls pending (collect some with wait "
+				       "first)");
+	sd_sc_result_free(&r);
+}
+
+/* A run asked for its verdict only keeps no outcomes, whatever it runs, and still names the
+ * failing step. */
+static void evaluator_keeps_only_the_verdict_when_asked(void **state)
+{
+	(void)state;
+	struct sd_scenario *sc = parse_ok("s: L = socket(inet) -> fd\n"
+					  "repeat 1000 {\n"
+					  "  s: port(L) -> 0\n"
+					  "}\n"
+					  "s: close(L) -> 1\n");
+	struct sd_sc_options o = {.verdict_only = 1};
+	struct sd_sc_result r;
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &o, &r), 0);
+	assert_false(r.passed);
+	assert_string_equal(r.message, "t.sd:5: s: close(L) -> 1: expected 1, got 0");
+	assert_int_equal(r.cost.steps, 1002);
+	assert_int_equal(r.n, 0);
+	assert_null(r.out);
+	assert_int_equal(r.cost.outcome_allocs, 0);
+	assert_int_equal(r.failed_at, -1);
+	sd_sc_result_free(&r);
+	sd_scenario_free(sc);
+}
+
+/* On real a sleep is wall time bounded like any step, and one started and still sleeping when
+ * the run ends is stopped with it (a thread left in nanosleep was reported as "could not be
+ * stopped" and leaked). */
+static void evaluator_ends_sleeps_with_the_run(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("x: start A = sleep(86400000)\n"
+				    "x: blocked A\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+	r = run("set timeout 300\nx: sleep(5000) -> 0\n");
+	if (!strcmp(sd_test_backend, "sim")) {
+		assert_true(r.passed); /* virtual time */
+	} else {
+		assert_false(r.passed);
+		assert_string_equal(r.message, "t.sd:2: x: sleep(5000) -> 0: still blocked after "
+					       "300 ms (see 'set timeout')");
+	}
+	sd_sc_result_free(&r);
+}
+
+/* A started recv still blocked when the scenario ends is dropped with the run, buffer and all
+ * (LeakSanitizer fails this test if the buffer is lost). */
+static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: connect(C, 127.0.0.1:$P) -> 0\n"
+		 "s: S = accept(L) -> fd\n"
+		 "s: start R = recv(S, 100)\n"
+		 "s: blocked R\n",
+		 server_prologue);
+	struct sd_sc_result r = run(text);
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
-	T(parser_messages_name_line_and_column), T(parser_accepts_the_language),
-	T(evaluator_runs_an_exchange),           T(evaluator_reports_the_first_failure),
-	T(evaluator_repeat_and_indexed_names),   T(evaluator_bounds_a_hanging_step),
+	T(parser_messages_name_line_and_column),
+	T(parser_accepts_the_language),
+	T(evaluator_runs_an_exchange),
+	T(evaluator_reports_the_first_failure),
+	T(evaluator_repeat_and_indexed_names),
+	T(evaluator_bounds_a_hanging_step),
+	T(evaluator_frees_a_call_still_blocked_at_the_end),
+	T(parser_bounds_numeric_arguments),
+	T(parser_refuses_unknown_names),
+	T(evaluator_bounds_a_sleep_from_a_variable),
+	T(evaluator_keeps_outcomes_in_few_allocations),
+	T(parser_bounds_the_steps_run),
+	T(evaluator_runs_the_largest_repeat),
+	T(evaluator_finds_names_in_constant_time),
+	T(evaluator_makes_the_pattern_once),
+	T(parser_bounds_the_calls_started),
+	T(evaluator_bounds_the_calls_pending),
+	T(evaluator_keeps_only_the_verdict_when_asked),
+	T(evaluator_ends_sleeps_with_the_run),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

@@ -1,6 +1,7 @@
 /* Socket behaviour every backend must show, one test body per behaviour. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -624,6 +625,49 @@ static void negative_rcvtimeo_does_not_wait(void **state)
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+static struct timeval get_timeo(struct sd_net *net, int fd, int name)
+{
+	struct timeval tv = {-7, -7};
+	socklen_t l = sizeof tv;
+	assert_int_equal(sd_getsockopt(net, fd, SOL_SOCKET, name, &tv, &l), 0);
+	assert_int_equal(l, sizeof tv);
+	return tv;
+}
+
+/* Linux sock_set_timeout: a tv_sec too large to count in jiffies (the LONG_MAX idiom) means
+ * "wait forever", read back as {0, 0}; a large one that fits is kept; tv_usec outside
+ * [0, 1000000) is EDOM. */
+static void huge_timeouts_mean_forever(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char b;
+	pair(net, AF_INET, &l, &c, &s);
+	struct timeval forever = {LONG_MAX, 999999}, big = {1000000000, 0};
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVTIMEO, &forever, sizeof forever),
+			 0);
+	assert_int_equal(sd_setsockopt(net, c, SOL_SOCKET, SO_SNDTIMEO, &forever, sizeof forever),
+			 0);
+	struct timeval got = get_timeo(net, s, SO_RCVTIMEO);
+	assert_true(got.tv_sec == 0 && got.tv_usec == 0);
+	got = get_timeo(net, c, SO_SNDTIMEO);
+	assert_true(got.tv_sec == 0 && got.tv_usec == 0);
+	/* the calls still work, and one that must wait waits for good */
+	send_all(net, c, "x", 1);
+	assert_int_equal(sd_recv(net, s, &b, 1, 0), 1);
+	if (!strcmp(sd_test_backend, "sim"))
+		assert_int_equal(sd_recv(net, s, &b, 1, 0), -EDEADLK); /* no timer to end it */
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVTIMEO, &big, sizeof big), 0);
+	got = get_timeo(net, s, SO_RCVTIMEO);
+	assert_true(got.tv_sec == 1000000000 && got.tv_usec == 0);
+	struct timeval bad[] = {{0, 1000000}, {0, -1}, {LONG_MAX, LONG_MAX}};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(
+			sd_setsockopt(net, s, SOL_SOCKET, SO_RCVTIMEO, &bad[i], sizeof bad[i]),
+			-EDOM);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 /* An IPv6 listener on ::ffff:0.0.0.0 takes IPv4 clients (and no IPv6 ones). */
 static void mapped_wildcard_listener(void **state)
 {
@@ -713,6 +757,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(sndtimeo_expires_with_partial_count),
 	T(many_iovecs),
 	T(negative_rcvtimeo_does_not_wait),
+	T(huge_timeouts_mean_forever),
 	T(mapped_wildcard_listener),
 	T(peek_and_waitall),
 	T(poll_flags_through_teardown),
