@@ -51,6 +51,13 @@ static int add_file(struct files *f, const char *path)
 	return f->v[f->n] ? (f->n++, 0) : -1;
 }
 
+static void free_files(struct files *f)
+{
+	for (int i = 0; i < f->n; i++)
+		free(f->v[i]);
+	free(f->v);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -391,25 +398,29 @@ int sd__cmd_run(int argc, char **argv)
 	struct files files = {0};
 	for (int i = optind; i < argc; i++) {
 		struct stat st;
+		const char *bad = NULL;
 		if (stat(argv[i], &st) < 0)
-			return sd__usage_error("run", "%s: no such file or directory", argv[i]);
-		if (S_ISDIR(st.st_mode)) {
+			bad = "no such file or directory";
+		else if (S_ISDIR(st.st_mode)) {
 			int before = files.n;
 			if (walk(&files, argv[i], 0) < 0)
-				return sd__usage_error("run", "%s: cannot read the directory",
-						       argv[i]);
-			if (files.n == before)
-				return sd__usage_error("run", "%s: no .sd files below it", argv[i]);
+				bad = "cannot read the directory";
+			else if (files.n == before)
+				bad = "no .sd files below it";
 		} else {
 			add_file(&files, argv[i]);
+		}
+		if (bad) { /* the paths gathered so far are freed: no leak on bad input */
+			free_files(&files);
+			if (fault_log)
+				fclose(fault_log);
+			return sd__usage_error("run", "%s: %s", argv[i], bad);
 		}
 	}
 
 	FILE *json = NULL;
 	if (json_path && !(json = fopen(json_path, "w"))) {
-		for (int i = 0; i < files.n; i++)
-			free(files.v[i]);
-		free(files.v);
+		free_files(&files);
 		if (fault_log)
 			fclose(fault_log);
 		return sd__usage_error("run", "--json: cannot write %s", json_path);

@@ -184,6 +184,9 @@ def test_verbose_lists_every_step(sockdrill, tmp_path):
     (["--seed", "-3", "x.sd"], "--seed expects a whole number"),
     (["--timeout", "0", "x.sd"], "--timeout expects a whole number from 1"),
     (["/no/such/file.sd"], "/no/such/file.sd: no such file or directory"),
+    # after a good path: the paths gathered so far are freed (ASan reported a leak)
+    ([str(SUITE / "bind" / "conflict.sd"), "/no/such/file.sd"],
+     "/no/such/file.sd: no such file or directory"),
     (["--frob"], "unknown option '--frob'"),
 ])
 def test_bad_arguments_exit_2(sockdrill, args, message):
