@@ -1,4 +1,5 @@
 /* Differential test: seeded random op programs must give the same outcomes on sim and real. */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -187,6 +188,48 @@ static void bind_to_port_held_by_the_program_is_compared(void **state)
 	assert_int_equal(sd_diff_first_mismatch(&real, &wrong), 6);
 }
 
+/* Every corpus/sim_vs_kernel/regress-* input (a program that once diverged, kept as a
+ * fuzz seed) must agree, decoded as the fuzz target decodes it; a first miss gets the same
+ * fresh real runs as the fuzz target gives it. */
+static void regression_inputs(void **state)
+{
+	(void)state;
+	DIR *d = opendir(SD_DIFF_CORPUS);
+	assert_non_null(d);
+	int n = 0, failed = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strncmp(e->d_name, "regress-", 8))
+			continue;
+		char path[4096];
+		unsigned char data[4 * SD_DIFF_MAX_OPS];
+		snprintf(path, sizeof path, "%s/%s", SD_DIFF_CORPUS, e->d_name);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		size_t len = fread(data, 1, sizeof data, f);
+		fclose(f);
+		struct sd_diff_prog p;
+		struct sd_diff_result real, sim;
+		sd_diff_decode(data, len, 30, &p);
+		run_on("sim", 1, &p, &sim);
+		for (int attempt = 0; attempt < 3; attempt++) {
+			run_on("real", 1, &p, &real);
+			if (agree(&real, &sim))
+				break;
+		}
+		n++;
+		if (!agree(&real, &sim)) {
+			failed++;
+			fprintf(stderr, "MISMATCH: %s\n", path);
+			sd_diff_report(stderr, &p, "real", &real, "sim", &sim,
+				       sd_diff_first_mismatch(&real, &sim));
+		}
+	}
+	closedir(d);
+	fprintf(stderr, "diff: %d regression inputs, %d mismatches\n", n, failed);
+	assert_true(n > 0);
+	assert_int_equal(failed, 0);
+}
+
 static void decode_folds_every_byte(void **state)
 {
 	(void)state;
@@ -203,6 +246,7 @@ static void decode_folds_every_byte(void **state)
 
 const struct CMUnitTest sd_unit_tests[] = {
 	T(random_programs),
+	T(regression_inputs),
 	T(bind_to_port_held_outside_is_not_compared),
 	T(bind_to_port_held_by_the_program_is_compared),
 	T(decode_folds_every_byte),
