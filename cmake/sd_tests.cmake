@@ -34,6 +34,8 @@ endfunction()
 sd_add_unit_test(sockets BACKENDS real sim)
 sd_add_unit_test(core)
 sd_add_unit_test(diff)
+target_compile_definitions(test_diff PRIVATE
+  SD_DIFF_CORPUS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/sim_vs_kernel")
 sd_add_unit_test(sim)
 sd_add_unit_test(scenario BACKENDS real sim)
 sd_add_unit_test(fault BACKENDS real sim)

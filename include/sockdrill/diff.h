@@ -49,7 +49,7 @@ struct sd_diff_prog {
 };
 
 /* One step's outcome, normalized: `text` is what is compared ("fd", "-EAGAIN", "27",
- * "partial", "0x5", "port(slot 1)"...). */
+ * "partial", "0x5", "port(slot 1)"...); one starting with "~" is not compared. */
 struct sd_diff_outcome {
 	char text[48];
 };
@@ -58,6 +58,8 @@ struct sd_diff_result {
 	struct sd_diff_outcome out[SD_DIFF_MAX_OPS];
 	int n;
 	int stream_errors; /* bytes received that were not the bytes sent, in order */
+	int held_outside;  /* kernel only: binds not compared ("~ port held outside"), as a
+			    * socket outside the program held the port (EADDRINUSE) */
 };
 
 /* Decodes up to max_ops ops from bytes (4 per op, values folded into range). */

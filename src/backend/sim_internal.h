@@ -77,6 +77,9 @@ struct sd__sock {
 	int done; /* SOCK_DONE: the peer's FIN was processed */
 	int dead; /* the last reference is gone (orphan) */
 	int gc, in_connecting;
+	/* The side the socket has taken (docs/sim-vs-linux.md, "One side for good"): it has
+	 * been connected or connecting (an accepted child too), or it has listened. */
+	int was_conn, was_listener;
 
 	/* binding */
 	int bound;      /* has a local port (in the port table) */

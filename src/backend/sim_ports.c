@@ -291,6 +291,13 @@ int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
 		}
 		sd__port_link(s, k);
 	}
+	if (k->was_conn) {
+		/* The reference kernel takes the port (and keeps it) before refusing a socket
+		 * that has been connected or connecting. */
+		k->st = old;
+		return -EINVAL;
+	}
+	k->was_listener = 1;
 	k->backlog = backlog;
 	k->lnext = s->listeners[k->local.port];
 	s->listeners[k->local.port] = k;

@@ -259,6 +259,7 @@ static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
 		sd__set_v4(&c->remote, 0x7f000001u);
 	c->st = T_ESTABLISHED;
 	c->ss = SS_CONNECTED;
+	c->was_conn = 1;
 	c->bind_lock = l->bind_lock;
 	sd__port_link(s, c); /* children share the listener's port, as in Linux's bind buckets */
 	c->parent = l;
@@ -390,6 +391,21 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 			memset(k->local.a, 0, 16), k->local.a[15] = 1;
 		k->local.port = port;
 	}
+	if (k->was_listener) {
+		/* The reference kernel refuses a socket that has listened once the connect is
+		 * under way, and undoes it as tcp_v4_connect's failure path does: the source
+		 * address is reset and a port bind() did not name goes back. */
+		if (!k->addr_lock) {
+			uint16_t port = k->local.port;
+			memset(k->local.a, 0, 16);
+			if (!k->v6)
+				k->local.a[10] = k->local.a[11] = 0xff;
+			k->local.port = port;
+		}
+		if (k->bound && !k->bind_lock)
+			sd__port_unlink(s, k);
+		return -EINVAL;
+	}
 	if (!k->bound) {
 		int rc = sd__connect_autobind(s, k, &dst);
 		if (rc < 0) {
@@ -402,6 +418,7 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 	k->dst = dst;
 	k->remote = dst;
 	k->st = T_SYN_SENT;
+	k->was_conn = 1;
 	k->retries = 0;
 	k->err = 0;
 	return 0;

@@ -525,6 +525,60 @@ static void nonblocking_connect_refused_so_error(void **state)
 	sd_close(net, c), sd_close(net, holder);
 }
 
+/* The reference kernel (docs/sim-vs-linux.md, "One side for good") never lets a socket
+ * that has been connected or connecting listen, even after the connection is gone: a
+ * refused connect, then listen() is EINVAL, with an ephemeral port taken all the same. */
+static void listen_after_active_open_is_refused(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), got;
+	int holder = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, holder, SA(&any), any.len), 0);
+	got.len = sizeof got.ss;
+	assert_int_equal(sd_getsockname(net, holder, SA(&got), &got.len), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -EINPROGRESS);
+	wait_for(net, c, POLLOUT);
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -ECONNREFUSED);
+	assert_int_equal(sd_listen(net, c, 1), -EINVAL);
+	assert_int_equal(sd_bind(net, c, SA(&any), any.len), -EINVAL);         /* it holds a port */
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -EINPROGRESS); /* still a client */
+	/* An accepted connection, disconnected, cannot listen either. */
+	int l, a, s;
+	pair(net, AF_INET, &l, &a, &s);
+	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+	assert_int_equal(sd_connect(net, s, &unspec, sizeof unspec), 0);
+	assert_int_equal(sd_listen(net, s, 1), -EINVAL);
+	sd_close(net, s), sd_close(net, a), sd_close(net, l), sd_close(net, c),
+		sd_close(net, holder);
+}
+
+/* ...and a socket that has listened never connects: after shutdown(SHUT_RD) stopped the
+ * listener, connect() is EINVAL and gives back a port bind() did not name; listen() works. */
+static void connect_after_listening_is_refused(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), got, mine;
+	int holder = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, holder, SA(&any), any.len), 0);
+	got.len = sizeof got.ss;
+	assert_int_equal(sd_getsockname(net, holder, SA(&got), &got.len), 0);
+	int l = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sd_listen(net, l, 1), 0);
+	assert_int_equal(sd_shutdown(net, l, SHUT_RD), 0);
+	assert_int_equal(sd_shutdown(net, l, SHUT_WR), -ENOTCONN);
+	assert_int_equal(sd_connect(net, l, SA(&got), got.len), -EINVAL);
+	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
+	mine.len = sizeof mine.ss;
+	assert_int_equal(sd_getsockname(net, l, SA(&mine), &mine.len), 0);
+	assert_int_equal(sd_connect(net, l, SA(&got), got.len), -EINVAL);
+	int other = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, other, SA(&mine), mine.len), 0); /* the port went back */
+	assert_int_equal(sd_listen(net, l, 1), 0);
+	assert_int_equal(sd_connect(net, l, SA(&got), got.len), -EISCONN);
+	sd_close(net, other), sd_close(net, l), sd_close(net, holder);
+}
+
 static void rcvtimeo_expires_with_eagain(void **state)
 {
 	struct sd_net *net = *state;
@@ -752,6 +806,8 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(backlog_overflow_stays_pending),
 	T(shutdown_while_connecting_leaves_reset),
 	T(nonblocking_connect_refused_so_error),
+	T(listen_after_active_open_is_refused),
+	T(connect_after_listening_is_refused),
 	T(rcvtimeo_expires_with_eagain),
 	T(partial_send_small_sndbuf),
 	T(sndtimeo_expires_with_partial_count),
