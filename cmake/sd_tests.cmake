@@ -41,3 +41,7 @@ sd_add_unit_test(fault BACKENDS real sim)
 sd_add_unit_test(fuzz_server SOURCES harness/fuzz_server.c harness/inproc.c)
 target_include_directories(test_fuzz_server PRIVATE harness)
 target_link_libraries(test_fuzz_server PRIVATE ${CMAKE_DL_LIBS})
+# The interposition layer's in-process route: its libc calls are the layer's.
+sd_add_unit_test(inproc SOURCES harness/inproc.c)
+target_include_directories(test_inproc PRIVATE harness)
+target_link_libraries(test_inproc PRIVATE ${CMAKE_DL_LIBS})

@@ -48,7 +48,7 @@ fi
 targets="scenario_parser sim_ops sim_vs_kernel example_server fragile_server"
 
 # The library (SD_LIB_SOURCES in CMakeLists.txt) and the Q&A example every target links.
-lib_sources="src/ops.c src/errors.c src/addr.c src/diff.c src/scenario/parse.c
+lib_sources="src/ops.c src/libc.c src/errors.c src/addr.c src/diff.c src/scenario/parse.c
 src/scenario/run.c src/fault_core.c src/wrap/fault.c $(cd "$root" && echo src/backend/*.c)
 harness/examples/qa.c"
 

@@ -39,7 +39,8 @@ struct sd_real_syscalls {
 	int (*fcntl)(int, int, ...);
 };
 
-/* The libc functions themselves. */
+/* The C library's own functions, found past any interposer (a program linking sockdrill's
+ * in-process layer has its own `socket`, `send`, ...: a real instance still reaches the kernel). */
 extern const struct sd_real_syscalls sd_real_libc;
 
 /* Makes the real instance `net` call `sys` from now on (NULL: back to libc).
