@@ -78,6 +78,9 @@ int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_faul
 		  uint64_t seed, FILE *log);
 /* Faults injected so far by a wrapper made with sd_fault_wrap (-EINVAL for another net). */
 long sd_fault_count(struct sd_net *net);
+/* The net a wrapper made with sd_fault_wrap forwards to (NULL for another net): for calls only
+ * that backend offers, such as the sim's own API. */
+struct sd_net *sd_fault_inner(struct sd_net *net);
 
 extern const struct sd_ops sd_fault_ops;
 

@@ -27,8 +27,8 @@ struct fstate {
 #define IN(f) ((f)->inner)
 
 /* The record of descriptor fd. The table covers fds lo .. lo + cap - 1 only: a net may hand
- * out descriptors from a high base (the in-process harness's start at 4096), and a table
- * from 0 would be cleared, mostly unused, for every wrapper made. */
+ * out descriptors from a high base (the sim's fdbase option), and a table from 0 would be
+ * cleared, mostly unused, for every wrapper made. */
 static struct finfo *info(struct fstate *f, int fd)
 {
 	if (fd < 0 || fd > (1 << 24))
@@ -374,4 +374,11 @@ long sd_fault_count(struct sd_net *net)
 	long n = f->injected;
 	pthread_mutex_unlock(&f->m);
 	return n;
+}
+
+struct sd_net *sd_fault_inner(struct sd_net *net)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return NULL;
+	return ((struct fstate *)net->state)->inner;
 }
