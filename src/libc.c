@@ -5,23 +5,26 @@
 
 #include "libc.h"
 
-/* Stores the C library's definition of `name` in *slot. */
-static void bind_slot(void *slot, const char *name)
+/* Stores the C library's definition of `name` in *slot. When it has none, a slot being called
+ * stops the process; one filled ahead of time keeps its resolver (the program may never call
+ * it, and an older C library may lack it). */
+static void find(void *slot, const char *name, int calling)
 {
 	void *p = dlsym(RTLD_NEXT, name);
-	if (!p) {
+	if (p) {
+		__atomic_store_n((void **)slot, p, __ATOMIC_RELAXED);
+	} else if (calling) {
 		/* dprintf writes through the C library's internal write, never an interposer */
 		dprintf(2, "sockdrill: the C library has no %s\n", name);
 		abort();
 	}
-	__atomic_store_n((void **)slot, p, __ATOMIC_RELAXED);
 }
 
 /* The first call of each slot: look the name up, then make the call. */
 #define SD__RESOLVER(ret, name, params, args)                                                      \
 	static ret resolve_##name params                                                           \
 	{                                                                                          \
-		bind_slot(&sd__libc.name, #name);                                                  \
+		find(&sd__libc.name, #name, 1);                                                    \
 		return SD__LIBC(name) args;                                                        \
 	}
 SD__LIBC_CALLS(SD__RESOLVER)
@@ -36,7 +39,7 @@ static int resolve_fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	bind_slot(&sd__libc.fcntl, "fcntl");
+	find(&sd__libc.fcntl, "fcntl", 1);
 	return SD__LIBC(fcntl)(fd, cmd, arg);
 }
 
@@ -46,7 +49,7 @@ static int resolve_fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	bind_slot(&sd__libc.fcntl64, "fcntl64");
+	find(&sd__libc.fcntl64, "fcntl64", 1);
 	return SD__LIBC(fcntl64)(fd, cmd, arg);
 }
 
@@ -56,19 +59,19 @@ static int resolve_ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	bind_slot(&sd__libc.ioctl, "ioctl");
+	find(&sd__libc.ioctl, "ioctl", 1);
 	return SD__LIBC(ioctl)(fd, req, arg);
 }
 
 static void resolve_freeaddrinfo(struct addrinfo *ai)
 {
-	bind_slot(&sd__libc.freeaddrinfo, "freeaddrinfo");
+	find(&sd__libc.freeaddrinfo, "freeaddrinfo", 1);
 	SD__LIBC(freeaddrinfo)(ai);
 }
 
 static void resolve_closefrom(int lo)
 {
-	bind_slot(&sd__libc.closefrom, "closefrom");
+	find(&sd__libc.closefrom, "closefrom", 1);
 	SD__LIBC(closefrom)(lo);
 }
 
@@ -85,12 +88,12 @@ struct sd__libc sd__libc = {
 
 void sd__libc_resolve_all(void)
 {
-#define SD__EAGER(ret, name, params, args) bind_slot(&sd__libc.name, #name);
+#define SD__EAGER(ret, name, params, args) find(&sd__libc.name, #name, 0);
 	SD__LIBC_CALLS(SD__EAGER)
 #undef SD__EAGER
-	bind_slot(&sd__libc.fcntl, "fcntl");
-	bind_slot(&sd__libc.fcntl64, "fcntl64");
-	bind_slot(&sd__libc.ioctl, "ioctl");
-	bind_slot(&sd__libc.freeaddrinfo, "freeaddrinfo");
-	bind_slot(&sd__libc.closefrom, "closefrom");
+	find(&sd__libc.fcntl, "fcntl", 0);
+	find(&sd__libc.fcntl64, "fcntl64", 0);
+	find(&sd__libc.ioctl, "ioctl", 0);
+	find(&sd__libc.freeaddrinfo, "freeaddrinfo", 0);
+	find(&sd__libc.closefrom, "closefrom", 0);
 }

@@ -24,7 +24,7 @@
  * it. So the table works at any moment, even in another library's constructor before ours
  * ran; sd__libc_resolve_all() fills every slot ahead of time where a first call could come
  * from a signal handler (the LD_PRELOAD library). A name the C library lacks stops the process
- * with one line naming it: it is only looked up when something calls it.
+ * with one line naming it when something calls it, not before.
  *
  * SD__LIBC_CALLS(X) lists the functions with fixed arguments, X(ret, name, params, args);
  * the variadic and void ones are spelled out in struct sd__libc.

@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 
+#include <sockdrill/fault.h>
+#include <sockdrill/sim.h>
+
 #include "../inproc.h"
 
 /* In-process a program descriptor is a placeholder: socket(AF_UNIX, SOCK_STREAM) made through
@@ -92,6 +95,15 @@ void sd__route_flush(void)
 		sd_close(h->net, h->sfd);
 		free(h);
 	}
+}
+
+/* The queue sizes are the sim's, found under any fault wrappers. */
+long sd__route_queued(struct sd__fdh *h, int outq)
+{
+	struct sd_net *net = h->net;
+	while (net && net->ops == &sd_fault_ops)
+		net = sd_fault_inner(net);
+	return net ? sd_sim_queued(net, h->sfd, outq) : -EOPNOTSUPP;
 }
 
 /* At detach: the placeholder goes; the socket is left to the net, which may be closed next,

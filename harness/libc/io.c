@@ -167,13 +167,16 @@ int sd__on_sendmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, in
 
 /* sendfile to one of the layer's sockets: the file is read with pread from *o (or its own
  * offset) and sent in pieces; a piece the socket takes only in part ends the call, and the
- * offset moves by what was sent, as sendfile's does. */
+ * offset moves by what was sent, as sendfile's does. Input that cannot be read at an offset
+ * (a pipe) is EINVAL in-process; under LD_PRELOAD the kernel sends it, without faults. */
 static ssize_t file_to_socket(struct sd__fdh *h, int in, off_t *o, size_t n)
 {
 	struct sd_net *net = h->net; /* h is not looked at again once a send may have waited */
 	int sfd = h->sfd;
 	off_t pos = o ? *o : lseek(in, 0, SEEK_CUR);
-	if (pos < 0)
+	if (pos < 0 && errno == ESPIPE && sd__route_kernel_fds) /* a pipe: the kernel's own */
+		return SD__LIBC(sendfile)(h->sfd, in, o, n);
+	if (pos < 0) /* a pipe: what the sim would be sent could not be read back when short */
 		return errno == ESPIPE ? sd__ret(-EINVAL) : -1;
 	char *buf = malloc(FILE_PIECE);
 	if (!buf)

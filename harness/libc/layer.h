@@ -85,6 +85,9 @@ void sd__route_flush(void);
  * does not model goes to the C library on it. 0 for placeholders (in-process): a call the
  * layer does not model is a harness error. */
 extern const int sd__route_kernel_fds;
+/* ioctl SIOCINQ (outq 0) or SIOCOUTQ (outq 1) on one of the layer's sockets: the count, a
+ * negative errno, or -EOPNOTSUPP where the route has no answer. */
+long sd__route_queued(struct sd__fdh *h, int outq);
 /* The net names resolve in without DNS (in-process, attached), or NULL: the C library's. */
 struct sd_net *sd__route_resolver(void);
 

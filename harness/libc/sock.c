@@ -4,8 +4,6 @@
 #include <sys/ioctl.h>
 
 #include <linux/sockios.h>
-#include <sockdrill/fault.h>
-#include <sockdrill/sim.h>
 
 #include "layer.h"
 
@@ -208,14 +206,6 @@ SD__EXPORT int fcntl64(int fd, int cmd, ...)
 	return fcntl_on(SD__LIBC(fcntl64), "fcntl64", h, fd, cmd, arg);
 }
 
-/* The simulator under any fault wrappers of net, or NULL. */
-static struct sd_net *sim_of(struct sd_net *net)
-{
-	while (net && net->ops == &sd_fault_ops)
-		net = sd_fault_inner(net);
-	return net && net->ops == &sd_sim_ops ? net : NULL;
-}
-
 SD__EXPORT int ioctl(int fd, unsigned long req, ...)
 {
 	ONE_ARG(req, arg);
@@ -235,9 +225,8 @@ SD__EXPORT int ioctl(int fd, unsigned long req, ...)
 	if (sd__route_kernel_fds)
 		return SD__LIBC(ioctl)(fd, req, arg);
 	if (req == SIOCINQ || req == SIOCOUTQ) {
-		struct sd_net *sim = sim_of(h->net);
-		if (sim) {
-			long n = sd_sim_queued(sim, h->sfd, req == SIOCOUTQ);
+		long n = sd__route_queued(h, req == SIOCOUTQ);
+		if (n != -EOPNOTSUPP) {
 			if (n < 0)
 				return RET(n);
 			*(int *)arg = n > INT32_MAX ? INT32_MAX : (int)n;

@@ -47,6 +47,11 @@ extern const struct sd_real_syscalls sd_real_libc;
  * 0, or -EINVAL when net is not a real instance or sys has a NULL member. */
 int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys);
 
+/* For an interposer that sees descriptors come and go outside the instance (dup, dup2,
+ * close_range): own != 0 makes kernel descriptor fd one of the instance's, own == 0 lets it
+ * go without closing it. 0, or -EINVAL (not a real instance), -EBADF (fd out of range). */
+int sd_real_adopt(struct sd_net *net, int fd, int own);
+
 #ifdef __cplusplus
 }
 #endif

@@ -468,6 +468,18 @@ int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys)
 	return 0;
 }
 
+int sd_real_adopt(struct sd_net *net, int fd, int own)
+{
+	struct real *r;
+	if (!net || net->ops != &sd_real_ops)
+		return -EINVAL;
+	r = net->state;
+	if (fd < 0 || (size_t)fd >= r->nbits)
+		return -EBADF;
+	set_owned(r, fd, own != 0);
+	return 0;
+}
+
 const struct sd_ops sd_real_ops = {
 	.version = SD_OPS_VERSION,
 	.name = "real",
