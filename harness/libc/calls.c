@@ -1,24 +1,9 @@
 /* sockdrill interposition layer: the exported C library functions, made from calls.h. */
+#include "layer.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "layer.h"
-
-/* A descriptor in the table goes to the layer's body, any other to the C library: one load
- * when the table is empty, as it is in a program with no socket of the layer's. */
-#define SD__DEF_FD(ret, name, params, args, fd)                                                    \
-	SD__EXPORT ret name params                                                                 \
-	{                                                                                          \
-		struct sd__fdh *h = sd__fd_lookup(fd);                                             \
-		if (h)                                                                             \
-			return sd__on_##name(h, SD__STRIP args);                                   \
-		return SD__LIBC(name) args;                                                        \
-	}
-#define SD__DEF_ANY(ret, name, params, args)                                                       \
-	SD__EXPORT ret name params { return sd__on_##name args; }
-#define SD__DEF_VOID(name, params, args)                                                           \
-	SD__EXPORT void name params { sd__on_##name args; }
 
 SD__LAYER_CALLS(SD__DEF_FD, SD__DEF_ANY, SD__DEF_VOID)
 

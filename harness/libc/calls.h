@@ -95,4 +95,9 @@
 
 #define SD__LAYER_VARIADIC(X) X(fcntl) X(fcntl64) X(ioctl)
 
+/* Calls only the in-process route interposes, in the same form (inproc.c makes them): calls
+ * that act on the attached sim's actors (threads, time, the process), which the LD_PRELOAD
+ * library leaves to the C library. */
+#define SD__LAYER_INPROC_CALLS(FD, ANY, VOID)
+
 #endif

@@ -1,7 +1,7 @@
 /* sockdrill interposition layer: the descriptor table (program descriptor -> socket handle). */
-#include <sys/mman.h>
-
 #include "layer.h"
+
+#include <sys/mman.h>
 
 struct sd__fdh **sd__fdtab[SD__FD_CHUNKS];
 int sd__fdtab_used;

@@ -114,9 +114,26 @@ __attribute__((noreturn, format(printf, 1, 2))) void sd__unsupported(const char 
 #define SD__ON_ANY(ret, name, params, args) ret sd__on_##name params;
 #define SD__ON_VOID(name, params, args)     void sd__on_##name params;
 SD__LAYER_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
+SD__LAYER_INPROC_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
 #undef SD__ON_FD
 #undef SD__ON_ANY
 #undef SD__ON_VOID
+
+/* The exported function of one line of calls.h. A descriptor in the table goes to the layer's
+ * body, any other to the C library: one load when the table is empty, as it is in a program
+ * with no socket of the layer's. */
+#define SD__DEF_FD(ret, name, params, args, fd)                                                    \
+	SD__EXPORT ret name params                                                                 \
+	{                                                                                          \
+		struct sd__fdh *h = sd__fd_lookup(fd);                                             \
+		if (h)                                                                             \
+			return sd__on_##name(h, SD__STRIP args);                                   \
+		return SD__LIBC(name) args;                                                        \
+	}
+#define SD__DEF_ANY(ret, name, params, args)                                                       \
+	SD__EXPORT ret name params { return sd__on_##name args; }
+#define SD__DEF_VOID(name, params, args)                                                           \
+	SD__EXPORT void name params { sd__on_##name args; }
 
 /* Waits on a poll set holding at least one of the layer's sockets (wait.c). timeout_ns < 0
  * waits without limit; *left_ns (may be NULL) gets what is left of it. */

@@ -1,11 +1,9 @@
 /* sockdrill interposition layer: socket set-up, names, options, descriptors (dup, fcntl, ioctl). */
-#include <stdarg.h>
-#include <stdint.h>
-#include <sys/ioctl.h>
+#include "layer.h"
 
 #include <linux/sockios.h>
-
-#include "layer.h"
+#include <stdarg.h>
+#include <stdint.h>
 
 #define RET(call) ((int)sd__ret(call))
 
