@@ -93,10 +93,9 @@ int sd__on_close(struct sd__fdh *h, int fd)
 void sd__on_closefrom(int lo)
 {
 	SD__LIBC(closefrom)(lo);
-	if (lo >= 0) {
-		sd__fd_take_range((unsigned)lo, ~0u, sd__route_forget);
-		sd__route_flush();
-	}
+	/* glibc takes a negative lowest descriptor as 0 */
+	sd__fd_take_range(lo < 0 ? 0 : (unsigned)lo, ~0u, sd__route_forget);
+	sd__route_flush();
 }
 
 int sd__on_close_range(unsigned lo, unsigned hi, int f)

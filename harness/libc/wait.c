@@ -1,11 +1,9 @@
-/* sockdrill interposition layer: waiting (poll, ppoll, select, pselect) on sets with its sockets.
- */
+/* sockdrill interposition layer: poll, ppoll, select and pselect on sets with its sockets. */
 #include "layer.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* A set mixing simulated sockets with the kernel's descriptors (pipes, eventfds, files) waits in
  * virtual time, so that other actors run: the kernel's descriptors are checked without
@@ -49,7 +47,9 @@ static int check(struct sd_net *net, struct pollfd *sp, nfds_t ns, struct pollfd
 static int wait_split(struct sd_net *net, struct pollfd *sp, nfds_t ns, struct pollfd *rp,
 		      nfds_t nr, int64_t timeout_ns, int64_t *left_ns)
 {
-	int64_t start = sd_now_ns(net), deadline = timeout_ns < 0 ? -1 : start + timeout_ns;
+	int64_t start = sd_now_ns(net), deadline = -1;
+	if (timeout_ns >= 0) /* a timeout past the clock's end is none */
+		deadline = timeout_ns > INT64_MAX - start ? -1 : start + timeout_ns;
 	int64_t step = STEP_FIRST_NS, now = start;
 	int rc;
 	for (;;) {
