@@ -40,6 +40,12 @@ sd_add_unit_test(sim)
 sd_add_unit_test(scenario BACKENDS real sim)
 sd_add_unit_test(fault BACKENDS real sim)
 # The server fuzz driver, without a fuzzing engine: its inputs come from the test.
-sd_add_unit_test(fuzz_server SOURCES harness/fuzz_server.c harness/inproc.c)
+sd_add_unit_test(fuzz_server SOURCES harness/fuzz_server.c LIBS sockdrill_inproc)
 target_include_directories(test_fuzz_server PRIVATE harness)
 target_link_libraries(test_fuzz_server PRIVATE ${CMAKE_DL_LIBS})
+# The interposition layer's in-process route: its libc calls are the layer's.
+sd_add_unit_test(inproc LIBS sockdrill_inproc)
+target_include_directories(test_inproc PRIVATE harness)
+target_link_libraries(test_inproc PRIVATE ${CMAKE_DL_LIBS})
+# Fortified like a distribution's build: read() into arrays is __read_chk, FD_SET checks bounds.
+target_compile_options(test_inproc PRIVATE -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)

@@ -48,7 +48,7 @@ fi
 targets="scenario_parser sim_ops sim_vs_kernel example_server fragile_server"
 
 # The library (SD_LIB_SOURCES in CMakeLists.txt) and the Q&A example every target links.
-lib_sources="src/ops.c src/errors.c src/addr.c src/diff.c src/scenario/parse.c
+lib_sources="src/ops.c src/libc.c src/errors.c src/addr.c src/diff.c src/scenario/parse.c
 src/scenario/run.c src/fault_core.c src/wrap/fault.c $(cd "$root" && echo src/backend/*.c)
 harness/examples/qa.c"
 
@@ -69,7 +69,14 @@ for s in $lib_sources; do
 	cc "$o" "$s"
 	lib_objs+=("$o")
 done
-cc "$obj/inproc.o" harness/inproc.c
+# The interposition layer's in-process route (SD_LAYER_SOURCES and harness/libc/inproc.c).
+layer_objs=()
+for s in harness/libc/calls.c harness/libc/fdtab.c harness/libc/sock.c harness/libc/io.c \
+	harness/libc/wait.c harness/libc/netdb.c harness/libc/inproc.c; do
+	o="$obj/$(echo "$s" | tr / _).o"
+	cc "$o" "$s"
+	layer_objs+=("$o")
+done
 cc "$obj/fuzz_server.o" harness/fuzz_server.c
 cc "$obj/qa_oracle.o" fuzz/qa_oracle.c
 # The fragile server's own source, unchanged but for its main, renamed for the target to call.
@@ -88,8 +95,8 @@ zip_dir() { # zip_dir ZIP DIR: the files of DIR at the top of ZIP
 for t in $targets; do
 	extra=()
 	case "$t" in
-	example_server) extra=("$obj/inproc.o" "$obj/fuzz_server.o" "$obj/qa_oracle.o") ;;
-	fragile_server) extra=("$obj/inproc.o" "$obj/fuzz_server.o" "$obj/qa_oracle.o" "$obj/fragile_server_main.o") ;;
+	example_server) extra=("${layer_objs[@]}" "$obj/fuzz_server.o" "$obj/qa_oracle.o") ;;
+	fragile_server) extra=("${layer_objs[@]}" "$obj/fuzz_server.o" "$obj/qa_oracle.o" "$obj/fragile_server_main.o") ;;
 	esac
 	cc "$obj/fuzz_$t.o" "fuzz/$t.c"
 	echo "  LD $OUT/$t"

@@ -91,9 +91,8 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 {
 	struct sd_fuzz_plan plan;
 	sd_fuzz_plan_decode(data, size, srv->requests, srv->nrequests, &plan);
-	char opts[96];
-	snprintf(opts, sizeof opts, "fdbase=%d,segment=%u,preempt=0.25", SD_INPROC_FDBASE,
-		 plan.segment);
+	char opts[64];
+	snprintf(opts, sizeof opts, "segment=%u,preempt=0.25", plan.segment);
 	struct sd_config cfg = {.seed = plan.seed, .options = opts};
 	struct sd_net sim, faulty;
 	if (sd_net_open(&sim, "sim", &cfg) < 0)

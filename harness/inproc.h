@@ -4,12 +4,17 @@
 
 #include <sockdrill/ops.h>
 
-/* Descriptors at or above this number belong to the attached net (open it with
- * fdbase=SD_INPROC_FDBASE); all others go to the C library as usual. */
-#define SD_INPROC_FDBASE 4096
-
-/* From now on socket(), bind(), accept(), recv(), poll(), close(), ... made by code linked
- * into this program act on net. NULL detaches: everything goes to the C library again. */
+/*
+ * From now on socket() for TCP (AF_INET, AF_INET6; SOCK_STREAM) made by code in this program
+ * creates a socket of `net`, named by a placeholder: a real descriptor of the process, the
+ * lowest free one as for any socket, which the layer (harness/libc/) owns. Every call on a
+ * placeholder (bind, accept, read, poll, fcntl, ...) goes to net; every other descriptor is
+ * the C library's as usual. NULL detaches. Attaching another net, or detaching, closes every
+ * placeholder of the previous one (its sockets are the net's to free, with sd_net_close).
+ */
 void sd_inproc_attach(struct sd_net *net);
+
+/* The attached net, or NULL. */
+struct sd_net *sd_inproc_net(void);
 
 #endif

@@ -78,6 +78,16 @@ int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_faul
 		  uint64_t seed, FILE *log);
 /* Faults injected so far by a wrapper made with sd_fault_wrap (-EINVAL for another net). */
 long sd_fault_count(struct sd_net *net);
+/* The net a wrapper made with sd_fault_wrap forwards to (NULL for another net): for calls only
+ * that backend offers, such as the sim's own API. */
+struct sd_net *sd_fault_inner(struct sd_net *net);
+/* Descriptor nfd, a copy of fd made outside the wrapper (dup, dup2, F_DUPFD seen by an
+ * interposer), continues fd's connection: the same ordinal, its call count from fd's. 0, or
+ * -EINVAL (not a wrapper), -ENOMEM. */
+int sd_fault_dup(struct sd_net *net, int fd, int nfd);
+/* Takes (lock != 0) or releases the wrapper's lock, e.g. around fork() in a threaded program,
+ * so that no child starts with it held by a thread it does not have. */
+void sd_fault_lock(struct sd_net *net, int lock);
 
 extern const struct sd_ops sd_fault_ops;
 

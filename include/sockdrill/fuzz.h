@@ -11,10 +11,10 @@ extern "C" {
 
 /*
  * A server under test. It runs as an actor on a fresh sim for every input; its libc socket
- * calls reach the sim through harness/inproc.c (link it in; the CMake helper
- * sockdrill_add_server_fuzzer does), so its source is compiled unchanged. The input decides
- * how many clients connect to 127.0.0.1:port, what each sends (one of `requests`, or raw
- * input bytes), how the bytes are cut and spaced, the scheduling seed, segmentation, and
+ * calls reach the sim through the interposition layer, harness/libc/ (link it in; the CMake
+ * helper sockdrill_add_server_fuzzer does), so its source is compiled unchanged. The input
+ * decides how many clients connect to 127.0.0.1:port, what each sends (one of `requests`, or
+ * raw input bytes), how the bytes are cut and spaced, the scheduling seed, segmentation, and
  * short reads and writes on the server's side.
  */
 struct sd_fuzz_server {

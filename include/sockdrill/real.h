@@ -39,12 +39,18 @@ struct sd_real_syscalls {
 	int (*fcntl)(int, int, ...);
 };
 
-/* The libc functions themselves. */
+/* The C library's own functions, found past any interposer (a program linking sockdrill's
+ * in-process layer has its own `socket`, `send`, ...: a real instance still reaches the kernel). */
 extern const struct sd_real_syscalls sd_real_libc;
 
 /* Makes the real instance `net` call `sys` from now on (NULL: back to libc).
  * 0, or -EINVAL when net is not a real instance or sys has a NULL member. */
 int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys);
+
+/* For an interposer that sees descriptors come and go outside the instance (dup, dup2,
+ * close_range): own != 0 makes kernel descriptor fd one of the instance's, own == 0 lets it
+ * go without closing it. 0, or -EINVAL (not a real instance), -EBADF (fd out of range). */
+int sd_real_adopt(struct sd_net *net, int fd, int own);
 
 #ifdef __cplusplus
 }

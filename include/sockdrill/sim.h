@@ -48,6 +48,13 @@ struct sd_sim_stats {
 };
 int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out);
 
+/* ioctl SIOCINQ (FIONREAD) when outq is 0: bytes readable on fd now; SIOCOUTQ when outq is 1:
+ * bytes fd sent that its peer has not received (still arriving, or beyond the peer's receive
+ * buffer). As on Linux, 0 while connecting, -EINVAL on a listener; -EBADF, or -EOPNOTSUPP when
+ * net is not a sim. Constant time while no bytes are in flight (segment=N delivers pieces
+ * later); linear in the pieces of the queue otherwise. */
+long sd_sim_queued(struct sd_net *net, int fd, int outq);
+
 #ifdef __cplusplus
 }
 #endif

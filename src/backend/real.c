@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <time.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -12,24 +13,82 @@
 
 #include <sockdrill/sockdrill.h>
 
+#include "../libc.h"
+
+/* The C library's functions, reached through src/libc.h: in a program that links the
+ * interposition layer, the names socket, send, ... are the layer's, and a real instance opened
+ * while a sim is attached must still reach the kernel. */
+static int lc_socket(int d, int t, int p) { return SD__LIBC(socket)(d, t, p); }
+static int lc_bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+	return SD__LIBC(bind)(fd, a, l);
+}
+static int lc_listen(int fd, int b) { return SD__LIBC(listen)(fd, b); }
+static int lc_accept4(int fd, struct sockaddr *a, socklen_t *l, int f)
+{
+	return SD__LIBC(accept4)(fd, a, l, f);
+}
+static int lc_connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+	return SD__LIBC(connect)(fd, a, l);
+}
+static ssize_t lc_send(int fd, const void *b, size_t n, int f)
+{
+	return SD__LIBC(send)(fd, b, n, f);
+}
+static ssize_t lc_recv(int fd, void *b, size_t n, int f) { return SD__LIBC(recv)(fd, b, n, f); }
+static ssize_t lc_sendmsg(int fd, const struct msghdr *m, int f)
+{
+	return SD__LIBC(sendmsg)(fd, m, f);
+}
+static ssize_t lc_recvmsg(int fd, struct msghdr *m, int f) { return SD__LIBC(recvmsg)(fd, m, f); }
+static int lc_shutdown(int fd, int how) { return SD__LIBC(shutdown)(fd, how); }
+static int lc_close(int fd) { return SD__LIBC(close)(fd); }
+static int lc_setsockopt(int fd, int lv, int n, const void *v, socklen_t l)
+{
+	return SD__LIBC(setsockopt)(fd, lv, n, v, l);
+}
+static int lc_getsockopt(int fd, int lv, int n, void *v, socklen_t *l)
+{
+	return SD__LIBC(getsockopt)(fd, lv, n, v, l);
+}
+static int lc_getsockname(int fd, struct sockaddr *a, socklen_t *l)
+{
+	return SD__LIBC(getsockname)(fd, a, l);
+}
+static int lc_getpeername(int fd, struct sockaddr *a, socklen_t *l)
+{
+	return SD__LIBC(getpeername)(fd, a, l);
+}
+static int lc_poll(struct pollfd *p, nfds_t n, int t) { return SD__LIBC(poll)(p, n, t); }
+/* The backend passes every command one argument (0 where the command takes none). */
+static int lc_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return SD__LIBC(fcntl)(fd, cmd, arg);
+}
+
 const struct sd_real_syscalls sd_real_libc = {
-	.socket = socket,
-	.bind = bind,
-	.listen = listen,
-	.accept4 = accept4,
-	.connect = connect,
-	.send = send,
-	.recv = recv,
-	.sendmsg = sendmsg,
-	.recvmsg = recvmsg,
-	.shutdown = shutdown,
-	.close = close,
-	.setsockopt = setsockopt,
-	.getsockopt = getsockopt,
-	.getsockname = getsockname,
-	.getpeername = getpeername,
-	.poll = poll,
-	.fcntl = fcntl,
+	.socket = lc_socket,
+	.bind = lc_bind,
+	.listen = lc_listen,
+	.accept4 = lc_accept4,
+	.connect = lc_connect,
+	.send = lc_send,
+	.recv = lc_recv,
+	.sendmsg = lc_sendmsg,
+	.recvmsg = lc_recvmsg,
+	.shutdown = lc_shutdown,
+	.close = lc_close,
+	.setsockopt = lc_setsockopt,
+	.getsockopt = lc_getsockopt,
+	.getsockname = lc_getsockname,
+	.getpeername = lc_getpeername,
+	.poll = lc_poll,
+	.fcntl = lc_fcntl,
 };
 
 /*
@@ -313,7 +372,7 @@ static int real_set_nonblocking(void *state, int fd, int on)
 	struct real *r = state;
 	int fl;
 	CHECK_FD(r, fd);
-	fl = r->sys->fcntl(fd, F_GETFL);
+	fl = r->sys->fcntl(fd, F_GETFL, 0);
 	if (fl < 0)
 		return -errno;
 	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
@@ -380,14 +439,14 @@ static int real_sleep_ns(void *state, int64_t ns)
 	if (ns <= 0)
 		return 0;
 	struct timespec ts = {ns / 1000000000, ns % 1000000000};
-	return nanosleep(&ts, NULL) < 0 ? -errno : 0;
+	return SD__LIBC(nanosleep)(&ts, NULL) < 0 ? -errno : 0;
 }
 
 static int64_t real_now_ns(void *state)
 {
 	struct timespec ts;
 	(void)state;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	SD__LIBC(clock_gettime)(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -406,6 +465,18 @@ int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys)
 		if (!p[i])
 			return -EINVAL;
 	r->sys = sys;
+	return 0;
+}
+
+int sd_real_adopt(struct sd_net *net, int fd, int own)
+{
+	struct real *r;
+	if (!net || net->ops != &sd_real_ops)
+		return -EINVAL;
+	r = net->state;
+	if (fd < 0 || (size_t)fd >= r->nbits)
+		return -EBADF;
+	set_owned(r, fd, own != 0);
 	return 0;
 }
 

@@ -976,3 +976,27 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 	out->open_fds = s->open_fds;
 	return 0;
 }
+
+long sd_sim_queued(struct sd_net *net, int fd, int outq)
+{
+	struct sd__sim *s = as_sim(net);
+	struct sd__sock *k;
+	if (!s)
+		return -EOPNOTSUPP;
+	if (!(k = lookup(s, fd)))
+		return -EBADF;
+	if (k->st == T_LISTEN)
+		return -EINVAL;
+	if (k->st == T_SYN_SENT)
+		return 0;
+	if (!outq)
+		return (long)sd__arrived(s, k);
+	/* what the peer holds past its receive buffer is, for Linux, still in our send queue */
+	const struct sd__sock *p = k->peer;
+	if (!p)
+		return 0;
+	size_t got = sd__arrived(s, p);
+	if (got > (size_t)p->rcvbuf)
+		got = (size_t)p->rcvbuf;
+	return (long)(p->in_bytes - got);
+}

@@ -99,6 +99,15 @@ size_t sd__readable(struct sd__sim *s, const struct sd__sock *k)
 	return n;
 }
 
+/* The readable bytes without walking the queue when its last piece has arrived: in_bytes
+ * counts every byte not yet read. */
+size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k)
+{
+	if (!k->in_tail || k->in_tail->arrive <= s->now)
+		return k->in_bytes;
+	return sd__readable(s, k);
+}
+
 /* How many bytes k may still queue toward its peer (send buffer + half the receive
  * buffer: see docs/sim-vs-linux.md). */
 static size_t send_space(const struct sd__sock *k)

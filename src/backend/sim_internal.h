@@ -290,6 +290,7 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		 int flags);
 short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
+size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);
 void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
 void sd__chunk_pool_free(struct sd__sim *s);

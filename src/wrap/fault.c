@@ -16,6 +16,7 @@ struct fstate {
 	struct sd_net *inner;
 	struct sd_fault_spec spec;
 	uint64_t seed;
+	int64_t t0; /* the inner net's clock when wrapped: log times count from it */
 	FILE *log;
 	pthread_mutex_t m; /* guards fds, counters and the log */
 	struct finfo *fds; /* fds[i] is descriptor lo + i */
@@ -27,8 +28,8 @@ struct fstate {
 #define IN(f) ((f)->inner)
 
 /* The record of descriptor fd. The table covers fds lo .. lo + cap - 1 only: a net may hand
- * out descriptors from a high base (the in-process harness's start at 4096), and a table
- * from 0 would be cleared, mostly unused, for every wrapper made. */
+ * out descriptors from a high base (the sim's fdbase option), and a table from 0 would be
+ * cleared, mostly unused, for every wrapper made. */
 static struct finfo *info(struct fstate *f, int fd)
 {
 	if (fd < 0 || fd > (1 << 24))
@@ -79,8 +80,8 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 	f->injected++;
 	if (f->log) {
 		char line[256];
-		size_t n = sd_fault_format(line, sizeof line, sd_now_ns(IN(f)), conn, call, name, d,
-					   len);
+		size_t n = sd_fault_format(line, sizeof line, sd_now_ns(IN(f)) - f->t0, conn, call,
+					   name, d, len);
 		fwrite(line, 1, n, f->log);
 		fflush(f->log);
 	}
@@ -359,6 +360,7 @@ int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_faul
 	f->spec = *spec;
 	f->seed = seed;
 	f->log = log;
+	f->t0 = sd_now_ns(inner);
 	pthread_mutex_init(&f->m, NULL);
 	out->ops = &sd_fault_ops;
 	out->state = f;
@@ -374,4 +376,36 @@ long sd_fault_count(struct sd_net *net)
 	long n = f->injected;
 	pthread_mutex_unlock(&f->m);
 	return n;
+}
+
+struct sd_net *sd_fault_inner(struct sd_net *net)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return NULL;
+	return ((struct fstate *)net->state)->inner;
+}
+
+int sd_fault_dup(struct sd_net *net, int fd, int nfd)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return -EINVAL;
+	struct fstate *f = net->state;
+	pthread_mutex_lock(&f->m);
+	struct finfo *from = info(f, fd), copy = from ? *from : (struct finfo){0};
+	struct finfo *to = info(f, nfd); /* may move the table: from is not used after */
+	if (to)
+		*to = copy;
+	pthread_mutex_unlock(&f->m);
+	return to ? 0 : -ENOMEM;
+}
+
+void sd_fault_lock(struct sd_net *net, int lock)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return;
+	struct fstate *f = net->state;
+	if (lock)
+		pthread_mutex_lock(&f->m);
+	else
+		pthread_mutex_unlock(&f->m);
 }

@@ -1,5 +1,6 @@
 /* The table's plumbing: registry, stubs, instances, errno names, addresses, syscall table. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "sd_test.h"
@@ -181,6 +182,33 @@ static void real_syscall_table(void **state)
 	sd_net_close(&net);
 }
 
+/* A descriptor made outside the instance becomes its own, and goes again unclosed. */
+static void real_adopts_descriptors(void **state)
+{
+	(void)state;
+	struct sd_net net, sim;
+	int type = 0;
+	socklen_t len = sizeof type;
+	assert_int_equal(sd_net_open(&net, "real", NULL), 0);
+	assert_int_equal(sd_net_open(&sim, "sim", NULL), 0);
+	int fd = sd_socket(&net, AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	int copy = dup(fd);
+	assert_true(copy >= 0);
+	assert_int_equal(sd_getsockopt(&net, copy, SOL_SOCKET, SO_TYPE, &type, &len), -EBADF);
+	assert_int_equal(sd_real_adopt(&net, copy, 1), 0);
+	assert_int_equal(sd_getsockopt(&net, copy, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+	assert_int_equal(type, SOCK_STREAM);
+	assert_int_equal(sd_real_adopt(&net, copy, 0), 0);
+	assert_int_equal(sd_getsockopt(&net, copy, SOL_SOCKET, SO_TYPE, &type, &len), -EBADF);
+	assert_true(fcntl(copy, F_GETFD) >= 0); /* let go, not closed */
+	assert_int_equal(sd_real_adopt(&net, -1, 1), -EBADF);
+	assert_int_equal(sd_real_adopt(&sim, copy, 1), -EINVAL);
+	close(copy);
+	sd_net_close(&sim);
+	sd_net_close(&net);
+}
+
 static void real_rejects_bad_options(void **state)
 {
 	(void)state;
@@ -200,5 +228,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(addresses),
 	T(real_syscall_table),
 	T(real_rejects_bad_options),
+	T(real_adopts_descriptors),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

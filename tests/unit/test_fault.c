@@ -287,6 +287,37 @@ static void same_seed_same_faults(void **state)
 	assert_non_null(strstr(logs[0], "-4")); /* some EINTR happened */
 }
 
+/* A copy of a descriptor made outside the wrapper (sd_fault_dup) continues its connection:
+ * the same ordinal and call count. Log times count from when the wrapper was made. */
+static void copy_continues_the_connection(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char buf[8];
+	int64_t before = sd_now_ns(net);
+	wrap(net, "short-write=1", 5, &x);
+	pair(&x.w, &l, &c, &s);
+	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 1);
+	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), 1);
+	assert_int_equal(sd_fault_dup(&x.w, c, 1000), 0);
+	/* descriptor 1000 is no socket of the inner net's: decided as c's third call, then EBADF */
+	assert_int_equal(sd_send(&x.w, 1000, "ef", 2, 0), -EBADF);
+	int64_t after = sd_now_ns(net);
+	assert_int_equal(sd_fault_dup(net, c, 1000), -EINVAL);
+	/* the lock is the wrapper's own: taken and given back, calls go on */
+	sd_fault_lock(&x.w, 1);
+	sd_fault_lock(&x.w, 0);
+	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 2);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"conn\":\"c1\",\"call\":3,\"op\":\"send\""));
+	double t = -1;
+	assert_int_equal(sscanf(x.log, "{\"t\":%lf", &t), 1);
+	assert_true(t >= 0 && t <= (double)(after - before) / 1e9);
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(spec_errors),
 	T(short_io_keeps_the_stream_exact),
@@ -297,5 +328,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(accept_fail_leaves_the_connection_queued),
 	T(connect_fail_and_delay),
 	T(same_seed_same_faults),
+	T(copy_continues_the_connection),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

@@ -1,5 +1,5 @@
 /* Tests of the in-process server fuzz driver (harness/fuzz_server.c): servers written against
- * plain libc socket calls, run on the sim through harness/inproc.c. */
+ * plain libc socket calls, run on the sim through the interposition layer (harness/libc/). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>

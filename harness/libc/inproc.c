@@ -1,0 +1,126 @@
+/* sockdrill interposition layer: the in-process route, simulated sockets named by placeholders. */
+#include "layer.h"
+
+#include <stdlib.h>
+
+#include <sockdrill/fault.h>
+#include <sockdrill/sim.h>
+
+#include "../inproc.h"
+
+/* In-process a program descriptor is a placeholder: socket(AF_UNIX, SOCK_STREAM) made through
+ * the C library, so its number is the kernel's lowest free one (below FD_SETSIZE in a process
+ * with few files), fstat says S_ISSOCK, and FD_CLOEXEC, O_NONBLOCK, dup and close_range act on
+ * it natively. Its calls are the attached net's. */
+const int sd__route_kernel_fds = 0;
+
+SD__LAYER_INPROC_CALLS(SD__DEF_FD, SD__DEF_ANY, SD__DEF_VOID)
+
+static struct sd_net *cur;
+static struct sd__fdh *to_close; /* released by sd__route_forget, closed by sd__route_flush */
+
+struct sd_net *sd_inproc_net(void) { return __atomic_load_n(&cur, __ATOMIC_ACQUIRE); }
+
+struct sd_net *sd__route_resolver(void) { return sd_inproc_net(); }
+
+struct sd_net *sd__route_socket_net(int domain, int type, int protocol)
+{
+	(void)protocol; /* the net answers EPROTONOSUPPORT for a protocol other than TCP */
+	struct sd_net *net = sd_inproc_net();
+	if (!net || (domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM)
+		return NULL;
+	return net;
+}
+
+int sd__route_adopt(struct sd_net *net, int sfd, int flags)
+{
+	int fd = SD__LIBC(socket)(AF_UNIX, SOCK_STREAM | (flags & (SOCK_NONBLOCK | SOCK_CLOEXEC)),
+				  0);
+	struct sd__fdh *h = fd < 0 ? NULL : calloc(1, sizeof *h);
+	int err = fd < 0 ? -errno : !h ? -ENOMEM : 0;
+	if (!err) {
+		*h = (struct sd__fdh){.net = net, .sfd = sfd, .refs = 1};
+		err = sd__fd_set(fd, h);
+	}
+	if (err) {
+		free(h);
+		if (fd >= 0)
+			SD__LIBC(close)(fd);
+		sd_close(net, sfd);
+		return err;
+	}
+	return fd;
+}
+
+int sd__route_dup(struct sd__fdh *h, int fd, int nfd)
+{
+	(void)fd;
+	h->refs++;
+	int err = sd__fd_set(nfd, h);
+	if (err) {
+		h->refs--;
+		SD__LIBC(close)(nfd);
+	}
+	return err;
+}
+
+/* One descriptor fewer names h: the socket closes with the last. */
+static void release(struct sd__fdh *h)
+{
+	if (--h->refs)
+		return;
+	sd_close(h->net, h->sfd);
+	free(h);
+}
+
+int sd__route_close(int fd, struct sd__fdh *h)
+{
+	int rc = SD__LIBC(close)(fd) < 0 ? -errno : 0;
+	release(h);
+	return rc;
+}
+
+void sd__route_forget(int fd, struct sd__fdh *h)
+{
+	(void)fd;
+	if (--h->refs)
+		return;
+	h->later = to_close;
+	to_close = h;
+}
+
+void sd__route_flush(void)
+{
+	while (to_close) {
+		struct sd__fdh *h = to_close;
+		to_close = h->later;
+		sd_close(h->net, h->sfd);
+		free(h);
+	}
+}
+
+/* The queue sizes are the sim's, found under any fault wrappers. */
+long sd__route_queued(struct sd__fdh *h, int outq)
+{
+	struct sd_net *net = h->net;
+	while (net && net->ops == &sd_fault_ops)
+		net = sd_fault_inner(net);
+	return net ? sd_sim_queued(net, h->sfd, outq) : -EOPNOTSUPP;
+}
+
+/* At detach: the placeholder goes; the socket is left to the net, which may be closed next,
+ * and whose sd_close could run another actor after the program was detached. */
+static void drop(int fd, struct sd__fdh *h)
+{
+	SD__LIBC(close)(fd);
+	if (--h->refs == 0)
+		free(h);
+}
+
+void sd_inproc_attach(struct sd_net *net)
+{
+	if (net == sd_inproc_net())
+		return;
+	sd__fd_take_range(0, SD__FD_MAX - 1, drop);
+	__atomic_store_n(&cur, net, __ATOMIC_RELEASE);
+}

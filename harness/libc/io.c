@@ -1,0 +1,254 @@
+/* sockdrill interposition layer: reading and writing (read, recv*, write, send*, sendfile). */
+#include "layer.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#define IOV_LIMIT 1024 /* UIO_MAXIOV */
+
+/* The kernel raises SIGPIPE for a write to a broken connection without MSG_NOSIGNAL; the
+ * backends never do (a library must not kill its host). Under LD_PRELOAD the program is the
+ * host, so the layer raises it as the kernel would have; in-process the sim only counts it
+ * (sd_sim_stats.sigpipes), so the fuzzer goes on. */
+static ssize_t sent(ssize_t rc, int flags)
+{
+	if (rc == -EPIPE && sd__route_kernel_fds && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return sd__ret(rc);
+}
+
+ssize_t sd__on_read(struct sd__fdh *h, int fd, void *b, size_t n)
+{
+	(void)fd;
+	return sd__ret(sd_recv(h->net, h->sfd, b, n, 0));
+}
+
+/* _FORTIFY_SOURCE's checked versions: an overflowing length goes to the C library's own, which
+ * reports it and aborts before reading. */
+ssize_t sd__on___read_chk(struct sd__fdh *h, int fd, void *b, size_t n, size_t bl)
+{
+	if (n > bl)
+		return SD__LIBC(__read_chk)(fd, b, n, bl);
+	return sd__on_read(h, fd, b, n);
+}
+
+ssize_t sd__on_recv(struct sd__fdh *h, int fd, void *b, size_t n, int f)
+{
+	(void)fd;
+	return sd__ret(sd_recv(h->net, h->sfd, b, n, f));
+}
+
+ssize_t sd__on___recv_chk(struct sd__fdh *h, int fd, void *b, size_t n, size_t bl, int f)
+{
+	if (n > bl)
+		return SD__LIBC(__recv_chk)(fd, b, n, bl, f);
+	return sd__on_recv(h, fd, b, n, f);
+}
+
+/* A TCP socket has no source address per message: Linux sets the length to 0. */
+ssize_t sd__on_recvfrom(struct sd__fdh *h, int fd, void *b, size_t n, int f, struct sockaddr *a,
+			socklen_t *l)
+{
+	(void)fd;
+	ssize_t rc = sd_recv(h->net, h->sfd, b, n, f);
+	if (rc >= 0 && a && l)
+		*l = 0;
+	return sd__ret(rc);
+}
+
+ssize_t sd__on___recvfrom_chk(struct sd__fdh *h, int fd, void *b, size_t n, size_t bl, int f,
+			      struct sockaddr *a, socklen_t *l)
+{
+	if (n > bl)
+		return SD__LIBC(__recvfrom_chk)(fd, b, n, bl, f, a, l);
+	return sd__on_recvfrom(h, fd, b, n, f, a, l);
+}
+
+ssize_t sd__on_recvmsg(struct sd__fdh *h, int fd, struct msghdr *m, int f)
+{
+	(void)fd;
+	return sd__ret(sd_recvmsg(h->net, h->sfd, m, f));
+}
+
+ssize_t sd__on_readv(struct sd__fdh *h, int fd, const struct iovec *v, int n)
+{
+	(void)fd;
+	if (n < 0 || n > IOV_LIMIT)
+		return sd__ret(-EINVAL);
+	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
+	return sd__ret(sd_recvmsg(h->net, h->sfd, &m, 0));
+}
+
+/* As Linux's do_recvmmsg: one recvmsg per entry until one fails; after MSG_WAITFORONE's first
+ * message the rest do not wait. (The timeout is not looked at: TCP sockets wait per call.) */
+int sd__on_recvmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, int f,
+		    struct timespec *t)
+{
+	(void)fd, (void)t;
+	struct sd_net *net = h->net; /* h is not looked at again once a call may have waited */
+	int sfd = h->sfd;
+	unsigned i = 0;
+	if (n > IOV_LIMIT)
+		n = IOV_LIMIT;
+	for (int flags = f & ~MSG_WAITFORONE; i < n; i++) {
+		ssize_t rc = sd_recvmsg(net, sfd, &v[i].msg_hdr, flags);
+		if (rc < 0) {
+			if (i == 0)
+				return (int)sd__ret(rc);
+			break;
+		}
+		v[i].msg_len = (unsigned)rc;
+		if (f & MSG_WAITFORONE)
+			flags |= MSG_DONTWAIT;
+	}
+	return (int)i;
+}
+
+ssize_t sd__on_write(struct sd__fdh *h, int fd, const void *b, size_t n)
+{
+	(void)fd;
+	return sent(sd_send(h->net, h->sfd, b, n, 0), 0);
+}
+
+ssize_t sd__on_send(struct sd__fdh *h, int fd, const void *b, size_t n, int f)
+{
+	(void)fd;
+	return sent(sd_send(h->net, h->sfd, b, n, f), f);
+}
+
+/* TCP ignores a destination address; it goes along only for the backend's address policy. */
+ssize_t sd__on_sendto(struct sd__fdh *h, int fd, const void *b, size_t n, int f,
+		      const struct sockaddr *a, socklen_t l)
+{
+	(void)fd;
+	if (!a)
+		return sent(sd_send(h->net, h->sfd, b, n, f), f);
+	struct iovec v = {(void *)b, n};
+	struct msghdr m = {.msg_name = (void *)a, .msg_namelen = l, .msg_iov = &v, .msg_iovlen = 1};
+	return sent(sd_sendmsg(h->net, h->sfd, &m, f), f);
+}
+
+ssize_t sd__on_sendmsg(struct sd__fdh *h, int fd, const struct msghdr *m, int f)
+{
+	(void)fd;
+	return sent(sd_sendmsg(h->net, h->sfd, m, f), f);
+}
+
+ssize_t sd__on_writev(struct sd__fdh *h, int fd, const struct iovec *v, int n)
+{
+	(void)fd;
+	if (n < 0 || n > IOV_LIMIT)
+		return sd__ret(-EINVAL);
+	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
+	return sent(sd_sendmsg(h->net, h->sfd, &m, 0), 0);
+}
+
+int sd__on_sendmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, int f)
+{
+	(void)fd;
+	struct sd_net *net = h->net; /* h is not looked at again once a call may have waited */
+	int sfd = h->sfd;
+	unsigned i = 0;
+	if (n > IOV_LIMIT)
+		n = IOV_LIMIT;
+	for (; i < n; i++) {
+		ssize_t rc = sd_sendmsg(net, sfd, &v[i].msg_hdr, f);
+		if (rc < 0) {
+			if (i == 0)
+				return (int)sent(rc, f);
+			break;
+		}
+		v[i].msg_len = (unsigned)rc;
+	}
+	return (int)i;
+}
+
+#define FILE_PIECE 65536
+
+/* sendfile to one of the layer's sockets: the file is read with pread from *o (or its own
+ * offset) and sent in pieces; a piece the socket takes only in part ends the call, and the
+ * offset moves by what was sent, as sendfile's does. Input that cannot be read at an offset
+ * (a pipe) is EINVAL in-process; under LD_PRELOAD the kernel sends it, without faults. */
+static ssize_t file_to_socket(struct sd__fdh *h, int in, off_t *o, size_t n)
+{
+	struct sd_net *net = h->net; /* h is not looked at again once a send may have waited */
+	int sfd = h->sfd;
+	off_t pos = o ? *o : lseek(in, 0, SEEK_CUR);
+	if (pos < 0 && errno == ESPIPE && sd__route_kernel_fds) /* a pipe: the kernel's own */
+		return SD__LIBC(sendfile)(h->sfd, in, o, n);
+	if (pos < 0) /* a pipe: what the sim would be sent could not be read back when short */
+		return errno == ESPIPE ? sd__ret(-EINVAL) : -1;
+	char *buf = malloc(FILE_PIECE);
+	if (!buf)
+		return sd__ret(-ENOMEM);
+	size_t total = 0;
+	ssize_t err = 0;
+	while (total < n) {
+		ssize_t k = pread(in, buf, n - total < FILE_PIECE ? n - total : FILE_PIECE,
+				  pos + (off_t)total);
+		if (k <= 0) {
+			err = k < 0 ? -errno : 0;
+			break;
+		}
+		ssize_t s = sd_send(net, sfd, buf, (size_t)k, 0);
+		if (s < 0) {
+			err = s;
+			break;
+		}
+		total += (size_t)s;
+		if (s < k)
+			break;
+	}
+	free(buf);
+	if (total == 0 && err < 0)
+		return sent(err, 0);
+	if (o)
+		*o = pos + (off_t)total;
+	else
+		lseek(in, pos + (off_t)total, SEEK_SET);
+	return (ssize_t)total;
+}
+
+ssize_t sd__on_sendfile(int out, int in, off_t *o, size_t n)
+{
+	struct sd__fdh *ho = sd__fd_lookup(out), *hi = sd__fd_lookup(in);
+	if (!ho && !hi)
+		return SD__LIBC(sendfile)(out, in, o, n);
+	if (hi && !sd__route_kernel_fds)
+		sd__unsupported("sendfile (in_fd)");
+	if (!ho)
+		return SD__LIBC(sendfile)(out, in, o, n);
+	return file_to_socket(ho, in, o, n);
+}
+
+ssize_t sd__on_sendfile64(int out, int in, off64_t *o, size_t n)
+{
+	struct sd__fdh *ho = sd__fd_lookup(out), *hi = sd__fd_lookup(in);
+	if (!ho && !hi)
+		return SD__LIBC(sendfile64)(out, in, o, n);
+	if (hi && !sd__route_kernel_fds)
+		sd__unsupported("sendfile64 (in_fd)");
+	if (!ho)
+		return SD__LIBC(sendfile64)(out, in, o, n);
+	off_t pos = o ? (off_t)*o : 0;
+	ssize_t rc = file_to_socket(ho, in, o ? &pos : NULL, n);
+	if (o)
+		*o = pos;
+	return rc;
+}
+
+ssize_t sd__on_splice(int in, off64_t *oi, int out, off64_t *oo, size_t n, unsigned f)
+{
+	if (!sd__route_kernel_fds && (sd__fd_lookup(in) || sd__fd_lookup(out)))
+		sd__unsupported("splice");
+	return SD__LIBC(splice)(in, oi, out, oo, n, f);
+}
+
+/* stdio reads and writes through the C library's internal calls, which no interposer sees. */
+FILE *sd__on_fdopen(struct sd__fdh *h, int fd, const char *mode)
+{
+	(void)h;
+	if (!sd__route_kernel_fds)
+		sd__unsupported("fdopen");
+	return SD__LIBC(fdopen)(fd, mode);
+}

@@ -1,0 +1,259 @@
+/* sockdrill interposition layer: socket set-up, names, options, descriptors (dup, fcntl, ioctl). */
+#include "layer.h"
+
+#include <linux/sockios.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#define RET(call) ((int)sd__ret(call))
+
+int sd__on_socket(int d, int t, int p)
+{
+	struct sd_net *net = sd__route_socket_net(d, t, p);
+	if (!net)
+		return SD__LIBC(socket)(d, t, p);
+	int sfd = sd_socket(net, d, t, p);
+	if (sfd < 0)
+		return RET(sfd);
+	return RET(sd__route_adopt(net, sfd, t & (SOCK_NONBLOCK | SOCK_CLOEXEC)));
+}
+
+int sd__on_bind(struct sd__fdh *h, int fd, const struct sockaddr *a, socklen_t l)
+{
+	(void)fd;
+	return RET(sd_bind(h->net, h->sfd, a, l));
+}
+
+int sd__on_listen(struct sd__fdh *h, int fd, int b)
+{
+	(void)fd;
+	return RET(sd_listen(h->net, h->sfd, b));
+}
+
+int sd__on_accept4(struct sd__fdh *h, int fd, struct sockaddr *a, socklen_t *l, int f)
+{
+	(void)fd;
+	struct sd_net *net = h->net; /* h may be gone when a detach came while accept waited */
+	int sfd = sd_accept(net, h->sfd, a, l, f);
+	if (sfd < 0)
+		return RET(sfd);
+	return RET(sd__route_adopt(net, sfd, f));
+}
+
+int sd__on_accept(struct sd__fdh *h, int fd, struct sockaddr *a, socklen_t *l)
+{
+	return sd__on_accept4(h, fd, a, l, 0);
+}
+
+int sd__on_connect(struct sd__fdh *h, int fd, const struct sockaddr *a, socklen_t l)
+{
+	(void)fd;
+	return RET(sd_connect(h->net, h->sfd, a, l));
+}
+
+int sd__on_getsockname(struct sd__fdh *h, int fd, struct sockaddr *a, socklen_t *l)
+{
+	(void)fd;
+	return RET(sd_getsockname(h->net, h->sfd, a, l));
+}
+
+int sd__on_getpeername(struct sd__fdh *h, int fd, struct sockaddr *a, socklen_t *l)
+{
+	(void)fd;
+	return RET(sd_getpeername(h->net, h->sfd, a, l));
+}
+
+int sd__on_getsockopt(struct sd__fdh *h, int fd, int lv, int n, void *v, socklen_t *l)
+{
+	(void)fd;
+	return RET(sd_getsockopt(h->net, h->sfd, lv, n, v, l));
+}
+
+int sd__on_setsockopt(struct sd__fdh *h, int fd, int lv, int n, const void *v, socklen_t l)
+{
+	(void)fd;
+	return RET(sd_setsockopt(h->net, h->sfd, lv, n, v, l));
+}
+
+int sd__on_shutdown(struct sd__fdh *h, int fd, int how)
+{
+	(void)fd;
+	return RET(sd_shutdown(h->net, h->sfd, how));
+}
+
+int sd__on_close(struct sd__fdh *h, int fd)
+{
+	(void)h;
+	struct sd__fdh *t = sd__fd_take(fd);
+	if (!t) /* another thread closed it first */
+		return SD__LIBC(close)(fd);
+	return RET(sd__route_close(fd, t));
+}
+
+void sd__on_closefrom(int lo)
+{
+	SD__LIBC(closefrom)(lo);
+	/* glibc takes a negative lowest descriptor as 0 */
+	sd__fd_take_range(lo < 0 ? 0 : (unsigned)lo, ~0u, sd__route_forget);
+	sd__route_flush();
+}
+
+int sd__on_close_range(unsigned lo, unsigned hi, int f)
+{
+	int rc = SD__LIBC(close_range)(lo, hi, f);
+	/* with CLOSE_RANGE_CLOEXEC nothing is closed: the kernel marks the descriptors */
+	if (rc == 0 && !(f & CLOSE_RANGE_CLOEXEC)) {
+		sd__fd_take_range(lo, hi, sd__route_forget);
+		sd__route_flush();
+	}
+	return rc;
+}
+
+int sd__on_dup(struct sd__fdh *h, int fd)
+{
+	int nfd = SD__LIBC(dup)(fd);
+	if (nfd < 0)
+		return nfd;
+	int rc = sd__route_dup(h, fd, nfd);
+	return rc < 0 ? RET(rc) : nfd;
+}
+
+/* After the kernel's dup2/dup3 made `to` a copy of fd (rc: its result): `to` no longer names
+ * what it did, and names fd's socket if fd is one of the layer's. */
+static int redup(int fd, int to, int rc)
+{
+	if (rc < 0 || fd == to)
+		return rc;
+	struct sd__fdh *old = sd__fd_take(to), *h = sd__fd_lookup(fd);
+	if (old)
+		sd__route_forget(to, old);
+	int err = h ? sd__route_dup(h, fd, to) : 0;
+	sd__route_flush();
+	return err < 0 ? RET(err) : rc;
+}
+
+int sd__on_dup2(int fd, int to)
+{
+	if (!sd__fd_lookup(fd) && !sd__fd_lookup(to))
+		return SD__LIBC(dup2)(fd, to);
+	return redup(fd, to, SD__LIBC(dup2)(fd, to));
+}
+
+int sd__on_dup3(int fd, int to, int f)
+{
+	if (!sd__fd_lookup(fd) && !sd__fd_lookup(to))
+		return SD__LIBC(dup3)(fd, to, f);
+	return redup(fd, to, SD__LIBC(dup3)(fd, to, f));
+}
+
+/* fcntl and fcntl64 on one of the layer's sockets. The descriptor flags (FD_CLOEXEC) and the
+ * file status flags are the program descriptor's own, kept by the kernel and shared by its
+ * copies as on a socket; O_NONBLOCK is also passed on to the socket's net. */
+static int fcntl_on(int (*libc)(int, int, ...), const char *name, struct sd__fdh *h, int fd,
+		    int cmd, void *arg)
+{
+	switch (cmd) {
+	case F_GETFD:
+	case F_SETFD:
+	case F_GETFL: return libc(fd, cmd, arg);
+	case F_SETFL: {
+		int rc = libc(fd, cmd, arg);
+		if (rc < 0)
+			return rc;
+		return RET(
+			sd_set_nonblocking(h->net, h->sfd, ((int)(intptr_t)arg & O_NONBLOCK) != 0));
+	}
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC: {
+		int nfd = libc(fd, cmd, arg);
+		if (nfd < 0)
+			return nfd;
+		int rc = sd__route_dup(h, fd, nfd);
+		return rc < 0 ? RET(rc) : nfd;
+	}
+	}
+	if (sd__route_kernel_fds)
+		return libc(fd, cmd, arg);
+	sd__unsupported("%s(command %d)", name, cmd);
+}
+
+/* Variable arguments: at most one, of pointer size at most, read as a pointer (an int is
+ * widened by the caller's register), as the C library's own wrapper reads it. */
+#define ONE_ARG(last, arg)                                                                         \
+	va_list ap;                                                                                \
+	va_start(ap, last);                                                                        \
+	void *arg = va_arg(ap, void *);                                                            \
+	va_end(ap)
+
+SD__EXPORT int fcntl(int fd, int cmd, ...)
+{
+	ONE_ARG(cmd, arg);
+	struct sd__fdh *h = sd__fd_lookup(fd);
+	if (!h)
+		return SD__LIBC(fcntl)(fd, cmd, arg);
+	return fcntl_on(SD__LIBC(fcntl), "fcntl", h, fd, cmd, arg);
+}
+
+SD__EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	ONE_ARG(cmd, arg);
+	struct sd__fdh *h = sd__fd_lookup(fd);
+	if (!h)
+		return SD__LIBC(fcntl64)(fd, cmd, arg);
+	return fcntl_on(SD__LIBC(fcntl64), "fcntl64", h, fd, cmd, arg);
+}
+
+SD__EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	ONE_ARG(req, arg);
+	struct sd__fdh *h = sd__fd_lookup(fd);
+	if (!h)
+		return SD__LIBC(ioctl)(fd, req, arg);
+	switch (req) {
+	case FIOCLEX:
+	case FIONCLEX: return SD__LIBC(ioctl)(fd, req, arg);
+	case FIONBIO: {
+		int rc = SD__LIBC(ioctl)(fd, req, arg);
+		if (rc < 0)
+			return rc;
+		return RET(sd_set_nonblocking(h->net, h->sfd, *(const int *)arg != 0));
+	}
+	}
+	if (sd__route_kernel_fds)
+		return SD__LIBC(ioctl)(fd, req, arg);
+	if (req == SIOCINQ || req == SIOCOUTQ) {
+		long n = sd__route_queued(h, req == SIOCOUTQ);
+		if (n != -EOPNOTSUPP) {
+			if (n < 0)
+				return RET(n);
+			*(int *)arg = n > INT32_MAX ? INT32_MAX : (int)n;
+			return 0;
+		}
+	}
+	sd__unsupported("ioctl(request 0x%lx)", req);
+}
+
+/* epoll on the layer's sockets waits for the nets' own epoll (sd_ops version 3). */
+int sd__on_epoll_ctl(int ep, int op, int fd, struct epoll_event *e)
+{
+	if (!sd__route_kernel_fds && (sd__fd_lookup(ep) || sd__fd_lookup(fd)))
+		sd__unsupported("epoll_ctl");
+	return SD__LIBC(epoll_ctl)(ep, op, fd, e);
+}
+
+int sd__on_epoll_wait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, int t)
+{
+	(void)h;
+	if (!sd__route_kernel_fds)
+		sd__unsupported("epoll_wait");
+	return SD__LIBC(epoll_wait)(ep, e, n, t);
+}
+
+int sd__on_epoll_pwait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, int t,
+		       const sigset_t *s)
+{
+	(void)h;
+	if (!sd__route_kernel_fds)
+		sd__unsupported("epoll_pwait");
+	return SD__LIBC(epoll_pwait)(ep, e, n, t, s);
+}

@@ -1,0 +1,141 @@
+"""The LD_PRELOAD route of the interposition layer (libsockdrill_preload.so under `sockdrill
+wrap`): safe before its own constructor ran, following every way a descriptor is copied or
+closed, and leaving the program's signals as the kernel would."""
+import subprocess
+import sys
+
+from conftest import ROOT
+
+PY = sys.executable or "/usr/bin/python3"
+
+
+def wrap(build, faults, *cmd, timeout=60):
+    return subprocess.run([str(build / "sockdrill"), "wrap", "--faults", faults, "--",
+                           *map(str, cmd)], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+# A connected pair on loopback: l listens, c is the client, s the accepted end.
+PAIR = ("import os, socket, sys\n"
+        "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+        "c = socket.create_connection(l.getsockname()); s, _ = l.accept()\n")
+
+
+def run_py(build, tmp_path, faults, body):
+    prog = tmp_path / "prog.py"
+    prog.write_text(PAIR + body)
+    return wrap(build, faults, PY, prog, tmp_path / "file.bin")
+
+
+def test_socket_calls_in_a_library_constructor_before_the_preloads(build, tmp_path):
+    # A library the program links is initialised before the preload (which it does not
+    # depend on): its constructor's socket calls must reach the kernel, not a table the
+    # preload's constructor has not filled yet.
+    lib = tmp_path / "libearly.c"
+    lib.write_text(r"""
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int early_ok;
+__attribute__((constructor)) static void early(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	char buf[8];
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), s;
+	if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &len) || connect(c, (struct sockaddr *)&a, len) ||
+	    (s = accept(l, NULL, NULL)) < 0)
+		return;
+	early_ok = write(c, "ping", 4) == 4 && read(s, buf, sizeof buf) == 4;
+	close(s), close(c), close(l);
+}
+""")
+    main = tmp_path / "main.c"
+    main.write_text('#include <stdio.h>\nextern int early_ok;\n'
+                    'int main(void) { printf("early %d\\n", early_ok); return !early_ok; }\n')
+    so, exe = tmp_path / "libearly.so", tmp_path / "early"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(lib)], check=True, timeout=120)
+    subprocess.run(["cc", "-o", str(exe), str(main), f"-L{tmp_path}", "-learly",
+                    f"-Wl,-rpath,{tmp_path}"], check=True, timeout=120)
+    r = wrap(build, "short-read=1", exe)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == "early 1\n"
+
+
+def test_copy_made_with_fcntl_is_the_same_socket(build, tmp_path):
+    # os.dup is fcntl(F_DUPFD_CLOEXEC): the copy gets the socket's short writes.
+    r = run_py(build, tmp_path, "short-write=1",
+               "d = os.dup(c.fileno())\nprint('dup', os.write(d, b'x' * 100))\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "dup 1\n"
+
+
+def test_closefrom_forgets_the_sockets(build, tmp_path):
+    # After closefrom, the number of a closed socket given to a file is a file's: whole writes.
+    r = run_py(build, tmp_path, "short-write=1",
+               "import ctypes\n"
+               "n = c.fileno()\n"
+               "ctypes.CDLL(None).closefrom(n)\n"
+               "f = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT)\n"
+               "print('file', f == n, os.write(f, b'y' * 100))\n"
+               "sys.stdout.flush()\n"
+               "os._exit(0)\n")  # the socket objects would close numbers no longer theirs
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "file True 100\n"
+
+
+def test_nonblocking_as_set_by_the_program(build, tmp_path):
+    # eagain=1 fails every call on a non-blocking socket and none on a blocking one: the
+    # wrapper follows O_NONBLOCK set with ioctl(FIONBIO) and with fcntl(F_SETFL).
+    r = run_py(build, tmp_path, "eagain=1",
+               "import fcntl\n"
+               "c.sendall(b'hello')\n"
+               "s.setblocking(False)\n"  # ioctl FIONBIO
+               "try:\n    s.recv(10); print('no EAGAIN')\n"
+               "except BlockingIOError:\n    print('EAGAIN')\n"
+               "s.setblocking(True)\n"
+               "print(s.recv(10).decode())\n"
+               "fcntl.fcntl(c.fileno(), fcntl.F_SETFL, os.O_NONBLOCK)\n"
+               "try:\n    os.write(c.fileno(), b'x'); print('no EAGAIN')\n"
+               "except BlockingIOError:\n    print('EAGAIN')\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["EAGAIN", "hello", "EAGAIN"]
+
+
+def test_sigpipe_as_without_the_preload(build, tmp_path):
+    # A write to a reset connection raises SIGPIPE (the program did not ask MSG_NOSIGNAL):
+    # the backends never raise it, so the layer does, as the kernel would have.
+    body = ("import signal, struct, time\n"
+            "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+            "s.close()\n"
+            "for i in range(100):\n"
+            "    try:\n        os.write(c.fileno(), b'x')\n"
+            "    except OSError:\n        pass\n"
+            "print('survived')\n")
+    prog = tmp_path / "prog.py"
+    prog.write_text(PAIR + body)
+    direct = subprocess.run([PY, str(prog)], capture_output=True, text=True, timeout=60)
+    r = wrap(build, "short-read=1", PY, prog)
+    assert direct.returncode == -13, (direct.returncode, direct.stdout, direct.stderr)
+    assert r.returncode == direct.returncode, (r.returncode, r.stdout, r.stderr)
+
+
+def test_sendfile_from_a_file_gets_faults_from_a_pipe_is_the_kernels(build, tmp_path):
+    # sendfile to a tracked socket is read from the file and sent through the wrapper (short
+    # writes); from a pipe, which cannot be read back, the kernel answers as without the
+    # preload (sending it, or EINVAL where the kernel cannot).
+    (tmp_path / "file.bin").write_bytes(b"z" * 100)
+    body = ("f = os.open(sys.argv[1], os.O_RDONLY)\n"
+            "print('file', os.sendfile(c.fileno(), f, None, 100), os.lseek(f, 0, os.SEEK_CUR))\n"
+            "p = os.pipe(); os.write(p[1], b'w' * 100)\n"
+            "try:\n    print('pipe', os.sendfile(c.fileno(), p[0], None, 100))\n"
+            "except OSError as e:\n    print('pipe errno', e.errno)\n")
+    r = run_py(build, tmp_path, "short-write=1", body)
+    direct = subprocess.run([PY, str(tmp_path / "prog.py"), str(tmp_path / "file.bin")],
+                            capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and direct.returncode == 0, (r.stderr, direct.stderr)
+    assert direct.stdout.splitlines()[0] == "file 100 100"
+    assert r.stdout.splitlines() == ["file 1 1", direct.stdout.splitlines()[1]]
