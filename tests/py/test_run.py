@@ -125,7 +125,8 @@ def test_wrong_expectation_reports_side_by_side_and_reproduces(sockdrill, tmp_pa
     assert "steps whose outcome differs between sim and real:" in out
     assert re.search(r"^\s+sim:  \d+ +real: \d+$", out, re.M)
     commands = re.findall(r"reproduce: (\./sockdrill run .*)$", out, re.M)
-    assert commands == [f"./sockdrill run --backend sim --seed 1 {path}",
+    variant = "--one-role 1 " if host_one_role() else ""  # the sim ran as this kernel's variant
+    assert commands == [f"./sockdrill run --backend sim --seed 1 {variant}{path}",
                         f"./sockdrill run --backend real --seed 1 {path}"]
     # The printed command reproduces the failure.
     again = subprocess.run(commands[0].split(), cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -196,7 +197,8 @@ def test_json_results(sockdrill, tmp_path):
     assert fail["outcomes"][-1] == {"line": 8, "iteration": -1, "ok": False,
                                     "call": 'c: send(C, "x\\n\\"q") -> 7', "got": "4"}
     assert fail["message"].endswith("expected 7, got 4")
-    assert fail["reproduce"] == f"./sockdrill run --backend sim --seed 5 {tmp_path}/b_fail.sd"
+    variant = "--one-role 1 " if host_one_role() else ""  # the sim ran as this kernel's variant
+    assert fail["reproduce"] == f"./sockdrill run --backend sim --seed 5 {variant}{tmp_path}/b_fail.sd"
     assert bad["message"] == f"{tmp_path}/c_bad.sd:1:4: unknown call 'frob'"
     single = tmp_path / "single.json"
     assert run(sockdrill, "--json", single, tmp_path / "a_pass.sd").returncode == 0
