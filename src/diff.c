@@ -490,6 +490,28 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 		snprintf(out->text, sizeof out->text, "~");
 }
 
+int sd_diff_open_sim(struct sd_net *net, uint64_t seed, int one_role)
+{
+	struct sd_config cfg = {.seed = seed, .options = one_role ? "one-role=1" : "one-role=0"};
+	if (one_role != 0 && one_role != 1)
+		return -EINVAL;
+	return sd_net_open(net, "sim", &cfg);
+}
+
+int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed)
+{
+	struct sd_config cfg = {.seed = seed};
+	if (strcmp(backend, "sim"))
+		return sd_net_open(net, backend, &cfg);
+	/* The sim is compared with the kernel it runs on, so it models that kernel's variant. */
+	int one_role = sd_real_host_one_role();
+	if (one_role < 0) {
+		net->ops = NULL, net->state = NULL;
+		return one_role;
+	}
+	return sd_diff_open_sim(net, seed, one_role);
+}
+
 int sd_diff_run(struct sd_net *net, const struct sd_diff_prog *p, struct sd_diff_result *res)
 {
 	/* Only the kernel answers SYNs asynchronously; on the sim a poll with a timeout would

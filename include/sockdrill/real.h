@@ -51,6 +51,24 @@ int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys)
  * close_range): own != 0 makes kernel descriptor fd one of the instance's, own == 0 lets it
  * go without closing it. 0, or -EINVAL (not a real instance), -EBADF (fd out of range). */
 int sd_real_adopt(struct sd_net *net, int fd, int own);
+/*
+ * Kernel variants (docs/sim-vs-linux.md, "Kernel variants"): behaviours in which the kernels
+ * sockdrill runs on differ, which the sim models either way. Comparisons of sim and kernel
+ * give the sim the host's variant.
+ *
+ * one-role: a TCP socket that has been connecting or connected never listens, and one that
+ * has listened never connects (EINVAL). Mainline Linux allows both.
+ *
+ * sd_real_probe_one_role asks the kernel through `sys` (NULL: libc): on loopback, a socket
+ * whose blocking connect to a port bound by nobody listening was refused calls listen().
+ * 1 when that gives EINVAL (the variant), 0 when it succeeds (mainline), a negative errno
+ * when the probe could not run (-ETIMEDOUT when no answer came within 5 s). It uses two
+ * sockets and closes them.
+ */
+int sd_real_probe_one_role(const struct sd_real_syscalls *sys);
+/* The same for this host through libc: probed at the first call, remembered for the life of
+ * the process (a probe that could not run is tried again at the next call). */
+int sd_real_host_one_role(void);
 
 #ifdef __cplusplus
 }

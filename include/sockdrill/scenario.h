@@ -66,6 +66,9 @@ struct sd_sc_result {
 	int n;
 	double seconds; /* wall time of the run */
 	struct sd_sc_cost cost;
+	/* not run: the file requires a kernel variant (docs/scenarios.md) that the kernel does
+	 * not have; passed is 0 and message says why */
+	int skipped;
 };
 
 struct sd_sc_options {
@@ -80,6 +83,10 @@ struct sd_sc_options {
 	 * memory that does not grow with the steps run */
 	int verdict_only;
 	int max_time_s; /* wall-clock bound of the whole run, s (0: SD_SC_MAX_TIME_S) */
+	/* sim: the kernel variant one-role (sim option one-role) for a file that does not
+	 * state one with 'requires': 0 mainline (the default), 1 the variant. A run that
+	 * compares sim with the kernel sets the host's, sd_real_host_one_role(). */
+	int one_role;
 };
 
 /* The default bound of one run (one file on one backend), in seconds. */
@@ -87,7 +94,8 @@ struct sd_sc_options {
 
 /* Runs the scenario on a fresh instance of `backend` ("sim", "real", ...). 0 and *res filled
  * (free with sd_sc_result_free), whatever the verdict; a negative errno if the backend
- * could not be opened. */
+ * could not be opened. A file that requires a kernel variant runs on sim as that variant; on
+ * the kernel, when the kernel does not have it, it does not run and res->skipped is set. */
 int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		    const struct sd_sc_options *opt, struct sd_sc_result *res);
 void sd_sc_result_free(struct sd_sc_result *res);

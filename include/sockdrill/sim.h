@@ -28,6 +28,9 @@ extern "C" {
  *   unprivileged   ports below 1024 need privilege: bind gives EACCES
  *   stack=KB       coroutine stack per actor (default 256)
  *   allow-nonloopback  as for `real`: without it, non-loopback addresses give EPERM
+ *   one-role=0|1   the kernel variant in which a TCP socket that has connected never listens
+ *                  and one that has listened never connects (EINVAL): 1 models it, 0 (the
+ *                  default) models mainline Linux, which allows both
  */
 extern const struct sd_ops sd_sim_ops;
 
@@ -39,6 +42,9 @@ int sd_sim_set_trace(struct sd_net *net, FILE *f);
 uint64_t sd_sim_trace_hash(struct sd_net *net);
 /* The deadlock report of the last call that found every actor blocked, or NULL. */
 const char *sd_sim_deadlock_report(struct sd_net *net);
+
+/* The sim's one-role option: 1 or 0, or -EINVAL when net is not a sim. */
+int sd_sim_one_role(struct sd_net *net);
 
 struct sd_sim_stats {
 	uint64_t calls;    /* socket calls made */

@@ -191,8 +191,10 @@ class Difference:
 
 @dataclass
 class ScenarioResult:
-    """One scenario file on one backend ("sim" or "real"); status "passed", "failed" or
-    "malformed" (then backend is None and message is the file:line:col error)."""
+    """One scenario file on one backend ("sim" or "real"); status "passed", "failed",
+    "skipped" (not applicable there: the file requires a kernel variant that the kernel does
+    not have, and message says which) or "malformed" (then backend is None and message is the
+    file:line:col error)."""
     file: str
     backend: Optional[str]
     status: str
@@ -209,6 +211,10 @@ class ScenarioResult:
     @property
     def passed(self):
         return self.status == "passed"
+
+    @property
+    def skipped(self):
+        return self.status == "skipped"
 
     @classmethod
     def from_json(cls, d):
@@ -249,7 +255,7 @@ class RunReport:
 
     @property
     def failures(self):
-        return [r for r in self.results if r.status != "passed"]
+        return [r for r in self.results if r.status not in ("passed", "skipped")]
 
     def result(self, file, backend):
         """The result of `file` (a path, compared after resolving) on `backend`; a malformed

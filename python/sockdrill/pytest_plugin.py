@@ -7,7 +7,9 @@ conftest.py. README: "Use from pytest".
 - Every `*.sd` file under the collected paths becomes one item per backend,
   `path/to/file.sd::sim` and `::real`, marked `sim` / `real` (select with `-m sim`).
   A failing item shows the failed step, the command that reproduces it and, when both
-  backends were selected, the steps whose outcome differs between sim and real.
+  backends were selected, the steps whose outcome differs between sim and real. A file that
+  requires a kernel variant the kernel does not have (`requires one-role`) is skipped on
+  real, with the reason.
 - A scenario meant for a server under test (it uses `$TARGET_PORT`, which only
   `sockdrill run --target` defines) is not collected as sim/real items: it becomes one item,
   `::target`, run on the kernel against `--sockdrill-target ADDR:PORT` when that is given;
@@ -189,6 +191,8 @@ class ScenarioItem(pytest.Item):
             raise ScenarioFailure(f"sockdrill run gave no result for {self.path} on "
                                   f"{self.backend} (exit {report.returncode}):\n"
                                   f"{report.stdout[-2000:]}{report.stderr[-2000:]}")
+        if result.skipped:  # the file is for a kernel variant this kernel does not have
+            pytest.skip(result.message)
         if not result.passed:
             raise ScenarioFailure(result.report())
 

@@ -1,14 +1,17 @@
 /* sockdrill: the `real` backend, kernel TCP sockets confined to loopback unless allowed. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <sockdrill/sockdrill.h>
@@ -478,6 +481,60 @@ int sd_real_adopt(struct sd_net *net, int fd, int own)
 		return -EBADF;
 	set_owned(r, fd, own != 0);
 	return 0;
+}
+
+/* ---- kernel variants (docs/sim-vs-linux.md, "Kernel variants") ------------------------- */
+
+/* The probe's connect waits at most this long: a refusal on loopback is immediate, so only a
+ * loopback that drops SYNs (a firewall rule) would make it wait at all. */
+#define PROBE_TIMEOUT_S 5
+
+int sd_real_probe_one_role(const struct sd_real_syscalls *sys)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	struct timeval tv = {PROBE_TIMEOUT_S, 0};
+	int holder = -1, c = -1, rc;
+	if (!sys)
+		sys = &sd_real_libc;
+	/* A port bound but not listening: a connect to it is refused at once. */
+	if ((holder = sys->socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    sys->bind(holder, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    sys->getsockname(holder, (struct sockaddr *)&a, &len) < 0 ||
+	    (c = sys->socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    sys->setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (sys->connect(c, (struct sockaddr *)&a, len) == 0)
+		rc = -EPROTO; /* nothing could accept there: not the kernel this probe knows */
+	else if (errno != ECONNREFUSED)
+		rc = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
+	else if (sys->listen(c, 1) == 0)
+		rc = 0;
+	else
+		rc = errno == EINVAL ? 1 : -errno;
+out:
+	if (c >= 0)
+		sys->close(c);
+	if (holder >= 0)
+		sys->close(holder);
+	return rc;
+}
+
+/* 0 while this process has no answer, else 1 + the answer: the kernel a process runs on does
+ * not change under it, so one probe serves every comparison it makes. */
+static atomic_int host_one_role;
+
+int sd_real_host_one_role(void)
+{
+	int known = atomic_load(&host_one_role);
+	if (known)
+		return known - 1;
+	int rc = sd_real_probe_one_role(&sd_real_libc);
+	if (rc >= 0)
+		atomic_store(&host_one_role, rc + 1);
+	return rc;
 }
 
 const struct sd_ops sd_real_ops = {

@@ -129,6 +129,8 @@ static int parse_options(struct sd__sim *s, const char *text)
 			s->privileged = 0;
 		else if (!strcmp(kv, "allow-nonloopback") && !v)
 			s->allow_nonloopback = 1;
+		else if (!strcmp(kv, "one-role") && !opt_num(v, 0, 1, &n))
+			s->one_role = (int)n;
 		else
 			return -EINVAL;
 	}
@@ -963,6 +965,12 @@ const char *sd_sim_deadlock_report(struct sd_net *net)
 {
 	struct sd__sim *s = as_sim(net);
 	return s ? s->deadlock : NULL;
+}
+
+int sd_sim_one_role(struct sd_net *net)
+{
+	struct sd__sim *s = as_sim(net);
+	return s ? s->one_role : -EINVAL;
 }
 
 int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)

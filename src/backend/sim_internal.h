@@ -77,7 +77,7 @@ struct sd__sock {
 	int done; /* SOCK_DONE: the peer's FIN was processed */
 	int dead; /* the last reference is gone (orphan) */
 	int gc, in_connecting;
-	/* The side the socket has taken (docs/sim-vs-linux.md, "One side for good"): it has
+	/* The roles the socket has taken (docs/sim-vs-linux.md, "One role for good"): it has
 	 * been connected or connecting (an accepted child too), or it has listened. */
 	int was_conn, was_listener;
 
@@ -144,6 +144,7 @@ struct sd__sim {
 	/* options */
 	int port_lo, port_hi, somaxconn, wmem_max, rmem_max, wmem_def, rmem_def, wmem_auto;
 	int nofile, fdbase, segment, privileged, allow_nonloopback;
+	int one_role;     /* the kernel variant "one-role" (docs/sim-vs-linux.md): 0 mainline */
 	unsigned preempt; /* chance in 1/1024 of switching actors at a call */
 	size_t stack_kb;
 

@@ -291,9 +291,9 @@ int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
 		}
 		sd__port_link(s, k);
 	}
-	if (k->was_conn) {
-		/* The reference kernel takes the port (and keeps it) before refusing a socket
-		 * that has been connected or connecting. */
+	if (k->was_conn && s->one_role) {
+		/* A one-role kernel takes the port (and keeps it) before refusing a socket that
+		 * has been connected or connecting. */
 		k->st = old;
 		return -EINVAL;
 	}

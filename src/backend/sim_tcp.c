@@ -391,10 +391,10 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 			memset(k->local.a, 0, 16), k->local.a[15] = 1;
 		k->local.port = port;
 	}
-	if (k->was_listener) {
-		/* The reference kernel refuses a socket that has listened once the connect is
-		 * under way, and undoes it as tcp_v4_connect's failure path does: the source
-		 * address is reset and a port bind() did not name goes back. */
+	if (k->was_listener && s->one_role) {
+		/* A one-role kernel refuses a socket that has listened once the connect is under
+		 * way, and undoes it as tcp_v4_connect's failure path does: the source address
+		 * is reset and a port bind() did not name goes back. */
 		if (!k->addr_lock) {
 			uint16_t port = k->local.port;
 			memset(k->local.a, 0, 16);

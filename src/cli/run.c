@@ -19,14 +19,15 @@
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
 	"                     [--verbose] [--timeout MS] [--max-time S] [--faults SPEC]\n"
-	"                     [--fault-log FILE] [--target ADDR:PORT] PATH...\n\n"
+	"                     [--fault-log FILE] [--target ADDR:PORT] [--one-role 0|1] PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
 	".sd files run in name order (links to directories are not followed, at most 32 levels\n"
 	"deep; a directory with no .sd file is an error). A file holds at most 1 MiB. On both,\n"
 	"every scenario runs on sim and on real and any step whose outcome differs is shown\n"
-	"side by side. A failing step prints the command that reproduces it. Report files are\n"
-	"opened before anything runs. Exit 0 all passed, 1 a step failed, 2 a malformed file or\n"
-	"argument.\n\n"
+	"side by side. A failing step prints the command that reproduces it. A file that requires\n"
+	"a kernel variant the kernel does not have is not applicable there: n/a, counted as\n"
+	"skipped. Report files are opened before anything runs. Exit 0 all passed or skipped,\n"
+	"1 a step failed, 2 a malformed file or argument.\n\n"
 	"  --backend B    sim (default), real or both\n"
 	"  --seed N       sim seed (default: the file's 'set seed', else 1)\n"
 	"  --junit FILE   write JUnit XML: one test case per scenario and backend\n"
@@ -37,7 +38,9 @@ static const char run_help[] =
 	"                 (1..86400, default 600); a run past it fails (exit 1)\n"
 	"  --faults SPEC  inject faults around the backend (docs/faults.md); seeded by --seed\n"
 	"  --fault-log F  one JSON line per injected fault\n"
-	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n";
+	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n"
+	"  --one-role N   sim: the kernel variant of files that state none (docs/scenarios.md):\n"
+	"                 0 mainline (default) or 1; on both, the sim takes this kernel's\n";
 
 struct files {
 	char **v;
@@ -270,34 +273,37 @@ static void xml_text(FILE *f, const char *s)
 struct verdict {
 	const char *file;
 	const char *backend;
-	int passed;
+	int passed, skipped;
 	double seconds;
 	char message[640];
 };
 
 static void write_junit(FILE *f, struct verdict *v, int n)
 {
-	int failures = 0;
+	int failures = 0, skips = 0;
 	double total = 0;
 	for (int i = 0; i < n; i++)
-		failures += !v[i].passed, total += v[i].seconds;
+		failures += !v[i].passed && !v[i].skipped, skips += v[i].skipped,
+			total += v[i].seconds;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	fprintf(f, "<testsuites name=\"sockdrill\" tests=\"%d\" failures=\"%d\" time=\"%.6f\">\n",
-		n, failures, total);
+	fprintf(f,
+		"<testsuites name=\"sockdrill\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" "
+		"time=\"%.6f\">\n",
+		n, failures, skips, total);
 	const char *backends[] = {"sim", "real"};
 	for (int b = 0; b < 2; b++) {
-		int tests = 0, fails = 0;
+		int tests = 0, fails = 0, skipped = 0;
 		double t = 0;
 		for (int i = 0; i < n; i++)
 			if (!strcmp(v[i].backend, backends[b]))
-				tests++, fails += !v[i].passed, t += v[i].seconds;
+				tests++, fails += !v[i].passed && !v[i].skipped,
+					skipped += v[i].skipped, t += v[i].seconds;
 		if (!tests)
 			continue;
 		fprintf(f,
 			"  <testsuite name=\"sockdrill.%s\" tests=\"%d\" failures=\"%d\" "
-			"errors=\"0\" "
-			"time=\"%.6f\">\n",
-			backends[b], tests, fails, t);
+			"errors=\"0\" skipped=\"%d\" time=\"%.6f\">\n",
+			backends[b], tests, fails, skipped, t);
 		for (int i = 0; i < n; i++) {
 			if (strcmp(v[i].backend, backends[b]))
 				continue;
@@ -306,6 +312,12 @@ static void write_junit(FILE *f, struct verdict *v, int n)
 			fprintf(f, "\" time=\"%.6f\"", v[i].seconds);
 			if (v[i].passed) {
 				fprintf(f, "/>\n");
+				continue;
+			}
+			if (v[i].skipped) {
+				fprintf(f, ">\n      <skipped message=\"");
+				xml_text(f, v[i].message);
+				fprintf(f, "\"/>\n    </testcase>\n");
 				continue;
 			}
 			fprintf(f, ">\n      <failure message=\"");
@@ -413,6 +425,8 @@ static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_s
 		av[n++] = "--faults", av[n++] = opt->faults;
 	if (opt->target_port)
 		av[n++] = "--target", av[n++] = target;
+	if (opt->one_role && !strcmp(backend, "sim")) /* as --backend both gave the sim */
+		av[n++] = "--one-role", av[n++] = "1";
 	av[n++] = file, av[n] = NULL;
 	return sd__shell_cmd(av);
 }
@@ -426,7 +440,10 @@ static void json_result(FILE *f, const char *file, const char *backend, uint64_t
 	fputs("{\"file\": ", f);
 	json_str(f, file);
 	fprintf(f, ", \"backend\": \"%s\", \"status\": \"%s\", \"seed\": %llu, ", backend,
-		r->passed ? "passed" : "failed", (unsigned long long)seed);
+		r->passed    ? "passed"
+		: r->skipped ? "skipped"
+			     : "failed",
+		(unsigned long long)seed);
 	fprintf(f, "\"seconds\": %.6f, \"steps\": %d, \"message\": ", r->seconds, steps);
 	json_str(f, r->passed ? "" : r->message);
 	fputs(", \"reproduce\": ", f);
@@ -489,12 +506,13 @@ int sd__cmd_run(int argc, char **argv)
 		{"faults", required_argument, NULL, 'f'},
 		{"fault-log", required_argument, NULL, 'L'},
 		{"target", required_argument, NULL, 'T'},
+		{"one-role", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	const char *backend = "sim", *junit_path = NULL, *json_path = NULL, *fault_log_path = NULL;
 	struct sd_sc_options opt = {0};
-	int verbose = 0, optc;
+	int verbose = 0, optc, one_role_given = 0;
 	const char *target = NULL;
 	uint64_t num;
 
@@ -551,6 +569,11 @@ int sd__cmd_run(int argc, char **argv)
 			target = optarg;
 			break;
 		}
+		case 'R':
+			if (sd__parse_num("run", "--one-role", optarg, 0, 1, &num))
+				return SD_EXIT_USAGE;
+			opt.one_role = (int)num, one_role_given = 1;
+			break;
 		case 'v': verbose = 1; break;
 		case 'h': fputs(run_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("run", "option '%s' needs a value", o);
@@ -561,6 +584,10 @@ int sd__cmd_run(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return sd__usage_error("run", "no scenario files or directories given");
+	if (one_role_given && strcmp(backend, "sim"))
+		return sd__usage_error("run",
+				       "--one-role is for --backend sim (on both, the sim models "
+				       "this kernel's variant)");
 	/* each step's outcome is needed only to list, write or compare them */
 	opt.verdict_only = !verbose && !json_path && strcmp(backend, "both") != 0;
 
@@ -598,8 +625,19 @@ int sd__cmd_run(int argc, char **argv)
 		fputs("{\"version\": 1, \"results\": [\n", json);
 	int njson = 0;
 
-	int both = !strcmp(backend, "both"), bad_files = 0, failed = 0, passed = 0;
-	int per_passed[2] = {0, 0}, per_failed[2] = {0, 0};
+	int both = !strcmp(backend, "both"), bad_files = 0, failed = 0, passed = 0, skipped = 0;
+	int per_passed[2] = {0, 0}, per_failed[2] = {0, 0}, per_skipped[2] = {0, 0};
+	if (both) {
+		/* compared with this kernel, the sim models this kernel's variant */
+		int host = sd_real_host_one_role();
+		if (host < 0) {
+			fprintf(stderr,
+				"sockdrill run: cannot tell whether this kernel is one-role: %s\n",
+				strerror(-host));
+			goto out;
+		}
+		opt.one_role = host;
+	}
 	const char *runs[2] = {both ? "sim" : backend, both ? "real" : NULL};
 	int nverdicts = 0;
 	double total = 0;
@@ -616,7 +654,7 @@ int sd__cmd_run(int argc, char **argv)
 			continue;
 		}
 		struct sd_sc_result res[2];
-		int nres = 0, ok_all = 1;
+		int nres = 0, ok_all = 1, nskip = 0;
 		for (int b = 0; b < 2 && runs[b]; b++) {
 			if (sd_scenario_run(sc, runs[b], &opt, &res[b]) < 0) {
 				fprintf(stderr, "sockdrill run: cannot open backend %s\n", runs[b]);
@@ -626,27 +664,40 @@ int sd__cmd_run(int argc, char **argv)
 				goto out;
 			}
 			nres++;
-			ok_all &= res[b].passed;
+			int fail = !res[b].passed && !res[b].skipped;
+			ok_all &= !fail;
+			nskip += res[b].skipped;
 			total += res[b].seconds;
 			struct verdict *v = &verdicts[nverdicts++];
 			v->file = files.v[i];
 			v->backend = runs[b];
 			v->passed = res[b].passed;
+			v->skipped = res[b].skipped;
 			v->seconds = res[b].seconds;
 			snprintf(v->message, sizeof v->message, "%s", res[b].message);
 			passed += res[b].passed;
-			failed += !res[b].passed;
+			failed += fail;
+			skipped += res[b].skipped;
 			per_passed[b] += res[b].passed;
-			per_failed[b] += !res[b].passed;
+			per_failed[b] += fail;
+			per_skipped[b] += res[b].skipped;
 		}
 		uint64_t seed = sd_scenario_seed(sc, &opt);
+		/* n/a: not applicable on every backend it was to run on */
+		const char *word = !ok_all ? "FAIL" : nskip == nres ? "n/a" : "ok";
+		char took[2][32];
+		for (int b = 0; b < nres; b++)
+			if (res[b].skipped)
+				snprintf(took[b], sizeof took[b], "%s n/a", runs[b]);
+			else
+				snprintf(took[b], sizeof took[b], "%s %.3f s", runs[b],
+					 res[b].seconds);
 		if (both)
-			printf("%-4s %s  (sim %.3f s, real %.3f s, %d steps)\n",
-			       ok_all ? "ok" : "FAIL", files.v[i], res[0].seconds, res[1].seconds,
+			printf("%-4s %s  (%s, %s, %d steps)\n", word, files.v[i], took[0], took[1],
 			       sd_scenario_steps(sc));
 		else
-			printf("%-4s %s  (%s %.3f s, %d steps)\n", ok_all ? "ok" : "FAIL",
-			       files.v[i], runs[0], res[0].seconds, sd_scenario_steps(sc));
+			printf("%-4s %s  (%s, %d steps)\n", word, files.v[i], took[0],
+			       sd_scenario_steps(sc));
 		char *repro[2] = {NULL, NULL};
 		for (int b = 0; b < nres; b++) {
 			repro[b] = reproduce_cmd(runs[b], seed, &opt, target, files.v[i]);
@@ -655,13 +706,16 @@ int sd__cmd_run(int argc, char **argv)
 			if (res[b].passed)
 				continue;
 			printf("      %s: %s\n", runs[b], res[b].message);
-			printf("      reproduce: %s\n", repro[b] ? repro[b] : "(out of memory)");
+			if (!res[b].skipped)
+				printf("      reproduce: %s\n",
+				       repro[b] ? repro[b] : "(out of memory)");
 		}
 		/* the side-by-side report also when both passed: ranges and '*' can hide a
-		 * difference */
+		 * difference; none when a backend did not run the file */
 		char *report = NULL;
 		size_t report_len = 0;
-		if (both) {
+		int compared = both && !nskip;
+		if (compared) {
 			FILE *m = open_memstream(&report, &report_len);
 			if (m) {
 				side_by_side(m, &res[0], &res[1]);
@@ -672,8 +726,8 @@ int sd__cmd_run(int argc, char **argv)
 		for (int b = 0; b < nres && json; b++) {
 			fputs(njson++ ? ",\n" : "", json);
 			json_result(json, files.v[i], runs[b], seed, sd_scenario_steps(sc), &res[b],
-				    repro[b] ? repro[b] : "", both ? &res[0] : NULL,
-				    both ? &res[1] : NULL, report ? report : "");
+				    repro[b] ? repro[b] : "", compared ? &res[0] : NULL,
+				    compared ? &res[1] : NULL, report ? report : "");
 		}
 		free(report);
 		for (int b = 0; b < nres; b++) {
@@ -686,8 +740,10 @@ int sd__cmd_run(int argc, char **argv)
 	 * scenario. */
 	int report_failed = 0;
 	if (json) {
-		fprintf(json, "\n], \"passed\": %d, \"failed\": %d, \"malformed\": %d}\n", passed,
-			failed, bad_files);
+		fprintf(json,
+			"\n], \"passed\": %d, \"failed\": %d, \"skipped\": %d, \"malformed\": "
+			"%d}\n",
+			passed, failed, skipped, bad_files);
 		int bad = fclose(json) != 0;
 		json = NULL;
 		if (bad) {
@@ -711,12 +767,19 @@ int sd__cmd_run(int argc, char **argv)
 	}
 	printf("run: %d scenario files on %s, %.2f s", files.n, both ? "sim and real" : backend,
 	       total);
-	for (int b = 0; b < 2 && runs[b]; b++)
+	for (int b = 0; b < 2 && runs[b]; b++) {
 		printf("; %s: %d passed, %d failed", runs[b], per_passed[b], per_failed[b]);
+		if (per_skipped[b])
+			printf(", %d not applicable", per_skipped[b]);
+	}
 	if (bad_files)
 		printf("; %d malformed", bad_files);
 	printf("\n");
-	printf("scenarios: %d passed, %d failed\n", passed, failed);
+	/* "N passed, N failed[, N skipped]": the closing line test runners' readers know */
+	printf("scenarios: %d passed, %d failed", passed, failed);
+	if (skipped)
+		printf(", %d skipped", skipped);
+	printf("\n");
 	rc = bad_files || report_failed ? SD_EXIT_USAGE : failed ? SD_EXIT_CHECK : SD_EXIT_OK;
 out:
 	if (json)

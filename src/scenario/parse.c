@@ -888,6 +888,29 @@ static int setting(struct cur *c, struct sd_scenario *sc)
 	return 0;
 }
 
+/* 'requires one-role' or 'requires no-one-role': the kernel variant the file describes, once
+ * per file (docs/scenarios.md, "Kernel variants"). */
+static int requirement(struct cur *c, struct sd_scenario *sc)
+{
+	ws(c);
+	const char *s = c->p;
+	while (c->p < c->eol && (is_id(*c->p) || *c->p == '-'))
+		c->p++;
+	size_t n = (size_t)(c->p - s);
+	if (!n)
+		return fail(c, s, "expected a kernel variant (one-role, no-one-role)");
+	int no = n > 3 && !strncmp(s, "no-", 3), base = no ? 3 : 0;
+	if (n - base != 8 || strncmp(s + base, "one-role", 8))
+		return fail(c, s, "unknown kernel variant '%.*s' (one-role, no-one-role)",
+			    (int)(n > 40 ? 40 : n), s);
+	if (sc->has_one_role)
+		return fail(c, s, "line %d already states the one-role variant", sc->one_role_line);
+	sc->has_one_role = 1;
+	sc->one_role = !no;
+	sc->one_role_line = c->line;
+	return 0;
+}
+
 void sd_scenario_free(struct sd_scenario *sc)
 {
 	if (!sc)
@@ -981,6 +1004,11 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 		    (c->p[3] == ' ' || c->p[3] == '\t')) {
 			c->p += 3;
 			if (setting(c, sc) < 0)
+				return -1;
+		} else if (c->eol - c->p >= 8 && !strncmp(c->p, "requires", 8) &&
+			   (c->eol - c->p == 8 || strchr(" \t\r#", c->p[8]))) {
+			c->p += 8;
+			if (requirement(c, sc) < 0)
 				return -1;
 		} else if (c->eol - c->p >= 7 && !strncmp(c->p, "repeat", 6) && !is_id(c->p[6])) {
 			int64_t count;

@@ -973,6 +973,8 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		deadlock_report(R) ? deadlock_report(R) : "deadlock");
 }
 
+static const char *variant_name(int one_role) { return one_role ? "one-role" : "no-one-role"; }
+
 uint64_t sd_scenario_seed(const struct sd_scenario *sc, const struct sd_sc_options *opt)
 {
 	return opt && opt->has_seed ? opt->seed : sc->has_seed ? sc->seed : 1;
@@ -1022,8 +1024,28 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	R.timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
 		       : sc->timeout_ms > 0       ? sc->timeout_ms
 						  : 3000;
-	snprintf(options, sizeof options, "segment=%d,preempt=%g", sc->segment,
-		 sc->has_preempt ? sc->preempt : 0.25);
+	if (R.real && sc->has_one_role) {
+		/* the file describes one kernel variant: a kernel of the other says nothing */
+		int host = sd_real_host_one_role();
+		res->passed = host == sc->one_role;
+		if (host < 0)
+			snprintf(res->message, sizeof res->message,
+				 "%s:%d: cannot tell whether this kernel is one-role: %s", sc->path,
+				 sc->one_role_line, strerror(-host));
+		else if (host != sc->one_role)
+			snprintf(
+				res->message, sizeof res->message,
+				"%s:%d: not applicable: the file requires %s and this kernel is %s",
+				sc->path, sc->one_role_line, variant_name(sc->one_role),
+				variant_name(host));
+		res->skipped = host >= 0 && host != sc->one_role;
+		if (!res->passed)
+			return 0;
+	}
+	/* on sim, a file that requires a variant always runs as that variant */
+	int one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
+	snprintf(options, sizeof options, "segment=%d,preempt=%g,one-role=%d", sc->segment,
+		 sc->has_preempt ? sc->preempt : 0.25, one_role);
 	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
 				.options = R.real ? NULL : options};
 	struct sd_net *base = &R.base;

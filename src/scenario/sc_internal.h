@@ -133,6 +133,8 @@ struct sd_scenario {
 	int has_seed, segment, timeout_ms;
 	double preempt;
 	int has_preempt;
+	/* 'requires [no-]one-role' (docs/scenarios.md): the kernel variant the file describes */
+	int has_one_role, one_role, one_role_line;
 	char faults[256]; /* 'set faults "SPEC"' */
 };
 

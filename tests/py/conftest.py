@@ -1,9 +1,12 @@
 """Shared helpers for sockdrill's pytest suite: where the build is. The `sockdrill` fixture
 (the CLI, bounded in time) and the others come from the plugin, which the root conftest.py
 loads."""
+import errno
 import os
 import pathlib
 import select
+import socket
+import struct
 import subprocess
 import time
 
@@ -11,6 +14,36 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PRESET = os.environ.get("SOCKDRILL_PRESET", "default")
+
+
+def host_one_role():
+    """Whether this kernel has the one-role variant (docs/sim-vs-linux.md, "Kernel
+    variants"), asked here in Python, apart from sockdrill's own probe: a socket whose
+    blocking connect was refused then listens; EINVAL is the variant. (A connect given a
+    Python timeout would be non-blocking and leave the socket "connecting": the connect
+    stays blocking, bounded by SO_SNDTIMEO.)"""
+    with socket.socket() as holder, socket.socket() as c:
+        holder.bind(("127.0.0.1", 0))
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 5, 0))
+        with pytest.raises(ConnectionRefusedError):
+            c.connect(holder.getsockname())
+        try:
+            c.listen(1)
+        except OSError as e:
+            if e.errno == errno.EINVAL:
+                return True
+            raise
+        return False
+
+
+def required_variant(path):
+    """True for a scenario file that says `requires one-role`, False for `requires
+    no-one-role`, None when it says neither."""
+    for line in pathlib.Path(path).read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if words[:1] == ["requires"] and len(words) == 2:
+            return words[1] == "one-role"
+    return None
 
 
 def build_dir(preset=PRESET):

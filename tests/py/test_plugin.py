@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, host_one_role, required_variant
 
 PYTHON = "/usr/bin/python3"  # Debian's, which has pytest
 
@@ -70,7 +70,9 @@ def test_failing_item_shows_the_step_the_difference_and_the_reproduce_command(tm
         assert f"wrong.sd::{backend}" in r.stdout
         assert re.search(rf"^{backend}: {re.escape(str(path))}:10: c: send\(C, "
                          rf"pattern\(2000000\)\) -> 1: expected 1, got \d+$", r.stdout, re.M)
-        assert f"reproduce: ./sockdrill run --backend {backend} --seed 1 {path}" in r.stdout
+        # compared with this kernel, the sim ran as its variant: the command says so
+        variant = "--one-role 1 " if backend == "sim" and host_one_role() else ""
+        assert f"reproduce: ./sockdrill run --backend {backend} --seed 1 {variant}{path}" in r.stdout
     assert "steps whose outcome differs between sim and real:" in r.stdout
     assert re.search(r"^\s+sim:  \d+ +real: \d+$", r.stdout, re.M), r.stdout
 
@@ -87,6 +89,21 @@ def test_options_reach_the_runs_and_their_reproduce_commands(tmp_path):
             in r.stdout)
     clean = pytest_run("-q", "--sockdrill-seed", "42", path)
     assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+def test_file_for_another_kernel_variant_is_skipped_with_the_reason():
+    """The corpus describes each side of the one-role kernel variant: the file for the
+    variant this kernel does not have is a skipped item on real (not a pass), with the
+    reason; on sim every file runs."""
+    files = sorted((ROOT / "corpus" / "scenarios" / "listen").glob("listen_after_refused*.sd"))
+    assert sorted(required_variant(f) for f in files) == [False, True]
+    other = next(f for f in files if required_variant(f) == (not host_one_role()))
+    r = pytest_run("-v", "-rs", *files)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(rf"{re.escape(other.stem)}\S*::real SKIPPED", r.stdout), r.stdout
+    assert re.search(rf"^SKIPPED \[1\] .*/{re.escape(other.name)}:\d+: not applicable: the "
+                     rf"file requires \S+ and this kernel is \S+$", r.stdout, re.M), r.stdout
+    assert re.search(r"^=+ 3 passed, 1 skipped in ", r.stdout, re.M), r.stdout
 
 
 def test_malformed_file_names_file_line_and_column(tmp_path):
@@ -328,12 +345,15 @@ def test_plugin_under_pytest_xdist(tmp_path):
     (tmp_path / "test_par.py").write_text(f"ECHO = {ECHO!r}\n" + XDIST_SUITE)
     for f in sorted((ROOT / "corpus" / "scenarios" / "listen").glob("*.sd")):
         (tmp_path / f.name).write_bytes(f.read_bytes())
-    n = 8 + 2 * len(list(tmp_path.glob("*.sd")))
+    files = list(tmp_path.glob("*.sd"))
+    skipped = sum(required_variant(f) == (not host_one_role()) for f in files)  # on real
+    assert skipped == 1
+    n = 8 + 2 * len(files) - skipped
     r = pytest_run("-v", "-n", "2", "-p", "xdist", tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert re.search(r"^\[gw0\] .* PASSED ", r.stdout, re.M), r.stdout  # both workers ran items
     assert re.search(r"^\[gw1\] .* PASSED ", r.stdout, re.M), r.stdout
-    assert re.search(rf"^=+ {n} passed in ", r.stdout, re.M), r.stdout
+    assert re.search(rf"^=+ {n} passed, {skipped} skipped in ", r.stdout, re.M), r.stdout
 
 
 def test_wrapped_server_takes_another_port_when_its_port_was_taken(sockdrill, tmp_path,

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, host_one_role, required_variant
 
 SUITE = ROOT / "corpus" / "scenarios"
 
@@ -33,13 +33,23 @@ def test_suite_passes_on_sim_and_real(sockdrill):
     assert len(files) >= 40
     themes = {f.parent.name for f in files}
     assert {"bind", "listen", "connect", "io", "teardown", "qa"} <= themes
+    # files for the other kernel variant run on sim only: real reports them not applicable
+    host = host_one_role()
+    other = [f for f in files if required_variant(f) == (not host)]
+    assert other and len(other) == sum(required_variant(f) == host for f in files)
+    n, k = len(files), len(other)
     r = run(sockdrill, "--backend", "both", str(SUITE))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
-    assert f"scenarios: {2 * len(files)} passed, 0 failed" in r.stdout.splitlines()
-    assert re.search(rf"^run: {len(files)} scenario files on sim and real, [0-9.]+ s; "
-                     rf"sim: {len(files)} passed, 0 failed; real: {len(files)} passed, 0 failed$",
-                     r.stdout, re.M)
-    assert r.stdout.count("\nok   ") + r.stdout.startswith("ok   ") == len(files)
+    assert f"scenarios: {2 * n - k} passed, 0 failed, {k} skipped" in r.stdout.splitlines()
+    assert re.search(rf"^run: {n} scenario files on sim and real, [0-9.]+ s; "
+                     rf"sim: {n} passed, 0 failed; real: {n - k} passed, 0 failed, "
+                     rf"{k} not applicable$", r.stdout, re.M)
+    assert r.stdout.count("\nok   ") + r.stdout.startswith("ok   ") == n
+    na = re.findall(r"^ok   (\S+)  \(sim [0-9.]+ s, real n/a, \d+ steps\)$", r.stdout, re.M)
+    assert sorted(na) == sorted(map(str, other))
+    for f in other:
+        assert re.search(rf"^      real: {re.escape(str(f))}:\d+: not applicable: the file "
+                         rf"requires \S+ and this kernel is \S+$", r.stdout, re.M)
 
 
 def test_each_backend_alone(sockdrill):
@@ -115,7 +125,8 @@ def test_wrong_expectation_reports_side_by_side_and_reproduces(sockdrill, tmp_pa
     assert "steps whose outcome differs between sim and real:" in out
     assert re.search(r"^\s+sim:  \d+ +real: \d+$", out, re.M)
     commands = re.findall(r"reproduce: (\./sockdrill run .*)$", out, re.M)
-    assert commands == [f"./sockdrill run --backend sim --seed 1 {path}",
+    variant = "--one-role 1 " if host_one_role() else ""  # the sim ran as this kernel's variant
+    assert commands == [f"./sockdrill run --backend sim --seed 1 {variant}{path}",
                         f"./sockdrill run --backend real --seed 1 {path}"]
     # The printed command reproduces the failure.
     again = subprocess.run(commands[0].split(), cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -186,13 +197,115 @@ def test_json_results(sockdrill, tmp_path):
     assert fail["outcomes"][-1] == {"line": 8, "iteration": -1, "ok": False,
                                     "call": 'c: send(C, "x\\n\\"q") -> 7', "got": "4"}
     assert fail["message"].endswith("expected 7, got 4")
-    assert fail["reproduce"] == f"./sockdrill run --backend sim --seed 5 {tmp_path}/b_fail.sd"
+    variant = "--one-role 1 " if host_one_role() else ""  # the sim ran as this kernel's variant
+    assert fail["reproduce"] == f"./sockdrill run --backend sim --seed 5 {variant}{tmp_path}/b_fail.sd"
     assert bad["message"] == f"{tmp_path}/c_bad.sd:1:4: unknown call 'frob'"
     single = tmp_path / "single.json"
     assert run(sockdrill, "--json", single, tmp_path / "a_pass.sd").returncode == 0
     assert json.loads(single.read_text())["results"][0]["differs"] is None
     r = run(sockdrill, "--json", tmp_path / "no" / "such" / "dir.json", tmp_path / "a_pass.sd")
     assert r.returncode == 2 and "--json: cannot write" in r.stderr
+
+
+# listen after a refused connect: EINVAL on a one-role kernel, 0 on mainline
+REFUSED_THEN_LISTEN = """\
+a: B = socket(inet) -> fd
+a: bind(B, 127.0.0.1:0) -> 0
+a: P = port(B)
+c: C = socket(inet) -> fd
+c: connect(C, 127.0.0.1:$P) -> ECONNREFUSED
+c: listen(C, 1) -> {}
+"""
+VARIANT = {True: ("one-role", "EINVAL"), False: ("no-one-role", "0")}
+
+
+def test_file_for_the_other_kernel_variant_is_skipped_on_real(sockdrill, tmp_path):
+    """Not applicable on real, said so in the output, the JSON and the JUnit XML; run and
+    passed on sim, as the variant it requires; exit 0."""
+    host = host_one_role()
+    name, gives = VARIANT[not host]
+    path = tmp_path / "other.sd"
+    path.write_text(f"requires {name}   # the other kernel's\n" + REFUSED_THEN_LISTEN.format(gives))
+    out, junit = tmp_path / "out.json", tmp_path / "out.xml"
+    r = run(sockdrill, "--backend", "both", "--json", out, "--junit", junit, path, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    why = f"{path}:1: not applicable: the file requires {name} and this kernel is {VARIANT[host][0]}"
+    assert re.search(rf"^ok   {re.escape(str(path))}  \(sim [0-9.]+ s, real n/a, 6 steps\)$",
+                     r.stdout, re.M), r.stdout
+    assert f"      real: {why}\n" in r.stdout
+    assert "reproduce:" not in r.stdout and "differs" not in r.stdout
+    assert "scenarios: 1 passed, 0 failed, 1 skipped" in r.stdout.splitlines()
+    doc = json.loads(out.read_text())
+    assert (doc["passed"], doc["failed"], doc["skipped"], doc["malformed"]) == (1, 0, 1, 0)
+    sim, real = doc["results"]
+    assert (sim["backend"], sim["status"], sim["differs"]) == ("sim", "passed", None)
+    assert (real["backend"], real["status"], real["message"]) == ("real", "skipped", why)
+    assert real["outcomes"] == [] and real["differs"] is None
+    root = ET.parse(junit).getroot()
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("2", "0", "1")
+    for suite in root.findall("testsuite"):
+        case = suite.find("testcase")
+        skipped = case.find("skipped")
+        if suite.get("name") == "sockdrill.real":
+            assert suite.get("skipped") == "1" and skipped.get("message") == why
+        else:
+            assert suite.get("skipped") == "0" and skipped is None
+        assert case.find("failure") is None
+    alone = run(sockdrill, "--backend", "real", path, timeout=60)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert alone.stdout.startswith(f"n/a  {path}  (real n/a, 6 steps)\n")
+    assert "real: 0 passed, 0 failed, 1 not applicable" in alone.stdout
+
+
+def test_file_for_this_kernel_variant_runs_everywhere_and_can_fail(sockdrill, tmp_path):
+    host = host_one_role()
+    name, gives = VARIANT[host]
+    good, bad = tmp_path / "good.sd", tmp_path / "bad.sd"
+    good.write_text(f"requires {name}\n" + REFUSED_THEN_LISTEN.format(gives))
+    bad.write_text(f"requires {name}\n" + REFUSED_THEN_LISTEN.format(VARIANT[not host][1]))
+    r = run(sockdrill, "--backend", "both", good, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "scenarios: 2 passed, 0 failed" in r.stdout.splitlines()
+    r = run(sockdrill, "--backend", "both", bad, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"sim: {bad}:7: c: listen(C, 1) -> {VARIANT[not host][1]}: expected" in r.stdout
+    assert f"real: {bad}:7: c: listen(C, 1) -> {VARIANT[not host][1]}: expected" in r.stdout
+    assert "scenarios: 0 passed, 2 failed" in r.stdout.splitlines()
+
+
+def test_sim_takes_the_kernel_variant_of_the_run(sockdrill, tmp_path):
+    """A file that states no variant: plain sim is mainline, --one-role 1 the variant, and
+    --backend both gives the sim this kernel's, which its reproduce command keeps."""
+    path = tmp_path / "einval.sd"
+    path.write_text(REFUSED_THEN_LISTEN.format("EINVAL"))
+    r = run(sockdrill, path, timeout=60)
+    assert r.returncode == 1 and "expected EINVAL, got 0" in r.stdout, r.stdout
+    assert run(sockdrill, "--one-role", "1", path, timeout=60).returncode == 0
+    assert run(sockdrill, "--one-role", "0", path, timeout=60).returncode == 1
+    host = host_one_role()
+    wrong = tmp_path / "wrong.sd"  # fails on both backends at its last step
+    wrong.write_text(REFUSED_THEN_LISTEN.format(VARIANT[host][1]) + "c: close(C) -> 7\n")
+    r = run(sockdrill, "--backend", "both", wrong, timeout=60)
+    assert r.returncode == 1
+    assert r.stdout.count("expected 7, got 0") == 2, r.stdout
+    commands = re.findall(r"reproduce: (\./sockdrill run .*)$", r.stdout, re.M)
+    assert commands[0] == (f"./sockdrill run --backend sim --seed 1 "
+                           f"{'--one-role 1 ' if host else ''}{wrong}")
+    again = subprocess.run(commands[0].split(), cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 1 and "expected 7, got 0" in again.stdout, again.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--one-role", "2", "x.sd"], "--one-role expects a whole number from 0 to 1"),
+    (["--backend", "both", "--one-role", "1", "x.sd"], "--one-role is for --backend sim"),
+    (["--backend", "real", "--one-role", "0", "x.sd"], "--one-role is for --backend sim"),
+])
+def test_one_role_option_is_checked(sockdrill, args, message):
+    r = run(sockdrill, *args, timeout=30)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert r.stderr.count("\n") == 1
 
 
 def test_verbose_lists_every_step(sockdrill, tmp_path):

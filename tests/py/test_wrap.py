@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, children_of, kill_if_alive, pid_gone, start_qa_server, stop_process
+from conftest import (ROOT, children_of, host_one_role, kill_if_alive, pid_gone, start_qa_server,
+                      stop_process)
 
 CLIENT = str(ROOT / "corpus" / "wrap" / "qa_client.sd")
 
@@ -36,6 +37,21 @@ def test_fragile_server_passes_without_faults(build, tmp_path):
     assert re.search(r"^ok   .*qa_client\.sd", r.stdout, re.M)
     assert "wrap: 0 findings" in r.stdout
     assert not log.exists() or log.read_text() == ""
+
+
+def test_file_for_another_kernel_variant_is_not_a_finding(build, tmp_path):
+    """--run of a file that requires the kernel variant this kernel does not have: n/a with
+    the reason, the other files still run, and no finding."""
+    other = "no-one-role" if host_one_role() else "one-role"
+    sc = tmp_path / "other.sd"
+    sc.write_text(f"requires {other}\nc: C = socket(inet) -> fd\n"
+                  "c: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\nc: close(C) -> 0\n")
+    r = wrap(build, "--run", sc, "--run", CLIENT, "--", *fragile(build))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(rf"^n/a  {re.escape(str(sc))}  ", r.stdout, re.M), r.stdout
+    assert f"{sc}:1: not applicable: the file requires {other}" in r.stdout
+    assert re.search(r"^ok   .*qa_client\.sd", r.stdout, re.M)
+    assert "wrap: 0 findings" in r.stdout
 
 
 def test_fragile_server_fails_under_short_reads_and_the_command_reproduces(build, tmp_path):

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sd_test.h"
 
@@ -220,6 +221,68 @@ static void real_rejects_bad_options(void **state)
 	sd_net_close(&net);
 }
 
+/* The one-role probe's calls: sockets counted (each must be closed again), and listen or
+ * connect answering as a chosen kernel would. */
+static int probe_open, forced_errno;
+static int counted_socket(int d, int t, int p)
+{
+	int fd = socket(d, t, p);
+	probe_open += fd >= 0;
+	return fd;
+}
+static int counted_close(int fd)
+{
+	probe_open--;
+	return close(fd);
+}
+static int forced_listen(int fd, int backlog)
+{
+	(void)fd, (void)backlog;
+	errno = forced_errno;
+	return forced_errno ? -1 : 0;
+}
+static int forced_connect(int fd, const struct sockaddr *a, socklen_t len)
+{
+	(void)fd, (void)a, (void)len;
+	errno = forced_errno;
+	return forced_errno ? -1 : 0;
+}
+
+static int probe_with(int (*listen_fn)(int, int),
+		      int (*connect_fn)(int, const struct sockaddr *, socklen_t), int err)
+{
+	struct sd_real_syscalls sys = sd_real_libc;
+	sys.socket = counted_socket, sys.close = counted_close;
+	sys.listen = listen_fn, sys.connect = connect_fn;
+	forced_errno = err, probe_open = 0;
+	int rc = sd_real_probe_one_role(&sys);
+	assert_int_equal(probe_open, 0);
+	return rc;
+}
+
+/* The probe reads the variant from listen() after a refused connect: EINVAL is the one-role
+ * kernel, success mainline, anything else (or a connect that was not refused) no answer. */
+static void one_role_probe_reads_the_kernel(void **state)
+{
+	(void)state;
+	assert_int_equal(probe_with(forced_listen, sd_real_libc.connect, EINVAL), 1);
+	assert_int_equal(probe_with(forced_listen, sd_real_libc.connect, 0), 0);
+	assert_int_equal(probe_with(forced_listen, sd_real_libc.connect, EADDRINUSE), -EADDRINUSE);
+	assert_int_equal(probe_with(sd_real_libc.listen, forced_connect, 0), -EPROTO);
+	assert_int_equal(probe_with(sd_real_libc.listen, forced_connect, EINPROGRESS), -ETIMEDOUT);
+	assert_int_equal(probe_with(sd_real_libc.listen, forced_connect, ENETUNREACH),
+			 -ENETUNREACH);
+	struct sd_real_syscalls sys = sd_real_libc;
+	sys.socket = fail_socket;
+	assert_int_equal(sd_real_probe_one_role(&sys), -EMFILE);
+	/* This host's answer, remembered, is the probe's through libc. */
+	int host = sd_real_host_one_role();
+	assert_true(host == 0 || host == 1);
+	assert_int_equal(sd_real_probe_one_role(NULL), host);
+	assert_int_equal(sd_real_probe_one_role(&sd_real_libc), host);
+	assert_int_equal(sd_real_host_one_role(), host);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(registry_finds_builtin),
 	T(registry_validates),
@@ -229,5 +292,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(real_syscall_table),
 	T(real_rejects_bad_options),
 	T(real_adopts_descriptors),
+	T(one_role_probe_reads_the_kernel),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

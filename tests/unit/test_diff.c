@@ -29,8 +29,7 @@ static void run_on(const char *backend, uint64_t seed, const struct sd_diff_prog
 		   struct sd_diff_result *r)
 {
 	struct sd_net net;
-	struct sd_config cfg = {.seed = seed};
-	assert_int_equal(sd_net_open(&net, backend, &cfg), 0);
+	assert_int_equal(sd_diff_open(&net, backend, seed), 0);
 	assert_int_equal(sd_diff_run(&net, p, r), 0);
 	sd_net_close(&net);
 }
@@ -188,6 +187,72 @@ static void bind_to_port_held_by_the_program_is_compared(void **state)
 	assert_int_equal(sd_diff_first_mismatch(&real, &wrong), 6);
 }
 
+/* A program whose outcome depends on the kernel variant one-role (docs/sim-vs-linux.md,
+ * "Kernel variants"): step 5 is a listen after a refused connect, step 9 a connect after a
+ * listener was stopped by shutdown(SHUT_RD). */
+static const struct sd_diff_prog variant_prog = {
+	.n = 10,
+	.op = {
+		OP(SOCKET, 0, 0, 0),   /* s0 = socket(AF_INET) */
+		OP(BIND, 0, 0, 0),     /* bind(s0, 127.0.0.1, port 0): connects to it are refused */
+		OP(SOCKET, 1, 0, 0),   /* s1 = socket(AF_INET) */
+		OP(CONNECT, 1, 0, 0),  /* connect(s1, 127.0.0.1, port of s0): EINPROGRESS */
+		OP(CONNECT, 1, 0, 0),  /* ECONNREFUSED */
+		OP(LISTEN, 1, 1, 0),   /* listen(s1, 1) */
+		OP(SOCKET, 2, 0, 0),   /* s2 = socket(AF_INET) */
+		OP(LISTEN, 2, 1, 0),   /* listen(s2, 1) */
+		OP(SHUTDOWN, 2, 0, 0), /* shutdown(s2, SHUT_RD) */
+		OP(CONNECT, 2, 0, 0),  /* connect(s2, 127.0.0.1, port of s0) */
+	}};
+
+/* Forced to each variant, the harness's sim gives that variant's outcomes. */
+static void sim_of_each_variant(void **state)
+{
+	(void)state;
+	struct sd_net net;
+	struct sd_diff_result r[2];
+	for (int v = 0; v <= 1; v++) {
+		assert_int_equal(sd_diff_open_sim(&net, 1, v), 0);
+		assert_int_equal(sd_sim_one_role(&net), v);
+		assert_int_equal(sd_diff_run(&net, &variant_prog, &r[v]), 0);
+		sd_net_close(&net);
+	}
+	sd_diff_report(stderr, &variant_prog, "mainline", &r[0], "one-role", &r[1],
+		       sd_diff_first_mismatch(&r[0], &r[1]));
+	assert_string_equal(r[0].out[5].text, "0");
+	assert_string_equal(r[1].out[5].text, "-EINVAL");
+	assert_string_equal(r[0].out[9].text, "-EINPROGRESS");
+	assert_string_equal(r[1].out[9].text, "-EINVAL");
+	assert_int_equal(sd_diff_first_mismatch(&r[0], &r[1]), 5);
+	assert_int_equal(sd_diff_open_sim(&net, 1, 2), -EINVAL);
+}
+
+/* sd_diff_open gives the sim this host's variant, as the probe found it: the program agrees
+ * with the kernel on that sim, the kernel gives what the probe predicts, and a sim of the
+ * other variant would differ at the first step that depends on it. */
+static void sim_models_the_host_variant(void **state)
+{
+	(void)state;
+	int host = sd_real_host_one_role();
+	assert_true(host == 0 || host == 1);
+	struct sd_net net;
+	assert_int_equal(sd_diff_open(&net, "sim", 1), 0);
+	assert_int_equal(sd_sim_one_role(&net), host);
+	sd_net_close(&net);
+	struct sd_diff_result real, sim, other;
+	run_on("real", 1, &variant_prog, &real);
+	run_on("sim", 1, &variant_prog, &sim);
+	sd_diff_report(stderr, &variant_prog, "real", &real, "sim", &sim,
+		       sd_diff_first_mismatch(&real, &sim));
+	assert_string_equal(real.out[5].text, host ? "-EINVAL" : "0");
+	assert_string_equal(real.out[9].text, host ? "-EINVAL" : "-EINPROGRESS");
+	assert_true(agree(&real, &sim));
+	assert_int_equal(sd_diff_open_sim(&net, 1, !host), 0);
+	assert_int_equal(sd_diff_run(&net, &variant_prog, &other), 0);
+	sd_net_close(&net);
+	assert_int_equal(sd_diff_first_mismatch(&real, &other), 5);
+}
+
 /* Every corpus/sim_vs_kernel/regress-* input (a program that once diverged, kept as a
  * fuzz seed) must agree, decoded as the fuzz target decodes it; a first miss gets the same
  * fresh real runs as the fuzz target gives it. */
@@ -250,5 +315,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(bind_to_port_held_outside_is_not_compared),
 	T(bind_to_port_held_by_the_program_is_compared),
 	T(decode_folds_every_byte),
+	T(sim_of_each_variant),
+	T(sim_models_the_host_variant),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

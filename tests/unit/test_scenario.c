@@ -179,6 +179,24 @@ static void parser_accepts_the_language(void **state)
 	sd_scenario_free(sc);
 }
 
+/* 'requires [no-]one-role' states the kernel variant a file describes, once. */
+static void parser_reads_the_kernel_variant(void **state)
+{
+	(void)state;
+	parse_err("requires two-role\nx: close(S)\n",
+		  "t.sd:1:10: unknown kernel variant 'two-role' (one-role, no-one-role)");
+	parse_err("requires\nx: close(S)\n",
+		  "t.sd:1:9: expected a kernel variant (one-role, no-one-role)");
+	parse_err("requires # none\nx: close(S)\n",
+		  "t.sd:1:10: expected a kernel variant (one-role, no-one-role)");
+	parse_err("requires one-role\nx: S = socket(inet)\nrequires no-one-role\n",
+		  "t.sd:3:10: line 1 already states the one-role variant");
+	parse_err("requires one-role now\nx: close(S)\n", "t.sd:1:19: unexpected 'n'");
+	parse_err("requires one-role\n", "t.sd:1:1: no steps in this scenario");
+	sd_scenario_free(parse_ok("x: S = socket(inet)\n  requires\tno-one-role  # mainline\n"));
+	sd_scenario_free(parse_ok("requires: S = socket(inet)\n")); /* an actor of that name */
+}
+
 static struct sd_sc_result run(const char *text)
 {
 	struct sd_scenario *sc = parse_ok(text);
@@ -229,6 +247,72 @@ static void evaluator_runs_an_exchange(void **state)
 	assert_string_equal(r.out[17].got, "IN|OUT|RDHUP");
 	assert_string_equal(r.out[21].got, "-EPIPE");
 	sd_sc_result_free(&r);
+}
+
+/* listen after a refused connect: EINVAL on a one-role kernel, 0 on mainline */
+static struct sd_sc_result run_as(const char *requires, const char *listen_gives, int one_role)
+{
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "a: B = socket(inet) -> fd\n"
+		 "a: bind(B, 127.0.0.1:0) -> 0\n"
+		 "a: P = port(B)\n"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: connect(C, 127.0.0.1:$P) -> ECONNREFUSED\n"
+		 "c: listen(C, 1) -> %s\n",
+		 requires, listen_gives);
+	struct sd_scenario *sc = parse_ok(text);
+	struct sd_sc_options o = {.one_role = one_role};
+	struct sd_sc_result r;
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &o, &r), 0);
+	sd_scenario_free(sc);
+	return r;
+}
+
+/* A file that states its variant runs on sim as that variant whatever the run's one_role; on
+ * real it runs when the kernel has it and is skipped (not passed) when not. A file that
+ * states none runs on sim as the run's one_role says, on real as the kernel is. */
+static void evaluator_runs_a_file_as_its_kernel_variant(void **state)
+{
+	(void)state;
+	static const char *const req[2] = {"requires no-one-role\n", "requires one-role\n"};
+	static const char *const gives[2] = {"0", "EINVAL"};
+	int real = !strcmp(sd_test_backend, "real");
+	int host = real ? sd_real_host_one_role() : -1;
+	if (real)
+		assert_true(host == 0 || host == 1);
+	for (int opt = 0; opt <= 1; opt++) {
+		for (int want = 0; want <= 1; want++) {
+			struct sd_sc_result r = run_as(req[want], gives[want], opt);
+			if (real && host != want) {
+				char msg[200];
+				snprintf(msg, sizeof msg,
+					 "t.sd:1: not applicable: the file requires %s and this "
+					 "kernel is %s",
+					 want ? "one-role" : "no-one-role",
+					 host ? "one-role" : "no-one-role");
+				assert_true(r.skipped);
+				assert_false(r.passed);
+				assert_int_equal(r.n, 0);
+				assert_string_equal(r.message, msg);
+			} else {
+				if (!r.passed)
+					fail_msg("%s", r.message);
+				assert_false(r.skipped);
+			}
+			sd_sc_result_free(&r);
+			/* the variant stated is the one checked: the other's result fails */
+			r = run_as(req[want], gives[!want], opt);
+			assert_false(r.passed);
+			assert_int_equal(r.skipped, real && host != want);
+			sd_sc_result_free(&r);
+			r = run_as("", gives[want], opt);
+			assert_int_equal(r.passed, (real ? host : opt) == want);
+			assert_false(r.skipped);
+			sd_sc_result_free(&r);
+		}
+	}
 }
 
 static void evaluator_reports_the_first_failure(void **state)
@@ -482,6 +566,8 @@ static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
 
 const struct CMUnitTest sd_unit_tests[] = {
 	T(parser_messages_name_line_and_column),
+	T(parser_reads_the_kernel_variant),
+	T(evaluator_runs_a_file_as_its_kernel_variant),
 	T(parser_accepts_the_language),
 	T(evaluator_runs_an_exchange),
 	T(evaluator_reports_the_first_failure),

@@ -347,11 +347,31 @@ static void lowest_free_descriptor_and_limit(void **state)
 	close_sim(net);
 }
 
+/* The kernel variant one-role is a typed option, mainline (0) unless set, and readable. */
+static void one_role_option(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(1, NULL);
+	assert_int_equal(sd_sim_one_role(net), 0);
+	close_sim(net);
+	net = open_sim(1, "one-role=1,segment=4");
+	assert_int_equal(sd_sim_one_role(net), 1);
+	close_sim(net);
+	net = open_sim(1, "one-role=0");
+	assert_int_equal(sd_sim_one_role(net), 0);
+	close_sim(net);
+	struct sd_net real;
+	assert_int_equal(sd_net_open(&real, "real", NULL), 0);
+	assert_int_equal(sd_sim_one_role(&real), -EINVAL);
+	sd_net_close(&real);
+}
+
 static void bad_options_are_rejected(void **state)
 {
 	(void)state;
 	const char *bad[] = {"segment",  "segment=-1", "preempt=2",      "ports=5-1",
-			     "nofile=0", "frobnicate", "unprivileged=1", "stack=1"};
+			     "nofile=0", "frobnicate", "unprivileged=1", "stack=1",
+			     "one-role", "one-role=2", "one-role=yes"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct sd_net net;
 		struct sd_config cfg = {.options = bad[i]};
@@ -399,6 +419,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(segmentation_gives_partial_reads),
 	T(sigpipe_is_an_event_not_a_signal),
 	T(lowest_free_descriptor_and_limit),
+	T(one_role_option),
 	T(bad_options_are_rejected),
 	T(instances_are_independent),
 };

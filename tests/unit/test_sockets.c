@@ -525,12 +525,33 @@ static void nonblocking_connect_refused_so_error(void **state)
 	sd_close(net, c), sd_close(net, holder);
 }
 
-/* The reference kernel (docs/sim-vs-linux.md, "One side for good") never lets a socket
- * that has been connected or connecting listen, even after the connection is gone: a
- * refused connect, then listen() is EINVAL, with an ephemeral port taken all the same. */
-static void listen_after_active_open_is_refused(void **state)
+/* Runs body(net, one_role) for the kernel variant one-role (docs/sim-vs-linux.md, "Kernel
+ * variants"): on real once, expecting what the host's probe found; on sim once per variant,
+ * each on a sim of its own (the test's own sim is the mainline default). */
+static void for_each_variant(void **state, void (*body)(struct sd_net *, int))
 {
 	struct sd_net *net = *state;
+	if (!strcmp(sd_test_backend, "real")) {
+		int host = sd_real_host_one_role();
+		assert_true(host == 0 || host == 1);
+		body(net, host);
+		return;
+	}
+	assert_int_equal(sd_sim_one_role(net), 0);
+	for (int v = 0; v <= 1; v++) {
+		struct sd_net sim;
+		struct sd_config cfg = {.options = v ? "one-role=1" : "one-role=0"};
+		assert_int_equal(sd_net_open(&sim, "sim", &cfg), 0);
+		body(&sim, v);
+		sd_net_close(&sim);
+	}
+}
+
+/* A one-role kernel never lets a socket that has been connected or connecting listen, even
+ * after the connection is gone: a refused connect, then listen() is EINVAL, with an
+ * ephemeral port taken all the same. Mainline lets it listen. */
+static void listen_after_active_open_body(struct sd_net *net, int one_role)
+{
 	struct ep any = loopback(AF_INET, 0), got;
 	int holder = sd_socket(net, AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(sd_bind(net, holder, SA(&any), any.len), 0);
@@ -540,43 +561,62 @@ static void listen_after_active_open_is_refused(void **state)
 	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -EINPROGRESS);
 	wait_for(net, c, POLLOUT);
 	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -ECONNREFUSED);
-	assert_int_equal(sd_listen(net, c, 1), -EINVAL);
-	assert_int_equal(sd_bind(net, c, SA(&any), any.len), -EINVAL);         /* it holds a port */
-	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -EINPROGRESS); /* still a client */
-	/* An accepted connection, disconnected, cannot listen either. */
+	assert_int_equal(sd_listen(net, c, 1), one_role ? -EINVAL : 0);
+	assert_int_equal(sd_bind(net, c, SA(&any), any.len), -EINVAL); /* it holds a port */
+	/* still a client with the variant; a listener, "connected" for connect, without */
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), one_role ? -EINPROGRESS : -EISCONN);
+	/* An accepted connection, disconnected, is the same. */
 	int l, a, s;
 	pair(net, AF_INET, &l, &a, &s);
 	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
 	assert_int_equal(sd_connect(net, s, &unspec, sizeof unspec), 0);
-	assert_int_equal(sd_listen(net, s, 1), -EINVAL);
+	assert_int_equal(sd_listen(net, s, 1), one_role ? -EINVAL : 0);
 	sd_close(net, s), sd_close(net, a), sd_close(net, l), sd_close(net, c),
 		sd_close(net, holder);
 }
 
-/* ...and a socket that has listened never connects: after shutdown(SHUT_RD) stopped the
- * listener, connect() is EINVAL and gives back a port bind() did not name; listen() works. */
-static void connect_after_listening_is_refused(void **state)
+static void listen_after_active_open(void **state)
 {
-	struct sd_net *net = *state;
+	for_each_variant(state, listen_after_active_open_body);
+}
+
+/* ...and a socket that has listened never connects: after shutdown(SHUT_RD) stopped the
+ * listener, connect() is EINVAL and gives back a port bind() did not name; listen() works.
+ * Mainline starts the handshake (refused here, as nobody listens). */
+static void connect_after_listening_body(struct sd_net *net, int one_role)
+{
 	struct ep any = loopback(AF_INET, 0), got, mine;
 	int holder = sd_socket(net, AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(sd_bind(net, holder, SA(&any), any.len), 0);
 	got.len = sizeof got.ss;
 	assert_int_equal(sd_getsockname(net, holder, SA(&got), &got.len), 0);
-	int l = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int l = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), other = -1;
 	assert_int_equal(sd_listen(net, l, 1), 0);
 	assert_int_equal(sd_shutdown(net, l, SHUT_RD), 0);
 	assert_int_equal(sd_shutdown(net, l, SHUT_WR), -ENOTCONN);
-	assert_int_equal(sd_connect(net, l, SA(&got), got.len), -EINVAL);
-	assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
-	mine.len = sizeof mine.ss;
-	assert_int_equal(sd_getsockname(net, l, SA(&mine), &mine.len), 0);
-	assert_int_equal(sd_connect(net, l, SA(&got), got.len), -EINVAL);
-	int other = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_bind(net, other, SA(&mine), mine.len), 0); /* the port went back */
+	assert_int_equal(sd_connect(net, l, SA(&got), got.len), one_role ? -EINVAL : -EINPROGRESS);
+	if (one_role) {
+		assert_int_equal(sd_bind(net, l, SA(&any), any.len), 0);
+		mine.len = sizeof mine.ss;
+		assert_int_equal(sd_getsockname(net, l, SA(&mine), &mine.len), 0);
+		assert_int_equal(sd_connect(net, l, SA(&got), got.len), -EINVAL);
+		other = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(sd_bind(net, other, SA(&mine), mine.len),
+				 0); /* the port went back */
+	} else {
+		wait_for(net, l, POLLOUT);
+		assert_int_equal(sd_connect(net, l, SA(&got), got.len), -ECONNREFUSED);
+	}
 	assert_int_equal(sd_listen(net, l, 1), 0);
 	assert_int_equal(sd_connect(net, l, SA(&got), got.len), -EISCONN);
-	sd_close(net, other), sd_close(net, l), sd_close(net, holder);
+	if (other >= 0)
+		sd_close(net, other);
+	sd_close(net, l), sd_close(net, holder);
+}
+
+static void connect_after_listening(void **state)
+{
+	for_each_variant(state, connect_after_listening_body);
 }
 
 static void rcvtimeo_expires_with_eagain(void **state)
@@ -806,8 +846,8 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(backlog_overflow_stays_pending),
 	T(shutdown_while_connecting_leaves_reset),
 	T(nonblocking_connect_refused_so_error),
-	T(listen_after_active_open_is_refused),
-	T(connect_after_listening_is_refused),
+	T(listen_after_active_open),
+	T(connect_after_listening),
 	T(rcvtimeo_expires_with_eagain),
 	T(partial_send_small_sndbuf),
 	T(sndtimeo_expires_with_partial_count),
