@@ -1,10 +1,12 @@
 """Shared helpers for sockdrill's pytest suite: where the build is. The `sockdrill` fixture
 (the CLI, bounded in time) and the others come from the plugin, which the root conftest.py
 loads."""
+import contextlib
 import errno
 import os
 import pathlib
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -129,3 +131,21 @@ def kill_if_alive(pid):
         os.kill(pid, 9)
     except ProcessLookupError:
         pass
+
+
+@contextlib.contextmanager
+def default_stop_signals():
+    """Around the start of a process a test will stop with SIGINT/SIGTERM: the process starts
+    with both at their default action, as under a terminal. (A shell's background job, such as
+    `ci/test &`, starts with SIGINT ignored, which its children inherit; sockdrill rightly keeps
+    a signal ignored that was ignored when it started.) A handler of ours set here becomes the
+    default action in the new program."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for s in old:
+            if old[s] is signal.SIG_IGN:
+                signal.signal(s, signal.default_int_handler)
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

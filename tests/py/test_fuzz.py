@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, kill_if_alive, pid_gone
+from conftest import ROOT, default_stop_signals, kill_if_alive, pid_gone
 
 TARGETS = ["scenario_parser", "sim_ops", "sim_vs_kernel", "example_server", "fragile_server"]
 
@@ -54,9 +54,10 @@ def test_signal_stops_the_engine(build, tmp_path, sig):
     engine.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {tmp_path}/helper.pid\n"
                       f"echo $$ > {tmp_path}/engine.pid\nwait\n")
     engine.chmod(0o755)
-    p = subprocess.Popen([str(build / "sockdrill"), "fuzz", str(engine), "--time", "300",
-                          "--out", str(tmp_path / "out")], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    with default_stop_signals():
+        p = subprocess.Popen([str(build / "sockdrill"), "fuzz", str(engine), "--time", "300",
+                              "--out", str(tmp_path / "out")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     pids = []
     try:
         deadline = time.monotonic() + 30

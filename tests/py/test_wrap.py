@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (ROOT, children_of, host_one_role, kill_if_alive, pid_gone, start_qa_server,
-                      stop_process)
+from conftest import (ROOT, children_of, default_stop_signals, host_one_role, kill_if_alive,
+                      pid_gone, start_qa_server, stop_process)
 
 CLIENT = str(ROOT / "corpus" / "wrap" / "qa_client.sd")
 
@@ -270,9 +270,10 @@ def test_signal_stops_the_server_and_cleans_up(build, tmp_path, sig, phase):
                       "client: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\n"
                       "client: recv(C, 10) -> *\n")
         server = [build / "sd-qa-server", "--port", "{port}", "--idle-seconds", "120"]
-    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--timeout", "120", "--run", str(sc),
-                          "--", *map(str, server)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=str(tmp)))
+    with default_stop_signals():
+        p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--timeout", "120", "--run", str(sc),
+                              "--", *map(str, server)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=str(tmp)))
     kids = []
     try:
         deadline = time.monotonic() + 30
