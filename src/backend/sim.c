@@ -2,11 +2,13 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <string.h>
 #include <sys/time.h>
@@ -253,13 +255,24 @@ static void sim_destroy(void *state)
 
 /* ---- descriptors -------------------------------------------------------------------------- */
 
-static struct sd__sock *lookup(struct sd__sim *s, int fd)
+/* What fd names: a socket or an epoll instance (NULL: not open). */
+static struct sd__sock *slot(struct sd__sim *s, int fd)
 {
 	int i = fd - s->fdbase;
 	if (fd < s->fdbase || i >= s->nfds_cap || s->fds[i] == &reserved)
 		return NULL;
 	return s->fds[i];
 }
+
+/* The socket fd names (NULL: not open, or an epoll descriptor). */
+static struct sd__sock *lookup(struct sd__sim *s, int fd)
+{
+	struct sd__sock *k = slot(s, fd);
+	return k && !k->ep ? k : NULL;
+}
+
+/* Why a socket call found no socket at fd. */
+static int bad_fd(struct sd__sim *s, int fd) { return slot(s, fd) ? -ENOTSOCK : -EBADF; }
 
 /* The lowest free descriptor, as Linux hands out; -EMFILE past the limit. */
 static int fd_alloc(struct sd__sim *s, struct sd__sock *k)
@@ -463,7 +476,7 @@ static int sim_bind(void *state, int fd, const struct sockaddr *a, socklen_t len
 	enter(s);
 	memset(&ep, 0, sizeof ep);
 	if (!(k = lookup(s, fd)))
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	else if (!permitted(s, a, len)) /* policy first, as the real backend does */
 		rc = -EPERM;
 	else if ((rc = ep_from(k, a, len, &ep)) == 0)
@@ -478,7 +491,7 @@ static int sim_listen(void *state, int fd, int backlog)
 	struct sd__sock *k;
 	int rc;
 	enter(s);
-	rc = (k = lookup(s, fd)) ? sd__listen(s, k, backlog) : -EBADF;
+	rc = (k = lookup(s, fd)) ? sd__listen(s, k, backlog) : bad_fd(s, fd);
 	TRACE(s, rc, "listen(%d, %d)", fd, backlog);
 	return rc;
 }
@@ -490,7 +503,7 @@ static int sim_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, i
 	int rc, nfd = -1;
 	enter(s);
 	if (!(k = lookup(s, fd)))
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	else if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
 		rc = -EINVAL;
 	else if ((rc = nfd = fd_alloc(s, &reserved)) >= 0) {
@@ -520,7 +533,7 @@ static int sim_connect(void *state, int fd, const struct sockaddr *a, socklen_t 
 	int rc;
 	enter(s);
 	if (!(k = lookup(s, fd)))
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	else if (!permitted(s, a, len))
 		rc = -EPERM;
 	else if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
@@ -546,7 +559,7 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	ssize_t rc;
 	enter(s);
 	if (!(k = lookup(s, fd))) {
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	} else {
 		k->refs++;
 		rc = sd__send(s, k, iov, n, flags);
@@ -563,7 +576,7 @@ static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	ssize_t rc;
 	enter(s);
 	if (!(k = lookup(s, fd))) {
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	} else {
 		k->refs++;
 		rc = sd__recv(s, k, iov, n, flags);
@@ -615,9 +628,18 @@ static int sim_shutdown(void *state, int fd, int how)
 	struct sd__sock *k;
 	int rc;
 	enter(s);
-	rc = (k = lookup(s, fd)) ? sd__shutdown(s, k, how) : -EBADF;
+	rc = (k = lookup(s, fd)) ? sd__shutdown(s, k, how) : bad_fd(s, fd);
 	TRACE(s, rc, "shutdown(%d, %d)", fd, how);
 	return rc;
+}
+
+/* An epoll instance lives while its descriptor is open or a wait on it is in progress. */
+static void epoll_unref(struct sd__sim *s, struct sd__sock *k)
+{
+	if (--k->refs == 0) {
+		sd__epoll_free(s, k);
+		free(k);
+	}
 }
 
 static int sim_close(void *state, int fd)
@@ -626,11 +648,16 @@ static int sim_close(void *state, int fd)
 	struct sd__sock *k;
 	int rc = 0;
 	enter(s);
-	if (!(k = lookup(s, fd))) {
+	if (!(k = slot(s, fd))) {
 		rc = -EBADF;
+	} else if (k->ep) {
+		fd_free(s, fd);
+		k->fd = -1;
+		epoll_unref(s, k);
 	} else {
 		fd_free(s, fd);
 		k->fd = -1;
+		sd__epoll_forget(s, k);
 		sd__sock_unref(s, k);
 		sd__wake_all(s);
 	}
@@ -674,7 +701,7 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 	int rc = 0, iv = 0;
 	enter(s);
 	if (!(k = lookup(s, fd))) {
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_LINGER: {
@@ -748,7 +775,7 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 	struct linger lg;
 	enter(s);
 	if (!(k = lookup(s, fd))) {
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	} else if (!l || (int)*l < 0) {
 		rc = -EINVAL;
 	} else if (level == SOL_SOCKET) {
@@ -807,7 +834,7 @@ static int sim_getname(void *state, int fd, struct sockaddr *a, socklen_t *len, 
 	int rc = 0;
 	enter(s);
 	if (!(k = lookup(s, fd)))
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	else if (!len || (int)*len < 0)
 		rc = -EINVAL;
 	else if (peer && (k->st == T_CLOSE || k->st == T_SYN_SENT || k->st == T_LISTEN))
@@ -836,8 +863,10 @@ static int poll_scan(struct sd__sim *s, struct pollfd *fds, nfds_t n)
 		fds[i].revents = 0;
 		if (fds[i].fd < 0)
 			continue;
-		if (!(k = lookup(s, fds[i].fd)))
+		if (!(k = slot(s, fds[i].fd)))
 			fds[i].revents = POLLNVAL;
+		else if (k->ep)
+			fds[i].revents = (short)(sd__epoll_mask(s, k) & fds[i].events);
 		else
 			fds[i].revents =
 				(short)(sd__poll_mask(s, k) & (fds[i].events | POLLERR | POLLHUP));
@@ -876,11 +905,85 @@ static int sim_set_nonblocking(void *state, int fd, int on)
 	struct sd__sock *k;
 	int rc = 0;
 	enter(s);
-	if (!(k = lookup(s, fd)))
+	if (!(k = slot(s, fd)))
 		rc = -EBADF;
 	else
-		k->nonblock = on != 0;
+		k->nonblock = on != 0; /* an epoll descriptor takes O_NONBLOCK too (fcntl) */
 	TRACE(s, rc, "set_nonblocking(%d, %d)", fd, on);
+	return rc;
+}
+
+static int sim_epoll_create(void *state, int flags)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int fd;
+	enter(s);
+	if (flags & ~EPOLL_CLOEXEC)
+		fd = -EINVAL;
+	else if (!(k = sd__epoll_new(s)))
+		fd = -ENOMEM;
+	else if ((fd = fd_alloc(s, k)) < 0)
+		epoll_unref(s, k);
+	else
+		k->fd = fd;
+	TRACE(s, fd, "epoll_create(%s)", flags & EPOLL_CLOEXEC ? "EPOLL_CLOEXEC" : "0");
+	return fd;
+}
+
+static int sim_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *e, *k;
+	int rc;
+	enter(s);
+	if (op != EPOLL_CTL_DEL && !ev)
+		rc = -EFAULT;
+	else if (!(e = slot(s, epfd)) || !(k = slot(s, fd)))
+		rc = -EBADF;
+	else
+		rc = sd__epoll_ctl(s, e, op, fd, k, ev);
+	TRACE(s, rc, "epoll_ctl(%d, %s, %d, 0x%x)", epfd,
+	      op == EPOLL_CTL_ADD   ? "ADD"
+	      : op == EPOLL_CTL_MOD ? "MOD"
+	      : op == EPOLL_CTL_DEL ? "DEL"
+				    : "?",
+	      fd, ev && op != EPOLL_CTL_DEL ? ev->events : 0u);
+	return rc;
+}
+
+/* Linux's EP_MAX_EVENTS: INT_MAX / sizeof(struct epoll_event). */
+#define EP_MAX_EVENTS ((int)(INT_MAX / sizeof(struct epoll_event)))
+
+static int sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *e = NULL;
+	int rc;
+	enter(s);
+	if (max <= 0 || max > EP_MAX_EVENTS)
+		rc = -EINVAL;
+	else if (!ev)
+		rc = -EFAULT;
+	else if (!(e = slot(s, epfd)))
+		rc = -EBADF;
+	else if (!e->ep)
+		rc = -EINVAL, e = NULL;
+	else {
+		int64_t deadline = timeout_ms < 0 ? -1 : s->now + (int64_t)timeout_ms * 1000000;
+		e->refs++; /* another actor may close epfd while this one waits */
+		for (;;) {
+			rc = sd__epoll_ready(s, e, ev, max);
+			if (rc || timeout_ms == 0 || (deadline >= 0 && s->now >= deadline))
+				break;
+			if (sd__park(s, "epoll_wait", deadline) == W_DEADLOCK) {
+				rc = -EDEADLK;
+				break;
+			}
+		}
+		epoll_unref(s, e);
+	}
+	TRACE(s, rc, "epoll_wait(%d, %d, %d ms)", epfd, max, timeout_ms);
 	return rc;
 }
 
@@ -936,6 +1039,9 @@ const struct sd_ops sd_sim_ops = {
 	.join = sim_join,
 	.sleep_ns = sim_sleep_ns,
 	.now_ns = sim_now_ns,
+	.epoll_create = sim_epoll_create,
+	.epoll_ctl = sim_epoll_ctl,
+	.epoll_wait = sim_epoll_wait,
 };
 
 /* ---- sim-only API ----------------------------------------------------------------------- */

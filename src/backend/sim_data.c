@@ -125,6 +125,16 @@ static int writable(const struct sd__sock *k)
 	return send_space(k) >= used / 2 && send_space(k) > 0;
 }
 
+/* sk_stream_write_space(): a writer that found no room (SOCK_NOSPACE) gets a wakeup once
+ * there is room again, an edge for EPOLLET. */
+static void space_freed(struct sd__sock *p)
+{
+	if (p && p->nospace && writable(p)) {
+		p->nospace = 0;
+		p->evseq++;
+	}
+}
+
 /* Appends `total` bytes gathered from iov (which covers at least that many) to p's queue. */
 static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec *iov, size_t total)
 {
@@ -164,6 +174,7 @@ static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec
 			p->in_head = c;
 		p->in_tail = c;
 		p->in_bytes += piece;
+		p->rx_total += piece;
 		done += piece;
 		if (at > s->now)
 			sd__timer_add(s, at);
@@ -264,6 +275,7 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			sd__wake_all(s);
 			continue;
 		}
+		k->nospace = 1;
 		if (nonblock)
 			return copied ? (ssize_t)copied : -EAGAIN;
 		enum sd__wake w = sd__park(s, "send", deadline);
@@ -337,8 +349,10 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		size_t got;
 		while (copied < len &&
 		       (got = take_bytes(s, k, iov, iovcnt, copied, len - copied, peek)) > 0) {
-			if (!peek)
+			if (!peek) {
 				sd__wake_all(s); /* room for the sender */
+				space_freed(k->peer);
+			}
 			copied += got;
 		}
 		if (copied >= target)
@@ -390,6 +404,8 @@ short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
 		if (!(k->shut & SD__SEND_SHUTDOWN)) {
 			if (!k->peer || writable(k))
 				m |= POLLOUT | POLLWRNORM;
+			else
+				k->nospace = 1; /* tcp_poll() sets SOCK_NOSPACE */
 		} else {
 			m |= POLLOUT | POLLWRNORM;
 		}

@@ -115,6 +115,12 @@ struct sd__sock {
 	int retries;
 
 	int64_t tw_until; /* TIME_WAIT expiry */
+
+	/* epoll (sim_epoll.c) */
+	struct sd__epoll *ep; /* non-NULL: this descriptor is an epoll instance, not a socket */
+	uint64_t rx_total;    /* bytes ever queued to this socket, for edge-triggered arrivals */
+	uint64_t evseq;       /* wakeups other than data arrival (state changes, write space) */
+	int nospace;          /* SOCK_NOSPACE: a writer found no room; freed space is an event */
 };
 
 enum sd__astate { A_RUNNABLE, A_PARKED, A_DONE, A_JOINED };
@@ -164,6 +170,7 @@ struct sd__sim {
 	uint32_t perturb[256]; /* Linux's table_perturb: where connect's port search resumes */
 	uint64_t perturb_set[4], perturb_rng; /* entries filled so far; draws they come from */
 
+	struct sd__epoll *epolls;    /* every open epoll instance (sim_epoll.c) */
 	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
 
 	/* pooled chunks (sim_data.c): the free ones, the slabs they are carved from (freed
@@ -295,6 +302,16 @@ size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);
 void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
 void sd__chunk_pool_free(struct sd__sim *s);
+
+/* sim_epoll.c */
+struct epoll_event;
+struct sd__sock *sd__epoll_new(struct sd__sim *s); /* a descriptor-less epoll instance */
+void sd__epoll_free(struct sd__sim *s, struct sd__sock *k);
+void sd__epoll_forget(struct sd__sim *s, const struct sd__sock *k); /* its interest entries */
+int sd__epoll_ctl(struct sd__sim *s, struct sd__sock *e, int op, int fd, struct sd__sock *k,
+		  const struct epoll_event *ev);
+int sd__epoll_ready(struct sd__sim *s, struct sd__sock *e, struct epoll_event *out, int max);
+short sd__epoll_mask(struct sd__sim *s, struct sd__sock *e); /* the epoll fd in poll */
 
 /* sim_tcp.c, continued */
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);

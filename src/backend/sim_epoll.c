@@ -1,0 +1,238 @@
+/* sockdrill sim: epoll instances over simulated sockets, after Linux's fs/eventpoll.c. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+#include "sim_internal.h"
+
+/*
+ * Linux keeps, per epoll instance, the interest entries (epitems) and a ready list that a
+ * socket's wakeup callback appends to. The sim has no callbacks: readiness is the poll mask
+ * (sd__poll_mask), computed when asked, and a wakeup is a change of the socket's event
+ * counters since an entry last reported: bytes that arrived (rx_total minus what is still in
+ * flight) and evseq (state changes, accept-queue additions, write space after SOCK_NOSPACE).
+ * Level-triggered entries report while the mask matches; edge-triggered ones when the mask
+ * matches and an event happened since their last report (or since ADD/MOD).
+ */
+
+/* Event bits an entry may carry besides the ones it reports. */
+#define EP_PRIVATE (EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE)
+/* What EPOLLEXCLUSIVE may be combined with (EPOLLEXCLUSIVE_OK_BITS). */
+#define EP_EXCL_OK                                                                                 \
+	(EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)
+
+struct sd__epi {
+	struct sd__epi *next; /* in report order: a reported level-triggered entry goes last */
+	struct sd__sock *k;
+	int fd;
+	uint32_t events; /* as registered, with EPOLLERR|EPOLLHUP always added */
+	epoll_data_t data;
+	int armed;        /* edge-triggered: ADD/MOD since the last report */
+	uint64_t seen_rx; /* the counters at the last report (or ADD/MOD) */
+	uint64_t seen_ev;
+};
+
+struct sd__epoll {
+	struct sd__epoll *next, *prev; /* s->epolls */
+	struct sd__epi *head;
+};
+
+struct sd__sock *sd__epoll_new(struct sd__sim *s)
+{
+	struct sd__sock *k = calloc(1, sizeof *k);
+	struct sd__epoll *e = calloc(1, sizeof *e);
+	if (!k || !e) {
+		free(k);
+		free(e);
+		return NULL;
+	}
+	k->id = ++s->next_id;
+	k->refs = 1;
+	k->fin_at = -1;
+	k->ep = e;
+	e->next = s->epolls;
+	if (s->epolls)
+		s->epolls->prev = e;
+	s->epolls = e;
+	return k;
+}
+
+void sd__epoll_free(struct sd__sim *s, struct sd__sock *k)
+{
+	struct sd__epoll *e = k->ep;
+	for (struct sd__epi *i = e->head, *n; i; i = n) {
+		n = i->next;
+		free(i);
+	}
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		s->epolls = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	free(e);
+	k->ep = NULL;
+}
+
+/* eventpoll_release(): the socket's last descriptor is gone, and with it every entry. */
+void sd__epoll_forget(struct sd__sim *s, const struct sd__sock *k)
+{
+	for (struct sd__epoll *e = s->epolls; e; e = e->next)
+		for (struct sd__epi **pp = &e->head; *pp;) {
+			struct sd__epi *i = *pp;
+			if (i->k == k) {
+				*pp = i->next;
+				free(i);
+			} else {
+				pp = &i->next;
+			}
+		}
+}
+
+/* Bytes that have reached k so far (queued ones still in flight excluded). */
+static uint64_t rx_arrived(struct sd__sim *s, const struct sd__sock *k)
+{
+	return k->rx_total - (k->in_bytes - sd__arrived(s, k));
+}
+
+static void mark_seen(struct sd__sim *s, struct sd__epi *i)
+{
+	i->seen_rx = rx_arrived(s, i->k);
+	i->seen_ev = i->k->evseq;
+}
+
+/* ep_insert()/ep_modify(): an entry starts armed, so a socket ready now is reported. */
+static void arm(struct sd__sim *s, struct sd__epi *i, const struct epoll_event *ev)
+{
+	i->events = (ev->events & ~(uint32_t)EPOLLWAKEUP) | EPOLLERR | EPOLLHUP;
+	i->data = ev->data;
+	i->armed = 1;
+	mark_seen(s, i);
+}
+
+static struct sd__epi *find(struct sd__epoll *e, int fd)
+{
+	for (struct sd__epi *i = e->head; i; i = i->next)
+		if (i->fd == fd)
+			return i;
+	return NULL;
+}
+
+/* do_epoll_ctl() after the descriptors were found: e is the epoll instance named by epfd (NULL
+ * when epfd is something else), k what fd names. */
+int sd__epoll_ctl(struct sd__sim *s, struct sd__sock *e, int op, int fd, struct sd__sock *k,
+		  const struct epoll_event *ev)
+{
+	if (!e || !e->ep || e == k)
+		return -EINVAL;
+	if (k->ep)
+		return -EINVAL; /* nested epoll is not modelled (docs/sim-vs-linux.md) */
+	if (op != EPOLL_CTL_DEL && (ev->events & EPOLLEXCLUSIVE)) {
+		if (op == EPOLL_CTL_MOD || (ev->events & ~(uint32_t)EP_EXCL_OK))
+			return -EINVAL;
+	}
+	struct sd__epi *i = find(e->ep, fd);
+	switch (op) {
+	case EPOLL_CTL_ADD: {
+		if (i)
+			return -EEXIST;
+		i = calloc(1, sizeof *i);
+		if (!i)
+			return -ENOMEM;
+		i->k = k;
+		i->fd = fd;
+		arm(s, i, ev);
+		struct sd__epi **pp = &e->ep->head;
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = i;
+		break;
+	}
+	case EPOLL_CTL_MOD:
+		if (!i)
+			return -ENOENT;
+		if (i->events & EPOLLEXCLUSIVE)
+			return -EINVAL;
+		arm(s, i, ev);
+		break;
+	case EPOLL_CTL_DEL:
+		if (!i)
+			return -ENOENT;
+		for (struct sd__epi **pp = &e->ep->head; *pp; pp = &(*pp)->next)
+			if (*pp == i) {
+				*pp = i->next;
+				break;
+			}
+		free(i);
+		break;
+	default: return -EINVAL;
+	}
+	sd__wake_all(s); /* a waiter on this instance may now have something to report */
+	return 0;
+}
+
+/* What entry i would report now (0: nothing). */
+static uint32_t due(struct sd__sim *s, const struct sd__epi *i)
+{
+	if (!(i->events & ~(uint32_t)EP_PRIVATE))
+		return 0; /* a one-shot entry that already reported, until EPOLL_CTL_MOD */
+	uint32_t m = (uint32_t)(unsigned short)sd__poll_mask(s, i->k) & i->events;
+	if (!m || !(i->events & EPOLLET))
+		return m;
+	if (i->armed || i->seen_rx != rx_arrived(s, i->k) || i->seen_ev != i->k->evseq)
+		return m;
+	return 0;
+}
+
+/* ep_send_events(): up to max ready entries into out (NULL: only count whether any is). */
+int sd__epoll_ready(struct sd__sim *s, struct sd__sock *e, struct epoll_event *out, int max)
+{
+	struct sd__epi *later = NULL, **later_tail = &later;
+	int n = 0;
+	for (struct sd__epi **pp = &e->ep->head; *pp && n < max;) {
+		struct sd__epi *i = *pp;
+		uint32_t m = due(s, i);
+		if (!out) {
+			if (m)
+				return 1;
+			pp = &i->next;
+			continue;
+		}
+		if (i->events & EPOLLET) {
+			/* an edge is used up whether or not it found the socket ready */
+			i->armed = 0;
+			mark_seen(s, i);
+		}
+		if (!m) {
+			pp = &i->next;
+			continue;
+		}
+		out[n].events = m;
+		out[n].data = i->data;
+		n++;
+		if (i->events & EPOLLONESHOT)
+			i->events &= (uint32_t)EP_PRIVATE;
+		else if (!(i->events & EPOLLET)) {
+			/* level-triggered: back on the ready list's tail, after the others */
+			*pp = i->next;
+			i->next = NULL;
+			*later_tail = i;
+			later_tail = &i->next;
+			continue;
+		}
+		pp = &i->next;
+	}
+	if (later) {
+		struct sd__epi **pp = &e->ep->head;
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = later;
+	}
+	return n;
+}
+
+short sd__epoll_mask(struct sd__sim *s, struct sd__sock *e)
+{
+	return sd__epoll_ready(s, e, NULL, 1) ? (POLLIN | POLLRDNORM) : 0;
+}
