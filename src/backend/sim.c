@@ -731,6 +731,7 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 				k->sndbuf =
 					u * 2 > SOCK_MIN_SNDBUF ? (int)(u * 2) : SOCK_MIN_SNDBUF;
 				k->sndbuf_lock = 1;
+				sd__write_space(k); /* sock_setsockopt() calls sk_write_space */
 				sd__wake_all(s);
 				break;
 			}

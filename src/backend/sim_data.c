@@ -125,14 +125,20 @@ static int writable(const struct sd__sock *k)
 	return send_space(k) >= used / 2 && send_space(k) > 0;
 }
 
-/* sk_stream_write_space(): a writer that found no room (SOCK_NOSPACE) gets a wakeup once
- * there is room again, an edge for EPOLLET. */
+void sd__write_space(struct sd__sock *k)
+{
+	if (!k->peer || writable(k)) {
+		k->nospace = 0;
+		k->outseq++;
+	}
+}
+
+/* tcp_check_space(): a writer that found no room (SOCK_NOSPACE) gets sk_write_space once
+ * reading made room. */
 static void space_freed(struct sd__sock *p)
 {
-	if (p && p->nospace && writable(p)) {
-		p->nospace = 0;
-		p->evseq++;
-	}
+	if (p && p->nospace)
+		sd__write_space(p);
 }
 
 /* Appends `total` bytes gathered from iov (which covers at least that many) to p's queue. */

@@ -10,10 +10,12 @@
  * Linux keeps, per epoll instance, the interest entries (epitems) and a ready list that a
  * socket's wakeup callback appends to. The sim has no callbacks: readiness is the poll mask
  * (sd__poll_mask), computed when asked, and a wakeup is a change of the socket's event
- * counters since an entry last reported: bytes that arrived (rx_total minus what is still in
- * flight) and evseq (state changes, accept-queue additions, write space after SOCK_NOSPACE).
- * Level-triggered entries report while the mask matches; edge-triggered ones when the mask
- * matches and an event happened since their last report (or since ADD/MOD).
+ * counters since an entry last reported. Like Linux's wakeups, they are keyed: bytes that
+ * arrived (rx_total minus what is still in flight) and accept-queue additions (inseq) wake
+ * entries watching EPOLLIN, write space after SOCK_NOSPACE (outseq) those watching EPOLLOUT,
+ * state changes (evseq: connected, FIN, RST, shutdown) every entry. Level-triggered entries
+ * report while the mask matches; edge-triggered ones when the mask matches and a wakeup for
+ * them happened since their last report (or since ADD/MOD).
  */
 
 /* Event bits an entry may carry besides the ones it reports. */
@@ -29,7 +31,8 @@ struct sd__epi {
 	uint32_t events; /* as registered, with EPOLLERR|EPOLLHUP always added */
 	epoll_data_t data;
 	int armed;        /* edge-triggered: ADD/MOD since the last report */
-	uint64_t seen_rx; /* the counters at the last report (or ADD/MOD) */
+	uint64_t seen_in; /* the wakeup counters at the last report (or ADD/MOD) */
+	uint64_t seen_out;
 	uint64_t seen_ev;
 };
 
@@ -96,10 +99,26 @@ static uint64_t rx_arrived(struct sd__sim *s, const struct sd__sock *k)
 	return k->rx_total - (k->in_bytes - sd__arrived(s, k));
 }
 
+/* The sum of the counters of the wakeups an entry listens to (sums only grow). */
+static uint64_t in_events(struct sd__sim *s, const struct sd__sock *k)
+{
+	return rx_arrived(s, k) + k->inseq;
+}
+
 static void mark_seen(struct sd__sim *s, struct sd__epi *i)
 {
-	i->seen_rx = rx_arrived(s, i->k);
+	i->seen_in = in_events(s, i->k);
+	i->seen_out = i->k->outseq;
 	i->seen_ev = i->k->evseq;
+}
+
+/* A wakeup for entry i since mark_seen (ep_poll_callback's key filter). */
+static int woken(struct sd__sim *s, const struct sd__epi *i)
+{
+	const struct sd__sock *k = i->k;
+	return k->evseq != i->seen_ev ||
+	       ((i->events & (EPOLLIN | EPOLLRDNORM)) && in_events(s, k) != i->seen_in) ||
+	       ((i->events & (EPOLLOUT | EPOLLWRNORM)) && k->outseq != i->seen_out);
 }
 
 /* ep_insert()/ep_modify(): an entry starts armed, so a socket ready now is reported. */
@@ -180,7 +199,7 @@ static uint32_t due(struct sd__sim *s, const struct sd__epi *i)
 	uint32_t m = (uint32_t)(unsigned short)sd__poll_mask(s, i->k) & i->events;
 	if (!m || !(i->events & EPOLLET))
 		return m;
-	if (i->armed || i->seen_rx != rx_arrived(s, i->k) || i->seen_ev != i->k->evseq)
+	if (i->armed || woken(s, i))
 		return m;
 	return 0;
 }

@@ -119,7 +119,9 @@ struct sd__sock {
 	/* epoll (sim_epoll.c) */
 	struct sd__epoll *ep; /* non-NULL: this descriptor is an epoll instance, not a socket */
 	uint64_t rx_total;    /* bytes ever queued to this socket, for edge-triggered arrivals */
-	uint64_t evseq;       /* wakeups other than data arrival (state changes, write space) */
+	uint64_t evseq;       /* state changes: wake every waiter (sk_state_change) */
+	uint64_t inseq;       /* accept-queue additions: wake readers (sk_data_ready) */
+	uint64_t outseq;      /* write space after SOCK_NOSPACE: wake writers (sk_write_space) */
 	int nospace;          /* SOCK_NOSPACE: a writer found no room; freed space is an event */
 };
 
@@ -297,6 +299,8 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags);
 short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
+/* sk_stream_write_space(): a wakeup for writers (an EPOLLOUT edge) if there is room. */
+void sd__write_space(struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);

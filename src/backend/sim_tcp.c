@@ -274,7 +274,7 @@ static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
 		l->aq_head = c;
 	l->aq_tail = c;
 	l->aq_len++;
-	l->evseq++;
+	l->inseq++;
 	c->peer = k;
 	k->peer = c;
 	k->remote = c->local;

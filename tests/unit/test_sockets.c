@@ -878,6 +878,25 @@ static void epoll_edge_triggered(void **state)
 	sd_close(net, ep), sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* Setting SO_SNDBUF wakes writers (sk_write_space), an EPOLLOUT edge even with nothing
+ * sent (found by the differential test). */
+static void epoll_edge_on_sndbuf_change(void **state)
+{
+	struct sd_net *net = *state;
+	int fd = sd_socket(net, AF_INET, SOCK_STREAM, 0), ep = sd_epoll_create(net, 0), v = 4096;
+	struct epoll_event out[2];
+	ep_add(net, ep, fd, EPOLLIN | EPOLLOUT | EPOLLET);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLOUT | EPOLLHUP);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 0);
+	assert_int_equal(sd_setsockopt(net, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 0);
+	assert_int_equal(sd_setsockopt(net, fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLOUT | EPOLLHUP);
+	sd_close(net, ep), sd_close(net, fd);
+}
+
 /* EPOLLONESHOT: one report, then nothing until EPOLL_CTL_MOD re-arms the entry. */
 static void epoll_oneshot_and_mod(void **state)
 {
@@ -1076,6 +1095,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(poll_flags_through_teardown),
 	T(epoll_level_triggered),
 	T(epoll_edge_triggered),
+	T(epoll_edge_on_sndbuf_change),
 	T(epoll_oneshot_and_mod),
 	T(epoll_rdhup_and_listener),
 	T(epoll_errors),
