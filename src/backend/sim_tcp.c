@@ -524,6 +524,7 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 		/* No port is released here: the move to CLOSE (when the RST arrived) already
 		 * did that, and a port bound since then stays. */
 		memset(&k->remote, 0, sizeof k->remote);
+		k->evseq++; /* tcp_disconnect() ends in sk_error_report(): every waiter wakes */
 		return err;
 	}
 	k->ss = SS_CONNECTED;

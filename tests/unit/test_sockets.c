@@ -897,6 +897,31 @@ static void epoll_edge_on_sndbuf_change(void **state)
 	sd_close(net, ep), sd_close(net, fd);
 }
 
+/* The connect that finds its earlier attempt refused ends in tcp_disconnect(), whose error
+ * report wakes every entry: an edge (found by the differential test). */
+static void epoll_edge_on_aborted_connect(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), got;
+	struct epoll_event out[2];
+	int holder = sd_socket(net, AF_INET, SOCK_STREAM, 0), ep = sd_epoll_create(net, 0);
+	assert_int_equal(sd_bind(net, holder, SA(&any), any.len), 0);
+	got.len = sizeof got.ss;
+	assert_int_equal(sd_getsockname(net, holder, SA(&got), &got.len), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -EINPROGRESS);
+	wait_for(net, c, POLLOUT);
+	assert_int_equal(so_error(net, c), ECONNREFUSED);
+	ep_add(net, ep, c, EPOLLIN | EPOLLET);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLIN | EPOLLHUP);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 0);
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -ECONNABORTED);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLHUP); /* the shutdown bits went with the disconnect */
+	sd_close(net, ep), sd_close(net, c), sd_close(net, holder);
+}
+
 /* EPOLLONESHOT: one report, then nothing until EPOLL_CTL_MOD re-arms the entry. */
 static void epoll_oneshot_and_mod(void **state)
 {
@@ -1096,6 +1121,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(epoll_level_triggered),
 	T(epoll_edge_triggered),
 	T(epoll_edge_on_sndbuf_change),
+	T(epoll_edge_on_aborted_connect),
 	T(epoll_oneshot_and_mod),
 	T(epoll_rdhup_and_listener),
 	T(epoll_errors),
