@@ -2,13 +2,11 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <string.h>
 #include <sys/time.h>
@@ -244,6 +242,7 @@ static void sim_destroy(void *state)
 		if (s->fds[i] == &reserved)
 			s->fds[i] = NULL;
 	sd__free_all(s);
+	sd__epoll_free_all(s);
 	sd__chunk_pool_free(s);
 	free(s->fds);
 	free(s->timers);
@@ -256,7 +255,7 @@ static void sim_destroy(void *state)
 /* ---- descriptors -------------------------------------------------------------------------- */
 
 /* What fd names: a socket or an epoll instance (NULL: not open). */
-static struct sd__sock *slot(struct sd__sim *s, int fd)
+struct sd__sock *sd__slot(struct sd__sim *s, int fd)
 {
 	int i = fd - s->fdbase;
 	if (fd < s->fdbase || i >= s->nfds_cap || s->fds[i] == &reserved)
@@ -267,15 +266,15 @@ static struct sd__sock *slot(struct sd__sim *s, int fd)
 /* The socket fd names (NULL: not open, or an epoll descriptor). */
 static struct sd__sock *lookup(struct sd__sim *s, int fd)
 {
-	struct sd__sock *k = slot(s, fd);
+	struct sd__sock *k = sd__slot(s, fd);
 	return k && !k->ep ? k : NULL;
 }
 
 /* Why a socket call found no socket at fd. */
-static int bad_fd(struct sd__sim *s, int fd) { return slot(s, fd) ? -ENOTSOCK : -EBADF; }
+static int bad_fd(struct sd__sim *s, int fd) { return sd__slot(s, fd) ? -ENOTSOCK : -EBADF; }
 
 /* The lowest free descriptor, as Linux hands out; -EMFILE past the limit. */
-static int fd_alloc(struct sd__sim *s, struct sd__sock *k)
+int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k)
 {
 	if (s->open_fds >= s->nofile)
 		return -EMFILE;
@@ -308,10 +307,7 @@ static void fd_free(struct sd__sim *s, int fd)
 
 /* ---- tracing ----------------------------------------------------------------------------- */
 
-static void trace(struct sd__sim *s, long result, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void trace(struct sd__sim *s, long result, const char *fmt, ...)
+void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
 {
 	char line[512], res[48];
 	va_list ap;
@@ -329,12 +325,6 @@ static void trace(struct sd__sim *s, long result, const char *fmt, ...)
 		fputs(line, s->trace);
 }
 
-#define TRACE(s, r, ...)                                                                           \
-	do {                                                                                       \
-		if ((s)->tracing)                                                                  \
-			trace(s, (long)(r), __VA_ARGS__);                                          \
-	} while (0)
-
 static const char *epstr(const struct sd__ep *e, char *buf, size_t n)
 {
 	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(e->port)};
@@ -348,7 +338,7 @@ static const char *epstr(const struct sd__ep *e, char *buf, size_t n)
 }
 
 /* Every call starts here: count it, maybe let another actor run first, process due timers. */
-static void enter(struct sd__sim *s)
+void sd__enter(struct sd__sim *s)
 {
 	s->calls++;
 	sd__maybe_yield(s);
@@ -430,7 +420,7 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 {
 	struct sd__sim *s = state;
 	int fd;
-	enter(s);
+	sd__enter(s);
 	if (domain != AF_INET && domain != AF_INET6)
 		fd = -EAFNOSUPPORT;
 	else if (type & ~(SOCK_STREAM | SOCK_DGRAM | SOCK_RAW | SOCK_SEQPACKET | SOCK_NONBLOCK |
@@ -454,7 +444,7 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 			k->rcvbuf = s->rmem_def;
 			if (!k->v6)
 				k->local.a[10] = k->local.a[11] = 0xff;
-			fd = fd_alloc(s, k);
+			fd = sd__fd_alloc(s, k);
 			if (fd < 0)
 				free(k);
 			else
@@ -473,7 +463,7 @@ static int sim_bind(void *state, int fd, const struct sockaddr *a, socklen_t len
 	struct sd__ep ep;
 	char b[SD_ADDR_STRLEN];
 	int rc;
-	enter(s);
+	sd__enter(s);
 	memset(&ep, 0, sizeof ep);
 	if (!(k = lookup(s, fd)))
 		rc = bad_fd(s, fd);
@@ -490,7 +480,7 @@ static int sim_listen(void *state, int fd, int backlog)
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc;
-	enter(s);
+	sd__enter(s);
 	rc = (k = lookup(s, fd)) ? sd__listen(s, k, backlog) : bad_fd(s, fd);
 	TRACE(s, rc, "listen(%d, %d)", fd, backlog);
 	return rc;
@@ -501,12 +491,12 @@ static int sim_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, i
 	struct sd__sim *s = state;
 	struct sd__sock *k, *c = NULL;
 	int rc, nfd = -1;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd)))
 		rc = bad_fd(s, fd);
 	else if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
 		rc = -EINVAL;
-	else if ((rc = nfd = fd_alloc(s, &reserved)) >= 0) {
+	else if ((rc = nfd = sd__fd_alloc(s, &reserved)) >= 0) {
 		k->refs++;
 		rc = sd__accept(s, k, &c, k->nonblock);
 		sd__sock_unref(s, k);
@@ -531,7 +521,7 @@ static int sim_connect(void *state, int fd, const struct sockaddr *a, socklen_t 
 	struct sd__ep ep;
 	char b[SD_ADDR_STRLEN] = "?";
 	int rc;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd)))
 		rc = bad_fd(s, fd);
 	else if (!permitted(s, a, len))
@@ -557,7 +547,7 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
 {
 	struct sd__sock *k;
 	ssize_t rc;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
 		rc = bad_fd(s, fd);
 	} else {
@@ -574,7 +564,7 @@ static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n
 {
 	struct sd__sock *k;
 	ssize_t rc;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
 		rc = bad_fd(s, fd);
 	} else {
@@ -627,19 +617,10 @@ static int sim_shutdown(void *state, int fd, int how)
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc;
-	enter(s);
+	sd__enter(s);
 	rc = (k = lookup(s, fd)) ? sd__shutdown(s, k, how) : bad_fd(s, fd);
 	TRACE(s, rc, "shutdown(%d, %d)", fd, how);
 	return rc;
-}
-
-/* An epoll instance lives while its descriptor is open or a wait on it is in progress. */
-static void epoll_unref(struct sd__sim *s, struct sd__sock *k)
-{
-	if (--k->refs == 0) {
-		sd__epoll_free(s, k);
-		free(k);
-	}
 }
 
 static int sim_close(void *state, int fd)
@@ -647,13 +628,13 @@ static int sim_close(void *state, int fd)
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0;
-	enter(s);
-	if (!(k = slot(s, fd))) {
+	sd__enter(s);
+	if (!(k = sd__slot(s, fd))) {
 		rc = -EBADF;
 	} else if (k->ep) {
 		fd_free(s, fd);
 		k->fd = -1;
-		epoll_unref(s, k);
+		sd__epoll_unref(s, k);
 	} else {
 		fd_free(s, fd);
 		k->fd = -1;
@@ -699,7 +680,7 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0, iv = 0;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
 		rc = bad_fd(s, fd);
 	} else if (level == SOL_SOCKET) {
@@ -774,7 +755,7 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 	size_t size = sizeof iv;
 	struct timeval tv;
 	struct linger lg;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
 		rc = bad_fd(s, fd);
 	} else if (!l || (int)*l < 0) {
@@ -833,7 +814,7 @@ static int sim_getname(void *state, int fd, struct sockaddr *a, socklen_t *len, 
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd)))
 		rc = bad_fd(s, fd);
 	else if (!len || (int)*len < 0)
@@ -864,7 +845,7 @@ static int poll_scan(struct sd__sim *s, struct pollfd *fds, nfds_t n)
 		fds[i].revents = 0;
 		if (fds[i].fd < 0)
 			continue;
-		if (!(k = slot(s, fds[i].fd)))
+		if (!(k = sd__slot(s, fds[i].fd)))
 			fds[i].revents = POLLNVAL;
 		else if (k->ep)
 			fds[i].revents = (short)(sd__epoll_mask(s, k) & fds[i].events);
@@ -880,7 +861,7 @@ static int sim_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
 {
 	struct sd__sim *s = state;
 	int rc;
-	enter(s);
+	sd__enter(s);
 	if (n > (nfds_t)s->nofile) {
 		rc = -EINVAL;
 	} else {
@@ -905,86 +886,12 @@ static int sim_set_nonblocking(void *state, int fd, int on)
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0;
-	enter(s);
-	if (!(k = slot(s, fd)))
+	sd__enter(s);
+	if (!(k = sd__slot(s, fd)))
 		rc = -EBADF;
 	else
 		k->nonblock = on != 0; /* an epoll descriptor takes O_NONBLOCK too (fcntl) */
 	TRACE(s, rc, "set_nonblocking(%d, %d)", fd, on);
-	return rc;
-}
-
-static int sim_epoll_create(void *state, int flags)
-{
-	struct sd__sim *s = state;
-	struct sd__sock *k;
-	int fd;
-	enter(s);
-	if (flags & ~EPOLL_CLOEXEC)
-		fd = -EINVAL;
-	else if (!(k = sd__epoll_new(s)))
-		fd = -ENOMEM;
-	else if ((fd = fd_alloc(s, k)) < 0)
-		epoll_unref(s, k);
-	else
-		k->fd = fd;
-	TRACE(s, fd, "epoll_create(%s)", flags & EPOLL_CLOEXEC ? "EPOLL_CLOEXEC" : "0");
-	return fd;
-}
-
-static int sim_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev)
-{
-	struct sd__sim *s = state;
-	struct sd__sock *e, *k;
-	int rc;
-	enter(s);
-	if (op != EPOLL_CTL_DEL && !ev)
-		rc = -EFAULT;
-	else if (!(e = slot(s, epfd)) || !(k = slot(s, fd)))
-		rc = -EBADF;
-	else
-		rc = sd__epoll_ctl(s, e, op, fd, k, ev);
-	TRACE(s, rc, "epoll_ctl(%d, %s, %d, 0x%x)", epfd,
-	      op == EPOLL_CTL_ADD   ? "ADD"
-	      : op == EPOLL_CTL_MOD ? "MOD"
-	      : op == EPOLL_CTL_DEL ? "DEL"
-				    : "?",
-	      fd, ev && op != EPOLL_CTL_DEL ? ev->events : 0u);
-	return rc;
-}
-
-/* Linux's EP_MAX_EVENTS: INT_MAX / sizeof(struct epoll_event). */
-#define EP_MAX_EVENTS ((int)(INT_MAX / sizeof(struct epoll_event)))
-
-static int sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms)
-{
-	struct sd__sim *s = state;
-	struct sd__sock *e = NULL;
-	int rc;
-	enter(s);
-	if (max <= 0 || max > EP_MAX_EVENTS)
-		rc = -EINVAL;
-	else if (!ev)
-		rc = -EFAULT;
-	else if (!(e = slot(s, epfd)))
-		rc = -EBADF;
-	else if (!e->ep)
-		rc = -EINVAL, e = NULL;
-	else {
-		int64_t deadline = timeout_ms < 0 ? -1 : s->now + (int64_t)timeout_ms * 1000000;
-		e->refs++; /* another actor may close epfd while this one waits */
-		for (;;) {
-			rc = sd__epoll_ready(s, e, ev, max);
-			if (rc || timeout_ms == 0 || (deadline >= 0 && s->now >= deadline))
-				break;
-			if (sd__park(s, "epoll_wait", deadline) == W_DEADLOCK) {
-				rc = -EDEADLK;
-				break;
-			}
-		}
-		epoll_unref(s, e);
-	}
-	TRACE(s, rc, "epoll_wait(%d, %d, %d ms)", epfd, max, timeout_ms);
 	return rc;
 }
 
@@ -1040,9 +947,9 @@ const struct sd_ops sd_sim_ops = {
 	.join = sim_join,
 	.sleep_ns = sim_sleep_ns,
 	.now_ns = sim_now_ns,
-	.epoll_create = sim_epoll_create,
-	.epoll_ctl = sim_epoll_ctl,
-	.epoll_wait = sim_epoll_wait,
+	.epoll_create = sd__sim_epoll_create,
+	.epoll_ctl = sd__sim_epoll_ctl,
+	.epoll_wait = sd__sim_epoll_wait,
 };
 
 /* ---- sim-only API ----------------------------------------------------------------------- */

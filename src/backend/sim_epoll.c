@@ -1,5 +1,6 @@
 /* sockdrill sim: epoll instances over simulated sockets, after Linux's fs/eventpoll.c. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -38,6 +39,7 @@ struct sd__epi {
 
 struct sd__epoll {
 	struct sd__epoll *next, *prev; /* s->epolls */
+	struct sd__sock *self;         /* the descriptor-table entry that is this instance */
 	struct sd__epi *head;
 };
 
@@ -54,6 +56,7 @@ struct sd__sock *sd__epoll_new(struct sd__sim *s)
 	k->refs = 1;
 	k->fin_at = -1;
 	k->ep = e;
+	e->self = k;
 	e->next = s->epolls;
 	if (s->epolls)
 		s->epolls->prev = e;
@@ -76,6 +79,17 @@ void sd__epoll_free(struct sd__sim *s, struct sd__sock *k)
 		e->next->prev = e->prev;
 	free(e);
 	k->ep = NULL;
+}
+
+/* At sim_destroy, after the descriptor table: instances whose descriptor was closed while an
+ * actor (now discarded) still waited on them. */
+void sd__epoll_free_all(struct sd__sim *s)
+{
+	while (s->epolls) {
+		struct sd__sock *k = s->epolls->self;
+		sd__epoll_free(s, k);
+		free(k);
+	}
 }
 
 /* eventpoll_release(): the socket's last descriptor is gone, and with it every entry. */
@@ -254,4 +268,89 @@ int sd__epoll_ready(struct sd__sim *s, struct sd__sock *e, struct epoll_event *o
 short sd__epoll_mask(struct sd__sim *s, struct sd__sock *e)
 {
 	return sd__epoll_ready(s, e, NULL, 1) ? (POLLIN | POLLRDNORM) : 0;
+}
+
+/* An epoll instance lives while its descriptor is open or a wait on it is in progress. */
+void sd__epoll_unref(struct sd__sim *s, struct sd__sock *k)
+{
+	if (--k->refs == 0) {
+		sd__epoll_free(s, k);
+		free(k);
+	}
+}
+
+/* ---- the table's members (sd_ops version 3) ---------------------------------------------- */
+
+int sd__sim_epoll_create(void *state, int flags)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int fd;
+	sd__enter(s);
+	if (flags & ~EPOLL_CLOEXEC)
+		fd = -EINVAL;
+	else if (!(k = sd__epoll_new(s)))
+		fd = -ENOMEM;
+	else if ((fd = sd__fd_alloc(s, k)) < 0)
+		sd__epoll_unref(s, k);
+	else
+		k->fd = fd;
+	TRACE(s, fd, "epoll_create(%s)", flags & EPOLL_CLOEXEC ? "EPOLL_CLOEXEC" : "0");
+	return fd;
+}
+
+int sd__sim_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *e, *k;
+	int rc;
+	sd__enter(s);
+	if (op != EPOLL_CTL_DEL && !ev)
+		rc = -EFAULT;
+	else if (!(e = sd__slot(s, epfd)) || !(k = sd__slot(s, fd)))
+		rc = -EBADF;
+	else
+		rc = sd__epoll_ctl(s, e, op, fd, k, ev);
+	TRACE(s, rc, "epoll_ctl(%d, %s, %d, 0x%x)", epfd,
+	      op == EPOLL_CTL_ADD   ? "ADD"
+	      : op == EPOLL_CTL_MOD ? "MOD"
+	      : op == EPOLL_CTL_DEL ? "DEL"
+				    : "?",
+	      fd, ev && op != EPOLL_CTL_DEL ? ev->events : 0u);
+	return rc;
+}
+
+/* Linux's EP_MAX_EVENTS: INT_MAX / sizeof(struct epoll_event). */
+#define EP_MAX_EVENTS ((int)(INT_MAX / sizeof(struct epoll_event)))
+
+int sd__sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *e = NULL;
+	int rc;
+	sd__enter(s);
+	if (max <= 0 || max > EP_MAX_EVENTS)
+		rc = -EINVAL;
+	else if (!ev)
+		rc = -EFAULT;
+	else if (!(e = sd__slot(s, epfd)))
+		rc = -EBADF;
+	else if (!e->ep)
+		rc = -EINVAL, e = NULL;
+	else {
+		int64_t deadline = timeout_ms < 0 ? -1 : s->now + (int64_t)timeout_ms * 1000000;
+		e->refs++; /* another actor may close epfd while this one waits */
+		for (;;) {
+			rc = sd__epoll_ready(s, e, ev, max);
+			if (rc || timeout_ms == 0 || (deadline >= 0 && s->now >= deadline))
+				break;
+			if (sd__park(s, "epoll_wait", deadline) == W_DEADLOCK) {
+				rc = -EDEADLK;
+				break;
+			}
+		}
+		sd__epoll_unref(s, e);
+	}
+	TRACE(s, rc, "epoll_wait(%d, %d, %d ms)", epfd, max, timeout_ms);
+	return rc;
 }

@@ -240,6 +240,16 @@ static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
 }
 
 /* sim.c */
+struct sd__sock *sd__slot(struct sd__sim *s, int fd); /* socket or epoll at fd, or NULL */
+int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k);
+void sd__enter(struct sd__sim *s); /* every call starts here */
+void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define TRACE(s, r, ...)                                                                           \
+	do {                                                                                       \
+		if ((s)->tracing)                                                                  \
+			sd__trace(s, (long)(r), __VA_ARGS__);                                      \
+	} while (0)
 uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
 void sd__timer_add(struct sd__sim *s, int64_t at);
 void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
@@ -311,11 +321,16 @@ void sd__chunk_pool_free(struct sd__sim *s);
 struct epoll_event;
 struct sd__sock *sd__epoll_new(struct sd__sim *s); /* a descriptor-less epoll instance */
 void sd__epoll_free(struct sd__sim *s, struct sd__sock *k);
+void sd__epoll_free_all(struct sd__sim *s); /* the ones no descriptor names any more */
 void sd__epoll_forget(struct sd__sim *s, const struct sd__sock *k); /* its interest entries */
 int sd__epoll_ctl(struct sd__sim *s, struct sd__sock *e, int op, int fd, struct sd__sock *k,
 		  const struct epoll_event *ev);
 int sd__epoll_ready(struct sd__sim *s, struct sd__sock *e, struct epoll_event *out, int max);
 short sd__epoll_mask(struct sd__sim *s, struct sd__sock *e); /* the epoll fd in poll */
+void sd__epoll_unref(struct sd__sim *s, struct sd__sock *e);
+int sd__sim_epoll_create(void *state, int flags);
+int sd__sim_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev);
+int sd__sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms);
 
 /* sim_tcp.c, continued */
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);

@@ -240,6 +240,30 @@ static void deadlock_is_reported(void **state)
 	close_sim(net);
 }
 
+static void epoll_waiter(void *arg)
+{
+	int *a = arg; /* {epfd, result} */
+	struct epoll_event ev;
+	a[1] = sd_epoll_wait(sd_test_current, a[0], &ev, 1, -1);
+}
+
+/* An epoll descriptor closed while an actor waits on it: the wait goes on (as on Linux), the
+ * deadlock report names it, and the instance is freed with the sim (ASan's leak check). */
+static void epoll_closed_while_waited(void **state)
+{
+	(void)state;
+	struct sd_net *net = sd_test_current = open_sim(3, NULL);
+	int a[2] = {sd_epoll_create(net, 0), 1};
+	int id = sd_spawn(net, "waiter", epoll_waiter, a);
+	assert_int_equal(sd_sleep_ns(net, 10 * MS), 0);
+	assert_int_equal(sd_close(net, a[0]), 0);
+	assert_int_equal(sd_join(net, id), -EDEADLK);
+	assert_int_equal(a[1], 1); /* still waiting */
+	assert_non_null(
+		strstr(sd_sim_deadlock_report(net), "waiter (actor 1) waits in epoll_wait"));
+	close_sim(net);
+}
+
 static void rcvtimeo_runs_on_virtual_time(void **state)
 {
 	(void)state;
@@ -483,6 +507,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(same_seed_same_trace_with_epoll),
 	T(different_seeds_explore_interleavings),
 	T(deadlock_is_reported),
+	T(epoll_closed_while_waited),
 	T(rcvtimeo_runs_on_virtual_time),
 	T(blocking_connect_waits_for_backlog_room),
 	T(destroy_with_actors_still_blocked),
