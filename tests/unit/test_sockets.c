@@ -994,6 +994,9 @@ static void epoll_errors(void **state)
 	assert_int_equal(sd_epoll_ctl(net, s, EPOLL_CTL_ADD, c, &ev), -EINVAL);
 	assert_int_equal(sd_epoll_ctl(net, ep, 99, s, &ev), -EINVAL);
 	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, 1000, &ev), -EBADF);
+	/* only the instance's own descriptors: stdin is not one on either backend */
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, 0, &ev), -EBADF);
+	assert_int_equal(sd_epoll_wait(net, 0, out, 1, 0), -EBADF);
 	assert_int_equal(sd_epoll_ctl(net, 1000, EPOLL_CTL_ADD, s, &ev), -EBADF);
 	/* EPOLLEXCLUSIVE: accepted on ADD with plain events only, never with MOD */
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT;
