@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 
 #include <sockdrill/sockdrill.h>
@@ -51,8 +52,25 @@ void sd_diff_generate(uint64_t seed, int n, struct sd_diff_prog *p)
 }
 
 static const char *const kind_names[] = {
-	"socket",   "bind",  "listen", "connect",  "accept", "send",        "recv",
-	"shutdown", "close", "setopt", "so_error", "poll",   "getpeername",
+	"socket",      "bind",         "listen",    "connect",    "accept",   "send",
+	"recv",        "shutdown",     "close",     "setopt",     "so_error", "poll",
+	"getpeername", "epoll_create", "epoll_ctl", "epoll_wait",
+};
+
+/* The event sets an SD_DIFF_EPOLL_CTL op registers (b % 8). */
+static const uint32_t ep_sets[8] = {
+	EPOLLIN,
+	EPOLLOUT,
+	EPOLLIN | EPOLLOUT,
+	EPOLLIN | EPOLLET,
+	EPOLLIN | EPOLLOUT | EPOLLET,
+	EPOLLIN | EPOLLONESHOT,
+	EPOLLIN | EPOLLRDHUP,
+	EPOLLIN | EPOLLRDHUP | EPOLLET | EPOLLONESHOT,
+};
+static const char *const ep_set_names[8] = {
+	"IN",        "OUT",        "IN|OUT",   "IN|ET",
+	"IN|OUT|ET", "IN|ONESHOT", "IN|RDHUP", "IN|RDHUP|ET|ONESHOT",
 };
 
 static const char *const addr_names[2][6] = {
@@ -92,6 +110,17 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 	case SD_DIFF_SETOPT:
 		snprintf(buf, size, "setsockopt(s%d, %s)", o->slot, opts[o->a % 6]);
 		break;
+	case SD_DIFF_EPOLL_CREATE:
+		snprintf(buf, size, "epoll_create(%s)", o->a & 1 ? "EPOLL_CLOEXEC" : "0");
+		break;
+	case SD_DIFF_EPOLL_CTL:
+		snprintf(buf, size, "epoll_ctl(%s, s%d, %s)",
+			 o->a % 3 == 0   ? "ADD"
+			 : o->a % 3 == 1 ? "MOD"
+					 : "DEL",
+			 o->slot, ep_set_names[o->b % 8]);
+		break;
+	case SD_DIFF_EPOLL_WAIT: snprintf(buf, size, "epoll_wait(0 ms)"); break;
 	default: snprintf(buf, size, "%s(s%d)", k, o->slot); break;
 	}
 	return buf;
@@ -122,6 +151,7 @@ struct run {
 	int own_ports[8 * SD_DIFF_MAX_OPS];
 	int nown;
 	int settle_ms; /* on the kernel: how long a connect in progress may take to settle */
+	int ep;        /* the program's epoll descriptor, or -1 */
 };
 
 static void taint(struct run *r, struct slot *sl)
@@ -239,6 +269,45 @@ static void set_text(struct sd_diff_outcome *o, long rc)
 	sd_result_format(rc, o->text, sizeof o->text);
 }
 
+/* epoll_create and epoll_wait, which name no slot. A wait's outcome is the set of (slot,
+ * events) it reported, in slot order (the two stacks' report orders are not compared);
+ * tainted slots are left out, as their readiness depends on buffer sizes. */
+static void epoll_step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outcome *out)
+{
+	if (o->kind == SD_DIFF_EPOLL_CREATE) {
+		if (r->ep >= 0)
+			sd_close(r->net, r->ep);
+		r->ep = sd_epoll_create(r->net, o->a & 1 ? EPOLL_CLOEXEC : 0);
+		if (r->ep < 0)
+			set_text(out, r->ep), r->ep = -1;
+		else
+			snprintf(out->text, sizeof out->text, "ep");
+		return;
+	}
+	if (r->ep < 0) {
+		snprintf(out->text, sizeof out->text, "skip");
+		return;
+	}
+	struct epoll_event ev[2 * SD_DIFF_SLOTS];
+	uint32_t got[SD_DIFF_SLOTS] = {0};
+	int n = sd_epoll_wait(r->net, r->ep, ev, 2 * SD_DIFF_SLOTS, 0);
+	if (n < 0) {
+		set_text(out, n);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 < SD_DIFF_SLOTS)
+			got[ev[i].data.u32] |= ev[i].events | 0x80000000u; /* reported */
+	size_t len = (size_t)snprintf(out->text, sizeof out->text, "ev");
+	for (int i = 0; i < SD_DIFF_SLOTS && len < sizeof out->text; i++) {
+		struct slot *p = r->s[i].fd >= 0 ? peer_slot(r, &r->s[i]) : NULL;
+		if (!got[i] || r->s[i].tainted || (p && p->tainted))
+			continue;
+		len += (size_t)snprintf(out->text + len, sizeof out->text - len, " s%d:0x%x", i,
+					(unsigned)(got[i] & 0x7fffffffu));
+	}
+}
+
 static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff_outcome *out,
 		       struct sd_diff_result *res)
 {
@@ -247,6 +316,10 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 	socklen_t len;
 	long rc;
 
+	if (o->kind == SD_DIFF_EPOLL_CREATE || o->kind == SD_DIFF_EPOLL_WAIT) {
+		epoll_step(r, o, out);
+		return;
+	}
 	if (o->kind != SD_DIFF_SOCKET && sl->fd < 0) {
 		snprintf(out->text, sizeof out->text, "skip");
 		return;
@@ -439,6 +512,17 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		snprintf(out->text, sizeof out->text, "revents=0x%x", (unsigned)ev);
 		return;
 	}
+	case SD_DIFF_EPOLL_CTL: {
+		static const int ops[3] = {EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL};
+		struct epoll_event ev = {.events = ep_sets[o->b % 8],
+					 .data.u32 = (uint32_t)(sl - r->s)};
+		if (r->ep < 0) /* the first epoll_ctl makes the instance, as a program would */
+			r->ep = sd_epoll_create(r->net, 0);
+		rc = r->ep < 0 ? r->ep : sd_epoll_ctl(r->net, r->ep, ops[o->a % 3], sl->fd, &ev);
+		if (r->ep < 0)
+			r->ep = -1;
+		break;
+	}
 	case SD_DIFF_PEERNAME:
 		len = sizeof ss;
 		rc = sd_getpeername(r->net, sl->fd, (struct sockaddr *)&ss, &len);
@@ -468,7 +552,8 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 {
 	struct slot *sl = &r->s[o->slot % SD_DIFF_SLOTS];
 	struct slot *peer = sl->fd >= 0 ? peer_slot(r, sl) : NULL;
-	int unsure = o->kind != SD_DIFF_SOCKET && sl->fd >= 0 &&
+	int unsure = o->kind != SD_DIFF_SOCKET && o->kind != SD_DIFF_EPOLL_CREATE &&
+		     o->kind != SD_DIFF_EPOLL_WAIT && sl->fd >= 0 &&
 		     (sl->tainted || (peer && peer->tainted));
 	/* A bind or connect to a port a tainted connection's socket holds or held depends on
 	 * whether that socket (or the orphan Linux keeps after close) still has it, which the
@@ -516,7 +601,7 @@ int sd_diff_run(struct sd_net *net, const struct sd_diff_prog *p, struct sd_diff
 {
 	/* Only the kernel answers SYNs asynchronously; on the sim a poll with a timeout would
 	 * move its virtual clock. */
-	struct run r = {.net = net, .settle_ms = strcmp(net->ops->name, "real") ? 0 : 20};
+	struct run r = {.net = net, .settle_ms = strcmp(net->ops->name, "real") ? 0 : 20, .ep = -1};
 	size_t max = 1;
 	for (int i = 0; i < p->n; i++)
 		if ((p->op[i].kind == SD_DIFF_SEND || p->op[i].kind == SD_DIFF_RECV) &&
@@ -548,6 +633,8 @@ int sd_diff_run(struct sd_net *net, const struct sd_diff_prog *p, struct sd_diff
 					      sizeof rst);
 			sd_close(net, r.s[i].fd);
 		}
+	if (r.ep >= 0)
+		sd_close(net, r.ep);
 	free(r.buf);
 	return 0;
 }

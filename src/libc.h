@@ -83,6 +83,8 @@
 	X(int, pselect,                                                                            \
 	  (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t, const sigset_t *s),   \
 	  (n, r, w, e, t, s))                                                                      \
+	X(int, epoll_create, (int size), (size))                                                   \
+	X(int, epoll_create1, (int f), (f))                                                        \
 	X(int, epoll_ctl, (int ep, int op, int fd, struct epoll_event *e), (ep, op, fd, e))        \
 	X(int, epoll_wait, (int ep, struct epoll_event *e, int n, int t), (ep, e, n, t))           \
 	X(int, epoll_pwait, (int ep, struct epoll_event *e, int n, int t, const sigset_t *s),      \

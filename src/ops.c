@@ -112,6 +112,22 @@ int64_t sd_no_now_ns(void *s)
 	return -EOPNOTSUPP;
 }
 
+int sd_no_epoll_create(void *s, int f)
+{
+	(void)s, (void)f;
+	return -EOPNOTSUPP;
+}
+int sd_no_epoll_ctl(void *s, int ep, int op, int f, struct epoll_event *e)
+{
+	(void)s, (void)ep, (void)op, (void)f, (void)e;
+	return -EOPNOTSUPP;
+}
+int sd_no_epoll_wait(void *s, int ep, struct epoll_event *e, int n, int t)
+{
+	(void)s, (void)ep, (void)e, (void)n, (void)t;
+	return -EOPNOTSUPP;
+}
+
 const char *sd_version(void) { return SD_VERSION_STRING; }
 
 /* Built-in backends; a new backend adds one line here. */
@@ -134,7 +150,8 @@ static int sd__ops_complete(const struct sd_ops *o)
 	       o->bind && o->listen && o->accept && o->connect && o->send && o->recv &&
 	       o->sendmsg && o->recvmsg && o->shutdown && o->close && o->setsockopt &&
 	       o->getsockopt && o->getsockname && o->getpeername && o->poll && o->set_nonblocking &&
-	       (o->version < 2 || (o->spawn && o->join && o->sleep_ns && o->now_ns));
+	       (o->version < 2 || (o->spawn && o->join && o->sleep_ns && o->now_ns)) &&
+	       (o->version < 3 || (o->epoll_create && o->epoll_ctl && o->epoll_wait));
 }
 
 const struct sd_ops *sd_backend_at(size_t i)

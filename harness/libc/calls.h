@@ -80,6 +80,8 @@
 	ANY(int, pselect,                                                                          \
 	    (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t, const sigset_t *s), \
 	    (n, r, w, e, t, s))                                                                    \
+	ANY(int, epoll_create, (int size), (size))                                                 \
+	ANY(int, epoll_create1, (int f), (f))                                                      \
 	ANY(int, epoll_ctl, (int ep, int op, int fd, struct epoll_event *e), (ep, op, fd, e))      \
 	FD(int, epoll_wait, (int ep, struct epoll_event *e, int n, int t), (ep, e, n, t), ep)      \
 	FD(int, epoll_pwait, (int ep, struct epoll_event *e, int n, int t, const sigset_t *s),     \

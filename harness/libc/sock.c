@@ -233,27 +233,52 @@ SD__EXPORT int ioctl(int fd, unsigned long req, ...)
 	sd__unsupported("ioctl(request 0x%lx)", req);
 }
 
-/* epoll on the layer's sockets waits for the nets' own epoll (sd_ops version 3). */
+/* epoll. In-process, an epoll instance made while a sim is attached is the sim's, named by a
+ * placeholder like its sockets, and holds the sim's sockets only: a set mixing them with
+ * kernel descriptors (pipes, eventfd) is a harness error (docs/architecture.md). With kernel
+ * descriptors (LD_PRELOAD) the kernel's epoll serves sockets and files alike. */
+int sd__on_epoll_create1(int f)
+{
+	struct sd_net *net =
+		sd__route_kernel_fds ? NULL : sd__route_socket_net(AF_INET, SOCK_STREAM, 0);
+	if (!net)
+		return SD__LIBC(epoll_create1)(f);
+	int sfd = net->ops->version >= 3 ? sd_epoll_create(net, f) : -EOPNOTSUPP;
+	if (sfd < 0)
+		return RET(sfd);
+	return RET(sd__route_adopt(net, sfd, f & EPOLL_CLOEXEC ? SOCK_CLOEXEC : 0));
+}
+
+int sd__on_epoll_create(int size)
+{
+	if (sd__route_kernel_fds || !sd__route_socket_net(AF_INET, SOCK_STREAM, 0))
+		return SD__LIBC(epoll_create)(size);
+	return size <= 0 ? RET(-EINVAL) : sd__on_epoll_create1(0);
+}
+
 int sd__on_epoll_ctl(int ep, int op, int fd, struct epoll_event *e)
 {
-	if (!sd__route_kernel_fds && (sd__fd_lookup(ep) || sd__fd_lookup(fd)))
-		sd__unsupported("epoll_ctl");
-	return SD__LIBC(epoll_ctl)(ep, op, fd, e);
+	struct sd__fdh *he = sd__fd_lookup(ep), *hf = sd__fd_lookup(fd);
+	if (sd__route_kernel_fds || (!he && !hf))
+		return SD__LIBC(epoll_ctl)(ep, op, fd, e);
+	if (!he || !hf || he->net != hf->net)
+		sd__unsupported(
+			"epoll_ctl (a sim socket and a kernel descriptor in one epoll set)");
+	return RET(sd_epoll_ctl(he->net, he->sfd, op, hf->sfd, e));
 }
 
 int sd__on_epoll_wait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, int t)
 {
-	(void)h;
-	if (!sd__route_kernel_fds)
-		sd__unsupported("epoll_wait");
-	return SD__LIBC(epoll_wait)(ep, e, n, t);
+	if (sd__route_kernel_fds)
+		return SD__LIBC(epoll_wait)(ep, e, n, t);
+	return RET(sd_epoll_wait(h->net, h->sfd, e, n, t));
 }
 
+/* No signal reaches the program during a sim wait, so the mask has nothing to change. */
 int sd__on_epoll_pwait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, int t,
 		       const sigset_t *s)
 {
-	(void)h;
-	if (!sd__route_kernel_fds)
-		sd__unsupported("epoll_pwait");
-	return SD__LIBC(epoll_pwait)(ep, e, n, t, s);
+	if (sd__route_kernel_fds)
+		return SD__LIBC(epoll_pwait)(ep, e, n, t, s);
+	return RET(sd_epoll_wait(h->net, h->sfd, e, n, t));
 }

@@ -13,7 +13,8 @@ extern "C" {
 #endif
 
 /*
- * A program is a list of non-blocking calls on up to SD_DIFF_SLOTS socket slots. Every
+ * A program is a list of non-blocking calls on up to SD_DIFF_SLOTS socket slots (and one
+ * epoll instance). Every
  * socket is created with SOCK_NONBLOCK and every address is loopback, so a program runs
  * on the kernel without waiting and without leaving the machine. Results are recorded in a
  * normalized form (descriptor numbers and ephemeral ports do not count; ports are named by
@@ -36,6 +37,11 @@ enum sd_diff_kind {
 	SD_DIFF_SOERROR,  /* getsockopt(SO_ERROR) */
 	SD_DIFF_POLL,     /* revents for POLLIN|POLLOUT|POLLRDHUP */
 	SD_DIFF_PEERNAME, /* getpeername: the peer's slot-relative port */
+	/* One epoll instance per program; its entries carry their slot as data. */
+	SD_DIFF_EPOLL_CREATE, /* (re)creates it; a & 1: EPOLL_CLOEXEC */
+	SD_DIFF_EPOLL_CTL,    /* a % 3: ADD, MOD, DEL of the slot; b: one of 8 event sets (the
+			       * instance is created first if there is none) */
+	SD_DIFF_EPOLL_WAIT,   /* timeout 0: the set of (slot, events) reported */
 	SD_DIFF_NKINDS
 };
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -26,7 +27,7 @@ extern "C" {
  * The table only grows: new members are appended and SD_OPS_VERSION raised. A caller that
  * needs a member newer than version N checks `ops->version` first.
  */
-#define SD_OPS_VERSION 2
+#define SD_OPS_VERSION 3
 
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
@@ -112,6 +113,23 @@ struct sd_ops {
 	int (*sleep_ns)(void *state, int64_t ns);
 	/* Monotonic clock in ns: CLOCK_MONOTONIC on `real`, the virtual clock on `sim`. */
 	int64_t (*now_ns)(void *state);
+
+	/* Version 3 members: epoll over the backend's own descriptors. */
+
+	/* epoll_create1(2); flags is 0 or EPOLL_CLOEXEC. A new epoll descriptor in the backend's
+	 * descriptor space (closed with `close`, usable in `poll`), or -EINVAL, -EMFILE,
+	 * -ENOMEM. */
+	int (*epoll_create)(void *state, int flags);
+	/* epoll_ctl(2), op EPOLL_CTL_ADD/MOD/DEL (ev may be NULL for DEL). 0, or -EBADF (epfd or fd
+	 * not open here), -EEXIST (ADD of a registered fd), -ENOENT (MOD/DEL of an unregistered
+	 * one), -EINVAL (epfd not an epoll descriptor, fd == epfd, unknown op, EPOLLEXCLUSIVE with
+	 * MOD), -EPERM (fd cannot be polled), -ENOMEM. */
+	int (*epoll_ctl)(void *state, int epfd, int op, int fd, struct epoll_event *ev);
+	/* epoll_wait(2): up to maxevents ready entries into events (0 on timeout), or -EBADF,
+	 * -EINVAL (epfd not an epoll descriptor, maxevents <= 0), -EINTR, -EDEADLK (sim).
+	 * timeout_ms < 0 waits without limit; sim time is virtual. */
+	int (*epoll_wait)(void *state, int epfd, struct epoll_event *events, int maxevents,
+			  int timeout_ms);
 };
 
 /* A live instance: a table plus the state its members take first. */
@@ -142,6 +160,9 @@ int sd_no_spawn(void *state, const char *name, void (*fn)(void *arg), void *arg)
 int sd_no_join(void *state, int id);
 int sd_no_sleep_ns(void *state, int64_t ns);
 int64_t sd_no_now_ns(void *state);
+int sd_no_epoll_create(void *state, int flags);
+int sd_no_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev);
+int sd_no_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms);
 
 /*
  * Registry. Built-in backends are always present; sd_register adds one more at run time
@@ -182,6 +203,9 @@ void sd_net_close(struct sd_net *net);
 #define sd_join(net, ...)            SD__CALL(net, join, __VA_ARGS__)
 #define sd_sleep_ns(net, ...)        SD__CALL(net, sleep_ns, __VA_ARGS__)
 #define sd_now_ns(net)               ((net)->ops->now_ns((net)->state))
+#define sd_epoll_create(net, ...)    SD__CALL(net, epoll_create, __VA_ARGS__)
+#define sd_epoll_ctl(net, ...)       SD__CALL(net, epoll_ctl, __VA_ARGS__)
+#define sd_epoll_wait(net, ...)      SD__CALL(net, epoll_wait, __VA_ARGS__)
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,9 @@ struct sd_real_syscalls {
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*poll)(struct pollfd *, nfds_t, int);
 	int (*fcntl)(int, int, ...);
+	int (*epoll_create1)(int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*epoll_wait)(int, struct epoll_event *, int, int);
 };
 
 /* The C library's own functions, found past any interposer (a program linking sockdrill's

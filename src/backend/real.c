@@ -74,6 +74,16 @@ static int lc_fcntl(int fd, int cmd, ...)
 	return SD__LIBC(fcntl)(fd, cmd, arg);
 }
 
+static int lc_epoll_create1(int f) { return SD__LIBC(epoll_create1)(f); }
+static int lc_epoll_ctl(int ep, int op, int fd, struct epoll_event *e)
+{
+	return SD__LIBC(epoll_ctl)(ep, op, fd, e);
+}
+static int lc_epoll_wait(int ep, struct epoll_event *e, int n, int t)
+{
+	return SD__LIBC(epoll_wait)(ep, e, n, t);
+}
+
 const struct sd_real_syscalls sd_real_libc = {
 	.socket = lc_socket,
 	.bind = lc_bind,
@@ -92,6 +102,9 @@ const struct sd_real_syscalls sd_real_libc = {
 	.getpeername = lc_getpeername,
 	.poll = lc_poll,
 	.fcntl = lc_fcntl,
+	.epoll_create1 = lc_epoll_create1,
+	.epoll_ctl = lc_epoll_ctl,
+	.epoll_wait = lc_epoll_wait,
 };
 
 /*
@@ -370,6 +383,30 @@ static int real_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
 	return rc;
 }
 
+/* Kernel epoll; the epoll descriptor is owned like a socket (closed with the instance), and
+ * only descriptors of this instance may be watched. */
+static int real_epoll_create(void *state, int flags)
+{
+	struct real *r = state;
+	return adopt(r, r->sys->epoll_create1(flags));
+}
+
+static int real_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct real *r = state;
+	CHECK_FD(r, epfd);
+	CHECK_FD(r, fd);
+	return RET(r->sys->epoll_ctl(epfd, op, fd, ev));
+}
+
+static int real_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms)
+{
+	struct real *r = state;
+	CHECK_FD(r, epfd);
+	int rc = r->sys->epoll_wait(epfd, ev, max, timeout_ms);
+	return rc < 0 ? -errno : rc;
+}
+
 static int real_set_nonblocking(void *state, int fd, int on)
 {
 	struct real *r = state;
@@ -563,4 +600,7 @@ const struct sd_ops sd_real_ops = {
 	.join = real_join,
 	.sleep_ns = real_sleep_ns,
 	.now_ns = real_now_ns,
+	.epoll_create = real_epoll_create,
+	.epoll_ctl = real_epoll_ctl,
+	.epoll_wait = real_epoll_wait,
 };

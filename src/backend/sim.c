@@ -242,6 +242,7 @@ static void sim_destroy(void *state)
 		if (s->fds[i] == &reserved)
 			s->fds[i] = NULL;
 	sd__free_all(s);
+	sd__epoll_free_all(s);
 	sd__chunk_pool_free(s);
 	free(s->fds);
 	free(s->timers);
@@ -253,7 +254,8 @@ static void sim_destroy(void *state)
 
 /* ---- descriptors -------------------------------------------------------------------------- */
 
-static struct sd__sock *lookup(struct sd__sim *s, int fd)
+/* What fd names: a socket or an epoll instance (NULL: not open). */
+struct sd__sock *sd__slot(struct sd__sim *s, int fd)
 {
 	int i = fd - s->fdbase;
 	if (fd < s->fdbase || i >= s->nfds_cap || s->fds[i] == &reserved)
@@ -261,8 +263,18 @@ static struct sd__sock *lookup(struct sd__sim *s, int fd)
 	return s->fds[i];
 }
 
+/* The socket fd names (NULL: not open, or an epoll descriptor). */
+static struct sd__sock *lookup(struct sd__sim *s, int fd)
+{
+	struct sd__sock *k = sd__slot(s, fd);
+	return k && !k->ep ? k : NULL;
+}
+
+/* Why a socket call found no socket at fd. */
+static int bad_fd(struct sd__sim *s, int fd) { return sd__slot(s, fd) ? -ENOTSOCK : -EBADF; }
+
 /* The lowest free descriptor, as Linux hands out; -EMFILE past the limit. */
-static int fd_alloc(struct sd__sim *s, struct sd__sock *k)
+int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k)
 {
 	if (s->open_fds >= s->nofile)
 		return -EMFILE;
@@ -295,10 +307,7 @@ static void fd_free(struct sd__sim *s, int fd)
 
 /* ---- tracing ----------------------------------------------------------------------------- */
 
-static void trace(struct sd__sim *s, long result, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void trace(struct sd__sim *s, long result, const char *fmt, ...)
+void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
 {
 	char line[512], res[48];
 	va_list ap;
@@ -316,12 +325,6 @@ static void trace(struct sd__sim *s, long result, const char *fmt, ...)
 		fputs(line, s->trace);
 }
 
-#define TRACE(s, r, ...)                                                                           \
-	do {                                                                                       \
-		if ((s)->tracing)                                                                  \
-			trace(s, (long)(r), __VA_ARGS__);                                          \
-	} while (0)
-
 static const char *epstr(const struct sd__ep *e, char *buf, size_t n)
 {
 	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(e->port)};
@@ -335,7 +338,7 @@ static const char *epstr(const struct sd__ep *e, char *buf, size_t n)
 }
 
 /* Every call starts here: count it, maybe let another actor run first, process due timers. */
-static void enter(struct sd__sim *s)
+void sd__enter(struct sd__sim *s)
 {
 	s->calls++;
 	sd__maybe_yield(s);
@@ -417,7 +420,7 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 {
 	struct sd__sim *s = state;
 	int fd;
-	enter(s);
+	sd__enter(s);
 	if (domain != AF_INET && domain != AF_INET6)
 		fd = -EAFNOSUPPORT;
 	else if (type & ~(SOCK_STREAM | SOCK_DGRAM | SOCK_RAW | SOCK_SEQPACKET | SOCK_NONBLOCK |
@@ -441,7 +444,7 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 			k->rcvbuf = s->rmem_def;
 			if (!k->v6)
 				k->local.a[10] = k->local.a[11] = 0xff;
-			fd = fd_alloc(s, k);
+			fd = sd__fd_alloc(s, k);
 			if (fd < 0)
 				free(k);
 			else
@@ -460,10 +463,10 @@ static int sim_bind(void *state, int fd, const struct sockaddr *a, socklen_t len
 	struct sd__ep ep;
 	char b[SD_ADDR_STRLEN];
 	int rc;
-	enter(s);
+	sd__enter(s);
 	memset(&ep, 0, sizeof ep);
 	if (!(k = lookup(s, fd)))
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	else if (!permitted(s, a, len)) /* policy first, as the real backend does */
 		rc = -EPERM;
 	else if ((rc = ep_from(k, a, len, &ep)) == 0)
@@ -477,8 +480,8 @@ static int sim_listen(void *state, int fd, int backlog)
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc;
-	enter(s);
-	rc = (k = lookup(s, fd)) ? sd__listen(s, k, backlog) : -EBADF;
+	sd__enter(s);
+	rc = (k = lookup(s, fd)) ? sd__listen(s, k, backlog) : bad_fd(s, fd);
 	TRACE(s, rc, "listen(%d, %d)", fd, backlog);
 	return rc;
 }
@@ -488,12 +491,12 @@ static int sim_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, i
 	struct sd__sim *s = state;
 	struct sd__sock *k, *c = NULL;
 	int rc, nfd = -1;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd)))
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	else if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
 		rc = -EINVAL;
-	else if ((rc = nfd = fd_alloc(s, &reserved)) >= 0) {
+	else if ((rc = nfd = sd__fd_alloc(s, &reserved)) >= 0) {
 		k->refs++;
 		rc = sd__accept(s, k, &c, k->nonblock);
 		sd__sock_unref(s, k);
@@ -518,9 +521,9 @@ static int sim_connect(void *state, int fd, const struct sockaddr *a, socklen_t 
 	struct sd__ep ep;
 	char b[SD_ADDR_STRLEN] = "?";
 	int rc;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd)))
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	else if (!permitted(s, a, len))
 		rc = -EPERM;
 	else if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
@@ -544,9 +547,9 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
 {
 	struct sd__sock *k;
 	ssize_t rc;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	} else {
 		k->refs++;
 		rc = sd__send(s, k, iov, n, flags);
@@ -561,9 +564,9 @@ static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n
 {
 	struct sd__sock *k;
 	ssize_t rc;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	} else {
 		k->refs++;
 		rc = sd__recv(s, k, iov, n, flags);
@@ -614,8 +617,8 @@ static int sim_shutdown(void *state, int fd, int how)
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc;
-	enter(s);
-	rc = (k = lookup(s, fd)) ? sd__shutdown(s, k, how) : -EBADF;
+	sd__enter(s);
+	rc = (k = lookup(s, fd)) ? sd__shutdown(s, k, how) : bad_fd(s, fd);
 	TRACE(s, rc, "shutdown(%d, %d)", fd, how);
 	return rc;
 }
@@ -625,12 +628,17 @@ static int sim_close(void *state, int fd)
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0;
-	enter(s);
-	if (!(k = lookup(s, fd))) {
+	sd__enter(s);
+	if (!(k = sd__slot(s, fd))) {
 		rc = -EBADF;
+	} else if (k->ep) {
+		fd_free(s, fd);
+		k->fd = -1;
+		sd__epoll_unref(s, k);
 	} else {
 		fd_free(s, fd);
 		k->fd = -1;
+		sd__epoll_forget(s, k);
 		sd__sock_unref(s, k);
 		sd__wake_all(s);
 	}
@@ -672,9 +680,9 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0, iv = 0;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_LINGER: {
@@ -704,6 +712,7 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 				k->sndbuf =
 					u * 2 > SOCK_MIN_SNDBUF ? (int)(u * 2) : SOCK_MIN_SNDBUF;
 				k->sndbuf_lock = 1;
+				sd__write_space(k); /* sock_setsockopt() calls sk_write_space */
 				sd__wake_all(s);
 				break;
 			}
@@ -746,9 +755,9 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 	size_t size = sizeof iv;
 	struct timeval tv;
 	struct linger lg;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	} else if (!l || (int)*l < 0) {
 		rc = -EINVAL;
 	} else if (level == SOL_SOCKET) {
@@ -805,9 +814,9 @@ static int sim_getname(void *state, int fd, struct sockaddr *a, socklen_t *len, 
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0;
-	enter(s);
+	sd__enter(s);
 	if (!(k = lookup(s, fd)))
-		rc = -EBADF;
+		rc = bad_fd(s, fd);
 	else if (!len || (int)*len < 0)
 		rc = -EINVAL;
 	else if (peer && (k->st == T_CLOSE || k->st == T_SYN_SENT || k->st == T_LISTEN))
@@ -836,8 +845,10 @@ static int poll_scan(struct sd__sim *s, struct pollfd *fds, nfds_t n)
 		fds[i].revents = 0;
 		if (fds[i].fd < 0)
 			continue;
-		if (!(k = lookup(s, fds[i].fd)))
+		if (!(k = sd__slot(s, fds[i].fd)))
 			fds[i].revents = POLLNVAL;
+		else if (k->ep)
+			fds[i].revents = (short)(sd__epoll_mask(s, k) & fds[i].events);
 		else
 			fds[i].revents =
 				(short)(sd__poll_mask(s, k) & (fds[i].events | POLLERR | POLLHUP));
@@ -850,7 +861,7 @@ static int sim_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
 {
 	struct sd__sim *s = state;
 	int rc;
-	enter(s);
+	sd__enter(s);
 	if (n > (nfds_t)s->nofile) {
 		rc = -EINVAL;
 	} else {
@@ -875,11 +886,11 @@ static int sim_set_nonblocking(void *state, int fd, int on)
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0;
-	enter(s);
-	if (!(k = lookup(s, fd)))
+	sd__enter(s);
+	if (!(k = sd__slot(s, fd)))
 		rc = -EBADF;
 	else
-		k->nonblock = on != 0;
+		k->nonblock = on != 0; /* an epoll descriptor takes O_NONBLOCK too (fcntl) */
 	TRACE(s, rc, "set_nonblocking(%d, %d)", fd, on);
 	return rc;
 }
@@ -936,6 +947,9 @@ const struct sd_ops sd_sim_ops = {
 	.join = sim_join,
 	.sleep_ns = sim_sleep_ns,
 	.now_ns = sim_now_ns,
+	.epoll_create = sd__sim_epoll_create,
+	.epoll_ctl = sd__sim_epoll_ctl,
+	.epoll_wait = sd__sim_epoll_wait,
 };
 
 /* ---- sim-only API ----------------------------------------------------------------------- */

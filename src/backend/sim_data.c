@@ -125,6 +125,22 @@ static int writable(const struct sd__sock *k)
 	return send_space(k) >= used / 2 && send_space(k) > 0;
 }
 
+void sd__write_space(struct sd__sock *k)
+{
+	if (!k->peer || writable(k)) {
+		k->nospace = 0;
+		k->outseq++;
+	}
+}
+
+/* tcp_check_space(): a writer that found no room (SOCK_NOSPACE) gets sk_write_space once
+ * reading made room. */
+static void space_freed(struct sd__sock *p)
+{
+	if (p && p->nospace)
+		sd__write_space(p);
+}
+
 /* Appends `total` bytes gathered from iov (which covers at least that many) to p's queue. */
 static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec *iov, size_t total)
 {
@@ -164,6 +180,7 @@ static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec
 			p->in_head = c;
 		p->in_tail = c;
 		p->in_bytes += piece;
+		p->rx_total += piece;
 		done += piece;
 		if (at > s->now)
 			sd__timer_add(s, at);
@@ -264,6 +281,7 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			sd__wake_all(s);
 			continue;
 		}
+		k->nospace = 1;
 		if (nonblock)
 			return copied ? (ssize_t)copied : -EAGAIN;
 		enum sd__wake w = sd__park(s, "send", deadline);
@@ -337,8 +355,10 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		size_t got;
 		while (copied < len &&
 		       (got = take_bytes(s, k, iov, iovcnt, copied, len - copied, peek)) > 0) {
-			if (!peek)
+			if (!peek) {
 				sd__wake_all(s); /* room for the sender */
+				space_freed(k->peer);
+			}
 			copied += got;
 		}
 		if (copied >= target)
@@ -390,6 +410,8 @@ short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
 		if (!(k->shut & SD__SEND_SHUTDOWN)) {
 			if (!k->peer || writable(k))
 				m |= POLLOUT | POLLWRNORM;
+			else
+				k->nospace = 1; /* tcp_poll() sets SOCK_NOSPACE */
 		} else {
 			m |= POLLOUT | POLLWRNORM;
 		}

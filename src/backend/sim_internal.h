@@ -115,6 +115,14 @@ struct sd__sock {
 	int retries;
 
 	int64_t tw_until; /* TIME_WAIT expiry */
+
+	/* epoll (sim_epoll.c) */
+	struct sd__epoll *ep; /* non-NULL: this descriptor is an epoll instance, not a socket */
+	uint64_t rx_total;    /* bytes ever queued to this socket, for edge-triggered arrivals */
+	uint64_t evseq;       /* state changes: wake every waiter (sk_state_change) */
+	uint64_t inseq;       /* accept-queue additions: wake readers (sk_data_ready) */
+	uint64_t outseq;      /* write space after SOCK_NOSPACE: wake writers (sk_write_space) */
+	int nospace;          /* SOCK_NOSPACE: a writer found no room; freed space is an event */
 };
 
 enum sd__astate { A_RUNNABLE, A_PARKED, A_DONE, A_JOINED };
@@ -164,6 +172,7 @@ struct sd__sim {
 	uint32_t perturb[256]; /* Linux's table_perturb: where connect's port search resumes */
 	uint64_t perturb_set[4], perturb_rng; /* entries filled so far; draws they come from */
 
+	struct sd__epoll *epolls;    /* every open epoll instance (sim_epoll.c) */
 	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
 
 	/* pooled chunks (sim_data.c): the free ones, the slabs they are carved from (freed
@@ -231,6 +240,16 @@ static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
 }
 
 /* sim.c */
+struct sd__sock *sd__slot(struct sd__sim *s, int fd); /* socket or epoll at fd, or NULL */
+int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k);
+void sd__enter(struct sd__sim *s); /* every call starts here */
+void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define TRACE(s, r, ...)                                                                           \
+	do {                                                                                       \
+		if ((s)->tracing)                                                                  \
+			sd__trace(s, (long)(r), __VA_ARGS__);                                      \
+	} while (0)
 uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
 void sd__timer_add(struct sd__sim *s, int64_t at);
 void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
@@ -290,11 +309,28 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags);
 short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
+/* sk_stream_write_space(): a wakeup for writers (an EPOLLOUT edge) if there is room. */
+void sd__write_space(struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);
 void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
 void sd__chunk_pool_free(struct sd__sim *s);
+
+/* sim_epoll.c */
+struct epoll_event;
+struct sd__sock *sd__epoll_new(struct sd__sim *s); /* a descriptor-less epoll instance */
+void sd__epoll_free(struct sd__sim *s, struct sd__sock *k);
+void sd__epoll_free_all(struct sd__sim *s); /* the ones no descriptor names any more */
+void sd__epoll_forget(struct sd__sim *s, const struct sd__sock *k); /* its interest entries */
+int sd__epoll_ctl(struct sd__sim *s, struct sd__sock *e, int op, int fd, struct sd__sock *k,
+		  const struct epoll_event *ev);
+int sd__epoll_ready(struct sd__sim *s, struct sd__sock *e, struct epoll_event *out, int max);
+short sd__epoll_mask(struct sd__sim *s, struct sd__sock *e); /* the epoll fd in poll */
+void sd__epoll_unref(struct sd__sim *s, struct sd__sock *e);
+int sd__sim_epoll_create(void *state, int flags);
+int sd__sim_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev);
+int sd__sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms);
 
 /* sim_tcp.c, continued */
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);

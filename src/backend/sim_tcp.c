@@ -49,6 +49,7 @@ static void tcp_done(struct sd__sim *s, struct sd__sock *k)
 		k->peer->peer = NULL, k->peer = NULL;
 	if (k->bound && (!k->bind_lock || k->dead))
 		sd__port_unlink(s, k); /* getsockname keeps showing the old port, as on Linux */
+	k->evseq++;
 	sd__wake_all(s);
 }
 
@@ -138,6 +139,7 @@ void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k)
 	} else if (k->st == T_FIN_WAIT2) {
 		enter_time_wait(s, k); /* the caller frees k if it was an orphan */
 	}
+	k->evseq++;
 	sd__wake_all(s);
 }
 
@@ -220,6 +222,8 @@ void sd__sock_unref(struct sd__sim *s, struct sd__sock *k)
 
 void sd__free_sock(struct sd__sim *s, struct sd__sock *k)
 {
+	if (k->ep)
+		sd__epoll_free(s, k);
 	free_chunks(s, k);
 	free(k);
 }
@@ -270,12 +274,14 @@ static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
 		l->aq_head = c;
 	l->aq_tail = c;
 	l->aq_len++;
+	l->inseq++;
 	c->peer = k;
 	k->peer = c;
 	k->remote = c->local;
 	if (!k->v6 && !sd__ep_is_v4(&k->remote))
 		sd__set_v4(&k->remote, 0x7f000001u);
 	k->st = T_ESTABLISHED;
+	k->evseq++;
 	if (!k->sndbuf_lock)
 		k->sndbuf = s->wmem_auto;
 	unlink_connecting(s, k);
@@ -295,6 +301,7 @@ static int syn(struct sd__sim *s, struct sd__sock *k)
 	if (!l && k->dst.port == k->local.port && !memcmp(k->dst.a, k->local.a, 16)) {
 		/* SYN to our own address and port: simultaneous open with ourselves. */
 		k->st = T_ESTABLISHED;
+		k->evseq++;
 		k->peer = k;
 		k->remote = k->local;
 		if (!k->sndbuf_lock)
@@ -455,6 +462,7 @@ int sd__disconnect(struct sd__sim *s, struct sd__sock *k)
 		k->by_connect = 0;
 	}
 	k->ss = SS_UNCONNECTED;
+	k->evseq++;
 	sd__wake_all(s);
 	return 0;
 }
@@ -516,6 +524,7 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 		/* No port is released here: the move to CLOSE (when the RST arrived) already
 		 * did that, and a port bound since then stays. */
 		memset(&k->remote, 0, sizeof k->remote);
+		k->evseq++; /* tcp_disconnect() ends in sk_error_report(): every waiter wakes */
 		return err;
 	}
 	k->ss = SS_CONNECTED;
@@ -585,6 +594,7 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how)
 			close_state_and_fin(s, k);
 		break;
 	}
+	k->evseq++; /* sk_state_change(): every waiter, whatever it polls for */
 	sd__wake_all(s);
 	return err;
 }

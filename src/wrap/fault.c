@@ -293,6 +293,27 @@ static int fault_poll(void *state, struct pollfd *p, nfds_t n, int t)
 	return sd_poll(IN((struct fstate *)state), p, n, t);
 }
 
+/* epoll passes through: its descriptors are the inner backend's, and the calls it reports
+ * ready are faulted when the program makes them. An inner table older than version 3 has no
+ * epoll. */
+static int fault_epoll_create(void *state, int flags)
+{
+	struct sd_net *in = IN((struct fstate *)state);
+	return in->ops->version < 3 ? -EOPNOTSUPP : sd_epoll_create(in, flags);
+}
+
+static int fault_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct sd_net *in = IN((struct fstate *)state);
+	return in->ops->version < 3 ? -EOPNOTSUPP : sd_epoll_ctl(in, epfd, op, fd, ev);
+}
+
+static int fault_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int t)
+{
+	struct sd_net *in = IN((struct fstate *)state);
+	return in->ops->version < 3 ? -EOPNOTSUPP : sd_epoll_wait(in, epfd, ev, max, t);
+}
+
 static int fault_set_nonblocking(void *state, int fd, int on)
 {
 	struct fstate *f = state;
@@ -345,6 +366,9 @@ const struct sd_ops sd_fault_ops = {
 	.join = fault_join,
 	.sleep_ns = fault_sleep_ns,
 	.now_ns = fault_now_ns,
+	.epoll_create = fault_epoll_create,
+	.epoll_ctl = fault_epoll_ctl,
+	.epoll_wait = fault_epoll_wait,
 };
 
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,

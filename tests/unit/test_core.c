@@ -48,6 +48,9 @@ static const struct sd_ops toy = {
 	.join = sd_no_join,
 	.sleep_ns = sd_no_sleep_ns,
 	.now_ns = sd_no_now_ns,
+	.epoll_create = sd_no_epoll_create,
+	.epoll_ctl = sd_no_epoll_ctl,
+	.epoll_wait = sd_no_epoll_wait,
 };
 
 static void registry_finds_builtin(void **state)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
@@ -790,13 +791,87 @@ static void resolves_localhost_and_numbers(void **state)
 	detach();
 }
 
+/* ---- an epoll server ----------------------------------------------------------------------- */
+
+/* select_server as an epoll loop: the layer's epoll_create1/epoll_ctl/epoll_wait on the
+ * sim's own epoll, the data field carried through. */
+static void epoll_server(void *arg)
+{
+	struct line {
+		char buf[64];
+		size_t n;
+	} lines[16] = {0};
+	struct echo *e = arg;
+	int l = listener(&e->port), ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = l}, out[4];
+	EXPECT(ep >= 0 && ep < FD_SETSIZE);
+	EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == 0);
+	EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == -1 && errno == EEXIST);
+	EXPECT(epoll_wait(ep, out, 0, 0) == -1 && errno == EINVAL);
+	while (e->served < e->clients) {
+		int n = epoll_wait(ep, out, 4, 5000);
+		EXPECT(n > 0);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			int fd = out[i].data.fd;
+			ssize_t got;
+			if (fd == l) {
+				struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP};
+				cev.data.fd = accept(l, NULL, NULL);
+				EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, cev.data.fd, &cev) == 0);
+				continue;
+			}
+			/* a line may come in pieces: each read keeps what has come */
+			struct line *ln = &lines[fd % 16];
+			got = read(fd, ln->buf + ln->n, sizeof ln->buf - ln->n);
+			EXPECT(got > 0);
+			ln->n += got > 0 ? (size_t)got : 0;
+			if (got > 0 && !memchr(ln->buf, '\n', ln->n))
+				continue;
+			EXPECT(ln->n == 5 && write(fd, ln->buf, ln->n) == 5);
+			ln->n = 0;
+			close(fd); /* drops its entry */
+			e->served++;
+		}
+	}
+	EXPECT(close(ep) == 0);
+	close(l);
+}
+
+static void epoll_server_echoes(void **state)
+{
+	(void)state;
+	struct echo e = {.clients = 3};
+	attach_wrapped("segment=3");
+	run2(epoll_server, &e, echo_clients, &e);
+	assert_int_equal(e.served, 3);
+	assert_int_equal(open_fds(), 0);
+	detach();
+}
+
 /* ---- calls the layer does not model ------------------------------------------------------ */
 
 /* One line naming the call, then abort: never a fall through to the C library with a
  * placeholder. */
-static void unsupported_call_is_a_harness_error(void **state)
+static void fcntl_setown(void)
 {
-	(void)state;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	fcntl(fd, F_SETOWN, getpid());
+}
+
+/* A sim epoll set with a kernel pipe in it (docs/architecture.md). */
+static void epoll_with_pipe(void)
+{
+	int p[2], ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN};
+	if (pipe(p) == 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+}
+
+/* Runs fn in a child with a sim attached; its stderr, which must end in an abort. */
+static void harness_error_of(void (*fn)(void), const char *expect)
+{
 	int out[2];
 	assert_int_equal(pipe(out), 0);
 	pid_t pid = fork();
@@ -804,8 +879,7 @@ static void unsupported_call_is_a_harness_error(void **state)
 	if (pid == 0) {
 		dup2(out[1], 2);
 		attach(NULL);
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		fcntl(fd, F_SETOWN, getpid());
+		fn();
 		_exit(0);
 	}
 	close(out[1]);
@@ -820,8 +894,16 @@ static void unsupported_call_is_a_harness_error(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFSIGNALED(st));
 	assert_int_equal(WTERMSIG(st), SIGABRT);
-	assert_non_null(strstr(text, "sockdrill harness error: fcntl(command 8) on a simulated "
-				     "socket is not supported\n"));
+	assert_non_null(strstr(text, expect));
+}
+
+static void unsupported_call_is_a_harness_error(void **state)
+{
+	(void)state;
+	harness_error_of(fcntl_setown, "sockdrill harness error: fcntl(command 8) on a simulated "
+				       "socket is not supported\n");
+	harness_error_of(epoll_with_pipe, "sockdrill harness error: epoll_ctl (a sim socket and a "
+					  "kernel descriptor in one epoll set)");
 }
 
 const struct CMUnitTest sd_unit_tests[] = {
@@ -829,6 +911,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(descriptors_are_small_and_real),
 	T(detach_closes_placeholders),
 	T(select_server_echoes),
+	T(epoll_server_echoes),
 	T(poll_waits_on_pipe_and_sockets),
 	T(poll_on_silent_pipe_deadlocks),
 	T(waits_time_out_in_virtual_time),

@@ -824,6 +824,270 @@ static void poll_flags_through_teardown(void **state)
 	sd_close(net, f), sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* ---- epoll ------------------------------------------------------------------------------- */
+
+/* How long a wait for an expected event may take (virtual on sim): a bound, not a timing. */
+#define EP_WAIT_MS 5000
+
+static void ep_add(struct sd_net *net, int ep, int fd, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.fd = fd};
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, fd, &ev), 0);
+}
+
+/* Level-triggered: reported at every wait until the data is read. */
+static void epoll_level_triggered(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, ep = sd_epoll_create(net, 0);
+	struct epoll_event out[4];
+	char buf[8];
+	assert_true(ep >= 0);
+	pair(net, AF_INET, &l, &c, &s);
+	ep_add(net, ep, s, EPOLLIN);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	send_all(net, c, "ab", 2);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, EP_WAIT_MS), 1);
+	assert_int_equal(out[0].data.fd, s);
+	assert_int_equal(out[0].events, EPOLLIN);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 1);
+	assert_int_equal(sd_recv(net, s, buf, 1, 0), 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 1);
+	assert_int_equal(sd_recv(net, s, buf, sizeof buf, 0), 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	sd_close(net, ep), sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* Edge-triggered: one report per arrival, even while earlier bytes are unread. */
+static void epoll_edge_triggered(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, ep = sd_epoll_create(net, EPOLL_CLOEXEC);
+	struct epoll_event out[4];
+	assert_true(ep >= 0);
+	pair(net, AF_INET, &l, &c, &s);
+	ep_add(net, ep, s, EPOLLIN | EPOLLET);
+	send_all(net, c, "a", 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, EP_WAIT_MS), 1);
+	assert_int_equal(out[0].events, EPOLLIN);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	send_all(net, c, "b", 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, EP_WAIT_MS), 1);
+	assert_int_equal(out[0].data.fd, s);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	sd_close(net, ep), sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* Setting SO_SNDBUF wakes writers (sk_write_space), an EPOLLOUT edge even with nothing
+ * sent (found by the differential test). */
+static void epoll_edge_on_sndbuf_change(void **state)
+{
+	struct sd_net *net = *state;
+	int fd = sd_socket(net, AF_INET, SOCK_STREAM, 0), ep = sd_epoll_create(net, 0), v = 4096;
+	struct epoll_event out[2];
+	ep_add(net, ep, fd, EPOLLIN | EPOLLOUT | EPOLLET);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLOUT | EPOLLHUP);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 0);
+	assert_int_equal(sd_setsockopt(net, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 0);
+	assert_int_equal(sd_setsockopt(net, fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLOUT | EPOLLHUP);
+	sd_close(net, ep), sd_close(net, fd);
+}
+
+/* The connect that finds its earlier attempt refused ends in tcp_disconnect(), whose error
+ * report wakes every entry: an edge (found by the differential test). */
+static void epoll_edge_on_aborted_connect(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep any = loopback(AF_INET, 0), got;
+	struct epoll_event out[2];
+	int holder = sd_socket(net, AF_INET, SOCK_STREAM, 0), ep = sd_epoll_create(net, 0);
+	assert_int_equal(sd_bind(net, holder, SA(&any), any.len), 0);
+	got.len = sizeof got.ss;
+	assert_int_equal(sd_getsockname(net, holder, SA(&got), &got.len), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -EINPROGRESS);
+	wait_for(net, c, POLLOUT);
+	assert_int_equal(so_error(net, c), ECONNREFUSED);
+	ep_add(net, ep, c, EPOLLIN | EPOLLET);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLIN | EPOLLHUP);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 0);
+	assert_int_equal(sd_connect(net, c, SA(&got), got.len), -ECONNABORTED);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLHUP); /* the shutdown bits went with the disconnect */
+	sd_close(net, ep), sd_close(net, c), sd_close(net, holder);
+}
+
+/* EPOLLONESHOT: one report, then nothing until EPOLL_CTL_MOD re-arms the entry. */
+static void epoll_oneshot_and_mod(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, ep = sd_epoll_create(net, 0);
+	struct epoll_event out[4], ev = {.events = EPOLLIN | EPOLLONESHOT};
+	assert_true(ep >= 0);
+	pair(net, AF_INET, &l, &c, &s);
+	ev.data.fd = s;
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, s, &ev), 0);
+	send_all(net, c, "a", 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, EP_WAIT_MS), 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	send_all(net, c, "b", 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_MOD, s, &ev), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 1);
+	assert_int_equal(out[0].events, EPOLLIN);
+	/* MOD to writability, level-triggered: reported at every wait */
+	ev.events = EPOLLOUT;
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_MOD, s, &ev), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 1);
+	assert_int_equal(out[0].events, EPOLLOUT);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 1);
+	sd_close(net, ep), sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* EPOLLRDHUP when the peer shuts its sending side; a listener is readable with a pending
+ * connection. */
+static void epoll_rdhup_and_listener(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep where;
+	struct epoll_event out[4];
+	int ep = sd_epoll_create(net, 0);
+	int l = listener(net, AF_INET, 0, &where);
+	ep_add(net, ep, l, EPOLLIN);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, SA(&where), where.len), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, EP_WAIT_MS), 1);
+	assert_int_equal(out[0].data.fd, l);
+	assert_int_equal(out[0].events, EPOLLIN);
+	int s = sd_accept(net, l, NULL, NULL, 0);
+	assert_true(s >= 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	ep_add(net, ep, s, EPOLLIN | EPOLLRDHUP);
+	assert_int_equal(sd_shutdown(net, c, SHUT_WR), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, EP_WAIT_MS), 1);
+	assert_int_equal(out[0].data.fd, s);
+	assert_int_equal(out[0].events, EPOLLIN | EPOLLRDHUP);
+	sd_close(net, ep), sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* epoll_ctl and epoll_wait errors, in Linux's order of checks. */
+static void epoll_errors(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, ep = sd_epoll_create(net, 0);
+	struct epoll_event out[1], ev = {.events = EPOLLIN};
+	pair(net, AF_INET, &l, &c, &s);
+	assert_int_equal(sd_epoll_create(net, 0x7), -EINVAL);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_MOD, s, &ev), -ENOENT);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, s, NULL), -ENOENT);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, s, &ev), 0);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, s, &ev), -EEXIST);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, s, NULL), 0);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, s, NULL), -ENOENT);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, ep, &ev), -EINVAL);
+	assert_int_equal(sd_epoll_ctl(net, s, EPOLL_CTL_ADD, c, &ev), -EINVAL);
+	assert_int_equal(sd_epoll_ctl(net, ep, 99, s, &ev), -EINVAL);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, 1000, &ev), -EBADF);
+	/* only the instance's own descriptors: stdin is not one on either backend */
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, 0, &ev), -EBADF);
+	assert_int_equal(sd_epoll_wait(net, 0, out, 1, 0), -EBADF);
+	assert_int_equal(sd_epoll_ctl(net, 1000, EPOLL_CTL_ADD, s, &ev), -EBADF);
+	/* EPOLLEXCLUSIVE: accepted on ADD with plain events only, never with MOD */
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT;
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, s, &ev), -EINVAL);
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_ADD, s, &ev), 0);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_MOD, s, &ev), -EINVAL);
+	ev.events = EPOLLIN;
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_MOD, s, &ev), -EINVAL);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 0, 0), -EINVAL);
+	assert_int_equal(sd_epoll_wait(net, s, out, 1, 0), -EINVAL);
+	assert_int_equal(sd_epoll_wait(net, 1000, out, 1, 0), -EBADF);
+	/* an epoll descriptor is not a socket */
+	assert_int_equal(sd_listen(net, ep, 1), -ENOTSOCK);
+	assert_int_equal(sd_close(net, ep), 0);
+	assert_int_equal(sd_close(net, ep), -EBADF);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* Closing a socket's descriptor drops its entry: nothing more is reported for it. */
+static void epoll_entry_dropped_on_close(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, ep = sd_epoll_create(net, 0);
+	struct epoll_event out[4];
+	pair(net, AF_INET, &l, &c, &s);
+	ep_add(net, ep, s, EPOLLIN);
+	send_all(net, c, "a", 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, EP_WAIT_MS), 1);
+	assert_int_equal(sd_close(net, s), 0);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, 0), 0);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, s, NULL), -EBADF);
+	/* a new socket, maybe with the same number, is not in the set */
+	int t = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, t, NULL), -ENOENT);
+	ep_add(net, ep, t, EPOLLOUT);
+	sd_close(net, t), sd_close(net, ep), sd_close(net, c), sd_close(net, l);
+}
+
+/* The epoll descriptor itself is readable in poll() while an entry is ready. */
+static void epoll_fd_in_poll(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, ep = sd_epoll_create(net, 0);
+	pair(net, AF_INET, &l, &c, &s);
+	ep_add(net, ep, s, EPOLLIN);
+	struct pollfd p = {.fd = ep, .events = POLLIN};
+	assert_int_equal(sd_poll(net, &p, 1, 0), 0);
+	send_all(net, c, "a", 1);
+	assert_int_equal(sd_poll(net, &p, 1, EP_WAIT_MS), 1);
+	assert_int_equal(p.revents, POLLIN);
+	sd_close(net, ep), sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+struct ep_waiter {
+	struct sd_net *net;
+	int ep, result;
+	struct epoll_event ev;
+	atomic_int done;
+};
+
+static void ep_wait_actor(void *arg)
+{
+	struct ep_waiter *w = arg;
+	w->result = sd_epoll_wait(w->net, w->ep, &w->ev, 1, 10 * EP_WAIT_MS);
+	atomic_store(&w->done, 1);
+}
+
+/* A blocked epoll_wait lets other actors run and returns when a connection arrives. */
+static void epoll_wait_blocks_until_connection(void **state)
+{
+	struct sd_net *net = *state;
+	struct ep where;
+	struct ep_waiter w = {.net = net, .ep = sd_epoll_create(net, 0)};
+	int l = listener(net, AF_INET, 0, &where);
+	ep_add(net, w.ep, l, EPOLLIN);
+	int id = sd_spawn(net, "waiter", ep_wait_actor, &w);
+	assert_true(id > 0);
+	assert_int_equal(sd_sleep_ns(net, 200 * MS), 0);
+	assert_int_equal(atomic_load(&w.done), 0);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, SA(&where), where.len), 0);
+	for (int i = 0; i < 500 && !atomic_load(&w.done); i++)
+		sd_sleep_ns(net, 10 * MS);
+	assert_int_equal(sd_join(net, id), 0);
+	assert_int_equal(w.result, 1);
+	assert_int_equal(w.ev.data.fd, l);
+	assert_int_equal(w.ev.events, EPOLLIN);
+	sd_close(net, c), sd_close(net, w.ep), sd_close(net, l);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(bind_conflict),
 	T(bind_port_zero),
@@ -857,5 +1121,15 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(mapped_wildcard_listener),
 	T(peek_and_waitall),
 	T(poll_flags_through_teardown),
+	T(epoll_level_triggered),
+	T(epoll_edge_triggered),
+	T(epoll_edge_on_sndbuf_change),
+	T(epoll_edge_on_aborted_connect),
+	T(epoll_oneshot_and_mod),
+	T(epoll_rdhup_and_listener),
+	T(epoll_errors),
+	T(epoll_entry_dropped_on_close),
+	T(epoll_fd_in_poll),
+	T(epoll_wait_blocks_until_connection),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
