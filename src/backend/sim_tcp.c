@@ -510,12 +510,14 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 		}
 	}
 	if (k->st == T_CLOSE) {
-		/* sock_error, then tcp_disconnect(): the socket is as new, shutdown bits too. */
+		/* sock_error, then tcp_disconnect(): the socket is as new, shutdown bits too, and
+		 * what it had received is purged with the connection. */
 		err = k->err ? -k->err : -ECONNABORTED;
 		k->err = 0;
 		k->ss = SS_UNCONNECTED;
 		k->shut = 0;
 		k->done = 0;
+		free_chunks(s, k);
 		if (!k->addr_lock) {
 			memset(k->local.a, 0, 16);
 			if (!k->v6)
