@@ -38,6 +38,10 @@ sd_add_unit_test(sim)
 sd_add_unit_test(scenario BACKENDS real sim)
 sd_add_unit_test(fault BACKENDS real sim)
 # The server fuzz driver, without a fuzzing engine: its inputs come from the test.
-sd_add_unit_test(fuzz_server SOURCES harness/fuzz_server.c harness/inproc.c)
+sd_add_unit_test(fuzz_server SOURCES ${SD_INPROC_SOURCES})
 target_include_directories(test_fuzz_server PRIVATE harness)
 target_link_libraries(test_fuzz_server PRIVATE ${CMAKE_DL_LIBS})
+# Servers with threads, clocks and exit() on the sim, through harness/libc/.
+sd_add_unit_test(threads SOURCES ${SD_INPROC_SOURCES})
+target_include_directories(test_threads PRIVATE harness)
+target_link_libraries(test_threads PRIVATE ${CMAKE_DL_LIBS})

@@ -9,10 +9,13 @@
 #include <unistd.h>
 
 #include "inproc.h"
+#include "libc/threads.h"
 
 static struct sd_net *cur;
 
 void sd_inproc_attach(struct sd_net *net) { cur = net; }
+
+struct sd_net *sd_inproc_net(void) { return cur; }
 
 static int ours(int fd) { return cur && fd >= SD_INPROC_FDBASE; }
 
@@ -25,6 +28,18 @@ static long ret(long rc)
 	}
 	return rc;
 }
+
+/* The same, for a call POSIX makes a cancellation point: a pthread_cancel that interrupted
+ * it (EINTR) acts now, once the call is over. */
+static long ret_cp(long rc)
+{
+	if (rc == -EINTR)
+		sd__thread_cancel_point();
+	return ret(rc);
+}
+
+/* Such a call also acts on a cancellation already pending before it starts. */
+#define CANCEL_POINT() sd__thread_cancel_point()
 
 #define NEXT(type, name) ((type)dlsym(RTLD_NEXT, #name))
 
@@ -51,8 +66,10 @@ int listen(int fd, int b)
 
 int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
 {
-	if (ours(fd))
-		return (int)ret(sd_accept(cur, fd, a, l, flags));
+	if (ours(fd)) {
+		CANCEL_POINT();
+		return (int)ret_cp(sd_accept(cur, fd, a, l, flags));
+	}
 	return NEXT(int (*)(int, struct sockaddr *, socklen_t *, int), accept4)(fd, a, l, flags);
 }
 
@@ -60,36 +77,46 @@ int accept(int fd, struct sockaddr *a, socklen_t *l) { return accept4(fd, a, l, 
 
 int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
-	if (ours(fd))
-		return (int)ret(sd_connect(cur, fd, a, l));
+	if (ours(fd)) {
+		CANCEL_POINT();
+		return (int)ret_cp(sd_connect(cur, fd, a, l));
+	}
 	return NEXT(int (*)(int, const struct sockaddr *, socklen_t), connect)(fd, a, l);
 }
 
 ssize_t send(int fd, const void *b, size_t n, int f)
 {
-	if (ours(fd))
-		return ret(sd_send(cur, fd, b, n, f));
+	if (ours(fd)) {
+		CANCEL_POINT();
+		return ret_cp(sd_send(cur, fd, b, n, f));
+	}
 	return NEXT(ssize_t(*)(int, const void *, size_t, int), send)(fd, b, n, f);
 }
 
 ssize_t recv(int fd, void *b, size_t n, int f)
 {
-	if (ours(fd))
-		return ret(sd_recv(cur, fd, b, n, f));
+	if (ours(fd)) {
+		CANCEL_POINT();
+		return ret_cp(sd_recv(cur, fd, b, n, f));
+	}
 	return NEXT(ssize_t(*)(int, void *, size_t, int), recv)(fd, b, n, f);
 }
 
 ssize_t read(int fd, void *b, size_t n)
 {
-	if (ours(fd))
-		return ret(sd_recv(cur, fd, b, n, 0));
+	if (ours(fd)) {
+		CANCEL_POINT();
+		return ret_cp(sd_recv(cur, fd, b, n, 0));
+	}
 	return NEXT(ssize_t(*)(int, void *, size_t), read)(fd, b, n);
 }
 
 ssize_t write(int fd, const void *b, size_t n)
 {
-	if (ours(fd))
-		return ret(sd_send(cur, fd, b, n, MSG_NOSIGNAL));
+	if (ours(fd)) {
+		CANCEL_POINT();
+		return ret_cp(sd_send(cur, fd, b, n, MSG_NOSIGNAL));
+	}
 	return NEXT(ssize_t(*)(int, const void *, size_t), write)(fd, b, n);
 }
 
@@ -132,7 +159,9 @@ int poll(struct pollfd *p, nfds_t n, int t)
 	int all = cur != NULL;
 	for (nfds_t i = 0; i < n && all; i++)
 		all = p[i].fd < 0 || p[i].fd >= SD_INPROC_FDBASE;
-	if (all && n)
-		return (int)ret(sd_poll(cur, p, n, t));
+	if (all && n) {
+		CANCEL_POINT();
+		return (int)ret_cp(sd_poll(cur, p, n, t));
+	}
 	return NEXT(int (*)(struct pollfd *, nfds_t, int), poll)(p, n, t);
 }

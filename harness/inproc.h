@@ -11,5 +11,7 @@
 /* From now on socket(), bind(), accept(), recv(), poll(), close(), ... made by code linked
  * into this program act on net. NULL detaches: everything goes to the C library again. */
 void sd_inproc_attach(struct sd_net *net);
+/* The attached net, or NULL: whether an in-process run is active (harness/libc/ asks). */
+struct sd_net *sd_inproc_net(void);
 
 #endif
