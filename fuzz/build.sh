@@ -69,10 +69,12 @@ for s in $lib_sources; do
 	cc "$o" "$s"
 	lib_objs+=("$o")
 done
-# The interposition layer's in-process route (SD_LAYER_SOURCES and harness/libc/inproc.c).
+# The interposition layer's in-process route (the sockdrill_inproc object library in
+# CMakeLists.txt: SD_LAYER_SOURCES and SD_INPROC_ONLY_SOURCES).
 layer_objs=()
 for s in harness/libc/calls.c harness/libc/fdtab.c harness/libc/sock.c harness/libc/io.c \
-	harness/libc/wait.c harness/libc/netdb.c harness/libc/inproc.c; do
+	harness/libc/wait.c harness/libc/netdb.c harness/libc/inproc.c harness/libc/threads.c \
+	harness/libc/sync.c harness/libc/clock.c harness/libc/proc.c harness/libc/next.c; do
 	o="$obj/$(echo "$s" | tr / _).o"
 	cc "$o" "$s"
 	layer_objs+=("$o")
