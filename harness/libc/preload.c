@@ -104,6 +104,8 @@ out:
 
 struct sd_net *sd__route_resolver(void) { return NULL; }
 
+void sd__route_cancel_point(void) {}
+
 long sd__route_queued(struct sd__fdh *h, int outq)
 {
 	(void)h, (void)outq;

@@ -13,9 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -483,6 +488,191 @@ static void cancel_at_cond_wait_and_when_enabled(void **state)
 	run_close();
 	assert_int_equal(fail_line, 0);
 	assert_true(cw_held_in_cleanup);
+}
+
+/* Every socket call POSIX makes a cancellation point, on a simulated socket: a cancel pending
+ * when it starts acts there (run 1, non-blocking descriptors: no call waits), and one that
+ * comes while it waits ends it (run 2, each call blocked). connect only in run 1: on the sim
+ * a connect to a listener never waits for an actor. */
+enum cp_call {
+	CP_ACCEPT,
+	CP_CONNECT,
+	CP_READ,
+	CP_READV,
+	CP_RECV,
+	CP_RECVFROM,
+	CP_RECVMSG,
+	CP_RECVMMSG,
+	CP_WRITE,
+	CP_WRITEV,
+	CP_SEND,
+	CP_SENDTO,
+	CP_SENDMSG,
+	CP_SENDMMSG,
+	CP_SENDFILE,
+	CP_POLL,
+	CP_PPOLL,
+	CP_SELECT,
+	CP_PSELECT,
+	CP_N
+};
+static const char *const cp_names[CP_N] = {
+	"accept",   "connect", "read",   "readv",  "recv",   "recvfrom", "recvmsg",
+	"recvmmsg", "write",   "writev", "send",   "sendto", "sendmsg",  "sendmmsg",
+	"sendfile", "poll",    "ppoll",  "select", "pselect"};
+static struct {
+	int blocking;  /* run 2 */
+	int l, rd, wr; /* a listener; a connection nobody sends to; one nobody reads */
+	int file;      /* a memfd with a byte in it, for sendfile */
+	int returned[CP_N], canceled[CP_N], cleanups[CP_N];
+} cp;
+
+static struct sockaddr_in loopback(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+static void cp_call(enum cp_call which)
+{
+	char b[64] = "x";
+	struct iovec v = {b, sizeof b};
+	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+	struct mmsghdr mm = {.msg_hdr = m};
+	struct pollfd p = {.fd = cp.rd, .events = POLLIN};
+	struct timespec zero = {0, 0};
+	struct timeval tzero = {0, 0};
+	struct sockaddr_in a = loopback(PORT);
+	off_t off = 0;
+	fd_set set;
+	FD_ZERO(&set);
+	FD_SET(cp.rd, &set);
+	int w = cp.blocking, s;
+	switch (which) {
+	case CP_ACCEPT: accept(cp.l, NULL, NULL); break;
+	case CP_CONNECT:
+		s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(s, (struct sockaddr *)&a, sizeof a);
+		close(s);
+		break;
+	case CP_READ: (void)!read(cp.rd, b, sizeof b); break;
+	case CP_READV: readv(cp.rd, &v, 1); break;
+	case CP_RECV: recv(cp.rd, b, sizeof b, 0); break;
+	case CP_RECVFROM: recvfrom(cp.rd, b, sizeof b, 0, NULL, NULL); break;
+	case CP_RECVMSG: recvmsg(cp.rd, &m, 0); break;
+	case CP_RECVMMSG: recvmmsg(cp.rd, &mm, 1, 0, NULL); break;
+	case CP_WRITE: (void)!write(cp.wr, b, 1); break;
+	case CP_WRITEV: v.iov_len = 1, writev(cp.wr, &v, 1); break;
+	case CP_SEND: send(cp.wr, b, 1, 0); break;
+	case CP_SENDTO: sendto(cp.wr, b, 1, 0, NULL, 0); break;
+	case CP_SENDMSG: v.iov_len = 1, sendmsg(cp.wr, &m, 0); break;
+	case CP_SENDMMSG: v.iov_len = 1, mm.msg_hdr = m, sendmmsg(cp.wr, &mm, 1, 0); break;
+	case CP_SENDFILE: sendfile(cp.wr, cp.file, &off, 1); break;
+	case CP_POLL: poll(&p, 1, w ? -1 : 0); break;
+	case CP_PPOLL: ppoll(&p, 1, w ? NULL : &zero, NULL); break;
+	case CP_SELECT: select(cp.rd + 1, &set, NULL, NULL, w ? NULL : &tzero); break;
+	case CP_PSELECT: pselect(cp.rd + 1, &set, NULL, NULL, w ? NULL : &zero, NULL); break;
+	case CP_N: break;
+	}
+}
+
+static void cp_cleanup(void *arg) { cp.cleanups[(intptr_t)arg]++; }
+
+static void *cp_thread(void *arg)
+{
+	enum cp_call which = (enum cp_call)(intptr_t)arg;
+	pthread_cleanup_push(cp_cleanup, arg);
+	if (!cp.blocking) { /* pending, acted on by no call before the one tested */
+		CHECK(pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL) == 0);
+		CHECK(pthread_cancel(pthread_self()) == 0);
+		CHECK(pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL) == 0);
+	}
+	cp_call(which);
+	cp.returned[which] = 1;
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
+static void set_nonblock(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+	CHECK(fl >= 0 && fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) == 0);
+}
+
+static void cp_server(void *arg)
+{
+	(void)arg;
+	struct sockaddr_in a = loopback(PORT);
+	cp.l = listen_on(PORT);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof a) == 0);
+	cp.rd = accept(cp.l, NULL, NULL);
+	cp.wr = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(cp.wr, (struct sockaddr *)&a, sizeof a) == 0);
+	int peer = accept(cp.l, NULL, NULL);
+	CHECK(cp.rd >= 0 && peer >= 0);
+	cp.file = memfd_create("cp", 0);
+	CHECK(cp.file >= 0 && write(cp.file, "y", 1) == 1);
+	if (cp.blocking) { /* fill wr's way: its writes wait */
+		char b[4096] = {0};
+		set_nonblock(cp.wr, 1);
+		for (int i = 0; i < 100000 && send(cp.wr, b, sizeof b, 0) > 0; i++)
+			;
+		CHECK(errno == EAGAIN);
+		set_nonblock(cp.wr, 0);
+	} else {
+		set_nonblock(cp.l, 1), set_nonblock(cp.rd, 1), set_nonblock(cp.wr, 1);
+	}
+	for (int i = 0; i < CP_N; i++) {
+		if (cp.blocking && i == CP_CONNECT)
+			continue;
+		pthread_t t;
+		void *r = NULL;
+		CHECK(pthread_create(&t, NULL, cp_thread, (void *)(intptr_t)i) == 0);
+		if (cp.blocking) {
+			usleep(1000); /* it waits in the call */
+			CHECK(pthread_cancel(t) == 0);
+		}
+		CHECK(pthread_join(t, &r) == 0);
+		cp.canceled[i] = r == PTHREAD_CANCELED;
+	}
+	close(cp.file), close(peer), close(s), close(cp.wr), close(cp.rd), close(cp.l);
+}
+
+static void cp_run(int blocking)
+{
+	memset(&cp, 0, sizeof cp);
+	cp.blocking = blocking;
+	run_open(11);
+	int sid = sd_spawn(&sim, "server", cp_server, NULL);
+	assert_true(sid > 0);
+	assert_int_equal(sd_join(&sim, sid), 0);
+	run_close();
+	assert_int_equal(fail_line, 0);
+	int wrong = 0;
+	for (int i = 0; i < CP_N; i++) {
+		if ((blocking && i == CP_CONNECT) ||
+		    (cp.canceled[i] && !cp.returned[i] && cp.cleanups[i] == 1))
+			continue;
+		print_message("%s (%s): canceled %d, returned %d, cleanups %d\n", cp_names[i],
+			      blocking ? "cancelled while it waits" : "cancel pending at its start",
+			      cp.canceled[i], cp.returned[i], cp.cleanups[i]);
+		wrong++;
+	}
+	assert_int_equal(wrong, 0);
+}
+
+static void cancel_pending_acts_at_each_socket_call(void **state)
+{
+	(void)state;
+	cp_run(0);
+}
+
+static void cancel_ends_each_waiting_socket_call(void **state)
+{
+	(void)state;
+	cp_run(1);
 }
 
 /* ---- virtual time ---------------------------------------------------------------------- */
@@ -1057,6 +1247,8 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(lock_cycle_is_a_deadlock_report),
 	T(cancel_at_socket_call_runs_cleanup),
 	T(cancel_at_cond_wait_and_when_enabled),
+	T(cancel_pending_acts_at_each_socket_call),
+	T(cancel_ends_each_waiting_socket_call),
 	T(idle_timer_fires_in_virtual_time),
 	T(clocks_are_real_outside_actors),
 	T(signal_handler_reads_the_real_clock),
