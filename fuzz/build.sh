@@ -74,7 +74,7 @@ done
 layer_objs=()
 for s in harness/libc/calls.c harness/libc/fdtab.c harness/libc/sock.c harness/libc/io.c \
 	harness/libc/wait.c harness/libc/netdb.c harness/libc/inproc.c harness/libc/threads.c \
-	harness/libc/sync.c harness/libc/clock.c harness/libc/proc.c harness/libc/next.c; do
+	harness/libc/sync.c harness/libc/clock.c harness/libc/proc.c; do
 	o="$obj/$(echo "$s" | tr / _).o"
 	cc "$o" "$s"
 	layer_objs+=("$o")

@@ -11,7 +11,7 @@
 
 #include <sockdrill/sim.h>
 
-#include "next.h"
+#include "../../src/libc.h"
 #include "threads.h"
 
 #define NS 1000000000LL
@@ -73,7 +73,7 @@ int clock_gettime(clockid_t c, struct timespec *ts)
 {
 	int64_t t = vnow(c);
 	if (t < 0)
-		return SD_REAL(clock_gettime)(c, ts);
+		return SD__LIBC(clock_gettime)(c, ts);
 	ts->tv_sec = (time_t)(t / NS);
 	ts->tv_nsec = (long)(t % NS);
 	return 0;
@@ -83,7 +83,7 @@ int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 {
 	int64_t t = vnow(CLOCK_REALTIME);
 	if (t < 0)
-		return SD_REAL(gettimeofday)(tv, tz);
+		return SD__LIBC_FN(gettimeofday)(tv, tz);
 	tv->tv_sec = (time_t)(t / NS); /* declared non-null by glibc */
 	tv->tv_usec = (suseconds_t)(t % NS / 1000);
 	if (tz) /* UTC, as the kernel says when nobody set a zone */
@@ -95,7 +95,7 @@ time_t time(time_t *out)
 {
 	int64_t t = vnow(CLOCK_REALTIME);
 	if (t < 0)
-		return SD_REAL(time)(out);
+		return SD__LIBC_FN(time)(out);
 	time_t s = (time_t)(t / NS);
 	if (out)
 		*out = s;
@@ -124,7 +124,7 @@ unsigned sleep(unsigned s)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(sleep)(s);
+		return SD__LIBC_FN(sleep)(s);
 	vsleep_until(&sim, add_sat(sd_now_ns(&sim), (int64_t)s * NS));
 	return 0;
 }
@@ -133,7 +133,7 @@ int usleep(useconds_t us)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(usleep)(us);
+		return SD__LIBC_FN(usleep)(us);
 	vsleep_until(&sim, add_sat(sd_now_ns(&sim), (int64_t)us * 1000));
 	return 0;
 }
@@ -142,7 +142,7 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(nanosleep)(req, rem);
+		return SD__LIBC(nanosleep)(req, rem);
 	if (bad_ts(req) || req->tv_sec < 0) {
 		errno = EINVAL;
 		return -1;
@@ -155,7 +155,7 @@ int clock_nanosleep(clockid_t c, int flags, const struct timespec *req, struct t
 {
 	struct sd_net sim;
 	if (sd__vclock_base(c) < 0 || !sd__in_actor(&sim))
-		return SD_REAL(clock_nanosleep)(c, flags, req, rem);
+		return SD__LIBC_FN(clock_nanosleep)(c, flags, req, rem);
 	if (bad_ts(req) || (!(flags & TIMER_ABSTIME) && req->tv_sec < 0))
 		return EINVAL;
 	int64_t until = flags & TIMER_ABSTIME ? sd__vdeadline(c, req)

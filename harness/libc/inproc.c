@@ -15,8 +15,6 @@
  * it natively. Its calls are the attached net's. */
 const int sd__route_kernel_fds = 0;
 
-SD__LAYER_INPROC_CALLS(SD__DEF_FD, SD__DEF_ANY, SD__DEF_VOID)
-
 static struct sd_net *cur;
 static struct sd__fdh *to_close; /* released by sd__route_forget, closed by sd__route_flush */
 

@@ -128,7 +128,6 @@ __attribute__((noreturn, format(printf, 1, 2))) void sd__unsupported(const char 
 #define SD__ON_ANY(ret, name, params, args) ret sd__on_##name params;
 #define SD__ON_VOID(name, params, args)     void sd__on_##name params;
 SD__LAYER_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
-SD__LAYER_INPROC_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
 #undef SD__ON_FD
 #undef SD__ON_ANY
 #undef SD__ON_VOID

@@ -18,7 +18,7 @@
 
 #include <sockdrill/sim.h>
 
-#include "next.h"
+#include "../../src/libc.h"
 #include "proc.h"
 #include "threads.h"
 
@@ -44,7 +44,7 @@ void sd__harness_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	SD_REAL(_exit)(2);
+	SD__LIBC_FN(_exit)(2);
 }
 
 /* The caller is one of the run's actors, not inside a signal handler (libFuzzer's crash
@@ -75,7 +75,7 @@ void exit(int status)
 	struct sd_net sim;
 	if (in_server(&sim))
 		server_exit(&sim, status, 1);
-	SD_REAL(exit)(status);
+	SD__LIBC_FN(exit)(status);
 	abort();
 }
 
@@ -84,7 +84,7 @@ void _exit(int status)
 	struct sd_net sim;
 	if (in_server(&sim))
 		server_exit(&sim, status, 0);
-	SD_REAL(_exit)(status);
+	SD__LIBC_FN(_exit)(status);
 	abort();
 }
 
@@ -93,7 +93,7 @@ void _Exit(int status)
 	struct sd_net sim;
 	if (in_server(&sim))
 		server_exit(&sim, status, 0);
-	SD_REAL(_Exit)(status);
+	SD__LIBC_FN(_Exit)(status);
 	abort();
 }
 
@@ -102,7 +102,7 @@ void quick_exit(int status)
 	struct sd_net sim;
 	if (in_server(&sim))
 		server_exit(&sim, status, 0);
-	SD_REAL(quick_exit)(status);
+	SD__LIBC_FN(quick_exit)(status);
 	abort();
 }
 
@@ -112,7 +112,7 @@ void verr(int status, const char *fmt, va_list ap)
 	int e = errno; /* the message ends with strerror of the caller's errno */
 	if (!in_server(&sim)) {
 		errno = e;
-		SD_REAL(verr)(status, fmt, ap);
+		SD__LIBC_FN(verr)(status, fmt, ap);
 	}
 	errno = e;
 	vwarn(fmt, ap);
@@ -123,7 +123,7 @@ void verrx(int status, const char *fmt, va_list ap)
 {
 	struct sd_net sim;
 	if (!in_server(&sim))
-		SD_REAL(verrx)(status, fmt, ap);
+		SD__LIBC_FN(verrx)(status, fmt, ap);
 	vwarnx(fmt, ap);
 	server_exit(&sim, status, 1);
 }
@@ -202,7 +202,7 @@ static void refuse(const char *call)
 pid_t fork(void)
 {
 	refuse("fork");
-	return SD_REAL(fork)();
+	return SD__LIBC_FN(fork)();
 }
 
 /* Outside a run too, vfork is fork: a child returning from this wrapper's frame would
@@ -210,75 +210,75 @@ pid_t fork(void)
 pid_t vfork(void)
 {
 	refuse("vfork");
-	return SD_REAL(fork)();
+	return SD__LIBC_FN(fork)();
 }
 
 pid_t _Fork(void)
 {
 	refuse("_Fork");
-	return SD_REAL(_Fork)();
+	return SD__LIBC_FN(_Fork)();
 }
 
 int daemon(int nochdir, int noclose)
 {
 	refuse("daemon");
-	return SD_REAL(daemon)(nochdir, noclose);
+	return SD__LIBC_FN(daemon)(nochdir, noclose);
 }
 
 int system(const char *cmd)
 {
 	refuse("system");
-	return SD_REAL(system)(cmd);
+	return SD__LIBC_FN(system)(cmd);
 }
 
 FILE *popen(const char *cmd, const char *mode)
 {
 	refuse("popen");
-	return SD_REAL(popen)(cmd, mode);
+	return SD__LIBC_FN(popen)(cmd, mode);
 }
 
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 		const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	refuse("posix_spawn");
-	return SD_REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+	return SD__LIBC_FN(posix_spawn)(pid, path, fa, attr, argv, envp);
 }
 
 int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	refuse("posix_spawnp");
-	return SD_REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	return SD__LIBC_FN(posix_spawnp)(pid, file, fa, attr, argv, envp);
 }
 
 int execve(const char *path, char *const argv[], char *const envp[])
 {
 	refuse("execve");
-	return SD_REAL(execve)(path, argv, envp);
+	return SD__LIBC_FN(execve)(path, argv, envp);
 }
 
 int execv(const char *path, char *const argv[])
 {
 	refuse("execv");
-	return SD_REAL(execv)(path, argv);
+	return SD__LIBC_FN(execv)(path, argv);
 }
 
 int execvp(const char *file, char *const argv[])
 {
 	refuse("execvp");
-	return SD_REAL(execvp)(file, argv);
+	return SD__LIBC_FN(execvp)(file, argv);
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	refuse("execvpe");
-	return SD_REAL(execvpe)(file, argv, envp);
+	return SD__LIBC_FN(execvpe)(file, argv, envp);
 }
 
 int fexecve(int fd, char *const argv[], char *const envp[])
 {
 	refuse("fexecve");
-	return SD_REAL(fexecve)(fd, argv, envp);
+	return SD__LIBC_FN(fexecve)(fd, argv, envp);
 }
 
 /* The list forms gather their arguments for the vector forms: arg0 (never NULL, as glibc
@@ -302,7 +302,7 @@ int execl(const char *path, const char *arg, ...)
 	va_start(ap, arg);
 	EXEC_LIST(arg, ap, argv)
 	va_end(ap);
-	return SD_REAL(execv)(path, argv);
+	return SD__LIBC_FN(execv)(path, argv);
 }
 
 int execlp(const char *file, const char *arg, ...)
@@ -312,7 +312,7 @@ int execlp(const char *file, const char *arg, ...)
 	va_start(ap, arg);
 	EXEC_LIST(arg, ap, argv)
 	va_end(ap);
-	return SD_REAL(execvp)(file, argv);
+	return SD__LIBC_FN(execvp)(file, argv);
 }
 
 int execle(const char *path, const char *arg, ...)
@@ -323,5 +323,5 @@ int execle(const char *path, const char *arg, ...)
 	EXEC_LIST(arg, ap, argv)
 	char **envp = va_arg(ap, char **);
 	va_end(ap);
-	return SD_REAL(execve)(path, argv, envp);
+	return SD__LIBC_FN(execve)(path, argv, envp);
 }

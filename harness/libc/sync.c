@@ -18,7 +18,7 @@
 
 #include <sockdrill/sim.h>
 
-#include "next.h"
+#include "../../src/libc.h"
 #include "proc.h"
 #include "threads.h"
 
@@ -131,7 +131,7 @@ static struct obj *obj(const void *addr, enum kind kind)
 				  : PTHREAD_MUTEX_NORMAL;
 	} else if (kind == K_SEM) {
 		int v = 0;
-		SD_REAL(sem_getvalue)((sem_t *)addr, &v);
+		SD__LIBC_FN(sem_getvalue)((sem_t *)addr, &v);
 		o->count = v > 0 ? (unsigned)v : 0;
 	} else if (kind == K_BARRIER) {
 		/* glibc's struct pthread_barrier: in, current_round, count, shared, out */
@@ -210,7 +210,7 @@ static int unlock(struct sd_net *sim, int me, const void *m, enum kind kind)
 int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
 {
 	forget(m);
-	return SD_REAL(pthread_mutex_init)(m, a);
+	return SD__LIBC_FN(pthread_mutex_init)(m, a);
 }
 
 int pthread_mutex_destroy(pthread_mutex_t *m)
@@ -223,7 +223,7 @@ int pthread_mutex_destroy(pthread_mutex_t *m)
 			return EBUSY;
 	}
 	forget(m);
-	return SD_REAL(pthread_mutex_destroy)(m);
+	return SD__LIBC_FN(pthread_mutex_destroy)(m);
 }
 
 int pthread_mutex_lock(pthread_mutex_t *m)
@@ -231,7 +231,7 @@ int pthread_mutex_lock(pthread_mutex_t *m)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_mutex_lock)(m);
+		return SD__LIBC_FN(pthread_mutex_lock)(m);
 	return lock(&sim, sd__thr_id(t), m, K_MUTEX, 0, -1);
 }
 
@@ -240,7 +240,7 @@ int pthread_mutex_trylock(pthread_mutex_t *m)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_mutex_trylock)(m);
+		return SD__LIBC_FN(pthread_mutex_trylock)(m);
 	return lock(&sim, sd__thr_id(t), m, K_MUTEX, 1, -1);
 }
 
@@ -249,7 +249,7 @@ int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t c, const struct timesp
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_mutex_clocklock)(m, c, abs);
+		return SD__LIBC_FN(pthread_mutex_clocklock)(m, c, abs);
 	int64_t d = sd__vdeadline(c, abs);
 	return d == -EINVAL ? EINVAL : lock(&sim, sd__thr_id(t), m, K_MUTEX, 0, d);
 }
@@ -264,20 +264,20 @@ int pthread_mutex_unlock(pthread_mutex_t *m)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_mutex_unlock)(m);
+		return SD__LIBC_FN(pthread_mutex_unlock)(m);
 	return unlock(&sim, sd__thr_id(t), m, K_MUTEX);
 }
 
 int pthread_spin_init(pthread_spinlock_t *l, int pshared)
 {
 	forget((const void *)l);
-	return SD_REAL(pthread_spin_init)(l, pshared);
+	return SD__LIBC_FN(pthread_spin_init)(l, pshared);
 }
 
 int pthread_spin_destroy(pthread_spinlock_t *l)
 {
 	forget((const void *)l);
-	return SD_REAL(pthread_spin_destroy)(l);
+	return SD__LIBC_FN(pthread_spin_destroy)(l);
 }
 
 /* A spinlock held by a parked actor would spin the one OS thread for ever: it parks. */
@@ -286,7 +286,7 @@ int pthread_spin_lock(pthread_spinlock_t *l)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_spin_lock)(l);
+		return SD__LIBC_FN(pthread_spin_lock)(l);
 	return lock(&sim, sd__thr_id(t), (const void *)l, K_SPIN, 0, -1);
 }
 
@@ -295,7 +295,7 @@ int pthread_spin_trylock(pthread_spinlock_t *l)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_spin_trylock)(l);
+		return SD__LIBC_FN(pthread_spin_trylock)(l);
 	return lock(&sim, sd__thr_id(t), (const void *)l, K_SPIN, 1, -1);
 }
 
@@ -304,7 +304,7 @@ int pthread_spin_unlock(pthread_spinlock_t *l)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_spin_unlock)(l);
+		return SD__LIBC_FN(pthread_spin_unlock)(l);
 	return unlock(&sim, sd__thr_id(t), (const void *)l, K_SPIN);
 }
 
@@ -349,7 +349,7 @@ int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_cond_wait)(c, m);
+		return SD__LIBC_FN(pthread_cond_wait)(c, m);
 	return cond_wait(&sim, sd__thr_id(t), c, m, -1);
 }
 
@@ -359,7 +359,7 @@ int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_cond_clockwait)(c, m, clk, abs);
+		return SD__LIBC_FN(pthread_cond_clockwait)(c, m, clk, abs);
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return EINVAL;
 	int64_t d = sd__vdeadline(clk, abs);
@@ -371,7 +371,7 @@ int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct t
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_cond_timedwait)(c, m, abs);
+		return SD__LIBC_FN(pthread_cond_timedwait)(c, m, abs);
 	int64_t d = sd__vdeadline(cond_clock(c), abs);
 	return d == -EINVAL ? EINVAL : cond_wait(&sim, sd__thr_id(t), c, m, d);
 }
@@ -381,7 +381,7 @@ int pthread_cond_signal(pthread_cond_t *c)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_cond_signal)(c);
+		return SD__LIBC_FN(pthread_cond_signal)(c);
 	sd_sim_unpark(&sim, c, 1);
 	sd_sim_yield(&sim, 1);
 	return 0;
@@ -392,7 +392,7 @@ int pthread_cond_broadcast(pthread_cond_t *c)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_cond_broadcast)(c);
+		return SD__LIBC_FN(pthread_cond_broadcast)(c);
 	sd_sim_unpark(&sim, c, -1);
 	sd_sim_yield(&sim, 1);
 	return 0;
@@ -436,13 +436,13 @@ static int rwlock(struct sd_net *sim, int me, pthread_rwlock_t *l, int write, in
 int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockattr_t *a)
 {
 	forget(l);
-	return SD_REAL(pthread_rwlock_init)(l, a);
+	return SD__LIBC_FN(pthread_rwlock_init)(l, a);
 }
 
 int pthread_rwlock_destroy(pthread_rwlock_t *l)
 {
 	forget(l);
-	return SD_REAL(pthread_rwlock_destroy)(l);
+	return SD__LIBC_FN(pthread_rwlock_destroy)(l);
 }
 
 int pthread_rwlock_rdlock(pthread_rwlock_t *l)
@@ -450,7 +450,7 @@ int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_rwlock_rdlock)(l);
+		return SD__LIBC_FN(pthread_rwlock_rdlock)(l);
 	return rwlock(&sim, sd__thr_id(t), l, 0, 0, -1);
 }
 
@@ -459,7 +459,7 @@ int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_rwlock_wrlock)(l);
+		return SD__LIBC_FN(pthread_rwlock_wrlock)(l);
 	return rwlock(&sim, sd__thr_id(t), l, 1, 0, -1);
 }
 
@@ -468,7 +468,7 @@ int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_rwlock_tryrdlock)(l);
+		return SD__LIBC_FN(pthread_rwlock_tryrdlock)(l);
 	return rwlock(&sim, sd__thr_id(t), l, 0, 1, -1);
 }
 
@@ -477,7 +477,7 @@ int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_rwlock_trywrlock)(l);
+		return SD__LIBC_FN(pthread_rwlock_trywrlock)(l);
 	return rwlock(&sim, sd__thr_id(t), l, 1, 1, -1);
 }
 
@@ -493,7 +493,7 @@ int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t c, const struct ti
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(pthread_rwlock_clockrdlock)(l, c, abs);
+		return SD__LIBC_FN(pthread_rwlock_clockrdlock)(l, c, abs);
 	return rwlock_clock(l, 0, c, abs);
 }
 
@@ -501,7 +501,7 @@ int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t c, const struct ti
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(pthread_rwlock_clockwrlock)(l, c, abs);
+		return SD__LIBC_FN(pthread_rwlock_clockwrlock)(l, c, abs);
 	return rwlock_clock(l, 1, c, abs);
 }
 
@@ -520,7 +520,7 @@ int pthread_rwlock_unlock(pthread_rwlock_t *l)
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_rwlock_unlock)(l);
+		return SD__LIBC_FN(pthread_rwlock_unlock)(l);
 	struct obj *o = obj(l, K_RWLOCK);
 	if (o->owner == sd__thr_id(t))
 		o->owner = 0;
@@ -572,20 +572,20 @@ static int sem_ret(int rc)
 int sem_init(sem_t *s, int pshared, unsigned value)
 {
 	forget(s);
-	return SD_REAL(sem_init)(s, pshared, value);
+	return SD__LIBC_FN(sem_init)(s, pshared, value);
 }
 
 int sem_destroy(sem_t *s)
 {
 	forget(s);
-	return SD_REAL(sem_destroy)(s);
+	return SD__LIBC_FN(sem_destroy)(s);
 }
 
 int sem_wait(sem_t *s)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(sem_wait)(s);
+		return SD__LIBC_FN(sem_wait)(s);
 	return sem_ret(sem_take(&sim, s, 0, -1));
 }
 
@@ -593,7 +593,7 @@ int sem_trywait(sem_t *s)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(sem_trywait)(s);
+		return SD__LIBC_FN(sem_trywait)(s);
 	return sem_ret(sem_take(&sim, s, 1, -1));
 }
 
@@ -601,7 +601,7 @@ int sem_clockwait(sem_t *s, clockid_t c, const struct timespec *abs)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(sem_clockwait)(s, c, abs);
+		return SD__LIBC_FN(sem_clockwait)(s, c, abs);
 	int64_t d = sd__vdeadline(c, abs);
 	return sem_ret(d == -EINVAL ? EINVAL : sem_take(&sim, s, 0, d));
 }
@@ -615,7 +615,7 @@ int sem_post(sem_t *s)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(sem_post)(s);
+		return SD__LIBC_FN(sem_post)(s);
 	struct obj *o = obj(s, K_SEM);
 	if (o->count >= SEM_VALUE_MAX)
 		return sem_ret(EOVERFLOW);
@@ -629,7 +629,7 @@ int sem_getvalue(sem_t *restrict s, int *restrict v)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(sem_getvalue)(s, v);
+		return SD__LIBC_FN(sem_getvalue)(s, v);
 	*v = (int)obj(s, K_SEM)->count;
 	return 0;
 }
@@ -639,20 +639,20 @@ int sem_getvalue(sem_t *restrict s, int *restrict v)
 int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a, unsigned count)
 {
 	forget(b);
-	return SD_REAL(pthread_barrier_init)(b, a, count);
+	return SD__LIBC_FN(pthread_barrier_init)(b, a, count);
 }
 
 int pthread_barrier_destroy(pthread_barrier_t *b)
 {
 	forget(b);
-	return SD_REAL(pthread_barrier_destroy)(b);
+	return SD__LIBC_FN(pthread_barrier_destroy)(b);
 }
 
 int pthread_barrier_wait(pthread_barrier_t *b)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(pthread_barrier_wait)(b);
+		return SD__LIBC_FN(pthread_barrier_wait)(b);
 	struct obj *o = obj(b, K_BARRIER);
 	if (++o->count >= o->limit) {
 		o->count = 0;
@@ -679,7 +679,7 @@ int pthread_once(pthread_once_t *once, void (*init)(void))
 	struct sd_net sim;
 	struct sd__thr *t;
 	if (!ACTOR(sim, t))
-		return SD_REAL(pthread_once)(once, init);
+		return SD__LIBC_FN(pthread_once)(once, init);
 	for (;;) {
 		int v = __atomic_load_n(once, __ATOMIC_RELAXED);
 		if (v & 2)

@@ -19,7 +19,7 @@
 #include <sockdrill/sim.h>
 
 #include "../inproc.h"
-#include "next.h"
+#include "../../src/libc.h"
 #include "proc.h"
 #include "threads.h"
 
@@ -68,7 +68,7 @@ static void run_begin(struct sd_net *sim)
 	R.serial = sd_sim_serial(sim);
 	R.gen++;
 	R.sim = *sim;
-	SD_REAL(pthread_sigmask)(SIG_BLOCK, NULL, &R.base_mask);
+	SD__LIBC_FN(pthread_sigmask)(SIG_BLOCK, NULL, &R.base_mask);
 }
 
 int sd__in_actor(struct sd_net *sim)
@@ -83,7 +83,7 @@ int sd__in_actor(struct sd_net *sim)
 int sd__in_signal_handler(void)
 {
 	sigset_t now;
-	if (SD_REAL(pthread_sigmask)(SIG_BLOCK, NULL, &now) != 0)
+	if (SD__LIBC_FN(pthread_sigmask)(SIG_BLOCK, NULL, &now) != 0)
 		return 0;
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(&now, sig) == 1 && sigismember(&R.base_mask, sig) != 1)
@@ -248,7 +248,7 @@ int pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*start)(vo
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me)
-		return SD_REAL(pthread_create)(tid, attr, start, arg);
+		return SD__LIBC_FN(pthread_create)(tid, attr, start, arg);
 	/* The detach state is honoured; the stack size is not: every actor has the sim's
 	 * stack (option stack=KB). */
 	int detach = PTHREAD_CREATE_JOINABLE;
@@ -322,7 +322,7 @@ int pthread_join(pthread_t tid, void **ret)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD_REAL(pthread_join)(tid, ret);
+		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_join)(tid, ret);
 	return join(&sim, me, tid, ret, -1, 0);
 }
 
@@ -331,7 +331,7 @@ int pthread_tryjoin_np(pthread_t tid, void **ret)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD_REAL(pthread_tryjoin_np)(tid, ret);
+		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_tryjoin_np)(tid, ret);
 	return join(&sim, me, tid, ret, -1, 1);
 }
 
@@ -340,7 +340,7 @@ int pthread_clockjoin_np(pthread_t tid, void **ret, clockid_t c, const struct ti
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD_REAL(pthread_clockjoin_np)(tid, ret, c, abs);
+		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_clockjoin_np)(tid, ret, c, abs);
 	int64_t d = abs ? sd__vdeadline(c, abs) : -1;
 	return d == -EINVAL ? EINVAL : join(&sim, me, tid, ret, d, 0);
 }
@@ -355,7 +355,7 @@ int pthread_detach(pthread_t tid)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD_REAL(pthread_detach)(tid);
+		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_detach)(tid);
 	struct sd__thr *t = thr_of(tid);
 	if (!t || t->joined)
 		return ESRCH;
@@ -370,7 +370,7 @@ pthread_t pthread_self(void)
 {
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
-	return me ? tid_of(me) : SD_REAL(pthread_self)();
+	return me ? tid_of(me) : SD__LIBC_FN(pthread_self)();
 }
 
 /* pthread_equal is not taken over: glibc's compares the ids, which suits these too. */
@@ -381,7 +381,7 @@ void pthread_exit(void *retval)
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (me)
 		do_exit(me, retval);
-	SD_REAL(pthread_exit)(retval);
+	SD__LIBC_FN(pthread_exit)(retval);
 	abort(); /* not reached */
 }
 
@@ -392,7 +392,7 @@ int pthread_cancel(pthread_t tid)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD_REAL(pthread_cancel)(tid);
+		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_cancel)(tid);
 	struct sd__thr *t = thr_of(tid);
 	if (!t || t->joined)
 		return ESRCH;
@@ -413,7 +413,7 @@ int pthread_setcancelstate(int state, int *old)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me)
-		return SD_REAL(pthread_setcancelstate)(state, old);
+		return SD__LIBC_FN(pthread_setcancelstate)(state, old);
 	if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE)
 		return EINVAL;
 	if (old)
@@ -436,7 +436,7 @@ int pthread_setcanceltype(int type, int *old)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me)
-		return SD_REAL(pthread_setcanceltype)(type, old);
+		return SD__LIBC_FN(pthread_setcanceltype)(type, old);
 	if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS)
 		return EINVAL;
 	if (old)
@@ -451,7 +451,7 @@ void pthread_testcancel(void)
 {
 	struct sd_net sim;
 	if (!sd__thr_self(&sim))
-		SD_REAL(pthread_testcancel)();
+		SD__LIBC_FN(pthread_testcancel)();
 	else
 		sd__thread_cancel_point();
 }
@@ -463,7 +463,7 @@ void __pthread_register_cancel(__pthread_unwind_buf_t *buf)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me) {
-		SD_REAL(__pthread_register_cancel)(buf);
+		SD__LIBC_FN(__pthread_register_cancel)(buf);
 		return;
 	}
 	buf->__pad[0] = me->cleanup;
@@ -475,7 +475,7 @@ void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me) {
-		SD_REAL(__pthread_unregister_cancel)(buf);
+		SD__LIBC_FN(__pthread_unregister_cancel)(buf);
 		return;
 	}
 	me->cleanup = buf->__pad[0];
@@ -487,7 +487,7 @@ void __pthread_unwind_next(__pthread_unwind_buf_t *buf)
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (me && me->exiting)
 		unwind(me);
-	SD_REAL(__pthread_unwind_next)(buf);
+	SD__LIBC_FN(__pthread_unwind_next)(buf);
 	abort(); /* not reached */
 }
 
@@ -498,7 +498,7 @@ int pthread_key_create(pthread_key_t *key, void (*dtor)(void *))
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me)
-		return SD_REAL(pthread_key_create)(key, dtor);
+		return SD__LIBC_FN(pthread_key_create)(key, dtor);
 	for (int k = 0; k < SD__KEYS; k++)
 		if (!R.keys[k].used) {
 			for (size_t i = 0; i < R.nthr; i++) /* a new key holds NULL everywhere */
@@ -517,7 +517,7 @@ static int our_key(pthread_key_t key) { return key - SD__KEY_BASE < SD__KEYS; }
 int pthread_key_delete(pthread_key_t key)
 {
 	if (!our_key(key))
-		return SD_REAL(pthread_key_delete)(key);
+		return SD__LIBC_FN(pthread_key_delete)(key);
 	if (!R.keys[key - SD__KEY_BASE].used)
 		return EINVAL;
 	R.keys[key - SD__KEY_BASE].used = 0;
@@ -528,7 +528,7 @@ int pthread_key_delete(pthread_key_t key)
 void *pthread_getspecific(pthread_key_t key)
 {
 	if (!our_key(key))
-		return SD_REAL(pthread_getspecific)(key);
+		return SD__LIBC_FN(pthread_getspecific)(key);
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	return me && me->tsd ? me->tsd[key - SD__KEY_BASE] : NULL;
@@ -537,7 +537,7 @@ void *pthread_getspecific(pthread_key_t key)
 int pthread_setspecific(pthread_key_t key, const void *v)
 {
 	if (!our_key(key))
-		return SD_REAL(pthread_setspecific)(key, v);
+		return SD__LIBC_FN(pthread_setspecific)(key, v);
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me || !R.keys[key - SD__KEY_BASE].used)
@@ -577,7 +577,7 @@ int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
-	return me ? mask_change(me, how, set, old) : SD_REAL(pthread_sigmask)(how, set, old);
+	return me ? mask_change(me, how, set, old) : SD__LIBC_FN(pthread_sigmask)(how, set, old);
 }
 
 int sigprocmask(int how, const sigset_t *set, sigset_t *old)
@@ -585,7 +585,7 @@ int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
 	if (!me)
-		return SD_REAL(sigprocmask)(how, set, old);
+		return SD__LIBC_FN(sigprocmask)(how, set, old);
 	int rc = mask_change(me, how, set, old);
 	if (rc) {
 		errno = rc;
@@ -598,7 +598,7 @@ int sched_yield(void)
 {
 	struct sd_net sim;
 	if (!sd__in_actor(&sim))
-		return SD_REAL(sched_yield)();
+		return SD__LIBC_FN(sched_yield)();
 	sd_sim_yield(&sim, 0);
 	return 0;
 }
@@ -608,7 +608,7 @@ int pthread_kill(pthread_t tid, int sig)
 {
 	struct sd_net sim;
 	if (!tagged(tid))
-		return SD_REAL(pthread_kill)(tid, sig);
+		return SD__LIBC_FN(pthread_kill)(tid, sig);
 	struct sd__thr *t = sd__in_actor(&sim) ? thr_of(tid) : NULL;
 	if (!t || t->done)
 		return ESRCH;
@@ -622,7 +622,7 @@ int pthread_setname_np(pthread_t tid, const char *name)
 {
 	struct sd_net sim;
 	if (!tagged(tid))
-		return SD_REAL(pthread_setname_np)(tid, name);
+		return SD__LIBC_FN(pthread_setname_np)(tid, name);
 	struct sd__thr *t = sd__in_actor(&sim) ? thr_of(tid) : NULL;
 	if (!t)
 		return ESRCH;
@@ -636,7 +636,7 @@ int pthread_getname_np(pthread_t tid, char *buf, size_t len)
 {
 	struct sd_net sim;
 	if (!tagged(tid))
-		return SD_REAL(pthread_getname_np)(tid, buf, len);
+		return SD__LIBC_FN(pthread_getname_np)(tid, buf, len);
 	struct sd__thr *t = sd__in_actor(&sim) ? thr_of(tid) : NULL;
 	if (!t)
 		return ESRCH;
@@ -649,13 +649,13 @@ int pthread_getname_np(pthread_t tid, char *buf, size_t len)
 /* Scheduling and placement mean nothing on one OS thread: accepted, and left as they are. */
 int pthread_setschedparam(pthread_t tid, int policy, const struct sched_param *p)
 {
-	return tagged(tid) ? 0 : SD_REAL(pthread_setschedparam)(tid, policy, p);
+	return tagged(tid) ? 0 : SD__LIBC_FN(pthread_setschedparam)(tid, policy, p);
 }
 
 int pthread_getschedparam(pthread_t tid, int *policy, struct sched_param *p)
 {
 	if (!tagged(tid))
-		return SD_REAL(pthread_getschedparam)(tid, policy, p);
+		return SD__LIBC_FN(pthread_getschedparam)(tid, policy, p);
 	*policy = SCHED_OTHER;
 	memset(p, 0, sizeof *p);
 	return 0;
@@ -663,13 +663,13 @@ int pthread_getschedparam(pthread_t tid, int *policy, struct sched_param *p)
 
 int pthread_setaffinity_np(pthread_t tid, size_t size, const cpu_set_t *set)
 {
-	return tagged(tid) ? 0 : SD_REAL(pthread_setaffinity_np)(tid, size, set);
+	return tagged(tid) ? 0 : SD__LIBC_FN(pthread_setaffinity_np)(tid, size, set);
 }
 
 int pthread_getaffinity_np(pthread_t tid, size_t size, cpu_set_t *set)
 {
 	if (!tagged(tid))
-		return SD_REAL(pthread_getaffinity_np)(tid, size, set);
+		return SD__LIBC_FN(pthread_getaffinity_np)(tid, size, set);
 	CPU_ZERO_S(size, set);
 	CPU_SET_S(0, size, set);
 	return 0;
@@ -678,7 +678,7 @@ int pthread_getaffinity_np(pthread_t tid, size_t size, cpu_set_t *set)
 int pthread_getattr_np(pthread_t tid, pthread_attr_t *attr)
 {
 	if (!tagged(tid))
-		return SD_REAL(pthread_getattr_np)(tid, attr);
+		return SD__LIBC_FN(pthread_getattr_np)(tid, attr);
 	struct sd_net sim;
 	struct sd__thr *t = sd__in_actor(&sim) ? thr_of(tid) : NULL;
 	if (!t)
