@@ -49,3 +49,7 @@ target_include_directories(test_inproc PRIVATE harness)
 target_link_libraries(test_inproc PRIVATE ${CMAKE_DL_LIBS})
 # Fortified like a distribution's build: read() into arrays is __read_chk, FD_SET checks bounds.
 target_compile_options(test_inproc PRIVATE -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+# Servers with threads, clocks and exit() on the sim, through the layer and the fuzz driver.
+sd_add_unit_test(threads SOURCES harness/fuzz_server.c LIBS sockdrill_inproc)
+target_include_directories(test_threads PRIVATE harness)
+target_link_libraries(test_threads PRIVATE ${CMAKE_DL_LIBS})

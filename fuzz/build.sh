@@ -10,6 +10,10 @@
 #     LIB_FUZZING_ENGINE=-fsanitize=fuzzer OUT=/tmp/sd-fuzz bash fuzz/build.sh
 #   CC=afl-clang-fast LIB_FUZZING_ENGINE=-fsanitize=fuzzer OUT=/tmp/sd-afl bash fuzz/build.sh
 
+# The shebang's -eu is lost when the script is run as `bash fuzz/build.sh`: a failed compile
+# or link must still stop it.
+set -euo pipefail
+
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # The repository root: $SRC itself when it is the checkout, $SRC/sockdrill when OSS-Fuzz
@@ -47,10 +51,26 @@ fi
 
 targets="scenario_parser sim_ops sim_vs_kernel example_server fragile_server"
 
-# The library (SD_LIB_SOURCES in CMakeLists.txt) and the Q&A example every target links.
-lib_sources="src/ops.c src/libc.c src/errors.c src/addr.c src/diff.c src/scenario/parse.c
-src/scenario/run.c src/fault_core.c src/wrap/fault.c $(cd "$root" && echo src/backend/*.c)
-harness/examples/qa.c"
+# The files of set(NAME ...) in CMakeLists.txt, so that this script builds what CMake does.
+cmake_list() {
+	local files
+	files="$(awk -v n="set($1" '
+		$1 == n { f = 1; $1 = "" }
+		f { e = index($0, ")"); if (e) { print substr($0, 1, e - 1); exit } print }
+	' "$root/CMakeLists.txt")"
+	if [ -z "${files//[[:space:]]/}" ]; then
+		echo "fuzz/build.sh: no set($1 ...) in $root/CMakeLists.txt" >&2
+		return 2
+	fi
+	echo "$files"
+}
+
+# The library (SD_LIB_SOURCES) and the Q&A example every target links.
+lib_sources="$(cmake_list SD_LIB_SOURCES)"
+lib_sources+=" harness/examples/qa.c"
+# The interposition layer's in-process route (the sockdrill_inproc object library).
+layer_sources="$(cmake_list SD_LAYER_SOURCES)"
+layer_sources+=" $(cmake_list SD_INPROC_ONLY_SOURCES)"
 
 # shellcheck disable=SC2206 # word splitting of the flag strings is intended
 cflags=($CFLAGS -std=gnu11 -D_GNU_SOURCE -I"$root/include" -I"$root/harness"
@@ -69,10 +89,8 @@ for s in $lib_sources; do
 	cc "$o" "$s"
 	lib_objs+=("$o")
 done
-# The interposition layer's in-process route (SD_LAYER_SOURCES and harness/libc/inproc.c).
 layer_objs=()
-for s in harness/libc/calls.c harness/libc/fdtab.c harness/libc/sock.c harness/libc/io.c \
-	harness/libc/wait.c harness/libc/netdb.c harness/libc/inproc.c; do
+for s in $layer_sources; do
 	o="$obj/$(echo "$s" | tr / _).o"
 	cc "$o" "$s"
 	layer_objs+=("$o")

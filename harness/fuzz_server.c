@@ -13,6 +13,12 @@
 #include "fuzz_input.h"
 #include "fuzz_plan.h"
 #include "inproc.h"
+#include "libc/proc.h"
+#include "libc/threads.h"
+
+/* How long clients may take, in virtual time, before a run counts as stuck: long enough for
+ * a server's own idle timeouts (300 s is common) to end a connection first. */
+#define CLIENT_LIMIT_NS (600 * 1000000000LL)
 
 struct client {
 	struct sd_fuzz_plan_client q; /* what it sends, and how */
@@ -87,6 +93,18 @@ static void server_actor(void *arg)
 	server_returned = 1;
 }
 
+/* 1 when the server has ended itself with an expected status (the input is over), 0 when
+ * it has not; an unexpected status is a finding. */
+static int server_exited(const struct sd_fuzz_server *srv)
+{
+	int status;
+	if (!sd__proc_exited(&status))
+		return 0;
+	if (srv->exit_expected ? !srv->exit_expected(status) : status != 0)
+		FINDING("the server exited with status %d", status);
+	return 1;
+}
+
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
 {
 	struct sd_fuzz_plan plan;
@@ -113,6 +131,11 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	if (sid < 0)
 		FINDING("cannot start the server actor: %s", strerror(-sid));
 	sd_sleep_ns(&sim, 1000000); /* the server runs (alone) until it blocks: listening */
+	int status;
+	if (sd__proc_exited(&status))
+		sd__harness_error("the server exited with status %d during start-up, before its "
+				  "first client (harness error)",
+				  status);
 	struct sd_sim_stats st;
 	sd_sim_stats(&sim, &st);
 	int base_fds = st.open_fds;
@@ -130,10 +153,15 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	for (int i = 0; i < n; i++)
 		if ((ids[i] = sd_spawn(&sim, "client", client_actor, &cl[i])) < 0)
 			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
+	/* A server thread that sleeps in a loop keeps time moving: the limit ends such a run. */
+	sd_sim_set_time_limit(&sim, sd_now_ns(&sim) + CLIENT_LIMIT_NS);
 	for (int i = 0; i < n; i++)
-		if (sd_join(&sim, ids[i]) < 0)
+		if (sd_join(&sim, ids[i]) < 0 && !server_exited(srv))
 			FINDING("clients and server are all blocked: %s",
 				sd_sim_deadlock_report(&sim));
+	sd_sim_set_time_limit(&sim, -1);
+	if (server_exited(srv)) /* every client stopped with it: nothing left to check */
+		goto done;
 	for (int i = 0; i < n; i++) {
 		struct client *c = &cl[i];
 		if (c->err == -ECONNREFUSED)
@@ -149,6 +177,8 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	}
 	/* After the clients, the server holds no more descriptors than when it was listening. */
 	sd_sleep_ns(&sim, 500000000LL);
+	if (server_exited(srv))
+		goto done;
 	sd_sim_stats(&sim, &st);
 	if (st.open_fds > base_fds)
 		FINDING("%d descriptors open after every client left, %d before (a leak?)",
@@ -157,11 +187,17 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	 * blocked (an accept loop that never ends) is stopped where it waits: closing the sim
 	 * reclaims its stack and descriptors, so the next input starts from nothing. */
 	sd_sleep_ns(&sim, 10000000000LL);
-	if (server_returned && sd_join(&sim, sid) < 0)
+	if (!server_exited(srv) && server_returned && sd_join(&sim, sid) < 0)
 		FINDING("cannot join the server: %s", sd_sim_deadlock_report(&sim));
+done:
 	sd_inproc_attach(NULL);
 	current = NULL;
 	sd_net_close(&faulty);
 	sd_net_close(&sim);
+	/* The run's threads, locks and exit are forgotten; then the glue's own globals. */
+	sd__threads_reset();
+	sd__proc_reset();
+	if (srv->reset)
+		srv->reset(srv->arg);
 	return 0;
 }

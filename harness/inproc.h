@@ -13,8 +13,7 @@
  * placeholder of the previous one (its sockets are the net's to free, with sd_net_close).
  */
 void sd_inproc_attach(struct sd_net *net);
-
-/* The attached net, or NULL. */
+/* The attached net, or NULL: whether an in-process run is active (harness/libc/ asks). */
 struct sd_net *sd_inproc_net(void);
 
 #endif

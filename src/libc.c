@@ -1,5 +1,6 @@
-/* sockdrill: the C library's own functions, found lazily with dlsym(RTLD_NEXT) (src/libc.h). */
+/* sockdrill: the C library's own functions, found with dlsym before main or lazily (src/libc.h). */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -86,8 +87,68 @@ struct sd__libc sd__libc = {
 	.closefrom = resolve_closefrom,
 };
 
+void *sd__libc_named[SD__LIBC_NAMED_COUNT];
+
+static const struct {
+	const char *name;
+	int interceptor;
+} named[SD__LIBC_NAMED_COUNT] = {
+#define SD__NAMED_ENTRY(name, icpt) {#name, icpt},
+	SD__LIBC_NAMED(SD__NAMED_ENTRY)
+#undef SD__NAMED_ENTRY
+};
+
+/* Whether a sanitizer runtime with interceptors is in this program: every one of them
+ * intercepts pthread_create. Asked once, so the other probes are made only then (a failed
+ * dlsym allocates). */
+static int interceptors(void)
+{
+	static int known, present;
+	if (!__atomic_load_n(&known, __ATOMIC_ACQUIRE)) {
+		present = dlsym(RTLD_DEFAULT, "__interceptor_pthread_create") != NULL;
+		__atomic_store_n(&known, 1, __ATOMIC_RELEASE);
+	}
+	return present;
+}
+
+/* Entry i's function (NULL: none), stored. */
+static void *find_named(int i)
+{
+	void *p = NULL;
+	char icpt[80];
+	if (named[i].interceptor && interceptors() &&
+	    snprintf(icpt, sizeof icpt, "__interceptor_%s", named[i].name) < (int)sizeof icpt)
+		p = dlsym(RTLD_DEFAULT, icpt);
+	if (!p)
+		p = dlsym(RTLD_NEXT, named[i].name);
+	if (p)
+		__atomic_store_n(&sd__libc_named[i], p, __ATOMIC_RELEASE);
+	return p;
+}
+
+void *sd__libc_named_resolve(int i)
+{
+	void *p = find_named(i);
+	if (!p) {
+		dprintf(2, "sockdrill: the C library has no %s\n", named[i].name);
+		abort();
+	}
+	return p;
+}
+
+/* The named entries with the given interceptor flag that are still empty. */
+static void find_named_pass(int interceptor)
+{
+	for (int i = 0; i < SD__LIBC_NAMED_COUNT; i++)
+		if (named[i].interceptor == interceptor &&
+		    !__atomic_load_n(&sd__libc_named[i], __ATOMIC_ACQUIRE))
+			find_named(i);
+}
+
 void sd__libc_resolve_all(void)
 {
+	/* The ones a sanitizer's allocator may call first: the later lookups may allocate. */
+	find_named_pass(0);
 #define SD__EAGER(ret, name, params, args) find(&sd__libc.name, #name, 0);
 	SD__LIBC_CALLS(SD__EAGER)
 #undef SD__EAGER
@@ -96,4 +157,13 @@ void sd__libc_resolve_all(void)
 	find(&sd__libc.ioctl, "ioctl", 0);
 	find(&sd__libc.freeaddrinfo, "freeaddrinfo", 0);
 	find(&sd__libc.closefrom, "closefrom", 0);
+	find_named_pass(1);
+}
+
+/* Before main (src/libc.h says why), early among constructors so that few come first. */
+__attribute__((constructor(101))) static void resolve_before_main(void)
+{
+	int saved = errno;
+	sd__libc_resolve_all();
+	errno = saved;
 }

@@ -1,4 +1,4 @@
-/* sockdrill: the C library's own functions, found with dlsym(RTLD_NEXT) at first use (internal). */
+/* sockdrill: the C library's own functions, found with dlsym before main or at first use. */
 #ifndef SD_LIBC_H
 #define SD_LIBC_H
 
@@ -22,9 +22,9 @@
  * Every slot starts at a resolver that looks the name up with dlsym(RTLD_NEXT, ...) (the next
  * definition after the object holding this table, past any interposer), stores it and calls
  * it. So the table works at any moment, even in another library's constructor before ours
- * ran; sd__libc_resolve_all() fills every slot ahead of time where a first call could come
- * from a signal handler (the LD_PRELOAD library). A name the C library lacks stops the process
- * with one line naming it when something calls it, not before.
+ * ran; sd__libc_resolve_all(), run by a constructor, fills every slot before main. A name the
+ * C library lacks stops the process with one line naming it when something calls it, not
+ * before.
  *
  * SD__LIBC_CALLS(X) lists the functions with fixed arguments, X(ret, name, params, args);
  * the variadic and void ones are spelled out in struct sd__libc.
@@ -116,7 +116,75 @@ extern struct sd__libc sd__libc;
 /* The C library's `name`, e.g. SD__LIBC(close)(fd). */
 #define SD__LIBC(name) (__atomic_load_n(&sd__libc.name, __ATOMIC_RELAXED))
 
-/* Looks every slot up now (where a later first call could not safely call dlsym). */
+/*
+ * The functions behind the in-process route's thread, clock and process interposers
+ * (harness/libc/threads.c, sync.c, clock.c, proc.c), as X(name, interceptor): found by name
+ * into sd__libc_named[] and called as SD__LIBC_FN(name)(...), typed from the C library's own
+ * declaration (the caller includes its header). interceptor 1: where a sanitizer runtime with
+ * interceptors is in the program, its __interceptor_<name> is taken, since a runtime linked
+ * statically (clang's ASan, so every libFuzzer build) sits in the program itself, which
+ * RTLD_NEXT skips, and pthread_create must go through it for the runtime to know the thread.
+ * 0: functions sanitizer runtimes call themselves on their hot paths, where the probe would
+ * only cost. (Socket calls never take an interceptor: under LD_PRELOAD, an instrumented
+ * program's interceptor calls the layer, which would call the interceptor again.)
+ */
+/* clang-format off */
+#define SD__LIBC_NAMED(X) \
+	X(pthread_getspecific, 0) X(pthread_setspecific, 0) X(pthread_key_create, 0) \
+	X(pthread_key_delete, 0) X(pthread_create, 1) X(pthread_join, 1) \
+	X(pthread_tryjoin_np, 1) X(pthread_clockjoin_np, 1) X(pthread_detach, 1) \
+	X(pthread_self, 1) X(pthread_exit, 1) X(pthread_cancel, 1) X(pthread_setcancelstate, 1) \
+	X(pthread_setcanceltype, 1) X(pthread_testcancel, 1) X(__pthread_register_cancel, 1) \
+	X(__pthread_unregister_cancel, 1) X(__pthread_unwind_next, 1) X(pthread_sigmask, 1) \
+	X(sigprocmask, 1) X(sched_yield, 1) X(pthread_kill, 1) X(pthread_setname_np, 1) \
+	X(pthread_getname_np, 1) X(pthread_setschedparam, 1) X(pthread_getschedparam, 1) \
+	X(pthread_setaffinity_np, 1) X(pthread_getaffinity_np, 1) X(pthread_getattr_np, 1) \
+	X(pthread_mutex_init, 1) X(pthread_mutex_destroy, 1) X(pthread_mutex_lock, 1) \
+	X(pthread_mutex_trylock, 1) X(pthread_mutex_clocklock, 1) X(pthread_mutex_unlock, 1) \
+	X(pthread_spin_init, 1) X(pthread_spin_destroy, 1) X(pthread_spin_lock, 1) \
+	X(pthread_spin_trylock, 1) X(pthread_spin_unlock, 1) X(pthread_cond_wait, 1) \
+	X(pthread_cond_clockwait, 1) X(pthread_cond_timedwait, 1) X(pthread_cond_signal, 1) \
+	X(pthread_cond_broadcast, 1) X(pthread_rwlock_init, 1) X(pthread_rwlock_destroy, 1) \
+	X(pthread_rwlock_rdlock, 1) X(pthread_rwlock_wrlock, 1) X(pthread_rwlock_tryrdlock, 1) \
+	X(pthread_rwlock_trywrlock, 1) X(pthread_rwlock_clockrdlock, 1) \
+	X(pthread_rwlock_clockwrlock, 1) X(pthread_rwlock_unlock, 1) X(sem_init, 1) \
+	X(sem_destroy, 1) X(sem_wait, 1) X(sem_trywait, 1) X(sem_clockwait, 1) X(sem_post, 1) \
+	X(sem_getvalue, 1) X(pthread_barrier_init, 1) X(pthread_barrier_destroy, 1) \
+	X(pthread_barrier_wait, 1) X(pthread_once, 1) X(gettimeofday, 1) X(time, 1) \
+	X(sleep, 1) X(usleep, 1) X(clock_nanosleep, 1) X(_exit, 1) X(exit, 1) X(_Exit, 1) \
+	X(quick_exit, 1) X(verr, 1) X(verrx, 1) X(fork, 1) X(_Fork, 1) X(daemon, 1) \
+	X(system, 1) X(popen, 1) X(posix_spawn, 1) X(posix_spawnp, 1) X(execve, 1) X(execv, 1) \
+	X(execvp, 1) X(execvpe, 1) X(fexecve, 1)
+
+enum {
+#define SD__LIBC_NAMED_ENUM(name, icpt) SD__LIBC_N_##name,
+	SD__LIBC_NAMED(SD__LIBC_NAMED_ENUM)
+#undef SD__LIBC_NAMED_ENUM
+	SD__LIBC_NAMED_COUNT
+};
+/* clang-format on */
+
+extern void *sd__libc_named[SD__LIBC_NAMED_COUNT];
+/* Looks entry i up now and stores it; a name the C library lacks stops the process with one
+ * line naming it. */
+void *sd__libc_named_resolve(int i);
+
+static inline void *sd__libc_named_at(int i)
+{
+	void *p = __atomic_load_n(&sd__libc_named[i], __ATOMIC_ACQUIRE);
+	return p ? p : sd__libc_named_resolve(i);
+}
+
+/* The C library's `name` of SD__LIBC_NAMED, e.g. SD__LIBC_FN(pthread_join)(t, &ret). */
+#define SD__LIBC_FN(name) ((__typeof__(&name))sd__libc_named_at(SD__LIBC_N_##name))
+
+/*
+ * Looks every slot up now. A constructor of libc.c calls it before main, so that no first
+ * call needs dlsym later, where it may never return: LeakSanitizer calls sched_yield (which
+ * the in-process route interposes) with every other thread stopped at exit, and the LD_PRELOAD
+ * library's first call may come from a signal handler. A call made before that constructor
+ * ran (from another library's constructor) still resolves its own slot on the spot.
+ */
 void sd__libc_resolve_all(void);
 
 #endif

@@ -19,6 +19,10 @@
  * and the kernel answers EOPNOTSUPP for AF_INET just as Linux does for a TCP pair.
  *
  * Adding a call: one line here, its C library slot in src/libc.h, and its sd__on_<name>.
+ *
+ * The thread, clock and process calls the in-process route also interposes (threads.c,
+ * sync.c, clock.c, proc.c) are not listed: they route by caller (an actor of the attached sim
+ * or not), not by descriptor, and the LD_PRELOAD library leaves them to the C library.
  */
 #define SD__LAYER_CALLS(FD, ANY, VOID)                                                             \
 	ANY(int, socket, (int d, int t, int p), (d, t, p))                                         \
@@ -96,10 +100,5 @@
 	    (a, l, h, hl, s, sl, f))
 
 #define SD__LAYER_VARIADIC(X) X(fcntl) X(fcntl64) X(ioctl)
-
-/* Calls only the in-process route interposes, in the same form (inproc.c makes them): calls
- * that act on the attached sim's actors (threads, time, the process), which the LD_PRELOAD
- * library leaves to the C library. */
-#define SD__LAYER_INPROC_CALLS(FD, ANY, VOID)
 
 #endif

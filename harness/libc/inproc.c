@@ -7,6 +7,7 @@
 #include <sockdrill/sim.h>
 
 #include "../inproc.h"
+#include "threads.h"
 
 /* In-process a program descriptor is a placeholder: socket(AF_UNIX, SOCK_STREAM) made through
  * the C library, so its number is the kernel's lowest free one (below FD_SETSIZE in a process
@@ -14,14 +15,14 @@
  * it natively. Its calls are the attached net's. */
 const int sd__route_kernel_fds = 0;
 
-SD__LAYER_INPROC_CALLS(SD__DEF_FD, SD__DEF_ANY, SD__DEF_VOID)
-
 static struct sd_net *cur;
 static struct sd__fdh *to_close; /* released by sd__route_forget, closed by sd__route_flush */
 
 struct sd_net *sd_inproc_net(void) { return __atomic_load_n(&cur, __ATOMIC_ACQUIRE); }
 
 struct sd_net *sd__route_resolver(void) { return sd_inproc_net(); }
+
+void sd__route_cancel_point(void) { sd__thread_cancel_point(); }
 
 struct sd_net *sd__route_socket_net(int domain, int type, int protocol)
 {

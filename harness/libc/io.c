@@ -14,13 +14,14 @@ static ssize_t sent(ssize_t rc, int flags)
 {
 	if (rc == -EPIPE && sd__route_kernel_fds && !(flags & MSG_NOSIGNAL))
 		raise(SIGPIPE);
-	return sd__ret(rc);
+	return sd__ret_cp(rc);
 }
 
 ssize_t sd__on_read(struct sd__fdh *h, int fd, void *b, size_t n)
 {
 	(void)fd;
-	return sd__ret(sd_recv(h->net, h->sfd, b, n, 0));
+	sd__route_cancel_point();
+	return sd__ret_cp(sd_recv(h->net, h->sfd, b, n, 0));
 }
 
 /* _FORTIFY_SOURCE's checked versions: an overflowing length goes to the C library's own, which
@@ -35,7 +36,8 @@ ssize_t sd__on___read_chk(struct sd__fdh *h, int fd, void *b, size_t n, size_t b
 ssize_t sd__on_recv(struct sd__fdh *h, int fd, void *b, size_t n, int f)
 {
 	(void)fd;
-	return sd__ret(sd_recv(h->net, h->sfd, b, n, f));
+	sd__route_cancel_point();
+	return sd__ret_cp(sd_recv(h->net, h->sfd, b, n, f));
 }
 
 ssize_t sd__on___recv_chk(struct sd__fdh *h, int fd, void *b, size_t n, size_t bl, int f)
@@ -50,10 +52,11 @@ ssize_t sd__on_recvfrom(struct sd__fdh *h, int fd, void *b, size_t n, int f, str
 			socklen_t *l)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	ssize_t rc = sd_recv(h->net, h->sfd, b, n, f);
 	if (rc >= 0 && a && l)
 		*l = 0;
-	return sd__ret(rc);
+	return sd__ret_cp(rc);
 }
 
 ssize_t sd__on___recvfrom_chk(struct sd__fdh *h, int fd, void *b, size_t n, size_t bl, int f,
@@ -67,16 +70,18 @@ ssize_t sd__on___recvfrom_chk(struct sd__fdh *h, int fd, void *b, size_t n, size
 ssize_t sd__on_recvmsg(struct sd__fdh *h, int fd, struct msghdr *m, int f)
 {
 	(void)fd;
-	return sd__ret(sd_recvmsg(h->net, h->sfd, m, f));
+	sd__route_cancel_point();
+	return sd__ret_cp(sd_recvmsg(h->net, h->sfd, m, f));
 }
 
 ssize_t sd__on_readv(struct sd__fdh *h, int fd, const struct iovec *v, int n)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	if (n < 0 || n > IOV_LIMIT)
 		return sd__ret(-EINVAL);
 	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
-	return sd__ret(sd_recvmsg(h->net, h->sfd, &m, 0));
+	return sd__ret_cp(sd_recvmsg(h->net, h->sfd, &m, 0));
 }
 
 /* As Linux's do_recvmmsg: one recvmsg per entry until one fails; after MSG_WAITFORONE's first
@@ -85,6 +90,7 @@ int sd__on_recvmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, in
 		    struct timespec *t)
 {
 	(void)fd, (void)t;
+	sd__route_cancel_point();
 	struct sd_net *net = h->net; /* h is not looked at again once a call may have waited */
 	int sfd = h->sfd;
 	unsigned i = 0;
@@ -94,7 +100,7 @@ int sd__on_recvmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, in
 		ssize_t rc = sd_recvmsg(net, sfd, &v[i].msg_hdr, flags);
 		if (rc < 0) {
 			if (i == 0)
-				return (int)sd__ret(rc);
+				return (int)sd__ret_cp(rc);
 			break;
 		}
 		v[i].msg_len = (unsigned)rc;
@@ -107,12 +113,14 @@ int sd__on_recvmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, in
 ssize_t sd__on_write(struct sd__fdh *h, int fd, const void *b, size_t n)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	return sent(sd_send(h->net, h->sfd, b, n, 0), 0);
 }
 
 ssize_t sd__on_send(struct sd__fdh *h, int fd, const void *b, size_t n, int f)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	return sent(sd_send(h->net, h->sfd, b, n, f), f);
 }
 
@@ -121,6 +129,7 @@ ssize_t sd__on_sendto(struct sd__fdh *h, int fd, const void *b, size_t n, int f,
 		      const struct sockaddr *a, socklen_t l)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	if (!a)
 		return sent(sd_send(h->net, h->sfd, b, n, f), f);
 	struct iovec v = {(void *)b, n};
@@ -131,12 +140,14 @@ ssize_t sd__on_sendto(struct sd__fdh *h, int fd, const void *b, size_t n, int f,
 ssize_t sd__on_sendmsg(struct sd__fdh *h, int fd, const struct msghdr *m, int f)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	return sent(sd_sendmsg(h->net, h->sfd, m, f), f);
 }
 
 ssize_t sd__on_writev(struct sd__fdh *h, int fd, const struct iovec *v, int n)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	if (n < 0 || n > IOV_LIMIT)
 		return sd__ret(-EINVAL);
 	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
@@ -146,6 +157,7 @@ ssize_t sd__on_writev(struct sd__fdh *h, int fd, const struct iovec *v, int n)
 int sd__on_sendmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, int f)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	struct sd_net *net = h->net; /* h is not looked at again once a call may have waited */
 	int sfd = h->sfd;
 	unsigned i = 0;
@@ -171,6 +183,7 @@ int sd__on_sendmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, in
  * (a pipe) is EINVAL in-process; under LD_PRELOAD the kernel sends it, without faults. */
 static ssize_t file_to_socket(struct sd__fdh *h, int in, off_t *o, size_t n)
 {
+	sd__route_cancel_point();
 	struct sd_net *net = h->net; /* h is not looked at again once a send may have waited */
 	int sfd = h->sfd;
 	off_t pos = o ? *o : lseek(in, 0, SEEK_CUR);

@@ -90,6 +90,11 @@ extern const int sd__route_kernel_fds;
 long sd__route_queued(struct sd__fdh *h, int outq);
 /* The net names resolve in without DNS (in-process, attached), or NULL: the C library's. */
 struct sd_net *sd__route_resolver(void);
+/* A call POSIX makes a cancellation point (accept, connect, read*, recv*, write*, send*,
+ * sendfile, poll, ppoll, select, pselect) starts on one of the layer's sockets, or ended with
+ * EINTR there: in-process, a pending pthread_cancel of the calling actor acts now and the call
+ * never returns (threads.c); under LD_PRELOAD nothing, the C library's own call is one. */
+void sd__route_cancel_point(void);
 
 /* A negative errno becomes -1 with errno set, the C library's convention; the only place
  * the layer writes errno for a result. */
@@ -100,6 +105,15 @@ static inline long sd__ret(long rc)
 		return -1;
 	}
 	return rc;
+}
+
+/* sd__ret for a cancellation point: a pthread_cancel that interrupted the call (EINTR) acts
+ * here, once the call has given back what it held. */
+static inline long sd__ret_cp(long rc)
+{
+	if (rc == -EINTR)
+		sd__route_cancel_point();
+	return sd__ret(rc);
 }
 
 /* A call on a simulated socket that the layer does not model: one line on stderr naming it
@@ -114,7 +128,6 @@ __attribute__((noreturn, format(printf, 1, 2))) void sd__unsupported(const char 
 #define SD__ON_ANY(ret, name, params, args) ret sd__on_##name params;
 #define SD__ON_VOID(name, params, args)     void sd__on_##name params;
 SD__LAYER_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
-SD__LAYER_INPROC_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
 #undef SD__ON_FD
 #undef SD__ON_ANY
 #undef SD__ON_VOID

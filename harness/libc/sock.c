@@ -33,10 +33,11 @@ int sd__on_listen(struct sd__fdh *h, int fd, int b)
 int sd__on_accept4(struct sd__fdh *h, int fd, struct sockaddr *a, socklen_t *l, int f)
 {
 	(void)fd;
+	sd__route_cancel_point();
 	struct sd_net *net = h->net; /* h may be gone when a detach came while accept waited */
 	int sfd = sd_accept(net, h->sfd, a, l, f);
 	if (sfd < 0)
-		return RET(sfd);
+		return (int)sd__ret_cp(sfd);
 	return RET(sd__route_adopt(net, sfd, f));
 }
 
@@ -48,7 +49,8 @@ int sd__on_accept(struct sd__fdh *h, int fd, struct sockaddr *a, socklen_t *l)
 int sd__on_connect(struct sd__fdh *h, int fd, const struct sockaddr *a, socklen_t l)
 {
 	(void)fd;
-	return RET(sd_connect(h->net, h->sfd, a, l));
+	sd__route_cancel_point();
+	return (int)sd__ret_cp(sd_connect(h->net, h->sfd, a, l));
 }
 
 int sd__on_getsockname(struct sd__fdh *h, int fd, struct sockaddr *a, socklen_t *l)

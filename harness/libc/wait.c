@@ -119,7 +119,8 @@ int sd__on_poll(struct pollfd *p, nfds_t n, int t)
 {
 	if (sd__route_kernel_fds || !has_ours(p, n))
 		return SD__LIBC(poll)(p, n, t);
-	return (int)sd__ret(sd__wait(p, n, t < 0 ? -1 : (int64_t)t * 1000000, NULL, NULL));
+	sd__route_cancel_point();
+	return (int)sd__ret_cp(sd__wait(p, n, t < 0 ? -1 : (int64_t)t * 1000000, NULL, NULL));
 }
 
 /* _FORTIFY_SOURCE: an array shorter than n goes to the C library's check, which aborts. */
@@ -148,10 +149,11 @@ int sd__on_ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sig
 {
 	if (sd__route_kernel_fds || !has_ours(p, n))
 		return SD__LIBC(ppoll)(p, n, t, s);
+	sd__route_cancel_point();
 	int64_t ns;
 	if (ts_ns(t, &ns) < 0)
 		return (int)sd__ret(-EINVAL);
-	return (int)sd__ret(sd__wait(p, n, ns, s, NULL));
+	return (int)sd__ret_cp(sd__wait(p, n, ns, s, NULL));
 }
 
 int sd__on___ppoll_chk(struct pollfd *p, nfds_t n, const struct timespec *t, const sigset_t *s,
@@ -225,6 +227,7 @@ int sd__on_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t)
 	int m = n > FD_SETSIZE ? FD_SETSIZE : n;
 	if (sd__route_kernel_fds || n < 0 || !sets_have_ours(m, r, w, e))
 		return SD__LIBC(select)(n, r, w, e, t);
+	sd__route_cancel_point();
 	if (t && (t->tv_sec < 0 || t->tv_usec < 0))
 		return (int)sd__ret(-EINVAL);
 	int64_t left, ns = -1;
@@ -237,7 +240,7 @@ int sd__on_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t)
 		t->tv_sec = left / 1000000000;
 		t->tv_usec = (left % 1000000000) / 1000;
 	}
-	return (int)sd__ret(rc);
+	return (int)sd__ret_cp(rc);
 }
 
 int sd__on_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t,
@@ -246,8 +249,9 @@ int sd__on_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 	int m = n > FD_SETSIZE ? FD_SETSIZE : n;
 	if (sd__route_kernel_fds || n < 0 || !sets_have_ours(m, r, w, e))
 		return SD__LIBC(pselect)(n, r, w, e, t, s);
+	sd__route_cancel_point();
 	int64_t ns;
 	if (ts_ns(t, &ns) < 0)
 		return (int)sd__ret(-EINVAL);
-	return (int)sd__ret(select_wait(m, r, w, e, ns, s, NULL));
+	return (int)sd__ret_cp(select_wait(m, r, w, e, ns, s, NULL));
 }

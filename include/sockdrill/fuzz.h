@@ -11,11 +11,12 @@ extern "C" {
 
 /*
  * A server under test. It runs as an actor on a fresh sim for every input; its libc socket
- * calls reach the sim through the interposition layer, harness/libc/ (link it in; the CMake
- * helper sockdrill_add_server_fuzzer does), so its source is compiled unchanged. The input
- * decides how many clients connect to 127.0.0.1:port, what each sends (one of `requests`, or
- * raw input bytes), how the bytes are cut and spaced, the scheduling seed, segmentation, and
- * short reads and writes on the server's side.
+ * calls reach the sim through the interposition layer, harness/libc/, and its threads, clocks
+ * and exit() calls become actors, virtual time and a recorded status (link the layer in; the
+ * CMake helper sockdrill_add_server_fuzzer does; docs/inproc.md), so its source is compiled
+ * unchanged. The input decides how many clients connect to 127.0.0.1:port, what each sends
+ * (one of `requests`, or raw input bytes), how the bytes are cut and spaced, the scheduling
+ * seed, segmentation, and short reads and writes on the server's side.
  */
 struct sd_fuzz_server {
 	/* Runs the server, as its main would. It may return when idle or accept forever: once
@@ -32,13 +33,29 @@ struct sd_fuzz_server {
 	 * raw bytes); anything else is a finding. */
 	int (*check)(int which, const unsigned char *request, size_t reqlen,
 		     const unsigned char *reply, size_t replylen);
+
+	/* Members appended later; a glue written before them leaves them zero. */
+
+	/* Optional: called after every input, once the server's actors and its sim are gone,
+	 * with `arg`. For a server whose main keeps globals (counters, lists, "initialised"
+	 * flags, memory it frees at exit): put them back as a fresh process has them, so the
+	 * next input starts from the same state. */
+	void (*reset)(void *arg);
+	/* Optional: whether the server ending itself with `status` (exit(), _exit(), err(),
+	 * errx(), ... after start-up) is expected: non-zero ends the input quietly, 0 makes it
+	 * a finding "the server exited with status N". NULL: only status 0 is expected. An
+	 * exit during start-up (before the first client) is always a harness error. */
+	int (*exit_expected)(int status);
 };
 
 /*
  * Runs one input. Returns 0; a finding (wrong reply, server not listening, a deadlock of
- * server and clients, descriptors left open after the clients) prints
- * "sockdrill finding: ..." and aborts, so the fuzzer keeps the input. SOCKDRILL_TRACE=1 in
- * the environment prints every socket call first.
+ * server and clients, clients still waiting after 600 virtual seconds, descriptors left
+ * open after the clients, an unexpected exit status) prints "sockdrill finding: ..." and
+ * aborts, so the fuzzer keeps the input. A harness error (the server exited during
+ * start-up, or called fork(), exec*(), system(), ... which an in-process server cannot)
+ * prints "sockdrill: ..." and ends the process with status 2, which no engine takes for a
+ * crash. SOCKDRILL_TRACE=1 in the environment prints every socket call first.
  */
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size);
 

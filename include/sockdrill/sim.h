@@ -61,6 +61,63 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out);
  * later); linear in the pieces of the queue otherwise. */
 long sd_sim_queued(struct sd_net *net, int fd, int outq);
 
+/*
+ * Scheduler support for an in-process run (harness/libc/: threads, clocks and exit of a
+ * server run as actors; docs/inproc.md). `net` is always the sim itself (not a wrapper
+ * around it). Actor 0 is main, the code that opened the sim and runs it by blocking; the
+ * calls that act on "the running actor" are meant for the spawned ones.
+ */
+
+/* 1 with *out naming the sim, when an actor (not main) of some sim is what runs on the
+ * calling OS thread; 0 otherwise (main, another thread, no sim running). */
+int sd_sim_current(struct sd_net *out);
+/* 1 when the caller runs as an actor (not main) of this sim, else 0. */
+int sd_sim_is_actor(struct sd_net *net);
+/* A number no other sim of this process had, so one run tells itself from the next even
+ * when the new sim reuses the old one's memory; 0 when net is not a sim. */
+uint64_t sd_sim_serial(struct sd_net *net);
+/* The running actor's id (0: main), or -EINVAL when net is not a sim. */
+int sd_sim_actor_id(struct sd_net *net);
+
+#define SD_SIM_PARK_INTR 0x1 /* sd_sim_interrupt may end the wait (a cancellation point) */
+/*
+ * Parks the running actor on `key` (any address; not NULL for waits only sd_sim_unpark
+ * ends) until sd_sim_unpark(key), the virtual deadline (ns on the sim clock, -1: none) or,
+ * with SD_SIM_PARK_INTR, sd_sim_interrupt. Other actors run meanwhile; when every actor
+ * waits and nothing is due, the deadlock report lists this actor as waiting in `what`
+ * (copied, up to 63 bytes: "mutex 0x... held by actor 3"). A NULL key waits for any
+ * change of the sim's state, as its socket calls do. 0 (unparked), -ETIMEDOUT, -EINTR,
+ * -EDEADLK (main only: every actor is blocked for good), -EINVAL (not a sim).
+ */
+int sd_sim_park(struct sd_net *net, const void *key, int64_t deadline_ns, int flags,
+		const char *what);
+/* Makes runnable up to n (n < 0: all) actors parked on key, the earliest parked first;
+ * returns how many, or -EINVAL. Who then runs first is the seeded scheduler's choice. */
+int sd_sim_unpark(struct sd_net *net, const void *key, int n);
+/* Interrupts actor id: a wait that allows it (a socket call, or sd_sim_park with
+ * SD_SIM_PARK_INTR) ends at once (socket calls return -EINTR); an actor not in such a wait
+ * has its next one end at once. 0, or -ESRCH (unknown or ended). */
+int sd_sim_interrupt(struct sd_net *net, int id);
+/* Ends the running actor now with `status` (pthread_exit, exit()): its frames are
+ * abandoned, its joiners wake. Never returns for an actor; -EINVAL for main. */
+int sd_sim_actor_exit(struct sd_net *net, int status);
+/* Ends actor id where it waits (it never runs again; status -1), as the end of the process
+ * ends every thread. 0 (also when it had ended), -EINVAL (main or the running actor),
+ * -ESRCH (no such actor: ids run 1, 2, ... without gaps). */
+int sd_sim_actor_stop(struct sd_net *net, int id);
+/* Nobody will join actor id: its stack is given back as soon as it ends. 0 or -ESRCH. */
+int sd_sim_detach(struct sd_net *net, int id);
+/* 1 and *status (when not NULL) once actor id has ended, 0 while it runs or waits, -ESRCH. */
+int sd_sim_actor_status(struct sd_net *net, int id, int *status);
+/* A scheduling point: another runnable actor runs first; with maybe != 0, only with the
+ * chance the preempt option gives (as at every socket call). 0 or -EINVAL. */
+int sd_sim_yield(struct sd_net *net, int maybe);
+/* The virtual clock does not move past t_ns (-1: no limit, the default): when every actor
+ * waits and nothing is due before then, it is a deadlock (reported, -EDEADLK to main) even
+ * if some wait would end later. Bounds a run whose actors include a thread that sleeps in a
+ * loop, where otherwise time would run on for ever. 0 or -EINVAL. */
+int sd_sim_set_time_limit(struct sd_net *net, int64_t t_ns);
+
 #ifdef __cplusplus
 }
 #endif

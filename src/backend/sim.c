@@ -871,8 +871,8 @@ static int sim_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
 			if (rc || timeout_ms == 0 || (deadline >= 0 && s->now >= deadline))
 				break;
 			enum sd__wake w = sd__park(s, "poll", deadline);
-			if (w == W_DEADLOCK) {
-				rc = -EDEADLK;
+			if (w == W_DEADLOCK || w == W_INTR) {
+				rc = w == W_INTR ? -EINTR : -EDEADLK;
 				break;
 			}
 		}

@@ -244,6 +244,8 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			enum sd__wake w = sd__park(s, "send (connecting)", deadline);
 			if (w == W_DEADLOCK)
 				return -EDEADLK;
+			if (w == W_INTR)
+				return -EINTR;
 			if (w == W_TIMEOUT && k->st == T_SYN_SENT)
 				return -EAGAIN;
 			if (k->st == T_ESTABLISHED || k->st == T_CLOSE_WAIT)
@@ -287,6 +289,8 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		enum sd__wake w = sd__park(s, "send", deadline);
 		if (w == W_DEADLOCK)
 			return copied ? (ssize_t)copied : -EDEADLK;
+		if (w == W_INTR) /* as a signal does: what was queued counts */
+			return copied ? (ssize_t)copied : -EINTR;
 		if (w == W_TIMEOUT && !send_space(k))
 			return copied ? (ssize_t)copied : -EAGAIN;
 	}
@@ -384,6 +388,8 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		enum sd__wake w = sd__park(s, "recv", deadline);
 		if (w == W_DEADLOCK)
 			return copied ? (ssize_t)copied : -EDEADLK;
+		if (w == W_INTR)
+			return copied ? (ssize_t)copied : -EINTR;
 		if (w == W_TIMEOUT && !sd__readable(s, k)) {
 			if (copied)
 				break;

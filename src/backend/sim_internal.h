@@ -126,7 +126,8 @@ struct sd__sock {
 };
 
 enum sd__astate { A_RUNNABLE, A_PARKED, A_DONE, A_JOINED };
-enum sd__wake { W_WOKEN, W_TIMEOUT, W_DEADLOCK };
+/* Why a park ended. W_INTR: sd_sim_interrupt (a pthread_cancel) woke an interruptible wait. */
+enum sd__wake { W_WOKEN, W_TIMEOUT, W_DEADLOCK, W_INTR };
 
 struct sd__actor {
 	int id;
@@ -143,6 +144,17 @@ struct sd__actor {
 	void *arg;
 	const void *asan_bottom; /* stack bounds, for the sanitizer's fiber switching */
 	size_t asan_size;
+
+	/* keyed parks (sd_sim_park): only sd_sim_unpark on the same key, the deadline or an
+	 * interrupt ends them, never the sim's own wake-ups */
+	const void *key;
+	uint64_t park_seq; /* when it parked: sd_sim_unpark wakes the earliest first */
+	int intr_ok;       /* the wait in progress may be interrupted */
+	int intr_pending;  /* an interrupt came while it was not in such a wait */
+	int detached;      /* nobody joins it: its stack goes back as soon as it ends */
+	int status;        /* sd_sim_actor_exit's status; 0 when fn returned */
+	int saved_errno;   /* errno is per actor, as it is per thread */
+	char wait_buf[64]; /* the wait a keyed park names in reports */
 };
 
 struct sd__sim {
@@ -189,9 +201,13 @@ struct sd__sim {
 	struct sd__actor main;
 	struct sd__actor **actors; /* actors[id]: &main, then the spawned ones */
 	size_t nactors;
-	uint64_t *runq, *parkq; /* bit id % 64 of word id / 64: actor id runnable, parked */
+	/* bit id % 64 of word id / 64: actor id runnable, parked, parked on a key */
+	uint64_t *runq, *parkq, *keyq;
 	size_t qwords;
+	uint64_t park_seq, serial;
 	struct sd__actor *cur, *prev;
+	struct sd__sim *outer; /* the sim running on this OS thread when this one's main left */
+	int64_t limit;         /* sd_sim_set_time_limit; -1 none */
 	char *deadlock;
 	int in_scheduler;
 
@@ -258,7 +274,16 @@ void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
 /* sim_sched.c */
 int sd__sched_init(struct sd__sim *s);
 void sd__sched_free(struct sd__sim *s);
-enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline);
+/* Parks the running actor until woken, the deadline (-1: none) or, when intr, an interrupt.
+ * A NULL key is a wait on the sim's own events (every state change wakes it); any other
+ * key only sd_sim_unpark ends. */
+enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, int64_t deadline,
+			  int intr);
+/* The socket calls' waits: on the sim's events, interruptible. */
+static inline enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
+{
+	return sd__park_on(s, NULL, what, deadline, 1);
+}
 void sd__yield(struct sd__sim *s); /* another runnable actor, if any, runs first */
 /* Preemption at a call: with chance preempt/1024, a yield. Inline, as most calls only draw. */
 static inline void sd__maybe_yield(struct sd__sim *s)

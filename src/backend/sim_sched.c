@@ -41,16 +41,22 @@ __asm__(".text\n"
 	".size sd__ctx_entry, .-sd__ctx_entry\n");
 #endif
 
-/* Actor states are mirrored in two bit sets indexed by actor id (main is 0), runnable and
- * parked, so the scheduler's scans visit only the actors concerned, in id order. Every
- * change of an actor's state goes through here. */
+/* The sim whose actor (not main) runs on this OS thread, or NULL: what tells the thread,
+ * clock and exit interposers that their caller is an actor. Set at every switch. */
+static _Thread_local struct sd__sim *running;
+
+/* Actor states are mirrored in three bit sets indexed by actor id (main is 0), runnable,
+ * parked and parked on a key, so the scheduler's scans visit only the actors concerned, in
+ * id order. Every change of an actor's state goes through here. */
 static void set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st)
 {
 	size_t w = (size_t)a->id / 64;
 	uint64_t b = 1ull << (a->id % 64);
 	uint64_t run = s->runq[w] & ~b, park = s->parkq[w] & ~b; /* one store each */
+	uint64_t key = s->keyq[w] & ~b;
 	s->runq[w] = st == A_RUNNABLE ? run | b : run;
 	s->parkq[w] = st == A_PARKED ? park | b : park;
+	s->keyq[w] = st == A_PARKED && a->key ? key | b : key;
 	a->st = st;
 }
 
@@ -121,11 +127,15 @@ static void free_stack(struct sd__actor *a)
 
 int sd__sched_init(struct sd__sim *s)
 {
+	static _Atomic uint64_t serials;
+	s->serial = ++serials;
+	s->limit = -1;
 	s->qwords = 1;
-	s->runq = calloc(2, sizeof *s->runq);
+	s->runq = calloc(3, sizeof *s->runq);
 	if (!s->runq)
 		return -ENOMEM;
 	s->parkq = s->runq + 1;
+	s->keyq = s->runq + 2;
 	s->actors = malloc(sizeof *s->actors);
 	if (!s->actors) {
 		free(s->runq);
@@ -169,6 +179,16 @@ static void sd__fiber_arrived(struct sd__sim *s, void *fake)
 }
 #endif
 
+/* Gives back the stack of a detached actor that just ended, once off it. */
+static void reap_prev(struct sd__sim *s)
+{
+	struct sd__actor *p = s->prev;
+	if (p && p->detached && p->st == A_DONE && p->stack) {
+		free_stack(p);
+		set_state(s, p, A_JOINED);
+	}
+}
+
 /* Moves from the running actor to `to`. `dying` says the current one never comes back. */
 static void switch_to(struct sd__sim *s, struct sd__actor *to, int dying)
 {
@@ -177,6 +197,10 @@ static void switch_to(struct sd__sim *s, struct sd__actor *to, int dying)
 		return;
 	s->cur = to;
 	s->prev = from;
+	if (from == &s->main)
+		s->outer = running;
+	running = to == &s->main ? s->outer : s;
+	from->saved_errno = errno;
 #ifdef SD_ASAN
 	void *fake = NULL;
 	__sanitizer_start_switch_fiber(dying ? NULL : &fake, to->asan_bottom, to->asan_size);
@@ -191,6 +215,8 @@ static void switch_to(struct sd__sim *s, struct sd__actor *to, int dying)
 #ifdef SD_ASAN
 	sd__fiber_arrived(s, fake);
 #endif
+	errno = from->saved_errno;
+	reap_prev(s);
 }
 
 /* A seeded choice among the runnable actors, or NULL when none is: the k-th runnable one in
@@ -244,10 +270,10 @@ static int64_t next_event(struct sd__sim *s)
 void sd__wake_all(struct sd__sim *s)
 {
 	for (size_t w = 0; w < s->qwords; w++) {
-		uint64_t m = s->parkq[w];
+		uint64_t m = s->parkq[w] & ~s->keyq[w]; /* a keyed park waits for its key */
 		if (!m)
 			continue;
-		s->parkq[w] = 0;
+		s->parkq[w] &= ~m;
 		s->runq[w] |= m;
 		for (; m; m &= m - 1) {
 			struct sd__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
@@ -278,6 +304,14 @@ void sd__advance(struct sd__sim *s)
 		}
 }
 
+/* The time the scheduler may move the clock to when every actor waits: the next event,
+ * or -1 when there is none before the time limit (then it is a deadlock). */
+static int64_t next_move(struct sd__sim *s)
+{
+	int64_t t = next_event(s);
+	return s->limit >= 0 && t > s->limit ? -1 : t;
+}
+
 static void build_report(struct sd__sim *s)
 {
 	size_t cap = 256 + (s->nactors + 1) * 160, len = 0;
@@ -286,7 +320,11 @@ static void build_report(struct sd__sim *s)
 		return;
 	len += (size_t)snprintf(r, cap, "deadlock at t=%lld.%09lld: every actor is blocked",
 				(long long)(s->now / 1000000000), (long long)(s->now % 1000000000));
-	for (size_t i = 0; i <= s->nactors; i++) {
+	if (s->limit >= 0 && next_event(s) >= 0) /* waits that end, but not before the limit */
+		len += (size_t)snprintf(
+			r + len, cap - len, " until past the time limit t=%lld.%09lld",
+			(long long)(s->limit / 1000000000), (long long)(s->limit % 1000000000));
+	for (size_t i = 0; i <= s->nactors && len < cap; i++) {
 		struct sd__actor *a = actor_at(s, i);
 		if (a->st == A_PARKED)
 			len += (size_t)snprintf(r + len, cap - len, "; %s (actor %d) waits in %s",
@@ -296,9 +334,17 @@ static void build_report(struct sd__sim *s)
 	s->deadlock = r;
 }
 
-enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
+enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, int64_t deadline,
+			  int intr)
 {
 	struct sd__actor *me = s->cur, *next;
+	if (intr && me->intr_pending) { /* interrupted before it could wait */
+		me->intr_pending = 0;
+		return W_INTR;
+	}
+	me->key = key;
+	me->intr_ok = intr;
+	me->park_seq = ++s->park_seq;
 	set_state(s, me, A_PARKED);
 	me->deadline = deadline;
 	me->why = W_WOKEN;
@@ -307,7 +353,7 @@ enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
 		next = pick_runnable(s, NULL);
 		if (next)
 			break;
-		int64_t t = next_event(s);
+		int64_t t = next_move(s);
 		if (t < 0) {
 			/* Nothing can ever happen again: hand control to main with the news. */
 			build_report(s);
@@ -322,6 +368,8 @@ enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
 	set_state(s, next, A_RUNNABLE);
 	switch_to(s, next, 0);
 	me->deadline = -1;
+	me->key = NULL;
+	me->intr_ok = 0;
 	return me->why;
 }
 
@@ -332,19 +380,16 @@ void sd__yield(struct sd__sim *s)
 		switch_to(s, other, 0);
 }
 
-static void actor_main(struct sd__sim *s)
+/* The running actor has ended: the next one runs, and this stack is never used again. */
+static _Noreturn void finish(struct sd__sim *s)
 {
-#ifdef SD_ASAN
-	sd__fiber_arrived(s, NULL);
-#endif
 	struct sd__actor *me = s->cur;
-	me->fn(me->arg);
 	set_state(s, me, A_DONE);
 	sd__wake_all(s); /* joiners */
 	for (;;) {
 		struct sd__actor *next = pick_runnable(s, me);
 		if (!next) {
-			int64_t t = next_event(s);
+			int64_t t = next_move(s);
 			if (t >= 0) {
 				if (t > s->now)
 					s->now = t;
@@ -358,6 +403,18 @@ static void actor_main(struct sd__sim *s)
 		}
 		switch_to(s, next, 1);
 	}
+}
+
+static void actor_main(struct sd__sim *s)
+{
+#ifdef SD_ASAN
+	sd__fiber_arrived(s, NULL);
+#endif
+	errno = 0; /* as in a new thread */
+	reap_prev(s);
+	struct sd__actor *me = s->cur;
+	me->fn(me->arg);
+	finish(s);
 }
 
 #ifndef SD_FAST_SWITCH
@@ -380,16 +437,18 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 	s->actors = grown;
 	if ((s->nactors + 1) / 64 >= s->qwords) { /* the bit sets grow by doubling */
 		size_t nw = s->qwords * 2;
-		uint64_t *q = calloc(2 * nw, sizeof *q);
+		uint64_t *q = calloc(3 * nw, sizeof *q);
 		if (!q) {
 			free(a);
 			return -ENOMEM;
 		}
 		memcpy(q, s->runq, s->qwords * sizeof *q);
 		memcpy(q + nw, s->parkq, s->qwords * sizeof *q);
+		memcpy(q + 2 * nw, s->keyq, s->qwords * sizeof *q);
 		free(s->runq);
 		s->runq = q;
 		s->parkq = q + nw;
+		s->keyq = q + 2 * nw;
 		s->qwords = nw;
 	}
 	a->stack_size = s->stack_kb * 1024;
@@ -440,7 +499,7 @@ int sd__join(struct sd__sim *s, int id)
 	struct sd__actor *a = s->actors[id];
 	snprintf(what, sizeof what, "join(%s)", a->name);
 	while (a->st != A_DONE)
-		if (sd__park(s, what, -1) == W_DEADLOCK)
+		if (sd__park_on(s, NULL, what, -1, 0) == W_DEADLOCK)
 			return -EDEADLK;
 	free_stack(a);
 	set_state(s, a, A_JOINED);
@@ -451,7 +510,179 @@ int sd__sleep(struct sd__sim *s, int64_t ns)
 {
 	int64_t until = s->now + (ns > 0 ? ns : 0);
 	while (s->now < until)
-		if (sd__park(s, "sleep", until) == W_DEADLOCK)
+		if (sd__park_on(s, NULL, "sleep", until, 0) == W_DEADLOCK)
 			return -EDEADLK;
+	return 0;
+}
+
+/* ---- sim-only scheduler API for in-process runs (include/sockdrill/sim.h) ---------------- */
+
+static struct sd__sim *sim_of(struct sd_net *net)
+{
+	return net && net->ops == &sd_sim_ops ? net->state : NULL;
+}
+
+static struct sd__actor *actor_of(struct sd__sim *s, int id)
+{
+	return s && id >= 0 && (size_t)id <= s->nactors ? s->actors[id] : NULL;
+}
+
+int sd_sim_current(struct sd_net *out)
+{
+	if (!running)
+		return 0;
+	out->ops = &sd_sim_ops;
+	out->state = running;
+	return 1;
+}
+
+int sd_sim_is_actor(struct sd_net *net)
+{
+	struct sd__sim *s = sim_of(net);
+	return s && running == s && s->cur != &s->main;
+}
+
+uint64_t sd_sim_serial(struct sd_net *net)
+{
+	struct sd__sim *s = sim_of(net);
+	return s ? s->serial : 0;
+}
+
+int sd_sim_actor_id(struct sd_net *net)
+{
+	struct sd__sim *s = sim_of(net);
+	return s ? s->cur->id : -EINVAL;
+}
+
+int sd_sim_park(struct sd_net *net, const void *key, int64_t deadline_ns, int flags,
+		const char *what)
+{
+	struct sd__sim *s = sim_of(net);
+	if (!s)
+		return -EINVAL;
+	struct sd__actor *me = s->cur;
+	snprintf(me->wait_buf, sizeof me->wait_buf, "%s", what ? what : "park");
+	switch (sd__park_on(s, key, me->wait_buf, deadline_ns, (flags & SD_SIM_PARK_INTR) != 0)) {
+	case W_TIMEOUT: return -ETIMEDOUT;
+	case W_DEADLOCK: return -EDEADLK;
+	case W_INTR: return -EINTR;
+	default: return 0;
+	}
+}
+
+int sd_sim_unpark(struct sd_net *net, const void *key, int n)
+{
+	struct sd__sim *s = sim_of(net);
+	int woken = 0;
+	if (!s || !key)
+		return -EINVAL;
+	while (n < 0 || woken < n) {
+		struct sd__actor *first = NULL;
+		for (size_t w = 0; w < s->qwords; w++)
+			for (uint64_t m = s->keyq[w]; m; m &= m - 1) {
+				struct sd__actor *a =
+					actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
+				if (a->key == key && (!first || a->park_seq < first->park_seq))
+					first = a;
+			}
+		if (!first)
+			break;
+		set_state(s, first, A_RUNNABLE);
+		first->key = NULL;
+		first->why = W_WOKEN;
+		woken++;
+	}
+	return woken;
+}
+
+int sd_sim_interrupt(struct sd_net *net, int id)
+{
+	struct sd__sim *s = sim_of(net);
+	struct sd__actor *a = actor_of(s, id);
+	if (!a || a->st == A_DONE || a->st == A_JOINED)
+		return -ESRCH;
+	if (a->st == A_PARKED && a->intr_ok) {
+		set_state(s, a, A_RUNNABLE);
+		a->why = W_INTR;
+	} else {
+		a->intr_pending = 1;
+	}
+	return 0;
+}
+
+int sd_sim_actor_exit(struct sd_net *net, int status)
+{
+	struct sd__sim *s = sim_of(net);
+	if (!s || s->cur == &s->main || running != s)
+		return -EINVAL;
+	s->cur->status = status;
+	finish(s);
+}
+
+int sd_sim_actor_stop(struct sd_net *net, int id)
+{
+	struct sd__sim *s = sim_of(net);
+	struct sd__actor *a = actor_of(s, id);
+	if (!a)
+		return -ESRCH;
+	if (a == &s->main || a == s->cur)
+		return -EINVAL;
+	if (a->st == A_DONE || a->st == A_JOINED)
+		return 0;
+	a->key = NULL;
+	a->status = -1;
+	set_state(s, a, A_DONE);
+	if (a->detached) {
+		free_stack(a);
+		set_state(s, a, A_JOINED);
+	}
+	sd__wake_all(s); /* joiners */
+	return 0;
+}
+
+int sd_sim_detach(struct sd_net *net, int id)
+{
+	struct sd__sim *s = sim_of(net);
+	struct sd__actor *a = actor_of(s, id);
+	if (!a || a == &s->main || a->st == A_JOINED)
+		return -ESRCH;
+	a->detached = 1;
+	if (a->st == A_DONE && a != s->cur) {
+		free_stack(a);
+		set_state(s, a, A_JOINED);
+	}
+	return 0;
+}
+
+int sd_sim_actor_status(struct sd_net *net, int id, int *status)
+{
+	struct sd__actor *a = actor_of(sim_of(net), id);
+	if (!a)
+		return -ESRCH;
+	if (a->st != A_DONE && a->st != A_JOINED)
+		return 0;
+	if (status)
+		*status = a->status;
+	return 1;
+}
+
+int sd_sim_yield(struct sd_net *net, int maybe)
+{
+	struct sd__sim *s = sim_of(net);
+	if (!s)
+		return -EINVAL;
+	if (maybe)
+		sd__maybe_yield(s);
+	else
+		sd__yield(s);
+	return 0;
+}
+
+int sd_sim_set_time_limit(struct sd_net *net, int64_t t_ns)
+{
+	struct sd__sim *s = sim_of(net);
+	if (!s)
+		return -EINVAL;
+	s->limit = t_ns < 0 ? -1 : t_ns;
 	return 0;
 }

@@ -505,6 +505,8 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 			enum sd__wake w = sd__park(s, "connect", deadline);
 			if (w == W_DEADLOCK)
 				return -EDEADLK;
+			if (w == W_INTR) /* the handshake goes on; a second connect says EALREADY */
+				return -EINTR;
 			if (w == W_TIMEOUT && k->st == T_SYN_SENT)
 				return err;
 		}
@@ -547,6 +549,8 @@ int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, i
 		enum sd__wake w = sd__park(s, "accept", deadline);
 		if (w == W_DEADLOCK)
 			return -EDEADLK;
+		if (w == W_INTR)
+			return -EINTR;
 		if (w == W_TIMEOUT && !k->aq_head)
 			return -EAGAIN;
 	}

@@ -502,6 +502,121 @@ static void instances_are_independent(void **state)
 	free(t2);
 }
 
+/* ---- the scheduler support of in-process runs (sd_sim_park and friends) -------------- */
+
+struct parker {
+	struct sd_net *net;
+	const void *on;
+	int key, rc, order, fd;
+};
+
+static int woken_order;
+
+static void park_on_key(void *arg)
+{
+	struct parker *p = arg;
+	p->rc = sd_sim_park(p->net, p->on, -1, 0, "the key");
+	p->order = ++woken_order;
+}
+
+static void recv_until_interrupted(void *arg)
+{
+	struct parker *p = arg;
+	char b;
+	p->rc = (int)sd_recv(p->net, p->fd, &b, 1, 0);
+}
+
+/* A keyed park ends only by its key (never by the sim's own wake-ups), earliest parked
+ * first; an interrupt ends a socket call with EINTR; stopping and exiting set a status. */
+static void keyed_parks_and_interrupts(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(5, NULL);
+	struct parker p[3];
+	int id[3], key;
+	woken_order = 0;
+	for (int i = 0; i < 3; i++) { /* all on one key, parked in id order */
+		p[i] = (struct parker){.net = net, .on = &key};
+		id[i] = sd_spawn(net, "parker", park_on_key, &p[i]);
+		assert_int_equal(sd_sleep_ns(net, MS), 0);
+	}
+	/* socket activity wakes the sim's own waits, not these */
+	int fds[2];
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l = listener(net, 4, &where, &wl);
+	fds[0] = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, fds[0], (struct sockaddr *)&where, wl), 0);
+	fds[1] = sd_accept(net, l, NULL, NULL, 0);
+	assert_int_equal(sd_send(net, fds[0], "x", 1, 0), 1);
+	assert_int_equal(sd_sleep_ns(net, MS), 0);
+	assert_int_equal(woken_order, 0);
+	assert_int_equal(sd_sim_actor_status(net, id[0], NULL), 0);
+	/* one at a time, the earliest parked first */
+	assert_int_equal(sd_sim_unpark(net, &fds, -1), 0);
+	assert_int_equal(sd_sim_unpark(net, &key, 1), 1);
+	assert_int_equal(sd_join(net, id[0]), 0);
+	assert_int_equal(sd_sim_unpark(net, &key, 1), 1);
+	assert_int_equal(sd_join(net, id[1]), 0);
+	assert_int_equal(p[0].order, 1);
+	assert_int_equal(p[1].order, 2);
+	assert_int_equal(p[0].rc, 0);
+	/* p[2] never wakes: stopped where it waits */
+	assert_int_equal(sd_sim_actor_stop(net, id[2]), 0);
+	int status = 0;
+	assert_int_equal(sd_sim_actor_status(net, id[2], &status), 1);
+	assert_int_equal(status, -1);
+	assert_int_equal(sd_sim_unpark(net, &key, -1), 0);
+	assert_int_equal(sd_sim_actor_stop(net, 99), -ESRCH);
+	assert_int_equal(sd_sim_actor_stop(net, 0), -EINVAL);
+	/* an interrupt ends a blocked recv with EINTR */
+	struct parker r = {.net = net, .fd = fds[1]};
+	char b;
+	assert_int_equal(sd_recv(net, fds[1], &b, 1, 0), 1); /* the "x" */
+	int rid = sd_spawn(net, "reader", recv_until_interrupted, &r);
+	assert_int_equal(sd_sleep_ns(net, MS), 0);
+	assert_int_equal(sd_sim_interrupt(net, rid), 0);
+	assert_int_equal(sd_join(net, rid), 0);
+	assert_int_equal(r.rc, -EINTR);
+	assert_int_equal(sd_sim_interrupt(net, rid), -ESRCH);
+	assert_int_equal(sd_sim_is_actor(net), 0); /* main is not an actor */
+	struct sd_net cur;
+	assert_int_equal(sd_sim_current(&cur), 0);
+	close_sim(net);
+}
+
+static void deadline_park(void *arg)
+{
+	struct parker *p = arg;
+	for (;;) /* a thread that sleeps in a loop: time never stops moving */
+		p->rc = sd_sim_park(p->net, &p->key, sd_now_ns(p->net) + 1000 * MS, 0, "tick");
+}
+
+/* A time limit turns "every actor waits, and only ever more waiting is due" into a
+ * deadlock report, where the clock would otherwise run for ever. */
+static void time_limit_ends_a_ticking_run(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(5, NULL);
+	struct parker p = {.net = net};
+	sd_spawn(net, "ticker", deadline_park, &p);
+	assert_int_equal(sd_sim_set_time_limit(net, 60000 * MS), 0);
+	int fd = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	listener(net, 4, &where, &wl);
+	assert_int_equal(sd_connect(net, fd, (struct sockaddr *)&where, wl), 0);
+	char b;
+	assert_int_equal(sd_recv(net, fd, &b, 1, 0), -EDEADLK); /* nobody ever writes */
+	assert_int_equal(sd_now_ns(net), 60000 * MS);
+	assert_int_equal(p.rc, -ETIMEDOUT);
+	const char *r = sd_sim_deadlock_report(net);
+	assert_non_null(strstr(r, "until past the time limit t=60.000000000"));
+	assert_non_null(strstr(r, "ticker (actor 1) waits in tick"));
+	assert_int_equal(sd_sim_set_time_limit(net, -1), 0);
+	close_sim(net);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(same_seed_same_trace),
 	T(same_seed_same_trace_with_epoll),
@@ -517,5 +632,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(one_role_option),
 	T(bad_options_are_rejected),
 	T(instances_are_independent),
+	T(keyed_parks_and_interrupts),
+	T(time_limit_ends_a_ticking_run),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

@@ -1,0 +1,327 @@
+/* sockdrill in-process layer: process calls of a server run as actors. exit() and its
+ * kin end the server (every actor of the run stops) with the status recorded for the
+ * driver, never the fuzzer; fork, exec and the like are refused with one line. */
+/* GNU names (sigorset, CPU_SET_S, program_invocation_name, the _np calls): the layer is
+ * also compiled in a user project that does not define it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <err.h>
+#include <errno.h>
+#include <error.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sockdrill/sim.h>
+
+#include "../../src/libc.h"
+#include "proc.h"
+#include "threads.h"
+
+static struct {
+	int exited, status;
+} P;
+
+int sd__proc_exited(int *status)
+{
+	if (P.exited && status)
+		*status = P.status;
+	return P.exited;
+}
+
+void sd__proc_reset(void) { P.exited = 0; }
+
+void sd__harness_error(const char *fmt, ...)
+{
+	va_list ap;
+	fflush(stdout);
+	fputs("sockdrill: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	SD__LIBC_FN(_exit)(2);
+}
+
+/* The caller is one of the run's actors, not inside a signal handler (libFuzzer's crash
+ * and timeout handlers end the process with _Exit: that must stay real). */
+static int in_server(struct sd_net *sim) { return sd__in_actor(sim) && !sd__in_signal_handler(); }
+
+/* The process ends, as far as the run can tell: the first status is kept, every other
+ * actor stops where it is (threads die with the process; clients with the input), and
+ * this one ends. The server's atexit handlers do not run: they are the fuzzer's too. */
+static _Noreturn void server_exit(struct sd_net *sim, int status, int flush)
+{
+	if (!P.exited) {
+		P.exited = 1;
+		P.status = status & 0xff;
+	}
+	if (flush) { /* what exit() would write out; streams on sockets are left alone */
+		fflush(stdout);
+		fflush(stderr);
+	}
+	for (int id = 1; sd_sim_actor_stop(sim, id) != -ESRCH; id++)
+		; /* this actor says -EINVAL and goes on below */
+	sd_sim_actor_exit(sim, status);
+	abort(); /* not reached */
+}
+
+void exit(int status)
+{
+	struct sd_net sim;
+	if (in_server(&sim))
+		server_exit(&sim, status, 1);
+	SD__LIBC_FN(exit)(status);
+	abort();
+}
+
+void _exit(int status)
+{
+	struct sd_net sim;
+	if (in_server(&sim))
+		server_exit(&sim, status, 0);
+	SD__LIBC_FN(_exit)(status);
+	abort();
+}
+
+void _Exit(int status)
+{
+	struct sd_net sim;
+	if (in_server(&sim))
+		server_exit(&sim, status, 0);
+	SD__LIBC_FN(_Exit)(status);
+	abort();
+}
+
+void quick_exit(int status)
+{
+	struct sd_net sim;
+	if (in_server(&sim))
+		server_exit(&sim, status, 0);
+	SD__LIBC_FN(quick_exit)(status);
+	abort();
+}
+
+void verr(int status, const char *fmt, va_list ap)
+{
+	struct sd_net sim;
+	int e = errno; /* the message ends with strerror of the caller's errno */
+	if (!in_server(&sim)) {
+		errno = e;
+		SD__LIBC_FN(verr)(status, fmt, ap);
+	}
+	errno = e;
+	vwarn(fmt, ap);
+	server_exit(&sim, status, 1);
+}
+
+void verrx(int status, const char *fmt, va_list ap)
+{
+	struct sd_net sim;
+	if (!in_server(&sim))
+		SD__LIBC_FN(verrx)(status, fmt, ap);
+	vwarnx(fmt, ap);
+	server_exit(&sim, status, 1);
+}
+
+void err(int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verr(status, fmt, ap);
+}
+
+void errx(int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verrx(status, fmt, ap);
+}
+
+/* glibc's error() and error_at_line(), which exit when status is not 0. Written out here
+ * (the C library has no va_list form to forward to), with its format: program name,
+ * "file:line: ", the message, ": strerror(errnum)". */
+static void error_line(int status, int errnum, const char *file, unsigned line, const char *fmt,
+		       va_list ap)
+{
+	fflush(stdout);
+	if (error_print_progname)
+		error_print_progname();
+	else
+		fprintf(stderr, "%s:", program_invocation_name);
+	if (file)
+		fprintf(stderr, "%s:%u:", file, line);
+	fputc(' ', stderr);
+	vfprintf(stderr, fmt, ap);
+	if (errnum)
+		fprintf(stderr, ": %s", strerror(errnum));
+	fputc('\n', stderr);
+	error_message_count++;
+	if (status)
+		exit(status);
+}
+
+void error(int status, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_line(status, errnum, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void error_at_line(int status, int errnum, const char *file, unsigned line, const char *fmt, ...)
+{
+	static const char *last_file;
+	static unsigned last_line;
+	if (error_one_per_line && line == last_line &&
+	    (file == last_file || (file && last_file && strcmp(file, last_file) == 0)))
+		return;
+	last_file = file;
+	last_line = line;
+	va_list ap;
+	va_start(ap, fmt);
+	error_line(status, errnum, file, line, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- calls that would copy or replace the whole fuzzer -------------------------------- */
+
+static void refuse(const char *call)
+{
+	struct sd_net sim;
+	if (sd__in_actor(&sim))
+		sd__harness_error("%s() in an in-process server is not supported; run such a "
+				  "server with `sockdrill wrap`",
+				  call);
+}
+
+pid_t fork(void)
+{
+	refuse("fork");
+	return SD__LIBC_FN(fork)();
+}
+
+/* Outside a run too, vfork is fork: a child returning from this wrapper's frame would
+ * wreck the parent's, which vfork shares. */
+pid_t vfork(void)
+{
+	refuse("vfork");
+	return SD__LIBC_FN(fork)();
+}
+
+pid_t _Fork(void)
+{
+	refuse("_Fork");
+	return SD__LIBC_FN(_Fork)();
+}
+
+int daemon(int nochdir, int noclose)
+{
+	refuse("daemon");
+	return SD__LIBC_FN(daemon)(nochdir, noclose);
+}
+
+int system(const char *cmd)
+{
+	refuse("system");
+	return SD__LIBC_FN(system)(cmd);
+}
+
+FILE *popen(const char *cmd, const char *mode)
+{
+	refuse("popen");
+	return SD__LIBC_FN(popen)(cmd, mode);
+}
+
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+		const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	refuse("posix_spawn");
+	return SD__LIBC_FN(posix_spawn)(pid, path, fa, attr, argv, envp);
+}
+
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	refuse("posix_spawnp");
+	return SD__LIBC_FN(posix_spawnp)(pid, file, fa, attr, argv, envp);
+}
+
+int execve(const char *path, char *const argv[], char *const envp[])
+{
+	refuse("execve");
+	return SD__LIBC_FN(execve)(path, argv, envp);
+}
+
+int execv(const char *path, char *const argv[])
+{
+	refuse("execv");
+	return SD__LIBC_FN(execv)(path, argv);
+}
+
+int execvp(const char *file, char *const argv[])
+{
+	refuse("execvp");
+	return SD__LIBC_FN(execvp)(file, argv);
+}
+
+int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	refuse("execvpe");
+	return SD__LIBC_FN(execvpe)(file, argv, envp);
+}
+
+int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	refuse("fexecve");
+	return SD__LIBC_FN(fexecve)(fd, argv, envp);
+}
+
+/* The list forms gather their arguments for the vector forms: arg0 (never NULL, as glibc
+ * declares it) ... NULL [, envp]. */
+#define EXEC_LIST(first, ap, argv)                                                                 \
+	size_t n_ = 1;                                                                             \
+	va_list count_;                                                                            \
+	va_copy(count_, ap);                                                                       \
+	while (va_arg(count_, char *))                                                             \
+		n_++;                                                                              \
+	va_end(count_);                                                                            \
+	char *argv[n_ + 1];                                                                        \
+	argv[0] = (char *)(first);                                                                 \
+	for (size_t i_ = 1; i_ <= n_; i_++)                                                        \
+		argv[i_] = va_arg(ap, char *);
+
+int execl(const char *path, const char *arg, ...)
+{
+	refuse("execl");
+	va_list ap;
+	va_start(ap, arg);
+	EXEC_LIST(arg, ap, argv)
+	va_end(ap);
+	return SD__LIBC_FN(execv)(path, argv);
+}
+
+int execlp(const char *file, const char *arg, ...)
+{
+	refuse("execlp");
+	va_list ap;
+	va_start(ap, arg);
+	EXEC_LIST(arg, ap, argv)
+	va_end(ap);
+	return SD__LIBC_FN(execvp)(file, argv);
+}
+
+int execle(const char *path, const char *arg, ...)
+{
+	refuse("execle");
+	va_list ap;
+	va_start(ap, arg);
+	EXEC_LIST(arg, ap, argv)
+	char **envp = va_arg(ap, char **);
+	va_end(ap);
+	return SD__LIBC_FN(execve)(path, argv, envp);
+}
