@@ -13,6 +13,7 @@
 #include "fuzz_input.h"
 #include "fuzz_plan.h"
 #include "inproc.h"
+#include "libc/fresh.h"
 #include "libc/proc.h"
 #include "libc/threads.h"
 
@@ -126,6 +127,7 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	current = &faulty;
 	sd_inproc_attach(&faulty);
 
+	sd__fresh_begin(); /* the server's globals, descriptors and signals as a new process's */
 	server_returned = 0;
 	int sid = sd_spawn(&sim, "server", server_actor, (void *)srv);
 	if (sid < 0)
@@ -194,6 +196,7 @@ done:
 	current = NULL;
 	sd_net_close(&faulty);
 	sd_net_close(&sim);
+	sd__fresh_end();
 	/* The run's threads, locks and exit are forgotten; then the glue's own globals. */
 	sd__threads_reset();
 	sd__proc_reset();
