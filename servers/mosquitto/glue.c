@@ -1,5 +1,6 @@
 /* mosquitto (Debian bookworm) fuzzed in-process: the broker's main on a plain MQTT listener,
  * clients speaking MQTT 3.1.1 (and 3.1), an oracle that knows the broker's exact replies. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 
 int sd_server_main(int argc, char **argv);
 
-static char conf[64];
+static char conf[4096];
 
 /* The config, written once per process. `user root` keeps a broker started as root from
  * dropping the whole fuzzer to the `mosquitto` (or `nobody`) user; it changes nothing for a
@@ -18,17 +19,17 @@ static char conf[64];
 static void write_config(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	char dir[48];
-	snprintf(dir, sizeof dir, "%s/sd-mosquitto-XXXXXX",
-		 tmp && *tmp && strlen(tmp) < 20 ? tmp : "/tmp");
+	char dir[4000];
+	snprintf(dir, sizeof dir, "%s/sd-mosquitto-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir)) {
-		perror("mosquitto glue: mkdtemp");
+		fprintf(stderr, "mosquitto glue: cannot make a directory %s: %s\n", dir,
+			strerror(errno));
 		exit(2);
 	}
 	snprintf(conf, sizeof conf, "%s/mosquitto.conf", dir);
 	FILE *f = fopen(conf, "w");
 	if (!f) {
-		perror("mosquitto glue: the config");
+		fprintf(stderr, "mosquitto glue: cannot write %s: %s\n", conf, strerror(errno));
 		exit(2);
 	}
 	fprintf(f,
