@@ -84,3 +84,17 @@ def test_raw_bytes_not_mqtt_are_dropped(exe, tmp_path):
     r = run(exe, tmp_path, {"raw": b"GET / HTTP/1.0\r\n\r\n"}, {"raw": CONNECT + DISCONNECT})
     assert r.reply(0) == b""
     assert r.reply(1) == CONNACK
+
+
+def test_mqtt5_assigned_client_id_replays(exe, tmp_path):
+    """An MQTT 5 client without an id gets one the broker makes up from getrandom; the same
+    input gives the same CONNACK, byte for byte (docs/inproc.md, "Random bytes")."""
+    v5 = bytes.fromhex("100d00044d5154540502003c000000")  # MQTT 5, empty id, no properties
+    replies = []
+    for k in range(2):
+        d = tmp_path / str(k)
+        d.mkdir()
+        replies.append(run(exe, d, {"raw": v5}).reply(0))
+    assert replies[0][:4] == bytes.fromhex("20350000")  # CONNACK, 53 bytes on: no session, success
+    assert b"auto-" in replies[0]  # property 0x12, the assigned client identifier
+    assert replies[0] == replies[1]
