@@ -7,7 +7,7 @@
  * aligned_alloc, memalign); memory the C library allocates on the server's behalf (its
  * caches, a FILE) is the C library's and stays. A realloc of a server block stays the
  * server's, whoever calls it. So is what a C library call the server made allocates for it to
- * keep (regcomp, getline, getdelim, asprintf, vasprintf, realpath, opendir, fdopendir). After
+ * keep (regcomp, regexec's state cache, getline, getdelim, asprintf, vasprintf, realpath, opendir, fdopendir). After
  * the run every server block still allocated is freed, and every stream the server opened
  * with fopen and did not close is closed.
  *
@@ -274,6 +274,12 @@ int posix_memalign(void **out, size_t a, size_t n)
 int regcomp(regex_t *re, const char *pattern, int flags)
 {
 	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(regcomp)(re, pattern, flags));
+}
+
+/* regexec fills the compiled regex's state cache as it matches: more of the server's regex. */
+int regexec(const regex_t *re, const char *s, size_t n, regmatch_t m[n], int flags)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(regexec)(re, s, n, m, flags));
 }
 
 ssize_t getdelim(char **line, size_t *n, int delim, FILE *f)

@@ -77,6 +77,9 @@ SERVER_CODE static void allocate_and_keep(void)
 	 * grammar), a formatted string, a line. */
 	for (int i = 0; i < 4; i++)
 		regcomp(&re[i], "^([a-z]+)[[:space:]]+(\"[^\"]*\"|[0-9]+)$", REG_EXTENDED | REG_ICASE);
+	regmatch_t m[3];
+	for (int i = 0; i < 4; i++) /* matching fills each regex's state cache */
+		regexec(&re[i], i % 2 ? "Port 8080" : "user \"nobody\"", 3, m, 0);
 	if (asprintf(&keep[5], "%s=%d", "port", 8080) < 0)
 		keep[5] = NULL;
 	FILE *in = fopen("/proc/self/status", "r");
@@ -193,7 +196,8 @@ static void each_input_gives_its_memory_back(void **state)
 	}
 	size_t after = heap_in_use();
 	print_message("heap in use: %zu before, %zu after 8 inputs\n", before, after);
-	assert_true(after < before + 64 * 1024);
+	/* kept, it would be 8 x ~1.4 MiB; the C library's allocator keeps a little for itself */
+	assert_true(after < before + 256 * 1024);
 }
 
 const struct CMUnitTest sd_unit_tests[] = {
