@@ -277,7 +277,11 @@ int regcomp(regex_t *re, const char *pattern, int flags)
 }
 
 /* regexec fills the compiled regex's state cache as it matches: more of the server's regex. */
-int regexec(const regex_t *re, const char *s, size_t n, regmatch_t m[n], int flags)
+/* Defined under its assembler name: <regex.h> declares the match array with a variable
+ * bound, which a definition must not evaluate (nmatch may be 0). */
+int sd__regexec(const regex_t *re, const char *s, size_t n, regmatch_t *m, int flags)
+	__asm__("regexec");
+int sd__regexec(const regex_t *re, const char *s, size_t n, regmatch_t *m, int flags)
 {
 	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(regexec)(re, s, n, m, flags));
 }

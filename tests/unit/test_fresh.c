@@ -80,6 +80,7 @@ SERVER_CODE static void allocate_and_keep(void)
 	regmatch_t m[3];
 	for (int i = 0; i < 4; i++) /* matching fills each regex's state cache */
 		regexec(&re[i], i % 2 ? "Port 8080" : "user \"nobody\"", 3, m, 0);
+	regexec(&re[0], "no match wanted", 0, NULL, 0); /* nmatch 0: no array at all */
 	if (asprintf(&keep[5], "%s=%d", "port", 8080) < 0)
 		keep[5] = NULL;
 	FILE *in = fopen("/proc/self/status", "r");
