@@ -6,15 +6,20 @@
  * directly (malloc, calloc, realloc, reallocarray, strdup, strndup, posix_memalign,
  * aligned_alloc, memalign); memory the C library allocates on the server's behalf (its
  * caches, a FILE) is the C library's and stays. A realloc of a server block stays the
- * server's, whoever calls it. After the run every server block still allocated is freed, and
- * so is every stream the server opened with fopen and did not close.
+ * server's, whoever calls it. So is what a C library call the server made allocates for it to
+ * keep (regcomp, regexec's state cache, getline, getdelim, asprintf, vasprintf, realpath, opendir, fdopendir). After
+ * the run every server block still allocated is freed, and every stream the server opened
+ * with fopen and did not close is closed.
  *
  * The allocator underneath is the sanitizer's where the program has one (its interceptors,
  * found without dlsym, which itself allocates), else glibc's __libc_ functions. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
+#include <regex.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +81,7 @@ static uintptr_t *slots;
 static size_t cap, used, live; /* used counts live and GONE slots */
 static int lock;
 static int active; /* a run is on: new server blocks are noted */
+static int on_behalf; /* inside a C library call the server made that allocates for it */
 
 static void take(void)
 {
@@ -137,10 +143,15 @@ static int grow(void)
 	return 0;
 }
 
+static int from_server_code(const void *ra)
+{
+	return (const char *)ra >= __start_sd_srv_text && (const char *)ra < __stop_sd_srv_text;
+}
+
 static int from_server(const void *ra)
 {
-	return __atomic_load_n(&active, __ATOMIC_RELAXED) && (const char *)ra >= __start_sd_srv_text &&
-	       (const char *)ra < __stop_sd_srv_text;
+	return __atomic_load_n(&active, __ATOMIC_RELAXED) &&
+	       (__atomic_load_n(&on_behalf, __ATOMIC_RELAXED) || from_server_code(ra));
 }
 
 static void *noted(void *p, const void *ra)
@@ -243,6 +254,73 @@ int posix_memalign(void **out, size_t a, size_t n)
 	*out = noted(p, __builtin_return_address(0));
 	return 0;
 }
+
+/* ---- C library calls that allocate for their caller ------------------------------------- */
+
+/* The memory these return (a compiled regex, a line buffer, a formatted string, a path, a
+ * directory stream) is the caller's: called by the server during a run, whatever they
+ * allocate is noted as the server's. */
+#define ON_BEHALF(ra, call)                                                                        \
+	({                                                                                         \
+		int mine_ = __atomic_load_n(&active, __ATOMIC_RELAXED) && from_server_code(ra);    \
+		if (mine_)                                                                         \
+			__atomic_fetch_add(&on_behalf, 1, __ATOMIC_RELAXED);                       \
+		__typeof__(call) r_ = (call);                                                      \
+		if (mine_)                                                                         \
+			__atomic_fetch_sub(&on_behalf, 1, __ATOMIC_RELAXED);                       \
+		r_;                                                                                \
+	})
+
+int regcomp(regex_t *re, const char *pattern, int flags)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(regcomp)(re, pattern, flags));
+}
+
+/* regexec fills the compiled regex's state cache as it matches: more of the server's regex. */
+/* Defined under its assembler name: <regex.h> declares the match array with a variable
+ * bound, which a definition must not evaluate (nmatch may be 0). */
+int sd__regexec(const regex_t *re, const char *s, size_t n, regmatch_t *m, int flags)
+	__asm__("regexec");
+int sd__regexec(const regex_t *re, const char *s, size_t n, regmatch_t *m, int flags)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(regexec)(re, s, n, m, flags));
+}
+
+ssize_t getdelim(char **line, size_t *n, int delim, FILE *f)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(getdelim)(line, n, delim, f));
+}
+
+ssize_t getline(char **line, size_t *n, FILE *f)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(getdelim)(line, n, '\n', f));
+}
+
+int vasprintf(char **out, const char *fmt, va_list ap)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(vasprintf)(out, fmt, ap));
+}
+
+int asprintf(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(vasprintf)(out, fmt, ap));
+	va_end(ap);
+	return r;
+}
+
+char *realpath(const char *path, char *resolved)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(realpath)(path, resolved));
+}
+
+DIR *opendir(const char *path)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(opendir)(path));
+}
+
+DIR *fdopendir(int fd) { return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(fdopendir)(fd)); }
 
 /* ---- streams ---------------------------------------------------------------------------- */
 

@@ -3,6 +3,8 @@
  * only. The globals below sit in the sections ci/real-servers moves a server's data into. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -59,7 +61,8 @@ static int leaked_stream_fd = -1;
 SERVER_CODE static void allocate_and_keep(void)
 {
 	/* Blocks a server keeps in its globals until its process ends, and one it frees. */
-	static char *keep[5] __attribute__((section("sd_srv_bss")));
+	static char *keep[8] __attribute__((section("sd_srv_bss")));
+	static regex_t re[4] __attribute__((section("sd_srv_bss")));
 	keep[0] = malloc(1 << 20);
 	memset(keep[0], 1, 1 << 20);
 	keep[1] = calloc(1000, 64);
@@ -70,6 +73,23 @@ SERVER_CODE static void allocate_and_keep(void)
 	free(gone);
 	if (posix_memalign((void **)&keep[4], 64, 4096) != 0)
 		keep[4] = NULL;
+	/* What C library calls allocate for it to keep: compiled regexes (tinyproxy's config
+	 * grammar), a formatted string, a line. */
+	for (int i = 0; i < 4; i++)
+		regcomp(&re[i], "^([a-z]+)[[:space:]]+(\"[^\"]*\"|[0-9]+)$", REG_EXTENDED | REG_ICASE);
+	regmatch_t m[3];
+	for (int i = 0; i < 4; i++) /* matching fills each regex's state cache */
+		regexec(&re[i], i % 2 ? "Port 8080" : "user \"nobody\"", 3, m, 0);
+	regexec(&re[0], "no match wanted", 0, NULL, 0); /* nmatch 0: no array at all */
+	if (asprintf(&keep[5], "%s=%d", "port", 8080) < 0)
+		keep[5] = NULL;
+	FILE *in = fopen("/proc/self/status", "r");
+	size_t cap = 0;
+	if (in) {
+		if (getline(&keep[6], &cap, in) < 0)
+			keep[6] = NULL;
+		fclose(in);
+	}
 	/* Streams it never closes, with something buffered in each. */
 	for (int i = 0; i < 16; i++) {
 		FILE *f = fopen("/dev/null", "w");
@@ -177,7 +197,8 @@ static void each_input_gives_its_memory_back(void **state)
 	}
 	size_t after = heap_in_use();
 	print_message("heap in use: %zu before, %zu after 8 inputs\n", before, after);
-	assert_true(after < before + 64 * 1024);
+	/* kept, it would be 8 x ~1.4 MiB; the C library's allocator keeps a little for itself */
+	assert_true(after < before + 256 * 1024);
 }
 
 const struct CMUnitTest sd_unit_tests[] = {
