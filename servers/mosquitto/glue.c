@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sockdrill/fuzz.h>
 
@@ -11,7 +12,24 @@
 
 int sd_server_main(int argc, char **argv);
 
-static char conf[4096];
+static char confdir[4000], conf[4096];
+
+/* The process's config goes with it (an input that crashes leaves it behind). */
+static void remove_config(void)
+{
+	unlink(conf);
+	rmdir(confdir);
+}
+
+/* A harness error: one line, and exit 2 without the atexit handlers, where libFuzzer's would
+ * take the exit for a crash of the input (docs/inproc.md). */
+static void fail(const char *what, const char *path)
+{
+	fprintf(stderr, "mosquitto glue: cannot %s %s: %s\n", what, path, strerror(errno));
+	remove_config();
+	fflush(stdout);
+	_exit(2);
+}
 
 /* The config, written once per process. `user root` keeps a broker started as root from
  * dropping the whole fuzzer to the `mosquitto` (or `nobody`) user; it changes nothing for a
@@ -19,27 +37,23 @@ static char conf[4096];
 static void write_config(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	char dir[4000];
-	snprintf(dir, sizeof dir, "%s/sd-mosquitto-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "mosquitto glue: cannot make a directory %s: %s\n", dir,
-			strerror(errno));
-		exit(2);
-	}
-	snprintf(conf, sizeof conf, "%s/mosquitto.conf", dir);
+	snprintf(confdir, sizeof confdir, "%s/sd-mosquitto-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(confdir))
+		fail("make the directory", confdir);
+	snprintf(conf, sizeof conf, "%s/mosquitto.conf", confdir);
+	atexit(remove_config);
 	FILE *f = fopen(conf, "w");
-	if (!f) {
-		fprintf(stderr, "mosquitto glue: cannot write %s: %s\n", conf, strerror(errno));
-		exit(2);
-	}
-	fprintf(f,
-		"listener %d 127.0.0.1\n"
-		"allow_anonymous true\n"
-		"persistence false\n"
-		"user root\n"
-		"log_dest none\n",
-		PORT);
-	fclose(f);
+	if (!f)
+		fail("write", conf);
+	int w = fprintf(f,
+			"listener %d 127.0.0.1\n"
+			"allow_anonymous true\n"
+			"persistence false\n"
+			"user root\n"
+			"log_dest none\n",
+			PORT);
+	if (fclose(f) != 0 || w < 0)
+		fail("write", conf);
 }
 
 static void serve(void *arg)
