@@ -24,7 +24,8 @@
 struct client {
 	struct sd_fuzz_plan_client q; /* what it sends, and how */
 	struct sd_net *net;
-	int port, err;
+	int port, err; /* err: the first failed call's negative errno, or 0 */
+	size_t sent;   /* bytes of q.msg the sim took */
 	unsigned char got[512];
 	size_t gotlen;
 };
@@ -35,27 +36,30 @@ static void client_actor(void *arg)
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	int fd = sd_socket(c->net, AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		c->err = fd;
 	if (fd < 0 || (c->err = sd_connect(c->net, fd, (struct sockaddr *)&a, sizeof a)) < 0)
 		goto done;
-	size_t from = 0;
 	for (int i = 0; i < c->q.ncut; i++) {
-		while (from < c->q.cut[i]) {
-			ssize_t k = sd_send(c->net, fd, c->q.msg + from, c->q.cut[i] - from,
+		while (c->sent < c->q.cut[i]) {
+			ssize_t k = sd_send(c->net, fd, c->q.msg + c->sent, c->q.cut[i] - c->sent,
 					    MSG_NOSIGNAL);
 			if (k <= 0) {
 				c->err = (int)k;
 				goto done;
 			}
-			from += (size_t)k;
+			c->sent += (size_t)k;
 		}
 		if (c->q.gap_us)
 			sd_sleep_ns(c->net, (int64_t)c->q.gap_us * 1000);
 	}
 	sd_shutdown(c->net, fd, SHUT_WR);
-	for (ssize_t k;
-	     c->gotlen < sizeof c->got &&
-	     (k = sd_recv(c->net, fd, c->got + c->gotlen, sizeof c->got - c->gotlen, 0)) > 0;)
+	ssize_t k = 0;
+	while (c->gotlen < sizeof c->got &&
+	       (k = sd_recv(c->net, fd, c->got + c->gotlen, sizeof c->got - c->gotlen, 0)) > 0)
 		c->gotlen += (size_t)k;
+	if (k < 0)
+		c->err = (int)k;
 done:
 	if (fd >= 0)
 		sd_close(c->net, fd);
@@ -79,6 +83,39 @@ static void escape(char *out, const unsigned char *p, size_t n)
 			*out++ = (char)ch;
 	}
 	*out = '\0';
+}
+
+/* Bytes as lower-case hex, for the transcript. */
+static void hex(FILE *f, const unsigned char *p, size_t n)
+{
+	static const char digit[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		putc(digit[p[i] >> 4], f);
+		putc(digit[p[i] & 15], f);
+	}
+}
+
+/* SOCKDRILL_TRANSCRIPT=FILE: what each client sent and received, one JSON object a line,
+ * written anew for every input once the clients are done and before any verdict, so an
+ * input that is a finding leaves its transcript too (docs/inproc.md). */
+static void write_transcript(const struct client *cl, int n)
+{
+	const char *path = getenv("SOCKDRILL_TRANSCRIPT");
+	if (!path || !*path)
+		return;
+	FILE *f = fopen(path, "we");
+	if (!f)
+		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		const struct client *c = &cl[i];
+		fprintf(f, "{\"client\": %d, \"which\": %d, \"sent\": \"", i, c->q.which);
+		hex(f, c->q.msg, c->sent);
+		fputs("\", \"reply\": \"", f);
+		hex(f, c->got, c->gotlen);
+		fprintf(f, "\", \"err\": %d}\n", -c->err);
+	}
+	if (fclose(f) != 0)
+		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
 }
 
 static struct sd_net *current;
@@ -157,10 +194,12 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
 	/* A server thread that sleeps in a loop keeps time moving: the limit ends such a run. */
 	sd_sim_set_time_limit(&sim, sd_now_ns(&sim) + CLIENT_LIMIT_NS);
-	for (int i = 0; i < n; i++)
-		if (sd_join(&sim, ids[i]) < 0 && !server_exited(srv))
-			FINDING("clients and server are all blocked: %s",
-				sd_sim_deadlock_report(&sim));
+	int stuck = 0; /* a client that never ended, with the server still there */
+	for (int i = 0; i < n && !stuck; i++)
+		stuck = sd_join(&sim, ids[i]) < 0 && !sd__proc_exited(NULL);
+	write_transcript(cl, n);
+	if (stuck)
+		FINDING("clients and server are all blocked: %s", sd_sim_deadlock_report(&sim));
 	sd_sim_set_time_limit(&sim, -1);
 	if (server_exited(srv)) /* every client stopped with it: nothing left to check */
 		goto done;
