@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,34 +158,6 @@ static void serve(void *arg)
 	sd_server_main(4, av);
 }
 
-/* tinyproxy's globals holding the memory a process gives back when it ends: its config
- * (conf.h) and the 41 regular expressions of its config parser (conf.c's directives[],
- * ~650 KB each start). Freed after every input; else the fuzzer grows by that much per input
- * and libFuzzer's 2 GB RSS limit ends a run after a thousand. */
-struct config_s;
-extern struct config_s *config;
-void free_config(struct config_s *conf);
-extern struct {
-	const char *re;
-	void *handler;
-	regex_t *cre;
-} directives[];
-extern const unsigned int ndirectives;
-
-static void reset(void *arg)
-{
-	(void)arg;
-	for (unsigned i = 0; i < ndirectives; i++) {
-		if (directives[i].cre) {
-			regfree(directives[i].cre);
-			free(directives[i].cre);
-			directives[i].cre = NULL;
-		}
-	}
-	if (config)
-		free_config(config);
-}
-
 static const char *const reqs[] = {
 	"GET http://tinyproxy.stats/ HTTP/1.0\r\n\r\n",
 	"FOO\r\n\r\n",
@@ -288,7 +259,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 				   .port = PROXY_PORT,
 				   .requests = reqs,
 				   .nrequests = NREQ,
-				   .check = check,
-				   .reset = reset};
+				   .check = check};
 	return sd_fuzz_server_run(&s, d, n);
 }
