@@ -97,15 +97,18 @@ static void upstream_answer(int c)
 		end = strstr(buf, "\r\n\r\n");
 	}
 	if (end) {
-		char names[512] = "", reply[1024 + 512];
+		char names[512] = "", reply[sizeof buf + sizeof names + 128];
 		*end = '\0';
-		char *line = strstr(buf, "\r\n");
-		*line = '\0';
-		for (char *h = line + 2; h && *h;) {
-			char *next = strstr(h, "\r\n"), *colon = strchr(h, ':');
+		char *eol = strstr(buf, "\r\n"), *h = NULL; /* none: a request line alone */
+		if (eol) {
+			*eol = '\0';
+			h = eol + 2;
+		}
+		while (h && *h) {
+			char *next = strstr(h, "\r\n"), *colon;
 			if (next)
 				*next = '\0';
-			if (colon) {
+			if ((colon = strchr(h, ':')) != NULL) {
 				*colon = '\0';
 				if (names[0])
 					strncat(names, ",", sizeof names - strlen(names) - 1);
