@@ -5,9 +5,9 @@
 set -euo pipefail
 : "${SRC:?}" "${OUT:?}" "${CC:?}" "${JOBS:=2}"
 cd "$SRC"
-# hsearch.c computes `elems + mask + 1` on a NULL table in every run (docs/server-findings.md,
-# "tinyproxy: pointer arithmetic on NULL in hsearch.c"): UBSan's pointer-overflow check would
-# stop every input there, so that one check is off for this server.
+# hsearch.c computes `elems + mask + 1` on a NULL table for every connection (a tinyproxy bug:
+# docs/server-findings.md, "Pointer arithmetic on NULL in hsearch.c"): UBSan's pointer-overflow
+# check would stop every input there, so that one check is off for this server.
 CFLAGS="${CFLAGS:-} -fno-sanitize=pointer-overflow"
 # Reconfigure only when the compiler or flags change, so a re-run is incremental.
 want="$CC|$CFLAGS|${LDFLAGS:-}"
