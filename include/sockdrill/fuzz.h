@@ -30,7 +30,9 @@ struct sd_fuzz_server {
 	const char *const *requests;
 	size_t nrequests;
 	/* The oracle, optional: 0 when `reply` is right for request number `which` (or -1 for
-	 * raw bytes); anything else is a finding. */
+	 * raw bytes); anything else is a finding. It is given each client's whole reply, up to
+	 * SD_FUZZ_MAX_REPLY bytes; a longer reply is for `on_reply` (below), and one reaching
+	 * a glue without it is a harness error. */
 	int (*check)(int which, const unsigned char *request, size_t reqlen,
 		     const unsigned char *reply, size_t replylen);
 
@@ -46,7 +48,21 @@ struct sd_fuzz_server {
 	 * a finding "the server exited with status N". NULL: only status 0 is expected. An
 	 * exit during start-up (before the first client) is always a harness error. */
 	int (*exit_expected)(int status);
+	/* Optional, the streaming oracle: called as each client receives its reply, with `arg`,
+	 * the client's number (0..3), its request number (-1: raw bytes) and each piece of the
+	 * reply in order; then once when the reply has ended (the server closed, the connection
+	 * failed or never opened) with bytes NULL and n the reply's whole length. Non-zero
+	 * refuses the reply: no more calls for it, and a finding once the clients are done,
+	 * showing the refused piece. It sees replies of any length without the driver holding
+	 * them, so a glue can check a reply larger than SD_FUZZ_MAX_REPLY (`check`, if set, is
+	 * then not called for it). */
+	int (*on_reply)(void *arg, int client, int which, const unsigned char *bytes, size_t n);
 };
+
+/* The most of one client's reply the driver holds for `check` (and the transcript): 16 MiB.
+ * Clients read replies of any length to their end; what is beyond this only `on_reply`
+ * sees. */
+#define SD_FUZZ_MAX_REPLY (16u << 20)
 
 /*
  * Runs one input. Returns 0; a finding (wrong reply, server not listening, a deadlock of

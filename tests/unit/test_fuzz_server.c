@@ -215,12 +215,220 @@ static void wrong_answer_aborts(void **state)
 	unlink(path);
 }
 
+/* ---- replies of any size --------------------------------------------------------------- */
+
+static unsigned char pattern_at(size_t i) { return (unsigned char)(i * 7 + i / 4093); }
+
+/* Answers every connection with *(size_t *)arg bytes of the pattern, once its request is in. */
+static void big_replier(void *arg)
+{
+	size_t size = *(const size_t *)arg;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0)
+		return;
+	static unsigned char buf[65536];
+	for (;;) {
+		int c = accept(l, NULL, NULL);
+		if (c < 0)
+			continue;
+		char req[128];
+		while (recv(c, req, sizeof req, 0) > 0)
+			;
+		for (size_t off = 0; off < size;) {
+			size_t n = size - off < sizeof buf ? size - off : sizeof buf;
+			for (size_t i = 0; i < n; i++)
+				buf[i] = pattern_at(off + i);
+			ssize_t k = send(c, buf, n, 0);
+			if (k <= 0)
+				break;
+			off += (size_t)k;
+		}
+		close(c);
+	}
+}
+
+static size_t checked_len, streamed, stream_end, stream_calls, refuse_from = SIZE_MAX;
+static int checks;
+
+static int pattern_check(int which, const unsigned char *req, size_t reqlen,
+			 const unsigned char *reply, size_t replylen)
+{
+	(void)which, (void)req, (void)reqlen;
+	checks++;
+	checked_len = replylen;
+	for (size_t i = 0; i < replylen; i++)
+		if (reply[i] != pattern_at(i))
+			return 1;
+	return 0;
+}
+
+/* Checks each piece against the pattern; refuses from byte refuse_from on. */
+static int pattern_stream(void *arg, int client, int which, const unsigned char *bytes, size_t n)
+{
+	(void)arg, (void)which;
+	assert_int_equal(client, 0);
+	stream_calls++;
+	if (!bytes) {
+		stream_end = n;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bytes[i] != pattern_at(streamed + i) || streamed + i >= refuse_from)
+			return 1;
+	streamed += n;
+	return 0;
+}
+
+/* One client sending request 0 whole, no faults. */
+static const uint8_t one_request[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* A reply of 3 MiB (the driver held 512 bytes) reaches `check` whole. */
+static void long_reply_reaches_check_whole(void **state)
+{
+	(void)state;
+	size_t size = 3u << 20;
+	struct sd_fuzz_server s = {.serve = big_replier,
+				   .arg = &size,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = 2,
+				   .check = pattern_check};
+	checks = 0;
+	assert_int_equal(sd_fuzz_server_run(&s, one_request, sizeof one_request), 0);
+	assert_int_equal(checks, 1);
+	assert_int_equal(checked_len, size);
+}
+
+/* Beyond SD_FUZZ_MAX_REPLY the streaming oracle sees every byte and the reply's length;
+ * `check`, which could only be given part of it, is not called. The transcript holds the
+ * first SD_FUZZ_MAX_REPLY bytes and says the whole length. */
+static void reply_beyond_the_bound_is_streamed(void **state)
+{
+	(void)state;
+	char path[256];
+	temp_name(path, sizeof path);
+	setenv("SOCKDRILL_TRANSCRIPT", path, 1);
+	size_t size = SD_FUZZ_MAX_REPLY + 100000;
+	struct sd_fuzz_server s = {.serve = big_replier,
+				   .arg = &size,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = 2,
+				   .check = pattern_check,
+				   .on_reply = pattern_stream};
+	checks = 0, streamed = stream_end = stream_calls = 0, refuse_from = SIZE_MAX;
+	assert_int_equal(sd_fuzz_server_run(&s, one_request, sizeof one_request), 0);
+	unsetenv("SOCKDRILL_TRANSCRIPT");
+	assert_int_equal(checks, 0);
+	assert_int_equal(streamed, size);
+	assert_int_equal(stream_end, size);
+	assert_true(stream_calls > 2);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char tail[64];
+	assert_int_equal(fseek(f, -(long)sizeof tail + 1, SEEK_END), 0);
+	size_t n = fread(tail, 1, sizeof tail - 1, f);
+	tail[n] = '\0';
+	static const char head[] = "{\"client\": 0, \"which\": 0, \"sent\": \"68656c6c6f0a\", "
+				   "\"reply\": \"",
+			  end[] = "\", \"reply_bytes\": 16877216, \"err\": 0}\n";
+	assert_non_null(strstr(tail, end));
+	assert_int_equal(ftell(f), sizeof head - 1 + 2 * SD_FUZZ_MAX_REPLY + sizeof end - 1);
+	fclose(f);
+	unlink(path);
+}
+
+/* Runs one input of s in a child; its wait status and what it wrote on stderr. */
+static int child_input(const struct sd_fuzz_server *s, const uint8_t *in, size_t n, char *err,
+		       size_t cap)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], 2);
+		close(p[0]);
+		sd_fuzz_server_run(s, in, n);
+		_exit(0);
+	}
+	close(p[1]);
+	size_t len = 0;
+	for (ssize_t k; len < cap - 1 && (k = read(p[0], err + len, cap - 1 - len)) > 0;)
+		len += (size_t)k;
+	err[len] = '\0';
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+/* A reply too long for `check`, and no streaming oracle: a harness error, not a finding. */
+static void reply_beyond_the_bound_without_on_reply_is_a_harness_error(void **state)
+{
+	(void)state;
+	size_t size = SD_FUZZ_MAX_REPLY + 1;
+	struct sd_fuzz_server s = {.serve = big_replier,
+				   .arg = &size,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = 2,
+				   .check = pattern_check};
+	char err[1024];
+	int st = child_input(&s, one_request, sizeof one_request, err, sizeof err);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 2);
+	assert_string_equal(err,
+			    "sockdrill: client 0 got a reply of 16777217 bytes, more than "
+			    "`check` is given (SD_FUZZ_MAX_REPLY, 16777216): judge replies "
+			    "this long with the streaming oracle `on_reply` (sockdrill/fuzz.h)\n");
+}
+
+/* A piece the streaming oracle refuses is a finding naming where it came, with at most 128
+ * bytes of it; a long wrong reply for `check` shows at most 256. */
+static void refused_replies_are_findings_with_an_excerpt(void **state)
+{
+	(void)state;
+	size_t size = 1u << 20;
+	struct sd_fuzz_server s = {.serve = big_replier,
+				   .arg = &size,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = 2,
+				   .on_reply = pattern_stream};
+	char err[4096];
+	streamed = 0, refuse_from = 500000;
+	int st = child_input(&s, one_request, sizeof one_request, err, sizeof err);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGABRT);
+	const char *f = strstr(err, "sockdrill finding: client 0 sent \"hello\\n\" and on_reply "
+				    "refused the reply at byte ");
+	assert_non_null(f);
+	assert_true(strlen(f) < 4 * 128 + 200);
+	assert_non_null(strstr(f, "\"...\n"));
+	size = 100000;
+	s.on_reply = NULL;
+	s.check = echo_check; /* the pattern is not the echo */
+	st = child_input(&s, one_request, sizeof one_request, err, sizeof err);
+	assert_true(WIFSIGNALED(st));
+	f = strstr(err, "sockdrill finding: client 0 sent \"hello\\n\" and got 100000 bytes: \"");
+	assert_non_null(f);
+	assert_true(strlen(f) < 4 * 256 + 200);
+	assert_non_null(strstr(f, "\"...\n"));
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(accept_loop_server_stopped_each_input),
 	T(empty_input_runs),
 	T(wrong_answer_aborts),
 	T(transcript_has_a_line_per_client),
 	T(transcript_unwritable_is_a_harness_error),
+	T(long_reply_reaches_check_whole),
+	T(reply_beyond_the_bound_is_streamed),
+	T(reply_beyond_the_bound_without_on_reply_is_a_harness_error),
+	T(refused_replies_are_findings_with_an_excerpt),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
 const char sd_unit_module[] = "fuzz_server";
