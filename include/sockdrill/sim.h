@@ -54,6 +54,10 @@ struct sd_sim_stats {
 };
 int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out);
 
+/* How many sockets of the sim listen on TCP port `port` now (any address): what a connect to
+ * it finds. -EINVAL for a port outside 1..65535, -EOPNOTSUPP when net is not a sim. */
+int sd_sim_listening(struct sd_net *net, int port);
+
 /* ioctl SIOCINQ (FIONREAD) when outq is 0: bytes readable on fd now; SIOCOUTQ when outq is 1:
  * bytes fd sent that its peer has not received (still arriving, or beyond the peer's receive
  * buffer). As on Linux, 0 while connecting, -EINVAL on a listener; -EBADF, or -EOPNOTSUPP when

@@ -999,6 +999,19 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 	return 0;
 }
 
+int sd_sim_listening(struct sd_net *net, int port)
+{
+	struct sd__sim *s = as_sim(net);
+	if (!s)
+		return -EOPNOTSUPP;
+	if (port < 1 || port > 65535)
+		return -EINVAL;
+	int n = 0;
+	for (const struct sd__sock *l = s->listeners[port]; l; l = l->lnext)
+		n++;
+	return n;
+}
+
 long sd_sim_queued(struct sd_net *net, int fd, int outq)
 {
 	struct sd__sim *s = as_sim(net);

@@ -1,4 +1,5 @@
 /* What only the simulator promises: determinism, virtual time, actors, deadlock reports. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,6 +618,38 @@ static void time_limit_ends_a_ticking_run(void **state)
 	close_sim(net);
 }
 
+/* sd_sim_listening counts the listeners of a port as a connect finds them: none before
+ * listen, none once the listener closed. */
+static void listening_counts_a_ports_listeners(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(1, NULL);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l = listener(net, 4, &where, &wl);
+	int port = ntohs(((struct sockaddr_in *)&where)->sin_port);
+	assert_int_equal(sd_sim_listening(net, port), 1);
+	assert_int_equal(sd_sim_listening(net, port == 65535 ? 1 : port + 1), 0);
+	int bound = sd_socket(net, AF_INET, SOCK_STREAM, 0); /* bound, not listening */
+	struct sockaddr_storage any;
+	socklen_t al;
+	sd_addr_parse("127.0.0.2", (uint16_t)port, &any, &al);
+	assert_int_equal(sd_bind(net, bound, (struct sockaddr *)&any, al), 0);
+	assert_int_equal(sd_sim_listening(net, port), 1);
+	assert_int_equal(sd_listen(net, bound, 1), 0);
+	assert_int_equal(sd_sim_listening(net, port), 2);
+	sd_close(net, l);
+	sd_close(net, bound);
+	assert_int_equal(sd_sim_listening(net, port), 0);
+	assert_int_equal(sd_sim_listening(net, 0), -EINVAL);
+	assert_int_equal(sd_sim_listening(net, 65536), -EINVAL);
+	close_sim(net);
+	struct sd_net real;
+	assert_int_equal(sd_net_open(&real, "real", NULL), 0);
+	assert_int_equal(sd_sim_listening(&real, port), -EOPNOTSUPP);
+	sd_net_close(&real);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(same_seed_same_trace),
 	T(same_seed_same_trace_with_epoll),
@@ -634,5 +667,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(instances_are_independent),
 	T(keyed_parks_and_interrupts),
 	T(time_limit_ends_a_ticking_run),
+	T(listening_counts_a_ports_listeners),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
