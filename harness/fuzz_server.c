@@ -20,6 +20,8 @@
 /* How long clients may take, in virtual time, before a run counts as stuck: long enough for
  * a server's own idle timeouts (300 s is common) to end a connection first. */
 #define CLIENT_LIMIT_NS (600 * 1000000000LL)
+/* How long a server may take, in virtual time, to listen on its port after it started. */
+#define STARTUP_LIMIT_NS (30 * 1000000000LL)
 
 struct client {
 	struct sd_fuzz_plan_client q; /* what it sends, and how */
@@ -192,8 +194,9 @@ static const char *quoted(char *out, const unsigned char *p, size_t n, size_t li
 static void judge(const struct sd_fuzz_server *srv, const struct client *c)
 {
 	char sent[4 * SD_FUZZ_MAX_MSG + 6], got[4 * EXCERPT + 6];
-	if (c->err == -ECONNREFUSED)
-		FINDING("client %d: connection refused (is the server listening on 127.0.0.1:%d?)",
+	if (c->err == -ECONNREFUSED) /* it listened there at start-up (start_server) */
+		FINDING("client %d: connection refused: the server no longer listens on "
+			"127.0.0.1:%d",
 			c->id, srv->port);
 	quoted(sent, c->q.msg, c->q.len, SD_FUZZ_MAX_MSG);
 	if (c->refused_at != SIZE_MAX && c->refused_len)
@@ -249,6 +252,76 @@ static int server_exited(const struct sd_fuzz_server *srv)
 	return 1;
 }
 
+/* Start-up: the server runs alone until it blocks; then virtual time moves in growing steps
+ * (1 ms, 2 ms, 4 ms, ...) until it listens on its port. One that exits first, returns without
+ * listening, or has not listened after STARTUP_LIMIT_NS is a harness error: its clients could
+ * only be refused. Its actor id. */
+static int start_server(const struct sd_fuzz_server *srv, struct sd_net *sim)
+{
+	server_returned = 0;
+	int sid = sd_spawn(sim, "server", server_actor, (void *)srv), status;
+	if (sid < 0)
+		FINDING("cannot start the server actor: %s", strerror(-sid));
+	for (int64_t step = 1000000, waited = 0;; step *= 2) {
+		sd_sleep_ns(sim, step);
+		waited += step;
+		int listening = sd_sim_listening(sim, srv->port) > 0;
+		if (sd__proc_exited(&status))
+			sd__harness_error(
+				"the server exited with status %d during start-up, %s "
+				"127.0.0.1:%d (harness error)",
+				status, listening ? "having listened on" : "before it listened on",
+				srv->port);
+		if (listening)
+			return sid;
+		if (server_returned)
+			sd__harness_error(
+				"the server returned during start-up without listening on "
+				"127.0.0.1:%d (harness error)",
+				srv->port);
+		if (waited >= STARTUP_LIMIT_NS)
+			sd__harness_error(
+				"the server never listened on 127.0.0.1:%d: nothing listened "
+				"there %lld virtual seconds after it started (is that its "
+				"port?) (harness error)",
+				srv->port, (long long)(waited / 1000000000));
+	}
+}
+
+/* The clients, each an actor, until every one has ended; the transcript; a run where they
+ * wait for ever (or past CLIENT_LIMIT_NS) with the server still there is a finding. */
+static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
+			struct sd_net *sim, struct client *cl)
+{
+	int n = plan->nclients, ids[SD_FUZZ_MAX_CLIENTS];
+	for (int i = 0; i < n; i++) {
+		struct client *c = &cl[i];
+		unsigned char *got = c->got, *spill = c->spill; /* kept from input to input */
+		size_t cap = c->cap;
+		*c = (struct client){.q = plan->c[i],
+				     .net = sim,
+				     .srv = srv,
+				     .id = i,
+				     .port = srv->port,
+				     .got = got,
+				     .spill = spill,
+				     .cap = cap,
+				     .refused_at = SIZE_MAX};
+	}
+	for (int i = 0; i < n; i++)
+		if ((ids[i] = sd_spawn(sim, "client", client_actor, &cl[i])) < 0)
+			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
+	/* A server thread that sleeps in a loop keeps time moving: the limit ends such a run. */
+	sd_sim_set_time_limit(sim, sd_now_ns(sim) + CLIENT_LIMIT_NS);
+	int stuck = 0; /* a client that never ended, with the server still there */
+	for (int i = 0; i < n && !stuck; i++)
+		stuck = sd_join(sim, ids[i]) < 0 && !sd__proc_exited(NULL);
+	write_transcript(cl, n);
+	if (stuck)
+		FINDING("clients and server are all blocked: %s", sd_sim_deadlock_report(sim));
+	sd_sim_set_time_limit(sim, -1);
+}
+
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
 {
 	struct sd_fuzz_plan plan;
@@ -269,50 +342,15 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	/* The server's own calls go through the fault wrapper; the clients' do not. */
 	current = &faulty;
 	sd_inproc_attach(&faulty);
+	sd__output_capture(1); /* the server's last output, for a harness error */
 
-	server_returned = 0;
-	int sid = sd_spawn(&sim, "server", server_actor, (void *)srv);
-	if (sid < 0)
-		FINDING("cannot start the server actor: %s", strerror(-sid));
-	sd_sleep_ns(&sim, 1000000); /* the server runs (alone) until it blocks: listening */
-	int status;
-	if (sd__proc_exited(&status))
-		sd__harness_error("the server exited with status %d during start-up, before its "
-				  "first client (harness error)",
-				  status);
+	int sid = start_server(srv, &sim);
 	struct sd_sim_stats st;
 	sd_sim_stats(&sim, &st);
 	int base_fds = st.open_fds;
-
 	static struct client cl[SD_FUZZ_MAX_CLIENTS];
 	int n = plan.nclients;
-	for (int i = 0; i < n; i++) {
-		struct client *c = &cl[i];
-		unsigned char *got = c->got, *spill = c->spill; /* kept from input to input */
-		size_t cap = c->cap;
-		*c = (struct client){.q = plan.c[i],
-				     .net = &sim,
-				     .srv = srv,
-				     .id = i,
-				     .port = srv->port,
-				     .got = got,
-				     .spill = spill,
-				     .cap = cap,
-				     .refused_at = SIZE_MAX};
-	}
-	int ids[SD_FUZZ_MAX_CLIENTS];
-	for (int i = 0; i < n; i++)
-		if ((ids[i] = sd_spawn(&sim, "client", client_actor, &cl[i])) < 0)
-			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
-	/* A server thread that sleeps in a loop keeps time moving: the limit ends such a run. */
-	sd_sim_set_time_limit(&sim, sd_now_ns(&sim) + CLIENT_LIMIT_NS);
-	int stuck = 0; /* a client that never ended, with the server still there */
-	for (int i = 0; i < n && !stuck; i++)
-		stuck = sd_join(&sim, ids[i]) < 0 && !sd__proc_exited(NULL);
-	write_transcript(cl, n);
-	if (stuck)
-		FINDING("clients and server are all blocked: %s", sd_sim_deadlock_report(&sim));
-	sd_sim_set_time_limit(&sim, -1);
+	run_clients(srv, &plan, &sim, cl);
 	if (server_exited(srv)) /* every client stopped with it: nothing left to check */
 		goto done;
 	for (int i = 0; i < n; i++)
@@ -337,6 +375,7 @@ done:
 			free(cl[i].got);
 			cl[i].got = NULL, cl[i].cap = 0;
 		}
+	sd__output_capture(0);
 	sd_inproc_attach(NULL);
 	current = NULL;
 	sd_net_close(&faulty);

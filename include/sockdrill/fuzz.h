@@ -65,13 +65,18 @@ struct sd_fuzz_server {
 #define SD_FUZZ_MAX_REPLY (16u << 20)
 
 /*
- * Runs one input. Returns 0; a finding (wrong reply, server not listening, a deadlock of
- * server and clients, clients still waiting after 600 virtual seconds, descriptors left
- * open after the clients, an unexpected exit status) prints "sockdrill finding: ..." and
- * aborts, so the fuzzer keeps the input. A harness error (the server exited during
- * start-up, or called fork(), exec*(), system(), ... which an in-process server cannot)
- * prints "sockdrill: ..." and ends the process with status 2, which no engine takes for a
- * crash. SOCKDRILL_TRACE=1 in the environment prints every socket call first.
+ * Runs one input. The server starts alone; its clients start once it listens on port.
+ * Returns 0; a finding (a reply an oracle refuses, a client refused after the server
+ * stopped listening, a deadlock of server and clients, clients still waiting after 600
+ * virtual seconds, descriptors left open after the clients, an unexpected exit status)
+ * prints "sockdrill finding: ..." and aborts, so the fuzzer keeps the input. A harness
+ * error (the server exited or returned during start-up, never listened on port within 30
+ * virtual seconds, called fork(), exec*(), system(), ... or a socket call the layer does
+ * not model) prints "sockdrill: ...", then the server's last output on stdout and stderr
+ * (its last 2 KiB), and ends the process with status 2, which no engine takes for a crash;
+ * the same text is appended to the file SOCKDRILL_HARNESS_ERRORS names, if set (how
+ * `sockdrill fuzz` learns of it under AFL++). SOCKDRILL_TRACE=1 in the environment prints
+ * every socket call first.
  *
  * SOCKDRILL_TRANSCRIPT=FILE in the environment: once the clients are done, before any
  * verdict (so an input that is a finding leaves one too), FILE is rewritten with one JSON

@@ -1,6 +1,8 @@
 /* Tests of the in-process server fuzz driver (harness/fuzz_server.c): servers written against
  * plain libc socket calls, run on the sim through the interposition layer (harness/libc/). */
 #include <arpa/inet.h>
+#include <err.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,7 +29,7 @@ static void accept_forever(void *arg)
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0)
-		return; /* the driver then reports the refused clients */
+		return; /* a harness error: it never listened */
 	for (;;) {
 		int c = accept(l, NULL, NULL);
 		if (c < 0)
@@ -340,7 +342,7 @@ static void reply_beyond_the_bound_is_streamed(void **state)
 	unlink(path);
 }
 
-/* Runs one input of s in a child; its wait status and what it wrote on stderr. */
+/* Runs one input of s in a child; its wait status and what it wrote on stdout and stderr. */
 static int child_input(const struct sd_fuzz_server *s, const uint8_t *in, size_t n, char *err,
 		       size_t cap)
 {
@@ -349,6 +351,7 @@ static int child_input(const struct sd_fuzz_server *s, const uint8_t *in, size_t
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		dup2(p[1], 1);
 		dup2(p[1], 2);
 		close(p[0]);
 		sd_fuzz_server_run(s, in, n);
@@ -419,6 +422,132 @@ static void refused_replies_are_findings_with_an_excerpt(void **state)
 	assert_non_null(strstr(f, "\"...\n"));
 }
 
+/* ---- start-up is checked ----------------------------------------------------------------- */
+
+/* Says why it will not serve, in every way a server writes (stdio's two streams, write(2)),
+ * and never listens; a timer keeps virtual time moving. */
+static void never_listens(void *arg)
+{
+	(void)arg;
+	printf("quiet: starting\n");
+	fprintf(stderr, "quiet: no port today\n");
+	if (write(2, "quiet: raw\n", 11) != 11)
+		return;
+	for (;;)
+		sleep(1000);
+}
+
+static void returns_at_once(void *arg) { (void)arg; }
+
+static void exits_at_start_up(void *arg)
+{
+	(void)arg;
+	fputs("quiet: reading /etc/quiet.conf\n", stdout);
+	errno = ENOENT;
+	err(3, "cannot read %s", "/etc/quiet.conf");
+}
+
+/* A server that never listens on its port: a harness error (exit status 2, not a finding),
+ * one line, then the server's last output, which also went out as it was written. */
+static void never_listening_is_a_harness_error_with_its_output(void **state)
+{
+	(void)state;
+	struct sd_fuzz_server s = {.serve = never_listens, .port = PORT};
+	char out[4096];
+	int st = child_input(&s, one_request, sizeof one_request, out, sizeof out);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 2);
+	assert_string_equal(out, "quiet: starting\nquiet: no port today\nquiet: raw\n"
+				 "sockdrill: the server never listened on 127.0.0.1:7300: nothing "
+				 "listened there 32 virtual seconds after it started (is that its "
+				 "port?) (harness error); the server's last output:\n"
+				 "  quiet: starting\n  quiet: no port today\n  quiet: raw\n");
+	s.serve = returns_at_once;
+	st = child_input(&s, one_request, sizeof one_request, out, sizeof out);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 2);
+	assert_string_equal(out, "sockdrill: the server returned during start-up without "
+				 "listening on 127.0.0.1:7300 (harness error)\n");
+}
+
+static void exit_at_start_up_shows_its_last_output(void **state)
+{
+	(void)state;
+	struct sd_fuzz_server s = {.serve = exits_at_start_up, .port = PORT};
+	char out[4096];
+	int st = child_input(&s, one_request, sizeof one_request, out, sizeof out);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 2);
+	const char *e = strstr(out, "sockdrill: the server exited with status 3 during start-up, "
+				    "before it listened on 127.0.0.1:7300 (harness error); the "
+				    "server's last output:\n  quiet: reading /etc/quiet.conf\n  ");
+	assert_non_null(e);
+	assert_non_null(strstr(e, ": cannot read /etc/quiet.conf: No such file or directory\n"));
+}
+
+/* Only the last SD__OUTPUT_TAIL (2048) bytes are kept, from a line's start. */
+static void chatty(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++)
+		printf("line %d\n", i);
+	exit(1);
+}
+
+static void only_the_output_tail_is_shown(void **state)
+{
+	(void)state;
+	struct sd_fuzz_server s = {.serve = chatty, .port = PORT};
+	static char out[65536];
+	int st = child_input(&s, one_request, sizeof one_request, out, sizeof out);
+	assert_int_equal(WEXITSTATUS(st), 2);
+	const char *t = strstr(out, "(harness error); the server's last output:\n");
+	assert_non_null(t);
+	t = strchr(t, '\n') + 1;
+	assert_true(strlen(t) <= 2048 + 2 * 260);
+	assert_true(!strncmp(t, "  line 8", 8) || !strncmp(t, "  line 7", 8));
+	assert_non_null(strstr(t, "\n  line 998\n  line 999\n"));
+	assert_int_equal(t[strlen(t) - 1], '\n');
+}
+
+/* Accepts one connection, answers it, and stops listening. */
+static void listens_once(void *arg)
+{
+	(void)arg;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0)
+		return;
+	int c = accept(l, NULL, NULL);
+	close(l);
+	char b[64];
+	while (c >= 0 && recv(c, b, sizeof b, 0) > 0)
+		;
+	close(c);
+	for (;;)
+		sleep(1000);
+}
+
+/* A server that listened and later stopped is still a finding when a client is refused (the
+ * seed decides whether the second client comes after the close, so a few are tried). */
+static void refused_after_listening_is_a_finding(void **state)
+{
+	(void)state;
+	struct sd_fuzz_server s = {.serve = listens_once, .port = PORT};
+	char out[4096];
+	int refused = 0;
+	for (uint8_t seed = 0; seed < 64 && !refused; seed++) {
+		const uint8_t two[] = {seed, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+		int st = child_input(&s, two, sizeof two, out, sizeof out);
+		assert_true(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+		refused = WIFSIGNALED(st);
+	}
+	assert_true(refused);
+	assert_non_null(strstr(out, "sockdrill finding: client 1: connection refused: the server "
+				    "no longer listens on 127.0.0.1:7300\n"));
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(accept_loop_server_stopped_each_input),
 	T(empty_input_runs),
@@ -429,6 +558,10 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(reply_beyond_the_bound_is_streamed),
 	T(reply_beyond_the_bound_without_on_reply_is_a_harness_error),
 	T(refused_replies_are_findings_with_an_excerpt),
+	T(never_listening_is_a_harness_error_with_its_output),
+	T(exit_at_start_up_shows_its_last_output),
+	T(only_the_output_tail_is_shown),
+	T(refused_after_listening_is_a_finding),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
 const char sd_unit_module[] = "fuzz_server";
