@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -453,7 +454,9 @@ static void never_listening_is_a_harness_error_with_its_output(void **state)
 {
 	(void)state;
 	struct sd_fuzz_server s = {.serve = never_listens, .port = PORT};
-	char out[4096];
+	char out[4096], path[256], text[4096];
+	temp_name(path, sizeof path);
+	setenv("SOCKDRILL_HARNESS_ERRORS", path, 1); /* the children's */
 	int st = child_input(&s, one_request, sizeof one_request, out, sizeof out);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 2);
@@ -468,6 +471,23 @@ static void never_listening_is_a_harness_error_with_its_output(void **state)
 	assert_int_equal(WEXITSTATUS(st), 2);
 	assert_string_equal(out, "sockdrill: the server returned during start-up without "
 				 "listening on 127.0.0.1:7300 (harness error)\n");
+	/* SOCKDRILL_HARNESS_ERRORS has each error, as printed after the server's own output */
+	slurp(path, text, sizeof text);
+	assert_string_equal(text,
+			    "sockdrill: the server never listened on 127.0.0.1:7300: nothing "
+			    "listened there 32 virtual seconds after it started (is that its "
+			    "port?) (harness error); the server's last output:\n"
+			    "  quiet: starting\n  quiet: no port today\n  quiet: raw\n"
+			    "sockdrill: the server returned during start-up without listening "
+			    "on 127.0.0.1:7300 (harness error)\n");
+	assert_int_equal(truncate(path, 65536), 0); /* full: it grows no more */
+	st = child_input(&s, one_request, sizeof one_request, out, sizeof out);
+	assert_int_equal(WEXITSTATUS(st), 2);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 65536);
+	unsetenv("SOCKDRILL_HARNESS_ERRORS");
+	unlink(path);
 }
 
 static void exit_at_start_up_shows_its_last_output(void **state)
