@@ -25,6 +25,19 @@ def test_bench_reports_all_figures(default_build):
                      r"ratio sim/real [0-9.]+x$", out, re.M)
 
 
+def test_layer_bench_reports_ratios(default_build):
+    r = subprocess.run([str(default_build / "bench_layer"), "--quick"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^layer pass-through: write\(1 byte\) to /dev/null, medians of 201 rounds "
+                     r"of 500 calls$", out, re.M)
+    assert re.search(r"^  C library directly +[0-9.]+ ns/call$", out, re.M)
+    for table in ("no socket", "1 socket"):
+        assert re.search(rf"^  through the layer, {table} +[0-9.]+ ns/call  \(ratio [0-9.]+x\)$",
+                         out, re.M), out
+
+
 def test_bench_rejects_unknown_flag(default_build):
     r = subprocess.run([str(default_build / "bench_sim"), "--fast"], capture_output=True,
                        text=True, timeout=60)
