@@ -85,6 +85,8 @@ static void client_actor(void *arg)
 	int fd = sd_socket(c->net, AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		c->err = fd;
+	else /* the input's segmentation is for the server's side; a long reply comes whole */
+		sd_sim_set_segment(c->net, fd, 0);
 	if (fd < 0 || (c->err = sd_connect(c->net, fd, (struct sockaddr *)&a, sizeof a)) < 0)
 		goto done;
 	for (int i = 0; i < c->q.ncut; i++) {

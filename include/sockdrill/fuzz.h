@@ -16,7 +16,8 @@ extern "C" {
  * CMake helper sockdrill_add_server_fuzzer does; docs/inproc.md), so its source is compiled
  * unchanged. The input decides how many clients connect to 127.0.0.1:port, what each sends
  * (one of `requests`, or raw input bytes), how the bytes are cut and spaced, the scheduling
- * seed, segmentation, and short reads and writes on the server's side.
+ * seed, and segmentation, short reads and short writes on the server's side (clients take
+ * what arrives whole).
  */
 struct sd_fuzz_server {
 	/* Runs the server, as its main would. It may return when idle or accept forever: once

@@ -54,6 +54,13 @@ struct sd_sim_stats {
 };
 int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out);
 
+/* Bytes arriving at socket fd from now on come in seeded pieces of 1..segment bytes, 0 whole,
+ * -1 as the sim's `segment` option says (the default). 0, -EINVAL for a segment outside
+ * -1..1048576, -EBADF, -ENOTSOCK (an epoll instance), -EOPNOTSUPP when net is not a sim. The fuzz
+ * driver's clients take their replies whole: cutting a MiB reply into pieces of a few bytes tests
+ * nothing of the server's and costs a scheduler round per piece. */
+int sd_sim_set_segment(struct sd_net *net, int fd, int segment);
+
 /* How many sockets of the sim listen on TCP port `port` now (any address): what a connect to
  * it finds. -EINVAL for a port outside 1..65535, -EOPNOTSUPP when net is not a sim. */
 int sd_sim_listening(struct sd_net *net, int port);

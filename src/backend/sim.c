@@ -999,6 +999,23 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 	return 0;
 }
 
+int sd_sim_set_segment(struct sd_net *net, int fd, int segment)
+{
+	struct sd__sim *s = as_sim(net);
+	struct sd__sock *k;
+	if (!s)
+		return -EOPNOTSUPP;
+	if (segment < -1 || segment > (1 << 20))
+		return -EINVAL;
+	if (!(k = lookup(s, fd)))
+		return -EBADF;
+	if (k->ep)
+		return -ENOTSOCK;
+	k->rx_segment_own = segment >= 0;
+	k->rx_segment = segment;
+	return 0;
+}
+
 int sd_sim_listening(struct sd_net *net, int port)
 {
 	struct sd__sim *s = as_sim(net);

@@ -107,6 +107,9 @@ struct sd__sock {
 	struct sd__chunk *in_head, *in_tail; /* bytes from the peer, oldest first */
 	size_t in_bytes;
 	int64_t fin_at; /* when the peer's FIN arrives; -1 none */
+	/* Bytes arriving here are cut into pieces of 1..rx_segment bytes (0: whole) instead of
+	 * the sim's `segment` option, when rx_segment_own is set (sd_sim_set_segment). */
+	int rx_segment_own, rx_segment;
 
 	/* connecting, with the listener's accept queue full: SYN retransmissions */
 	struct sd__sock *cnext, *cprev;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -343,6 +344,51 @@ static void reply_beyond_the_bound_is_streamed(void **state)
 	unlink(path);
 }
 
+/* The input's segmentation cuts what the server receives; its clients take a reply as it
+ * comes, whole: a reply of 100000 bytes cut in pieces of 1..12 bytes took ~15000 receive
+ * calls, each a round of the scheduler (a MiB took 90 ms instead of 0.1). Counted from the
+ * trace, in a child whose stderr is a file. */
+static void clients_take_replies_whole_under_segmentation(void **state)
+{
+	(void)state;
+	char path[256];
+	temp_name(path, sizeof path);
+	size_t size = 100000;
+	struct sd_fuzz_server s = {.serve = big_replier,
+				   .arg = &size,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = 2,
+				   .check = pattern_check};
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(path, O_WRONLY | O_TRUNC);
+		dup2(fd, 2);
+		setenv("SOCKDRILL_TRACE", "1", 1);
+		/* seed 0, segment=12, no faults, one client: request 0 whole */
+		const uint8_t in[] = {0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0};
+		sd_fuzz_server_run(&s, in, sizeof in);
+		_exit(checks == 1 && checked_len == size ? 0 : 1);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[512];
+	int client_recvs = 0, server_recvs = 0;
+	while (fgets(line, sizeof line, f)) {
+		client_recvs += strstr(line, " client recv(") != NULL;
+		server_recvs += strstr(line, " server recv(") != NULL;
+	}
+	fclose(f);
+	unlink(path);
+	assert_true(server_recvs > 1); /* "hello\n" still comes in pieces */
+	assert_true(client_recvs > 0 && client_recvs < 100);
+}
+
 /* Runs one input of s in a child; its wait status and what it wrote on stdout and stderr. */
 static int child_input(const struct sd_fuzz_server *s, const uint8_t *in, size_t n, char *err,
 		       size_t cap)
@@ -578,6 +624,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(reply_beyond_the_bound_is_streamed),
 	T(reply_beyond_the_bound_without_on_reply_is_a_harness_error),
 	T(refused_replies_are_findings_with_an_excerpt),
+	T(clients_take_replies_whole_under_segmentation),
 	T(never_listening_is_a_harness_error_with_its_output),
 	T(exit_at_start_up_shows_its_last_output),
 	T(only_the_output_tail_is_shown),

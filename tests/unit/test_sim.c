@@ -397,6 +397,58 @@ static void segmentation_gives_partial_reads(void **state)
 	close_sim(net);
 }
 
+/* Reads until n bytes came; the most one recv gave. */
+static size_t largest_read(struct sd_net *net, int fd, unsigned char *in, size_t n)
+{
+	size_t got = 0, most = 0;
+	while (got < n) {
+		ssize_t k = sd_recv(net, fd, in + got, n - got, 0);
+		assert_true(k > 0);
+		got += (size_t)k;
+		most = (size_t)k > most ? (size_t)k : most;
+	}
+	return most;
+}
+
+/* sd_sim_set_segment: one socket takes what arrives whole (or in its own pieces) while the
+ * other direction keeps the sim's segment option. */
+static void segmentation_per_receiving_socket(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(5, "segment=7");
+	struct sockaddr_storage where;
+	socklen_t wl;
+	static unsigned char out[5000], in[5000];
+	for (size_t i = 0; i < sizeof out; i++)
+		out[i] = (unsigned char)(i * 13);
+	int l = listener(net, 4, &where, &wl);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_sim_set_segment(net, c, 0), 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	int s = sd_accept(net, l, NULL, NULL, 0);
+	assert_int_equal(sd_send(net, s, out, sizeof out, 0), (ssize_t)sizeof out);
+	assert_int_equal(sd_recv(net, c, in, sizeof in, MSG_DONTWAIT), (ssize_t)sizeof in);
+	assert_memory_equal(in, out, sizeof out);
+	assert_int_equal(sd_send(net, c, out, sizeof out, 0), (ssize_t)sizeof out);
+	assert_true(largest_read(net, s, in, sizeof in) <= 7);
+	assert_int_equal(sd_sim_set_segment(net, c, 3), 0);
+	assert_int_equal(sd_send(net, s, out, sizeof out, 0), (ssize_t)sizeof out);
+	assert_true(largest_read(net, c, in, sizeof in) <= 3);
+	assert_int_equal(sd_sim_set_segment(net, c, -1), 0); /* the option's again */
+	assert_int_equal(sd_send(net, s, out, sizeof out, 0), (ssize_t)sizeof out);
+	size_t most = largest_read(net, c, in, sizeof in);
+	assert_true(most > 3 && most <= 7);
+	assert_memory_equal(in, out, sizeof out);
+	assert_int_equal(sd_sim_set_segment(net, c, -2), -EINVAL);
+	assert_int_equal(sd_sim_set_segment(net, c, (1 << 20) + 1), -EINVAL);
+	assert_int_equal(sd_sim_set_segment(net, 999, 0), -EBADF);
+	close_sim(net);
+	struct sd_net real;
+	assert_int_equal(sd_net_open(&real, "real", NULL), 0);
+	assert_int_equal(sd_sim_set_segment(&real, 0, 0), -EOPNOTSUPP);
+	sd_net_close(&real);
+}
+
 static void sigpipe_is_an_event_not_a_signal(void **state)
 {
 	(void)state;
@@ -660,6 +712,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(blocking_connect_waits_for_backlog_room),
 	T(destroy_with_actors_still_blocked),
 	T(segmentation_gives_partial_reads),
+	T(segmentation_per_receiving_socket),
 	T(sigpipe_is_an_event_not_a_signal),
 	T(lowest_free_descriptor_and_limit),
 	T(one_role_option),
