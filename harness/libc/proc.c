@@ -47,6 +47,7 @@ void sd__proc_reset(void) { P.exited = 0; }
 static struct {
 	int on;
 	FILE *saved[2], *tap[2]; /* the C library's streams; ours (NULL: not made, or closed) */
+	FILE *reopened[2];       /* what freopen made of ours during the run */
 	char ring[SD__OUTPUT_TAIL];
 	size_t n; /* bytes noted since the capture began */
 } O;
@@ -94,6 +95,11 @@ void sd__output_capture(int on)
 		return;
 	if (!on) {
 		O.on = 0;
+		for (int i = 0; i < 2; i++)
+			if (O.reopened[i] && (i ? stderr : stdout) == O.reopened[i])
+				fclose(O.reopened[i]); /* the server's log file, as its exit would
+							*/
+		O.reopened[0] = O.reopened[1] = NULL;
 		stdout = O.saved[0], stderr = O.saved[1];
 		return;
 	}
@@ -117,6 +123,39 @@ void sd__output_capture(int on)
 			stderr = O.tap[1];
 	}
 	O.on = 1;
+}
+
+/* freopen(path, mode, stdout or stderr) while they are ours (glibc's freopen crashes on a
+ * stream that is not a file): the file opens as a new stream, the program's stdout or stderr
+ * for the rest of the run, as descriptor 1 or 2 would have become the file (the fuzzer's own
+ * descriptors are left alone). A NULL path (a mode change) leaves ours as it is. */
+static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *), const char *path,
+		    const char *mode, FILE *f)
+{
+	int i = !O.on || !f ? -1 : f == O.tap[0] ? 0 : f == O.tap[1] ? 1 : -1;
+	if (i < 0)
+		return real(path, mode, f);
+	if (!path)
+		return f;
+	FILE *n = fopen(path, mode);
+	if (!n)
+		return NULL;
+	O.reopened[i] = n;
+	if (i == 0)
+		stdout = n;
+	else
+		stderr = n;
+	return n;
+}
+
+FILE *freopen(const char *path, const char *mode, FILE *f)
+{
+	return reopen(SD__LIBC_FN(freopen), path, mode, f);
+}
+
+FILE *freopen64(const char *path, const char *mode, FILE *f)
+{
+	return reopen(SD__LIBC_FN(freopen64), path, mode, f);
 }
 
 /* The noted tail as text, from its first whole line when the ring has wrapped; its length. */

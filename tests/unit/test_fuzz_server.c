@@ -576,6 +576,37 @@ static void only_the_output_tail_is_shown(void **state)
 	assert_int_equal(t[strlen(t) - 1], '\n');
 }
 
+static char log_path[256];
+
+/* Sends its stderr to a log file, as a daemon's start-up might, then serves. */
+static void logs_to_a_file(void *arg)
+{
+	if (!freopen(log_path, "w", stderr))
+		exit(9);
+	fprintf(stderr, "logged\n");
+	accept_forever(arg);
+}
+
+/* freopen of stderr during a run (glibc's crashed on the driver's stream) opens the log for
+ * the server; the run is clean and the fuzzer's stderr is its own again afterwards. */
+static void freopen_of_stderr_opens_the_servers_log(void **state)
+{
+	(void)state;
+	temp_name(log_path, sizeof log_path);
+	struct sd_fuzz_server s = {.serve = logs_to_a_file,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = 2,
+				   .check = echo_check};
+	FILE *before = stderr;
+	assert_int_equal(sd_fuzz_server_run(&s, one_request, sizeof one_request), 0);
+	assert_ptr_equal(stderr, before);
+	char text[64];
+	slurp(log_path, text, sizeof text);
+	assert_string_equal(text, "logged\n");
+	unlink(log_path);
+}
+
 /* Accepts one connection, answers it, and stops listening. */
 static void listens_once(void *arg)
 {
@@ -629,6 +660,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(exit_at_start_up_shows_its_last_output),
 	T(only_the_output_tail_is_shown),
 	T(refused_after_listening_is_a_finding),
+	T(freopen_of_stderr_opens_the_servers_log),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
 const char sd_unit_module[] = "fuzz_server";
