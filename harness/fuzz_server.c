@@ -255,19 +255,21 @@ static int server_exited(const struct sd_fuzz_server *srv)
 }
 
 /* Start-up: the server runs alone until it blocks; then virtual time moves in growing steps
- * (1 ms, 2 ms, 4 ms, ...) until it listens on its port. One that exits first, returns without
- * listening, or has not listened after STARTUP_LIMIT_NS is a harness error: its clients could
- * only be refused. Its actor id. */
+ * (1 ms, 2 ms, 4 ms, ...) until a client's connect to 127.0.0.1:port would find it listening. One
+ * that exits first, returns without listening, or has not listened after STARTUP_LIMIT_NS is a
+ * harness error: its clients could only be refused. Its actor id. */
 static int start_server(const struct sd_fuzz_server *srv, struct sd_net *sim)
 {
 	server_returned = 0;
 	int sid = sd_spawn(sim, "server", server_actor, (void *)srv), status;
 	if (sid < 0)
 		FINDING("cannot start the server actor: %s", strerror(-sid));
+	struct sockaddr_in where = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv->port)};
+	where.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (int64_t step = 1000000, waited = 0;; step *= 2) {
 		sd_sleep_ns(sim, step);
 		waited += step;
-		int listening = sd_sim_listening(sim, srv->port) > 0;
+		int listening = sd_sim_listening(sim, (struct sockaddr *)&where, sizeof where) > 0;
 		if (sd__proc_exited(&status))
 			sd__harness_error(
 				"the server exited with status %d during start-up, %s "

@@ -61,9 +61,10 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out);
  * nothing of the server's and costs a scheduler round per piece. */
 int sd_sim_set_segment(struct sd_net *net, int fd, int segment);
 
-/* How many sockets of the sim listen on TCP port `port` now (any address): what a connect to
- * it finds. -EINVAL for a port outside 1..65535, -EOPNOTSUPP when net is not a sim. */
-int sd_sim_listening(struct sd_net *net, int port);
+/* How many listening sockets of the sim a connect to address a (AF_INET or AF_INET6) would
+ * reach now, 0 when it would be refused; nothing in the sim changes. -EINVAL for port 0 or a
+ * short address, -EAFNOSUPPORT, -EFAULT for NULL, -EOPNOTSUPP when net is not a sim. */
+int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len);
 
 /* ioctl SIOCINQ (FIONREAD) when outq is 0: bytes readable on fd now; SIOCOUTQ when outq is 1:
  * bytes fd sent that its peer has not received (still arriving, or beyond the peer's receive

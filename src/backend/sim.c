@@ -1016,17 +1016,17 @@ int sd_sim_set_segment(struct sd_net *net, int fd, int segment)
 	return 0;
 }
 
-int sd_sim_listening(struct sd_net *net, int port)
+int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len)
 {
 	struct sd__sim *s = as_sim(net);
 	if (!s)
 		return -EOPNOTSUPP;
-	if (port < 1 || port > 65535)
-		return -EINVAL;
-	int n = 0;
-	for (const struct sd__sock *l = s->listeners[port]; l; l = l->lnext)
-		n++;
-	return n;
+	struct sd__sock as = {.v6 = a && a->sa_family == AF_INET6}; /* a connect from that family */
+	struct sd__ep ep;
+	int rc = ep_from(&as, a, len, &ep);
+	if (rc < 0)
+		return rc;
+	return ep.port ? sd__listeners_for(s, &ep) : -EINVAL;
 }
 
 long sd_sim_queued(struct sd_net *net, int fd, int outq)

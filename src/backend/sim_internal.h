@@ -309,6 +309,8 @@ void sd__port_unlink(struct sd__sim *s, struct sd__sock *k);
 void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k);
 void sd__reap_port(struct sd__sim *s, uint16_t port);
 struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst);
+/* How many listeners a connect to dst could reach (sd__find_listener picks one of the best). */
+int sd__listeners_for(struct sd__sim *s, const struct sd__ep *dst);
 int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst);
 
 /* sim_tcp.c */

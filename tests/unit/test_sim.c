@@ -670,35 +670,51 @@ static void time_limit_ends_a_ticking_run(void **state)
 	close_sim(net);
 }
 
-/* sd_sim_listening counts the listeners of a port as a connect finds them: none before
- * listen, none once the listener closed. */
-static void listening_counts_a_ports_listeners(void **state)
+/* sd_sim_listening(addr): the listeners a connect to addr would reach, as connect finds them
+ * (an address of the listener's or its wildcard, IPv4 reaching a dual-stack "::"), none once
+ * the listener closed. */
+static int reach(struct sd_net *net, const char *ip, int port)
+{
+	struct sockaddr_storage a;
+	socklen_t al;
+	assert_int_equal(sd_addr_parse(ip, (uint16_t)port, &a, &al), 0);
+	return sd_sim_listening(net, (struct sockaddr *)&a, al);
+}
+
+static void listening_counts_the_listeners_a_connect_reaches(void **state)
 {
 	(void)state;
 	struct sd_net *net = open_sim(1, NULL);
 	struct sockaddr_storage where;
 	socklen_t wl;
-	int l = listener(net, 4, &where, &wl);
+	int l = listener(net, 4, &where, &wl); /* 127.0.0.1, ephemeral port */
 	int port = ntohs(((struct sockaddr_in *)&where)->sin_port);
-	assert_int_equal(sd_sim_listening(net, port), 1);
-	assert_int_equal(sd_sim_listening(net, port == 65535 ? 1 : port + 1), 0);
-	int bound = sd_socket(net, AF_INET, SOCK_STREAM, 0); /* bound, not listening */
+	assert_int_equal(reach(net, "127.0.0.1", port), 1);
+	assert_int_equal(reach(net, "127.0.0.2", port), 0);
+	assert_int_equal(reach(net, "::1", port), 0);
+	assert_int_equal(reach(net, "127.0.0.1", port == 65535 ? 1 : port + 1), 0);
+	sd_close(net, l);
+	assert_int_equal(reach(net, "127.0.0.1", port), 0);
+	int six = sd_socket(net, AF_INET6, SOCK_STREAM, 0); /* bound, then a dual-stack "::" */
 	struct sockaddr_storage any;
 	socklen_t al;
-	sd_addr_parse("127.0.0.2", (uint16_t)port, &any, &al);
-	assert_int_equal(sd_bind(net, bound, (struct sockaddr *)&any, al), 0);
-	assert_int_equal(sd_sim_listening(net, port), 1);
-	assert_int_equal(sd_listen(net, bound, 1), 0);
-	assert_int_equal(sd_sim_listening(net, port), 2);
-	sd_close(net, l);
-	sd_close(net, bound);
-	assert_int_equal(sd_sim_listening(net, port), 0);
-	assert_int_equal(sd_sim_listening(net, 0), -EINVAL);
-	assert_int_equal(sd_sim_listening(net, 65536), -EINVAL);
+	sd_addr_parse("::", (uint16_t)port, &any, &al);
+	assert_int_equal(sd_bind(net, six, (struct sockaddr *)&any, al), 0);
+	assert_int_equal(reach(net, "::1", port), 0);
+	assert_int_equal(sd_listen(net, six, 1), 0);
+	assert_int_equal(reach(net, "::1", port), 1);
+	assert_int_equal(reach(net, "127.0.0.2", port), 1);
+	sd_close(net, six);
+	assert_int_equal(reach(net, "::1", port), 0);
+	assert_int_equal(reach(net, "127.0.0.1", 0), -EINVAL);
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	assert_int_equal(sd_sim_listening(net, (struct sockaddr *)&v4, 4), -EINVAL);
+	struct sockaddr_in un = {.sin_family = AF_UNIX, .sin_port = htons(1)};
+	assert_int_equal(sd_sim_listening(net, (struct sockaddr *)&un, sizeof un), -EAFNOSUPPORT);
 	close_sim(net);
 	struct sd_net real;
 	assert_int_equal(sd_net_open(&real, "real", NULL), 0);
-	assert_int_equal(sd_sim_listening(&real, port), -EOPNOTSUPP);
+	assert_int_equal(sd_sim_listening(&real, (struct sockaddr *)&where, wl), -EOPNOTSUPP);
 	sd_net_close(&real);
 }
 
@@ -720,6 +736,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(instances_are_independent),
 	T(keyed_parks_and_interrupts),
 	T(time_limit_ends_a_ticking_run),
-	T(listening_counts_a_ports_listeners),
+	T(listening_counts_the_listeners_a_connect_reaches),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
