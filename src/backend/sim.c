@@ -1000,6 +1000,36 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 	return 0;
 }
 
+int sd_sim_set_segment(struct sd_net *net, int fd, int segment)
+{
+	struct sd__sim *s = as_sim(net);
+	struct sd__sock *k;
+	if (!s)
+		return -EOPNOTSUPP;
+	if (segment < -1 || segment > (1 << 20))
+		return -EINVAL;
+	if (!(k = lookup(s, fd)))
+		return -EBADF;
+	if (k->ep)
+		return -ENOTSOCK;
+	k->rx_segment_own = segment >= 0;
+	k->rx_segment = segment;
+	return 0;
+}
+
+int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len)
+{
+	struct sd__sim *s = as_sim(net);
+	if (!s)
+		return -EOPNOTSUPP;
+	struct sd__sock as = {.v6 = a && a->sa_family == AF_INET6}; /* a connect from that family */
+	struct sd__ep ep;
+	int rc = ep_from(&as, a, len, &ep);
+	if (rc < 0)
+		return rc;
+	return ep.port ? sd__listeners_for(s, &ep) : -EINVAL;
+}
+
 long sd_sim_queued(struct sd_net *net, int fd, int outq)
 {
 	struct sd__sim *s = as_sim(net);

@@ -107,6 +107,9 @@ struct sd__sock {
 	struct sd__chunk *in_head, *in_tail; /* bytes from the peer, oldest first */
 	size_t in_bytes;
 	int64_t fin_at; /* when the peer's FIN arrives; -1 none */
+	/* Bytes arriving here are cut into pieces of 1..rx_segment bytes (0: whole) instead of
+	 * the sim's `segment` option, when rx_segment_own is set (sd_sim_set_segment). */
+	int rx_segment_own, rx_segment;
 
 	/* connecting, with the listener's accept queue full: SYN retransmissions */
 	struct sd__sock *cnext, *cprev;
@@ -307,6 +310,8 @@ void sd__port_unlink(struct sd__sim *s, struct sd__sock *k);
 void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k);
 void sd__reap_port(struct sd__sim *s, uint16_t port);
 struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst);
+/* How many listeners a connect to dst could reach (sd__find_listener picks one of the best). */
+int sd__listeners_for(struct sd__sim *s, const struct sd__ep *dst);
 int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst);
 
 /* sim_tcp.c */
