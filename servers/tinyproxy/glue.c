@@ -220,12 +220,6 @@ static const char *const replies[NREQ] = {
 	"Content-Length: 0\r\n\r\n",
 };
 
-/* What a client of the driver keeps of a reply (harness/fuzz_server.c, struct client's got):
- * the stats page is longer, so a reply of exactly this length may be a cut one. */
-#define CLIENT_KEEPS 512
-
-/* Whether reply matches pattern, or is its first rl bytes when the client's buffer filled
- * (full: the reply was cut there by the driver, not by the server). */
 static int matches(const char *pat, const unsigned char *r, size_t rl, int full)
 {
 	size_t i = 0;
@@ -252,7 +246,7 @@ static int check(int which, const unsigned char *q, size_t ql, const unsigned ch
 	 * no answer at all is fine too (a request never finished, a tunnel closed). */
 	if (which < 0)
 		return rl > 0 && memcmp(r, "HTTP/1.", rl < 7 ? rl : 7) != 0;
-	return !matches(replies[which], r, rl, rl >= CLIENT_KEEPS);
+	return !matches(replies[which], r, rl);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
