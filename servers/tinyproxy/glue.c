@@ -220,12 +220,13 @@ static const char *const replies[NREQ] = {
 	"Content-Length: 0\r\n\r\n",
 };
 
-static int matches(const char *pat, const unsigned char *r, size_t rl, int full)
+/* Whether reply matches pattern ('#': a number). */
+static int matches(const char *pat, const unsigned char *r, size_t rl)
 {
 	size_t i = 0;
 	for (; *pat; pat++) {
 		if (i == rl)
-			return full;
+			return 0;
 		if (*pat != '#') {
 			if (r[i++] != (unsigned char)*pat)
 				return 0;
