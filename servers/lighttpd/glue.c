@@ -6,9 +6,12 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +43,30 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 	return remove(p);
 }
 
-static void remove_dir(void) { nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void remove_tree(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+static void remove_dir(void) { remove_tree(dir); }
+
+/* A process that ends without exit() (AFL++ kills its target, a finding aborts) leaves its
+ * directory: the next one removes those of ours whose process is gone. */
+static void remove_stale(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		long pid;
+		char path[4200], x;
+		struct stat st;
+		if (sscanf(e->d_name, "sd-lighttpd-%ld-%c", &pid, &x) != 2 || pid <= 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+		if (kill((pid_t)pid, 0) != 0 && errno == ESRCH && lstat(path, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && st.st_uid == getuid())
+			remove_tree(path);
+	}
+	closedir(d);
+}
 
 /* A file under dir, dated 2024-01-01 00:00:00 UTC, so Last-Modified is the same on every run. */
 static FILE *create(const char *name)
@@ -74,7 +100,9 @@ static void setup(void)
 	if (conf[0])
 		return;
 	const char *tmp = getenv("TMPDIR");
-	snprintf(dir, sizeof dir, "%s/sd-lighttpd-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	tmp = tmp && *tmp ? tmp : "/tmp";
+	remove_stale(tmp);
+	snprintf(dir, sizeof dir, "%s/sd-lighttpd-%ld-XXXXXX", tmp, (long)getpid());
 	if (!mkdtemp(dir))
 		glue_fail("mkdtemp");
 	atexit(remove_dir);
