@@ -146,7 +146,7 @@ static int server_exited(const struct sd_fuzz_server *srv)
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
 {
 	struct sd_fuzz_plan plan;
-	sd_fuzz_plan_decode(data, size, srv->requests, srv->nrequests, &plan);
+	sd_fuzz_plan_decode(data, size, srv->requests, srv->request_lens, srv->nrequests, &plan);
 	char opts[64];
 	snprintf(opts, sizeof opts, "segment=%u,preempt=0.25", plan.segment);
 	struct sd_config cfg = {.seed = plan.seed, .options = opts};

@@ -8,7 +8,9 @@
  *    ones are put back if the server closed or replaced them (dup2 of a log onto stderr);
  *  - its signal dispositions and timers: sigaction, signal and setitimer/alarm from an actor
  *    are kept for the run, never installed (a handler of the server's in the fuzzer process
- *    would catch the engine's own SIGALRM and SIGINT), and forgotten after it. */
+ *    would catch the engine's own SIGALRM and SIGINT), and forgotten after it; its atexit
+ *    handlers are not registered;
+ *  - its memory and streams, where heap.c is linked in (ci/real-servers). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -230,6 +232,19 @@ unsigned alarm(unsigned secs)
 	return left;
 }
 
+/* atexit from the server registers nothing: its process ends without running them (as
+ * server_exit in proc.c does), and the fuzzer's own exit must not call into a server whose
+ * globals were put back since. */
+extern void *__dso_handle __attribute__((weak));
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+int atexit(void (*fn)(void))
+{
+	if (in_run_actor())
+		return 0;
+	return __cxa_atexit((void (*)(void *))(void *)fn, NULL, __dso_handle);
+}
+
 /* ---- the run ---------------------------------------------------------------------------- */
 
 void sd__fresh_begin(void)
@@ -253,10 +268,14 @@ void sd__fresh_begin(void)
 	each_open(mark_open);
 	memset(sig_kept, 0, sizeof sig_kept);
 	memset(timer_kept, 0, sizeof timer_kept);
+	if (sd__heap_begin)
+		sd__heap_begin();
 }
 
 void sd__fresh_end(void)
 {
+	if (sd__heap_end_streams)
+		sd__heap_end_streams(); /* before their descriptors go */
 	do { /* in rounds of at most 256 */
 		nclose = 0;
 		each_open(note_new);
@@ -266,6 +285,8 @@ void sd__fresh_end(void)
 	for (int i = 0; i < 3; i++)
 		if (std_saved[i] >= 0 && !same_file(i, &std_stat[i]))
 			dup2(std_saved[i], i);
+	if (sd__heap_end)
+		sd__heap_end();
 	memset(sig_kept, 0, sizeof sig_kept);
 	memset(timer_kept, 0, sizeof timer_kept);
 }

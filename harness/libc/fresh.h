@@ -13,4 +13,12 @@ void sd__fresh_begin(void);
  * closed, the standard ones put back, kept dispositions and timers forgotten. */
 void sd__fresh_end(void);
 
+/* harness/libc/heap.c, linked only into programs built by ci/real-servers (servers/
+ * CMakeLists.txt): the server's blocks and streams noted from sd__heap_begin and given back
+ * by sd__heap_end_streams (fclose) and sd__heap_end (free). Weak: absent elsewhere. */
+int sd__heap_tracked(void) __attribute__((weak));
+void sd__heap_begin(void) __attribute__((weak));
+void sd__heap_end_streams(void) __attribute__((weak));
+void sd__heap_end(void) __attribute__((weak));
+
 #endif

@@ -26,7 +26,8 @@ struct sd_fuzz_server {
 	void (*serve)(void *arg);
 	void *arg;
 	int port;
-	/* Requests clients pick from (NULL: clients send raw input bytes). */
+	/* Requests clients pick from (NULL: clients send raw input bytes); C strings, or bytes
+	 * of the lengths in `request_lens`. */
 	const char *const *requests;
 	size_t nrequests;
 	/* The oracle, optional: 0 when `reply` is right for request number `which` (or -1 for
@@ -46,6 +47,10 @@ struct sd_fuzz_server {
 	 * a finding "the server exited with status N". NULL: only status 0 is expected. An
 	 * exit during start-up (before the first client) is always a harness error. */
 	int (*exit_expected)(int status);
+	/* Optional: the length of each of the `nrequests` requests, for a binary protocol whose
+	 * messages hold NUL bytes (MQTT, DNS, ...). NULL: each request is a C string. Either
+	 * way a request is cut at 96 bytes (SD_FUZZ_MAX_MSG). */
+	const size_t *request_lens;
 };
 
 /*

@@ -76,6 +76,10 @@ int sd_sim_is_actor(struct sd_net *net);
 /* A number no other sim of this process had, so one run tells itself from the next even
  * when the new sim reuses the old one's memory; 0 when net is not a sim. */
 uint64_t sd_sim_serial(struct sd_net *net);
+/* Fills buf with n bytes of the sim's seeded stream (the layer's getrandom for a server):
+ * the same seed gives the same bytes, and drawing them leaves the scheduler's choices as they
+ * were. 0, or -EINVAL when net is not a sim. */
+int sd_sim_random(struct sd_net *net, void *buf, size_t n);
 /* The running actor's id (0: main), or -EINVAL when net is not a sim. */
 int sd_sim_actor_id(struct sd_net *net);
 

@@ -212,6 +212,7 @@ static int sim_create(const struct sd_config *cfg, void **state)
 	s->listeners = s->by_port + 65536;
 	s->seed = cfg->seed;
 	s->rng = cfg->seed ^ 0x5ced5eedull;
+	s->bytes_rng = sd__mix(cfg->seed ^ 0x7261776279746573ull);
 	s->port_lo = 32768, s->port_hi = 60999, s->somaxconn = 4096;
 	s->wmem_max = s->rmem_max = 4194304;
 	s->wmem_def = 16384, s->rmem_def = 131072, s->wmem_auto = 3939840;

@@ -205,6 +205,7 @@ struct sd__sim {
 	uint64_t *runq, *parkq, *keyq;
 	size_t qwords;
 	uint64_t park_seq, serial;
+	uint64_t bytes_rng; /* sd_sim_random's stream, apart from the scheduler's draws */
 	struct sd__actor *cur, *prev;
 	struct sd__sim *outer; /* the sim running on this OS thread when this one's main left */
 	int64_t limit;         /* sd_sim_set_time_limit; -1 none */

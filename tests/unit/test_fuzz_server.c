@@ -184,6 +184,39 @@ static void transcript_unwritable_is_a_harness_error(void **state)
 				 "such file or directory\n");
 }
 
+static const char bin_req[] = "nul\0inside\n";
+static const size_t bin_lens[] = {sizeof bin_req - 1};
+static int bin_whole;
+
+/* Counts the echoes of the whole binary request rather than failing, so a short one is
+ * an assertion below and not an abort. */
+static int bin_check(int which, const unsigned char *req, size_t reqlen, const unsigned char *reply,
+		     size_t replylen)
+{
+	(void)req, (void)reqlen;
+	if (which == 0 && replylen == bin_lens[0] && memcmp(reply, bin_req, replylen) == 0)
+		bin_whole++;
+	return 0;
+}
+
+/* A request of a binary protocol holds NUL bytes: with `request_lens` all of it is sent, not
+ * only what comes before the first NUL. */
+static void binary_requests_sent_whole(void **state)
+{
+	(void)state;
+	static const char *const bin_reqs[] = {bin_req};
+	struct sd_fuzz_server s = {.serve = accept_forever,
+				   .port = PORT,
+				   .requests = bin_reqs,
+				   .nrequests = 1,
+				   .check = bin_check,
+				   .request_lens = bin_lens};
+	uint8_t in[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}; /* one client, request 0 */
+	bin_whole = 0;
+	assert_int_equal(sd_fuzz_server_run(&s, in, sizeof in), 0);
+	assert_int_equal(bin_whole, 1);
+}
+
 /* A wrong answer is a finding: the run aborts (so the fuzzer keeps the input), and the
  * transcript of the input is written first. */
 static void wrong_answer_aborts(void **state)
@@ -221,6 +254,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(wrong_answer_aborts),
 	T(transcript_has_a_line_per_client),
 	T(transcript_unwritable_is_a_harness_error),
+	T(binary_requests_sent_whole),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
 const char sd_unit_module[] = "fuzz_server";
