@@ -187,12 +187,15 @@ int sd__on_sendmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, in
 	return (int)i;
 }
 
-#define FILE_PIECE 65536
+#define FILE_PIECE_FIRST 4096
+#define FILE_PIECE       65536
 
 /* sendfile to one of the layer's sockets: the file is read with pread from *o (or its own
  * offset) and sent in pieces; a piece the socket takes only in part ends the call, and the
- * offset moves by what was sent, as sendfile's does. Input that cannot be read at an offset
- * (a pipe) is EINVAL in-process; under LD_PRELOAD the kernel sends it, without faults. */
+ * offset moves by what was sent, as sendfile's does. Pieces start at 4 KiB and double up to
+ * 64 KiB while the socket takes them whole: a socket that takes a few bytes a call (short
+ * writes) then costs a small read per call, not 64 KiB. Input that cannot be read at an
+ * offset (a pipe) is EINVAL in-process; under LD_PRELOAD the kernel sends it, without faults. */
 static ssize_t file_to_socket(struct sd__fdh *h, int in, off_t *o, size_t n)
 {
 	sd__route_cancel_point();
@@ -203,14 +206,20 @@ static ssize_t file_to_socket(struct sd__fdh *h, int in, off_t *o, size_t n)
 		return SD__LIBC(sendfile)(h->sfd, in, o, n);
 	if (pos < 0) /* a pipe: what the sim would be sent could not be read back when short */
 		return errno == ESPIPE ? sd__ret(-EINVAL) : -1;
-	char *buf = malloc(FILE_PIECE);
-	if (!buf)
-		return sd__ret(-ENOMEM);
-	size_t total = 0;
+	char *buf = NULL;
+	size_t total = 0, piece = FILE_PIECE_FIRST, cap = 0;
 	ssize_t err = 0;
 	while (total < n) {
-		ssize_t k = pread(in, buf, n - total < FILE_PIECE ? n - total : FILE_PIECE,
-				  pos + (off_t)total);
+		size_t want = n - total < piece ? n - total : piece;
+		if (want > cap) {
+			char *grown = realloc(buf, want);
+			if (!grown) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = grown, cap = want;
+		}
+		ssize_t k = pread(in, buf, want, pos + (off_t)total);
 		if (k <= 0) {
 			err = k < 0 ? -errno : 0;
 			break;
@@ -223,6 +232,8 @@ static ssize_t file_to_socket(struct sd__fdh *h, int in, off_t *o, size_t n)
 		total += (size_t)s;
 		if (s < k)
 			break;
+		if (piece < FILE_PIECE)
+			piece *= 2;
 	}
 	free(buf);
 	if (total == 0 && err < 0)

@@ -747,6 +747,24 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 	return rc;
 }
 
+/* TCP_INFO as tcp_get_info() fills it, as far as the sim has the facts: the state (Linux's
+ * numbering), and for a listener its accept queue and backlog; every other field is 0. */
+static void tcp_info_of(const struct sd__sock *k, struct tcp_info *ti)
+{
+	static const unsigned char linux_state[] = {
+		[T_CLOSE] = TCP_CLOSE,         [T_LISTEN] = TCP_LISTEN,
+		[T_SYN_SENT] = TCP_SYN_SENT,   [T_ESTABLISHED] = TCP_ESTABLISHED,
+		[T_FIN_WAIT2] = TCP_FIN_WAIT2, [T_CLOSE_WAIT] = TCP_CLOSE_WAIT,
+		[T_TIME_WAIT] = TCP_TIME_WAIT,
+	};
+	memset(ti, 0, sizeof *ti);
+	ti->tcpi_state = linux_state[k->st];
+	if (k->st == T_LISTEN) {
+		ti->tcpi_unacked = (unsigned)k->aq_len;
+		ti->tcpi_sacked = (unsigned)k->backlog;
+	}
+}
+
 static int sim_getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l)
 {
 	struct sd__sim *s = state;
@@ -756,6 +774,7 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 	size_t size = sizeof iv;
 	struct timeval tv;
 	struct linger lg;
+	struct tcp_info ti;
 	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
 		rc = bad_fd(s, fd);
@@ -795,6 +814,10 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		}
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		iv = k->nodelay;
+	} else if (level == IPPROTO_TCP && name == TCP_INFO) {
+		tcp_info_of(k, &ti);
+		iv = ti.tcpi_state;
+		src = &ti, size = sizeof ti;
 	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
 		iv = k->v6only;
 	} else {

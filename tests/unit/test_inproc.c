@@ -734,6 +734,67 @@ static void sendfile_from_a_file(void **state)
 	detach();
 }
 
+/* The whole file, one sendfile call after another, to a socket that takes one byte a call. */
+static void file_server_bytewise(void *arg)
+{
+	struct file_srv *f = arg;
+	int l = listener(&f->port), c = accept(l, NULL, NULL);
+	off_t off = 0;
+	while (off < (off_t)f->size) {
+		ssize_t k = sendfile(c, f->file, &off, f->size - (size_t)off);
+		if (k != 1) {
+			EXPECT(k == 1);
+			break;
+		}
+	}
+	close(c), close(l);
+}
+
+/* Each sendfile call reads the file in pieces the socket may not take; the first is small, so
+ * a socket taking a byte a call (short writes) costs a small read per call, not 64 KiB (on
+ * lighttpd's big replies that was most of the run). The fault log shows what each send was
+ * offered. */
+static void sendfile_short_writes_offer_small_pieces(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/sd-test-inproc-XXXXXX";
+	struct file_srv f = {.size = 20000};
+	f.file = mkstemp(path);
+	assert_true(f.file >= 0);
+	unlink(path);
+	char *data = malloc(f.size);
+	for (size_t i = 0; i < f.size; i++)
+		data[i] = (char)(i * 7);
+	assert_int_equal(write(f.file, data, f.size), (ssize_t)f.size);
+	free(data);
+	char *log = NULL;
+	size_t loglen = 0;
+	FILE *lf = open_memstream(&log, &loglen);
+	assert_non_null(lf);
+	struct sd_fault_spec one_byte = {.short_write = 1};
+	attach(NULL);
+	assert_int_equal(sd_fault_wrap(&faulty, sim, &one_byte, 1, lf), 0);
+	sd_inproc_attach(&faulty);
+	run2(file_server_bytewise, &f, file_client, &f);
+	close(f.file);
+	detach();
+	assert_int_equal(fclose(lf), 0);
+	size_t writes = 0, most = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *a = strstr(line, "\"asked\":");
+		if (!strstr(line, "\"op\":\"send\"") || !a)
+			continue;
+		size_t asked = strtoul(a + 8, NULL, 10);
+		most = asked > most ? asked : most;
+		writes++;
+	}
+	free(log);
+	/* every call cut to a byte but the last, which asked for one */
+	assert_int_equal(writes, f.size - 1);
+	assert_true(most <= 4096);
+}
+
 /* ---- names without DNS ------------------------------------------------------------------ */
 
 static void resolves_localhost_and_numbers(void **state)
@@ -928,6 +989,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(dup_keeps_socket_alive),
 	T(closefrom_and_close_range),
 	T(sendfile_from_a_file),
+	T(sendfile_short_writes_offer_small_pieces),
 	T(resolves_localhost_and_numbers),
 	T(unsupported_call_is_a_harness_error),
 };
