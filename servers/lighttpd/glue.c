@@ -125,6 +125,7 @@ static void setup(void)
 
 	/* The error log goes nowhere unless asked for (SD_LIGHTTPD_ERRORLOG=/dev/stderr, say). */
 	const char *log = getenv("SD_LIGHTTPD_ERRORLOG");
+	const char *status_html = getenv("SD_LIGHTTPD_STATUS_HTML");
 	f = create("lighttpd.conf");
 	fprintf(f,
 		"server.document-root = \"%s/www\"\n"
@@ -144,10 +145,18 @@ static void setup(void)
 		"alias.url = (\"/alias/\" => \"%s/www/dir/\")\n"
 		"setenv.add-response-header = (\"X-Sd\" => \"1\")\n"
 		"status.status-url = \"/server-status\"\n"
+		"%s"
 		"status.config-url = \"/server-config\"\n"
 		"mimetype.assign = (\".txt\" => \"text/plain\", \".html\" => \"text/html\",\n"
 		"  \".bin\" => \"application/octet-stream\")\n",
-		dir, PORT, log && *log ? log : "/dev/null", dir, dir);
+		dir, PORT, log && *log ? log : "/dev/null", dir, dir,
+		/* The status page in HTML divides by the uptime, 0 in the first second: a real
+		 * lighttpd bug (docs/server-findings.md), found, confirmed and written up. Fuzzing
+		 * goes on past it: that page is off (the ?auto page stays) unless
+		 * SD_LIGHTTPD_STATUS_HTML=1 asks for it, to replay the finding. */
+		status_html && *status_html == '1'
+			? ""
+			: "$HTTP[\"querystring\"] != \"auto\" { status.status-url = \"\" }\n");
 	finish(f, "lighttpd.conf");
 	snprintf(conf, sizeof conf, "%s/lighttpd.conf", dir);
 }
