@@ -40,7 +40,7 @@ int sd__route_adopt(struct sd_net *net, int sfd, int flags)
 	struct sd__fdh *h = fd < 0 ? NULL : calloc(1, sizeof *h);
 	int err = fd < 0 ? -errno : !h ? -ENOMEM : 0;
 	if (!err) {
-		*h = (struct sd__fdh){.net = net, .sfd = sfd, .refs = 1};
+		*h = (struct sd__fdh){.net = net, .sfd = sfd, .refs = 1, .kep = -1};
 		err = sd__fd_set(fd, h);
 	}
 	if (err) {
@@ -65,13 +65,21 @@ int sd__route_dup(struct sd__fdh *h, int fd, int nfd)
 	return err;
 }
 
+/* A handle no descriptor names any more, with the kernel epoll of a mixed set. */
+static void free_handle(struct sd__fdh *h)
+{
+	if (h->kep >= 0)
+		SD__LIBC(close)(h->kep);
+	free(h);
+}
+
 /* One descriptor fewer names h: the socket closes with the last. */
 static void release(struct sd__fdh *h)
 {
 	if (--h->refs)
 		return;
 	sd_close(h->net, h->sfd);
-	free(h);
+	free_handle(h);
 }
 
 int sd__route_close(int fd, struct sd__fdh *h)
@@ -96,7 +104,7 @@ void sd__route_flush(void)
 		struct sd__fdh *h = to_close;
 		to_close = h->later;
 		sd_close(h->net, h->sfd);
-		free(h);
+		free_handle(h);
 	}
 }
 
@@ -115,7 +123,7 @@ static void drop(int fd, struct sd__fdh *h)
 {
 	SD__LIBC(close)(fd);
 	if (--h->refs == 0)
-		free(h);
+		free_handle(h);
 }
 
 void sd_inproc_attach(struct sd_net *net)

@@ -1,6 +1,7 @@
 /* The interposition layer's in-process route: servers written against libc, run on a sim.
  * Built with _FORTIFY_SOURCE=2, so reads into arrays and FD_SET take glibc's checked paths. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -143,6 +144,18 @@ static int lowest_free(void)
 	assert_true(fd >= 0);
 	close(fd);
 	return fd;
+}
+
+/* How many descriptors the process has open (the kernel's count, /proc/self/fd). */
+static int kernel_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
 }
 
 /* A `real` instance opened while a sim is attached reaches the kernel: its libc calls are the
@@ -378,6 +391,113 @@ static void poll_on_silent_pipe_deadlocks(void **state)
 	assert_non_null(strstr(sd_sim_deadlock_report(sim), "waits in poll"));
 	assert_true(sd_now_ns(sim) >= 60 * SEC);
 	close(s.pipe[0]), close(s.pipe[1]);
+	detach();
+}
+
+/* pipe_server as an epoll loop, the pipe edge-triggered as nginx has its eventfd: a sim epoll
+ * set holding a kernel descriptor (docs/architecture.md). */
+static void epoll_pipe_server(void *arg)
+{
+	struct pipe_srv *s = arg;
+	int l = listener(&s->port), ep = epoll_create(8);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1}, out[2];
+	EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == 0);
+	ev = (struct epoll_event){.events = EPOLLIN | EPOLLET, .data.u64 = 2};
+	EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, s->pipe[0], &ev) == 0);
+	while (!s->quit) {
+		int rc = epoll_wait(ep, out, 2, -1);
+		EXPECT(rc > 0);
+		if (rc <= 0)
+			break;
+		for (int i = 0; i < rc; i++) {
+			if (out[i].data.u64 == 2) {
+				EXPECT(out[i].events == EPOLLIN);
+				s->quit = 1;
+				s->woke_at = sd_now_ns(sim);
+				continue;
+			}
+			int c = accept(l, NULL, NULL);
+			char buf[8];
+			EXPECT(recv(c, buf, sd_test_len8, 0) == 4);
+			EXPECT(send(c, "pong", 4, 0) == 4);
+			close(c);
+			s->answered++;
+		}
+	}
+	EXPECT(close(ep) == 0);
+	close(l);
+}
+
+static void epoll_waits_on_pipe_and_sockets(void **state)
+{
+	(void)state;
+	struct pipe_srv s = {0};
+	assert_int_equal(pipe(s.pipe), 0);
+	int before = kernel_fds();
+	attach(NULL);
+	run2(epoll_pipe_server, &s, pipe_client, &s);
+	assert_int_equal(s.answered, 1);
+	assert_true(s.quit);
+	assert_true(s.woke_at >= 2 * SEC && s.woke_at <= 2 * SEC + 100 * MS);
+	/* the kernel epoll beside the sim's went with its placeholder */
+	assert_int_equal(kernel_fds(), before);
+	close(s.pipe[0]), close(s.pipe[1]);
+	detach();
+}
+
+/* The rest of epoll on a mixed set, as a server's start-up probes it (nginx's EPOLLRDHUP test
+ * on an AF_UNIX pair), with the kernel's answers for the kernel's descriptors. */
+static void epoll_mixed_set(void **state)
+{
+	(void)state;
+	int u[2], p[2], f = open("/dev/null", O_RDONLY);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, u), 0);
+	assert_int_equal(pipe(p), 0);
+	assert_true(f >= 0);
+	attach(NULL);
+	int before = kernel_fds();
+	int port, l = listener(&port), ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLET | EPOLLIN | EPOLLRDHUP, .data.u64 = 7}, out[4];
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, u[0], &ev), 0);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, u[0], &ev), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev), -1);
+	assert_int_equal(errno, EPERM); /* a regular file */
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, 1000, &ev), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(epoll_ctl(l, EPOLL_CTL_ADD, p[0], &ev), -1);
+	assert_int_equal(errno, EINVAL); /* a socket is no epoll instance */
+	/* nothing ready: the timeout runs on the virtual clock */
+	int64_t t0 = sd_now_ns(sim);
+	assert_int_equal(epoll_wait(ep, out, 4, 30), 0);
+	assert_true(sd_now_ns(sim) - t0 >= 30 * MS);
+	assert_int_equal(epoll_wait(ep, out, 0, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(shutdown(u[1], SHUT_WR), 0); /* as the peer's close, keeping the fd */
+	t0 = sd_now_ns(sim);
+	assert_int_equal(epoll_pwait(ep, out, 4, 5000, NULL), 1);
+	assert_int_equal(sd_now_ns(sim), t0);
+	assert_int_equal(out[0].data.u64, 7);
+	assert_true(out[0].events & EPOLLRDHUP);
+	assert_int_equal(epoll_wait(ep, out, 4, 0), 0); /* its edge is used up */
+	/* a simulated socket and a kernel descriptor ready at once: both reported */
+	ev = (struct epoll_event){.events = EPOLLOUT, .data.u64 = 8};
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, p[1], &ev), 0);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	ev.data.u64 = 9;
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev), 0);
+	assert_int_equal(epoll_wait(ep, out, 4, -1), 2);
+	assert_int_equal(out[0].data.u64 + out[1].data.u64, 17);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_DEL, p[1], NULL), 0);
+	assert_int_equal(epoll_wait(ep, out, 4, 0), 1);
+	assert_int_equal(out[0].data.u64, 9);
+	/* detaching takes the kernel epoll with the placeholder */
+	sd_inproc_attach(NULL);
+	assert_int_equal(kernel_fds(), before);
+	sd_inproc_attach(sim);
+	close(u[0]), close(u[1]), close(p[0]), close(p[1]), close(f);
 	detach();
 }
 
@@ -860,13 +980,14 @@ static void fcntl_setown(void)
 	fcntl(fd, F_SETOWN, getpid());
 }
 
-/* A sim epoll set with a kernel pipe in it (docs/architecture.md). */
-static void epoll_with_pipe(void)
+/* A simulated socket in a kernel epoll set, made before the run (docs/architecture.md). */
+static void socket_in_kernel_epoll(void)
 {
-	int p[2], ep = epoll_create1(0);
+	sd_inproc_attach(NULL);
+	int ep = epoll_create1(0);
+	sd_inproc_attach(sim);
 	struct epoll_event ev = {.events = EPOLLIN};
-	if (pipe(p) == 0)
-		epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+	epoll_ctl(ep, EPOLL_CTL_ADD, socket(AF_INET, SOCK_STREAM, 0), &ev);
 }
 
 /* Runs fn in a child with a sim attached; its stderr, which must end in an abort. */
@@ -902,8 +1023,8 @@ static void unsupported_call_is_a_harness_error(void **state)
 	(void)state;
 	harness_error_of(fcntl_setown, "sockdrill harness error: fcntl(command 8) on a simulated "
 				       "socket is not supported\n");
-	harness_error_of(epoll_with_pipe, "sockdrill harness error: epoll_ctl (a sim socket and a "
-					  "kernel descriptor in one epoll set)");
+	harness_error_of(socket_in_kernel_epoll, "sockdrill harness error: epoll_ctl (a simulated "
+						 "socket in a kernel epoll set)");
 }
 
 const struct CMUnitTest sd_unit_tests[] = {
@@ -914,6 +1035,8 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(epoll_server_echoes),
 	T(poll_waits_on_pipe_and_sockets),
 	T(poll_on_silent_pipe_deadlocks),
+	T(epoll_waits_on_pipe_and_sockets),
+	T(epoll_mixed_set),
 	T(waits_time_out_in_virtual_time),
 	T(nonblocking_and_flags),
 	T(ioctl_queue_sizes),
