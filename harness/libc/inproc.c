@@ -108,13 +108,26 @@ void sd__route_flush(void)
 	}
 }
 
-/* The queue sizes are the sim's, found under any fault wrappers. */
-long sd__route_queued(struct sd__fdh *h, int outq)
+/* The sim under any fault wrappers (NULL: none). */
+static struct sd_net *sim_of(struct sd_net *net)
 {
-	struct sd_net *net = h->net;
 	while (net && net->ops == &sd_fault_ops)
 		net = sd_fault_inner(net);
+	return net;
+}
+
+/* The queue sizes are the sim's. */
+long sd__route_queued(struct sd__fdh *h, int outq)
+{
+	struct sd_net *net = sim_of(h->net);
 	return net ? sd_sim_queued(net, h->sfd, outq) : -EOPNOTSUPP;
+}
+
+void sd__route_read_short(struct sd_net *net, int sfd)
+{
+	net = sim_of(net);
+	if (net && sd_sim_queued(net, sfd, 0) > 0)
+		sd_sim_wake_readers(net, sfd);
 }
 
 /* At detach: the placeholder goes; the socket is left to the net, which may be closed next,

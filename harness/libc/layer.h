@@ -92,6 +92,11 @@ extern const int sd__route_kernel_fds;
 /* ioctl SIOCINQ (outq 0) or SIOCOUTQ (outq 1) on one of the layer's sockets: the count, a
  * negative errno, or -EOPNOTSUPP where the route has no answer. */
 long sd__route_queued(struct sd__fdh *h, int outq);
+/* A read on socket sfd of net returned less than it asked, MSG_PEEK aside: in-process, bytes
+ * still readable then (a fault wrapper's short read) count as a new arrival for edge-triggered
+ * epoll (sd_sim_wake_readers), since on Linux such a read means the queue was drained; under
+ * LD_PRELOAD nothing (the kernel's epoll cannot be told). */
+void sd__route_read_short(struct sd_net *net, int sfd);
 /* The net names resolve in without DNS (in-process, attached), or NULL: the C library's. */
 struct sd_net *sd__route_resolver(void);
 /* A call POSIX makes a cancellation point (accept, connect, read*, recv*, write*, send*,

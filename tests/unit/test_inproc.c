@@ -970,6 +970,75 @@ static void epoll_server_echoes(void **state)
 	detach();
 }
 
+/* ---- short reads and edge-triggered epoll ---------------------------------------------- */
+
+/* Reads as nginx does on an edge-triggered socket: until a read returns less than it asked,
+ * which epoll(7) says means the socket is drained, then waits for the next edge. Under
+ * short-read=1 every read returns one byte with more queued: the rest must come as edges. */
+static void et_line_server(void *arg)
+{
+	struct echo *e = arg;
+	int l = listener(&e->port), ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN}, out;
+	EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == 0);
+	EXPECT(epoll_wait(ep, &out, 1, 5000) == 1);
+	int c = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	ev = (struct epoll_event){.events = EPOLLIN | EPOLLET};
+	EXPECT(epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) == 0);
+	char line[16];
+	size_t n = 0;
+	while (n < sizeof line && !memchr(line, '\n', n)) {
+		int rc = epoll_wait(ep, &out, 1, 5000);
+		EXPECT(rc == 1); /* an edge for the bytes a short read left */
+		if (rc != 1)
+			break;
+		for (ssize_t k; n < sizeof line;) {
+			size_t room = sizeof line - n;
+			if ((k = recv(c, line + n, room, 0)) <= 0)
+				break;
+			n += (size_t)k;
+			if ((size_t)k < room)
+				break;
+		}
+	}
+	/* the line read, the socket drained: no edge until the client sends again */
+	EXPECT(epoll_wait(ep, &out, 1, 0) == 0);
+	EXPECT(n == 5 && send(c, line, n, 0) == 5);
+	e->served++;
+	close(c), close(ep), close(l);
+}
+
+static void line_client(void *arg)
+{
+	struct echo *e = arg;
+	while (!e->port)
+		sd_sleep_ns(sim, MS);
+	char got[8];
+	int fd = dial(e->port);
+	EXPECT(send(fd, "line\n", 5, 0) == 5);
+	EXPECT(read_all(fd, got, 5) == 5 && !memcmp(got, "line\n", 5));
+	close(fd);
+}
+
+static void short_reads_keep_edges_coming(void **state)
+{
+	(void)state;
+	struct echo e = {.clients = 1};
+	struct sd_fault_spec spec = {.short_read = 1};
+	attach(NULL);
+	assert_int_equal(sd_fault_wrap(&faulty, sim, &spec, 1, NULL), 0);
+	sd_inproc_attach(&faulty);
+	run2(et_line_server, &e, line_client, &e);
+	assert_int_equal(e.served, 1);
+	detach();
+	/* the sim's call on a descriptor not open, and on a net that is no sim */
+	struct sd_net none = {0};
+	attach(NULL);
+	assert_int_equal(sd_sim_wake_readers(sim, 999), -EBADF);
+	assert_int_equal(sd_sim_wake_readers(&none, 0), -EOPNOTSUPP);
+	detach();
+}
+
 /* ---- calls the layer does not model ------------------------------------------------------ */
 
 /* One line naming the call, then abort: never a fall through to the C library with a
@@ -1037,6 +1106,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(poll_on_silent_pipe_deadlocks),
 	T(epoll_waits_on_pipe_and_sockets),
 	T(epoll_mixed_set),
+	T(short_reads_keep_edges_coming),
 	T(waits_time_out_in_virtual_time),
 	T(nonblocking_and_flags),
 	T(ioctl_queue_sizes),
