@@ -10,7 +10,11 @@ input (the engine's own ceiling on this machine). The in-process target of 20,00
 core is judged by bench_fuzz_route, uninstrumented like its loopback comparator. It never
 asserts.
 
-Usage: /usr/bin/python3 bench/bench_fuzz.py [--seconds S] [--targets a,b]
+With --real-servers, the same table for the real servers ci/real-servers built (servers/NAME;
+build/real-servers/ENGINE/bin/fuzz_NAME, from servers/NAME/seeds): each whole server in-process
+on the sim, a fresh process's globals per input.
+
+Usage: /usr/bin/python3 bench/bench_fuzz.py [--seconds S] [--targets a,b] [--real-servers]
 Exit: 0 when every figure was measured, 1 when a run failed, 2 on bad usage or a missing build."""
 import argparse
 import os
@@ -26,12 +30,25 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TARGETS = ("scenario_parser", "sim_ops", "sim_vs_kernel", "example_server", "fragile_server")
 
 
+def binary_of(target, engine):
+    if target.startswith("real:"):
+        name = target[5:]
+        return ROOT / "build" / "real-servers" / engine / "bin" / f"fuzz_{name}"
+    return ROOT / "build" / engine / f"fuzz_{target}"
+
+
+def seeds_of(target):
+    if target.startswith("real:"):
+        return ROOT / "servers" / target[5:] / "seeds"
+    return ROOT / "corpus" / target
+
+
 def libfuzzer_rate(target, seconds, tmp):
-    binary = ROOT / "build" / "libfuzzer" / f"fuzz_{target}"
-    corpus = pathlib.Path(tmp) / f"lf-{target}"
+    binary = binary_of(target, "libfuzzer")
+    corpus = pathlib.Path(tmp) / f"lf-{target.replace(':', '-')}"
     corpus.mkdir()
     argv = [str(binary), f"-max_total_time={seconds}", "-print_final_stats=1",
-            f"-artifact_prefix={tmp}/", str(corpus), str(ROOT / "corpus" / target)]
+            f"-artifact_prefix={tmp}/", str(corpus), str(seeds_of(target))]
     t0 = time.monotonic()
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, timeout=seconds + 120, check=False)
@@ -45,11 +62,11 @@ def libfuzzer_rate(target, seconds, tmp):
 
 
 def afl_rate(target, seconds, tmp):
-    binary = ROOT / "build" / "afl" / f"fuzz_{target}"
-    out = pathlib.Path(tmp) / f"afl-{target}"
+    binary = binary_of(target, "afl")
+    out = pathlib.Path(tmp) / f"afl-{target.replace(':', '-')}"
     env = dict(os.environ, AFL_SKIP_CPUFREQ="1", AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES="1",
                AFL_NO_UI="1", AFL_NO_AFFINITY="1")
-    argv = ["afl-fuzz", "-V", str(seconds), "-i", str(ROOT / "corpus" / target), "-o", str(out),
+    argv = ["afl-fuzz", "-V", str(seconds), "-i", str(seeds_of(target)), "-o", str(out),
             "--", str(binary)]
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=env, timeout=seconds + 180, check=False)
@@ -72,24 +89,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--real-servers", action="store_true")
     args = ap.parse_args()
     targets = [t for t in args.targets.split(",") if t]
     bad = [t for t in targets if t not in TARGETS]
+    if args.real_servers:
+        targets = [f"real:{p.parent.name}" for p in sorted((ROOT / "servers").glob("*/package"))]
     if bad or args.seconds < 1:
         print(f"bench_fuzz: unknown target {bad[0]}" if bad else "bench_fuzz: --seconds >= 1",
               file=sys.stderr)
         return 2
     for preset in ("libfuzzer", "afl"):
         for t in targets:
-            if not (ROOT / "build" / preset / f"fuzz_{t}").exists():
-                print(f"bench_fuzz: build/{preset}/fuzz_{t} missing: "
-                      f"cmake --preset {preset} && cmake --build --preset {preset}",
-                      file=sys.stderr)
+            if not binary_of(t, preset).exists():
+                how = ("ci/real-servers --build-only" if t.startswith("real:") else
+                       f"cmake --preset {preset} && cmake --build --preset {preset}")
+                print(f"bench_fuzz: {binary_of(t, preset)} missing: {how}", file=sys.stderr)
                 return 2
     if not shutil.which("afl-fuzz"):
         print("bench_fuzz: afl-fuzz not found (ci/deps installs it)", file=sys.stderr)
         return 2
-    print(f"fuzz targets, exec/s on one core, {args.seconds} s each from the seed corpus:")
+    what = "real servers in-process" if args.real_servers else "fuzz targets"
+    print(f"{what}, exec/s on one core, {args.seconds} s each from the seed corpus:")
     print(f"  {'target':<16} {'libFuzzer+ASan':>15} {'AFL++':>10}")
     failed = 0
     rates = {}
@@ -108,7 +129,7 @@ def main():
                     cells.append("failed")
                     print(f"bench_fuzz: {e}", file=sys.stderr)
             extra = f"  ({'; '.join(notes)})" if notes else ""
-            print(f"  {t:<16} {cells[0]:>15} {cells[1]:>10}{extra}")
+            print(f"  {t.replace('real:', ''):<16} {cells[0]:>15} {cells[1]:>10}{extra}")
     # The engine's own ceiling here: its rate on a target that does almost nothing per input.
     for engine in ("libfuzzer", "afl"):
         r, top = rates.get(("example_server", engine)), rates.get(("scenario_parser", engine))

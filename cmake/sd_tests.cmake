@@ -53,3 +53,8 @@ target_compile_options(test_inproc PRIVATE -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
 sd_add_unit_test(threads SOURCES harness/fuzz_server.c LIBS sockdrill_inproc)
 target_include_directories(test_threads PRIVATE harness)
 target_link_libraries(test_threads PRIVATE ${CMAKE_DL_LIBS})
+# A fresh process for every input (harness/libc/fresh.c): globals in the archived server's
+# sections, descriptors, signal handlers. Its own binary: those sections turn LeakSanitizer off.
+sd_add_unit_test(fresh SOURCES harness/fuzz_server.c harness/libc/heap.c LIBS sockdrill_inproc)
+target_include_directories(test_fresh PRIVATE harness)
+target_link_libraries(test_fresh PRIVATE ${CMAKE_DL_LIBS})

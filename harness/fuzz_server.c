@@ -13,6 +13,7 @@
 #include "fuzz_input.h"
 #include "fuzz_plan.h"
 #include "inproc.h"
+#include "libc/fresh.h"
 #include "libc/proc.h"
 #include "libc/threads.h"
 
@@ -23,7 +24,8 @@
 struct client {
 	struct sd_fuzz_plan_client q; /* what it sends, and how */
 	struct sd_net *net;
-	int port, err;
+	int port, err; /* err: the first failed call's negative errno, or 0 */
+	size_t sent;   /* bytes of q.msg the sim took */
 	unsigned char got[512];
 	size_t gotlen;
 };
@@ -34,27 +36,30 @@ static void client_actor(void *arg)
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	int fd = sd_socket(c->net, AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		c->err = fd;
 	if (fd < 0 || (c->err = sd_connect(c->net, fd, (struct sockaddr *)&a, sizeof a)) < 0)
 		goto done;
-	size_t from = 0;
 	for (int i = 0; i < c->q.ncut; i++) {
-		while (from < c->q.cut[i]) {
-			ssize_t k = sd_send(c->net, fd, c->q.msg + from, c->q.cut[i] - from,
+		while (c->sent < c->q.cut[i]) {
+			ssize_t k = sd_send(c->net, fd, c->q.msg + c->sent, c->q.cut[i] - c->sent,
 					    MSG_NOSIGNAL);
 			if (k <= 0) {
 				c->err = (int)k;
 				goto done;
 			}
-			from += (size_t)k;
+			c->sent += (size_t)k;
 		}
 		if (c->q.gap_us)
 			sd_sleep_ns(c->net, (int64_t)c->q.gap_us * 1000);
 	}
 	sd_shutdown(c->net, fd, SHUT_WR);
-	for (ssize_t k;
-	     c->gotlen < sizeof c->got &&
-	     (k = sd_recv(c->net, fd, c->got + c->gotlen, sizeof c->got - c->gotlen, 0)) > 0;)
+	ssize_t k = 0;
+	while (c->gotlen < sizeof c->got &&
+	       (k = sd_recv(c->net, fd, c->got + c->gotlen, sizeof c->got - c->gotlen, 0)) > 0)
 		c->gotlen += (size_t)k;
+	if (k < 0)
+		c->err = (int)k;
 done:
 	if (fd >= 0)
 		sd_close(c->net, fd);
@@ -78,6 +83,39 @@ static void escape(char *out, const unsigned char *p, size_t n)
 			*out++ = (char)ch;
 	}
 	*out = '\0';
+}
+
+/* Bytes as lower-case hex, for the transcript. */
+static void hex(FILE *f, const unsigned char *p, size_t n)
+{
+	static const char digit[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		putc(digit[p[i] >> 4], f);
+		putc(digit[p[i] & 15], f);
+	}
+}
+
+/* SOCKDRILL_TRANSCRIPT=FILE: what each client sent and received, one JSON object a line,
+ * written anew for every input once the clients are done and before any verdict, so an
+ * input that is a finding leaves its transcript too (docs/inproc.md). */
+static void write_transcript(const struct client *cl, int n)
+{
+	const char *path = getenv("SOCKDRILL_TRANSCRIPT");
+	if (!path || !*path)
+		return;
+	FILE *f = fopen(path, "we");
+	if (!f)
+		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		const struct client *c = &cl[i];
+		fprintf(f, "{\"client\": %d, \"which\": %d, \"sent\": \"", i, c->q.which);
+		hex(f, c->q.msg, c->sent);
+		fputs("\", \"reply\": \"", f);
+		hex(f, c->got, c->gotlen);
+		fprintf(f, "\", \"err\": %d}\n", -c->err);
+	}
+	if (fclose(f) != 0)
+		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
 }
 
 static struct sd_net *current;
@@ -126,6 +164,7 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	current = &faulty;
 	sd_inproc_attach(&faulty);
 
+	sd__fresh_begin(); /* the server's globals, descriptors and signals as a new process's */
 	server_returned = 0;
 	int sid = sd_spawn(&sim, "server", server_actor, (void *)srv);
 	if (sid < 0)
@@ -155,10 +194,12 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
 	/* A server thread that sleeps in a loop keeps time moving: the limit ends such a run. */
 	sd_sim_set_time_limit(&sim, sd_now_ns(&sim) + CLIENT_LIMIT_NS);
-	for (int i = 0; i < n; i++)
-		if (sd_join(&sim, ids[i]) < 0 && !server_exited(srv))
-			FINDING("clients and server are all blocked: %s",
-				sd_sim_deadlock_report(&sim));
+	int stuck = 0; /* a client that never ended, with the server still there */
+	for (int i = 0; i < n && !stuck; i++)
+		stuck = sd_join(&sim, ids[i]) < 0 && !sd__proc_exited(NULL);
+	write_transcript(cl, n);
+	if (stuck)
+		FINDING("clients and server are all blocked: %s", sd_sim_deadlock_report(&sim));
 	sd_sim_set_time_limit(&sim, -1);
 	if (server_exited(srv)) /* every client stopped with it: nothing left to check */
 		goto done;
@@ -194,6 +235,7 @@ done:
 	current = NULL;
 	sd_net_close(&faulty);
 	sd_net_close(&sim);
+	sd__fresh_end();
 	/* The run's threads, locks and exit are forgotten; then the glue's own globals. */
 	sd__threads_reset();
 	sd__proc_reset();

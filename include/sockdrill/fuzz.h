@@ -56,6 +56,15 @@ struct sd_fuzz_server {
  * start-up, or called fork(), exec*(), system(), ... which an in-process server cannot)
  * prints "sockdrill: ..." and ends the process with status 2, which no engine takes for a
  * crash. SOCKDRILL_TRACE=1 in the environment prints every socket call first.
+ *
+ * SOCKDRILL_TRANSCRIPT=FILE in the environment: once the clients are done, before any
+ * verdict (so an input that is a finding leaves one too), FILE is rewritten with one JSON
+ * object a line per client:
+ *   {"client": 0, "which": 1, "sent": "48454c4c4f0a", "reply": "...", "err": 0}
+ * which: the request number, -1 for raw bytes; sent: the bytes of the message the client
+ * got sent, in lower-case hex; reply: what it received; err: the errno of the client's
+ * first failed call (socket, connect, send or recv), 0 for none. A FILE that cannot be
+ * written is a harness error.
  */
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size);
 
