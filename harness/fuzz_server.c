@@ -98,9 +98,8 @@ static void hex(FILE *f, const unsigned char *p, size_t n)
 /* SOCKDRILL_TRANSCRIPT=FILE: what each client sent and received, one JSON object a line,
  * written anew for every input once the clients are done and before any verdict, so an
  * input that is a finding leaves its transcript too (docs/inproc.md). */
-static void write_transcript(const struct client *cl, int n)
+static void write_transcript(const char *path, const struct client *cl, int n)
 {
-	const char *path = getenv("SOCKDRILL_TRANSCRIPT");
 	if (!path || !*path)
 		return;
 	FILE *f = fopen(path, "we");
@@ -157,7 +156,8 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 				     .short_write = plan.short_write};
 	if (sd_fault_wrap(&faulty, &sim, &spec, plan.seed, NULL) < 0)
 		FINDING("cannot wrap the sim");
-	const char *tr = getenv("SOCKDRILL_TRACE");
+	/* Read before the server runs: it may replace environ (nginx keeps only TZ). */
+	const char *tr = getenv("SOCKDRILL_TRACE"), *transcript = getenv("SOCKDRILL_TRANSCRIPT");
 	if (tr && *tr && *tr != '0')
 		sd_sim_set_trace(&sim, stderr);
 	/* The server's own calls go through the fault wrapper; the clients' do not. */
@@ -197,7 +197,7 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	int stuck = 0; /* a client that never ended, with the server still there */
 	for (int i = 0; i < n && !stuck; i++)
 		stuck = sd_join(&sim, ids[i]) < 0 && !sd__proc_exited(NULL);
-	write_transcript(cl, n);
+	write_transcript(transcript, cl, n);
 	if (stuck)
 		FINDING("clients and server are all blocked: %s", sd_sim_deadlock_report(&sim));
 	sd_sim_set_time_limit(&sim, -1);
