@@ -1,5 +1,7 @@
 /* nginx (Debian bookworm 1.22) in-process: one process, one thread, epoll, static files. */
+#define _XOPEN_SOURCE 700
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,15 @@ static void put(const char *name, const char *text)
 	utimensat(AT_FDCWD, path, t, 0);
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* The temp dir goes when the fuzzer exits normally (a crash leaves it for a look). */
+static void remove_dir(void) { nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+
 /* The prefix, config and docroot, once per process: the pid file, the client body temp
  * directory and (with -e) the start-up log all live in it, never under nginx's own prefix. */
 static void setup(void)
@@ -44,6 +55,7 @@ static void setup(void)
 		perror("mkdtemp");
 		exit(2);
 	}
+	atexit(remove_dir);
 	char conf[1024], www[96];
 	snprintf(www, sizeof www, "%s/www", dir);
 	mkdir(www, 0755);
