@@ -83,7 +83,7 @@ static int loopback_client(int port, const struct sd_fuzz_plan_client *c)
 static int loopback_input(const uint8_t *data, size_t size)
 {
 	struct sd_fuzz_plan plan; /* seed and faults have no meaning over real sockets */
-	sd_fuzz_plan_decode(data, size, sd_qa_requests, sd_qa_nrequests, &plan);
+	sd_fuzz_plan_decode(data, size, sd_qa_requests, NULL, sd_qa_nrequests, &plan);
 	unsigned n = (unsigned)plan.nclients;
 	int pfd[2];
 	if (pipe(pfd) < 0)

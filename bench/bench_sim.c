@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
 static double now_s(void)
@@ -96,6 +97,106 @@ static double sim_calls(unsigned long n)
 	return dt;
 }
 
+static const char *verdict(int ok) { return ok ? "meets target" : "MISSES target"; }
+
+/* ---- a 1 MiB reply through the sim against memcpy of the same bytes ------------------------ */
+
+#define REPLY_SIZE (1 << 20)
+
+struct replier {
+	struct sd_net *net;
+	int listener, replies;
+	const unsigned char *data;
+};
+
+/* A server actor: for each connection, the whole reply in one send call, then close. */
+static void reply_server(void *arg)
+{
+	struct replier *r = arg;
+	for (int i = 0; i < r->replies; i++) {
+		int c = sd_accept(r->net, r->listener, NULL, NULL, 0);
+		CHECK("accept", c);
+		for (size_t off = 0; off < REPLY_SIZE;) {
+			ssize_t k = sd_send(r->net, c, r->data + off, REPLY_SIZE - off, 0);
+			CHECK("send", k);
+			off += (size_t)k;
+		}
+		CHECK("close", sd_close(r->net, c));
+	}
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, by_value);
+	return v[n / 2];
+}
+
+/* n times, back to back: one reply on its own connection, received by main (a client actor)
+ * to the end of stream into `into`, then memcpy of the same bytes into `into`. The medians
+ * of the two times and of their ratios, pair by pair: the machine's noise hits both alike. */
+static void reply_ratio(int scale, const char *options)
+{
+	int n = scale ? 700 : 70;
+	unsigned char *data = malloc(REPLY_SIZE), *into = malloc(REPLY_SIZE + 1);
+	double *ts = malloc(3 * sizeof(double) * (size_t)n), *tc = ts + n, *ratio = tc + n;
+	if (!data || !into || !ts)
+		die("malloc", -ENOMEM);
+	for (size_t i = 0; i < REPLY_SIZE; i++)
+		data[i] = (unsigned char)(i * 7 + i / 4096);
+	struct sd_net net;
+	struct sd_config cfg = {.seed = 1, .options = options};
+	struct sockaddr_storage any, where;
+	socklen_t al, wl = sizeof where;
+	CHECK("open", sd_net_open(&net, "sim", &cfg));
+	sd_addr_parse("127.0.0.1", 0, &any, &al);
+	struct replier r = {.net = &net, .replies = n + 1, .data = data};
+	r.listener = sd_socket(&net, AF_INET, SOCK_STREAM, 0);
+	CHECK("bind", sd_bind(&net, r.listener, (struct sockaddr *)&any, al));
+	CHECK("listen", sd_listen(&net, r.listener, 4));
+	sd_getsockname(&net, r.listener, (struct sockaddr *)&where, &wl);
+	int id = sd_spawn(&net, "server", reply_server, &r);
+	CHECK("spawn", id);
+	for (int i = -1; i < n; i++) { /* reply -1 warms up, and its bytes are checked */
+		double t0 = now_s();
+		int c = sd_socket(&net, AF_INET, SOCK_STREAM, 0);
+		if (options) /* as the fuzz driver's clients do */
+			CHECK("set_segment", sd_sim_set_segment(&net, c, 0));
+		CHECK("connect", sd_connect(&net, c, (struct sockaddr *)&where, wl));
+		size_t got = 0;
+		for (ssize_t k; (k = sd_recv(&net, c, into + got, REPLY_SIZE - got + 1, 0)) != 0;) {
+			CHECK("recv", k);
+			got += (size_t)k;
+		}
+		CHECK("close", sd_close(&net, c));
+		double t1 = now_s();
+		if (got != REPLY_SIZE || (i < 0 && memcmp(data, into, REPLY_SIZE) != 0))
+			die("recv (the reply differs)", -EPROTO);
+		memcpy(into, data, REPLY_SIZE);
+		__asm__ volatile("" : : "r"(into) : "memory"); /* the copy is not optimised away */
+		double t2 = now_s();
+		if (i >= 0) {
+			ts[i] = t1 - t0, tc[i] = t2 - t1;
+			ratio[i] = ts[i] / tc[i];
+		}
+	}
+	CHECK("join", sd_join(&net, id));
+	sd_net_close(&net);
+	double q = median(ratio, n);
+	printf("1 MiB reply, server actor -> client actor through the sim%s: %.1f us, memcpy of 1 "
+	       "MiB %.1f us (medians of %d); ratio %.2fx (target <= 3x: %s)\n",
+	       options ? " as in a fuzz input (segment=12, the client taking it whole)" : "",
+	       median(ts, n) * 1e6, median(tc, n) * 1e6, n, q, verdict(q <= 3));
+	free(ts);
+	free(data);
+	free(into);
+}
+
 /* Runs the sockdrill binary with argv (output discarded); wall seconds and peak RSS (KiB). */
 static int child(const char *exe, char *const argv[], double *wall, long *rss_kb)
 {
@@ -116,8 +217,6 @@ static int child(const char *exe, char *const argv[], double *wall, long *rss_kb
 	*rss_kb = ru.ru_maxrss;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
-
-static const char *verdict(int ok) { return ok ? "meets target" : "MISSES target"; }
 
 int main(int argc, char **argv)
 {
@@ -154,6 +253,8 @@ int main(int argc, char **argv)
 	       "M: "
 	       "%s)\n",
 	       m, t, (double)m / t / 1e6, verdict((double)m / t >= 2e6));
+	reply_ratio(scale, NULL);
+	reply_ratio(scale, "segment=12");
 	if (exe && scenarios) {
 		double t[2] = {0, 0};
 		long kb;

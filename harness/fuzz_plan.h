@@ -27,8 +27,8 @@ struct sd_fuzz_plan {
 };
 
 static inline void sd_fuzz_plan_decode(const uint8_t *data, size_t size,
-				       const char *const *requests, size_t nrequests,
-				       struct sd_fuzz_plan *p)
+				       const char *const *requests, const size_t *lens,
+				       size_t nrequests, struct sd_fuzz_plan *p)
 {
 	struct fin in = {data, size};
 	memset(p, 0, sizeof *p);
@@ -42,7 +42,7 @@ static inline void sd_fuzz_plan_decode(const uint8_t *data, size_t size,
 		unsigned kind = fin_u8(&in);
 		if (nrequests && kind < 200) {
 			c->which = (int)(kind % nrequests);
-			c->len = strlen(requests[c->which]);
+			c->len = lens ? lens[c->which] : strlen(requests[c->which]);
 			if (c->len > SD_FUZZ_MAX_MSG)
 				c->len = SD_FUZZ_MAX_MSG;
 			memcpy(c->msg, requests[c->which], c->len);

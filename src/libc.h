@@ -156,7 +156,9 @@ extern struct sd__libc sd__libc;
 	X(system, 1) X(popen, 1) X(posix_spawn, 1) X(posix_spawnp, 1) X(execve, 1) X(execv, 1) \
 	X(execvp, 1) X(execvpe, 1) X(fexecve, 1) X(sigaction, 1) X(signal, 1) X(bsd_signal, 1) \
 	X(setitimer, 1) X(getitimer, 1) X(alarm, 0) X(fopen, 1) X(fopen64, 1) X(fclose, 1) \
-	X(regcomp, 1) X(regexec, 1) X(getdelim, 1) X(vasprintf, 1) X(realpath, 1) X(opendir, 1) X(fdopendir, 1)
+	X(regcomp, 1) X(regexec, 1) X(getdelim, 1) X(vasprintf, 1) X(realpath, 1) X(opendir, 1) X(fdopendir, 1) \
+	X(getrandom, 1) X(getentropy, 1) \
+	X(freopen, 1) X(freopen64, 1)
 
 enum {
 #define SD__LIBC_NAMED_ENUM(name, icpt) SD__LIBC_N_##name,

@@ -14,6 +14,9 @@
  *                                     takes several, or none): always sd__on_<name>(args...).
  *   VOID(name, params, args)          the same, for a function that returns nothing.
  *
+ * write and writev are ANY lines: on descriptors 1 and 2 the route sees what is written
+ * (in-process, the tail of a server's output for harness errors, proc.c).
+ *
  * fcntl, fcntl64 and ioctl take variable arguments and are written out in sock.c; they are
  * listed in SD__LAYER_VARIADIC. socketpair is not interposed: AF_UNIX pairs are the kernel's,
  * and the kernel answers EOPNOTSUPP for AF_INET just as Linux does for a TCP pair.
@@ -45,9 +48,9 @@
 	ANY(int, dup3, (int fd, int to, int f), (fd, to, f))                                       \
 	FD(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n), fd)                             \
 	FD(ssize_t, __read_chk, (int fd, void *b, size_t n, size_t bl), (fd, b, n, bl), fd)        \
-	FD(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n), fd)                      \
+	ANY(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))                         \
 	FD(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n), fd)                 \
-	FD(ssize_t, writev, (int fd, const struct iovec *v, int n), (fd, v, n), fd)                \
+	ANY(ssize_t, writev, (int fd, const struct iovec *v, int n), (fd, v, n))                   \
 	FD(ssize_t, recv, (int fd, void *b, size_t n, int f), (fd, b, n, f), fd)                   \
 	FD(ssize_t, __recv_chk, (int fd, void *b, size_t n, size_t bl, int f), (fd, b, n, bl, f),  \
 	   fd)                                                                                     \

@@ -7,6 +7,7 @@
 #include <sockdrill/sim.h>
 
 #include "../inproc.h"
+#include "proc.h"
 #include "threads.h"
 
 /* In-process a program descriptor is a placeholder: socket(AF_UNIX, SOCK_STREAM) made through
@@ -23,6 +24,17 @@ struct sd_net *sd_inproc_net(void) { return __atomic_load_n(&cur, __ATOMIC_ACQUI
 struct sd_net *sd__route_resolver(void) { return sd_inproc_net(); }
 
 void sd__route_cancel_point(void) { sd__thread_cancel_point(); }
+
+void sd__route_output(const struct iovec *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		sd__output_note(v[i].iov_base, v[i].iov_len);
+}
+
+void sd__route_unsupported(const char *call)
+{
+	sd__harness_error("%s on a simulated socket is not supported (harness error)", call);
+}
 
 struct sd_net *sd__route_socket_net(int domain, int type, int protocol)
 {

@@ -141,9 +141,16 @@ int sd__on_recvmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, in
 	return (int)i;
 }
 
-ssize_t sd__on_write(struct sd__fdh *h, int fd, const void *b, size_t n)
+ssize_t sd__on_write(int fd, const void *b, size_t n)
 {
-	(void)fd;
+	struct sd__fdh *h = sd__fd_lookup(fd);
+	if (!h) {
+		if (fd == 1 || fd == 2) {
+			struct iovec v = {(void *)b, n};
+			sd__route_output(&v, 1);
+		}
+		return SD__LIBC(write)(fd, b, n);
+	}
 	sd__route_cancel_point();
 	return sent(sd_send(h->net, h->sfd, b, n, 0), 0);
 }
@@ -175,9 +182,14 @@ ssize_t sd__on_sendmsg(struct sd__fdh *h, int fd, const struct msghdr *m, int f)
 	return sent(sd_sendmsg(h->net, h->sfd, m, f), f);
 }
 
-ssize_t sd__on_writev(struct sd__fdh *h, int fd, const struct iovec *v, int n)
+ssize_t sd__on_writev(int fd, const struct iovec *v, int n)
 {
-	(void)fd;
+	struct sd__fdh *h = sd__fd_lookup(fd);
+	if (!h) {
+		if ((fd == 1 || fd == 2) && n > 0 && n <= IOV_LIMIT)
+			sd__route_output(v, n);
+		return SD__LIBC(writev)(fd, v, n);
+	}
 	sd__route_cancel_point();
 	if (n < 0 || n > IOV_LIMIT)
 		return sd__ret(-EINVAL);

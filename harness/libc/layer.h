@@ -105,6 +105,15 @@ struct sd_net *sd__route_resolver(void);
  * never returns (threads.c); under LD_PRELOAD nothing, the C library's own call is one. */
 void sd__route_cancel_point(void);
 
+/* The program writes v (n pieces) to descriptor 1 or 2 (write, writev): in-process, the tail
+ * of a server's output kept for harness errors (proc.c); nothing under LD_PRELOAD. */
+void sd__route_output(const struct iovec *v, int n);
+/* A call the layer does not model on one of its descriptors (`call` names it): in-process a
+ * harness error (one line, the server's last output, exit status 2: proc.c). Under LD_PRELOAD
+ * a descriptor is the kernel's socket and such calls go to the C library, so it is never
+ * reached; if it were, the same line and status. */
+_Noreturn void sd__route_unsupported(const char *call);
+
 /* A negative errno becomes -1 with errno set, the C library's convention; the only place
  * the layer writes errno for a result. */
 static inline long sd__ret(long rc)
@@ -126,7 +135,8 @@ static inline long sd__ret_cp(long rc)
 }
 
 /* A call on a simulated socket that the layer does not model: one line on stderr naming it
- * (printf-style), then abort() (docs/architecture.md, "Calls the layer does not model"). */
+ * (printf-style), then exit status 2, a harness error, not a crash (sd__route_unsupported;
+ * docs/architecture.md, "Calls the layer does not model"). */
 __attribute__((noreturn, format(printf, 1, 2))) void sd__unsupported(const char *fmt, ...);
 
 /* The bodies, one per listed call (calls.c makes the exported functions from calls.h). */

@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -104,6 +105,15 @@ out:
 struct sd_net *sd__route_resolver(void) { return NULL; }
 
 void sd__route_cancel_point(void) {}
+
+void sd__route_output(const struct iovec *v, int n) { (void)v, (void)n; }
+
+void sd__route_unsupported(const char *call)
+{
+	dprintf(2, "libsockdrill_preload: %s is not supported\n", call);
+	SD__LIBC_FN(_exit)(2);
+	abort();
+}
 
 long sd__route_queued(struct sd__fdh *h, int outq)
 {

@@ -7,13 +7,16 @@
 #define _GNU_SOURCE
 #endif
 #include <err.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <error.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sockdrill/sim.h>
@@ -35,15 +38,186 @@ int sd__proc_exited(int *status)
 
 void sd__proc_reset(void) { P.exited = 0; }
 
+/* ---- the server's last output --------------------------------------------------------- */
+
+/* While a run captures (sd__output_capture), stdout and stderr are streams of ours: unbuffered,
+ * passing every byte on to descriptors 1 and 2 at once, and keeping the last SD__OUTPUT_TAIL
+ * bytes that actors wrote, as write() and writev() on 1 and 2 do (io.c). C library code
+ * reaches its own streams through these variables (printf, perror, err, warn). */
+static struct {
+	int on;
+	FILE *saved[2], *tap[2]; /* the C library's streams; ours (NULL: not made, or closed) */
+	FILE *reopened[2];       /* what freopen made of ours during the run */
+	char ring[SD__OUTPUT_TAIL];
+	size_t n; /* bytes noted since the capture began */
+} O;
+
+void sd__output_note(const void *p, size_t n)
+{
+	struct sd_net sim;
+	if (!O.on || !sd__in_actor(&sim))
+		return;
+	const char *b = p;
+	if (n > SD__OUTPUT_TAIL) { /* only the last bytes can stay */
+		O.n += n - SD__OUTPUT_TAIL;
+		b += n - SD__OUTPUT_TAIL;
+		n = SD__OUTPUT_TAIL;
+	}
+	for (size_t i = 0; i < n; i++)
+		O.ring[(O.n + i) % SD__OUTPUT_TAIL] = b[i];
+	O.n += n;
+}
+
+static ssize_t tap_write(void *cookie, const char *b, size_t n)
+{
+	int fd = (int)(intptr_t)cookie;
+	sd__output_note(b, n);
+	for (size_t done = 0; done < n;) {
+		ssize_t k = SD__LIBC(write)(fd, b + done, n - done);
+		if (k < 0 && errno != EINTR)
+			return done ? (ssize_t)done : -1;
+		done += k > 0 ? (size_t)k : 0;
+	}
+	return (ssize_t)n;
+}
+
+/* The server closed stdout or stderr (fclose): the stream is gone; the descriptor, which is
+ * the fuzzer's too, stays open. */
+static int tap_close(void *cookie)
+{
+	O.tap[(intptr_t)cookie - 1] = NULL;
+	return 0;
+}
+
+void sd__output_capture(int on)
+{
+	if (on == O.on)
+		return;
+	if (!on) {
+		O.on = 0;
+		for (int i = 0; i < 2; i++)
+			if (O.reopened[i] && (i ? stderr : stdout) == O.reopened[i])
+				fclose(O.reopened[i]); /* the server's log file, as its exit would
+							*/
+		O.reopened[0] = O.reopened[1] = NULL;
+		stdout = O.saved[0], stderr = O.saved[1];
+		return;
+	}
+	fflush(stdout); /* what the fuzzer printed before comes first */
+	fflush(stderr);
+	O.saved[0] = stdout, O.saved[1] = stderr;
+	O.n = 0;
+	for (int i = 0; i < 2; i++) {
+		if (!O.tap[i]) {
+			cookie_io_functions_t fns = {.write = tap_write, .close = tap_close};
+			O.tap[i] = fopencookie((void *)(intptr_t)(i + 1), "w", fns);
+			if (!O.tap[i])
+				continue; /* no memory: that stream is not captured */
+			setvbuf(O.tap[i], NULL, _IONBF, 0);
+			O.tap[i]->_fileno =
+				i + 1; /* fileno(stdout) stays 1, as the program expects */
+		}
+		if (i == 0)
+			stdout = O.tap[0];
+		else
+			stderr = O.tap[1];
+	}
+	O.on = 1;
+}
+
+/* freopen(path, mode, stdout or stderr) while they are ours (glibc's freopen crashes on a
+ * stream that is not a file): the file opens as a new stream, the program's stdout or stderr
+ * for the rest of the run, as descriptor 1 or 2 would have become the file (the fuzzer's own
+ * descriptors are left alone). A NULL path (a mode change) leaves ours as it is. */
+static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *), const char *path,
+		    const char *mode, FILE *f)
+{
+	int i = !O.on || !f ? -1 : f == O.tap[0] ? 0 : f == O.tap[1] ? 1 : -1;
+	if (i < 0)
+		return real(path, mode, f);
+	if (!path)
+		return f;
+	FILE *n = fopen(path, mode);
+	if (!n)
+		return NULL;
+	O.reopened[i] = n;
+	if (i == 0)
+		stdout = n;
+	else
+		stderr = n;
+	return n;
+}
+
+FILE *freopen(const char *path, const char *mode, FILE *f)
+{
+	return reopen(SD__LIBC_FN(freopen), path, mode, f);
+}
+
+FILE *freopen64(const char *path, const char *mode, FILE *f)
+{
+	return reopen(SD__LIBC_FN(freopen64), path, mode, f);
+}
+
+/* The noted tail as text, from its first whole line when the ring has wrapped; its length. */
+static size_t output_tail(char *out)
+{
+	size_t n = O.n < SD__OUTPUT_TAIL ? O.n : SD__OUTPUT_TAIL, from = O.n - n, k = 0;
+	for (size_t i = 0; i < n; i++)
+		out[i] = O.ring[(from + i) % SD__OUTPUT_TAIL];
+	if (O.n > SD__OUTPUT_TAIL)
+		while (k < n && out[k++] != '\n')
+			;
+	if (k == n) /* one long line: keep it */
+		k = 0;
+	memmove(out, out + k, n - k);
+	return n - k;
+}
+
+/* The record of a harness error: "sockdrill: <message>", then, when the server wrote
+ * anything, "; the server's last output:" and that output, each line indented by two
+ * spaces. Its length (cut to cap). */
+static size_t harness_record(char *out, size_t cap, const char *msg)
+{
+	static char tail[SD__OUTPUT_TAIL];
+	size_t t = output_tail(tail);
+	int len = snprintf(out, cap, "sockdrill: %s%s\n", msg,
+			   t ? "; the server's last output:" : "");
+	size_t n = len < 0 ? 0 : (size_t)len < cap ? (size_t)len : cap - 1;
+	for (size_t i = 0; i < t && n + 4 < cap; i++) {
+		if (i == 0 || tail[i - 1] == '\n')
+			out[n++] = ' ', out[n++] = ' ';
+		out[n++] = tail[i];
+	}
+	if (t && out[n - 1] != '\n')
+		out[n++] = '\n';
+	out[n] = '\0';
+	return n;
+}
+
+enum { HARNESS_ERRORS_MAX = 65536 }; /* SOCKDRILL_HARNESS_ERRORS stops growing here */
+
 void sd__harness_error(const char *fmt, ...)
 {
+	static char msg[1024], rec[3 * SD__OUTPUT_TAIL + sizeof msg + 64];
 	va_list ap;
-	fflush(stdout);
-	fputs("sockdrill: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	sd__output_capture(0);
+	fflush(stdout);
+	size_t n = harness_record(rec, sizeof rec, msg);
+	fputs(rec, stderr);
+	fflush(stderr);
+	/* For `sockdrill fuzz`, which cannot tell this exit from a clean one under AFL++. */
+	const char *path = getenv("SOCKDRILL_HARNESS_ERRORS");
+	int fd = path && *path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size < HARNESS_ERRORS_MAX &&
+	    SD__LIBC(write)(fd, rec, n) < 0) {
+		/* nothing more to say: the process ends with status 2 all the same */
+	}
+	if (fd >= 0)
+		SD__LIBC(close)(fd);
 	SD__LIBC_FN(_exit)(2);
 }
 

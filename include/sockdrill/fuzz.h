@@ -16,7 +16,8 @@ extern "C" {
  * CMake helper sockdrill_add_server_fuzzer does; docs/inproc.md), so its source is compiled
  * unchanged. The input decides how many clients connect to 127.0.0.1:port, what each sends
  * (one of `requests`, or raw input bytes), how the bytes are cut and spaced, the scheduling
- * seed, segmentation, and short reads and writes on the server's side.
+ * seed, and segmentation, short reads and short writes on the server's side (clients take
+ * what arrives whole).
  */
 struct sd_fuzz_server {
 	/* Runs the server, as its main would. It may return when idle or accept forever: once
@@ -26,11 +27,14 @@ struct sd_fuzz_server {
 	void (*serve)(void *arg);
 	void *arg;
 	int port;
-	/* Requests clients pick from (NULL: clients send raw input bytes). */
+	/* Requests clients pick from (NULL: clients send raw input bytes); C strings, or bytes
+	 * of the lengths in `request_lens`. */
 	const char *const *requests;
 	size_t nrequests;
 	/* The oracle, optional: 0 when `reply` is right for request number `which` (or -1 for
-	 * raw bytes); anything else is a finding. */
+	 * raw bytes); anything else is a finding. It is given each client's whole reply, up to
+	 * SD_FUZZ_MAX_REPLY bytes; a longer reply is for `on_reply` (below), and one reaching
+	 * a glue without it is a harness error. */
 	int (*check)(int which, const unsigned char *request, size_t reqlen,
 		     const unsigned char *reply, size_t replylen);
 
@@ -46,16 +50,39 @@ struct sd_fuzz_server {
 	 * a finding "the server exited with status N". NULL: only status 0 is expected. An
 	 * exit during start-up (before the first client) is always a harness error. */
 	int (*exit_expected)(int status);
+	/* Optional: the length of each of the `nrequests` requests, for a binary protocol whose
+	 * messages hold NUL bytes (MQTT, DNS, ...). NULL: each request is a C string. Either
+	 * way a request is cut at 96 bytes (SD_FUZZ_MAX_MSG). */
+	const size_t *request_lens;
+	/* Optional, the streaming oracle: called as each client receives its reply, with `arg`,
+	 * the client's number (0..3), its request number (-1: raw bytes) and each piece of the
+	 * reply in order; then once when the reply has ended (the server closed, the connection
+	 * failed or never opened) with bytes NULL and n the reply's whole length. Non-zero
+	 * refuses the reply: no more calls for it, and a finding once the clients are done,
+	 * showing the refused piece. It sees replies of any length without the driver holding
+	 * them, so a glue can check a reply larger than SD_FUZZ_MAX_REPLY (`check`, if set, is
+	 * then not called for it). */
+	int (*on_reply)(void *arg, int client, int which, const unsigned char *bytes, size_t n);
 };
 
+/* The most of one client's reply the driver holds for `check` (and the transcript): 16 MiB.
+ * Clients read replies of any length to their end; what is beyond this only `on_reply`
+ * sees. */
+#define SD_FUZZ_MAX_REPLY (16u << 20)
+
 /*
- * Runs one input. Returns 0; a finding (wrong reply, server not listening, a deadlock of
- * server and clients, clients still waiting after 600 virtual seconds, descriptors left
- * open after the clients, an unexpected exit status) prints "sockdrill finding: ..." and
- * aborts, so the fuzzer keeps the input. A harness error (the server exited during
- * start-up, or called fork(), exec*(), system(), ... which an in-process server cannot)
- * prints "sockdrill: ..." and ends the process with status 2, which no engine takes for a
- * crash. SOCKDRILL_TRACE=1 in the environment prints every socket call first.
+ * Runs one input. The server starts alone; its clients start once it listens on port.
+ * Returns 0; a finding (a reply an oracle refuses, a client refused after the server
+ * stopped listening, a deadlock of server and clients, clients still waiting after 600
+ * virtual seconds, descriptors left open after the clients, an unexpected exit status)
+ * prints "sockdrill finding: ..." and aborts, so the fuzzer keeps the input. A harness
+ * error (the server exited or returned during start-up, never listened on port within 30
+ * virtual seconds, called fork(), exec*(), system(), ... or a socket call the layer does
+ * not model) prints "sockdrill: ...", then the server's last output on stdout and stderr
+ * (its last 2 KiB), and ends the process with status 2, which no engine takes for a crash;
+ * the same text is appended to the file SOCKDRILL_HARNESS_ERRORS names, if set (how
+ * `sockdrill fuzz` learns of it under AFL++). SOCKDRILL_TRACE=1 in the environment prints
+ * every socket call first.
  *
  * SOCKDRILL_TRANSCRIPT=FILE in the environment: once the clients are done, before any
  * verdict (so an input that is a finding leaves one too), FILE is rewritten with one JSON

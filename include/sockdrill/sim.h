@@ -54,6 +54,18 @@ struct sd_sim_stats {
 };
 int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out);
 
+/* Bytes arriving at socket fd from now on come in seeded pieces of 1..segment bytes, 0 whole,
+ * -1 as the sim's `segment` option says (the default). 0, -EINVAL for a segment outside
+ * -1..1048576, -EBADF, -ENOTSOCK (an epoll instance), -EOPNOTSUPP when net is not a sim. The fuzz
+ * driver's clients take their replies whole: cutting a MiB reply into pieces of a few bytes tests
+ * nothing of the server's and costs a scheduler round per piece. */
+int sd_sim_set_segment(struct sd_net *net, int fd, int segment);
+
+/* How many listening sockets of the sim a connect to address a (AF_INET or AF_INET6) would
+ * reach now, 0 when it would be refused; nothing in the sim changes. -EINVAL for port 0 or a
+ * short address, -EAFNOSUPPORT, -EFAULT for NULL, -EOPNOTSUPP when net is not a sim. */
+int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len);
+
 /* ioctl SIOCINQ (FIONREAD) when outq is 0: bytes readable on fd now; SIOCOUTQ when outq is 1:
  * bytes fd sent that its peer has not received (still arriving, or beyond the peer's receive
  * buffer). As on Linux, 0 while connecting, -EINVAL on a listener; -EBADF, or -EOPNOTSUPP when
@@ -83,6 +95,10 @@ int sd_sim_is_actor(struct sd_net *net);
 /* A number no other sim of this process had, so one run tells itself from the next even
  * when the new sim reuses the old one's memory; 0 when net is not a sim. */
 uint64_t sd_sim_serial(struct sd_net *net);
+/* Fills buf with n bytes of the sim's seeded stream (the layer's getrandom for a server):
+ * the same seed gives the same bytes, and drawing them leaves the scheduler's choices as they
+ * were. 0, or -EINVAL when net is not a sim. */
+int sd_sim_random(struct sd_net *net, void *buf, size_t n);
 /* The running actor's id (0: main), or -EINVAL when net is not a sim. */
 int sd_sim_actor_id(struct sd_net *net);
 

@@ -381,7 +381,8 @@ class WrappedServer:
 
 @dataclass
 class FuzzResult:
-    """A `sockdrill fuzz` campaign: exit status 0 no crash, 1 crash(es), 2 bad input/build."""
+    """A `sockdrill fuzz` campaign: exit status 0 no crash, 1 crash(es), 2 bad input/build, an
+    engine that did not fuzz, or an input that ended in a harness error (its line on stderr)."""
     target: str
     engine: str
     returncode: int
@@ -397,7 +398,8 @@ class FuzzResult:
 
 @dataclass
 class ReproResult:
-    """A `sockdrill repro` replay: exit 0 the input runs clean, 1 the finding reproduces."""
+    """A `sockdrill repro` replay: exit 0 the input runs clean, 1 the finding reproduces, 2 bad
+    input or a harness error of the target on the input."""
     target: str
     file: str
     returncode: int

@@ -212,6 +212,7 @@ static int sim_create(const struct sd_config *cfg, void **state)
 	s->listeners = s->by_port + 65536;
 	s->seed = cfg->seed;
 	s->rng = cfg->seed ^ 0x5ced5eedull;
+	s->bytes_rng = sd__mix(cfg->seed ^ 0x7261776279746573ull);
 	s->port_lo = 32768, s->port_hi = 60999, s->somaxconn = 4096;
 	s->wmem_max = s->rmem_max = 4194304;
 	s->wmem_def = 16384, s->rmem_def = 131072, s->wmem_auto = 3939840;
@@ -997,6 +998,36 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 	out->now_ns = s->now;
 	out->open_fds = s->open_fds;
 	return 0;
+}
+
+int sd_sim_set_segment(struct sd_net *net, int fd, int segment)
+{
+	struct sd__sim *s = as_sim(net);
+	struct sd__sock *k;
+	if (!s)
+		return -EOPNOTSUPP;
+	if (segment < -1 || segment > (1 << 20))
+		return -EINVAL;
+	if (!(k = lookup(s, fd)))
+		return -EBADF;
+	if (k->ep)
+		return -ENOTSOCK;
+	k->rx_segment_own = segment >= 0;
+	k->rx_segment = segment;
+	return 0;
+}
+
+int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len)
+{
+	struct sd__sim *s = as_sim(net);
+	if (!s)
+		return -EOPNOTSUPP;
+	struct sd__sock as = {.v6 = a && a->sa_family == AF_INET6}; /* a connect from that family */
+	struct sd__ep ep;
+	int rc = ep_from(&as, a, len, &ep);
+	if (rc < 0)
+		return rc;
+	return ep.port ? sd__listeners_for(s, &ep) : -EINVAL;
 }
 
 long sd_sim_queued(struct sd_net *net, int fd, int outq)

@@ -148,12 +148,13 @@ static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec
 	int i = 0;
 	size_t ioff = 0;
 	int64_t at = s->now;
+	int segment = p->rx_segment_own ? p->rx_segment : s->segment;
 	if (p->in_tail && p->in_tail->arrive > at)
 		at = p->in_tail->arrive;
 	while (done < total) {
 		size_t piece = total - done;
-		if (s->segment) {
-			size_t cut = 1 + sd__rand_below(s, (uint32_t)s->segment);
+		if (segment) {
+			size_t cut = 1 + sd__rand_below(s, (uint32_t)segment);
 			if (cut < piece)
 				piece = cut;
 			at += SEGMENT_GAP_NS;

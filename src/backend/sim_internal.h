@@ -107,6 +107,9 @@ struct sd__sock {
 	struct sd__chunk *in_head, *in_tail; /* bytes from the peer, oldest first */
 	size_t in_bytes;
 	int64_t fin_at; /* when the peer's FIN arrives; -1 none */
+	/* Bytes arriving here are cut into pieces of 1..rx_segment bytes (0: whole) instead of
+	 * the sim's `segment` option, when rx_segment_own is set (sd_sim_set_segment). */
+	int rx_segment_own, rx_segment;
 
 	/* connecting, with the listener's accept queue full: SYN retransmissions */
 	struct sd__sock *cnext, *cprev;
@@ -205,6 +208,7 @@ struct sd__sim {
 	uint64_t *runq, *parkq, *keyq;
 	size_t qwords;
 	uint64_t park_seq, serial;
+	uint64_t bytes_rng; /* sd_sim_random's stream, apart from the scheduler's draws */
 	struct sd__actor *cur, *prev;
 	struct sd__sim *outer; /* the sim running on this OS thread when this one's main left */
 	int64_t limit;         /* sd_sim_set_time_limit; -1 none */
@@ -306,6 +310,8 @@ void sd__port_unlink(struct sd__sim *s, struct sd__sock *k);
 void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k);
 void sd__reap_port(struct sd__sim *s, uint16_t port);
 struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst);
+/* How many listeners a connect to dst could reach (sd__find_listener picks one of the best). */
+int sd__listeners_for(struct sd__sim *s, const struct sd__ep *dst);
 int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst);
 
 /* sim_tcp.c */

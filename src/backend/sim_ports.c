@@ -307,28 +307,43 @@ int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
 
 /* ---- connecting -------------------------------------------------------------------------- */
 
-/* Scores as Linux's listener lookup does: an exact address beats a wildcard. */
+/* How well listener l matches a connect to dst, as Linux's listener lookup scores it (an exact
+ * address beats a wildcard); -1: it does not. */
+static int listener_score(const struct sd__sock *l, const struct sd__ep *dst, int v4)
+{
+	int score;
+	if (l->st != T_LISTEN)
+		return -1;
+	int any = sd__ep_any(&l->local), mapped = sd__ep_is_v4(&l->local);
+	if (v4) {
+		/* IPv4 reaches IPv4 and v4-mapped listeners, and a dual-stack "::". */
+		if (l->v6 && !mapped && (!any || l->v6only))
+			return -1;
+		score = any ? 1 : sd__v4of(&l->local) == sd__v4of(dst) ? 3 : -1;
+		if (score > 0 && !l->v6)
+			score++; /* an IPv4 socket wins over a dual-stack one */
+	} else {
+		if (!l->v6 || mapped)
+			return -1;
+		score = any ? 1 : memcmp(l->local.a, dst->a, 16) == 0 ? 3 : -1;
+	}
+	return score;
+}
+
+int sd__listeners_for(struct sd__sim *s, const struct sd__ep *dst)
+{
+	int n = 0, v4 = sd__ep_is_v4(dst);
+	for (const struct sd__sock *l = s->listeners[dst->port]; l; l = l->lnext)
+		n += listener_score(l, dst, v4) >= 0;
+	return n;
+}
+
 struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst)
 {
 	struct sd__sock *best[64];
 	int nbest = 0, best_score = -1, v4 = sd__ep_is_v4(dst);
 	for (struct sd__sock *l = s->listeners[dst->port]; l; l = l->lnext) {
-		int score;
-		if (l->st != T_LISTEN)
-			continue;
-		int any = sd__ep_any(&l->local), mapped = sd__ep_is_v4(&l->local);
-		if (v4) {
-			/* IPv4 reaches IPv4 and v4-mapped listeners, and a dual-stack "::". */
-			if (l->v6 && !mapped && (!any || l->v6only))
-				continue;
-			score = any ? 1 : sd__v4of(&l->local) == sd__v4of(dst) ? 3 : -1;
-			if (score > 0 && !l->v6)
-				score++; /* an IPv4 socket wins over a dual-stack one */
-		} else {
-			if (!l->v6 || mapped)
-				continue;
-			score = any ? 1 : memcmp(l->local.a, dst->a, 16) == 0 ? 3 : -1;
-		}
+		int score = listener_score(l, dst, v4);
 		if (score < 0)
 			continue;
 		if (score > best_score)

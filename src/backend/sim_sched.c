@@ -548,6 +548,20 @@ uint64_t sd_sim_serial(struct sd_net *net)
 	return s ? s->serial : 0;
 }
 
+int sd_sim_random(struct sd_net *net, void *buf, size_t n)
+{
+	struct sd__sim *s = sim_of(net);
+	if (!s)
+		return -EINVAL;
+	for (unsigned char *p = buf; n;) {
+		uint64_t r = sd__mix(s->bytes_rng += SD__GOLDEN);
+		size_t k = n < sizeof r ? n : sizeof r;
+		memcpy(p, &r, k);
+		p += k, n -= k;
+	}
+	return 0;
+}
+
 int sd_sim_actor_id(struct sd_net *net)
 {
 	struct sd__sim *s = sim_of(net);

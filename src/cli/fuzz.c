@@ -51,7 +51,9 @@ static const char fuzz_help[] =
 	"  --out DIR    where a path's corpus and artifacts go\n"
 	"libFuzzer's output goes to libfuzzer.log beside the corpus; its last lines are shown.\n"
 	"Exit: 0 the engine fuzzed and found no crash, 1 a crash found, 2 bad input, a failed\n"
-	"build or an engine that did not fuzz (its message is shown).\n";
+	"build, an engine that did not fuzz (its message is shown), or an input that ended in a\n"
+	"harness error (an in-process server that never listened or exited at start-up, ...: the\n"
+	"first is shown; all go to harness-errors beside the corpus).\n";
 
 static const char repro_help[] =
 	"usage: sockdrill repro TARGET FILE [--engine libfuzzer|afl] [--minimize]\n\n"
@@ -59,7 +61,8 @@ static const char repro_help[] =
 	"file) with SOCKDRILL_TRACE=1: the socket calls and faults that led to the finding are\n"
 	"printed, then the finding itself. --minimize also shrinks FILE with the engine's own\n"
 	"tool (libFuzzer -minimize_crash, afl-tmin) into FILE.min.\n"
-	"Exit: 0 the input runs clean, 1 it crashes, 2 bad input or a failed build.\n";
+	"Exit: 0 the input runs clean, 1 it crashes, 2 bad input, a failed build or a harness\n"
+	"error of the target on the input (docs/inproc.md).\n";
 
 /* The checkout this binary was built in: build/PRESET/sockdrill -> ../../.. */
 static int project_root(char *out, size_t size)
@@ -338,6 +341,27 @@ static int afl_fuzzed(const char *out)
 	return execs > 0;
 }
 
+/* The harness errors the fuzzer's inputs ended in (harness/libc/proc.c appends each to the file
+ * SOCKDRILL_HARNESS_ERRORS names: a line "sockdrill: ...", then the server's last output
+ * indented by two spaces). The first goes to stderr; their number, 0 for none. */
+static int harness_errors(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int n = 0;
+	while (f && getline(&line, &cap, f) > 0) {
+		int more = !strncmp(line, "  ", 2);
+		n += !more;
+		if (n == 1)
+			fputs(line, stderr);
+	}
+	if (f)
+		fclose(f);
+	free(line);
+	return n;
+}
+
 int sd__cmd_fuzz(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -451,6 +475,12 @@ int sd__cmd_fuzz(int argc, char **argv)
 		fclose(mf);
 	if (stat(mark, &mst) == 0)
 		since = mst.st_mtim;
+	/* AFL++ takes a harness error's exit status 2 for a clean run: the inputs that ended in
+	 * one are told here instead, on both engines. */
+	char herr[PATH_MAX + 160], herr_env[PATH_MAX + 200];
+	pathf(herr, sizeof herr, "%s/harness-errors", base);
+	pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", herr);
+	unlink(herr);
 	int rc, fuzzed;
 	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
 	int have_dict = *dict && access(dict, R_OK) == 0;
@@ -475,12 +505,16 @@ int sd__cmd_fuzz(int argc, char **argv)
 		av[n] = NULL;
 		char log[PATH_MAX + 96];
 		pathf(log, sizeof log, "%s/libfuzzer.log", base);
-		rc = run(av, NULL, log);
+		const char *env[] = {herr_env, NULL};
+		rc = run(av, env, log);
 		fuzzed = libfuzzer_fuzzed(log);
 	} else {
-		static const char *const env[] = {"AFL_SKIP_CPUFREQ=1",
-						  "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1",
-						  "AFL_NO_UI=1", "AFL_BENCH_UNTIL_CRASH=1", NULL};
+		const char *const env[] = {"AFL_SKIP_CPUFREQ=1",
+					   "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1",
+					   "AFL_NO_UI=1",
+					   "AFL_BENCH_UNTIL_CRASH=1",
+					   herr_env,
+					   NULL};
 		char out[PATH_MAX + 128], in[PATH_MAX + 128];
 		pathf(out, sizeof out, "%s/afl-out", base);
 		pathf(in, sizeof in, "%s/afl-in", base);
@@ -569,6 +603,16 @@ int sd__cmd_fuzz(int argc, char **argv)
 			sd__proc_caught() == SIGINT ? "SIGINT" : "SIGTERM");
 		return sd__proc_exit_status();
 	}
+	/* An input the target could not run (a server that never listens, say) is no result
+	 * either: the campaign fuzzed a broken target. */
+	int nherr = harness_errors(herr);
+	if (nherr) {
+		fprintf(stderr,
+			"sockdrill fuzz: %s on %s: %d input%s ended in a harness error (the first "
+			"above; all in %s), not a finding: fix the target and fuzz again\n",
+			name, engine, nherr, nherr == 1 ? "" : "s", herr);
+		return SD_EXIT_USAGE;
+	}
 	/* No crash is a result only if the engine fuzzed: one that refused to start (a bad
 	 * dictionary, seeds or target) found nothing because it looked at nothing. */
 	if (!crashes && (rc != 0 || !fuzzed)) {
@@ -626,12 +670,30 @@ int sd__cmd_repro(int argc, char **argv)
 		return sd__usage_error("repro", "%s: not a regular file", file);
 	if (resolve_target("repro", t, engine, root, exe, name) < 0)
 		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
-	static const char *const env[] = {"SOCKDRILL_TRACE=1", NULL};
+	char herr[PATH_MAX], herr_env[PATH_MAX + 32];
+	const char *tmp = getenv("TMPDIR");
+	pathf(herr, sizeof herr, "%s/sockdrill-repro-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int hfd = mkstemp(herr);
+	if (hfd >= 0)
+		close(hfd);
+	pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", hfd >= 0 ? herr : "");
+	const char *env[] = {"SOCKDRILL_TRACE=1", herr_env, NULL};
 	char *av[] = {exe, abs, NULL};
 	fflush(stdout);
 	int rc = run(av, env, NULL);
+	/* the fuzzer printed its harness error already: only whether there was one */
+	FILE *hf = hfd >= 0 ? fopen(herr, "r") : NULL;
+	int harness = hf && fgetc(hf) != EOF;
+	if (hf)
+		fclose(hf);
+	if (hfd >= 0)
+		unlink(herr);
 	if (sd__proc_caught())
 		return sd__proc_exit_status();
+	if (harness) {
+		printf("repro: %s on %s: a harness error (above), not a finding\n", t, file);
+		return SD_EXIT_USAGE;
+	}
 	printf("repro: %s on %s: %s\n", t, file, rc == 0 ? "runs clean" : "the finding reproduces");
 	if (rc != 0 && minimize) {
 		char min[PATH_MAX + 8], a1[PATH_MAX + 64], a2[PATH_MAX + 64];

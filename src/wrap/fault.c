@@ -10,6 +10,7 @@
 struct finfo {
 	uint64_t conn, calls;
 	int nonblock;
+	size_t peeked; /* bytes a MSG_PEEK has shown queued that no read has taken yet */
 };
 
 struct fstate {
@@ -57,12 +58,42 @@ static struct finfo *info(struct fstate *f, int fd)
 	return &f->fds[fd - f->lo];
 }
 
+/* A read of bytes a peek has shown queued: Linux's tcp_recvmsg copies whatever is queued
+ * before it would wait, so such a read neither fails with EINTR or EAGAIN nor comes back
+ * shorter than min(len, known). */
+static void settle_known(struct sd_fault_decision *d, size_t len, size_t known)
+{
+	size_t floor = len < known ? len : known;
+	if (d->err == EINTR || d->err == EAGAIN) {
+		d->err = 0;
+		d->fault = d->delay_ms ? "delay" : NULL;
+	}
+	if (d->len < floor) {
+		d->len = floor;
+		if (d->len == len)
+			d->fault = d->delay_ms ? "delay" : NULL;
+	}
+}
+
+/* After a read of k > 0 bytes: a peek shows at least k queued, a read takes k of them. */
+static void note_read(struct fstate *f, int fd, size_t k, int peek)
+{
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i && peek)
+		i->peeked = k > i->peeked ? k : i->peeked;
+	else if (i)
+		i->peeked = k < i->peeked ? i->peeked - k : 0;
+	pthread_mutex_unlock(&f->m);
+}
+
 /* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. */
 static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, size_t len,
 	       const char *name, struct sd_fault_decision *d)
 {
 	uint64_t conn = 0, call = 0;
 	int blocking = !msg_dontwait;
+	size_t known = 0;
 	pthread_mutex_lock(&f->m);
 	struct finfo *i = info(f, fd);
 	if (i) {
@@ -71,9 +102,12 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 		conn = i->conn;
 		call = ++i->calls;
 		blocking = blocking && !i->nonblock;
+		known = op == SD_OP_READ ? i->peeked : 0;
 	}
 	pthread_mutex_unlock(&f->m);
 	sd_fault_decide(&f->spec, f->seed, conn, call, op, blocking, len, d);
+	if (known)
+		settle_known(d, len, known);
 	if (!d->fault)
 		return 0;
 	pthread_mutex_lock(&f->m);
@@ -184,7 +218,12 @@ static ssize_t fault_recv(void *state, int fd, void *buf, size_t len, int flags)
 	struct fstate *f = state;
 	struct sd_fault_decision d;
 	int rc = pre(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len, "recv", &d);
-	return rc < 0 ? rc : sd_recv(IN(f), fd, buf, d.len, flags);
+	if (rc < 0)
+		return rc;
+	ssize_t k = sd_recv(IN(f), fd, buf, d.len, flags);
+	if (k > 0)
+		note_read(f, fd, (size_t)k, flags & MSG_PEEK);
+	return k;
 }
 
 /* A copy of msg whose iovecs cover only the first `len` bytes (a short read or write). */
@@ -230,6 +269,8 @@ static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 		return -ENOMEM;
 	ssize_t k = op == SD_OP_READ ? sd_recvmsg(IN(f), fd, &m, flags)
 				     : sd_sendmsg(IN(f), fd, &m, flags);
+	if (op == SD_OP_READ && k > 0)
+		note_read(f, fd, (size_t)k, flags & MSG_PEEK);
 	if (op == SD_OP_READ) {
 		msg->msg_namelen = m.msg_namelen;
 		msg->msg_controllen = m.msg_controllen;

@@ -17,9 +17,26 @@ def test_bench_reports_all_figures(default_build):
     assert re.search(r"^  sim: +[0-9.]+ s", out, re.M)
     assert re.search(r"^  ratio sim/real: [0-9.]+x \(target >= 20x: (meets|MISSES) target\)$", out, re.M)
     assert re.search(r"^sim call rate: .* M calls/s", out, re.M)
+    for how in ("", r" as in a fuzz input \(segment=12, the client taking it whole\)"):
+        assert re.search(rf"^1 MiB reply, server actor -> client actor through the sim{how}: "
+                         r"[0-9.]+ us, memcpy of 1 MiB [0-9.]+ us \(medians of 70\); ratio "
+                         r"[0-9.]+x \(target <= 3x: (meets|MISSES) target\)$", out, re.M), out
     assert re.search(r"^demo on sim, +10000 clients at once: exit 0, ", out, re.M)
     assert re.search(r"^scenario suite .*: real [0-9.]+ s \(exit 0\), sim [0-9.]+ s \(exit 0\), "
                      r"ratio sim/real [0-9.]+x$", out, re.M)
+
+
+def test_layer_bench_reports_ratios(default_build):
+    r = subprocess.run([str(default_build / "bench_layer"), "--quick"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert re.search(r"^layer pass-through: write\(1 byte\) to /dev/null, medians of 201 rounds "
+                     r"of 500 calls$", out, re.M)
+    assert re.search(r"^  C library directly +[0-9.]+ ns/call$", out, re.M)
+    for table in ("no socket", "1 socket"):
+        assert re.search(rf"^  through the layer, {table} +[0-9.]+ ns/call  \(ratio [0-9.]+x\)$",
+                         out, re.M), out
 
 
 def test_bench_rejects_unknown_flag(default_build):

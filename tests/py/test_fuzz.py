@@ -158,6 +158,51 @@ def test_own_server_through_the_cmake_helper(tmp_path):
     assert re.search(r"^fuzz: fixed on libfuzzer: 0 new crashes; corpus ", clean.stdout, re.M)
 
 
+def build_own_server(bdir, cc, cflags, *targets):
+    """tests/fuzz_own_server built as its README user would, with compiler cc."""
+    conf = subprocess.run(["cmake", "-S", ROOT / "tests" / "fuzz_own_server", "-B", bdir,
+                           f"-DSOCKDRILL_DIR={ROOT}", f"-DCMAKE_C_FLAGS={cflags}"],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, CC=cc))
+    assert conf.returncode == 0, conf.stdout + conf.stderr
+    build = subprocess.run(["cmake", "--build", bdir, "-j", str(os.cpu_count() or 2), "--target",
+                            *targets], capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+
+
+NEVER_LISTENED = ("sockdrill: the server never listened on 127.0.0.1:7000: nothing listened there "
+                  "32 virtual seconds after it started (is that its port?) (harness error); the "
+                  "server's last output:\n  quiet: listening is switched off\n")
+
+
+@pytest.mark.parametrize("engine", ["libfuzzer", "afl"])
+def test_server_that_never_listens_is_a_harness_error(tmp_path, engine):
+    """A server exiting or never listening at start-up was "0 crashes, exit 0" on AFL++ (which
+    takes the harness error's exit status 2 for a clean run): both engines now end in exit 2
+    with the harness error's line and the server's last output; so does its repro."""
+    bdir = tmp_path / "b"
+    if engine == "libfuzzer":
+        build_own_server(bdir, "clang", "-fsanitize=address,undefined -g -O1", "fuzz_quiet")
+    else:
+        build_own_server(bdir, "afl-clang-fast", "-g -O1", "fuzz_quiet")
+    sockdrill, out = ROOT / "sockdrill", tmp_path / "out"
+    r = subprocess.run([sockdrill, "fuzz", bdir / "fuzz_quiet", "--engine", engine, "--time", "5",
+                        "--out", out], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr[-3000:]
+    assert NEVER_LISTENED in r.stderr, r.stderr[-3000:]
+    assert re.search(rf"^sockdrill fuzz: quiet on {engine}: [1-9]\d* inputs? ended in a harness "
+                     rf"error \(the first above; all in {re.escape(str(out))}/harness-errors\), "
+                     rf"not a finding: fix the target and fuzz again$", r.stderr, re.M), r.stderr
+    assert "new crash" not in r.stdout, r.stdout
+    one = tmp_path / "input"
+    one.write_bytes(b"\0" * 16)
+    again = subprocess.run([sockdrill, "repro", bdir / "fuzz_quiet", one, "--engine", engine],
+                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 2, again.stdout + again.stderr[-3000:]
+    assert NEVER_LISTENED in again.stderr
+    assert again.stdout.endswith(f"repro: {bdir}/fuzz_quiet on {one}: a harness error (above), "
+                                 f"not a finding\n"), again.stdout
+
+
 @pytest.mark.parametrize("what", ["directory", "device"])
 def test_repro_needs_a_regular_file(build, tmp_path, what):
     # Given a directory, libFuzzer fuzzed it forever (writing into it); /dev/null "reproduced".

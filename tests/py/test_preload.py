@@ -86,6 +86,21 @@ def test_closefrom_forgets_the_sockets(build, tmp_path):
     assert r.stdout == "file True 100\n"
 
 
+def test_calls_the_layer_does_not_model_reach_the_kernel(build, tmp_path):
+    # In-process such a call on a simulated socket is a harness error (exit 2); under
+    # LD_PRELOAD the descriptor is the kernel's socket and the call is the kernel's.
+    r = run_py(build, tmp_path, "short-write=1",
+               "import fcntl\n"
+               "fcntl.fcntl(c.fileno(), fcntl.F_SETOWN, os.getpid())\n"
+               "print('owner', fcntl.fcntl(c.fileno(), fcntl.F_GETOWN) == os.getpid())\n"
+               "print('sndbuf', c.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) > 0)\n"
+               "f = os.fdopen(os.dup(s.fileno()), 'rb', buffering=0)\n"
+               "c.sendall(b'hi')\n"
+               "print('read', f.read(2))\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["owner True", "sndbuf True", "read b'hi'"]
+
+
 def test_nonblocking_as_set_by_the_program(build, tmp_path):
     # eagain=1 fails every call on a non-blocking socket and none on a blocking one: the
     # wrapper follows O_NONBLOCK set with ioctl(FIONBIO) and with fcntl(F_SETFL).

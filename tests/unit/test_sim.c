@@ -1,4 +1,5 @@
 /* What only the simulator promises: determinism, virtual time, actors, deadlock reports. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +397,58 @@ static void segmentation_gives_partial_reads(void **state)
 	close_sim(net);
 }
 
+/* Reads until n bytes came; the most one recv gave. */
+static size_t largest_read(struct sd_net *net, int fd, unsigned char *in, size_t n)
+{
+	size_t got = 0, most = 0;
+	while (got < n) {
+		ssize_t k = sd_recv(net, fd, in + got, n - got, 0);
+		assert_true(k > 0);
+		got += (size_t)k;
+		most = (size_t)k > most ? (size_t)k : most;
+	}
+	return most;
+}
+
+/* sd_sim_set_segment: one socket takes what arrives whole (or in its own pieces) while the
+ * other direction keeps the sim's segment option. */
+static void segmentation_per_receiving_socket(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(5, "segment=7");
+	struct sockaddr_storage where;
+	socklen_t wl;
+	static unsigned char out[5000], in[5000];
+	for (size_t i = 0; i < sizeof out; i++)
+		out[i] = (unsigned char)(i * 13);
+	int l = listener(net, 4, &where, &wl);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_sim_set_segment(net, c, 0), 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	int s = sd_accept(net, l, NULL, NULL, 0);
+	assert_int_equal(sd_send(net, s, out, sizeof out, 0), (ssize_t)sizeof out);
+	assert_int_equal(sd_recv(net, c, in, sizeof in, MSG_DONTWAIT), (ssize_t)sizeof in);
+	assert_memory_equal(in, out, sizeof out);
+	assert_int_equal(sd_send(net, c, out, sizeof out, 0), (ssize_t)sizeof out);
+	assert_true(largest_read(net, s, in, sizeof in) <= 7);
+	assert_int_equal(sd_sim_set_segment(net, c, 3), 0);
+	assert_int_equal(sd_send(net, s, out, sizeof out, 0), (ssize_t)sizeof out);
+	assert_true(largest_read(net, c, in, sizeof in) <= 3);
+	assert_int_equal(sd_sim_set_segment(net, c, -1), 0); /* the option's again */
+	assert_int_equal(sd_send(net, s, out, sizeof out, 0), (ssize_t)sizeof out);
+	size_t most = largest_read(net, c, in, sizeof in);
+	assert_true(most > 3 && most <= 7);
+	assert_memory_equal(in, out, sizeof out);
+	assert_int_equal(sd_sim_set_segment(net, c, -2), -EINVAL);
+	assert_int_equal(sd_sim_set_segment(net, c, (1 << 20) + 1), -EINVAL);
+	assert_int_equal(sd_sim_set_segment(net, 999, 0), -EBADF);
+	close_sim(net);
+	struct sd_net real;
+	assert_int_equal(sd_net_open(&real, "real", NULL), 0);
+	assert_int_equal(sd_sim_set_segment(&real, 0, 0), -EOPNOTSUPP);
+	sd_net_close(&real);
+}
+
 static void sigpipe_is_an_event_not_a_signal(void **state)
 {
 	(void)state;
@@ -617,6 +670,54 @@ static void time_limit_ends_a_ticking_run(void **state)
 	close_sim(net);
 }
 
+/* sd_sim_listening(addr): the listeners a connect to addr would reach, as connect finds them
+ * (an address of the listener's or its wildcard, IPv4 reaching a dual-stack "::"), none once
+ * the listener closed. */
+static int reach(struct sd_net *net, const char *ip, int port)
+{
+	struct sockaddr_storage a;
+	socklen_t al;
+	assert_int_equal(sd_addr_parse(ip, (uint16_t)port, &a, &al), 0);
+	return sd_sim_listening(net, (struct sockaddr *)&a, al);
+}
+
+static void listening_counts_the_listeners_a_connect_reaches(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(1, NULL);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l = listener(net, 4, &where, &wl); /* 127.0.0.1, ephemeral port */
+	int port = ntohs(((struct sockaddr_in *)&where)->sin_port);
+	assert_int_equal(reach(net, "127.0.0.1", port), 1);
+	assert_int_equal(reach(net, "127.0.0.2", port), 0);
+	assert_int_equal(reach(net, "::1", port), 0);
+	assert_int_equal(reach(net, "127.0.0.1", port == 65535 ? 1 : port + 1), 0);
+	sd_close(net, l);
+	assert_int_equal(reach(net, "127.0.0.1", port), 0);
+	int six = sd_socket(net, AF_INET6, SOCK_STREAM, 0); /* bound, then a dual-stack "::" */
+	struct sockaddr_storage any;
+	socklen_t al;
+	sd_addr_parse("::", (uint16_t)port, &any, &al);
+	assert_int_equal(sd_bind(net, six, (struct sockaddr *)&any, al), 0);
+	assert_int_equal(reach(net, "::1", port), 0);
+	assert_int_equal(sd_listen(net, six, 1), 0);
+	assert_int_equal(reach(net, "::1", port), 1);
+	assert_int_equal(reach(net, "127.0.0.2", port), 1);
+	sd_close(net, six);
+	assert_int_equal(reach(net, "::1", port), 0);
+	assert_int_equal(reach(net, "127.0.0.1", 0), -EINVAL);
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	assert_int_equal(sd_sim_listening(net, (struct sockaddr *)&v4, 4), -EINVAL);
+	struct sockaddr_in un = {.sin_family = AF_UNIX, .sin_port = htons(1)};
+	assert_int_equal(sd_sim_listening(net, (struct sockaddr *)&un, sizeof un), -EAFNOSUPPORT);
+	close_sim(net);
+	struct sd_net real;
+	assert_int_equal(sd_net_open(&real, "real", NULL), 0);
+	assert_int_equal(sd_sim_listening(&real, (struct sockaddr *)&where, wl), -EOPNOTSUPP);
+	sd_net_close(&real);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(same_seed_same_trace),
 	T(same_seed_same_trace_with_epoll),
@@ -627,6 +728,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(blocking_connect_waits_for_backlog_room),
 	T(destroy_with_actors_still_blocked),
 	T(segmentation_gives_partial_reads),
+	T(segmentation_per_receiving_socket),
 	T(sigpipe_is_an_event_not_a_signal),
 	T(lowest_free_descriptor_and_limit),
 	T(one_role_option),
@@ -634,5 +736,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(instances_are_independent),
 	T(keyed_parks_and_interrupts),
 	T(time_limit_ends_a_ticking_run),
+	T(listening_counts_the_listeners_a_connect_reaches),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -1240,6 +1241,52 @@ static void sleeping_thread_does_not_hang_the_run(void **state)
 	assert_non_null(strstr(err, "thread (actor 2) waits in sleep"));
 }
 
+/* What an actor drew from getrandom and getentropy in one run. */
+static unsigned char drawn[48];
+
+static void drawing(void *arg)
+{
+	(void)arg;
+	CHECK(getrandom(drawn, 16, 0) == 16);
+	CHECK(getrandom(drawn + 16, 16, GRND_NONBLOCK) == 16);
+	CHECK(getentropy(drawn + 32, 16) == 0);
+	unsigned char x[257];
+	errno = 0;
+	CHECK(getrandom(x, 4, 0x80) == -1 && errno == EINVAL); /* an unknown flag */
+	errno = 0;
+	CHECK(getrandom(x, 4, GRND_INSECURE | GRND_RANDOM) == -1 && errno == EINVAL);
+	errno = 0;
+	CHECK(getentropy(x, sizeof x) == -1 && errno == EIO); /* more than 256 bytes */
+}
+
+static void draw_run(uint64_t seed, unsigned char *out)
+{
+	run_open(seed);
+	int id = sd_spawn(&sim, "server", drawing, NULL);
+	assert_int_equal(sd_join(&sim, id), 0);
+	run_close();
+	assert_int_equal(fail_line, 0);
+	memcpy(out, drawn, sizeof drawn);
+}
+
+/* A server's random bytes (an id it makes up and sends, as mosquitto's for an MQTT 5 client)
+ * come from the seed: the same input replays them byte for byte. Outside a run they are real. */
+static void random_bytes_follow_the_seed(void **state)
+{
+	(void)state;
+	unsigned char a[48], b[48], c[48], zero[48] = {0};
+	draw_run(5, a);
+	draw_run(5, b);
+	draw_run(6, c);
+	assert_memory_equal(a, b, sizeof a);
+	assert_memory_not_equal(a, c, sizeof a);
+	assert_memory_not_equal(a, zero, sizeof a);
+	assert_memory_not_equal(a, a + 16, 16); /* a stream, not one value again */
+	unsigned char r[16] = {0};
+	assert_int_equal(getrandom(r, sizeof r, 0), (ssize_t)sizeof r);
+	assert_int_equal(getentropy(r, sizeof r), 0);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(thread_per_connection_counter),
 	T(same_seed_same_interleaving),
@@ -1261,6 +1308,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(exit_at_startup_error_later_finding),
 	T(fork_is_refused_with_one_line),
 	T(sleeping_thread_does_not_hang_the_run),
+	T(random_bytes_follow_the_seed),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
 const char sd_unit_module[] = "threads";
