@@ -84,7 +84,7 @@ static void serve(void *arg)
 	snprintf(prefix, sizeof prefix, "%s/", dir);
 	snprintf(conf, sizeof conf, "%s/nginx.conf", dir);
 	/* A directive by -g: without one nginx copies its NULL parameters with memcpy, which
-	 * UBSan stops at on every start (docs/server-findings.md, "nginx: memcpy from NULL"). */
+	 * UBSan stops at on every start (docs/server-findings.md, nginx). */
 	snprintf(pid, sizeof pid, "pid %s/nginx.pid;", dir);
 	char *av[] = {"nginx", "-p", prefix, "-c", conf, "-e", "stderr", "-g", pid, NULL};
 	sd_server_main(9, av);
