@@ -19,11 +19,14 @@ static const char index_body[] = "<p>sockdrill</p>\n";
 static const char file_body[] = "hello from nginx\n";
 #define MTIME 1704067200 /* 2024-01-01 00:00:00 UTC: Last-Modified, and ETag's 65920080 */
 
-static char dir[64];
+/* The temp dir: under TMPDIR when that is shorter than DIR_MAX (else /tmp), so every path
+ * below fits its buffer. */
+#define DIR_MAX 400
+static char dir[DIR_MAX + 32];
 
 static void put(const char *name, const char *text)
 {
-	char path[128];
+	char path[sizeof dir + 32];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	FILE *f = fopen(path, "w");
 	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
@@ -50,13 +53,14 @@ static void setup(void)
 	if (dir[0])
 		return;
 	const char *t = getenv("TMPDIR");
-	snprintf(dir, sizeof dir, "%s/sd-nginx-XXXXXX", t && *t && strlen(t) < 40 ? t : "/tmp");
+	snprintf(dir, sizeof dir, "%s/sd-nginx-XXXXXX",
+		 t && *t && strlen(t) < DIR_MAX ? t : "/tmp");
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		exit(2);
 	}
 	atexit(remove_dir);
-	char conf[1024], www[96];
+	char conf[2 * sizeof dir + 512], www[sizeof dir + 8];
 	snprintf(www, sizeof www, "%s/www", dir);
 	mkdir(www, 0755);
 	snprintf(conf, sizeof conf,
@@ -80,7 +84,7 @@ static void setup(void)
 static void serve(void *arg)
 {
 	(void)arg;
-	char prefix[80], conf[96], pid[112];
+	char prefix[sizeof dir + 2], conf[sizeof dir + 16], pid[sizeof dir + 32];
 	snprintf(prefix, sizeof prefix, "%s/", dir);
 	snprintf(conf, sizeof conf, "%s/nginx.conf", dir);
 	/* A directive by -g: without one nginx copies its NULL parameters with memcpy, which
