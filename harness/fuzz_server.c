@@ -158,9 +158,8 @@ static void hex(FILE *f, const unsigned char *p, size_t n)
 /* SOCKDRILL_TRANSCRIPT=FILE: what each client sent and received, one JSON object a line,
  * written anew for every input once the clients are done and before any verdict, so an
  * input that is a finding leaves its transcript too (docs/inproc.md). */
-static void write_transcript(const struct client *cl, int n)
+static void write_transcript(const char *path, const struct client *cl, int n)
 {
-	const char *path = getenv("SOCKDRILL_TRANSCRIPT");
 	if (!path || !*path)
 		return;
 	FILE *f = fopen(path, "we");
@@ -293,10 +292,11 @@ static int start_server(const struct sd_fuzz_server *srv, struct sd_net *sim)
 	}
 }
 
-/* The clients, each an actor, until every one has ended; the transcript; a run where they
- * wait for ever (or past CLIENT_LIMIT_NS) with the server still there is a finding. */
+/* The clients, each an actor, until every one has ended; the transcript (to `transcript`, if
+ * not NULL); a run where they wait for ever (or past CLIENT_LIMIT_NS) with the server still
+ * there is a finding. */
 static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
-			struct sd_net *sim, struct client *cl)
+			struct sd_net *sim, struct client *cl, const char *transcript)
 {
 	int n = plan->nclients, ids[SD_FUZZ_MAX_CLIENTS];
 	for (int i = 0; i < n; i++) {
@@ -321,7 +321,7 @@ static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_p
 	int stuck = 0; /* a client that never ended, with the server still there */
 	for (int i = 0; i < n && !stuck; i++)
 		stuck = sd_join(sim, ids[i]) < 0 && !sd__proc_exited(NULL);
-	write_transcript(cl, n);
+	write_transcript(transcript, cl, n);
 	if (stuck)
 		FINDING("clients and server are all blocked: %s", sd_sim_deadlock_report(sim));
 	sd_sim_set_time_limit(sim, -1);
@@ -341,7 +341,8 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 				     .short_write = plan.short_write};
 	if (sd_fault_wrap(&faulty, &sim, &spec, plan.seed, NULL) < 0)
 		FINDING("cannot wrap the sim");
-	const char *tr = getenv("SOCKDRILL_TRACE");
+	/* Read before the server runs: it may replace environ (nginx keeps only TZ). */
+	const char *tr = getenv("SOCKDRILL_TRACE"), *transcript = getenv("SOCKDRILL_TRANSCRIPT");
 	if (tr && *tr && *tr != '0')
 		sd_sim_set_trace(&sim, stderr);
 	/* The server's own calls go through the fault wrapper; the clients' do not. */
@@ -356,7 +357,7 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	int base_fds = st.open_fds;
 	static struct client cl[SD_FUZZ_MAX_CLIENTS];
 	int n = plan.nclients;
-	run_clients(srv, &plan, &sim, cl);
+	run_clients(srv, &plan, &sim, cl, transcript);
 	if (server_exited(srv)) /* every client stopped with it: nothing left to check */
 		goto done;
 	for (int i = 0; i < n; i++)

@@ -10,6 +10,8 @@
  *    are kept for the run, never installed (a handler of the server's in the fuzzer process
  *    would catch the engine's own SIGALRM and SIGINT), and forgotten after it; its atexit
  *    handlers are not registered;
+ *  - its environment: `environ` and the entries of the array it pointed to, as at the start
+ *    (nginx points environ at an array of its own, which heap.c then gives back);
  *  - its memory and streams, where heap.c is linked in (ci/real-servers). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -245,6 +247,49 @@ int atexit(void (*fn)(void))
 	return __cxa_atexit((void (*)(void *))(void *)fn, NULL, __dso_handle);
 }
 
+/* ---- the environment ------------------------------------------------------------------ */
+
+extern char **environ;
+static char **env_start; /* environ when the run began */
+static char **env_copy;  /* its entries then, NULL-terminated */
+static char **env_ours;  /* an array of ours environ was put back to, if any */
+static size_t env_n;
+
+static void env_note(void)
+{
+	env_start = environ;
+	env_n = 0;
+	while (environ && environ[env_n])
+		env_n++;
+	char **c = realloc(env_copy, (env_n + 1) * sizeof *c);
+	if (!c)
+		abort();
+	env_copy = c;
+	if (environ)
+		memcpy(env_copy, environ, (env_n + 1) * sizeof *c);
+}
+
+/* The same array, its entries changed in place (putenv, unsetenv): they are put back. Another
+ * array: environ gets a copy of ours, as the one it had may have been freed or reallocated
+ * (glibc's setenv reallocates the array it made). */
+static void env_put_back(void)
+{
+	if (!env_start)
+		return;
+	size_t sz = (env_n + 1) * sizeof *env_copy;
+	if (environ == env_start) {
+		if (memcmp(environ, env_copy, sz) != 0)
+			memcpy(environ, env_copy, sz);
+		return;
+	}
+	char **mine = malloc(sz), **old = env_ours;
+	if (!mine)
+		abort();
+	memcpy(mine, env_copy, sz);
+	environ = env_ours = mine;
+	free(old); /* the copy environ had at the start of this run, if it was ours */
+}
+
 /* ---- the run ---------------------------------------------------------------------------- */
 
 void sd__fresh_begin(void)
@@ -268,6 +313,7 @@ void sd__fresh_begin(void)
 	each_open(mark_open);
 	memset(sig_kept, 0, sizeof sig_kept);
 	memset(timer_kept, 0, sizeof timer_kept);
+	env_note();
 	if (sd__heap_begin)
 		sd__heap_begin();
 }
@@ -285,6 +331,7 @@ void sd__fresh_end(void)
 	for (int i = 0; i < 3; i++)
 		if (std_saved[i] >= 0 && !same_file(i, &std_stat[i]))
 			dup2(std_saved[i], i);
+	env_put_back(); /* before the heap goes: environ may point into it */
 	if (sd__heap_end)
 		sd__heap_end();
 	memset(sig_kept, 0, sizeof sig_kept);

@@ -52,7 +52,7 @@ int sd__route_adopt(struct sd_net *net, int sfd, int flags)
 	struct sd__fdh *h = fd < 0 ? NULL : calloc(1, sizeof *h);
 	int err = fd < 0 ? -errno : !h ? -ENOMEM : 0;
 	if (!err) {
-		*h = (struct sd__fdh){.net = net, .sfd = sfd, .refs = 1};
+		*h = (struct sd__fdh){.net = net, .sfd = sfd, .refs = 1, .kep = -1};
 		err = sd__fd_set(fd, h);
 	}
 	if (err) {
@@ -77,13 +77,21 @@ int sd__route_dup(struct sd__fdh *h, int fd, int nfd)
 	return err;
 }
 
+/* A handle no descriptor names any more, with the kernel epoll of a mixed set. */
+static void free_handle(struct sd__fdh *h)
+{
+	if (h->kep >= 0)
+		SD__LIBC(close)(h->kep);
+	free(h);
+}
+
 /* One descriptor fewer names h: the socket closes with the last. */
 static void release(struct sd__fdh *h)
 {
 	if (--h->refs)
 		return;
 	sd_close(h->net, h->sfd);
-	free(h);
+	free_handle(h);
 }
 
 int sd__route_close(int fd, struct sd__fdh *h)
@@ -108,17 +116,30 @@ void sd__route_flush(void)
 		struct sd__fdh *h = to_close;
 		to_close = h->later;
 		sd_close(h->net, h->sfd);
-		free(h);
+		free_handle(h);
 	}
 }
 
-/* The queue sizes are the sim's, found under any fault wrappers. */
-long sd__route_queued(struct sd__fdh *h, int outq)
+/* The sim under any fault wrappers (NULL: none). */
+static struct sd_net *sim_of(struct sd_net *net)
 {
-	struct sd_net *net = h->net;
 	while (net && net->ops == &sd_fault_ops)
 		net = sd_fault_inner(net);
+	return net;
+}
+
+/* The queue sizes are the sim's. */
+long sd__route_queued(struct sd__fdh *h, int outq)
+{
+	struct sd_net *net = sim_of(h->net);
 	return net ? sd_sim_queued(net, h->sfd, outq) : -EOPNOTSUPP;
+}
+
+void sd__route_read_short(struct sd_net *net, int sfd)
+{
+	net = sim_of(net);
+	if (net && sd_sim_queued(net, sfd, 0) > 0)
+		sd_sim_wake_readers(net, sfd);
 }
 
 /* At detach: the placeholder goes; the socket is left to the net, which may be closed next,
@@ -127,7 +148,7 @@ static void drop(int fd, struct sd__fdh *h)
 {
 	SD__LIBC(close)(fd);
 	if (--h->refs == 0)
-		free(h);
+		free_handle(h);
 }
 
 void sd_inproc_attach(struct sd_net *net)

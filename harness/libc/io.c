@@ -17,11 +17,31 @@ static ssize_t sent(ssize_t rc, int flags)
 	return sd__ret_cp(rc);
 }
 
+/* A read's result. One shorter than asked (a peek aside) goes to the route, which keeps
+ * epoll(7)'s promise that such a read drained the socket. net and sfd are read before the
+ * call: h may be gone once it has waited. */
+static ssize_t got(struct sd_net *net, int sfd, ssize_t rc, size_t asked, int flags)
+{
+	if (rc > 0 && (size_t)rc < asked && !(flags & MSG_PEEK))
+		sd__route_read_short(net, sfd);
+	return sd__ret_cp(rc);
+}
+
+static size_t iov_len(const struct iovec *v, size_t n)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += v[i].iov_len;
+	return len;
+}
+
 ssize_t sd__on_read(struct sd__fdh *h, int fd, void *b, size_t n)
 {
 	(void)fd;
 	sd__route_cancel_point();
-	return sd__ret_cp(sd_recv(h->net, h->sfd, b, n, 0));
+	struct sd_net *net = h->net;
+	int sfd = h->sfd;
+	return got(net, sfd, sd_recv(net, sfd, b, n, 0), n, 0);
 }
 
 /* _FORTIFY_SOURCE's checked versions: an overflowing length goes to the C library's own, which
@@ -37,7 +57,9 @@ ssize_t sd__on_recv(struct sd__fdh *h, int fd, void *b, size_t n, int f)
 {
 	(void)fd;
 	sd__route_cancel_point();
-	return sd__ret_cp(sd_recv(h->net, h->sfd, b, n, f));
+	struct sd_net *net = h->net;
+	int sfd = h->sfd;
+	return got(net, sfd, sd_recv(net, sfd, b, n, f), n, f);
 }
 
 ssize_t sd__on___recv_chk(struct sd__fdh *h, int fd, void *b, size_t n, size_t bl, int f)
@@ -53,10 +75,12 @@ ssize_t sd__on_recvfrom(struct sd__fdh *h, int fd, void *b, size_t n, int f, str
 {
 	(void)fd;
 	sd__route_cancel_point();
-	ssize_t rc = sd_recv(h->net, h->sfd, b, n, f);
+	struct sd_net *net = h->net;
+	int sfd = h->sfd;
+	ssize_t rc = sd_recv(net, sfd, b, n, f);
 	if (rc >= 0 && a && l)
 		*l = 0;
-	return sd__ret_cp(rc);
+	return got(net, sfd, rc, n, f);
 }
 
 ssize_t sd__on___recvfrom_chk(struct sd__fdh *h, int fd, void *b, size_t n, size_t bl, int f,
@@ -71,7 +95,11 @@ ssize_t sd__on_recvmsg(struct sd__fdh *h, int fd, struct msghdr *m, int f)
 {
 	(void)fd;
 	sd__route_cancel_point();
-	return sd__ret_cp(sd_recvmsg(h->net, h->sfd, m, f));
+	struct sd_net *net = h->net;
+	int sfd = h->sfd;
+	ssize_t rc = sd_recvmsg(net, sfd, m, f);
+	/* the iovecs are known good once the call has filled some */
+	return got(net, sfd, rc, rc > 0 ? iov_len(m->msg_iov, m->msg_iovlen) : 0, f);
 }
 
 ssize_t sd__on_readv(struct sd__fdh *h, int fd, const struct iovec *v, int n)
@@ -81,7 +109,10 @@ ssize_t sd__on_readv(struct sd__fdh *h, int fd, const struct iovec *v, int n)
 	if (n < 0 || n > IOV_LIMIT)
 		return sd__ret(-EINVAL);
 	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
-	return sd__ret_cp(sd_recvmsg(h->net, h->sfd, &m, 0));
+	struct sd_net *net = h->net;
+	int sfd = h->sfd;
+	ssize_t rc = sd_recvmsg(net, sfd, &m, 0);
+	return got(net, sfd, rc, rc > 0 ? iov_len(v, (size_t)n) : 0, 0);
 }
 
 /* As Linux's do_recvmmsg: one recvmsg per entry until one fails; after MSG_WAITFORONE's first

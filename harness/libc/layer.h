@@ -28,6 +28,10 @@ struct sd__fdh {
 	int sfd;               /* the socket in net's own descriptor space */
 	int refs;              /* program descriptors naming it (in-process) */
 	struct sd__fdh *later; /* on the route's list of sockets to close after a kernel call */
+	/* In-process, a sim epoll instance: epoll is 1, and the kernel descriptors put in its set
+	 * (a server's eventfd, pipe or AF_UNIX pair) are watched by a kernel epoll, kep, made on
+	 * the first of them (-1 until then) and closed with the handle. */
+	int epoll, kep;
 };
 
 /*
@@ -88,6 +92,11 @@ extern const int sd__route_kernel_fds;
 /* ioctl SIOCINQ (outq 0) or SIOCOUTQ (outq 1) on one of the layer's sockets: the count, a
  * negative errno, or -EOPNOTSUPP where the route has no answer. */
 long sd__route_queued(struct sd__fdh *h, int outq);
+/* A read on socket sfd of net returned less than it asked, MSG_PEEK aside: in-process, bytes
+ * still readable then (a fault wrapper's short read) count as a new arrival for edge-triggered
+ * epoll (sd_sim_wake_readers), since on Linux such a read means the queue was drained; under
+ * LD_PRELOAD nothing (the kernel's epoll cannot be told). */
+void sd__route_read_short(struct sd_net *net, int sfd);
 /* The net names resolve in without DNS (in-process, attached), or NULL: the C library's. */
 struct sd_net *sd__route_resolver(void);
 /* A call POSIX makes a cancellation point (accept, connect, read*, recv*, write*, send*,
@@ -157,6 +166,12 @@ SD__LAYER_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
 	SD__EXPORT ret name params { return sd__on_##name args; }
 #define SD__DEF_VOID(name, params, args)                                                           \
 	SD__EXPORT void name params { sd__on_##name args; }
+
+/* epoll_wait on sim epoll sfd of net whose set also holds kernel descriptors, watched by
+ * kernel epoll kep (wait.c): both are checked, without blocking the kernel, in virtual time as
+ * sd__wait does. The count of events, 0 on timeout, or a negative errno. */
+int sd__epoll_wait_mixed(struct sd_net *net, int sfd, int kep, struct epoll_event *e, int n,
+			 int timeout_ms);
 
 /* Waits on a poll set holding at least one of the layer's sockets (wait.c). timeout_ns < 0
  * waits without limit; *left_ns (may be NULL) gets what is left of it. */

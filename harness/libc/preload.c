@@ -121,6 +121,11 @@ long sd__route_queued(struct sd__fdh *h, int outq)
 	return -EOPNOTSUPP; /* never asked: the kernel answers for its own sockets */
 }
 
+void sd__route_read_short(struct sd_net *net, int sfd)
+{
+	(void)net, (void)sfd; /* the kernel's epoll cannot be told (docs/faults.md) */
+}
+
 struct sd_net *sd__route_socket_net(int domain, int type, int protocol)
 {
 	if (!__atomic_load_n(&active, __ATOMIC_ACQUIRE) ||

@@ -236,9 +236,10 @@ SD__EXPORT int ioctl(int fd, unsigned long req, ...)
 }
 
 /* epoll. In-process, an epoll instance made while a sim is attached is the sim's, named by a
- * placeholder like its sockets, and holds the sim's sockets only: a set mixing them with
- * kernel descriptors (pipes, eventfd) is a harness error (docs/architecture.md). With kernel
- * descriptors (LD_PRELOAD) the kernel's epoll serves sockets and files alike. */
+ * placeholder like its sockets. Kernel descriptors put in its set (an eventfd, a pipe, an
+ * AF_UNIX pair) go to a kernel epoll beside it, which its waits check too; a simulated socket
+ * put in a kernel epoll set is a harness error (docs/architecture.md). With kernel descriptors
+ * (LD_PRELOAD) the kernel's epoll serves sockets and files alike. */
 int sd__on_epoll_create1(int f)
 {
 	struct sd_net *net =
@@ -248,7 +249,10 @@ int sd__on_epoll_create1(int f)
 	int sfd = net->ops->version >= 3 ? sd_epoll_create(net, f) : -EOPNOTSUPP;
 	if (sfd < 0)
 		return RET(sfd);
-	return RET(sd__route_adopt(net, sfd, f & EPOLL_CLOEXEC ? SOCK_CLOEXEC : 0));
+	int fd = sd__route_adopt(net, sfd, f & EPOLL_CLOEXEC ? SOCK_CLOEXEC : 0);
+	if (fd >= 0)
+		sd__fd_lookup(fd)->epoll = 1;
+	return RET(fd);
 }
 
 int sd__on_epoll_create(int size)
@@ -258,14 +262,28 @@ int sd__on_epoll_create(int size)
 	return size <= 0 ? RET(-EINVAL) : sd__on_epoll_create1(0);
 }
 
+/* A kernel descriptor in sim epoll he's set: the kernel's epoll_ctl on the kernel epoll
+ * beside it, made on first use, answers (EBADF, EPERM for a regular file, EEXIST, ENOENT). */
+static int ctl_kernel(struct sd__fdh *he, int op, int fd, struct epoll_event *e)
+{
+	if (!he->epoll) /* epoll_ctl on a socket: fd is looked at first, as Linux does */
+		return SD__LIBC(fcntl)(fd, F_GETFD) < 0 ? -1 : RET(-EINVAL);
+	if (he->kep < 0 && (he->kep = SD__LIBC(epoll_create1)(EPOLL_CLOEXEC)) < 0)
+		return -1;
+	return SD__LIBC(epoll_ctl)(he->kep, op, fd, e);
+}
+
 int sd__on_epoll_ctl(int ep, int op, int fd, struct epoll_event *e)
 {
 	struct sd__fdh *he = sd__fd_lookup(ep), *hf = sd__fd_lookup(fd);
 	if (sd__route_kernel_fds || (!he && !hf))
 		return SD__LIBC(epoll_ctl)(ep, op, fd, e);
-	if (!he || !hf || he->net != hf->net)
-		sd__unsupported(
-			"epoll_ctl (a sim socket and a kernel descriptor in one epoll set)");
+	if (!he)
+		sd__unsupported("epoll_ctl (a simulated socket in a kernel epoll set)");
+	if (!hf)
+		return ctl_kernel(he, op, fd, e);
+	if (he->net != hf->net)
+		sd__unsupported("epoll_ctl (sockets of two nets in one epoll set)");
 	return RET(sd_epoll_ctl(he->net, he->sfd, op, hf->sfd, e));
 }
 
@@ -273,6 +291,8 @@ int sd__on_epoll_wait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, i
 {
 	if (sd__route_kernel_fds)
 		return SD__LIBC(epoll_wait)(ep, e, n, t);
+	if (h->kep >= 0)
+		return RET(sd__epoll_wait_mixed(h->net, h->sfd, h->kep, e, n, t));
 	return RET(sd_epoll_wait(h->net, h->sfd, e, n, t));
 }
 
@@ -282,5 +302,5 @@ int sd__on_epoll_pwait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, 
 {
 	if (sd__route_kernel_fds)
 		return SD__LIBC(epoll_pwait)(ep, e, n, t, s);
-	return RET(sd_epoll_wait(h->net, h->sfd, e, n, t));
+	return sd__on_epoll_wait(h, ep, e, n, t);
 }

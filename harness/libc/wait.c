@@ -1,11 +1,12 @@
-/* sockdrill interposition layer: poll, ppoll, select and pselect on sets with its sockets. */
+/* sockdrill interposition layer: poll, select and epoll waits on sets with its sockets. */
 #include "layer.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 
-/* A set mixing simulated sockets with the kernel's descriptors (pipes, eventfds, files) waits in
+/* A set mixing simulated sockets with the kernel's descriptors (pipes, eventfds, files), a poll
+ * set or an epoll set, waits in
  * virtual time, so that other actors run: the kernel's descriptors are checked without
  * blocking every STEP of virtual time, from 1 ms doubling up to 64 ms. After STEPPING of
  * virtual time in one call the kernel's are no longer checked until a simulated socket is
@@ -69,6 +70,40 @@ static int wait_split(struct sd_net *net, struct pollfd *sp, nfds_t ns, struct p
 	if (left_ns)
 		*left_ns = deadline < 0 ? -1 : deadline > now ? deadline - now : 0;
 	return rc;
+}
+
+/* As wait_split, for epoll: the sim's instance first, then the kernel's fills what room is left.
+ * A sim wait that reports events ends the call with them (reading them used up their edges). */
+int sd__epoll_wait_mixed(struct sd_net *net, int sfd, int kep, struct epoll_event *e, int n,
+			 int timeout_ms)
+{
+	int64_t start = sd_now_ns(net), deadline = -1;
+	if (timeout_ms >= 0)
+		deadline = start + (int64_t)timeout_ms * 1000000;
+	int64_t step = STEP_FIRST_NS, now;
+	for (;;) {
+		/* the sim's own checks first: EINVAL, EBADF */
+		int rc = sd_epoll_wait(net, sfd, e, n, 0);
+		if (rc < 0)
+			return rc;
+		if (rc < n) {
+			int k = SD__LIBC(epoll_wait)(kep, e + rc, n - rc, 0);
+			if (k < 0 && !rc)
+				return -errno;
+			rc += k > 0 ? k : 0;
+		}
+		now = sd_now_ns(net);
+		if (rc || (deadline >= 0 && now >= deadline))
+			return rc;
+		int64_t wait = deadline < 0 ? -1 : deadline - now;
+		if (now - start < STEPPING_NS) {
+			if (wait < 0 || wait > step)
+				wait = step;
+			step = step * 2 > STEP_MAX_NS ? STEP_MAX_NS : step * 2;
+		}
+		if ((rc = sd_epoll_wait(net, sfd, e, n, ms_of(wait))) != 0)
+			return rc;
+	}
 }
 
 int sd__wait(struct pollfd *p, nfds_t n, int64_t timeout_ns, const sigset_t *mask, int64_t *left_ns)

@@ -73,6 +73,13 @@ int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len
  * later); linear in the pieces of the queue otherwise. */
 long sd_sim_queued(struct sd_net *net, int fd, int outq);
 
+/* Bytes left readable on fd count as a new arrival: its readers wake, and its edge-triggered
+ * EPOLLIN entries report again. For a read cut short above the sim (a fault wrapper's short
+ * read), which Linux never returns on a TCP socket with bytes still queued (epoll(7): a short
+ * read means the queue was drained), so the rest must arrive after it. 0, -EBADF, or
+ * -EOPNOTSUPP when net is not a sim. */
+int sd_sim_wake_readers(struct sd_net *net, int fd);
+
 /*
  * Scheduler support for an in-process run (harness/libc/: threads, clocks and exit of a
  * server run as actors; docs/inproc.md). `net` is always the sim itself (not a wrapper

@@ -1076,3 +1076,16 @@ long sd_sim_queued(struct sd_net *net, int fd, int outq)
 		got = (size_t)p->rcvbuf;
 	return (long)(p->in_bytes - got);
 }
+
+int sd_sim_wake_readers(struct sd_net *net, int fd)
+{
+	struct sd__sim *s = as_sim(net);
+	struct sd__sock *k;
+	if (!s)
+		return -EOPNOTSUPP;
+	if (!(k = lookup(s, fd)))
+		return -EBADF;
+	k->inseq++;
+	sd__wake_all(s);
+	return 0;
+}

@@ -123,7 +123,7 @@ struct sd__sock {
 	struct sd__epoll *ep; /* non-NULL: this descriptor is an epoll instance, not a socket */
 	uint64_t rx_total;    /* bytes ever queued to this socket, for edge-triggered arrivals */
 	uint64_t evseq;       /* state changes: wake every waiter (sk_state_change) */
-	uint64_t inseq;       /* accept-queue additions: wake readers (sk_data_ready) */
+	uint64_t inseq;       /* accept-queue additions, sd_sim_wake_readers: wake readers */
 	uint64_t outseq;      /* write space after SOCK_NOSPACE: wake writers (sk_write_space) */
 	int nospace;          /* SOCK_NOSPACE: a writer found no room; freed space is an event */
 };

@@ -46,7 +46,7 @@ __attribute__((section("sd_srv_bss"))) static int counter;
 __attribute__((section("sd_srv_bss"))) static char *first_seen;
 
 /* What the server saw, kept outside its sections (as the test's own state). */
-static int seen_initial[4], seen_counter[4], runs;
+static int seen_initial[4], seen_counter[4], seen_env[4], runs;
 static int leaked_fd = -1;
 static struct sigaction seen_old_alarm;
 static struct itimerval seen_timer;
@@ -100,13 +100,35 @@ SERVER_CODE static void allocate_and_keep(void)
 	}
 }
 
+/* As nginx's ngx_set_environment: environ pointed at an array of the server's, and (as putenv
+ * does) an entry of the array it had replaced by a string of the server's; both given back
+ * after the run. */
+SERVER_CODE static void replace_environment(void)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = malloc((n + 1) * sizeof *env), *mine = strdup("SD_FRESH_ENV=server");
+	if (!env || !mine)
+		return;
+	for (size_t i = 0; i <= n; i++) {
+		if (environ[i] && !strncmp(environ[i], "SD_FRESH_ENV=", 13))
+			environ[i] = mine;
+		env[i] = environ[i];
+	}
+	environ = env;
+}
+
 SERVER_CODE static void server(void *arg)
 {
 	(void)arg;
 	if (runs < 4) {
 		seen_initial[runs] = initialised_to;
 		seen_counter[runs] = counter;
+		const char *v = getenv("SD_FRESH_ENV");
+		seen_env[runs] = v && !strcmp(v, "test");
 	}
+	replace_environment();
 	runs++;
 	initialised_to++;
 	counter += 10;
@@ -150,6 +172,7 @@ static void each_input_sees_the_start_up_globals(void **state)
 	assert_int_equal(getitimer(ITIMER_REAL, &timer_before), 0);
 	assert_true(timer_before.it_value.tv_sec < 30);
 
+	assert_int_equal(setenv("SD_FRESH_ENV", "test", 1), 0);
 	struct sd_fuzz_server s = {.serve = server, .port = PORT};
 	uint8_t in[16] = {0};
 	for (int i = 0; i < 3; i++) {
@@ -161,11 +184,14 @@ static void each_input_sees_the_start_up_globals(void **state)
 		assert_int_equal(fstat(2, &err_after), 0);
 		assert_int_equal(err_after.st_dev, err_before.st_dev);
 		assert_int_equal(err_after.st_ino, err_before.st_ino);
+		/* The environment is the test's again (the server's array and string are gone). */
+		assert_string_equal(getenv("SD_FRESH_ENV"), "test");
 	}
 	assert_int_equal(runs, 3);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(seen_initial[i], 41);
 		assert_int_equal(seen_counter[i], 0);
+		assert_true(seen_env[i]);
 	}
 	/* Within the run the server saw its own handler and timer ... */
 	assert_ptr_equal(seen_old_alarm.sa_handler, on_alarm);

@@ -157,6 +157,37 @@ static void transcript_has_a_line_per_client(void **state)
 	unlink(path);
 }
 
+/* accept_forever after replacing environ by an array of its own with TZ only, as nginx does
+ * (ngx_set_environment). */
+static void environ_replacing_server(void *arg)
+{
+	static char tz[] = "TZ=UTC", *only_tz[] = {tz, NULL};
+	environ = only_tz;
+	accept_forever(arg);
+}
+
+/* The transcript goes where the environment said before the server ran. */
+static void transcript_survives_the_servers_environment(void **state)
+{
+	(void)state;
+	char path[256], text[512];
+	temp_name(path, sizeof path);
+	setenv("SOCKDRILL_TRANSCRIPT", path, 1);
+	struct sd_fuzz_server s = {.serve = environ_replacing_server,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = 2,
+				   .check = echo_check};
+	const uint8_t one[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	assert_int_equal(sd_fuzz_server_run(&s, one, sizeof one), 0);
+	slurp(path, text, sizeof text);
+	assert_string_equal(text, "{\"client\": 0, \"which\": 0, \"sent\": \"68656c6c6f0a\", "
+				  "\"reply\": \"68656c6c6f0a\", \"err\": 0}\n");
+	assert_string_equal(getenv("SOCKDRILL_TRANSCRIPT"), path); /* environ is put back */
+	unsetenv("SOCKDRILL_TRANSCRIPT");
+	unlink(path);
+}
+
 /* A transcript file that cannot be written is a harness error naming it. */
 static void transcript_unwritable_is_a_harness_error(void **state)
 {
@@ -683,6 +714,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(empty_input_runs),
 	T(wrong_answer_aborts),
 	T(transcript_has_a_line_per_client),
+	T(transcript_survives_the_servers_environment),
 	T(transcript_unwritable_is_a_harness_error),
 	T(binary_requests_sent_whole),
 	T(long_reply_reaches_check_whole),
