@@ -20,6 +20,8 @@
 #include "../src/libc.h"
 #include "inproc.h"
 
+#include "bench_median.h"
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -35,18 +37,6 @@ static double per_call(int fd, long n, int through_layer)
 		if ((through_layer ? write(fd, "x", 1) : SD__LIBC(write)(fd, "x", 1)) != 1)
 			exit(1);
 	return (now_ns() - t0) / (double)n;
-}
-
-static int by_value(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, by_value);
-	return v[n / 2];
 }
 
 #define ROUNDS 201

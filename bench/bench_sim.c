@@ -12,6 +12,8 @@
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
+#include "bench_median.h"
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -123,18 +125,6 @@ static void reply_server(void *arg)
 		}
 		CHECK("close", sd_close(r->net, c));
 	}
-}
-
-static int by_value(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, by_value);
-	return v[n / 2];
 }
 
 /* n times, back to back: one reply on its own connection, received by main (a client actor)
