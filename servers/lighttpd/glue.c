@@ -20,6 +20,8 @@
 
 #include <sockdrill/fuzz.h>
 
+#include "../reply_pattern.h"
+
 int sd_server_main(int argc, char **argv);
 
 #define PORT 8080
@@ -233,32 +235,12 @@ static const char *const replies[NREQ] = {
 	"000000000065536\n000000000065537\n",
 };
 
-/* Whether the reply is the pattern ('#': a number). */
-static int matches(const char *pat, const unsigned char *r, size_t rl)
-{
-	size_t i = 0;
-	for (; *pat; pat++) {
-		if (i == rl)
-			return 0;
-		if (*pat != '#') {
-			if (r[i++] != (unsigned char)*pat)
-				return 0;
-			continue;
-		}
-		if (r[i] < '0' || r[i] > '9')
-			return 0;
-		while (i < rl && r[i] >= '0' && r[i] <= '9')
-			i++;
-	}
-	return i == rl;
-}
-
 static int check(int which, const unsigned char *q, size_t ql, const unsigned char *r, size_t rl)
 {
 	(void)q, (void)ql;
 	if (which < 0) /* raw bytes: whatever lighttpd makes of them */
 		return 0;
-	return !matches(replies[which], r, rl);
+	return !sd_reply_matches(replies[which], r, rl);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)

@@ -15,6 +15,8 @@
 
 #include <sockdrill/fuzz.h>
 
+#include "../reply_pattern.h"
+
 int sd_server_main(int argc, char **argv);
 
 #define PROXY_PORT    8080
@@ -220,26 +222,6 @@ static const char *const replies[NREQ] = {
 	"Content-Length: 0\r\n\r\n",
 };
 
-/* Whether reply matches pattern ('#': a number). */
-static int matches(const char *pat, const unsigned char *r, size_t rl)
-{
-	size_t i = 0;
-	for (; *pat; pat++) {
-		if (i == rl)
-			return 0;
-		if (*pat != '#') {
-			if (r[i++] != (unsigned char)*pat)
-				return 0;
-			continue;
-		}
-		if (r[i] < '0' || r[i] > '9')
-			return 0;
-		while (i < rl && r[i] >= '0' && r[i] <= '9')
-			i++;
-	}
-	return i == rl;
-}
-
 static int check(int which, const unsigned char *q, size_t ql, const unsigned char *r, size_t rl)
 {
 	(void)q, (void)ql;
@@ -247,7 +229,7 @@ static int check(int which, const unsigned char *q, size_t ql, const unsigned ch
 	 * no answer at all is fine too (a request never finished, a tunnel closed). */
 	if (which < 0)
 		return rl > 0 && memcmp(r, "HTTP/1.", rl < 7 ? rl : 7) != 0;
-	return !matches(replies[which], r, rl);
+	return !sd_reply_matches(replies[which], r, rl);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
