@@ -43,9 +43,8 @@ extern char __stop_sd_srv_bss[] __attribute__((weak));
 
 /* The copy crosses AddressSanitizer's red zones between globals: bytes nobody reads, whose
  * shadow stays as it is. */
-__attribute__((no_sanitize("address", "hwaddress"))) static void copy_raw(char *to,
-									   const char *from,
-									   size_t n)
+__attribute__((no_sanitize("address", "hwaddress"))) static void
+copy_raw(char *to, const char *from, size_t n)
 {
 	size_t i = 0;
 	if (((uintptr_t)to | (uintptr_t)from) % sizeof(long) == 0)
@@ -301,7 +300,8 @@ void sd__fresh_begin(void)
 		} else {
 			for (int i = 0; i < 2; i++)
 				if (regions[i].saved)
-					copy_raw(regions[i].start, regions[i].saved, regions[i].len);
+					copy_raw(regions[i].start, regions[i].saved,
+						 regions[i].len);
 		}
 	}
 	if (open_before)
@@ -322,7 +322,7 @@ void sd__fresh_end(void)
 {
 	if (sd__heap_end_streams)
 		sd__heap_end_streams(); /* before their descriptors go */
-	do { /* in rounds of at most 256 */
+	do {                            /* in rounds of at most 256 */
 		nclose = 0;
 		each_open(note_new);
 		for (int i = 0; i < nclose; i++)

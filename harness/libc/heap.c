@@ -7,9 +7,9 @@
  * aligned_alloc, memalign); memory the C library allocates on the server's behalf (its
  * caches, a FILE) is the C library's and stays. A realloc of a server block stays the
  * server's, whoever calls it. So is what a C library call the server made allocates for it to
- * keep (regcomp, regexec's state cache, getline, getdelim, asprintf, vasprintf, realpath, opendir, fdopendir). After
- * the run every server block still allocated is freed, and every stream the server opened
- * with fopen and did not close is closed.
+ * keep (regcomp, regexec's state cache, getline, getdelim, asprintf, vasprintf, realpath, opendir,
+ * fdopendir). After the run every server block still allocated is freed, and every stream the
+ * server opened with fopen and did not close is closed.
  *
  * The allocator underneath is the sanitizer's where the program has one (its interceptors,
  * found without dlsym, which itself allocates), else glibc's __libc_ functions. */
@@ -80,7 +80,7 @@ static void *real_memalign(size_t a, size_t n)
 static uintptr_t *slots;
 static size_t cap, used, live; /* used counts live and GONE slots */
 static int lock;
-static int active; /* a run is on: new server blocks are noted */
+static int active;    /* a run is on: new server blocks are noted */
 static int on_behalf; /* inside a C library call the server made that allocates for it */
 
 static void take(void)
@@ -237,7 +237,10 @@ char *strndup(const char *s, size_t max)
 	return noted(p, __builtin_return_address(0));
 }
 
-void *memalign(size_t a, size_t n) { return noted(real_memalign(a, n), __builtin_return_address(0)); }
+void *memalign(size_t a, size_t n)
+{
+	return noted(real_memalign(a, n), __builtin_return_address(0));
+}
 
 void *aligned_alloc(size_t a, size_t n)
 {
@@ -279,8 +282,8 @@ int regcomp(regex_t *re, const char *pattern, int flags)
 /* regexec fills the compiled regex's state cache as it matches: more of the server's regex. */
 /* Defined under its assembler name: <regex.h> declares the match array with a variable
  * bound, which a definition must not evaluate (nmatch may be 0). */
-int sd__regexec(const regex_t *re, const char *s, size_t n, regmatch_t *m, int flags)
-	__asm__("regexec");
+int sd__regexec(const regex_t *re, const char *s, size_t n, regmatch_t *m,
+		int flags) __asm__("regexec");
 int sd__regexec(const regex_t *re, const char *s, size_t n, regmatch_t *m, int flags)
 {
 	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(regexec)(re, s, n, m, flags));
@@ -320,7 +323,10 @@ DIR *opendir(const char *path)
 	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(opendir)(path));
 }
 
-DIR *fdopendir(int fd) { return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(fdopendir)(fd)); }
+DIR *fdopendir(int fd)
+{
+	return ON_BEHALF(__builtin_return_address(0), SD__LIBC_FN(fdopendir)(fd));
+}
 
 /* ---- streams ---------------------------------------------------------------------------- */
 

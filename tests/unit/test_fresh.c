@@ -76,7 +76,8 @@ SERVER_CODE static void allocate_and_keep(void)
 	/* What C library calls allocate for it to keep: compiled regexes (tinyproxy's config
 	 * grammar), a formatted string, a line. */
 	for (int i = 0; i < 4; i++)
-		regcomp(&re[i], "^([a-z]+)[[:space:]]+(\"[^\"]*\"|[0-9]+)$", REG_EXTENDED | REG_ICASE);
+		regcomp(&re[i], "^([a-z]+)[[:space:]]+(\"[^\"]*\"|[0-9]+)$",
+			REG_EXTENDED | REG_ICASE);
 	regmatch_t m[3];
 	for (int i = 0; i < 4; i++) /* matching fills each regex's state cache */
 		regexec(&re[i], i % 2 ? "Port 8080" : "user \"nobody\"", 3, m, 0);
