@@ -341,6 +341,33 @@ static int afl_fuzzed(const char *out)
 	return execs > 0;
 }
 
+/* Replays the first input of `in` through exe (an AFL++ build runs a file argument once),
+ * bounded by 120 s, its output in base/afl-preflight.log: 1 when it ended in a harness error
+ * (herr, the file SOCKDRILL_HARNESS_ERRORS names, is not empty), else 0. */
+static int afl_preflight(const char *exe, const char *in, const char *herr_env, const char *base,
+			 const char *herr)
+{
+	DIR *d = opendir(in);
+	struct dirent *e;
+	char first[PATH_MAX + 300] = "";
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			pathf(first, sizeof first, "%s/%s", in, e->d_name);
+			break;
+		}
+	if (d)
+		closedir(d);
+	if (!*first)
+		return 0;
+	char log[PATH_MAX + 96];
+	pathf(log, sizeof log, "%s/afl-preflight.log", base);
+	char *av[] = {"timeout", "120", (char *)exe, first, NULL};
+	const char *env[] = {herr_env, NULL};
+	run(av, env, log);
+	struct stat st;
+	return stat(herr, &st) == 0 && st.st_size > 0;
+}
+
 /* The harness errors the fuzzer's inputs ended in (harness/libc/proc.c appends each to the file
  * SOCKDRILL_HARNESS_ERRORS names: a line "sockdrill: ...", then the server's last output
  * indented by two spaces). The first goes to stderr; their number, 0 for none. */
@@ -541,9 +568,17 @@ int sd__cmd_fuzz(int argc, char **argv)
 				fputc(0, f), fclose(f);
 		}
 		pathf(a_time, sizeof a_time, "%llu", (unsigned long long)secs);
+		/* AFL++ takes a harness error's exit status 2 for a clean run, so a target that
+		 * cannot run any input (its server never listens, say) would be fuzzed for the
+		 * whole time first: one of the inputs replayed alone says so at once. */
+		int skip = afl_preflight(exe, in, herr_env, base, herr);
+		if (skip)
+			printf("fuzz: %s on %s: its first input ended in a harness error; not "
+			       "fuzzing\n",
+			       name, engine);
 		pid_t pids[64];
 		int np = 0;
-		for (uint64_t j = 0; j < jobs; j++) {
+		for (uint64_t j = 0; !skip && j < jobs; j++) {
 			char role[16], name[16];
 			pathf(role, sizeof role, j ? "-S" : "-M");
 			pathf(name, sizeof name, j ? "s%llu" : "main", (unsigned long long)j);

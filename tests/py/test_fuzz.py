@@ -193,6 +193,10 @@ def test_server_that_never_listens_is_a_harness_error(tmp_path, engine):
                      rf"error \(the first above; all in {re.escape(str(out))}/harness-errors\), "
                      rf"not a finding: fix the target and fuzz again$", r.stderr, re.M), r.stderr
     assert "new crash" not in r.stdout, r.stdout
+    if engine == "afl":  # one input replayed first: AFL++ never starts on a broken target
+        assert "fuzz: quiet on afl: its first input ended in a harness error; not fuzzing\n" \
+            in r.stdout, r.stdout
+        assert not (out / "afl-out").exists()
     one = tmp_path / "input"
     one.write_bytes(b"\0" * 16)
     again = subprocess.run([sockdrill, "repro", bdir / "fuzz_quiet", one, "--engine", engine],
