@@ -19,6 +19,9 @@
 #include "cli.h"
 #include "proc.h"
 
+/* Arguments after "--" that go to the engine. */
+#define MAX_ENGINE_ARGS 32
+
 /* Formats a path or an argument into a fixed buffer (vsnprintf: cut rather than overflow). */
 static void pathf(char *out, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -36,7 +39,7 @@ static const char *const targets[] = {"scenario_parser", "sim_ops", "sim_vs_kern
 
 static const char fuzz_help[] =
 	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n"
-	"                      [--seeds DIR] [--dict FILE] [--out DIR]\n\n"
+	"                      [--seeds DIR] [--dict FILE] [--out DIR] [-- ENGINE_ARGS...]\n\n"
 	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
 	"(default 60), starting from corpus/TARGET. New inputs go to build/fuzz/TARGET/corpus,\n"
 	"crashes to build/fuzz/TARGET/artifacts, each printed with the command that replays it.\n"
@@ -49,6 +52,8 @@ static const char fuzz_help[] =
 	"  --seeds DIR  seed inputs, a directory (default corpus/TARGET; none for a path)\n"
 	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict when it exists)\n"
 	"  --out DIR    where a path's corpus and artifacts go\n"
+	"  -- ARGS...   up to 32 arguments passed to the engine as they are, after sockdrill's\n"
+	"               own (libFuzzer flags such as -detect_leaks=0; afl-fuzz options)\n"
 	"libFuzzer's output goes to libfuzzer.log beside the corpus; its last lines are shown.\n"
 	"Exit: 0 the engine fuzzed and found no crash, 1 a crash found, 2 bad input, a failed\n"
 	"build, an engine that did not fuzz (its message is shown), or an input that ended in a\n"
@@ -400,6 +405,19 @@ int sd__cmd_fuzz(int argc, char **argv)
 	const char *engine = "libfuzzer", *seeds_opt = NULL, *dict_opt = NULL, *out_opt = NULL;
 	uint64_t secs = 60, jobs = 1;
 	int opt;
+	/* Everything after "--" goes to the engine as it is: libFuzzer flags, afl-fuzz options. */
+	char **engine_args = NULL;
+	int nengine = 0;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			engine_args = argv + i + 1;
+			nengine = argc - i - 1;
+			argc = i;
+			break;
+		}
+	if (nengine > MAX_ENGINE_ARGS)
+		return sd__usage_error("fuzz", "at most %d engine arguments after '--', not %d",
+				       MAX_ENGINE_ARGS, nengine);
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -519,13 +537,15 @@ int sd__cmd_fuzz(int argc, char **argv)
 		pathf(a_art, sizeof a_art, "-artifact_prefix=%s/", art);
 		pathf(a_dict, sizeof a_dict, "-dict=%s", dict);
 		pathf(a_jobs, sizeof a_jobs, "-fork=%llu", (unsigned long long)jobs);
-		char *av[12];
+		char *av[12 + MAX_ENGINE_ARGS];
 		int n = 0;
 		av[n++] = exe, av[n++] = a_time, av[n++] = a_art, av[n++] = "-print_final_stats=1";
 		if (have_dict)
 			av[n++] = a_dict;
 		if (jobs > 1)
 			av[n++] = a_jobs;
+		for (int i = 0; i < nengine; i++) /* the user's flags, after ours: they win */
+			av[n++] = engine_args[i];
 		av[n++] = work;
 		if (*seeds)
 			av[n++] = seeds;
@@ -582,13 +602,15 @@ int sd__cmd_fuzz(int argc, char **argv)
 			char role[16], name[16];
 			pathf(role, sizeof role, j ? "-S" : "-M");
 			pathf(name, sizeof name, j ? "s%llu" : "main", (unsigned long long)j);
-			char *av[16];
+			char *av[16 + MAX_ENGINE_ARGS];
 			int n = 0;
 			av[n++] = "afl-fuzz", av[n++] = "-i", av[n++] = in, av[n++] = "-o",
 			av[n++] = out;
 			av[n++] = "-V", av[n++] = a_time, av[n++] = role, av[n++] = name;
 			if (have_dict)
 				av[n++] = "-x", av[n++] = dict;
+			for (int i = 0; i < nengine; i++)
+				av[n++] = engine_args[i];
 			av[n++] = "--", av[n++] = exe, av[n] = NULL;
 			pid_t p = sd__proc_spawn();
 			if (p == 0) {

@@ -36,6 +36,8 @@ def sd(build, *args, timeout=900):
     # an engine given a file for seeds ran it once and stopped, "no crash"
     (["fuzz", "sim_ops", "--seeds", "/etc/hostname"], "--seeds: /etc/hostname: not a directory"),
     (["fuzz", "sim_ops", "--dict", "fuzz"], "--dict: fuzz: not a regular file"),
+    (["fuzz", "sim_ops", "--"] + ["-runs=1"] * 33,
+     "at most 32 engine arguments after '--', not 33"),
 ])
 def test_bad_input_exits_2(build, args, message):
     r = sd(build, *args, timeout=60)
@@ -315,6 +317,27 @@ def test_afl_fuzzes_a_user_fuzzer_given_no_seeds(build, tmp_path):
     assert re.search(r"^fuzz: own on afl: 0 new crashes", r.stdout, re.M)
     stats = (out / "afl-out" / "main" / "fuzzer_stats").read_text()
     assert int(re.search(r"^execs_done\s*:\s*(\d+)$", stats, re.M).group(1)) > 0
+
+
+def test_engine_arguments_after_double_dash(build, tmp_path):
+    """What follows "--" reaches the engine as it is, after sockdrill's own arguments:
+    libFuzzer's -runs ends the campaign long before --time; afl-fuzz's -s fixes its seed (its
+    fuzzer_stats keep the command line)."""
+    r = sd(build, "fuzz", "scenario_parser", "--time", "600", "--", "-runs=37", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert re.search(r"^Done 37 runs in", r.stderr, re.M), r.stderr[-3000:]
+    (tmp_path / "own.c").write_text(OWN_FUZZER)
+    exe = tmp_path / "fuzz_own"
+    cc = subprocess.run(["afl-clang-fast", "-fsanitize=fuzzer", "-o", exe, tmp_path / "own.c"],
+                        capture_output=True, text=True, timeout=300)
+    assert cc.returncode == 0, cc.stderr
+    out = tmp_path / "out"
+    r = sd(build, "fuzz", exe, "--engine", "afl", "--time", "2", "--out", out, "--", "-s", "4242",
+           timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    stats = (out / "afl-out" / "main" / "fuzzer_stats").read_text()
+    line = re.search(r"^command_line\s*:\s*(.*)$", stats, re.M).group(1)
+    assert " -s 4242 -- " in line, line
 
 
 def build_sh(tmp_path, **env):
