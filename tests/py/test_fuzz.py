@@ -323,10 +323,15 @@ def test_engine_arguments_after_double_dash(build, tmp_path):
     """What follows "--" reaches the engine as it is, after sockdrill's own arguments:
     libFuzzer's -runs ends the campaign long before --time; afl-fuzz's -s fixes its seed (its
     fuzzer_stats keep the command line)."""
-    r = sd(build, "fuzz", "scenario_parser", "--time", "600", "--", "-runs=37", timeout=300)
+    (tmp_path / "own.c").write_text(OWN_FUZZER)
+    lf = tmp_path / "fuzz_own_lf"  # no seeds, an empty corpus: every run is one of the 37
+    cc = subprocess.run(["clang", "-fsanitize=fuzzer", "-o", lf, tmp_path / "own.c"],
+                        capture_output=True, text=True, timeout=300)
+    assert cc.returncode == 0, cc.stderr
+    r = sd(build, "fuzz", lf, "--time", "600", "--out", tmp_path / "lf", "--", "-runs=37",
+           timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     assert re.search(r"^Done 37 runs in", r.stderr, re.M), r.stderr[-3000:]
-    (tmp_path / "own.c").write_text(OWN_FUZZER)
     exe = tmp_path / "fuzz_own"
     cc = subprocess.run(["afl-clang-fast", "-fsanitize=fuzzer", "-o", exe, tmp_path / "own.c"],
                         capture_output=True, text=True, timeout=300)
