@@ -62,11 +62,14 @@ static int loopback_client(int port, const struct sd_fuzz_plan_client *c)
 			close(fd);
 		return -1;
 	}
-	for (int i = 0, from = 0; i < c->ncut; from = (int)c->cut[i++]) {
-		size_t n = c->cut[i] - (size_t)from;
-		if (send(fd, c->msg + from, n, MSG_NOSIGNAL) != (ssize_t)n) {
-			close(fd);
-			return -1;
+	for (int j = 0; j < c->nmsgs; j++) {
+		const struct sd_fuzz_plan_msg *m = &c->m[j];
+		for (int i = 0, from = 0; i < m->npieces; from = (int)m->cut[i++]) {
+			size_t n = m->cut[i] - (size_t)from;
+			if (n && send(fd, m->bytes + from, n, MSG_NOSIGNAL) != (ssize_t)n) {
+				close(fd);
+				return -1;
+			}
 		}
 	}
 	shutdown(fd, SHUT_WR);
@@ -75,7 +78,9 @@ static int loopback_client(int port, const struct sd_fuzz_plan_client *c)
 	for (ssize_t k; n < sizeof got && (k = recv(fd, got + n, sizeof got - n, 0)) > 0;)
 		n += (size_t)k;
 	close(fd);
-	return sd_qa_check(c->which, c->msg, c->len, got, n) ? -1 : 0;
+	if (c->nmsgs != 1) /* the oracle judges one request and its reply */
+		return 0;
+	return sd_qa_check(c->m[0].which, c->m[0].bytes, c->m[0].len, got, n) ? -1 : 0;
 }
 
 /* One input on the loopback route; -1 when a client got a wrong answer or none. The server
@@ -83,7 +88,8 @@ static int loopback_client(int port, const struct sd_fuzz_plan_client *c)
 static int loopback_input(const uint8_t *data, size_t size)
 {
 	struct sd_fuzz_plan plan; /* seed and faults have no meaning over real sockets */
-	sd_fuzz_plan_decode(data, size, sd_qa_requests, NULL, sd_qa_nrequests, &plan);
+	struct sd_fuzz_dict dict = {sd_qa_requests, NULL, sd_qa_nrequests};
+	sd_fuzz_plan_decode(data, size, &dict, &plan);
 	unsigned n = (unsigned)plan.nclients;
 	int pfd[2];
 	if (pipe(pfd) < 0)

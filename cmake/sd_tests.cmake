@@ -40,7 +40,7 @@ sd_add_unit_test(sim)
 sd_add_unit_test(scenario BACKENDS real sim)
 sd_add_unit_test(fault BACKENDS real sim)
 # The server fuzz driver, without a fuzzing engine: its inputs come from the test.
-sd_add_unit_test(fuzz_server SOURCES harness/fuzz_server.c LIBS sockdrill_inproc)
+sd_add_unit_test(fuzz_server SOURCES ${SD_DRIVER_SOURCES} LIBS sockdrill_inproc)
 target_include_directories(test_fuzz_server PRIVATE harness)
 target_link_libraries(test_fuzz_server PRIVATE ${CMAKE_DL_LIBS})
 # The interposition layer's in-process route: its libc calls are the layer's.
@@ -50,11 +50,11 @@ target_link_libraries(test_inproc PRIVATE ${CMAKE_DL_LIBS})
 # Fortified like a distribution's build: read() into arrays is __read_chk, FD_SET checks bounds.
 target_compile_options(test_inproc PRIVATE -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
 # Servers with threads, clocks and exit() on the sim, through the layer and the fuzz driver.
-sd_add_unit_test(threads SOURCES harness/fuzz_server.c LIBS sockdrill_inproc)
+sd_add_unit_test(threads SOURCES ${SD_DRIVER_SOURCES} LIBS sockdrill_inproc)
 target_include_directories(test_threads PRIVATE harness)
 target_link_libraries(test_threads PRIVATE ${CMAKE_DL_LIBS})
 # A fresh process for every input (harness/libc/fresh.c): globals in the archived server's
 # sections, descriptors, signal handlers. Its own binary: those sections turn LeakSanitizer off.
-sd_add_unit_test(fresh SOURCES harness/fuzz_server.c harness/libc/heap.c LIBS sockdrill_inproc)
+sd_add_unit_test(fresh SOURCES ${SD_DRIVER_SOURCES} harness/libc/heap.c LIBS sockdrill_inproc)
 target_include_directories(test_fresh PRIVATE harness)
 target_link_libraries(test_fresh PRIVATE ${CMAKE_DL_LIBS})

@@ -95,7 +95,12 @@ for s in $layer_sources; do
 	cc "$o" "$s"
 	layer_objs+=("$o")
 done
-cc "$obj/fuzz_server.o" harness/fuzz_server.c
+driver_objs=()
+for s in harness/fuzz_server.c harness/fuzz_client.c harness/fuzz_record.c; do
+	o="$obj/$(basename "$s" .c).o"
+	cc "$o" "$s"
+	driver_objs+=("$o")
+done
 cc "$obj/qa_oracle.o" fuzz/qa_oracle.c
 # The fragile server's own source, unchanged but for its main, renamed for the target to call.
 cc "$obj/fragile_server_main.o" harness/examples/fragile_server.c -Dmain=sd_fragile_main
@@ -113,8 +118,8 @@ zip_dir() { # zip_dir ZIP DIR: the files of DIR at the top of ZIP
 for t in $targets; do
 	extra=()
 	case "$t" in
-	example_server) extra=("${layer_objs[@]}" "$obj/fuzz_server.o" "$obj/qa_oracle.o") ;;
-	fragile_server) extra=("${layer_objs[@]}" "$obj/fuzz_server.o" "$obj/qa_oracle.o" "$obj/fragile_server_main.o") ;;
+	example_server) extra=("${layer_objs[@]}" "${driver_objs[@]}" "$obj/qa_oracle.o") ;;
+	fragile_server) extra=("${layer_objs[@]}" "${driver_objs[@]}" "$obj/qa_oracle.o" "$obj/fragile_server_main.o") ;;
 	esac
 	cc "$obj/fuzz_$t.o" "fuzz/$t.c"
 	echo "  LD $OUT/$t"

@@ -1,5 +1,6 @@
-/* sockdrill: the in-process server fuzz driver (include/sockdrill/fuzz.h): a fresh sim per
- * input, the server as an actor, clients and faults decided by the input, an oracle. */
+/* sockdrill: the in-process server fuzz driver (include/sockdrill/fuzz.h): the server as an
+ * actor on the sim (a fresh one per input, or one kept across inputs in persistent mode),
+ * the input's clients (fuzz_client.c), its faults on the server's calls, the oracles. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -9,10 +10,11 @@
 
 #include <sockdrill/fault.h>
 #include <sockdrill/fuzz.h>
+#include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
 #include "fuzz_input.h"
-#include "fuzz_plan.h"
+#include "fuzz_internal.h"
 #include "inproc.h"
 #include "libc/fresh.h"
 #include "libc/proc.h"
@@ -23,107 +25,10 @@
 #define CLIENT_LIMIT_NS (600 * 1000000000LL)
 /* How long a server may take, in virtual time, to listen on its port after it started. */
 #define STARTUP_LIMIT_NS (30 * 1000000000LL)
-
-struct client {
-	struct sd_fuzz_plan_client q; /* what it sends, and how */
-	struct sd_net *net;
-	const struct sd_fuzz_server *srv;
-	int id, port, err; /* err: the first failed call's negative errno, or 0 */
-	size_t sent;       /* bytes of q.msg the sim took */
-	/* The reply: its first SD_FUZZ_MAX_REPLY bytes held in got (cap bytes, kept from one
-	 * input to the next), total counting all of them. */
-	unsigned char *got, *spill; /* spill: SPILL bytes, for what is beyond the bound */
-	size_t gotlen, cap, total;
-	/* on_reply refused the reply at byte refused_at (SIZE_MAX: it did not): the piece of
-	 * refused_len bytes, the first of them kept in refused (0: at the end). */
-	size_t refused_at, refused_len;
-	unsigned char refused[128];
-};
-
-#define SPILL   65536 /* receive size beyond the bound */
-#define EXCERPT 256   /* bytes of a reply a finding shows */
-
-/* Where the next received bytes go, and how many fit: the held reply while below the bound
- * (grown by doubling), else the spill buffer. NULL when out of memory. */
-static unsigned char *room(struct client *c, size_t *n)
-{
-	if (c->total < SD_FUZZ_MAX_REPLY) {
-		if (c->gotlen == c->cap) {
-			size_t cap = c->cap ? 2 * c->cap : 4096;
-			if (cap > SD_FUZZ_MAX_REPLY)
-				cap = SD_FUZZ_MAX_REPLY;
-			unsigned char *g = realloc(c->got, cap);
-			if (!g)
-				return NULL;
-			c->got = g, c->cap = cap;
-		}
-		*n = c->cap - c->gotlen;
-		return c->got + c->gotlen;
-	}
-	if (!c->spill && !(c->spill = malloc(SPILL)))
-		return NULL;
-	*n = SPILL;
-	return c->spill;
-}
-
-/* Hands received bytes to the streaming oracle until it refuses (bytes NULL: the end). */
-static void stream(struct client *c, const unsigned char *bytes, size_t n)
-{
-	if (!c->srv->on_reply || c->refused_at != SIZE_MAX ||
-	    !c->srv->on_reply(c->srv->arg, c->id, c->q.which, bytes, bytes ? n : c->total))
-		return;
-	c->refused_at = c->total;
-	c->refused_len = bytes ? n : 0;
-	memcpy(c->refused, bytes ? bytes : c->refused,
-	       c->refused_len < sizeof c->refused ? c->refused_len : sizeof c->refused);
-}
-
-static void client_actor(void *arg)
-{
-	struct client *c = arg;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = sd_socket(c->net, AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		c->err = fd;
-	else /* the input's segmentation is for the server's side; a long reply comes whole */
-		sd_sim_set_segment(c->net, fd, 0);
-	if (fd < 0 || (c->err = sd_connect(c->net, fd, (struct sockaddr *)&a, sizeof a)) < 0)
-		goto done;
-	for (int i = 0; i < c->q.ncut; i++) {
-		while (c->sent < c->q.cut[i]) {
-			ssize_t k = sd_send(c->net, fd, c->q.msg + c->sent, c->q.cut[i] - c->sent,
-					    MSG_NOSIGNAL);
-			if (k <= 0) {
-				c->err = (int)k;
-				goto done;
-			}
-			c->sent += (size_t)k;
-		}
-		if (c->q.gap_us)
-			sd_sleep_ns(c->net, (int64_t)c->q.gap_us * 1000);
-	}
-	sd_shutdown(c->net, fd, SHUT_WR);
-	/* The reply, to its end, however long: held up to the bound, streamed all along. */
-	for (;;) {
-		size_t n;
-		unsigned char *to = room(c, &n);
-		ssize_t k = to ? sd_recv(c->net, fd, to, n, 0) : -ENOMEM;
-		if (k <= 0) {
-			if (k < 0)
-				c->err = (int)k;
-			break;
-		}
-		if (to != c->spill)
-			c->gotlen += (size_t)k;
-		stream(c, to, (size_t)k);
-		c->total += (size_t)k;
-	}
-done:
-	stream(c, NULL, 0);
-	if (fd >= 0)
-		sd_close(c->net, fd);
-}
+#define EXCERPT          256 /* bytes of a reply a finding shows */
+/* How long the server may take to close what its clients left, checked every step. */
+#define LEAK_GRACE_NS (10 * 1000000000LL)
+#define GRACE_STEP_NS (50 * 1000000LL)
 
 /* Bytes as a C string literal's contents, so a finding stays on one line. out holds
  * 4 * n + 1. */
@@ -155,32 +60,6 @@ static void hex(FILE *f, const unsigned char *p, size_t n)
 	}
 }
 
-/* SOCKDRILL_TRANSCRIPT=FILE: what each client sent and received, one JSON object a line,
- * written anew for every input once the clients are done and before any verdict, so an
- * input that is a finding leaves its transcript too (docs/inproc.md). */
-static void write_transcript(const char *path, const struct client *cl, int n)
-{
-	if (!path || !*path)
-		return;
-	FILE *f = fopen(path, "we");
-	if (!f)
-		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
-	for (int i = 0; i < n; i++) {
-		const struct client *c = &cl[i];
-		fprintf(f, "{\"client\": %d, \"which\": %d, \"sent\": \"", i, c->q.which);
-		hex(f, c->q.msg, c->sent);
-		fputs("\", \"reply\": \"", f);
-		hex(f, c->got, c->gotlen);
-		if (c->total > c->gotlen) /* cut at the bound: the whole length */
-			fprintf(f, "\", \"reply_bytes\": %zu", c->total);
-		else
-			putc('"', f);
-		fprintf(f, ", \"err\": %d}\n", -c->err);
-	}
-	if (fclose(f) != 0)
-		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
-}
-
 /* n bytes as a quoted string, cut to `limit` bytes with "..." after the quote. out holds
  * 4 * limit + 6. */
 static const char *quoted(char *out, const unsigned char *p, size_t n, size_t limit)
@@ -191,42 +70,135 @@ static const char *quoted(char *out, const unsigned char *p, size_t n, size_t li
 	return out;
 }
 
-/* The oracles' verdict on one client: a finding says what it sent and shows at most EXCERPT
- * bytes of the reply. */
-static void judge(const struct sd_fuzz_server *srv, const struct client *c)
+/* SOCKDRILL_TRANSCRIPT=FILE: what each connection sent and received, one JSON object a line
+ * in client order, written anew for every input once the clients are done and before any
+ * verdict, so an input that is a finding leaves its transcript too (docs/inproc.md). */
+static void write_transcript(const char *path, int nclients)
 {
-	char sent[4 * SD_FUZZ_MAX_MSG + 6], got[4 * EXCERPT + 6];
-	if (c->err == -ECONNREFUSED) /* it listened there at start-up (start_server) */
+	if (!path || !*path)
+		return;
+	FILE *f = fopen(path, "we");
+	if (!f)
+		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
+	for (int c = 0; c <= nclients; c++)
+		for (int i = 0; i < sd__fz_nconns; i++) {
+			const struct sd_fuzz_conn *k = &sd__fz_conns[i];
+			if (k->client != c)
+				continue;
+			fprintf(f, "{\"client\": %d, \"port\": %d, \"which\": [", c,
+				k->to_server ? 0 : k->port);
+			for (int m = 0; m < k->nmsgs; m++)
+				fprintf(f, "%s%d", m ? ", " : "", k->which[m]);
+			fputs("], \"sent\": \"", f);
+			hex(f, k->sent, k->sentlen);
+			fputs("\", \"reply\": \"", f);
+			hex(f, k->got, k->gotlen);
+			if (k->total > k->gotlen) /* cut at the bound: the whole length */
+				fprintf(f, "\", \"reply_bytes\": %zu", k->total);
+			else
+				putc('"', f);
+			fprintf(f, ", \"err\": %d}\n", -k->err);
+		}
+	if (fclose(f) != 0)
+		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
+}
+
+/* The oracles' names, for SOCKDRILL_ORACLES ("-fd-leak,-deadlock": off; "+x": on). */
+static const struct {
+	const char *name;
+	unsigned bit;
+} oracle_names[] = {
+	{"reply", SD_ORACLE_REPLY},     {"deadlock", SD_ORACLE_DEADLOCK},
+	{"fd-leak", SD_ORACLE_FD_LEAK}, {"listeners", SD_ORACLE_LISTENERS},
+	{"exit", SD_ORACLE_EXIT},       {"refused", SD_ORACLE_REFUSED},
+};
+
+/* The oracles switched off: the glue's choice, then SOCKDRILL_ORACLES. A bad name there is a
+ * harness error. */
+static unsigned oracles_off(const struct sd_fuzz_server *srv)
+{
+	unsigned off = srv->oracles_off;
+	const char *e = getenv("SOCKDRILL_ORACLES");
+	while (e && *e) {
+		size_t n = strcspn(e, ",");
+		int on = *e == '+';
+		if (*e != '+' && *e != '-')
+			goto bad;
+		size_t i = 0;
+		for (; i < sizeof oracle_names / sizeof oracle_names[0]; i++)
+			if (strlen(oracle_names[i].name) == n - 1 &&
+			    !strncmp(oracle_names[i].name, e + 1, n - 1))
+				break;
+		if (i == sizeof oracle_names / sizeof oracle_names[0])
+			goto bad;
+		off = on ? off & ~oracle_names[i].bit : off | oracle_names[i].bit;
+		e += n + (e[n] == ',');
+	}
+	return off;
+bad:
+	sd__harness_error("SOCKDRILL_ORACLES: '%s': expected a list like -fd-leak,+reply of "
+			  "reply, deadlock, fd-leak, listeners, exit, refused",
+			  getenv("SOCKDRILL_ORACLES"));
+}
+
+/* The oracles' verdict on one connection: a finding says what it sent and shows at most
+ * EXCERPT bytes of the reply. */
+static void judge(const struct sd_fuzz_server *srv, const struct sd_fuzz_conn *k, unsigned off,
+		  int faults)
+{
+	char sent[4 * EXCERPT + 6], got[4 * EXCERPT + 6];
+	if (!(off & SD_ORACLE_REFUSED) && k->to_server && k->err == -ECONNREFUSED)
 		FINDING("client %d: connection refused: the server no longer listens on "
 			"127.0.0.1:%d",
-			c->id, srv->port);
-	quoted(sent, c->q.msg, c->q.len, SD_FUZZ_MAX_MSG);
-	if (c->refused_at != SIZE_MAX && c->refused_len)
-		FINDING("client %d sent %s and on_reply refused the reply at byte %zu: %s", c->id,
-			sent, c->refused_at,
-			quoted(got, c->refused, c->refused_len, sizeof c->refused));
-	if (c->refused_at != SIZE_MAX)
+			k->client, srv->port);
+	if (off & SD_ORACLE_REPLY)
+		return;
+	quoted(sent, k->sent, k->sentlen, EXCERPT);
+	if (k->refused_at != SIZE_MAX && k->refused_len)
+		FINDING("client %d sent %s and on_reply refused the reply at byte %zu: %s",
+			k->client, sent, k->refused_at,
+			quoted(got, k->refused, k->refused_len, sizeof k->refused));
+	if (k->refused_at != SIZE_MAX)
 		FINDING("client %d sent %s and on_reply refused the reply at its end (%zu bytes): "
 			"%s",
-			c->id, sent, c->total, quoted(got, c->got, c->total, EXCERPT));
-	if (!srv->check)
+			k->client, sent, k->total, quoted(got, k->got, k->total, EXCERPT));
+	int whole = k->total <= k->gotlen; /* not cut at the bound */
+	if (srv->check_session && whole) {
+		struct sd_fuzz_session s = {.conn = k->id,
+					    .client = k->client,
+					    .nmsgs = k->nmsgs,
+					    .which = k->which,
+					    .sent = k->sent,
+					    .sentlen = k->sentlen,
+					    .reply = k->got,
+					    .replylen = k->gotlen,
+					    .err = -k->err,
+					    .faults = faults};
+		if (srv->check_session(srv->arg, &s))
+			FINDING("client %d sent %s and the session oracle refused the %zu "
+				"bytes it got: %s",
+				k->client, sent, k->gotlen,
+				quoted(got, k->got, k->gotlen, EXCERPT));
+	}
+	/* `check` judges a request and its whole reply: one message, read to the end. */
+	if (!srv->check || faults || k->nmsgs != 1 || k->err || !k->eof)
 		return;
-	if (c->total > c->gotlen) { /* cut at the bound */
+	if (!whole) {
 		if (!srv->on_reply)
 			sd__harness_error(
 				"client %d got a reply of %zu bytes, more than `check` is "
 				"given (SD_FUZZ_MAX_REPLY, %u): judge replies this long with "
 				"the streaming oracle `on_reply` (sockdrill/fuzz.h)",
-				c->id, c->total, SD_FUZZ_MAX_REPLY);
+				k->client, k->total, SD_FUZZ_MAX_REPLY);
 		return; /* on_reply saw it all */
 	}
-	if (!srv->check(c->q.which, c->q.msg, c->q.len, c->got, c->gotlen))
+	if (!srv->check(k->which[0], k->sent, k->sentlen, k->got, k->gotlen))
 		return;
-	if (c->gotlen <= EXCERPT)
-		FINDING("client %d sent %s and got %s", c->id, sent,
-			quoted(got, c->got, c->gotlen, EXCERPT));
-	FINDING("client %d sent %s and got %zu bytes: %s", c->id, sent, c->gotlen,
-		quoted(got, c->got, c->gotlen, EXCERPT));
+	if (k->gotlen <= EXCERPT)
+		FINDING("client %d sent %s and got %s", k->client, sent,
+			quoted(got, k->got, k->gotlen, EXCERPT));
+	FINDING("client %d sent %s and got %zu bytes: %s", k->client, sent, k->gotlen,
+		quoted(got, k->got, k->gotlen, EXCERPT));
 }
 
 static struct sd_net *current;
@@ -240,18 +212,6 @@ static void server_actor(void *arg)
 	const struct sd_fuzz_server *srv = arg;
 	srv->serve(srv->arg);
 	server_returned = 1;
-}
-
-/* 1 when the server has ended itself with an expected status (the input is over), 0 when
- * it has not; an unexpected status is a finding. */
-static int server_exited(const struct sd_fuzz_server *srv)
-{
-	int status;
-	if (!sd__proc_exited(&status))
-		return 0;
-	if (srv->exit_expected ? !srv->exit_expected(status) : status != 0)
-		FINDING("the server exited with status %d", status);
-	return 1;
 }
 
 /* Start-up: the server runs alone until it blocks; then virtual time moves in growing steps
@@ -292,106 +252,236 @@ static int start_server(const struct sd_fuzz_server *srv, struct sd_net *sim)
 	}
 }
 
-/* The clients, each an actor, until every one has ended; the transcript (to `transcript`, if
- * not NULL); a run where they wait for ever (or past CLIENT_LIMIT_NS) with the server still
- * there is a finding. */
-static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
-			struct sd_net *sim, struct client *cl, const char *transcript)
+/* ---- the clients ---------------------------------------------------------------------- */
+
+struct slot {
+	struct sd_fuzz_client cl;
+	const struct sd_fuzz_plan_client *q; /* NULL: the glue's own client */
+	struct sd_fuzz_client *from;
+};
+
+static struct slot slots[SD_FUZZ_MAX_CLIENTS];
+
+static void client_actor(void *arg)
 {
-	int n = plan->nclients, ids[SD_FUZZ_MAX_CLIENTS];
-	for (int i = 0; i < n; i++) {
-		struct client *c = &cl[i];
-		unsigned char *got = c->got, *spill = c->spill; /* kept from input to input */
-		size_t cap = c->cap;
-		*c = (struct client){.q = plan->c[i],
-				     .net = sim,
-				     .srv = srv,
-				     .id = i,
-				     .port = srv->port,
-				     .got = got,
-				     .spill = spill,
-				     .cap = cap,
-				     .refused_at = SIZE_MAX};
-	}
+	struct slot *s = arg;
+	if (s->q)
+		sd__fz_dialog(&s->cl, s->q, s->from);
+	else
+		s->cl.srv->client(s->cl.srv->arg, &s->cl);
+	/* a custom client's connections left open are closed as a dialog's are */
+	for (int i = 0; i < sd__fz_nconns; i++)
+		if (sd__fz_conns[i].client == s->cl.id && sd__fz_conns[i].fd >= 0)
+			sd_fuzz_close(&sd__fz_conns[i], SD_FUZZ_CLOSE);
+	sd__fz_client_done(s->cl.net, s->cl.id);
+}
+
+/* The clients, each an actor, `together` at a time, until every one has ended; the
+ * transcript; a run where they wait for ever (or past CLIENT_LIMIT_NS) with the server still
+ * there is a finding, unless that oracle is off (then the run ends there). */
+static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
+			const struct sd_fuzz_dict *dict, struct fin rest, struct sd_net *sim,
+			unsigned off, int faults, const char *transcript)
+{
+	int n = srv->client ? 1 : plan->nclients, together = srv->client ? 1 : plan->together;
+	int ids[SD_FUZZ_MAX_CLIENTS];
+	sd__fz_conns_reset();
 	for (int i = 0; i < n; i++)
-		if ((ids[i] = sd_spawn(sim, "client", client_actor, &cl[i])) < 0)
-			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
+		slots[i] = (struct slot){
+			.cl = {.srv = srv,
+			       .net = sim,
+			       .dict = dict,
+			       .in = rest,
+			       .id = i,
+			       .oracle_reply = !(off & SD_ORACLE_REPLY) && !faults},
+			.q = srv->client ? NULL : &plan->c[i],
+			.from = !srv->client && plan->c[i].from >= 0 ? &slots[plan->c[i].from].cl
+								     : NULL};
 	/* A server thread that sleeps in a loop keeps time moving: the limit ends such a run. */
 	sd_sim_set_time_limit(sim, sd_now_ns(sim) + CLIENT_LIMIT_NS);
-	int stuck = 0; /* a client that never ended, with the server still there */
-	for (int i = 0; i < n && !stuck; i++)
+	int stuck = 0, started = 0; /* stuck: a client that never ended, the server still there */
+	for (int i = 0; i < n && !stuck; i++) {
+		if (i >= together)
+			stuck = sd_join(sim, ids[i - together]) < 0 && !sd__proc_exited(NULL);
+		if (stuck)
+			break;
+		if ((ids[i] = sd_spawn(sim, "client", client_actor, &slots[i])) < 0)
+			FINDING("cannot start client %d: %s", i, strerror(-ids[i]));
+		started++;
+	}
+	for (int i = started > together ? started - together : 0; i < started && !stuck; i++)
 		stuck = sd_join(sim, ids[i]) < 0 && !sd__proc_exited(NULL);
-	write_transcript(transcript, cl, n);
-	if (stuck)
+	write_transcript(transcript, n);
+	if (stuck && !(off & SD_ORACLE_DEADLOCK))
 		FINDING("clients and server are all blocked: %s", sd_sim_deadlock_report(sim));
 	sd_sim_set_time_limit(sim, -1);
+}
+
+/* ---- one input ------------------------------------------------------------------------ */
+
+/* The fault levels of the input as a spec for the server's calls. */
+static void fault_spec(const struct sd_fuzz_plan *p, struct sd_fault_spec *spec)
+{
+	static const double chance[8] = {0, .01, .02, .05, .1, .2, .3, .5};
+	static const unsigned delay_ms[8] = {0, 1, 2, 5, 10, 50, 100, 500};
+	*spec = (struct sd_fault_spec){.short_read = p->fault[SD_FZ_SHORT_READ],
+				       .short_write = p->fault[SD_FZ_SHORT_WRITE],
+				       .eintr = chance[p->fault[SD_FZ_EINTR]],
+				       .eagain = chance[p->fault[SD_FZ_EAGAIN]],
+				       .reset = chance[p->fault[SD_FZ_RESET]],
+				       .accept_fail = chance[p->fault[SD_FZ_ACCEPT_FAIL]],
+				       .connect_fail = chance[p->fault[SD_FZ_CONNECT_FAIL]],
+				       .delay_ms = delay_ms[p->fault[SD_FZ_DELAY]]};
+}
+
+/* Whether the input's faults may change what a correct server replies: a reset ends a
+ * connection; EINTR, failed accepts and connects are errors a server may answer differently.
+ * Short reads and writes, EAGAIN (with readiness signalled again) and delays change nothing a
+ * client sees. */
+static int faults_change_replies(const struct sd_fuzz_plan *p)
+{
+	return p->fault[SD_FZ_RESET] || p->fault[SD_FZ_EINTR] || p->fault[SD_FZ_ACCEPT_FAIL] ||
+	       p->fault[SD_FZ_CONNECT_FAIL];
+}
+
+/* The server's world: its sim (kept across inputs in persistent mode) and the fault wrapper
+ * its calls go through. */
+static struct {
+	int live, sid, base_fds, base_listening, persistent;
+	long inputs, starts;
+	struct sd_net sim, faulty;
+} W;
+
+static int persistent_mode(const struct sd_fuzz_server *srv)
+{
+	const char *e = getenv("SOCKDRILL_PERSISTENT");
+	if (e && *e)
+		return *e != '0';
+	return srv->persistent != 0;
+}
+
+/* Opens the sim and the wrapper and starts the server on them. */
+static void open_world(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
+		       const struct sd_fault_spec *spec, FILE *fault_log)
+{
+	char opts[64];
+	snprintf(opts, sizeof opts, "segment=%u,preempt=0.25", plan->segment);
+	struct sd_config cfg = {.seed = plan->seed, .options = opts};
+	if (sd_net_open(&W.sim, "sim", &cfg) < 0)
+		FINDING("cannot open the sim");
+	if (sd_fault_wrap(&W.faulty, &W.sim, spec, plan->seed, fault_log) < 0)
+		FINDING("cannot wrap the sim");
+	const char *tr = getenv("SOCKDRILL_TRACE");
+	if (tr && *tr && *tr != '0')
+		sd_sim_set_trace(&W.sim, stderr);
+	/* The server's own calls go through the fault wrapper; the clients' do not. */
+	current = &W.faulty;
+	sd_inproc_attach(&W.faulty);
+	sd__output_capture(1); /* the server's last output, for a harness error */
+	sd__fresh_begin(); /* the server's globals, descriptors and signals as a new process's */
+	W.sid = start_server(srv, &W.sim);
+	struct sd_sim_stats st;
+	sd_sim_stats(&W.sim, &st);
+	W.base_fds = st.open_fds;
+	W.base_listening = st.listening;
+	W.live = 1;
+	W.starts++;
+}
+
+/* Discards the sim with everything in it, and the server's process state. */
+static void close_world(const struct sd_fuzz_server *srv)
+{
+	sd__fz_conns_trim(0);
+	sd__output_capture(0);
+	sd_inproc_attach(NULL);
+	current = NULL;
+	sd_net_close(&W.faulty);
+	sd_net_close(&W.sim);
+	sd__fresh_end();
+	/* The run's threads, locks and exit are forgotten; then the glue's own globals. */
+	sd__threads_reset();
+	sd__proc_reset();
+	W.live = 0;
+	if (srv->reset)
+		srv->reset(srv->arg);
+}
+
+/* 1 when the server has ended itself (the input is over); an unexpected status is a finding
+ * unless that oracle is off. */
+static int server_exited_judged(const struct sd_fuzz_server *srv, unsigned off)
+{
+	int status;
+	if (!sd__proc_exited(&status))
+		return 0;
+	if (!(off & SD_ORACLE_EXIT) &&
+	    (srv->exit_expected ? !srv->exit_expected(status) : status != 0))
+		FINDING("the server exited with status %d", status);
+	return 1;
 }
 
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
 {
 	struct sd_fuzz_plan plan;
-	sd_fuzz_plan_decode(data, size, srv->requests, srv->request_lens, srv->nrequests, &plan);
-	char opts[64];
-	snprintf(opts, sizeof opts, "segment=%u,preempt=0.25", plan.segment);
-	struct sd_config cfg = {.seed = plan.seed, .options = opts};
-	struct sd_net sim, faulty;
-	if (sd_net_open(&sim, "sim", &cfg) < 0)
-		FINDING("cannot open the sim");
-	struct sd_fault_spec spec = {.short_read = plan.short_read,
-				     .short_write = plan.short_write};
-	if (sd_fault_wrap(&faulty, &sim, &spec, plan.seed, NULL) < 0)
-		FINDING("cannot wrap the sim");
+	struct sd_fuzz_dict dict = {srv->requests, srv->request_lens, srv->nrequests};
+	struct fin rest = {data, size};
+	if (srv->client)
+		sd_fuzz_plan_header(&rest, &plan);
+	else
+		sd_fuzz_plan_decode(data, size, &dict, &plan);
+	unsigned off = oracles_off(srv);
+	int faults = faults_change_replies(&plan);
+	struct sd_fault_spec spec;
+	fault_spec(&plan, &spec);
 	/* Read before the server runs: it may replace environ (nginx keeps only TZ). */
 	const char *tr = getenv("SOCKDRILL_TRACE"), *transcript = getenv("SOCKDRILL_TRANSCRIPT");
-	if (tr && *tr && *tr != '0')
-		sd_sim_set_trace(&sim, stderr);
-	/* The server's own calls go through the fault wrapper; the clients' do not. */
-	current = &faulty;
-	sd_inproc_attach(&faulty);
-	sd__output_capture(1); /* the server's last output, for a harness error */
+	FILE *fault_log = sd__fz_record_start(srv, &plan, data, size);
+	if (!fault_log && tr && *tr && *tr != '0')
+		fault_log = stderr; /* each injected fault in the trace, before the call it hits */
+	if (!W.inputs++)
+		W.persistent = persistent_mode(srv);
+	if (W.live)
+		sd_fault_respec(&W.faulty, &spec, plan.seed, fault_log);
+	else
+		open_world(srv, &plan, &spec, fault_log);
 
-	sd__fresh_begin(); /* the server's globals, descriptors and signals as a new process's */
-	int sid = start_server(srv, &sim);
-	struct sd_sim_stats st;
-	sd_sim_stats(&sim, &st);
-	int base_fds = st.open_fds;
-	static struct client cl[SD_FUZZ_MAX_CLIENTS];
-	int n = plan.nclients;
-	run_clients(srv, &plan, &sim, cl, transcript);
-	if (server_exited(srv)) /* every client stopped with it: nothing left to check */
-		goto done;
-	for (int i = 0; i < n; i++)
-		judge(srv, &cl[i]);
-	/* After the clients, the server holds no more descriptors than when it was listening. */
-	sd_sleep_ns(&sim, 500000000LL);
-	if (server_exited(srv))
-		goto done;
-	sd_sim_stats(&sim, &st);
-	if (st.open_fds > base_fds)
-		FINDING("%d descriptors open after every client left, %d before (a leak?)",
-			st.open_fds, base_fds);
+	run_clients(srv, &plan, &dict, rest, &W.sim, off, faults, transcript);
+	int ended = server_exited_judged(srv, off); /* every client stopped with it */
+	for (int i = 0; i < sd__fz_nconns && !ended; i++)
+		judge(srv, &sd__fz_conns[i], off, faults);
+	/* After the clients, the server holds no more descriptors or listeners than when it was
+	 * listening, once it has had up to LEAK_GRACE_NS to close what they left (calls the input
+	 * delays take longer). */
+	struct sd_sim_stats st = {0};
+	for (int64_t waited = 0; !ended; waited += GRACE_STEP_NS) {
+		sd_sim_stats(&W.sim, &st);
+		if ((st.open_fds <= W.base_fds && st.listening <= W.base_listening) ||
+		    waited >= LEAK_GRACE_NS)
+			break;
+		sd_sleep_ns(&W.sim, GRACE_STEP_NS);
+		ended = server_exited_judged(srv, off);
+	}
+	if (!ended) {
+		if (!(off & SD_ORACLE_FD_LEAK) && st.open_fds > W.base_fds)
+			FINDING("%d descriptors open after every client left, %d before (a leak?)",
+				st.open_fds, W.base_fds);
+		if (!(off & SD_ORACLE_LISTENERS) && st.listening > W.base_listening)
+			FINDING("%d sockets listening after every client left, %d before",
+				st.listening, W.base_listening);
+	}
+	sd__fz_record_finish();
+	if (W.persistent && !ended) {
+		sd_fault_respec(&W.faulty, &spec, plan.seed, NULL); /* the log may close now */
+		return 0;
+	}
 	/* The input is spent. A server that returns by itself when idle is joined; one still
 	 * blocked (an accept loop that never ends) is stopped where it waits: closing the sim
 	 * reclaims its stack and descriptors, so the next input starts from nothing. */
-	sd_sleep_ns(&sim, 10000000000LL);
-	if (!server_exited(srv) && server_returned && sd_join(&sim, sid) < 0)
-		FINDING("cannot join the server: %s", sd_sim_deadlock_report(&sim));
-done:
-	for (int i = 0; i < SD_FUZZ_MAX_CLIENTS; i++)
-		if (cl[i].cap > (1u << 20)) { /* the common small reply keeps its buffer */
-			free(cl[i].got);
-			cl[i].got = NULL, cl[i].cap = 0;
-		}
-	sd__output_capture(0);
-	sd_inproc_attach(NULL);
-	current = NULL;
-	sd_net_close(&faulty);
-	sd_net_close(&sim);
-	sd__fresh_end();
-	/* The run's threads, locks and exit are forgotten; then the glue's own globals. */
-	sd__threads_reset();
-	sd__proc_reset();
-	if (srv->reset)
-		srv->reset(srv->arg);
+	if (!ended) {
+		sd_sleep_ns(&W.sim, 10000000000LL);
+		if (!server_exited_judged(srv, off) && server_returned &&
+		    sd_join(&W.sim, W.sid) < 0)
+			FINDING("cannot join the server: %s", sd_sim_deadlock_report(&W.sim));
+	}
+	close_world(srv);
 	return 0;
 }

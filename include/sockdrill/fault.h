@@ -88,6 +88,10 @@ int sd_fault_dup(struct sd_net *net, int fd, int nfd);
 /* Takes (lock != 0) or releases the wrapper's lock, e.g. around fork() in a threaded program,
  * so that no child starts with it held by a thread it does not have. */
 void sd_fault_lock(struct sd_net *net, int lock);
+/* From now on a wrapper made with sd_fault_wrap decides by this spec and seed and logs to
+ * `log`; descriptors keep their connection ordinals and call counts (a long-lived server's
+ * next fuzz input, persistent mode). 0, or -EINVAL (not a wrapper). */
+int sd_fault_respec(struct sd_net *net, const struct sd_fault_spec *spec, uint64_t seed, FILE *log);
 
 extern const struct sd_ops sd_fault_ops;
 

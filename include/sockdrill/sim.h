@@ -51,6 +51,7 @@ struct sd_sim_stats {
 	uint64_t sigpipes; /* SIGPIPEs Linux would have raised (never raised here) */
 	int64_t now_ns;    /* the virtual clock */
 	int open_fds;      /* descriptors open now */
+	int listening;     /* of them, sockets listening (descriptors of epoll instances aside) */
 };
 int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out);
 

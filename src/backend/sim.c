@@ -1019,7 +1019,16 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 	out->calls = s->calls;
 	out->sigpipes = s->sigpipes;
 	out->now_ns = s->now;
-	out->open_fds = s->open_fds;
+	/* A slot an accept in progress holds is no descriptor yet (Linux allocates it when a
+	 * connection is taken). */
+	out->open_fds = out->listening = 0;
+	for (int i = 0; i < s->nfds_cap; i++) {
+		struct sd__sock *k = s->fds[i];
+		if (!k || k == &reserved)
+			continue;
+		out->open_fds++;
+		out->listening += k->st == T_LISTEN;
+	}
 	return 0;
 }
 

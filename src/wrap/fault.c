@@ -474,3 +474,16 @@ void sd_fault_lock(struct sd_net *net, int lock)
 	else
 		pthread_mutex_unlock(&f->m);
 }
+
+int sd_fault_respec(struct sd_net *net, const struct sd_fault_spec *spec, uint64_t seed, FILE *log)
+{
+	if (!net || net->ops != &sd_fault_ops || !spec)
+		return -EINVAL;
+	struct fstate *f = net->state;
+	pthread_mutex_lock(&f->m);
+	f->spec = *spec;
+	f->seed = seed;
+	f->log = log;
+	pthread_mutex_unlock(&f->m);
+	return 0;
+}

@@ -16,6 +16,7 @@
 
 #include <sockdrill/fuzz.h>
 
+#include "fuzz_inputs.h"
 #include "sd_test.h"
 
 #define PORT 7300
@@ -139,20 +140,29 @@ static void transcript_has_a_line_per_client(void **state)
 				   .nrequests = 2,
 				   .check = echo_check};
 	/* seed 0, no faults, two clients: request 0 whole; raw "ab\n" whole */
-	const uint8_t two[] = {0, 0, 0, 0, 0,   0, 0,   0,   0,    0, 0,
-			       1, 0, 0, 0, 255, 3, 'a', 'b', '\n', 0, 0};
-	assert_int_equal(sd_fuzz_server_run(&s, two, sizeof two), 0);
+	struct sd_fuzz_plan p;
+	uint8_t in[256];
+	tplan(&p, 2);
+	tmsg(&p, 0, 0, reqs[0], 6, SD_AFTER_NONE);
+	tmsg(&p, 1, -1, "ab\n", 3, SD_AFTER_NONE);
+	assert_int_equal(sd_fuzz_server_run(&s, in, tinput(&p, in, sizeof in)), 0);
 	slurp(path, text, sizeof text);
-	assert_string_equal(text, "{\"client\": 0, \"which\": 0, \"sent\": \"68656c6c6f0a\", "
-				  "\"reply\": \"68656c6c6f0a\", \"err\": 0}\n"
-				  "{\"client\": 1, \"which\": -1, \"sent\": \"61620a\", "
-				  "\"reply\": \"61620a\", \"err\": 0}\n");
-	const uint8_t one[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
-	assert_int_equal(sd_fuzz_server_run(&s, one, sizeof one), 0);
+	assert_string_equal(text, "{\"client\": 0, \"port\": 0, \"which\": [0], "
+				  "\"sent\": \"68656c6c6f0a\", \"reply\": \"68656c6c6f0a\", "
+				  "\"err\": 0}\n"
+				  "{\"client\": 1, \"port\": 0, \"which\": [-1], "
+				  "\"sent\": \"61620a\", \"reply\": \"61620a\", \"err\": 0}\n");
+	/* then one client, a dialog: request 1, its reply, request 0 (which the server, one
+	 * line a connection, has closed on by then) */
+	tplan(&p, 1);
+	tmsg(&p, 0, 1, reqs[1], 14, SD_AFTER_REPLY);
+	tmsg(&p, 0, 0, reqs[0], 6, SD_AFTER_NONE);
+	assert_int_equal(sd_fuzz_server_run(&s, in, tinput(&p, in, sizeof in)), 0);
 	slurp(path, text, sizeof text);
-	assert_string_equal(text, "{\"client\": 0, \"which\": 1, \"sent\": "
-				  "\"6f6e65206d6f7265206c696e650a\", \"reply\": "
-				  "\"6f6e65206d6f7265206c696e650a\", \"err\": 0}\n");
+	assert_string_equal(text,
+			    "{\"client\": 0, \"port\": 0, \"which\": [1, 0], "
+			    "\"sent\": \"6f6e65206d6f7265206c696e650a68656c6c6f0a\", \"reply\": "
+			    "\"6f6e65206d6f7265206c696e650a\", \"err\": 0}\n");
 	unsetenv("SOCKDRILL_TRANSCRIPT");
 	unlink(path);
 }
@@ -181,8 +191,9 @@ static void transcript_survives_the_servers_environment(void **state)
 	const uint8_t one[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 	assert_int_equal(sd_fuzz_server_run(&s, one, sizeof one), 0);
 	slurp(path, text, sizeof text);
-	assert_string_equal(text, "{\"client\": 0, \"which\": 0, \"sent\": \"68656c6c6f0a\", "
-				  "\"reply\": \"68656c6c6f0a\", \"err\": 0}\n");
+	assert_string_equal(text, "{\"client\": 0, \"port\": 0, \"which\": [0], "
+				  "\"sent\": \"68656c6c6f0a\", \"reply\": \"68656c6c6f0a\", "
+				  "\"err\": 0}\n");
 	assert_string_equal(getenv("SOCKDRILL_TRANSCRIPT"), path); /* environ is put back */
 	unsetenv("SOCKDRILL_TRANSCRIPT");
 	unlink(path);
@@ -278,8 +289,8 @@ static void wrong_answer_aborts(void **state)
 	assert_true(WIFSIGNALED(st));
 	assert_int_equal(WTERMSIG(st), SIGABRT);
 	slurp(path, text, sizeof text);
-	assert_string_equal(text, "{\"client\": 0, \"which\": 0, \"sent\": \"68656c6c6f0a\", "
-				  "\"reply\": \"48454c4c4f0a\", \"err\": 0}\n");
+	assert_string_equal(text, "{\"client\": 0, \"port\": 0, \"which\": [0], \"sent\": "
+				  "\"68656c6c6f0a\", \"reply\": \"48454c4c4f0a\", \"err\": 0}\n");
 	unlink(path);
 }
 
@@ -399,8 +410,8 @@ static void reply_beyond_the_bound_is_streamed(void **state)
 	assert_int_equal(fseek(f, -(long)sizeof tail + 1, SEEK_END), 0);
 	size_t n = fread(tail, 1, sizeof tail - 1, f);
 	tail[n] = '\0';
-	static const char head[] = "{\"client\": 0, \"which\": 0, \"sent\": \"68656c6c6f0a\", "
-				   "\"reply\": \"",
+	static const char head[] = "{\"client\": 0, \"port\": 0, \"which\": [0], "
+				   "\"sent\": \"68656c6c6f0a\", \"reply\": \"",
 			  end[] = "\", \"reply_bytes\": 16877216, \"err\": 0}\n";
 	assert_non_null(strstr(tail, end));
 	assert_int_equal(ftell(f), sizeof head - 1 + 2 * SD_FUZZ_MAX_REPLY + sizeof end - 1);
@@ -699,8 +710,13 @@ static void refused_after_listening_is_a_finding(void **state)
 	char out[4096];
 	int refused = 0;
 	for (uint8_t seed = 0; seed < 64 && !refused; seed++) {
-		const uint8_t two[] = {seed, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
-		int st = child_input(&s, two, sizeof two, out, sizeof out);
+		struct sd_fuzz_plan p;
+		uint8_t two[64];
+		tplan(&p, 2);
+		p.seed = seed;
+		p.together =
+			seed & 1 ? 1 : 2; /* one at a time: the second always after the close */
+		int st = child_input(&s, two, tinput(&p, two, sizeof two), out, sizeof out);
 		assert_true(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
 		refused = WIFSIGNALED(st);
 	}

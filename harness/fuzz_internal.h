@@ -1,0 +1,95 @@
+/* sockdrill: what the in-process server driver's parts share (fuzz_server.c runs an input,
+ * fuzz_client.c is its clients, fuzz_record.c writes a run as a scenario). */
+#ifndef SD_FUZZ_INTERNAL_H
+#define SD_FUZZ_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <sockdrill/fuzz.h>
+
+#include "fuzz_plan.h"
+
+#define SD_FUZZ_MAX_CONNS 64 /* connections per input */
+
+/* One connection a client opened, with everything it sent and received. */
+struct sd_fuzz_conn {
+	struct sd_fuzz_client *cl;
+	int id, client, fd, port, to_server; /* to_server: port is the server's */
+	int err;                             /* the first failed call's negative errno */
+	int eof, ended;
+	int which[SD_FUZZ_MAX_MSGS]; /* the messages sent whole, numbered as in `requests` */
+	int nmsgs;
+	unsigned char *sent; /* every byte sent (the sim took), sentcap allocated */
+	size_t sentlen, sentcap;
+	/* The reply: its first SD_FUZZ_MAX_REPLY bytes held in got (cap allocated), total
+	 * counting all of them; spill takes what is beyond the bound. */
+	unsigned char *got, *spill;
+	size_t gotlen, cap, total;
+	/* on_reply refused the reply at byte refused_at (SIZE_MAX: it did not): the piece of
+	 * refused_len bytes, the first of them kept in refused (0: at the end). */
+	size_t refused_at, refused_len;
+	unsigned char refused[128];
+};
+
+/* One run's clients: what the server is, the net they use, the input's rest. */
+struct sd_fuzz_client {
+	const struct sd_fuzz_server *srv;
+	struct sd_net *net;
+	const struct sd_fuzz_dict *dict;
+	struct fin in; /* a custom client's decisions */
+	int id;
+	int oracle_reply; /* 1: replies are judged (streamed to on_reply) */
+};
+
+/* The run's connections, in the order they were opened. */
+extern struct sd_fuzz_conn sd__fz_conns[SD_FUZZ_MAX_CONNS];
+extern int sd__fz_nconns;
+
+/* Clears the table for a new input (buffers are kept). */
+void sd__fz_conns_reset(void);
+/* Frees what the table holds (large buffers only unless all). */
+void sd__fz_conns_trim(int all);
+
+/* The default client: runs the plan's client number `i` (its dialog) on its connection;
+ * `from` is the client whose reply names the port, or NULL. */
+void sd__fz_dialog(struct sd_fuzz_client *cl, const struct sd_fuzz_plan_client *q,
+		   struct sd_fuzz_client *from_cl);
+/* The port the connections of client `c` were told, 0 while none; sets *ended when that
+ * client has finished. */
+int sd__fz_client_port_seen(int client, int *ended);
+/* Marks client `c` finished (wakes clients waiting for a port from it). */
+void sd__fz_client_done(struct sd_net *net, int client);
+/* A parked client waits on this key for client `c`'s replies. */
+const void *sd__fz_client_key(int client);
+
+/* Recording a run as a scenario (SOCKDRILL_SCENARIO_OUT; fuzz_record.c): each client call
+ * once it returned. NULL when not recording. */
+enum sd__fz_ev {
+	SD_EV_SOCKET,
+	SD_EV_CONNECT,
+	SD_EV_SEND,
+	SD_EV_RECV,
+	SD_EV_SHUTDOWN,
+	SD_EV_CLOSE,
+	SD_EV_LINGER0,
+	SD_EV_SLEEP
+};
+struct sd__fz_event {
+	enum sd__fz_ev ev;
+	const struct sd_fuzz_conn *k;
+	const unsigned char *bytes; /* SEND: what was sent; RECV: what arrived */
+	ssize_t result;             /* the call's return: count, fd, 0 or a negative errno */
+	int64_t ms;                 /* SLEEP */
+};
+extern void (*sd__fz_record)(const struct sd__fz_event *e);
+/* Starts recording this input when SOCKDRILL_SCENARIO_OUT names a file: the FILE the fault
+ * wrapper logs to (its lines become annotations), else NULL. */
+FILE *sd__fz_record_start(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
+			  const uint8_t *data, size_t size);
+/* Ends the recording, if any. */
+void sd__fz_record_finish(void);
+
+#endif
