@@ -11,10 +11,10 @@
 
 #include "fuzz_internal.h"
 
-#define REPLY_WAIT_MS 5000       /* how long a client waits for a reply's first bytes */
-#define QUIET_MS      20         /* ... and then for more, before the reply counts as whole */
-#define SEND_WAIT_MS  60000      /* how long a send may wait for room before the client gives up */
-#define PIECE_GAP_NS  1000000LL  /* between the pieces of one message: 1 virtual ms */
+#define REPLY_WAIT_MS SD_FZ_REPLY_WAIT_MS
+#define QUIET_MS      SD_FZ_QUIET_MS
+#define SEND_WAIT_MS  60000 /* how long a send may wait for room before the client gives up */
+#define PIECE_GAP_NS  SD_FZ_PIECE_GAP_NS
 #define SPILL         65536      /* receive size beyond the bound */
 #define SENT_MAX      (1u << 20) /* bytes of what a connection sent kept for the oracles */
 

@@ -13,6 +13,11 @@
 #include "fuzz_plan.h"
 
 #define SD_FUZZ_MAX_CONNS 64 /* connections per input */
+/* A client's waits, in virtual time: for a reply's first bytes, then for more before it counts
+ * as whole; between the pieces of a message. */
+#define SD_FZ_REPLY_WAIT_MS 5000
+#define SD_FZ_QUIET_MS      20
+#define SD_FZ_PIECE_GAP_NS  1000000LL
 
 /* One connection a client opened, with everything it sent and received. */
 struct sd_fuzz_conn {

@@ -254,6 +254,8 @@ static int start_server(const struct sd_fuzz_server *srv, struct sd_net *sim)
 
 /* ---- the clients ---------------------------------------------------------------------- */
 
+static int64_t client_limit(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *p);
+
 struct slot {
 	struct sd_fuzz_client cl;
 	const struct sd_fuzz_plan_client *q; /* NULL: the glue's own client */
@@ -298,7 +300,7 @@ static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_p
 			.from = !srv->client && plan->c[i].from >= 0 ? &slots[plan->c[i].from].cl
 								     : NULL};
 	/* A server thread that sleeps in a loop keeps time moving: the limit ends such a run. */
-	sd_sim_set_time_limit(sim, sd_now_ns(sim) + CLIENT_LIMIT_NS);
+	sd_sim_set_time_limit(sim, sd_now_ns(sim) + client_limit(srv, plan));
 	int stuck = 0, started = 0; /* stuck: a client that never ended, the server still there */
 	for (int i = 0; i < n && !stuck; i++) {
 		if (i >= together)
@@ -323,7 +325,7 @@ static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_p
 static void fault_spec(const struct sd_fuzz_plan *p, struct sd_fault_spec *spec)
 {
 	static const double chance[8] = {0, .01, .02, .05, .1, .2, .3, .5};
-	static const unsigned delay_ms[8] = {0, 1, 2, 5, 10, 50, 100, 500};
+	static const unsigned delay_ms[8] = {0, 1, 1, 2, 2, 5, 10, 20};
 	*spec = (struct sd_fault_spec){.short_read = p->fault[SD_FZ_SHORT_READ],
 				       .short_write = p->fault[SD_FZ_SHORT_WRITE],
 				       .eintr = chance[p->fault[SD_FZ_EINTR]],
@@ -334,14 +336,34 @@ static void fault_spec(const struct sd_fuzz_plan *p, struct sd_fault_spec *spec)
 				       .delay_ms = delay_ms[p->fault[SD_FZ_DELAY]]};
 }
 
-/* Whether the input's faults may change what a correct server replies: a reset ends a
- * connection; EINTR, failed accepts and connects are errors a server may answer differently.
- * Short reads and writes, EAGAIN (with readiness signalled again) and delays change nothing a
- * client sees. */
+/* Whether the input's faults may change what a correct server replies, so that the reply
+ * oracles stay out of it. A reset ends a connection; EINTR, failed accepts and connects are
+ * errors a server may answer in its own way; EAGAIN and delays move when a server writes
+ * relative to what its clients do next (a broker that has a reply queued when the client's
+ * half-close arrives may drop it, as on any network). Short reads and writes and
+ * segmentation change nothing a correct server's clients see. */
 static int faults_change_replies(const struct sd_fuzz_plan *p)
 {
 	return p->fault[SD_FZ_RESET] || p->fault[SD_FZ_EINTR] || p->fault[SD_FZ_ACCEPT_FAIL] ||
-	       p->fault[SD_FZ_CONNECT_FAIL];
+	       p->fault[SD_FZ_CONNECT_FAIL] || p->fault[SD_FZ_EAGAIN] || p->fault[SD_FZ_DELAY];
+}
+
+/* The virtual time the clients may take before the run counts as stuck: CLIENT_LIMIT_NS
+ * beyond the longest the plan's own waits and pauses could add up to (clients one after
+ * another). */
+static int64_t client_limit(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *p)
+{
+	int64_t t = CLIENT_LIMIT_NS;
+	for (int i = 0; !srv->client && i < p->nclients; i++)
+		for (int j = 0; j < p->c[i].nmsgs; j++) {
+			const struct sd_fuzz_plan_msg *m = &p->c[i].m[j];
+			t += (int64_t)m->npieces * SD_FZ_PIECE_GAP_NS;
+			if (m->after == SD_AFTER_REPLY)
+				t += (SD_FZ_REPLY_WAIT_MS + SD_FZ_QUIET_MS) * 1000000LL;
+			else if (m->after == SD_AFTER_SLEEP)
+				t += m->sleep_ms * 1000000LL;
+		}
+	return t;
 }
 
 /* The server's world: its sim (kept across inputs in persistent mode) and the fault wrapper

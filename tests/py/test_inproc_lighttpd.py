@@ -80,7 +80,7 @@ def exe():
 
 def check_reply(r, i, which):
     got = r.reply(i)
-    assert r.clients[i]["which"] == which
+    assert r.clients[i]["which"] == [which]
     assert r.clients[i]["err"] == 0, r.clients[i]
     assert REPLIES[which].fullmatch(got), f"client {i}, request {which}: got {got!r}"
 

@@ -59,16 +59,28 @@ def test_ping_and_qos_flows(exe, tmp_path):
 
 
 def test_message_from_another_client(exe, tmp_path):
-    """A subscriber that stays 2.55 ms between its packets gets another client's message, sent
-    1 ms after that client's CONNECT, before its own (virtual time orders them)."""
-    pub = CONNECT + bytes.fromhex("30070003") + b"a/b" + b"yo"
-    r = run(exe, tmp_path,
-            {"which": SESSION, "cuts": [len(CONNECT + SUBSCRIBE), len(CONNECT + SUBSCRIBE + PUBLISH),
-                                       len(CONNECT + SUBSCRIBE + PUBLISH + PINGREQ)], "gap": 255},
-            {"raw": pub, "cuts": [len(CONNECT)], "gap": 100})
+    """A dialog: the subscriber waits for CONNACK and SUBACK, then pauses 200 virtual ms; the
+    other client connects, waits 100 ms and publishes to a/b. The foreign message arrives
+    during the pause, before the subscriber's own PUBLISH comes back."""
     foreign = bytes.fromhex("30070003") + b"a/b" + b"yo"
+    sub = {"msgs": [{"raw": CONNECT}, {"raw": SUBSCRIBE, "after": "sleep", "ms": 200},
+                    {"raw": PUBLISH}, {"raw": PINGREQ}, {"raw": DISCONNECT}]}
+    pub = {"msgs": [{"raw": CONNECT, "after": "sleep", "ms": 100},
+                    {"raw": foreign, "after": "none"}]}
+    r = srv.run(exe, srv.session(sub, pub), tmp_path)
+    srv.assert_clean(r)
     assert r.reply(0) == CONNACK + SUBACK + foreign + PUBLISH + PINGRESP
     assert r.reply(1) == CONNACK
+    assert r.clients[0]["sent"] == CONNECT + SUBSCRIBE + PUBLISH + PINGREQ + DISCONNECT
+
+
+def test_dialog_of_protocol_messages(exe, tmp_path):
+    """The glue's messages as a dictionary: CONNECT alone (0), then the ping session (2) after
+    its reply, on one connection; the broker closes on the second CONNECT that session holds."""
+    r = srv.run(exe, srv.session({"msgs": [0, PING]}), tmp_path)
+    srv.assert_clean(r)
+    assert r.clients[0]["which"] == [0, PING]
+    assert r.reply(0) == CONNACK
 
 
 def test_protocol_errors_close_the_connection(exe, tmp_path):

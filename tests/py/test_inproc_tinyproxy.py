@@ -135,13 +135,24 @@ def test_names_resolve_without_dns(exe, tmp_path):
 
 def test_proxy_asked_for_itself(exe, tmp_path):
     """The proxy's own port as the target: its second connection to itself is refused as a
-    loop, and that 400 comes back relayed."""
-    got = raw(exe, tmp_path, b"GET http://127.0.0.1:8080/ HTTP/1.0\r\n\r\n")
+    loop, and that 400 comes back relayed. Whether it does is a race in tinyproxy (the outer
+    thread still sends the request's last line when the inner one has closed: EPIPE, and the
+    client gets nothing; or the page passes the proxy twice and carries two Via entries), as on
+    a kernel; the scheduling seed decides, so some seeds must relay it as is and none may answer
+    anything else."""
     page = error_page(400, b"Bad Request",
                       b"You tried to connect to the machine the proxy is running on")
-    assert got == page.replace(b"HTTP/1.0 400 Bad Request\r\n",
-                               b"HTTP/1.0 400 Bad Request\r\nVia: 1.0 tinyproxy (tinyproxy/1.11.1)\r\n"
-                               ).replace(b"Connection: close\r\n", b"")
+    relayed_page = page.replace(
+        b"HTTP/1.0 400 Bad Request\r\n",
+        b"HTTP/1.0 400 Bad Request\r\nVia: 1.0 tinyproxy (tinyproxy/1.11.1)\r\n").replace(
+        b"Connection: close\r\n", b"")
+    got = [replies(exe, tmp_path, plan({"raw": b"GET http://127.0.0.1:8080/ HTTP/1.0\r\n\r\n"},
+                                       seed=seed))[0] for seed in range(12)]
+    assert relayed_page in got
+    body = page[page.index(b"\r\n\r\n"):]
+    for g in got:
+        assert g == b"" or (g.startswith(b"HTTP/1.0 400 Bad Request\r\nVia: 1.0 tinyproxy")
+                            and g.endswith(body)), g
 
 
 def test_half_closed_tunnel_and_headerless_request(exe, tmp_path):
