@@ -173,7 +173,8 @@ static void judge(const struct sd_fuzz_server *srv, const struct sd_fuzz_conn *k
 					    .reply = k->got,
 					    .replylen = k->gotlen,
 					    .err = -k->err,
-					    .faults = faults};
+					    .faults = faults,
+					    .eof = k->eof};
 		if (srv->check_session(srv->arg, &s))
 			FINDING("client %d sent %s and the session oracle refused the %zu "
 				"bytes it got: %s",

@@ -118,7 +118,9 @@ struct sd_fuzz_session {
 	size_t replylen;
 	int err;    /* the first failed call's errno (socket, connect, send, recv), 0 if none */
 	int faults; /* 1: the input had faults on that can change what a correct server
-		     * replies (resets, EINTR, accept and connect failures) */
+		     * replies (resets, EINTR, EAGAIN, delays, accept and connect failures) */
+	int eof;    /* 1: read to the end of the stream, so the reply is whole; 0: the client
+		     * closed or reset first, and the reply may stop anywhere */
 };
 
 /* A custom client's handle (struct sd_fuzz_server.client) and one of its connections. */

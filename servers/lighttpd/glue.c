@@ -20,6 +20,7 @@
 
 #include <sockdrill/fuzz.h>
 
+#include "../http_session.h"
 #include "../reply_pattern.h"
 
 int sd_server_main(int argc, char **argv);
@@ -187,6 +188,8 @@ static const char *const reqs[] = {
 	"GET /dir HTTP/1.0\r\n\r\n",
 	"GET /x.inc HTTP/1.0\r\n\r\n",
 	"GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=1048576-1048607\r\n\r\n",
+	/* for dialogs: a POST body on a keep-alive connection (the session oracle judges it) */
+	"POST /file.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
 };
 
 #define NREQ (sizeof reqs / sizeof reqs[0])
@@ -233,20 +236,32 @@ static const char *const replies[NREQ] = {
 	"Content-Length: 32\r\nX-Sd: 1\r\nAccept-Ranges: bytes\r\n"
 	"Content-Range: bytes 1048576-1048607/1600000\r\n" DATE
 	"000000000065536\n000000000065537\n",
+	NULL,
 };
 
 static int check(int which, const unsigned char *q, size_t ql, const unsigned char *r, size_t rl)
 {
 	(void)q, (void)ql;
-	if (which < 0) /* raw bytes: whatever lighttpd makes of them */
+	if (which < 0 || !replies[which]) /* raw bytes: whatever lighttpd makes of them */
 		return 0;
 	return !sd_reply_matches(replies[which], r, rl);
+}
+
+/* Any dialog: HTTP responses, and no 500 from a server of static files. */
+static int check_session(void *arg, const struct sd_fuzz_session *s)
+{
+	(void)arg;
+	return sd_http_session_bad(s, 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
 	setup();
-	struct sd_fuzz_server s = {
-		.serve = serve, .port = PORT, .requests = reqs, .nrequests = NREQ, .check = check};
+	struct sd_fuzz_server s = {.serve = serve,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = NREQ,
+				   .check = check,
+				   .check_session = check_session};
 	return sd_fuzz_server_run(&s, d, n);
 }

@@ -99,6 +99,15 @@ static const struct {
 	REQ(CONNECT31),
 	REQ(CONNECT CONNECT),
 	REQ(PINGREQ CONNECT),
+	/* single packets, for dialogs (which start with CONNECT, number 0) */
+	REQ(SUBSCRIBE),
+	REQ(UNSUBSCRIBE),
+	REQ(PUBLISH),
+	REQ(PUBLISH1),
+	REQ(PUBLISH2),
+	REQ(PUBREL),
+	REQ(PINGREQ),
+	REQ(DISCONNECT),
 };
 /* clang-format on */
 #define NREQ (sizeof msgs / sizeof msgs[0])
@@ -115,6 +124,7 @@ static const char *const replies[NREQ][5] = {
 	{"\x20\x02\x00\x02", ""}, /* 3.1 wants a client id: "identifier rejected" */
 	{CONNACK, ""},            /* a second CONNECT is a protocol error: closed */
 	{""},                     /* so is anything before CONNECT */
+	{""}, {""}, {""}, {""}, {""}, {""}, {""}, {""}, /* alone: before CONNECT too */
 };
 
 static const char *reqs[NREQ];
@@ -193,6 +203,22 @@ static int check(int which, const unsigned char *q, size_t ql, const unsigned ch
 	return **want != '\0';
 }
 
+/* Any dialog: whole packets of the types a broker sends, CONNACK first; the last may be cut
+ * when the client closed first or a fault ended the connection. */
+static int check_session(void *arg, const struct sd_fuzz_session *s)
+{
+	(void)arg;
+	const unsigned char *r = s->reply;
+	for (size_t off = 0, len, hdr; off < s->replylen; off += len) {
+		int k = frame(r + off, s->replylen - off, &len, &hdr);
+		if (k == 0)
+			return s->eof && !s->faults && !s->err;
+		if (k < 0 || !broker_sends(r[off]) || (off == 0 && r[0] != 0x20))
+			return 1;
+	}
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!conf[0]) {
@@ -205,6 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   .requests = reqs,
 				   .nrequests = NREQ,
 				   .check = check,
-				   .request_lens = lens};
+				   .request_lens = lens,
+				   .check_session = check_session};
 	return sd_fuzz_server_run(&s, data, size);
 }

@@ -10,6 +10,8 @@
 
 #include <sockdrill/fuzz.h>
 
+#include "../http_session.h"
+
 int sd_server_main(int argc, char **argv);
 
 #define PORT 8080
@@ -102,6 +104,8 @@ static const char *const reqs[] = {
 	"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /file.txt HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET / HTTP/1.1\r\n\r\n",
 	"GET /file.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=6-9\r\n\r\n",
+	/* for dialogs: a POST body on a keep-alive connection (the session oracle judges it) */
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
 };
 #define NREQS (sizeof reqs / sizeof *reqs)
 
@@ -133,6 +137,7 @@ static const char *const replies[NREQS] = {
 	"HTTP/1.1 206 Partial Content\r\nServer: nginx\r\n" DATE "Content-Type: text/plain\r\n"
 	"Content-Length: 4\r\n" LASTMOD "Connection: keep-alive\r\nETag: \"65920080-11\"\r\n"
 	"Content-Range: bytes 6-9/17\r\n\r\nfrom",
+	NULL,
 };
 
 /* The Date header's value on the virtual clock: the first day of 2024, at any time of it. */
@@ -168,15 +173,26 @@ static int differs(const char *want, const unsigned char *r, size_t rl)
 static int check(int which, const unsigned char *q, size_t ql, const unsigned char *r, size_t rl)
 {
 	(void)q, (void)ql;
-	if (which < 0)
+	if (which < 0 || !replies[which])
 		return 0;
 	return differs(replies[which], r, rl);
+}
+
+/* Any dialog: HTTP responses, and no 500 from a server of static files. */
+static int check_session(void *arg, const struct sd_fuzz_session *s)
+{
+	(void)arg;
+	return sd_http_session_bad(s, 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
 	setup();
-	struct sd_fuzz_server s = {
-		.serve = serve, .port = PORT, .requests = reqs, .nrequests = NREQS, .check = check};
+	struct sd_fuzz_server s = {.serve = serve,
+				   .port = PORT,
+				   .requests = reqs,
+				   .nrequests = NREQS,
+				   .check = check,
+				   .check_session = check_session};
 	return sd_fuzz_server_run(&s, d, n);
 }

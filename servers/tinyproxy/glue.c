@@ -15,6 +15,7 @@
 
 #include <sockdrill/fuzz.h>
 
+#include "../http_session.h"
 #include "../reply_pattern.h"
 
 int sd_server_main(int argc, char **argv);
@@ -174,6 +175,8 @@ static const char *const reqs[] = {
 	"CONNECT 127.0.0.1:8081 HTTP/1.0\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: tinyproxy.stats\r\n\r\n",
 	"HEAD http://127.0.0.1:8081/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	/* for dialogs: a request through a CONNECT tunnel to the origin (session oracle only) */
+	"GET /t HTTP/1.0\r\n\r\n",
 };
 
 #define NREQ (sizeof reqs / sizeof reqs[0])
@@ -220,6 +223,7 @@ static const char *const replies[NREQ] = {
 	"HTTP/1.0 200 OK\r\nVia: 1.1 tinyproxy (tinyproxy/1.11.1)\r\n"
 	"X-Request: HEAD / HTTP/1.1\r\nX-Headers: Host,Connection,Via,X-Tinyproxy\r\n"
 	"Content-Length: 0\r\n\r\n",
+	NULL,
 };
 
 static int check(int which, const unsigned char *q, size_t ql, const unsigned char *r, size_t rl)
@@ -227,9 +231,16 @@ static int check(int which, const unsigned char *q, size_t ql, const unsigned ch
 	(void)q, (void)ql;
 	/* Raw bytes: tinyproxy's own answers and the upstream's all start with a status line;
 	 * no answer at all is fine too (a request never finished, a tunnel closed). */
-	if (which < 0)
+	if (which < 0 || !replies[which])
 		return rl > 0 && memcmp(r, "HTTP/1.", rl < 7 ? rl : 7) != 0;
 	return !sd_reply_matches(replies[which], r, rl);
+}
+
+/* Any dialog: HTTP responses (a proxy's 5xx are its answers about upstreams). */
+static int check_session(void *arg, const struct sd_fuzz_session *s)
+{
+	(void)arg;
+	return sd_http_session_bad(s, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
@@ -239,6 +250,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 				   .port = PROXY_PORT,
 				   .requests = reqs,
 				   .nrequests = NREQ,
-				   .check = check};
+				   .check = check,
+				   .check_session = check_session};
 	return sd_fuzz_server_run(&s, d, n);
 }

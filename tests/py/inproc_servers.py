@@ -6,10 +6,14 @@ import os
 import pathlib
 import subprocess
 
+import sys
+
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORK = ROOT / "build" / "real-servers"
+sys.path.insert(0, str(ROOT / "servers"))
+from fuzz_input import message, session  # noqa: E402  (the input format, shared with seeds.py)
 
 
 def build(name, engine="libfuzzer"):
@@ -21,71 +25,6 @@ def build(name, engine="libfuzzer"):
     exe = WORK / engine / "bin" / f"fuzz_{name}"
     assert exe.is_file(), f"ci/real-servers built no {exe}"
     return exe
-
-
-AFTER = {"reply": 0, "none": 2, "sleep": 3}
-END = {"half-close": 0, "close": 1, "reset": 2}
-FAULTS = ("short_read", "short_write", "eintr", "eagain", "reset", "accept_fail", "connect_fail",
-          "delay")
-
-
-def message(m):
-    """One message of a dialog, encoded (harness/fuzz_plan.h): an int (the protocol message
-    of that number), bytes (raw), or a dict {"which": k} / {"raw": bytes} with optional
-    "cuts" (up to 3 offsets where it is cut into pieces; for a protocol message without
-    "len", fractions k/256 of it), "after" ("reply", "none" or
-    "sleep") and "ms" (the sleep: 10..640, a multiple of 10)."""
-    if isinstance(m, int):
-        m = {"which": m}
-    elif isinstance(m, (bytes, bytearray)):
-        m = {"raw": bytes(m)}
-    out = bytearray()
-    if "raw" in m:
-        raw = bytes(m["raw"])
-        assert len(raw) <= 4096
-        out += bytes([0xff, len(raw) >> 8, len(raw) & 255]) + raw
-        length = len(raw)
-    else:
-        assert 0 <= m["which"] < 0xf0
-        out.append(m["which"])
-        length = m.get("len")
-    cuts = list(m.get("cuts", []))
-    assert len(cuts) <= 3
-    out.append(len(cuts))
-    for c in cuts:  # an offset as the fraction k/256 of the length that gives it exactly
-        if length is None:  # a protocol message of unknown length: c is the fraction
-            out.append(c)
-            continue
-        k = next((k for k in range(256) if length * k // 256 >= c), 255)
-        assert length * k // 256 == c, f"offset {c} of {length} bytes cannot be encoded"
-        out.append(k)
-    ms = m.get("ms", 10)
-    assert ms % 10 == 0 and 10 <= ms <= 640
-    out.append(AFTER[m.get("after", "reply")] + 4 * (ms // 10 - 1))
-    return bytes(out)
-
-
-def session(*clients, seed=0, segment=0, together=None, **faults):
-    """An input of dialogs: each client is a dict {"msgs": [message...], "end": "half-close"
-    | "close" | "reset", "from": k (connect to the port client k's reply names)}; faults are
-    levels 0..7 by name (short_read=3, eintr=2, ...; docs/inproc.md)."""
-    assert 1 <= len(clients) <= 16
-    out = bytearray(seed.to_bytes(8, "big"))
-    out.append(segment)
-    for name in FAULTS:
-        out.append(faults.pop(name, 0))
-    assert not faults, f"unknown faults {faults}"
-    out.append(len(clients) - 1)
-    out.append((together or len(clients)) - 1)
-    for c in clients:
-        out.append(c.get("from", -1) + 1)
-        out.append(END[c.get("end", "half-close")])
-        msgs = c.get("msgs", [])
-        assert len(msgs) <= 32
-        out.append((len(msgs) + 32) % 33)
-        for m in msgs:
-            out += message(m)
-    return bytes(out)
 
 
 def plan(*clients, seed=0, segment=0, short_read=0, short_write=0, together=None):
