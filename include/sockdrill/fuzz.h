@@ -37,14 +37,15 @@ struct sd_fuzz_server {
 	void (*serve)(void *arg);
 	void *arg;
 	int port;
-	/* Requests clients pick from (NULL: clients send raw input bytes); C strings, or bytes
-	 * of the lengths in `request_lens`. */
+	/* The protocol's messages, which dialogs string together (NULL: raw input bytes only);
+	 * C strings, or bytes of the lengths in `request_lens`. Up to 240 are reachable. */
 	const char *const *requests;
 	size_t nrequests;
 	/* The oracle, optional: 0 when `reply` is right for request number `which` (or -1 for
-	 * raw bytes); anything else is a finding. It is given each client's whole reply, up to
-	 * SD_FUZZ_MAX_REPLY bytes; a longer reply is for `on_reply` (below), and one reaching
-	 * a glue without it is a harness error. */
+	 * raw bytes); anything else is a finding. It is given the whole reply of a connection
+	 * that sent one message and read to the end, with no fault on that may change replies
+	 * (docs/inproc.md), up to SD_FUZZ_MAX_REPLY bytes; a longer reply is for `on_reply`
+	 * (below), and one reaching a glue without it is a harness error. */
 	int (*check)(int which, const unsigned char *request, size_t reqlen,
 		     const unsigned char *reply, size_t replylen);
 
@@ -62,12 +63,13 @@ struct sd_fuzz_server {
 	int (*exit_expected)(int status);
 	/* Optional: the length of each of the `nrequests` requests, for a binary protocol whose
 	 * messages hold NUL bytes (MQTT, DNS, ...). NULL: each request is a C string. Either
-	 * way a request is cut at 96 bytes (SD_FUZZ_MAX_MSG). */
+	 * way a message is sent whole. */
 	const size_t *request_lens;
-	/* Optional, the streaming oracle: called as each client receives its reply, with `arg`,
-	 * the client's number (0..3), its request number (-1: raw bytes) and each piece of the
-	 * reply in order; then once when the reply has ended (the server closed, the connection
-	 * failed or never opened) with bytes NULL and n the reply's whole length. Non-zero
+	/* Optional, the streaming oracle: called as each connection receives its reply, with
+	 * `arg`, the connection's number (0..63), its first message's number (-1: raw bytes or
+	 * none) and each piece of the reply in order; then, when the server ended the stream or
+	 * the connection failed, once with bytes NULL and n the reply's whole length (not when
+	 * the client closed first). Not called when faults that may change replies are on. Non-zero
 	 * refuses the reply: no more calls for it, and a finding once the clients are done,
 	 * showing the refused piece. It sees replies of any length without the driver holding
 	 * them, so a glue can check a reply larger than SD_FUZZ_MAX_REPLY (`check`, if set, is
@@ -176,8 +178,9 @@ void sd_fuzz_close(struct sd_fuzz_conn *k, int how);
 /*
  * Runs one input. The server starts alone; its clients start once it listens on port.
  * Returns 0; a finding (a reply an oracle refuses, a client refused after the server
- * stopped listening, a deadlock of server and clients, clients still waiting after 600
- * virtual seconds, descriptors left open after the clients, an unexpected exit status)
+ * stopped listening, a deadlock of server and clients, clients still waiting past their
+ * time limit, descriptors or listeners left open after the clients, an unexpected exit
+ * status; each oracle switchable: oracles_off)
  * prints "sockdrill finding: ..." and aborts, so the fuzzer keeps the input. A harness
  * error (the server exited or returned during start-up, never listened on port within 30
  * virtual seconds, called fork(), exec*(), system(), ... or a socket call the layer does
@@ -189,12 +192,12 @@ void sd_fuzz_close(struct sd_fuzz_conn *k, int how);
  *
  * SOCKDRILL_TRANSCRIPT=FILE in the environment: once the clients are done, before any
  * verdict (so an input that is a finding leaves one too), FILE is rewritten with one JSON
- * object a line per client:
- *   {"client": 0, "which": 1, "sent": "48454c4c4f0a", "reply": "...", "err": 0}
- * which: the request number, -1 for raw bytes; sent: the bytes of the message the client
- * got sent, in lower-case hex; reply: what it received; err: the errno of the client's
- * first failed call (socket, connect, send or recv), 0 for none. A FILE that cannot be
- * written is a harness error.
+ * object a line per connection, in client order:
+ *   {"client": 0, "port": 0, "which": [1, 0], "sent": "48454c4c4f0a", "reply": "...", "err": 0}
+ * port: 0 for the server's, else the port a reply named; which: the messages sent whole,
+ * each a request number or -1 for raw bytes; sent: every byte sent, in lower-case hex;
+ * reply: what it received; err: the errno of its first failed call (socket, connect, send
+ * or recv), 0 for none. A FILE that cannot be written is a harness error.
  */
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size);
 
