@@ -383,6 +383,14 @@ static int persistent_mode(const struct sd_fuzz_server *srv)
 	return srv->persistent != 0;
 }
 
+/* At exit, in persistent mode: how many inputs one server start served (a server that exits
+ * is started again), the figure that says how persistent a campaign was. */
+static void persistent_summary(void)
+{
+	fprintf(stderr, "sockdrill: persistent mode: %ld inputs, the server started %ld time%s\n",
+		W.inputs, W.starts, W.starts == 1 ? "" : "s");
+}
+
 /* Opens the sim and the wrapper and starts the server on them. */
 static void open_world(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
 		       const struct sd_fault_spec *spec, FILE *fault_log)
@@ -460,8 +468,8 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	FILE *fault_log = sd__fz_record_start(srv, &plan, data, size);
 	if (!fault_log && tr && *tr && *tr != '0')
 		fault_log = stderr; /* each injected fault in the trace, before the call it hits */
-	if (!W.inputs++)
-		W.persistent = persistent_mode(srv);
+	if (!W.inputs++ && (W.persistent = persistent_mode(srv)))
+		atexit(persistent_summary);
 	if (W.live)
 		sd_fault_respec(&W.faulty, &spec, plan.seed, fault_log);
 	else
