@@ -46,17 +46,19 @@ static const char fuzz_help[] =
 	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n"
 	"                      [--seeds DIR] [--dict FILE] [--out DIR] [-- ENGINE_ARGS...]\n\n"
 	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
-	"(default 60), starting from corpus/TARGET. New inputs go to build/fuzz/TARGET/corpus,\n"
-	"crashes to build/fuzz/TARGET/artifacts, each printed with the command that replays it.\n"
+	"(default 60), starting from corpus/TARGET with fuzz/TARGET.dict. New inputs go to\n"
+	"OUT/corpus-ENGINE, crashes to OUT/artifacts, each printed with the command that replays\n"
+	"it (OUT: --out, default build/fuzz/TARGET).\n"
 	"Targets: scenario_parser, sim_ops, sim_vs_kernel, example_server, fragile_server, or\n"
 	"the path of a fuzzer you built for the engine (e.g. with sockdrill_add_server_fuzzer):\n"
-	"it is run as it is, its inputs and crashes go below --out (default fuzz-out/NAME).\n"
+	"it is run as it is, with the same handling; its seeds are PATH.seeds/ and its\n"
+	"dictionary PATH.dict when they exist beside it, and OUT defaults to fuzz-out/NAME.\n"
 	"  --engine E   libfuzzer (default; ASan+UBSan) or afl (AFL++, afl-clang-fast)\n"
 	"  --time S     seconds, 1..86400\n"
 	"  --jobs N     parallel fuzzers: libFuzzer -fork=N, AFL++ one -M and N-1 -S instances\n"
-	"  --seeds DIR  seed inputs, a directory (default corpus/TARGET; none for a path)\n"
-	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict when it exists)\n"
-	"  --out DIR    where a path's corpus and artifacts go\n"
+	"  --seeds DIR  seed inputs, a directory (default corpus/TARGET, PATH.seeds)\n"
+	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict, PATH.dict, when it exists)\n"
+	"  --out DIR    where the corpus, the crashes and the engine's log go (OUT)\n"
 	"  -- ARGS...   up to 32 arguments passed to the engine as they are, after sockdrill's\n"
 	"               own (libFuzzer flags such as -detect_leaks=0; afl-fuzz options)\n"
 	"While it runs, a progress line on stderr: seconds so far/S, executions, exec/s, coverage\n"
@@ -143,6 +145,26 @@ static int external_target(const char *cmd, const char *t, char *exe, char *name
 		b += 5;
 	pathf(name, size, "%s", b);
 	return 0;
+}
+
+/* A user's fuzzer keeps its seeds and dictionary beside it, named after it: PATH.seeds/ (dir)
+ * and PATH.dict (a regular file), by the path as given or the file it resolves to. The one
+ * found, made absolute, into out; "" when there is none. */
+static void beside(const char *given, const char *exe, const char *suffix, int dir, char *out,
+		   size_t size)
+{
+	const char *paths[] = {given, exe};
+	*out = 0;
+	for (int i = 0; i < 2; i++) {
+		char p[PATH_MAX + 16], abs[PATH_MAX];
+		struct stat st;
+		pathf(p, sizeof p, "%s%s", paths[i], suffix);
+		if (stat(p, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) &&
+		    access(p, dir ? R_OK | X_OK : R_OK) == 0 && realpath(p, abs)) {
+			pathf(out, size, "%s", abs);
+			return;
+		}
+	}
 }
 
 static int check_target(const char *cmd, const char *t)
@@ -1023,30 +1045,37 @@ int sd__cmd_fuzz(int argc, char **argv)
 	if (resolve_target("fuzz", t, engine, root, exe, name) < 0)
 		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
 	if (external) {
-		pathf(base, sizeof base, "%s", out_opt ? out_opt : "fuzz-out");
-		mkdir(base, 0755);
+		/* a user's fuzzer gets what a built-in target has, from beside it */
+		if (seeds_opt)
+			pathf(seeds, sizeof seeds, "%s", seeds_opt);
+		else
+			beside(t, exe, ".seeds", 1, seeds, sizeof seeds);
+		if (dict_opt)
+			pathf(dict, sizeof dict, "%s", dict_opt);
+		else
+			beside(t, exe, ".dict", 0, dict, sizeof dict);
 		if (!out_opt) {
-			char sub[PATH_MAX + 64];
-			pathf(sub, sizeof sub, "%s/%s", base, name);
-			pathf(base, sizeof base, "%s", sub);
+			mkdir("fuzz-out", 0755);
+			pathf(base, sizeof base, "fuzz-out/%s", name);
 		}
-		pathf(seeds, sizeof seeds, "%s", seeds_opt ? seeds_opt : "");
-		pathf(dict, sizeof dict, "%s", dict_opt ? dict_opt : "");
-		mkdir(base, 0755);
 	} else {
 		if (seeds_opt)
 			pathf(seeds, sizeof seeds, "%s", seeds_opt);
 		else
 			pathf(seeds, sizeof seeds, "%s/corpus/%s", root, t);
-		pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
 		if (dict_opt)
 			pathf(dict, sizeof dict, "%s", dict_opt);
 		else
 			pathf(dict, sizeof dict, "%s/fuzz/%s.dict", root, t);
 		char mk[PATH_MAX + 128];
 		pathf(mk, sizeof mk, "%s/build/fuzz", root);
-		mkdir(mk, 0755), mkdir(base, 0755), mkdir(seeds, 0755);
+		mkdir(mk, 0755), mkdir(seeds, 0755);
+		if (!out_opt)
+			pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
 	}
+	if (out_opt)
+		pathf(base, sizeof base, "%s", out_opt);
+	mkdir(base, 0755);
 	pathf(work, sizeof work, "%s/corpus-%s", base, engine);
 	pathf(art, sizeof art, "%s/artifacts", base);
 	if (mkdir(work, 0755) < 0 && errno != EEXIST)
@@ -1081,6 +1110,8 @@ int sd__cmd_fuzz(int argc, char **argv)
 	int have_dict = *dict && access(dict, R_OK) == 0;
 	printf("fuzz: %s on %s for %llu s (%llu job%s)\n", name, engine, (unsigned long long)secs,
 	       (unsigned long long)jobs, jobs == 1 ? "" : "s");
+	printf("fuzz: seeds %s, dictionary %s, output %s\n", *seeds ? seeds : "none",
+	       have_dict ? dict : "none", base);
 	fflush(stdout);
 	struct watch w = {.fd = -1,
 			  .log_path = log,

@@ -552,3 +552,76 @@ def test_summary_of_a_fork_campaign(build, tmp_path):
                      r"corpus 4, stability -$", r.stdout, re.M), r.stdout
     first = PROGRESS.search(r.stderr)
     assert first and first.group(2) in ("100", "250"), r.stderr
+
+
+# ---- a user's fuzzer gets what a built-in target gets ----------------------------------------
+
+# Stands in for a libFuzzer binary: keeps its arguments in PATH.args, fuzzes one input.
+FAKE_RECORDING = """#!/bin/sh
+printf '%s\\n' "$@" > "$0.args"
+printf '#1\\tINITED cov: 1 ft: 1 corp: 1/1b exec/s: 0 rss: 1Mb\\n'
+echo "Done 1 runs in 0 second(s)"
+"""
+
+
+def test_user_fuzzer_takes_its_seeds_and_dictionary_from_beside_it(build, tmp_path):
+    """A built-in target starts from corpus/TARGET with fuzz/TARGET.dict; a user's fuzzer given
+    by its path got neither unless --seeds and --dict were given (and the pytest fixture has no
+    way to give them): PATH.seeds/ and PATH.dict beside it are now taken, as OSS-Fuzz keeps a
+    fuzzer's dictionary beside it. --seeds and --dict still win."""
+    d = tmp_path / "bin"
+    d.mkdir()
+    fuzzer = script(d / "fuzz_rec", FAKE_RECORDING)
+    out = tmp_path / "out"
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    args = (d / "fuzz_rec.args").read_text().splitlines()
+    assert not [a for a in args if a.startswith("-dict=")], args
+    assert args[-1] == str(out / "corpus-libfuzzer"), args
+
+    (d / "fuzz_rec.dict").write_text('kw="GET"\n')
+    (d / "fuzz_rec.seeds").mkdir()
+    (d / "fuzz_rec.seeds" / "one").write_text("GET /\n")
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    args = (d / "fuzz_rec.args").read_text().splitlines()
+    assert f"-dict={d}/fuzz_rec.dict" in args, args
+    assert args[-2:] == [str(out / "corpus-libfuzzer"), f"{d}/fuzz_rec.seeds"], args
+    assert f"fuzz: seeds {d}/fuzz_rec.seeds, dictionary {d}/fuzz_rec.dict, output {out}\n" \
+        in r.stdout, r.stdout
+
+    other = tmp_path / "other.dict"
+    other.write_text('kw="PUT"\n')
+    (tmp_path / "seeds").mkdir()
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, "--dict", other, "--seeds",
+           tmp_path / "seeds", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    args = (d / "fuzz_rec.args").read_text().splitlines()
+    assert f"-dict={other}" in args and args[-1] == str(tmp_path / "seeds"), args
+
+
+def test_afl_takes_a_user_fuzzers_seeds_and_dictionary(build, tmp_path):
+    exe = own_fuzzer(tmp_path, "afl")
+    (tmp_path / "fuzz_own.dict").write_text('kw="xyz"\n')
+    (tmp_path / "fuzz_own.seeds").mkdir()
+    (tmp_path / "fuzz_own.seeds" / "one").write_bytes(b"x-seed")
+    out = tmp_path / "out"
+    r = sd(build, "fuzz", exe, "--engine", "afl", "--time", "2", "--out", out, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    stats = (out / "afl-out" / "main" / "fuzzer_stats").read_text()
+    line = re.search(r"^command_line\s*:\s*(.*)$", stats, re.M).group(1)
+    assert f" -x {tmp_path}/fuzz_own.dict " in line, line
+    assert (out / "afl-in" / "seed-0").read_bytes() == b"x-seed"
+
+
+def test_out_applies_to_a_built_in_target(build, tmp_path):
+    """--out was taken only for a fuzzer's path; a built-in target's corpus, crashes and log
+    went to build/fuzz/TARGET whatever it said."""
+    out = tmp_path / "o"
+    r = sd(build, "fuzz", "scenario_parser", "--time", "5", "--out", out, "--", "-runs=20")
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert (out / "corpus-libfuzzer").is_dir() and (out / "artifacts").is_dir()
+    assert re.search(r"^Done [1-9]\d* runs in ", (out / "libfuzzer.log").read_text(), re.M)
+    assert f", output {out}\n" in r.stdout
+    assert re.search(rf"^fuzz: scenario_parser on libfuzzer: 0 new crashes; corpus "
+                     rf"{re.escape(str(out))}/corpus-libfuzzer: ", r.stdout, re.M), r.stdout
