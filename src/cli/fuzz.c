@@ -67,9 +67,9 @@ static const char fuzz_help[] =
 	"elsewhere a line comes with the engine's first figures, then one every 10 s at most.\n"
 	"At the end a summary line (time, executions, average exec/s, coverage, corpus,\n"
 	"stability), each crash with its repro command, then the count. A crash report reaches\n"
-	"stderr whole (with up to 64 lines the target printed before it); all of the engine's\n"
-	"output is kept in libfuzzer.log (AFL++: afl.log, afl-sN.log) beside the corpus, and its\n"
-	"last lines are shown when it did not fuzz.\n"
+	"stderr whole (with up to 64 lines the target printed before it), as do libFuzzer's\n"
+	"WARNING lines; all of the engine's output is kept in libfuzzer.log (AFL++: afl.log,\n"
+	"afl-sN.log) beside the corpus, and its last lines are shown when it did not fuzz.\n"
 	"Exit: 0 the engine fuzzed and found no crash, 1 a crash found, 2 bad input, a failed\n"
 	"build, an engine that did not fuzz (its message is shown), or an input that ended in a\n"
 	"harness error (an in-process server that never listened or exited at start-up, ...: the\n"
@@ -500,15 +500,25 @@ static void lf_field(const char *line, const char *key, long long *v)
 		*v = strtoll(p, NULL, 10);
 }
 
-/* 1 for a libFuzzer status line, "#N\tNEW    cov: ..." from a fuzzing process or "#N: cov: ..."
- * from the -fork driver, taken into s; 0 for any other line. */
+/* The number right after prefix at the start of l (strtoll: a huge one saturates), else -1. */
+static long long lead_num(const char *l, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (strncmp(l, prefix, n) || l[n] < '0' || l[n] > '9')
+		return -1;
+	return strtoll(l + n, NULL, 10);
+}
+
+/* 1 for a libFuzzer status line, "#N\tNEW    cov: ... exec/s: ..." from a fuzzing process
+ * (without cov: for a target built without coverage) or "#N: cov: ... exec/s ..." from the
+ * -fork driver, taken into s; 0 for any other line. */
 static int lf_status(const char *line, struct fuzz_stats *s)
 {
 	char *end;
 	if (line[0] != '#' || line[1] < '0' || line[1] > '9')
 		return 0;
 	long long n = strtoll(line + 1, &end, 10);
-	if ((*end != ':' && *end != '\t' && *end != ' ') || !strstr(end, " cov: "))
+	if ((*end != ':' && *end != '\t') || !strstr(end, " exec/s"))
 		return 0;
 	if (*end == ':')
 		s->forked = 1;
@@ -603,8 +613,11 @@ static void afl_statsd(const char *msg, struct fuzz_stats *s)
 {
 	for (const char *l = msg; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
 		char key[48];
-		long long v;
-		if (sscanf(l, "fuzzing.%47[a-z_]:%lld", key, &v) != 2 || v < 0)
+		int at = 0;
+		if (sscanf(l, "fuzzing.%47[a-z_]:%n", key, &at) != 1 || !at)
+			continue;
+		long long v = lead_num(l + at, "");
+		if (v < 0)
 			continue;
 		if (!strcmp(key, "execs_done"))
 			s->execs = v;
@@ -708,14 +721,18 @@ static void ring_flush(struct watch *w)
 
 static void lf_line(struct watch *w, const char *l)
 {
-	unsigned long long n;
+	long long n;
 	if (lf_status(l, &w->st)) {
 		ring_reset(w);
 		return;
 	}
-	if (!w->st.forked && (sscanf(l, "Done %llu runs in ", &n) == 1 ||
-			      sscanf(l, "stat::number_of_executed_units: %llu", &n) == 1))
-		w->st.execs = (long long)n;
+	if (!w->st.forked && ((n = lead_num(l, "Done ")) >= 0 ||
+			      (n = lead_num(l, "stat::number_of_executed_units: ")) >= 0))
+		w->st.execs = n;
+	if (!w->in_report && !strncmp(l, "WARNING: ", 9)) { /* libFuzzer's own, once each */
+		show(w, l);
+		return;
+	}
 	if (w->after_unit && !strncmp(l, "Base64: ", 8)) {
 		w->after_unit = 0;
 		show(w, l);

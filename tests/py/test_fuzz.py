@@ -2,6 +2,7 @@
 inputs replay clean; bad input is refused. (ci/fuzz also smokes every target.)"""
 import os
 import re
+import select
 import shlex
 import signal
 import subprocess
@@ -450,6 +451,8 @@ def test_progress_line_on_a_terminal(build, tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            if not select.select([master], [], [], max(0, deadline - time.monotonic()))[0]:
+                break
             try:
                 chunk = os.read(master, 65536)
             except OSError:  # EIO: every writer has closed the terminal
@@ -526,6 +529,26 @@ def test_crash_report_shown_whole(build, tmp_path):
     assert re.search(r"^fuzz: crashes on libfuzzer: ran \d+ s, 9 execs \(\d+/s\), cov 7 ft 8, "
                      r"corpus 2, stability -$", r.stdout, re.M), r.stdout
     assert re.search(r"^reproduce: .*crash-fake --engine libfuzzer$", r.stdout, re.M)
+
+
+def test_libfuzzer_warnings_and_a_target_without_coverage(build, tmp_path):
+    """libFuzzer's own warnings reach stderr (a target built without coverage instrumentation
+    is told once, and fuzzed blind: its log was shown only if the engine failed); its status
+    lines without cov: still give the figures."""
+    fuzzer = script(tmp_path / "fuzz_plain", """#!/bin/sh
+printf '#2\\tINITED exec/s: 0 rss: 30Mb\\n'
+echo "WARNING: no interesting inputs were found so far. Is the code instrumented for coverage?"
+printf '#64\\tpulse  exec/s: 32 rss: 30Mb\\n'
+echo "Done 64 runs in 2 second(s)"
+""")
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", tmp_path / "out", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "WARNING: no interesting inputs were found so far. Is the code instrumented for " \
+        "coverage?\n" in r.stderr, r.stderr
+    assert re.search(r"^fuzz: \d+/5 s, (2|64) execs \((0|32)/s\), cov - ft -, corpus -, crashes 0, "
+                     r"stability -$", r.stderr, re.M), r.stderr
+    assert re.search(r"^fuzz: plain on libfuzzer: ran \d+ s, 64 execs \(\d+/s\), cov - ft -, "
+                     r"corpus -, stability -$", r.stdout, re.M), r.stdout
 
 
 FAKE_FORK_DRIVER = """#!/bin/sh
