@@ -9,8 +9,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,20 +46,30 @@ static const char fuzz_help[] =
 	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n"
 	"                      [--seeds DIR] [--dict FILE] [--out DIR] [-- ENGINE_ARGS...]\n\n"
 	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
-	"(default 60), starting from corpus/TARGET. New inputs go to build/fuzz/TARGET/corpus,\n"
-	"crashes to build/fuzz/TARGET/artifacts, each printed with the command that replays it.\n"
+	"(default 60), starting from corpus/TARGET with fuzz/TARGET.dict. New inputs go to\n"
+	"OUT/corpus-ENGINE, crashes to OUT/artifacts, each printed with the command that replays\n"
+	"it (OUT: --out, default build/fuzz/TARGET).\n"
 	"Targets: scenario_parser, sim_ops, sim_vs_kernel, example_server, fragile_server, or\n"
 	"the path of a fuzzer you built for the engine (e.g. with sockdrill_add_server_fuzzer):\n"
-	"it is run as it is, its inputs and crashes go below --out (default fuzz-out/NAME).\n"
+	"it is run as it is, with the same handling; its seeds are PATH.seeds/ and its\n"
+	"dictionary PATH.dict when they exist beside it, and OUT defaults to fuzz-out/NAME.\n"
 	"  --engine E   libfuzzer (default; ASan+UBSan) or afl (AFL++, afl-clang-fast)\n"
 	"  --time S     seconds, 1..86400\n"
 	"  --jobs N     parallel fuzzers: libFuzzer -fork=N, AFL++ one -M and N-1 -S instances\n"
-	"  --seeds DIR  seed inputs, a directory (default corpus/TARGET; none for a path)\n"
-	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict when it exists)\n"
-	"  --out DIR    where a path's corpus and artifacts go\n"
+	"  --seeds DIR  seed inputs, a directory (default corpus/TARGET, PATH.seeds)\n"
+	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict, PATH.dict, when it exists)\n"
+	"  --out DIR    where the corpus, the crashes and the engine's log go (OUT)\n"
 	"  -- ARGS...   up to 32 arguments passed to the engine as they are, after sockdrill's\n"
 	"               own (libFuzzer flags such as -detect_leaks=0; afl-fuzz options)\n"
-	"libFuzzer's output goes to libfuzzer.log beside the corpus; its last lines are shown.\n"
+	"While it runs, a progress line on stderr: seconds so far/S, executions, exec/s, coverage\n"
+	"(libFuzzer cov and ft; AFL++ edges found/map size), corpus, crashes, stability (AFL++'s;\n"
+	"'-' on libFuzzer, which has none). On a terminal it is redrawn in place once a second;\n"
+	"elsewhere a line comes with the engine's first figures, then one every 10 s at most.\n"
+	"At the end a summary line (time, executions, average exec/s, coverage, corpus,\n"
+	"stability), each crash with its repro command, then the count. A crash report reaches\n"
+	"stderr whole (with up to 64 lines the target printed before it), as do libFuzzer's\n"
+	"WARNING lines; all of the engine's output is kept in libfuzzer.log (AFL++: afl.log,\n"
+	"afl-sN.log) beside the corpus, and its last lines are shown when it did not fuzz.\n"
 	"Exit: 0 the engine fuzzed and found no crash, 1 a crash found, 2 bad input, a failed\n"
 	"build, an engine that did not fuzz (its message is shown), or an input that ended in a\n"
 	"harness error (an in-process server that never listened or exited at start-up, ...: the\n"
@@ -130,6 +145,26 @@ static int external_target(const char *cmd, const char *t, char *exe, char *name
 		b += 5;
 	pathf(name, size, "%s", b);
 	return 0;
+}
+
+/* A user's fuzzer keeps its seeds and dictionary beside it, named after it: PATH.seeds/ (dir)
+ * and PATH.dict (a regular file), by the path as given or the file it resolves to. The one
+ * found, made absolute, into out; "" when there is none. */
+static void beside(const char *given, const char *exe, const char *suffix, int dir, char *out,
+		   size_t size)
+{
+	const char *paths[] = {given, exe};
+	*out = 0;
+	for (int i = 0; i < 2; i++) {
+		char p[PATH_MAX + 16], abs[PATH_MAX];
+		struct stat st;
+		pathf(p, sizeof p, "%s%s", paths[i], suffix);
+		if (stat(p, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) &&
+		    access(p, dir ? R_OK | X_OK : R_OK) == 0 && realpath(p, abs)) {
+			pathf(out, size, "%s", abs);
+			return;
+		}
+	}
 }
 
 static int check_target(const char *cmd, const char *t)
@@ -268,11 +303,11 @@ static int later(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
 }
 
-/* This run's crash files, each with the command that replays it: names that were not in
- * `before`, and files written after the `since` mark (libFuzzer names a crash by its
- * content, so finding one again rewrites the same file). The mark is a file's time, from
- * the same clock as the crashes': a crash of an earlier run in the same second is not
- * this run's. */
+/* This run's crash files, each with the command that replays it (none when t is NULL: a
+ * count only): names that were not in `before`, and files written after the `since` mark
+ * (libFuzzer names a crash by its content, so finding one again rewrites the same file). The
+ * mark is a file's time, from the same clock as the crashes': a crash of an earlier run in the
+ * same second is not this run's. */
 static int print_crashes(const char *art, const char *t, const char *engine, const char *before,
 			 const struct timespec *since)
 {
@@ -287,45 +322,77 @@ static int print_crashes(const char *art, const char *t, const char *engine, con
 		if (e->d_name[0] == '.' || stat(path, &st) < 0 ||
 		    (before && strstr(before, key) && !later(&st.st_mtim, since)))
 			continue;
+		n++;
+		if (!t)
+			continue;
 		const char *av[] = {"./sockdrill", "repro", t, path, "--engine", engine, NULL};
 		char *cmd = sd__shell_cmd(av);
 		printf("reproduce: %s\n", cmd ? cmd : "(out of memory)");
 		free(cmd);
-		n++;
 	}
 	if (d)
 		closedir(d);
 	return n;
 }
 
-enum { ENGINE_TAIL = 12 }; /* lines of the engine's log shown after a run */
+enum { ENGINE_TAIL = 12 }; /* lines of an engine's log shown when it did not fuzz */
 
-/* Whether libFuzzer's log shows a run that fuzzed to its end: "Done N runs in S second(s)"
- * (N > 0), or "INFO: exiting: 0" from the -fork driver. Its last lines go to stderr. */
-static int libfuzzer_fuzzed(const char *log)
+/* Writes s without its terminal escapes (AFL++ colours its messages even into a file). */
+static void put_plain(const char *s, FILE *f)
+{
+	for (; *s; s++) {
+		if (*s != '\033') {
+			fputc(*s, f);
+			continue;
+		}
+		if (s[1] == '[') /* CSI: parameters up to a final byte in @..~ */
+			for (s += 2; *s && (*s < '@' || *s > '~'); s++)
+				;
+		else if (s[1])
+			s++;
+		if (!*s)
+			break;
+	}
+}
+
+/* The last lines of an engine's log on stderr, headed by where all of it is. */
+static void show_tail(const char *log, const char *who)
 {
 	FILE *f = fopen(log, "r");
 	char *line = NULL, *ring[ENGINE_TAIL] = {0};
 	size_t cap = 0, n = 0;
-	int fuzzed = 0;
-	unsigned long long runs;
 	while (f && getline(&line, &cap, f) > 0) {
-		if ((sscanf(line, "Done %llu runs in ", &runs) == 1 && runs > 0) ||
-		    !strncmp(line, "INFO: exiting: 0 ", 17))
-			fuzzed = 1;
 		free(ring[n % ENGINE_TAIL]);
 		ring[n++ % ENGINE_TAIL] = strdup(line);
 	}
 	if (f)
 		fclose(f);
 	free(line);
-	fprintf(stderr, "sockdrill fuzz: the last lines of libFuzzer's output (all of it in %s):\n",
+	fprintf(stderr, "sockdrill fuzz: the last lines of %s's output (all of it in %s):\n", who,
 		log);
 	for (size_t i = n > ENGINE_TAIL ? n - ENGINE_TAIL : 0; i < n; i++)
 		if (ring[i % ENGINE_TAIL])
-			fputs(ring[i % ENGINE_TAIL], stderr);
+			put_plain(ring[i % ENGINE_TAIL], stderr);
 	for (size_t i = 0; i < ENGINE_TAIL; i++)
 		free(ring[i]);
+}
+
+/* Whether libFuzzer's log shows a run that fuzzed to its end: "Done N runs in S second(s)"
+ * (N > 0), or "INFO: exiting: 0" from the -fork driver. */
+static int libfuzzer_fuzzed(const char *log)
+{
+	FILE *f = fopen(log, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int fuzzed = 0;
+	unsigned long long runs;
+	while (f && getline(&line, &cap, f) > 0)
+		if ((sscanf(line, "Done %llu runs in ", &runs) == 1 && runs > 0) ||
+		    !strncmp(line, "INFO: exiting: 0 ", 17))
+			fuzzed = 1;
+	if (f)
+		fclose(f);
+	free(line);
 	return fuzzed;
 }
 
@@ -392,6 +459,527 @@ static int harness_errors(const char *path)
 		fclose(f);
 	free(line);
 	return n;
+}
+
+/* ---- the campaign watched: progress line, crash reports, summary ---------------------------- */
+
+/* How often the progress line is drawn: in place on a terminal, as a plain line elsewhere (a
+ * CI log), where the engine's first statistics are shown at once and then at most this often. */
+#define PROGRESS_TTY_MS 1000
+#define PROGRESS_LOG_MS 10000
+#define WATCH_POLL_MS   250
+/* libFuzzer's lines since its last status line kept for a crash report (what a target printed
+ * just before its finding, such as sim_vs_kernel's side-by-side table). */
+#define REPORT_RING 64
+#define LINE_CAP    4096
+/* Reads of the engine's output taken once it has ended (64 KiB each): a helper it left behind
+ * that keeps writing must not keep us. */
+#define DRAIN_READS 1024
+
+/* What an engine has told of its campaign so far; -1 (or "") where it has not. */
+struct fuzz_stats {
+	long long execs, rate, cov, ft, corpus, crashes, edges, total_edges;
+	char stability[16]; /* AFL++'s, as "100.00%" */
+	int forked;         /* libFuzzer -fork: only the driver's "#N:" lines count */
+};
+
+static void stats_init(struct fuzz_stats *s)
+{
+	*s = (struct fuzz_stats){-1, -1, -1, -1, -1, -1, -1, -1, "", 0};
+}
+
+/* The number after key in a libFuzzer status line ("cov: 12"; -fork's "exec/s 9"). */
+static void lf_field(const char *line, const char *key, long long *v)
+{
+	const char *p = strstr(line, key);
+	if (!p)
+		return;
+	for (p += strlen(key); *p == ':' || *p == ' ';)
+		p++;
+	if (*p >= '0' && *p <= '9')
+		*v = strtoll(p, NULL, 10);
+}
+
+/* The number right after prefix at the start of l (strtoll: a huge one saturates), else -1. */
+static long long lead_num(const char *l, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (strncmp(l, prefix, n) || l[n] < '0' || l[n] > '9')
+		return -1;
+	return strtoll(l + n, NULL, 10);
+}
+
+/* 1 for a libFuzzer status line, "#N\tNEW    cov: ... exec/s: ..." from a fuzzing process
+ * (without cov: for a target built without coverage) or "#N: cov: ... exec/s ..." from the
+ * -fork driver, taken into s; 0 for any other line. */
+static int lf_status(const char *line, struct fuzz_stats *s)
+{
+	char *end;
+	if (line[0] != '#' || line[1] < '0' || line[1] > '9')
+		return 0;
+	long long n = strtoll(line + 1, &end, 10);
+	if ((*end != ':' && *end != '\t') || !strstr(end, " exec/s"))
+		return 0;
+	if (*end == ':')
+		s->forked = 1;
+	else if (s->forked)
+		return 1; /* a -fork job's own count, in the log of its crash */
+	s->execs = n;
+	lf_field(end, " cov: ", &s->cov);
+	lf_field(end, " ft: ", &s->ft);
+	lf_field(end, " corp: ", &s->corpus);
+	lf_field(end, " exec/s", &s->rate);
+	return 1;
+}
+
+/* Whether a libFuzzer line starts a crash report: a sanitizer's or libFuzzer's "==PID==ERROR:",
+ * UBSan's "runtime error:", a sockdrill oracle's finding. */
+static int lf_report_starts(const char *l)
+{
+	if (!strncmp(l, "sockdrill finding: ", 19) || strstr(l, ": runtime error: "))
+		return 1;
+	if (strncmp(l, "==", 2) || l[2] < '0' || l[2] > '9')
+		return 0;
+	for (l += 2; *l >= '0' && *l <= '9';)
+		l++;
+	return !strncmp(l, "==", 2) && strstr(l, "ERROR:");
+}
+
+/* AFL++'s fuzzer_stats of the ninst instances below out: execs and crashes summed, coverage
+ * and corpus the largest instance's, stability the lowest. 0 before the main instance has
+ * written a whole one (it rewrites the file in place: a read can catch it half written). */
+static int afl_stats(const char *out, int ninst, struct fuzz_stats *s)
+{
+	struct fuzz_stats t;
+	double stab = -1;
+	stats_init(&t);
+	for (int i = 0; i < ninst; i++) {
+		char path[PATH_MAX + 200], key[64], val[64], *line = NULL;
+		size_t cap = 0;
+		long long execs = -1, corpus = -1, crashes = 0, edges = -1, total = -1;
+		double st = -1;
+		int whole = 0;
+		if (i)
+			pathf(path, sizeof path, "%s/s%d/fuzzer_stats", out, i);
+		else
+			pathf(path, sizeof path, "%s/main/fuzzer_stats", out);
+		FILE *f = fopen(path, "r");
+		while (f && getline(&line, &cap, f) > 0) {
+			if (sscanf(line, "%63s : %63s", key, val) != 2)
+				continue;
+			if (!strcmp(key, "execs_done"))
+				execs = strtoll(val, NULL, 10);
+			else if (!strcmp(key, "corpus_count") || !strcmp(key, "paths_total"))
+				corpus = strtoll(val, NULL, 10);
+			else if (!strcmp(key, "saved_crashes") || !strcmp(key, "unique_crashes"))
+				crashes = strtoll(val, NULL, 10);
+			else if (!strcmp(key, "edges_found"))
+				edges = strtoll(val, NULL, 10);
+			else if (!strcmp(key, "total_edges"))
+				total = strtoll(val, NULL, 10);
+			else if (!strcmp(key, "stability"))
+				st = strtod(val, NULL);
+			else if (!strcmp(key, "command_line")) /* the last line */
+				whole = 1;
+		}
+		if (f)
+			fclose(f);
+		free(line);
+		if (execs < 0 || !whole) {
+			if (!i)
+				return 0;
+			continue;
+		}
+		t.execs = (t.execs < 0 ? 0 : t.execs) + execs;
+		t.crashes = (t.crashes < 0 ? 0 : t.crashes) + crashes;
+		if (corpus > t.corpus)
+			t.corpus = corpus;
+		if (edges > t.edges)
+			t.edges = edges;
+		if (total > t.total_edges)
+			t.total_edges = total;
+		if (st >= 0 && edges > 0 && (stab < 0 || st < stab)) /* 0.00% before calibration */
+			stab = st;
+	}
+	if (stab >= 0)
+		pathf(t.stability, sizeof t.stability, "%.2f%%", stab);
+	*s = t;
+	return 1;
+}
+
+/* One StatsD datagram of an AFL++ instance ("fuzzing.execs_done:123|g", a line each) into s:
+ * AFL++ sends one a second, where its fuzzer_stats is rewritten once a minute. */
+static void afl_statsd(const char *msg, struct fuzz_stats *s)
+{
+	for (const char *l = msg; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		char key[48];
+		int at = 0;
+		if (sscanf(l, "fuzzing.%47[a-z_]:%n", key, &at) != 1 || !at)
+			continue;
+		long long v = lead_num(l + at, "");
+		if (v < 0)
+			continue;
+		if (!strcmp(key, "execs_done"))
+			s->execs = v;
+		else if (!strcmp(key, "corpus_count") || !strcmp(key, "paths_total"))
+			s->corpus = v;
+		else if (!strcmp(key, "saved_crashes") || !strcmp(key, "unique_crashes"))
+			s->crashes = v;
+		else if (!strcmp(key, "edges_found"))
+			s->edges = v;
+	}
+}
+
+static void num(char *out, size_t size, long long v)
+{
+	if (v < 0)
+		pathf(out, size, "-");
+	else
+		pathf(out, size, "%lld", v);
+}
+
+/* "N execs (R/s), COVERAGE, corpus N": the fields both lines share (rate: exec/s). */
+static void stats_text(char *out, size_t size, const struct fuzz_stats *s, long long rate, int afl)
+{
+	char execs[32], r[32], a[32], b[32], corpus[32];
+	num(execs, sizeof execs, s->execs);
+	num(r, sizeof r, rate);
+	num(corpus, sizeof corpus, s->corpus);
+	if (afl) {
+		char pct[64];
+		num(a, sizeof a, s->edges);
+		num(b, sizeof b, s->total_edges);
+		if (s->edges >= 0 && s->total_edges > 0)
+			pathf(pct, sizeof pct, "/%s (%.2f%%)", b,
+			      100.0 * s->edges / s->total_edges);
+		pathf(out, size, "%s execs (%s/s), edges %s%s, corpus %s", execs, r, a,
+		      s->total_edges > 0 ? pct : "", corpus);
+	} else {
+		num(a, sizeof a, s->cov);
+		num(b, sizeof b, s->ft);
+		pathf(out, size, "%s execs (%s/s), cov %s ft %s, corpus %s", execs, r, a, b,
+		      corpus);
+	}
+}
+
+/* One engine run being watched: its processes, its output, what it has told so far. */
+struct watch {
+	pid_t pid[64];
+	int np, ended[64], status[64];
+	int fd;    /* libFuzzer's output, or the AFL++ main instance's; -1 once closed */
+	FILE *log; /* where all of that output is kept */
+	int udp[64], nudp, statsd;  /* AFL++ instances' StatsD sockets; whether one spoke */
+	struct fuzz_stats inst[64]; /* what each said last */
+	const char *log_path, *art, *before, *afl_out;
+	const struct timespec *since;
+	int afl, ninst, tty;
+	uint64_t secs;
+	char line[LINE_CAP];
+	size_t len;
+	char *ring[REPORT_RING];
+	size_t nring;                     /* lines since libFuzzer's last status line */
+	int in_report, after_unit, shown; /* crash reports shown */
+	int drawn, told;                  /* a line on the terminal; the first stats shown */
+	struct fuzz_stats st;
+	double t0, t1, last_draw; /* the run's start and end */
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* An engine line that must be seen (a crash report), above the progress line. */
+static void show(struct watch *w, const char *l)
+{
+	if (w->drawn)
+		fputs("\r\033[K", stderr), w->drawn = 0;
+	fprintf(stderr, "%s\n", l);
+}
+
+static void ring_reset(struct watch *w)
+{
+	for (size_t i = 0; i < REPORT_RING; i++)
+		free(w->ring[i]), w->ring[i] = NULL;
+	w->nring = 0;
+}
+
+/* The lines before a crash report's first line: what the target printed on that input. */
+static void ring_flush(struct watch *w)
+{
+	size_t first = w->nring > REPORT_RING ? w->nring - REPORT_RING : 0;
+	if (first)
+		fprintf(stderr, "sockdrill fuzz: (%zu lines before these are in %s)\n", first,
+			w->log_path);
+	for (size_t i = first; i < w->nring; i++)
+		if (w->ring[i % REPORT_RING])
+			show(w, w->ring[i % REPORT_RING]);
+	ring_reset(w);
+}
+
+static void lf_line(struct watch *w, const char *l)
+{
+	long long n;
+	if (lf_status(l, &w->st)) {
+		ring_reset(w);
+		return;
+	}
+	if (!w->st.forked && ((n = lead_num(l, "Done ")) >= 0 ||
+			      (n = lead_num(l, "stat::number_of_executed_units: ")) >= 0))
+		w->st.execs = n;
+	if (!w->in_report && !strncmp(l, "WARNING: ", 9)) { /* libFuzzer's own, once each */
+		show(w, l);
+		return;
+	}
+	if (w->after_unit && !strncmp(l, "Base64: ", 8)) {
+		w->after_unit = 0;
+		show(w, l);
+		return;
+	}
+	w->after_unit = 0;
+	if (!w->in_report && lf_report_starts(l)) {
+		w->in_report = 1, w->shown++;
+		ring_flush(w);
+	}
+	if (w->in_report) { /* to the line that names the crash file, and its Base64 */
+		show(w, l);
+		if (strstr(l, "Test unit written to "))
+			w->in_report = 0, w->after_unit = 1;
+		return;
+	}
+	free(w->ring[w->nring % REPORT_RING]);
+	w->ring[w->nring++ % REPORT_RING] = strdup(l);
+}
+
+static void take_line(struct watch *w)
+{
+	w->line[w->len] = 0;
+	if (!w->afl) /* AFL++'s statistics come by StatsD and fuzzer_stats; its lines are logged */
+		lf_line(w, w->line);
+	w->len = 0;
+}
+
+/* Reads what the engine wrote (at most `reads` times 64 KiB): 1 something, 0 nothing now, -1
+ * its end (the descriptor is closed). Everything goes to the log; lines to take_line. */
+static int watch_read(struct watch *w, int reads)
+{
+	char buf[65536];
+	int got = 0;
+	for (int r = 0; r < reads; r++) {
+		ssize_t k = read(w->fd, buf, sizeof buf);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return got;
+			close(w->fd);
+			w->fd = -1;
+			if (w->len)
+				take_line(w);
+			return -1;
+		}
+		got = 1;
+		if (w->log)
+			fwrite(buf, 1, (size_t)k, w->log);
+		for (ssize_t i = 0; i < k; i++) {
+			if (buf[i] == '\n' || w->len == sizeof w->line - 1) {
+				take_line(w);
+				if (buf[i] == '\n')
+					continue;
+			}
+			w->line[w->len++] = buf[i];
+		}
+	}
+	return got;
+}
+
+/* Takes the StatsD datagrams waiting on instance i's socket. */
+static void statsd_read(struct watch *w, int i)
+{
+	char buf[8192];
+	ssize_t k;
+	while ((k = recv(w->udp[i], buf, sizeof buf - 1, 0)) > 0) {
+		buf[k] = 0;
+		afl_statsd(buf, &w->inst[i]);
+		w->statsd = 1;
+	}
+}
+
+/* AFL++'s figures: the instances' last StatsD numbers, summed (execs, crashes) or the largest
+ * (corpus, edges); from fuzzer_stats (file) the map size and stability, and all of it at the
+ * end (AFL++'s last word) or without StatsD sockets (the caller's own AFL_STATSD). */
+static void afl_update(struct watch *w, int file, int last)
+{
+	struct fuzz_stats f;
+	if (file && afl_stats(w->afl_out, w->ninst, &f)) {
+		if (last || !w->nudp) {
+			w->st = f;
+			return;
+		}
+		w->st.total_edges = f.total_edges;
+		memcpy(w->st.stability, f.stability, sizeof f.stability);
+	}
+	if (last || !w->statsd)
+		return;
+	long long execs = 0, crashes = 0, corpus = -1, edges = -1;
+	for (int i = 0; i < w->nudp; i++) {
+		const struct fuzz_stats *s = &w->inst[i];
+		if (s->execs < 0)
+			continue;
+		execs += s->execs, crashes += s->crashes > 0 ? s->crashes : 0;
+		corpus = s->corpus > corpus ? s->corpus : corpus;
+		edges = s->edges > edges ? s->edges : edges;
+	}
+	w->st.execs = execs, w->st.crashes = crashes, w->st.corpus = corpus, w->st.edges = edges;
+}
+
+static void draw(struct watch *w, double now)
+{
+	char text[512], line[600];
+	long long el = (long long)(now - w->t0);
+	/* libFuzzer tells its rate; AFL++'s, over its first seconds, is calibration's */
+	double secs = now - w->t0 > 1 ? now - w->t0 : 1;
+	long long rate = w->afl && w->st.execs >= 0 ? (long long)(w->st.execs / secs) : w->st.rate;
+	stats_text(text, sizeof text, &w->st, rate, w->afl);
+	pathf(line, sizeof line, "fuzz: %lld/%llu s, %s, crashes %lld, stability %s", el,
+	      (unsigned long long)w->secs, text, w->st.crashes < 0 ? 0 : w->st.crashes,
+	      w->afl && *w->st.stability ? w->st.stability : "-");
+	if (w->tty) {
+		struct winsize ws;
+		int cols = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col - 1 : 79;
+		fprintf(stderr, "\r%.*s\033[K", cols, line);
+		w->drawn = 1;
+	} else {
+		fprintf(stderr, "%s\n", line);
+	}
+	fflush(stderr);
+	w->last_draw = now;
+	w->told |= w->st.execs > 0;
+}
+
+/* The progress line, when it is due: the first statistics at once, then once a second on a
+ * terminal (which shows it from the start), every PROGRESS_LOG_MS elsewhere. */
+static void tick(struct watch *w)
+{
+	double now = now_s();
+	int due = (now - w->last_draw) * 1000 >= (w->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
+	if (w->afl)
+		afl_update(w, !w->told || due, 0);
+	if (!(!w->told && w->st.execs > 0) && !(due && (w->tty || w->told)))
+		return;
+	if (!w->afl) /* libFuzzer's crashes: the files it wrote */
+		w->st.crashes = print_crashes(w->art, NULL, NULL, w->before, w->since);
+	draw(w, now);
+}
+
+/* Runs the loop until every process has ended, reading the engine's output and drawing the
+ * progress line. After SIGINT/SIGTERM (passed on by the handler) the processes get
+ * SD__PROC_GRACE_MS before SIGKILL. */
+static void watch_run(struct watch *w)
+{
+	double stop_at = -1;
+	w->t0 = now_s();
+	w->last_draw = w->tty ? w->t0 - 1 : w->t0;
+	for (;;) {
+		int live = 0;
+		for (int i = 0; i < w->np; i++) {
+			if (w->ended[i])
+				continue;
+			int r = sd__proc_poll(w->pid[i], &w->status[i]);
+			if (r < 0)
+				w->status[i] = 127 << 8;
+			w->ended[i] = r != 0;
+			live += r == 0;
+		}
+		if (!live) { /* what it wrote before it ended, and no more */
+			if (w->fd >= 0)
+				watch_read(w, DRAIN_READS);
+			for (int i = 0; i < w->nudp; i++)
+				statsd_read(w, i);
+			break;
+		}
+		if (sd__proc_caught() && stop_at < 0)
+			stop_at = now_s() + SD__PROC_GRACE_MS / 1000.0;
+		if (stop_at >= 0 && now_s() > stop_at)
+			for (int i = 0; i < w->np; i++)
+				if (!w->ended[i])
+					sd__proc_stop(w->pid[i], SIGKILL, &w->status[i]),
+						w->ended[i] = 1;
+		struct pollfd p[65] = {{.fd = w->fd, .events = POLLIN}};
+		for (int i = 0; i < w->nudp; i++)
+			p[1 + i] = (struct pollfd){.fd = w->udp[i], .events = POLLIN};
+		if (poll(p, 1 + (nfds_t)w->nudp, WATCH_POLL_MS) > 0) { /* a closed fd: skipped */
+			if (p[0].revents)
+				watch_read(w, 16);
+			for (int i = 0; i < w->nudp; i++)
+				if (p[1 + i].revents)
+					statsd_read(w, i);
+		}
+		tick(w);
+	}
+	if (w->fd >= 0)
+		close(w->fd), w->fd = -1;
+	for (int i = 0; i < w->nudp; i++)
+		close(w->udp[i]);
+	ring_reset(w);
+	if (!w->told && !sd__proc_caught()) /* a run too short for a line of its own */
+		tick(w);
+	if (w->afl)
+		afl_update(w, 1, 1);
+	if (w->drawn)
+		fputs("\r\033[K", stderr), w->drawn = 0;
+	w->t1 = now_s();
+}
+
+/* The first of the watched processes that failed, or -1. */
+static int watch_failed(const struct watch *w)
+{
+	for (int i = 0; i < w->np; i++)
+		if (!WIFEXITED(w->status[i]) || WEXITSTATUS(w->status[i]))
+			return i;
+	return -1;
+}
+
+/* Its exit status as a shell tells it (0 when none failed). */
+static int watch_status(const struct watch *w)
+{
+	int i = watch_failed(w);
+	if (i < 0)
+		return 0;
+	int st = w->status[i];
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Starts argv with extra environment assignments, its stdout and stderr on fd. */
+static pid_t spawn_engine(char *const argv[], const char *const env[], int fd)
+{
+	pid_t pid = sd__proc_spawn();
+	if (pid == 0) {
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execvp(argv[0], argv);
+		fprintf(stderr, "sockdrill: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The summary of a run that executed inputs: its time, executions, average rate, coverage,
+ * corpus and stability (the crashes follow, each with its repro command). */
+static void summary(const struct watch *w, const char *name, const char *engine)
+{
+	char text[512];
+	double secs = w->t1 - w->t0;
+	if (w->st.execs <= 0)
+		return;
+	long long rate = (long long)(w->st.execs / (secs > 0.001 ? secs : 0.001) + 0.5);
+	stats_text(text, sizeof text, &w->st, rate, w->afl);
+	printf("fuzz: %s on %s: ran %.0f s, %s, stability %s\n", name, engine, secs, text,
+	       w->afl && *w->st.stability ? w->st.stability : "-");
 }
 
 int sd__cmd_fuzz(int argc, char **argv)
@@ -474,30 +1062,37 @@ int sd__cmd_fuzz(int argc, char **argv)
 	if (resolve_target("fuzz", t, engine, root, exe, name) < 0)
 		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
 	if (external) {
-		pathf(base, sizeof base, "%s", out_opt ? out_opt : "fuzz-out");
-		mkdir(base, 0755);
+		/* a user's fuzzer gets what a built-in target has, from beside it */
+		if (seeds_opt)
+			pathf(seeds, sizeof seeds, "%s", seeds_opt);
+		else
+			beside(t, exe, ".seeds", 1, seeds, sizeof seeds);
+		if (dict_opt)
+			pathf(dict, sizeof dict, "%s", dict_opt);
+		else
+			beside(t, exe, ".dict", 0, dict, sizeof dict);
 		if (!out_opt) {
-			char sub[PATH_MAX + 64];
-			pathf(sub, sizeof sub, "%s/%s", base, name);
-			pathf(base, sizeof base, "%s", sub);
+			mkdir("fuzz-out", 0755);
+			pathf(base, sizeof base, "fuzz-out/%s", name);
 		}
-		pathf(seeds, sizeof seeds, "%s", seeds_opt ? seeds_opt : "");
-		pathf(dict, sizeof dict, "%s", dict_opt ? dict_opt : "");
-		mkdir(base, 0755);
 	} else {
 		if (seeds_opt)
 			pathf(seeds, sizeof seeds, "%s", seeds_opt);
 		else
 			pathf(seeds, sizeof seeds, "%s/corpus/%s", root, t);
-		pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
 		if (dict_opt)
 			pathf(dict, sizeof dict, "%s", dict_opt);
 		else
 			pathf(dict, sizeof dict, "%s/fuzz/%s.dict", root, t);
 		char mk[PATH_MAX + 128];
 		pathf(mk, sizeof mk, "%s/build/fuzz", root);
-		mkdir(mk, 0755), mkdir(base, 0755), mkdir(seeds, 0755);
+		mkdir(mk, 0755), mkdir(seeds, 0755);
+		if (!out_opt)
+			pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
 	}
+	if (out_opt)
+		pathf(base, sizeof base, "%s", out_opt);
+	mkdir(base, 0755);
 	pathf(work, sizeof work, "%s/corpus-%s", base, engine);
 	pathf(art, sizeof art, "%s/artifacts", base);
 	if (mkdir(work, 0755) < 0 && errno != EEXIST)
@@ -528,10 +1123,24 @@ int sd__cmd_fuzz(int argc, char **argv)
 	unlink(herr);
 	int rc, fuzzed;
 	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
+	char log[PATH_MAX + 96]; /* the engine's output (AFL++: its main instance's) */
 	int have_dict = *dict && access(dict, R_OK) == 0;
 	printf("fuzz: %s on %s for %llu s (%llu job%s)\n", name, engine, (unsigned long long)secs,
 	       (unsigned long long)jobs, jobs == 1 ? "" : "s");
+	printf("fuzz: seeds %s, dictionary %s, output %s\n", *seeds ? seeds : "none",
+	       have_dict ? dict : "none", base);
 	fflush(stdout);
+	struct watch w = {.fd = -1,
+			  .log_path = log,
+			  .art = art,
+			  .before = before,
+			  .since = &since,
+			  .afl = !strcmp(engine, "afl"),
+			  .ninst = (int)jobs,
+			  .tty = isatty(2),
+			  .secs = secs};
+	stats_init(&w.st);
+	int pfd[2] = {-1, -1};
 	if (!strcmp(engine, "libfuzzer")) {
 		pathf(a_time, sizeof a_time, "-max_total_time=%llu", (unsigned long long)secs);
 		pathf(a_art, sizeof a_art, "-artifact_prefix=%s/", art);
@@ -550,10 +1159,23 @@ int sd__cmd_fuzz(int argc, char **argv)
 		if (*seeds)
 			av[n++] = seeds;
 		av[n] = NULL;
-		char log[PATH_MAX + 96];
 		pathf(log, sizeof log, "%s/libfuzzer.log", base);
 		const char *env[] = {herr_env, NULL};
-		rc = run(av, env, log);
+		/* its output through a pipe: status lines to the progress line, crash reports to
+		 * stderr, all of it to the log */
+		w.log = fopen(log, "we");
+		if (pipe2(pfd, O_CLOEXEC) == 0) {
+			fcntl(pfd[0], F_SETFL, O_NONBLOCK); /* ours only: the engine's end blocks */
+			pid_t p = spawn_engine(av, env, pfd[1]);
+			close(pfd[1]);
+			w.fd = pfd[0];
+			if (p > 0)
+				w.pid[w.np++] = p;
+		}
+		watch_run(&w);
+		if (w.log)
+			fclose(w.log);
+		rc = w.np ? watch_status(&w) : 127;
 		fuzzed = libfuzzer_fuzzed(log);
 	} else {
 		const char *const env[] = {"AFL_SKIP_CPUFREQ=1",
@@ -596,10 +1218,39 @@ int sd__cmd_fuzz(int argc, char **argv)
 			printf("fuzz: %s on %s: its first input ended in a harness error; not "
 			       "fuzzing\n",
 			       name, engine);
-		pid_t pids[64];
-		int np = 0;
-		for (uint64_t j = 0; !skip && j < jobs; j++) {
-			char role[16], name[16];
+		pathf(log, sizeof log, "%s/afl.log", base);
+		w.afl_out = out;
+		/* Each instance's output to a log of its own (the main's through a pipe, read as it
+		 * comes): a line per queue entry is a flood, and the figures come by StatsD. */
+		if (!skip && pipe2(pfd, O_CLOEXEC) == 0) {
+			fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+			w.fd = pfd[0];
+			w.log = fopen(log, "we");
+		}
+		/* The caller's own StatsD (AFL_STATSD) is left alone; else each instance reports
+		 * to a loopback socket of ours, bound to a port the kernel picks. */
+		int statsd = !getenv("AFL_STATSD");
+		for (uint64_t j = 0; w.fd >= 0 && j < jobs; j++) {
+			char role[16], name[16], slog[PATH_MAX + 128], port[48];
+			const char *ienv[12] = {0};
+			int ne = 0;
+			for (int i = 0; env[i]; i++)
+				ienv[ne++] = env[i];
+			struct sockaddr_in sa = {.sin_family = AF_INET,
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+			socklen_t salen = sizeof sa;
+			int u = -1;
+			if (statsd)
+				u = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (u >= 0 && (bind(u, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+				       getsockname(u, (struct sockaddr *)&sa, &salen) < 0))
+				close(u), u = -1;
+			if (u >= 0) {
+				pathf(port, sizeof port, "AFL_STATSD_PORT=%u", ntohs(sa.sin_port));
+				ienv[ne++] = "AFL_STATSD=1";
+				ienv[ne++] = "AFL_STATSD_HOST=127.0.0.1";
+				ienv[ne++] = port;
+			}
 			pathf(role, sizeof role, j ? "-S" : "-M");
 			pathf(name, sizeof name, j ? "s%llu" : "main", (unsigned long long)j);
 			char *av[16 + MAX_ENGINE_ARGS];
@@ -612,26 +1263,25 @@ int sd__cmd_fuzz(int argc, char **argv)
 			for (int i = 0; i < nengine; i++)
 				av[n++] = engine_args[i];
 			av[n++] = "--", av[n++] = exe, av[n] = NULL;
-			pid_t p = sd__proc_spawn();
-			if (p == 0) {
-				for (int i = 0; env[i]; i++)
-					putenv((char *)env[i]);
-				if (j) /* secondaries quietly */
-					freopen("/dev/null", "w", stdout);
-				execvp(av[0], av);
-				_exit(127);
-			}
+			pathf(slog, sizeof slog, "%s/afl-%s.log", base, name);
+			int fd = j ? open(slog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+				   : pfd[1];
+			pid_t p = fd >= 0 ? spawn_engine(av, ienv, fd) : -1;
+			if (j && fd >= 0)
+				close(fd);
 			if (p > 0)
-				pids[np++] = p;
+				w.pid[w.np++] = p;
+			if (p > 0 && u >= 0)
+				stats_init(&w.inst[w.nudp]), w.udp[w.nudp++] = u;
+			else if (u >= 0)
+				close(u);
 		}
-		rc = 0;
-		for (int i = 0; i < np; i++) {
-			int st = 0;
-			sd__proc_wait(pids[i], &st);
-			if (!WIFEXITED(st) || WEXITSTATUS(st))
-				rc = rc ? rc
-					: (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-		}
+		if (pfd[1] >= 0)
+			close(pfd[1]);
+		watch_run(&w);
+		if (w.log)
+			fclose(w.log);
+		rc = watch_status(&w);
 		/* Crashes and the grown queue come home (crash names unique to this run). */
 		char tag[64];
 		pathf(tag, sizeof tag, "afl-crash-%lld-%d", (long long)time(NULL), (int)getpid());
@@ -650,9 +1300,18 @@ int sd__cmd_fuzz(int argc, char **argv)
 			closedir(d);
 		fuzzed = afl_fuzzed(out);
 	}
+	summary(&w, name, engine);
 	fflush(stdout);
 	int crashes = print_crashes(art, external ? exe : t, engine, before, &since);
 	free(before);
+	int failed = watch_failed(&w);
+	char flog[PATH_MAX + 128];
+	if (failed > 0) /* an AFL++ secondary's own log */
+		pathf(flog, sizeof flog, "%s/afl-s%d.log", base, failed);
+	else
+		pathf(flog, sizeof flog, "%s", log);
+	if (crashes && !w.afl && !w.shown) /* a crash without a report we could tell: its end */
+		show_tail(flog, engine);
 	if (sd__proc_caught()) { /* the engine was stopped early; what it found is above */
 		printf("fuzz: %s on %s: %d new crash%s before it was stopped\n", name, engine,
 		       crashes, crashes == 1 ? "" : "es");
@@ -673,11 +1332,12 @@ int sd__cmd_fuzz(int argc, char **argv)
 	/* No crash is a result only if the engine fuzzed: one that refused to start (a bad
 	 * dictionary, seeds or target) found nothing because it looked at nothing. */
 	if (!crashes && (rc != 0 || !fuzzed)) {
+		show_tail(flog, engine);
 		if (rc != 0)
 			fprintf(stderr,
-				"sockdrill fuzz: %s did not fuzz %s: it exited with status %d%s\n",
-				engine, name, rc,
-				strcmp(engine, "afl") ? "" : " (its message is above)");
+				"sockdrill fuzz: %s did not fuzz %s: it exited with status %d (its "
+				"last lines are above)\n",
+				engine, name, rc);
 		else
 			fprintf(stderr, "sockdrill fuzz: %s did not fuzz %s: %s\n", engine, name,
 				strcmp(engine, "afl") ? "its output has no \"Done N runs\""

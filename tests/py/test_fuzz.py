@@ -2,6 +2,7 @@
 inputs replay clean; bad input is refused. (ci/fuzz also smokes every target.)"""
 import os
 import re
+import select
 import shlex
 import signal
 import subprocess
@@ -269,10 +270,9 @@ def test_engine_that_did_not_fuzz_is_an_error(build, tmp_path, engine, status):
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"sockdrill fuzz: {engine} did not fuzz quits: " in r.stderr
     assert "new crash" not in r.stdout  # no summary that reads like a clean campaign
-    if engine == "libfuzzer":
-        assert "quits: cannot start" in r.stderr  # the engine's own last lines
-    else:
-        assert "PROGRAM ABORT" in r.stdout  # afl-fuzz's message, as it printed it
+    # the engine's own last lines (afl-fuzz's message without its colours)
+    assert ("quits: cannot start" if engine == "libfuzzer" else "PROGRAM ABORT") in r.stderr
+    assert "\033[" not in r.stderr
 
 
 def test_dictionary_the_engine_refuses_is_an_error(build, tmp_path):
@@ -289,7 +289,8 @@ def test_campaign_without_crash_exits_0(build, jobs):
     r = sd(build, "fuzz", "scenario_parser", "--time", "2", "--jobs", jobs)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     assert re.search(r"^fuzz: scenario_parser on libfuzzer: 0 new crashes", r.stdout, re.M)
-    assert re.search(r"^(Done [1-9]\d* runs in|INFO: exiting: 0 )", r.stderr, re.M), r.stderr
+    assert re.search(r"^fuzz: scenario_parser on libfuzzer: ran \d+ s, [1-9]\d* execs ", r.stdout,
+                     re.M), r.stdout
 
 
 OWN_FUZZER = """#include <stddef.h>
@@ -331,7 +332,8 @@ def test_engine_arguments_after_double_dash(build, tmp_path):
     r = sd(build, "fuzz", lf, "--time", "600", "--out", tmp_path / "lf", "--", "-runs=37",
            timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
-    assert re.search(r"^Done 37 runs in", r.stderr, re.M), r.stderr[-3000:]
+    assert re.search(r"^fuzz: own_lf on libfuzzer: ran \d+ s, 37 execs ", r.stdout, re.M), r.stdout
+    assert "Done 37 runs in" in (tmp_path / "lf" / "libfuzzer.log").read_text()
     exe = tmp_path / "fuzz_own"
     cc = subprocess.run(["afl-clang-fast", "-fsanitize=fuzzer", "-o", exe, tmp_path / "own.c"],
                         capture_output=True, text=True, timeout=300)
@@ -378,3 +380,271 @@ def test_oss_fuzz_build_script_stops_at_the_first_failure(tmp_path):
     assert r.returncode != 0
     assert "built:" not in r.stdout
     assert r.stdout.count("  CC ") == 1
+
+
+# ---- the progress line, the summary, crash reports ------------------------------------------
+
+def own_fuzzer(tmp_path, engine, name="fuzz_own"):
+    """OWN_FUZZER built for the engine, as a user would build theirs."""
+    (tmp_path / "own.c").write_text(OWN_FUZZER)
+    exe = tmp_path / name
+    cc = "clang" if engine == "libfuzzer" else "afl-clang-fast"
+    r = subprocess.run([cc, "-fsanitize=fuzzer", "-o", exe, tmp_path / "own.c"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return exe
+
+
+PROGRESS = re.compile(r"^fuzz: \d+/(\d+) s, (\d+|-) execs \((\d+|-)/s\), (.*), corpus (\d+|-), "
+                      r"crashes (\d+), stability (\S+)$", re.M)
+
+
+@pytest.mark.parametrize("engine", ["libfuzzer", "afl"])
+def test_progress_line_and_summary(build, tmp_path, engine):
+    """A short campaign on a pipe: the engine's first statistics as one plain progress line on
+    stderr (no more than one per 10 s after it), then the summary on stdout. AFL++'s own lines,
+    one per queue entry, go to its log instead."""
+    exe = own_fuzzer(tmp_path, engine)
+    out = tmp_path / "out"
+    start = time.monotonic()
+    r = sd(build, "fuzz", exe, "--engine", engine, "--time", "3", "--out", out, timeout=300)
+    took = time.monotonic() - start
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = PROGRESS.findall(r.stderr)
+    assert lines, r.stderr
+    assert len(lines) <= 2 + took // 10, r.stderr  # the first at once, then every 10 s at most
+    assert "\r" not in r.stderr and "\033" not in r.stderr  # plain lines: not a terminal
+    total, execs, rate, cov, corpus, crashes, stability = lines[0]
+    assert total == "3" and int(execs) > 0 and int(corpus) >= 1 and crashes == "0", lines[0]
+    if engine == "libfuzzer":
+        assert re.fullmatch(r"cov \d+ ft \d+", cov) and stability == "-", lines[0]
+    else:
+        assert re.fullmatch(r"edges \d+(/\d+ \(\d+\.\d\d%\))?", cov), lines[0]
+    summary = re.search(rf"^fuzz: own on {engine}: ran \d+ s, ([1-9]\d*) execs \((\d+)/s\), "
+                        rf"(.*), corpus ([1-9]\d*), stability (\S+)$", r.stdout, re.M)
+    assert summary, r.stdout
+    assert int(summary.group(1)) >= int(execs)
+    if engine == "libfuzzer":
+        assert re.fullmatch(r"cov [1-9]\d* ft [1-9]\d*", summary.group(3))
+        assert summary.group(5) == "-"
+        assert "Done " in (out / "libfuzzer.log").read_text()
+    else:
+        assert re.fullmatch(r"edges [1-9]\d*/[1-9]\d* \(\d+\.\d\d%\)", summary.group(3))
+        assert re.fullmatch(r"\d+\.\d\d%", summary.group(5))
+        assert "Fuzzing test case" not in r.stdout + r.stderr
+        assert "Fuzzing test case" in (out / "afl.log").read_text()
+    assert r.stdout.endswith("fuzz: own on {}: 0 new crashes; corpus {}: {} inputs\n".format(
+        engine, out / f"corpus-{engine}", len(list((out / f"corpus-{engine}").iterdir()))))
+
+
+def test_progress_line_on_a_terminal(build, tmp_path):
+    """On a terminal the progress line is drawn in place (carriage return, erase to the end of
+    the line), shown from the start, and erased before the summary."""
+    import pty
+    fuzzer = script(tmp_path / "fuzz_tty", FAKE_LIBFUZZER.format(crash=""))
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(build / "sockdrill"), "fuzz", str(fuzzer), "--time", "5", "--out",
+                          str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=slave,
+                         cwd=tmp_path)
+    os.close(slave)
+    err = b""
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if not select.select([master], [], [], max(0, deadline - time.monotonic()))[0]:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            err += chunk
+        out, _ = p.communicate(timeout=60)
+    finally:
+        os.close(master)
+        if p.poll() is None:
+            kill_if_alive(p.pid)
+            p.communicate(timeout=30)
+    assert p.returncode == 0, (out, err)
+    text = err.decode()
+    # drawn from the start, and with the engine's figures once it has told them
+    assert re.search(r"\rfuzz: \d+/5 s, [1-9]\d* execs \(\d+/s\), cov [57] ft [68], corpus [12], "
+                     r"crashes 0, stability -\033\[K", text), text
+    assert not re.search(r"fuzz: \d+/5 s, [^\r]*\n", text)  # never a line of its own
+    assert text.endswith("\r\033[K"), text  # erased: the summary follows on stdout
+    assert b"fuzz: tty on libfuzzer: ran " in out
+
+
+# Stands in for a libFuzzer campaign: status lines, a target's chatter, then (with {crash}) a
+# finding: what the target printed on that input, the report, the crash file's name.
+FAKE_LIBFUZZER = """#!/bin/sh
+for a in "$@"; do
+    case "$a" in -artifact_prefix=*) prefix="${{a#-artifact_prefix=}}" ;; esac
+done
+echo "INFO: Seed: 1"
+printf '#2\\tINITED cov: 5 ft: 6 corp: 1/1b exec/s: 0 rss: 30Mb\\n'
+i=0; while [ $i -lt 100 ]; do echo "chatter $i"; i=$((i+1)); done
+printf '#4\\tNEW    cov: 7 ft: 8 corp: 2/2b lim: 4 exec/s: 0 rss: 30Mb L: 1/1 MS: 1 ChangeBit-\\n'
+{crash}
+echo "Done 9 runs in 0 second(s)"
+echo "stat::number_of_executed_units: 9"
+"""
+
+CRASH = """echo "  #   call   real   sim"
+echo ">> 0   listen  0      -22"
+echo "sockdrill finding: sim and kernel differ (step 0)"
+echo "==4242== ERROR: libFuzzer: deadly signal"
+i=0; while [ $i -lt 40 ]; do echo "    #$i 0x4242 in frame_$i"; i=$((i+1)); done
+echo "SUMMARY: libFuzzer: deadly signal"
+echo "MS: 1 ChangeBit-; base unit: 0"
+echo "0x62,0x6f,0x6f,0x6d,"
+printf boom > "${prefix}crash-fake"
+echo "artifact_prefix='$prefix'; Test unit written to ${prefix}crash-fake"
+echo "Base64: Ym9vbQ=="
+echo "stat::number_of_executed_units: 9"
+echo "stat::peak_rss_mb: 30"
+exit 1
+"""
+
+
+def test_crash_report_shown_whole(build, tmp_path):
+    """A crash report reaches stderr whole, as the engine wrote it: from what the target printed
+    on that input (after libFuzzer's last status line) to the crash file's Base64; the chatter
+    before, the status lines and libFuzzer's statistics do not. All of it is in the log. (Only
+    the log's last 12 lines were shown: the finding's own line was not among them.)"""
+    fuzzer = script(tmp_path / "fuzz_crashes", FAKE_LIBFUZZER.format(crash=CRASH))
+    out = tmp_path / "out"
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    report = subprocess.run(["sh", "-c", f"prefix={out}/artifacts/\n" + CRASH],
+                            capture_output=True, text=True, cwd=tmp_path).stdout
+    report = report[:report.index("stat::")]
+    assert report.startswith("  #   call") and report.endswith("Base64: Ym9vbQ==\n")
+    assert report in r.stderr, r.stderr
+    for hidden in ("chatter", "INITED", "NEW ", "stat::", "INFO: Seed"):
+        assert hidden not in r.stderr, hidden
+    log = (out / "libfuzzer.log").read_text()
+    assert report in log and "chatter 99\n" in log and "stat::peak_rss_mb: 30" in log
+    assert re.search(r"^fuzz: crashes on libfuzzer: ran \d+ s, 9 execs \(\d+/s\), cov 7 ft 8, "
+                     r"corpus 2, stability -$", r.stdout, re.M), r.stdout
+    assert re.search(r"^reproduce: .*crash-fake --engine libfuzzer$", r.stdout, re.M)
+
+
+def test_libfuzzer_warnings_and_a_target_without_coverage(build, tmp_path):
+    """libFuzzer's own warnings reach stderr (a target built without coverage instrumentation
+    is told once, and fuzzed blind: its log was shown only if the engine failed); its status
+    lines without cov: still give the figures."""
+    fuzzer = script(tmp_path / "fuzz_plain", """#!/bin/sh
+printf '#2\\tINITED exec/s: 0 rss: 30Mb\\n'
+echo "WARNING: no interesting inputs were found so far. Is the code instrumented for coverage?"
+printf '#64\\tpulse  exec/s: 32 rss: 30Mb\\n'
+echo "Done 64 runs in 2 second(s)"
+""")
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", tmp_path / "out", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "WARNING: no interesting inputs were found so far. Is the code instrumented for " \
+        "coverage?\n" in r.stderr, r.stderr
+    assert re.search(r"^fuzz: \d+/5 s, (2|64) execs \((0|32)/s\), cov - ft -, corpus -, crashes 0, "
+                     r"stability -$", r.stderr, re.M), r.stderr
+    assert re.search(r"^fuzz: plain on libfuzzer: ran \d+ s, 64 execs \(\d+/s\), cov - ft -, "
+                     r"corpus -, stability -$", r.stdout, re.M), r.stdout
+
+
+FAKE_FORK_DRIVER = """#!/bin/sh
+echo "INFO: -fork=2: fuzzing in separate process(s)"
+echo "#100: cov: 10 ft: 20 corp: 3 exec/s 50 oom/timeout/crash: 0/0/0 time: 2s job: 1 dft_time: 0"
+echo "  NEW_FUNC: 0x1 in f x.c:1"
+echo "#250: cov: 12 ft: 22 corp: 4 exec/s 60 oom/timeout/crash: 0/0/0 time: 4s job: 2 dft_time: 0"
+echo "INFO: log from the inner process:"
+printf '#7\\tINITED cov: 1 ft: 1 corp: 1/1b exec/s: 0 rss: 1Mb\\n'
+echo "Done 7 runs in 0 second(s)"
+echo "stat::number_of_executed_units: 7"
+echo "INFO: exiting: 0 time: 4s"
+"""
+
+
+def test_summary_of_a_fork_campaign(build, tmp_path):
+    """With -fork (--jobs N) the driver's "#N:" lines are the campaign's; a job's own counts, in
+    the log of a job it shows, are not."""
+    fuzzer = script(tmp_path / "fuzz_forks", FAKE_FORK_DRIVER)
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--jobs", "2", "--out", tmp_path / "out",
+           timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^fuzz: forks on libfuzzer: ran \d+ s, 250 execs \(\d+/s\), cov 12 ft 22, "
+                     r"corpus 4, stability -$", r.stdout, re.M), r.stdout
+    first = PROGRESS.search(r.stderr)
+    assert first and first.group(2) in ("100", "250"), r.stderr
+
+
+# ---- a user's fuzzer gets what a built-in target gets ----------------------------------------
+
+# Stands in for a libFuzzer binary: keeps its arguments in PATH.args, fuzzes one input.
+FAKE_RECORDING = """#!/bin/sh
+printf '%s\\n' "$@" > "$0.args"
+printf '#1\\tINITED cov: 1 ft: 1 corp: 1/1b exec/s: 0 rss: 1Mb\\n'
+echo "Done 1 runs in 0 second(s)"
+"""
+
+
+def test_user_fuzzer_takes_its_seeds_and_dictionary_from_beside_it(build, tmp_path):
+    """A built-in target starts from corpus/TARGET with fuzz/TARGET.dict; a user's fuzzer given
+    by its path got neither unless --seeds and --dict were given (and the pytest fixture has no
+    way to give them): PATH.seeds/ and PATH.dict beside it are now taken, as OSS-Fuzz keeps a
+    fuzzer's dictionary beside it. --seeds and --dict still win."""
+    d = tmp_path / "bin"
+    d.mkdir()
+    fuzzer = script(d / "fuzz_rec", FAKE_RECORDING)
+    out = tmp_path / "out"
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    args = (d / "fuzz_rec.args").read_text().splitlines()
+    assert not [a for a in args if a.startswith("-dict=")], args
+    assert args[-1] == str(out / "corpus-libfuzzer"), args
+
+    (d / "fuzz_rec.dict").write_text('kw="GET"\n')
+    (d / "fuzz_rec.seeds").mkdir()
+    (d / "fuzz_rec.seeds" / "one").write_text("GET /\n")
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    args = (d / "fuzz_rec.args").read_text().splitlines()
+    assert f"-dict={d}/fuzz_rec.dict" in args, args
+    assert args[-2:] == [str(out / "corpus-libfuzzer"), f"{d}/fuzz_rec.seeds"], args
+    assert f"fuzz: seeds {d}/fuzz_rec.seeds, dictionary {d}/fuzz_rec.dict, output {out}\n" \
+        in r.stdout, r.stdout
+
+    other = tmp_path / "other.dict"
+    other.write_text('kw="PUT"\n')
+    (tmp_path / "seeds").mkdir()
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", out, "--dict", other, "--seeds",
+           tmp_path / "seeds", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    args = (d / "fuzz_rec.args").read_text().splitlines()
+    assert f"-dict={other}" in args and args[-1] == str(tmp_path / "seeds"), args
+
+
+def test_afl_takes_a_user_fuzzers_seeds_and_dictionary(build, tmp_path):
+    exe = own_fuzzer(tmp_path, "afl")
+    (tmp_path / "fuzz_own.dict").write_text('kw="xyz"\n')
+    (tmp_path / "fuzz_own.seeds").mkdir()
+    (tmp_path / "fuzz_own.seeds" / "one").write_bytes(b"x-seed")
+    out = tmp_path / "out"
+    r = sd(build, "fuzz", exe, "--engine", "afl", "--time", "2", "--out", out, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    stats = (out / "afl-out" / "main" / "fuzzer_stats").read_text()
+    line = re.search(r"^command_line\s*:\s*(.*)$", stats, re.M).group(1)
+    assert f" -x {tmp_path}/fuzz_own.dict " in line, line
+    assert (out / "afl-in" / "seed-0").read_bytes() == b"x-seed"
+
+
+def test_out_applies_to_a_built_in_target(build, tmp_path):
+    """--out was taken only for a fuzzer's path; a built-in target's corpus, crashes and log
+    went to build/fuzz/TARGET whatever it said."""
+    out = tmp_path / "o"
+    r = sd(build, "fuzz", "scenario_parser", "--time", "5", "--out", out, "--", "-runs=20")
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert (out / "corpus-libfuzzer").is_dir() and (out / "artifacts").is_dir()
+    assert re.search(r"^Done [1-9]\d* runs in ", (out / "libfuzzer.log").read_text(), re.M)
+    assert f", output {out}\n" in r.stdout
+    assert re.search(rf"^fuzz: scenario_parser on libfuzzer: 0 new crashes; corpus "
+                     rf"{re.escape(str(out))}/corpus-libfuzzer: ", r.stdout, re.M), r.stdout
