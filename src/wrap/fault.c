@@ -369,6 +369,20 @@ static int fault_set_nonblocking(void *state, int fd, int on)
 	return rc;
 }
 
+/* Wrappers stack: what the backend below can do, this wrapper can; a net older than version 4
+ * cannot. */
+static int fault_wake(void *state, int fd, short events)
+{
+	struct fstate *f = state;
+	return IN(f)->ops->version < 4 ? -EOPNOTSUPP : sd_wake(IN(f), fd, events);
+}
+
+static int fault_note(void *state, const char *text)
+{
+	struct fstate *f = state;
+	return IN(f)->ops->version < 4 ? -EOPNOTSUPP : sd_note(IN(f), text);
+}
+
 static int fault_spawn(void *state, const char *name, void (*fn)(void *), void *arg)
 {
 	return sd_spawn(IN((struct fstate *)state), name, fn, arg);
@@ -410,6 +424,8 @@ const struct sd_ops sd_fault_ops = {
 	.epoll_create = fault_epoll_create,
 	.epoll_ctl = fault_epoll_ctl,
 	.epoll_wait = fault_epoll_wait,
+	.wake = fault_wake,
+	.note = fault_note,
 };
 
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,

@@ -718,6 +718,73 @@ static void listening_counts_the_listeners_a_connect_reaches(void **state)
 	sd_net_close(&real);
 }
 
+/* ---- readiness made new above the sim (`wake`), and the fault wrapper's use of it ------- */
+
+/* How many of the entries of ep report now (epoll_wait without waiting). */
+static int reports(struct sd_net *net, int ep)
+{
+	struct epoll_event out[4];
+	return sd_epoll_wait(net, ep, out, 4, 0);
+}
+
+static void wake_makes_readiness_new(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(1, NULL);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l = listener(net, 4, &where, &wl);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	int s = sd_accept(net, l, NULL, NULL, SOCK_NONBLOCK);
+	assert_int_equal(sd_send(net, c, "abcdef", 6, 0), 6);
+	int in = sd_epoll_create(net, 0), out = sd_epoll_create(net, 0),
+	    lt = sd_epoll_create(net, 0);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = s};
+	assert_int_equal(sd_epoll_ctl(net, in, EPOLL_CTL_ADD, s, &ev), 0);
+	ev.events = EPOLLOUT | EPOLLET;
+	assert_int_equal(sd_epoll_ctl(net, out, EPOLL_CTL_ADD, s, &ev), 0);
+	ev.events = EPOLLIN;
+	assert_int_equal(sd_epoll_ctl(net, lt, EPOLL_CTL_ADD, s, &ev), 0);
+	assert_int_equal(reports(net, in), 1);
+	assert_int_equal(reports(net, out), 1);
+	char b[4];
+	assert_int_equal(sd_recv(net, s, b, 2, 0), 2); /* a read that leaves bytes queued */
+	assert_int_equal(reports(net, in), 0);         /* no edge: nothing arrived */
+	assert_int_equal(sd_wake(net, s, POLLIN), 0);
+	assert_int_equal(reports(net, in), 1); /* the rest counts as arriving now */
+	assert_int_equal(reports(net, in), 0); /* once */
+	assert_int_equal(reports(net, out), 0);
+	assert_int_equal(sd_wake(net, s, POLLOUT), 0);
+	assert_int_equal(reports(net, out), 1); /* room counts as freed now */
+	assert_int_equal(reports(net, in), 0);
+	assert_int_equal(sd_wake(net, s, POLLIN | POLLOUT), 0);
+	assert_int_equal(reports(net, in) + reports(net, out), 2);
+	assert_int_equal(reports(net, lt), 1); /* level-triggered reports as it did */
+	assert_int_equal(sd_recv(net, s, b, 4, 0), 4);
+	assert_int_equal(sd_wake(net, s, POLLIN), 0);
+	assert_int_equal(reports(net, in), 0); /* nothing readable: nothing to report */
+	/* on a listener, the connections left queued count as arriving */
+	int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c2, (struct sockaddr *)&where, wl), 0);
+	ev.events = EPOLLIN | EPOLLET, ev.data.fd = l;
+	assert_int_equal(sd_epoll_ctl(net, lt, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_int_equal(reports(net, lt), 1); /* l on arming; s level-triggered is quiet */
+	assert_int_equal(reports(net, lt), 0);
+	assert_int_equal(sd_wake(net, l, POLLIN), 0);
+	assert_int_equal(reports(net, lt), 1);
+	/* bad calls */
+	assert_int_equal(sd_wake(net, s, 0), -EINVAL);
+	assert_int_equal(sd_wake(net, s, POLLPRI), -EINVAL);
+	assert_int_equal(sd_wake(net, 999, POLLIN), -EBADF);
+	assert_int_equal(sd_wake(net, -1, POLLIN), -EBADF);
+	assert_int_equal(sd_wake(net, in, POLLIN), -EBADF); /* an epoll instance */
+	assert_int_equal(sd_note(net, "two\nlines"), -EINVAL);
+	assert_int_equal(sd_note(net, NULL), -EINVAL);
+	assert_int_equal(sd_note(net, "untraced"), 0);
+	close_sim(net);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(same_seed_same_trace),
 	T(same_seed_same_trace_with_epoll),
@@ -737,5 +804,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(keyed_parks_and_interrupts),
 	T(time_limit_ends_a_ticking_run),
 	T(listening_counts_the_listeners_a_connect_reaches),
+	T(wake_makes_readiness_new),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
