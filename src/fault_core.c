@@ -84,7 +84,12 @@ int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size
 			spec->scope = SD_SCOPE_ACCEPTED;
 		else if (!strcmp(kv, "scope") && v && !strcmp(v, "connected"))
 			spec->scope = SD_SCOPE_CONNECTED;
-		else if (!strcmp(kv, "scope")) {
+		else if (!strcmp(kv, "level-triggered") && !v)
+			spec->level_triggered = 1;
+		else if (!strcmp(kv, "level-triggered")) {
+			snprintf(err, errlen, "faults: level-triggered takes no value ('%s')", v);
+			return -EINVAL;
+		} else if (!strcmp(kv, "scope")) {
 			snprintf(err, errlen,
 				 "faults: scope must be all, accepted or connected, not '%s'",
 				 v ? v : "");
@@ -92,8 +97,8 @@ int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size
 		} else {
 			snprintf(err, errlen,
 				 "faults: unknown fault '%s' (short-read, short-write, eintr, "
-				 "eagain, "
-				 "reset, accept-fail, connect-fail, delay, scope)",
+				 "eagain, reset, accept-fail, connect-fail, delay, scope, "
+				 "level-triggered)",
 				 kv);
 			return -EINVAL;
 		}
@@ -142,8 +147,10 @@ static int in_scope(const struct sd_fault_spec *s, uint64_t conn)
 }
 
 void sd_fault_decide(const struct sd_fault_spec *s, uint64_t seed, uint64_t conn, uint64_t call,
-		     enum sd_fault_op op, int blocking, size_t len, struct sd_fault_decision *d)
+		     enum sd_fault_op op, enum sd_fault_wait wait, size_t len,
+		     struct sd_fault_decision *d)
 {
+	int blocking = wait == SD_WAIT_BLOCKING, no_edge = wait == SD_WAIT_NONBLOCKING_NO_EDGE;
 	memset(d, 0, sizeof *d);
 	d->len = len;
 	if (!in_scope(s, conn))
@@ -167,7 +174,8 @@ void sd_fault_decide(const struct sd_fault_spec *s, uint64_t seed, uint64_t conn
 		d->err = EINTR;
 		return;
 	}
-	if (!blocking && op != SD_OP_CONNECT && chance(s->eagain, seed, conn, call, 6)) {
+	if (!blocking && !no_edge && op != SD_OP_CONNECT &&
+	    chance(s->eagain, seed, conn, call, 6)) {
 		d->fault = "eagain";
 		d->err = EAGAIN;
 		return;
@@ -179,7 +187,7 @@ void sd_fault_decide(const struct sd_fault_spec *s, uint64_t seed, uint64_t conn
 		return;
 	}
 	unsigned piece = op == SD_OP_READ ? s->short_read : op == SD_OP_WRITE ? s->short_write : 0;
-	if (piece && len > 1) {
+	if (piece && len > 1 && !no_edge) {
 		size_t n = 1 + (size_t)(mix(seed, conn, call, 8) % piece);
 		if (n < len) {
 			d->len = n;
