@@ -196,10 +196,9 @@ void sd_fault_decide(const struct sd_fault_spec *s, uint64_t seed, uint64_t conn
 	}
 }
 
-size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
-		       const char *op, const struct sd_fault_decision *d, size_t asked)
+/* The errno names the decisions inject, for the log and the trace. */
+static const char *err_name(int e)
 {
-	static const char roles[] = "?acl";
 	static const struct {
 		int e;
 		const char *name;
@@ -211,18 +210,44 @@ size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint
 		     {ECONNABORTED, "ECONNABORTED"},
 		     {ECONNREFUSED, "ECONNREFUSED"},
 		     {ETIMEDOUT, "ETIMEDOUT"}};
-	const char *err = NULL;
-	for (size_t i = 0; d->err && i < sizeof names / sizeof names[0]; i++)
-		if (names[i].e == d->err)
-			err = names[i].name;
-	unsigned role = (unsigned)(conn >> 56);
+	for (size_t i = 0; e && i < sizeof names / sizeof names[0]; i++)
+		if (names[i].e == e)
+			return names[i].name;
+	return NULL;
+}
+
+/* "a1": the role letter and the ordinal of a connection. */
+#define CONN_ROLE(conn) ("?acl"[(unsigned)((conn) >> 56) < 4 ? (unsigned)((conn) >> 56) : 0])
+#define CONN_NUM(conn)  ((unsigned long long)((conn) & ((1ull << 56) - 1)))
+
+size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
+		       const char *op, const struct sd_fault_decision *d, size_t asked)
+{
+	const char *err = err_name(d->err);
 	int n = snprintf(buf, size,
 			 "{\"t\":%lld.%09lld,\"conn\":\"%c%llu\",\"call\":%llu,\"op\":\"%s\","
 			 "\"fault\":\"%s\",\"bytes\":%zu,\"asked\":%zu%s%s%s}\n",
 			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000),
-			 roles[role < 4 ? role : 0],
-			 (unsigned long long)(conn & ((1ull << 56) - 1)), (unsigned long long)call,
-			 op, d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked,
+			 CONN_ROLE(conn), CONN_NUM(conn), (unsigned long long)call, op,
+			 d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked,
 			 err ? ",\"errno\":\"" : "", err ? err : "", err ? "\"" : "");
+	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+}
+
+size_t sd_fault_describe(char *buf, size_t size, uint64_t conn, uint64_t call, const char *op,
+			 int fd, const struct sd_fault_decision *d, size_t asked)
+{
+	char what[64] = "", delay[32] = "";
+	const char *err = err_name(d->err);
+	if (err)
+		snprintf(what, sizeof what, " (%s)", err);
+	else if (!d->err && d->len != asked)
+		snprintf(what, sizeof what, ", %zu of %zu bytes", d->len, asked);
+	if (d->delay_ms)
+		snprintf(delay, sizeof delay, "%s%u ms",
+			 d->fault && strcmp(d->fault, "delay") ? ", after " : " ", d->delay_ms);
+	int n = snprintf(buf, size, "fault %c%llu call %llu %s(%d): %s%s%s", CONN_ROLE(conn),
+			 CONN_NUM(conn), (unsigned long long)call, op, fd,
+			 d->fault ? d->fault : "none", what, delay);
 	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }

@@ -84,11 +84,17 @@ void sd_fault_decide(const struct sd_fault_spec *spec, uint64_t seed, uint64_t c
 /* Writes one JSON object for an injected fault into buf; returns its length. */
 size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
 		       const char *op, const struct sd_fault_decision *d, size_t asked);
+/* The same as one line of text without newline, for a trace (the `note` member): "fault a1
+ * call 3 recv(7): short-read, 1 of 512 bytes", "fault l1 call 2 accept(5): eagain (EAGAIN)".
+ * Returns its length. */
+size_t sd_fault_describe(char *buf, size_t size, uint64_t conn, uint64_t call, const char *op,
+			 int fd, const struct sd_fault_decision *d, size_t asked);
 
 /*
  * Wraps `inner` (which must stay open as long as the wrapper) into *out: every call is
  * forwarded, with faults decided by spec and seed first. `log` (may be NULL) gets one JSON
- * line per injected fault, written before the call is forwarded. Close with
+ * line per injected fault, written before the call is forwarded; inner gets it as a line of
+ * text in its record of calls too (its `note` member: the sim's trace). Close with
  * sd_net_close(out); inner is not closed. 0, or -ENOMEM, -EINVAL.
  *
  * Faults stay within what a kernel can produce. After a short read or EAGAIN on a non-blocking

@@ -95,6 +95,13 @@ static int inner_wake(struct fstate *f, int fd, short events)
 	return IN(f)->ops->version < 4 ? -EOPNOTSUPP : sd_wake(IN(f), fd, events);
 }
 
+/* A decision in the inner net's record of calls (the sim's trace), in order with them. */
+static void inner_note(struct fstate *f, const char *text)
+{
+	if (IN(f)->ops->version >= 4)
+		sd_note(IN(f), text);
+}
+
 /* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. A
  * non-blocking call that is to fail with EAGAIN has its readiness made new here; one that is
  * cut short gets in *wake the events to make new once it returned (0: none). */
@@ -135,6 +142,9 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 		fflush(f->log);
 	}
 	pthread_mutex_unlock(&f->m);
+	char text[256];
+	sd_fault_describe(text, sizeof text, conn, call, name, fd, d, len);
+	inner_note(f, text);
 	if (d->delay_ms)
 		sd_sleep_ns(IN(f), (int64_t)d->delay_ms * 1000000);
 	if (d->reset) {
