@@ -84,7 +84,12 @@ int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size
 			spec->scope = SD_SCOPE_ACCEPTED;
 		else if (!strcmp(kv, "scope") && v && !strcmp(v, "connected"))
 			spec->scope = SD_SCOPE_CONNECTED;
-		else if (!strcmp(kv, "scope")) {
+		else if (!strcmp(kv, "level-triggered") && !v)
+			spec->level_triggered = 1;
+		else if (!strcmp(kv, "level-triggered")) {
+			snprintf(err, errlen, "faults: level-triggered takes no value ('%s')", v);
+			return -EINVAL;
+		} else if (!strcmp(kv, "scope")) {
 			snprintf(err, errlen,
 				 "faults: scope must be all, accepted or connected, not '%s'",
 				 v ? v : "");
@@ -92,8 +97,8 @@ int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size
 		} else {
 			snprintf(err, errlen,
 				 "faults: unknown fault '%s' (short-read, short-write, eintr, "
-				 "eagain, "
-				 "reset, accept-fail, connect-fail, delay, scope)",
+				 "eagain, reset, accept-fail, connect-fail, delay, scope, "
+				 "level-triggered)",
 				 kv);
 			return -EINVAL;
 		}
@@ -142,8 +147,10 @@ static int in_scope(const struct sd_fault_spec *s, uint64_t conn)
 }
 
 void sd_fault_decide(const struct sd_fault_spec *s, uint64_t seed, uint64_t conn, uint64_t call,
-		     enum sd_fault_op op, int blocking, size_t len, struct sd_fault_decision *d)
+		     enum sd_fault_op op, enum sd_fault_wait wait, size_t len,
+		     struct sd_fault_decision *d)
 {
+	int blocking = wait == SD_WAIT_BLOCKING, no_edge = wait == SD_WAIT_NONBLOCKING_NO_EDGE;
 	memset(d, 0, sizeof *d);
 	d->len = len;
 	if (!in_scope(s, conn))
@@ -167,7 +174,8 @@ void sd_fault_decide(const struct sd_fault_spec *s, uint64_t seed, uint64_t conn
 		d->err = EINTR;
 		return;
 	}
-	if (!blocking && op != SD_OP_CONNECT && chance(s->eagain, seed, conn, call, 6)) {
+	if (!blocking && !no_edge && op != SD_OP_CONNECT &&
+	    chance(s->eagain, seed, conn, call, 6)) {
 		d->fault = "eagain";
 		d->err = EAGAIN;
 		return;
@@ -179,7 +187,7 @@ void sd_fault_decide(const struct sd_fault_spec *s, uint64_t seed, uint64_t conn
 		return;
 	}
 	unsigned piece = op == SD_OP_READ ? s->short_read : op == SD_OP_WRITE ? s->short_write : 0;
-	if (piece && len > 1) {
+	if (piece && len > 1 && !no_edge) {
 		size_t n = 1 + (size_t)(mix(seed, conn, call, 8) % piece);
 		if (n < len) {
 			d->len = n;
@@ -188,10 +196,9 @@ void sd_fault_decide(const struct sd_fault_spec *s, uint64_t seed, uint64_t conn
 	}
 }
 
-size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
-		       const char *op, const struct sd_fault_decision *d, size_t asked)
+/* The errno names the decisions inject, for the log and the trace. */
+static const char *err_name(int e)
 {
-	static const char roles[] = "?acl";
 	static const struct {
 		int e;
 		const char *name;
@@ -203,18 +210,44 @@ size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint
 		     {ECONNABORTED, "ECONNABORTED"},
 		     {ECONNREFUSED, "ECONNREFUSED"},
 		     {ETIMEDOUT, "ETIMEDOUT"}};
-	const char *err = NULL;
-	for (size_t i = 0; d->err && i < sizeof names / sizeof names[0]; i++)
-		if (names[i].e == d->err)
-			err = names[i].name;
-	unsigned role = (unsigned)(conn >> 56);
+	for (size_t i = 0; e && i < sizeof names / sizeof names[0]; i++)
+		if (names[i].e == e)
+			return names[i].name;
+	return NULL;
+}
+
+/* "a1": the role letter and the ordinal of a connection. */
+#define CONN_ROLE(conn) ("?acl"[(unsigned)((conn) >> 56) < 4 ? (unsigned)((conn) >> 56) : 0])
+#define CONN_NUM(conn)  ((unsigned long long)((conn) & ((1ull << 56) - 1)))
+
+size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
+		       const char *op, const struct sd_fault_decision *d, size_t asked)
+{
+	const char *err = err_name(d->err);
 	int n = snprintf(buf, size,
 			 "{\"t\":%lld.%09lld,\"conn\":\"%c%llu\",\"call\":%llu,\"op\":\"%s\","
 			 "\"fault\":\"%s\",\"bytes\":%zu,\"asked\":%zu%s%s%s}\n",
 			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000),
-			 roles[role < 4 ? role : 0],
-			 (unsigned long long)(conn & ((1ull << 56) - 1)), (unsigned long long)call,
-			 op, d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked,
+			 CONN_ROLE(conn), CONN_NUM(conn), (unsigned long long)call, op,
+			 d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked,
 			 err ? ",\"errno\":\"" : "", err ? err : "", err ? "\"" : "");
+	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+}
+
+size_t sd_fault_describe(char *buf, size_t size, uint64_t conn, uint64_t call, const char *op,
+			 int fd, const struct sd_fault_decision *d, size_t asked)
+{
+	char what[64] = "", delay[32] = "";
+	const char *err = err_name(d->err);
+	if (err)
+		snprintf(what, sizeof what, " (%s)", err);
+	else if (!d->err && d->len != asked)
+		snprintf(what, sizeof what, ", %zu of %zu bytes", d->len, asked);
+	if (d->delay_ms)
+		snprintf(delay, sizeof delay, "%s%u ms",
+			 d->fault && strcmp(d->fault, "delay") ? ", after " : " ", d->delay_ms);
+	int n = snprintf(buf, size, "fault %c%llu call %llu %s(%d): %s%s%s", CONN_ROLE(conn),
+			 CONN_NUM(conn), (unsigned long long)call, op, fd,
+			 d->fault ? d->fault : "none", what, delay);
 	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }

@@ -128,6 +128,17 @@ int sd_no_epoll_wait(void *s, int ep, struct epoll_event *e, int n, int t)
 	return -EOPNOTSUPP;
 }
 
+int sd_no_wake(void *s, int f, short ev)
+{
+	(void)s, (void)f, (void)ev;
+	return -EOPNOTSUPP;
+}
+int sd_no_note(void *s, const char *t)
+{
+	(void)s, (void)t;
+	return -EOPNOTSUPP;
+}
+
 const char *sd_version(void) { return SD_VERSION_STRING; }
 
 /* Built-in backends; a new backend adds one line here. */
@@ -151,7 +162,8 @@ static int sd__ops_complete(const struct sd_ops *o)
 	       o->sendmsg && o->recvmsg && o->shutdown && o->close && o->setsockopt &&
 	       o->getsockopt && o->getsockname && o->getpeername && o->poll && o->set_nonblocking &&
 	       (o->version < 2 || (o->spawn && o->join && o->sleep_ns && o->now_ns)) &&
-	       (o->version < 3 || (o->epoll_create && o->epoll_ctl && o->epoll_wait));
+	       (o->version < 3 || (o->epoll_create && o->epoll_ctl && o->epoll_wait)) &&
+	       (o->version < 4 || (o->wake && o->note));
 }
 
 const struct sd_ops *sd_backend_at(size_t i)

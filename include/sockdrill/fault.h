@@ -20,9 +20,14 @@ extern "C" {
  *   eagain[=P]        a call on a non-blocking socket fails with EAGAIN (default 0.1)
  *   reset[=P]         a read or write resets the connection: ECONNRESET here, RST to the peer
  *   accept-fail[=P]   accept fails with EMFILE, ECONNABORTED or ENFILE (the connection stays
- * queued) connect-fail[=P]  connect fails with ECONNREFUSED or ETIMEDOUT delay[=MS]        each
- * call waits MS milliseconds first (default 10) scope=all|accepted|connected   which sockets get
- * faults (default all) A probability defaults to 0.1 when no value is given; 0 turns the fault off.
+ *                     queued)
+ *   connect-fail[=P]  connect fails with ECONNREFUSED or ETIMEDOUT
+ *   delay[=MS]        each call waits MS milliseconds first (default 10)
+ *   scope=all|accepted|connected   which sockets get faults (default all)
+ *   level-triggered   the program waits level-triggered (poll, select, epoll without EPOLLET):
+ *                     short reads and writes and EAGAIN on non-blocking sockets even where the
+ *                     net below cannot make their readiness new (see sd_fault_wrap)
+ * A probability defaults to 0.1 when no value is given; 0 turns the fault off.
  */
 enum sd_fault_scope { SD_SCOPE_ALL, SD_SCOPE_ACCEPTED, SD_SCOPE_CONNECTED };
 
@@ -31,6 +36,7 @@ struct sd_fault_spec {
 	double eintr, eagain, reset, accept_fail, connect_fail;
 	unsigned delay_ms;
 	enum sd_fault_scope scope;
+	int level_triggered; /* short calls and EAGAIN on non-blocking sockets anyway */
 };
 
 /* 0, or -EINVAL with "faults: ..." naming the bad part in err. NULL or "" is no fault. */
@@ -40,6 +46,16 @@ int sd_fault_active(const struct sd_fault_spec *spec);
 
 /* Kinds of call, as the decisions see them. */
 enum sd_fault_op { SD_OP_READ, SD_OP_WRITE, SD_OP_ACCEPT, SD_OP_CONNECT };
+
+/* How a call waits, as the decisions see it. A kernel interrupts only a call that waits
+ * (EINTR), and fails or cuts short a non-blocking one only when its queue is empty or full,
+ * which epoll(7) then reports anew; a fault that does so with bytes queued or room free is
+ * truthful only if readiness is made new after it. */
+enum sd_fault_wait {
+	SD_WAIT_NONBLOCKING, /* readiness is made new after a fault: EAGAIN and short calls */
+	SD_WAIT_BLOCKING,    /* EINTR and short calls, never EAGAIN */
+	SD_WAIT_NONBLOCKING_NO_EDGE, /* nothing can make readiness new: no EAGAIN, no short call */
+};
 
 /* One decision: what to inject, if anything. */
 struct sd_fault_decision {
@@ -53,11 +69,12 @@ struct sd_fault_decision {
 /*
  * Decides for call number `call` (1, 2, ...) on connection `conn` (an ordinal: which
  * connection this is in accept or connect order, with the role in the top bits), for an
- * operation asking `len` bytes on a blocking or non-blocking socket. The same arguments
- * always give the same decision: that is what makes a run replay exactly.
+ * operation asking `len` bytes, waiting as `wait` says. The same arguments always give the
+ * same decision: that is what makes a run replay exactly.
  */
 void sd_fault_decide(const struct sd_fault_spec *spec, uint64_t seed, uint64_t conn, uint64_t call,
-		     enum sd_fault_op op, int blocking, size_t len, struct sd_fault_decision *d);
+		     enum sd_fault_op op, enum sd_fault_wait wait, size_t len,
+		     struct sd_fault_decision *d);
 
 /* Connection ordinals: role in the top byte, so accepted and connected sockets count apart. */
 #define SD_CONN_ACCEPTED  (1ull << 56)
@@ -67,12 +84,25 @@ void sd_fault_decide(const struct sd_fault_spec *spec, uint64_t seed, uint64_t c
 /* Writes one JSON object for an injected fault into buf; returns its length. */
 size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
 		       const char *op, const struct sd_fault_decision *d, size_t asked);
+/* The same as one line of text without newline, for a trace (the `note` member): "fault a1
+ * call 3 recv(7): short-read, 1 of 512 bytes", "fault l1 call 2 accept(5): eagain (EAGAIN)".
+ * Returns its length. */
+size_t sd_fault_describe(char *buf, size_t size, uint64_t conn, uint64_t call, const char *op,
+			 int fd, const struct sd_fault_decision *d, size_t asked);
 
 /*
  * Wraps `inner` (which must stay open as long as the wrapper) into *out: every call is
  * forwarded, with faults decided by spec and seed first. `log` (may be NULL) gets one JSON
- * line per injected fault. Close with sd_net_close(out); inner is not closed.
- * 0, or -ENOMEM, -EINVAL.
+ * line per injected fault, written before the call is forwarded; inner gets it as a line of
+ * text in its record of calls too (its `note` member: the sim's trace). Close with
+ * sd_net_close(out); inner is not closed. 0, or -ENOMEM, -EINVAL.
+ *
+ * Faults stay within what a kernel can produce. After a short read or EAGAIN on a non-blocking
+ * read-side call (recv, recvmsg, accept), or a short write or EAGAIN on a non-blocking send or
+ * sendmsg, the socket's readiness is made new (inner's `wake` member), so an edge-triggered
+ * program is woken as if the rest had just arrived or room had just been made. An inner net
+ * that cannot do that (the real backend) gets none of those faults on non-blocking calls,
+ * unless the spec says level-triggered.
  */
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,
 		  uint64_t seed, FILE *log);

@@ -27,7 +27,7 @@ extern "C" {
  * The table only grows: new members are appended and SD_OPS_VERSION raised. A caller that
  * needs a member newer than version N checks `ops->version` first.
  */
-#define SD_OPS_VERSION 3
+#define SD_OPS_VERSION 4
 
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
@@ -130,6 +130,21 @@ struct sd_ops {
 	 * timeout_ms < 0 waits without limit; sim time is virtual. */
 	int (*epoll_wait)(void *state, int epfd, struct epoll_event *events, int maxevents,
 			  int timeout_ms);
+
+	/* Version 4 members: what a wrapper needs of the backend below it. */
+
+	/* Makes the readiness of fd new, as if bytes had just arrived (POLLIN; on a listener, a
+	 * connection) or send space had just been freed (POLLOUT): waiters wake, and edge-triggered
+	 * epoll entries report again while fd is ready that way. For a call a wrapper cut short or
+	 * failed with EAGAIN on a non-blocking socket, which a kernel returns only with the queue
+	 * drained or full: epoll(7) lets a program wait for the next edge then, so one has to
+	 * come. events is POLLIN, POLLOUT or both. 0, or -EINVAL, -EBADF (fd -1 gives it at once:
+	 * a caller may ask so whether the backend can), -EOPNOTSUPP (the backend cannot). */
+	int (*wake)(void *state, int fd, short events);
+	/* Adds text (one line, no newline) to the backend's record of calls, in order with them,
+	 * when it keeps one (the sim's trace): what a wrapper decided, such as a fault. 0, or
+	 * -EINVAL (NULL, or a newline in text), -EOPNOTSUPP (the backend keeps no record). */
+	int (*note)(void *state, const char *text);
 };
 
 /* A live instance: a table plus the state its members take first. */
@@ -163,6 +178,8 @@ int64_t sd_no_now_ns(void *state);
 int sd_no_epoll_create(void *state, int flags);
 int sd_no_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev);
 int sd_no_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms);
+int sd_no_wake(void *state, int fd, short events);
+int sd_no_note(void *state, const char *text);
 
 /*
  * Registry. Built-in backends are always present; sd_register adds one more at run time
@@ -206,6 +223,8 @@ void sd_net_close(struct sd_net *net);
 #define sd_epoll_create(net, ...)    SD__CALL(net, epoll_create, __VA_ARGS__)
 #define sd_epoll_ctl(net, ...)       SD__CALL(net, epoll_ctl, __VA_ARGS__)
 #define sd_epoll_wait(net, ...)      SD__CALL(net, epoll_wait, __VA_ARGS__)
+#define sd_wake(net, ...)            SD__CALL(net, wake, __VA_ARGS__)
+#define sd_note(net, ...)            SD__CALL(net, note, __VA_ARGS__)
 
 #ifdef __cplusplus
 }

@@ -74,11 +74,9 @@ int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len
  * later); linear in the pieces of the queue otherwise. */
 long sd_sim_queued(struct sd_net *net, int fd, int outq);
 
-/* Bytes left readable on fd count as a new arrival: its readers wake, and its edge-triggered
- * EPOLLIN entries report again. For a read cut short above the sim (a fault wrapper's short
- * read), which Linux never returns on a TCP socket with bytes still queued (epoll(7): a short
- * read means the queue was drained), so the rest must arrive after it. 0, -EBADF, or
- * -EOPNOTSUPP when net is not a sim. */
+/* The `wake` member's POLLIN (sd_wake(net, fd, POLLIN)), without its trace line: bytes left
+ * readable on fd count as a new arrival, its readers wake and its edge-triggered EPOLLIN
+ * entries report again. 0, -EBADF, or -EOPNOTSUPP when net is not a sim. */
 int sd_sim_wake_readers(struct sd_net *net, int fd);
 
 /*

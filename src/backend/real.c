@@ -574,6 +574,21 @@ int sd_real_host_one_role(void)
 	return rc;
 }
 
+/* The kernel's readiness cannot be made new from here, so the fault wrapper injects no short
+ * call or EAGAIN on a non-blocking socket of this backend; and there is no record of calls.
+ * Not sd_no_*: the preload library is built without src/ops.c. */
+static int real_wake(void *state, int fd, short events)
+{
+	(void)state, (void)fd, (void)events;
+	return -EOPNOTSUPP;
+}
+
+static int real_note(void *state, const char *text)
+{
+	(void)state, (void)text;
+	return -EOPNOTSUPP;
+}
+
 const struct sd_ops sd_real_ops = {
 	.version = SD_OPS_VERSION,
 	.name = "real",
@@ -603,4 +618,6 @@ const struct sd_ops sd_real_ops = {
 	.epoll_create = real_epoll_create,
 	.epoll_ctl = real_epoll_ctl,
 	.epoll_wait = real_epoll_wait,
+	.wake = real_wake,
+	.note = real_note,
 };

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -308,6 +309,15 @@ static void fd_free(struct sd__sim *s, int fd)
 
 /* ---- tracing ----------------------------------------------------------------------------- */
 
+/* Every line the trace gets is hashed, and written when there is a file. */
+static void trace_line(struct sd__sim *s, const char *line)
+{
+	for (const char *p = line; *p; p++)
+		s->trace_hash = (s->trace_hash ^ (unsigned char)*p) * 0x100000001b3ull;
+	if (s->trace)
+		fputs(line, s->trace);
+}
+
 void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
 {
 	char line[512], res[48];
@@ -320,10 +330,7 @@ void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
 	if (n < (int)sizeof line)
 		snprintf(line + n, sizeof line - (size_t)n, " = %s\n",
 			 sd_result_format(result, res, sizeof res));
-	for (const char *p = line; *p; p++)
-		s->trace_hash = (s->trace_hash ^ (unsigned char)*p) * 0x100000001b3ull;
-	if (s->trace)
-		fputs(line, s->trace);
+	trace_line(s, line);
 }
 
 static const char *epstr(const struct sd__ep *e, char *buf, size_t n)
@@ -945,6 +952,54 @@ static int sim_sleep_ns(void *state, int64_t ns)
 
 static int64_t sim_now_ns(void *state) { return ((struct sd__sim *)state)->now; }
 
+/* sim_wake without the trace line; 0, -EINVAL or -EBADF. */
+static int wake(struct sd__sim *s, int fd, short events)
+{
+	struct sd__sock *k;
+	if (!events || (events & ~(POLLIN | POLLOUT)))
+		return -EINVAL;
+	if (!(k = lookup(s, fd)))
+		return -EBADF;
+	if (events & POLLIN)
+		k->inseq++; /* an arrival for edge-triggered EPOLLIN entries (sim_epoll.c) */
+	if (events & POLLOUT)
+		sd__wake_writers(k);
+	sd__wake_all(s);
+	return 0;
+}
+
+/* No sd__enter: neither a scheduling point nor a draw, so a wrapper's wake leaves the run's
+ * interleaving as it was. */
+static int sim_wake(void *state, int fd, short events)
+{
+	struct sd__sim *s = state;
+	if (fd < 0)
+		return -EBADF; /* untraced: a caller asking whether the call is there */
+	int rc = wake(s, fd, events);
+	char ev[16];
+	snprintf(ev, sizeof ev, "0x%x", (unsigned)(unsigned short)events);
+	TRACE(s, rc, "wake(%d, %s)", fd,
+	      events == POLLIN               ? "POLLIN"
+	      : events == POLLOUT            ? "POLLOUT"
+	      : events == (POLLIN | POLLOUT) ? "POLLIN|POLLOUT"
+					     : ev);
+	return rc;
+}
+
+static int sim_note(void *state, const char *text)
+{
+	struct sd__sim *s = state;
+	if (!text || strchr(text, '\n'))
+		return -EINVAL;
+	if (s->tracing) {
+		char line[512];
+		snprintf(line, sizeof line, "%lld.%09lld %s %s\n", (long long)(s->now / 1000000000),
+			 (long long)(s->now % 1000000000), s->cur->name, text);
+		trace_line(s, line);
+	}
+	return 0;
+}
+
 const struct sd_ops sd_sim_ops = {
 	.version = SD_OPS_VERSION,
 	.name = "sim",
@@ -974,6 +1029,8 @@ const struct sd_ops sd_sim_ops = {
 	.epoll_create = sd__sim_epoll_create,
 	.epoll_ctl = sd__sim_epoll_ctl,
 	.epoll_wait = sd__sim_epoll_wait,
+	.wake = sim_wake,
+	.note = sim_note,
 };
 
 /* ---- sim-only API ----------------------------------------------------------------------- */
@@ -1089,12 +1146,5 @@ long sd_sim_queued(struct sd_net *net, int fd, int outq)
 int sd_sim_wake_readers(struct sd_net *net, int fd)
 {
 	struct sd__sim *s = as_sim(net);
-	struct sd__sock *k;
-	if (!s)
-		return -EOPNOTSUPP;
-	if (!(k = lookup(s, fd)))
-		return -EBADF;
-	k->inseq++;
-	sd__wake_all(s);
-	return 0;
+	return s ? wake(s, fd, POLLIN) : -EOPNOTSUPP;
 }

@@ -133,6 +133,18 @@ void sd__write_space(struct sd__sock *k)
 	}
 }
 
+/* Send space counts as just freed (an EPOLLOUT edge) when there is room; with none, the next
+ * room made is one (SOCK_NOSPACE), as after a write that found no room. */
+void sd__wake_writers(struct sd__sock *k)
+{
+	if (!k->peer || writable(k)) {
+		k->nospace = 0;
+		k->outseq++;
+	} else {
+		k->nospace = 1;
+	}
+}
+
 /* tcp_check_space(): a writer that found no room (SOCK_NOSPACE) gets sk_write_space once
  * reading made room. */
 static void space_freed(struct sd__sock *p)

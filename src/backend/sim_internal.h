@@ -123,8 +123,8 @@ struct sd__sock {
 	struct sd__epoll *ep; /* non-NULL: this descriptor is an epoll instance, not a socket */
 	uint64_t rx_total;    /* bytes ever queued to this socket, for edge-triggered arrivals */
 	uint64_t evseq;       /* state changes: wake every waiter (sk_state_change) */
-	uint64_t inseq;       /* accept-queue additions, sd_sim_wake_readers: wake readers */
-	uint64_t outseq;      /* write space after SOCK_NOSPACE: wake writers (sk_write_space) */
+	uint64_t inseq;       /* accept-queue additions, `wake` POLLIN: wake readers */
+	uint64_t outseq;      /* write space after SOCK_NOSPACE, `wake` POLLOUT: wake writers */
 	int nospace;          /* SOCK_NOSPACE: a writer found no room; freed space is an event */
 };
 
@@ -342,6 +342,8 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
 /* sk_stream_write_space(): a wakeup for writers (an EPOLLOUT edge) if there is room. */
 void sd__write_space(struct sd__sock *k);
+/* The `wake` member's POLLOUT: send space on k counts as just freed. */
+void sd__wake_writers(struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);

@@ -1,5 +1,6 @@
 /* sockdrill: the `fault` wrapper: decides a fault per call (seeded), then forwards to inner. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ struct finfo {
 
 struct fstate {
 	struct sd_net *inner;
+	int resignal; /* inner makes readiness new after a fault (its `wake` member) */
 	struct sd_fault_spec spec;
 	uint64_t seed;
 	int64_t t0; /* the inner net's clock when wrapped: log times count from it */
@@ -87,13 +89,29 @@ static void note_read(struct fstate *f, int fd, size_t k, int peek)
 	pthread_mutex_unlock(&f->m);
 }
 
-/* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. */
+/* A net older than version 4 cannot make readiness new. */
+static int inner_wake(struct fstate *f, int fd, short events)
+{
+	return IN(f)->ops->version < 4 ? -EOPNOTSUPP : sd_wake(IN(f), fd, events);
+}
+
+/* A decision in the inner net's record of calls (the sim's trace), in order with them. */
+static void inner_note(struct fstate *f, const char *text)
+{
+	if (IN(f)->ops->version >= 4)
+		sd_note(IN(f), text);
+}
+
+/* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. A
+ * non-blocking call that is to fail with EAGAIN has its readiness made new here; one that is
+ * cut short gets in *wake the events to make new once it returned (0: none). */
 static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, size_t len,
-	       const char *name, struct sd_fault_decision *d)
+	       const char *name, struct sd_fault_decision *d, short *wake)
 {
 	uint64_t conn = 0, call = 0;
 	int blocking = !msg_dontwait;
 	size_t known = 0;
+	*wake = 0;
 	pthread_mutex_lock(&f->m);
 	struct finfo *i = info(f, fd);
 	if (i) {
@@ -105,7 +123,11 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 		known = op == SD_OP_READ ? i->peeked : 0;
 	}
 	pthread_mutex_unlock(&f->m);
-	sd_fault_decide(&f->spec, f->seed, conn, call, op, blocking, len, d);
+	enum sd_fault_wait wait = blocking ? SD_WAIT_BLOCKING
+				  : f->resignal || f->spec.level_triggered
+					  ? SD_WAIT_NONBLOCKING
+					  : SD_WAIT_NONBLOCKING_NO_EDGE;
+	sd_fault_decide(&f->spec, f->seed, conn, call, op, wait, len, d);
 	if (known)
 		settle_known(d, len, known);
 	if (!d->fault)
@@ -120,13 +142,30 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 		fflush(f->log);
 	}
 	pthread_mutex_unlock(&f->m);
+	char text[256];
+	sd_fault_describe(text, sizeof text, conn, call, name, fd, d, len);
+	inner_note(f, text);
 	if (d->delay_ms)
 		sd_sleep_ns(IN(f), (int64_t)d->delay_ms * 1000000);
 	if (d->reset) {
 		struct sockaddr sa = {.sa_family = AF_UNSPEC};
 		sd_connect(IN(f), fd, &sa, sizeof sa); /* tcp_disconnect: the peer gets an RST */
 	}
+	if (!blocking && f->resignal && (d->err == EAGAIN || d->len != len)) {
+		short ev = op == SD_OP_WRITE ? POLLOUT : POLLIN;
+		if (d->err)
+			inner_wake(f, fd, ev);
+		else
+			*wake = ev;
+	}
 	return d->err ? -d->err : 0;
+}
+
+/* After a call cut short: the rest counts as arriving (room as freed) after it. */
+static void post(struct fstate *f, int fd, short wake)
+{
+	if (wake)
+		inner_wake(f, fd, wake);
 }
 
 static int fault_create(const struct sd_config *cfg, void **state)
@@ -180,7 +219,8 @@ static int fault_accept(void *state, int fd, struct sockaddr *a, socklen_t *l, i
 {
 	struct fstate *f = state;
 	struct sd_fault_decision d;
-	int rc = pre(f, fd, SD_OP_ACCEPT, 0, 0, "accept", &d);
+	short wake;
+	int rc = pre(f, fd, SD_OP_ACCEPT, 0, 0, "accept", &d, &wake);
 	if (rc < 0)
 		return rc;
 	int nfd = sd_accept(IN(f), fd, a, l, flags);
@@ -201,7 +241,8 @@ static int fault_connect(void *state, int fd, const struct sockaddr *a, socklen_
 	struct sd_fault_decision d;
 	if (a && l >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
 		return sd_connect(IN(f), fd, a, l);
-	int rc = pre(f, fd, SD_OP_CONNECT, 0, 0, "connect", &d);
+	short wake;
+	int rc = pre(f, fd, SD_OP_CONNECT, 0, 0, "connect", &d, &wake);
 	return rc < 0 ? rc : sd_connect(IN(f), fd, a, l);
 }
 
@@ -209,20 +250,27 @@ static ssize_t fault_send(void *state, int fd, const void *buf, size_t len, int 
 {
 	struct fstate *f = state;
 	struct sd_fault_decision d;
-	int rc = pre(f, fd, SD_OP_WRITE, flags & MSG_DONTWAIT, len, "send", &d);
-	return rc < 0 ? rc : sd_send(IN(f), fd, buf, d.len, flags);
+	short wake;
+	int rc = pre(f, fd, SD_OP_WRITE, flags & MSG_DONTWAIT, len, "send", &d, &wake);
+	if (rc < 0)
+		return rc;
+	ssize_t k = sd_send(IN(f), fd, buf, d.len, flags);
+	post(f, fd, wake);
+	return k;
 }
 
 static ssize_t fault_recv(void *state, int fd, void *buf, size_t len, int flags)
 {
 	struct fstate *f = state;
 	struct sd_fault_decision d;
-	int rc = pre(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len, "recv", &d);
+	short wake;
+	int rc = pre(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len, "recv", &d, &wake);
 	if (rc < 0)
 		return rc;
 	ssize_t k = sd_recv(IN(f), fd, buf, d.len, flags);
 	if (k > 0)
 		note_read(f, fd, (size_t)k, flags & MSG_PEEK);
+	post(f, fd, wake);
 	return k;
 }
 
@@ -259,8 +307,9 @@ static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 {
 	struct sd_fault_decision d;
 	size_t len = msg_len(msg);
+	short wake;
 	int rc = pre(f, fd, op, flags & MSG_DONTWAIT, len, op == SD_OP_READ ? "recvmsg" : "sendmsg",
-		     &d);
+		     &d, &wake);
 	if (rc < 0)
 		return rc;
 	struct msghdr m = *msg;
@@ -277,6 +326,7 @@ static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 		msg->msg_flags = m.msg_flags;
 	}
 	free(v);
+	post(f, fd, wake);
 	return k;
 }
 
@@ -369,6 +419,15 @@ static int fault_set_nonblocking(void *state, int fd, int on)
 	return rc;
 }
 
+/* Wrappers stack: what the backend below can do, this wrapper can. */
+static int fault_wake(void *state, int fd, short events) { return inner_wake(state, fd, events); }
+
+static int fault_note(void *state, const char *text)
+{
+	struct fstate *f = state;
+	return IN(f)->ops->version < 4 ? -EOPNOTSUPP : sd_note(IN(f), text);
+}
+
 static int fault_spawn(void *state, const char *name, void (*fn)(void *), void *arg)
 {
 	return sd_spawn(IN((struct fstate *)state), name, fn, arg);
@@ -410,6 +469,8 @@ const struct sd_ops sd_fault_ops = {
 	.epoll_create = fault_epoll_create,
 	.epoll_ctl = fault_epoll_ctl,
 	.epoll_wait = fault_epoll_wait,
+	.wake = fault_wake,
+	.note = fault_note,
 };
 
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,
@@ -422,6 +483,7 @@ int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_faul
 	if (!f)
 		return -ENOMEM;
 	f->inner = inner;
+	f->resignal = inner_wake(f, -1, POLLIN) == -EBADF;
 	f->spec = *spec;
 	f->seed = seed;
 	f->log = log;

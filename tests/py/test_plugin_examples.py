@@ -50,7 +50,7 @@ def test_redis_under_short_reads_and_writes(wrapped_server, tmp_path):
     assert redis, "redis-server is not installed (apt-get install redis-server; ci/deps does)"
     server = wrapped_server([redis, "--port", "{port}", "--bind", "127.0.0.1", "--save", "",
                             "--appendonly", "no", "--dir", str(tmp_path)],
-                           faults="short-read=1,short-write=1", seed=7)
+                           faults="short-read=1,short-write=1,level-triggered", seed=7)
     with server.connect() as sock:
         sock.settimeout(30)
         assert redis_command(sock, b"PING") == b"+PONG\r\n"

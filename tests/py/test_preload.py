@@ -104,7 +104,8 @@ def test_calls_the_layer_does_not_model_reach_the_kernel(build, tmp_path):
 def test_nonblocking_as_set_by_the_program(build, tmp_path):
     # eagain=1 fails every call on a non-blocking socket and none on a blocking one: the
     # wrapper follows O_NONBLOCK set with ioctl(FIONBIO) and with fcntl(F_SETFL).
-    r = run_py(build, tmp_path, "eagain=1",
+    # (level-triggered: on the kernel's sockets EAGAIN is injected only then.)
+    r = run_py(build, tmp_path, "eagain=1,level-triggered",
                "import fcntl\n"
                "c.sendall(b'hello')\n"
                "s.setblocking(False)\n"  # ioctl FIONBIO
@@ -117,6 +118,28 @@ def test_nonblocking_as_set_by_the_program(build, tmp_path):
                "except BlockingIOError:\n    print('EAGAIN')\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["EAGAIN", "hello", "EAGAIN"]
+
+
+def test_no_eagain_or_short_call_on_nonblocking_kernel_sockets(build, tmp_path):
+    # The kernel's epoll cannot be told that a call cut short (or failed with EAGAIN) left
+    # bytes queued or room free, so an edge-triggered program would wait for an edge that
+    # never comes: on a non-blocking socket none of those faults, on a blocking one all.
+    r = run_py(build, tmp_path, "eagain=1,short-read=1,short-write=1",
+               "import fcntl, struct, termios, time\n"
+               "s.setblocking(False)\n"
+               "print(c.send(b'hello'))\n"  # blocking: one byte
+               "c.sendall(b'ello')\n"
+               "for i in range(1000):\n"  # until the kernel has queued all five (10 s at most)
+               "    q = fcntl.ioctl(s, termios.FIONREAD, struct.pack('i', 0))\n"
+               "    if struct.unpack('i', q)[0] >= 5: break\n"
+               "    time.sleep(0.01)\n"
+               "print(s.recv(10))\n"  # non-blocking: all that is queued, no EAGAIN
+               "c.setblocking(False)\n"
+               "print(c.send(b'abc'))\n"  # non-blocking: whole
+               "s.setblocking(True)\n"
+               "print(s.recv(10))\n")  # blocking: one byte
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["1", "b'hello'", "3", "b'a'"]
 
 
 def test_sigpipe_as_without_the_preload(build, tmp_path):

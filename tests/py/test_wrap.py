@@ -78,13 +78,19 @@ def test_fragile_server_fails_under_short_reads_and_the_command_reproduces(build
     assert strip(log_lines(again_log)) == strip(lines)
 
 
-def test_robust_server_passes_under_short_reads_and_writes(build, tmp_path):
+@pytest.mark.parametrize("spec,kinds", [
+    ("short-read=1,short-write=1,level-triggered", {"short-read", "short-write"}),
+    # Its sockets are non-blocking and the kernel's epoll cannot be told that a cut-short call
+    # left bytes queued: without level-triggered, no such fault (docs/faults.md).
+    ("short-read=1,short-write=1", set()),
+], ids=["level-triggered", "edge-safe"])
+def test_robust_server_passes_under_short_reads_and_writes(build, tmp_path, spec, kinds):
     log = tmp_path / "faults.jsonl"
-    r = wrap(build, "--faults", "short-read=1,short-write=1", "--log", log, "--run", CLIENT, "--",
+    r = wrap(build, "--faults", spec, "--log", log, "--run", CLIENT, "--",
              build / "sd-qa-server", "--port", "{port}", "--idle-seconds", "20")
     assert r.returncode == 0, r.stdout + r.stderr
-    faults = {e["fault"] for e in log_lines(log)}
-    assert faults == {"short-read", "short-write"}
+    faults = {e["fault"] for e in log_lines(log)} if log.exists() else set()
+    assert faults == kinds
 
 
 def test_without_run_the_exit_status_is_the_programs(build):

@@ -51,6 +51,8 @@ static const struct sd_ops toy = {
 	.epoll_create = sd_no_epoll_create,
 	.epoll_ctl = sd_no_epoll_ctl,
 	.epoll_wait = sd_no_epoll_wait,
+	.wake = sd_no_wake,
+	.note = sd_no_note,
 };
 
 static void registry_finds_builtin(void **state)
@@ -82,6 +84,13 @@ static void registry_validates(void **state)
 	broken.version = 0;
 	assert_int_equal(sd_register(&broken), -EINVAL);
 	broken = toy;
+	broken.note = NULL; /* a version-4 table needs its version-4 members */
+	assert_int_equal(sd_register(&broken), -EINVAL);
+	static struct sd_ops v3; /* registered: it must outlive the test */
+	v3 = toy;
+	v3.version = 3, v3.name = "toy3", v3.wake = NULL, v3.note = NULL;
+	assert_int_equal(sd_register(&v3), 0);
+	broken = toy;
 	broken.name = "real";
 	assert_int_equal(sd_register(&broken), -EEXIST);
 	assert_int_equal(sd_register(NULL), -EINVAL);
@@ -100,6 +109,8 @@ static void registered_backend_runs(void **state)
 	assert_int_equal(sd_socket(&net, AF_INET, SOCK_STREAM, 0), -EOPNOTSUPP);
 	assert_int_equal(sd_send(&net, 3, "x", 1, 0), -EOPNOTSUPP);
 	assert_int_equal(sd_poll(&net, NULL, 0, 0), -EOPNOTSUPP);
+	assert_int_equal(sd_wake(&net, 3, POLLIN), -EOPNOTSUPP);
+	assert_int_equal(sd_note(&net, "x"), -EOPNOTSUPP);
 	sd_net_close(&net);
 	sd_net_close(&net);
 	assert_int_equal(destroys, 1);

@@ -1,5 +1,6 @@
 /* The fault wrapper over the backend under test: every fault fires, is logged, replays. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,7 +188,7 @@ static void eagain_only_on_nonblocking_calls(void **state)
 	char b[8];
 	pair(net, &l, &c, &s);
 	assert_int_equal(sd_send(net, c, "data", 4, 0), 4);
-	wrap(net, "eagain=1", 1, &x);
+	wrap(net, "eagain=1,level-triggered", 1, &x); /* on every backend, as the program waits */
 	struct pollfd p = {.fd = s, .events = POLLIN};
 	assert_int_equal(sd_poll(&x.w, &p, 1, 5000), 1);
 	assert_int_equal(sd_recv(&x.w, s, b, sizeof b, MSG_DONTWAIT), -EAGAIN); /* data is there */
@@ -310,6 +311,253 @@ static void peeked_bytes_are_read_whole(void **state)
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* ---- non-blocking sockets: only faults a kernel could produce --------------------------------
+ * epoll(7): a short read or write on a non-blocking socket means the queue was drained or the
+ * send buffer filled, EAGAIN that nothing is there; an edge-triggered program then waits for
+ * the next edge. A fault that says so while bytes are still queued (or send space is free) must
+ * be followed by that edge, or the program waits for ever where a kernel would never leave it. */
+
+#define NB_BYTES   2000
+#define NB_WAIT_MS 2000 /* a wait longer than this is a stall (virtual time on sim) */
+#define NB_ROUNDS  4000
+
+enum nb_mode { NB_ET, NB_ONESHOT, NB_LT, NB_POLL };
+static const char *const nb_mode_name[] = {"edge-triggered", "edge-triggered one-shot",
+					   "level-triggered", "poll"};
+
+struct nb_run {
+	struct sd_net *w, *net; /* the server's calls go through w, the client's straight to net */
+	enum nb_mode mode;
+	int writes; /* the server writes NB_BYTES instead of reading them */
+	int l;      /* the listener, non-blocking, made through w */
+	struct sockaddr_storage where;
+	socklen_t wl;
+	unsigned char data[NB_BYTES], got[NB_BYTES];
+	size_t moved;    /* bytes the server read or wrote */
+	size_t received; /* bytes the client read (writes) */
+	const char *stall;
+	atomic_int finished;
+};
+
+/* Waits until fd is ready for `events` the way the mode says: 1 ready, 0 timed out. */
+static int nb_wait(struct nb_run *r, int ep, int fd, uint32_t events)
+{
+	if (r->mode == NB_POLL) {
+		struct pollfd p = {.fd = fd, .events = (short)events};
+		return sd_poll(r->w, &p, 1, NB_WAIT_MS) > 0;
+	}
+	if (r->mode == NB_ONESHOT) { /* re-armed before each wait, as such a program does */
+		struct epoll_event ev = {.events = events | EPOLLET | EPOLLONESHOT, .data.fd = fd};
+		if (sd_epoll_ctl(r->w, ep, EPOLL_CTL_MOD, fd, &ev) < 0)
+			return 0;
+	}
+	struct epoll_event out;
+	return sd_epoll_wait(r->w, ep, &out, 1, NB_WAIT_MS) == 1 && out.data.fd == fd;
+}
+
+static int nb_watch(struct nb_run *r, int ep, int op, int fd, uint32_t events)
+{
+	uint32_t how[] = {EPOLLET, EPOLLET | EPOLLONESHOT, 0, 0};
+	struct epoll_event ev = {.events = events | how[r->mode], .data.fd = fd};
+	return r->mode == NB_POLL ? 0 : sd_epoll_ctl(r->w, ep, op, fd, &ev);
+}
+
+/* Accepts one connection on the non-blocking listener: accept until EAGAIN, then wait. */
+static int nb_accept(struct nb_run *r, int ep)
+{
+	if (nb_watch(r, ep, EPOLL_CTL_ADD, r->l, EPOLLIN) < 0)
+		return -1;
+	for (int round = 0; round < NB_ROUNDS; round++) {
+		if (!nb_wait(r, ep, r->l, EPOLLIN))
+			break;
+		int s = sd_accept(r->w, r->l, NULL, NULL, SOCK_NONBLOCK);
+		if (s >= 0) {
+			if (r->mode != NB_POLL)
+				sd_epoll_ctl(r->w, ep, EPOLL_CTL_DEL, r->l, NULL);
+			return s;
+		}
+		if (s != -EAGAIN)
+			break;
+	}
+	r->stall = "accept";
+	return -1;
+}
+
+/* The server: a non-blocking socket in an event loop that trusts epoll(7): it reads (writes)
+ * until a call comes back short or with EAGAIN, then waits for readiness. */
+static void nb_server(void *arg)
+{
+	struct nb_run *r = arg;
+	int ep = r->mode == NB_POLL ? -1 : sd_epoll_create(r->w, 0);
+	int s = nb_accept(r, ep);
+	uint32_t events = r->writes ? EPOLLOUT : EPOLLIN;
+	if (s >= 0 && nb_watch(r, ep, EPOLL_CTL_ADD, s, events) < 0)
+		r->stall = "epoll_ctl";
+	for (int round = 0; s >= 0 && !r->stall && r->moved < NB_BYTES; round++) {
+		if (round == NB_ROUNDS || !nb_wait(r, ep, s, events)) {
+			r->stall = r->writes ? "write" : "read";
+			break;
+		}
+		for (;;) {
+			size_t ask = NB_BYTES - r->moved < 64 ? NB_BYTES - r->moved : 64;
+			ssize_t k = r->writes ? sd_send(r->w, s, r->data + r->moved, ask, 0)
+					      : sd_recv(r->w, s, r->got + r->moved, ask, 0);
+			if (k <= 0) {
+				if (k != -EAGAIN)
+					r->stall = "an error or the end of the stream";
+				break;
+			}
+			r->moved += (size_t)k;
+			if ((size_t)k < ask || r->moved == NB_BYTES)
+				break;
+		}
+	}
+	atomic_store(&r->finished, 1);
+	if (s >= 0)
+		sd_close(r->w, s);
+	if (ep >= 0)
+		sd_close(r->w, ep);
+}
+
+/* The client, blocking and without faults: sends NB_BYTES and stays connected until the server
+ * is done (its end of stream would be an edge of its own), or reads until the server closes. */
+static void nb_client(void *arg)
+{
+	struct nb_run *r = arg;
+	int c = sd_socket(r->net, AF_INET, SOCK_STREAM, 0);
+	if (sd_connect(r->net, c, (struct sockaddr *)&r->where, r->wl) == 0 && !r->writes) {
+		for (size_t sent = 0; sent < NB_BYTES;) {
+			ssize_t k = sd_send(r->net, c, r->data + sent, NB_BYTES - sent, 0);
+			if (k <= 0)
+				break;
+			sent += (size_t)k;
+		}
+		for (int i = 0; i < 5 * NB_WAIT_MS && !atomic_load(&r->finished); i++)
+			sd_sleep_ns(r->net, 1000000);
+	}
+	while (r->writes && r->received < NB_BYTES) {
+		ssize_t k = sd_recv(r->net, c, r->got + r->received, NB_BYTES - r->received, 0);
+		if (k <= 0)
+			break;
+		r->received += (size_t)k;
+	}
+	sd_close(r->net, c);
+}
+
+/* Runs the server under `spec` in every wait mode; returns the faults injected in all. */
+static long nb_serve(struct sd_net *net, const char *spec, uint64_t seed, int writes, char **logs)
+{
+	long faults = 0;
+	size_t total = 0;
+	*logs = NULL;
+	for (enum nb_mode mode = NB_ET; mode <= NB_POLL; mode++) {
+		struct wrapped x;
+		struct nb_run *r = calloc(1, sizeof *r);
+		struct sockaddr_storage any;
+		socklen_t al;
+		assert_non_null(r);
+		wrap(net, spec, seed, &x);
+		r->w = &x.w, r->net = net, r->mode = mode, r->writes = writes;
+		for (size_t i = 0; i < NB_BYTES; i++)
+			r->data[i] = (unsigned char)(i * 13 + (i >> 7));
+		sd_addr_parse("127.0.0.1", 0, &any, &al);
+		r->l = sd_socket(&x.w, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_int_equal(sd_bind(&x.w, r->l, (struct sockaddr *)&any, al), 0);
+		assert_int_equal(sd_listen(&x.w, r->l, 8), 0);
+		r->wl = sizeof r->where;
+		assert_int_equal(sd_getsockname(net, r->l, (struct sockaddr *)&r->where, &r->wl),
+				 0);
+		int sid = sd_spawn(net, "server", nb_server, r);
+		int cid = sd_spawn(net, "client", nb_client, r);
+		assert_true(sid > 0 && cid > 0);
+		assert_int_equal(sd_join(net, sid), 0);
+		assert_int_equal(sd_join(net, cid), 0);
+		if (r->stall || r->moved != NB_BYTES)
+			fail_msg("%s server, faults '%s', seed %llu: stalled in %s after %zu of %d "
+				 "bytes",
+				 nb_mode_name[mode], spec, (unsigned long long)seed,
+				 r->stall ? r->stall : "?", r->moved, NB_BYTES);
+		assert_int_equal(writes ? r->received : r->moved, NB_BYTES);
+		assert_memory_equal(r->got, r->data, NB_BYTES); /* nothing lost or reordered */
+		faults += sd_fault_count(&x.w);
+		sd_close(&x.w, r->l);
+		fflush(x.f);
+		char *all = realloc(*logs, total + x.loglen + 1);
+		assert_non_null(all);
+		memcpy(all + total, x.log, x.loglen + 1);
+		total += x.loglen;
+		*logs = all;
+		unwrap(&x);
+		free(r);
+	}
+	return faults;
+}
+
+/* On the sim the wrapper re-signals readiness after each such fault, so they are injected; the
+ * real backend cannot, so on its non-blocking sockets they are not. */
+static void check_nonblocking_faults(struct sd_net *net, const char *spec, uint64_t seed,
+				     int writes, const char *kind)
+{
+	char *logs;
+	long n = nb_serve(net, spec, seed, writes, &logs);
+	int can = strcmp(sd_test_backend, "sim") == 0;
+	if (can && (!n || !strstr(logs, kind)))
+		fail_msg("faults '%s', seed %llu: no %s injected (%ld faults)", spec,
+			 (unsigned long long)seed, kind, n);
+	if (!can && (n || *logs))
+		fail_msg("faults '%s' on %s: injected on a non-blocking socket:\n%s", spec,
+			 sd_test_backend, logs);
+	free(logs);
+}
+
+static void nonblocking_short_reads_leave_the_socket_ready(void **state)
+{
+	check_nonblocking_faults(*state, "short-read=1", 1, 0, "\"fault\":\"short-read\"");
+	check_nonblocking_faults(*state, "short-read=9", 2, 0, "\"fault\":\"short-read\"");
+}
+
+/* EAGAIN on a listener with a connection queued, and on a socket with bytes queued. */
+static void nonblocking_eagain_on_reads_leaves_the_socket_ready(void **state)
+{
+	check_nonblocking_faults(*state, "eagain=0.5", 3, 0,
+				 "\"op\":\"recv\",\"fault\":\"eagain\"");
+	check_nonblocking_faults(*state, "eagain=0.5", 3, 0,
+				 "\"op\":\"accept\",\"fault\":\"eagain\"");
+}
+
+static void nonblocking_short_writes_leave_the_socket_ready(void **state)
+{
+	check_nonblocking_faults(*state, "short-write=5", 4, 1, "\"fault\":\"short-write\"");
+	check_nonblocking_faults(*state, "eagain=0.5", 5, 1,
+				 "\"op\":\"send\",\"fault\":\"eagain\"");
+}
+
+/* level-triggered: the program says it waits level-triggered (poll, select, epoll without
+ * EPOLLET), so where readiness cannot be re-signalled the faults are injected anyway. */
+static void level_triggered_programs_get_every_fault(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char b[8];
+	pair(net, &l, &c, &s);
+	assert_int_equal(sd_send(net, c, "data", 4, 0), 4);
+	wrap(net, "eagain=1,short-read=1,level-triggered", 1, &x);
+	assert_int_equal(sd_set_nonblocking(&x.w, s, 1), 0);
+	struct pollfd p = {.fd = s, .events = POLLIN};
+	assert_int_equal(sd_poll(&x.w, &p, 1, 5000), 1);
+	assert_int_equal(sd_recv(&x.w, s, b, sizeof b, 0), -EAGAIN);
+	unwrap(&x);
+	wrap(net, "short-read=1,level-triggered", 1, &x);
+	assert_int_equal(sd_recv(&x.w, s, b, sizeof b, MSG_DONTWAIT), 1);
+	unwrap(&x);
+	struct sd_fault_spec spec;
+	char err[256];
+	assert_int_equal(sd_fault_parse("level-triggered=1", &spec, err, sizeof err), -EINVAL);
+	assert_string_equal(err, "faults: level-triggered takes no value ('1')");
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 /* The decisions are a function of (seed, connection, call): a replay is identical. */
 static void same_seed_same_faults(void **state)
 {
@@ -379,5 +627,9 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(peeked_bytes_are_read_whole),
 	T(same_seed_same_faults),
 	T(copy_continues_the_connection),
+	T(nonblocking_short_reads_leave_the_socket_ready),
+	T(nonblocking_eagain_on_reads_leaves_the_socket_ready),
+	T(nonblocking_short_writes_leave_the_socket_ready),
+	T(level_triggered_programs_get_every_fault),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

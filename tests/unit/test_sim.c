@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include <sockdrill/fault.h>
+
 #include "sd_test.h"
 
 const char sd_unit_module[] = "sim";
@@ -718,6 +720,207 @@ static void listening_counts_the_listeners_a_connect_reaches(void **state)
 	sd_net_close(&real);
 }
 
+/* ---- readiness made new above the sim (`wake`), and the fault wrapper's use of it ------- */
+
+/* How many of the entries of ep report now (epoll_wait without waiting). */
+static int reports(struct sd_net *net, int ep)
+{
+	struct epoll_event out[4];
+	return sd_epoll_wait(net, ep, out, 4, 0);
+}
+
+static void wake_makes_readiness_new(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(1, NULL);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l = listener(net, 4, &where, &wl);
+	int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	int s = sd_accept(net, l, NULL, NULL, SOCK_NONBLOCK);
+	assert_int_equal(sd_send(net, c, "abcdef", 6, 0), 6);
+	int in = sd_epoll_create(net, 0), out = sd_epoll_create(net, 0),
+	    lt = sd_epoll_create(net, 0);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = s};
+	assert_int_equal(sd_epoll_ctl(net, in, EPOLL_CTL_ADD, s, &ev), 0);
+	ev.events = EPOLLOUT | EPOLLET;
+	assert_int_equal(sd_epoll_ctl(net, out, EPOLL_CTL_ADD, s, &ev), 0);
+	ev.events = EPOLLIN;
+	assert_int_equal(sd_epoll_ctl(net, lt, EPOLL_CTL_ADD, s, &ev), 0);
+	assert_int_equal(reports(net, in), 1);
+	assert_int_equal(reports(net, out), 1);
+	char b[4];
+	assert_int_equal(sd_recv(net, s, b, 2, 0), 2); /* a read that leaves bytes queued */
+	assert_int_equal(reports(net, in), 0);         /* no edge: nothing arrived */
+	assert_int_equal(sd_wake(net, s, POLLIN), 0);
+	assert_int_equal(reports(net, in), 1); /* the rest counts as arriving now */
+	assert_int_equal(reports(net, in), 0); /* once */
+	assert_int_equal(reports(net, out), 0);
+	assert_int_equal(sd_wake(net, s, POLLOUT), 0);
+	assert_int_equal(reports(net, out), 1); /* room counts as freed now */
+	assert_int_equal(reports(net, in), 0);
+	assert_int_equal(sd_wake(net, s, POLLIN | POLLOUT), 0);
+	assert_int_equal(reports(net, in) + reports(net, out), 2);
+	assert_int_equal(reports(net, lt), 1); /* level-triggered reports as it did */
+	assert_int_equal(sd_recv(net, s, b, 4, 0), 4);
+	assert_int_equal(sd_wake(net, s, POLLIN), 0);
+	assert_int_equal(reports(net, in), 0); /* nothing readable: nothing to report */
+	/* on a listener, the connections left queued count as arriving */
+	int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c2, (struct sockaddr *)&where, wl), 0);
+	ev.events = EPOLLIN | EPOLLET, ev.data.fd = l;
+	assert_int_equal(sd_epoll_ctl(net, lt, EPOLL_CTL_ADD, l, &ev), 0);
+	assert_int_equal(reports(net, lt), 1); /* l on arming; s level-triggered is quiet */
+	assert_int_equal(reports(net, lt), 0);
+	assert_int_equal(sd_wake(net, l, POLLIN), 0);
+	assert_int_equal(reports(net, lt), 1);
+	/* bad calls */
+	assert_int_equal(sd_wake(net, s, 0), -EINVAL);
+	assert_int_equal(sd_wake(net, s, POLLPRI), -EINVAL);
+	assert_int_equal(sd_wake(net, 999, POLLIN), -EBADF);
+	assert_int_equal(sd_wake(net, -1, POLLIN), -EBADF);
+	assert_int_equal(sd_wake(net, in, POLLIN), -EBADF); /* an epoll instance */
+	assert_int_equal(sd_note(net, "two\nlines"), -EINVAL);
+	assert_int_equal(sd_note(net, NULL), -EINVAL);
+	assert_int_equal(sd_note(net, "untraced"), 0);
+	close_sim(net);
+}
+
+/* A server behind the fault wrapper: an edge-triggered echo of ECHO_LEN bytes on a non-blocking
+ * socket, trusting epoll(7) (a short call or EAGAIN means "wait for the next edge"). */
+#define ECHO_LEN 40
+
+struct faulty_world {
+	struct sd_net *net, *w;
+	struct sockaddr_storage where;
+	socklen_t wl;
+	int l;
+	size_t echoed;
+};
+
+static void et_echo_server(void *arg)
+{
+	struct faulty_world *fw = arg;
+	struct sd_net *w = fw->w;
+	char buf[ECHO_LEN];
+	size_t got = 0, sent = 0;
+	int s = sd_accept(w, fw->l, NULL, NULL, SOCK_NONBLOCK), ep = sd_epoll_create(w, 0);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = s}, out;
+	sd_epoll_ctl(w, ep, EPOLL_CTL_ADD, s, &ev);
+	for (int round = 0; round < 200 && sent < ECHO_LEN; round++) {
+		if (sd_epoll_wait(w, ep, &out, 1, 1000) != 1)
+			break;
+		for (ssize_t k; got < ECHO_LEN; got += (size_t)k)
+			if ((k = sd_recv(w, s, buf + got, ECHO_LEN - got, 0)) <= 0 ||
+			    (size_t)k < ECHO_LEN - got) {
+				got += k > 0 ? (size_t)k : 0;
+				break;
+			}
+		for (ssize_t k; sent < got; sent += (size_t)k)
+			if ((k = sd_send(w, s, buf + sent, got - sent, 0)) <= 0 ||
+			    (size_t)k < got - sent) {
+				sent += k > 0 ? (size_t)k : 0;
+				break;
+			}
+	}
+	fw->echoed = sent;
+	sd_close(w, s), sd_close(w, ep);
+}
+
+static void echo_client(void *arg)
+{
+	struct faulty_world *fw = arg;
+	char msg[ECHO_LEN], back[ECHO_LEN];
+	for (int i = 0; i < ECHO_LEN; i++)
+		msg[i] = (char)('a' + i % 26);
+	int c = sd_socket(fw->net, AF_INET, SOCK_STREAM, 0);
+	if (sd_connect(fw->net, c, (struct sockaddr *)&fw->where, fw->wl) == 0 &&
+	    sd_send(fw->net, c, msg, sizeof msg, 0) == ECHO_LEN)
+		sd_recv(fw->net, c, back, sizeof back, MSG_WAITALL);
+	sd_close(fw->net, c);
+}
+
+/* Runs the echo with the wrapper's log and the sim's trace in one stream; returns the text. */
+static char *run_faulty_echo(uint64_t seed, uint64_t *hash, size_t *echoed)
+{
+	struct sd_net *net = open_sim(seed, NULL), w;
+	struct faulty_world fw = {.net = net, .w = &w};
+	struct sd_fault_spec spec;
+	char err[128], *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(
+		sd_fault_parse("short-read=4,short-write=3,eagain=0.3", &spec, err, sizeof err), 0);
+	assert_int_equal(sd_fault_wrap(&w, net, &spec, seed, f), 0);
+	assert_int_equal(sd_sim_set_trace(net, f), 0);
+	fw.l = listener(net, 4, &fw.where, &fw.wl);
+	int ids[2] = {sd_spawn(net, "server", et_echo_server, &fw),
+		      sd_spawn(net, "client", echo_client, &fw)};
+	assert_int_equal(sd_join(net, ids[0]), 0);
+	assert_int_equal(sd_join(net, ids[1]), 0);
+	*hash = sd_sim_trace_hash(net);
+	*echoed = fw.echoed;
+	sd_net_close(&w);
+	close_sim(net);
+	fclose(f);
+	return text;
+}
+
+/* The line of text that starts at or after p and contains `what`, or NULL (also for p NULL). */
+static const char *line_with(const char *p, const char *what)
+{
+	const char *hit = p ? strstr(p, what) : NULL;
+	if (!hit)
+		return NULL;
+	while (hit > p && hit[-1] != '\n')
+		hit--;
+	return hit;
+}
+
+/* 1 when the line at p contains what. */
+static int in_line(const char *p, const char *what)
+{
+	const char *hit = p ? strstr(p, what) : NULL, *end = p ? strchr(p, '\n') : NULL;
+	return hit && (!end || hit < end);
+}
+
+/* The line after the one at p, or NULL. */
+static const char *next_line(const char *p)
+{
+	const char *end = p ? strchr(p, '\n') : NULL;
+	return end ? end + 1 : NULL;
+}
+
+/* Each fault shows in the trace where it was decided: its log line, then its trace line, then
+ * the call it changed, then the readiness made new; the same seed gives the same text. */
+static void fault_decisions_in_the_trace_in_order(void **state)
+{
+	(void)state;
+	uint64_t h1, h2, h3;
+	size_t e1, e2, e3;
+	char *a = run_faulty_echo(5, &h1, &e1), *b = run_faulty_echo(5, &h2, &e2);
+	char *c = run_faulty_echo(6, &h3, &e3);
+	assert_int_equal(e1, ECHO_LEN);
+	assert_int_equal(e3, ECHO_LEN);
+	assert_string_equal(a, b);
+	assert_true(h1 == h2 && h1 != h3);
+	assert_string_not_equal(a, c);
+	const char *json = line_with(a, "\"op\":\"recv\",\"fault\":\"short-read\"");
+	assert_non_null(json);
+	const char *note = next_line(json), *call = next_line(note), *wake = next_line(call);
+	if (!in_line(note, " server fault a1 call ") || !in_line(note, " recv(4): short-read, ") ||
+	    !in_line(call, " server recv(4, ") || !in_line(wake, " server wake(4, POLLIN) = 0"))
+		fail_msg("a short read out of order in the trace:\n%.600s", json);
+	const char *eagain = line_with(a, "): eagain (EAGAIN)");
+	assert_non_null(eagain); /* an EAGAIN is decided, never forwarded: its wake follows */
+	assert_true(in_line(next_line(eagain), " server wake("));
+	assert_non_null(line_with(a, "): short-write, "));
+	assert_non_null(strstr(a, ", POLLOUT) = 0\n"));
+	free(a), free(b), free(c);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(same_seed_same_trace),
 	T(same_seed_same_trace_with_epoll),
@@ -737,5 +940,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(keyed_parks_and_interrupts),
 	T(time_limit_ends_a_ticking_run),
 	T(listening_counts_the_listeners_a_connect_reaches),
+	T(wake_makes_readiness_new),
+	T(fault_decisions_in_the_trace_in_order),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
