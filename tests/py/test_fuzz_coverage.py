@@ -118,3 +118,45 @@ def test_users_project_with_coverage_flags_everywhere(tmp_path, engine):
         assert not own, own[:20]
         assert funcs.get(("my_server_main", "tests/fuzz_own_server/server.c")) is True, funcs
 
+
+def build_sh(tmp_path, cc, cflags):
+    """fuzz/build.sh as OSS-Fuzz runs it, with compiler cc and CFLAGS; the output directory."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CXX", "CXXFLAGS", "SRC", "WORK")}
+    env.update(CC=cc, CFLAGS=cflags, LIB_FUZZING_ENGINE="-fsanitize=fuzzer",
+               OUT=str(tmp_path / "out"), WORK=str(tmp_path / "work"))
+    (tmp_path / "work").mkdir()
+    r = subprocess.run(["bash", str(ROOT / "fuzz" / "build.sh")], env=env, capture_output=True,
+                       text=True, timeout=900, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return tmp_path / "out"
+
+
+def test_oss_fuzz_build_script_on_libfuzzer(tmp_path):
+    """fuzz/build.sh keeps the same split: the server targets count only the server and its
+    glue, sim_ops counts the sim."""
+    out = build_sh(tmp_path, "clang", "-fsanitize=address,fuzzer-no-link -O1 -g")
+    for t, (fn, src) in SERVERS.items():
+        funcs = coverage_report(out / t, "-runs=0", ROOT / "corpus" / t)
+        own = sorted({f"{f} ({path})" for f, path in funcs if is_own(path)})
+        assert not own, f"{t}: {own[:20]}"
+        assert funcs.get((fn, src)) is True, (t, sorted(funcs)[:40])
+    funcs = coverage_report(out / "sim_ops", "-runs=0", ROOT / "corpus" / "sim_ops")
+    assert [f for f, cov in funcs.items() if cov and f[1] == "src/backend/sim.c"], sorted(funcs)
+
+
+def test_oss_fuzz_build_script_on_afl(tmp_path):
+    """With afl-clang-fast, whose denylist comes from the environment: the objects build.sh
+    links into the server targets (its nocov/ directory) carry no AFL++ instrumentation; the
+    library built for the library targets (cov/) and the servers do."""
+    build_sh(tmp_path, "afl-clang-fast", "-O1 -g")
+    work = tmp_path / "work" / "sockdrill-fuzz-obj"
+
+    def instrumented(o):
+        nm = subprocess.run(["nm", str(o)], capture_output=True, text=True, timeout=60)
+        return "__afl_area_ptr" in nm.stdout
+
+    nocov, cov = sorted((work / "nocov").glob("*.o")), sorted((work / "cov").glob("*.o"))
+    assert len(nocov) > len(cov) > 10, (nocov, cov)
+    assert [o.name for o in nocov if instrumented(o)] == []
+    assert [o.name for o in cov if not instrumented(o)] == []
+    assert all(instrumented(work / o) for o in ["fragile_server_main.o", "qa.o"])
