@@ -65,12 +65,13 @@ cmake_list() {
 	echo "$files"
 }
 
-# The library (SD_LIB_SOURCES) and the Q&A example every target links.
+# The library (SD_LIB_SOURCES).
 lib_sources="$(cmake_list SD_LIB_SOURCES)"
-lib_sources+=" harness/examples/qa.c"
-# The interposition layer's in-process route (the sockdrill_inproc object library).
+# The interposition layer's in-process route (the sockdrill_inproc object library) and the
+# in-process driver (SD_DRIVER_SOURCES), which go into the server targets with the library.
 layer_sources="$(cmake_list SD_LAYER_SOURCES)"
 layer_sources+=" $(cmake_list SD_INPROC_ONLY_SOURCES)"
+layer_sources+=" $(cmake_list SD_DRIVER_SOURCES)"
 
 # shellcheck disable=SC2206 # word splitting of the flag strings is intended
 cflags=($CFLAGS -std=gnu11 -D_GNU_SOURCE -I"$root/include" -I"$root/harness"
@@ -83,24 +84,35 @@ cc() { # cc OUTPUT.o SOURCE [extra flags...]
 	"$CC" "${cflags[@]}" "$@" -c "$root/$s" -o "$o"
 }
 
-lib_objs=()
+# sockdrill's own code in the server targets carries no coverage instrumentation, so their
+# coverage is the server's (as CMakeLists.txt's sd__no_coverage does): clang takes the list
+# as a flag, afl-clang-fast from its environment (it strips the flag).
+ignorelist="$root/fuzz/coverage-ignorelist.txt"
+cc_nocov() { # cc_nocov OUTPUT.o SOURCE
+	AFL_LLVM_DENYLIST="$ignorelist" cc "$1" "$2" -fsanitize-coverage-ignorelist="$ignorelist" \
+		-Wno-unused-command-line-argument
+}
+
+mkdir -p "$obj/cov" "$obj/nocov"
+# The library twice: instrumented for the targets that fuzz it, not for the server targets.
+lib_cov=()
+lib_nocov=()
 for s in $lib_sources; do
-	o="$obj/$(echo "$s" | tr / _).o"
-	cc "$o" "$s"
-	lib_objs+=("$o")
+	o="$(echo "$s" | tr / _).o"
+	cc "$obj/cov/$o" "$s"
+	cc_nocov "$obj/nocov/$o" "$s"
+	lib_cov+=("$obj/cov/$o")
+	lib_nocov+=("$obj/nocov/$o")
 done
 layer_objs=()
 for s in $layer_sources; do
-	o="$obj/$(echo "$s" | tr / _).o"
-	cc "$o" "$s"
+	o="$obj/nocov/$(echo "$s" | tr / _).o"
+	cc_nocov "$o" "$s"
 	layer_objs+=("$o")
 done
-driver_objs=()
-for s in harness/fuzz_server.c harness/fuzz_client.c harness/fuzz_record.c; do
-	o="$obj/$(basename "$s" .c).o"
-	cc "$o" "$s"
-	driver_objs+=("$o")
-done
+# The server targets' servers and glue, instrumented: the Q&A example (example_server's
+# server, and fragile_server's protocol), the oracle.
+cc "$obj/qa.o" harness/examples/qa.c
 cc "$obj/qa_oracle.o" fuzz/qa_oracle.c
 # The fragile server's own source, unchanged but for its main, renamed for the target to call.
 cc "$obj/fragile_server_main.o" harness/examples/fragile_server.c -Dmain=sd_fragile_main
@@ -116,15 +128,16 @@ zip_dir() { # zip_dir ZIP DIR: the files of DIR at the top of ZIP
 }
 
 for t in $targets; do
-	extra=()
 	case "$t" in
-	example_server) extra=("${layer_objs[@]}" "${driver_objs[@]}" "$obj/qa_oracle.o") ;;
-	fragile_server) extra=("${layer_objs[@]}" "${driver_objs[@]}" "$obj/qa_oracle.o" "$obj/fragile_server_main.o") ;;
+	example_server) objs=("$obj/qa.o" "$obj/qa_oracle.o" "${layer_objs[@]}" "${lib_nocov[@]}") ;;
+	fragile_server) objs=("$obj/fragile_server_main.o" "$obj/qa.o" "$obj/qa_oracle.o"
+		"${layer_objs[@]}" "${lib_nocov[@]}") ;;
+	*) objs=("${lib_cov[@]}") ;;
 	esac
 	cc "$obj/fuzz_$t.o" "fuzz/$t.c"
 	echo "  LD $OUT/$t"
 	# shellcheck disable=SC2086 # flag strings split into words
-	"$LD" $LDFLAGS_FUZZ "$obj/fuzz_$t.o" "${extra[@]}" "${lib_objs[@]}" \
+	"$LD" $LDFLAGS_FUZZ "$obj/fuzz_$t.o" "${objs[@]}" \
 		$LIB_FUZZING_ENGINE -lpthread -ldl -o "$OUT/$t"
 
 	if [ -d "$root/corpus/$t" ] && [ -n "$(ls -A "$root/corpus/$t")" ]; then

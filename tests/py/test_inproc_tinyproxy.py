@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from inproc_servers import assert_clean, build, plan, run
+from inproc_servers import ROOT, WORK, assert_clean, build, plan, run
+from instrumentation import coverage_report, is_own, linked_objects
 
 # The glue's request numbers (servers/tinyproxy/glue.c, reqs[]).
 (STATS, MALFORMED, CONNECT_25, GET_UP, NO_SUCH_HOST, REFUSED, FILTERED, CONNECT_UP,
@@ -163,3 +164,18 @@ def test_half_closed_tunnel_and_headerless_request(exe, tmp_path):
                b"CONNECT 127.0.0.1:8081 HTTP/1.0\r\n\r\nGET /t HTTP/1.0\r\n\r\n") == ESTABLISHED
     assert raw(exe, tmp_path, b"GET http://127.0.0.1:8081/x\r\n") == error_page(
         400, b"Bad Request", b"Could not retrieve all the headers from the client.")
+
+
+def test_coverage_is_tinyproxys(exe):
+    """What the fuzzer counts as coverage is tinyproxy's and its glue's: sockdrill's own code
+    linked into it (the library, the layer, heap.c, the driver) carries no instrumentation,
+    though ci/real-servers compiles the whole link project with -fsanitize=fuzzer-no-link
+    (docs/inproc.md, "What is instrumented")."""
+    objs = linked_objects(WORK / "libfuzzer" / "cmake", "fuzz_tinyproxy")
+    assert [label for label, own, hit in objs if own and hit] == []
+    assert "harness/libc/heap.c" in [label for label, own, _ in objs if own]
+    server = [hit for label, _, hit in objs if "/tinyproxy/link/obj/" in label]
+    assert sum(server) > 10, objs
+    funcs = coverage_report(exe, "-runs=0", ROOT / "servers" / "tinyproxy" / "seeds")
+    assert sorted({f"{fn} ({path})" for fn, path in funcs if is_own(path)}) == []
+    assert [fn for (fn, path), cov in funcs.items() if cov and path.endswith("/src/reqs.c")]
