@@ -1,4 +1,7 @@
 /* sockdrill: a fuzz input's run written as a scenario (repro --scenario; docs/inproc.md). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* fopencookie; built into a user's project, which may not define it */
+#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
