@@ -525,9 +525,12 @@ static void replay_options(const struct sd_fuzz_server *srv, struct sd_sc_option
  * steps are its clients, on the same sim; the oracles on the server then apply as after an
  * input's clients (the leak oracles only when every step matched). The verdict goes to the
  * file SOCKDRILL_SCENARIO_RESULT names: "passed" or "failed", the seconds and steps, the
- * message. A crash ends the process before, as for an input. */
+ * message. A crash ends the process before, as for an input. Once per process. */
 static int replay(const struct sd_fuzz_server *srv, const char *path)
 {
+	static int replayed; /* libFuzzer runs an input again to look for leaks: once is the run */
+	if (replayed++)
+		return 0;
 	struct sd_sc_options opt;
 	struct sd_scenario *sc;
 	struct sd_sc_result res;
