@@ -356,7 +356,14 @@ int sd__repro_scenario(const char *target, const char *out, const char *out_abs,
 	struct sd_sc_options load = {.target_port = 1, .server_started = 1};
 	struct sd_scenario *sc;
 	if (sd_scenario_load_opt(out_abs, &load, &sc, err, sizeof err) < 0) {
-		sd__usage_error("repro", "the scenario written does not read: %s", err);
+		if (strstr(err, ": no steps in this scenario"))
+			sd__usage_error(
+				"repro",
+				"--scenario %s: the run made no client call before it ended: "
+				"nothing to replay",
+				out);
+		else
+			sd__usage_error("repro", "the scenario written does not read: %s", err);
 		return SD_EXIT_USAGE;
 	}
 	FILE *f = fopen(out_abs, "r");
