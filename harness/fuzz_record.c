@@ -179,8 +179,14 @@ static void hold_recv(const struct sd_fuzz_conn *k, const unsigned char *p, size
 		while (cap < W.rlen + n)
 			cap *= 2;
 		unsigned char *g = realloc(W.rbuf, cap);
-		if (!g)
+		if (!g) { /* no room to hold them: this receive is a step of its own */
+			flush_recv();
+			actor(k);
+			addf("recv(C%d, %zu, MSG_WAITALL) -> ", k->id, n);
+			add_string(p, n);
+			put_line();
 			return;
+		}
 		W.rbuf = g, W.rcap = cap;
 	}
 	memcpy(W.rbuf + W.rlen, p, n);
@@ -447,7 +453,7 @@ void sd__fz_record_finish(void)
 	flush_recv();
 	flush_repeats();
 	write_waiting();
-	addf("# the run ended here: every client finished and the oracles passed");
+	addf("# the run ended here, with no finding");
 	put_line();
 	sd__fz_record = NULL;
 	int bad = ferror(W.out);
