@@ -47,6 +47,10 @@ target_link_libraries(test_fuzz_server PRIVATE ${CMAKE_DL_LIBS})
 sd_add_unit_test(dialogs SOURCES ${SD_DRIVER_SOURCES} LIBS sockdrill_inproc)
 target_include_directories(test_dialogs PRIVATE harness)
 target_link_libraries(test_dialogs PRIVATE ${CMAKE_DL_LIBS})
+# A fuzz input's run written as a scenario, and its replay in-process (harness/fuzz_record.c).
+sd_add_unit_test(fuzz_record SOURCES ${SD_DRIVER_SOURCES} LIBS sockdrill_inproc)
+target_include_directories(test_fuzz_record PRIVATE harness)
+target_link_libraries(test_fuzz_record PRIVATE ${CMAKE_DL_LIBS})
 # The interposition layer's in-process route: its libc calls are the layer's.
 sd_add_unit_test(inproc LIBS sockdrill_inproc)
 target_include_directories(test_inproc PRIVATE harness)

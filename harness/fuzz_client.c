@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sockdrill/scenario.h>
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
@@ -120,6 +121,8 @@ static int take_one(struct sd_fuzz_conn *k, int flags, int *again)
 {
 	size_t n;
 	unsigned char *to = room(k, &n);
+	if (to && !(flags & MSG_DONTWAIT))
+		record(SD_EV_RECV_BEGIN, k, NULL, 0);
 	ssize_t r = to ? sd_recv(k->cl->net, k->fd, to, n, flags) : -ENOMEM;
 	if (r == -EAGAIN) {
 		*again = 1;
@@ -283,53 +286,13 @@ const unsigned char *sd_fuzz_reply(struct sd_fuzz_conn *k, size_t *n)
 	return k ? k->got : NULL;
 }
 
-/* The number at *p (up to 5 digits), advancing p; -1 when none. */
-static long number(const unsigned char **p, const unsigned char *end)
-{
-	long v = -1;
-	for (int d = 0; *p < end && **p >= '0' && **p <= '9' && d < 5; d++, (*p)++)
-		v = (v < 0 ? 0 : v * 10) + (**p - '0');
-	return v;
-}
-
-/* FTP's passive replies: "(h1,h2,h3,h4,p1,p2)" (PASV) and "(|||port|)" (EPSV); the last one
- * in the reply wins. */
-static int default_port(const unsigned char *r, size_t n)
-{
-	int port = 0;
-	const unsigned char *end = r + n;
-	for (const unsigned char *p = r; p < end; p++) {
-		if (*p != '(')
-			continue;
-		const unsigned char *q = p + 1;
-		if (end - q >= 3 && !memcmp(q, "|||", 3)) {
-			q += 3;
-			long v = number(&q, end);
-			if (v > 0 && v < 65536 && q < end && *q == '|')
-				port = (int)v;
-			continue;
-		}
-		long v[6];
-		int i = 0;
-		for (; i < 6; i++) {
-			v[i] = number(&q, end);
-			if (v[i] < 0 || v[i] > 255 || q >= end || *q != (i < 5 ? ',' : ')'))
-				break;
-			q++;
-		}
-		if (i == 6 && v[4] * 256 + v[5] > 0)
-			port = (int)(v[4] * 256 + v[5]);
-	}
-	return port;
-}
-
 int sd_fuzz_reply_port(struct sd_fuzz_conn *k)
 {
 	if (!k || !k->gotlen)
 		return 0;
 	const struct sd_fuzz_server *srv = k->cl->srv;
 	int port = srv->reply_port ? srv->reply_port(k->got, k->gotlen)
-				   : default_port(k->got, k->gotlen);
+				   : sd_scenario_reply_port(k->got, k->gotlen);
 	return port > 0 && port < 65536 ? port : 0;
 }
 

@@ -80,7 +80,8 @@ enum sd__fz_ev {
 	SD_EV_SHUTDOWN,
 	SD_EV_CLOSE,
 	SD_EV_LINGER0,
-	SD_EV_SLEEP
+	SD_EV_SLEEP,
+	SD_EV_RECV_BEGIN /* a blocking receive starts (it may never return: a deadlock) */
 };
 struct sd__fz_event {
 	enum sd__fz_ev ev;
@@ -96,5 +97,12 @@ FILE *sd__fz_record_start(const struct sd_fuzz_server *srv, const struct sd_fuzz
 			  const uint8_t *data, size_t size);
 /* Ends the recording, if any. */
 void sd__fz_record_finish(void);
+/* The run stopped with every actor blocked (a finding follows): the receives still waiting
+ * are written as calls started and still blocked. */
+void sd__fz_record_blocked(void);
+
+/* The input's fault levels as a spec for the server's calls (docs/inproc.md maps them). */
+struct sd_fault_spec;
+void sd__fz_fault_spec(const struct sd_fuzz_plan *p, struct sd_fault_spec *spec);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <sockdrill/fault.h>
 #include <sockdrill/fuzz.h>
+#include <sockdrill/scenario.h>
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
@@ -315,6 +316,8 @@ static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_p
 	for (int i = started > together ? started - together : 0; i < started && !stuck; i++)
 		stuck = sd_join(sim, ids[i]) < 0 && !sd__proc_exited(NULL);
 	write_transcript(transcript, n);
+	if (stuck)
+		sd__fz_record_blocked();
 	if (stuck && !(off & SD_ORACLE_DEADLOCK))
 		FINDING("clients and server are all blocked: %s", sd_sim_deadlock_report(sim));
 	sd_sim_set_time_limit(sim, -1);
@@ -322,8 +325,7 @@ static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_p
 
 /* ---- one input ------------------------------------------------------------------------ */
 
-/* The fault levels of the input as a spec for the server's calls. */
-static void fault_spec(const struct sd_fuzz_plan *p, struct sd_fault_spec *spec)
+void sd__fz_fault_spec(const struct sd_fuzz_plan *p, struct sd_fault_spec *spec)
 {
 	static const double chance[8] = {0, .01, .02, .05, .1, .2, .3, .5};
 	static const unsigned delay_ms[8] = {0, 1, 1, 2, 2, 5, 10, 20};
@@ -392,15 +394,13 @@ static void persistent_summary(void)
 }
 
 /* Opens the sim and the wrapper and starts the server on them. */
-static void open_world(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
-		       const struct sd_fault_spec *spec, FILE *fault_log)
+static void open_world(const struct sd_fuzz_server *srv, uint64_t seed, const char *opts,
+		       const struct sd_fault_spec *spec, uint64_t fault_seed, FILE *fault_log)
 {
-	char opts[64];
-	snprintf(opts, sizeof opts, "segment=%u,preempt=0.25", plan->segment);
-	struct sd_config cfg = {.seed = plan->seed, .options = opts};
+	struct sd_config cfg = {.seed = seed, .options = opts};
 	if (sd_net_open(&W.sim, "sim", &cfg) < 0)
 		FINDING("cannot open the sim");
-	if (sd_fault_wrap(&W.faulty, &W.sim, spec, plan->seed, fault_log) < 0)
+	if (sd_fault_wrap(&W.faulty, &W.sim, spec, fault_seed, fault_log) < 0)
 		FINDING("cannot wrap the sim");
 	const char *tr = getenv("SOCKDRILL_TRACE");
 	if (tr && *tr && *tr != '0')
@@ -450,38 +450,11 @@ static int server_exited_judged(const struct sd_fuzz_server *srv, unsigned off)
 	return 1;
 }
 
-int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
+/* After the clients: unless the server has ended (ended), it has up to LEAK_GRACE_NS to close
+ * what they left, then holds no more descriptors or listeners than when it was listening
+ * (calls the input delays take longer). 1 when the server has ended. */
+static int leak_oracles(const struct sd_fuzz_server *srv, unsigned off, int ended)
 {
-	struct sd_fuzz_plan plan;
-	struct sd_fuzz_dict dict = {srv->requests, srv->request_lens, srv->nrequests};
-	struct fin rest = {data, size};
-	if (srv->client)
-		sd_fuzz_plan_header(&rest, &plan);
-	else
-		sd_fuzz_plan_decode(data, size, &dict, &plan);
-	unsigned off = oracles_off(srv);
-	int faults = faults_change_replies(&plan);
-	struct sd_fault_spec spec;
-	fault_spec(&plan, &spec);
-	/* Read before the server runs: it may replace environ (nginx keeps only TZ). */
-	const char *tr = getenv("SOCKDRILL_TRACE"), *transcript = getenv("SOCKDRILL_TRANSCRIPT");
-	FILE *fault_log = sd__fz_record_start(srv, &plan, data, size);
-	if (!fault_log && tr && *tr && *tr != '0')
-		fault_log = stderr; /* each injected fault in the trace, before the call it hits */
-	if (!W.inputs++ && (W.persistent = persistent_mode(srv)))
-		atexit(persistent_summary);
-	if (W.live)
-		sd_fault_respec(&W.faulty, &spec, plan.seed, fault_log);
-	else
-		open_world(srv, &plan, &spec, fault_log);
-
-	run_clients(srv, &plan, &dict, rest, &W.sim, off, faults, transcript);
-	int ended = server_exited_judged(srv, off); /* every client stopped with it */
-	for (int i = 0; i < sd__fz_nconns && !ended; i++)
-		judge(srv, &sd__fz_conns[i], off, faults);
-	/* After the clients, the server holds no more descriptors or listeners than when it was
-	 * listening, once it has had up to LEAK_GRACE_NS to close what they left (calls the input
-	 * delays take longer). */
 	struct sd_sim_stats st = {0};
 	for (int64_t waited = 0; !ended; waited += GRACE_STEP_NS) {
 		sd_sim_stats(&W.sim, &st);
@@ -499,14 +472,14 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 			FINDING("%d sockets listening after every client left, %d before",
 				st.listening, W.base_listening);
 	}
-	sd__fz_record_finish();
-	if (W.persistent && !ended) {
-		sd_fault_respec(&W.faulty, &spec, plan.seed, NULL); /* the log may close now */
-		return 0;
-	}
-	/* The input is spent. A server that returns by itself when idle is joined; one still
-	 * blocked (an accept loop that never ends) is stopped where it waits: closing the sim
-	 * reclaims its stack and descriptors, so the next input starts from nothing. */
+	return ended;
+}
+
+/* The input is spent. A server that returns by itself when idle is joined; one still blocked
+ * (an accept loop that never ends) is stopped where it waits: closing the sim reclaims its
+ * stack and descriptors, so the next input starts from nothing. */
+static void end_world(const struct sd_fuzz_server *srv, unsigned off, int ended)
+{
 	if (!ended) {
 		sd_sleep_ns(&W.sim, 10000000000LL);
 		if (!server_exited_judged(srv, off) && server_returned &&
@@ -514,5 +487,123 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 			FINDING("cannot join the server: %s", sd_sim_deadlock_report(&W.sim));
 	}
 	close_world(srv);
+}
+
+static int replay(const struct sd_fuzz_server *srv, const char *path);
+
+int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
+{
+	const char *scenario = getenv("SOCKDRILL_SCENARIO");
+	if (scenario && *scenario)
+		return replay(srv, scenario);
+	struct sd_fuzz_plan plan;
+	struct sd_fuzz_dict dict = {srv->requests, srv->request_lens, srv->nrequests};
+	struct fin rest = {data, size};
+	if (srv->client)
+		sd_fuzz_plan_header(&rest, &plan);
+	else
+		sd_fuzz_plan_decode(data, size, &dict, &plan);
+	unsigned off = oracles_off(srv);
+	int faults = faults_change_replies(&plan);
+	struct sd_fault_spec spec;
+	sd__fz_fault_spec(&plan, &spec);
+	/* Read before the server runs: it may replace environ (nginx keeps only TZ). */
+	const char *tr = getenv("SOCKDRILL_TRACE"), *transcript = getenv("SOCKDRILL_TRANSCRIPT");
+	FILE *fault_log = sd__fz_record_start(srv, &plan, data, size);
+	if (!fault_log && tr && *tr && *tr != '0')
+		fault_log = stderr; /* each injected fault in the trace, before the call it hits */
+	if (!W.inputs++ && (W.persistent = persistent_mode(srv)))
+		atexit(persistent_summary);
+	if (W.live) {
+		sd_fault_respec(&W.faulty, &spec, plan.seed, fault_log);
+	} else {
+		char opts[64];
+		snprintf(opts, sizeof opts, "segment=%u,preempt=0.25", plan.segment);
+		open_world(srv, plan.seed, opts, &spec, plan.seed, fault_log);
+	}
+
+	run_clients(srv, &plan, &dict, rest, &W.sim, off, faults, transcript);
+	int ended = server_exited_judged(srv, off); /* every client stopped with it */
+	for (int i = 0; i < sd__fz_nconns && !ended; i++)
+		judge(srv, &sd__fz_conns[i], off, faults);
+	ended = leak_oracles(srv, off, ended);
+	sd__fz_record_finish();
+	if (W.persistent && !ended) {
+		sd_fault_respec(&W.faulty, &spec, plan.seed, NULL); /* the log may close now */
+		return 0;
+	}
+	end_world(srv, off, ended);
+	return 0;
+}
+
+/* ---- a scenario instead of the input (sockdrill run --inproc; docs/inproc.md) ------------- */
+
+static void replay_options(const struct sd_fuzz_server *srv, struct sd_sc_options *opt)
+{
+	const char *v = getenv("SOCKDRILL_SCENARIO_VERBOSE"), *seed, *max;
+	*opt = (struct sd_sc_options){.target_port = srv->port,
+				      .server_started = 1,
+				      .reply_port = srv->reply_port,
+				      .verdict_only = !(v && *v == '1')};
+	if ((seed = getenv("SOCKDRILL_SCENARIO_SEED")) && *seed)
+		opt->seed = strtoull(seed, NULL, 10), opt->has_seed = 1;
+	if ((max = getenv("SOCKDRILL_SCENARIO_MAX_TIME")) && *max)
+		opt->max_time_s = atoi(max);
+}
+
+/* SOCKDRILL_SCENARIO=FILE: the server starts as for an input, on a sim opened with the file's
+ * seed and segment, behind its 'set server-faults' (seeded by 'set server-seed'); the file's
+ * steps are its clients, on the same sim; the oracles on the server then apply as after an
+ * input's clients (the leak oracles only when every step matched). The verdict goes to the
+ * file SOCKDRILL_SCENARIO_RESULT names: "passed" or "failed", the seconds and steps, the
+ * message. A crash ends the process before, as for an input. Once per process. */
+static int replay(const struct sd_fuzz_server *srv, const char *path)
+{
+	static int replayed; /* libFuzzer runs an input again to look for leaks: once is the run */
+	if (replayed++)
+		return 0;
+	struct sd_sc_options opt;
+	struct sd_scenario *sc;
+	struct sd_sc_result res;
+	struct sd_fault_spec spec;
+	char err[600], opts[96];
+	const char *tr = getenv("SOCKDRILL_TRACE"), *out = getenv("SOCKDRILL_SCENARIO_RESULT");
+	replay_options(srv, &opt);
+	if (sd_scenario_load_opt(path, &opt, &sc, err, sizeof err) < 0)
+		sd__harness_error("SOCKDRILL_SCENARIO: %s", err);
+	const char *faults = sd_scenario_server_faults(sc);
+	uint64_t seed = sd_scenario_seed(sc, &opt), fault_seed = seed;
+	sd_scenario_server_seed(sc, &fault_seed);
+	if (sd_fault_parse(faults, &spec, err, sizeof err) < 0) /* the parser checked it */
+		sd__harness_error("SOCKDRILL_SCENARIO: %s: %s", path, err);
+	sd_scenario_sim_options(sc, &opt, opts, sizeof opts);
+	unsigned off = oracles_off(srv);
+	if (W.live)
+		close_world(srv); /* a persistent server of an earlier input */
+	open_world(srv, seed, opts, &spec, fault_seed, tr && *tr && *tr != '0' ? stderr : NULL);
+	sd_sim_set_time_limit(&W.sim, sd_now_ns(&W.sim) + CLIENT_LIMIT_NS);
+	if (sd_scenario_run_on(sc, &W.sim, &opt, &res) < 0)
+		sd__harness_error("SOCKDRILL_SCENARIO: %s: cannot run its steps", path);
+	sd_sim_set_time_limit(&W.sim, -1);
+	for (int i = 0; i < res.n; i++) /* as sockdrill run --verbose shows them */
+		printf("    sim  line %-4d %-58s => %s%s\n", res.out[i].line, res.out[i].call,
+		       res.out[i].got, res.out[i].ok ? "" : "   <-- FAILED");
+	fflush(stdout);
+	int ended = server_exited_judged(srv, off);
+	if (res.passed)
+		ended = leak_oracles(srv, off, ended);
+	end_world(srv, off, ended);
+	FILE *f = out && *out ? fopen(out, "we") : NULL;
+	if (out && *out && !f)
+		sd__harness_error("SOCKDRILL_SCENARIO_RESULT: %s: %s", out, strerror(errno));
+	if (f) {
+		fprintf(f, "%s\n%.6f %d\n%s\n", res.passed ? "passed" : "failed", res.seconds,
+			sd_scenario_steps(sc), res.message);
+		if (fclose(f) != 0)
+			sd__harness_error("SOCKDRILL_SCENARIO_RESULT: %s: %s", out,
+					  strerror(errno));
+	}
+	sd_sc_result_free(&res);
+	sd_scenario_free(sc);
 	return 0;
 }

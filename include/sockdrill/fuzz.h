@@ -198,6 +198,13 @@ void sd_fuzz_close(struct sd_fuzz_conn *k, int how);
  * each a request number or -1 for raw bytes; sent: every byte sent, in lower-case hex;
  * reply: what it received; err: the errno of its first failed call (socket, connect, send
  * or recv), 0 for none. A FILE that cannot be written is a harness error.
+ *
+ * SOCKDRILL_SCENARIO_OUT=FILE: each input's run is written to FILE as a scenario file (the
+ * clients' calls as steps, the faults injected into the server's calls as annotations),
+ * line by line as it happens, so a finding or a crash leaves it too; SOCKDRILL_SCENARIO=FILE:
+ * instead of running the input, the server starts as usual and FILE's steps are its clients
+ * on the same sim (docs/inproc.md, "Findings as scenarios"; sockdrill repro --scenario and
+ * sockdrill run --inproc set them).
  */
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size);
 

@@ -87,6 +87,13 @@ struct sd_sc_options {
 	 * state one with 'requires': 0 mainline (the default), 1 the variant. A run that
 	 * compares sim with the kernel sets the host's, sd_real_host_one_role(). */
 	int one_role;
+	/* 1: the run has a server under test that sockdrill starts and sets faults in (sockdrill
+	 * run --inproc, sockdrill wrap --run): the file may state 'set server-faults' and 'set
+	 * server-seed' for it. 0: a file stating them is malformed (nothing would apply them). */
+	int server_started;
+	/* reply_port(fd) reads the port the bytes fd received name with this (a fuzz target's
+	 * own reading, sockdrill/fuzz.h); NULL: sd_scenario_reply_port */
+	int (*reply_port)(const unsigned char *reply, size_t n);
 };
 
 /* The default bound of one run (one file on one backend), in seconds. */
@@ -99,6 +106,26 @@ struct sd_sc_options {
 int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		    const struct sd_sc_options *opt, struct sd_sc_result *res);
 void sd_sc_result_free(struct sd_sc_result *res);
+
+/* Runs the scenario on `net`, an instance the caller opened and still owns (a sim a server
+ * runs on, in-process): as sd_scenario_run, but the file's seed, segment, preempt and
+ * kernel variant are the caller's to apply when opening it (sd_scenario_seed,
+ * sd_scenario_sim_options); its 'set faults' wrap net for the run's own calls. Calls still
+ * blocked at the end are stopped (sim) or released (real); net stays open. 0 and *res, or a
+ * negative errno. */
+int sd_scenario_run_on(const struct sd_scenario *sc, struct sd_net *net,
+		       const struct sd_sc_options *opt, struct sd_sc_result *res);
+/* The sim options ("segment=N,preempt=P,one-role=B") a run of sc on sim uses under opt. */
+void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_options *opt,
+			     char *buf, size_t size);
+/* The file's 'set server-faults' spec, or NULL when it states none. */
+const char *sd_scenario_server_faults(const struct sd_scenario *sc);
+/* 1 and *seed when the file states 'set server-seed', else 0. */
+int sd_scenario_server_seed(const struct sd_scenario *sc, uint64_t *seed);
+/* The port that reply bytes name the way FTP's passive replies do, "(h1,h2,h3,h4,p1,p2)"
+ * (PASV) or "(|||port|)" (EPSV), the last one in the bytes winning; 0 when none. What
+ * reply_port(fd) reads by default, and the in-process clients' default too. */
+int sd_scenario_reply_port(const unsigned char *reply, size_t n);
 
 /* The seed a run of sc uses under opt. */
 uint64_t sd_scenario_seed(const struct sd_scenario *sc, const struct sd_sc_options *opt);

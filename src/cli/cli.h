@@ -2,6 +2,7 @@
 #ifndef SD_CLI_H
 #define SD_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -22,5 +23,30 @@ int sd__cmd_run(int argc, char **argv);
 int sd__cmd_wrap(int argc, char **argv);
 int sd__cmd_fuzz(int argc, char **argv);
 int sd__cmd_repro(int argc, char **argv);
+
+/* The fuzzer binary for TARGET (a built-in target, built for `engine`, or the path of one)
+ * into exe, its name into name (both PATH_MAX), as fuzz and repro take it: 0, or -1 with
+ * the message printed. */
+int sd__fuzz_target(const char *cmd, const char *t, const char *engine, char *root, char *exe,
+		    char *name);
+/* Runs argv (in its own process group) with env added and its stderr into errpath, in cwd
+ * (NULL: ours); with limit_s > 0 it is stopped (SIGKILL) after that many seconds. 0 with its
+ * wait status, 1 when it was stopped so, or a negative errno. */
+int sd__spawn_captured(char *const argv[], const char *const env[], const char *cwd,
+		       const char *errpath, int limit_s, int *status);
+/* The finding a target's stderr (in errpath) tells, on one line into out: sockdrill's own
+ * first (0), then a sanitizer's or libFuzzer's (1..4); -1 and "" when none. */
+int sd__finding_in(const char *errpath, char *out, size_t size);
+/* Copies a file to stderr. */
+void sd__show_file(const char *path);
+/* sockdrill run --inproc TARGET FILE...: each file replayed against the in-process server of
+ * TARGET, on its sim (docs/inproc.md): the exit status. */
+int sd__run_inproc(const char *target, const char *engine, char *const files[], int nfiles,
+		   const char *seed, int verbose, int max_time_s);
+/* After repro ran TARGET with SOCKDRILL_SCENARIO_OUT=out_abs (its stderr in errpath, its
+ * status rc): the finding noted in the file, the file checked, the replay commands printed.
+ * 0, or SD_EXIT_USAGE with the message printed. */
+int sd__repro_scenario(const char *target, const char *out, const char *out_abs,
+		       const char *errpath, int rc);
 
 #endif

@@ -76,11 +76,15 @@ static const char fuzz_help[] =
 	"first is shown; all go to harness-errors beside the corpus).\n";
 
 static const char repro_help[] =
-	"usage: sockdrill repro TARGET FILE [--engine libfuzzer|afl] [--minimize]\n\n"
+	"usage: sockdrill repro TARGET FILE [--engine libfuzzer|afl] [--minimize]\n"
+	"                       [--scenario OUT]\n\n"
 	"Runs TARGET (a built-in target, or the path of a fuzzer binary) once on FILE (a regular\n"
 	"file) with SOCKDRILL_TRACE=1: the socket calls and faults that led to the finding are\n"
 	"printed, then the finding itself. --minimize also shrinks FILE with the engine's own\n"
-	"tool (libFuzzer -minimize_crash, afl-tmin) into FILE.min.\n"
+	"tool (libFuzzer -minimize_crash, afl-tmin) into FILE.min. --scenario OUT (an in-process\n"
+	"server target) also writes the run to OUT as a scenario file, the finding in its header\n"
+	"(at most 1 MiB: a longer run is cut), and prints the commands that replay it in-process\n"
+	"on the sim (sockdrill run --inproc) and on the kernel (sockdrill wrap --run).\n"
 	"Exit: 0 the input runs clean, 1 it crashes, 2 bad input, a failed build or a harness\n"
 	"error of the target on the input (docs/inproc.md).\n";
 
@@ -1354,10 +1358,11 @@ int sd__cmd_repro(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"engine", required_argument, NULL, 'e'},
 		{"minimize", no_argument, NULL, 'm'},
+		{"scenario", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	const char *engine = "libfuzzer";
+	const char *engine = "libfuzzer", *scenario = NULL;
 	int opt, minimize = 0;
 	optind = 1;
 	opterr = 0;
@@ -1366,6 +1371,7 @@ int sd__cmd_repro(int argc, char **argv)
 		switch (opt) {
 		case 'e': engine = optarg; break;
 		case 'm': minimize = 1; break;
+		case 's': scenario = optarg; break;
 		case 'h': fputs(repro_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("repro", "option '%s' needs a value", o);
 		default:
@@ -1385,6 +1391,13 @@ int sd__cmd_repro(int argc, char **argv)
 	/* a fuzzer given a directory fuzzes it, and /dev/null is not an input that crashed */
 	if (stat(abs, &st) < 0 || !S_ISREG(st.st_mode))
 		return sd__usage_error("repro", "%s: not a regular file", file);
+	/* emptied here: a target that writes no scenario leaves none that looks like one */
+	char out_abs[PATH_MAX] = "";
+	int ofd = scenario ? open(scenario, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+	if (scenario && (ofd < 0 || !realpath(scenario, out_abs)))
+		return sd__usage_error("repro", "--scenario %s: %s", scenario, strerror(errno));
+	if (ofd >= 0)
+		close(ofd);
 	if (resolve_target("repro", t, engine, root, exe, name) < 0)
 		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
 	char herr[PATH_MAX], herr_env[PATH_MAX + 32];
@@ -1394,10 +1407,28 @@ int sd__cmd_repro(int argc, char **argv)
 	if (hfd >= 0)
 		close(hfd);
 	pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", hfd >= 0 ? herr : "");
-	const char *env[] = {"SOCKDRILL_TRACE=1", herr_env, NULL};
+	char e_out[PATH_MAX + 32], e_target[PATH_MAX + 32], e_input[PATH_MAX + 32];
+	char errpath[PATH_MAX] = "";
+	pathf(e_out, sizeof e_out, "SOCKDRILL_SCENARIO_OUT=%s", out_abs);
+	pathf(e_target, sizeof e_target, "SOCKDRILL_SCENARIO_TARGET=%s", t);
+	pathf(e_input, sizeof e_input, "SOCKDRILL_SCENARIO_INPUT=%s", file);
+	const char *env[] = {"SOCKDRILL_TRACE=1", herr_env, e_out, e_target, e_input, NULL};
 	char *av[] = {exe, abs, NULL};
 	fflush(stdout);
-	int rc = run(av, env, NULL);
+	int rc, efd = -1, status = 0;
+	if (scenario) { /* its stderr kept, to name the finding in the scenario */
+		pathf(errpath, sizeof errpath, "%s/sockdrill-repro-XXXXXX",
+		      tmp && *tmp ? tmp : "/tmp");
+		if ((efd = mkstemp(errpath)) >= 0)
+			close(efd);
+		rc = efd < 0 ? -1 : sd__spawn_captured(av, env, NULL, errpath, 0, &status);
+		rc = rc < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (efd >= 0)
+			sd__show_file(errpath);
+	} else {
+		env[2] = NULL;
+		rc = run(av, env, NULL);
+	}
 	/* the fuzzer printed its harness error already: only whether there was one */
 	FILE *hf = hfd >= 0 ? fopen(herr, "r") : NULL;
 	int harness = hf && fgetc(hf) != EOF;
@@ -1405,13 +1436,21 @@ int sd__cmd_repro(int argc, char **argv)
 		fclose(hf);
 	if (hfd >= 0)
 		unlink(herr);
-	if (sd__proc_caught())
-		return sd__proc_exit_status();
-	if (harness) {
+	if (sd__proc_caught() || harness) {
+		if (efd >= 0)
+			unlink(errpath);
+		if (sd__proc_caught())
+			return sd__proc_exit_status();
 		printf("repro: %s on %s: a harness error (above), not a finding\n", t, file);
 		return SD_EXIT_USAGE;
 	}
 	printf("repro: %s on %s: %s\n", t, file, rc == 0 ? "runs clean" : "the finding reproduces");
+	if (scenario) {
+		int bad = sd__repro_scenario(t, scenario, out_abs, errpath, rc);
+		unlink(errpath);
+		if (bad)
+			return bad;
+	}
 	if (rc != 0 && minimize) {
 		char min[PATH_MAX + 8], a1[PATH_MAX + 64], a2[PATH_MAX + 64];
 		pathf(min, sizeof min, "%s.min", abs);
@@ -1429,4 +1468,12 @@ int sd__cmd_repro(int argc, char **argv)
 			printf("repro: minimized input: %s\n", min);
 	}
 	return rc == 0 ? SD_EXIT_OK : SD_EXIT_CHECK;
+}
+
+int sd__fuzz_target(const char *cmd, const char *t, const char *engine, char *root, char *exe,
+		    char *name)
+{
+	if ((!strchr(t, '/') && check_target(cmd, t)) || check_engine(cmd, engine))
+		return -1;
+	return resolve_target(cmd, t, engine, root, exe, name);
 }

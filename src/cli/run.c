@@ -19,7 +19,9 @@
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
 	"                     [--verbose] [--timeout MS] [--max-time S] [--faults SPEC]\n"
-	"                     [--fault-log FILE] [--target ADDR:PORT] [--one-role 0|1] PATH...\n\n"
+	"                     [--fault-log FILE] [--target ADDR:PORT] [--one-role 0|1] PATH...\n"
+	"       sockdrill run --inproc TARGET [--engine E] [--seed N] [--verbose] [--max-time S]\n"
+	"                     PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
 	".sd files run in name order (links to directories are not followed, at most 32 levels\n"
 	"deep; a directory with no .sd file is an error). A file holds at most 1 MiB. On both,\n"
@@ -40,7 +42,14 @@ static const char run_help[] =
 	"  --fault-log F  one JSON line per injected fault\n"
 	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n"
 	"  --one-role N   sim: the kernel variant of files that state none (docs/scenarios.md):\n"
-	"                 0 mainline (default) or 1; on both, the sim takes this kernel's\n";
+	"                 0 mainline (default) or 1; on both, the sim takes this kernel's\n"
+	"  --inproc T     replay each file against the in-process server of fuzz target T (a\n"
+	"                 built-in target or the path of a fuzzer), on its sim: the server starts\n"
+	"                 as for a fuzz input, behind the file's 'set server-faults', and the\n"
+	"                 steps are its clients ($TARGET_PORT its port; docs/inproc.md). With\n"
+	"                 --seed, --verbose, --max-time and --engine only; a crash or a finding\n"
+	"                 of the target fails the file\n"
+	"  --engine E     --inproc: the build of a built-in target, libfuzzer (default) or afl\n";
 
 struct files {
 	char **v;
@@ -507,13 +516,16 @@ int sd__cmd_run(int argc, char **argv)
 		{"fault-log", required_argument, NULL, 'L'},
 		{"target", required_argument, NULL, 'T'},
 		{"one-role", required_argument, NULL, 'R'},
+		{"inproc", required_argument, NULL, 'I'},
+		{"engine", required_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	const char *backend = "sim", *junit_path = NULL, *json_path = NULL, *fault_log_path = NULL;
 	struct sd_sc_options opt = {0};
 	int verbose = 0, optc, one_role_given = 0;
-	const char *target = NULL;
+	const char *target = NULL, *inproc = NULL, *engine = NULL, *seed_text = NULL;
+	const char *not_inproc = NULL; /* an option --inproc does not take */
 	uint64_t num;
 
 	optind = 1;
@@ -523,6 +535,8 @@ int sd__cmd_run(int argc, char **argv)
 		switch (optc) {
 		case 'b':
 			backend = optarg;
+			if (strcmp(backend, "sim"))
+				not_inproc = "--backend"; /* in-process is on the sim */
 			if (strcmp(backend, "sim") && strcmp(backend, "real") &&
 			    strcmp(backend, "both"))
 				return sd__usage_error(
@@ -533,28 +547,29 @@ int sd__cmd_run(int argc, char **argv)
 			if (sd__parse_num("run", "--seed", optarg, 0, UINT64_MAX, &num))
 				return SD_EXIT_USAGE;
 			opt.seed = num, opt.has_seed = 1;
+			seed_text = optarg;
 			break;
 		case 't':
 			if (sd__parse_num("run", "--timeout", optarg, 1, 600000, &num))
 				return SD_EXIT_USAGE;
-			opt.timeout_ms = (int)num;
+			opt.timeout_ms = (int)num, not_inproc = "--timeout";
 			break;
 		case 'M':
 			if (sd__parse_num("run", "--max-time", optarg, 1, 86400, &num))
 				return SD_EXIT_USAGE;
 			opt.max_time_s = (int)num;
 			break;
-		case 'j': junit_path = optarg; break;
-		case 'J': json_path = optarg; break;
+		case 'j': junit_path = optarg, not_inproc = "--junit"; break;
+		case 'J': json_path = optarg, not_inproc = "--json"; break;
 		case 'f': {
 			struct sd_fault_spec spec;
 			char why[256];
 			if (sd_fault_parse(optarg, &spec, why, sizeof why) < 0)
 				return sd__usage_error("run", "%s", why);
-			opt.faults = optarg;
+			opt.faults = optarg, not_inproc = "--faults";
 			break;
 		}
-		case 'L': fault_log_path = optarg; break;
+		case 'L': fault_log_path = optarg, not_inproc = "--fault-log"; break;
 		case 'T': {
 			struct sockaddr_storage ss;
 			socklen_t sl;
@@ -566,14 +581,16 @@ int sd__cmd_run(int argc, char **argv)
 					"run", "--target expects a loopback ADDR:PORT, got '%s'",
 					optarg);
 			opt.target_port = p;
-			target = optarg;
+			target = optarg, not_inproc = "--target";
 			break;
 		}
 		case 'R':
 			if (sd__parse_num("run", "--one-role", optarg, 0, 1, &num))
 				return SD_EXIT_USAGE;
-			opt.one_role = (int)num, one_role_given = 1;
+			opt.one_role = (int)num, one_role_given = 1, not_inproc = "--one-role";
 			break;
+		case 'I': inproc = optarg; break;
+		case 'E': engine = optarg; break;
 		case 'v': verbose = 1; break;
 		case 'h': fputs(run_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("run", "option '%s' needs a value", o);
@@ -584,6 +601,13 @@ int sd__cmd_run(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return sd__usage_error("run", "no scenario files or directories given");
+	if (inproc && not_inproc)
+		return sd__usage_error("run",
+				       "%s is not for --inproc (its options: --seed, "
+				       "--verbose, --max-time, --engine)",
+				       not_inproc);
+	if (engine && !inproc)
+		return sd__usage_error("run", "--engine is for --inproc");
 	if (one_role_given && strcmp(backend, "sim"))
 		return sd__usage_error("run",
 				       "--one-role is for --backend sim (on both, the sim models "
@@ -603,6 +627,12 @@ int sd__cmd_run(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		if (add_argument(&files, argv[i]) < 0)
 			goto out;
+	if (inproc) {
+		rc = sd__run_inproc(inproc, engine ? engine : "libfuzzer", files.v, files.n,
+				    seed_text, verbose,
+				    opt.max_time_s ? opt.max_time_s : SD_SC_MAX_TIME_S);
+		goto out;
+	}
 	if ((junit_path && report_open(&junit, "--junit", junit_path) < 0) ||
 	    (json_path && report_open(&json_rep, "--json", json_path) < 0))
 		goto out;

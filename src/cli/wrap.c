@@ -35,8 +35,9 @@ static const char wrap_help[] =
 	"crash, a sanitizer report or a failed step is a finding (exit 1) printed with the\n"
 	"command that reproduces it. SIGINT or SIGTERM to sockdrill is passed on to CMD the same\n"
 	"way, then sockdrill exits 130 or 143. CMD's stderr is kept in $TMPDIR (default /tmp).\n\n"
-	"  --faults SPEC   e.g. short-read=1,short-write=1,eintr=0.05,scope=accepted\n"
-	"  --seed N        seed of the fault decisions (default 1)\n"
+	"  --faults SPEC   e.g. short-read=1,short-write=1,eintr=0.05,scope=accepted (default:\n"
+	"                  the --run files' 'set server-faults', which must then agree)\n"
+	"  --seed N        seed of the fault decisions (default: their 'set server-seed', else 1)\n"
 	"  --log FILE      one JSON line per injected fault (appended; checked before CMD starts)\n"
 	"  --run FILE      a scenario file to run against CMD; repeatable, at most 64\n"
 	"  --timeout S     how long CMD may take to start listening (default 10)\n"
@@ -208,6 +209,39 @@ static void print_file(const char *path, const char *prefix, int max_lines)
 		fclose(f);
 }
 
+/* The files' 'set server-faults' and 'set server-seed' for CMD, where the command line gave
+ * none (faults or seed NULL): one server takes one spec and one seed, so the files that state
+ * one must agree. 0, or -1 with the message printed. */
+static int server_settings(const char *const runs[], struct sd_scenario *const scs[], int n,
+			   const char **faults, uint64_t *seed)
+{
+	int from_f = -1, from_s = -1;
+	for (int i = 0; i < n; i++) {
+		const char *f = faults ? sd_scenario_server_faults(scs[i]) : NULL;
+		uint64_t s = 0;
+		int has_s = seed && sd_scenario_server_seed(scs[i], &s);
+		const char *what = NULL;
+		int first = -1;
+		if (f && from_f >= 0 && strcmp(f, *faults))
+			what = "faults", first = from_f;
+		else if (has_s && from_s >= 0 && s != *seed)
+			what = "seed", first = from_s;
+		if (what) {
+			sd__usage_error(
+				"wrap",
+				"--run %s and %s set a different server-%s (one server: give "
+				"--%s)",
+				runs[first], runs[i], what, what);
+			return -1;
+		}
+		if (f && from_f < 0)
+			*faults = f, from_f = i;
+		if (has_s && from_s < 0)
+			*seed = s, from_s = i;
+	}
+	return 0;
+}
+
 static void reproduce(int argc, char **argv)
 {
 	printf("reproduce: ./sockdrill");
@@ -231,7 +265,7 @@ int sd__cmd_wrap(int argc, char **argv)
 		{0, 0, 0, 0},
 	};
 	const char *faults = "", *logpath = NULL, *runs[64];
-	int nruns = 0, opt;
+	int nruns = 0, opt, faults_given = 0, seed_given = 0;
 	uint64_t seed = 1, timeout = 10;
 	char err[256];
 
@@ -242,7 +276,7 @@ int sd__cmd_wrap(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		const char *o = argv[optind - 1];
 		switch (opt) {
-		case 'f': faults = optarg; break;
+		case 'f': faults = optarg, faults_given = 1; break;
 		case 'l': logpath = optarg; break;
 		case 'r':
 			if (nruns == 64)
@@ -252,6 +286,7 @@ int sd__cmd_wrap(int argc, char **argv)
 		case 's':
 			if (sd__parse_num("wrap", "--seed", optarg, 0, UINT64_MAX, &seed))
 				return SD_EXIT_USAGE;
+			seed_given = 1;
 			break;
 		case 't':
 			if (sd__parse_num("wrap", "--timeout", optarg, 1, 3600, &timeout))
@@ -317,7 +352,7 @@ int sd__cmd_wrap(int argc, char **argv)
 	/* Load every scenario before anything starts: a missing or malformed one is an input
 	 * error. A FIFO or a directory is refused before it is opened (a FIFO would block). They
 	 * run with $TARGET_PORT defined. */
-	struct sd_sc_options load_opt = {.target_port = port};
+	struct sd_sc_options load_opt = {.target_port = port, .server_started = 1};
 	for (; nloaded < nruns; nloaded++) {
 		struct stat st;
 		if (stat(runs[nloaded], &st) < 0) {
@@ -334,6 +369,9 @@ int sd__cmd_wrap(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (server_settings(runs, scs, nruns, faults_given ? NULL : &faults,
+			    seed_given ? NULL : &seed) < 0)
+		goto out;
 	char seedtxt[32], logabs[PATH_MAX], ldp[PATH_MAX * 3], asan[PATH_MAX] = "";
 	if (logpath) {
 		/* Opened here, so a log that cannot be written stops us before CMD starts. */

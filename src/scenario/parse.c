@@ -79,6 +79,7 @@ static const struct {
 	{"block", C_BLOCK, 1, 1, {A_FD}},
 	{"poll", C_POLL, 2, 3, {A_FD, A_NUM, A_NUM}},
 	{"sleep", C_SLEEP, 1, 1, {A_NUM}},
+	{"reply_port", C_REPLY_PORT, 1, 1, {A_FD}},
 };
 
 struct cur {
@@ -87,6 +88,7 @@ struct cur {
 	char *err;
 	size_t errlen;
 	struct sd_scenario *sc;
+	const struct sd_sc_options *opt; /* what the run will define (may be NULL) */
 	int32_t *symtab; /* open addressing: 1 + symbol, 0 empty; symcap a power of two */
 	uint32_t symcap;
 	uint8_t *known; /* per symbol: what lines before this one made of it (SYM_*) */
@@ -635,6 +637,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 	if (i == sizeof calls / sizeof calls[0])
 		return fail(c, s, "unknown call '%s'", name);
 	st->call = (uint8_t)calls[i].call;
+	c->sc->uses_reply_port |= st->call == C_REPLY_PORT;
 	if (expect_char(c, '(') < 0)
 		return -1;
 	ws(c);
@@ -838,15 +841,50 @@ static int fraction(struct cur *c, double *out)
 	return 0;
 }
 
-static int setting(struct cur *c, struct sd_scenario *sc)
+/* A quoted fault spec into out (size bytes), checked: 0, or -1 with the error set. */
+static int spec_text(struct cur *c, const char *setting, char *out, size_t size)
+{
+	struct sc_span str;
+	struct sd_fault_spec spec;
+	char why[200];
+	const char *vs = c->p;
+	if (c->p >= c->eol || *c->p != '"')
+		return fail(c, vs, "%s takes a quoted spec, e.g. \"short-read=1\"", setting);
+	if (string(c, &str) < 0)
+		return -1;
+	c->sc->nbytes -= str.len; /* only needed here */
+	if (str.len >= size || memchr(c->sc->bytes + str.off, 0, str.len))
+		return fail(c, vs, "fault spec too long");
+	memcpy(out, c->sc->bytes + str.off, str.len);
+	out[str.len] = 0;
+	if (sd_fault_parse(out, &spec, why, sizeof why) < 0)
+		return fail(c, vs, "%s", why);
+	return 0;
+}
+
+static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_options *opt)
 {
 	char name[32];
 	const char *s = (ws(c), c->p);
 	int64_t v;
 	if (ident(c, name, sizeof name, "a setting name") < 0)
 		return -1;
+	if (!strcmp(name, "server") && c->p < c->eol && *c->p == '-') {
+		/* server-faults, server-seed: the one setting name with a hyphen */
+		c->p++;
+		if (ident(c, name + 7, sizeof name - 7, "a setting name") < 0)
+			return -1;
+		name[6] = '-';
+	}
 	ws(c);
 	const char *vs = c->p;
+	if (!strncmp(name, "server-", 7) &&
+	    (!strcmp(name + 7, "faults") || !strcmp(name + 7, "seed")) &&
+	    !(opt && opt->server_started))
+		return fail(c, s,
+			    "%s is for a server sockdrill starts: replay the file with "
+			    "'sockdrill run --inproc TARGET' or 'sockdrill wrap --run'",
+			    name);
 	if (!strcmp(name, "preempt")) {
 		double p;
 		if (fraction(c, &p) < 0 || !(p >= 0 && p <= 1))
@@ -855,33 +893,27 @@ static int setting(struct cur *c, struct sd_scenario *sc)
 		sc->has_preempt = 1;
 		return 0;
 	}
-	if (!strcmp(name, "faults")) {
-		struct sc_span str;
-		struct sd_fault_spec spec;
-		char why[200];
-		if (c->p >= c->eol || *c->p != '"')
-			return fail(c, vs, "faults takes a quoted spec, e.g. \"short-read=1\"");
-		if (string(c, &str) < 0)
-			return -1;
-		sc->nbytes -= str.len; /* only needed here */
-		if (str.len >= sizeof sc->faults || memchr(sc->bytes + str.off, 0, str.len))
-			return fail(c, vs, "fault spec too long");
-		memcpy(sc->faults, sc->bytes + str.off, str.len);
-		sc->faults[str.len] = 0;
-		if (sd_fault_parse(sc->faults, &spec, why, sizeof why) < 0)
-			return fail(c, vs, "%s", why);
-		return 0;
+	if (!strcmp(name, "faults"))
+		return spec_text(c, "faults", sc->faults, sizeof sc->faults);
+	if (!strcmp(name, "server-faults")) {
+		sc->has_server_faults = 1;
+		return spec_text(c, "server-faults", sc->server_faults, sizeof sc->server_faults);
 	}
 	if (number(c, &v) < 0)
 		return -1;
 	if (!strcmp(name, "seed") && v >= 0)
 		sc->seed = (uint64_t)v, sc->has_seed = 1;
+	else if (!strcmp(name, "server-seed") && v >= 0)
+		sc->server_seed = (uint64_t)v, sc->has_server_seed = 1;
 	else if (!strcmp(name, "segment") && v >= 0 && v <= (1 << 20))
 		sc->segment = (int)v;
 	else if (!strcmp(name, "timeout") && v > 0 && v <= 600000)
 		sc->timeout_ms = (int)v;
-	else if (strcmp(name, "seed") && strcmp(name, "segment") && strcmp(name, "timeout"))
-		return fail(c, s, "unknown setting '%s' (seed, segment, preempt, timeout, faults)",
+	else if (strcmp(name, "seed") && strcmp(name, "segment") && strcmp(name, "timeout") &&
+		 strcmp(name, "server-seed"))
+		return fail(c, s,
+			    "unknown setting '%s' (seed, segment, preempt, timeout, faults, "
+			    "server-faults, server-seed)",
 			    name);
 	else
 		return fail(c, vs, "value out of range for %s", name);
@@ -1003,7 +1035,7 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 		if (c->eol - c->p >= 4 && !strncmp(c->p, "set", 3) &&
 		    (c->p[3] == ' ' || c->p[3] == '\t')) {
 			c->p += 3;
-			if (setting(c, sc) < 0)
+			if (setting(c, sc, c->opt) < 0)
 				return -1;
 		} else if (c->eol - c->p >= 8 && !strncmp(c->p, "requires", 8) &&
 			   (c->eol - c->p == 8 || strchr(" \t\r#", c->p[8]))) {
@@ -1103,7 +1135,7 @@ int sd_scenario_parse_opt(const char *path, const char *text, size_t len,
 			  const struct sd_sc_options *opt, struct sd_scenario **out, char *err,
 			  size_t errlen)
 {
-	struct cur c = {.path = path, .line = 1, .err = err, .errlen = errlen};
+	struct cur c = {.path = path, .line = 1, .err = err, .errlen = errlen, .opt = opt};
 	struct sd_scenario *sc;
 	*out = NULL;
 	if (len > SD_SC_MAX_BYTES) {

@@ -167,6 +167,7 @@ static void exec(struct sd_net *net, enum sc_call call, const struct args *a, st
 		break;
 	}
 	case C_SLEEP: r->v = sd_sleep_ns(net, a->n[0] * 1000000); break;
+	case C_REPLY_PORT: r->v = a->n[1]; break; /* read from what fd received, by resolve */
 	}
 }
 
@@ -294,11 +295,24 @@ struct handle {
 	int collected; /* a wait saw it finish */
 };
 
+/* What one descriptor received last, for reply_port(fd). */
+struct tail {
+	int fd;
+	uint32_t n;
+	unsigned char b[SC_REPLY_TAIL];
+};
+
 struct run {
 	const struct sd_scenario *sc;
-	struct sd_net net;  /* what the steps call: the backend, or a fault wrapper around it */
-	struct sd_net base; /* the backend under a fault wrapper (ops NULL when unwrapped) */
+	struct sd_net net;      /* what the steps call: the backend, or a fault wrapper around it */
+	struct sd_net *backend; /* the backend itself */
+	struct sd_net base;     /* sd_scenario_run: the backend it opened */
+	int wrapped;            /* net is a fault wrapper of the run's own */
+	int close_fds; /* a sim the caller keeps: sockets left open are closed at the end */
 	int real, timeout_ms;
+	const struct sd_sc_options *opt;
+	struct tail *tails; /* only when the file reads reply_port() */
+	int ntails, captails;
 	int max_time_s;  /* the whole run's bound */
 	double deadline; /* t0 + max_time_s, CLOCK_MONOTONIC seconds */
 	struct table vars;
@@ -319,10 +333,7 @@ struct run {
 	int noldpats, capoldpats;
 };
 
-static const char *deadlock_report(struct run *R)
-{
-	return sd_sim_deadlock_report(R->base.ops ? &R->base : &R->net);
-}
+static const char *deadlock_report(struct run *R) { return sd_sim_deadlock_report(R->backend); }
 
 static int grow(void **p, int *cap, int n, size_t size)
 {
@@ -478,6 +489,103 @@ static const unsigned char *pattern(struct run *R, size_t n)
 	return p;
 }
 
+/* The number at *p (up to 5 digits), advancing p; -1 when none. */
+static long port_number(const unsigned char **p, const unsigned char *end)
+{
+	long v = -1;
+	for (int d = 0; *p < end && **p >= '0' && **p <= '9' && d < 5; d++, (*p)++)
+		v = (v < 0 ? 0 : v * 10) + (**p - '0');
+	return v;
+}
+
+int sd_scenario_reply_port(const unsigned char *r, size_t n)
+{
+	int port = 0;
+	const unsigned char *end = r + n;
+	for (const unsigned char *p = r; p < end; p++) {
+		if (*p != '(')
+			continue;
+		const unsigned char *q = p + 1;
+		if (end - q >= 3 && !memcmp(q, "|||", 3)) {
+			q += 3;
+			long v = port_number(&q, end);
+			if (v > 0 && v < 65536 && q < end && *q == '|')
+				port = (int)v;
+			continue;
+		}
+		long v[6];
+		int i = 0;
+		for (; i < 6; i++) {
+			v[i] = port_number(&q, end);
+			if (v[i] < 0 || v[i] > 255 || q >= end || *q != (i < 5 ? ',' : ')'))
+				break;
+			q++;
+		}
+		if (i == 6 && v[4] * 256 + v[5] > 0)
+			port = (int)(v[4] * 256 + v[5]);
+	}
+	return port;
+}
+
+/* The tail kept for fd; with make, a new empty one when there is none (NULL: no memory). */
+static struct tail *tail_of(struct run *R, int fd, int make)
+{
+	for (int i = 0; i < R->ntails; i++)
+		if (R->tails[i].fd == fd)
+			return &R->tails[i];
+	if (!make || grow((void **)&R->tails, &R->captails, R->ntails, sizeof *R->tails) < 0)
+		return NULL;
+	struct tail *t = &R->tails[R->ntails++];
+	t->fd = fd, t->n = 0;
+	return t;
+}
+
+/* After a call: the sockets made (real: shut down at the end to release blocked threads; on a
+ * sim the caller keeps, those still open are closed at the end), and what each descriptor
+ * received, for reply_port() (a new or closed descriptor starts empty). */
+static void after_call(struct run *R, enum sc_call call, const struct args *a, const struct res *r)
+{
+	struct tail *t;
+	if ((R->real || R->close_fds) && (call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
+	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
+		R->fds[R->nfds++] = (int)r->v;
+	for (int i = R->nfds - 1; R->close_fds && call == C_CLOSE && r->v == 0 && i >= 0; i--)
+		if (R->fds[i] == (int)a->n[0]) {
+			R->fds[i] = R->fds[--R->nfds];
+			break;
+		}
+	if (!R->sc->uses_reply_port)
+		return;
+	if ((call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 && (t = tail_of(R, (int)r->v, 0)))
+		t->n = 0;
+	if (call == C_CLOSE && (t = tail_of(R, (int)a->n[0], 0)))
+		t->n = 0;
+	if (call != C_RECV || r->v <= 0 || (a->n[2] & MSG_PEEK) ||
+	    !(t = tail_of(R, (int)a->n[0], 1)))
+		return;
+	size_t n = r->dlen, keep = sizeof t->b;
+	const unsigned char *d = r->data;
+	if (n >= keep) {
+		d += n - keep, n = keep;
+		t->n = 0;
+	} else if (t->n + n > keep) { /* the oldest bytes go */
+		size_t drop = t->n + n - keep;
+		memmove(t->b, t->b + drop, t->n - drop);
+		t->n -= (uint32_t)drop;
+	}
+	memcpy(t->b + t->n, d, n);
+	t->n += (uint32_t)n;
+}
+
+static int reply_port_of(struct run *R, int fd)
+{
+	struct tail *t = tail_of(R, fd, 0);
+	int (*read_port)(const unsigned char *, size_t) =
+		R->opt && R->opt->reply_port ? R->opt->reply_port : sd_scenario_reply_port;
+	int port = t && t->n ? read_port(t->b, t->n) : 0;
+	return port > 0 && port < 65536 ? port : 0;
+}
+
 static int resolve(struct run *R, const struct sc_step *st, struct args *a, char *why, size_t wl)
 {
 	const struct sc_value *args = sc_args(R->sc, st);
@@ -538,6 +646,8 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 			 SC_MAX_SLEEP_MS);
 		return -1;
 	}
+	if (st->call == C_REPLY_PORT)
+		a->n[1] = reply_port_of(R, (int)a->n[0]);
 	if (st->call == C_RECV) {
 		a->rlen = a->n[1] > 0 ? (size_t)(a->n[1] > MAX_IO ? MAX_IO : a->n[1]) : 0;
 		if (!(a->rbuf = malloc(a->rlen ? a->rlen : 1))) {
@@ -622,6 +732,7 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 		return;
 	case C_PORT:
 	case C_PEERPORT:
+	case C_REPLY_PORT:
 		snprintf(got, gl, "%lld", (long long)r->v);
 		snprintf(norm, nl, "port");
 		return;
@@ -762,9 +873,6 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 		snprintf(o->got, sizeof o->got, "%s", got);
 		snprintf(o->norm, sizeof o->norm, "%s", norm);
 	}
-	if (R->real && (call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
-	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
-		R->fds[R->nfds++] = (int)r->v;
 	if (st->has_target) {
 		const struct sc_ref *t = sc_target(R->sc, st);
 		int indexed;
@@ -920,6 +1028,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 	} else {
 		exec(&R->net, st->call, &j->a, &j->r);
 	}
+	after_call(R, st->call, &j->a, &j->r);
 	conclude(R, st, st->call, &j->r, o);
 	free_job(j);
 }
@@ -957,6 +1066,7 @@ static void step_wait(struct run *R, const struct sc_step *st)
 	if (rc == 1 && !h->collected) {
 		h->collected = 1;
 		R->pending--;
+		after_call(R, h->job->call, &h->job->a, &h->job->r);
 	}
 	if (rc == 1) {
 		conclude(R, st, h->job->call, &h->job->r, o);
@@ -1010,20 +1120,161 @@ static int release_jobs(struct run *R)
 	return stuck;
 }
 
-int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
-		    const struct sd_sc_options *opt, struct sd_sc_result *res)
+void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_options *opt,
+			     char *buf, size_t size)
 {
-	struct run R = {.sc = sc, .iter = -1, .res = res};
-	char options[96];
+	/* on sim, a file that requires a variant always runs as that variant */
+	int one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
+	snprintf(buf, size, "segment=%d,preempt=%g,one-role=%d", sc->segment,
+		 sc->has_preempt ? sc->preempt : 0.25, one_role);
+}
+
+const char *sd_scenario_server_faults(const struct sd_scenario *sc)
+{
+	return sc->has_server_faults ? sc->server_faults : NULL;
+}
+
+int sd_scenario_server_seed(const struct sd_scenario *sc, uint64_t *seed)
+{
+	if (sc->has_server_seed)
+		*seed = sc->server_seed;
+	return sc->has_server_seed;
+}
+
+static void result_init(struct run *R, const struct sd_scenario *sc,
+			const struct sd_sc_options *opt, struct sd_sc_result *res)
+{
+	*R = (struct run){.sc = sc, .iter = -1, .res = res, .opt = opt};
 	memset(res, 0, sizeof *res);
 	res->passed = 1;
 	res->failed_at = -1;
+	R->max_time_s = opt && opt->max_time_s > 0 ? opt->max_time_s : SD_SC_MAX_TIME_S;
+	R->verdict_only = opt && opt->verdict_only;
+	R->timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
+			: sc->timeout_ms > 0       ? sc->timeout_ms
+						   : 3000;
+}
+
+/* Runs the steps on R->backend (opened, and closed after when own), behind the file's faults;
+ * 0, or a negative errno when the wrapper could not be made. */
+static int run_steps(struct run *R, int own, uint64_t seed)
+{
+	const struct sd_scenario *sc = R->sc;
+	const struct sd_sc_options *opt = R->opt;
+	struct sd_sc_result *res = R->res;
+	/* Faults wrap the backend: the run talks to the wrapper, which forwards to it. */
+	const char *faults = opt && opt->faults ? opt->faults : sc->faults;
+	struct sd_fault_spec spec;
+	char why[200];
+	int rc = 0;
+	if (sd_fault_parse(faults, &spec, why, sizeof why) < 0)
+		rc = -EINVAL;
+	else if (sd_fault_active(&spec))
+		rc = sd_fault_wrap(&R->net, R->backend, &spec, seed, opt ? opt->fault_log : NULL);
+	else
+		R->net = *R->backend;
+	if (rc < 0) {
+		if (own)
+			sd_net_close(R->backend);
+		return rc;
+	}
+	R->wrapped = sd_fault_active(&spec);
+	if (opt && opt->target_port > 0 && sc->sym_target >= 0) {
+		int64_t *slot = table_find(R, &R->vars, sc->sym_target, 0, 0, 1);
+		if (slot)
+			*slot = opt->target_port;
+	}
+	double t0 = now_s();
+	R->deadline = t0 + R->max_time_s;
+	struct {
+		int begin, count, iter;
+	} stack[SC_MAX_DEPTH];
+	int depth = 0;
+	for (int pc = 0; pc < sc->n && res->passed; pc++) {
+		const struct sc_step *st = &sc->steps[pc];
+		/* the parser bounds the steps a file runs; repeat and '}' are not steps, and a
+		 * repeat with no step inside is skipped whole, so they cost no more than these */
+		if (st->kind != S_REPEAT && st->kind != S_END && ++res->cost.steps > SC_MAX_STEPS) {
+			failure(R, st, NULL, "stopped after %d steps", SC_MAX_STEPS);
+			break;
+		}
+		if (st->kind != S_REPEAT && st->kind != S_END && now_s() >= R->deadline) {
+			failure(R, st, NULL,
+				"the run reached its time bound (--max-time %d s) before this step",
+				R->max_time_s);
+			break;
+		}
+		switch (st->kind) {
+		case S_REPEAT:
+			if (st->count == 0) {
+				pc = st->match;
+				break;
+			}
+			stack[depth].begin = pc;
+			stack[depth].count = st->count;
+			stack[depth].iter = 0;
+			depth++;
+			R->iter = 0;
+			break;
+		case S_END:
+			if (++stack[depth - 1].iter < stack[depth - 1].count) {
+				pc = stack[depth - 1].begin;
+				R->iter = stack[depth - 1].iter;
+			} else {
+				depth--;
+				R->iter = depth ? stack[depth - 1].iter : -1;
+			}
+			break;
+		case S_CALL:
+		case S_START: step_call(R, st); break;
+		case S_WAIT:
+		case S_BLOCKED: step_wait(R, st); break;
+		}
+	}
+	int stuck = release_jobs(R);
+	res->seconds = now_s() - t0;
+	if (!stuck) {
+		/* on a sim the caller keeps, a call still waiting must never wake to a freed job */
+		for (int i = 0; i < R->nh && !own && !R->real; i++)
+			if (!job_done(R->h[i].job))
+				sd_sim_actor_stop(R->backend, R->h[i].job->id);
+		for (int i = 0; i < R->nfds && R->close_fds; i++)
+			sd_close(&R->net, R->fds[i]);
+		for (int i = 0; i < R->nh; i++)
+			free_job(R->h[i].job);
+		for (int i = 0; i < R->nstuck; i++)
+			free_job(R->stuck[i]);
+		if (R->wrapped)
+			sd_net_close(&R->net);
+		if (own)
+			sd_net_close(R->backend);
+		for (int i = 0; i < R->noldpats; i++)
+			free(R->oldpats[i]);
+		free(R->oldpats);
+		free(R->pat);
+	} else if (res->passed) {
+		res->passed = 0;
+		snprintf(res->message, sizeof res->message,
+			 "%s: a background call could not be stopped after the run", sc->path);
+	}
+	/* (a thread still stuck in the kernel keeps its job and the instance: they leak rather
+	 * than being freed under it) */
+	free(R->vars.s);
+	free(R->handles.s);
+	free(R->h);
+	free(R->fds);
+	free(R->stuck);
+	free(R->tails);
+	return 0;
+}
+
+int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
+		    const struct sd_sc_options *opt, struct sd_sc_result *res)
+{
+	struct run R;
+	char options[96];
+	result_init(&R, sc, opt, res);
 	R.real = strcmp(backend, "sim") != 0;
-	R.max_time_s = opt && opt->max_time_s > 0 ? opt->max_time_s : SD_SC_MAX_TIME_S;
-	R.verdict_only = opt && opt->verdict_only;
-	R.timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
-		       : sc->timeout_ms > 0       ? sc->timeout_ms
-						  : 3000;
 	if (R.real && sc->has_one_role) {
 		/* the file describes one kernel variant: a kernel of the other says nothing */
 		int host = sd_real_host_one_role();
@@ -1042,112 +1293,25 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		if (!res->passed)
 			return 0;
 	}
-	/* on sim, a file that requires a variant always runs as that variant */
-	int one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
-	snprintf(options, sizeof options, "segment=%d,preempt=%g,one-role=%d", sc->segment,
-		 sc->has_preempt ? sc->preempt : 0.25, one_role);
+	sd_scenario_sim_options(sc, opt, options, sizeof options);
 	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
 				.options = R.real ? NULL : options};
-	struct sd_net *base = &R.base;
-	int rc = sd_net_open(base, backend, &cfg);
+	int rc = sd_net_open(&R.base, backend, &cfg);
 	if (rc < 0)
 		return rc;
-	/* Faults wrap the backend: the run talks to the wrapper, which forwards to base. */
-	const char *faults = opt && opt->faults ? opt->faults : sc->faults;
-	struct sd_fault_spec spec;
-	char why[200];
-	if (sd_fault_parse(faults, &spec, why, sizeof why) < 0) {
-		sd_net_close(base);
-		return -EINVAL;
-	}
-	if (sd_fault_active(&spec)) {
-		rc = sd_fault_wrap(&R.net, base, &spec, cfg.seed, opt ? opt->fault_log : NULL);
-		if (rc < 0) {
-			sd_net_close(base);
-			return rc;
-		}
-	} else {
-		R.net = *base;
-		base->ops = NULL;
-	}
-	if (opt && opt->target_port > 0 && sc->sym_target >= 0) {
-		int64_t *slot = table_find(&R, &R.vars, sc->sym_target, 0, 0, 1);
-		if (slot)
-			*slot = opt->target_port;
-	}
-	double t0 = now_s();
-	R.deadline = t0 + R.max_time_s;
-	struct {
-		int begin, count, iter;
-	} stack[SC_MAX_DEPTH];
-	int depth = 0;
-	for (int pc = 0; pc < sc->n && res->passed; pc++) {
-		const struct sc_step *st = &sc->steps[pc];
-		/* the parser bounds the steps a file runs; repeat and '}' are not steps, and a
-		 * repeat with no step inside is skipped whole, so they cost no more than these */
-		if (st->kind != S_REPEAT && st->kind != S_END && ++res->cost.steps > SC_MAX_STEPS) {
-			failure(&R, st, NULL, "stopped after %d steps", SC_MAX_STEPS);
-			break;
-		}
-		if (st->kind != S_REPEAT && st->kind != S_END && now_s() >= R.deadline) {
-			failure(&R, st, NULL,
-				"the run reached its time bound (--max-time %d s) before this step",
-				R.max_time_s);
-			break;
-		}
-		switch (st->kind) {
-		case S_REPEAT:
-			if (st->count == 0) {
-				pc = st->match;
-				break;
-			}
-			stack[depth].begin = pc;
-			stack[depth].count = st->count;
-			stack[depth].iter = 0;
-			depth++;
-			R.iter = 0;
-			break;
-		case S_END:
-			if (++stack[depth - 1].iter < stack[depth - 1].count) {
-				pc = stack[depth - 1].begin;
-				R.iter = stack[depth - 1].iter;
-			} else {
-				depth--;
-				R.iter = depth ? stack[depth - 1].iter : -1;
-			}
-			break;
-		case S_CALL:
-		case S_START: step_call(&R, st); break;
-		case S_WAIT:
-		case S_BLOCKED: step_wait(&R, st); break;
-		}
-	}
-	int stuck = release_jobs(&R);
-	res->seconds = now_s() - t0;
-	if (!stuck) {
-		for (int i = 0; i < R.nh; i++)
-			free_job(R.h[i].job);
-		for (int i = 0; i < R.nstuck; i++)
-			free_job(R.stuck[i]);
-		sd_net_close(&R.net);
-		sd_net_close(base); /* the backend under a fault wrapper, if there was one */
-		for (int i = 0; i < R.noldpats; i++)
-			free(R.oldpats[i]);
-		free(R.oldpats);
-		free(R.pat);
-	} else if (res->passed) {
-		res->passed = 0;
-		snprintf(res->message, sizeof res->message,
-			 "%s: a background call could not be stopped after the run", sc->path);
-	}
-	/* (a thread still stuck in the kernel keeps its job and the instance: they leak rather
-	 * than being freed under it) */
-	free(R.vars.s);
-	free(R.handles.s);
-	free(R.h);
-	free(R.fds);
-	free(R.stuck);
-	return 0;
+	R.backend = &R.base;
+	return run_steps(&R, 1, cfg.seed);
+}
+
+int sd_scenario_run_on(const struct sd_scenario *sc, struct sd_net *net,
+		       const struct sd_sc_options *opt, struct sd_sc_result *res)
+{
+	struct run R;
+	result_init(&R, sc, opt, res);
+	R.real = sd_sim_serial(net) == 0; /* not a sim: calls block in the kernel, on threads */
+	R.close_fds = !R.real;
+	R.backend = net;
+	return run_steps(&R, 0, sd_scenario_seed(sc, opt));
 }
 
 void sd_sc_result_free(struct sd_sc_result *res)

@@ -18,6 +18,7 @@
 #define SC_MAX_PENDING  1000     /* started calls not yet collected by wait, at one time */
 #define SC_MAX_NAME     31       /* characters of a name */
 #define SC_MAX_TEXT     95       /* bytes of a step's text kept for reports */
+#define SC_REPLY_TAIL   4096     /* bytes a descriptor received last that reply_port() reads */
 
 enum sc_call {
 	C_SOCKET,
@@ -38,6 +39,7 @@ enum sc_call {
 	C_BLOCK,
 	C_POLL,
 	C_SLEEP,
+	C_REPLY_PORT,
 };
 
 /* Where a reference's index comes from; IX_ITER: no index, the reference is $i itself. */
@@ -136,6 +138,12 @@ struct sd_scenario {
 	/* 'requires [no-]one-role' (docs/scenarios.md): the kernel variant the file describes */
 	int has_one_role, one_role, one_role_line;
 	char faults[256]; /* 'set faults "SPEC"' */
+	/* 'set server-faults "SPEC"' and 'set server-seed N': for the server under test that
+	 * sockdrill starts (run --inproc, wrap --run), not for the file's own calls */
+	char server_faults[256];
+	int has_server_faults, has_server_seed;
+	uint64_t server_seed;
+	int uses_reply_port; /* a reply_port() step: the runner keeps what each fd received */
 };
 
 static inline const struct sc_value *sc_args(const struct sd_scenario *sc, const struct sc_step *st)

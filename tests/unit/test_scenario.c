@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include <sockdrill/scenario.h>
+#include <sockdrill/sim.h>
+#include <sockdrill/sockdrill.h>
 
 #include "sd_test.h"
 
@@ -61,7 +63,8 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("repeat 2 {\nx: S = socket(inet)\n", "t.sd:1:1: repeat is never closed with '}'");
 	parse_err("}\n", "t.sd:1:1: '}' without a matching 'repeat'");
 	parse_err("set speed 3\nx: close(S)\n",
-		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout, faults)");
+		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout, faults, "
+		  "server-faults, server-seed)");
 	parse_err("set faults short-read\nx: close(S)\n",
 		  "t.sd:1:12: faults takes a quoted spec, e.g. \"short-read=1\"");
 	parse_err("set faults \"eintr=7\"\nx: close(S)\n",
@@ -564,8 +567,141 @@ static void evaluator_frees_a_call_still_blocked_at_the_end(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* 'set server-faults' and 'set server-seed' are for a server sockdrill starts: a file stating
+ * them reads only for such a run, which takes them through the accessors. */
+static void parser_reads_the_server_settings(void **state)
+{
+	(void)state;
+	static const char text[] = "set server-faults \"short-write=2,eintr=0.05\"\n"
+				   "set server-seed 17\n"
+				   "x: S = socket(inet)\n";
+	parse_err(text, "t.sd:1:5: server-faults is for a server sockdrill starts: replay the "
+			"file with 'sockdrill run --inproc TARGET' or 'sockdrill wrap --run'");
+	parse_err("set server-seed 3\nx: S = socket(inet)\n",
+		  "t.sd:1:5: server-seed is for a server sockdrill starts: replay the file with "
+		  "'sockdrill run --inproc TARGET' or 'sockdrill wrap --run'");
+	struct sd_sc_options o = {.server_started = 1};
+	struct sd_scenario *sc;
+	char err[512];
+	assert_int_equal(
+		sd_scenario_parse_opt("t.sd", text, strlen(text), &o, &sc, err, sizeof err), 0);
+	uint64_t seed = 0;
+	assert_string_equal(sd_scenario_server_faults(sc), "short-write=2,eintr=0.05");
+	assert_int_equal(sd_scenario_server_seed(sc, &seed), 1);
+	assert_int_equal(seed, 17);
+	assert_int_equal(sd_scenario_seed(sc, NULL), 1); /* the sim's seed is apart */
+	sd_scenario_free(sc);
+	static const char *const bad[][2] = {
+		{"set server-faults \"eintr=2\"\nx: S = socket(inet)\n",
+		 "t.sd:1:19: faults: bad value '2' for eintr (a probability from 0 to 1)"},
+		{"set server-seed -1\nx: S = socket(inet)\n",
+		 "t.sd:1:17: value out of range for server-seed"},
+		{"set server-port 1\nx: S = socket(inet)\n",
+		 "t.sd:1:5: unknown setting 'server-port' (seed, segment, preempt, timeout, "
+		 "faults, "
+		 "server-faults, server-seed)"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = 0;
+		assert_int_equal(sd_scenario_parse_opt("t.sd", bad[i][0], strlen(bad[i][0]), &o,
+						       &sc, err, sizeof err),
+				 -EINVAL);
+		assert_string_equal(err, bad[i][1]);
+	}
+	sc = parse_ok("x: S = socket(inet)\n");
+	assert_null(sd_scenario_server_faults(sc));
+	assert_int_equal(sd_scenario_server_seed(sc, &seed), 0);
+	sd_scenario_free(sc);
+}
+
+static int port_42(const unsigned char *reply, size_t n)
+{
+	(void)reply;
+	return n ? 42 : 0;
+}
+
+/* reply_port(fd) reads the port the bytes fd received name (FTP's PASV and EPSV forms, the
+ * last one winning), 0 for none or a new socket; a run may bring its own reading. */
+static void evaluator_reads_a_port_from_a_reply(void **state)
+{
+	(void)state;
+	char text[2048];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: reply_port(C) -> 0\n"
+		 "c: connect(C, 127.0.0.1:$P) -> 0\n"
+		 "s: S = accept(L) -> fd\n"
+		 "s: send(S, \"227 Entering Passive Mode (127,0,0,1,4,210).\\r\\n\") -> 46\n"
+		 "c: recv(C, 46, MSG_WAITALL) -> 46\n"
+		 "c: Q = reply_port(C) -> 1234\n"
+		 "s: send(S, \"229 (|||5678|)\\r\\n\") -> 16\n"
+		 "c: recv(C, 16, MSG_WAITALL) -> 16\n"
+		 "c: reply_port(C) -> 5678\n"
+		 "s: send(S, \"(|||70000|) (1,2,3,4,300,1)\\n\") -> 28\n"
+		 "c: recv(C, 28, MSG_WAITALL) -> 28\n"
+		 "c: reply_port(C) -> 5678\n"
+		 "c: close(C) -> 0\n"
+		 "c: D = socket(inet) -> fd\n"
+		 "c: reply_port(D) -> 0\n"
+		 "s: close(S) -> 0\n",
+		 server_prologue);
+	struct sd_sc_result r = run(text);
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+	struct sd_scenario *sc = parse_ok(text);
+	struct sd_sc_options o = {.reply_port = port_42};
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &o, &r), 0);
+	assert_false(r.passed);
+	assert_string_equal(r.message,
+			    "t.sd:11: c: Q = reply_port(C) -> 1234: expected 1234, got 42");
+	sd_sc_result_free(&r);
+	sd_scenario_free(sc);
+	assert_int_equal(sd_scenario_reply_port((const unsigned char *)"(0,0,0,0,0,0)", 13), 0);
+	assert_int_equal(sd_scenario_reply_port((const unsigned char *)"(|||65535|", 10), 65535);
+}
+
+/* On an instance the caller opened: the run leaves it open, the calls still blocked stopped
+ * and the sockets the file left open closed; the caller's own sockets stay. */
+static void evaluator_runs_on_an_open_instance(void **state)
+{
+	struct sd_net *net = *state;
+	int mine = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_true(mine >= 0);
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: connect(C, 127.0.0.1:$P) -> 0\n"
+		 "s: S = accept(L) -> fd\n"
+		 "s: start R = recv(S, 100)\n"
+		 "s: blocked R\n"
+		 "c: D = socket(inet) -> fd\n"
+		 "c: close(D) -> 0\n",
+		 server_prologue);
+	struct sd_scenario *sc = parse_ok(text);
+	struct sd_sc_result r;
+	struct sd_sc_options o = {.timeout_ms = 200};
+	assert_int_equal(sd_scenario_run_on(sc, net, &o, &r), 0);
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+	sd_scenario_free(sc);
+	if (!strcmp(sd_test_backend, "sim")) {
+		struct sd_sim_stats st;
+		assert_int_equal(sd_sim_stats(net, &st), 0);
+		assert_int_equal(st.open_fds, 1); /* mine */
+		assert_int_equal(st.listening, 0);
+	}
+	assert_int_equal(sd_close(net, mine), 0);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(parser_messages_name_line_and_column),
+	T(parser_reads_the_server_settings),
+	T(evaluator_reads_a_port_from_a_reply),
+	T(evaluator_runs_on_an_open_instance),
 	T(parser_reads_the_kernel_variant),
 	T(evaluator_runs_a_file_as_its_kernel_variant),
 	T(parser_accepts_the_language),
