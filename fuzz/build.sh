@@ -96,7 +96,8 @@ for s in $layer_sources; do
 	layer_objs+=("$o")
 done
 driver_objs=()
-for s in harness/fuzz_server.c harness/fuzz_client.c harness/fuzz_record.c; do
+for s in harness/fuzz_server.c harness/fuzz_client.c harness/fuzz_record.c harness/fuzz_mutate.c \
+	harness/fuzz_mutate_lf.c harness/fuzz_messages.c; do
 	o="$obj/$(basename "$s" .c).o"
 	cc "$o" "$s"
 	driver_objs+=("$o")

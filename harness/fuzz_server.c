@@ -421,6 +421,7 @@ static int server_exited_judged(const struct sd_fuzz_server *srv, unsigned off)
 
 int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, size_t size)
 {
+	sd__fz_learn(srv); /* the mutators' view of the messages (fuzz_mutate_lf.c) */
 	struct sd_fuzz_plan plan;
 	struct sd_fuzz_dict dict = {srv->requests, srv->request_lens, srv->nrequests};
 	struct fin rest = {data, size};
