@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fuzz_msgs.h"
 #include "proc.h"
 
 /* Arguments after "--" that go to the engine. */
@@ -50,7 +51,9 @@ static const char fuzz_help[] =
 	"  --time S     seconds, 1..86400\n"
 	"  --jobs N     parallel fuzzers: libFuzzer -fork=N, AFL++ one -M and N-1 -S instances\n"
 	"  --seeds DIR  seed inputs, a directory (default corpus/TARGET; none for a path)\n"
-	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict when it exists)\n"
+	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict when it exists; else, for an\n"
+	"               in-process server fuzzer, its protocol messages up to 64 bytes for\n"
+	"               libFuzzer, 128 for AFL++)\n"
 	"  --out DIR    where a path's corpus and artifacts go\n"
 	"  -- ARGS...   up to 32 arguments passed to the engine as they are, after sockdrill's\n"
 	"               own (libFuzzer flags such as -detect_leaks=0; afl-fuzz options)\n"
@@ -529,6 +532,9 @@ int sd__cmd_fuzz(int argc, char **argv)
 	int rc, fuzzed;
 	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
 	int have_dict = *dict && access(dict, R_OK) == 0;
+	/* A server fuzzer's messages: a dictionary if none was given, AFL++'s custom mutator. */
+	const char *menv[4] = {NULL};
+	sd__fuzz_messages(exe, engine, base, dict, sizeof dict, &have_dict, menv);
 	printf("fuzz: %s on %s for %llu s (%llu job%s)\n", name, engine, (unsigned long long)secs,
 	       (unsigned long long)jobs, jobs == 1 ? "" : "s");
 	fflush(stdout);
@@ -552,7 +558,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 		av[n] = NULL;
 		char log[PATH_MAX + 96];
 		pathf(log, sizeof log, "%s/libfuzzer.log", base);
-		const char *env[] = {herr_env, NULL};
+		const char *env[] = {herr_env, menv[0], menv[1], menv[2], NULL};
 		rc = run(av, env, log);
 		fuzzed = libfuzzer_fuzzed(log);
 	} else {
@@ -561,6 +567,9 @@ int sd__cmd_fuzz(int argc, char **argv)
 					   "AFL_NO_UI=1",
 					   "AFL_BENCH_UNTIL_CRASH=1",
 					   herr_env,
+					   menv[0],
+					   menv[1],
+					   menv[2],
 					   NULL};
 		char out[PATH_MAX + 128], in[PATH_MAX + 128];
 		pathf(out, sizeof out, "%s/afl-out", base);
