@@ -8,9 +8,10 @@
 #define HEADER 20 /* bytes of the input's header (fuzz_plan.h) */
 
 static const char *const names[SD_MOP_COUNT] = {
-	"replace", "insert", "delete",       "repeat",    "swap",       "raw",        "pieces",
-	"after",   "end",    "from",         "together",  "add-client", "del-client", "dup-client",
-	"fault",   "seed",   "cross-client", "cross-msg", "tail",       "bytes",
+	"replace",      "insert",     "delete", "repeat", "swap",         "raw",
+	"pieces",       "after",      "end",    "from",   "together",     "add-client",
+	"del-client",   "dup-client", "fault",  "seed",   "cross-client", "cross-msg",
+	"cross-header", "tail",       "bytes",
 };
 
 const char *sd_fuzz_mop_name(enum sd_fuzz_mop op)
@@ -392,9 +393,12 @@ int sd_fuzz_mutate_plan(struct sd_fuzz_mutator *mu, struct sd_fuzz_plan *p, enum
 		i = (int)below(mu, (size_t)p->nclients);
 		*open_client(p, i + 1) = p->c[i];
 		return 0;
-	case SD_MOP_FAULT:
+	case SD_MOP_FAULT: /* a fault on is often turned off: some hide replies from `check` */
 		i = (int)below(mu, SD_FZ_KINDS);
-		p->fault[i] = (unsigned char)((p->fault[i] + 1 + below(mu, 7)) % 8);
+		if (p->fault[i] && below(mu, 2))
+			p->fault[i] = 0;
+		else
+			p->fault[i] = (unsigned char)((p->fault[i] + 1 + below(mu, 7)) % 8);
 		return 0;
 	case SD_MOP_SEED:
 		if (below(mu, 2))
@@ -404,6 +408,12 @@ int sd_fuzz_mutate_plan(struct sd_fuzz_mutator *mu, struct sd_fuzz_plan *p, enum
 		return 0;
 	case SD_MOP_CROSS_CLIENT: return cross_client(mu, p, other);
 	case SD_MOP_CROSS_MSG: return cross_msg(mu, p, other);
+	case SD_MOP_CROSS_HEADER:
+		if (!other)
+			return -ENOENT;
+		memcpy(p->fault, other->fault, sizeof p->fault);
+		p->seed = other->seed, p->segment = other->segment;
+		return 0;
 	default: return -EINVAL; /* TAIL and BYTES act on bytes, not on a plan */
 	}
 }
@@ -489,14 +499,16 @@ static size_t mutate_custom(struct sd_fuzz_mutator *mu, const uint8_t *in, size_
 	return HEADER + rest;
 }
 
-/* The mutations a plan may get, each as often as its weight says. */
+/* The mutations a plan may get, each as often as its weight says: faults most, for they are
+ * what sockdrill adds to a client's dialog. */
 static const unsigned char weight[SD_MOP_COUNT] = {
-	[SD_MOP_REPLACE] = 4,    [SD_MOP_INSERT] = 4,       [SD_MOP_DELETE] = 3,
-	[SD_MOP_REPEAT] = 2,     [SD_MOP_SWAP] = 2,         [SD_MOP_RAW] = 4,
-	[SD_MOP_PIECES] = 2,     [SD_MOP_AFTER] = 2,        [SD_MOP_END] = 1,
-	[SD_MOP_FROM] = 1,       [SD_MOP_TOGETHER] = 1,     [SD_MOP_ADD_CLIENT] = 2,
-	[SD_MOP_DEL_CLIENT] = 1, [SD_MOP_DUP_CLIENT] = 1,   [SD_MOP_FAULT] = 2,
-	[SD_MOP_SEED] = 2,       [SD_MOP_CROSS_CLIENT] = 2, [SD_MOP_CROSS_MSG] = 3,
+	[SD_MOP_REPLACE] = 4,      [SD_MOP_INSERT] = 3,       [SD_MOP_DELETE] = 4,
+	[SD_MOP_REPEAT] = 1,       [SD_MOP_SWAP] = 2,         [SD_MOP_RAW] = 4,
+	[SD_MOP_PIECES] = 3,       [SD_MOP_AFTER] = 2,        [SD_MOP_END] = 1,
+	[SD_MOP_FROM] = 1,         [SD_MOP_TOGETHER] = 1,     [SD_MOP_ADD_CLIENT] = 3,
+	[SD_MOP_DEL_CLIENT] = 1,   [SD_MOP_DUP_CLIENT] = 1,   [SD_MOP_FAULT] = 8,
+	[SD_MOP_SEED] = 3,         [SD_MOP_CROSS_CLIENT] = 2, [SD_MOP_CROSS_MSG] = 3,
+	[SD_MOP_CROSS_HEADER] = 1,
 };
 
 static enum sd_fuzz_mop pick_op(struct sd_fuzz_mutator *mu, int crossing)
@@ -529,8 +541,8 @@ size_t sd_fuzz_mutate(struct sd_fuzz_mutator *mu, const uint8_t *in, size_t n, u
 		mu->count[mu->last]++;
 		return r;
 	}
-	/* One time in 8 the engine's own byte-level power; and when no plan fits. */
-	if (!below(mu, 8) || max < HEADER + 3) {
+	/* One time in 4 the engine's own byte-level power; and when no plan fits. */
+	if (!below(mu, 4) || max < HEADER + 3) {
 		mu->last = SD_MOP_BYTES;
 		mu->count[SD_MOP_BYTES]++;
 		return whole_bytes(mu, in, n, out, max, 0);
@@ -565,7 +577,10 @@ size_t sd_fuzz_crossover(struct sd_fuzz_mutator *mu, const uint8_t *a, size_t an
 		struct sd_fuzz_plan p, q;
 		sd_fuzz_plan_decode(a, an, mu->dict, &p);
 		sd_fuzz_plan_decode(b, bn, mu->dict, &q);
-		enum sd_fuzz_mop op = below(mu, 2) ? SD_MOP_CROSS_MSG : SD_MOP_CROSS_CLIENT;
+		size_t r = below(mu, 6);
+		enum sd_fuzz_mop op = r < 3   ? SD_MOP_CROSS_MSG
+				      : r < 5 ? SD_MOP_CROSS_CLIENT
+					      : SD_MOP_CROSS_HEADER;
 		int rc = sd_fuzz_mutate_plan(mu, &p, op, &q);
 		if (rc < 0 && op == SD_MOP_CROSS_MSG) { /* b has no message: a client of it */
 			op = SD_MOP_CROSS_CLIENT;
@@ -574,6 +589,15 @@ size_t sd_fuzz_crossover(struct sd_fuzz_mutator *mu, const uint8_t *a, size_t an
 		if (rc == 0) {
 			mu->last = op;
 			mu->count[op]++;
+			/* Half the time one more change: engines cross inputs as often as they
+			 * mutate one, and two inputs of a corpus often differ little. */
+			for (int tries = below(mu, 2) ? 0 : 16; tries < 16; tries++) {
+				enum sd_fuzz_mop more = pick_op(mu, 0);
+				if (sd_fuzz_mutate_plan(mu, &p, more, NULL) == 0) {
+					mu->count[more]++;
+					break;
+				}
+			}
 			return sd_fuzz_plan_fit(&p, out, max);
 		}
 	}

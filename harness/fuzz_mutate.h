@@ -30,6 +30,7 @@ enum sd_fuzz_mop {
 	SD_MOP_SEED,         /* the scheduling seed or the segmentation */
 	SD_MOP_CROSS_CLIENT, /* a client of the other input, replacing one or added */
 	SD_MOP_CROSS_MSG,    /* a message of the other input, inserted */
+	SD_MOP_CROSS_HEADER, /* the other input's fault levels, seed and segmentation */
 	SD_MOP_TAIL,         /* a custom client's decisions (after the header), as bytes */
 	SD_MOP_BYTES,        /* the whole input as bytes */
 	SD_MOP_COUNT
@@ -66,7 +67,7 @@ int sd_fuzz_mutate_plan(struct sd_fuzz_mutator *mu, struct sd_fuzz_plan *p, enum
 size_t sd_fuzz_plan_fit(struct sd_fuzz_plan *p, uint8_t *out, size_t max);
 
 /* Mutates the n-byte input `in` into out (room for max; in may be out): one mutation picked
- * by the seed, a byte mutation of the whole input one time in 8. `other` (NULL: none) is a
+ * by the seed, a byte mutation of the whole input one time in 4. `other` (NULL: none) is a
  * second input for crossovers. The output's length, 1..max (0: out of memory). */
 size_t sd_fuzz_mutate(struct sd_fuzz_mutator *mu, const uint8_t *in, size_t n, uint8_t *out,
 		      size_t max, const uint8_t *other, size_t on);
