@@ -23,17 +23,19 @@ API void *afl_custom_init(void *afl, unsigned int seed)
 {
 	(void)afl;
 	struct state *s = calloc(1, sizeof *s);
-	if (!s)
-		return NULL;
+	if (!s) {
+		fputs("sockdrill mutator: out of memory\n", stderr);
+		exit(2);
+	}
 	s->mu.rng = (uint64_t)seed * 0x9e3779b97f4a7c15ull;
 	const char *path = getenv("SOCKDRILL_MESSAGES"), *stats = getenv("SOCKDRILL_MUTATOR_STATS");
 	if (path && *path) {
 		char err[512];
 		int client = 0;
 		if (sd_fuzz_messages_read(path, &s->dict, &client, err, sizeof err) < 0) {
+			/* AFL++ 4.04c would go on with NULL and crash: the campaign ends here */
 			fprintf(stderr, "sockdrill mutator: SOCKDRILL_MESSAGES=%s\n", err);
-			free(s);
-			return NULL; /* AFL++ stops: a campaign without the target's messages */
+			exit(2);
 		}
 		s->mu.dict = s->dict.n ? &s->dict : NULL;
 		s->mu.custom_client = client;
