@@ -2,15 +2,16 @@
 lists an in-process server fuzzer's messages, makes a dictionary of them when none is given,
 and both engines mutate through sockdrill's mutator (libFuzzer's hooks in the target, AFL++'s
 custom mutator library)."""
+import os
 import re
 import subprocess
 
 from conftest import ROOT
 
 
-def sd(build, *args, timeout=900):
+def sd(build, *args, timeout=900, env=None):
     return subprocess.run([str(build / "sockdrill"), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+                          text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
 def counts(stats, engine):
@@ -24,14 +25,20 @@ def counts(stats, engine):
     return total
 
 
-def campaign(build, exe, engine, out, *engine_args):
-    """A 10 s campaign on exe. Exit 0, or 1 for a finding of the example server's (its deadlock
-    under every fault at its highest is one AFL++ finds without sockdrill's mutator too): the
-    mutator was used either way, which is what these tests look at."""
+# The example server's own findings under this input format (a deadlock with every fault at
+# its highest, descriptors left after the server gave up, memory of a server stopped where it
+# waited) would end a campaign early, before libFuzzer writes the mutator's counts; these
+# tests are about the mutator, so those oracles (and, for the ASan build, leak detection) are
+# off.
+QUIET = dict(os.environ, SOCKDRILL_ORACLES="-deadlock,-fd-leak,-listeners")
+
+
+def campaign(build, exe, engine, out, *engine_args, env=QUIET):
+    """A 10 s campaign on exe that fuzzes and finds nothing."""
     r = sd(build, "fuzz", exe, "--engine", engine, "--time", "10", "--out", out, "--",
-           *engine_args)
-    assert r.returncode in (0, 1), r.stdout + r.stderr[-3000:]
-    assert re.search(rf"^fuzz: example_server on {engine}: \d+ new crash", r.stdout, re.M), \
+           *engine_args, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert re.search(rf"^fuzz: example_server on {engine}: 0 new crashes", r.stdout, re.M), \
         r.stdout + r.stderr[-3000:]
 
 
@@ -53,7 +60,8 @@ def test_libfuzzer_campaign_mutates_through_the_plans(build, tmp_path):
     assert built.returncode == 0, built.stdout + built.stderr[-2000:]
     exe = ROOT / "build" / "libfuzzer" / "fuzz_example_server"
     out = tmp_path / "out"
-    campaign(build, exe, "libfuzzer", out, "-seed=1")
+    campaign(build, exe, "libfuzzer", out, "-seed=1", "-detect_leaks=0",
+             env=dict(QUIET, ASAN_OPTIONS="detect_leaks=0"))
     check_messages_and_dict(out, "libfuzzer")
     log = (out / "libfuzzer.log").read_text()
     assert "Dictionary: 2 entries" in log, log[:3000]
@@ -82,6 +90,5 @@ def test_afl_campaign_loads_the_custom_mutator(build, tmp_path):
     assert f" -x {out}/messages.afl.dict " in line, line
     c = counts((out / "mutator-stats").read_text(), "afl")
     assert c["mutations"] > 0, c
-    found = [p.name for d in ("queue", "crashes")
-             for p in (out / "afl-out" / "main" / d).iterdir()]
-    assert any(",sockdrill-" in name for name in found), found
+    queue = [p.name for p in (out / "afl-out" / "main" / "queue").iterdir()]
+    assert any(",sockdrill-" in name for name in queue), queue
