@@ -51,6 +51,11 @@ target_link_libraries(test_dialogs PRIVATE ${CMAKE_DL_LIBS})
 sd_add_unit_test(fuzz_record SOURCES ${SD_DRIVER_SOURCES} LIBS sockdrill_inproc)
 target_include_directories(test_fuzz_record PRIVATE harness)
 target_link_libraries(test_fuzz_record PRIVATE ${CMAKE_DL_LIBS})
+# The structure-keeping mutators, with the driver they learn from and the AFL++ entry points.
+sd_add_unit_test(fuzz_mutate SOURCES ${SD_DRIVER_SOURCES} harness/fuzz_mutate_afl.c
+  LIBS sockdrill_inproc)
+target_include_directories(test_fuzz_mutate PRIVATE harness)
+target_link_libraries(test_fuzz_mutate PRIVATE ${CMAKE_DL_LIBS})
 # The interposition layer's in-process route: its libc calls are the layer's.
 sd_add_unit_test(inproc LIBS sockdrill_inproc)
 target_include_directories(test_inproc PRIVATE harness)

@@ -407,7 +407,7 @@ unsigned sd_fuzz_take_range(struct sd_fuzz_client *c, unsigned lo, unsigned hi)
 
 size_t sd_fuzz_take_bytes(struct sd_fuzz_client *c, const unsigned char **p, size_t max)
 {
-	size_t n = (size_t)(fin_u8(&c->in) << 8 | fin_u8(&c->in));
+	size_t n = fin_u16(&c->in);
 	if (n > max)
 		n = max;
 	if (n > c->in.n)

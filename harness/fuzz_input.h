@@ -29,6 +29,14 @@ static inline uint64_t fin_u64(struct fin *in)
 	return v;
 }
 
+/* Two bytes, big-endian (read one after the other: the order of two calls in one expression
+ * is the compiler's). */
+static inline unsigned fin_u16(struct fin *in)
+{
+	unsigned hi = fin_u8(in);
+	return hi << 8 | fin_u8(in);
+}
+
 /* A number in [lo, hi] from one byte. */
 static inline unsigned fin_range(struct fin *in, unsigned lo, unsigned hi)
 {

@@ -70,6 +70,11 @@ void sd__fz_client_done(struct sd_net *net, int client);
 /* A parked client waits on this key for client `c`'s replies. */
 const void *sd__fz_client_key(int client);
 
+/* The structure-keeping mutators learn the target's messages from each run (fuzz_mutate_lf.c);
+ * with SOCKDRILL_MESSAGES_OUT=FILE set, the first run writes them there and ends the process
+ * with status 0. */
+void sd__fz_learn(const struct sd_fuzz_server *srv);
+
 /* Recording a run as a scenario (SOCKDRILL_SCENARIO_OUT; fuzz_record.c): each client call
  * once it returned. NULL when not recording. */
 enum sd__fz_ev {

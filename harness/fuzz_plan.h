@@ -120,7 +120,7 @@ static inline void sd_fuzz_plan_decode(const uint8_t *data, size_t size,
 				m->len = sd_fuzz_dict_len(dict, (size_t)m->which);
 			} else {
 				m->which = -1;
-				m->len = (fin_u8(&in) << 8 | fin_u8(&in)) % (SD_FUZZ_MAX_RAW + 1);
+				m->len = fin_u16(&in) % (SD_FUZZ_MAX_RAW + 1);
 				if (m->len > in.n)
 					m->len = in.n;
 				m->bytes = in.p;

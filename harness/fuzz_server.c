@@ -496,6 +496,7 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	const char *scenario = getenv("SOCKDRILL_SCENARIO");
 	if (scenario && *scenario)
 		return replay(srv, scenario);
+	sd__fz_learn(srv); /* the mutators' view of the messages (fuzz_mutate_lf.c) */
 	struct sd_fuzz_plan plan;
 	struct sd_fuzz_dict dict = {srv->requests, srv->request_lens, srv->nrequests};
 	struct fin rest = {data, size};

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fuzz_msgs.h"
 #include "proc.h"
 
 /* Arguments after "--" that go to the engine. */
@@ -57,7 +58,9 @@ static const char fuzz_help[] =
 	"  --time S     seconds, 1..86400\n"
 	"  --jobs N     parallel fuzzers: libFuzzer -fork=N, AFL++ one -M and N-1 -S instances\n"
 	"  --seeds DIR  seed inputs, a directory (default corpus/TARGET, PATH.seeds)\n"
-	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict, PATH.dict, when it exists)\n"
+	"  --dict FILE  a dictionary file (default fuzz/TARGET.dict, PATH.dict, when it exists;\n"
+	"               else, for an in-process server fuzzer, its protocol messages up to 64\n"
+	"               bytes for libFuzzer, 128 for AFL++)\n"
 	"  --out DIR    where the corpus, the crashes and the engine's log go (OUT)\n"
 	"  -- ARGS...   up to 32 arguments passed to the engine as they are, after sockdrill's\n"
 	"               own (libFuzzer flags such as -detect_leaks=0; afl-fuzz options)\n"
@@ -1129,6 +1132,9 @@ int sd__cmd_fuzz(int argc, char **argv)
 	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
 	char log[PATH_MAX + 96]; /* the engine's output (AFL++: its main instance's) */
 	int have_dict = *dict && access(dict, R_OK) == 0;
+	/* A server fuzzer's messages: a dictionary if none was given, AFL++'s custom mutator. */
+	const char *menv[4] = {NULL};
+	sd__fuzz_messages(exe, engine, base, dict, sizeof dict, &have_dict, menv);
 	printf("fuzz: %s on %s for %llu s (%llu job%s)\n", name, engine, (unsigned long long)secs,
 	       (unsigned long long)jobs, jobs == 1 ? "" : "s");
 	printf("fuzz: seeds %s, dictionary %s, output %s\n", *seeds ? seeds : "none",
@@ -1164,7 +1170,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 			av[n++] = seeds;
 		av[n] = NULL;
 		pathf(log, sizeof log, "%s/libfuzzer.log", base);
-		const char *env[] = {herr_env, NULL};
+		const char *env[] = {herr_env, menv[0], menv[1], menv[2], NULL};
 		/* its output through a pipe: status lines to the progress line, crash reports to
 		 * stderr, all of it to the log */
 		w.log = fopen(log, "we");
@@ -1187,6 +1193,9 @@ int sd__cmd_fuzz(int argc, char **argv)
 					   "AFL_NO_UI=1",
 					   "AFL_BENCH_UNTIL_CRASH=1",
 					   herr_env,
+					   menv[0],
+					   menv[1],
+					   menv[2],
 					   NULL};
 		char out[PATH_MAX + 128], in[PATH_MAX + 128];
 		pathf(out, sizeof out, "%s/afl-out", base);

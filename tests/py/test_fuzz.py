@@ -112,6 +112,22 @@ def test_clean_target_replays_its_corpus_clean(build, target):
         assert "runs clean" in r.stdout
 
 
+def test_example_server_ending_when_idle_is_no_finding(build, tmp_path):
+    """The example server ends itself after 2 idle virtual seconds, by design. A client coming
+    after pauses that add up to more was refused, and every campaign on example_server found
+    that "connection refused" within a few hundred runs."""
+    header = bytes(8) + bytes([0]) + bytes(8) + bytes([1, 0])  # 2 clients, one at a time
+    pause = bytes([0xFF, 0, 0, 0, 3 + 4 * 63])  # an empty raw message, then 640 virtual ms
+    first = bytes([0, 0, 3]) + pause * 4  # 4 of them: 2.56 s without a byte
+    second = bytes([0, 0, 0]) + bytes([0, 0, 0])  # the question, then its reply
+    late = tmp_path / "late_client"
+    late.write_bytes(header + first + second)
+    r = sd(build, "repro", "example_server", late)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    assert "runs clean" in r.stdout
+    assert "connection refused" not in r.stderr
+
+
 def test_own_server_through_the_cmake_helper(tmp_path):
     """README's "Fuzzing your own server": a project adds sockdrill with add_subdirectory and
     builds an accept-forever server, source unchanged, with sockdrill_add_server_fuzzer. The
