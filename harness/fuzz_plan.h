@@ -84,7 +84,7 @@ static inline void sd_fuzz_plan_cuts(struct sd_fuzz_plan_msg *m)
 	m->cut[m->npieces - 1] = m->len;
 }
 
-/* The input's header (20 bytes): the seed, segmentation, the fault levels, the clients and
+/* The input's header (19 bytes): the seed, segmentation, the fault levels, the clients and
  * how many run at once. What follows is the clients', or a custom client's (fuzz.h). */
 static inline void sd_fuzz_plan_header(struct fin *in, struct sd_fuzz_plan *p)
 {

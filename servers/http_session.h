@@ -7,16 +7,23 @@
 
 #include <sockdrill/fuzz.h>
 
-/* 1 when the first line sent names HTTP/1.x: a request an HTTP/1 server answers with a
- * status line. */
+/* 1 when the first line sent is a well-formed HTTP/1 request line, "METHOD SP TARGET SP
+ * HTTP/1.x CRLF" with single spaces, an upper-case method and a target of visible characters:
+ * one an HTTP/1 server answers with a status line. Anything else (no version, two spaces,
+ * control bytes) a server may take for HTTP/0.9 and answer with the body alone. */
 static inline int http1_request(const unsigned char *p, size_t n)
 {
-	const unsigned char *eol = memchr(p, '\n', n);
-	size_t line = eol ? (size_t)(eol - p) : n;
-	for (size_t i = 0; i + 7 <= line; i++)
-		if (!memcmp(p + i, "HTTP/1.", 7))
-			return 1;
-	return 0;
+	size_t i = 0, t;
+	while (i < n && p[i] >= 'A' && p[i] <= 'Z')
+		i++;
+	if (i == 0 || i >= n || p[i++] != ' ')
+		return 0;
+	for (t = i; i < n && p[i] > ' ' && p[i] < 127; i++)
+		;
+	if (i == t || i >= n || p[i++] != ' ')
+		return 0;
+	return n - i >= 10 && !memcmp(p + i, "HTTP/1.", 7) &&
+	       (p[i + 7] == '0' || p[i + 7] == '1') && p[i + 8] == '\r' && p[i + 9] == '\n';
 }
 
 /* Non-zero when the reply is not an HTTP response stream: not empty, it starts with a status

@@ -5,7 +5,17 @@
 # instead of being dlopen()ed) and with every feature that needs a library switched off.
 set -euo pipefail
 
+# http_header_hkey_get() forms `http_headers + i` before it checks i != -1, for a header name
+# of a length no known header has (a lighttpd bug: docs/server-findings.md, "An array index of
+# -1 in http_header.c"); UBSan's array-bounds check would stop such inputs there, so that one
+# check is off for this server (ASan still sees any access out of bounds).
+CFLAGS="${CFLAGS:-} -fno-sanitize=array-bounds"
 B="$SRC/sd-build"
+# Configure afresh when the compiler or flags change, so a re-run is otherwise incremental.
+want="$CC|$CFLAGS|${LDFLAGS:-}"
+if [ "$(cat "$B/.sd-configured" 2>/dev/null)" != "$want" ]; then
+	rm -rf "$B"
+fi
 mkdir -p "$B"
 cd "$B"
 # The modules the glue's config loads; lighttpd adds indexfile, dirlisting and staticfile
@@ -27,6 +37,7 @@ if [ ! -f Makefile ]; then
 		--without-libunwind --without-fam --without-attr \
 		CC="$CC" CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" >configure.log 2>&1 ||
 		{ tail -30 configure.log >&2; exit 1; }
+	printf '%s' "$want" >.sd-configured
 fi
 # BUILT_SOURCES (versionstamp.h, the config parser) first: naming the target skips them.
 make -C src -j"$JOBS" parsers versionstamp >make.log 2>&1 || { tail -40 make.log >&2; exit 1; }

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from inproc_servers import assert_clean, build, plan, run
+from inproc_servers import assert_clean, build, plan, run, session as dialogs
 
 # The glue's requests (servers/nginx/glue.c, reqs[]), by number.
 INDEX, FILE, HEAD, MISSING, PIPELINED, NOHOST, RANGE = range(7)
@@ -128,3 +128,13 @@ def test_malformed_and_odd_requests(exe, tmp_path, raw, reply):
     r = session(exe, tmp_path, {"raw": raw, "cuts": [3]})
     assert r.clients[0]["sent"] == raw
     assert pattern(*reply).fullmatch(r.reply(0)), r.reply(0)
+
+
+def test_http09_dialog_is_no_finding(exe, tmp_path):
+    """A request line nginx takes for HTTP/0.9 (two spaces: no version) is answered with the
+    body alone; the session oracle expects a status line only after a well-formed HTTP/1
+    request line (the first dialog campaign's false finding)."""
+    r = run(exe, dialogs({"msgs": [{"raw": b"GET  /HTTP/1.0\r\n\r\n", "after": "none"}, 1]}),
+            tmp_path)
+    assert_clean(r)
+    assert r.reply(0).startswith(b"<html>")

@@ -66,8 +66,9 @@ static void ftp_server(void *arg)
 				getsockname(d, (struct sockaddr *)&da, &dl);
 				unsigned p = ntohs(da.sin_port);
 				char r[96];
-				snprintf(r, sizeof r, "227 Entering Passive Mode (127,0,0,1,%u,%u)\r\n",
-					 p >> 8, p & 255);
+				snprintf(r, sizeof r,
+					 "227 Entering Passive Mode (127,0,0,1,%u,%u)\r\n", p >> 8,
+					 p & 255);
 				say(c, r);
 			} else if (!strcmp(cmd, "RETR") && d >= 0) {
 				int x = accept(d, NULL, NULL);
@@ -129,15 +130,29 @@ static void custom_client_opens_the_pasv_data_connection(void **state)
 				   .requests = ftp_msgs,
 				   .nrequests = 4,
 				   .client = ftp_client};
-	/* the header (20 bytes), then the client's: 2 commands, NOOP and raw "HELP\r\n" */
+	/* the header (19 bytes), then the client's: 2 commands, NOOP and raw "HELP\r\n" */
+	char path[] = "/tmp/sd-custom-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	setenv("SOCKDRILL_TRANSCRIPT", path, 1);
 	uint8_t in[64] = {0};
-	size_t n = 20;
+	size_t n = 19;
 	in[n++] = 2, in[n++] = 3;
 	in[n++] = 0xff, in[n++] = 0, in[n++] = 6;
 	memcpy(in + n, "HELP\r\n", 6), n += 6;
 	memset(data_got, 0, sizeof data_got);
 	assert_int_equal(sd_fuzz_server_run(&s, in, n), 0);
+	unsetenv("SOCKDRILL_TRANSCRIPT");
 	assert_string_equal(data_got, "DATA\n");
+	/* the control connection sent PASV, the two commands from the input, RETR */
+	FILE *f = fopen(path, "r");
+	char text[2048];
+	size_t k = fread(text, 1, sizeof text - 1, f);
+	text[k] = '\0';
+	fclose(f);
+	unlink(path);
+	assert_non_null(strstr(text, "\"which\": [-1, 3, -1, 1]"));
 }
 
 /* ---- a dialog's connection to a port named in another client's reply ------------------ */
@@ -155,9 +170,9 @@ static void dialog_connects_to_a_port_from_a_reply(void **state)
 	struct sd_fuzz_plan p;
 	uint8_t in[256];
 	tplan(&p, 2);
-	tmsg(&p, 0, 0, ftp_msgs[0], 6, SD_AFTER_REPLY);             /* PASV */
-	tmsg(&p, 0, 1, ftp_msgs[1], 6, SD_AFTER_REPLY);             /* RETR */
-	tmsg(&p, 0, 2, ftp_msgs[2], 6, SD_AFTER_REPLY);             /* QUIT */
+	tmsg(&p, 0, 0, ftp_msgs[0], 6, SD_AFTER_REPLY); /* PASV */
+	tmsg(&p, 0, 1, ftp_msgs[1], 6, SD_AFTER_REPLY); /* RETR */
+	tmsg(&p, 0, 2, ftp_msgs[2], 6, SD_AFTER_REPLY); /* QUIT */
 	p.c[1].from = 0; /* the data connection: no messages, read to the end */
 	assert_int_equal(sd_fuzz_server_run(&s, in, tinput(&p, in, sizeof in)), 0);
 	unsetenv("SOCKDRILL_TRANSCRIPT");
