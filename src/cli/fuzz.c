@@ -23,15 +23,15 @@
 
 #include "cli.h"
 #include "fuzz_msgs.h"
+#include "fuzz_watch.h"
 #include "proc.h"
 
 /* Arguments after "--" that go to the engine. */
 #define MAX_ENGINE_ARGS 32
 
 /* Formats a path or an argument into a fixed buffer (vsnprintf: cut rather than overflow). */
-static void pathf(char *out, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void pathf(char *out, size_t size, const char *fmt, ...)
+void sd__pathf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void sd__pathf(char *out, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -97,16 +97,16 @@ static int project_root(char *out, size_t size)
 	const char *env = getenv("SOCKDRILL_ROOT");
 	char exe[PATH_MAX], presets[PATH_MAX + 32];
 	if (env && *env) {
-		pathf(out, size, "%s", env);
+		sd__pathf(out, size, "%s", env);
 	} else {
 		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 		if (n <= 0)
 			return -1;
 		exe[n] = 0;
 		char *d = dirname(dirname(dirname(exe)));
-		pathf(out, size, "%s", d);
+		sd__pathf(out, size, "%s", d);
 	}
-	pathf(presets, sizeof presets, "%s/CMakePresets.json", out);
+	sd__pathf(presets, sizeof presets, "%s/CMakePresets.json", out);
 	return access(presets, R_OK) == 0 ? 0 : -1;
 }
 
@@ -150,7 +150,7 @@ static int external_target(const char *cmd, const char *t, char *exe, char *name
 	const char *b = strrchr(exe, '/') + 1;
 	if (!strncmp(b, "fuzz_", 5) && b[5])
 		b += 5;
-	pathf(name, size, "%s", b);
+	sd__pathf(name, size, "%s", b);
 	return 0;
 }
 
@@ -165,10 +165,10 @@ static void beside(const char *given, const char *exe, const char *suffix, int d
 	for (int i = 0; i < 2; i++) {
 		char p[PATH_MAX + 16], abs[PATH_MAX];
 		struct stat st;
-		pathf(p, sizeof p, "%s%s", paths[i], suffix);
+		sd__pathf(p, sizeof p, "%s%s", paths[i], suffix);
 		if (stat(p, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) &&
 		    access(p, dir ? R_OK | X_OK : R_OK) == 0 && realpath(p, abs)) {
-			pathf(out, size, "%s", abs);
+			sd__pathf(out, size, "%s", abs);
 			return;
 		}
 	}
@@ -197,12 +197,12 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 			char *exe, size_t size)
 {
 	char bdir[PATH_MAX], log[PATH_MAX + 64], tgt[64], jobs[16];
-	pathf(bdir, sizeof bdir, "%s/build/%s", root, engine);
-	pathf(log, sizeof log, "%s/build/%s.fuzz-build.log", root, engine);
-	pathf(tgt, sizeof tgt, "fuzz_%s", t);
-	pathf(jobs, sizeof jobs, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	sd__pathf(bdir, sizeof bdir, "%s/build/%s", root, engine);
+	sd__pathf(log, sizeof log, "%s/build/%s.fuzz-build.log", root, engine);
+	sd__pathf(tgt, sizeof tgt, "fuzz_%s", t);
+	sd__pathf(jobs, sizeof jobs, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
 	char top[PATH_MAX];
-	pathf(top, sizeof top, "%s/build", root);
+	sd__pathf(top, sizeof top, "%s/build", root);
 	mkdir(top, 0755);
 	mkdir(bdir, 0755);
 	fprintf(stderr, "sockdrill %s: building %s for %s (log: %s)\n", cmd, t, engine, log);
@@ -211,7 +211,7 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 	/* Two `sockdrill fuzz` started together must not build one tree at once: the second
 	 * waits for the first (the lock goes with the descriptor, even if we are killed). */
 	char lockpath[PATH_MAX + 16];
-	pathf(lockpath, sizeof lockpath, "%s/build/%s.fuzz-build.lock", root, engine);
+	sd__pathf(lockpath, sizeof lockpath, "%s/build/%s.fuzz-build.lock", root, engine);
 	int lk = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
 	if (lk >= 0)
 		flock(lk, LOCK_EX);
@@ -224,7 +224,7 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 		fprintf(stderr, "sockdrill %s: the %s build failed; see %s\n", cmd, engine, log);
 		return -1;
 	}
-	pathf(exe, size, "%s/%s", bdir, tgt);
+	sd__pathf(exe, size, "%s/%s", bdir, tgt);
 	return 0;
 }
 
@@ -239,7 +239,7 @@ static int resolve_target(const char *cmd, const char *t, const char *engine, ch
 		sd__usage_error(cmd, "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
 		return -1;
 	}
-	pathf(name, PATH_MAX, "%s", t);
+	sd__pathf(name, PATH_MAX, "%s", t);
 	return build_target(cmd, root, engine, t, exe, PATH_MAX);
 }
 
@@ -269,10 +269,10 @@ static int copy_files(const char *src, const char *prefix, const char *dst, cons
 		if (e->d_name[0] == '.' || (prefix && strncmp(e->d_name, prefix, strlen(prefix))))
 			continue;
 		char from[PATH_MAX * 2], to[PATH_MAX * 2], buf[65536];
-		pathf(from, sizeof from, "%s/%s", src, e->d_name);
+		sd__pathf(from, sizeof from, "%s/%s", src, e->d_name);
 		if (stat(from, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
 			continue;
-		pathf(to, sizeof to, "%s/%s-%d", dst, tag, n);
+		sd__pathf(to, sizeof to, "%s/%s-%d", dst, tag, n);
 		FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
 		size_t k;
 		while (in && out && (k = fread(buf, 1, sizeof buf, in)) > 0)
@@ -315,8 +315,8 @@ static int later(const struct timespec *a, const struct timespec *b)
  * (libFuzzer names a crash by its content, so finding one again rewrites the same file). The
  * mark is a file's time, from the same clock as the crashes': a crash of an earlier run in the
  * same second is not this run's. */
-static int print_crashes(const char *art, const char *t, const char *engine, const char *before,
-			 const struct timespec *since)
+int sd__print_crashes(const char *art, const char *t, const char *engine, const char *before,
+		      const struct timespec *since)
 {
 	DIR *d = opendir(art);
 	struct dirent *e;
@@ -324,8 +324,8 @@ static int print_crashes(const char *art, const char *t, const char *engine, con
 	while (d && (e = readdir(d))) {
 		char path[PATH_MAX * 2], key[NAME_MAX + 4];
 		struct stat st;
-		pathf(key, sizeof key, "\n%s\n", e->d_name);
-		pathf(path, sizeof path, "%s/%s", art, e->d_name);
+		sd__pathf(key, sizeof key, "\n%s\n", e->d_name);
+		sd__pathf(path, sizeof path, "%s/%s", art, e->d_name);
 		if (e->d_name[0] == '.' || stat(path, &st) < 0 ||
 		    (before && strstr(before, key) && !later(&st.st_mtim, since)))
 			continue;
@@ -409,7 +409,7 @@ static int afl_fuzzed(const char *out)
 	char path[PATH_MAX + 160], *line = NULL;
 	size_t cap = 0;
 	unsigned long long execs = 0;
-	pathf(path, sizeof path, "%s/main/fuzzer_stats", out);
+	sd__pathf(path, sizeof path, "%s/main/fuzzer_stats", out);
 	FILE *f = fopen(path, "r");
 	while (f && getline(&line, &cap, f) > 0)
 		if (sscanf(line, "execs_done : %llu", &execs) == 1)
@@ -431,7 +431,7 @@ static int afl_preflight(const char *exe, const char *in, const char *herr_env, 
 	char first[PATH_MAX + 300] = "";
 	while (d && (e = readdir(d)))
 		if (e->d_name[0] != '.') {
-			pathf(first, sizeof first, "%s/%s", in, e->d_name);
+			sd__pathf(first, sizeof first, "%s/%s", in, e->d_name);
 			break;
 		}
 	if (d)
@@ -439,7 +439,7 @@ static int afl_preflight(const char *exe, const char *in, const char *herr_env, 
 	if (!*first)
 		return 0;
 	char log[PATH_MAX + 96];
-	pathf(log, sizeof log, "%s/afl-preflight.log", base);
+	sd__pathf(log, sizeof log, "%s/afl-preflight.log", base);
 	char *av[] = {"timeout", "120", (char *)exe, first, NULL};
 	const char *env[] = {herr_env, NULL};
 	run(av, env, log);
@@ -466,527 +466,6 @@ static int harness_errors(const char *path)
 		fclose(f);
 	free(line);
 	return n;
-}
-
-/* ---- the campaign watched: progress line, crash reports, summary ---------------------------- */
-
-/* How often the progress line is drawn: in place on a terminal, as a plain line elsewhere (a
- * CI log), where the engine's first statistics are shown at once and then at most this often. */
-#define PROGRESS_TTY_MS 1000
-#define PROGRESS_LOG_MS 10000
-#define WATCH_POLL_MS   250
-/* libFuzzer's lines since its last status line kept for a crash report (what a target printed
- * just before its finding, such as sim_vs_kernel's side-by-side table). */
-#define REPORT_RING 64
-#define LINE_CAP    4096
-/* Reads of the engine's output taken once it has ended (64 KiB each): a helper it left behind
- * that keeps writing must not keep us. */
-#define DRAIN_READS 1024
-
-/* What an engine has told of its campaign so far; -1 (or "") where it has not. */
-struct fuzz_stats {
-	long long execs, rate, cov, ft, corpus, crashes, edges, total_edges;
-	char stability[16]; /* AFL++'s, as "100.00%" */
-	int forked;         /* libFuzzer -fork: only the driver's "#N:" lines count */
-};
-
-static void stats_init(struct fuzz_stats *s)
-{
-	*s = (struct fuzz_stats){-1, -1, -1, -1, -1, -1, -1, -1, "", 0};
-}
-
-/* The number after key in a libFuzzer status line ("cov: 12"; -fork's "exec/s 9"). */
-static void lf_field(const char *line, const char *key, long long *v)
-{
-	const char *p = strstr(line, key);
-	if (!p)
-		return;
-	for (p += strlen(key); *p == ':' || *p == ' ';)
-		p++;
-	if (*p >= '0' && *p <= '9')
-		*v = strtoll(p, NULL, 10);
-}
-
-/* The number right after prefix at the start of l (strtoll: a huge one saturates), else -1. */
-static long long lead_num(const char *l, const char *prefix)
-{
-	size_t n = strlen(prefix);
-	if (strncmp(l, prefix, n) || l[n] < '0' || l[n] > '9')
-		return -1;
-	return strtoll(l + n, NULL, 10);
-}
-
-/* 1 for a libFuzzer status line, "#N\tNEW    cov: ... exec/s: ..." from a fuzzing process
- * (without cov: for a target built without coverage) or "#N: cov: ... exec/s ..." from the
- * -fork driver, taken into s; 0 for any other line. */
-static int lf_status(const char *line, struct fuzz_stats *s)
-{
-	char *end;
-	if (line[0] != '#' || line[1] < '0' || line[1] > '9')
-		return 0;
-	long long n = strtoll(line + 1, &end, 10);
-	if ((*end != ':' && *end != '\t') || !strstr(end, " exec/s"))
-		return 0;
-	if (*end == ':')
-		s->forked = 1;
-	else if (s->forked)
-		return 1; /* a -fork job's own count, in the log of its crash */
-	s->execs = n;
-	lf_field(end, " cov: ", &s->cov);
-	lf_field(end, " ft: ", &s->ft);
-	lf_field(end, " corp: ", &s->corpus);
-	lf_field(end, " exec/s", &s->rate);
-	return 1;
-}
-
-/* Whether a libFuzzer line starts a crash report: a sanitizer's or libFuzzer's "==PID==ERROR:",
- * UBSan's "runtime error:", a sockdrill oracle's finding. */
-static int lf_report_starts(const char *l)
-{
-	if (!strncmp(l, "sockdrill finding: ", 19) || strstr(l, ": runtime error: "))
-		return 1;
-	if (strncmp(l, "==", 2) || l[2] < '0' || l[2] > '9')
-		return 0;
-	for (l += 2; *l >= '0' && *l <= '9';)
-		l++;
-	return !strncmp(l, "==", 2) && strstr(l, "ERROR:");
-}
-
-/* AFL++'s fuzzer_stats of the ninst instances below out: execs and crashes summed, coverage
- * and corpus the largest instance's, stability the lowest. 0 before the main instance has
- * written a whole one (it rewrites the file in place: a read can catch it half written). */
-static int afl_stats(const char *out, int ninst, struct fuzz_stats *s)
-{
-	struct fuzz_stats t;
-	double stab = -1;
-	stats_init(&t);
-	for (int i = 0; i < ninst; i++) {
-		char path[PATH_MAX + 200], key[64], val[64], *line = NULL;
-		size_t cap = 0;
-		long long execs = -1, corpus = -1, crashes = 0, edges = -1, total = -1;
-		double st = -1;
-		int whole = 0;
-		if (i)
-			pathf(path, sizeof path, "%s/s%d/fuzzer_stats", out, i);
-		else
-			pathf(path, sizeof path, "%s/main/fuzzer_stats", out);
-		FILE *f = fopen(path, "r");
-		while (f && getline(&line, &cap, f) > 0) {
-			if (sscanf(line, "%63s : %63s", key, val) != 2)
-				continue;
-			if (!strcmp(key, "execs_done"))
-				execs = strtoll(val, NULL, 10);
-			else if (!strcmp(key, "corpus_count") || !strcmp(key, "paths_total"))
-				corpus = strtoll(val, NULL, 10);
-			else if (!strcmp(key, "saved_crashes") || !strcmp(key, "unique_crashes"))
-				crashes = strtoll(val, NULL, 10);
-			else if (!strcmp(key, "edges_found"))
-				edges = strtoll(val, NULL, 10);
-			else if (!strcmp(key, "total_edges"))
-				total = strtoll(val, NULL, 10);
-			else if (!strcmp(key, "stability"))
-				st = strtod(val, NULL);
-			else if (!strcmp(key, "command_line")) /* the last line */
-				whole = 1;
-		}
-		if (f)
-			fclose(f);
-		free(line);
-		if (execs < 0 || !whole) {
-			if (!i)
-				return 0;
-			continue;
-		}
-		t.execs = (t.execs < 0 ? 0 : t.execs) + execs;
-		t.crashes = (t.crashes < 0 ? 0 : t.crashes) + crashes;
-		if (corpus > t.corpus)
-			t.corpus = corpus;
-		if (edges > t.edges)
-			t.edges = edges;
-		if (total > t.total_edges)
-			t.total_edges = total;
-		if (st >= 0 && edges > 0 && (stab < 0 || st < stab)) /* 0.00% before calibration */
-			stab = st;
-	}
-	if (stab >= 0)
-		pathf(t.stability, sizeof t.stability, "%.2f%%", stab);
-	*s = t;
-	return 1;
-}
-
-/* One StatsD datagram of an AFL++ instance ("fuzzing.execs_done:123|g", a line each) into s:
- * AFL++ sends one a second, where its fuzzer_stats is rewritten once a minute. */
-static void afl_statsd(const char *msg, struct fuzz_stats *s)
-{
-	for (const char *l = msg; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
-		char key[48];
-		int at = 0;
-		if (sscanf(l, "fuzzing.%47[a-z_]:%n", key, &at) != 1 || !at)
-			continue;
-		long long v = lead_num(l + at, "");
-		if (v < 0)
-			continue;
-		if (!strcmp(key, "execs_done"))
-			s->execs = v;
-		else if (!strcmp(key, "corpus_count") || !strcmp(key, "paths_total"))
-			s->corpus = v;
-		else if (!strcmp(key, "saved_crashes") || !strcmp(key, "unique_crashes"))
-			s->crashes = v;
-		else if (!strcmp(key, "edges_found"))
-			s->edges = v;
-	}
-}
-
-static void num(char *out, size_t size, long long v)
-{
-	if (v < 0)
-		pathf(out, size, "-");
-	else
-		pathf(out, size, "%lld", v);
-}
-
-/* "N execs (R/s), COVERAGE, corpus N": the fields both lines share (rate: exec/s). */
-static void stats_text(char *out, size_t size, const struct fuzz_stats *s, long long rate, int afl)
-{
-	char execs[32], r[32], a[32], b[32], corpus[32];
-	num(execs, sizeof execs, s->execs);
-	num(r, sizeof r, rate);
-	num(corpus, sizeof corpus, s->corpus);
-	if (afl) {
-		char pct[64];
-		num(a, sizeof a, s->edges);
-		num(b, sizeof b, s->total_edges);
-		if (s->edges >= 0 && s->total_edges > 0)
-			pathf(pct, sizeof pct, "/%s (%.2f%%)", b,
-			      100.0 * s->edges / s->total_edges);
-		pathf(out, size, "%s execs (%s/s), edges %s%s, corpus %s", execs, r, a,
-		      s->total_edges > 0 ? pct : "", corpus);
-	} else {
-		num(a, sizeof a, s->cov);
-		num(b, sizeof b, s->ft);
-		pathf(out, size, "%s execs (%s/s), cov %s ft %s, corpus %s", execs, r, a, b,
-		      corpus);
-	}
-}
-
-/* One engine run being watched: its processes, its output, what it has told so far. */
-struct watch {
-	pid_t pid[64];
-	int np, ended[64], status[64];
-	int fd;    /* libFuzzer's output, or the AFL++ main instance's; -1 once closed */
-	FILE *log; /* where all of that output is kept */
-	int udp[64], nudp, statsd;  /* AFL++ instances' StatsD sockets; whether one spoke */
-	struct fuzz_stats inst[64]; /* what each said last */
-	const char *log_path, *art, *before, *afl_out;
-	const struct timespec *since;
-	int afl, ninst, tty;
-	uint64_t secs;
-	char line[LINE_CAP];
-	size_t len;
-	char *ring[REPORT_RING];
-	size_t nring;                     /* lines since libFuzzer's last status line */
-	int in_report, after_unit, shown; /* crash reports shown */
-	int drawn, told;                  /* a line on the terminal; the first stats shown */
-	struct fuzz_stats st;
-	double t0, t1, last_draw; /* the run's start and end */
-};
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* An engine line that must be seen (a crash report), above the progress line. */
-static void show(struct watch *w, const char *l)
-{
-	if (w->drawn)
-		fputs("\r\033[K", stderr), w->drawn = 0;
-	fprintf(stderr, "%s\n", l);
-}
-
-static void ring_reset(struct watch *w)
-{
-	for (size_t i = 0; i < REPORT_RING; i++)
-		free(w->ring[i]), w->ring[i] = NULL;
-	w->nring = 0;
-}
-
-/* The lines before a crash report's first line: what the target printed on that input. */
-static void ring_flush(struct watch *w)
-{
-	size_t first = w->nring > REPORT_RING ? w->nring - REPORT_RING : 0;
-	if (first)
-		fprintf(stderr, "sockdrill fuzz: (%zu lines before these are in %s)\n", first,
-			w->log_path);
-	for (size_t i = first; i < w->nring; i++)
-		if (w->ring[i % REPORT_RING])
-			show(w, w->ring[i % REPORT_RING]);
-	ring_reset(w);
-}
-
-static void lf_line(struct watch *w, const char *l)
-{
-	long long n;
-	if (lf_status(l, &w->st)) {
-		ring_reset(w);
-		return;
-	}
-	if (!w->st.forked && ((n = lead_num(l, "Done ")) >= 0 ||
-			      (n = lead_num(l, "stat::number_of_executed_units: ")) >= 0))
-		w->st.execs = n;
-	if (!w->in_report && !strncmp(l, "WARNING: ", 9)) { /* libFuzzer's own, once each */
-		show(w, l);
-		return;
-	}
-	if (w->after_unit && !strncmp(l, "Base64: ", 8)) {
-		w->after_unit = 0;
-		show(w, l);
-		return;
-	}
-	w->after_unit = 0;
-	if (!w->in_report && lf_report_starts(l)) {
-		w->in_report = 1, w->shown++;
-		ring_flush(w);
-	}
-	if (w->in_report) { /* to the line that names the crash file, and its Base64 */
-		show(w, l);
-		if (strstr(l, "Test unit written to "))
-			w->in_report = 0, w->after_unit = 1;
-		return;
-	}
-	free(w->ring[w->nring % REPORT_RING]);
-	w->ring[w->nring++ % REPORT_RING] = strdup(l);
-}
-
-static void take_line(struct watch *w)
-{
-	w->line[w->len] = 0;
-	if (!w->afl) /* AFL++'s statistics come by StatsD and fuzzer_stats; its lines are logged */
-		lf_line(w, w->line);
-	w->len = 0;
-}
-
-/* Reads what the engine wrote (at most `reads` times 64 KiB): 1 something, 0 nothing now, -1
- * its end (the descriptor is closed). Everything goes to the log; lines to take_line. */
-static int watch_read(struct watch *w, int reads)
-{
-	char buf[65536];
-	int got = 0;
-	for (int r = 0; r < reads; r++) {
-		ssize_t k = read(w->fd, buf, sizeof buf);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				return got;
-			close(w->fd);
-			w->fd = -1;
-			if (w->len)
-				take_line(w);
-			return -1;
-		}
-		got = 1;
-		if (w->log)
-			fwrite(buf, 1, (size_t)k, w->log);
-		for (ssize_t i = 0; i < k; i++) {
-			if (buf[i] == '\n' || w->len == sizeof w->line - 1) {
-				take_line(w);
-				if (buf[i] == '\n')
-					continue;
-			}
-			w->line[w->len++] = buf[i];
-		}
-	}
-	return got;
-}
-
-/* Takes the StatsD datagrams waiting on instance i's socket. */
-static void statsd_read(struct watch *w, int i)
-{
-	char buf[8192];
-	ssize_t k;
-	while ((k = recv(w->udp[i], buf, sizeof buf - 1, 0)) > 0) {
-		buf[k] = 0;
-		afl_statsd(buf, &w->inst[i]);
-		w->statsd = 1;
-	}
-}
-
-/* AFL++'s figures: the instances' last StatsD numbers, summed (execs, crashes) or the largest
- * (corpus, edges); from fuzzer_stats (file) the map size and stability, and all of it at the
- * end (AFL++'s last word) or without StatsD sockets (the caller's own AFL_STATSD). */
-static void afl_update(struct watch *w, int file, int last)
-{
-	struct fuzz_stats f;
-	if (file && afl_stats(w->afl_out, w->ninst, &f)) {
-		if (last || !w->nudp) {
-			w->st = f;
-			return;
-		}
-		w->st.total_edges = f.total_edges;
-		memcpy(w->st.stability, f.stability, sizeof f.stability);
-	}
-	if (last || !w->statsd)
-		return;
-	long long execs = 0, crashes = 0, corpus = -1, edges = -1;
-	for (int i = 0; i < w->nudp; i++) {
-		const struct fuzz_stats *s = &w->inst[i];
-		if (s->execs < 0)
-			continue;
-		execs += s->execs, crashes += s->crashes > 0 ? s->crashes : 0;
-		corpus = s->corpus > corpus ? s->corpus : corpus;
-		edges = s->edges > edges ? s->edges : edges;
-	}
-	w->st.execs = execs, w->st.crashes = crashes, w->st.corpus = corpus, w->st.edges = edges;
-}
-
-static void draw(struct watch *w, double now)
-{
-	char text[512], line[600];
-	long long el = (long long)(now - w->t0);
-	/* libFuzzer tells its rate; AFL++'s, over its first seconds, is calibration's */
-	double secs = now - w->t0 > 1 ? now - w->t0 : 1;
-	long long rate = w->afl && w->st.execs >= 0 ? (long long)(w->st.execs / secs) : w->st.rate;
-	stats_text(text, sizeof text, &w->st, rate, w->afl);
-	pathf(line, sizeof line, "fuzz: %lld/%llu s, %s, crashes %lld, stability %s", el,
-	      (unsigned long long)w->secs, text, w->st.crashes < 0 ? 0 : w->st.crashes,
-	      w->afl && *w->st.stability ? w->st.stability : "-");
-	if (w->tty) {
-		struct winsize ws;
-		int cols = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col - 1 : 79;
-		fprintf(stderr, "\r%.*s\033[K", cols, line);
-		w->drawn = 1;
-	} else {
-		fprintf(stderr, "%s\n", line);
-	}
-	fflush(stderr);
-	w->last_draw = now;
-	w->told |= w->st.execs > 0;
-}
-
-/* The progress line, when it is due: the first statistics at once, then once a second on a
- * terminal (which shows it from the start), every PROGRESS_LOG_MS elsewhere. */
-static void tick(struct watch *w)
-{
-	double now = now_s();
-	int due = (now - w->last_draw) * 1000 >= (w->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
-	if (w->afl)
-		afl_update(w, !w->told || due, 0);
-	if (!(!w->told && w->st.execs > 0) && !(due && (w->tty || w->told)))
-		return;
-	if (!w->afl) /* libFuzzer's crashes: the files it wrote */
-		w->st.crashes = print_crashes(w->art, NULL, NULL, w->before, w->since);
-	draw(w, now);
-}
-
-/* Runs the loop until every process has ended, reading the engine's output and drawing the
- * progress line. After SIGINT/SIGTERM (passed on by the handler) the processes get
- * SD__PROC_GRACE_MS before SIGKILL. */
-static void watch_run(struct watch *w)
-{
-	double stop_at = -1;
-	w->t0 = now_s();
-	w->last_draw = w->tty ? w->t0 - 1 : w->t0;
-	for (;;) {
-		int live = 0;
-		for (int i = 0; i < w->np; i++) {
-			if (w->ended[i])
-				continue;
-			int r = sd__proc_poll(w->pid[i], &w->status[i]);
-			if (r < 0)
-				w->status[i] = 127 << 8;
-			w->ended[i] = r != 0;
-			live += r == 0;
-		}
-		if (!live) { /* what it wrote before it ended, and no more */
-			if (w->fd >= 0)
-				watch_read(w, DRAIN_READS);
-			for (int i = 0; i < w->nudp; i++)
-				statsd_read(w, i);
-			break;
-		}
-		if (sd__proc_caught() && stop_at < 0)
-			stop_at = now_s() + SD__PROC_GRACE_MS / 1000.0;
-		if (stop_at >= 0 && now_s() > stop_at)
-			for (int i = 0; i < w->np; i++)
-				if (!w->ended[i])
-					sd__proc_stop(w->pid[i], SIGKILL, &w->status[i]),
-						w->ended[i] = 1;
-		struct pollfd p[65] = {{.fd = w->fd, .events = POLLIN}};
-		for (int i = 0; i < w->nudp; i++)
-			p[1 + i] = (struct pollfd){.fd = w->udp[i], .events = POLLIN};
-		if (poll(p, 1 + (nfds_t)w->nudp, WATCH_POLL_MS) > 0) { /* a closed fd: skipped */
-			if (p[0].revents)
-				watch_read(w, 16);
-			for (int i = 0; i < w->nudp; i++)
-				if (p[1 + i].revents)
-					statsd_read(w, i);
-		}
-		tick(w);
-	}
-	if (w->fd >= 0)
-		close(w->fd), w->fd = -1;
-	for (int i = 0; i < w->nudp; i++)
-		close(w->udp[i]);
-	ring_reset(w);
-	if (!w->told && !sd__proc_caught()) /* a run too short for a line of its own */
-		tick(w);
-	if (w->afl)
-		afl_update(w, 1, 1);
-	if (w->drawn)
-		fputs("\r\033[K", stderr), w->drawn = 0;
-	w->t1 = now_s();
-}
-
-/* The first of the watched processes that failed, or -1. */
-static int watch_failed(const struct watch *w)
-{
-	for (int i = 0; i < w->np; i++)
-		if (!WIFEXITED(w->status[i]) || WEXITSTATUS(w->status[i]))
-			return i;
-	return -1;
-}
-
-/* Its exit status as a shell tells it (0 when none failed). */
-static int watch_status(const struct watch *w)
-{
-	int i = watch_failed(w);
-	if (i < 0)
-		return 0;
-	int st = w->status[i];
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Starts argv with extra environment assignments, its stdout and stderr on fd. */
-static pid_t spawn_engine(char *const argv[], const char *const env[], int fd)
-{
-	pid_t pid = sd__proc_spawn();
-	if (pid == 0) {
-		for (int i = 0; env && env[i]; i++)
-			putenv((char *)env[i]);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp(argv[0], argv);
-		fprintf(stderr, "sockdrill: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	return pid;
-}
-
-/* The summary of a run that executed inputs: its time, executions, average rate, coverage,
- * corpus and stability (the crashes follow, each with its repro command). */
-static void summary(const struct watch *w, const char *name, const char *engine)
-{
-	char text[512];
-	double secs = w->t1 - w->t0;
-	if (w->st.execs <= 0)
-		return;
-	long long rate = (long long)(w->st.execs / (secs > 0.001 ? secs : 0.001) + 0.5);
-	stats_text(text, sizeof text, &w->st, rate, w->afl);
-	printf("fuzz: %s on %s: ran %.0f s, %s, stability %s\n", name, engine, secs, text,
-	       w->afl && *w->st.stability ? w->st.stability : "-");
 }
 
 int sd__cmd_fuzz(int argc, char **argv)
@@ -1061,7 +540,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 	if (dict_opt && (stat(dict_abs, &ost) < 0 || !S_ISREG(ost.st_mode)))
 		return sd__usage_error("fuzz", "--dict: %s: not a regular file", dict_opt);
 	if (out_opt && out_opt[0] != '/' && getcwd(cwd, sizeof cwd)) {
-		pathf(out_abs, sizeof out_abs, "%s/%s", cwd, out_opt);
+		sd__pathf(out_abs, sizeof out_abs, "%s/%s", cwd, out_opt);
 		out_opt = out_abs;
 	}
 	seeds_opt = seeds_opt ? seeds_abs : NULL;
@@ -1071,44 +550,44 @@ int sd__cmd_fuzz(int argc, char **argv)
 	if (external) {
 		/* a user's fuzzer gets what a built-in target has, from beside it */
 		if (seeds_opt)
-			pathf(seeds, sizeof seeds, "%s", seeds_opt);
+			sd__pathf(seeds, sizeof seeds, "%s", seeds_opt);
 		else
 			beside(t, exe, ".seeds", 1, seeds, sizeof seeds);
 		if (dict_opt)
-			pathf(dict, sizeof dict, "%s", dict_opt);
+			sd__pathf(dict, sizeof dict, "%s", dict_opt);
 		else
 			beside(t, exe, ".dict", 0, dict, sizeof dict);
 		if (!out_opt) {
 			mkdir("fuzz-out", 0755);
-			pathf(base, sizeof base, "fuzz-out/%s", name);
+			sd__pathf(base, sizeof base, "fuzz-out/%s", name);
 		}
 	} else {
 		if (seeds_opt)
-			pathf(seeds, sizeof seeds, "%s", seeds_opt);
+			sd__pathf(seeds, sizeof seeds, "%s", seeds_opt);
 		else
-			pathf(seeds, sizeof seeds, "%s/corpus/%s", root, t);
+			sd__pathf(seeds, sizeof seeds, "%s/corpus/%s", root, t);
 		if (dict_opt)
-			pathf(dict, sizeof dict, "%s", dict_opt);
+			sd__pathf(dict, sizeof dict, "%s", dict_opt);
 		else
-			pathf(dict, sizeof dict, "%s/fuzz/%s.dict", root, t);
+			sd__pathf(dict, sizeof dict, "%s/fuzz/%s.dict", root, t);
 		char mk[PATH_MAX + 128];
-		pathf(mk, sizeof mk, "%s/build/fuzz", root);
+		sd__pathf(mk, sizeof mk, "%s/build/fuzz", root);
 		mkdir(mk, 0755), mkdir(seeds, 0755);
 		if (!out_opt)
-			pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
+			sd__pathf(base, sizeof base, "%s/build/fuzz/%s", root, t);
 	}
 	if (out_opt)
-		pathf(base, sizeof base, "%s", out_opt);
+		sd__pathf(base, sizeof base, "%s", out_opt);
 	mkdir(base, 0755);
-	pathf(work, sizeof work, "%s/corpus-%s", base, engine);
-	pathf(art, sizeof art, "%s/artifacts", base);
+	sd__pathf(work, sizeof work, "%s/corpus-%s", base, engine);
+	sd__pathf(art, sizeof art, "%s/artifacts", base);
 	if (mkdir(work, 0755) < 0 && errno != EEXIST)
 		return sd__usage_error("fuzz", "cannot create %s: %s", work, strerror(errno));
 	mkdir(art, 0755);
 	if ((!*seeds || !count_files(seeds, NULL)) &&
 	    !count_files(work, NULL)) { /* engines need one input to start from */
 		char empty[PATH_MAX + 96];
-		pathf(empty, sizeof empty, "%s/empty", work);
+		sd__pathf(empty, sizeof empty, "%s/empty", work);
 		FILE *f = fopen(empty, "wb");
 		if (f)
 			fclose(f);
@@ -1116,7 +595,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 	char *before = list_names(art), mark[PATH_MAX + 160];
 	struct timespec since = {0, 0};
 	struct stat mst;
-	pathf(mark, sizeof mark, "%s/.started", art);
+	sd__pathf(mark, sizeof mark, "%s/.started", art);
 	FILE *mf = fopen(mark, "w");
 	if (mf)
 		fclose(mf);
@@ -1125,8 +604,8 @@ int sd__cmd_fuzz(int argc, char **argv)
 	/* AFL++ takes a harness error's exit status 2 for a clean run: the inputs that ended in
 	 * one are told here instead, on both engines. */
 	char herr[PATH_MAX + 160], herr_env[PATH_MAX + 200];
-	pathf(herr, sizeof herr, "%s/harness-errors", base);
-	pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", herr);
+	sd__pathf(herr, sizeof herr, "%s/harness-errors", base);
+	sd__pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", herr);
 	unlink(herr);
 	int rc, fuzzed;
 	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
@@ -1149,13 +628,13 @@ int sd__cmd_fuzz(int argc, char **argv)
 			  .ninst = (int)jobs,
 			  .tty = isatty(2),
 			  .secs = secs};
-	stats_init(&w.st);
+	sd__stats_init(&w.st);
 	int pfd[2] = {-1, -1};
 	if (!strcmp(engine, "libfuzzer")) {
-		pathf(a_time, sizeof a_time, "-max_total_time=%llu", (unsigned long long)secs);
-		pathf(a_art, sizeof a_art, "-artifact_prefix=%s/", art);
-		pathf(a_dict, sizeof a_dict, "-dict=%s", dict);
-		pathf(a_jobs, sizeof a_jobs, "-fork=%llu", (unsigned long long)jobs);
+		sd__pathf(a_time, sizeof a_time, "-max_total_time=%llu", (unsigned long long)secs);
+		sd__pathf(a_art, sizeof a_art, "-artifact_prefix=%s/", art);
+		sd__pathf(a_dict, sizeof a_dict, "-dict=%s", dict);
+		sd__pathf(a_jobs, sizeof a_jobs, "-fork=%llu", (unsigned long long)jobs);
 		char *av[12 + MAX_ENGINE_ARGS];
 		int n = 0;
 		av[n++] = exe, av[n++] = a_time, av[n++] = a_art, av[n++] = "-print_final_stats=1";
@@ -1169,23 +648,23 @@ int sd__cmd_fuzz(int argc, char **argv)
 		if (*seeds)
 			av[n++] = seeds;
 		av[n] = NULL;
-		pathf(log, sizeof log, "%s/libfuzzer.log", base);
+		sd__pathf(log, sizeof log, "%s/libfuzzer.log", base);
 		const char *env[] = {herr_env, menv[0], menv[1], menv[2], NULL};
 		/* its output through a pipe: status lines to the progress line, crash reports to
 		 * stderr, all of it to the log */
 		w.log = fopen(log, "we");
 		if (pipe2(pfd, O_CLOEXEC) == 0) {
 			fcntl(pfd[0], F_SETFL, O_NONBLOCK); /* ours only: the engine's end blocks */
-			pid_t p = spawn_engine(av, env, pfd[1]);
+			pid_t p = sd__spawn_engine(av, env, pfd[1]);
 			close(pfd[1]);
 			w.fd = pfd[0];
 			if (p > 0)
 				w.pid[w.np++] = p;
 		}
-		watch_run(&w);
+		sd__watch_run(&w);
 		if (w.log)
 			fclose(w.log);
-		rc = w.np ? watch_status(&w) : 127;
+		rc = w.np ? sd__watch_status(&w) : 127;
 		fuzzed = libfuzzer_fuzzed(log);
 	} else {
 		const char *const env[] = {"AFL_SKIP_CPUFREQ=1",
@@ -1198,13 +677,13 @@ int sd__cmd_fuzz(int argc, char **argv)
 					   menv[2],
 					   NULL};
 		char out[PATH_MAX + 128], in[PATH_MAX + 128];
-		pathf(out, sizeof out, "%s/afl-out", base);
-		pathf(in, sizeof in, "%s/afl-in", base);
+		sd__pathf(out, sizeof out, "%s/afl-out", base);
+		sd__pathf(in, sizeof in, "%s/afl-in", base);
 		/* Every run starts with an empty output directory (afl-fuzz refuses one holding
 		 * more than 25 minutes of work): the last one's crashes and queue were already
 		 * brought home, and it is kept as afl-out.prev. */
 		char prev[PATH_MAX + 160];
-		pathf(prev, sizeof prev, "%s.prev", out);
+		sd__pathf(prev, sizeof prev, "%s.prev", out);
 		char *rm[] = {"rm", "-rf", prev, NULL};
 		run(rm, NULL, NULL);
 		rename(out, prev);
@@ -1217,12 +696,12 @@ int sd__cmd_fuzz(int argc, char **argv)
 		nin += copy_files(work, NULL, in, "work");
 		if (!nin) {
 			char empty[PATH_MAX + 160];
-			pathf(empty, sizeof empty, "%s/empty", in);
+			sd__pathf(empty, sizeof empty, "%s/empty", in);
 			FILE *f = fopen(empty, "wb");
 			if (f)
 				fputc(0, f), fclose(f);
 		}
-		pathf(a_time, sizeof a_time, "%llu", (unsigned long long)secs);
+		sd__pathf(a_time, sizeof a_time, "%llu", (unsigned long long)secs);
 		/* AFL++ takes a harness error's exit status 2 for a clean run, so a target that
 		 * cannot run any input (its server never listens, say) would be fuzzed for the
 		 * whole time first: one of the inputs replayed alone says so at once. */
@@ -1231,7 +710,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 			printf("fuzz: %s on %s: its first input ended in a harness error; not "
 			       "fuzzing\n",
 			       name, engine);
-		pathf(log, sizeof log, "%s/afl.log", base);
+		sd__pathf(log, sizeof log, "%s/afl.log", base);
 		w.afl_out = out;
 		/* Each instance's output to a log of its own (the main's through a pipe, read as it
 		 * comes): a line per queue entry is a flood, and the figures come by StatsD. */
@@ -1259,13 +738,14 @@ int sd__cmd_fuzz(int argc, char **argv)
 				       getsockname(u, (struct sockaddr *)&sa, &salen) < 0))
 				close(u), u = -1;
 			if (u >= 0) {
-				pathf(port, sizeof port, "AFL_STATSD_PORT=%u", ntohs(sa.sin_port));
+				sd__pathf(port, sizeof port, "AFL_STATSD_PORT=%u",
+					  ntohs(sa.sin_port));
 				ienv[ne++] = "AFL_STATSD=1";
 				ienv[ne++] = "AFL_STATSD_HOST=127.0.0.1";
 				ienv[ne++] = port;
 			}
-			pathf(role, sizeof role, j ? "-S" : "-M");
-			pathf(name, sizeof name, j ? "s%llu" : "main", (unsigned long long)j);
+			sd__pathf(role, sizeof role, j ? "-S" : "-M");
+			sd__pathf(name, sizeof name, j ? "s%llu" : "main", (unsigned long long)j);
 			char *av[16 + MAX_ENGINE_ARGS];
 			int n = 0;
 			av[n++] = "afl-fuzz", av[n++] = "-i", av[n++] = in, av[n++] = "-o",
@@ -1276,53 +756,54 @@ int sd__cmd_fuzz(int argc, char **argv)
 			for (int i = 0; i < nengine; i++)
 				av[n++] = engine_args[i];
 			av[n++] = "--", av[n++] = exe, av[n] = NULL;
-			pathf(slog, sizeof slog, "%s/afl-%s.log", base, name);
+			sd__pathf(slog, sizeof slog, "%s/afl-%s.log", base, name);
 			int fd = j ? open(slog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
 				   : pfd[1];
-			pid_t p = fd >= 0 ? spawn_engine(av, ienv, fd) : -1;
+			pid_t p = fd >= 0 ? sd__spawn_engine(av, ienv, fd) : -1;
 			if (j && fd >= 0)
 				close(fd);
 			if (p > 0)
 				w.pid[w.np++] = p;
 			if (p > 0 && u >= 0)
-				stats_init(&w.inst[w.nudp]), w.udp[w.nudp++] = u;
+				sd__stats_init(&w.inst[w.nudp]), w.udp[w.nudp++] = u;
 			else if (u >= 0)
 				close(u);
 		}
 		if (pfd[1] >= 0)
 			close(pfd[1]);
-		watch_run(&w);
+		sd__watch_run(&w);
 		if (w.log)
 			fclose(w.log);
-		rc = watch_status(&w);
+		rc = sd__watch_status(&w);
 		/* Crashes and the grown queue come home (crash names unique to this run). */
 		char tag[64];
-		pathf(tag, sizeof tag, "afl-crash-%lld-%d", (long long)time(NULL), (int)getpid());
+		sd__pathf(tag, sizeof tag, "afl-crash-%lld-%d", (long long)time(NULL),
+			  (int)getpid());
 		DIR *d = opendir(out);
 		struct dirent *e;
 		while (d && (e = readdir(d))) {
 			if (e->d_name[0] == '.')
 				continue;
 			char sub[PATH_MAX * 2];
-			pathf(sub, sizeof sub, "%s/%s/crashes", out, e->d_name);
+			sd__pathf(sub, sizeof sub, "%s/%s/crashes", out, e->d_name);
 			copy_files(sub, "id:", art, tag);
-			pathf(sub, sizeof sub, "%s/%s/queue", out, e->d_name);
+			sd__pathf(sub, sizeof sub, "%s/%s/queue", out, e->d_name);
 			copy_files(sub, "id:", work, "afl-queue");
 		}
 		if (d)
 			closedir(d);
 		fuzzed = afl_fuzzed(out);
 	}
-	summary(&w, name, engine);
+	sd__fuzz_summary(&w, name, engine);
 	fflush(stdout);
-	int crashes = print_crashes(art, external ? exe : t, engine, before, &since);
+	int crashes = sd__print_crashes(art, external ? exe : t, engine, before, &since);
 	free(before);
-	int failed = watch_failed(&w);
+	int failed = sd__watch_failed(&w);
 	char flog[PATH_MAX + 128];
 	if (failed > 0) /* an AFL++ secondary's own log */
-		pathf(flog, sizeof flog, "%s/afl-s%d.log", base, failed);
+		sd__pathf(flog, sizeof flog, "%s/afl-s%d.log", base, failed);
 	else
-		pathf(flog, sizeof flog, "%s", log);
+		sd__pathf(flog, sizeof flog, "%s", log);
 	if (crashes && !w.afl && !w.shown) /* a crash without a report we could tell: its end */
 		show_tail(flog, engine);
 	if (sd__proc_caught()) { /* the engine was stopped early; what it found is above */
@@ -1411,23 +892,23 @@ int sd__cmd_repro(int argc, char **argv)
 		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
 	char herr[PATH_MAX], herr_env[PATH_MAX + 32];
 	const char *tmp = getenv("TMPDIR");
-	pathf(herr, sizeof herr, "%s/sockdrill-repro-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	sd__pathf(herr, sizeof herr, "%s/sockdrill-repro-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	int hfd = mkstemp(herr);
 	if (hfd >= 0)
 		close(hfd);
-	pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", hfd >= 0 ? herr : "");
+	sd__pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", hfd >= 0 ? herr : "");
 	char e_out[PATH_MAX + 32], e_target[PATH_MAX + 32], e_input[PATH_MAX + 32];
 	char errpath[PATH_MAX] = "";
-	pathf(e_out, sizeof e_out, "SOCKDRILL_SCENARIO_OUT=%s", out_abs);
-	pathf(e_target, sizeof e_target, "SOCKDRILL_SCENARIO_TARGET=%s", t);
-	pathf(e_input, sizeof e_input, "SOCKDRILL_SCENARIO_INPUT=%s", file);
+	sd__pathf(e_out, sizeof e_out, "SOCKDRILL_SCENARIO_OUT=%s", out_abs);
+	sd__pathf(e_target, sizeof e_target, "SOCKDRILL_SCENARIO_TARGET=%s", t);
+	sd__pathf(e_input, sizeof e_input, "SOCKDRILL_SCENARIO_INPUT=%s", file);
 	const char *env[] = {"SOCKDRILL_TRACE=1", herr_env, e_out, e_target, e_input, NULL};
 	char *av[] = {exe, abs, NULL};
 	fflush(stdout);
 	int rc, efd = -1, status = 0;
 	if (scenario) { /* its stderr kept, to name the finding in the scenario */
-		pathf(errpath, sizeof errpath, "%s/sockdrill-repro-XXXXXX",
-		      tmp && *tmp ? tmp : "/tmp");
+		sd__pathf(errpath, sizeof errpath, "%s/sockdrill-repro-XXXXXX",
+			  tmp && *tmp ? tmp : "/tmp");
 		if ((efd = mkstemp(errpath)) >= 0)
 			close(efd);
 		rc = efd < 0 ? -1 : sd__spawn_captured(av, env, NULL, errpath, 0, &status);
@@ -1462,10 +943,10 @@ int sd__cmd_repro(int argc, char **argv)
 	}
 	if (rc != 0 && minimize) {
 		char min[PATH_MAX + 8], a1[PATH_MAX + 64], a2[PATH_MAX + 64];
-		pathf(min, sizeof min, "%s.min", abs);
+		sd__pathf(min, sizeof min, "%s.min", abs);
 		if (!strcmp(engine, "libfuzzer")) {
-			pathf(a1, sizeof a1, "-exact_artifact_path=%s", min);
-			pathf(a2, sizeof a2, "-max_total_time=30");
+			sd__pathf(a1, sizeof a1, "-exact_artifact_path=%s", min);
+			sd__pathf(a2, sizeof a2, "-max_total_time=30");
 			char *mv[] = {exe, "-minimize_crash=1", a1, a2, abs, NULL};
 			run(mv, NULL, NULL);
 		} else {
