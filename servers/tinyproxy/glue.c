@@ -228,11 +228,12 @@ static const char *const replies[NREQ] = {
 
 static int check(int which, const unsigned char *q, size_t ql, const unsigned char *r, size_t rl)
 {
-	(void)q, (void)ql;
-	/* Raw bytes: tinyproxy's own answers and the upstream's all start with a status line;
-	 * no answer at all is fine too (a request never finished, a tunnel closed). */
+	/* Raw bytes: to a well-formed HTTP/1 request line tinyproxy's own answers and the
+	 * upstream's all start with a status line (anything else it may answer as HTTP/0.9, with
+	 * the page alone); no answer at all is fine too (a request never finished, a tunnel
+	 * closed). */
 	if (which < 0 || !replies[which])
-		return rl > 0 && memcmp(r, "HTTP/1.", rl < 7 ? rl : 7) != 0;
+		return rl > 0 && http1_request(q, ql) && memcmp(r, "HTTP/1.", rl < 7 ? rl : 7) != 0;
 	return !sd_reply_matches(replies[which], r, rl);
 }
 
