@@ -28,8 +28,9 @@
 #define STARTUP_LIMIT_NS (30 * 1000000000LL)
 #define EXCERPT          256 /* bytes of a reply a finding shows */
 /* How long the server may take to close what its clients left, checked every step. */
-#define LEAK_GRACE_NS (10 * 1000000000LL)
-#define GRACE_STEP_NS (50 * 1000000LL)
+#define LEAK_GRACE_NS    (10 * 1000000000LL)
+#define GRACE_STEP_NS    (50 * 1000000LL)
+#define DELAY_STRETCH_NS (6000 * 1000000000LL)
 
 /* Bytes as a C string literal's contents, so a finding stays on one line. out holds
  * 4 * n + 1. */
@@ -351,12 +352,22 @@ static int faults_change_replies(const struct sd_fuzz_plan *p)
 	       p->fault[SD_FZ_CONNECT_FAIL] || p->fault[SD_FZ_EAGAIN] || p->fault[SD_FZ_DELAY];
 }
 
+/* What the input's delays may add to a run: every call of the server waits, so a server that
+ * answers a long reply in short writes takes that much longer in virtual time; DELAY_STRETCH_NS
+ * per delayed millisecond (a million delayed calls of 6 ms), which costs no wall time. */
+static int64_t delay_stretch(const struct sd_fuzz_plan *p)
+{
+	struct sd_fault_spec spec;
+	sd__fz_fault_spec(p, &spec);
+	return (int64_t)spec.delay_ms * DELAY_STRETCH_NS;
+}
+
 /* The virtual time the clients may take before the run counts as stuck: CLIENT_LIMIT_NS
  * beyond the longest the plan's own waits and pauses could add up to (clients one after
- * another). */
+ * another) and what its delays may add. */
 static int64_t client_limit(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *p)
 {
-	int64_t t = CLIENT_LIMIT_NS;
+	int64_t t = CLIENT_LIMIT_NS + delay_stretch(p);
 	for (int i = 0; !srv->client && i < p->nclients; i++)
 		for (int j = 0; j < p->c[i].nmsgs; j++) {
 			const struct sd_fuzz_plan_msg *m = &p->c[i].m[j];
@@ -453,15 +464,17 @@ static int server_exited_judged(const struct sd_fuzz_server *srv, unsigned off)
 /* After the clients: unless the server has ended (ended), it has up to LEAK_GRACE_NS to close
  * what they left, then holds no more descriptors or listeners than when it was listening
  * (calls the input delays take longer). 1 when the server has ended. */
-static int leak_oracles(const struct sd_fuzz_server *srv, unsigned off, int ended)
+static int leak_oracles(const struct sd_fuzz_server *srv, unsigned off, int ended, int64_t stretch)
 {
 	struct sd_sim_stats st = {0};
-	for (int64_t waited = 0; !ended; waited += GRACE_STEP_NS) {
+	int64_t step = GRACE_STEP_NS;
+	for (int64_t waited = 0; !ended;
+	     waited += step, step = step < LEAK_GRACE_NS ? 2 * step : step) {
 		sd_sim_stats(&W.sim, &st);
 		if ((st.open_fds <= W.base_fds && st.listening <= W.base_listening) ||
-		    waited >= LEAK_GRACE_NS)
+		    waited >= LEAK_GRACE_NS + stretch)
 			break;
-		sd_sleep_ns(&W.sim, GRACE_STEP_NS);
+		sd_sleep_ns(&W.sim, step);
 		ended = server_exited_judged(srv, off);
 	}
 	if (!ended) {
@@ -506,6 +519,11 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 		sd_fuzz_plan_decode(data, size, &dict, &plan);
 	unsigned off = oracles_off(srv);
 	int faults = faults_change_replies(&plan);
+	/* A failed accept the input makes up exhausts no descriptor: a server that then waits for
+	 * one of its connections to close before it accepts again (lighttpd does) waits for
+	 * ever, correctly. Such inputs are judged by crashes, sanitizers and exits only. */
+	if (plan.fault[SD_FZ_ACCEPT_FAIL])
+		off |= SD_ORACLE_DEADLOCK | SD_ORACLE_FD_LEAK | SD_ORACLE_LISTENERS;
 	struct sd_fault_spec spec;
 	sd__fz_fault_spec(&plan, &spec);
 	/* Read before the server runs: it may replace environ (nginx keeps only TZ). */
@@ -527,7 +545,7 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	int ended = server_exited_judged(srv, off); /* every client stopped with it */
 	for (int i = 0; i < sd__fz_nconns && !ended; i++)
 		judge(srv, &sd__fz_conns[i], off, faults);
-	ended = leak_oracles(srv, off, ended);
+	ended = leak_oracles(srv, off, ended, delay_stretch(&plan));
 	sd__fz_record_finish();
 	if (W.persistent && !ended) {
 		sd_fault_respec(&W.faulty, &spec, plan.seed, NULL); /* the log may close now */
@@ -592,7 +610,7 @@ static int replay(const struct sd_fuzz_server *srv, const char *path)
 	fflush(stdout);
 	int ended = server_exited_judged(srv, off);
 	if (res.passed)
-		ended = leak_oracles(srv, off, ended);
+		ended = leak_oracles(srv, off, ended, 0);
 	end_world(srv, off, ended);
 	FILE *f = out && *out ? fopen(out, "we") : NULL;
 	if (out && *out && !f)
