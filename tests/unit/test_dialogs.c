@@ -269,11 +269,93 @@ static void persistent_mode_starts_the_server_once(void **state)
 	assert_int_equal(starts, 3);
 }
 
+/* ---- faults that stretch time or make up failures ------------------------------------- */
+
+/* Accepts; after a failed accept it waits for ever for one of its connections to close, as a
+ * server out of descriptors rightly does (it has none here to close). */
+static void waits_after_a_failed_accept(void *arg)
+{
+	(void)arg;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0)
+		return;
+	for (;;) {
+		int c = accept(l, NULL, NULL);
+		if (c < 0)
+			for (;;)
+				sleep(1000);
+		say(c, "hi\r\n");
+		close(c);
+	}
+}
+
+/* With the input's accept failures on, the liveness oracles stay out: no deadlock finding for
+ * a server that waits for a close. */
+static void made_up_accept_failures_are_no_deadlock(void **state)
+{
+	(void)state;
+	struct sd_fuzz_server s = {.serve = waits_after_a_failed_accept, .port = PORT};
+	struct sd_fuzz_plan p;
+	uint8_t in[256];
+	for (uint64_t seed = 0; seed < 8; seed++) { /* half the accepts fail, by the seed */
+		tplan(&p, 4);
+		p.seed = seed;
+		p.together = 1;
+		p.fault[SD_FZ_ACCEPT_FAIL] = 7;
+		size_t n = tinput(&p, in, sizeof in);
+		int st = child_run(&s, in, n, NULL);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+}
+
+/* Answers a line with 40,000 bytes in one-byte sends. */
+static void slow_writer(void *arg)
+{
+	(void)arg;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 16) < 0)
+		return;
+	for (;;) {
+		int c = accept(l, NULL, NULL);
+		char cmd[64];
+		if (c < 0 || line(c, cmd, sizeof cmd) < 0) {
+			close(c);
+			continue;
+		}
+		for (int i = 0; i < 40000; i++)
+			send(c, "x", 1, MSG_NOSIGNAL);
+		close(c);
+	}
+}
+
+/* 40,000 calls delayed 20 ms each take 800 virtual seconds, past the 600 s the clients have
+ * without delays: slow, not stuck. */
+static void delays_stretch_the_time_limit(void **state)
+{
+	(void)state;
+	struct sd_fuzz_server s = {
+		.serve = slow_writer, .port = PORT, .requests = ftp_msgs, .nrequests = 4};
+	struct sd_fuzz_plan p;
+	uint8_t in[256];
+	tplan(&p, 1);
+	tmsg(&p, 0, 3, ftp_msgs[3], 6, SD_AFTER_NONE);
+	p.fault[SD_FZ_DELAY] = 7;
+	size_t n = tinput(&p, in, sizeof in);
+	int st = child_run(&s, in, n, NULL);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(custom_client_opens_the_pasv_data_connection),
 	T(dialog_connects_to_a_port_from_a_reply),
 	T(listener_oracle_is_switchable),
 	T(persistent_mode_starts_the_server_once),
+	T(made_up_accept_failures_are_no_deadlock),
+	T(delays_stretch_the_time_limit),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
 const char sd_unit_module[] = "dialogs";
