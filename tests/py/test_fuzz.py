@@ -275,6 +275,24 @@ def test_reproduce_command_quotes_paths_for_the_shell(build, tmp_path):
     assert "the finding reproduces" in again.stdout
 
 
+def test_slow_unit_is_no_crash(build, tmp_path):
+    """libFuzzer keeps an input it found slow as slow-unit-*: a clean campaign still (the
+    first 10-minute lighttpd dialog campaign counted one as a crash)."""
+    fuzzer = script(tmp_path / "fuzz_slow", """#!/bin/sh
+for a in "$@"; do
+    case "$a" in -artifact_prefix=*) prefix="${a#-artifact_prefix=}" ;; esac
+done
+printf slow > "${prefix}slow-unit-fake"
+echo "#5	DONE   cov: 3 ft: 3 corp: 1/1b lim: 4 exec/s: 5 rss: 30Mb" >&2
+echo "Done 5 runs in 1 second(s)" >&2
+""")
+    r = sd(build, "fuzz", fuzzer, "--time", "2", "--out", tmp_path / "out", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "reproduce:" not in r.stdout
+    assert "crashes 0" in r.stderr
+    assert (tmp_path / "out" / "artifacts" / "slow-unit-fake").is_file()
+
+
 @pytest.mark.parametrize("engine, status", [("libfuzzer", 1), ("libfuzzer", 0), ("afl", 1)])
 def test_engine_that_did_not_fuzz_is_an_error(build, tmp_path, engine, status):
     # A "fuzzer" that stops at once: libFuzzer's exit status and output say it never ran;
