@@ -48,5 +48,10 @@ int sd__run_inproc(const char *target, const char *engine, char *const files[], 
  * 0, or SD_EXIT_USAGE with the message printed. */
 int sd__repro_scenario(const char *target, const char *out, const char *out_abs,
 		       const char *errpath, int rc);
+/* One of sockdrill's libraries, `file` (libsockdrill_preload.so, ...): the path the
+ * environment variable `env` names, else the first readable one beside this program or in
+ * ../lib, ../lib64 or ../lib/x86_64-linux-gnu from it (an installed layout). 0 with it in out,
+ * or -1. */
+int sd__find_library(const char *env, const char *file, char *out, size_t size);
 
 #endif

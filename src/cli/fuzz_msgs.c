@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fuzz_messages.h"
+#include "cli.h"
 #include "fuzz_msgs.h"
 #include "proc.h"
 
@@ -71,30 +72,6 @@ static int probe(const char *exe, const char *base, const char *out, const char 
 	return access(out, R_OK) == 0 ? 0 : -1;
 }
 
-/* libsockdrill_mutator.so beside this binary, or in ../lib*; SOCKDRILL_MUTATOR_LIBRARY
- * overrides. */
-static int mutator_library(char *out, size_t size)
-{
-	const char *env = getenv("SOCKDRILL_MUTATOR_LIBRARY");
-	char exe[PATH_MAX];
-	if (env && *env) {
-		snprintf(out, size, "%s", env);
-		return access(out, R_OK) == 0 ? 0 : -1;
-	}
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = 0;
-	const char *dir = dirname(exe);
-	static const char *const rel[] = {"", "/../lib", "/../lib64", "/../lib/x86_64-linux-gnu"};
-	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-		int k = snprintf(out, size, "%s%s/libsockdrill_mutator.so", dir, rel[i]);
-		if (k > 0 && (size_t)k < size && access(out, R_OK) == 0)
-			return 0;
-	}
-	return -1;
-}
-
 void sd__fuzz_messages(const char *exe, const char *engine, const char *base, char *dict,
 		       size_t dictsize, int *have_dict, const char *env[4])
 {
@@ -140,7 +117,8 @@ void sd__fuzz_messages(const char *exe, const char *engine, const char *base, ch
 	const char *off = getenv("SOCKDRILL_MUTATOR");
 	if (!afl || (off && !strcmp(off, "0")))
 		return; /* libFuzzer's mutator is in the target; none wanted */
-	if (mutator_library(lib, sizeof lib) < 0) {
+	if (sd__find_library("SOCKDRILL_MUTATOR_LIBRARY", "libsockdrill_mutator.so", lib,
+			     sizeof lib) < 0) {
 		fprintf(stderr, "sockdrill fuzz: libsockdrill_mutator.so is not beside the "
 				"sockdrill binary "
 				"(or set SOCKDRILL_MUTATOR_LIBRARY): AFL++ runs without the custom "

@@ -1,9 +1,12 @@
 /* sockdrill CLI: subcommand dispatch, --help and --version. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sockdrill/sockdrill.h>
 
@@ -72,6 +75,28 @@ static void shell_word(FILE *f, const char *w)
 		else
 			fputc(*w, f);
 	fputc('\'', f);
+}
+
+int sd__find_library(const char *env, const char *file, char *out, size_t size)
+{
+	const char *given = getenv(env);
+	char exe[PATH_MAX];
+	if (given && *given) {
+		snprintf(out, size, "%s", given);
+		return access(out, R_OK) == 0 ? 0 : -1;
+	}
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = 0;
+	const char *dir = dirname(exe);
+	static const char *const rel[] = {"", "/../lib", "/../lib64", "/../lib/x86_64-linux-gnu"};
+	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+		int k = snprintf(out, size, "%s%s/%s", dir, rel[i], file);
+		if (k > 0 && (size_t)k < size && access(out, R_OK) == 0)
+			return 0;
+	}
+	return -1;
 }
 
 char *sd__shell_cmd(const char *const argv[])

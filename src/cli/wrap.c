@@ -44,29 +44,6 @@ static const char wrap_help[] =
 	"Exit: CMD's own status without --run; with --run 0 clean, 1 a finding, 2 bad input,\n"
 	"130/143 stopped by SIGINT/SIGTERM.\n";
 
-/* libsockdrill_preload.so beside this binary, or in ../lib; SOCKDRILL_PRELOAD overrides. */
-static int find_preload(char *out, size_t size)
-{
-	const char *env = getenv("SOCKDRILL_PRELOAD");
-	char exe[PATH_MAX], dir[PATH_MAX];
-	if (env && *env) {
-		snprintf(out, size, "%s", env);
-		return access(out, R_OK) == 0 ? 0 : -1;
-	}
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = 0;
-	snprintf(dir, sizeof dir, "%s", dirname(exe));
-	const char *const rel[] = {"", "/../lib", "/../lib64", "/../lib/x86_64-linux-gnu"};
-	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-		int n = snprintf(out, size, "%s%s/libsockdrill_preload.so", dir, rel[i]);
-		if (n > 0 && (size_t)n < size && access(out, R_OK) == 0)
-			return 0;
-	}
-	return -1;
-}
-
 /* The program file for argv0 (a path, or searched in PATH). */
 static int resolve(const char *argv0, char *out, size_t size)
 {
@@ -338,7 +315,8 @@ int sd__cmd_wrap(int argc, char **argv)
 		sd__usage_error("wrap", "%s: command not found", cargv[0]);
 		goto out;
 	}
-	if (find_preload(preload, sizeof preload) < 0) {
+	if (sd__find_library("SOCKDRILL_PRELOAD", "libsockdrill_preload.so", preload,
+			     sizeof preload) < 0) {
 		sd__usage_error("wrap", "libsockdrill_preload.so not found beside the sockdrill "
 					"binary (set SOCKDRILL_PRELOAD)");
 		goto out;
