@@ -1,7 +1,9 @@
 """The benchmark runs and reports every figure; its numbers are not judged here."""
+import os
 import re
 import subprocess
 
+import inproc_servers as srv
 from conftest import ROOT
 
 
@@ -48,3 +50,24 @@ def test_bench_rejects_unknown_flag(default_build):
 
 def test_ci_bench_script_is_executable():
     assert (ROOT / "ci" / "bench").stat().st_mode & 0o111
+
+
+# ---- the real servers' routes (bench/bench_servers.py): they run, count and report; no figure
+# is judged. lighttpd is the server here: ci/deps installs Debian's binary for the tests.
+
+LIGHTTPD_SEEDS = ROOT / "servers" / "lighttpd" / "seeds"
+
+
+def test_plain_engine_runs_inputs_fresh_and_persistent(tmp_path):
+    exe = srv.build("lighttpd", engine="plain")
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    n = len(list(LIGHTTPD_SEEDS.iterdir()))
+    for persistent, rounds in (("0", 1), ("1", 3)):
+        r = subprocess.run([str(exe), "--rounds", str(rounds), str(LIGHTTPD_SEEDS)],
+                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                           env=dict(env, SOCKDRILL_PERSISTENT=persistent))
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert re.search(rf"^inputs: {n * rounds} in [0-9.]+ s, [0-9.]+ inputs/s, cpu [0-9.]+ s "
+                         rf"\({n} files, {rounds} rounds\)$", r.stdout, re.M), r.stdout
+        if persistent == "1":  # one server for every input
+            assert f"persistent mode: {n * rounds} inputs, the server started 1 time\n" in r.stderr
