@@ -1,7 +1,12 @@
 """The benchmark runs and reports every figure; its numbers are not judged here."""
 import os
+import pathlib
 import re
 import subprocess
+import time
+import uuid
+
+import pytest
 
 import inproc_servers as srv
 from conftest import ROOT
@@ -55,7 +60,96 @@ def test_ci_bench_script_is_executable():
 # ---- the real servers' routes (bench/bench_servers.py): they run, count and report; no figure
 # is judged. lighttpd is the server here: ci/deps installs Debian's binary for the tests.
 
+LIGHTTPD = "/usr/sbin/lighttpd"
 LIGHTTPD_SEEDS = ROOT / "servers" / "lighttpd" / "seeds"
+
+
+def native_env(build, tmp_path, **extra):
+    env = dict(os.environ, SD_BENCH_SERVER=LIGHTTPD, TMPDIR=str(tmp_path),
+               SD_BENCH_SHIM=str(build / "libsd_bench_forkserver.so"))
+    env.update(extra)
+    return env
+
+
+def processes_with(marker):
+    """The pids whose environment holds marker (a server left running by the route)."""
+    pids = []
+    for d in pathlib.Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and marker.encode() in (d / "environ").read_bytes():
+                pids.append(int(d.name))
+        except OSError:
+            pass
+    return pids
+
+
+def test_native_route_runs_every_seed_and_reaps_its_servers(build, tmp_path):
+    marker = f"SD_BENCH_TEST_{uuid.uuid4().hex}=1"
+    key, value = marker.split("=")
+    env = native_env(build, tmp_path, **{key: value})
+    seeds = sorted(LIGHTTPD_SEEDS.iterdir())
+    r = subprocess.run([str(build / "bench_native_lighttpd"), "--rounds", "2", str(LIGHTTPD_SEEDS)],
+                       capture_output=True, text=True, timeout=300, env=env,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    n = 2 * len(seeds)
+    assert re.search(rf"^inputs: {n} in [0-9.]+ s, [0-9.]+ inputs/s, cpu [0-9.]+ s "
+                     rf"\({len(seeds)} files, 2 rounds\)$", r.stdout, re.M), r.stdout
+    # Every input had its own lighttpd, which answered HTTP on every connection.
+    m = re.search(rf"^native: {n} inputs, 0 failed starts, 0 sessions refused by the oracle, "
+                  r"0 connections without a reply, 0 connection errors, \d+ half-closes "
+                  r"unanswered within the end wait; per input [0-9.]+ ms to fork and listen, "
+                  r"[0-9.]+ ms of clients, [0-9.]+ ms to kill and reap; cpu [0-9.]+ s "
+                  r"\(all processes\); wait scale 0.1$", r.stdout, re.M)
+    assert m, r.stdout
+    assert processes_with(marker) == []
+
+
+@pytest.mark.parametrize("var,value,says", [
+    ("SD_BENCH_SERVER", "/nonexistent/lighttpd",
+     "SD_BENCH_SERVER: '/nonexistent/lighttpd' is not an executable (the server's binary)"),
+    ("SD_BENCH_SHIM", "/nonexistent.so",
+     "SD_BENCH_SHIM: '/nonexistent.so' is not readable (libsd_bench_forkserver.so)"),
+    ("SD_BENCH_WAIT_SCALE", "5", "SD_BENCH_WAIT_SCALE: '5': a number 0.01..1"),
+    ("SD_BENCH_WAIT_SCALE", "x", "SD_BENCH_WAIT_SCALE: 'x': a number 0.01..1"),
+])
+def test_native_route_rejects_bad_settings(build, tmp_path, var, value, says):
+    env = native_env(build, tmp_path, **{var: value})
+    r = subprocess.run([str(build / "bench_native_lighttpd"), str(LIGHTTPD_SEEDS / "msg-00")],
+                       capture_output=True, text=True, timeout=60, env=env,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"bench_native: {says}"], r.stderr
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--rounds", "0"], "--rounds: a whole number, 1..1000000"),
+    (["--rounds", "1000001"], "--rounds: a whole number, 1..1000000"),
+    (["--rounds", "2x"], "--rounds: a whole number, 1..1000000"),
+    (["--seconds", "0"], "--seconds: a number of seconds, 0.001..3600"),
+    (["--seconds", "3601"], "--seconds: a number of seconds, 0.001..3600"),
+    (["--rounds"], "an option without its value"),
+    ([], "no input named"),
+])
+def test_input_runner_rejects_bad_usage(build, args, says):
+    prog = str(build / "bench_native_lighttpd")
+    r = subprocess.run([prog, *args], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == f"{prog}: {says}", r.stderr
+    assert r.stdout == ""
+
+
+def test_input_runner_names_an_unreadable_input(build, tmp_path):
+    prog = str(build / "bench_native_lighttpd")
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * ((1 << 20) + 1))
+    for path, says in ((tmp_path / "missing", "No such file or directory"),
+                       (big, "larger than 1048576 bytes")):
+        r = subprocess.run([prog, str(path)], capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 2
+        assert r.stderr.strip().splitlines() == [f"{prog}: {path}: {says}"], r.stderr
 
 
 def test_plain_engine_runs_inputs_fresh_and_persistent(tmp_path):
@@ -71,3 +165,29 @@ def test_plain_engine_runs_inputs_fresh_and_persistent(tmp_path):
                          rf"\({n} files, {rounds} rounds\)$", r.stdout, re.M), r.stdout
         if persistent == "1":  # one server for every input
             assert f"persistent mode: {n * rounds} inputs, the server started 1 time\n" in r.stderr
+
+
+def test_native_route_leaves_no_server_when_killed(build, tmp_path):
+    """The route's client killed mid-run (a time-out does that) takes its forkserver and the
+    server of the input with it: nothing it started keeps running."""
+    marker = f"SD_BENCH_TEST_{uuid.uuid4().hex}=1"
+    key, value = marker.split("=")
+    p = subprocess.Popen([str(build / "bench_native_lighttpd"), "--seconds", "60",
+                          str(LIGHTTPD_SEEDS)], env=native_env(build, tmp_path, **{key: value}),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while len(processes_with(marker)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the client, its forkserver and a server of an input
+        assert len(processes_with(marker)) >= 3
+    finally:
+        p.kill()
+        p.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = processes_with(marker)
+    for pid in left:  # what this test started, ended by pid
+        os.kill(pid, 9)
+    assert left == []
