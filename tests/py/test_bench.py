@@ -97,11 +97,13 @@ def test_native_route_runs_every_seed_and_reaps_its_servers(build, tmp_path):
                      rf"\({len(seeds)} files, 2 rounds\)$", r.stdout, re.M), r.stdout
     # Every input had its own lighttpd, which answered HTTP on every connection.
     m = re.search(rf"^native: {n} inputs, 0 failed starts, 0 sessions refused by the oracle, "
-                  r"0 connections without a reply, 0 connection errors, \d+ half-closes "
-                  r"unanswered within the end wait; per input [0-9.]+ ms to fork and listen, "
-                  r"[0-9.]+ ms of clients, [0-9.]+ ms to kill and reap; cpu [0-9.]+ s "
-                  r"\(all processes\); wait scale 0.1$", r.stdout, re.M)
+                  r"0 connections without a reply \((\d+) reply bytes in all\), 0 connection "
+                  r"errors, \d+ half-closes unanswered within the end wait; per input [0-9.]+ ms "
+                  r"to fork and listen, [0-9.]+ ms of clients, [0-9.]+ ms to kill and reap; cpu "
+                  r"[0-9.]+ s \(all processes\); wait scale 0.05$", r.stdout, re.M)
     assert m, r.stdout
+    # both rounds got lighttpd's whole replies (its 25 seeds' replies are 10238 bytes)
+    assert int(m.group(1)) == 2 * 10238, r.stdout
     assert processes_with(marker) == []
 
 
@@ -172,15 +174,18 @@ def test_native_route_leaves_no_server_when_killed(build, tmp_path):
     server of the input with it: nothing it started keeps running."""
     marker = f"SD_BENCH_TEST_{uuid.uuid4().hex}=1"
     key, value = marker.split("=")
-    p = subprocess.Popen([str(build / "bench_native_lighttpd"), "--seconds", "60",
-                          str(LIGHTTPD_SEEDS)], env=native_env(build, tmp_path, **{key: value}),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # One input that lasts: a GET, then 8 pauses of 640 ms (real ms at wait scale 1).
+    slow = tmp_path / "slow"
+    slow.write_bytes(srv.session({"msgs": [{"which": 1, "after": "sleep", "ms": 640}] * 8}))
+    env = native_env(build, tmp_path, SD_BENCH_WAIT_SCALE="1", **{key: value})
+    p = subprocess.Popen([str(build / "bench_native_lighttpd"), "--seconds", "60", str(slow)],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while len(processes_with(marker)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)  # the client, its forkserver and a server of an input
-        assert len(processes_with(marker)) >= 3
+        deadline, seen = time.monotonic() + 30, 0
+        while seen < 3 and time.monotonic() < deadline:
+            seen = len(processes_with(marker))  # the client, its forkserver, an input's server
+        assert seen >= 3
     finally:
         p.kill()
         p.wait(timeout=30)
