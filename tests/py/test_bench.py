@@ -196,3 +196,41 @@ def test_native_route_leaves_no_server_when_killed(build, tmp_path):
     for pid in left:  # what this test started, ended by pid
         os.kill(pid, 9)
     assert left == []
+
+
+def test_bench_servers_prints_its_table(default_build, tmp_path):
+    srv.build("lighttpd", engine="plain")
+    srv.build("lighttpd", engine="libfuzzer")
+    r = subprocess.run(["/usr/bin/python3", str(ROOT / "bench" / "bench_servers.py"),
+                        "--seconds", "0.2", "--servers", "lighttpd",
+                        "--routes", "plain,libfuzzer,native"],
+                       capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
+                       env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    head = re.search(r"^  server +plain fresh +plain pers\. +libFuzzer fresh +libFuzzer pers\. "
+                     r"+native$", out, re.M)
+    assert head, out
+    assert re.search(r"^  lighttpd \(25\)( +[0-9]+){5}$", out, re.M), out
+    assert re.search(r"^ {12}( +[0-9]+/cpu-s){5}$", out, re.M), out
+    assert re.search(r"^  lighttpd: native: \d+ inputs, 0 failed starts", out, re.M), out
+    assert re.search(r"^  lighttpd: plain pers\. [0-9.]+x \((meets|MISSES) 10x\), plain fresh "
+                     r"[0-9.]+x \((meets|MISSES) 3x\), libFuzzer pers\. [0-9.]+x, libFuzzer "
+                     r"fresh [0-9.]+x$", out, re.M), out
+    assert re.search(r"^fastest server persistent uninstrumented: lighttpd, \d+ inputs/s, \d+ per "
+                     r"CPU-second \(goal >= 20000/core: (meets goal|MISSES goal, [0-9.]+x short)"
+                     r"\)$", out, re.M), out
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--seconds", "0"], "--seconds: 0.1..600"),
+    (["--repeat", "6"], "--repeat: 1..5"),
+    (["--servers", "apache"], "unknown server apache"),
+    (["--routes", "qemu"], "unknown route qemu"),
+    (["--wait-scale", "2"], "--wait-scale: 0.01..1"),
+])
+def test_bench_servers_rejects_bad_usage(args, says):
+    r = subprocess.run(["/usr/bin/python3", str(ROOT / "bench" / "bench_servers.py"), *args],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"bench_servers: {says}"], r.stderr
