@@ -134,6 +134,7 @@ enum sd__wake { W_WOKEN, W_TIMEOUT, W_DEADLOCK, W_INTR };
 
 struct sd__actor {
 	int id;
+	size_t slot; /* its place in actors[] and the bit sets */
 	char name[32];
 	enum sd__astate st;
 	enum sd__wake why;
@@ -202,9 +203,13 @@ struct sd__sim {
 
 	/* actors */
 	struct sd__actor main;
-	struct sd__actor **actors; /* actors[id]: &main, then the spawned ones */
-	size_t nactors;
-	/* bit id % 64 of word id / 64: actor id runnable, parked, parked on a key */
+	/* actors[slot]: &main, then the spawned ones in id order. Joined actors (status 0) are
+	 * forgotten once they are half the table, the others keeping their order: a sim that
+	 * lives long (persistent fuzzing) holds the actors of now, not all it ever ran. */
+	struct sd__actor **actors;
+	size_t nactors, njoined;
+	int last_id; /* the last id given: ids are 1, 2, ..., never given twice */
+	/* bit slot % 64 of word slot / 64: actor runnable, parked, parked on a key */
 	uint64_t *runq, *parkq, *keyq;
 	size_t qwords;
 	uint64_t park_seq, serial;
@@ -292,7 +297,7 @@ void sd__yield(struct sd__sim *s); /* another runnable actor, if any, runs first
 /* Preemption at a call: with chance preempt/1024, a yield. Inline, as most calls only draw. */
 static inline void sd__maybe_yield(struct sd__sim *s)
 {
-	if (s->nactors && s->preempt && (sd__rand(s) & 1023) < s->preempt)
+	if (s->last_id && s->preempt && (sd__rand(s) & 1023) < s->preempt)
 		sd__yield(s);
 }
 void sd__advance(struct sd__sim *s);  /* process timers due at s->now */

@@ -45,13 +45,14 @@ __asm__(".text\n"
  * clock and exit interposers that their caller is an actor. Set at every switch. */
 static _Thread_local struct sd__sim *running;
 
-/* Actor states are mirrored in three bit sets indexed by actor id (main is 0), runnable,
+/* Actor states are mirrored in three bit sets indexed by slot (main is 0), runnable,
  * parked and parked on a key, so the scheduler's scans visit only the actors concerned, in
- * id order. Every change of an actor's state goes through here. */
+ * id order (slots keep it). Every change of an actor's state goes through here. */
 static void set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st)
 {
-	size_t w = (size_t)a->id / 64;
-	uint64_t b = 1ull << (a->id % 64);
+	size_t w = a->slot / 64;
+	uint64_t b = 1ull << (a->slot % 64);
+	s->njoined += st == A_JOINED && a->st != A_JOINED;
 	uint64_t run = s->runq[w] & ~b, park = s->parkq[w] & ~b; /* one store each */
 	uint64_t key = s->keyq[w] & ~b;
 	s->runq[w] = st == A_RUNNABLE ? run | b : run;
@@ -82,6 +83,60 @@ static unsigned kth_bit(uint64_t m, unsigned n, unsigned k)
 }
 
 static struct sd__actor *actor_at(struct sd__sim *s, size_t i) { return s->actors[i]; }
+
+/* What a lookup of a forgotten actor's id finds: one joined, with status 0. */
+static const struct sd__actor forgotten = {.st = A_JOINED};
+
+/* The actor with this id (slots are in id order: a binary search); &forgotten for an id
+ * given and forgotten since, NULL for one never given. */
+static struct sd__actor *find(struct sd__sim *s, int id)
+{
+	if (id < 0 || id > s->last_id)
+		return NULL;
+	size_t lo = 0, hi = s->nactors + 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->actors[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo <= s->nactors && s->actors[lo]->id == id)
+		return s->actors[lo];
+	return (struct sd__actor *)&forgotten;
+}
+
+/* Frees the joined actors with status 0 (a lookup finds them as &forgotten); the others move
+ * down in order, so the scheduler's id-order scans, and with them every decision, stay as
+ * they were. */
+static void forget_joined(struct sd__sim *s)
+{
+	size_t n = 0;
+	for (size_t i = 1; i <= s->nactors; i++) {
+		struct sd__actor *a = s->actors[i];
+		if (a->st == A_JOINED && a->status == 0) {
+			if (a == s->prev) /* reap_prev has no more use for it */
+				s->prev = NULL;
+			free(a);
+			continue;
+		}
+		s->actors[++n] = a;
+		a->slot = n;
+	}
+	s->nactors = n;
+	s->njoined = 0;
+	memset(s->runq, 0, s->qwords * sizeof *s->runq);
+	memset(s->parkq, 0, s->qwords * sizeof *s->parkq);
+	memset(s->keyq, 0, s->qwords * sizeof *s->keyq);
+	for (size_t i = 0; i <= n; i++) { /* the bits again, at the new slots */
+		struct sd__actor *a = s->actors[i];
+		uint64_t b = 1ull << (a->slot % 64);
+		s->runq[a->slot / 64] |= a->st == A_RUNNABLE ? b : 0;
+		s->parkq[a->slot / 64] |= a->st == A_PARKED ? b : 0;
+		s->keyq[a->slot / 64] |= a->st == A_PARKED && a->key ? b : 0;
+		s->njoined += a->st == A_JOINED;
+	}
+}
 
 /* Gives back an actor's stack. Frames that never returned (every actor's entry frame, and
  * all of one abandoned mid-call when the sim closed while it was blocked) keep their
@@ -223,8 +278,8 @@ static void switch_to(struct sd__sim *s, struct sd__actor *to, int dying)
  * id order, k drawn below their number. */
 static struct sd__actor *pick_runnable(struct sd__sim *s, const struct sd__actor *skip)
 {
-	size_t sw = skip ? (size_t)skip->id / 64 : 0;
-	uint64_t sb = skip ? 1ull << (skip->id % 64) : 0;
+	size_t sw = skip ? skip->slot / 64 : 0;
+	uint64_t sb = skip ? 1ull << (skip->slot % 64) : 0;
 	if (s->qwords == 1) { /* up to 63 actors: one word */
 		uint64_t m = s->runq[0] & ~sb;
 		if (!m)
@@ -426,6 +481,8 @@ static void trampoline(unsigned lo, unsigned hi)
 
 int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg)
 {
+	if (s->njoined >= 64 && 2 * s->njoined >= s->nactors)
+		forget_joined(s);
 	struct sd__actor *a = calloc(1, sizeof *a), **grown;
 	if (!a)
 		return -ENOMEM;
@@ -459,7 +516,8 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 	}
 	a->asan_bottom = a->stack;
 	a->asan_size = a->stack_size;
-	a->id = (int)s->nactors + 1;
+	a->id = ++s->last_id;
+	a->slot = s->nactors + 1;
 	snprintf(a->name, sizeof a->name, "%s", name && *name ? name : "actor");
 	a->fn = fn;
 	a->arg = arg;
@@ -493,10 +551,9 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 int sd__join(struct sd__sim *s, int id)
 {
 	char what[64];
-	if (id <= 0 || (size_t)id > s->nactors || s->actors[id]->st == A_JOINED ||
-	    s->actors[id] == s->cur)
+	struct sd__actor *a = id > 0 ? find(s, id) : NULL;
+	if (!a || a->st == A_JOINED || a == s->cur)
 		return -ESRCH;
-	struct sd__actor *a = s->actors[id];
 	snprintf(what, sizeof what, "join(%s)", a->name);
 	while (a->st != A_DONE)
 		if (sd__park_on(s, NULL, what, -1, 0) == W_DEADLOCK)
@@ -522,10 +579,7 @@ static struct sd__sim *sim_of(struct sd_net *net)
 	return net && net->ops == &sd_sim_ops ? net->state : NULL;
 }
 
-static struct sd__actor *actor_of(struct sd__sim *s, int id)
-{
-	return s && id >= 0 && (size_t)id <= s->nactors ? s->actors[id] : NULL;
-}
+static struct sd__actor *actor_of(struct sd__sim *s, int id) { return s ? find(s, id) : NULL; }
 
 int sd_sim_current(struct sd_net *out)
 {

@@ -1,6 +1,7 @@
 /* What only the simulator promises: determinism, virtual time, actors, deadlock reports. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,10 @@
 #include <sockdrill/fault.h>
 
 #include "sd_test.h"
+
+#ifdef __SANITIZE_ADDRESS__
+size_t __sanitizer_get_current_allocated_bytes(void); /* ASan's interface */
+#endif
 
 const char sd_unit_module[] = "sim";
 
@@ -919,6 +924,61 @@ static void fault_decisions_in_the_trace_in_order(void **state)
 	assert_non_null(line_with(a, "): short-write, "));
 	assert_non_null(strstr(a, ", POLLOUT) = 0\n"));
 	free(a), free(b), free(c);
+/* The bytes the program has allocated now (ASan's count under ASan, glibc's otherwise). */
+static size_t allocated_bytes(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	return mallinfo2().uordblks;
+#endif
+}
+
+static void tick(void *arg)
+{
+	struct sd_net *net = arg;
+	sd_sleep_ns(net, MS);
+}
+
+/* A sim that lives long (a persistent fuzzing campaign spawns clients for every input) holds
+ * the actors it has now, not all it ever ran: its memory stays flat (it grew by an actor's
+ * record for every one, and the scheduler's scans with them). Ids keep counting, and a
+ * forgotten actor answers as a joined one with status 0. */
+static void a_long_lived_sim_forgets_joined_actors(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(3, "preempt=0.25");
+	int key;
+	struct parker live = {.net = net, .on = &key};
+	int live_id = sd_spawn(net, "parker", park_on_key, &live);
+	int first = sd_spawn(net, "tick", tick, net);
+	assert_int_equal(sd_join(net, first), 0);
+	for (int i = 0; i < 500; i++) /* the tables at their working size */
+		assert_int_equal(sd_join(net, sd_spawn(net, "tick", tick, net)), 0);
+	size_t before = allocated_bytes();
+	int id = 0;
+	for (int i = 0; i < 20000; i++) {
+		id = sd_spawn(net, "tick", tick, net);
+		assert_int_equal(sd_join(net, id), 0);
+	}
+	/* it was 20000 actor records, over 20 MiB */
+	assert_true(allocated_bytes() < before + 256 * 1024);
+	assert_int_equal(id, first + 20500); /* never an id twice */
+	int status = -5;
+	assert_int_equal(sd_join(net, first), -ESRCH);
+	assert_int_equal(sd_sim_actor_status(net, first, &status), 1);
+	assert_int_equal(status, 0);
+	assert_int_equal(sd_sim_actor_stop(net, first), 0);
+	assert_int_equal(sd_sim_interrupt(net, first), -ESRCH);
+	assert_int_equal(sd_sim_detach(net, first), -ESRCH);
+	assert_int_equal(sd_sim_actor_stop(net, id + 1), -ESRCH);
+	assert_int_equal(sd_sim_actor_status(net, id + 1, NULL), -ESRCH);
+	/* the actor parked all along is still found, and runs */
+	assert_int_equal(sd_sim_actor_status(net, live_id, NULL), 0);
+	assert_int_equal(sd_sim_unpark(net, &key, -1), 1);
+	assert_int_equal(sd_join(net, live_id), 0);
+	assert_int_equal(live.rc, 0);
+	close_sim(net);
 }
 
 const struct CMUnitTest sd_unit_tests[] = {
@@ -942,5 +1002,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(listening_counts_the_listeners_a_connect_reaches),
 	T(wake_makes_readiness_new),
 	T(fault_decisions_in_the_trace_in_order),
+	T(a_long_lived_sim_forgets_joined_actors),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
