@@ -924,6 +924,8 @@ static void fault_decisions_in_the_trace_in_order(void **state)
 	assert_non_null(line_with(a, "): short-write, "));
 	assert_non_null(strstr(a, ", POLLOUT) = 0\n"));
 	free(a), free(b), free(c);
+}
+
 /* The bytes the program has allocated now (ASan's count under ASan, glibc's otherwise). */
 static size_t allocated_bytes(void)
 {
