@@ -440,8 +440,18 @@ int sd__cmd_wrap(int argc, char **argv)
 		else if (!exited)
 			sd__proc_stop(pid, SIGTERM, &status);
 		if (!sd__proc_caught()) {
-			printf("FINDING: the server %s before listening on 127.0.0.1:%d\n",
-			       exited ? "exited" : "did not start", port);
+			char how[96];
+			if (!exited)
+				snprintf(how, sizeof how, "was not listening after %llu s",
+					 (unsigned long long)timeout);
+			else if (WIFSIGNALED(status))
+				snprintf(how, sizeof how, "died of signal %d (%s)", WTERMSIG(status),
+					 strsignal(WTERMSIG(status)));
+			else
+				snprintf(how, sizeof how, "exited with status %d",
+					 WEXITSTATUS(status));
+			printf("FINDING: the server %s before listening on 127.0.0.1:%d\n", how,
+			       port);
 			print_file(errpath, "  server: ", 20);
 		}
 		findings++;
@@ -466,24 +476,30 @@ int sd__cmd_wrap(int argc, char **argv)
 			}
 			sd_sc_result_free(&r);
 		}
-		if (sd__proc_caught()) {
+		/* How the server ended is one finding, whatever the order: a crash closes the
+		 * client's socket a moment before the process can be reaped, so "it had exited"
+		 * and "we stopped it and it died of SIGSEGV" are the same event seen at two
+		 * instants. The sanitizer report, when there is one, tells it best. */
+		int alone = 0;
+		if (sd__proc_caught())
 			sd__proc_wait(pid, &status); /* the handler passed the signal on */
-		} else if (sd__proc_poll(pid, &status) != 0) {
-			printf("FINDING: the server exited during the scenarios\n");
-			findings++;
-		} else {
+		else if ((alone = sd__proc_poll(pid, &status)) == 0)
 			sd__proc_stop(pid, SIGTERM, &status);
-		}
-		if (!sd__proc_caught() && WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM &&
-		    WTERMSIG(status) != SIGKILL) {
-			printf("FINDING: the server died of signal %d (%s)\n", WTERMSIG(status),
-			       strsignal(WTERMSIG(status)));
-			findings++;
-		}
-		if (!sd__proc_caught() && (file_has(errpath, "ERROR: AddressSanitizer") ||
-					   file_has(errpath, "runtime error:"))) {
+		int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+		if (sd__proc_caught()) {
+			/* a run cut short by the signal says nothing */
+		} else if (file_has(errpath, "ERROR: AddressSanitizer") ||
+			   file_has(errpath, "ERROR: LeakSanitizer") ||
+			   file_has(errpath, "runtime error:")) {
 			printf("FINDING: the server printed a sanitizer report:\n");
 			print_file(errpath, "  server: ", 40);
+			findings++;
+		} else if (sig && sig != SIGTERM && sig != SIGKILL) {
+			printf("FINDING: the server died of signal %d (%s)\n", sig, strsignal(sig));
+			findings++;
+		} else if (alone > 0) {
+			printf("FINDING: the server exited during the scenarios (status %d)\n",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + sig);
 			findings++;
 		}
 	}

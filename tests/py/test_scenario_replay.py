@@ -97,7 +97,7 @@ def test_planted_bug_replays_on_the_sim_and_on_the_kernel(dialog, tmp_path):
     assert f"ok   {out}  (6 steps, " in kern.stdout
     assert "FINDING: the server printed a sanitizer report:\n" in kern.stdout
     assert "ERROR: AddressSanitizer: heap-buffer-overflow" in kern.stdout
-    assert kern.stdout.endswith(f"wrap: 2 findings\nreproduce: ./sockdrill wrap --run {out} -- "
+    assert kern.stdout.endswith(f"wrap: 1 finding\nreproduce: ./sockdrill wrap --run {out} -- "
                                 f"{dialog}/dialog_server --port {{port}}\n"), kern.stdout
 
 

@@ -140,7 +140,16 @@ def test_statically_linked_program_gets_a_warning(build, tmp_path):
 def test_server_that_never_listens_is_a_finding(build):
     r = wrap(build, "--timeout", "3", "--run", CLIENT, "--", "/bin/sh", "-c", "exit 0", "{port}")
     assert r.returncode == 1
-    assert "FINDING: the server exited before listening on 127.0.0.1:" in r.stdout
+    assert "FINDING: the server exited with status 0 before listening on 127.0.0.1:" in r.stdout
+
+
+def test_server_crash_before_listening_names_its_signal(build):
+    r = wrap(build, "--timeout", "3", "--run", CLIENT, "--", "/bin/sh", "-c", "kill -SEGV $$",
+             "{port}")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FINDING: the server died of signal 11 (Segmentation fault) before listening on " \
+        "127.0.0.1:" in r.stdout
+    assert r.stdout.count("FINDING") == 1
 
 
 def test_server_crash_is_a_finding(build, tmp_path):
@@ -156,6 +165,7 @@ def test_server_crash_is_a_finding(build, tmp_path):
              crasher, "{port}")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FINDING: the server died of signal 11" in r.stdout
+    assert r.stdout.count("FINDING") == 1  # one crash, one finding, however the timing falls
 
 
 @pytest.mark.parametrize("args, message", [
