@@ -217,18 +217,30 @@ static const char *err_name(int e)
 }
 
 /* "a1": the role letter and the ordinal of a connection. */
-#define CONN_ROLE(conn) ("?acl"[(unsigned)((conn) >> 56) < 4 ? (unsigned)((conn) >> 56) : 0])
+#define CONN_ROLE(conn) ("?acls"[(unsigned)((conn) >> 56) < 5 ? (unsigned)((conn) >> 56) : 0])
 #define CONN_NUM(conn)  ((unsigned long long)((conn) & ((1ull << 56) - 1)))
 
 size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
 		       const char *op, const struct sd_fault_decision *d, size_t asked)
 {
+	return sd_fault_format_pid(buf, size, t_ns, 0, 0, conn, call, op, d, asked);
+}
+
+size_t sd_fault_format_pid(char *buf, size_t size, int64_t t_ns, long pid, long conn_pid,
+			   uint64_t conn, uint64_t call, const char *op,
+			   const struct sd_fault_decision *d, size_t asked)
+{
 	const char *err = err_name(d->err);
+	char who[32] = "", owner[24] = "";
+	if (pid) {
+		snprintf(who, sizeof who, "\"pid\":%ld,", pid);
+		snprintf(owner, sizeof owner, "%ld/", conn_pid ? conn_pid : pid);
+	}
 	int n = snprintf(buf, size,
-			 "{\"t\":%lld.%09lld,\"conn\":\"%c%llu\",\"call\":%llu,\"op\":\"%s\","
+			 "{\"t\":%lld.%09lld,%s\"conn\":\"%s%c%llu\",\"call\":%llu,\"op\":\"%s\","
 			 "\"fault\":\"%s\",\"bytes\":%zu,\"asked\":%zu%s%s%s}\n",
-			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000),
-			 CONN_ROLE(conn), CONN_NUM(conn), (unsigned long long)call, op,
+			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000), who,
+			 owner, CONN_ROLE(conn), CONN_NUM(conn), (unsigned long long)call, op,
 			 d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked,
 			 err ? ",\"errno\":\"" : "", err ? err : "", err ? "\"" : "");
 	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;

@@ -15,7 +15,8 @@
  *   VOID(name, params, args)          the same, for a function that returns nothing.
  *
  * write and writev are ANY lines: on descriptors 1 and 2 the route sees what is written
- * (in-process, the tail of a server's output for harness errors, proc.c).
+ * (in-process, the tail of a server's output for harness errors, proc.c). close is one too:
+ * the route's own descriptor (the LD_PRELOAD log) is never the program's to close.
  *
  * fcntl, fcntl64 and ioctl take variable arguments and are written out in sock.c; they are
  * listed in SD__LAYER_VARIADIC. socketpair is not interposed: AF_UNIX pairs are the kernel's,
@@ -40,7 +41,7 @@
 	FD(int, setsockopt, (int fd, int lv, int n, const void *v, socklen_t l),                   \
 	   (fd, lv, n, v, l), fd)                                                                  \
 	FD(int, shutdown, (int fd, int how), (fd, how), fd)                                        \
-	FD(int, close, (int fd), (fd), fd)                                                         \
+	ANY(int, close, (int fd), (fd))                                                            \
 	VOID(closefrom, (int lo), (lo))                                                            \
 	ANY(int, close_range, (unsigned lo, unsigned hi, int f), (lo, hi, f))                      \
 	FD(int, dup, (int fd), (fd), fd)                                                           \

@@ -65,3 +65,12 @@ void sd__fd_take_range(unsigned lo, unsigned hi, void (*fn)(int fd, struct sd__f
 			fn((int)fd, h);
 	}
 }
+
+int sd__stale_fd(int fd)
+{
+	struct sd__fdh *h = sd__fd_take(fd);
+	if (h)
+		sd__route_forget(fd, h);
+	sd__route_flush();
+	return 1;
+}

@@ -152,7 +152,12 @@ ssize_t sd__on_write(int fd, const void *b, size_t n)
 		return SD__LIBC(write)(fd, b, n);
 	}
 	sd__route_cancel_point();
-	return sent(sd_send(h->net, h->sfd, b, n, 0), 0);
+	int saved = errno;
+	ssize_t r = sent(sd_send(h->net, h->sfd, b, n, 0), 0);
+	if (!sd__stale(r, fd))
+		return r;
+	errno = saved;
+	return SD__LIBC(write)(fd, b, n);
 }
 
 ssize_t sd__on_send(struct sd__fdh *h, int fd, const void *b, size_t n, int f)
@@ -194,7 +199,12 @@ ssize_t sd__on_writev(int fd, const struct iovec *v, int n)
 	if (n < 0 || n > IOV_LIMIT)
 		return sd__ret(-EINVAL);
 	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
-	return sent(sd_sendmsg(h->net, h->sfd, &m, 0), 0);
+	int saved = errno;
+	ssize_t r = sent(sd_sendmsg(h->net, h->sfd, &m, 0), 0);
+	if (!sd__stale(r, fd))
+		return r;
+	errno = saved;
+	return SD__LIBC(writev)(fd, v, n);
 }
 
 int sd__on_sendmmsg(struct sd__fdh *h, int fd, struct mmsghdr *v, unsigned n, int f)

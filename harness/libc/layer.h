@@ -97,6 +97,12 @@ long sd__route_queued(struct sd__fdh *h, int outq);
  * epoll (sd_sim_wake_readers), since on Linux such a read means the queue was drained; under
  * LD_PRELOAD nothing (the kernel's epoll cannot be told). */
 void sd__route_read_short(struct sd_net *net, int sfd);
+/* The descriptor the route keeps for itself (under LD_PRELOAD the fault log, preload_log.c),
+ * or -1: the program's close, closefrom, close_range, dup2 and dup3 never take it (sock.c). */
+int sd__route_own_fd(void);
+/* The program is about to make descriptor fd a copy of another (dup2, dup3): the route's own,
+ * if it is fd, moves to another number first. */
+void sd__route_own_move(int fd);
 /* The net names resolve in without DNS (in-process, attached), or NULL: the C library's. */
 struct sd_net *sd__route_resolver(void);
 /* A call POSIX makes a cancellation point (accept, connect, read*, recv*, write*, send*,
@@ -151,6 +157,16 @@ SD__LAYER_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
 #undef SD__ON_ANY
 #undef SD__ON_VOID
 
+/* Whether a call on one of the layer's descriptors found no socket there (r: its result,
+ * -1 with ENOTSOCK): under LD_PRELOAD the number was closed behind the layer's back (a raw
+ * system call) and reused for a file. The descriptor is then forgotten and the caller puts
+ * errno back and redoes the call through the C library unchanged (fdtab.c). */
+int sd__stale_fd(int fd);
+static inline int sd__stale(intptr_t r, int fd)
+{
+	return sd__route_kernel_fds && r == -1 && errno == ENOTSOCK && sd__stale_fd(fd);
+}
+
 /* The exported function of one line of calls.h. A descriptor in the table goes to the layer's
  * body, any other to the C library: one load when the table is empty, as it is in a program
  * with no socket of the layer's. */
@@ -158,8 +174,13 @@ SD__LAYER_CALLS(SD__ON_FD, SD__ON_ANY, SD__ON_VOID)
 	SD__EXPORT ret name params                                                                 \
 	{                                                                                          \
 		struct sd__fdh *h = sd__fd_lookup(fd);                                             \
-		if (h)                                                                             \
-			return sd__on_##name(h, SD__STRIP args);                                   \
+		if (h) {                                                                           \
+			int saved_ = errno;                                                        \
+			ret r = sd__on_##name(h, SD__STRIP args);                                  \
+			if (!sd__stale((intptr_t)r, fd))                                           \
+				return r;                                                          \
+			errno = saved_;                                                            \
+		}                                                                                  \
 		return SD__LIBC(name) args;                                                        \
 	}
 #define SD__DEF_ANY(ret, name, params, args)                                                       \

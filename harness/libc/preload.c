@@ -10,6 +10,8 @@
 #include <sockdrill/fault.h>
 #include <sockdrill/real.h>
 
+#include "preload_out.h"
+
 /*
  * libsockdrill_preload.so (`sockdrill wrap`): the TCP sockets an unmodified program creates
  * itself (socket, accept) go through the fault wrapper (src/wrap/fault.c) to a `real`
@@ -64,19 +66,34 @@ static void track(int fd)
 		sd_real_adopt(&real, fd, 0);
 }
 
-static void fork_prepare(void) { sd_fault_lock(&faulty, 1); }
-static void fork_done(void) { sd_fault_lock(&faulty, 0); }
+/* The wrapper's lock, then the log's, are held across fork. The child takes its own pid (log
+ * lines, connection ids) and its own slot of the counts before releasing them. */
+static void fork_prepare(void)
+{
+	sd_fault_lock(&faulty, 1);
+	sd__preload_out_fork_prepare();
+}
+static void fork_parent(void)
+{
+	sd__preload_out_fork_parent();
+	sd_fault_lock(&faulty, 0);
+}
+static void fork_child(void)
+{
+	sd__preload_out_fork_child(&faulty);
+	sd_fault_lock(&faulty, 0);
+}
 
 __attribute__((constructor)) static void sd_preload_init(void)
 {
 	int saved = errno; /* the C library's functions were found before (src/libc.c) */
 	const char *f = getenv("SOCKDRILL_FAULTS"), *s = getenv("SOCKDRILL_SEED");
-	const char *l = getenv("SOCKDRILL_LOG");
+	const char *l = getenv("SOCKDRILL_LOG"), *lmax = getenv("SOCKDRILL_LOG_MAX");
+	const char *st = getenv("SOCKDRILL_STATS");
 	struct sd_fault_spec spec;
 	struct sd_config cfg = {.flags = SD_CFG_ALLOW_NONLOOPBACK}; /* the program's own policy */
 	char err[256];
 	void *state;
-	FILE *log = NULL;
 	/* Any spec turns the decisions on, even one whose faults are all at probability 0 (which
 	 * is how their overhead is measured); no spec is pure pass-through. */
 	if (!f || !*f)
@@ -86,17 +103,13 @@ __attribute__((constructor)) static void sd_preload_init(void)
 		dprintf(2, "libsockdrill_preload: %s; no faults injected\n", err);
 		goto out;
 	}
-	if (l && *l) {
-		int fd = open(l, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0 && !(log = SD__LIBC(fdopen)(fd, "a")))
-			SD__LIBC(close)(fd);
-	}
 	if (sd_real_ops.create(&cfg, &state) < 0)
 		goto out;
 	real = (struct sd_net){.ops = &sd_real_ops, .state = state};
-	if (sd_fault_wrap(&faulty, &real, &spec, s ? strtoull(s, NULL, 0) : 1, log) < 0)
+	if (sd_fault_wrap(&faulty, &real, &spec, s ? strtoull(s, NULL, 0) : 1, NULL) < 0)
 		goto out;
-	pthread_atfork(fork_prepare, fork_done, fork_done);
+	sd__preload_out_init(&faulty, l, lmax, st); /* the log is a descriptor of our own */
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	__atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 out:
 	errno = saved;

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#include <sockdrill/fault.h>
+
 #define RET(call) ((int)sd__ret(call))
 
 int sd__on_socket(int d, int t, int p)
@@ -83,26 +85,57 @@ int sd__on_shutdown(struct sd__fdh *h, int fd, int how)
 	return RET(sd_shutdown(h->net, h->sfd, how));
 }
 
-int sd__on_close(struct sd__fdh *h, int fd)
+int sd__on_close(int fd)
 {
-	(void)h;
+	struct sd__fdh *h = sd__fd_lookup(fd);
+	if (!h) {
+		/* not the program's: a loop closing every number must not take the route's */
+		if (fd >= 0 && fd == sd__route_own_fd())
+			return RET(-EBADF);
+		return SD__LIBC(close)(fd);
+	}
 	struct sd__fdh *t = sd__fd_take(fd);
 	if (!t) /* another thread closed it first */
 		return SD__LIBC(close)(fd);
 	return RET(sd__route_close(fd, t));
 }
 
+/* close_range over [lo, hi] in the kernel, leaving out the route's own descriptor: the range
+ * is split around it. 0 or -1 with errno, as close_range. */
+static int close_range_but_own(unsigned lo, unsigned hi, int f)
+{
+	int own = sd__route_own_fd();
+	if (own < 0 || (unsigned)own < lo || (unsigned)own > hi)
+		return SD__LIBC(close_range)(lo, hi, f);
+	int rc = 0;
+	if ((unsigned)own > lo)
+		rc = SD__LIBC(close_range)(lo, (unsigned)own - 1, f);
+	if (rc == 0 && (unsigned)own < hi)
+		rc = SD__LIBC(close_range)((unsigned)own + 1, hi, f);
+	return rc;
+}
+
 void sd__on_closefrom(int lo)
 {
-	SD__LIBC(closefrom)(lo);
-	/* glibc takes a negative lowest descriptor as 0 */
-	sd__fd_take_range(lo < 0 ? 0 : (unsigned)lo, ~0u, sd__route_forget);
+	int own = sd__route_own_fd();
+	unsigned from = lo < 0 ? 0 : (unsigned)lo; /* glibc takes a negative lowest as 0 */
+	if (own < 0 || (unsigned)own < from) {
+		SD__LIBC(closefrom)(lo);
+	} else {
+		/* below the route's descriptor: close_range, or one by one where the kernel has
+		 * none (closefrom cannot fail, so neither may this) */
+		if ((unsigned)own > from && SD__LIBC(close_range)(from, (unsigned)own - 1, 0) < 0)
+			for (unsigned fd = from; fd < (unsigned)own; fd++)
+				SD__LIBC(close)((int)fd);
+		SD__LIBC(closefrom)(own + 1);
+	}
+	sd__fd_take_range(from, ~0u, sd__route_forget);
 	sd__route_flush();
 }
 
 int sd__on_close_range(unsigned lo, unsigned hi, int f)
 {
-	int rc = SD__LIBC(close_range)(lo, hi, f);
+	int rc = close_range_but_own(lo, hi, f);
 	/* with CLOSE_RANGE_CLOEXEC nothing is closed: the kernel marks the descriptors */
 	if (rc == 0 && !(f & CLOSE_RANGE_CLOEXEC)) {
 		sd__fd_take_range(lo, hi, sd__route_forget);
@@ -136,6 +169,7 @@ static int redup(int fd, int to, int rc)
 
 int sd__on_dup2(int fd, int to)
 {
+	sd__route_own_move(to);
 	if (!sd__fd_lookup(fd) && !sd__fd_lookup(to))
 		return SD__LIBC(dup2)(fd, to);
 	return redup(fd, to, SD__LIBC(dup2)(fd, to));
@@ -143,9 +177,21 @@ int sd__on_dup2(int fd, int to)
 
 int sd__on_dup3(int fd, int to, int f)
 {
+	sd__route_own_move(to);
 	if (!sd__fd_lookup(fd) && !sd__fd_lookup(to))
 		return SD__LIBC(dup3)(fd, to, f);
 	return redup(fd, to, SD__LIBC(dup3)(fd, to, f));
+}
+
+/* The C library call the program made has just set or cleared O_NONBLOCK on h's descriptor:
+ * its net follows. Under LD_PRELOAD the descriptor is the socket, so the flag is set already and
+ * the fault wrapper only records it: no further system call (a sandboxed program may allow the
+ * one it made and no other). */
+static int follow_nonblocking(struct sd__fdh *h, int on)
+{
+	if (sd__route_kernel_fds && sd_fault_note_nonblocking(h->net, h->sfd, on) == 0)
+		return 0;
+	return RET(sd_set_nonblocking(h->net, h->sfd, on));
 }
 
 /* fcntl and fcntl64 on one of the layer's sockets. The descriptor flags (FD_CLOEXEC) and the
@@ -162,8 +208,7 @@ static int fcntl_on(int (*libc)(int, int, ...), const char *name, struct sd__fdh
 		int rc = libc(fd, cmd, arg);
 		if (rc < 0)
 			return rc;
-		return RET(
-			sd_set_nonblocking(h->net, h->sfd, ((int)(intptr_t)arg & O_NONBLOCK) != 0));
+		return follow_nonblocking(h, ((int)(intptr_t)arg & O_NONBLOCK) != 0);
 	}
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC: {
@@ -218,7 +263,7 @@ SD__EXPORT int ioctl(int fd, unsigned long req, ...)
 		int rc = SD__LIBC(ioctl)(fd, req, arg);
 		if (rc < 0)
 			return rc;
-		return RET(sd_set_nonblocking(h->net, h->sfd, *(const int *)arg != 0));
+		return follow_nonblocking(h, *(const int *)arg != 0);
 	}
 	}
 	if (sd__route_kernel_fds)

@@ -80,10 +80,19 @@ void sd_fault_decide(const struct sd_fault_spec *spec, uint64_t seed, uint64_t c
 #define SD_CONN_ACCEPTED  (1ull << 56)
 #define SD_CONN_CONNECTED (2ull << 56)
 #define SD_CONN_LISTENER  (3ull << 56)
+/* A socket that has not connected, been accepted or listened when a call on it was decided
+ * ("s1", "s2", ...: numbered per wrapper, i.e. per process under the preload). */
+#define SD_CONN_SOCKET    (4ull << 56)
 
 /* Writes one JSON object for an injected fault into buf; returns its length. */
 size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,
 		       const char *op, const struct sd_fault_decision *d, size_t asked);
+/* sd_fault_format with the process in it (the preload, where forked workers share one log):
+ * "pid":pid in the object and the connection as "conn_pid/a3" (conn_pid: the process that
+ * numbered the connection). pid 0 leaves both out, as sd_fault_format does. */
+size_t sd_fault_format_pid(char *buf, size_t size, int64_t t_ns, long pid, long conn_pid,
+			   uint64_t conn, uint64_t call, const char *op,
+			   const struct sd_fault_decision *d, size_t asked);
 /* The same as one line of text without newline, for a trace (the `note` member): "fault a1
  * call 3 recv(7): short-read, 1 of 512 bytes", "fault l1 call 2 accept(5): eagain (EAGAIN)".
  * Returns its length. */
@@ -115,6 +124,11 @@ struct sd_net *sd_fault_inner(struct sd_net *net);
  * interposer), continues fd's connection: the same ordinal, its call count from fd's. 0, or
  * -EINVAL (not a wrapper), -ENOMEM. */
 int sd_fault_dup(struct sd_net *net, int fd, int nfd);
+/* Records that descriptor fd is now (on != 0) or no longer non-blocking, without forwarding:
+ * for an interposer whose descriptor is the socket itself (the preload), where the C library
+ * call the program made has set the flag already and asking inner again would be a system call
+ * a sandbox may not expect. 0, or -EINVAL (not a wrapper). */
+int sd_fault_note_nonblocking(struct sd_net *net, int fd, int on);
 /* Takes (lock != 0) or releases the wrapper's lock, e.g. around fork() in a threaded program,
  * so that no child starts with it held by a thread it does not have. */
 void sd_fault_lock(struct sd_net *net, int lock);
@@ -122,6 +136,29 @@ void sd_fault_lock(struct sd_net *net, int lock);
  * `log`; descriptors keep their connection ordinals and call counts (a long-lived server's
  * next fuzz input, persistent mode). 0, or -EINVAL (not a wrapper). */
 int sd_fault_respec(struct sd_net *net, const struct sd_fault_spec *spec, uint64_t seed, FILE *log);
+
+/*
+ * What a wrapper tells besides its FILE log (the preload: its own log writer and its per-pid
+ * counts). Every member may be NULL or 0.
+ *   seen   called after every decision, injected or not, outside the wrapper's lock: it must
+ *          make no system call (a sandboxed program may forbid any) and not block.
+ *   line   one whole log line (newline included), instead of the FILE; called with the
+ *          wrapper's lock held, so lines never interleave.
+ *   pid    when not 0, lines carry "pid" and connection ids the pid that numbered them
+ *          (sd_fault_format_pid); sd_fault_set_pid changes it after fork.
+ */
+struct sd_fault_hooks {
+	void (*seen)(void *ctx, enum sd_fault_op op, int blocking,
+		     const struct sd_fault_decision *d);
+	void (*line)(void *ctx, const char *line, size_t len);
+	void *ctx;
+	long pid;
+};
+/* Installs hooks on a wrapper made with sd_fault_wrap. 0, or -EINVAL (not a wrapper). */
+int sd_fault_set_hooks(struct sd_net *net, const struct sd_fault_hooks *hooks);
+/* The process the wrapper now runs in, after fork(): call it with the wrapper's lock held
+ * (sd_fault_lock, as around fork) or before any other thread uses the wrapper. */
+void sd_fault_set_pid(struct sd_net *net, long pid);
 
 extern const struct sd_ops sd_fault_ops;
 

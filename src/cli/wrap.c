@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,27 +23,33 @@
 #include <sockdrill/sockdrill.h>
 
 #include "cli.h"
+#include "libc/preload_stats.h"
 #include "proc.h"
 
 static const char wrap_help[] =
-	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--run SCENARIO]...\n"
-	"                      [--timeout S] -- CMD [ARGS...]\n\n"
+	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--log-max BYTES]\n"
+	"                      [--run SCENARIO]... [--timeout S] [--quiet] -- CMD [ARGS...]\n\n"
 	"Runs CMD with libsockdrill_preload.so, which injects faults into the TCP sockets CMD\n"
-	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. With --run, "
-	"sockdrill\n"
-	"waits until CMD listens on 127.0.0.1:{port}, runs each scenario against it ($TARGET_PORT\n"
-	"is the port), then stops CMD (SIGTERM to its process group, SIGKILL after 10 s); a\n"
-	"crash, a sanitizer report or a failed step is a finding (exit 1) printed with the\n"
-	"command that reproduces it. SIGINT or SIGTERM to sockdrill is passed on to CMD the same\n"
-	"way, then sockdrill exits 130 or 143. CMD's stderr is kept in $TMPDIR (default /tmp).\n\n"
-	"  --faults SPEC   e.g. short-read=1,short-write=1,eintr=0.05,scope=accepted (default:\n"
-	"                  the --run files' 'set server-faults', which must then agree)\n"
-	"  --seed N        seed of the fault decisions (default: their 'set server-seed', else 1)\n"
-	"  --log FILE      one JSON line per injected fault (appended; checked before CMD starts)\n"
-	"  --run FILE      a scenario file to run against CMD; repeatable, at most 64\n"
-	"  --timeout S     how long CMD may take to start listening (default 10)\n"
-	"Exit: CMD's own status without --run; with --run 0 clean, 1 a finding, 2 bad input,\n"
-	"130/143 stopped by SIGINT/SIGTERM.\n";
+	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. Without --run,\n"
+	"sockdrill waits for CMD (in a process group of its own; SIGINT and SIGTERM are passed on)\n"
+	"and exits with its status. With --run, sockdrill waits until CMD listens on\n"
+	"127.0.0.1:{port}, runs each scenario against it ($TARGET_PORT is the port), then stops CMD\n"
+	"(SIGTERM to its process group, SIGKILL after 10 s); a crash, a sanitizer report or a\n"
+	"failed step is a finding (exit 1) printed with the command that reproduces it. SIGINT or\n"
+	"SIGTERM to sockdrill is passed on to CMD the same way, then sockdrill exits 130 or 143.\n"
+	"CMD's stderr is kept in $TMPDIR (default /tmp). With faults, a summary goes to stderr at\n"
+	"the end: faults by pid, kind and op, and a warning for a fault that could never fire.\n\n"
+	"  --faults SPEC    e.g. short-read=1,short-write=1,eintr=0.05,scope=accepted (default:\n"
+	"                   the --run files' 'set server-faults', which must then agree)\n"
+	"  --seed N         seed of the fault decisions (default: their 'set server-seed', else 1)\n"
+	"  --log FILE       one JSON line per injected fault (appended; checked before CMD starts)\n"
+	"  --log-max BYTES  cap on what the log grows by (default 67108864, 0: no cap); later\n"
+	"                   faults are counted in the summary and in the log's last line\n"
+	"  --run FILE       a scenario file to run against CMD; repeatable, at most 64\n"
+	"  --timeout S      how long CMD may take to start listening (default 10)\n"
+	"  --quiet          no end-of-run summary\n"
+	"Exit: CMD's own status without --run (128 + N when signal N ended it); with --run 0\n"
+	"clean, 1 a finding, 2 bad input, 130/143 stopped by SIGINT/SIGTERM.\n";
 
 /* The program file for argv0 (a path, or searched in PATH). */
 static int resolve(const char *argv0, char *out, size_t size)
@@ -230,6 +237,259 @@ static void reproduce(int argc, char **argv)
 	printf("\n");
 }
 
+/*
+ * The end-of-run summary. The preload counts, per process, the socket calls it saw and the
+ * faults it injected in a file shared with us (harness/libc/preload_stats.h); once the program
+ * has ended, the summary says what happened by pid, kind and op, and warns when a fault that
+ * was asked for could never have fired, or none fired at all.
+ */
+static const char *const op_names[SD_STATS_OPS] = {"read", "write", "accept", "connect"};
+
+/* Creates the counts file in $TMPDIR and names it in SOCKDRILL_STATS; 0, or -1 (no summary:
+ * the program runs all the same). */
+static int stats_create(char *path, size_t size)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n = snprintf(path, size, "%s/sockdrill-stats-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int fd = n > 0 && (size_t)n < size ? mkostemp(path, O_CLOEXEC) : -1;
+	struct sd_stats_file *st = NULL;
+	if (fd < 0) {
+		path[0] = 0;
+		return -1;
+	}
+	if (ftruncate(fd, sizeof *st) == 0 &&
+	    (st = mmap(NULL, sizeof *st, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED) {
+		st->magic = SD_STATS_MAGIC;
+		munmap(st, sizeof *st);
+		close(fd);
+		setenv("SOCKDRILL_STATS", path, 1);
+		return 0;
+	}
+	close(fd);
+	unlink(path);
+	path[0] = 0;
+	return -1;
+}
+
+/* Calls of op that `kind` could have been injected into (blocking: [1], non-blocking: [0]),
+ * as the decisions on the kernel's sockets allow (docs/faults.md, "What a kernel could do");
+ * -1 for a kind this summary does not know (it is then not warned about). */
+static long long eligible(const char *kind, const struct sd_fault_spec *sp,
+			  const unsigned long long calls[SD_STATS_OPS][2])
+{
+	unsigned long long all = 0, blocking = 0;
+	for (int op = 0; op < SD_STATS_OPS; op++)
+		all += calls[op][0] + calls[op][1], blocking += calls[op][1];
+	int lt = sp->level_triggered; /* non-blocking calls get these only then */
+	if (!strcmp(kind, "eintr"))
+		return (long long)blocking;
+	if (!strcmp(kind, "eagain"))
+		return lt ? (long long)(calls[0][0] + calls[1][0] + calls[2][0]) : 0;
+	if (!strcmp(kind, "short-read"))
+		return (long long)(calls[0][1] + (lt ? calls[0][0] : 0));
+	if (!strcmp(kind, "short-write"))
+		return (long long)(calls[1][1] + (lt ? calls[1][0] : 0));
+	if (!strcmp(kind, "reset"))
+		return (long long)(calls[0][0] + calls[0][1] + calls[1][0] + calls[1][1]);
+	if (!strcmp(kind, "accept-fail"))
+		return (long long)(calls[2][0] + calls[2][1]);
+	if (!strcmp(kind, "connect-fail"))
+		return (long long)(calls[3][0] + calls[3][1]);
+	if (!strcmp(kind, "delay"))
+		return (long long)all;
+	return -1;
+}
+
+/* Why `kind` could not fire, for the warning. */
+static const char *why_never(const char *kind, const struct sd_fault_spec *sp)
+{
+	if (!strcmp(kind, "eintr"))
+		return "the program made no blocking socket call (an event loop: try eagain with "
+		       "level-triggered)";
+	if (!strcmp(kind, "eagain") && !sp->level_triggered)
+		return "on the kernel's sockets it is injected only with level-triggered "
+		       "(docs/faults.md)";
+	if (!strcmp(kind, "eagain"))
+		return "the program made no non-blocking read, write or accept";
+	if (!strncmp(kind, "short-", 6))
+		return sp->level_triggered ? "the program made no such call"
+					   : "the program made no blocking such call (non-blocking "
+					     "ones get it only with level-triggered)";
+	return "the program made no socket call it applies to";
+}
+
+/* The kinds the spec asks for, in the summary's words. */
+static int spec_kinds(const struct sd_fault_spec *sp, const char *kinds[10])
+{
+	int n = 0;
+	if (sp->short_read)
+		kinds[n++] = "short-read";
+	if (sp->short_write)
+		kinds[n++] = "short-write";
+	if (sp->eintr > 0)
+		kinds[n++] = "eintr";
+	if (sp->eagain > 0)
+		kinds[n++] = "eagain";
+	if (sp->reset > 0)
+		kinds[n++] = "reset";
+	if (sp->accept_fail > 0)
+		kinds[n++] = "accept-fail";
+	if (sp->connect_fail > 0)
+		kinds[n++] = "connect-fail";
+	if (sp->delay_ms)
+		kinds[n++] = "delay";
+	return n;
+}
+
+/* Prints the summary on stderr (unless quiet), appends the log's last line when it reached
+ * its cap, and removes the counts file. Called once the program (and all it started) ended. */
+static void stats_report(char *path, const struct sd_fault_spec *sp, const char *logpath,
+			 uint64_t logmax, int quiet)
+{
+	if (!path[0])
+		return;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct sd_stats_file *st = MAP_FAILED;
+	if (fd >= 0) {
+		st = mmap(NULL, sizeof *st, PROT_READ, MAP_SHARED, fd, 0);
+		close(fd);
+	}
+	unlink(path);
+	path[0] = 0;
+	if (st == MAP_FAILED)
+		return;
+	unsigned long long calls[SD_STATS_OPS][2] = {{0}}, total = 0, capped = 0;
+	int procs = 0;
+	for (int i = 0; i < SD_STATS_SLOTS && st->slots[i].pid; i++) {
+		const struct sd_stats_slot *s = &st->slots[i];
+		unsigned long long mine = 0;
+		char line[2048];
+		size_t o = 0;
+		procs++;
+		for (int op = 0; op < SD_STATS_OPS; op++)
+			for (int b = 0; b < 2; b++)
+				calls[op][b] += s->calls[op][b];
+		o += (size_t)snprintf(line + o, sizeof line - o, "  pid %d", s->pid);
+		if (i > 0)
+			o += (size_t)snprintf(line + o, sizeof line - o, " (parent %d)", s->ppid);
+		o += (size_t)snprintf(line + o, sizeof line - o, ":");
+		for (int k = 0; k < SD_STATS_KINDS && o < sizeof line - 64; k++)
+			for (int op = 0; op < SD_STATS_OPS && o < sizeof line - 64; op++)
+				if (s->faults[k][op] && st->kinds[k].state == 2) {
+					o += (size_t)snprintf(line + o, sizeof line - o,
+							      "%s %.*s %s %llu", mine ? "," : "",
+							      (int)sizeof st->kinds[k].name,
+							      st->kinds[k].name, op_names[op],
+							      (unsigned long long)s->faults[k][op]);
+					mine += s->faults[k][op];
+				}
+		if (!mine)
+			o += (size_t)snprintf(line + o, sizeof line - o, " no fault");
+		o += (size_t)snprintf(line + o, sizeof line - o, "; calls");
+		for (int op = 0; op < SD_STATS_OPS && o < sizeof line - 64; op++)
+			o += (size_t)snprintf(line + o, sizeof line - o, " %s %llu+%llu", op_names[op],
+					      (unsigned long long)s->calls[op][1],
+					      (unsigned long long)s->calls[op][0]);
+		if (s->unlogged && o < sizeof line - 64)
+			o += (size_t)snprintf(line + o, sizeof line - o,
+					      "; %llu not logged (the log could not be checked)",
+					      (unsigned long long)s->unlogged);
+		if (s->capped && o < sizeof line - 64)
+			snprintf(line + o, sizeof line - o, "; %llu after the log cap",
+				 (unsigned long long)s->capped);
+		total += mine;
+		capped += s->capped;
+		if (!quiet)
+			fprintf(stderr, "%s%s\n",
+				procs == 1 ? "sockdrill wrap: faults by pid, kind and op (calls: "
+					     "blocking+non-blocking):\n"
+					   : "",
+				line);
+	}
+	if (st->capped && logpath) {
+		/* the log's last line: wrap alone knows how many faults came after the cap */
+		FILE *lf = fopen(logpath, "a");
+		if (lf) {
+			fprintf(lf,
+				"{\"truncated\":true,\"log_max\":%llu,\"faults_not_logged\":%llu}\n",
+				(unsigned long long)logmax, capped);
+			fclose(lf);
+		}
+	}
+	if (!quiet) {
+		fprintf(stderr, "sockdrill wrap: %llu fault%s in %d process%s\n", total,
+			total == 1 ? "" : "s", procs, procs == 1 ? "" : "es");
+		if (st->lost)
+			fprintf(stderr, "sockdrill wrap: %u more processes were not counted (%d at "
+					"most)\n",
+				st->lost, SD_STATS_SLOTS);
+		if (st->capped)
+			fprintf(stderr,
+				"sockdrill wrap: the log reached --log-max %llu bytes: %llu later "
+				"faults are counted here, not logged\n",
+				(unsigned long long)logmax, capped);
+		const char *kinds[10];
+		int nk = spec_kinds(sp, kinds);
+		for (int k = 0; k < nk; k++)
+			if (eligible(kinds[k], sp, (const unsigned long long(*)[2])calls) == 0)
+				fprintf(stderr, "sockdrill wrap: warning: %s could never fire: %s\n",
+					kinds[k], why_never(kinds[k], sp));
+		unsigned long long seen = 0;
+		for (int op = 0; op < SD_STATS_OPS; op++)
+			seen += calls[op][0] + calls[op][1];
+		if (!total && sd_fault_active(sp))
+			fprintf(stderr,
+				"sockdrill wrap: warning: no fault was injected although faults were "
+				"asked: %s\n",
+				seen ? "none of the program's socket calls qualified (see the calls "
+				       "above)"
+				     : "the preload saw no TCP socket of the program's own (sockets "
+				       "inherited from a parent, only UDP or Unix sockets, or a "
+				       "statically linked program)");
+	}
+	munmap(st, sizeof *st);
+}
+
+/* Without --run: the program runs in a process group of its own (so that SIGINT and SIGTERM
+ * reach it once, through us), in the terminal's foreground when we were; we wait for it, print
+ * the summary and exit with its status (128 + signal when a signal ended it). */
+static int run_plain(const char *prog, char **cargv, char *statspath,
+		     const struct sd_fault_spec *sp, const char *logpath, uint64_t logmax,
+		     int quiet)
+{
+	int tty = isatty(0) && tcgetpgrp(0) == getpgrp();
+	pid_t pid = sd__proc_spawn();
+	if (pid == 0) {
+		if (tty)
+			tcsetpgrp(0, getpid());
+		execv(prog, cargv);
+		fprintf(stderr, "sockdrill wrap: cannot run %s: %s\n", prog, strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0) {
+		stats_report(statspath, sp, logpath, logmax, 1);
+		return sd__proc_caught() ? sd__proc_exit_status()
+					 : sd__usage_error("wrap", "cannot start %s: %s", prog,
+							   strerror((int)-pid));
+	}
+	if (tty)
+		tcsetpgrp(0, pid); /* whichever runs first: the child may read at once */
+	int status = 0;
+	int rc = sd__proc_wait(pid, &status);
+	if (tty) {
+		/* back to the foreground: from the background this needs SIGTTOU held off */
+		struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+		sigemptyset(&ign.sa_mask);
+		sigaction(SIGTTOU, &ign, &old);
+		tcsetpgrp(0, getpgrp());
+		sigaction(SIGTTOU, &old, NULL);
+	}
+	stats_report(statspath, sp, logpath, logmax, quiet);
+	if (rc < 0)
+		return sd__usage_error("wrap", "waiting for %s: %s", prog, strerror(-rc));
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
 int sd__cmd_wrap(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -238,12 +498,14 @@ int sd__cmd_wrap(int argc, char **argv)
 		{"log", required_argument, NULL, 'l'},
 		{"run", required_argument, NULL, 'r'},
 		{"timeout", required_argument, NULL, 't'},
+		{"log-max", required_argument, NULL, 'm'},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	const char *faults = "", *logpath = NULL, *runs[64];
-	int nruns = 0, opt, faults_given = 0, seed_given = 0;
-	uint64_t seed = 1, timeout = 10;
+	int nruns = 0, opt, faults_given = 0, seed_given = 0, quiet = 0;
+	uint64_t seed = 1, timeout = 10, logmax = 64ull << 20;
 	char err[256];
 
 	/* Line by line: on a pipe, our lines and CMD's come out in the order they happened. */
@@ -269,6 +531,11 @@ int sd__cmd_wrap(int argc, char **argv)
 			if (sd__parse_num("wrap", "--timeout", optarg, 1, 3600, &timeout))
 				return SD_EXIT_USAGE;
 			break;
+		case 'm':
+			if (sd__parse_num("wrap", "--log-max", optarg, 0, UINT64_MAX / 2, &logmax))
+				return SD_EXIT_USAGE;
+			break;
+		case 'q': quiet = 1; break;
 		case 'h': fputs(wrap_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("wrap", "option '%s' needs a value", o);
 		default:
@@ -351,6 +618,7 @@ int sd__cmd_wrap(int argc, char **argv)
 			    seed_given ? NULL : &seed) < 0)
 		goto out;
 	char seedtxt[32], logabs[PATH_MAX], ldp[PATH_MAX * 3], asan[PATH_MAX] = "";
+	char statspath[PATH_MAX] = "", maxtxt[32];
 	if (logpath) {
 		/* Opened here, so a log that cannot be written stops us before CMD starts. */
 		int lfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -382,19 +650,29 @@ int sd__cmd_wrap(int argc, char **argv)
 		else
 			snprintf(logabs, sizeof logabs, "%s", logpath);
 		setenv("SOCKDRILL_LOG", logabs, 1);
+		snprintf(maxtxt, sizeof maxtxt, "%llu", (unsigned long long)logmax);
+		setenv("SOCKDRILL_LOG_MAX", maxtxt, 1);
 	} else {
 		unsetenv("SOCKDRILL_LOG");
+		unsetenv("SOCKDRILL_LOG_MAX");
 	}
+	struct sd_fault_spec used; /* the spec the program gets: the --run files' when given */
+	if (sd_fault_parse(faults, &used, err, sizeof err) < 0) {
+		sd__usage_error("wrap", "%s", err);
+		goto out;
+	}
+	sd__proc_catch_signals(); /* from here on, a signal finds the counts file removed */
+	unsetenv("SOCKDRILL_STATS");
+	if (*faults)
+		stats_create(statspath, sizeof statspath);
 	if (!nruns) {
-		fflush(NULL);
-		execv(prog, cargv);
-		sd__usage_error("wrap", "cannot run %s: %s", prog, strerror(errno));
+		rc = run_plain(prog, cargv, statspath, &used, logpath ? logabs : NULL, logmax,
+			       quiet);
 		goto out;
 	}
 
 	/* --run: the program is a server; its stderr goes to a file we read for sanitizer
 	 * reports (and show on a finding). Close-on-exec: the server gets it as fd 2 only. */
-	sd__proc_catch_signals(); /* from here on, a signal finds the file removed */
 	const char *tmp = getenv("TMPDIR");
 	char errpath[PATH_MAX];
 	int n = snprintf(errpath, sizeof errpath, "%s/sockdrill-wrap-XXXXXX",
@@ -404,6 +682,7 @@ int sd__cmd_wrap(int argc, char **argv)
 		sd__usage_error(
 			"wrap", "cannot create a file in %s: %s", tmp && *tmp ? tmp : "/tmp",
 			n > 0 && (size_t)n < sizeof errpath ? strerror(errno) : "path too long");
+		stats_report(statspath, &used, NULL, logmax, 1);
 		goto out;
 	}
 	printf("wrap: %s on 127.0.0.1:%d, faults '%s', seed %llu\n", cargv[0], port, faults,
@@ -420,6 +699,7 @@ int sd__cmd_wrap(int argc, char **argv)
 	close(errfd);
 	if (pid < 0) {
 		unlink(errpath);
+		stats_report(statspath, &used, NULL, logmax, 1);
 		rc = sd__proc_caught() ? sd__proc_exit_status()
 				       : sd__usage_error("wrap", "cannot start %s: %s", cargv[0],
 							 strerror((int)-pid));
@@ -504,6 +784,7 @@ int sd__cmd_wrap(int argc, char **argv)
 		}
 	}
 	unlink(errpath);
+	stats_report(statspath, &used, logpath ? logabs : NULL, logmax, quiet);
 	if (sd__proc_caught()) {
 		fprintf(stderr, "sockdrill wrap: stopped by %s; %s was stopped too\n",
 			sd__proc_caught() == SIGINT ? "SIGINT" : "SIGTERM", cargv[0]);

@@ -10,6 +10,7 @@
 
 struct finfo {
 	uint64_t conn, calls;
+	long pid; /* the process that numbered conn (hooks.pid; 0 without) */
 	int nonblock;
 	size_t peeked; /* bytes a MSG_PEEK has shown queued that no read has taken yet */
 };
@@ -24,8 +25,9 @@ struct fstate {
 	pthread_mutex_t m; /* guards fds, counters and the log */
 	struct finfo *fds; /* fds[i] is descriptor lo + i */
 	int lo, cap;
-	uint64_t accepted, connected, listeners;
+	uint64_t accepted, connected, listeners, sockets;
 	long injected;
+	struct sd_fault_hooks hooks; /* sd_fault_set_hooks; zero: none */
 };
 
 #define IN(f) ((f)->inner)
@@ -102,6 +104,38 @@ static void inner_note(struct fstate *f, const char *text)
 		sd_note(IN(f), text);
 }
 
+/* A socket's first decided call numbers it: a connect as a connecting socket ("c"), any other
+ * call on one that never connected, was accepted or listened as a plain socket ("s"), which a
+ * later connect renumbers. */
+static void number(struct fstate *f, struct finfo *i, enum sd_fault_op op)
+{
+	uint64_t role = i->conn & (0xffull << 56);
+	if (op == SD_OP_CONNECT && (!i->conn || role == SD_CONN_SOCKET))
+		i->conn = SD_CONN_CONNECTED | ++f->connected;
+	else if (!i->conn)
+		i->conn = SD_CONN_SOCKET | ++f->sockets;
+	else
+		return;
+	i->pid = f->hooks.pid;
+}
+
+/* One line for an injected fault, to the hooks' writer or the FILE; f->m held. */
+static void log_line(struct fstate *f, long conn_pid, uint64_t conn, uint64_t call,
+		     const char *name, const struct sd_fault_decision *d, size_t len)
+{
+	char line[320];
+	if (!f->hooks.line && !f->log)
+		return;
+	size_t n = sd_fault_format_pid(line, sizeof line, sd_now_ns(IN(f)) - f->t0, f->hooks.pid,
+				       conn_pid, conn, call, name, d, len);
+	if (f->hooks.line) {
+		f->hooks.line(f->hooks.ctx, line, n);
+	} else {
+		fwrite(line, 1, n, f->log);
+		fflush(f->log);
+	}
+}
+
 /* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. A
  * non-blocking call that is to fail with EAGAIN has its readiness made new here; one that is
  * cut short gets in *wake the events to make new once it returned (0: none). */
@@ -109,15 +143,16 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 	       const char *name, struct sd_fault_decision *d, short *wake)
 {
 	uint64_t conn = 0, call = 0;
+	long conn_pid = 0;
 	int blocking = !msg_dontwait;
 	size_t known = 0;
 	*wake = 0;
 	pthread_mutex_lock(&f->m);
 	struct finfo *i = info(f, fd);
 	if (i) {
-		if (op == SD_OP_CONNECT && !i->conn)
-			i->conn = SD_CONN_CONNECTED | ++f->connected;
+		number(f, i, op);
 		conn = i->conn;
+		conn_pid = i->pid;
 		call = ++i->calls;
 		blocking = blocking && !i->nonblock;
 		known = op == SD_OP_READ ? i->peeked : 0;
@@ -130,17 +165,13 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 	sd_fault_decide(&f->spec, f->seed, conn, call, op, wait, len, d);
 	if (known)
 		settle_known(d, len, known);
+	if (f->hooks.seen)
+		f->hooks.seen(f->hooks.ctx, op, blocking, d);
 	if (!d->fault)
 		return 0;
 	pthread_mutex_lock(&f->m);
 	f->injected++;
-	if (f->log) {
-		char line[256];
-		size_t n = sd_fault_format(line, sizeof line, sd_now_ns(IN(f)) - f->t0, conn, call,
-					   name, d, len);
-		fwrite(line, 1, n, f->log);
-		fflush(f->log);
-	}
+	log_line(f, conn_pid, conn, call, name, d, len);
 	pthread_mutex_unlock(&f->m);
 	char text[256];
 	sd_fault_describe(text, sizeof text, conn, call, name, fd, d, len);
@@ -208,8 +239,10 @@ static int fault_listen(void *state, int fd, int backlog)
 	if (rc == 0) {
 		pthread_mutex_lock(&f->m);
 		struct finfo *i = info(f, fd);
-		if (i && !i->conn)
+		if (i && (!i->conn || (i->conn & (0xffull << 56)) == SD_CONN_SOCKET)) {
 			i->conn = SD_CONN_LISTENER | ++f->listeners;
+			i->pid = f->hooks.pid;
+		}
 		pthread_mutex_unlock(&f->m);
 	}
 	return rc;
@@ -229,6 +262,7 @@ static int fault_accept(void *state, int fd, struct sockaddr *a, socklen_t *l, i
 		struct finfo *i = info(f, nfd);
 		if (i)
 			*i = (struct finfo){.conn = SD_CONN_ACCEPTED | ++f->accepted,
+					    .pid = f->hooks.pid,
 					    .nonblock = (flags & SOCK_NONBLOCK) != 0};
 		pthread_mutex_unlock(&f->m);
 	}
@@ -526,6 +560,19 @@ int sd_fault_dup(struct sd_net *net, int fd, int nfd)
 	return to ? 0 : -ENOMEM;
 }
 
+int sd_fault_note_nonblocking(struct sd_net *net, int fd, int on)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return -EINVAL;
+	struct fstate *f = net->state;
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i)
+		i->nonblock = on != 0;
+	pthread_mutex_unlock(&f->m);
+	return 0;
+}
+
 void sd_fault_lock(struct sd_net *net, int lock)
 {
 	if (!net || net->ops != &sd_fault_ops)
@@ -535,6 +582,23 @@ void sd_fault_lock(struct sd_net *net, int lock)
 		pthread_mutex_lock(&f->m);
 	else
 		pthread_mutex_unlock(&f->m);
+}
+
+int sd_fault_set_hooks(struct sd_net *net, const struct sd_fault_hooks *hooks)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return -EINVAL;
+	struct fstate *f = net->state;
+	pthread_mutex_lock(&f->m);
+	f->hooks = hooks ? *hooks : (struct sd_fault_hooks){0};
+	pthread_mutex_unlock(&f->m);
+	return 0;
+}
+
+void sd_fault_set_pid(struct sd_net *net, long pid)
+{
+	if (net && net->ops == &sd_fault_ops)
+		((struct fstate *)net->state)->hooks.pid = pid;
 }
 
 int sd_fault_respec(struct sd_net *net, const struct sd_fault_spec *spec, uint64_t seed, FILE *log)

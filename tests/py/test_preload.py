@@ -1,8 +1,12 @@
 """The LD_PRELOAD route of the interposition layer (libsockdrill_preload.so under `sockdrill
 wrap`): safe before its own constructor ran, following every way a descriptor is copied or
 closed, and leaving the program's signals as the kernel would."""
+import json
+import re
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT
 
@@ -158,7 +162,8 @@ def test_sigpipe_as_without_the_preload(build, tmp_path):
     direct = subprocess.run([PY, str(prog)], capture_output=True, text=True, timeout=60)
     r = wrap(build, "short-read=1", PY, prog)
     assert direct.returncode == -13, (direct.returncode, direct.stdout, direct.stderr)
-    assert r.returncode == direct.returncode, (r.returncode, r.stdout, r.stderr)
+    # wrap waits for the program and exits 128 + the signal that ended it, as a shell reports
+    assert r.returncode == 128 - direct.returncode, (r.returncode, r.stdout, r.stderr)
 
 
 def test_sendfile_from_a_file_gets_faults_from_a_pipe_is_the_kernels(build, tmp_path):
@@ -177,3 +182,72 @@ def test_sendfile_from_a_file_gets_faults_from_a_pipe_is_the_kernels(build, tmp_
     assert r.returncode == 0 and direct.returncode == 0, (r.stderr, direct.stderr)
     assert direct.stdout.splitlines()[0] == "file 100 100"
     assert r.stdout.splitlines() == ["file 1 1", direct.stdout.splitlines()[1]]
+
+
+def wrap_log(build, faults, log, *cmd, extra=(), timeout=60):
+    return subprocess.run([str(build / "sockdrill"), "wrap", "--quiet", "--faults", faults,
+                           "--log", str(log), *extra, "--", *map(str, cmd)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.parametrize("how", ["closefrom", "loop", "raw"])
+def test_log_never_writes_into_a_descriptor_the_program_reused(build, tmp_path, how):
+    # The program closes every descriptor above 2 (closefrom, a close() loop, or a raw
+    # close_range the layer cannot see), then its file takes the lowest number and, in the raw
+    # case, the number the log had: faults come after, and their lines go to the log only.
+    log, reuse = tmp_path / "faults.jsonl", tmp_path / "reuse.txt"
+    r = wrap_log(build, "short-read=1,short-write=1", log, build / "sd-test-log-owner", how,
+                 reuse, log)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stdout.endswith("data ok\n"), r.stdout
+    assert reuse.read_bytes() == b""
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(lines) >= 60 and {x["fault"] for x in lines} == {"short-read", "short-write"}
+
+
+@pytest.mark.parametrize("how, with_log", [("kill", False), ("eacces", True)])
+def test_no_system_call_a_sandbox_would_not_expect(build, tmp_path, how, with_log):
+    # A seccomp filter ends the process on fcntl (and on fstat unless it answers EACCES, as
+    # OpenSSH's does): blocking I/O under eintr and short reads, after ioctl(FIONBIO) set and
+    # cleared O_NONBLOCK, must survive with the data intact. With the log, lines the preload
+    # cannot check (fstat refused) are dropped and counted, never written unchecked.
+    log = tmp_path / "faults.jsonl"
+    cmd = [str(build / "sockdrill"), "wrap", "--faults", "eintr=0.5,short-read=1"]
+    if with_log:
+        cmd += ["--log", str(log)]
+    r = subprocess.run(cmd + ["--", str(build / "sd-test-sandboxed"), how], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == "read 20000 bytes, 0 wrong, some EINTR\n"
+    m = re.search(r"pid \d+: (.*)", r.stderr)
+    assert m and "eintr read" in m.group(1) and "short-read read" in m.group(1), r.stderr
+    if with_log:
+        assert "not logged (the log could not be checked)" in r.stderr, r.stderr
+
+
+def test_socket_closed_behind_the_layers_back_then_a_file_is_read_whole(build, tmp_path):
+    # A raw close_range drops a tracked socket; a regular file takes its number: the read
+    # finds no socket there (ENOTSOCK), and the layer forgets it and reads the file as the C
+    # library would.
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(256)) * 8)
+    r = wrap(build, "short-read=1", build / "sd-test-stale-fd", data)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stdout == "read 1024\n"
+
+
+def test_close_range_cloexec_keeps_the_socket(build, tmp_path):
+    # CLOSE_RANGE_CLOEXEC closes nothing: the socket is still the layer's (short writes), and
+    # a plain close_range over it makes its number a file's again (whole writes).
+    r = run_py(build, tmp_path, "short-write=1",
+               "import ctypes\n"
+               "libc = ctypes.CDLL(None)\n"
+               "n = c.fileno()\n"
+               "print('cloexec', libc.close_range(n, n, 4), os.write(n, b'x' * 100))\n"
+               "print('closed', libc.close_range(n, n + 10, 0))\n"
+               "f = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT)\n"
+               "print('file', f == n, os.write(f, b'y' * 100))\n"
+               "sys.stdout.flush()\n"
+               "os._exit(0)\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["cloexec 0 1", "closed 0", "file True 100"]
