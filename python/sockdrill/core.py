@@ -270,7 +270,8 @@ class RunReport:
 # ---- servers under wrap -------------------------------------------------------------------
 
 class WrappedServer:
-    """A server started by `sockdrill wrap` (which execs it: the pid is the server's)."""
+    """A server started by `sockdrill wrap`, which runs it as its child (the server's process
+    tree is `pid`'s) and exits with its status, 128 + N when signal N ended it."""
 
     def __init__(self, proc, argv, host, port, workdir, fault_log, output):
         self.proc, self.argv, self.host, self.port = proc, argv, host, port
@@ -356,13 +357,15 @@ class WrappedServer:
         if rc is None:
             return None
         out = self.output(20000)
-        if rc < 0 and not (self.stopped_by_us and -rc in (signal.SIGTERM, signal.SIGKILL)):
+        # wrap itself killed (-N), or the server killed and wrap reporting it (128 + N)
+        sig = -rc if rc < 0 else rc - 128 if rc > 128 else 0
+        if sig and not (self.stopped_by_us and sig in (signal.SIGTERM, signal.SIGKILL)):
             try:
-                name = signal.Signals(-rc).name
+                name = signal.Signals(sig).name
             except ValueError:
                 name = "unnamed"
-            return f"{self.argv[0]} died of signal {-rc} ({name})"
-        if not self.stopped_by_us and rc != 0:
+            return f"{self.argv[0]} died of signal {sig} ({name})"
+        if not self.stopped_by_us and rc != 0 and not sig:
             return f"{self.argv[0]} exited with status {rc} before it was stopped"
         for mark in SANITIZER_MARKS:
             if mark in out:

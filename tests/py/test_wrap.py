@@ -73,8 +73,9 @@ def test_fragile_server_fails_under_short_reads_and_the_command_reproduces(build
                            timeout=120, cwd=ROOT)
     assert again.returncode == 1
     assert "wrap: 1 finding" in again.stdout
-    # Same seed, same decisions, connection by connection (timestamps aside).
-    strip = lambda entries: [{k: v for k, v in e.items() if k != "t"} for e in entries]
+    # Same seed, same decisions, connection by connection (timestamps and pids aside).
+    strip = lambda entries: [{k: v.split("/")[-1] if k == "conn" else v for k, v in e.items()
+                              if k not in ("t", "pid")} for e in entries]
     assert strip(log_lines(again_log)) == strip(lines)
 
 
@@ -181,6 +182,7 @@ def test_server_crash_is_a_finding(build, tmp_path):
     (["--", "no-such-command-sockdrill"], "no-such-command-sockdrill: command not found"),
     (["--run", CLIENT, "--", "true"], "--run needs {port} in the command"),
     (["--seed", "x", "--", "true"], "--seed expects a whole number"),
+    (["--log-max", "-1", "--", "true"], "--log-max expects a whole number"),
 ])
 def test_bad_input_exits_2(build, args, message):
     r = wrap(build, *args, timeout=30)
@@ -318,3 +320,156 @@ def test_signal_stops_the_server_and_cleans_up(build, tmp_path, sig, phase):
             kill_if_alive(pid)
         p.communicate(timeout=30)
         raise
+
+
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+# A connected pair on loopback, blocking: l listens, c the client, s the accepted end.
+PAIR = ("import os, signal, socket, sys\n"
+        "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(4)\n"
+        "c = socket.create_connection(l.getsockname()); s, _ = l.accept()\n")
+
+
+def transfer(n):
+    """Program text: c sends n bytes, s reads them back (blocking), EINTR retried by Python."""
+    return (f"c.sendall(b'x' * {n})\n"
+            f"got = b''\n"
+            f"while len(got) < {n}:\n"
+            f"    got += s.recv({n})\n"
+            f"print('got', len(got))\n")
+
+
+def summary_pids(stderr):
+    """{pid: 'the rest of its summary line'} from wrap's end-of-run summary."""
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^  pid (\d+)[^:]*: (.*)$", stderr,
+                                                               re.M)}
+
+
+def test_log_lines_carry_the_pid_and_forked_workers_ids_differ(build, tmp_path):
+    # Two forked workers accept one connection each (each numbers it a1 in its own process):
+    # with the pid in the id, the (connection, call) pairs in the shared log are all distinct,
+    # a socket that never connected is "s1", not "?0", and the same seed replays the same
+    # decisions whatever the pids.
+    prog = tmp_path / "workers.py"
+    prog.write_text(
+        "import os, socket\n"
+        "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(4)\n"
+        "kids = []\n"
+        "for w in range(2):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        a, _ = l.accept(); got = b''\n"
+        "        while len(got) < 20:\n"
+        "            got += a.recv(20 - len(got))\n"
+        "        os._exit(0 if got == b'y' * 20 else 1)\n"
+        "    kids.append(pid)\n"
+        "for w in range(2):\n"
+        "    socket.create_connection(l.getsockname()).sendall(b'y' * 20)\n"
+        "u = socket.socket()\n"
+        "try:\n    u.recv(10)\nexcept OSError:\n    pass\n"
+        "print(sorted(os.waitpid(k, 0)[1] for k in kids), os.getpid(), *kids)\n")
+    runs = []
+    for i in range(2):
+        log = tmp_path / f"run{i}.jsonl"
+        r = wrap(build, "--faults", "short-read=1", "--seed", "5", "--log", log, "--", PY, prog)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        statuses, parent, *kids = r.stdout.split("] ")[1].split(), None, None
+        assert r.stdout.startswith("[0, 0] "), r.stdout
+        parent, kids = int(statuses[0]), [int(k) for k in statuses[1:]]
+        lines = log_lines(log)
+        assert all(isinstance(x["pid"], int) for x in lines)
+        pairs = [(x["conn"], x["call"]) for x in lines]
+        assert len(pairs) == len(set(pairs)), pairs
+        assert {x["conn"] for x in lines if x["pid"] in kids} == {f"{k}/a1" for k in kids}
+        assert f"{parent}/s1" in {x["conn"] for x in lines}
+        assert not any("?" in x["conn"] for x in lines)
+        # the summary has each process, the workers with their parent
+        pids = summary_pids(r.stderr)
+        assert set(kids) <= set(pids) and parent in pids, r.stderr
+        runs.append(sorted((x["conn"].split("/")[1], x["call"], x["op"], x["fault"], x["bytes"],
+                            x["asked"]) for x in lines))
+    assert runs[0] == runs[1]
+
+
+def test_without_run_a_summary_then_the_programs_status(build, tmp_path):
+    # wrap waits for the program, prints faults by pid, kind and op on stderr, and exits with
+    # its status; the totals agree with the log; --quiet prints nothing of it.
+    prog, log = tmp_path / "p.py", tmp_path / "faults.jsonl"
+    prog.write_text(PAIR + transfer(300) + "sys.exit(3)\n")
+    r = wrap(build, "--faults", "short-read=1,eintr=0.3", "--log", log, "--", PY, prog)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert r.stdout == "got 300\n"
+    lines = log_lines(log)
+    (pid, mine), = summary_pids(r.stderr).items()
+    assert all(x["pid"] == pid for x in lines)
+    counts = {(k, o): int(n) for k, o, n in re.findall(r"([a-z-]+) (read|write|accept|connect) "
+                                                        r"(\d+)", mine.split(";")[0])}
+    want = {}
+    for x in lines:
+        key = (x["fault"], {"recv": "read", "send": "write"}.get(x["op"], x["op"]))
+        want[key] = want.get(key, 0) + 1
+    assert counts == want, (mine, want)
+    assert f"sockdrill wrap: {len(lines)} faults in 1 process\n" in r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    q = wrap(build, "--quiet", "--faults", "short-read=1", "--", PY, prog)
+    assert q.returncode == 3 and q.stderr == "", q.stderr
+
+
+def test_without_run_a_signal_ends_wrap_as_it_ended_the_program(build, tmp_path):
+    prog = tmp_path / "p.py"
+    prog.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGUSR1)\n")
+    r = wrap(build, "--faults", "short-read=1", "--", PY, prog)
+    assert r.returncode == 128 + signal.SIGUSR1, (r.returncode, r.stderr)
+
+
+def test_summary_warns_when_a_fault_could_never_fire(build, tmp_path):
+    # Only a non-blocking accept: eintr (blocking calls only) could never fire, nor eagain on
+    # the kernel's sockets without level-triggered; and no fault fired at all.
+    prog = tmp_path / "p.py"
+    prog.write_text("import socket\n"
+                    "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+                    "l.setblocking(False)\n"
+                    "try:\n    l.accept()\nexcept BlockingIOError:\n    print('none yet')\n")
+    r = wrap(build, "--faults", "eintr=1,eagain=1", "--", PY, prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "none yet\n"
+    warnings = [x for x in r.stderr.splitlines() if "warning" in x]
+    assert len(warnings) == 3, r.stderr
+    assert "eintr could never fire: the program made no blocking socket call" in warnings[0]
+    assert "eagain could never fire: on the kernel's sockets it is injected only with " \
+        "level-triggered" in warnings[1]
+    assert "no fault was injected although faults were asked" in warnings[2]
+    # a program with no TCP socket at all says so
+    r = wrap(build, "--faults", "short-read=1", "--", "/bin/true")
+    assert r.returncode == 0
+    assert "the preload saw no TCP socket of the program's own" in r.stderr, r.stderr
+
+
+def test_run_prints_the_summary_after_the_scenarios(build):
+    r = wrap(build, "--faults", "short-read=1", "--seed", "3", "--run", CLIENT, "--",
+             *fragile(build))
+    assert r.returncode == 1, r.stdout + r.stderr
+    pids = summary_pids(r.stderr)
+    assert len(pids) == 1 and "short-read read" in list(pids.values())[0], r.stderr
+
+
+def test_log_is_capped_and_its_last_line_counts_what_followed(build, tmp_path):
+    # --log-max 4096: the fault lines stop below it, one last line says how many faults were
+    # not logged, and the summary still counts them all.
+    prog, log = tmp_path / "p.py", tmp_path / "faults.jsonl"
+    prog.write_text(PAIR + transfer(400))
+    r = wrap(build, "--faults", "short-read=1", "--log", log, "--log-max", "4096", "--", PY,
+             prog)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    text = log.read_text()
+    *faults, last = [json.loads(x) for x in text.splitlines()]
+    assert len(text) - len(text.splitlines()[-1]) - 1 <= 4096
+    assert all("fault" in x for x in faults) and len(faults) >= 20
+    assert last["truncated"] is True and last["log_max"] == 4096
+    total = int(re.search(r"sockdrill wrap: (\d+) faults in", r.stderr).group(1))
+    assert total == 400  # every recv(400) is cut to one byte
+    assert last["faults_not_logged"] == total - len(faults)
+    assert "the log reached --log-max 4096 bytes" in r.stderr
+    # 0: no cap
+    log.unlink()
+    r = wrap(build, "--faults", "short-read=1", "--log", log, "--log-max", "0", "--", PY, prog)
+    assert r.returncode == 0 and len(log_lines(log)) == 400

@@ -615,6 +615,79 @@ static void copy_continues_the_connection(void **state)
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* What the hooks see (the preload's counts and log writer): every decided call, blocking or
+ * not, and one whole line per fault, with the pid in the object and in the connection id of
+ * the process that numbered it. A socket that never connected gets an "s" id, and a later
+ * connect renumbers it. Without hooks the log keeps its format (no pid). */
+struct seen_log {
+	long calls[4][2], faults;
+	char lines[4096];
+	size_t len;
+};
+
+static void on_seen(void *ctx, enum sd_fault_op op, int blocking,
+		    const struct sd_fault_decision *d)
+{
+	struct seen_log *s = ctx;
+	s->calls[op][blocking != 0]++;
+	s->faults += d->fault != NULL;
+}
+
+static void on_line(void *ctx, const char *line, size_t n)
+{
+	struct seen_log *s = ctx;
+	assert_true(n > 0 && line[n - 1] == '\n');
+	assert_true(s->len + n < sizeof s->lines);
+	memcpy(s->lines + s->len, line, n);
+	s->len += n;
+	s->lines[s->len] = 0;
+}
+
+static void hooks_see_every_call_and_lines_carry_the_pid(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	struct seen_log seen = {0};
+	int l, c, s;
+	char buf[8];
+	wrap(net, "short-read=1", 7, &x);
+	struct sd_fault_hooks h = {.seen = on_seen, .line = on_line, .ctx = &seen, .pid = 4242};
+	assert_int_equal(sd_fault_set_hooks(&x.w, &h), 0);
+	assert_int_equal(sd_fault_set_hooks(net, &h), -EINVAL);
+	int u = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0);
+	assert_true(sd_recv(&x.w, u, buf, sizeof buf, 0) < 0); /* never connected */
+	pair(&x.w, &l, &c, &s);
+	assert_int_equal(sd_send(&x.w, c, "abc", 3, 0), 3);
+	sd_fault_set_pid(&x.w, 4343); /* as in a forked child */
+	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 1);
+	assert_int_equal(sd_fault_note_nonblocking(&x.w, s, 1), 0);
+	assert_int_equal(sd_recv(&x.w, s, buf, 1, MSG_PEEK), 1);
+	assert_int_equal(sd_fault_note_nonblocking(net, s, 1), -EINVAL);
+	/* reads: u's and s's blocking, the peek non-blocking; a write; an accept; a connect */
+	assert_int_equal(seen.calls[SD_OP_READ][1], 2);
+	assert_int_equal(seen.calls[SD_OP_READ][0], 1);
+	assert_int_equal(seen.calls[SD_OP_WRITE][1], 1);
+	assert_int_equal(seen.calls[SD_OP_ACCEPT][1], 1);
+	assert_int_equal(seen.calls[SD_OP_CONNECT][1], 1);
+	assert_int_equal(seen.faults, 2);
+	assert_ptr_equal(strstr(seen.lines, ",\"pid\":4242,\"conn\":\"4242/s1\",\"call\":1,"
+					    "\"op\":\"recv\",\"fault\":\"short-read\",\"bytes\":1,"
+					    "\"asked\":8}\n{\"t\":"),
+			 strchr(seen.lines, ','));
+	/* the second line: s was numbered (accepted) while the pid was 4242 */
+	const char *second = strchr(seen.lines, '\n') + 1;
+	assert_non_null(strstr(second, ",\"pid\":4343,\"conn\":\"4242/a1\",\"call\":1,"));
+	fflush(x.f);
+	assert_int_equal(x.loglen, 0); /* the hook writes the lines, not the FILE */
+	char line[256];
+	struct sd_fault_decision d = {.fault = "eintr", .err = EINTR};
+	sd_fault_format(line, sizeof line, 0, SD_CONN_SOCKET | 2, 1, "recv", &d, 5);
+	assert_string_equal(line, "{\"t\":0.000000000,\"conn\":\"s2\",\"call\":1,\"op\":\"recv\","
+				  "\"fault\":\"eintr\",\"bytes\":0,\"asked\":5,\"errno\":\"EINTR\"}\n");
+	unwrap(&x);
+	sd_close(net, u), sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(spec_errors),
 	T(short_io_keeps_the_stream_exact),
@@ -631,5 +704,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(nonblocking_eagain_on_reads_leaves_the_socket_ready),
 	T(nonblocking_short_writes_leave_the_socket_ready),
 	T(level_triggered_programs_get_every_fault),
+	T(hooks_see_every_call_and_lines_carry_the_pid),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
