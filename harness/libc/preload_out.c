@@ -25,8 +25,8 @@
  * lines from forked workers never interleave (O_APPEND).
  */
 static pthread_mutex_t log_m = PTHREAD_MUTEX_INITIALIZER; /* guards the log's fd and state */
-static int log_fd = -1;      /* read without the lock by sd__route_own_fd */
-static char log_path[4096];  /* "" without a log */
+static int log_fd = -1;     /* read without the lock by sd__route_own_fd */
+static char log_path[4096]; /* "" without a log */
 static dev_t log_dev;
 static ino_t log_ino;
 static uint64_t log_max;     /* bytes; 0: no cap */
@@ -164,23 +164,29 @@ static void log_line(void *ctx, const char *line, size_t n)
 	errno = saved;
 }
 
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
 /* The kind's index in the shared table, entering it the first time; -1 when full. */
 static int kind_index(const char *name)
 {
 	for (int i = 0; i < SD_STATS_KINDS; i++) {
 		struct sd_stats_kind *k = &stats->kinds[i];
 		uint32_t st = __atomic_load_n(&k->state, __ATOMIC_ACQUIRE), free_ = 0;
-		if (st == 0 &&
-		    __atomic_compare_exchange_n(&k->state, &free_, 1, 0, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE)) {
+		if (st == 0 && __atomic_compare_exchange_n(&k->state, &free_, 1, 0,
+							   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			snprintf(k->name, sizeof k->name, "%s", name);
 			__atomic_store_n(&k->state, 2, __ATOMIC_RELEASE);
 			return i;
 		}
 		/* another process is writing this one: a few spins, then the name is there */
-		for (int spin = 0; spin < 1000000 && __atomic_load_n(&k->state, __ATOMIC_ACQUIRE) == 1;
-		     spin++)
-			__builtin_ia32_pause();
+		for (int spin = 0;
+		     spin < 1000000 && __atomic_load_n(&k->state, __ATOMIC_ACQUIRE) == 1; spin++)
+			spin_pause();
 		if (__atomic_load_n(&k->state, __ATOMIC_ACQUIRE) == 2 &&
 		    !strncmp(k->name, name, sizeof k->name))
 			return i;
@@ -242,8 +248,7 @@ void sd__preload_out_init(struct sd_net *faulty, const char *logpath, const char
 		slot = claim(self, getppid());
 	}
 	log_max = max && *max ? strtoull(max, NULL, 10) : 0;
-	if (logpath && *logpath && strlen(logpath) < sizeof log_path &&
-	    log_open(logpath, 1) == 0)
+	if (logpath && *logpath && strlen(logpath) < sizeof log_path && log_open(logpath, 1) == 0)
 		snprintf(log_path, sizeof log_path, "%s", logpath);
 	struct sd_fault_hooks h = {
 		.seen = stats ? seen : NULL,

@@ -460,8 +460,14 @@ static int run_plain(const char *prog, char **cargv, char *statspath,
 	int tty = isatty(0) && tcgetpgrp(0) == getpgrp();
 	pid_t pid = sd__proc_spawn();
 	if (pid == 0) {
-		if (tty)
+		if (tty) { /* a background group may do this only with SIGTTOU held off */
+			sigset_t ttou, old;
+			sigemptyset(&ttou);
+			sigaddset(&ttou, SIGTTOU);
+			sigprocmask(SIG_BLOCK, &ttou, &old);
 			tcsetpgrp(0, getpid());
+			sigprocmask(SIG_SETMASK, &old, NULL);
+		}
 		execv(prog, cargv);
 		fprintf(stderr, "sockdrill wrap: cannot run %s: %s\n", prog, strerror(errno));
 		_exit(127);

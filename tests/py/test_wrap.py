@@ -473,3 +473,36 @@ def test_log_is_capped_and_its_last_line_counts_what_followed(build, tmp_path):
     log.unlink()
     r = wrap(build, "--faults", "short-read=1", "--log", log, "--log-max", "0", "--", PY, prog)
     assert r.returncode == 0 and len(log_lines(log)) == 400
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_without_run_a_stop_signal_reaches_the_program(build, tmp_path, sig):
+    # The program runs in a process group of its own: SIGINT or SIGTERM to wrap is passed on
+    # to it, and wrap exits with the status that signal gave the program.
+    mark = tmp_path / "pid"
+    prog = tmp_path / "p.py"
+    prog.write_text("import os, sys, time\n"
+                    "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+                    "time.sleep(120)\n")
+    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--faults", "short-read=1", "--",
+                          PY, str(prog), str(mark)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    child = None
+    try:
+        for _ in range(600):  # 30 s at most for the program to start
+            if mark.exists() and mark.read_text():
+                child = int(mark.read_text())
+                break
+            time.sleep(0.05)
+        assert child and child != p.pid
+        assert os.getpgid(child) == child  # a group of its own
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 128 + sig, (p.returncode, err)
+        assert pid_gone(child)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=30)
+        if child:
+            kill_if_alive(child)
