@@ -97,9 +97,10 @@ long sd__route_queued(struct sd__fdh *h, int outq);
  * epoll (sd_sim_wake_readers), since on Linux such a read means the queue was drained; under
  * LD_PRELOAD nothing (the kernel's epoll cannot be told). */
 void sd__route_read_short(struct sd_net *net, int sfd);
-/* The descriptor the route keeps for itself (under LD_PRELOAD the fault log, preload_log.c),
- * or -1: the program's close, closefrom, close_range, dup2 and dup3 never take it (sock.c). */
-int sd__route_own_fd(void);
+/* The descriptor the route keeps for itself (under LD_PRELOAD the fault log, preload_out.c)
+ * when it is in [lo, hi] and still the route's, else -1: the program's close, closefrom,
+ * close_range, dup2 and dup3 never take it (sock.c). One load when it is not in the range. */
+int sd__route_own_fd(unsigned lo, unsigned hi);
 /* The program is about to make descriptor fd a copy of another (dup2, dup3): the route's own,
  * if it is fd, moves to another number first. */
 void sd__route_own_move(int fd);

@@ -60,11 +60,35 @@ static int move_high(int fd)
 	return nfd;
 }
 
-int sd__route_own_fd(void) { return __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE); }
+/* Whether log_fd still names the log; forgets it (without closing: the number is the
+ * program's now) when it was closed or reused behind our back. A sandbox that refuses fstat
+ * leaves it as it was. log_m held. */
+static void recheck(void)
+{
+	struct stat st;
+	int r = log_fd >= 0 ? fstat(log_fd, &st) : 0;
+	if (log_fd >= 0 && ((r < 0 && errno == EBADF) ||
+			    (r == 0 && (st.st_dev != log_dev || st.st_ino != log_ino))))
+		__atomic_store_n(&log_fd, -1, __ATOMIC_RELEASE);
+}
+
+int sd__route_own_fd(unsigned lo, unsigned hi)
+{
+	int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+	if (fd < 0 || (unsigned)fd < lo || (unsigned)fd > hi)
+		return -1;
+	int saved = errno;
+	pthread_mutex_lock(&log_m);
+	recheck();
+	fd = log_fd;
+	pthread_mutex_unlock(&log_m);
+	errno = saved;
+	return fd >= 0 && (unsigned)fd >= lo && (unsigned)fd <= hi ? fd : -1;
+}
 
 void sd__route_own_move(int fd)
 {
-	if (fd < 0 || fd != sd__route_own_fd())
+	if (fd < 0 || sd__route_own_fd((unsigned)fd, (unsigned)fd) != fd)
 		return;
 	pthread_mutex_lock(&log_m);
 	if (fd == log_fd) {

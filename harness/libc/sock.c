@@ -90,7 +90,7 @@ int sd__on_close(int fd)
 	struct sd__fdh *h = sd__fd_lookup(fd);
 	if (!h) {
 		/* not the program's: a loop closing every number must not take the route's */
-		if (fd >= 0 && fd == sd__route_own_fd())
+		if (fd >= 0 && sd__route_own_fd((unsigned)fd, (unsigned)fd) == fd)
 			return RET(-EBADF);
 		return SD__LIBC(close)(fd);
 	}
@@ -104,8 +104,8 @@ int sd__on_close(int fd)
  * is split around it. 0 or -1 with errno, as close_range. */
 static int close_range_but_own(unsigned lo, unsigned hi, int f)
 {
-	int own = sd__route_own_fd();
-	if (own < 0 || (unsigned)own < lo || (unsigned)own > hi)
+	int own = sd__route_own_fd(lo, hi);
+	if (own < 0)
 		return SD__LIBC(close_range)(lo, hi, f);
 	int rc = 0;
 	if ((unsigned)own > lo)
@@ -117,9 +117,9 @@ static int close_range_but_own(unsigned lo, unsigned hi, int f)
 
 void sd__on_closefrom(int lo)
 {
-	int own = sd__route_own_fd();
 	unsigned from = lo < 0 ? 0 : (unsigned)lo; /* glibc takes a negative lowest as 0 */
-	if (own < 0 || (unsigned)own < from) {
+	int own = sd__route_own_fd(from, ~0u);
+	if (own < 0) {
 		SD__LIBC(closefrom)(lo);
 	} else {
 		/* below the route's descriptor: close_range, or one by one where the kernel has

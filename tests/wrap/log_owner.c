@@ -55,8 +55,13 @@ int main(int argc, char **argv)
 	int reuse = open(argv[2], O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (reuse < 0)
 		return 3;
-	if (stolen >= 0 && !strcmp(how, "raw") && syscall(SYS_dup3, reuse, stolen, 0) < 0)
-		return 3;
+	if (stolen >= 0 && !strcmp(how, "raw")) {
+		/* the number is the program's now: its close must close it */
+		if (syscall(SYS_dup3, reuse, stolen, 0) < 0 || close(stolen) != 0)
+			return 5;
+		if (syscall(SYS_dup3, reuse, stolen, 0) < 0)
+			return 3;
+	}
 	int p[2];
 	sd_test_pair(p);
 	char buf[64], got[64];
