@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -458,8 +459,13 @@ static int run_plain(const char *prog, char **cargv, char *statspath,
 		     int quiet)
 {
 	int tty = isatty(0) && tcgetpgrp(0) == getpgrp();
-	pid_t pid = sd__proc_spawn();
+	pid_t parent = getpid(), pid = sd__proc_spawn();
 	if (pid == 0) {
+		/* wrap killed outright (SIGKILL, which it cannot pass on) takes the program along, as
+		 * when wrap exec'd it: nothing is left running unwatched */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(128 + SIGKILL);
 		if (tty) { /* a background group may do this only with SIGTTOU held off */
 			sigset_t ttou, old;
 			sigemptyset(&ttou);

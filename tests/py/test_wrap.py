@@ -506,3 +506,33 @@ def test_without_run_a_stop_signal_reaches_the_program(build, tmp_path, sig):
             p.wait(timeout=30)
         if child:
             kill_if_alive(child)
+
+
+def test_without_run_wrap_killed_outright_takes_the_program_along(build, tmp_path):
+    # SIGKILL cannot be passed on: the program must not outlive wrap, as it did not when wrap
+    # exec'd it.
+    mark = tmp_path / "pid"
+    prog = tmp_path / "p.py"
+    prog.write_text("import os, sys, time\n"
+                    "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+                    "time.sleep(120)\n")
+    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--faults", "short-read=1", "--",
+                          PY, str(prog), str(mark)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    child = None
+    try:
+        for _ in range(600):
+            if mark.exists() and mark.read_text():
+                child = int(mark.read_text())
+                break
+            time.sleep(0.05)
+        assert child
+        p.kill()
+        p.wait(timeout=30)
+        assert pid_gone(child)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=30)
+        if child:
+            kill_if_alive(child)
