@@ -168,8 +168,7 @@ static void log_line(void *ctx, const char *line, size_t n)
 			/* no wrap to write the last line: the process that reached the cap does */
 			char end[160];
 			int k = snprintf(end, sizeof end,
-					 "{\"pid\":%ld,\"truncated\":\"the log reached its cap of "
-					 "%llu bytes: later faults are not logged\"}\n",
+					 "{\"pid\":%ld,\"truncated\":true,\"log_max\":%llu}\n",
 					 (long)self, (unsigned long long)log_max);
 			if (k > 0)
 				(void)!SD__LIBC(write)(fd, end, (size_t)k);

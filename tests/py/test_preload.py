@@ -251,3 +251,22 @@ def test_close_range_cloexec_keeps_the_socket(build, tmp_path):
                "os._exit(0)\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["cloexec 0 1", "closed 0", "file True 100"]
+
+
+def test_preload_alone_caps_its_log_and_says_so(build, tmp_path):
+    # Without wrap (no shared counts), SOCKDRILL_LOG_MAX caps each process's lines and the
+    # process that reaches the cap writes the last line itself.
+    import os
+    log = tmp_path / "faults.jsonl"
+    prog = tmp_path / "p.py"
+    prog.write_text(PAIR + "c.sendall(b'x' * 300)\nn = 0\n"
+                    "while n < 300:\n    n += len(s.recv(300))\nprint(n)\n")
+    env = dict(os.environ, SOCKDRILL_FAULTS="short-read=1", SOCKDRILL_LOG=str(log),
+               SOCKDRILL_LOG_MAX="1000", LD_PRELOAD=str(build / "libsockdrill_preload.so"))
+    env.pop("SOCKDRILL_STATS", None)
+    r = subprocess.run([PY, str(prog)], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and r.stdout == "300\n", r.stderr
+    *lines, last = [json.loads(x) for x in log.read_text().splitlines()]
+    assert 0 < len(lines) < 300 and all(x["fault"] == "short-read" for x in lines)
+    assert sum(len(x) + 1 for x in log.read_text().splitlines()[:-1]) <= 1000
+    assert last == {"pid": lines[0]["pid"], "truncated": True, "log_max": 1000}
