@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include <sockdrill/fault.h>
 #include <sockdrill/real.h>
@@ -64,6 +66,88 @@ static void track(int fd)
 		sd_real_adopt(&real, fd, 0);
 }
 
+/* The inherited socket fd (SOCKDRILL_INHERITED): a TCP one is tracked as if the program had
+ * made it, listeners numbered l, connected ones a (accepted by whoever passed it on: sshd's
+ * listener before its re-exec, inetd); one neither listening nor connected gets its number
+ * when it does. Not a TCP socket (ENOTSOCK for files and pipes): untouched. */
+static void adopt_inherited(int fd)
+{
+	int domain = 0, type = 0, proto = 0, acc = 0, fl;
+	socklen_t l = sizeof domain;
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof peer;
+	if (SD__LIBC(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0 ||
+	    (domain != AF_INET && domain != AF_INET6))
+		return;
+	l = sizeof type;
+	if (SD__LIBC(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+		return;
+	l = sizeof proto;
+	if (SD__LIBC(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0 ||
+	    proto != IPPROTO_TCP || sd__fd_lookup(fd))
+		return;
+	l = sizeof acc;
+	if (SD__LIBC(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0 ||
+	    (fl = SD__LIBC(fcntl)(fd, F_GETFL)) < 0)
+		return;
+	uint64_t role = acc ? SD_CONN_LISTENER
+			: SD__LIBC(getpeername)(fd, (struct sockaddr *)&peer, &pl) == 0
+				? SD_CONN_ACCEPTED
+				: 0;
+	if (sd_real_adopt(&real, fd, 1) < 0)
+		return;
+	if (sd_fault_adopt(&faulty, fd, role, (fl & O_NONBLOCK) != 0) < 0) {
+		sd_real_adopt(&real, fd, 0);
+		return;
+	}
+	track(fd);
+}
+
+/* Every descriptor open at start-up, in increasing order (the numbering replays): from
+ * /proc/self/fd read with getdents64 (no allocation, no stdio), else the first 1024. */
+static void adopt_all_inherited(void)
+{
+	char buf[4096];
+	unsigned char seen[SD__FD_CHUNK / 8] = {0}; /* the ones below 1024, in order */
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), high[64], nhigh = 0;
+	long n;
+	if (dir < 0) {
+		for (int fd = 0; fd < SD__FD_CHUNK; fd++)
+			adopt_inherited(fd);
+		return;
+	}
+	while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
+		for (long off = 0; off < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *e = (void *)(buf + off);
+			char *end;
+			long fd = strtol(e->name, &end, 10);
+			off += e->reclen;
+			if (*end || fd < 0 || fd == dir)
+				continue;
+			if (fd < SD__FD_CHUNK)
+				seen[fd / 8] |= (unsigned char)(1u << (fd % 8));
+			else if (nhigh < (int)(sizeof high / sizeof high[0]))
+				high[nhigh++] = (int)fd; /* a listener at a high number: kept */
+		}
+	SD__LIBC(close)(dir);
+	for (int fd = 0; fd < SD__FD_CHUNK; fd++)
+		if (seen[fd / 8] & (1u << (fd % 8)))
+			adopt_inherited(fd);
+	for (int i = 1; i < nhigh; i++) /* few: insertion sort */
+		for (int j = i; j > 0 && high[j - 1] > high[j]; j--) {
+			int t = high[j];
+			high[j] = high[j - 1], high[j - 1] = t;
+		}
+	for (int i = 0; i < nhigh; i++)
+		adopt_inherited(high[i]);
+}
+
 static void fork_prepare(void) { sd_fault_lock(&faulty, 1); }
 static void fork_done(void) { sd_fault_lock(&faulty, 0); }
 
@@ -96,6 +180,9 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	real = (struct sd_net){.ops = &sd_real_ops, .state = state};
 	if (sd_fault_wrap(&faulty, &real, &spec, s ? strtoull(s, NULL, 0) : 1, log) < 0)
 		goto out;
+	const char *inh = getenv("SOCKDRILL_INHERITED");
+	if (inh && !strcmp(inh, "1"))
+		adopt_all_inherited();
 	pthread_atfork(fork_prepare, fork_done, fork_done);
 	__atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 out:

@@ -158,7 +158,6 @@ def test_server_crash_is_a_finding(build, tmp_path):
         "import os, signal, socket, sys\n"
         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)\n"
-        "s.accept()  # the readiness probe\n"
         "c, _ = s.accept(); c.recv(10)\n"
         "os.kill(os.getpid(), signal.SIGSEGV)\n")
     r = wrap(build, "--run", CLIENT, "--", sys.executable if os.path.exists("/usr/bin/python3") else "python3",
