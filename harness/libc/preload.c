@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <sockdrill/fault.h>
@@ -70,6 +71,12 @@ static void track(int fd)
  * made it, listeners numbered l, connected ones a (accepted by whoever passed it on: sshd's
  * listener before its re-exec, inetd); one neither listening nor connected gets its number
  * when it does. Not a TCP socket (ENOTSOCK for files and pipes): untouched. */
+static struct {
+	ino_t ino;
+	int fd;
+} adopted[64]; /* the inherited sockets tracked, to know their copies (inetd: 0 and 1) */
+static int nadopted;
+
 static void adopt_inherited(int fd)
 {
 	int domain = 0, type = 0, proto = 0, acc = 0, fl;
@@ -94,8 +101,22 @@ static void adopt_inherited(int fd)
 			: SD__LIBC(getpeername)(fd, (struct sockaddr *)&peer, &pl) == 0
 				? SD_CONN_ACCEPTED
 				: 0;
+	struct stat st;
+	int first = -1, known = fstat(fd, &st) == 0;
+	if (known)
+		for (int i = 0; i < nadopted && first < 0; i++)
+			first = adopted[i].ino == st.st_ino ? adopted[i].fd : -1;
 	if (sd_real_adopt(&real, fd, 1) < 0)
 		return;
+	if (first >= 0) { /* a copy of one seen already: the same connection */
+		if (sd_fault_dup(&faulty, first, fd) == 0)
+			track(fd);
+		else
+			sd_real_adopt(&real, fd, 0);
+		return;
+	}
+	if (known && nadopted < (int)(sizeof adopted / sizeof adopted[0]))
+		adopted[nadopted].ino = st.st_ino, adopted[nadopted++].fd = fd;
 	if (sd_fault_adopt(&faulty, fd, role, (fl & O_NONBLOCK) != 0) < 0) {
 		sd_real_adopt(&real, fd, 0);
 		return;
@@ -107,7 +128,7 @@ static void adopt_inherited(int fd)
  * /proc/self/fd read with getdents64 (no allocation, no stdio), else the first 1024. */
 static void adopt_all_inherited(void)
 {
-	char buf[4096];
+	_Alignas(8) char buf[4096]; /* records of 8-byte fields */
 	unsigned char seen[SD__FD_CHUNK / 8] = {0}; /* the ones below 1024, in order */
 	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), high[64], nhigh = 0;
 	long n;

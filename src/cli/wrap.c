@@ -453,7 +453,7 @@ static int stop_server(struct server *sv, int *status)
 static void follow_daemon(const struct server *sv)
 {
 	pid_t kids[SD__PROC_MAX];
-	int n = sd__proc_children(kids, SD__PROC_MAX, 0);
+	int n = sd__proc_children(kids, SD__PROC_MAX, sv->daemon); /* its end is a verdict */
 	for (int i = 0; i < n && i < SD__PROC_MAX; i++)
 		sd__proc_follow(kids[i]);
 	if (sv->daemon)

@@ -512,12 +512,14 @@ INHERIT_PARENT = (
     "port, mode, child = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
     "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
     "s.bind(('127.0.0.1', port)); s.listen(8)\n"
-    "if mode == 'connected':  # inetd, sshd's re-exec: the child gets the accepted socket\n"
+    "if mode != 'listener':  # inetd, sshd's re-exec: the child gets the accepted socket\n"
     "    s, _ = s.accept()\n"
+    "if mode == 'inetd':  # as descriptors 0 and 1\n"
+    "    os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)\n"
     "os.set_inheritable(s.fileno(), True)\n"
     "os.execv(sys.executable, [sys.executable, child, mode, str(s.fileno())])\n")
 INHERIT_CHILD = (
-    "import socket, sys, time\n"
+    "import os, socket, sys, time\n"
     "def echo(c):\n"
     "    data = b''\n"
     "    while not data.endswith(b'\\n'):\n"
@@ -525,6 +527,14 @@ INHERIT_CHILD = (
     "        if not got: break\n"
     "        data += got\n"
     "    c.sendall(data)\n"
+    "if sys.argv[1] == 'inetd':\n"
+    "    data = b''\n"
+    "    while not data.endswith(b'\\n'):\n"
+    "        got = os.read(0, 1024)\n"
+    "        if not got: break\n"
+    "        data += got\n"
+    "    while data: data = data[os.write(1, data):]\n"
+    "    os.close(0); os.close(1); os.close(int(sys.argv[2])); time.sleep(120)\n"
     "s = socket.socket(fileno=int(sys.argv[2]))\n"
     "if sys.argv[1] == 'connected':\n"
     "    echo(s); s.close(); time.sleep(120)\n"
@@ -532,7 +542,7 @@ INHERIT_CHILD = (
     "    c, _ = s.accept(); echo(c); c.close()\n")
 
 
-@pytest.mark.parametrize("mode", ["listener", "connected"])
+@pytest.mark.parametrize("mode", ["listener", "connected", "inetd"])
 @pytest.mark.parametrize("inherited", [True, False], ids=["inherited", "default"])
 def test_inherited_sockets_get_faults_only_when_asked(build, tmp_path, mode, inherited):
     parent, child, log = tmp_path / "parent.py", tmp_path / "child.py", tmp_path / "f.jsonl"
@@ -545,13 +555,15 @@ def test_inherited_sockets_get_faults_only_when_asked(build, tmp_path, mode, inh
                   "client: recv(C, 6, MSG_WAITALL) -> \"hello\\n\"\n"
                   "client: close(C) -> 0\n")
     flag = ["--inherited"] if inherited else []
-    r = wrap(build, *flag, "--faults", "short-read=1", "--log", log, "--run", sc, "--", PY,
-             parent, "{port}", mode, child)
+    r = wrap(build, *flag, "--faults", "short-read=1,short-write=1", "--log", log, "--run", sc,
+             "--", PY, parent, "{port}", mode, child)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = log_lines(log) if log.exists() else []
-    if inherited:  # the accepted socket: a1 whether the child accepted it or was handed it
-        assert lines and {e["fault"] for e in lines} == {"short-read"}, lines
+    if inherited:  # the accepted socket: a1 whether the child accepted it or was handed it,
+        # and inetd's two copies of it are one connection
         assert {re.sub(r"^.*/", "", e["conn"]) for e in lines} == {"a1"}, lines
-        assert "".join("x" * e["bytes"] for e in lines) == "x" * 6  # 1 byte at a time
+        # 1 byte at a time each way (the last byte written is a whole write, no fault)
+        for kind, n in (("short-read", 6), ("short-write", 5)):
+            assert [e["bytes"] for e in lines if e["fault"] == kind] == [1] * n, lines
     else:
         assert lines == []
