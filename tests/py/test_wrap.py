@@ -180,6 +180,7 @@ def test_server_crash_is_a_finding(build, tmp_path):
     (["--", "no-such-command-sockdrill"], "no-such-command-sockdrill: command not found"),
     (["--run", CLIENT, "--", "true"], "--run needs {port} in the command"),
     (["--seed", "x", "--", "true"], "--seed expects a whole number"),
+    (["--pidfile", "p.pid", "--", "true"], "--pidfile needs --run"),
 ])
 def test_bad_input_exits_2(build, args, message):
     r = wrap(build, *args, timeout=30)
@@ -567,3 +568,42 @@ def test_inherited_sockets_get_faults_only_when_asked(build, tmp_path, mode, inh
             assert [e["bytes"] for e in lines if e["fault"] == kind] == [1] * n, lines
     else:
         assert lines == []
+
+
+def test_what_a_program_leaves_without_listening_is_stopped(build, tmp_path):
+    """A program that exits 0 leaving a process in a session of its own that never listens:
+    a finding once the timeout has passed, and that process is stopped (by pid: it left the
+    program's process group) and reaped."""
+    mark = tmp_path / "left.pid"
+    r = wrap(build, "--timeout", "2", "--run", CLIENT, "--", "/bin/sh", "-c",
+             f"setsid sleep 120 & echo $! > {mark}; exit 0", "{port}")
+    left = int(mark.read_text())
+    try:
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert re.search(r"^FINDING: the server exited 0, and what it left was not listening "
+                         r"after 2 s before listening on 127\.0\.0\.1:\d+$", r.stdout, re.M), r.stdout
+        assert not os.path.exists(f"/proc/{left}")
+    finally:
+        if os.path.exists(f"/proc/{left}"):
+            kill_if_alive(left)
+
+
+def test_daemon_that_ignores_sigterm_is_killed_after_the_grace(build, tmp_path):
+    """The end of the run stops a daemon by pid: SIGTERM, and SIGKILL once the grace (10 s)
+    has passed without it ending."""
+    server, pidfile = tmp_path / "daemon.py", tmp_path / "server.pid"
+    server.write_text(DAEMON.replace("import os, signal, socket, sys, time\n",
+                                     "import os, signal, socket, sys, time\n"
+                                     "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"))
+    assert "SIG_IGN" in server.read_text()
+    sc = conn_scenario(tmp_path / "one.sd", 1)
+    try:
+        r = wrap(build, "--pidfile", pidfile, "--run", sc, "--", PY, server, "{port}", pidfile,
+                 "serve")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "wrap: 0 findings" in r.stdout  # killed by us: not the server's fault
+        assert not os.path.exists(f"/proc/{daemon_pids(pidfile)[0]}")
+    finally:
+        for pid in daemon_pids(pidfile):
+            if os.path.exists(f"/proc/{pid}"):
+                kill_if_alive(pid)
