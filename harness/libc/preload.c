@@ -18,8 +18,9 @@
  * itself (socket, accept) go through the fault wrapper (src/wrap/fault.c) to a `real`
  * instance, configured by SOCKDRILL_FAULTS, SOCKDRILL_SEED and SOCKDRILL_LOG
  * (docs/faults.md). A program descriptor is the kernel socket itself: what the layer does not
- * model goes to the C library on it. Files, pipes, UDP, sockets the program did not create,
- * and everything when no fault is configured, go to the C library untouched: the table stays
+ * model goes to the C library on it. Files, pipes, UDP, sockets the program did not create
+ * (unless SOCKDRILL_INHERITED=1: then the TCP sockets it starts with are tracked too), and
+ * everything when no fault is configured, go to the C library untouched: the table stays
  * empty and each call costs one load.
  *
  * Safe in any program: the C library is reached through src/libc.c, which works before this
