@@ -202,6 +202,15 @@ static long stat_field(pid_t pid, int k)
 	return strtol(p + 4, NULL, 10);
 }
 
+static pid_t failed_pid; /* the last child sd__proc_children reaped that failed */
+static int failed_status;
+
+pid_t sd__proc_children_failed(int *status)
+{
+	*status = failed_status;
+	return failed_pid;
+}
+
 static void unfollow(pid_t pid)
 {
 	for (int i = 0; i < SD__PROC_MAX; i++) {
@@ -229,8 +238,11 @@ int sd__proc_children(pid_t *out, int max, pid_t keep)
 		if (tracked) /* sd__proc_poll and sd__proc_stop reap those */
 			continue;
 		if (pid != keep && stat_field((pid_t)pid, 2) == 'Z') {
+			int st = 0;
 			unfollow((pid_t)pid);
-			waitpid((pid_t)pid, NULL, WNOHANG); /* ours: an ended intermediate */
+			if (waitpid((pid_t)pid, &st, WNOHANG) == pid &&
+			    !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+				failed_pid = (pid_t)pid, failed_status = st;
 			continue;
 		}
 		if (n < max)

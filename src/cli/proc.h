@@ -54,6 +54,10 @@ int sd__proc_subreaper(void);
  * except `keep` (0: none), whose wait status the caller wants. */
 int sd__proc_children(pid_t *out, int max, pid_t keep);
 
+/* The last child sd__proc_children reaped that exited non-zero or died of a signal (its wait
+ * status in *status), or 0: how a daemon that never listened ended. */
+pid_t sd__proc_children_failed(int *status);
+
 /* 1 when pid is a descendant of ours (its parents, followed up, lead to us), else 0. */
 int sd__proc_is_descendant(pid_t pid);
 

@@ -402,7 +402,9 @@ static void not_up(const struct server *sv, int port, uint64_t timeout, const ch
 		   char *how, size_t size)
 {
 	unsigned long long s = (unsigned long long)timeout;
-	char what[96];
+	char what[160];
+	pid_t left;
+	int st;
 	if (sv->pidfile_bad) {
 		snprintf(how, size,
 			 "listened on 127.0.0.1:%d, but after %llu s --pidfile %s still named none "
@@ -415,8 +417,18 @@ static void not_up(const struct server *sv, int port, uint64_t timeout, const ch
 	else if (WIFSIGNALED(sv->status))
 		snprintf(what, sizeof what, "died of signal %d (%s)", WTERMSIG(sv->status),
 			 strsignal(WTERMSIG(sv->status)));
-	else if (WEXITSTATUS(sv->status) || !sv->left)
+	else if (WEXITSTATUS(sv->status))
 		snprintf(what, sizeof what, "exited with status %d", WEXITSTATUS(sv->status));
+	else if ((left = sd__proc_children_failed(&st)) && WIFSIGNALED(st))
+		snprintf(what, sizeof what,
+			 "exited 0, and process %d it left died of signal %d (%s)", (int)left,
+			 WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else if (left)
+		snprintf(what, sizeof what,
+			 "exited 0, and process %d it left exited with status %d", (int)left,
+			 WEXITSTATUS(st));
+	else if (!sv->left)
+		snprintf(what, sizeof what, "exited with status 0");
 	else
 		snprintf(what, sizeof what,
 			 "exited 0, and what it left was not listening after %llu s", s);
@@ -678,6 +690,8 @@ int sd__cmd_wrap(int argc, char **argv)
 	struct server sv = {.pid = pid};
 	int status = 0, findings = 0, up = wait_listening(&sv, port, timeout, pidfile);
 	if (!up) {
+		char how[PATH_MAX + 256]; /* before we stop anything: how it ended by itself */
+		not_up(&sv, port, timeout, pidfile, how, sizeof how);
 		if (!sv.exited && sd__proc_caught())
 			sd__proc_wait(pid, &sv.status); /* the handler passed the signal on */
 		else if (!sv.exited)
@@ -686,8 +700,6 @@ int sd__cmd_wrap(int argc, char **argv)
 		sd__proc_stop_children(sd__proc_caught() ? sd__proc_caught() : SIGTERM, 0, NULL,
 				       NULL);
 		if (!sd__proc_caught()) {
-			char how[PATH_MAX + 192];
-			not_up(&sv, port, timeout, pidfile, how, sizeof how);
 			printf("FINDING: the server %s\n", how);
 			print_file(errpath, "  server: ", 20);
 		}

@@ -372,6 +372,8 @@ DAEMON = (
     "if mode == 'helper' and os.fork() == 0:  # a second process of the daemon's, not listening\n"
     "    open(pidfile + '.helper', 'w').write(str(os.getpid()))\n"
     "    while True: time.sleep(1)\n"
+    "if mode == 'early':  # it crashes before listening\n"
+    "    open(pidfile, 'w').write(str(os.getpid())); os.kill(os.getpid(), signal.SIGSEGV)\n"
     "if mode == 'fail':  # its parent failed: it never listens\n"
     "    open(pidfile, 'w').write(str(os.getpid()))\n"
     "    while True: time.sleep(1)\n"
@@ -607,3 +609,16 @@ def test_daemon_that_ignores_sigterm_is_killed_after_the_grace(build, tmp_path):
         for pid in daemon_pids(pidfile):
             if os.path.exists(f"/proc/{pid}"):
                 kill_if_alive(pid)
+
+
+def test_daemon_crash_before_listening_names_its_signal(build, tmp_path):
+    server, pidfile = tmp_path / "daemon.py", tmp_path / "server.pid"
+    server.write_text(DAEMON)
+    r = wrap(build, "--timeout", "30", "--run", CLIENT, "--", PY, server, "{port}", pidfile,
+             "early")
+    daemon = daemon_pids(pidfile)[0]
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"FINDING: the server exited 0, and process {daemon} it left died of signal 11 " \
+        "(Segmentation fault) before listening on 127.0.0.1:" in r.stdout, r.stdout
+    assert r.stdout.count("FINDING") == 1
+    assert not os.path.exists(f"/proc/{daemon}")
