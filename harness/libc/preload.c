@@ -129,7 +129,7 @@ static void adopt_inherited(int fd)
  * /proc/self/fd read with getdents64 (no allocation, no stdio), else the first 1024. */
 static void adopt_all_inherited(void)
 {
-	_Alignas(8) char buf[4096]; /* records of 8-byte fields */
+	_Alignas(8) char buf[4096];                 /* records of 8-byte fields */
 	unsigned char seen[SD__FD_CHUNK / 8] = {0}; /* the ones below 1024, in order */
 	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), high[64], nhigh = 0;
 	long n;
