@@ -5,7 +5,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <sockdrill/fault.h>
 #include <sockdrill/real.h>
@@ -17,8 +20,9 @@
  * itself (socket, accept) go through the fault wrapper (src/wrap/fault.c) to a `real`
  * instance, configured by SOCKDRILL_FAULTS, SOCKDRILL_SEED and SOCKDRILL_LOG
  * (docs/faults.md). A program descriptor is the kernel socket itself: what the layer does not
- * model goes to the C library on it. Files, pipes, UDP, sockets the program did not create,
- * and everything when no fault is configured, go to the C library untouched: the table stays
+ * model goes to the C library on it. Files, pipes, UDP, sockets the program did not create
+ * (unless SOCKDRILL_INHERITED=1: then the TCP sockets it starts with are tracked too), and
+ * everything when no fault is configured, go to the C library untouched: the table stays
  * empty and each call costs one load.
  *
  * Safe in any program: the C library is reached through src/libc.c, which works before this
@@ -66,6 +70,108 @@ static void track(int fd)
 		sd_real_adopt(&real, fd, 0);
 }
 
+/* The inherited socket fd (SOCKDRILL_INHERITED): a TCP one is tracked as if the program had
+ * made it, listeners numbered l, connected ones a (accepted by whoever passed it on: sshd's
+ * listener before its re-exec, inetd); one neither listening nor connected gets its number
+ * when it does. Not a TCP socket (ENOTSOCK for files and pipes): untouched. */
+static struct {
+	ino_t ino;
+	int fd;
+} adopted[64]; /* the inherited sockets tracked, to know their copies (inetd: 0 and 1) */
+static int nadopted;
+
+static void adopt_inherited(int fd)
+{
+	int domain = 0, type = 0, proto = 0, acc = 0, fl;
+	socklen_t l = sizeof domain;
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof peer;
+	if (SD__LIBC(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0 ||
+	    (domain != AF_INET && domain != AF_INET6))
+		return;
+	l = sizeof type;
+	if (SD__LIBC(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+		return;
+	l = sizeof proto;
+	if (SD__LIBC(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0 ||
+	    proto != IPPROTO_TCP || sd__fd_lookup(fd))
+		return;
+	l = sizeof acc;
+	if (SD__LIBC(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0 ||
+	    (fl = SD__LIBC(fcntl)(fd, F_GETFL)) < 0)
+		return;
+	uint64_t role = acc ? SD_CONN_LISTENER
+			: SD__LIBC(getpeername)(fd, (struct sockaddr *)&peer, &pl) == 0
+				? SD_CONN_ACCEPTED
+				: 0;
+	struct stat st;
+	int first = -1, known = fstat(fd, &st) == 0;
+	if (known)
+		for (int i = 0; i < nadopted && first < 0; i++)
+			first = adopted[i].ino == st.st_ino ? adopted[i].fd : -1;
+	if (sd_real_adopt(&real, fd, 1) < 0)
+		return;
+	if (first >= 0) { /* a copy of one seen already: the same connection */
+		if (sd_fault_dup(&faulty, first, fd) == 0)
+			track(fd);
+		else
+			sd_real_adopt(&real, fd, 0);
+		return;
+	}
+	if (known && nadopted < (int)(sizeof adopted / sizeof adopted[0]))
+		adopted[nadopted].ino = st.st_ino, adopted[nadopted++].fd = fd;
+	if (sd_fault_adopt(&faulty, fd, role, (fl & O_NONBLOCK) != 0) < 0) {
+		sd_real_adopt(&real, fd, 0);
+		return;
+	}
+	track(fd);
+}
+
+/* Every descriptor open at start-up, in increasing order (the numbering replays): from
+ * /proc/self/fd read with getdents64 (no allocation, no stdio), else the first 1024. */
+static void adopt_all_inherited(void)
+{
+	_Alignas(8) char buf[4096];                 /* records of 8-byte fields */
+	unsigned char seen[SD__FD_CHUNK / 8] = {0}; /* the ones below 1024, in order */
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), high[64], nhigh = 0;
+	long n;
+	if (dir < 0) {
+		for (int fd = 0; fd < SD__FD_CHUNK; fd++)
+			adopt_inherited(fd);
+		return;
+	}
+	while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
+		for (long off = 0; off < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *e = (void *)(buf + off);
+			char *end;
+			long fd = strtol(e->name, &end, 10);
+			off += e->reclen;
+			if (*end || fd < 0 || fd == dir)
+				continue;
+			if (fd < SD__FD_CHUNK)
+				seen[fd / 8] |= (unsigned char)(1u << (fd % 8));
+			else if (nhigh < (int)(sizeof high / sizeof high[0]))
+				high[nhigh++] = (int)fd; /* a listener at a high number: kept */
+		}
+	SD__LIBC(close)(dir);
+	for (int fd = 0; fd < SD__FD_CHUNK; fd++)
+		if (seen[fd / 8] & (1u << (fd % 8)))
+			adopt_inherited(fd);
+	for (int i = 1; i < nhigh; i++) /* few: insertion sort */
+		for (int j = i; j > 0 && high[j - 1] > high[j]; j--) {
+			int t = high[j];
+			high[j] = high[j - 1], high[j - 1] = t;
+		}
+	for (int i = 0; i < nhigh; i++)
+		adopt_inherited(high[i]);
+}
+
 /* The wrapper's lock, then the log's, are held across fork. The child takes its own pid (log
  * lines, connection ids) and its own slot of the counts before releasing them. */
 static void fork_prepare(void)
@@ -109,6 +215,9 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	if (sd_fault_wrap(&faulty, &real, &spec, s ? strtoull(s, NULL, 0) : 1, NULL) < 0)
 		goto out;
 	sd__preload_out_init(&faulty, l, lmax, st); /* the log is a descriptor of our own */
+	const char *inh = getenv("SOCKDRILL_INHERITED");
+	if (inh && !strcmp(inh, "1"))
+		adopt_all_inherited();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	__atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 out:

@@ -129,6 +129,12 @@ int sd_fault_dup(struct sd_net *net, int fd, int nfd);
  * call the program made has set the flag already and asking inner again would be a system call
  * a sandbox may not expect. 0, or -EINVAL (not a wrapper). */
 int sd_fault_note_nonblocking(struct sd_net *net, int fd, int on);
+/* Descriptor fd, a socket the program had before the wrapper saw it (inherited across exec:
+ * sshd's re-exec, inetd, systemd's LISTEN_FDS), is one of the wrapper's from now on: the next
+ * ordinal of `role` (SD_CONN_ACCEPTED, SD_CONN_LISTENER or SD_CONN_CONNECTED; 0 for a socket
+ * not yet connected, numbered when it connects or listens), blocking unless nonblock. 0, or
+ * -EINVAL (not a wrapper), -ENOMEM. */
+int sd_fault_adopt(struct sd_net *net, int fd, uint64_t role, int nonblock);
 /* Takes (lock != 0) or releases the wrapper's lock, e.g. around fork() in a threaded program,
  * so that no child starts with it held by a thread it does not have. */
 void sd_fault_lock(struct sd_net *net, int lock);

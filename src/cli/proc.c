@@ -1,8 +1,13 @@
 /* sockdrill CLI: child processes in their own process groups, signals forwarded, bounded stops. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,9 +19,10 @@
 static const int stop_signals[] = {SIGINT, SIGTERM};
 #define NSIGNALS (sizeof stop_signals / sizeof stop_signals[0])
 
-static atomic_int caught;                /* the first stop signal received, 0 before */
-static atomic_int groups[SD__PROC_MAX];  /* running children's process groups; 0: free */
-static int handled[NSIGNALS], installed; /* which signals have our handler */
+static atomic_int caught;                 /* the first stop signal received, 0 before */
+static atomic_int groups[SD__PROC_MAX];   /* running children's process groups; 0: free */
+static atomic_int followed[SD__PROC_MAX]; /* a daemon's processes, our children: by pid */
+static int handled[NSIGNALS], installed;  /* which signals have our handler */
 
 /* Async-signal-safe: atomics and kill(2) only. */
 static void on_stop_signal(int sig)
@@ -27,6 +33,8 @@ static void on_stop_signal(int sig)
 		int g = atomic_load(&groups[i]);
 		if (g > 0)
 			kill(-g, sig);
+		if ((g = atomic_load(&followed[i])) > 0)
+			kill(g, sig);
 	}
 	errno = saved;
 }
@@ -168,3 +176,146 @@ int sd__proc_wait(pid_t pid, int *status)
 int sd__proc_caught(void) { return atomic_load(&caught); }
 
 int sd__proc_exit_status(void) { return 128 + atomic_load(&caught); }
+
+/* ---- descendants: a server that daemonizes (wrap --run) ---------------------------------- */
+
+int sd__proc_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ? -errno : 0; }
+
+/* Field `k` (2: state as a char, 3: ppid) of /proc/PID/stat; -1 when gone or unreadable. */
+static long stat_field(pid_t pid, int k)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	if (!p || p[1] != ' ' || !p[2])
+		return -1;
+	if (k == 2)
+		return (unsigned char)p[2];
+	return strtol(p + 4, NULL, 10);
+}
+
+static pid_t failed_pid; /* the last child sd__proc_children reaped that failed */
+static int failed_status;
+
+pid_t sd__proc_children_failed(int *status)
+{
+	*status = failed_status;
+	return failed_pid;
+}
+
+static void unfollow(pid_t pid)
+{
+	for (int i = 0; i < SD__PROC_MAX; i++) {
+		int g = pid;
+		if (atomic_compare_exchange_strong(&followed[i], &g, 0))
+			return;
+	}
+}
+
+int sd__proc_children(pid_t *out, int max, pid_t keep)
+{
+	DIR *d = opendir("/proc");
+	pid_t self = getpid();
+	int n = 0;
+	if (!d)
+		return -errno;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || stat_field((pid_t)pid, 3) != self)
+			continue;
+		int tracked = 0;
+		for (int i = 0; i < SD__PROC_MAX && !tracked; i++)
+			tracked = atomic_load(&groups[i]) == pid;
+		if (tracked) /* sd__proc_poll and sd__proc_stop reap those */
+			continue;
+		if (pid != keep && stat_field((pid_t)pid, 2) == 'Z') {
+			int st = 0;
+			unfollow((pid_t)pid);
+			if (waitpid((pid_t)pid, &st, WNOHANG) == pid &&
+			    !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+				failed_pid = (pid_t)pid, failed_status = st;
+			continue;
+		}
+		if (n < max)
+			out[n] = (pid_t)pid;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+int sd__proc_is_descendant(pid_t pid)
+{
+	pid_t self = getpid();
+	/* bounded: a chain of parents is short, and a loop in it impossible */
+	for (int depth = 0; pid > 1 && depth < 64; depth++) {
+		long pp = stat_field(pid, 3);
+		if (pp == self)
+			return 1;
+		if (pp <= 0)
+			return 0;
+		pid = (pid_t)pp;
+	}
+	return 0;
+}
+
+int sd__proc_follow(pid_t pid)
+{
+	for (int i = 0; i < SD__PROC_MAX; i++) {
+		int g = atomic_load(&followed[i]);
+		if (g == pid)
+			return 0;
+	}
+	for (int i = 0; i < SD__PROC_MAX; i++) {
+		int none = 0;
+		if (atomic_compare_exchange_strong(&followed[i], &none, pid)) {
+			int sig = atomic_load(&caught);
+			if (sig) /* it came before we knew this one */
+				kill(pid, sig);
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+int sd__proc_stop_children(int sig, pid_t server, int *status, int *alone)
+{
+	pid_t kids[SD__PROC_MAX], sent[4 * SD__PROC_MAX];
+	int nsent = 0, killed = 0;
+	if (alone)
+		*alone = server > 0 && ended(server) == 1;
+	/* A child may fork more and die, reparenting them to us: each round looks again. After
+	 * the grace, SIGKILL to all; a bound keeps a fork loop from holding us for ever. */
+	for (long ms = 0; ms <= 2 * SD__PROC_GRACE_MS; ms += POLL_MS) {
+		if (server > 0 && ended(server) == 1) {
+			unfollow(server);
+			while (waitpid(server, status, 0) < 0 && errno == EINTR)
+				;
+			server = 0;
+		}
+		int n = sd__proc_children(kids, SD__PROC_MAX, server);
+		if (n <= 0)
+			break;
+		killed |= ms >= SD__PROC_GRACE_MS;
+		for (int i = 0; i < n && i < SD__PROC_MAX; i++) {
+			int known = 0;
+			for (int j = 0; j < nsent && !known; j++)
+				known = sent[j] == kids[i];
+			if (killed || !known)
+				kill(kids[i], killed ? SIGKILL : sig);
+			if (!known && nsent < (int)(sizeof sent / sizeof sent[0]))
+				sent[nsent++] = kids[i];
+		}
+		sleep_ms(POLL_MS);
+	}
+	return killed;
+}

@@ -41,4 +41,35 @@ int sd__proc_caught(void);
 /* The exit status after that signal, as a shell reports it: 128 + signal. */
 int sd__proc_exit_status(void);
 
+/*
+ * A server that daemonizes (forks, the parent exits, the child calls setsid) leaves our
+ * process group and would be reparented to init: wrap makes itself a child subreaper, so
+ * such orphans become its children, which it can signal by pid and reap.
+ */
+/* prctl(PR_SET_CHILD_SUBREAPER): 0 or a negative errno. */
+int sd__proc_subreaper(void);
+
+/* Our running children other than those sd__proc_spawn made (their pids in out, at most max;
+ * the count, which may exceed max, or a negative errno). Ended ones are reaped on the way,
+ * except `keep` (0: none), whose wait status the caller wants. */
+int sd__proc_children(pid_t *out, int max, pid_t keep);
+
+/* The last child sd__proc_children reaped that exited non-zero or died of a signal (its wait
+ * status in *status), or 0: how a daemon that never listened ended. */
+pid_t sd__proc_children_failed(int *status);
+
+/* 1 when pid is a descendant of ours (its parents, followed up, lead to us), else 0. */
+int sd__proc_is_descendant(pid_t pid);
+
+/* SIGINT and SIGTERM to the CLI go on to pid too, a child of ours (one that arrived already
+ * goes at once). 0, or -EAGAIN when SD__PROC_MAX are followed. */
+int sd__proc_follow(pid_t pid);
+
+/* Stops every child left (sd__proc_children): `sig` to each once, SIGKILL to all after
+ * SD__PROC_GRACE_MS, each reaped; children reparented to us meanwhile get the same, for at most
+ * twice the grace. `server` (0: none), if a child of ours, is reaped into *status, and *alone
+ * (may be NULL) says whether it had ended before we signalled it. 1 when SIGKILL was needed,
+ * else 0. */
+int sd__proc_stop_children(int sig, pid_t server, int *status, int *alone);
+
 #endif

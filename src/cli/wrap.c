@@ -1,6 +1,7 @@
 /* sockdrill wrap: a program under libsockdrill_preload.so, optionally checked by scenarios. */
 #include <arpa/inet.h>
 #include <elf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -29,25 +30,35 @@
 
 static const char wrap_help[] =
 	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--log-max BYTES]\n"
-	"                      [--run SCENARIO]... [--timeout S] [--quiet] -- CMD [ARGS...]\n\n"
+	"                      [--inherited] [--run SCENARIO]... [--timeout S]\n"
+	"                      [--pidfile FILE] [--quiet] -- CMD [ARGS...]\n\n"
 	"Runs CMD with libsockdrill_preload.so, which injects faults into the TCP sockets CMD\n"
 	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. Without --run,\n"
 	"sockdrill waits for CMD (in a process group of its own; SIGINT and SIGTERM are passed on)\n"
 	"and exits with its status. With --run, sockdrill waits until CMD listens on\n"
-	"127.0.0.1:{port}, runs each scenario against it ($TARGET_PORT is the port), then stops CMD\n"
-	"(SIGTERM to its process group, SIGKILL after 10 s); a crash, a sanitizer report or a\n"
+	"127.0.0.1:{port} (read from /proc/net/tcp: no probe connection), runs each scenario\n"
+	"against it ($TARGET_PORT is the port), then stops CMD (SIGTERM to its process group,\n"
+	"SIGKILL after 10 s). A CMD that daemonizes (exits 0, leaving a descendant that listens)\n"
+	"is followed: sockdrill is a child subreaper, runs the scenarios against the daemon and\n"
+	"stops every process of it left, by pid, at the end. A crash, a sanitizer report or a\n"
 	"failed step is a finding (exit 1) printed with the command that reproduces it. SIGINT or\n"
-	"SIGTERM to sockdrill is passed on to CMD the same way, then sockdrill exits 130 or 143.\n"
-	"CMD's stderr is kept in $TMPDIR (default /tmp). With faults, a summary goes to stderr at\n"
-	"the end: faults by pid, kind and op, and a warning for a fault that could never fire.\n\n"
+	"SIGTERM to sockdrill is passed on to CMD (and a followed daemon) the same way, then\n"
+	"sockdrill exits 130 or 143. CMD's stderr is kept in $TMPDIR (default /tmp). With faults,\n"
+	"a summary goes to stderr at the end: faults by pid, kind and op, and a warning for a\n"
+	"fault that could never fire.\n\n"
 	"  --faults SPEC    e.g. short-read=1,short-write=1,eintr=0.05,scope=accepted (default:\n"
 	"                   the --run files' 'set server-faults', which must then agree)\n"
 	"  --seed N         seed of the fault decisions (default: their 'set server-seed', else 1)\n"
 	"  --log FILE       one JSON line per injected fault (appended; checked before CMD starts)\n"
 	"  --log-max BYTES  cap on what the log grows by (default 67108864, 0: no cap); later\n"
 	"                   faults are counted in the summary and in the log's last line\n"
+	"  --inherited      also fault the TCP sockets CMD starts with (inherited from its parent:\n"
+	"                   sshd's re-exec, inetd, systemd's LISTEN_FDS): listeners get l ids,\n"
+	"                   connected ones a ids\n"
 	"  --run FILE       a scenario file to run against CMD; repeatable, at most 64\n"
 	"  --timeout S      how long CMD may take to start listening (default 10)\n"
+	"  --pidfile FILE   with --run: where CMD writes the server's pid; once the port is up,\n"
+	"                   the process it names (a descendant of CMD) is the server\n"
 	"  --quiet          no end-of-run summary\n"
 	"Exit: CMD's own status without --run (128 + N when signal N ended it); with --run 0\n"
 	"clean, 1 a finding, 2 bad input, 130/143 stopped by SIGINT/SIGTERM.\n";
@@ -155,15 +166,121 @@ static int free_port(void)
 	return ntohs(a.sin_port);
 }
 
-static int listening(int port)
+/* One /proc/net/tcp{,6} line's local address: whether a connection to 127.0.0.1 reaches it
+ * (127.0.0.1, 0.0.0.0, ::, ::ffff:127.0.0.1; not ::1, which 127.0.0.1 never reaches). The
+ * kernel prints each 32-bit word of the address in memory order as one hex number. */
+static int reaches_loopback(const char *hex)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	size_t len = strlen(hex);
+	uint32_t w[4] = {0};
+	if (len != 8 && len != 32)
+		return 0;
+	for (size_t i = 0; i < len / 8; i++) {
+		char part[9];
+		memcpy(part, hex + 8 * i, 8);
+		part[8] = 0;
+		w[i] = (uint32_t)strtoul(part, NULL, 16);
+	}
+	if (len == 8) {
+		struct in_addr a;
+		memcpy(&a, w, sizeof a);
+		return a.s_addr == htonl(INADDR_LOOPBACK) || a.s_addr == htonl(INADDR_ANY);
+	}
+	struct in6_addr a6;
+	memcpy(&a6, w, sizeof a6);
+	uint32_t v4;
+	memcpy(&v4, a6.s6_addr + 12, sizeof v4);
+	return IN6_IS_ADDR_UNSPECIFIED(&a6) ||
+	       (IN6_IS_ADDR_V4MAPPED(&a6) && (v4 == htonl(INADDR_LOOPBACK) || v4 == 0));
+}
+
+/* Whether a socket listens where a client of 127.0.0.1:port gets to, read from /proc/net/tcp
+ * and tcp6, not by connecting: a probe connection would be the server's first client (its
+ * faults, its connection number). The socket's inode in *inode. */
+static int listening(int port, unsigned long *inode)
+{
+	static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+	int found = 0;
+	for (size_t t = 0; t < 2 && !found; t++) {
+		FILE *f = fopen(tables[t], "re");
+		char line[512], addr[40];
+		unsigned lport, state;
+		if (!f)
+			continue;
+		if (!fgets(line, sizeof line, f)) /* the header */
+			line[0] = 0;
+		while (!found && fgets(line, sizeof line, f))
+			found = sscanf(line,
+				       " %*s %39[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*s %*s %lu",
+				       addr, &lport, &state, inode) == 4 &&
+				state == 0x0A && (int)lport == port && reaches_loopback(addr);
+		fclose(f);
+	}
+	return found;
+}
+
+/* A descendant of ours holding the socket of that inode: its pid, 0 for none, -1 when some
+ * descendant's descriptors could not be read (another user's: then it may be one). */
+static pid_t socket_owner(unsigned long inode)
+{
+	char want[48], path[64], link[64];
+	int unreadable = 0;
+	pid_t owner = 0;
+	DIR *d = opendir("/proc");
+	snprintf(want, sizeof want, "socket:[%lu]", inode);
+	for (struct dirent *e; d && !owner && (e = readdir(d)) != NULL;) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || !sd__proc_is_descendant((pid_t)pid))
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+		DIR *fds = opendir(path);
+		unreadable |= !fds;
+		for (struct dirent *g; fds && !owner && (g = readdir(fds)) != NULL;) {
+			snprintf(path, sizeof path, "/proc/%ld/fd/%.20s", pid, g->d_name);
+			ssize_t n = readlink(path, link, sizeof link - 1);
+			if (n > 0 && (link[n] = 0, !strcmp(link, want)))
+				owner = (pid_t)pid;
+		}
+		if (fds)
+			closedir(fds);
+	}
+	if (d)
+		closedir(d);
+	return owner ? owner : unreadable ? -1 : 0;
+}
+
+/* The pid a --pidfile names (decimal, then a newline or nothing), or -1. */
+static pid_t read_pidfile(const char *path)
+{
+	char buf[32], *end;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
 	if (fd >= 0)
 		close(fd);
-	return ok;
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	long pid = strtol(buf, &end, 10);
+	return pid > 1 && pid < INT_MAX && end != buf && (!*end || *end == '\n') ? (pid_t)pid : -1;
+}
+
+/* The child of ours that pid descends from (pid itself when it is one), or 0. */
+static pid_t our_child(pid_t pid)
+{
+	char path[64], buf[512];
+	for (int depth = 0; pid > 1 && depth < 64; depth++) {
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+		FILE *f = fopen(path, "re");
+		char *p = f && fgets(buf, sizeof buf, f) ? strrchr(buf, ')') : NULL;
+		long ppid = p ? strtol(p + 4, NULL, 10) : -1;
+		if (f)
+			fclose(f);
+		if (ppid == getpid())
+			return pid;
+		pid = (pid_t)ppid;
+	}
+	return 0;
 }
 
 static void sleep_ms(long ms)
@@ -502,6 +619,131 @@ static int run_plain(const char *prog, char **cargv, char *statspath,
 	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
+/* The server wrap --run started: the process it spawned and, once that has exited 0 leaving
+ * a descendant to serve (it daemonized), that descendant, reparented to us (subreaper). */
+struct server {
+	pid_t pid;    /* what we spawned: its process group's leader */
+	pid_t daemon; /* the child of ours that serves after pid exited, or 0 */
+	int exited;   /* pid has been reaped, its wait status in status */
+	int status;
+	int pidfile_bad; /* it listened, but --pidfile named none of its processes */
+	int left;        /* it exited 0, leaving processes behind (daemonizing) */
+};
+
+/* Waits, at most timeout s, until the server listens on 127.0.0.1:port: 1, or 0 when it did
+ * not (not_up says how). A parent that exits 0 leaving descendants is daemonizing: the wait
+ * goes on for them; the listener found must be a descendant's socket (and --pidfile, when
+ * given, must name a descendant, not a stale pid). */
+static int wait_listening(struct server *sv, int port, uint64_t timeout, const char *pidfile)
+{
+	for (long waited = 0; !sd__proc_caught() && waited < (long)timeout * 1000; waited += 50) {
+		unsigned long inode;
+		pid_t owner, named = 0;
+		if (!sv->exited) {
+			int r = sd__proc_poll(sv->pid, &sv->status);
+			if (r < 0)
+				return 0;
+			sv->exited = r;
+			if (r && !(WIFEXITED(sv->status) && WEXITSTATUS(sv->status) == 0))
+				return 0; /* died or failed: a daemon's parent exits 0 */
+		}
+		if (sv->exited && (sv->left = sd__proc_children(NULL, 0, 0) > 0) == 0)
+			return 0; /* nothing of it is left */
+		if (listening(port, &inode) && (owner = socket_owner(inode)) != 0) {
+			if (pidfile && ((named = read_pidfile(pidfile)) <= 0 ||
+					!sd__proc_is_descendant(named))) {
+				sv->pidfile_bad = 1; /* not written yet, or stale */
+			} else {
+				pid_t top = our_child(named ? named : owner > 0 ? owner : 0);
+				sv->pidfile_bad = 0;
+				if (top == sv->pid) /* what we started serves: no daemon */
+					top = 0;
+				else if (!top && sv->exited && sd__proc_children(&top, 1, 0) < 1)
+					top = 0;
+				sv->daemon = top;
+				return 1;
+			}
+		}
+		sleep_ms(50);
+	}
+	return 0;
+}
+
+/* How the server that wait_listening gave up on ended, as words after "the server". */
+static void not_up(const struct server *sv, int port, uint64_t timeout, const char *pidfile,
+		   char *how, size_t size)
+{
+	unsigned long long s = (unsigned long long)timeout;
+	char what[160];
+	pid_t left;
+	int st;
+	if (sv->pidfile_bad) {
+		snprintf(how, size,
+			 "listened on 127.0.0.1:%d, but after %llu s --pidfile %s still named none "
+			 "of its processes",
+			 port, s, pidfile);
+		return;
+	}
+	if (!sv->exited)
+		snprintf(what, sizeof what, "was not listening after %llu s", s);
+	else if (WIFSIGNALED(sv->status))
+		snprintf(what, sizeof what, "died of signal %d (%s)", WTERMSIG(sv->status),
+			 strsignal(WTERMSIG(sv->status)));
+	else if (WEXITSTATUS(sv->status))
+		snprintf(what, sizeof what, "exited with status %d", WEXITSTATUS(sv->status));
+	else if ((left = sd__proc_children_failed(&st)) && WIFSIGNALED(st))
+		snprintf(what, sizeof what,
+			 "exited 0, and process %d it left died of signal %d (%s)", (int)left,
+			 WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else if (left)
+		snprintf(what, sizeof what,
+			 "exited 0, and process %d it left exited with status %d", (int)left,
+			 WEXITSTATUS(st));
+	else if (!sv->left)
+		snprintf(what, sizeof what, "exited with status 0");
+	else
+		snprintf(what, sizeof what,
+			 "exited 0, and what it left was not listening after %llu s", s);
+	snprintf(how, size, "%s before listening on 127.0.0.1:%d", what, port);
+}
+
+/* After the scenarios: stops the server (SIGTERM, or the signal that stopped us, which the
+ * handler passed on already; SIGKILL after the grace) and every process of it left, by pid
+ * (sd__proc_stop_children). The server's wait status in *status; 1 when it had ended on its
+ * own before we stopped it, else 0. */
+static int stop_server(struct server *sv, int *status)
+{
+	int alone = 0, sig = sd__proc_caught() ? sd__proc_caught() : SIGTERM;
+	if (!sv->daemon) {
+		if (sd__proc_caught())
+			sd__proc_wait(sv->pid, status);
+		else if ((alone = sd__proc_poll(sv->pid, status)) == 0)
+			sd__proc_stop(sv->pid, SIGTERM, status);
+		sd__proc_stop_children(sig, 0, NULL, NULL);
+	} else {
+		int ignored;
+		if (!sv->exited && sd__proc_caught()) /* a launcher still running after it */
+			sd__proc_wait(sv->pid, &ignored);
+		else if (!sv->exited)
+			sd__proc_stop(sv->pid, SIGTERM, &ignored);
+		sd__proc_stop_children(sig, sv->daemon, status, &alone);
+	}
+	return alone > 0;
+}
+
+/* Once a daemon serves: SIGINT and SIGTERM to us go on to it and to every other process of
+ * the server's reparented to us (they left our process group: the handler signals them by
+ * pid). */
+static void follow_daemon(const struct server *sv)
+{
+	pid_t kids[SD__PROC_MAX];
+	int n = sd__proc_children(kids, SD__PROC_MAX, sv->daemon); /* its end is a verdict */
+	for (int i = 0; i < n && i < SD__PROC_MAX; i++)
+		sd__proc_follow(kids[i]);
+	if (sv->daemon)
+		printf("wrap: the server daemonized: following pid %d\n", (int)sv->daemon);
+}
+
 int sd__cmd_wrap(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -512,11 +754,13 @@ int sd__cmd_wrap(int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"log-max", required_argument, NULL, 'm'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"pidfile", required_argument, NULL, 'p'},
+		{"inherited", no_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	const char *faults = "", *logpath = NULL, *runs[64];
-	int nruns = 0, opt, faults_given = 0, seed_given = 0, quiet = 0;
+	const char *faults = "", *logpath = NULL, *runs[64], *pidfile = NULL;
+	int nruns = 0, opt, faults_given = 0, seed_given = 0, quiet = 0, inherited = 0;
 	uint64_t seed = 1, timeout = 10, logmax = 64ull << 20;
 	char err[256];
 
@@ -529,6 +773,8 @@ int sd__cmd_wrap(int argc, char **argv)
 		switch (opt) {
 		case 'f': faults = optarg, faults_given = 1; break;
 		case 'l': logpath = optarg; break;
+		case 'p': pidfile = optarg; break;
+		case 'i': inherited = 1; break;
 		case 'r':
 			if (nruns == 64)
 				return sd__usage_error("wrap", "at most 64 --run scenarios");
@@ -600,6 +846,10 @@ int sd__cmd_wrap(int argc, char **argv)
 					"binary (set SOCKDRILL_PRELOAD)");
 		goto out;
 	}
+	if (pidfile && !nruns) {
+		sd__usage_error("wrap", "--pidfile needs --run (it names the server to follow)");
+		goto out;
+	}
 	if (nruns && port < 0) {
 		sd__usage_error("wrap",
 				"--run needs {port} in the command, so sockdrill knows where "
@@ -655,6 +905,10 @@ int sd__cmd_wrap(int argc, char **argv)
 	setenv("LD_PRELOAD", ldp, 1);
 	setenv("SOCKDRILL_FAULTS", faults, 1);
 	setenv("SOCKDRILL_SEED", seedtxt, 1);
+	if (inherited) /* the preload tracks the TCP sockets CMD starts with */
+		setenv("SOCKDRILL_INHERITED", "1", 1);
+	else
+		unsetenv("SOCKDRILL_INHERITED");
 	if (logpath) {
 		if (logpath[0] != '/' && getcwd(logabs, sizeof logabs))
 			snprintf(logabs + strlen(logabs), sizeof logabs - strlen(logabs), "/%s",
@@ -699,6 +953,13 @@ int sd__cmd_wrap(int argc, char **argv)
 	}
 	printf("wrap: %s on 127.0.0.1:%d, faults '%s', seed %llu\n", cargv[0], port, faults,
 	       (unsigned long long)seed);
+	/* A server that daemonizes becomes our child, not init's: followed, stopped, reaped. */
+	int sr = sd__proc_subreaper();
+	if (sr < 0)
+		fprintf(stderr,
+			"sockdrill wrap: warning: cannot become a child subreaper (%s): a "
+			"server that daemonizes cannot be followed\n",
+			strerror(-sr));
 	pid_t pid = sd__proc_spawn();
 	if (pid == 0) {
 		if (errfd == 2) /* we were started without a stderr */
@@ -718,36 +979,25 @@ int sd__cmd_wrap(int argc, char **argv)
 		goto out;
 	}
 	unsetenv("LD_PRELOAD"); /* not for our own scenario client */
-	int status = 0, findings = 0, up = 0, exited = 0;
-	for (long waited = 0; !sd__proc_caught() && waited < (long)timeout * 1000; waited += 50) {
-		if ((exited = sd__proc_poll(pid, &status)) != 0)
-			break;
-		if ((up = listening(port)))
-			break;
-		sleep_ms(50);
-	}
+	struct server sv = {.pid = pid};
+	int status = 0, findings = 0, up = wait_listening(&sv, port, timeout, pidfile);
 	if (!up) {
-		if (!exited && sd__proc_caught())
-			sd__proc_wait(pid, &status); /* the handler passed the signal on */
-		else if (!exited)
-			sd__proc_stop(pid, SIGTERM, &status);
+		char how[PATH_MAX + 256]; /* before we stop anything: how it ended by itself */
+		not_up(&sv, port, timeout, pidfile, how, sizeof how);
+		if (!sv.exited && sd__proc_caught())
+			sd__proc_wait(pid, &sv.status); /* the handler passed the signal on */
+		else if (!sv.exited)
+			sd__proc_stop(pid, SIGTERM, &sv.status);
+		/* what it left (a daemon that never listened) goes too */
+		sd__proc_stop_children(sd__proc_caught() ? sd__proc_caught() : SIGTERM, 0, NULL,
+				       NULL);
 		if (!sd__proc_caught()) {
-			char how[96];
-			if (!exited)
-				snprintf(how, sizeof how, "was not listening after %llu s",
-					 (unsigned long long)timeout);
-			else if (WIFSIGNALED(status))
-				snprintf(how, sizeof how, "died of signal %d (%s)", WTERMSIG(status),
-					 strsignal(WTERMSIG(status)));
-			else
-				snprintf(how, sizeof how, "exited with status %d",
-					 WEXITSTATUS(status));
-			printf("FINDING: the server %s before listening on 127.0.0.1:%d\n", how,
-			       port);
+			printf("FINDING: the server %s\n", how);
 			print_file(errpath, "  server: ", 20);
 		}
 		findings++;
 	} else {
+		follow_daemon(&sv);
 		struct sd_sc_options o = {.seed = seed, .has_seed = 1, .target_port = port};
 		for (int i = 0; i < nruns && !sd__proc_caught(); i++) {
 			struct sd_sc_result r;
@@ -772,11 +1022,7 @@ int sd__cmd_wrap(int argc, char **argv)
 		 * client's socket a moment before the process can be reaped, so "it had exited"
 		 * and "we stopped it and it died of SIGSEGV" are the same event seen at two
 		 * instants. The sanitizer report, when there is one, tells it best. */
-		int alone = 0;
-		if (sd__proc_caught())
-			sd__proc_wait(pid, &status); /* the handler passed the signal on */
-		else if ((alone = sd__proc_poll(pid, &status)) == 0)
-			sd__proc_stop(pid, SIGTERM, &status);
+		int alone = stop_server(&sv, &status);
 		int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 		if (sd__proc_caught()) {
 			/* a run cut short by the signal says nothing */

@@ -613,3 +613,21 @@ int sd_fault_respec(struct sd_net *net, const struct sd_fault_spec *spec, uint64
 	pthread_mutex_unlock(&f->m);
 	return 0;
 }
+
+int sd_fault_adopt(struct sd_net *net, int fd, uint64_t role, int nonblock)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return -EINVAL;
+	struct fstate *f = net->state;
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i) {
+		uint64_t n = role == SD_CONN_ACCEPTED    ? ++f->accepted
+			     : role == SD_CONN_LISTENER  ? ++f->listeners
+			     : role == SD_CONN_CONNECTED ? ++f->connected
+							 : 0;
+		*i = (struct finfo){.conn = n ? role | n : 0, .nonblock = nonblock != 0};
+	}
+	pthread_mutex_unlock(&f->m);
+	return i ? 0 : -ENOMEM;
+}

@@ -159,7 +159,6 @@ def test_server_crash_is_a_finding(build, tmp_path):
         "import os, signal, socket, sys\n"
         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)\n"
-        "s.accept()  # the readiness probe\n"
         "c, _ = s.accept(); c.recv(10)\n"
         "os.kill(os.getpid(), signal.SIGSEGV)\n")
     r = wrap(build, "--run", CLIENT, "--", sys.executable if os.path.exists("/usr/bin/python3") else "python3",
@@ -183,6 +182,7 @@ def test_server_crash_is_a_finding(build, tmp_path):
     (["--run", CLIENT, "--", "true"], "--run needs {port} in the command"),
     (["--seed", "x", "--", "true"], "--seed expects a whole number"),
     (["--log-max", "-1", "--", "true"], "--log-max expects a whole number"),
+    (["--pidfile", "p.pid", "--", "true"], "--pidfile needs --run"),
 ])
 def test_bad_input_exits_2(build, args, message):
     r = wrap(build, *args, timeout=30)
@@ -536,3 +536,304 @@ def test_without_run_wrap_killed_outright_takes_the_program_along(build, tmp_pat
             p.wait(timeout=30)
         if child:
             kill_if_alive(child)
+
+# A server that counts the connections it accepts and answers each with "conn N\n".
+COUNTER = (
+    "import socket, sys\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)\n"
+    "n = 0\n"
+    "while True:\n"
+    "    c, _ = s.accept(); n += 1\n"
+    "    c.sendall(b'conn %d\\n' % n); c.close()\n")
+
+
+def conn_scenario(path, *numbers):
+    """A scenario whose clients, one after the other, must be the server's connection N."""
+    steps = []
+    for n in numbers:
+        want = f"conn {n}\\n"
+        steps += ["client: C = socket(inet) -> fd",
+                  "client: connect(C, 127.0.0.1:$TARGET_PORT) -> 0",
+                  f'client: recv(C, {len(want) - 1}, MSG_WAITALL) -> "{want}"',
+                  "client: close(C) -> 0"]
+    path.write_text("\n".join(steps) + "\n")
+    return path
+
+
+def test_readiness_is_seen_without_a_connection(build, tmp_path):
+    """wrap finds the listener in /proc/net/tcp: the server's first connection is the
+    scenario's (no probe it would accept and fault), numbered a1 in the log."""
+    server, log = tmp_path / "counter.py", tmp_path / "faults.jsonl"
+    server.write_text(COUNTER)
+    sc = conn_scenario(tmp_path / "two.sd", 1, 2)
+    r = wrap(build, "--faults", "short-write=1", "--log", log, "--run", sc, "--", PY, server,
+             "{port}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    conns = [e["conn"] for e in log_lines(log)]
+    # the id may carry the process ("1234/a1"): the role and ordinal are what count
+    roles = [re.sub(r"^.*/", "", c) for c in conns]
+    assert roles[0] == "a1" and set(roles) == {"a1", "a2"}, conns
+
+
+DAEMON = (
+    "import os, signal, socket, sys, time\n"
+    "port, pidfile, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+    "if os.fork():\n"
+    "    os._exit(3 if mode == 'fail' else 0)\n"
+    "os.setsid()\n"
+    "if os.fork():\n"
+    "    os._exit(0)\n"
+    "if mode == 'helper' and os.fork() == 0:  # a second process of the daemon's, not listening\n"
+    "    open(pidfile + '.helper', 'w').write(str(os.getpid()))\n"
+    "    while True: time.sleep(1)\n"
+    "if mode == 'early':  # it crashes before listening\n"
+    "    open(pidfile, 'w').write(str(os.getpid())); os.kill(os.getpid(), signal.SIGSEGV)\n"
+    "if mode == 'fail':  # its parent failed: it never listens\n"
+    "    open(pidfile, 'w').write(str(os.getpid()))\n"
+    "    while True: time.sleep(1)\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', port)); s.listen(8)\n"
+    "open(pidfile + '.tmp', 'w').write(f'{os.getpid()}\\n'); os.rename(pidfile + '.tmp', pidfile)\n"
+    "n = 0\n"
+    "while True:\n"
+    "    c, _ = s.accept(); n += 1\n"
+    "    if mode == 'crash':\n"
+    "        c.recv(100); os.kill(os.getpid(), signal.SIGSEGV)\n"
+    "    if mode == 'hang':\n"
+    "        time.sleep(120)\n"
+    "    c.sendall(b'conn %d\\n' % n); c.close()\n")
+
+
+def daemon_pids(pidfile):
+    """The pids the daemon wrote (the server's, and its helper's when there is one)."""
+    return [int(p.read_text()) for p in (pidfile, pidfile.with_name(pidfile.name + ".helper"))
+            if p.exists()]
+
+
+@pytest.mark.parametrize("with_pidfile", [False, True], ids=["found", "pidfile"])
+def test_daemonizing_server_is_followed_and_stopped(build, tmp_path, with_pidfile):
+    """A server that double-forks and setsid()s is run against, not reported, and gone
+    (every process of it) when wrap returns; with --pidfile, the process named is the one
+    followed."""
+    server, pidfile = tmp_path / "daemon.py", tmp_path / "server.pid"
+    server.write_text(DAEMON)
+    sc = conn_scenario(tmp_path / "two.sd", 1, 2)
+    extra = ["--pidfile", pidfile] if with_pidfile else []
+    try:
+        r = wrap(build, *extra, "--run", sc, "--", PY, server, "{port}", pidfile, "helper")
+        assert r.returncode == 0, r.stdout + r.stderr
+        pids = daemon_pids(pidfile)
+        assert len(pids) == 2, pids
+        assert f"wrap: the server daemonized: following pid {pids[0]}\n" in r.stdout
+        assert "wrap: 0 findings" in r.stdout and "FINDING" not in r.stdout
+        for pid in pids:  # reaped by wrap: no process, not even a zombie
+            assert not os.path.exists(f"/proc/{pid}"), (pid, r.stdout)
+    finally:
+        for pid in daemon_pids(pidfile):
+            if os.path.exists(f"/proc/{pid}"):
+                kill_if_alive(pid)
+
+
+def test_daemon_crash_after_listening_is_one_finding(build, tmp_path):
+    server, pidfile = tmp_path / "daemon.py", tmp_path / "server.pid"
+    server.write_text(DAEMON)
+    sc = tmp_path / "crash.sd"
+    sc.write_text("client: C = socket(inet) -> fd\n"
+                  "client: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\n"
+                  "client: send(C, \"hi\\n\") -> 3\n"
+                  "client: recv(C, 10) -> *\n"  # its end: EOF or a reset
+                  "client: close(C) -> 0\n")
+    try:
+        r = wrap(build, "--run", sc, "--", PY, server, "{port}", pidfile, "crash")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "FINDING: the server died of signal 11 (Segmentation fault)\n" in r.stdout
+        assert r.stdout.count("FINDING") == 1 and "wrap: 1 finding\n" in r.stdout
+        assert not os.path.exists(f"/proc/{daemon_pids(pidfile)[0]}")
+    finally:
+        for pid in daemon_pids(pidfile):
+            if os.path.exists(f"/proc/{pid}"):
+                kill_if_alive(pid)
+
+
+def test_daemon_whose_parent_fails_is_a_finding_and_stopped(build, tmp_path):
+    """Exiting non-zero before listening stays a finding, even with a child left running,
+    and that child does not outlive wrap."""
+    server, pidfile = tmp_path / "daemon.py", tmp_path / "server.pid"
+    server.write_text(DAEMON)
+    try:
+        r = wrap(build, "--timeout", "20", "--run", CLIENT, "--", PY, server, "{port}", pidfile,
+                 "fail")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "FINDING: the server exited with status 3 before listening on 127.0.0.1:" \
+            in r.stdout
+        for pid in daemon_pids(pidfile):  # it may not have got as far as writing it
+            assert not os.path.exists(f"/proc/{pid}"), pid
+    finally:
+        for pid in daemon_pids(pidfile):
+            if os.path.exists(f"/proc/{pid}"):
+                kill_if_alive(pid)
+
+
+def test_stale_pidfile_is_not_followed(build, tmp_path):
+    """A --pidfile naming a process that is not the server's (left from another run) is never
+    taken for it: once the timeout has passed, a finding that says so."""
+    pidfile = tmp_path / "stale.pid"
+    pidfile.write_text(f"{os.getpid()}\n")  # this test's own process: not wrap's descendant
+    server = tmp_path / "counter.py"
+    server.write_text(COUNTER)
+    r = wrap(build, "--timeout", "2", "--pidfile", pidfile, "--run", CLIENT, "--", PY, server,
+             "{port}")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"^FINDING: the server listened on 127\.0\.0\.1:\d+, but after 2 s "
+                     rf"--pidfile {re.escape(str(pidfile))} still named none of its processes$",
+                     r.stdout, re.M), r.stdout
+    assert os.path.exists(f"/proc/{os.getpid()}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_reaches_a_followed_daemon(build, tmp_path, sig):
+    """SIGTERM/SIGINT to wrap goes on to a daemon, which left wrap's process group: wrap exits
+    128+signal once it has ended."""
+    server, pidfile = tmp_path / "daemon.py", tmp_path / "server.pid"
+    server.write_text(DAEMON)
+    sc = conn_scenario(tmp_path / "one.sd", 1)
+    sc.write_text("set timeout 60000\n" + sc.read_text())
+    with default_stop_signals():
+        p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--timeout", "60", "--run", str(sc),
+                              "--", PY, str(server), "{port}", str(pidfile), "hang"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, deadline = b"", time.monotonic() + 60
+        while b"following pid" not in out and time.monotonic() < deadline:
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+        assert b"following pid" in out, out
+        daemon = daemon_pids(pidfile)[0]
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 128 + sig, (p.returncode, err)
+        assert not os.path.exists(f"/proc/{daemon}"), "the daemon is still there"
+    except BaseException:
+        for pid in [*daemon_pids(pidfile), p.pid]:
+            kill_if_alive(pid)
+        p.communicate(timeout=30)
+        raise
+
+
+# A parent that listens (or accepts one connection) and execs a server handed the socket.
+INHERIT_PARENT = (
+    "import os, socket, sys\n"
+    "port, mode, child = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', port)); s.listen(8)\n"
+    "if mode != 'listener':  # inetd, sshd's re-exec: the child gets the accepted socket\n"
+    "    s, _ = s.accept()\n"
+    "if mode == 'inetd':  # as descriptors 0 and 1\n"
+    "    os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)\n"
+    "os.set_inheritable(s.fileno(), True)\n"
+    "os.execv(sys.executable, [sys.executable, child, mode, str(s.fileno())])\n")
+INHERIT_CHILD = (
+    "import os, socket, sys, time\n"
+    "def echo(c):\n"
+    "    data = b''\n"
+    "    while not data.endswith(b'\\n'):\n"
+    "        got = c.recv(1024)\n"
+    "        if not got: break\n"
+    "        data += got\n"
+    "    c.sendall(data)\n"
+    "if sys.argv[1] == 'inetd':\n"
+    "    data = b''\n"
+    "    while not data.endswith(b'\\n'):\n"
+    "        got = os.read(0, 1024)\n"
+    "        if not got: break\n"
+    "        data += got\n"
+    "    while data: data = data[os.write(1, data):]\n"
+    "    os.close(0); os.close(1); os.close(int(sys.argv[2])); time.sleep(120)\n"
+    "s = socket.socket(fileno=int(sys.argv[2]))\n"
+    "if sys.argv[1] == 'connected':\n"
+    "    echo(s); s.close(); time.sleep(120)\n"
+    "while True:\n"
+    "    c, _ = s.accept(); echo(c); c.close()\n")
+
+
+@pytest.mark.parametrize("mode", ["listener", "connected", "inetd"])
+@pytest.mark.parametrize("inherited", [True, False], ids=["inherited", "default"])
+def test_inherited_sockets_get_faults_only_when_asked(build, tmp_path, mode, inherited):
+    parent, child, log = tmp_path / "parent.py", tmp_path / "child.py", tmp_path / "f.jsonl"
+    parent.write_text(INHERIT_PARENT)
+    child.write_text(INHERIT_CHILD)
+    sc = tmp_path / "echo.sd"
+    sc.write_text("client: C = socket(inet) -> fd\n"
+                  "client: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\n"
+                  "client: send(C, \"hello\\n\") -> 6\n"
+                  "client: recv(C, 6, MSG_WAITALL) -> \"hello\\n\"\n"
+                  "client: close(C) -> 0\n")
+    flag = ["--inherited"] if inherited else []
+    r = wrap(build, *flag, "--faults", "short-read=1,short-write=1", "--log", log, "--run", sc,
+             "--", PY, parent, "{port}", mode, child)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = log_lines(log) if log.exists() else []
+    if inherited:  # the accepted socket: a1 whether the child accepted it or was handed it,
+        # and inetd's two copies of it are one connection
+        assert {re.sub(r"^.*/", "", e["conn"]) for e in lines} == {"a1"}, lines
+        # 1 byte at a time each way (the last byte written is a whole write, no fault)
+        for kind, n in (("short-read", 6), ("short-write", 5)):
+            assert [e["bytes"] for e in lines if e["fault"] == kind] == [1] * n, lines
+    else:
+        assert lines == []
+
+
+def test_what_a_program_leaves_without_listening_is_stopped(build, tmp_path):
+    """A program that exits 0 leaving a process in a session of its own that never listens:
+    a finding once the timeout has passed, and that process is stopped (by pid: it left the
+    program's process group) and reaped."""
+    mark = tmp_path / "left.pid"
+    r = wrap(build, "--timeout", "2", "--run", CLIENT, "--", "/bin/sh", "-c",
+             f"setsid sleep 120 & echo $! > {mark}; exit 0", "{port}")
+    left = int(mark.read_text())
+    try:
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert re.search(r"^FINDING: the server exited 0, and what it left was not listening "
+                         r"after 2 s before listening on 127\.0\.0\.1:\d+$", r.stdout, re.M), r.stdout
+        assert not os.path.exists(f"/proc/{left}")
+    finally:
+        if os.path.exists(f"/proc/{left}"):
+            kill_if_alive(left)
+
+
+def test_daemon_that_ignores_sigterm_is_killed_after_the_grace(build, tmp_path):
+    """The end of the run stops a daemon by pid: SIGTERM, and SIGKILL once the grace (10 s)
+    has passed without it ending."""
+    server, pidfile = tmp_path / "daemon.py", tmp_path / "server.pid"
+    server.write_text(DAEMON.replace("import os, signal, socket, sys, time\n",
+                                     "import os, signal, socket, sys, time\n"
+                                     "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"))
+    assert "SIG_IGN" in server.read_text()
+    sc = conn_scenario(tmp_path / "one.sd", 1)
+    try:
+        r = wrap(build, "--pidfile", pidfile, "--run", sc, "--", PY, server, "{port}", pidfile,
+                 "serve")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "wrap: 0 findings" in r.stdout  # killed by us: not the server's fault
+        assert not os.path.exists(f"/proc/{daemon_pids(pidfile)[0]}")
+    finally:
+        for pid in daemon_pids(pidfile):
+            if os.path.exists(f"/proc/{pid}"):
+                kill_if_alive(pid)
+
+
+def test_daemon_crash_before_listening_names_its_signal(build, tmp_path):
+    server, pidfile = tmp_path / "daemon.py", tmp_path / "server.pid"
+    server.write_text(DAEMON)
+    r = wrap(build, "--timeout", "30", "--run", CLIENT, "--", PY, server, "{port}", pidfile,
+             "early")
+    daemon = daemon_pids(pidfile)[0]
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"FINDING: the server exited 0, and process {daemon} it left died of signal 11 " \
+        "(Segmentation fault) before listening on 127.0.0.1:" in r.stdout, r.stdout
+    assert r.stdout.count("FINDING") == 1
+    assert not os.path.exists(f"/proc/{daemon}")

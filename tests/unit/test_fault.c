@@ -688,6 +688,40 @@ static void hooks_see_every_call_and_lines_carry_the_pid(void **state)
 	sd_close(net, u), sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* Sockets made before the wrapper saw them (inherited across exec) become its own with
+ * sd_fault_adopt: the next ordinal of their role, their blocking mode as told; sockets it
+ * sees made afterwards continue the numbering. */
+static void adopted_sockets_continue_the_numbering(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s, c2, s2;
+	char buf[8];
+	struct sockaddr_storage where;
+	socklen_t wl = sizeof where;
+	pair(net, &l, &c, &s); /* made on the inner net, unseen by the wrapper */
+	wrap(net, "short-read=1", 5, &x);
+	assert_int_equal(sd_fault_adopt(&x.w, l, SD_CONN_LISTENER, 0), 0);
+	assert_int_equal(sd_fault_adopt(&x.w, s, SD_CONN_ACCEPTED, 0), 0);
+	assert_int_equal(sd_fault_adopt(net, s, SD_CONN_ACCEPTED, 0), -EINVAL);
+	assert_int_equal(sd_send(net, c, "ab", 2, 0), 2);
+	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 1);
+	/* a connection accepted through the wrapper on the adopted listener is the second */
+	assert_int_equal(sd_getsockname(net, l, (struct sockaddr *)&where, &wl), 0);
+	c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c2, (struct sockaddr *)&where, wl), 0);
+	s2 = sd_accept(&x.w, l, NULL, NULL, 0);
+	assert_true(s2 >= 0);
+	assert_int_equal(sd_send(net, c2, "cd", 2, 0), 2);
+	assert_int_equal(sd_recv(&x.w, s2, buf, sizeof buf, 0), 1);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"conn\":\"a1\",\"call\":1,\"op\":\"recv\""));
+	assert_non_null(strstr(x.log, "\"conn\":\"a2\",\"call\":1,\"op\":\"recv\""));
+	unwrap(&x);
+	sd_close(net, s2), sd_close(net, c2);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(spec_errors),
 	T(short_io_keeps_the_stream_exact),
@@ -700,6 +734,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(peeked_bytes_are_read_whole),
 	T(same_seed_same_faults),
 	T(copy_continues_the_connection),
+	T(adopted_sockets_continue_the_numbering),
 	T(nonblocking_short_reads_leave_the_socket_ready),
 	T(nonblocking_eagain_on_reads_leaves_the_socket_ready),
 	T(nonblocking_short_writes_leave_the_socket_ready),
