@@ -676,8 +676,13 @@ static void sndtimeo_expires_with_partial_count(void **state)
 	/* Blocking, peer not reading: the call gives up after the timeout with what it moved. */
 	ssize_t k = sd_send(net, c, big, sizeof big, 0);
 	assert_true(k > 0 && (size_t)k < sizeof big);
+	/* Again with the buffers full: EAGAIN after the timeout. On the kernel the peer's
+	 * receive queue may be collapsed meanwhile (tcp_collapse frees truesize and opens the
+	 * window), so a few more bytes can move first: then it is a partial count, also after
+	 * the whole timeout. */
 	int64_t t0 = sd_now_ns(net);
-	assert_int_equal(sd_send(net, c, big, sizeof big, 0), -EAGAIN);
+	k = sd_send(net, c, big, sizeof big, 0);
+	assert_true(k == -EAGAIN || (k > 0 && (size_t)k < sizeof big));
 	assert_true(sd_now_ns(net) - t0 >= 200 * MS);
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
