@@ -10,6 +10,8 @@
 #include <sockdrill/fault.h>
 #include <sockdrill/real.h>
 
+#include "record.h"
+
 /*
  * libsockdrill_preload.so (`sockdrill wrap`): the TCP sockets an unmodified program creates
  * itself (socket, accept) go through the fault wrapper (src/wrap/fault.c) to a `real`
@@ -27,6 +29,7 @@
 const int sd__route_kernel_fds = 1;
 
 static struct sd_net real, faulty;
+static struct sd_net *top = &faulty; /* what the sockets use: faulty, or a recorder before it */
 static int active;
 
 static struct sd__fdh *own[SD__FD_CHUNKS]; /* own[fd / SD__FD_CHUNK][fd % SD__FD_CHUNK] */
@@ -59,7 +62,7 @@ static void track(int fd)
 	struct sd__fdh *h = own_handle(fd);
 	if (!h)
 		return;
-	*h = (struct sd__fdh){.net = &faulty, .sfd = fd, .refs = 1};
+	*h = (struct sd__fdh){.net = top, .sfd = fd, .refs = 1};
 	if (sd__fd_set(fd, h) < 0)
 		sd_real_adopt(&real, fd, 0);
 }
@@ -79,8 +82,10 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	FILE *log = NULL;
 	/* Any spec turns the decisions on, even one whose faults are all at probability 0 (which
 	 * is how their overhead is measured); no spec is pure pass-through. */
-	if (!f || !*f)
+	if ((!f || !*f) && !sd__record_wanted())
 		goto out;
+	if (!f)
+		f = ""; /* recording with no fault: the wrapper passes every call through */
 	if (sd_fault_parse(f, &spec, err, sizeof err) < 0) {
 		/* sockdrill wrap checked the spec already; a hand-set bad one is said once */
 		dprintf(2, "libsockdrill_preload: %s; no faults injected\n", err);
@@ -96,6 +101,7 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	real = (struct sd_net){.ops = &sd_real_ops, .state = state};
 	if (sd_fault_wrap(&faulty, &real, &spec, s ? strtoull(s, NULL, 0) : 1, log) < 0)
 		goto out;
+	top = sd__record_wrap(&faulty);
 	pthread_atfork(fork_prepare, fork_done, fork_done);
 	__atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 out:
@@ -132,7 +138,7 @@ struct sd_net *sd__route_socket_net(int domain, int type, int protocol)
 	    (domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM ||
 	    (protocol != 0 && protocol != IPPROTO_TCP))
 		return NULL;
-	return &faulty;
+	return top;
 }
 
 int sd__route_adopt(struct sd_net *net, int sfd, int flags)

@@ -23,10 +23,11 @@
 
 #include "cli.h"
 #include "proc.h"
+#include "wrap_record.h"
 
 static const char wrap_help[] =
 	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--run SCENARIO]...\n"
-	"                      [--timeout S] -- CMD [ARGS...]\n\n"
+	"                      [--timeout S] [--record FILE] -- CMD [ARGS...]\n\n"
 	"Runs CMD with libsockdrill_preload.so, which injects faults into the TCP sockets CMD\n"
 	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. With --run, "
 	"sockdrill\n"
@@ -41,6 +42,8 @@ static const char wrap_help[] =
 	"  --log FILE      one JSON line per injected fault (appended; checked before CMD starts)\n"
 	"  --run FILE      a scenario file to run against CMD; repeatable, at most 64\n"
 	"  --timeout S     how long CMD may take to start listening (default 10)\n"
+	"  --record FILE   write what real clients did to CMD as a scenario once CMD ends (stop\n"
+	"                  it with Ctrl-C): replay it with --run FILE (docs/scenarios.md)\n"
 	"Exit: CMD's own status without --run; with --run 0 clean, 1 a finding, 2 bad input,\n"
 	"130/143 stopped by SIGINT/SIGTERM.\n";
 
@@ -233,15 +236,12 @@ static void reproduce(int argc, char **argv)
 int sd__cmd_wrap(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"faults", required_argument, NULL, 'f'},
-		{"seed", required_argument, NULL, 's'},
-		{"log", required_argument, NULL, 'l'},
-		{"run", required_argument, NULL, 'r'},
-		{"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+		{"faults", required_argument, NULL, 'f'},  {"seed", required_argument, NULL, 's'},
+		{"log", required_argument, NULL, 'l'},     {"run", required_argument, NULL, 'r'},
+		{"timeout", required_argument, NULL, 't'}, {"record", required_argument, NULL, 'R'},
+		{"help", no_argument, NULL, 'h'},          {0, 0, 0, 0},
 	};
-	const char *faults = "", *logpath = NULL, *runs[64];
+	const char *faults = "", *logpath = NULL, *runs[64], *record = NULL;
 	int nruns = 0, opt, faults_given = 0, seed_given = 0;
 	uint64_t seed = 1, timeout = 10;
 	char err[256];
@@ -269,6 +269,7 @@ int sd__cmd_wrap(int argc, char **argv)
 			if (sd__parse_num("wrap", "--timeout", optarg, 1, 3600, &timeout))
 				return SD_EXIT_USAGE;
 			break;
+		case 'R': record = optarg; break;
 		case 'h': fputs(wrap_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("wrap", "option '%s' needs a value", o);
 		default:
@@ -282,6 +283,9 @@ int sd__cmd_wrap(int argc, char **argv)
 	if (optind >= argc)
 		return sd__usage_error("wrap",
 				       "no command given (sockdrill wrap [OPTIONS] -- CMD [ARGS])");
+	if (record && nruns)
+		return sd__usage_error("wrap", "--record and --run do not go together (record "
+					       "first, then replay the file with --run)");
 	int cargc = argc - optind, rc = SD_EXIT_USAGE, nloaded = 0;
 	char **cargv = calloc((size_t)cargc + 1, sizeof *cargv), prog[PATH_MAX], preload[PATH_MAX];
 	struct sd_scenario *scs[64];
@@ -385,6 +389,10 @@ int sd__cmd_wrap(int argc, char **argv)
 	} else {
 		unsetenv("SOCKDRILL_LOG");
 	}
+	if (record) {
+		rc = sd__wrap_record(record, prog, cargv, port);
+		goto out;
+	}
 	if (!nruns) {
 		fflush(NULL);
 		execv(prog, cargv);
@@ -445,8 +453,8 @@ int sd__cmd_wrap(int argc, char **argv)
 				snprintf(how, sizeof how, "was not listening after %llu s",
 					 (unsigned long long)timeout);
 			else if (WIFSIGNALED(status))
-				snprintf(how, sizeof how, "died of signal %d (%s)", WTERMSIG(status),
-					 strsignal(WTERMSIG(status)));
+				snprintf(how, sizeof how, "died of signal %d (%s)",
+					 WTERMSIG(status), strsignal(WTERMSIG(status)));
 			else
 				snprintf(how, sizeof how, "exited with status %d",
 					 WEXITSTATUS(status));
