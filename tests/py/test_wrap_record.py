@@ -184,3 +184,48 @@ def test_record_with_no_connection_writes_nothing_and_exits_1(build, tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "wrap: no connection was accepted: nothing recorded" in r.stdout
     assert not (tmp_path / "s.sd").exists()
+
+
+FORKING = """\
+import os, socket, sys
+l = socket.socket()
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(8)
+while True:
+    c, _ = l.accept()
+    if os.fork() == 0:  # a worker per connection; the parent closes its copy at once
+        l.close()
+        for line in c.makefile("rb"):
+            c.sendall(b"worker %d: " % len(line) + line)
+        os._exit(0)  # without closing: the end of the connection is the process's
+    c.close()
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+"""
+
+
+def test_forked_workers_are_recorded(build, tmp_path):
+    """The parent accepts and closes its copy; a forked worker reads and answers: the worker's
+    records belong to the parent's connection, and the parent's early close is not its end."""
+    (tmp_path / "forking.py").write_text(FORKING)
+    server = ["/usr/bin/python3", tmp_path / "forking.py", "{port}"]
+    session = tmp_path / "fork.sd"
+    rec = Recording(build, session, server, tmp_path)
+    try:
+        for _ in range(100):
+            replies = line_client(rec.port, [b"hello\n", b"bye\n"])
+            if replies is not None:
+                break
+            time.sleep(0.1)
+        assert replies == [b"worker 6: hello\n", b"worker 4: bye\n"]
+    finally:
+        rc, out = rec.stop()
+    assert rc == 0 and "wrap: recorded 1 connection " in out, out
+    text = session.read_text()
+    assert 'client1: recv(C1, 16, MSG_WAITALL) -> "worker 6: hello\\n"' in text
+    assert "recv(C1, 1) -> eof" not in text  # its end was not seen: no eof claimed
+    r = sd(build, "wrap", "--run", session, "--", *server, cwd=tmp_path)
+    assert r.returncode == 0 and "wrap: 0 findings" in r.stdout, r.stdout + r.stderr
