@@ -46,6 +46,7 @@ struct conn {
 	int family;     /* AF_INET or AF_INET6 */
 	int port;       /* the server's local port */
 	int last_close; /* index of its last close record, -1 none */
+	int last_ev;    /* index of its last record */
 	int client_done, server_done, steps;
 };
 
@@ -261,8 +262,10 @@ static int write_scenario(const char *recpath, const char *outpath, char **cargv
 						.port = p,
 						.last_close = -1};
 			ncs++;
-		} else if (h->kind == SD_REC_CLOSE && ci >= 0) {
-			cs[ci].last_close = (int)i;
+		} else if (ci >= 0) {
+			if (h->kind == SD_REC_CLOSE)
+				cs[ci].last_close = (int)i;
+			cs[ci].last_ev = (int)i;
 		}
 	}
 	if (!ncs) {
@@ -360,8 +363,10 @@ static int write_scenario(const char *recpath, const char *outpath, char **cargv
 			}
 			break;
 		case SD_REC_CLOSE:
-			if ((int)i != c->last_close)
-				break; /* another descriptor (a worker's copy) still names it */
+			/* the end only when nothing of the connection follows: a parent that hands
+			 * it to a forked worker closes its copy first */
+			if ((int)i != c->last_close || c->last_close != c->last_ev)
+				break;
 			flush(&o, cs);
 			if (c->server_done && !c->client_done)
 				emit(&o, "client%d: close(C%d) -> 0\n", c->n, c->n),
@@ -374,7 +379,11 @@ static int write_scenario(const char *recpath, const char *outpath, char **cargv
 	flush(&o, cs);
 	for (int i = 0; i < ncs && !o.cut; i++)
 		if (!cs[i].client_done) {
-			emit(&o, "# connection %d was still open when the server ended\n", cs[i].n);
+			emit(&o,
+			     "# connection %d: its end was not seen (the server ended, or a "
+			     "process "
+			     "holding it exited without closing it)\n",
+			     cs[i].n);
 			emit(&o, "client%d: close(C%d) -> 0\n", cs[i].n, cs[i].n);
 		}
 	if (cut_read)
