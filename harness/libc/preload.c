@@ -18,8 +18,9 @@
  * instance, configured by SOCKDRILL_FAULTS, SOCKDRILL_SEED and SOCKDRILL_LOG
  * (docs/faults.md). A program descriptor is the kernel socket itself: what the layer does not
  * model goes to the C library on it. Files, pipes, UDP, sockets the program did not create,
- * and everything when no fault is configured, go to the C library untouched: the table stays
- * empty and each call costs one load.
+ * and everything when no fault is configured (and no recording asked, SOCKDRILL_RECORD:
+ * record.c), go to the C library untouched: the table stays empty and each call costs one
+ * load.
  *
  * Safe in any program: the C library is reached through src/libc.c, which works before this
  * library's constructor ran (another library's constructor may call read first); tracking a

@@ -78,6 +78,10 @@ static void emit(struct out *o, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || o->cut)
 		return;
+	if ((size_t)n >= sizeof line) { /* a long header line: cut, its newline kept */
+		n = (int)sizeof line - 1;
+		line[n - 1] = '\n';
+	}
 	if (o->bytes + (size_t)n > REC_OUT_MAX) {
 		o->cut = 1;
 		fprintf(o->f,

@@ -26,11 +26,12 @@ class Recording:
     """wrap --record running: the port its first line names; stop() ends it (SIGTERM to wrap,
     which passes it on) and returns its output."""
 
-    def __init__(self, build, out, server, cwd):
+    def __init__(self, build, out, server, cwd, env=None):
         with default_stop_signals():
             self.p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--record", str(out),
                                        "--", *map(str, server)], stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True, cwd=cwd)
+                                      stderr=subprocess.STDOUT, text=True, cwd=cwd,
+                                      env=dict(os.environ, **(env or {})))
         ready, _, _ = select.select([self.p.stdout], [], [], 60)
         assert ready, "wrap --record printed nothing in 60 s"
         self.first = self.p.stdout.readline()
@@ -227,5 +228,25 @@ def test_forked_workers_are_recorded(build, tmp_path):
     text = session.read_text()
     assert 'client1: recv(C1, 16, MSG_WAITALL) -> "worker 6: hello\\n"' in text
     assert "recv(C1, 1) -> eof" not in text  # its end was not seen: no eof claimed
+    r = sd(build, "wrap", "--run", session, "--", *server, cwd=tmp_path)
+    assert r.returncode == 0 and "wrap: 0 findings" in r.stdout, r.stdout + r.stderr
+
+
+def test_recording_past_its_bound_is_cut_and_says_so(build, tmp_path):
+    """SOCKDRILL_RECORD_MAX lowers the bytes one process records: past them the scenario says
+    where it was cut, and what it holds still replays."""
+    session = tmp_path / "cut.sd"
+    server = [build / "sd-fragile-server", "--port", "{port}", "--idle-seconds", "30"]
+    rec = Recording(build, session, server, tmp_path, env={"SOCKDRILL_RECORD_MAX": "30"})
+    try:
+        for _ in range(3):
+            until_ok([str(build / "sd-qa-client"), f"127.0.0.1:{rec.port}"], "sd-qa-client")
+    finally:
+        rc, out = rec.stop()
+    assert rc == 0, out
+    text = session.read_text()
+    assert "reached its recording bound: what it did after is not here" in text
+    assert "client1: send(C1, \"When is Charles' birthday?\\n\") -> 27" in text  # 27 <= 30
+    assert "recv(C1, 37" not in text  # the answer would pass the bound
     r = sd(build, "wrap", "--run", session, "--", *server, cwd=tmp_path)
     assert r.returncode == 0 and "wrap: 0 findings" in r.stdout, r.stdout + r.stderr
