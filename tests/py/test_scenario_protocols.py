@@ -1,6 +1,9 @@
 """What real protocols need of the scenario language (docs/scenarios.md): prefix and regular
 expression matches, recv_until and recvline, captures and ${NAME}, alternatives with eof, paced
 and held sends. Each case runs on both backends; the passing ones are corpus/scenarios/io."""
+import re
+import subprocess
+
 import pytest
 
 SERVER = """\
@@ -133,3 +136,36 @@ def test_malformed_step_exits_2_with_its_position(sockdrill, tmp_path, name, con
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith(f"{path}:{line}:{col}: "), lines[0]
     assert message in lines[0]
+
+
+HELD = """\
+# the question's last byte held back: a server that takes one recv() for the whole question
+# answers the part it got
+c: C = socket(inet) -> fd
+c: connect(C, 127.0.0.1:$TARGET_PORT) -> 0
+c: send(C, "When is Charles' birthday?\\n", hold_last=300ms) -> 27
+c: recvline(C, 100) -> "Charles' birthday is on 14 November.\\n"
+c: D = socket(inet) -> fd
+c: connect(D, 127.0.0.1:$TARGET_PORT) -> 0
+c: send(D, "When is Charles' birthday?\\n", pace=5ms) -> 27
+c: recvline(D, 100) -> "Charles' birthday is on 14 November.\\n"
+c: close(C) -> 0
+c: close(D) -> 0
+"""
+
+
+@pytest.mark.parametrize("server, findings", [("sd-qa-server", 0), ("sd-fragile-server", 1)])
+def test_partial_and_slow_client_against_real_servers(build, tmp_path, server, findings):
+    """wrap --run with no fault: only the client is slow. The robust server reassembles the
+    line; the fragile one takes what one recv() gives for the question: the held last byte
+    (its newline) it does without, the paced question it answers from its first byte."""
+    path = tmp_path / "held.sd"
+    path.write_text(HELD)
+    r = subprocess.run([str(build / "sockdrill"), "wrap", "--run", str(path), "--",
+                        str(build / server), "--port", "{port}", "--idle-seconds", "20"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == findings, r.stdout + r.stderr
+    assert f"wrap: {findings} finding" in r.stdout, r.stdout
+    if findings:  # the paced question: its first byte answered, the connection closed
+        assert re.search(rf"{re.escape(str(path))}:(9|10): c: (send|recvline)\(D, ", r.stdout), \
+            r.stdout
