@@ -93,16 +93,14 @@ static int rec_fd(struct rec_net *r)
 
 static void put(struct rec_net *r, int kind, int fd, const void *data, size_t len, int aux)
 {
-	if ((unsigned)fd >= SD_REC_FDS || !conns || !conns[fd].conn)
+	if ((unsigned)fd >= SD_REC_FDS || !conns)
 		return;
-	struct sd_rec h = {.kind = (uint8_t)kind,
-			   .aux = (int16_t)aux,
-			   .apid = conns[fd].apid,
-			   .conn = conns[fd].conn - 1,
-			   .t_ns = mono_ns()};
-	pthread_mutex_lock(&r->lock);
+	struct sd_rec h = {.kind = (uint8_t)kind, .aux = (int16_t)aux, .t_ns = mono_ns()};
+	pthread_mutex_lock(&r->lock); /* the table too: accept and close change it */
 	h.pid = r->pid;
-	if (r->cut) {
+	h.apid = conns[fd].apid;
+	h.conn = conns[fd].conn - 1;
+	if (!conns[fd].conn || r->cut) {
 		pthread_mutex_unlock(&r->lock);
 		return;
 	}
@@ -219,8 +217,11 @@ static int rec_close(void *state, int fd)
 {
 	struct rec_net *r = R(state);
 	put(r, SD_REC_CLOSE, fd, NULL, 0, 0);
-	if ((unsigned)fd < SD_REC_FDS && conns)
+	if ((unsigned)fd < SD_REC_FDS && conns) {
+		pthread_mutex_lock(&r->lock);
 		conns[fd] = (struct conn_id){0};
+		pthread_mutex_unlock(&r->lock);
+	}
 	return sd_close(&r->inner, fd);
 }
 

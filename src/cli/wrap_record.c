@@ -456,7 +456,9 @@ int sd__wrap_record(const char *outpath, const char *prog, char **cargv, int por
 	}
 	int steps = 0, conns = write_scenario(recpath, outpath, cargv, port, &steps);
 	unlink(recpath);
-	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGINT)
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && !sd__proc_caught())
+		printf("wrap: %s exited with status %d\n", cargv[0], WEXITSTATUS(status));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGINT)
 		printf("wrap: %s died of signal %d (%s)\n", cargv[0], WTERMSIG(status),
 		       strsignal(WTERMSIG(status)));
 	if (conns <= 0) {

@@ -250,3 +250,10 @@ def test_recording_past_its_bound_is_cut_and_says_so(build, tmp_path):
     assert "recv(C1, 37" not in text  # the answer would pass the bound
     r = sd(build, "wrap", "--run", session, "--", *server, cwd=tmp_path)
     assert r.returncode == 0 and "wrap: 0 findings" in r.stdout, r.stdout + r.stderr
+
+
+def test_record_says_how_the_server_ended(build, tmp_path):
+    r = sd(build, "wrap", "--record", tmp_path / "s.sd", "--", "false", cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "wrap: false exited with status 1\n" in r.stdout
+    assert "wrap: no connection was accepted: nothing recorded" in r.stdout
