@@ -236,9 +236,15 @@ static int rec_connect(void *s, int fd, const struct sockaddr *a, socklen_t l)
 {
 	return sd_connect(&R(s)->inner, fd, a, l);
 }
+/* SO_LINGER with 0 s makes the server's close a reset, which the client then reads. */
 static int rec_setsockopt(void *s, int fd, int lv, int n, const void *v, socklen_t l)
 {
-	return sd_setsockopt(&R(s)->inner, fd, lv, n, v, l);
+	int rc = sd_setsockopt(&R(s)->inner, fd, lv, n, v, l);
+	if (rc == 0 && lv == SOL_SOCKET && n == SO_LINGER && v && l >= sizeof(struct linger)) {
+		const struct linger *lg = v;
+		put(R(s), SD_REC_LINGER0, fd, NULL, 0, lg->l_onoff && !lg->l_linger);
+	}
+	return rc;
 }
 static int rec_getsockopt(void *s, int fd, int lv, int n, void *v, socklen_t *l)
 {

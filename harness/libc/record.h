@@ -18,7 +18,8 @@ enum sd_rec_kind {
 	SD_REC_RESET = 'X',    /* a read (aux 0) or a write (aux 1) failed: reset or broken pipe */
 	SD_REC_SHUTDOWN = 'H', /* the server shut its side down: aux SHUT_RD/WR/RDWR */
 	SD_REC_CLOSE = 'C',    /* the server closed a descriptor of the connection */
-	SD_REC_CUT = 'T',      /* the process reached its bound: nothing after this */
+	SD_REC_LINGER0 = 'L', /* the server set SO_LINGER to 0 s: its close resets (aux 1; 0 off) */
+	SD_REC_CUT = 'T',     /* the process reached its bound: nothing after this */
 };
 
 /* One record: this header, then len bytes. Native byte order: written and read on one host. */

@@ -48,6 +48,7 @@ struct conn {
 	int last_close; /* index of its last close record, -1 none */
 	int last_ev;    /* index of its last record */
 	int client_done, server_done, steps;
+	int resets; /* the server's close resets it (SO_LINGER 0) */
 };
 
 struct out {
@@ -175,12 +176,13 @@ static void pause_before(struct out *o, int64_t *last_ns, int64_t t_ns)
 	}
 }
 
-/* The client reads the end of the stream the server made, then closes. */
+/* The client reads the end of the stream the server made (a reset after SO_LINGER 0), then
+ * closes. */
 static void client_sees_end(struct out *o, struct conn *c)
 {
 	if (c->client_done)
 		return;
-	emit(o, "client%d: recv(C%d, 1) -> eof\n", c->n, c->n);
+	emit(o, "client%d: recv(C%d, 1) -> %s\n", c->n, c->n, c->resets ? "ECONNRESET" : "eof");
 	emit(o, "client%d: close(C%d) -> 0\n", c->n, c->n);
 	c->client_done = 1;
 }
@@ -358,6 +360,7 @@ static int write_scenario(const char *recpath, const char *outpath, char **cargv
 			emit(&o, "client%d: close(C%d) -> 0\n", c->n, c->n);
 			c->client_done = 1;
 			break;
+		case SD_REC_LINGER0: c->resets = h->aux; break;
 		case SD_REC_SHUTDOWN:
 			if (h->aux == SHUT_WR || h->aux == SHUT_RDWR) {
 				flush(&o, cs);

@@ -257,3 +257,48 @@ def test_record_says_how_the_server_ended(build, tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "wrap: false exited with status 1\n" in r.stdout
     assert "wrap: no connection was accepted: nothing recorded" in r.stdout
+
+
+RESETTING = """\
+import socket, struct, sys
+l = socket.socket()
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(8)
+while True:
+    c, _ = l.accept()
+    line = c.makefile("rb").readline()
+    c.sendall(b"bye " + line)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()  # a reset, not an end of stream
+"""
+
+
+def test_server_reset_is_the_clients_step_result(build, tmp_path):
+    (tmp_path / "resetting.py").write_text(RESETTING)
+    server = ["/usr/bin/python3", tmp_path / "resetting.py", "{port}"]
+    session = tmp_path / "reset.sd"
+    rec = Recording(build, session, server, tmp_path)
+    try:
+        for _ in range(100):
+            try:
+                s = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        with s:
+            s.sendall(b"x\n")
+            got, reset = b"", False
+            try:  # to the reset: the server has closed, so its records are written
+                while piece := s.recv(100):
+                    got += piece
+            except ConnectionResetError:
+                reset = True
+        assert reset and got in (b"bye x\n", b"")  # the reset may overtake the reply
+    finally:
+        rc, out = rec.stop()
+    assert rc == 0, out
+    text = session.read_text()
+    assert 'client1: recv(C1, 6, MSG_WAITALL) -> "bye x\\n"\nclient1: recv(C1, 1) -> ECONNRESET\n' \
+        in text, text
+    r = sd(build, "wrap", "--run", session, "--", *server, cwd=tmp_path)
+    assert r.returncode == 0 and "wrap: 0 findings" in r.stdout, r.stdout + r.stderr
