@@ -75,7 +75,8 @@ static void addf(const char *fmt, ...)
 }
 
 /* Bytes as the language's string literal: printable ASCII as it is, the rest escaped (a
- * backslash as \x5c, so no quote ever follows one). */
+ * backslash as \x5c, so no quote ever follows one; a '$' before '{' as \x24, since "${" names
+ * a variable). */
 static void add_string(const unsigned char *p, size_t n)
 {
 	add("\"", 1);
@@ -90,7 +91,8 @@ static void add_string(const unsigned char *p, size_t n)
 			add("\\t", 2);
 		else if (ch == '"')
 			add("\\\"", 2);
-		else if (ch < 0x20 || ch > 0x7e || ch == '\\')
+		else if (ch < 0x20 || ch > 0x7e || ch == '\\' ||
+			 (ch == '$' && i + 1 < n && p[i + 1] == '{'))
 			add(e, (size_t)snprintf(e, sizeof e, "\\x%02x", ch));
 		else
 			add((const char *)&ch, 1);

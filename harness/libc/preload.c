@@ -14,6 +14,7 @@
 #include <sockdrill/real.h>
 
 #include "preload_out.h"
+#include "record.h"
 
 /*
  * libsockdrill_preload.so (`sockdrill wrap`): the TCP sockets an unmodified program creates
@@ -22,8 +23,9 @@
  * (docs/faults.md). A program descriptor is the kernel socket itself: what the layer does not
  * model goes to the C library on it. Files, pipes, UDP, sockets the program did not create
  * (unless SOCKDRILL_INHERITED=1: then the TCP sockets it starts with are tracked too), and
- * everything when no fault is configured, go to the C library untouched: the table stays
- * empty and each call costs one load.
+ * everything when no fault is configured (and no recording asked, SOCKDRILL_RECORD:
+ * record.c), go to the C library untouched: the table stays empty and each call costs one
+ * load.
  *
  * Safe in any program: the C library is reached through src/libc.c, which works before this
  * library's constructor ran (another library's constructor may call read first); tracking a
@@ -33,6 +35,7 @@
 const int sd__route_kernel_fds = 1;
 
 static struct sd_net real, faulty;
+static struct sd_net *top = &faulty; /* what the sockets use: faulty, or a recorder before it */
 static int active;
 
 static struct sd__fdh *own[SD__FD_CHUNKS]; /* own[fd / SD__FD_CHUNK][fd % SD__FD_CHUNK] */
@@ -65,7 +68,7 @@ static void track(int fd)
 	struct sd__fdh *h = own_handle(fd);
 	if (!h)
 		return;
-	*h = (struct sd__fdh){.net = &faulty, .sfd = fd, .refs = 1};
+	*h = (struct sd__fdh){.net = top, .sfd = fd, .refs = 1};
 	if (sd__fd_set(fd, h) < 0)
 		sd_real_adopt(&real, fd, 0);
 }
@@ -202,8 +205,10 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	void *state;
 	/* Any spec turns the decisions on, even one whose faults are all at probability 0 (which
 	 * is how their overhead is measured); no spec is pure pass-through. */
-	if (!f || !*f)
+	if ((!f || !*f) && !sd__record_wanted())
 		goto out;
+	if (!f)
+		f = ""; /* recording with no fault: the wrapper passes every call through */
 	if (sd_fault_parse(f, &spec, err, sizeof err) < 0) {
 		/* sockdrill wrap checked the spec already; a hand-set bad one is said once */
 		dprintf(2, "libsockdrill_preload: %s; no faults injected\n", err);
@@ -215,6 +220,7 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	if (sd_fault_wrap(&faulty, &real, &spec, s ? strtoull(s, NULL, 0) : 1, NULL) < 0)
 		goto out;
 	sd__preload_out_init(&faulty, l, lmax, st); /* the log is a descriptor of our own */
+	top = sd__record_wrap(&faulty);
 	const char *inh = getenv("SOCKDRILL_INHERITED");
 	if (inh && !strcmp(inh, "1"))
 		adopt_all_inherited();
@@ -254,7 +260,7 @@ struct sd_net *sd__route_socket_net(int domain, int type, int protocol)
 	    (domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM ||
 	    (protocol != 0 && protocol != IPPROTO_TCP))
 		return NULL;
-	return &faulty;
+	return top;
 }
 
 int sd__route_adopt(struct sd_net *net, int sfd, int flags)

@@ -27,11 +27,12 @@
 #include "cli.h"
 #include "libc/preload_stats.h"
 #include "proc.h"
+#include "wrap_record.h"
 
 static const char wrap_help[] =
 	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--log-max BYTES]\n"
 	"                      [--inherited] [--run SCENARIO]... [--timeout S]\n"
-	"                      [--pidfile FILE] [--quiet] -- CMD [ARGS...]\n\n"
+	"                      [--pidfile FILE] [--record FILE] [--quiet] -- CMD [ARGS...]\n\n"
 	"Runs CMD with libsockdrill_preload.so, which injects faults into the TCP sockets CMD\n"
 	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. Without --run,\n"
 	"sockdrill waits for CMD (in a process group of its own; SIGINT and SIGTERM are passed on)\n"
@@ -60,6 +61,8 @@ static const char wrap_help[] =
 	"  --pidfile FILE   with --run: where CMD writes the server's pid; once the port is up,\n"
 	"                   the process it names (a descendant of CMD) is the server\n"
 	"  --quiet          no end-of-run summary\n"
+	"  --record FILE    write what real clients did to CMD as a scenario once CMD ends (stop\n"
+	"                   it with Ctrl-C): replay it with --run FILE (docs/scenarios.md)\n"
 	"Exit: CMD's own status without --run (128 + N when signal N ended it); with --run 0\n"
 	"clean, 1 a finding, 2 bad input, 130/143 stopped by SIGINT/SIGTERM.\n";
 
@@ -756,10 +759,11 @@ int sd__cmd_wrap(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"pidfile", required_argument, NULL, 'p'},
 		{"inherited", no_argument, NULL, 'i'},
+		{"record", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
-	const char *faults = "", *logpath = NULL, *runs[64], *pidfile = NULL;
+	const char *faults = "", *logpath = NULL, *runs[64], *pidfile = NULL, *record = NULL;
 	int nruns = 0, opt, faults_given = 0, seed_given = 0, quiet = 0, inherited = 0;
 	uint64_t seed = 1, timeout = 10, logmax = 64ull << 20;
 	char err[256];
@@ -794,6 +798,7 @@ int sd__cmd_wrap(int argc, char **argv)
 				return SD_EXIT_USAGE;
 			break;
 		case 'q': quiet = 1; break;
+		case 'R': record = optarg; break;
 		case 'h': fputs(wrap_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("wrap", "option '%s' needs a value", o);
 		default:
@@ -807,6 +812,9 @@ int sd__cmd_wrap(int argc, char **argv)
 	if (optind >= argc)
 		return sd__usage_error("wrap",
 				       "no command given (sockdrill wrap [OPTIONS] -- CMD [ARGS])");
+	if (record && nruns)
+		return sd__usage_error("wrap", "--record and --run do not go together (record "
+					       "first, then replay the file with --run)");
 	int cargc = argc - optind, rc = SD_EXIT_USAGE, nloaded = 0;
 	char **cargv = calloc((size_t)cargc + 1, sizeof *cargv), prog[PATH_MAX], preload[PATH_MAX];
 	struct sd_scenario *scs[64];
@@ -925,6 +933,10 @@ int sd__cmd_wrap(int argc, char **argv)
 	struct sd_fault_spec used; /* the spec the program gets: the --run files' when given */
 	if (sd_fault_parse(faults, &used, err, sizeof err) < 0) {
 		sd__usage_error("wrap", "%s", err);
+		goto out;
+	}
+	if (record) {
+		rc = sd__wrap_record(record, prog, cargv, port);
 		goto out;
 	}
 	sd__proc_catch_signals(); /* from here on, a signal finds the counts file removed */

@@ -54,19 +54,19 @@ int sd__sc_option(int64_t v)
 }
 const char *sd__sc_option_name(int i) { return opt_names[i]; }
 
-enum { A_FD = 1, A_NUM, A_ADDR, A_DATA, A_OPT };
+enum { A_FD = 1, A_NUM, A_ADDR, A_DATA, A_OPT, A_KW };
 static const struct {
 	const char *name;
 	enum sc_call call;
 	int min, max;
-	int kinds[4];
+	int kinds[6];
 } calls[] = {
 	{"socket", C_SOCKET, 1, 2, {A_NUM, A_NUM}},
 	{"bind", C_BIND, 2, 2, {A_FD, A_ADDR}},
 	{"listen", C_LISTEN, 2, 2, {A_FD, A_NUM}},
 	{"accept", C_ACCEPT, 1, 2, {A_FD, A_NUM}},
 	{"connect", C_CONNECT, 2, 2, {A_FD, A_ADDR}},
-	{"send", C_SEND, 2, 3, {A_FD, A_DATA, A_NUM}},
+	{"send", C_SEND, 2, 5, {A_FD, A_DATA, A_NUM, A_KW, A_KW}},
 	{"recv", C_RECV, 2, 3, {A_FD, A_NUM, A_NUM}},
 	{"shutdown", C_SHUTDOWN, 2, 2, {A_FD, A_NUM}},
 	{"close", C_CLOSE, 1, 1, {A_FD}},
@@ -80,6 +80,8 @@ static const struct {
 	{"poll", C_POLL, 2, 3, {A_FD, A_NUM, A_NUM}},
 	{"sleep", C_SLEEP, 1, 1, {A_NUM}},
 	{"reply_port", C_REPLY_PORT, 1, 1, {A_FD}},
+	{"recv_until", C_RECV_UNTIL, 3, 3, {A_FD, A_DATA, A_NUM}},
+	{"recvline", C_RECVLINE, 2, 2, {A_FD, A_NUM}},
 };
 
 struct cur {
@@ -100,6 +102,8 @@ struct cur {
 		int what; /* U_* */
 	} uses[16];       /* the names this line reads, checked once it parsed */
 	int nuses;
+	int32_t caps[SC_MAX_ALTS * SC_MAX_GROUPS]; /* the names 'as' assigns on this line */
+	int ncaps;
 };
 
 enum { SYM_VAR = 1, SYM_STARTED = 2 };
@@ -320,22 +324,53 @@ static int hexval(char ch)
 	return -1;
 }
 
-/* A quoted string, its bytes appended to sc->bytes. */
-static int string(struct cur *c, struct sc_span *out)
+static int ref(struct cur *c, struct sc_ref *r, int how);
+
+/* A quoted string, its bytes appended to sc->bytes. With interp, "${NAME}" names a variable
+ * and the bytes are a template (SC_TPL_MARK), *interp then set; without, those are bytes. */
+static int string_interp(struct cur *c, struct sc_span *out, uint8_t *interp)
 {
 	struct sd_scenario *sc = c->sc;
 	const char *start = c->p++;
-	if (reserve(&sc->bytes, &sc->capbytes, sc->nbytes, (uint32_t)(c->eol - c->p) + 1, 1) < 0)
+	/* a reference, 4 characters at least, takes 2 + sizeof(struct sc_ref) bytes */
+	if (reserve(&sc->bytes, &sc->capbytes, sc->nbytes, (uint32_t)(c->eol - c->p) * 5 + 1, 1) <
+	    0)
 		return fail(c, start, "out of memory");
 	unsigned char *buf = sc->bytes + sc->nbytes;
 	uint32_t n = 0;
+	int tpl = 0;
+	if (interp) { /* a template only when a name is in it: look ahead once */
+		*interp = 0;
+		for (const char *q = c->p; q + 1 < c->eol && *q != '"'; q++)
+			if (*q == '\\')
+				q++;
+			else if (q[0] == '$' && q[1] == '{')
+				tpl = 1;
+	}
 	for (;;) {
 		if (c->p >= c->eol)
 			return fail(c, start, "unterminated string");
 		char ch = *c->p++;
 		if (ch == '"')
 			break;
+		if (tpl && ch == '$' && c->p < c->eol && *c->p == '{') {
+			struct sc_ref r;
+			c->p++;
+			if (ref(c, &r, REF_READ) < 0)
+				return -1;
+			ws(c);
+			if (c->p >= c->eol || *c->p != '}')
+				return fail(c, c->p, "expected '}' after the variable name");
+			c->p++;
+			buf[n++] = SC_TPL_MARK;
+			buf[n++] = SC_TPL_REF;
+			memcpy(buf + n, &r, sizeof r);
+			n += sizeof r;
+			continue;
+		}
 		if (ch != '\\') {
+			if (tpl && ch == SC_TPL_MARK)
+				buf[n++] = SC_TPL_MARK;
 			buf[n++] = (unsigned char)ch;
 			continue;
 		}
@@ -349,11 +384,14 @@ static int string(struct cur *c, struct sc_span *out)
 		case '0': buf[n++] = 0; break;
 		case '\\': buf[n++] = '\\'; break;
 		case '"': buf[n++] = '"'; break;
+		case '$': buf[n++] = '$'; break;
 		case 'x': {
 			int h = c->p + 1 < c->eol ? hexval(c->p[0]) : -1;
 			int l = h >= 0 ? hexval(c->p[1]) : -1;
 			if (l < 0)
 				return fail(c, esc, "\\x needs two hex digits");
+			if (tpl && h * 16 + l == SC_TPL_MARK)
+				buf[n++] = SC_TPL_MARK;
 			buf[n++] = (unsigned char)(h * 16 + l);
 			c->p += 2;
 			break;
@@ -364,8 +402,12 @@ static int string(struct cur *c, struct sc_span *out)
 	out->off = sc->nbytes;
 	out->len = n;
 	sc->nbytes += n;
+	if (interp)
+		*interp = (uint8_t)tpl;
 	return 0;
 }
+
+static int string(struct cur *c, struct sc_span *out) { return string_interp(c, out, NULL); }
 
 /* a.b.c.d:PORT or [v6]:PORT, PORT a number or a variable. */
 static int address(struct cur *c, struct sc_value *v)
@@ -468,7 +510,7 @@ static int value(struct cur *c, struct sc_value *v)
 	char ch = *c->p;
 	if (ch == '"') {
 		v->kind = V_STR;
-		return string(c, &v->str);
+		return string_interp(c, &v->str, &v->interp);
 	}
 	if (ch == '[')
 		return address(c, v);
@@ -521,7 +563,114 @@ static int is_poll_name(const char *n)
 	return 0;
 }
 
-static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
+/* 'match /RE/ [as A, B]': the expression compiled (POSIX ERE), the names its groups go to. */
+static int regex_expectation(struct cur *c, struct sc_expect *e)
+{
+	struct sd_scenario *sc = c->sc;
+	ws(c);
+	const char *s = c->p;
+	if (c->p >= c->eol || *c->p != '/')
+		return fail(c, s, "match takes a regular expression between slashes: match /^OK/");
+	c->p++;
+	size_t cap = (size_t)(c->eol - c->p) + 1, n = 0;
+	char *src = malloc(cap);
+	if (!src)
+		return fail(c, s, "out of memory");
+	for (;;) {
+		if (c->p >= c->eol) {
+			free(src);
+			return fail(c, s, "unterminated regular expression (missing '/')");
+		}
+		char ch = *c->p++;
+		if (ch == '/')
+			break;
+		/* \/ is a slash; \r \n \t \xHH are those bytes, as in strings; any other
+		 * backslash is the expression's own */
+		if (ch == '\\' && c->p < c->eol && strchr("/rnt", *c->p)) {
+			ch = *c->p++;
+			ch = ch == 'r' ? '\r' : ch == 'n' ? '\n' : ch == 't' ? '\t' : ch;
+		} else if (ch == '\\' && c->eol - c->p >= 3 && c->p[0] == 'x' &&
+			   hexval(c->p[1]) >= 0 && hexval(c->p[2]) >= 0) {
+			ch = (char)(hexval(c->p[1]) * 16 + hexval(c->p[2]));
+			c->p += 3;
+			if (!ch) {
+				free(src);
+				return fail(c, c->p - 4,
+					    "a regular expression cannot hold a NUL byte");
+			}
+		} else if (ch == '\\' && c->p < c->eol) {
+			src[n++] = ch, ch = *c->p++;
+		}
+		src[n++] = ch;
+	}
+	src[n] = 0;
+	regex_t re;
+	int rc = regcomp(&re, src, REG_EXTENDED);
+	if (rc != 0) {
+		char why[128];
+		regerror(rc, &re, why, sizeof why);
+		free(src);
+		return fail(c, s + 1, "bad regular expression: %s", why);
+	}
+	if (reserve(&sc->regs, &sc->capregs, sc->nregs, 1, sizeof *sc->regs) < 0 ||
+	    reserve(&sc->bytes, &sc->capbytes, sc->nbytes, (uint32_t)n, 1) < 0) {
+		regfree(&re);
+		free(src);
+		return fail(c, s, "out of memory");
+	}
+	sc->regs[sc->nregs] = re;
+	e->reg = sc->nregs++;
+	memcpy(sc->bytes + sc->nbytes, src, n);
+	e->str = (struct sc_span){.off = sc->nbytes, .len = (uint32_t)n};
+	sc->nbytes += (uint32_t)n;
+	free(src);
+	e->kind = E_MATCH;
+	ws(c);
+	if (!(c->eol - c->p > 2 && !strncmp(c->p, "as", 2) && !is_id(c->p[2])))
+		return 0;
+	c->p += 2;
+	e->caps = sc->nvals;
+	for (;;) {
+		struct sc_ref r;
+		const char *at = (ws(c), c->p);
+		if (e->ncaps == SC_MAX_GROUPS || e->ncaps == re.re_nsub)
+			return fail(c, at,
+				    "the expression has %zu group%s: 'as' names at most that many",
+				    re.re_nsub > SC_MAX_GROUPS ? SC_MAX_GROUPS : re.re_nsub,
+				    re.re_nsub == 1 ? "" : "s");
+		if (ref(c, &r, REF_TARGET) < 0)
+			return -1;
+		if (reserve(&sc->vals, &sc->capvals, sc->nvals, 1, sizeof *sc->vals) < 0 ||
+		    c->ncaps == (int)(sizeof c->caps / sizeof c->caps[0]))
+			return fail(c, at, "out of memory");
+		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_VAR, .var = r};
+		c->caps[c->ncaps++] = r.name;
+		e->ncaps++;
+		ws(c);
+		if (c->p >= c->eol || *c->p != ',')
+			return 0;
+		c->p++;
+	}
+}
+
+/* After 'A|B': the name that follows '|' is one of the same list (errno or poll names), or
+ * else the start of the next alternative ("ECONNRESET | eof"): 1 when it is. */
+static int same_list_after_bar(const struct cur *c, int errs)
+{
+	const char *q = c->p + 1, *s;
+	char name[32];
+	while (q < c->eol && (*q == ' ' || *q == '\t'))
+		q++;
+	for (s = q; q < c->eol && is_id(*q); q++)
+		;
+	if (q == s || (size_t)(q - s) >= sizeof name)
+		return 0;
+	memcpy(name, s, (size_t)(q - s));
+	name[q - s] = 0;
+	return errs ? is_errno_name(name) : is_poll_name(name);
+}
+
+static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
 {
 	memset(e, 0, sizeof *e);
 	ws(c);
@@ -535,10 +684,11 @@ static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		return 0;
 	}
 	if (ch == '"') {
-		if (is_call && call != C_RECV)
-			return fail(c, s, "a string expectation is only for recv");
+		if (is_call && !sc_reads_bytes(call))
+			return fail(c, s,
+				    "a string expectation is only for recv, recv_until, recvline");
 		e->kind = E_STR;
-		return string(c, &e->str);
+		return string_interp(c, &e->str, &e->interp);
 	}
 	if (ch == '$') {
 		c->p++;
@@ -563,8 +713,9 @@ static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, in
 	if (!is_id0(ch))
 		return fail(c, s, "unexpected '%c' in an expectation", ch);
 	if (c->eol - c->p > 8 && !strncmp(c->p, "pattern(", 8)) {
-		if (is_call && call != C_RECV)
-			return fail(c, s, "a pattern expectation is only for recv");
+		if (is_call && !sc_reads_bytes(call))
+			return fail(c, s,
+				    "a pattern expectation is only for recv, recv_until, recvline");
 		c->p += 8;
 		ws(c);
 		if (number(c, &e->lo) < 0)
@@ -580,6 +731,22 @@ static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, in
 	if (!strcmp(name, "fd")) {
 		e->kind = E_FD;
 		return 0;
+	}
+	if (!strcmp(name, "eof") || !strcmp(name, "prefix") || !strcmp(name, "match")) {
+		if (is_call && !sc_reads_bytes(call))
+			return fail(c, s, "'%s' is an expectation for recv, recv_until, recvline",
+				    name);
+		if (!strcmp(name, "eof")) {
+			e->kind = E_EOF;
+			return 0;
+		}
+		if (!strcmp(name, "match"))
+			return regex_expectation(c, e);
+		ws(c);
+		if (c->p >= c->eol || *c->p != '"')
+			return fail(c, c->p, "prefix takes a string: prefix \"HTTP/1.1 200\"");
+		e->kind = E_PREFIX;
+		return string_interp(c, &e->str, &e->interp);
 	}
 	int errs = is_errno_name(name), polls = is_poll_name(name);
 	if (!errs && !polls)
@@ -599,7 +766,7 @@ static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, in
 			e->lo |= v;
 		}
 		ws(c);
-		if (c->p >= c->eol || *c->p != '|')
+		if (c->p >= c->eol || *c->p != '|' || !same_list_after_bar(c, errs))
 			break;
 		c->p++;
 		ws(c);
@@ -615,13 +782,80 @@ static int expectation(struct cur *c, struct sc_expect *e, enum sc_call call, in
 	return 0;
 }
 
+/* An expectation: alternatives joined by '|' ("x" | eof | ECONNRESET), stored in order in
+ * sc->expects, each naming the next; *first is 1 + the first's index. */
+static int expectation(struct cur *c, uint32_t *first, enum sc_call call, int is_call)
+{
+	struct sd_scenario *sc = c->sc;
+	uint32_t prev = 0;
+	for (int n = 0;; n++) {
+		struct sc_expect e;
+		const char *s = (ws(c), c->p);
+		if (n == SC_MAX_ALTS)
+			return fail(c, s, "too many alternatives (at most %d)", SC_MAX_ALTS);
+		if (alternative(c, &e, call, is_call) < 0)
+			return -1;
+		if (reserve(&sc->expects, &sc->capexpects, sc->nexpects, 1, sizeof *sc->expects) <
+		    0)
+			return fail(c, s, "out of memory");
+		sc->expects[sc->nexpects++] = e;
+		if (prev)
+			sc->expects[prev - 1].next = sc->nexpects;
+		else
+			*first = sc->nexpects;
+		prev = sc->nexpects;
+		ws(c);
+		if (c->p >= c->eol || *c->p != '|')
+			return 0;
+		c->p++;
+	}
+}
+
 /* A statement as parsed, before it is stored: the step and the values it refers to. */
 struct stmt {
 	struct sc_step st;
-	struct sc_value args[4];
+	struct sc_value args[6];
 	struct sc_ref handle, target;
-	struct sc_expect expect;
+	uint32_t expect; /* 1 + index in sc->expects of the first alternative, 0 for none */
 };
+
+/* send's pace=MS or hold_last=MS ("ms" may follow the number): 1 parsed into v, 0 when the
+ * text is no such keyword (nothing read), -1 with the error set. */
+static int send_keyword(struct cur *c, struct sc_value *v)
+{
+	static const struct {
+		const char *name;
+		int kind;
+		int64_t max;
+	} kw[] = {{"pace", V_PACE, SC_MAX_PACE_MS}, {"hold_last", V_HOLD, SC_MAX_PAUSES}};
+	for (size_t k = 0; k < sizeof kw / sizeof kw[0]; k++) {
+		size_t len = strlen(kw[k].name);
+		const char *q = c->p + len;
+		if ((size_t)(c->eol - c->p) <= len || strncmp(c->p, kw[k].name, len) || is_id(*q))
+			continue;
+		while (q < c->eol && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q >= c->eol || *q != '=')
+			continue;
+		c->p = q + 1;
+		ws(c);
+		const char *ns = c->p;
+		int64_t ms = 0;
+		int digits = 0;
+		while (c->p < c->eol && *c->p >= '0' && *c->p <= '9' && digits < 10)
+			ms = ms * 10 + (*c->p++ - '0'), digits++;
+		if (c->eol - c->p >= 2 && !strncmp(c->p, "ms", 2))
+			c->p += 2;
+		if (!digits || (c->p < c->eol && is_id(*c->p)) || ms > kw[k].max)
+			return fail(c, ns, "%s takes milliseconds, 0..%lld: %s=10ms", kw[k].name,
+				    (long long)kw[k].max, kw[k].name);
+		memset(v, 0, sizeof *v);
+		v->kind = (uint8_t)kw[k].kind;
+		v->num = ms;
+		return 1;
+	}
+	return 0;
+}
 
 static int call_expr(struct cur *c, struct stmt *m)
 {
@@ -650,8 +884,17 @@ static int call_expr(struct cur *c, struct stmt *m)
 				return fail(c, as, "%s takes at most %d arguments", name,
 					    calls[i].max);
 			struct sc_value *v = &m->args[st->nargs];
-			int want = calls[i].kinds[st->nargs];
-			if (want == A_FD && c->p < c->eol && is_id0(*c->p)) {
+			int want = calls[i].kinds[st->nargs], kw = 0;
+			if (st->call == C_SEND && st->nargs >= 2 && c->p < c->eol &&
+			    is_id0(*c->p) && (kw = send_keyword(c, v)) != 0) {
+				if (kw < 0)
+					return -1;
+				for (int k = 2; k < st->nargs; k++)
+					if (m->args[k].kind == v->kind)
+						return fail(c, as, "%s given twice",
+							    v->kind == V_PACE ? "pace"
+									      : "hold_last");
+			} else if (want == A_FD && c->p < c->eol && is_id0(*c->p)) {
 				/* a descriptor is a variable: "L" and "$L" both name it */
 				memset(v, 0, sizeof *v);
 				v->kind = V_VAR;
@@ -670,7 +913,9 @@ static int call_expr(struct cur *c, struct stmt *m)
 						    st->nargs, name, (long long)lo, (long long)hi,
 						    st->call == C_SLEEP ? " (milliseconds)" : "");
 			}
-			int ok = want == A_FD     ? v->kind == V_VAR
+			int ok = kw               ? 1
+				 : want == A_KW   ? 0
+				 : want == A_FD   ? v->kind == V_VAR
 				 : want == A_ADDR ? v->kind == V_ADDR
 				 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN
 				 : want == A_OPT  ? v->kind == V_NUM && sd__sc_option(v->num) >= 0
@@ -681,7 +926,8 @@ static int call_expr(struct cur *c, struct stmt *m)
 								   "a number",
 								   "an address (ADDR:PORT)",
 								   "a string or pattern(N)",
-								   "a socket option name"};
+								   "a socket option name",
+								   "pace=MS or hold_last=MS"};
 				return fail(c, as, "argument %d of %s must be %s", st->nargs, name,
 					    what[want]);
 			}
@@ -781,8 +1027,6 @@ static int store(struct cur *c, struct stmt *m, const char *at)
 	struct sc_step *st = &m->st;
 	uint32_t nv = st->nargs + (uint32_t)sc_has_handle(st) + st->has_target;
 	if (reserve(&sc->vals, &sc->capvals, sc->nvals, nv, sizeof *sc->vals) < 0 ||
-	    (m->expect.kind != E_NONE &&
-	     reserve(&sc->expects, &sc->capexpects, sc->nexpects, 1, sizeof *sc->expects) < 0) ||
 	    reserve(&sc->steps, (uint32_t *)&sc->capsteps, (uint32_t)sc->n, 1, sizeof *sc->steps) <
 		    0)
 		return fail(c, at, "out of memory");
@@ -797,10 +1041,7 @@ static int store(struct cur *c, struct stmt *m, const char *at)
 		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_VAR, .var = m->handle};
 	if (st->has_target)
 		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_VAR, .var = m->target};
-	if (m->expect.kind != E_NONE) {
-		sc->expects[sc->nexpects++] = m->expect;
-		st->expect = sc->nexpects;
-	}
+	st->expect = m->expect;
 	sc->steps[sc->n++] = *st;
 	return 0;
 }
@@ -953,6 +1194,9 @@ void sd_scenario_free(struct sd_scenario *sc)
 	free(sc->addrs);
 	free(sc->bytes);
 	free(sc->names);
+	for (uint32_t i = 0; i < sc->nregs; i++)
+		regfree(&sc->regs[i]);
+	free(sc->regs);
 	free(sc);
 }
 
@@ -997,6 +1241,9 @@ static int check_names(struct cur *c, const struct stmt *m, const char *at)
 	if ((st->kind == S_START && know(c, m->handle.name, SYM_STARTED) < 0) ||
 	    (st->has_target && know(c, m->target.name, SYM_VAR) < 0))
 		return fail(c, at, "out of memory");
+	for (int k = 0; k < c->ncaps; k++)
+		if (know(c, c->caps[k], SYM_VAR) < 0)
+			return fail(c, at, "out of memory");
 	return 0;
 }
 
@@ -1030,6 +1277,7 @@ static int parse_lines(struct cur *c, const char *text, size_t len, struct sd_sc
 		struct sc_step *st = &m.st;
 		memset(&m, 0, sizeof m);
 		c->nuses = 0;
+		c->ncaps = 0;
 		st->line = c->line;
 		const char *start = c->p;
 		if (c->eol - c->p >= 4 && !strncmp(c->p, "set", 3) &&

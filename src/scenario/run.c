@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +43,82 @@ struct args {
 	unsigned char *rbuf; /* recv: where the bytes go, owned with the arguments (a call still
 			      * blocked when the run ends is dropped, not returned) */
 	size_t rlen;
+	unsigned char *sbuf;      /* a string naming variables, filled in (owned likewise) */
+	int64_t pace_ms, hold_ms; /* send: pace=MS (0: none), hold_last=MS (-1: none) */
 };
 
 struct res {
 	int64_t v;
 	unsigned char *data; /* recv */
 	size_t dlen;
+	int eof; /* recv_until, recvline: the stream ended before the delimiter (v is 0, data
+		  * what came before it) */
 };
+
+/* send with pauses, in the backend's time (virtual on sim): pace_ms after each byte, hold_ms
+ * before the last one. Bytes sent, or the error of the first call when none were. */
+static int64_t paced_send(struct sd_net *net, int fd, const struct args *a)
+{
+	size_t n = a->dlen, done = 0, last = a->hold_ms >= 0 && n ? n - 1 : n;
+	int flags = (int)a->n[2];
+	if (!n)
+		return sd_send(net, fd, a->data, 0, flags);
+	while (done < n) {
+		if (done == last && a->hold_ms >= 0) {
+			sd_sleep_ns(net, a->hold_ms * 1000000);
+			last = n;
+		}
+		size_t chunk = a->pace_ms > 0 ? 1 : (done < last ? last : n) - done;
+		ssize_t k = sd_send(net, fd, a->data + done, chunk, flags);
+		if (k < 0)
+			return done ? (int64_t)done : k;
+		done += (size_t)k;
+		if (a->pace_ms > 0 && done < n && done != last)
+			sd_sleep_ns(net, a->pace_ms * 1000000);
+	}
+	return (int64_t)done;
+}
+
+/* Reads up to and including the delimiter, at most max bytes, never past it: each piece is
+ * peeked first, and only the bytes before the delimiter's end taken. -EMSGSIZE when max bytes
+ * came without it; at the end of the stream before it, 0 with r->eof (data what came). */
+static void recv_until(struct sd_net *net, int fd, const unsigned char *delim, size_t dl,
+		       unsigned char *buf, size_t max, struct res *r)
+{
+	size_t have = 0;
+	r->data = buf;
+	for (;;) {
+		if (have == max) {
+			r->v = -EMSGSIZE;
+			break;
+		}
+		ssize_t k = sd_recv(net, fd, buf + have, max - have, MSG_PEEK);
+		if (k <= 0) {
+			r->v = k;
+			r->eof = k == 0;
+			break;
+		}
+		size_t end = have + (size_t)k, found = end;
+		for (size_t i = have >= dl ? have - dl + 1 : 0; i + dl <= end; i++)
+			if (!memcmp(buf + i, delim, dl)) {
+				found = i;
+				break;
+			}
+		size_t take = found < end ? found + dl - have : (size_t)k;
+		ssize_t got = sd_recv(net, fd, buf + have, take, 0);
+		if (got <= 0) { /* what was peeked is gone: another reader, or a reset */
+			r->v = got;
+			r->eof = got == 0;
+			break;
+		}
+		have += (size_t)got;
+		if (found < end && (size_t)got == take) {
+			r->v = (int64_t)have;
+			break;
+		}
+	}
+	r->dlen = have;
+}
 
 static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
 {
@@ -134,7 +204,14 @@ static void exec(struct sd_net *net, enum sc_call call, const struct args *a, st
 	case C_CONNECT:
 		r->v = sd_connect(net, fd, (const struct sockaddr *)&a->addr, a->alen);
 		break;
-	case C_SEND: r->v = sd_send(net, fd, a->data, a->dlen, (int)a->n[2]); break;
+	case C_SEND:
+		if (a->pace_ms > 0 || a->hold_ms >= 0)
+			r->v = paced_send(net, fd, a);
+		else
+			r->v = sd_send(net, fd, a->data, a->dlen, (int)a->n[2]);
+		break;
+	case C_RECV_UNTIL:
+	case C_RECVLINE: recv_until(net, fd, a->data, a->dlen, a->rbuf, a->rlen, r); break;
 	case C_RECV:
 		r->data = a->rbuf;
 		r->v = sd_recv(net, fd, r->data, a->rlen, (int)a->n[2]);
@@ -281,8 +358,15 @@ static int job_done(struct job *j)
 struct slot {
 	int64_t index, v;
 	int32_t name;
-	int32_t used; /* 0 empty, 1 a plain name, 2 an indexed one */
+	int32_t used;       /* 0 empty, 1 a plain name, 2 an indexed one */
+	unsigned char *str; /* the text it holds (received bytes), or NULL: its number's */
+	uint32_t slen;
 };
+
+static struct slot *slot_of(int64_t *v)
+{
+	return (struct slot *)((char *)v - offsetof(struct slot, v));
+}
 
 struct table {
 	struct slot *s;
@@ -371,9 +455,13 @@ static int table_grow(struct run *R, struct table *t)
 	t->cap = cap;
 	t->n = 0;
 	for (size_t i = 0; i < old.cap; i++)
-		if (old.s[i].used)
-			*table_find(R, t, old.s[i].name, old.s[i].used == 2, old.s[i].index, 1) =
-				old.s[i].v;
+		if (old.s[i].used) {
+			int64_t *v = table_find(R, t, old.s[i].name, old.s[i].used == 2,
+						old.s[i].index, 1);
+			*v = old.s[i].v;
+			slot_of(v)->str = old.s[i].str;
+			slot_of(v)->slen = old.s[i].slen;
+		}
 	free(old.s);
 	return 0;
 }
@@ -463,6 +551,86 @@ static int ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *
 		return -1;
 	}
 	*out = *v;
+	return 0;
+}
+
+/* A variable's text: what it holds (received bytes), or its number in decimal (into num). */
+static int ref_text(struct run *R, const struct sc_ref *r, const unsigned char **p, size_t *n,
+		    char num[24], char *why, size_t wl)
+{
+	int indexed;
+	int64_t index, *v, x;
+	if (r->ix != IX_ITER && ref_key(R, r, &indexed, &index, why, wl) == 0 &&
+	    (v = table_find(R, &R->vars, r->name, indexed, index, 0)) && slot_of(v)->str) {
+		*p = slot_of(v)->str;
+		*n = slot_of(v)->slen;
+		return 0;
+	}
+	if (ref_value(R, r, &x, why, wl) < 0)
+		return -1;
+	*n = (size_t)snprintf(num, 24, "%lld", (long long)x);
+	*p = (const unsigned char *)num;
+	return 0;
+}
+
+/* A template (a string naming variables) filled in: a new buffer into *out, or -1 with why. */
+static int expand(struct run *R, const unsigned char *t, size_t n, unsigned char **out,
+		  size_t *outlen, char *why, size_t wl)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t o = 0;
+		for (size_t i = 0; i < n; i++) {
+			const unsigned char *p = t + i;
+			size_t k = 1;
+			char num[24];
+			if (t[i] == SC_TPL_MARK && i + 1 < n && t[i + 1] == SC_TPL_REF) {
+				struct sc_ref r;
+				memcpy(&r, t + i + 2, sizeof r);
+				if (ref_text(R, &r, &p, &k, num, why, wl) < 0) {
+					free(buf);
+					return -1;
+				}
+				i += 1 + sizeof r;
+			} else if (t[i] == SC_TPL_MARK) {
+				i++; /* a literal mark byte, doubled */
+			}
+			if (pass && k)
+				memcpy(buf + o, p, k);
+			o += k;
+			if (o > MAX_IO) {
+				snprintf(why, wl, "the string filled in is longer than %d bytes",
+					 MAX_IO);
+				return -1;
+			}
+		}
+		if (!pass && !(buf = malloc(o ? o : 1))) {
+			snprintf(why, wl, "out of memory");
+			return -1;
+		}
+		len = o;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+/* A variable takes received bytes as its text (at most SC_MAX_CAPTURE of them); NULL clears. */
+static int set_text(int64_t *v, const unsigned char *d, size_t n)
+{
+	struct slot *s = slot_of(v);
+	free(s->str);
+	s->str = NULL;
+	s->slen = 0;
+	if (!d)
+		return 0;
+	if (n > SC_MAX_CAPTURE)
+		n = SC_MAX_CAPTURE;
+	if (!(s->str = malloc(n ? n : 1)))
+		return -1;
+	memcpy(s->str, d, n);
+	s->slen = (uint32_t)n;
 	return 0;
 }
 
@@ -560,7 +728,7 @@ static void after_call(struct run *R, enum sc_call call, const struct args *a, c
 		t->n = 0;
 	if (call == C_CLOSE && (t = tail_of(R, (int)a->n[0], 0)))
 		t->n = 0;
-	if (call != C_RECV || r->v <= 0 || (a->n[2] & MSG_PEEK) ||
+	if (!sc_reads_bytes(call) || r->v <= 0 || (call == C_RECV && (a->n[2] & MSG_PEEK)) ||
 	    !(t = tail_of(R, (int)a->n[0], 1)))
 		return;
 	size_t n = r->dlen, keep = sizeof t->b;
@@ -590,6 +758,7 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 {
 	const struct sc_value *args = sc_args(R->sc, st);
 	memset(a, 0, sizeof *a);
+	a->hold_ms = -1;
 	for (int i = 0; i < st->nargs; i++) {
 		const struct sc_value *v = &args[i];
 		switch (v->kind) {
@@ -623,7 +792,14 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 		case V_STR:
 			a->data = R->sc->bytes + v->str.off;
 			a->dlen = v->str.len;
+			if (v->interp) {
+				if (expand(R, a->data, a->dlen, &a->sbuf, &a->dlen, why, wl) < 0)
+					return -1;
+				a->data = a->sbuf;
+			}
 			break;
+		case V_PACE: a->pace_ms = v->num; break;
+		case V_HOLD: a->hold_ms = v->num; break;
 		case V_PATTERN: {
 			int64_t n = v->num;
 			if (v->len_is_var && ref_value(R, &v->var, &n, why, wl) < 0)
@@ -648,9 +824,34 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 	}
 	if (st->call == C_REPLY_PORT)
 		a->n[1] = reply_port_of(R, (int)a->n[0]);
-	if (st->call == C_RECV) {
-		a->rlen = a->n[1] > 0 ? (size_t)(a->n[1] > MAX_IO ? MAX_IO : a->n[1]) : 0;
-		if (!(a->rbuf = malloc(a->rlen ? a->rlen : 1))) {
+	if (st->call == C_SEND && (a->pace_ms > 0 || a->hold_ms > 0)) {
+		int64_t pauses = a->pace_ms * (int64_t)(a->dlen ? a->dlen - 1 : 0) +
+				 (a->hold_ms > 0 ? a->hold_ms : 0);
+		if (pauses > SC_MAX_PAUSES) {
+			snprintf(why, wl,
+				 "the send's pauses add up to %lld ms, more than %d (pace x bytes)",
+				 (long long)pauses, SC_MAX_PAUSES);
+			return -1;
+		}
+	}
+	if (st->call == C_RECVLINE) {
+		a->n[2] = a->n[1];
+		a->data = (const unsigned char *)"\n";
+		a->dlen = 1;
+	}
+	if (st->call == C_RECV_UNTIL && !a->dlen) {
+		snprintf(why, wl, "recv_until needs a delimiter of one byte or more");
+		return -1;
+	}
+	if ((st->call == C_RECV_UNTIL || st->call == C_RECVLINE) && a->n[2] <= 0) {
+		snprintf(why, wl, "the most bytes to read must be 1 or more");
+		return -1;
+	}
+	if (sc_reads_bytes(st->call)) {
+		int64_t max = st->call == C_RECV ? a->n[1] : a->n[2];
+		a->rlen = max > 0 ? (size_t)(max > MAX_IO ? MAX_IO : max) : 0;
+		/* one more: a NUL after the bytes, for regexec (sanitizers read to it) */
+		if (!(a->rbuf = malloc(a->rlen + 1))) {
 			snprintf(why, wl, "out of memory");
 			return -1;
 		}
@@ -710,12 +911,22 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 	}
 	switch (call) {
 	case C_RECV:
+	case C_RECV_UNTIL:
+	case C_RECVLINE:
 		show_bytes(r->data, r->dlen, got, gl);
-		if (e->kind == E_STR || e->kind == E_PATTERN)
+		if (r->eof) {
+			char part[64];
+			show_bytes(r->data, r->dlen, part, sizeof part);
+			snprintf(got, gl, "eof after %s", part);
+		}
+		if (e->kind == E_STR || e->kind == E_PATTERN || e->kind == E_PREFIX ||
+		    e->kind == E_MATCH)
 			snprintf(norm, nl, "%s", data_ok ? "expected bytes" : "other bytes");
+		else if (r->eof)
+			snprintf(norm, nl, "eof");
 		else
 			snprintf(norm, nl, "%lld", (long long)r->v);
-		if (e->kind == E_PATTERN || r->dlen > 40)
+		if (e->kind == E_PATTERN || (r->dlen > 40 && !r->eof))
 			snprintf(got, gl, "%lld bytes%s", (long long)r->v,
 				 e->kind == E_PATTERN
 					 ? (data_ok ? " (the pattern)" : " (not the pattern)")
@@ -743,12 +954,51 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 	}
 }
 
-static int data_matches(const struct sd_scenario *sc, const struct sc_expect *e,
-			const struct res *r)
+/* The bytes a string expectation names, filled in when it names variables (*owned is then
+ * the buffer to free); NULL with why set when a variable is missing. */
+static const unsigned char *expected_bytes(struct run *R, const struct sc_expect *e, size_t *n,
+					   unsigned char **owned, char *why, size_t wl)
 {
-	if (e->kind == E_STR)
-		return r->v >= 0 && r->dlen == e->str.len &&
-		       !memcmp(r->data, sc->bytes + e->str.off, e->str.len);
+	*owned = NULL;
+	*n = e->str.len;
+	if (!e->interp)
+		return R->sc->bytes + e->str.off;
+	if (expand(R, R->sc->bytes + e->str.off, e->str.len, owned, n, why, wl) < 0)
+		return NULL;
+	return *owned;
+}
+
+/* Whether received bytes meet a string, prefix, pattern or match expectation (others: 1);
+ * pm, when given, gets a match's groups. */
+static int data_matches(struct run *R, const struct sc_expect *e, const struct res *r,
+			regmatch_t *pm, char *why, size_t wl)
+{
+	const struct sd_scenario *sc = R->sc;
+	if (e->kind == E_STR || e->kind == E_PREFIX) {
+		unsigned char *owned;
+		size_t n;
+		const unsigned char *want = expected_bytes(R, e, &n, &owned, why, wl);
+		int ok = want && r->v >= 0 && !r->eof &&
+			 (e->kind == E_STR ? r->dlen == n : r->dlen >= n) &&
+			 !memcmp(r->data, want, n);
+		free(owned);
+		return ok;
+	}
+	if (e->kind == E_MATCH) {
+		regmatch_t m[SC_MAX_GROUPS + 1];
+		if (r->v < 0 || r->eof)
+			return 0;
+		m[0].rm_so = 0;
+		m[0].rm_eo = (regoff_t)r->dlen;
+		if (r->dlen)
+			r->data[r->dlen] = 0; /* the buffer has room for it (resolve) */
+		if (regexec(&sc->regs[e->reg], r->dlen ? (const char *)r->data : "",
+			    SC_MAX_GROUPS + 1, m, REG_STARTEND) != 0)
+			return 0;
+		if (pm)
+			memcpy(pm, m, sizeof m);
+		return 1;
+	}
 	if (e->kind == E_PATTERN) {
 		if (r->v != e->lo)
 			return 0;
@@ -760,8 +1010,8 @@ static int data_matches(const struct sd_scenario *sc, const struct sc_expect *e,
 	return 1;
 }
 
-static int check(struct run *R, const struct sc_expect *e, const struct res *r, char *why,
-		 size_t wl)
+static int check_one(struct run *R, const struct sc_expect *e, const struct res *r, regmatch_t *pm,
+		     char *why, size_t wl)
 {
 	int64_t v = r->v, want;
 	switch (e->kind) {
@@ -772,7 +1022,10 @@ static int check(struct run *R, const struct sc_expect *e, const struct res *r, 
 	case E_FD: return v >= 0;
 	case E_FLAGS: return v == e->lo;
 	case E_STR:
-	case E_PATTERN: return data_matches(R->sc, e, r);
+	case E_PREFIX:
+	case E_MATCH:
+	case E_PATTERN: return data_matches(R, e, r, pm, why, wl);
+	case E_EOF: return v == 0;
 	case E_ERRNOS:
 		for (int i = 0; i < e->nerrs; i++)
 			if (v == -e->errs[i])
@@ -784,6 +1037,19 @@ static int check(struct run *R, const struct sc_expect *e, const struct res *r, 
 		return v == want;
 	}
 	return 0;
+}
+
+/* The alternative the result meets, or NULL; pm gets its groups when it is a match. */
+static const struct sc_expect *check(struct run *R, const struct sc_expect *e, const struct res *r,
+				     regmatch_t *pm, char *why, size_t wl)
+{
+	for (;;) {
+		if (check_one(R, e, r, pm, why, wl))
+			return e;
+		if (!e->next)
+			return NULL;
+		e = &R->sc->expects[e->next - 1];
+	}
 }
 
 static struct sd_sc_outcome *record(struct run *R, const struct sc_step *st)
@@ -836,10 +1102,19 @@ static void failure(struct run *R, const struct sc_step *st, struct sd_sc_outcom
 	}
 }
 
-static void expected_text(const struct run *R, const struct sc_expect *e, char *out, size_t size)
+static void expected_one(const struct run *R, const struct sc_expect *e, char *out, size_t size)
 {
 	char b[64];
 	switch (e->kind) {
+	case E_PREFIX:
+		snprintf(out, size, "prefix ");
+		show_bytes(R->sc->bytes + e->str.off, e->str.len, out + 7, size - 7);
+		break;
+	case E_MATCH:
+		snprintf(out, size, "match /%.*s/", (int)(e->str.len > 80 ? 80 : e->str.len),
+			 (const char *)R->sc->bytes + e->str.off);
+		break;
+	case E_EOF: snprintf(out, size, "eof"); break;
 	case E_NUM: snprintf(out, size, "%lld", (long long)e->lo); break;
 	case E_RANGE: snprintf(out, size, "%lld..%lld", (long long)e->lo, (long long)e->hi); break;
 	case E_FD: snprintf(out, size, "a descriptor"); break;
@@ -860,13 +1135,63 @@ static void expected_text(const struct run *R, const struct sc_expect *e, char *
 	}
 }
 
+/* The expectation as text, its alternatives joined by " | " (a string naming variables is
+ * shown as written). */
+static void expected_text(const struct run *R, const struct sc_expect *e, char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = 0;
+	for (;;) {
+		expected_one(R, e, out + o, size - o);
+		o += strlen(out + o);
+		if (!e->next || o + 4 >= size)
+			return;
+		o += (size_t)snprintf(out + o, size - o, " | ");
+		e = &R->sc->expects[e->next - 1];
+	}
+}
+
+/* A match's groups into the variables its 'as' names: each its text, and its number the
+ * text's value when it is a decimal integer (a port), else its length. */
+static int keep_groups(struct run *R, const struct sc_expect *e, const struct res *r,
+		       const regmatch_t *pm, char *why, size_t wl)
+{
+	for (int g = 0; g < e->ncaps; g++) {
+		const struct sc_ref *t = &R->sc->vals[e->caps + (uint32_t)g].var;
+		const regmatch_t *m = &pm[g + 1];
+		const unsigned char *d = m->rm_so >= 0 ? r->data + m->rm_so : r->data;
+		size_t n = m->rm_so >= 0 ? (size_t)(m->rm_eo - m->rm_so) : 0;
+		int indexed;
+		int64_t index, *slot, num = 0;
+		int digits = n > 0 && n <= 18;
+		for (size_t k = 0; k < n && digits; k++)
+			digits = d[k] >= '0' && d[k] <= '9';
+		for (size_t k = 0; k < n && digits; k++)
+			num = num * 10 + (d[k] - '0');
+		if (ref_key(R, t, &indexed, &index, why, wl) < 0)
+			return -1;
+		if (!(slot = table_find(R, &R->vars, t->name, indexed, index, 1)) ||
+		    set_text(slot, d, n) < 0) {
+			snprintf(why, wl, "out of memory");
+			return -1;
+		}
+		*slot = digits ? num : (int64_t)n;
+	}
+	return 0;
+}
+
 /* Checks a finished call's result; records and keeps the variable. */
 static void conclude(struct run *R, const struct sc_step *st, enum sc_call call, struct res *r,
 		     struct sd_sc_outcome *o)
 {
 	char why[160] = "", exp[128];
-	const struct sc_expect *e = sc_expect_of(R->sc, st);
-	int data_ok = data_matches(R->sc, e, r);
+	const struct sc_expect *e = sc_expect_of(R->sc, st), *met;
+	regmatch_t pm[SC_MAX_GROUPS + 1];
+	met = check(R, e, r, pm, why, sizeof why);
+	int data_ok = met != NULL;
+	if (met && (met->kind == E_STR || met->kind == E_PREFIX || met->kind == E_MATCH ||
+		    met->kind == E_PATTERN))
+		e = met; /* the alternative the bytes met decides how they are shown */
 	char got[96], norm[64];
 	describe(call, e, r, data_ok, got, sizeof got, norm, sizeof norm);
 	if (o) {
@@ -883,8 +1208,19 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 			return;
 		}
 		*slot = r->v;
+		/* a read keeps its bytes as the variable's text */
+		if (set_text(slot, sc_reads_bytes(call) && r->v >= 0 ? r->data : NULL, r->dlen) <
+		    0) {
+			failure(R, st, o, "out of memory");
+			return;
+		}
 	}
-	if (!check(R, e, r, why, sizeof why)) {
+	if (met && met->kind == E_MATCH && met->ncaps &&
+	    keep_groups(R, met, r, pm, why, sizeof why) < 0) {
+		failure(R, st, o, "%s", why);
+		return;
+	}
+	if (!met) {
 		expected_text(R, e, exp, sizeof exp);
 		if (r->v == -EDEADLK && !R->real && deadlock_report(R))
 			failure(R, st, o, "expected %s, but the call would block forever: %s", exp,
@@ -899,7 +1235,7 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 static int may_block(enum sc_call c)
 {
 	return c == C_ACCEPT || c == C_CONNECT || c == C_SEND || c == C_RECV || c == C_POLL ||
-	       c == C_SLEEP;
+	       c == C_SLEEP || c == C_RECV_UNTIL || c == C_RECVLINE;
 }
 
 /* The call last started under the step's handle. */
@@ -921,6 +1257,7 @@ static struct handle *find_handle(struct run *R, const struct sc_step *st, char 
 static void free_job(struct job *j)
 {
 	free(j->a.rbuf);
+	free(j->a.sbuf);
 	pthread_mutex_destroy(&j->m);
 	pthread_cond_destroy(&j->cv);
 	free(j);
@@ -1007,6 +1344,10 @@ static void step_call(struct run *R, const struct sc_step *st)
 		return;
 	}
 	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	if (R->real && !by_max_time && st->call == C_SEND && (j->a.pace_ms > 0 || j->a.hold_ms > 0))
+		/* a paced send's own pauses do not count against the timeout (bounded: resolve) */
+		limit += (int)(j->a.pace_ms * (int64_t)(j->a.dlen ? j->a.dlen - 1 : 0) +
+			       (j->a.hold_ms > 0 ? j->a.hold_ms : 0));
 	if (R->real && st->call == C_SLEEP) {
 		/* wall time, here: a sleep past the bound sleeps to it and fails */
 		int64_t ms = j->a.n[0] > limit ? limit : j->a.n[0];
@@ -1259,6 +1600,8 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 	}
 	/* (a thread still stuck in the kernel keeps its job and the instance: they leak rather
 	 * than being freed under it) */
+	for (size_t i = 0; i < R->vars.cap; i++)
+		free(R->vars.s[i].str);
 	free(R->vars.s);
 	free(R->handles.s);
 	free(R->h);

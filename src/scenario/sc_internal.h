@@ -3,6 +3,7 @@
 #define SD_SC_INTERNAL_H
 
 #include <netinet/in.h>
+#include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -19,6 +20,16 @@
 #define SC_MAX_NAME     31       /* characters of a name */
 #define SC_MAX_TEXT     95       /* bytes of a step's text kept for reports */
 #define SC_REPLY_TAIL   4096     /* bytes a descriptor received last that reply_port() reads */
+#define SC_MAX_CAPTURE  65536    /* bytes of received text a variable keeps */
+#define SC_MAX_GROUPS   9        /* 'match /RE/ as A, B, ...': groups kept */
+#define SC_MAX_ALTS     8        /* alternatives of one expectation ('"x" | eof | ECONNRESET') */
+#define SC_MAX_PACE_MS  10000    /* send(..., pace=MS): the pause after each byte */
+#define SC_MAX_PAUSES   600000   /* a paced send's pauses in all, ms (the largest timeout) */
+
+/* In a string that names variables ("GET ${X}\n"), bytes are a template: this byte followed
+ * by SC_TPL_REF and a struct sc_ref is a variable's text, followed by itself a literal one. */
+#define SC_TPL_MARK 0x01
+#define SC_TPL_REF  0x02
 
 enum sc_call {
 	C_SOCKET,
@@ -40,7 +51,15 @@ enum sc_call {
 	C_POLL,
 	C_SLEEP,
 	C_REPLY_PORT,
+	C_RECV_UNTIL,
+	C_RECVLINE,
 };
+
+/* The calls that read bytes a string expectation can check. */
+static inline int sc_reads_bytes(int call)
+{
+	return call == C_RECV || call == C_RECV_UNTIL || call == C_RECVLINE;
+}
 
 /* Where a reference's index comes from; IX_ITER: no index, the reference is $i itself. */
 enum sc_ix { IX_NONE, IX_NUM, IX_I, IX_VAR, IX_ITER };
@@ -57,7 +76,8 @@ struct sc_span {
 	uint32_t off, len;
 };
 
-enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN };
+/* V_PACE, V_HOLD: send's pace=MS and hold_last=MS, in num */
+enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN, V_PACE, V_HOLD };
 
 struct sc_value {
 	union {
@@ -68,6 +88,7 @@ struct sc_value {
 	};
 	uint32_t addr; /* V_ADDR: index in sc->addrs (the port filled at run time if port_is_var) */
 	uint8_t kind, port_is_var, len_is_var;
+	uint8_t interp; /* V_STR: a template naming variables */
 };
 
 struct sc_addr {
@@ -78,7 +99,21 @@ struct sc_addr {
 	socklen_t len;
 };
 
-enum sc_ekind { E_NONE, E_ANY, E_NUM, E_RANGE, E_ERRNOS, E_FD, E_STR, E_PATTERN, E_FLAGS, E_VAR };
+enum sc_ekind {
+	E_NONE,
+	E_ANY,
+	E_NUM,
+	E_RANGE,
+	E_ERRNOS,
+	E_FD,
+	E_STR,
+	E_PATTERN,
+	E_FLAGS,
+	E_VAR,
+	E_PREFIX, /* prefix "..." */
+	E_MATCH,  /* match /ERE/ [as A, B]: str the source, reg the compiled one */
+	E_EOF,    /* eof: the end of the stream */
+};
 
 struct sc_expect {
 	union {
@@ -86,11 +121,17 @@ struct sc_expect {
 			int64_t lo,
 				hi; /* E_NUM (lo), E_RANGE, E_PATTERN length (lo), E_FLAGS (lo) */
 		};
-		uint16_t errs[8];   /* E_ERRNOS */
-		struct sc_ref var;  /* E_VAR */
-		struct sc_span str; /* E_STR */
+		uint16_t errs[8];  /* E_ERRNOS */
+		struct sc_ref var; /* E_VAR */
+		struct {
+			struct sc_span str; /* E_STR, E_PREFIX; E_MATCH: the expression */
+			uint32_t reg;       /* E_MATCH: index in sc->regs */
+			uint32_t caps;      /* E_MATCH: the ncaps variables, in sc->vals */
+		};
 	};
-	uint8_t kind, nerrs;
+	uint32_t next; /* 1 + index in sc->expects of the next alternative; 0 for none */
+	uint8_t kind, nerrs, ncaps;
+	uint8_t interp; /* E_STR, E_PREFIX: a template naming variables */
 };
 
 enum sc_kind { S_CALL, S_START, S_WAIT, S_BLOCKED, S_REPEAT, S_END };
@@ -144,6 +185,8 @@ struct sd_scenario {
 	int has_server_faults, has_server_seed;
 	uint64_t server_seed;
 	int uses_reply_port; /* a reply_port() step: the runner keeps what each fd received */
+	regex_t *regs;       /* 'match /RE/' expressions, compiled once */
+	uint32_t nregs, capregs;
 };
 
 static inline const struct sc_value *sc_args(const struct sd_scenario *sc, const struct sc_step *st)

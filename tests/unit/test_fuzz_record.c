@@ -209,7 +209,7 @@ static void echo_run_replays_in_process(void **state)
 	tplan(&p, 2);
 	p.together = 1;
 	tmsg(&p, 0, 0, NULL, 0, SD_AFTER_REPLY);
-	tmsg(&p, 1, -1, "raw \"bytes\"\\\n", 13, SD_AFTER_REPLY);
+	tmsg(&p, 1, -1, "raw \"b${x}\"\\\n", 13, SD_AFTER_REPLY);
 	p.c[1].end = SD_END_RESET;
 	temp_name(path, sizeof path, "scenario");
 	int st = record(&s, in, tinput(&p, in, sizeof in), path, out, sizeof out);
@@ -223,8 +223,9 @@ static void echo_run_replays_in_process(void **state)
 				     "client0: recv(C0, 6, MSG_WAITALL) -> \"hello\\n\"\n"));
 	assert_non_null(strstr(text, "client0: shutdown(C0, SHUT_WR) -> 0\n"));
 	assert_non_null(strstr(text, "client0: close(C0) -> 0\n"));
-	/* the raw message's quotes and backslash escaped so the line reads back */
-	assert_non_null(strstr(text, "client1: send(C1, \"raw \\\"bytes\\\"\\x5c\\n\") -> 13\n"));
+	/* the raw message's quotes, backslash and "${" escaped so the line reads back */
+	assert_non_null(
+		strstr(text, "client1: send(C1, \"raw \\\"b\\x24{x}\\\"\\x5c\\n\") -> 13\n"));
 	assert_non_null(strstr(text, "client1: setsockopt(C1, SO_LINGER, 0) -> 0\n"
 				     "client1: close(C1) -> 0\n"));
 	assert_non_null(strstr(text, "\n# the run ended here, with no finding\n"));

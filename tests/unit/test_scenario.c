@@ -56,7 +56,14 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("x: close(S, S)\n", "t.sd:1:13: close takes at most 1 arguments");
 	parse_err("x: send(S, 5)\n",
 		  "t.sd:1:12: argument 2 of send must be a string or pattern(N)");
-	parse_err("x: close(S) -> \"data\"\n", "t.sd:1:16: a string expectation is only for recv");
+	parse_err("x: close(S) -> \"data\"\n",
+		  "t.sd:1:16: a string expectation is only for recv, recv_until, recvline");
+	parse_err("x: S = socket(inet)\nx: recv(S, 9) -> match /(/\n",
+		  "t.sd:2:25: bad regular expression: Unmatched ( or \\(");
+	parse_err("x: S = socket(inet)\nx: recv(S, 9) -> \"a\" | prefix 1\n",
+		  "t.sd:2:31: prefix takes a string: prefix \"HTTP/1.1 200\"");
+	parse_err("x: S = socket(inet)\nx: send(S, \"a\", hold_last=-1)\n",
+		  "t.sd:2:27: hold_last takes milliseconds, 0..600000: hold_last=10ms");
 	parse_err("x: close(S) -> IN|OUT\n",
 		  "t.sd:1:16: poll flags are only an expectation for poll");
 	parse_err("x: close(S) trailing\n", "t.sd:1:13: unexpected 't'");
