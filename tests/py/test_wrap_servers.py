@@ -32,6 +32,7 @@ import pytest
 
 from sockdrill.core import free_port
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 IO_TIMEOUT = 10.0       # each client socket call
 START_TIMEOUT = 20.0    # until a server accepts connections
@@ -594,13 +595,13 @@ KINDS = ["short-read", "short-write", "eintr", "eagain", "accept-fail", "delay"]
 NEVER = {"nginx": {"short-read", "short-write", "eagain", "eintr"}, "mosquitto": {"eintr"},
          "beanstalkd": {"eintr"}, "postgres": {"eintr"}}
 # haproxy sometimes gets an EINTR on a recv (so the layer took that socket for a blocking one),
-# on some runs none: see the report of issue 14's proof.
+# on some runs none (docs/server-findings.md).
 SOMETIMES = {("haproxy", "eintr")}
 # dnsmasq and sshd close every descriptor at start-up, the fault log's too, so their faults
 # are injected (their clients see them) but not logged: nothing to check in the log there.
 LOG_LOST = {"dnsmasq", "sshd"}
-# Left out, each for a harness defect (docs/server-findings.md, "Under sockdrill wrap: issue
-# 14"): postgres under eagain (EAGAIN on a 1-byte send into an empty send buffer, which no
+# Left out, each for a harness defect (docs/server-findings.md, "Under `sockdrill wrap`: seven
+# more servers"): postgres under eagain (EAGAIN on a 1-byte send into an empty send buffer, which no
 # kernel gives it), sshd under reset (its re-exec'd children inherit the connection, which
 # gets no faults, so no reset can happen).
 LEFT_OUT = {("postgres", "eagain"), ("sshd", "reset")}
@@ -680,3 +681,47 @@ def test_reset_drops_only_that_connection(name, server, native, wrapped_server, 
                     f"exchanges:\n{show(got)}")
     assert srv.alive, f"{name} ended under wrap --faults {spec}: {srv.output()}"
     check_log(name, "reset", spec, srv.faults())
+
+
+# ---- the same exchanges as scenarios: `sockdrill wrap --run` ------------------------------------
+
+MOSQUITTO_SH = ('printf "listener %s 127.0.0.1\\nallow_anonymous true\\npersistence false\\n" '
+                '"$1" > "$2/m.conf" && exec mosquitto -c "$2/m.conf"')
+SCENARIO_SERVERS = {
+    "beanstalkd": lambda tmp: [need("beanstalkd", "beanstalkd"), "-l", HOST, "-p", "{port}"],
+    # mosquitto takes its listener's address from a config file: written for wrap's {port}
+    "mosquitto": lambda tmp: ["sh", "-c", MOSQUITTO_SH, "sh", "{port}", str(tmp)],
+}
+SCENARIO_SPECS = ["", "short-read=1,short-write=1,level-triggered",
+                  "eagain=0.3,level-triggered", "delay=2"]
+
+
+@pytest.mark.parametrize("spec", SCENARIO_SPECS, ids=["none", "short-io", "eagain", "delay"])
+@pytest.mark.parametrize("name", sorted(SCENARIO_SERVERS))
+def test_scenario_passes_natively_and_under_wrap(name, spec, sockdrill, tmp_path):
+    """corpus/wrap/NAME.sd passes against the native server (`sockdrill run --target`) and
+    under `sockdrill wrap --run` with each spec: 0 findings."""
+    if name == "mosquitto":
+        need("mosquitto", "mosquitto")
+    scenario = str(ROOT / "corpus" / "wrap" / f"{name}.sd")
+    argv = SCENARIO_SERVERS[name](tmp_path)
+    if not spec:
+        port = free_port(HOST)
+        with open(tmp_path / "native.out", "wb") as out:
+            proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=tmp_path)
+        try:
+            wait_listening(proc, port, name)
+            r = subprocess.run([str(sockdrill.binary), "run", "--backend", "real", "--target",
+                                f"{HOST}:{port}", scenario], capture_output=True, text=True,
+                               timeout=60, stdin=subprocess.DEVNULL)
+        finally:
+            stop(proc)
+        assert r.returncode == 0, f"native {name}:\n{r.stdout}{r.stderr}"
+    cmd = [str(sockdrill.binary), "wrap", "--seed", "1", "--run", scenario]
+    cmd += ["--faults", spec] if spec else []
+    r = subprocess.run(cmd + ["--", *argv], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert r.returncode == 0 and "wrap: 0 findings" in r.stdout + r.stderr, \
+        f"{name} under wrap --run with '{spec}' (exit {r.returncode}):\n{r.stdout}{r.stderr}"
