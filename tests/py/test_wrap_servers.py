@@ -493,7 +493,7 @@ def server(request, sockdrill):
         return Server(nginx_argv, http_client, 3, False, 0.1, piece=64)
     if name == "haproxy":
         return Server(haproxy_argv_for(request.getfixturevalue("backend")), http_client, 3,
-                      True, 0.1, piece=64)
+                      True, 0.03, piece=64)
     if name == "mosquitto":
         return Server(mosquitto_argv, mqtt_client, 4, True, 0.1)
     if name == "beanstalkd":
@@ -651,13 +651,28 @@ def test_fault_kind_keeps_native_replies(name, kind, server, native, wrapped_ser
     if name == "mosquitto" and kind == "accept-fail":
         closed = [i for i, (k, v) in enumerate(got) if k == "reset"]
         assert len(closed) <= accepted_then_closed(kind, faults), show(got)
-        assert all(got[i][1] == "closed after 0 of 1 bytes" for i in closed), show(got)
+        # closed before the CONNACK: a FIN, or an RST when the CONNECT was already queued
+        # (Linux resets a connection closed with unread data)
+        assert all(got[i][1] in ("closed after 0 of 1 bytes",
+                                 "ConnectionResetError after 0 of 1 bytes")
+                   for i in closed), show(got)
         got = [g for i, g in enumerate(got) if i not in closed]
         native = native[:len(got)]
     assert got == native, f"{name} under wrap --faults {spec}:\n{show(got)}\nnative:\n{show(native)}"
 
 
 RESETS = [n for n in NAMES if (n, "reset") not in LEFT_OUT]
+
+
+def bad_gateway(got, want, faults):
+    """haproxy's answer to a request whose backend connection was reset before the reply was
+    whole: 502 Bad Gateway, as HTTP wants of a proxy (RFC 9110 15.6.3). Only with a reset
+    logged on a connection haproxy made (ids "c..."; "a..." are its clients')."""
+    if not any(f["fault"] == "reset" and re.search(r"(?:^|\W)c\d+(?:\W|$)", f["conn"])
+               for f in faults):
+        return False
+    return len(got) == len(want) and all(
+        g == w or g[0] == 502 for g, w in zip(got, want)) and any(g[0] == 502 for g in got)
 
 
 @pytest.mark.parametrize("name", RESETS)
@@ -671,7 +686,8 @@ def test_reset_drops_only_that_connection(name, server, native, wrapped_server, 
         j = i % server.count  # exchange j's native replies
         got += exchanges(srv.port, 1, lambda port, _: server.client(port, j))
         k, v = got[-1]
-        assert k == "reset" or v == native[j][1], \
+        assert k == "reset" or v == native[j][1] or \
+            (name == "haproxy" and bad_gateway(v, native[j][1], srv.faults())), \
             f"{name} under {spec}: a wrong reply\n{show(got)}"
         first_reset = next((j for j, (kk, _) in enumerate(got) if kk == "reset"), None)
         if first_reset is not None and any(kk == "ok" for kk, _ in got[first_reset + 1:]):
