@@ -91,7 +91,8 @@ def redis_load(port, seconds):
     found = {m.group(1): float(m.group(2))
              for m in re.finditer(r'^"(SET|GET)","([0-9.]+)"', r.stdout, re.M)}
     if r.returncode != 0 or set(found) != {"SET", "GET"}:
-        raise RuntimeError(f"redis-benchmark exited {r.returncode}: {(r.stderr or r.stdout)[-300:]}")
+        raise RuntimeError(f"redis-benchmark exited {r.returncode}: "
+                           f"{(r.stderr or r.stdout)[-300:]}")
     return found, 2 * n
 
 
@@ -134,7 +135,7 @@ def tree_cpu(pid):
                 stats[int(d)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
             except (OSError, IndexError, ValueError):
                 continue
-    tree, total, grew = {pid}, 0, True
+    tree, grew = {pid}, True
     while grew:
         grew = False
         for p, (ppid, _) in stats.items():
@@ -193,8 +194,9 @@ def main():
                ("wrap p=0", wrap + ["--faults", ZERO_FAULTS, "--"])]
     width = max(len(c) for c, _ in configs) + 1
     print(f"sockdrill wrap overhead: {args.rounds} alternating rounds, {args.seconds:g} s of load "
-          f"per configuration and round; native: the server alone; wrap: under `sockdrill wrap` "
-          f"without --faults; wrap p=0: under `sockdrill wrap --faults {ZERO_FAULTS}`")
+          f"per configuration and round")
+    print("  native: the server alone; wrap: under `sockdrill wrap` without --faults;")
+    print(f"  wrap p=0: under `sockdrill wrap --faults {ZERO_FAULTS}`")
     print("  nginx: wrk -t1 -c16 on a 612-byte page, one worker; redis: redis-benchmark "
           "-t set,get -P 1 -c 20")
     failed = 0
