@@ -379,18 +379,19 @@ static int fault_shutdown(void *state, int fd, int how)
 	return sd_shutdown(IN((struct fstate *)state), fd, how);
 }
 
+/* Forgets the socket before its number is released: the moment it is, another thread's
+ * socket or accept can get the same number, and that socket's state must not be wiped after
+ * it was set (a non-blocking socket taken for a blocking one got EINTR). Linux releases the
+ * number even when close fails. */
 static int fault_close(void *state, int fd)
 {
 	struct fstate *f = state;
-	int rc = sd_close(IN(f), fd);
-	if (rc == 0) {
-		pthread_mutex_lock(&f->m);
-		struct finfo *i = info(f, fd);
-		if (i)
-			memset(i, 0, sizeof *i);
-		pthread_mutex_unlock(&f->m);
-	}
-	return rc;
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i)
+		memset(i, 0, sizeof *i);
+	pthread_mutex_unlock(&f->m);
+	return sd_close(IN(f), fd);
 }
 
 static int fault_setsockopt(void *state, int fd, int lv, int n, const void *v, socklen_t l)

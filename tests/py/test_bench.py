@@ -234,3 +234,34 @@ def test_bench_servers_rejects_bad_usage(args, says):
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"bench_servers: {says}"], r.stderr
+
+
+# ---- sockdrill wrap's overhead on real servers (bench/bench_wrap_servers.py): it runs and
+# reports every ratio; no figure is judged
+
+def test_bench_wrap_servers_reports_every_ratio(default_build):
+    r = subprocess.run(["/usr/bin/python3", str(ROOT / "bench" / "bench_wrap_servers.py"),
+                        "--sockdrill", str(default_build / "sockdrill"), "--rounds", "1",
+                        "--seconds", "1"],
+                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for server, tests in (("nginx", ("GET", "req/cpu-s")), ("redis", ("SET", "GET", "req/cpu-s"))):
+        for config in ("wrap", "wrap p=0"):
+            for t in tests:
+                assert re.search(rf"^ratio {server} {re.escape(config)}/native {re.escape(t)}: "
+                                 rf"[0-9.]+ \(median of 1 rounds, .*target >= 0\.95: "
+                                 rf"(meets|MISSES) target\)$", r.stdout, re.M), r.stdout
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--rounds", "0"], "--rounds must be 1..20"),
+    (["--seconds", "0.1"], "--seconds must be 0.5..60"),
+    (["--servers", "apache"], "--servers: unknown server apache (nginx, redis)"),
+    (["--sockdrill", "/nonexistent"], "/nonexistent is not an executable sockdrill binary "
+                                      "(--sockdrill)"),
+])
+def test_bench_wrap_servers_rejects_bad_usage(args, says):
+    r = subprocess.run(["/usr/bin/python3", str(ROOT / "bench" / "bench_wrap_servers.py"), *args],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"bench_wrap_servers: {says}"], r.stderr

@@ -722,6 +722,46 @@ static void adopted_sockets_continue_the_numbering(void **state)
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* The inner net's close, and then at once what another thread can do: make a socket, which
+ * may get the number just released, and set it non-blocking. */
+static const struct sd_ops *reuse_inner;
+static struct sd_net *reuse_outer;
+static int reuse_fd = -1;
+
+static int close_then_reuse(void *state, int fd)
+{
+	int rc = reuse_inner->close(state, fd);
+	if (reuse_outer) {
+		reuse_fd = sd_socket(reuse_outer, AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(sd_set_nonblocking(reuse_outer, reuse_fd, 1), 0);
+		reuse_outer = NULL;
+	}
+	return rc;
+}
+
+/* haproxy (two threads) under wrap: a socket made while another thread closed the same
+ * number lost its non-blocking flag and its connection ("conn":"?0") and got EINTR. */
+static void close_forgets_before_the_number_is_reused(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	struct sd_ops ops = *net->ops;
+	ops.close = close_then_reuse;
+	reuse_inner = net->ops;
+	struct sd_net shim = {.ops = &ops, .state = net->state};
+	wrap(&shim, "eintr=1", 1, &x);
+	int fd = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	reuse_outer = &x.w;
+	assert_int_equal(sd_close(&x.w, fd), 0);
+	assert_int_equal(reuse_fd, fd); /* the lowest free number, as the kernel gives it */
+	char b[4];
+	/* non-blocking: never interrupted (not connected: ENOTCONN) */
+	assert_int_equal(sd_recv(&x.w, reuse_fd, b, sizeof b, 0), -ENOTCONN);
+	unwrap(&x);
+	sd_close(net, reuse_fd);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(spec_errors),
 	T(short_io_keeps_the_stream_exact),
@@ -740,5 +780,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(nonblocking_short_writes_leave_the_socket_ready),
 	T(level_triggered_programs_get_every_fault),
 	T(hooks_see_every_call_and_lines_carry_the_pid),
+	T(close_forgets_before_the_number_is_reused),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
