@@ -23,6 +23,13 @@ struct sd_net *sd_inproc_net(void) { return __atomic_load_n(&cur, __ATOMIC_ACQUI
 
 struct sd_net *sd__route_resolver(void) { return sd_inproc_net(); }
 
+/* The attached net decides, when it is a fault wrapper (sd_fault_call answers 0 otherwise). */
+int sd__route_call_fault(int op, const char *name)
+{
+	struct sd_net *net = sd_inproc_net();
+	return net ? sd_fault_call(net, (enum sd_fault_op)op, name) : 0;
+}
+
 void sd__route_cancel_point(void) { sd__thread_cancel_point(); }
 
 void sd__route_output(const struct iovec *v, int n)

@@ -104,6 +104,11 @@ int sd__route_own_fd(unsigned lo, unsigned hi);
 /* The program is about to make descriptor fd a copy of another (dup2, dup3): the route's own,
  * if it is fd, moves to another number first. */
 void sd__route_own_move(int fd);
+/* A call with no socket of the layer's (op: SD_OP_EPOLL for a kernel epoll_create,
+ * SD_OP_RESOLVE for getaddrinfo) goes to the fault wrapper, if the route has one, for
+ * emfile, enfile, eai-again and eai-noname (sd_fault_call): 0 to go on, or a negative errno
+ * (epoll) or EAI_* code (getaddrinfo) to fail it with. */
+int sd__route_call_fault(int op, const char *name);
 /* The net names resolve in without DNS (in-process, attached), or NULL: the C library's. */
 struct sd_net *sd__route_resolver(void);
 /* A call POSIX makes a cancellation point (accept, connect, read*, recv*, write*, send*,

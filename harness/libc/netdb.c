@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sockdrill/fault.h>
+
 /*
  * While a net is attached in-process, getaddrinfo and getnameinfo answer from the text alone,
  * as the C library would with a hosts file holding only localhost: numeric IPv4 (inet_aton's
@@ -183,6 +185,9 @@ static int want_of(const struct addrinfo *hi, const char *serv, struct want *w)
 int sd__on_getaddrinfo(const char *host, const char *serv, const struct addrinfo *hi,
 		       struct addrinfo **res)
 {
+	int failed = sd__route_call_fault(SD_OP_RESOLVE, "getaddrinfo");
+	if (failed)
+		return failed;
 	if (!sd__route_resolver())
 		return SD__LIBC(getaddrinfo)(host, serv, hi, res);
 	struct want w;

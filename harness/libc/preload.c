@@ -232,6 +232,13 @@ out:
 
 struct sd_net *sd__route_resolver(void) { return NULL; }
 
+int sd__route_call_fault(int op, const char *name)
+{
+	if (!__atomic_load_n(&active, __ATOMIC_ACQUIRE))
+		return 0;
+	return sd_fault_call(&faulty, (enum sd_fault_op)op, name);
+}
+
 void sd__route_cancel_point(void) {}
 
 void sd__route_output(const struct iovec *v, int n) { (void)v, (void)n; }

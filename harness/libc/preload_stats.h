@@ -17,7 +17,7 @@
 #define SD_STATS_MAGIC 0x31737473646b73ull /* "skdsts1" */
 #define SD_STATS_SLOTS 128                 /* processes counted; later ones add to `lost` */
 #define SD_STATS_KINDS 32                  /* distinct fault kinds; later ones are dropped */
-#define SD_STATS_OPS   4                   /* enum sd_fault_op */
+#define SD_STATS_OPS   8                   /* enum sd_fault_op (SD_OP_KINDS) */
 
 struct sd_stats_slot {
 	int32_t pid; /* 0: free */

@@ -2,6 +2,7 @@
 #include "layer.h"
 
 #include <linux/sockios.h>
+#include <sockdrill/fault.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -285,12 +286,20 @@ SD__EXPORT int ioctl(int fd, unsigned long req, ...)
  * AF_UNIX pair) go to a kernel epoll beside it, which its waits check too; a simulated socket
  * put in a kernel epoll set is a harness error (docs/architecture.md). With kernel descriptors
  * (LD_PRELOAD) the kernel's epoll serves sockets and files alike. */
+/* A kernel epoll instance under LD_PRELOAD can still fail with emfile or enfile (in-process,
+ * an epoll of the sim's is decided by the fault wrapper around it): -1 with errno set, or 0. */
+static int kernel_epoll_fault(void)
+{
+	int rc = sd__route_kernel_fds ? sd__route_call_fault(SD_OP_EPOLL, "epoll_create") : 0;
+	return rc < 0 ? RET(rc) : 0;
+}
+
 int sd__on_epoll_create1(int f)
 {
 	struct sd_net *net =
 		sd__route_kernel_fds ? NULL : sd__route_socket_net(AF_INET, SOCK_STREAM, 0);
 	if (!net)
-		return SD__LIBC(epoll_create1)(f);
+		return kernel_epoll_fault() ?: SD__LIBC(epoll_create1)(f);
 	int sfd = net->ops->version >= 3 ? sd_epoll_create(net, f) : -EOPNOTSUPP;
 	if (sfd < 0)
 		return RET(sfd);
@@ -303,7 +312,7 @@ int sd__on_epoll_create1(int f)
 int sd__on_epoll_create(int size)
 {
 	if (sd__route_kernel_fds || !sd__route_socket_net(AF_INET, SOCK_STREAM, 0))
-		return SD__LIBC(epoll_create)(size);
+		return kernel_epoll_fault() ?: SD__LIBC(epoll_create)(size);
 	return size <= 0 ? RET(-EINVAL) : sd__on_epoll_create1(0);
 }
 

@@ -27,9 +27,67 @@ extern "C" {
  *   level-triggered   the program waits level-triggered (poll, select, epoll without EPOLLET):
  *                     short reads and writes and EAGAIN on non-blocking sockets even where the
  *                     net below cannot make their readiness new (see sd_fault_wrap)
+ *   epipe[=P]         a write fails with EPIPE (SIGPIPE under the preload without
+ *                     MSG_NOSIGNAL): the connection is dead, the peer gets an RST
+ *   etimedout[=P]     a read fails with ETIMEDOUT: the connection is dead as after `reset`
+ *   enobufs[=P], enomem[=P]   a write fails with ENOBUFS or ENOMEM; nothing else changes
+ *   emfile[=P], enfile[=P]    socket, accept or epoll_create fails with EMFILE or ENFILE
+ *                     (accept: the connection stays queued)
+ *   eai-again[=P], eai-noname[=P]   getaddrinfo fails with EAI_AGAIN or EAI_NONAME
+ *   latency=MS[~J]    each read and write waits MS milliseconds, give or take a seeded J
+ *   bandwidth=KBPS    each read or write of n bytes waits n / KBPS ms afterwards (1 KB: 1000 B)
+ *   slice=N[~V]       a write goes out in pieces of N bytes, give or take a seeded V, 1 ms
+ *                     apart; the program sees the whole write
+ *   limit-data=N      after N bytes in all on a connection it is shut both ways: the peer
+ *                     gets a FIN, the program reads the end of the stream and writes EPIPE
+ *   slow-close=MS     close and shutdown wait MS milliseconds first
+ *   timeout=MS        the connection stops answering at its first read or write aimed at:
+ *                     that call waits MS, then fails ETIMEDOUT; the connection is dead
  * A probability defaults to 0.1 when no value is given; 0 turns the fault off.
+ * Each fault may be aimed with "@KEY=VALUE" parts after it (docs/faults.md, "Targets"):
+ *   @conn=a2          only that connection (a: accepted, c: connecting, l: listener)
+ *   @after=N          only calls after the connection's Nth (calls N+1, N+2, ...)
+ *   @for=M            only M calls (after @after's): for=1 is transient, no @for persistent
+ *   @op=read|write|accept|connect|socket|close|epoll|resolve   only those kinds of call
+ *   @window=FROM-TO   only from FROM until TO since the start (e.g. 100ms-2s; virtual on sim)
+ * e.g. "reset=0.5@conn=a2", "eintr=1@after=3@for=2", "short-read=1@window=1s-3s".
  */
 enum sd_fault_scope { SD_SCOPE_ALL, SD_SCOPE_ACCEPTED, SD_SCOPE_CONNECTED };
+
+/* The kinds of fault, as indexes of a spec's targets. Appended only. */
+enum sd_fault_kind {
+	SD_FK_SHORT_READ,
+	SD_FK_SHORT_WRITE,
+	SD_FK_EINTR,
+	SD_FK_EAGAIN,
+	SD_FK_RESET,
+	SD_FK_ACCEPT_FAIL,
+	SD_FK_CONNECT_FAIL,
+	SD_FK_DELAY,
+	SD_FK_EPIPE,
+	SD_FK_ETIMEDOUT,
+	SD_FK_ENOBUFS,
+	SD_FK_ENOMEM,
+	SD_FK_EMFILE,
+	SD_FK_ENFILE,
+	SD_FK_LATENCY,
+	SD_FK_BANDWIDTH,
+	SD_FK_SLICE,
+	SD_FK_LIMIT_DATA,
+	SD_FK_SLOW_CLOSE,
+	SD_FK_TIMEOUT,
+	SD_FK_EAI_AGAIN,
+	SD_FK_EAI_NONAME,
+	SD_FK_KINDS
+};
+
+/* Where one kind of fault may fire; all zero: everywhere its probability says. */
+struct sd_fault_target {
+	uint64_t conn;          /* 0: any connection, else its ordinal (SD_CONN_* | n) */
+	uint64_t after, count;  /* only calls after+1 .. after+count; count 0: no end */
+	unsigned ops;           /* 1 << enum sd_fault_op for each op aimed at; 0: any */
+	int64_t from_ns, to_ns; /* only from_ns <= t < to_ns since the start; to_ns 0: always */
+};
 
 struct sd_fault_spec {
 	unsigned short_read, short_write; /* 0: off, else the largest piece */
@@ -37,6 +95,16 @@ struct sd_fault_spec {
 	unsigned delay_ms;
 	enum sd_fault_scope scope;
 	int level_triggered; /* short calls and EAGAIN on non-blocking sockets anyway */
+	/* Appended with the toxiproxy-like vocabulary; zero is off, as above. */
+	double epipe, etimedout, enobufs, enomem, emfile, enfile;
+	unsigned latency_ms, jitter_ms; /* latency: 0 off */
+	unsigned bandwidth_kbps;        /* 0: off */
+	unsigned slice, slice_var;      /* 0: off, else the piece size and its variation */
+	unsigned limit_data;            /* bytes; 0: off */
+	unsigned slow_close_ms, timeout_ms;
+	double eai_again, eai_noname;
+	int windows; /* some target has a window: decisions need the time */
+	struct sd_fault_target target[SD_FK_KINDS];
 };
 
 /* 0, or -EINVAL with "faults: ..." naming the bad part in err. NULL or "" is no fault. */
@@ -45,7 +113,17 @@ int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size
 int sd_fault_active(const struct sd_fault_spec *spec);
 
 /* Kinds of call, as the decisions see them. */
-enum sd_fault_op { SD_OP_READ, SD_OP_WRITE, SD_OP_ACCEPT, SD_OP_CONNECT };
+enum sd_fault_op {
+	SD_OP_READ,
+	SD_OP_WRITE,
+	SD_OP_ACCEPT,
+	SD_OP_CONNECT,
+	SD_OP_SOCKET,
+	SD_OP_CLOSE,
+	SD_OP_EPOLL,   /* epoll_create, epoll_create1 */
+	SD_OP_RESOLVE, /* getaddrinfo */
+	SD_OP_KINDS
+};
 
 /* How a call waits, as the decisions see it. A kernel interrupts only a call that waits
  * (EINTR), and fails or cuts short a non-blocking one only when its queue is empty or full,
@@ -60,11 +138,23 @@ enum sd_fault_wait {
 /* One decision: what to inject, if anything. */
 struct sd_fault_decision {
 	const char *fault; /* "short-read", "eintr", ...; NULL: deliver unchanged */
-	int err;           /* errno to return instead of calling, 0 if none */
+	int err;           /* errno to return instead of calling, 0 if none; for
+			    * SD_OP_RESOLVE an EAI_* code (negative) */
 	size_t len;        /* the (possibly reduced) length to pass on */
 	int reset;         /* reset the connection, then return -ECONNRESET */
 	unsigned delay_ms; /* wait first */
+	/* Appended: */
+	unsigned bandwidth_kbps;   /* wait after the call, by the bytes it moved (0: no) */
+	unsigned slice, slice_var; /* send the write in pieces (0: no): sd_fault_slice_piece */
+	uint64_t slice_key;        /* the seeded sizes of the pieces */
+	unsigned limit;            /* limit-data: the connection's byte budget (0: none) */
+	int eof;                   /* a read to answer with the end of the stream, uncalled */
 };
+
+/* The size of piece i (0, 1, ...) of a sliced write: slice +- slice_var, at least 1. */
+size_t sd_fault_slice_piece(const struct sd_fault_decision *d, unsigned i);
+/* How long to wait between the pieces of a sliced write. */
+#define SD_FAULT_SLICE_GAP_NS 1000000
 
 /*
  * Decides for call number `call` (1, 2, ...) on connection `conn` (an ordinal: which
@@ -75,6 +165,12 @@ struct sd_fault_decision {
 void sd_fault_decide(const struct sd_fault_spec *spec, uint64_t seed, uint64_t conn, uint64_t call,
 		     enum sd_fault_op op, enum sd_fault_wait wait, size_t len,
 		     struct sd_fault_decision *d);
+/* The same at time t_ns since the start (virtual on the sim), for specs with windows;
+ * sd_fault_decide is this at time 0. A `socket` call is decided with conn 0 and call the
+ * ordinal of the socket call in the wrapper. */
+void sd_fault_decide_at(const struct sd_fault_spec *spec, uint64_t seed, uint64_t conn,
+			uint64_t call, enum sd_fault_op op, enum sd_fault_wait wait, size_t len,
+			int64_t t_ns, struct sd_fault_decision *d);
 
 /* Connection ordinals: role in the top byte, so accepted and connected sockets count apart. */
 #define SD_CONN_ACCEPTED  (1ull << 56)
@@ -115,6 +211,11 @@ size_t sd_fault_describe(char *buf, size_t size, uint64_t conn, uint64_t call, c
  */
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,
 		  uint64_t seed, FILE *log);
+/* A call with no connection of its own (socket, epoll_create, getaddrinfo: op says which),
+ * decided by its ordinal among the wrapper's calls of that op, and logged. 0 to go on, or
+ * what to fail it with: a negative errno, or for SD_OP_RESOLVE an EAI_* code. 0 for a net
+ * that is not a wrapper. */
+int sd_fault_call(struct sd_net *net, enum sd_fault_op op, const char *name);
 /* Faults injected so far by a wrapper made with sd_fault_wrap (-EINVAL for another net). */
 long sd_fault_count(struct sd_net *net);
 /* The net a wrapper made with sd_fault_wrap forwards to (NULL for another net): for calls only

@@ -48,7 +48,8 @@ static const char wrap_help[] =
 	"a summary goes to stderr at the end: faults by pid, kind and op, and a warning for a\n"
 	"fault that could never fire.\n\n"
 	"  --faults SPEC    e.g. short-read=1,short-write=1,eintr=0.05,scope=accepted (default:\n"
-	"                   the --run files' 'set server-faults', which must then agree)\n"
+	"                   the --run files' 'set server-faults', which must then agree); aimed\n"
+	"                   with @conn=a2, @after=N, @for=M, @op=read|write, @window=1s-5s\n"
 	"  --seed N         seed of the fault decisions (default: their 'set server-seed', else 1)\n"
 	"  --log FILE       one JSON line per injected fault (appended; checked before CMD starts)\n"
 	"  --log-max BYTES  cap on what the log grows by (default 67108864, 0: no cap); later\n"
@@ -364,7 +365,8 @@ static void reproduce(int argc, char **argv)
  * has ended, the summary says what happened by pid, kind and op, and warns when a fault that
  * was asked for could never have fired, or none fired at all.
  */
-static const char *const op_names[SD_STATS_OPS] = {"read", "write", "accept", "connect"};
+static const char *const op_names[SD_STATS_OPS] = {"read",   "write", "accept",       "connect",
+						   "socket", "close", "epoll_create", "getaddrinfo"};
 
 /* Creates the counts file in $TMPDIR and names it in SOCKDRILL_STATS; 0, or -1 (no summary:
  * the program runs all the same). */
@@ -508,9 +510,12 @@ static void stats_report(char *path, const struct sd_fault_spec *sp, const char 
 			o += (size_t)snprintf(line + o, sizeof line - o, " no fault");
 		o += (size_t)snprintf(line + o, sizeof line - o, "; calls");
 		for (int op = 0; op < SD_STATS_OPS && o < sizeof line - 64; op++)
-			o += (size_t)snprintf(line + o, sizeof line - o, " %s %llu+%llu", op_names[op],
-					      (unsigned long long)s->calls[op][1],
-					      (unsigned long long)s->calls[op][0]);
+			/* socket, close, epoll_create, getaddrinfo only once decided */
+			if (op <= SD_OP_CONNECT || s->calls[op][0] || s->calls[op][1])
+				o += (size_t)snprintf(line + o, sizeof line - o, " %s %llu+%llu",
+						      op_names[op],
+						      (unsigned long long)s->calls[op][1],
+						      (unsigned long long)s->calls[op][0]);
 		if (s->unlogged && o < sizeof line - 64)
 			o += (size_t)snprintf(line + o, sizeof line - o,
 					      "; %llu not logged (the log could not be checked)",

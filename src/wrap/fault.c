@@ -12,7 +12,10 @@ struct finfo {
 	uint64_t conn, calls;
 	long pid; /* the process that numbered conn (hooks.pid; 0 without) */
 	int nonblock;
-	size_t peeked; /* bytes a MSG_PEEK has shown queued that no read has taken yet */
+	size_t peeked;  /* bytes a MSG_PEEK has shown queued that no read has taken yet */
+	uint64_t moved; /* limit-data: bytes read and written so far */
+	int limited;    /* limit-data: the budget is spent, the connection shut */
+	int stalled;    /* timeout: it fired on this connection */
 };
 
 struct fstate {
@@ -26,6 +29,7 @@ struct fstate {
 	struct finfo *fds; /* fds[i] is descriptor lo + i */
 	int lo, cap;
 	uint64_t accepted, connected, listeners, sockets;
+	uint64_t nth[SD_OP_KINDS]; /* calls decided with no connection (socket, epoll, resolve) */
 	long injected;
 	struct sd_fault_hooks hooks; /* sd_fault_set_hooks; zero: none */
 };
@@ -136,6 +140,73 @@ static void log_line(struct fstate *f, long conn_pid, uint64_t conn, uint64_t ca
 	}
 }
 
+/* The time since the wrapper was made, for a spec whose targets have windows; 0 otherwise, so
+ * that no other spec reads the clock per call. */
+static int64_t since_start(struct fstate *f)
+{
+	return f->spec.windows ? sd_now_ns(IN(f)) - f->t0 : 0;
+}
+
+/* After the reset of an error kind that ends the connection (epipe, etimedout): the call
+ * reports its own error, as the kernel's does (sock_error takes sk_err once), not the reset's
+ * ECONNRESET on the next call; and the socket is then as tcp_done leaves one, shut both ways:
+ * reads find the end of the stream, writes EPIPE. */
+static void reported_dead(struct fstate *f, int fd)
+{
+	int e;
+	socklen_t l = sizeof e;
+	sd_getsockopt(IN(f), fd, SOL_SOCKET, SO_ERROR, &e, &l);
+	sd_shutdown(IN(f), fd, SHUT_RDWR);
+}
+
+/* What depends on the connection's history: timeout fires once on a connection (then it is
+ * dead, and the kernel answers), limit-data cuts the call that would pass the budget and
+ * ends the connection after it (a read then finds the end of the stream, a write EPIPE). */
+static void conn_kinds(struct fstate *f, int fd, enum sd_fault_op op, size_t len,
+		       struct sd_fault_decision *d)
+{
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i && d->err == ETIMEDOUT && d->fault && !strcmp(d->fault, "timeout")) {
+		if (i->stalled)
+			*d = (struct sd_fault_decision){.len = len};
+		i->stalled = 1;
+	}
+	if (i && d->limit && !d->err) {
+		if (i->limited || i->moved >= d->limit) {
+			d->fault = "limit-data";
+			d->eof = op == SD_OP_READ;
+			d->err = op == SD_OP_READ ? 0 : EPIPE;
+			d->len = 0;
+		} else if (d->len > d->limit - i->moved) {
+			d->fault = "limit-data";
+			d->len = (size_t)(d->limit - i->moved);
+			d->slice = 0;
+		}
+	}
+	pthread_mutex_unlock(&f->m);
+}
+
+/* limit-data after a call moved k bytes: once the budget is spent, the connection is shut
+ * both ways, so the peer gets a FIN and the kernel's readiness shows the end. */
+static void spend(struct fstate *f, int fd, const struct sd_fault_decision *d, ssize_t k, int peek)
+{
+	int shut = 0;
+	if (!d->limit || k <= 0 || peek)
+		return;
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i) {
+		i->moved += (uint64_t)k;
+		shut = i->moved >= d->limit && !i->limited;
+		if (shut)
+			i->limited = 1;
+	}
+	pthread_mutex_unlock(&f->m);
+	if (shut)
+		sd_shutdown(IN(f), fd, SHUT_RDWR);
+}
+
 /* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. A
  * non-blocking call that is to fail with EAGAIN has its readiness made new here; one that is
  * cut short gets in *wake the events to make new once it returned (0: none). */
@@ -162,11 +233,13 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 				  : f->resignal || f->spec.level_triggered
 					  ? SD_WAIT_NONBLOCKING
 					  : SD_WAIT_NONBLOCKING_NO_EDGE;
-	sd_fault_decide(&f->spec, f->seed, conn, call, op, wait, len, d);
+	sd_fault_decide_at(&f->spec, f->seed, conn, call, op, wait, len, since_start(f), d);
 	if (known)
 		settle_known(d, len, known);
 	if (f->hooks.seen)
 		f->hooks.seen(f->hooks.ctx, op, blocking, d);
+	if (d->limit || d->err == ETIMEDOUT)
+		conn_kinds(f, fd, op, len, d);
 	if (!d->fault)
 		return 0;
 	pthread_mutex_lock(&f->m);
@@ -181,6 +254,8 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 	if (d->reset) {
 		struct sockaddr sa = {.sa_family = AF_UNSPEC};
 		sd_connect(IN(f), fd, &sa, sizeof sa); /* tcp_disconnect: the peer gets an RST */
+		if (d->err != ECONNRESET)
+			reported_dead(f, fd);
 	}
 	if (!blocking && f->resignal && (d->err == EAGAIN || d->len != len)) {
 		short ev = op == SD_OP_WRITE ? POLLOUT : POLLIN;
@@ -192,11 +267,70 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 	return d->err ? -d->err : 0;
 }
 
+/* slow-close: close and shutdown decided (and logged) as calls of their own, only when the
+ * spec has it, so that no other spec counts them. */
+static void slow_close(struct fstate *f, int fd, const char *name)
+{
+	struct sd_fault_decision d;
+	short wake;
+	if (f->spec.slow_close_ms)
+		pre(f, fd, SD_OP_CLOSE, 1, 0, name, &d, &wake);
+}
+
 /* After a call cut short: the rest counts as arriving (room as freed) after it. */
 static void post(struct fstate *f, int fd, short wake)
 {
 	if (wake)
 		inner_wake(f, fd, wake);
+}
+
+/* bandwidth: a call that moved k bytes takes k / rate (KB: 1000 bytes) in all, so it waits
+ * that long after it returned (virtual time on the sim). */
+static void pace(struct fstate *f, int fd, const struct sd_fault_decision *d, ssize_t k, int peek)
+{
+	spend(f, fd, d, k, peek);
+	if (d->bandwidth_kbps && k > 0)
+		sd_sleep_ns(IN(f), (int64_t)((uint64_t)k * 1000000u / d->bandwidth_kbps));
+}
+
+/* slice: the write goes out in the decision's pieces, SD_FAULT_SLICE_GAP_NS apart; it ends
+ * early only as a send would (room short, an error after some bytes went). */
+static ssize_t sliced(struct fstate *f, int fd, const char *buf, size_t len, int flags,
+		      const struct sd_fault_decision *d)
+{
+	size_t done = 0;
+	for (unsigned i = 0; done < len; i++) {
+		size_t n = sd_fault_slice_piece(d, i);
+		if (i)
+			sd_sleep_ns(IN(f), SD_FAULT_SLICE_GAP_NS);
+		n = n < len - done ? n : len - done;
+		ssize_t k = sd_send(IN(f), fd, buf + done, n, flags);
+		if (k < 0)
+			return done ? (ssize_t)done : k;
+		done += (size_t)k;
+		if ((size_t)k < n)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+/* A sliced sendmsg: its bytes gathered, then sent as one sliced write (TCP keeps no message
+ * boundaries); one with control data goes out whole. */
+static ssize_t sliced_msg(struct fstate *f, int fd, const struct msghdr *m, size_t len, int flags,
+			  const struct sd_fault_decision *d)
+{
+	if (m->msg_controllen)
+		return sd_sendmsg(IN(f), fd, m, flags);
+	char *buf = malloc(len), *p = buf;
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->msg_iovlen; i++) {
+		memcpy(p, m->msg_iov[i].iov_base, m->msg_iov[i].iov_len);
+		p += m->msg_iov[i].iov_len;
+	}
+	ssize_t k = sliced(f, fd, buf, len, flags, d);
+	free(buf);
+	return k;
 }
 
 static int fault_create(const struct sd_config *cfg, void **state)
@@ -213,10 +347,43 @@ static void fault_destroy(void *state)
 	free(f);
 }
 
+/* A call with no connection (socket, epoll_create, getaddrinfo): only descriptor exhaustion
+ * and resolver failures touch them, decided by the call's ordinal among the wrapper's calls of
+ * that op (connection 0: there is none) and logged as pre() does; only when the spec has such
+ * a kind, so that no other spec counts them. 0, or what to fail the call with: a negative
+ * errno, or for a resolve an EAI_* code. */
+static int call_fault(struct fstate *f, enum sd_fault_op op, const char *name)
+{
+	struct sd_fault_decision d;
+	const struct sd_fault_spec *s = &f->spec;
+	if (op == SD_OP_RESOLVE ? !(s->eai_again > 0 || s->eai_noname > 0)
+				: !(s->emfile > 0 || s->enfile > 0))
+		return 0;
+	pthread_mutex_lock(&f->m);
+	uint64_t call = ++f->nth[op];
+	pthread_mutex_unlock(&f->m);
+	sd_fault_decide_at(s, f->seed, 0, call, op, SD_WAIT_BLOCKING, 0, since_start(f), &d);
+	if (f->hooks.seen)
+		f->hooks.seen(f->hooks.ctx, op, 1, &d);
+	if (!d.fault)
+		return 0;
+	pthread_mutex_lock(&f->m);
+	f->injected++;
+	log_line(f, f->hooks.pid, 0, call, name, &d, 0);
+	pthread_mutex_unlock(&f->m);
+	char text[256];
+	sd_fault_describe(text, sizeof text, 0, call, name, -1, &d, 0);
+	inner_note(f, text);
+	return op == SD_OP_RESOLVE ? d.err : -d.err;
+}
+
 static int fault_socket(void *state, int domain, int type, int protocol)
 {
 	struct fstate *f = state;
-	int fd = sd_socket(IN(f), domain, type, protocol);
+	int fd = call_fault(f, SD_OP_SOCKET, "socket");
+	if (fd < 0)
+		return fd;
+	fd = sd_socket(IN(f), domain, type, protocol);
 	if (fd >= 0) {
 		pthread_mutex_lock(&f->m);
 		struct finfo *i = info(f, fd);
@@ -288,8 +455,10 @@ static ssize_t fault_send(void *state, int fd, const void *buf, size_t len, int 
 	int rc = pre(f, fd, SD_OP_WRITE, flags & MSG_DONTWAIT, len, "send", &d, &wake);
 	if (rc < 0)
 		return rc;
-	ssize_t k = sd_send(IN(f), fd, buf, d.len, flags);
+	ssize_t k = d.slice ? sliced(f, fd, buf, d.len, flags, &d)
+			    : sd_send(IN(f), fd, buf, d.len, flags);
 	post(f, fd, wake);
+	pace(f, fd, &d, k, 0);
 	return k;
 }
 
@@ -299,12 +468,13 @@ static ssize_t fault_recv(void *state, int fd, void *buf, size_t len, int flags)
 	struct sd_fault_decision d;
 	short wake;
 	int rc = pre(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len, "recv", &d, &wake);
-	if (rc < 0)
+	if (rc < 0 || d.eof)
 		return rc;
 	ssize_t k = sd_recv(IN(f), fd, buf, d.len, flags);
 	if (k > 0)
 		note_read(f, fd, (size_t)k, flags & MSG_PEEK);
 	post(f, fd, wake);
+	pace(f, fd, &d, k, flags & MSG_PEEK);
 	return k;
 }
 
@@ -344,13 +514,14 @@ static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 	short wake;
 	int rc = pre(f, fd, op, flags & MSG_DONTWAIT, len, op == SD_OP_READ ? "recvmsg" : "sendmsg",
 		     &d, &wake);
-	if (rc < 0)
+	if (rc < 0 || d.eof)
 		return rc;
 	struct msghdr m = *msg;
 	struct iovec *v = NULL;
 	if (d.len != len && !(v = trim(msg, d.len, &m)))
 		return -ENOMEM;
 	ssize_t k = op == SD_OP_READ ? sd_recvmsg(IN(f), fd, &m, flags)
+		    : d.slice        ? sliced_msg(f, fd, &m, d.len, flags, &d)
 				     : sd_sendmsg(IN(f), fd, &m, flags);
 	if (op == SD_OP_READ && k > 0)
 		note_read(f, fd, (size_t)k, flags & MSG_PEEK);
@@ -361,6 +532,7 @@ static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 	}
 	free(v);
 	post(f, fd, wake);
+	pace(f, fd, &d, k, op == SD_OP_READ && (flags & MSG_PEEK));
 	return k;
 }
 
@@ -376,6 +548,7 @@ static ssize_t fault_recvmsg(void *state, int fd, struct msghdr *msg, int flags)
 
 static int fault_shutdown(void *state, int fd, int how)
 {
+	slow_close(state, fd, "shutdown");
 	return sd_shutdown(IN((struct fstate *)state), fd, how);
 }
 
@@ -386,6 +559,7 @@ static int fault_shutdown(void *state, int fd, int how)
 static int fault_close(void *state, int fd)
 {
 	struct fstate *f = state;
+	slow_close(f, fd, "close");
 	pthread_mutex_lock(&f->m);
 	struct finfo *i = info(f, fd);
 	if (i)
@@ -425,6 +599,9 @@ static int fault_poll(void *state, struct pollfd *p, nfds_t n, int t)
 static int fault_epoll_create(void *state, int flags)
 {
 	struct sd_net *in = IN((struct fstate *)state);
+	int rc = call_fault(state, SD_OP_EPOLL, "epoll_create");
+	if (rc < 0)
+		return rc;
 	return in->ops->version < 3 ? -EOPNOTSUPP : sd_epoll_create(in, flags);
 }
 
@@ -527,6 +704,13 @@ int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_faul
 	out->ops = &sd_fault_ops;
 	out->state = f;
 	return 0;
+}
+
+int sd_fault_call(struct sd_net *net, enum sd_fault_op op, const char *name)
+{
+	if (!net || net->ops != &sd_fault_ops || (unsigned)op >= SD_OP_KINDS)
+		return 0;
+	return call_fault(net->state, op, name);
 }
 
 long sd_fault_count(struct sd_net *net)

@@ -476,3 +476,93 @@ def test_reproduce_command_quotes_paths_for_the_shell(sockdrill, tmp_path):
                            timeout=300)
     assert again.returncode == 1, again.stdout + again.stderr
     assert f"FAIL {path}" in again.stdout and "expected 7, got 0" in again.stdout
+
+
+def test_targeted_faults_and_error_kinds_on_both_backends(sockdrill, tmp_path):
+    """@conn, @after/@for and the error kinds, through the one wrapper on sim and real: the
+    steps expect exactly which call fails, so a fault elsewhere or none fails the run."""
+    path = tmp_path / "aimed.sd"
+    path.write_text(SERVER +
+                    "c: send(C, \"ab\") -> 2\n"                    # c1 call 2
+                    "c: send(C, \"cd\") -> ENOBUFS\n"              # c1 call 3
+                    "c: send(C, \"ef\") -> 2\n"                    # nothing lost or added
+                    "s: recv(S, 4, MSG_WAITALL) -> \"abef\"\n"
+                    "c: D = socket(inet) -> EMFILE\n"             # the third socket call
+                    "c: E = socket(inet) -> fd\n"
+                    "s: send(S, \"x\", MSG_NOSIGNAL) -> EPIPE\n"  # a1's writes
+                    "c: recv(C, 10) -> ECONNRESET\n")             # the peer got the RST
+    spec = "enobufs=1@conn=c1@after=2@for=1,emfile=1@after=2@for=1,epipe=1@conn=a1@op=write"
+    log = tmp_path / "log.jsonl"
+    r = run(sockdrill, "--backend", "both", "--faults", spec, "--fault-log", log, path,
+            timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    got = [(e["conn"][-2:], e["call"], e["op"], e["fault"], e.get("errno")) for e in lines]
+    once = [("c1", 3, "send", "enobufs", "ENOBUFS"), ("?0", 3, "socket", "emfile", "EMFILE"),
+            ("a1", 2, "send", "epipe", "EPIPE")]
+    assert got == once + once  # sim, then real: the same decisions
+    # Without the targets the same kinds fire elsewhere: the file fails.
+    r = run(sockdrill, "--faults", "enobufs=1", path, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("reset@conn=x2", "faults: bad target '@conn=x2' for reset"),
+    ("epipe@op=read", "faults: epipe never applies to read ('@op=read')"),
+    ("eintr@window=2s-1s", "faults: bad target '@window=2s-1s' for eintr"),
+])
+def test_bad_targets_exit_2(sockdrill, spec, message):
+    r = run(sockdrill, "--faults", spec, "x.sd", timeout=30)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_time_kinds_keep_the_stream_on_both_backends(sockdrill, tmp_path):
+    """latency, bandwidth and slice change when bytes move, never which or how many: the
+    program's calls are whole and the peer gets the exact stream, on sim and real."""
+    path = tmp_path / "timed.sd"
+    path.write_text(SERVER +
+                    "c: send(C, \"hello, sliced world\") -> 19\n"
+                    "s: recv(S, 19, MSG_WAITALL) -> \"hello, sliced world\"\n"
+                    "s: send(S, \"ok\") -> 2\n"
+                    "c: recv(C, 2, MSG_WAITALL) -> \"ok\"\n")
+    spec = "slice=4~1@conn=c1,latency=30~10@op=read,bandwidth=500@conn=a1"
+    log = tmp_path / "log.jsonl"
+    r = run(sockdrill, "--backend", "both", "--faults", spec, "--fault-log", log, path,
+            timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = [(e["conn"][-2:], e["op"], e["fault"], e["bytes"]) for e in
+           (json.loads(line) for line in log.read_text().splitlines())]
+    # a call that several time kinds touch is logged as one: slice, bandwidth, latency, delay
+    once = [("c1", "send", "slice", 19), ("a1", "recv", "bandwidth", 19),
+            ("a1", "send", "bandwidth", 2), ("c1", "recv", "latency", 2)]
+    assert got == once + once
+
+
+def test_connection_kinds_on_both_backends(sockdrill, tmp_path):
+    """limit-data ends a connection cleanly after its budget (the peer reads a FIN), timeout
+    stalls one call and kills the connection, slow-close delays close: on sim and real."""
+    path = tmp_path / "conn.sd"
+    path.write_text(SERVER +
+                    "c: send(C, \"0123456789\") -> 10\n"
+                    "s: recv(S, 100, MSG_WAITALL) -> \"012345\"\n"   # a1's budget, then FIN
+                    "s: recv(S, 100) -> 0\n"
+                    "s: send(S, \"late\", MSG_NOSIGNAL) -> EPIPE\n"
+                    "c: D = socket(inet) -> fd\n"
+                    "c: connect(D, 127.0.0.1:$P) -> 0\n"
+                    "s: T = accept(L) -> fd\n"
+                    "s: send(T, \"x\") -> ETIMEDOUT\n"                # a2 stops answering
+                    "c: recv(D, 10) -> ECONNRESET\n"
+                    "c: close(C) -> 0\n")
+    spec = "limit-data=6@conn=a1,timeout=20@conn=a2,slow-close=10@conn=c1"
+    log = tmp_path / "log.jsonl"
+    r = run(sockdrill, "--backend", "both", "--faults", spec, "--fault-log", log, path,
+            timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = [(e["conn"][-2:], e["op"], e["fault"], e["bytes"]) for e in
+           (json.loads(line) for line in log.read_text().splitlines())]
+    once = [("a1", "recv", "limit-data", 6), ("a1", "recv", "limit-data", 0),
+            ("a1", "send", "limit-data", 0), ("a2", "send", "timeout", 0),
+            ("c1", "close", "slow-close", 0)]
+    assert got == once + once

@@ -1,10 +1,12 @@
 """sockdrill wrap and run --faults: the fragile server found out, replays, bad input."""
+import errno
 import json
 import os
 import re
 import select
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -177,6 +179,9 @@ def test_server_crash_is_a_finding(build, tmp_path):
     (["--faults", "frobnicate", "--", "true"], "faults: unknown fault 'frobnicate'"),
     (["--faults", "eintr=1.5", "--", "true"], "faults: bad value '1.5' for eintr"),
     (["--faults", "short-read=0", "--", "true"], "faults: bad value '0' for short-read"),
+    (["--faults", "reset=0.5@conn=x2", "--", "true"], "faults: bad target '@conn=x2' for reset"),
+    (["--faults", "epipe@op=read", "--", "true"], "faults: epipe never applies to read"),
+    (["--faults", "eintr@after=1@after=2", "--", "true"], "target '@after' given twice"),
     ([], "no command given"),
     (["--", "no-such-command-sockdrill"], "no-such-command-sockdrill: command not found"),
     (["--run", CLIENT, "--", "true"], "--run needs {port} in the command"),
@@ -837,3 +842,146 @@ def test_daemon_crash_before_listening_names_its_signal(build, tmp_path):
         "(Segmentation fault) before listening on 127.0.0.1:" in r.stdout, r.stdout
     assert r.stdout.count("FINDING") == 1
     assert not os.path.exists(f"/proc/{daemon}")
+# A program making its own connections over loopback under the preload: each line it prints
+# is what one call gave (a count, or the errno's name), so a test sees which call a fault hit.
+PAIRS = """\
+import errno, os, signal, socket, sys
+def say(what, f):
+    try:
+        print(what, f(), flush=True)
+    except OSError as e:
+        print(what, errno.errorcode[e.errno], flush=True)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
+conns = []
+for i in range(2):
+    c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+    conns.append((c, s))
+for i, (c, s) in enumerate(conns):
+    c.sendall(b"hello")
+    say(f"a{i + 1} recv", lambda: s.recv(100))
+    say(f"a{i + 1} send", lambda: s.send(b"x", socket.MSG_NOSIGNAL))
+say("socket", lambda: socket.socket().fileno() > 0)
+say("socket", lambda: socket.socket().fileno() > 0)
+if sys.argv[1:] == ["write"]:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it: the C default again
+    os.write(conns[0][1].fileno(), b"y")
+    print("still alive", flush=True)
+"""
+
+
+@pytest.mark.parametrize("spec, args, want, status", [
+    # only the second accepted connection, its first call: a read
+    ("etimedout=1@conn=a2@for=1", [],
+     ["a1 recv b'hello'", "a1 send 1", "a2 recv ETIMEDOUT", "a2 send EPIPE",
+      "socket True", "socket True"], 0),
+    # writes only, after the first call: a1's send; under MSG_NOSIGNAL no signal
+    ("epipe=1@conn=a1@op=write", [],
+     ["a1 recv b'hello'", "a1 send EPIPE", "a2 recv b'hello'", "a2 send 1",
+      "socket True", "socket True"], 0),
+    # a plain write() gets SIGPIPE from the layer, as from the kernel
+    ("epipe=1@conn=a1@op=write@after=2", ["write"],
+     ["a1 recv b'hello'", "a1 send 1", "a2 recv b'hello'", "a2 send 1",
+      "socket True", "socket True"], 128 + signal.SIGPIPE),
+    # the 4th socket() of the program (l, two clients, then this one), transient
+    ("emfile=1@op=socket@after=3@for=1", [],
+     ["a1 recv b'hello'", "a1 send 1", "a2 recv b'hello'", "a2 send 1",
+      "socket EMFILE", "socket True"], 0),
+    ("enobufs=1@conn=a2", [],
+     ["a1 recv b'hello'", "a1 send 1", "a2 recv b'hello'", "a2 send ENOBUFS",
+      "socket True", "socket True"], 0),
+], ids=["etimedout-conn", "epipe-nosignal", "epipe-sigpipe", "emfile-countdown", "enobufs"])
+def test_targeted_error_kinds_under_the_preload(build, tmp_path, spec, args, want, status):
+    prog = tmp_path / "pairs.py"
+    prog.write_text(PAIRS)
+    log = tmp_path / "faults.jsonl"
+    r = wrap(build, "--faults", spec, "--log", log, "--", "/usr/bin/python3", prog, *args)
+    assert r.stdout.splitlines() == want, r.stdout + r.stderr
+    assert r.returncode == status, r.stderr  # 128 + N for a program ended by signal N
+    faults = {e["fault"] for e in log_lines(log)}
+    assert faults == {spec.split("=")[0]}
+
+
+def test_sliced_writes_arrive_whole_under_the_preload(build, tmp_path):
+    """slice under the preload on the kernel's sockets: the program's write is whole, the peer
+    reads the exact bytes, and only the aimed connection's writes are sliced."""
+    prog = tmp_path / "slice.py"
+    prog.write_text(
+        "import socket\n"
+        "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+        "c = socket.create_connection(l.getsockname()); s, _ = l.accept()\n"
+        "data = bytes(range(256)) * 12\n"
+        "print('sent', s.send(data), flush=True)\n"
+        "got = b''\n"
+        "while len(got) < len(data):\n"
+        "    got += c.recv(65536)\n"
+        "print('exact', got == data, flush=True)\n"
+        "print('back', c.send(data[:1000]), len(s.recv(1000, socket.MSG_WAITALL)), flush=True)\n")
+    log = tmp_path / "faults.jsonl"
+    r = wrap(build, "--faults", "slice=256~64@conn=a1,bandwidth=1000@conn=a1@op=read", "--log",
+             log, "--", "/usr/bin/python3", prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["sent 3072", "exact True", "back 1000 1000"]
+    got = [(e["conn"][-2:], e["op"], e["fault"], e["bytes"]) for e in log_lines(log)]
+    assert got[0] == ("a1", "send", "slice", 3072)
+    assert {g[:3] for g in got[1:]} == {("a1", "recv", "bandwidth")}
+
+
+def test_limit_data_under_the_preload(build, tmp_path):
+    """limit-data on the kernel's sockets: after the budget the peer reads a FIN, the program
+    reads the end of the stream at once even with bytes queued, and a write is EPIPE."""
+    prog = tmp_path / "limit.py"
+    prog.write_text(
+        "import socket\n"
+        "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+        "c = socket.create_connection(l.getsockname()); s, _ = l.accept()\n"
+        "print('sent', s.send(b'0123456789'), flush=True)\n"
+        "print('peer', c.recv(100, socket.MSG_WAITALL), flush=True)\n"
+        "c.sendall(b'queued')\n"
+        "print('eof', s.recv(100), flush=True)\n"
+        "try:\n"
+        "    s.send(b'x')\n"
+        "except BrokenPipeError:\n"
+        "    print('EPIPE', flush=True)\n")
+    log = tmp_path / "faults.jsonl"
+    r = wrap(build, "--faults", "limit-data=4@conn=a1", "--log", log, "--",
+             "/usr/bin/python3", prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["sent 4", "peer b'0123'", "eof b''", "EPIPE"]
+    got = [(e["op"], e["fault"], e["bytes"]) for e in log_lines(log)]
+    assert got == [("send", "limit-data", 4), ("recv", "limit-data", 0),
+                   ("send", "limit-data", 0)]
+
+
+def test_epoll_create_and_getaddrinfo_fail_under_the_preload(build, tmp_path):
+    """emfile on epoll_create and eai-noname / eai-again on getaddrinfo reach an unmodified
+    program through the preload, by the ordinal of the call, and only the calls aimed at."""
+    prog = tmp_path / "calls.py"
+    prog.write_text(
+        "import select\n"
+        "def say(what, f, errs):\n"
+        "    try:\n"
+        "        f(); print(what, 'ok', flush=True)\n"
+        "    except errs as e:\n"
+        "        print(what, e.errno, flush=True)\n"
+        "for i in range(2):\n"
+        "    say('epoll', select.epoll, OSError)\n"
+        "import socket\n"  # after: importing it may make an epoll of its own
+        "for i in range(3):\n"
+        "    say('resolve', lambda: socket.getaddrinfo('127.0.0.1', 80), socket.gaierror)\n")
+    log = tmp_path / "faults.jsonl"
+    r = wrap(build, "--faults", "eai-noname=1@for=1,eai-again=1@after=2,emfile=1@op=epoll@after=1@for=1",
+             "--log", log, "--", "/usr/bin/python3", "-S", prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["epoll ok", f"epoll {errno.EMFILE}",
+                                     f"resolve {socket.EAI_NONAME}", "resolve ok",
+                                     f"resolve {socket.EAI_AGAIN}"]
+    # (epolls are counted from the program's start: -S keeps site from making one, and the
+    # C library's resolver may make its own after ours, which @for=1 leaves alone)
+    got = [(e["call"], e["op"], e["fault"], e["errno"]) for e in log_lines(log)]
+    assert got == [(2, "epoll_create", "emfile", "EMFILE"),
+                   (1, "getaddrinfo", "eai-noname", "EAI_NONAME"),
+                   (3, "getaddrinfo", "eai-again", "EAI_AGAIN")]
+    # the end-of-run summary counts them under their own ops
+    summary = re.search(r"^  pid \d+: (.*)$", r.stderr, re.M).group(1)
+    assert "emfile epoll_create 1" in summary and "eai-noname getaddrinfo 1" in summary
+    assert "eai-again getaddrinfo 1" in summary and "3 faults in 1 process" in r.stderr

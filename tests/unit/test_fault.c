@@ -1,5 +1,6 @@
 /* The fault wrapper over the backend under test: every fault fires, is logged, replays. */
 #include <errno.h>
+#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,34 @@ static void spec_errors(void **state)
 		{"scope=everyone",
 		 "faults: scope must be all, accepted or connected, not 'everyone'"},
 		{"short-\nread", "faults: the spec has a control character (0x0a)"},
+		{"reset=0.5@conn=x2", "faults: bad target '@conn=x2' for reset (a connection"},
+		{"reset@conn=a0", "faults: bad target '@conn=a0' for reset"},
+		{"eintr@for=0", "faults: bad target '@for=0' for eintr (a count of calls, 1 or"},
+		{"eintr@after=-1", "faults: bad target '@after=-1' for eintr"},
+		{"eintr@op=read|", "faults: bad target '@op=read|' for eintr"},
+		{"eintr@op=poll", "faults: bad target '@op=poll' for eintr"},
+		{"epipe@op=read", "faults: epipe never applies to read ('@op=read')"},
+		{"emfile@op=write|accept", "faults: emfile never applies to write"},
+		{"eintr@window=2s-1s", "faults: bad target '@window=2s-1s' for eintr (FROM-TO"},
+		{"eintr@window=5-9", "faults: bad target '@window=5-9' for eintr"},
+		{"eintr@window=1s-90000s", "faults: bad target '@window=1s-90000s'"},
+		{"eintr@after=1@after=2", "faults: target '@after' given twice for eintr"},
+		{"eintr@frob=1", "faults: unknown target '@frob' for eintr (conn, after"},
+		{"eintr@", "faults: empty target after eintr"},
+		{"level-triggered@op=read", "faults: level-triggered takes no target ('@op=read')"},
+		{"enobufs=3", "faults: bad value '3' for enobufs (a probability from 0 to 1)"},
+		{"latency=0", "faults: bad value '0' for latency (milliseconds, 1..60000"},
+		{"latency=5~x", "faults: bad value '5~x' for latency"},
+		{"latency", "faults: bad value '' for latency"},
+		{"bandwidth", "faults: bad value '' for bandwidth (kilobytes a second"},
+		{"bandwidth=0", "faults: bad value '0' for bandwidth"},
+		{"slice=8~8", "faults: bad value '8~8' for slice (a byte count from 1, and ~"},
+		{"slice=8@op=read", "faults: slice never applies to read"},
+		{"limit-data", "faults: bad value '' for limit-data (a byte count, 1..1073741824)"},
+		{"timeout=0", "faults: bad value '0' for timeout (milliseconds, 1..60000)"},
+		{"slow-close=5@op=read", "faults: slow-close never applies to read"},
+		{"eai-again@op=socket", "faults: eai-again never applies to socket"},
+		{"emfile@op=resolve", "faults: emfile never applies to resolve"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(sd_fault_parse(bad[i].spec, &s, err, sizeof err), -EINVAL);
@@ -78,6 +107,132 @@ static void spec_errors(void **state)
 	assert_int_equal(sd_fault_parse("eintr=0,reset=0", &s, err, sizeof err), 0);
 	assert_false(sd_fault_active(&s));
 	assert_int_equal(sd_fault_parse(NULL, &s, err, sizeof err), 0);
+	assert_int_equal(sd_fault_parse("reset=0.5@conn=a2,eintr=1@after=3@for=2@op=read|write,"
+					"short-read=2@window=100ms-2s,emfile,enfile=0",
+					&s, err, sizeof err),
+			 0);
+	assert_true(s.reset == 0.5 && s.target[SD_FK_RESET].conn == (SD_CONN_ACCEPTED | 2));
+	assert_true(s.target[SD_FK_EINTR].after == 3 && s.target[SD_FK_EINTR].count == 2);
+	assert_int_equal(s.target[SD_FK_EINTR].ops, 1u << SD_OP_READ | 1u << SD_OP_WRITE);
+	assert_true(s.target[SD_FK_SHORT_READ].from_ns == 100000000 &&
+		    s.target[SD_FK_SHORT_READ].to_ns == 2000000000ll && s.windows);
+	assert_true(s.emfile == 0.1 && s.enfile == 0 && sd_fault_active(&s));
+	assert_int_equal(sd_fault_parse("epipe=0,etimedout=0,enobufs=0,enomem=0,emfile=0,enfile=0",
+					&s, err, sizeof err),
+			 0);
+	assert_false(sd_fault_active(&s));
+	assert_int_equal(sd_fault_parse("latency=100~20@op=read,bandwidth=10,slice=64~16", &s, err,
+					sizeof err),
+			 0);
+	assert_true(s.latency_ms == 100 && s.jitter_ms == 20 && s.bandwidth_kbps == 10);
+	assert_true(s.slice == 64 && s.slice_var == 16 && sd_fault_active(&s));
+	assert_int_equal(s.target[SD_FK_LATENCY].ops, 1u << SD_OP_READ);
+	assert_int_equal(sd_fault_parse("latency=5~50,slice=3", &s, err, sizeof err), 0);
+	assert_true(s.jitter_ms == 50 && s.slice == 3 && s.slice_var == 0);
+}
+
+/* Latency is seeded within MS +- J, per call, never below 0; slices within N +- V. */
+static void latency_and_slice_sizes_are_seeded(void **state)
+{
+	(void)state;
+	struct sd_fault_spec spec;
+	struct sd_fault_decision d;
+	char err[256];
+	unsigned lo = ~0u, hi = 0;
+	assert_int_equal(sd_fault_parse("latency=100~20@op=write", &spec, err, sizeof err), 0);
+	for (uint64_t call = 1; call <= 200; call++) {
+		sd_fault_decide(&spec, 3, SD_CONN_ACCEPTED | 1, call, SD_OP_WRITE,
+				SD_WAIT_NONBLOCKING_NO_EDGE, 10, &d);
+		assert_string_equal(d.fault, "latency");
+		lo = d.delay_ms < lo ? d.delay_ms : lo;
+		hi = d.delay_ms > hi ? d.delay_ms : hi;
+		sd_fault_decide(&spec, 3, SD_CONN_ACCEPTED | 1, call, SD_OP_READ,
+				SD_WAIT_NONBLOCKING_NO_EDGE, 10, &d);
+		assert_null(d.fault); /* one direction only */
+	}
+	assert_true(lo >= 80 && hi <= 120 && hi - lo >= 30);
+	assert_int_equal(sd_fault_parse("latency=5~50", &spec, err, sizeof err), 0);
+	for (uint64_t call = 1; call <= 50; call++) {
+		sd_fault_decide(&spec, 3, SD_CONN_ACCEPTED | 1, call, SD_OP_READ, SD_WAIT_BLOCKING,
+				10, &d);
+		assert_true(d.delay_ms <= 55);
+	}
+	assert_int_equal(sd_fault_parse("slice=10~3", &spec, err, sizeof err), 0);
+	sd_fault_decide(&spec, 3, SD_CONN_ACCEPTED | 1, 1, SD_OP_WRITE, SD_WAIT_BLOCKING, 1000, &d);
+	assert_string_equal(d.fault, "slice");
+	assert_int_equal(d.len, 1000); /* the program's write stays whole */
+	lo = ~0u, hi = 0;
+	for (unsigned i = 0; i < 100; i++) {
+		size_t n = sd_fault_slice_piece(&d, i);
+		lo = n < lo ? (unsigned)n : lo;
+		hi = n > hi ? (unsigned)n : hi;
+	}
+	assert_true(lo == 7 && hi == 13);
+	/* a write no bigger than a piece is not sliced; reads never are */
+	sd_fault_decide(&spec, 3, SD_CONN_ACCEPTED | 1, 1, SD_OP_WRITE, SD_WAIT_BLOCKING, 5, &d);
+	assert_true(!d.fault && !d.slice);
+	sd_fault_decide(&spec, 3, SD_CONN_ACCEPTED | 1, 1, SD_OP_READ, SD_WAIT_BLOCKING, 1000, &d);
+	assert_true(!d.fault && !d.slice);
+}
+
+/* What kinds fire where, over calls 1..n of connection conn ('-': none, else the fault's
+ * first letter), blocking unless the op is socket. */
+static void fired(const char *spec_text, uint64_t conn, enum sd_fault_op op, int64_t t, int n,
+		  char *out)
+{
+	struct sd_fault_spec spec;
+	struct sd_fault_decision d;
+	char err[256];
+	assert_int_equal(sd_fault_parse(spec_text, &spec, err, sizeof err), 0);
+	for (int call = 1; call <= n; call++) {
+		sd_fault_decide_at(&spec, 7, conn, (uint64_t)call, op, SD_WAIT_BLOCKING, 100, t,
+				   &d);
+		out[call - 1] = d.fault ? d.fault[0] : '-';
+	}
+	out[n] = 0;
+}
+
+/* Targets only narrow where a kind fires: a countdown (SQLite's test_vfs), one connection, one
+ * op, a window of time; the decisions elsewhere stay what they were. */
+static void targets_aim_the_decisions(void **state)
+{
+	(void)state;
+	char got[64], want[64];
+	const uint64_t a1 = SD_CONN_ACCEPTED | 1, a2 = SD_CONN_ACCEPTED | 2;
+	fired("eintr=1@after=3@for=2", a1, SD_OP_READ, 0, 8, got);
+	assert_string_equal(got, "---ee---"); /* calls 4 and 5 only */
+	fired("eintr=1@after=2@for=1", a1, SD_OP_WRITE, 0, 4, got);
+	assert_string_equal(got, "--e-"); /* transient */
+	fired("eintr=1@after=2", a1, SD_OP_WRITE, 0, 5, got);
+	assert_string_equal(got, "--eee"); /* persistent */
+	fired("reset=1@conn=a2", a1, SD_OP_READ, 0, 3, got);
+	assert_string_equal(got, "---");
+	fired("reset=1@conn=a2", a2, SD_OP_READ, 0, 3, got);
+	assert_string_equal(got, "rrr");
+	fired("eintr=1@op=read", a1, SD_OP_WRITE, 0, 3, got);
+	assert_string_equal(got, "---");
+	fired("eintr=1@op=read", a1, SD_OP_READ, 0, 3, got);
+	assert_string_equal(got, "eee");
+	fired("eintr=1@window=100ms-2s", a1, SD_OP_READ, 99999999, 2, got);
+	assert_string_equal(got, "--");
+	fired("eintr=1@window=100ms-2s", a1, SD_OP_READ, 100000000, 2, got);
+	assert_string_equal(got, "ee");
+	fired("eintr=1@window=100ms-2s", a1, SD_OP_READ, 2000000000, 2, got);
+	assert_string_equal(got, "--");
+	/* a target on one kind leaves the others' seeded decisions as they were */
+	fired("short-read=7,eintr=0.3", a1, SD_OP_READ, 0, 60, want);
+	fired("short-read=7,eintr=0.3,reset=1@conn=c9,epipe=1@op=write", a1, SD_OP_READ, 0, 60,
+	      got);
+	assert_string_equal(got, want);
+	assert_non_null(strchr(want, 'e'));
+	/* and a countdown is the untargeted decision, cut to its calls */
+	fired("eintr=0.3@after=20", a1, SD_OP_READ, 0, 60, got);
+	fired("eintr=0.3", a1, SD_OP_READ, 0, 60, want);
+	assert_memory_equal(got + 20, want + 20, 40);
+	assert_true(!memchr(got, 'e', 20) && memchr(want + 20, 'e', 40));
+	/* socket() is decided only for descriptor exhaustion, by its ordinal */
+	fired("emfile=1@after=1@for=1,delay=5,eintr=1", 0, SD_OP_SOCKET, 0, 3, got);
+	assert_string_equal(got, "-e-");
 }
 
 /* Short reads and writes move 1..N bytes, never lose or reorder one. */
@@ -762,8 +917,268 @@ static void close_forgets_before_the_number_is_reused(void **state)
 	sd_close(net, reuse_fd);
 }
 
+/* A countdown through the wrapper counts the connection's calls: the connect is c1's first. */
+static void countdown_counts_the_connections_calls(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char b[8];
+	wrap(net, "eintr=1@after=2@for=1@op=write", 1, &x);
+	pair(&x.w, &l, &c, &s);                            /* c1 call 1: connect */
+	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 2); /* call 2 */
+	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), -EINTR);
+	assert_int_equal(sd_send(&x.w, c, "ef", 2, 0), 2);
+	assert_int_equal(sd_recv(&x.w, s, b, 4, MSG_WAITALL), 4);
+	assert_memory_equal(b, "abef", 4);
+	fflush(x.f);
+	assert_non_null(
+		strstr(x.log, "\"conn\":\"c1\",\"call\":3,\"op\":\"send\",\"fault\":\"eintr\""));
+	assert_null(strstr(x.log, "\"call\":2"));
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* epipe and etimedout end the connection as reset does: the peer gets an RST, later calls
+ * find it dead. */
+static void epipe_and_etimedout_kill_the_connection(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char b[8];
+	pair(net, &l, &c, &s);
+	wrap(net, "epipe=1@for=1,etimedout=1@for=1", 1, &x);
+	assert_int_equal(sd_send(&x.w, c, "x", 1, MSG_NOSIGNAL), -EPIPE);
+	assert_int_equal(sd_recv(net, s, b, sizeof b, 0), -ECONNRESET); /* the peer saw the RST */
+	/* then as a kernel leaves a dead connection: the end of the stream, writes EPIPE */
+	assert_int_equal(sd_send(&x.w, c, "y", 1, MSG_NOSIGNAL), -EPIPE);
+	assert_int_equal(sd_recv(&x.w, c, b, sizeof b, 0), 0);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"fault\":\"epipe\",\"bytes\":0,\"asked\":1,"
+				      "\"errno\":\"EPIPE\""));
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+	pair(net, &l, &c, &s);
+	wrap(net, "etimedout=1@for=1", 1, &x);
+	assert_int_equal(sd_recv(&x.w, c, b, sizeof b, 0), -ETIMEDOUT);
+	assert_int_equal(sd_recv(net, s, b, sizeof b, 0), -ECONNRESET);
+	assert_int_equal(sd_recv(&x.w, c, b, sizeof b, 0), 0);
+	assert_int_equal(sd_send(&x.w, c, "y", 1, MSG_NOSIGNAL), -EPIPE);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"fault\":\"etimedout\""));
+	assert_non_null(strstr(x.log, "\"errno\":\"ETIMEDOUT\""));
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* enobufs and enomem fail one send and change nothing else: the stream goes on intact. */
+static void enobufs_and_enomem_fail_one_send(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char b[8];
+	pair(net, &l, &c, &s);
+	wrap(net, "enobufs=1@after=1@for=1,enomem=1@after=2@for=1", 1, &x);
+	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 2);
+	assert_int_equal(sd_send(&x.w, c, "XX", 2, 0), -ENOBUFS);
+	assert_int_equal(sd_send(&x.w, c, "YY", 2, 0), -ENOMEM);
+	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), 2);
+	assert_int_equal(sd_recv(net, s, b, 4, MSG_WAITALL), 4);
+	assert_memory_equal(b, "abcd", 4);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"errno\":\"ENOBUFS\""));
+	assert_non_null(strstr(x.log, "\"errno\":\"ENOMEM\""));
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* emfile and enfile: socket() fails by its ordinal; accept fails and leaves the connection
+ * queued, as accept-fail does. */
+static void emfile_and_enfile_on_socket_and_accept(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	struct sockaddr_storage any, where;
+	socklen_t al, wl = sizeof where;
+	sd_addr_parse("127.0.0.1", 0, &any, &al);
+	wrap(net, "emfile=1@op=socket@after=1@for=1,enfile=1@op=accept", 5, &x);
+	int l = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0);
+	assert_true(l >= 0);
+	assert_int_equal(sd_socket(&x.w, AF_INET, SOCK_STREAM, 0), -EMFILE);
+	assert_int_equal(sd_bind(&x.w, l, (struct sockaddr *)&any, al), 0);
+	assert_int_equal(sd_listen(&x.w, l, 8), 0);
+	sd_getsockname(&x.w, l, (struct sockaddr *)&where, &wl);
+	int c = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0);
+	assert_true(c >= 0);
+	assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+	assert_int_equal(sd_accept(&x.w, l, NULL, NULL, 0), -ENFILE);
+	int s = sd_accept(net, l, NULL, NULL, 0); /* without the wrapper: still there */
+	assert_true(s >= 0);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"conn\":\"?0\",\"call\":2,\"op\":\"socket\","
+				      "\"fault\":\"emfile\""));
+	assert_non_null(strstr(x.log, "\"conn\":\"l1\",\"call\":1,\"op\":\"accept\","
+				      "\"fault\":\"enfile\""));
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* A window counts from when the wrapper was made, in the net's time (virtual on the sim);
+ * it starts late enough that a loaded machine reaches the first send before it. */
+static void window_follows_the_nets_clock(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	pair(net, &l, &c, &s);
+	wrap(net, "enobufs=1@window=2s-600s", 1, &x);
+	assert_int_equal(sd_send(&x.w, c, "a", 1, 0), 1);
+	sd_sleep_ns(net, 2000000000);
+	assert_int_equal(sd_send(&x.w, c, "b", 1, 0), -ENOBUFS);
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* bandwidth and slice change when bytes move, never which: the stream is exact, the calls
+ * take at least what the rate and the gaps between pieces say (the net's time: virtual on the
+ * sim); latency aimed at writes leaves reads alone. */
+static void time_kinds_keep_the_stream_exact(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	unsigned char out[2000], in[2000];
+	for (size_t i = 0; i < sizeof out; i++)
+		out[i] = (unsigned char)(i * 13 + 1);
+	pair(net, &l, &c, &s);
+	wrap(net, "bandwidth=100@op=write,slice=100~30,latency=20@op=write", 4, &x);
+	int64_t t0 = sd_now_ns(&x.w);
+	assert_int_equal(sd_send(&x.w, c, out, sizeof out, 0), (ssize_t)sizeof out);
+	int64_t took = sd_now_ns(&x.w) - t0;
+	/* 2000 bytes at 100 KB/s: 20 ms; at least 2000 / 130 pieces: 15 gaps of 1 ms; 20 ms */
+	assert_true(took >= 20000000 + 15 * SD_FAULT_SLICE_GAP_NS + 20000000);
+	assert_int_equal(sd_recv(&x.w, s, in, sizeof in, MSG_WAITALL), (ssize_t)sizeof in);
+	assert_memory_equal(in, out, sizeof out);
+	struct iovec v[2] = {{out, 700}, {out + 700, 1300}};
+	struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
+	assert_int_equal(sd_sendmsg(&x.w, c, &m, 0), (ssize_t)sizeof out);
+	assert_int_equal(sd_recv(net, s, in, sizeof in, MSG_WAITALL), (ssize_t)sizeof in);
+	assert_memory_equal(in, out, sizeof out);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"op\":\"send\",\"fault\":\"slice\",\"bytes\":2000"));
+	assert_non_null(strstr(x.log, "\"op\":\"sendmsg\",\"fault\":\"slice\""));
+	assert_null(strstr(x.log, "\"op\":\"recv\"")); /* aimed at writes only */
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* limit-data (toxiproxy's limit_data): the call that would pass the budget is cut to it, then
+ * the connection is shut both ways: the peer reads the bytes and a FIN, the program the end of
+ * the stream, and its writes fail EPIPE. */
+static void limit_data_closes_cleanly(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char b[32];
+	wrap(net, "limit-data=10@conn=c1", 1, &x);
+	pair(&x.w, &l, &c, &s);
+	assert_int_equal(sd_send(&x.w, c, "abcdef", 6, 0), 6);
+	assert_int_equal(sd_send(&x.w, c, "ghijkl", 6, 0), 4);
+	assert_int_equal(sd_recv(&x.w, s, b, 10, MSG_WAITALL), 10);
+	assert_memory_equal(b, "abcdefghij", 10);
+	assert_int_equal(sd_recv(&x.w, s, b, sizeof b, 0), 0);        /* the FIN */
+	assert_int_equal(sd_send(&x.w, s, "zz", 2, MSG_NOSIGNAL), 2); /* half-closed: fine */
+	assert_int_equal(sd_recv(&x.w, c, b, sizeof b, 0), 0);
+	assert_int_equal(sd_send(&x.w, c, "m", 1, MSG_NOSIGNAL), -EPIPE);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"conn\":\"c1\",\"call\":3,\"op\":\"send\","
+				      "\"fault\":\"limit-data\",\"bytes\":4,\"asked\":6}"));
+	assert_non_null(strstr(x.log, "\"op\":\"recv\",\"fault\":\"limit-data\",\"bytes\":0"));
+	assert_null(strstr(x.log, "\"conn\":\"a1\""));
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* slow-close waits before close and shutdown; timeout stalls one call, then the connection is
+ * dead for good (it fires once). */
+static void slow_close_and_timeout(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char b[8];
+	wrap(net, "slow-close=30@conn=c1,timeout=40@conn=a1@after=1", 1, &x);
+	pair(&x.w, &l, &c, &s);
+	assert_int_equal(sd_send(&x.w, c, "hi", 2, 0), 2);
+	assert_int_equal(sd_recv(&x.w, s, b, 2, MSG_WAITALL), 2); /* a1 call 1 */
+	int64_t t0 = sd_now_ns(&x.w);
+	assert_int_equal(sd_send(&x.w, s, "yo", 2, 0), -ETIMEDOUT);
+	assert_true(sd_now_ns(&x.w) - t0 >= 40000000);
+	assert_int_equal(sd_recv(&x.w, c, b, sizeof b, 0), -ECONNRESET); /* the peer */
+	t0 = sd_now_ns(&x.w);
+	assert_int_equal(sd_recv(&x.w, s, b, sizeof b, 0), 0); /* dead, not stalled again */
+	assert_int_equal(sd_send(&x.w, s, "x", 1, MSG_NOSIGNAL), -EPIPE);
+	t0 = sd_now_ns(&x.w);
+	sd_shutdown(&x.w, c, SHUT_RDWR);
+	assert_int_equal(sd_close(&x.w, c), 0);
+	assert_true(sd_now_ns(&x.w) - t0 >= 60000000);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"conn\":\"a1\",\"call\":2,\"op\":\"send\","
+				      "\"fault\":\"timeout\",\"bytes\":0,\"asked\":2,"
+				      "\"errno\":\"ETIMEDOUT\"}"));
+	assert_non_null(strstr(x.log, "\"op\":\"shutdown\",\"fault\":\"slow-close\""));
+	assert_non_null(strstr(x.log, "\"op\":\"close\",\"fault\":\"slow-close\""));
+	const char *t = strstr(x.log, "\"fault\":\"timeout\"");
+	assert_null(strstr(t + 1, "\"fault\":\"timeout\""));
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, l);
+}
+
+/* emfile and enfile on epoll_create, eai-again and eai-noname on getaddrinfo: calls with no
+ * connection, decided by their ordinal among the calls of their op (sd_fault_call). */
+static void epoll_create_and_resolver_failures(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	wrap(net, "enfile=1@op=epoll@for=1,eai-again=1@after=1@for=1,eai-noname=1@after=2", 1, &x);
+	assert_int_equal(sd_epoll_create(&x.w, 0), -ENFILE);
+	int ep = sd_epoll_create(&x.w, 0);
+	assert_true(ep >= 0);
+	assert_int_equal(sd_fault_call(&x.w, SD_OP_RESOLVE, "getaddrinfo"), 0);
+	assert_int_equal(sd_fault_call(&x.w, SD_OP_RESOLVE, "getaddrinfo"), EAI_AGAIN);
+	assert_int_equal(sd_fault_call(&x.w, SD_OP_RESOLVE, "getaddrinfo"), EAI_NONAME);
+	assert_int_equal(sd_fault_call(net, SD_OP_RESOLVE, "getaddrinfo"), 0); /* no wrapper */
+	/* a socket's ordinal is its own: epoll and resolve calls did not count */
+	int s = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0);
+	assert_true(s >= 0);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"conn\":\"?0\",\"call\":1,\"op\":\"epoll_create\","
+				      "\"fault\":\"enfile\",\"bytes\":0,\"asked\":0,"
+				      "\"errno\":\"ENFILE\"}"));
+	assert_non_null(strstr(x.log, "\"call\":2,\"op\":\"getaddrinfo\",\"fault\":\"eai-again\","
+				      "\"bytes\":0,\"asked\":0,\"errno\":\"EAI_AGAIN\"}"));
+	assert_non_null(
+		strstr(x.log, "\"call\":3,\"op\":\"getaddrinfo\",\"fault\":\"eai-noname\""));
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, ep);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(spec_errors),
+	T(targets_aim_the_decisions),
+	T(latency_and_slice_sizes_are_seeded),
+	T(time_kinds_keep_the_stream_exact),
+	T(limit_data_closes_cleanly),
+	T(slow_close_and_timeout),
+	T(epoll_create_and_resolver_failures),
+	T(countdown_counts_the_connections_calls),
+	T(epipe_and_etimedout_kill_the_connection),
+	T(enobufs_and_enomem_fail_one_send),
+	T(emfile_and_enfile_on_socket_and_accept),
+	T(window_follows_the_nets_clock),
 	T(short_io_keeps_the_stream_exact),
 	T(short_msg_calls_keep_the_stream_exact),
 	T(eintr_fails_blocking_calls_first),
