@@ -64,6 +64,19 @@ static int resolve_ioctl(int fd, unsigned long req, ...)
 	return SD__LIBC(ioctl)(fd, req, arg);
 }
 
+/* prctl takes at most four arguments after the option, each an unsigned long (prctl(2)). */
+static int resolve_prctl(int option, ...)
+{
+	va_list ap;
+	unsigned long a[4];
+	va_start(ap, option);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	find(&sd__libc.prctl, "prctl", 1);
+	return SD__LIBC(prctl)(option, a[0], a[1], a[2], a[3]);
+}
+
 static void resolve_freeaddrinfo(struct addrinfo *ai)
 {
 	find(&sd__libc.freeaddrinfo, "freeaddrinfo", 1);
@@ -85,6 +98,7 @@ struct sd__libc sd__libc = {
 	.ioctl = resolve_ioctl,
 	.freeaddrinfo = resolve_freeaddrinfo,
 	.closefrom = resolve_closefrom,
+	.prctl = resolve_prctl,
 };
 
 void *sd__libc_named[SD__LIBC_NAMED_COUNT];
@@ -157,6 +171,7 @@ void sd__libc_resolve_all(void)
 	find(&sd__libc.ioctl, "ioctl", 0);
 	find(&sd__libc.freeaddrinfo, "freeaddrinfo", 0);
 	find(&sd__libc.closefrom, "closefrom", 0);
+	find(&sd__libc.prctl, "prctl", 0);
 	find_named_pass(1);
 }
 

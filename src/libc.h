@@ -109,6 +109,7 @@ struct sd__libc {
 	int (*ioctl)(int fd, unsigned long req, ...);
 	void (*freeaddrinfo)(struct addrinfo *ai);
 	void (*closefrom)(int lo);
+	int (*prctl)(int option, ...);
 };
 
 extern struct sd__libc sd__libc;

@@ -14,6 +14,8 @@
  *                                     takes several, or none): always sd__on_<name>(args...).
  *   VOID(name, params, args)          the same, for a function that returns nothing.
  *
+ * epoll_wait and epoll_pwait are ANY lines: the LD_PRELOAD route tells the fault wrapper of
+ * every wait, on an epoll set of its own or not (sd__route_waited).
  * write and writev are ANY lines: on descriptors 1 and 2 the route sees what is written
  * (in-process, the tail of a server's output for harness errors, proc.c). close is one too:
  * the route's own descriptor (the LD_PRELOAD log) is never the program's to close.
@@ -91,9 +93,9 @@
 	ANY(int, epoll_create, (int size), (size))                                                 \
 	ANY(int, epoll_create1, (int f), (f))                                                      \
 	ANY(int, epoll_ctl, (int ep, int op, int fd, struct epoll_event *e), (ep, op, fd, e))      \
-	FD(int, epoll_wait, (int ep, struct epoll_event *e, int n, int t), (ep, e, n, t), ep)      \
-	FD(int, epoll_pwait, (int ep, struct epoll_event *e, int n, int t, const sigset_t *s),     \
-	   (ep, e, n, t, s), ep)                                                                   \
+	ANY(int, epoll_wait, (int ep, struct epoll_event *e, int n, int t), (ep, e, n, t))         \
+	ANY(int, epoll_pwait, (int ep, struct epoll_event *e, int n, int t, const sigset_t *s),    \
+	    (ep, e, n, t, s))                                                                      \
 	ANY(int, getaddrinfo,                                                                      \
 	    (const char *h, const char *s, const struct addrinfo *hi, struct addrinfo **r),        \
 	    (h, s, hi, r))                                                                         \

@@ -142,6 +142,12 @@ long sd__route_queued(struct sd__fdh *h, int outq)
 	return net ? sd_sim_queued(net, h->sfd, outq) : -EOPNOTSUPP;
 }
 
+int sd__route_sigpipe_raised(void) { return 0; /* no kernel socket on this route */ }
+
+int sd__route_plain_calls(void) { return 0; }
+
+void sd__route_waited(void) {}
+
 void sd__route_read_short(struct sd_net *net, int sfd)
 {
 	net = sim_of(net);

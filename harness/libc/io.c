@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <sockdrill/real.h>
+
 #define IOV_LIMIT 1024 /* UIO_MAXIOV */
 
 /* The kernel raises SIGPIPE for a write to a broken connection without MSG_NOSIGNAL; the
@@ -12,9 +14,25 @@
  * (sd_sim_stats.sigpipes), so the fuzzer goes on. */
 static ssize_t sent(ssize_t rc, int flags)
 {
-	if (rc == -EPIPE && sd__route_kernel_fds && !(flags & MSG_NOSIGNAL))
+	if (rc == -EPIPE && sd__route_kernel_fds && !(flags & MSG_NOSIGNAL) &&
+	    !((flags & SD_MSG_PLAIN) && sd__route_sigpipe_raised()))
 		raise(SIGPIPE);
 	return sd__ret_cp(rc);
+}
+
+/* Once a program has sandboxed itself (the preload saw prctl(PR_SET_NO_NEW_PRIVS) or
+ * prctl(PR_SET_SECCOMP): OpenSSH, libseccomp), its read, write, readv and writev on the
+ * kernel's sockets are made as those very system calls, not as recv or send (SD_MSG_PLAIN): a
+ * filter that allows write but kills sendto (OpenSSH's) sees only calls it expects. Then a
+ * write's SIGPIPE is the kernel's own, and `sent` raises it only for an EPIPE the fault
+ * wrapper injected. Before that, recv and send keep the ENOTSOCK check (sd__stale): a number
+ * that a raw system call gave to a file is never read or written as a socket. */
+static int plain(void)
+{
+	if (!sd__route_plain_calls())
+		return 0;
+	sd__route_sigpipe_raised(); /* nothing left over from an earlier call */
+	return SD_MSG_PLAIN;
 }
 
 /* A read's result. One shorter than asked (a peek aside) goes to the route, which keeps
@@ -41,7 +59,7 @@ ssize_t sd__on_read(struct sd__fdh *h, int fd, void *b, size_t n)
 	sd__route_cancel_point();
 	struct sd_net *net = h->net;
 	int sfd = h->sfd;
-	return got(net, sfd, sd_recv(net, sfd, b, n, 0), n, 0);
+	return got(net, sfd, sd_recv(net, sfd, b, n, plain()), n, 0);
 }
 
 /* _FORTIFY_SOURCE's checked versions: an overflowing length goes to the C library's own, which
@@ -111,7 +129,7 @@ ssize_t sd__on_readv(struct sd__fdh *h, int fd, const struct iovec *v, int n)
 	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
 	struct sd_net *net = h->net;
 	int sfd = h->sfd;
-	ssize_t rc = sd_recvmsg(net, sfd, &m, 0);
+	ssize_t rc = sd_recvmsg(net, sfd, &m, plain());
 	return got(net, sfd, rc, rc > 0 ? iov_len(v, (size_t)n) : 0, 0);
 }
 
@@ -153,7 +171,8 @@ ssize_t sd__on_write(int fd, const void *b, size_t n)
 	}
 	sd__route_cancel_point();
 	int saved = errno;
-	ssize_t r = sent(sd_send(h->net, h->sfd, b, n, 0), 0);
+	int f = plain();
+	ssize_t r = sent(sd_send(h->net, h->sfd, b, n, f), f);
 	if (!sd__stale(r, fd))
 		return r;
 	errno = saved;
@@ -200,7 +219,8 @@ ssize_t sd__on_writev(int fd, const struct iovec *v, int n)
 		return sd__ret(-EINVAL);
 	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
 	int saved = errno;
-	ssize_t r = sent(sd_sendmsg(h->net, h->sfd, &m, 0), 0);
+	int f = plain();
+	ssize_t r = sent(sd_sendmsg(h->net, h->sfd, &m, f), f);
 	if (!sd__stale(r, fd))
 		return r;
 	errno = saved;

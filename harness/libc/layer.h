@@ -97,6 +97,15 @@ long sd__route_queued(struct sd__fdh *h, int outq);
  * epoll (sd_sim_wake_readers), since on Linux such a read means the queue was drained; under
  * LD_PRELOAD nothing (the kernel's epoll cannot be told). */
 void sd__route_read_short(struct sd_net *net, int sfd);
+/* 1 when the kernel raised SIGPIPE itself for this thread's last write made as write(2)
+ * (SD_MSG_PLAIN; the preload); reading clears it. 0 on a route without kernel sockets. */
+int sd__route_sigpipe_raised(void);
+/* 1 when a program's read, write, readv and writev on the kernel's sockets are to be made as
+ * those system calls (SD_MSG_PLAIN): the preload, once the program sandboxed itself. */
+int sd__route_plain_calls(void);
+/* The program waits for readiness on the kernel's descriptors (poll, select, epoll): the
+ * preload tells the fault wrapper (sd_fault_note_wait). */
+void sd__route_waited(void);
 /* The descriptor the route keeps for itself (under LD_PRELOAD the fault log, preload_out.c)
  * when it is in [lo, hi] and still the route's, else -1: the program's close, closefrom,
  * close_range, dup2 and dup3 never take it (sock.c). One load when it is not in the range. */

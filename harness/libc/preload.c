@@ -3,10 +3,12 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -254,6 +256,39 @@ long sd__route_queued(struct sd__fdh *h, int outq)
 {
 	(void)h, (void)outq;
 	return -EOPNOTSUPP; /* never asked: the kernel answers for its own sockets */
+}
+
+int sd__route_sigpipe_raised(void) { return sd_real_sigpipe_raised(); }
+
+/*
+ * A program that sandboxes itself (OpenSSH's pre-authentication child, anything using
+ * libseccomp) first calls prctl(PR_SET_NO_NEW_PRIVS) or prctl(PR_SET_SECCOMP); its filter
+ * may then kill any system call it did not list, such as a sendto standing in for its write.
+ * From that call on (set before it: the filter applies at once), the layer makes the
+ * program's read, write, readv and writev as those system calls (io.c, SD_MSG_PLAIN). A fork
+ * keeps the flag with the memory; an image exec'd after sandboxing starts without it.
+ */
+static int sandboxed;
+
+int sd__route_plain_calls(void) { return __atomic_load_n(&sandboxed, __ATOMIC_RELAXED); }
+
+void sd__route_waited(void)
+{
+	if (__atomic_load_n(&active, __ATOMIC_ACQUIRE))
+		sd_fault_note_wait(&faulty);
+}
+
+SD__EXPORT int prctl(int option, ...)
+{
+	va_list ap;
+	unsigned long a[4];
+	va_start(ap, option);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (option == PR_SET_NO_NEW_PRIVS || option == PR_SET_SECCOMP)
+		__atomic_store_n(&sandboxed, 1, __ATOMIC_RELAXED);
+	return SD__LIBC(prctl)(option, a[0], a[1], a[2], a[3]);
 }
 
 void sd__route_read_short(struct sd_net *net, int sfd)

@@ -341,9 +341,12 @@ int sd__on_epoll_ctl(int ep, int op, int fd, struct epoll_event *e)
 	return RET(sd_epoll_ctl(he->net, he->sfd, op, hf->sfd, e));
 }
 
-int sd__on_epoll_wait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, int t)
+int sd__on_epoll_wait(int ep, struct epoll_event *e, int n, int t)
 {
+	struct sd__fdh *h = sd__route_kernel_fds ? NULL : sd__fd_lookup(ep);
 	if (sd__route_kernel_fds)
+		sd__route_waited();
+	if (!h)
 		return SD__LIBC(epoll_wait)(ep, e, n, t);
 	if (h->kep >= 0)
 		return RET(sd__epoll_wait_mixed(h->net, h->sfd, h->kep, e, n, t));
@@ -351,10 +354,12 @@ int sd__on_epoll_wait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, i
 }
 
 /* No signal reaches the program during a sim wait, so the mask has nothing to change. */
-int sd__on_epoll_pwait(struct sd__fdh *h, int ep, struct epoll_event *e, int n, int t,
-		       const sigset_t *s)
+int sd__on_epoll_pwait(int ep, struct epoll_event *e, int n, int t, const sigset_t *s)
 {
-	if (sd__route_kernel_fds)
+	if (sd__route_kernel_fds || !sd__fd_lookup(ep)) {
+		if (sd__route_kernel_fds)
+			sd__route_waited();
 		return SD__LIBC(epoll_pwait)(ep, e, n, t, s);
-	return sd__on_epoll_wait(h, ep, e, n, t);
+	}
+	return sd__on_epoll_wait(ep, e, n, t);
 }

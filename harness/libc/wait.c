@@ -152,6 +152,8 @@ int sd__wait(struct pollfd *p, nfds_t n, int64_t timeout_ns, const sigset_t *mas
 
 int sd__on_poll(struct pollfd *p, nfds_t n, int t)
 {
+	if (sd__route_kernel_fds)
+		sd__route_waited();
 	if (sd__route_kernel_fds || !has_ours(p, n))
 		return SD__LIBC(poll)(p, n, t);
 	sd__route_cancel_point();
@@ -182,6 +184,8 @@ static int ts_ns(const struct timespec *t, int64_t *ns)
 
 int sd__on_ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sigset_t *s)
 {
+	if (sd__route_kernel_fds)
+		sd__route_waited();
 	if (sd__route_kernel_fds || !has_ours(p, n))
 		return SD__LIBC(ppoll)(p, n, t, s);
 	sd__route_cancel_point();
@@ -260,6 +264,8 @@ static int select_wait(int n, fd_set *r, fd_set *w, fd_set *e, int64_t timeout_n
 int sd__on_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t)
 {
 	int m = n > FD_SETSIZE ? FD_SETSIZE : n;
+	if (sd__route_kernel_fds)
+		sd__route_waited();
 	if (sd__route_kernel_fds || n < 0 || !sets_have_ours(m, r, w, e))
 		return SD__LIBC(select)(n, r, w, e, t);
 	sd__route_cancel_point();
@@ -282,6 +288,8 @@ int sd__on_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 		   const sigset_t *s)
 {
 	int m = n > FD_SETSIZE ? FD_SETSIZE : n;
+	if (sd__route_kernel_fds)
+		sd__route_waited();
 	if (sd__route_kernel_fds || n < 0 || !sets_have_ours(m, r, w, e))
 		return SD__LIBC(pselect)(n, r, w, e, t, s);
 	sd__route_cancel_point();

@@ -267,6 +267,13 @@ int sd_fault_set_hooks(struct sd_net *net, const struct sd_fault_hooks *hooks);
  * (sd_fault_lock, as around fork) or before any other thread uses the wrapper. */
 void sd_fault_set_pid(struct sd_net *net, long pid);
 
+/* The program waited for readiness (poll, select, epoll_wait), as an interposer that passes
+ * those calls on to the kernel sees (the preload). Once told, the wrapper refuses a
+ * non-blocking call with EAGAIN only in the middle of a read or write loop, never as the first
+ * call of a direction after a wait, where a kernel would have had data or room
+ * (docs/faults.md). No-op for another net. */
+void sd_fault_note_wait(struct sd_net *net);
+
 extern const struct sd_ops sd_fault_ops;
 
 #ifdef __cplusplus

@@ -40,6 +40,10 @@ struct sd_real_syscalls {
 	int (*epoll_create1)(int);
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	int (*epoll_wait)(int, struct epoll_event *, int, int);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
 };
 
 /* The C library's own functions, found past any interposer (a program linking sockdrill's
@@ -54,6 +58,20 @@ int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys)
  * close_range): own != 0 makes kernel descriptor fd one of the instance's, own == 0 lets it
  * go without closing it. 0, or -EINVAL (not a real instance), -EBADF (fd out of range). */
 int sd_real_adopt(struct sd_net *net, int fd, int own);
+
+/*
+ * SD_MSG_PLAIN in the flags of send, recv, sendmsg or recvmsg: the call is a program's own
+ * write, read, writev or readv (an interposer that passes a program's calls on: the preload),
+ * so the instance makes that system call and not send/recv/sendmsg/recvmsg. A sandboxed
+ * program (OpenSSH's seccomp filter kills sendto) sees the calls it made. Such a write gets
+ * no MSG_NOSIGNAL: SIGPIPE is then the kernel's, as for the program's own call, and
+ * sd_real_sigpipe_raised() says so. The bit is one Linux never takes from a program
+ * (MSG_CMSG_COMPAT); sendmsg and recvmsg with an address or control data ignore it.
+ */
+#define SD_MSG_PLAIN ((int)0x80000000u)
+/* 1 when this thread's last SD_MSG_PLAIN write failed with EPIPE, so that the kernel raised
+ * SIGPIPE itself; reading clears it (an interposer asks before and after a write). */
+int sd_real_sigpipe_raised(void);
 /*
  * Kernel variants (docs/sim-vs-linux.md, "Kernel variants"): behaviours in which the kernels
  * sockdrill runs on differ, which the sim models either way. Comparisons of sim and kernel

@@ -484,14 +484,15 @@ class Sockdrill:
         return RunReport(r.returncode, results, r.stdout, r.stderr, cmd)
 
     def wrap(self, cmd, faults=None, seed=None, host="127.0.0.1", port=None,
-             start_timeout=15.0, cwd=None, env=None, workdir=None):
+             start_timeout=15.0, cwd=None, env=None, workdir=None, inherited=False):
         """Starts `cmd` (a list) under `sockdrill wrap` with `faults` (a fault spec; None
         takes the driver's default, "" injects none) and `seed`, and waits until it accepts
         connections on host:port. "{port}" and "{host}" in cmd are replaced; without
         "{port}", pass `port`. The fault log and the server's output go to `workdir` (default:
         a new temporary directory), which is also the server's working directory unless `cwd`
-        is given. Returns the WrappedServer; stop it with .stop() (or use it as a context
-        manager)."""
+        is given. inherited=True also faults the TCP sockets the program's images start with
+        (`wrap --inherited`: sshd's re-exec, inetd). Returns the WrappedServer; stop it with
+        .stop() (or use it as a context manager)."""
         if not _is_loopback(host):
             raise ValueError(f"wrapped servers listen on loopback only, not {host}")
         faults = self.faults if faults is None else faults
@@ -507,14 +508,14 @@ class Sockdrill:
         for attempt in range(tries):
             try:
                 return self._wrap_once(cmd, port or free_port(host), faults, seed, host,
-                                       start_timeout, cwd, env, workdir, attempt)
+                                       start_timeout, cwd, env, workdir, attempt, inherited)
             except PortTaken as taken:
                 if attempt == tries - 1:
                     raise SockdrillError(f"port {taken} was taken by another process before "
                                          f"{cmd[0]} could listen on it ({tries} tries)") from None
 
     def _wrap_once(self, cmd, port, faults, seed, host, start_timeout, cwd, env, workdir,
-                   attempt):
+                   attempt, inherited=False):
         argv = [c.replace("{port}", str(port)).replace("{host}", host) for c in cmd]
         if "/" in argv[0]:  # relative to the caller, not to the server's working directory
             argv[0] = os.path.abspath(argv[0])
@@ -531,6 +532,8 @@ class Sockdrill:
             full += ["--faults", faults]
         if seed is not None:
             full += ["--seed", str(seed)]
+        if inherited:
+            full += ["--inherited"]
         full += ["--", *argv]
         with open(output, "wb") as f:
             proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=f,

@@ -45,6 +45,13 @@ static ssize_t lc_sendmsg(int fd, const struct msghdr *m, int f)
 	return SD__LIBC(sendmsg)(fd, m, f);
 }
 static ssize_t lc_recvmsg(int fd, struct msghdr *m, int f) { return SD__LIBC(recvmsg)(fd, m, f); }
+static ssize_t lc_read(int fd, void *b, size_t n) { return SD__LIBC(read)(fd, b, n); }
+static ssize_t lc_write(int fd, const void *b, size_t n) { return SD__LIBC(write)(fd, b, n); }
+static ssize_t lc_readv(int fd, const struct iovec *v, int n) { return SD__LIBC(readv)(fd, v, n); }
+static ssize_t lc_writev(int fd, const struct iovec *v, int n)
+{
+	return SD__LIBC(writev)(fd, v, n);
+}
 static int lc_shutdown(int fd, int how) { return SD__LIBC(shutdown)(fd, how); }
 static int lc_close(int fd) { return SD__LIBC(close)(fd); }
 static int lc_setsockopt(int fd, int lv, int n, const void *v, socklen_t l)
@@ -105,6 +112,10 @@ const struct sd_real_syscalls sd_real_libc = {
 	.epoll_create1 = lc_epoll_create1,
 	.epoll_ctl = lc_epoll_ctl,
 	.epoll_wait = lc_epoll_wait,
+	.read = lc_read,
+	.write = lc_write,
+	.readv = lc_readv,
+	.writev = lc_writev,
 };
 
 /*
@@ -270,13 +281,43 @@ static int real_connect(void *state, int fd, const struct sockaddr *a, socklen_t
 	return RET(r->sys->connect(fd, a, len));
 }
 
+/* SD_MSG_PLAIN (sockdrill/real.h): a program's own write, read, writev or readv, made as that
+ * system call. A write's EPIPE came with the kernel's SIGPIPE: noted for the interposer. */
+static __thread int plain_epipe;
+
+int sd_real_sigpipe_raised(void)
+{
+	int was = plain_epipe;
+	plain_epipe = 0;
+	return was;
+}
+
+static ssize_t plain_result(ssize_t n)
+{
+	if (n < 0 && errno == EPIPE)
+		plain_epipe = 1;
+	return n < 0 ? -errno : n;
+}
+
+/* writev and readv stand for sendmsg and recvmsg only without an address or control data
+ * (and IOV_MAX pieces at most, as they take). */
+static int plain_msg(const struct msghdr *msg, int flags)
+{
+	return flags == SD_MSG_PLAIN && msg && !msg->msg_name && !msg->msg_controllen &&
+	       msg->msg_iovlen <= 1024;
+}
+
 static ssize_t real_send(void *state, int fd, const void *buf, size_t len, int flags)
 {
 	struct real *r = state;
 	ssize_t n;
 	CHECK_FD(r, fd);
+	if (flags == SD_MSG_PLAIN) { /* the program's own write */
+		n = r->sys->write(fd, buf, len);
+		return plain_result(n);
+	}
 	/* A library must not kill its host with SIGPIPE: EPIPE is the result instead. */
-	n = r->sys->send(fd, buf, len, flags | MSG_NOSIGNAL);
+	n = r->sys->send(fd, buf, len, (flags & ~SD_MSG_PLAIN) | MSG_NOSIGNAL);
 	return n < 0 ? -errno : n;
 }
 
@@ -285,7 +326,8 @@ static ssize_t real_recv(void *state, int fd, void *buf, size_t len, int flags)
 	struct real *r = state;
 	ssize_t n;
 	CHECK_FD(r, fd);
-	n = r->sys->recv(fd, buf, len, flags);
+	n = flags == SD_MSG_PLAIN ? r->sys->read(fd, buf, len)
+				  : r->sys->recv(fd, buf, len, flags & ~SD_MSG_PLAIN);
 	return n < 0 ? -errno : n;
 }
 
@@ -296,7 +338,11 @@ static ssize_t real_sendmsg(void *state, int fd, const struct msghdr *msg, int f
 	CHECK_FD(r, fd);
 	if (msg && msg->msg_name && !permitted(r, msg->msg_name, msg->msg_namelen))
 		return -EPERM;
-	n = r->sys->sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+	if (plain_msg(msg, flags)) {
+		n = r->sys->writev(fd, msg->msg_iov, (int)msg->msg_iovlen);
+		return plain_result(n);
+	}
+	n = r->sys->sendmsg(fd, msg, (flags & ~SD_MSG_PLAIN) | MSG_NOSIGNAL);
 	return n < 0 ? -errno : n;
 }
 
@@ -305,7 +351,13 @@ static ssize_t real_recvmsg(void *state, int fd, struct msghdr *msg, int flags)
 	struct real *r = state;
 	ssize_t n;
 	CHECK_FD(r, fd);
-	n = r->sys->recvmsg(fd, msg, flags);
+	if (plain_msg(msg, flags)) {
+		n = r->sys->readv(fd, msg->msg_iov, (int)msg->msg_iovlen);
+		if (n >= 0)
+			msg->msg_flags = 0, msg->msg_namelen = 0, msg->msg_controllen = 0;
+	} else {
+		n = r->sys->recvmsg(fd, msg, flags & ~SD_MSG_PLAIN);
+	}
 	return n < 0 ? -errno : n;
 }
 

@@ -16,6 +16,8 @@ struct finfo {
 	uint64_t moved; /* limit-data: bytes read and written so far */
 	int limited;    /* limit-data: the budget is spent, the connection shut */
 	int stalled;    /* timeout: it fired on this connection */
+	uint64_t gen[2]; /* f->waits at the last read-side [0] and write-side [1] call */
+	unsigned char went[2]; /* such a call was made (since the socket became this one) */
 };
 
 struct fstate {
@@ -32,6 +34,8 @@ struct fstate {
 	uint64_t nth[SD_OP_KINDS]; /* calls decided with no connection (socket, epoll, resolve) */
 	long injected;
 	struct sd_fault_hooks hooks; /* sd_fault_set_hooks; zero: none */
+	uint64_t waits;   /* sd_fault_note_wait: the program's poll, select and epoll waits */
+	int waits_noted;  /* they are told, so EAGAIN follows the rule of `drained` */
 };
 
 #define IN(f) ((f)->inner)
@@ -207,6 +211,32 @@ static void spend(struct fstate *f, int fd, const struct sd_fault_decision *d, s
 		sd_shutdown(IN(f), fd, SHUT_RDWR);
 }
 
+/*
+ * Whether EAGAIN is something a kernel could answer this call (f->m held). A kernel refuses a
+ * non-blocking read only when the receive queue is empty, and a write only when the send
+ * buffer is full; a program that has just been told by poll, select or epoll that the socket
+ * is ready finds data or room (OpenSSH's packet reader takes EAGAIN after ppoll as fatal, and
+ * postgres its first 1-byte send's). So when the program's waits are told (the preload:
+ * sd_fault_note_wait), EAGAIN comes only in the middle of a loop: the same direction's
+ * previous call on this socket was made since the program last waited, as when it reads
+ * until the queue runs dry or writes until the buffer is full. The first call after any wait,
+ * and a socket's first call of a direction, are never refused. (Calls of other threads'
+ * sockets between the wait and the call count as the same loop: waits are counted per
+ * process, which only ever spares more.)
+ */
+static int drained(struct fstate *f, struct finfo *i, enum sd_fault_op op)
+{
+	if (op != SD_OP_READ && op != SD_OP_WRITE && op != SD_OP_ACCEPT)
+		return 1;
+	int dir = op == SD_OP_WRITE;
+	uint64_t now = __atomic_load_n(&f->waits, __ATOMIC_RELAXED);
+	int mid = !__atomic_load_n(&f->waits_noted, __ATOMIC_RELAXED) ||
+		  (i->went[dir] && i->gen[dir] == now);
+	i->gen[dir] = now;
+	i->went[dir] = 1;
+	return mid;
+}
+
 /* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. A
  * non-blocking call that is to fail with EAGAIN has its readiness made new here; one that is
  * cut short gets in *wake the events to make new once it returned (0: none). */
@@ -218,6 +248,7 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 	int blocking = !msg_dontwait;
 	size_t known = 0;
 	*wake = 0;
+	int mid_loop = 1;
 	pthread_mutex_lock(&f->m);
 	struct finfo *i = info(f, fd);
 	if (i) {
@@ -227,6 +258,7 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 		call = ++i->calls;
 		blocking = blocking && !i->nonblock;
 		known = op == SD_OP_READ ? i->peeked : 0;
+		mid_loop = drained(f, i, op);
 	}
 	pthread_mutex_unlock(&f->m);
 	enum sd_fault_wait wait = blocking ? SD_WAIT_BLOCKING
@@ -236,6 +268,12 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 	sd_fault_decide_at(&f->spec, f->seed, conn, call, op, wait, len, since_start(f), d);
 	if (known)
 		settle_known(d, len, known);
+	if (d->err == EAGAIN && !mid_loop) {
+		/* not where a kernel refuses the call: see `drained` */
+		d->err = 0;
+		d->len = len;
+		d->fault = d->delay_ms ? "delay" : NULL;
+	}
 	if (f->hooks.seen)
 		f->hooks.seen(f->hooks.ctx, op, blocking, d);
 	if (d->limit || d->err == ETIMEDOUT)
@@ -815,4 +853,13 @@ int sd_fault_adopt(struct sd_net *net, int fd, uint64_t role, int nonblock)
 	}
 	pthread_mutex_unlock(&f->m);
 	return i ? 0 : -ENOMEM;
+}
+
+void sd_fault_note_wait(struct sd_net *net)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return;
+	struct fstate *f = net->state;
+	__atomic_store_n(&f->waits_noted, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&f->waits, 1, __ATOMIC_RELAXED);
 }

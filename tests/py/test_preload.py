@@ -146,6 +146,47 @@ def test_no_eagain_or_short_call_on_nonblocking_kernel_sockets(build, tmp_path):
     assert r.stdout.splitlines() == ["1", "b'hello'", "3", "b'a'"]
 
 
+SANDBOXED_WRITES = (
+    "import ctypes, signal, struct\n"
+    "n = 0\n"
+    "def on_pipe(sig, frame):\n    global n\n    n += 1\n"
+    "signal.signal(signal.SIGPIPE, on_pipe)\n"
+    "assert ctypes.CDLL(None).prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS\n"
+    "if len(sys.argv) > 1:  # the peer resets the connection\n"
+    "    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+    "    s.close()\n"
+    "errs = 0\n"
+    "for i in range(20):\n"
+    "    try:\n        os.write(c.fileno(), b'x')\n"
+    "    except OSError:\n        errs += 1\n"
+    "print('signals', n, 'errors', errs)\n")
+
+
+def test_sigpipe_from_the_kernel_once_after_the_program_sandboxed_itself(build, tmp_path):
+    # After prctl(PR_SET_NO_NEW_PRIVS) the layer makes the program's write as write(2): the
+    # kernel raises SIGPIPE itself for a broken connection, and the layer must not raise a
+    # second one. The same signals and errors as without the preload.
+    prog = tmp_path / "prog.py"
+    prog.write_text(PAIR + SANDBOXED_WRITES)
+    direct = subprocess.run([PY, str(prog), "reset"], capture_output=True, text=True,
+                            timeout=60)
+    assert direct.returncode == 0 and direct.stdout.startswith("signals "), direct.stderr
+    r = wrap(build, "short-read=1", PY, prog, "reset")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == direct.stdout
+
+
+def test_injected_epipe_raises_sigpipe_after_the_program_sandboxed_itself(build, tmp_path):
+    # An EPIPE the wrapper injects made no system call, so the layer raises its SIGPIPE, and
+    # the writes after it find the connection dead in the kernel, which raises theirs: one
+    # signal per failed write, as a kernel gives.
+    prog = tmp_path / "prog.py"
+    prog.write_text(PAIR + SANDBOXED_WRITES)
+    r = wrap(build, "epipe=1@op=write", PY, prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "signals 20 errors 20\n"
+
+
 def test_sigpipe_as_without_the_preload(build, tmp_path):
     # A write to a reset connection raises SIGPIPE (the program did not ask MSG_NOSIGNAL):
     # the backends never raise it, so the layer does, as the kernel would have.
@@ -207,12 +248,13 @@ def test_log_never_writes_into_a_descriptor_the_program_reused(build, tmp_path, 
 
 @pytest.mark.parametrize("how, with_log", [("kill", False), ("eacces", True)])
 def test_no_system_call_a_sandbox_would_not_expect(build, tmp_path, how, with_log):
-    # A seccomp filter ends the process on fcntl (and on fstat unless it answers EACCES, as
-    # OpenSSH's does): blocking I/O under eintr and short reads, after ioctl(FIONBIO) set and
+    # A seccomp filter ends the process on fcntl, sendto and recvfrom (and on fstat unless it
+    # answers EACCES, as OpenSSH's does): its write and read must stay write and read. Blocking
+    # I/O under eintr, short reads and short writes, after ioctl(FIONBIO) set and
     # cleared O_NONBLOCK, must survive with the data intact. With the log, lines the preload
     # cannot check (fstat refused) are dropped and counted, never written unchecked.
     log = tmp_path / "faults.jsonl"
-    cmd = [str(build / "sockdrill"), "wrap", "--faults", "eintr=0.5,short-read=1"]
+    cmd = [str(build / "sockdrill"), "wrap", "--faults", "eintr=0.5,short-read=1,short-write=7"]
     if with_log:
         cmd += ["--log", str(log)]
     r = subprocess.run(cmd + ["--", str(build / "sd-test-sandboxed"), how], capture_output=True,
@@ -221,6 +263,7 @@ def test_no_system_call_a_sandbox_would_not_expect(build, tmp_path, how, with_lo
     assert r.stdout == "read 20000 bytes, 0 wrong, some EINTR\n"
     m = re.search(r"pid \d+: (.*)", r.stderr)
     assert m and "eintr read" in m.group(1) and "short-read read" in m.group(1), r.stderr
+    assert "short-write write" in m.group(1), r.stderr
     if with_log:
         assert "not logged (the log could not be checked)" in r.stderr, r.stderr
 

@@ -994,6 +994,48 @@ static void enobufs_and_enomem_fail_one_send(void **state)
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* Waits until fd has bytes to read (bounded: 5 s): loopback may hand them over a moment after
+ * the send returned. */
+static void readable(struct sd_net *net, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	assert_int_equal(sd_poll(net, &p, 1, 5000), 1);
+}
+
+/* Told of the program's waits (the preload: sd_fault_note_wait), the wrapper refuses a
+ * non-blocking call with EAGAIN only in the middle of a loop: never the first call of a
+ * direction after a wait, where a kernel has the data or the room poll promised. */
+static void eagain_only_mid_loop_once_waits_are_told(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char b[8];
+	pair(net, &l, &c, &s);
+	assert_int_equal(sd_send(net, c, "abcdef", 6, 0), 6);
+	readable(net, s);
+	wrap(net, "eagain=1,level-triggered", 1, &x);
+	/* not told: any non-blocking call may be refused, as before */
+	assert_int_equal(sd_recv(&x.w, s, b, 2, MSG_DONTWAIT), -EAGAIN);
+	sd_fault_note_wait(&x.w);
+	assert_int_equal(sd_recv(&x.w, s, b, 2, MSG_DONTWAIT), 2); /* first after the wait */
+	assert_int_equal(sd_recv(&x.w, s, b + 2, 2, MSG_DONTWAIT), -EAGAIN); /* mid-loop */
+	sd_fault_note_wait(&x.w);
+	assert_int_equal(sd_recv(&x.w, s, b + 2, 4, MSG_DONTWAIT), 4);
+	assert_memory_equal(b, "abcdef", 6);
+	/* the write side keeps its own count: a socket's first write is never refused */
+	assert_int_equal(sd_send(&x.w, c, "gh", 2, MSG_DONTWAIT), 2);
+	assert_int_equal(sd_send(&x.w, c, "ij", 2, MSG_DONTWAIT), -EAGAIN);
+	sd_fault_note_wait(&x.w);
+	assert_int_equal(sd_send(&x.w, c, "ij", 2, MSG_DONTWAIT), 2);
+	readable(net, s);
+	assert_int_equal(sd_recv(net, s, b, 4, MSG_WAITALL), 4);
+	assert_memory_equal(b, "ghij", 4);
+	sd_fault_note_wait(net); /* another net: nothing */
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 /* emfile and enfile: socket() fails by its ordinal; accept fails and leaves the connection
  * queued, as accept-fail does. */
 static void emfile_and_enfile_on_socket_and_accept(void **state)
@@ -1196,5 +1238,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(level_triggered_programs_get_every_fault),
 	T(hooks_see_every_call_and_lines_carry_the_pid),
 	T(close_forgets_before_the_number_is_reused),
+	T(eagain_only_mid_loop_once_waits_are_told),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

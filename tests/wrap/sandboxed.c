@@ -1,5 +1,6 @@
 /* sockdrill tests: blocking socket I/O in a seccomp sandbox that kills the process on fcntl and
- * fstat, as a sandboxed server child's filter would: the preload must add no such call. */
+ * fstat, and on sendto and recvfrom (OpenSSH's filter lists write and read, not those), as a
+ * sandboxed server child's filter would: the preload must add or substitute no such call. */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -52,6 +53,8 @@ int main(int argc, char **argv)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 		DENY(__NR_fcntl, SECCOMP_RET_KILL_PROCESS),
+		DENY(__NR_sendto, SECCOMP_RET_KILL_PROCESS),
+		DENY(__NR_recvfrom, SECCOMP_RET_KILL_PROCESS),
 		DENY(__NR_fstat, stat_action),
 		DENY(__NR_newfstatat, stat_action),
 		DENY(__NR_statx, stat_action),
