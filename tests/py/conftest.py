@@ -149,3 +149,33 @@ def default_stop_signals():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+# The scenario prelude several tests start from: a listener S on an ephemeral port and a
+# client C connected to it (accepted as S).
+SERVER_PRELUDE = """\
+s: L = socket(inet) -> fd
+s: bind(L, 127.0.0.1:0) -> 0
+s: listen(L, 8) -> 0
+s: P = port(L)
+c: C = socket(inet) -> fd
+c: connect(C, 127.0.0.1:$P) -> 0
+s: S = accept(L) -> fd
+"""
+
+
+@pytest.fixture(scope="session")
+def dialog(tmp_path_factory):
+    """tests/fuzz_own_server's dialog server, built once as its user would: the in-process
+    fuzzer (fuzz_dialog) and the native program (dialog_server), both with ASan and UBSan."""
+    bdir = tmp_path_factory.mktemp("dialog") / "b"
+    conf = subprocess.run(["cmake", "-S", ROOT / "tests" / "fuzz_own_server", "-B", bdir,
+                           f"-DSOCKDRILL_DIR={ROOT}",
+                           "-DCMAKE_C_FLAGS=-fsanitize=address,undefined -g -O1"],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, CC="clang"))
+    assert conf.returncode == 0, conf.stdout + conf.stderr
+    build = subprocess.run(["cmake", "--build", bdir, "-j", "2", "--target", "fuzz_dialog",
+                            "dialog_server"], capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return bdir

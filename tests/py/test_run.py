@@ -9,19 +9,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, host_one_role, required_variant
+from conftest import ROOT, SERVER_PRELUDE, host_one_role, required_variant
 
 SUITE = ROOT / "corpus" / "scenarios"
 
-SERVER = """\
-s: L = socket(inet) -> fd
-s: bind(L, 127.0.0.1:0) -> 0
-s: listen(L, 8) -> 0
-s: P = port(L)
-c: C = socket(inet) -> fd
-c: connect(C, 127.0.0.1:$P) -> 0
-s: S = accept(L) -> fd
-"""
+SERVER = SERVER_PRELUDE
 
 
 def run(sockdrill, *args, timeout=300):

@@ -6,15 +6,9 @@ import subprocess
 
 import pytest
 
-SERVER = """\
-s: L = socket(inet) -> fd
-s: bind(L, 127.0.0.1:0) -> 0
-s: listen(L, 8) -> 0
-s: P = port(L)
-c: C = socket(inet) -> fd
-c: connect(C, 127.0.0.1:$P) -> 0
-s: S = accept(L) -> fd
-"""
+from conftest import SERVER_PRELUDE
+
+SERVER = SERVER_PRELUDE
 HEAD = SERVER.count("\n")
 
 

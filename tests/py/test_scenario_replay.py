@@ -3,7 +3,6 @@ as a scenario file, which replays in-process on the sim (`sockdrill run --inproc
 kernel against the server's native build (`sockdrill wrap --run`). A bug planted after a dialog
 in a small server (tests/fuzz_own_server/dialog.c) shows on both; a clean dialog passes on
 both; the input's faults on the server's calls reach both."""
-import os
 import subprocess
 
 import pytest
@@ -37,21 +36,6 @@ def plan(clients, seed=0, segment=0, faults=None):
     return b
 
 
-@pytest.fixture(scope="module")
-def dialog(tmp_path_factory):
-    """tests/fuzz_own_server's dialog server, built as its user would: the in-process fuzzer
-    and the native program, both with ASan and UBSan."""
-    bdir = tmp_path_factory.mktemp("dialog") / "b"
-    conf = subprocess.run(["cmake", "-S", ROOT / "tests" / "fuzz_own_server", "-B", bdir,
-                           f"-DSOCKDRILL_DIR={ROOT}",
-                           "-DCMAKE_C_FLAGS=-fsanitize=address,undefined -g -O1"],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, CC="clang"))
-    assert conf.returncode == 0, conf.stdout + conf.stderr
-    build = subprocess.run(["cmake", "--build", bdir, "-j", "2", "--target", "fuzz_dialog",
-                            "dialog_server"], capture_output=True, text=True, timeout=900)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    return bdir
 
 
 def test_planted_bug_replays_on_the_sim_and_on_the_kernel(dialog, tmp_path):

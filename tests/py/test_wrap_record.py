@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, default_stop_signals, kill_if_alive
+from conftest import default_stop_signals, kill_if_alive
 
 REDIS = ["redis-server", "--port", "{port}", "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no"]
@@ -123,20 +123,6 @@ def test_fragile_server_session_replays_and_breaks_under_short_reads(build, tmp_
         in r.stdout
 
 
-@pytest.fixture(scope="module")
-def dialog(tmp_path_factory):
-    """tests/fuzz_own_server's dialog server: the native program and the in-process fuzzer."""
-    bdir = tmp_path_factory.mktemp("dialog") / "b"
-    conf = subprocess.run(["cmake", "-S", ROOT / "tests" / "fuzz_own_server", "-B", bdir,
-                           f"-DSOCKDRILL_DIR={ROOT}",
-                           "-DCMAKE_C_FLAGS=-fsanitize=address,undefined -g -O1"],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, CC="clang"))
-    assert conf.returncode == 0, conf.stdout + conf.stderr
-    build = subprocess.run(["cmake", "--build", bdir, "-j", "2", "--target", "fuzz_dialog",
-                            "dialog_server"], capture_output=True, text=True, timeout=900)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    return bdir
 
 
 def test_dialog_session_replays_natively_and_in_process_on_the_sim(build, dialog, tmp_path):
