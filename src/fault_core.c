@@ -363,13 +363,43 @@ int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size
 	return 0;
 }
 
+/* The table's row for kind k, or NULL. */
+static const struct kind *kind_row(int k)
+{
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if ((int)kinds[i].k == k)
+			return &kinds[i];
+	return NULL;
+}
+
+const char *sd_fault_kind_name(int k)
+{
+	const struct kind *r = kind_row(k);
+	return r ? r->name : NULL;
+}
+
+unsigned sd_fault_kind_ops(int k)
+{
+	const struct kind *r = kind_row(k);
+	return r ? r->ops : 0;
+}
+
+int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+{
+	const struct kind *r = kind_row(k);
+	if (!r)
+		return 0;
+	if (r->v == V_PROB)
+		return *(const double *)((const char *)s + r->off) > 0;
+	return *(const unsigned *)((const char *)s + r->off) != 0;
+}
+
 int sd_fault_active(const struct sd_fault_spec *s)
 {
-	return s->short_read || s->short_write || s->eintr > 0 || s->eagain > 0 || s->reset > 0 ||
-	       s->accept_fail > 0 || s->connect_fail > 0 || s->delay_ms || s->epipe > 0 ||
-	       s->etimedout > 0 || s->enobufs > 0 || s->enomem > 0 || s->emfile > 0 ||
-	       s->enfile > 0 || s->latency_ms || s->bandwidth_kbps || s->slice || s->limit_data ||
-	       s->slow_close_ms || s->timeout_ms || s->eai_again > 0 || s->eai_noname > 0;
+	for (int k = 0; k < SD_FK_KINDS; k++)
+		if (sd_fault_kind_asked(s, k))
+			return 1;
+	return 0;
 }
 
 /* splitmix64 over (seed, connection, call, which decision). */

@@ -231,6 +231,14 @@ static void seen(void *ctx, enum sd_fault_op op, int blocking, const struct sd_f
 		__atomic_fetch_add(&slot->faults[k][op], 1, __ATOMIC_RELAXED);
 }
 
+/* sd_fault_hooks.spared: the same rules as `seen`. */
+static void spared(void *ctx, enum sd_fault_op op)
+{
+	(void)ctx;
+	if (slot && (unsigned)op < SD_STATS_OPS)
+		__atomic_fetch_add(&slot->spared[op], 1, __ATOMIC_RELAXED);
+}
+
 /* This process's slot (claimed by pid), or NULL when the table is full. A program that execs
  * keeps its pid, and its new image the slot. */
 static struct sd_stats_slot *claim(pid_t pid, pid_t ppid)
@@ -277,6 +285,7 @@ void sd__preload_out_init(struct sd_net *faulty, const char *logpath, const char
 		.seen = stats ? seen : NULL,
 		.line = log_path[0] ? log_line : NULL,
 		.pid = self,
+		.spared = stats ? spared : NULL,
 	};
 	sd_fault_set_hooks(faulty, &h);
 }

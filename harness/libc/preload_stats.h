@@ -14,7 +14,7 @@
  * Fault kinds are names ("short-read", ...), entered once in `kinds` by the first process
  * that injects one: the table knows no list of kinds, so a new kind needs nothing here.
  */
-#define SD_STATS_MAGIC 0x31737473646b73ull /* "skdsts1" */
+#define SD_STATS_MAGIC 0x32737473646b73ull /* "skdsts2" */
 #define SD_STATS_SLOTS 128                 /* processes counted; later ones add to `lost` */
 #define SD_STATS_KINDS 32                  /* distinct fault kinds; later ones are dropped */
 #define SD_STATS_OPS   8                   /* enum sd_fault_op (SD_OP_KINDS) */
@@ -26,6 +26,9 @@ struct sd_stats_slot {
 	uint64_t faults[SD_STATS_KINDS][SD_STATS_OPS];
 	uint64_t unlogged; /* lines not written: the log could not be verified or reopened */
 	uint64_t capped;   /* faults after the log reached its cap */
+	/* non-blocking calls no EAGAIN may refuse, the first after a wait (sd_fault_hooks.spared):
+	 * counted in calls[op][0] as well */
+	uint64_t spared[SD_STATS_OPS];
 };
 
 struct sd_stats_kind {

@@ -111,6 +111,12 @@ struct sd_fault_spec {
 int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size_t errlen);
 /* 1 when the spec injects anything at all. */
 int sd_fault_active(const struct sd_fault_spec *spec);
+/* The kinds as the parser knows them, for a caller that reports on a spec (wrap's summary):
+ * kind k's name ("short-read", ...; NULL for no such kind), the ops it can touch (1 << enum
+ * sd_fault_op for each), and 1 when spec asks for it. */
+const char *sd_fault_kind_name(int k);
+unsigned sd_fault_kind_ops(int k);
+int sd_fault_kind_asked(const struct sd_fault_spec *spec, int k);
 
 /* Kinds of call, as the decisions see them. */
 enum sd_fault_op {
@@ -253,6 +259,10 @@ int sd_fault_respec(struct sd_net *net, const struct sd_fault_spec *spec, uint64
  *          wrapper's lock held, so lines never interleave.
  *   pid    when not 0, lines carry "pid" and connection ids the pid that numbered them
  *          (sd_fault_format_pid); sd_fault_set_pid changes it after fork.
+ *   spared (appended) called before `seen` for a non-blocking read, write or accept that no
+ *          EAGAIN may refuse: the first of its direction since the program waited (see
+ *          sd_fault_note_wait), whatever the decision was; the same rules as `seen`. With the
+ *          calls `seen` counts it tells whether EAGAIN could ever have fired.
  */
 struct sd_fault_hooks {
 	void (*seen)(void *ctx, enum sd_fault_op op, int blocking,
@@ -260,6 +270,7 @@ struct sd_fault_hooks {
 	void (*line)(void *ctx, const char *line, size_t len);
 	void *ctx;
 	long pid;
+	void (*spared)(void *ctx, enum sd_fault_op op);
 };
 /* Installs hooks on a wrapper made with sd_fault_wrap. 0, or -EINVAL (not a wrapper). */
 int sd_fault_set_hooks(struct sd_net *net, const struct sd_fault_hooks *hooks);

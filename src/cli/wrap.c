@@ -394,74 +394,95 @@ static int stats_create(char *path, size_t size)
 	return -1;
 }
 
-/* Calls of op that `kind` could have been injected into (blocking: [1], non-blocking: [0]),
- * as the decisions on the kernel's sockets allow (docs/faults.md, "What a kernel could do");
- * -1 for a kind this summary does not know (it is then not warned about). */
-static long long eligible(const char *kind, const struct sd_fault_spec *sp,
-			  const unsigned long long calls[SD_STATS_OPS][2])
+/* What a kind could fire on in this run: the ops of the fault core's table, narrowed by the
+ * kind's `@op=` target. */
+static unsigned kind_ops(int k, const struct sd_fault_spec *sp)
 {
-	unsigned long long all = 0, blocking = 0;
-	for (int op = 0; op < SD_STATS_OPS; op++)
-		all += calls[op][0] + calls[op][1], blocking += calls[op][1];
-	int lt = sp->level_triggered; /* non-blocking calls get these only then */
-	if (!strcmp(kind, "eintr"))
-		return (long long)blocking;
-	if (!strcmp(kind, "eagain"))
-		return lt ? (long long)(calls[0][0] + calls[1][0] + calls[2][0]) : 0;
-	if (!strcmp(kind, "short-read"))
-		return (long long)(calls[0][1] + (lt ? calls[0][0] : 0));
-	if (!strcmp(kind, "short-write"))
-		return (long long)(calls[1][1] + (lt ? calls[1][0] : 0));
-	if (!strcmp(kind, "reset"))
-		return (long long)(calls[0][0] + calls[0][1] + calls[1][0] + calls[1][1]);
-	if (!strcmp(kind, "accept-fail"))
-		return (long long)(calls[2][0] + calls[2][1]);
-	if (!strcmp(kind, "connect-fail"))
-		return (long long)(calls[3][0] + calls[3][1]);
-	if (!strcmp(kind, "delay"))
-		return (long long)all;
-	return -1;
+	unsigned ops = sd_fault_kind_ops(k);
+	return sp->target[k].ops ? ops & sp->target[k].ops : ops;
 }
 
-/* Why `kind` could not fire, for the warning. */
-static const char *why_never(const char *kind, const struct sd_fault_spec *sp)
+/* Calls that kind k could have been injected into, from the counts: calls of its ops, as the
+ * decisions on the kernel's sockets allow (docs/faults.md, "What a kernel could do"). calls:
+ * [op][1] blocking, [op][0] non-blocking; spared[op]: non-blocking ones no EAGAIN may refuse,
+ * the first after a wait. Targets other than `@op=` are not judged. */
+static unsigned long long eligible(int k, const struct sd_fault_spec *sp,
+				   const unsigned long long calls[SD_STATS_OPS][2],
+				   const unsigned long long spared[SD_STATS_OPS])
 {
-	if (!strcmp(kind, "eintr"))
-		return "the program made no blocking socket call (an event loop: try eagain with "
-		       "level-triggered)";
-	if (!strcmp(kind, "eagain") && !sp->level_triggered)
+	unsigned ops = kind_ops(k, sp);
+	int lt = sp->level_triggered; /* non-blocking calls get eagain and short calls only then */
+	unsigned long long n = 0;
+	for (int op = 0; op < SD_STATS_OPS; op++) {
+		if (!(ops & 1u << op))
+			continue;
+		if (k == SD_FK_EINTR)
+			n += calls[op][1];
+		else if (k == SD_FK_EAGAIN)
+			n += lt && calls[op][0] > spared[op] ? calls[op][0] - spared[op] : 0;
+		else if (k == SD_FK_SHORT_READ || k == SD_FK_SHORT_WRITE)
+			n += calls[op][1] + (lt ? calls[op][0] : 0);
+		else
+			n += calls[op][0] + calls[op][1];
+	}
+	return n;
+}
+
+/* "read or write": the summary's names of ops, into buf. */
+static const char *ops_text(unsigned ops, char *buf, size_t size)
+{
+	size_t o = 0;
+	int n = __builtin_popcount(ops), i = 0;
+	buf[0] = 0;
+	for (int op = 0; op < SD_STATS_OPS && o < size; op++)
+		if (ops & 1u << op)
+			o += (size_t)snprintf(buf + o, size - o, "%s%s",
+					      !i++ ? "" : i == n ? " or " : ", ", op_names[op]);
+	return buf;
+}
+
+/* Why kind k could not fire, for the warning (buf: room for the ops' names). */
+static const char *why_never(int k, const struct sd_fault_spec *sp,
+			     const unsigned long long calls[SD_STATS_OPS][2], char *buf,
+			     size_t size)
+{
+	unsigned ops = kind_ops(k, sp);
+	unsigned long long nonblocking = 0;
+	char names[128];
+	for (int op = 0; op < SD_STATS_OPS; op++)
+		if (ops & 1u << op)
+			nonblocking += calls[op][0];
+	if (k == SD_FK_EAGAIN && !sp->level_triggered)
 		return "on the kernel's sockets it is injected only with level-triggered "
 		       "(docs/faults.md)";
-	if (!strcmp(kind, "eagain"))
+	if (k == SD_FK_EAGAIN && nonblocking)
+		return "it comes only in the middle of a read, write or accept loop once the "
+		       "program's waits are seen, and the program makes one call per wait: a kernel "
+		       "refuses none of them (docs/faults.md)";
+	if (sp->target[k].ops) {
+		int lt = sp->level_triggered;
+		snprintf(buf, size, "the program made no %s%s call (what @op= aims it at)",
+			 k == SD_FK_EINTR ? "blocking "
+			 : k == SD_FK_EAGAIN ? "non-blocking "
+			 : (k == SD_FK_SHORT_READ || k == SD_FK_SHORT_WRITE) && !lt ? "blocking "
+										     : "",
+			 ops_text(ops, names, sizeof names));
+		return buf;
+	}
+	if (k == SD_FK_EINTR)
+		return "the program made no blocking socket call (an event loop: try eagain with "
+		       "level-triggered)";
+	if (k == SD_FK_EAGAIN)
 		return "the program made no non-blocking read, write or accept";
-	if (!strncmp(kind, "short-", 6))
+	if (k == SD_FK_SHORT_READ || k == SD_FK_SHORT_WRITE)
 		return sp->level_triggered ? "the program made no such call"
 					   : "the program made no blocking such call (non-blocking "
 					     "ones get it only with level-triggered)";
-	return "the program made no socket call it applies to";
-}
-
-/* The kinds the spec asks for, in the summary's words. */
-static int spec_kinds(const struct sd_fault_spec *sp, const char *kinds[10])
-{
-	int n = 0;
-	if (sp->short_read)
-		kinds[n++] = "short-read";
-	if (sp->short_write)
-		kinds[n++] = "short-write";
-	if (sp->eintr > 0)
-		kinds[n++] = "eintr";
-	if (sp->eagain > 0)
-		kinds[n++] = "eagain";
-	if (sp->reset > 0)
-		kinds[n++] = "reset";
-	if (sp->accept_fail > 0)
-		kinds[n++] = "accept-fail";
-	if (sp->connect_fail > 0)
-		kinds[n++] = "connect-fail";
-	if (sp->delay_ms)
-		kinds[n++] = "delay";
-	return n;
+	if (k < SD_FK_EPIPE) /* the first kinds keep their words */
+		return "the program made no socket call it applies to";
+	snprintf(buf, size, "the program made no %s call",
+		 ops_text(ops, names, sizeof names));
+	return buf;
 }
 
 /* Prints the summary on stderr (unless quiet), appends the log's last line when it reached
@@ -481,7 +502,8 @@ static void stats_report(char *path, const struct sd_fault_spec *sp, const char 
 	path[0] = 0;
 	if (st == MAP_FAILED)
 		return;
-	unsigned long long calls[SD_STATS_OPS][2] = {{0}}, total = 0, capped = 0;
+	unsigned long long calls[SD_STATS_OPS][2] = {{0}}, spared[SD_STATS_OPS] = {0}, total = 0,
+			   capped = 0;
 	int procs = 0;
 	for (int i = 0; i < SD_STATS_SLOTS && st->slots[i].pid; i++) {
 		const struct sd_stats_slot *s = &st->slots[i];
@@ -489,9 +511,11 @@ static void stats_report(char *path, const struct sd_fault_spec *sp, const char 
 		char line[2048];
 		size_t o = 0;
 		procs++;
-		for (int op = 0; op < SD_STATS_OPS; op++)
+		for (int op = 0; op < SD_STATS_OPS; op++) {
 			for (int b = 0; b < 2; b++)
 				calls[op][b] += s->calls[op][b];
+			spared[op] += s->spared[op];
+		}
 		o += (size_t)snprintf(line + o, sizeof line - o, "  pid %d", s->pid);
 		if (i > 0)
 			o += (size_t)snprintf(line + o, sizeof line - o, " (parent %d)", s->ppid);
@@ -554,12 +578,16 @@ static void stats_report(char *path, const struct sd_fault_spec *sp, const char 
 				"sockdrill wrap: the log reached --log-max %llu bytes: %llu later "
 				"faults are counted here, not logged\n",
 				(unsigned long long)logmax, capped);
-		const char *kinds[10];
-		int nk = spec_kinds(sp, kinds);
-		for (int k = 0; k < nk; k++)
-			if (eligible(kinds[k], sp, (const unsigned long long(*)[2])calls) == 0)
+		/* the spec's kinds, in the fault core's order */
+		for (int k = 0; k < SD_FK_KINDS; k++) {
+			char why[192];
+			if (sd_fault_kind_asked(sp, k) &&
+			    !eligible(k, sp, (const unsigned long long(*)[2])calls, spared))
 				fprintf(stderr, "sockdrill wrap: warning: %s could never fire: %s\n",
-					kinds[k], why_never(kinds[k], sp));
+					sd_fault_kind_name(k),
+					why_never(k, sp, (const unsigned long long(*)[2])calls,
+						  why, sizeof why));
+		}
 		unsigned long long seen = 0;
 		for (int op = 0; op < SD_STATS_OPS; op++)
 			seen += calls[op][0] + calls[op][1];

@@ -274,6 +274,8 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 		d->len = len;
 		d->fault = d->delay_ms ? "delay" : NULL;
 	}
+	if (!blocking && !mid_loop && f->hooks.spared)
+		f->hooks.spared(f->hooks.ctx, op);
 	if (f->hooks.seen)
 		f->hooks.seen(f->hooks.ctx, op, blocking, d);
 	if (d->limit || d->err == ETIMEDOUT)

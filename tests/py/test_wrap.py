@@ -449,6 +449,95 @@ def test_summary_warns_when_a_fault_could_never_fire(build, tmp_path):
     assert "the preload saw no TCP socket of the program's own" in r.stderr, r.stderr
 
 
+def warnings_of(stderr):
+    """{kind: why} from the summary's "could never fire" warnings."""
+    return dict(re.findall(r"^sockdrill wrap: warning: ([a-z-]+) could never fire: (.*)$", stderr,
+                           re.M))
+
+
+def test_summary_warns_for_every_kind_of_the_spec_by_its_ops(build, tmp_path):
+    # A program that never writes to a socket nor resolves a name: epipe, reset aimed at
+    # writes and eai-noname could never fire; latency (reads) and slow-close (close) did, and
+    # are not warned about.
+    prog = tmp_path / "p.py"
+    prog.write_text("import socket\n"
+                    "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)\n"
+                    "c = socket.socket(); c.connect(l.getsockname()); s, _ = l.accept()\n"
+                    "c.close()\n"
+                    "print(s.recv(10))\n")
+    r = wrap(build, "--faults", "epipe=1,reset=1@op=write,eai-noname=1,latency=1,slow-close=1",
+             "--", PY, "-S", prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "b''\n"
+    (pid, mine), = summary_pids(r.stderr).items()
+    assert "latency read 1" in mine and "slow-close close" in mine, r.stderr
+    assert warnings_of(r.stderr) == {
+        "reset": "the program made no write call (what @op= aims it at)",
+        "epipe": "the program made no write call",
+        "eai-noname": "the program made no getaddrinfo call",
+    }, r.stderr
+    # in the fault core's order of kinds, and nothing more
+    assert [x.split(":")[2].split()[0] for x in r.stderr.splitlines() if "warning" in x] == \
+        ["reset", "epipe", "eai-noname"], r.stderr
+
+
+def test_summary_warns_when_op_aims_a_kind_at_calls_never_made(build):
+    # The fragile server makes no epoll: emfile aimed at epoll_create could never fire, though
+    # its socket and accept calls could have had it; latency fired, so no warning for it.
+    r = wrap(build, "--faults", "emfile=1@op=epoll,latency=1", "--run", CLIENT, "--",
+             *fragile(build))
+    assert r.returncode == 0, r.stdout + r.stderr
+    (pid, mine), = summary_pids(r.stderr).items()
+    assert re.search(r"accept [1-9]", mine) and "epoll_create" not in mine, r.stderr
+    assert warnings_of(r.stderr) == {
+        "emfile": "the program made no epoll_create call (what @op= aims it at)"}, r.stderr
+    # not aimed: its accept calls qualify, and it fires there
+    r = wrap(build, "--faults", "emfile=1@op=accept@for=1", "--run", CLIENT, "--",
+             *fragile(build))
+    assert "emfile accept 1" in r.stderr and not warnings_of(r.stderr), r.stdout + r.stderr
+
+
+# A non-blocking reader that waits (select) before reading `per_wait` bytes one recv at a time.
+WAITING_READER = """\
+import select, socket, sys
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
+c = socket.socket(); c.connect(l.getsockname()); s, _ = l.accept()
+s.setblocking(False)
+per_wait = int(sys.argv[1])
+for i in range(3):
+    c.sendall(b'x' * per_wait)
+    if not select.select([s], [], [], 30)[0]:
+        sys.exit('not readable')
+    for j in range(per_wait):
+        try:
+            print(len(s.recv(1)), end=' ')
+        except BlockingIOError:
+            print('EAGAIN', end=' ')
+print()
+"""
+
+
+def test_summary_says_eagain_comes_only_mid_loop(build, tmp_path):
+    # One read per wait: a kernel refuses none of them (docs/faults.md, "What a kernel could
+    # do"), so eagain could never fire, and the warning says why. Two reads per wait: the
+    # second is mid-loop, gets it, and there is no warning.
+    prog = tmp_path / "p.py"
+    prog.write_text(WAITING_READER)
+    r = wrap(build, "--faults", "eagain=1,level-triggered", "--", PY, "-S", prog, "1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "1 1 1 \n"
+    (pid, mine), = summary_pids(r.stderr).items()
+    assert "read 0+3" in mine, r.stderr
+    assert warnings_of(r.stderr) == {
+        "eagain": "it comes only in the middle of a read, write or accept loop once the "
+                  "program's waits are seen, and the program makes one call per wait: a "
+                  "kernel refuses none of them (docs/faults.md)"}, r.stderr
+    r = wrap(build, "--faults", "eagain=1,level-triggered", "--", PY, "-S", prog, "2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "1 EAGAIN 1 EAGAIN 1 EAGAIN \n"
+    assert "eagain read 3" in r.stderr and not warnings_of(r.stderr), r.stderr
+
+
 def test_run_prints_the_summary_after_the_scenarios(build):
     r = wrap(build, "--faults", "short-read=1", "--seed", "3", "--run", CLIENT, "--",
              *fragile(build))

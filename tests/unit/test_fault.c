@@ -1002,6 +1002,40 @@ static void readable(struct sd_net *net, int fd)
 	assert_int_equal(sd_poll(net, &p, 1, 5000), 1);
 }
 
+static void on_spared(void *ctx, enum sd_fault_op op) { ((int *)ctx)[op]++; }
+
+/* The kinds a caller may list (wrap's summary) are the parser's: each has a name that parses
+ * to a spec asking for it alone, and the ops it may touch. */
+static void kinds_are_the_parsers(void **state)
+{
+	(void)state;
+	for (int k = 0; k < SD_FK_KINDS; k++) {
+		const char *name = sd_fault_kind_name(k);
+		struct sd_fault_spec spec;
+		char text[64], err[256];
+		assert_non_null(name);
+		assert_true(sd_fault_kind_ops(k) != 0);
+		snprintf(text, sizeof text, "%s=1", name);
+		assert_int_equal(sd_fault_parse(text, &spec, err, sizeof err), 0);
+		for (int j = 0; j < SD_FK_KINDS; j++)
+			assert_int_equal(sd_fault_kind_asked(&spec, j), j == k);
+		assert_true(sd_fault_active(&spec));
+		for (int j = 0; j < k; j++)
+			assert_string_not_equal(sd_fault_kind_name(j), name);
+	}
+	assert_null(sd_fault_kind_name(SD_FK_KINDS));
+	assert_null(sd_fault_kind_name(-1));
+	assert_int_equal(sd_fault_kind_ops(SD_FK_KINDS), 0);
+	assert_string_equal(sd_fault_kind_name(SD_FK_EPIPE), "epipe");
+	assert_int_equal(sd_fault_kind_ops(SD_FK_EMFILE),
+			 1u << SD_OP_ACCEPT | 1u << SD_OP_SOCKET | 1u << SD_OP_EPOLL);
+	struct sd_fault_spec none;
+	char err[256];
+	assert_int_equal(sd_fault_parse("eintr=0,delay=0,scope=accepted", &none, err, sizeof err),
+			 0);
+	assert_false(sd_fault_active(&none));
+}
+
 /* Told of the program's waits (the preload: sd_fault_note_wait), the wrapper refuses a
  * non-blocking call with EAGAIN only in the middle of a loop: never the first call of a
  * direction after a wait, where a kernel has the data or the room poll promised. */
@@ -1015,6 +1049,9 @@ static void eagain_only_mid_loop_once_waits_are_told(void **state)
 	assert_int_equal(sd_send(net, c, "abcdef", 6, 0), 6);
 	readable(net, s);
 	wrap(net, "eagain=1,level-triggered", 1, &x);
+	int spared[SD_OP_KINDS] = {0}; /* the calls the hook is told no EAGAIN may refuse */
+	struct sd_fault_hooks h = {.spared = on_spared, .ctx = spared};
+	assert_int_equal(sd_fault_set_hooks(&x.w, &h), 0);
 	/* not told: any non-blocking call may be refused, as before */
 	assert_int_equal(sd_recv(&x.w, s, b, 2, MSG_DONTWAIT), -EAGAIN);
 	sd_fault_note_wait(&x.w);
@@ -1031,6 +1068,10 @@ static void eagain_only_mid_loop_once_waits_are_told(void **state)
 	readable(net, s);
 	assert_int_equal(sd_recv(net, s, b, 4, MSG_WAITALL), 4);
 	assert_memory_equal(b, "ghij", 4);
+	/* spared: each direction's first call after a wait, none before the waits were told */
+	assert_int_equal(spared[SD_OP_READ], 2);
+	assert_int_equal(spared[SD_OP_WRITE], 2);
+	assert_int_equal(spared[SD_OP_ACCEPT] + spared[SD_OP_CONNECT], 0);
 	sd_fault_note_wait(net); /* another net: nothing */
 	unwrap(&x);
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
@@ -1210,6 +1251,7 @@ static void epoll_create_and_resolver_failures(void **state)
 
 const struct CMUnitTest sd_unit_tests[] = {
 	T(spec_errors),
+	T(kinds_are_the_parsers),
 	T(targets_aim_the_decisions),
 	T(latency_and_slice_sizes_are_seeded),
 	T(time_kinds_keep_the_stream_exact),
