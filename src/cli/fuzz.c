@@ -893,9 +893,7 @@ int sd__cmd_repro(int argc, char **argv)
 	if (resolve_target("repro", t, engine, root, exe, name) < 0)
 		return sd__proc_caught() ? sd__proc_exit_status() : SD_EXIT_USAGE;
 	char herr[PATH_MAX], herr_env[PATH_MAX + 32];
-	const char *tmp = getenv("TMPDIR");
-	sd__pathf(herr, sizeof herr, "%s/sockdrill-repro-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	int hfd = mkstemp(herr);
+	int hfd = sd__proc_tmpfile("repro", herr, sizeof herr);
 	if (hfd >= 0)
 		close(hfd);
 	sd__pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", hfd >= 0 ? herr : "");
@@ -909,9 +907,7 @@ int sd__cmd_repro(int argc, char **argv)
 	fflush(stdout);
 	int rc, efd = -1, status = 0;
 	if (scenario) { /* its stderr kept, to name the finding in the scenario */
-		sd__pathf(errpath, sizeof errpath, "%s/sockdrill-repro-XXXXXX",
-			  tmp && *tmp ? tmp : "/tmp");
-		if ((efd = mkstemp(errpath)) >= 0)
+		if ((efd = sd__proc_tmpfile("repro", errpath, sizeof errpath)) >= 0)
 			close(efd);
 		rc = efd < 0 ? -1 : sd__spawn_captured(av, env, NULL, errpath, 0, &status);
 		rc = rc < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

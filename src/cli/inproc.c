@@ -27,8 +27,7 @@ static const char placeholder[] = "# finding: not recorded (see the target's out
  * crash-* files there) and the files it writes for us. Removed with rmtree. */
 static int make_tmpdir(char *dir, size_t size)
 {
-	const char *tmp = getenv("TMPDIR");
-	int n = snprintf(dir, size, "%s/sockdrill-inproc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int n = snprintf(dir, size, "%s/sockdrill-inproc-XXXXXX", sd__proc_tmpdir());
 	return n > 0 && (size_t)n < size && mkdtemp(dir) ? 0 : -1;
 }
 

@@ -68,6 +68,29 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+const char *sd__proc_tmpdir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	return tmp && *tmp ? tmp : "/tmp";
+}
+
+int sd__proc_tmpfile(const char *stem, char *path, size_t size)
+{
+	int n = snprintf(path, size, "%s/sockdrill-%s-XXXXXX", sd__proc_tmpdir(), stem);
+	if (n < 0 || (size_t)n >= size) {
+		if (size)
+			path[0] = 0;
+		return -ENAMETOOLONG;
+	}
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		path[0] = 0;
+		return -e;
+	}
+	return fd;
+}
+
 pid_t sd__proc_spawn(void)
 {
 	sigset_t block, old;

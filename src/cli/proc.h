@@ -21,6 +21,13 @@ void sd__proc_catch_signals(void);
  * written twice. */
 pid_t sd__proc_spawn(void);
 
+/* $TMPDIR, or /tmp when it is unset or empty: where the CLI keeps its own files. */
+const char *sd__proc_tmpdir(void);
+/* Creates an empty file of its own, sd__proc_tmpdir()/sockdrill-STEM-XXXXXX, close-on-exec:
+ * its descriptor with its name in path, or a negative errno (-ENAMETOOLONG: it does not fit
+ * in size bytes). */
+int sd__proc_tmpfile(const char *stem, char *path, size_t size);
+
 /* Waits for the child to end and reaps it: 0 with its wait status, or a negative errno. Once
  * SIGINT or SIGTERM has arrived, the wait is bounded as in sd__proc_stop. */
 int sd__proc_wait(pid_t pid, int *status);

@@ -372,9 +372,7 @@ static const char *const op_names[SD_STATS_OPS] = {"read",   "write", "accept", 
  * the program runs all the same). */
 static int stats_create(char *path, size_t size)
 {
-	const char *tmp = getenv("TMPDIR");
-	int n = snprintf(path, size, "%s/sockdrill-stats-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	int fd = n > 0 && (size_t)n < size ? mkostemp(path, O_CLOEXEC) : -1;
+	int fd = sd__proc_tmpfile("stats", path, size);
 	struct sd_stats_file *st = NULL;
 	if (fd < 0) {
 		path[0] = 0;
@@ -984,15 +982,11 @@ int sd__cmd_wrap(int argc, char **argv)
 
 	/* --run: the program is a server; its stderr goes to a file we read for sanitizer
 	 * reports (and show on a finding). Close-on-exec: the server gets it as fd 2 only. */
-	const char *tmp = getenv("TMPDIR");
 	char errpath[PATH_MAX];
-	int n = snprintf(errpath, sizeof errpath, "%s/sockdrill-wrap-XXXXXX",
-			 tmp && *tmp ? tmp : "/tmp");
-	int errfd = n > 0 && (size_t)n < sizeof errpath ? mkostemp(errpath, O_CLOEXEC) : -1;
+	int errfd = sd__proc_tmpfile("wrap", errpath, sizeof errpath);
 	if (errfd < 0) {
-		sd__usage_error(
-			"wrap", "cannot create a file in %s: %s", tmp && *tmp ? tmp : "/tmp",
-			n > 0 && (size_t)n < sizeof errpath ? strerror(errno) : "path too long");
+		sd__usage_error("wrap", "cannot create a file in %s: %s", sd__proc_tmpdir(),
+				strerror(-errfd));
 		stats_report(statspath, &used, NULL, logmax, 1);
 		goto out;
 	}

@@ -423,16 +423,13 @@ int sd__wrap_record(const char *outpath, const char *prog, char **cargv, int por
 		return sd__usage_error("wrap", "--record %s: %s", outpath, strerror(errno));
 	close(ofd);
 	sd__proc_catch_signals();
-	const char *tmp = getenv("TMPDIR");
 	char recpath[PATH_MAX];
-	int n = snprintf(recpath, sizeof recpath, "%s/sockdrill-record-XXXXXX",
-			 tmp && *tmp ? tmp : "/tmp");
-	int rfd = n > 0 && (size_t)n < sizeof recpath ? mkostemp(recpath, O_CLOEXEC) : -1;
+	int rfd = sd__proc_tmpfile("record", recpath, sizeof recpath);
 	if (rfd < 0) {
 		if (!existed)
 			unlink(outpath);
-		return sd__usage_error("wrap", "cannot create a file in %s",
-				       tmp && *tmp ? tmp : "/tmp");
+		return sd__usage_error("wrap", "cannot create a file in %s: %s", sd__proc_tmpdir(),
+				       strerror(-rfd));
 	}
 	close(rfd);
 	setenv("SOCKDRILL_RECORD", recpath, 1);
