@@ -24,9 +24,10 @@
  * sockdrill wrap --record turns the file into a scenario (src/cli/wrap_record.c).
  *
  * The file is written with raw system calls, so nothing here goes through the layer again or
- * meets a fault; its descriptor is kept high and close-on-exec, and checked (device, inode)
- * before each record: a program that closed it, or reused its number, gets it reopened by path
- * rather than written into. Forked workers append to the same file (O_APPEND, one writev per
+ * meets a fault; it is opened when the program starts (before it can drop privileges), its
+ * descriptor kept high and close-on-exec, and checked (device, inode) before each record: a
+ * program that closed it, or reused its number, gets it reopened by path rather than written
+ * into. Forked workers append to the same file (O_APPEND, one writev per
  * record) with their own pid; the connection keeps the pid and number of the process that
  * accepted it. Bounded: SD_REC_MAX_BYTES of bytes recorded per process (SOCKDRILL_RECORD_MAX
  * may lower it), then one SD_REC_CUT record and nothing more.
@@ -371,6 +372,9 @@ struct sd_net *sd__record_wrap(struct sd_net *inner)
 			rec.max = v;
 	}
 	pthread_mutex_init(&rec.lock, NULL);
+	/* opened now, while the program still has the rights it started with: a server started
+	 * as root that then drops them (mosquitto to its own user) could not open the file later */
+	rec_fd(&rec);
 	the = &rec;
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	net = (struct sd_net){.ops = &rec_ops, .state = &rec};

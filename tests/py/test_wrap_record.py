@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conftest import default_stop_signals, kill_if_alive
+from test_wrap_servers import SCENARIO_SERVERS, Reset, beanstalk_client, mqtt_client
 
 REDIS = ["redis-server", "--port", "{port}", "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no"]
@@ -288,3 +289,112 @@ def test_server_reset_is_the_clients_step_result(build, tmp_path):
         in text, text
     r = sd(build, "wrap", "--run", session, "--", *server, cwd=tmp_path)
     assert r.returncode == 0 and "wrap: 0 findings" in r.stdout, r.stdout + r.stderr
+
+
+def first_exchange(client, port):
+    """client(port, 0) once the server listens: until then its connect is refused (bounded)."""
+    for _ in range(200):
+        try:
+            return client(port, 0)
+        except Reset as e:
+            if not str(e).startswith("connect: "):
+                raise
+            time.sleep(0.1)
+    pytest.fail(f"127.0.0.1:{port} never accepted a connection: {e}")
+
+
+# Two of Debian's servers of test_wrap_servers.py (issue 14, "Proof": record/replay on two of
+# them), set up and talked to by that file's helpers: its argv with wrap's {port} and its
+# Python clients. Their replies are the same on every fresh server: beanstalkd's job ids count
+# from 1 at its start and mosquitto's packet ids from 1 per session, so the recorded
+# expectations stay exact. Per server: the client, the first replies it must get, a step the
+# recording must hold, and a recorded reply with the edit the replay must report.
+DEBIAN = {
+    "beanstalkd": (beanstalk_client, [b"USING sd0", b"WATCHING 2", b"WATCHING 1"],
+                   # the second connection's first job: the server's count went on
+                   'client2: recv(C2, 12, MSG_WAITALL) -> "INSERTED 3\\r\\n"',
+                   ('"INSERTED 3\\r\\n"', '"INSERTED 9\\r\\n"')),
+    # the SUBACK's granted QoS: 1, as asked; edited to 0
+    "mosquitto": (mqtt_client, [b"\x20\x00\x00", b"\x90\x00\x01\x01"],
+                  'client2: recv(C2, 5, MSG_WAITALL) -> "\\x90\\x03\\x00\\x01\\x01"',
+                  ('"\\x90\\x03\\x00\\x01\\x01"', '"\\x90\\x03\\x00\\x01\\x00"')),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEBIAN))
+def test_debian_server_session_replays_natively_and_under_faults(build, tmp_path, name):
+    """A real client's session with beanstalkd or mosquitto, recorded, replays against a fresh
+    native server and under short reads and writes with no finding; an edited reply is one."""
+    client, head, step, (was, edited) = DEBIAN[name]
+    server = SCENARIO_SERVERS[name](tmp_path)
+    session = tmp_path / f"{name}.sd"
+    rec = Recording(build, session, server, tmp_path)
+    try:
+        first = first_exchange(client, rec.port)
+        second = client(rec.port, 1)
+    finally:
+        rc, out = rec.stop()
+    assert first[:len(head)] == head, first[:len(head)]
+    assert len(second) == len(first), second
+    assert rc == 0 and "wrap: recorded 2 connections " in out, out
+    text = session.read_text()
+    assert step in text, text[:3000]
+    r = sd(build, "wrap", "--run", session, "--", *server, cwd=tmp_path)
+    assert r.returncode == 0 and "wrap: 0 findings" in r.stdout, r.stdout + r.stderr
+    log = tmp_path / "faults.jsonl"
+    r = sd(build, "wrap", "--faults", "short-read=1,short-write=1,level-triggered", "--log", log,
+           "--run", session, "--", *server, cwd=tmp_path)
+    assert r.returncode == 0 and "wrap: 0 findings" in r.stdout, r.stdout + r.stderr
+    faults = log.read_text()
+    assert '"fault":"short-read"' in faults and '"fault":"short-write"' in faults
+    (tmp_path / "other.sd").write_text(text.replace(was, edited, 1))
+    r = sd(build, "wrap", "--run", tmp_path / "other.sd", "--", *server, cwd=tmp_path)
+    assert r.returncode == 1 and "wrap: 1 finding" in r.stdout, r.stdout + r.stderr
+    assert f"-> {edited}: expected " in r.stdout, r.stdout  # the finding is the edited step
+
+
+DROPPING = """\
+import os, socket, sys
+l = socket.socket()
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(8)
+os.setgid(65534)  # as a daemon started as root does (mosquitto): nobody's rights from here
+os.setuid(65534)
+while True:
+    c, _ = l.accept()
+    for line in c.makefile("rb"):
+        c.sendall(b"nobody: " + line)
+    c.close()
+"""
+
+
+def test_server_that_drops_privileges_is_recorded(build, tmp_path):
+    """The recording is opened as the program starts: a server that then gives up root's
+    rights, and so could not open wrap's file (mode 0600, root's), is still recorded."""
+    if os.geteuid() != 0:
+        pytest.skip("dropping privileges needs root")
+    (tmp_path / "dropping.py").write_text(DROPPING)
+    server = ["/usr/bin/python3", tmp_path / "dropping.py", "{port}"]
+    session = tmp_path / "drop.sd"
+    rec = Recording(build, session, server, tmp_path)
+    try:
+        for _ in range(100):
+            try:
+                s = socket.create_connection(("127.0.0.1", rec.port), timeout=10)
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the server never listened")
+        with s:
+            s.sendall(b"hello\n")
+            reply = s.makefile("rb").readline()
+            s.shutdown(socket.SHUT_WR)
+            end = s.recv(100)  # the server's close: its records are written by then
+        assert (reply, end) == (b"nobody: hello\n", b"")
+    finally:
+        rc, out = rec.stop()
+    assert rc == 0 and "wrap: recorded 1 connection " in out, out
+    text = session.read_text()
+    assert 'client1: recv(C1, 14, MSG_WAITALL) -> "nobody: hello\\n"\n' \
+        'client1: shutdown(C1, SHUT_WR) -> 0\nclient1: recv(C1, 1) -> eof\n' in text, text
