@@ -293,14 +293,16 @@ def test_server_reset_is_the_clients_step_result(build, tmp_path):
 
 def first_exchange(client, port):
     """client(port, 0) once the server listens: until then its connect is refused (bounded)."""
+    last = None
     for _ in range(200):
         try:
             return client(port, 0)
         except Reset as e:
             if not str(e).startswith("connect: "):
                 raise
+            last = e
             time.sleep(0.1)
-    pytest.fail(f"127.0.0.1:{port} never accepted a connection: {e}")
+    pytest.fail(f"127.0.0.1:{port} never accepted a connection: {last}")
 
 
 # Two of Debian's servers of test_wrap_servers.py (issue 14, "Proof": record/replay on two of
