@@ -392,12 +392,22 @@ def pgdata():
         shutil.rmtree(top, ignore_errors=True)
 
 
-def postgres_argv_for(pg, preload_lib):
+def postgres_preload(pg, preload_lib):
+    """The preload as the postgres user's processes load it: a copy in that user's directory.
+    The checkout may sit where that user cannot reach (below /root, mode 0700), and the
+    dynamic loader then skips an LD_PRELOAD it cannot open without a word: no fault at all."""
     top, user = pg
-    # the preload is loaded by the postgres user's processes: it must be readable to them
-    assert os.access(preload_lib, os.R_OK)
-    mode = os.stat(preload_lib).st_mode
-    assert mode & 0o004, f"{preload_lib} is not readable by others (mode {mode:o})"
+    copy = pathlib.Path(top) / "libsockdrill_preload.so"
+    shutil.copyfile(preload_lib, copy)
+    os.chmod(copy, 0o755)
+    r = subprocess.run(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                        "--clear-groups", "--", "test", "-r", str(copy)], timeout=30)
+    assert r.returncode == 0, f"{copy} is not readable by {user.pw_name}"
+    return copy
+
+
+def postgres_argv_for(pg):
+    top, user = pg
 
     def argv(port, tmp):
         return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
@@ -478,10 +488,11 @@ class Server:
     sockets are injected (docs/faults.md); reset: the probability for the reset run."""
 
     def __init__(self, argv, client, count, level, reset, piece=1, user=None, home=None,
-                 inherited=False):
+                 inherited=False, env=None):
         self.argv, self.client, self.count, self.level, self.reset = \
             argv, client, count, level, reset
         self.inherited = inherited  # wrap --inherited: its re-exec'd images' sockets too
+        self.env = env  # more environment for sockdrill wrap (the preload it gives the server)
         self.piece = piece  # short reads and writes of 1..piece bytes (big replies: more)
         self.user, self.home = user, home  # a server run as another user, and its directory
 
@@ -504,10 +515,10 @@ def server(request, sockdrill):
     if name == "dnsmasq":
         return Server(dnsmasq_argv, dns_client, 4, True, 0.1)
     if name == "postgres":
-        preload = sockdrill.binary.parent / "libsockdrill_preload.so"
         pg = request.getfixturevalue("pgdata")
-        return Server(postgres_argv_for(pg, preload), psql_client, 3, True, 0.02, user=pg[1],
-                      home=pg[0])
+        preload = postgres_preload(pg, sockdrill.binary.parent / "libsockdrill_preload.so")
+        return Server(postgres_argv_for(pg), psql_client, 3, True, 0.02, user=pg[1],
+                      home=pg[0], env={"SOCKDRILL_PRELOAD": str(preload)})
     keys = request.getfixturevalue("ssh_keys")
     # sshd re-execs itself for each connection, which the new image inherits: --inherited
     return Server(sshd_argv_for(keys), ssh_client_for(keys), 3, True, 0.02, inherited=True)
@@ -574,7 +585,8 @@ def start(wrapped_server, server, name, tmp_path, spec, seed=1):
         tmp.mkdir()
     port = free_port(HOST)
     srv = wrapped_server(server.argv(port, tmp), faults=spec, seed=seed, port=port, workdir=tmp,
-                         start_timeout=START_TIMEOUT, inherited=server.inherited)
+                         start_timeout=START_TIMEOUT, inherited=server.inherited,
+                         env=dict(os.environ, **server.env) if server.env else None)
     return srv
 
 
