@@ -59,16 +59,21 @@ def until_ok(argv, what, attempts=100):
     pytest.fail(f"{what} never succeeded: {r.stdout}{r.stderr}")
 
 
-def line_client(port, lines):
+def line_client(port, lines, until_close=False):
     """A line client on a real socket: each line sent, its reply line read; None when the
-    server does not listen yet."""
+    server does not listen yet. until_close: then it waits for the server to close (bounded
+    by the socket's timeout) before it closes its own end, so the server's close comes first
+    in the recording, whatever the scheduling."""
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
     except ConnectionRefusedError:
         return None
     with s:
         f = s.makefile("rb")
-        return [(s.sendall(line), f.readline())[1] for line in lines]
+        replies = [(s.sendall(line), f.readline())[1] for line in lines]
+        if until_close:
+            replies.append(f.read())
+        return replies
 
 
 def test_redis_cli_session_replays_natively_and_under_faults(build, tmp_path):
@@ -132,11 +137,12 @@ def test_dialog_session_replays_natively_and_in_process_on_the_sim(build, dialog
     rec = Recording(build, session, server, tmp_path)
     try:
         for _ in range(100):
-            replies = line_client(rec.port, [b"LOGIN ada\n", b"NOPE\n", b"QUIT\n"])
+            replies = line_client(rec.port, [b"LOGIN ada\n", b"NOPE\n", b"QUIT\n"],
+                                  until_close=True)
             if replies is not None:
                 break
             time.sleep(0.1)
-        assert replies == [b"OK ada\n", b"ERR\n", b"BYE\n"]
+        assert replies == [b"OK ada\n", b"ERR\n", b"BYE\n", b""]
     finally:
         rc, out = rec.stop()
     assert rc == 0 and "wrap: recorded 1 connection " in out, out
