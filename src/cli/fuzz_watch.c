@@ -391,9 +391,12 @@ static void draw(struct watch *w, double now)
 }
 
 /* The progress line, when it is due: the first statistics at once, then once a second on a
- * terminal (which shows it from the start), every PROGRESS_LOG_MS elsewhere. */
+ * terminal (which shows it from the start), every PROGRESS_LOG_MS elsewhere; never inside a
+ * crash report being shown (on a pipe the line would land between the report's lines). */
 static void tick(struct watch *w)
 {
+	if (w->in_report) /* a crash report is shown whole: the line waits for its end */
+		return;
 	double now = now_s();
 	int due = (now - w->last_draw) * 1000 >= (w->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
 	if (w->afl)
