@@ -304,7 +304,9 @@ class WrappedServer:
             text = self.fault_log.read_text()
         except OSError:
             return []
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        # a line still being appended by a live server has no newline yet: not a fault so far
+        complete = text[:text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def connect(self, timeout=10.0):
         """A client socket connected to the server."""
