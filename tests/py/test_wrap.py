@@ -705,6 +705,13 @@ def daemon_pids(pidfile):
             if p.exists()]
 
 
+def end_daemon(pidfile):
+    """What a test's daemon left alive when the test failed: stopped by the pids it wrote."""
+    for pid in daemon_pids(pidfile):
+        if os.path.exists(f"/proc/{pid}"):
+            kill_if_alive(pid)
+
+
 @pytest.mark.parametrize("with_pidfile", [False, True], ids=["found", "pidfile"])
 def test_daemonizing_server_is_followed_and_stopped(build, tmp_path, with_pidfile):
     """A server that double-forks and setsid()s is run against, not reported, and gone
@@ -724,9 +731,7 @@ def test_daemonizing_server_is_followed_and_stopped(build, tmp_path, with_pidfil
         for pid in pids:  # reaped by wrap: no process, not even a zombie
             assert not os.path.exists(f"/proc/{pid}"), (pid, r.stdout)
     finally:
-        for pid in daemon_pids(pidfile):
-            if os.path.exists(f"/proc/{pid}"):
-                kill_if_alive(pid)
+        end_daemon(pidfile)
 
 
 def test_daemon_crash_after_listening_is_one_finding(build, tmp_path):
@@ -745,9 +750,7 @@ def test_daemon_crash_after_listening_is_one_finding(build, tmp_path):
         assert r.stdout.count("FINDING") == 1 and "wrap: 1 finding\n" in r.stdout
         assert not os.path.exists(f"/proc/{daemon_pids(pidfile)[0]}")
     finally:
-        for pid in daemon_pids(pidfile):
-            if os.path.exists(f"/proc/{pid}"):
-                kill_if_alive(pid)
+        end_daemon(pidfile)
 
 
 def test_daemon_whose_parent_fails_is_a_finding_and_stopped(build, tmp_path):
@@ -764,9 +767,7 @@ def test_daemon_whose_parent_fails_is_a_finding_and_stopped(build, tmp_path):
         for pid in daemon_pids(pidfile):  # it may not have got as far as writing it
             assert not os.path.exists(f"/proc/{pid}"), pid
     finally:
-        for pid in daemon_pids(pidfile):
-            if os.path.exists(f"/proc/{pid}"):
-                kill_if_alive(pid)
+        end_daemon(pidfile)
 
 
 def test_stale_pidfile_is_not_followed(build, tmp_path):
@@ -915,9 +916,7 @@ def test_daemon_that_ignores_sigterm_is_killed_after_the_grace(build, tmp_path):
         assert "wrap: 0 findings" in r.stdout  # killed by us: not the server's fault
         assert not os.path.exists(f"/proc/{daemon_pids(pidfile)[0]}")
     finally:
-        for pid in daemon_pids(pidfile):
-            if os.path.exists(f"/proc/{pid}"):
-                kill_if_alive(pid)
+        end_daemon(pidfile)
 
 
 def test_daemon_crash_before_listening_names_its_signal(build, tmp_path):
