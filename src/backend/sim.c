@@ -147,7 +147,7 @@ static int parse_options(struct sd__sim *s, const char *text)
 			if (*end || !(p >= 0 && p <= 1))
 				return -EINVAL;
 			s->preempt = (unsigned)(p * 1024);
-		} else if (!strcmp(kv, "profile") && v)
+		} else if (!strcmp(kv, "profile") && v && *v)
 			; /* applied first, by options_profile */
 		else if (!strcmp(kv, "ports") && v && sscanf(v, "%ld-%ld", &n, &m) == 2 &&
 			 n >= 1 && n <= m && m <= 65535)

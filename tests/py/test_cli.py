@@ -33,6 +33,15 @@ def test_list_names_real_and_sim_backends(sockdrill):
     assert names[:2] == ["real", "sim"]
 
 
+def test_list_names_the_sim_profiles(sockdrill):
+    r = sockdrill("list")
+    assert r.returncode == 0
+    profiles = re.findall(r"^(linux-\S+) +syn_retries=(\d+) syn_linear_timeouts=(\d+) hz=(\d+)",
+                          r.stdout, re.M)
+    assert profiles[0] == ("linux-6.18", "6", "4", "250")  # the default comes first
+    assert ("linux-6.1", "6", "0", "250") in profiles
+
+
 def parse_demo(out):
     served = re.search(r"^served:\s+(\d+)/(\d+) clients answered correctly .*?(\d+) accepted, "
                        r"(\d+) answered, (\d+) errors", out, re.M)
