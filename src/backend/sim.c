@@ -149,8 +149,8 @@ static int parse_options(struct sd__sim *s, const char *text)
 			s->preempt = (unsigned)(p * 1024);
 		} else if (!strcmp(kv, "profile") && v && *v)
 			; /* applied first, by options_profile */
-		else if (!strcmp(kv, "ports") && v && sscanf(v, "%ld-%ld", &n, &m) == 2 &&
-			 n >= 1 && n <= m && m <= 65535)
+		else if (!strcmp(kv, "ports") && v && sscanf(v, "%ld-%ld", &n, &m) == 2 && n >= 1 &&
+			 n <= m && m <= 65535)
 			pf->port_lo = (int)n, pf->port_hi = (int)m;
 		else if (!strcmp(kv, "somaxconn") && !opt_num(v, 0, 1 << 30, &n))
 			pf->somaxconn = (int)n;
@@ -730,7 +730,8 @@ static int timeo_opt(const struct sd__sim *s, const void *v, socklen_t l, int64_
 		*out = 0; /* as Linux's MAX_SCHEDULE_TIMEOUT: wait forever, read back as {0, 0} */
 	} else {
 		int64_t hz = s->prof.hz, tick_us = 1000000 / hz;
-		int64_t ticks = (int64_t)tv.tv_sec * hz + ((int64_t)tv.tv_usec + tick_us - 1) / tick_us;
+		int64_t ticks =
+			(int64_t)tv.tv_sec * hz + ((int64_t)tv.tv_usec + tick_us - 1) / tick_us;
 		*out = ticks / hz * 1000000000 + ticks % hz * 1000000000 / hz;
 	}
 	return 0;

@@ -168,7 +168,7 @@ struct sd__sim {
 	/* options */
 	int port_lo, port_hi, somaxconn, wmem_max, rmem_max, wmem_def, rmem_def, wmem_auto;
 	int nofile, fdbase, segment, privileged, allow_nonloopback;
-	int one_role;     /* the kernel variant "one-role" (docs/sim-vs-linux.md): 0 mainline */
+	int one_role; /* the kernel variant "one-role" (docs/sim-vs-linux.md): 0 mainline */
 	/* the kernel profile with the options applied; port_lo..rmem_def above are copies */
 	struct sd_sim_profile prof;
 	unsigned preempt; /* chance in 1/1024 of switching actors at a call */

@@ -34,7 +34,8 @@ static const struct sd_sim_profile profiles[] = {
 	},
 	{
 		.name = "linux-6.1",
-		.source = "Linux 6.1 source: TCP_SYN_RETRIES, TCP_RTO_MAX, SOMAXCONN (tcp.h, socket.h), "
+		.source = "Linux 6.1 source: TCP_SYN_RETRIES, TCP_RTO_MAX, SOMAXCONN (tcp.h, "
+			  "socket.h), "
 			  "SK_WMEM_MAX/SK_RMEM_MAX (sock.c), tcp_init; HZ 250 (Kconfig.hz default)",
 		.syn_retries = 6,
 		.syn_linear_timeouts = 0,
@@ -121,8 +122,9 @@ static int sysctl_ints(const char *root, const char *rel, int required, long *v,
 	}
 	if (parse_ints(buf, v, n, lo, hi) < 0) {
 		buf[strcspn(buf, "\n")] = 0;
-		snprintf(err, errlen, "%s/proc/sys/%s: cannot read '%.40s' (%d integer%s in %ld..%ld)",
-			 root, rel, buf, n, n > 1 ? "s" : "", lo, hi);
+		snprintf(err, errlen,
+			 "%s/proc/sys/%s: cannot read '%.40s' (%d integer%s in %ld..%ld)", root,
+			 rel, buf, n, n > 1 ? "s" : "", lo, hi);
 		return -EINVAL;
 	}
 	return 0;
@@ -178,8 +180,7 @@ int sd_sim_profile_read(const char *root, int hz, struct sd_sim_profile *out, ch
 			 p.port_lo, p.port_hi);
 		return -EINVAL;
 	}
-	if ((rc = read_sysctl(root, "kernel/osrelease", release, sizeof release, err, errlen)) <
-	    0)
+	if ((rc = read_sysctl(root, "kernel/osrelease", release, sizeof release, err, errlen)) < 0)
 		return rc;
 	if (rc == 0) {
 		snprintf(err, errlen, "%s/proc/sys/kernel/osrelease: missing", root);
@@ -192,8 +193,8 @@ int sd_sim_profile_read(const char *root, int hz, struct sd_sim_profile *out, ch
 	}
 	p.hz = hz;
 	snprintf(p.name, sizeof p.name, "host");
-	snprintf(p.source, sizeof p.source, "this machine: Linux %.60s, %s/proc/sys, HZ %d measured",
-		 release, root, hz);
+	snprintf(p.source, sizeof p.source,
+		 "this machine: Linux %.60s, %s/proc/sys, HZ %d measured", release, root, hz);
 	*out = p;
 	return 0;
 }

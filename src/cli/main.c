@@ -137,7 +137,8 @@ static int cmd_list(int argc, char **argv)
 			printf("usage: sockdrill list\n\nLists the backends registered in this "
 			       "build, one per line: name, then table version; then the sim's\n"
 			       "kernel profiles (sim option profile=NAME, 'sockdrill run --profile "
-			       "NAME'),\none per line: name, its tunables, its source. 'host' reads "
+			       "NAME'),\none per line: name, its tunables, its source. 'host' "
+			       "reads "
 			       "this machine's.\n");
 			return SD_EXIT_OK;
 		}
@@ -152,8 +153,8 @@ static int cmd_list(int argc, char **argv)
 		       "somaxconn=%d wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d\n"
 		       "            %s\n",
 		       p->name, p->syn_retries, p->syn_linear_timeouts, p->hz, p->port_lo,
-		       p->port_hi, p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def,
-		       p->rmem_def, p->fin_timeout, p->source);
+		       p->port_hi, p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def,
+		       p->fin_timeout, p->source);
 	return SD_EXIT_OK;
 }
 
