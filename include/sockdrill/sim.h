@@ -31,9 +31,10 @@ extern "C" {
  *   one-role=0|1   the kernel variant in which a TCP socket that has connected never listens
  *                  and one that has listened never connects (EINVAL): 1 models it, 0 (the
  *                  default) models mainline Linux, which allows both
- *   profile=NAME   the kernel tunables below come from a profile (sd_sim_profile_find, or
- *                  "host": this machine's, sd_sim_profile_host); options given explicitly
- *                  override it, wherever they stand. Default: the profile "default"
+ *   profile=NAME   the kernel tunables (ports, somaxconn, wmem_max, rmem_max and the four
+ *                  below; the defaults above are linux-6.18's) come from a profile
+ * (sd_sim_profile_find, or "host": this machine's, sd_sim_profile_host); options given explicitly
+ *                  override it, wherever they stand. Default: linux-6.18 (sd_sim_profile_at(0))
  *   syn_retries=N, syn_linear_timeouts=N, hz=N, fin_timeout=S   as the profile fields
  */
 extern const struct sd_ops sd_sim_ops;
