@@ -32,9 +32,10 @@ extern "C" {
  *                  and one that has listened never connects (EINVAL): 1 models it, 0 (the
  *                  default) models mainline Linux, which allows both
  *   profile=NAME   the kernel tunables (ports, somaxconn, wmem_max, rmem_max and the four
- *                  below; the defaults above are linux-6.18's) come from a profile
- * (sd_sim_profile_find, or "host": this machine's, sd_sim_profile_host); options given explicitly
- *                  override it, wherever they stand. Default: linux-6.18 (sd_sim_profile_at(0))
+ *                  below) come from a profile: sd_sim_profile_find's NAME, or "host", this
+ *                  machine's (sd_sim_profile_host). Options given explicitly override it,
+ *                  wherever they stand. Default: linux-6.18 (sd_sim_profile_at(0)), whose
+ *                  values the defaults above are
  *   syn_retries=N, syn_linear_timeouts=N, hz=N, fin_timeout=S   as the profile fields
  */
 extern const struct sd_ops sd_sim_ops;
