@@ -882,6 +882,71 @@ def test_inherited_sockets_get_faults_only_when_asked(build, tmp_path, mode, inh
         assert lines == []
 
 
+REEXEC = str(ROOT / "tests" / "wrap" / "reexec_server.py")
+
+
+def reexec_run(build, tmp_path, how, seed, run, n=6):
+    """tests/wrap/reexec_server.py under wrap --inherited, reset faults: n connections in turn,
+    each served by an image the listener execs (or spawns) with the accepted socket. Returns
+    (what each client got, the log's lines, the listener's pid)."""
+    log = tmp_path / f"{how}-{seed}-{run}.jsonl"
+    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--inherited", "--seed", str(seed),
+                          "--faults", "reset=0.5,delay=1", "--log", str(log), "--", PY, "-S",
+                          REEXEC, str(n), how], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        ready = select.select([p.stdout], [], [], 60)[0]
+        first = p.stdout.readline() if ready else ""
+        assert first.startswith("listening "), (first, p.poll())
+        port, got = int(first.split()[1]), []
+        for i in range(n):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+                try:
+                    c.sendall(b"hello %d\n" % i)
+                    data = b""
+                    while chunk := c.recv(100):
+                        data += chunk
+                    got.append(data.decode())
+                except ConnectionResetError:
+                    got.append("reset")
+        _, err = p.communicate(timeout=60)
+    except BaseException:
+        kill_if_alive(p.pid)
+        p.communicate(timeout=30)
+        raise
+    assert p.returncode == 0, err
+    return got, log_lines(log), summary_pids(err)
+
+
+@pytest.mark.parametrize("how", ["execv", "execve", "spawn"])
+def test_a_connection_keeps_its_id_across_exec(build, tmp_path, how):
+    """A server that re-execs itself for each connection (as sshd does): each new image goes
+    on with the connection the listener numbered, its id ("LISTENER/aN") and so its decisions,
+    rather than numbering it a1 afresh (when every connection got the same faults). The same
+    seed and the same connections give the same ids and faults again; posix_spawn's file
+    action moving the socket to another descriptor keeps it too (found by its inode)."""
+    runs = []
+    for run in range(2):
+        got, lines, pids = reexec_run(build, tmp_path, how, 1, run)
+        listener = int(next(x["conn"] for x in lines if x["op"] == "accept").split("/")[0])
+        served = [x for x in lines if x["op"] in ("recv", "send")]
+        by_pid = {}
+        for x in served:
+            by_pid.setdefault(x["pid"], set()).add(x["conn"])
+        # one connection per image, each its own, all numbered by the listener in turn
+        assert all(len(ids) == 1 for ids in by_pid.values()), by_pid
+        ids = [next(iter(v)) for v in by_pid.values()]
+        assert len(set(ids)) == len(ids) == 6 and listener not in by_pid, by_pid
+        assert sorted(ids) == [f"{listener}/a{i}" for i in range(1, 7)], ids
+        # so some connections are reset and others served, whole, by the same program
+        assert "reset" in got and any(g.startswith("echo") for g in got), got
+        assert all(g in ("reset", f"echo hello {i} conns=0\n") for i, g in enumerate(got)), got
+        assert set(pids) >= {listener, *by_pid}, pids
+        runs.append((got, [(x["conn"].split("/")[1], x["call"], x["op"], x["fault"])
+                           for x in served]))
+    assert runs[0] == runs[1]
+
+
 def test_what_a_program_leaves_without_listening_is_stopped(build, tmp_path):
     """A program that exits 0 leaving a process in a session of its own that never listens:
     a finding once the timeout has passed, and that process is stopped (by pid: it left the
