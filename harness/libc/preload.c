@@ -235,7 +235,7 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	real = (struct sd_net){.ops = &sd_real_ops, .state = state};
 	if (sd_fault_wrap(&faulty, &real, &spec, s ? strtoull(s, NULL, 0) : 1, NULL) < 0)
 		goto out;
-	sd__preload_out_init(&faulty, l, lmax, st); /* the log is a descriptor of our own */
+	sd__preload_out_init(&faulty, &spec, l, lmax, st); /* the log is a descriptor of our own */
 	top = sd__record_wrap(&faulty);
 	const char *inh = getenv("SOCKDRILL_INHERITED");
 	if (inh && !strcmp(inh, "1")) {

@@ -155,6 +155,9 @@ struct sd_fault_decision {
 	uint64_t slice_key;        /* the seeded sizes of the pieces */
 	unsigned limit;            /* limit-data: the connection's byte budget (0: none) */
 	int eof;                   /* a read to answer with the end of the stream, uncalled */
+	/* Appended: what was decided for, for the hooks (sd_fault_hooks.seen): the connection's
+	 * ordinal (0 for socket, epoll_create, getaddrinfo) and the call's number on it. */
+	uint64_t conn, call;
 };
 
 /* The size of piece i (0, 1, ...) of a sliced write: slice +- slice_var, at least 1. */

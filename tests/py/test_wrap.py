@@ -497,6 +497,52 @@ def test_summary_warns_when_op_aims_a_kind_at_calls_never_made(build):
     assert "emfile accept 1" in r.stderr and not warnings_of(r.stderr), r.stdout + r.stderr
 
 
+# Targets that keep a kind from ever firing against the fragile server and its three clients
+# (corpus/wrap/qa_client.sd: a listener l1 accepting a1..a3, each read and answered): the
+# warning names the target and what the run had instead (N: a count the run's calls set).
+TARGET_NEVER = [
+    ("delay=1@conn=a9", "delay", r"@conn=a9 names a connection the program never had \(its "
+     r"processes accepted 3 at most\)"),
+    ("delay=1@conn=c1", "delay", r"@conn=c1 names a connection the program never had \(it "
+     r"connected none\)"),
+    ("latency=1@after=1000", "latency", r"@after=1000: no connection had more than 1000 calls "
+     r"\(the most was (\d+)\)"),
+    ("delay=1@conn=a2@after=500", "delay", r"@after=500: a2 never had more than 500 calls \(it "
+     r"had (\d+)\)"),
+    ("emfile=1@op=socket@after=5", "emfile", r"@after=5: no process made more than 5 socket "
+     r"calls \(the most was (\d+)\)"),
+    ("delay=1@window=600s-700s", "delay", r"@window= begins 600 s after the start, and the run "
+     r"lasted [0-9.e+-]+ s"),
+    ("delay=1@op=connect", "delay", r"the program made no connect call \(what @op= aims it "
+     r"at\)"),
+]
+
+
+@pytest.mark.parametrize("spec,kind,why", TARGET_NEVER, ids=[t[0] for t in TARGET_NEVER])
+def test_summary_warns_when_a_target_keeps_a_kind_from_firing(build, spec, kind, why):
+    r = wrap(build, "--faults", spec, "--run", CLIENT, "--", *fragile(build))
+    assert r.returncode == 0, r.stdout + r.stderr
+    warned = warnings_of(r.stderr)
+    assert list(warned) == [kind], r.stderr
+    m = re.fullmatch(why, warned[kind])
+    assert m, r.stderr
+    # the count it gives is the run's: some calls, not past the target
+    assert not m.groups() or 1 <= int(m.group(1)) <= int(re.search(r"@after=(\d+)",
+                                                                  spec).group(1)), r.stderr
+    assert "no fault was injected although faults were asked" in r.stderr
+
+
+@pytest.mark.parametrize("spec,kind", [
+    ("delay=1@conn=a2@after=1@for=1", "delay"), ("delay=1@conn=l1@op=accept@after=2", "delay"),
+    ("latency=1@after=1@window=0ms-60s", "latency"), ("emfile=1@op=socket@for=1", "emfile")])
+def test_summary_is_quiet_when_a_target_matched(build, spec, kind):
+    # the same kinds of targets, met by the run: the kind fires, and no warning is given
+    r = wrap(build, "--faults", spec, "--run", CLIENT, "--", *fragile(build))
+    assert not warnings_of(r.stderr) and "warning" not in r.stderr, r.stderr
+    (pid, mine), = summary_pids(r.stderr).items()
+    assert re.search(rf"(^| ){kind} [a-z_]+ [1-9]", mine), r.stderr
+
+
 # A non-blocking reader that waits (select) before reading `per_wait` bytes one recv at a time.
 WAITING_READER = """\
 import select, socket, sys
