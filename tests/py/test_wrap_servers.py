@@ -12,7 +12,8 @@ Which faults fire is asserted where it is a property of the server (its sockets 
 level-triggered): see NEVER and LOG_LOST; LEFT_OUT names the cases a known harness
 defect keeps out (docs/server-findings.md). A server that crashes, exits early or prints a
 sanitizer report fails the test (the plugin's wrapped_server). beanstalkd and mosquitto also
-run corpus/wrap/NAME.sd with `wrap --run`.
+run corpus/wrap/NAME.sd with `wrap --run`. The newer kinds (epipe ... eai-noname) and the
+targets run at the end, each on the servers where it means most.
 
 A missing program is a failure naming its Debian package: `ci/deps all` installs them.
 """
@@ -973,3 +974,31 @@ def test_name_resolution_kinds_never_fire_without_a_resolver(name, server, nativ
     for kind in ("eai-again", "eai-noname"):
         assert f"warning: {kind} could never fire: the program made no getaddrinfo call" in \
             srv.output(), srv.output()
+
+
+def backend_by_name(argv):
+    """haproxy's argv with its backend server given as `ipv4@localhost`, resolved at start."""
+    def named(port, tmp):
+        out = argv(port, tmp)
+        cfg = tmp / "haproxy.cfg"
+        cfg.write_text(cfg.read_text().replace(f"server s1 {HOST}:", "server s1 ipv4@localhost:"))
+        return out
+    return named
+
+
+@pytest.mark.parametrize("name", ["haproxy"])
+def test_haproxy_resolves_its_backend_past_a_failed_getaddrinfo(name, server, native,
+                                                                wrapped_server, tmp_path):
+    """haproxy resolves a server's name with getaddrinfo and, when that fails, tries
+    gethostbyname (`str2ip2`, src/tools.c), which the preload leaves alone: under eai-* it
+    starts all the same, with its one getaddrinfo call refused, and serves natively."""
+    server.argv = backend_by_name(server.argv)
+    spec = "eai-again=1,eai-noname=1"
+    srv = start(wrapped_server, server, name, tmp_path, spec)
+    got = exchanges(srv.port, server.count, server.client)
+    faults = srv.faults()
+    assert srv.alive, f"{name} ended under wrap --faults {spec}: {srv.output()}"
+    check_new_log(name, spec, faults, {"getaddrinfo"})
+    assert len(faults) == 1, faults
+    assert got == native, \
+        f"{name} under wrap --faults {spec}:\n{show(got)}\nnative:\n{show(native)}"
