@@ -912,6 +912,16 @@ def write_text(path, text):
     return path
 
 
+def without_network(argv):
+    """argv in a network namespace of its own, whose only interface is a loopback that is
+    down: a name it looks up beyond /etc/hosts reaches no DNS server (the resolver fails at
+    once), and no query leaves this machine, as the tests' network rule wants. As root (CI)
+    the namespace is made directly, otherwise in a user namespace."""
+    unshare = shutil.which("unshare") or pytest.fail("unshare (util-linux) is missing")
+    own = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    return [unshare, *own, "--net", "--", *argv]
+
+
 def gai_message(code):
     """The C library's words for a getaddrinfo error, as the servers print them."""
     libc = ctypes.CDLL(None)
@@ -929,14 +939,16 @@ def error_lines(out, message):
 @pytest.mark.parametrize("kind", sorted(EAI))
 @pytest.mark.parametrize("name", sorted(RESOLVERS))
 def test_name_resolution_failure_stops_start_up_as_natively(name, kind, sockdrill, tmp_path):
-    """Natively, a listening address that does not resolve (`sockdrill.invalid`: whatever the
-    resolver answers, EAI_NONAME or, with no DNS server reachable, EAI_AGAIN) makes the
+    """Natively, a listening address that does not resolve (`sockdrill.invalid`, looked up
+    with no network at all: EAI_AGAIN, or EAI_NONAME where the lookup stops at the hosts
+    file) makes the
     server say so and exit. Under the fault on its getaddrinfo call of 127.0.0.1, the same
     exit status and the same lines, with the injected error's words."""
     port = free_port(HOST)
     env = dict(os.environ, RES_OPTIONS="timeout:2 attempts:1")  # a bounded DNS wait
-    r = subprocess.run(RESOLVERS[name]("sockdrill.invalid", port, tmp_path), capture_output=True,
-                       text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
+    r = subprocess.run(without_network(RESOLVERS[name]("sockdrill.invalid", port, tmp_path)),
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                       env=env)
     said = [gai_message(c) for c in EAI.values() if gai_message(c) in r.stdout + r.stderr]
     assert r.returncode != 0 and said, f"native {name} (exit {r.returncode}): {r.stdout}{r.stderr}"
     native_lines = error_lines(r.stdout + r.stderr, said[0])
