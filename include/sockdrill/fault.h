@@ -118,6 +118,11 @@ const char *sd_fault_kind_name(int k);
 unsigned sd_fault_kind_ops(int k);
 int sd_fault_kind_asked(const struct sd_fault_spec *spec, int k);
 
+/* The spec as text sd_fault_parse reads back to the same spec: its kinds in the order of
+ * enum sd_fault_kind, each with its value and targets, then scope and level-triggered ("" for
+ * no fault). Returns the length it needs; only the first size bytes are stored (with NUL). */
+size_t sd_fault_spec_text(const struct sd_fault_spec *spec, char *out, size_t size);
+
 /* Kinds of call, as the decisions see them. */
 enum sd_fault_op {
 	SD_OP_READ,
@@ -187,7 +192,7 @@ void sd_fault_decide_at(const struct sd_fault_spec *spec, uint64_t seed, uint64_
 #define SD_CONN_LISTENER  (3ull << 56)
 /* A socket that has not connected, been accepted or listened when a call on it was decided
  * ("s1", "s2", ...: numbered per wrapper, i.e. per process under the preload). */
-#define SD_CONN_SOCKET    (4ull << 56)
+#define SD_CONN_SOCKET (4ull << 56)
 
 /* Writes one JSON object for an injected fault into buf; returns its length. */
 size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,

@@ -780,8 +780,7 @@ struct seen_log {
 	size_t len;
 };
 
-static void on_seen(void *ctx, enum sd_fault_op op, int blocking,
-		    const struct sd_fault_decision *d)
+static void on_seen(void *ctx, enum sd_fault_op op, int blocking, const struct sd_fault_decision *d)
 {
 	struct seen_log *s = ctx;
 	s->calls[op][blocking != 0]++;
@@ -837,8 +836,9 @@ static void hooks_see_every_call_and_lines_carry_the_pid(void **state)
 	char line[256];
 	struct sd_fault_decision d = {.fault = "eintr", .err = EINTR};
 	sd_fault_format(line, sizeof line, 0, SD_CONN_SOCKET | 2, 1, "recv", &d, 5);
-	assert_string_equal(line, "{\"t\":0.000000000,\"conn\":\"s2\",\"call\":1,\"op\":\"recv\","
-				  "\"fault\":\"eintr\",\"bytes\":0,\"asked\":5,\"errno\":\"EINTR\"}\n");
+	assert_string_equal(line,
+			    "{\"t\":0.000000000,\"conn\":\"s2\",\"call\":1,\"op\":\"recv\","
+			    "\"fault\":\"eintr\",\"bytes\":0,\"asked\":5,\"errno\":\"EINTR\"}\n");
 	unwrap(&x);
 	sd_close(net, u), sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
@@ -1082,6 +1082,45 @@ static void kinds_are_the_parsers(void **state)
 	assert_false(sd_fault_active(&none));
 }
 
+/* A spec written as text reads back to the same spec, whatever its kinds, values and targets
+ * (a fuzz input's faults written into a scenario: harness/fuzz_record.c); the text is cut at
+ * the size given and says how long it would be. */
+static void spec_text_reads_back(void **state)
+{
+	(void)state;
+	static const char *const specs[] = {
+		"",
+		"short-read=3,short-write=1,eintr=0.05,eagain=0.5,reset=0.01,accept-fail=0.2,"
+		"connect-fail=0.3,delay=20",
+		"epipe=0.1@after=3,etimedout=0.2@for=3,enobufs=0.5@after=3@for=1,enomem=1",
+		"emfile=0.3@op=accept|socket,enfile=0.1@op=epoll,eai-again=0.5,eai-noname=0.02",
+		"latency=20~10@conn=a2,bandwidth=10,slice=64~16@op=write,limit-data=65536",
+		"slow-close=100@window=100ms-2s,timeout=10000@conn=c1,scope=accepted",
+		"reset=0.123456789@conn=l1@after=4@for=2@op=read|write@window=0ms-1s,"
+		"latency=5,slice=3,level-triggered,scope=connected",
+	};
+	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+		struct sd_fault_spec a, b;
+		char text[512], err[256];
+		assert_int_equal(sd_fault_parse(specs[i], &a, err, sizeof err), 0);
+		size_t n = sd_fault_spec_text(&a, text, sizeof text);
+		assert_int_equal(n, strlen(text));
+		assert_int_equal(sd_fault_parse(text, &b, err, sizeof err), 0);
+		assert_memory_equal(&a, &b, sizeof a);
+		char cut[8];
+		assert_int_equal(sd_fault_spec_text(&a, cut, sizeof cut), n);
+		assert_int_equal(strlen(cut), n < sizeof cut ? n : sizeof cut - 1);
+		assert_memory_equal(cut, text, strlen(cut));
+	}
+	struct sd_fault_spec a;
+	char text[256], err[256];
+	assert_int_equal(sd_fault_parse("delay=2,short-read=1,latency=3~1@after=3@for=1", &a, err,
+					sizeof err),
+			 0);
+	sd_fault_spec_text(&a, text, sizeof text); /* in the kinds' order, values as written */
+	assert_string_equal(text, "short-read=1,delay=2,latency=3~1@after=3@for=1");
+}
+
 /* Told of the program's waits (the preload: sd_fault_note_wait), the wrapper refuses a
  * non-blocking call with EAGAIN only in the middle of a loop: never the first call of a
  * direction after a wait, where a kernel has the data or the room poll promised. */
@@ -1298,6 +1337,7 @@ static void epoll_create_and_resolver_failures(void **state)
 const struct CMUnitTest sd_unit_tests[] = {
 	T(spec_errors),
 	T(kinds_are_the_parsers),
+	T(spec_text_reads_back),
 	T(targets_aim_the_decisions),
 	T(latency_and_slice_sizes_are_seeded),
 	T(time_kinds_keep_the_stream_exact),
