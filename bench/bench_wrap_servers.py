@@ -35,8 +35,11 @@ from sockdrill.core import free_port  # noqa: E402
 HOST = "127.0.0.1"
 TARGET = 0.95
 START_TIMEOUT = 10.0
-# every fault that has a probability, at 0: the decision path runs on every call
-ZERO_FAULTS = "eintr=0,eagain=0,reset=0,accept-fail=0,connect-fail=0"
+# every fault kind that has a probability (include/sockdrill/fault.h), at 0: each call goes
+# through the decisions of every kind that can touch it, and none injects
+ZERO_FAULTS = ",".join(f"{k}=0" for k in (
+    "eintr", "eagain", "reset", "accept-fail", "connect-fail", "epipe", "etimedout", "enobufs",
+    "enomem", "emfile", "enfile", "eai-again", "eai-noname"))
 SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
 

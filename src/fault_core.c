@@ -384,14 +384,29 @@ unsigned sd_fault_kind_ops(int k)
 	return r ? r->ops : 0;
 }
 
-int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+/* Whether the spec asks for row r's kind: a probability above 0, any other value not 0. */
+static int row_asked(const struct sd_fault_spec *s, const struct kind *r)
 {
-	const struct kind *r = kind_row(k);
-	if (!r)
-		return 0;
 	if (r->v == V_PROB)
 		return *(const double *)((const char *)s + r->off) > 0;
 	return *(const unsigned *)((const char *)s + r->off) != 0;
+}
+
+int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+{
+	const struct kind *r = kind_row(k);
+	return r ? row_asked(s, r) : 0;
+}
+
+/* Sound only while each row's ops name every op its kind's code in sd_fault_decide_at can
+ * touch (tests/unit/test_fault.c checks the two agree). */
+unsigned sd_fault_ops_asked(const struct sd_fault_spec *s)
+{
+	unsigned ops = 0;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (row_asked(s, &kinds[i]))
+			ops |= kinds[i].ops;
+	return ops;
 }
 
 int sd_fault_active(const struct sd_fault_spec *s)
@@ -663,8 +678,8 @@ size_t sd_fault_format_pid(char *buf, size_t size, int64_t t_ns, long pid, long 
 	int n = snprintf(buf, size,
 			 "{\"t\":%lld.%09lld,%s\"conn\":\"%s%c%llu\",\"call\":%llu,\"op\":\"%s\","
 			 "\"fault\":\"%s\",\"bytes\":%zu,\"asked\":%zu%s%s%s}\n",
-			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000), who,
-			 owner, CONN_ROLE(conn), CONN_NUM(conn), (unsigned long long)call, op,
+			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000), who, owner,
+			 CONN_ROLE(conn), CONN_NUM(conn), (unsigned long long)call, op,
 			 d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked,
 			 err ? ",\"errno\":\"" : "", err ? err : "", err ? "\"" : "");
 	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
