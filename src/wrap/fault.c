@@ -37,7 +37,6 @@ struct fstate {
 	struct sd_fault_hooks hooks; /* sd_fault_set_hooks; zero: none */
 	uint64_t waits;  /* sd_fault_note_wait: the program's poll, select and epoll waits */
 	int waits_noted; /* they are told, so EAGAIN follows the rule of `drained` */
-	int peeks;       /* some MSG_PEEK moved bytes: a descriptor's `peeked` may not be 0 */
 };
 
 #define IN(f) ((f)->inner)
@@ -97,18 +96,14 @@ static void settle_known(struct sd_fault_decision *d, size_t len, size_t known)
 	}
 }
 
-/* After a read of k > 0 bytes: a peek shows at least k queued, a read takes k of them. Until
- * the program's first peek every `peeked` is 0 and a read leaves it so: no lock to take. (A
- * peek racing with this read on another thread is then ordered after it, as the lock could
- * have ordered it.) */
+/* After a read of k > 0 bytes: a peek shows at least k queued, a read takes k of them. (The
+ * lock stays even where no peek was ever made: in-process the layer's pthread_mutex_unlock
+ * is a seeded scheduling point of the sim (harness/libc/sync.c), so the locks a call takes
+ * are part of what a seed replays.) */
 static void note_read(struct fstate *f, int fd, size_t k, int peek)
 {
-	if (!peek && !__atomic_load_n(&f->peeks, __ATOMIC_RELAXED))
-		return;
 	pthread_mutex_lock(&f->m);
 	struct finfo *i = info(f, fd);
-	if (peek)
-		__atomic_store_n(&f->peeks, 1, __ATOMIC_RELAXED);
 	if (i && peek)
 		i->peeked = k > i->peeked ? k : i->peeked;
 	else if (i)
@@ -287,57 +282,90 @@ static int inject(struct fstate *f, int fd, enum sd_fault_op op, int blocking, s
 	return d->err ? -d->err : 0;
 }
 
+/* What the wrapper knows of one call before deciding it. */
+struct call_rec {
+	uint64_t conn, call;
+	long conn_pid;
+	int blocking, mid_loop;
+	size_t known;
+};
+
+/* The bookkeeping every call has, decided or not: its connection numbered, the call counted,
+ * its wait and its place in a read or write loop noted. */
+static inline void account(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait,
+			   struct call_rec *r)
+{
+	*r = (struct call_rec){.blocking = !msg_dontwait, .mid_loop = 1};
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i) {
+		number(f, i, op);
+		r->conn = i->conn;
+		r->conn_pid = i->pid;
+		r->call = ++i->calls;
+		r->blocking = r->blocking && !i->nonblock;
+		r->known = op == SD_OP_READ ? i->peeked : 0;
+		r->mid_loop = drained(f, i, op);
+	}
+	pthread_mutex_unlock(&f->m);
+}
+
+/* The hooks' view of a decided call (sd_fault_hooks: spared, then seen). */
+static inline void tell(struct fstate *f, enum sd_fault_op op, const struct call_rec *r,
+			const struct sd_fault_decision *d)
+{
+	if (!r->blocking && !r->mid_loop && f->hooks.spared)
+		f->hooks.spared(f->hooks.ctx, op);
+	if (f->hooks.seen)
+		f->hooks.seen(f->hooks.ctx, op, r->blocking, d);
+}
+
+/* A call of an op that no asked kind can touch (every fault at probability 0): its decision
+ * is "deliver unchanged" whatever the rest, so it is not worked out; the call is only
+ * accounted for and told, as pre() would. */
+static inline int quiet(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, size_t len)
+{
+	if (f->asked & 1u << op)
+		return 0;
+	struct call_rec r;
+	struct sd_fault_decision d = {.len = len};
+	account(f, fd, op, msg_dontwait, &r);
+	tell(f, op, &r, &d);
+	return 1;
+}
+
 /* Decides for one call, then injects what was decided (inject); returns 0 to go on or a
  * negative errno, and in *wake the events to make new after the call (0: none). */
 static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, size_t len,
 	       const char *name, struct sd_fault_decision *d, short *wake)
 {
-	uint64_t conn = 0, call = 0;
-	long conn_pid = 0;
-	int blocking = !msg_dontwait;
-	size_t known = 0;
+	struct call_rec r;
 	*wake = 0;
-	int mid_loop = 1;
-	pthread_mutex_lock(&f->m);
-	struct finfo *i = info(f, fd);
-	if (i) {
-		number(f, i, op);
-		conn = i->conn;
-		conn_pid = i->pid;
-		call = ++i->calls;
-		blocking = blocking && !i->nonblock;
-		known = op == SD_OP_READ ? i->peeked : 0;
-		mid_loop = drained(f, i, op);
-	}
-	pthread_mutex_unlock(&f->m);
-	/* An op no asked kind can touch is delivered unchanged whatever the rest: its decision
-	 * is not worked out, so every fault at probability 0 costs only the bookkeeping above. */
+	account(f, fd, op, msg_dontwait, &r);
 	if (f->asked & 1u << op) {
-		enum sd_fault_wait wait = blocking ? SD_WAIT_BLOCKING
+		enum sd_fault_wait wait = r.blocking ? SD_WAIT_BLOCKING
 					  : f->resignal || f->spec.level_triggered
 						  ? SD_WAIT_NONBLOCKING
 						  : SD_WAIT_NONBLOCKING_NO_EDGE;
-		sd_fault_decide_at(&f->spec, f->seed, conn, call, op, wait, len, since_start(f), d);
-		if (known)
-			settle_known(d, len, known);
-		if (d->err == EAGAIN && !mid_loop) {
+		sd_fault_decide_at(&f->spec, f->seed, r.conn, r.call, op, wait, len, since_start(f),
+				   d);
+		if (r.known)
+			settle_known(d, len, r.known);
+		if (d->err == EAGAIN && !r.mid_loop) {
 			/* not where a kernel refuses the call: see `drained` */
 			d->err = 0;
 			d->len = len;
 			d->fault = d->delay_ms ? "delay" : NULL;
 		}
 	} else {
-		*d = (struct sd_fault_decision){.len = len};
+		*d = (struct sd_fault_decision){.len = len}; /* as quiet() */
 	}
-	if (!blocking && !mid_loop && f->hooks.spared)
-		f->hooks.spared(f->hooks.ctx, op);
-	if (f->hooks.seen)
-		f->hooks.seen(f->hooks.ctx, op, blocking, d);
+	tell(f, op, &r, d);
 	if (d->limit || d->err == ETIMEDOUT)
 		conn_kinds(f, fd, op, len, d);
 	if (!d->fault)
 		return 0;
-	return inject(f, fd, op, blocking, len, name, conn_pid, conn, call, d, wake);
+	return inject(f, fd, op, r.blocking, len, name, r.conn_pid, r.conn, r.call, d, wake);
 }
 
 /* slow-close: close and shutdown decided (and logged) as calls of their own, only when the
@@ -534,6 +562,8 @@ static ssize_t fault_send(void *state, int fd, const void *buf, size_t len, int 
 	struct fstate *f = state;
 	struct sd_fault_decision d;
 	short wake;
+	if (quiet(f, fd, SD_OP_WRITE, flags & MSG_DONTWAIT, len))
+		return sd_send(IN(f), fd, buf, len, flags);
 	int rc = pre(f, fd, SD_OP_WRITE, flags & MSG_DONTWAIT, len, "send", &d, &wake);
 	if (rc < 0)
 		return rc;
@@ -549,10 +579,16 @@ static ssize_t fault_recv(void *state, int fd, void *buf, size_t len, int flags)
 	struct fstate *f = state;
 	struct sd_fault_decision d;
 	short wake;
+	ssize_t k;
+	if (quiet(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len)) {
+		if ((k = sd_recv(IN(f), fd, buf, len, flags)) > 0)
+			note_read(f, fd, (size_t)k, flags & MSG_PEEK);
+		return k;
+	}
 	int rc = pre(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len, "recv", &d, &wake);
 	if (rc < 0 || d.eof)
 		return rc;
-	ssize_t k = sd_recv(IN(f), fd, buf, d.len, flags);
+	k = sd_recv(IN(f), fd, buf, d.len, flags);
 	if (k > 0)
 		note_read(f, fd, (size_t)k, flags & MSG_PEEK);
 	post(f, fd, wake);
@@ -591,17 +627,20 @@ static size_t msg_len(const struct msghdr *msg)
 static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 			enum sd_fault_op op)
 {
-	struct sd_fault_decision d;
+	struct sd_fault_decision d = {0};
 	size_t len = msg_len(msg);
-	short wake;
-	int rc = pre(f, fd, op, flags & MSG_DONTWAIT, len, op == SD_OP_READ ? "recvmsg" : "sendmsg",
-		     &d, &wake);
-	if (rc < 0 || d.eof)
-		return rc;
+	short wake = 0;
 	struct msghdr m = *msg;
 	struct iovec *v = NULL;
-	if (d.len != len && !(v = trim(msg, d.len, &m)))
-		return -ENOMEM;
+	int calm = quiet(f, fd, op, flags & MSG_DONTWAIT, len);
+	if (!calm) {
+		int rc = pre(f, fd, op, flags & MSG_DONTWAIT, len,
+			     op == SD_OP_READ ? "recvmsg" : "sendmsg", &d, &wake);
+		if (rc < 0 || d.eof)
+			return rc;
+		if (d.len != len && !(v = trim(msg, d.len, &m)))
+			return -ENOMEM;
+	}
 	ssize_t k = op == SD_OP_READ ? sd_recvmsg(IN(f), fd, &m, flags)
 		    : d.slice        ? sliced_msg(f, fd, &m, d.len, flags, &d)
 				     : sd_sendmsg(IN(f), fd, &m, flags);
@@ -612,6 +651,8 @@ static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 		msg->msg_controllen = m.msg_controllen;
 		msg->msg_flags = m.msg_flags;
 	}
+	if (calm)
+		return k;
 	free(v);
 	post(f, fd, wake);
 	pace(f, fd, &d, k, op == SD_OP_READ && (flags & MSG_PEEK));
