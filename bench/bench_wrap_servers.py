@@ -1,7 +1,8 @@
 """Overhead of `sockdrill wrap` on real servers (issue 14, "Benchmark"): nginx under wrk and
 redis-server under redis-benchmark, each run natively, under `sockdrill wrap` with no faults
-(pure pass-through) and under wrap with every probability fault at 0 (each call goes through
-the decisions, none injects), in alternating rounds: every round starts a fresh server for each
+(pure pass-through) and under wrap with every kind that has a probability at 0 (each call of a
+TCP socket goes through the fault wrapper, which numbers, counts and reports it and injects
+nothing), in alternating rounds: every round starts a fresh server for each
 configuration in turn (the order rotated from round to round) and loads it the same way, and
 the ratio wrapped/native is taken within the round. The median of the rounds' ratios is
 compared with the target (>= 0.95); it is printed, never asserted. Two figures: requests/s
