@@ -384,11 +384,9 @@ unsigned sd_fault_kind_ops(int k)
 	return r ? r->ops : 0;
 }
 
-int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+/* Whether the spec asks for row r's kind: a probability above 0, any other value not 0. */
+static int row_asked(const struct sd_fault_spec *s, const struct kind *r)
 {
-	const struct kind *r = kind_row(k);
-	if (!r)
-		return 0;
 	if (r->v == V_PROB)
 		return *(const double *)((const char *)s + r->off) > 0;
 	return *(const unsigned *)((const char *)s + r->off) != 0;
@@ -451,6 +449,23 @@ size_t sd_fault_spec_text(const struct sd_fault_spec *s, char *out, size_t size)
 	return n;
 }
 #undef PART
+
+int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+{
+	const struct kind *r = kind_row(k);
+	return r ? row_asked(s, r) : 0;
+}
+
+/* Sound only while each row's ops name every op its kind's code in sd_fault_decide_at can
+ * touch (tests/unit/test_fault.c checks the two agree). */
+unsigned sd_fault_ops_asked(const struct sd_fault_spec *s)
+{
+	unsigned ops = 0;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (row_asked(s, &kinds[i]))
+			ops |= kinds[i].ops;
+	return ops;
+}
 
 int sd_fault_active(const struct sd_fault_spec *s)
 {
