@@ -9,6 +9,7 @@ SO_REUSEADDR on the first two sockets, with SO_REUSEPORT on the first two; the l
 one table of expected results. "-" below is success, "X" EADDRINUSE.
 """
 import pathlib
+import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -125,12 +126,14 @@ def render(name, first, only0, second, only1, plain, reuse):
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def main():
+def main(argv):
+    """Writes the files here, or into the directory given (tests compare the two)."""
+    out = pathlib.Path(argv[1]) if len(argv) > 1 else HERE
     for name, first, only0, second, only1, plain, reuse in VARIANTS:
         assert len(plain) == len(reuse) == 8, name
-        (HERE / f"{name}.sd").write_text(render(name, first, only0, second, only1, plain,
-                                                reuse))
+        (out / f"{name}.sd").write_text(render(name, first, only0, second, only1, plain,
+                                               reuse))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv)
