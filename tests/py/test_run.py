@@ -229,7 +229,8 @@ def test_json_results(sockdrill, tmp_path):
                                     "call": 'c: send(C, "x\\n\\"q") -> 7', "got": "4"}
     assert fail["message"].endswith("expected 7, got 4")
     variant = "--one-role 1 " if host_one_role() else ""  # the sim ran as this kernel's variant
-    assert fail["reproduce"] == f"./sockdrill run --backend sim --seed 5 {variant}{tmp_path}/b_fail.sd"
+    assert fail["reproduce"] == \
+        f"./sockdrill run --backend sim --seed 5 {variant}--profile host {tmp_path}/b_fail.sd"
     assert bad["message"] == f"{tmp_path}/c_bad.sd:1:4: unknown call 'frob'"
     single = tmp_path / "single.json"
     assert run(sockdrill, "--json", single, tmp_path / "a_pass.sd").returncode == 0
@@ -363,7 +364,7 @@ def test_sim_takes_the_kernel_variant_of_the_run(sockdrill, tmp_path):
     assert r.stdout.count("expected 7, got 0") == 2, r.stdout
     commands = re.findall(r"reproduce: (\./sockdrill run .*)$", r.stdout, re.M)
     assert commands[0] == (f"./sockdrill run --backend sim --seed 1 "
-                           f"{'--one-role 1 ' if host else ''}{wrong}")
+                           f"{'--one-role 1 ' if host else ''}--profile host {wrong}")
     again = subprocess.run(commands[0].split(), cwd=ROOT, capture_output=True, text=True,
                            timeout=120)
     assert again.returncode == 1 and "expected 7, got 0" in again.stdout, again.stdout
