@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sockdrill/errors.h>
 #include <sockdrill/fault.h>
 
 static int parse_prob(const char *v, double *out)
@@ -615,29 +616,15 @@ void sd_fault_decide_at(const struct sd_fault_spec *s, uint64_t seed, uint64_t c
 	time_kinds(s, seed, conn, call, op, len, t, d);
 }
 
-/* The errno names the decisions inject, for the log and the trace. */
+/* The name of an injected error for the log and the trace: the errno table's (errors.c),
+ * or a resolver's EAI_* code, which shares the field (negative numbers in glibc). */
 static const char *err_name(int e)
 {
-	static const struct {
-		int e;
-		const char *name;
-	} names[] = {{EINTR, "EINTR"},
-		     {EAGAIN, "EAGAIN"},
-		     {ECONNRESET, "ECONNRESET"},
-		     {EMFILE, "EMFILE"},
-		     {ENFILE, "ENFILE"},
-		     {ECONNABORTED, "ECONNABORTED"},
-		     {ECONNREFUSED, "ECONNREFUSED"},
-		     {ETIMEDOUT, "ETIMEDOUT"},
-		     {EPIPE, "EPIPE"},
-		     {ENOBUFS, "ENOBUFS"},
-		     {ENOMEM, "ENOMEM"},
-		     {EAI_AGAIN, "EAI_AGAIN"},
-		     {EAI_NONAME, "EAI_NONAME"}};
-	for (size_t i = 0; e && i < sizeof names / sizeof names[0]; i++)
-		if (names[i].e == e)
-			return names[i].name;
-	return NULL;
+	if (e == EAI_AGAIN)
+		return "EAI_AGAIN";
+	if (e == EAI_NONAME)
+		return "EAI_NONAME";
+	return e > 0 ? sd_errname(e) : NULL;
 }
 
 /* "a1": the role letter and the ordinal of a connection. */
@@ -663,8 +650,8 @@ size_t sd_fault_format_pid(char *buf, size_t size, int64_t t_ns, long pid, long 
 	int n = snprintf(buf, size,
 			 "{\"t\":%lld.%09lld,%s\"conn\":\"%s%c%llu\",\"call\":%llu,\"op\":\"%s\","
 			 "\"fault\":\"%s\",\"bytes\":%zu,\"asked\":%zu%s%s%s}\n",
-			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000), who,
-			 owner, CONN_ROLE(conn), CONN_NUM(conn), (unsigned long long)call, op,
+			 (long long)(t_ns / 1000000000), (long long)(t_ns % 1000000000), who, owner,
+			 CONN_ROLE(conn), CONN_NUM(conn), (unsigned long long)call, op,
 			 d->fault ? d->fault : "none", d->err ? (size_t)0 : d->len, asked,
 			 err ? ",\"errno\":\"" : "", err ? err : "", err ? "\"" : "");
 	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;

@@ -670,6 +670,36 @@ static int same_list_after_bar(const struct cur *c, int errs)
 	return errs ? is_errno_name(name) : is_poll_name(name);
 }
 
+/* '< N', '<= $X', '> N', '>= N', '!= N': a comparison of the result with a number or a
+ * variable's number. */
+static int comparison(struct cur *c, struct sc_expect *e)
+{
+	static const struct {
+		const char *text;
+		uint8_t op;
+	} ops[] = {{"<=", CMP_LE}, {">=", CMP_GE}, {"!=", CMP_NE}, {"<", CMP_LT}, {">", CMP_GT}};
+	const char *s = c->p;
+	size_t k = 0;
+	while (k < sizeof ops / sizeof ops[0] && ((size_t)(c->eol - c->p) < strlen(ops[k].text) ||
+						  strncmp(c->p, ops[k].text, strlen(ops[k].text))))
+		k++;
+	if (k == sizeof ops / sizeof ops[0])
+		return fail(c, s, "expected a comparison: <, <=, >, >= or !=");
+	c->p += strlen(ops[k].text);
+	e->kind = E_CMP;
+	e->op = ops[k].op;
+	ws(c);
+	if (c->p < c->eol && *c->p == '$') {
+		c->p++;
+		e->op |= CMP_VAR;
+		return ref(c, &e->var, REF_READ);
+	}
+	if (c->p >= c->eol || !((*c->p >= '0' && *c->p <= '9') || *c->p == '-'))
+		return fail(c, c->p, "%s takes a number or a variable: %s 1, %s $X", ops[k].text,
+			    ops[k].text, ops[k].text);
+	return number(c, &e->lo);
+}
+
 static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
 {
 	memset(e, 0, sizeof *e);
@@ -710,6 +740,8 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		}
 		return 0;
 	}
+	if (ch == '<' || ch == '>' || ch == '!')
+		return comparison(c, e);
 	if (!is_id0(ch))
 		return fail(c, s, "unexpected '%c' in an expectation", ch);
 	if (c->eol - c->p > 8 && !strncmp(c->p, "pattern(", 8)) {
@@ -718,11 +750,18 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 				    "a pattern expectation is only for recv, recv_until, recvline");
 		c->p += 8;
 		ws(c);
+		e->kind = E_PATTERN;
+		if (c->p < c->eol && *c->p == '$') { /* pattern($N): the length a variable holds */
+			c->p++;
+			e->op = CMP_VAR;
+			if (ref(c, &e->var, REF_READ) < 0)
+				return -1;
+			return expect_char(c, ')');
+		}
 		if (number(c, &e->lo) < 0)
 			return -1;
 		if (e->lo < 0 || e->lo > (64 << 20))
 			return fail(c, s, "pattern length must be 0..67108864");
-		e->kind = E_PATTERN;
 		return expect_char(c, ')');
 	}
 	char name[32];
@@ -730,6 +769,11 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		return -1;
 	if (!strcmp(name, "fd")) {
 		e->kind = E_FD;
+		return 0;
+	}
+	if (!strcmp(name, "even") || !strcmp(name, "odd")) {
+		e->kind = E_PARITY;
+		e->lo = name[0] == 'o';
 		return 0;
 	}
 	if (!strcmp(name, "eof") || !strcmp(name, "prefix") || !strcmp(name, "match")) {
@@ -752,7 +796,8 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 	if (!errs && !polls)
 		return fail(c, s,
 			    "unknown expectation '%s' (an errno name such as ECONNREFUSED, "
-			    "poll flags, a number, a range, fd, a string or *)",
+			    "poll flags, a number, a range, a comparison such as >= 1, even, "
+			    "odd, fd, a string or *)",
 			    name);
 	e->kind = errs ? E_ERRNOS : E_FLAGS;
 	for (;;) {

@@ -410,6 +410,9 @@ struct run {
 	int iter; /* innermost repeat index, -1 outside */
 	struct sd_sc_result *res;
 	int capout;         /* room in res->out */
+	int capfail;        /* room in res->failures */
+	int keep_going;     /* a failed step does not end the run (stop still does) */
+	int stop;           /* a bound of the whole run was reached: no step runs after it */
 	int verdict_only;   /* no outcomes kept */
 	unsigned char *pat; /* the pattern's first patlen bytes, made once for every send */
 	size_t patlen;
@@ -1000,7 +1003,10 @@ static int data_matches(struct run *R, const struct sc_expect *e, const struct r
 		return 1;
 	}
 	if (e->kind == E_PATTERN) {
-		if (r->v != e->lo)
+		int64_t n = e->lo;
+		if ((e->op & CMP_VAR) && ref_value(R, &e->var, &n, why, wl) < 0)
+			return 0;
+		if (r->v != n || r->eof)
 			return 0;
 		for (size_t i = 0; i < r->dlen; i++)
 			if (r->data[i] != pattern_byte(i))
@@ -1035,6 +1041,20 @@ static int check_one(struct run *R, const struct sc_expect *e, const struct res 
 		if (ref_value(R, &e->var, &want, why, wl) < 0)
 			return 0;
 		return v == want;
+	case E_PARITY: return v >= 0 && (v & 1) == e->lo;
+	case E_CMP:
+		want = e->lo;
+		if ((e->op & CMP_VAR) && ref_value(R, &e->var, &want, why, wl) < 0)
+			return 0;
+		if (v < 0) /* an error meets no comparison: it is named as an alternative */
+			return 0;
+		switch (e->op & ~CMP_VAR) {
+		case CMP_LT: return v < want;
+		case CMP_LE: return v <= want;
+		case CMP_GT: return v > want;
+		case CMP_GE: return v >= want;
+		default: return v != want;
+		}
 	}
 	return 0;
 }
@@ -1089,16 +1109,27 @@ static void failure(struct run *R, const struct sc_step *st, struct sd_sc_outcom
 	va_end(ap);
 	if (o)
 		o->ok = 0;
-	if (R->res->passed) {
-		R->res->passed = 0;
-		R->res->failed_at = o ? (int)(o - R->res->out) : -1;
-		if (R->iter >= 0)
-			textf(R->res->message, sizeof R->res->message,
-			      "%s:%d: %.*s (iteration %d): %s", R->sc->path, st->line, st->text_len,
-			      sc_text(R->sc, st), R->iter, msg);
-		else
-			textf(R->res->message, sizeof R->res->message, "%s:%d: %.*s: %s",
-			      R->sc->path, st->line, st->text_len, sc_text(R->sc, st), msg);
+	struct sd_sc_result *res = R->res;
+	char line[sizeof res->message];
+	if (R->iter >= 0)
+		textf(line, sizeof line, "%s:%d: %.*s (iteration %d): %s", R->sc->path, st->line,
+		      st->text_len, sc_text(R->sc, st), R->iter, msg);
+	else
+		textf(line, sizeof line, "%s:%d: %.*s: %s", R->sc->path, st->line, st->text_len,
+		      sc_text(R->sc, st), msg);
+	if (res->passed) {
+		res->passed = 0;
+		res->failed_at = o ? (int)(o - res->out) : -1;
+		snprintf(res->message, sizeof res->message, "%s", line);
+	}
+	res->nfailed++;
+	if (res->nfailures < SD_SC_MAX_FAILURES &&
+	    grow((void **)&res->failures, &R->capfail, res->nfailures, sizeof *res->failures) ==
+		    0) {
+		struct sd_sc_failure *f = &res->failures[res->nfailures++];
+		f->line = st->line;
+		f->iteration = R->iter;
+		snprintf(f->message, sizeof f->message, "%s", line);
 	}
 }
 
@@ -1120,8 +1151,23 @@ static void expected_one(const struct run *R, const struct sc_expect *e, char *o
 	case E_FD: snprintf(out, size, "a descriptor"); break;
 	case E_FLAGS: show_flags(e->lo, out, size); break;
 	case E_STR: show_bytes(R->sc->bytes + e->str.off, e->str.len, out, size); break;
-	case E_PATTERN: snprintf(out, size, "pattern(%lld)", (long long)e->lo); break;
+	case E_PATTERN:
+		if (e->op & CMP_VAR)
+			snprintf(out, size, "pattern($%s)", name_of(R, e->var.name));
+		else
+			snprintf(out, size, "pattern(%lld)", (long long)e->lo);
+		break;
 	case E_VAR: snprintf(out, size, "$%s", name_of(R, e->var.name)); break;
+	case E_PARITY: snprintf(out, size, "%s", e->lo ? "odd" : "even"); break;
+	case E_CMP: {
+		static const char *const ops[] = {"", "<", "<=", ">", ">=", "!="};
+		const char *op = ops[(e->op & ~CMP_VAR) % 6];
+		if (e->op & CMP_VAR)
+			snprintf(out, size, "%s $%s", op, name_of(R, e->var.name));
+		else
+			snprintf(out, size, "%s %lld", op, (long long)e->lo);
+		break;
+	}
 	case E_ERRNOS: {
 		size_t o = 0;
 		out[0] = 0;
@@ -1284,10 +1330,11 @@ static void blocked_failure(struct run *R, const struct sc_step *st, struct sd_s
 	if (o)
 		snprintf(o->got, sizeof o->got, "blocked"),
 			snprintf(o->norm, sizeof o->norm, "blocked");
-	if (by_max_time)
+	if (by_max_time) {
 		failure(R, st, o, "the run reached its time bound (--max-time %d s) in this step",
 			R->max_time_s);
-	else
+		R->stop = 1; /* the steps after it would only report the same bound */
+	} else
 		failure(R, st, o, "still blocked after %d ms (see 'set timeout')", limit);
 }
 
@@ -1491,6 +1538,7 @@ static void result_init(struct run *R, const struct sd_scenario *sc,
 	res->failed_at = -1;
 	R->max_time_s = opt && opt->max_time_s > 0 ? opt->max_time_s : SD_SC_MAX_TIME_S;
 	R->verdict_only = opt && opt->verdict_only;
+	R->keep_going = opt && opt->keep_going;
 	R->timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
 			: sc->timeout_ms > 0       ? sc->timeout_ms
 						   : 3000;
@@ -1531,18 +1579,20 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 		int begin, count, iter;
 	} stack[SC_MAX_DEPTH];
 	int depth = 0;
-	for (int pc = 0; pc < sc->n && res->passed; pc++) {
+	for (int pc = 0; pc < sc->n && !R->stop && (res->passed || R->keep_going); pc++) {
 		const struct sc_step *st = &sc->steps[pc];
 		/* the parser bounds the steps a file runs; repeat and '}' are not steps, and a
 		 * repeat with no step inside is skipped whole, so they cost no more than these */
 		if (st->kind != S_REPEAT && st->kind != S_END && ++res->cost.steps > SC_MAX_STEPS) {
 			failure(R, st, NULL, "stopped after %d steps", SC_MAX_STEPS);
+			R->stop = 1;
 			break;
 		}
 		if (st->kind != S_REPEAT && st->kind != S_END && now_s() >= R->deadline) {
 			failure(R, st, NULL,
 				"the run reached its time bound (--max-time %d s) before this step",
 				R->max_time_s);
+			R->stop = 1;
 			break;
 		}
 		switch (st->kind) {
@@ -1662,4 +1712,7 @@ void sd_sc_result_free(struct sd_sc_result *res)
 	free(res->out);
 	res->out = NULL;
 	res->n = 0;
+	free(res->failures);
+	res->failures = NULL;
+	res->nfailures = 0;
 }

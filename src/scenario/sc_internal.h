@@ -113,7 +113,12 @@ enum sc_ekind {
 	E_PREFIX, /* prefix "..." */
 	E_MATCH,  /* match /ERE/ [as A, B]: str the source, reg the compiled one */
 	E_EOF,    /* eof: the end of the stream */
+	E_CMP,    /* >= N, < $X, ...: op (enum sc_cmp), the operand in lo or, with CMP_VAR, var */
+	E_PARITY, /* even (lo 0), odd (lo 1) */
 };
+
+/* The comparisons an expectation may make; CMP_VAR: the operand is a variable. */
+enum sc_cmp { CMP_LT = 1, CMP_LE, CMP_GT, CMP_GE, CMP_NE, CMP_VAR = 0x10 };
 
 struct sc_expect {
 	union {
@@ -132,6 +137,7 @@ struct sc_expect {
 	uint32_t next; /* 1 + index in sc->expects of the next alternative; 0 for none */
 	uint8_t kind, nerrs, ncaps;
 	uint8_t interp; /* E_STR, E_PREFIX: a template naming variables */
+	uint8_t op;     /* E_CMP: enum sc_cmp; E_PATTERN: CMP_VAR when the length is a variable */
 };
 
 enum sc_kind { S_CALL, S_START, S_WAIT, S_BLOCKED, S_REPEAT, S_END };

@@ -704,7 +704,102 @@ static void evaluator_runs_on_an_open_instance(void **state)
 	assert_int_equal(sd_close(net, mine), 0);
 }
 
+/* Every errno name Linux has, comparisons and parity as expectations; misuse is refused at
+ * its column. */
+static void parser_reads_comparisons_and_every_errno(void **state)
+{
+	(void)state;
+	sd_scenario_free(parse_ok("a: S = socket(inet) -> >= 0\n"
+				  "a: port(S) -> EDOM | EDEADLK | EHWPOISON | ENOTSUP | 0\n"
+				  "a: port(S) -> < 1 | > $S | <= -1 | != 5 | >= $S\n"
+				  "a: port(S) -> even | odd | EDEADLOCK|EWOULDBLOCK\n"));
+	parse_err("a: S = socket(inet) -> >=\n", "t.sd:1:26: >= takes a number or a variable: "
+						 ">= 1, >= $X");
+	parse_err("a: S = socket(inet) -> < x\n", "t.sd:1:26: < takes a number or a variable: "
+						  "< 1, < $X");
+	parse_err("a: S = socket(inet) -> ! 1\n",
+		  "t.sd:1:24: expected a comparison: <, <=, >, >= or !=");
+	parse_err("a: S = socket(inet) -> >= $Q\n",
+		  "t.sd:1:27: unknown variable $Q (no line before this one assigns it)");
+	parse_err("a: S = socket(inet) -> EVEN\n",
+		  "t.sd:1:24: unknown expectation 'EVEN' (an errno name such as ECONNREFUSED, poll "
+		  "flags, a number, a range, a comparison such as >= 1, even, odd, fd, a string or "
+		  "*)");
+}
+
+static void evaluator_compares_results(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "c: C = socket(inet) -> >= 0\n"
+		 "c: connect(C, 127.0.0.1:$P) -> <= 0\n"
+		 "c: send(C, \"abc\") -> odd\n"
+		 "c: send(C, \"ab\") -> even | EAGAIN\n"
+		 "c: port(C) -> != $P\n"
+		 "c: close(C) -> 0\n"
+		 "c: close(C) -> < 1 | EBADF\n"
+		 "c: send(C, \"abcd\") -> > 3\n",
+		 server_prologue);
+	struct sd_sc_result r = run(text);
+	assert_false(r.passed);
+	assert_int_equal(r.failed_at, 11); /* an error meets no comparison */
+	assert_string_equal(r.message, "t.sd:12: c: send(C, \"abcd\") -> > 3: expected > 3, got "
+				       "-EBADF");
+	sd_sc_result_free(&r);
+	snprintf(text, sizeof text, "%sc: X = port(L) -> odd | even\nc: port(L) -> > $X\n",
+		 server_prologue);
+	r = run(text);
+	assert_false(r.passed);
+	assert_int_equal(r.failed_at, 5);
+	sd_sc_result_free(&r);
+}
+
+/* --keep-going: every failing step is reported, the first stays the message. */
+static void evaluator_keeps_going_when_asked(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "c: C = socket(inet) -> EDOM\n"
+		 "c: connect(C, 127.0.0.1:$P) -> 0\n"
+		 "repeat 3 {\n"
+		 "  c: send(C, \"ab\") -> 3\n"
+		 "}\n"
+		 "c: close(C) -> 0\n",
+		 server_prologue);
+	struct sd_scenario *sc = parse_ok(text);
+	struct sd_sc_options opt = {.keep_going = 1};
+	struct sd_sc_result r;
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &opt, &r), 0);
+	assert_false(r.passed);
+	assert_int_equal(r.n, 10); /* every step ran */
+	assert_int_equal(r.nfailed, 4);
+	assert_int_equal(r.nfailures, 4);
+	assert_int_equal(r.failed_at, 4);
+	assert_string_equal(r.message, r.failures[0].message);
+	assert_int_equal(r.failures[0].line, 5);
+	assert_int_equal(r.failures[3].line, 8);
+	assert_int_equal(r.failures[3].iteration, 2);
+	assert_string_equal(r.failures[3].message,
+			    "t.sd:8: c: send(C, \"ab\") -> 3 (iteration 2): expected 3, got 2");
+	assert_true(r.out[9].ok);
+	sd_sc_result_free(&r);
+	opt.keep_going = 0; /* and without: the first failure ends the run */
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &opt, &r), 0);
+	assert_int_equal(r.n, 5);
+	assert_int_equal(r.nfailed, 1);
+	assert_int_equal(r.nfailures, 1);
+	sd_sc_result_free(&r);
+	sd_scenario_free(sc);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
+	T(parser_reads_comparisons_and_every_errno),
+	T(evaluator_compares_results),
+	T(evaluator_keeps_going_when_asked),
 	T(parser_messages_name_line_and_column),
 	T(parser_reads_the_server_settings),
 	T(evaluator_reads_a_port_from_a_reply),
