@@ -82,6 +82,8 @@ static const struct {
 	{"reply_port", C_REPLY_PORT, 1, 1, {A_FD}},
 	{"recv_until", C_RECV_UNTIL, 3, 3, {A_FD, A_DATA, A_NUM}},
 	{"recvline", C_RECVLINE, 2, 2, {A_FD, A_NUM}},
+	{"addr", C_ADDR, 1, 1, {A_FD}},
+	{"peer", C_PEER, 1, 1, {A_FD}},
 };
 
 struct cur {
@@ -409,8 +411,9 @@ static int string_interp(struct cur *c, struct sc_span *out, uint8_t *interp)
 
 static int string(struct cur *c, struct sc_span *out) { return string_interp(c, out, NULL); }
 
-/* a.b.c.d:PORT or [v6]:PORT, PORT a number or a variable. */
-static int address(struct cur *c, struct sc_value *v)
+/* a.b.c.d:PORT or [v6]:PORT, PORT a number or a variable; with any_port (an expectation),
+ * also '*', any port (*any_port set). */
+static int address_any(struct cur *c, struct sc_value *v, int *any_port)
 {
 	struct sd_scenario *sc = c->sc;
 	const char *s = c->p, *hs, *he;
@@ -448,6 +451,11 @@ static int address(struct cur *c, struct sc_value *v)
 	a->len = sl;
 	v->kind = V_ADDR;
 	v->addr = sc->naddrs++;
+	if (any_port && c->p < c->eol && *c->p == '*') {
+		c->p++;
+		*any_port = 1;
+		return 0;
+	}
 	if (c->p < c->eol && *c->p == '$') {
 		c->p++;
 		v->port_is_var = 1;
@@ -465,6 +473,8 @@ static int address(struct cur *c, struct sc_value *v)
 		a->v6.sin6_port = htons((uint16_t)port);
 	return 0;
 }
+
+static int address(struct cur *c, struct sc_value *v) { return address_any(c, v, NULL); }
 
 static int lookup_const(const char *name, int64_t *out)
 {
@@ -700,6 +710,25 @@ static int comparison(struct cur *c, struct sc_expect *e)
 	return number(c, &e->lo);
 }
 
+/* 127.0.0.1:$P, [::ffff:127.0.0.1]:*, 0.0.0.0:0: what addr() or peer() must give. */
+static int address_expectation(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
+{
+	struct sc_value v;
+	int any = 0;
+	const char *s = c->p;
+	if (is_call && !sc_gives_addr(call))
+		return fail(c, s, "an address expectation is only for addr, peer");
+	memset(&v, 0, sizeof v);
+	if (address_any(c, &v, &any) < 0)
+		return -1;
+	e->kind = E_ADDR;
+	e->addr = v.addr;
+	e->op = any ? CMP_ANY : v.port_is_var ? CMP_VAR : 0;
+	if (v.port_is_var)
+		e->port = v.var;
+	return 0;
+}
+
 static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
 {
 	memset(e, 0, sizeof *e);
@@ -725,6 +754,11 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		e->kind = E_VAR;
 		return ref(c, &e->var, REF_READ);
 	}
+	const char *q = c->p;
+	while (q < c->eol && *q >= '0' && *q <= '9')
+		q++;
+	if (ch == '[' || (q > c->p && q < c->eol && *q == '.' && !(q + 1 < c->eol && q[1] == '.')))
+		return address_expectation(c, e, call, is_call);
 	if ((ch >= '0' && ch <= '9') || ch == '-') {
 		if (number(c, &e->lo) < 0)
 			return -1;
@@ -961,7 +995,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 			int ok = kw               ? 1
 				 : want == A_KW   ? 0
 				 : want == A_FD   ? v->kind == V_VAR
-				 : want == A_ADDR ? v->kind == V_ADDR
+				 : want == A_ADDR ? v->kind == V_ADDR || v->kind == V_VAR
 				 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN
 				 : want == A_OPT  ? v->kind == V_NUM && sd__sc_option(v->num) >= 0
 						  : v->kind == V_NUM || v->kind == V_VAR;
@@ -969,7 +1003,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 				static const char *const what[] = {"",
 								   "a descriptor variable ($X)",
 								   "a number",
-								   "an address (ADDR:PORT)",
+								   "an address (ADDR:PORT or $A)",
 								   "a string or pattern(N)",
 								   "a socket option name",
 								   "pace=MS or hold_last=MS"};

@@ -53,6 +53,8 @@ struct res {
 	size_t dlen;
 	int eof; /* recv_until, recvline: the stream ended before the delimiter (v is 0, data
 		  * what came before it) */
+	struct sockaddr_storage addr; /* addr, peer: the address (data its text) */
+	socklen_t alen;
 };
 
 /* send with pauses, in the backend's time (virtual on sim): pace_ms after each byte, hold_ms
@@ -233,6 +235,21 @@ static void exec(struct sd_net *net, enum sc_call call, const struct args *a, st
 		int rc = call == C_PORT ? sd_getsockname(net, fd, (struct sockaddr *)&ss, &sl)
 					: sd_getpeername(net, fd, (struct sockaddr *)&ss, &sl);
 		r->v = rc < 0 ? rc : sd_addr_port((struct sockaddr *)&ss, sl);
+		break;
+	}
+	case C_ADDR:
+	case C_PEER: {
+		r->alen = sizeof r->addr;
+		int rc = call == C_ADDR
+				 ? sd_getsockname(net, fd, (struct sockaddr *)&r->addr, &r->alen)
+				 : sd_getpeername(net, fd, (struct sockaddr *)&r->addr, &r->alen);
+		r->v = rc < 0 ? rc : sd_addr_port((struct sockaddr *)&r->addr, r->alen);
+		if (rc < 0 || r->v < 0)
+			break;
+		r->data = a->rbuf; /* room for SD_ADDR_STRLEN (resolve) */
+		sd_addr_format((struct sockaddr *)&r->addr, r->alen, (char *)r->data,
+			       SD_ADDR_STRLEN);
+		r->dlen = strlen((char *)r->data);
 		break;
 	}
 	case C_NONBLOCK:
@@ -757,6 +774,30 @@ static int reply_port_of(struct run *R, int fd)
 	return port > 0 && port < 65536 ? port : 0;
 }
 
+/* The address a variable holds (the text addr() or peer() kept in it): 0, or -1 with why. */
+static int ref_addr(struct run *R, const struct sc_ref *r, struct sockaddr_storage *ss,
+		    socklen_t *len, char *why, size_t wl)
+{
+	const unsigned char *p;
+	size_t n;
+	char num[24], text[SD_ADDR_STRLEN];
+	if (ref_text(R, r, &p, &n, num, why, wl) < 0)
+		return -1;
+	if (p == (const unsigned char *)num || n >= sizeof text) {
+		snprintf(why, wl, "$%s holds no address (addr() and peer() keep one)",
+			 name_of(R, r->name));
+		return -1;
+	}
+	memcpy(text, p, n);
+	text[n] = 0;
+	if (sd_addr_parse(text, 0, ss, len) < 0) {
+		snprintf(why, wl, "$%s holds no address (addr() and peer() keep one): %s",
+			 name_of(R, r->name), text);
+		return -1;
+	}
+	return 0;
+}
+
 static int resolve(struct run *R, const struct sc_step *st, struct args *a, char *why, size_t wl)
 {
 	const struct sc_value *args = sc_args(R->sc, st);
@@ -767,6 +808,11 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 		switch (v->kind) {
 		case V_NUM: a->n[i] = v->num; break;
 		case V_VAR:
+			if ((st->call == C_BIND || st->call == C_CONNECT) && i == 1) {
+				if (ref_addr(R, &v->var, &a->addr, &a->alen, why, wl) < 0)
+					return -1;
+				break;
+			}
 			if (ref_value(R, &v->var, &a->n[i], why, wl) < 0)
 				return -1;
 			break;
@@ -848,6 +894,10 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 	}
 	if ((st->call == C_RECV_UNTIL || st->call == C_RECVLINE) && a->n[2] <= 0) {
 		snprintf(why, wl, "the most bytes to read must be 1 or more");
+		return -1;
+	}
+	if (sc_gives_addr(st->call) && !(a->rbuf = malloc(SD_ADDR_STRLEN))) {
+		snprintf(why, wl, "out of memory");
 		return -1;
 	}
 	if (sc_reads_bytes(st->call)) {
@@ -944,6 +994,20 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 		snprintf(got, gl, "%lld", (long long)r->v);
 		snprintf(norm, nl, "fd");
 		return;
+	case C_ADDR:
+	case C_PEER: {
+		/* the port, when one was chosen, differs between backends: not the address */
+		struct sockaddr_storage ss = r->addr;
+		if (r->v > 0 && ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = 0;
+		else if (r->v > 0)
+			((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+		snprintf(got, gl, "%.*s", (int)r->dlen, (const char *)r->data);
+		sd_addr_format((struct sockaddr *)&ss, r->alen, norm, nl);
+		if (r->v > 0 && strlen(norm) + 4 < nl)
+			strcpy(norm + strlen(norm) - 1, "port");
+		return;
+	}
 	case C_PORT:
 	case C_PEERPORT:
 	case C_REPLY_PORT:
@@ -1016,6 +1080,30 @@ static int data_matches(struct run *R, const struct sc_expect *e, const struct r
 	return 1;
 }
 
+/* Whether the address addr() or peer() gave is the expectation's: family, address and port
+ * (a variable's, or any). */
+static int addr_matches(struct run *R, const struct sc_expect *e, const struct res *r, char *why,
+			size_t wl)
+{
+	const struct sc_addr *want = &R->sc->addrs[e->addr];
+	int64_t port = 0;
+	if (r->addr.ss_family != want->v4.sin_family)
+		return 0;
+	if (e->op & CMP_VAR) {
+		if (ref_value(R, &e->port, &port, why, wl) < 0)
+			return 0;
+	} else if (!(e->op & CMP_ANY)) {
+		port = sd_addr_port((const struct sockaddr *)want, want->len);
+	}
+	if (!(e->op & CMP_ANY) && r->v != port)
+		return 0;
+	if (want->v4.sin_family == AF_INET)
+		return !memcmp(&((const struct sockaddr_in *)&r->addr)->sin_addr,
+			       &want->v4.sin_addr, sizeof want->v4.sin_addr);
+	return !memcmp(&((const struct sockaddr_in6 *)&r->addr)->sin6_addr, &want->v6.sin6_addr,
+		       sizeof want->v6.sin6_addr);
+}
+
 static int check_one(struct run *R, const struct sc_expect *e, const struct res *r, regmatch_t *pm,
 		     char *why, size_t wl)
 {
@@ -1038,10 +1126,18 @@ static int check_one(struct run *R, const struct sc_expect *e, const struct res 
 				return 1;
 		return 0;
 	case E_VAR:
+		if (r->alen && r->data) { /* an address: the whole of it, as a variable's text */
+			const unsigned char *p;
+			size_t n;
+			char num[24];
+			return ref_text(R, &e->var, &p, &n, num, why, wl) == 0 && v >= 0 &&
+			       n == r->dlen && !memcmp(p, r->data, n);
+		}
 		if (ref_value(R, &e->var, &want, why, wl) < 0)
 			return 0;
 		return v == want;
 	case E_PARITY: return v >= 0 && (v & 1) == e->lo;
+	case E_ADDR: return v >= 0 && addr_matches(R, e, r, why, wl);
 	case E_CMP:
 		want = e->lo;
 		if ((e->op & CMP_VAR) && ref_value(R, &e->var, &want, why, wl) < 0)
@@ -1159,6 +1255,18 @@ static void expected_one(const struct run *R, const struct sc_expect *e, char *o
 		break;
 	case E_VAR: snprintf(out, size, "$%s", name_of(R, e->var.name)); break;
 	case E_PARITY: snprintf(out, size, "%s", e->lo ? "odd" : "even"); break;
+	case E_ADDR: {
+		const struct sc_addr *a = &R->sc->addrs[e->addr];
+		char t[SD_ADDR_STRLEN];
+		sd_addr_format((const struct sockaddr *)a, a->len, t, sizeof t);
+		if (e->op & (CMP_VAR | CMP_ANY)) /* "...:0" written as the port expected */
+			snprintf(out, size, "%.*s%s%s", (int)(strrchr(t, ':') + 1 - t), t,
+				 e->op & CMP_ANY ? "*" : "$",
+				 e->op & CMP_ANY ? "" : name_of(R, e->port.name));
+		else
+			snprintf(out, size, "%s", t);
+		break;
+	}
 	case E_CMP: {
 		static const char *const ops[] = {"", "<", "<=", ">", ">=", "!="};
 		const char *op = ops[(e->op & ~CMP_VAR) % 6];
@@ -1255,8 +1363,10 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 		}
 		*slot = r->v;
 		/* a read keeps its bytes as the variable's text */
-		if (set_text(slot, sc_reads_bytes(call) && r->v >= 0 ? r->data : NULL, r->dlen) <
-		    0) {
+		if (set_text(slot,
+			     (sc_reads_bytes(call) || sc_gives_addr(call)) && r->v >= 0 ? r->data
+											: NULL,
+			     r->dlen) < 0) {
 			failure(R, st, o, "out of memory");
 			return;
 		}

@@ -53,7 +53,12 @@ enum sc_call {
 	C_REPLY_PORT,
 	C_RECV_UNTIL,
 	C_RECVLINE,
+	C_ADDR, /* addr(fd): the local address (getsockname), the port as the number */
+	C_PEER, /* peer(fd): the peer's address (getpeername) */
 };
+
+/* The calls whose result carries an address (its text kept by a variable that takes it). */
+static inline int sc_gives_addr(int call) { return call == C_ADDR || call == C_PEER; }
 
 /* The calls that read bytes a string expectation can check. */
 static inline int sc_reads_bytes(int call)
@@ -115,10 +120,11 @@ enum sc_ekind {
 	E_EOF,    /* eof: the end of the stream */
 	E_CMP,    /* >= N, < $X, ...: op (enum sc_cmp), the operand in lo or, with CMP_VAR, var */
 	E_PARITY, /* even (lo 0), odd (lo 1) */
+	E_ADDR,   /* 127.0.0.1:$P, [::1]:*: addr in sc->addrs, the port as op says */
 };
 
 /* The comparisons an expectation may make; CMP_VAR: the operand is a variable. */
-enum sc_cmp { CMP_LT = 1, CMP_LE, CMP_GT, CMP_GE, CMP_NE, CMP_VAR = 0x10 };
+enum sc_cmp { CMP_LT = 1, CMP_LE, CMP_GT, CMP_GE, CMP_NE, CMP_VAR = 0x10, CMP_ANY = 0x20 };
 
 struct sc_expect {
 	union {
@@ -127,17 +133,23 @@ struct sc_expect {
 				hi; /* E_NUM (lo), E_RANGE, E_PATTERN length (lo), E_FLAGS (lo) */
 		};
 		uint16_t errs[8];  /* E_ERRNOS */
-		struct sc_ref var; /* E_VAR */
+		struct sc_ref var; /* E_VAR; E_CMP and E_PATTERN with CMP_VAR */
 		struct {
 			struct sc_span str; /* E_STR, E_PREFIX; E_MATCH: the expression */
 			uint32_t reg;       /* E_MATCH: index in sc->regs */
 			uint32_t caps;      /* E_MATCH: the ncaps variables, in sc->vals */
 		};
+		struct {
+			struct sc_ref port; /* E_ADDR with CMP_VAR: the port's variable */
+			uint32_t addr;      /* E_ADDR: index in sc->addrs */
+		};
 	};
 	uint32_t next; /* 1 + index in sc->expects of the next alternative; 0 for none */
 	uint8_t kind, nerrs, ncaps;
 	uint8_t interp; /* E_STR, E_PREFIX: a template naming variables */
-	uint8_t op;     /* E_CMP: enum sc_cmp; E_PATTERN: CMP_VAR when the length is a variable */
+	/* E_CMP: enum sc_cmp; E_PATTERN: CMP_VAR when the length is a variable; E_ADDR: CMP_VAR
+	 * (the port a variable's), CMP_ANY (any port) or 0 (the port in the address) */
+	uint8_t op;
 };
 
 enum sc_kind { S_CALL, S_START, S_WAIT, S_BLOCKED, S_REPEAT, S_END };

@@ -66,6 +66,11 @@ BAD = [
     ("cmpop.sd", b"a: L = socket(inet) -> =< 1\n", "cmpop.sd:1:24: unexpected '=' in an expectation"),
     ("cmpvar.sd", b"a: L = socket(inet) -> < $X\n", "cmpvar.sd:1:26: unknown variable $X"),
     ("parity.sd", b"a: L = socket(inet) -> even odd\n", "parity.sd:1:29: unexpected 'o'"),
+    ("addrexp.sd", b"a: L = socket(inet)\na: port(L) -> 127.0.0.1:*\n",
+     "addrexp.sd:2:15: an address expectation is only for addr, peer"),
+    ("addrport.sd", b"a: L = socket(inet)\na: addr(L) -> [::1]:x\n", "addrport.sd:2:21: expected a number"),
+    ("addrarg.sd", b"a: L = socket(inet)\na: bind(L, \"x\")\n",
+     "addrarg.sd:2:12: argument 2 of bind must be an address (ADDR:PORT or $A)"),
     ("patvar.sd", b"a: L = socket(inet)\na: recv(L, 5) -> pattern($N)\n",
      "patvar.sd:2:26: unknown variable $N"),
 ]

@@ -796,7 +796,45 @@ static void evaluator_keeps_going_when_asked(void **state)
 	sd_scenario_free(sc);
 }
 
+/* addr() and peer(): the address kept as the variable's text, connected to, compared. */
+static void evaluator_keeps_and_compares_addresses(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "s: A = addr(L) -> 127.0.0.1:$P\n"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: connect(C, $A) -> 0\n"
+		 "c: peer(C) -> $A\n"
+		 "c: B = addr(C) -> 127.0.0.1:*\n"
+		 "c: addr(C) -> $B\n"
+		 "c: peer(C) -> $B | 127.0.0.2:$P\n"
+		 "c: connect(C, $P) -> 0\n",
+		 server_prologue);
+	struct sd_scenario *sc = parse_ok(text);
+	struct sd_sc_options opt = {.keep_going = 1};
+	struct sd_sc_result r;
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &opt, &r), 0);
+	sd_scenario_free(sc);
+	assert_int_equal(r.nfailed, 2);
+	assert_int_equal(r.failed_at, 10);
+	assert_string_equal(r.out[9].got, r.out[8].got); /* the address, as text */
+	assert_int_equal(strncmp(r.out[9].got, "127.0.0.1:", 10), 0);
+	assert_string_equal(r.out[9].norm, "127.0.0.1:port");
+	char want[256];
+	snprintf(want, sizeof want,
+		 "t.sd:11: c: peer(C) -> $B | 127.0.0.2:$P: expected $B | "
+		 "127.0.0.2:$P, got %s",
+		 r.out[4].got);
+	assert_string_equal(r.failures[0].message, want);
+	assert_string_equal(r.failures[1].message, "t.sd:12: c: connect(C, $P) -> 0: $P holds no "
+						   "address (addr() and peer() keep one)");
+	sd_sc_result_free(&r);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
+	T(evaluator_keeps_and_compares_addresses),
 	T(parser_reads_comparisons_and_every_errno),
 	T(evaluator_compares_results),
 	T(evaluator_keeps_going_when_asked),
