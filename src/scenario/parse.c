@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <sockdrill/addr.h>
@@ -35,6 +37,10 @@ static const struct {
 	{"MSG_DONTWAIT", MSG_DONTWAIT},
 	{"MSG_NOSIGNAL", MSG_NOSIGNAL},
 	{"MSG_OOB", MSG_OOB},
+	{"MSG_TRUNC", MSG_TRUNC},
+	{"FIONREAD", FIONREAD},
+	{"SIOCINQ", SIOCINQ},
+	{"SIOCOUTQ", SIOCOUTQ},
 	{"SHUT_RD", SHUT_RD},
 	{"SHUT_WR", SHUT_WR},
 	{"SHUT_RDWR", SHUT_RDWR},
@@ -84,6 +90,9 @@ static const struct {
 	{"recvline", C_RECVLINE, 2, 2, {A_FD, A_NUM}},
 	{"addr", C_ADDR, 1, 1, {A_FD}},
 	{"peer", C_PEER, 1, 1, {A_FD}},
+	{"ioctl", C_IOCTL, 2, 2, {A_FD, A_NUM}},
+	{"sendto", C_SENDTO, 3, 4, {A_FD, A_DATA, A_ADDR, A_NUM}},
+	{"recvmsg", C_RECVMSG, 2, 3, {A_FD, A_NUM, A_NUM}},
 };
 
 struct cur {
@@ -936,6 +945,22 @@ static int send_keyword(struct cur *c, struct sc_value *v)
 	return 0;
 }
 
+/* An address of family AF_UNSPEC, the length of a sockaddr (Linux reads only the family). */
+static int unspec_address(struct cur *c, struct sc_value *v)
+{
+	struct sd_scenario *sc = c->sc;
+	if (reserve(&sc->addrs, &sc->capaddrs, sc->naddrs, 1, sizeof *sc->addrs) < 0)
+		return fail(c, c->p, "out of memory");
+	struct sc_addr *a = &sc->addrs[sc->naddrs];
+	memset(a, 0, sizeof *a);
+	a->v4.sin_family = AF_UNSPEC;
+	a->len = sizeof(struct sockaddr);
+	memset(v, 0, sizeof *v);
+	v->kind = V_ADDR;
+	v->addr = sc->naddrs++;
+	return 0;
+}
+
 static int call_expr(struct cur *c, struct stmt *m)
 {
 	struct sc_step *st = &m->st;
@@ -973,6 +998,14 @@ static int call_expr(struct cur *c, struct stmt *m)
 						return fail(c, as, "%s given twice",
 							    v->kind == V_PACE ? "pace"
 									      : "hold_last");
+			} else if (want == A_ADDR && c->eol - c->p >= 9 &&
+				   !strncmp(c->p, "AF_UNSPEC", 9) &&
+				   (c->eol - c->p == 9 || !is_id(c->p[9]))) {
+				/* connect(S, AF_UNSPEC): a disconnect (bind takes it too, as Linux)
+				 */
+				c->p += 9;
+				if (unspec_address(c, v) < 0)
+					return -1;
 			} else if (want == A_FD && c->p < c->eol && is_id0(*c->p)) {
 				/* a descriptor is a variable: "L" and "$L" both name it */
 				memset(v, 0, sizeof *v);
@@ -1022,6 +1055,11 @@ static int call_expr(struct cur *c, struct stmt *m)
 	}
 	if (st->nargs < calls[i].min)
 		return fail(c, s, "%s needs at least %d arguments", name, calls[i].min);
+	if (st->call == C_IOCTL && m->args[1].kind == V_NUM && m->args[1].num != SIOCINQ &&
+	    m->args[1].num != SIOCOUTQ)
+		return fail(c, s, "ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ");
+	if (st->call == C_IOCTL && m->args[1].kind != V_NUM)
+		return fail(c, s, "ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ, not a variable");
 	return 0;
 }
 

@@ -34,32 +34,9 @@ static unsigned char pattern_byte(size_t i) { return (unsigned char)(i * 31 + (i
 
 /* ---- calls ----------------------------------------------------------------------------- */
 
-struct args {
-	int64_t n[4];
-	struct sockaddr_storage addr;
-	socklen_t alen;
-	const unsigned char *data; /* send: the string, or the run's pattern */
-	size_t dlen;
-	unsigned char *rbuf; /* recv: where the bytes go, owned with the arguments (a call still
-			      * blocked when the run ends is dropped, not returned) */
-	size_t rlen;
-	unsigned char *sbuf;      /* a string naming variables, filled in (owned likewise) */
-	int64_t pace_ms, hold_ms; /* send: pace=MS (0: none), hold_last=MS (-1: none) */
-};
-
-struct res {
-	int64_t v;
-	unsigned char *data; /* recv */
-	size_t dlen;
-	int eof; /* recv_until, recvline: the stream ended before the delimiter (v is 0, data
-		  * what came before it) */
-	struct sockaddr_storage addr; /* addr, peer: the address (data its text) */
-	socklen_t alen;
-};
-
 /* send with pauses, in the backend's time (virtual on sim): pace_ms after each byte, hold_ms
  * before the last one. Bytes sent, or the error of the first call when none were. */
-static int64_t paced_send(struct sd_net *net, int fd, const struct args *a)
+static int64_t paced_send(struct sd_net *net, int fd, const struct sc_args *a)
 {
 	size_t n = a->dlen, done = 0, last = a->hold_ms >= 0 && n ? n - 1 : n;
 	int flags = (int)a->n[2];
@@ -85,7 +62,7 @@ static int64_t paced_send(struct sd_net *net, int fd, const struct args *a)
  * peeked first, and only the bytes before the delimiter's end taken. -EMSGSIZE when max bytes
  * came without it; at the end of the stream before it, 0 with r->eof (data what came). */
 static void recv_until(struct sd_net *net, int fd, const unsigned char *delim, size_t dl,
-		       unsigned char *buf, size_t max, struct res *r)
+		       unsigned char *buf, size_t max, struct sc_res *r)
 {
 	size_t have = 0;
 	r->data = buf;
@@ -189,7 +166,7 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 	return rc < 0 ? rc : v;
 }
 
-static void exec(struct sd_net *net, enum sc_call call, const struct args *a, struct res *r)
+static void exec(struct sd_net *net, enum sc_call call, const struct sc_args *a, struct sc_res *r)
 {
 	int fd = (int)a->n[0];
 	struct sockaddr_storage ss;
@@ -230,26 +207,16 @@ static void exec(struct sd_net *net, enum sc_call call, const struct args *a, st
 		r->v = rc < 0 ? rc : -err;
 		break;
 	}
+	case C_ADDR:
+	case C_PEER:
+	case C_IOCTL:
+	case C_SENDTO:
+	case C_RECVMSG: sd__sc_exec_ext(net, call, a, r); break;
 	case C_PORT:
 	case C_PEERPORT: {
 		int rc = call == C_PORT ? sd_getsockname(net, fd, (struct sockaddr *)&ss, &sl)
 					: sd_getpeername(net, fd, (struct sockaddr *)&ss, &sl);
 		r->v = rc < 0 ? rc : sd_addr_port((struct sockaddr *)&ss, sl);
-		break;
-	}
-	case C_ADDR:
-	case C_PEER: {
-		r->alen = sizeof r->addr;
-		int rc = call == C_ADDR
-				 ? sd_getsockname(net, fd, (struct sockaddr *)&r->addr, &r->alen)
-				 : sd_getpeername(net, fd, (struct sockaddr *)&r->addr, &r->alen);
-		r->v = rc < 0 ? rc : sd_addr_port((struct sockaddr *)&r->addr, r->alen);
-		if (rc < 0 || r->v < 0)
-			break;
-		r->data = a->rbuf; /* room for SD_ADDR_STRLEN (resolve) */
-		sd_addr_format((struct sockaddr *)&r->addr, r->alen, (char *)r->data,
-			       SD_ADDR_STRLEN);
-		r->dlen = strlen((char *)r->data);
 		break;
 	}
 	case C_NONBLOCK:
@@ -270,8 +237,8 @@ static void exec(struct sd_net *net, enum sc_call call, const struct args *a, st
 struct job {
 	struct sd_net *net;
 	enum sc_call call;
-	struct args a;
-	struct res r;
+	struct sc_args a;
+	struct sc_res r;
 	pthread_mutex_t m;
 	pthread_cond_t cv;
 	int done, is_thread, id, joined;
@@ -292,7 +259,7 @@ static struct timespec realtime_in(int64_t ms)
 }
 
 /* real: a started sleep waits on its job, so that the end of the run can cut it short. */
-static void job_sleep(struct job *j, struct res *r)
+static void job_sleep(struct job *j, struct sc_res *r)
 {
 	struct timespec until = realtime_in(j->a.n[0]);
 	memset(r, 0, sizeof *r);
@@ -304,7 +271,7 @@ static void job_sleep(struct job *j, struct res *r)
 
 static void job_body(struct job *j)
 {
-	struct res r;
+	struct sc_res r;
 	if (j->is_thread && j->call == C_SLEEP)
 		job_sleep(j, &r);
 	else
@@ -731,7 +698,8 @@ static struct tail *tail_of(struct run *R, int fd, int make)
 /* After a call: the sockets made (real: shut down at the end to release blocked threads; on a
  * sim the caller keeps, those still open are closed at the end), and what each descriptor
  * received, for reply_port() (a new or closed descriptor starts empty). */
-static void after_call(struct run *R, enum sc_call call, const struct args *a, const struct res *r)
+static void after_call(struct run *R, enum sc_call call, const struct sc_args *a,
+		       const struct sc_res *r)
 {
 	struct tail *t;
 	if ((R->real || R->close_fds) && (call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
@@ -748,7 +716,8 @@ static void after_call(struct run *R, enum sc_call call, const struct args *a, c
 		t->n = 0;
 	if (call == C_CLOSE && (t = tail_of(R, (int)a->n[0], 0)))
 		t->n = 0;
-	if (!sc_reads_bytes(call) || r->v <= 0 || (call == C_RECV && (a->n[2] & MSG_PEEK)) ||
+	if (!sc_reads_bytes(call) || r->v <= 0 ||
+	    ((call == C_RECV || call == C_RECVMSG) && (a->n[2] & MSG_PEEK)) ||
 	    !(t = tail_of(R, (int)a->n[0], 1)))
 		return;
 	size_t n = r->dlen, keep = sizeof t->b;
@@ -798,17 +767,19 @@ static int ref_addr(struct run *R, const struct sc_ref *r, struct sockaddr_stora
 	return 0;
 }
 
-static int resolve(struct run *R, const struct sc_step *st, struct args *a, char *why, size_t wl)
+static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, char *why, size_t wl)
 {
 	const struct sc_value *args = sc_args(R->sc, st);
 	memset(a, 0, sizeof *a);
 	a->hold_ms = -1;
+	a->backend = R->backend;
 	for (int i = 0; i < st->nargs; i++) {
 		const struct sc_value *v = &args[i];
 		switch (v->kind) {
 		case V_NUM: a->n[i] = v->num; break;
 		case V_VAR:
-			if ((st->call == C_BIND || st->call == C_CONNECT) && i == 1) {
+			if (((st->call == C_BIND || st->call == C_CONNECT) && i == 1) ||
+			    (st->call == C_SENDTO && i == 2)) {
 				if (ref_addr(R, &v->var, &a->addr, &a->alen, why, wl) < 0)
 					return -1;
 				break;
@@ -901,10 +872,10 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 		return -1;
 	}
 	if (sc_reads_bytes(st->call)) {
-		int64_t max = st->call == C_RECV ? a->n[1] : a->n[2];
+		int64_t max = st->call == C_RECV || st->call == C_RECVMSG ? a->n[1] : a->n[2];
 		a->rlen = max > 0 ? (size_t)(max > MAX_IO ? MAX_IO : max) : 0;
 		/* one more: a NUL after the bytes, for regexec (sanitizers read to it) */
-		if (!(a->rbuf = malloc(a->rlen + 1))) {
+		if (!(a->rbuf = calloc(1, a->rlen + 1))) { /* MSG_TRUNC leaves it unwritten */
 			snprintf(why, wl, "out of memory");
 			return -1;
 		}
@@ -953,8 +924,8 @@ static void show_flags(int64_t v, char *out, size_t size)
 }
 
 /* The result as shown (got) and in a backend-independent form (norm). */
-static void describe(enum sc_call call, const struct sc_expect *e, const struct res *r, int data_ok,
-		     char *got, size_t gl, char *norm, size_t nl)
+static void describe(enum sc_call call, const struct sc_expect *e, const struct sc_res *r,
+		     int data_ok, char *got, size_t gl, char *norm, size_t nl)
 {
 	char b[48];
 	if (r->v < 0) {
@@ -964,6 +935,7 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 	}
 	switch (call) {
 	case C_RECV:
+	case C_RECVMSG:
 	case C_RECV_UNTIL:
 	case C_RECVLINE:
 		show_bytes(r->data, r->dlen, got, gl);
@@ -995,19 +967,7 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 		snprintf(norm, nl, "fd");
 		return;
 	case C_ADDR:
-	case C_PEER: {
-		/* the port, when one was chosen, differs between backends: not the address */
-		struct sockaddr_storage ss = r->addr;
-		if (r->v > 0 && ss.ss_family == AF_INET)
-			((struct sockaddr_in *)&ss)->sin_port = 0;
-		else if (r->v > 0)
-			((struct sockaddr_in6 *)&ss)->sin6_port = 0;
-		snprintf(got, gl, "%.*s", (int)r->dlen, (const char *)r->data);
-		sd_addr_format((struct sockaddr *)&ss, r->alen, norm, nl);
-		if (r->v > 0 && strlen(norm) + 4 < nl)
-			strcpy(norm + strlen(norm) - 1, "port");
-		return;
-	}
+	case C_PEER: sd__sc_describe_addr(r, got, gl, norm, nl); return;
 	case C_PORT:
 	case C_PEERPORT:
 	case C_REPLY_PORT:
@@ -1037,7 +997,7 @@ static const unsigned char *expected_bytes(struct run *R, const struct sc_expect
 
 /* Whether received bytes meet a string, prefix, pattern or match expectation (others: 1);
  * pm, when given, gets a match's groups. */
-static int data_matches(struct run *R, const struct sc_expect *e, const struct res *r,
+static int data_matches(struct run *R, const struct sc_expect *e, const struct sc_res *r,
 			regmatch_t *pm, char *why, size_t wl)
 {
 	const struct sd_scenario *sc = R->sc;
@@ -1080,32 +1040,8 @@ static int data_matches(struct run *R, const struct sc_expect *e, const struct r
 	return 1;
 }
 
-/* Whether the address addr() or peer() gave is the expectation's: family, address and port
- * (a variable's, or any). */
-static int addr_matches(struct run *R, const struct sc_expect *e, const struct res *r, char *why,
-			size_t wl)
-{
-	const struct sc_addr *want = &R->sc->addrs[e->addr];
-	int64_t port = 0;
-	if (r->addr.ss_family != want->v4.sin_family)
-		return 0;
-	if (e->op & CMP_VAR) {
-		if (ref_value(R, &e->port, &port, why, wl) < 0)
-			return 0;
-	} else if (!(e->op & CMP_ANY)) {
-		port = sd_addr_port((const struct sockaddr *)want, want->len);
-	}
-	if (!(e->op & CMP_ANY) && r->v != port)
-		return 0;
-	if (want->v4.sin_family == AF_INET)
-		return !memcmp(&((const struct sockaddr_in *)&r->addr)->sin_addr,
-			       &want->v4.sin_addr, sizeof want->v4.sin_addr);
-	return !memcmp(&((const struct sockaddr_in6 *)&r->addr)->sin6_addr, &want->v6.sin6_addr,
-		       sizeof want->v6.sin6_addr);
-}
-
-static int check_one(struct run *R, const struct sc_expect *e, const struct res *r, regmatch_t *pm,
-		     char *why, size_t wl)
+static int check_one(struct run *R, const struct sc_expect *e, const struct sc_res *r,
+		     regmatch_t *pm, char *why, size_t wl)
 {
 	int64_t v = r->v, want;
 	switch (e->kind) {
@@ -1137,7 +1073,11 @@ static int check_one(struct run *R, const struct sc_expect *e, const struct res 
 			return 0;
 		return v == want;
 	case E_PARITY: return v >= 0 && (v & 1) == e->lo;
-	case E_ADDR: return v >= 0 && addr_matches(R, e, r, why, wl);
+	case E_ADDR:
+		want = 0;
+		if ((e->op & CMP_VAR) && ref_value(R, &e->port, &want, why, wl) < 0)
+			return 0;
+		return v >= 0 && sd__sc_addr_matches(R->sc, e, r, want);
 	case E_CMP:
 		want = e->lo;
 		if ((e->op & CMP_VAR) && ref_value(R, &e->var, &want, why, wl) < 0)
@@ -1156,8 +1096,8 @@ static int check_one(struct run *R, const struct sc_expect *e, const struct res 
 }
 
 /* The alternative the result meets, or NULL; pm gets its groups when it is a match. */
-static const struct sc_expect *check(struct run *R, const struct sc_expect *e, const struct res *r,
-				     regmatch_t *pm, char *why, size_t wl)
+static const struct sc_expect *check(struct run *R, const struct sc_expect *e,
+				     const struct sc_res *r, regmatch_t *pm, char *why, size_t wl)
 {
 	for (;;) {
 		if (check_one(R, e, r, pm, why, wl))
@@ -1307,7 +1247,7 @@ static void expected_text(const struct run *R, const struct sc_expect *e, char *
 
 /* A match's groups into the variables its 'as' names: each its text, and its number the
  * text's value when it is a decimal integer (a port), else its length. */
-static int keep_groups(struct run *R, const struct sc_expect *e, const struct res *r,
+static int keep_groups(struct run *R, const struct sc_expect *e, const struct sc_res *r,
 		       const regmatch_t *pm, char *why, size_t wl)
 {
 	for (int g = 0; g < e->ncaps; g++) {
@@ -1335,7 +1275,7 @@ static int keep_groups(struct run *R, const struct sc_expect *e, const struct re
 }
 
 /* Checks a finished call's result; records and keeps the variable. */
-static void conclude(struct run *R, const struct sc_step *st, enum sc_call call, struct res *r,
+static void conclude(struct run *R, const struct sc_step *st, enum sc_call call, struct sc_res *r,
 		     struct sd_sc_outcome *o)
 {
 	char why[160] = "", exp[128];
@@ -1391,7 +1331,8 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 static int may_block(enum sc_call c)
 {
 	return c == C_ACCEPT || c == C_CONNECT || c == C_SEND || c == C_RECV || c == C_POLL ||
-	       c == C_SLEEP || c == C_RECV_UNTIL || c == C_RECVLINE;
+	       c == C_SLEEP || c == C_RECV_UNTIL || c == C_RECVLINE || c == C_SENDTO ||
+	       c == C_RECVMSG;
 }
 
 /* The call last started under the step's handle. */

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <sockdrill/scenario.h>
+#include <sockdrill/sockdrill.h>
 
 /* Limits of the language (docs/scenarios.md, "Limits"). */
 #define SC_MAX_SLEEP_MS 86400000 /* sleep(MS): a day (virtual time on sim, wall time on real) */
@@ -53,8 +54,11 @@ enum sc_call {
 	C_REPLY_PORT,
 	C_RECV_UNTIL,
 	C_RECVLINE,
-	C_ADDR, /* addr(fd): the local address (getsockname), the port as the number */
-	C_PEER, /* peer(fd): the peer's address (getpeername) */
+	C_ADDR,    /* addr(fd): the local address (getsockname), the port as the number */
+	C_PEER,    /* peer(fd): the peer's address (getpeername) */
+	C_IOCTL,   /* ioctl(fd, FIONREAD | SIOCINQ | SIOCOUTQ): the count it gives */
+	C_SENDTO,  /* sendto(fd, DATA, ADDR [, FLAGS]) */
+	C_RECVMSG, /* recvmsg(fd, N [, FLAGS]): as recv, through recvmsg */
 };
 
 /* The calls whose result carries an address (its text kept by a variable that takes it). */
@@ -63,7 +67,7 @@ static inline int sc_gives_addr(int call) { return call == C_ADDR || call == C_P
 /* The calls that read bytes a string expectation can check. */
 static inline int sc_reads_bytes(int call)
 {
-	return call == C_RECV || call == C_RECV_UNTIL || call == C_RECVLINE;
+	return call == C_RECV || call == C_RECV_UNTIL || call == C_RECVLINE || call == C_RECVMSG;
 }
 
 /* Where a reference's index comes from; IX_ITER: no index, the reference is $i itself. */
@@ -239,6 +243,42 @@ static inline const char *sc_text(const struct sd_scenario *sc, const struct sc_
 {
 	return (const char *)sc->bytes + st->text;
 }
+
+/* A call's arguments as the runner resolved them, and its result. */
+struct sc_args {
+	int64_t n[4];
+	struct sd_net *backend; /* the backend under any fault wrapper (ioctl asks the sim) */
+	struct sockaddr_storage addr;
+	socklen_t alen;
+	const unsigned char *data; /* send: the string, or the run's pattern */
+	size_t dlen;
+	unsigned char *rbuf; /* recv: where the bytes go, owned with the arguments (a call still
+			      * blocked when the run ends is dropped, not returned) */
+	size_t rlen;
+	unsigned char *sbuf;      /* a string naming variables, filled in (owned likewise) */
+	int64_t pace_ms, hold_ms; /* send: pace=MS (0: none), hold_last=MS (-1: none) */
+};
+
+struct sc_res {
+	int64_t v;
+	unsigned char *data; /* recv */
+	size_t dlen;
+	int eof; /* recv_until, recvline: the stream ended before the delimiter (v is 0, data
+		  * what came before it) */
+	struct sockaddr_storage addr; /* addr, peer: the address (data its text) */
+	socklen_t alen;
+};
+
+/* calls_ext.c: the calls added to the language after the first set (addr, peer, ioctl,
+ * sendto, recvmsg), kept out of run.c. */
+void sd__sc_exec_ext(struct sd_net *net, enum sc_call call, const struct sc_args *a,
+		     struct sc_res *r);
+/* An address result as shown (got) and for the side-by-side comparison (norm), which sets a
+ * chosen port aside: it differs between backends. */
+void sd__sc_describe_addr(const struct sc_res *r, char *got, size_t gl, char *norm, size_t nl);
+/* Whether the address of r is the expectation's (E_ADDR), its port `port` unless CMP_ANY. */
+int sd__sc_addr_matches(const struct sd_scenario *sc, const struct sc_expect *e,
+			const struct sc_res *r, int64_t port);
 
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
