@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
 
@@ -68,6 +70,20 @@ void sd__sc_exec_ext(struct sd_net *net, enum sc_call call, const struct sc_args
 			r->dlen = a->rlen;
 		break;
 	}
+	case C_EPOLL_CREATE: r->v = sd_epoll_create(net, 0); break;
+	case C_EPOLL_CTL: {
+		/* the entry's data is the descriptor: epoll_wait's events name it */
+		struct epoll_event ev = {.events = (uint32_t)a->n[3], .data.fd = (int)a->n[2]};
+		r->v = sd_epoll_ctl(net, fd, (int)a->n[1], (int)a->n[2], &ev);
+		break;
+	}
+	case C_EPOLL_WAIT: {
+		struct epoll_event *evs = (struct epoll_event *)a->rbuf; /* a->rlen of them */
+		r->v = sd_epoll_wait(net, fd, evs, (int)a->rlen, (int)a->n[1]);
+		r->data = a->rbuf;
+		r->dlen = r->v > 0 ? (size_t)r->v * sizeof *evs : 0;
+		break;
+	}
 	default: r->v = -ENOSYS; break;
 	}
 }
@@ -101,4 +117,51 @@ int sd__sc_addr_matches(const struct sd_scenario *sc, const struct sc_expect *e,
 			       &want->v4.sin_addr, sizeof want->v4.sin_addr);
 	return !memcmp(&((const struct sockaddr_in6 *)&r->addr)->sin6_addr, &want->v6.sin6_addr,
 		       sizeof want->v6.sin6_addr);
+}
+
+static int by_fd(const void *x, const void *y)
+{
+	const struct epoll_event *a = x, *b = y;
+	return (a->data.fd > b->data.fd) - (a->data.fd < b->data.fd);
+}
+
+/* "{fd: IN|OUT, ...}" of n events, from at most SC_MAX_EVENTS of them. */
+static void show_events(const struct epoll_event *evs, int n, char *out, size_t size)
+{
+	size_t o = (size_t)snprintf(out, size, "{");
+	for (int i = 0; i < n && o + 8 < size; i++) {
+		char f[64];
+		sd__sc_show_flags(evs[i].events, f, sizeof f);
+		o += (size_t)snprintf(out + o, size - o, "%s%d: %s", i ? ", " : "", evs[i].data.fd,
+				      f);
+	}
+	if (o < size)
+		snprintf(out + o, size - o, "}");
+}
+
+void sd__sc_describe_events(const struct sc_res *r, char *got, size_t gl, char *norm, size_t nl)
+{
+	struct epoll_event sorted[SC_MAX_EVENTS];
+	int n = (int)(r->dlen / sizeof sorted[0]);
+	if (n > SC_MAX_EVENTS)
+		n = SC_MAX_EVENTS;
+	memcpy(sorted, r->data, (size_t)n * sizeof sorted[0]);
+	show_events(sorted, n, got, gl);
+	/* the kernel's ready list and the sim's may order the same events differently */
+	qsort(sorted, (size_t)n, sizeof sorted[0], by_fd);
+	show_events(sorted, n, norm, nl);
+}
+
+int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *evs, int n)
+{
+	const struct epoll_event *got = (const struct epoll_event *)r->data;
+	int have = (int)(r->dlen / sizeof *got);
+	for (int i = 0; i < n; i++) {
+		int k = 0;
+		while (k < have && got[k].data.fd != fds[i])
+			k++;
+		if (k == have || got[k].events != (uint32_t)evs[i])
+			return 0;
+	}
+	return 1;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
@@ -41,6 +42,17 @@ static const struct {
 	{"FIONREAD", FIONREAD},
 	{"SIOCINQ", SIOCINQ},
 	{"SIOCOUTQ", SIOCOUTQ},
+	{"EPOLL_CTL_ADD", EPOLL_CTL_ADD},
+	{"EPOLL_CTL_MOD", EPOLL_CTL_MOD},
+	{"EPOLL_CTL_DEL", EPOLL_CTL_DEL},
+	{"EPOLLIN", EPOLLIN},
+	{"EPOLLOUT", EPOLLOUT},
+	{"EPOLLRDHUP", EPOLLRDHUP},
+	{"EPOLLPRI", EPOLLPRI},
+	{"EPOLLERR", EPOLLERR},
+	{"EPOLLHUP", EPOLLHUP},
+	{"EPOLLET", (int32_t)EPOLLET}, /* bit 31: as the C int epoll_event.events is read as */
+	{"EPOLLONESHOT", EPOLLONESHOT},
 	{"SHUT_RD", SHUT_RD},
 	{"SHUT_WR", SHUT_WR},
 	{"SHUT_RDWR", SHUT_RDWR},
@@ -93,6 +105,9 @@ static const struct {
 	{"ioctl", C_IOCTL, 2, 2, {A_FD, A_NUM}},
 	{"sendto", C_SENDTO, 3, 4, {A_FD, A_DATA, A_ADDR, A_NUM}},
 	{"recvmsg", C_RECVMSG, 2, 3, {A_FD, A_NUM, A_NUM}},
+	{"epoll_create", C_EPOLL_CREATE, 0, 0, {0}},
+	{"epoll_ctl", C_EPOLL_CTL, 3, 4, {A_FD, A_NUM, A_FD, A_NUM}},
+	{"epoll_wait", C_EPOLL_WAIT, 2, 3, {A_FD, A_NUM, A_NUM}},
 };
 
 struct cur {
@@ -738,6 +753,53 @@ static int address_expectation(struct cur *c, struct sc_expect *e, enum sc_call 
 	return 0;
 }
 
+/* {S: IN|OUT, C: IN|RDHUP} (or {} for none): the descriptors epoll_wait reports, in any
+ * order, each with exactly these events. */
+static int events_expectation(struct cur *c, struct sc_expect *e)
+{
+	struct sd_scenario *sc = c->sc;
+	const char *s = c->p++;
+	e->kind = E_EVENTS;
+	e->caps = sc->nvals;
+	ws(c);
+	if (c->p < c->eol && *c->p == '}') {
+		c->p++;
+		return 0;
+	}
+	for (;;) {
+		struct sc_ref r;
+		int64_t ev;
+		ws(c);
+		const char *at = c->p;
+		if (e->ncaps == SC_MAX_EVENTS)
+			return fail(c, at, "too many descriptors (at most %d)", SC_MAX_EVENTS);
+		if (c->p < c->eol && *c->p == '$')
+			c->p++;
+		if (ref(c, &r, REF_READ) < 0 || expect_char(c, ':') < 0)
+			return -1;
+		ws(c);
+		const char *fs = c->p;
+		if (flags(c, &ev) < 0)
+			return -1;
+		if (ev &
+		    ~(int64_t)(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLERR | EPOLLHUP))
+			return fail(c, fs, "epoll_wait reports IN, OUT, RDHUP, PRI, ERR, HUP");
+		if (reserve(&sc->vals, &sc->capvals, sc->nvals, 2, sizeof *sc->vals) < 0)
+			return fail(c, at, "out of memory");
+		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_VAR, .var = r};
+		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_NUM, .num = ev};
+		e->ncaps++;
+		ws(c);
+		if (c->p < c->eol && *c->p == '}') {
+			c->p++;
+			return 0;
+		}
+		if (c->p >= c->eol || *c->p != ',')
+			return fail(c, c->p >= c->eol ? s : c->p, "expected ',' or '}' in {...}");
+		c->p++;
+	}
+}
+
 static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
 {
 	memset(e, 0, sizeof *e);
@@ -785,6 +847,11 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 	}
 	if (ch == '<' || ch == '>' || ch == '!')
 		return comparison(c, e);
+	if (ch == '{') {
+		if (is_call && call != C_EPOLL_WAIT)
+			return fail(c, s, "an events expectation {...} is only for epoll_wait");
+		return events_expectation(c, e);
+	}
 	if (!is_id0(ch))
 		return fail(c, s, "unexpected '%c' in an expectation", ch);
 	if (c->eol - c->p > 8 && !strncmp(c->p, "pattern(", 8)) {
@@ -1058,6 +1125,10 @@ static int call_expr(struct cur *c, struct stmt *m)
 	if (st->call == C_IOCTL && m->args[1].kind == V_NUM && m->args[1].num != SIOCINQ &&
 	    m->args[1].num != SIOCOUTQ)
 		return fail(c, s, "ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ");
+	if (st->call == C_EPOLL_WAIT && st->nargs == 3 && m->args[2].kind == V_NUM &&
+	    (m->args[2].num < 1 || m->args[2].num > SC_MAX_EVENTS))
+		return fail(c, s, "epoll_wait takes at most %d events at once (1..%d)",
+			    SC_MAX_EVENTS, SC_MAX_EVENTS);
 	if (st->call == C_IOCTL && m->args[1].kind != V_NUM)
 		return fail(c, s, "ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ, not a variable");
 	return 0;

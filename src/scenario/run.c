@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -211,7 +212,10 @@ static void exec(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 	case C_PEER:
 	case C_IOCTL:
 	case C_SENDTO:
-	case C_RECVMSG: sd__sc_exec_ext(net, call, a, r); break;
+	case C_RECVMSG:
+	case C_EPOLL_CREATE:
+	case C_EPOLL_CTL:
+	case C_EPOLL_WAIT: sd__sc_exec_ext(net, call, a, r); break;
 	case C_PORT:
 	case C_PEERPORT: {
 		int rc = call == C_PORT ? sd_getsockname(net, fd, (struct sockaddr *)&ss, &sl)
@@ -702,7 +706,8 @@ static void after_call(struct run *R, enum sc_call call, const struct sc_args *a
 		       const struct sc_res *r)
 {
 	struct tail *t;
-	if ((R->real || R->close_fds) && (call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
+	if ((R->real || R->close_fds) &&
+	    (call == C_SOCKET || call == C_ACCEPT || call == C_EPOLL_CREATE) && r->v >= 0 &&
 	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
 		R->fds[R->nfds++] = (int)r->v;
 	for (int i = R->nfds - 1; R->close_fds && call == C_CLOSE && r->v == 0 && i >= 0; i--)
@@ -867,6 +872,20 @@ static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, c
 		snprintf(why, wl, "the most bytes to read must be 1 or more");
 		return -1;
 	}
+	if (st->call == C_EPOLL_WAIT) {
+		if (st->nargs < 3)
+			a->n[2] = SC_MAX_EVENTS;
+		if (a->n[2] < 1 || a->n[2] > SC_MAX_EVENTS) {
+			snprintf(why, wl, "epoll_wait takes 1..%d events at once, not %lld",
+				 SC_MAX_EVENTS, (long long)a->n[2]);
+			return -1;
+		}
+		a->rlen = (size_t)a->n[2];
+		if (!(a->rbuf = calloc((size_t)a->n[2], sizeof(struct epoll_event)))) {
+			snprintf(why, wl, "out of memory");
+			return -1;
+		}
+	}
 	if (sc_gives_addr(st->call) && !(a->rbuf = malloc(SD_ADDR_STRLEN))) {
 		snprintf(why, wl, "out of memory");
 		return -1;
@@ -905,7 +924,7 @@ static void show_bytes(const unsigned char *d, size_t n, char *out, size_t size)
 	snprintf(out + o, size - o, "\"");
 }
 
-static void show_flags(int64_t v, char *out, size_t size)
+void sd__sc_show_flags(int64_t v, char *out, size_t size)
 {
 	static const struct {
 		int bit;
@@ -958,7 +977,7 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 					 : "");
 		return;
 	case C_POLL:
-		show_flags(r->v, got, gl);
+		sd__sc_show_flags(r->v, got, gl);
 		snprintf(norm, nl, "%s", got);
 		return;
 	case C_SOCKET:
@@ -968,6 +987,7 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 		return;
 	case C_ADDR:
 	case C_PEER: sd__sc_describe_addr(r, got, gl, norm, nl); return;
+	case C_EPOLL_WAIT: sd__sc_describe_events(r, got, gl, norm, nl); return;
 	case C_PORT:
 	case C_PEERPORT:
 	case C_REPLY_PORT:
@@ -1073,6 +1093,19 @@ static int check_one(struct run *R, const struct sc_expect *e, const struct sc_r
 			return 0;
 		return v == want;
 	case E_PARITY: return v >= 0 && (v & 1) == e->lo;
+	case E_EVENTS: {
+		int fds[SC_MAX_EVENTS];
+		int64_t evs[SC_MAX_EVENTS];
+		for (int i = 0; i < e->ncaps; i++) {
+			int64_t fd;
+			if (ref_value(R, &R->sc->vals[e->caps + 2 * (uint32_t)i].var, &fd, why,
+				      wl) < 0)
+				return 0;
+			fds[i] = (int)fd;
+			evs[i] = R->sc->vals[e->caps + 2 * (uint32_t)i + 1].num;
+		}
+		return v == e->ncaps && sd__sc_events_match(r, fds, evs, e->ncaps);
+	}
 	case E_ADDR:
 		want = 0;
 		if ((e->op & CMP_VAR) && ref_value(R, &e->port, &want, why, wl) < 0)
@@ -1185,7 +1218,7 @@ static void expected_one(const struct run *R, const struct sc_expect *e, char *o
 	case E_NUM: snprintf(out, size, "%lld", (long long)e->lo); break;
 	case E_RANGE: snprintf(out, size, "%lld..%lld", (long long)e->lo, (long long)e->hi); break;
 	case E_FD: snprintf(out, size, "a descriptor"); break;
-	case E_FLAGS: show_flags(e->lo, out, size); break;
+	case E_FLAGS: sd__sc_show_flags(e->lo, out, size); break;
 	case E_STR: show_bytes(R->sc->bytes + e->str.off, e->str.len, out, size); break;
 	case E_PATTERN:
 		if (e->op & CMP_VAR)
@@ -1195,6 +1228,20 @@ static void expected_one(const struct run *R, const struct sc_expect *e, char *o
 		break;
 	case E_VAR: snprintf(out, size, "$%s", name_of(R, e->var.name)); break;
 	case E_PARITY: snprintf(out, size, "%s", e->lo ? "odd" : "even"); break;
+	case E_EVENTS: {
+		size_t o = (size_t)snprintf(out, size, "{");
+		for (int i = 0; i < e->ncaps && o + 8 < size; i++) {
+			char f[64];
+			sd__sc_show_flags(R->sc->vals[e->caps + 2 * (uint32_t)i + 1].num, f,
+					  sizeof f);
+			o += (size_t)snprintf(
+				out + o, size - o, "%s$%s: %s", i ? ", " : "",
+				name_of(R, R->sc->vals[e->caps + 2 * (uint32_t)i].var.name), f);
+		}
+		if (o < size)
+			snprintf(out + o, size - o, "}");
+		break;
+	}
 	case E_ADDR: {
 		const struct sc_addr *a = &R->sc->addrs[e->addr];
 		char t[SD_ADDR_STRLEN];
@@ -1332,7 +1379,7 @@ static int may_block(enum sc_call c)
 {
 	return c == C_ACCEPT || c == C_CONNECT || c == C_SEND || c == C_RECV || c == C_POLL ||
 	       c == C_SLEEP || c == C_RECV_UNTIL || c == C_RECVLINE || c == C_SENDTO ||
-	       c == C_RECVMSG;
+	       c == C_RECVMSG || c == C_EPOLL_WAIT;
 }
 
 /* The call last started under the step's handle. */

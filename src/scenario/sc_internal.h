@@ -26,6 +26,7 @@
 #define SC_MAX_ALTS     8        /* alternatives of one expectation ('"x" | eof | ECONNRESET') */
 #define SC_MAX_PACE_MS  10000    /* send(..., pace=MS): the pause after each byte */
 #define SC_MAX_PAUSES   600000   /* a paced send's pauses in all, ms (the largest timeout) */
+#define SC_MAX_EVENTS   64       /* epoll_wait: events asked for at once, and pairs in {...} */
 
 /* In a string that names variables ("GET ${X}\n"), bytes are a template: this byte followed
  * by SC_TPL_REF and a struct sc_ref is a variable's text, followed by itself a literal one. */
@@ -54,11 +55,14 @@ enum sc_call {
 	C_REPLY_PORT,
 	C_RECV_UNTIL,
 	C_RECVLINE,
-	C_ADDR,    /* addr(fd): the local address (getsockname), the port as the number */
-	C_PEER,    /* peer(fd): the peer's address (getpeername) */
-	C_IOCTL,   /* ioctl(fd, FIONREAD | SIOCINQ | SIOCOUTQ): the count it gives */
-	C_SENDTO,  /* sendto(fd, DATA, ADDR [, FLAGS]) */
-	C_RECVMSG, /* recvmsg(fd, N [, FLAGS]): as recv, through recvmsg */
+	C_ADDR,         /* addr(fd): the local address (getsockname), the port as the number */
+	C_PEER,         /* peer(fd): the peer's address (getpeername) */
+	C_IOCTL,        /* ioctl(fd, FIONREAD | SIOCINQ | SIOCOUTQ): the count it gives */
+	C_SENDTO,       /* sendto(fd, DATA, ADDR [, FLAGS]) */
+	C_RECVMSG,      /* recvmsg(fd, N [, FLAGS]): as recv, through recvmsg */
+	C_EPOLL_CREATE, /* epoll_create(): an epoll descriptor */
+	C_EPOLL_CTL,    /* epoll_ctl(E, OP, fd [, EVENTS]): the entry's data is fd */
+	C_EPOLL_WAIT,   /* epoll_wait(E, TIMEOUT_MS [, MAX]): the count; the events in data */
 };
 
 /* The calls whose result carries an address (its text kept by a variable that takes it). */
@@ -125,6 +129,7 @@ enum sc_ekind {
 	E_CMP,    /* >= N, < $X, ...: op (enum sc_cmp), the operand in lo or, with CMP_VAR, var */
 	E_PARITY, /* even (lo 0), odd (lo 1) */
 	E_ADDR,   /* 127.0.0.1:$P, [::1]:*: addr in sc->addrs, the port as op says */
+	E_EVENTS, /* {S: IN|OUT, C: IN}: ncaps pairs in sc->vals from caps (a V_VAR, a V_NUM) */
 };
 
 /* The comparisons an expectation may make; CMP_VAR: the operand is a variable. */
@@ -279,6 +284,14 @@ void sd__sc_describe_addr(const struct sc_res *r, char *got, size_t gl, char *no
 /* Whether the address of r is the expectation's (E_ADDR), its port `port` unless CMP_ANY. */
 int sd__sc_addr_matches(const struct sd_scenario *sc, const struct sc_expect *e,
 			const struct sc_res *r, int64_t port);
+
+/* epoll_wait's events as shown (got: as returned) and compared (norm: by descriptor). */
+void sd__sc_describe_events(const struct sc_res *r, char *got, size_t gl, char *norm, size_t nl);
+/* Whether epoll_wait reported exactly descriptors fds[0..n) with events evs[0..n), in any
+ * order (the caller checked the count). */
+int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *evs, int n);
+/* Poll or epoll flags as "IN|OUT|RDHUP". */
+void sd__sc_show_flags(int64_t v, char *out, size_t size);
 
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
