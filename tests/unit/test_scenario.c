@@ -40,7 +40,8 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("a: frob(1)\n", "t.sd:1:4: unknown call 'frob'");
 	parse_err("a: X = socket(inet) -> ENOPE\n",
 		  "t.sd:1:24: unknown expectation 'ENOPE' (an errno name such as ECONNREFUSED, "
-		  "poll flags, a number, a range, fd, a string or *)");
+		  "poll flags, a number, a range, a comparison such as >= 1, even, odd, fd, a "
+		  "string or *)");
 	parse_err("x: S = socket(inet)\nx: bind(S, 1.2.3:0)\n",
 		  "t.sd:2:12: not an IPv4 or IPv6 address: '1.2.3'");
 	parse_err("x: S = socket(inet)\nx: bind(S, [::1)\n",
