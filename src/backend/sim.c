@@ -701,7 +701,9 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			}
 			memcpy(&lg, v, sizeof lg);
 			k->linger_on = lg.l_onoff != 0;
-			k->linger_s = lg.l_linger;
+			if (k->linger_on) /* as sock_setsockopt(): off keeps the seconds set before
+					   */
+				k->linger_s = lg.l_linger;
 			break;
 		}
 		case SO_RCVTIMEO: rc = timeo_opt(v, l, &k->rcvtimeo); break;

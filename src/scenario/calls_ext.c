@@ -165,3 +165,23 @@ int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *e
 	}
 	return 1;
 }
+
+void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct sc_res *r)
+{
+	int fd = (int)a->n[0];
+	struct linger lg = {1, (int)a->n[2]};
+	socklen_t l = sizeof lg;
+	if (set) {
+		if (a->n[3]) /* {ON, SECS} */
+			lg = (struct linger){(int)(a->n[2] >> 32), (int)(a->n[2] & 0xffffffff)};
+		r->v = sd_setsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		return;
+	}
+	int rc = sd_getsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, &l);
+	r->v = rc < 0 ? rc : lg.l_onoff ? lg.l_linger : -1;
+	if (rc == 0) {
+		r->linger[0] = lg.l_onoff;
+		r->linger[1] = lg.l_linger;
+		r->has_linger = 1;
+	}
+}

@@ -753,6 +753,41 @@ static int address_expectation(struct cur *c, struct sc_expect *e, enum sc_call 
 	return 0;
 }
 
+/* Looks ahead: '{' then a number, the start of an {ON, SECS} pair. */
+static int linger_ahead(const struct cur *c)
+{
+	const char *q = c->p + 1;
+	while (q < c->eol && (*q == ' ' || *q == '\t'))
+		q++;
+	return q < c->eol && ((*q >= '0' && *q <= '9') || *q == '-');
+}
+
+/* {ON, SECS}: SO_LINGER's pair (ON 0 or 1, SECS 0..2147483647); misplaced when not for SO_LINGER
+ * (the caller says), which is an error here. */
+static int linger_pair(struct cur *c, int64_t *on, int64_t *secs, int misplaced)
+{
+	const char *s = c->p;
+	if (misplaced)
+		return fail(c, s,
+			    "an {ON, SECONDS} pair is SO_LINGER's, for setsockopt and getsockopt");
+	c->p++;
+	ws(c);
+	const char *ns = c->p;
+	if (number(c, on) < 0)
+		return -1;
+	if (*on != 0 && *on != 1)
+		return fail(c, ns, "SO_LINGER's ON is 0 or 1");
+	if (expect_char(c, ',') < 0)
+		return -1;
+	ws(c);
+	ns = c->p;
+	if (number(c, secs) < 0)
+		return -1;
+	if (*secs < 0 || *secs > INT_MAX)
+		return fail(c, ns, "SO_LINGER's seconds are 0..%d", INT_MAX);
+	return expect_char(c, '}');
+}
+
 /* {S: IN|OUT, C: IN|RDHUP} (or {} for none): the descriptors epoll_wait reports, in any
  * order, each with exactly these events. */
 static int events_expectation(struct cur *c, struct sc_expect *e)
@@ -847,6 +882,10 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 	}
 	if (ch == '<' || ch == '>' || ch == '!')
 		return comparison(c, e);
+	if (ch == '{' && linger_ahead(c)) {
+		e->kind = E_LINGER;
+		return linger_pair(c, &e->lo, &e->hi, is_call && call != C_GETSOCKOPT);
+	}
 	if (ch == '{') {
 		if (is_call && call != C_EPOLL_WAIT)
 			return fail(c, s, "an events expectation {...} is only for epoll_wait");
@@ -1073,6 +1112,18 @@ static int call_expr(struct cur *c, struct stmt *m)
 				c->p += 9;
 				if (unspec_address(c, v) < 0)
 					return -1;
+			} else if (st->call == C_SETSOCKOPT && st->nargs == 2 && c->p < c->eol &&
+				   *c->p == '{') {
+				int64_t on, secs;
+				int linger = sd__sc_option(m->args[1].num) >= 0 &&
+					     !strcmp(opt_names[sd__sc_option(m->args[1].num)],
+						     "SO_LINGER");
+				if (linger_pair(c, &on, &secs, !linger) < 0)
+					return -1;
+				memset(v, 0, sizeof *v);
+				v->kind = V_LINGER;
+				v->num = on << 32 | secs;
+				kw = 1; /* a value of its own kind: checked here */
 			} else if (want == A_FD && c->p < c->eol && is_id0(*c->p)) {
 				/* a descriptor is a variable: "L" and "$L" both name it */
 				memset(v, 0, sizeof *v);

@@ -104,10 +104,6 @@ static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
 {
 	const char *n = sd__sc_option_name(opt);
 	int iv = (int)v;
-	if (!strcmp(n, "SO_LINGER")) {
-		struct linger lg = {1, iv};
-		return sd_setsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-	}
 	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
 		struct timeval tv = {(time_t)(v / 1000), (suseconds_t)((v % 1000) * 1000)};
 		return sd_setsockopt(net, fd, SOL_SOCKET,
@@ -135,12 +131,6 @@ static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
 static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 {
 	const char *n = sd__sc_option_name(opt);
-	if (!strcmp(n, "SO_LINGER")) {
-		struct linger lg;
-		socklen_t l = sizeof lg;
-		int rc = sd_getsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, &l);
-		return rc < 0 ? rc : lg.l_onoff ? lg.l_linger : -1;
-	}
 	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
 		struct timeval tv;
 		socklen_t l = sizeof tv;
@@ -199,8 +189,15 @@ static void exec(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 		break;
 	case C_SHUTDOWN: r->v = sd_shutdown(net, fd, (int)a->n[1]); break;
 	case C_CLOSE: r->v = sd_close(net, fd); break;
-	case C_SETSOCKOPT: r->v = setsockopt_call(net, fd, sd__sc_option(a->n[1]), a->n[2]); break;
-	case C_GETSOCKOPT: r->v = getsockopt_call(net, fd, sd__sc_option(a->n[1])); break;
+	case C_SETSOCKOPT:
+	case C_GETSOCKOPT:
+		if (!strcmp(sd__sc_option_name(sd__sc_option(a->n[1])), "SO_LINGER"))
+			sd__sc_linger(net, call == C_SETSOCKOPT, a, r);
+		else if (call == C_SETSOCKOPT)
+			r->v = setsockopt_call(net, fd, sd__sc_option(a->n[1]), a->n[2]);
+		else
+			r->v = getsockopt_call(net, fd, sd__sc_option(a->n[1]));
+		break;
 	case C_SO_ERROR: {
 		int err = 0;
 		socklen_t l = sizeof err;
@@ -824,6 +821,10 @@ static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, c
 			}
 			break;
 		case V_PACE: a->pace_ms = v->num; break;
+		case V_LINGER:
+			a->n[i] = v->num;
+			a->n[3] = 1; /* the value is an {ON, SECS} pair */
+			break;
 		case V_HOLD: a->hold_ms = v->num; break;
 		case V_PATTERN: {
 			int64_t n = v->num;
@@ -976,6 +977,13 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 					 ? (data_ok ? " (the pattern)" : " (not the pattern)")
 					 : "");
 		return;
+	case C_GETSOCKOPT:
+		if (r->has_linger) {
+			snprintf(got, gl, "{%d, %d}", r->linger[0], r->linger[1]);
+			snprintf(norm, nl, "%s", got);
+			return;
+		}
+		break;
 	case C_POLL:
 		sd__sc_show_flags(r->v, got, gl);
 		snprintf(norm, nl, "%s", got);
@@ -1093,6 +1101,7 @@ static int check_one(struct run *R, const struct sc_expect *e, const struct sc_r
 			return 0;
 		return v == want;
 	case E_PARITY: return v >= 0 && (v & 1) == e->lo;
+	case E_LINGER: return r->has_linger && r->linger[0] == e->lo && r->linger[1] == e->hi;
 	case E_EVENTS: {
 		int fds[SC_MAX_EVENTS];
 		int64_t evs[SC_MAX_EVENTS];
@@ -1228,6 +1237,9 @@ static void expected_one(const struct run *R, const struct sc_expect *e, char *o
 		break;
 	case E_VAR: snprintf(out, size, "$%s", name_of(R, e->var.name)); break;
 	case E_PARITY: snprintf(out, size, "%s", e->lo ? "odd" : "even"); break;
+	case E_LINGER:
+		snprintf(out, size, "{%lld, %lld}", (long long)e->lo, (long long)e->hi);
+		break;
 	case E_EVENTS: {
 		size_t o = (size_t)snprintf(out, size, "{");
 		for (int i = 0; i < e->ncaps && o + 8 < size; i++) {

@@ -89,8 +89,9 @@ struct sc_span {
 	uint32_t off, len;
 };
 
-/* V_PACE, V_HOLD: send's pace=MS and hold_last=MS, in num */
-enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN, V_PACE, V_HOLD };
+/* V_PACE, V_HOLD: send's pace=MS and hold_last=MS, in num; V_LINGER: setsockopt's {ON, SECS}
+ * for SO_LINGER, num = ON << 32 | SECS */
+enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN, V_PACE, V_HOLD, V_LINGER };
 
 struct sc_value {
 	union {
@@ -130,6 +131,7 @@ enum sc_ekind {
 	E_PARITY, /* even (lo 0), odd (lo 1) */
 	E_ADDR,   /* 127.0.0.1:$P, [::1]:*: addr in sc->addrs, the port as op says */
 	E_EVENTS, /* {S: IN|OUT, C: IN}: ncaps pairs in sc->vals from caps (a V_VAR, a V_NUM) */
+	E_LINGER, /* {ON, SECS}: getsockopt(SO_LINGER) read as a pair, lo ON and hi SECS */
 };
 
 /* The comparisons an expectation may make; CMP_VAR: the operand is a variable. */
@@ -272,6 +274,7 @@ struct sc_res {
 		  * what came before it) */
 	struct sockaddr_storage addr; /* addr, peer: the address (data its text) */
 	socklen_t alen;
+	int linger[2], has_linger; /* getsockopt(SO_LINGER): {l_onoff, l_linger} */
 };
 
 /* calls_ext.c: the calls added to the language after the first set (addr, peer, ioctl,
@@ -290,6 +293,9 @@ void sd__sc_describe_events(const struct sc_res *r, char *got, size_t gl, char *
 /* Whether epoll_wait reported exactly descriptors fds[0..n) with events evs[0..n), in any
  * order (the caller checked the count). */
 int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *evs, int n);
+/* SO_LINGER set (a number N is {1, N}; a pair {ON, SECS} as given) or read: the result, as
+ * ever, the seconds when on and -1 when off, and the pair kept in r->linger. */
+void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct sc_res *r);
 /* Poll or epoll flags as "IN|OUT|RDHUP". */
 void sd__sc_show_flags(int64_t v, char *out, size_t size);
 

@@ -87,6 +87,12 @@ BAD = [
     ("epollflag.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0) -> {E: EPOLLET}\n",
      "epollflag.sd:2:28: epoll_wait reports IN, OUT, RDHUP, PRI, ERR, HUP"),
     ("epollvar.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0) -> {X: IN}\n", "epollvar.sd:2:25: unknown variable $X"),
+    ("lingeropt.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_RCVBUF, {1, 2})\n",
+     "lingeropt.sd:2:29: an {ON, SECONDS} pair is SO_LINGER's, for setsockopt and getsockopt"),
+    ("lingeron.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_LINGER, {2, 2})\n",
+     "lingeron.sd:2:30: SO_LINGER's ON is 0 or 1"),
+    ("lingersecs.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_LINGER, {1, -2})\n",
+     "lingersecs.sd:2:33: SO_LINGER's seconds are 0..2147483647"),
     ("patvar.sd", b"a: L = socket(inet)\na: recv(L, 5) -> pattern($N)\n",
      "patvar.sd:2:26: unknown variable $N"),
 ]
