@@ -683,6 +683,18 @@ static int timeo_opt(const void *v, socklen_t l, int64_t *out)
 	return 0;
 }
 
+/* TCP_INQ (tcp_setsockopt): 0 or 1, else EINVAL. Only the flag is kept: recvmsg makes no
+ * TCP_CM_INQ control message from it (docs/sim-vs-linux.md). */
+static int tcp_inq_opt(struct sd__sock *k, const void *v, socklen_t l, int *iv)
+{
+	int rc = int_opt(v, l, iv);
+	if (rc == 0 && (*iv < 0 || *iv > 1))
+		rc = -EINVAL;
+	if (rc == 0)
+		k->recvmsg_inq = *iv;
+	return rc;
+}
+
 static int sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l)
 {
 	struct sd__sim *s = state;
@@ -742,6 +754,8 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		if ((rc = int_opt(v, l, &iv)) == 0)
 			k->nodelay = iv != 0;
+	} else if (level == IPPROTO_TCP && name == TCP_INQ) {
+		rc = tcp_inq_opt(k, v, l, &iv);
 	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
 		if ((rc = int_opt(v, l, &iv)) == 0) {
 			if (k->bound)
@@ -823,6 +837,8 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		}
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		iv = k->nodelay;
+	} else if (level == IPPROTO_TCP && name == TCP_INQ) {
+		iv = k->recvmsg_inq;
 	} else if (level == IPPROTO_TCP && name == TCP_INFO) {
 		tcp_info_of(k, &ti);
 		iv = ti.tcpi_state;

@@ -121,7 +121,8 @@ static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
 		   {"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},
 		   {"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
 		   {"SO_TYPE", SOL_SOCKET, SO_TYPE},
-		   {"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN}};
+		   {"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN},
+		   {"TCP_INQ", IPPROTO_TCP, TCP_INQ}};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (!strcmp(map[i].name, n))
 			return sd_setsockopt(net, fd, map[i].level, map[i].opt, &iv, sizeof iv);
@@ -139,9 +140,9 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 				       &l);
 		return rc < 0 ? rc : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 	}
-	int level = !strcmp(n, "TCP_NODELAY")   ? IPPROTO_TCP
-		    : !strcmp(n, "IPV6_V6ONLY") ? IPPROTO_IPV6
-						: SOL_SOCKET;
+	int level = !strcmp(n, "TCP_NODELAY") || !strcmp(n, "TCP_INQ") ? IPPROTO_TCP
+		    : !strcmp(n, "IPV6_V6ONLY")                        ? IPPROTO_IPV6
+								       : SOL_SOCKET;
 	int name = !strcmp(n, "SO_REUSEADDR")   ? SO_REUSEADDR
 		   : !strcmp(n, "SO_REUSEPORT") ? SO_REUSEPORT
 		   : !strcmp(n, "SO_KEEPALIVE") ? SO_KEEPALIVE
@@ -150,6 +151,7 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 		   : !strcmp(n, "TCP_NODELAY")  ? TCP_NODELAY
 		   : !strcmp(n, "IPV6_V6ONLY")  ? IPV6_V6ONLY
 		   : !strcmp(n, "SO_TYPE")      ? SO_TYPE
+		   : !strcmp(n, "TCP_INQ")      ? TCP_INQ
 						: SO_ACCEPTCONN;
 	int v = 0;
 	socklen_t l = sizeof v;
