@@ -208,14 +208,16 @@ static void parser_reads_the_kernel_variant(void **state)
 	sd_scenario_free(parse_ok("requires: S = socket(inet)\n")); /* an actor of that name */
 }
 
-static struct sd_sc_result run(const char *text)
+static struct sd_sc_result run_opt(const char *text, const struct sd_sc_options *opt)
 {
 	struct sd_scenario *sc = parse_ok(text);
 	struct sd_sc_result r;
-	assert_int_equal(sd_scenario_run(sc, sd_test_backend, NULL, &r), 0);
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, opt, &r), 0);
 	sd_scenario_free(sc);
 	return r;
 }
+
+static struct sd_sc_result run(const char *text) { return run_opt(text, NULL); }
 
 static const char server_prologue[] = "s: L = socket(inet) -> fd\n"
 				      "s: bind(L, 127.0.0.1:0) -> 0\n"
@@ -771,10 +773,8 @@ static void evaluator_keeps_going_when_asked(void **state)
 		 "}\n"
 		 "c: close(C) -> 0\n",
 		 server_prologue);
-	struct sd_scenario *sc = parse_ok(text);
 	struct sd_sc_options opt = {.keep_going = 1};
-	struct sd_sc_result r;
-	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &opt, &r), 0);
+	struct sd_sc_result r = run_opt(text, &opt);
 	assert_false(r.passed);
 	assert_int_equal(r.n, 10); /* every step ran */
 	assert_int_equal(r.nfailed, 4);
@@ -788,13 +788,11 @@ static void evaluator_keeps_going_when_asked(void **state)
 			    "t.sd:8: c: send(C, \"ab\") -> 3 (iteration 2): expected 3, got 2");
 	assert_true(r.out[9].ok);
 	sd_sc_result_free(&r);
-	opt.keep_going = 0; /* and without: the first failure ends the run */
-	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &opt, &r), 0);
+	r = run(text); /* and without: the first failure ends the run */
 	assert_int_equal(r.n, 5);
 	assert_int_equal(r.nfailed, 1);
 	assert_int_equal(r.nfailures, 1);
 	sd_sc_result_free(&r);
-	sd_scenario_free(sc);
 }
 
 /* addr() and peer(): the address kept as the variable's text, connected to, compared. */
@@ -813,11 +811,8 @@ static void evaluator_keeps_and_compares_addresses(void **state)
 		 "c: peer(C) -> $B | 127.0.0.2:$P\n"
 		 "c: connect(C, $P) -> 0\n",
 		 server_prologue);
-	struct sd_scenario *sc = parse_ok(text);
 	struct sd_sc_options opt = {.keep_going = 1};
-	struct sd_sc_result r;
-	assert_int_equal(sd_scenario_run(sc, sd_test_backend, &opt, &r), 0);
-	sd_scenario_free(sc);
+	struct sd_sc_result r = run_opt(text, &opt);
 	assert_int_equal(r.nfailed, 2);
 	assert_int_equal(r.failed_at, 10);
 	assert_string_equal(r.out[9].got, r.out[8].got); /* the address, as text */
