@@ -37,6 +37,7 @@ sd_add_unit_test(diff)
 target_compile_definitions(test_diff PRIVATE
   SD_DIFF_CORPUS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/sim_vs_kernel")
 sd_add_unit_test(sim)
+sd_add_unit_test(sim_profile)
 sd_add_unit_test(scenario BACKENDS real sim)
 sd_add_unit_test(fault BACKENDS real sim)
 # The server fuzz driver, without a fuzzing engine: its inputs come from the test.

@@ -586,15 +586,19 @@ int sd_diff_open_sim(struct sd_net *net, uint64_t seed, int one_role)
 int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed)
 {
 	struct sd_config cfg = {.seed = seed};
+	struct sd_sim_profile host;
 	if (strcmp(backend, "sim"))
 		return sd_net_open(net, backend, &cfg);
-	/* The sim is compared with the kernel it runs on, so it models that kernel's variant. */
+	/* The sim is compared with the kernel it runs on, so it models that kernel's variant
+	 * and takes its tunables (the host's profile). */
 	int one_role = sd_real_host_one_role();
-	if (one_role < 0) {
+	int rc = one_role < 0 ? one_role : sd_sim_profile_host(&host, NULL, 0);
+	if (rc < 0) {
 		net->ops = NULL, net->state = NULL;
-		return one_role;
+		return rc;
 	}
-	return sd_diff_open_sim(net, seed, one_role);
+	cfg.options = one_role ? "one-role=1,profile=host" : "one-role=0,profile=host";
+	return sd_net_open(net, "sim", &cfg);
 }
 
 int sd_diff_run(struct sd_net *net, const struct sd_diff_prog *p, struct sd_diff_result *res)

@@ -69,11 +69,12 @@ struct sd_diff_result {
 };
 
 /* Opens `backend` for a differential run: sd_net_open with the seed, and a sim is given this
- * host's kernel variants (sd_real_host_one_role), as it is compared with this host's kernel.
- * 0, or a negative errno (also when the host's kernel could not be probed). */
+ * host's kernel variants (sd_real_host_one_role) and profile (profile=host,
+ * sd_sim_profile_host), as it is compared with this host's kernel. 0, or a negative errno
+ * (also when the host's kernel could not be probed or its profile read). */
 int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed);
-/* Opens a sim modelling the variant given (one_role 0 or 1, the sim option one-role): what
- * sd_diff_open does for a host with that variant. 0 or a negative errno. */
+/* Opens a sim modelling the variant given (one_role 0 or 1, the sim option one-role), with the
+ * default profile. 0 or a negative errno. */
 int sd_diff_open_sim(struct sd_net *net, uint64_t seed, int one_role);
 /* Decodes up to max_ops ops from bytes (4 per op, values folded into range). */
 void sd_diff_decode(const uint8_t *data, size_t len, int max_ops, struct sd_diff_prog *p);

@@ -91,6 +91,16 @@ int sd_real_probe_one_role(const struct sd_real_syscalls *sys);
  * the process (a probe that could not run is tried again at the next call). */
 int sd_real_host_one_role(void);
 
+/*
+ * CONFIG_HZ of the kernel, read from how it keeps socket timeouts (in ticks, rounded up): a
+ * SO_RCVTIMEO of 1 us reads back as one tick. Through `sys` (NULL: libc), with one socket it
+ * closes. The tick rate (100, 250, 300, 1000, ...), or a negative errno; -EPROTO when the
+ * value read back is no tick of a rate between 24 and 10000.
+ */
+int sd_real_probe_hz(const struct sd_real_syscalls *sys);
+/* The same for this host through libc, probed once and remembered (as sd_real_host_one_role). */
+int sd_real_host_hz(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -108,6 +108,9 @@ struct sd_sc_options {
 	/* reply_port(fd) reads the port the bytes fd received name with this (a fuzz target's
 	 * own reading, sockdrill/fuzz.h); NULL: sd_scenario_reply_port */
 	int (*reply_port)(const unsigned char *reply, size_t n);
+	/* sim: the kernel profile (sim option profile=, docs/sim-vs-linux.md), NULL the
+	 * default; a run that compares sim with the kernel sets "host" */
+	const char *profile;
 	/* 1: a failed step does not end the run; every step runs (but past the run's time or
 	 * step bound) and each failure is listed in sd_sc_result.failures */
 	int keep_going;
@@ -132,7 +135,8 @@ void sd_sc_result_free(struct sd_sc_result *res);
  * negative errno. */
 int sd_scenario_run_on(const struct sd_scenario *sc, struct sd_net *net,
 		       const struct sd_sc_options *opt, struct sd_sc_result *res);
-/* The sim options ("segment=N,preempt=P,one-role=B") a run of sc on sim uses under opt. */
+/* The sim options ("segment=N,preempt=P,one-role=B[,profile=NAME]") a run of sc on sim uses
+ * under opt. */
 void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_options *opt,
 			     char *buf, size_t size);
 /* The file's 'set server-faults' spec, or NULL when it states none. */

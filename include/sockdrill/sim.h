@@ -31,8 +31,52 @@ extern "C" {
  *   one-role=0|1   the kernel variant in which a TCP socket that has connected never listens
  *                  and one that has listened never connects (EINVAL): 1 models it, 0 (the
  *                  default) models mainline Linux, which allows both
+ *   profile=NAME   the kernel tunables (ports, somaxconn, wmem_max, rmem_max and the four
+ *                  below) come from a profile: sd_sim_profile_find's NAME, or "host", this
+ *                  machine's (sd_sim_profile_host). Options given explicitly override it,
+ *                  wherever they stand. Default: linux-6.18 (sd_sim_profile_at(0)), whose
+ *                  values the defaults above are
+ *   syn_retries=N, syn_linear_timeouts=N, hz=N, fin_timeout=S   as the profile fields
  */
 extern const struct sd_ops sd_sim_ops;
+
+/*
+ * A kernel profile: the tunables of the kernel the sim imitates that it models. Linux's answer
+ * depends on its version and its sysctls; a profile names one such kernel, with the source of
+ * each value (docs/sim-vs-linux.md, "Kernel profiles").
+ */
+struct sd_sim_profile {
+	char name[32];
+	char source[160];        /* where the values come from */
+	int syn_retries;         /* net.ipv4.tcp_syn_retries */
+	int syn_linear_timeouts; /* net.ipv4.tcp_syn_linear_timeouts (0: none, before 6.18) */
+	int rto_max_ms;          /* net.ipv4.tcp_rto_max_ms (TCP_RTO_MAX before 6.15) */
+	int hz;                  /* CONFIG_HZ: SO_RCVTIMEO/SO_SNDTIMEO are kept in its ticks */
+	int port_lo, port_hi;    /* net.ipv4.ip_local_port_range */
+	int somaxconn;           /* net.core.somaxconn */
+	int wmem_max, rmem_max;  /* net.core.wmem_max, rmem_max */
+	int wmem_def, rmem_def;  /* net.ipv4.tcp_wmem[1], tcp_rmem[1]: SO_SNDBUF/SO_RCVBUF */
+	int fin_timeout;         /* net.ipv4.tcp_fin_timeout, seconds */
+};
+
+/* The named profiles, in a fixed table: index 0..n-1, NULL past the end. */
+const struct sd_sim_profile *sd_sim_profile_at(int i);
+/* The named profile, or NULL ("host" is not in the table: see sd_sim_profile_host). */
+const struct sd_sim_profile *sd_sim_profile_find(const char *name);
+/*
+ * This machine's profile, read from ROOT/proc/sys (root NULL or "": "/") and the kernel
+ * version from ROOT/proc/sys/kernel/osrelease. A sysctl a kernel lacks takes the value that
+ * kernel behaves with (tcp_syn_linear_timeouts 0, tcp_rto_max_ms 120000). hz > 0 is the
+ * tick rate to use; hz <= 0 asks the kernel (sd_real_host_hz). 0, or a negative errno with
+ * one line naming the file in err: -ENOENT (a sysctl every kernel has is missing), -EINVAL
+ * (a value that does not parse or is out of range).
+ */
+int sd_sim_profile_read(const char *root, int hz, struct sd_sim_profile *out, char *err,
+			size_t errlen);
+/* sd_sim_profile_read("/", 0, ...) once per process, remembered; what profile=host uses. */
+int sd_sim_profile_host(struct sd_sim_profile *out, char *err, size_t errlen);
+/* The profile a sim runs with (its options applied): 0, or -EINVAL when net is not a sim. */
+int sd_sim_profile_of(struct sd_net *net, struct sd_sim_profile *out);
 
 /* Turns tracing on: one line per call (virtual time, actor, call, arguments, result),
  * written to f, or only hashed when f is NULL. Off until first called (it costs a format

@@ -626,6 +626,40 @@ int sd_real_host_one_role(void)
 	return rc;
 }
 
+int sd_real_probe_hz(const struct sd_real_syscalls *sys)
+{
+	struct timeval tv = {0, 1};
+	socklen_t len = sizeof tv;
+	int fd, rc = 0;
+	if (!sys)
+		sys = &sd_real_libc;
+	if ((fd = sys->socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	if (sys->setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+	    sys->getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0)
+		rc = -errno;
+	sys->close(fd);
+	if (rc < 0)
+		return rc;
+	/* sock_get_timeout: usec = ticks * 1000000 / HZ, truncated; one tick of HZ=300 is 3333 */
+	if (tv.tv_sec != 0 || tv.tv_usec < 100 || tv.tv_usec > 41666)
+		return -EPROTO;
+	return (int)((1000000 + tv.tv_usec / 2) / tv.tv_usec);
+}
+
+static atomic_int host_hz; /* 0 until probed */
+
+int sd_real_host_hz(void)
+{
+	int known = atomic_load(&host_hz);
+	if (known)
+		return known;
+	int rc = sd_real_probe_hz(&sd_real_libc);
+	if (rc > 0)
+		atomic_store(&host_hz, rc);
+	return rc;
+}
+
 /* The kernel's readiness cannot be made new from here, so the fault wrapper injects no short
  * call or EAGAIN on a non-blocking socket of this backend; and there is no record of calls.
  * Not sd_no_*: the preload library is built without src/ops.c. */

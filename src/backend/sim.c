@@ -90,10 +90,46 @@ static int opt_num(const char *v, long lo, long hi, long *out)
 	return 0;
 }
 
+/* The profile an options text names ("profile=NAME" anywhere in it; none: the default), so
+ * that the options given beside it override its values whatever their order. */
+static int options_profile(const char *text, struct sd_sim_profile *out)
+{
+	const char *name = NULL;
+	size_t nlen = 0;
+	for (const char *p = text; p && *p;) {
+		size_t n = strcspn(p, ",");
+		if (n > 8 && !strncmp(p, "profile=", 8)) {
+			if (name)
+				return -EINVAL; /* two profiles: which one was meant? */
+			name = p + 8, nlen = n - 8;
+		}
+		p += n + (p[n] == ',');
+	}
+	char buf[32];
+	if (!name) {
+		*out = *sd_sim_profile_at(0);
+		return 0;
+	}
+	if (nlen >= sizeof buf)
+		return -EINVAL;
+	memcpy(buf, name, nlen);
+	buf[nlen] = 0;
+	if (!strcmp(buf, "host"))
+		return sd_sim_profile_host(out, NULL, 0) < 0 ? -EINVAL : 0;
+	const struct sd_sim_profile *p = sd_sim_profile_find(buf);
+	if (!p)
+		return -EINVAL;
+	*out = *p;
+	return 0;
+}
+
 static int parse_options(struct sd__sim *s, const char *text)
 {
 	char buf[512], *save = NULL;
 	long n, m;
+	struct sd_sim_profile *pf = &s->prof;
+	if (options_profile(text, pf) < 0)
+		return -EINVAL;
 	if (!text || !*text)
 		return 0;
 	if (strlen(text) >= sizeof buf)
@@ -111,15 +147,25 @@ static int parse_options(struct sd__sim *s, const char *text)
 			if (*end || !(p >= 0 && p <= 1))
 				return -EINVAL;
 			s->preempt = (unsigned)(p * 1024);
-		} else if (!strcmp(kv, "ports") && v && sscanf(v, "%ld-%ld", &n, &m) == 2 &&
-			   n >= 1 && n <= m && m <= 65535)
-			s->port_lo = (int)n, s->port_hi = (int)m;
+		} else if (!strcmp(kv, "profile") && v && *v)
+			; /* applied first, by options_profile */
+		else if (!strcmp(kv, "ports") && v && sscanf(v, "%ld-%ld", &n, &m) == 2 && n >= 1 &&
+			 n <= m && m <= 65535)
+			pf->port_lo = (int)n, pf->port_hi = (int)m;
 		else if (!strcmp(kv, "somaxconn") && !opt_num(v, 0, 1 << 30, &n))
-			s->somaxconn = (int)n;
+			pf->somaxconn = (int)n;
 		else if (!strcmp(kv, "wmem_max") && !opt_num(v, 2304, 1 << 30, &n))
-			s->wmem_max = (int)n;
+			pf->wmem_max = (int)n;
 		else if (!strcmp(kv, "rmem_max") && !opt_num(v, 2304, 1 << 30, &n))
-			s->rmem_max = (int)n;
+			pf->rmem_max = (int)n;
+		else if (!strcmp(kv, "syn_retries") && !opt_num(v, 1, 127, &n))
+			pf->syn_retries = (int)n;
+		else if (!strcmp(kv, "syn_linear_timeouts") && !opt_num(v, 0, 127, &n))
+			pf->syn_linear_timeouts = (int)n;
+		else if (!strcmp(kv, "hz") && !opt_num(v, 24, 10000, &n))
+			pf->hz = (int)n;
+		else if (!strcmp(kv, "fin_timeout") && !opt_num(v, 1, 1 << 20, &n))
+			pf->fin_timeout = (int)n;
 		else if (!strcmp(kv, "nofile") && !opt_num(v, 1, 1 << 24, &n))
 			s->nofile = (int)n;
 		else if (!strcmp(kv, "fdbase") && !opt_num(v, 0, 1 << 20, &n))
@@ -214,9 +260,7 @@ static int sim_create(const struct sd_config *cfg, void **state)
 	s->seed = cfg->seed;
 	s->rng = cfg->seed ^ 0x5ced5eedull;
 	s->bytes_rng = sd__mix(cfg->seed ^ 0x7261776279746573ull);
-	s->port_lo = 32768, s->port_hi = 60999, s->somaxconn = 4096;
-	s->wmem_max = s->rmem_max = 4194304;
-	s->wmem_def = 16384, s->rmem_def = 131072, s->wmem_auto = 3939840;
+	s->wmem_auto = 3939840;
 	s->nofile = 1024, s->fdbase = 3, s->privileged = 1, s->preempt = 256;
 	s->stack_kb = 256;
 	s->allow_nonloopback = (cfg->flags & SD_CFG_ALLOW_NONLOOPBACK) != 0;
@@ -225,6 +269,10 @@ static int sim_create(const struct sd_config *cfg, void **state)
 		free(s);
 		return -EINVAL;
 	}
+	s->port_lo = s->prof.port_lo, s->port_hi = s->prof.port_hi;
+	s->somaxconn = s->prof.somaxconn;
+	s->wmem_max = s->prof.wmem_max, s->rmem_max = s->prof.rmem_max;
+	s->wmem_def = s->prof.wmem_def, s->rmem_def = s->prof.rmem_def;
 	s->perturb_rng = s->rng; /* the next 256 draws are the perturb table's (sd__perturb) */
 	s->rng += 256 * SD__GOLDEN;
 	if (sd__sched_init(s) < 0) {
@@ -666,7 +714,9 @@ static int int_opt(const void *v, socklen_t l, int *out)
  * it, now + timeout stays far from overflowing the sim's nanosecond clock. */
 #define TIMEO_MAX_S (INT64_MAX / 1000000000 / 2)
 
-static int timeo_opt(const void *v, socklen_t l, int64_t *out)
+/* sock_set_timeout(): the kernel keeps a timeout in ticks of HZ, rounded up, so it lasts and
+ * reads back as whole ticks (250 ms is 252 ms at HZ 250, 1 ms is 4 ms). */
+static int timeo_opt(const struct sd__sim *s, const void *v, socklen_t l, int64_t *out)
 {
 	struct timeval tv;
 	if (!v || l < sizeof tv)
@@ -674,12 +724,16 @@ static int timeo_opt(const void *v, socklen_t l, int64_t *out)
 	memcpy(&tv, v, sizeof tv);
 	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
 		return -EDOM;
-	if (tv.tv_sec < 0)
+	if (tv.tv_sec < 0) {
 		*out = -1; /* no waiting at all: see sd__deadline */
-	else if (tv.tv_sec >= TIMEO_MAX_S)
+	} else if (tv.tv_sec >= TIMEO_MAX_S) {
 		*out = 0; /* as Linux's MAX_SCHEDULE_TIMEOUT: wait forever, read back as {0, 0} */
-	else
-		*out = (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+	} else {
+		int64_t hz = s->prof.hz, tick_us = 1000000 / hz;
+		int64_t ticks =
+			(int64_t)tv.tv_sec * hz + ((int64_t)tv.tv_usec + tick_us - 1) / tick_us;
+		*out = ticks / hz * 1000000000 + ticks % hz * 1000000000 / hz;
+	}
 	return 0;
 }
 
@@ -693,6 +747,19 @@ static int tcp_inq_opt(struct sd__sock *k, const void *v, socklen_t l, int *iv)
 	if (rc == 0)
 		k->recvmsg_inq = *iv;
 	return rc;
+}
+
+/* sock_get_timeout(): whole seconds and the microseconds of the ticks left over. */
+static struct timeval timeo_get(const struct sd__sim *s, int64_t ns)
+{
+	struct timeval tv = {0, 0};
+	if (ns <= 0)
+		return tv;
+	int64_t hz = s->prof.hz;
+	int64_t ticks = ns / 1000000000 * hz + (ns % 1000000000 * hz + 500000000) / 1000000000;
+	tv.tv_sec = (time_t)(ticks / hz);
+	tv.tv_usec = (suseconds_t)(ticks % hz * 1000000 / hz);
+	return tv;
 }
 
 static int sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l)
@@ -713,13 +780,13 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			}
 			memcpy(&lg, v, sizeof lg);
 			k->linger_on = lg.l_onoff != 0;
-			if (k->linger_on) /* as sock_setsockopt(): off keeps the seconds set before
-					   */
+			/* as sock_setsockopt(): off keeps the seconds set before */
+			if (k->linger_on)
 				k->linger_s = lg.l_linger;
 			break;
 		}
-		case SO_RCVTIMEO: rc = timeo_opt(v, l, &k->rcvtimeo); break;
-		case SO_SNDTIMEO: rc = timeo_opt(v, l, &k->sndtimeo); break;
+		case SO_RCVTIMEO: rc = timeo_opt(s, v, l, &k->rcvtimeo); break;
+		case SO_SNDTIMEO: rc = timeo_opt(s, v, l, &k->sndtimeo); break;
 		default:
 			if ((rc = int_opt(v, l, &iv)) < 0)
 				break;
@@ -824,15 +891,10 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 			src = &lg, size = sizeof lg;
 			break;
 		case SO_RCVTIMEO:
-		case SO_SNDTIMEO: {
-			int64_t t = name == SO_RCVTIMEO ? k->rcvtimeo : k->sndtimeo;
-			if (t < 0)
-				t = 0;
-			tv.tv_sec = t / 1000000000;
-			tv.tv_usec = (t % 1000000000) / 1000;
+		case SO_SNDTIMEO:
+			tv = timeo_get(s, name == SO_RCVTIMEO ? k->rcvtimeo : k->sndtimeo);
 			src = &tv, size = sizeof tv;
 			break;
-		}
 		default: rc = -ENOPROTOOPT; break;
 		}
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
@@ -845,6 +907,11 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		src = &ti, size = sizeof ti;
 	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
 		iv = k->v6only;
+	} else if (!k->v6 && level != IPPROTO_IP && level != IPPROTO_TCP) {
+		/* Linux (6.18, measured) answers getsockopt on an AF_INET socket at a level other
+		 * than SOL_IP and SOL_TCP, IPV6_V6ONLY's included, with EOPNOTSUPP; setsockopt
+		 * there says ENOPROTOOPT, as below */
+		rc = -EOPNOTSUPP;
 	} else {
 		rc = -ENOPROTOOPT;
 	}
@@ -1078,6 +1145,15 @@ const char *sd_sim_deadlock_report(struct sd_net *net)
 {
 	struct sd__sim *s = as_sim(net);
 	return s ? s->deadlock : NULL;
+}
+
+int sd_sim_profile_of(struct sd_net *net, struct sd_sim_profile *out)
+{
+	struct sd__sim *s = as_sim(net);
+	if (!s || !out)
+		return -EINVAL;
+	*out = s->prof;
+	return 0;
 }
 
 int sd_sim_one_role(struct sd_net *net)

@@ -8,8 +8,6 @@
 
 #define SEC            1000000000LL
 #define TIME_WAIT_LEN  (60 * SEC) /* TCP_TIMEWAIT_LEN */
-#define FIN_TIMEOUT    (60 * SEC) /* tcp_fin_timeout */
-#define SYN_RETRIES    6          /* tcp_syn_retries */
 #define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
 
 #ifdef SD_ASAN
@@ -356,6 +354,41 @@ static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iov
 	return done;
 }
 
+/* A zero-length recv (tcp_recvmsg_locked with len 0): its target is still one byte, so it
+ * reports as a one-byte read would (0 with bytes queued or at the end, the pending error,
+ * ENOTCONN, EAGAIN); a blocking one waits for the socket's next event (bytes, FIN, reset, a
+ * state change, write space) or its timeout, and then returns 0 whatever happened: the
+ * kernel's loop ends once it has waited, as no byte is wanted. Measured on 6.18. */
+static ssize_t recv_zero(struct sd__sim *s, struct sd__sock *k, int nonblock, int64_t deadline)
+{
+	sd__sync_fin(s, k);
+	if (sd__readable(s, k) || k->done)
+		return 0;
+	if (k->err) {
+		int e = k->err;
+		k->err = 0;
+		return -e;
+	}
+	if (k->shut & SD__RCV_SHUTDOWN)
+		return 0;
+	if (k->st == T_CLOSE)
+		return -ENOTCONN;
+	if (nonblock)
+		return -EAGAIN;
+	uint64_t ev = k->evseq, out = k->outseq;
+	for (;;) {
+		enum sd__wake w = sd__park(s, "recv", deadline);
+		if (w == W_DEADLOCK)
+			return -EDEADLK;
+		if (w == W_INTR)
+			return -EINTR;
+		sd__sync_fin(s, k);
+		if (w == W_TIMEOUT || sd__readable(s, k) || k->done || k->err || k->evseq != ev ||
+		    k->outseq != out)
+			return 0;
+	}
+}
+
 /* tcp_recvmsg_locked(). */
 ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags)
@@ -363,13 +396,16 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 	size_t len = sd__iov_total(iov, iovcnt), copied = 0;
 	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->rcvtimeo < 0;
 	int peek = flags & MSG_PEEK;
-	size_t target = (flags & MSG_WAITALL) && !peek ? len : (len ? 1 : 0);
+	/* sock_rcvlowat(): MSG_WAITALL wants every byte, peeking too */
+	size_t target = (flags & MSG_WAITALL) ? len : 1;
 	int64_t deadline = sd__deadline(s, k->rcvtimeo);
 
 	if (flags & MSG_OOB)
 		return -EINVAL; /* no urgent data is ever pending in the simulation */
 	if (k->st == T_LISTEN)
 		return -ENOTCONN;
+	if (!len)
+		return recv_zero(s, k, nonblock, deadline);
 	for (;;) {
 		sd__sync_fin(s, k);
 		/* take_bytes fills at most 64 pieces of iov a round: go on while it moves bytes */
@@ -407,11 +443,14 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			return copied ? (ssize_t)copied : -EDEADLK;
 		if (w == W_INTR)
 			return copied ? (ssize_t)copied : -EINTR;
-		if (w == W_TIMEOUT && !sd__readable(s, k)) {
+		/* A peek still sees what it copied: only bytes past those are new. */
+		if (w == W_TIMEOUT && sd__readable(s, k) <= (peek ? copied : 0)) {
 			if (copied)
 				break;
 			return -EAGAIN;
 		}
+		if (w == W_TIMEOUT)
+			nonblock = 1; /* timeo is 0 now: take what came, then return */
 	}
 	return (ssize_t)copied;
 }

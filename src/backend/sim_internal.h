@@ -115,7 +115,7 @@ struct sd__sock {
 	/* connecting, with the listener's accept queue full: SYN retransmissions */
 	struct sd__sock *cnext, *cprev;
 	struct sd__ep dst;
-	int64_t retry_at;
+	int64_t retry_at, syn_at; /* the next retransmission; the first SYN */
 	int retries;
 
 	int64_t tw_until; /* TIME_WAIT expiry */
@@ -169,7 +169,9 @@ struct sd__sim {
 	/* options */
 	int port_lo, port_hi, somaxconn, wmem_max, rmem_max, wmem_def, rmem_def, wmem_auto;
 	int nofile, fdbase, segment, privileged, allow_nonloopback;
-	int one_role;     /* the kernel variant "one-role" (docs/sim-vs-linux.md): 0 mainline */
+	int one_role; /* the kernel variant "one-role" (docs/sim-vs-linux.md): 0 mainline */
+	/* the kernel profile with the options applied; port_lo..rmem_def above are copies */
+	struct sd_sim_profile prof;
 	unsigned preempt; /* chance in 1/1024 of switching actors at a call */
 	size_t stack_kb;
 
@@ -319,6 +321,7 @@ struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst);
 /* How many listeners a connect to dst could reach (sd__find_listener picks one of the best). */
 int sd__listeners_for(struct sd__sim *s, const struct sd__ep *dst);
 int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst);
+int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd__ep *dst);
 
 /* sim_tcp.c */
 void sd__maybe_free(struct sd__sim *s, struct sd__sock *k);

@@ -8,8 +8,6 @@
 
 #define SEC            1000000000LL
 #define TIME_WAIT_LEN  (60 * SEC) /* TCP_TIMEWAIT_LEN */
-#define FIN_TIMEOUT    (60 * SEC) /* tcp_fin_timeout */
-#define SYN_RETRIES    6          /* tcp_syn_retries */
 #define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
 /* ---- addresses -------------------------------------------------------------------------- */
 
@@ -379,6 +377,19 @@ static int connect_port_ok(struct sd__sim *s, struct sd__sock *k, uint16_t port,
 			return 0;
 	}
 	return 1;
+}
+
+/* Does another socket on k's port already have the 4-tuple k would take to dst? A TIME_WAIT
+ * entry does not count: Linux reuses it for a bound socket (tcp_twsk_unique, with the
+ * timestamps loopback always has). */
+int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd__ep *dst)
+{
+	for (const struct sd__sock *o = s->by_port[k->local.port]; o; o = o->pnext)
+		if (o != k && o->st != T_CLOSE && o->st != T_LISTEN && o->st != T_TIME_WAIT &&
+		    !memcmp(o->local.a, k->local.a, 16) && o->remote.port == dst->port &&
+		    !memcmp(o->remote.a, dst->a, 16))
+			return 1;
+	return 0;
 }
 
 /* __inet_hash_connect(): even ports first from a per-destination moving offset. */

@@ -8,8 +8,6 @@
 
 #define SEC            1000000000LL
 #define TIME_WAIT_LEN  (60 * SEC) /* TCP_TIMEWAIT_LEN */
-#define FIN_TIMEOUT    (60 * SEC) /* tcp_fin_timeout */
-#define SYN_RETRIES    6          /* tcp_syn_retries */
 #define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
 /* ---- resets and closes ------------------------------------------------------------------ */
 
@@ -149,7 +147,7 @@ static void close_state_and_fin(struct sd__sim *s, struct sd__sock *k)
 {
 	if (k->st == T_ESTABLISHED) {
 		k->st = T_FIN_WAIT2;
-		k->tw_until = s->now + FIN_TIMEOUT;
+		k->tw_until = s->now + s->prof.fin_timeout * SEC; /* tcp_fin_timeout */
 		send_fin(s, k);
 	} else if (k->st == T_CLOSE_WAIT) {
 		/* LAST_ACK, acked at once: the peer (FIN_WAIT2) turns to TIME_WAIT. */
@@ -323,9 +321,34 @@ static int syn(struct sd__sim *s, struct sd__sock *k)
 	return 0;
 }
 
+/* The wait before SYN retransmission n+1 (n made so far): the initial RTO of 1 s, kept for
+ * the first tcp_syn_linear_timeouts retransmissions, then doubled each time up to the RTO
+ * maximum (measured on 6.18: retries at 1, 2, 3, 4, 5, 7, 11, 19, 35, 67 s). */
+static int64_t syn_rto(const struct sd__sim *s, int n)
+{
+	int64_t max = (int64_t)s->prof.rto_max_ms * 1000000, lin = s->prof.syn_linear_timeouts;
+	if (n <= lin)
+		return SEC;
+	return n - lin >= 30 || (SEC << (n - lin)) > max ? max : SEC << (n - lin);
+}
+
+/* tcp_model_timeout(): how long after the first SYN a connect gives up, the time tcp_syn_retries
+ * exponential retransmissions would take (127 s for 6); retransmissions stop at the first
+ * timer past it, whatever their spacing, so linear ones make more of them. */
+static int64_t syn_give_up(const struct sd__sim *s)
+{
+	int64_t rto_max = (int64_t)s->prof.rto_max_ms * 1000000;
+	int b = s->prof.syn_retries, thresh = 0;
+	while ((SEC << (thresh + 1)) <= rto_max) /* ilog2(TCP_RTO_MAX / TCP_TIMEOUT_INIT) */
+		thresh++;
+	if (b <= thresh)
+		return ((2LL << b) - 1) * SEC;
+	return ((2LL << thresh) - 1) * SEC + (int64_t)(b - thresh) * rto_max;
+}
+
 static void schedule_retry(struct sd__sim *s, struct sd__sock *k)
 {
-	k->retry_at = s->now + (SEC << k->retries);
+	k->retry_at = s->now + syn_rto(s, k->retries);
 	if (!k->in_connecting) {
 		k->cprev = NULL;
 		k->cnext = s->connecting;
@@ -348,7 +371,7 @@ void sd__retry_connects(struct sd__sim *s)
 		}
 		if (k->retry_at > s->now)
 			continue;
-		if (k->retries >= SYN_RETRIES) { /* the last retransmission went unanswered */
+		if (s->now - k->syn_at >= syn_give_up(s)) { /* tcp_write_timeout() */
 			k->err = ETIMEDOUT;
 			tcp_done(s, k);
 			continue;
@@ -398,10 +421,15 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 			memset(k->local.a, 0, 16), k->local.a[15] = 1;
 		k->local.port = port;
 	}
-	if (k->was_listener && s->one_role) {
-		/* A one-role kernel refuses a socket that has listened once the connect is under
-		 * way, and undoes it as tcp_v4_connect's failure path does: the source address
-		 * is reset and a port bind() did not name goes back. */
+	/* A one-role kernel refuses a socket that has listened once the connect is under way;
+	 * a bound socket whose port is shared may not repeat another's 4-tuple
+	 * (__inet_check_established, for a port bind() or listen() gave). */
+	int refused = k->was_listener && s->one_role ? -EINVAL : 0;
+	if (!refused && k->bound && sd__tuple_taken(s, k, &dst))
+		refused = -EADDRNOTAVAIL;
+	if (refused) {
+		/* undone as tcp_v4_connect's failure path does: the source address is reset and
+		 * a port bind() did not name goes back */
 		if (!k->addr_lock) {
 			uint16_t port = k->local.port;
 			memset(k->local.a, 0, 16);
@@ -411,7 +439,7 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 		}
 		if (k->bound && !k->bind_lock)
 			sd__port_unlink(s, k);
-		return -EINVAL;
+		return refused;
 	}
 	if (!k->bound) {
 		int rc = sd__connect_autobind(s, k, &dst);
@@ -427,6 +455,7 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 	k->st = T_SYN_SENT;
 	k->was_conn = 1;
 	k->retries = 0;
+	k->syn_at = s->now;
 	k->err = 0;
 	return 0;
 }

@@ -135,14 +135,26 @@ static int cmd_list(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf("usage: sockdrill list\n\nLists the backends registered in this "
-			       "build, "
-			       "one per line: name, then table version.\n");
+			       "build, one per line: name, then table version; then the sim's\n"
+			       "kernel profiles (sim option profile=NAME, 'sockdrill run --profile "
+			       "NAME'),\none per line: name, its tunables, its source. 'host' "
+			       "reads "
+			       "this machine's.\n");
 			return SD_EXIT_OK;
 		}
 		return sd__usage_error("list", "unexpected argument '%s'", argv[i]);
 	}
 	for (size_t i = 0; (o = sd_backend_at(i)) != NULL; i++)
 		printf("%-8s version %d\n", o->name, o->version);
+	const struct sd_sim_profile *p;
+	printf("profiles of the sim (the first is the default; 'host' is this machine's):\n");
+	for (int i = 0; (p = sd_sim_profile_at(i)) != NULL; i++)
+		printf("%-11s syn_retries=%d syn_linear_timeouts=%d hz=%d ports=%d-%d "
+		       "somaxconn=%d wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d\n"
+		       "            %s\n",
+		       p->name, p->syn_retries, p->syn_linear_timeouts, p->hz, p->port_lo,
+		       p->port_hi, p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def,
+		       p->fin_timeout, p->source);
 	return SD_EXIT_OK;
 }
 

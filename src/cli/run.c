@@ -20,7 +20,7 @@ static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
 	"                     [--verbose] [--keep-going] [--timeout MS] [--max-time S]\n"
 	"                     [--faults SPEC] [--fault-log FILE] [--target ADDR:PORT]\n"
-	"                     [--one-role 0|1] PATH...\n"
+	"                     [--one-role 0|1] [--profile NAME] PATH...\n"
 	"       sockdrill run --inproc TARGET [--engine E] [--seed N] [--verbose] [--max-time S]\n"
 	"                     PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
@@ -46,6 +46,8 @@ static const char run_help[] =
 	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n"
 	"  --one-role N   sim: the kernel variant of files that state none (docs/scenarios.md):\n"
 	"                 0 mainline (default) or 1; on both, the sim takes this kernel's\n"
+	"  --profile NAME sim: the kernel profile, its tunables ('sockdrill list' names them,\n"
+	"                 'host' is this machine's; default linux-6.18); on both, the host's\n"
 	"  --inproc T     replay each file against the in-process server of fuzz target T (a\n"
 	"                 built-in target or the path of a fuzzer), on its sim: the server starts\n"
 	"                 as for a fuzz input, behind the file's 'set server-faults', and the\n"
@@ -464,6 +466,8 @@ static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_s
 		av[n++] = "--target", av[n++] = target;
 	if (opt->one_role && !strcmp(backend, "sim")) /* as --backend both gave the sim */
 		av[n++] = "--one-role", av[n++] = "1";
+	if (opt->profile && !strcmp(backend, "sim"))
+		av[n++] = "--profile", av[n++] = opt->profile;
 	av[n++] = file, av[n] = NULL;
 	return sd__shell_cmd(av);
 }
@@ -551,6 +555,7 @@ int sd__cmd_run(int argc, char **argv)
 		{"fault-log", required_argument, NULL, 'L'},
 		{"target", required_argument, NULL, 'T'},
 		{"one-role", required_argument, NULL, 'R'},
+		{"profile", required_argument, NULL, 'P'},
 		{"inproc", required_argument, NULL, 'I'},
 		{"engine", required_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
@@ -559,6 +564,8 @@ int sd__cmd_run(int argc, char **argv)
 	const char *backend = "sim", *junit_path = NULL, *json_path = NULL, *fault_log_path = NULL;
 	struct sd_sc_options opt = {0};
 	int verbose = 0, optc, one_role_given = 0;
+	struct sd_sim_profile host_profile;
+	char profile_err[256];
 	const char *target = NULL, *inproc = NULL, *engine = NULL, *seed_text = NULL;
 	const char *not_inproc = NULL; /* an option --inproc does not take */
 	uint64_t num;
@@ -624,6 +631,14 @@ int sd__cmd_run(int argc, char **argv)
 				return SD_EXIT_USAGE;
 			opt.one_role = (int)num, one_role_given = 1, not_inproc = "--one-role";
 			break;
+		case 'P':
+			if (strcmp(optarg, "host") && !sd_sim_profile_find(optarg))
+				return sd__usage_error("run",
+						       "--profile: unknown profile '%s' (see "
+						       "'sockdrill list')",
+						       optarg);
+			opt.profile = optarg, not_inproc = "--profile";
+			break;
 		case 'I': inproc = optarg; break;
 		case 'E': engine = optarg; break;
 		case 'v': verbose = 1; break;
@@ -648,6 +663,12 @@ int sd__cmd_run(int argc, char **argv)
 		return sd__usage_error("run",
 				       "--one-role is for --backend sim (on both, the sim models "
 				       "this kernel's variant)");
+	if (opt.profile && strcmp(backend, "sim"))
+		return sd__usage_error("run", "--profile is for --backend sim (on both, the sim "
+					      "takes this machine's profile)");
+	if (opt.profile && !strcmp(opt.profile, "host") &&
+	    sd_sim_profile_host(&host_profile, profile_err, sizeof profile_err) < 0)
+		return sd__usage_error("run", "--profile host: %s", profile_err);
 	/* each step's outcome is needed only to list, write or compare them */
 	opt.verdict_only = !verbose && !json_path && strcmp(backend, "both") != 0;
 
@@ -703,6 +724,13 @@ int sd__cmd_run(int argc, char **argv)
 			goto out;
 		}
 		opt.one_role = host;
+		/* and its tunables: this machine's profile */
+		if (sd_sim_profile_host(&host_profile, profile_err, sizeof profile_err) < 0) {
+			fprintf(stderr, "sockdrill run: cannot read this machine's profile: %s\n",
+				profile_err);
+			goto out;
+		}
+		opt.profile = "host";
 	}
 	const char *runs[2] = {both ? "sim" : backend, both ? "real" : NULL};
 	int nverdicts = 0;

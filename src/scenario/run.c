@@ -1625,8 +1625,9 @@ void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_op
 {
 	/* on sim, a file that requires a variant always runs as that variant */
 	int one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
-	snprintf(buf, size, "segment=%d,preempt=%g,one-role=%d", sc->segment,
-		 sc->has_preempt ? sc->preempt : 0.25, one_role);
+	snprintf(buf, size, "segment=%d,preempt=%g,one-role=%d%s%s", sc->segment,
+		 sc->has_preempt ? sc->preempt : 0.25, one_role,
+		 opt && opt->profile ? ",profile=" : "", opt && opt->profile ? opt->profile : "");
 }
 
 const char *sd_scenario_server_faults(const struct sd_scenario *sc)
@@ -1777,7 +1778,7 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		    const struct sd_sc_options *opt, struct sd_sc_result *res)
 {
 	struct run R;
-	char options[96];
+	char options[160];
 	result_init(&R, sc, opt, res);
 	R.real = strcmp(backend, "sim") != 0;
 	if (R.real && sc->has_one_role) {

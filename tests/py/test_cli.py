@@ -33,6 +33,25 @@ def test_list_names_real_and_sim_backends(sockdrill):
     assert names[:2] == ["real", "sim"]
 
 
+def test_run_profile_picks_the_sim_schedule(sockdrill):
+    # the 6.18 schedule lets the turned-away connect in at 4 s; linux-6.1's only at 7 s
+    f = "corpus/scenarios/connect/syn_retry_schedule.sd"
+    assert sockdrill("run", f).returncode == 0
+    old = sockdrill("run", "--profile", "linux-6.1", f)
+    assert old.returncode == 1, old.stdout + old.stderr
+    assert "poll(B, OUT, 0) -> OUT" in old.stdout + old.stderr
+    assert "--profile linux-6.1" in old.stdout + old.stderr  # the reproduce command keeps it
+
+
+def test_list_names_the_sim_profiles(sockdrill):
+    r = sockdrill("list")
+    assert r.returncode == 0
+    profiles = re.findall(r"^(linux-\S+) +syn_retries=(\d+) syn_linear_timeouts=(\d+) hz=(\d+)",
+                          r.stdout, re.M)
+    assert profiles[0] == ("linux-6.18", "6", "4", "250")  # the default comes first
+    assert ("linux-6.1", "6", "0", "250") in profiles
+
+
 def parse_demo(out):
     served = re.search(r"^served:\s+(\d+)/(\d+) clients answered correctly .*?(\d+) accepted, "
                        r"(\d+) answered, (\d+) errors", out, re.M)
@@ -143,6 +162,10 @@ def test_demo_port_given_once(sockdrill):
     (["demo", "--backend", "nosuch"], "unknown backend 'nosuch'"),
     (["demo", "stray"], "unexpected argument 'stray'"),
     (["list", "extra"], "unexpected argument 'extra'"),
+    (["run", "--profile", "linux-2.4", "corpus/scenarios/bind/conflict.sd"],
+     "unknown profile 'linux-2.4'"),
+    (["run", "--backend", "both", "--profile", "linux-6.1", "corpus/scenarios/bind/conflict.sd"],
+     "--profile is for --backend sim"),
     (["demo", "--seed", "x"], "--seed expects a whole number"),
     (["demo", "--host", "::1", "--clients", "30000"], "need an IPv4 host"),
     ([], "usage: sockdrill"),
