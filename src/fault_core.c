@@ -535,6 +535,8 @@ void sd_fault_decide_at(const struct sd_fault_spec *s, uint64_t seed, uint64_t c
 	int blocking = wait == SD_WAIT_BLOCKING, no_edge = wait == SD_WAIT_NONBLOCKING_NO_EDGE;
 	memset(d, 0, sizeof *d);
 	d->len = len;
+	d->conn = conn;
+	d->call = call;
 	if (!in_scope(s, conn))
 		return;
 	if (op == SD_OP_SOCKET || op == SD_OP_EPOLL || op == SD_OP_RESOLVE) {

@@ -15,6 +15,7 @@
 #include <sockdrill/fault.h>
 #include <sockdrill/real.h>
 
+#include "preload_exec.h"
 #include "preload_out.h"
 #include "record.h"
 
@@ -39,6 +40,7 @@ const int sd__route_kernel_fds = 1;
 static struct sd_net real, faulty;
 static struct sd_net *top = &faulty; /* what the sockets use: faulty, or a recorder before it */
 static int active;
+static int carry; /* SOCKDRILL_INHERITED: an exec passes the sockets' identities on */
 
 static struct sd__fdh *own[SD__FD_CHUNKS]; /* own[fd / SD__FD_CHUNK][fd % SD__FD_CHUNK] */
 
@@ -78,7 +80,9 @@ static void track(int fd)
 /* The inherited socket fd (SOCKDRILL_INHERITED): a TCP one is tracked as if the program had
  * made it, listeners numbered l, connected ones a (accepted by whoever passed it on: sshd's
  * listener before its re-exec, inetd); one neither listening nor connected gets its number
- * when it does. Not a TCP socket (ENOTSOCK for files and pipes): untouched. */
+ * when it does. One the image before an exec tracked (SOCKDRILL_CONNS, the same inode)
+ * continues its connection instead: its ordinal, its process, its call count. Not a TCP
+ * socket (ENOTSOCK for files and pipes): untouched. */
 static struct {
 	ino_t ino;
 	int fd;
@@ -111,11 +115,21 @@ static void adopt_inherited(int fd)
 				: 0;
 	struct stat st;
 	int first = -1, known = fstat(fd, &st) == 0;
+	const struct sd_fault_conn *id = known ? sd__preload_exec_identity(fd, st.st_ino) : NULL;
 	if (known)
 		for (int i = 0; i < nadopted && first < 0; i++)
 			first = adopted[i].ino == st.st_ino ? adopted[i].fd : -1;
 	if (sd_real_adopt(&real, fd, 1) < 0)
 		return;
+	if (id) { /* numbered before the exec: the same connection, the same decisions */
+		if (first < 0 && known && nadopted < (int)(sizeof adopted / sizeof adopted[0]))
+			adopted[nadopted].ino = st.st_ino, adopted[nadopted++].fd = fd;
+		if (sd_fault_adopt_conn(&faulty, fd, id, (fl & O_NONBLOCK) != 0) == 0)
+			track(fd);
+		else
+			sd_real_adopt(&real, fd, 0);
+		return;
+	}
 	if (first >= 0) { /* a copy of one seen already: the same connection */
 		if (sd_fault_dup(&faulty, first, fd) == 0)
 			track(fd);
@@ -221,11 +235,14 @@ __attribute__((constructor)) static void sd_preload_init(void)
 	real = (struct sd_net){.ops = &sd_real_ops, .state = state};
 	if (sd_fault_wrap(&faulty, &real, &spec, s ? strtoull(s, NULL, 0) : 1, NULL) < 0)
 		goto out;
-	sd__preload_out_init(&faulty, l, lmax, st); /* the log is a descriptor of our own */
+	sd__preload_out_init(&faulty, &spec, l, lmax, st); /* the log is a descriptor of our own */
 	top = sd__record_wrap(&faulty);
 	const char *inh = getenv("SOCKDRILL_INHERITED");
-	if (inh && !strcmp(inh, "1"))
+	if (inh && !strcmp(inh, "1")) {
+		sd__preload_exec_arrive(); /* what the image before an exec numbered */
 		adopt_all_inherited();
+		carry = 1;
+	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	__atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 out:
@@ -335,3 +352,33 @@ void sd__route_forget(int fd, struct sd__fdh *h)
 }
 
 void sd__route_flush(void) {}
+
+size_t sd__preload_conns(char *buf, size_t size)
+{
+	size_t o = 0;
+	int n = 0;
+	if (!carry || !__atomic_load_n(&active, __ATOMIC_ACQUIRE) || !sd__fd_any() || !size)
+		return 0;
+	buf[0] = 0;
+	for (unsigned ci = 0; ci < SD__FD_CHUNKS && n < SD_CONNS_MAX; ci++) {
+		struct sd__fdh **c = __atomic_load_n(&sd__fdtab[ci], __ATOMIC_ACQUIRE);
+		for (unsigned j = 0; c && j < SD__FD_CHUNK && n < SD_CONNS_MAX; j++) {
+			int fd = (int)(ci * SD__FD_CHUNK + j), k;
+			struct sd_fault_conn id;
+			struct stat st;
+			if (!__atomic_load_n(&c[j], __ATOMIC_ACQUIRE) ||
+			    sd_fault_conn_of(&faulty, fd, &id) < 0 || fstat(fd, &st) < 0)
+				continue;
+			k = snprintf(buf + o, size - o, "%s%d:%llu:%ld:%llx:%llu", o ? "," : "", fd,
+				     (unsigned long long)st.st_ino, id.pid,
+				     (unsigned long long)id.conn, (unsigned long long)id.calls);
+			if (k < 0 || (size_t)k >= size - o) {
+				buf[o] = 0; /* no entry cut in half */
+				return o;
+			}
+			o += (size_t)k;
+			n++;
+		}
+	}
+	return o;
+}

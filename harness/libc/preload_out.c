@@ -217,6 +217,22 @@ static int kind_index(const char *name)
 	return -1;
 }
 
+/* The kinds the spec aims at one connection (@conn=), for the counts of its calls. */
+static struct {
+	uint64_t conn;
+	int k;
+} named[SD_FK_KINDS];
+static int nnamed;
+
+/* *p = max(*p, v), for counts other processes' threads may raise too. */
+static void raise_to(uint64_t *p, uint64_t v)
+{
+	uint64_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+	while (v > cur &&
+	       !__atomic_compare_exchange_n(p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 /* The wrapper's per-decision hook (sd_fault_hooks.seen): atomic adds, no system call. */
 static void seen(void *ctx, enum sd_fault_op op, int blocking, const struct sd_fault_decision *d)
 {
@@ -224,6 +240,15 @@ static void seen(void *ctx, enum sd_fault_op op, int blocking, const struct sd_f
 	if (!slot || (unsigned)op >= SD_STATS_OPS)
 		return;
 	__atomic_fetch_add(&slot->calls[op][blocking != 0], 1, __ATOMIC_RELAXED);
+	if (d->conn) {
+		unsigned role = (unsigned)(d->conn >> 56);
+		if (role < SD_STATS_ROLES)
+			raise_to(&slot->conn_max[role], d->conn & ((1ull << 56) - 1));
+		raise_to(&slot->call_max, d->call);
+		for (int i = 0; i < nnamed; i++)
+			if (named[i].conn == d->conn)
+				raise_to(&slot->named_calls[named[i].k], d->call);
+	}
 	if (!d->fault)
 		return;
 	int k = kind_index(d->fault);
@@ -259,10 +284,13 @@ static struct sd_stats_slot *claim(pid_t pid, pid_t ppid)
 	return NULL;
 }
 
-void sd__preload_out_init(struct sd_net *faulty, const char *logpath, const char *max,
-			  const char *statspath)
+void sd__preload_out_init(struct sd_net *faulty, const struct sd_fault_spec *spec,
+			  const char *logpath, const char *max, const char *statspath)
 {
 	self = getpid();
+	for (int k = 0; k < SD_FK_KINDS && k < SD_STATS_FK; k++)
+		if (spec->target[k].conn)
+			named[nnamed].conn = spec->target[k].conn, named[nnamed++].k = k;
 	if (statspath && *statspath) {
 		int fd = open(statspath, O_RDWR | O_CLOEXEC);
 		struct stat st;

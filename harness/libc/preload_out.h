@@ -5,9 +5,10 @@
 #include <sockdrill/fault.h>
 
 /* Opens the log (SOCKDRILL_LOG; max: SOCKDRILL_LOG_MAX, bytes, 0 or NULL no cap) and maps the
- * counts (SOCKDRILL_STATS), and hooks both into the wrapper `faulty`. Any may be NULL. */
-void sd__preload_out_init(struct sd_net *faulty, const char *logpath, const char *max,
-			  const char *statspath);
+ * counts (SOCKDRILL_STATS), and hooks both into the wrapper `faulty`, which decides by spec.
+ * The paths may be NULL. */
+void sd__preload_out_init(struct sd_net *faulty, const struct sd_fault_spec *spec,
+			  const char *logpath, const char *max, const char *statspath);
 /* Around fork (pthread_atfork), inside the wrapper's lock: the child takes its own pid and
  * its own slot of the counts. */
 void sd__preload_out_fork_prepare(void);

@@ -14,10 +14,12 @@
  * Fault kinds are names ("short-read", ...), entered once in `kinds` by the first process
  * that injects one: the table knows no list of kinds, so a new kind needs nothing here.
  */
-#define SD_STATS_MAGIC 0x32737473646b73ull /* "skdsts2" */
+#define SD_STATS_MAGIC 0x33737473646b73ull /* "skdsts3" */
 #define SD_STATS_SLOTS 128                 /* processes counted; later ones add to `lost` */
 #define SD_STATS_KINDS 32                  /* distinct fault kinds; later ones are dropped */
 #define SD_STATS_OPS   8                   /* enum sd_fault_op (SD_OP_KINDS) */
+#define SD_STATS_ROLES 5  /* a connection ordinal's role (top byte): 1 a, 2 c, 3 l, 4 s */
+#define SD_STATS_FK    32 /* enum sd_fault_kind (SD_FK_KINDS), for the targets */
 
 struct sd_stats_slot {
 	int32_t pid; /* 0: free */
@@ -29,6 +31,12 @@ struct sd_stats_slot {
 	/* non-blocking calls no EAGAIN may refuse, the first after a wait (sd_fault_hooks.spared):
 	 * counted in calls[op][0] as well */
 	uint64_t spared[SD_STATS_OPS];
+	/* For judging targets (@conn=, @after=): the highest ordinal numbered per role, the
+	 * highest call number on any connection, and per kind aimed with @conn= the highest call
+	 * number on that connection (plain loads, and a store only when one grows) */
+	uint64_t conn_max[SD_STATS_ROLES];
+	uint64_t call_max;
+	uint64_t named_calls[SD_STATS_FK];
 };
 
 struct sd_stats_kind {

@@ -22,6 +22,7 @@
 #include <sockdrill/sim.h>
 
 #include "../../src/libc.h"
+#include "exec_list.h"
 #include "proc.h"
 #include "threads.h"
 
@@ -455,26 +456,12 @@ int fexecve(int fd, char *const argv[], char *const envp[])
 	return SD__LIBC_FN(fexecve)(fd, argv, envp);
 }
 
-/* The list forms gather their arguments for the vector forms: arg0 (never NULL, as glibc
- * declares it) ... NULL [, envp]. */
-#define EXEC_LIST(first, ap, argv)                                                                 \
-	size_t n_ = 1;                                                                             \
-	va_list count_;                                                                            \
-	va_copy(count_, ap);                                                                       \
-	while (va_arg(count_, char *))                                                             \
-		n_++;                                                                              \
-	va_end(count_);                                                                            \
-	char *argv[n_ + 1];                                                                        \
-	argv[0] = (char *)(first);                                                                 \
-	for (size_t i_ = 1; i_ <= n_; i_++)                                                        \
-		argv[i_] = va_arg(ap, char *);
-
 int execl(const char *path, const char *arg, ...)
 {
 	refuse("execl");
 	va_list ap;
 	va_start(ap, arg);
-	EXEC_LIST(arg, ap, argv)
+	SD__EXEC_LIST(arg, ap, argv)
 	va_end(ap);
 	return SD__LIBC_FN(execv)(path, argv);
 }
@@ -484,7 +471,7 @@ int execlp(const char *file, const char *arg, ...)
 	refuse("execlp");
 	va_list ap;
 	va_start(ap, arg);
-	EXEC_LIST(arg, ap, argv)
+	SD__EXEC_LIST(arg, ap, argv)
 	va_end(ap);
 	return SD__LIBC_FN(execvp)(file, argv);
 }
@@ -494,7 +481,7 @@ int execle(const char *path, const char *arg, ...)
 	refuse("execle");
 	va_list ap;
 	va_start(ap, arg);
-	EXEC_LIST(arg, ap, argv)
+	SD__EXEC_LIST(arg, ap, argv)
 	char **envp = va_arg(ap, char **);
 	va_end(ap);
 	return SD__LIBC_FN(execve)(path, argv, envp);

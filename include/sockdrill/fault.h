@@ -155,6 +155,9 @@ struct sd_fault_decision {
 	uint64_t slice_key;        /* the seeded sizes of the pieces */
 	unsigned limit;            /* limit-data: the connection's byte budget (0: none) */
 	int eof;                   /* a read to answer with the end of the stream, uncalled */
+	/* Appended: what was decided for, for the hooks (sd_fault_hooks.seen): the connection's
+	 * ordinal (0 for socket, epoll_create, getaddrinfo) and the call's number on it. */
+	uint64_t conn, call;
 };
 
 /* The size of piece i (0, 1, ...) of a sliced write: slice +- slice_var, at least 1. */
@@ -242,6 +245,21 @@ int sd_fault_note_nonblocking(struct sd_net *net, int fd, int on);
  * not yet connected, numbered when it connects or listens), blocking unless nonblock. 0, or
  * -EINVAL (not a wrapper), -ENOMEM. */
 int sd_fault_adopt(struct sd_net *net, int fd, uint64_t role, int nonblock);
+/* A connection's identity in a wrapper: its ordinal, the process that numbered it (0: the
+ * wrapper had no pid) and the calls decided on this descriptor so far. The preload carries it
+ * across exec (docs/faults.md, "Across exec"), so that a connection keeps its decisions. */
+struct sd_fault_conn {
+	uint64_t conn, calls;
+	long pid;
+};
+/* Descriptor fd's identity into *c: 0, -ENOENT (fd is not numbered: no connection yet), or
+ * -EINVAL (not a wrapper). */
+int sd_fault_conn_of(struct sd_net *net, int fd, struct sd_fault_conn *c);
+/* Descriptor fd, a socket the program had before the wrapper saw it, continues the connection
+ * *c numbered elsewhere (by the image before an exec): its ordinal, its process and its call
+ * count, without taking an ordinal of this wrapper's; blocking unless nonblock. 0, or -EINVAL
+ * (not a wrapper, or c has no ordinal), -ENOMEM. */
+int sd_fault_adopt_conn(struct sd_net *net, int fd, const struct sd_fault_conn *c, int nonblock);
 /* Takes (lock != 0) or releases the wrapper's lock, e.g. around fork() in a threaded program,
  * so that no child starts with it held by a thread it does not have. */
 void sd_fault_lock(struct sd_net *net, int lock);

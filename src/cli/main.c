@@ -129,6 +129,15 @@ static void usage(FILE *f)
 		   "exit status: 0 ok, 1 a check failed, 2 usage or input error.\n");
 }
 
+static void print_profile(const char *name, const struct sd_sim_profile *p)
+{
+	printf("%-11s syn_retries=%d syn_linear_timeouts=%d hz=%d ports=%d-%d somaxconn=%d "
+	       "wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d\n            %s\n",
+	       name, p->syn_retries, p->syn_linear_timeouts, p->hz, p->port_lo, p->port_hi,
+	       p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def, p->fin_timeout,
+	       p->source);
+}
+
 static int cmd_list(int argc, char **argv)
 {
 	const struct sd_ops *o;
@@ -139,7 +148,7 @@ static int cmd_list(int argc, char **argv)
 			       "kernel profiles (sim option profile=NAME, 'sockdrill run --profile "
 			       "NAME'),\none per line: name, its tunables, its source. 'host' "
 			       "reads "
-			       "this machine's.\n");
+			       "this machine's\n(its line comes last).\n");
 			return SD_EXIT_OK;
 		}
 		return sd__usage_error("list", "unexpected argument '%s'", argv[i]);
@@ -149,12 +158,14 @@ static int cmd_list(int argc, char **argv)
 	const struct sd_sim_profile *p;
 	printf("profiles of the sim (the first is the default; 'host' is this machine's):\n");
 	for (int i = 0; (p = sd_sim_profile_at(i)) != NULL; i++)
-		printf("%-11s syn_retries=%d syn_linear_timeouts=%d hz=%d ports=%d-%d "
-		       "somaxconn=%d wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d\n"
-		       "            %s\n",
-		       p->name, p->syn_retries, p->syn_linear_timeouts, p->hz, p->port_lo,
-		       p->port_hi, p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def,
-		       p->fin_timeout, p->source);
+		print_profile(p->name, p);
+	struct sd_sim_profile host;
+	char err[160] = "";
+	int rc = sd_sim_profile_host(&host, err, sizeof err);
+	if (rc < 0)
+		printf("host        (cannot be read: %s)\n", err[0] ? err : strerror(-rc));
+	else
+		print_profile("host", &host);
 	return SD_EXIT_OK;
 }
 

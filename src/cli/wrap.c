@@ -28,6 +28,7 @@
 #include "libc/preload_stats.h"
 #include "proc.h"
 #include "wrap_record.h"
+#include "wrap_targets.h"
 
 static const char wrap_help[] =
 	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--log-max BYTES]\n"
@@ -368,10 +369,20 @@ static void reproduce(int argc, char **argv)
 static const char *const op_names[SD_STATS_OPS] = {"read",   "write", "accept",       "connect",
 						   "socket", "close", "epoll_create", "getaddrinfo"};
 
+static int64_t run_start_ns; /* before the program started: a window is judged by it */
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Creates the counts file in $TMPDIR and names it in SOCKDRILL_STATS; 0, or -1 (no summary:
  * the program runs all the same). */
 static int stats_create(char *path, size_t size)
 {
+	run_start_ns = mono_ns();
 	int fd = sd__proc_tmpfile("stats", path, size);
 	struct sd_stats_file *st = NULL;
 	if (fd < 0) {
@@ -403,7 +414,7 @@ static unsigned kind_ops(int k, const struct sd_fault_spec *sp)
 /* Calls that kind k could have been injected into, from the counts: calls of its ops, as the
  * decisions on the kernel's sockets allow (docs/faults.md, "What a kernel could do"). calls:
  * [op][1] blocking, [op][0] non-blocking; spared[op]: non-blocking ones no EAGAIN may refuse,
- * the first after a wait. Targets other than `@op=` are not judged. */
+ * the first after a wait. The other targets are judged apart (wrap_targets.c). */
 static unsigned long long eligible(int k, const struct sd_fault_spec *sp,
 				   const unsigned long long calls[SD_STATS_OPS][2],
 				   const unsigned long long spared[SD_STATS_OPS])
@@ -481,6 +492,22 @@ static const char *why_never(int k, const struct sd_fault_spec *sp,
 	snprintf(buf, size, "the program made no %s call",
 		 ops_text(ops, names, sizeof names));
 	return buf;
+}
+
+/* Whether any process injected kind k. */
+static int fired(const struct sd_stats_file *st, int k)
+{
+	const char *name = sd_fault_kind_name(k);
+	for (int j = 0; j < SD_STATS_KINDS; j++) {
+		const struct sd_stats_kind *kind = &st->kinds[j];
+		if (kind->state != 2 || strncmp(kind->name, name, sizeof kind->name))
+			continue;
+		for (int i = 0; i < SD_STATS_SLOTS && st->slots[i].pid; i++)
+			for (int op = 0; op < SD_STATS_OPS; op++)
+				if (st->slots[i].faults[j][op])
+					return 1;
+	}
+	return 0;
 }
 
 /* Prints the summary on stderr (unless quiet), appends the log's last line when it reached
@@ -576,15 +603,21 @@ static void stats_report(char *path, const struct sd_fault_spec *sp, const char 
 				"sockdrill wrap: the log reached --log-max %llu bytes: %llu later "
 				"faults are counted here, not logged\n",
 				(unsigned long long)logmax, capped);
-		/* the spec's kinds, in the fault core's order */
+		/* the spec's kinds, in the fault core's order: by their ops, then targets */
 		for (int k = 0; k < SD_FK_KINDS; k++) {
 			char why[192];
-			if (sd_fault_kind_asked(sp, k) &&
-			    !eligible(k, sp, (const unsigned long long(*)[2])calls, spared))
+			const char *t = NULL;
+			if (!sd_fault_kind_asked(sp, k))
+				continue;
+			if (!eligible(k, sp, (const unsigned long long(*)[2])calls, spared))
+				t = why_never(k, sp, (const unsigned long long(*)[2])calls, why,
+					      sizeof why);
+			else if (!fired(st, k))
+				t = sd__wrap_target_never(k, sp, st, mono_ns() - run_start_ns, why,
+							  sizeof why);
+			if (t)
 				fprintf(stderr, "sockdrill wrap: warning: %s could never fire: %s\n",
-					sd_fault_kind_name(k),
-					why_never(k, sp, (const unsigned long long(*)[2])calls,
-						  why, sizeof why));
+					sd_fault_kind_name(k), t);
 		}
 		unsigned long long seen = 0;
 		for (int op = 0; op < SD_STATS_OPS; op++)

@@ -15,6 +15,7 @@
 #include <sockdrill/addr.h>
 #include <sockdrill/errors.h>
 #include <sockdrill/fault.h>
+#include <sockdrill/sim.h>
 
 #include "sc_internal.h"
 
@@ -1400,8 +1401,46 @@ static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_opt
 	return 0;
 }
 
-/* 'requires one-role' or 'requires no-one-role': the kernel variant the file describes, once
- * per file (docs/scenarios.md, "Kernel variants"). */
+const struct sc_tunable sc_tunables[] = {
+	{"hz", "hz", offsetof(struct sd_sim_profile, hz)},
+	{"syn-retries", "syn_retries", offsetof(struct sd_sim_profile, syn_retries)},
+	{"syn-linear-timeouts", "syn_linear_timeouts",
+	 offsetof(struct sd_sim_profile, syn_linear_timeouts)},
+	{"fin-timeout", "fin_timeout", offsetof(struct sd_sim_profile, fin_timeout)},
+};
+const int sc_ntunables = (int)(sizeof sc_tunables / sizeof sc_tunables[0]);
+
+/* 'requires TUNABLE=N': a kernel-profile value the file's expectations hold for. */
+static int require_tunable(struct cur *c, struct sd_scenario *sc, const char *s, size_t n)
+{
+	int f = 0;
+	while (f < sc_ntunables &&
+	       (strlen(sc_tunables[f].name) != n || strncmp(sc_tunables[f].name, s, n)))
+		f++;
+	if (f == sc_ntunables)
+		return fail(c, s,
+			    "unknown kernel tunable '%.*s' (hz, syn-retries, syn-linear-timeouts, "
+			    "fin-timeout)",
+			    (int)(n > 40 ? 40 : n), s);
+	for (int i = 0; i < sc->nreqs; i++)
+		if (sc->reqs[i].field == f)
+			return fail(c, s, "line %d already requires %s", sc->reqs[i].line,
+				    sc_tunables[f].name);
+	if (sc->nreqs == SC_MAX_REQUIRES)
+		return fail(c, s, "more than %d 'requires' values in one file", SC_MAX_REQUIRES);
+	c->p++; /* '=' */
+	const char *vs = c->p;
+	int64_t v;
+	if (number(c, &v) < 0)
+		return -1;
+	if (v < 0 || v > 100000)
+		return fail(c, vs, "value out of range for %s (0..100000)", sc_tunables[f].name);
+	sc->reqs[sc->nreqs++] = (struct sc_require){f, (long)v, c->line};
+	return 0;
+}
+
+/* 'requires one-role', 'requires no-one-role' or 'requires TUNABLE=N': the kernel the file
+ * describes (docs/scenarios.md, "Kernel variants"); the variant once per file. */
 static int requirement(struct cur *c, struct sd_scenario *sc)
 {
 	ws(c);
@@ -1410,10 +1449,13 @@ static int requirement(struct cur *c, struct sd_scenario *sc)
 		c->p++;
 	size_t n = (size_t)(c->p - s);
 	if (!n)
-		return fail(c, s, "expected a kernel variant (one-role, no-one-role)");
+		return fail(c, s, "expected a kernel variant (one-role, no-one-role) or TUNABLE=N");
+	if (c->p < c->eol && *c->p == '=')
+		return require_tunable(c, sc, s, n);
 	int no = n > 3 && !strncmp(s, "no-", 3), base = no ? 3 : 0;
 	if (n - base != 8 || strncmp(s + base, "one-role", 8))
-		return fail(c, s, "unknown kernel variant '%.*s' (one-role, no-one-role)",
+		return fail(c, s,
+			    "unknown kernel variant '%.*s' (one-role, no-one-role, or TUNABLE=N)",
 			    (int)(n > 40 ? 40 : n), s);
 	if (sc->has_one_role)
 		return fail(c, s, "line %d already states the one-role variant", sc->one_role_line);

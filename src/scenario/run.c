@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <sockdrill/fault.h>
+#include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
 #include "sc_internal.h"
@@ -1625,9 +1626,64 @@ void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_op
 {
 	/* on sim, a file that requires a variant always runs as that variant */
 	int one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
-	snprintf(buf, size, "segment=%d,preempt=%g,one-role=%d%s%s", sc->segment,
-		 sc->has_preempt ? sc->preempt : 0.25, one_role,
-		 opt && opt->profile ? ",profile=" : "", opt && opt->profile ? opt->profile : "");
+	int n = snprintf(buf, size, "segment=%d,preempt=%g,one-role=%d%s%s", sc->segment,
+			 sc->has_preempt ? sc->preempt : 0.25, one_role,
+			 opt && opt->profile ? ",profile=" : "",
+			 opt && opt->profile ? opt->profile : "");
+	/* and the tunables it requires, over any profile's (explicit options win) */
+	for (int i = 0; i < sc->nreqs && n > 0 && (size_t)n < size; i++)
+		n += snprintf(buf + n, size - (size_t)n, ",%s=%ld",
+			      sc_tunables[sc->reqs[i].field].option, sc->reqs[i].value);
+}
+
+/* On real, a file whose 'requires' this kernel does not meet is not applicable (or, when the
+ * kernel cannot be asked, fails): 1 with res filled in, 0 to run it. */
+static int kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res)
+{
+	if (sc->has_one_role) {
+		int host = sd_real_host_one_role();
+		if (host < 0)
+			snprintf(res->message, sizeof res->message,
+				 "%s:%d: cannot tell whether this kernel is one-role: %s", sc->path,
+				 sc->one_role_line, strerror(-host));
+		else if (host != sc->one_role)
+			snprintf(
+				res->message, sizeof res->message,
+				"%s:%d: not applicable: the file requires %s and this kernel is %s",
+				sc->path, sc->one_role_line, variant_name(sc->one_role),
+				variant_name(host));
+		if (host != sc->one_role) {
+			res->passed = 0, res->skipped = host >= 0;
+			return 1;
+		}
+	}
+	if (!sc->nreqs)
+		return 0;
+	struct sd_sim_profile host;
+	char err[160] = "";
+	int rc = sd_sim_profile_host(&host, err, sizeof err);
+	if (rc < 0) {
+		snprintf(res->message, sizeof res->message,
+			 "%s:%d: cannot read this kernel's %s: %s", sc->path, sc->reqs[0].line,
+			 sc_tunables[sc->reqs[0].field].name, err[0] ? err : strerror(-rc));
+		res->passed = 0, res->skipped = 0;
+		return 1;
+	}
+	for (int i = 0; i < sc->nreqs; i++) {
+		const struct sc_tunable *t = &sc_tunables[sc->reqs[i].field];
+		int have;
+		memcpy(&have, (const char *)&host + t->offset, sizeof have);
+		if (have != sc->reqs[i].value) {
+			snprintf(res->message, sizeof res->message,
+				 "%s:%d: not applicable: the file requires %s=%ld and this kernel "
+				 "has %s=%d",
+				 sc->path, sc->reqs[i].line, t->name, sc->reqs[i].value, t->name,
+				 have);
+			res->passed = 0, res->skipped = 1;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 const char *sd_scenario_server_faults(const struct sd_scenario *sc)
@@ -1781,24 +1837,8 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	char options[160];
 	result_init(&R, sc, opt, res);
 	R.real = strcmp(backend, "sim") != 0;
-	if (R.real && sc->has_one_role) {
-		/* the file describes one kernel variant: a kernel of the other says nothing */
-		int host = sd_real_host_one_role();
-		res->passed = host == sc->one_role;
-		if (host < 0)
-			snprintf(res->message, sizeof res->message,
-				 "%s:%d: cannot tell whether this kernel is one-role: %s", sc->path,
-				 sc->one_role_line, strerror(-host));
-		else if (host != sc->one_role)
-			snprintf(
-				res->message, sizeof res->message,
-				"%s:%d: not applicable: the file requires %s and this kernel is %s",
-				sc->path, sc->one_role_line, variant_name(sc->one_role),
-				variant_name(host));
-		res->skipped = host >= 0 && host != sc->one_role;
-		if (!res->passed)
-			return 0;
-	}
+	if (R.real && kernel_lacks(sc, res))
+		return 0;
 	sd_scenario_sim_options(sc, opt, options, sizeof options);
 	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
 				.options = R.real ? NULL : options};

@@ -186,6 +186,17 @@ struct sc_step {
 
 _Static_assert(sizeof(struct sc_step) <= 24, "a step stays small: files are parsed per line");
 
+#define SC_MAX_REQUIRES 4 /* 'requires TUNABLE=N' lines per file */
+
+/* The kernel-profile values a file may require (docs/scenarios.md, "Kernel variants"): the
+ * name in the file, the sim option that sets it, and where struct sd_sim_profile keeps it. */
+struct sc_tunable {
+	const char *name, *option;
+	size_t offset;
+};
+extern const struct sc_tunable sc_tunables[];
+extern const int sc_ntunables;
+
 struct sd_scenario {
 	char path[256];
 	struct sc_step *steps;
@@ -207,6 +218,13 @@ struct sd_scenario {
 	int has_preempt;
 	/* 'requires [no-]one-role' (docs/scenarios.md): the kernel variant the file describes */
 	int has_one_role, one_role, one_role_line;
+	/* 'requires TUNABLE=N' (hz, syn-retries, ...): the kernel profile value the file needs */
+	struct sc_require {
+		int field; /* index into sc_tunables */
+		long value;
+		int line;
+	} reqs[SC_MAX_REQUIRES];
+	int nreqs;
 	char faults[256]; /* 'set faults "SPEC"' */
 	/* 'set server-faults "SPEC"' and 'set server-seed N': for the server under test that
 	 * sockdrill starts (run --inproc, wrap --run), not for the file's own calls */

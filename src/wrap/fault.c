@@ -865,3 +865,33 @@ void sd_fault_note_wait(struct sd_net *net)
 	__atomic_store_n(&f->waits_noted, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&f->waits, 1, __ATOMIC_RELAXED);
 }
+
+int sd_fault_conn_of(struct sd_net *net, int fd, struct sd_fault_conn *c)
+{
+	if (!net || net->ops != &sd_fault_ops || !c)
+		return -EINVAL;
+	struct fstate *f = net->state;
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = fd >= f->lo && fd - f->lo < f->cap ? &f->fds[fd - f->lo] : NULL;
+	int rc = i && i->conn ? 0 : -ENOENT;
+	if (!rc)
+		*c = (struct sd_fault_conn){.conn = i->conn, .calls = i->calls, .pid = i->pid};
+	pthread_mutex_unlock(&f->m);
+	return rc;
+}
+
+int sd_fault_adopt_conn(struct sd_net *net, int fd, const struct sd_fault_conn *c, int nonblock)
+{
+	if (!net || net->ops != &sd_fault_ops || !c || !(c->conn & (0xffull << 56)))
+		return -EINVAL;
+	struct fstate *f = net->state;
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i)
+		*i = (struct finfo){.conn = c->conn,
+				    .calls = c->calls,
+				    .pid = c->pid,
+				    .nonblock = nonblock != 0};
+	pthread_mutex_unlock(&f->m);
+	return i ? 0 : -ENOMEM;
+}

@@ -43,9 +43,49 @@ def required_variant(path):
     no-one-role`, None when it says neither."""
     for line in pathlib.Path(path).read_text().splitlines():
         words = line.split("#", 1)[0].split()
-        if words[:1] == ["requires"] and len(words) == 2:
+        if words[:1] == ["requires"] and len(words) == 2 and \
+                words[1] in ("one-role", "no-one-role"):
             return words[1] == "one-role"
     return None
+
+
+def required_tunables(path):
+    """The kernel tunables a scenario file requires (`requires hz=250`), as a dict."""
+    want = {}
+    for line in pathlib.Path(path).read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if words[:1] == ["requires"] and len(words) == 2 and "=" in words[1]:
+            name, value = words[1].split("=", 1)
+            want[name] = int(value)
+    return want
+
+
+def host_tunables():
+    """This kernel's values of the tunables a file may require, read here apart from
+    sockdrill's own reader: the sysctls from /proc/sys (tcp_syn_linear_timeouts is 0 on a
+    kernel without it), HZ from a socket timeout of 1 us read back (one tick)."""
+    def sysctl(name, default=None):
+        try:
+            return int(pathlib.Path("/proc/sys/net/ipv4", name).read_text().split()[0])
+        except FileNotFoundError:
+            return default
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 1))
+        sec, usec = struct.unpack("ll", s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+    return {"hz": round(1e6 / (sec * 1e6 + usec)), "syn-retries": sysctl("tcp_syn_retries"),
+            "syn-linear-timeouts": sysctl("tcp_syn_linear_timeouts", 0),
+            "fin-timeout": sysctl("tcp_fin_timeout")}
+
+
+def not_applicable_on_real(path):
+    """Whether a scenario file describes a kernel this one is not: another one-role variant
+    or another value of a tunable it requires (docs/scenarios.md, "Kernel variants")."""
+    variant = required_variant(path)
+    if variant is not None and variant != host_one_role():
+        return True
+    want = required_tunables(path)
+    host = host_tunables() if want else {}
+    return any(host[k] != v for k, v in want.items())
 
 
 def build_dir(preset=PRESET):

@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, SERVER_PRELUDE, host_one_role, required_variant
+from conftest import (ROOT, SERVER_PRELUDE, host_one_role, host_tunables,
+                      not_applicable_on_real, required_variant)
 
 SUITE = ROOT / "corpus" / "scenarios"
 
@@ -25,10 +26,12 @@ def test_suite_passes_on_sim_and_real(sockdrill):
     assert len(files) >= 40
     themes = {f.parent.name for f in files}
     assert {"bind", "listen", "connect", "io", "teardown", "qa"} <= themes
-    # files for the other kernel variant run on sim only: real reports them not applicable
+    # files for the other kernel variant (or other tunables) run on sim only: real reports
+    # them not applicable
     host = host_one_role()
-    other = [f for f in files if required_variant(f) == (not host)]
-    assert other and len(other) == sum(required_variant(f) == host for f in files)
+    other = [f for f in files if not_applicable_on_real(f)]
+    assert sum(required_variant(f) == (not host) for f in files) == \
+        sum(required_variant(f) == host for f in files) > 0
     n, k = len(files), len(other)
     r = run(sockdrill, "--backend", "both", str(SUITE))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
@@ -41,7 +44,7 @@ def test_suite_passes_on_sim_and_real(sockdrill):
     assert sorted(na) == sorted(map(str, other))
     for f in other:
         assert re.search(rf"^      real: {re.escape(str(f))}:\d+: not applicable: the file "
-                         rf"requires \S+ and this kernel is \S+$", r.stdout, re.M)
+                         rf"requires \S+ and this kernel (?:is|has) \S+$", r.stdout, re.M)
 
 
 def test_each_backend_alone(sockdrill):
@@ -280,6 +283,48 @@ def test_file_for_the_other_kernel_variant_is_skipped_on_real(sockdrill, tmp_pat
     assert alone.returncode == 0, alone.stdout + alone.stderr
     assert alone.stdout.startswith(f"n/a  {path}  (real n/a, 6 steps)\n")
     assert "real: 0 passed, 0 failed, 1 not applicable" in alone.stdout
+
+
+TICKS = """client: A = socket(inet) -> fd
+client: setsockopt(A, SO_RCVTIMEO, 1) -> 0
+client: getsockopt(A, SO_RCVTIMEO) -> {}
+"""
+
+
+def test_file_requiring_a_tunable_runs_on_sim_with_it_and_on_real_only_when_the_kernel_has_it(
+        sockdrill, tmp_path):
+    """`requires hz=N`: the sim runs the file at that HZ whatever the profile (1 ms reads
+    back as one tick, rounded up); real runs it when this kernel's HZ is N (a pass or a
+    failure like any file) and reports it not applicable otherwise."""
+    host_hz = host_tunables()["hz"]
+    for hz in (100, 250, 1000):
+        tick = -(-1000 // hz)
+        path = tmp_path / f"hz{hz}.sd"
+        path.write_text(f"requires hz={hz}\n" + TICKS.format(tick))
+        r = run(sockdrill, "--backend", "both", path, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        if hz == host_hz:
+            assert re.search(rf"^ok   {re.escape(str(path))}  \(sim [0-9.]+ s, real [0-9.]+ s, "
+                             rf"3 steps\)$", r.stdout, re.M), r.stdout
+        else:
+            why = (f"{path}:1: not applicable: the file requires hz={hz} and this kernel "
+                   f"has hz={host_hz}")
+            assert f"      real: {why}\n" in r.stdout, r.stdout
+        # the sim takes the required HZ over the profile's: the other tick fails there
+        wrong = tmp_path / f"wrong{hz}.sd"
+        wrong.write_text(f"requires hz={hz}\n" + TICKS.format(tick + 1))
+        r = run(sockdrill, "--backend", "sim", "--profile", "host", wrong, timeout=60)
+        assert r.returncode == 1, r.stdout + r.stderr
+    bad = tmp_path / "bad.sd"
+    for text, err in (("requires hz=\n", "1:13: expected a number"),
+                      ("requires hz=250\nrequires hz=100\n", "2:10: line 1 already requires hz"),
+                      ("requires speed=3\n", "1:10: unknown kernel tunable 'speed' (hz, "
+                       "syn-retries, syn-linear-timeouts, fin-timeout)"),
+                      ("requires hz=100001\n", "1:13: value out of range for hz (0..100000)")):
+        bad.write_text(text + TICKS.format(4))
+        r = run(sockdrill, bad)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"{bad}:{err}\n" in r.stderr, r.stderr
 
 
 def test_file_for_this_kernel_variant_runs_everywhere_and_can_fail(sockdrill, tmp_path):

@@ -497,6 +497,52 @@ def test_summary_warns_when_op_aims_a_kind_at_calls_never_made(build):
     assert "emfile accept 1" in r.stderr and not warnings_of(r.stderr), r.stdout + r.stderr
 
 
+# Targets that keep a kind from ever firing against the fragile server and its three clients
+# (corpus/wrap/qa_client.sd: a listener l1 accepting a1..a3, each read and answered): the
+# warning names the target and what the run had instead (N: a count the run's calls set).
+TARGET_NEVER = [
+    ("delay=1@conn=a9", "delay", r"@conn=a9 names a connection the program never had \(its "
+     r"processes accepted 3 at most\)"),
+    ("delay=1@conn=c1", "delay", r"@conn=c1 names a connection the program never had \(it "
+     r"connected none\)"),
+    ("latency=1@after=1000", "latency", r"@after=1000: no connection had more than 1000 calls "
+     r"\(the most was (\d+)\)"),
+    ("delay=1@conn=a2@after=500", "delay", r"@after=500: a2 never had more than 500 calls \(it "
+     r"had (\d+)\)"),
+    ("emfile=1@op=socket@after=5", "emfile", r"@after=5: no process made more than 5 socket "
+     r"calls \(the most was (\d+)\)"),
+    ("delay=1@window=600s-700s", "delay", r"@window= begins 600 s after the start, and the run "
+     r"lasted [0-9.e+-]+ s"),
+    ("delay=1@op=connect", "delay", r"the program made no connect call \(what @op= aims it "
+     r"at\)"),
+]
+
+
+@pytest.mark.parametrize("spec,kind,why", TARGET_NEVER, ids=[t[0] for t in TARGET_NEVER])
+def test_summary_warns_when_a_target_keeps_a_kind_from_firing(build, spec, kind, why):
+    r = wrap(build, "--faults", spec, "--run", CLIENT, "--", *fragile(build))
+    assert r.returncode == 0, r.stdout + r.stderr
+    warned = warnings_of(r.stderr)
+    assert list(warned) == [kind], r.stderr
+    m = re.fullmatch(why, warned[kind])
+    assert m, r.stderr
+    # the count it gives is the run's: some calls, not past the target
+    assert not m.groups() or 1 <= int(m.group(1)) <= int(re.search(r"@after=(\d+)",
+                                                                  spec).group(1)), r.stderr
+    assert "no fault was injected although faults were asked" in r.stderr
+
+
+@pytest.mark.parametrize("spec,kind", [
+    ("delay=1@conn=a2@after=1@for=1", "delay"), ("delay=1@conn=l1@op=accept@after=2", "delay"),
+    ("latency=1@after=1@window=0ms-60s", "latency"), ("emfile=1@op=socket@for=1", "emfile")])
+def test_summary_is_quiet_when_a_target_matched(build, spec, kind):
+    # the same kinds of targets, met by the run: the kind fires, and no warning is given
+    r = wrap(build, "--faults", spec, "--run", CLIENT, "--", *fragile(build))
+    assert not warnings_of(r.stderr) and "warning" not in r.stderr, r.stderr
+    (pid, mine), = summary_pids(r.stderr).items()
+    assert re.search(rf"(^| ){kind} [a-z_]+ [1-9]", mine), r.stderr
+
+
 # A non-blocking reader that waits (select) before reading `per_wait` bytes one recv at a time.
 WAITING_READER = """\
 import select, socket, sys
@@ -880,6 +926,71 @@ def test_inherited_sockets_get_faults_only_when_asked(build, tmp_path, mode, inh
             assert [e["bytes"] for e in lines if e["fault"] == kind] == [1] * n, lines
     else:
         assert lines == []
+
+
+REEXEC = str(ROOT / "tests" / "wrap" / "reexec_server.py")
+
+
+def reexec_run(build, tmp_path, how, seed, run, n=6):
+    """tests/wrap/reexec_server.py under wrap --inherited, reset faults: n connections in turn,
+    each served by an image the listener execs (or spawns) with the accepted socket. Returns
+    (what each client got, the log's lines, the listener's pid)."""
+    log = tmp_path / f"{how}-{seed}-{run}.jsonl"
+    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--inherited", "--seed", str(seed),
+                          "--faults", "reset=0.5,delay=1", "--log", str(log), "--", PY, "-S",
+                          REEXEC, str(n), how], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        ready = select.select([p.stdout], [], [], 60)[0]
+        first = p.stdout.readline() if ready else ""
+        assert first.startswith("listening "), (first, p.poll())
+        port, got = int(first.split()[1]), []
+        for i in range(n):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+                try:
+                    c.sendall(b"hello %d\n" % i)
+                    data = b""
+                    while chunk := c.recv(100):
+                        data += chunk
+                    got.append(data.decode())
+                except ConnectionResetError:
+                    got.append("reset")
+        _, err = p.communicate(timeout=60)
+    except BaseException:
+        kill_if_alive(p.pid)
+        p.communicate(timeout=30)
+        raise
+    assert p.returncode == 0, err
+    return got, log_lines(log), summary_pids(err)
+
+
+@pytest.mark.parametrize("how", ["execv", "execve", "spawn"])
+def test_a_connection_keeps_its_id_across_exec(build, tmp_path, how):
+    """A server that re-execs itself for each connection (as sshd does): each new image goes
+    on with the connection the listener numbered, its id ("LISTENER/aN") and so its decisions,
+    rather than numbering it a1 afresh (when every connection got the same faults). The same
+    seed and the same connections give the same ids and faults again; posix_spawn's file
+    action moving the socket to another descriptor keeps it too (found by its inode)."""
+    runs = []
+    for run in range(2):
+        got, lines, pids = reexec_run(build, tmp_path, how, 1, run)
+        listener = int(next(x["conn"] for x in lines if x["op"] == "accept").split("/")[0])
+        served = [x for x in lines if x["op"] in ("recv", "send")]
+        by_pid = {}
+        for x in served:
+            by_pid.setdefault(x["pid"], set()).add(x["conn"])
+        # one connection per image, each its own, all numbered by the listener in turn
+        assert all(len(ids) == 1 for ids in by_pid.values()), by_pid
+        ids = [next(iter(v)) for v in by_pid.values()]
+        assert len(set(ids)) == len(ids) == 6 and listener not in by_pid, by_pid
+        assert sorted(ids) == [f"{listener}/a{i}" for i in range(1, 7)], ids
+        # so some connections are reset and others served, whole, by the same program
+        assert "reset" in got and any(g.startswith("echo") for g in got), got
+        assert all(g in ("reset", f"echo hello {i} conns=0\n") for i, g in enumerate(got)), got
+        assert set(pids) >= {listener, *by_pid}, pids
+        runs.append((got, [(x["conn"].split("/")[1], x["call"], x["op"], x["fault"])
+                           for x in served]))
+    assert runs[0] == runs[1]
 
 
 def test_what_a_program_leaves_without_listening_is_stopped(build, tmp_path):

@@ -843,6 +843,22 @@ static void hooks_see_every_call_and_lines_carry_the_pid(void **state)
 	sd_close(net, u), sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* A client *c of listener l on net, accepted through the wrapper w as *s, which reads (under
+ * short-read=1) one byte of what it sent. */
+static void accept_and_read(struct sd_net *net, struct sd_net *w, int l, int *c, int *s)
+{
+	struct sockaddr_storage where;
+	socklen_t wl = sizeof where;
+	char buf[8];
+	assert_int_equal(sd_getsockname(net, l, (struct sockaddr *)&where, &wl), 0);
+	*c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, *c, (struct sockaddr *)&where, wl), 0);
+	*s = sd_accept(w, l, NULL, NULL, 0);
+	assert_true(*s >= 0);
+	assert_int_equal(sd_send(net, *c, "cd", 2, 0), 2);
+	assert_int_equal(sd_recv(w, *s, buf, sizeof buf, 0), 1);
+}
+
 /* Sockets made before the wrapper saw them (inherited across exec) become its own with
  * sd_fault_adopt: the next ordinal of their role, their blocking mode as told; sockets it
  * sees made afterwards continue the numbering. */
@@ -852,8 +868,6 @@ static void adopted_sockets_continue_the_numbering(void **state)
 	struct wrapped x;
 	int l, c, s, c2, s2;
 	char buf[8];
-	struct sockaddr_storage where;
-	socklen_t wl = sizeof where;
 	pair(net, &l, &c, &s); /* made on the inner net, unseen by the wrapper */
 	wrap(net, "short-read=1", 5, &x);
 	assert_int_equal(sd_fault_adopt(&x.w, l, SD_CONN_LISTENER, 0), 0);
@@ -862,18 +876,50 @@ static void adopted_sockets_continue_the_numbering(void **state)
 	assert_int_equal(sd_send(net, c, "ab", 2, 0), 2);
 	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 1);
 	/* a connection accepted through the wrapper on the adopted listener is the second */
-	assert_int_equal(sd_getsockname(net, l, (struct sockaddr *)&where, &wl), 0);
-	c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_connect(net, c2, (struct sockaddr *)&where, wl), 0);
-	s2 = sd_accept(&x.w, l, NULL, NULL, 0);
-	assert_true(s2 >= 0);
-	assert_int_equal(sd_send(net, c2, "cd", 2, 0), 2);
-	assert_int_equal(sd_recv(&x.w, s2, buf, sizeof buf, 0), 1);
+	accept_and_read(net, &x.w, l, &c2, &s2);
 	fflush(x.f);
 	assert_non_null(strstr(x.log, "\"conn\":\"a1\",\"call\":1,\"op\":\"recv\""));
 	assert_non_null(strstr(x.log, "\"conn\":\"a2\",\"call\":1,\"op\":\"recv\""));
 	unwrap(&x);
 	sd_close(net, s2), sd_close(net, c2);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
+/* A connection's identity (sd_fault_conn_of) handed to another wrapper (sd_fault_adopt_conn,
+ * the preload's new image after an exec) continues it there: the same ordinal and process in
+ * the log, its calls counted on from the old wrapper's, no ordinal of the new one taken. */
+static void identity_carries_a_connection_to_another_wrapper(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x, y;
+	struct sd_fault_conn id, none = {0};
+	int l, c, s, fresh;
+	char buf[8];
+	wrap(net, "short-read=1", 5, &x);
+	assert_int_equal(sd_fault_set_hooks(&x.w, &(struct sd_fault_hooks){.pid = 4242}), 0);
+	pair(&x.w, &l, &c, &s);
+	assert_int_equal(sd_send(net, c, "abcd", 4, 0), 4);
+	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 1);
+	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 1);
+	assert_int_equal(sd_fault_conn_of(&x.w, s, &id), 0);
+	assert_true(id.conn == (SD_CONN_ACCEPTED | 1) && id.calls == 2 && id.pid == 4242);
+	fresh = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0); /* no call yet: no connection */
+	assert_int_equal(sd_fault_conn_of(&x.w, fresh, &none), -ENOENT);
+	assert_int_equal(sd_fault_conn_of(net, s, &none), -EINVAL);
+	wrap(net, "short-read=1", 5, &y);
+	assert_int_equal(sd_fault_set_hooks(&y.w, &(struct sd_fault_hooks){.pid = 99}), 0);
+	assert_int_equal(sd_fault_adopt_conn(&y.w, s, &none, 0), -EINVAL); /* no ordinal */
+	assert_int_equal(sd_fault_adopt_conn(&y.w, s, &id, 0), 0);
+	assert_int_equal(sd_recv(&y.w, s, buf, sizeof buf, 0), 1);
+	/* the new wrapper's own first accepted connection is still its a1 */
+	int c2, s2;
+	accept_and_read(net, &y.w, l, &c2, &s2);
+	fflush(y.f);
+	assert_non_null(strstr(y.log, "\"conn\":\"4242/a1\",\"call\":3,\"op\":\"recv\""));
+	assert_non_null(strstr(y.log, "\"conn\":\"99/a1\",\"call\":1,\"op\":\"recv\""));
+	unwrap(&y);
+	unwrap(&x);
+	sd_close(net, s2), sd_close(net, c2), sd_close(net, fresh);
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
@@ -1274,6 +1320,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(same_seed_same_faults),
 	T(copy_continues_the_connection),
 	T(adopted_sockets_continue_the_numbering),
+	T(identity_carries_a_connection_to_another_wrapper),
 	T(nonblocking_short_reads_leave_the_socket_ready),
 	T(nonblocking_eagain_on_reads_leaves_the_socket_ready),
 	T(nonblocking_short_writes_leave_the_socket_ready),

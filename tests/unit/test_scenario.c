@@ -195,11 +195,12 @@ static void parser_reads_the_kernel_variant(void **state)
 {
 	(void)state;
 	parse_err("requires two-role\nx: close(S)\n",
-		  "t.sd:1:10: unknown kernel variant 'two-role' (one-role, no-one-role)");
+		  "t.sd:1:10: unknown kernel variant 'two-role' (one-role, no-one-role, or "
+		  "TUNABLE=N)");
 	parse_err("requires\nx: close(S)\n",
-		  "t.sd:1:9: expected a kernel variant (one-role, no-one-role)");
+		  "t.sd:1:9: expected a kernel variant (one-role, no-one-role) or TUNABLE=N");
 	parse_err("requires # none\nx: close(S)\n",
-		  "t.sd:1:10: expected a kernel variant (one-role, no-one-role)");
+		  "t.sd:1:10: expected a kernel variant (one-role, no-one-role) or TUNABLE=N");
 	parse_err("requires one-role\nx: S = socket(inet)\nrequires no-one-role\n",
 		  "t.sd:3:10: line 1 already states the one-role variant");
 	parse_err("requires one-role now\nx: close(S)\n", "t.sd:1:19: unexpected 'n'");
