@@ -34,208 +34,6 @@ static void textf(char *dst, size_t size, const char *fmt, ...)
 
 static unsigned char pattern_byte(size_t i) { return (unsigned char)(i * 31 + (i >> 8) + 7); }
 
-/* ---- calls ----------------------------------------------------------------------------- */
-
-/* send with pauses, in the backend's time (virtual on sim): pace_ms after each byte, hold_ms
- * before the last one. Bytes sent, or the error of the first call when none were. */
-static int64_t paced_send(struct sd_net *net, int fd, const struct sc_args *a)
-{
-	size_t n = a->dlen, done = 0, last = a->hold_ms >= 0 && n ? n - 1 : n;
-	int flags = (int)a->n[2];
-	if (!n)
-		return sd_send(net, fd, a->data, 0, flags);
-	while (done < n) {
-		if (done == last && a->hold_ms >= 0) {
-			sd_sleep_ns(net, a->hold_ms * 1000000);
-			last = n;
-		}
-		size_t chunk = a->pace_ms > 0 ? 1 : (done < last ? last : n) - done;
-		ssize_t k = sd_send(net, fd, a->data + done, chunk, flags);
-		if (k < 0)
-			return done ? (int64_t)done : k;
-		done += (size_t)k;
-		if (a->pace_ms > 0 && done < n && done != last)
-			sd_sleep_ns(net, a->pace_ms * 1000000);
-	}
-	return (int64_t)done;
-}
-
-/* Reads up to and including the delimiter, at most max bytes, never past it: each piece is
- * peeked first, and only the bytes before the delimiter's end taken. -EMSGSIZE when max bytes
- * came without it; at the end of the stream before it, 0 with r->eof (data what came). */
-static void recv_until(struct sd_net *net, int fd, const unsigned char *delim, size_t dl,
-		       unsigned char *buf, size_t max, struct sc_res *r)
-{
-	size_t have = 0;
-	r->data = buf;
-	for (;;) {
-		if (have == max) {
-			r->v = -EMSGSIZE;
-			break;
-		}
-		ssize_t k = sd_recv(net, fd, buf + have, max - have, MSG_PEEK);
-		if (k <= 0) {
-			r->v = k;
-			r->eof = k == 0;
-			break;
-		}
-		size_t end = have + (size_t)k, found = end;
-		for (size_t i = have >= dl ? have - dl + 1 : 0; i + dl <= end; i++)
-			if (!memcmp(buf + i, delim, dl)) {
-				found = i;
-				break;
-			}
-		size_t take = found < end ? found + dl - have : (size_t)k;
-		ssize_t got = sd_recv(net, fd, buf + have, take, 0);
-		if (got <= 0) { /* what was peeked is gone: another reader, or a reset */
-			r->v = got;
-			r->eof = got == 0;
-			break;
-		}
-		have += (size_t)got;
-		if (found < end && (size_t)got == take) {
-			r->v = (int64_t)have;
-			break;
-		}
-	}
-	r->dlen = have;
-}
-
-static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
-{
-	const char *n = sd__sc_option_name(opt);
-	int iv = (int)v;
-	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
-		struct timeval tv = {(time_t)(v / 1000), (suseconds_t)((v % 1000) * 1000)};
-		return sd_setsockopt(net, fd, SOL_SOCKET,
-				     !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
-				     sizeof tv);
-	}
-	static const struct {
-		const char *name;
-		int level, opt;
-	} map[] = {{"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
-		   {"SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT},
-		   {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
-		   {"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF},
-		   {"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF},
-		   {"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},
-		   {"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
-		   {"SO_TYPE", SOL_SOCKET, SO_TYPE},
-		   {"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN},
-		   {"TCP_INQ", IPPROTO_TCP, TCP_INQ}};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (!strcmp(map[i].name, n))
-			return sd_setsockopt(net, fd, map[i].level, map[i].opt, &iv, sizeof iv);
-	return -ENOPROTOOPT;
-}
-
-static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
-{
-	const char *n = sd__sc_option_name(opt);
-	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
-		struct timeval tv;
-		socklen_t l = sizeof tv;
-		int rc = sd_getsockopt(net, fd, SOL_SOCKET,
-				       !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
-				       &l);
-		return rc < 0 ? rc : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	}
-	int level = !strcmp(n, "TCP_NODELAY") || !strcmp(n, "TCP_INQ") ? IPPROTO_TCP
-		    : !strcmp(n, "IPV6_V6ONLY")                        ? IPPROTO_IPV6
-								       : SOL_SOCKET;
-	int name = !strcmp(n, "SO_REUSEADDR")   ? SO_REUSEADDR
-		   : !strcmp(n, "SO_REUSEPORT") ? SO_REUSEPORT
-		   : !strcmp(n, "SO_KEEPALIVE") ? SO_KEEPALIVE
-		   : !strcmp(n, "SO_SNDBUF")    ? SO_SNDBUF
-		   : !strcmp(n, "SO_RCVBUF")    ? SO_RCVBUF
-		   : !strcmp(n, "TCP_NODELAY")  ? TCP_NODELAY
-		   : !strcmp(n, "IPV6_V6ONLY")  ? IPV6_V6ONLY
-		   : !strcmp(n, "SO_TYPE")      ? SO_TYPE
-		   : !strcmp(n, "TCP_INQ")      ? TCP_INQ
-						: SO_ACCEPTCONN;
-	int v = 0;
-	socklen_t l = sizeof v;
-	int rc = sd_getsockopt(net, fd, level, name, &v, &l);
-	return rc < 0 ? rc : v;
-}
-
-static void exec(struct sd_net *net, enum sc_call call, const struct sc_args *a, struct sc_res *r)
-{
-	int fd = (int)a->n[0];
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	memset(r, 0, sizeof *r);
-	switch (call) {
-	case C_SOCKET:
-		r->v = sd_socket(net, (int)a->n[0], SOCK_STREAM | (int)(a->n[1] & SOCK_NONBLOCK),
-				 0);
-		break;
-	case C_BIND: r->v = sd_bind(net, fd, (const struct sockaddr *)&a->addr, a->alen); break;
-	case C_LISTEN: r->v = sd_listen(net, fd, (int)a->n[1]); break;
-	case C_ACCEPT: r->v = sd_accept(net, fd, NULL, NULL, (int)(a->n[1] & SOCK_NONBLOCK)); break;
-	case C_CONNECT:
-		r->v = sd_connect(net, fd, (const struct sockaddr *)&a->addr, a->alen);
-		break;
-	case C_SEND:
-		if (a->pace_ms > 0 || a->hold_ms >= 0)
-			r->v = paced_send(net, fd, a);
-		else
-			r->v = sd_send(net, fd, a->data, a->dlen, (int)a->n[2]);
-		break;
-	case C_RECV_UNTIL:
-	case C_RECVLINE: recv_until(net, fd, a->data, a->dlen, a->rbuf, a->rlen, r); break;
-	case C_RECV:
-		r->data = a->rbuf;
-		r->v = sd_recv(net, fd, r->data, a->rlen, (int)a->n[2]);
-		r->dlen = r->v > 0 ? (size_t)r->v : 0;
-		break;
-	case C_SHUTDOWN: r->v = sd_shutdown(net, fd, (int)a->n[1]); break;
-	case C_CLOSE: r->v = sd_close(net, fd); break;
-	case C_SETSOCKOPT:
-	case C_GETSOCKOPT:
-		if (!strcmp(sd__sc_option_name(sd__sc_option(a->n[1])), "SO_LINGER"))
-			sd__sc_linger(net, call == C_SETSOCKOPT, a, r);
-		else if (call == C_SETSOCKOPT)
-			r->v = setsockopt_call(net, fd, sd__sc_option(a->n[1]), a->n[2]);
-		else
-			r->v = getsockopt_call(net, fd, sd__sc_option(a->n[1]));
-		break;
-	case C_SO_ERROR: {
-		int err = 0;
-		socklen_t l = sizeof err;
-		int rc = sd_getsockopt(net, fd, SOL_SOCKET, SO_ERROR, &err, &l);
-		r->v = rc < 0 ? rc : -err;
-		break;
-	}
-	case C_ADDR:
-	case C_PEER:
-	case C_IOCTL:
-	case C_SENDTO:
-	case C_RECVMSG:
-	case C_EPOLL_CREATE:
-	case C_EPOLL_CTL:
-	case C_EPOLL_WAIT: sd__sc_exec_ext(net, call, a, r); break;
-	case C_PORT:
-	case C_PEERPORT: {
-		int rc = call == C_PORT ? sd_getsockname(net, fd, (struct sockaddr *)&ss, &sl)
-					: sd_getpeername(net, fd, (struct sockaddr *)&ss, &sl);
-		r->v = rc < 0 ? rc : sd_addr_port((struct sockaddr *)&ss, sl);
-		break;
-	}
-	case C_NONBLOCK:
-	case C_BLOCK: r->v = sd_set_nonblocking(net, fd, call == C_NONBLOCK); break;
-	case C_POLL: {
-		struct pollfd p = {.fd = fd, .events = (short)a->n[1]};
-		int rc = sd_poll(net, &p, 1, (int)a->n[2]);
-		r->v = rc < 0 ? rc : p.revents;
-		break;
-	}
-	case C_SLEEP: r->v = sd_sleep_ns(net, a->n[0] * 1000000); break;
-	case C_REPLY_PORT: r->v = a->n[1]; break; /* read from what fd received, by resolve */
-	}
-}
-
 /* ---- jobs: calls that may block, on a thread (real) or an actor (sim) ------------------- */
 
 struct job {
@@ -279,7 +77,7 @@ static void job_body(struct job *j)
 	if (j->is_thread && j->call == C_SLEEP)
 		job_sleep(j, &r);
 	else
-		exec(j->net, j->call, &j->a, &r);
+		sd__sc_exec(j->net, j->call, &j->a, &r);
 	pthread_mutex_lock(&j->m);
 	j->r = r;
 	j->done = 1;
@@ -1527,7 +1325,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 			return;
 		}
 	} else {
-		exec(&R->net, st->call, &j->a, &j->r);
+		sd__sc_exec(&R->net, st->call, &j->a, &j->r);
 	}
 	after_call(R, st->call, &j->a, &j->r);
 	conclude(R, st, st->call, &j->r, o);

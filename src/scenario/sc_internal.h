@@ -295,10 +295,8 @@ struct sc_res {
 	int linger[2], has_linger; /* getsockopt(SO_LINGER): {l_onoff, l_linger} */
 };
 
-/* calls_ext.c: the calls added to the language after the first set (addr, peer, ioctl,
- * sendto, recvmsg), kept out of run.c. */
-void sd__sc_exec_ext(struct sd_net *net, enum sc_call call, const struct sc_args *a,
-		     struct sc_res *r);
+/* calls.c: runs a step's call on net (the run's, a fault wrapper maybe) into r. */
+void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a, struct sc_res *r);
 /* An address result as shown (got) and for the side-by-side comparison (norm), which sets a
  * chosen port aside: it differs between backends. */
 void sd__sc_describe_addr(const struct sc_res *r, char *got, size_t gl, char *norm, size_t nl);
