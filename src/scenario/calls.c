@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/time.h>
+#include <time.h>
 #include <linux/sockios.h>
 
 #include <sockdrill/sim.h>
@@ -30,6 +31,31 @@ static int64_t queued(const struct sc_args *a, int fd)
 	if (SD__LIBC(ioctl)(fd, (unsigned long)a->n[1], &n) < 0)
 		return -errno;
 	return n;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* epoll_wait on a thread of its own (real) waits in slices of 100 ms, so that the end of the
+ * run ends it: no socket shut down wakes a wait on an empty set, or one without a limit.
+ * Elsewhere (sim, in virtual time) it is one call. */
+static int epoll_wait_call(struct sd_net *net, int ep, struct epoll_event *evs, int max,
+			   int timeout_ms, const int *cancel)
+{
+	if (!cancel || (timeout_ms >= 0 && timeout_ms <= 100))
+		return sd_epoll_wait(net, ep, evs, max, timeout_ms);
+	int64_t until = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = until - now_ms();
+		int rc = sd_epoll_wait(net, ep, evs, max,
+				       left < 100 ? (left > 0 ? (int)left : 0) : 100);
+		if (rc != 0 || left <= 100 || __atomic_load_n(cancel, __ATOMIC_ACQUIRE))
+			return rc;
+	}
 }
 
 /* The calls added after the first set: addresses, ioctl, sendto, recvmsg, epoll. */
@@ -83,7 +109,7 @@ static void exec_ext(struct sd_net *net, enum sc_call call, const struct sc_args
 	}
 	case C_EPOLL_WAIT: {
 		struct epoll_event *evs = (struct epoll_event *)a->rbuf; /* a->rlen of them */
-		r->v = sd_epoll_wait(net, fd, evs, (int)a->rlen, (int)a->n[1]);
+		r->v = epoll_wait_call(net, fd, evs, (int)a->rlen, (int)a->n[1], a->cancel);
 		r->data = a->rbuf;
 		r->dlen = r->v > 0 ? (size_t)r->v * sizeof *evs : 0;
 		break;

@@ -98,8 +98,10 @@ static int job_start(struct job *j, int threads)
 	pthread_mutex_init(&j->m, NULL);
 	pthread_cond_init(&j->cv, NULL);
 	j->is_thread = threads;
-	if (threads)
+	if (threads) {
+		j->a.cancel = &j->cancel; /* a call that only a timeout ends looks at it */
 		return -pthread_create(&j->th, NULL, job_thread, j);
+	}
 	j->id = sd_spawn(j->net, j->name, job_actor, j);
 	return j->id < 0 ? j->id : 0;
 }
@@ -1409,6 +1411,8 @@ static int release_jobs(struct run *R)
 		sd_shutdown(&R->net, R->fds[i], SHUT_RDWR);
 	for (int i = 0; i < R->nh; i++)
 		job_cancel(R->h[i].job);
+	for (int i = 0; i < R->nstuck; i++)
+		job_cancel(R->stuck[i]);
 	double until = now_s() + 2;
 	for (int i = 0; i < R->nh + R->nstuck; i++) {
 		struct job *j = i < R->nh ? R->h[i].job : R->stuck[i - R->nh];

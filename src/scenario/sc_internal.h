@@ -273,6 +273,7 @@ static inline const char *sc_text(const struct sd_scenario *sc, const struct sc_
 struct sc_args {
 	int64_t n[4];
 	struct sd_net *backend; /* the backend under any fault wrapper (ioctl asks the sim) */
+	const int *cancel;      /* a call on a thread of its own (real): set when the run ends */
 	struct sockaddr_storage addr;
 	socklen_t alen;
 	const unsigned char *data; /* send: the string, or the run's pattern */

@@ -830,7 +830,22 @@ static void evaluator_keeps_and_compares_addresses(void **state)
 	sd_sc_result_free(&r);
 }
 
+/* An epoll_wait without a limit still waiting when the run ends is ended with it (on the
+ * kernel no socket shut down wakes a wait on an empty set). */
+static void evaluator_ends_an_epoll_wait_with_the_run(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("a: E = epoll_create() -> fd\n"
+				    "a: start W = epoll_wait(E, -1)\n"
+				    "a: blocked W\n"
+				    "a: epoll_wait(E, 0) -> {}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
+	T(evaluator_ends_an_epoll_wait_with_the_run),
 	T(evaluator_keeps_and_compares_addresses),
 	T(parser_reads_comparisons_and_every_errno),
 	T(evaluator_compares_results),
