@@ -57,6 +57,13 @@ sd_add_unit_test(fuzz_mutate SOURCES ${SD_DRIVER_SOURCES} harness/fuzz_mutate_af
   LIBS sockdrill_inproc)
 target_include_directories(test_fuzz_mutate PRIVATE harness)
 target_link_libraries(test_fuzz_mutate PRIVATE ${CMAKE_DL_LIBS})
+# Every fault kind from the fuzz input: the example server's fuzz target (fuzz/example_server.c)
+# and a libc server, on the sim; the seed corpora as they decoded before the slots' families.
+sd_add_unit_test(fuzz_kinds SOURCES ${SD_DRIVER_SOURCES} fuzz/example_server.c fuzz/qa_oracle.c
+  LIBS sockdrill_inproc sd_examples)
+target_include_directories(test_fuzz_kinds PRIVATE harness fuzz)
+target_link_libraries(test_fuzz_kinds PRIVATE ${CMAKE_DL_LIBS})
+target_compile_definitions(test_fuzz_kinds PRIVATE SD_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
 # The interposition layer's in-process route: its libc calls are the layer's.
 sd_add_unit_test(inproc LIBS sockdrill_inproc)
 target_include_directories(test_inproc PRIVATE harness)

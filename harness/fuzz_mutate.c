@@ -305,6 +305,36 @@ static int cross_msg(struct sd_fuzz_mutator *mu, struct sd_fuzz_plan *p,
 	return 0;
 }
 
+/* One fault slot changed. One that is on goes off half the time (some hide replies from
+ * `check`), else changes its level, its kind within the slot's family, or its aim; one turned
+ * on picks its kind from the family and, one time in four, an aim. */
+static int mutate_fault(struct sd_fuzz_mutator *mu, struct sd_fuzz_plan *p)
+{
+	int i = (int)below(mu, SD_FZ_KINDS);
+	size_t n = sd_fuzz_family(i, NULL), what = p->fault[i] ? below(mu, 4) : 0;
+	if (p->fault[i] && below(mu, 2)) {
+		p->fault[i] = p->fault_kind[i] = p->fault_aim[i] = 0;
+		return 0;
+	}
+	if (what == 2 && n > 1) {
+		p->fault_kind[i] = (unsigned char)((p->fault_kind[i] + 1 + below(mu, n - 1)) % n);
+	} else if (what == 3) {
+		p->fault_aim[i] =
+			(unsigned char)((p->fault_aim[i] + 1 + below(mu, SD_AIM_COUNT - 1)) %
+					SD_AIM_COUNT);
+	} else if (p->fault[i]) {
+		p->fault[i] = (unsigned char)((p->fault[i] + 1 + below(mu, 7)) % 8);
+	} else {
+		p->fault[i] = (unsigned char)(1 + below(mu, 7));
+		p->fault_kind[i] = (unsigned char)below(mu, n);
+		p->fault_aim[i] =
+			(unsigned char)(below(mu, 4) ? 0 : 1 + below(mu, SD_AIM_COUNT - 1));
+	}
+	if (!p->fault[i]) /* a level that came round to 0: off, as decoding has it */
+		p->fault_kind[i] = p->fault_aim[i] = 0;
+	return 0;
+}
+
 int sd_fuzz_mutate_plan(struct sd_fuzz_mutator *mu, struct sd_fuzz_plan *p, enum sd_fuzz_mop op,
 			const struct sd_fuzz_plan *other)
 {
@@ -393,13 +423,7 @@ int sd_fuzz_mutate_plan(struct sd_fuzz_mutator *mu, struct sd_fuzz_plan *p, enum
 		i = (int)below(mu, (size_t)p->nclients);
 		*open_client(p, i + 1) = p->c[i];
 		return 0;
-	case SD_MOP_FAULT: /* a fault on is often turned off: some hide replies from `check` */
-		i = (int)below(mu, SD_FZ_KINDS);
-		if (p->fault[i] && below(mu, 2))
-			p->fault[i] = 0;
-		else
-			p->fault[i] = (unsigned char)((p->fault[i] + 1 + below(mu, 7)) % 8);
-		return 0;
+	case SD_MOP_FAULT: return mutate_fault(mu, p);
 	case SD_MOP_SEED:
 		if (below(mu, 2))
 			p->seed ^= 1 + below(mu, UINT64_MAX);
@@ -412,6 +436,8 @@ int sd_fuzz_mutate_plan(struct sd_fuzz_mutator *mu, struct sd_fuzz_plan *p, enum
 		if (!other)
 			return -ENOENT;
 		memcpy(p->fault, other->fault, sizeof p->fault);
+		memcpy(p->fault_kind, other->fault_kind, sizeof p->fault_kind);
+		memcpy(p->fault_aim, other->fault_aim, sizeof p->fault_aim);
 		p->seed = other->seed, p->segment = other->segment;
 		return 0;
 	default: return -EINVAL; /* TAIL and BYTES act on bytes, not on a plan */

@@ -327,31 +327,6 @@ static ssize_t fault_write(void *cookie, const char *buf, size_t n)
 
 /* ---- start and end ---------------------------------------------------------------------- */
 
-/* The input's faults on the server's calls as a spec sd_fault_parse reads back ("" none). */
-static void spec_text(const struct sd_fault_spec *s, char *out, size_t size)
-{
-	size_t n = 0;
-	out[0] = 0;
-#define PART(...) n += (size_t)snprintf(out + n, n < size ? size - n : 0, __VA_ARGS__)
-	if (s->short_read)
-		PART("%sshort-read=%u", n ? "," : "", s->short_read);
-	if (s->short_write)
-		PART("%sshort-write=%u", n ? "," : "", s->short_write);
-	if (s->eintr > 0)
-		PART("%seintr=%g", n ? "," : "", s->eintr);
-	if (s->eagain > 0)
-		PART("%seagain=%g", n ? "," : "", s->eagain);
-	if (s->reset > 0)
-		PART("%sreset=%g", n ? "," : "", s->reset);
-	if (s->accept_fail > 0)
-		PART("%saccept-fail=%g", n ? "," : "", s->accept_fail);
-	if (s->connect_fail > 0)
-		PART("%sconnect-fail=%g", n ? "," : "", s->connect_fail);
-	if (s->delay_ms)
-		PART("%sdelay=%u", n ? "," : "", s->delay_ms);
-#undef PART
-}
-
 FILE *sd__fz_record_start(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *plan,
 			  const uint8_t *data, size_t size)
 {
@@ -374,9 +349,12 @@ FILE *sd__fz_record_start(const struct sd_fuzz_server *srv, const struct sd_fuzz
 	memset(W.lastport, 0, sizeof W.lastport);
 	memset(W.waiting, 0, sizeof W.waiting);
 	struct sd_fault_spec spec;
-	char faults[256];
+	char faults[256]; /* eight kinds, each aimed: 228 bytes at most, as the scenario takes */
 	sd__fz_fault_spec(plan, &spec);
-	spec_text(&spec, faults, sizeof faults);
+	if (sd_fault_spec_text(&spec, faults, sizeof faults) >= sizeof faults)
+		sd__harness_error("SOCKDRILL_SCENARIO_OUT: the input's faults do not fit in %zu "
+				  "bytes",
+				  sizeof faults);
 	const char *target = getenv("SOCKDRILL_SCENARIO_TARGET");
 	const char *input = getenv("SOCKDRILL_SCENARIO_INPUT");
 	char exe[512];

@@ -385,14 +385,87 @@ unsigned sd_fault_kind_ops(int k)
 	return r ? r->ops : 0;
 }
 
-int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+/* Whether the spec asks for row r's kind: a probability above 0, any other value not 0. */
+static int row_asked(const struct sd_fault_spec *s, const struct kind *r)
 {
-	const struct kind *r = kind_row(k);
-	if (!r)
-		return 0;
 	if (r->v == V_PROB)
 		return *(const double *)((const char *)s + r->off) > 0;
 	return *(const unsigned *)((const char *)s + r->off) != 0;
+}
+
+/* The target of one kind as its "@KEY=VALUE" parts. */
+#define PART(...)                                                                                  \
+	n += (size_t)snprintf(out + (n < size ? n : 0), n < size ? size - n : 0, __VA_ARGS__)
+static size_t target_text(const struct sd_fault_target *g, char *out, size_t size)
+{
+	size_t n = 0;
+	if (g->conn)
+		PART("@conn=%c%llu", "?acls"[(unsigned)(g->conn >> 56) < 5 ? g->conn >> 56 : 0],
+		     (unsigned long long)(g->conn & ((1ull << 56) - 1)));
+	if (g->after)
+		PART("@after=%llu", (unsigned long long)g->after);
+	if (g->count)
+		PART("@for=%llu", (unsigned long long)g->count);
+	for (unsigned i = 0, first = 1; i < SD_OP_KINDS; i++)
+		if (g->ops & 1u << i) {
+			PART("%s%s", first ? "@op=" : "|", op_names[i]);
+			first = 0;
+		}
+	if (g->to_ns)
+		PART("@window=%lldms-%lldms", (long long)(g->from_ns / 1000000),
+		     (long long)(g->to_ns / 1000000));
+	return n;
+}
+
+size_t sd_fault_spec_text(const struct sd_fault_spec *s, char *out, size_t size)
+{
+	size_t n = 0;
+	if (size)
+		out[0] = 0;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		const struct kind *k = &kinds[i];
+		const char *at = (const char *)s + k->off;
+		if (!sd_fault_kind_asked(s, (int)k->k))
+			continue;
+		PART("%s%s=", n ? "," : "", k->name);
+		if (k->v == V_PROB) {
+			double p = *(const double *)(const void *)at;
+			char g[32];
+			snprintf(g, sizeof g, "%g", p);
+			PART(strtod(g, NULL) == p ? "%g" : "%.17g", p);
+		} else {
+			const unsigned *u = (const unsigned *)(const void *)at;
+			PART("%u", u[0]);
+			if ((k->v == V_MS_PM || k->v == V_BYTES_PM) && u[1])
+				PART("~%u", u[1]); /* jitter_ms, slice_var: the next member */
+		}
+		n += target_text(&s->target[k->k], out + (n < size ? n : 0),
+				 n < size ? size - n : 0);
+	}
+	if (s->scope != SD_SCOPE_ALL)
+		PART("%sscope=%s", n ? "," : "",
+		     s->scope == SD_SCOPE_ACCEPTED ? "accepted" : "connected");
+	if (s->level_triggered)
+		PART("%slevel-triggered", n ? "," : "");
+	return n;
+}
+#undef PART
+
+int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+{
+	const struct kind *r = kind_row(k);
+	return r ? row_asked(s, r) : 0;
+}
+
+/* Sound only while each row's ops name every op its kind's code in sd_fault_decide_at can
+ * touch (tests/unit/test_fault.c checks the two agree). */
+unsigned sd_fault_ops_asked(const struct sd_fault_spec *s)
+{
+	unsigned ops = 0;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (row_asked(s, &kinds[i]))
+			ops |= kinds[i].ops;
+	return ops;
 }
 
 int sd_fault_active(const struct sd_fault_spec *s)

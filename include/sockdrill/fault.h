@@ -117,6 +117,15 @@ int sd_fault_active(const struct sd_fault_spec *spec);
 const char *sd_fault_kind_name(int k);
 unsigned sd_fault_kind_ops(int k);
 int sd_fault_kind_asked(const struct sd_fault_spec *spec, int k);
+/* The ops (1 << enum sd_fault_op each) that some kind the spec asks for can touch. For any
+ * other op sd_fault_decide_at gives "deliver unchanged" whatever its other arguments, so a
+ * caller may skip deciding it (the wrapper with every fault at probability 0). */
+unsigned sd_fault_ops_asked(const struct sd_fault_spec *spec);
+
+/* The spec as text sd_fault_parse reads back to the same spec: its kinds in the order of
+ * enum sd_fault_kind, each with its value and targets, then scope and level-triggered ("" for
+ * no fault). Returns the length it needs; only the first size bytes are stored (with NUL). */
+size_t sd_fault_spec_text(const struct sd_fault_spec *spec, char *out, size_t size);
 
 /* Kinds of call, as the decisions see them. */
 enum sd_fault_op {
@@ -187,7 +196,7 @@ void sd_fault_decide_at(const struct sd_fault_spec *spec, uint64_t seed, uint64_
 #define SD_CONN_LISTENER  (3ull << 56)
 /* A socket that has not connected, been accepted or listened when a call on it was decided
  * ("s1", "s2", ...: numbered per wrapper, i.e. per process under the preload). */
-#define SD_CONN_SOCKET    (4ull << 56)
+#define SD_CONN_SOCKET (4ull << 56)
 
 /* Writes one JSON object for an injected fault into buf; returns its length. */
 size_t sd_fault_format(char *buf, size_t size, int64_t t_ns, uint64_t conn, uint64_t call,

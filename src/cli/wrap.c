@@ -378,18 +378,45 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Creates the counts file in $TMPDIR and names it in SOCKDRILL_STATS; 0, or -1 (no summary:
- * the program runs all the same). */
+/* Removes the counts file and the directory it was made in; path becomes "". */
+static void stats_remove(char *path)
+{
+	char *slash = strrchr(path, '/');
+	unlink(path);
+	if (slash) {
+		*slash = 0;
+		rmdir(path);
+	}
+	path[0] = 0;
+}
+
+/* Creates the counts file and names it in SOCKDRILL_STATS; 0, or -1 (no summary: the program
+ * runs all the same). Each program image maps it again by that name, also one exec'd as
+ * another user (`setpriv`, `su`: postgres run so): the file is mode 0666, under a random name
+ * in a directory of its own in $TMPDIR, mode 0711, which no one can list, so only processes
+ * given the name through their environment can open it. */
 static int stats_create(char *path, size_t size)
 {
+	static const char leaf[] = "/counts-XXXXXX";
 	run_start_ns = mono_ns();
-	int fd = sd__proc_tmpfile("stats", path, size);
 	struct sd_stats_file *st = NULL;
-	if (fd < 0) {
+	int n = snprintf(path, size, "%s/sockdrill-stats-XXXXXX", sd__proc_tmpdir());
+	if (n < 0 || (size_t)n + sizeof leaf > size || !mkdtemp(path)) {
 		path[0] = 0;
 		return -1;
 	}
-	if (ftruncate(fd, sizeof *st) == 0 &&
+	if (chmod(path, 0711) < 0) { /* mkdtemp's 0700 would keep another user out */
+		rmdir(path);
+		path[0] = 0;
+		return -1;
+	}
+	strcat(path, leaf);
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		stats_remove(path);
+		return -1;
+	}
+	if (fchmod(fd, 0666) == 0 && ftruncate(fd, sizeof *st) == 0 &&
 	    (st = mmap(NULL, sizeof *st, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED) {
 		st->magic = SD_STATS_MAGIC;
 		munmap(st, sizeof *st);
@@ -398,8 +425,7 @@ static int stats_create(char *path, size_t size)
 		return 0;
 	}
 	close(fd);
-	unlink(path);
-	path[0] = 0;
+	stats_remove(path);
 	return -1;
 }
 
@@ -523,8 +549,7 @@ static void stats_report(char *path, const struct sd_fault_spec *sp, const char 
 		st = mmap(NULL, sizeof *st, PROT_READ, MAP_SHARED, fd, 0);
 		close(fd);
 	}
-	unlink(path);
-	path[0] = 0;
+	stats_remove(path);
 	if (st == MAP_FAILED)
 		return;
 	unsigned long long calls[SD_STATS_OPS][2] = {{0}}, spared[SD_STATS_OPS] = {0}, total = 0,

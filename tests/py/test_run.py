@@ -154,7 +154,8 @@ def test_wrong_expectation_reports_side_by_side_and_reproduces(sockdrill, tmp_pa
     assert re.search(r"^\s+sim:  \d+ +real: \d+$", out, re.M)
     commands = re.findall(r"reproduce: (\./sockdrill run .*)$", out, re.M)
     variant = "--one-role 1 " if host_one_role() else ""  # the sim ran as this kernel's variant
-    assert commands == [f"./sockdrill run --backend sim --seed 1 {variant}{path}",
+    # the sim ran with this machine's kernel profile, as --backend both gives it
+    assert commands == [f"./sockdrill run --backend sim --seed 1 {variant}--profile host {path}",
                         f"./sockdrill run --backend real --seed 1 {path}"]
     # The printed command reproduces the failure.
     again = subprocess.run(commands[0].split(), cwd=ROOT, capture_output=True, text=True, timeout=120)

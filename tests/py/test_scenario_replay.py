@@ -12,7 +12,7 @@ from conftest import ROOT
 SOCKDRILL = ROOT / "sockdrill"
 LOGIN, STAT, QUIT = 0, 1, 2  # dialog_glue.c's requests
 HALF_CLOSE, CLOSE, RESET = 0, 1, 2
-SHORT_WRITE = 1  # the fault levels' order (harness/fuzz_plan.h)
+SHORT_WRITE, DELAY = 1, 7  # the fault slots' order (harness/fuzz_plan.h)
 
 
 def sd(*args, cwd, timeout=600):
@@ -114,28 +114,36 @@ def test_clean_dialog_passes_on_the_sim_and_on_the_kernel(dialog, tmp_path):
     assert kern.stdout.endswith("wrap: 0 findings\n")
 
 
+def replayed_with_faults(dialog, tmp_path, name, data):
+    """The input, clean, as a scenario (`repro --scenario`) replayed in-process and through wrap
+    on the native server: the file's text, wrap's stdout and its fault log."""
+    crash = tmp_path / name
+    crash.write_bytes(data)
+    out = tmp_path / f"{name}.sd"
+    fuzzer = dialog / "fuzz_dialog"
+    r = sd("repro", fuzzer, crash, "--scenario", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    sim = sd("run", "--inproc", fuzzer, out, cwd=tmp_path)
+    assert sim.returncode == 0, sim.stdout + sim.stderr[-3000:]
+    log = tmp_path / f"{name}.jsonl"
+    kern = sd("wrap", "--log", log, "--run", out, "--", dialog / "dialog_server", "--port",
+              "{port}", cwd=tmp_path)
+    assert kern.returncode == 0, kern.stdout + kern.stderr
+    return out, out.read_text(), kern.stdout, log.read_text()
+
+
 def test_server_faults_reach_both_replays(dialog, tmp_path):
     """An input with short writes on the server's calls: the file states them (and their seed)
     and shows each where it happened; the in-process replay injects them again, and wrap takes
     them for the native server when no --faults is given."""
-    clean = tmp_path / "short"
-    clean.write_bytes(plan([(-1, HALF_CLOSE, [LOGIN, QUIT])], seed=5,
-                           faults={SHORT_WRITE: 1}))
-    out = tmp_path / "short.sd"
-    fuzzer = dialog / "fuzz_dialog"
-    r = sd("repro", fuzzer, clean, "--scenario", out, cwd=tmp_path)
-    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
-    text = out.read_text()
+    out, text, kern, log = replayed_with_faults(
+        dialog, tmp_path, "short", plan([(-1, HALF_CLOSE, [LOGIN, QUIT])], seed=5,
+                                        faults={SHORT_WRITE: 1}))
     assert "\nset server-faults \"short-write=1\"\nset server-seed 5\n" in text
     assert " send: short-write, 1 of 5 bytes (t=" in text  # "OK x\n", a byte at a time
     assert "client0: recv(C0, 5, MSG_WAITALL) -> \"OK x\\n\"\n" in text
-    sim = sd("run", "--inproc", fuzzer, out, cwd=tmp_path)
-    assert sim.returncode == 0, sim.stdout + sim.stderr[-3000:]
-    kern = sd("wrap", "--log", tmp_path / "faults.jsonl", "--run", out, "--",
-              dialog / "dialog_server", "--port", "{port}", cwd=tmp_path)
-    assert kern.returncode == 0, kern.stdout + kern.stderr
-    assert "faults 'short-write=1', seed 5\n" in kern.stdout
-    assert '"fault":"short-write"' in (tmp_path / "faults.jsonl").read_text()
+    assert "faults 'short-write=1', seed 5\n" in kern
+    assert '"fault":"short-write"' in log
     # one server takes one spec: files that disagree are refused before it starts
     other = tmp_path / "other.sd"
     other.write_text(text.replace("short-write=1", "short-write=2"))
@@ -145,6 +153,21 @@ def test_server_faults_reach_both_replays(dialog, tmp_path):
     assert bad.stderr == (f"sockdrill wrap: --run {out} and {other} set a different "
                           "server-faults (one server: give --faults)\n")
     assert bad.stdout == ""
+
+
+def test_family_kinds_reach_both_replays(dialog, tmp_path):
+    """A kind of a slot's family, aimed: with the segmentation byte's switch on (130: segment
+    0), the delay slot's byte picks latency (bits 3..5 = 1) from each connection's 4th call on
+    (bits 6..7 = 1). The file states it as the fault spec says it, and both replays inject it."""
+    _, text, _, log = replayed_with_faults(
+        dialog, tmp_path, "latency", plan([(-1, HALF_CLOSE, [LOGIN, QUIT])], seed=5,
+                                          segment=130, faults={DELAY: 2 | 1 << 3 | 1 << 6}))
+    assert "seed 5, segment 0, faults on the server's calls: latency=2~1@after=3\n" in text
+    assert "\nset server-faults \"latency=2~1@after=3\"\nset server-seed 5\n" in text
+    shown = [line for line in text.splitlines() if line.startswith("# server fault: ")]
+    assert shown and shown[0].startswith("# server fault: a1 call 4 "), shown
+    assert all(": latency" in line for line in shown), shown
+    assert '"fault":"latency"' in log and '"call":4,' in log and '"call":3,' not in log
 
 
 def script(path, text):

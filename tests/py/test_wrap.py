@@ -5,10 +5,12 @@ import os
 import re
 import select
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -449,6 +451,31 @@ def test_summary_warns_when_a_fault_could_never_fire(build, tmp_path):
     assert "the preload saw no TCP socket of the program's own" in r.stderr, r.stderr
 
 
+def test_summary_counts_an_image_execd_as_another_user(build):
+    # setpriv drops to nobody, then execs the program: the new image maps the counts file
+    # again, as nobody, by the name in its environment. wrap makes it so that it can (a file
+    # of mode 0666 in a directory of its own, 0711), or the summary said "0 faults" and
+    # warned that short-read could never fire, whatever was injected.
+    if os.geteuid() != 0:
+        pytest.skip("changing user needs root")
+    tmp = tempfile.mkdtemp(prefix="sd-stats-")  # wrap's $TMPDIR, which nobody can reach
+    try:
+        os.chmod(tmp, 0o755)
+        r = subprocess.run([str(build / "sockdrill"), "wrap", "--faults", "short-read=1", "--",
+                            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                            PY, "-c", PAIR + transfer(300)], capture_output=True, text=True,
+                           timeout=120, cwd="/", env=dict(os.environ, TMPDIR=tmp))
+        left = os.listdir(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert r.returncode == 0 and r.stdout == "got 300\n", (r.stdout, r.stderr)
+    (pid, mine), = summary_pids(r.stderr).items()
+    assert re.match(r"short-read read \d+; calls read \d+", mine), r.stderr
+    assert re.search(r"^sockdrill wrap: [1-9]\d* faults? in 1 process$", r.stderr, re.M), r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    assert left == [], left  # the counts file and its directory are gone
+
+
 def warnings_of(stderr):
     """{kind: why} from the summary's "could never fire" warnings."""
     return dict(re.findall(r"^sockdrill wrap: warning: ([a-z-]+) could never fire: (.*)$", stderr,
@@ -724,9 +751,12 @@ DAEMON = (
     "os.setsid()\n"
     "if os.fork():\n"
     "    os._exit(0)\n"
-    "if mode == 'helper' and os.fork() == 0:  # a second process of the daemon's, not listening\n"
-    "    open(pidfile + '.helper', 'w').write(str(os.getpid()))\n"
-    "    while True: time.sleep(1)\n"
+    "if mode == 'helper':  # a second process of the daemon's, not listening\n"
+    "    helper = os.fork()\n"
+    "    if helper == 0:\n"
+    "        while True: time.sleep(1)\n"
+    "    # named before listening, so the test knows it however soon the run ends\n"
+    "    open(pidfile + '.helper', 'w').write(str(helper))\n"
     "if mode == 'early':  # it crashes before listening\n"
     "    open(pidfile, 'w').write(str(os.getpid())); os.kill(os.getpid(), signal.SIGSEGV)\n"
     "if mode == 'fail':  # its parent failed: it never listens\n"

@@ -12,11 +12,15 @@ Which faults fire is asserted where it is a property of the server (its sockets 
 level-triggered): see NEVER, SOMETIMES and LOG_LOST; LEFT_OUT names the cases a known harness
 defect keeps out (docs/server-findings.md). A server that crashes, exits early or prints a
 sanitizer report fails the test (the plugin's wrapped_server). beanstalkd and mosquitto also
-run corpus/wrap/NAME.sd with `wrap --run`.
+run corpus/wrap/NAME.sd with `wrap --run`. The newer kinds (epipe ... eai-noname) and the
+targets run at the end, each on the servers where it means most.
 
 A missing program is a failure naming its Debian package: `ci/deps all` installs them.
 """
+import collections
+import ctypes
 import http.server
+import json
 import os
 import pathlib
 import pwd
@@ -691,11 +695,12 @@ def test_fault_kind_keeps_native_replies(name, kind, server, native, wrapped_ser
 RESETS = [n for n in NAMES if (n, "reset") not in LEFT_OUT]
 
 
-def bad_gateway(got, want, faults):
-    """haproxy's answer to a request whose backend connection was reset before the reply was
-    whole: 502 Bad Gateway, as HTTP wants of a proxy (RFC 9110 15.6.3). Only with a reset
-    logged on a connection haproxy made (ids "c..."; "a..." are its clients')."""
-    if not any(f["fault"] == "reset" and re.search(r"(?:^|\W)c\d+(?:\W|$)", f["conn"])
+def bad_gateway(got, want, faults, kinds=("reset",)):
+    """haproxy's answer to a request whose backend connection was reset (or died another way
+    of `kinds`) before the reply was whole: 502 Bad Gateway, as HTTP wants of a proxy (RFC
+    9110 15.6.3). Only with such a fault logged on a connection haproxy made (ids "c...";
+    "a..." are its clients')."""
+    if not any(f["fault"] in kinds and re.search(r"(?:^|\W)c\d+(?:\W|$)", f["conn"])
                for f in faults):
         return False
     return len(got) == len(want) and all(
@@ -768,3 +773,256 @@ def test_scenario_passes_natively_and_under_wrap(name, spec, sockdrill, tmp_path
                        stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert r.returncode == 0 and "wrap: 0 findings" in r.stdout + r.stderr, \
         f"{name} under wrap --run with '{spec}' (exit {r.returncode}):\n{r.stdout}{r.stderr}"
+
+
+# ---- the newer kinds of the vocabulary, each on the servers where it means most -----------------
+# (docs/faults.md: epipe ... eai-noname, and the targets @conn, @after/@for, @op, @window).
+# Seed 1 as above; small probabilities and short waits, so that the lot stays within a minute.
+
+def kinds_of(spec):
+    """The fault kinds a spec names: "latency=4~3@op=write,level-triggered" -> {"latency"}."""
+    return {part.split("@")[0].split("=")[0] for part in spec.split(",")} - {
+        "level-triggered", "scope"}
+
+
+def check_new_log(name, spec, faults, ops=None):
+    """Only the spec's kinds were logged, and some were (each case below is chosen where its
+    kind can fire); with `ops`, every logged call was one of those."""
+    kinds = {f["fault"] for f in faults}
+    assert faults, f"{name} under {spec}: no {' or '.join(sorted(kinds_of(spec)))} was injected"
+    assert kinds <= kinds_of(spec), f"{name} under {spec}: other faults logged: {sorted(kinds)}"
+    if ops is not None:
+        other = sorted({f["op"] for f in faults} - set(ops))
+        assert not other, f"{name} under {spec}: logged on {other}, aimed at {sorted(ops)} only"
+
+
+WRITES = {"send", "sendto", "sendmsg", "write", "writev", "sendfile"}
+
+# Kinds that change only when bytes move or a close takes effect: a correct server's replies
+# are the native ones, byte for byte. `latency@op=write` delays the replies only; `slice` cuts
+# the server's larger writes (haproxy's 16 KB, mosquitto's 3 KB delivery) into pieces, which
+# the clients reassemble.
+TIMING = [("haproxy", "latency=2~1", None), ("mosquitto", "latency=4~3@op=write", WRITES),
+          ("nginx", "bandwidth=3000", None), ("beanstalkd", "bandwidth=1000", None),
+          ("haproxy", "slice=3000~2000", WRITES), ("mosquitto", "slice=400~300", WRITES),
+          ("nginx", "slow-close=40", {"close", "shutdown"}),
+          ("dnsmasq", "slow-close=40", {"close", "shutdown"})]
+
+
+@pytest.mark.parametrize("name,spec,ops", TIMING, ids=[f"{n}-{s}" for n, s, _ in TIMING])
+def test_timing_kind_keeps_native_replies(name, spec, ops, server, native, wrapped_server,
+                                          tmp_path):
+    srv = start(wrapped_server, server, name, tmp_path, spec)
+    got = exchanges(srv.port, server.count, server.client)
+    faults = srv.faults()
+    assert srv.alive, f"{name} ended under wrap --faults {spec}: {srv.output()}"
+    check_new_log(name, spec, faults, ops)
+    assert got == native, \
+        f"{name} under wrap --faults {spec}:\n{show(got)}\nnative:\n{show(native)}"
+
+
+# Kinds that kill the connection they hit (epipe, etimedout, timeout, limit-data) or may make
+# the server give it up (enobufs, enomem: a write refused before anything was sent, with no
+# readiness to come). The exchange on it may end early, never in a wrong reply; the server
+# lives on and serves the connections after it. Aimed with @conn= (per process: each nginx
+# worker and dnsmasq's forking parent number their own; a1 is the readiness probe's) and
+# @after=/@for=, at a call that surely comes: a probability or a small connection could miss
+# it on a run whose calls split otherwise. haproxy's backend connections (c...) are made in
+# request order, one per request.
+DEAD = [("nginx", "epipe=1@conn=a3"), ("dnsmasq", "epipe=1@conn=a2"),
+        ("haproxy", "etimedout=1@conn=c2"), ("postgres", "etimedout=1@conn=a2@after=6"),
+        ("mosquitto", "enobufs=1@conn=a2@after=4"), ("haproxy", "enomem=1@conn=c3"),
+        ("beanstalkd", "enomem=1@conn=a2@after=3@for=1"),
+        ("beanstalkd", "timeout=300@conn=a2@after=5"), ("mosquitto", "timeout=300@conn=a3"),
+        ("nginx", "limit-data=100@conn=a2"), ("mosquitto", "limit-data=60@conn=a2"),
+        ("dnsmasq", "limit-data=40@conn=a2")]
+
+
+@pytest.mark.parametrize("name,spec", DEAD, ids=[f"{n}-{s}" for n, s in DEAD])
+def test_dead_connection_kind_drops_only_that_connection(name, spec, server, native,
+                                                         wrapped_server, tmp_path):
+    """Exchanges until the fault was logged and a later exchange got its whole native reply
+    (at most 12): no wrong reply on the way (haproxy: a 502 for a backend connection that
+    died), and the server alive after it."""
+    srv = start(wrapped_server, server, name, tmp_path, spec)
+    got, fired = [], None
+    for i in range(12):
+        j = i % server.count
+        got += exchanges(srv.port, 1, lambda port, _: server.client(port, j))
+        k, v = got[-1]
+        assert k == "reset" or v == native[j][1] or \
+            (name == "haproxy" and bad_gateway(v, native[j][1], srv.faults(), kinds_of(spec))), \
+            f"{name} under {spec}: a wrong reply\n{show(got)}"
+        if fired is not None and k == "ok":
+            break
+        if fired is None and srv.faults():
+            fired = i
+    else:
+        pytest.fail(f"{name} under {spec}: " + (
+            f"no {spec.split('=')[0]} injected in 12 exchanges" if fired is None else
+            f"no exchange served after the fault (exchange {fired})") + f":\n{show(got)}")
+    assert srv.alive, f"{name} ended under wrap --faults {spec}: {srv.output()}"
+    check_new_log(name, spec, srv.faults())
+
+
+# emfile and enfile aimed at accept (a start-up socket or epoll refused ends the server at
+# once, as the kernel's would: not what this checks): the connection stays queued, as on
+# Linux, and a server that waits level-triggered takes it on a later wake-up (nginx: after
+# its accept pause of 500 ms; each worker's first accept is refused). haproxy's TCP sockets:
+# calls 1-3 are its start-up ones (two probes, its listener), so the 4th and 5th (its first
+# backend connections) are refused, and it tries again.
+REFUSED = [("nginx", "emfile=1@op=accept@for=1"), ("dnsmasq", "enfile=0.5@op=accept"),
+           ("beanstalkd", "emfile=0.5@op=accept"), ("haproxy", "enfile=1@op=socket@after=3@for=2")]
+
+
+@pytest.mark.parametrize("name,spec", REFUSED, ids=[f"{n}-{s}" for n, s in REFUSED])
+def test_descriptor_exhaustion_keeps_native_replies(name, spec, server, native, wrapped_server,
+                                                    tmp_path):
+    srv = start(wrapped_server, server, name, tmp_path, spec)
+    got = exchanges(srv.port, server.count, server.client)
+    faults = srv.faults()
+    assert srv.alive, f"{name} ended under wrap --faults {spec}: {srv.output()}"
+    op = re.search(r"@op=(\w+)", spec).group(1)
+    check_new_log(name, spec, faults, {"accept": {"accept", "accept4"}, "socket": {"socket"}}[op])
+    if "@for=" in spec:  # a countdown per process
+        most = int(re.search(r"@for=(\d+)", spec).group(1))
+        assert max(collections.Counter(f["pid"] for f in faults).values()) <= most, faults
+    assert got == native, \
+        f"{name} under wrap --faults {spec}:\n{show(got)}\nnative:\n{show(native)}"
+
+
+# eai-again and eai-noname: of these servers, beanstalkd (-l), mosquitto (its listener's
+# host), sshd (ListenAddress) and haproxy (a server by name) call getaddrinfo, each only at
+# start-up for its listening address (sshd's re-exec'd images too); so the kernel-equivalent
+# outcome is a server that does not start, saying why as it does natively for a name that
+# does not resolve. Aimed with @for=1 (the first getaddrinfo call) and @window= (the start).
+RESOLVERS = {
+    "beanstalkd": (lambda host, port, tmp: [need("beanstalkd", "beanstalkd"), "-l", host, "-p",
+                                            str(port)]),
+    "mosquitto": (lambda host, port, tmp: [need("mosquitto", "mosquitto"), "-c",
+                                           str(write_text(tmp / f"m-{host}.conf",
+                                                          f"listener {port} {host}\n"
+                                                          "allow_anonymous true\n"))]),
+}
+EAI = {"eai-again": socket.EAI_AGAIN, "eai-noname": socket.EAI_NONAME}
+
+
+def write_text(path, text):
+    path.write_text(text)
+    return path
+
+
+def without_network(argv):
+    """argv in a network namespace of its own, whose only interface is a loopback that is
+    down: a name it looks up beyond /etc/hosts reaches no DNS server (the resolver fails at
+    once), and no query leaves this machine, as the tests' network rule wants. As root (CI)
+    the namespace is made directly, otherwise in a user namespace."""
+    unshare = shutil.which("unshare") or pytest.fail("unshare (util-linux) is missing")
+    own = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    return [unshare, *own, "--net", "--", *argv]
+
+
+def gai_message(code):
+    """The C library's words for a getaddrinfo error, as the servers print them."""
+    libc = ctypes.CDLL(None)
+    libc.gai_strerror.restype = ctypes.c_char_p
+    return libc.gai_strerror(code).decode()
+
+
+def error_lines(out, message):
+    """The lines of a server's output that give a getaddrinfo error, with its words and any
+    leading time stamp ("1796222026: ", mosquitto's) taken out."""
+    return [re.sub(r"^\d+: ", "", line).replace(message, "<gai>")
+            for line in out.splitlines() if message in line]
+
+
+@pytest.mark.parametrize("kind", sorted(EAI))
+@pytest.mark.parametrize("name", sorted(RESOLVERS))
+def test_name_resolution_failure_stops_start_up_as_natively(name, kind, sockdrill, tmp_path):
+    """Natively, a listening address that does not resolve (`sockdrill.invalid`, looked up
+    with no network at all: EAI_AGAIN, or EAI_NONAME where the lookup stops at the hosts
+    file) makes the
+    server say so and exit. Under the fault on its getaddrinfo call of 127.0.0.1, the same
+    exit status and the same lines, with the injected error's words."""
+    port = free_port(HOST)
+    env = dict(os.environ, RES_OPTIONS="timeout:2 attempts:1")  # a bounded DNS wait
+    r = subprocess.run(without_network(RESOLVERS[name]("sockdrill.invalid", port, tmp_path)),
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                       env=env)
+    said = [gai_message(c) for c in EAI.values() if gai_message(c) in r.stdout + r.stderr]
+    assert r.returncode != 0 and said, f"native {name} (exit {r.returncode}): {r.stdout}{r.stderr}"
+    native_lines = error_lines(r.stdout + r.stderr, said[0])
+
+    spec = {"beanstalkd": f"{kind}=1@for=1", "mosquitto": f"{kind}=1@window=0ms-60s"}[name]
+    log = tmp_path / "faults.jsonl"
+    w = subprocess.run([str(sockdrill.binary), "wrap", "--seed", "1", "--log", str(log),
+                        "--faults", spec, "--", *RESOLVERS[name](HOST, port, tmp_path)],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                       cwd=tmp_path)
+    out = w.stdout + w.stderr
+    assert w.returncode == r.returncode, f"{name} under wrap --faults {spec}: {out}"
+    assert error_lines(out, gai_message(EAI[kind])) == native_lines, \
+        f"{name} under wrap --faults {spec}:\n{out}\nnatively:\n{r.stdout}{r.stderr}"
+    faults = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(f["fault"], f["op"], f["errno"]) for f in faults] == \
+        [(kind, "getaddrinfo", {"eai-again": "EAI_AGAIN", "eai-noname": "EAI_NONAME"}[kind])], \
+        faults
+
+
+@pytest.mark.parametrize("name", ["beanstalkd"])
+def test_window_spares_calls_outside_it(name, server, native, wrapped_server, tmp_path):
+    """The same faults aimed at a window that starts a minute after the server: it starts
+    (its getaddrinfo is spared), serves natively, and nothing is logged."""
+    spec = "eai-noname=1@window=60s-120s,enomem=1@window=60s-120s"
+    srv = start(wrapped_server, server, name, tmp_path, spec)
+    got = exchanges(srv.port, server.count, server.client)
+    assert srv.alive, f"{name} ended under wrap --faults {spec}: {srv.output()}"
+    assert got == native, \
+        f"{name} under wrap --faults {spec}:\n{show(got)}\nnative:\n{show(native)}"
+    assert srv.faults() == []
+
+
+@pytest.mark.parametrize("name", ["nginx", "dnsmasq"])
+def test_name_resolution_kinds_never_fire_without_a_resolver(name, server, native,
+                                                             wrapped_server, tmp_path):
+    """nginx and dnsmasq (their addresses given as numbers) resolve no name: eai-* are not
+    injected, the replies are the native ones, and `wrap` warns that they could never fire."""
+    spec = "eai-again=0.5,eai-noname=0.5"
+    srv = start(wrapped_server, server, name, tmp_path, spec)
+    got = exchanges(srv.port, server.count, server.client)
+    assert srv.alive, f"{name} ended under wrap --faults {spec}: {srv.output()}"
+    srv.stop()
+    assert got == native, \
+        f"{name} under wrap --faults {spec}:\n{show(got)}\nnative:\n{show(native)}"
+    assert srv.faults() == []
+    for kind in ("eai-again", "eai-noname"):
+        assert f"warning: {kind} could never fire: the program made no getaddrinfo call" in \
+            srv.output(), srv.output()
+
+
+def backend_by_name(argv):
+    """haproxy's argv with its backend server given as `ipv4@localhost`, resolved at start."""
+    def named(port, tmp):
+        out = argv(port, tmp)
+        cfg = tmp / "haproxy.cfg"
+        cfg.write_text(cfg.read_text().replace(f"server s1 {HOST}:", "server s1 ipv4@localhost:"))
+        return out
+    return named
+
+
+@pytest.mark.parametrize("name", ["haproxy"])
+def test_haproxy_resolves_its_backend_past_a_failed_getaddrinfo(name, server, native,
+                                                                wrapped_server, tmp_path):
+    """haproxy resolves a server's name with getaddrinfo and, when that fails, tries
+    gethostbyname (`str2ip2`, src/tools.c), which the preload leaves alone: under eai-* it
+    starts all the same, with its one getaddrinfo call refused, and serves natively."""
+    server.argv = backend_by_name(server.argv)
+    spec = "eai-again=1,eai-noname=1"
+    srv = start(wrapped_server, server, name, tmp_path, spec)
+    got = exchanges(srv.port, server.count, server.client)
+    faults = srv.faults()
+    assert srv.alive, f"{name} ended under wrap --faults {spec}: {srv.output()}"
+    check_new_log(name, spec, faults, {"getaddrinfo"})
+    assert len(faults) == 1, faults
+    assert got == native, \
+        f"{name} under wrap --faults {spec}:\n{show(got)}\nnative:\n{show(native)}"

@@ -72,7 +72,9 @@ static size_t random_input(uint8_t *buf, size_t cap, uint32_t *s)
 static int plans_equal(const struct sd_fuzz_plan *a, const struct sd_fuzz_plan *b)
 {
 	if (a->seed != b->seed || a->segment != b->segment ||
-	    memcmp(a->fault, b->fault, sizeof a->fault) || a->nclients != b->nclients ||
+	    memcmp(a->fault, b->fault, sizeof a->fault) ||
+	    memcmp(a->fault_kind, b->fault_kind, sizeof a->fault_kind) ||
+	    memcmp(a->fault_aim, b->fault_aim, sizeof a->fault_aim) || a->nclients != b->nclients ||
 	    a->together != b->together)
 		return 0;
 	for (int i = 0; i < a->nclients; i++) {
@@ -349,7 +351,11 @@ static void field_mutations_change_their_field(void **state)
 		int faults = 0;
 		for (int k = 0; k < SD_FZ_KINDS; k++) {
 			assert_true(q.fault[k] < 8);
-			faults += q.fault[k] != p.fault[k];
+			assert_true(q.fault_kind[k] < sd_fuzz_family(k, NULL));
+			assert_true(q.fault_aim[k] < SD_AIM_COUNT);
+			assert_true(q.fault[k] || (!q.fault_kind[k] && !q.fault_aim[k]));
+			faults += q.fault[k] != p.fault[k] || q.fault_kind[k] != p.fault_kind[k] ||
+				  q.fault_aim[k] != p.fault_aim[k];
 		}
 		assert_int_equal(faults, 1);
 
@@ -403,7 +409,7 @@ static void field_mutations_change_their_field(void **state)
 			}
 		assert_int_equal(afters, 1);
 	}
-	/* a fault that is on goes off as often as it changes level */
+	/* a fault that is on goes off as often as it changes (level, kind or aim) */
 	int off = 0, other = 0;
 	for (uint64_t seed = 1; seed <= 200; seed++) {
 		struct sd_fuzz_mutator mu = mutator(&text, seed);
@@ -412,7 +418,7 @@ static void field_mutations_change_their_field(void **state)
 		memset(p.fault, 5, sizeof p.fault);
 		assert_int_equal(sd_fuzz_mutate_plan(&mu, &p, SD_MOP_FAULT, NULL), 0);
 		for (int k = 0; k < SD_FZ_KINDS; k++)
-			if (p.fault[k] != 5)
+			if (p.fault[k] != 5 || p.fault_kind[k] || p.fault_aim[k])
 				off += p.fault[k] == 0, other += p.fault[k] != 0;
 	}
 	assert_int_equal(off + other, 200);
@@ -422,6 +428,54 @@ static void field_mutations_change_their_field(void **state)
 	three_each(&one, 1);
 	assert_int_equal(sd_fuzz_mutate_plan(&mu, &one, SD_MOP_FROM, NULL), -ENOENT);
 	assert_int_equal(sd_fuzz_mutate_plan(&mu, &one, SD_MOP_TOGETHER, NULL), -ENOENT);
+}
+
+/* The kinds a plan's slots ask for, and their aims, as bits. */
+static void kinds_seen(const struct sd_fuzz_plan *p, unsigned *kinds, unsigned *aims)
+{
+	for (int k = 0; k < SD_FZ_KINDS; k++)
+		if (p->fault[k]) {
+			*kinds |= 1u << sd_fuzz_plan_kind(p, k);
+			*aims |= 1u << p->fault_aim[k];
+		}
+}
+
+/* The fault mutation reaches every kind of the fault core and every aim, in inputs that keep
+ * them (decoded from the bytes it wrote); so do the engines' mutations, from an input with no
+ * fault at all. */
+static void fault_mutations_reach_every_kind_and_aim(void **state)
+{
+	(void)state;
+	struct sd_fuzz_plan p, q;
+	static uint8_t buf[4096], out[4096];
+	unsigned kinds = 0, aims = 0;
+	three_each(&p, 2);
+	for (uint64_t seed = 1; seed <= 2000; seed++) {
+		struct sd_fuzz_mutator mu = mutator(&text, seed);
+		assert_int_equal(sd_fuzz_mutate_plan(&mu, &p, SD_MOP_FAULT, NULL), 0);
+		size_t n = sd_fuzz_plan_encode(&p, buf, sizeof buf);
+		sd_fuzz_plan_decode(buf, n, &text, &q);
+		assert_true(plans_equal(&p, &q));
+		kinds_seen(&q, &kinds, &aims);
+	}
+	assert_int_equal(kinds, (1u << SD_FK_KINDS) - 1);
+	assert_int_equal(aims, (1u << SD_AIM_COUNT) - 1);
+
+	three_each(&p, 2);
+	size_t n = sd_fuzz_plan_encode(&p, buf, sizeof buf);
+	kinds = aims = 0;
+	for (uint64_t seed = 1; seed <= 6000; seed++) { /* a chain, as a campaign's corpus grows */
+		struct sd_fuzz_mutator mu = mutator(&text, seed);
+		size_t r = sd_fuzz_mutate(&mu, buf, n, out, sizeof out, NULL, 0);
+		if (mu.last == SD_MOP_FAULT) {
+			sd_fuzz_plan_decode(out, r, &text, &q);
+			kinds_seen(&q, &kinds, &aims);
+			memcpy(buf, out, r), n = r;
+		}
+		sd_fuzz_mutator_free(&mu);
+	}
+	assert_int_equal(kinds, (1u << SD_FK_KINDS) - 1);
+	assert_int_equal(aims, (1u << SD_AIM_COUNT) - 1);
 }
 
 /* Clients added, removed and run twice: the count moves by one, every client still connects
@@ -508,10 +562,13 @@ static void crossover_takes_from_the_other_input(void **state)
 	three_each(&p, 1);
 	tplan(&other, 1);
 	other.seed = 77, other.segment = 5, other.fault[SD_FZ_RESET] = 3;
+	other.fault_kind[SD_FZ_RESET] = 3, other.fault_aim[SD_FZ_RESET] = SD_AIM_FOURTH;
 	q = p;
 	assert_int_equal(sd_fuzz_mutate_plan(&mu, &q, SD_MOP_CROSS_HEADER, &other), 0);
 	assert_true(q.seed == 77 && q.segment == 5);
 	assert_memory_equal(q.fault, other.fault, sizeof q.fault);
+	assert_memory_equal(q.fault_kind, other.fault_kind, sizeof q.fault_kind);
+	assert_memory_equal(q.fault_aim, other.fault_aim, sizeof q.fault_aim);
 	assert_int_equal(q.nclients, 1);
 	assert_int_equal(q.c[0].nmsgs, 3); /* the dialogs stay */
 	assert_int_equal(sd_fuzz_mutate_plan(&mu, &p, SD_MOP_CROSS_HEADER, NULL), -ENOENT);
@@ -929,6 +986,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(swap_exchanges_two_messages),
 	T(raw_mutation_changes_a_messages_bytes),
 	T(field_mutations_change_their_field),
+	T(fault_mutations_reach_every_kind_and_aim),
 	T(client_mutations_keep_the_ports_they_follow),
 	T(crossover_takes_from_the_other_input),
 	T(outputs_fit_and_keep_the_structure),

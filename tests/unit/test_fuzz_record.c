@@ -12,10 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sockdrill/fault.h>
 #include <sockdrill/fuzz.h>
 #include <sockdrill/scenario.h>
 
 #include "fuzz_inputs.h"
+#include "fuzz_internal.h"
 #include "sd_test.h"
 
 #define PORT      7400
@@ -333,6 +335,44 @@ static void server_faults_are_settings_and_annotations(void **state)
 	unlink(path);
 }
 
+/* The kinds of the slots' families and their aims are written as the spec says them: the
+ * input's description, server-faults that read back to the spec the run had, the faults
+ * injected as annotations; the replay applies them again. */
+static void family_kinds_are_written_with_their_aims(void **state)
+{
+	(void)state;
+	struct sd_fuzz_server s = {
+		.serve = line_echo, .port = PORT, .requests = reqs, .nrequests = 3};
+	struct sd_fuzz_plan p;
+	uint8_t in[256];
+	char path[256], out[8192], verdict[1024], err[256];
+	tplan(&p, 1);
+	p.seed = 5;
+	p.fault[SD_FZ_DELAY] = 7, p.fault_kind[SD_FZ_DELAY] = 1; /* latency */
+	p.fault[SD_FZ_RESET] = 1, p.fault_kind[SD_FZ_RESET] = 4; /* limit-data */
+	p.fault_aim[SD_FZ_RESET] = SD_AIM_LATER;
+	tmsg(&p, 0, 0, NULL, 0, SD_AFTER_REPLY);
+	temp_name(path, sizeof path, "scenario");
+	int st = record(&s, in, tinput(&p, in, sizeof in), path, out, sizeof out);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	const char *text = slurp(path);
+	const char *spec = "latency=20~10,limit-data=65536@after=3";
+	char line[256];
+	snprintf(line, sizeof line, "faults on the server's calls: %s\n", spec);
+	assert_non_null(strstr(text, line));
+	snprintf(line, sizeof line, "\nset server-faults \"%s\"\nset server-seed 5\n", spec);
+	assert_non_null(strstr(text, line));
+	struct sd_fault_spec want, got;
+	sd__fz_fault_spec(&p, &want);
+	assert_int_equal(sd_fault_parse(spec, &got, err, sizeof err), 0);
+	assert_memory_equal(&want, &got, sizeof want);
+	assert_non_null(strstr(text, "\n# server fault: a1 call 1 recv: latency"));
+	st = replay(&s, path, NULL, verdict, sizeof verdict, out, sizeof out);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_string_equal(strtok(verdict, "\n"), "passed");
+	unlink(path);
+}
+
 /* A run longer than a scenario file holds is cut below the parser's 1 MiB, says so in the
  * file and on stderr, and the cut file still reads and replays. */
 static void long_run_is_cut_below_the_bound(void **state)
@@ -393,9 +433,13 @@ static void bad_files_are_harness_errors(void **state)
 }
 
 const struct CMUnitTest sd_unit_tests[] = {
-	T(echo_run_replays_in_process),           T(port_from_a_reply_is_a_variable),
-	T(deadlock_is_written_as_a_blocked_call), T(server_faults_are_settings_and_annotations),
-	T(long_run_is_cut_below_the_bound),       T(bad_files_are_harness_errors),
+	T(echo_run_replays_in_process),
+	T(port_from_a_reply_is_a_variable),
+	T(deadlock_is_written_as_a_blocked_call),
+	T(server_faults_are_settings_and_annotations),
+	T(long_run_is_cut_below_the_bound),
+	T(bad_files_are_harness_errors),
+	T(family_kinds_are_written_with_their_aims),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
 const char sd_unit_module[] = "fuzz_record";
