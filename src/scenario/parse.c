@@ -19,60 +19,6 @@
 
 #include "sc_internal.h"
 
-/* Option names stand for these numbers until the runner maps them to (level, name). */
-enum { OPT_BASE = 100000 };
-static const char *const opt_names[] = {
-	"SO_REUSEADDR", "SO_REUSEPORT",  "SO_KEEPALIVE", "SO_SNDBUF",   "SO_RCVBUF",
-	"SO_LINGER",    "SO_RCVTIMEO",   "SO_SNDTIMEO",  "TCP_NODELAY", "IPV6_V6ONLY",
-	"SO_TYPE",      "SO_ACCEPTCONN", "TCP_INQ"};
-#define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
-
-static const struct {
-	const char *name;
-	int64_t value;
-} consts[] = {
-	{"inet", AF_INET},
-	{"inet6", AF_INET6},
-	{"NONBLOCK", SOCK_NONBLOCK},
-	{"MSG_PEEK", MSG_PEEK},
-	{"MSG_WAITALL", MSG_WAITALL},
-	{"MSG_DONTWAIT", MSG_DONTWAIT},
-	{"MSG_NOSIGNAL", MSG_NOSIGNAL},
-	{"MSG_OOB", MSG_OOB},
-	{"MSG_TRUNC", MSG_TRUNC},
-	{"FIONREAD", FIONREAD},
-	{"SIOCINQ", SIOCINQ},
-	{"SIOCOUTQ", SIOCOUTQ},
-	{"EPOLL_CTL_ADD", EPOLL_CTL_ADD},
-	{"EPOLL_CTL_MOD", EPOLL_CTL_MOD},
-	{"EPOLL_CTL_DEL", EPOLL_CTL_DEL},
-	{"EPOLLIN", EPOLLIN},
-	{"EPOLLOUT", EPOLLOUT},
-	{"EPOLLRDHUP", EPOLLRDHUP},
-	{"EPOLLPRI", EPOLLPRI},
-	{"EPOLLERR", EPOLLERR},
-	{"EPOLLHUP", EPOLLHUP},
-	{"EPOLLET", (int32_t)EPOLLET}, /* bit 31: as the C int epoll_event.events is read as */
-	{"EPOLLONESHOT", EPOLLONESHOT},
-	{"SHUT_RD", SHUT_RD},
-	{"SHUT_WR", SHUT_WR},
-	{"SHUT_RDWR", SHUT_RDWR},
-	{"IN", POLLIN},
-	{"OUT", POLLOUT},
-	{"ERR", POLLERR},
-	{"HUP", POLLHUP},
-	{"RDHUP", POLLRDHUP},
-	{"NVAL", POLLNVAL},
-	{"PRI", POLLPRI},
-};
-static const char *const poll_names[] = {"IN", "OUT", "ERR", "HUP", "RDHUP", "NVAL", "PRI"};
-
-int sd__sc_option(int64_t v)
-{
-	return v >= OPT_BASE && v < OPT_BASE + NOPTS ? (int)(v - OPT_BASE) : -1;
-}
-const char *sd__sc_option_name(int i) { return opt_names[i]; }
-
 enum { A_FD = 1, A_NUM, A_ADDR, A_DATA, A_OPT, A_KW };
 static const struct {
 	const char *name;
@@ -501,21 +447,6 @@ static int address_any(struct cur *c, struct sc_value *v, int *any_port)
 
 static int address(struct cur *c, struct sc_value *v) { return address_any(c, v, NULL); }
 
-static int lookup_const(const char *name, int64_t *out)
-{
-	for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
-		if (!strcmp(consts[i].name, name)) {
-			*out = consts[i].value;
-			return 0;
-		}
-	for (int i = 0; i < NOPTS; i++)
-		if (!strcmp(opt_names[i], name)) {
-			*out = OPT_BASE + i;
-			return 0;
-		}
-	return -1;
-}
-
 /* NAME|NAME|... resolved to the OR of their values. */
 static int flags(struct cur *c, int64_t *out)
 {
@@ -526,7 +457,7 @@ static int flags(struct cur *c, int64_t *out)
 		int64_t v;
 		if (ident(c, name, sizeof name, "a name") < 0)
 			return -1;
-		if (lookup_const(name, &v) < 0)
+		if (sd__sc_lookup_const(name, &v) < 0)
 			return fail(c, s, "unknown name '%s'", name);
 		*out |= v;
 		ws(c);
@@ -589,14 +520,6 @@ static int value(struct cur *c, struct sc_value *v)
 }
 
 static int is_errno_name(const char *n) { return sd_errno_by_name(n) != 0; }
-
-static int is_poll_name(const char *n)
-{
-	for (size_t i = 0; i < sizeof poll_names / sizeof poll_names[0]; i++)
-		if (!strcmp(poll_names[i], n))
-			return 1;
-	return 0;
-}
 
 /* 'match /RE/ [as A, B]': the expression compiled (POSIX ERE), the names its groups go to. */
 static int regex_expectation(struct cur *c, struct sc_expect *e)
@@ -702,7 +625,7 @@ static int same_list_after_bar(const struct cur *c, int errs)
 		return 0;
 	memcpy(name, s, (size_t)(q - s));
 	name[q - s] = 0;
-	return errs ? is_errno_name(name) : is_poll_name(name);
+	return errs ? is_errno_name(name) : sd__sc_is_poll_name(name);
 }
 
 /* '< N', '<= $X', '> N', '>= N', '!= N': a comparison of the result with a number or a
@@ -942,7 +865,7 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		e->kind = E_PREFIX;
 		return string_interp(c, &e->str, &e->interp);
 	}
-	int errs = is_errno_name(name), polls = is_poll_name(name);
+	int errs = is_errno_name(name), polls = sd__sc_is_poll_name(name);
 	if (!errs && !polls)
 		return fail(c, s,
 			    "unknown expectation '%s' (an errno name such as ECONNREFUSED, "
@@ -957,7 +880,7 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 			e->errs[e->nerrs++] = (uint16_t)sd_errno_by_name(name);
 		} else {
 			int64_t v = 0;
-			lookup_const(name, &v);
+			sd__sc_lookup_const(name, &v);
 			e->lo |= v;
 		}
 		ws(c);
@@ -968,7 +891,7 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		const char *ns = c->p;
 		if (ident(c, name, sizeof name, "a name after '|'") < 0)
 			return -1;
-		if (errs ? !is_errno_name(name) : !is_poll_name(name))
+		if (errs ? !is_errno_name(name) : !sd__sc_is_poll_name(name))
 			return fail(c, ns, "'%s' is not %s", name,
 				    errs ? "an errno name" : "a poll flag");
 	}
@@ -1116,9 +1039,10 @@ static int call_expr(struct cur *c, struct stmt *m)
 			} else if (st->call == C_SETSOCKOPT && st->nargs == 2 && c->p < c->eol &&
 				   *c->p == '{') {
 				int64_t on, secs;
-				int linger = sd__sc_option(m->args[1].num) >= 0 &&
-					     !strcmp(opt_names[sd__sc_option(m->args[1].num)],
-						     "SO_LINGER");
+				int linger =
+					sd__sc_option(m->args[1].num) >= 0 &&
+					!strcmp(sd__sc_option_name(sd__sc_option(m->args[1].num)),
+						"SO_LINGER");
 				if (linger_pair(c, &on, &secs, !linger) < 0)
 					return -1;
 				memset(v, 0, sizeof *v);

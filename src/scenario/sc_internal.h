@@ -316,6 +316,10 @@ void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct 
 /* Poll or epoll flags as "IN|OUT|RDHUP". */
 void sd__sc_show_flags(int64_t v, char *out, size_t size);
 
+/* names.c: the value a name stands for (flags, constants, an option's number): 0, or -1 when
+ * the name is unknown; whether a name is a poll flag. */
+int sd__sc_lookup_const(const char *name, int64_t *out);
+int sd__sc_is_poll_name(const char *name);
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
 
