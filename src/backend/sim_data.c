@@ -317,7 +317,9 @@ static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iov
 	int peek = flags & MSG_PEEK;
 	struct iovec out[64];
 	int n = iov_advance(iov, iovcnt, skip, out), i = 0;
-	size_t done = 0, oo = 0, cskip = peek ? skip : 0;
+	/* a peek starts past SO_PEEK_OFF's offset, when it is set */
+	size_t done = 0, oo = 0,
+	       cskip = peek ? skip + (k->peek_off > 0 ? (size_t)k->peek_off : 0) : 0;
 	struct sd__chunk *c = k->in_head;
 	while (c && c->arrive <= s->now && done < len && i < n) {
 		size_t avail = c->len - c->off;

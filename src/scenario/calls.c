@@ -205,7 +205,8 @@ static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
 		   {"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
 		   {"SO_TYPE", SOL_SOCKET, SO_TYPE},
 		   {"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN},
-		   {"TCP_INQ", IPPROTO_TCP, TCP_INQ}};
+		   {"TCP_INQ", IPPROTO_TCP, TCP_INQ},
+		   {"SO_PEEK_OFF", SOL_SOCKET, SO_PEEK_OFF}};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (!strcmp(map[i].name, n))
 			return sd_setsockopt(net, fd, map[i].level, map[i].opt, &iv, sizeof iv);
@@ -235,6 +236,7 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 		   : !strcmp(n, "IPV6_V6ONLY")  ? IPV6_V6ONLY
 		   : !strcmp(n, "SO_TYPE")      ? SO_TYPE
 		   : !strcmp(n, "TCP_INQ")      ? TCP_INQ
+		   : !strcmp(n, "SO_PEEK_OFF")  ? SO_PEEK_OFF
 						: SO_ACCEPTCONN;
 	int v = 0;
 	socklen_t l = sizeof v;

@@ -14,7 +14,7 @@ enum { OPT_BASE = 100000 };
 static const char *const opt_names[] = {
 	"SO_REUSEADDR", "SO_REUSEPORT",  "SO_KEEPALIVE", "SO_SNDBUF",   "SO_RCVBUF",
 	"SO_LINGER",    "SO_RCVTIMEO",   "SO_SNDTIMEO",  "TCP_NODELAY", "IPV6_V6ONLY",
-	"SO_TYPE",      "SO_ACCEPTCONN", "TCP_INQ"};
+	"SO_TYPE",      "SO_ACCEPTCONN", "TCP_INQ",      "SO_PEEK_OFF"};
 #define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
 
 static const struct {
