@@ -47,6 +47,41 @@ def test_suite_passes_on_sim_and_real(sockdrill):
                          rf"requires \S+ and this kernel (?:is|has) \S+$", r.stdout, re.M)
 
 
+
+KERNEL = ROOT / "corpus" / "kernel"
+
+
+def test_kernel_suite_passes_on_sim_and_real(sockdrill):
+    """corpus/kernel: Linux's selftests and packetdrill's API scripts, with the kernel as the
+    oracle. Every file names its source in its first line and passes on both backends."""
+    files = sorted(KERNEL.rglob("*.sd"))
+    assert {f.parent.name for f in files} == {"bind_wildcard", "selftests", "packetdrill"}
+    assert len(list((KERNEL / "bind_wildcard").glob("*.sd"))) == 44  # every variant of the table
+    for f in files:
+        first = f.read_text().splitlines()[0]
+        sources = ("tools/testing/selftests/net/", "gtests/net/tcp/", "testcases/tcp/")
+        assert first.startswith("# ") and any(s in first for s in sources), f
+        assert not_applicable_on_real(f) is False, f  # none may be skipped on this kernel
+    r = run(sockdrill, "--backend", "both", str(KERNEL))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    n = len(files)
+    assert f"scenarios: {2 * n} passed, 0 failed" in r.stdout.splitlines()
+    assert re.search(rf"^run: {n} scenario files on sim and real, [0-9.]+ s; "
+                     rf"sim: {n} passed, 0 failed; real: {n} passed, 0 failed$", r.stdout, re.M)
+
+
+def test_kernel_bind_wildcard_files_match_their_generator(tmp_path):
+    """The bind_wildcard files are generate.py's output: an edit to one of them, or to the
+    table, without the other would make the two disagree."""
+    subprocess.run(["/usr/bin/python3", str(KERNEL / "bind_wildcard" / "generate.py"),
+                    str(tmp_path)], check=True, timeout=60)
+    made = sorted(p.name for p in tmp_path.glob("*.sd"))
+    kept = sorted(p.name for p in (KERNEL / "bind_wildcard").glob("*.sd"))
+    assert made == kept
+    for name in made:
+        assert (tmp_path / name).read_text() == (KERNEL / "bind_wildcard" / name).read_text(), name
+
+
 def test_each_backend_alone(sockdrill):
     for backend in ("sim", "real"):
         r = run(sockdrill, "--backend", backend, str(SUITE / "qa"))
