@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sockdrill/errors.h>
 #include <sockdrill/fault.h>
 
 static int parse_prob(const char *v, double *out)
@@ -690,29 +691,15 @@ void sd_fault_decide_at(const struct sd_fault_spec *s, uint64_t seed, uint64_t c
 	time_kinds(s, seed, conn, call, op, len, t, d);
 }
 
-/* The errno names the decisions inject, for the log and the trace. */
+/* The name of an injected error for the log and the trace: the errno table's (errors.c),
+ * or a resolver's EAI_* code, which shares the field (negative numbers in glibc). */
 static const char *err_name(int e)
 {
-	static const struct {
-		int e;
-		const char *name;
-	} names[] = {{EINTR, "EINTR"},
-		     {EAGAIN, "EAGAIN"},
-		     {ECONNRESET, "ECONNRESET"},
-		     {EMFILE, "EMFILE"},
-		     {ENFILE, "ENFILE"},
-		     {ECONNABORTED, "ECONNABORTED"},
-		     {ECONNREFUSED, "ECONNREFUSED"},
-		     {ETIMEDOUT, "ETIMEDOUT"},
-		     {EPIPE, "EPIPE"},
-		     {ENOBUFS, "ENOBUFS"},
-		     {ENOMEM, "ENOMEM"},
-		     {EAI_AGAIN, "EAI_AGAIN"},
-		     {EAI_NONAME, "EAI_NONAME"}};
-	for (size_t i = 0; e && i < sizeof names / sizeof names[0]; i++)
-		if (names[i].e == e)
-			return names[i].name;
-	return NULL;
+	if (e == EAI_AGAIN)
+		return "EAI_AGAIN";
+	if (e == EAI_NONAME)
+		return "EAI_NONAME";
+	return e > 0 ? sd_errname(e) : NULL;
 }
 
 /* "a1": the role letter and the ordinal of a connection. */

@@ -100,6 +100,39 @@ BAD = [
     ("unassigned.sd", b'a: send(C, "x")\n', "unassigned.sd:1:9: unknown variable $C (no line before"),
     ("target.sd", b"a: sleep($TARGET_PORT) -> 0\n",
      "target.sd:1:10: unknown variable $TARGET_PORT (only 'sockdrill run --target'"),
+    ("cmp.sd", b"a: L = socket(inet) -> >= fd\n", "cmp.sd:1:27: >= takes a number or a variable"),
+    ("cmpop.sd", b"a: L = socket(inet) -> =< 1\n", "cmpop.sd:1:24: unexpected '=' in an expectation"),
+    ("cmpvar.sd", b"a: L = socket(inet) -> < $X\n", "cmpvar.sd:1:26: unknown variable $X"),
+    ("parity.sd", b"a: L = socket(inet) -> even odd\n", "parity.sd:1:29: unexpected 'o'"),
+    ("addrexp.sd", b"a: L = socket(inet)\na: port(L) -> 127.0.0.1:*\n",
+     "addrexp.sd:2:15: an address expectation is only for addr, peer"),
+    ("addrport.sd", b"a: L = socket(inet)\na: addr(L) -> [::1]:x\n", "addrport.sd:2:21: expected a number"),
+    ("addrarg.sd", b"a: L = socket(inet)\na: bind(L, \"x\")\n",
+     "addrarg.sd:2:12: argument 2 of bind must be an address (ADDR:PORT or $A)"),
+    ("ioctlreq.sd", b"a: L = socket(inet)\na: ioctl(L, MSG_PEEK)\n",
+     "ioctlreq.sd:2:4: ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ"),
+    ("ioctlvar.sd", b"a: L = socket(inet)\na: ioctl(L, $L)\n",
+     "ioctlvar.sd:2:4: ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ, not a variable"),
+    ("sendto.sd", b"a: L = socket(inet)\na: sendto(L, \"x\")\n", "sendto.sd:2:4: sendto needs at least 3 arguments"),
+    ("unspec.sd", b"a: L = socket(inet)\na: connect(L, AF_INET)\n", "unspec.sd:2:15: unknown name 'AF_INET'"),
+    ("recvmsgaddr.sd", b"a: L = socket(inet)\na: recvmsg(L, 5) -> 127.0.0.1:0\n",
+     "recvmsgaddr.sd:2:21: an address expectation is only for addr, peer"),
+    ("epollmax.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0, 65)\n",
+     "epollmax.sd:2:4: epoll_wait takes at most 64 events at once (1..64)"),
+    ("epollcolon.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0) -> {E IN}\n", "epollcolon.sd:2:27: expected ':'"),
+    ("epollcall.sd", b"a: E = epoll_create()\na: close(E) -> {}\n",
+     "epollcall.sd:2:16: an events expectation {...} is only for epoll_wait"),
+    ("epollflag.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0) -> {E: EPOLLET}\n",
+     "epollflag.sd:2:28: epoll_wait reports IN, OUT, RDHUP, PRI, ERR, HUP"),
+    ("epollvar.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0) -> {X: IN}\n", "epollvar.sd:2:25: unknown variable $X"),
+    ("lingeropt.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_RCVBUF, {1, 2})\n",
+     "lingeropt.sd:2:29: an {ON, SECONDS} pair is SO_LINGER's, for setsockopt and getsockopt"),
+    ("lingeron.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_LINGER, {2, 2})\n",
+     "lingeron.sd:2:30: SO_LINGER's ON is 0 or 1"),
+    ("lingersecs.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_LINGER, {1, -2})\n",
+     "lingersecs.sd:2:33: SO_LINGER's seconds are 0..2147483647"),
+    ("patvar.sd", b"a: L = socket(inet)\na: recv(L, 5) -> pattern($N)\n",
+     "patvar.sd:2:26: unknown variable $N"),
 ]
 
 
@@ -640,3 +673,34 @@ def test_connection_kinds_on_both_backends(sockdrill, tmp_path):
             ("a1", "send", "limit-data", 0), ("a2", "send", "timeout", 0),
             ("c1", "close", "slow-close", 0)]
     assert got == once + once
+
+
+def test_keep_going_reports_every_failing_step(sockdrill, tmp_path):
+    path = tmp_path / "many.sd"
+    path.write_text(SERVER + "c: send(C, \"ab\") -> 3\n"
+                    "repeat 2 {\n  c: send(C, \"x\") -> even\n}\nc: close(C) -> 0\n")
+    out_json, out_xml = tmp_path / "r.json", tmp_path / "r.xml"
+    r = run(sockdrill, "--backend", "both", "--keep-going", "--json", out_json,
+            "--junit", out_xml, path, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    for backend in ("sim", "real"):
+        lines = re.findall(rf"^      {backend}: {re.escape(str(path))}:(\d+): .*$", r.stdout, re.M)
+        assert lines == ["8", "10", "10"], r.stdout
+        assert re.search(rf"^      reproduce: ./sockdrill run --backend {backend} .*--keep-going ",
+                         r.stdout, re.M)
+    doc = json.loads(out_json.read_text())
+    for res in doc["results"]:
+        assert res["status"] == "failed" and res["failed_steps"] == 3
+        assert res["failures"][0] == res["message"]
+        assert [f.split(":")[1] for f in res["failures"]] == ["8", "10", "10"]
+        assert res["failures"][2].endswith("(iteration 1): expected even, got 1")
+        assert [o["ok"] for o in res["outcomes"]][-1] is True  # the close after them ran
+    cases = ET.parse(out_xml).getroot().findall(".//testcase")
+    assert len(cases) == 2
+    for case in cases:
+        assert len(case.find("failure").text.strip().splitlines()) == 3
+    # without it, the first failure ends the run, as before
+    r = run(sockdrill, "--json", out_json, path, timeout=60)
+    assert r.returncode == 1
+    res = json.loads(out_json.read_text())["results"][0]
+    assert res["failed_steps"] == 1 and len(res["failures"]) == 1 and len(res["outcomes"]) == 8
