@@ -1267,11 +1267,19 @@ static int spec_text(struct cur *c, const char *setting, char *out, size_t size)
 	return 0;
 }
 
+#define TUNABLE_NAMES                                                                              \
+	"hz, syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, "     \
+	"rmem-max"
+static int profile_setting(struct cur *c, struct sd_scenario *sc);
+
 static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_options *opt)
 {
 	char name[32];
 	const char *s = (ws(c), c->p);
 	int64_t v;
+	int prof = profile_setting(c, sc);
+	if (prof)
+		return prof < 0 ? -1 : 0;
 	if (ident(c, name, sizeof name, "a setting name") < 0)
 		return -1;
 	if (!strcmp(name, "server") && c->p < c->eol && *c->p == '-') {
@@ -1318,49 +1326,103 @@ static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_opt
 		 strcmp(name, "server-seed"))
 		return fail(c, s,
 			    "unknown setting '%s' (seed, segment, preempt, timeout, faults, "
-			    "server-faults, server-seed)",
+			    "server-faults, server-seed, unprivileged, " TUNABLE_NAMES ")",
 			    name);
 	else
 		return fail(c, vs, "value out of range for %s", name);
 	return 0;
 }
 
+#define TUNABLE(name, opt, field, lo, hi)                                                          \
+	{                                                                                          \
+		name, opt, offsetof(struct sd_sim_profile, field), 0, 0, lo, hi                    \
+	}
+/* The ranges are the sim's (src/backend/sim.c), so that a file it accepts always opens a sim. */
 const struct sc_tunable sc_tunables[] = {
-	{"hz", "hz", offsetof(struct sd_sim_profile, hz)},
-	{"syn-retries", "syn_retries", offsetof(struct sd_sim_profile, syn_retries)},
-	{"syn-linear-timeouts", "syn_linear_timeouts",
-	 offsetof(struct sd_sim_profile, syn_linear_timeouts)},
-	{"fin-timeout", "fin_timeout", offsetof(struct sd_sim_profile, fin_timeout)},
+	TUNABLE("hz", "hz", hz, 24, 10000),
+	TUNABLE("syn-retries", "syn_retries", syn_retries, 1, 127),
+	TUNABLE("syn-linear-timeouts", "syn_linear_timeouts", syn_linear_timeouts, 0, 127),
+	TUNABLE("fin-timeout", "fin_timeout", fin_timeout, 1, 1 << 20),
+	{"port-range", "ports", offsetof(struct sd_sim_profile, port_lo),
+	 offsetof(struct sd_sim_profile, port_hi), 1, 1, 65535},
+	TUNABLE("somaxconn", "somaxconn", somaxconn, 0, 1 << 30),
+	TUNABLE("wmem-max", "wmem_max", wmem_max, 2304, 1 << 30),
+	TUNABLE("rmem-max", "rmem_max", rmem_max, 2304, 1 << 30),
 };
 const int sc_ntunables = (int)(sizeof sc_tunables / sizeof sc_tunables[0]);
 
-/* 'requires TUNABLE=N': a kernel-profile value the file's expectations hold for. */
-static int require_tunable(struct cur *c, struct sd_scenario *sc, const char *s, size_t n)
+static int find_tunable(const char *s, size_t n)
 {
 	int f = 0;
 	while (f < sc_ntunables &&
 	       (strlen(sc_tunables[f].name) != n || strncmp(sc_tunables[f].name, s, n)))
 		f++;
-	if (f == sc_ntunables)
-		return fail(c, s,
-			    "unknown kernel tunable '%.*s' (hz, syn-retries, syn-linear-timeouts, "
-			    "fin-timeout)",
-			    (int)(n > 40 ? 40 : n), s);
+	return f < sc_ntunables ? f : -1;
+}
+
+/* The value of 'requires TUNABLE=N' or 'set TUNABLE N' (a pair: LO-HI), at c->p: a
+ * kernel-profile value the sim runs the file with and the kernel must have (the kernel is the
+ * oracle: a file cannot change the host's sysctls, so on real it is otherwise not applicable). */
+static int tunable_value(struct cur *c, struct sd_scenario *sc, int f, const char *s, int is_set)
+{
+	const struct sc_tunable *t = &sc_tunables[f];
 	for (int i = 0; i < sc->nreqs; i++)
 		if (sc->reqs[i].field == f)
-			return fail(c, s, "line %d already requires %s", sc->reqs[i].line,
-				    sc_tunables[f].name);
+			return fail(c, s, "line %d already %s %s", sc->reqs[i].line,
+				    sc->reqs[i].is_set ? "sets" : "requires", t->name);
 	if (sc->nreqs == SC_MAX_REQUIRES)
-		return fail(c, s, "more than %d 'requires' values in one file", SC_MAX_REQUIRES);
-	c->p++; /* '=' */
+		return fail(c, s, "more than %d kernel tunables in one file", SC_MAX_REQUIRES);
 	const char *vs = c->p;
-	int64_t v;
+	int64_t v, hi = 0;
 	if (number(c, &v) < 0)
 		return -1;
-	if (v < 0 || v > 100000)
-		return fail(c, vs, "value out of range for %s (0..100000)", sc_tunables[f].name);
-	sc->reqs[sc->nreqs++] = (struct sc_require){f, (long)v, c->line};
+	if (t->pair) {
+		if (c->p >= c->eol || *c->p != '-')
+			return fail(c, vs, "%s takes LO-HI, e.g. 40000-40999", t->name);
+		c->p++;
+		if (number(c, &hi) < 0)
+			return -1;
+	}
+	if (v < t->lo || v > t->hi || (t->pair && (hi < v || hi > t->hi)))
+		return fail(c, vs, "value out of range for %s (%ld..%ld%s)", t->name, t->lo, t->hi,
+			    t->pair ? ", LO <= HI" : "");
+	sc->reqs[sc->nreqs++] = (struct sc_require){f, (long)v, (long)hi, c->line, is_set};
 	return 0;
+}
+
+/* 'requires TUNABLE=N': a kernel-profile value the file's expectations hold for. */
+static int require_tunable(struct cur *c, struct sd_scenario *sc, const char *s, size_t n)
+{
+	int f = find_tunable(s, n);
+	if (f < 0)
+		return fail(c, s, "unknown kernel tunable '%.*s' (" TUNABLE_NAMES ")",
+			    (int)(n > 40 ? 40 : n), s);
+	c->p++; /* '=' */
+	return tunable_value(c, sc, f, s, 0);
+}
+
+/* 'set TUNABLE N' and 'set unprivileged': 1 when the word at c->p is one (handled), 0 when
+ * it is another setting (c->p left where it was), -1 on an error. */
+static int profile_setting(struct cur *c, struct sd_scenario *sc)
+{
+	const char *s = c->p;
+	while (c->p < c->eol && (is_id(*c->p) || *c->p == '-'))
+		c->p++;
+	size_t n = (size_t)(c->p - s);
+	if (n == 12 && !strncmp(s, "unprivileged", 12)) {
+		if (sc->unprivileged)
+			return fail(c, s, "line %d already sets unprivileged",
+				    sc->unprivileged_line);
+		sc->unprivileged = 1, sc->unprivileged_line = c->line;
+		return 1;
+	}
+	int f = find_tunable(s, n);
+	if (f < 0) {
+		c->p = s;
+		return 0;
+	}
+	ws(c);
+	return tunable_value(c, sc, f, s, 1) < 0 ? -1 : 1;
 }
 
 /* 'requires one-role', 'requires no-one-role' or 'requires TUNABLE=N': the kernel the file

@@ -1433,9 +1433,46 @@ void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_op
 			 opt && opt->profile ? ",profile=" : "",
 			 opt && opt->profile ? opt->profile : "");
 	/* and the tunables it requires, over any profile's (explicit options win) */
-	for (int i = 0; i < sc->nreqs && n > 0 && (size_t)n < size; i++)
-		n += snprintf(buf + n, size - (size_t)n, ",%s=%ld",
-			      sc_tunables[sc->reqs[i].field].option, sc->reqs[i].value);
+	for (int i = 0; i < sc->nreqs && n > 0 && (size_t)n < size; i++) {
+		const struct sc_require *r = &sc->reqs[i];
+		if (sc_tunables[r->field].pair)
+			n += snprintf(buf + n, size - (size_t)n, ",%s=%ld-%ld",
+				      sc_tunables[r->field].option, r->value, r->hi);
+		else
+			n += snprintf(buf + n, size - (size_t)n, ",%s=%ld",
+				      sc_tunables[r->field].option, r->value);
+	}
+	if (sc->unprivileged && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, ",unprivileged");
+}
+
+/* Whether this process binds below 1024 as 'set unprivileged' describes (EACCES): it lacks
+ * CAP_NET_BIND_SERVICE (root has it) and the kernel keeps the default
+ * net.ipv4.ip_unprivileged_port_start of 1024. 1 yes, 0 no, with why in `why`. */
+static int host_unprivileged(char *why, size_t size)
+{
+	char line[256];
+	unsigned long long cap = ~0ull;
+	long start = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "CapEff: %llx", &cap) == 1)
+			break;
+	if (f)
+		fclose(f);
+	f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+	if (f && fscanf(f, "%ld", &start) != 1)
+		start = -1;
+	if (f)
+		fclose(f);
+	if (cap & (1ull << 10)) /* CAP_NET_BIND_SERVICE, or a status that could not be read */
+		snprintf(why, size,
+			 "this process may bind ports below 1024 (CAP_NET_BIND_SERVICE)");
+	else if (start != 1024)
+		snprintf(why, size, "this kernel has ip_unprivileged_port_start=%ld", start);
+	else
+		return 1;
+	return 0;
 }
 
 /* On real, a file whose 'requires' this kernel does not meet is not applicable (or, when the
@@ -1459,6 +1496,16 @@ static int kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res)
 			return 1;
 		}
 	}
+	if (sc->unprivileged) {
+		char why[120];
+		if (!host_unprivileged(why, sizeof why)) {
+			snprintf(res->message, sizeof res->message,
+				 "%s:%d: not applicable: the file sets unprivileged and %s",
+				 sc->path, sc->unprivileged_line, why);
+			res->passed = 0, res->skipped = 1;
+			return 1;
+		}
+	}
 	if (!sc->nreqs)
 		return 0;
 	struct sd_sim_profile host;
@@ -1473,14 +1520,21 @@ static int kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res)
 	}
 	for (int i = 0; i < sc->nreqs; i++) {
 		const struct sc_tunable *t = &sc_tunables[sc->reqs[i].field];
-		int have;
+		const struct sc_require *r = &sc->reqs[i];
+		int have, have_hi = 0;
 		memcpy(&have, (const char *)&host + t->offset, sizeof have);
-		if (have != sc->reqs[i].value) {
+		if (t->pair)
+			memcpy(&have_hi, (const char *)&host + t->offset_hi, sizeof have_hi);
+		if (have != r->value || have_hi != r->hi) {
+			char want[32] = "", got[32] = "";
+			if (t->pair)
+				snprintf(want, sizeof want, "-%ld", r->hi),
+					snprintf(got, sizeof got, "-%d", have_hi);
 			snprintf(res->message, sizeof res->message,
-				 "%s:%d: not applicable: the file requires %s=%ld and this kernel "
-				 "has %s=%d",
-				 sc->path, sc->reqs[i].line, t->name, sc->reqs[i].value, t->name,
-				 have);
+				 "%s:%d: not applicable: the file %s %s=%ld%s and this kernel "
+				 "has %s=%d%s",
+				 sc->path, r->line, r->is_set ? "sets" : "requires", t->name,
+				 r->value, want, t->name, have, got);
 			res->passed = 0, res->skipped = 1;
 			return 1;
 		}
@@ -1636,7 +1690,7 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		    const struct sd_sc_options *opt, struct sd_sc_result *res)
 {
 	struct run R;
-	char options[160];
+	char options[512];
 	result_init(&R, sc, opt, res);
 	R.real = strcmp(backend, "sim") != 0;
 	if (R.real && kernel_lacks(sc, res))

@@ -186,13 +186,16 @@ struct sc_step {
 
 _Static_assert(sizeof(struct sc_step) <= 24, "a step stays small: files are parsed per line");
 
-#define SC_MAX_REQUIRES 4 /* 'requires TUNABLE=N' lines per file */
+#define SC_MAX_REQUIRES 8 /* 'requires TUNABLE=N' and 'set TUNABLE N' lines per file */
 
-/* The kernel-profile values a file may require (docs/scenarios.md, "Kernel variants"): the
- * name in the file, the sim option that sets it, and where struct sd_sim_profile keeps it. */
+/* The kernel-profile values a file may require or set (docs/scenarios.md, "Kernel variants"):
+ * the name in the file, the sim option that sets it, where struct sd_sim_profile keeps it
+ * (a pair, LO-HI, keeps its second value at offset_hi), and the range the sim takes. */
 struct sc_tunable {
 	const char *name, *option;
-	size_t offset;
+	size_t offset, offset_hi;
+	int pair;
+	long lo, hi;
 };
 extern const struct sc_tunable sc_tunables[];
 extern const int sc_ntunables;
@@ -220,11 +223,12 @@ struct sd_scenario {
 	int has_one_role, one_role, one_role_line;
 	/* 'requires TUNABLE=N' (hz, syn-retries, ...): the kernel profile value the file needs */
 	struct sc_require {
-		int field; /* index into sc_tunables */
-		long value;
-		int line;
+		int field;       /* index into sc_tunables */
+		long value, hi;  /* hi: the second value of a pair (port-range) */
+		int line, is_set; /* 'set' rather than 'requires': only the wording differs */
 	} reqs[SC_MAX_REQUIRES];
 	int nreqs;
+	int unprivileged, unprivileged_line; /* 'set unprivileged' */
 	char faults[256]; /* 'set faults "SPEC"' */
 	/* 'set server-faults "SPEC"' and 'set server-seed N': for the server under test that
 	 * sockdrill starts (run --inproc, wrap --run), not for the file's own calls */

@@ -356,12 +356,70 @@ def test_file_requiring_a_tunable_runs_on_sim_with_it_and_on_real_only_when_the_
     for text, err in (("requires hz=\n", "1:13: expected a number"),
                       ("requires hz=250\nrequires hz=100\n", "2:10: line 1 already requires hz"),
                       ("requires speed=3\n", "1:10: unknown kernel tunable 'speed' (hz, "
-                       "syn-retries, syn-linear-timeouts, fin-timeout)"),
-                      ("requires hz=100001\n", "1:13: value out of range for hz (0..100000)")):
+                       "syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, "
+                       "wmem-max, rmem-max)"),
+                      ("requires hz=100001\n", "1:13: value out of range for hz (24..10000)")):
         bad.write_text(text + TICKS.format(4))
         r = run(sockdrill, bad)
         assert r.returncode == 2, r.stdout + r.stderr
         assert f"{bad}:{err}\n" in r.stderr, r.stderr
+
+
+PORT_IN = """a: S = socket(inet)
+a: bind(S, 127.0.0.1:0) -> 0
+a: port(S) -> {}
+"""
+
+
+def test_set_port_range_runs_the_sim_with_it_and_real_only_where_the_kernel_has_it(
+        sockdrill, tmp_path):
+    """`set port-range LO-HI` is the sim's ephemeral range; a file cannot change the host's,
+    so on real it runs when ip_local_port_range already is LO-HI and is n/a otherwise."""
+    lo, hi = map(int, pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    one = 40000 if (lo, hi) != (40000, 40000) else 40001
+    f = tmp_path / "one.sd"
+    f.write_text(f"set port-range {one}-{one}\n" + PORT_IN.format(one))
+    r = run(sockdrill, "--backend", "both", f, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (f"real: {f}:1: not applicable: the file sets port-range={one}-{one} and this "
+            f"kernel has port-range={lo}-{hi}\n") in r.stdout, r.stdout
+    f.write_text(f"set port-range {one}-{one}\n" + PORT_IN.format(one + 1))
+    assert run(sockdrill, "--backend", "sim", f).returncode == 1
+    host = tmp_path / "host.sd"
+    host.write_text(f"set port-range {lo}-{hi}\n" + PORT_IN.format(f">= {lo}")
+                    + f"a: port(S) -> <= {hi}\n")
+    r = run(sockdrill, "--backend", "both", host, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "scenarios: 2 passed, 0 failed" in r.stdout.splitlines(), r.stdout
+    bad = tmp_path / "bad.sd"
+    for text, err in (("set port-range 5\n", "1:16: port-range takes LO-HI, e.g. 40000-40999"),
+                      ("set port-range 9-8\n", "1:16: value out of range for port-range "
+                       "(1..65535, LO <= HI)"),
+                      ("set somaxconn -1\n", "1:15: value out of range for somaxconn "
+                       "(0..1073741824)"),
+                      ("set wmem-max\n", "1:13: expected a number"),
+                      ("requires somaxconn=4096\nset somaxconn 8\n",
+                       "2:5: line 1 already requires somaxconn"),
+                      ("set unprivileged\nset unprivileged\n",
+                       "2:5: line 1 already sets unprivileged"),
+                      ("set unprivileged 1\n", "1:18: unexpected '1'")):
+        bad.write_text(text + PORT_IN.format("*"))
+        r = run(sockdrill, bad)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"{bad}:{err}\n" in r.stderr, r.stderr
+
+
+def test_set_unprivileged_gives_eacces_below_1024_and_is_not_applicable_to_root(
+        sockdrill, tmp_path):
+    f = tmp_path / "u.sd"
+    f.write_text("set unprivileged\na: S = socket(inet)\na: bind(S, 127.0.0.1:80) -> EACCES\n")
+    r = run(sockdrill, "--backend", "both", f, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    if os.geteuid() == 0:
+        assert (f"real: {f}:1: not applicable: the file sets unprivileged and this process may "
+                f"bind ports below 1024 (CAP_NET_BIND_SERVICE)\n") in r.stdout, r.stdout
+    f.write_text("set unprivileged\na: S = socket(inet)\na: bind(S, 127.0.0.1:80) -> 0\n")
+    assert run(sockdrill, "--backend", "sim", f).returncode == 1
 
 
 def test_file_for_this_kernel_variant_runs_everywhere_and_can_fail(sockdrill, tmp_path):
