@@ -55,6 +55,8 @@ static const struct {
 	{"epoll_create", C_EPOLL_CREATE, 0, 0, {0}},
 	{"epoll_ctl", C_EPOLL_CTL, 3, 4, {A_FD, A_NUM, A_FD, A_NUM}},
 	{"epoll_wait", C_EPOLL_WAIT, 2, 3, {A_FD, A_NUM, A_NUM}},
+	{"now", C_NOW, 0, 0, {0}},
+	{"elapsed", C_ELAPSED, 1, 1, {A_NUM}},
 };
 
 struct cur {
@@ -1105,6 +1107,8 @@ static int call_expr(struct cur *c, struct stmt *m)
 	    (m->args[2].num < 1 || m->args[2].num > SC_MAX_EVENTS))
 		return fail(c, s, "epoll_wait takes at most %d events at once (1..%d)",
 			    SC_MAX_EVENTS, SC_MAX_EVENTS);
+	if (st->call == C_ELAPSED && m->args[0].kind != V_VAR)
+		return fail(c, s, "elapsed takes the variable a now() step kept: elapsed($T)");
 	if (st->call == C_IOCTL && m->args[1].kind != V_NUM)
 		return fail(c, s, "ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ, not a variable");
 	return 0;

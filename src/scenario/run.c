@@ -805,6 +805,11 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 		snprintf(got, gl, "%lld", (long long)r->v);
 		snprintf(norm, nl, "port");
 		return;
+	case C_NOW:
+	case C_ELAPSED: /* the clocks differ: whether the expectation held is compared */
+		snprintf(got, gl, "%lld ms", (long long)r->v);
+		snprintf(norm, nl, "time");
+		return;
 	default:
 		snprintf(b, sizeof b, "%lld", (long long)r->v);
 		snprintf(got, gl, "%s", b);

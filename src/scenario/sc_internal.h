@@ -63,6 +63,8 @@ enum sc_call {
 	C_EPOLL_CREATE, /* epoll_create(): an epoll descriptor */
 	C_EPOLL_CTL,    /* epoll_ctl(E, OP, fd [, EVENTS]): the entry's data is fd */
 	C_EPOLL_WAIT,   /* epoll_wait(E, TIMEOUT_MS [, MAX]): the count; the events in data */
+	C_NOW,          /* now(): the backend's clock in ms (virtual on sim, monotonic on real) */
+	C_ELAPSED,      /* elapsed($T): ms since the now() that T kept, on the same clock */
 };
 
 /* The calls whose result carries an address (its text kept by a variable that takes it). */

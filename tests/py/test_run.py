@@ -762,3 +762,30 @@ def test_keep_going_reports_every_failing_step(sockdrill, tmp_path):
     assert r.returncode == 1
     res = json.loads(out_json.read_text())["results"][0]
     assert res["failed_steps"] == 1 and len(res["failures"]) == 1 and len(res["outcomes"]) == 8
+
+
+def test_elapsed_counts_virtual_time_on_sim_and_can_fail(sockdrill, tmp_path):
+    """now()/elapsed($T): on sim the virtual clock, exact (a sleep of 100 ms is 100); a bound
+    the time did not reach fails; the suite's file (lower bounds only) passes on both."""
+    f = tmp_path / "e.sd"
+    f.write_text("a: T = now()\na: sleep(100)\na: elapsed($T) -> 100\n")
+    r = run(sockdrill, "--backend", "sim", f)
+    assert r.returncode == 0, r.stdout + r.stderr
+    f.write_text("a: T = now()\na: sleep(100)\na: elapsed($T) -> >= 101\n")
+    r = run(sockdrill, "--backend", "both", f, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"sim: {f}:3: a: elapsed($T) -> >= 101: expected >= 101, got 100 ms" in r.stdout, \
+        r.stdout
+    r = run(sockdrill, "--backend", "both", ROOT / "corpus/scenarios/lang/elapsed.sd",
+            timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    bad = tmp_path / "bad.sd"
+    for text, err in (("a: elapsed(5)\n", "1:4: elapsed takes the variable a now() step "
+                       "kept: elapsed($T)"),
+                      ("a: elapsed($T)\n", "1:12: unknown variable $T (no line before this "
+                       "one assigns it)"),
+                      ("a: now(1)\n", "1:8: now takes at most 0 arguments")):
+        bad.write_text(text)
+        r = run(sockdrill, bad)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"{bad}:{err}\n" in r.stderr, r.stderr
