@@ -138,6 +138,11 @@ int sd_no_note(void *s, const char *t)
 	(void)s, (void)t;
 	return -EOPNOTSUPP;
 }
+int sd_no_dup(void *s, int fd)
+{
+	(void)s, (void)fd;
+	return -EOPNOTSUPP;
+}
 
 const char *sd_version(void) { return SD_VERSION_STRING; }
 
@@ -163,7 +168,7 @@ static int sd__ops_complete(const struct sd_ops *o)
 	       o->getsockopt && o->getsockname && o->getpeername && o->poll && o->set_nonblocking &&
 	       (o->version < 2 || (o->spawn && o->join && o->sleep_ns && o->now_ns)) &&
 	       (o->version < 3 || (o->epoll_create && o->epoll_ctl && o->epoll_wait)) &&
-	       (o->version < 4 || (o->wake && o->note));
+	       (o->version < 4 || (o->wake && o->note)) && (o->version < 5 || o->dup);
 }
 
 const struct sd_ops *sd_backend_at(size_t i)

@@ -27,7 +27,7 @@ extern "C" {
  * The table only grows: new members are appended and SD_OPS_VERSION raised. A caller that
  * needs a member newer than version N checks `ops->version` first.
  */
-#define SD_OPS_VERSION 4
+#define SD_OPS_VERSION 5
 
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
@@ -145,6 +145,13 @@ struct sd_ops {
 	 * when it keeps one (the sim's trace): what a wrapper decided, such as a fault. 0, or
 	 * -EINVAL (NULL, or a newline in text), -EOPNOTSUPP (the backend keeps no record). */
 	int (*note)(void *state, const char *text);
+
+	/* Version 5 members. */
+
+	/* dup(2): the lowest free descriptor, naming the same open socket (or epoll instance) as
+	 * fd: its state, options, O_NONBLOCK and the connection are shared, and the socket is
+	 * closed only when the last descriptor naming it is. The new fd, or -EBADF, -EMFILE. */
+	int (*dup)(void *state, int fd);
 };
 
 /* A live instance: a table plus the state its members take first. */
@@ -180,6 +187,7 @@ int sd_no_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *e
 int sd_no_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms);
 int sd_no_wake(void *state, int fd, short events);
 int sd_no_note(void *state, const char *text);
+int sd_no_dup(void *state, int fd);
 
 /*
  * Registry. Built-in backends are always present; sd_register adds one more at run time
@@ -225,6 +233,7 @@ void sd_net_close(struct sd_net *net);
 #define sd_epoll_wait(net, ...)      SD__CALL(net, epoll_wait, __VA_ARGS__)
 #define sd_wake(net, ...)            SD__CALL(net, wake, __VA_ARGS__)
 #define sd_note(net, ...)            SD__CALL(net, note, __VA_ARGS__)
+#define sd_dup(net, ...)             SD__CALL(net, dup, __VA_ARGS__)
 
 #ifdef __cplusplus
 }

@@ -377,6 +377,15 @@ static int real_close(void *state, int fd)
 	return RET(r->sys->close(fd));
 }
 
+/* dup(2) through the fcntl the syscall table has: the lowest free descriptor, close-on-exec
+ * (nothing sockdrill starts inherits it), owned like the socket so the instance closes it. */
+static int real_dup(void *state, int fd)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	return adopt(r, r->sys->fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}
+
 static int real_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l)
 {
 	struct real *r = state;
@@ -706,4 +715,5 @@ const struct sd_ops sd_real_ops = {
 	.epoll_wait = real_epoll_wait,
 	.wake = real_wake,
 	.note = real_note,
+	.dup = real_dup,
 };

@@ -506,7 +506,7 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 			if (fd < 0)
 				free(k);
 			else
-				k->fd = fd;
+				k->fd = fd, k->ndesc = 1;
 		}
 	}
 	TRACE(s, fd, "socket(%s, SOCK_STREAM%s)", domain == AF_INET6 ? "AF_INET6" : "AF_INET",
@@ -561,6 +561,7 @@ static int sim_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, i
 		if (rc == 0) {
 			s->fds[nfd - s->fdbase] = c;
 			c->fd = nfd;
+			c->ndesc = 1;
 			c->nonblock = (flags & SOCK_NONBLOCK) != 0;
 			ep_to(c, &c->remote, a, len);
 			rc = nfd;
@@ -704,16 +705,37 @@ static int sim_close(void *state, int fd)
 		rc = -EBADF;
 	} else if (k->ep) {
 		fd_free(s, fd);
-		k->fd = -1;
+		if (--k->ndesc == 0)
+			k->fd = -1;
 		sd__epoll_unref(s, k);
 	} else {
+		/* Linux drops a socket's epoll entries with its last descriptor (the open file):
+		 * an entry added through a duplicate closed since still reports */
 		fd_free(s, fd);
-		k->fd = -1;
-		sd__epoll_forget(s, k);
+		if (--k->ndesc == 0) {
+			k->fd = -1;
+			sd__epoll_forget(s, k);
+		}
 		sd__sock_unref(s, k);
 		sd__wake_all(s);
 	}
 	TRACE(s, rc, "close(%d)", fd);
+	return rc;
+}
+
+/* dup(2): another descriptor for the same socket or epoll instance, which holds a reference,
+ * so that closing either leaves the other working. */
+static int sim_dup(void *state, int fd)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k;
+	int rc;
+	sd__enter(s);
+	if (!(k = sd__slot(s, fd)))
+		rc = -EBADF;
+	else if ((rc = sd__fd_alloc(s, k)) >= 0)
+		k->refs++, k->ndesc++;
+	TRACE(s, rc, "dup(%d)", fd);
 	return rc;
 }
 
@@ -1133,6 +1155,7 @@ const struct sd_ops sd_sim_ops = {
 	.epoll_wait = sd__sim_epoll_wait,
 	.wake = sim_wake,
 	.note = sim_note,
+	.dup = sim_dup,
 };
 
 /* ---- sim-only API ----------------------------------------------------------------------- */

@@ -294,7 +294,7 @@ int sd__sim_epoll_create(void *state, int flags)
 	else if ((fd = sd__fd_alloc(s, k)) < 0)
 		sd__epoll_unref(s, k);
 	else
-		k->fd = fd;
+		k->fd = fd, k->ndesc = 1;
 	TRACE(s, fd, "epoll_create(%s)", flags & EPOLL_CLOEXEC ? "EPOLL_CLOEXEC" : "0");
 	return fd;
 }

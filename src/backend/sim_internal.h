@@ -68,6 +68,7 @@ struct sd__sock {
 	uint64_t id; /* creation ordinal, for traces */
 	int refs;    /* fd table, calls in progress, accept queue */
 	int fd;      /* -1 when it has none (not yet accepted, orphaned, TIME_WAIT) */
+	int ndesc;   /* descriptors naming it (more than 1 after dup) */
 	int v6;      /* AF_INET6 socket */
 	int nonblock;
 	enum sd__tcp st;

@@ -318,6 +318,7 @@ void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 	case C_SLEEP: r->v = sd_sleep_ns(net, a->n[0] * 1000000); break;
 	/* milliseconds rounded down at both ends: floor(t0 + d) - floor(t0) >= floor(d), so a
 	 * lower bound the clock guarantees (a sleep, a timeout) holds for the difference too */
+	case C_DUP: r->v = net->ops->version < 5 ? -EOPNOTSUPP : sd_dup(net, fd); break;
 	case C_NOW: r->v = sd_now_ns(net) / 1000000; break;
 	case C_ELAPSED: r->v = sd_now_ns(net) / 1000000 - a->n[0]; break;
 	case C_REPLY_PORT: r->v = a->n[1]; break; /* read from what fd received, by resolve */

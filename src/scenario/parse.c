@@ -57,6 +57,7 @@ static const struct {
 	{"epoll_wait", C_EPOLL_WAIT, 2, 3, {A_FD, A_NUM, A_NUM}},
 	{"now", C_NOW, 0, 0, {0}},
 	{"elapsed", C_ELAPSED, 1, 1, {A_NUM}},
+	{"dup", C_DUP, 1, 1, {A_FD}},
 };
 
 struct cur {

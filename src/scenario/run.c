@@ -507,8 +507,8 @@ static void after_call(struct run *R, enum sc_call call, const struct sc_args *a
 {
 	struct tail *t;
 	if ((R->real || R->close_fds) &&
-	    (call == C_SOCKET || call == C_ACCEPT || call == C_EPOLL_CREATE) && r->v >= 0 &&
-	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
+	    (call == C_SOCKET || call == C_ACCEPT || call == C_EPOLL_CREATE || call == C_DUP) &&
+	    r->v >= 0 && grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
 		R->fds[R->nfds++] = (int)r->v;
 	for (int i = R->nfds - 1; R->close_fds && call == C_CLOSE && r->v == 0 && i >= 0; i--)
 		if (R->fds[i] == (int)a->n[0]) {
@@ -517,7 +517,8 @@ static void after_call(struct run *R, enum sc_call call, const struct sc_args *a
 		}
 	if (!R->sc->uses_reply_port)
 		return;
-	if ((call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 && (t = tail_of(R, (int)r->v, 0)))
+	if ((call == C_SOCKET || call == C_ACCEPT || call == C_DUP) && r->v >= 0 &&
+	    (t = tail_of(R, (int)r->v, 0)))
 		t->n = 0;
 	if (call == C_CLOSE && (t = tail_of(R, (int)a->n[0], 0)))
 		t->n = 0;
@@ -793,6 +794,7 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 		return;
 	case C_SOCKET:
 	case C_ACCEPT:
+	case C_DUP:
 		snprintf(got, gl, "%lld", (long long)r->v);
 		snprintf(norm, nl, "fd");
 		return;

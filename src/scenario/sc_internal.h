@@ -65,6 +65,7 @@ enum sc_call {
 	C_EPOLL_WAIT,   /* epoll_wait(E, TIMEOUT_MS [, MAX]): the count; the events in data */
 	C_NOW,          /* now(): the backend's clock in ms (virtual on sim, monotonic on real) */
 	C_ELAPSED,      /* elapsed($T): ms since the now() that T kept, on the same clock */
+	C_DUP,          /* dup(fd): another descriptor for the same socket */
 };
 
 /* The calls whose result carries an address (its text kept by a variable that takes it). */

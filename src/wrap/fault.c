@@ -691,6 +691,18 @@ static int fault_close(void *state, int fd)
 	return sd_close(IN(f), fd);
 }
 
+/* A duplicate names the same connection: it takes the descriptor's record (sd_fault_dup). */
+static int fault_dup(void *state, int fd)
+{
+	struct fstate *f = state;
+	int nfd = IN(f)->ops->version < 5 ? -EOPNOTSUPP : sd_dup(IN(f), fd);
+	if (nfd >= 0) {
+		struct sd_net self = {&sd_fault_ops, f};
+		sd_fault_dup(&self, fd, nfd);
+	}
+	return nfd;
+}
+
 static int fault_setsockopt(void *state, int fd, int lv, int n, const void *v, socklen_t l)
 {
 	return sd_setsockopt(IN((struct fstate *)state), fd, lv, n, v, l);
@@ -806,6 +818,7 @@ const struct sd_ops sd_fault_ops = {
 	.epoll_wait = fault_epoll_wait,
 	.wake = fault_wake,
 	.note = fault_note,
+	.dup = fault_dup,
 };
 
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,

@@ -789,3 +789,41 @@ def test_elapsed_counts_virtual_time_on_sim_and_can_fail(sockdrill, tmp_path):
         r = run(sockdrill, bad)
         assert r.returncode == 2, r.stdout + r.stderr
         assert f"{bad}:{err}\n" in r.stderr, r.stderr
+
+
+DUP_CLOSE = """s: L = socket(inet)
+s: bind(L, 127.0.0.1:0) -> 0
+s: listen(L, 1) -> 0
+s: P = port(L)
+c: C = socket(inet)
+c: connect(C, 127.0.0.1:$P) -> 0
+s: S = accept(L) -> fd
+s: D = dup(S) -> fd
+s: close({}) -> 0
+c: poll(C, IN, 100) -> {}
+"""
+
+
+def test_dup_keeps_the_socket_open_until_its_last_descriptor_closes(sockdrill, tmp_path):
+    """Closing one of two descriptors sends nothing (the peer sees no FIN), on both backends;
+    expecting a FIN there fails on both. dup's argument errors are malformed files."""
+    f = tmp_path / "d.sd"
+    f.write_text(DUP_CLOSE.format("S", "0") + "s: close(D) -> 0\nc: recv(C, 9) -> eof\n")
+    r = run(sockdrill, "--backend", "both", f, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    f.write_text(DUP_CLOSE.format("D", "IN"))
+    r = run(sockdrill, "--backend", "both", f, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "scenarios: 0 passed, 2 failed" in r.stdout.splitlines(), r.stdout
+    bad = tmp_path / "bad.sd"
+    for text, err in (("a: dup()\n", "1:4: dup needs at least 1 arguments"),
+                      ("a: S = socket(inet)\na: dup(S, 1)\n", "2:11: dup takes at most 1 "
+                       "arguments"),
+                      ("a: dup(3)\n", "1:8: argument 1 of dup must be a descriptor variable "
+                       "($X)"),
+                      ("a: dup(S)\n", "1:8: unknown variable $S (no line before this one "
+                       "assigns it)")):
+        bad.write_text(text)
+        r = run(sockdrill, bad)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"{bad}:{err}\n" in r.stderr, r.stderr

@@ -53,6 +53,7 @@ static const struct sd_ops toy = {
 	.epoll_wait = sd_no_epoll_wait,
 	.wake = sd_no_wake,
 	.note = sd_no_note,
+	.dup = sd_no_dup,
 };
 
 static void registry_finds_builtin(void **state)
@@ -86,9 +87,16 @@ static void registry_validates(void **state)
 	broken = toy;
 	broken.note = NULL; /* a version-4 table needs its version-4 members */
 	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken = toy;
+	broken.dup = NULL; /* a version-5 table needs dup */
+	assert_int_equal(sd_register(&broken), -EINVAL);
+	static struct sd_ops v4; /* registered: it must outlive the test */
+	v4 = toy;
+	v4.version = 4, v4.name = "toy4", v4.dup = NULL;
+	assert_int_equal(sd_register(&v4), 0);
 	static struct sd_ops v3; /* registered: it must outlive the test */
 	v3 = toy;
-	v3.version = 3, v3.name = "toy3", v3.wake = NULL, v3.note = NULL;
+	v3.version = 3, v3.name = "toy3", v3.wake = NULL, v3.note = NULL, v3.dup = NULL;
 	assert_int_equal(sd_register(&v3), 0);
 	broken = toy;
 	broken.name = "real";
