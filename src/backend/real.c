@@ -244,8 +244,10 @@ static int real_socket(void *state, int domain, int type, int protocol)
 	struct real *r = state;
 	if (domain != AF_INET && domain != AF_INET6)
 		return -EAFNOSUPPORT;
-	if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
-		return -ESOCKTNOSUPPORT; /* sockdrill is about TCP: other types are refused */
+	/* sockdrill is about TCP: other types are refused; unknown flag bits are the kernel's
+	 * to answer (EINVAL), as the sim does */
+	if ((type & 0xf) != SOCK_STREAM) /* SOCK_TYPE_MASK */
+		return -ESOCKTNOSUPPORT;
 	return adopt(r, r->sys->socket(domain, type, protocol));
 }
 

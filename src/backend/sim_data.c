@@ -234,6 +234,16 @@ static ssize_t send_error(struct sd__sim *s, struct sd__sock *k, int flags)
 		s->sigpipes++;
 	return -e;
 }
+/* Whether a piece of iov is a NULL buffer of some length: where Linux's copy to or from the
+ * caller faults (EFAULT), when there is something to copy. */
+static int iov_faults(const struct iovec *iov, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return 1;
+	return 0;
+}
+
 /* tcp_sendmsg_locked(). */
 ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags)
@@ -287,6 +297,8 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 				copied += take;
 				return (ssize_t)copied;
 			}
+			if (iov_faults(rest, nrest)) /* the copy faults: nothing more is queued */
+				return copied ? (ssize_t)copied : -EFAULT;
 			int rc = queue_bytes(s, p, rest, take);
 			if (rc < 0)
 				return copied ? (ssize_t)copied : rc;
@@ -412,6 +424,10 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		sd__sync_fin(s, k);
 		/* take_bytes fills at most 64 pieces of iov a round: go on while it moves bytes */
 		size_t got;
+		/* skb_copy_datagram_msg() faults on a NULL buffer once there are bytes to copy
+		 * (MSG_TRUNC copies none) */
+		if (!(flags & MSG_TRUNC) && iov_faults(iov, iovcnt) && sd__readable(s, k) > 0)
+			return copied ? (ssize_t)copied : -EFAULT;
 		while (copied < len && (got = take_bytes(s, k, iov, iovcnt, copied, len - copied,
 							 flags & (MSG_PEEK | MSG_TRUNC))) > 0) {
 			if (!peek) {

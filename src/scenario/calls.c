@@ -252,12 +252,12 @@ void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 	memset(r, 0, sizeof *r);
 	switch (call) {
 	case C_SOCKET:
-		r->v = sd_socket(net, (int)a->n[0], SOCK_STREAM | (int)(a->n[1] & SOCK_NONBLOCK),
-				 0);
+		/* flags as given: a bit beyond NONBLOCK is the kernel's EINVAL to check */
+		r->v = sd_socket(net, (int)a->n[0], SOCK_STREAM | (int)a->n[1], 0);
 		break;
 	case C_BIND: r->v = sd_bind(net, fd, (const struct sockaddr *)&a->addr, a->alen); break;
 	case C_LISTEN: r->v = sd_listen(net, fd, (int)a->n[1]); break;
-	case C_ACCEPT: r->v = sd_accept(net, fd, NULL, NULL, (int)(a->n[1] & SOCK_NONBLOCK)); break;
+	case C_ACCEPT: r->v = sd_accept(net, fd, NULL, NULL, (int)a->n[1]); break;
 	case C_CONNECT:
 		r->v = sd_connect(net, fd, (const struct sockaddr *)&a->addr, a->alen);
 		break;
@@ -271,8 +271,11 @@ void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 	case C_RECVLINE: recv_until(net, fd, a->data, a->dlen, a->rbuf, a->rlen, r); break;
 	case C_RECV:
 		r->data = a->rbuf;
-		r->v = sd_recv(net, fd, r->data, a->rlen, (int)a->n[2]);
-		r->dlen = r->v > 0 ? (size_t)r->v : 0;
+		if (a->null_buf) /* null(N): the kernel's EFAULT (no bytes are shown) */
+			r->v = sd_recv(net, fd, NULL, (size_t)a->n[1], (int)a->n[2]);
+		else
+			r->v = sd_recv(net, fd, r->data, a->rlen, (int)a->n[2]);
+		r->dlen = r->v > 0 && !a->null_buf ? (size_t)r->v : 0;
 		break;
 	case C_SHUTDOWN: r->v = sd_shutdown(net, fd, (int)a->n[1]); break;
 	case C_CLOSE: r->v = sd_close(net, fd); break;

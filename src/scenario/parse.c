@@ -515,6 +515,17 @@ static int value(struct cur *c, struct sc_value *v)
 		}
 		return expect_char(c, ')');
 	}
+	if (is_id0(ch) && c->eol - c->p > 5 && !strncmp(c->p, "null(", 5)) {
+		c->p += 5;
+		ws(c);
+		const char *s = c->p;
+		v->kind = V_NULL;
+		if (number(c, &v->num) < 0)
+			return -1;
+		if (v->num < 1 || v->num > (64 << 20))
+			return fail(c, s, "null length must be 1..67108864");
+		return expect_char(c, ')');
+	}
 	if (is_id0(ch)) {
 		v->kind = V_NUM;
 		return flags(c, &v->num);
@@ -1052,7 +1063,8 @@ static int call_expr(struct cur *c, struct stmt *m)
 				v->kind = V_LINGER;
 				v->num = on << 32 | secs;
 				kw = 1; /* a value of its own kind: checked here */
-			} else if (want == A_FD && c->p < c->eol && is_id0(*c->p)) {
+			} else if (want == A_FD && c->p < c->eol && is_id0(*c->p) &&
+				   !(c->eol - c->p > 5 && !strncmp(c->p, "null(", 5))) {
 				/* a descriptor is a variable: "L" and "$L" both name it */
 				memset(v, 0, sizeof *v);
 				v->kind = V_VAR;
@@ -1062,7 +1074,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 				return -1;
 			}
 			st->nargs++;
-			if (want == A_NUM && v->kind == V_NUM) {
+			if ((want == A_NUM || want == A_FD) && v->kind == V_NUM) {
 				/* the runner passes numbers on as int (milliseconds for sleep) */
 				int64_t lo = st->call == C_SLEEP ? 0 : INT_MIN;
 				int64_t hi = st->call == C_SLEEP ? SC_MAX_SLEEP_MS : INT_MAX;
@@ -1073,19 +1085,23 @@ static int call_expr(struct cur *c, struct stmt *m)
 			}
 			int ok = kw               ? 1
 				 : want == A_KW   ? 0
-				 : want == A_FD   ? v->kind == V_VAR
+				 : want == A_FD   ? v->kind == V_VAR || v->kind == V_NUM
 				 : want == A_ADDR ? v->kind == V_ADDR || v->kind == V_VAR
+				 : v->kind == V_NULL
+					 ? (st->call == C_SEND && st->nargs == 2) ||
+						   (st->call == C_RECV && st->nargs == 2)
 				 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN
 				 : want == A_OPT  ? v->kind == V_NUM && sd__sc_option(v->num) >= 0
 						  : v->kind == V_NUM || v->kind == V_VAR;
 			if (!ok) {
-				static const char *const what[] = {"",
-								   "a descriptor variable ($X)",
-								   "a number",
-								   "an address (ADDR:PORT or $A)",
-								   "a string or pattern(N)",
-								   "a socket option name",
-								   "pace=MS or hold_last=MS"};
+				static const char *const what[] = {
+					"",
+					"a descriptor: a variable ($X) or a number",
+					"a number",
+					"an address (ADDR:PORT or $A)",
+					"a string or pattern(N)",
+					"a socket option name",
+					"pace=MS or hold_last=MS"};
 				return fail(c, as, "argument %d of %s must be %s", st->nargs, name,
 					    what[want]);
 			}
@@ -1108,6 +1124,11 @@ static int call_expr(struct cur *c, struct stmt *m)
 	    (m->args[2].num < 1 || m->args[2].num > SC_MAX_EVENTS))
 		return fail(c, s, "epoll_wait takes at most %d events at once (1..%d)",
 			    SC_MAX_EVENTS, SC_MAX_EVENTS);
+	for (int k = 0; st->call == C_SEND && m->args[1].kind == V_NULL && k < st->nargs; k++)
+		if (m->args[k].kind == V_PACE || m->args[k].kind == V_HOLD)
+			return fail(
+				c, s,
+				"null(N) sends nothing to pace: no pace= or hold_last= with it");
 	if (st->call == C_ELAPSED && m->args[0].kind != V_VAR)
 		return fail(c, s, "elapsed takes the variable a now() step kept: elapsed($T)");
 	if (st->call == C_IOCTL && m->args[1].kind != V_NUM)

@@ -630,6 +630,13 @@ static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, c
 			a->n[3] = 1; /* the value is an {ON, SECS} pair */
 			break;
 		case V_HOLD: a->hold_ms = v->num; break;
+		case V_NULL: /* send's data, recv's length: the buffer passed is NULL */
+			a->null_buf = 1;
+			if (st->call == C_SEND)
+				a->data = NULL, a->dlen = (size_t)v->num;
+			else
+				a->n[i] = v->num;
+			break;
 		case V_PATTERN: {
 			int64_t n = v->num;
 			if (v->len_is_var && ref_value(R, &v->var, &n, why, wl) < 0)
@@ -697,7 +704,7 @@ static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, c
 	}
 	if (sc_reads_bytes(st->call)) {
 		int64_t max = st->call == C_RECV || st->call == C_RECVMSG ? a->n[1] : a->n[2];
-		a->rlen = max > 0 ? (size_t)(max > MAX_IO ? MAX_IO : max) : 0;
+		a->rlen = max > 0 && !a->null_buf ? (size_t)(max > MAX_IO ? MAX_IO : max) : 0;
 		/* one more: a NUL after the bytes, for regexec (sanitizers read to it) */
 		if (!(a->rbuf = calloc(1, a->rlen + 1))) { /* MSG_TRUNC leaves it unwritten */
 			snprintf(why, wl, "out of memory");

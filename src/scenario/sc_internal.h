@@ -94,7 +94,8 @@ struct sc_span {
 
 /* V_PACE, V_HOLD: send's pace=MS and hold_last=MS, in num; V_LINGER: setsockopt's {ON, SECS}
  * for SO_LINGER, num = ON << 32 | SECS */
-enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN, V_PACE, V_HOLD, V_LINGER };
+/* V_NULL: null(N), a NULL buffer of N bytes for send's data or recv's length (EFAULT). */
+enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN, V_PACE, V_HOLD, V_LINGER, V_NULL };
 
 struct sc_value {
 	union {
@@ -290,6 +291,7 @@ struct sc_args {
 	size_t rlen;
 	unsigned char *sbuf;      /* a string naming variables, filled in (owned likewise) */
 	int64_t pace_ms, hold_ms; /* send: pace=MS (0: none), hold_last=MS (-1: none) */
+	int null_buf;             /* null(N): the call gets a NULL buffer (the kernel: EFAULT) */
 };
 
 struct sc_res {

@@ -819,10 +819,41 @@ def test_dup_keeps_the_socket_open_until_its_last_descriptor_closes(sockdrill, t
     for text, err in (("a: dup()\n", "1:4: dup needs at least 1 arguments"),
                       ("a: S = socket(inet)\na: dup(S, 1)\n", "2:11: dup takes at most 1 "
                        "arguments"),
-                      ("a: dup(3)\n", "1:8: argument 1 of dup must be a descriptor variable "
-                       "($X)"),
+                      ("a: dup(\"x\")\n", "1:8: argument 1 of dup must be a descriptor: a "
+                       "variable ($X) or a number"),
+                      ("a: dup(2147483648)\n", "1:8: argument 1 of dup must be "
+                       "-2147483648..2147483647"),
                       ("a: dup(S)\n", "1:8: unknown variable $S (no line before this one "
                        "assigns it)")):
+        bad.write_text(text)
+        r = run(sockdrill, bad)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"{bad}:{err}\n" in r.stderr, r.stderr
+
+
+def test_bad_arguments_files_pass_on_both_backends_and_null_buffers_are_checked(
+        sockdrill, tmp_path):
+    """EBADF/EINVAL/EFAULT cases as the kernel answers them, matched by the sim; a NULL
+    buffer expected to be accepted fails on both; null(N)'s misuses are malformed files."""
+    r = run(sockdrill, "--backend", "both", ROOT / "corpus/scenarios/lang/bad_arguments.sd",
+            ROOT / "corpus/scenarios/lang/bad_buffers.sd", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "scenarios: 4 passed, 0 failed" in r.stdout.splitlines(), r.stdout
+    f = tmp_path / "f.sd"
+    f.write_text(DUP_CLOSE.split("s: D = dup")[0] + "c: send(C, null(4)) -> 4\n")
+    r = run(sockdrill, "--backend", "both", f, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"sim: {f}:8: c: send(C, null(4)) -> 4: expected 4, got -EFAULT" in r.stdout, r.stdout
+    assert f"real: {f}:8: c: send(C, null(4)) -> 4: expected 4, got -EFAULT" in r.stdout, r.stdout
+    bad = tmp_path / "bad.sd"
+    for text, err in (("a: S = socket(inet)\na: send(S, null(0))\n",
+                       "2:17: null length must be 1..67108864"),
+                      ("a: S = socket(inet)\na: recv(S, 5, null(3))\n",
+                       "2:15: argument 3 of recv must be a number"),
+                      ("a: close(null(3))\n", "1:10: argument 1 of close must be a descriptor: "
+                       "a variable ($X) or a number"),
+                      ("a: S = socket(inet)\na: send(S, null(5), pace=1)\n",
+                       "2:4: null(N) sends nothing to pace: no pace= or hold_last= with it")):
         bad.write_text(text)
         r = run(sockdrill, bad)
         assert r.returncode == 2, r.stdout + r.stderr
