@@ -365,6 +365,16 @@ def test_file_requiring_a_tunable_runs_on_sim_with_it_and_on_real_only_when_the_
         assert f"{bad}:{err}\n" in r.stderr, r.stderr
 
 
+def assert_malformed(sockdrill, tmp_path, cases, then=""):
+    """Each (text, error) file is malformed: exit 2 and the one line FILE:LINE:COL: error."""
+    bad = tmp_path / "bad.sd"
+    for text, err in cases:
+        bad.write_text(text + then)
+        r = run(sockdrill, bad)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"{bad}:{err}\n" in r.stderr, r.stderr
+
+
 PORT_IN = """a: S = socket(inet)
 a: bind(S, 127.0.0.1:0) -> 0
 a: port(S) -> {}
@@ -391,8 +401,8 @@ def test_set_port_range_runs_the_sim_with_it_and_real_only_where_the_kernel_has_
     r = run(sockdrill, "--backend", "both", host, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "scenarios: 2 passed, 0 failed" in r.stdout.splitlines(), r.stdout
-    bad = tmp_path / "bad.sd"
-    for text, err in (("set port-range 5\n", "1:16: port-range takes LO-HI, e.g. 40000-40999"),
+    assert_malformed(sockdrill, tmp_path, (
+                      ("set port-range 5\n", "1:16: port-range takes LO-HI, e.g. 40000-40999"),
                       ("set port-range 9-8\n", "1:16: value out of range for port-range "
                        "(1..65535, LO <= HI)"),
                       ("set somaxconn -1\n", "1:15: value out of range for somaxconn "
@@ -402,11 +412,8 @@ def test_set_port_range_runs_the_sim_with_it_and_real_only_where_the_kernel_has_
                        "2:5: line 1 already requires somaxconn"),
                       ("set unprivileged\nset unprivileged\n",
                        "2:5: line 1 already sets unprivileged"),
-                      ("set unprivileged 1\n", "1:18: unexpected '1'")):
-        bad.write_text(text + PORT_IN.format("*"))
-        r = run(sockdrill, bad)
-        assert r.returncode == 2, r.stdout + r.stderr
-        assert f"{bad}:{err}\n" in r.stderr, r.stderr
+                      ("set unprivileged 1\n", "1:18: unexpected '1'")),
+                     then=PORT_IN.format("*"))
 
 
 def test_set_unprivileged_gives_eacces_below_1024_and_is_not_applicable_to_root(
@@ -779,16 +786,12 @@ def test_elapsed_counts_virtual_time_on_sim_and_can_fail(sockdrill, tmp_path):
     r = run(sockdrill, "--backend", "both", ROOT / "corpus/scenarios/lang/elapsed.sd",
             timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    bad = tmp_path / "bad.sd"
-    for text, err in (("a: elapsed(5)\n", "1:4: elapsed takes the variable a now() step "
+    assert_malformed(sockdrill, tmp_path, (
+                      ("a: elapsed(5)\n", "1:4: elapsed takes the variable a now() step "
                        "kept: elapsed($T)"),
                       ("a: elapsed($T)\n", "1:12: unknown variable $T (no line before this "
                        "one assigns it)"),
-                      ("a: now(1)\n", "1:8: now takes at most 0 arguments")):
-        bad.write_text(text)
-        r = run(sockdrill, bad)
-        assert r.returncode == 2, r.stdout + r.stderr
-        assert f"{bad}:{err}\n" in r.stderr, r.stderr
+                      ("a: now(1)\n", "1:8: now takes at most 0 arguments")))
 
 
 DUP_CLOSE = """s: L = socket(inet)
@@ -815,8 +818,8 @@ def test_dup_keeps_the_socket_open_until_its_last_descriptor_closes(sockdrill, t
     r = run(sockdrill, "--backend", "both", f, timeout=60)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "scenarios: 0 passed, 2 failed" in r.stdout.splitlines(), r.stdout
-    bad = tmp_path / "bad.sd"
-    for text, err in (("a: dup()\n", "1:4: dup needs at least 1 arguments"),
+    assert_malformed(sockdrill, tmp_path, (
+                      ("a: dup()\n", "1:4: dup needs at least 1 arguments"),
                       ("a: S = socket(inet)\na: dup(S, 1)\n", "2:11: dup takes at most 1 "
                        "arguments"),
                       ("a: dup(\"x\")\n", "1:8: argument 1 of dup must be a descriptor: a "
@@ -824,11 +827,7 @@ def test_dup_keeps_the_socket_open_until_its_last_descriptor_closes(sockdrill, t
                       ("a: dup(2147483648)\n", "1:8: argument 1 of dup must be "
                        "-2147483648..2147483647"),
                       ("a: dup(S)\n", "1:8: unknown variable $S (no line before this one "
-                       "assigns it)")):
-        bad.write_text(text)
-        r = run(sockdrill, bad)
-        assert r.returncode == 2, r.stdout + r.stderr
-        assert f"{bad}:{err}\n" in r.stderr, r.stderr
+                       "assigns it)")))
 
 
 def test_bad_arguments_files_pass_on_both_backends_and_null_buffers_are_checked(
@@ -845,16 +844,12 @@ def test_bad_arguments_files_pass_on_both_backends_and_null_buffers_are_checked(
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"sim: {f}:8: c: send(C, null(4)) -> 4: expected 4, got -EFAULT" in r.stdout, r.stdout
     assert f"real: {f}:8: c: send(C, null(4)) -> 4: expected 4, got -EFAULT" in r.stdout, r.stdout
-    bad = tmp_path / "bad.sd"
-    for text, err in (("a: S = socket(inet)\na: send(S, null(0))\n",
+    assert_malformed(sockdrill, tmp_path, (
+                      ("a: S = socket(inet)\na: send(S, null(0))\n",
                        "2:17: null length must be 1..67108864"),
                       ("a: S = socket(inet)\na: recv(S, 5, null(3))\n",
                        "2:15: argument 3 of recv must be a number"),
                       ("a: close(null(3))\n", "1:10: argument 1 of close must be a descriptor: "
                        "a variable ($X) or a number"),
                       ("a: S = socket(inet)\na: send(S, null(5), pace=1)\n",
-                       "2:4: null(N) sends nothing to pace: no pace= or hold_last= with it")):
-        bad.write_text(text)
-        r = run(sockdrill, bad)
-        assert r.returncode == 2, r.stdout + r.stderr
-        assert f"{bad}:{err}\n" in r.stderr, r.stderr
+                       "2:4: null(N) sends nothing to pace: no pace= or hold_last= with it")))
