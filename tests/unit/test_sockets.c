@@ -350,6 +350,33 @@ static void unsupported_socket_types(void **state)
 	assert_int_equal(sd_close(net, 12345), -EBADF);
 }
 
+/* dup: the copy shares the connection; it ends (the peer reads EOF) with the last descriptor;
+ * a NULL buffer with a length is EFAULT once there is something to copy, the bytes kept. */
+static void dup_shares_until_last_close(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char b[8];
+	pair(net, AF_INET, &l, &c, &s);
+	int d = sd_dup(net, s);
+	assert_true(d >= 0 && d != s);
+	assert_int_equal(sd_dup(net, -1), -EBADF);
+	assert_int_equal(sd_socket(net, AF_INET, SOCK_STREAM | 0x100, 0), -EINVAL);
+	assert_int_equal(sd_send(net, c, NULL, 4, 0), -EFAULT);
+	send_all(net, c, "ab", 2);
+	struct pollfd p = {.fd = d, .events = POLLIN};
+	assert_int_equal(sd_poll(net, &p, 1, 1000), 1);
+	assert_int_equal(sd_recv(net, d, NULL, 2, 0), -EFAULT);
+	assert_int_equal(sd_close(net, s), 0);
+	assert_int_equal(sd_recv(net, d, b, sizeof b, 0), 2);
+	p.fd = c;
+	assert_int_equal(sd_poll(net, &p, 1, 0), 0); /* no FIN: d still holds it */
+	assert_int_equal(sd_close(net, d), 0);
+	assert_int_equal(sd_recv(net, c, b, sizeof b, 0), 0);
+	sd_close(net, c);
+	sd_close(net, l);
+}
+
 static void poll_readiness(void **state)
 {
 	struct sd_net *net = *state;
@@ -1156,6 +1183,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(refuses_nonloopback),
 	T(foreign_fds_untouched),
 	T(unsupported_socket_types),
+	T(dup_shares_until_last_close),
 	T(poll_readiness),
 	T(time_wait_needs_reuseaddr),
 	T(reuseport_shares_a_port),
