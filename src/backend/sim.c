@@ -615,8 +615,32 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	return rc;
 }
 
+/* TCP_INQ's control message after a recvmsg (tcp_recvmsg): the bytes still readable, 1 at
+ * the end of the stream when none are (tcp_inq_hint). Cut short as put_cmsg() cuts it:
+ * MSG_CTRUNC when `room` holds less than the message, nothing at all below a header. */
+static void put_inq(struct sd__sim *s, struct sd__sock *k, struct msghdr *m, size_t room)
+{
+	int inq = (int)sd__arrived(s, k);
+	if (!inq && k->done) /* SOCK_DONE */
+		inq = 1;
+	if (!m->msg_control || room < sizeof(struct cmsghdr)) {
+		m->msg_flags |= MSG_CTRUNC;
+		return;
+	}
+	size_t len = CMSG_LEN(sizeof inq), space = CMSG_SPACE(sizeof inq);
+	if (room < len)
+		m->msg_flags |= MSG_CTRUNC, len = room;
+	unsigned char msg[CMSG_SPACE(sizeof(int))] = {0};
+	struct cmsghdr h = {.cmsg_len = len, .cmsg_level = SOL_TCP, .cmsg_type = TCP_CM_INQ};
+	memcpy(msg, &h, sizeof h);
+	memcpy(msg + CMSG_LEN(0), &inq, sizeof inq);
+	memcpy(m->msg_control, msg, len);
+	m->msg_controllen = room < space ? room : space;
+}
+
+/* m: recvmsg's header, for its control messages in `room` bytes (NULL for recv) */
 static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n, int flags,
-		       const char *what)
+		       struct msghdr *m, size_t room, const char *what)
 {
 	struct sd__sock *k;
 	ssize_t rc;
@@ -626,6 +650,8 @@ static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	} else {
 		k->refs++;
 		rc = sd__recv(s, k, iov, n, flags);
+		if (m && rc >= 0 && k->inq)
+			put_inq(s, k, m, room);
 		sd__sock_unref(s, k);
 	}
 	TRACE(s, rc, "%s(%d, %zu, 0x%x)", what, fd, sd__iov_total(iov, n), (unsigned)flags);
@@ -641,7 +667,7 @@ static ssize_t sim_send(void *state, int fd, const void *buf, size_t len, int fl
 static ssize_t sim_recv(void *state, int fd, void *buf, size_t len, int flags)
 {
 	struct iovec v = {buf, len};
-	return do_recv(state, fd, &v, 1, flags, "recv");
+	return do_recv(state, fd, &v, 1, flags, NULL, 0, "recv");
 }
 
 static ssize_t sim_sendmsg(void *state, int fd, const struct msghdr *m, int flags)
@@ -662,10 +688,11 @@ static ssize_t sim_recvmsg(void *state, int fd, struct msghdr *m, int flags)
 		return -EINVAL;
 	if (m->msg_iovlen > 1024) /* UIO_MAXIOV */
 		return -EMSGSIZE;
+	size_t room = m->msg_controllen;
 	m->msg_namelen = 0;
 	m->msg_controllen = 0;
 	m->msg_flags = 0;
-	return do_recv(state, fd, m->msg_iov, (int)m->msg_iovlen, flags, "recvmsg");
+	return do_recv(state, fd, m->msg_iov, (int)m->msg_iovlen, flags, m, room, "recvmsg");
 }
 
 static int sim_shutdown(void *state, int fd, int how)
@@ -768,7 +795,8 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			}
 			memcpy(&lg, v, sizeof lg);
 			k->linger_on = lg.l_onoff != 0;
-			k->linger_s = lg.l_linger;
+			if (lg.l_onoff) /* Linux keeps the old time when lingering is turned off */
+				k->linger_s = lg.l_linger;
 			break;
 		}
 		case SO_RCVTIMEO: rc = timeo_opt(s, v, l, &k->rcvtimeo); break;
@@ -807,6 +835,9 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		if ((rc = int_opt(v, l, &iv)) == 0)
 			k->nodelay = iv != 0;
+	} else if (level == IPPROTO_TCP && name == TCP_INQ) {
+		if ((rc = int_opt(v, l, &iv)) == 0)
+			rc = iv < 0 || iv > 1 ? -EINVAL : (k->inq = iv, 0);
 	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
 		if ((rc = int_opt(v, l, &iv)) == 0) {
 			if (k->bound)
@@ -883,6 +914,8 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		}
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		iv = k->nodelay;
+	} else if (level == IPPROTO_TCP && name == TCP_INQ) {
+		iv = k->inq;
 	} else if (level == IPPROTO_TCP && name == TCP_INFO) {
 		tcp_info_of(k, &ti);
 		iv = ti.tcpi_state;

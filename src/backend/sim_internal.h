@@ -91,6 +91,7 @@ struct sd__sock {
 
 	/* options */
 	int reuseaddr, reuseport, v6only, keepalive, nodelay;
+	int inq; /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
