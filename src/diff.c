@@ -198,6 +198,29 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 
 /* ---- running -------------------------------------------------------------------------- */
 
+/* The documented differences (docs/sim-vs-linux.md) the comparison allows for, each by name:
+ * an outcome left uncompared reads "~ NAME", so a listing says which rule applied. A new
+ * allowance is a row here, one in sim-vs-linux.md's table of rules, and its check. */
+enum rule {
+	R_BUFFER,       /* window autotuning: the connection's later outcomes */
+	R_MAPPED_V6,    /* Linux loses the SYN of a plain-IPv6 connect after a v4-mapped one */
+	R_HELD_OUTSIDE, /* a kernel socket outside the program holds the port bound */
+	R_OUTQ,         /* SIOCOUTQ after a FIN (its ACK is delayed) or on a closed socket */
+	R_DUP_EPOLL,    /* the sim's stand-in for dup cannot key epoll entries by descriptor */
+	R_NRULES
+};
+static const char *const rule_names[R_NRULES] = {
+	"buffer autotuning",       "v4-mapped then IPv6", "port held outside",
+	"outq after FIN or close", "dup (epoll key)",
+};
+
+const char *sd_diff_rule_name(int i) { return i >= 0 && i < R_NRULES ? rule_names[i] : NULL; }
+
+static void not_compared(struct sd_diff_outcome *out, enum rule r)
+{
+	snprintf(out->text, sizeof out->text, "~ %s", rule_names[r]);
+}
+
 struct slot {
 	int fd, v6, port, peer_port;
 	int file;     /* which socket: the slots a dup made share it (and every field below) */
@@ -397,7 +420,7 @@ static void epoll_step(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		return;
 	}
 	if (r->ep_unsure) {
-		snprintf(out->text, sizeof out->text, "~ dup (epoll key)");
+		not_compared(out, R_DUP_EPOLL);
 		return;
 	}
 	for (int i = 0; i < n; i++)
@@ -480,7 +503,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			/* Not a difference of the stacks: the sim has no such socket. The socket
 			 * is now unbound here and maybe bound there, so it is not compared again
 			 * (nor are binds and connects to its port). */
-			snprintf(out->text, sizeof out->text, "~ port held outside");
+			not_compared(out, R_HELD_OUTSIDE);
 			res->held_outside++;
 			taint(r, sl);
 			return;
@@ -497,7 +520,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		else if (sl->v6 && sl->mapped_tried && o->a % 4 != 3) {
 			/* Documented difference (docs/sim-vs-linux.md): after a v4-mapped connect,
 			 * Linux loses the SYN of a later IPv6 connect on the same socket. */
-			snprintf(out->text, sizeof out->text, "skip (documented)");
+			not_compared(out, R_MAPPED_V6);
 			return;
 		}
 		rc = sd_connect(r->net, sl->fd, (struct sockaddr *)&ss, len);
@@ -666,7 +689,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			 * SIOCOUTQ until its ACK, which the peer delays; and a closed socket's
 			 * SIOCOUTQ is what its sequence numbers were left at (1 for the SYN of a
 			 * refused connect). The sim says 0 for both. */
-			snprintf(out->text, sizeof out->text, "~ outq: FIN or closed");
+			not_compared(out, R_OUTQ);
 			return;
 		}
 		break;
@@ -743,8 +766,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			/* The kernel keys an entry by socket and descriptor, the harness's sim
 			 * copies by one sim descriptor: an ADD through the copy is EEXIST on the
 			 * sim only, a MOD changes the other copy's entry there. */
-			set_text(out, rc);
-			snprintf(out->text, sizeof out->text, "~ dup (epoll key)");
+			not_compared(out, R_DUP_EPOLL);
 			r->ep_unsure = 1;
 			return;
 		}
@@ -800,7 +822,7 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 	if (racy)
 		taint(r, sl);
 	if (unsure || racy)
-		snprintf(out->text, sizeof out->text, "~");
+		not_compared(out, R_BUFFER);
 }
 
 int sd_diff_open_sim(struct sd_net *net, uint64_t seed, int one_role)

@@ -96,6 +96,10 @@ int sd_diff_first_mismatch(const struct sd_diff_result *a, const struct sd_diff_
 void sd_diff_report(FILE *f, const struct sd_diff_prog *p, const char *name_a,
 		    const struct sd_diff_result *a, const char *name_b,
 		    const struct sd_diff_result *b, int mismatch);
+/* The name of documented difference i (0, 1, ...) that the comparison allows for, as an
+ * uncompared outcome shows it ("~ NAME") and docs/sim-vs-linux.md lists it; NULL past the
+ * last. */
+const char *sd_diff_rule_name(int i);
 /* One op as text, e.g. "connect(s1, 127.0.0.1, port of s0)". */
 char *sd_diff_op_format(const struct sd_diff_op *op, char *buf, size_t size);
 

@@ -351,7 +351,7 @@ static void new_calls_on_a_connection(void **state)
 					   "38 flags=0x0 inq=0",
 					   "0",
 					   "state=FIN_WAIT1|2",
-					   "~ outq: FIN or closed",
+					   "~ outq after FIN or close",
 					   "0 flags=0x0 inq=1",
 					   "state=CLOSE_WAIT",
 					   "0",
@@ -365,6 +365,27 @@ static void new_calls_on_a_connection(void **state)
 	for (int i = 0; i < p.n; i++)
 		assert_string_equal(sim.out[i].text, want[i]);
 	assert_true(agree(&real, &sim));
+}
+
+/* Every rule the comparison applies has its row in docs/sim-vs-linux.md's table of rules. */
+static void every_rule_is_documented(void **state)
+{
+	(void)state;
+	FILE *f = fopen(SD_DOCS_DIR "/sim-vs-linux.md", "r");
+	assert_non_null(f);
+	static char doc[1 << 18];
+	size_t n = fread(doc, 1, sizeof doc - 1, f);
+	fclose(f);
+	doc[n] = 0;
+	int i = 0;
+	for (; sd_diff_rule_name(i); i++) {
+		char row[80];
+		snprintf(row, sizeof row, "| `~ %s` |", sd_diff_rule_name(i));
+		if (!strstr(doc, row))
+			fprintf(stderr, "not in docs/sim-vs-linux.md: %s\n", row);
+		assert_non_null(strstr(doc, row));
+	}
+	assert_true(i >= 5);
 }
 
 static void decode_folds_every_byte(void **state)
@@ -388,6 +409,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(bind_to_port_held_by_the_program_is_compared),
 	T(decode_folds_every_byte),
 	T(new_calls_on_a_connection),
+	T(every_rule_is_documented),
 	T(sim_of_each_variant),
 	T(sim_models_the_host_variant),
 };
