@@ -100,7 +100,7 @@ static const char *const ep_set_names[EP_SETS] = {
 };
 
 /* SD_DIFF_SETOPT (a % NOPTS): an int value, or for SO_LINGER {val, secs} */
-#define NOPTS 12
+#define NOPTS 14
 static const struct setopt {
 	const char *name;
 	int level, opt, val, secs;
@@ -117,6 +117,8 @@ static const struct setopt {
 	{"TCP_NODELAY=1", IPPROTO_TCP, TCP_NODELAY, 1, 0},
 	{"SO_REUSEPORT=1", SOL_SOCKET, SO_REUSEPORT, 1, 0},
 	{"TCP_INQ=1", IPPROTO_TCP, TCP_INQ, 1, 0},
+	{"SO_RCVLOWAT=10", SOL_SOCKET, SO_RCVLOWAT, 10, 0},
+	{"SO_RCVLOWAT=1000", SOL_SOCKET, SO_RCVLOWAT, 1000, 0},
 };
 
 /* SD_DIFF_RECVMSG (a % 6): every one returns at once on a non-blocking socket */
@@ -134,8 +136,10 @@ static const char *const msg_flag_names[6] = {
 	"MSG_PEEK|MSG_TRUNC",     "MSG_PEEK|MSG_WAITALL",
 };
 static const char *const query_names[3] = {"ioctl SIOCINQ", "ioctl SIOCOUTQ", "getsockopt TCP_INQ"};
-static const char *const getopt_names[6] = {"SO_LINGER",    "SO_KEEPALIVE",  "TCP_NODELAY",
-					    "SO_REUSEADDR", "SO_ACCEPTCONN", "TCP_INFO"};
+#define NGETOPTS 7
+static const char *const getopt_names[NGETOPTS] = {"SO_LINGER",    "SO_KEEPALIVE",  "TCP_NODELAY",
+						   "SO_REUSEADDR", "SO_ACCEPTCONN", "TCP_INFO",
+						   "SO_RCVLOWAT"};
 
 static const char *const addr_names[2][6] = {
 	{"127.0.0.1", "0.0.0.0", "127.0.0.2", "::1", "127.255.255.254", "10.1.2.3"},
@@ -178,7 +182,7 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 		break;
 	case SD_DIFF_QUERY: snprintf(buf, size, "%s(s%d)", query_names[o->a % 3], o->slot); break;
 	case SD_DIFF_GETOPT:
-		snprintf(buf, size, "getsockopt(s%d, %s)", o->slot, getopt_names[o->a % 6]);
+		snprintf(buf, size, "getsockopt(s%d, %s)", o->slot, getopt_names[o->a % NGETOPTS]);
 		break;
 	case SD_DIFF_EPOLL_CREATE:
 		snprintf(buf, size, "epoll_create(%s)", o->a & 1 ? "EPOLL_CLOEXEC" : "0");
@@ -695,10 +699,12 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		break;
 	}
 	case SD_DIFF_GETOPT: {
-		static const int lv[6] = {SOL_SOCKET, SOL_SOCKET, IPPROTO_TCP,
-					  SOL_SOCKET, SOL_SOCKET, IPPROTO_TCP};
-		static const int nm[6] = {SO_LINGER,    SO_KEEPALIVE,  TCP_NODELAY,
-					  SO_REUSEADDR, SO_ACCEPTCONN, TCP_INFO};
+		static const int lv[NGETOPTS] = {SOL_SOCKET, SOL_SOCKET,  IPPROTO_TCP, SOL_SOCKET,
+						 SOL_SOCKET, IPPROTO_TCP, SOL_SOCKET};
+		static const int nm[NGETOPTS] = {SO_LINGER,    SO_KEEPALIVE,  TCP_NODELAY,
+						 SO_REUSEADDR, SO_ACCEPTCONN, TCP_INFO,
+						 SO_RCVLOWAT};
+		int which = o->a % NGETOPTS;
 		union {
 			int i;
 			struct linger lg;
@@ -706,13 +712,13 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		} v;
 		socklen_t vl = sizeof v;
 		memset(&v, 0, sizeof v);
-		rc = sd_getsockopt(r->net, sl->fd, lv[o->a % 6], nm[o->a % 6], &v, &vl);
+		rc = sd_getsockopt(r->net, sl->fd, lv[which], nm[which], &v, &vl);
 		if (rc < 0)
 			break;
-		if (nm[o->a % 6] == SO_LINGER)
+		if (nm[which] == SO_LINGER)
 			snprintf(out->text, sizeof out->text, "{%d,%d}", v.lg.l_onoff,
 				 v.lg.l_linger);
-		else if (nm[o->a % 6] == TCP_INFO)
+		else if (nm[which] == TCP_INFO)
 			snprintf(out->text, sizeof out->text, "state=%s",
 				 state_name(v.ti.tcpi_state));
 		else

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -808,6 +809,19 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			case SO_REUSEADDR: k->reuseaddr = iv != 0; break;
 			case SO_REUSEPORT: k->reuseport = iv != 0; break;
 			case SO_KEEPALIVE: k->keepalive = iv != 0; break;
+			case SO_RCVLOWAT: {
+				/* tcp_set_rcvlowat(): negative is INT_MAX, 0 is 1, at most half a
+				 * locked SO_RCVBUF; then tcp_data_ready() wakes readers at once
+				 * when what is queued now reaches it */
+				int cap = k->rcvbuf_lock ? k->rcvbuf >> 1 : INT_MAX;
+				iv = iv < 0 ? INT_MAX : iv;
+				k->rcvlowat = iv > cap ? cap : iv ? iv : 1;
+				if (sd__readable(s, k) >= sd__rcvlowat(k)) {
+					k->inseq++;
+					sd__wake_all(s);
+				}
+				break;
+			}
 			case SO_SNDBUF: {
 				unsigned u = (unsigned)iv > (unsigned)s->wmem_max
 						     ? (unsigned)s->wmem_max
@@ -898,6 +912,7 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		case SO_REUSEADDR: iv = k->reuseaddr; break;
 		case SO_REUSEPORT: iv = k->reuseport; break;
 		case SO_KEEPALIVE: iv = k->keepalive; break;
+		case SO_RCVLOWAT: iv = (int)sd__rcvlowat(k); break;
 		case SO_SNDBUF: iv = k->sndbuf; break;
 		case SO_RCVBUF: iv = k->rcvbuf; break;
 		case SO_LINGER:

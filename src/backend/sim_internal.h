@@ -91,7 +91,8 @@ struct sd__sock {
 
 	/* options */
 	int reuseaddr, reuseport, v6only, keepalive, nodelay;
-	int inq; /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
+	int inq;      /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
+	int rcvlowat; /* SO_RCVLOWAT; 0 stands for Linux's default, 1 (sd__rcvlowat) */
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
@@ -355,6 +356,11 @@ void sd__write_space(struct sd__sock *k);
 void sd__wake_writers(struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
+/* sk_rcvlowat: how many readable bytes make the socket readable (poll) and end a recv */
+static inline size_t sd__rcvlowat(const struct sd__sock *k)
+{
+	return k->rcvlowat > 0 ? (size_t)k->rcvlowat : 1;
+}
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);
 void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
 void sd__chunk_pool_free(struct sd__sim *s);

@@ -1234,6 +1234,59 @@ static void tcp_inq_reports_bytes_left(void **state)
 	sd_close(net, l);
 }
 
+static int rcvlowat(struct sd_net *net, int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof v;
+	assert_int_equal(sd_getsockopt(net, fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len), 0);
+	return v;
+}
+
+static short revents(struct sd_net *net, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+	assert_true(sd_poll(net, &p, 1, 0) >= 0);
+	return p.revents;
+}
+
+/* SO_RCVLOWAT: readable (poll) only from that many bytes; a non-blocking recv still takes
+ * fewer; 0 reads back as 1 and a locked SO_RCVBUF caps it at half (tcp_set_rcvlowat). */
+static void rcvlowat_sets_readability(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, v;
+	char buf[64];
+	pair(net, AF_INET, &l, &c, &s);
+	assert_int_equal(rcvlowat(net, s), 1);
+	v = 0;
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(rcvlowat(net, s), 1);
+	v = 10;
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(rcvlowat(net, s), 10);
+	send_all(net, c, "12345", 5);
+	assert_int_equal(sd_poll(net, &(struct pollfd){.fd = s, .events = POLLIN}, 1, 200), 0);
+	assert_int_equal(revents(net, s) & POLLIN, 0);
+	v = 5; /* reached now: readable at once */
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(revents(net, s) & POLLIN, POLLIN);
+	v = 10;
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(sd_recv(net, s, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK), 5);
+	send_all(net, c, "67890", 5);
+	wait_for(net, s, POLLIN);
+	assert_int_equal(sd_recv(net, s, buf, sizeof buf, MSG_DONTWAIT), 10);
+	v = 4096; /* SO_RCVBUF 8192 once doubled: half of it at most */
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
+	v = 100000;
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(rcvlowat(net, s), 4096);
+	sd_close(net, c);
+	wait_for(net, s, POLLIN); /* the end of the stream is readable whatever the mark */
+	sd_close(net, s);
+	sd_close(net, l);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(bind_conflict),
 	T(bind_port_zero),
@@ -1280,5 +1333,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(tcp_info_state),
 	T(linger_off_keeps_old_seconds),
 	T(tcp_inq_reports_bytes_left),
+	T(rcvlowat_sets_readability),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
