@@ -19,7 +19,7 @@ const char sd_unit_module[] = "sim";
 
 #define MS 1000000LL
 
-#define open_sim sd_test_open_sim
+#define open_sim  sd_test_open_sim
 #define close_sim sd_test_close_sim
 
 /* A listener on 127.0.0.1, ephemeral port; *where receives its address. */

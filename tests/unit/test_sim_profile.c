@@ -15,7 +15,7 @@ const char sd_unit_module[] = "sim_profile";
 
 /* the profile tests' sims: seed 5 */
 #define open_sim(options) sd_test_open_sim(5, options)
-#define close_sim sd_test_close_sim
+#define close_sim         sd_test_close_sim
 
 /* A listener on 127.0.0.1, ephemeral port; *a receives its address. */
 static int listener(struct sd_net *net, int backlog, struct sockaddr_storage *a, socklen_t *al)
