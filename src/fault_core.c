@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sockdrill/errors.h>
 #include <sockdrill/fault.h>
 
 static int parse_prob(const char *v, double *out)
@@ -384,11 +385,9 @@ unsigned sd_fault_kind_ops(int k)
 	return r ? r->ops : 0;
 }
 
-int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+/* Whether the spec asks for row r's kind: a probability above 0, any other value not 0. */
+static int row_asked(const struct sd_fault_spec *s, const struct kind *r)
 {
-	const struct kind *r = kind_row(k);
-	if (!r)
-		return 0;
 	if (r->v == V_PROB)
 		return *(const double *)((const char *)s + r->off) > 0;
 	return *(const unsigned *)((const char *)s + r->off) != 0;
@@ -451,6 +450,23 @@ size_t sd_fault_spec_text(const struct sd_fault_spec *s, char *out, size_t size)
 	return n;
 }
 #undef PART
+
+int sd_fault_kind_asked(const struct sd_fault_spec *s, int k)
+{
+	const struct kind *r = kind_row(k);
+	return r ? row_asked(s, r) : 0;
+}
+
+/* Sound only while each row's ops name every op its kind's code in sd_fault_decide_at can
+ * touch (tests/unit/test_fault.c checks the two agree). */
+unsigned sd_fault_ops_asked(const struct sd_fault_spec *s)
+{
+	unsigned ops = 0;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (row_asked(s, &kinds[i]))
+			ops |= kinds[i].ops;
+	return ops;
+}
 
 int sd_fault_active(const struct sd_fault_spec *s)
 {
@@ -675,29 +691,15 @@ void sd_fault_decide_at(const struct sd_fault_spec *s, uint64_t seed, uint64_t c
 	time_kinds(s, seed, conn, call, op, len, t, d);
 }
 
-/* The errno names the decisions inject, for the log and the trace. */
+/* The name of an injected error for the log and the trace: the errno table's (errors.c),
+ * or a resolver's EAI_* code, which shares the field (negative numbers in glibc). */
 static const char *err_name(int e)
 {
-	static const struct {
-		int e;
-		const char *name;
-	} names[] = {{EINTR, "EINTR"},
-		     {EAGAIN, "EAGAIN"},
-		     {ECONNRESET, "ECONNRESET"},
-		     {EMFILE, "EMFILE"},
-		     {ENFILE, "ENFILE"},
-		     {ECONNABORTED, "ECONNABORTED"},
-		     {ECONNREFUSED, "ECONNREFUSED"},
-		     {ETIMEDOUT, "ETIMEDOUT"},
-		     {EPIPE, "EPIPE"},
-		     {ENOBUFS, "ENOBUFS"},
-		     {ENOMEM, "ENOMEM"},
-		     {EAI_AGAIN, "EAI_AGAIN"},
-		     {EAI_NONAME, "EAI_NONAME"}};
-	for (size_t i = 0; e && i < sizeof names / sizeof names[0]; i++)
-		if (names[i].e == e)
-			return names[i].name;
-	return NULL;
+	if (e == EAI_AGAIN)
+		return "EAI_AGAIN";
+	if (e == EAI_NONAME)
+		return "EAI_NONAME";
+	return e > 0 ? sd_errname(e) : NULL;
 }
 
 /* "a1": the role letter and the ordinal of a connection. */

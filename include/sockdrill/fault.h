@@ -117,6 +117,10 @@ int sd_fault_active(const struct sd_fault_spec *spec);
 const char *sd_fault_kind_name(int k);
 unsigned sd_fault_kind_ops(int k);
 int sd_fault_kind_asked(const struct sd_fault_spec *spec, int k);
+/* The ops (1 << enum sd_fault_op each) that some kind the spec asks for can touch. For any
+ * other op sd_fault_decide_at gives "deliver unchanged" whatever its other arguments, so a
+ * caller may skip deciding it (the wrapper with every fault at probability 0). */
+unsigned sd_fault_ops_asked(const struct sd_fault_spec *spec);
 
 /* The spec as text sd_fault_parse reads back to the same spec: its kinds in the order of
  * enum sd_fault_kind, each with its value and targets, then scope and level-triggered ("" for

@@ -58,6 +58,16 @@ struct sd_sc_cost {
 	long outcome_allocs; /* (re)allocations of out[] */
 };
 
+/* Failures a result lists: the first ones, up to this many (all of them are counted). */
+#define SD_SC_MAX_FAILURES 1000
+
+/* One failed step, as the run reported it. */
+struct sd_sc_failure {
+	int line;          /* in the file */
+	int iteration;     /* innermost repeat index, -1 outside repeat */
+	char message[512]; /* one line, as sd_sc_result.message for the first */
+};
+
 struct sd_sc_result {
 	int passed;        /* every expectation held */
 	int failed_at;     /* index in out[] of the first failed step, -1 if none */
@@ -69,6 +79,10 @@ struct sd_sc_result {
 	/* not run: the file requires a kernel variant (docs/scenarios.md) that the kernel does
 	 * not have; passed is 0 and message says why */
 	int skipped;
+	/* the failed steps in the order they failed, the first SD_SC_MAX_FAILURES of them (one
+	 * unless the run kept going, sd_sc_options.keep_going); nfailed counts all */
+	struct sd_sc_failure *failures;
+	int nfailures, nfailed;
 };
 
 struct sd_sc_options {
@@ -97,6 +111,9 @@ struct sd_sc_options {
 	/* sim: the kernel profile (sim option profile=, docs/sim-vs-linux.md), NULL the
 	 * default; a run that compares sim with the kernel sets "host" */
 	const char *profile;
+	/* 1: a failed step does not end the run; every step runs (but past the run's time or
+	 * step bound) and each failure is listed in sd_sc_result.failures */
+	int keep_going;
 };
 
 /* The default bound of one run (one file on one backend), in seconds. */

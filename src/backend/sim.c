@@ -1,6 +1,7 @@
 /* sockdrill sim: the `sim` backend's table, descriptors, options, tracing and PRNG. */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -497,6 +498,7 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 			k->v6 = domain == AF_INET6;
 			k->nonblock = (type & SOCK_NONBLOCK) != 0;
 			k->fin_at = -1;
+			k->peek_off = -1;
 			k->sndbuf = s->wmem_def;
 			k->rcvbuf = s->rmem_def;
 			if (!k->v6)
@@ -640,6 +642,19 @@ static void put_inq(struct sd__sim *s, struct sd__sock *k, struct msghdr *m, siz
 }
 
 /* m: recvmsg's header, for its control messages in `room` bytes (NULL for recv) */
+
+/* SO_PEEK_OFF after a read of rc bytes (sk_peek_offset_fwd/_bwd): a peek moves the offset on
+ * past what it saw, a read takes what it consumed off it (not below 0). */
+static void peek_off_moves(struct sd__sock *k, int flags, ssize_t rc)
+{
+	if (rc <= 0 || k->peek_off < 0)
+		return;
+	if (flags & MSG_PEEK)
+		k->peek_off = rc > INT_MAX - k->peek_off ? INT_MAX : k->peek_off + (int)rc;
+	else
+		k->peek_off = rc >= k->peek_off ? 0 : k->peek_off - (int)rc;
+}
+
 static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n, int flags,
 		       struct msghdr *m, size_t room, const char *what)
 {
@@ -651,8 +666,9 @@ static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	} else {
 		k->refs++;
 		rc = sd__recv(s, k, iov, n, flags);
-		if (m && rc >= 0 && k->inq)
+		if (m && rc >= 0 && k->recvmsg_inq)
 			put_inq(s, k, m, room);
+		peek_off_moves(k, flags, rc);
 		sd__sock_unref(s, k);
 	}
 	TRACE(s, rc, "%s(%d, %zu, 0x%x)", what, fd, sd__iov_total(iov, n), (unsigned)flags);
@@ -765,6 +781,17 @@ static int timeo_opt(const struct sd__sim *s, const void *v, socklen_t l, int64_
 	return 0;
 }
 
+/* TCP_INQ (tcp_setsockopt): 0 or 1, else EINVAL; recvmsg then adds TCP_CM_INQ (put_inq). */
+static int tcp_inq_opt(struct sd__sock *k, const void *v, socklen_t l, int *iv)
+{
+	int rc = int_opt(v, l, iv);
+	if (rc == 0 && (*iv < 0 || *iv > 1))
+		rc = -EINVAL;
+	if (rc == 0)
+		k->recvmsg_inq = *iv;
+	return rc;
+}
+
 /* sock_get_timeout(): whole seconds and the microseconds of the ticks left over. */
 static struct timeval timeo_get(const struct sd__sim *s, int64_t ns)
 {
@@ -796,7 +823,8 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			}
 			memcpy(&lg, v, sizeof lg);
 			k->linger_on = lg.l_onoff != 0;
-			if (lg.l_onoff) /* Linux keeps the old time when lingering is turned off */
+			/* as sock_setsockopt(): off keeps the seconds set before */
+			if (k->linger_on)
 				k->linger_s = lg.l_linger;
 			break;
 		}
@@ -822,6 +850,7 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 				}
 				break;
 			}
+			case SO_PEEK_OFF: k->peek_off = iv; break; /* sk_set_peek_off: any value */
 			case SO_SNDBUF: {
 				unsigned u = (unsigned)iv > (unsigned)s->wmem_max
 						     ? (unsigned)s->wmem_max
@@ -850,8 +879,7 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 		if ((rc = int_opt(v, l, &iv)) == 0)
 			k->nodelay = iv != 0;
 	} else if (level == IPPROTO_TCP && name == TCP_INQ) {
-		if ((rc = int_opt(v, l, &iv)) == 0)
-			rc = iv < 0 || iv > 1 ? -EINVAL : (k->inq = iv, 0);
+		rc = tcp_inq_opt(k, v, l, &iv);
 	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
 		if ((rc = int_opt(v, l, &iv)) == 0) {
 			if (k->bound)
@@ -913,6 +941,7 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		case SO_REUSEPORT: iv = k->reuseport; break;
 		case SO_KEEPALIVE: iv = k->keepalive; break;
 		case SO_RCVLOWAT: iv = (int)sd__rcvlowat(k); break;
+		case SO_PEEK_OFF: iv = k->peek_off; break;
 		case SO_SNDBUF: iv = k->sndbuf; break;
 		case SO_RCVBUF: iv = k->rcvbuf; break;
 		case SO_LINGER:
@@ -930,7 +959,7 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		iv = k->nodelay;
 	} else if (level == IPPROTO_TCP && name == TCP_INQ) {
-		iv = k->inq;
+		iv = k->recvmsg_inq;
 	} else if (level == IPPROTO_TCP && name == TCP_INFO) {
 		tcp_info_of(k, &ti);
 		iv = ti.tcpi_state;

@@ -308,13 +308,18 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 	return (ssize_t)copied;
 }
 
-/* Copies up to len readable bytes into iov; consumes them unless peek. */
+/* Copies up to len readable bytes into iov; consumes them unless MSG_PEEK is in flags. With
+ * MSG_TRUNC the bytes are taken (or peeked) but not copied: tcp_recvmsg_locked() skips the
+ * copy for it, so the caller's buffer is left as it was. */
 static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
-			 size_t skip, size_t len, int peek)
+			 size_t skip, size_t len, int flags)
 {
+	int peek = flags & MSG_PEEK;
 	struct iovec out[64];
 	int n = iov_advance(iov, iovcnt, skip, out), i = 0;
-	size_t done = 0, oo = 0, cskip = peek ? skip : 0;
+	/* a peek starts past SO_PEEK_OFF's offset, when it is set */
+	size_t done = 0, oo = 0,
+	       cskip = peek ? skip + (k->peek_off > 0 ? (size_t)k->peek_off : 0) : 0;
 	struct sd__chunk *c = k->in_head;
 	while (c && c->arrive <= s->now && done < len && i < n) {
 		size_t avail = c->len - c->off;
@@ -328,7 +333,8 @@ static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iov
 			m = len - done;
 		if (m > out[i].iov_len - oo)
 			m = out[i].iov_len - oo;
-		memcpy((char *)out[i].iov_base + oo, c->data + c->off + cskip, m);
+		if (!(flags & MSG_TRUNC))
+			memcpy((char *)out[i].iov_base + oo, c->data + c->off + cskip, m);
 		done += m;
 		oo += m;
 		if (oo == out[i].iov_len)
@@ -406,8 +412,8 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		sd__sync_fin(s, k);
 		/* take_bytes fills at most 64 pieces of iov a round: go on while it moves bytes */
 		size_t got;
-		while (copied < len &&
-		       (got = take_bytes(s, k, iov, iovcnt, copied, len - copied, peek)) > 0) {
+		while (copied < len && (got = take_bytes(s, k, iov, iovcnt, copied, len - copied,
+							 flags & (MSG_PEEK | MSG_TRUNC))) > 0) {
 			if (!peek) {
 				sd__wake_all(s); /* room for the sender */
 				space_freed(k->peer);

@@ -91,8 +91,9 @@ struct sd__sock {
 
 	/* options */
 	int reuseaddr, reuseport, v6only, keepalive, nodelay;
-	int inq;      /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
-	int rcvlowat; /* SO_RCVLOWAT; 0 stands for Linux's default, 1 (sd__rcvlowat) */
+	int recvmsg_inq; /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
+	int peek_off;    /* SO_PEEK_OFF: where MSG_PEEK starts past the unread bytes; -1 off */
+	int rcvlowat;    /* SO_RCVLOWAT; 0 stands for Linux's default, 1 (sd__rcvlowat) */
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;

@@ -236,7 +236,8 @@ static struct sd__sock *new_child(struct sd__sim *s, struct sd__sock *l)
 	c->v6 = l->v6;
 	c->fin_at = -1;
 	c->reuseaddr = l->reuseaddr, c->reuseport = l->reuseport, c->v6only = l->v6only;
-	c->keepalive = l->keepalive, c->nodelay = l->nodelay, c->inq = l->inq;
+	c->keepalive = l->keepalive, c->nodelay = l->nodelay;
+	c->recvmsg_inq = l->recvmsg_inq, c->peek_off = l->peek_off; /* copied, as sk_clone_lock */
 	c->rcvlowat = l->rcvlowat;
 	c->linger_on = l->linger_on, c->linger_s = l->linger_s;
 	c->rcvtimeo = l->rcvtimeo, c->sndtimeo = l->sndtimeo;

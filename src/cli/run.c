@@ -18,9 +18,9 @@
 
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
-	"                     [--verbose] [--timeout MS] [--max-time S] [--faults SPEC]\n"
-	"                     [--fault-log FILE] [--target ADDR:PORT] [--one-role 0|1]\n"
-	"                     [--profile NAME] PATH...\n"
+	"                     [--verbose] [--keep-going] [--timeout MS] [--max-time S]\n"
+	"                     [--faults SPEC] [--fault-log FILE] [--target ADDR:PORT]\n"
+	"                     [--one-role 0|1] [--profile NAME] PATH...\n"
 	"       sockdrill run --inproc TARGET [--engine E] [--seed N] [--verbose] [--max-time S]\n"
 	"                     PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
@@ -36,6 +36,8 @@ static const char run_help[] =
 	"  --junit FILE   write JUnit XML: one test case per scenario and backend\n"
 	"  --json FILE    write the results as one JSON document (docs/scenarios.md)\n"
 	"  --verbose      print every step and its outcome\n"
+	"  --keep-going   a failed step does not end the file's run: every failing step is\n"
+	"                 reported (printed, and listed in --json and --junit)\n"
 	"  --timeout MS   real: how long a blocking step may take (default 3000)\n"
 	"  --max-time S   bound of each file's run on each backend, in wall-clock seconds\n"
 	"                 (1..86400, default 600); a run past it fails (exit 1)\n"
@@ -288,6 +290,7 @@ struct verdict {
 	int passed, skipped;
 	double seconds;
 	char message[640];
+	char *details; /* every failure, one a line (malloc'd), or NULL for message alone */
 };
 
 static void write_junit(FILE *f, struct verdict *v, int n)
@@ -335,12 +338,34 @@ static void write_junit(FILE *f, struct verdict *v, int n)
 			fprintf(f, ">\n      <failure message=\"");
 			xml_text(f, v[i].message);
 			fprintf(f, "\">");
-			xml_text(f, v[i].message);
+			xml_text(f, v[i].details ? v[i].details : v[i].message);
 			fprintf(f, "</failure>\n    </testcase>\n");
 		}
 		fprintf(f, "  </testsuite>\n");
 	}
 	fprintf(f, "</testsuites>\n");
+}
+
+/* Every failure of a run kept going, one a line, for a JUnit failure's text (malloc'd); NULL
+ * when there is only one, which the message says. */
+static char *failure_lines(const struct sd_sc_result *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (r->nfailures < 2)
+		return NULL;
+	FILE *m = open_memstream(&text, &len);
+	if (!m)
+		return NULL;
+	for (int i = 0; i < r->nfailures; i++)
+		fprintf(m, "%s\n", r->failures[i].message);
+	if (r->nfailed > r->nfailures)
+		fprintf(m, "(%d more failed steps not listed)\n", r->nfailed - r->nfailures);
+	if (fclose(m) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }
 
 static void print_steps(const char *backend, const struct sd_sc_result *r)
@@ -420,7 +445,7 @@ static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_s
 			   const char *target, const char *file)
 {
 	char seed_s[24], timeout_s[16], max_s[16];
-	const char *av[16];
+	const char *av[24]; /* every option below given at once, the file and NULL */
 	int n = 0;
 	snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
 	av[n++] = "./sockdrill", av[n++] = "run", av[n++] = "--backend", av[n++] = backend;
@@ -435,6 +460,8 @@ static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_s
 	}
 	if (opt->faults)
 		av[n++] = "--faults", av[n++] = opt->faults;
+	if (opt->keep_going)
+		av[n++] = "--keep-going";
 	if (opt->target_port)
 		av[n++] = "--target", av[n++] = target;
 	if (opt->one_role && !strcmp(backend, "sim")) /* as --backend both gave the sim */
@@ -460,6 +487,12 @@ static void json_result(FILE *f, const char *file, const char *backend, uint64_t
 		(unsigned long long)seed);
 	fprintf(f, "\"seconds\": %.6f, \"steps\": %d, \"message\": ", r->seconds, steps);
 	json_str(f, r->passed ? "" : r->message);
+	fputs(", \"failures\": [", f);
+	for (int i = 0; i < r->nfailures; i++) {
+		fputs(i ? ", " : "", f);
+		json_str(f, r->failures[i].message);
+	}
+	fprintf(f, "], \"failed_steps\": %d", r->nfailed);
 	fputs(", \"reproduce\": ", f);
 	json_str(f, repro);
 	fputs(", \"outcomes\": [", f);
@@ -515,6 +548,7 @@ int sd__cmd_run(int argc, char **argv)
 		{"junit", required_argument, NULL, 'j'},
 		{"json", required_argument, NULL, 'J'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"keep-going", no_argument, NULL, 'k'},
 		{"timeout", required_argument, NULL, 't'},
 		{"max-time", required_argument, NULL, 'M'},
 		{"faults", required_argument, NULL, 'f'},
@@ -608,6 +642,7 @@ int sd__cmd_run(int argc, char **argv)
 		case 'I': inproc = optarg; break;
 		case 'E': engine = optarg; break;
 		case 'v': verbose = 1; break;
+		case 'k': opt.keep_going = 1, not_inproc = "--keep-going"; break;
 		case 'h': fputs(run_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("run", "option '%s' needs a value", o);
 		default:
@@ -734,6 +769,7 @@ int sd__cmd_run(int argc, char **argv)
 			v->skipped = res[b].skipped;
 			v->seconds = res[b].seconds;
 			snprintf(v->message, sizeof v->message, "%s", res[b].message);
+			v->details = failure_lines(&res[b]);
 			passed += res[b].passed;
 			failed += fail;
 			skipped += res[b].skipped;
@@ -765,6 +801,11 @@ int sd__cmd_run(int argc, char **argv)
 			if (res[b].passed)
 				continue;
 			printf("      %s: %s\n", runs[b], res[b].message);
+			for (int k = 1; k < res[b].nfailures; k++) /* --keep-going: the others */
+				printf("      %s: %s\n", runs[b], res[b].failures[k].message);
+			if (res[b].nfailed > res[b].nfailures)
+				printf("      %s: (%d more failed steps not listed)\n", runs[b],
+				       res[b].nfailed - res[b].nfailures);
 			if (!res[b].skipped)
 				printf("      reproduce: %s\n",
 				       repro[b] ? repro[b] : "(out of memory)");
@@ -847,6 +888,8 @@ out:
 	report_discard(&junit);
 	free(json_text);
 	free(junit_text);
+	for (int i = 0; verdicts && i < files.n * 2; i++)
+		free(verdicts[i].details);
 	free_files(&files);
 	free(verdicts);
 	if (fault_log)

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <sockdrill/addr.h>
@@ -15,45 +18,6 @@
 #include <sockdrill/sim.h>
 
 #include "sc_internal.h"
-
-/* Option names stand for these numbers until the runner maps them to (level, name). */
-enum { OPT_BASE = 100000 };
-static const char *const opt_names[] = {"SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE",
-					"SO_SNDBUF",    "SO_RCVBUF",    "SO_LINGER",
-					"SO_RCVTIMEO",  "SO_SNDTIMEO",  "TCP_NODELAY",
-					"IPV6_V6ONLY",  "SO_TYPE",      "SO_ACCEPTCONN"};
-#define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
-
-static const struct {
-	const char *name;
-	int64_t value;
-} consts[] = {
-	{"inet", AF_INET},
-	{"inet6", AF_INET6},
-	{"NONBLOCK", SOCK_NONBLOCK},
-	{"MSG_PEEK", MSG_PEEK},
-	{"MSG_WAITALL", MSG_WAITALL},
-	{"MSG_DONTWAIT", MSG_DONTWAIT},
-	{"MSG_NOSIGNAL", MSG_NOSIGNAL},
-	{"MSG_OOB", MSG_OOB},
-	{"SHUT_RD", SHUT_RD},
-	{"SHUT_WR", SHUT_WR},
-	{"SHUT_RDWR", SHUT_RDWR},
-	{"IN", POLLIN},
-	{"OUT", POLLOUT},
-	{"ERR", POLLERR},
-	{"HUP", POLLHUP},
-	{"RDHUP", POLLRDHUP},
-	{"NVAL", POLLNVAL},
-	{"PRI", POLLPRI},
-};
-static const char *const poll_names[] = {"IN", "OUT", "ERR", "HUP", "RDHUP", "NVAL", "PRI"};
-
-int sd__sc_option(int64_t v)
-{
-	return v >= OPT_BASE && v < OPT_BASE + NOPTS ? (int)(v - OPT_BASE) : -1;
-}
-const char *sd__sc_option_name(int i) { return opt_names[i]; }
 
 enum { A_FD = 1, A_NUM, A_ADDR, A_DATA, A_OPT, A_KW };
 static const struct {
@@ -83,6 +47,14 @@ static const struct {
 	{"reply_port", C_REPLY_PORT, 1, 1, {A_FD}},
 	{"recv_until", C_RECV_UNTIL, 3, 3, {A_FD, A_DATA, A_NUM}},
 	{"recvline", C_RECVLINE, 2, 2, {A_FD, A_NUM}},
+	{"addr", C_ADDR, 1, 1, {A_FD}},
+	{"peer", C_PEER, 1, 1, {A_FD}},
+	{"ioctl", C_IOCTL, 2, 2, {A_FD, A_NUM}},
+	{"sendto", C_SENDTO, 3, 4, {A_FD, A_DATA, A_ADDR, A_NUM}},
+	{"recvmsg", C_RECVMSG, 2, 3, {A_FD, A_NUM, A_NUM}},
+	{"epoll_create", C_EPOLL_CREATE, 0, 0, {0}},
+	{"epoll_ctl", C_EPOLL_CTL, 3, 4, {A_FD, A_NUM, A_FD, A_NUM}},
+	{"epoll_wait", C_EPOLL_WAIT, 2, 3, {A_FD, A_NUM, A_NUM}},
 };
 
 struct cur {
@@ -410,8 +382,9 @@ static int string_interp(struct cur *c, struct sc_span *out, uint8_t *interp)
 
 static int string(struct cur *c, struct sc_span *out) { return string_interp(c, out, NULL); }
 
-/* a.b.c.d:PORT or [v6]:PORT, PORT a number or a variable. */
-static int address(struct cur *c, struct sc_value *v)
+/* a.b.c.d:PORT or [v6]:PORT, PORT a number or a variable; with any_port (an expectation),
+ * also '*', any port (*any_port set). */
+static int address_any(struct cur *c, struct sc_value *v, int *any_port)
 {
 	struct sd_scenario *sc = c->sc;
 	const char *s = c->p, *hs, *he;
@@ -449,6 +422,11 @@ static int address(struct cur *c, struct sc_value *v)
 	a->len = sl;
 	v->kind = V_ADDR;
 	v->addr = sc->naddrs++;
+	if (any_port && c->p < c->eol && *c->p == '*') {
+		c->p++;
+		*any_port = 1;
+		return 0;
+	}
 	if (c->p < c->eol && *c->p == '$') {
 		c->p++;
 		v->port_is_var = 1;
@@ -467,20 +445,7 @@ static int address(struct cur *c, struct sc_value *v)
 	return 0;
 }
 
-static int lookup_const(const char *name, int64_t *out)
-{
-	for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
-		if (!strcmp(consts[i].name, name)) {
-			*out = consts[i].value;
-			return 0;
-		}
-	for (int i = 0; i < NOPTS; i++)
-		if (!strcmp(opt_names[i], name)) {
-			*out = OPT_BASE + i;
-			return 0;
-		}
-	return -1;
-}
+static int address(struct cur *c, struct sc_value *v) { return address_any(c, v, NULL); }
 
 /* NAME|NAME|... resolved to the OR of their values. */
 static int flags(struct cur *c, int64_t *out)
@@ -492,7 +457,7 @@ static int flags(struct cur *c, int64_t *out)
 		int64_t v;
 		if (ident(c, name, sizeof name, "a name") < 0)
 			return -1;
-		if (lookup_const(name, &v) < 0)
+		if (sd__sc_lookup_const(name, &v) < 0)
 			return fail(c, s, "unknown name '%s'", name);
 		*out |= v;
 		ws(c);
@@ -555,14 +520,6 @@ static int value(struct cur *c, struct sc_value *v)
 }
 
 static int is_errno_name(const char *n) { return sd_errno_by_name(n) != 0; }
-
-static int is_poll_name(const char *n)
-{
-	for (size_t i = 0; i < sizeof poll_names / sizeof poll_names[0]; i++)
-		if (!strcmp(poll_names[i], n))
-			return 1;
-	return 0;
-}
 
 /* 'match /RE/ [as A, B]': the expression compiled (POSIX ERE), the names its groups go to. */
 static int regex_expectation(struct cur *c, struct sc_expect *e)
@@ -668,7 +625,138 @@ static int same_list_after_bar(const struct cur *c, int errs)
 		return 0;
 	memcpy(name, s, (size_t)(q - s));
 	name[q - s] = 0;
-	return errs ? is_errno_name(name) : is_poll_name(name);
+	return errs ? is_errno_name(name) : sd__sc_is_poll_name(name);
+}
+
+/* '< N', '<= $X', '> N', '>= N', '!= N': a comparison of the result with a number or a
+ * variable's number. */
+static int comparison(struct cur *c, struct sc_expect *e)
+{
+	static const struct {
+		const char *text;
+		uint8_t op;
+	} ops[] = {{"<=", CMP_LE}, {">=", CMP_GE}, {"!=", CMP_NE}, {"<", CMP_LT}, {">", CMP_GT}};
+	const char *s = c->p;
+	size_t k = 0;
+	while (k < sizeof ops / sizeof ops[0] && ((size_t)(c->eol - c->p) < strlen(ops[k].text) ||
+						  strncmp(c->p, ops[k].text, strlen(ops[k].text))))
+		k++;
+	if (k == sizeof ops / sizeof ops[0])
+		return fail(c, s, "expected a comparison: <, <=, >, >= or !=");
+	c->p += strlen(ops[k].text);
+	e->kind = E_CMP;
+	e->op = ops[k].op;
+	ws(c);
+	if (c->p < c->eol && *c->p == '$') {
+		c->p++;
+		e->op |= CMP_VAR;
+		return ref(c, &e->var, REF_READ);
+	}
+	if (c->p >= c->eol || !((*c->p >= '0' && *c->p <= '9') || *c->p == '-'))
+		return fail(c, c->p, "%s takes a number or a variable: %s 1, %s $X", ops[k].text,
+			    ops[k].text, ops[k].text);
+	return number(c, &e->lo);
+}
+
+/* 127.0.0.1:$P, [::ffff:127.0.0.1]:*, 0.0.0.0:0: what addr() or peer() must give. */
+static int address_expectation(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
+{
+	struct sc_value v;
+	int any = 0;
+	const char *s = c->p;
+	if (is_call && !sc_gives_addr(call))
+		return fail(c, s, "an address expectation is only for addr, peer");
+	memset(&v, 0, sizeof v);
+	if (address_any(c, &v, &any) < 0)
+		return -1;
+	e->kind = E_ADDR;
+	e->addr = v.addr;
+	e->op = any ? CMP_ANY : v.port_is_var ? CMP_VAR : 0;
+	if (v.port_is_var)
+		e->port = v.var;
+	return 0;
+}
+
+/* Looks ahead: '{' then a number, the start of an {ON, SECS} pair. */
+static int linger_ahead(const struct cur *c)
+{
+	const char *q = c->p + 1;
+	while (q < c->eol && (*q == ' ' || *q == '\t'))
+		q++;
+	return q < c->eol && ((*q >= '0' && *q <= '9') || *q == '-');
+}
+
+/* {ON, SECS}: SO_LINGER's pair (ON 0 or 1, SECS 0..2147483647); misplaced when not for SO_LINGER
+ * (the caller says), which is an error here. */
+static int linger_pair(struct cur *c, int64_t *on, int64_t *secs, int misplaced)
+{
+	const char *s = c->p;
+	if (misplaced)
+		return fail(c, s,
+			    "an {ON, SECONDS} pair is SO_LINGER's, for setsockopt and getsockopt");
+	c->p++;
+	ws(c);
+	const char *ns = c->p;
+	if (number(c, on) < 0)
+		return -1;
+	if (*on != 0 && *on != 1)
+		return fail(c, ns, "SO_LINGER's ON is 0 or 1");
+	if (expect_char(c, ',') < 0)
+		return -1;
+	ws(c);
+	ns = c->p;
+	if (number(c, secs) < 0)
+		return -1;
+	if (*secs < 0 || *secs > INT_MAX)
+		return fail(c, ns, "SO_LINGER's seconds are 0..%d", INT_MAX);
+	return expect_char(c, '}');
+}
+
+/* {S: IN|OUT, C: IN|RDHUP} (or {} for none): the descriptors epoll_wait reports, in any
+ * order, each with exactly these events. */
+static int events_expectation(struct cur *c, struct sc_expect *e)
+{
+	struct sd_scenario *sc = c->sc;
+	const char *s = c->p++;
+	e->kind = E_EVENTS;
+	e->caps = sc->nvals;
+	ws(c);
+	if (c->p < c->eol && *c->p == '}') {
+		c->p++;
+		return 0;
+	}
+	for (;;) {
+		struct sc_ref r;
+		int64_t ev;
+		ws(c);
+		const char *at = c->p;
+		if (e->ncaps == SC_MAX_EVENTS)
+			return fail(c, at, "too many descriptors (at most %d)", SC_MAX_EVENTS);
+		if (c->p < c->eol && *c->p == '$')
+			c->p++;
+		if (ref(c, &r, REF_READ) < 0 || expect_char(c, ':') < 0)
+			return -1;
+		ws(c);
+		const char *fs = c->p;
+		if (flags(c, &ev) < 0)
+			return -1;
+		if (ev &
+		    ~(int64_t)(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLERR | EPOLLHUP))
+			return fail(c, fs, "epoll_wait reports IN, OUT, RDHUP, PRI, ERR, HUP");
+		if (reserve(&sc->vals, &sc->capvals, sc->nvals, 2, sizeof *sc->vals) < 0)
+			return fail(c, at, "out of memory");
+		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_VAR, .var = r};
+		sc->vals[sc->nvals++] = (struct sc_value){.kind = V_NUM, .num = ev};
+		e->ncaps++;
+		ws(c);
+		if (c->p < c->eol && *c->p == '}') {
+			c->p++;
+			return 0;
+		}
+		if (c->p >= c->eol || *c->p != ',')
+			return fail(c, c->p >= c->eol ? s : c->p, "expected ',' or '}' in {...}");
+		c->p++;
+	}
 }
 
 static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, int is_call)
@@ -696,6 +784,11 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		e->kind = E_VAR;
 		return ref(c, &e->var, REF_READ);
 	}
+	const char *q = c->p;
+	while (q < c->eol && *q >= '0' && *q <= '9')
+		q++;
+	if (ch == '[' || (q > c->p && q < c->eol && *q == '.' && !(q + 1 < c->eol && q[1] == '.')))
+		return address_expectation(c, e, call, is_call);
 	if ((ch >= '0' && ch <= '9') || ch == '-') {
 		if (number(c, &e->lo) < 0)
 			return -1;
@@ -711,6 +804,17 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		}
 		return 0;
 	}
+	if (ch == '<' || ch == '>' || ch == '!')
+		return comparison(c, e);
+	if (ch == '{' && linger_ahead(c)) {
+		e->kind = E_LINGER;
+		return linger_pair(c, &e->lo, &e->hi, is_call && call != C_GETSOCKOPT);
+	}
+	if (ch == '{') {
+		if (is_call && call != C_EPOLL_WAIT)
+			return fail(c, s, "an events expectation {...} is only for epoll_wait");
+		return events_expectation(c, e);
+	}
 	if (!is_id0(ch))
 		return fail(c, s, "unexpected '%c' in an expectation", ch);
 	if (c->eol - c->p > 8 && !strncmp(c->p, "pattern(", 8)) {
@@ -719,11 +823,18 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 				    "a pattern expectation is only for recv, recv_until, recvline");
 		c->p += 8;
 		ws(c);
+		e->kind = E_PATTERN;
+		if (c->p < c->eol && *c->p == '$') { /* pattern($N): the length a variable holds */
+			c->p++;
+			e->op = CMP_VAR;
+			if (ref(c, &e->var, REF_READ) < 0)
+				return -1;
+			return expect_char(c, ')');
+		}
 		if (number(c, &e->lo) < 0)
 			return -1;
 		if (e->lo < 0 || e->lo > (64 << 20))
 			return fail(c, s, "pattern length must be 0..67108864");
-		e->kind = E_PATTERN;
 		return expect_char(c, ')');
 	}
 	char name[32];
@@ -731,6 +842,11 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		return -1;
 	if (!strcmp(name, "fd")) {
 		e->kind = E_FD;
+		return 0;
+	}
+	if (!strcmp(name, "even") || !strcmp(name, "odd")) {
+		e->kind = E_PARITY;
+		e->lo = name[0] == 'o';
 		return 0;
 	}
 	if (!strcmp(name, "eof") || !strcmp(name, "prefix") || !strcmp(name, "match")) {
@@ -749,11 +865,12 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		e->kind = E_PREFIX;
 		return string_interp(c, &e->str, &e->interp);
 	}
-	int errs = is_errno_name(name), polls = is_poll_name(name);
+	int errs = is_errno_name(name), polls = sd__sc_is_poll_name(name);
 	if (!errs && !polls)
 		return fail(c, s,
 			    "unknown expectation '%s' (an errno name such as ECONNREFUSED, "
-			    "poll flags, a number, a range, fd, a string or *)",
+			    "poll flags, a number, a range, a comparison such as >= 1, even, "
+			    "odd, fd, a string or *)",
 			    name);
 	e->kind = errs ? E_ERRNOS : E_FLAGS;
 	for (;;) {
@@ -763,7 +880,7 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 			e->errs[e->nerrs++] = (uint16_t)sd_errno_by_name(name);
 		} else {
 			int64_t v = 0;
-			lookup_const(name, &v);
+			sd__sc_lookup_const(name, &v);
 			e->lo |= v;
 		}
 		ws(c);
@@ -774,7 +891,7 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		const char *ns = c->p;
 		if (ident(c, name, sizeof name, "a name after '|'") < 0)
 			return -1;
-		if (errs ? !is_errno_name(name) : !is_poll_name(name))
+		if (errs ? !is_errno_name(name) : !sd__sc_is_poll_name(name))
 			return fail(c, ns, "'%s' is not %s", name,
 				    errs ? "an errno name" : "a poll flag");
 	}
@@ -858,6 +975,22 @@ static int send_keyword(struct cur *c, struct sc_value *v)
 	return 0;
 }
 
+/* An address of family AF_UNSPEC, the length of a sockaddr (Linux reads only the family). */
+static int unspec_address(struct cur *c, struct sc_value *v)
+{
+	struct sd_scenario *sc = c->sc;
+	if (reserve(&sc->addrs, &sc->capaddrs, sc->naddrs, 1, sizeof *sc->addrs) < 0)
+		return fail(c, c->p, "out of memory");
+	struct sc_addr *a = &sc->addrs[sc->naddrs];
+	memset(a, 0, sizeof *a);
+	a->v4.sin_family = AF_UNSPEC;
+	a->len = sizeof(struct sockaddr);
+	memset(v, 0, sizeof *v);
+	v->kind = V_ADDR;
+	v->addr = sc->naddrs++;
+	return 0;
+}
+
 static int call_expr(struct cur *c, struct stmt *m)
 {
 	struct sc_step *st = &m->st;
@@ -895,6 +1028,27 @@ static int call_expr(struct cur *c, struct stmt *m)
 						return fail(c, as, "%s given twice",
 							    v->kind == V_PACE ? "pace"
 									      : "hold_last");
+			} else if (want == A_ADDR && c->eol - c->p >= 9 &&
+				   !strncmp(c->p, "AF_UNSPEC", 9) &&
+				   (c->eol - c->p == 9 || !is_id(c->p[9]))) {
+				/* connect(S, AF_UNSPEC): a disconnect (bind takes it too, as Linux)
+				 */
+				c->p += 9;
+				if (unspec_address(c, v) < 0)
+					return -1;
+			} else if (st->call == C_SETSOCKOPT && st->nargs == 2 && c->p < c->eol &&
+				   *c->p == '{') {
+				int64_t on, secs;
+				int linger =
+					sd__sc_option(m->args[1].num) >= 0 &&
+					!strcmp(sd__sc_option_name(sd__sc_option(m->args[1].num)),
+						"SO_LINGER");
+				if (linger_pair(c, &on, &secs, !linger) < 0)
+					return -1;
+				memset(v, 0, sizeof *v);
+				v->kind = V_LINGER;
+				v->num = on << 32 | secs;
+				kw = 1; /* a value of its own kind: checked here */
 			} else if (want == A_FD && c->p < c->eol && is_id0(*c->p)) {
 				/* a descriptor is a variable: "L" and "$L" both name it */
 				memset(v, 0, sizeof *v);
@@ -917,7 +1071,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 			int ok = kw               ? 1
 				 : want == A_KW   ? 0
 				 : want == A_FD   ? v->kind == V_VAR
-				 : want == A_ADDR ? v->kind == V_ADDR
+				 : want == A_ADDR ? v->kind == V_ADDR || v->kind == V_VAR
 				 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN
 				 : want == A_OPT  ? v->kind == V_NUM && sd__sc_option(v->num) >= 0
 						  : v->kind == V_NUM || v->kind == V_VAR;
@@ -925,7 +1079,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 				static const char *const what[] = {"",
 								   "a descriptor variable ($X)",
 								   "a number",
-								   "an address (ADDR:PORT)",
+								   "an address (ADDR:PORT or $A)",
 								   "a string or pattern(N)",
 								   "a socket option name",
 								   "pace=MS or hold_last=MS"};
@@ -944,6 +1098,15 @@ static int call_expr(struct cur *c, struct stmt *m)
 	}
 	if (st->nargs < calls[i].min)
 		return fail(c, s, "%s needs at least %d arguments", name, calls[i].min);
+	if (st->call == C_IOCTL && m->args[1].kind == V_NUM && m->args[1].num != SIOCINQ &&
+	    m->args[1].num != SIOCOUTQ)
+		return fail(c, s, "ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ");
+	if (st->call == C_EPOLL_WAIT && st->nargs == 3 && m->args[2].kind == V_NUM &&
+	    (m->args[2].num < 1 || m->args[2].num > SC_MAX_EVENTS))
+		return fail(c, s, "epoll_wait takes at most %d events at once (1..%d)",
+			    SC_MAX_EVENTS, SC_MAX_EVENTS);
+	if (st->call == C_IOCTL && m->args[1].kind != V_NUM)
+		return fail(c, s, "ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ, not a variable");
 	return 0;
 }
 

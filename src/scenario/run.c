@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -33,229 +34,13 @@ static void textf(char *dst, size_t size, const char *fmt, ...)
 
 static unsigned char pattern_byte(size_t i) { return (unsigned char)(i * 31 + (i >> 8) + 7); }
 
-/* ---- calls ----------------------------------------------------------------------------- */
-
-struct args {
-	int64_t n[4];
-	struct sockaddr_storage addr;
-	socklen_t alen;
-	const unsigned char *data; /* send: the string, or the run's pattern */
-	size_t dlen;
-	unsigned char *rbuf; /* recv: where the bytes go, owned with the arguments (a call still
-			      * blocked when the run ends is dropped, not returned) */
-	size_t rlen;
-	unsigned char *sbuf;      /* a string naming variables, filled in (owned likewise) */
-	int64_t pace_ms, hold_ms; /* send: pace=MS (0: none), hold_last=MS (-1: none) */
-};
-
-struct res {
-	int64_t v;
-	unsigned char *data; /* recv */
-	size_t dlen;
-	int eof; /* recv_until, recvline: the stream ended before the delimiter (v is 0, data
-		  * what came before it) */
-};
-
-/* send with pauses, in the backend's time (virtual on sim): pace_ms after each byte, hold_ms
- * before the last one. Bytes sent, or the error of the first call when none were. */
-static int64_t paced_send(struct sd_net *net, int fd, const struct args *a)
-{
-	size_t n = a->dlen, done = 0, last = a->hold_ms >= 0 && n ? n - 1 : n;
-	int flags = (int)a->n[2];
-	if (!n)
-		return sd_send(net, fd, a->data, 0, flags);
-	while (done < n) {
-		if (done == last && a->hold_ms >= 0) {
-			sd_sleep_ns(net, a->hold_ms * 1000000);
-			last = n;
-		}
-		size_t chunk = a->pace_ms > 0 ? 1 : (done < last ? last : n) - done;
-		ssize_t k = sd_send(net, fd, a->data + done, chunk, flags);
-		if (k < 0)
-			return done ? (int64_t)done : k;
-		done += (size_t)k;
-		if (a->pace_ms > 0 && done < n && done != last)
-			sd_sleep_ns(net, a->pace_ms * 1000000);
-	}
-	return (int64_t)done;
-}
-
-/* Reads up to and including the delimiter, at most max bytes, never past it: each piece is
- * peeked first, and only the bytes before the delimiter's end taken. -EMSGSIZE when max bytes
- * came without it; at the end of the stream before it, 0 with r->eof (data what came). */
-static void recv_until(struct sd_net *net, int fd, const unsigned char *delim, size_t dl,
-		       unsigned char *buf, size_t max, struct res *r)
-{
-	size_t have = 0;
-	r->data = buf;
-	for (;;) {
-		if (have == max) {
-			r->v = -EMSGSIZE;
-			break;
-		}
-		ssize_t k = sd_recv(net, fd, buf + have, max - have, MSG_PEEK);
-		if (k <= 0) {
-			r->v = k;
-			r->eof = k == 0;
-			break;
-		}
-		size_t end = have + (size_t)k, found = end;
-		for (size_t i = have >= dl ? have - dl + 1 : 0; i + dl <= end; i++)
-			if (!memcmp(buf + i, delim, dl)) {
-				found = i;
-				break;
-			}
-		size_t take = found < end ? found + dl - have : (size_t)k;
-		ssize_t got = sd_recv(net, fd, buf + have, take, 0);
-		if (got <= 0) { /* what was peeked is gone: another reader, or a reset */
-			r->v = got;
-			r->eof = got == 0;
-			break;
-		}
-		have += (size_t)got;
-		if (found < end && (size_t)got == take) {
-			r->v = (int64_t)have;
-			break;
-		}
-	}
-	r->dlen = have;
-}
-
-static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
-{
-	const char *n = sd__sc_option_name(opt);
-	int iv = (int)v;
-	if (!strcmp(n, "SO_LINGER")) {
-		struct linger lg = {1, iv};
-		return sd_setsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-	}
-	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
-		struct timeval tv = {(time_t)(v / 1000), (suseconds_t)((v % 1000) * 1000)};
-		return sd_setsockopt(net, fd, SOL_SOCKET,
-				     !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
-				     sizeof tv);
-	}
-	static const struct {
-		const char *name;
-		int level, opt;
-	} map[] = {{"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
-		   {"SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT},
-		   {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
-		   {"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF},
-		   {"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF},
-		   {"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},
-		   {"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
-		   {"SO_TYPE", SOL_SOCKET, SO_TYPE},
-		   {"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN}};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (!strcmp(map[i].name, n))
-			return sd_setsockopt(net, fd, map[i].level, map[i].opt, &iv, sizeof iv);
-	return -ENOPROTOOPT;
-}
-
-static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
-{
-	const char *n = sd__sc_option_name(opt);
-	if (!strcmp(n, "SO_LINGER")) {
-		struct linger lg;
-		socklen_t l = sizeof lg;
-		int rc = sd_getsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, &l);
-		return rc < 0 ? rc : lg.l_onoff ? lg.l_linger : -1;
-	}
-	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
-		struct timeval tv;
-		socklen_t l = sizeof tv;
-		int rc = sd_getsockopt(net, fd, SOL_SOCKET,
-				       !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
-				       &l);
-		return rc < 0 ? rc : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	}
-	int level = !strcmp(n, "TCP_NODELAY")   ? IPPROTO_TCP
-		    : !strcmp(n, "IPV6_V6ONLY") ? IPPROTO_IPV6
-						: SOL_SOCKET;
-	int name = !strcmp(n, "SO_REUSEADDR")   ? SO_REUSEADDR
-		   : !strcmp(n, "SO_REUSEPORT") ? SO_REUSEPORT
-		   : !strcmp(n, "SO_KEEPALIVE") ? SO_KEEPALIVE
-		   : !strcmp(n, "SO_SNDBUF")    ? SO_SNDBUF
-		   : !strcmp(n, "SO_RCVBUF")    ? SO_RCVBUF
-		   : !strcmp(n, "TCP_NODELAY")  ? TCP_NODELAY
-		   : !strcmp(n, "IPV6_V6ONLY")  ? IPV6_V6ONLY
-		   : !strcmp(n, "SO_TYPE")      ? SO_TYPE
-						: SO_ACCEPTCONN;
-	int v = 0;
-	socklen_t l = sizeof v;
-	int rc = sd_getsockopt(net, fd, level, name, &v, &l);
-	return rc < 0 ? rc : v;
-}
-
-static void exec(struct sd_net *net, enum sc_call call, const struct args *a, struct res *r)
-{
-	int fd = (int)a->n[0];
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	memset(r, 0, sizeof *r);
-	switch (call) {
-	case C_SOCKET:
-		r->v = sd_socket(net, (int)a->n[0], SOCK_STREAM | (int)(a->n[1] & SOCK_NONBLOCK),
-				 0);
-		break;
-	case C_BIND: r->v = sd_bind(net, fd, (const struct sockaddr *)&a->addr, a->alen); break;
-	case C_LISTEN: r->v = sd_listen(net, fd, (int)a->n[1]); break;
-	case C_ACCEPT: r->v = sd_accept(net, fd, NULL, NULL, (int)(a->n[1] & SOCK_NONBLOCK)); break;
-	case C_CONNECT:
-		r->v = sd_connect(net, fd, (const struct sockaddr *)&a->addr, a->alen);
-		break;
-	case C_SEND:
-		if (a->pace_ms > 0 || a->hold_ms >= 0)
-			r->v = paced_send(net, fd, a);
-		else
-			r->v = sd_send(net, fd, a->data, a->dlen, (int)a->n[2]);
-		break;
-	case C_RECV_UNTIL:
-	case C_RECVLINE: recv_until(net, fd, a->data, a->dlen, a->rbuf, a->rlen, r); break;
-	case C_RECV:
-		r->data = a->rbuf;
-		r->v = sd_recv(net, fd, r->data, a->rlen, (int)a->n[2]);
-		r->dlen = r->v > 0 ? (size_t)r->v : 0;
-		break;
-	case C_SHUTDOWN: r->v = sd_shutdown(net, fd, (int)a->n[1]); break;
-	case C_CLOSE: r->v = sd_close(net, fd); break;
-	case C_SETSOCKOPT: r->v = setsockopt_call(net, fd, sd__sc_option(a->n[1]), a->n[2]); break;
-	case C_GETSOCKOPT: r->v = getsockopt_call(net, fd, sd__sc_option(a->n[1])); break;
-	case C_SO_ERROR: {
-		int err = 0;
-		socklen_t l = sizeof err;
-		int rc = sd_getsockopt(net, fd, SOL_SOCKET, SO_ERROR, &err, &l);
-		r->v = rc < 0 ? rc : -err;
-		break;
-	}
-	case C_PORT:
-	case C_PEERPORT: {
-		int rc = call == C_PORT ? sd_getsockname(net, fd, (struct sockaddr *)&ss, &sl)
-					: sd_getpeername(net, fd, (struct sockaddr *)&ss, &sl);
-		r->v = rc < 0 ? rc : sd_addr_port((struct sockaddr *)&ss, sl);
-		break;
-	}
-	case C_NONBLOCK:
-	case C_BLOCK: r->v = sd_set_nonblocking(net, fd, call == C_NONBLOCK); break;
-	case C_POLL: {
-		struct pollfd p = {.fd = fd, .events = (short)a->n[1]};
-		int rc = sd_poll(net, &p, 1, (int)a->n[2]);
-		r->v = rc < 0 ? rc : p.revents;
-		break;
-	}
-	case C_SLEEP: r->v = sd_sleep_ns(net, a->n[0] * 1000000); break;
-	case C_REPLY_PORT: r->v = a->n[1]; break; /* read from what fd received, by resolve */
-	}
-}
-
 /* ---- jobs: calls that may block, on a thread (real) or an actor (sim) ------------------- */
 
 struct job {
 	struct sd_net *net;
 	enum sc_call call;
-	struct args a;
-	struct res r;
+	struct sc_args a;
+	struct sc_res r;
 	pthread_mutex_t m;
 	pthread_cond_t cv;
 	int done, is_thread, id, joined;
@@ -276,7 +61,7 @@ static struct timespec realtime_in(int64_t ms)
 }
 
 /* real: a started sleep waits on its job, so that the end of the run can cut it short. */
-static void job_sleep(struct job *j, struct res *r)
+static void job_sleep(struct job *j, struct sc_res *r)
 {
 	struct timespec until = realtime_in(j->a.n[0]);
 	memset(r, 0, sizeof *r);
@@ -288,11 +73,11 @@ static void job_sleep(struct job *j, struct res *r)
 
 static void job_body(struct job *j)
 {
-	struct res r;
+	struct sc_res r;
 	if (j->is_thread && j->call == C_SLEEP)
 		job_sleep(j, &r);
 	else
-		exec(j->net, j->call, &j->a, &r);
+		sd__sc_exec(j->net, j->call, &j->a, &r);
 	pthread_mutex_lock(&j->m);
 	j->r = r;
 	j->done = 1;
@@ -313,8 +98,10 @@ static int job_start(struct job *j, int threads)
 	pthread_mutex_init(&j->m, NULL);
 	pthread_cond_init(&j->cv, NULL);
 	j->is_thread = threads;
-	if (threads)
+	if (threads) {
+		j->a.cancel = &j->cancel; /* a call that only a timeout ends looks at it */
 		return -pthread_create(&j->th, NULL, job_thread, j);
+	}
 	j->id = sd_spawn(j->net, j->name, job_actor, j);
 	return j->id < 0 ? j->id : 0;
 }
@@ -411,6 +198,9 @@ struct run {
 	int iter; /* innermost repeat index, -1 outside */
 	struct sd_sc_result *res;
 	int capout;         /* room in res->out */
+	int capfail;        /* room in res->failures */
+	int keep_going;     /* a failed step does not end the run (stop still does) */
+	int stop;           /* a bound of the whole run was reached: no step runs after it */
 	int verdict_only;   /* no outcomes kept */
 	unsigned char *pat; /* the pattern's first patlen bytes, made once for every send */
 	size_t patlen;
@@ -712,10 +502,12 @@ static struct tail *tail_of(struct run *R, int fd, int make)
 /* After a call: the sockets made (real: shut down at the end to release blocked threads; on a
  * sim the caller keeps, those still open are closed at the end), and what each descriptor
  * received, for reply_port() (a new or closed descriptor starts empty). */
-static void after_call(struct run *R, enum sc_call call, const struct args *a, const struct res *r)
+static void after_call(struct run *R, enum sc_call call, const struct sc_args *a,
+		       const struct sc_res *r)
 {
 	struct tail *t;
-	if ((R->real || R->close_fds) && (call == C_SOCKET || call == C_ACCEPT) && r->v >= 0 &&
+	if ((R->real || R->close_fds) &&
+	    (call == C_SOCKET || call == C_ACCEPT || call == C_EPOLL_CREATE) && r->v >= 0 &&
 	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
 		R->fds[R->nfds++] = (int)r->v;
 	for (int i = R->nfds - 1; R->close_fds && call == C_CLOSE && r->v == 0 && i >= 0; i--)
@@ -729,7 +521,8 @@ static void after_call(struct run *R, enum sc_call call, const struct args *a, c
 		t->n = 0;
 	if (call == C_CLOSE && (t = tail_of(R, (int)a->n[0], 0)))
 		t->n = 0;
-	if (!sc_reads_bytes(call) || r->v <= 0 || (call == C_RECV && (a->n[2] & MSG_PEEK)) ||
+	if (!sc_reads_bytes(call) || r->v <= 0 ||
+	    ((call == C_RECV || call == C_RECVMSG) && (a->n[2] & MSG_PEEK)) ||
 	    !(t = tail_of(R, (int)a->n[0], 1)))
 		return;
 	size_t n = r->dlen, keep = sizeof t->b;
@@ -755,16 +548,47 @@ static int reply_port_of(struct run *R, int fd)
 	return port > 0 && port < 65536 ? port : 0;
 }
 
-static int resolve(struct run *R, const struct sc_step *st, struct args *a, char *why, size_t wl)
+/* The address a variable holds (the text addr() or peer() kept in it): 0, or -1 with why. */
+static int ref_addr(struct run *R, const struct sc_ref *r, struct sockaddr_storage *ss,
+		    socklen_t *len, char *why, size_t wl)
+{
+	const unsigned char *p;
+	size_t n;
+	char num[24], text[SD_ADDR_STRLEN];
+	if (ref_text(R, r, &p, &n, num, why, wl) < 0)
+		return -1;
+	if (p == (const unsigned char *)num || n >= sizeof text) {
+		snprintf(why, wl, "$%s holds no address (addr() and peer() keep one)",
+			 name_of(R, r->name));
+		return -1;
+	}
+	memcpy(text, p, n);
+	text[n] = 0;
+	if (sd_addr_parse(text, 0, ss, len) < 0) {
+		snprintf(why, wl, "$%s holds no address (addr() and peer() keep one): %s",
+			 name_of(R, r->name), text);
+		return -1;
+	}
+	return 0;
+}
+
+static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, char *why, size_t wl)
 {
 	const struct sc_value *args = sc_args(R->sc, st);
 	memset(a, 0, sizeof *a);
 	a->hold_ms = -1;
+	a->backend = R->backend;
 	for (int i = 0; i < st->nargs; i++) {
 		const struct sc_value *v = &args[i];
 		switch (v->kind) {
 		case V_NUM: a->n[i] = v->num; break;
 		case V_VAR:
+			if (((st->call == C_BIND || st->call == C_CONNECT) && i == 1) ||
+			    (st->call == C_SENDTO && i == 2)) {
+				if (ref_addr(R, &v->var, &a->addr, &a->alen, why, wl) < 0)
+					return -1;
+				break;
+			}
 			if (ref_value(R, &v->var, &a->n[i], why, wl) < 0)
 				return -1;
 			break;
@@ -800,6 +624,10 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 			}
 			break;
 		case V_PACE: a->pace_ms = v->num; break;
+		case V_LINGER:
+			a->n[i] = v->num;
+			a->n[3] = 1; /* the value is an {ON, SECS} pair */
+			break;
 		case V_HOLD: a->hold_ms = v->num; break;
 		case V_PATTERN: {
 			int64_t n = v->num;
@@ -848,11 +676,29 @@ static int resolve(struct run *R, const struct sc_step *st, struct args *a, char
 		snprintf(why, wl, "the most bytes to read must be 1 or more");
 		return -1;
 	}
+	if (st->call == C_EPOLL_WAIT) {
+		if (st->nargs < 3)
+			a->n[2] = SC_MAX_EVENTS;
+		if (a->n[2] < 1 || a->n[2] > SC_MAX_EVENTS) {
+			snprintf(why, wl, "epoll_wait takes 1..%d events at once, not %lld",
+				 SC_MAX_EVENTS, (long long)a->n[2]);
+			return -1;
+		}
+		a->rlen = (size_t)a->n[2];
+		if (!(a->rbuf = calloc((size_t)a->n[2], sizeof(struct epoll_event)))) {
+			snprintf(why, wl, "out of memory");
+			return -1;
+		}
+	}
+	if (sc_gives_addr(st->call) && !(a->rbuf = malloc(SD_ADDR_STRLEN))) {
+		snprintf(why, wl, "out of memory");
+		return -1;
+	}
 	if (sc_reads_bytes(st->call)) {
-		int64_t max = st->call == C_RECV ? a->n[1] : a->n[2];
+		int64_t max = st->call == C_RECV || st->call == C_RECVMSG ? a->n[1] : a->n[2];
 		a->rlen = max > 0 ? (size_t)(max > MAX_IO ? MAX_IO : max) : 0;
 		/* one more: a NUL after the bytes, for regexec (sanitizers read to it) */
-		if (!(a->rbuf = malloc(a->rlen + 1))) {
+		if (!(a->rbuf = calloc(1, a->rlen + 1))) { /* MSG_TRUNC leaves it unwritten */
 			snprintf(why, wl, "out of memory");
 			return -1;
 		}
@@ -882,7 +728,7 @@ static void show_bytes(const unsigned char *d, size_t n, char *out, size_t size)
 	snprintf(out + o, size - o, "\"");
 }
 
-static void show_flags(int64_t v, char *out, size_t size)
+void sd__sc_show_flags(int64_t v, char *out, size_t size)
 {
 	static const struct {
 		int bit;
@@ -901,8 +747,8 @@ static void show_flags(int64_t v, char *out, size_t size)
 }
 
 /* The result as shown (got) and in a backend-independent form (norm). */
-static void describe(enum sc_call call, const struct sc_expect *e, const struct res *r, int data_ok,
-		     char *got, size_t gl, char *norm, size_t nl)
+static void describe(enum sc_call call, const struct sc_expect *e, const struct sc_res *r,
+		     int data_ok, char *got, size_t gl, char *norm, size_t nl)
 {
 	char b[48];
 	if (r->v < 0) {
@@ -912,6 +758,7 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 	}
 	switch (call) {
 	case C_RECV:
+	case C_RECVMSG:
 	case C_RECV_UNTIL:
 	case C_RECVLINE:
 		show_bytes(r->data, r->dlen, got, gl);
@@ -933,8 +780,15 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 					 ? (data_ok ? " (the pattern)" : " (not the pattern)")
 					 : "");
 		return;
+	case C_GETSOCKOPT:
+		if (r->has_linger) {
+			snprintf(got, gl, "{%d, %d}", r->linger[0], r->linger[1]);
+			snprintf(norm, nl, "%s", got);
+			return;
+		}
+		break;
 	case C_POLL:
-		show_flags(r->v, got, gl);
+		sd__sc_show_flags(r->v, got, gl);
 		snprintf(norm, nl, "%s", got);
 		return;
 	case C_SOCKET:
@@ -942,6 +796,9 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 		snprintf(got, gl, "%lld", (long long)r->v);
 		snprintf(norm, nl, "fd");
 		return;
+	case C_ADDR:
+	case C_PEER: sd__sc_describe_addr(r, got, gl, norm, nl); return;
+	case C_EPOLL_WAIT: sd__sc_describe_events(r, got, gl, norm, nl); return;
 	case C_PORT:
 	case C_PEERPORT:
 	case C_REPLY_PORT:
@@ -971,7 +828,7 @@ static const unsigned char *expected_bytes(struct run *R, const struct sc_expect
 
 /* Whether received bytes meet a string, prefix, pattern or match expectation (others: 1);
  * pm, when given, gets a match's groups. */
-static int data_matches(struct run *R, const struct sc_expect *e, const struct res *r,
+static int data_matches(struct run *R, const struct sc_expect *e, const struct sc_res *r,
 			regmatch_t *pm, char *why, size_t wl)
 {
 	const struct sd_scenario *sc = R->sc;
@@ -1001,7 +858,10 @@ static int data_matches(struct run *R, const struct sc_expect *e, const struct r
 		return 1;
 	}
 	if (e->kind == E_PATTERN) {
-		if (r->v != e->lo)
+		int64_t n = e->lo;
+		if ((e->op & CMP_VAR) && ref_value(R, &e->var, &n, why, wl) < 0)
+			return 0;
+		if (r->v != n || r->eof)
 			return 0;
 		for (size_t i = 0; i < r->dlen; i++)
 			if (r->data[i] != pattern_byte(i))
@@ -1011,8 +871,8 @@ static int data_matches(struct run *R, const struct sc_expect *e, const struct r
 	return 1;
 }
 
-static int check_one(struct run *R, const struct sc_expect *e, const struct res *r, regmatch_t *pm,
-		     char *why, size_t wl)
+static int check_one(struct run *R, const struct sc_expect *e, const struct sc_res *r,
+		     regmatch_t *pm, char *why, size_t wl)
 {
 	int64_t v = r->v, want;
 	switch (e->kind) {
@@ -1033,16 +893,56 @@ static int check_one(struct run *R, const struct sc_expect *e, const struct res 
 				return 1;
 		return 0;
 	case E_VAR:
+		if (r->alen && r->data) { /* an address: the whole of it, as a variable's text */
+			const unsigned char *p;
+			size_t n;
+			char num[24];
+			return ref_text(R, &e->var, &p, &n, num, why, wl) == 0 && v >= 0 &&
+			       n == r->dlen && !memcmp(p, r->data, n);
+		}
 		if (ref_value(R, &e->var, &want, why, wl) < 0)
 			return 0;
 		return v == want;
+	case E_PARITY: return v >= 0 && (v & 1) == e->lo;
+	case E_LINGER: return r->has_linger && r->linger[0] == e->lo && r->linger[1] == e->hi;
+	case E_EVENTS: {
+		int fds[SC_MAX_EVENTS];
+		int64_t evs[SC_MAX_EVENTS];
+		for (int i = 0; i < e->ncaps; i++) {
+			int64_t fd;
+			if (ref_value(R, &R->sc->vals[e->caps + 2 * (uint32_t)i].var, &fd, why,
+				      wl) < 0)
+				return 0;
+			fds[i] = (int)fd;
+			evs[i] = R->sc->vals[e->caps + 2 * (uint32_t)i + 1].num;
+		}
+		return v == e->ncaps && sd__sc_events_match(r, fds, evs, e->ncaps);
+	}
+	case E_ADDR:
+		want = 0;
+		if ((e->op & CMP_VAR) && ref_value(R, &e->port, &want, why, wl) < 0)
+			return 0;
+		return v >= 0 && sd__sc_addr_matches(R->sc, e, r, want);
+	case E_CMP:
+		want = e->lo;
+		if ((e->op & CMP_VAR) && ref_value(R, &e->var, &want, why, wl) < 0)
+			return 0;
+		if (v < 0) /* an error meets no comparison: it is named as an alternative */
+			return 0;
+		switch (e->op & ~CMP_VAR) {
+		case CMP_LT: return v < want;
+		case CMP_LE: return v <= want;
+		case CMP_GT: return v > want;
+		case CMP_GE: return v >= want;
+		default: return v != want;
+		}
 	}
 	return 0;
 }
 
 /* The alternative the result meets, or NULL; pm gets its groups when it is a match. */
-static const struct sc_expect *check(struct run *R, const struct sc_expect *e, const struct res *r,
-				     regmatch_t *pm, char *why, size_t wl)
+static const struct sc_expect *check(struct run *R, const struct sc_expect *e,
+				     const struct sc_res *r, regmatch_t *pm, char *why, size_t wl)
 {
 	for (;;) {
 		if (check_one(R, e, r, pm, why, wl))
@@ -1090,16 +990,27 @@ static void failure(struct run *R, const struct sc_step *st, struct sd_sc_outcom
 	va_end(ap);
 	if (o)
 		o->ok = 0;
-	if (R->res->passed) {
-		R->res->passed = 0;
-		R->res->failed_at = o ? (int)(o - R->res->out) : -1;
-		if (R->iter >= 0)
-			textf(R->res->message, sizeof R->res->message,
-			      "%s:%d: %.*s (iteration %d): %s", R->sc->path, st->line, st->text_len,
-			      sc_text(R->sc, st), R->iter, msg);
-		else
-			textf(R->res->message, sizeof R->res->message, "%s:%d: %.*s: %s",
-			      R->sc->path, st->line, st->text_len, sc_text(R->sc, st), msg);
+	struct sd_sc_result *res = R->res;
+	char line[sizeof res->message];
+	if (R->iter >= 0)
+		textf(line, sizeof line, "%s:%d: %.*s (iteration %d): %s", R->sc->path, st->line,
+		      st->text_len, sc_text(R->sc, st), R->iter, msg);
+	else
+		textf(line, sizeof line, "%s:%d: %.*s: %s", R->sc->path, st->line, st->text_len,
+		      sc_text(R->sc, st), msg);
+	if (res->passed) {
+		res->passed = 0;
+		res->failed_at = o ? (int)(o - res->out) : -1;
+		snprintf(res->message, sizeof res->message, "%s", line);
+	}
+	res->nfailed++;
+	if (res->nfailures < SD_SC_MAX_FAILURES &&
+	    grow((void **)&res->failures, &R->capfail, res->nfailures, sizeof *res->failures) ==
+		    0) {
+		struct sd_sc_failure *f = &res->failures[res->nfailures++];
+		f->line = st->line;
+		f->iteration = R->iter;
+		snprintf(f->message, sizeof f->message, "%s", line);
 	}
 }
 
@@ -1119,10 +1030,54 @@ static void expected_one(const struct run *R, const struct sc_expect *e, char *o
 	case E_NUM: snprintf(out, size, "%lld", (long long)e->lo); break;
 	case E_RANGE: snprintf(out, size, "%lld..%lld", (long long)e->lo, (long long)e->hi); break;
 	case E_FD: snprintf(out, size, "a descriptor"); break;
-	case E_FLAGS: show_flags(e->lo, out, size); break;
+	case E_FLAGS: sd__sc_show_flags(e->lo, out, size); break;
 	case E_STR: show_bytes(R->sc->bytes + e->str.off, e->str.len, out, size); break;
-	case E_PATTERN: snprintf(out, size, "pattern(%lld)", (long long)e->lo); break;
+	case E_PATTERN:
+		if (e->op & CMP_VAR)
+			snprintf(out, size, "pattern($%s)", name_of(R, e->var.name));
+		else
+			snprintf(out, size, "pattern(%lld)", (long long)e->lo);
+		break;
 	case E_VAR: snprintf(out, size, "$%s", name_of(R, e->var.name)); break;
+	case E_PARITY: snprintf(out, size, "%s", e->lo ? "odd" : "even"); break;
+	case E_LINGER:
+		snprintf(out, size, "{%lld, %lld}", (long long)e->lo, (long long)e->hi);
+		break;
+	case E_EVENTS: {
+		size_t o = (size_t)snprintf(out, size, "{");
+		for (int i = 0; i < e->ncaps && o + 8 < size; i++) {
+			char f[64];
+			sd__sc_show_flags(R->sc->vals[e->caps + 2 * (uint32_t)i + 1].num, f,
+					  sizeof f);
+			o += (size_t)snprintf(
+				out + o, size - o, "%s$%s: %s", i ? ", " : "",
+				name_of(R, R->sc->vals[e->caps + 2 * (uint32_t)i].var.name), f);
+		}
+		if (o < size)
+			snprintf(out + o, size - o, "}");
+		break;
+	}
+	case E_ADDR: {
+		const struct sc_addr *a = &R->sc->addrs[e->addr];
+		char t[SD_ADDR_STRLEN];
+		sd_addr_format((const struct sockaddr *)a, a->len, t, sizeof t);
+		if (e->op & (CMP_VAR | CMP_ANY)) /* "...:0" written as the port expected */
+			snprintf(out, size, "%.*s%s%s", (int)(strrchr(t, ':') + 1 - t), t,
+				 e->op & CMP_ANY ? "*" : "$",
+				 e->op & CMP_ANY ? "" : name_of(R, e->port.name));
+		else
+			snprintf(out, size, "%s", t);
+		break;
+	}
+	case E_CMP: {
+		static const char *const ops[] = {"", "<", "<=", ">", ">=", "!="};
+		const char *op = ops[(e->op & ~CMP_VAR) % 6];
+		if (e->op & CMP_VAR)
+			snprintf(out, size, "%s $%s", op, name_of(R, e->var.name));
+		else
+			snprintf(out, size, "%s %lld", op, (long long)e->lo);
+		break;
+	}
 	case E_ERRNOS: {
 		size_t o = 0;
 		out[0] = 0;
@@ -1154,7 +1109,7 @@ static void expected_text(const struct run *R, const struct sc_expect *e, char *
 
 /* A match's groups into the variables its 'as' names: each its text, and its number the
  * text's value when it is a decimal integer (a port), else its length. */
-static int keep_groups(struct run *R, const struct sc_expect *e, const struct res *r,
+static int keep_groups(struct run *R, const struct sc_expect *e, const struct sc_res *r,
 		       const regmatch_t *pm, char *why, size_t wl)
 {
 	for (int g = 0; g < e->ncaps; g++) {
@@ -1182,7 +1137,7 @@ static int keep_groups(struct run *R, const struct sc_expect *e, const struct re
 }
 
 /* Checks a finished call's result; records and keeps the variable. */
-static void conclude(struct run *R, const struct sc_step *st, enum sc_call call, struct res *r,
+static void conclude(struct run *R, const struct sc_step *st, enum sc_call call, struct sc_res *r,
 		     struct sd_sc_outcome *o)
 {
 	char why[160] = "", exp[128];
@@ -1210,8 +1165,10 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 		}
 		*slot = r->v;
 		/* a read keeps its bytes as the variable's text */
-		if (set_text(slot, sc_reads_bytes(call) && r->v >= 0 ? r->data : NULL, r->dlen) <
-		    0) {
+		if (set_text(slot,
+			     (sc_reads_bytes(call) || sc_gives_addr(call)) && r->v >= 0 ? r->data
+											: NULL,
+			     r->dlen) < 0) {
 			failure(R, st, o, "out of memory");
 			return;
 		}
@@ -1236,7 +1193,8 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 static int may_block(enum sc_call c)
 {
 	return c == C_ACCEPT || c == C_CONNECT || c == C_SEND || c == C_RECV || c == C_POLL ||
-	       c == C_SLEEP || c == C_RECV_UNTIL || c == C_RECVLINE;
+	       c == C_SLEEP || c == C_RECV_UNTIL || c == C_RECVLINE || c == C_SENDTO ||
+	       c == C_RECVMSG || c == C_EPOLL_WAIT;
 }
 
 /* The call last started under the step's handle. */
@@ -1285,10 +1243,11 @@ static void blocked_failure(struct run *R, const struct sc_step *st, struct sd_s
 	if (o)
 		snprintf(o->got, sizeof o->got, "blocked"),
 			snprintf(o->norm, sizeof o->norm, "blocked");
-	if (by_max_time)
+	if (by_max_time) {
 		failure(R, st, o, "the run reached its time bound (--max-time %d s) in this step",
 			R->max_time_s);
-	else
+		R->stop = 1; /* the steps after it would only report the same bound */
+	} else
 		failure(R, st, o, "still blocked after %d ms (see 'set timeout')", limit);
 }
 
@@ -1368,7 +1327,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 			return;
 		}
 	} else {
-		exec(&R->net, st->call, &j->a, &j->r);
+		sd__sc_exec(&R->net, st->call, &j->a, &j->r);
 	}
 	after_call(R, st->call, &j->a, &j->r);
 	conclude(R, st, st->call, &j->r, o);
@@ -1452,6 +1411,8 @@ static int release_jobs(struct run *R)
 		sd_shutdown(&R->net, R->fds[i], SHUT_RDWR);
 	for (int i = 0; i < R->nh; i++)
 		job_cancel(R->h[i].job);
+	for (int i = 0; i < R->nstuck; i++)
+		job_cancel(R->stuck[i]);
 	double until = now_s() + 2;
 	for (int i = 0; i < R->nh + R->nstuck; i++) {
 		struct job *j = i < R->nh ? R->h[i].job : R->stuck[i - R->nh];
@@ -1548,6 +1509,7 @@ static void result_init(struct run *R, const struct sd_scenario *sc,
 	res->failed_at = -1;
 	R->max_time_s = opt && opt->max_time_s > 0 ? opt->max_time_s : SD_SC_MAX_TIME_S;
 	R->verdict_only = opt && opt->verdict_only;
+	R->keep_going = opt && opt->keep_going;
 	R->timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms
 			: sc->timeout_ms > 0       ? sc->timeout_ms
 						   : 3000;
@@ -1588,18 +1550,20 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 		int begin, count, iter;
 	} stack[SC_MAX_DEPTH];
 	int depth = 0;
-	for (int pc = 0; pc < sc->n && res->passed; pc++) {
+	for (int pc = 0; pc < sc->n && !R->stop && (res->passed || R->keep_going); pc++) {
 		const struct sc_step *st = &sc->steps[pc];
 		/* the parser bounds the steps a file runs; repeat and '}' are not steps, and a
 		 * repeat with no step inside is skipped whole, so they cost no more than these */
 		if (st->kind != S_REPEAT && st->kind != S_END && ++res->cost.steps > SC_MAX_STEPS) {
 			failure(R, st, NULL, "stopped after %d steps", SC_MAX_STEPS);
+			R->stop = 1;
 			break;
 		}
 		if (st->kind != S_REPEAT && st->kind != S_END && now_s() >= R->deadline) {
 			failure(R, st, NULL,
 				"the run reached its time bound (--max-time %d s) before this step",
 				R->max_time_s);
+			R->stop = 1;
 			break;
 		}
 		switch (st->kind) {
@@ -1703,4 +1667,7 @@ void sd_sc_result_free(struct sd_sc_result *res)
 	free(res->out);
 	res->out = NULL;
 	res->n = 0;
+	free(res->failures);
+	res->failures = NULL;
+	res->nfailures = 0;
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <sockdrill/scenario.h>
+#include <sockdrill/sockdrill.h>
 
 /* Limits of the language (docs/scenarios.md, "Limits"). */
 #define SC_MAX_SLEEP_MS 86400000 /* sleep(MS): a day (virtual time on sim, wall time on real) */
@@ -25,6 +26,7 @@
 #define SC_MAX_ALTS     8        /* alternatives of one expectation ('"x" | eof | ECONNRESET') */
 #define SC_MAX_PACE_MS  10000    /* send(..., pace=MS): the pause after each byte */
 #define SC_MAX_PAUSES   600000   /* a paced send's pauses in all, ms (the largest timeout) */
+#define SC_MAX_EVENTS   64       /* epoll_wait: events asked for at once, and pairs in {...} */
 
 /* In a string that names variables ("GET ${X}\n"), bytes are a template: this byte followed
  * by SC_TPL_REF and a struct sc_ref is a variable's text, followed by itself a literal one. */
@@ -53,12 +55,23 @@ enum sc_call {
 	C_REPLY_PORT,
 	C_RECV_UNTIL,
 	C_RECVLINE,
+	C_ADDR,         /* addr(fd): the local address (getsockname), the port as the number */
+	C_PEER,         /* peer(fd): the peer's address (getpeername) */
+	C_IOCTL,        /* ioctl(fd, FIONREAD | SIOCINQ | SIOCOUTQ): the count it gives */
+	C_SENDTO,       /* sendto(fd, DATA, ADDR [, FLAGS]) */
+	C_RECVMSG,      /* recvmsg(fd, N [, FLAGS]): as recv, through recvmsg */
+	C_EPOLL_CREATE, /* epoll_create(): an epoll descriptor */
+	C_EPOLL_CTL,    /* epoll_ctl(E, OP, fd [, EVENTS]): the entry's data is fd */
+	C_EPOLL_WAIT,   /* epoll_wait(E, TIMEOUT_MS [, MAX]): the count; the events in data */
 };
+
+/* The calls whose result carries an address (its text kept by a variable that takes it). */
+static inline int sc_gives_addr(int call) { return call == C_ADDR || call == C_PEER; }
 
 /* The calls that read bytes a string expectation can check. */
 static inline int sc_reads_bytes(int call)
 {
-	return call == C_RECV || call == C_RECV_UNTIL || call == C_RECVLINE;
+	return call == C_RECV || call == C_RECV_UNTIL || call == C_RECVLINE || call == C_RECVMSG;
 }
 
 /* Where a reference's index comes from; IX_ITER: no index, the reference is $i itself. */
@@ -76,8 +89,9 @@ struct sc_span {
 	uint32_t off, len;
 };
 
-/* V_PACE, V_HOLD: send's pace=MS and hold_last=MS, in num */
-enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN, V_PACE, V_HOLD };
+/* V_PACE, V_HOLD: send's pace=MS and hold_last=MS, in num; V_LINGER: setsockopt's {ON, SECS}
+ * for SO_LINGER, num = ON << 32 | SECS */
+enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN, V_PACE, V_HOLD, V_LINGER };
 
 struct sc_value {
 	union {
@@ -113,7 +127,15 @@ enum sc_ekind {
 	E_PREFIX, /* prefix "..." */
 	E_MATCH,  /* match /ERE/ [as A, B]: str the source, reg the compiled one */
 	E_EOF,    /* eof: the end of the stream */
+	E_CMP,    /* >= N, < $X, ...: op (enum sc_cmp), the operand in lo or, with CMP_VAR, var */
+	E_PARITY, /* even (lo 0), odd (lo 1) */
+	E_ADDR,   /* 127.0.0.1:$P, [::1]:*: addr in sc->addrs, the port as op says */
+	E_EVENTS, /* {S: IN|OUT, C: IN}: ncaps pairs in sc->vals from caps (a V_VAR, a V_NUM) */
+	E_LINGER, /* {ON, SECS}: getsockopt(SO_LINGER) read as a pair, lo ON and hi SECS */
 };
+
+/* The comparisons an expectation may make; CMP_VAR: the operand is a variable. */
+enum sc_cmp { CMP_LT = 1, CMP_LE, CMP_GT, CMP_GE, CMP_NE, CMP_VAR = 0x10, CMP_ANY = 0x20 };
 
 struct sc_expect {
 	union {
@@ -122,16 +144,23 @@ struct sc_expect {
 				hi; /* E_NUM (lo), E_RANGE, E_PATTERN length (lo), E_FLAGS (lo) */
 		};
 		uint16_t errs[8];  /* E_ERRNOS */
-		struct sc_ref var; /* E_VAR */
+		struct sc_ref var; /* E_VAR; E_CMP and E_PATTERN with CMP_VAR */
 		struct {
 			struct sc_span str; /* E_STR, E_PREFIX; E_MATCH: the expression */
 			uint32_t reg;       /* E_MATCH: index in sc->regs */
 			uint32_t caps;      /* E_MATCH: the ncaps variables, in sc->vals */
 		};
+		struct {
+			struct sc_ref port; /* E_ADDR with CMP_VAR: the port's variable */
+			uint32_t addr;      /* E_ADDR: index in sc->addrs */
+		};
 	};
 	uint32_t next; /* 1 + index in sc->expects of the next alternative; 0 for none */
 	uint8_t kind, nerrs, ncaps;
 	uint8_t interp; /* E_STR, E_PREFIX: a template naming variables */
+	/* E_CMP: enum sc_cmp; E_PATTERN: CMP_VAR when the length is a variable; E_ADDR: CMP_VAR
+	 * (the port a variable's), CMP_ANY (any port) or 0 (the port in the address) */
+	uint8_t op;
 };
 
 enum sc_kind { S_CALL, S_START, S_WAIT, S_BLOCKED, S_REPEAT, S_END };
@@ -240,6 +269,57 @@ static inline const char *sc_text(const struct sd_scenario *sc, const struct sc_
 	return (const char *)sc->bytes + st->text;
 }
 
+/* A call's arguments as the runner resolved them, and its result. */
+struct sc_args {
+	int64_t n[4];
+	struct sd_net *backend; /* the backend under any fault wrapper (ioctl asks the sim) */
+	const int *cancel;      /* a call on a thread of its own (real): set when the run ends */
+	struct sockaddr_storage addr;
+	socklen_t alen;
+	const unsigned char *data; /* send: the string, or the run's pattern */
+	size_t dlen;
+	unsigned char *rbuf; /* recv: where the bytes go, owned with the arguments (a call still
+			      * blocked when the run ends is dropped, not returned) */
+	size_t rlen;
+	unsigned char *sbuf;      /* a string naming variables, filled in (owned likewise) */
+	int64_t pace_ms, hold_ms; /* send: pace=MS (0: none), hold_last=MS (-1: none) */
+};
+
+struct sc_res {
+	int64_t v;
+	unsigned char *data; /* recv */
+	size_t dlen;
+	int eof; /* recv_until, recvline: the stream ended before the delimiter (v is 0, data
+		  * what came before it) */
+	struct sockaddr_storage addr; /* addr, peer: the address (data its text) */
+	socklen_t alen;
+	int linger[2], has_linger; /* getsockopt(SO_LINGER): {l_onoff, l_linger} */
+};
+
+/* calls.c: runs a step's call on net (the run's, a fault wrapper maybe) into r. */
+void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a, struct sc_res *r);
+/* An address result as shown (got) and for the side-by-side comparison (norm), which sets a
+ * chosen port aside: it differs between backends. */
+void sd__sc_describe_addr(const struct sc_res *r, char *got, size_t gl, char *norm, size_t nl);
+/* Whether the address of r is the expectation's (E_ADDR), its port `port` unless CMP_ANY. */
+int sd__sc_addr_matches(const struct sd_scenario *sc, const struct sc_expect *e,
+			const struct sc_res *r, int64_t port);
+
+/* epoll_wait's events as shown (got: as returned) and compared (norm: by descriptor). */
+void sd__sc_describe_events(const struct sc_res *r, char *got, size_t gl, char *norm, size_t nl);
+/* Whether epoll_wait reported exactly descriptors fds[0..n) with events evs[0..n), in any
+ * order (the caller checked the count). */
+int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *evs, int n);
+/* SO_LINGER set (a number N is {1, N}; a pair {ON, SECS} as given) or read: the result, as
+ * ever, the seconds when on and -1 when off, and the pair kept in r->linger. */
+void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct sc_res *r);
+/* Poll or epoll flags as "IN|OUT|RDHUP". */
+void sd__sc_show_flags(int64_t v, char *out, size_t size);
+
+/* names.c: the value a name stands for (flags, constants, an option's number): 0, or -1 when
+ * the name is unknown; whether a name is a poll flag. */
+int sd__sc_lookup_const(const char *name, int64_t *out);
+int sd__sc_is_poll_name(const char *name);
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
 

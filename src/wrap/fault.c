@@ -12,11 +12,11 @@ struct finfo {
 	uint64_t conn, calls;
 	long pid; /* the process that numbered conn (hooks.pid; 0 without) */
 	int nonblock;
-	size_t peeked;  /* bytes a MSG_PEEK has shown queued that no read has taken yet */
-	uint64_t moved; /* limit-data: bytes read and written so far */
-	int limited;    /* limit-data: the budget is spent, the connection shut */
-	int stalled;    /* timeout: it fired on this connection */
-	uint64_t gen[2]; /* f->waits at the last read-side [0] and write-side [1] call */
+	size_t peeked;         /* bytes a MSG_PEEK has shown queued that no read has taken yet */
+	uint64_t moved;        /* limit-data: bytes read and written so far */
+	int limited;           /* limit-data: the budget is spent, the connection shut */
+	int stalled;           /* timeout: it fired on this connection */
+	uint64_t gen[2];       /* f->waits at the last read-side [0] and write-side [1] call */
 	unsigned char went[2]; /* such a call was made (since the socket became this one) */
 };
 
@@ -24,6 +24,7 @@ struct fstate {
 	struct sd_net *inner;
 	int resignal; /* inner makes readiness new after a fault (its `wake` member) */
 	struct sd_fault_spec spec;
+	unsigned asked; /* sd_fault_ops_asked(&spec): the ops worth deciding at all */
 	uint64_t seed;
 	int64_t t0; /* the inner net's clock when wrapped: log times count from it */
 	FILE *log;
@@ -34,16 +35,17 @@ struct fstate {
 	uint64_t nth[SD_OP_KINDS]; /* calls decided with no connection (socket, epoll, resolve) */
 	long injected;
 	struct sd_fault_hooks hooks; /* sd_fault_set_hooks; zero: none */
-	uint64_t waits;   /* sd_fault_note_wait: the program's poll, select and epoll waits */
-	int waits_noted;  /* they are told, so EAGAIN follows the rule of `drained` */
+	uint64_t waits;  /* sd_fault_note_wait: the program's poll, select and epoll waits */
+	int waits_noted; /* they are told, so EAGAIN follows the rule of `drained` */
 };
 
 #define IN(f) ((f)->inner)
 
 /* The record of descriptor fd. The table covers fds lo .. lo + cap - 1 only: a net may hand
  * out descriptors from a high base (the sim's fdbase option), and a table from 0 would be
- * cleared, mostly unused, for every wrapper made. */
-static struct finfo *info(struct fstate *f, int fd)
+ * cleared, mostly unused, for every wrapper made. info() is the path of every call, grow()
+ * the rare one that makes room. */
+static struct finfo *grow(struct fstate *f, int fd)
 {
 	if (fd < 0 || fd > (1 << 24))
 		return NULL;
@@ -70,6 +72,13 @@ static struct finfo *info(struct fstate *f, int fd)
 	return &f->fds[fd - f->lo];
 }
 
+static inline struct finfo *info(struct fstate *f, int fd)
+{
+	if ((unsigned)fd - (unsigned)f->lo < (unsigned)f->cap && fd <= (1 << 24))
+		return &f->fds[fd - f->lo]; /* fd >= lo >= 0 */
+	return grow(f, fd);
+}
+
 /* A read of bytes a peek has shown queued: Linux's tcp_recvmsg copies whatever is queued
  * before it would wait, so such a read neither fails with EINTR or EAGAIN nor comes back
  * shorter than min(len, known). */
@@ -87,7 +96,10 @@ static void settle_known(struct sd_fault_decision *d, size_t len, size_t known)
 	}
 }
 
-/* After a read of k > 0 bytes: a peek shows at least k queued, a read takes k of them. */
+/* After a read of k > 0 bytes: a peek shows at least k queued, a read takes k of them. (The
+ * lock stays even where no peek was ever made: in-process the layer's pthread_mutex_unlock
+ * is a seeded scheduling point of the sim (harness/libc/sync.c), so the locks a call takes
+ * are part of what a seed replays.) */
 static void note_read(struct fstate *f, int fd, size_t k, int peek)
 {
 	pthread_mutex_lock(&f->m);
@@ -237,51 +249,14 @@ static int drained(struct fstate *f, struct finfo *i, enum sd_fault_op op)
 	return mid;
 }
 
-/* Decides for one call, logs, waits, resets; returns 0 to go on or a negative errno. A
+/* An injected fault: counted, logged, noted in inner's record; then its wait and its reset. A
  * non-blocking call that is to fail with EAGAIN has its readiness made new here; one that is
- * cut short gets in *wake the events to make new once it returned (0: none). */
-static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, size_t len,
-	       const char *name, struct sd_fault_decision *d, short *wake)
+ * cut short gets in *wake the events to make new once it returned. 0 to go on or a negative
+ * errno. */
+static int inject(struct fstate *f, int fd, enum sd_fault_op op, int blocking, size_t len,
+		  const char *name, long conn_pid, uint64_t conn, uint64_t call,
+		  struct sd_fault_decision *d, short *wake)
 {
-	uint64_t conn = 0, call = 0;
-	long conn_pid = 0;
-	int blocking = !msg_dontwait;
-	size_t known = 0;
-	*wake = 0;
-	int mid_loop = 1;
-	pthread_mutex_lock(&f->m);
-	struct finfo *i = info(f, fd);
-	if (i) {
-		number(f, i, op);
-		conn = i->conn;
-		conn_pid = i->pid;
-		call = ++i->calls;
-		blocking = blocking && !i->nonblock;
-		known = op == SD_OP_READ ? i->peeked : 0;
-		mid_loop = drained(f, i, op);
-	}
-	pthread_mutex_unlock(&f->m);
-	enum sd_fault_wait wait = blocking ? SD_WAIT_BLOCKING
-				  : f->resignal || f->spec.level_triggered
-					  ? SD_WAIT_NONBLOCKING
-					  : SD_WAIT_NONBLOCKING_NO_EDGE;
-	sd_fault_decide_at(&f->spec, f->seed, conn, call, op, wait, len, since_start(f), d);
-	if (known)
-		settle_known(d, len, known);
-	if (d->err == EAGAIN && !mid_loop) {
-		/* not where a kernel refuses the call: see `drained` */
-		d->err = 0;
-		d->len = len;
-		d->fault = d->delay_ms ? "delay" : NULL;
-	}
-	if (!blocking && !mid_loop && f->hooks.spared)
-		f->hooks.spared(f->hooks.ctx, op);
-	if (f->hooks.seen)
-		f->hooks.seen(f->hooks.ctx, op, blocking, d);
-	if (d->limit || d->err == ETIMEDOUT)
-		conn_kinds(f, fd, op, len, d);
-	if (!d->fault)
-		return 0;
 	pthread_mutex_lock(&f->m);
 	f->injected++;
 	log_line(f, conn_pid, conn, call, name, d, len);
@@ -307,6 +282,92 @@ static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, 
 	return d->err ? -d->err : 0;
 }
 
+/* What the wrapper knows of one call before deciding it. */
+struct call_rec {
+	uint64_t conn, call;
+	long conn_pid;
+	int blocking, mid_loop;
+	size_t known;
+};
+
+/* The bookkeeping every call has, decided or not: its connection numbered, the call counted,
+ * its wait and its place in a read or write loop noted. */
+static inline void account(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait,
+			   struct call_rec *r)
+{
+	*r = (struct call_rec){.blocking = !msg_dontwait, .mid_loop = 1};
+	pthread_mutex_lock(&f->m);
+	struct finfo *i = info(f, fd);
+	if (i) {
+		number(f, i, op);
+		r->conn = i->conn;
+		r->conn_pid = i->pid;
+		r->call = ++i->calls;
+		r->blocking = r->blocking && !i->nonblock;
+		r->known = op == SD_OP_READ ? i->peeked : 0;
+		r->mid_loop = drained(f, i, op);
+	}
+	pthread_mutex_unlock(&f->m);
+}
+
+/* The hooks' view of a decided call (sd_fault_hooks: spared, then seen). */
+static inline void tell(struct fstate *f, enum sd_fault_op op, const struct call_rec *r,
+			const struct sd_fault_decision *d)
+{
+	if (!r->blocking && !r->mid_loop && f->hooks.spared)
+		f->hooks.spared(f->hooks.ctx, op);
+	if (f->hooks.seen)
+		f->hooks.seen(f->hooks.ctx, op, r->blocking, d);
+}
+
+/* A call of an op that no asked kind can touch (every fault at probability 0): its decision
+ * is "deliver unchanged" whatever the rest, so it is not worked out; the call is only
+ * accounted for and told, as pre() would. */
+static inline int quiet(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, size_t len)
+{
+	if (f->asked & 1u << op)
+		return 0;
+	struct call_rec r;
+	struct sd_fault_decision d = {.len = len};
+	account(f, fd, op, msg_dontwait, &r);
+	tell(f, op, &r, &d);
+	return 1;
+}
+
+/* Decides for one call, then injects what was decided (inject); returns 0 to go on or a
+ * negative errno, and in *wake the events to make new after the call (0: none). */
+static int pre(struct fstate *f, int fd, enum sd_fault_op op, int msg_dontwait, size_t len,
+	       const char *name, struct sd_fault_decision *d, short *wake)
+{
+	struct call_rec r;
+	*wake = 0;
+	account(f, fd, op, msg_dontwait, &r);
+	if (f->asked & 1u << op) {
+		enum sd_fault_wait wait = r.blocking ? SD_WAIT_BLOCKING
+					  : f->resignal || f->spec.level_triggered
+						  ? SD_WAIT_NONBLOCKING
+						  : SD_WAIT_NONBLOCKING_NO_EDGE;
+		sd_fault_decide_at(&f->spec, f->seed, r.conn, r.call, op, wait, len, since_start(f),
+				   d);
+		if (r.known)
+			settle_known(d, len, r.known);
+		if (d->err == EAGAIN && !r.mid_loop) {
+			/* not where a kernel refuses the call: see `drained` */
+			d->err = 0;
+			d->len = len;
+			d->fault = d->delay_ms ? "delay" : NULL;
+		}
+	} else {
+		*d = (struct sd_fault_decision){.len = len}; /* as quiet() */
+	}
+	tell(f, op, &r, d);
+	if (d->limit || d->err == ETIMEDOUT)
+		conn_kinds(f, fd, op, len, d);
+	if (!d->fault)
+		return 0;
+	return inject(f, fd, op, r.blocking, len, name, r.conn_pid, r.conn, r.call, d, wake);
+}
+
 /* slow-close: close and shutdown decided (and logged) as calls of their own, only when the
  * spec has it, so that no other spec counts them. */
 static void slow_close(struct fstate *f, int fd, const char *name)
@@ -318,7 +379,7 @@ static void slow_close(struct fstate *f, int fd, const char *name)
 }
 
 /* After a call cut short: the rest counts as arriving (room as freed) after it. */
-static void post(struct fstate *f, int fd, short wake)
+static inline void post(struct fstate *f, int fd, short wake)
 {
 	if (wake)
 		inner_wake(f, fd, wake);
@@ -326,11 +387,20 @@ static void post(struct fstate *f, int fd, short wake)
 
 /* bandwidth: a call that moved k bytes takes k / rate (KB: 1000 bytes) in all, so it waits
  * that long after it returned (virtual time on the sim). */
-static void pace(struct fstate *f, int fd, const struct sd_fault_decision *d, ssize_t k, int peek)
+static void pace_now(struct fstate *f, int fd, const struct sd_fault_decision *d, ssize_t k,
+		     int peek)
 {
 	spend(f, fd, d, k, peek);
 	if (d->bandwidth_kbps && k > 0)
 		sd_sleep_ns(IN(f), (int64_t)((uint64_t)k * 1000000u / d->bandwidth_kbps));
+}
+
+/* Most calls have neither limit-data nor bandwidth: nothing to do after them. */
+static inline void pace(struct fstate *f, int fd, const struct sd_fault_decision *d, ssize_t k,
+			int peek)
+{
+	if (d->limit || d->bandwidth_kbps)
+		pace_now(f, fd, d, k, peek);
 }
 
 /* slice: the write goes out in the decision's pieces, SD_FAULT_SLICE_GAP_NS apart; it ends
@@ -492,6 +562,8 @@ static ssize_t fault_send(void *state, int fd, const void *buf, size_t len, int 
 	struct fstate *f = state;
 	struct sd_fault_decision d;
 	short wake;
+	if (quiet(f, fd, SD_OP_WRITE, flags & MSG_DONTWAIT, len))
+		return sd_send(IN(f), fd, buf, len, flags);
 	int rc = pre(f, fd, SD_OP_WRITE, flags & MSG_DONTWAIT, len, "send", &d, &wake);
 	if (rc < 0)
 		return rc;
@@ -507,10 +579,16 @@ static ssize_t fault_recv(void *state, int fd, void *buf, size_t len, int flags)
 	struct fstate *f = state;
 	struct sd_fault_decision d;
 	short wake;
+	ssize_t k;
+	if (quiet(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len)) {
+		if ((k = sd_recv(IN(f), fd, buf, len, flags)) > 0)
+			note_read(f, fd, (size_t)k, flags & MSG_PEEK);
+		return k;
+	}
 	int rc = pre(f, fd, SD_OP_READ, flags & MSG_DONTWAIT, len, "recv", &d, &wake);
 	if (rc < 0 || d.eof)
 		return rc;
-	ssize_t k = sd_recv(IN(f), fd, buf, d.len, flags);
+	k = sd_recv(IN(f), fd, buf, d.len, flags);
 	if (k > 0)
 		note_read(f, fd, (size_t)k, flags & MSG_PEEK);
 	post(f, fd, wake);
@@ -549,17 +627,20 @@ static size_t msg_len(const struct msghdr *msg)
 static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 			enum sd_fault_op op)
 {
-	struct sd_fault_decision d;
+	struct sd_fault_decision d = {0};
 	size_t len = msg_len(msg);
-	short wake;
-	int rc = pre(f, fd, op, flags & MSG_DONTWAIT, len, op == SD_OP_READ ? "recvmsg" : "sendmsg",
-		     &d, &wake);
-	if (rc < 0 || d.eof)
-		return rc;
+	short wake = 0;
 	struct msghdr m = *msg;
 	struct iovec *v = NULL;
-	if (d.len != len && !(v = trim(msg, d.len, &m)))
-		return -ENOMEM;
+	int calm = quiet(f, fd, op, flags & MSG_DONTWAIT, len);
+	if (!calm) {
+		int rc = pre(f, fd, op, flags & MSG_DONTWAIT, len,
+			     op == SD_OP_READ ? "recvmsg" : "sendmsg", &d, &wake);
+		if (rc < 0 || d.eof)
+			return rc;
+		if (d.len != len && !(v = trim(msg, d.len, &m)))
+			return -ENOMEM;
+	}
 	ssize_t k = op == SD_OP_READ ? sd_recvmsg(IN(f), fd, &m, flags)
 		    : d.slice        ? sliced_msg(f, fd, &m, d.len, flags, &d)
 				     : sd_sendmsg(IN(f), fd, &m, flags);
@@ -570,6 +651,8 @@ static ssize_t msg_call(struct fstate *f, int fd, struct msghdr *msg, int flags,
 		msg->msg_controllen = m.msg_controllen;
 		msg->msg_flags = m.msg_flags;
 	}
+	if (calm)
+		return k;
 	free(v);
 	post(f, fd, wake);
 	pace(f, fd, &d, k, op == SD_OP_READ && (flags & MSG_PEEK));
@@ -737,6 +820,7 @@ int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_faul
 	f->inner = inner;
 	f->resignal = inner_wake(f, -1, POLLIN) == -EBADF;
 	f->spec = *spec;
+	f->asked = sd_fault_ops_asked(spec);
 	f->seed = seed;
 	f->log = log;
 	f->t0 = sd_now_ns(inner);
@@ -833,6 +917,7 @@ int sd_fault_respec(struct sd_net *net, const struct sd_fault_spec *spec, uint64
 	struct fstate *f = net->state;
 	pthread_mutex_lock(&f->m);
 	f->spec = *spec;
+	f->asked = sd_fault_ops_asked(spec);
 	f->seed = seed;
 	f->log = log;
 	pthread_mutex_unlock(&f->m);

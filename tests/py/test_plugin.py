@@ -70,8 +70,10 @@ def test_failing_item_shows_the_step_the_difference_and_the_reproduce_command(tm
         assert f"wrong.sd::{backend}" in r.stdout
         assert re.search(rf"^{backend}: {re.escape(str(path))}:10: c: send\(C, "
                          rf"pattern\(2000000\)\) -> 1: expected 1, got \d+$", r.stdout, re.M)
-        # compared with this kernel, the sim ran as its variant: the command says so
+        # compared with this kernel, the sim ran as its variant and with its kernel profile:
+        # the command says so
         variant = "--one-role 1 " if backend == "sim" and host_one_role() else ""
+        variant += "--profile host " if backend == "sim" else ""
         assert f"reproduce: ./sockdrill run --backend {backend} --seed 1 {variant}{path}" in r.stdout
     assert "steps whose outcome differs between sim and real:" in r.stdout
     assert re.search(r"^\s+sim:  \d+ +real: \d+$", r.stdout, re.M), r.stdout

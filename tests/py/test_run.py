@@ -47,6 +47,41 @@ def test_suite_passes_on_sim_and_real(sockdrill):
                          rf"requires \S+ and this kernel (?:is|has) \S+$", r.stdout, re.M)
 
 
+
+KERNEL = ROOT / "corpus" / "kernel"
+
+
+def test_kernel_suite_passes_on_sim_and_real(sockdrill):
+    """corpus/kernel: Linux's selftests and packetdrill's API scripts, with the kernel as the
+    oracle. Every file names its source in its first line and passes on both backends."""
+    files = sorted(KERNEL.rglob("*.sd"))
+    assert {f.parent.name for f in files} == {"bind_wildcard", "selftests", "packetdrill"}
+    assert len(list((KERNEL / "bind_wildcard").glob("*.sd"))) == 44  # every variant of the table
+    for f in files:
+        first = f.read_text().splitlines()[0]
+        sources = ("tools/testing/selftests/net/", "gtests/net/tcp/", "testcases/tcp/")
+        assert first.startswith("# ") and any(s in first for s in sources), f
+        assert not_applicable_on_real(f) is False, f  # none may be skipped on this kernel
+    r = run(sockdrill, "--backend", "both", str(KERNEL))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    n = len(files)
+    assert f"scenarios: {2 * n} passed, 0 failed" in r.stdout.splitlines()
+    assert re.search(rf"^run: {n} scenario files on sim and real, [0-9.]+ s; "
+                     rf"sim: {n} passed, 0 failed; real: {n} passed, 0 failed$", r.stdout, re.M)
+
+
+def test_kernel_bind_wildcard_files_match_their_generator(tmp_path):
+    """The bind_wildcard files are generate.py's output: an edit to one of them, or to the
+    table, without the other would make the two disagree."""
+    subprocess.run(["/usr/bin/python3", str(KERNEL / "bind_wildcard" / "generate.py"),
+                    str(tmp_path)], check=True, timeout=60)
+    made = sorted(p.name for p in tmp_path.glob("*.sd"))
+    kept = sorted(p.name for p in (KERNEL / "bind_wildcard").glob("*.sd"))
+    assert made == kept
+    for name in made:
+        assert (tmp_path / name).read_text() == (KERNEL / "bind_wildcard" / name).read_text(), name
+
+
 def test_each_backend_alone(sockdrill):
     for backend in ("sim", "real"):
         r = run(sockdrill, "--backend", backend, str(SUITE / "qa"))
@@ -65,6 +100,39 @@ BAD = [
     ("unassigned.sd", b'a: send(C, "x")\n', "unassigned.sd:1:9: unknown variable $C (no line before"),
     ("target.sd", b"a: sleep($TARGET_PORT) -> 0\n",
      "target.sd:1:10: unknown variable $TARGET_PORT (only 'sockdrill run --target'"),
+    ("cmp.sd", b"a: L = socket(inet) -> >= fd\n", "cmp.sd:1:27: >= takes a number or a variable"),
+    ("cmpop.sd", b"a: L = socket(inet) -> =< 1\n", "cmpop.sd:1:24: unexpected '=' in an expectation"),
+    ("cmpvar.sd", b"a: L = socket(inet) -> < $X\n", "cmpvar.sd:1:26: unknown variable $X"),
+    ("parity.sd", b"a: L = socket(inet) -> even odd\n", "parity.sd:1:29: unexpected 'o'"),
+    ("addrexp.sd", b"a: L = socket(inet)\na: port(L) -> 127.0.0.1:*\n",
+     "addrexp.sd:2:15: an address expectation is only for addr, peer"),
+    ("addrport.sd", b"a: L = socket(inet)\na: addr(L) -> [::1]:x\n", "addrport.sd:2:21: expected a number"),
+    ("addrarg.sd", b"a: L = socket(inet)\na: bind(L, \"x\")\n",
+     "addrarg.sd:2:12: argument 2 of bind must be an address (ADDR:PORT or $A)"),
+    ("ioctlreq.sd", b"a: L = socket(inet)\na: ioctl(L, MSG_PEEK)\n",
+     "ioctlreq.sd:2:4: ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ"),
+    ("ioctlvar.sd", b"a: L = socket(inet)\na: ioctl(L, $L)\n",
+     "ioctlvar.sd:2:4: ioctl takes FIONREAD, SIOCINQ or SIOCOUTQ, not a variable"),
+    ("sendto.sd", b"a: L = socket(inet)\na: sendto(L, \"x\")\n", "sendto.sd:2:4: sendto needs at least 3 arguments"),
+    ("unspec.sd", b"a: L = socket(inet)\na: connect(L, AF_INET)\n", "unspec.sd:2:15: unknown name 'AF_INET'"),
+    ("recvmsgaddr.sd", b"a: L = socket(inet)\na: recvmsg(L, 5) -> 127.0.0.1:0\n",
+     "recvmsgaddr.sd:2:21: an address expectation is only for addr, peer"),
+    ("epollmax.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0, 65)\n",
+     "epollmax.sd:2:4: epoll_wait takes at most 64 events at once (1..64)"),
+    ("epollcolon.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0) -> {E IN}\n", "epollcolon.sd:2:27: expected ':'"),
+    ("epollcall.sd", b"a: E = epoll_create()\na: close(E) -> {}\n",
+     "epollcall.sd:2:16: an events expectation {...} is only for epoll_wait"),
+    ("epollflag.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0) -> {E: EPOLLET}\n",
+     "epollflag.sd:2:28: epoll_wait reports IN, OUT, RDHUP, PRI, ERR, HUP"),
+    ("epollvar.sd", b"a: E = epoll_create()\na: epoll_wait(E, 0) -> {X: IN}\n", "epollvar.sd:2:25: unknown variable $X"),
+    ("lingeropt.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_RCVBUF, {1, 2})\n",
+     "lingeropt.sd:2:29: an {ON, SECONDS} pair is SO_LINGER's, for setsockopt and getsockopt"),
+    ("lingeron.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_LINGER, {2, 2})\n",
+     "lingeron.sd:2:30: SO_LINGER's ON is 0 or 1"),
+    ("lingersecs.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_LINGER, {1, -2})\n",
+     "lingersecs.sd:2:33: SO_LINGER's seconds are 0..2147483647"),
+    ("patvar.sd", b"a: L = socket(inet)\na: recv(L, 5) -> pattern($N)\n",
+     "patvar.sd:2:26: unknown variable $N"),
 ]
 
 
@@ -121,7 +189,8 @@ def test_wrong_expectation_reports_side_by_side_and_reproduces(sockdrill, tmp_pa
     assert re.search(r"^\s+sim:  \d+ +real: \d+$", out, re.M)
     commands = re.findall(r"reproduce: (\./sockdrill run .*)$", out, re.M)
     variant = "--one-role 1 " if host_one_role() else ""  # the sim ran as this kernel's variant
-    assert commands == [f"./sockdrill run --backend sim --seed 1 {variant}{path}",
+    # the sim ran with this machine's kernel profile, as --backend both gives it
+    assert commands == [f"./sockdrill run --backend sim --seed 1 {variant}--profile host {path}",
                         f"./sockdrill run --backend real --seed 1 {path}"]
     # The printed command reproduces the failure.
     again = subprocess.run(commands[0].split(), cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -193,7 +262,8 @@ def test_json_results(sockdrill, tmp_path):
                                     "call": 'c: send(C, "x\\n\\"q") -> 7', "got": "4"}
     assert fail["message"].endswith("expected 7, got 4")
     variant = "--one-role 1 " if host_one_role() else ""  # the sim ran as this kernel's variant
-    assert fail["reproduce"] == f"./sockdrill run --backend sim --seed 5 {variant}{tmp_path}/b_fail.sd"
+    assert fail["reproduce"] == \
+        f"./sockdrill run --backend sim --seed 5 {variant}--profile host {tmp_path}/b_fail.sd"
     assert bad["message"] == f"{tmp_path}/c_bad.sd:1:4: unknown call 'frob'"
     single = tmp_path / "single.json"
     assert run(sockdrill, "--json", single, tmp_path / "a_pass.sd").returncode == 0
@@ -327,7 +397,7 @@ def test_sim_takes_the_kernel_variant_of_the_run(sockdrill, tmp_path):
     assert r.stdout.count("expected 7, got 0") == 2, r.stdout
     commands = re.findall(r"reproduce: (\./sockdrill run .*)$", r.stdout, re.M)
     assert commands[0] == (f"./sockdrill run --backend sim --seed 1 "
-                           f"{'--one-role 1 ' if host else ''}{wrong}")
+                           f"{'--one-role 1 ' if host else ''}--profile host {wrong}")
     again = subprocess.run(commands[0].split(), cwd=ROOT, capture_output=True, text=True,
                            timeout=120)
     assert again.returncode == 1 and "expected 7, got 0" in again.stdout, again.stdout
@@ -603,3 +673,34 @@ def test_connection_kinds_on_both_backends(sockdrill, tmp_path):
             ("a1", "send", "limit-data", 0), ("a2", "send", "timeout", 0),
             ("c1", "close", "slow-close", 0)]
     assert got == once + once
+
+
+def test_keep_going_reports_every_failing_step(sockdrill, tmp_path):
+    path = tmp_path / "many.sd"
+    path.write_text(SERVER + "c: send(C, \"ab\") -> 3\n"
+                    "repeat 2 {\n  c: send(C, \"x\") -> even\n}\nc: close(C) -> 0\n")
+    out_json, out_xml = tmp_path / "r.json", tmp_path / "r.xml"
+    r = run(sockdrill, "--backend", "both", "--keep-going", "--json", out_json,
+            "--junit", out_xml, path, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    for backend in ("sim", "real"):
+        lines = re.findall(rf"^      {backend}: {re.escape(str(path))}:(\d+): .*$", r.stdout, re.M)
+        assert lines == ["8", "10", "10"], r.stdout
+        assert re.search(rf"^      reproduce: ./sockdrill run --backend {backend} .*--keep-going ",
+                         r.stdout, re.M)
+    doc = json.loads(out_json.read_text())
+    for res in doc["results"]:
+        assert res["status"] == "failed" and res["failed_steps"] == 3
+        assert res["failures"][0] == res["message"]
+        assert [f.split(":")[1] for f in res["failures"]] == ["8", "10", "10"]
+        assert res["failures"][2].endswith("(iteration 1): expected even, got 1")
+        assert [o["ok"] for o in res["outcomes"]][-1] is True  # the close after them ran
+    cases = ET.parse(out_xml).getroot().findall(".//testcase")
+    assert len(cases) == 2
+    for case in cases:
+        assert len(case.find("failure").text.strip().splitlines()) == 3
+    # without it, the first failure ends the run, as before
+    r = run(sockdrill, "--json", out_json, path, timeout=60)
+    assert r.returncode == 1
+    res = json.loads(out_json.read_text())["results"][0]
+    assert res["failed_steps"] == 1 and len(res["failures"]) == 1 and len(res["outcomes"]) == 8

@@ -1121,6 +1121,113 @@ static void spec_text_reads_back(void **state)
 	assert_string_equal(text, "short-read=1,delay=2,latency=3~1@after=3@for=1");
 }
 
+/* Whether decision d leaves a call of len bytes exactly as asked. */
+static int untouched(const struct sd_fault_decision *d, size_t len)
+{
+	return !d->fault && !d->err && d->len == len && !d->reset && !d->delay_ms &&
+	       !d->bandwidth_kbps && !d->slice && !d->slice_var && !d->slice_key && !d->limit &&
+	       !d->eof;
+}
+
+/* The ops whose decisions kind k's spec ("NAME=1": it fires wherever it may) touches, over
+ * every op, wait, role, call and a few lengths. */
+static unsigned touched_ops(const struct sd_fault_spec *spec)
+{
+	static const uint64_t conns[] = {0, SD_CONN_ACCEPTED | 1, SD_CONN_CONNECTED | 2,
+					 SD_CONN_LISTENER | 1, SD_CONN_SOCKET | 3};
+	static const size_t lens[] = {0, 1, 2, 100, 70000};
+	unsigned ops = 0;
+	for (int op = 0; op < SD_OP_KINDS; op++)
+		for (int w = SD_WAIT_NONBLOCKING; w <= SD_WAIT_NONBLOCKING_NO_EDGE; w++)
+			for (size_t c = 0; c < sizeof conns / sizeof conns[0]; c++)
+				for (uint64_t call = 1; call <= 12; call++)
+					for (size_t n = 0; n < sizeof lens / sizeof lens[0]; n++) {
+						struct sd_fault_decision d;
+						sd_fault_decide_at(spec, 5, conns[c], call,
+								   (enum sd_fault_op)op,
+								   (enum sd_fault_wait)w, lens[n],
+								   (int64_t)call * 1000000, &d);
+						if (!untouched(&d, lens[n]))
+							ops |= 1u << op;
+					}
+	return ops;
+}
+
+/* sd_fault_ops_asked is what lets the wrapper skip deciding an op (every fault at
+ * probability 0): it must name every op some asked kind's decision touches. Each kind alone
+ * at full strength touches exactly the ops its row says; kinds at 0 touch none. */
+static void ops_asked_are_the_ops_decisions_touch(void **state)
+{
+	(void)state;
+	struct sd_fault_spec spec;
+	char err[256], text[64];
+	for (int k = 0; k < SD_FK_KINDS; k++) {
+		snprintf(text, sizeof text, "%s=1", sd_fault_kind_name(k));
+		assert_int_equal(sd_fault_parse(text, &spec, err, sizeof err), 0);
+		unsigned touched = touched_ops(&spec);
+		if (touched != sd_fault_kind_ops(k))
+			fail_msg("%s touches ops 0x%x, its row says 0x%x", text, touched,
+				 sd_fault_kind_ops(k));
+		assert_int_equal(sd_fault_ops_asked(&spec), touched);
+	}
+	/* a mix: the union, and a target only narrows */
+	assert_int_equal(
+		sd_fault_parse("eai-again=0.5,epipe=0.2@conn=a1,latency=3~2,scope=accepted", &spec,
+			       err, sizeof err),
+		0);
+	assert_int_equal(sd_fault_ops_asked(&spec),
+			 1u << SD_OP_RESOLVE | 1u << SD_OP_WRITE | 1u << SD_OP_READ);
+	assert_int_equal(touched_ops(&spec) & ~sd_fault_ops_asked(&spec), 0);
+	/* every kind with a probability, at 0 (bench/bench_wrap_servers.py's p=0), and the
+	 * value kinds that take 0: nothing to decide anywhere */
+	assert_int_equal(
+		sd_fault_parse("eintr=0,eagain=0,reset=0,accept-fail=0,connect-fail=0,epipe=0,"
+			       "etimedout=0,enobufs=0,enomem=0,emfile=0,enfile=0,eai-again=0,"
+			       "eai-noname=0,delay=0,level-triggered,eintr=0@window=1s-2s",
+			       &spec, err, sizeof err),
+		0);
+	assert_int_equal(sd_fault_ops_asked(&spec), 0);
+	assert_int_equal(touched_ops(&spec), 0);
+}
+
+/* A wrapper whose faults are all at 0 still counts every call, so a spec given later
+ * (sd_fault_respec: a long-lived server's next input) decides by the same call numbers as
+ * one given from the start, and its hooks still see every call. */
+static void zero_faults_keep_the_call_numbers(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	struct seen_log seen = {0};
+	struct sd_fault_spec later;
+	char err[256], b[8];
+	int l, c, s;
+	wrap(net, "eintr=0,reset=0,epipe=0,emfile=0,eai-again=0", 1, &x);
+	struct sd_fault_hooks h = {.seen = on_seen, .ctx = &seen};
+	assert_int_equal(sd_fault_set_hooks(&x.w, &h), 0);
+	pair(&x.w, &l, &c, &s);                            /* c1 call 1: connect */
+	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 2); /* call 2 */
+	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), 2); /* call 3 */
+	assert_int_equal(sd_recv(&x.w, s, b, 4, MSG_WAITALL), 4);
+	assert_memory_equal(b, "abcd", 4);
+	assert_int_equal(seen.calls[SD_OP_WRITE][1], 2);
+	assert_int_equal(seen.calls[SD_OP_READ][1], 1);
+	assert_int_equal(seen.calls[SD_OP_CONNECT][1], 1);
+	assert_int_equal(seen.calls[SD_OP_ACCEPT][1], 1);
+	assert_int_equal(seen.faults, 0);
+	assert_int_equal(sd_fault_count(&x.w), 0);
+	assert_int_equal(sd_fault_parse("eintr=1@after=3@for=1@op=write", &later, err, sizeof err),
+			 0);
+	assert_int_equal(sd_fault_respec(&x.w, &later, 1, x.f), 0);
+	assert_int_equal(sd_send(&x.w, c, "ef", 2, 0), -EINTR); /* c1's call 4 */
+	assert_int_equal(sd_send(&x.w, c, "gh", 2, 0), 2);
+	fflush(x.f);
+	assert_non_null(
+		strstr(x.log, "\"conn\":\"c1\",\"call\":4,\"op\":\"send\",\"fault\":\"eintr\""));
+	assert_int_equal(seen.faults, 1);
+	unwrap(&x);
+	sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 /* Told of the program's waits (the preload: sd_fault_note_wait), the wrapper refuses a
  * non-blocking call with EAGAIN only in the middle of a loop: never the first call of a
  * direction after a wait, where a kernel has the data or the room poll promised. */
@@ -1368,5 +1475,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(hooks_see_every_call_and_lines_carry_the_pid),
 	T(close_forgets_before_the_number_is_reused),
 	T(eagain_only_mid_loop_once_waits_are_told),
+	T(ops_asked_are_the_ops_decisions_touch),
+	T(zero_faults_keep_the_call_numbers),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

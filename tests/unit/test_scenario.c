@@ -40,7 +40,8 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("a: frob(1)\n", "t.sd:1:4: unknown call 'frob'");
 	parse_err("a: X = socket(inet) -> ENOPE\n",
 		  "t.sd:1:24: unknown expectation 'ENOPE' (an errno name such as ECONNREFUSED, "
-		  "poll flags, a number, a range, fd, a string or *)");
+		  "poll flags, a number, a range, a comparison such as >= 1, even, odd, fd, a "
+		  "string or *)");
 	parse_err("x: S = socket(inet)\nx: bind(S, 1.2.3:0)\n",
 		  "t.sd:2:12: not an IPv4 or IPv6 address: '1.2.3'");
 	parse_err("x: S = socket(inet)\nx: bind(S, [::1)\n",
@@ -208,14 +209,16 @@ static void parser_reads_the_kernel_variant(void **state)
 	sd_scenario_free(parse_ok("requires: S = socket(inet)\n")); /* an actor of that name */
 }
 
-static struct sd_sc_result run(const char *text)
+static struct sd_sc_result run_opt(const char *text, const struct sd_sc_options *opt)
 {
 	struct sd_scenario *sc = parse_ok(text);
 	struct sd_sc_result r;
-	assert_int_equal(sd_scenario_run(sc, sd_test_backend, NULL, &r), 0);
+	assert_int_equal(sd_scenario_run(sc, sd_test_backend, opt, &r), 0);
 	sd_scenario_free(sc);
 	return r;
 }
+
+static struct sd_sc_result run(const char *text) { return run_opt(text, NULL); }
 
 static const char server_prologue[] = "s: L = socket(inet) -> fd\n"
 				      "s: bind(L, 127.0.0.1:0) -> 0\n"
@@ -705,7 +708,148 @@ static void evaluator_runs_on_an_open_instance(void **state)
 	assert_int_equal(sd_close(net, mine), 0);
 }
 
+/* Every errno name Linux has, comparisons and parity as expectations; misuse is refused at
+ * its column. */
+static void parser_reads_comparisons_and_every_errno(void **state)
+{
+	(void)state;
+	sd_scenario_free(parse_ok("a: S = socket(inet) -> >= 0\n"
+				  "a: port(S) -> EDOM | EDEADLK | EHWPOISON | ENOTSUP | 0\n"
+				  "a: port(S) -> < 1 | > $S | <= -1 | != 5 | >= $S\n"
+				  "a: port(S) -> even | odd | EDEADLOCK|EWOULDBLOCK\n"));
+	parse_err("a: S = socket(inet) -> >=\n", "t.sd:1:26: >= takes a number or a variable: "
+						 ">= 1, >= $X");
+	parse_err("a: S = socket(inet) -> < x\n", "t.sd:1:26: < takes a number or a variable: "
+						  "< 1, < $X");
+	parse_err("a: S = socket(inet) -> ! 1\n",
+		  "t.sd:1:24: expected a comparison: <, <=, >, >= or !=");
+	parse_err("a: S = socket(inet) -> >= $Q\n",
+		  "t.sd:1:27: unknown variable $Q (no line before this one assigns it)");
+	parse_err("a: S = socket(inet) -> EVEN\n",
+		  "t.sd:1:24: unknown expectation 'EVEN' (an errno name such as ECONNREFUSED, poll "
+		  "flags, a number, a range, a comparison such as >= 1, even, odd, fd, a string or "
+		  "*)");
+}
+
+static void evaluator_compares_results(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "c: C = socket(inet) -> >= 0\n"
+		 "c: connect(C, 127.0.0.1:$P) -> <= 0\n"
+		 "c: send(C, \"abc\") -> odd\n"
+		 "c: send(C, \"ab\") -> even | EAGAIN\n"
+		 "c: port(C) -> != $P\n"
+		 "c: close(C) -> 0\n"
+		 "c: close(C) -> < 1 | EBADF\n"
+		 "c: send(C, \"abcd\") -> > 3\n",
+		 server_prologue);
+	struct sd_sc_result r = run(text);
+	assert_false(r.passed);
+	assert_int_equal(r.failed_at, 11); /* an error meets no comparison */
+	assert_string_equal(r.message, "t.sd:12: c: send(C, \"abcd\") -> > 3: expected > 3, got "
+				       "-EBADF");
+	sd_sc_result_free(&r);
+	snprintf(text, sizeof text, "%sc: X = port(L) -> odd | even\nc: port(L) -> > $X\n",
+		 server_prologue);
+	r = run(text);
+	assert_false(r.passed);
+	assert_int_equal(r.failed_at, 5);
+	sd_sc_result_free(&r);
+}
+
+/* --keep-going: every failing step is reported, the first stays the message. */
+static void evaluator_keeps_going_when_asked(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "c: C = socket(inet) -> EDOM\n"
+		 "c: connect(C, 127.0.0.1:$P) -> 0\n"
+		 "repeat 3 {\n"
+		 "  c: send(C, \"ab\") -> 3\n"
+		 "}\n"
+		 "c: close(C) -> 0\n",
+		 server_prologue);
+	struct sd_sc_options opt = {.keep_going = 1};
+	struct sd_sc_result r = run_opt(text, &opt);
+	assert_false(r.passed);
+	assert_int_equal(r.n, 10); /* every step ran */
+	assert_int_equal(r.nfailed, 4);
+	assert_int_equal(r.nfailures, 4);
+	assert_int_equal(r.failed_at, 4);
+	assert_string_equal(r.message, r.failures[0].message);
+	assert_int_equal(r.failures[0].line, 5);
+	assert_int_equal(r.failures[3].line, 8);
+	assert_int_equal(r.failures[3].iteration, 2);
+	assert_string_equal(r.failures[3].message,
+			    "t.sd:8: c: send(C, \"ab\") -> 3 (iteration 2): expected 3, got 2");
+	assert_true(r.out[9].ok);
+	sd_sc_result_free(&r);
+	r = run(text); /* and without: the first failure ends the run */
+	assert_int_equal(r.n, 5);
+	assert_int_equal(r.nfailed, 1);
+	assert_int_equal(r.nfailures, 1);
+	sd_sc_result_free(&r);
+}
+
+/* addr() and peer(): the address kept as the variable's text, connected to, compared. */
+static void evaluator_keeps_and_compares_addresses(void **state)
+{
+	(void)state;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "s: A = addr(L) -> 127.0.0.1:$P\n"
+		 "c: C = socket(inet) -> fd\n"
+		 "c: connect(C, $A) -> 0\n"
+		 "c: peer(C) -> $A\n"
+		 "c: B = addr(C) -> 127.0.0.1:*\n"
+		 "c: addr(C) -> $B\n"
+		 "c: peer(C) -> $B | 127.0.0.2:$P\n"
+		 "c: connect(C, $P) -> 0\n",
+		 server_prologue);
+	struct sd_sc_options opt = {.keep_going = 1};
+	struct sd_sc_result r = run_opt(text, &opt);
+	assert_int_equal(r.nfailed, 2);
+	assert_int_equal(r.failed_at, 10);
+	assert_string_equal(r.out[9].got, r.out[8].got); /* the address, as text */
+	assert_int_equal(strncmp(r.out[9].got, "127.0.0.1:", 10), 0);
+	assert_string_equal(r.out[9].norm, "127.0.0.1:port");
+	char want[256];
+	snprintf(want, sizeof want,
+		 "t.sd:11: c: peer(C) -> $B | 127.0.0.2:$P: expected $B | "
+		 "127.0.0.2:$P, got %s",
+		 r.out[4].got);
+	assert_string_equal(r.failures[0].message, want);
+	assert_string_equal(r.failures[1].message, "t.sd:12: c: connect(C, $P) -> 0: $P holds no "
+						   "address (addr() and peer() keep one)");
+	sd_sc_result_free(&r);
+}
+
+/* An epoll_wait without a limit still waiting when the run ends is ended with it (on the
+ * kernel no socket shut down wakes a wait on an empty set). */
+static void evaluator_ends_an_epoll_wait_with_the_run(void **state)
+{
+	(void)state;
+	struct sd_sc_result r = run("a: E = epoll_create() -> fd\n"
+				    "a: start W = epoll_wait(E, -1)\n"
+				    "a: blocked W\n"
+				    "a: epoll_wait(E, 0) -> {}\n");
+	if (!r.passed)
+		fail_msg("%s", r.message);
+	sd_sc_result_free(&r);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
+	T(evaluator_ends_an_epoll_wait_with_the_run),
+	T(evaluator_keeps_and_compares_addresses),
+	T(parser_reads_comparisons_and_every_errno),
+	T(evaluator_compares_results),
+	T(evaluator_keeps_going_when_asked),
 	T(parser_messages_name_line_and_column),
 	T(parser_reads_the_server_settings),
 	T(evaluator_reads_a_port_from_a_reply),
