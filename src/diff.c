@@ -100,7 +100,7 @@ static const char *const ep_set_names[EP_SETS] = {
 };
 
 /* SD_DIFF_SETOPT (a % NOPTS): an int value, or for SO_LINGER {val, secs} */
-#define NOPTS 14
+#define NOPTS 16
 static const struct setopt {
 	const char *name;
 	int level, opt, val, secs;
@@ -119,6 +119,8 @@ static const struct setopt {
 	{"TCP_INQ=1", IPPROTO_TCP, TCP_INQ, 1, 0},
 	{"SO_RCVLOWAT=10", SOL_SOCKET, SO_RCVLOWAT, 10, 0},
 	{"SO_RCVLOWAT=1000", SOL_SOCKET, SO_RCVLOWAT, 1000, 0},
+	{"SO_PEEK_OFF=0", SOL_SOCKET, SO_PEEK_OFF, 0, 0},
+	{"SO_PEEK_OFF=5", SOL_SOCKET, SO_PEEK_OFF, 5, 0},
 };
 
 /* SD_DIFF_RECVMSG (a % 6): every one returns at once on a non-blocking socket */
@@ -136,10 +138,17 @@ static const char *const msg_flag_names[6] = {
 	"MSG_PEEK|MSG_TRUNC",     "MSG_PEEK|MSG_WAITALL",
 };
 static const char *const query_names[3] = {"ioctl SIOCINQ", "ioctl SIOCOUTQ", "getsockopt TCP_INQ"};
-#define NGETOPTS 7
-static const char *const getopt_names[NGETOPTS] = {"SO_LINGER",    "SO_KEEPALIVE",  "TCP_NODELAY",
-						   "SO_REUSEADDR", "SO_ACCEPTCONN", "TCP_INFO",
-						   "SO_RCVLOWAT"};
+/* SD_DIFF_GETOPT (a % NGETOPTS) */
+#define NGETOPTS 8
+static const struct getopt {
+	const char *name;
+	int level, opt;
+} getopts[NGETOPTS] = {
+	{"SO_LINGER", SOL_SOCKET, SO_LINGER},         {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
+	{"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},    {"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
+	{"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN}, {"TCP_INFO", IPPROTO_TCP, TCP_INFO},
+	{"SO_RCVLOWAT", SOL_SOCKET, SO_RCVLOWAT},     {"SO_PEEK_OFF", SOL_SOCKET, SO_PEEK_OFF},
+};
 
 static const char *const addr_names[2][6] = {
 	{"127.0.0.1", "0.0.0.0", "127.0.0.2", "::1", "127.255.255.254", "10.1.2.3"},
@@ -182,7 +191,7 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 		break;
 	case SD_DIFF_QUERY: snprintf(buf, size, "%s(s%d)", query_names[o->a % 3], o->slot); break;
 	case SD_DIFF_GETOPT:
-		snprintf(buf, size, "getsockopt(s%d, %s)", o->slot, getopt_names[o->a % NGETOPTS]);
+		snprintf(buf, size, "getsockopt(s%d, %s)", o->slot, getopts[o->a % NGETOPTS].name);
 		break;
 	case SD_DIFF_EPOLL_CREATE:
 		snprintf(buf, size, "epoll_create(%s)", o->a & 1 ? "EPOLL_CLOEXEC" : "0");
@@ -230,6 +239,7 @@ struct slot {
 	int file;     /* which socket: the slots a dup made share it (and every field below) */
 	int dupped;   /* a dup of it was made */
 	int fin_sent; /* a shutdown sent its FIN (SHUT_WR or SHUT_RDWR succeeded) */
+	int peek_off; /* SO_PEEK_OFF set: a peek's bytes start past recvd, so are not checked */
 	uint64_t sent, recvd; /* stream offsets, for the byte check */
 	int tainted;          /* buffer-size differences make exact counts meaningless */
 	int small_buf;        /* SO_SNDBUF or SO_RCVBUF shrunk (on it or on its listener) */
@@ -599,7 +609,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		rc = sd_recv(r->net, sl->fd, r->buf, n, flags[o->a % 4]);
 		if (rc < 0)
 			break;
-		for (long i = 0; i < rc; i++)
+		int peeked_past = (flags[o->a % 4] & MSG_PEEK) && sl->peek_off;
+		for (long i = 0; i < rc && !peeked_past; i++)
 			if (p && r->buf[i] != pattern(sl->recvd + (uint64_t)i, p->port))
 				res->stream_errors++;
 		if (!(flags[o->a % 4] & MSG_PEEK))
@@ -657,7 +668,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			break;
 		/* MSG_TRUNC on TCP: the bytes are counted (and, without MSG_PEEK, dropped),
 		 * not copied */
-		for (long i = 0; i < rc && !(fl & MSG_TRUNC); i++)
+		for (long i = 0; i < rc && !(fl & MSG_TRUNC) && !((fl & MSG_PEEK) && sl->peek_off);
+		     i++)
 			if (p && r->buf[i] != pattern(sl->recvd + (uint64_t)i, p->port))
 				res->stream_errors++;
 		if (!(fl & MSG_PEEK))
@@ -699,12 +711,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		break;
 	}
 	case SD_DIFF_GETOPT: {
-		static const int lv[NGETOPTS] = {SOL_SOCKET, SOL_SOCKET,  IPPROTO_TCP, SOL_SOCKET,
-						 SOL_SOCKET, IPPROTO_TCP, SOL_SOCKET};
-		static const int nm[NGETOPTS] = {SO_LINGER,    SO_KEEPALIVE,  TCP_NODELAY,
-						 SO_REUSEADDR, SO_ACCEPTCONN, TCP_INFO,
-						 SO_RCVLOWAT};
-		int which = o->a % NGETOPTS;
+		const struct getopt *go = &getopts[o->a % NGETOPTS];
 		union {
 			int i;
 			struct linger lg;
@@ -712,13 +719,13 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		} v;
 		socklen_t vl = sizeof v;
 		memset(&v, 0, sizeof v);
-		rc = sd_getsockopt(r->net, sl->fd, lv[which], nm[which], &v, &vl);
+		rc = sd_getsockopt(r->net, sl->fd, go->level, go->opt, &v, &vl);
 		if (rc < 0)
 			break;
-		if (nm[which] == SO_LINGER)
+		if (go->opt == SO_LINGER)
 			snprintf(out->text, sizeof out->text, "{%d,%d}", v.lg.l_onoff,
 				 v.lg.l_linger);
-		else if (nm[which] == TCP_INFO)
+		else if (go->level == IPPROTO_TCP && go->opt == TCP_INFO)
 			snprintf(out->text, sizeof out->text, "state=%s",
 				 state_name(v.ti.tcpi_state));
 		else
@@ -735,6 +742,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			rc = sd_setsockopt(r->net, sl->fd, so->level, so->opt, &v, sizeof v);
 		if (so->level == SOL_SOCKET && (so->opt == SO_SNDBUF || so->opt == SO_RCVBUF))
 			sl->small_buf |= rc == 0;
+		if (so->level == SOL_SOCKET && so->opt == SO_PEEK_OFF)
+			sl->peek_off |= rc == 0;
 		break;
 	}
 	case SD_DIFF_SOERROR: {

@@ -33,9 +33,9 @@ enum sd_diff_kind {
 	SD_DIFF_RECV,     /* a*b*37+1 bytes; flags from a: MSG_PEEK, MSG_WAITALL|DONTWAIT */
 	SD_DIFF_SHUTDOWN, /* how = a % 3 */
 	SD_DIFF_CLOSE,
-	SD_DIFF_SETOPT,   /* a % 14: REUSEADDR on/off, V6ONLY, LINGER {1,0} {0,0} {0,5}, small
+	SD_DIFF_SETOPT,   /* a % 16: REUSEADDR on/off, V6ONLY, LINGER {1,0} {0,0} {0,5}, small
 			   * SNDBUF, small RCVBUF, KEEPALIVE, NODELAY, REUSEPORT, TCP_INQ,
-			   * RCVLOWAT 10 or 1000 */
+			   * RCVLOWAT 10 or 1000, PEEK_OFF 0 or 5 */
 	SD_DIFF_SOERROR,  /* getsockopt(SO_ERROR) */
 	SD_DIFF_POLL,     /* revents for POLLIN|POLLOUT|POLLRDHUP */
 	SD_DIFF_PEERNAME, /* getpeername: the peer's slot-relative port */
@@ -48,8 +48,8 @@ enum sd_diff_kind {
 	SD_DIFF_RECVMSG,      /* a*b*37+1 bytes, a % 6 picks the flags (all non-blocking); the count
 			       * and msg_flags */
 	SD_DIFF_QUERY,  /* a % 3: ioctl SIOCINQ (FIONREAD), ioctl SIOCOUTQ, getsockopt TCP_INQ */
-	SD_DIFF_GETOPT, /* a % 7: SO_LINGER, SO_KEEPALIVE, TCP_NODELAY, SO_REUSEADDR,
-			 * SO_ACCEPTCONN, TCP_INFO's state, SO_RCVLOWAT */
+	SD_DIFF_GETOPT, /* a % 8: SO_LINGER, SO_KEEPALIVE, TCP_NODELAY, SO_REUSEADDR,
+			 * SO_ACCEPTCONN, TCP_INFO's state, SO_RCVLOWAT, SO_PEEK_OFF */
 	SD_DIFF_NKINDS
 };
 
