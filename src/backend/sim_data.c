@@ -410,8 +410,8 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 	size_t len = sd__iov_total(iov, iovcnt), copied = 0;
 	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->rcvtimeo < 0;
 	int peek = flags & MSG_PEEK;
-	/* sock_rcvlowat(): MSG_WAITALL wants every byte, peeking too */
-	size_t target = (flags & MSG_WAITALL) ? len : 1;
+	/* sock_rcvlowat(): MSG_WAITALL wants every byte, peeking too; else SO_RCVLOWAT's */
+	size_t target = (flags & MSG_WAITALL) ? len : sd__rcvlowat(k) < len ? sd__rcvlowat(k) : len;
 	int64_t deadline = sd__deadline(s, k->rcvtimeo);
 
 	if (flags & MSG_OOB)
@@ -485,7 +485,7 @@ short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
 	if (k->shut & SD__RCV_SHUTDOWN)
 		m |= POLLIN | POLLRDNORM | POLLRDHUP;
 	if (k->st != T_SYN_SENT) {
-		if (sd__readable(s, k))
+		if (sd__readable(s, k) >= sd__rcvlowat(k)) /* tcp_stream_is_readable() */
 			m |= POLLIN | POLLRDNORM;
 		if (!(k->shut & SD__SEND_SHUTDOWN)) {
 			if (!k->peer || writable(k))

@@ -92,8 +92,9 @@ struct sd__sock {
 
 	/* options */
 	int reuseaddr, reuseport, v6only, keepalive, nodelay;
-	int recvmsg_inq; /* TCP_INQ: the flag only (no TCP_CM_INQ control message is made) */
+	int recvmsg_inq; /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
 	int peek_off;    /* SO_PEEK_OFF: where MSG_PEEK starts past the unread bytes; -1 off */
+	int rcvlowat;    /* SO_RCVLOWAT; 0 stands for Linux's default, 1 (sd__rcvlowat) */
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
@@ -357,6 +358,11 @@ void sd__write_space(struct sd__sock *k);
 void sd__wake_writers(struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
+/* sk_rcvlowat: how many readable bytes make the socket readable (poll) and end a recv */
+static inline size_t sd__rcvlowat(const struct sd__sock *k)
+{
+	return k->rcvlowat > 0 ? (size_t)k->rcvlowat : 1;
+}
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);
 void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
 void sd__chunk_pool_free(struct sd__sim *s);

@@ -238,6 +238,7 @@ static struct sd__sock *new_child(struct sd__sim *s, struct sd__sock *l)
 	c->reuseaddr = l->reuseaddr, c->reuseport = l->reuseport, c->v6only = l->v6only;
 	c->keepalive = l->keepalive, c->nodelay = l->nodelay;
 	c->recvmsg_inq = l->recvmsg_inq, c->peek_off = l->peek_off; /* copied, as sk_clone_lock */
+	c->rcvlowat = l->rcvlowat;
 	c->linger_on = l->linger_on, c->linger_s = l->linger_s;
 	c->rcvtimeo = l->rcvtimeo, c->sndtimeo = l->sndtimeo;
 	c->sndbuf = l->sndbuf_lock ? l->sndbuf : s->wmem_auto;
