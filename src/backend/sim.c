@@ -785,6 +785,8 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
 		rc = bad_fd(s, fd);
+	} else if (sd__opt_ours(level, name)) {
+		rc = sd__opt_set(s, k, level, name, v, l, &iv);
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_LINGER: {
@@ -886,6 +888,8 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		rc = bad_fd(s, fd);
 	} else if (!l || (int)*l < 0) {
 		rc = -EINVAL;
+	} else if (sd__opt_ours(level, name)) {
+		iv = sd__opt_get(k, level, name);
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_ERROR:

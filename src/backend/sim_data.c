@@ -398,8 +398,8 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 	size_t len = sd__iov_total(iov, iovcnt), copied = 0;
 	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->rcvtimeo < 0;
 	int peek = flags & MSG_PEEK;
-	/* sock_rcvlowat(): MSG_WAITALL wants every byte, peeking too */
-	size_t target = (flags & MSG_WAITALL) ? len : 1;
+	/* sock_rcvlowat(): MSG_WAITALL wants every byte, peeking too; else SO_RCVLOWAT's */
+	size_t target = sd__rcv_target(k, flags, len);
 	int64_t deadline = sd__deadline(s, k->rcvtimeo);
 
 	if (flags & MSG_OOB)
@@ -440,7 +440,10 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			if (nonblock)
 				return -EAGAIN;
 		}
-		enum sd__wake w = sd__park(s, "recv", deadline);
+		enum sd__wake w;
+		do
+			w = sd__park(s, "recv", deadline);
+		while (w == W_WOKEN && sd__below_lowat(s, k));
 		if (w == W_DEADLOCK)
 			return copied ? (ssize_t)copied : -EDEADLK;
 		if (w == W_INTR)
@@ -469,7 +472,9 @@ short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
 	if (k->shut & SD__RCV_SHUTDOWN)
 		m |= POLLIN | POLLRDNORM | POLLRDHUP;
 	if (k->st != T_SYN_SENT) {
-		if (sd__readable(s, k))
+		/* tcp_epollin_ready(): SO_RCVLOWAT bytes (no memory-pressure exception) */
+		size_t n = sd__readable(s, k);
+		if (n && n >= (size_t)sd__rcvlowat(k))
 			m |= POLLIN | POLLRDNORM;
 		if (!(k->shut & SD__SEND_SHUTDOWN)) {
 			if (!k->peer || writable(k))

@@ -240,6 +240,7 @@ static struct sd__sock *new_child(struct sd__sim *s, struct sd__sock *l)
 	c->recvmsg_inq = l->recvmsg_inq, c->peek_off = l->peek_off; /* copied, as sk_clone_lock */
 	c->linger_on = l->linger_on, c->linger_s = l->linger_s;
 	c->rcvtimeo = l->rcvtimeo, c->sndtimeo = l->sndtimeo;
+	c->rcvlowat = l->rcvlowat, c->user_timeout = l->user_timeout, c->user_mss = l->user_mss;
 	c->sndbuf = l->sndbuf_lock ? l->sndbuf : s->wmem_auto;
 	c->rcvbuf = l->rcvbuf;
 	c->sndbuf_lock = l->sndbuf_lock, c->rcvbuf_lock = l->rcvbuf_lock;
@@ -281,6 +282,7 @@ static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
 		sd__set_v4(&k->remote, 0x7f000001u);
 	k->st = T_ESTABLISHED;
 	k->evseq++;
+	sd__mss_at_connect(k, c);
 	if (!k->sndbuf_lock)
 		k->sndbuf = s->wmem_auto;
 	unlink_connecting(s, k);

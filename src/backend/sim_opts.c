@@ -1,0 +1,132 @@
+/* sockdrill sim: SO_RCVLOWAT, TCP_USER_TIMEOUT and TCP_MAXSEG, as Linux 6.18 answers them. */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sim_internal.h"
+
+#define TCP_MSS_DEFAULT 536U  /* mss_cache before a connection (tcp_init_sock) */
+#define TCP_MIN_MSS     88    /* TCP_MAXSEG's floor (tcp_setsockopt) */
+#define MAX_TCP_WINDOW  32767 /* and its ceiling */
+#define TS_OPT_LEN      12    /* the timestamp option every loopback segment carries */
+#define TCP_HDR_TS      32    /* the TCP header with it (tp->tcp_header_len) */
+#define LOOPBACK_MTU    65536
+
+int sd__opt_ours(int level, int name)
+{
+	return (level == SOL_SOCKET && name == SO_RCVLOWAT) ||
+	       (level == IPPROTO_TCP && (name == TCP_USER_TIMEOUT || name == TCP_MAXSEG));
+}
+
+int sd__rcvlowat(const struct sd__sock *k)
+{
+	return k->rcvlowat ? k->rcvlowat : 1; /* 0: never set; sk_rcvlowat starts at 1 */
+}
+
+/* sock_rcvlowat(): the bytes a recv of len waits for. */
+size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len)
+{
+	size_t v = (flags & MSG_WAITALL)           ? len
+		   : (size_t)sd__rcvlowat(k) < len ? (size_t)sd__rcvlowat(k)
+						   : len;
+	return v ? v : 1;
+}
+
+/* A reader waiting in recv is woken by arrivals only once the unread bytes reach SO_RCVLOWAT
+ * (tcp_data_ready), whatever it already copied: with 3 bytes taken, 2 more queued and
+ * SO_RCVLOWAT 5 it sleeps on (measured on 6.18). The end of the stream, an error or a
+ * shutdown wake it as before. */
+int sd__below_lowat(struct sd__sim *s, struct sd__sock *k)
+{
+	if (sd__rcvlowat(k) <= 1)
+		return 0;
+	sd__sync_fin(s, k);
+	return sd__readable(s, k) < (size_t)sd__rcvlowat(k) && !k->done && !k->err &&
+	       !(k->shut & SD__RCV_SHUTDOWN) && k->st != T_CLOSE;
+}
+
+/* tcp_set_rcvlowat(): a negative value is INT_MAX; capped at half the receive buffer when
+ * SO_RCVBUF fixed it, else at half of tcp_rmem[2], and the buffer grows to hold the value
+ * (tcp_space_from_win at the initial scaling ratio, one half: twice the value). */
+static int rcvlowat_set(struct sd__sim *s, struct sd__sock *k, int v)
+{
+	if (v < 0)
+		v = INT_MAX;
+	int cap = k->rcvbuf_lock ? k->rcvbuf >> 1 : s->prof.tcp_rmem_max >> 1;
+	if (v > cap)
+		v = cap;
+	k->rcvlowat = v ? v : 1;
+	if (!k->rcvbuf_lock && v > k->rcvbuf / 2)
+		k->rcvbuf = v * 2;
+	sd__wake_all(s); /* tcp_data_ready(): readers may be ready now */
+	return 0;
+}
+
+int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, const void *v,
+		socklen_t l, int *iv)
+{
+	if (!v || l < sizeof(int))
+		return -EINVAL;
+	memcpy(iv, v, sizeof *iv);
+	if (level == SOL_SOCKET)
+		return rcvlowat_set(s, k, *iv);
+	if (name == TCP_USER_TIMEOUT) {
+		if (*iv < 0)
+			return -EINVAL;
+		k->user_timeout = *iv; /* kept only: no retransmission gives up by it yet */
+		return 0;
+	}
+	/* TCP_MAXSEG: 0 clears; a connected socket keeps the size it had (mss_cache) */
+	if (*iv && (*iv < TCP_MIN_MSS || *iv > MAX_TCP_WINDOW))
+		return -EINVAL;
+	k->user_mss = *iv;
+	return 0;
+}
+
+int sd__opt_get(const struct sd__sock *k, int level, int name)
+{
+	if (level == SOL_SOCKET)
+		return sd__rcvlowat(k);
+	if (name == TCP_USER_TIMEOUT)
+		return k->user_timeout;
+	/* do_tcp_getsockopt: the user's size while closed or listening, else mss_cache */
+	if (k->user_mss && (k->st == T_CLOSE || k->st == T_LISTEN))
+		return k->user_mss;
+	return k->mss_cache ? k->mss_cache : (int)TCP_MSS_DEFAULT;
+}
+
+/* The loopback route's advertised MSS (dst_metric_advmss), clamped by the user's. */
+static int mss_clamp(const struct sd__sock *k)
+{
+	int adv = k->v6 ? LOOPBACK_MTU - 40 - 20 : 65535 - 40;
+	return k->user_mss && k->user_mss < adv ? k->user_mss : adv;
+}
+
+/* tcp_bound_to_half_wnd(): no segment larger than half the biggest window the peer offered. */
+static int half_wnd(int mss, int max_window)
+{
+	int cutoff = max_window > (int)TCP_MSS_DEFAULT ? max_window >> 1 : max_window;
+	if (cutoff && mss > cutoff)
+		return cutoff > 68 - TCP_HDR_TS ? cutoff : 68 - TCP_HDR_TS;
+	return mss;
+}
+
+/* mss_cache of both ends when the handshake completes (tcp_sync_mss): the smaller clamp less
+ * the timestamp option, bounded by half the peer's window. The connector's window is the
+ * child's SYN-ACK window (half its receive buffer, rounded down to whole segments, at most
+ * 65535 unscaled); the child's is the connector's scaled window, half its receive buffer. */
+void sd__mss_at_connect(struct sd__sock *k, struct sd__sock *c)
+{
+	int ck = mss_clamp(k), cc = mss_clamp(c);
+	int mss = (ck < cc ? ck : cc) - TS_OPT_LEN;
+	int space = c->rcvbuf / 2, wmss = cc - TS_OPT_LEN;
+	if (space > wmss)
+		space -= space % wmss;
+	if (space > 65535)
+		space = 65535;
+	k->mss_cache = half_wnd(mss, space);
+	c->mss_cache = half_wnd(mss, k->rcvbuf / 2);
+}
