@@ -96,10 +96,11 @@ struct sd__sock {
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
-	int rcvlowat;     /* SO_RCVLOWAT; 0 never set (reads as 1) */
-	int user_timeout; /* TCP_USER_TIMEOUT, ms: kept, not acted on */
-	int user_mss;     /* TCP_MAXSEG as set; 0 none */
-	int mss_cache;    /* the segment size the handshake settled; 0 not connected */
+	int rcvlowat;        /* SO_RCVLOWAT; 0 never set (reads as 1) */
+	int user_timeout;    /* TCP_USER_TIMEOUT, ms: kept, not acted on */
+	int user_mss;        /* TCP_MAXSEG as set; 0 none */
+	int mss_cache;       /* the segment size the handshake settled; 0 not connected */
+	uint32_t port_range; /* IP_LOCAL_PORT_RANGE: high << 16 | low; 0 none */
 
 	/* listener */
 	int backlog;
@@ -357,6 +358,7 @@ int sd__rcvlowat(const struct sd__sock *k);
 size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len);
 int sd__below_lowat(struct sd__sim *s, struct sd__sock *k); /* a waiting reader sleeps on */
 void sd__mss_at_connect(struct sd__sock *k, struct sd__sock *c);
+int sd__port_range(const struct sd__sim *s, const struct sd__sock *k, int *low, int *high);
 /* sim_data.c */
 ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags);

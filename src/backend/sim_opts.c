@@ -14,11 +14,15 @@
 #define TS_OPT_LEN      12    /* the timestamp option every loopback segment carries */
 #define TCP_HDR_TS      32    /* the TCP header with it (tp->tcp_header_len) */
 #define LOOPBACK_MTU    65536
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51 /* Linux 6.3 (linux/in.h); glibc's netinet/in.h lacks it */
+#endif
 
 int sd__opt_ours(int level, int name)
 {
 	return (level == SOL_SOCKET && name == SO_RCVLOWAT) ||
-	       (level == IPPROTO_TCP && (name == TCP_USER_TIMEOUT || name == TCP_MAXSEG));
+	       (level == IPPROTO_TCP && (name == TCP_USER_TIMEOUT || name == TCP_MAXSEG)) ||
+	       (level == IPPROTO_IP && name == IP_LOCAL_PORT_RANGE);
 }
 
 int sd__rcvlowat(const struct sd__sock *k)
@@ -65,12 +69,42 @@ static int rcvlowat_set(struct sd__sim *s, struct sd__sock *k, int v)
 	return 0;
 }
 
+/* IP_LOCAL_PORT_RANGE (do_ip_setsockopt): exactly a u32, low port in its low half, high in
+ * its high half; either may be 0 (no bound), else low <= high. */
+static int port_range_set(struct sd__sock *k, socklen_t l, uint32_t v)
+{
+	uint16_t lo = (uint16_t)v, hi = (uint16_t)(v >> 16);
+	if (l != sizeof v || (lo && hi && lo > hi))
+		return -EINVAL;
+	k->port_range = v;
+	return 0;
+}
+
+/* inet_sk_get_local_port_range(): the socket's bounds where they fall inside the system's
+ * range, else the system's. Returns 1 when the socket has a range of its own, which makes
+ * connect's search go through every port instead of one parity first. */
+int sd__port_range(const struct sd__sim *s, const struct sd__sock *k, int *low, int *high)
+{
+	int lo = s->port_lo, hi = s->port_hi;
+	if (k->port_range) {
+		int sk_lo = (int)(k->port_range & 0xffff), sk_hi = (int)(k->port_range >> 16);
+		if (lo <= sk_lo && sk_lo <= hi)
+			lo = sk_lo;
+		if (lo <= sk_hi && sk_hi <= hi)
+			hi = sk_hi;
+	}
+	*low = lo, *high = hi;
+	return k->port_range != 0;
+}
+
 int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, const void *v,
 		socklen_t l, int *iv)
 {
 	if (!v || l < sizeof(int))
 		return -EINVAL;
 	memcpy(iv, v, sizeof *iv);
+	if (level == IPPROTO_IP)
+		return port_range_set(k, l, (uint32_t)*iv);
 	if (level == SOL_SOCKET)
 		return rcvlowat_set(s, k, *iv);
 	if (name == TCP_USER_TIMEOUT) {
@@ -88,6 +122,8 @@ int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, cons
 
 int sd__opt_get(const struct sd__sock *k, int level, int name)
 {
+	if (level == IPPROTO_IP)
+		return (int)k->port_range;
 	if (level == SOL_SOCKET)
 		return sd__rcvlowat(k);
 	if (name == TCP_USER_TIMEOUT)

@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51 /* Linux 6.3 (linux/in.h) */
+#endif
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,7 +203,9 @@ static const struct {
 		{"SO_PEEK_OFF", SOL_SOCKET, SO_PEEK_OFF},
 		{"SO_RCVLOWAT", SOL_SOCKET, SO_RCVLOWAT},
 		{"TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT},
-		{"TCP_MAXSEG", IPPROTO_TCP, TCP_MAXSEG}};
+		{"TCP_MAXSEG", IPPROTO_TCP, TCP_MAXSEG},
+		/* a u32: the high port << 16 | the low port, read back unsigned */
+		{"IP_LOCAL_PORT_RANGE", IPPROTO_IP, IP_LOCAL_PORT_RANGE}};
 
 static int int_opt_find(const char *n)
 {
@@ -243,6 +248,8 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 	int v = 0;
 	socklen_t l = sizeof v;
 	int rc = sd_getsockopt(net, fd, int_opts[i].level, int_opts[i].opt, &v, &l);
+	if (rc == 0 && int_opts[i].opt == IP_LOCAL_PORT_RANGE && int_opts[i].level == IPPROTO_IP)
+		return (uint32_t)v;
 	return rc < 0 ? rc : v;
 }
 
