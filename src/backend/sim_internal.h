@@ -96,11 +96,12 @@ struct sd__sock {
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
-	int rcvlowat;        /* SO_RCVLOWAT; 0 never set (reads as 1) */
-	int user_timeout;    /* TCP_USER_TIMEOUT, ms: kept, not acted on */
-	int user_mss;        /* TCP_MAXSEG as set; 0 none */
-	int mss_cache;       /* the segment size the handshake settled; 0 not connected */
-	uint32_t port_range; /* IP_LOCAL_PORT_RANGE: high << 16 | low; 0 none */
+	int rcvlowat;           /* SO_RCVLOWAT; 0 never set (reads as 1) */
+	int user_timeout;       /* TCP_USER_TIMEOUT, ms: kept, not acted on */
+	int user_mss;           /* TCP_MAXSEG as set; 0 none */
+	int mss_cache;          /* the segment size the handshake settled; 0 not connected */
+	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT as set: kept, not acted on */
+	uint32_t port_range;    /* IP_LOCAL_PORT_RANGE: high << 16 | low; 0 none */
 
 	/* listener */
 	int backlog;

@@ -1,4 +1,5 @@
-/* sockdrill sim: SO_RCVLOWAT, TCP_USER_TIMEOUT and TCP_MAXSEG, as Linux 6.18 answers them. */
+/* sockdrill sim: SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAXSEG, TCP_NOTSENT_LOWAT and
+ * IP_LOCAL_PORT_RANGE, as Linux 6.18 answers them on loopback. */
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -21,7 +22,8 @@
 int sd__opt_ours(int level, int name)
 {
 	return (level == SOL_SOCKET && name == SO_RCVLOWAT) ||
-	       (level == IPPROTO_TCP && (name == TCP_USER_TIMEOUT || name == TCP_MAXSEG)) ||
+	       (level == IPPROTO_TCP &&
+		(name == TCP_USER_TIMEOUT || name == TCP_MAXSEG || name == TCP_NOTSENT_LOWAT)) ||
 	       (level == IPPROTO_IP && name == IP_LOCAL_PORT_RANGE);
 }
 
@@ -107,6 +109,12 @@ int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, cons
 		return port_range_set(k, l, (uint32_t)*iv);
 	if (level == SOL_SOCKET)
 		return rcvlowat_set(s, k, *iv);
+	if (name == TCP_NOTSENT_LOWAT) {
+		/* any value, kept as Linux's u32; 0 (the default) means the sysctl's, which
+		 * getsockopt does not show. Kept only: poll and send do not look at it. */
+		k->notsent_lowat = (uint32_t)*iv;
+		return 0;
+	}
 	if (name == TCP_USER_TIMEOUT) {
 		if (*iv < 0)
 			return -EINVAL;
@@ -128,6 +136,8 @@ int sd__opt_get(const struct sd__sock *k, int level, int name)
 		return sd__rcvlowat(k);
 	if (name == TCP_USER_TIMEOUT)
 		return k->user_timeout;
+	if (name == TCP_NOTSENT_LOWAT)
+		return (int)k->notsent_lowat;
 	/* do_tcp_getsockopt: the user's size while closed or listening, else mss_cache */
 	if (k->user_mss && (k->st == T_CLOSE || k->st == T_LISTEN))
 		return k->user_mss;

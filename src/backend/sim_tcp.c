@@ -241,7 +241,7 @@ static struct sd__sock *new_child(struct sd__sim *s, struct sd__sock *l)
 	c->linger_on = l->linger_on, c->linger_s = l->linger_s;
 	c->rcvtimeo = l->rcvtimeo, c->sndtimeo = l->sndtimeo;
 	c->rcvlowat = l->rcvlowat, c->user_timeout = l->user_timeout, c->user_mss = l->user_mss;
-	c->port_range = l->port_range;
+	c->port_range = l->port_range, c->notsent_lowat = l->notsent_lowat;
 	c->sndbuf = l->sndbuf_lock ? l->sndbuf : s->wmem_auto;
 	c->rcvbuf = l->rcvbuf;
 	c->sndbuf_lock = l->sndbuf_lock, c->rcvbuf_lock = l->rcvbuf_lock;

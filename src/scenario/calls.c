@@ -204,8 +204,9 @@ static const struct {
 		{"SO_RCVLOWAT", SOL_SOCKET, SO_RCVLOWAT},
 		{"TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT},
 		{"TCP_MAXSEG", IPPROTO_TCP, TCP_MAXSEG},
-		/* a u32: the high port << 16 | the low port, read back unsigned */
-		{"IP_LOCAL_PORT_RANGE", IPPROTO_IP, IP_LOCAL_PORT_RANGE}};
+		/* a u32: the high port << 16 | the low port */
+		{"IP_LOCAL_PORT_RANGE", IPPROTO_IP, IP_LOCAL_PORT_RANGE},
+		{"TCP_NOTSENT_LOWAT", IPPROTO_TCP, TCP_NOTSENT_LOWAT}};
 
 static int int_opt_find(const char *n)
 {
@@ -248,7 +249,7 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 	int v = 0;
 	socklen_t l = sizeof v;
 	int rc = sd_getsockopt(net, fd, int_opts[i].level, int_opts[i].opt, &v, &l);
-	if (rc == 0 && int_opts[i].opt == IP_LOCAL_PORT_RANGE && int_opts[i].level == IPPROTO_IP)
+	if (rc == 0 && sd__sc_option_u32(opt))
 		return (uint32_t)v;
 	return rc < 0 ? rc : v;
 }

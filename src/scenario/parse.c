@@ -1063,11 +1063,8 @@ static int call_expr(struct cur *c, struct stmt *m)
 				/* the runner passes numbers on as int (milliseconds for sleep) */
 				int64_t lo = st->call == C_SLEEP ? 0 : INT_MIN;
 				int64_t hi = st->call == C_SLEEP ? SC_MAX_SLEEP_MS : INT_MAX;
-				/* IP_LOCAL_PORT_RANGE's value is the kernel's u32 (two ports) */
 				if (st->call == C_SETSOCKOPT && st->nargs == 3 &&
-				    sd__sc_option(m->args[1].num) >= 0 &&
-				    !strcmp(sd__sc_option_name(sd__sc_option(m->args[1].num)),
-					    "IP_LOCAL_PORT_RANGE"))
+				    sd__sc_option_u32(sd__sc_option(m->args[1].num)))
 					lo = 0, hi = UINT32_MAX;
 				if (v->num < lo || v->num > hi)
 					return fail(c, as, "argument %d of %s must be %lld..%lld%s",

@@ -137,6 +137,8 @@ BAD = [
      "portrange.sd:2:39: argument 3 of setsockopt must be 0..4294967295"),
     ("portrangeneg.sd", b"a: L = socket(inet)\na: setsockopt(L, IP_LOCAL_PORT_RANGE, -1)\n",
      "portrangeneg.sd:2:39: argument 3 of setsockopt must be 0..4294967295"),
+    ("notsentneg.sd", b"a: L = socket(inet)\na: setsockopt(L, TCP_NOTSENT_LOWAT, -5)\n",
+     "notsentneg.sd:2:37: argument 3 of setsockopt must be 0..4294967295"),
     ("rcvlowatbig.sd", b"a: L = socket(inet)\na: setsockopt(L, SO_RCVLOWAT, 2147483648)\n",
      "rcvlowatbig.sd:2:31: argument 3 of setsockopt must be -2147483648..2147483647"),
     ("cork.sd", b"a: L = socket(inet)\na: setsockopt(L, TCP_CORK, 1)\n",
