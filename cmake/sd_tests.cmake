@@ -35,7 +35,8 @@ sd_add_unit_test(sockets BACKENDS real sim)
 sd_add_unit_test(core)
 sd_add_unit_test(diff)
 target_compile_definitions(test_diff PRIVATE
-  SD_DIFF_CORPUS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/sim_vs_kernel")
+  SD_DIFF_CORPUS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/sim_vs_kernel"
+  SD_DOCS_DIR="${CMAKE_CURRENT_SOURCE_DIR}/docs")
 sd_add_unit_test(sim)
 sd_add_unit_test(sim_profile)
 sd_add_unit_test(scenario BACKENDS real sim)

@@ -33,15 +33,23 @@ enum sd_diff_kind {
 	SD_DIFF_RECV,     /* a*b*37+1 bytes; flags from a: MSG_PEEK, MSG_WAITALL|DONTWAIT */
 	SD_DIFF_SHUTDOWN, /* how = a % 3 */
 	SD_DIFF_CLOSE,
-	SD_DIFF_SETOPT,   /* a: REUSEADDR, V6ONLY, LINGER 0, small SNDBUF, small RCVBUF */
+	SD_DIFF_SETOPT,   /* a % 16: REUSEADDR on/off, V6ONLY, LINGER {1,0} {0,0} {0,5}, small
+			   * SNDBUF, small RCVBUF, KEEPALIVE, NODELAY, REUSEPORT, TCP_INQ,
+			   * RCVLOWAT 10 or 1000, PEEK_OFF 0 or 5 */
 	SD_DIFF_SOERROR,  /* getsockopt(SO_ERROR) */
 	SD_DIFF_POLL,     /* revents for POLLIN|POLLOUT|POLLRDHUP */
 	SD_DIFF_PEERNAME, /* getpeername: the peer's slot-relative port */
 	/* One epoll instance per program; its entries carry their slot as data. */
 	SD_DIFF_EPOLL_CREATE, /* (re)creates it; a & 1: EPOLL_CLOEXEC */
-	SD_DIFF_EPOLL_CTL,    /* a % 3: ADD, MOD, DEL of the slot; b: one of 8 event sets (the
+	SD_DIFF_EPOLL_CTL,    /* a % 3: ADD, MOD, DEL of the slot; b: one of 16 event sets (the
 			       * instance is created first if there is none) */
 	SD_DIFF_EPOLL_WAIT,   /* timeout 0: the set of (slot, events) reported */
+	SD_DIFF_DUP,          /* a copy of the slot's descriptor fills the first free slot */
+	SD_DIFF_RECVMSG,      /* a*b*37+1 bytes, a % 6 picks the flags (all non-blocking); the count
+			       * and msg_flags */
+	SD_DIFF_QUERY,  /* a % 3: ioctl SIOCINQ (FIONREAD), ioctl SIOCOUTQ, getsockopt TCP_INQ */
+	SD_DIFF_GETOPT, /* a % 8: SO_LINGER, SO_KEEPALIVE, TCP_NODELAY, SO_REUSEADDR,
+			 * SO_ACCEPTCONN, TCP_INFO's state, SO_RCVLOWAT, SO_PEEK_OFF */
 	SD_DIFF_NKINDS
 };
 
@@ -89,6 +97,10 @@ int sd_diff_first_mismatch(const struct sd_diff_result *a, const struct sd_diff_
 void sd_diff_report(FILE *f, const struct sd_diff_prog *p, const char *name_a,
 		    const struct sd_diff_result *a, const char *name_b,
 		    const struct sd_diff_result *b, int mismatch);
+/* The name of documented difference i (0, 1, ...) that the comparison allows for, as an
+ * uncompared outcome shows it ("~ NAME") and docs/sim-vs-linux.md lists it; NULL past the
+ * last. */
+const char *sd_diff_rule_name(int i);
 /* One op as text, e.g. "connect(s1, 127.0.0.1, port of s0)". */
 char *sd_diff_op_format(const struct sd_diff_op *op, char *buf, size_t size);
 

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -617,6 +618,31 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	return rc;
 }
 
+/* TCP_INQ's control message after a recvmsg (tcp_recvmsg): the bytes still readable, 1 at
+ * the end of the stream when none are (tcp_inq_hint). Cut short as put_cmsg() cuts it:
+ * MSG_CTRUNC when `room` holds less than the message, nothing at all below a header. */
+static void put_inq(struct sd__sim *s, struct sd__sock *k, struct msghdr *m, size_t room)
+{
+	int inq = (int)sd__arrived(s, k);
+	if (!inq && k->done) /* SOCK_DONE */
+		inq = 1;
+	if (!m->msg_control || room < sizeof(struct cmsghdr)) {
+		m->msg_flags |= MSG_CTRUNC;
+		return;
+	}
+	size_t len = CMSG_LEN(sizeof inq), space = CMSG_SPACE(sizeof inq);
+	if (room < len)
+		m->msg_flags |= MSG_CTRUNC, len = room;
+	unsigned char msg[CMSG_SPACE(sizeof(int))] = {0};
+	struct cmsghdr h = {.cmsg_len = len, .cmsg_level = SOL_TCP, .cmsg_type = TCP_CM_INQ};
+	memcpy(msg, &h, sizeof h);
+	memcpy(msg + CMSG_LEN(0), &inq, sizeof inq);
+	memcpy(m->msg_control, msg, len);
+	m->msg_controllen = room < space ? room : space;
+}
+
+/* m: recvmsg's header, for its control messages in `room` bytes (NULL for recv) */
+
 /* SO_PEEK_OFF after a read of rc bytes (sk_peek_offset_fwd/_bwd): a peek moves the offset on
  * past what it saw, a read takes what it consumed off it (not below 0). */
 static void peek_off_moves(struct sd__sock *k, int flags, ssize_t rc)
@@ -630,7 +656,7 @@ static void peek_off_moves(struct sd__sock *k, int flags, ssize_t rc)
 }
 
 static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n, int flags,
-		       const char *what)
+		       struct msghdr *m, size_t room, const char *what)
 {
 	struct sd__sock *k;
 	ssize_t rc;
@@ -640,6 +666,8 @@ static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	} else {
 		k->refs++;
 		rc = sd__recv(s, k, iov, n, flags);
+		if (m && rc >= 0 && k->recvmsg_inq)
+			put_inq(s, k, m, room);
 		peek_off_moves(k, flags, rc);
 		sd__sock_unref(s, k);
 	}
@@ -656,7 +684,7 @@ static ssize_t sim_send(void *state, int fd, const void *buf, size_t len, int fl
 static ssize_t sim_recv(void *state, int fd, void *buf, size_t len, int flags)
 {
 	struct iovec v = {buf, len};
-	return do_recv(state, fd, &v, 1, flags, "recv");
+	return do_recv(state, fd, &v, 1, flags, NULL, 0, "recv");
 }
 
 static ssize_t sim_sendmsg(void *state, int fd, const struct msghdr *m, int flags)
@@ -677,10 +705,11 @@ static ssize_t sim_recvmsg(void *state, int fd, struct msghdr *m, int flags)
 		return -EINVAL;
 	if (m->msg_iovlen > 1024) /* UIO_MAXIOV */
 		return -EMSGSIZE;
+	size_t room = m->msg_controllen;
 	m->msg_namelen = 0;
 	m->msg_controllen = 0;
 	m->msg_flags = 0;
-	return do_recv(state, fd, m->msg_iov, (int)m->msg_iovlen, flags, "recvmsg");
+	return do_recv(state, fd, m->msg_iov, (int)m->msg_iovlen, flags, m, room, "recvmsg");
 }
 
 static int sim_shutdown(void *state, int fd, int how)
@@ -752,8 +781,7 @@ static int timeo_opt(const struct sd__sim *s, const void *v, socklen_t l, int64_
 	return 0;
 }
 
-/* TCP_INQ (tcp_setsockopt): 0 or 1, else EINVAL. Only the flag is kept: recvmsg makes no
- * TCP_CM_INQ control message from it (docs/sim-vs-linux.md). */
+/* TCP_INQ (tcp_setsockopt): 0 or 1, else EINVAL; recvmsg then adds TCP_CM_INQ (put_inq). */
 static int tcp_inq_opt(struct sd__sock *k, const void *v, socklen_t l, int *iv)
 {
 	int rc = int_opt(v, l, iv);

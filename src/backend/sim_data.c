@@ -472,9 +472,7 @@ short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
 	if (k->shut & SD__RCV_SHUTDOWN)
 		m |= POLLIN | POLLRDNORM | POLLRDHUP;
 	if (k->st != T_SYN_SENT) {
-		/* tcp_epollin_ready(): SO_RCVLOWAT bytes (no memory-pressure exception) */
-		size_t n = sd__readable(s, k);
-		if (n && n >= (size_t)sd__rcvlowat(k))
+		if (sd__readable(s, k) >= sd__rcvlowat(k)) /* tcp_stream_is_readable() */
 			m |= POLLIN | POLLRDNORM;
 		if (!(k->shut & SD__SEND_SHUTDOWN)) {
 			if (!k->peer || writable(k))

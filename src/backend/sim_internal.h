@@ -91,12 +91,12 @@ struct sd__sock {
 
 	/* options */
 	int reuseaddr, reuseport, v6only, keepalive, nodelay;
-	int recvmsg_inq; /* TCP_INQ: the flag only (no TCP_CM_INQ control message is made) */
+	int recvmsg_inq; /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
 	int peek_off;    /* SO_PEEK_OFF: where MSG_PEEK starts past the unread bytes; -1 off */
+	int rcvlowat;    /* SO_RCVLOWAT; 0 stands for Linux's default, 1 (sd__rcvlowat) */
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
-	int rcvlowat;           /* SO_RCVLOWAT; 0 never set (reads as 1) */
 	int user_timeout;       /* TCP_USER_TIMEOUT, ms: kept, not acted on */
 	int user_mss;           /* TCP_MAXSEG as set; 0 none */
 	int mss_cache;          /* the segment size the handshake settled; 0 not connected */
@@ -355,7 +355,6 @@ int sd__opt_ours(int level, int name); /* SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAX
 int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, const void *v,
 		socklen_t l, int *iv);
 int sd__opt_get(const struct sd__sock *k, int level, int name);
-int sd__rcvlowat(const struct sd__sock *k);
 size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len);
 int sd__below_lowat(struct sd__sim *s, struct sd__sock *k); /* a waiting reader sleeps on */
 void sd__mss_at_connect(struct sd__sock *k, struct sd__sock *c);
@@ -372,6 +371,11 @@ void sd__write_space(struct sd__sock *k);
 void sd__wake_writers(struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
+/* sk_rcvlowat: how many readable bytes make the socket readable (poll) and end a recv */
+static inline size_t sd__rcvlowat(const struct sd__sock *k)
+{
+	return k->rcvlowat > 0 ? (size_t)k->rcvlowat : 1;
+}
 size_t sd__iov_total(const struct iovec *iov, int iovcnt);
 void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
 void sd__chunk_pool_free(struct sd__sim *s);

@@ -27,11 +27,6 @@ int sd__opt_ours(int level, int name)
 	       (level == IPPROTO_IP && name == IP_LOCAL_PORT_RANGE);
 }
 
-int sd__rcvlowat(const struct sd__sock *k)
-{
-	return k->rcvlowat ? k->rcvlowat : 1; /* 0: never set; sk_rcvlowat starts at 1 */
-}
-
 /* sock_rcvlowat(): the bytes a recv of len waits for. */
 size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len)
 {
@@ -50,7 +45,7 @@ int sd__below_lowat(struct sd__sim *s, struct sd__sock *k)
 	if (sd__rcvlowat(k) <= 1)
 		return 0;
 	sd__sync_fin(s, k);
-	return sd__readable(s, k) < (size_t)sd__rcvlowat(k) && !k->done && !k->err &&
+	return sd__readable(s, k) < sd__rcvlowat(k) && !k->done && !k->err &&
 	       !(k->shut & SD__RCV_SHUTDOWN) && k->st != T_CLOSE;
 }
 
@@ -67,7 +62,11 @@ static int rcvlowat_set(struct sd__sim *s, struct sd__sock *k, int v)
 	k->rcvlowat = v ? v : 1;
 	if (!k->rcvbuf_lock && v > k->rcvbuf / 2)
 		k->rcvbuf = v * 2;
-	sd__wake_all(s); /* tcp_data_ready(): readers may be ready now */
+	/* tcp_data_ready(): what is queued may reach the new mark, an edge for epoll */
+	if (sd__readable(s, k) >= sd__rcvlowat(k)) {
+		k->inseq++;
+		sd__wake_all(s);
+	}
 	return 0;
 }
 
@@ -133,7 +132,7 @@ int sd__opt_get(const struct sd__sock *k, int level, int name)
 	if (level == IPPROTO_IP)
 		return (int)k->port_range;
 	if (level == SOL_SOCKET)
-		return sd__rcvlowat(k);
+		return (int)sd__rcvlowat(k);
 	if (name == TCP_USER_TIMEOUT)
 		return k->user_timeout;
 	if (name == TCP_NOTSENT_LOWAT)

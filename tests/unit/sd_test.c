@@ -74,3 +74,18 @@ int main(int argc, char **argv)
 	snprintf(group, sizeof group, "%s/%s", sd_unit_module, sd_test_backend);
 	return _cmocka_run_group_tests(group, sd_unit_tests, sd_unit_ntests, NULL, NULL);
 }
+
+struct sd_net *sd_test_open_sim(uint64_t seed, const char *options)
+{
+	struct sd_net *net = calloc(1, sizeof *net);
+	struct sd_config cfg = {.seed = seed, .options = options};
+	assert_non_null(net);
+	assert_int_equal(sd_net_open(net, "sim", &cfg), 0);
+	return net;
+}
+
+void sd_test_close_sim(struct sd_net *net)
+{
+	sd_net_close(net);
+	free(net);
+}

@@ -20,6 +20,10 @@ int sd_test_setup(void **state);
 /* Closes the instance (and with it any socket a failed test left open). */
 int sd_test_teardown(void **state);
 
+/* A sim of its own, whatever the run's backend: seed and options as given (asserts it opens). */
+struct sd_net *sd_test_open_sim(uint64_t seed, const char *options);
+void sd_test_close_sim(struct sd_net *net);
+
 #define T(name) cmocka_unit_test_setup_teardown(name, sd_test_setup, sd_test_teardown)
 
 /* Every test file defines its table and size. */

@@ -15,7 +15,8 @@
 const char sd_unit_module[] = "diff";
 
 /* SD_DIFF_SEED / SD_DIFF_COUNT / SD_DIFF_OPS replay or widen a run; defaults: 2000
- * programs of up to 30 calls from seed 1. */
+ * programs of up to 30 calls from seed 1. SD_DIFF_STOP: how many mismatching programs end
+ * the run (3; a survey of a wide run raises it). */
 static uint64_t env_num(const char *name, uint64_t def)
 {
 	const char *v = getenv(name);
@@ -81,15 +82,16 @@ static void random_programs(void **state)
 	(void)state;
 	uint64_t first = env_num("SD_DIFF_SEED", 1), count = env_num("SD_DIFF_COUNT", 2000);
 	int nops = (int)env_num("SD_DIFF_OPS", 30), failures = 0;
-	alarm(120);
+	int stop = (int)env_num("SD_DIFF_STOP", 3);
+	alarm((unsigned)(120 + count / 20)); /* 120 s for the default run, more for a wide one */
 	uint64_t seed = first;
-	for (; seed < first + count && failures < 3; seed++)
+	for (; seed < first + count && failures < stop; seed++)
 		failures += run_one(seed, nops, count == 1);
 	fprintf(stderr,
 		"diff: %llu programs from seed %llu, %d mismatches%s, %d matched only on "
 		"retry, %d binds not compared (port held outside the program)\n",
 		(unsigned long long)(seed - first), (unsigned long long)first, failures,
-		failures >= 3 ? " (stopped at 3)" : "", env_retries, env_held);
+		failures >= stop ? " (stopped)" : "", env_retries, env_held);
 	assert_int_equal(failures, 0);
 	/* Retries are for rare collisions; many would mean the comparison itself is unsound. */
 	assert_true(env_retries * 100 <= (int)count + 100);
@@ -295,6 +297,97 @@ static void regression_inputs(void **state)
 	assert_int_equal(failed, 0);
 }
 
+/* The newer calls on a connection, where random programs rarely get: TCP_INQ, recvmsg with
+ * MSG_TRUNC and MSG_WAITALL, SIOCINQ, a dup whose copy keeps the connection open after the
+ * first descriptor's close, TCP_INFO after a FIN, and SO_LINGER {0, 5} read back. Both
+ * stacks agree, and the sim gives what Linux documents. */
+static void new_calls_on_a_connection(void **state)
+{
+	(void)state;
+	struct sd_diff_prog p = {
+		.n = 25,
+		.op = {
+			OP(SOCKET, 0, 0, 0),   /* 0 s0 = socket(AF_INET) */
+			OP(BIND, 0, 0, 0),     /* bind(s0, 127.0.0.1, port 0) */
+			OP(LISTEN, 0, 1, 0),   /* listen(s0, 1) */
+			OP(SOCKET, 1, 0, 0),   /* s1 = socket(AF_INET) */
+			OP(CONNECT, 1, 0, 0),  /* connect(s1, 127.0.0.1, port of s0) */
+			OP(ACCEPT, 0, 0, 0),   /* 5 s2 = accept(s0) */
+			OP(SETOPT, 2, 11, 0),  /* setsockopt(s2, TCP_INQ=1) */
+			OP(SEND, 1, 1, 1),     /* send(s1, 38) */
+			OP(QUERY, 2, 0, 0),    /* ioctl SIOCINQ(s2) */
+			OP(RECVMSG, 2, 2, 0),  /* recvmsg(s2, 1, MSG_TRUNC|MSG_DONTWAIT): dropped */
+			OP(RECVMSG, 2, 6, 1),  /* 10 recvmsg(s2, 223, MSG_DONTWAIT) */
+			OP(DUP, 2, 0, 0),      /* s3 = dup(s2) */
+			OP(CLOSE, 2, 0, 0),    /* the connection lives on in s3 */
+			OP(SEND, 1, 1, 1),     /* send(s1, 38) */
+			OP(QUERY, 3, 0, 0),    /* ioctl SIOCINQ(s3) */
+			OP(RECVMSG, 3, 3, 1),  /* 15 recvmsg(s3, 112, MSG_WAITALL|MSG_DONTWAIT) */
+			OP(SHUTDOWN, 1, 1, 0), /* shutdown(s1, SHUT_WR) */
+			OP(GETOPT, 1, 5, 0),   /* TCP_INFO(s1) */
+			OP(QUERY, 1, 1, 0),   /* ioctl SIOCOUTQ(s1): the FIN's ACK may be delayed */
+			OP(RECVMSG, 3, 0, 0), /* recvmsg(s3, 1, MSG_DONTWAIT): the end */
+			OP(GETOPT, 3, 5, 0),  /* 20 TCP_INFO(s3) */
+			OP(SETOPT, 3, 7, 0),  /* setsockopt(s3, SO_LINGER={0,5}) */
+			OP(GETOPT, 3, 0, 0),  /* getsockopt(s3, SO_LINGER) */
+			OP(EPOLL_CTL, 3, 0, 0), /* epoll_ctl(ADD, s3, IN): a dup'd socket */
+			OP(GETOPT, 1, 2, 0),    /* getsockopt(s1, TCP_NODELAY) */
+		}};
+	static const char *const want[] = {"fd",
+					   "0",
+					   "0",
+					   "fd",
+					   "-EINPROGRESS",
+					   "fd peer=s1",
+					   "0",
+					   "all",
+					   "38",
+					   "1 flags=0x0 inq=37",
+					   "37 flags=0x0 inq=0",
+					   "fd",
+					   "0",
+					   "all",
+					   "38",
+					   "38 flags=0x0 inq=0",
+					   "0",
+					   "state=FIN_WAIT1|2",
+					   "~ outq after FIN or close",
+					   "0 flags=0x0 inq=1",
+					   "state=CLOSE_WAIT",
+					   "0",
+					   "{0,0}",
+					   "~ dup (epoll key)",
+					   "1"};
+	struct sd_diff_result real, sim;
+	run_on("real", 1, &p, &real);
+	run_on("sim", 1, &p, &sim);
+	sd_diff_report(stderr, &p, "real", &real, "sim", &sim, sd_diff_first_mismatch(&real, &sim));
+	for (int i = 0; i < p.n; i++)
+		assert_string_equal(sim.out[i].text, want[i]);
+	assert_true(agree(&real, &sim));
+}
+
+/* Every rule the comparison applies has its row in docs/sim-vs-linux.md's table of rules. */
+static void every_rule_is_documented(void **state)
+{
+	(void)state;
+	FILE *f = fopen(SD_DOCS_DIR "/sim-vs-linux.md", "r");
+	assert_non_null(f);
+	static char doc[1 << 18];
+	size_t n = fread(doc, 1, sizeof doc - 1, f);
+	fclose(f);
+	doc[n] = 0;
+	int i = 0;
+	for (; sd_diff_rule_name(i); i++) {
+		char row[80];
+		snprintf(row, sizeof row, "| `~ %s` |", sd_diff_rule_name(i));
+		if (!strstr(doc, row))
+			fprintf(stderr, "not in docs/sim-vs-linux.md: %s\n", row);
+		assert_non_null(strstr(doc, row));
+	}
+	assert_true(i >= 5);
+}
+
 static void decode_folds_every_byte(void **state)
 {
 	(void)state;
@@ -315,6 +408,8 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(bind_to_port_held_outside_is_not_compared),
 	T(bind_to_port_held_by_the_program_is_compared),
 	T(decode_folds_every_byte),
+	T(new_calls_on_a_connection),
+	T(every_rule_is_documented),
 	T(sim_of_each_variant),
 	T(sim_models_the_host_variant),
 };

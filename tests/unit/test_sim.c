@@ -19,20 +19,8 @@ const char sd_unit_module[] = "sim";
 
 #define MS 1000000LL
 
-static struct sd_net *open_sim(uint64_t seed, const char *options)
-{
-	struct sd_net *net = calloc(1, sizeof *net);
-	struct sd_config cfg = {.seed = seed, .options = options};
-	assert_non_null(net);
-	assert_int_equal(sd_net_open(net, "sim", &cfg), 0);
-	return net;
-}
-
-static void close_sim(struct sd_net *net)
-{
-	sd_net_close(net);
-	free(net);
-}
+#define open_sim  sd_test_open_sim
+#define close_sim sd_test_close_sim
 
 /* A listener on 127.0.0.1, ephemeral port; *where receives its address. */
 static int listener(struct sd_net *net, int backlog, struct sockaddr_storage *where, socklen_t *wl)

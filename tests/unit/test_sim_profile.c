@@ -13,20 +13,9 @@ const char sd_unit_module[] = "sim_profile";
 
 #define MS 1000000LL
 
-static struct sd_net *open_sim(const char *options)
-{
-	struct sd_net *net = calloc(1, sizeof *net);
-	struct sd_config cfg = {.seed = 5, .options = options};
-	assert_non_null(net);
-	assert_int_equal(sd_net_open(net, "sim", &cfg), 0);
-	return net;
-}
-
-static void close_sim(struct sd_net *net)
-{
-	sd_net_close(net);
-	free(net);
-}
+/* the profile tests' sims: seed 5 */
+#define open_sim(options) sd_test_open_sim(5, options)
+#define close_sim         sd_test_close_sim
 
 /* A listener on 127.0.0.1, ephemeral port; *a receives its address. */
 static int listener(struct sd_net *net, int backlog, struct sockaddr_storage *a, socklen_t *al)

@@ -1140,6 +1140,153 @@ static void tcp_info_state(void **state)
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 }
 
+/* SO_LINGER reads back {on, seconds}; turning lingering off keeps the seconds set before
+ * (sock_setsockopt stores them only with l_onoff), so {0, 5} on a fresh socket reads {0, 0}. */
+static void linger_off_keeps_old_seconds(void **state)
+{
+	struct sd_net *net = *state;
+	int fd = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct linger set[] = {{0, 5}, {1, 7}, {0, 0}, {0, 3}},
+		      want[] = {{0, 0}, {1, 7}, {0, 7}, {0, 7}};
+	for (size_t i = 0; i < sizeof set / sizeof set[0]; i++) {
+		struct linger got;
+		socklen_t len = sizeof got;
+		assert_int_equal(
+			sd_setsockopt(net, fd, SOL_SOCKET, SO_LINGER, &set[i], sizeof set[i]), 0);
+		assert_int_equal(sd_getsockopt(net, fd, SOL_SOCKET, SO_LINGER, &got, &len), 0);
+		assert_int_equal(got.l_onoff, want[i].l_onoff);
+		assert_int_equal(got.l_linger, want[i].l_linger);
+	}
+	sd_close(net, fd);
+}
+
+/* The TCP_CM_INQ a recvmsg of s gives (after reading up to n bytes), -1 when none. */
+static int recv_inq(struct sd_net *net, int s, size_t n, ssize_t *got)
+{
+	char buf[64];
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = {buf, n};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = &ctl,
+			   .msg_controllen = sizeof ctl};
+	int inq = -1;
+	*got = sd_recvmsg(net, s, &m, 0);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	if (c && c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ)
+		memcpy(&inq, CMSG_DATA(c), sizeof inq);
+	return inq;
+}
+
+/* TCP_INQ: getsockopt reads the flag (not the queue); with it on, recvmsg tells how many
+ * bytes are left, 1 at the end of the stream; accepted sockets inherit it. */
+static void tcp_inq_reports_bytes_left(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, v = -1, one = 1, two = 2;
+	socklen_t len = sizeof v;
+	struct ep where;
+	l = listener(net, AF_INET, 0, &where);
+	assert_int_equal(sd_getsockopt(net, l, IPPROTO_TCP, TCP_INQ, &v, &len), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(sd_setsockopt(net, l, IPPROTO_TCP, TCP_INQ, &two, sizeof two), -EINVAL);
+	assert_int_equal(sd_setsockopt(net, l, IPPROTO_TCP, TCP_INQ, &one, sizeof one), 0);
+	c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c, SA(&where), where.len), 0);
+	s = sd_accept(net, l, NULL, NULL, 0);
+	assert_true(s >= 0);
+	len = sizeof v;
+	assert_int_equal(sd_getsockopt(net, s, IPPROTO_TCP, TCP_INQ, &v, &len), 0);
+	assert_int_equal(v, 1);
+	send_all(net, c, "0123456789", 10);
+	wait_for(net, s, POLLIN);
+	ssize_t got;
+	assert_int_equal(recv_inq(net, s, 4, &got), 6);
+	assert_int_equal(got, 4);
+	assert_int_equal(sd_shutdown(net, c, SHUT_WR), 0);
+	wait_for(net, s, POLLRDHUP);
+	assert_int_equal(recv_inq(net, s, 64, &got), 1); /* none left, and the end: 1 */
+	assert_int_equal(got, 6);
+	assert_int_equal(recv_inq(net, s, 64, &got), 1);
+	assert_int_equal(got, 0);
+	/* no room: MSG_CTRUNC; a header's room: the header alone, cut short */
+	char buf[4], ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {buf, sizeof buf};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	assert_int_equal(sd_recvmsg(net, s, &m, 0), 0);
+	assert_int_equal(m.msg_flags & MSG_CTRUNC, MSG_CTRUNC);
+	assert_int_equal(m.msg_controllen, 0);
+	m.msg_control = ctl, m.msg_controllen = sizeof(struct cmsghdr);
+	assert_int_equal(sd_recvmsg(net, s, &m, 0), 0);
+	assert_int_equal(m.msg_flags & MSG_CTRUNC, MSG_CTRUNC);
+	assert_int_equal(m.msg_controllen, sizeof(struct cmsghdr));
+	assert_int_equal(CMSG_FIRSTHDR(&m)->cmsg_type, TCP_CM_INQ);
+	m.msg_controllen = CMSG_LEN(sizeof(int)); /* enough: no padding needed */
+	assert_int_equal(sd_recvmsg(net, s, &m, 0), 0);
+	assert_int_equal(m.msg_flags, 0);
+	assert_int_equal(m.msg_controllen, CMSG_LEN(sizeof(int)));
+	sd_close(net, c);
+	sd_close(net, s);
+	sd_close(net, l);
+}
+
+static int rcvlowat(struct sd_net *net, int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof v;
+	assert_int_equal(sd_getsockopt(net, fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len), 0);
+	return v;
+}
+
+static short revents(struct sd_net *net, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+	assert_true(sd_poll(net, &p, 1, 0) >= 0);
+	return p.revents;
+}
+
+/* SO_RCVLOWAT: readable (poll) only from that many bytes; a non-blocking recv still takes
+ * fewer; 0 reads back as 1 and a locked SO_RCVBUF caps it at half (tcp_set_rcvlowat). */
+static void rcvlowat_sets_readability(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, v;
+	char buf[64];
+	pair(net, AF_INET, &l, &c, &s);
+	assert_int_equal(rcvlowat(net, s), 1);
+	v = 0;
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(rcvlowat(net, s), 1);
+	v = 10;
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(rcvlowat(net, s), 10);
+	send_all(net, c, "12345", 5);
+	assert_int_equal(sd_poll(net, &(struct pollfd){.fd = s, .events = POLLIN}, 1, 200), 0);
+	assert_int_equal(revents(net, s) & POLLIN, 0);
+	v = 5; /* reached now: readable at once */
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(revents(net, s) & POLLIN, POLLIN);
+	v = 10;
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(sd_recv(net, s, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK), 5);
+	send_all(net, c, "67890", 5);
+	wait_for(net, s, POLLIN);
+	assert_int_equal(sd_recv(net, s, buf, sizeof buf, MSG_DONTWAIT), 10);
+	v = 4096; /* SO_RCVBUF 8192 once doubled: half of it at most */
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
+	v = 100000;
+	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+	assert_int_equal(rcvlowat(net, s), 4096);
+	sd_close(net, c);
+	wait_for(net, s, POLLIN); /* the end of the stream is readable whatever the mark */
+	sd_close(net, s);
+	sd_close(net, l);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(bind_conflict),
 	T(bind_port_zero),
@@ -1184,5 +1331,8 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(epoll_fd_in_poll),
 	T(epoll_wait_blocks_until_connection),
 	T(tcp_info_state),
+	T(linger_off_keeps_old_seconds),
+	T(tcp_inq_reports_bytes_left),
+	T(rcvlowat_sets_readability),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
