@@ -97,7 +97,7 @@ struct sd__sock {
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
-	int user_timeout;       /* TCP_USER_TIMEOUT, ms: kept, not acted on */
+	int user_timeout;       /* TCP_USER_TIMEOUT, ms: ends SYN retries */
 	int user_mss;           /* TCP_MAXSEG as set; 0 none */
 	int mss_cache;          /* the segment size the handshake settled; 0 not connected */
 	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT as set: kept, not acted on */
@@ -359,6 +359,8 @@ size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len);
 int sd__below_lowat(struct sd__sim *s, struct sd__sock *k); /* a waiting reader sleeps on */
 void sd__mss_at_connect(struct sd__sock *k, struct sd__sock *c);
 int sd__port_range(const struct sd__sim *s, const struct sd__sock *k, int *low, int *high);
+int sd__user_timeout_over(const struct sd__sim *s, const struct sd__sock *k);
+int64_t sd__user_timeout_clamp(const struct sd__sim *s, const struct sd__sock *k, int64_t rto);
 /* sim_data.c */
 ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags);

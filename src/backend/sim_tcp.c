@@ -352,7 +352,7 @@ static int64_t syn_give_up(const struct sd__sim *s)
 
 static void schedule_retry(struct sd__sim *s, struct sd__sock *k)
 {
-	k->retry_at = s->now + syn_rto(s, k->retries);
+	k->retry_at = s->now + sd__user_timeout_clamp(s, k, syn_rto(s, k->retries));
 	if (!k->in_connecting) {
 		k->cprev = NULL;
 		k->cnext = s->connecting;
@@ -375,7 +375,8 @@ void sd__retry_connects(struct sd__sim *s)
 		}
 		if (k->retry_at > s->now)
 			continue;
-		if (s->now - k->syn_at >= syn_give_up(s)) { /* tcp_write_timeout() */
+		if (s->now - k->syn_at >= syn_give_up(s) || /* tcp_write_timeout() */
+		    sd__user_timeout_over(s, k)) {
 			k->err = ETIMEDOUT;
 			tcp_done(s, k);
 			continue;

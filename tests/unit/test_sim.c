@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +326,35 @@ static void blocking_connect_waits_for_backlog_room(void **state)
 	assert_int_equal(sd_getsockopt(net, c3, SOL_SOCKET, SO_ERROR, &err, &el), 0);
 	assert_int_equal(err, 0); /* the error was reported by connect itself */
 	close_sim(net);
+}
+
+/* TCP_USER_TIMEOUT ends a connect that gets no answer: at the first retransmission timer past
+ * it, never at the first SYN's own timer (1 s), and each later timer ends no later than the
+ * timeout (whole ticks of HZ 250). Linux 6.18 measured: 500 ms gives up at 1.016 s, 2500 ms at
+ * 2.516 s; without it the connect would wait 127 s. */
+static void user_timeout_ends_syn_retries(void **state)
+{
+	(void)state;
+	static const struct {
+		int ut_ms;
+		int64_t gives_up;
+	} cases[] = {{500, 1004 * MS}, {2500, 2500 * MS}, {1000, 1004 * MS}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct sd_net *net = open_sim(8, "preempt=0,profile=linux-6.18");
+		struct sockaddr_storage where;
+		socklen_t wl;
+		int l = listener(net, 0, &where, &wl);
+		int c1 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(sd_connect(net, c1, (struct sockaddr *)&where, wl), 0);
+		int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0), v = cases[i].ut_ms;
+		assert_int_equal(
+			sd_setsockopt(net, c2, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof v), 0);
+		int64_t t0 = sd_now_ns(net);
+		assert_int_equal(sd_connect(net, c2, (struct sockaddr *)&where, wl), -ETIMEDOUT);
+		assert_true(sd_now_ns(net) - t0 == cases[i].gives_up);
+		sd_close(net, l);
+		close_sim(net);
+	}
 }
 
 static void accept_forever(void *arg)
@@ -980,6 +1011,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(epoll_closed_while_waited),
 	T(rcvtimeo_runs_on_virtual_time),
 	T(blocking_connect_waits_for_backlog_room),
+	T(user_timeout_ends_syn_retries),
 	T(destroy_with_actors_still_blocked),
 	T(segmentation_gives_partial_reads),
 	T(segmentation_per_receiving_socket),
