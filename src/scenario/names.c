@@ -32,6 +32,7 @@ static const struct {
 	{"MSG_NOSIGNAL", MSG_NOSIGNAL},
 	{"MSG_OOB", MSG_OOB},
 	{"MSG_TRUNC", MSG_TRUNC},
+	{"MSG_EOR", MSG_EOR}, /* accepted; on a loopback stream the reader sees no boundary */
 	{"FIONREAD", FIONREAD},
 	{"SIOCINQ", SIOCINQ},
 	{"SIOCOUTQ", SIOCOUTQ},
