@@ -295,18 +295,27 @@ static void accept_after_two_seconds(void *arg)
 	a->fd = sd_accept(a->net, a->lfd, NULL, NULL, 0);
 }
 
+/* A sim whose listener *l (backlog 0) has its one connection queued: SYNs to it are dropped. */
+static struct sd_net *sim_with_full_queue(const char *opts, int *l, struct sockaddr_storage *where,
+					  socklen_t *wl)
+{
+	struct sd_net *net = open_sim(8, opts);
+	*l = listener(net, 0, where, wl);
+	int c1 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c1, (struct sockaddr *)where, *wl), 0);
+	return net;
+}
+
 /* Backlog 0 admits one connection; a blocking connect beyond it waits, and gets in at the
  * first SYN retry after accept made room: with linux-6.1's exponential schedule, retries go
  * at 1 s, then 2 s later (t = 3 s). (The default profile's schedule: test_sim_profile.c.) */
 static void blocking_connect_waits_for_backlog_room(void **state)
 {
 	(void)state;
-	struct sd_net *net = open_sim(8, "preempt=0,profile=linux-6.1");
 	struct sockaddr_storage where;
 	socklen_t wl;
-	int l = listener(net, 0, &where, &wl);
-	int c1 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_connect(net, c1, (struct sockaddr *)&where, wl), 0);
+	int l;
+	struct sd_net *net = sim_with_full_queue("preempt=0,profile=linux-6.1", &l, &where, &wl);
 	struct late_acceptor a = {.net = net, .lfd = l, .fd = -1};
 	int id = sd_spawn(net, "acceptor", accept_after_two_seconds, &a);
 	int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
@@ -340,12 +349,11 @@ static void user_timeout_ends_syn_retries(void **state)
 		int64_t gives_up;
 	} cases[] = {{500, 1004 * MS}, {2500, 2500 * MS}, {1000, 1004 * MS}};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct sd_net *net = open_sim(8, "preempt=0,profile=linux-6.18");
 		struct sockaddr_storage where;
 		socklen_t wl;
-		int l = listener(net, 0, &where, &wl);
-		int c1 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-		assert_int_equal(sd_connect(net, c1, (struct sockaddr *)&where, wl), 0);
+		int l;
+		struct sd_net *net =
+			sim_with_full_queue("preempt=0,profile=linux-6.18", &l, &where, &wl);
 		int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0), v = cases[i].ut_ms;
 		assert_int_equal(
 			sd_setsockopt(net, c2, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof v), 0);
