@@ -57,6 +57,7 @@ struct sd_sim_profile {
 	int wmem_max, rmem_max;  /* net.core.wmem_max, rmem_max */
 	int wmem_def, rmem_def;  /* net.ipv4.tcp_wmem[1], tcp_rmem[1]: SO_SNDBUF/SO_RCVBUF */
 	int fin_timeout;         /* net.ipv4.tcp_fin_timeout, seconds */
+	int tcp_rmem_max;        /* net.ipv4.tcp_rmem[2]: SO_RCVLOWAT's cap without SO_RCVBUF */
 };
 
 /* The named profiles, in a fixed table: index 0..n-1, NULL past the end. */

@@ -835,6 +835,8 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 	sd__enter(s);
 	if (!(k = lookup(s, fd))) {
 		rc = bad_fd(s, fd);
+	} else if (sd__opt_ours(level, name)) {
+		rc = sd__opt_set(s, k, level, name, v, l, &iv);
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_LINGER: {
@@ -859,19 +861,6 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			case SO_REUSEADDR: k->reuseaddr = iv != 0; break;
 			case SO_REUSEPORT: k->reuseport = iv != 0; break;
 			case SO_KEEPALIVE: k->keepalive = iv != 0; break;
-			case SO_RCVLOWAT: {
-				/* tcp_set_rcvlowat(): negative is INT_MAX, 0 is 1, at most half a
-				 * locked SO_RCVBUF; then tcp_data_ready() wakes readers at once
-				 * when what is queued now reaches it */
-				int cap = k->rcvbuf_lock ? k->rcvbuf >> 1 : INT_MAX;
-				iv = iv < 0 ? INT_MAX : iv;
-				k->rcvlowat = iv > cap ? cap : iv ? iv : 1;
-				if (sd__readable(s, k) >= sd__rcvlowat(k)) {
-					k->inseq++;
-					sd__wake_all(s);
-				}
-				break;
-			}
 			case SO_PEEK_OFF: k->peek_off = iv; break; /* sk_set_peek_off: any value */
 			case SO_SNDBUF: {
 				unsigned u = (unsigned)iv > (unsigned)s->wmem_max
@@ -949,6 +938,8 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		rc = bad_fd(s, fd);
 	} else if (!l || (int)*l < 0) {
 		rc = -EINVAL;
+	} else if (sd__opt_ours(level, name)) {
+		iv = sd__opt_get(k, level, name);
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_ERROR:
@@ -962,7 +953,6 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		case SO_REUSEADDR: iv = k->reuseaddr; break;
 		case SO_REUSEPORT: iv = k->reuseport; break;
 		case SO_KEEPALIVE: iv = k->keepalive; break;
-		case SO_RCVLOWAT: iv = (int)sd__rcvlowat(k); break;
 		case SO_PEEK_OFF: iv = k->peek_off; break;
 		case SO_SNDBUF: iv = k->sndbuf; break;
 		case SO_RCVBUF: iv = k->rcvbuf; break;

@@ -411,7 +411,7 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->rcvtimeo < 0;
 	int peek = flags & MSG_PEEK;
 	/* sock_rcvlowat(): MSG_WAITALL wants every byte, peeking too; else SO_RCVLOWAT's */
-	size_t target = (flags & MSG_WAITALL) ? len : sd__rcvlowat(k) < len ? sd__rcvlowat(k) : len;
+	size_t target = sd__rcv_target(k, flags, len);
 	int64_t deadline = sd__deadline(s, k->rcvtimeo);
 
 	if (flags & MSG_OOB)
@@ -456,7 +456,10 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			if (nonblock)
 				return -EAGAIN;
 		}
-		enum sd__wake w = sd__park(s, "recv", deadline);
+		enum sd__wake w;
+		do
+			w = sd__park(s, "recv", deadline);
+		while (w == W_WOKEN && sd__below_lowat(s, k));
 		if (w == W_DEADLOCK)
 			return copied ? (ssize_t)copied : -EDEADLK;
 		if (w == W_INTR)

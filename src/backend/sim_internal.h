@@ -98,6 +98,11 @@ struct sd__sock {
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
+	int user_timeout;       /* TCP_USER_TIMEOUT, ms: ends SYN retries */
+	int user_mss;           /* TCP_MAXSEG as set; 0 none */
+	int mss_cache;          /* the segment size the handshake settled; 0 not connected */
+	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT as set: kept, not acted on */
+	uint32_t port_range;    /* IP_LOCAL_PORT_RANGE: high << 16 | low; 0 none */
 
 	/* listener */
 	int backlog;
@@ -346,6 +351,17 @@ int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, i
 int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst, int aerr,
 		int nonblock);
 int sd__disconnect(struct sd__sim *s, struct sd__sock *k);
+/* sim_opts.c */
+int sd__opt_ours(int level, int name); /* SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAXSEG */
+int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, const void *v,
+		socklen_t l, int *iv);
+int sd__opt_get(const struct sd__sock *k, int level, int name);
+size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len);
+int sd__below_lowat(struct sd__sim *s, struct sd__sock *k); /* a waiting reader sleeps on */
+void sd__mss_at_connect(struct sd__sock *k, struct sd__sock *c);
+int sd__port_range(const struct sd__sim *s, const struct sd__sock *k, int *low, int *high);
+int sd__user_timeout_over(const struct sd__sim *s, const struct sd__sock *k);
+int64_t sd__user_timeout_clamp(const struct sd__sim *s, const struct sd__sock *k, int64_t rto);
 /* sim_data.c */
 ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags);

@@ -184,7 +184,9 @@ static int pick_bind_port(struct sd__sim *s, struct sd__sock *k)
 {
 	int attempt_half = k->reuseaddr ? 1 : 0;
 	for (;;) {
-		int low = s->port_lo, high = s->port_hi + 1;
+		int low, high;
+		sd__port_range(s, k, &low, &high);
+		high++;
 		if (high - low < 4)
 			attempt_half = 0;
 		if (attempt_half) {
@@ -392,27 +394,32 @@ int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd
 	return 0;
 }
 
-/* __inet_hash_connect(): even ports first from a per-destination moving offset. */
+/* __inet_hash_connect(): even ports first from a per-destination moving offset; a socket
+ * with IP_LOCAL_PORT_RANGE tries every port in one pass. */
 int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst)
 {
 	static const int perturb_mask = 255;
-	int low = s->port_lo, high = s->port_hi + 1;
+	int low, high;
+	int local = sd__port_range(s, k, &low, &high);
+	int step = local ? 1 : 2;
+	high++;
 	uint32_t remaining = (uint32_t)(high - low);
-	if (remaining > 1)
+	if (!local && remaining > 1)
 		remaining &= ~1u;
 	uint32_t h = tuple_hash(s, &k->local, dst);
 	uint32_t *perturb = sd__perturb(s, h & (uint32_t)perturb_mask);
 	uint32_t offset = (*perturb + (h >> 8)) % (remaining ? remaining : 1);
-	offset &= ~1u;
-	for (int parity = 0; parity < 2; parity++, offset++) {
+	if (!local)
+		offset &= ~1u;
+	for (int parity = 0; parity < step; parity++, offset++) {
 		int port = low + (int)offset;
-		for (uint32_t i = 0; i < remaining; i += 2, port += 2) {
+		for (uint32_t i = 0; i < remaining; i += (uint32_t)step, port += step) {
 			if (port >= high)
 				port -= (int)remaining;
 			if (!connect_port_ok(s, k, (uint16_t)port, dst))
 				continue;
-			uint32_t r = sd__rand_below(s, 8) * 2;
-			*perturb += (i > r ? i : r) + 2;
+			uint32_t r = sd__rand_below(s, 8) * (uint32_t)step;
+			*perturb += (i > r ? i : r) + (uint32_t)step;
 			k->local.port = (uint16_t)port;
 			k->by_connect = 1;
 			sd__port_link(s, k);

@@ -31,6 +31,7 @@ static const struct sd_sim_profile profiles[] = {
 		.wmem_def = 16384,
 		.rmem_def = 131072,
 		.fin_timeout = 60,
+		.tcp_rmem_max = 33554432, /* measured: 32 MB (tcp_init) */
 	},
 	{
 		.name = "linux-6.1",
@@ -49,6 +50,7 @@ static const struct sd_sim_profile profiles[] = {
 		.wmem_def = 16384,
 		.rmem_def = 131072,
 		.fin_timeout = 60,
+		.tcp_rmem_max = 6291456, /* tcp_init: 6 MB */
 	},
 };
 
@@ -161,7 +163,7 @@ int sd_sim_profile_read(const char *root, int hz, struct sd_sim_profile *out, ch
 		{"net/core/wmem_max", 1, 1, 2304, 1 << 30, {&p.wmem_max}},
 		{"net/core/rmem_max", 1, 1, 2304, 1 << 30, {&p.rmem_max}},
 		{"net/ipv4/tcp_wmem", 1, 3, 1, 1 << 30, {NULL, &p.wmem_def}},
-		{"net/ipv4/tcp_rmem", 1, 3, 1, 1 << 30, {NULL, &p.rmem_def}},
+		{"net/ipv4/tcp_rmem", 1, 3, 1, 1 << 30, {NULL, &p.rmem_def, &p.tcp_rmem_max}},
 		{"net/ipv4/tcp_fin_timeout", 1, 1, 1, 1 << 20, {&p.fin_timeout}},
 	};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {

@@ -238,9 +238,10 @@ static struct sd__sock *new_child(struct sd__sim *s, struct sd__sock *l)
 	c->reuseaddr = l->reuseaddr, c->reuseport = l->reuseport, c->v6only = l->v6only;
 	c->keepalive = l->keepalive, c->nodelay = l->nodelay;
 	c->recvmsg_inq = l->recvmsg_inq, c->peek_off = l->peek_off; /* copied, as sk_clone_lock */
-	c->rcvlowat = l->rcvlowat;
 	c->linger_on = l->linger_on, c->linger_s = l->linger_s;
 	c->rcvtimeo = l->rcvtimeo, c->sndtimeo = l->sndtimeo;
+	c->rcvlowat = l->rcvlowat, c->user_timeout = l->user_timeout, c->user_mss = l->user_mss;
+	c->port_range = l->port_range, c->notsent_lowat = l->notsent_lowat;
 	c->sndbuf = l->sndbuf_lock ? l->sndbuf : s->wmem_auto;
 	c->rcvbuf = l->rcvbuf;
 	c->sndbuf_lock = l->sndbuf_lock, c->rcvbuf_lock = l->rcvbuf_lock;
@@ -282,6 +283,7 @@ static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
 		sd__set_v4(&k->remote, 0x7f000001u);
 	k->st = T_ESTABLISHED;
 	k->evseq++;
+	sd__mss_at_connect(k, c);
 	if (!k->sndbuf_lock)
 		k->sndbuf = s->wmem_auto;
 	unlink_connecting(s, k);
@@ -350,7 +352,7 @@ static int64_t syn_give_up(const struct sd__sim *s)
 
 static void schedule_retry(struct sd__sim *s, struct sd__sock *k)
 {
-	k->retry_at = s->now + syn_rto(s, k->retries);
+	k->retry_at = s->now + sd__user_timeout_clamp(s, k, syn_rto(s, k->retries));
 	if (!k->in_connecting) {
 		k->cprev = NULL;
 		k->cnext = s->connecting;
@@ -373,7 +375,8 @@ void sd__retry_connects(struct sd__sim *s)
 		}
 		if (k->retry_at > s->now)
 			continue;
-		if (s->now - k->syn_at >= syn_give_up(s)) { /* tcp_write_timeout() */
+		if (s->now - k->syn_at >= syn_give_up(s) || /* tcp_write_timeout() */
+		    sd__user_timeout_over(s, k)) {
 			k->err = ETIMEDOUT;
 			tcp_done(s, k);
 			continue;

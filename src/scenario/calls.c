@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51 /* Linux 6.3 (linux/in.h) */
+#endif
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +186,36 @@ static void recv_until(struct sd_net *net, int fd, const unsigned char *delim, s
 	r->dlen = have;
 }
 
+/* The options that take and give one int, and where the kernel keeps them. */
+static const struct {
+	const char *name;
+	int level, opt;
+} int_opts[] = {{"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
+		{"SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT},
+		{"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
+		{"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF},
+		{"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF},
+		{"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},
+		{"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
+		{"SO_TYPE", SOL_SOCKET, SO_TYPE},
+		{"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN},
+		{"TCP_INQ", IPPROTO_TCP, TCP_INQ},
+		{"SO_PEEK_OFF", SOL_SOCKET, SO_PEEK_OFF},
+		{"SO_RCVLOWAT", SOL_SOCKET, SO_RCVLOWAT},
+		{"TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT},
+		{"TCP_MAXSEG", IPPROTO_TCP, TCP_MAXSEG},
+		/* a u32: the high port << 16 | the low port */
+		{"IP_LOCAL_PORT_RANGE", IPPROTO_IP, IP_LOCAL_PORT_RANGE},
+		{"TCP_NOTSENT_LOWAT", IPPROTO_TCP, TCP_NOTSENT_LOWAT}};
+
+static int int_opt_find(const char *n)
+{
+	for (size_t i = 0; i < sizeof int_opts / sizeof int_opts[0]; i++)
+		if (!strcmp(int_opts[i].name, n))
+			return (int)i;
+	return -1;
+}
+
 static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
 {
 	const char *n = sd__sc_option_name(opt);
@@ -193,24 +226,10 @@ static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
 				     !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
 				     sizeof tv);
 	}
-	static const struct {
-		const char *name;
-		int level, opt;
-	} map[] = {{"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
-		   {"SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT},
-		   {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
-		   {"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF},
-		   {"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF},
-		   {"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},
-		   {"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
-		   {"SO_TYPE", SOL_SOCKET, SO_TYPE},
-		   {"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN},
-		   {"TCP_INQ", IPPROTO_TCP, TCP_INQ},
-		   {"SO_PEEK_OFF", SOL_SOCKET, SO_PEEK_OFF}};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (!strcmp(map[i].name, n))
-			return sd_setsockopt(net, fd, map[i].level, map[i].opt, &iv, sizeof iv);
-	return -ENOPROTOOPT;
+	int i = int_opt_find(n);
+	if (i < 0)
+		return -ENOPROTOOPT;
+	return sd_setsockopt(net, fd, int_opts[i].level, int_opts[i].opt, &iv, sizeof iv);
 }
 
 static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
@@ -224,23 +243,14 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 				       &l);
 		return rc < 0 ? rc : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 	}
-	int level = !strcmp(n, "TCP_NODELAY") || !strcmp(n, "TCP_INQ") ? IPPROTO_TCP
-		    : !strcmp(n, "IPV6_V6ONLY")                        ? IPPROTO_IPV6
-								       : SOL_SOCKET;
-	int name = !strcmp(n, "SO_REUSEADDR")   ? SO_REUSEADDR
-		   : !strcmp(n, "SO_REUSEPORT") ? SO_REUSEPORT
-		   : !strcmp(n, "SO_KEEPALIVE") ? SO_KEEPALIVE
-		   : !strcmp(n, "SO_SNDBUF")    ? SO_SNDBUF
-		   : !strcmp(n, "SO_RCVBUF")    ? SO_RCVBUF
-		   : !strcmp(n, "TCP_NODELAY")  ? TCP_NODELAY
-		   : !strcmp(n, "IPV6_V6ONLY")  ? IPV6_V6ONLY
-		   : !strcmp(n, "SO_TYPE")      ? SO_TYPE
-		   : !strcmp(n, "TCP_INQ")      ? TCP_INQ
-		   : !strcmp(n, "SO_PEEK_OFF")  ? SO_PEEK_OFF
-						: SO_ACCEPTCONN;
+	int i = int_opt_find(n);
+	if (i < 0)
+		return -ENOPROTOOPT;
 	int v = 0;
 	socklen_t l = sizeof v;
-	int rc = sd_getsockopt(net, fd, level, name, &v, &l);
+	int rc = sd_getsockopt(net, fd, int_opts[i].level, int_opts[i].opt, &v, &l);
+	if (rc == 0 && sd__sc_option_u32(opt))
+		return (uint32_t)v;
 	return rc < 0 ? rc : v;
 }
 

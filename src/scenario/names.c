@@ -12,9 +12,11 @@
 /* Option names stand for these numbers until the runner maps them to (level, name). */
 enum { OPT_BASE = 100000 };
 static const char *const opt_names[] = {
-	"SO_REUSEADDR", "SO_REUSEPORT",  "SO_KEEPALIVE", "SO_SNDBUF",   "SO_RCVBUF",
-	"SO_LINGER",    "SO_RCVTIMEO",   "SO_SNDTIMEO",  "TCP_NODELAY", "IPV6_V6ONLY",
-	"SO_TYPE",      "SO_ACCEPTCONN", "TCP_INQ",      "SO_PEEK_OFF"};
+	"SO_REUSEADDR", "SO_REUSEPORT",        "SO_KEEPALIVE",     "SO_SNDBUF",
+	"SO_RCVBUF",    "SO_LINGER",           "SO_RCVTIMEO",      "SO_SNDTIMEO",
+	"TCP_NODELAY",  "IPV6_V6ONLY",         "SO_TYPE",          "SO_ACCEPTCONN",
+	"TCP_INQ",      "SO_PEEK_OFF",         "SO_RCVLOWAT",      "TCP_USER_TIMEOUT",
+	"TCP_MAXSEG",   "IP_LOCAL_PORT_RANGE", "TCP_NOTSENT_LOWAT"};
 #define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
 
 static const struct {
@@ -30,6 +32,7 @@ static const struct {
 	{"MSG_NOSIGNAL", MSG_NOSIGNAL},
 	{"MSG_OOB", MSG_OOB},
 	{"MSG_TRUNC", MSG_TRUNC},
+	{"MSG_EOR", MSG_EOR}, /* accepted; on a loopback stream the reader sees no boundary */
 	{"FIONREAD", FIONREAD},
 	{"SIOCINQ", SIOCINQ},
 	{"SIOCOUTQ", SIOCOUTQ},
@@ -62,6 +65,13 @@ int sd__sc_option(int64_t v)
 	return v >= OPT_BASE && v < OPT_BASE + NOPTS ? (int)(v - OPT_BASE) : -1;
 }
 const char *sd__sc_option_name(int i) { return opt_names[i]; }
+
+/* Options whose value is the kernel's u32: a file gives and reads it as 0..4294967295. */
+int sd__sc_option_u32(int i)
+{
+	return i >= 0 && (!strcmp(opt_names[i], "IP_LOCAL_PORT_RANGE") ||
+			  !strcmp(opt_names[i], "TCP_NOTSENT_LOWAT"));
+}
 
 int sd__sc_lookup_const(const char *name, int64_t *out)
 {

@@ -1078,6 +1078,9 @@ static int call_expr(struct cur *c, struct stmt *m)
 				/* the runner passes numbers on as int (milliseconds for sleep) */
 				int64_t lo = st->call == C_SLEEP ? 0 : INT_MIN;
 				int64_t hi = st->call == C_SLEEP ? SC_MAX_SLEEP_MS : INT_MAX;
+				if (st->call == C_SETSOCKOPT && st->nargs == 3 &&
+				    sd__sc_option_u32(sd__sc_option(m->args[1].num)))
+					lo = 0, hi = UINT32_MAX;
 				if (v->num < lo || v->num > hi)
 					return fail(c, as, "argument %d of %s must be %lld..%lld%s",
 						    st->nargs, name, (long long)lo, (long long)hi,

@@ -331,5 +331,6 @@ int sd__sc_lookup_const(const char *name, int64_t *out);
 int sd__sc_is_poll_name(const char *name);
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
+int sd__sc_option_u32(int opt); /* its value is a u32 (0..4294967295) */
 
 #endif

@@ -133,6 +133,16 @@ BAD = [
      "lingersecs.sd:2:33: SO_LINGER's seconds are 0..2147483647"),
     ("patvar.sd", b"a: L = socket(inet)\na: recv(L, 5) -> pattern($N)\n",
      "patvar.sd:2:26: unknown variable $N"),
+    ("portrange.sd", b"a: L = socket(inet)\na: setsockopt(L, IP_LOCAL_PORT_RANGE, 4294967296)\n",
+     "portrange.sd:2:39: argument 3 of setsockopt must be 0..4294967295"),
+    ("portrangeneg.sd", b"a: L = socket(inet)\na: setsockopt(L, IP_LOCAL_PORT_RANGE, -1)\n",
+     "portrangeneg.sd:2:39: argument 3 of setsockopt must be 0..4294967295"),
+    ("notsentneg.sd", b"a: L = socket(inet)\na: setsockopt(L, TCP_NOTSENT_LOWAT, -5)\n",
+     "notsentneg.sd:2:37: argument 3 of setsockopt must be 0..4294967295"),
+    ("rcvlowatbig.sd", b"a: L = socket(inet)\na: setsockopt(L, SO_RCVLOWAT, 2147483648)\n",
+     "rcvlowatbig.sd:2:31: argument 3 of setsockopt must be -2147483648..2147483647"),
+    ("cork.sd", b"a: L = socket(inet)\na: setsockopt(L, TCP_CORK, 1)\n",
+     "cork.sd:2:18: unknown name 'TCP_CORK'"),
 ]
 
 

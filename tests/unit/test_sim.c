@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,18 +295,27 @@ static void accept_after_two_seconds(void *arg)
 	a->fd = sd_accept(a->net, a->lfd, NULL, NULL, 0);
 }
 
+/* A sim whose listener *l (backlog 0) has its one connection queued: SYNs to it are dropped. */
+static struct sd_net *sim_with_full_queue(const char *opts, int *l, struct sockaddr_storage *where,
+					  socklen_t *wl)
+{
+	struct sd_net *net = open_sim(8, opts);
+	*l = listener(net, 0, where, wl);
+	int c1 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, c1, (struct sockaddr *)where, *wl), 0);
+	return net;
+}
+
 /* Backlog 0 admits one connection; a blocking connect beyond it waits, and gets in at the
  * first SYN retry after accept made room: with linux-6.1's exponential schedule, retries go
  * at 1 s, then 2 s later (t = 3 s). (The default profile's schedule: test_sim_profile.c.) */
 static void blocking_connect_waits_for_backlog_room(void **state)
 {
 	(void)state;
-	struct sd_net *net = open_sim(8, "preempt=0,profile=linux-6.1");
 	struct sockaddr_storage where;
 	socklen_t wl;
-	int l = listener(net, 0, &where, &wl);
-	int c1 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_connect(net, c1, (struct sockaddr *)&where, wl), 0);
+	int l;
+	struct sd_net *net = sim_with_full_queue("preempt=0,profile=linux-6.1", &l, &where, &wl);
 	struct late_acceptor a = {.net = net, .lfd = l, .fd = -1};
 	int id = sd_spawn(net, "acceptor", accept_after_two_seconds, &a);
 	int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0);
@@ -324,6 +335,34 @@ static void blocking_connect_waits_for_backlog_room(void **state)
 	assert_int_equal(sd_getsockopt(net, c3, SOL_SOCKET, SO_ERROR, &err, &el), 0);
 	assert_int_equal(err, 0); /* the error was reported by connect itself */
 	close_sim(net);
+}
+
+/* TCP_USER_TIMEOUT ends a connect that gets no answer: at the first retransmission timer past
+ * it, never at the first SYN's own timer (1 s), and each later timer ends no later than the
+ * timeout (whole ticks of HZ 250). Linux 6.18 measured: 500 ms gives up at 1.016 s, 2500 ms at
+ * 2.516 s; without it the connect would wait 127 s. */
+static void user_timeout_ends_syn_retries(void **state)
+{
+	(void)state;
+	static const struct {
+		int ut_ms;
+		int64_t gives_up;
+	} cases[] = {{500, 1004 * MS}, {2500, 2500 * MS}, {1000, 1004 * MS}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct sockaddr_storage where;
+		socklen_t wl;
+		int l;
+		struct sd_net *net =
+			sim_with_full_queue("preempt=0,profile=linux-6.18", &l, &where, &wl);
+		int c2 = sd_socket(net, AF_INET, SOCK_STREAM, 0), v = cases[i].ut_ms;
+		assert_int_equal(
+			sd_setsockopt(net, c2, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof v), 0);
+		int64_t t0 = sd_now_ns(net);
+		assert_int_equal(sd_connect(net, c2, (struct sockaddr *)&where, wl), -ETIMEDOUT);
+		assert_true(sd_now_ns(net) - t0 == cases[i].gives_up);
+		sd_close(net, l);
+		close_sim(net);
+	}
 }
 
 static void accept_forever(void *arg)
@@ -980,6 +1019,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(epoll_closed_while_waited),
 	T(rcvtimeo_runs_on_virtual_time),
 	T(blocking_connect_waits_for_backlog_room),
+	T(user_timeout_ends_syn_retries),
 	T(destroy_with_actors_still_blocked),
 	T(segmentation_gives_partial_reads),
 	T(segmentation_per_receiving_socket),

@@ -81,6 +81,25 @@ static void options_pick_and_override_the_profile(void **state)
 	assert_int_equal(v, 2 * 212992); /* capped at the profile's rmem_max, then doubled */
 	close_sim(net);
 
+	/* SO_RCVLOWAT without SO_RCVBUF: capped at half the profile's tcp_rmem[2], and the
+	 * receive buffer grows to twice that (6.1: 6 MB, 6.18: 32 MB) */
+	static const struct {
+		const char *opts;
+		int lowat;
+	} caps[] = {{"profile=linux-6.1", 3145728}, {"profile=linux-6.18", 16777216}};
+	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+		net = open_sim(caps[i].opts);
+		fd = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+		v = -1;
+		l = sizeof v;
+		assert_int_equal(sd_setsockopt(net, fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v), 0);
+		assert_int_equal(sd_getsockopt(net, fd, SOL_SOCKET, SO_RCVLOWAT, &v, &l), 0);
+		assert_int_equal(v, caps[i].lowat);
+		assert_int_equal(sd_getsockopt(net, fd, SOL_SOCKET, SO_RCVBUF, &v, &l), 0);
+		assert_int_equal(v, 2 * caps[i].lowat);
+		close_sim(net);
+	}
+
 	static const char *const bad[] = {
 		"profile=linux-2.4",
 		"profile=",
@@ -169,6 +188,7 @@ static void host_reader_parses_a_proc_root(void **state)
 	assert_int_equal(p.rmem_max, 425984);
 	assert_int_equal(p.wmem_def, 32768);
 	assert_int_equal(p.rmem_def, 87380);
+	assert_int_equal(p.tcp_rmem_max, 6291456);
 	assert_int_equal(p.fin_timeout, 30);
 
 	/* an older kernel lacks the newer sysctls: it behaves as without them */
