@@ -80,8 +80,14 @@ static void *real_memalign(size_t a, size_t n)
 static uintptr_t *slots;
 static size_t cap, used, live; /* used counts live and GONE slots */
 static int lock;
-static int active;    /* a run is on: new server blocks are noted */
-static int on_behalf; /* inside a C library call the server made that allocates for it */
+static int active; /* a run is on: new server blocks are noted */
+/* Inside a C library call the server made that allocates for it. Per thread: the server runs
+ * on the thread that runs the sim (its threads are actors there), so an allocation another
+ * thread makes meanwhile (the fuzz engine's own, e.g. libFuzzer's RSS thread) is not the
+ * server's; counted as the server's, it was freed again after the run while that thread
+ * still held it, or freed by that thread first and then by the run's end (a double free
+ * seen under load in tinyproxy's regexec). */
+static __thread int on_behalf __attribute__((tls_model("initial-exec")));
 
 static void take(void)
 {
@@ -150,8 +156,7 @@ static int from_server_code(const void *ra)
 
 static int from_server(const void *ra)
 {
-	return __atomic_load_n(&active, __ATOMIC_RELAXED) &&
-	       (__atomic_load_n(&on_behalf, __ATOMIC_RELAXED) || from_server_code(ra));
+	return __atomic_load_n(&active, __ATOMIC_RELAXED) && (on_behalf || from_server_code(ra));
 }
 
 static void *noted(void *p, const void *ra)
@@ -267,10 +272,10 @@ int posix_memalign(void **out, size_t a, size_t n)
 	({                                                                                         \
 		int mine_ = __atomic_load_n(&active, __ATOMIC_RELAXED) && from_server_code(ra);    \
 		if (mine_)                                                                         \
-			__atomic_fetch_add(&on_behalf, 1, __ATOMIC_RELAXED);                       \
+			on_behalf++;                                                               \
 		__typeof__(call) r_ = (call);                                                      \
 		if (mine_)                                                                         \
-			__atomic_fetch_sub(&on_behalf, 1, __ATOMIC_RELAXED);                       \
+			on_behalf--;                                                               \
 		r_;                                                                                \
 	})
 
