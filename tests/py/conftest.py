@@ -5,6 +5,7 @@ import contextlib
 import errno
 import os
 import pathlib
+import re
 import select
 import signal
 import socket
@@ -49,15 +50,34 @@ def required_variant(path):
     return None
 
 
+TUNABLES = ("hz", "syn-retries", "syn-linear-timeouts", "fin-timeout", "port-range",
+            "somaxconn", "wmem-max", "rmem-max")
+
+
 def required_tunables(path):
-    """The kernel tunables a scenario file requires (`requires hz=250`), as a dict."""
+    """The kernel tunables a scenario file requires (`requires hz=250`) or sets (`set
+    somaxconn 4096`, `set port-range 32768-60999`), as a dict of strings; "unprivileged"
+    when it says `set unprivileged`."""
     want = {}
     for line in pathlib.Path(path).read_text().splitlines():
         words = line.split("#", 1)[0].split()
         if words[:1] == ["requires"] and len(words) == 2 and "=" in words[1]:
             name, value = words[1].split("=", 1)
-            want[name] = int(value)
+            want[name] = value
+        elif words[:2] == ["set", "unprivileged"]:
+            want["unprivileged"] = "yes"
+        elif words[:1] == ["set"] and len(words) == 3 and words[1] in TUNABLES:
+            want[words[1]] = words[2]
     return want
+
+
+def unprivileged_here():
+    """Whether this process is refused ports below 1024, as `set unprivileged` describes:
+    no CAP_NET_BIND_SERVICE and the kernel's default ip_unprivileged_port_start."""
+    status = pathlib.Path("/proc/self/status").read_text()
+    cap = int(re.search(r"^CapEff:\s*([0-9a-f]+)", status, re.M).group(1), 16)
+    start = int(pathlib.Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    return not cap & (1 << 10) and start == 1024
 
 
 def host_tunables():
@@ -72,9 +92,14 @@ def host_tunables():
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 1))
         sec, usec = struct.unpack("ll", s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+    def core(name):
+        return int(pathlib.Path("/proc/sys/net/core", name).read_text())
+    ports = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
     return {"hz": round(1e6 / (sec * 1e6 + usec)), "syn-retries": sysctl("tcp_syn_retries"),
             "syn-linear-timeouts": sysctl("tcp_syn_linear_timeouts", 0),
-            "fin-timeout": sysctl("tcp_fin_timeout")}
+            "fin-timeout": sysctl("tcp_fin_timeout"), "port-range": "-".join(ports),
+            "somaxconn": core("somaxconn"), "wmem-max": core("wmem_max"),
+            "rmem-max": core("rmem_max")}
 
 
 def not_applicable_on_real(path):
@@ -84,8 +109,10 @@ def not_applicable_on_real(path):
     if variant is not None and variant != host_one_role():
         return True
     want = required_tunables(path)
+    if want.pop("unprivileged", None) and not unprivileged_here():
+        return True
     host = host_tunables() if want else {}
-    return any(host[k] != v for k, v in want.items())
+    return any(str(host[k]) != v for k, v in want.items())
 
 
 def build_dir(preset=PRESET):
