@@ -568,10 +568,18 @@ static int leak_oracles(const struct sd_fuzz_server *srv, unsigned off, int ende
 /* The input is spent. A server that returns by itself when idle is joined; one still blocked
  * (an accept loop that never ends) is stopped where it waits: closing the sim reclaims its
  * stack and descriptors, so the next input starts from nothing. */
-static void end_world(const struct sd_fuzz_server *srv, unsigned off, int ended)
+static void end_world(const struct sd_fuzz_server *srv, unsigned off, int ended, int64_t stretch)
 {
 	if (!ended) {
 		sd_sleep_ns(&W.sim, 10000000000LL);
+		/* What the input's waits held up (a call that stops answering for 10 s, delays on
+		 * every call) may still be under way: a server that returns when idle gets that
+		 * long too, in doubling steps, before it is stopped where it waits (stopped, it
+		 * would leave what it allocated: a false leak). No wall time passes. */
+		for (int64_t waited = 0, step = GRACE_STEP_NS;
+		     waited < stretch && !server_returned && !sd__proc_exited(NULL);
+		     waited += step, step *= 2)
+			sd_sleep_ns(&W.sim, step < stretch - waited ? step : stretch - waited);
 		if (!server_exited_judged(srv, off) && server_returned &&
 		    sd_join(&W.sim, W.sid) < 0)
 			FINDING("cannot join the server: %s", sd_sim_deadlock_report(&W.sim));
@@ -628,7 +636,7 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 		sd_fault_respec(&W.faulty, &spec, plan.seed, NULL); /* the log may close now */
 		return 0;
 	}
-	end_world(srv, off, ended);
+	end_world(srv, off, ended, delay_stretch(&plan));
 	return 0;
 }
 
@@ -662,7 +670,7 @@ static int replay(const struct sd_fuzz_server *srv, const char *path)
 	struct sd_scenario *sc;
 	struct sd_sc_result res;
 	struct sd_fault_spec spec;
-	char err[600], opts[96];
+	char err[600], opts[512];
 	const char *tr = getenv("SOCKDRILL_TRACE"), *out = getenv("SOCKDRILL_SCENARIO_RESULT");
 	replay_options(srv, &opt);
 	if (sd_scenario_load_opt(path, &opt, &sc, err, sizeof err) < 0)
@@ -688,7 +696,7 @@ static int replay(const struct sd_fuzz_server *srv, const char *path)
 	int ended = server_exited_judged(srv, off);
 	if (res.passed)
 		ended = leak_oracles(srv, off, ended, 0);
-	end_world(srv, off, ended);
+	end_world(srv, off, ended, 0);
 	FILE *f = out && *out ? fopen(out, "we") : NULL;
 	if (out && *out && !f)
 		sd__harness_error("SOCKDRILL_SCENARIO_RESULT: %s: %s", out, strerror(errno));
