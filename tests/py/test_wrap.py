@@ -2,6 +2,7 @@
 import errno
 import json
 import os
+import pathlib
 import re
 import select
 import shlex
@@ -459,15 +460,24 @@ def test_summary_counts_an_image_execd_as_another_user(build):
     if os.geteuid() != 0:
         pytest.skip("changing user needs root")
     tmp = tempfile.mkdtemp(prefix="sd-stats-")  # wrap's $TMPDIR, which nobody can reach
+    # The preload as nobody loads it: a copy it can read (the checkout may sit below /root,
+    # mode 0700, where the loader would skip it without a word: no fault at all).
+    lib_dir = tempfile.mkdtemp(prefix="sd-preload-")
     try:
         os.chmod(tmp, 0o755)
+        os.chmod(lib_dir, 0o755)
+        lib = pathlib.Path(lib_dir) / "libsockdrill_preload.so"
+        shutil.copyfile(build / "libsockdrill_preload.so", lib)
+        os.chmod(lib, 0o755)
         r = subprocess.run([str(build / "sockdrill"), "wrap", "--faults", "short-read=1", "--",
                             "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
                             PY, "-c", PAIR + transfer(300)], capture_output=True, text=True,
-                           timeout=120, cwd="/", env=dict(os.environ, TMPDIR=tmp))
+                           timeout=120, cwd="/",
+                           env=dict(os.environ, TMPDIR=tmp, SOCKDRILL_PRELOAD=str(lib)))
         left = os.listdir(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(lib_dir, ignore_errors=True)
     assert r.returncode == 0 and r.stdout == "got 300\n", (r.stdout, r.stderr)
     (pid, mine), = summary_pids(r.stderr).items()
     assert re.match(r"short-read read \d+; calls read \d+", mine), r.stderr
