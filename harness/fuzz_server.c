@@ -28,9 +28,11 @@
 #define STARTUP_LIMIT_NS (30 * 1000000000LL)
 #define EXCERPT          256 /* bytes of a reply a finding shows */
 /* How long the server may take to close what its clients left, checked every step. */
-#define LEAK_GRACE_NS    (10 * 1000000000LL)
-#define GRACE_STEP_NS    (50 * 1000000LL)
-#define DELAY_STRETCH_NS (6000 * 1000000000LL)
+#define LEAK_GRACE_NS (10 * 1000000000LL)
+#define GRACE_STEP_NS (50 * 1000000LL)
+/* faults_change_replies: the input may make a send fail and the connection go on */
+#define SD_FAULTS_LOSE_WRITES 2
+#define DELAY_STRETCH_NS      (6000 * 1000000000LL)
 
 /* Bytes as a C string literal's contents, so a finding stays on one line. out holds
  * 4 * n + 1. */
@@ -165,7 +167,7 @@ static void judge(const struct sd_fuzz_server *srv, const struct sd_fuzz_conn *k
 			"%s",
 			k->client, sent, k->total, quoted(got, k->got, k->total, EXCERPT));
 	int whole = k->total <= k->gotlen; /* not cut at the bound */
-	if (srv->check_session && whole) {
+	if (srv->check_session && whole && faults != SD_FAULTS_LOSE_WRITES) {
 		struct sd_fuzz_session s = {.conn = k->id,
 					    .client = k->client,
 					    .nmsgs = k->nmsgs,
@@ -410,12 +412,21 @@ static int startup_spec(const struct sd_fault_spec *spec, struct sd_fault_spec *
  * Short reads and writes and segmentation change nothing a correct server's clients see. */
 static int faults_change_replies(const struct sd_fuzz_plan *p)
 {
+	int change = 0;
 	for (int k = 0; k < SD_FZ_KINDS; k++) {
 		int kind = sd_fuzz_plan_kind(p, k);
-		if (p->fault[k] && kind != SD_FK_SHORT_READ && kind != SD_FK_SHORT_WRITE)
-			return 1;
+		if (!p->fault[k] || kind == SD_FK_SHORT_READ || kind == SD_FK_SHORT_WRITE)
+			continue;
+		change = 1;
+		/* A send refused with ENOBUFS or ENOMEM, which Linux's TCP gives practically never
+		 * (docs/faults.md), after which the connection still works: a server that writes
+		 * on leaves a hole in its stream (tinyproxy's status line,
+		 * docs/server-findings.md), which no kernel would have made. The session oracle
+		 * does not judge such streams. */
+		if (kind == SD_FK_ENOBUFS || kind == SD_FK_ENOMEM)
+			return SD_FAULTS_LOSE_WRITES;
 	}
-	return 0;
+	return change;
 }
 
 /* What the input's waits may add to a run: every call of the server may wait, so a server
