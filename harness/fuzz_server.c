@@ -620,6 +620,11 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	 * ever, correctly. Such inputs are judged by crashes, sanitizers and exits only. */
 	if (plan.fault[SD_FZ_ACCEPT_FAIL])
 		off |= SD_ORACLE_DEADLOCK | SD_ORACLE_FD_LEAK | SD_ORACLE_LISTENERS;
+	/* Likewise a send refused with ENOBUFS or ENOMEM that the server does not notice: its
+	 * peer waits for what never came, and the server for the peer's answer (tinyproxy and
+	 * its upstream), until a time-out of the server's own. */
+	if (faults == SD_FAULTS_LOSE_WRITES)
+		off |= SD_ORACLE_DEADLOCK | SD_ORACLE_FD_LEAK | SD_ORACLE_LISTENERS;
 	struct sd_fault_spec spec;
 	sd__fz_fault_spec(&plan, &spec);
 	/* Read before the server runs: it may replace environ (nginx keeps only TZ). */
