@@ -39,6 +39,7 @@ target_compile_definitions(test_diff PRIVATE
   SD_DOCS_DIR="${CMAKE_CURRENT_SOURCE_DIR}/docs")
 sd_add_unit_test(sim)
 sd_add_unit_test(sim_profile)
+sd_add_unit_test(sim_cork)
 sd_add_unit_test(scenario BACKENDS real sim)
 sd_add_unit_test(fault BACKENDS real sim)
 # The server fuzz driver, without a fuzzing engine: its inputs come from the test.

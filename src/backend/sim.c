@@ -168,6 +168,8 @@ static int parse_options(struct sd__sim *s, const char *text)
 			pf->hz = (int)n;
 		else if (!strcmp(kv, "fin_timeout") && !opt_num(v, 1, 1 << 20, &n))
 			pf->fin_timeout = (int)n;
+		else if (!strcmp(kv, "notsent_lowat") && !opt_num(v, 1, INT_MAX, &n))
+			pf->notsent_lowat = (int)n;
 		else if (!strcmp(kv, "nofile") && !opt_num(v, 1, 1 << 24, &n))
 			s->nofile = (int)n;
 		else if (!strcmp(kv, "fdbase") && !opt_num(v, 0, 1 << 20, &n))
@@ -869,7 +871,7 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 				k->sndbuf =
 					u * 2 > SOCK_MIN_SNDBUF ? (int)(u * 2) : SOCK_MIN_SNDBUF;
 				k->sndbuf_lock = 1;
-				sd__write_space(k); /* sock_setsockopt() calls sk_write_space */
+				sd__write_space(s, k); /* sock_setsockopt() calls sk_write_space */
 				sd__wake_all(s);
 				break;
 			}
@@ -887,8 +889,8 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			}
 		}
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
-		if ((rc = int_opt(v, l, &iv)) == 0)
-			k->nodelay = iv != 0;
+		if ((rc = int_opt(v, l, &iv)) == 0 && (k->nodelay = iv != 0))
+			sd__cork_push(s, k); /* tcp_sock_set_nodelay(): pushes, corked or not */
 	} else if (level == IPPROTO_TCP && name == TCP_INQ) {
 		rc = tcp_inq_opt(k, v, l, &iv);
 	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
@@ -1119,7 +1121,7 @@ static int wake(struct sd__sim *s, int fd, short events)
 	if (events & POLLIN)
 		k->inseq++; /* an arrival for edge-triggered EPOLLIN entries (sim_epoll.c) */
 	if (events & POLLOUT)
-		sd__wake_writers(k);
+		sd__wake_writers(s, k);
 	sd__wake_all(s);
 	return 0;
 }

@@ -116,16 +116,26 @@ static size_t send_space(const struct sd__sock *k)
 	return used >= cap ? 0 : cap - used;
 }
 
-static int writable(const struct sd__sock *k)
+/* sk_stream_is_writeable(), TCP_NOTSENT_LOWAT's test included. */
+static int writable(struct sd__sim *s, struct sd__sock *k)
 {
 	const struct sd__sock *p = k->peer;
 	size_t used = p ? p->in_bytes : 0;
-	return send_space(k) >= used / 2 && send_space(k) > 0;
+	return send_space(k) >= used / 2 && send_space(k) > 0 && sd__lowat_writable(s, k);
 }
 
-void sd__write_space(struct sd__sock *k)
+/* What a send round may queue: the buffer space, less once TCP_NOTSENT_LOWAT binds. */
+static size_t send_room(struct sd__sim *s, struct sd__sock *k)
 {
-	if (!k->peer || writable(k)) {
+	size_t room = send_space(k), lowat;
+	if (room && (lowat = sd__lowat_room(s, k)) < room)
+		room = lowat;
+	return room;
+}
+
+void sd__write_space(struct sd__sim *s, struct sd__sock *k)
+{
+	if (!k->peer || writable(s, k)) {
 		k->nospace = 0;
 		k->outseq++;
 	}
@@ -133,9 +143,9 @@ void sd__write_space(struct sd__sock *k)
 
 /* Send space counts as just freed (an EPOLLOUT edge) when there is room; with none, the next
  * room made is one (SOCK_NOSPACE), as after a write that found no room. */
-void sd__wake_writers(struct sd__sock *k)
+void sd__wake_writers(struct sd__sim *s, struct sd__sock *k)
 {
-	if (!k->peer || writable(k)) {
+	if (!k->peer || writable(s, k)) {
 		k->nospace = 0;
 		k->outseq++;
 	} else {
@@ -145,22 +155,26 @@ void sd__wake_writers(struct sd__sock *k)
 
 /* tcp_check_space(): a writer that found no room (SOCK_NOSPACE) gets sk_write_space once
  * reading made room. */
-static void space_freed(struct sd__sock *p)
+static void space_freed(struct sd__sim *s, struct sd__sock *p)
 {
 	if (p && p->nospace)
-		sd__write_space(p);
+		sd__write_space(s, p);
 }
 
-/* Appends `total` bytes gathered from iov (which covers at least that many) to p's queue. */
-static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec *iov, size_t total)
+/* Appends `total` bytes gathered from iov (which covers at least that many) to p's queue;
+ * held (hold >= 0: TCP_CORK, MSG_MORE) they arrive whole at that time. */
+static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec *iov, size_t total,
+		       int64_t hold)
 {
 	size_t done = 0;
 	int i = 0;
 	size_t ioff = 0;
 	int64_t at = s->now;
-	int segment = p->rx_segment_own ? p->rx_segment : s->segment;
+	int segment = hold >= 0 ? 0 : p->rx_segment_own ? p->rx_segment : s->segment;
 	if (p->in_tail && p->in_tail->arrive > at)
 		at = p->in_tail->arrive;
+	if (hold >= 0)
+		at = hold;
 	while (done < total) {
 		size_t piece = total - done;
 		if (segment) {
@@ -251,6 +265,7 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 	size_t total = sd__iov_total(iov, iovcnt), copied = 0;
 	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->sndtimeo < 0;
 	int64_t deadline = sd__deadline(s, k->sndtimeo);
+	int more = k->cork || (flags & MSG_MORE);
 
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP; /* urgent data is not modelled (docs/sim-vs-linux.md) */
@@ -278,7 +293,7 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			return copied ? (ssize_t)copied : send_error(s, k, flags);
 		if (total == 0)
 			return 0;
-		size_t room = send_space(k);
+		size_t room = send_room(s, k);
 		if (room) {
 			struct iovec rest[64];
 			int nrest = iov_advance(iov, iovcnt, copied, rest);
@@ -290,6 +305,7 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			 * tcp_rcv_state_process). The sender's call itself succeeds. */
 			struct sd__sock *p = k->peer;
 			if (p != k && p->st == T_FIN_WAIT2 && (p->shut & SD__RCV_SHUTDOWN)) {
+				sd__cork_drop(s, k);
 				k->peer = p->peer = NULL;
 				sd__rst_arrives(s, k);
 				sd__rst_arrives(s, p);
@@ -299,7 +315,17 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			}
 			if (iov_faults(rest, nrest)) /* the copy faults: nothing more is queued */
 				return copied ? (ssize_t)copied : -EFAULT;
-			int rc = queue_bytes(s, p, rest, take);
+			/* corked or MSG_MORE: whole segments leave, the rest is held (sim_cork.c)
+			 */
+			size_t hold, go = sd__cork_plan(s, k, take, more, &hold);
+			int rc = go ? queue_bytes(s, p, rest, go, -1) : 0;
+			if (rc == 0 && hold) {
+				struct iovec tail[64];
+				iov_advance(rest, nrest, go, tail);
+				int64_t at = sd__cork_hold_until(s, k, hold);
+				if ((rc = queue_bytes(s, p, tail, hold, at)) == 0)
+					k->held += hold;
+			}
 			if (rc < 0)
 				return copied ? (ssize_t)copied : rc;
 			copied += take;
@@ -314,7 +340,7 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			return copied ? (ssize_t)copied : -EDEADLK;
 		if (w == W_INTR) /* as a signal does: what was queued counts */
 			return copied ? (ssize_t)copied : -EINTR;
-		if (w == W_TIMEOUT && !send_space(k))
+		if (w == W_TIMEOUT && !send_room(s, k))
 			return copied ? (ssize_t)copied : -EAGAIN;
 	}
 	return (ssize_t)copied;
@@ -432,7 +458,7 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 							 flags & (MSG_PEEK | MSG_TRUNC))) > 0) {
 			if (!peek) {
 				sd__wake_all(s); /* room for the sender */
-				space_freed(k->peer);
+				space_freed(s, k->peer);
 			}
 			copied += got;
 		}
@@ -491,7 +517,7 @@ short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
 		if (sd__readable(s, k) >= sd__rcvlowat(k)) /* tcp_stream_is_readable() */
 			m |= POLLIN | POLLRDNORM;
 		if (!(k->shut & SD__SEND_SHUTDOWN)) {
-			if (!k->peer || writable(k))
+			if (!k->peer || writable(s, k))
 				m |= POLLOUT | POLLWRNORM;
 			else
 				k->nospace = 1; /* tcp_poll() sets SOCK_NOSPACE */

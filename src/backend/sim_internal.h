@@ -101,8 +101,13 @@ struct sd__sock {
 	int user_timeout;       /* TCP_USER_TIMEOUT, ms: ends SYN retries */
 	int user_mss;           /* TCP_MAXSEG as set; 0 none */
 	int mss_cache;          /* the segment size the handshake settled; 0 not connected */
-	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT as set: kept, not acted on */
-	uint32_t port_range;    /* IP_LOCAL_PORT_RANGE: high << 16 | low; 0 none */
+	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT as set; 0: the profile's (sim_cork.c) */
+	/* TCP_CORK and MSG_MORE (sim_cork.c): the last `held` bytes of the peer's queue are held
+	 * back by this sender, and arrive at held_until (the probe timer) unless pushed first */
+	int cork;
+	size_t held;
+	int64_t held_until;
+	uint32_t port_range; /* IP_LOCAL_PORT_RANGE: high << 16 | low; 0 none */
 
 	/* listener */
 	int backlog;
@@ -362,6 +367,19 @@ void sd__mss_at_connect(struct sd__sock *k, struct sd__sock *c);
 int sd__port_range(const struct sd__sim *s, const struct sd__sock *k, int *low, int *high);
 int sd__user_timeout_over(const struct sd__sim *s, const struct sd__sock *k);
 int64_t sd__user_timeout_clamp(const struct sd__sim *s, const struct sd__sock *k, int64_t rto);
+/* sim_cork.c */
+int sd__cork_set(struct sd__sim *s, struct sd__sock *k, int on);
+void sd__cork_push(struct sd__sim *s, struct sd__sock *k); /* held bytes leave now */
+void sd__cork_drop(struct sd__sim *s, struct sd__sock *k); /* a reset: held bytes are lost */
+/* How many of `take` bytes a send round queues to leave now (*hold: those held after them),
+ * pushing or keeping what is held already; `more`: corked, or MSG_MORE. */
+size_t sd__cork_plan(struct sd__sim *s, struct sd__sock *k, size_t take, int more, size_t *hold);
+int64_t sd__cork_hold_until(struct sd__sim *s, struct sd__sock *k, size_t hold);
+uint64_t sd__notsent(struct sd__sim *s, struct sd__sock *k); /* write_seq - snd_nxt */
+/* TCP_NOTSENT_LOWAT: whether poll reports k writable, and how many bytes a send round may
+ * queue (SIZE_MAX: no limit) */
+int sd__lowat_writable(struct sd__sim *s, struct sd__sock *k);
+size_t sd__lowat_room(struct sd__sim *s, struct sd__sock *k);
 /* sim_data.c */
 ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
 		 int flags);
@@ -369,9 +387,9 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		 int flags);
 short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
 /* sk_stream_write_space(): a wakeup for writers (an EPOLLOUT edge) if there is room. */
-void sd__write_space(struct sd__sock *k);
+void sd__write_space(struct sd__sim *s, struct sd__sock *k);
 /* The `wake` member's POLLOUT: send space on k counts as just freed. */
-void sd__wake_writers(struct sd__sock *k);
+void sd__wake_writers(struct sd__sim *s, struct sd__sock *k);
 size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
 size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
 /* sk_rcvlowat: how many readable bytes make the socket readable (poll) and end a recv */

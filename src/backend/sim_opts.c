@@ -1,4 +1,4 @@
-/* sockdrill sim: SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAXSEG, TCP_NOTSENT_LOWAT and
+/* sockdrill sim: SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAXSEG, TCP_NOTSENT_LOWAT, TCP_CORK and
  * IP_LOCAL_PORT_RANGE, as Linux 6.18 answers them on loopback. */
 #include <errno.h>
 #include <limits.h>
@@ -22,8 +22,8 @@
 int sd__opt_ours(int level, int name)
 {
 	return (level == SOL_SOCKET && name == SO_RCVLOWAT) ||
-	       (level == IPPROTO_TCP &&
-		(name == TCP_USER_TIMEOUT || name == TCP_MAXSEG || name == TCP_NOTSENT_LOWAT)) ||
+	       (level == IPPROTO_TCP && (name == TCP_USER_TIMEOUT || name == TCP_MAXSEG ||
+					 name == TCP_NOTSENT_LOWAT || name == TCP_CORK)) ||
 	       (level == IPPROTO_IP && name == IP_LOCAL_PORT_RANGE);
 }
 
@@ -110,10 +110,13 @@ int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, cons
 		return rcvlowat_set(s, k, *iv);
 	if (name == TCP_NOTSENT_LOWAT) {
 		/* any value, kept as Linux's u32; 0 (the default) means the sysctl's, which
-		 * getsockopt does not show. Kept only: poll and send do not look at it. */
+		 * getsockopt does not show. Poll and send obey it (sim_cork.c); a lower mark
+		 * makes no write space event (tcp_setsockopt only stores it). */
 		k->notsent_lowat = (uint32_t)*iv;
 		return 0;
 	}
+	if (name == TCP_CORK)
+		return sd__cork_set(s, k, *iv);
 	if (name == TCP_USER_TIMEOUT) {
 		if (*iv < 0)
 			return -EINVAL;
@@ -137,6 +140,8 @@ int sd__opt_get(const struct sd__sock *k, int level, int name)
 		return k->user_timeout;
 	if (name == TCP_NOTSENT_LOWAT)
 		return (int)k->notsent_lowat;
+	if (name == TCP_CORK)
+		return k->cork;
 	/* do_tcp_getsockopt: the user's size while closed or listening, else mss_cache */
 	if (k->user_mss && (k->st == T_CLOSE || k->st == T_LISTEN))
 		return k->user_mss;

@@ -1,5 +1,6 @@
 /* sockdrill sim: kernel profiles, the tunables a sim takes from a named kernel or the host. */
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ static const struct sd_sim_profile profiles[] = {
 		.rmem_def = 131072,
 		.fin_timeout = 60,
 		.tcp_rmem_max = 33554432, /* measured: 32 MB (tcp_init) */
+		.notsent_lowat = INT_MAX, /* UINT_MAX: no mark */
 	},
 	{
 		.name = "linux-6.1",
@@ -50,7 +52,8 @@ static const struct sd_sim_profile profiles[] = {
 		.wmem_def = 16384,
 		.rmem_def = 131072,
 		.fin_timeout = 60,
-		.tcp_rmem_max = 6291456, /* tcp_init: 6 MB */
+		.tcp_rmem_max = 6291456,  /* tcp_init: 6 MB */
+		.notsent_lowat = INT_MAX, /* UINT_MAX (tcp_sk_init) */
 	},
 };
 
@@ -177,6 +180,12 @@ int sd_sim_profile_read(const char *root, int hz, struct sd_sim_profile *out, ch
 			if (fields[i].dst[j])
 				*fields[i].dst[j] = (int)v[j];
 	}
+	/* a u32 (proc_douintvec): from INT_MAX up, no mark binds (struct sd_sim_profile) */
+	v[0] = INT_MAX;
+	if ((rc = sysctl_ints(root, "net/ipv4/tcp_notsent_lowat", 0, v, 1, 0, UINT32_MAX, err,
+			      errlen)) < 0)
+		return rc;
+	p.notsent_lowat = v[0] > INT_MAX ? INT_MAX : (int)v[0];
 	if (p.port_lo > p.port_hi) {
 		snprintf(err, errlen, "%s/proc/sys/net/ipv4/ip_local_port_range: %d > %d", root,
 			 p.port_lo, p.port_hi);

@@ -43,6 +43,7 @@ static void tcp_done(struct sd__sim *s, struct sd__sock *k)
 	unlink_connecting(s, k);
 	k->st = T_CLOSE;
 	k->shut = SD__RCV_SHUTDOWN | SD__SEND_SHUTDOWN;
+	k->held = 0; /* the write queue is purged */
 	if (k->peer)
 		k->peer->peer = NULL, k->peer = NULL;
 	if (k->bound && (!k->bind_lock || k->dead))
@@ -65,6 +66,7 @@ void sd__rst_arrives(struct sd__sim *s, struct sd__sock *k)
 
 static void send_rst_to_peer(struct sd__sim *s, struct sd__sock *k)
 {
+	sd__cork_drop(s, k); /* tcp_write_queue_purge(): held bytes never leave */
 	struct sd__sock *p = k->peer;
 	if (p == k) { /* connected to itself: the socket is going away anyway */
 		k->peer = NULL;
@@ -86,6 +88,7 @@ static void send_rst_to_peer(struct sd__sim *s, struct sd__sock *k)
 /* Our FIN reaches the peer (after the bytes sent before it). */
 static void send_fin(struct sd__sim *s, struct sd__sock *k)
 {
+	sd__cork_push(s, k); /* tcp_send_fin(): held bytes leave, the FIN on the last */
 	struct sd__sock *p = k->peer;
 	if (!p)
 		return;
@@ -242,6 +245,7 @@ static struct sd__sock *new_child(struct sd__sim *s, struct sd__sock *l)
 	c->rcvtimeo = l->rcvtimeo, c->sndtimeo = l->sndtimeo;
 	c->rcvlowat = l->rcvlowat, c->user_timeout = l->user_timeout, c->user_mss = l->user_mss;
 	c->port_range = l->port_range, c->notsent_lowat = l->notsent_lowat;
+	c->cork = l->cork; /* tp->nonagle is copied: an accepted socket is corked too */
 	c->sndbuf = l->sndbuf_lock ? l->sndbuf : s->wmem_auto;
 	c->rcvbuf = l->rcvbuf;
 	c->sndbuf_lock = l->sndbuf_lock, c->rcvbuf_lock = l->rcvbuf_lock;

@@ -132,10 +132,11 @@ static void usage(FILE *f)
 static void print_profile(const char *name, const struct sd_sim_profile *p)
 {
 	printf("%-11s syn_retries=%d syn_linear_timeouts=%d hz=%d ports=%d-%d somaxconn=%d "
-	       "wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d\n            %s\n",
+	       "wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d notsent_lowat=%d\n"
+	       "            %s\n",
 	       name, p->syn_retries, p->syn_linear_timeouts, p->hz, p->port_lo, p->port_hi,
 	       p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def, p->fin_timeout,
-	       p->source);
+	       p->notsent_lowat, p->source);
 }
 
 static int cmd_list(int argc, char **argv)

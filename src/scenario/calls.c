@@ -206,7 +206,8 @@ static const struct {
 		{"TCP_MAXSEG", IPPROTO_TCP, TCP_MAXSEG},
 		/* a u32: the high port << 16 | the low port */
 		{"IP_LOCAL_PORT_RANGE", IPPROTO_IP, IP_LOCAL_PORT_RANGE},
-		{"TCP_NOTSENT_LOWAT", IPPROTO_TCP, TCP_NOTSENT_LOWAT}};
+		{"TCP_NOTSENT_LOWAT", IPPROTO_TCP, TCP_NOTSENT_LOWAT},
+		{"TCP_CORK", IPPROTO_TCP, TCP_CORK}};
 
 static int int_opt_find(const char *n)
 {

@@ -12,11 +12,11 @@
 /* Option names stand for these numbers until the runner maps them to (level, name). */
 enum { OPT_BASE = 100000 };
 static const char *const opt_names[] = {
-	"SO_REUSEADDR", "SO_REUSEPORT",        "SO_KEEPALIVE",     "SO_SNDBUF",
-	"SO_RCVBUF",    "SO_LINGER",           "SO_RCVTIMEO",      "SO_SNDTIMEO",
-	"TCP_NODELAY",  "IPV6_V6ONLY",         "SO_TYPE",          "SO_ACCEPTCONN",
-	"TCP_INQ",      "SO_PEEK_OFF",         "SO_RCVLOWAT",      "TCP_USER_TIMEOUT",
-	"TCP_MAXSEG",   "IP_LOCAL_PORT_RANGE", "TCP_NOTSENT_LOWAT"};
+	"SO_REUSEADDR", "SO_REUSEPORT",        "SO_KEEPALIVE",      "SO_SNDBUF",
+	"SO_RCVBUF",    "SO_LINGER",           "SO_RCVTIMEO",       "SO_SNDTIMEO",
+	"TCP_NODELAY",  "IPV6_V6ONLY",         "SO_TYPE",           "SO_ACCEPTCONN",
+	"TCP_INQ",      "SO_PEEK_OFF",         "SO_RCVLOWAT",       "TCP_USER_TIMEOUT",
+	"TCP_MAXSEG",   "IP_LOCAL_PORT_RANGE", "TCP_NOTSENT_LOWAT", "TCP_CORK"};
 #define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
 
 static const struct {
@@ -33,6 +33,7 @@ static const struct {
 	{"MSG_OOB", MSG_OOB},
 	{"MSG_TRUNC", MSG_TRUNC},
 	{"MSG_EOR", MSG_EOR}, /* accepted; on a loopback stream the reader sees no boundary */
+	{"MSG_MORE", MSG_MORE},
 	{"FIONREAD", FIONREAD},
 	{"SIOCINQ", SIOCINQ},
 	{"SIOCOUTQ", SIOCOUTQ},

@@ -1298,7 +1298,7 @@ static int spec_text(struct cur *c, const char *setting, char *out, size_t size)
 
 #define TUNABLE_NAMES                                                                              \
 	"hz, syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, "     \
-	"rmem-max"
+	"rmem-max, notsent-lowat"
 static int profile_setting(struct cur *c, struct sd_scenario *sc);
 
 static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_options *opt)
@@ -1372,6 +1372,7 @@ const struct sc_tunable sc_tunables[] = {
 	TUNABLE("syn-retries", "syn_retries", syn_retries, 1, 127),
 	TUNABLE("syn-linear-timeouts", "syn_linear_timeouts", syn_linear_timeouts, 0, 127),
 	TUNABLE("fin-timeout", "fin_timeout", fin_timeout, 1, 1 << 20),
+	TUNABLE("notsent-lowat", "notsent_lowat", notsent_lowat, 1, INT32_MAX),
 	{"port-range", "ports", offsetof(struct sd_sim_profile, port_lo),
 	 offsetof(struct sd_sim_profile, port_hi), 1, 1, 65535},
 	TUNABLE("somaxconn", "somaxconn", somaxconn, 0, 1 << 30),

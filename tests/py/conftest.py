@@ -99,7 +99,9 @@ def host_tunables():
             "syn-linear-timeouts": sysctl("tcp_syn_linear_timeouts", 0),
             "fin-timeout": sysctl("tcp_fin_timeout"), "port-range": "-".join(ports),
             "somaxconn": core("somaxconn"), "wmem-max": core("wmem_max"),
-            "rmem-max": core("rmem_max")}
+            "rmem-max": core("rmem_max"),
+            # a u32 whose values from INT_MAX up (UINT_MAX by default) all mean no mark
+            "notsent-lowat": min(sysctl("tcp_notsent_lowat", 2**32 - 1), 2**31 - 1)}
 
 
 def not_applicable_on_real(path):

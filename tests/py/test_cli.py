@@ -61,10 +61,10 @@ def test_list_names_the_sim_profiles(sockdrill):
     assert ("linux-6.1", "6", "0", "250") in profiles
     # this machine's comes last, as read here (tests/py/conftest.py reads it apart)
     host = re.findall(r"^host +syn_retries=(\d+) syn_linear_timeouts=(\d+) hz=(\d+) .* "
-                      r"fin_timeout=(\d+)$", r.stdout, re.M)
+                      r"fin_timeout=(\d+) notsent_lowat=(\d+)$", r.stdout, re.M)
     t = host_tunables()
     assert host == [tuple(str(t[k]) for k in ("syn-retries", "syn-linear-timeouts", "hz",
-                                               "fin-timeout"))], r.stdout
+                                               "fin-timeout", "notsent-lowat"))], r.stdout
 
 
 def parse_demo(out):
