@@ -368,7 +368,7 @@ def test_file_requiring_a_tunable_runs_on_sim_with_it_and_on_real_only_when_the_
                       ("requires hz=250\nrequires hz=100\n", "2:10: line 1 already requires hz"),
                       ("requires speed=3\n", "1:10: unknown kernel tunable 'speed' (hz, "
                        "syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, "
-                       "wmem-max, rmem-max)"),
+                       "wmem-max, rmem-max, notsent-lowat)"),
                       ("requires hz=100001\n", "1:13: value out of range for hz (24..10000)")):
         bad.write_text(text + TICKS.format(4))
         r = run(sockdrill, bad)
