@@ -20,7 +20,9 @@
 /* Beyond this many unread bytes on a connection the two stacks' buffer sizes differ
  * (docs/sim-vs-linux.md), so "all" and "partial" sends count as the same outcome. */
 #define NEAR_CAPACITY  60000
-#define SMALL_CAPACITY 2048 /* with SO_SNDBUF/SO_RCVBUF=4096 on either end */
+#define SMALL_CAPACITY 2048        /* with SO_SNDBUF/SO_RCVBUF=4096 on either end */
+#define HELD_SAFE_NS   150000000LL /* see R_HELD */
+#define HELD_SEGMENT   16384       /* below loopback's smallest segment size, 32741 */
 
 void sd_diff_decode(const uint8_t *data, size_t len, int max_ops, struct sd_diff_prog *p)
 {
@@ -132,6 +134,26 @@ static const int msg_flags[6] = {
 	MSG_PEEK | MSG_TRUNC,
 	MSG_PEEK | MSG_WAITALL,
 };
+/* SD_DIFF_SETOPT with b % 8 == 1 takes its option here instead (a % NOPTS2): the options
+ * that hold bytes back or stop sends (TCP_CORK, TCP_NOTSENT_LOWAT) */
+#define NOPTS2 5
+static const struct setopt setopts2[NOPTS2] = {
+	{"TCP_CORK=1", IPPROTO_TCP, TCP_CORK, 1, 0},
+	{"TCP_CORK=0", IPPROTO_TCP, TCP_CORK, 0, 0},
+	{"TCP_NOTSENT_LOWAT=1", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 1, 0},
+	{"TCP_NOTSENT_LOWAT=16384", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 16384, 0},
+	{"TCP_NOTSENT_LOWAT=0", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0, 0},
+};
+static const struct setopt *setopt_of(const struct sd_diff_op *o)
+{
+	return o->b % 8 == 1 ? &setopts2[o->a % NOPTS2] : &setopts[o->a % NOPTS];
+}
+/* SD_DIFF_SEND with b % 8 == 7 sends with MSG_MORE */
+static int send_more(const struct sd_diff_op *o)
+{
+	return o->kind == SD_DIFF_SEND && o->b % 8 == 7;
+}
+
 static const char *const msg_flag_names[6] = {
 	"MSG_DONTWAIT",           "MSG_PEEK",
 	"MSG_TRUNC|MSG_DONTWAIT", "MSG_WAITALL|MSG_DONTWAIT",
@@ -155,7 +177,15 @@ static const char *const addr_names[2][6] = {
 	{"::1", "::", "::ffff:127.0.0.1", "127.0.0.1", "::ffff:0.0.0.0", "10.1.2.3"},
 };
 
-static size_t io_size(const struct sd_diff_op *o) { return 1 + (size_t)o->a * o->b * 37; }
+static int send_more(const struct sd_diff_op *o);
+
+/* A MSG_MORE send is small (below a segment), so that what it holds shows. */
+static size_t io_size(const struct sd_diff_op *o)
+{
+	if (send_more(o))
+		return 1 + (size_t)o->a * 37;
+	return 1 + (size_t)o->a * o->b * 37;
+}
 
 char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 {
@@ -177,13 +207,16 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 		snprintf(buf, size, "connect(s%d, addr#%d, port of s%d)", o->slot, o->a % 4,
 			 o->b % SD_DIFF_SLOTS);
 		break;
-	case SD_DIFF_SEND: snprintf(buf, size, "send(s%d, %zu)", o->slot, io_size(o)); break;
+	case SD_DIFF_SEND:
+		snprintf(buf, size, "send(s%d, %zu%s)", o->slot, io_size(o),
+			 send_more(o) ? ", MSG_MORE" : "");
+		break;
 	case SD_DIFF_RECV:
 		snprintf(buf, size, "recv(s%d, %zu, %s)", o->slot, io_size(o), rflags[o->a % 4]);
 		break;
 	case SD_DIFF_SHUTDOWN: snprintf(buf, size, "shutdown(s%d, %d)", o->slot, o->a % 3); break;
 	case SD_DIFF_SETOPT:
-		snprintf(buf, size, "setsockopt(s%d, %s)", o->slot, setopts[o->a % NOPTS].name);
+		snprintf(buf, size, "setsockopt(s%d, %s)", o->slot, setopt_of(o)->name);
 		break;
 	case SD_DIFF_RECVMSG:
 		snprintf(buf, size, "recvmsg(s%d, %zu, %s)", o->slot, io_size(o),
@@ -220,11 +253,12 @@ enum rule {
 	R_HELD_OUTSIDE, /* a kernel socket outside the program holds the port bound */
 	R_OUTQ,         /* SIOCOUTQ after a FIN (its ACK is delayed) or on a closed socket */
 	R_DUP_EPOLL,    /* the sim's stand-in for dup cannot key epoll entries by descriptor */
+	R_HELD,         /* bytes TCP_CORK or MSG_MORE held: the probe timer, the reader's close */
 	R_NRULES
 };
 static const char *const rule_names[R_NRULES] = {
 	"buffer autotuning",       "v4-mapped then IPv6", "port held outside",
-	"outq after FIN or close", "dup (epoll key)",
+	"outq after FIN or close", "dup (epoll key)",     "held bytes",
 };
 
 const char *sd_diff_rule_name(int i) { return i >= 0 && i < R_NRULES ? rule_names[i] : NULL; }
@@ -245,6 +279,9 @@ struct slot {
 	int small_buf;        /* SO_SNDBUF or SO_RCVBUF shrunk (on it or on its listener) */
 	int mapped_tried;     /* an IPv6 socket that connected to a v4-mapped address */
 	int mapped_bound;     /* an IPv6 socket bound to a v4-mapped address */
+	int corked;           /* TCP_CORK set (on it or on its listener) */
+	int64_t held_since;   /* when it began holding bytes back (TCP_CORK, MSG_MORE); 0 none */
+	int held_unsure;      /* those may have left by the probe timer: see R_HELD */
 };
 
 struct run {
@@ -443,7 +480,8 @@ static void epoll_step(struct run *r, const struct sd_diff_op *o, struct sd_diff
 	size_t len = (size_t)snprintf(out->text, sizeof out->text, "ev");
 	for (int i = 0; i < SD_DIFF_SLOTS && len < sizeof out->text; i++) {
 		struct slot *p = r->s[i].fd >= 0 ? peer_slot(r, &r->s[i]) : NULL;
-		if (!got[i] || r->s[i].tainted || (p && p->tainted))
+		if (!got[i] || r->s[i].tainted || (p && p->tainted) || r->s[i].held_unsure ||
+		    (p && p->held_unsure))
 			continue;
 		len += (size_t)snprintf(out->text + len, sizeof out->text - len, " s%d:0x%x", i,
 					(unsigned)(got[i] & 0x7fffffffu));
@@ -459,6 +497,15 @@ static const char *state_name(int st)
 					    "FIN_WAIT1|2", "FIN_WAIT1|2", "TIME_WAIT", "CLOSE",
 					    "CLOSE_WAIT",  "LAST_ACK",    "LISTEN",    "CLOSING"};
 	return st >= 0 && st < (int)(sizeof names / sizeof names[0]) ? names[st] : "?";
+}
+
+/* SIOCINQ of the slot: the kernel's ioctl, or the sim's count (the ops table has no ioctl). */
+static long inq_of(struct run *r, const struct slot *sl)
+{
+	int v = 0;
+	if (!r->kernel)
+		return sd_sim_queued(r->net, sl->fd, 0);
+	return ioctl(sl->fd, SIOCINQ, &v) < 0 ? -errno : v;
 }
 
 /* The socket's TCP state as TCP_INFO names it, or -1. */
@@ -560,6 +607,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		struct slot tmp = {.fd = (int)rc,
 				   .v6 = sl->v6,
 				   .small_buf = sl->small_buf,
+				   .corked = sl->corked,
 				   .file = ++r->files};
 		learn_ports(r, &tmp);
 		int from = slot_of_port(r, tmp.peer_port);
@@ -578,7 +626,19 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		uint64_t unread = p ? sl->sent - p->recvd : 0;
 		for (size_t i = 0; i < n; i++)
 			r->buf[i] = pattern(sl->sent + i, sl->port);
-		rc = sd_send(r->net, sl->fd, r->buf, n, MSG_NOSIGNAL);
+		int more = send_more(o);
+		/* what a holding send held back: the bytes its peer did not get (on loopback the
+		 * kernel delivers the rest before the call returns) */
+		long before = (more || sl->corked) && p ? inq_of(r, p) : -1;
+		rc = sd_send(r->net, sl->fd, r->buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+		if (rc > 0 && (more || sl->corked) && !sl->held_since)
+			sl->held_since = sd_now_ns(r->net) | 1;
+		/* Held past a segment, what is held depends on the segment size, which Linux
+		 * raises as data flows and the sim keeps (docs/sim-vs-linux.md, TCP_MAXSEG) */
+		if (rc > 0 && (more || sl->corked) && n >= HELD_SEGMENT)
+			sl->held_unsure = 1;
+		else if (rc > 0 && !more && !sl->corked)
+			sl->held_since = 0; /* pushed */
 		/* A shrunk buffer on either end makes the window small, whatever was advertised
 		 * before: any send beyond it is in the autotuning zone too. */
 		uint64_t cap =
@@ -598,8 +658,13 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			taint(r, sl);
 		if (p && ((size_t)rc < n || near))
 			taint(r, p);
-		snprintf(out->text, sizeof out->text, "%s%s", (size_t)rc == n ? "all" : "partial",
-			 near ? "~" : "");
+		long after = before >= 0 && !near ? inq_of(r, p) : -1;
+		if (after >= before && before >= 0)
+			snprintf(out->text, sizeof out->text, "%s held=%ld",
+				 (size_t)rc == n ? "all" : "partial", rc - (after - before));
+		else
+			snprintf(out->text, sizeof out->text, "%s%s",
+				 (size_t)rc == n ? "all" : "partial", near ? "~" : "");
 		return;
 	}
 	case SD_DIFF_RECV: {
@@ -624,8 +689,18 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 	case SD_DIFF_SHUTDOWN:
 		rc = sd_shutdown(r->net, sl->fd, o->a % 3);
 		sl->fin_sent |= rc == 0 && o->a % 3 != SHUT_RD;
+		if (sl->fin_sent)
+			sl->held_since = 0; /* the FIN pushed them */
 		break;
-	case SD_DIFF_CLOSE: rc = close_slot(r, sl); break;
+	case SD_DIFF_CLOSE: {
+		/* A reader closing while its peer holds bytes for it: the sim resets at once (they
+		 * count as unread), Linux sends its FIN and resets when they reach it. */
+		struct slot *p = peer_slot(r, sl);
+		if (p && p->held_since)
+			p->held_unsure = 1;
+		rc = close_slot(r, sl);
+		break;
+	}
 	case SD_DIFF_DUP: {
 		struct slot *dst = NULL;
 		for (int i = 0; i < SD_DIFF_SLOTS && !dst; i++)
@@ -733,7 +808,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		return;
 	}
 	case SD_DIFF_SETOPT: {
-		const struct setopt *so = &setopts[o->a % NOPTS];
+		const struct setopt *so = setopt_of(o);
 		struct linger lg = {so->val, so->secs};
 		int v = so->val;
 		if (so->level == SOL_SOCKET && so->opt == SO_LINGER)
@@ -744,6 +819,11 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			sl->small_buf |= rc == 0;
 		if (so->level == SOL_SOCKET && so->opt == SO_PEEK_OFF)
 			sl->peek_off |= rc == 0;
+		if (rc == 0 && so->level == IPPROTO_TCP && so->opt == TCP_CORK)
+			sl->corked = so->val;
+		if (rc == 0 && so->level == IPPROTO_TCP &&
+		    ((so->opt == TCP_CORK && !so->val) || so->opt == TCP_NODELAY))
+			sl->held_since = 0; /* pushed */
 		break;
 	}
 	case SD_DIFF_SOERROR: {
@@ -830,6 +910,17 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 		src = (int)(o->b % SD_DIFF_SLOTS);
 	int racy =
 		src >= 0 && sl->fd >= 0 && (r->s[src].tainted || port_tainted(r, r->s[src].port));
+	/* Bytes held back leave by the probe timer no sooner than 200 ms after the first of
+	 * them (TCP_RTO_MIN): a run that took 150 ms since may see them gone on one stack (the
+	 * kernel's clock runs while a loaded machine stalls the program; the sim's does not). */
+	int64_t now = sd_now_ns(r->net);
+	for (int i = 0; i < SD_DIFF_SLOTS; i++)
+		if (r->s[i].fd >= 0 && r->s[i].held_since &&
+		    now - r->s[i].held_since >= HELD_SAFE_NS)
+			r->s[i].held_unsure = 1;
+	int held = o->kind != SD_DIFF_SOCKET && o->kind != SD_DIFF_EPOLL_CREATE &&
+		   o->kind != SD_DIFF_EPOLL_WAIT && sl->fd >= 0 &&
+		   (sl->held_unsure || (peer && peer->held_unsure));
 	step_inner(r, o, out, res);
 	sync_copies(r, sl);
 	/* Bound or connected on one stack and not on the other: the socket's own later
@@ -838,6 +929,8 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 		taint(r, sl);
 	if (unsure || racy)
 		not_compared(out, R_BUFFER);
+	else if (held)
+		not_compared(out, R_HELD);
 }
 
 int sd_diff_open_sim(struct sd_net *net, uint64_t seed, int one_role)

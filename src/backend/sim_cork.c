@@ -165,16 +165,20 @@ int sd__lowat_writable(struct sd__sim *s, struct sd__sock *k)
 	return !lowat_binds(lowat) || (sd__notsent(s, k) << 1) < lowat;
 }
 
-/* sk_stream_memory_free() at each new skb of tcp_sendmsg(): none while the not-sent bytes
- * reach the mark; else what fits in the peer's window and one size goal past the mark. */
+/* sk_stream_memory_free() at each new skb of tcp_sendmsg(): while the not-sent bytes reach
+ * the mark, only what the last skb still takes, when it is the held one (held bytes are less
+ * than a segment, the skb's size goal on loopback); else what fits in the peer's window and
+ * one size goal past the mark. */
 size_t sd__lowat_room(struct sd__sim *s, struct sd__sock *k)
 {
 	uint64_t lowat = lowat_of(s, k), ns;
 	const struct sd__sock *p = k->peer;
 	if (!lowat_binds(lowat) || !p)
 		return SIZE_MAX;
-	if ((ns = sd__notsent(s, k)) >= lowat)
-		return 0;
+	if ((ns = sd__notsent(s, k)) >= lowat) {
+		size_t mss = k->mss_cache > 0 ? (size_t)k->mss_cache : TCP_MSS_DEFAULT;
+		return k->held && k->held < mss ? mss - k->held : 0;
+	}
 	size_t sent = p->in_bytes - k->held, window = 0;
 	if (!k->held && sent < (size_t)p->rcvbuf)
 		window = (size_t)p->rcvbuf - sent;
