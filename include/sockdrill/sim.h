@@ -31,7 +31,7 @@ extern "C" {
  *   one-role=0|1   the kernel variant in which a TCP socket that has connected never listens
  *                  and one that has listened never connects (EINVAL): 1 models it, 0 (the
  *                  default) models mainline Linux, which allows both
- *   profile=NAME   the kernel tunables (ports, somaxconn, wmem_max, rmem_max and the four
+ *   profile=NAME   the kernel tunables (ports, somaxconn, wmem_max, rmem_max and those
  *                  below) come from a profile: sd_sim_profile_find's NAME, or "host", this
  *                  machine's (sd_sim_profile_host). Options given explicitly override it,
  *                  wherever they stand. Default: linux-6.18 (sd_sim_profile_at(0)), whose

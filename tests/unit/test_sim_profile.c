@@ -1,5 +1,6 @@
 /* The sim's kernel profiles: the table, the host reader, and the tunables they set. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,8 @@ static void options_pick_and_override_the_profile(void **state)
 		"syn_retries=0",
 		"fin_timeout=0",
 		"syn_linear_timeouts=-1",
+		"notsent_lowat=0",
+		"notsent_lowat=2147483648",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct sd_net n2;
@@ -190,6 +193,16 @@ static void host_reader_parses_a_proc_root(void **state)
 	assert_int_equal(p.rmem_def, 87380);
 	assert_int_equal(p.tcp_rmem_max, 6291456);
 	assert_int_equal(p.fin_timeout, 30);
+	assert_int_equal(p.notsent_lowat, INT_MAX); /* none in the fake root: no mark */
+	put(&r, "proc/sys/net/ipv4/tcp_notsent_lowat", "131072\n");
+	assert_int_equal(sd_sim_profile_read(r.dir, 300, &p, err, sizeof err), 0);
+	assert_int_equal(p.notsent_lowat, 131072);
+	put(&r, "proc/sys/net/ipv4/tcp_notsent_lowat", "4294967295\n"); /* the default, UINT_MAX */
+	assert_int_equal(sd_sim_profile_read(r.dir, 300, &p, err, sizeof err), 0);
+	assert_int_equal(p.notsent_lowat, INT_MAX);
+	put(&r, "proc/sys/net/ipv4/tcp_notsent_lowat", "-1\n");
+	assert_int_equal(sd_sim_profile_read(r.dir, 300, &p, err, sizeof err), -EINVAL);
+	put(&r, "proc/sys/net/ipv4/tcp_notsent_lowat", NULL);
 
 	/* an older kernel lacks the newer sysctls: it behaves as without them */
 	put(&r, "proc/sys/net/ipv4/tcp_syn_linear_timeouts", NULL);
