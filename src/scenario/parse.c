@@ -1298,7 +1298,7 @@ static int spec_text(struct cur *c, const char *setting, char *out, size_t size)
 
 #define TUNABLE_NAMES                                                                              \
 	"hz, syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, "     \
-	"rmem-max"
+	"rmem-max, tcp-rmem-max, tcp-peek-off, tw-reuse, tw-reuse-delay"
 static int profile_setting(struct cur *c, struct sd_scenario *sc);
 
 static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_options *opt)
@@ -1377,6 +1377,10 @@ const struct sc_tunable sc_tunables[] = {
 	TUNABLE("somaxconn", "somaxconn", somaxconn, 0, 1 << 30),
 	TUNABLE("wmem-max", "wmem_max", wmem_max, 2304, 1 << 30),
 	TUNABLE("rmem-max", "rmem_max", rmem_max, 2304, 1 << 30),
+	TUNABLE("tcp-rmem-max", "tcp_rmem_max", tcp_rmem_max, 1, 1 << 30),
+	TUNABLE("tcp-peek-off", "tcp_peek_off", tcp_peek_off, 0, 1),
+	TUNABLE("tw-reuse", "tw_reuse", tw_reuse, 0, 2),
+	TUNABLE("tw-reuse-delay", "tw_reuse_delay", tw_reuse_delay, 1, 60000),
 };
 const int sc_ntunables = (int)(sizeof sc_tunables / sizeof sc_tunables[0]);
 

@@ -789,12 +789,13 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 					 : "");
 		return;
 	case C_GETSOCKOPT:
-		if (r->has_linger) {
+		/* a pair, or a number as any call's (a break here left both unwritten) */
+		if (r->has_linger)
 			snprintf(got, gl, "{%d, %d}", r->linger[0], r->linger[1]);
-			snprintf(norm, nl, "%s", got);
-			return;
-		}
-		break;
+		else
+			snprintf(got, gl, "%lld", (long long)r->v);
+		snprintf(norm, nl, "%s", got);
+		return;
 	case C_POLL:
 		sd__sc_show_flags(r->v, got, gl);
 		snprintf(norm, nl, "%s", got);

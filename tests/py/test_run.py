@@ -368,7 +368,8 @@ def test_file_requiring_a_tunable_runs_on_sim_with_it_and_on_real_only_when_the_
                       ("requires hz=250\nrequires hz=100\n", "2:10: line 1 already requires hz"),
                       ("requires speed=3\n", "1:10: unknown kernel tunable 'speed' (hz, "
                        "syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, "
-                       "wmem-max, rmem-max)"),
+                       "wmem-max, rmem-max, tcp-rmem-max, tcp-peek-off, tw-reuse, "
+                       "tw-reuse-delay)"),
                       ("requires hz=100001\n", "1:13: value out of range for hz (24..10000)")):
         bad.write_text(text + TICKS.format(4))
         r = run(sockdrill, bad)
@@ -497,6 +498,22 @@ def test_verbose_lists_every_step(sockdrill, tmp_path):
     r = run(sockdrill, "--verbose", str(path), timeout=60)
     assert r.returncode == 0
     assert len(re.findall(r"^    sim  line ", r.stdout, re.M)) == 8
+
+
+def test_verbose_shows_getsockopt_values(sockdrill, tmp_path):
+    # a getsockopt's number is shown and compared like any call's (it was left unwritten:
+    # stack bytes in the listing, and side by side a difference where there was none)
+    path = tmp_path / "g.sd"
+    path.write_text("c: A = socket(inet) -> fd\n"
+                    "c: setsockopt(A, IP_LOCAL_PORT_RANGE, 2622069824) -> 0\n"
+                    "c: getsockopt(A, IP_LOCAL_PORT_RANGE) -> 2622069824\n"
+                    "c: getsockopt(A, TCP_INFO) -> 7\n"
+                    "c: setsockopt(A, SO_LINGER, {1, 3}) -> 0\n"
+                    "c: getsockopt(A, SO_LINGER) -> {1, 3}\n")
+    r = run(sockdrill, "--verbose", str(path), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    shown = re.findall(r"getsockopt\(A, \w+\) -> [^=]*=> (.*)$", r.stdout, re.M)
+    assert shown == ["2622069824", "7", "{1, 3}"], r.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -73,7 +73,8 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("set speed 3\nx: close(S)\n",
 		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout, faults, "
 		  "server-faults, server-seed, unprivileged, hz, syn-retries, syn-linear-timeouts, "
-		  "fin-timeout, port-range, somaxconn, wmem-max, rmem-max)");
+		  "fin-timeout, port-range, somaxconn, wmem-max, rmem-max, tcp-rmem-max, "
+		  "tcp-peek-off, tw-reuse, tw-reuse-delay)");
 	parse_err("set faults short-read\nx: close(S)\n",
 		  "t.sd:1:12: faults takes a quoted spec, e.g. \"short-read=1\"");
 	parse_err("set faults \"eintr=7\"\nx: close(S)\n",
@@ -611,7 +612,8 @@ static void parser_reads_the_server_settings(void **state)
 		{"set server-port 1\nx: S = socket(inet)\n",
 		 "t.sd:1:5: unknown setting 'server-port' (seed, segment, preempt, timeout, "
 		 "faults, server-faults, server-seed, unprivileged, hz, syn-retries, "
-		 "syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, rmem-max)"},
+		 "syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, rmem-max, "
+		 "tcp-rmem-max, tcp-peek-off, tw-reuse, tw-reuse-delay)"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err[0] = 0;
