@@ -442,7 +442,7 @@ static void side_by_side(FILE *f, const struct sd_sc_result *a, const struct sd_
 /* The shell command that reproduces one backend's run of `file` (malloc'd; NULL when out of
  * memory). */
 static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_sc_options *opt,
-			   const char *target, const char *file)
+			   const char *faults, const char *target, const char *file)
 {
 	char seed_s[24], timeout_s[16], max_s[16];
 	const char *av[24]; /* every option below given at once, the file and NULL */
@@ -458,8 +458,8 @@ static char *reproduce_cmd(const char *backend, uint64_t seed, const struct sd_s
 		snprintf(max_s, sizeof max_s, "%d", opt->max_time_s);
 		av[n++] = "--max-time", av[n++] = max_s;
 	}
-	if (opt->faults)
-		av[n++] = "--faults", av[n++] = opt->faults;
+	if (faults) /* as given: the spec's own words */
+		av[n++] = "--faults", av[n++] = faults;
 	if (opt->keep_going)
 		av[n++] = "--keep-going";
 	if (opt->target_port)
@@ -568,6 +568,8 @@ int sd__cmd_run(int argc, char **argv)
 	char profile_err[256];
 	const char *target = NULL, *inproc = NULL, *engine = NULL, *seed_text = NULL;
 	const char *not_inproc = NULL; /* an option --inproc does not take */
+	const char *faults_text = NULL; /* --faults, parsed into fault_spec */
+	struct sd_fault_spec fault_spec;
 	uint64_t num;
 
 	optind = 1;
@@ -604,11 +606,10 @@ int sd__cmd_run(int argc, char **argv)
 		case 'j': junit_path = optarg, not_inproc = "--junit"; break;
 		case 'J': json_path = optarg, not_inproc = "--json"; break;
 		case 'f': {
-			struct sd_fault_spec spec;
 			char why[256];
-			if (sd_fault_parse(optarg, &spec, why, sizeof why) < 0)
+			if (sd_fault_parse(optarg, &fault_spec, why, sizeof why) < 0)
 				return sd__usage_error("run", "%s", why);
-			opt.faults = optarg, not_inproc = "--faults";
+			opt.faults = &fault_spec, faults_text = optarg, not_inproc = "--faults";
 			break;
 		}
 		case 'L': fault_log_path = optarg, not_inproc = "--fault-log"; break;
@@ -795,7 +796,7 @@ int sd__cmd_run(int argc, char **argv)
 			       sd_scenario_steps(sc));
 		char *repro[2] = {NULL, NULL};
 		for (int b = 0; b < nres; b++) {
-			repro[b] = reproduce_cmd(runs[b], seed, &opt, target, files.v[i]);
+			repro[b] = reproduce_cmd(runs[b], seed, &opt, faults_text, target, files.v[i]);
 			if (verbose)
 				print_steps(runs[b], &res[b]);
 			if (res[b].passed)
