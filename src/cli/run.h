@@ -74,6 +74,10 @@ struct run_writer {
 	void (*discard)(struct run_writer *w);
 };
 
+/* A writer's state of `size` bytes, zeroed, which starts with its methods: NULL when out of
+ * memory (with the message printed). */
+struct run_writer *sd__run_writer_new(size_t size, const struct run_writer *methods);
+
 /* NULL when out of memory (with the message printed). */
 struct run_writer *sd__run_console(const struct run_cfg *cfg);
 /* The writers of report files: the file (`opt`'s) is checked before anything runs, and

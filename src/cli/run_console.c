@@ -100,15 +100,13 @@ static void console_discard(struct run_writer *w) { free(w); }
 
 struct run_writer *sd__run_console(const struct run_cfg *cfg)
 {
-	struct console_writer *c = calloc(1, sizeof *c);
-	if (!c) {
-		sd__usage_error("run", "out of memory");
+	static const struct run_writer methods = {.malformed = console_malformed,
+						  .item = console_item,
+						  .finish = console_finish,
+						  .discard = console_discard};
+	struct console_writer *c = (struct console_writer *)sd__run_writer_new(sizeof *c, &methods);
+	if (!c)
 		return NULL;
-	}
-	c->w = (struct run_writer){.malformed = console_malformed,
-				   .item = console_item,
-				   .finish = console_finish,
-				   .discard = console_discard};
 	c->cfg = cfg;
 	return &c->w;
 }

@@ -147,15 +147,13 @@ static int json_finish(struct run_writer *w, const struct run_totals *t)
 
 struct run_writer *sd__run_json(const char *path)
 {
-	struct json_writer *j = calloc(1, sizeof *j);
-	if (!j) {
-		sd__usage_error("run", "out of memory");
+	static const struct run_writer methods = {.malformed = json_malformed,
+						  .item = json_item,
+						  .finish = json_finish,
+						  .discard = json_discard};
+	struct json_writer *j = (struct json_writer *)sd__run_writer_new(sizeof *j, &methods);
+	if (!j)
 		return NULL;
-	}
-	j->w = (struct run_writer){.malformed = json_malformed,
-				   .item = json_item,
-				   .finish = json_finish,
-				   .discard = json_discard};
 	if (sd__run_report_open(&j->file, "--json", path) < 0) {
 		free(j);
 		return NULL;

@@ -190,15 +190,13 @@ static int junit_finish(struct run_writer *w, const struct run_totals *t)
 
 struct run_writer *sd__run_junit(const char *path)
 {
-	struct junit_writer *j = calloc(1, sizeof *j);
-	if (!j) {
-		sd__usage_error("run", "out of memory");
+	static const struct run_writer methods = {.malformed = junit_malformed,
+						  .item = junit_item,
+						  .finish = junit_finish,
+						  .discard = junit_discard};
+	struct junit_writer *j = (struct junit_writer *)sd__run_writer_new(sizeof *j, &methods);
+	if (!j)
 		return NULL;
-	}
-	j->w = (struct run_writer){.malformed = junit_malformed,
-				   .item = junit_item,
-				   .finish = junit_finish,
-				   .discard = junit_discard};
 	if (sd__run_report_open(&j->file, "--junit", path) < 0) {
 		free(j);
 		return NULL;

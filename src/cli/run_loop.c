@@ -90,6 +90,17 @@ static int run_file(const struct run_cfg *cfg, const char *file, struct sd_scena
 	return 0;
 }
 
+struct run_writer *sd__run_writer_new(size_t size, const struct run_writer *methods)
+{
+	struct run_writer *w = calloc(1, size);
+	if (!w) {
+		sd__usage_error("run", "out of memory");
+		return NULL;
+	}
+	*w = *methods;
+	return w;
+}
+
 int sd__run_loop(const struct run_cfg *cfg, const struct run_files *files,
 		 struct run_writer *const w[], int nw)
 {
