@@ -56,6 +56,8 @@ int sd__run_report_open(struct run_report *r, const char *opt, const char *path)
 	struct stat st;
 	*r = (struct run_report){.opt = opt, .path = path, .fd = -1};
 	int exists = stat(path, &st) == 0;
+	if (!exists && lstat(path, &st) == 0) /* a link to nothing is not made a file */
+		return report_error(r, ENOENT);
 	if (exists && S_ISDIR(st.st_mode))
 		return report_error(r, EISDIR);
 	if (exists && !S_ISREG(st.st_mode))
