@@ -5,6 +5,7 @@
 
 #include <sockdrill/scenario.h>
 #include <sockdrill/sim.h>
+#include <sockdrill/fault.h>
 #include <sockdrill/sockdrill.h>
 
 #include "sd_test.h"
@@ -600,6 +601,10 @@ static void parser_reads_the_server_settings(void **state)
 		sd_scenario_parse_opt("t.sd", text, strlen(text), &o, &sc, err, sizeof err), 0);
 	uint64_t seed = 0;
 	assert_string_equal(sd_scenario_server_faults(sc), "short-write=2,eintr=0.05");
+	const struct sd_fault_spec *typed = sd_scenario_server_fault_spec(sc);
+	assert_non_null(typed); /* parsed once, by the parser */
+	assert_int_equal(typed->short_write, 2);
+	assert_true(typed->eintr == 0.05);
 	assert_int_equal(sd_scenario_server_seed(sc, &seed), 1);
 	assert_int_equal(seed, 17);
 	assert_int_equal(sd_scenario_seed(sc, NULL), 1); /* the sim's seed is apart */
@@ -624,6 +629,7 @@ static void parser_reads_the_server_settings(void **state)
 	}
 	sc = parse_ok("x: S = socket(inet)\n");
 	assert_null(sd_scenario_server_faults(sc));
+	assert_null(sd_scenario_server_fault_spec(sc));
 	assert_int_equal(sd_scenario_server_seed(sc, &seed), 0);
 	sd_scenario_free(sc);
 }
