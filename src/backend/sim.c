@@ -334,6 +334,23 @@ static struct sd__sock *lookup(struct sd__sim *s, int fd)
 static int bad_fd(struct sd__sim *s, int fd) { return sd__slot(s, fd) ? -ENOTSOCK : -EBADF; }
 
 /* The lowest free descriptor, as Linux hands out; -EMFILE past the limit. */
+/* Room in the descriptor table for at least n entries, doubling. 0 or -ENOMEM. */
+static int grow_fds(struct sd__sim *s, int n)
+{
+	int cap = s->nfds_cap ? s->nfds_cap : 64;
+	while (cap < n)
+		cap *= 2;
+	if (cap <= s->nfds_cap)
+		return 0;
+	struct sd__sock **f = realloc(s->fds, (size_t)cap * sizeof *f);
+	if (!f)
+		return -ENOMEM;
+	memset(f + s->nfds_cap, 0, (size_t)(cap - s->nfds_cap) * sizeof *f);
+	s->fds = f;
+	s->nfds_cap = cap;
+	return 0;
+}
+
 int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k)
 {
 	if (s->open_fds >= s->nofile)
@@ -341,15 +358,8 @@ int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k)
 	int i = s->fd_hint;
 	while (i < s->nfds_cap && s->fds[i])
 		i++;
-	if (i >= s->nfds_cap) {
-		int cap = s->nfds_cap ? s->nfds_cap * 2 : 64;
-		struct sd__sock **f = realloc(s->fds, (size_t)cap * sizeof *f);
-		if (!f)
-			return -ENOMEM;
-		memset(f + s->nfds_cap, 0, (size_t)(cap - s->nfds_cap) * sizeof *f);
-		s->fds = f;
-		s->nfds_cap = cap;
-	}
+	if (i >= s->nfds_cap && grow_fds(s, i + 1) < 0)
+		return -ENOMEM;
 	s->fds[i] = k;
 	s->fd_hint = i + 1;
 	s->open_fds++;
@@ -627,14 +637,16 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	return rc;
 }
 
-/* TCP_INQ's control message after a recvmsg (tcp_recvmsg): the bytes still readable, 1 at
- * the end of the stream when none are (tcp_inq_hint). Cut short as put_cmsg() cuts it:
- * MSG_CTRUNC when `room` holds less than the message, nothing at all below a header. */
+/* TCP_INQ's control message after a recvmsg (tcp_recvmsg): tcp_inq_hint() is rcv_nxt -
+ * copied_seq, and the peer's FIN takes a sequence number: the bytes still readable plus 1 once
+ * the FIN came (which a read that reached it consumed: then 0, which SOCK_DONE makes 1 again).
+ * Either way, the bytes + 1 after the FIN; SIOCINQ takes the FIN off again (tcp_ioctl). Cut
+ * short as put_cmsg() cuts it: MSG_CTRUNC when `room` holds less than the message, nothing at
+ * all below a header. */
 static void put_inq(struct sd__sim *s, struct sd__sock *k, struct msghdr *m, size_t room)
 {
-	int inq = (int)sd__arrived(s, k);
-	if (!inq && k->done) /* SOCK_DONE */
-		inq = 1;
+	size_t left = sd__arrived(s, k);
+	int inq = left > INT_MAX - 1 ? INT_MAX : (int)left + (k->done != 0);
 	if (!m->msg_control || room < sizeof(struct cmsghdr)) {
 		m->msg_flags |= MSG_CTRUNC;
 		return;
@@ -717,7 +729,7 @@ static ssize_t sim_recvmsg(void *state, int fd, struct msghdr *m, int flags)
 	size_t room = m->msg_controllen;
 	m->msg_namelen = 0;
 	m->msg_controllen = 0;
-	m->msg_flags = 0;
+	m->msg_flags = flags & MSG_CMSG_CLOEXEC; /* ____sys_recvmsg() keeps it for the caller */
 	return do_recv(state, fd, m->msg_iov, (int)m->msg_iovlen, flags, m, room, "recvmsg");
 }
 
@@ -732,30 +744,36 @@ static int sim_shutdown(void *state, int fd, int how)
 	return rc;
 }
 
+/* Releases descriptor fd, which names k: what close does, and dup3 to a taken number. */
+static void drop_fd(struct sd__sim *s, int fd, struct sd__sock *k)
+{
+	fd_free(s, fd);
+	if (k->ep) {
+		if (--k->ndesc == 0)
+			k->fd = -1;
+		sd__epoll_unref(s, k);
+		return;
+	}
+	/* Linux drops a socket's epoll entries with its last descriptor (the open file): an
+	 * entry added through a duplicate closed since still reports */
+	if (--k->ndesc == 0) {
+		k->fd = -1;
+		sd__epoll_forget(s, k);
+	}
+	sd__sock_unref(s, k);
+	sd__wake_all(s);
+}
+
 static int sim_close(void *state, int fd)
 {
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0;
 	sd__enter(s);
-	if (!(k = sd__slot(s, fd))) {
+	if (!(k = sd__slot(s, fd)))
 		rc = -EBADF;
-	} else if (k->ep) {
-		fd_free(s, fd);
-		if (--k->ndesc == 0)
-			k->fd = -1;
-		sd__epoll_unref(s, k);
-	} else {
-		/* Linux drops a socket's epoll entries with its last descriptor (the open file):
-		 * an entry added through a duplicate closed since still reports */
-		fd_free(s, fd);
-		if (--k->ndesc == 0) {
-			k->fd = -1;
-			sd__epoll_forget(s, k);
-		}
-		sd__sock_unref(s, k);
-		sd__wake_all(s);
-	}
+	else
+		drop_fd(s, fd, k);
 	TRACE(s, rc, "close(%d)", fd);
 	return rc;
 }
@@ -773,6 +791,34 @@ static int sim_dup(void *state, int fd)
 	else if ((rc = sd__fd_alloc(s, k)) >= 0)
 		k->refs++, k->ndesc++;
 	TRACE(s, rc, "dup(%d)", fd);
+	return rc;
+}
+
+/* dup3(2), after ksys_dup3(): flags first, then the number's range (the descriptor limit; the
+ * sim's numbers start at fdbase, below it nothing is the sim's), then oldfd. A socket that
+ * newfd named closes there if that was its last descriptor. */
+static int sim_dup3(void *state, int oldfd, int newfd, int flags)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k, *old;
+	int rc = newfd, i = newfd - s->fdbase;
+	sd__enter(s);
+	if ((flags & ~O_CLOEXEC) || oldfd == newfd)
+		rc = -EINVAL;
+	else if (newfd < s->fdbase || i >= s->nofile)
+		rc = -EBADF;
+	else if (!(k = sd__slot(s, oldfd)))
+		rc = -EBADF;
+	else if (i >= s->nfds_cap && grow_fds(s, i + 1) < 0)
+		rc = -ENOMEM;
+	else {
+		if ((old = s->fds[i]))
+			drop_fd(s, newfd, old);
+		s->fds[i] = k;
+		s->open_fds++;
+		k->refs++, k->ndesc++;
+	}
+	TRACE(s, rc, "dup3(%d, %d, %#x)", oldfd, newfd, (unsigned)flags);
 	return rc;
 }
 
@@ -1207,6 +1253,7 @@ const struct sd_ops sd_sim_ops = {
 	.wake = sim_wake,
 	.note = sim_note,
 	.dup = sim_dup,
+	.dup3 = sim_dup3,
 };
 
 /* ---- sim-only API ----------------------------------------------------------------------- */

@@ -278,6 +278,19 @@ static int fault_dup(void *state, int fd)
 	return nfd;
 }
 
+/* dup3 is no fault site (Linux's fails only on bad arguments or a full table): newfd takes
+ * oldfd's record, as after dup. */
+static int fault_dup3(void *state, int fd, int nfd, int flags)
+{
+	struct fstate *f = state;
+	int rc = IN(f)->ops->version < 6 ? -EOPNOTSUPP : sd_dup3(IN(f), fd, nfd, flags);
+	if (rc >= 0) {
+		struct sd_net self = {&sd_fault_ops, f};
+		sd_fault_dup(&self, fd, nfd);
+	}
+	return rc;
+}
+
 static int fault_setsockopt(void *state, int fd, int lv, int n, const void *v, socklen_t l)
 {
 	return sd_setsockopt(IN((struct fstate *)state), fd, lv, n, v, l);
@@ -397,6 +410,7 @@ const struct sd_ops sd_fault_ops = {
 	.wake = fault_wake,
 	.note = fault_note,
 	.dup = fault_dup,
+	.dup3 = fault_dup3,
 };
 
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,

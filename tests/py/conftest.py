@@ -242,6 +242,18 @@ s: S = accept(L) -> fd
 """
 
 
+def assert_malformed(sockdrill, path, content, line, col, message):
+    """A scenario file holding `content` is refused by `run` (exit 2) with one message, at
+    path:line:col, that says `message`."""
+    path.write_text(content)
+    r = sockdrill("run", str(path), timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"{path}:{line}:{col}: "), lines[0]
+    assert message in lines[0]
+
+
 @pytest.fixture(scope="session")
 def dialog(tmp_path_factory):
     """tests/fuzz_own_server's dialog server, built once as its user would: the in-process

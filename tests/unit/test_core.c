@@ -55,6 +55,7 @@ static const struct sd_ops toy = {
 	.wake = sd_no_wake,
 	.note = sd_no_note,
 	.dup = sd_no_dup,
+	.dup3 = sd_no_dup3,
 };
 
 static void registry_finds_builtin(void **state)
@@ -91,6 +92,13 @@ static void registry_validates(void **state)
 	broken = toy;
 	broken.dup = NULL; /* a version-5 table needs dup */
 	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken = toy;
+	broken.dup3 = NULL; /* a version-6 table needs dup3 */
+	assert_int_equal(sd_register(&broken), -EINVAL);
+	static struct sd_ops v5; /* registered: it must outlive the test */
+	v5 = toy;
+	v5.version = 5, v5.name = "toy5", v5.dup3 = NULL;
+	assert_int_equal(sd_register(&v5), 0);
 	static struct sd_ops v4; /* registered: it must outlive the test */
 	v4 = toy;
 	v4.version = 4, v4.name = "toy4", v4.dup = NULL;
