@@ -333,7 +333,6 @@ static struct sd__sock *lookup(struct sd__sim *s, int fd)
 /* Why a socket call found no socket at fd. */
 static int bad_fd(struct sd__sim *s, int fd) { return sd__slot(s, fd) ? -ENOTSOCK : -EBADF; }
 
-/* The lowest free descriptor, as Linux hands out; -EMFILE past the limit. */
 /* Room in the descriptor table for at least n entries, doubling. 0 or -ENOMEM. */
 static int grow_fds(struct sd__sim *s, int n)
 {
@@ -351,6 +350,7 @@ static int grow_fds(struct sd__sim *s, int n)
 	return 0;
 }
 
+/* The lowest free descriptor, as Linux hands out; -EMFILE past the limit. */
 int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k)
 {
 	if (s->open_fds >= s->nofile)
@@ -801,11 +801,11 @@ static int sim_dup3(void *state, int oldfd, int newfd, int flags)
 {
 	struct sd__sim *s = state;
 	struct sd__sock *k, *old;
-	int rc = newfd, i = newfd - s->fdbase;
+	int rc = newfd, i = newfd < s->fdbase ? -1 : newfd - s->fdbase;
 	sd__enter(s);
 	if ((flags & ~O_CLOEXEC) || oldfd == newfd)
 		rc = -EINVAL;
-	else if (newfd < s->fdbase || i >= s->nofile)
+	else if (i < 0 || i >= s->nofile)
 		rc = -EBADF;
 	else if (!(k = sd__slot(s, oldfd)))
 		rc = -EBADF;

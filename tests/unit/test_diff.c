@@ -356,8 +356,70 @@ static void new_calls_on_a_connection(void **state)
 					   "state=CLOSE_WAIT",
 					   "0",
 					   "{0,0}",
-					   "~ dup (epoll key)",
+					   "0", /* the kernel's key (socket, number): the sim's too */
 					   "1"};
+	struct sd_diff_result real, sim;
+	run_on("real", 1, &p, &real);
+	run_on("sim", 1, &p, &sim);
+	sd_diff_report(stderr, &p, "real", &real, "sim", &sim, sd_diff_first_mismatch(&real, &sim));
+	for (int i = 0; i < p.n; i++)
+		assert_string_equal(sim.out[i].text, want[i]);
+	assert_true(agree(&real, &sim));
+}
+
+/* dup2 and dup3 onto another slot, and recvmsg's smaller control buffers: the bytes left with
+ * TCP_INQ (the FIN counted), MSG_CTRUNC, MSG_CMSG_CLOEXEC kept in msg_flags, the socket a dup2
+ * replaced closing with its last descriptor. Both stacks agree, and the sim gives what Linux
+ * documents. */
+static void dup2_dup3_and_control_rooms(void **state)
+{
+	(void)state;
+	struct sd_diff_prog p = {
+		.n = 21,
+		.op = {
+			OP(SOCKET, 0, 0, 0),     /* 0 s0 = socket(AF_INET) */
+			OP(BIND, 0, 0, 0),       /* bind(s0, 127.0.0.1, port 0) */
+			OP(LISTEN, 0, 1, 0),     /* listen(s0, 1) */
+			OP(SOCKET, 1, 0, 0),     /* s1 = socket(AF_INET) */
+			OP(CONNECT, 1, 0, 0),    /* connect(s1, 127.0.0.1, port of s0) */
+			OP(ACCEPT, 0, 0, 0),     /* 5 s2 = accept(s0) */
+			OP(SETOPT, 2, 11, 0),    /* setsockopt(s2, TCP_INQ=1) */
+			OP(SEND, 1, 1, 1),       /* send(s1, 38) */
+			OP(RECVMSG, 2, 96, 0),   /* recvmsg(s2, 1, MSG_DONTWAIT, control 8) */
+			OP(RECVMSG, 2, 168, 0),  /* recvmsg(s2, 1, ...|MSG_CMSG_CLOEXEC, control 18) */
+			OP(SOCKET, 3, 0, 0),     /* 10 s3 = socket(AF_INET) */
+			OP(DUP, 2, 2, 3),        /* dup2(s2, s3): s3's own socket closes */
+			OP(DUP, 3, 3, 3),        /* dup3(s3, s3, 0): EINVAL */
+			OP(DUP, 0, 3, 3 + 2 * SD_DIFF_SLOTS), /* dup3(s0, s3, O_NONBLOCK): EINVAL */
+			OP(CLOSE, 2, 0, 0),      /* the connection lives on in s3 */
+			OP(SEND, 1, 1, 1),       /* 15 send(s1, 38) */
+			OP(RECVMSG, 3, 0, 0),    /* recvmsg(s3, 1, MSG_DONTWAIT, control 24) */
+			OP(SHUTDOWN, 1, 1, 0),   /* shutdown(s1, SHUT_WR) */
+			OP(RECVMSG, 3, 0, 0),    /* 72 left, and the FIN counts in TCP_CM_INQ */
+			OP(DUP, 0, 3 + 24, 3 + SD_DIFF_SLOTS), /* dup3(s0, s3, O_CLOEXEC) closes it */
+			OP(RECV, 1, 3, 1),       /* 20 recv(s1, ...): reset, 72 bytes were unread */
+		}};
+	static const char *const want[] = {"fd",
+					   "0",
+					   "0",
+					   "fd",
+					   "-EINPROGRESS",
+					   "fd peer=s1",
+					   "0",
+					   "all",
+					   "1 flags=0x8 clen=0",
+					   "1 flags=0x40000008 cmsg clen=18",
+					   "fd",
+					   "fd",
+					   "-EINVAL",
+					   "-EINVAL",
+					   "0",
+					   "all",
+					   "1 flags=0x0 inq=73",
+					   "0",
+					   "1 flags=0x0 inq=73",
+					   "fd",
+					   "-ECONNRESET"};
 	struct sd_diff_result real, sim;
 	run_on("real", 1, &p, &real);
 	run_on("sim", 1, &p, &sim);
@@ -385,7 +447,7 @@ static void every_rule_is_documented(void **state)
 			fprintf(stderr, "not in docs/sim-vs-linux.md: %s\n", row);
 		assert_non_null(strstr(doc, row));
 	}
-	assert_true(i >= 5);
+	assert_true(i >= 4); /* (the dup rule went when the sim keyed epoll entries as Linux) */
 }
 
 static void decode_folds_every_byte(void **state)
@@ -409,6 +471,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(bind_to_port_held_by_the_program_is_compared),
 	T(decode_folds_every_byte),
 	T(new_calls_on_a_connection),
+	T(dup2_dup3_and_control_rooms),
 	T(every_rule_is_documented),
 	T(sim_of_each_variant),
 	T(sim_models_the_host_variant),

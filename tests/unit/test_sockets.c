@@ -1085,6 +1085,7 @@ static void dup3_replaces_newfd(void **state)
 	assert_int_equal(sd_dup3(net, -1, x, 0), -EBADF);
 	assert_int_equal(sd_dup3(net, s, -1, 0), -EBADF);
 	assert_int_equal(sd_dup3(net, s, INT_MAX, 0), -EBADF);
+	assert_int_equal(sd_dup3(net, s, INT_MIN, 0), -EBADF);
 	assert_int_equal(sd_dup2(net, s, s), s);
 	assert_int_equal(sd_dup2(net, -1, -1), -EBADF);
 	assert_int_equal(sd_dup3(net, s, x, O_CLOEXEC), x);
