@@ -207,8 +207,8 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 			snprintf(buf, size, "dup2(s%d, s%d)", o->slot, o->b % SD_DIFF_SLOTS);
 		else
 			snprintf(buf, size, "dup3(s%d, s%d, %s)", o->slot, o->b % SD_DIFF_SLOTS,
-				 (const char *[]){"0", "O_CLOEXEC", "O_NONBLOCK"}[o->b / SD_DIFF_SLOTS %
-										    3]);
+				 (const char *[]){"0", "O_CLOEXEC",
+						  "O_NONBLOCK"}[o->b / SD_DIFF_SLOTS % 3]);
 		break;
 	case SD_DIFF_QUERY: snprintf(buf, size, "%s(s%d)", query_names[o->a % 3], o->slot); break;
 	case SD_DIFF_GETOPT:
@@ -450,8 +450,7 @@ static void dup_step(struct run *r, const struct sd_diff_op *o, struct slot *sl,
 	else if (how == 2)
 		rc = sd_dup2(r->net, sl->fd, dst->fd);
 	else
-		rc = sd_dup3(r->net, sl->fd, dst->fd,
-			     dup3_flags[o->b / SD_DIFF_SLOTS % 3]);
+		rc = sd_dup3(r->net, sl->fd, dst->fd, dup3_flags[o->b / SD_DIFF_SLOTS % 3]);
 	if (rc < 0) {
 		set_text(out, rc);
 		return;

@@ -372,7 +372,7 @@ void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 		break;
 	case C_CMSG:
 	case C_MSG_FLAGS:
-	case C_MSG_CONTROLLEN: r->v = a->n[3]; break; /* the runner's answer (resolve) */
+	case C_CTLLEN: r->v = a->n[3]; break; /* the runner's answer (resolve) */
 	case C_NOW: r->v = sd_now_ns(net) / 1000000; break;
 	case C_ELAPSED: r->v = sd_now_ns(net) / 1000000 - a->n[0]; break;
 	case C_REPLY_PORT: r->v = a->n[1]; break; /* read from what fd received, by resolve */

@@ -74,8 +74,8 @@ static const char *const poll_names[] = {"IN", "OUT", "ERR", "HUP", "RDHUP", "NV
 static const struct {
 	const char *name;
 	int bit;
-} msg_flags[] = {{"MSG_OOB", MSG_OOB},         {"MSG_CTRUNC", MSG_CTRUNC},
-		 {"MSG_TRUNC", MSG_TRUNC},     {"MSG_EOR", MSG_EOR},
+} msg_flags[] = {{"MSG_OOB", MSG_OOB},           {"MSG_CTRUNC", MSG_CTRUNC},
+		 {"MSG_TRUNC", MSG_TRUNC},       {"MSG_EOR", MSG_EOR},
 		 {"MSG_ERRQUEUE", MSG_ERRQUEUE}, {"MSG_CMSG_CLOEXEC", MSG_CMSG_CLOEXEC}};
 #define NMSGF (sizeof msg_flags / sizeof msg_flags[0])
 

@@ -63,7 +63,7 @@ static const struct {
 	{"dup3", C_DUP3, 3, 3, {A_FD, A_FD, A_NUM}},
 	{"cmsg", C_CMSG, 2, 2, {A_FD, A_NUM}},
 	{"msg_flags", C_MSG_FLAGS, 1, 1, {A_FD}},
-	{"msg_controllen", C_MSG_CONTROLLEN, 1, 1, {A_FD}},
+	{"msg_controllen", C_CTLLEN, 1, 1, {A_FD}},
 };
 
 struct cur {
@@ -921,7 +921,7 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 			return -1;
 		if (errs ? !is_errno_name(name) : !flag_name(call, name))
 			return fail(c, ns, "'%s' is not %s", name,
-				    errs		     ? "an errno name"
+				    errs                  ? "an errno name"
 				    : call == C_MSG_FLAGS ? "a msg_flags flag"
 							  : "a poll flag");
 	}
@@ -1028,8 +1028,8 @@ static int call_keyword(struct cur *c, int call, struct sc_value *v)
 			c->p += 2;
 		if (!digits || (c->p < c->eol && is_id(*c->p)) || n > kw->max)
 			return fail(c, ns, "%s takes %s, 0..%lld: %s=%s", kw->name,
-				    kw->ms ? "milliseconds" : "a number of bytes", (long long)kw->max,
-				    kw->name, kw->ms ? "10ms" : "8");
+				    kw->ms ? "milliseconds" : "a number of bytes",
+				    (long long)kw->max, kw->name, kw->ms ? "10ms" : "8");
 		memset(v, 0, sizeof *v);
 		v->kind = (uint8_t)kw->kind;
 		v->num = n;

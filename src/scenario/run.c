@@ -517,7 +517,7 @@ static int64_t msg_answer(struct run *R, enum sc_call call, int fd)
 		return -ENOMSG;
 	if (call == C_MSG_FLAGS)
 		return m->flags;
-	if (call == C_MSG_CONTROLLEN)
+	if (call == C_CTLLEN)
 		return m->controllen;
 	return m->has_inq ? m->inq : -ENOMSG;
 }
@@ -559,9 +559,9 @@ static void after_call(struct run *R, enum sc_call call, const struct sc_args *a
 		R->fds[R->nfds++] = (int)r->v;
 	struct msgrec *m;
 	/* a descriptor that names another socket now, or none, has had no recvmsg */
-	int gone = call == C_CLOSE ? (int)a->n[0]
+	int gone = call == C_CLOSE                                   ? (int)a->n[0]
 		   : (call == C_DUP2 || call == C_DUP3) && r->v >= 0 ? (int)r->v
-								      : -1;
+								     : -1;
 	if (gone >= 0 && (m = msg_of(R, gone, 0)))
 		m->ok = 0;
 	if (call == C_RECVMSG && (m = msg_of(R, (int)a->n[0], 1))) {

@@ -72,13 +72,13 @@ enum sc_call {
 	C_DUP3,         /* dup3(A, B, FLAGS): as dup2, FLAGS 0 or O_CLOEXEC; A == B is EINVAL */
 	C_CMSG,         /* cmsg(fd, TCP_CM_INQ): that control message of fd's last recvmsg */
 	C_MSG_FLAGS,    /* msg_flags(fd): msg_flags of fd's last recvmsg */
-	C_MSG_CONTROLLEN, /* msg_controllen(fd): the control bytes fd's last recvmsg gave */
+	C_CTLLEN,       /* msg_controllen(fd): the control bytes fd's last recvmsg gave */
 };
 
 /* The queries on a descriptor's last recvmsg: the runner answers them from what it kept. */
 static inline int sc_msg_query(int call)
 {
-	return call == C_CMSG || call == C_MSG_FLAGS || call == C_MSG_CONTROLLEN;
+	return call == C_CMSG || call == C_MSG_FLAGS || call == C_CTLLEN;
 }
 
 /* The calls whose result carries an address (its text kept by a variable that takes it). */

@@ -1119,7 +1119,7 @@ static void epoll_key_is_socket_and_number(void **state)
 	int keep = sd_dup(net, s), t = sd_socket(net, AF_INET, SOCK_STREAM, 0);
 	ep_add(net, ep, s, EPOLLIN);
 	assert_int_equal(sd_dup2(net, t, s), s); /* s names t's socket; keep the old one */
-	ep_add(net, ep, s, EPOLLIN);               /* a new entry, not EEXIST */
+	ep_add(net, ep, s, EPOLLIN);             /* a new entry, not EEXIST */
 	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, s, NULL), 0);
 	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, s, NULL), -ENOENT);
 	/* the old entry still reports for the connection, under the number it was added with */
