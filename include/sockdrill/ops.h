@@ -256,7 +256,8 @@ static inline int sd_dup2(struct sd_net *net, int oldfd, int newfd)
 		return -EOPNOTSUPP;
 	if (oldfd != newfd)
 		return sd_dup3(net, oldfd, newfd, 0);
-	struct pollfd p = {.fd = oldfd, .events = 0};
+	struct pollfd p; /* (no designated initializer: C++ includes this header too) */
+	p.fd = oldfd, p.events = 0, p.revents = 0;
 	int rc = sd_poll(net, &p, 1, 0);
 	return rc < 0 ? rc : (p.revents & POLLNVAL) || oldfd < 0 ? -EBADF : oldfd;
 }
