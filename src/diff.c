@@ -1,6 +1,7 @@
 /* sockdrill: op programs run on any backend with normalized outcomes, for differential tests. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -187,6 +188,15 @@ static size_t io_size(const struct sd_diff_op *o)
 	return 1 + (size_t)o->a * o->b * 37;
 }
 
+/* SD_DIFF_RECVMSG's control buffer (a / 48 % 4; a % 6 is the flags, a / 24 % 2 adds
+ * MSG_CMSG_CLOEXEC): room for TCP_CM_INQ whole, none, less
+ * than a header, a header without its int (put_cmsg cuts the last two with MSG_CTRUNC). */
+static size_t control_room(const struct sd_diff_op *o)
+{
+	static const size_t rooms[4] = {CMSG_SPACE(sizeof(int)), 0, 8, sizeof(struct cmsghdr) + 2};
+	return rooms[o->a / 48 % 4];
+}
+
 char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 {
 	static const char *const rflags[] = {"0", "MSG_PEEK", "MSG_WAITALL", "MSG_DONTWAIT"};
@@ -219,8 +229,19 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 		snprintf(buf, size, "setsockopt(s%d, %s)", o->slot, setopt_of(o)->name);
 		break;
 	case SD_DIFF_RECVMSG:
-		snprintf(buf, size, "recvmsg(s%d, %zu, %s)", o->slot, io_size(o),
-			 msg_flag_names[o->a % 6]);
+		snprintf(buf, size, "recvmsg(s%d, %zu, %s%s, control %zu)", o->slot, io_size(o),
+			 msg_flag_names[o->a % 6], o->a / 24 % 2 ? "|MSG_CMSG_CLOEXEC" : "",
+			 control_room(o));
+		break;
+	case SD_DIFF_DUP:
+		if (o->a % 4 < 2)
+			snprintf(buf, size, "dup(s%d)", o->slot);
+		else if (o->a % 4 == 2)
+			snprintf(buf, size, "dup2(s%d, s%d)", o->slot, o->b % SD_DIFF_SLOTS);
+		else
+			snprintf(buf, size, "dup3(s%d, s%d, %s)", o->slot, o->b % SD_DIFF_SLOTS,
+				 (const char *[]){"0", "O_CLOEXEC",
+						  "O_NONBLOCK"}[o->b / SD_DIFF_SLOTS % 3]);
 		break;
 	case SD_DIFF_QUERY: snprintf(buf, size, "%s(s%d)", query_names[o->a % 3], o->slot); break;
 	case SD_DIFF_GETOPT:
@@ -252,13 +273,12 @@ enum rule {
 	R_MAPPED_V6,    /* Linux loses the SYN of a plain-IPv6 connect after a v4-mapped one */
 	R_HELD_OUTSIDE, /* a kernel socket outside the program holds the port bound */
 	R_OUTQ,         /* SIOCOUTQ after a FIN (its ACK is delayed) or on a closed socket */
-	R_DUP_EPOLL,    /* the sim's stand-in for dup cannot key epoll entries by descriptor */
 	R_HELD,         /* bytes TCP_CORK or MSG_MORE held: the probe timer, the reader's close */
 	R_NRULES
 };
 static const char *const rule_names[R_NRULES] = {
 	"buffer autotuning",       "v4-mapped then IPv6", "port held outside",
-	"outq after FIN or close", "dup (epoll key)",     "held bytes",
+	"outq after FIN or close", "held bytes",
 };
 
 const char *sd_diff_rule_name(int i) { return i >= 0 && i < R_NRULES ? rule_names[i] : NULL; }
@@ -271,7 +291,6 @@ static void not_compared(struct sd_diff_outcome *out, enum rule r)
 struct slot {
 	int fd, v6, port, peer_port;
 	int file;     /* which socket: the slots a dup made share it (and every field below) */
-	int dupped;   /* a dup of it was made */
 	int fin_sent; /* a shutdown sent its FIN (SHUT_WR or SHUT_RDWR succeeded) */
 	int peek_off; /* SO_PEEK_OFF set: a peek's bytes start past recvd, so are not checked */
 	uint64_t sent, recvd; /* stream offsets, for the byte check */
@@ -299,8 +318,7 @@ struct run {
 	int nown;
 	int settle_ms; /* on the kernel: how long a connect in progress may take to settle */
 	int ep;        /* the program's epoll descriptor, or -1 */
-	int ep_unsure; /* an epoll_ctl named a dup'd socket: its waits are not compared */
-	int kernel;    /* descriptors are the kernel's: dup and ioctl are system calls */
+	int kernel;    /* descriptors are the kernel's: ioctl is a system call */
 	int files;     /* sockets made so far (slot.file) */
 };
 
@@ -315,15 +333,12 @@ static void sync_copies(struct run *r, const struct slot *sl)
 		}
 }
 
-/* The sim has no dup: the copies of a socket there are slots holding one sim descriptor,
- * closed with the last of them, as the kernel closes a socket with its last descriptor. */
+/* Each slot holds a descriptor of its own (dup is the ops table's on both stacks): the
+ * socket closes with the last, on either. */
 static long close_slot(struct run *r, struct slot *sl)
 {
 	int fd = sl->fd;
 	sl->fd = -1;
-	for (int i = 0; i < SD_DIFF_SLOTS && !r->kernel; i++)
-		if (r->s[i].fd == fd)
-			return 0;
 	return sd_close(r->net, fd);
 }
 
@@ -443,6 +458,45 @@ static void set_text(struct sd_diff_outcome *o, long rc)
 	sd_result_format(rc, o->text, sizeof o->text);
 }
 
+/* SD_DIFF_DUP: a % 4 is dup into a free slot (0, 1), dup2 (2) or dup3 (3) onto the slot
+ * b % SD_DIFF_SLOTS, when that one is open (a number no slot holds means a different one on
+ * each stack); dup3's flags (b / SD_DIFF_SLOTS % 3) are 0, O_CLOEXEC or O_NONBLOCK (EINVAL).
+ * The target slot then names the socket too, sharing its record; what it named closes with
+ * its last descriptor, on both stacks alike. */
+static void dup_step(struct run *r, const struct sd_diff_op *o, struct slot *sl,
+		     struct sd_diff_outcome *out)
+{
+	static const int dup3_flags[3] = {0, O_CLOEXEC, O_NONBLOCK};
+	struct slot *dst = NULL;
+	int how = o->a % 4, rc;
+	if (how < 2) {
+		for (int i = 0; i < SD_DIFF_SLOTS && !dst; i++)
+			if (r->s[i].fd < 0)
+				dst = &r->s[i];
+	} else if (r->s[o->b % SD_DIFF_SLOTS].fd >= 0) {
+		dst = &r->s[o->b % SD_DIFF_SLOTS];
+	}
+	if (!dst) {
+		snprintf(out->text, sizeof out->text, how < 2 ? "no free slot" : "no target");
+		return;
+	}
+	if (how < 2)
+		rc = sd_dup(r->net, sl->fd);
+	else if (how == 2)
+		rc = sd_dup2(r->net, sl->fd, dst->fd);
+	else
+		rc = sd_dup3(r->net, sl->fd, dst->fd, dup3_flags[o->b / SD_DIFF_SLOTS % 3]);
+	if (rc < 0) {
+		set_text(out, rc);
+		return;
+	}
+	if (dst != sl) {
+		*dst = *sl;
+		dst->fd = rc;
+	}
+	snprintf(out->text, sizeof out->text, "fd");
+}
+
 /* epoll_create and epoll_wait, which name no slot. A wait's outcome is the set of (slot,
  * events) it reported, in slot order (the two stacks' report orders are not compared);
  * tainted slots are left out, as their readiness depends on buffer sizes. */
@@ -451,7 +505,6 @@ static void epoll_step(struct run *r, const struct sd_diff_op *o, struct sd_diff
 	if (o->kind == SD_DIFF_EPOLL_CREATE) {
 		if (r->ep >= 0)
 			sd_close(r->net, r->ep);
-		r->ep_unsure = 0;
 		r->ep = sd_epoll_create(r->net, o->a & 1 ? EPOLL_CLOEXEC : 0);
 		if (r->ep < 0)
 			set_text(out, r->ep), r->ep = -1;
@@ -470,10 +523,6 @@ static void epoll_step(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		set_text(out, n);
 		return;
 	}
-	if (r->ep_unsure) {
-		not_compared(out, R_DUP_EPOLL);
-		return;
-	}
 	for (int i = 0; i < n; i++)
 		if (ev[i].data.u32 < SD_DIFF_SLOTS)
 			got[ev[i].data.u32] |= ev[i].events | 0x80000000u; /* reported */
@@ -490,7 +539,7 @@ static void epoll_step(struct run *r, const struct sd_diff_op *o, struct sd_diff
 
 /* TCP_INFO's state as compared. Documented difference (docs/sim-vs-linux.md): Linux's peer
  * delays the ACK of a FIN (up to 40 ms), the sim's comes at once, so FIN_WAIT1 and FIN_WAIT2
- * are one outcome. */
+ * are one outcome (teardown/fin_ack_delayed.sd shows it). */
 static const char *state_name(int st)
 {
 	static const char *const names[] = {"0",           "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
@@ -701,31 +750,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		rc = close_slot(r, sl);
 		break;
 	}
-	case SD_DIFF_DUP: {
-		struct slot *dst = NULL;
-		for (int i = 0; i < SD_DIFF_SLOTS && !dst; i++)
-			if (r->s[i].fd < 0)
-				dst = &r->s[i];
-		if (!dst) {
-			snprintf(out->text, sizeof out->text, "no free slot");
-			return;
-		}
-		int nfd = sl->fd;
-		if (r->kernel) {
-			nfd = dup(sl->fd);
-			rc = nfd < 0 ? -errno : sd_real_adopt(r->net, nfd, 1);
-			if (rc < 0) {
-				if (nfd >= 0)
-					close(nfd);
-				break;
-			}
-		}
-		sl->dupped = 1;
-		*dst = *sl;
-		dst->fd = nfd;
-		snprintf(out->text, sizeof out->text, "fd");
-		return;
-	}
+	case SD_DIFF_DUP: dup_step(r, o, sl, out); return;
 	case SD_DIFF_RECVMSG: {
 		int fl = msg_flags[o->a % 6];
 		struct slot *p = peer_slot(r, sl);
@@ -734,11 +759,13 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			struct cmsghdr h;
 			char space[CMSG_SPACE(sizeof(int))];
 		} ctl;
+		size_t room = control_room(o);
 		struct msghdr mh = {.msg_iov = &iov,
 				    .msg_iovlen = 1,
-				    .msg_control = &ctl,
-				    .msg_controllen = sizeof ctl};
-		rc = sd_recvmsg(r->net, sl->fd, &mh, fl);
+				    .msg_control = room ? &ctl : NULL,
+				    .msg_controllen = room};
+		memset(&ctl, 0, sizeof ctl);
+		rc = sd_recvmsg(r->net, sl->fd, &mh, fl | (o->a / 24 % 2 ? MSG_CMSG_CLOEXEC : 0));
 		if (rc < 0)
 			break;
 		/* MSG_TRUNC on TCP: the bytes are counted (and, without MSG_PEEK, dropped),
@@ -752,16 +779,22 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		/* TCP_INQ's count of the bytes left (setsockopt TCP_INQ=1) */
 		int inq = -1;
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		if (c && c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ)
+		if (c && c->cmsg_len >= CMSG_LEN(sizeof inq) && c->cmsg_level == SOL_TCP &&
+		    c->cmsg_type == TCP_CM_INQ)
 			memcpy(&inq, CMSG_DATA(c), sizeof inq);
+		char clen[24] = "";
+		if (room != sizeof ctl) /* the usual room: the message's whole space */
+			snprintf(clen, sizeof clen, " clen=%zu", (size_t)mh.msg_controllen);
+		char t[128];
 		if (sl->tainted)
-			snprintf(out->text, sizeof out->text, rc ? "data" : "0");
+			snprintf(t, sizeof t, rc ? "data" : "0");
 		else if (inq >= 0)
-			snprintf(out->text, sizeof out->text, "%ld flags=0x%x inq=%d", rc,
-				 (unsigned)mh.msg_flags, inq);
+			snprintf(t, sizeof t, "%ld flags=0x%x inq=%d%s", rc, (unsigned)mh.msg_flags,
+				 inq, clen);
 		else
-			snprintf(out->text, sizeof out->text, "%ld flags=0x%x%s", rc,
-				 (unsigned)mh.msg_flags, c ? " cmsg" : "");
+			snprintf(t, sizeof t, "%ld flags=0x%x%s%s", rc, (unsigned)mh.msg_flags,
+				 c ? " cmsg" : "", clen);
+		snprintf(out->text, sizeof out->text, "%.47s", t);
 		return;
 	}
 	case SD_DIFF_QUERY: {
@@ -857,14 +890,6 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		rc = r->ep < 0 ? r->ep : sd_epoll_ctl(r->net, r->ep, ops[o->a % 3], sl->fd, &ev);
 		if (r->ep < 0)
 			r->ep = -1;
-		if (sl->dupped) {
-			/* The kernel keys an entry by socket and descriptor, the harness's sim
-			 * copies by one sim descriptor: an ADD through the copy is EEXIST on the
-			 * sim only, a MOD changes the other copy's entry there. */
-			not_compared(out, R_DUP_EPOLL);
-			r->ep_unsure = 1;
-			return;
-		}
 		break;
 	}
 	case SD_DIFF_PEERNAME:

@@ -143,6 +143,11 @@ int sd_no_dup(void *s, int fd)
 	(void)s, (void)fd;
 	return -EOPNOTSUPP;
 }
+int sd_no_dup3(void *s, int fd, int nfd, int flags)
+{
+	(void)s, (void)fd, (void)nfd, (void)flags;
+	return -EOPNOTSUPP;
+}
 
 const char *sd_version(void) { return SD_VERSION_STRING; }
 
@@ -168,7 +173,8 @@ static int sd__ops_complete(const struct sd_ops *o)
 	       o->getsockopt && o->getsockname && o->getpeername && o->poll && o->set_nonblocking &&
 	       (o->version < 2 || (o->spawn && o->join && o->sleep_ns && o->now_ns)) &&
 	       (o->version < 3 || (o->epoll_create && o->epoll_ctl && o->epoll_wait)) &&
-	       (o->version < 4 || (o->wake && o->note)) && (o->version < 5 || o->dup);
+	       (o->version < 4 || (o->wake && o->note)) && (o->version < 5 || o->dup) &&
+	       (o->version < 6 || o->dup3);
 }
 
 const struct sd_ops *sd_backend_at(size_t i)
@@ -194,17 +200,22 @@ const struct sd_ops *sd_find(const char *name)
 	return NULL;
 }
 
+/* The name is looked up and the table added under one hold of the lock: two threads
+ * registering the same name must not both find it free. */
 int sd_register(const struct sd_ops *ops)
 {
 	int rc = 0;
 	if (!ops || !sd__ops_complete(ops))
 		return -EINVAL;
-	if (sd_find(ops->name))
-		return -EEXIST;
 	pthread_mutex_lock(&registry_lock);
-	if (nextra == SD__MAX_EXTRA)
+	for (size_t i = 0; i < NBUILTIN + nextra && rc == 0; i++) {
+		const struct sd_ops *o = i < NBUILTIN ? builtin[i] : extra[i - NBUILTIN];
+		if (strcmp(o->name, ops->name) == 0)
+			rc = -EEXIST;
+	}
+	if (rc == 0 && nextra == SD__MAX_EXTRA)
 		rc = -ENOSPC;
-	else
+	else if (rc == 0)
 		extra[nextra++] = ops;
 	pthread_mutex_unlock(&registry_lock);
 	return rc;

@@ -291,6 +291,34 @@ static int rec_note(void *s, const char *text)
 {
 	return R(s)->inner.ops->note(R(s)->inner.state, text);
 }
+/* A duplicate is the same connection: its records name it as the original's do. */
+static void rec_copy_conn(struct rec_net *r, int fd, int nfd)
+{
+	if ((unsigned)fd >= SD_REC_FDS || (unsigned)nfd >= SD_REC_FDS || !conns)
+		return;
+	pthread_mutex_lock(&r->lock);
+	conns[nfd] = conns[fd];
+	pthread_mutex_unlock(&r->lock);
+}
+static int rec_dup(void *s, int fd)
+{
+	int nfd = R(s)->inner.ops->version < 5 ? -EOPNOTSUPP : sd_dup(&R(s)->inner, fd);
+	if (nfd >= 0)
+		rec_copy_conn(R(s), fd, nfd);
+	return nfd;
+}
+/* dup3 over a recorded connection's descriptor closes that descriptor first, as close does. */
+static int rec_dup3(void *s, int fd, int nfd, int flags)
+{
+	struct rec_net *r = R(s);
+	int rc = r->inner.ops->version < 6 ? -EOPNOTSUPP : sd_dup3(&r->inner, fd, nfd, flags);
+	if (rc < 0)
+		return rc;
+	if ((unsigned)nfd < SD_REC_FDS && conns && conns[nfd].conn)
+		put(r, SD_REC_CLOSE, nfd, NULL, 0, 0);
+	rec_copy_conn(r, fd, nfd);
+	return rc;
+}
 static int rec_create(const struct sd_config *cfg, void **state)
 {
 	(void)cfg, (void)state;
@@ -329,6 +357,8 @@ static const struct sd_ops rec_ops = {
 	.epoll_wait = rec_epoll_wait,
 	.wake = rec_wake,
 	.note = rec_note,
+	.dup = rec_dup,
+	.dup3 = rec_dup3,
 };
 
 static void fork_prepare(void) { pthread_mutex_lock(&the->lock); }

@@ -2,6 +2,7 @@
 #ifndef SOCKDRILL_OPS_H
 #define SOCKDRILL_OPS_H
 
+#include <errno.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,7 +28,7 @@ extern "C" {
  * The table only grows: new members are appended and SD_OPS_VERSION raised. A caller that
  * needs a member newer than version N checks `ops->version` first.
  */
-#define SD_OPS_VERSION 5
+#define SD_OPS_VERSION 6
 
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
@@ -152,6 +153,16 @@ struct sd_ops {
 	 * fd: its state, options, O_NONBLOCK and the connection are shared, and the socket is
 	 * closed only when the last descriptor naming it is. The new fd, or -EBADF, -EMFILE. */
 	int (*dup)(void *state, int fd);
+
+	/* Version 6 members. */
+
+	/* dup3(2): makes newfd name what oldfd names, closing what newfd named first (a socket
+	 * whose last descriptor that was closes). flags is 0 or O_CLOEXEC. newfd, or -EINVAL
+	 * (other flags, oldfd == newfd), -EBADF (oldfd not open; newfd negative, beyond the
+	 * descriptor limit, or held by something outside the instance: real never closes a
+	 * descriptor it did not make), -EBUSY. dup2(a, b) is dup3(a, b, 0) for a != b; for
+	 * a == b it is a if a is open (sd_dup2 below). */
+	int (*dup3)(void *state, int oldfd, int newfd, int flags);
 };
 
 /* A live instance: a table plus the state its members take first. */
@@ -188,6 +199,7 @@ int sd_no_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int
 int sd_no_wake(void *state, int fd, short events);
 int sd_no_note(void *state, const char *text);
 int sd_no_dup(void *state, int fd);
+int sd_no_dup3(void *state, int oldfd, int newfd, int flags);
 
 /*
  * Registry. Built-in backends are always present; sd_register adds one more at run time
@@ -234,6 +246,21 @@ void sd_net_close(struct sd_net *net);
 #define sd_wake(net, ...)            SD__CALL(net, wake, __VA_ARGS__)
 #define sd_note(net, ...)            SD__CALL(net, note, __VA_ARGS__)
 #define sd_dup(net, ...)             SD__CALL(net, dup, __VA_ARGS__)
+#define sd_dup3(net, ...)            SD__CALL(net, dup3, __VA_ARGS__)
+
+/* dup2(2) through dup3: onto itself it only checks that oldfd is open (poll says POLLNVAL
+ * for one that is not, on every backend). -EOPNOTSUPP below version 6. */
+static inline int sd_dup2(struct sd_net *net, int oldfd, int newfd)
+{
+	if (net->ops->version < 6)
+		return -EOPNOTSUPP;
+	if (oldfd != newfd)
+		return sd_dup3(net, oldfd, newfd, 0);
+	struct pollfd p; /* (no designated initializer: C++ includes this header too) */
+	p.fd = oldfd, p.events = 0, p.revents = 0;
+	int rc = sd_poll(net, &p, 1, 0);
+	return rc < 0 ? rc : (p.revents & POLLNVAL) || oldfd < 0 ? -EBADF : oldfd;
+}
 
 #ifdef __cplusplus
 }

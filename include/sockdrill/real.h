@@ -44,6 +44,7 @@ struct sd_real_syscalls {
 	ssize_t (*write)(int, const void *, size_t);
 	ssize_t (*readv)(int, const struct iovec *, int);
 	ssize_t (*writev)(int, const struct iovec *, int);
+	int (*dup3)(int, int, int);
 };
 
 /* The C library's own functions, found past any interposer (a program linking sockdrill's

@@ -36,8 +36,9 @@ extern "C" {
  *                  machine's (sd_sim_profile_host). Options given explicitly override it,
  *                  wherever they stand. Default: linux-6.18 (sd_sim_profile_at(0)), whose
  *                  values the defaults above are
- *   syn_retries=N, syn_linear_timeouts=N, hz=N, fin_timeout=S, notsent_lowat=N
- *                  as the profile fields
+ *   syn_retries=N, syn_linear_timeouts=N, hz=N, fin_timeout=S   as the profile fields
+ *   tcp_rmem_max=N, tcp_peek_off=0|1, tw_reuse=0|1|2, tw_reuse_delay=MS,
+ *   notsent_lowat=N   as the profile fields
  */
 extern const struct sd_ops sd_sim_ops;
 
@@ -59,6 +60,9 @@ struct sd_sim_profile {
 	int wmem_def, rmem_def;  /* net.ipv4.tcp_wmem[1], tcp_rmem[1]: SO_SNDBUF/SO_RCVBUF */
 	int fin_timeout;         /* net.ipv4.tcp_fin_timeout, seconds */
 	int tcp_rmem_max;        /* net.ipv4.tcp_rmem[2]: SO_RCVLOWAT's cap without SO_RCVBUF */
+	int tcp_peek_off;        /* 1: TCP has SO_PEEK_OFF (Linux 6.10 and later), 0: EOPNOTSUPP */
+	int tw_reuse;            /* net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only */
+	int tw_reuse_delay;      /* net.ipv4.tcp_tw_reuse_delay, ms (6.14; 1000 before it) */
 	/* net.ipv4.tcp_notsent_lowat, the TCP_NOTSENT_LOWAT of sockets that set none; a u32
 	 * whose values from INT_MAX up (the default, UINT_MAX) all mean no mark: INT_MAX */
 	int notsent_lowat;

@@ -81,6 +81,8 @@ static int lc_fcntl(int fd, int cmd, ...)
 	return SD__LIBC(fcntl)(fd, cmd, arg);
 }
 
+static int lc_dup3(int fd, int to, int f) { return SD__LIBC(dup3)(fd, to, f); }
+
 static int lc_epoll_create1(int f) { return SD__LIBC(epoll_create1)(f); }
 static int lc_epoll_ctl(int ep, int op, int fd, struct epoll_event *e)
 {
@@ -116,6 +118,7 @@ const struct sd_real_syscalls sd_real_libc = {
 	.write = lc_write,
 	.readv = lc_readv,
 	.writev = lc_writev,
+	.dup3 = lc_dup3,
 };
 
 /*
@@ -386,6 +389,26 @@ static int real_dup(void *state, int fd)
 	struct real *r = state;
 	CHECK_FD(r, fd);
 	return adopt(r, r->sys->fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}
+
+/* dup3(2), close-on-exec whatever flags say (as dup). newfd may be the instance's own or a free
+ * number: one that something else in the process holds is -EBADF, never closed. The kernel's
+ * own checks come first where they touch nothing (flags, oldfd == newfd). */
+static int real_dup3(void *state, int oldfd, int newfd, int flags)
+{
+	struct real *r = state;
+	if ((flags & ~O_CLOEXEC) || oldfd == newfd)
+		return -EINVAL;
+	if (newfd < 0 || (size_t)newfd >= r->nbits)
+		return -EBADF;
+	CHECK_FD(r, oldfd);
+	if (!owned(r, newfd) && r->sys->fcntl(newfd, F_GETFD, 0) >= 0)
+		return -EBADF;
+	int rc = r->sys->dup3(oldfd, newfd, O_CLOEXEC);
+	if (rc < 0)
+		return -errno;
+	set_owned(r, newfd, 1);
+	return newfd;
 }
 
 static int real_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l)
@@ -718,4 +741,5 @@ const struct sd_ops sd_real_ops = {
 	.wake = real_wake,
 	.note = real_note,
 	.dup = real_dup,
+	.dup3 = real_dup3,
 };

@@ -168,6 +168,14 @@ static int parse_options(struct sd__sim *s, const char *text)
 			pf->hz = (int)n;
 		else if (!strcmp(kv, "fin_timeout") && !opt_num(v, 1, 1 << 20, &n))
 			pf->fin_timeout = (int)n;
+		else if (!strcmp(kv, "tcp_rmem_max") && !opt_num(v, 1, 1 << 30, &n))
+			pf->tcp_rmem_max = (int)n;
+		else if (!strcmp(kv, "tcp_peek_off") && !opt_num(v, 0, 1, &n))
+			pf->tcp_peek_off = (int)n;
+		else if (!strcmp(kv, "tw_reuse") && !opt_num(v, 0, 2, &n))
+			pf->tw_reuse = (int)n;
+		else if (!strcmp(kv, "tw_reuse_delay") && !opt_num(v, 1, 60000, &n))
+			pf->tw_reuse_delay = (int)n; /* the sysctl's own bounds, 1..60000 ms */
 		else if (!strcmp(kv, "notsent_lowat") && !opt_num(v, 1, INT_MAX, &n))
 			pf->notsent_lowat = (int)n;
 		else if (!strcmp(kv, "nofile") && !opt_num(v, 1, 1 << 24, &n))
@@ -327,6 +335,23 @@ static struct sd__sock *lookup(struct sd__sim *s, int fd)
 /* Why a socket call found no socket at fd. */
 static int bad_fd(struct sd__sim *s, int fd) { return sd__slot(s, fd) ? -ENOTSOCK : -EBADF; }
 
+/* Room in the descriptor table for at least n entries, doubling. 0 or -ENOMEM. */
+static int grow_fds(struct sd__sim *s, int n)
+{
+	int cap = s->nfds_cap ? s->nfds_cap : 64;
+	while (cap < n)
+		cap *= 2;
+	if (cap <= s->nfds_cap)
+		return 0;
+	struct sd__sock **f = realloc(s->fds, (size_t)cap * sizeof *f);
+	if (!f)
+		return -ENOMEM;
+	memset(f + s->nfds_cap, 0, (size_t)(cap - s->nfds_cap) * sizeof *f);
+	s->fds = f;
+	s->nfds_cap = cap;
+	return 0;
+}
+
 /* The lowest free descriptor, as Linux hands out; -EMFILE past the limit. */
 int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k)
 {
@@ -335,15 +360,8 @@ int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k)
 	int i = s->fd_hint;
 	while (i < s->nfds_cap && s->fds[i])
 		i++;
-	if (i >= s->nfds_cap) {
-		int cap = s->nfds_cap ? s->nfds_cap * 2 : 64;
-		struct sd__sock **f = realloc(s->fds, (size_t)cap * sizeof *f);
-		if (!f)
-			return -ENOMEM;
-		memset(f + s->nfds_cap, 0, (size_t)(cap - s->nfds_cap) * sizeof *f);
-		s->fds = f;
-		s->nfds_cap = cap;
-	}
+	if (i >= s->nfds_cap && grow_fds(s, i + 1) < 0)
+		return -ENOMEM;
 	s->fds[i] = k;
 	s->fd_hint = i + 1;
 	s->open_fds++;
@@ -621,14 +639,16 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
 	return rc;
 }
 
-/* TCP_INQ's control message after a recvmsg (tcp_recvmsg): the bytes still readable, 1 at
- * the end of the stream when none are (tcp_inq_hint). Cut short as put_cmsg() cuts it:
- * MSG_CTRUNC when `room` holds less than the message, nothing at all below a header. */
+/* TCP_INQ's control message after a recvmsg (tcp_recvmsg): tcp_inq_hint() is rcv_nxt -
+ * copied_seq, and the peer's FIN takes a sequence number: the bytes still readable plus 1 once
+ * the FIN came (which a read that reached it consumed: then 0, which SOCK_DONE makes 1 again).
+ * Either way, the bytes + 1 after the FIN; SIOCINQ takes the FIN off again (tcp_ioctl). Cut
+ * short as put_cmsg() cuts it: MSG_CTRUNC when `room` holds less than the message, nothing at
+ * all below a header. */
 static void put_inq(struct sd__sim *s, struct sd__sock *k, struct msghdr *m, size_t room)
 {
-	int inq = (int)sd__arrived(s, k);
-	if (!inq && k->done) /* SOCK_DONE */
-		inq = 1;
+	size_t left = sd__arrived(s, k);
+	int inq = left > INT_MAX - 1 ? INT_MAX : (int)left + (k->done != 0);
 	if (!m->msg_control || room < sizeof(struct cmsghdr)) {
 		m->msg_flags |= MSG_CTRUNC;
 		return;
@@ -711,7 +731,7 @@ static ssize_t sim_recvmsg(void *state, int fd, struct msghdr *m, int flags)
 	size_t room = m->msg_controllen;
 	m->msg_namelen = 0;
 	m->msg_controllen = 0;
-	m->msg_flags = 0;
+	m->msg_flags = flags & MSG_CMSG_CLOEXEC; /* ____sys_recvmsg() keeps it for the caller */
 	return do_recv(state, fd, m->msg_iov, (int)m->msg_iovlen, flags, m, room, "recvmsg");
 }
 
@@ -726,30 +746,36 @@ static int sim_shutdown(void *state, int fd, int how)
 	return rc;
 }
 
+/* Releases descriptor fd, which names k: what close does, and dup3 to a taken number. */
+static void drop_fd(struct sd__sim *s, int fd, struct sd__sock *k)
+{
+	fd_free(s, fd);
+	if (k->ep) {
+		if (--k->ndesc == 0)
+			k->fd = -1;
+		sd__epoll_unref(s, k);
+		return;
+	}
+	/* Linux drops a socket's epoll entries with its last descriptor (the open file): an
+	 * entry added through a duplicate closed since still reports */
+	if (--k->ndesc == 0) {
+		k->fd = -1;
+		sd__epoll_forget(s, k);
+	}
+	sd__sock_unref(s, k);
+	sd__wake_all(s);
+}
+
 static int sim_close(void *state, int fd)
 {
 	struct sd__sim *s = state;
 	struct sd__sock *k;
 	int rc = 0;
 	sd__enter(s);
-	if (!(k = sd__slot(s, fd))) {
+	if (!(k = sd__slot(s, fd)))
 		rc = -EBADF;
-	} else if (k->ep) {
-		fd_free(s, fd);
-		if (--k->ndesc == 0)
-			k->fd = -1;
-		sd__epoll_unref(s, k);
-	} else {
-		/* Linux drops a socket's epoll entries with its last descriptor (the open file):
-		 * an entry added through a duplicate closed since still reports */
-		fd_free(s, fd);
-		if (--k->ndesc == 0) {
-			k->fd = -1;
-			sd__epoll_forget(s, k);
-		}
-		sd__sock_unref(s, k);
-		sd__wake_all(s);
-	}
+	else
+		drop_fd(s, fd, k);
 	TRACE(s, rc, "close(%d)", fd);
 	return rc;
 }
@@ -767,6 +793,34 @@ static int sim_dup(void *state, int fd)
 	else if ((rc = sd__fd_alloc(s, k)) >= 0)
 		k->refs++, k->ndesc++;
 	TRACE(s, rc, "dup(%d)", fd);
+	return rc;
+}
+
+/* dup3(2), after ksys_dup3(): flags first, then the number's range (the descriptor limit; the
+ * sim's numbers start at fdbase, below it nothing is the sim's), then oldfd. A socket that
+ * newfd named closes there if that was its last descriptor. */
+static int sim_dup3(void *state, int oldfd, int newfd, int flags)
+{
+	struct sd__sim *s = state;
+	struct sd__sock *k, *old;
+	int rc = newfd, i = newfd < s->fdbase ? -1 : newfd - s->fdbase;
+	sd__enter(s);
+	if ((flags & ~O_CLOEXEC) || oldfd == newfd)
+		rc = -EINVAL;
+	else if (i < 0 || i >= s->nofile)
+		rc = -EBADF;
+	else if (!(k = sd__slot(s, oldfd)))
+		rc = -EBADF;
+	else if (i >= s->nfds_cap && grow_fds(s, i + 1) < 0)
+		rc = -ENOMEM;
+	else {
+		if ((old = s->fds[i]))
+			drop_fd(s, newfd, old);
+		s->fds[i] = k;
+		s->open_fds++;
+		k->refs++, k->ndesc++;
+	}
+	TRACE(s, rc, "dup3(%d, %d, %#x)", oldfd, newfd, (unsigned)flags);
 	return rc;
 }
 
@@ -863,7 +917,13 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			case SO_REUSEADDR: k->reuseaddr = iv != 0; break;
 			case SO_REUSEPORT: k->reuseport = iv != 0; break;
 			case SO_KEEPALIVE: k->keepalive = iv != 0; break;
-			case SO_PEEK_OFF: k->peek_off = iv; break; /* sk_set_peek_off: any value */
+			case SO_PEEK_OFF:
+				/* sk_set_peek_off takes any value; TCP has it from 6.10 */
+				if (s->prof.tcp_peek_off)
+					k->peek_off = iv;
+				else
+					rc = -EOPNOTSUPP;
+				break;
 			case SO_SNDBUF: {
 				unsigned u = (unsigned)iv > (unsigned)s->wmem_max
 						     ? (unsigned)s->wmem_max
@@ -955,7 +1015,12 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		case SO_REUSEADDR: iv = k->reuseaddr; break;
 		case SO_REUSEPORT: iv = k->reuseport; break;
 		case SO_KEEPALIVE: iv = k->keepalive; break;
-		case SO_PEEK_OFF: iv = k->peek_off; break;
+		case SO_PEEK_OFF:
+			if (s->prof.tcp_peek_off)
+				iv = k->peek_off;
+			else
+				rc = -EOPNOTSUPP; /* no set_peek_off in the ops (before 6.10) */
+			break;
 		case SO_SNDBUF: iv = k->sndbuf; break;
 		case SO_RCVBUF: iv = k->rcvbuf; break;
 		case SO_LINGER:
@@ -1190,6 +1255,7 @@ const struct sd_ops sd_sim_ops = {
 	.wake = sim_wake,
 	.note = sim_note,
 	.dup = sim_dup,
+	.dup3 = sim_dup3,
 };
 
 /* ---- sim-only API ----------------------------------------------------------------------- */

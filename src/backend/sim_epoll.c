@@ -144,10 +144,12 @@ static void arm(struct sd__sim *s, struct sd__epi *i, const struct epoll_event *
 	mark_seen(s, i);
 }
 
-static struct sd__epi *find(struct sd__epoll *e, int fd)
+/* ep_find(): an entry is keyed by the open file and the descriptor number together, so one
+ * that outlived its number's dup2 to another socket is not the new socket's. */
+static struct sd__epi *find(struct sd__epoll *e, int fd, const struct sd__sock *k)
 {
 	for (struct sd__epi *i = e->head; i; i = i->next)
-		if (i->fd == fd)
+		if (i->fd == fd && i->k == k)
 			return i;
 	return NULL;
 }
@@ -165,7 +167,7 @@ int sd__epoll_ctl(struct sd__sim *s, struct sd__sock *e, int op, int fd, struct 
 		if (op == EPOLL_CTL_MOD || (ev->events & ~(uint32_t)EP_EXCL_OK))
 			return -EINVAL;
 	}
-	struct sd__epi *i = find(e->ep, fd);
+	struct sd__epi *i = find(e->ep, fd, k);
 	switch (op) {
 	case EPOLL_CTL_ADD: {
 		if (i)

@@ -132,11 +132,15 @@ static void usage(FILE *f)
 static void print_profile(const char *name, const struct sd_sim_profile *p)
 {
 	printf("%-11s syn_retries=%d syn_linear_timeouts=%d hz=%d ports=%d-%d somaxconn=%d "
-	       "wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d notsent_lowat=%d\n"
-	       "            %s\n",
+	       "wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d\n",
 	       name, p->syn_retries, p->syn_linear_timeouts, p->hz, p->port_lo, p->port_hi,
-	       p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def, p->fin_timeout,
-	       p->notsent_lowat, p->source);
+	       p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def, p->fin_timeout);
+	/* a second line of fields, so the first stays as scripts read it */
+	printf("            tcp_rmem_max=%d tcp_peek_off=%d tw_reuse=%d tw_reuse_delay=%d "
+	       "notsent_lowat=%d\n"
+	       "            %s\n",
+	       p->tcp_rmem_max, p->tcp_peek_off, p->tw_reuse, p->tw_reuse_delay, p->notsent_lowat,
+	       p->source);
 }
 
 static int cmd_list(int argc, char **argv)
@@ -147,9 +151,9 @@ static int cmd_list(int argc, char **argv)
 			printf("usage: sockdrill list\n\nLists the backends registered in this "
 			       "build, one per line: name, then table version; then the sim's\n"
 			       "kernel profiles (sim option profile=NAME, 'sockdrill run --profile "
-			       "NAME'),\none per line: name, its tunables, its source. 'host' "
-			       "reads "
-			       "this machine's\n(its line comes last).\n");
+			       "NAME'),\nthree lines each: name and its tunables, more tunables, "
+			       "its "
+			       "source. 'host' reads this machine's\n(its lines come last).\n");
 			return SD_EXIT_OK;
 		}
 		return sd__usage_error("list", "unexpected argument '%s'", argv[i]);

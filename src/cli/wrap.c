@@ -320,7 +320,7 @@ static void print_file(const char *path, const char *prefix, int max_lines)
  * none (faults or seed NULL): one server takes one spec and one seed, so the files that state
  * one must agree. 0, or -1 with the message printed. */
 static int server_settings(const char *const runs[], struct sd_scenario *const scs[], int n,
-			   const char **faults, uint64_t *seed)
+			   const char **faults, struct sd_fault_spec *spec, uint64_t *seed)
 {
 	int from_f = -1, from_s = -1;
 	for (int i = 0; i < n; i++) {
@@ -341,8 +341,8 @@ static int server_settings(const char *const runs[], struct sd_scenario *const s
 				runs[first], runs[i], what, what);
 			return -1;
 		}
-		if (f && from_f < 0)
-			*faults = f, from_f = i;
+		if (f && from_f < 0) /* parsed when the file was loaded */
+			*faults = f, *spec = *sd_scenario_server_fault_spec(scs[i]), from_f = i;
 		if (has_s && from_s < 0)
 			*seed = s, from_s = i;
 	}
@@ -895,8 +895,8 @@ int sd__cmd_wrap(int argc, char **argv)
 				"wrap", "unknown option '%s' (try 'sockdrill wrap --help')", o);
 		}
 	}
-	struct sd_fault_spec spec;
-	if (sd_fault_parse(faults, &spec, err, sizeof err) < 0)
+	struct sd_fault_spec used; /* the spec the program gets: the --run files' when given */
+	if (sd_fault_parse(faults, &used, err, sizeof err) < 0)
 		return sd__usage_error("wrap", "%s", err);
 	if (optind >= argc)
 		return sd__usage_error("wrap",
@@ -973,7 +973,7 @@ int sd__cmd_wrap(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (server_settings(runs, scs, nruns, faults_given ? NULL : &faults,
+	if (server_settings(runs, scs, nruns, faults_given ? NULL : &faults, &used,
 			    seed_given ? NULL : &seed) < 0)
 		goto out;
 	char seedtxt[32], logabs[PATH_MAX], ldp[PATH_MAX * 3], asan[PATH_MAX] = "";
@@ -1018,11 +1018,6 @@ int sd__cmd_wrap(int argc, char **argv)
 	} else {
 		unsetenv("SOCKDRILL_LOG");
 		unsetenv("SOCKDRILL_LOG_MAX");
-	}
-	struct sd_fault_spec used; /* the spec the program gets: the --run files' when given */
-	if (sd_fault_parse(faults, &used, err, sizeof err) < 0) {
-		sd__usage_error("wrap", "%s", err);
-		goto out;
 	}
 	if (record) {
 		rc = sd__wrap_record(record, prog, cargv, port);

@@ -61,6 +61,41 @@ static int epoll_wait_call(struct sd_net *net, int ep, struct epoll_event *evs, 
 	}
 }
 
+/* recvmsg with a control buffer of a->control bytes (none when 0), aligned as CMSG_ macros
+ * want; msg_flags, msg_controllen and a TCP_CM_INQ message are kept in r. */
+static void recvmsg_call(struct sd_net *net, int fd, const struct sc_args *a, struct sc_res *r)
+{
+	union {
+		struct cmsghdr h;
+		unsigned char b[SC_MAX_CONTROL];
+	} ctl;
+	struct iovec v = {a->rbuf, a->rlen};
+	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+	if (a->control) {
+		memset(&ctl, 0, sizeof ctl);
+		m.msg_control = ctl.b;
+		m.msg_controllen = a->control;
+	}
+	/* (the buffer starts zeroed: MSG_TRUNC discards the bytes unread on Linux) */
+	r->data = a->rbuf;
+	r->v = sd_recvmsg(net, fd, &m, (int)a->n[2]);
+	r->dlen = r->v > 0 ? (size_t)r->v : 0;
+	if (r->dlen > a->rlen) /* MSG_TRUNC may count more than the buffer holds */
+		r->dlen = a->rlen;
+	if (r->v < 0)
+		return;
+	r->msg_flags = m.msg_flags;
+	r->controllen = (int64_t)m.msg_controllen;
+	if (!a->control)
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			memcpy(&r->inq, CMSG_DATA(c), sizeof r->inq);
+			r->has_inq = 1;
+		}
+}
+
 /* The calls added after the first set: addresses, ioctl, sendto, recvmsg, epoll. */
 static void exec_ext(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 		     struct sc_res *r)
@@ -92,17 +127,7 @@ static void exec_ext(struct sd_net *net, enum sc_call call, const struct sc_args
 		r->v = sd_sendmsg(net, fd, &m, (int)a->n[3]);
 		break;
 	}
-	case C_RECVMSG: {
-		struct iovec v = {a->rbuf, a->rlen};
-		struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
-		/* (the buffer starts zeroed: MSG_TRUNC discards the bytes unread on Linux) */
-		r->data = a->rbuf;
-		r->v = sd_recvmsg(net, fd, &m, (int)a->n[2]);
-		r->dlen = r->v > 0 ? (size_t)r->v : 0;
-		if (r->dlen > a->rlen) /* MSG_TRUNC may count more than the buffer holds */
-			r->dlen = a->rlen;
-		break;
-	}
+	case C_RECVMSG: recvmsg_call(net, fd, a, r); break;
 	case C_EPOLL_CREATE: r->v = sd_epoll_create(net, 0); break;
 	case C_EPOLL_CTL: {
 		/* the entry's data is the descriptor: epoll_wait's events name it */
@@ -244,6 +269,14 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 				       &l);
 		return rc < 0 ? rc : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 	}
+	if (!strcmp(n, "TCP_INFO")) {
+		/* the whole struct, of which a file reads the state (tcp_states.h numbering);
+		 * the other fields are timing and congestion facts the sim does not keep */
+		struct tcp_info ti;
+		socklen_t l = sizeof ti;
+		int rc = sd_getsockopt(net, fd, IPPROTO_TCP, TCP_INFO, &ti, &l);
+		return rc < 0 ? rc : l < 1 ? -EINVAL : ti.tcpi_state;
+	}
 	int i = int_opt_find(n);
 	if (i < 0)
 		return -ENOPROTOOPT;
@@ -333,6 +366,14 @@ void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 	/* milliseconds rounded down at both ends: floor(t0 + d) - floor(t0) >= floor(d), so a
 	 * lower bound the clock guarantees (a sleep, a timeout) holds for the difference too */
 	case C_DUP: r->v = net->ops->version < 5 ? -EOPNOTSUPP : sd_dup(net, fd); break;
+	case C_DUP2: r->v = sd_dup2(net, fd, (int)a->n[1]); break;
+	case C_DUP3:
+		r->v = net->ops->version < 6 ? -EOPNOTSUPP
+					     : sd_dup3(net, fd, (int)a->n[1], (int)a->n[2]);
+		break;
+	case C_CMSG:
+	case C_MSG_FLAGS:
+	case C_CTLLEN: r->v = a->n[3]; break; /* the runner's answer (resolve) */
 	case C_NOW: r->v = sd_now_ns(net) / 1000000; break;
 	case C_ELAPSED: r->v = sd_now_ns(net) / 1000000 - a->n[0]; break;
 	case C_REPLY_PORT: r->v = a->n[1]; break; /* read from what fd received, by resolve */

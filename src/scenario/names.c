@@ -1,7 +1,11 @@
 /* sockdrill scenarios: the names a scenario file uses for constants, options and poll flags. */
+#include <fcntl.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -9,14 +13,16 @@
 
 #include "sc_internal.h"
 
-/* Option names stand for these numbers until the runner maps them to (level, name). */
+/* Option names stand for these numbers until the runner maps them to (level, name).
+ * TCP_INFO is getsockopt's only: the state. */
 enum { OPT_BASE = 100000 };
-static const char *const opt_names[] = {
-	"SO_REUSEADDR", "SO_REUSEPORT",        "SO_KEEPALIVE",      "SO_SNDBUF",
-	"SO_RCVBUF",    "SO_LINGER",           "SO_RCVTIMEO",       "SO_SNDTIMEO",
-	"TCP_NODELAY",  "IPV6_V6ONLY",         "SO_TYPE",           "SO_ACCEPTCONN",
-	"TCP_INQ",      "SO_PEEK_OFF",         "SO_RCVLOWAT",       "TCP_USER_TIMEOUT",
-	"TCP_MAXSEG",   "IP_LOCAL_PORT_RANGE", "TCP_NOTSENT_LOWAT", "TCP_CORK"};
+static const char *const opt_names[] = {"SO_REUSEADDR",      "SO_REUSEPORT", "SO_KEEPALIVE",
+					"SO_SNDBUF",         "SO_RCVBUF",    "SO_LINGER",
+					"SO_RCVTIMEO",       "SO_SNDTIMEO",  "TCP_NODELAY",
+					"IPV6_V6ONLY",       "SO_TYPE",      "SO_ACCEPTCONN",
+					"TCP_INQ",           "SO_PEEK_OFF",  "SO_RCVLOWAT",
+					"TCP_USER_TIMEOUT",  "TCP_MAXSEG",   "IP_LOCAL_PORT_RANGE",
+					"TCP_NOTSENT_LOWAT", "TCP_INFO",     "TCP_CORK"};
 #define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
 
 static const struct {
@@ -33,6 +39,11 @@ static const struct {
 	{"MSG_OOB", MSG_OOB},
 	{"MSG_TRUNC", MSG_TRUNC},
 	{"MSG_EOR", MSG_EOR}, /* accepted; on a loopback stream the reader sees no boundary */
+	{"MSG_CTRUNC", MSG_CTRUNC},
+	{"MSG_CMSG_CLOEXEC", MSG_CMSG_CLOEXEC},
+	{"MSG_ERRQUEUE", MSG_ERRQUEUE},
+	{"O_CLOEXEC", O_CLOEXEC},
+	{"TCP_CM_INQ", TCP_INQ}, /* linux/tcp.h: TCP_CM_INQ is TCP_INQ */
 	{"MSG_MORE", MSG_MORE},
 	{"FIONREAD", FIONREAD},
 	{"SIOCINQ", SIOCINQ},
@@ -60,6 +71,37 @@ static const struct {
 	{"PRI", POLLPRI},
 };
 static const char *const poll_names[] = {"IN", "OUT", "ERR", "HUP", "RDHUP", "NVAL", "PRI"};
+
+/* What recvmsg may leave in msg_flags, in the order they are shown. */
+static const struct {
+	const char *name;
+	int bit;
+} msg_flags[] = {{"MSG_OOB", MSG_OOB},           {"MSG_CTRUNC", MSG_CTRUNC},
+		 {"MSG_TRUNC", MSG_TRUNC},       {"MSG_EOR", MSG_EOR},
+		 {"MSG_ERRQUEUE", MSG_ERRQUEUE}, {"MSG_CMSG_CLOEXEC", MSG_CMSG_CLOEXEC}};
+#define NMSGF (sizeof msg_flags / sizeof msg_flags[0])
+
+int sd__sc_is_msg_flag_name(const char *n)
+{
+	for (size_t i = 0; i < NMSGF; i++)
+		if (!strcmp(msg_flags[i].name, n))
+			return 1;
+	return 0;
+}
+
+void sd__sc_show_msg_flags(int64_t v, char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < NMSGF && o < size; i++)
+		if (v & msg_flags[i].bit) {
+			o += (size_t)snprintf(out + o, size - o, "%s%s", o ? "|" : "",
+					      msg_flags[i].name);
+			v &= ~(int64_t)msg_flags[i].bit;
+		}
+	if ((v || !o) && o < size)
+		snprintf(out + o, size - o, "%s%#llx", o ? "|" : "", (unsigned long long)v);
+}
 
 int sd__sc_option(int64_t v)
 {

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,10 +28,10 @@ static const struct {
 	int kinds[6];
 } calls[] = {
 	{"socket", C_SOCKET, 1, 2, {A_NUM, A_NUM}},
-	{"bind", C_BIND, 2, 2, {A_FD, A_ADDR}},
+	{"bind", C_BIND, 2, 3, {A_FD, A_ADDR, A_KW}},
 	{"listen", C_LISTEN, 2, 2, {A_FD, A_NUM}},
 	{"accept", C_ACCEPT, 1, 2, {A_FD, A_NUM}},
-	{"connect", C_CONNECT, 2, 2, {A_FD, A_ADDR}},
+	{"connect", C_CONNECT, 2, 3, {A_FD, A_ADDR, A_KW}},
 	{"send", C_SEND, 2, 5, {A_FD, A_DATA, A_NUM, A_KW, A_KW}},
 	{"recv", C_RECV, 2, 3, {A_FD, A_NUM, A_NUM}},
 	{"shutdown", C_SHUTDOWN, 2, 2, {A_FD, A_NUM}},
@@ -50,14 +51,19 @@ static const struct {
 	{"addr", C_ADDR, 1, 1, {A_FD}},
 	{"peer", C_PEER, 1, 1, {A_FD}},
 	{"ioctl", C_IOCTL, 2, 2, {A_FD, A_NUM}},
-	{"sendto", C_SENDTO, 3, 4, {A_FD, A_DATA, A_ADDR, A_NUM}},
-	{"recvmsg", C_RECVMSG, 2, 3, {A_FD, A_NUM, A_NUM}},
+	{"sendto", C_SENDTO, 3, 5, {A_FD, A_DATA, A_ADDR, A_NUM, A_KW}},
+	{"recvmsg", C_RECVMSG, 2, 4, {A_FD, A_NUM, A_NUM, A_KW}},
 	{"epoll_create", C_EPOLL_CREATE, 0, 0, {0}},
 	{"epoll_ctl", C_EPOLL_CTL, 3, 4, {A_FD, A_NUM, A_FD, A_NUM}},
 	{"epoll_wait", C_EPOLL_WAIT, 2, 3, {A_FD, A_NUM, A_NUM}},
 	{"now", C_NOW, 0, 0, {0}},
 	{"elapsed", C_ELAPSED, 1, 1, {A_NUM}},
 	{"dup", C_DUP, 1, 1, {A_FD}},
+	{"dup2", C_DUP2, 2, 2, {A_FD, A_FD}},
+	{"dup3", C_DUP3, 3, 3, {A_FD, A_FD, A_NUM}},
+	{"cmsg", C_CMSG, 2, 2, {A_FD, A_NUM}},
+	{"msg_flags", C_MSG_FLAGS, 1, 1, {A_FD}},
+	{"msg_controllen", C_CTLLEN, 1, 1, {A_FD}},
 };
 
 struct cur {
@@ -625,9 +631,15 @@ static int regex_expectation(struct cur *c, struct sc_expect *e)
 	}
 }
 
+/* A flag name an expectation of call may give: msg_flags' MSG_ names, poll's otherwise. */
+static int flag_name(enum sc_call call, const char *name)
+{
+	return call == C_MSG_FLAGS ? sd__sc_is_msg_flag_name(name) : sd__sc_is_poll_name(name);
+}
+
 /* After 'A|B': the name that follows '|' is one of the same list (errno or poll names), or
  * else the start of the next alternative ("ECONNRESET | eof"): 1 when it is. */
-static int same_list_after_bar(const struct cur *c, int errs)
+static int same_list_after_bar(const struct cur *c, int errs, enum sc_call call)
 {
 	const char *q = c->p + 1, *s;
 	char name[32];
@@ -639,7 +651,7 @@ static int same_list_after_bar(const struct cur *c, int errs)
 		return 0;
 	memcpy(name, s, (size_t)(q - s));
 	name[q - s] = 0;
-	return errs ? is_errno_name(name) : sd__sc_is_poll_name(name);
+	return errs ? is_errno_name(name) : flag_name(call, name);
 }
 
 /* '< N', '<= $X', '> N', '>= N', '!= N': a comparison of the result with a number or a
@@ -879,13 +891,15 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 		e->kind = E_PREFIX;
 		return string_interp(c, &e->str, &e->interp);
 	}
-	int errs = is_errno_name(name), polls = sd__sc_is_poll_name(name);
+	int errs = is_errno_name(name), polls = flag_name(call, name);
 	if (!errs && !polls)
 		return fail(c, s,
 			    "unknown expectation '%s' (an errno name such as ECONNREFUSED, "
-			    "poll flags, a number, a range, a comparison such as >= 1, even, "
+			    "%s, a number, a range, a comparison such as >= 1, even, "
 			    "odd, fd, a string or *)",
-			    name);
+			    name,
+			    call == C_MSG_FLAGS ? "msg_flags flags such as MSG_CTRUNC|MSG_EOR"
+						: "poll flags");
 	e->kind = errs ? E_ERRNOS : E_FLAGS;
 	for (;;) {
 		if (errs) {
@@ -898,19 +912,23 @@ static int alternative(struct cur *c, struct sc_expect *e, enum sc_call call, in
 			e->lo |= v;
 		}
 		ws(c);
-		if (c->p >= c->eol || *c->p != '|' || !same_list_after_bar(c, errs))
+		if (c->p >= c->eol || *c->p != '|' || !same_list_after_bar(c, errs, call))
 			break;
 		c->p++;
 		ws(c);
 		const char *ns = c->p;
 		if (ident(c, name, sizeof name, "a name after '|'") < 0)
 			return -1;
-		if (errs ? !is_errno_name(name) : !sd__sc_is_poll_name(name))
+		if (errs ? !is_errno_name(name) : !flag_name(call, name))
 			return fail(c, ns, "'%s' is not %s", name,
-				    errs ? "an errno name" : "a poll flag");
+				    errs                  ? "an errno name"
+				    : call == C_MSG_FLAGS ? "a msg_flags flag"
+							  : "a poll flag");
 	}
-	if (e->kind == E_FLAGS && is_call && call != C_POLL)
+	if (e->kind == E_FLAGS && is_call && call != C_POLL && call != C_MSG_FLAGS)
 		return fail(c, s, "poll flags are only an expectation for poll");
+	if (e->kind == E_FLAGS && call == C_MSG_FLAGS)
+		e->op = 1; /* shown as MSG_ names */
 	return 0;
 }
 
@@ -951,19 +969,49 @@ struct stmt {
 	uint32_t expect; /* 1 + index in sc->expects of the first alternative, 0 for none */
 };
 
-/* send's pace=MS or hold_last=MS ("ms" may follow the number): 1 parsed into v, 0 when the
- * text is no such keyword (nothing read), -1 with the error set. */
-static int send_keyword(struct cur *c, struct sc_value *v)
+/* The keywords a call takes after its positional arguments: send's pace=MS and hold_last=MS
+ * ("ms" may follow the number), recvmsg's control=BYTES, the address length len=N of bind,
+ * connect and sendto. */
+static const struct keyword {
+	const char *name;
+	int call, kind, ms;
+	int64_t max;
+} keywords[] = {{"pace", C_SEND, V_PACE, 1, SC_MAX_PACE_MS},
+		{"hold_last", C_SEND, V_HOLD, 1, SC_MAX_PAUSES},
+		{"control", C_RECVMSG, V_CONTROL, 0, SC_MAX_CONTROL},
+		{"len", C_BIND, V_ALEN, 0, (int64_t)sizeof(struct sockaddr_storage)},
+		{"len", C_CONNECT, V_ALEN, 0, (int64_t)sizeof(struct sockaddr_storage)},
+		{"len", C_SENDTO, V_ALEN, 0, (int64_t)sizeof(struct sockaddr_storage)}};
+
+static const char *keyword_name(int kind)
 {
-	static const struct {
-		const char *name;
-		int kind;
-		int64_t max;
-	} kw[] = {{"pace", V_PACE, SC_MAX_PACE_MS}, {"hold_last", V_HOLD, SC_MAX_PAUSES}};
-	for (size_t k = 0; k < sizeof kw / sizeof kw[0]; k++) {
-		size_t len = strlen(kw[k].name);
+	for (size_t k = 0; k < sizeof keywords / sizeof keywords[0]; k++)
+		if (keywords[k].kind == kind)
+			return keywords[k].name;
+	return "?";
+}
+
+/* "pace=MS or hold_last=MS": what a call's keywords are, for a message. */
+static void keyword_list(int call, char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = 0;
+	for (size_t k = 0; k < sizeof keywords / sizeof keywords[0] && o < size; k++)
+		if (keywords[k].call == call)
+			o += (size_t)snprintf(out + o, size - o, "%s%s=%s", o ? " or " : "",
+					      keywords[k].name, keywords[k].ms ? "MS" : "N");
+}
+
+/* One of the call's keywords: 1 parsed into v, 0 when the text is no such keyword (nothing
+ * read), -1 with the error set. */
+static int call_keyword(struct cur *c, int call, struct sc_value *v)
+{
+	for (size_t k = 0; k < sizeof keywords / sizeof keywords[0]; k++) {
+		const struct keyword *kw = &keywords[k];
+		size_t len = strlen(kw->name);
 		const char *q = c->p + len;
-		if ((size_t)(c->eol - c->p) <= len || strncmp(c->p, kw[k].name, len) || is_id(*q))
+		if (kw->call != call || (size_t)(c->eol - c->p) <= len ||
+		    strncmp(c->p, kw->name, len) || is_id(*q))
 			continue;
 		while (q < c->eol && (*q == ' ' || *q == '\t'))
 			q++;
@@ -972,18 +1020,19 @@ static int send_keyword(struct cur *c, struct sc_value *v)
 		c->p = q + 1;
 		ws(c);
 		const char *ns = c->p;
-		int64_t ms = 0;
+		int64_t n = 0;
 		int digits = 0;
 		while (c->p < c->eol && *c->p >= '0' && *c->p <= '9' && digits < 10)
-			ms = ms * 10 + (*c->p++ - '0'), digits++;
-		if (c->eol - c->p >= 2 && !strncmp(c->p, "ms", 2))
+			n = n * 10 + (*c->p++ - '0'), digits++;
+		if (kw->ms && c->eol - c->p >= 2 && !strncmp(c->p, "ms", 2))
 			c->p += 2;
-		if (!digits || (c->p < c->eol && is_id(*c->p)) || ms > kw[k].max)
-			return fail(c, ns, "%s takes milliseconds, 0..%lld: %s=10ms", kw[k].name,
-				    (long long)kw[k].max, kw[k].name);
+		if (!digits || (c->p < c->eol && is_id(*c->p)) || n > kw->max)
+			return fail(c, ns, "%s takes %s, 0..%lld: %s=%s", kw->name,
+				    kw->ms ? "milliseconds" : "a number of bytes",
+				    (long long)kw->max, kw->name, kw->ms ? "10ms" : "8");
 		memset(v, 0, sizeof *v);
-		v->kind = (uint8_t)kw[k].kind;
-		v->num = ms;
+		v->kind = (uint8_t)kw->kind;
+		v->num = n;
 		return 1;
 	}
 	return 0;
@@ -1033,15 +1082,14 @@ static int call_expr(struct cur *c, struct stmt *m)
 					    calls[i].max);
 			struct sc_value *v = &m->args[st->nargs];
 			int want = calls[i].kinds[st->nargs], kw = 0;
-			if (st->call == C_SEND && st->nargs >= 2 && c->p < c->eol &&
-			    is_id0(*c->p) && (kw = send_keyword(c, v)) != 0) {
+			if (st->nargs >= 2 && c->p < c->eol && is_id0(*c->p) &&
+			    (kw = call_keyword(c, st->call, v)) != 0) {
 				if (kw < 0)
 					return -1;
 				for (int k = 2; k < st->nargs; k++)
 					if (m->args[k].kind == v->kind)
 						return fail(c, as, "%s given twice",
-							    v->kind == V_PACE ? "pace"
-									      : "hold_last");
+							    keyword_name(v->kind));
 			} else if (want == A_ADDR && c->eol - c->p >= 9 &&
 				   !strncmp(c->p, "AF_UNSPEC", 9) &&
 				   (c->eol - c->p == 9 || !is_id(c->p[9]))) {
@@ -1104,9 +1152,11 @@ static int call_expr(struct cur *c, struct stmt *m)
 					"an address (ADDR:PORT or $A)",
 					"a string or pattern(N)",
 					"a socket option name",
-					"pace=MS or hold_last=MS"};
+					""};
+				char kws[64];
+				keyword_list(st->call, kws, sizeof kws);
 				return fail(c, as, "argument %d of %s must be %s", st->nargs, name,
-					    what[want]);
+					    want == A_KW ? kws : what[want]);
 			}
 			ws(c);
 			if (c->p < c->eol && *c->p == ',') {
@@ -1132,6 +1182,14 @@ static int call_expr(struct cur *c, struct stmt *m)
 			return fail(
 				c, s,
 				"null(N) sends nothing to pace: no pace= or hold_last= with it");
+	if (st->call == C_CMSG && (m->args[1].kind != V_NUM || m->args[1].num != TCP_INQ))
+		return fail(c, s, "cmsg takes TCP_CM_INQ: cmsg($S, TCP_CM_INQ)");
+	/* a number names the same descriptor on neither backend: only a bad one (-1) is safe */
+	if ((st->call == C_DUP2 || st->call == C_DUP3) && m->args[1].kind != V_VAR)
+		return fail(c, s,
+			    "%s's second descriptor is a variable: %s(A, B) makes B name A's "
+			    "socket (numbers differ between backends)",
+			    name, name);
 	if (st->call == C_ELAPSED && m->args[0].kind != V_VAR)
 		return fail(c, s, "elapsed takes the variable a now() step kept: elapsed($T)");
 	if (st->call == C_IOCTL && m->args[1].kind != V_NUM)
@@ -1275,30 +1333,32 @@ static int fraction(struct cur *c, double *out)
 	return 0;
 }
 
-/* A quoted fault spec into out (size bytes), checked: 0, or -1 with the error set. */
-static int spec_text(struct cur *c, const char *setting, char *out, size_t size)
+/* A quoted fault spec, parsed once here into *spec (the runner and the server take it typed)
+ * and, when text is not NULL, kept as text too: 0, or -1 with the error set. */
+static int spec_setting(struct cur *c, const char *setting, struct sd_fault_spec *spec, char *text)
 {
 	struct sc_span str;
-	struct sd_fault_spec spec;
-	char why[200];
+	char why[200], buf[sizeof c->sc->server_faults];
 	const char *vs = c->p;
 	if (c->p >= c->eol || *c->p != '"')
 		return fail(c, vs, "%s takes a quoted spec, e.g. \"short-read=1\"", setting);
 	if (string(c, &str) < 0)
 		return -1;
 	c->sc->nbytes -= str.len; /* only needed here */
-	if (str.len >= size || memchr(c->sc->bytes + str.off, 0, str.len))
+	if (str.len >= sizeof buf || memchr(c->sc->bytes + str.off, 0, str.len))
 		return fail(c, vs, "fault spec too long");
-	memcpy(out, c->sc->bytes + str.off, str.len);
-	out[str.len] = 0;
-	if (sd_fault_parse(out, &spec, why, sizeof why) < 0)
+	memcpy(buf, c->sc->bytes + str.off, str.len);
+	buf[str.len] = 0;
+	if (sd_fault_parse(buf, spec, why, sizeof why) < 0)
 		return fail(c, vs, "%s", why);
+	if (text)
+		memcpy(text, buf, str.len + 1);
 	return 0;
 }
 
 #define TUNABLE_NAMES                                                                              \
 	"hz, syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, "     \
-	"rmem-max, notsent-lowat"
+	"rmem-max, tcp-rmem-max, tcp-peek-off, tw-reuse, tw-reuse-delay, notsent-lowat"
 static int profile_setting(struct cur *c, struct sd_scenario *sc);
 
 static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_options *opt)
@@ -1336,10 +1396,10 @@ static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_opt
 		return 0;
 	}
 	if (!strcmp(name, "faults"))
-		return spec_text(c, "faults", sc->faults, sizeof sc->faults);
+		return spec_setting(c, "faults", &sc->faults, NULL);
 	if (!strcmp(name, "server-faults")) {
 		sc->has_server_faults = 1;
-		return spec_text(c, "server-faults", sc->server_faults, sizeof sc->server_faults);
+		return spec_setting(c, "server-faults", &sc->server_spec, sc->server_faults);
 	}
 	if (number(c, &v) < 0)
 		return -1;
@@ -1372,12 +1432,16 @@ const struct sc_tunable sc_tunables[] = {
 	TUNABLE("syn-retries", "syn_retries", syn_retries, 1, 127),
 	TUNABLE("syn-linear-timeouts", "syn_linear_timeouts", syn_linear_timeouts, 0, 127),
 	TUNABLE("fin-timeout", "fin_timeout", fin_timeout, 1, 1 << 20),
-	TUNABLE("notsent-lowat", "notsent_lowat", notsent_lowat, 1, INT32_MAX),
 	{"port-range", "ports", offsetof(struct sd_sim_profile, port_lo),
 	 offsetof(struct sd_sim_profile, port_hi), 1, 1, 65535},
 	TUNABLE("somaxconn", "somaxconn", somaxconn, 0, 1 << 30),
 	TUNABLE("wmem-max", "wmem_max", wmem_max, 2304, 1 << 30),
 	TUNABLE("rmem-max", "rmem_max", rmem_max, 2304, 1 << 30),
+	TUNABLE("tcp-rmem-max", "tcp_rmem_max", tcp_rmem_max, 1, 1 << 30),
+	TUNABLE("tcp-peek-off", "tcp_peek_off", tcp_peek_off, 0, 1),
+	TUNABLE("tw-reuse", "tw_reuse", tw_reuse, 0, 2),
+	TUNABLE("tw-reuse-delay", "tw_reuse_delay", tw_reuse_delay, 1, 60000),
+	TUNABLE("notsent-lowat", "notsent_lowat", notsent_lowat, 1, INT32_MAX),
 };
 const int sc_ntunables = (int)(sizeof sc_tunables / sizeof sc_tunables[0]);
 

@@ -185,6 +185,8 @@ struct run {
 	const struct sd_sc_options *opt;
 	struct tail *tails; /* only when the file reads reply_port() */
 	int ntails, captails;
+	struct msgrec *msgs; /* per descriptor: what its last recvmsg gave (cmsg, msg_flags) */
+	int nmsgs, capmsgs;
 	int max_time_s;  /* the whole run's bound */
 	double deadline; /* t0 + max_time_s, CLOCK_MONOTONIC seconds */
 	struct table vars;
@@ -486,6 +488,40 @@ int sd_scenario_reply_port(const unsigned char *r, size_t n)
 	return port;
 }
 
+/* What a descriptor's last recvmsg gave, for cmsg(), msg_flags() and msg_controllen(). */
+struct msgrec {
+	int fd, ok; /* ok: the recvmsg succeeded (a failed one leaves nothing to ask about) */
+	int flags, has_inq, inq;
+	int64_t controllen;
+};
+
+static struct msgrec *msg_of(struct run *R, int fd, int make)
+{
+	for (int i = 0; i < R->nmsgs; i++)
+		if (R->msgs[i].fd == fd)
+			return &R->msgs[i];
+	if (!make || grow((void **)&R->msgs, &R->capmsgs, R->nmsgs, sizeof *R->msgs) < 0)
+		return NULL;
+	struct msgrec *m = &R->msgs[R->nmsgs++];
+	memset(m, 0, sizeof *m);
+	m->fd = fd;
+	return m;
+}
+
+/* The answer to a query on fd's last recvmsg; -ENOMSG when there is none to give: no
+ * successful recvmsg on fd since it was opened, or (cmsg) no such control message in it. */
+static int64_t msg_answer(struct run *R, enum sc_call call, int fd)
+{
+	const struct msgrec *m = msg_of(R, fd, 0);
+	if (!m || !m->ok)
+		return -ENOMSG;
+	if (call == C_MSG_FLAGS)
+		return m->flags;
+	if (call == C_CTLLEN)
+		return m->controllen;
+	return m->has_inq ? m->inq : -ENOMSG;
+}
+
 /* The tail kept for fd; with make, a new empty one when there is none (NULL: no memory). */
 static struct tail *tail_of(struct run *R, int fd, int make)
 {
@@ -499,6 +535,15 @@ static struct tail *tail_of(struct run *R, int fd, int make)
 	return t;
 }
 
+/* Whether the run keeps fd among the descriptors it made already (dup2 onto one of them). */
+static int kept_fd(const struct run *R, int fd)
+{
+	for (int i = 0; i < R->nfds; i++)
+		if (R->fds[i] == fd)
+			return 1;
+	return 0;
+}
+
 /* After a call: the sockets made (real: shut down at the end to release blocked threads; on a
  * sim the caller keeps, those still open are closed at the end), and what each descriptor
  * received, for reply_port() (a new or closed descriptor starts empty). */
@@ -507,9 +552,23 @@ static void after_call(struct run *R, enum sc_call call, const struct sc_args *a
 {
 	struct tail *t;
 	if ((R->real || R->close_fds) &&
-	    (call == C_SOCKET || call == C_ACCEPT || call == C_EPOLL_CREATE || call == C_DUP) &&
-	    r->v >= 0 && grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
+	    (call == C_SOCKET || call == C_ACCEPT || call == C_EPOLL_CREATE || call == C_DUP ||
+	     call == C_DUP2 || call == C_DUP3) &&
+	    r->v >= 0 && !kept_fd(R, (int)r->v) &&
+	    grow((void **)&R->fds, &R->capfds, R->nfds, sizeof *R->fds) == 0)
 		R->fds[R->nfds++] = (int)r->v;
+	struct msgrec *m;
+	/* a descriptor that names another socket now, or none, has had no recvmsg */
+	int gone = call == C_CLOSE                                   ? (int)a->n[0]
+		   : (call == C_DUP2 || call == C_DUP3) && r->v >= 0 ? (int)r->v
+								     : -1;
+	if (gone >= 0 && (m = msg_of(R, gone, 0)))
+		m->ok = 0;
+	if (call == C_RECVMSG && (m = msg_of(R, (int)a->n[0], 1))) {
+		m->ok = r->v >= 0;
+		m->flags = r->msg_flags, m->controllen = r->controllen;
+		m->has_inq = r->has_inq, m->inq = r->inq;
+	}
 	for (int i = R->nfds - 1; R->close_fds && call == C_CLOSE && r->v == 0 && i >= 0; i--)
 		if (R->fds[i] == (int)a->n[0]) {
 			R->fds[i] = R->fds[--R->nfds];
@@ -517,8 +576,9 @@ static void after_call(struct run *R, enum sc_call call, const struct sc_args *a
 		}
 	if (!R->sc->uses_reply_port)
 		return;
-	if ((call == C_SOCKET || call == C_ACCEPT || call == C_DUP) && r->v >= 0 &&
-	    (t = tail_of(R, (int)r->v, 0)))
+	if ((call == C_SOCKET || call == C_ACCEPT || call == C_DUP || call == C_DUP2 ||
+	     call == C_DUP3) &&
+	    r->v >= 0 && (t = tail_of(R, (int)r->v, 0)))
 		t->n = 0;
 	if (call == C_CLOSE && (t = tail_of(R, (int)a->n[0], 0)))
 		t->n = 0;
@@ -630,6 +690,8 @@ static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, c
 			a->n[3] = 1; /* the value is an {ON, SECS} pair */
 			break;
 		case V_HOLD: a->hold_ms = v->num; break;
+		case V_CONTROL: a->control = (size_t)v->num; break;
+		case V_ALEN: a->alen = (socklen_t)v->num; break; /* after the address */
 		case V_NULL: /* send's data, recv's length: the buffer passed is NULL */
 			a->null_buf = 1;
 			if (st->call == C_SEND)
@@ -661,6 +723,8 @@ static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, c
 	}
 	if (st->call == C_REPLY_PORT)
 		a->n[1] = reply_port_of(R, (int)a->n[0]);
+	if (sc_msg_query(st->call))
+		a->n[3] = msg_answer(R, st->call, (int)a->n[0]);
 	if (st->call == C_SEND && (a->pace_ms > 0 || a->hold_ms > 0)) {
 		int64_t pauses = a->pace_ms * (int64_t)(a->dlen ? a->dlen - 1 : 0) +
 				 (a->hold_ms > 0 ? a->hold_ms : 0);
@@ -789,19 +853,26 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 					 : "");
 		return;
 	case C_GETSOCKOPT:
-		if (r->has_linger) {
+		/* a pair, or a number as any call's (a break here left both unwritten) */
+		if (r->has_linger)
 			snprintf(got, gl, "{%d, %d}", r->linger[0], r->linger[1]);
-			snprintf(norm, nl, "%s", got);
-			return;
-		}
-		break;
+		else
+			snprintf(got, gl, "%lld", (long long)r->v);
+		snprintf(norm, nl, "%s", got);
+		return;
 	case C_POLL:
 		sd__sc_show_flags(r->v, got, gl);
+		snprintf(norm, nl, "%s", got);
+		return;
+	case C_MSG_FLAGS:
+		sd__sc_show_msg_flags(r->v, got, gl);
 		snprintf(norm, nl, "%s", got);
 		return;
 	case C_SOCKET:
 	case C_ACCEPT:
 	case C_DUP:
+	case C_DUP2:
+	case C_DUP3:
 		snprintf(got, gl, "%lld", (long long)r->v);
 		snprintf(norm, nl, "fd");
 		return;
@@ -1044,7 +1115,12 @@ static void expected_one(const struct run *R, const struct sc_expect *e, char *o
 	case E_NUM: snprintf(out, size, "%lld", (long long)e->lo); break;
 	case E_RANGE: snprintf(out, size, "%lld..%lld", (long long)e->lo, (long long)e->hi); break;
 	case E_FD: snprintf(out, size, "a descriptor"); break;
-	case E_FLAGS: sd__sc_show_flags(e->lo, out, size); break;
+	case E_FLAGS:
+		if (e->op) /* msg_flags' */
+			sd__sc_show_msg_flags(e->lo, out, size);
+		else
+			sd__sc_show_flags(e->lo, out, size);
+		break;
 	case E_STR: show_bytes(R->sc->bytes + e->str.off, e->str.len, out, size); break;
 	case E_PATTERN:
 		if (e->op & CMP_VAR)
@@ -1561,6 +1637,11 @@ const char *sd_scenario_server_faults(const struct sd_scenario *sc)
 	return sc->has_server_faults ? sc->server_faults : NULL;
 }
 
+const struct sd_fault_spec *sd_scenario_server_fault_spec(const struct sd_scenario *sc)
+{
+	return sc->has_server_faults ? &sc->server_spec : NULL;
+}
+
 int sd_scenario_server_seed(const struct sd_scenario *sc, uint64_t *seed)
 {
 	if (sc->has_server_seed)
@@ -1591,14 +1672,10 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 	const struct sd_sc_options *opt = R->opt;
 	struct sd_sc_result *res = R->res;
 	/* Faults wrap the backend: the run talks to the wrapper, which forwards to it. */
-	const char *faults = opt && opt->faults ? opt->faults : sc->faults;
-	struct sd_fault_spec spec;
-	char why[200];
+	const struct sd_fault_spec *spec = opt && opt->faults ? opt->faults : &sc->faults;
 	int rc = 0;
-	if (sd_fault_parse(faults, &spec, why, sizeof why) < 0)
-		rc = -EINVAL;
-	else if (sd_fault_active(&spec))
-		rc = sd_fault_wrap(&R->net, R->backend, &spec, seed, opt ? opt->fault_log : NULL);
+	if (sd_fault_active(spec))
+		rc = sd_fault_wrap(&R->net, R->backend, spec, seed, opt ? opt->fault_log : NULL);
 	else
 		R->net = *R->backend;
 	if (rc < 0) {
@@ -1606,7 +1683,7 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 			sd_net_close(R->backend);
 		return rc;
 	}
-	R->wrapped = sd_fault_active(&spec);
+	R->wrapped = sd_fault_active(spec);
 	if (opt && opt->target_port > 0 && sc->sym_target >= 0) {
 		int64_t *slot = table_find(R, &R->vars, sc->sym_target, 0, 0, 1);
 		if (slot)
@@ -1697,6 +1774,7 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 	free(R->fds);
 	free(R->stuck);
 	free(R->tails);
+	free(R->msgs);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <sockdrill/fault.h>
 #include <sockdrill/scenario.h>
 #include <sockdrill/sockdrill.h>
 
@@ -26,6 +27,7 @@
 #define SC_MAX_ALTS     8        /* alternatives of one expectation ('"x" | eof | ECONNRESET') */
 #define SC_MAX_PACE_MS  10000    /* send(..., pace=MS): the pause after each byte */
 #define SC_MAX_PAUSES   600000   /* a paced send's pauses in all, ms (the largest timeout) */
+#define SC_MAX_CONTROL  4096     /* recvmsg(..., control=BYTES): the control buffer */
 #define SC_MAX_EVENTS   64       /* epoll_wait: events asked for at once, and pairs in {...} */
 
 /* In a string that names variables ("GET ${X}\n"), bytes are a template: this byte followed
@@ -66,7 +68,18 @@ enum sc_call {
 	C_NOW,          /* now(): the backend's clock in ms (virtual on sim, monotonic on real) */
 	C_ELAPSED,      /* elapsed($T): ms since the now() that T kept, on the same clock */
 	C_DUP,          /* dup(fd): another descriptor for the same socket */
+	C_DUP2,         /* dup2(A, B): B names A's socket (B's old one closes with its last) */
+	C_DUP3,         /* dup3(A, B, FLAGS): as dup2, FLAGS 0 or O_CLOEXEC; A == B is EINVAL */
+	C_CMSG,         /* cmsg(fd, TCP_CM_INQ): that control message of fd's last recvmsg */
+	C_MSG_FLAGS,    /* msg_flags(fd): msg_flags of fd's last recvmsg */
+	C_CTLLEN,       /* msg_controllen(fd): the control bytes fd's last recvmsg gave */
 };
+
+/* The queries on a descriptor's last recvmsg: the runner answers them from what it kept. */
+static inline int sc_msg_query(int call)
+{
+	return call == C_CMSG || call == C_MSG_FLAGS || call == C_CTLLEN;
+}
 
 /* The calls whose result carries an address (its text kept by a variable that takes it). */
 static inline int sc_gives_addr(int call) { return call == C_ADDR || call == C_PEER; }
@@ -95,7 +108,21 @@ struct sc_span {
 /* V_PACE, V_HOLD: send's pace=MS and hold_last=MS, in num; V_LINGER: setsockopt's {ON, SECS}
  * for SO_LINGER, num = ON << 32 | SECS */
 /* V_NULL: null(N), a NULL buffer of N bytes for send's data or recv's length (EFAULT). */
-enum sc_vkind { V_NUM, V_VAR, V_ADDR, V_STR, V_PATTERN, V_PACE, V_HOLD, V_LINGER, V_NULL };
+/* V_CONTROL: recvmsg's control=BYTES, the control buffer's size, in num. V_ALEN: bind's, connect's
+ * and sendto's len=N, the address length passed instead of the address's own, in num. */
+enum sc_vkind {
+	V_NUM,
+	V_VAR,
+	V_ADDR,
+	V_STR,
+	V_PATTERN,
+	V_PACE,
+	V_HOLD,
+	V_LINGER,
+	V_NULL,
+	V_CONTROL,
+	V_ALEN
+};
 
 struct sc_value {
 	union {
@@ -233,9 +260,12 @@ struct sd_scenario {
 	} reqs[SC_MAX_REQUIRES];
 	int nreqs;
 	int unprivileged, unprivileged_line; /* 'set unprivileged' */
-	char faults[256]; /* 'set faults "SPEC"' */
+	struct sd_fault_spec faults; /* 'set faults "SPEC"', parsed (all zero: none) */
 	/* 'set server-faults "SPEC"' and 'set server-seed N': for the server under test that
-	 * sockdrill starts (run --inproc, wrap --run), not for the file's own calls */
+	 * sockdrill starts (run --inproc, wrap --run), not for the file's own calls. The spec
+	 * parsed, and its text for a server in another process (wrap passes it on in the
+	 * environment). */
+	struct sd_fault_spec server_spec;
 	char server_faults[256];
 	int has_server_faults, has_server_seed;
 	uint64_t server_seed;
@@ -292,6 +322,7 @@ struct sc_args {
 	unsigned char *sbuf;      /* a string naming variables, filled in (owned likewise) */
 	int64_t pace_ms, hold_ms; /* send: pace=MS (0: none), hold_last=MS (-1: none) */
 	int null_buf;             /* null(N): the call gets a NULL buffer (the kernel: EFAULT) */
+	size_t control;           /* recvmsg: the control buffer's size (0: none) */
 };
 
 struct sc_res {
@@ -303,6 +334,9 @@ struct sc_res {
 	struct sockaddr_storage addr; /* addr, peer: the address (data its text) */
 	socklen_t alen;
 	int linger[2], has_linger; /* getsockopt(SO_LINGER): {l_onoff, l_linger} */
+	/* recvmsg: msg_flags, msg_controllen, and the TCP_CM_INQ control message if one came */
+	int msg_flags, has_inq, inq;
+	int64_t controllen;
 };
 
 /* calls.c: runs a step's call on net (the run's, a fault wrapper maybe) into r. */
@@ -324,11 +358,14 @@ int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *e
 void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct sc_res *r);
 /* Poll or epoll flags as "IN|OUT|RDHUP". */
 void sd__sc_show_flags(int64_t v, char *out, size_t size);
+/* recvmsg's msg_flags as "MSG_CTRUNC|MSG_TRUNC". */
+void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
 
 /* names.c: the value a name stands for (flags, constants, an option's number): 0, or -1 when
  * the name is unknown; whether a name is a poll flag. */
 int sd__sc_lookup_const(const char *name, int64_t *out);
 int sd__sc_is_poll_name(const char *name);
+int sd__sc_is_msg_flag_name(const char *name); /* a flag msg_flags can hold (MSG_CTRUNC...) */
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
 int sd__sc_option_u32(int opt); /* its value is a u32 (0..4294967295) */

@@ -51,7 +51,8 @@ def required_variant(path):
 
 
 TUNABLES = ("hz", "syn-retries", "syn-linear-timeouts", "fin-timeout", "port-range",
-            "somaxconn", "wmem-max", "rmem-max")
+            "somaxconn", "wmem-max", "rmem-max", "tcp-rmem-max", "tcp-peek-off", "tw-reuse",
+            "tw-reuse-delay")
 
 
 def required_tunables(path):
@@ -95,11 +96,21 @@ def host_tunables():
     def core(name):
         return int(pathlib.Path("/proc/sys/net/core", name).read_text())
     ports = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    rmem = pathlib.Path("/proc/sys/net/ipv4/tcp_rmem").read_text().split()
+    # TCP answers SO_PEEK_OFF from Linux 6.10 on: asked of a socket, not of the version
+    with socket.socket() as s:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, 42, 0)  # SO_PEEK_OFF
+            peek_off = 1
+        except OSError:
+            peek_off = 0
     return {"hz": round(1e6 / (sec * 1e6 + usec)), "syn-retries": sysctl("tcp_syn_retries"),
             "syn-linear-timeouts": sysctl("tcp_syn_linear_timeouts", 0),
             "fin-timeout": sysctl("tcp_fin_timeout"), "port-range": "-".join(ports),
             "somaxconn": core("somaxconn"), "wmem-max": core("wmem_max"),
-            "rmem-max": core("rmem_max"),
+            "rmem-max": core("rmem_max"), "tcp-rmem-max": int(rmem[2]),
+            "tcp-peek-off": peek_off, "tw-reuse": sysctl("tcp_tw_reuse"),
+            "tw-reuse-delay": sysctl("tcp_tw_reuse_delay", 1000),
             # a u32 whose values from INT_MAX up (UINT_MAX by default) all mean no mark
             "notsent-lowat": min(sysctl("tcp_notsent_lowat", 2**32 - 1), 2**31 - 1)}
 
@@ -231,6 +242,18 @@ c: C = socket(inet) -> fd
 c: connect(C, 127.0.0.1:$P) -> 0
 s: S = accept(L) -> fd
 """
+
+
+def assert_malformed(sockdrill, path, content, line, col, message):
+    """A scenario file holding `content` is refused by `run` (exit 2) with one message, at
+    path:line:col, that says `message`."""
+    path.write_text(content)
+    r = sockdrill("run", str(path), timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"{path}:{line}:{col}: "), lines[0]
+    assert message in lines[0]
 
 
 @pytest.fixture(scope="session")

@@ -61,10 +61,17 @@ def test_list_names_the_sim_profiles(sockdrill):
     assert ("linux-6.1", "6", "0", "250") in profiles
     # this machine's comes last, as read here (tests/py/conftest.py reads it apart)
     host = re.findall(r"^host +syn_retries=(\d+) syn_linear_timeouts=(\d+) hz=(\d+) .* "
-                      r"fin_timeout=(\d+) notsent_lowat=(\d+)$", r.stdout, re.M)
+                      r"fin_timeout=(\d+)$", r.stdout, re.M)
     t = host_tunables()
     assert host == [tuple(str(t[k]) for k in ("syn-retries", "syn-linear-timeouts", "hz",
-                                               "fin-timeout", "notsent-lowat"))], r.stdout
+                                               "fin-timeout"))], r.stdout
+    # each profile's second line: the tunables added later, in the order of the profiles
+    more = re.findall(r"^ +tcp_rmem_max=(\d+) tcp_peek_off=(\d) tw_reuse=(\d) "
+                      r"tw_reuse_delay=(\d+) notsent_lowat=(\d+)$", r.stdout, re.M)
+    assert more[0] == ("33554432", "1", "2", "1000", "2147483647")  # linux-6.18
+    assert ("6291456", "0", "2", "1000", "2147483647") in more  # linux-6.1: no TCP SO_PEEK_OFF
+    assert more[-1] == tuple(str(t[k]) for k in ("tcp-rmem-max", "tcp-peek-off", "tw-reuse",
+                                                  "tw-reuse-delay", "notsent-lowat")), r.stdout
 
 
 def parse_demo(out):

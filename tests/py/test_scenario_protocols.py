@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import SERVER_PRELUDE
+from conftest import SERVER_PRELUDE, assert_malformed
 
 SERVER = SERVER_PRELUDE
 HEAD = SERVER.count("\n")
@@ -122,14 +122,7 @@ BAD = [
 @pytest.mark.parametrize("name, content, line, col, message", BAD, ids=[b[0] for b in BAD])
 def test_malformed_step_exits_2_with_its_position(sockdrill, tmp_path, name, content, line, col,
                                                   message):
-    path = tmp_path / f"{name}.sd"
-    path.write_text(content)
-    r = sockdrill("run", str(path), timeout=30)
-    assert r.returncode == 2, r.stdout + r.stderr
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith(f"{path}:{line}:{col}: "), lines[0]
-    assert message in lines[0]
+    assert_malformed(sockdrill, tmp_path / f"{name}.sd", content, line, col, message)
 
 
 HELD = """\

@@ -739,6 +739,30 @@ static void same_seed_same_faults(void **state)
 	assert_non_null(strstr(logs[0], "-4")); /* some EINTR happened */
 }
 
+/* dup3 through the wrapper: the number it gives continues the connection it now names (the
+ * same ordinal, the next call), as a dup's copy does. */
+static void dup3_continues_the_connection(void **state)
+{
+	struct sd_net *net = *state;
+	struct wrapped x;
+	int l, c, s;
+	char buf[8];
+	wrap(net, "short-write=1", 5, &x);
+	pair(&x.w, &l, &c, &s);
+	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 1);
+	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), 1);
+	int t = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0);
+	assert_true(t >= 0);
+	assert_int_equal(sd_dup3(&x.w, c, t, 0), t);
+	assert_int_equal(sd_dup3(&x.w, c, c, 0), -EINVAL);
+	assert_int_equal(sd_send(&x.w, t, "ef", 2, 0), 1);
+	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 3);
+	fflush(x.f);
+	assert_non_null(strstr(x.log, "\"conn\":\"c1\",\"call\":3,\"op\":\"send\""));
+	unwrap(&x);
+	sd_close(net, t), sd_close(net, s), sd_close(net, c), sd_close(net, l);
+}
+
 /* A copy of a descriptor made outside the wrapper (sd_fault_dup) continues its connection:
  * the same ordinal and call count. Log times count from when the wrapper was made. */
 static void copy_continues_the_connection(void **state)
@@ -1466,6 +1490,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(peeked_bytes_are_read_whole),
 	T(same_seed_same_faults),
 	T(copy_continues_the_connection),
+	T(dup3_continues_the_connection),
 	T(adopted_sockets_continue_the_numbering),
 	T(identity_carries_a_connection_to_another_wrapper),
 	T(nonblocking_short_reads_leave_the_socket_ready),

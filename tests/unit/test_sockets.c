@@ -1,6 +1,7 @@
 /* Socket behaviour every backend must show, one test body per behaviour. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1069,6 +1070,66 @@ static void epoll_entry_dropped_on_close(void **state)
 	sd_close(net, t), sd_close(net, ep), sd_close(net, c), sd_close(net, l);
 }
 
+/* dup3 and dup2 as ksys_dup3() and dup2(): argument checks first; newfd then names oldfd's
+ * socket, and the socket newfd named closes with its last descriptor (the peer reads EOF). */
+static void dup3_replaces_newfd(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s;
+	char b[8];
+	pair(net, AF_INET, &l, &c, &s);
+	int x = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_true(x >= 0);
+	assert_int_equal(sd_dup3(net, s, s, 0), -EINVAL);
+	assert_int_equal(sd_dup3(net, s, x, O_NONBLOCK), -EINVAL);
+	assert_int_equal(sd_dup3(net, -1, x, 0), -EBADF);
+	assert_int_equal(sd_dup3(net, s, -1, 0), -EBADF);
+	assert_int_equal(sd_dup3(net, s, INT_MAX, 0), -EBADF);
+	assert_int_equal(sd_dup3(net, s, INT_MIN, 0), -EBADF);
+	assert_int_equal(sd_dup2(net, s, s), s);
+	assert_int_equal(sd_dup2(net, -1, -1), -EBADF);
+	assert_int_equal(sd_dup3(net, s, x, O_CLOEXEC), x);
+	send_all(net, c, "ab", 2);
+	wait_for(net, x, POLLIN);
+	assert_int_equal(sd_recv(net, x, b, sizeof b, 0), 2);
+	assert_int_equal(sd_close(net, s), 0); /* x still holds the connection */
+	struct pollfd p = {.fd = c, .events = POLLIN};
+	assert_int_equal(sd_poll(net, &p, 1, 0), 0);
+	assert_int_equal(sd_dup2(net, l, x), x); /* its last descriptor: the connection ends */
+	assert_int_equal(sd_recv(net, c, b, sizeof b, 0), 0);
+	int y = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_listen(net, x, 4), 0); /* x is the listener now */
+	assert_int_equal(sd_close(net, l), 0);
+	assert_int_equal(sd_close(net, x), 0);
+	assert_int_equal(sd_close(net, x), -EBADF);
+	/* onto a number nothing holds */
+	assert_int_equal(sd_dup2(net, y, x), x);
+	assert_int_equal(sd_close(net, x), 0);
+	sd_close(net, y), sd_close(net, c);
+}
+
+/* An epoll entry is keyed by (socket, number): after dup2 gives the number to another socket
+ * while a duplicate keeps the old one open, the number can be added again for the new one. */
+static void epoll_key_is_socket_and_number(void **state)
+{
+	struct sd_net *net = *state;
+	int l, c, s, ep = sd_epoll_create(net, 0);
+	struct epoll_event out[4];
+	pair(net, AF_INET, &l, &c, &s);
+	int keep = sd_dup(net, s), t = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	ep_add(net, ep, s, EPOLLIN);
+	assert_int_equal(sd_dup2(net, t, s), s); /* s names t's socket; keep the old one */
+	ep_add(net, ep, s, EPOLLIN);             /* a new entry, not EEXIST */
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, s, NULL), 0);
+	assert_int_equal(sd_epoll_ctl(net, ep, EPOLL_CTL_DEL, s, NULL), -ENOENT);
+	/* the old entry still reports for the connection, under the number it was added with */
+	send_all(net, c, "a", 1);
+	assert_int_equal(sd_epoll_wait(net, ep, out, 4, EP_WAIT_MS), 1);
+	assert_int_equal(out[0].data.fd, s);
+	sd_close(net, keep), sd_close(net, s), sd_close(net, t);
+	sd_close(net, ep), sd_close(net, c), sd_close(net, l);
+}
+
 /* The epoll descriptor itself is readable in poll() while an entry is ready. */
 static void epoll_fd_in_poll(void **state)
 {
@@ -1331,6 +1392,8 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(foreign_fds_untouched),
 	T(unsupported_socket_types),
 	T(dup_shares_until_last_close),
+	T(dup3_replaces_newfd),
+	T(epoll_key_is_socket_and_number),
 	T(poll_readiness),
 	T(time_wait_needs_reuseaddr),
 	T(reuseport_shares_a_port),
