@@ -685,22 +685,20 @@ static int replay(const struct sd_fuzz_server *srv, const char *path)
 	struct sd_sc_options opt;
 	struct sd_scenario *sc;
 	struct sd_sc_result res;
-	struct sd_fault_spec spec;
+	static const struct sd_fault_spec none; /* a file without 'set server-faults' */
 	char err[600], opts[512];
 	const char *tr = getenv("SOCKDRILL_TRACE"), *out = getenv("SOCKDRILL_SCENARIO_RESULT");
 	replay_options(srv, &opt);
 	if (sd_scenario_load_opt(path, &opt, &sc, err, sizeof err) < 0)
 		sd__harness_error("SOCKDRILL_SCENARIO: %s", err);
-	const char *faults = sd_scenario_server_faults(sc);
+	const struct sd_fault_spec *spec = sd_scenario_server_fault_spec(sc);
 	uint64_t seed = sd_scenario_seed(sc, &opt), fault_seed = seed;
 	sd_scenario_server_seed(sc, &fault_seed);
-	if (sd_fault_parse(faults, &spec, err, sizeof err) < 0) /* the parser checked it */
-		sd__harness_error("SOCKDRILL_SCENARIO: %s: %s", path, err);
 	sd_scenario_sim_options(sc, &opt, opts, sizeof opts);
 	unsigned off = oracles_off(srv);
 	if (W.live)
 		close_world(srv); /* a persistent server of an earlier input */
-	open_world(srv, seed, opts, &spec, fault_seed, tr && *tr && *tr != '0' ? stderr : NULL);
+	open_world(srv, seed, opts, spec ? spec : &none, fault_seed, tr && *tr && *tr != '0' ? stderr : NULL);
 	sd_sim_set_time_limit(&W.sim, sd_now_ns(&W.sim) + CLIENT_LIMIT_NS);
 	if (sd_scenario_run_on(sc, &W.sim, &opt, &res) < 0)
 		sd__harness_error("SOCKDRILL_SCENARIO: %s: cannot run its steps", path);

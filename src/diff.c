@@ -452,7 +452,7 @@ static void epoll_step(struct run *r, const struct sd_diff_op *o, struct sd_diff
 
 /* TCP_INFO's state as compared. Documented difference (docs/sim-vs-linux.md): Linux's peer
  * delays the ACK of a FIN (up to 40 ms), the sim's comes at once, so FIN_WAIT1 and FIN_WAIT2
- * are one outcome. */
+ * are one outcome (teardown/fin_ack_delayed.sd shows it). */
 static const char *state_name(int st)
 {
 	static const char *const names[] = {"0",           "ESTABLISHED", "SYN_SENT",  "SYN_RECV",

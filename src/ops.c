@@ -194,17 +194,22 @@ const struct sd_ops *sd_find(const char *name)
 	return NULL;
 }
 
+/* The name is looked up and the table added under one hold of the lock: two threads
+ * registering the same name must not both find it free. */
 int sd_register(const struct sd_ops *ops)
 {
 	int rc = 0;
 	if (!ops || !sd__ops_complete(ops))
 		return -EINVAL;
-	if (sd_find(ops->name))
-		return -EEXIST;
 	pthread_mutex_lock(&registry_lock);
-	if (nextra == SD__MAX_EXTRA)
+	for (size_t i = 0; i < NBUILTIN + nextra && rc == 0; i++) {
+		const struct sd_ops *o = i < NBUILTIN ? builtin[i] : extra[i - NBUILTIN];
+		if (strcmp(o->name, ops->name) == 0)
+			rc = -EEXIST;
+	}
+	if (rc == 0 && nextra == SD__MAX_EXTRA)
 		rc = -ENOSPC;
-	else
+	else if (rc == 0)
 		extra[nextra++] = ops;
 	pthread_mutex_unlock(&registry_lock);
 	return rc;

@@ -12,46 +12,57 @@
 extern "C" {
 #endif
 
+/* The list below is laid out by hand: the formatter would reflow its columns. */
+/* clang-format off */
 /*
  * A spec is "NAME[=VALUE],..." (docs/faults.md):
- *   short-read[=N]    each read-side call moves a seeded 1..N bytes (default 1)
- *   short-write[=N]   each write-side call moves a seeded 1..N bytes (default 1)
- *   eintr[=P]         a blocking call fails with EINTR before doing anything (default 0.1)
- *   eagain[=P]        a call on a non-blocking socket fails with EAGAIN (default 0.1)
- *   reset[=P]         a read or write resets the connection: ECONNRESET here, RST to the peer
- *   accept-fail[=P]   accept fails with EMFILE, ECONNABORTED or ENFILE (the connection stays
- *                     queued)
- *   connect-fail[=P]  connect fails with ECONNREFUSED or ETIMEDOUT
- *   delay[=MS]        each call waits MS milliseconds first (default 10)
- *   scope=all|accepted|connected   which sockets get faults (default all)
- *   level-triggered   the program waits level-triggered (poll, select, epoll without EPOLLET):
- *                     short reads and writes and EAGAIN on non-blocking sockets even where the
- *                     net below cannot make their readiness new (see sd_fault_wrap)
- *   epipe[=P]         a write fails with EPIPE (SIGPIPE under the preload without
- *                     MSG_NOSIGNAL): the connection is dead, the peer gets an RST
- *   etimedout[=P]     a read fails with ETIMEDOUT: the connection is dead as after `reset`
- *   enobufs[=P], enomem[=P]   a write fails with ENOBUFS or ENOMEM; nothing else changes
- *   emfile[=P], enfile[=P]    socket, accept or epoll_create fails with EMFILE or ENFILE
- *                     (accept: the connection stays queued)
- *   eai-again[=P], eai-noname[=P]   getaddrinfo fails with EAI_AGAIN or EAI_NONAME
- *   latency=MS[~J]    each read and write waits MS milliseconds, give or take a seeded J
- *   bandwidth=KBPS    each read or write of n bytes waits n / KBPS ms afterwards (1 KB: 1000 B)
- *   slice=N[~V]       a write goes out in pieces of N bytes, give or take a seeded V, 1 ms
- *                     apart; the program sees the whole write
- *   limit-data=N      after N bytes in all on a connection it is shut both ways: the peer
- *                     gets a FIN, the program reads the end of the stream and writes EPIPE
- *   slow-close=MS     close and shutdown wait MS milliseconds first
- *   timeout=MS        the connection stops answering at its first read or write aimed at:
- *                     that call waits MS, then fails ETIMEDOUT; the connection is dead
- * A probability defaults to 0.1 when no value is given; 0 turns the fault off.
+ *   short-read[=N]     each read-side call moves a seeded 1..N bytes (default 1)
+ *   short-write[=N]    each write-side call moves a seeded 1..N bytes (default 1)
+ *   eintr[=P]          a blocking call fails with EINTR before doing anything
+ *   eagain[=P]         a call on a non-blocking socket fails with EAGAIN
+ *   reset[=P]          a read or write resets the connection: ECONNRESET here, RST to the peer
+ *   accept-fail[=P]    accept fails with EMFILE, ECONNABORTED or ENFILE; the connection
+ *                      stays queued
+ *   connect-fail[=P]   connect fails with ECONNREFUSED or ETIMEDOUT
+ *   delay[=MS]         each call waits MS milliseconds first (default 10)
+ *   scope=all|accepted|connected
+ *                      which sockets get faults (default all)
+ *   level-triggered    the program waits level-triggered (poll, select, epoll without
+ *                      EPOLLET): short reads and writes and EAGAIN on non-blocking sockets
+ *                      even where the net below cannot make their readiness new (see
+ *                      sd_fault_wrap)
+ *   epipe[=P]          a write fails with EPIPE (SIGPIPE under the preload without
+ *                      MSG_NOSIGNAL): the connection is dead, the peer gets an RST
+ *   etimedout[=P]      a read fails with ETIMEDOUT: the connection is dead as after `reset`
+ *   enobufs[=P]        a write fails with ENOBUFS; nothing else changes
+ *   enomem[=P]         a write fails with ENOMEM; nothing else changes
+ *   emfile[=P]         socket, accept or epoll_create fails with EMFILE (accept: the
+ *                      connection stays queued)
+ *   enfile[=P]         the same with ENFILE
+ *   eai-again[=P]      getaddrinfo fails with EAI_AGAIN
+ *   eai-noname[=P]     getaddrinfo fails with EAI_NONAME
+ *   latency=MS[~J]     each read and write waits MS milliseconds, give or take a seeded J
+ *   bandwidth=KBPS     each read or write of n bytes waits n / KBPS ms afterwards
+ *                      (1 KB: 1000 B)
+ *   slice=N[~V]        a write goes out in pieces of N bytes, give or take a seeded V, 1 ms
+ *                      apart; the program sees the whole write
+ *   limit-data=N       after N bytes in all on a connection it is shut both ways: the peer
+ *                      gets a FIN, the program reads the end of the stream and writes EPIPE
+ *   slow-close=MS      close and shutdown wait MS milliseconds first
+ *   timeout=MS         the connection stops answering at its first read or write aimed at:
+ *                      that call waits MS, then fails ETIMEDOUT; the connection is dead
+ * A probability (P) defaults to 0.1 when no value is given; 0 turns the fault off.
+ *
  * Each fault may be aimed with "@KEY=VALUE" parts after it (docs/faults.md, "Targets"):
- *   @conn=a2          only that connection (a: accepted, c: connecting, l: listener)
- *   @after=N          only calls after the connection's Nth (calls N+1, N+2, ...)
- *   @for=M            only M calls (after @after's): for=1 is transient, no @for persistent
- *   @op=read|write|accept|connect|socket|close|epoll|resolve   only those kinds of call
- *   @window=FROM-TO   only from FROM until TO since the start (e.g. 100ms-2s; virtual on sim)
+ *   @conn=a2           only that connection (a: accepted, c: connecting, l: listener)
+ *   @after=N           only calls after the connection's Nth (calls N+1, N+2, ...)
+ *   @for=M             only M calls (after @after's): for=1 is transient, no @for persistent
+ *   @op=read|write|accept|connect|socket|close|epoll|resolve
+ *                      only those kinds of call
+ *   @window=FROM-TO    only from FROM until TO since the start (e.g. 100ms-2s; virtual on sim)
  * e.g. "reset=0.5@conn=a2", "eintr=1@after=3@for=2", "short-read=1@window=1s-3s".
  */
+/* clang-format on */
 enum sd_fault_scope { SD_SCOPE_ALL, SD_SCOPE_ACCEPTED, SD_SCOPE_CONNECTED };
 
 /* The kinds of fault, as indexes of a spec's targets. Appended only. */

@@ -15,6 +15,7 @@ extern "C" {
 #define SD_SC_MAX_BYTES (1 << 20) /* larger files are refused */
 
 struct sd_scenario; /* opaque: a parsed file */
+struct sd_fault_spec; /* sockdrill/fault.h */
 
 struct sd_sc_options;
 
@@ -90,8 +91,9 @@ struct sd_sc_options {
 	int has_seed;
 	int timeout_ms;  /* real: bound of wait and of a blocking call (0: the file's or 3000) */
 	int target_port; /* > 0: predefines $TARGET_PORT (a server under test, sockdrill wrap) */
-	/* a fault spec around the backend (overrides the file's 'set faults') */
-	const char *faults;
+	/* the faults around the backend, parsed (sd_fault_parse), or NULL: the file's 'set
+	 * faults' */
+	const struct sd_fault_spec *faults;
 	FILE *fault_log; /* where injected faults are written (JSON lines), or NULL */
 	/* keep no outcomes (out stays NULL, failed_at -1): the verdict and message only, in
 	 * memory that does not grow with the steps run */
@@ -139,8 +141,10 @@ int sd_scenario_run_on(const struct sd_scenario *sc, struct sd_net *net,
  * under opt. */
 void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_options *opt,
 			     char *buf, size_t size);
-/* The file's 'set server-faults' spec, or NULL when it states none. */
+/* The file's 'set server-faults' spec, or NULL when it states none: as the file wrote it (for
+ * a server in another process, which parses it from its environment), and parsed. */
 const char *sd_scenario_server_faults(const struct sd_scenario *sc);
+const struct sd_fault_spec *sd_scenario_server_fault_spec(const struct sd_scenario *sc);
 /* 1 and *seed when the file states 'set server-seed', else 0. */
 int sd_scenario_server_seed(const struct sd_scenario *sc, uint64_t *seed);
 /* The port that reply bytes name the way FTP's passive replies do, "(h1,h2,h3,h4,p1,p2)"

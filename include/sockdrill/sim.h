@@ -31,12 +31,13 @@ extern "C" {
  *   one-role=0|1   the kernel variant in which a TCP socket that has connected never listens
  *                  and one that has listened never connects (EINVAL): 1 models it, 0 (the
  *                  default) models mainline Linux, which allows both
- *   profile=NAME   the kernel tunables (ports, somaxconn, wmem_max, rmem_max and the four
+ *   profile=NAME   the kernel tunables (ports, somaxconn, wmem_max, rmem_max and those
  *                  below) come from a profile: sd_sim_profile_find's NAME, or "host", this
  *                  machine's (sd_sim_profile_host). Options given explicitly override it,
  *                  wherever they stand. Default: linux-6.18 (sd_sim_profile_at(0)), whose
  *                  values the defaults above are
  *   syn_retries=N, syn_linear_timeouts=N, hz=N, fin_timeout=S   as the profile fields
+ *   tcp_rmem_max=N, tcp_peek_off=0|1, tw_reuse=0|1|2, tw_reuse_delay=MS   as the profile fields
  */
 extern const struct sd_ops sd_sim_ops;
 
@@ -58,6 +59,9 @@ struct sd_sim_profile {
 	int wmem_def, rmem_def;  /* net.ipv4.tcp_wmem[1], tcp_rmem[1]: SO_SNDBUF/SO_RCVBUF */
 	int fin_timeout;         /* net.ipv4.tcp_fin_timeout, seconds */
 	int tcp_rmem_max;        /* net.ipv4.tcp_rmem[2]: SO_RCVLOWAT's cap without SO_RCVBUF */
+	int tcp_peek_off;        /* 1: TCP has SO_PEEK_OFF (Linux 6.10 and later), 0: EOPNOTSUPP */
+	int tw_reuse;            /* net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only */
+	int tw_reuse_delay;      /* net.ipv4.tcp_tw_reuse_delay, ms (6.14; 1000 before it) */
 };
 
 /* The named profiles, in a fixed table: index 0..n-1, NULL past the end. */

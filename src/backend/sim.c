@@ -168,6 +168,14 @@ static int parse_options(struct sd__sim *s, const char *text)
 			pf->hz = (int)n;
 		else if (!strcmp(kv, "fin_timeout") && !opt_num(v, 1, 1 << 20, &n))
 			pf->fin_timeout = (int)n;
+		else if (!strcmp(kv, "tcp_rmem_max") && !opt_num(v, 1, 1 << 30, &n))
+			pf->tcp_rmem_max = (int)n;
+		else if (!strcmp(kv, "tcp_peek_off") && !opt_num(v, 0, 1, &n))
+			pf->tcp_peek_off = (int)n;
+		else if (!strcmp(kv, "tw_reuse") && !opt_num(v, 0, 2, &n))
+			pf->tw_reuse = (int)n;
+		else if (!strcmp(kv, "tw_reuse_delay") && !opt_num(v, 1, 60000, &n))
+			pf->tw_reuse_delay = (int)n; /* the sysctl's own bounds, 1..60000 ms */
 		else if (!strcmp(kv, "nofile") && !opt_num(v, 1, 1 << 24, &n))
 			s->nofile = (int)n;
 		else if (!strcmp(kv, "fdbase") && !opt_num(v, 0, 1 << 20, &n))
@@ -861,7 +869,13 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			case SO_REUSEADDR: k->reuseaddr = iv != 0; break;
 			case SO_REUSEPORT: k->reuseport = iv != 0; break;
 			case SO_KEEPALIVE: k->keepalive = iv != 0; break;
-			case SO_PEEK_OFF: k->peek_off = iv; break; /* sk_set_peek_off: any value */
+			case SO_PEEK_OFF:
+				/* sk_set_peek_off takes any value; TCP has it from 6.10 */
+				if (s->prof.tcp_peek_off)
+					k->peek_off = iv;
+				else
+					rc = -EOPNOTSUPP;
+				break;
 			case SO_SNDBUF: {
 				unsigned u = (unsigned)iv > (unsigned)s->wmem_max
 						     ? (unsigned)s->wmem_max
@@ -953,7 +967,12 @@ static int sim_getsockopt(void *state, int fd, int level, int name, void *v, soc
 		case SO_REUSEADDR: iv = k->reuseaddr; break;
 		case SO_REUSEPORT: iv = k->reuseport; break;
 		case SO_KEEPALIVE: iv = k->keepalive; break;
-		case SO_PEEK_OFF: iv = k->peek_off; break;
+		case SO_PEEK_OFF:
+			if (s->prof.tcp_peek_off)
+				iv = k->peek_off;
+			else
+				rc = -EOPNOTSUPP; /* no set_peek_off in the ops (before 6.10) */
+			break;
 		case SO_SNDBUF: iv = k->sndbuf; break;
 		case SO_RCVBUF: iv = k->rcvbuf; break;
 		case SO_LINGER:

@@ -365,32 +365,75 @@ static uint32_t tuple_hash(struct sd__sim *s, const struct sd__ep *src, const st
 	return (uint32_t)(h ^ (h >> 32));
 }
 
+static int same_tuple(const struct sd__sock *o, const struct sd__sock *k, const struct sd__ep *dst)
+{
+	return !memcmp(o->local.a, k->local.a, 16) && o->remote.port == dst->port &&
+	       !memcmp(o->remote.a, dst->a, 16);
+}
+
+static int ep_loopback(const struct sd__ep *e)
+{
+	return sd__ep_is_v4(e) ? (sd__v4of(e) >> 24) == 127 : sd__is_v6_loopback(e);
+}
+
+/* tcp_twsk_unique() for a connect that searched for its port: net.ipv4.tcp_tw_reuse 1, or 2
+ * (the default) when either end is loopback, lets it take over a TIME_WAIT entry with its
+ * 4-tuple once tcp_tw_reuse_delay ms have passed since the entry began (6.14's
+ * tw_entry_stamp; loopback always has the timestamps reuse needs). Measured on 6.18: 1000 ms
+ * by default, 300 ms with the delay at 300, never with tcp_tw_reuse 0. */
+static int tw_reusable(const struct sd__sim *s, const struct sd__sock *tw)
+{
+	int reuse = s->prof.tw_reuse;
+	if (reuse == 2 && !ep_loopback(&tw->local) && !ep_loopback(&tw->remote))
+		reuse = 0;
+	int64_t entered = tw->tw_until - TIME_WAIT_LEN;
+	return reuse && s->now > entered + (int64_t)s->prof.tw_reuse_delay * (SEC / 1000);
+}
+
+/* The connection takes the TIME_WAIT entry's place (inet_twsk_deschedule_put): it ends now. */
+static void take_over(struct sd__sim *s, struct sd__sock *tw)
+{
+	tw->tw_until = s->now;
+	sd__reap_port(s, tw->local.port);
+}
+
 /* May connect autobind take `port`? Only if every owner got it from connect too, and no
- * owner already has this very 4-tuple (__inet_hash_connect + __inet_check_established). */
+ * owner already has this very 4-tuple, but for a TIME_WAIT entry reuse lets it take over
+ * (__inet_hash_connect + __inet_check_established). */
 static int connect_port_ok(struct sd__sim *s, struct sd__sock *k, uint16_t port,
 			   const struct sd__ep *dst)
 {
+	struct sd__sock *tw = NULL;
 	sd__reap_port(s, port);
 	for (struct sd__sock *o = s->by_port[port]; o; o = o->pnext) {
 		if (!o->by_connect)
 			return 0;
-		if (memcmp(o->local.a, k->local.a, 16) == 0 && o->remote.port == dst->port &&
-		    memcmp(o->remote.a, dst->a, 16) == 0)
-			return 0;
+		if (same_tuple(o, k, dst)) {
+			if (o->st != T_TIME_WAIT || !tw_reusable(s, o))
+				return 0;
+			tw = o;
+		}
 	}
+	if (tw)
+		take_over(s, tw);
 	return 1;
 }
 
 /* Does another socket on k's port already have the 4-tuple k would take to dst? A TIME_WAIT
- * entry does not count: Linux reuses it for a bound socket (tcp_twsk_unique, with the
- * timestamps loopback always has). */
+ * entry does not count: Linux lets a bound socket take it over at once, whatever
+ * tcp_tw_reuse says (tcp_twsk_unique without twp, with the timestamps loopback always has;
+ * measured on 6.18 with reuse 0 and 2), and it ends here. */
 int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd__ep *dst)
 {
-	for (const struct sd__sock *o = s->by_port[k->local.port]; o; o = o->pnext)
-		if (o != k && o->st != T_CLOSE && o->st != T_LISTEN && o->st != T_TIME_WAIT &&
-		    !memcmp(o->local.a, k->local.a, 16) && o->remote.port == dst->port &&
-		    !memcmp(o->remote.a, dst->a, 16))
-			return 1;
+	struct sd__sock *tw = NULL;
+	for (struct sd__sock *o = s->by_port[k->local.port]; o; o = o->pnext)
+		if (o != k && o->st != T_CLOSE && o->st != T_LISTEN && same_tuple(o, k, dst)) {
+			if (o->st != T_TIME_WAIT)
+				return 1;
+			tw = o;
+		}
+	if (tw)
+		take_over(s, tw);
 	return 0;
 }
 

@@ -32,12 +32,15 @@ static const struct sd_sim_profile profiles[] = {
 		.rmem_def = 131072,
 		.fin_timeout = 60,
 		.tcp_rmem_max = 33554432, /* measured: 32 MB (tcp_init) */
+		.tcp_peek_off = 1,        /* inet_stream_ops.set_peek_off, since 6.10 */
+		.tw_reuse = 2,
+		.tw_reuse_delay = 1000,
 	},
 	{
 		.name = "linux-6.1",
 		.source = "Linux 6.1 source: TCP_SYN_RETRIES, TCP_RTO_MAX, SOMAXCONN (tcp.h, "
-			  "socket.h), "
-			  "SK_WMEM_MAX/SK_RMEM_MAX (sock.c), tcp_init; HZ 250 (Kconfig.hz default)",
+			  "socket.h), SK_WMEM_MAX/SK_RMEM_MAX (sock.c), tcp_init, tcp_sk_init, "
+			  "af_inet.c; HZ 250",
 		.syn_retries = 6,
 		.syn_linear_timeouts = 0,
 		.rto_max_ms = 120000,
@@ -51,6 +54,11 @@ static const struct sd_sim_profile profiles[] = {
 		.rmem_def = 131072,
 		.fin_timeout = 60,
 		.tcp_rmem_max = 6291456, /* tcp_init: 6 MB */
+		.tcp_peek_off = 0,       /* no set_peek_off for TCP before 6.10: EOPNOTSUPP */
+		.tw_reuse = 2,           /* tcp_sk_init */
+		/* No tcp_tw_reuse_delay (6.14): reuse once ktime_get_seconds() passes the second
+		 * of the last timestamp, 0 to 1 s; the sim takes the longest, 1 s. */
+		.tw_reuse_delay = 1000,
 	},
 };
 
@@ -149,6 +157,7 @@ int sd_sim_profile_read(const char *root, int hz, struct sd_sim_profile *out, ch
 	/* Sysctls a kernel may lack (newer than it): the value that kernel behaves with. */
 	p.syn_linear_timeouts = 0;
 	p.rto_max_ms = 120000;
+	p.tw_reuse_delay = 1000;
 	struct {
 		const char *rel;
 		int required, n;
@@ -165,6 +174,8 @@ int sd_sim_profile_read(const char *root, int hz, struct sd_sim_profile *out, ch
 		{"net/ipv4/tcp_wmem", 1, 3, 1, 1 << 30, {NULL, &p.wmem_def}},
 		{"net/ipv4/tcp_rmem", 1, 3, 1, 1 << 30, {NULL, &p.rmem_def, &p.tcp_rmem_max}},
 		{"net/ipv4/tcp_fin_timeout", 1, 1, 1, 1 << 20, {&p.fin_timeout}},
+		{"net/ipv4/tcp_tw_reuse", 1, 1, 0, 2, {&p.tw_reuse}},
+		{"net/ipv4/tcp_tw_reuse_delay", 0, 1, 1, 60000, {&p.tw_reuse_delay}},
 	};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		for (int j = 0; j < fields[i].n; j++)
@@ -189,6 +200,15 @@ int sd_sim_profile_read(const char *root, int hz, struct sd_sim_profile *out, ch
 		return -ENOENT;
 	}
 	release[strcspn(release, "\n")] = 0;
+	int major, minor;
+	if (sscanf(release, "%d.%d", &major, &minor) != 2) {
+		snprintf(err, errlen, "%s/proc/sys/kernel/osrelease: cannot read '%.40s'", root,
+			 release);
+		return -EINVAL;
+	}
+	/* A version, not a sysctl: TCP answers SO_PEEK_OFF from 6.10 (sk_set_peek_off in
+	 * inet_stream_ops), EOPNOTSUPP before it. */
+	p.tcp_peek_off = major > 6 || (major == 6 && minor >= 10);
 	if (hz <= 0 && (hz = sd_real_host_hz()) < 0) {
 		snprintf(err, errlen, "cannot measure this kernel's HZ: %s", strerror(-hz));
 		return hz;

@@ -640,31 +640,39 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how)
 }
 
 /* tcp_poll(). */
+/* Adds k to the list of sockets to free, once: 0, or -1 out of memory. */
+static int collect(struct sd__sock *k, struct sd__sock ***all, size_t *n, size_t *cap)
+{
+	if (k->gc)
+		return 0;
+	if (*n == *cap) {
+		struct sd__sock **g = realloc(*all, (*cap *= 2) * sizeof **all);
+		if (!g)
+			return -1;
+		*all = g;
+	}
+	k->gc = 1;
+	(*all)[(*n)++] = k;
+	return 0;
+}
+
 void sd__free_all(struct sd__sim *s)
 {
-	/* Every live socket is in the fd table or the port table (connected and queued ones
-	 * are bound); collect each once, then free. */
+	/* Every live socket is in the fd table or the port table, or waits in a listener's
+	 * accept queue: a queued connection that a reset closed has left the port table (it
+	 * leaked when the sim closed with its listener open). Collect each once, then free. */
 	size_t n = 0, cap = 64;
 	struct sd__sock **all = malloc(cap * sizeof *all);
-	for (int pass = 0; pass < 2 && all; pass++) {
-		int lim = pass == 0 ? s->nfds_cap : (int)s->nports_used;
-		for (int i = 0; i < lim; i++) {
-			struct sd__sock *k = pass == 0 ? s->fds[i] : s->by_port[s->ports_used[i]];
-			for (; k; k = pass == 0 ? NULL : k->pnext) {
-				if (k->gc)
-					continue;
-				k->gc = 1;
-				if (n == cap) {
-					struct sd__sock **g =
-						realloc(all, (cap *= 2) * sizeof *all);
-					if (!g)
-						break;
-					all = g;
-				}
-				all[n++] = k;
-			}
-		}
-	}
+	int nomem = !all;
+	for (int i = 0; i < s->nfds_cap && !nomem; i++)
+		if (s->fds[i])
+			nomem = collect(s->fds[i], &all, &n, &cap) < 0;
+	for (size_t i = 0; i < s->nports_used && !nomem; i++)
+		for (struct sd__sock *k = s->by_port[s->ports_used[i]]; k && !nomem; k = k->pnext)
+			nomem = collect(k, &all, &n, &cap) < 0;
+	for (size_t i = 0; i < n && !nomem; i++) /* n grows: children are listed as they come */
+		for (struct sd__sock *c = all[i]->aq_head; c && !nomem; c = c->aq_next)
+			nomem = collect(c, &all, &n, &cap) < 0;
 	for (size_t i = 0; i < n; i++)
 		sd__free_sock(s, all[i]);
 	free(all);

@@ -134,18 +134,21 @@ static void usage(FILE *f)
 static void print_profile(const char *name, const struct sd_sim_profile *p)
 {
 	printf("%-11s syn_retries=%d syn_linear_timeouts=%d hz=%d ports=%d-%d somaxconn=%d "
-	       "wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d\n            %s\n",
+	       "wmem_max=%d rmem_max=%d wmem=%d rmem=%d fin_timeout=%d\n",
 	       name, p->syn_retries, p->syn_linear_timeouts, p->hz, p->port_lo, p->port_hi,
-	       p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def, p->fin_timeout,
-	       p->source);
+	       p->somaxconn, p->wmem_max, p->rmem_max, p->wmem_def, p->rmem_def, p->fin_timeout);
+	/* a second line of fields, so the first stays as scripts read it */
+	printf("            tcp_rmem_max=%d tcp_peek_off=%d tw_reuse=%d tw_reuse_delay=%d\n"
+	       "            %s\n",
+	       p->tcp_rmem_max, p->tcp_peek_off, p->tw_reuse, p->tw_reuse_delay, p->source);
 }
 
 static const char list_help[] =
 	"usage: sockdrill list [--targets | --sanitizer-marks]\n\n"
 	"Lists the backends registered in this build, one per line: name, then table version;\n"
 	"then the sim's kernel profiles (sim option profile=NAME, 'sockdrill run --profile\n"
-	"NAME'), one per line: name, its tunables, its source. 'host' reads this machine's\n"
-	"(its line comes last).\n"
+	"NAME'), three lines each: name and its tunables, more tunables, its source. 'host'\n"
+	"reads this machine's (its lines come last).\n"
 	"  --targets          the built-in fuzz targets instead (fuzz/targets.txt), one per\n"
 	"                     line: name, kind, max_len, expected outcome\n"
 	"  --sanitizer-marks  the lines that start a sanitizer's report instead, one per line:\n"

@@ -63,7 +63,7 @@ static const char wrap_help[] =
  * none (faults or seed NULL): one server takes one spec and one seed, so the files that state
  * one must agree. 0, or -1 with the message printed. */
 static int server_settings(const char *const runs[], struct sd_scenario *const scs[], int n,
-			   const char **faults, uint64_t *seed)
+			   const char **faults, struct sd_fault_spec *spec, uint64_t *seed)
 {
 	int from_f = -1, from_s = -1;
 	for (int i = 0; i < n; i++) {
@@ -84,8 +84,8 @@ static int server_settings(const char *const runs[], struct sd_scenario *const s
 				runs[first], runs[i], what, what);
 			return -1;
 		}
-		if (f && from_f < 0)
-			*faults = f, from_f = i;
+		if (f && from_f < 0) /* parsed when the file was loaded */
+			*faults = f, *spec = *sd_scenario_server_fault_spec(scs[i]), from_f = i;
 		if (has_s && from_s < 0)
 			*seed = s, from_s = i;
 	}
@@ -97,6 +97,7 @@ struct wrap_opts {
 	const char *faults, *logpath, *runs[64], *pidfile, *record;
 	int nruns, faults_given, seed_given, quiet, inherited;
 	uint64_t seed, timeout, logmax;
+	struct sd_fault_spec used; /* the spec the program gets: the --run files' when given */
 };
 
 /* Parses the options (CMD starts at optind): -1 to go on, else the exit status. */
@@ -156,8 +157,7 @@ static int wrap_options(int argc, char **argv, struct wrap_opts *o)
 		}
 	}
 	char err[256];
-	struct sd_fault_spec spec;
-	if (sd_fault_parse(o->faults, &spec, err, sizeof err) < 0)
+	if (sd_fault_parse(o->faults, &o->used, err, sizeof err) < 0)
 		return sd__usage_error("wrap", "%s", err);
 	if (optind >= argc)
 		return sd__usage_error("wrap",
@@ -252,7 +252,7 @@ static int wrap_check(struct wrap_opts *o, struct sd__wrap *w, char *preload, in
 	}
 	if (load_runs(o, w->port, w->scs, nloaded) < 0 ||
 	    server_settings(o->runs, w->scs, o->nruns, o->faults_given ? NULL : &o->faults,
-			    o->seed_given ? NULL : &o->seed) < 0)
+			    &o->used, o->seed_given ? NULL : &o->seed) < 0)
 		return -1;
 	if (o->logpath) {
 		/* Opened here, so a log that cannot be written stops us before CMD starts. */
@@ -275,7 +275,7 @@ int sd__cmd_wrap(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	struct sd__wrap w;
-	char prog[PATH_MAX], preload[PATH_MAX], logabs[PATH_MAX], err[256];
+	char prog[PATH_MAX], preload[PATH_MAX], logabs[PATH_MAX];
 	struct sd_scenario *scs[64];
 	w = (struct sd__wrap){.prog = prog, .scs = scs, .runs = o.runs, .nruns = o.nruns};
 	rc = SD_EXIT_USAGE;
@@ -296,11 +296,7 @@ int sd__cmd_wrap(int argc, char **argv)
 	w.pidfile = o.pidfile, w.quiet = o.quiet;
 	preload_environment(&o, &w, preload, logabs);
 	w.logpath = o.logpath ? logabs : NULL;
-	/* the spec the program gets: the --run files' when given */
-	if (sd_fault_parse(w.faults, &w.used, err, sizeof err) < 0) {
-		sd__usage_error("wrap", "%s", err);
-		goto out;
-	}
+	w.used = o.used; /* parsed once: the command line's, or the --run files' */
 	if (o.record) {
 		rc = sd__wrap_record(o.record, prog, w.cargv, w.port);
 		goto out;

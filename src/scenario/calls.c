@@ -243,6 +243,14 @@ static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
 				       &l);
 		return rc < 0 ? rc : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 	}
+	if (!strcmp(n, "TCP_INFO")) {
+		/* the whole struct, of which a file reads the state (tcp_states.h numbering);
+		 * the other fields are timing and congestion facts the sim does not keep */
+		struct tcp_info ti;
+		socklen_t l = sizeof ti;
+		int rc = sd_getsockopt(net, fd, IPPROTO_TCP, TCP_INFO, &ti, &l);
+		return rc < 0 ? rc : l < 1 ? -EINVAL : ti.tcpi_state;
+	}
 	int i = int_opt_find(n);
 	if (i < 0)
 		return -ENOPROTOOPT;

@@ -9,14 +9,15 @@
 
 #include "sc_internal.h"
 
-/* Option names stand for these numbers until the runner maps them to (level, name). */
+/* Option names stand for these numbers until the runner maps them to (level, name).
+ * TCP_INFO is getsockopt's only: the state. */
 enum { OPT_BASE = 100000 };
 static const char *const opt_names[] = {
-	"SO_REUSEADDR", "SO_REUSEPORT",        "SO_KEEPALIVE",     "SO_SNDBUF",
-	"SO_RCVBUF",    "SO_LINGER",           "SO_RCVTIMEO",      "SO_SNDTIMEO",
-	"TCP_NODELAY",  "IPV6_V6ONLY",         "SO_TYPE",          "SO_ACCEPTCONN",
-	"TCP_INQ",      "SO_PEEK_OFF",         "SO_RCVLOWAT",      "TCP_USER_TIMEOUT",
-	"TCP_MAXSEG",   "IP_LOCAL_PORT_RANGE", "TCP_NOTSENT_LOWAT"};
+	"SO_REUSEADDR", "SO_REUSEPORT",        "SO_KEEPALIVE",      "SO_SNDBUF",
+	"SO_RCVBUF",    "SO_LINGER",           "SO_RCVTIMEO",       "SO_SNDTIMEO",
+	"TCP_NODELAY",  "IPV6_V6ONLY",         "SO_TYPE",           "SO_ACCEPTCONN",
+	"TCP_INQ",      "SO_PEEK_OFF",         "SO_RCVLOWAT",       "TCP_USER_TIMEOUT",
+	"TCP_MAXSEG",   "IP_LOCAL_PORT_RANGE", "TCP_NOTSENT_LOWAT", "TCP_INFO"};
 #define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
 
 static const struct {

@@ -1275,30 +1275,33 @@ static int fraction(struct cur *c, double *out)
 	return 0;
 }
 
-/* A quoted fault spec into out (size bytes), checked: 0, or -1 with the error set. */
-static int spec_text(struct cur *c, const char *setting, char *out, size_t size)
+/* A quoted fault spec, parsed once here into *spec (the runner and the server take it typed)
+ * and, when text is not NULL, kept as text too: 0, or -1 with the error set. */
+static int spec_setting(struct cur *c, const char *setting, struct sd_fault_spec *spec,
+			char *text)
 {
 	struct sc_span str;
-	struct sd_fault_spec spec;
-	char why[200];
+	char why[200], buf[sizeof c->sc->server_faults];
 	const char *vs = c->p;
 	if (c->p >= c->eol || *c->p != '"')
 		return fail(c, vs, "%s takes a quoted spec, e.g. \"short-read=1\"", setting);
 	if (string(c, &str) < 0)
 		return -1;
 	c->sc->nbytes -= str.len; /* only needed here */
-	if (str.len >= size || memchr(c->sc->bytes + str.off, 0, str.len))
+	if (str.len >= sizeof buf || memchr(c->sc->bytes + str.off, 0, str.len))
 		return fail(c, vs, "fault spec too long");
-	memcpy(out, c->sc->bytes + str.off, str.len);
-	out[str.len] = 0;
-	if (sd_fault_parse(out, &spec, why, sizeof why) < 0)
+	memcpy(buf, c->sc->bytes + str.off, str.len);
+	buf[str.len] = 0;
+	if (sd_fault_parse(buf, spec, why, sizeof why) < 0)
 		return fail(c, vs, "%s", why);
+	if (text)
+		memcpy(text, buf, str.len + 1);
 	return 0;
 }
 
 #define TUNABLE_NAMES                                                                              \
 	"hz, syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, "     \
-	"rmem-max"
+	"rmem-max, tcp-rmem-max, tcp-peek-off, tw-reuse, tw-reuse-delay"
 static int profile_setting(struct cur *c, struct sd_scenario *sc);
 
 static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_options *opt)
@@ -1336,10 +1339,10 @@ static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_opt
 		return 0;
 	}
 	if (!strcmp(name, "faults"))
-		return spec_text(c, "faults", sc->faults, sizeof sc->faults);
+		return spec_setting(c, "faults", &sc->faults, NULL);
 	if (!strcmp(name, "server-faults")) {
 		sc->has_server_faults = 1;
-		return spec_text(c, "server-faults", sc->server_faults, sizeof sc->server_faults);
+		return spec_setting(c, "server-faults", &sc->server_spec, sc->server_faults);
 	}
 	if (number(c, &v) < 0)
 		return -1;
@@ -1377,6 +1380,10 @@ const struct sc_tunable sc_tunables[] = {
 	TUNABLE("somaxconn", "somaxconn", somaxconn, 0, 1 << 30),
 	TUNABLE("wmem-max", "wmem_max", wmem_max, 2304, 1 << 30),
 	TUNABLE("rmem-max", "rmem_max", rmem_max, 2304, 1 << 30),
+	TUNABLE("tcp-rmem-max", "tcp_rmem_max", tcp_rmem_max, 1, 1 << 30),
+	TUNABLE("tcp-peek-off", "tcp_peek_off", tcp_peek_off, 0, 1),
+	TUNABLE("tw-reuse", "tw_reuse", tw_reuse, 0, 2),
+	TUNABLE("tw-reuse-delay", "tw_reuse_delay", tw_reuse_delay, 1, 60000),
 };
 const int sc_ntunables = (int)(sizeof sc_tunables / sizeof sc_tunables[0]);
 

@@ -789,12 +789,13 @@ static void describe(enum sc_call call, const struct sc_expect *e, const struct 
 					 : "");
 		return;
 	case C_GETSOCKOPT:
-		if (r->has_linger) {
+		/* a pair, or a number as any call's (a break here left both unwritten) */
+		if (r->has_linger)
 			snprintf(got, gl, "{%d, %d}", r->linger[0], r->linger[1]);
-			snprintf(norm, nl, "%s", got);
-			return;
-		}
-		break;
+		else
+			snprintf(got, gl, "%lld", (long long)r->v);
+		snprintf(norm, nl, "%s", got);
+		return;
 	case C_POLL:
 		sd__sc_show_flags(r->v, got, gl);
 		snprintf(norm, nl, "%s", got);
@@ -1561,6 +1562,11 @@ const char *sd_scenario_server_faults(const struct sd_scenario *sc)
 	return sc->has_server_faults ? sc->server_faults : NULL;
 }
 
+const struct sd_fault_spec *sd_scenario_server_fault_spec(const struct sd_scenario *sc)
+{
+	return sc->has_server_faults ? &sc->server_spec : NULL;
+}
+
 int sd_scenario_server_seed(const struct sd_scenario *sc, uint64_t *seed)
 {
 	if (sc->has_server_seed)
@@ -1591,14 +1597,10 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 	const struct sd_sc_options *opt = R->opt;
 	struct sd_sc_result *res = R->res;
 	/* Faults wrap the backend: the run talks to the wrapper, which forwards to it. */
-	const char *faults = opt && opt->faults ? opt->faults : sc->faults;
-	struct sd_fault_spec spec;
-	char why[200];
+	const struct sd_fault_spec *spec = opt && opt->faults ? opt->faults : &sc->faults;
 	int rc = 0;
-	if (sd_fault_parse(faults, &spec, why, sizeof why) < 0)
-		rc = -EINVAL;
-	else if (sd_fault_active(&spec))
-		rc = sd_fault_wrap(&R->net, R->backend, &spec, seed, opt ? opt->fault_log : NULL);
+	if (sd_fault_active(spec))
+		rc = sd_fault_wrap(&R->net, R->backend, spec, seed, opt ? opt->fault_log : NULL);
 	else
 		R->net = *R->backend;
 	if (rc < 0) {
@@ -1606,7 +1608,7 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 			sd_net_close(R->backend);
 		return rc;
 	}
-	R->wrapped = sd_fault_active(&spec);
+	R->wrapped = sd_fault_active(spec);
 	if (opt && opt->target_port > 0 && sc->sym_target >= 0) {
 		int64_t *slot = table_find(R, &R->vars, sc->sym_target, 0, 0, 1);
 		if (slot)

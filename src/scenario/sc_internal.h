@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <sockdrill/fault.h>
 #include <sockdrill/scenario.h>
 #include <sockdrill/sockdrill.h>
 
@@ -233,9 +234,12 @@ struct sd_scenario {
 	} reqs[SC_MAX_REQUIRES];
 	int nreqs;
 	int unprivileged, unprivileged_line; /* 'set unprivileged' */
-	char faults[256]; /* 'set faults "SPEC"' */
+	struct sd_fault_spec faults; /* 'set faults "SPEC"', parsed (all zero: none) */
 	/* 'set server-faults "SPEC"' and 'set server-seed N': for the server under test that
-	 * sockdrill starts (run --inproc, wrap --run), not for the file's own calls */
+	 * sockdrill starts (run --inproc, wrap --run), not for the file's own calls. The spec
+	 * parsed, and its text for a server in another process (wrap passes it on in the
+	 * environment). */
+	struct sd_fault_spec server_spec;
 	char server_faults[256];
 	int has_server_faults, has_server_seed;
 	uint64_t server_seed;

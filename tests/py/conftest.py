@@ -61,7 +61,8 @@ def required_variant(path):
 
 
 TUNABLES = ("hz", "syn-retries", "syn-linear-timeouts", "fin-timeout", "port-range",
-            "somaxconn", "wmem-max", "rmem-max")
+            "somaxconn", "wmem-max", "rmem-max", "tcp-rmem-max", "tcp-peek-off", "tw-reuse",
+            "tw-reuse-delay")
 
 
 def required_tunables(path):
@@ -105,11 +106,21 @@ def host_tunables():
     def core(name):
         return int(pathlib.Path("/proc/sys/net/core", name).read_text())
     ports = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    rmem = pathlib.Path("/proc/sys/net/ipv4/tcp_rmem").read_text().split()
+    # TCP answers SO_PEEK_OFF from Linux 6.10 on: asked of a socket, not of the version
+    with socket.socket() as s:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, 42, 0)  # SO_PEEK_OFF
+            peek_off = 1
+        except OSError:
+            peek_off = 0
     return {"hz": round(1e6 / (sec * 1e6 + usec)), "syn-retries": sysctl("tcp_syn_retries"),
             "syn-linear-timeouts": sysctl("tcp_syn_linear_timeouts", 0),
             "fin-timeout": sysctl("tcp_fin_timeout"), "port-range": "-".join(ports),
             "somaxconn": core("somaxconn"), "wmem-max": core("wmem_max"),
-            "rmem-max": core("rmem_max")}
+            "rmem-max": core("rmem_max"), "tcp-rmem-max": int(rmem[2]),
+            "tcp-peek-off": peek_off, "tw-reuse": sysctl("tcp_tw_reuse"),
+            "tw-reuse-delay": sysctl("tcp_tw_reuse_delay", 1000)}
 
 
 def not_applicable_on_real(path):

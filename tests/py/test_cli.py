@@ -65,6 +65,13 @@ def test_list_names_the_sim_profiles(sockdrill):
     t = host_tunables()
     assert host == [tuple(str(t[k]) for k in ("syn-retries", "syn-linear-timeouts", "hz",
                                                "fin-timeout"))], r.stdout
+    # each profile's second line: the tunables added later, in the order of the profiles
+    more = re.findall(r"^ +tcp_rmem_max=(\d+) tcp_peek_off=(\d) tw_reuse=(\d) "
+                      r"tw_reuse_delay=(\d+)$", r.stdout, re.M)
+    assert more[0] == ("33554432", "1", "2", "1000")  # linux-6.18
+    assert ("6291456", "0", "2", "1000") in more       # linux-6.1: no SO_PEEK_OFF on TCP
+    assert more[-1] == tuple(str(t[k]) for k in ("tcp-rmem-max", "tcp-peek-off", "tw-reuse",
+                                                  "tw-reuse-delay")), r.stdout
 
 
 def parse_demo(out):

@@ -3,7 +3,9 @@ import json
 import os
 import pathlib
 import re
+import resource
 import shlex
+import signal
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -368,7 +370,8 @@ def test_file_requiring_a_tunable_runs_on_sim_with_it_and_on_real_only_when_the_
                       ("requires hz=250\nrequires hz=100\n", "2:10: line 1 already requires hz"),
                       ("requires speed=3\n", "1:10: unknown kernel tunable 'speed' (hz, "
                        "syn-retries, syn-linear-timeouts, fin-timeout, port-range, somaxconn, "
-                       "wmem-max, rmem-max)"),
+                       "wmem-max, rmem-max, tcp-rmem-max, tcp-peek-off, tw-reuse, "
+                       "tw-reuse-delay)"),
                       ("requires hz=100001\n", "1:13: value out of range for hz (24..10000)")):
         bad.write_text(text + TICKS.format(4))
         r = run(sockdrill, bad)
@@ -497,6 +500,22 @@ def test_verbose_lists_every_step(sockdrill, tmp_path):
     r = run(sockdrill, "--verbose", str(path), timeout=60)
     assert r.returncode == 0
     assert len(re.findall(r"^    sim  line ", r.stdout, re.M)) == 8
+
+
+def test_verbose_shows_getsockopt_values(sockdrill, tmp_path):
+    # a getsockopt's number is shown and compared like any call's (it was left unwritten:
+    # stack bytes in the listing, and side by side a difference where there was none)
+    path = tmp_path / "g.sd"
+    path.write_text("c: A = socket(inet) -> fd\n"
+                    "c: setsockopt(A, IP_LOCAL_PORT_RANGE, 2622069824) -> 0\n"
+                    "c: getsockopt(A, IP_LOCAL_PORT_RANGE) -> 2622069824\n"
+                    "c: getsockopt(A, TCP_INFO) -> 7\n"
+                    "c: setsockopt(A, SO_LINGER, {1, 3}) -> 0\n"
+                    "c: getsockopt(A, SO_LINGER) -> {1, 3}\n")
+    r = run(sockdrill, "--verbose", str(path), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    shown = re.findall(r"getsockopt\(A, \w+\) -> [^=]*=> (.*)$", r.stdout, re.M)
+    assert shown == ["2622069824", "7", "{1, 3}"], r.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -640,6 +659,44 @@ def test_report_untouched_when_the_run_stops_at_an_error(sockdrill, tmp_path, op
         assert "--fault-log: cannot write" in only_line(r.stderr)
     assert kept.read_text() == "an earlier report\n"  # not truncated
     assert not fresh.exists()  # not left behind empty
+
+
+def _limit_file_size(limit):
+    """A child whose writes past `limit` bytes of a file fail with EFBIG (not SIGXFSZ)."""
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    return apply
+
+
+@pytest.mark.parametrize("option", ["--junit", "--json"])
+def test_report_that_fails_while_written_leaves_the_old_one_whole(sockdrill, tmp_path, option):
+    """The report is written beside its path and renamed over it once complete: a write that
+    fails midway (here: past the file size limit) leaves the earlier report as it was, not
+    cut short, and no new file behind."""
+    kept = tmp_path / "kept.out"
+    kept.write_text("an earlier report\n")
+    r = subprocess.run([str(sockdrill.binary), "run", option, str(kept), str(CONFLICT)],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                       preexec_fn=_limit_file_size(64))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert only_line(r.stderr) == f"sockdrill run: {option}: cannot write {kept}: File too large"
+    assert "scenarios: 1 passed, 0 failed" in r.stdout  # the run itself went through
+    assert kept.read_text() == "an earlier report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.out"]
+
+
+def test_report_replaces_the_old_one_whole_and_keeps_its_mode_and_link(sockdrill, tmp_path):
+    kept, link = tmp_path / "kept.json", tmp_path / "link.json"
+    kept.write_text("x" * 100000)  # longer than the new report: nothing of it may stay
+    kept.chmod(0o640)
+    link.symlink_to(kept)
+    r = run(sockdrill, "--json", link, CONFLICT, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert link.is_symlink() and link.resolve() == kept
+    assert json.loads(kept.read_text())["passed"] == 1
+    assert kept.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json", "link.json"]
 
 
 def test_reproduce_command_quotes_paths_for_the_shell(sockdrill, tmp_path):

@@ -1,6 +1,7 @@
 /* The table's plumbing: registry, stubs, instances, errno names, addresses, syscall table. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -122,6 +123,54 @@ static void registered_backend_runs(void **state)
 	sd_net_close(&net);
 	sd_net_close(&net);
 	assert_int_equal(destroys, 1);
+}
+
+/* Threads registering tables under one name at once: exactly one of them wins, every other
+ * gets EEXIST, and the name finds the winner's table. A few rounds, each with a fresh name
+ * (the registry has room for 32 tables and this test runs in its own process). */
+enum { RACERS = 8, ROUNDS = 3 };
+struct racer {
+	struct sd_ops ops;
+	pthread_barrier_t *start;
+	int rc;
+};
+static void *race_register(void *arg)
+{
+	struct racer *r = arg;
+	pthread_barrier_wait(r->start);
+	r->rc = sd_register(&r->ops);
+	return NULL;
+}
+
+static void register_same_name_races(void **state)
+{
+	(void)state;
+	static struct racer racers[ROUNDS][RACERS]; /* registered: they must outlive the test */
+	static const char *const names[ROUNDS] = {"race0", "race1", "race2"};
+	for (int round = 0; round < ROUNDS; round++) {
+		pthread_barrier_t start;
+		pthread_t th[RACERS];
+		assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+		for (int i = 0; i < RACERS; i++) {
+			struct racer *r = &racers[round][i];
+			r->ops = toy;
+			r->ops.name = names[round];
+			r->start = &start;
+			assert_int_equal(pthread_create(&th[i], NULL, race_register, r), 0);
+		}
+		int wins = 0, winner = -1;
+		for (int i = 0; i < RACERS; i++) {
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+			int rc = racers[round][i].rc;
+			if (rc == 0)
+				wins++, winner = i;
+			else
+				assert_int_equal(rc, -EEXIST);
+		}
+		pthread_barrier_destroy(&start);
+		assert_int_equal(wins, 1);
+		assert_ptr_equal(sd_find(names[round]), &racers[round][winner].ops);
+	}
 }
 
 static void errno_names(void **state)
@@ -309,6 +358,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(registry_finds_builtin),
 	T(registry_validates),
 	T(registered_backend_runs),
+	T(register_same_name_races),
 	T(errno_names),
 	T(addresses),
 	T(real_syscall_table),

@@ -5,6 +5,7 @@
 
 #include <sockdrill/scenario.h>
 #include <sockdrill/sim.h>
+#include <sockdrill/fault.h>
 #include <sockdrill/sockdrill.h>
 
 #include "sd_test.h"
@@ -73,7 +74,8 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("set speed 3\nx: close(S)\n",
 		  "t.sd:1:5: unknown setting 'speed' (seed, segment, preempt, timeout, faults, "
 		  "server-faults, server-seed, unprivileged, hz, syn-retries, syn-linear-timeouts, "
-		  "fin-timeout, port-range, somaxconn, wmem-max, rmem-max)");
+		  "fin-timeout, port-range, somaxconn, wmem-max, rmem-max, tcp-rmem-max, "
+		  "tcp-peek-off, tw-reuse, tw-reuse-delay)");
 	parse_err("set faults short-read\nx: close(S)\n",
 		  "t.sd:1:12: faults takes a quoted spec, e.g. \"short-read=1\"");
 	parse_err("set faults \"eintr=7\"\nx: close(S)\n",
@@ -599,6 +601,10 @@ static void parser_reads_the_server_settings(void **state)
 		sd_scenario_parse_opt("t.sd", text, strlen(text), &o, &sc, err, sizeof err), 0);
 	uint64_t seed = 0;
 	assert_string_equal(sd_scenario_server_faults(sc), "short-write=2,eintr=0.05");
+	const struct sd_fault_spec *typed = sd_scenario_server_fault_spec(sc);
+	assert_non_null(typed); /* parsed once, by the parser */
+	assert_int_equal(typed->short_write, 2);
+	assert_true(typed->eintr == 0.05);
 	assert_int_equal(sd_scenario_server_seed(sc, &seed), 1);
 	assert_int_equal(seed, 17);
 	assert_int_equal(sd_scenario_seed(sc, NULL), 1); /* the sim's seed is apart */
@@ -611,7 +617,8 @@ static void parser_reads_the_server_settings(void **state)
 		{"set server-port 1\nx: S = socket(inet)\n",
 		 "t.sd:1:5: unknown setting 'server-port' (seed, segment, preempt, timeout, "
 		 "faults, server-faults, server-seed, unprivileged, hz, syn-retries, "
-		 "syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, rmem-max)"},
+		 "syn-linear-timeouts, fin-timeout, port-range, somaxconn, wmem-max, rmem-max, "
+		 "tcp-rmem-max, tcp-peek-off, tw-reuse, tw-reuse-delay)"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err[0] = 0;
@@ -622,6 +629,7 @@ static void parser_reads_the_server_settings(void **state)
 	}
 	sc = parse_ok("x: S = socket(inet)\n");
 	assert_null(sd_scenario_server_faults(sc));
+	assert_null(sd_scenario_server_fault_spec(sc));
 	assert_int_equal(sd_scenario_server_seed(sc, &seed), 0);
 	sd_scenario_free(sc);
 }

@@ -386,6 +386,28 @@ static void destroy_with_actors_still_blocked(void **state)
 	close_sim(net);
 }
 
+/* A sim closed with its listener open frees the connections queued for accept, those a reset
+ * closed too: they have left the port table (LeakSanitizer judges this test). */
+static void destroy_frees_queued_connections(void **state)
+{
+	(void)state;
+	struct sd_net *net = open_sim(4, NULL);
+	struct sockaddr_storage where;
+	socklen_t wl;
+	struct linger reset = {1, 0};
+	listener(net, 8, &where, &wl);
+	for (int i = 0; i < 3; i++) {
+		int c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(sd_connect(net, c, (struct sockaddr *)&where, wl), 0);
+		if (i == 2)
+			break; /* the last stays connected */
+		assert_int_equal(sd_setsockopt(net, c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset),
+				 0);
+		assert_int_equal(sd_close(net, c), 0);
+	}
+	close_sim(net);
+}
+
 static void segmentation_gives_partial_reads(void **state)
 {
 	(void)state;
@@ -1021,6 +1043,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(blocking_connect_waits_for_backlog_room),
 	T(user_timeout_ends_syn_retries),
 	T(destroy_with_actors_still_blocked),
+	T(destroy_frees_queued_connections),
 	T(segmentation_gives_partial_reads),
 	T(segmentation_per_receiving_socket),
 	T(sigpipe_is_an_event_not_a_signal),

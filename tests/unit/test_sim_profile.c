@@ -52,8 +52,12 @@ static void table_has_the_named_kernels(void **state)
 	assert_non_null(p);
 	assert_int_equal(p->syn_linear_timeouts, 0);
 	assert_int_equal(p->wmem_max, 212992);
+	assert_int_equal(p->tcp_peek_off, 0);
 	assert_int_equal(def->syn_linear_timeouts, 4);
 	assert_int_equal(def->wmem_max, 4194304);
+	assert_int_equal(def->tcp_peek_off, 1);
+	assert_int_equal(def->tw_reuse, 2);
+	assert_int_equal(def->tw_reuse_delay, 1000);
 }
 
 /* A plain sim runs the default profile; profile= picks another; an option given beside it
@@ -109,6 +113,11 @@ static void options_pick_and_override_the_profile(void **state)
 		"syn_retries=0",
 		"fin_timeout=0",
 		"syn_linear_timeouts=-1",
+		"tcp_peek_off=2",
+		"tw_reuse=3",
+		"tw_reuse_delay=0",
+		"tw_reuse_delay=60001",
+		"tcp_rmem_max=0",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct sd_net n2;
@@ -158,6 +167,8 @@ static void fake_kernel(struct fake_root *r)
 	put(r, "proc/sys/net/ipv4/tcp_wmem", "4096\t32768\t4194304\n");
 	put(r, "proc/sys/net/ipv4/tcp_rmem", "4096\t87380\t6291456\n");
 	put(r, "proc/sys/net/ipv4/tcp_fin_timeout", "30\n");
+	put(r, "proc/sys/net/ipv4/tcp_tw_reuse", "1\n");
+	put(r, "proc/sys/net/ipv4/tcp_tw_reuse_delay", "250\n");
 }
 
 static void remove_root(struct fake_root *r)
@@ -190,13 +201,36 @@ static void host_reader_parses_a_proc_root(void **state)
 	assert_int_equal(p.rmem_def, 87380);
 	assert_int_equal(p.tcp_rmem_max, 6291456);
 	assert_int_equal(p.fin_timeout, 30);
+	assert_int_equal(p.tw_reuse, 1);
+	assert_int_equal(p.tw_reuse_delay, 250);
+	assert_int_equal(p.tcp_peek_off, 0); /* 6.9: TCP has no SO_PEEK_OFF yet */
 
 	/* an older kernel lacks the newer sysctls: it behaves as without them */
 	put(&r, "proc/sys/net/ipv4/tcp_syn_linear_timeouts", NULL);
 	put(&r, "proc/sys/net/ipv4/tcp_rto_max_ms", NULL);
+	put(&r, "proc/sys/net/ipv4/tcp_tw_reuse_delay", NULL);
 	assert_int_equal(sd_sim_profile_read(r.dir, 100, &p, err, sizeof err), 0);
 	assert_int_equal(p.syn_linear_timeouts, 0);
 	assert_int_equal(p.rto_max_ms, 120000);
+	assert_int_equal(p.tw_reuse_delay, 1000);
+
+	/* SO_PEEK_OFF on TCP goes with the version: 6.10 and later have it */
+	static const struct {
+		const char *release;
+		int peek_off;
+	} versions[] = {{"6.10.0\n", 1},
+			{"6.18.44-fc-v1045\n", 1},
+			{"7.0\n", 1},
+			{"6.1.55-amd64\n", 0},
+			{"5.15.0\n", 0}};
+	for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+		put(&r, "proc/sys/kernel/osrelease", versions[i].release);
+		assert_int_equal(sd_sim_profile_read(r.dir, 100, &p, err, sizeof err), 0);
+		assert_int_equal(p.tcp_peek_off, versions[i].peek_off);
+	}
+	put(&r, "proc/sys/kernel/osrelease", "unknown\n");
+	assert_int_equal(sd_sim_profile_read(r.dir, 100, &p, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "kernel/osrelease"));
 
 	/* a sysctl every kernel has, missing; then values that do not parse or fit */
 	put(&r, "proc/sys/net/core/somaxconn", NULL);
@@ -211,6 +245,8 @@ static void host_reader_parses_a_proc_root(void **state)
 		{"proc/sys/net/ipv4/ip_local_port_range", "40000\n"},
 		{"proc/sys/net/ipv4/ip_local_port_range", "40000 30000\n"},
 		{"proc/sys/net/ipv4/tcp_rmem", "4096 87380\n"},
+		{"proc/sys/net/ipv4/tcp_tw_reuse", "3\n"},
+		{"proc/sys/net/ipv4/tcp_tw_reuse_delay", "0\n"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		fake_kernel(&r);
