@@ -27,7 +27,9 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TARGETS = ("scenario_parser", "sim_ops", "sim_vs_kernel", "example_server", "fragile_server")
+# The built-in targets: the one list, fuzz/targets.txt (NAME KIND MAX_LEN EXPECT a line).
+TARGETS = tuple(line.split()[0] for line in (ROOT / "fuzz" / "targets.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#"))
 
 
 def binary_of(target, engine):

@@ -49,7 +49,12 @@ else
 	trap 'rm -rf "$obj"' EXIT
 fi
 
-targets="scenario_parser sim_ops sim_vs_kernel example_server fragile_server"
+# The targets and their max_len: fuzz/targets.txt, the one list (NAME KIND MAX_LEN EXPECT).
+targets_txt="$root/fuzz/targets.txt"
+targets="$(awk '!/^#/ && NF { print $1 }' "$targets_txt")"
+target_field() { # target_field NAME COLUMN
+	awk -v n="$1" -v c="$2" '!/^#/ && $1 == n { print $c }' "$targets_txt"
+}
 
 # The files of set(NAME ...) in CMakeLists.txt, so that this script builds what CMake does.
 cmake_list() {
@@ -128,11 +133,17 @@ zip_dir() { # zip_dir ZIP DIR: the files of DIR at the top of ZIP
 }
 
 for t in $targets; do
-	case "$t" in
-	example_server) objs=("$obj/qa.o" "$obj/qa_oracle.o" "${layer_objs[@]}" "${lib_nocov[@]}") ;;
-	fragile_server) objs=("$obj/fragile_server_main.o" "$obj/qa.o" "$obj/qa_oracle.o"
+	# A library target is its source against the instrumented library; a server target's
+	# recipe is its own (as in CMakeLists.txt).
+	case "$(target_field "$t" 2):$t" in
+	library:*) objs=("${lib_cov[@]}") ;;
+	server:example_server) objs=("$obj/qa.o" "$obj/qa_oracle.o" "${layer_objs[@]}" "${lib_nocov[@]}") ;;
+	server:fragile_server) objs=("$obj/fragile_server_main.o" "$obj/qa.o" "$obj/qa_oracle.o"
 		"${layer_objs[@]}" "${lib_nocov[@]}") ;;
-	*) objs=("${lib_cov[@]}") ;;
+	*)
+		echo "fuzz/build.sh: no recipe for $t (fuzz/targets.txt)" >&2
+		exit 2
+		;;
 	esac
 	cc "$obj/fuzz_$t.o" "fuzz/$t.c"
 	echo "  LD $OUT/$t"
@@ -147,14 +158,11 @@ for t in $targets; do
 		cp "$root/fuzz/$t.dict" "$OUT/$t.dict"
 	fi
 	# Inputs longer than what a target reads only slow the fuzzer down.
-	max_len=""
-	case "$t" in
-	sim_ops) max_len=257 ;;                        # a seed byte and 64 ops of 4 bytes
-	sim_vs_kernel) max_len=120 ;;                  # 30 ops of 4 bytes
-	example_server | fragile_server) max_len=512 ;; # 12 bytes, 4 clients of <= 102
-	esac
-	if [ -n "$max_len" ]; then
+	# (sim_ops: a seed byte and 64 ops of 4 bytes; sim_vs_kernel: 30 ops of 4 bytes; the
+	# servers: 12 bytes, 4 clients of <= 102.)
+	max_len="$(target_field "$t" 3)"
+	if [ "$max_len" != "-" ]; then
 		printf '[libfuzzer]\nmax_len = %s\n' "$max_len" >"$OUT/$t.options"
 	fi
 done
-echo "built: $targets -> $OUT"
+echo "built: $(echo $targets) -> $OUT"

@@ -9,7 +9,7 @@
  * maps it MAP_SHARED in its constructor and claims a slot by its pid (an atomic compare and
  * swap; a forked child claims its own in its atfork handler), so counts survive _exit and
  * crashes. Counting is atomic adds, never a system call. wrap reads it once every process is
- * gone and prints the summary (src/cli/wrap.c).
+ * gone and prints the summary (src/cli/wrap_stats.c).
  *
  * Fault kinds are names ("short-read", ...), entered once in `kinds` by the first process
  * that injects one: the table knows no list of kinds, so a new kind needs nothing here.

@@ -22,8 +22,6 @@ __version__ = "0.1.0"
 __all__ = ["FuzzResult", "ReproResult", "RunReport", "ScenarioResult", "Sockdrill",
            "SockdrillError", "WrappedServer", "__version__", "find_binary", "free_port"]
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "ERROR: ThreadSanitizer", "ERROR: MemorySanitizer")
 BUILD_TIMEOUT = 1800  # seconds: a first build of a sanitizer preset on a small machine
 # Output as text; bytes that are not UTF-8 (a scenario may hold any) become U+FFFD.
 TEXT = {"encoding": "utf-8", "errors": "replace"}
@@ -278,6 +276,8 @@ class WrappedServer:
         self.workdir, self.fault_log, self.output_path = workdir, fault_log, output
         self.stopped_by_us = False
         self.returncode = None
+        # the lines that start a sanitizer's report: the CLI's one list (set by Sockdrill.wrap)
+        self.sanitizer_marks = ()
 
     @property
     def pid(self):
@@ -369,7 +369,7 @@ class WrappedServer:
             return f"{self.argv[0]} died of signal {sig} ({name})"
         if not self.stopped_by_us and rc != 0 and not sig:
             return f"{self.argv[0]} exited with status {rc} before it was stopped"
-        for mark in SANITIZER_MARKS:
+        for mark in self.sanitizer_marks:
             if mark in out:
                 return f"{self.argv[0]} printed a sanitizer report ({mark.rstrip(':')})"
         return None
@@ -432,6 +432,7 @@ class Sockdrill:
         self.seed, self.faults, self.backend = seed, faults, backend
         self.root = source_root()
         self.workdir = pathlib.Path(workdir) if workdir else None
+        self._marks = None  # sanitizer_marks(), once asked
 
     @property
     def build_dir(self):
@@ -542,12 +543,25 @@ class Sockdrill:
                                     stderr=subprocess.STDOUT, cwd=cwd or work, env=env)
         server = WrappedServer(proc, argv, host, port, work, log, output)
         server.wrap_command = full
+        server.sanitizer_marks = self.sanitizer_marks()
         try:
             server._wait_listening(start_timeout)
         except BaseException:
             server.stop()
             raise
         return server
+
+    def sanitizer_marks(self):
+        """The lines that start a sanitizer's report, as `sockdrill list --sanitizer-marks`
+        prints them: the one list `wrap --run` and `repro` judge by too. Asked once."""
+        if self._marks is None:
+            r = subprocess.run([str(self.binary), "list", "--sanitizer-marks"],
+                               capture_output=True, timeout=60, stdin=subprocess.DEVNULL, **TEXT)
+            if r.returncode != 0 or not r.stdout.strip():
+                raise SockdrillError(f"{self.binary} list --sanitizer-marks: exit "
+                                     f"{r.returncode}: {r.stderr.strip()}")
+            self._marks = tuple(line for line in r.stdout.splitlines() if line)
+        return self._marks
 
     def fuzz(self, target, seconds, engine="libfuzzer", jobs=None, timeout=None, out=None):
         """`sockdrill fuzz TARGET --time seconds`: a FuzzResult listing the command that

@@ -29,14 +29,6 @@ int sd__cmd_repro(int argc, char **argv);
  * the message printed. */
 int sd__fuzz_target(const char *cmd, const char *t, const char *engine, char *root, char *exe,
 		    char *name);
-/* Runs argv (in its own process group) with env added and its stderr into errpath, in cwd
- * (NULL: ours); with limit_s > 0 it is stopped (SIGKILL) after that many seconds. 0 with its
- * wait status, 1 when it was stopped so, or a negative errno. */
-int sd__spawn_captured(char *const argv[], const char *const env[], const char *cwd,
-		       const char *errpath, int limit_s, int *status);
-/* The finding a target's stderr (in errpath) tells, on one line into out: sockdrill's own
- * first (0), then a sanitizer's or libFuzzer's (1..4); -1 and "" when none. */
-int sd__finding_in(const char *errpath, char *out, size_t size);
 /* Copies a file to stderr. */
 void sd__show_file(const char *path);
 /* sockdrill run --inproc TARGET FILE...: each file replayed against the in-process server of

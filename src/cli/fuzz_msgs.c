@@ -55,19 +55,10 @@ static int probe(const char *exe, const char *base, const char *out, const char 
 	fputc(0, f);
 	fclose(f);
 	unlink(out);
-	pid_t pid = sd__proc_spawn();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			dup2(fd, 1), dup2(fd, 2);
-		putenv(env);
-		execlp("timeout", "timeout", PROBE_LIMIT, exe, input, (char *)NULL);
-		_exit(127);
-	}
-	int st = 0;
-	if (sd__proc_wait(pid, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	char *av[] = {"timeout", PROBE_LIMIT, (char *)exe, input, NULL};
+	const char *penv[] = {env, NULL};
+	struct sd__proc_io io = {.env = penv, .path = log, .both = 1};
+	if (sd__proc_run_code(av, &io) != 0)
 		return -1;
 	return access(out, R_OK) == 0 ? 0 : -1;
 }

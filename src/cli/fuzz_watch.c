@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fuzz_files.h"
 #include "fuzz_watch.h"
 #include "proc.h"
 
@@ -482,24 +483,7 @@ int sd__watch_status(const struct watch *w)
 	int i = sd__watch_failed(w);
 	if (i < 0)
 		return 0;
-	int st = w->status[i];
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Starts argv with extra environment assignments, its stdout and stderr on fd. */
-pid_t sd__spawn_engine(char *const argv[], const char *const env[], int fd)
-{
-	pid_t pid = sd__proc_spawn();
-	if (pid == 0) {
-		for (int i = 0; env && env[i]; i++)
-			putenv((char *)env[i]);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp(argv[0], argv);
-		fprintf(stderr, "sockdrill: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	return pid;
+	return sd__proc_code(w->status[i]);
 }
 
 /* The summary of a run that executed inputs: its time, executions, average rate, coverage,

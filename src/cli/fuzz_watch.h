@@ -45,12 +45,6 @@ void sd__stats_init(struct fuzz_stats *s);
 void sd__watch_run(struct watch *w);
 int sd__watch_failed(const struct watch *w);
 int sd__watch_status(const struct watch *w);
-pid_t sd__spawn_engine(char *const argv[], const char *const env[], int fd);
 void sd__fuzz_summary(const struct watch *w, const char *name, const char *engine);
-
-/* fuzz.c's helpers the watcher uses. */
-void sd__pathf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int sd__print_crashes(const char *art, const char *t, const char *engine, const char *before,
-		      const struct timespec *since);
 
 #endif

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sockdrill/scenario.h>
@@ -43,82 +42,6 @@ static void rmtree(const char *dir)
 	if (d)
 		closedir(d);
 	rmdir(dir);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-int sd__spawn_captured(char *const argv[], const char *const env[], const char *cwd,
-		       const char *errpath, int limit_s, int *status)
-{
-	pid_t pid = sd__proc_spawn();
-	if (pid < 0)
-		return (int)pid;
-	if (pid == 0) {
-		for (int i = 0; env && env[i]; i++)
-			putenv((char *)env[i]);
-		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			dup2(fd, 2);
-		if (cwd && chdir(cwd) < 0)
-			_exit(127);
-		execvp(argv[0], argv);
-		fprintf(stderr, "sockdrill: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (long waited = 0; limit_s > 0; waited += 50) {
-		int rc = sd__proc_poll(pid, status);
-		if (rc != 0)
-			return rc < 0 ? rc : 0;
-		if (sd__proc_caught() || waited >= (long)limit_s * 1000)
-			break;
-		sleep_ms(50);
-	}
-	if (limit_s > 0 && !sd__proc_caught()) {
-		sd__proc_stop(pid, SIGKILL, status);
-		return 1;
-	}
-	return sd__proc_wait(pid, status);
-}
-
-/* The first line of `line` after `from` into out, without its newline. */
-static void take(const char *from, char *out, size_t size)
-{
-	size_t n = strcspn(from, "\n");
-	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), from);
-}
-
-int sd__finding_in(const char *errpath, char *out, size_t size)
-{
-	static const char *const marks[] = {
-		"sockdrill finding: ", "ERROR: AddressSanitizer: ", "runtime error: ",
-		"ERROR: LeakSanitizer: ", "ERROR: libFuzzer: "};
-	FILE *f = fopen(errpath, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	int best = (int)(sizeof marks / sizeof marks[0]);
-	out[0] = 0;
-	while (f && best && getline(&line, &cap, f) > 0)
-		for (int i = 0; i < best; i++) {
-			const char *m = strstr(line, marks[i]);
-			if (!m)
-				continue;
-			/* the finding's own words; a sanitizer's line up to its address */
-			const char *from = i == 0 ? m + strlen(marks[i]) : i == 2 ? line : m + 7;
-			take(from, out, size);
-			char *addr = i == 1 ? strstr(out, " on address") : NULL;
-			if (addr)
-				*addr = 0;
-			best = i;
-			break;
-		}
-	free(line);
-	if (f)
-		fclose(f);
-	return out[0] ? best : -1;
 }
 
 void sd__show_file(const char *path)
@@ -170,7 +93,8 @@ static int replay_one(const char *exe, const char *shown, const char *file, cons
 	char *av[] = {(char *)exe, abs, NULL};
 	int status = 0, rc;
 	fflush(stdout);
-	rc = sd__spawn_captured(av, env, dir, errs, max_time_s + GRACE_S, &status);
+	struct sd__proc_io io = {.env = env, .cwd = dir, .path = errs};
+	rc = sd__proc_run(av, &io, max_time_s + GRACE_S, &status);
 	if (sd__proc_caught()) {
 		rmtree(dir);
 		return -1;

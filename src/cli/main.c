@@ -11,6 +11,8 @@
 #include <sockdrill/sockdrill.h>
 
 #include "cli.h"
+#include "fuzz_target.h"
+#include "proc.h"
 
 static int cmd_list(int argc, char **argv);
 
@@ -143,17 +145,33 @@ static void print_profile(const char *name, const struct sd_sim_profile *p)
 	       p->source);
 }
 
+static const char list_help[] =
+	"usage: sockdrill list [--targets | --sanitizer-marks]\n\n"
+	"Lists the backends registered in this build, one per line: name, then table version;\n"
+	"then the sim's kernel profiles (sim option profile=NAME, 'sockdrill run --profile\n"
+	"NAME'), three lines each: name and its tunables, more tunables, its source. 'host'\n"
+	"reads this machine's (its lines come last).\n"
+	"  --targets          the built-in fuzz targets instead (fuzz/targets.txt), one per\n"
+	"                     line: name, kind, max_len, expected outcome\n"
+	"  --sanitizer-marks  the lines that start a sanitizer's report instead, one per line:\n"
+	"                     what wrap --run, repro and the Python fixture look for\n";
+
 static int cmd_list(int argc, char **argv)
 {
 	const struct sd_ops *o;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: sockdrill list\n\nLists the backends registered in this "
-			       "build, one per line: name, then table version; then the sim's\n"
-			       "kernel profiles (sim option profile=NAME, 'sockdrill run --profile "
-			       "NAME'),\nthree lines each: name and its tunables, more tunables, "
-			       "its "
-			       "source. 'host' reads this machine's\n(its lines come last).\n");
+			fputs(list_help, stdout);
+			return SD_EXIT_OK;
+		}
+		if (argc == 2 && strcmp(argv[i], "--targets") == 0) {
+			sd__fuzz_list_targets(stdout);
+			return SD_EXIT_OK;
+		}
+		if (argc == 2 && strcmp(argv[i], "--sanitizer-marks") == 0) {
+			const char *m;
+			for (int k = 0; (m = sd__sanitizer_mark(k)) != NULL; k++)
+				printf("%s\n", m);
 			return SD_EXIT_OK;
 		}
 		return sd__usage_error("list", "unexpected argument '%s'", argv[i]);

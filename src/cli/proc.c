@@ -62,7 +62,7 @@ static void forget(pid_t pid)
 	}
 }
 
-static void sleep_ms(long ms)
+void sd__proc_sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
@@ -170,7 +170,7 @@ int sd__proc_stop(pid_t pid, int sig, int *status)
 			kill(-pid, SIGKILL);
 			killed = 1;
 		}
-		sleep_ms(POLL_MS);
+		sd__proc_sleep_ms(POLL_MS);
 	}
 	if (r < 0) {
 		forget(pid);
@@ -192,7 +192,7 @@ int sd__proc_wait(pid_t pid, int *status)
 		int r = sd__proc_poll(pid, status);
 		if (r != 0)
 			return r < 0 ? r : 0;
-		sleep_ms(POLL_MS);
+		sd__proc_sleep_ms(POLL_MS);
 	}
 }
 
@@ -338,7 +338,157 @@ int sd__proc_stop_children(int sig, pid_t server, int *status, int *alone)
 			if (!known && nsent < (int)(sizeof sent / sizeof sent[0]))
 				sent[nsent++] = kids[i];
 		}
-		sleep_ms(POLL_MS);
+		sd__proc_sleep_ms(POLL_MS);
 	}
 	return killed;
+}
+
+/* ---- one child run: the exec every subcommand shares --------------------------------- */
+
+/* In the child: io's output descriptor onto stderr (and stdout); one that is already there
+ * only loses its close-on-exec (we were started without a stderr, say). */
+static void redirect(int fd, int both)
+{
+	for (int target = both ? 1 : 2; target <= 2; target++)
+		if (fd == target)
+			fcntl(fd, F_SETFD, 0);
+		else
+			dup2(fd, target);
+}
+
+pid_t sd__proc_exec(char *const argv[], const struct sd__proc_io *io)
+{
+	pid_t pid = sd__proc_spawn();
+	if (pid != 0)
+		return pid;
+	const char *file = io && io->file ? io->file : argv[0];
+	for (int i = 0; io && io->env && io->env[i]; i++)
+		putenv((char *)io->env[i]);
+	if (io && io->path) { /* opened in the child: a file nobody else holds open */
+		int fd = open(io->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			redirect(fd, io->both);
+	} else if (io && io->fd >= 0) {
+		redirect(io->fd, io->both);
+	}
+	if (io && io->cwd && chdir(io->cwd) < 0)
+		_exit(127);
+	execvp(file, argv);
+	fprintf(stderr, "sockdrill: cannot run %s: %s\n", file, strerror(errno));
+	_exit(127);
+}
+
+int sd__proc_run(char *const argv[], const struct sd__proc_io *io, int limit_s, int *status)
+{
+	pid_t pid = sd__proc_exec(argv, io);
+	if (pid < 0)
+		return (int)pid;
+	for (long waited = 0; limit_s > 0; waited += 50) {
+		int rc = sd__proc_poll(pid, status);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+		if (sd__proc_caught() || waited >= (long)limit_s * 1000)
+			break;
+		sd__proc_sleep_ms(50);
+	}
+	if (limit_s > 0 && !sd__proc_caught()) {
+		sd__proc_stop(pid, SIGKILL, status);
+		return 1;
+	}
+	return sd__proc_wait(pid, status);
+}
+
+int sd__proc_code(int status)
+{
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int sd__proc_run_code(char *const argv[], const struct sd__proc_io *io)
+{
+	int status = 0, rc = sd__proc_run(argv, io, 0, &status);
+	return rc < 0 ? -1 : sd__proc_code(status);
+}
+
+/* ---- sanitizer reports: the one list of the lines that start one --------------------- */
+
+/* What each sanitizer prints first, as the runtimes word it: ASan, LSan and allocation
+ * failures as ERROR, TSan and MSan reports as WARNING (their fatal errors as ERROR), UBSan
+ * after the source position. A report's words start at the sanitizer's name (skip), or with
+ * the line itself (-1: UBSan's position is its subject). */
+static const struct {
+	const char *mark;
+	int skip;
+} marks[] = {
+	{"ERROR: AddressSanitizer", 7}, {"runtime error:", -1},
+	{"ERROR: LeakSanitizer", 7},    {"WARNING: ThreadSanitizer", 9},
+	{"ERROR: ThreadSanitizer", 7},  {"WARNING: MemorySanitizer", 9},
+	{"ERROR: MemorySanitizer", 7},
+};
+#define NMARKS ((int)(sizeof marks / sizeof marks[0]))
+
+const char *sd__sanitizer_mark(int i) { return i >= 0 && i < NMARKS ? marks[i].mark : NULL; }
+
+const char *sd__sanitizer_report(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int best = NMARKS;
+	while (f && best && getline(&line, &cap, f) > 0)
+		for (int i = 0; i < best; i++)
+			if (strstr(line, marks[i].mark))
+				best = i;
+	free(line);
+	if (f)
+		fclose(f);
+	return best < NMARKS ? marks[best].mark : NULL;
+}
+
+/* The first line of `from` into out, without its newline. */
+static void take(const char *from, char *out, size_t size)
+{
+	size_t n = strcspn(from, "\n");
+	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), from);
+}
+
+/* Where in `line` mark k (0 sockdrill's, 1..NMARKS a sanitizer's, NMARKS+1 libFuzzer's)
+ * stands, and from where its words run into *from; NULL when it is not there. */
+static const char *finding_mark(const char *line, int k, const char **from)
+{
+	static const char own[] = "sockdrill finding: ", lf[] = "ERROR: libFuzzer: ";
+	const char *m;
+	if (k == 0)
+		return (m = strstr(line, own)) ? (*from = m + strlen(own), m) : NULL;
+	if (k == NMARKS + 1)
+		return (m = strstr(line, lf)) ? (*from = m + 7, m) : NULL;
+	if (!(m = strstr(line, marks[k - 1].mark)))
+		return NULL;
+	*from = marks[k - 1].skip < 0 ? line : m + marks[k - 1].skip;
+	return m;
+}
+
+int sd__finding_in(const char *errpath, char *out, size_t size)
+{
+	FILE *f = fopen(errpath, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int best = NMARKS + 2;
+	out[0] = 0;
+	while (f && best && getline(&line, &cap, f) > 0)
+		for (int k = 0; k < best; k++) {
+			const char *from;
+			if (!finding_mark(line, k, &from))
+				continue;
+			take(from, out, size);
+			/* a sanitizer's line up to its address */
+			char *addr = k > 0 && k <= NMARKS ? strstr(out, " on address") : NULL;
+			if (addr)
+				*addr = 0;
+			best = k;
+			break;
+		}
+	free(line);
+	if (f)
+		fclose(f);
+	return out[0] ? best : -1;
 }

@@ -79,4 +79,45 @@ int sd__proc_follow(pid_t pid);
  * else 0. */
 int sd__proc_stop_children(int sig, pid_t server, int *status, int *alone);
 
+/* Sleeps ms milliseconds (a signal may cut it short). */
+void sd__proc_sleep_ms(long ms);
+
+/* How a child started by sd__proc_exec is set up; NULL for none of it. */
+struct sd__proc_io {
+	const char *file; /* the program to run; NULL: argv[0], searched in PATH */
+	const char *const
+		*env;     /* NAME=value entries added to its environment (NULL-ended), or NULL */
+	const char *cwd;  /* its working directory (NULL: ours); it exits 127 without it */
+	const char *path; /* a file (created or emptied, 0644) its stderr goes to, or NULL */
+	int fd;           /* when path is NULL: a descriptor its stderr goes to, -1: ours */
+	int both;         /* stdout too goes there */
+};
+
+/* Starts argv as sd__proc_spawn does, set up as io says: its pid, or a negative errno. A
+ * program that cannot be started says so on its stderr and exits 127. */
+pid_t sd__proc_exec(char *const argv[], const struct sd__proc_io *io);
+
+/* sd__proc_exec, then waits: 0 with its wait status, or a negative errno. With limit_s > 0 it
+ * is stopped (SIGKILL to its group) after that many seconds, and 1 returned. */
+int sd__proc_run(char *const argv[], const struct sd__proc_io *io, int limit_s, int *status);
+
+/* A wait status as a shell reports it: the exit status, or 128 + the signal. */
+int sd__proc_code(int status);
+
+/* sd__proc_run without a limit: the child's sd__proc_code, or -1 when it could not be run. */
+int sd__proc_run_code(char *const argv[], const struct sd__proc_io *io);
+
+/* The sanitizer report marks, one list for every reader (wrap --run, repro, run --inproc,
+ * the Python fixture through `sockdrill list --sanitizer-marks`): mark i, NULL past the
+ * last. */
+const char *sd__sanitizer_mark(int i);
+
+/* The first mark of the list (in its order) that a line of the file holds, or NULL. */
+const char *sd__sanitizer_report(const char *path);
+
+/* The finding a target's stderr (in errpath) tells, on one line into out: sockdrill's own
+ * first (0), then a sanitizer's in the list's order (1..), then libFuzzer's (last); -1 and ""
+ * when none. */
+int sd__finding_in(const char *errpath, char *out, size_t size);
+
 #endif

@@ -234,26 +234,11 @@ static int conn_of(struct conn *cs, int n, const struct sd_rec *h)
 	return -1;
 }
 
-/* The records as a scenario into out (the header says how it was made): the number of
- * connections, or -1 with the message printed. */
-static int write_scenario(const char *recpath, const char *outpath, char **cargv, int port,
-			  int *nsteps)
+/* The connections of the sorted records, in the order they were accepted, into cs, with
+ * each one's last close and last record: their number. */
+static int find_conns(const struct ev *evs, size_t nev, struct conn *cs)
 {
-	struct ev *evs;
-	size_t nev;
-	int cut_read, rc = -1, ncs = 0;
-	struct conn *cs = NULL;
-	struct out o = {0};
-	if (read_records(recpath, &evs, &nev, &cut_read) < 0) {
-		fprintf(stderr, "sockdrill wrap: cannot read the recording %s: %s\n", recpath,
-			strerror(errno));
-		return -1;
-	}
-	if (nev)
-		qsort(evs, nev, sizeof *evs, by_time);
-	if (!(cs = calloc(nev ? nev : 1, sizeof *cs)))
-		goto out;
-	/* the connections, in the order they were accepted, and each one's last close */
+	int ncs = 0;
 	for (size_t i = 0; i < nev; i++) {
 		const struct sd_rec *h = &evs[i].h;
 		int ci = conn_of(cs, ncs, h);
@@ -274,11 +259,12 @@ static int write_scenario(const char *recpath, const char *outpath, char **cargv
 			cs[ci].last_ev = (int)i;
 		}
 	}
-	if (!ncs) {
-		rc = 0;
-		goto out;
-	}
-	/* the port the scenario names $TARGET_PORT: wrap's {port}, else the one most used */
+	return ncs;
+}
+
+/* The port the scenario names $TARGET_PORT: wrap's {port}, else the one most used. */
+static int target_port(const struct conn *cs, int ncs, int port)
+{
 	int target = port;
 	for (int i = 0, best = 0; target <= 0 && i < ncs; i++) {
 		int k = 0;
@@ -287,115 +273,156 @@ static int write_scenario(const char *recpath, const char *outpath, char **cargv
 		if (k > best)
 			best = k, target = cs[i].port;
 	}
-	if (!(o.f = fopen(outpath, "w"))) {
-		fprintf(stderr, "sockdrill wrap: --record %s: %s\n", outpath, strerror(errno));
-		goto out;
+	return target;
+}
+
+/* A connection's accept as the client's socket and connect. */
+static void emit_connect(struct out *o, const struct conn *c, int target)
+{
+	if (c->port != target)
+		emit(o, "# this connection came to port %d, not the target's\n", c->port);
+	emit(o, "client%d: C%d = socket(%s) -> fd\n", c->n, c->n,
+	     c->family == AF_INET6 ? "inet6" : "inet");
+	if (c->port == target)
+		emit(o, "client%d: connect(C%d, %s:$TARGET_PORT) -> 0\n", c->n, c->n,
+		     c->family == AF_INET6 ? "[::1]" : "127.0.0.1");
+	else
+		emit(o, "client%d: connect(C%d, %s:%d) -> 0\n", c->n, c->n,
+		     c->family == AF_INET6 ? "[::1]" : "127.0.0.1", c->port);
+}
+
+/* Record i (of connection c, number ci) as the client's steps: 0, or -1 out of memory. */
+static int emit_record(struct out *o, struct conn *cs, int ci, const struct ev *evs, size_t i,
+		       int64_t *last_ns, int target)
+{
+	const struct sd_rec *h = &evs[i].h;
+	struct conn *c = &cs[ci];
+	switch (h->kind) {
+	case SD_REC_ACCEPT:
+		flush(o, cs);
+		pause_before(o, last_ns, h->t_ns);
+		emit_connect(o, c, target);
+		break;
+	case SD_REC_IN:
+		if (!(o->len && o->pc == ci && o->pkind == SD_REC_IN)) {
+			flush(o, cs);
+			pause_before(o, last_ns, h->t_ns);
+		}
+		return pend(o, cs, ci, SD_REC_IN, evs[i].data, h->len);
+	case SD_REC_OUT: return pend(o, cs, ci, SD_REC_OUT, evs[i].data, h->len);
+	case SD_REC_EOF:
+		flush(o, cs);
+		pause_before(o, last_ns, h->t_ns);
+		emit(o, "client%d: shutdown(C%d, SHUT_WR) -> 0\n", c->n, c->n);
+		break;
+	case SD_REC_RESET:
+		flush(o, cs);
+		if (h->aux == 0) { /* the server's read: the client reset it */
+			pause_before(o, last_ns, h->t_ns);
+			emit(o, "client%d: setsockopt(C%d, SO_LINGER, 0) -> 0\n", c->n, c->n);
+		}
+		emit(o, "client%d: close(C%d) -> 0\n", c->n, c->n);
+		c->client_done = 1;
+		break;
+	case SD_REC_LINGER0: c->resets = h->aux; break;
+	case SD_REC_SHUTDOWN:
+		if (h->aux == SHUT_WR || h->aux == SHUT_RDWR) {
+			flush(o, cs);
+			if (!c->server_done)
+				emit(o, "client%d: recv(C%d, 1) -> eof\n", c->n, c->n);
+			c->server_done = 1;
+		}
+		break;
+	case SD_REC_CLOSE:
+		/* the end only when nothing of the connection follows: a parent that hands it to
+		 * a forked worker closes its copy first */
+		if ((int)i != c->last_close || c->last_close != c->last_ev)
+			break;
+		flush(o, cs);
+		if (c->server_done && !c->client_done)
+			emit(o, "client%d: close(C%d) -> 0\n", c->n, c->n), c->client_done = 1;
+		client_sees_end(o, c);
+		break;
 	}
+	return 0;
+}
+
+/* The scenario's lines from the header on: 0, or -1 out of memory. */
+static int emit_scenario(struct out *o, const struct ev *evs, size_t nev, struct conn *cs, int ncs,
+			 char **cargv, int target, int cut_read)
+{
 	char *cmd = sd__shell_cmd((const char *const *)cargv);
-	emit(&o,
+	emit(o,
 	     "# Recorded by sockdrill wrap --record: %d connection%s to %s, port %d as "
 	     "$TARGET_PORT.\n",
 	     ncs, ncs == 1 ? "" : "s", cmd ? cmd : cargv[0], target);
 	free(cmd);
-	emit(&o, "# Each client sends what the server received and must read back exactly what it "
-		 "sent;\n# replay with: sockdrill wrap --run FILE -- SERVER ... {port}\n");
-	emit(&o, "set timeout 10000\n");
+	emit(o, "# Each client sends what the server received and must read back exactly what it "
+		"sent;\n# replay with: sockdrill wrap --run FILE -- SERVER ... {port}\n");
+	emit(o, "set timeout 10000\n");
 	int64_t last_ns = 0;
-	for (size_t i = 0; i < nev && !o.cut; i++) {
+	for (size_t i = 0; i < nev && !o->cut; i++) {
 		const struct sd_rec *h = &evs[i].h;
 		int ci = conn_of(cs, ncs, h);
 		if (h->kind == SD_REC_CUT) {
-			flush(&o, cs);
-			emit(&o,
+			flush(o, cs);
+			emit(o,
 			     "# process %d reached its recording bound: what it did after is "
 			     "not here\n",
 			     (int)h->pid);
 			continue;
 		}
-		if (ci < 0)
+		if (ci < 0 || (cs[ci].client_done && h->kind != SD_REC_CLOSE))
 			continue;
-		struct conn *c = &cs[ci];
-		if (c->client_done && h->kind != SD_REC_CLOSE)
-			continue;
-		switch (h->kind) {
-		case SD_REC_ACCEPT:
-			flush(&o, cs);
-			pause_before(&o, &last_ns, h->t_ns);
-			if (c->port != target)
-				emit(&o, "# this connection came to port %d, not the target's\n",
-				     c->port);
-			emit(&o, "client%d: C%d = socket(%s) -> fd\n", c->n, c->n,
-			     c->family == AF_INET6 ? "inet6" : "inet");
-			if (c->port == target)
-				emit(&o, "client%d: connect(C%d, %s:$TARGET_PORT) -> 0\n", c->n,
-				     c->n, c->family == AF_INET6 ? "[::1]" : "127.0.0.1");
-			else
-				emit(&o, "client%d: connect(C%d, %s:%d) -> 0\n", c->n, c->n,
-				     c->family == AF_INET6 ? "[::1]" : "127.0.0.1", c->port);
-			break;
-		case SD_REC_IN:
-			if (!(o.len && o.pc == ci && o.pkind == SD_REC_IN)) {
-				flush(&o, cs);
-				pause_before(&o, &last_ns, h->t_ns);
-			}
-			if (pend(&o, cs, ci, SD_REC_IN, evs[i].data, h->len) < 0)
-				goto out;
-			break;
-		case SD_REC_OUT:
-			if (pend(&o, cs, ci, SD_REC_OUT, evs[i].data, h->len) < 0)
-				goto out;
-			break;
-		case SD_REC_EOF:
-			flush(&o, cs);
-			pause_before(&o, &last_ns, h->t_ns);
-			emit(&o, "client%d: shutdown(C%d, SHUT_WR) -> 0\n", c->n, c->n);
-			break;
-		case SD_REC_RESET:
-			flush(&o, cs);
-			if (h->aux == 0) { /* the server's read: the client reset it */
-				pause_before(&o, &last_ns, h->t_ns);
-				emit(&o, "client%d: setsockopt(C%d, SO_LINGER, 0) -> 0\n", c->n,
-				     c->n);
-			}
-			emit(&o, "client%d: close(C%d) -> 0\n", c->n, c->n);
-			c->client_done = 1;
-			break;
-		case SD_REC_LINGER0: c->resets = h->aux; break;
-		case SD_REC_SHUTDOWN:
-			if (h->aux == SHUT_WR || h->aux == SHUT_RDWR) {
-				flush(&o, cs);
-				if (!c->server_done)
-					emit(&o, "client%d: recv(C%d, 1) -> eof\n", c->n, c->n);
-				c->server_done = 1;
-			}
-			break;
-		case SD_REC_CLOSE:
-			/* the end only when nothing of the connection follows: a parent that hands
-			 * it to a forked worker closes its copy first */
-			if ((int)i != c->last_close || c->last_close != c->last_ev)
-				break;
-			flush(&o, cs);
-			if (c->server_done && !c->client_done)
-				emit(&o, "client%d: close(C%d) -> 0\n", c->n, c->n),
-					c->client_done = 1;
-			client_sees_end(&o, c);
-			break;
-		}
+		if (emit_record(o, cs, ci, evs, i, &last_ns, target) < 0)
+			return -1;
 		last_ns = h->t_ns;
 	}
-	flush(&o, cs);
-	for (int i = 0; i < ncs && !o.cut; i++)
+	flush(o, cs);
+	for (int i = 0; i < ncs && !o->cut; i++)
 		if (!cs[i].client_done) {
-			emit(&o,
+			emit(o,
 			     "# connection %d: its end was not seen (the server ended, or a "
 			     "process "
 			     "holding it exited without closing it)\n",
 			     cs[i].n);
-			emit(&o, "client%d: close(C%d) -> 0\n", cs[i].n, cs[i].n);
+			emit(o, "client%d: close(C%d) -> 0\n", cs[i].n, cs[i].n);
 		}
 	if (cut_read)
-		emit(&o, "# the recording was longer than %u MiB: the rest is not here\n",
+		emit(o, "# the recording was longer than %u MiB: the rest is not here\n",
 		     REC_READ_MAX >> 20);
+	return 0;
+}
+
+/* The records as a scenario into out (the header says how it was made): the number of
+ * connections, or -1 with the message printed. */
+static int write_scenario(const char *recpath, const char *outpath, char **cargv, int port,
+			  int *nsteps)
+{
+	struct ev *evs;
+	size_t nev;
+	int cut_read, rc = -1, ncs = 0;
+	struct conn *cs = NULL;
+	struct out o = {0};
+	if (read_records(recpath, &evs, &nev, &cut_read) < 0) {
+		fprintf(stderr, "sockdrill wrap: cannot read the recording %s: %s\n", recpath,
+			strerror(errno));
+		return -1;
+	}
+	if (nev)
+		qsort(evs, nev, sizeof *evs, by_time);
+	if (!(cs = calloc(nev ? nev : 1, sizeof *cs)))
+		goto out;
+	if (!(ncs = find_conns(evs, nev, cs))) {
+		rc = 0;
+		goto out;
+	}
+	if (!(o.f = fopen(outpath, "w"))) {
+		fprintf(stderr, "sockdrill wrap: --record %s: %s\n", outpath, strerror(errno));
+		goto out;
+	}
+	if (emit_scenario(&o, evs, nev, cs, ncs, cargv, target_port(cs, ncs, port), cut_read) < 0)
+		goto out;
 	rc = ncs;
 	*nsteps = o.steps;
 out:
@@ -438,11 +465,8 @@ int sd__wrap_record(const char *outpath, const char *prog, char **cargv, int por
 		       cargv[0], port, outpath);
 	else
 		printf("wrap: %s, recording to %s (stop it with Ctrl-C)\n", cargv[0], outpath);
-	pid_t pid = sd__proc_spawn();
-	if (pid == 0) {
-		execv(prog, cargv);
-		_exit(127);
-	}
+	struct sd__proc_io io = {.file = prog, .fd = -1};
+	pid_t pid = sd__proc_exec(cargv, &io);
 	unsetenv("SOCKDRILL_RECORD");
 	int status = 0;
 	if (pid < 0 || sd__proc_wait(pid, &status) < 0) {

@@ -19,6 +19,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PRESET = os.environ.get("SOCKDRILL_PRESET", "default")
 
 
+def fuzz_targets():
+    """The built-in fuzz targets as fuzz/targets.txt lists them (the one list): a tuple
+    (name, kind, max_len, expect) per target, in the file's order."""
+    rows = []
+    for line in (ROOT / "fuzz" / "targets.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            rows.append(tuple(line.split()))
+    return rows
+
+
 def host_one_role():
     """Whether this kernel has the one-role variant (docs/sim-vs-linux.md, "Kernel
     variants"), asked here in Python, apart from sockdrill's own probe: a socket whose

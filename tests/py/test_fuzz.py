@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from conftest import ROOT, default_stop_signals, kill_if_alive, pid_gone
+from conftest import ROOT, default_stop_signals, fuzz_targets, kill_if_alive, pid_gone
 
-TARGETS = ["scenario_parser", "sim_ops", "sim_vs_kernel", "example_server", "fragile_server"]
+TARGETS = [row[0] for row in fuzz_targets()]
+CLEAN = [row[0] for row in fuzz_targets() if row[3] == "clean"]
 
 
 def sd(build, *args, timeout=900):
@@ -45,6 +46,33 @@ def test_bad_input_exits_2(build, args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_target_list_agrees_with_the_cli_and_the_build(build, tmp_path):
+    """fuzz/targets.txt is the one list: `sockdrill list --targets` prints it, the help and the
+    unknown-target message name its targets, and a fuzzing build defines fuzz_NAME for each
+    of them and for no other (CMake is only configured here, nothing is compiled)."""
+    rows = fuzz_targets()
+    names = [row[0] for row in rows]
+    assert names and len(set(names)) == len(names)
+    r = sd(build, "list", "--targets", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert [tuple(line.split()) for line in r.stdout.splitlines()] == rows
+    assert f"Targets: {', '.join(names)}, or\n" in sd(build, "fuzz", "--help", timeout=60).stdout
+    r = sd(build, "fuzz", "no_such_target", timeout=60)
+    assert f"unknown target 'no_such_target' ({', '.join(names)})" in r.stderr
+    for name, kind, max_len, expect in rows:
+        assert (ROOT / "fuzz" / f"{name}.c").is_file(), name
+        assert (ROOT / "corpus" / name).is_dir(), name
+    tree = tmp_path / "tree"
+    r = subprocess.run(["cmake", "-S", str(ROOT), "-B", str(tree), "-G", "Unix Makefiles",
+                        "-DSD_FUZZ=ON", "-DSD_BUILD_TESTS=OFF"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    r = subprocess.run(["cmake", "--build", str(tree), "--target", "help"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert sorted(re.findall(r"^\.\.\. fuzz_(\w+)$", r.stdout, re.M)) == sorted(names)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -102,7 +130,7 @@ def test_fragile_bug_found_and_reproduced(build, engine):
                          again.stderr), again.stderr[-3000:]
 
 
-@pytest.mark.parametrize("target", [t for t in TARGETS if t != "fragile_server"])
+@pytest.mark.parametrize("target", CLEAN)
 def test_clean_target_replays_its_corpus_clean(build, target):
     seeds = sorted((ROOT / "corpus" / target).glob("*"))
     assert seeds, f"corpus/{target} has no seed inputs"

@@ -8,13 +8,13 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, fuzz_targets
 from instrumentation import coverage_report, is_own, linked_objects
 
 # Each server fuzzer's server: its entry function and source, which must be covered.
 SERVERS = {"fragile_server": ("sd_fragile_main", "harness/examples/fragile_server.c"),
            "example_server": ("sd_qa_serve", "harness/examples/qa.c")}
-LIBRARY_TARGETS = ["sim_ops", "scenario_parser", "sim_vs_kernel"]
+LIBRARY_TARGETS = [row[0] for row in fuzz_targets() if row[1] == "library"]
 
 
 def built(build, engine, target):

@@ -1224,3 +1224,132 @@ def test_epoll_create_and_getaddrinfo_fail_under_the_preload(build, tmp_path):
     summary = re.search(r"^  pid \d+: (.*)$", r.stderr, re.M).group(1)
     assert "emfile epoll_create 1" in summary and "eai-noname getaddrinfo 1" in summary
     assert "eai-again getaddrinfo 1" in summary and "3 faults in 1 process" in r.stderr
+
+
+# ---- sanitizer reports: one list of marks (sockdrill list --sanitizer-marks) -----------------
+
+LEAKY_SERVER = r"""
+/* Listens, accepts its clients and, on SIGTERM, leaves through exit() having lost a block it
+ * allocated: a LeakSanitizer report at exit, and nothing else wrong. */
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+static void on_term(int sig) { (void)sig; stop = 1; }
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: accept gets EINTR */
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
+	if (argc != 2)
+		return 2;
+	sigaction(SIGTERM, &sa, NULL);
+	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0)
+		return 2;
+	char *volatile lost = malloc(4096);
+	memset(lost, 1, 4096);
+	lost = NULL; /* its only pointer, gone */
+	while (!stop) {
+		int c = accept(s, NULL, NULL);
+		if (c >= 0)
+			close(c);
+	}
+	exit(0);
+}
+"""
+
+# Listens, and prints the line it is given on stderr as a sanitizer would; leaves with exit
+# status 0 on SIGTERM.
+MARK_SERVER = """
+import signal, socket, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+sys.stderr.write("==4242==" + sys.argv[2] + "\\n")
+sys.stderr.flush()
+while True:
+    s.accept()[0].close()
+"""
+
+CONNECT_ONLY = ("c: C = socket(inet) -> fd\nc: connect(C, 127.0.0.1:$TARGET_PORT) -> 0\n"
+                "c: close(C) -> 0\n")
+
+
+def sanitizer_marks(build):
+    r = subprocess.run([str(build / "sockdrill"), "list", "--sanitizer-marks"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
+def test_sanitizer_marks_name_every_sanitizer(build):
+    marks = sanitizer_marks(build)
+    for name in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "MemorySanitizer"):
+        assert any(name in m for m in marks), (name, marks)
+    assert "runtime error:" in marks  # UBSan's
+    assert len(set(marks)) == len(marks)
+
+
+def test_leak_only_report_is_a_finding_of_wrap_run(build, tmp_path):
+    """A server built with LeakSanitizer alone, which ends cleanly when stopped but leaks: the
+    report at its exit is the only thing wrong, and wrap --run counts it."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler")
+    src, exe = tmp_path / "leaky.c", tmp_path / "leaky"
+    src.write_text(LEAKY_SERVER)
+    subprocess.run([cc, "-fsanitize=leak", "-g", "-O0", "-o", str(exe), str(src)], check=True,
+                   timeout=120)
+    sc = tmp_path / "connect.sd"
+    sc.write_text(CONNECT_ONLY)
+    r = wrap(build, "--run", sc, "--", exe, "{port}")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"^ok   .*connect\.sd", r.stdout, re.M), r.stdout
+    assert "FINDING: the server printed a sanitizer report:\n" in r.stdout
+    assert re.search(r"^  server: ==\d+==ERROR: LeakSanitizer: detected memory leaks$", r.stdout,
+                     re.M), r.stdout
+    assert "wrap: 1 finding\n" in r.stdout
+
+
+def test_every_listed_mark_is_a_finding_of_wrap_run(build, tmp_path):
+    """Each mark `list --sanitizer-marks` prints, and only a report line, makes wrap --run find
+    something; a server printing none of them is clean."""
+    script = tmp_path / "marks.py"
+    script.write_text(MARK_SERVER)
+    sc = tmp_path / "connect.sd"
+    sc.write_text(CONNECT_ONLY)
+    lines = [f"{m} in something" if m.startswith(("ERROR", "WARNING"))
+             else f"x.c:1:2: {m} something" for m in sanitizer_marks(build)]
+    for line in lines + ["WARNING: nothing a sanitizer says"]:
+        r = wrap(build, "--run", sc, "--", sys.executable, script, "{port}", line)
+        clean = line.startswith("WARNING: nothing")
+        assert r.returncode == (0 if clean else 1), (line, r.stdout + r.stderr)
+        assert ("FINDING: the server printed a sanitizer report:" in r.stdout) != clean, line
+
+
+def test_python_fixture_judges_by_the_clis_marks(build, tmp_path):
+    """The Python side reads the marks from the CLI: a wrapped server that printed a
+    ThreadSanitizer warning (a mark Python once spelled ERROR) is a problem."""
+    from sockdrill import Sockdrill
+    sd = Sockdrill(binary=build / "sockdrill")
+    assert sd.sanitizer_marks() == tuple(sanitizer_marks(build))
+    script = tmp_path / "marks.py"
+    script.write_text(MARK_SERVER)
+    line = "WARNING: ThreadSanitizer: data race (pid=4242)"
+    with sd.wrap([sys.executable, str(script), "{port}", line], faults="",
+                 workdir=tmp_path / "w") as server:
+        server.connect().close()
+        deadline = time.monotonic() + 30
+        while line not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert server.problem() == f"{sys.executable} printed a sanitizer report " \
+                               f"(WARNING: ThreadSanitizer)"

@@ -1,0 +1,36 @@
+/* sockdrill fuzz: the files of a campaign (fuzz_files.c): inputs counted and copied, crashes
+ * told from earlier ones, engine logs and harness errors shown. */
+#ifndef SD_CLI_FUZZ_FILES_H
+#define SD_CLI_FUZZ_FILES_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* Formats a path or an argument into a fixed buffer (vsnprintf: cut rather than overflow). */
+void sd__pathf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The entries of dir not starting with '.' (and starting with prefix, when given). */
+int sd__fuzz_count_files(const char *dir, const char *prefix);
+
+/* Copies each non-empty regular file of src whose name starts with prefix (NULL: any) into
+ * dst, named tag-N: the number copied. */
+int sd__fuzz_copy_files(const char *src, const char *prefix, const char *dst, const char *tag);
+
+/* The names in a directory, each as "\nNAME\n" (a snapshot to tell new files from old):
+ * malloc'd, or NULL. */
+char *sd__fuzz_list_names(const char *dir);
+
+/* This run's crash files in art, each printed with the command that replays it (t NULL: only
+ * counted): names not in `before`, or written after `since`. Their number. */
+int sd__print_crashes(const char *art, const char *t, const char *engine, const char *before,
+		      const struct timespec *since);
+
+/* The last lines of an engine's log on stderr (terminal escapes taken out), headed by where
+ * all of it is; who names the engine. */
+void sd__fuzz_show_tail(const char *log, const char *who);
+
+/* The harness errors in the file SOCKDRILL_HARNESS_ERRORS named: the first on stderr, their
+ * number returned (0 for none). */
+int sd__fuzz_harness_errors(const char *path);
+
+#endif
