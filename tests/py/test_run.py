@@ -144,8 +144,8 @@ BAD = [
      "notsentneg.sd:2:37: argument 3 of setsockopt must be 0..4294967295"),
     ("rcvlowatbig.sd", b"a: L = socket(inet)\na: setsockopt(L, SO_RCVLOWAT, 2147483648)\n",
      "rcvlowatbig.sd:2:31: argument 3 of setsockopt must be -2147483648..2147483647"),
-    ("cork.sd", b"a: L = socket(inet)\na: setsockopt(L, TCP_CORK, 1)\n",
-     "cork.sd:2:18: unknown name 'TCP_CORK'"),
+    ("quickack.sd", b"a: L = socket(inet)\na: setsockopt(L, TCP_QUICKACK, 1)\n",
+     "quickack.sd:2:18: unknown name 'TCP_QUICKACK'"),
 ]
 
 
