@@ -903,9 +903,14 @@ static int sim_setsockopt(void *state, int fd, int level, int name, const void *
 			}
 			memcpy(&lg, v, sizeof lg);
 			k->linger_on = lg.l_onoff != 0;
-			/* as sock_setsockopt(): off keeps the seconds set before */
+			/* as sk_setsockopt(): off keeps the seconds set before. Linux widens the
+			 * int to an unsigned long, so a negative one is past MAX_SCHEDULE_TIMEOUT /
+			 * HZ and kept as MAX_SCHEDULE_TIMEOUT jiffies; getsockopt's jiffies / HZ
+			 * then reads back LONG_MAX / HZ cut to an int (-1752346657 at HZ 250). */
 			if (k->linger_on)
-				k->linger_s = lg.l_linger;
+				k->linger_s = lg.l_linger >= 0
+						      ? lg.l_linger
+						      : (int)(uint32_t)(LONG_MAX / s->prof.hz);
 			break;
 		}
 		case SO_RCVTIMEO: rc = timeo_opt(s, v, l, &k->rcvtimeo); break;

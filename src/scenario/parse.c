@@ -712,7 +712,8 @@ static int linger_ahead(const struct cur *c)
 	return q < c->eol && ((*q >= '0' && *q <= '9') || *q == '-');
 }
 
-/* {ON, SECS}: SO_LINGER's pair (ON 0 or 1, SECS 0..2147483647); misplaced when not for SO_LINGER
+/* {ON, SECS}: SO_LINGER's pair (ON 0 or 1, SECS an int: Linux takes a negative one as a time
+ * too long for its jiffies and caps it); misplaced when not for SO_LINGER
  * (the caller says), which is an error here. */
 static int linger_pair(struct cur *c, int64_t *on, int64_t *secs, int misplaced)
 {
@@ -733,8 +734,8 @@ static int linger_pair(struct cur *c, int64_t *on, int64_t *secs, int misplaced)
 	ns = c->p;
 	if (number(c, secs) < 0)
 		return -1;
-	if (*secs < 0 || *secs > INT_MAX)
-		return fail(c, ns, "SO_LINGER's seconds are 0..%d", INT_MAX);
+	if (*secs < INT_MIN || *secs > INT_MAX)
+		return fail(c, ns, "SO_LINGER's seconds are %d..%d", INT_MIN, INT_MAX);
 	return expect_char(c, '}');
 }
 
@@ -1109,7 +1110,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 					return -1;
 				memset(v, 0, sizeof *v);
 				v->kind = V_LINGER;
-				v->num = on << 32 | secs;
+				v->num = on << 32 | (secs & 0xffffffff);
 				kw = 1; /* a value of its own kind: checked here */
 			} else if (want == A_FD && c->p < c->eol && is_id0(*c->p) &&
 				   !(c->eol - c->p > 5 && !strncmp(c->p, "null(", 5))) {
