@@ -137,13 +137,14 @@ int64_t sd__cork_hold_until(struct sd__sim *s, struct sd__sock *k, size_t hold)
 }
 
 /* The sim has no window apart from the peer's receive buffer: bytes queued at the peer past
- * it are the ones Linux would not have sent yet (docs/sim-vs-linux.md), and held ones. */
+ * it are the ones Linux would not have sent yet (docs/sim-vs-linux.md), and held ones; with
+ * no peer, the gap a disconnect left (disconnect_seq in sim_tcp.c). */
 uint64_t sd__notsent(struct sd__sim *s, struct sd__sock *k)
 {
 	sync_held(s, k);
 	const struct sd__sock *p = k->peer;
 	if (!p)
-		return 0;
+		return k->disc_gap;
 	size_t sent = p->in_bytes - k->held;
 	return k->held + (sent > (size_t)p->rcvbuf ? sent - (size_t)p->rcvbuf : 0);
 }

@@ -116,7 +116,8 @@ static size_t send_space(const struct sd__sock *k)
 	return used >= cap ? 0 : cap - used;
 }
 
-/* sk_stream_is_writeable(), TCP_NOTSENT_LOWAT's test included. */
+/* sk_stream_is_writeable(), TCP_NOTSENT_LOWAT's test included: for a socket with no peer
+ * too, which a disconnect may have left with not-sent bytes (sd__notsent). */
 static int writable(struct sd__sim *s, struct sd__sock *k)
 {
 	const struct sd__sock *p = k->peer;
@@ -135,7 +136,7 @@ static size_t send_room(struct sd__sim *s, struct sd__sock *k)
 
 void sd__write_space(struct sd__sim *s, struct sd__sock *k)
 {
-	if (!k->peer || writable(s, k)) {
+	if (writable(s, k)) {
 		k->nospace = 0;
 		k->outseq++;
 	}
@@ -145,7 +146,7 @@ void sd__write_space(struct sd__sim *s, struct sd__sock *k)
  * room made is one (SOCK_NOSPACE), as after a write that found no room. */
 void sd__wake_writers(struct sd__sim *s, struct sd__sock *k)
 {
-	if (!k->peer || writable(s, k)) {
+	if (writable(s, k)) {
 		k->nospace = 0;
 		k->outseq++;
 	} else {
@@ -517,7 +518,7 @@ short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
 		if (sd__readable(s, k) >= sd__rcvlowat(k)) /* tcp_stream_is_readable() */
 			m |= POLLIN | POLLRDNORM;
 		if (!(k->shut & SD__SEND_SHUTDOWN)) {
-			if (!k->peer || writable(s, k))
+			if (writable(s, k))
 				m |= POLLOUT | POLLWRNORM;
 			else
 				k->nospace = 1; /* tcp_poll() sets SOCK_NOSPACE */

@@ -102,6 +102,11 @@ struct sd__sock {
 	int user_mss;           /* TCP_MAXSEG as set; 0 none */
 	int mss_cache;          /* the segment size the handshake settled; 0 not connected */
 	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT as set; 0: the profile's (sim_cork.c) */
+	/* Linux's tcp_disconnect() moves write_seq past snd_nxt by max_window + 2, and only a
+	 * new connect's tcp_connect_init() closes the gap: until then a closed socket counts
+	 * that many not-sent bytes against TCP_NOTSENT_LOWAT (sd__notsent) */
+	int had_window; /* it was ESTABLISHED once: max_window is set, and kept by disconnect */
+	uint64_t disc_gap;
 	/* TCP_CORK and MSG_MORE (sim_cork.c): the last `held` bytes of the peer's queue are held
 	 * back by this sender, and arrive at held_until (the probe timer) unless pushed first */
 	int cork;

@@ -269,6 +269,7 @@ static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
 	c->st = T_ESTABLISHED;
 	c->ss = SS_CONNECTED;
 	c->was_conn = 1;
+	c->had_window = 1;
 	c->bind_lock = l->bind_lock;
 	sd__port_link(s, c); /* children share the listener's port, as in Linux's bind buckets */
 	c->parent = l;
@@ -286,6 +287,7 @@ static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
 	if (!k->v6 && !sd__ep_is_v4(&k->remote))
 		sd__set_v4(&k->remote, 0x7f000001u);
 	k->st = T_ESTABLISHED;
+	k->had_window = 1;
 	k->evseq++;
 	sd__mss_at_connect(k, c);
 	if (!k->sndbuf_lock)
@@ -307,9 +309,11 @@ static int syn(struct sd__sim *s, struct sd__sock *k)
 	if (!l && k->dst.port == k->local.port && !memcmp(k->dst.a, k->local.a, 16)) {
 		/* SYN to our own address and port: simultaneous open with ourselves. */
 		k->st = T_ESTABLISHED;
+		k->had_window = 1;
 		k->evseq++;
 		k->peer = k;
 		k->remote = k->local;
+		sd__mss_at_connect(k, k);
 		if (!k->sndbuf_lock)
 			k->sndbuf = s->wmem_auto;
 		unlink_connecting(s, k);
@@ -463,16 +467,26 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 	k->remote = dst;
 	k->st = T_SYN_SENT;
 	k->was_conn = 1;
+	k->disc_gap = 0; /* tcp_connect_init(): snd_nxt = write_seq */
 	k->retries = 0;
 	k->syn_at = s->now;
 	k->err = 0;
 	return 0;
 }
 
+/* tcp_disconnect()'s write_seq = write_seq + max_window + 2, where max_window is the largest
+ * window the peer offered. The sim keeps no window: a socket once ESTABLISHED takes
+ * loopback's first one, 65483 (measured on 6.18; it grows to 65536 once data came back). */
+static void disconnect_seq(struct sd__sock *k)
+{
+	k->disc_gap += (k->had_window ? 65483 : 0) + 2;
+}
+
 /* tcp_disconnect() via connect(AF_UNSPEC): back to an unconnected socket. */
 int sd__disconnect(struct sd__sim *s, struct sd__sock *k)
 {
 	enum sd__tcp old = k->st;
+	disconnect_seq(k);
 	if (old == T_LISTEN) {
 		listen_stop(s, k);
 	} else if (old == T_ESTABLISHED || old == T_CLOSE_WAIT || old == T_FIN_WAIT2) {
@@ -555,6 +569,7 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 		err = k->err ? -k->err : -ECONNABORTED;
 		k->err = 0;
 		k->ss = SS_UNCONNECTED;
+		disconnect_seq(k);
 		k->shut = 0;
 		k->done = 0;
 		free_chunks(s, k);
@@ -617,6 +632,7 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how)
 		if (!(bits & SD__RCV_SHUTDOWN))
 			break;
 		listen_stop(s, k); /* tcp_disconnect(): an auto-bound port goes back */
+		disconnect_seq(k);
 		k->ss = SS_UNCONNECTED;
 		k->shut = 0;
 		if (!k->bind_lock)
