@@ -33,6 +33,7 @@ endfunction()
 
 sd_add_unit_test(sockets BACKENDS real sim)
 sd_add_unit_test(core)
+sd_add_unit_test(util)
 sd_add_unit_test(diff)
 target_compile_definitions(test_diff PRIVATE
   SD_DIFF_CORPUS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/sim_vs_kernel"

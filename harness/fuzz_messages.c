@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/util/util.h"
 #include "fuzz_messages.h"
 
 int sd_fuzz_messages_write(FILE *f, const struct sd_fuzz_dict *d, int custom_client)
@@ -144,11 +145,11 @@ int sd_fuzz_messages_dict(FILE *f, const struct sd_fuzz_dict *d, size_t limit)
 			continue;
 		const unsigned char *m = (const unsigned char *)d->msgs[i];
 		fprintf(f, "msg%zu=\"", i);
-		for (size_t b = 0; b < len; b++)
-			if (m[b] < 32 || m[b] > 126 || m[b] == '"' || m[b] == '\\')
-				fprintf(f, "\\x%02x", m[b]);
-			else
-				putc(m[b], f);
+		for (size_t b = 0, done; b < len; b += done) { /* AFL's dictionary: all in hex */
+			char e[256];
+			sd__escape(e, sizeof e, m + b, len - b, 0, &done);
+			fputs(e, f);
+		}
 		fputs("\"\n", f);
 		written++;
 	}

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/util/util.h"
 #include "fuzz_mutate.h"
 
 #define HEADER 20 /* bytes of the input's header (fuzz_plan.h) */
@@ -20,13 +21,7 @@ const char *sd_fuzz_mop_name(enum sd_fuzz_mop op)
 }
 
 /* splitmix64: one draw from the mutator's seed. */
-static uint64_t rnd(struct sd_fuzz_mutator *mu)
-{
-	uint64_t z = (mu->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+static uint64_t rnd(struct sd_fuzz_mutator *mu) { return sd__splitmix64(&mu->rng); }
 
 /* A number in [0, n) (0 when n is 0). */
 static size_t below(struct sd_fuzz_mutator *mu, size_t n) { return n ? rnd(mu) % n : 0; }

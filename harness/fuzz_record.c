@@ -13,6 +13,7 @@
 #include <sockdrill/fault.h>
 #include <sockdrill/scenario.h>
 
+#include "../src/util/util.h"
 #include "fuzz_internal.h"
 #include "libc/proc.h"
 
@@ -80,22 +81,12 @@ static void addf(const char *fmt, ...)
 static void add_string(const unsigned char *p, size_t n)
 {
 	add("\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		char e[8];
-		unsigned char ch = p[i];
-		if (ch == '\n')
-			add("\\n", 2);
-		else if (ch == '\r')
-			add("\\r", 2);
-		else if (ch == '\t')
-			add("\\t", 2);
-		else if (ch == '"')
-			add("\\\"", 2);
-		else if (ch < 0x20 || ch > 0x7e || ch == '\\' ||
-			 (ch == '$' && i + 1 < n && p[i + 1] == '{'))
-			add(e, (size_t)snprintf(e, sizeof e, "\\x%02x", ch));
-		else
-			add((const char *)&ch, 1);
+	for (size_t i = 0, done; i < n; i += done) {
+		char e[256];
+		add(e, sd__escape(e, sizeof e, p + i, n - i,
+				  SD__ESC_NL | SD__ESC_CR | SD__ESC_TAB | SD__ESC_QUOTE |
+					  SD__ESC_DOLLAR_HEX,
+				  &done));
 	}
 	add("\"", 1);
 }

@@ -14,6 +14,7 @@
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
+#include "../src/util/util.h"
 #include "fuzz_input.h"
 #include "fuzz_internal.h"
 #include "inproc.h"
@@ -34,26 +35,6 @@
 #define SD_FAULTS_LOSE_WRITES 2
 #define DELAY_STRETCH_NS      (6000 * 1000000000LL)
 
-/* Bytes as a C string literal's contents, so a finding stays on one line. out holds
- * 4 * n + 1. */
-static void escape(char *out, const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = p[i];
-		if (ch == '\r')
-			*out++ = '\\', *out++ = 'r';
-		else if (ch == '\n')
-			*out++ = '\\', *out++ = 'n';
-		else if (ch == '"' || ch == '\\')
-			*out++ = '\\', *out++ = (char)ch;
-		else if (ch < 32 || ch > 126)
-			out += sprintf(out, "\\x%02x", ch);
-		else
-			*out++ = (char)ch;
-	}
-	*out = '\0';
-}
-
 /* Bytes as lower-case hex, for the transcript. */
 static void hex(FILE *f, const unsigned char *p, size_t n)
 {
@@ -64,12 +45,14 @@ static void hex(FILE *f, const unsigned char *p, size_t n)
 	}
 }
 
-/* n bytes as a quoted string, cut to `limit` bytes with "..." after the quote. out holds
- * 4 * limit + 6. */
+/* n bytes as a quoted string (a C string literal's contents, so a finding stays on one
+ * line), cut to `limit` bytes with "..." after the quote. out holds 4 * limit + 6. */
 static const char *quoted(char *out, const unsigned char *p, size_t n, size_t limit)
 {
+	size_t k = n < limit ? n : limit;
 	out[0] = '"';
-	escape(out + 1, p, n < limit ? n : limit);
+	sd__escape(out + 1, 4 * k + 1, p, k,
+		   SD__ESC_CR | SD__ESC_NL | SD__ESC_QUOTE | SD__ESC_BACKSLASH, NULL);
 	strcat(out, n > limit ? "\"..." : "\"");
 	return out;
 }

@@ -8,6 +8,8 @@
 
 #include <sockdrill/addr.h>
 
+#include "util/util.h"
+
 static int sd__parse_port(const char *s, uint16_t *port)
 {
 	char *end;
@@ -127,4 +129,17 @@ int sd_addr_is_wildcard(const struct sockaddr *addr, socklen_t len)
 		       (IN6_IS_ADDR_V4MAPPED(a) && !memcmp(a->s6_addr + 12, zero4, 4));
 	}
 	return 0;
+}
+
+int sd__addr_permitted(int allow_other, const struct sockaddr *a, socklen_t len)
+{
+	if (allow_other || !a)
+		return 1;
+	if (a->sa_family == AF_INET && len < sizeof(struct sockaddr_in))
+		return 1; /* too short: the kernel answers EINVAL itself */
+	if (a->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6))
+		return 1;
+	if (a->sa_family != AF_INET && a->sa_family != AF_INET6)
+		return 1; /* AF_UNSPEC (disconnect) and friends: the kernel decides */
+	return sd_addr_is_loopback(a, len) || sd_addr_is_wildcard(a, len);
 }

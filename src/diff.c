@@ -17,6 +17,7 @@
 #include <sockdrill/diff.h>
 
 #include "kports.h"
+#include "util/util.h"
 
 /* Beyond this many unread bytes on a connection the two stacks' buffer sizes differ
  * (docs/sim-vs-linux.md), so "all" and "partial" sends count as the same outcome. */
@@ -45,12 +46,8 @@ void sd_diff_generate(uint64_t seed, int n, struct sd_diff_prog *p)
 	uint64_t x = seed;
 	if (n > SD_DIFF_MAX_OPS)
 		n = SD_DIFF_MAX_OPS;
-	for (int i = 0; i < n * 4; i++) {
-		uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		bytes[i] = (uint8_t)(z ^ (z >> 31));
-	}
+	for (int i = 0; i < n * 4; i++)
+		bytes[i] = (uint8_t)sd__splitmix64(&x);
 	/* Most programs need sockets first: bias the opening ops toward socket/bind/listen. */
 	for (int i = 0; i < n && i < 4; i++)
 		bytes[i * 4] = (uint8_t)(i < 2 ? SD_DIFF_SOCKET : bytes[i * 4] % 3);

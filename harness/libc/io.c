@@ -1,4 +1,5 @@
 /* sockdrill interposition layer: reading and writing (read, recv*, write, send*, sendfile). */
+#include "../../src/util/util.h"
 #include "layer.h"
 
 #include <signal.h>
@@ -43,14 +44,6 @@ static ssize_t got(struct sd_net *net, int sfd, ssize_t rc, size_t asked, int fl
 	if (rc > 0 && (size_t)rc < asked && !(flags & MSG_PEEK))
 		sd__route_read_short(net, sfd);
 	return sd__ret_cp(rc);
-}
-
-static size_t iov_len(const struct iovec *v, size_t n)
-{
-	size_t len = 0;
-	for (size_t i = 0; i < n; i++)
-		len += v[i].iov_len;
-	return len;
 }
 
 ssize_t sd__on_read(struct sd__fdh *h, int fd, void *b, size_t n)
@@ -117,7 +110,7 @@ ssize_t sd__on_recvmsg(struct sd__fdh *h, int fd, struct msghdr *m, int f)
 	int sfd = h->sfd;
 	ssize_t rc = sd_recvmsg(net, sfd, m, f);
 	/* the iovecs are known good once the call has filled some */
-	return got(net, sfd, rc, rc > 0 ? iov_len(m->msg_iov, m->msg_iovlen) : 0, f);
+	return got(net, sfd, rc, rc > 0 ? sd__iov_sum(m->msg_iov, m->msg_iovlen) : 0, f);
 }
 
 ssize_t sd__on_readv(struct sd__fdh *h, int fd, const struct iovec *v, int n)
@@ -130,7 +123,7 @@ ssize_t sd__on_readv(struct sd__fdh *h, int fd, const struct iovec *v, int n)
 	struct sd_net *net = h->net;
 	int sfd = h->sfd;
 	ssize_t rc = sd_recvmsg(net, sfd, &m, plain());
-	return got(net, sfd, rc, rc > 0 ? iov_len(v, (size_t)n) : 0, 0);
+	return got(net, sfd, rc, rc > 0 ? sd__iov_sum(v, (size_t)n) : 0, 0);
 }
 
 /* As Linux's do_recvmmsg: one recvmsg per entry until one fails; after MSG_WAITFORONE's first

@@ -1,6 +1,7 @@
 /* sockdrill interposition layer: recording what a server's accepted connections carry (wrap
  * --record). */
 #include "record.h"
+#include "../../src/util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,13 +59,6 @@ static struct rec_net *the; /* the one recorder (atfork needs it) */
 
 static struct rec_net *R(void *state) { return state; }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The file's descriptor, checked and reopened when the program took its number: -1 if none. */
 static int rec_fd(struct rec_net *r)
 {
@@ -96,7 +90,7 @@ static void put(struct rec_net *r, int kind, int fd, const void *data, size_t le
 {
 	if ((unsigned)fd >= SD_REC_FDS || !conns)
 		return;
-	struct sd_rec h = {.kind = (uint8_t)kind, .aux = (int16_t)aux, .t_ns = mono_ns()};
+	struct sd_rec h = {.kind = (uint8_t)kind, .aux = (int16_t)aux, .t_ns = sd__mono_ns()};
 	pthread_mutex_lock(&r->lock); /* the table too: accept and close change it */
 	h.pid = r->pid;
 	h.apid = conns[fd].apid;

@@ -17,6 +17,7 @@
 #include <sockdrill/sockdrill.h>
 
 #include "../libc.h"
+#include "../util/util.h"
 
 /* The C library's functions, reached through src/libc.h: in a program that links the
  * interposition layer, the names socket, send, ... are the layer's, and a real instance opened
@@ -182,18 +183,10 @@ static int adopt(struct real *r, int fd)
 			return -EBADF;                                                             \
 	} while (0)
 
-/* Loopback and the wildcard are always allowed; anything else needs the explicit flag. */
+/* The loopback policy (sd__addr_permitted), shared with the sim. */
 static int permitted(const struct real *r, const struct sockaddr *a, socklen_t len)
 {
-	if (r->flags & SD_CFG_ALLOW_NONLOOPBACK || !a)
-		return 1;
-	if (a->sa_family == AF_INET && len < sizeof(struct sockaddr_in))
-		return 1; /* too short: the kernel answers EINVAL itself */
-	if (a->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6))
-		return 1;
-	if (a->sa_family != AF_INET && a->sa_family != AF_INET6)
-		return 1; /* AF_UNSPEC (disconnect) and friends: the kernel decides */
-	return sd_addr_is_loopback(a, len) || sd_addr_is_wildcard(a, len);
+	return sd__addr_permitted(!!(r->flags & SD_CFG_ALLOW_NONLOOPBACK), a, len);
 }
 
 static int real_create(const struct sd_config *cfg, void **state)
@@ -572,8 +565,8 @@ static int64_t real_now_ns(void *state)
 {
 	struct timespec ts;
 	(void)state;
-	SD__LIBC(clock_gettime)(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	SD__LIBC(clock_gettime)(CLOCK_MONOTONIC, &ts); /* the host's clock, even inside a run */
+	return sd__ts_ns(&ts);
 }
 
 int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys)

@@ -483,13 +483,7 @@ static void ep_to(const struct sd__sock *k, const struct sd__ep *ep, struct sock
 
 static int permitted(const struct sd__sim *s, const struct sockaddr *a, socklen_t len)
 {
-	if (s->allow_nonloopback || !a)
-		return 1;
-	if ((a->sa_family == AF_INET && len < sizeof(struct sockaddr_in)) ||
-	    (a->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) ||
-	    (a->sa_family != AF_INET && a->sa_family != AF_INET6))
-		return 1;
-	return sd_addr_is_loopback(a, len) || sd_addr_is_wildcard(a, len);
+	return sd__addr_permitted(s->allow_nonloopback, a, len);
 }
 
 /* ---- the table's members ------------------------------------------------------------------- */

@@ -4,7 +4,6 @@
 
 #include "sim_internal.h"
 
-#define TCP_MSS_DEFAULT 536U
 #define RTO_MIN_NS      200000000LL /* TCP_RTO_MIN */
 /* tcp_sendmsg() asks whether the not-sent bytes are below TCP_NOTSENT_LOWAT only when it
  * starts a new skb, which on loopback takes up to 64 KiB (the GSO size goal): a send may

@@ -6,10 +6,6 @@
 
 #include "sim_internal.h"
 
-#define SEC            1000000000LL
-#define TIME_WAIT_LEN  (60 * SEC) /* TCP_TIMEWAIT_LEN */
-#define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
-
 #ifdef SD_ASAN
 #define POISON(p, n)   __asan_poison_memory_region(p, n)
 #define UNPOISON(p, n) __asan_unpoison_memory_region(p, n)
@@ -212,14 +208,6 @@ static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec
 			sd__timer_add(s, at);
 	}
 	return 0;
-}
-
-size_t sd__iov_total(const struct iovec *iov, int iovcnt)
-{
-	size_t n = 0;
-	for (int i = 0; i < iovcnt; i++)
-		n += iov[i].iov_len;
-	return n;
 }
 
 /* Splits iov after `skip` bytes into out (at most 64 pieces). */

@@ -10,6 +10,14 @@
 
 #include <sockdrill/sim.h>
 
+#include "../util/util.h"
+
+/* Times and sizes the sim's TCP files share. */
+#define SEC             1000000000LL
+#define TIME_WAIT_LEN   (60 * SEC) /* TCP_TIMEWAIT_LEN */
+#define SEGMENT_GAP_NS  10000      /* spacing of pieces when segmentation is on */
+#define TCP_MSS_DEFAULT 536U       /* mss_cache before a connection (tcp_init_sock) */
+
 /* SD_ASAN: built with AddressSanitizer (gcc or clang), and the ASan interface the sim uses
  * (coroutine stacks, pooled chunks). */
 #if defined(__SANITIZE_ADDRESS__)
@@ -255,18 +263,9 @@ static inline int64_t sd__deadline(const struct sd__sim *s, int64_t timeo)
 	return timeo > 0 ? s->now + timeo : -1;
 }
 
-/* The PRNG (splitmix64), the only source of choices; inline, as the scheduler draws at
- * nearly every call. */
-#define SD__GOLDEN 0x9e3779b97f4a7c15ull
-
-static inline uint64_t sd__mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static inline uint64_t sd__rand(struct sd__sim *s) { return sd__mix(s->rng += SD__GOLDEN); }
+/* The PRNG (splitmix64, util.h), the only source of choices; inline, as the scheduler draws
+ * at nearly every call. */
+static inline uint64_t sd__rand(struct sd__sim *s) { return sd__splitmix64(&s->rng); }
 
 /* A draw below n (0 for n <= 1, without drawing). */
 static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
@@ -299,7 +298,6 @@ void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
 uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
 void sd__timer_add(struct sd__sim *s, int64_t at);
 void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
-void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
 
 /* sim_sched.c */
 int sd__sched_init(struct sd__sim *s);
@@ -340,9 +338,14 @@ struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst);
 int sd__listeners_for(struct sd__sim *s, const struct sd__ep *dst);
 int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst);
 int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd__ep *dst);
+void sd__maybe_free(struct sd__sim *s, struct sd__sock *k);
+int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep);
+int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog);
+int sd__ep_is_v4(const struct sd__ep *e);
+int sd__ep_any(const struct sd__ep *e);
 
 /* sim_tcp.c */
-void sd__maybe_free(struct sd__sim *s, struct sd__sock *k);
+void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
 void sd__free_sock(struct sd__sim *s, struct sd__sock *k);
 void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k);
 /* Processes the peer's FIN if it is due: not yet there, or still behind more queued data than
@@ -355,8 +358,6 @@ static inline void sd__sync_fin(struct sd__sim *s, struct sd__sock *k)
 	sd__fin_arrives(s, k);
 }
 void sd__rst_arrives(struct sd__sim *s, struct sd__sock *k);
-int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep);
-int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog);
 int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, int nonblock);
 int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst, int aerr,
 		int nonblock);
@@ -402,7 +403,10 @@ static inline size_t sd__rcvlowat(const struct sd__sock *k)
 {
 	return k->rcvlowat > 0 ? (size_t)k->rcvlowat : 1;
 }
-size_t sd__iov_total(const struct iovec *iov, int iovcnt);
+static inline size_t sd__iov_total(const struct iovec *iov, int iovcnt)
+{
+	return sd__iov_sum(iov, iovcnt > 0 ? (size_t)iovcnt : 0);
+}
 void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
 void sd__chunk_pool_free(struct sd__sim *s);
 
@@ -426,7 +430,5 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
 void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
 void sd__retry_connects(struct sd__sim *s);
 void sd__free_all(struct sd__sim *s);
-int sd__ep_is_v4(const struct sd__ep *e);
-int sd__ep_any(const struct sd__ep *e);
 
 #endif

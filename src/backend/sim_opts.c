@@ -9,7 +9,6 @@
 
 #include "sim_internal.h"
 
-#define TCP_MSS_DEFAULT 536U  /* mss_cache before a connection (tcp_init_sock) */
 #define TCP_MIN_MSS     88    /* TCP_MAXSEG's floor (tcp_setsockopt) */
 #define MAX_TCP_WINDOW  32767 /* and its ceiling */
 #define TS_OPT_LEN      12    /* the timestamp option every loopback segment carries */

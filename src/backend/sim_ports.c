@@ -6,9 +6,6 @@
 
 #include "sim_internal.h"
 
-#define SEC            1000000000LL
-#define TIME_WAIT_LEN  (60 * SEC) /* TCP_TIMEWAIT_LEN */
-#define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
 /* ---- addresses -------------------------------------------------------------------------- */
 
 int sd__ep_is_v4(const struct sd__ep *e)

@@ -608,7 +608,7 @@ int sd_sim_random(struct sd_net *net, void *buf, size_t n)
 	if (!s)
 		return -EINVAL;
 	for (unsigned char *p = buf; n;) {
-		uint64_t r = sd__mix(s->bytes_rng += SD__GOLDEN);
+		uint64_t r = sd__splitmix64(&s->bytes_rng);
 		size_t k = n < sizeof r ? n : sizeof r;
 		memcpy(p, &r, k);
 		p += k, n -= k;

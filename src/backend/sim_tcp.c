@@ -6,9 +6,6 @@
 
 #include "sim_internal.h"
 
-#define SEC            1000000000LL
-#define TIME_WAIT_LEN  (60 * SEC) /* TCP_TIMEWAIT_LEN */
-#define SEGMENT_GAP_NS 10000      /* spacing of pieces when segmentation is on */
 /* ---- resets and closes ------------------------------------------------------------------ */
 
 static void free_chunks(struct sd__sim *s, struct sd__sock *k)

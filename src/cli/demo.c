@@ -9,6 +9,7 @@
 
 #include <sockdrill/sockdrill.h>
 
+#include "../util/util.h"
 #include "cli.h"
 #include "qa.h"
 
@@ -44,13 +45,6 @@ static void server_actor(void *arg)
 {
 	struct server_run *s = arg;
 	s->rc = sd_qa_serve(s->net, s->lfd, &s->opts, &s->stats);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Lets a large demo hold many sockets at once; failure just keeps the old limit. */
@@ -199,7 +193,7 @@ int sd__cmd_demo(int argc, char **argv)
 				       .per_source = concurrency > 20000 ? 10000 : 0};
 	struct sd_qa_client_stats cs;
 	struct sd_sim_stats sst = {0};
-	double t0 = now_s();
+	double t0 = sd__mono_s();
 	int64_t v0 = sd_now_ns(&net);
 	int id = sd_spawn(&net, "server", server_actor, &srv);
 	if (id < 0) {
@@ -210,7 +204,7 @@ int sd__cmd_demo(int argc, char **argv)
 	sd_qa_run_clients(&net, (struct sockaddr *)&ss, sl, &co, &cs);
 	atomic_store(&stop, 1);
 	int jrc = sd_join(&net, id);
-	double dt = now_s() - t0;
+	double dt = sd__mono_s() - t0;
 	double vt = (double)(sd_now_ns(&net) - v0) / 1e9;
 	sd_close(&net, srv.lfd);
 	int have_sim = sd_sim_stats(&net, &sst) == 0;

@@ -144,7 +144,7 @@ static int fuzz_abs_paths(struct fuzz_opts *o, char *seeds_abs, char *dict_abs, 
 	if (o->dict && (stat(dict_abs, &ost) < 0 || !S_ISREG(ost.st_mode)))
 		return sd__usage_error("fuzz", "--dict: %s: not a regular file", o->dict);
 	if (o->out && o->out[0] != '/' && getcwd(cwd, sizeof cwd)) {
-		sd__pathf(out_abs, PATH_MAX, "%s/%s", cwd, o->out);
+		sd__textf(out_abs, PATH_MAX, "%s/%s", cwd, o->out);
 		o->out = out_abs;
 	}
 	o->seeds = o->seeds ? seeds_abs : NULL;
@@ -166,28 +166,28 @@ static void fuzz_defaults(const struct fuzz_opts *o, const char *root, const cha
 {
 	int external = strchr(o->t, '/') != NULL;
 	if (o->seeds)
-		sd__pathf(p->seeds, sizeof p->seeds, "%s", o->seeds);
+		sd__textf(p->seeds, sizeof p->seeds, "%s", o->seeds);
 	else if (external)
 		sd__fuzz_beside(o->t, exe, ".seeds", 1, p->seeds, sizeof p->seeds);
 	else
-		sd__pathf(p->seeds, sizeof p->seeds, "%s/corpus/%s", root, o->t);
+		sd__textf(p->seeds, sizeof p->seeds, "%s/corpus/%s", root, o->t);
 	if (o->dict)
-		sd__pathf(p->dict, sizeof p->dict, "%s", o->dict);
+		sd__textf(p->dict, sizeof p->dict, "%s", o->dict);
 	else if (external)
 		sd__fuzz_beside(o->t, exe, ".dict", 0, p->dict, sizeof p->dict);
 	else
-		sd__pathf(p->dict, sizeof p->dict, "%s/fuzz/%s.dict", root, o->t);
+		sd__textf(p->dict, sizeof p->dict, "%s/fuzz/%s.dict", root, o->t);
 	if (o->out) {
-		sd__pathf(p->base, sizeof p->base, "%s", o->out);
+		sd__textf(p->base, sizeof p->base, "%s", o->out);
 	} else if (external) {
 		mkdir("fuzz-out", 0755);
-		sd__pathf(p->base, sizeof p->base, "fuzz-out/%s", name);
+		sd__textf(p->base, sizeof p->base, "fuzz-out/%s", name);
 	} else {
-		sd__pathf(p->base, sizeof p->base, "%s/build/fuzz/%s", root, o->t);
+		sd__textf(p->base, sizeof p->base, "%s/build/fuzz/%s", root, o->t);
 	}
 	if (!external) {
 		char mk[PATH_MAX + 128];
-		sd__pathf(mk, sizeof mk, "%s/build/fuzz", root);
+		sd__textf(mk, sizeof mk, "%s/build/fuzz", root);
 		mkdir(mk, 0755), mkdir(p->seeds, 0755);
 	}
 }
@@ -201,21 +201,21 @@ static int fuzz_prepare(const char *engine, struct fuzz_paths *p, char **before,
 	char mark[PATH_MAX + 160];
 	struct stat mst;
 	mkdir(p->base, 0755);
-	sd__pathf(p->work, sizeof p->work, "%s/corpus-%s", p->base, engine);
-	sd__pathf(p->art, sizeof p->art, "%s/artifacts", p->base);
+	sd__textf(p->work, sizeof p->work, "%s/corpus-%s", p->base, engine);
+	sd__textf(p->art, sizeof p->art, "%s/artifacts", p->base);
 	if (mkdir(p->work, 0755) < 0 && errno != EEXIST)
 		return sd__usage_error("fuzz", "cannot create %s: %s", p->work, strerror(errno));
 	mkdir(p->art, 0755);
 	if ((!*p->seeds || !sd__fuzz_count_files(p->seeds, NULL)) &&
 	    !sd__fuzz_count_files(p->work, NULL)) {
 		char empty[PATH_MAX + 160];
-		sd__pathf(empty, sizeof empty, "%s/empty", p->work);
+		sd__textf(empty, sizeof empty, "%s/empty", p->work);
 		FILE *f = fopen(empty, "wb");
 		if (f)
 			fclose(f);
 	}
 	*before = sd__fuzz_list_names(p->art);
-	sd__pathf(mark, sizeof mark, "%s/.started", p->art);
+	sd__textf(mark, sizeof mark, "%s/.started", p->art);
 	FILE *mf = fopen(mark, "w");
 	if (mf)
 		fclose(mf);
@@ -223,8 +223,8 @@ static int fuzz_prepare(const char *engine, struct fuzz_paths *p, char **before,
 		*since = mst.st_mtim;
 	/* AFL++ takes a harness error's exit status 2 for a clean run: the inputs that ended in
 	 * one are told here instead, on both engines. */
-	sd__pathf(p->herr, sizeof p->herr, "%s/harness-errors", p->base);
-	sd__pathf(p->herr_env, sizeof p->herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", p->herr);
+	sd__textf(p->herr, sizeof p->herr, "%s/harness-errors", p->base);
+	sd__textf(p->herr_env, sizeof p->herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", p->herr);
 	unlink(p->herr);
 	return 0;
 }
@@ -237,9 +237,9 @@ static int fuzz_verdict(const struct sd__fuzz_campaign *c, const struct sd__fuzz
 	int failed = sd__watch_failed(w);
 	char flog[PATH_MAX + 128];
 	if (failed > 0) /* an AFL++ secondary's own log */
-		sd__pathf(flog, sizeof flog, "%s/afl-s%d.log", c->base, failed);
+		sd__textf(flog, sizeof flog, "%s/afl-s%d.log", c->base, failed);
 	else
-		sd__pathf(flog, sizeof flog, "%s", c->log);
+		sd__textf(flog, sizeof flog, "%s", c->log);
 	if (crashes && !w->afl && !w->shown) /* a crash without a report we could tell: its end */
 		sd__fuzz_show_tail(flog, e->name);
 	if (sd__proc_caught()) { /* the engine was stopped early; what it found is above */

@@ -27,7 +27,7 @@ static int afl_fuzzed(const char *out)
 	char path[PATH_MAX + 160], *line = NULL;
 	size_t cap = 0;
 	unsigned long long execs = 0;
-	sd__pathf(path, sizeof path, "%s/main/fuzzer_stats", out);
+	sd__textf(path, sizeof path, "%s/main/fuzzer_stats", out);
 	FILE *f = fopen(path, "r");
 	while (f && getline(&line, &cap, f) > 0)
 		if (sscanf(line, "execs_done : %llu", &execs) == 1)
@@ -48,7 +48,7 @@ static int afl_preflight(const struct sd__fuzz_campaign *c, const char *in)
 	char first[PATH_MAX + 300] = "";
 	while (d && (e = readdir(d)))
 		if (e->d_name[0] != '.') {
-			sd__pathf(first, sizeof first, "%s/%s", in, e->d_name);
+			sd__textf(first, sizeof first, "%s/%s", in, e->d_name);
 			break;
 		}
 	if (d)
@@ -56,7 +56,7 @@ static int afl_preflight(const struct sd__fuzz_campaign *c, const char *in)
 	if (!*first)
 		return 0;
 	char log[PATH_MAX + 96];
-	sd__pathf(log, sizeof log, "%s/afl-preflight.log", c->base);
+	sd__textf(log, sizeof log, "%s/afl-preflight.log", c->base);
 	char *av[] = {"timeout", "120", (char *)c->exe, first, NULL};
 	const char *env[] = {c->herr_env, NULL};
 	struct sd__proc_io io = {.env = env, .path = log, .both = 1};
@@ -72,7 +72,7 @@ static int afl_preflight(const struct sd__fuzz_campaign *c, const char *in)
 static void afl_dirs(const struct sd__fuzz_campaign *c, const char *out, const char *in)
 {
 	char prev[PATH_MAX + 160];
-	sd__pathf(prev, sizeof prev, "%s.prev", out);
+	sd__textf(prev, sizeof prev, "%s.prev", out);
 	char *rm[] = {"rm", "-rf", prev, NULL};
 	sd__proc_run_code(rm, NULL);
 	rename(out, prev);
@@ -83,7 +83,7 @@ static void afl_dirs(const struct sd__fuzz_campaign *c, const char *out, const c
 	nin += sd__fuzz_copy_files(c->work, NULL, in, "work");
 	if (!nin) {
 		char empty[PATH_MAX + 160];
-		sd__pathf(empty, sizeof empty, "%s/empty", in);
+		sd__textf(empty, sizeof empty, "%s/empty", in);
 		FILE *f = fopen(empty, "wb");
 		if (f)
 			fputc(0, f), fclose(f);
@@ -101,7 +101,7 @@ static int statsd_socket(char *port, size_t size)
 		       getsockname(u, (struct sockaddr *)&sa, &salen) < 0))
 		close(u), u = -1;
 	if (u >= 0)
-		sd__pathf(port, size, "AFL_STATSD_PORT=%u", ntohs(sa.sin_port));
+		sd__textf(port, size, "AFL_STATSD_PORT=%u", ntohs(sa.sin_port));
 	return u;
 }
 
@@ -123,8 +123,8 @@ static void afl_instance(const struct sd__fuzz_campaign *c, struct watch *w, uin
 		ienv[ne++] = "AFL_STATSD_HOST=127.0.0.1";
 		ienv[ne++] = port;
 	}
-	sd__pathf(role, sizeof role, j ? "-S" : "-M");
-	sd__pathf(name, sizeof name, j ? "s%llu" : "main", (unsigned long long)j);
+	sd__textf(role, sizeof role, j ? "-S" : "-M");
+	sd__textf(name, sizeof name, j ? "s%llu" : "main", (unsigned long long)j);
 	char *av[16 + SD__FUZZ_MAX_ENGINE_ARGS];
 	int n = 0;
 	av[n++] = "afl-fuzz", av[n++] = "-i", av[n++] = (char *)in, av[n++] = "-o";
@@ -135,7 +135,7 @@ static void afl_instance(const struct sd__fuzz_campaign *c, struct watch *w, uin
 	for (int i = 0; i < c->nargs; i++)
 		av[n++] = c->args[i];
 	av[n++] = "--", av[n++] = (char *)c->exe, av[n] = NULL;
-	sd__pathf(slog, sizeof slog, "%s/afl-%s.log", c->base, name);
+	sd__textf(slog, sizeof slog, "%s/afl-%s.log", c->base, name);
 	if (j)
 		fd = open(slog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	struct sd__proc_io io = {.env = ienv, .fd = fd, .both = 1};
@@ -154,16 +154,16 @@ static void afl_instance(const struct sd__fuzz_campaign *c, struct watch *w, uin
 static void afl_bring_home(const struct sd__fuzz_campaign *c, const char *out)
 {
 	char tag[64];
-	sd__pathf(tag, sizeof tag, "afl-crash-%lld-%d", (long long)time(NULL), (int)getpid());
+	sd__textf(tag, sizeof tag, "afl-crash-%lld-%d", (long long)time(NULL), (int)getpid());
 	DIR *d = opendir(out);
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		char sub[PATH_MAX * 2];
-		sd__pathf(sub, sizeof sub, "%s/%s/crashes", out, e->d_name);
+		sd__textf(sub, sizeof sub, "%s/%s/crashes", out, e->d_name);
 		sd__fuzz_copy_files(sub, "id:", c->art, tag);
-		sd__pathf(sub, sizeof sub, "%s/%s/queue", out, e->d_name);
+		sd__textf(sub, sizeof sub, "%s/%s/queue", out, e->d_name);
 		sd__fuzz_copy_files(sub, "id:", c->work, "afl-queue");
 	}
 	if (d)
@@ -173,10 +173,10 @@ static void afl_bring_home(const struct sd__fuzz_campaign *c, const char *out)
 static int afl_run(struct sd__fuzz_campaign *c, struct watch *w, int *fuzzed)
 {
 	char out[PATH_MAX + 128], in[PATH_MAX + 128], a_time[32];
-	sd__pathf(out, sizeof out, "%s/afl-out", c->base);
-	sd__pathf(in, sizeof in, "%s/afl-in", c->base);
+	sd__textf(out, sizeof out, "%s/afl-out", c->base);
+	sd__textf(in, sizeof in, "%s/afl-in", c->base);
 	afl_dirs(c, out, in);
-	sd__pathf(a_time, sizeof a_time, "%llu", (unsigned long long)c->secs);
+	sd__textf(a_time, sizeof a_time, "%llu", (unsigned long long)c->secs);
 	/* AFL++ takes a harness error's exit status 2 for a clean run, so a target that cannot
 	 * run any input (its server never listens, say) would be fuzzed for the whole time
 	 * first: one of the inputs replayed alone says so at once. */
@@ -184,7 +184,7 @@ static int afl_run(struct sd__fuzz_campaign *c, struct watch *w, int *fuzzed)
 	if (skip)
 		printf("fuzz: %s on afl: its first input ended in a harness error; not fuzzing\n",
 		       c->name);
-	sd__pathf(c->log, sizeof c->log, "%s/afl.log", c->base);
+	sd__textf(c->log, sizeof c->log, "%s/afl.log", c->base);
 	w->afl_out = out;
 	/* Each instance's output to a log of its own (the main's through a pipe, read as it
 	 * comes): a line per queue entry is a flood, and the figures come by StatsD. */

@@ -2,7 +2,6 @@
  * engine's last lines, the harness errors. */
 #include <dirent.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +10,6 @@
 
 #include "cli.h"
 #include "fuzz_files.h"
-
-void sd__pathf(char *out, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(out, size, fmt, ap);
-	va_end(ap);
-}
 
 int sd__fuzz_count_files(const char *dir, const char *prefix)
 {
@@ -46,10 +37,10 @@ int sd__fuzz_copy_files(const char *src, const char *prefix, const char *dst, co
 		if (e->d_name[0] == '.' || (prefix && strncmp(e->d_name, prefix, strlen(prefix))))
 			continue;
 		char from[PATH_MAX * 2], to[PATH_MAX * 2], buf[65536];
-		sd__pathf(from, sizeof from, "%s/%s", src, e->d_name);
+		sd__textf(from, sizeof from, "%s/%s", src, e->d_name);
 		if (stat(from, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
 			continue;
-		sd__pathf(to, sizeof to, "%s/%s-%d", dst, tag, n);
+		sd__textf(to, sizeof to, "%s/%s-%d", dst, tag, n);
 		FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
 		size_t k;
 		while (in && out && (k = fread(buf, 1, sizeof buf, in)) > 0)
@@ -101,8 +92,8 @@ int sd__print_crashes(const char *art, const char *t, const char *engine, const 
 	while (d && (e = readdir(d))) {
 		char path[PATH_MAX * 2], key[NAME_MAX + 4];
 		struct stat st;
-		sd__pathf(key, sizeof key, "\n%s\n", e->d_name);
-		sd__pathf(path, sizeof path, "%s/%s", art, e->d_name);
+		sd__textf(key, sizeof key, "\n%s\n", e->d_name);
+		sd__textf(path, sizeof path, "%s/%s", art, e->d_name);
 		/* libFuzzer's slow-unit-* files are inputs it found slow: kept, not crashes */
 		if (e->d_name[0] == '.' || !strncmp(e->d_name, "slow-unit-", 10) ||
 		    stat(path, &st) < 0 ||

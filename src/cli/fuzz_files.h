@@ -6,8 +6,7 @@
 #include <stddef.h>
 #include <time.h>
 
-/* Formats a path or an argument into a fixed buffer (vsnprintf: cut rather than overflow). */
-void sd__pathf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#include "../util/util.h" /* sd__textf: paths and arguments into fixed buffers */
 
 /* The entries of dir not starting with '.' (and starting with prefix, when given). */
 int sd__fuzz_count_files(const char *dir, const char *prefix);

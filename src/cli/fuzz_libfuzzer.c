@@ -31,10 +31,10 @@ static int fuzzed_to_end(const char *log)
 static int lf_run(struct sd__fuzz_campaign *c, struct watch *w, int *fuzzed)
 {
 	char a_time[32], a_art[PATH_MAX + 128], a_dict[PATH_MAX + 128], a_jobs[32];
-	sd__pathf(a_time, sizeof a_time, "-max_total_time=%llu", (unsigned long long)c->secs);
-	sd__pathf(a_art, sizeof a_art, "-artifact_prefix=%s/", c->art);
-	sd__pathf(a_dict, sizeof a_dict, "-dict=%s", c->dict);
-	sd__pathf(a_jobs, sizeof a_jobs, "-fork=%llu", (unsigned long long)c->jobs);
+	sd__textf(a_time, sizeof a_time, "-max_total_time=%llu", (unsigned long long)c->secs);
+	sd__textf(a_art, sizeof a_art, "-artifact_prefix=%s/", c->art);
+	sd__textf(a_dict, sizeof a_dict, "-dict=%s", c->dict);
+	sd__textf(a_jobs, sizeof a_jobs, "-fork=%llu", (unsigned long long)c->jobs);
 	char *av[12 + SD__FUZZ_MAX_ENGINE_ARGS];
 	int n = 0;
 	av[n++] = (char *)c->exe, av[n++] = a_time, av[n++] = a_art;
@@ -49,7 +49,7 @@ static int lf_run(struct sd__fuzz_campaign *c, struct watch *w, int *fuzzed)
 	if (*c->seeds)
 		av[n++] = (char *)c->seeds;
 	av[n] = NULL;
-	sd__pathf(c->log, sizeof c->log, "%s/libfuzzer.log", c->base);
+	sd__textf(c->log, sizeof c->log, "%s/libfuzzer.log", c->base);
 	const char *env[] = {c->herr_env, c->menv[0], c->menv[1], c->menv[2], NULL};
 	/* its output through a pipe: status lines to the progress line, crash reports to
 	 * stderr, all of it to the log */
@@ -74,7 +74,7 @@ static int lf_run(struct sd__fuzz_campaign *c, struct watch *w, int *fuzzed)
 static void lf_minimize(const char *exe, const char *input, const char *min)
 {
 	char a1[PATH_MAX + 64];
-	sd__pathf(a1, sizeof a1, "-exact_artifact_path=%s", min);
+	sd__textf(a1, sizeof a1, "-exact_artifact_path=%s", min);
 	char *mv[] = {(char *)exe,          "-minimize_crash=1", a1,
 		      "-max_total_time=30", (char *)input,       NULL};
 	sd__proc_run_code(mv, NULL);

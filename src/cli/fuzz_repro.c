@@ -40,11 +40,11 @@ static int replay(const char *exe, const char *abs, const char *t, const char *f
 	int hfd = sd__proc_tmpfile("repro", herr, sizeof herr);
 	if (hfd >= 0)
 		close(hfd);
-	sd__pathf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", hfd >= 0 ? herr : "");
+	sd__textf(herr_env, sizeof herr_env, "SOCKDRILL_HARNESS_ERRORS=%s", hfd >= 0 ? herr : "");
 	char e_out[PATH_MAX + 32], e_target[PATH_MAX + 32], e_input[PATH_MAX + 32];
-	sd__pathf(e_out, sizeof e_out, "SOCKDRILL_SCENARIO_OUT=%s", out_abs ? out_abs : "");
-	sd__pathf(e_target, sizeof e_target, "SOCKDRILL_SCENARIO_TARGET=%s", t);
-	sd__pathf(e_input, sizeof e_input, "SOCKDRILL_SCENARIO_INPUT=%s", file);
+	sd__textf(e_out, sizeof e_out, "SOCKDRILL_SCENARIO_OUT=%s", out_abs ? out_abs : "");
+	sd__textf(e_target, sizeof e_target, "SOCKDRILL_SCENARIO_TARGET=%s", t);
+	sd__textf(e_input, sizeof e_input, "SOCKDRILL_SCENARIO_INPUT=%s", file);
 	const char *env[] = {"SOCKDRILL_TRACE=1", herr_env, e_out, e_target, e_input, NULL};
 	char *av[] = {(char *)exe, (char *)abs, NULL};
 	struct sd__proc_io io = {.env = env, .fd = -1};
@@ -136,7 +136,7 @@ int sd__cmd_repro(int argc, char **argv)
 	}
 	if (rc != 0 && minimize) {
 		char min[PATH_MAX + 8];
-		sd__pathf(min, sizeof min, "%s.min", abs);
+		sd__textf(min, sizeof min, "%s.min", abs);
 		sd__fuzz_engine_find(engine)->minimize(exe, abs, min);
 		if (access(min, R_OK) == 0)
 			printf("repro: minimized input: %s\n", min);

@@ -25,16 +25,16 @@ static int project_root(char *out, size_t size)
 	const char *env = getenv("SOCKDRILL_ROOT");
 	char exe[PATH_MAX], presets[PATH_MAX + 32];
 	if (env && *env) {
-		sd__pathf(out, size, "%s", env);
+		sd__textf(out, size, "%s", env);
 	} else {
 		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 		if (n <= 0)
 			return -1;
 		exe[n] = 0;
 		char *d = dirname(dirname(dirname(exe)));
-		sd__pathf(out, size, "%s", d);
+		sd__textf(out, size, "%s", d);
 	}
-	sd__pathf(presets, sizeof presets, "%s/CMakePresets.json", out);
+	sd__textf(presets, sizeof presets, "%s/CMakePresets.json", out);
 	return access(presets, R_OK) == 0 ? 0 : -1;
 }
 
@@ -51,7 +51,7 @@ static int external_target(const char *cmd, const char *t, char *exe, char *name
 	const char *b = strrchr(exe, '/') + 1;
 	if (!strncmp(b, "fuzz_", 5) && b[5])
 		b += 5;
-	sd__pathf(name, size, "%s", b);
+	sd__textf(name, size, "%s", b);
 	return 0;
 }
 
@@ -66,10 +66,10 @@ void sd__fuzz_beside(const char *given, const char *exe, const char *suffix, int
 	for (int i = 0; i < 2; i++) {
 		char p[PATH_MAX + 16], abs[PATH_MAX];
 		struct stat st;
-		sd__pathf(p, sizeof p, "%s%s", paths[i], suffix);
+		sd__textf(p, sizeof p, "%s%s", paths[i], suffix);
 		if (stat(p, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) &&
 		    access(p, dir ? R_OK | X_OK : R_OK) == 0 && realpath(p, abs)) {
-			sd__pathf(out, size, "%s", abs);
+			sd__textf(out, size, "%s", abs);
 			return;
 		}
 	}
@@ -126,12 +126,12 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 			char *exe, size_t size)
 {
 	char bdir[PATH_MAX], log[PATH_MAX + 64], tgt[64], jobs[16];
-	sd__pathf(bdir, sizeof bdir, "%s/build/%s", root, engine);
-	sd__pathf(log, sizeof log, "%s/build/%s.fuzz-build.log", root, engine);
-	sd__pathf(tgt, sizeof tgt, "fuzz_%s", t);
-	sd__pathf(jobs, sizeof jobs, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	sd__textf(bdir, sizeof bdir, "%s/build/%s", root, engine);
+	sd__textf(log, sizeof log, "%s/build/%s.fuzz-build.log", root, engine);
+	sd__textf(tgt, sizeof tgt, "fuzz_%s", t);
+	sd__textf(jobs, sizeof jobs, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
 	char top[PATH_MAX];
-	sd__pathf(top, sizeof top, "%s/build", root);
+	sd__textf(top, sizeof top, "%s/build", root);
 	mkdir(top, 0755);
 	mkdir(bdir, 0755);
 	fprintf(stderr, "sockdrill %s: building %s for %s (log: %s)\n", cmd, t, engine, log);
@@ -140,7 +140,7 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 	/* Two `sockdrill fuzz` started together must not build one tree at once: the second
 	 * waits for the first (the lock goes with the descriptor, even if we are killed). */
 	char lockpath[PATH_MAX + 16];
-	sd__pathf(lockpath, sizeof lockpath, "%s/build/%s.fuzz-build.lock", root, engine);
+	sd__textf(lockpath, sizeof lockpath, "%s/build/%s.fuzz-build.lock", root, engine);
 	int lk = open(lockpath, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
 	if (lk >= 0)
 		flock(lk, LOCK_EX);
@@ -155,7 +155,7 @@ static int build_target(const char *cmd, const char *root, const char *engine, c
 		fprintf(stderr, "sockdrill %s: the %s build failed; see %s\n", cmd, engine, log);
 		return -1;
 	}
-	sd__pathf(exe, size, "%s/%s", bdir, tgt);
+	sd__textf(exe, size, "%s/%s", bdir, tgt);
 	return 0;
 }
 
@@ -170,7 +170,7 @@ int sd__fuzz_resolve(const char *cmd, const char *t, const char *engine, char *r
 		sd__usage_error(cmd, "cannot find the sockdrill checkout (set SOCKDRILL_ROOT)");
 		return -1;
 	}
-	sd__pathf(name, PATH_MAX, "%s", t);
+	sd__textf(name, PATH_MAX, "%s", t);
 	return build_target(cmd, root, engine, t, exe, PATH_MAX);
 }
 

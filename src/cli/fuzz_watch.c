@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/util.h"
 #include "cli.h"
 #include "fuzz_files.h"
 #include "fuzz_watch.h"
@@ -112,9 +113,9 @@ static int afl_stats(const char *out, int ninst, struct fuzz_stats *s)
 		double st = -1;
 		int whole = 0;
 		if (i)
-			sd__pathf(path, sizeof path, "%s/s%d/fuzzer_stats", out, i);
+			sd__textf(path, sizeof path, "%s/s%d/fuzzer_stats", out, i);
 		else
-			sd__pathf(path, sizeof path, "%s/main/fuzzer_stats", out);
+			sd__textf(path, sizeof path, "%s/main/fuzzer_stats", out);
 		FILE *f = fopen(path, "r");
 		while (f && getline(&line, &cap, f) > 0) {
 			if (sscanf(line, "%63s : %63s", key, val) != 2)
@@ -154,7 +155,7 @@ static int afl_stats(const char *out, int ninst, struct fuzz_stats *s)
 			stab = st;
 	}
 	if (stab >= 0)
-		sd__pathf(t.stability, sizeof t.stability, "%.2f%%", stab);
+		sd__textf(t.stability, sizeof t.stability, "%.2f%%", stab);
 	*s = t;
 	return 1;
 }
@@ -185,9 +186,9 @@ static void afl_statsd(const char *msg, struct fuzz_stats *s)
 static void num(char *out, size_t size, long long v)
 {
 	if (v < 0)
-		sd__pathf(out, size, "-");
+		sd__textf(out, size, "-");
 	else
-		sd__pathf(out, size, "%lld", v);
+		sd__textf(out, size, "%lld", v);
 }
 
 /* "N execs (R/s), COVERAGE, corpus N": the fields both lines share (rate: exec/s). */
@@ -202,26 +203,19 @@ static void stats_text(char *out, size_t size, const struct fuzz_stats *s, long 
 		num(a, sizeof a, s->edges);
 		num(b, sizeof b, s->total_edges);
 		if (s->edges >= 0 && s->total_edges > 0)
-			sd__pathf(pct, sizeof pct, "/%s (%.2f%%)", b,
+			sd__textf(pct, sizeof pct, "/%s (%.2f%%)", b,
 				  100.0 * s->edges / s->total_edges);
-		sd__pathf(out, size, "%s execs (%s/s), edges %s%s, corpus %s", execs, r, a,
+		sd__textf(out, size, "%s execs (%s/s), edges %s%s, corpus %s", execs, r, a,
 			  s->total_edges > 0 ? pct : "", corpus);
 	} else {
 		num(a, sizeof a, s->cov);
 		num(b, sizeof b, s->ft);
-		sd__pathf(out, size, "%s execs (%s/s), cov %s ft %s, corpus %s", execs, r, a, b,
+		sd__textf(out, size, "%s execs (%s/s), cov %s ft %s, corpus %s", execs, r, a, b,
 			  corpus);
 	}
 }
 
 /* One engine run being watched: its processes, its output, what it has told so far. */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* An engine line that must be seen (a crash report), above the progress line. */
 static void show(struct watch *w, const char *l)
@@ -375,7 +369,7 @@ static void draw(struct watch *w, double now)
 	double secs = now - w->t0 > 1 ? now - w->t0 : 1;
 	long long rate = w->afl && w->st.execs >= 0 ? (long long)(w->st.execs / secs) : w->st.rate;
 	stats_text(text, sizeof text, &w->st, rate, w->afl);
-	sd__pathf(line, sizeof line, "fuzz: %lld/%llu s, %s, crashes %lld, stability %s", el,
+	sd__textf(line, sizeof line, "fuzz: %lld/%llu s, %s, crashes %lld, stability %s", el,
 		  (unsigned long long)w->secs, text, w->st.crashes < 0 ? 0 : w->st.crashes,
 		  w->afl && *w->st.stability ? w->st.stability : "-");
 	if (w->tty) {
@@ -398,7 +392,7 @@ static void tick(struct watch *w)
 {
 	if (w->in_report) /* a crash report is shown whole: the line waits for its end */
 		return;
-	double now = now_s();
+	double now = sd__mono_s();
 	int due = (now - w->last_draw) * 1000 >= (w->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
 	if (w->afl)
 		afl_update(w, !w->told || due, 0);
@@ -415,7 +409,7 @@ static void tick(struct watch *w)
 void sd__watch_run(struct watch *w)
 {
 	double stop_at = -1;
-	w->t0 = now_s();
+	w->t0 = sd__mono_s();
 	w->last_draw = w->tty ? w->t0 - 1 : w->t0;
 	for (;;) {
 		int live = 0;
@@ -436,8 +430,8 @@ void sd__watch_run(struct watch *w)
 			break;
 		}
 		if (sd__proc_caught() && stop_at < 0)
-			stop_at = now_s() + SD__PROC_GRACE_MS / 1000.0;
-		if (stop_at >= 0 && now_s() > stop_at)
+			stop_at = sd__mono_s() + SD__PROC_GRACE_MS / 1000.0;
+		if (stop_at >= 0 && sd__mono_s() > stop_at)
 			for (int i = 0; i < w->np; i++)
 				if (!w->ended[i])
 					sd__proc_stop(w->pid[i], SIGKILL, &w->status[i]),
@@ -465,7 +459,7 @@ void sd__watch_run(struct watch *w)
 		afl_update(w, 1, 1);
 	if (w->drawn)
 		fputs("\r\033[K", stderr), w->drawn = 0;
-	w->t1 = now_s();
+	w->t1 = sd__mono_s();
 }
 
 /* The first of the watched processes that failed, or -1. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../harness/libc/record.h"
+#include "../util/util.h"
 #include "cli.h"
 #include "proc.h"
 #include "wrap_record.h"
@@ -100,25 +101,12 @@ static void emit(struct out *o, const char *fmt, ...)
  * "\${" so that it is not read as a variable. */
 static size_t quote(const unsigned char *d, size_t n, char *q)
 {
-	size_t o = 0;
-	q[o++] = '"';
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = d[i];
-		if (ch == '\n')
-			o += (size_t)sprintf(q + o, "\\n");
-		else if (ch == '\r')
-			o += (size_t)sprintf(q + o, "\\r");
-		else if (ch == '\t')
-			o += (size_t)sprintf(q + o, "\\t");
-		else if (ch == '"' || ch == '\\')
-			o += (size_t)sprintf(q + o, "\\%c", ch);
-		else if (ch == '$' && i + 1 < n && d[i + 1] == '{')
-			o += (size_t)sprintf(q + o, "\\$");
-		else if (ch < 0x20 || ch >= 0x7f)
-			o += (size_t)sprintf(q + o, "\\x%02x", ch);
-		else
-			q[o++] = (char)ch;
-	}
+	size_t o = 1;
+	q[0] = '"';
+	o += sd__escape(q + 1, 4 * n + 1, d, n,
+			SD__ESC_NL | SD__ESC_CR | SD__ESC_TAB | SD__ESC_QUOTE | SD__ESC_BACKSLASH |
+				SD__ESC_DOLLAR,
+			NULL);
 	q[o++] = '"';
 	q[o] = 0;
 	return o;

@@ -11,6 +11,7 @@
 #include <sockdrill/fault.h>
 
 #include "libc/preload_stats.h"
+#include "../util/util.h"
 #include "proc.h"
 #include "wrap.h"
 #include "wrap_targets.h"
@@ -25,13 +26,6 @@ static const char *const op_names[SD_STATS_OPS] = {
 	"read", "write", "accept", "connect", "socket", "close", "epoll_create", "getaddrinfo"};
 
 static int64_t run_start_ns; /* before the program started: a window is judged by it */
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Removes the counts file and the directory it was made in; path becomes "". */
 static void stats_remove(char *path)
@@ -53,7 +47,7 @@ static void stats_remove(char *path)
 int sd__wrap_stats_create(char *path, size_t size)
 {
 	static const char leaf[] = "/counts-XXXXXX";
-	run_start_ns = mono_ns();
+	run_start_ns = sd__mono_ns();
 	struct sd_stats_file *st = NULL;
 	int n = snprintf(path, size, "%s/sockdrill-stats-XXXXXX", sd__proc_tmpdir());
 	if (n < 0 || (size_t)n + sizeof leaf > size || !mkdtemp(path)) {
@@ -269,7 +263,7 @@ static void summary_end(const struct sd_stats_file *st, const struct sd_fault_sp
 		if (!eligible(k, sp, calls, spared))
 			t = why_never(k, sp, calls, why, sizeof why);
 		else if (!fired(st, k))
-			t = sd__wrap_target_never(k, sp, st, mono_ns() - run_start_ns, why,
+			t = sd__wrap_target_never(k, sp, st, sd__mono_ns() - run_start_ns, why,
 						  sizeof why);
 		if (t)
 			fprintf(stderr, "sockdrill wrap: warning: %s could never fire: %s\n",

@@ -19,6 +19,7 @@
 #include <sockdrill/sockdrill.h>
 
 #include "../libc.h"
+#include "../util/util.h"
 #include "sc_internal.h"
 
 /* SIOCINQ (FIONREAD) or SIOCOUTQ: the sim answers for its sockets, the kernel for its own
@@ -36,12 +37,7 @@ static int64_t queued(const struct sc_args *a, int fd)
 	return n;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return sd__mono_ns() / 1000000; }
 
 /* epoll_wait on a thread of its own (real) waits in slices of 100 ms, so that the end of the
  * run ends it: no socket shut down wakes a wait on an empty set, or one without a limit.

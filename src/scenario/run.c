@@ -17,21 +17,12 @@
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
+#include "../util/util.h"
 #include "sc_internal.h"
 
 #define MAX_IO (64 << 20)
 
 /* snprintf for messages where cutting a long line short is the intent. */
-static void textf(char *dst, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void textf(char *dst, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(dst, size, fmt, ap);
-	va_end(ap);
-}
-
 static unsigned char pattern_byte(size_t i) { return (unsigned char)(i * 31 + (i >> 8) + 7); }
 
 /* ---- jobs: calls that may block, on a thread (real) or an actor (sim) ------------------- */
@@ -227,11 +218,8 @@ static int grow(void **p, int *cap, int n, size_t size)
 
 static size_t slot_hash(int32_t name, int indexed, int64_t index)
 {
-	uint64_t z = (uint64_t)index * 0x9e3779b97f4a7c15ull ^ ((uint64_t)(uint32_t)name << 1) ^
-		     (uint64_t)indexed;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (size_t)(z ^ (z >> 31));
+	return (size_t)sd__mix((uint64_t)index * SD__GOLDEN ^ ((uint64_t)(uint32_t)name << 1) ^
+			       (uint64_t)indexed);
 }
 
 static int64_t *table_find(struct run *R, struct table *t, int32_t name, int indexed, int64_t index,
@@ -778,25 +766,16 @@ static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, c
 	return 0;
 }
 
+/* Bytes as a quoted string for messages; one cut short ends in "..." inside the quotes (room
+ * for it and the closing quote: the escaper stops while 8 bytes are still free). */
 static void show_bytes(const unsigned char *d, size_t n, char *out, size_t size)
 {
-	size_t o = 0;
+	size_t o = 0, done;
 	out[o++] = '"';
-	for (size_t i = 0; i < n && o + 8 < size; i++) {
-		unsigned char ch = d[i];
-		if (ch == '\n')
-			o += (size_t)snprintf(out + o, size - o, "\\n");
-		else if (ch == '"' || ch == '\\')
-			o += (size_t)snprintf(out + o, size - o, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			o += (size_t)snprintf(out + o, size - o, "\\x%02x", ch);
-		else
-			out[o++] = (char)ch;
-		if (i + 1 < n && o + 8 >= size) {
-			o += (size_t)snprintf(out + o, size - o, "...");
-			break;
-		}
-	}
+	o += sd__escape(out + o, size > 5 ? size - 5 : 0, d, n,
+			SD__ESC_NL | SD__ESC_QUOTE | SD__ESC_BACKSLASH, &done);
+	if (done && done < n)
+		o += (size_t)snprintf(out + o, size - o, "...");
 	snprintf(out + o, size - o, "\"");
 }
 
@@ -1078,11 +1057,11 @@ static void failure(struct run *R, const struct sc_step *st, struct sd_sc_outcom
 	struct sd_sc_result *res = R->res;
 	char line[sizeof res->message];
 	if (R->iter >= 0)
-		textf(line, sizeof line, "%s:%d: %.*s (iteration %d): %s", R->sc->path, st->line,
-		      st->text_len, sc_text(R->sc, st), R->iter, msg);
+		sd__textf(line, sizeof line, "%s:%d: %.*s (iteration %d): %s", R->sc->path,
+			  st->line, st->text_len, sc_text(R->sc, st), R->iter, msg);
 	else
-		textf(line, sizeof line, "%s:%d: %.*s: %s", R->sc->path, st->line, st->text_len,
-		      sc_text(R->sc, st), msg);
+		sd__textf(line, sizeof line, "%s:%d: %.*s: %s", R->sc->path, st->line, st->text_len,
+			  sc_text(R->sc, st), msg);
 	if (res->passed) {
 		res->passed = 0;
 		res->failed_at = o ? (int)(o - res->out) : -1;
@@ -1312,17 +1291,10 @@ static void free_job(struct job *j)
 	free(j);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* real: how long a step may block, ms: the timeout, or what is left of the run's bound. */
 static int step_limit(const struct run *R, int *by_max_time)
 {
-	double left = (R->deadline - now_s()) * 1000;
+	double left = (R->deadline - sd__mono_s()) * 1000;
 	*by_max_time = left < R->timeout_ms;
 	return !*by_max_time ? R->timeout_ms : left > 0 ? (int)left : 0;
 }
@@ -1442,7 +1414,7 @@ static void step_wait(struct run *R, const struct sc_step *st)
 			describe(h->job->call, sc_expect_of(R->sc, h->st), &h->job->r, 1, got,
 				 sizeof got, norm, sizeof norm);
 			if (o)
-				textf(o->got, sizeof o->got, "returned %s", got),
+				sd__textf(o->got, sizeof o->got, "returned %s", got),
 					snprintf(o->norm, sizeof o->norm, "returned");
 			failure(R, st, o,
 				"expected the call to be still blocked, but it returned %s", got);
@@ -1503,10 +1475,10 @@ static int release_jobs(struct run *R)
 		job_cancel(R->h[i].job);
 	for (int i = 0; i < R->nstuck; i++)
 		job_cancel(R->stuck[i]);
-	double until = now_s() + 2;
+	double until = sd__mono_s() + 2;
 	for (int i = 0; i < R->nh + R->nstuck; i++) {
 		struct job *j = i < R->nh ? R->h[i].job : R->stuck[i - R->nh];
-		double left = (until - now_s()) * 1000;
+		double left = (until - sd__mono_s()) * 1000;
 		if (job_wait(j, left > 0 ? (int)left : 0) != 1)
 			stuck = 1;
 	}
@@ -1689,7 +1661,7 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 		if (slot)
 			*slot = opt->target_port;
 	}
-	double t0 = now_s();
+	double t0 = sd__mono_s();
 	R->deadline = t0 + R->max_time_s;
 	struct {
 		int begin, count, iter;
@@ -1704,7 +1676,7 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 			R->stop = 1;
 			break;
 		}
-		if (st->kind != S_REPEAT && st->kind != S_END && now_s() >= R->deadline) {
+		if (st->kind != S_REPEAT && st->kind != S_END && sd__mono_s() >= R->deadline) {
 			failure(R, st, NULL,
 				"the run reached its time bound (--max-time %d s) before this step",
 				R->max_time_s);
@@ -1739,7 +1711,7 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 		}
 	}
 	int stuck = release_jobs(R);
-	res->seconds = now_s() - t0;
+	res->seconds = sd__mono_s() - t0;
 	if (!stuck) {
 		/* on a sim the caller keeps, a call still waiting must never wake to a freed job */
 		for (int i = 0; i < R->nh && !own && !R->real; i++)

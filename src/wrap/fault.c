@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "../util/util.h"
 #include "fault_int.h"
 
 /* slice: the write goes out in the decision's pieces, SD_FAULT_SLICE_GAP_NS apart; it ends
@@ -192,10 +193,7 @@ static struct iovec *trim(const struct msghdr *msg, size_t len, struct msghdr *o
 
 static size_t msg_len(const struct msghdr *msg)
 {
-	size_t n = 0;
-	for (size_t i = 0; msg && i < msg->msg_iovlen; i++)
-		n += msg->msg_iov[i].iov_len;
-	return n;
+	return msg ? sd__iov_sum(msg->msg_iov, msg->msg_iovlen) : 0;
 }
 
 /* sendmsg and recvmsg: the same decision, then the call on a trimmed copy when short. */

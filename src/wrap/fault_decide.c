@@ -9,14 +9,13 @@
 #include <sockdrill/errors.h>
 #include <sockdrill/fault.h>
 
+#include "../util/util.h"
+
 /* splitmix64 over (seed, connection, call, which decision). */
 static uint64_t mix(uint64_t seed, uint64_t conn, uint64_t call, unsigned salt)
 {
-	uint64_t z = seed ^ (conn * 0x9e3779b97f4a7c15ull) ^ (call * 0xc2b2ae3d27d4eb4full) ^
-		     ((uint64_t)salt << 48);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return sd__mix(seed ^ (conn * SD__GOLDEN) ^ (call * 0xc2b2ae3d27d4eb4full) ^
+		       ((uint64_t)salt << 48));
 }
 
 static int chance(double p, uint64_t seed, uint64_t conn, uint64_t call, unsigned salt)

@@ -10,6 +10,8 @@
 #include <sockdrill/errors.h>
 #include <sockdrill/fault.h>
 
+#include "../util/util.h"
+
 static int parse_prob(const char *v, double *out)
 {
 	char *end;
@@ -209,12 +211,10 @@ static int parse_targets(char *t, const char *end, const struct kind *k, struct 
 		return -EINVAL;
 	}
 	for (char *next; t < end; t = next) {
-		char *v = strchr(t, '=');
 		next = t + strlen(t) + 1;
+		char *v = sd__kv_cut(t);
 		const char *want = NULL;
 		unsigned key;
-		if (v)
-			*v++ = 0;
 		if (!strcmp(t, "conn"))
 			key = 0,
 			want = v && (g->conn = parse_conn(v))
@@ -297,9 +297,7 @@ int sd_fault_parse(const char *text, struct sd_fault_spec *spec, char *err, size
 		int bad = 0;
 		for (char *p = at; p; p = strchr(p + 1, '@'))
 			*p = 0;
-		v = strchr(kv, '=');
-		if (v)
-			*v++ = 0;
+		v = sd__kv_cut(kv);
 		for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
 			if (!strcmp(kv, kinds[i].name))
 				k = &kinds[i];
