@@ -361,10 +361,18 @@ static void sync_copies(struct run *r, const struct slot *sl)
 		}
 }
 
+static struct slot *peer_slot(struct run *r, const struct slot *sl);
+
 /* Each slot holds a descriptor of its own (dup is the ops table's on both stacks): the
  * socket closes with the last, on either. */
 static long close_slot(struct run *r, struct slot *sl)
 {
+	/* A reader closing while its peer holds bytes for it: the sim resets at once (they
+	 * count as unread), Linux sends its FIN and resets when they reach it. The same when
+	 * the bytes are held after the close (SD_DIFF_SEND). */
+	struct slot *p = peer_slot(r, sl);
+	if (p && p->held_since)
+		p->held_unsure = 1;
 	int fd = sl->fd;
 	sl->fd = -1;
 	return sd_close(r->net, fd);
@@ -707,9 +715,15 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		/* what a holding send held back: the bytes its peer did not get (on loopback the
 		 * kernel delivers the rest before the call returns) */
 		long before = (more || sl->corked) && p ? inq_of(r, p) : -1;
-		/* the reader closed before: see the reader's close in SD_DIFF_CLOSE */
-		int reader_closed = (more || sl->corked) && !p && sl->peer_port &&
+		/* The reader closed or shut down before (its FIN came): the sim resets at once if
+		 * it shut its read side, Linux when the held bytes reach it (close_slot()). */
+		int reader_closed = (more || sl->corked) && sl->peer_port &&
 				    tcp_state(r, sl) == TCP_CLOSE_WAIT;
+		/* A segment from the reader makes Linux send what MSG_MORE held on an uncorked
+		 * socket (tcp_data_snd_check()); the sim holds them on (the reader's FIN too:
+		 * SD_DIFF_SHUTDOWN). */
+		if (p && p->held_since && !p->corked)
+			p->held_unsure = 1;
 		rc = sd_send(r->net, sl->fd, r->buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 		if (rc > 0 && reader_closed)
 			sl->held_unsure = 1;
@@ -785,16 +799,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			sl->held_since = 0; /* the FIN pushed them */
 		break;
 	}
-	case SD_DIFF_CLOSE: {
-		/* A reader closing while its peer holds bytes for it: the sim resets at once (they
-		 * count as unread), Linux sends its FIN and resets when they reach it. The same
-		 * when the bytes are held after the close (SD_DIFF_SEND). */
-		struct slot *p = peer_slot(r, sl);
-		if (p && p->held_since)
-			p->held_unsure = 1;
-		rc = close_slot(r, sl);
-		break;
-	}
+	case SD_DIFF_CLOSE: rc = close_slot(r, sl); break;
 	case SD_DIFF_DUP: dup_step(r, o, sl, out); return;
 	case SD_DIFF_RECVMSG: {
 		int fl = msg_flags[o->a % 6];
