@@ -25,6 +25,9 @@
 #define SMALL_CAPACITY 2048        /* with SO_SNDBUF/SO_RCVBUF=4096 on either end */
 #define HELD_SAFE_NS   150000000LL /* see R_HELD */
 #define HELD_SEGMENT   16384       /* below loopback's smallest segment size, 32741 */
+/* Past this many unread bytes, Linux's reader delays its ACKs (measured on 6.x: a send that
+ * leaves 32769 unread has 1 byte in SIOCOUTQ until the delayed ACK, 40 ms later). */
+#define DELAYED_ACK_UNREAD 32768
 
 void sd_diff_decode(const uint8_t *data, size_t len, int max_ops, struct sd_diff_prog *p)
 {
@@ -40,6 +43,14 @@ void sd_diff_decode(const uint8_t *data, size_t len, int max_ops, struct sd_diff
 	}
 }
 
+/* The opening of a connected program: s0 listens, s1 connects to it, s2 is accepted (both
+ * in the family a picks), as 4-byte ops: kind, slot, a, b. */
+#define PAIR_OPS 6
+static const uint8_t pair_ops[PAIR_OPS][4] = {
+	{SD_DIFF_SOCKET, 0, 0, 0}, {SD_DIFF_BIND, 0, 0, 0},    {SD_DIFF_LISTEN, 0, 1, 0},
+	{SD_DIFF_SOCKET, 1, 0, 0}, {SD_DIFF_CONNECT, 1, 0, 0}, {SD_DIFF_ACCEPT, 0, 0, 0},
+};
+
 void sd_diff_generate(uint64_t seed, int n, struct sd_diff_prog *p)
 {
 	uint8_t bytes[SD_DIFF_MAX_OPS * 4];
@@ -51,6 +62,16 @@ void sd_diff_generate(uint64_t seed, int n, struct sd_diff_prog *p)
 	/* Most programs need sockets first: bias the opening ops toward socket/bind/listen. */
 	for (int i = 0; i < n && i < 4; i++)
 		bytes[i * 4] = (uint8_t)(i < 2 ? SD_DIFF_SOCKET : bytes[i * 4] % 3);
+	/* One program in four starts with an accepted connection, so that what needs a reader
+	 * at the other end (held bytes, TCP_NOTSENT_LOWAT, the queues) is reached often: from
+	 * scratch, few programs get that far. The choice comes from a stream of its own, so the
+	 * other programs are the bytes a seed gave before. */
+	uint64_t y = seed ^ 0x70a1c0de5eedull;
+	if (n > PAIR_OPS && sd__splitmix64(&y) % 4 == 0) {
+		int v6 = (int)(sd__splitmix64(&y) & 1);
+		memcpy(bytes, pair_ops, sizeof pair_ops);
+		bytes[0 * 4 + 2] = bytes[3 * 4 + 2] = (uint8_t)v6;
+	}
 	sd_diff_decode(bytes, (size_t)n * 4, n, p);
 }
 
@@ -269,13 +290,14 @@ enum rule {
 	R_BUFFER,       /* window autotuning: the connection's later outcomes */
 	R_MAPPED_V6,    /* Linux loses the SYN of a plain-IPv6 connect after a v4-mapped one */
 	R_HELD_OUTSIDE, /* a kernel socket outside the program holds the port bound */
-	R_OUTQ,         /* SIOCOUTQ after a FIN (its ACK is delayed) or on a closed socket */
+	R_OUTQ,         /* SIOCOUTQ after a FIN or past 32 KiB unread (their ACK is delayed) or
+			 * on a closed socket */
 	R_HELD,         /* bytes TCP_CORK or MSG_MORE held: the probe timer, the reader's close */
 	R_NRULES
 };
 static const char *const rule_names[R_NRULES] = {
 	"buffer autotuning",       "v4-mapped then IPv6", "port held outside",
-	"outq after FIN or close", "held bytes",
+	"outq unacknowledged",     "held bytes",
 };
 
 const char *sd_diff_rule_name(int i) { return i >= 0 && i < R_NRULES ? rule_names[i] : NULL; }
@@ -289,6 +311,7 @@ struct slot {
 	int fd, v6, port, peer_port;
 	int file;     /* which socket: the slots a dup made share it (and every field below) */
 	int fin_sent; /* a shutdown sent its FIN (SHUT_WR or SHUT_RDWR succeeded) */
+	int acks_delayed; /* it sent bytes its peer left more than DELAYED_ACK_UNREAD unread */
 	int peek_off; /* SO_PEEK_OFF set: a peek's bytes start past recvd, so are not checked */
 	uint64_t sent, recvd; /* stream offsets, for the byte check */
 	int tainted;          /* buffer-size differences make exact counts meaningless */
@@ -330,10 +353,18 @@ static void sync_copies(struct run *r, const struct slot *sl)
 		}
 }
 
+static struct slot *peer_slot(struct run *r, const struct slot *sl);
+
 /* Each slot holds a descriptor of its own (dup is the ops table's on both stacks): the
  * socket closes with the last, on either. */
 static long close_slot(struct run *r, struct slot *sl)
 {
+	/* A reader closing while its peer holds bytes for it: the sim resets at once (they
+	 * count as unread), Linux sends its FIN and resets when they reach it. The same when
+	 * the bytes are held after the close (SD_DIFF_SEND). */
+	struct slot *p = peer_slot(r, sl);
+	if (p && p->held_since)
+		p->held_unsure = 1;
 	int fd = sl->fd;
 	sl->fd = -1;
 	return sd_close(r->net, fd);
@@ -676,7 +707,18 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		/* what a holding send held back: the bytes its peer did not get (on loopback the
 		 * kernel delivers the rest before the call returns) */
 		long before = (more || sl->corked) && p ? inq_of(r, p) : -1;
+		/* The reader closed or shut down before (its FIN came): the sim resets at once if
+		 * it shut its read side, Linux when the held bytes reach it (close_slot()). */
+		int reader_closed = (more || sl->corked) && sl->peer_port &&
+				    tcp_state(r, sl) == TCP_CLOSE_WAIT;
+		/* A segment from the reader makes Linux send what MSG_MORE held on an uncorked
+		 * socket (tcp_data_snd_check()); the sim holds them on (the reader's FIN too:
+		 * SD_DIFF_SHUTDOWN). */
+		if (p && p->held_since && !p->corked)
+			p->held_unsure = 1;
 		rc = sd_send(r->net, sl->fd, r->buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+		if (rc > 0 && reader_closed)
+			sl->held_unsure = 1;
 		if (rc > 0 && (more || sl->corked) && !sl->held_since)
 			sl->held_since = sd_now_ns(r->net) | 1;
 		/* Held past a segment, what is held depends on the segment size, which Linux
@@ -699,6 +741,9 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		if (rc < 0)
 			break;
 		sl->sent += (uint64_t)rc;
+		/* unread: those of a peer not accepted yet too */
+		if (sl->sent - (p ? p->recvd : 0) > DELAYED_ACK_UNREAD)
+			sl->acks_delayed = 1;
 		int near = unread + n > cap;
 		if ((size_t)rc < n || near)
 			taint(r, sl);
@@ -732,21 +777,21 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 			set_text(out, rc);
 		return;
 	}
-	case SD_DIFF_SHUTDOWN:
+	case SD_DIFF_SHUTDOWN: {
+		/* The reader's FIN while its peer holds bytes for it: on Linux the segment that
+		 * carries it makes the peer send what MSG_MORE held (tcp_data_snd_check() on an
+		 * uncorked socket), and a reader that shut its read side resets; the sim keeps them
+		 * held. */
+		struct slot *p = peer_slot(r, sl);
+		if (p && p->held_since && o->a % 3 != SHUT_RD)
+			p->held_unsure = 1;
 		rc = sd_shutdown(r->net, sl->fd, o->a % 3);
 		sl->fin_sent |= rc == 0 && o->a % 3 != SHUT_RD;
 		if (sl->fin_sent)
 			sl->held_since = 0; /* the FIN pushed them */
 		break;
-	case SD_DIFF_CLOSE: {
-		/* A reader closing while its peer holds bytes for it: the sim resets at once (they
-		 * count as unread), Linux sends its FIN and resets when they reach it. */
-		struct slot *p = peer_slot(r, sl);
-		if (p && p->held_since)
-			p->held_unsure = 1;
-		rc = close_slot(r, sl);
-		break;
 	}
+	case SD_DIFF_CLOSE: rc = close_slot(r, sl); break;
 	case SD_DIFF_DUP: dup_step(r, o, sl, out); return;
 	case SD_DIFF_RECVMSG: {
 		int fl = msg_flags[o->a % 6];
@@ -805,11 +850,13 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		} else {
 			rc = sd_sim_queued(r->net, sl->fd, o->a % 3);
 		}
-		if (o->a % 3 == 1 && rc >= 0 && (sl->fin_sent || tcp_state(r, sl) == TCP_CLOSE)) {
+		if (o->a % 3 == 1 && rc >= 0 &&
+		    (sl->fin_sent || sl->acks_delayed || tcp_state(r, sl) == TCP_CLOSE)) {
 			/* Documented differences (docs/sim-vs-linux.md): Linux counts a FIN in
-			 * SIOCOUTQ until its ACK, which the peer delays; and a closed socket's
+			 * SIOCOUTQ until its ACK, which the peer delays, and bytes sent while the
+			 * peer had more than DELAYED_ACK_UNREAD unread too; and a closed socket's
 			 * SIOCOUTQ is what its sequence numbers were left at (1 for the SYN of a
-			 * refused connect). The sim says 0 for both. */
+			 * refused connect). The sim says 0 for all. */
 			not_compared(out, R_OUTQ);
 			return;
 		}

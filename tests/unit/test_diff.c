@@ -357,7 +357,7 @@ static void new_calls_on_a_connection(void **state)
 		"38 flags=0x0 inq=0",
 		"0",
 		"state=FIN_WAIT1|2",
-		"~ outq after FIN or close",
+		"~ outq unacknowledged",
 		"0 flags=0x0 inq=1",
 		"state=CLOSE_WAIT",
 		"0",
@@ -446,12 +446,59 @@ static void decode_folds_every_byte(void **state)
 	}
 }
 
+/* The generator as it was before programs could start connected: a seed's bytes. */
+static void generate_unconnected(uint64_t seed, int n, struct sd_diff_prog *p)
+{
+	uint8_t bytes[SD_DIFF_MAX_OPS * 4];
+	uint64_t x = seed;
+	for (int i = 0; i < n * 4; i++) {
+		uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		bytes[i] = (uint8_t)(z ^ (z >> 31));
+	}
+	for (int i = 0; i < n && i < 4; i++)
+		bytes[i * 4] = (uint8_t)(i < 2 ? SD_DIFF_SOCKET : bytes[i * 4] % 3);
+	sd_diff_decode(bytes, (size_t)n * 4, n, p);
+}
+
+/* About one program in four starts with an accepted connection (s2 accepted from s0, s1's
+ * peer), which the sim makes; every other program is the one its seed gave before, so seeds
+ * in old reports replay the same program. */
+static void some_programs_start_connected(void **state)
+{
+	(void)state;
+	int connected = 0, total = 400;
+	for (uint64_t seed = 1; seed <= (uint64_t)total; seed++) {
+		int n = 1 + (int)(seed % 30);
+		struct sd_diff_prog p, before;
+		sd_diff_generate(seed, n, &p);
+		generate_unconnected(seed, n, &before);
+		assert_int_equal(p.n, n);
+		if (!memcmp(p.op, before.op, sizeof p.op[0] * (size_t)n))
+			continue;
+		connected++;
+		assert_true(n > 6);
+		assert_int_equal(p.op[5].kind, SD_DIFF_ACCEPT);
+		assert_int_equal(memcmp(&p.op[6], &before.op[6], sizeof p.op[0] * (size_t)(n - 6)), 0);
+		if (connected > 3)
+			continue;
+		struct sd_diff_result sim;
+		run_on("sim", seed, &p, &sim);
+		assert_string_equal(sim.out[4].text, "-EINPROGRESS");
+		assert_string_equal(sim.out[5].text, "fd peer=s1");
+	}
+	fprintf(stderr, "%d of %d programs start connected\n", connected, total);
+	assert_in_range(connected, total / 8, total / 3);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(random_programs),
 	T(regression_inputs),
 	T(bind_to_port_held_outside_is_not_compared),
 	T(bind_to_port_held_by_the_program_is_compared),
 	T(decode_folds_every_byte),
+	T(some_programs_start_connected),
 	T(new_calls_on_a_connection),
 	T(dup2_dup3_and_control_rooms),
 	T(every_rule_is_documented),
