@@ -355,6 +355,19 @@ static void sync_copies(struct run *r, const struct slot *sl)
 
 static struct slot *peer_slot(struct run *r, const struct slot *sl);
 
+/* What p holds may arrive otherwise on the two stacks (its reader closed, sent, or shut
+ * down): see R_HELD. Every slot naming p's socket is marked, as sync_copies() only follows
+ * the slot a step acted on. */
+static void held_unsure_all(struct run *r, struct slot *p)
+{
+	if (!p || !p->held_since)
+		return;
+	for (int i = 0; i < SD_DIFF_SLOTS; i++)
+		if (r->s[i].fd >= 0 && r->s[i].file == p->file)
+			r->s[i].held_unsure = 1;
+	p->held_unsure = 1;
+}
+
 /* Each slot holds a descriptor of its own (dup is the ops table's on both stacks): the
  * socket closes with the last, on either. */
 static long close_slot(struct run *r, struct slot *sl)
@@ -362,9 +375,7 @@ static long close_slot(struct run *r, struct slot *sl)
 	/* A reader closing while its peer holds bytes for it: the sim resets at once (they
 	 * count as unread), Linux sends its FIN and resets when they reach it. The same when
 	 * the bytes are held after the close (SD_DIFF_SEND). */
-	struct slot *p = peer_slot(r, sl);
-	if (p && p->held_since)
-		p->held_unsure = 1;
+	held_unsure_all(r, peer_slot(r, sl));
 	int fd = sl->fd;
 	sl->fd = -1;
 	return sd_close(r->net, fd);
@@ -519,6 +530,10 @@ static void dup_step(struct run *r, const struct sd_diff_op *o, struct slot *sl,
 		return;
 	}
 	if (dst != sl) {
+		/* What dst named lost a descriptor, maybe its last: a reader closing while its
+		 * peer holds bytes for it, as in close_slot(). */
+		if (how >= 2)
+			held_unsure_all(r, peer_slot(r, dst));
 		*dst = *sl;
 		dst->fd = rc;
 	}
@@ -714,8 +729,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		/* A segment from the reader makes Linux send what MSG_MORE held on an uncorked
 		 * socket (tcp_data_snd_check()); the sim holds them on (the reader's FIN too:
 		 * SD_DIFF_SHUTDOWN). */
-		if (p && p->held_since && !p->corked)
-			p->held_unsure = 1;
+		if (p && !p->corked)
+			held_unsure_all(r, p);
 		rc = sd_send(r->net, sl->fd, r->buf, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 		if (rc > 0 && reader_closed)
 			sl->held_unsure = 1;
@@ -783,8 +798,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		 * uncorked socket), and a reader that shut its read side resets; the sim keeps them
 		 * held. */
 		struct slot *p = peer_slot(r, sl);
-		if (p && p->held_since && o->a % 3 != SHUT_RD)
-			p->held_unsure = 1;
+		if (o->a % 3 != SHUT_RD)
+			held_unsure_all(r, p);
 		rc = sd_shutdown(r->net, sl->fd, o->a % 3);
 		sl->fin_sent |= rc == 0 && o->a % 3 != SHUT_RD;
 		if (sl->fin_sent)
@@ -990,15 +1005,20 @@ static void step(struct run *r, const struct sd_diff_op *o, struct sd_diff_outco
 	int held = o->kind != SD_DIFF_SOCKET && o->kind != SD_DIFF_EPOLL_CREATE &&
 		   o->kind != SD_DIFF_EPOLL_WAIT && sl->fd >= 0 &&
 		   (sl->held_unsure || (peer && peer->held_unsure));
+	/* A bind or connect to the port of a socket whose held bytes went otherwise on one
+	 * stack: the sim may have reset it where Linux keeps it (and its port) open. */
+	int held_racy = src >= 0 && sl->fd >= 0 && r->s[src].held_unsure;
 	step_inner(r, o, out, res);
 	sync_copies(r, sl);
 	/* Bound or connected on one stack and not on the other: the socket's own later
 	 * outcomes are not compared either. */
 	if (racy)
 		taint(r, sl);
+	else if (held_racy) /* and its own later outcomes, as a tainted socket's */
+		sl->held_unsure = 1;
 	if (unsure || racy)
 		not_compared(out, R_BUFFER);
-	else if (held)
+	else if (held || held_racy)
 		not_compared(out, R_HELD);
 }
 

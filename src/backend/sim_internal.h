@@ -285,9 +285,31 @@ static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
 }
 
 /* sim.c */
-struct sd__sock *sd__slot(struct sd__sim *s, int fd); /* socket or epoll at fd, or NULL */
-int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k);
 void sd__enter(struct sd__sim *s); /* every call starts here */
+int sd__ep_from(const struct sd__sock *k, const struct sockaddr *a, socklen_t len,
+		struct sd__ep *ep);
+int sd__wake_fd(struct sd__sim *s, int fd, short events); /* the `wake` member, untraced */
+
+/* sim_fd.c */
+extern struct sd__sock sd__reserved;                  /* the slot of an accept still in progress */
+struct sd__sock *sd__slot(struct sd__sim *s, int fd); /* socket or epoll at fd, or NULL */
+struct sd__sock *sd__lookup(struct sd__sim *s, int fd); /* the socket at fd, or NULL */
+int sd__bad_fd(struct sd__sim *s, int fd);              /* -ENOTSOCK or -EBADF */
+int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k);
+void sd__fd_free(struct sd__sim *s, int fd);
+int sd__sim_close(void *state, int fd);
+int sd__sim_dup(void *state, int fd);
+int sd__sim_dup3(void *state, int oldfd, int newfd, int flags);
+int sd__sim_set_nonblocking(void *state, int fd, int on);
+
+/* sim_config.c */
+int sd__sim_options(struct sd__sim *s, const char *text); /* 0 or -EINVAL */
+
+/* sim_sockopt.c */
+int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l);
+int sd__sim_getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l);
+
+/* sim_trace.c */
 void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 #define TRACE(s, r, ...)                                                                           \
@@ -295,9 +317,8 @@ void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
 		if ((s)->tracing)                                                                  \
 			sd__trace(s, (long)(r), __VA_ARGS__);                                      \
 	} while (0)
-uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
-void sd__timer_add(struct sd__sim *s, int64_t at);
-void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
+const char *sd__epstr(const struct sd__ep *e, char *buf, size_t n);
+int sd__sim_note(void *state, const char *text);
 
 /* sim_sched.c */
 int sd__sched_init(struct sd__sim *s);
@@ -324,6 +345,23 @@ void sd__wake_all(struct sd__sim *s); /* every parked actor runs again */
 int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg);
 int sd__join(struct sd__sim *s, int id);
 int sd__sleep(struct sd__sim *s, int64_t ns);
+void sd__timer_add(struct sd__sim *s, int64_t at);
+void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
+void sd__set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st);
+/* The actor with this id; a joined one for an id forgotten since, NULL for one never given. */
+struct sd__actor *sd__actor_find(struct sd__sim *s, int id);
+_Noreturn void sd__finish(struct sd__sim *s); /* the running actor has ended */
+void sd__actor_main(struct sd__sim *s);       /* where a new actor starts (sim_coro.c) */
+struct sd__sim *sd__running(void);            /* the sim whose actor runs on this thread */
+
+/* sim_coro.c */
+void *sd__stack_get(size_t size);
+void sd__stack_free(struct sd__actor *a);
+void sd__coro_start(struct sd__sim *s, struct sd__actor *a); /* its first switch: actor_main */
+void sd__coro_swap(struct sd__sim *s, struct sd__actor *from, struct sd__actor *to, int dying);
+#ifdef SD_ASAN
+void sd__fiber_arrived(struct sd__sim *s, void *fake);
+#endif
 
 /* sim_ports.c */
 uint32_t sd__v4of(const struct sd__ep *e);
@@ -341,8 +379,9 @@ int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd
 void sd__maybe_free(struct sd__sim *s, struct sd__sock *k);
 int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep);
 int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog);
-int sd__ep_is_v4(const struct sd__ep *e);
-int sd__ep_any(const struct sd__ep *e);
+uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
+struct sd__sock **sd__ports_get(void);                /* zeroed port tables for a new sim */
+void sd__ports_put(struct sd__sim *s);                /* and back, when it ends */
 
 /* sim_tcp.c */
 void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
@@ -430,5 +469,7 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
 void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
 void sd__retry_connects(struct sd__sim *s);
 void sd__free_all(struct sd__sim *s);
+int sd__ep_is_v4(const struct sd__ep *e);
+int sd__ep_any(const struct sd__ep *e);
 
 #endif

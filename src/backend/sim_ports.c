@@ -1,8 +1,11 @@
 /* sockdrill sim: addresses, the port table, bind conflicts and ephemeral port choice. */
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sim_internal.h"
 
@@ -472,3 +475,78 @@ int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd_
 }
 
 /* tcp_v4_connect()/tcp_v6_connect() up to the SYN: checks, source address, port. */
+
+/* ---- table_perturb (the PRNG itself is inline, in sim_internal.h) ---------------------- */
+
+/* Linux's table_perturb starts random: entry i is the sim's (i + 1)-th draw, made at
+ * creation. splitmix64 can compute any draw directly, so an entry is filled when first
+ * used (a fuzz input uses a few of the 256) with the value it would have had. */
+uint32_t *sd__perturb(struct sd__sim *s, unsigned i)
+{
+	i &= 255;
+	if (!(s->perturb_set[i / 64] >> (i % 64) & 1)) {
+		s->perturb[i] = (uint32_t)sd__mix(s->perturb_rng + (uint64_t)(i + 1) * SD__GOLDEN);
+		s->perturb_set[i / 64] |= 1ull << (i % 64);
+	}
+	return &s->perturb[i];
+}
+
+/* ---- the port tables' memory ----------------------------------------------------------- */
+
+#define PORT_TABLES (2 * 65536 * sizeof(struct sd__sock *))
+
+/* The port tables are 1 MiB, of which a run touches a few pages: mmap's zero pages fault in
+ * as used, where calloc from the heap would clear all of it. Under ASan they stay on the
+ * heap: LeakSanitizer looks for pointers in heap blocks, not in private mappings (and ASan's
+ * calloc of a block this size is fresh pages anyway). */
+static struct sd__sock **ports_alloc(void)
+{
+#ifdef SD_ASAN
+	return calloc(1, PORT_TABLES);
+#else
+	void *p =
+		mmap(NULL, PORT_TABLES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+#endif
+}
+
+static void ports_free(struct sd__sock **p)
+{
+#ifdef SD_ASAN
+	free(p);
+#else
+	munmap(p, PORT_TABLES);
+#endif
+}
+
+/* One pair of tables kept for the next sim: a fuzz input opens a sim, and a fresh pair costs
+ * a mapping, page faults on the pages touched and an unmapping (under ASan, clearing 1 MiB).
+ * A sim gives its tables back all zero again: every entry ever set is for a port listed in
+ * ports_used (sd__port_link), and those are cleared; a sim that could not list a port
+ * (ports_dirty) frees its tables instead. A global, not thread-local, so LeakSanitizer sees
+ * the kept block; threads take and give it atomically. */
+static _Atomic(struct sd__sock **) ports_spare;
+
+struct sd__sock **sd__ports_get(void)
+{
+	struct sd__sock **p = atomic_exchange(&ports_spare, NULL);
+	if (!p)
+		return ports_alloc();
+#ifndef NDEBUG
+	for (size_t i = 0; i < 2 * 65536; i++)
+		assert(!p[i]); /* the reset in ports_put is complete */
+#endif
+	return p;
+}
+
+void sd__ports_put(struct sd__sim *s)
+{
+	struct sd__sock **p = s->by_port, **none = NULL;
+	if (!s->ports_dirty) {
+		for (size_t i = 0; i < s->nports_used; i++)
+			p[s->ports_used[i]] = p[65536 + s->ports_used[i]] = NULL;
+		if (atomic_compare_exchange_strong(&ports_spare, &none, p))
+			return;
+	}
+	ports_free(p);
+}

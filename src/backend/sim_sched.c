@@ -1,54 +1,21 @@
-/* sockdrill sim: actors as coroutines, a seeded scheduler, virtual time, deadlock reports. */
+/* sockdrill sim: actors, a seeded scheduler, virtual time and its timers, deadlock reports. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "sim_internal.h"
-
-/* Switching coroutines. swapcontext also saves and restores the signal mask, a system call
- * per switch, and under ASan clears the shadow of the whole target stack; a fuzz input of
- * a server switches thousands of times. On x86-64 a switch is instead the callee-saved
- * registers, the SSE and x87 control words and the stack pointer; a new actor starts in
- * sd__ctx_entry with the sim in rbx and the entry function in r12. */
-#if defined(__x86_64__) && !defined(SD_SIM_UCONTEXT)
-#define SD_FAST_SWITCH 1
-void sd__ctx_swap(void **save_sp, void *load_sp);
-void sd__ctx_entry(void);
-__asm__(".text\n"
-	".p2align 4\n"
-	".globl sd__ctx_swap\n"
-	".hidden sd__ctx_swap\n"
-	".type sd__ctx_swap,@function\n"
-	"sd__ctx_swap:\n"
-	"\tpushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n"
-	"\tsubq $8, %rsp\n\tstmxcsr (%rsp)\n\tfnstcw 4(%rsp)\n"
-	"\tmovq %rsp, (%rdi)\n"
-	"\tmovq %rsi, %rsp\n"
-	"\tldmxcsr (%rsp)\n\tfldcw 4(%rsp)\n\taddq $8, %rsp\n"
-	"\tpopq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n"
-	"\tret\n"
-	".size sd__ctx_swap, .-sd__ctx_swap\n"
-	".p2align 4\n"
-	".globl sd__ctx_entry\n"
-	".hidden sd__ctx_entry\n"
-	".type sd__ctx_entry,@function\n"
-	"sd__ctx_entry:\n"
-	"\tmovq %rbx, %rdi\n"
-	"\tcallq *%r12\n"
-	"\tud2\n"
-	".size sd__ctx_entry, .-sd__ctx_entry\n");
-#endif
 
 /* The sim whose actor (not main) runs on this OS thread, or NULL: what tells the thread,
  * clock and exit interposers that their caller is an actor. Set at every switch. */
 static _Thread_local struct sd__sim *running;
 
+struct sd__sim *sd__running(void) { return running; }
+
 /* Actor states are mirrored in three bit sets indexed by slot (main is 0), runnable,
  * parked and parked on a key, so the scheduler's scans visit only the actors concerned, in
  * id order (slots keep it). Every change of an actor's state goes through here. */
-static void set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st)
+void sd__set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st)
 {
 	size_t w = a->slot / 64;
 	uint64_t b = 1ull << (a->slot % 64);
@@ -89,7 +56,7 @@ static const struct sd__actor forgotten = {.st = A_JOINED};
 
 /* The actor with this id (slots are in id order: a binary search); &forgotten for an id
  * given and forgotten since, NULL for one never given. */
-static struct sd__actor *find(struct sd__sim *s, int id)
+struct sd__actor *sd__actor_find(struct sd__sim *s, int id)
 {
 	if (id < 0 || id > s->last_id)
 		return NULL;
@@ -138,48 +105,6 @@ static void forget_joined(struct sd__sim *s)
 	}
 }
 
-/* Gives back an actor's stack. Frames that never returned (every actor's entry frame, and
- * all of one abandoned mid-call when the sim closed while it was blocked) keep their
- * redzones poisoned in ASan's shadow; they are cleared first, or the next mapping at that
- * address would inherit them. */
-/* A few stacks kept per thread for the next actors: a fuzz input spawns 2 to 5 actors on a
- * fresh sim, and a fresh mapping costs page faults on every one. Matched by size; a thread
- * that ends leaves its few behind. */
-#define STACK_CACHE 8
-static _Thread_local struct {
-	void *p[STACK_CACHE];
-	size_t size[STACK_CACHE];
-	int n;
-} stack_cache;
-
-static void *get_stack(size_t size)
-{
-	for (int i = stack_cache.n - 1; i >= 0; i--)
-		if (stack_cache.size[i] == size) {
-			void *p = stack_cache.p[i];
-			stack_cache.n--;
-			stack_cache.p[i] = stack_cache.p[stack_cache.n];
-			stack_cache.size[i] = stack_cache.size[stack_cache.n];
-			return p;
-		}
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static void free_stack(struct sd__actor *a)
-{
-#ifdef SD_ASAN
-	__asan_unpoison_memory_region(a->stack, a->stack_size);
-#endif
-	if (stack_cache.n < STACK_CACHE) {
-		stack_cache.p[stack_cache.n] = a->stack;
-		stack_cache.size[stack_cache.n++] = a->stack_size;
-	} else {
-		munmap(a->stack, a->stack_size);
-	}
-	a->stack = NULL;
-}
-
 int sd__sched_init(struct sd__sim *s)
 {
 	static _Atomic uint64_t serials;
@@ -201,7 +126,7 @@ int sd__sched_init(struct sd__sim *s)
 	s->main.id = 0;
 	snprintf(s->main.name, sizeof s->main.name, "main");
 	s->main.deadline = -1;
-	set_state(s, &s->main, A_RUNNABLE);
+	sd__set_state(s, &s->main, A_RUNNABLE);
 	s->cur = &s->main;
 	return 0;
 }
@@ -211,7 +136,7 @@ void sd__sched_free(struct sd__sim *s)
 	for (size_t i = 1; i <= s->nactors; i++) {
 		struct sd__actor *a = s->actors[i];
 		if (a->stack)
-			free_stack(a);
+			sd__stack_free(a);
 		free(a);
 	}
 	free(s->actors);
@@ -219,28 +144,13 @@ void sd__sched_free(struct sd__sim *s)
 	free(s->deadlock);
 }
 
-#ifdef SD_ASAN
-/* Called first thing after a switch lands: the sanitizer reports the bounds of the stack we
- * came from, which is how main's (not allocated by us) becomes known. */
-static void sd__fiber_arrived(struct sd__sim *s, void *fake)
-{
-	const void *bottom;
-	size_t size;
-	__sanitizer_finish_switch_fiber(fake, &bottom, &size);
-	if (s->prev == &s->main) {
-		s->main.asan_bottom = bottom;
-		s->main.asan_size = size;
-	}
-}
-#endif
-
 /* Gives back the stack of a detached actor that just ended, once off it. */
 static void reap_prev(struct sd__sim *s)
 {
 	struct sd__actor *p = s->prev;
 	if (p && p->detached && p->st == A_DONE && p->stack) {
-		free_stack(p);
-		set_state(s, p, A_JOINED);
+		sd__stack_free(p);
+		sd__set_state(s, p, A_JOINED);
 	}
 }
 
@@ -256,20 +166,7 @@ static void switch_to(struct sd__sim *s, struct sd__actor *to, int dying)
 		s->outer = running;
 	running = to == &s->main ? s->outer : s;
 	from->saved_errno = errno;
-#ifdef SD_ASAN
-	void *fake = NULL;
-	__sanitizer_start_switch_fiber(dying ? NULL : &fake, to->asan_bottom, to->asan_size);
-#else
-	(void)dying;
-#endif
-#ifdef SD_FAST_SWITCH
-	sd__ctx_swap(&from->sp, to->sp);
-#else
-	swapcontext(&from->ctx, &to->ctx);
-#endif
-#ifdef SD_ASAN
-	sd__fiber_arrived(s, fake);
-#endif
+	sd__coro_swap(s, from, to, dying);
 	errno = from->saved_errno;
 	reap_prev(s);
 }
@@ -353,7 +250,7 @@ void sd__advance(struct sd__sim *s)
 		for (uint64_t m = s->parkq[w]; m; m &= m - 1) {
 			struct sd__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
 			if (a->deadline >= 0 && a->deadline <= s->now) {
-				set_state(s, a, A_RUNNABLE);
+				sd__set_state(s, a, A_RUNNABLE);
 				a->why = W_TIMEOUT;
 			}
 		}
@@ -400,7 +297,7 @@ enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, 
 	me->key = key;
 	me->intr_ok = intr;
 	me->park_seq = ++s->park_seq;
-	set_state(s, me, A_PARKED);
+	sd__set_state(s, me, A_PARKED);
 	me->deadline = deadline;
 	me->why = W_WOKEN;
 	me->wait = what; /* lives in the caller's frame, which outlasts the park */
@@ -420,7 +317,7 @@ enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, 
 			s->now = t;
 		sd__advance(s);
 	}
-	set_state(s, next, A_RUNNABLE);
+	sd__set_state(s, next, A_RUNNABLE);
 	switch_to(s, next, 0);
 	me->deadline = -1;
 	me->key = NULL;
@@ -436,10 +333,10 @@ void sd__yield(struct sd__sim *s)
 }
 
 /* The running actor has ended: the next one runs, and this stack is never used again. */
-static _Noreturn void finish(struct sd__sim *s)
+_Noreturn void sd__finish(struct sd__sim *s)
 {
 	struct sd__actor *me = s->cur;
-	set_state(s, me, A_DONE);
+	sd__set_state(s, me, A_DONE);
 	sd__wake_all(s); /* joiners */
 	for (;;) {
 		struct sd__actor *next = pick_runnable(s, me);
@@ -453,14 +350,14 @@ static _Noreturn void finish(struct sd__sim *s)
 			}
 			build_report(s);
 			next = &s->main;
-			set_state(s, next, A_RUNNABLE);
+			sd__set_state(s, next, A_RUNNABLE);
 			next->why = W_DEADLOCK;
 		}
 		switch_to(s, next, 1);
 	}
 }
 
-static void actor_main(struct sd__sim *s)
+void sd__actor_main(struct sd__sim *s)
 {
 #ifdef SD_ASAN
 	sd__fiber_arrived(s, NULL);
@@ -469,15 +366,8 @@ static void actor_main(struct sd__sim *s)
 	reap_prev(s);
 	struct sd__actor *me = s->cur;
 	me->fn(me->arg);
-	finish(s);
+	sd__finish(s);
 }
-
-#ifndef SD_FAST_SWITCH
-static void trampoline(unsigned lo, unsigned hi)
-{
-	actor_main((struct sd__sim *)(((uintptr_t)hi << 32) | (uintptr_t)lo));
-}
-#endif
 
 int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg)
 {
@@ -509,7 +399,7 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 		s->qwords = nw;
 	}
 	a->stack_size = s->stack_kb * 1024;
-	a->stack = get_stack(a->stack_size);
+	a->stack = sd__stack_get(a->stack_size);
 	if (!a->stack) {
 		free(a);
 		return -ENOMEM;
@@ -522,44 +412,24 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 	a->fn = fn;
 	a->arg = arg;
 	a->deadline = -1;
-#ifdef SD_FAST_SWITCH
-	/* The frame sd__ctx_swap pops: control words, r15..r12, rbx, rbp, then the return
-	 * address; after that ret the stack pointer is 16-byte aligned, as a call wants it. */
-	uintptr_t top = ((uintptr_t)a->stack + a->stack_size - 16) & ~(uintptr_t)15;
-	uint64_t *f = (uint64_t *)top - 8;
-	f[0] = 0x1f80u | (uint64_t)0x037fu << 32;  /* default MXCSR; x87 control word */
-	f[1] = f[2] = f[3] = 0;                    /* r15 r14 r13 */
-	f[4] = (uint64_t)(uintptr_t)actor_main;    /* r12 */
-	f[5] = (uint64_t)(uintptr_t)s;             /* rbx */
-	f[6] = 0;                                  /* rbp */
-	f[7] = (uint64_t)(uintptr_t)sd__ctx_entry; /* return address */
-	a->sp = f;
-#else
-	getcontext(&a->ctx);
-	a->ctx.uc_stack.ss_sp = a->stack;
-	a->ctx.uc_stack.ss_size = a->stack_size;
-	a->ctx.uc_link = NULL;
-	uintptr_t p = (uintptr_t)s;
-	makecontext(&a->ctx, (void (*)(void))trampoline, 2, (unsigned)(p & 0xffffffffu),
-		    (unsigned)(p >> 32));
-#endif
+	sd__coro_start(s, a);
 	s->actors[++s->nactors] = a;
-	set_state(s, a, A_RUNNABLE);
+	sd__set_state(s, a, A_RUNNABLE);
 	return a->id;
 }
 
 int sd__join(struct sd__sim *s, int id)
 {
 	char what[64];
-	struct sd__actor *a = id > 0 ? find(s, id) : NULL;
+	struct sd__actor *a = id > 0 ? sd__actor_find(s, id) : NULL;
 	if (!a || a->st == A_JOINED || a == s->cur)
 		return -ESRCH;
 	snprintf(what, sizeof what, "join(%s)", a->name);
 	while (a->st != A_DONE)
 		if (sd__park_on(s, NULL, what, -1, 0) == W_DEADLOCK)
 			return -EDEADLK;
-	free_stack(a);
-	set_state(s, a, A_JOINED);
+	sd__stack_free(a);
+	sd__set_state(s, a, A_JOINED);
 	return 0;
 }
 
@@ -572,185 +442,45 @@ int sd__sleep(struct sd__sim *s, int64_t ns)
 	return 0;
 }
 
-/* ---- sim-only scheduler API for in-process runs (include/sockdrill/sim.h) ---------------- */
+/* ---- internal timers --------------------------------------------------------------------- */
 
-static struct sd__sim *sim_of(struct sd_net *net)
+/* Internal timers form a binary min-heap on their time: the scheduler asks for the earliest
+ * one at every park, and tens of thousands can be pending (SYN retries of a large demo). */
+void sd__timer_add(struct sd__sim *s, int64_t at)
 {
-	return net && net->ops == &sd_sim_ops ? net->state : NULL;
-}
-
-static struct sd__actor *actor_of(struct sd__sim *s, int id) { return s ? find(s, id) : NULL; }
-
-int sd_sim_current(struct sd_net *out)
-{
-	if (!running)
-		return 0;
-	out->ops = &sd_sim_ops;
-	out->state = running;
-	return 1;
-}
-
-int sd_sim_is_actor(struct sd_net *net)
-{
-	struct sd__sim *s = sim_of(net);
-	return s && running == s && s->cur != &s->main;
-}
-
-uint64_t sd_sim_serial(struct sd_net *net)
-{
-	struct sd__sim *s = sim_of(net);
-	return s ? s->serial : 0;
-}
-
-int sd_sim_random(struct sd_net *net, void *buf, size_t n)
-{
-	struct sd__sim *s = sim_of(net);
-	if (!s)
-		return -EINVAL;
-	for (unsigned char *p = buf; n;) {
-		uint64_t r = sd__splitmix64(&s->bytes_rng);
-		size_t k = n < sizeof r ? n : sizeof r;
-		memcpy(p, &r, k);
-		p += k, n -= k;
+	if (s->ntimers && s->timers[0] == at)
+		return; /* most timers fall on the same instant as the earliest */
+	if (s->ntimers == s->timers_cap) {
+		size_t cap = s->timers_cap ? s->timers_cap * 2 : 64;
+		int64_t *t = realloc(s->timers, cap * sizeof *t);
+		if (!t)
+			return; /* a lost timer only delays a wake-up to the next event */
+		s->timers = t;
+		s->timers_cap = cap;
 	}
-	return 0;
-}
-
-int sd_sim_actor_id(struct sd_net *net)
-{
-	struct sd__sim *s = sim_of(net);
-	return s ? s->cur->id : -EINVAL;
-}
-
-int sd_sim_park(struct sd_net *net, const void *key, int64_t deadline_ns, int flags,
-		const char *what)
-{
-	struct sd__sim *s = sim_of(net);
-	if (!s)
-		return -EINVAL;
-	struct sd__actor *me = s->cur;
-	snprintf(me->wait_buf, sizeof me->wait_buf, "%s", what ? what : "park");
-	switch (sd__park_on(s, key, me->wait_buf, deadline_ns, (flags & SD_SIM_PARK_INTR) != 0)) {
-	case W_TIMEOUT: return -ETIMEDOUT;
-	case W_DEADLOCK: return -EDEADLK;
-	case W_INTR: return -EINTR;
-	default: return 0;
+	size_t i = s->ntimers++;
+	while (i && s->timers[(i - 1) / 2] > at) {
+		s->timers[i] = s->timers[(i - 1) / 2];
+		i = (i - 1) / 2;
 	}
+	s->timers[i] = at;
 }
 
-int sd_sim_unpark(struct sd_net *net, const void *key, int n)
+void sd__timer_pop(struct sd__sim *s)
 {
-	struct sd__sim *s = sim_of(net);
-	int woken = 0;
-	if (!s || !key)
-		return -EINVAL;
-	while (n < 0 || woken < n) {
-		struct sd__actor *first = NULL;
-		for (size_t w = 0; w < s->qwords; w++)
-			for (uint64_t m = s->keyq[w]; m; m &= m - 1) {
-				struct sd__actor *a =
-					actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
-				if (a->key == key && (!first || a->park_seq < first->park_seq))
-					first = a;
-			}
-		if (!first)
+	int64_t last = s->timers[--s->ntimers];
+	size_t i = 0, n = s->ntimers;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
 			break;
-		set_state(s, first, A_RUNNABLE);
-		first->key = NULL;
-		first->why = W_WOKEN;
-		woken++;
+		if (c + 1 < n && s->timers[c + 1] < s->timers[c])
+			c++;
+		if (s->timers[c] >= last)
+			break;
+		s->timers[i] = s->timers[c];
+		i = c;
 	}
-	return woken;
-}
-
-int sd_sim_interrupt(struct sd_net *net, int id)
-{
-	struct sd__sim *s = sim_of(net);
-	struct sd__actor *a = actor_of(s, id);
-	if (!a || a->st == A_DONE || a->st == A_JOINED)
-		return -ESRCH;
-	if (a->st == A_PARKED && a->intr_ok) {
-		set_state(s, a, A_RUNNABLE);
-		a->why = W_INTR;
-	} else {
-		a->intr_pending = 1;
-	}
-	return 0;
-}
-
-int sd_sim_actor_exit(struct sd_net *net, int status)
-{
-	struct sd__sim *s = sim_of(net);
-	if (!s || s->cur == &s->main || running != s)
-		return -EINVAL;
-	s->cur->status = status;
-	finish(s);
-}
-
-int sd_sim_actor_stop(struct sd_net *net, int id)
-{
-	struct sd__sim *s = sim_of(net);
-	struct sd__actor *a = actor_of(s, id);
-	if (!a)
-		return -ESRCH;
-	if (a == &s->main || a == s->cur)
-		return -EINVAL;
-	if (a->st == A_DONE || a->st == A_JOINED)
-		return 0;
-	a->key = NULL;
-	a->status = -1;
-	set_state(s, a, A_DONE);
-	if (a->detached) {
-		free_stack(a);
-		set_state(s, a, A_JOINED);
-	}
-	sd__wake_all(s); /* joiners */
-	return 0;
-}
-
-int sd_sim_detach(struct sd_net *net, int id)
-{
-	struct sd__sim *s = sim_of(net);
-	struct sd__actor *a = actor_of(s, id);
-	if (!a || a == &s->main || a->st == A_JOINED)
-		return -ESRCH;
-	a->detached = 1;
-	if (a->st == A_DONE && a != s->cur) {
-		free_stack(a);
-		set_state(s, a, A_JOINED);
-	}
-	return 0;
-}
-
-int sd_sim_actor_status(struct sd_net *net, int id, int *status)
-{
-	struct sd__actor *a = actor_of(sim_of(net), id);
-	if (!a)
-		return -ESRCH;
-	if (a->st != A_DONE && a->st != A_JOINED)
-		return 0;
-	if (status)
-		*status = a->status;
-	return 1;
-}
-
-int sd_sim_yield(struct sd_net *net, int maybe)
-{
-	struct sd__sim *s = sim_of(net);
-	if (!s)
-		return -EINVAL;
-	if (maybe)
-		sd__maybe_yield(s);
-	else
-		sd__yield(s);
-	return 0;
-}
-
-int sd_sim_set_time_limit(struct sd_net *net, int64_t t_ns)
-{
-	struct sd__sim *s = sim_of(net);
-	if (!s)
-		return -EINVAL;
-	s->limit = t_ns < 0 ? -1 : t_ns;
-	return 0;
+	if (n)
+		s->timers[i] = last;
 }
