@@ -1520,6 +1520,27 @@ static int profile_setting(struct cur *c, struct sd_scenario *sc)
 	return tunable_value(c, sc, f, s, 1) < 0 ? -1 : 1;
 }
 
+/* 'requires free-ports=LO-HI' (at most 64 ports): a file that names fixed ports. */
+static int require_free_ports(struct cur *c, struct sd_scenario *sc, const char *s)
+{
+	if (sc->free_line)
+		return fail(c, s, "line %d already requires free-ports", sc->free_line);
+	c->p++; /* '=' */
+	const char *vs = c->p;
+	int64_t lo, hi;
+	if (number(c, &lo) < 0)
+		return -1;
+	if (c->p >= c->eol || *c->p != '-')
+		return fail(c, vs, "free-ports takes LO-HI, e.g. 40000-40009");
+	c->p++;
+	if (number(c, &hi) < 0)
+		return -1;
+	if (lo < 1024 || hi > 65535 || hi < lo || hi - lo >= 64)
+		return fail(c, vs, "free-ports is LO-HI within 1024..65535, at most 64 ports");
+	sc->free_lo = (int)lo, sc->free_hi = (int)hi, sc->free_line = c->line;
+	return 0;
+}
+
 /* 'requires one-role', 'requires no-one-role' or 'requires TUNABLE=N': the kernel the file
  * describes (docs/scenarios.md, "Kernel variants"); the variant once per file. */
 static int requirement(struct cur *c, struct sd_scenario *sc)
@@ -1531,6 +1552,8 @@ static int requirement(struct cur *c, struct sd_scenario *sc)
 	size_t n = (size_t)(c->p - s);
 	if (!n)
 		return fail(c, s, "expected a kernel variant (one-role, no-one-role) or TUNABLE=N");
+	if (c->p < c->eol && *c->p == '=' && n == 10 && !strncmp(s, "free-ports", 10))
+		return require_free_ports(c, sc, s);
 	if (c->p < c->eol && *c->p == '=')
 		return require_tunable(c, sc, s, n);
 	int no = n > 3 && !strncmp(s, "no-", 3), base = no ? 3 : 0;

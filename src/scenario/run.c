@@ -1,5 +1,6 @@
 /* sockdrill scenarios: running a parsed scenario on one backend, step by step. */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include <sockdrill/fault.h>
+#include <sockdrill/real.h>
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
@@ -1537,10 +1539,55 @@ static int host_unprivileged(char *why, size_t size)
 	return 0;
 }
 
+/* 'requires free-ports=LO-HI': each port can be bound on 127.0.0.1 and ::1 now (no socket,
+ * TIME_WAIT included, holds it: one made by another process's bind(0) would make the file's
+ * own binds and connects fail). 0, or the first port held with why. */
+static int port_held(int lo, int hi, char *why, size_t size)
+{
+	for (int port = lo; port <= hi; port++)
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct sockaddr_in a4 = {.sin_family = AF_INET,
+						 .sin_port = htons((uint16_t)port),
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+			struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+						  .sin6_port = htons((uint16_t)port),
+						  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+			const struct sd_real_syscalls *sys = &sd_real_libc; /* the host's own */
+			int fd = sys->socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd < 0) {
+				if (v6 && errno == EAFNOSUPPORT)
+					continue;
+				snprintf(why, size, "cannot make a socket to probe: %s",
+					 strerror(errno));
+				return port;
+			}
+			int rc = v6 ? sys->bind(fd, (struct sockaddr *)&a6, sizeof a6)
+				    : sys->bind(fd, (struct sockaddr *)&a4, sizeof a4);
+			int err = errno;
+			sys->close(fd);
+			if (rc < 0 && !(v6 && err == EADDRNOTAVAIL)) { /* no ::1 configured */
+				snprintf(why, size, "port %d is held on this machine (%s on %s)",
+					 port, strerror(err), v6 ? "::1" : "127.0.0.1");
+				return port;
+			}
+		}
+	return 0;
+}
+
 /* On real, a file whose 'requires' this kernel does not meet is not applicable (or, when the
  * kernel cannot be asked, fails): 1 with res filled in, 0 to run it. */
 static int kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res)
 {
+	if (sc->free_line) {
+		char why[160];
+		if (port_held(sc->free_lo, sc->free_hi, why, sizeof why)) {
+			snprintf(res->message, sizeof res->message,
+				 "%s:%d: not applicable: the file requires free-ports=%d-%d and %s",
+				 sc->path, sc->free_line, sc->free_lo, sc->free_hi, why);
+			res->passed = 0, res->skipped = 1;
+			return 1;
+		}
+	}
 	if (sc->has_one_role) {
 		int host = sd_real_host_one_role();
 		if (host < 0)

@@ -260,6 +260,9 @@ struct sd_scenario {
 	} reqs[SC_MAX_REQUIRES];
 	int nreqs;
 	int unprivileged, unprivileged_line; /* 'set unprivileged' */
+	/* 'requires free-ports=LO-HI': fixed loopback ports the file uses, which no socket of
+	 * another process may hold on real (checked before the run; not applicable otherwise) */
+	int free_lo, free_hi, free_line;
 	struct sd_fault_spec faults; /* 'set faults "SPEC"', parsed (all zero: none) */
 	/* 'set server-faults "SPEC"' and 'set server-seed N': for the server under test that
 	 * sockdrill starts (run --inproc, wrap --run), not for the file's own calls. The spec

@@ -132,6 +132,12 @@ BAD = [
      "lingeropt.sd:2:29: an {ON, SECONDS} pair is SO_LINGER's, for setsockopt and getsockopt"),
     ("lingeron.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_LINGER, {2, 2})\n",
      "lingeron.sd:2:30: SO_LINGER's ON is 0 or 1"),
+    ("freeports.sd", b"requires free-ports=40000-40064\n",
+     "freeports.sd:1:21: free-ports is LO-HI within 1024..65535, at most 64 ports"),
+    ("freeportsform.sd", b"requires free-ports=40000\n",
+     "freeportsform.sd:1:21: free-ports takes LO-HI, e.g. 40000-40009"),
+    ("freeportstwice.sd", b"requires free-ports=40000-40001\nrequires free-ports=40002-40003\n",
+     "freeportstwice.sd:2:10: line 1 already requires free-ports"),
     ("lingersecs.sd", b"a: C = socket(inet)\na: setsockopt(C, SO_LINGER, {1, -2147483649})\n",
      "lingersecs.sd:2:33: SO_LINGER's seconds are -2147483648..2147483647"),
     ("patvar.sd", b"a: L = socket(inet)\na: recv(L, 5) -> pattern($N)\n",
@@ -333,6 +339,32 @@ def test_file_for_the_other_kernel_variant_is_skipped_on_real(sockdrill, tmp_pat
     assert alone.returncode == 0, alone.stdout + alone.stderr
     assert alone.stdout.startswith(f"n/a  {path}  (real n/a, 6 steps)\n")
     assert "real: 0 passed, 0 failed, 1 not applicable" in alone.stdout
+
+
+def test_file_whose_fixed_ports_are_held_is_skipped_on_real(sockdrill, tmp_path):
+    """'requires free-ports=LO-HI': while a socket of another process holds one of the ports
+    the file is not applicable on real (and says which port); once it is gone the file runs."""
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    path = tmp_path / "fixed.sd"
+    path.write_text(f"requires free-ports={port}-{port}\n"
+                    "client: A = socket(inet) -> fd\n"
+                    f"client: bind(A, 127.0.0.1:{port}) -> 0\n"
+                    "client: close(A) -> 0\n")
+    try:
+        held = run(sockdrill, "--backend", "both", path, timeout=60)
+    finally:
+        holder.close()
+    assert held.returncode == 0, held.stdout + held.stderr
+    why = (f"{path}:1: not applicable: the file requires free-ports={port}-{port} and port "
+           f"{port} is held on this machine (Address already in use on 127.0.0.1)")
+    assert f"      real: {why}\n" in held.stdout, held.stdout
+    assert "sim: 1 passed, 0 failed; real: 0 passed, 0 failed, 1 not applicable" in held.stdout
+    free = run(sockdrill, "--backend", "both", path, timeout=60)
+    assert free.returncode == 0, free.stdout + free.stderr
+    assert "real: 1 passed, 0 failed" in free.stdout, free.stdout
 
 
 TICKS = """client: A = socket(inet) -> fd
