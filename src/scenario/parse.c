@@ -1427,7 +1427,8 @@ static int setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_opt
 	{                                                                                          \
 		name, opt, offsetof(struct sd_sim_profile, field), 0, 0, lo, hi                    \
 	}
-/* The ranges are the sim's (src/backend/sim_config.c), so that a file it accepts always opens a sim. */
+/* The ranges are the sim's (src/backend/sim_config.c), so that a file it accepts always opens a
+ * sim. */
 const struct sc_tunable sc_tunables[] = {
 	TUNABLE("hz", "hz", hz, 24, 10000),
 	TUNABLE("syn-retries", "syn_retries", syn_retries, 1, 127),

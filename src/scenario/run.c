@@ -1553,7 +1553,8 @@ static int port_held(int lo, int hi, char *why, size_t size)
 						  .sin6_port = htons((uint16_t)port),
 						  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 			const struct sd_real_syscalls *sys = &sd_real_libc; /* the host's own */
-			int fd = sys->socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			int fd =
+				sys->socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 			if (fd < 0) {
 				if (v6 && errno == EAFNOSUPPORT)
 					continue;
