@@ -355,17 +355,23 @@ static void sync_copies(struct run *r, const struct slot *sl)
 
 static struct slot *peer_slot(struct run *r, const struct slot *sl);
 
+/* Every slot naming a's socket or its peer's: sync_copies() only follows the slot a step
+ * acted on, and either end's outcomes depend on where held bytes went. */
+static void conn_unsure(struct run *r, struct slot *a)
+{
+	struct slot *b = peer_slot(r, a);
+	for (int i = 0; i < SD_DIFF_SLOTS; i++)
+		if (r->s[i].fd >= 0 && (r->s[i].file == a->file || (b && r->s[i].file == b->file)))
+			r->s[i].held_unsure = 1;
+	a->held_unsure = 1;
+}
+
 /* What p holds may arrive otherwise on the two stacks (its reader closed, sent, or shut
- * down): see R_HELD. Every slot naming p's socket is marked, as sync_copies() only follows
- * the slot a step acted on. */
+ * down): see R_HELD. */
 static void held_unsure_all(struct run *r, struct slot *p)
 {
-	if (!p || !p->held_since)
-		return;
-	for (int i = 0; i < SD_DIFF_SLOTS; i++)
-		if (r->s[i].fd >= 0 && r->s[i].file == p->file)
-			r->s[i].held_unsure = 1;
-	p->held_unsure = 1;
+	if (p && p->held_since)
+		conn_unsure(r, p);
 }
 
 /* Each slot holds a descriptor of its own (dup is the ops table's on both stacks): the
@@ -376,6 +382,9 @@ static long close_slot(struct run *r, struct slot *sl)
 	 * count as unread), Linux sends its FIN and resets when they reach it. The same when
 	 * the bytes are held after the close (SD_DIFF_SEND). */
 	held_unsure_all(r, peer_slot(r, sl));
+	/* A holder closing whose bytes are unsure: its reader's later outcomes are too. */
+	if (sl->held_unsure)
+		conn_unsure(r, sl);
 	int fd = sl->fd;
 	sl->fd = -1;
 	return sd_close(r->net, fd);
