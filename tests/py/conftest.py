@@ -132,10 +132,17 @@ def not_applicable_on_real(path):
     if variant is not None and variant != host_one_role():
         return True
     want = required_tunables(path)
+    want.pop("free-ports", None)  # the machine's state, not the kernel's: see fixed_ports
     if want.pop("unprivileged", None) and not unprivileged_here():
         return True
     host = host_tunables() if want else {}
     return any(str(host[k]) != v for k, v in want.items())
+
+
+def fixed_ports(path):
+    """The files that state 'requires free-ports=LO-HI': on real they are not applicable
+    while another socket holds one of those ports, which no test can foresee."""
+    return "free-ports" in required_tunables(path)
 
 
 def build_dir(preset=PRESET):
