@@ -138,6 +138,21 @@ int sd_no_note(void *s, const char *t)
 	(void)s, (void)t;
 	return -EOPNOTSUPP;
 }
+unsigned sd_no_caps(void *s)
+{
+	(void)s;
+	return 0;
+}
+int sd_no_join_until(void *s, int id, int64_t deadline_ns)
+{
+	(void)s, (void)id, (void)deadline_ns;
+	return -EOPNOTSUPP;
+}
+const char *sd_no_actor_name(void *s)
+{
+	(void)s;
+	return "main";
+}
 int sd_no_dup(void *s, int fd)
 {
 	(void)s, (void)fd;
@@ -174,7 +189,8 @@ static int sd__ops_complete(const struct sd_ops *o)
 	       (o->version < 2 || (o->spawn && o->join && o->sleep_ns && o->now_ns)) &&
 	       (o->version < 3 || (o->epoll_create && o->epoll_ctl && o->epoll_wait)) &&
 	       (o->version < 4 || (o->wake && o->note)) && (o->version < 5 || o->dup) &&
-	       (o->version < 6 || o->dup3);
+	       (o->version < 6 || o->dup3) &&
+	       (o->version < 7 || (o->caps && o->join_until && o->actor_name));
 }
 
 const struct sd_ops *sd_backend_at(size_t i)

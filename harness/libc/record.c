@@ -268,6 +268,12 @@ static int rec_spawn(void *s, const char *name, void (*fn)(void *), void *arg)
 static int rec_join(void *s, int id) { return sd_join(&R(s)->inner, id); }
 static int rec_sleep_ns(void *s, int64_t ns) { return sd_sleep_ns(&R(s)->inner, ns); }
 static int64_t rec_now_ns(void *s) { return sd_now_ns(&R(s)->inner); }
+static unsigned rec_caps(void *s) { return sd_caps(&R(s)->inner); }
+static int rec_join_until(void *s, int id, int64_t deadline_ns)
+{
+	return sd_join_until(&R(s)->inner, id, deadline_ns);
+}
+static const char *rec_actor_name(void *s) { return sd_actor_name(&R(s)->inner); }
 static int rec_epoll_create(void *s, int f) { return sd_epoll_create(&R(s)->inner, f); }
 static int rec_epoll_ctl(void *s, int ep, int op, int fd, struct epoll_event *ev)
 {
@@ -353,6 +359,9 @@ static const struct sd_ops rec_ops = {
 	.note = rec_note,
 	.dup = rec_dup,
 	.dup3 = rec_dup3,
+	.caps = rec_caps,
+	.join_until = rec_join_until,
+	.actor_name = rec_actor_name,
 };
 
 static void fork_prepare(void) { pthread_mutex_lock(&the->lock); }

@@ -28,7 +28,19 @@ extern "C" {
  * The table only grows: new members are appended and SD_OPS_VERSION raised. A caller that
  * needs a member newer than version N checks `ops->version` first.
  */
-#define SD_OPS_VERSION 6
+#define SD_OPS_VERSION 7
+
+/* Capabilities: what a backend is, from the `caps` member (version 7). A driver decides by these,
+ * never by a backend's name; a table below version 7 has none. */
+#define SD_CAP_DETERMINISTIC 0x1u /* the same seed and calls give the same results and trace */
+#define SD_CAP_VIRTUAL_TIME                                                                        \
+	0x2u /* sleeps and timeouts run on a virtual clock, instant in wall time */
+#define SD_CAP_BLOCKS_THREAD                                                                       \
+	0x4u /* a blocking call blocks the calling thread: a driver runs                           \
+	      * each one in an actor of its own (spawn, join_until) */
+#define SD_CAP_KERNEL                                                                              \
+	0x8u /* the host kernel answers: the reference of a side-by-side run,                      \
+	      * subject to the host's settings and other processes' ports */
 
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
@@ -163,6 +175,18 @@ struct sd_ops {
 	 * descriptor it did not make), -EBUSY. dup2(a, b) is dup3(a, b, 0) for a != b; for
 	 * a == b it is a if a is open (sd_dup2 below). */
 	int (*dup3)(void *state, int oldfd, int newfd, int flags);
+
+	/* Version 7 members: what a driver needs to know of a backend, and to wait for it. */
+
+	/* SD_CAP_* flags of this instance. A function rather than a field, so that a wrapper
+	 * (one static table over any inner one) reports its inner instance's. */
+	unsigned (*caps)(void *state);
+	/* As join, but gives up at deadline_ns on this backend's now_ns clock: 0, or -ETIMEDOUT
+	 * (the actor still runs and may be joined later), -ESRCH, -EDEADLK. */
+	int (*join_until)(void *state, int id, int64_t deadline_ns);
+	/* The name of the actor making the call ("main" outside any actor), for traces and
+	 * reports; the string stays valid until that actor is joined. Never NULL. */
+	const char *(*actor_name)(void *state);
 };
 
 /* A live instance: a table plus the state its members take first. */
@@ -200,6 +224,9 @@ int sd_no_wake(void *state, int fd, short events);
 int sd_no_note(void *state, const char *text);
 int sd_no_dup(void *state, int fd);
 int sd_no_dup3(void *state, int oldfd, int newfd, int flags);
+unsigned sd_no_caps(void *state);
+int sd_no_join_until(void *state, int id, int64_t deadline_ns);
+const char *sd_no_actor_name(void *state);
 
 /*
  * Registry. Built-in backends are always present; sd_register adds one more at run time
@@ -217,36 +244,155 @@ int sd_net_open(struct sd_net *net, const char *name, const struct sd_config *cf
 /* Destroys the instance; safe on a zeroed or already closed sd_net. */
 void sd_net_close(struct sd_net *net);
 
-/* Shorthands: sd_socket(net, ...) is net->ops->socket(net->state, ...). */
-#define SD__CALL(net, member, ...)   ((net)->ops->member((net)->state, __VA_ARGS__))
-#define sd_socket(net, ...)          SD__CALL(net, socket, __VA_ARGS__)
-#define sd_bind(net, ...)            SD__CALL(net, bind, __VA_ARGS__)
-#define sd_listen(net, ...)          SD__CALL(net, listen, __VA_ARGS__)
-#define sd_accept(net, ...)          SD__CALL(net, accept, __VA_ARGS__)
-#define sd_connect(net, ...)         SD__CALL(net, connect, __VA_ARGS__)
-#define sd_send(net, ...)            SD__CALL(net, send, __VA_ARGS__)
-#define sd_recv(net, ...)            SD__CALL(net, recv, __VA_ARGS__)
-#define sd_sendmsg(net, ...)         SD__CALL(net, sendmsg, __VA_ARGS__)
-#define sd_recvmsg(net, ...)         SD__CALL(net, recvmsg, __VA_ARGS__)
-#define sd_shutdown(net, ...)        SD__CALL(net, shutdown, __VA_ARGS__)
-#define sd_close(net, ...)           SD__CALL(net, close, __VA_ARGS__)
-#define sd_setsockopt(net, ...)      SD__CALL(net, setsockopt, __VA_ARGS__)
-#define sd_getsockopt(net, ...)      SD__CALL(net, getsockopt, __VA_ARGS__)
-#define sd_getsockname(net, ...)     SD__CALL(net, getsockname, __VA_ARGS__)
-#define sd_getpeername(net, ...)     SD__CALL(net, getpeername, __VA_ARGS__)
-#define sd_poll(net, ...)            SD__CALL(net, poll, __VA_ARGS__)
-#define sd_set_nonblocking(net, ...) SD__CALL(net, set_nonblocking, __VA_ARGS__)
-#define sd_spawn(net, ...)           SD__CALL(net, spawn, __VA_ARGS__)
-#define sd_join(net, ...)            SD__CALL(net, join, __VA_ARGS__)
-#define sd_sleep_ns(net, ...)        SD__CALL(net, sleep_ns, __VA_ARGS__)
-#define sd_now_ns(net)               ((net)->ops->now_ns((net)->state))
-#define sd_epoll_create(net, ...)    SD__CALL(net, epoll_create, __VA_ARGS__)
-#define sd_epoll_ctl(net, ...)       SD__CALL(net, epoll_ctl, __VA_ARGS__)
-#define sd_epoll_wait(net, ...)      SD__CALL(net, epoll_wait, __VA_ARGS__)
-#define sd_wake(net, ...)            SD__CALL(net, wake, __VA_ARGS__)
-#define sd_note(net, ...)            SD__CALL(net, note, __VA_ARGS__)
-#define sd_dup(net, ...)             SD__CALL(net, dup, __VA_ARGS__)
-#define sd_dup3(net, ...)            SD__CALL(net, dup3, __VA_ARGS__)
+/* Shorthands: sd_socket(net, ...) is net->ops->socket(net->state, ...). Functions, not
+ * macros, so that a debugger and "go to definition" can follow them. */
+
+static inline int sd_socket(struct sd_net *net, int domain, int type, int protocol)
+{
+	return net->ops->socket(net->state, domain, type, protocol);
+}
+
+static inline int sd_bind(struct sd_net *net, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return net->ops->bind(net->state, fd, addr, len);
+}
+
+static inline int sd_listen(struct sd_net *net, int fd, int backlog)
+{
+	return net->ops->listen(net->state, fd, backlog);
+}
+
+static inline int sd_accept(struct sd_net *net, int fd, struct sockaddr *addr, socklen_t *len,
+			    int flags)
+{
+	return net->ops->accept(net->state, fd, addr, len, flags);
+}
+
+static inline int sd_connect(struct sd_net *net, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return net->ops->connect(net->state, fd, addr, len);
+}
+
+static inline ssize_t sd_send(struct sd_net *net, int fd, const void *buf, size_t len, int flags)
+{
+	return net->ops->send(net->state, fd, buf, len, flags);
+}
+
+static inline ssize_t sd_recv(struct sd_net *net, int fd, void *buf, size_t len, int flags)
+{
+	return net->ops->recv(net->state, fd, buf, len, flags);
+}
+
+static inline ssize_t sd_sendmsg(struct sd_net *net, int fd, const struct msghdr *msg, int flags)
+{
+	return net->ops->sendmsg(net->state, fd, msg, flags);
+}
+
+static inline ssize_t sd_recvmsg(struct sd_net *net, int fd, struct msghdr *msg, int flags)
+{
+	return net->ops->recvmsg(net->state, fd, msg, flags);
+}
+
+static inline int sd_shutdown(struct sd_net *net, int fd, int how)
+{
+	return net->ops->shutdown(net->state, fd, how);
+}
+
+static inline int sd_close(struct sd_net *net, int fd) { return net->ops->close(net->state, fd); }
+
+static inline int sd_setsockopt(struct sd_net *net, int fd, int level, int name, const void *val,
+				socklen_t len)
+{
+	return net->ops->setsockopt(net->state, fd, level, name, val, len);
+}
+
+static inline int sd_getsockopt(struct sd_net *net, int fd, int level, int name, void *val,
+				socklen_t *len)
+{
+	return net->ops->getsockopt(net->state, fd, level, name, val, len);
+}
+
+static inline int sd_getsockname(struct sd_net *net, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return net->ops->getsockname(net->state, fd, addr, len);
+}
+
+static inline int sd_getpeername(struct sd_net *net, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return net->ops->getpeername(net->state, fd, addr, len);
+}
+
+static inline int sd_poll(struct sd_net *net, struct pollfd *fds, nfds_t nfds, int timeout_ms)
+{
+	return net->ops->poll(net->state, fds, nfds, timeout_ms);
+}
+
+static inline int sd_set_nonblocking(struct sd_net *net, int fd, int on)
+{
+	return net->ops->set_nonblocking(net->state, fd, on);
+}
+
+static inline int sd_spawn(struct sd_net *net, const char *name, void (*fn)(void *arg), void *arg)
+{
+	return net->ops->spawn(net->state, name, fn, arg);
+}
+
+static inline int sd_join(struct sd_net *net, int id) { return net->ops->join(net->state, id); }
+
+static inline int sd_sleep_ns(struct sd_net *net, int64_t ns)
+{
+	return net->ops->sleep_ns(net->state, ns);
+}
+
+static inline int64_t sd_now_ns(struct sd_net *net) { return net->ops->now_ns(net->state); }
+
+static inline int sd_epoll_create(struct sd_net *net, int flags)
+{
+	return net->ops->epoll_create(net->state, flags);
+}
+
+static inline int sd_epoll_ctl(struct sd_net *net, int epfd, int op, int fd, struct epoll_event *ev)
+{
+	return net->ops->epoll_ctl(net->state, epfd, op, fd, ev);
+}
+
+static inline int sd_epoll_wait(struct sd_net *net, int epfd, struct epoll_event *events,
+				int maxevents, int timeout_ms)
+{
+	return net->ops->epoll_wait(net->state, epfd, events, maxevents, timeout_ms);
+}
+
+static inline int sd_wake(struct sd_net *net, int fd, short events)
+{
+	return net->ops->wake(net->state, fd, events);
+}
+
+static inline int sd_note(struct sd_net *net, const char *text)
+{
+	return net->ops->note(net->state, text);
+}
+
+static inline int sd_dup(struct sd_net *net, int fd) { return net->ops->dup(net->state, fd); }
+
+static inline int sd_dup3(struct sd_net *net, int oldfd, int newfd, int flags)
+{
+	return net->ops->dup3(net->state, oldfd, newfd, flags);
+}
+
+/* Version 7 members through older tables: caps 0, join_until -EOPNOTSUPP, actor_name "main". */
+static inline unsigned sd_caps(struct sd_net *net)
+{
+	return net->ops->version >= 7 ? net->ops->caps(net->state) : 0u;
+}
+static inline int sd_join_until(struct sd_net *net, int id, int64_t deadline_ns)
+{
+	return net->ops->version >= 7 ? net->ops->join_until(net->state, id, deadline_ns)
+				      : -EOPNOTSUPP;
+}
+static inline const char *sd_actor_name(struct sd_net *net)
+{
+	return net->ops->version >= 7 ? net->ops->actor_name(net->state) : "main";
+}
 
 /* dup2(2) through dup3: onto itself it only checks that oldfd is open (poll says POLLNVAL
  * for one that is not, on every backend). -EOPNOTSUPP below version 6. */

@@ -702,6 +702,12 @@ static int real_note(void *state, const char *text)
 	return -EOPNOTSUPP;
 }
 
+static unsigned real_caps(void *state)
+{
+	(void)state;
+	return SD_CAP_BLOCKS_THREAD | SD_CAP_KERNEL;
+}
+
 const struct sd_ops sd_real_ops = {
 	.version = SD_OPS_VERSION,
 	.name = "real",
@@ -735,4 +741,7 @@ const struct sd_ops sd_real_ops = {
 	.note = real_note,
 	.dup = real_dup,
 	.dup3 = real_dup3,
+	.caps = real_caps,
+	.join_until = sd_no_join_until,
+	.actor_name = sd_no_actor_name,
 };

@@ -492,6 +492,14 @@ static int sim_sleep_ns(void *state, int64_t ns)
 
 static int64_t sim_now_ns(void *state) { return ((struct sd__sim *)state)->now; }
 
+static unsigned sim_caps(void *state)
+{
+	(void)state;
+	return SD_CAP_DETERMINISTIC | SD_CAP_VIRTUAL_TIME;
+}
+
+static const char *sim_actor_name(void *state) { return ((struct sd__sim *)state)->cur->name; }
+
 /* sim_wake without the trace line; 0, -EINVAL or -EBADF. */
 int sd__wake_fd(struct sd__sim *s, int fd, short events)
 {
@@ -559,4 +567,7 @@ const struct sd_ops sd_sim_ops = {
 	.note = sd__sim_note,
 	.dup = sd__sim_dup,
 	.dup3 = sd__sim_dup3,
+	.caps = sim_caps,
+	.join_until = sd_no_join_until,
+	.actor_name = sim_actor_name,
 };

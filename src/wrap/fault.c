@@ -376,6 +376,16 @@ static int fault_sleep_ns(void *state, int64_t ns)
 }
 static int64_t fault_now_ns(void *state) { return sd_now_ns(IN((struct fstate *)state)); }
 
+static unsigned fault_caps(void *state) { return sd_caps(IN((struct fstate *)state)); }
+static int fault_join_until(void *state, int id, int64_t deadline_ns)
+{
+	return sd_join_until(IN((struct fstate *)state), id, deadline_ns);
+}
+static const char *fault_actor_name(void *state)
+{
+	return sd_actor_name(IN((struct fstate *)state));
+}
+
 const struct sd_ops sd_fault_ops = {
 	.version = SD_OPS_VERSION,
 	.name = "fault",
@@ -409,6 +419,9 @@ const struct sd_ops sd_fault_ops = {
 	.note = fault_note,
 	.dup = fault_dup,
 	.dup3 = fault_dup3,
+	.caps = fault_caps,
+	.join_until = fault_join_until,
+	.actor_name = fault_actor_name,
 };
 
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,

@@ -56,6 +56,9 @@ static const struct sd_ops toy = {
 	.note = sd_no_note,
 	.dup = sd_no_dup,
 	.dup3 = sd_no_dup3,
+	.caps = sd_no_caps,
+	.join_until = sd_no_join_until,
+	.actor_name = sd_no_actor_name,
 };
 
 static void registry_finds_builtin(void **state)
@@ -95,6 +98,21 @@ static void registry_validates(void **state)
 	broken = toy;
 	broken.dup3 = NULL; /* a version-6 table needs dup3 */
 	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken = toy;
+	broken.join_until = NULL; /* a version-7 table needs caps, join_until, actor_name */
+	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken = toy;
+	broken.caps = NULL;
+	assert_int_equal(sd_register(&broken), -EINVAL);
+	static struct sd_ops v6; /* registered: it must outlive the test */
+	v6 = toy;
+	v6.version = 6, v6.name = "toy6", v6.caps = NULL, v6.join_until = NULL,
+	v6.actor_name = NULL;
+	assert_int_equal(sd_register(&v6), 0);
+	struct sd_net n6 = {&v6, NULL};
+	assert_int_equal(sd_caps(&n6), 0); /* older tables: no capabilities, */
+	assert_int_equal(sd_join_until(&n6, 1, 0), -EOPNOTSUPP); /* no join_until, */
+	assert_string_equal(sd_actor_name(&n6), "main");         /* and one actor */
 	static struct sd_ops v5; /* registered: it must outlive the test */
 	v5 = toy;
 	v5.version = 5, v5.name = "toy5", v5.dup3 = NULL;
