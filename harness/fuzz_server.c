@@ -13,6 +13,7 @@
 #include <sockdrill/scenario.h>
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
+#include <sockdrill/trace.h>
 
 #include "../src/util/util.h"
 #include "fuzz_input.h"
@@ -448,11 +449,12 @@ static int64_t client_limit(const struct sd_fuzz_server *srv, const struct sd_fu
 }
 
 /* The server's world: its sim (kept across inputs in persistent mode) and the fault wrapper
- * its calls go through. */
+ * its calls go through. Every call goes to `sim`: the sim itself (`backend`), or with
+ * SOCKDRILL_TRACE a trace wrapper right above it, under the fault wrapper. */
 static struct {
 	int live, sid, base_fds, base_listening, persistent;
 	long inputs, starts;
-	struct sd_net sim, faulty;
+	struct sd_net backend, sim, faulty;
 } W;
 
 static int persistent_mode(const struct sd_fuzz_server *srv)
@@ -478,13 +480,14 @@ static void open_world(const struct sd_fuzz_server *srv, uint64_t seed, const ch
 	struct sd_config cfg = {.seed = seed, .options = opts};
 	struct sd_fault_spec start;
 	int later = startup_spec(spec, &start);
-	if (sd_net_open(&W.sim, "sim", &cfg) < 0)
+	if (sd_net_open(&W.backend, "sim", &cfg) < 0)
 		FINDING("cannot open the sim");
+	const char *tr = getenv("SOCKDRILL_TRACE");
+	W.sim = W.backend;
+	if (tr && *tr && *tr != '0' && sd_trace_wrap(&W.sim, &W.backend, stderr) < 0)
+		FINDING("cannot trace the sim");
 	if (sd_fault_wrap(&W.faulty, &W.sim, &start, fault_seed, fault_log) < 0)
 		FINDING("cannot wrap the sim");
-	const char *tr = getenv("SOCKDRILL_TRACE");
-	if (tr && *tr && *tr != '0')
-		sd_sim_set_trace(&W.sim, stderr);
 	/* The server's own calls go through the fault wrapper; the clients' do not. */
 	current = &W.faulty;
 	sd_inproc_attach(&W.faulty);
@@ -509,7 +512,9 @@ static void close_world(const struct sd_fuzz_server *srv)
 	sd_inproc_attach(NULL);
 	current = NULL;
 	sd_net_close(&W.faulty);
-	sd_net_close(&W.sim);
+	if (W.sim.ops != W.backend.ops)
+		sd_net_close(&W.sim); /* the trace wrapper */
+	sd_net_close(&W.backend);
 	sd__fresh_end();
 	/* The run's threads, locks and exit are forgotten; then the glue's own globals. */
 	sd__threads_reset();
@@ -681,7 +686,8 @@ static int replay(const struct sd_fuzz_server *srv, const char *path)
 	unsigned off = oracles_off(srv);
 	if (W.live)
 		close_world(srv); /* a persistent server of an earlier input */
-	open_world(srv, seed, opts, spec ? spec : &none, fault_seed, tr && *tr && *tr != '0' ? stderr : NULL);
+	open_world(srv, seed, opts, spec ? spec : &none, fault_seed,
+		   tr && *tr && *tr != '0' ? stderr : NULL);
 	sd_sim_set_time_limit(&W.sim, sd_now_ns(&W.sim) + CLIENT_LIMIT_NS);
 	if (sd_scenario_run_on(sc, &W.sim, &opt, &res) < 0)
 		sd__harness_error("SOCKDRILL_SCENARIO: %s: cannot run its steps", path);

@@ -260,7 +260,7 @@ int pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*start)(vo
 	t->start = start;
 	t->arg = arg;
 	t->mask = me->mask;
-	int id = sd_spawn(&sim, "thread", thread_main, t);
+	int id = sd_spawn(sd__route_calls_net(&sim), "thread", thread_main, t);
 	if (id < 0) {
 		free(t);
 		return EAGAIN;
@@ -310,7 +310,7 @@ static int join(struct sd_net *sim, struct sd__thr *me, pthread_t tid, void **re
 			return r;
 		}
 	}
-	sd_join(sim, t->id); /* gives back its stack */
+	sd_join(sd__route_calls_net(sim), t->id); /* gives back its stack */
 	t->joined = 1;
 	if (ret)
 		*ret = t->retval;

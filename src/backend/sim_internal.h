@@ -249,10 +249,6 @@ struct sd__sim {
 	char *deadlock;
 	int in_scheduler;
 
-	/* tracing */
-	FILE *trace;
-	int tracing;
-	uint64_t trace_hash;
 	uint64_t calls, sigpipes;
 };
 
@@ -288,7 +284,7 @@ static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
 void sd__enter(struct sd__sim *s); /* every call starts here */
 int sd__ep_from(const struct sd__sock *k, const struct sockaddr *a, socklen_t len,
 		struct sd__ep *ep);
-int sd__wake_fd(struct sd__sim *s, int fd, short events); /* the `wake` member, untraced */
+int sd__wake_fd(struct sd__sim *s, int fd, short events); /* the `wake` member */
 
 /* sim_fd.c */
 extern struct sd__sock sd__reserved;                  /* the slot of an accept still in progress */
@@ -308,17 +304,6 @@ int sd__sim_options(struct sd__sim *s, const char *text); /* 0 or -EINVAL */
 /* sim_sockopt.c */
 int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l);
 int sd__sim_getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l);
-
-/* sim_trace.c */
-void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-#define TRACE(s, r, ...)                                                                           \
-	do {                                                                                       \
-		if ((s)->tracing)                                                                  \
-			sd__trace(s, (long)(r), __VA_ARGS__);                                      \
-	} while (0)
-const char *sd__epstr(const struct sd__ep *e, char *buf, size_t n);
-int sd__sim_note(void *state, const char *text);
 
 /* sim_sched.c */
 int sd__sched_init(struct sd__sim *s);
