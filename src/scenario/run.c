@@ -171,6 +171,7 @@ struct run {
 	const struct sd_scenario *sc;
 	struct sd_net net;      /* what the steps call: the backend, or a fault wrapper around it */
 	struct sd_net *backend; /* the backend itself */
+	struct sd_net traced;   /* opt->trace: the trace wrapper right above the backend */
 	struct sd_net base;     /* sd_scenario_run: the backend it opened */
 	int wrapped;            /* net is a fault wrapper of the run's own */
 	int close_fds; /* a sim the caller keeps: sockets left open are closed at the end */
@@ -1691,14 +1692,20 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 	const struct sd_scenario *sc = R->sc;
 	const struct sd_sc_options *opt = R->opt;
 	struct sd_sc_result *res = R->res;
-	/* Faults wrap the backend: the run talks to the wrapper, which forwards to it. */
+	/* Faults wrap the backend: the run talks to the wrapper, which forwards to it. A trace
+	 * sits between them, so that a fault's note comes before the call it changes. */
 	const struct sd_fault_spec *spec = opt && opt->faults ? opt->faults : &sc->faults;
-	int rc = 0;
-	if (sd_fault_active(spec))
-		rc = sd_fault_wrap(&R->net, R->backend, spec, seed, opt ? opt->fault_log : NULL);
-	else
-		R->net = *R->backend;
+	struct sd_net *below = R->backend;
+	int rc = opt && opt->trace ? sd_trace_wrap(&R->traced, R->backend, opt->trace) : 0;
+	if (rc == 0 && opt && opt->trace)
+		below = &R->traced;
+	if (rc == 0 && sd_fault_active(spec))
+		rc = sd_fault_wrap(&R->net, below, spec, seed, opt ? opt->fault_log : NULL);
+	else if (rc == 0)
+		R->net = *below;
 	if (rc < 0) {
+		if (below != R->backend)
+			sd_net_close(below);
 		if (own)
 			sd_net_close(R->backend);
 		return rc;
@@ -1773,6 +1780,8 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 			free_job(R->stuck[i]);
 		if (R->wrapped)
 			sd_net_close(&R->net);
+		if (R->traced.ops)
+			sd_net_close(&R->traced);
 		if (own)
 			sd_net_close(R->backend);
 		for (int i = 0; i < R->noldpats; i++)
