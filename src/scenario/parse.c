@@ -18,6 +18,7 @@
 #include <sockdrill/fault.h>
 #include <sockdrill/sim.h>
 
+#include "../util/util.h"
 #include "sc_internal.h"
 
 enum { A_FD = 1, A_NUM, A_ADDR, A_DATA, A_OPT, A_KW };
@@ -295,17 +296,6 @@ static int ref(struct cur *c, struct sc_ref *r, int how)
 	return 0;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 static int ref(struct cur *c, struct sc_ref *r, int how);
 
 /* A quoted string, its bytes appended to sc->bytes. With interp, "${NAME}" names a variable
@@ -368,8 +358,8 @@ static int string_interp(struct cur *c, struct sc_span *out, uint8_t *interp)
 		case '"': buf[n++] = '"'; break;
 		case '$': buf[n++] = '$'; break;
 		case 'x': {
-			int h = c->p + 1 < c->eol ? hexval(c->p[0]) : -1;
-			int l = h >= 0 ? hexval(c->p[1]) : -1;
+			int h = c->p + 1 < c->eol ? sd__hexval(c->p[0]) : -1;
+			int l = h >= 0 ? sd__hexval(c->p[1]) : -1;
 			if (l < 0)
 				return fail(c, esc, "\\x needs two hex digits");
 			if (tpl && h * 16 + l == SC_TPL_MARK)
@@ -568,8 +558,8 @@ static int regex_expectation(struct cur *c, struct sc_expect *e)
 			ch = *c->p++;
 			ch = ch == 'r' ? '\r' : ch == 'n' ? '\n' : ch == 't' ? '\t' : ch;
 		} else if (ch == '\\' && c->eol - c->p >= 3 && c->p[0] == 'x' &&
-			   hexval(c->p[1]) >= 0 && hexval(c->p[2]) >= 0) {
-			ch = (char)(hexval(c->p[1]) * 16 + hexval(c->p[2]));
+			   sd__hexval(c->p[1]) >= 0 && sd__hexval(c->p[2]) >= 0) {
+			ch = (char)(sd__hexval(c->p[1]) * 16 + sd__hexval(c->p[2]));
 			c->p += 3;
 			if (!ch) {
 				free(src);
