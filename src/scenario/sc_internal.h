@@ -359,16 +359,17 @@ int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *e
 /* SO_LINGER set (a number N is {1, N}; a pair {ON, SECS} as given) or read: the result, as
  * ever, the seconds when on and -1 when off, and the pair kept in r->linger. */
 void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct sc_res *r);
-/* Poll or epoll flags as "IN|OUT|RDHUP". */
+
+/* run.c: poll or epoll flags as "IN|OUT|RDHUP". */
 void sd__sc_show_flags(int64_t v, char *out, size_t size);
-/* recvmsg's msg_flags as "MSG_CTRUNC|MSG_TRUNC". */
-void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
 
 /* names.c: the value a name stands for (flags, constants, an option's number): 0, or -1 when
  * the name is unknown; whether a name is a poll flag. */
 int sd__sc_lookup_const(const char *name, int64_t *out);
 int sd__sc_is_poll_name(const char *name);
 int sd__sc_is_msg_flag_name(const char *name); /* a flag msg_flags can hold (MSG_CTRUNC...) */
+/* recvmsg's msg_flags as "MSG_CTRUNC|MSG_TRUNC". */
+void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
 int sd__sc_option_u32(int opt); /* its value is a u32 (0..4294967295) */
