@@ -352,33 +352,33 @@ static long step_epoll_wait(struct run *r, const struct sd_diff_op *o, struct sl
 	return STEP_WRITTEN;
 }
 
-/* Each op kind's step, and whether it runs when its slot holds no socket (socket() makes
- * one; the epoll instance's own calls name no slot). Any other kind on a closed slot is
- * skipped. */
+/* Each op kind's step; whether it runs when its slot holds no socket (socket() makes one;
+ * the epoll instance's own calls name no slot: any other kind on a closed slot is skipped);
+ * and whether its success gives the slot ports to learn (bind, listen, connect). */
 static const struct {
 	sd__diff_step_fn *fn;
-	int any_slot;
+	int any_slot, learns;
 } kinds[SD_DIFF_NKINDS] = {
-	[SD_DIFF_SOCKET] = {step_socket, 1},
-	[SD_DIFF_BIND] = {step_bind, 0},
-	[SD_DIFF_LISTEN] = {step_listen, 0},
-	[SD_DIFF_CONNECT] = {step_connect, 0},
-	[SD_DIFF_ACCEPT] = {step_accept, 0},
-	[SD_DIFF_SEND] = {sd__diff_step_send, 0},
-	[SD_DIFF_RECV] = {sd__diff_step_recv, 0},
-	[SD_DIFF_SHUTDOWN] = {step_shutdown, 0},
-	[SD_DIFF_CLOSE] = {step_close, 0},
-	[SD_DIFF_SETOPT] = {step_setopt, 0},
-	[SD_DIFF_SOERROR] = {step_soerror, 0},
-	[SD_DIFF_POLL] = {step_poll, 0},
-	[SD_DIFF_PEERNAME] = {step_peername, 0},
-	[SD_DIFF_EPOLL_CREATE] = {step_epoll_create, 1},
-	[SD_DIFF_EPOLL_CTL] = {step_epoll_ctl, 0},
-	[SD_DIFF_EPOLL_WAIT] = {step_epoll_wait, 1},
-	[SD_DIFF_DUP] = {step_dup, 0},
-	[SD_DIFF_RECVMSG] = {sd__diff_step_recvmsg, 0},
-	[SD_DIFF_QUERY] = {sd__diff_step_query, 0},
-	[SD_DIFF_GETOPT] = {step_getopt, 0},
+	[SD_DIFF_SOCKET] = {step_socket, 1, 0},
+	[SD_DIFF_BIND] = {step_bind, 0, 1},
+	[SD_DIFF_LISTEN] = {step_listen, 0, 1},
+	[SD_DIFF_CONNECT] = {step_connect, 0, 1},
+	[SD_DIFF_ACCEPT] = {step_accept, 0, 0},
+	[SD_DIFF_SEND] = {sd__diff_step_send, 0, 0},
+	[SD_DIFF_RECV] = {sd__diff_step_recv, 0, 0},
+	[SD_DIFF_SHUTDOWN] = {step_shutdown, 0, 0},
+	[SD_DIFF_CLOSE] = {step_close, 0, 0},
+	[SD_DIFF_SETOPT] = {step_setopt, 0, 0},
+	[SD_DIFF_SOERROR] = {step_soerror, 0, 0},
+	[SD_DIFF_POLL] = {step_poll, 0, 0},
+	[SD_DIFF_PEERNAME] = {step_peername, 0, 0},
+	[SD_DIFF_EPOLL_CREATE] = {step_epoll_create, 1, 0},
+	[SD_DIFF_EPOLL_CTL] = {step_epoll_ctl, 0, 0},
+	[SD_DIFF_EPOLL_WAIT] = {step_epoll_wait, 1, 0},
+	[SD_DIFF_DUP] = {step_dup, 0, 0},
+	[SD_DIFF_RECVMSG] = {sd__diff_step_recvmsg, 0, 0},
+	[SD_DIFF_QUERY] = {sd__diff_step_query, 0, 0},
+	[SD_DIFF_GETOPT] = {step_getopt, 0, 0},
 };
 
 /* Whether op o acts on the open socket of its slot (not socket() or the epoll instance's). */
@@ -401,8 +401,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 	if (rc == STEP_WRITTEN)
 		return;
 	sd__diff_set_text(out, rc);
-	if (rc == 0 && sl->fd >= 0 &&
-	    (o->kind == SD_DIFF_BIND || o->kind == SD_DIFF_LISTEN || o->kind == SD_DIFF_CONNECT))
+	if (rc == 0 && sl->fd >= 0 && known && kinds[o->kind].learns)
 		sd__diff_learn_ports(r, sl);
 	if (rc == -EINPROGRESS)
 		sd__diff_learn_ports(r, sl);
