@@ -490,4 +490,97 @@ void sd__sc_show_flags(int64_t v, char *out, size_t size);
  * (or, when the kernel cannot be asked, fails): 1 with res filled in, 0 to run it. */
 int sd__sc_kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res);
 
+/* ---- the parser: shared by parse.c, lex.c, expr.c, expect.c, settings.c ------------------ */
+
+/* The parser's cursor: where it is in the file, and what this line and the ones before it
+ * named. */
+struct cur {
+	const char *path, *p, *ls, *eol; /* position, line start, line end */
+	int line;
+	char *err;
+	size_t errlen;
+	struct sd_scenario *sc;
+	const struct sd_sc_options *opt; /* what the run will define (may be NULL) */
+	int32_t *symtab; /* open addressing: 1 + symbol, 0 empty; symcap a power of two */
+	uint32_t symcap;
+	uint8_t *known; /* per symbol: what lines before this one made of it (SYM_*) */
+	uint32_t capknown;
+	int depth; /* repeats open around this line */
+	struct use {
+		int32_t sym;
+		const char *at;
+		int what; /* U_* */
+	} uses[16];       /* the names this line reads, checked once it parsed */
+	int nuses;
+	int32_t caps[SC_MAX_ALTS * SC_MAX_GROUPS]; /* the names 'as' assigns on this line */
+	int ncaps;
+};
+
+enum { SYM_VAR = 1, SYM_STARTED = 2 };
+enum { U_VAR, U_HANDLE, U_ITER };
+
+/* How a reference is used: assigned (X = ...), read ($X), or a started call's handle. */
+enum { REF_TARGET, REF_READ, REF_HANDLE };
+
+/* A statement as parsed, before it is stored: the step and the values it refers to. */
+struct stmt {
+	struct sc_step st;
+	struct sc_value args[6];
+	struct sc_ref handle, target;
+	uint32_t expect; /* 1 + index in sc->expects of the first alternative, 0 for none */
+};
+
+static inline void sc_ws(struct cur *c)
+{
+	while (c->p < c->eol && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r'))
+		c->p++;
+}
+
+static inline int sc_at_end(struct cur *c)
+{
+	sc_ws(c);
+	return c->p >= c->eol || *c->p == '#';
+}
+
+static inline int sc_is_id0(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+}
+static inline int sc_is_id(char ch) { return sc_is_id0(ch) || (ch >= '0' && ch <= '9'); }
+
+/* lex.c: the cursor's words. Each returns 0, or -1 with the error set (file:line:col). */
+int sd__sc_fail(struct cur *c, const char *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Room for `more` elements of `size` bytes after `n` in *p, grown by doubling; 0 or -1. */
+int sd__sc_reserve(void *p, uint32_t *cap, uint32_t n, uint32_t more, size_t size);
+/* An identifier into buf; 0, or -1 with the error set when there is none or it is long. */
+int sd__sc_ident(struct cur *c, char *buf, size_t size, const char *what);
+/* The symbol of a name (made on first sight when create is set), or -1. */
+int32_t sd__sc_symbol_find(struct cur *c, const char *name, int create);
+int sd__sc_expect_char(struct cur *c, char ch);
+int sd__sc_number(struct cur *c, int64_t *out);
+/* name, name[3], name[$i], name[$j]; the '$' before it, if any, already seen; how: REF_*. */
+int sd__sc_ref(struct cur *c, struct sc_ref *r, int how);
+int sd__sc_hexval(char ch); /* a hex digit's value, or -1 */
+/* A quoted string, its bytes appended to sc->bytes; with interp, "${NAME}" names a variable. */
+int sd__sc_string_interp(struct cur *c, struct sc_span *out, uint8_t *interp);
+int sd__sc_string(struct cur *c, struct sc_span *out);
+
+/* expr.c: values and calls. */
+/* a.b.c.d:PORT or [v6]:PORT; with any_port (an expectation), also '*' (*any_port set). */
+int sd__sc_address_any(struct cur *c, struct sc_value *v, int *any_port);
+/* NAME|NAME|... resolved to the OR of their values. */
+int sd__sc_flags(struct cur *c, int64_t *out);
+/* {ON, SECS}: SO_LINGER's pair; misplaced (the caller says) when not for SO_LINGER: an error. */
+int sd__sc_linger_pair(struct cur *c, int64_t *on, int64_t *secs, int misplaced);
+/* A call and its arguments into m. */
+int sd__sc_call_expr(struct cur *c, struct stmt *m);
+
+/* expect.c: an expectation's alternatives into sc->expects, *first 1 + the first's index. */
+int sd__sc_expectation(struct cur *c, uint32_t *first, enum sc_call call, int is_call);
+
+/* settings.c: a 'set' line (after "set") and a 'requires' line (after "requires"). */
+int sd__sc_setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_options *opt);
+int sd__sc_requirement(struct cur *c, struct sd_scenario *sc);
+
 #endif
