@@ -1,4 +1,5 @@
-/* sockdrill scenarios: the parsed form shared by the parser and the runner. */
+/* sockdrill scenarios: the parsed form shared by the parser and the runner, and what the files
+ * of each share (a heading per file). */
 #ifndef SD_SC_INTERNAL_H
 #define SD_SC_INTERNAL_H
 
