@@ -66,23 +66,6 @@ static uint64_t fnv(const char *text)
 	return h;
 }
 
-/* A connected pair through net on 127.0.0.1: *l the listener, *c the client, *s accepted. */
-static int pair(struct sd_net *net, int *l, int *c, int *s)
-{
-	struct sockaddr_storage any, where;
-	socklen_t al, wl = sizeof where;
-	sd_addr_parse("127.0.0.1", 0, &any, &al);
-	*l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_bind(net, *l, (struct sockaddr *)&any, al), 0);
-	assert_int_equal(sd_listen(net, *l, 8), 0);
-	assert_int_equal(sd_getsockname(net, *l, (struct sockaddr *)&where, &wl), 0);
-	*c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_connect(net, *c, (struct sockaddr *)&where, wl), 0);
-	*s = sd_accept(net, *l, NULL, NULL, 0);
-	assert_true(*s >= 0);
-	return sd_addr_port((struct sockaddr *)&where, wl);
-}
-
 static void lines_name_each_call_and_result(void **state)
 {
 	struct traced x;
@@ -91,7 +74,7 @@ static void lines_name_each_call_and_result(void **state)
 	char buf[16], want[1024];
 	trace_open(*state, &x);
 	struct sd_net *net = &x.t;
-	int port = pair(net, &l, &c, &s);
+	int port = sd_test_pair(net, &l, &c, &s);
 	assert_int_equal(sd_send(net, c, "hello", 5, MSG_NOSIGNAL), 5);
 	assert_int_equal(sd_recv(net, s, buf, sizeof buf, 0), 5);
 	assert_int_equal(sd_setsockopt(net, s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
@@ -184,7 +167,7 @@ static void notes_come_before_the_call_they_change(void **state)
 	trace_open(*state, &x);
 	assert_int_equal(sd_fault_parse("short-read=1", &spec, err, sizeof err), 0);
 	assert_int_equal(sd_fault_wrap(&faulty, &x.t, &spec, 1, NULL), 0);
-	pair(&faulty, &l, &c, &s);
+	sd_test_pair(&faulty, &l, &c, &s);
 	assert_int_equal(sd_send(&faulty, c, "abc", 3, MSG_NOSIGNAL), 3);
 	assert_int_equal(sd_recv(&faulty, s, buf, sizeof buf, 0), 1);
 	assert_int_equal(sd_note(&faulty, "two\nlines"), -EINVAL); /* no line */
@@ -272,7 +255,7 @@ static void same_seed_same_trace(void **state)
 		int l, c, s;
 		char buf[64];
 		trace_open(sim, &x);
-		pair(&x.t, &l, &c, &s);
+		sd_test_pair(&x.t, &l, &c, &s);
 		sd_send(&x.t, c, "0123456789", 10, MSG_NOSIGNAL);
 		while (sd_recv(&x.t, s, buf, sizeof buf, MSG_DONTWAIT) > 0)
 			;
