@@ -17,6 +17,7 @@
 #include <sockdrill/diff.h>
 
 #include "kports.h"
+#include "util/sockopts.h"
 #include "util/util.h"
 
 /* Beyond this many unread bytes on a connection the two stacks' buffer sizes differ
@@ -101,47 +102,19 @@ static const uint32_t ep_sets[EP_SETS] = {
 	EPOLLRDHUP,
 	EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET | EPOLLONESHOT,
 };
-static const char *const ep_set_names[EP_SETS] = {
-	"IN",
-	"OUT",
-	"IN|OUT",
-	"IN|ET",
-	"IN|OUT|ET",
-	"IN|ONESHOT",
-	"IN|RDHUP",
-	"IN|RDHUP|ET|ONESHOT",
-	"OUT|ET",
-	"OUT|ONESHOT",
-	"OUT|ET|ONESHOT",
-	"IN|OUT|RDHUP",
-	"IN|OUT|RDHUP|ET",
-	"IN|OUT|ONESHOT",
-	"RDHUP",
-	"IN|OUT|RDHUP|ET|ONESHOT",
-};
 
 /* SD_DIFF_SETOPT (a % NOPTS): an int value, or for SO_LINGER {val, secs} */
 #define NOPTS 16
 static const struct setopt {
-	const char *name;
-	int level, opt, val, secs;
+	enum sd__opt opt;
+	int val, secs;
 } setopts[NOPTS] = {
-	{"SO_REUSEADDR=1", SOL_SOCKET, SO_REUSEADDR, 1, 0},
-	{"IPV6_V6ONLY=1", IPPROTO_IPV6, IPV6_V6ONLY, 1, 0},
-	{"SO_LINGER={1,0}", SOL_SOCKET, SO_LINGER, 1, 0},
-	{"SO_SNDBUF=4096", SOL_SOCKET, SO_SNDBUF, 4096, 0},
-	{"SO_RCVBUF=4096", SOL_SOCKET, SO_RCVBUF, 4096, 0},
-	{"SO_REUSEADDR=0", SOL_SOCKET, SO_REUSEADDR, 0, 0},
-	{"SO_LINGER={0,0}", SOL_SOCKET, SO_LINGER, 0, 0},
-	{"SO_LINGER={0,5}", SOL_SOCKET, SO_LINGER, 0, 5},
-	{"SO_KEEPALIVE=1", SOL_SOCKET, SO_KEEPALIVE, 1, 0},
-	{"TCP_NODELAY=1", IPPROTO_TCP, TCP_NODELAY, 1, 0},
-	{"SO_REUSEPORT=1", SOL_SOCKET, SO_REUSEPORT, 1, 0},
-	{"TCP_INQ=1", IPPROTO_TCP, TCP_INQ, 1, 0},
-	{"SO_RCVLOWAT=10", SOL_SOCKET, SO_RCVLOWAT, 10, 0},
-	{"SO_RCVLOWAT=1000", SOL_SOCKET, SO_RCVLOWAT, 1000, 0},
-	{"SO_PEEK_OFF=0", SOL_SOCKET, SO_PEEK_OFF, 0, 0},
-	{"SO_PEEK_OFF=5", SOL_SOCKET, SO_PEEK_OFF, 5, 0},
+	{SD__SO_REUSEADDR, 1, 0}, {SD__IPV6_V6ONLY, 1, 0},    {SD__SO_LINGER, 1, 0},
+	{SD__SO_SNDBUF, 4096, 0}, {SD__SO_RCVBUF, 4096, 0},   {SD__SO_REUSEADDR, 0, 0},
+	{SD__SO_LINGER, 0, 0},    {SD__SO_LINGER, 0, 5},      {SD__SO_KEEPALIVE, 1, 0},
+	{SD__TCP_NODELAY, 1, 0},  {SD__SO_REUSEPORT, 1, 0},   {SD__TCP_INQ, 1, 0},
+	{SD__SO_RCVLOWAT, 10, 0}, {SD__SO_RCVLOWAT, 1000, 0}, {SD__SO_PEEK_OFF, 0, 0},
+	{SD__SO_PEEK_OFF, 5, 0},
 };
 
 /* SD_DIFF_RECVMSG (a % 6): every one returns at once on a non-blocking socket */
@@ -157,11 +130,9 @@ static const int msg_flags[6] = {
  * that hold bytes back or stop sends (TCP_CORK, TCP_NOTSENT_LOWAT) */
 #define NOPTS2 5
 static const struct setopt setopts2[NOPTS2] = {
-	{"TCP_CORK=1", IPPROTO_TCP, TCP_CORK, 1, 0},
-	{"TCP_CORK=0", IPPROTO_TCP, TCP_CORK, 0, 0},
-	{"TCP_NOTSENT_LOWAT=1", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 1, 0},
-	{"TCP_NOTSENT_LOWAT=16384", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 16384, 0},
-	{"TCP_NOTSENT_LOWAT=0", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0, 0},
+	{SD__TCP_CORK, 1, 0},          {SD__TCP_CORK, 0, 0},
+	{SD__TCP_NOTSENT_LOWAT, 1, 0}, {SD__TCP_NOTSENT_LOWAT, 16384, 0},
+	{SD__TCP_NOTSENT_LOWAT, 0, 0},
 };
 static const struct setopt *setopt_of(const struct sd_diff_op *o)
 {
@@ -181,14 +152,9 @@ static const char *const msg_flag_names[6] = {
 static const char *const query_names[3] = {"ioctl SIOCINQ", "ioctl SIOCOUTQ", "getsockopt TCP_INQ"};
 /* SD_DIFF_GETOPT (a % NGETOPTS) */
 #define NGETOPTS 8
-static const struct getopt {
-	const char *name;
-	int level, opt;
-} getopts[NGETOPTS] = {
-	{"SO_LINGER", SOL_SOCKET, SO_LINGER},         {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
-	{"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},    {"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
-	{"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN}, {"TCP_INFO", IPPROTO_TCP, TCP_INFO},
-	{"SO_RCVLOWAT", SOL_SOCKET, SO_RCVLOWAT},     {"SO_PEEK_OFF", SOL_SOCKET, SO_PEEK_OFF},
+static const enum sd__opt getopts[NGETOPTS] = {
+	SD__SO_LINGER,     SD__SO_KEEPALIVE, SD__TCP_NODELAY, SD__SO_REUSEADDR,
+	SD__SO_ACCEPTCONN, SD__TCP_INFO,     SD__SO_RCVLOWAT, SD__SO_PEEK_OFF,
 };
 
 static const char *const addr_names[2][6] = {
@@ -243,9 +209,16 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 		snprintf(buf, size, "recv(s%d, %zu, %s)", o->slot, io_size(o), rflags[o->a % 4]);
 		break;
 	case SD_DIFF_SHUTDOWN: snprintf(buf, size, "shutdown(s%d, %d)", o->slot, o->a % 3); break;
-	case SD_DIFF_SETOPT:
-		snprintf(buf, size, "setsockopt(s%d, %s)", o->slot, setopt_of(o)->name);
+	case SD_DIFF_SETOPT: {
+		const struct setopt *so = setopt_of(o);
+		const struct sd__sockopt *opt = &sd__sockopts[so->opt];
+		if (opt->kind == SD__KIND_LINGER)
+			snprintf(buf, size, "setsockopt(s%d, %s={%d,%d})", o->slot, opt->name,
+				 so->val, so->secs);
+		else
+			snprintf(buf, size, "setsockopt(s%d, %s=%d)", o->slot, opt->name, so->val);
 		break;
+	}
 	case SD_DIFF_RECVMSG:
 		snprintf(buf, size, "recvmsg(s%d, %zu, %s%s, control %zu)", o->slot, io_size(o),
 			 msg_flag_names[o->a % 6], o->a / 24 % 2 ? "|MSG_CMSG_CLOEXEC" : "",
@@ -263,18 +236,22 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 		break;
 	case SD_DIFF_QUERY: snprintf(buf, size, "%s(s%d)", query_names[o->a % 3], o->slot); break;
 	case SD_DIFF_GETOPT:
-		snprintf(buf, size, "getsockopt(s%d, %s)", o->slot, getopts[o->a % NGETOPTS].name);
+		snprintf(buf, size, "getsockopt(s%d, %s)", o->slot,
+			 sd__sockopts[getopts[o->a % NGETOPTS]].name);
 		break;
 	case SD_DIFF_EPOLL_CREATE:
 		snprintf(buf, size, "epoll_create(%s)", o->a & 1 ? "EPOLL_CLOEXEC" : "0");
 		break;
-	case SD_DIFF_EPOLL_CTL:
+	case SD_DIFF_EPOLL_CTL: {
+		char ev[64];
+		sd__pollflags_show(ep_sets[o->b % EP_SETS], SD__PF_EPOLL, "", ev, sizeof ev);
 		snprintf(buf, size, "epoll_ctl(%s, s%d, %s)",
 			 o->a % 3 == 0   ? "ADD"
 			 : o->a % 3 == 1 ? "MOD"
 					 : "DEL",
-			 o->slot, ep_set_names[o->b % EP_SETS]);
+			 o->slot, ev);
 		break;
+	}
 	case SD_DIFF_EPOLL_WAIT: snprintf(buf, size, "epoll_wait(0 ms)"); break;
 	default: snprintf(buf, size, "%s(s%d)", k, o->slot); break;
 	}
@@ -296,8 +273,8 @@ enum rule {
 	R_NRULES
 };
 static const char *const rule_names[R_NRULES] = {
-	"buffer autotuning",       "v4-mapped then IPv6", "port held outside",
-	"outq unacknowledged",     "held bytes",
+	"buffer autotuning",   "v4-mapped then IPv6", "port held outside",
+	"outq unacknowledged", "held bytes",
 };
 
 const char *sd_diff_rule_name(int i) { return i >= 0 && i < R_NRULES ? rule_names[i] : NULL; }
@@ -309,10 +286,10 @@ static void not_compared(struct sd_diff_outcome *out, enum rule r)
 
 struct slot {
 	int fd, v6, port, peer_port;
-	int file;     /* which socket: the slots a dup made share it (and every field below) */
-	int fin_sent; /* a shutdown sent its FIN (SHUT_WR or SHUT_RDWR succeeded) */
+	int file;         /* which socket: the slots a dup made share it (and every field below) */
+	int fin_sent;     /* a shutdown sent its FIN (SHUT_WR or SHUT_RDWR succeeded) */
 	int acks_delayed; /* it sent twice, or past DELAYED_ACK_UNREAD unread: see R_OUTQ */
-	int peek_off; /* SO_PEEK_OFF set: a peek's bytes start past recvd, so are not checked */
+	int peek_off;     /* SO_PEEK_OFF set: a peek's bytes start past recvd, so are not checked */
 	uint64_t sent, recvd; /* stream offsets, for the byte check */
 	int tainted;          /* buffer-size differences make exact counts meaningless */
 	int small_buf;        /* SO_SNDBUF or SO_RCVBUF shrunk (on it or on its listener) */
@@ -733,8 +710,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		long before = (more || sl->corked) && p ? inq_of(r, p) : -1;
 		/* The reader closed or shut down before (its FIN came): the sim resets at once if
 		 * it shut its read side, Linux when the held bytes reach it (close_slot()). */
-		int reader_closed = (more || sl->corked) && sl->peer_port &&
-				    tcp_state(r, sl) == TCP_CLOSE_WAIT;
+		int reader_closed =
+			(more || sl->corked) && sl->peer_port && tcp_state(r, sl) == TCP_CLOSE_WAIT;
 		/* A segment from the reader makes Linux send what MSG_MORE held on an uncorked
 		 * socket (tcp_data_snd_check()); the sim holds them on (the reader's FIN too:
 		 * SD_DIFF_SHUTDOWN). */
@@ -768,7 +745,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		 * 40 ms: seen with a second send while the first was unread (30786 bytes unread),
 		 * and past DELAYED_ACK_UNREAD unread (unread: those of a peer not accepted yet
 		 * too). */
-		if (sl->sent > 0 || sl->sent + (uint64_t)rc - (p ? p->recvd : 0) > DELAYED_ACK_UNREAD)
+		if (sl->sent > 0 ||
+		    sl->sent + (uint64_t)rc - (p ? p->recvd : 0) > DELAYED_ACK_UNREAD)
 			sl->acks_delayed = 1;
 		sl->sent += (uint64_t)rc;
 		int near = unread + n > cap;
@@ -890,7 +868,7 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		break;
 	}
 	case SD_DIFF_GETOPT: {
-		const struct getopt *go = &getopts[o->a % NGETOPTS];
+		const struct sd__sockopt *go = &sd__sockopts[getopts[o->a % NGETOPTS]];
 		union {
 			int i;
 			struct linger lg;
@@ -898,13 +876,13 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		} v;
 		socklen_t vl = sizeof v;
 		memset(&v, 0, sizeof v);
-		rc = sd_getsockopt(r->net, sl->fd, go->level, go->opt, &v, &vl);
+		rc = sd_getsockopt(r->net, sl->fd, go->level, go->optname, &v, &vl);
 		if (rc < 0)
 			break;
-		if (go->opt == SO_LINGER)
+		if (go->kind == SD__KIND_LINGER)
 			snprintf(out->text, sizeof out->text, "{%d,%d}", v.lg.l_onoff,
 				 v.lg.l_linger);
-		else if (go->level == IPPROTO_TCP && go->opt == TCP_INFO)
+		else if (go->kind == SD__KIND_TCP_INFO)
 			snprintf(out->text, sizeof out->text, "state=%s",
 				 state_name(v.ti.tcpi_state));
 		else
@@ -913,20 +891,22 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 	}
 	case SD_DIFF_SETOPT: {
 		const struct setopt *so = setopt_of(o);
+		const struct sd__sockopt *opt = &sd__sockopts[so->opt];
 		struct linger lg = {so->val, so->secs};
 		int v = so->val;
-		if (so->level == SOL_SOCKET && so->opt == SO_LINGER)
-			rc = sd_setsockopt(r->net, sl->fd, so->level, so->opt, &lg, sizeof lg);
+		if (opt->kind == SD__KIND_LINGER)
+			rc = sd_setsockopt(r->net, sl->fd, opt->level, opt->optname, &lg,
+					   sizeof lg);
 		else
-			rc = sd_setsockopt(r->net, sl->fd, so->level, so->opt, &v, sizeof v);
-		if (so->level == SOL_SOCKET && (so->opt == SO_SNDBUF || so->opt == SO_RCVBUF))
+			rc = sd_setsockopt(r->net, sl->fd, opt->level, opt->optname, &v, sizeof v);
+		if (so->opt == SD__SO_SNDBUF || so->opt == SD__SO_RCVBUF)
 			sl->small_buf |= rc == 0;
-		if (so->level == SOL_SOCKET && so->opt == SO_PEEK_OFF)
+		if (so->opt == SD__SO_PEEK_OFF)
 			sl->peek_off |= rc == 0;
-		if (rc == 0 && so->level == IPPROTO_TCP && so->opt == TCP_CORK)
+		if (rc == 0 && so->opt == SD__TCP_CORK)
 			sl->corked = so->val;
-		if (rc == 0 && so->level == IPPROTO_TCP &&
-		    ((so->opt == TCP_CORK && !so->val) || so->opt == TCP_NODELAY))
+		if (rc == 0 &&
+		    ((so->opt == SD__TCP_CORK && !so->val) || so->opt == SD__TCP_NODELAY))
 			sl->held_since = 0; /* pushed */
 		break;
 	}

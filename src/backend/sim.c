@@ -9,6 +9,7 @@
 
 #include <sockdrill/sockdrill.h>
 
+#include "../util/sockopts.h"
 #include "sim_internal.h"
 
 /* Every call starts here: count it, maybe let another actor run first, process due timers. */
@@ -525,12 +526,12 @@ static int sim_wake(void *state, int fd, short events)
 		return -EBADF; /* untraced: a caller asking whether the call is there */
 	int rc = sd__wake_fd(s, fd, events);
 	char ev[16];
-	snprintf(ev, sizeof ev, "0x%x", (unsigned)(unsigned short)events);
-	TRACE(s, rc, "wake(%d, %s)", fd,
-	      events == POLLIN               ? "POLLIN"
-	      : events == POLLOUT            ? "POLLOUT"
-	      : events == (POLLIN | POLLOUT) ? "POLLIN|POLLOUT"
-					     : ev);
+	/* POLLIN, POLLOUT or both by name, as the wrappers wake; anything else as a number */
+	if (events && !(events & ~(POLLIN | POLLOUT)))
+		sd__pollflags_show((unsigned short)events, SD__PF_POLL, "POLL", ev, sizeof ev);
+	else
+		snprintf(ev, sizeof ev, "0x%x", (unsigned)(unsigned short)events);
+	TRACE(s, rc, "wake(%d, %s)", fd, ev);
 	return rc;
 }
 

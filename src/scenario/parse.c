@@ -476,6 +476,31 @@ static int flags(struct cur *c, int64_t *out)
 	}
 }
 
+/* A socket option's name, alone (not in NAME|NAME): 1 with v its entry in the table (V_OPT), a
+ * value of its own that only setsockopt and getsockopt take; else 0 with nothing read. */
+static int option_name(struct cur *c, struct sc_value *v)
+{
+	char name[32];
+	const char *q = c->p;
+	while (q < c->eol && is_id(*q))
+		q++;
+	size_t n = (size_t)(q - c->p);
+	while (q < c->eol && (*q == ' ' || *q == '\t'))
+		q++;
+	if (!n || !is_id0(*c->p) || n >= sizeof name || (q < c->eol && *q == '|'))
+		return 0;
+	memcpy(name, c->p, n);
+	name[n] = 0;
+	const struct sd__sockopt *o = sd__sockopt_by_name(name);
+	if (!o)
+		return 0;
+	memset(v, 0, sizeof *v);
+	v->kind = V_OPT;
+	v->num = o - sd__sockopts;
+	c->p += n;
+	return 1;
+}
+
 static int value(struct cur *c, struct sc_value *v)
 {
 	memset(v, 0, sizeof *v);
@@ -532,6 +557,8 @@ static int value(struct cur *c, struct sc_value *v)
 			return fail(c, s, "null length must be 1..67108864");
 		return expect_char(c, ')');
 	}
+	if (is_id0(ch) && option_name(c, v))
+		return 0;
 	if (is_id0(ch)) {
 		v->kind = V_NUM;
 		return flags(c, &v->num);
@@ -1055,6 +1082,7 @@ static int unspec_address(struct cur *c, struct sc_value *v)
 	return 0;
 }
 
+#define CMSG_USAGE "cmsg takes TCP_CM_INQ: cmsg($S, TCP_CM_INQ)"
 static int call_expr(struct cur *c, struct stmt *m)
 {
 	struct sc_step *st = &m->st;
@@ -1102,10 +1130,8 @@ static int call_expr(struct cur *c, struct stmt *m)
 			} else if (st->call == C_SETSOCKOPT && st->nargs == 2 && c->p < c->eol &&
 				   *c->p == '{') {
 				int64_t on, secs;
-				int linger =
-					sd__sc_option(m->args[1].num) >= 0 &&
-					!strcmp(sd__sc_option_name(sd__sc_option(m->args[1].num)),
-						"SO_LINGER");
+				int linger = m->args[1].kind == V_OPT &&
+					     sd__sockopts[m->args[1].num].kind == SD__KIND_LINGER;
 				if (linger_pair(c, &on, &secs, !linger) < 0)
 					return -1;
 				memset(v, 0, sizeof *v);
@@ -1128,7 +1154,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 				int64_t lo = st->call == C_SLEEP ? 0 : INT_MIN;
 				int64_t hi = st->call == C_SLEEP ? SC_MAX_SLEEP_MS : INT_MAX;
 				if (st->call == C_SETSOCKOPT && st->nargs == 3 &&
-				    sd__sc_option_u32(sd__sc_option(m->args[1].num)))
+				    sd__sockopts[m->args[1].num].kind == SD__KIND_U32)
 					lo = 0, hi = UINT32_MAX;
 				if (v->num < lo || v->num > hi)
 					return fail(c, as, "argument %d of %s must be %lld..%lld%s",
@@ -1143,8 +1169,10 @@ static int call_expr(struct cur *c, struct stmt *m)
 					 ? (st->call == C_SEND && st->nargs == 2) ||
 						   (st->call == C_RECV && st->nargs == 2)
 				 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN
-				 : want == A_OPT  ? v->kind == V_NUM && sd__sc_option(v->num) >= 0
+				 : want == A_OPT  ? v->kind == V_OPT
 						  : v->kind == V_NUM || v->kind == V_VAR;
+			if (st->call == C_CMSG && v->kind == V_OPT) /* cmsg(C, TCP_INQ) */
+				return fail(c, s, CMSG_USAGE);
 			if (!ok) {
 				static const char *const what[] = {
 					"",
@@ -1184,7 +1212,7 @@ static int call_expr(struct cur *c, struct stmt *m)
 				c, s,
 				"null(N) sends nothing to pace: no pace= or hold_last= with it");
 	if (st->call == C_CMSG && (m->args[1].kind != V_NUM || m->args[1].num != TCP_INQ))
-		return fail(c, s, "cmsg takes TCP_CM_INQ: cmsg($S, TCP_CM_INQ)");
+		return fail(c, s, CMSG_USAGE);
 	/* a number names the same descriptor on neither backend: only a bad one (-1) is safe */
 	if ((st->call == C_DUP2 || st->call == C_DUP3) && m->args[1].kind != V_VAR)
 		return fail(c, s,

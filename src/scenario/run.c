@@ -682,6 +682,7 @@ static int resolve(struct run *R, const struct sc_step *st, struct sc_args *a, c
 		case V_HOLD: a->hold_ms = v->num; break;
 		case V_CONTROL: a->control = (size_t)v->num; break;
 		case V_ALEN: a->alen = (socklen_t)v->num; break; /* after the address */
+		case V_OPT: a->opt = &sd__sockopts[v->num]; break;
 		case V_NULL: /* send's data, recv's length: the buffer passed is NULL */
 			a->null_buf = 1;
 			if (st->call == C_SEND)
@@ -779,24 +780,6 @@ static void show_bytes(const unsigned char *d, size_t n, char *out, size_t size)
 	if (done && done < n)
 		o += (size_t)snprintf(out + o, size - o, "...");
 	snprintf(out + o, size - o, "\"");
-}
-
-void sd__sc_show_flags(int64_t v, char *out, size_t size)
-{
-	static const struct {
-		int bit;
-		const char *name;
-	} f[] = {{POLLIN, "IN"},   {POLLPRI, "PRI"},   {POLLOUT, "OUT"},    {POLLERR, "ERR"},
-		 {POLLHUP, "HUP"}, {POLLNVAL, "NVAL"}, {POLLRDHUP, "RDHUP"}};
-	size_t o = 0;
-	out[0] = 0;
-	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-		if (v & f[i].bit)
-			o += (size_t)snprintf(out + o, size - o, "%s%s", o ? "|" : "", f[i].name);
-	v &= ~(int64_t)(POLLIN | POLLPRI | POLLOUT | POLLERR | POLLHUP | POLLNVAL | POLLRDHUP |
-			POLLRDNORM | POLLWRNORM | POLLRDBAND | POLLWRBAND);
-	if (v || !o)
-		snprintf(out + o, size - o, "%s%lld", o ? "|" : "", (long long)v);
 }
 
 /* The result as shown (got) and in a backend-independent form (norm). */
