@@ -1470,27 +1470,37 @@ static int release_jobs(struct run *R)
 	return stuck;
 }
 
-void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_options *opt,
-			     char *buf, size_t size)
+int sd_scenario_sim_config(const struct sd_scenario *sc, const struct sd_sc_options *opt,
+			   struct sd_sim_config *cfg)
 {
+	sd_sim_config_init(cfg);
 	/* on sim, a file that requires a variant always runs as that variant */
-	int one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
-	int n = snprintf(buf, size, "segment=%d,preempt=%g,one-role=%d%s%s", sc->segment,
-			 sc->has_preempt ? sc->preempt : 0.25, one_role,
-			 opt && opt->profile ? ",profile=" : "",
-			 opt && opt->profile ? opt->profile : "");
-	/* and the tunables it requires, over any profile's (explicit options win) */
-	for (int i = 0; i < sc->nreqs && n > 0 && (size_t)n < size; i++) {
-		const struct sc_require *r = &sc->reqs[i];
-		if (sc_tunables[r->field].pair)
-			n += snprintf(buf + n, size - (size_t)n, ",%s=%ld-%ld",
-				      sc_tunables[r->field].option, r->value, r->hi);
-		else
-			n += snprintf(buf + n, size - (size_t)n, ",%s=%ld",
-				      sc_tunables[r->field].option, r->value);
+	cfg->one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
+	cfg->segment = sc->segment;
+	if (sc->has_preempt)
+		cfg->preempt = sc->preempt;
+	cfg->unprivileged = sc->unprivileged;
+	if (opt && opt->profile) {
+		const struct sd_sim_profile *p = sd_sim_profile_find(opt->profile);
+		if (!strcmp(opt->profile, "host")) {
+			if (sd_sim_profile_host(&cfg->profile, NULL, 0) < 0)
+				return -EINVAL;
+		} else if (p) {
+			cfg->profile = *p;
+		} else {
+			return -EINVAL;
+		}
 	}
-	if (sc->unprivileged && n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, ",unprivileged");
+	/* and the tunables it requires, over any profile's (the parser checked their ranges,
+	 * the sim's) */
+	for (int i = 0; i < sc->nreqs; i++) {
+		const struct sc_tunable *t = &sc_tunables[sc->reqs[i].field];
+		int v = (int)sc->reqs[i].value, hi = (int)sc->reqs[i].hi;
+		memcpy((char *)&cfg->profile + t->offset, &v, sizeof v);
+		if (t->pair)
+			memcpy((char *)&cfg->profile + t->offset_hi, &hi, sizeof hi);
+	}
+	return 0;
 }
 
 /* Whether this process binds below 1024 as 'set unprivileged' describes (EACCES): it lacks
@@ -1785,15 +1795,16 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		    const struct sd_sc_options *opt, struct sd_sc_result *res)
 {
 	struct run R;
-	char options[512];
+	struct sd_sim_config sim;
 	result_init(&R, sc, opt, res);
 	R.real = strcmp(backend, "sim") != 0;
 	if (R.real && kernel_lacks(sc, res))
 		return 0;
-	sd_scenario_sim_options(sc, opt, options, sizeof options);
-	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
-				.options = R.real ? NULL : options};
-	int rc = sd_net_open(&R.base, backend, &cfg);
+	int rc = R.real ? 0 : sd_scenario_sim_config(sc, opt, &sim);
+	if (rc < 0)
+		return rc;
+	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt), .sim = R.real ? NULL : &sim};
+	rc = sd_net_open(&R.base, backend, &cfg);
 	if (rc < 0)
 		return rc;
 	R.backend = &R.base;

@@ -224,10 +224,10 @@ _Static_assert(sizeof(struct sc_step) <= 24, "a step stays small: files are pars
 #define SC_MAX_REQUIRES 8 /* 'requires TUNABLE=N' and 'set TUNABLE N' lines per file */
 
 /* The kernel-profile values a file may require or set (docs/scenarios.md, "Kernel variants"):
- * the name in the file, the sim option that sets it, where struct sd_sim_profile keeps it
- * (a pair, LO-HI, keeps its second value at offset_hi), and the range the sim takes. */
+ * the name in the file, where struct sd_sim_profile keeps it (a pair, LO-HI, keeps its second
+ * value at offset_hi), and the range the sim takes. */
 struct sc_tunable {
-	const char *name, *option;
+	const char *name;
 	size_t offset, offset_hi;
 	int pair;
 	long lo, hi;
