@@ -564,7 +564,6 @@ int sd__sc_expect_char(struct cur *c, char ch);
 int sd__sc_number(struct cur *c, int64_t *out);
 /* name, name[3], name[$i], name[$j]; the '$' before it, if any, already seen; how: REF_*. */
 int sd__sc_ref(struct cur *c, struct sc_ref *r, int how);
-int sd__sc_hexval(char ch); /* a hex digit's value, or -1 */
 /* A quoted string, its bytes appended to sc->bytes; with interp, "${NAME}" names a variable. */
 int sd__sc_string_interp(struct cur *c, struct sc_span *out, uint8_t *interp);
 int sd__sc_string(struct cur *c, struct sc_span *out);
