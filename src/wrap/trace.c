@@ -12,6 +12,7 @@
 #include <sockdrill/errors.h>
 
 #include "../libc.h"
+#include "../util/sockopts.h"
 #include "../util/util.h"
 #include "trace_int.h"
 
@@ -337,12 +338,12 @@ static int trace_wake(void *state, int fd, short events)
 	if (fd < 0) /* a wrapper above asking whether the member works: not a call to show */
 		return rc;
 	char ev[16];
-	snprintf(ev, sizeof ev, "0x%x", (unsigned)(unsigned short)events);
-	line(t, rc, "wake(%d, %s)", fd,
-	     events == POLLIN               ? "POLLIN"
-	     : events == POLLOUT            ? "POLLOUT"
-	     : events == (POLLIN | POLLOUT) ? "POLLIN|POLLOUT"
-					    : ev);
+	/* POLLIN, POLLOUT or both by name, as the wrappers wake; anything else as a number */
+	if (events && !(events & ~(POLLIN | POLLOUT)))
+		sd__pollflags_show((unsigned short)events, SD__PF_POLL, "POLL", ev, sizeof ev);
+	else
+		snprintf(ev, sizeof ev, "0x%x", (unsigned)(unsigned short)events);
+	line(t, rc, "wake(%d, %s)", fd, ev);
 	return rc;
 }
 
