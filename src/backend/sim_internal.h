@@ -302,8 +302,8 @@ int sd__sim_dup(void *state, int fd);
 int sd__sim_dup3(void *state, int oldfd, int newfd, int flags);
 int sd__sim_set_nonblocking(void *state, int fd, int on);
 
-/* sim_config.c */
-int sd__sim_options(struct sd__sim *s, const char *text); /* 0 or -EINVAL */
+/* sim_config.c: the instance's options from cfg (typed, or its text parsed): 0 or -EINVAL. */
+int sd__sim_configure(struct sd__sim *s, const struct sd_config *cfg);
 
 /* sim_sockopt.c */
 int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l);
@@ -351,7 +351,7 @@ void sd__set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st);
 /* The actor with this id; a joined one for an id forgotten since, NULL for one never given. */
 struct sd__actor *sd__actor_find(struct sd__sim *s, int id);
 _Noreturn void sd__finish(struct sd__sim *s); /* the running actor has ended */
-void sd__actor_main(struct sd__sim *s);       /* where a new actor starts (sim_coro.c) */
+void sd__actor_main(struct sd__sim *s);       /* where sim_coro.c starts a new actor */
 struct sd__sim *sd__running(void);            /* the sim whose actor runs on this thread */
 
 /* sim_coro.c */
@@ -367,6 +367,9 @@ void sd__fiber_arrived(struct sd__sim *s, void *fake);
 uint32_t sd__v4of(const struct sd__ep *e);
 void sd__set_v4(struct sd__ep *e, uint32_t a);
 int sd__is_v6_loopback(const struct sd__ep *e);
+int sd__ep_loopback(const struct sd__ep *e); /* 127.0.0.0/8 or ::1 */
+int sd__ep_is_v4(const struct sd__ep *e);    /* IPv4, held as ::ffff:a.b.c.d */
+int sd__ep_any(const struct sd__ep *e);
 void sd__port_link(struct sd__sim *s, struct sd__sock *k);
 void sd__port_unlink(struct sd__sim *s, struct sd__sock *k);
 void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k);
@@ -478,8 +481,5 @@ int sd__sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, i
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
 void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
 void sd__free_all(struct sd__sim *s);
-/* sim_ports.c, continued */
-int sd__ep_is_v4(const struct sd__ep *e);
-int sd__ep_any(const struct sd__ep *e);
 
 #endif
