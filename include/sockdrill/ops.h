@@ -41,6 +41,10 @@ extern "C" {
 #define SD_CAP_KERNEL                                                                              \
 	0x8u /* the host kernel answers: the reference of a side-by-side run,                      \
 	      * subject to the host's settings and other processes' ports */
+#define SD_CAP_SIM_CONFIG                                                                          \
+	0x10u /* create reads the sim's configuration (sd_config.options in the sim's             \
+	       * key=value syntax): a driver hands it a scenario's or profile's settings,         \
+	       * which a kernel takes from the host instead */
 
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
@@ -237,6 +241,11 @@ int sd_register(const struct sd_ops *ops);
 const struct sd_ops *sd_find(const char *name);
 /* The i-th registered table, or NULL past the end; for listing. */
 const struct sd_ops *sd_backend_at(size_t i);
+
+/* The SD_CAP_* flags of the registered backend `name`, for a driver that chooses an instance's
+ * config by them: one instance is created with a zeroed config to be asked, and destroyed.
+ * The flags (>= 0), or -ENOENT (no such backend), or what the backend's create returned. */
+int sd_backend_caps(const char *name);
 
 /* Finds `name` and creates an instance into *net. 0, -ENOENT (no such backend), or what
  * the backend's create returned. cfg may be NULL. */

@@ -482,6 +482,14 @@ static int sim_join(void *state, int id)
 	return rc;
 }
 
+static int sim_join_until(void *state, int id, int64_t deadline_ns)
+{
+	struct sd__sim *s = state;
+	int rc = sd__join_until(s, id, deadline_ns < 0 ? 0 : deadline_ns);
+	TRACE(s, rc, "join_until(%d, %lld ns)", id, (long long)deadline_ns);
+	return rc;
+}
+
 static int sim_sleep_ns(void *state, int64_t ns)
 {
 	struct sd__sim *s = state;
@@ -495,7 +503,7 @@ static int64_t sim_now_ns(void *state) { return ((struct sd__sim *)state)->now; 
 static unsigned sim_caps(void *state)
 {
 	(void)state;
-	return SD_CAP_DETERMINISTIC | SD_CAP_VIRTUAL_TIME;
+	return SD_CAP_DETERMINISTIC | SD_CAP_VIRTUAL_TIME | SD_CAP_SIM_CONFIG;
 }
 
 static const char *sim_actor_name(void *state) { return ((struct sd__sim *)state)->cur->name; }
@@ -568,6 +576,6 @@ const struct sd_ops sd_sim_ops = {
 	.dup = sd__sim_dup,
 	.dup3 = sd__sim_dup3,
 	.caps = sim_caps,
-	.join_until = sd_no_join_until,
+	.join_until = sim_join_until,
 	.actor_name = sim_actor_name,
 };

@@ -27,8 +27,12 @@
 /* snprintf for messages where cutting a long line short is the intent. */
 static unsigned char pattern_byte(size_t i) { return (unsigned char)(i * 31 + (i >> 8) + 7); }
 
-/* ---- jobs: calls that may block, on a thread (real) or an actor (sim) ------------------- */
+/* ---- jobs: calls that may block, each an actor of the backend ---------------------------- */
 
+/* A call that may block runs as an actor of the backend (sd_spawn): a thread on one whose
+ * calls block their thread (SD_CAP_BLOCKS_THREAD), waited for with a deadline
+ * (sd_join_until), so that a wrong expectation cannot hang the run; a coroutine on the sim,
+ * joined when it is collected. */
 struct job {
 	struct sd_net *net;
 	enum sc_call call;
@@ -38,7 +42,6 @@ struct job {
 	pthread_cond_t cv;
 	int done, is_thread, id, joined;
 	int cancel; /* the run is over: a started sleep on a thread ends now */
-	pthread_t th;
 	char name[32];
 };
 
@@ -53,7 +56,7 @@ static struct timespec realtime_in(int64_t ms)
 	return t;
 }
 
-/* real: a started sleep waits on its job, so that the end of the run can cut it short. */
+/* On a thread, a started sleep waits on its job, so that the end of the run can cut it short. */
 static void job_sleep(struct job *j, struct sc_res *r)
 {
 	struct timespec until = realtime_in(j->a.n[0]);
@@ -64,8 +67,9 @@ static void job_sleep(struct job *j, struct sc_res *r)
 	pthread_mutex_unlock(&j->m);
 }
 
-static void job_body(struct job *j)
+static void job_actor(void *arg)
 {
+	struct job *j = arg;
 	struct sc_res r;
 	if (j->is_thread && j->call == C_SLEEP)
 		job_sleep(j, &r);
@@ -78,50 +82,33 @@ static void job_body(struct job *j)
 	pthread_mutex_unlock(&j->m);
 }
 
-static void *job_thread(void *arg)
-{
-	job_body(arg);
-	return NULL;
-}
-
-static void job_actor(void *arg) { job_body(arg); }
-
+/* Starts the job as an actor; `threads`: the backend's calls block their thread. */
 static int job_start(struct job *j, int threads)
 {
 	pthread_mutex_init(&j->m, NULL);
 	pthread_cond_init(&j->cv, NULL);
 	j->is_thread = threads;
-	if (threads) {
+	if (threads)
 		j->a.cancel = &j->cancel; /* a call that only a timeout ends looks at it */
-		return -pthread_create(&j->th, NULL, job_thread, j);
-	}
 	j->id = sd_spawn(j->net, j->name, job_actor, j);
 	return j->id < 0 ? j->id : 0;
 }
 
-/* 1 when the job finished within timeout_ms, 0 if not; sim: -EDEADLK when it never can. */
+/* 1 when the job finished (within timeout_ms on a thread), 0 if not; on a sim, -EDEADLK when
+ * it never can. */
 static int job_wait(struct job *j, int timeout_ms)
 {
-	if (!j->is_thread) {
-		if (!j->joined) {
-			int rc = sd_join(j->net, j->id);
-			if (rc < 0)
-				return rc;
-			j->joined = 1;
-		}
+	if (j->joined)
 		return 1;
-	}
-	struct timespec until = realtime_in(timeout_ms);
-	pthread_mutex_lock(&j->m);
-	while (!j->done && pthread_cond_timedwait(&j->cv, &j->m, &until) == 0)
-		;
-	int done = j->done;
-	pthread_mutex_unlock(&j->m);
-	if (done && !j->joined) {
-		pthread_join(j->th, NULL);
-		j->joined = 1;
-	}
-	return done;
+	int rc = j->is_thread ? sd_join_until(j->net, j->id,
+					      sd_now_ns(j->net) + (int64_t)timeout_ms * 1000000)
+			      : sd_join(j->net, j->id);
+	if (j->is_thread && rc == -ETIMEDOUT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	j->joined = 1;
+	return 1;
 }
 
 static int job_done(struct job *j)
@@ -174,7 +161,9 @@ struct run {
 	struct sd_net base;     /* sd_scenario_run: the backend it opened */
 	int wrapped;            /* net is a fault wrapper of the run's own */
 	int close_fds; /* a sim the caller keeps: sockets left open are closed at the end */
-	int real, timeout_ms;
+	unsigned caps; /* the backend's SD_CAP_* */
+	int threads;   /* SD_CAP_BLOCKS_THREAD: a call that may block runs as a job, bounded */
+	int timeout_ms;
 	const struct sd_sc_options *opt;
 	struct tail *tails; /* only when the file reads reply_port() */
 	int ntails, captails;
@@ -186,7 +175,7 @@ struct run {
 	struct table handles; /* the value: an index in h[] */
 	struct handle *h;
 	int nh, caph, pending; /* started calls not yet collected */
-	int *fds; /* real: the sockets made, shut down at the end to release blocked threads */
+	int *fds; /* threads: the sockets made, shut down at the end to release blocked calls */
 	int nfds, capfds;
 	struct job **stuck; /* threads still blocked when the run ended */
 	int nstuck, capstuck;
@@ -534,14 +523,14 @@ static int kept_fd(const struct run *R, int fd)
 	return 0;
 }
 
-/* After a call: the sockets made (real: shut down at the end to release blocked threads; on a
+/* After a call: the sockets made (on threads: shut down at the end to release blocked calls; on a
  * sim the caller keeps, those still open are closed at the end), and what each descriptor
  * received, for reply_port() (a new or closed descriptor starts empty). */
 static void after_call(struct run *R, enum sc_call call, const struct sc_args *a,
 		       const struct sc_res *r)
 {
 	struct tail *t;
-	if ((R->real || R->close_fds) &&
+	if ((R->threads || R->close_fds) &&
 	    (call == C_SOCKET || call == C_ACCEPT || call == C_EPOLL_CREATE || call == C_DUP ||
 	     call == C_DUP2 || call == C_DUP3) &&
 	    r->v >= 0 && !kept_fd(R, (int)r->v) &&
@@ -1251,7 +1240,7 @@ static void conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 	}
 	if (!met) {
 		expected_text(R, e, exp, sizeof exp);
-		if (r->v == -EDEADLK && !R->real && deadlock_report(R))
+		if (r->v == -EDEADLK && (R->caps & SD_CAP_DETERMINISTIC) && deadlock_report(R))
 			failure(R, st, o, "expected %s, but the call would block forever: %s", exp,
 				deadlock_report(R));
 		else if (why[0])
@@ -1293,7 +1282,7 @@ static void free_job(struct job *j)
 	free(j);
 }
 
-/* real: how long a step may block, ms: the timeout, or what is left of the run's bound. */
+/* On threads: how long a step may block, ms: the timeout, or what is left of the run's bound. */
 static int step_limit(const struct run *R, int *by_max_time)
 {
 	double left = (R->deadline - sd__mono_s()) * 1000;
@@ -1353,7 +1342,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 			free_job(j);
 			return;
 		}
-		int rc = job_start(j, R->real);
+		int rc = job_start(j, R->threads);
 		if (rc < 0) {
 			failure(R, st, o, "cannot start the call: %s", strerror(-rc));
 			free_job(j);
@@ -1367,12 +1356,12 @@ static void step_call(struct run *R, const struct sc_step *st)
 				snprintf(o->norm, sizeof o->norm, "started");
 		return;
 	}
-	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
-	if (R->real && !by_max_time && st->call == C_SEND && (j->a.pace_ms > 0 || j->a.hold_ms > 0))
+	int by_max_time = 0, limit = R->threads ? step_limit(R, &by_max_time) : 0;
+	if (R->threads && !by_max_time && st->call == C_SEND && (j->a.pace_ms > 0 || j->a.hold_ms > 0))
 		/* a paced send's own pauses do not count against the timeout (bounded: resolve) */
 		limit += (int)(j->a.pace_ms * (int64_t)(j->a.dlen ? j->a.dlen - 1 : 0) +
 			       (j->a.hold_ms > 0 ? j->a.hold_ms : 0));
-	if (R->real && st->call == C_SLEEP) {
+	if (R->threads && st->call == C_SLEEP) {
 		/* wall time, here: a sleep past the bound sleeps to it and fails */
 		int64_t ms = j->a.n[0] > limit ? limit : j->a.n[0];
 		j->r.v = sd_sleep_ns(&R->net, ms * 1000000);
@@ -1381,7 +1370,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 			free_job(j);
 			return;
 		}
-	} else if (R->real && may_block(st->call)) {
+	} else if (R->threads && may_block(st->call)) {
 		/* On the kernel a wrong expectation must not hang the run: bounded wait. */
 		if (job_start(j, 1) < 0 || job_wait(j, limit) != 1) {
 			blocked_failure(R, st, o, limit, by_max_time);
@@ -1426,7 +1415,7 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		}
 		return;
 	}
-	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	int by_max_time = 0, limit = R->threads ? step_limit(R, &by_max_time) : 0;
 	int rc = job_wait(h->job, limit);
 	if (rc == 1 && !h->collected) {
 		h->collected = 1;
@@ -1469,7 +1458,7 @@ static void job_cancel(struct job *j)
 static int release_jobs(struct run *R)
 {
 	int stuck = 0;
-	if (!R->real)
+	if (!R->threads)
 		return 0;
 	for (int i = 0; i < R->nfds; i++)
 		sd_shutdown(&R->net, R->fds[i], SHUT_RDWR);
@@ -1575,7 +1564,7 @@ static int port_held(int lo, int hi, char *why, size_t size)
 	return 0;
 }
 
-/* On real, a file whose 'requires' this kernel does not meet is not applicable (or, when the
+/* On the kernel, a file whose 'requires' it does not meet is not applicable (or, when the
  * kernel cannot be asked, fails): 1 with res filled in, 0 to run it. */
 static int kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res)
 {
@@ -1762,7 +1751,7 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 	res->seconds = sd__mono_s() - t0;
 	if (!stuck) {
 		/* on a sim the caller keeps, a call still waiting must never wake to a freed job */
-		for (int i = 0; i < R->nh && !own && !R->real; i++)
+		for (int i = 0; i < R->nh && !own && !R->threads; i++)
 			if (!job_done(R->h[i].job))
 				sd_sim_actor_stop(R->backend, R->h[i].job->id);
 		for (int i = 0; i < R->nfds && R->close_fds; i++)
@@ -1804,12 +1793,19 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	struct run R;
 	char options[512];
 	result_init(&R, sc, opt, res);
-	R.real = strcmp(backend, "sim") != 0;
-	if (R.real && kernel_lacks(sc, res))
+	/* the configuration depends on what the backend is: asked of it before it is opened */
+	int caps = sd_backend_caps(backend);
+	if (caps < 0)
+		return caps;
+	R.caps = (unsigned)caps;
+	R.threads = !!(R.caps & SD_CAP_BLOCKS_THREAD);
+	if ((R.caps & SD_CAP_KERNEL) && kernel_lacks(sc, res))
 		return 0;
+	/* the file's settings reach a backend that takes the sim's configuration; the kernel
+	 * has the host's */
 	sd_scenario_sim_options(sc, opt, options, sizeof options);
 	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
-				.options = R.real ? NULL : options};
+				.options = R.caps & SD_CAP_SIM_CONFIG ? options : NULL};
 	int rc = sd_net_open(&R.base, backend, &cfg);
 	if (rc < 0)
 		return rc;
@@ -1822,8 +1818,9 @@ int sd_scenario_run_on(const struct sd_scenario *sc, struct sd_net *net,
 {
 	struct run R;
 	result_init(&R, sc, opt, res);
-	R.real = sd_sim_serial(net) == 0; /* not a sim: calls block in the kernel, on threads */
-	R.close_fds = !R.real;
+	R.caps = sd_caps(net);
+	R.threads = !!(R.caps & SD_CAP_BLOCKS_THREAD);
+	R.close_fds = !R.threads;
 	R.backend = net;
 	return run_steps(&R, 0, sd_scenario_seed(sc, opt));
 }
