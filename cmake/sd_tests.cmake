@@ -32,6 +32,7 @@ function(sd_add_unit_test module)
 endfunction()
 
 sd_add_unit_test(sockets BACKENDS real sim)
+sd_add_unit_test(actors BACKENDS real sim)
 sd_add_unit_test(core)
 sd_add_unit_test(util)
 sd_add_unit_test(diff)

@@ -42,8 +42,8 @@ extern "C" {
 	0x8u /* the host kernel answers: the reference of a side-by-side run,                      \
 	      * subject to the host's settings and other processes' ports */
 #define SD_CAP_SIM_CONFIG                                                                          \
-	0x10u /* create reads the sim's configuration (sd_config.options in the sim's             \
-	       * key=value syntax): a driver hands it a scenario's or profile's settings,         \
+	0x10u /* create reads the sim's configuration (sd_config.options in the sim's              \
+	       * key=value syntax): a driver hands it a scenario's or profile's settings,          \
 	       * which a kernel takes from the host instead */
 
 /* Flags of struct sd_config. */

@@ -96,4 +96,3 @@ int sd_real_host_hz(void)
 		atomic_store(&host_hz, rc);
 	return rc;
 }
-

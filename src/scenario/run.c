@@ -1357,7 +1357,8 @@ static void step_call(struct run *R, const struct sc_step *st)
 		return;
 	}
 	int by_max_time = 0, limit = R->threads ? step_limit(R, &by_max_time) : 0;
-	if (R->threads && !by_max_time && st->call == C_SEND && (j->a.pace_ms > 0 || j->a.hold_ms > 0))
+	if (R->threads && !by_max_time && st->call == C_SEND &&
+	    (j->a.pace_ms > 0 || j->a.hold_ms > 0))
 		/* a paced send's own pauses do not count against the timeout (bounded: resolve) */
 		limit += (int)(j->a.pace_ms * (int64_t)(j->a.dlen ? j->a.dlen - 1 : 0) +
 			       (j->a.hold_ms > 0 ? j->a.hold_ms : 0));
