@@ -296,8 +296,8 @@ enum rule {
 	R_NRULES
 };
 static const char *const rule_names[R_NRULES] = {
-	"buffer autotuning",       "v4-mapped then IPv6", "port held outside",
-	"outq unacknowledged",     "held bytes",
+	"buffer autotuning",   "v4-mapped then IPv6", "port held outside",
+	"outq unacknowledged", "held bytes",
 };
 
 const char *sd_diff_rule_name(int i) { return i >= 0 && i < R_NRULES ? rule_names[i] : NULL; }
@@ -309,10 +309,10 @@ static void not_compared(struct sd_diff_outcome *out, enum rule r)
 
 struct slot {
 	int fd, v6, port, peer_port;
-	int file;     /* which socket: the slots a dup made share it (and every field below) */
-	int fin_sent; /* a shutdown sent its FIN (SHUT_WR or SHUT_RDWR succeeded) */
+	int file;         /* which socket: the slots a dup made share it (and every field below) */
+	int fin_sent;     /* a shutdown sent its FIN (SHUT_WR or SHUT_RDWR succeeded) */
 	int acks_delayed; /* it sent twice, or past DELAYED_ACK_UNREAD unread: see R_OUTQ */
-	int peek_off; /* SO_PEEK_OFF set: a peek's bytes start past recvd, so are not checked */
+	int peek_off;     /* SO_PEEK_OFF set: a peek's bytes start past recvd, so are not checked */
 	uint64_t sent, recvd; /* stream offsets, for the byte check */
 	int tainted;          /* buffer-size differences make exact counts meaningless */
 	int small_buf;        /* SO_SNDBUF or SO_RCVBUF shrunk (on it or on its listener) */
@@ -733,8 +733,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		long before = (more || sl->corked) && p ? inq_of(r, p) : -1;
 		/* The reader closed or shut down before (its FIN came): the sim resets at once if
 		 * it shut its read side, Linux when the held bytes reach it (close_slot()). */
-		int reader_closed = (more || sl->corked) && sl->peer_port &&
-				    tcp_state(r, sl) == TCP_CLOSE_WAIT;
+		int reader_closed =
+			(more || sl->corked) && sl->peer_port && tcp_state(r, sl) == TCP_CLOSE_WAIT;
 		/* A segment from the reader makes Linux send what MSG_MORE held on an uncorked
 		 * socket (tcp_data_snd_check()); the sim holds them on (the reader's FIN too:
 		 * SD_DIFF_SHUTDOWN). */
@@ -768,7 +768,8 @@ static void step_inner(struct run *r, const struct sd_diff_op *o, struct sd_diff
 		 * 40 ms: seen with a second send while the first was unread (30786 bytes unread),
 		 * and past DELAYED_ACK_UNREAD unread (unread: those of a peer not accepted yet
 		 * too). */
-		if (sl->sent > 0 || sl->sent + (uint64_t)rc - (p ? p->recvd : 0) > DELAYED_ACK_UNREAD)
+		if (sl->sent > 0 ||
+		    sl->sent + (uint64_t)rc - (p ? p->recvd : 0) > DELAYED_ACK_UNREAD)
 			sl->acks_delayed = 1;
 		sl->sent += (uint64_t)rc;
 		int near = unread + n > cap;
@@ -1046,7 +1047,12 @@ int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed)
 {
 	struct sd_config cfg = {.seed = seed};
 	struct sd_sim_profile host;
-	if (strcmp(backend, "sim"))
+	int caps = sd_backend_caps(backend);
+	if (caps < 0) {
+		net->ops = NULL, net->state = NULL;
+		return caps;
+	}
+	if (!(caps & SD_CAP_SIM_CONFIG))
 		return sd_net_open(net, backend, &cfg);
 	/* The sim is compared with the kernel it runs on, so it models that kernel's variant
 	 * and takes its tunables (the host's profile). */
@@ -1057,14 +1063,14 @@ int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed)
 		return rc;
 	}
 	cfg.options = one_role ? "one-role=1,profile=host" : "one-role=0,profile=host";
-	return sd_net_open(net, "sim", &cfg);
+	return sd_net_open(net, backend, &cfg);
 }
 
 int sd_diff_run(struct sd_net *net, const struct sd_diff_prog *p, struct sd_diff_result *res)
 {
 	/* Only the kernel answers SYNs asynchronously; on the sim a poll with a timeout would
 	 * move its virtual clock. */
-	int kernel = !strcmp(net->ops->name, "real");
+	int kernel = !!(sd_caps(net) & SD_CAP_KERNEL);
 	struct run r = {.net = net, .settle_ms = kernel ? 20 : 0, .ep = -1, .kernel = kernel};
 	size_t max = 1;
 	for (int i = 0; i < p->n; i++)
