@@ -9,6 +9,7 @@
 
 #include <sockdrill/errors.h>
 
+#include "../util/util.h"
 #include "sc_internal.h"
 
 static int is_errno_name(const char *n) { return sd_errno_by_name(n) != 0; }
@@ -41,8 +42,8 @@ static int regex_expectation(struct cur *c, struct sc_expect *e)
 			ch = *c->p++;
 			ch = ch == 'r' ? '\r' : ch == 'n' ? '\n' : ch == 't' ? '\t' : ch;
 		} else if (ch == '\\' && c->eol - c->p >= 3 && c->p[0] == 'x' &&
-			   sd__sc_hexval(c->p[1]) >= 0 && sd__sc_hexval(c->p[2]) >= 0) {
-			ch = (char)(sd__sc_hexval(c->p[1]) * 16 + sd__sc_hexval(c->p[2]));
+			   sd__hexval(c->p[1]) >= 0 && sd__hexval(c->p[2]) >= 0) {
+			ch = (char)(sd__hexval(c->p[1]) * 16 + sd__hexval(c->p[2]));
 			c->p += 3;
 			if (!ch) {
 				free(src);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/util.h"
 #include "sc_internal.h"
 
 int sd__sc_fail(struct cur *c, const char *at, const char *fmt, ...)
@@ -192,17 +193,6 @@ int sd__sc_ref(struct cur *c, struct sc_ref *r, int how)
 	return 0;
 }
 
-int sd__sc_hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* A quoted string, its bytes appended to sc->bytes. With interp, "${NAME}" names a variable
  * and the bytes are a template (SC_TPL_MARK), *interp then set; without, those are bytes. */
 int sd__sc_string_interp(struct cur *c, struct sc_span *out, uint8_t *interp)
@@ -263,8 +253,8 @@ int sd__sc_string_interp(struct cur *c, struct sc_span *out, uint8_t *interp)
 		case '"': buf[n++] = '"'; break;
 		case '$': buf[n++] = '$'; break;
 		case 'x': {
-			int h = c->p + 1 < c->eol ? sd__sc_hexval(c->p[0]) : -1;
-			int l = h >= 0 ? sd__sc_hexval(c->p[1]) : -1;
+			int h = c->p + 1 < c->eol ? sd__hexval(c->p[0]) : -1;
+			int l = h >= 0 ? sd__hexval(c->p[1]) : -1;
 			if (l < 0)
 				return sd__sc_fail(c, esc, "\\x needs two hex digits");
 			if (tpl && h * 16 + l == SC_TPL_MARK)

@@ -361,14 +361,14 @@ int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *e
 /* SO_LINGER set (a number N is {1, N}; a pair {ON, SECS} as given) or read: the result, as
  * ever, the seconds when on and -1 when off, and the pair kept in r->linger. */
 void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct sc_res *r);
-/* recvmsg's msg_flags as "MSG_CTRUNC|MSG_TRUNC". */
-void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
 
 /* names.c: the value a name stands for (flags, constants, an option's number): 0, or -1 when
  * the name is unknown; whether a name is a poll flag. */
 int sd__sc_lookup_const(const char *name, int64_t *out);
 int sd__sc_is_poll_name(const char *name);
 int sd__sc_is_msg_flag_name(const char *name); /* a flag msg_flags can hold (MSG_CTRUNC...) */
+/* recvmsg's msg_flags as "MSG_CTRUNC|MSG_TRUNC". */
+void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
 int sd__sc_option_u32(int opt); /* its value is a u32 (0..4294967295) */
@@ -564,7 +564,6 @@ int sd__sc_expect_char(struct cur *c, char ch);
 int sd__sc_number(struct cur *c, int64_t *out);
 /* name, name[3], name[$i], name[$j]; the '$' before it, if any, already seen; how: REF_*. */
 int sd__sc_ref(struct cur *c, struct sc_ref *r, int how);
-int sd__sc_hexval(char ch); /* a hex digit's value, or -1 */
 /* A quoted string, its bytes appended to sc->bytes; with interp, "${NAME}" names a variable. */
 int sd__sc_string_interp(struct cur *c, struct sc_span *out, uint8_t *interp);
 int sd__sc_string(struct cur *c, struct sc_span *out);
