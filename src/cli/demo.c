@@ -170,13 +170,14 @@ static int open_demo_backend(const struct demo_args *d, struct sd_net *net)
 	char buf[64];
 	/* A simulated host sized for the run, as a real one would be configured for it: for a
 	 * backend that takes the sim's configuration. */
-	char options[96];
-	snprintf(options, sizeof options, "nofile=%llu,somaxconn=%llu,preempt=0",
-		 (unsigned long long)(2 * d->concurrency + 64),
-		 (unsigned long long)(d->concurrency + 64));
+	struct sd_sim_config sim;
+	sd_sim_config_init(&sim);
+	sim.preempt = 0;
+	sim.nofile = (int)(2 * d->concurrency + 64); /* --concurrency is at most 1000000 */
+	sim.profile.somaxconn = (int)(d->concurrency + 64);
 	int rc = sd_backend_caps(d->backend);
 	struct sd_config cfg = {.seed = d->seed,
-				.options = rc >= 0 && (rc & SD_CAP_SIM_CONFIG) ? options : NULL};
+				.sim = rc >= 0 && (rc & SD_CAP_SIM_CONFIG) ? &sim : NULL};
 	if (rc >= 0)
 		rc = sd_net_open(net, d->backend, &cfg);
 	if (rc < 0)

@@ -527,7 +527,7 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		    const struct sd_sc_options *opt, struct sd_sc_result *res)
 {
 	struct run R;
-	char options[512];
+	struct sd_sim_config sim;
 	result_init(&R, sc, opt, res);
 	/* the configuration depends on what the backend is: asked of it before it is opened */
 	int caps = sd_backend_caps(backend);
@@ -539,10 +539,12 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		return 0;
 	/* the file's settings reach a backend that takes the sim's configuration; the kernel
 	 * has the host's */
-	sd_scenario_sim_options(sc, opt, options, sizeof options);
-	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
-				.options = R.caps & SD_CAP_SIM_CONFIG ? options : NULL};
-	int rc = sd_net_open(&R.base, backend, &cfg);
+	int sim_config = !!(R.caps & SD_CAP_SIM_CONFIG);
+	int rc = sim_config ? sd_scenario_sim_config(sc, opt, &sim) : 0;
+	if (rc < 0)
+		return rc;
+	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt), .sim = sim_config ? &sim : NULL};
+	rc = sd_net_open(&R.base, backend, &cfg);
 	if (rc < 0)
 		return rc;
 	R.backend = &R.base;
