@@ -22,7 +22,7 @@ int sd__in_actor(struct sd_net *sim);
 
 /* 1 when the calling actor is inside a signal handler (the fuzzer's alarm, a crash
  * handler): a signal is blocked that was not when the run began (actors' own masks are
- * kept apart, threads.c). Such code gets the real clock and the real exit. */
+ * kept apart, threads_attrs.c). Such code gets the real clock and the real exit. */
 int sd__in_signal_handler(void);
 
 /* A cancellation point: a pending pthread_cancel of the calling actor acts here (the

@@ -390,6 +390,14 @@ void sd__ports_put(struct sd__sim *s);                /* and back, when it ends 
 
 /* sim_tcp.c */
 void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
+/* What sim_connect.c shares with the teardown: tcp_done() (CLOSE, port released), the
+ * connecting list, the close of one side with its FIN, the receive queue purged, and the
+ * sequence jump tcp_disconnect() makes. */
+void sd__tcp_done(struct sd__sim *s, struct sd__sock *k);
+void sd__unlink_connecting(struct sd__sim *s, struct sd__sock *k);
+void sd__close_state_and_fin(struct sd__sim *s, struct sd__sock *k);
+void sd__free_chunks(struct sd__sim *s, struct sd__sock *k);
+void sd__disconnect_seq(struct sd__sock *k);
 void sd__free_sock(struct sd__sim *s, struct sd__sock *k);
 void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k);
 /* Processes the peer's FIN if it is due: not yet there, or still behind more queued data than
@@ -402,10 +410,12 @@ static inline void sd__sync_fin(struct sd__sim *s, struct sd__sock *k)
 	sd__fin_arrives(s, k);
 }
 void sd__rst_arrives(struct sd__sim *s, struct sd__sock *k);
+int sd__disconnect(struct sd__sim *s, struct sd__sock *k);
+/* sim_connect.c */
 int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, int nonblock);
 int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst, int aerr,
 		int nonblock);
-int sd__disconnect(struct sd__sim *s, struct sd__sock *k);
+void sd__retry_connects(struct sd__sim *s);
 /* sim_opts.c */
 int sd__opt_ours(int level, int name); /* SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAXSEG */
 int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, const void *v,
@@ -472,7 +482,6 @@ int sd__sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, i
 /* sim_tcp.c, continued */
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
 void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
-void sd__retry_connects(struct sd__sim *s);
 void sd__free_all(struct sd__sim *s);
 
 #endif
