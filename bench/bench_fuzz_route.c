@@ -4,7 +4,7 @@
  *                server on a fresh sim, its clients, faults and oracle), uninstrumented;
  *   loopback     what a fuzzer without desocketing does: a fresh server process per input
  *                (fork, as an AFL++ forkserver gives one), clients over real 127.0.0.1
- *                sockets sending the same requests cut the same way (harness/fuzz_plan.h),
+ *                sockets sending the same requests cut the same way (src/driver/fuzz/fuzz_plan.h),
  *                the same oracle, then the server reaped.
  *                The loopback route is favoured: no pauses between pieces, no faults.
  *

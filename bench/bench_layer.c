@@ -1,8 +1,8 @@
 /* sockdrill bench: the interposition layer's cost on a call it passes through to the C library.
  *
- * This program links the in-process layer (harness/libc/), so its write() is the layer's. It
+ * This program links the in-process layer (src/interpose/), so its write() is the layer's. It
  * times write() of one byte to /dev/null through the layer against the C library's write
- * called directly (src/libc.h), with no socket of the layer's open (the layer's table is
+ * called directly (src/util/libc.h), with no socket of the layer's open (the layer's table is
  * empty) and with a simulated socket open (every call looks its descriptor up). 201 rounds,
  * each a batch of the three back to back; it prints the median ns per call of each and the
  * median of the rounds' ratios to the C library (the machine's noise hits a round's three
@@ -17,7 +17,7 @@
 
 #include <sockdrill/sockdrill.h>
 
-#include "../src/libc.h"
+#include "../src/util/libc.h"
 #include "inproc.h"
 
 #include "bench_median.h"

@@ -11,8 +11,8 @@
  * process, their binds moved to ephemeral ports (bind() below) and the server's connects there
  * mapped by the forkserver library.
  *
- * Clients do what the sim's do (harness/fuzz_client.c): connect, each message in its pieces,
- * then wait for the reply's first bytes and until it goes quiet, or pause, or go on; then a
+ * Clients do what the sim's do (src/driver/fuzz/fuzz_client.c): connect, each message in its
+ * pieces, then wait for the reply's first bytes and until it goes quiet, or pause, or go on; then a
  * half-close and read to the end, a close, or a reset; `together` clients at once (threads).
  * The sim's waits are virtual; here they are real time, scaled by SD_BENCH_WAIT_SCALE
  * (default 0.05: 250 ms for a reply's first bytes, 1 ms of quiet, pauses a twentieth, 50 us
@@ -56,7 +56,7 @@
 #define MAX_MAPS      8
 #define REPLY_KEEP    (64u << 10) /* bytes of a reply kept for the session oracle */
 #define START_WAIT_MS 5000        /* for the forkserver's answers and the server to listen */
-/* The sim's waits (harness/fuzz_internal.h, fuzz_client.c), in ms, before scaling. */
+/* The sim's waits (src/driver/fuzz/fuzz_internal.h, fuzz_client.c), in ms, before scaling. */
 #define REPLY_WAIT_MS 5000.0
 #define QUIET_MS      20.0
 #define PIECE_GAP_MS  1.0

@@ -79,8 +79,8 @@ layer_sources+=" $(cmake_list SD_INPROC_ONLY_SOURCES)"
 layer_sources+=" $(cmake_list SD_DRIVER_SOURCES)"
 
 # shellcheck disable=SC2206 # word splitting of the flag strings is intended
-cflags=($CFLAGS -std=gnu11 -D_GNU_SOURCE -I"$root/include" -I"$root/harness"
-	-I"$root/harness/examples" -I"$root/fuzz" -I"$root/src/scenario")
+cflags=($CFLAGS -std=gnu11 -D_GNU_SOURCE -I"$root/include" -I"$root/src/driver/fuzz" -I"$root/src/driver/fuzz/include" -I"$root/src/interpose"
+	-I"$root/examples" -I"$root/fuzz" -I"$root/src/driver/scenario")
 
 cc() { # cc OUTPUT.o SOURCE [extra flags...]
 	local o="$1" s="$2"
@@ -117,10 +117,10 @@ for s in $layer_sources; do
 done
 # The server targets' servers and glue, instrumented: the Q&A example (example_server's
 # server, and fragile_server's protocol), the oracle.
-cc "$obj/qa.o" harness/examples/qa.c
+cc "$obj/qa.o" examples/qa.c
 cc "$obj/qa_oracle.o" fuzz/qa_oracle.c
 # The fragile server's own source, unchanged but for its main, renamed for the target to call.
-cc "$obj/fragile_server_main.o" harness/examples/fragile_server.c -Dmain=sd_fragile_main
+cc "$obj/fragile_server_main.o" examples/fragile_server.c -Dmain=sd_fragile_main
 
 zip_dir() { # zip_dir ZIP DIR: the files of DIR at the top of ZIP
 	local z="$1" d="$2"

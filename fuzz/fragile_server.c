@@ -1,6 +1,6 @@
-/* Fuzz target: harness/examples/fragile_server.c compiled unchanged (its main renamed to
+/* Fuzz target: examples/fragile_server.c compiled unchanged (its main renamed to
  * sd_fragile_main by the build), its libc socket calls routed to the sim by the interposition
- * layer (harness/libc/).
+ * layer (src/interpose/).
  * This is all it takes to fuzz a server with sd_fuzz_server_run; the fuzzer is expected to
  * find its bugs (a question arriving in pieces, an answer sent short). */
 #include <sockdrill/fuzz.h>

@@ -1,9 +1,9 @@
-"""The in-process driver's input format (harness/fuzz_plan.h, docs/inproc.md "The input"),
+"""The in-process driver's input format (src/driver/fuzz/fuzz_plan.h, docs/inproc.md "The input"),
 written from Python: for tests (tests/py/inproc_servers.py) and seed files (servers/seeds.py)."""
 
 AFTER = {"reply": 0, "none": 2, "sleep": 3}
 END = {"half-close": 0, "close": 1, "reset": 2}
-# The eight fault slots, each with its family (harness/fuzz_plan.h): the first is the slot's
+# The eight fault slots, each with its family (src/driver/fuzz/fuzz_plan.h): the first is the slot's
 # own kind, the others are picked by bits 3..5 of its byte once the segmentation byte is 128
 # or more; bits 6..7 aim it.
 FAMILIES = (("short_read",), ("short_write", "enobufs", "enomem"), ("eintr",), ("eagain",),
@@ -16,7 +16,7 @@ FAMILIES_ON = 128
 
 
 def message(m):
-    """One message of a dialog, encoded (harness/fuzz_plan.h): an int (the protocol message
+    """One message of a dialog, encoded (src/driver/fuzz/fuzz_plan.h): an int (the protocol message
     of that number), bytes (raw), or a dict {"which": k} / {"raw": bytes} with optional
     "cuts" (up to 3 offsets where it is cut into pieces; for a protocol message without
     "len", fractions k/256 of it), "after" ("reply", "none" or

@@ -162,7 +162,7 @@ long sd_sim_queued(struct sd_net *net, int fd, int outq);
 int sd_sim_wake_readers(struct sd_net *net, int fd);
 
 /*
- * Scheduler support for an in-process run (harness/libc/: threads, clocks and exit of a
+ * Scheduler support for an in-process run (src/interpose/: threads, clocks and exit of a
  * server run as actors; docs/inproc.md). `net` is the sim itself or a trace wrapper over it
  * (not a fault wrapper). Actor 0 is main, the code that opened the sim and runs it by blocking; the
  * calls that act on "the running actor" are meant for the spawned ones.

@@ -16,11 +16,11 @@
 
 #include <sockdrill/sockdrill.h>
 
-#include "../libc.h"
+#include "../util/libc.h"
 #include "../util/util.h"
 #include "real_internal.h"
 
-/* The C library's functions, reached through src/libc.h: in a program that links the
+/* The C library's functions, reached through src/util/libc.h: in a program that links the
  * interposition layer, the names socket, send, ... are the layer's, and a real instance opened
  * while a sim is attached must still reach the kernel. */
 static int lc_socket(int d, int t, int p) { return SD__LIBC(socket)(d, t, p); }
@@ -506,7 +506,7 @@ int sd_real_adopt(struct sd_net *net, int fd, int own)
 
 /* The kernel's readiness cannot be made new from here, so the fault wrapper injects no short
  * call or EAGAIN on a non-blocking socket of this backend; and there is no record of calls.
- * Not sd_no_*: the preload library is built without src/ops.c. */
+ * Not sd_no_*: the preload library is built without src/table/ops.c. */
 static int real_wake(void *state, int fd, short events)
 {
 	(void)state, (void)fd, (void)events;

@@ -7,7 +7,7 @@
 
 #include <sockdrill/sockdrill.h>
 
-#include "../libc.h"
+#include "../util/libc.h"
 #include "../util/util.h"
 #include "real_internal.h"
 

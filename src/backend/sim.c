@@ -13,22 +13,22 @@
 #include "sim_internal.h"
 
 /* Every call starts here: count it, maybe let another actor run first, process due timers. */
-void sd__enter(struct sd__sim *s)
+void sim__enter(struct sim__sim *s)
 {
 	s->calls++;
-	sd__maybe_yield(s);
+	sim__maybe_yield(s);
 	if (s->ntimers && s->timers[0] <= s->now)
-		sd__advance(s);
+		sim__advance(s);
 }
 
 /* ---- instance ---------------------------------------------------------------------------- */
 
 static int sim_create(const struct sd_config *cfg, void **state)
 {
-	struct sd__sim *s = calloc(1, sizeof *s);
+	struct sim__sim *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
-	s->by_port = sd__ports_get();
+	s->by_port = sim__ports_get();
 	if (!s->by_port) {
 		free(s);
 		return -ENOMEM;
@@ -38,8 +38,8 @@ static int sim_create(const struct sd_config *cfg, void **state)
 	s->rng = cfg->seed ^ 0x5ced5eedull;
 	s->bytes_rng = sd__mix(cfg->seed ^ 0x7261776279746573ull);
 	s->wmem_auto = 3939840;
-	if (sd__sim_configure(s, cfg) < 0) {
-		sd__ports_put(s);
+	if (sim__configure(s, cfg) < 0) {
+		sim__ports_put(s);
 		free(s);
 		return -EINVAL;
 	}
@@ -47,10 +47,10 @@ static int sim_create(const struct sd_config *cfg, void **state)
 	s->somaxconn = s->prof.somaxconn;
 	s->wmem_max = s->prof.wmem_max, s->rmem_max = s->prof.rmem_max;
 	s->wmem_def = s->prof.wmem_def, s->rmem_def = s->prof.rmem_def;
-	s->perturb_rng = s->rng; /* the next 256 draws are the perturb table's (sd__perturb) */
+	s->perturb_rng = s->rng; /* the next 256 draws are the perturb table's (sim__perturb) */
 	s->rng += 256 * SD__GOLDEN;
-	if (sd__sched_init(s) < 0) {
-		sd__ports_put(s);
+	if (sim__sched_init(s) < 0) {
+		sim__ports_put(s);
 		free(s);
 		return -ENOMEM;
 	}
@@ -60,18 +60,18 @@ static int sim_create(const struct sd_config *cfg, void **state)
 
 static void sim_destroy(void *state)
 {
-	struct sd__sim *s = state;
+	struct sim__sim *s = state;
 	/* An actor left blocked in accept holds a reserved slot: not a socket to free. */
 	for (int i = 0; i < s->nfds_cap; i++)
-		if (s->fds[i] == &sd__reserved)
+		if (s->fds[i] == &sim__reserved)
 			s->fds[i] = NULL;
-	sd__free_all(s);
-	sd__epoll_free_all(s);
-	sd__chunk_pool_free(s);
+	sim__free_all(s);
+	sim__epoll_free_all(s);
+	sim__chunk_pool_free(s);
 	free(s->fds);
 	free(s->timers);
-	sd__sched_free(s);
-	sd__ports_put(s);
+	sim__sched_free(s);
+	sim__ports_put(s);
 	free(s->ports_used);
 	free(s);
 }
@@ -80,8 +80,8 @@ static void sim_destroy(void *state)
 
 /* Reads a caller's sockaddr for socket k. 0, or the errno Linux gives for a wrong length
  * (-EINVAL) or family (-EAFNOSUPPORT). */
-int sd__ep_from(const struct sd__sock *k, const struct sockaddr *a, socklen_t len,
-		struct sd__ep *ep)
+int sim__ep_from(const struct sim__sock *k, const struct sockaddr *a, socklen_t len,
+		 struct sim__ep *ep)
 {
 	memset(ep, 0, sizeof *ep);
 	if (!a)
@@ -108,7 +108,7 @@ int sd__ep_from(const struct sd__sock *k, const struct sockaddr *a, socklen_t le
 	return 0;
 }
 
-static void ep_to(const struct sd__sock *k, const struct sd__ep *ep, struct sockaddr *a,
+static void ep_to(const struct sim__sock *k, const struct sim__ep *ep, struct sockaddr *a,
 		  socklen_t *len)
 {
 	struct sockaddr_storage ss;
@@ -133,7 +133,7 @@ static void ep_to(const struct sd__sock *k, const struct sd__ep *ep, struct sock
 	}
 }
 
-static int permitted(const struct sd__sim *s, const struct sockaddr *a, socklen_t len)
+static int permitted(const struct sim__sim *s, const struct sockaddr *a, socklen_t len)
 {
 	return sd__addr_permitted(s->allow_nonloopback, a, len);
 }
@@ -142,9 +142,9 @@ static int permitted(const struct sd__sim *s, const struct sockaddr *a, socklen_
 
 static int sim_socket(void *state, int domain, int type, int protocol)
 {
-	struct sd__sim *s = state;
+	struct sim__sim *s = state;
 	int fd;
-	sd__enter(s);
+	sim__enter(s);
 	if (domain != AF_INET && domain != AF_INET6)
 		fd = -EAFNOSUPPORT;
 	else if (type & ~(SOCK_STREAM | SOCK_DGRAM | SOCK_RAW | SOCK_SEQPACKET | SOCK_NONBLOCK |
@@ -155,7 +155,7 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 	else if (protocol != 0 && protocol != IPPROTO_TCP)
 		fd = -EPROTONOSUPPORT;
 	else {
-		struct sd__sock *k = calloc(1, sizeof *k);
+		struct sim__sock *k = calloc(1, sizeof *k);
 		if (!k) {
 			fd = -ENOMEM;
 		} else {
@@ -169,7 +169,7 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 			k->rcvbuf = s->rmem_def;
 			if (!k->v6)
 				k->local.a[10] = k->local.a[11] = 0xff;
-			fd = sd__fd_alloc(s, k);
+			fd = sim__fd_alloc(s, k);
 			if (fd < 0)
 				free(k);
 			else
@@ -181,44 +181,44 @@ static int sim_socket(void *state, int domain, int type, int protocol)
 
 static int sim_bind(void *state, int fd, const struct sockaddr *a, socklen_t len)
 {
-	struct sd__sim *s = state;
-	struct sd__sock *k;
-	struct sd__ep ep;
+	struct sim__sim *s = state;
+	struct sim__sock *k;
+	struct sim__ep ep;
 	int rc;
-	sd__enter(s);
-	if (!(k = sd__lookup(s, fd)))
-		rc = sd__bad_fd(s, fd);
+	sim__enter(s);
+	if (!(k = sim__lookup(s, fd)))
+		rc = sim__bad_fd(s, fd);
 	else if (!permitted(s, a, len)) /* policy first, as the real backend does */
 		rc = -EPERM;
-	else if ((rc = sd__ep_from(k, a, len, &ep)) == 0)
-		rc = sd__bind(s, k, &ep);
+	else if ((rc = sim__ep_from(k, a, len, &ep)) == 0)
+		rc = sim__bind(s, k, &ep);
 	return rc;
 }
 
 static int sim_listen(void *state, int fd, int backlog)
 {
-	struct sd__sim *s = state;
-	struct sd__sock *k;
+	struct sim__sim *s = state;
+	struct sim__sock *k;
 	int rc;
-	sd__enter(s);
-	rc = (k = sd__lookup(s, fd)) ? sd__listen(s, k, backlog) : sd__bad_fd(s, fd);
+	sim__enter(s);
+	rc = (k = sim__lookup(s, fd)) ? sim__listen(s, k, backlog) : sim__bad_fd(s, fd);
 	return rc;
 }
 
 static int sim_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, int flags)
 {
-	struct sd__sim *s = state;
-	struct sd__sock *k, *c = NULL;
+	struct sim__sim *s = state;
+	struct sim__sock *k, *c = NULL;
 	int rc, nfd = -1;
-	sd__enter(s);
-	if (!(k = sd__lookup(s, fd)))
-		rc = sd__bad_fd(s, fd);
+	sim__enter(s);
+	if (!(k = sim__lookup(s, fd)))
+		rc = sim__bad_fd(s, fd);
 	else if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
 		rc = -EINVAL;
-	else if ((rc = nfd = sd__fd_alloc(s, &sd__reserved)) >= 0) {
+	else if ((rc = nfd = sim__fd_alloc(s, &sim__reserved)) >= 0) {
 		k->refs++;
-		rc = sd__accept(s, k, &c, k->nonblock);
-		sd__sock_unref(s, k);
+		rc = sim__accept(s, k, &c, k->nonblock);
+		sim__sock_unref(s, k);
 		if (rc == 0) {
 			s->fds[nfd - s->fdbase] = c;
 			c->fd = nfd;
@@ -227,7 +227,7 @@ static int sim_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, i
 			ep_to(c, &c->remote, a, len);
 			rc = nfd;
 		} else {
-			sd__fd_free(s, nfd);
+			sim__fd_free(s, nfd);
 		}
 	}
 	return rc;
@@ -235,39 +235,39 @@ static int sim_accept(void *state, int fd, struct sockaddr *a, socklen_t *len, i
 
 static int sim_connect(void *state, int fd, const struct sockaddr *a, socklen_t len)
 {
-	struct sd__sim *s = state;
-	struct sd__sock *k;
-	struct sd__ep ep;
+	struct sim__sim *s = state;
+	struct sim__sock *k;
+	struct sim__ep ep;
 	int rc;
-	sd__enter(s);
-	if (!(k = sd__lookup(s, fd)))
-		rc = sd__bad_fd(s, fd);
+	sim__enter(s);
+	if (!(k = sim__lookup(s, fd)))
+		rc = sim__bad_fd(s, fd);
 	else if (!permitted(s, a, len))
 		rc = -EPERM;
 	else if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
-		rc = sd__disconnect(s, k);
+		rc = sim__disconnect(s, k);
 	else if (!a || len < sizeof(sa_family_t))
 		rc = -EINVAL;
 	else {
-		int aerr = sd__ep_from(k, a, len, &ep);
+		int aerr = sim__ep_from(k, a, len, &ep);
 		k->refs++;
-		rc = sd__connect(s, k, aerr ? NULL : &ep, aerr, k->nonblock);
-		sd__sock_unref(s, k);
+		rc = sim__connect(s, k, aerr ? NULL : &ep, aerr, k->nonblock);
+		sim__sock_unref(s, k);
 	}
 	return rc;
 }
 
-static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n, int flags)
+static ssize_t do_send(struct sim__sim *s, int fd, const struct iovec *iov, int n, int flags)
 {
-	struct sd__sock *k;
+	struct sim__sock *k;
 	ssize_t rc;
-	sd__enter(s);
-	if (!(k = sd__lookup(s, fd))) {
-		rc = sd__bad_fd(s, fd);
+	sim__enter(s);
+	if (!(k = sim__lookup(s, fd))) {
+		rc = sim__bad_fd(s, fd);
 	} else {
 		k->refs++;
-		rc = sd__send(s, k, iov, n, flags);
-		sd__sock_unref(s, k);
+		rc = sim__send(s, k, iov, n, flags);
+		sim__sock_unref(s, k);
 	}
 	return rc;
 }
@@ -278,9 +278,9 @@ static ssize_t do_send(struct sd__sim *s, int fd, const struct iovec *iov, int n
  * Either way, the bytes + 1 after the FIN; SIOCINQ takes the FIN off again (tcp_ioctl). Cut
  * short as put_cmsg() cuts it: MSG_CTRUNC when `room` holds less than the message, nothing at
  * all below a header. */
-static void put_inq(struct sd__sim *s, struct sd__sock *k, struct msghdr *m, size_t room)
+static void put_inq(struct sim__sim *s, struct sim__sock *k, struct msghdr *m, size_t room)
 {
-	size_t left = sd__arrived(s, k);
+	size_t left = sim__arrived(s, k);
 	int inq = left > INT_MAX - 1 ? INT_MAX : (int)left + (k->done != 0);
 	if (!m->msg_control || room < sizeof(struct cmsghdr)) {
 		m->msg_flags |= MSG_CTRUNC;
@@ -301,7 +301,7 @@ static void put_inq(struct sd__sim *s, struct sd__sock *k, struct msghdr *m, siz
 
 /* SO_PEEK_OFF after a read of rc bytes (sk_peek_offset_fwd/_bwd): a peek moves the offset on
  * past what it saw, a read takes what it consumed off it (not below 0). */
-static void peek_off_moves(struct sd__sock *k, int flags, ssize_t rc)
+static void peek_off_moves(struct sim__sock *k, int flags, ssize_t rc)
 {
 	if (rc <= 0 || k->peek_off < 0)
 		return;
@@ -311,21 +311,21 @@ static void peek_off_moves(struct sd__sock *k, int flags, ssize_t rc)
 		k->peek_off = rc >= k->peek_off ? 0 : k->peek_off - (int)rc;
 }
 
-static ssize_t do_recv(struct sd__sim *s, int fd, const struct iovec *iov, int n, int flags,
+static ssize_t do_recv(struct sim__sim *s, int fd, const struct iovec *iov, int n, int flags,
 		       struct msghdr *m, size_t room)
 {
-	struct sd__sock *k;
+	struct sim__sock *k;
 	ssize_t rc;
-	sd__enter(s);
-	if (!(k = sd__lookup(s, fd))) {
-		rc = sd__bad_fd(s, fd);
+	sim__enter(s);
+	if (!(k = sim__lookup(s, fd))) {
+		rc = sim__bad_fd(s, fd);
 	} else {
 		k->refs++;
-		rc = sd__recv(s, k, iov, n, flags);
+		rc = sim__recv(s, k, iov, n, flags);
 		if (m && rc >= 0 && k->recvmsg_inq)
 			put_inq(s, k, m, room);
 		peek_off_moves(k, flags, rc);
-		sd__sock_unref(s, k);
+		sim__sock_unref(s, k);
 	}
 	return rc;
 }
@@ -344,7 +344,7 @@ static ssize_t sim_recv(void *state, int fd, void *buf, size_t len, int flags)
 
 static ssize_t sim_sendmsg(void *state, int fd, const struct msghdr *m, int flags)
 {
-	struct sd__sim *s = state;
+	struct sim__sim *s = state;
 	if (!m)
 		return -EINVAL;
 	if (m->msg_iovlen > 1024) /* UIO_MAXIOV */
@@ -369,22 +369,22 @@ static ssize_t sim_recvmsg(void *state, int fd, struct msghdr *m, int flags)
 
 static int sim_shutdown(void *state, int fd, int how)
 {
-	struct sd__sim *s = state;
-	struct sd__sock *k;
+	struct sim__sim *s = state;
+	struct sim__sock *k;
 	int rc;
-	sd__enter(s);
-	rc = (k = sd__lookup(s, fd)) ? sd__shutdown(s, k, how) : sd__bad_fd(s, fd);
+	sim__enter(s);
+	rc = (k = sim__lookup(s, fd)) ? sim__shutdown(s, k, how) : sim__bad_fd(s, fd);
 	return rc;
 }
 
 static int sim_getname(void *state, int fd, struct sockaddr *a, socklen_t *len, int peer)
 {
-	struct sd__sim *s = state;
-	struct sd__sock *k;
+	struct sim__sim *s = state;
+	struct sim__sock *k;
 	int rc = 0;
-	sd__enter(s);
-	if (!(k = sd__lookup(s, fd)))
-		rc = sd__bad_fd(s, fd);
+	sim__enter(s);
+	if (!(k = sim__lookup(s, fd)))
+		rc = sim__bad_fd(s, fd);
 	else if (!len || (int)*len < 0)
 		rc = -EINVAL;
 	else if (peer && (k->st == T_CLOSE || k->st == T_SYN_SENT || k->st == T_LISTEN))
@@ -404,21 +404,21 @@ static int sim_getpeername(void *state, int fd, struct sockaddr *a, socklen_t *l
 	return sim_getname(state, fd, a, len, 1);
 }
 
-static int poll_scan(struct sd__sim *s, struct pollfd *fds, nfds_t n)
+static int poll_scan(struct sim__sim *s, struct pollfd *fds, nfds_t n)
 {
 	int ready = 0;
 	for (nfds_t i = 0; i < n; i++) {
-		struct sd__sock *k;
+		struct sim__sock *k;
 		fds[i].revents = 0;
 		if (fds[i].fd < 0)
 			continue;
-		if (!(k = sd__slot(s, fds[i].fd)))
+		if (!(k = sim__slot(s, fds[i].fd)))
 			fds[i].revents = POLLNVAL;
 		else if (k->ep)
-			fds[i].revents = (short)(sd__epoll_mask(s, k) & fds[i].events);
+			fds[i].revents = (short)(sim__epoll_mask(s, k) & fds[i].events);
 		else
 			fds[i].revents =
-				(short)(sd__poll_mask(s, k) & (fds[i].events | POLLERR | POLLHUP));
+				(short)(sim__poll_mask(s, k) & (fds[i].events | POLLERR | POLLHUP));
 		ready += fds[i].revents != 0;
 	}
 	return ready;
@@ -426,9 +426,9 @@ static int poll_scan(struct sd__sim *s, struct pollfd *fds, nfds_t n)
 
 static int sim_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
 {
-	struct sd__sim *s = state;
+	struct sim__sim *s = state;
 	int rc;
-	sd__enter(s);
+	sim__enter(s);
 	if (n > (nfds_t)s->nofile) {
 		rc = -EINVAL;
 	} else {
@@ -437,7 +437,7 @@ static int sim_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
 			rc = poll_scan(s, fds, n);
 			if (rc || timeout_ms == 0 || (deadline >= 0 && s->now >= deadline))
 				break;
-			enum sd__wake w = sd__park(s, "poll", deadline);
+			enum sim__wake w = sim__park(s, "poll", deadline);
 			if (w == W_DEADLOCK || w == W_INTR) {
 				rc = w == W_INTR ? -EINTR : -EDEADLK;
 				break;
@@ -449,19 +449,19 @@ static int sim_poll(void *state, struct pollfd *fds, nfds_t n, int timeout_ms)
 
 static int sim_spawn(void *state, const char *name, void (*fn)(void *), void *arg)
 {
-	return sd__spawn(state, name, fn, arg);
+	return sim__spawn(state, name, fn, arg);
 }
 
-static int sim_join(void *state, int id) { return sd__join(state, id); }
+static int sim_join(void *state, int id) { return sim__join(state, id); }
 
 static int sim_join_until(void *state, int id, int64_t deadline_ns)
 {
-	return sd__join_until(state, id, deadline_ns < 0 ? 0 : deadline_ns);
+	return sim__join_until(state, id, deadline_ns < 0 ? 0 : deadline_ns);
 }
 
-static int sim_sleep_ns(void *state, int64_t ns) { return sd__sleep(state, ns); }
+static int sim_sleep_ns(void *state, int64_t ns) { return sim__sleep(state, ns); }
 
-static int64_t sim_now_ns(void *state) { return ((struct sd__sim *)state)->now; }
+static int64_t sim_now_ns(void *state) { return ((struct sim__sim *)state)->now; }
 
 static unsigned sim_caps(void *state)
 {
@@ -469,31 +469,31 @@ static unsigned sim_caps(void *state)
 	return SD_CAP_DETERMINISTIC | SD_CAP_VIRTUAL_TIME | SD_CAP_SIM_CONFIG;
 }
 
-static const char *sim_actor_name(void *state) { return ((struct sd__sim *)state)->cur->name; }
+static const char *sim_actor_name(void *state) { return ((struct sim__sim *)state)->cur->name; }
 
 /* The `wake` member for a descriptor (sd_sim_wake_readers too); 0, -EINVAL or -EBADF. */
-int sd__wake_fd(struct sd__sim *s, int fd, short events)
+int sim__wake_fd(struct sim__sim *s, int fd, short events)
 {
-	struct sd__sock *k;
+	struct sim__sock *k;
 	if (!events || (events & ~(POLLIN | POLLOUT)))
 		return -EINVAL;
-	if (!(k = sd__lookup(s, fd)))
+	if (!(k = sim__lookup(s, fd)))
 		return -EBADF;
 	if (events & POLLIN)
 		k->inseq++; /* an arrival for edge-triggered EPOLLIN entries (sim_epoll.c) */
 	if (events & POLLOUT)
-		sd__wake_writers(s, k);
-	sd__wake_all(s);
+		sim__wake_writers(s, k);
+	sim__wake_all(s);
 	return 0;
 }
 
-/* No sd__enter: neither a scheduling point nor a draw, so a wrapper's wake leaves the run's
+/* No sim__enter: neither a scheduling point nor a draw, so a wrapper's wake leaves the run's
  * interleaving as it was. */
 static int sim_wake(void *state, int fd, short events)
 {
 	if (fd < 0)
 		return -EBADF; /* a caller asking whether the call is there: before events */
-	return sd__wake_fd(state, fd, events);
+	return sim__wake_fd(state, fd, events);
 }
 
 /* The sim keeps no record of calls (a trace wrapper above it does, include/sockdrill/trace.h):
@@ -519,24 +519,24 @@ const struct sd_ops sd_sim_ops = {
 	.sendmsg = sim_sendmsg,
 	.recvmsg = sim_recvmsg,
 	.shutdown = sim_shutdown,
-	.close = sd__sim_close,
-	.setsockopt = sd__sim_setsockopt,
-	.getsockopt = sd__sim_getsockopt,
+	.close = sim__close,
+	.setsockopt = sim__setsockopt,
+	.getsockopt = sim__getsockopt,
 	.getsockname = sim_getsockname,
 	.getpeername = sim_getpeername,
 	.poll = sim_poll,
-	.set_nonblocking = sd__sim_set_nonblocking,
+	.set_nonblocking = sim__set_nonblocking,
 	.spawn = sim_spawn,
 	.join = sim_join,
 	.sleep_ns = sim_sleep_ns,
 	.now_ns = sim_now_ns,
-	.epoll_create = sd__sim_epoll_create,
-	.epoll_ctl = sd__sim_epoll_ctl,
-	.epoll_wait = sd__sim_epoll_wait,
+	.epoll_create = sim__epoll_create,
+	.epoll_ctl = sim__sim_epoll_ctl,
+	.epoll_wait = sim__epoll_wait,
 	.wake = sim_wake,
 	.note = sim_note,
-	.dup = sd__sim_dup,
-	.dup3 = sd__sim_dup3,
+	.dup = sim__dup,
+	.dup3 = sim__dup3,
 	.caps = sim_caps,
 	.join_until = sim_join_until,
 	.actor_name = sim_actor_name,

@@ -12,7 +12,7 @@
 
 /* The sim of net: net itself, or the sim under trace wrappers, which only watch its calls
  * (a traced run's code keeps one net for the calls and for this API). */
-static struct sd__sim *as_sim(struct sd_net *net)
+static struct sim__sim *as_sim(struct sd_net *net)
 {
 	while (net && net->ops == &sd_trace_ops)
 		net = sd_trace_unwrap(net);
@@ -21,13 +21,13 @@ static struct sd__sim *as_sim(struct sd_net *net)
 
 const char *sd_sim_deadlock_report(struct sd_net *net)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	return s ? s->deadlock : NULL;
 }
 
 int sd_sim_profile_of(struct sd_net *net, struct sd_sim_profile *out)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	if (!s || !out)
 		return -EINVAL;
 	*out = s->prof;
@@ -36,13 +36,13 @@ int sd_sim_profile_of(struct sd_net *net, struct sd_sim_profile *out)
 
 int sd_sim_one_role(struct sd_net *net)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	return s ? s->one_role : -EINVAL;
 }
 
 int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	if (!s)
 		return -EINVAL;
 	out->calls = s->calls;
@@ -52,8 +52,8 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 	 * connection is taken). */
 	out->open_fds = out->listening = 0;
 	for (int i = 0; i < s->nfds_cap; i++) {
-		struct sd__sock *k = s->fds[i];
-		if (!k || k == &sd__reserved)
+		struct sim__sock *k = s->fds[i];
+		if (!k || k == &sim__reserved)
 			continue;
 		out->open_fds++;
 		out->listening += k->st == T_LISTEN;
@@ -63,13 +63,13 @@ int sd_sim_stats(struct sd_net *net, struct sd_sim_stats *out)
 
 int sd_sim_set_segment(struct sd_net *net, int fd, int segment)
 {
-	struct sd__sim *s = as_sim(net);
-	struct sd__sock *k;
+	struct sim__sim *s = as_sim(net);
+	struct sim__sock *k;
 	if (!s)
 		return -EOPNOTSUPP;
 	if (segment < -1 || segment > (1 << 20))
 		return -EINVAL;
-	if (!(k = sd__lookup(s, fd)))
+	if (!(k = sim__lookup(s, fd)))
 		return -EBADF;
 	if (k->ep)
 		return -ENOTSOCK;
@@ -80,36 +80,37 @@ int sd_sim_set_segment(struct sd_net *net, int fd, int segment)
 
 int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	if (!s)
 		return -EOPNOTSUPP;
-	struct sd__sock as = {.v6 = a && a->sa_family == AF_INET6}; /* a connect from that family */
-	struct sd__ep ep;
-	int rc = sd__ep_from(&as, a, len, &ep);
+	struct sim__sock as = {.v6 = a &&
+				     a->sa_family == AF_INET6}; /* a connect from that family */
+	struct sim__ep ep;
+	int rc = sim__ep_from(&as, a, len, &ep);
 	if (rc < 0)
 		return rc;
-	return ep.port ? sd__listeners_for(s, &ep) : -EINVAL;
+	return ep.port ? sim__listeners_for(s, &ep) : -EINVAL;
 }
 
 long sd_sim_queued(struct sd_net *net, int fd, int outq)
 {
-	struct sd__sim *s = as_sim(net);
-	struct sd__sock *k;
+	struct sim__sim *s = as_sim(net);
+	struct sim__sock *k;
 	if (!s)
 		return -EOPNOTSUPP;
-	if (!(k = sd__lookup(s, fd)))
+	if (!(k = sim__lookup(s, fd)))
 		return -EBADF;
 	if (k->st == T_LISTEN)
 		return -EINVAL;
 	if (k->st == T_SYN_SENT)
 		return 0;
 	if (!outq)
-		return (long)sd__arrived(s, k);
+		return (long)sim__arrived(s, k);
 	/* what the peer holds past its receive buffer is, for Linux, still in our send queue */
-	const struct sd__sock *p = k->peer;
+	const struct sim__sock *p = k->peer;
 	if (!p)
 		return 0;
-	size_t got = sd__arrived(s, p);
+	size_t got = sim__arrived(s, p);
 	if (got > (size_t)p->rcvbuf)
 		got = (size_t)p->rcvbuf;
 	return (long)(p->in_bytes - got);
@@ -117,20 +118,20 @@ long sd_sim_queued(struct sd_net *net, int fd, int outq)
 
 int sd_sim_wake_readers(struct sd_net *net, int fd)
 {
-	struct sd__sim *s = as_sim(net);
-	return s ? sd__wake_fd(s, fd, POLLIN) : -EOPNOTSUPP;
+	struct sim__sim *s = as_sim(net);
+	return s ? sim__wake_fd(s, fd, POLLIN) : -EOPNOTSUPP;
 }
 
 /* ---- the scheduler, for in-process runs -------------------------------------------------- */
 
-static struct sd__actor *actor_of(struct sd__sim *s, int id)
+static struct sim__actor *actor_of(struct sim__sim *s, int id)
 {
-	return s ? sd__actor_find(s, id) : NULL;
+	return s ? sim__actor_find(s, id) : NULL;
 }
 
 int sd_sim_current(struct sd_net *out)
 {
-	struct sd__sim *s = sd__running();
+	struct sim__sim *s = sim__running();
 	if (!s)
 		return 0;
 	out->ops = &sd_sim_ops;
@@ -140,19 +141,19 @@ int sd_sim_current(struct sd_net *out)
 
 int sd_sim_is_actor(struct sd_net *net)
 {
-	struct sd__sim *s = as_sim(net);
-	return s && sd__running() == s && s->cur != &s->main;
+	struct sim__sim *s = as_sim(net);
+	return s && sim__running() == s && s->cur != &s->main;
 }
 
 uint64_t sd_sim_serial(struct sd_net *net)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	return s ? s->serial : 0;
 }
 
 int sd_sim_random(struct sd_net *net, void *buf, size_t n)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	if (!s)
 		return -EINVAL;
 	for (unsigned char *p = buf; n;) {
@@ -166,19 +167,19 @@ int sd_sim_random(struct sd_net *net, void *buf, size_t n)
 
 int sd_sim_actor_id(struct sd_net *net)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	return s ? s->cur->id : -EINVAL;
 }
 
 int sd_sim_park(struct sd_net *net, const void *key, int64_t deadline_ns, int flags,
 		const char *what)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	if (!s)
 		return -EINVAL;
-	struct sd__actor *me = s->cur;
+	struct sim__actor *me = s->cur;
 	snprintf(me->wait_buf, sizeof me->wait_buf, "%s", what ? what : "park");
-	switch (sd__park_on(s, key, me->wait_buf, deadline_ns, (flags & SD_SIM_PARK_INTR) != 0)) {
+	switch (sim__park_on(s, key, me->wait_buf, deadline_ns, (flags & SD_SIM_PARK_INTR) != 0)) {
 	case W_TIMEOUT: return -ETIMEDOUT;
 	case W_DEADLOCK: return -EDEADLK;
 	case W_INTR: return -EINTR;
@@ -188,22 +189,22 @@ int sd_sim_park(struct sd_net *net, const void *key, int64_t deadline_ns, int fl
 
 int sd_sim_unpark(struct sd_net *net, const void *key, int n)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	int woken = 0;
 	if (!s || !key)
 		return -EINVAL;
 	while (n < 0 || woken < n) {
-		struct sd__actor *first = NULL;
+		struct sim__actor *first = NULL;
 		for (size_t w = 0; w < s->qwords; w++)
 			for (uint64_t m = s->keyq[w]; m; m &= m - 1) {
-				struct sd__actor *a =
+				struct sim__actor *a =
 					s->actors[w * 64 + (size_t)__builtin_ctzll(m)];
 				if (a->key == key && (!first || a->park_seq < first->park_seq))
 					first = a;
 			}
 		if (!first)
 			break;
-		sd__set_state(s, first, A_RUNNABLE);
+		sim__set_state(s, first, A_RUNNABLE);
 		first->key = NULL;
 		first->why = W_WOKEN;
 		woken++;
@@ -213,12 +214,12 @@ int sd_sim_unpark(struct sd_net *net, const void *key, int n)
 
 int sd_sim_interrupt(struct sd_net *net, int id)
 {
-	struct sd__sim *s = as_sim(net);
-	struct sd__actor *a = actor_of(s, id);
+	struct sim__sim *s = as_sim(net);
+	struct sim__actor *a = actor_of(s, id);
 	if (!a || a->st == A_DONE || a->st == A_JOINED)
 		return -ESRCH;
 	if (a->st == A_PARKED && a->intr_ok) {
-		sd__set_state(s, a, A_RUNNABLE);
+		sim__set_state(s, a, A_RUNNABLE);
 		a->why = W_INTR;
 	} else {
 		a->intr_pending = 1;
@@ -228,17 +229,17 @@ int sd_sim_interrupt(struct sd_net *net, int id)
 
 int sd_sim_actor_exit(struct sd_net *net, int status)
 {
-	struct sd__sim *s = as_sim(net);
-	if (!s || s->cur == &s->main || sd__running() != s)
+	struct sim__sim *s = as_sim(net);
+	if (!s || s->cur == &s->main || sim__running() != s)
 		return -EINVAL;
 	s->cur->status = status;
-	sd__finish(s);
+	sim__finish(s);
 }
 
 int sd_sim_actor_stop(struct sd_net *net, int id)
 {
-	struct sd__sim *s = as_sim(net);
-	struct sd__actor *a = actor_of(s, id);
+	struct sim__sim *s = as_sim(net);
+	struct sim__actor *a = actor_of(s, id);
 	if (!a)
 		return -ESRCH;
 	if (a == &s->main || a == s->cur)
@@ -247,32 +248,32 @@ int sd_sim_actor_stop(struct sd_net *net, int id)
 		return 0;
 	a->key = NULL;
 	a->status = -1;
-	sd__set_state(s, a, A_DONE);
+	sim__set_state(s, a, A_DONE);
 	if (a->detached) {
-		sd__stack_free(a);
-		sd__set_state(s, a, A_JOINED);
+		sim__stack_free(a);
+		sim__set_state(s, a, A_JOINED);
 	}
-	sd__wake_all(s); /* joiners */
+	sim__wake_all(s); /* joiners */
 	return 0;
 }
 
 int sd_sim_detach(struct sd_net *net, int id)
 {
-	struct sd__sim *s = as_sim(net);
-	struct sd__actor *a = actor_of(s, id);
+	struct sim__sim *s = as_sim(net);
+	struct sim__actor *a = actor_of(s, id);
 	if (!a || a == &s->main || a->st == A_JOINED)
 		return -ESRCH;
 	a->detached = 1;
 	if (a->st == A_DONE && a != s->cur) {
-		sd__stack_free(a);
-		sd__set_state(s, a, A_JOINED);
+		sim__stack_free(a);
+		sim__set_state(s, a, A_JOINED);
 	}
 	return 0;
 }
 
 int sd_sim_actor_status(struct sd_net *net, int id, int *status)
 {
-	struct sd__actor *a = actor_of(as_sim(net), id);
+	struct sim__actor *a = actor_of(as_sim(net), id);
 	if (!a)
 		return -ESRCH;
 	if (a->st != A_DONE && a->st != A_JOINED)
@@ -284,19 +285,19 @@ int sd_sim_actor_status(struct sd_net *net, int id, int *status)
 
 int sd_sim_yield(struct sd_net *net, int maybe)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	if (!s)
 		return -EINVAL;
 	if (maybe)
-		sd__maybe_yield(s);
+		sim__maybe_yield(s);
 	else
-		sd__yield(s);
+		sim__yield(s);
 	return 0;
 }
 
 int sd_sim_set_time_limit(struct sd_net *net, int64_t t_ns)
 {
-	struct sd__sim *s = as_sim(net);
+	struct sim__sim *s = as_sim(net);
 	if (!s)
 		return -EINVAL;
 	s->limit = t_ns < 0 ? -1 : t_ns;

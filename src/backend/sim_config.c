@@ -201,7 +201,7 @@ static int config_check(const struct sd_sim_config *cfg)
 	return 0;
 }
 
-int sd__sim_configure(struct sd__sim *s, const struct sd_config *cfg)
+int sim__configure(struct sim__sim *s, const struct sd_config *cfg)
 {
 	struct sd_sim_config parsed;
 	const struct sd_sim_config *c = cfg->sim;

@@ -6,9 +6,9 @@
 
 #include "sim_internal.h"
 
-static struct sd__sock *new_child(struct sd__sim *s, struct sd__sock *l)
+static struct sim__sock *new_child(struct sim__sim *s, struct sim__sock *l)
 {
-	struct sd__sock *c = calloc(1, sizeof *c);
+	struct sim__sock *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
 	c->id = ++s->next_id;
@@ -32,23 +32,23 @@ static struct sd__sock *new_child(struct sd__sim *s, struct sd__sock *l)
 
 /* The handshake completes: a child joins the listener's queue and both ends are
  * ESTABLISHED. -ENOMEM leaves everything as it was. */
-static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
-		     const struct sd__ep *dst)
+static int establish(struct sim__sim *s, struct sim__sock *k, struct sim__sock *l,
+		     const struct sim__ep *dst)
 {
-	struct sd__sock *c = new_child(s, l);
+	struct sim__sock *c = new_child(s, l);
 	if (!c)
 		return -ENOMEM;
 	c->local = *dst;
 	c->local.port = l->local.port;
 	c->remote = k->local;
-	if (!c->v6 && !sd__ep_is_v4(&c->remote))
-		sd__set_v4(&c->remote, 0x7f000001u);
+	if (!c->v6 && !sim__ep_is_v4(&c->remote))
+		sim__set_v4(&c->remote, 0x7f000001u);
 	c->st = T_ESTABLISHED;
 	c->ss = SS_CONNECTED;
 	c->was_conn = 1;
 	c->had_window = 1;
 	c->bind_lock = l->bind_lock;
-	sd__port_link(s, c); /* children share the listener's port, as in Linux's bind buckets */
+	sim__port_link(s, c); /* children share the listener's port, as in Linux's bind buckets */
 	c->parent = l;
 	c->refs++; /* held by the accept queue */
 	if (l->aq_tail)
@@ -61,28 +61,28 @@ static int establish(struct sd__sim *s, struct sd__sock *k, struct sd__sock *l,
 	c->peer = k;
 	k->peer = c;
 	k->remote = c->local;
-	if (!k->v6 && !sd__ep_is_v4(&k->remote))
-		sd__set_v4(&k->remote, 0x7f000001u);
+	if (!k->v6 && !sim__ep_is_v4(&k->remote))
+		sim__set_v4(&k->remote, 0x7f000001u);
 	k->st = T_ESTABLISHED;
 	k->had_window = 1;
 	k->evseq++;
-	sd__mss_at_connect(k, c);
+	sim__mss_at_connect(k, c);
 	if (!k->sndbuf_lock)
 		k->sndbuf = s->wmem_auto;
-	sd__unlink_connecting(s, k);
+	sim__unlink_connecting(s, k);
 	/* A child reaches ESTABLISHED through SYN_RECV, where Linux sends the FIN at once if
 	 * its (inherited) send side is shut; an active opener does not. */
 	if (c->shut & SD__SEND_SHUTDOWN)
-		sd__close_state_and_fin(s, c);
-	sd__wake_all(s);
+		sim__close_state_and_fin(s, c);
+	sim__wake_all(s);
 	return 0;
 }
 
 /* Sends (or resends) the SYN to the destination. Returns 1 if the SYN was dropped because
  * the listener's accept queue is full (the caller retries), 0 otherwise. */
-static int syn(struct sd__sim *s, struct sd__sock *k)
+static int syn(struct sim__sim *s, struct sim__sock *k)
 {
-	struct sd__sock *l = sd__find_listener(s, &k->dst);
+	struct sim__sock *l = sim__find_listener(s, &k->dst);
 	if (!l && k->dst.port == k->local.port && !memcmp(k->dst.a, k->local.a, 16)) {
 		/* SYN to our own address and port: simultaneous open with ourselves. */
 		k->st = T_ESTABLISHED;
@@ -90,17 +90,17 @@ static int syn(struct sd__sim *s, struct sd__sock *k)
 		k->evseq++;
 		k->peer = k;
 		k->remote = k->local;
-		sd__mss_at_connect(k, k);
+		sim__mss_at_connect(k, k);
 		if (!k->sndbuf_lock)
 			k->sndbuf = s->wmem_auto;
-		sd__unlink_connecting(s, k);
+		sim__unlink_connecting(s, k);
 		if (k->shut & SD__SEND_SHUTDOWN) /* via SYN_RECV, like a child: FIN at once */
-			sd__close_state_and_fin(s, k);
-		sd__wake_all(s);
+			sim__close_state_and_fin(s, k);
+		sim__wake_all(s);
 		return 0;
 	}
 	if (!l) {
-		sd__rst_arrives(s, k); /* ECONNREFUSED */
+		sim__rst_arrives(s, k); /* ECONNREFUSED */
 		return 0;
 	}
 	if (l->aq_len > l->backlog) /* sk_acceptq_is_full() */
@@ -113,7 +113,7 @@ static int syn(struct sd__sim *s, struct sd__sock *k)
 /* The wait before SYN retransmission n+1 (n made so far): the initial RTO of 1 s, kept for
  * the first tcp_syn_linear_timeouts retransmissions, then doubled each time up to the RTO
  * maximum (measured on 6.18: retries at 1, 2, 3, 4, 5, 7, 11, 19, 35, 67 s). */
-static int64_t syn_rto(const struct sd__sim *s, int n)
+static int64_t syn_rto(const struct sim__sim *s, int n)
 {
 	int64_t max = (int64_t)s->prof.rto_max_ms * 1000000, lin = s->prof.syn_linear_timeouts;
 	if (n <= lin)
@@ -124,7 +124,7 @@ static int64_t syn_rto(const struct sd__sim *s, int n)
 /* tcp_model_timeout(): how long after the first SYN a connect gives up, the time tcp_syn_retries
  * exponential retransmissions would take (127 s for 6); retransmissions stop at the first
  * timer past it, whatever their spacing, so linear ones make more of them. */
-static int64_t syn_give_up(const struct sd__sim *s)
+static int64_t syn_give_up(const struct sim__sim *s)
 {
 	int64_t rto_max = (int64_t)s->prof.rto_max_ms * 1000000;
 	int b = s->prof.syn_retries, thresh = 0;
@@ -135,9 +135,9 @@ static int64_t syn_give_up(const struct sd__sim *s)
 	return ((2LL << thresh) - 1) * SEC + (int64_t)(b - thresh) * rto_max;
 }
 
-static void schedule_retry(struct sd__sim *s, struct sd__sock *k)
+static void schedule_retry(struct sim__sim *s, struct sim__sock *k)
 {
-	k->retry_at = s->now + sd__user_timeout_clamp(s, k, syn_rto(s, k->retries));
+	k->retry_at = s->now + sim__user_timeout_clamp(s, k, syn_rto(s, k->retries));
 	if (!k->in_connecting) {
 		k->cprev = NULL;
 		k->cnext = s->connecting;
@@ -146,24 +146,24 @@ static void schedule_retry(struct sd__sim *s, struct sd__sock *k)
 		s->connecting = k;
 		k->in_connecting = 1;
 	}
-	sd__timer_add(s, k->retry_at);
+	sim__timer_add(s, k->retry_at);
 }
 
-void sd__retry_connects(struct sd__sim *s)
+void sim__retry_connects(struct sim__sim *s)
 {
-	struct sd__sock *k = s->connecting, *next;
+	struct sim__sock *k = s->connecting, *next;
 	for (; k; k = next) {
 		next = k->cnext;
 		if (k->st != T_SYN_SENT) {
-			sd__unlink_connecting(s, k);
+			sim__unlink_connecting(s, k);
 			continue;
 		}
 		if (k->retry_at > s->now)
 			continue;
 		if (s->now - k->syn_at >= syn_give_up(s) || /* tcp_write_timeout() */
-		    sd__user_timeout_over(s, k)) {
+		    sim__user_timeout_over(s, k)) {
 			k->err = ETIMEDOUT;
-			sd__tcp_done(s, k);
+			sim__tcp_done(s, k);
 			continue;
 		}
 		if (!syn(s, k))
@@ -174,39 +174,39 @@ void sd__retry_connects(struct sd__sim *s)
 }
 
 /* Seeded stand-in for the hash of (saddr, daddr, dport) Linux starts its search from. */
-static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst_in)
+static int prot_connect(struct sim__sim *s, struct sim__sock *k, const struct sim__ep *dst_in)
 {
-	struct sd__ep dst = *dst_in;
-	int v4 = sd__ep_is_v4(&dst);
+	struct sim__ep dst = *dst_in;
+	int v4 = sim__ep_is_v4(&dst);
 	if (k->v6 && v4 && k->v6only)
 		return -ENETUNREACH;
-	if (sd__ep_any(&dst)) {
+	if (sim__ep_any(&dst)) {
 		/* Connecting to the wildcard means this host: the socket's own bound address
 		 * when it has one (so it can even reach itself), else loopback. */
 		uint16_t port = dst.port;
-		if (k->bound && !sd__ep_any(&k->local) && sd__ep_is_v4(&k->local) == v4)
+		if (k->bound && !sim__ep_any(&k->local) && sim__ep_is_v4(&k->local) == v4)
 			dst = k->local;
-		else if (v4 || (k->v6 && sd__ep_is_v4(&k->local)))
-			sd__set_v4(&dst, 0x7f000001u);
+		else if (v4 || (k->v6 && sim__ep_is_v4(&k->local)))
+			sim__set_v4(&dst, 0x7f000001u);
 		else
 			memset(dst.a, 0, 16), dst.a[15] = 1;
 		dst.port = port;
-		v4 = sd__ep_is_v4(&dst);
+		v4 = sim__ep_is_v4(&dst);
 	}
-	if (!sd__ep_loopback(&dst))
+	if (!sim__ep_loopback(&dst))
 		return -ENETUNREACH; /* the simulated host has loopback only */
 	/* A v6 socket bound to a real IPv6 address cannot reach a v4-mapped one (no route
 	 * from it), and one bound to a v4-mapped address cannot reach IPv6 (ip6_dst_lookup). */
 	int has_src = k->bound || k->addr_lock;
-	int fixed_src = has_src && !sd__ep_any(&k->local);
-	if (k->v6 && has_src && sd__ep_is_v4(&k->local) && !v4)
+	int fixed_src = has_src && !sim__ep_any(&k->local);
+	if (k->v6 && has_src && sim__ep_is_v4(&k->local) && !v4)
 		return -EAFNOSUPPORT; /* even ::ffff:0.0.0.0 is a v4-mapped source */
-	if (fixed_src && !sd__ep_is_v4(&k->local) && v4)
+	if (fixed_src && !sim__ep_is_v4(&k->local) && v4)
 		return -ENETUNREACH;
 	if (!fixed_src) {
 		uint16_t port = k->local.port;
 		if (v4)
-			sd__set_v4(&k->local, 0x7f000001u); /* the route's preferred source */
+			sim__set_v4(&k->local, 0x7f000001u); /* the route's preferred source */
 		else
 			memset(k->local.a, 0, 16), k->local.a[15] = 1;
 		k->local.port = port;
@@ -215,7 +215,7 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 	 * a bound socket whose port is shared may not repeat another's 4-tuple
 	 * (__inet_check_established, for a port bind() or listen() gave). */
 	int refused = k->was_listener && s->one_role ? -EINVAL : 0;
-	if (!refused && k->bound && sd__tuple_taken(s, k, &dst))
+	if (!refused && k->bound && sim__tuple_taken(s, k, &dst))
 		refused = -EADDRNOTAVAIL;
 	if (refused) {
 		/* undone as tcp_v4_connect's failure path does: the source address is reset and
@@ -228,15 +228,15 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 			k->local.port = port;
 		}
 		if (k->bound && !k->bind_lock)
-			sd__port_unlink(s, k);
+			sim__port_unlink(s, k);
 		return refused;
 	}
 	if (!k->bound) {
-		int rc = sd__connect_autobind(s, k, &dst);
+		int rc = sim__connect_autobind(s, k, &dst);
 		if (rc < 0) {
 			memset(&k->local, 0, sizeof k->local);
 			if (!k->v6)
-				sd__set_v4(&k->local, 0);
+				sim__set_v4(&k->local, 0);
 			return rc;
 		}
 	}
@@ -253,8 +253,8 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 
 /* __inet_stream_connect(). aerr is the address check's verdict, reported where Linux's
  * tcp_v4_connect would report it. */
-int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst, int aerr,
-		int nonblock)
+int sim__connect(struct sim__sim *s, struct sim__sock *k, const struct sim__ep *dst, int aerr,
+		 int nonblock)
 {
 	int err;
 	switch (k->ss) {
@@ -284,9 +284,9 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 			return err;
 		if (k->sndtimeo < 0) /* a negative SO_SNDTIMEO: no waiting */
 			return err;
-		int64_t deadline = sd__deadline(s, k->sndtimeo);
+		int64_t deadline = sim__deadline(s, k->sndtimeo);
 		while (k->st == T_SYN_SENT) {
-			enum sd__wake w = sd__park(s, "connect", deadline);
+			enum sim__wake w = sim__park(s, "connect", deadline);
 			if (w == W_DEADLOCK)
 				return -EDEADLK;
 			if (w == W_INTR) /* the handshake goes on; a second connect says EALREADY */
@@ -301,10 +301,10 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 		err = k->err ? -k->err : -ECONNABORTED;
 		k->err = 0;
 		k->ss = SS_UNCONNECTED;
-		sd__disconnect_seq(k);
+		sim__disconnect_seq(k);
 		k->shut = 0;
 		k->done = 0;
-		sd__free_chunks(s, k);
+		sim__free_chunks(s, k);
 		if (!k->addr_lock) {
 			memset(k->local.a, 0, 16);
 			if (!k->v6)
@@ -320,9 +320,9 @@ int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst,
 	return 0;
 }
 
-int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, int nonblock)
+int sim__accept(struct sim__sim *s, struct sim__sock *k, struct sim__sock **child, int nonblock)
 {
-	int64_t deadline = sd__deadline(s, k->rcvtimeo);
+	int64_t deadline = sim__deadline(s, k->rcvtimeo);
 	nonblock = nonblock || k->rcvtimeo < 0;
 	for (;;) {
 		if (k->st != T_LISTEN)
@@ -331,7 +331,7 @@ int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, i
 			break;
 		if (nonblock)
 			return -EAGAIN;
-		enum sd__wake w = sd__park(s, "accept", deadline);
+		enum sim__wake w = sim__park(s, "accept", deadline);
 		if (w == W_DEADLOCK)
 			return -EDEADLK;
 		if (w == W_INTR)
@@ -339,14 +339,14 @@ int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, i
 		if (w == W_TIMEOUT && !k->aq_head)
 			return -EAGAIN;
 	}
-	struct sd__sock *c = k->aq_head;
+	struct sim__sock *c = k->aq_head;
 	k->aq_head = c->aq_next;
 	if (!k->aq_head)
 		k->aq_tail = NULL;
 	k->aq_len--;
 	c->aq_next = NULL;
 	c->parent = NULL;
-	*child = c;      /* the queue's reference passes to the caller */
-	sd__wake_all(s); /* room in the queue: a SYN retry may now succeed */
+	*child = c;       /* the queue's reference passes to the caller */
+	sim__wake_all(s); /* room in the queue: a SYN retry may now succeed */
 	return 0;
 }

@@ -4,7 +4,7 @@
 
 #include "sim_internal.h"
 
-#define RTO_MIN_NS      200000000LL /* TCP_RTO_MIN */
+#define RTO_MIN_NS 200000000LL /* TCP_RTO_MIN */
 /* tcp_sendmsg() asks whether the not-sent bytes are below TCP_NOTSENT_LOWAT only when it
  * starts a new skb, which on loopback takes up to 64 KiB (the GSO size goal): a send may
  * queue that much past the mark (measured on 6.x: 54 kB past a mark of 1). */
@@ -22,22 +22,22 @@
  * timer at the RTO (TCP_RTO_MIN on loopback, plus a tick), and tcp_write_wakeup() sends them.
  * It is armed when the first byte is held, not again for the bytes added (measured on 6.x at
  * HZ 250: 204..212 ms after the first held send, whatever came 100 ms after it). */
-static int64_t probe_delay(const struct sd__sim *s)
+static int64_t probe_delay(const struct sim__sim *s)
 {
 	return RTO_MIN_NS + 1000000000LL / s->prof.hz;
 }
 
-static void sync_held(struct sd__sim *s, struct sd__sock *k)
+static void sync_held(struct sim__sim *s, struct sim__sock *k)
 {
 	if (k->held && s->now >= k->held_until)
 		k->held = 0;
 }
 
 /* The first chunk of p's queue that k holds back, and the chunk before it (NULL: none). */
-static struct sd__chunk *first_held(struct sd__sock *p, size_t held, struct sd__chunk **prev)
+static struct sim__chunk *first_held(struct sim__sock *p, size_t held, struct sim__chunk **prev)
 {
 	size_t rest = p->in_bytes;
-	struct sd__chunk *c = p->in_head, *b = NULL;
+	struct sim__chunk *c = p->in_head, *b = NULL;
 	while (c && rest > held) {
 		rest -= c->len - c->off;
 		b = c;
@@ -47,27 +47,27 @@ static struct sd__chunk *first_held(struct sd__sock *p, size_t held, struct sd__
 	return c;
 }
 
-void sd__cork_push(struct sd__sim *s, struct sd__sock *k)
+void sim__cork_push(struct sim__sim *s, struct sim__sock *k)
 {
 	sync_held(s, k);
-	struct sd__sock *p = k->peer;
+	struct sim__sock *p = k->peer;
 	if (k->held && p) {
-		struct sd__chunk *b, *c = first_held(p, k->held, &b);
+		struct sim__chunk *b, *c = first_held(p, k->held, &b);
 		/* behind any piece still in flight (segment=N) */
 		int64_t at = b && b->arrive > s->now ? b->arrive : s->now;
 		for (; c; c = c->next)
 			c->arrive = at;
-		sd__wake_all(s);
+		sim__wake_all(s);
 	}
 	k->held = 0;
 }
 
-void sd__cork_drop(struct sd__sim *s, struct sd__sock *k)
+void sim__cork_drop(struct sim__sim *s, struct sim__sock *k)
 {
 	sync_held(s, k);
-	struct sd__sock *p = k->peer;
+	struct sim__sock *p = k->peer;
 	if (k->held && p) {
-		struct sd__chunk *b, *c = first_held(p, k->held, &b), *n;
+		struct sim__chunk *b, *c = first_held(p, k->held, &b), *n;
 		if (b)
 			b->next = NULL;
 		else
@@ -75,7 +75,7 @@ void sd__cork_drop(struct sd__sim *s, struct sd__sock *k)
 		p->in_tail = b;
 		for (; c; c = n) {
 			n = c->next;
-			sd__chunk_free(s, c);
+			sim__chunk_free(s, c);
 		}
 		p->in_bytes -= k->held;
 		p->rx_total -= k->held; /* never queued, as far as edge-triggered epoll knows */
@@ -85,11 +85,11 @@ void sd__cork_drop(struct sd__sim *s, struct sd__sock *k)
 
 /* TCP_CORK (__tcp_sock_set_cork): any nonzero value corks; uncorking pushes what is held,
  * MSG_MORE's bytes too. */
-int sd__cork_set(struct sd__sim *s, struct sd__sock *k, int on)
+int sim__cork_set(struct sim__sim *s, struct sim__sock *k, int on)
 {
 	k->cork = on != 0;
 	if (!on)
-		sd__cork_push(s, k);
+		sim__cork_push(s, k);
 	return 0;
 }
 
@@ -99,11 +99,11 @@ int sd__cork_set(struct sd__sim *s, struct sd__sock *k, int on)
  * segment left, its ACK pushes the rest (tcp_data_snd_check() with tp->nonagle), and on
  * loopback that is at once (measured: 40000 bytes with MSG_MORE came whole in 7 ms, with
  * TCP_CORK the last 7259 after 207 ms). */
-size_t sd__cork_plan(struct sd__sim *s, struct sd__sock *k, size_t take, int more, size_t *hold)
+size_t sim__cork_plan(struct sim__sim *s, struct sim__sock *k, size_t take, int more, size_t *hold)
 {
 	sync_held(s, k);
 	if (!more) {
-		sd__cork_push(s, k);
+		sim__cork_push(s, k);
 		*hold = 0;
 		return take;
 	}
@@ -113,7 +113,7 @@ size_t sd__cork_plan(struct sd__sim *s, struct sd__sock *k, size_t take, int mor
 		*hold = take;
 		return 0;
 	}
-	sd__cork_push(s, k);
+	sim__cork_push(s, k);
 	if (!k->cork) { /* MSG_MORE alone: the segments' ACK pushes the rest, uncorked */
 		*hold = 0;
 		return take;
@@ -125,12 +125,12 @@ size_t sd__cork_plan(struct sd__sim *s, struct sd__sock *k, size_t take, int mor
 /* The arrival time for bytes about to be held: a new hold arms the timer, bytes added to a
  * hold leave with it. After whole segments left, the remainder is a new hold (the ACK of
  * those segments arms the timer again: measured, the rest came ~210 ms after the send). */
-int64_t sd__cork_hold_until(struct sd__sim *s, struct sd__sock *k, size_t hold)
+int64_t sim__cork_hold_until(struct sim__sim *s, struct sim__sock *k, size_t hold)
 {
 	sync_held(s, k);
 	if (!k->held && hold) {
 		k->held_until = s->now + probe_delay(s);
-		sd__timer_add(s, k->held_until);
+		sim__timer_add(s, k->held_until);
 	}
 	return k->held_until;
 }
@@ -138,10 +138,10 @@ int64_t sd__cork_hold_until(struct sd__sim *s, struct sd__sock *k, size_t hold)
 /* The sim has no window apart from the peer's receive buffer: bytes queued at the peer past
  * it are the ones Linux would not have sent yet (docs/sim-vs-linux.md), and held ones; with
  * no peer, the gap a disconnect left (disconnect_seq in sim_tcp.c). */
-uint64_t sd__notsent(struct sd__sim *s, struct sd__sock *k)
+uint64_t sim__notsent(struct sim__sim *s, struct sim__sock *k)
 {
 	sync_held(s, k);
-	const struct sd__sock *p = k->peer;
+	const struct sim__sock *p = k->peer;
 	if (!p)
 		return k->disc_gap;
 	size_t sent = p->in_bytes - k->held;
@@ -149,7 +149,7 @@ uint64_t sd__notsent(struct sd__sim *s, struct sd__sock *k)
 }
 
 /* tcp_notsent_lowat(): the socket's value, else net.ipv4.tcp_notsent_lowat. */
-static uint64_t lowat_of(const struct sd__sim *s, const struct sd__sock *k)
+static uint64_t lowat_of(const struct sim__sim *s, const struct sim__sock *k)
 {
 	return k->notsent_lowat ? k->notsent_lowat : (uint32_t)s->prof.notsent_lowat;
 }
@@ -159,23 +159,23 @@ static int lowat_binds(uint64_t lowat) { return lowat < INT_MAX; }
 
 /* __tcp_stream_memory_free(sk, 1), as tcp_poll() and sk_stream_write_space() ask it: the
  * not-sent bytes, doubled, below the mark. */
-int sd__lowat_writable(struct sd__sim *s, struct sd__sock *k)
+int sim__lowat_writable(struct sim__sim *s, struct sim__sock *k)
 {
 	uint64_t lowat = lowat_of(s, k);
-	return !lowat_binds(lowat) || (sd__notsent(s, k) << 1) < lowat;
+	return !lowat_binds(lowat) || (sim__notsent(s, k) << 1) < lowat;
 }
 
 /* sk_stream_memory_free() at each new skb of tcp_sendmsg(): while the not-sent bytes reach
  * the mark, only what the last skb still takes, when it is the held one (held bytes are less
  * than a segment, the skb's size goal on loopback); else what fits in the peer's window and
  * one size goal past the mark. */
-size_t sd__lowat_room(struct sd__sim *s, struct sd__sock *k)
+size_t sim__lowat_room(struct sim__sim *s, struct sim__sock *k)
 {
 	uint64_t lowat = lowat_of(s, k), ns;
-	const struct sd__sock *p = k->peer;
+	const struct sim__sock *p = k->peer;
 	if (!lowat_binds(lowat) || !p)
 		return SIZE_MAX;
-	if ((ns = sd__notsent(s, k)) >= lowat) {
+	if ((ns = sim__notsent(s, k)) >= lowat) {
 		size_t mss = k->mss_cache > 0 ? (size_t)k->mss_cache : TCP_MSS_DEFAULT;
 		return k->held && k->held < mss ? mss - k->held : 0;
 	}

@@ -9,17 +9,17 @@
  * per switch, and under ASan clears the shadow of the whole target stack; a fuzz input of
  * a server switches thousands of times. On x86-64 a switch is instead the callee-saved
  * registers, the SSE and x87 control words and the stack pointer; a new actor starts in
- * sd__ctx_entry with the sim in rbx and the entry function in r12. */
+ * sim__ctx_entry with the sim in rbx and the entry function in r12. */
 #if defined(__x86_64__) && !defined(SD_SIM_UCONTEXT)
 #define SD_FAST_SWITCH 1
-void sd__ctx_swap(void **save_sp, void *load_sp);
-void sd__ctx_entry(void);
+void sim__ctx_swap(void **save_sp, void *load_sp);
+void sim__ctx_entry(void);
 __asm__(".text\n"
 	".p2align 4\n"
-	".globl sd__ctx_swap\n"
-	".hidden sd__ctx_swap\n"
-	".type sd__ctx_swap,@function\n"
-	"sd__ctx_swap:\n"
+	".globl sim__ctx_swap\n"
+	".hidden sim__ctx_swap\n"
+	".type sim__ctx_swap,@function\n"
+	"sim__ctx_swap:\n"
 	"\tpushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n"
 	"\tsubq $8, %rsp\n\tstmxcsr (%rsp)\n\tfnstcw 4(%rsp)\n"
 	"\tmovq %rsp, (%rdi)\n"
@@ -27,16 +27,16 @@ __asm__(".text\n"
 	"\tldmxcsr (%rsp)\n\tfldcw 4(%rsp)\n\taddq $8, %rsp\n"
 	"\tpopq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n"
 	"\tret\n"
-	".size sd__ctx_swap, .-sd__ctx_swap\n"
+	".size sim__ctx_swap, .-sim__ctx_swap\n"
 	".p2align 4\n"
-	".globl sd__ctx_entry\n"
-	".hidden sd__ctx_entry\n"
-	".type sd__ctx_entry,@function\n"
-	"sd__ctx_entry:\n"
+	".globl sim__ctx_entry\n"
+	".hidden sim__ctx_entry\n"
+	".type sim__ctx_entry,@function\n"
+	"sim__ctx_entry:\n"
 	"\tmovq %rbx, %rdi\n"
 	"\tcallq *%r12\n"
 	"\tud2\n"
-	".size sd__ctx_entry, .-sd__ctx_entry\n");
+	".size sim__ctx_entry, .-sim__ctx_entry\n");
 #endif
 
 /* A few stacks kept per thread for the next actors: a fuzz input spawns 2 to 5 actors on a
@@ -49,7 +49,7 @@ static _Thread_local struct {
 	int n;
 } stack_cache;
 
-void *sd__stack_get(size_t size)
+void *sim__stack_get(size_t size)
 {
 	for (int i = stack_cache.n - 1; i >= 0; i--)
 		if (stack_cache.size[i] == size) {
@@ -67,7 +67,7 @@ void *sd__stack_get(size_t size)
  * all of one abandoned mid-call when the sim closed while it was blocked) keep their
  * redzones poisoned in ASan's shadow; they are cleared first, or the next mapping at that
  * address would inherit them. */
-void sd__stack_free(struct sd__actor *a)
+void sim__stack_free(struct sim__actor *a)
 {
 #ifdef SD_ASAN
 	__asan_unpoison_memory_region(a->stack, a->stack_size);
@@ -84,7 +84,7 @@ void sd__stack_free(struct sd__actor *a)
 #ifdef SD_ASAN
 /* Called first thing after a switch lands: the sanitizer reports the bounds of the stack we
  * came from, which is how main's (not allocated by us) becomes known. */
-void sd__fiber_arrived(struct sd__sim *s, void *fake)
+void sim__fiber_arrived(struct sim__sim *s, void *fake)
 {
 	const void *bottom;
 	size_t size;
@@ -99,24 +99,24 @@ void sd__fiber_arrived(struct sd__sim *s, void *fake)
 #ifndef SD_FAST_SWITCH
 static void trampoline(unsigned lo, unsigned hi)
 {
-	sd__actor_main((struct sd__sim *)(((uintptr_t)hi << 32) | (uintptr_t)lo));
+	sim__actor_main((struct sim__sim *)(((uintptr_t)hi << 32) | (uintptr_t)lo));
 }
 #endif
 
-/* Readies a new actor's stack so that the first switch to it enters sd__actor_main. */
-void sd__coro_start(struct sd__sim *s, struct sd__actor *a)
+/* Readies a new actor's stack so that the first switch to it enters sim__actor_main. */
+void sim__coro_start(struct sim__sim *s, struct sim__actor *a)
 {
 #ifdef SD_FAST_SWITCH
-	/* The frame sd__ctx_swap pops: control words, r15..r12, rbx, rbp, then the return
+	/* The frame sim__ctx_swap pops: control words, r15..r12, rbx, rbp, then the return
 	 * address; after that ret the stack pointer is 16-byte aligned, as a call wants it. */
 	uintptr_t top = ((uintptr_t)a->stack + a->stack_size - 16) & ~(uintptr_t)15;
 	uint64_t *f = (uint64_t *)top - 8;
-	f[0] = 0x1f80u | (uint64_t)0x037fu << 32;   /* default MXCSR; x87 control word */
-	f[1] = f[2] = f[3] = 0;                     /* r15 r14 r13 */
-	f[4] = (uint64_t)(uintptr_t)sd__actor_main; /* r12 */
-	f[5] = (uint64_t)(uintptr_t)s;              /* rbx */
-	f[6] = 0;                                   /* rbp */
-	f[7] = (uint64_t)(uintptr_t)sd__ctx_entry;  /* return address */
+	f[0] = 0x1f80u | (uint64_t)0x037fu << 32;    /* default MXCSR; x87 control word */
+	f[1] = f[2] = f[3] = 0;                      /* r15 r14 r13 */
+	f[4] = (uint64_t)(uintptr_t)sim__actor_main; /* r12 */
+	f[5] = (uint64_t)(uintptr_t)s;               /* rbx */
+	f[6] = 0;                                    /* rbp */
+	f[7] = (uint64_t)(uintptr_t)sim__ctx_entry;  /* return address */
 	a->sp = f;
 #else
 	getcontext(&a->ctx);
@@ -131,7 +131,7 @@ void sd__coro_start(struct sd__sim *s, struct sd__actor *a)
 
 /* The switch itself, from `from` to `to`, telling the sanitizer whose stack is next; returns
  * when `from` runs again. `dying`: `from` never does. */
-void sd__coro_swap(struct sd__sim *s, struct sd__actor *from, struct sd__actor *to, int dying)
+void sim__coro_swap(struct sim__sim *s, struct sim__actor *from, struct sim__actor *to, int dying)
 {
 #ifdef SD_ASAN
 	void *fake = NULL;
@@ -140,12 +140,12 @@ void sd__coro_swap(struct sd__sim *s, struct sd__actor *from, struct sd__actor *
 	(void)dying;
 #endif
 #ifdef SD_FAST_SWITCH
-	sd__ctx_swap(&from->sp, to->sp);
+	sim__ctx_swap(&from->sp, to->sp);
 #else
 	swapcontext(&from->ctx, &to->ctx);
 #endif
 #ifdef SD_ASAN
-	sd__fiber_arrived(s, fake);
+	sim__fiber_arrived(s, fake);
 #else
 	(void)s;
 #endif

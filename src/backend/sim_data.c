@@ -21,7 +21,7 @@
  * a gap after each slot (so an overrun past a chunk's capacity is reported, as past a block
  * of malloc's), slots not yet handed out and chunks on the free list (so the sim's own code
  * touching a chunk after freeing it is reported until the chunk is reused). */
-#define POOLED_SIZE (sizeof(struct sd__chunk) + SD__CHUNK_POOLED)
+#define POOLED_SIZE (sizeof(struct sim__chunk) + SD__CHUNK_POOLED)
 #ifdef SD_ASAN
 #define SLOT_GAP 32
 #else
@@ -32,9 +32,9 @@
 #define SLAB_SLOTS 32
 
 /* A chunk for `len` bytes, its len set. */
-static struct sd__chunk *chunk_new(struct sd__sim *s, size_t len)
+static struct sim__chunk *chunk_new(struct sim__sim *s, size_t len)
 {
-	struct sd__chunk *c;
+	struct sim__chunk *c;
 	if (len > SD__CHUNK_POOLED) {
 		c = malloc(sizeof *c + len);
 	} else if ((c = s->chunk_pool) != NULL) {
@@ -51,7 +51,7 @@ static struct sd__chunk *chunk_new(struct sd__sim *s, size_t len)
 			s->slab_end = s->slab_next + SLAB_SLOTS * SLOT_SIZE;
 			POISON(slab, SLAB_HEAD + SLAB_SLOTS * SLOT_SIZE);
 		}
-		c = (struct sd__chunk *)(void *)s->slab_next;
+		c = (struct sim__chunk *)(void *)s->slab_next;
 		s->slab_next += SLOT_SIZE;
 		UNPOISON(c, POOLED_SIZE);
 	}
@@ -60,7 +60,7 @@ static struct sd__chunk *chunk_new(struct sd__sim *s, size_t len)
 	return c;
 }
 
-void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c)
+void sim__chunk_free(struct sim__sim *s, struct sim__chunk *c)
 {
 	if (c->len > SD__CHUNK_POOLED) {
 		free(c);
@@ -71,7 +71,7 @@ void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c)
 	POISON(c, POOLED_SIZE);
 }
 
-void sd__chunk_pool_free(struct sd__sim *s)
+void sim__chunk_pool_free(struct sim__sim *s)
 {
 	for (char *slab = s->chunk_slabs, *n; slab; slab = n) {
 		UNPOISON(slab, SLAB_HEAD + SLAB_SLOTS * SLOT_SIZE);
@@ -85,52 +85,52 @@ void sd__chunk_pool_free(struct sd__sim *s)
 
 /* ---- data ------------------------------------------------------------------------------- */
 
-size_t sd__readable(struct sd__sim *s, const struct sd__sock *k)
+size_t sim__readable(struct sim__sim *s, const struct sim__sock *k)
 {
 	size_t n = 0;
-	for (const struct sd__chunk *c = k->in_head; c && c->arrive <= s->now; c = c->next)
+	for (const struct sim__chunk *c = k->in_head; c && c->arrive <= s->now; c = c->next)
 		n += c->len - c->off;
 	return n;
 }
 
 /* The readable bytes without walking the queue when its last piece has arrived: in_bytes
  * counts every byte not yet read. */
-size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k)
+size_t sim__arrived(struct sim__sim *s, const struct sim__sock *k)
 {
 	if (!k->in_tail || k->in_tail->arrive <= s->now)
 		return k->in_bytes;
-	return sd__readable(s, k);
+	return sim__readable(s, k);
 }
 
 /* How many bytes k may still queue toward its peer (send buffer + half the receive
  * buffer: see docs/sim-vs-linux.md). */
-static size_t send_space(const struct sd__sock *k)
+static size_t send_space(const struct sim__sock *k)
 {
-	const struct sd__sock *p = k->peer;
+	const struct sim__sock *p = k->peer;
 	size_t cap = (size_t)k->sndbuf + (p ? (size_t)p->rcvbuf / 2 : 0);
 	size_t used = p ? p->in_bytes : 0;
 	return used >= cap ? 0 : cap - used;
 }
 
 /* sk_stream_is_writeable(), TCP_NOTSENT_LOWAT's test included: for a socket with no peer
- * too, which a disconnect may have left with not-sent bytes (sd__notsent). */
-static int writable(struct sd__sim *s, struct sd__sock *k)
+ * too, which a disconnect may have left with not-sent bytes (sim__notsent). */
+static int writable(struct sim__sim *s, struct sim__sock *k)
 {
-	const struct sd__sock *p = k->peer;
+	const struct sim__sock *p = k->peer;
 	size_t used = p ? p->in_bytes : 0;
-	return send_space(k) >= used / 2 && send_space(k) > 0 && sd__lowat_writable(s, k);
+	return send_space(k) >= used / 2 && send_space(k) > 0 && sim__lowat_writable(s, k);
 }
 
 /* What a send round may queue: the buffer space, less once TCP_NOTSENT_LOWAT binds. */
-static size_t send_room(struct sd__sim *s, struct sd__sock *k)
+static size_t send_room(struct sim__sim *s, struct sim__sock *k)
 {
 	size_t room = send_space(k), lowat;
-	if (room && (lowat = sd__lowat_room(s, k)) < room)
+	if (room && (lowat = sim__lowat_room(s, k)) < room)
 		room = lowat;
 	return room;
 }
 
-void sd__write_space(struct sd__sim *s, struct sd__sock *k)
+void sim__write_space(struct sim__sim *s, struct sim__sock *k)
 {
 	if (writable(s, k)) {
 		k->nospace = 0;
@@ -140,7 +140,7 @@ void sd__write_space(struct sd__sim *s, struct sd__sock *k)
 
 /* Send space counts as just freed (an EPOLLOUT edge) when there is room; with none, the next
  * room made is one (SOCK_NOSPACE), as after a write that found no room. */
-void sd__wake_writers(struct sd__sim *s, struct sd__sock *k)
+void sim__wake_writers(struct sim__sim *s, struct sim__sock *k)
 {
 	if (writable(s, k)) {
 		k->nospace = 0;
@@ -152,16 +152,16 @@ void sd__wake_writers(struct sd__sim *s, struct sd__sock *k)
 
 /* tcp_check_space(): a writer that found no room (SOCK_NOSPACE) gets sk_write_space once
  * reading made room. */
-static void space_freed(struct sd__sim *s, struct sd__sock *p)
+static void space_freed(struct sim__sim *s, struct sim__sock *p)
 {
 	if (p && p->nospace)
-		sd__write_space(s, p);
+		sim__write_space(s, p);
 }
 
 /* Appends `total` bytes gathered from iov (which covers at least that many) to p's queue;
  * held (hold >= 0: TCP_CORK, MSG_MORE) they arrive whole at that time. */
-static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec *iov, size_t total,
-		       int64_t hold)
+static int queue_bytes(struct sim__sim *s, struct sim__sock *p, const struct iovec *iov,
+		       size_t total, int64_t hold)
 {
 	size_t done = 0;
 	int i = 0;
@@ -175,12 +175,12 @@ static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec
 	while (done < total) {
 		size_t piece = total - done;
 		if (segment) {
-			size_t cut = 1 + sd__rand_below(s, (uint32_t)segment);
+			size_t cut = 1 + sim__rand_below(s, (uint32_t)segment);
 			if (cut < piece)
 				piece = cut;
 			at += SEGMENT_GAP_NS;
 		}
-		struct sd__chunk *c = chunk_new(s, piece);
+		struct sim__chunk *c = chunk_new(s, piece);
 		if (!c)
 			return done ? 0 : -ENOMEM;
 		c->next = NULL;
@@ -205,7 +205,7 @@ static int queue_bytes(struct sd__sim *s, struct sd__sock *p, const struct iovec
 		p->rx_total += piece;
 		done += piece;
 		if (at > s->now)
-			sd__timer_add(s, at);
+			sim__timer_add(s, at);
 	}
 	return 0;
 }
@@ -229,7 +229,7 @@ static int iov_advance(const struct iovec *iov, int iovcnt, size_t skip, struct 
 
 /* sk_stream_error(): a stored error first, else EPIPE; SIGPIPE goes with EPIPE, however it
  * came about, unless MSG_NOSIGNAL. */
-static ssize_t send_error(struct sd__sim *s, struct sd__sock *k, int flags)
+static ssize_t send_error(struct sim__sim *s, struct sim__sock *k, int flags)
 {
 	int e = k->err ? k->err : EPIPE;
 	k->err = 0;
@@ -248,17 +248,17 @@ static int iov_faults(const struct iovec *iov, int n)
 }
 
 /* tcp_sendmsg_locked(). */
-ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
-		 int flags)
+ssize_t sim__send(struct sim__sim *s, struct sim__sock *k, const struct iovec *iov, int iovcnt,
+		  int flags)
 {
-	size_t total = sd__iov_total(iov, iovcnt), copied = 0;
+	size_t total = sim__iov_total(iov, iovcnt), copied = 0;
 	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->sndtimeo < 0;
-	int64_t deadline = sd__deadline(s, k->sndtimeo);
+	int64_t deadline = sim__deadline(s, k->sndtimeo);
 	int more = k->cork || (flags & MSG_MORE);
 
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP; /* urgent data is not modelled (docs/sim-vs-linux.md) */
-	sd__sync_fin(s, k);
+	sim__sync_fin(s, k);
 	if (k->st != T_ESTABLISHED && k->st != T_CLOSE_WAIT) {
 		/* sk_stream_wait_connect() */
 		for (;;) {
@@ -266,7 +266,7 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 				return send_error(s, k, flags);
 			if (nonblock)
 				return -EAGAIN;
-			enum sd__wake w = sd__park(s, "send (connecting)", deadline);
+			enum sim__wake w = sim__park(s, "send (connecting)", deadline);
 			if (w == W_DEADLOCK)
 				return -EDEADLK;
 			if (w == W_INTR)
@@ -286,19 +286,19 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 		if (room) {
 			struct iovec rest[64];
 			int nrest = iov_advance(iov, iovcnt, copied, rest);
-			size_t take = sd__iov_total(rest, nrest); /* at most 64 pieces a round */
+			size_t take = sim__iov_total(rest, nrest); /* at most 64 pieces a round */
 			if (take > room)
 				take = room;
 			/* Bytes reaching a socket in FIN_WAIT2 that shut its read side (closed or
 			 * SHUT_RD) are dropped and reset both ends (RFC 1122,
 			 * tcp_rcv_state_process). The sender's call itself succeeds. */
-			struct sd__sock *p = k->peer;
+			struct sim__sock *p = k->peer;
 			if (p != k && p->st == T_FIN_WAIT2 && (p->shut & SD__RCV_SHUTDOWN)) {
-				sd__cork_drop(s, k);
+				sim__cork_drop(s, k);
 				k->peer = p->peer = NULL;
-				sd__rst_arrives(s, k);
-				sd__rst_arrives(s, p);
-				sd__maybe_free(s, p);
+				sim__rst_arrives(s, k);
+				sim__rst_arrives(s, p);
+				sim__maybe_free(s, p);
 				copied += take;
 				return (ssize_t)copied;
 			}
@@ -306,25 +306,25 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 				return copied ? (ssize_t)copied : -EFAULT;
 			/* corked or MSG_MORE: whole segments leave, the rest is held (sim_cork.c)
 			 */
-			size_t hold, go = sd__cork_plan(s, k, take, more, &hold);
+			size_t hold, go = sim__cork_plan(s, k, take, more, &hold);
 			int rc = go ? queue_bytes(s, p, rest, go, -1) : 0;
 			if (rc == 0 && hold) {
 				struct iovec tail[64];
 				iov_advance(rest, nrest, go, tail);
-				int64_t at = sd__cork_hold_until(s, k, hold);
+				int64_t at = sim__cork_hold_until(s, k, hold);
 				if ((rc = queue_bytes(s, p, tail, hold, at)) == 0)
 					k->held += hold;
 			}
 			if (rc < 0)
 				return copied ? (ssize_t)copied : rc;
 			copied += take;
-			sd__wake_all(s);
+			sim__wake_all(s);
 			continue;
 		}
 		k->nospace = 1;
 		if (nonblock)
 			return copied ? (ssize_t)copied : -EAGAIN;
-		enum sd__wake w = sd__park(s, "send", deadline);
+		enum sim__wake w = sim__park(s, "send", deadline);
 		if (w == W_DEADLOCK)
 			return copied ? (ssize_t)copied : -EDEADLK;
 		if (w == W_INTR) /* as a signal does: what was queued counts */
@@ -338,8 +338,8 @@ ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 /* Copies up to len readable bytes into iov; consumes them unless MSG_PEEK is in flags. With
  * MSG_TRUNC the bytes are taken (or peeked) but not copied: tcp_recvmsg_locked() skips the
  * copy for it, so the caller's buffer is left as it was. */
-static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
-			 size_t skip, size_t len, int flags)
+static size_t take_bytes(struct sim__sim *s, struct sim__sock *k, const struct iovec *iov,
+			 int iovcnt, size_t skip, size_t len, int flags)
 {
 	int peek = flags & MSG_PEEK;
 	struct iovec out[64];
@@ -347,7 +347,7 @@ static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iov
 	/* a peek starts past SO_PEEK_OFF's offset, when it is set */
 	size_t done = 0, oo = 0,
 	       cskip = peek ? skip + (k->peek_off > 0 ? (size_t)k->peek_off : 0) : 0;
-	struct sd__chunk *c = k->in_head;
+	struct sim__chunk *c = k->in_head;
 	while (c && c->arrive <= s->now && done < len && i < n) {
 		size_t avail = c->len - c->off;
 		if (cskip >= avail) { /* a peek continuing past what it already copied */
@@ -376,7 +376,7 @@ static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iov
 			k->in_head = c->next;
 			if (!k->in_head)
 				k->in_tail = NULL;
-			sd__chunk_free(s, c);
+			sim__chunk_free(s, c);
 			c = k->in_head;
 		}
 	}
@@ -388,10 +388,10 @@ static size_t take_bytes(struct sd__sim *s, struct sd__sock *k, const struct iov
  * ENOTCONN, EAGAIN); a blocking one waits for the socket's next event (bytes, FIN, reset, a
  * state change, write space) or its timeout, and then returns 0 whatever happened: the
  * kernel's loop ends once it has waited, as no byte is wanted. Measured on 6.18. */
-static ssize_t recv_zero(struct sd__sim *s, struct sd__sock *k, int nonblock, int64_t deadline)
+static ssize_t recv_zero(struct sim__sim *s, struct sim__sock *k, int nonblock, int64_t deadline)
 {
-	sd__sync_fin(s, k);
-	if (sd__readable(s, k) || k->done)
+	sim__sync_fin(s, k);
+	if (sim__readable(s, k) || k->done)
 		return 0;
 	if (k->err) {
 		int e = k->err;
@@ -406,28 +406,28 @@ static ssize_t recv_zero(struct sd__sim *s, struct sd__sock *k, int nonblock, in
 		return -EAGAIN;
 	uint64_t ev = k->evseq, out = k->outseq;
 	for (;;) {
-		enum sd__wake w = sd__park(s, "recv", deadline);
+		enum sim__wake w = sim__park(s, "recv", deadline);
 		if (w == W_DEADLOCK)
 			return -EDEADLK;
 		if (w == W_INTR)
 			return -EINTR;
-		sd__sync_fin(s, k);
-		if (w == W_TIMEOUT || sd__readable(s, k) || k->done || k->err || k->evseq != ev ||
+		sim__sync_fin(s, k);
+		if (w == W_TIMEOUT || sim__readable(s, k) || k->done || k->err || k->evseq != ev ||
 		    k->outseq != out)
 			return 0;
 	}
 }
 
 /* tcp_recvmsg_locked(). */
-ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
-		 int flags)
+ssize_t sim__recv(struct sim__sim *s, struct sim__sock *k, const struct iovec *iov, int iovcnt,
+		  int flags)
 {
-	size_t len = sd__iov_total(iov, iovcnt), copied = 0;
+	size_t len = sim__iov_total(iov, iovcnt), copied = 0;
 	int nonblock = k->nonblock || (flags & MSG_DONTWAIT) || k->rcvtimeo < 0;
 	int peek = flags & MSG_PEEK;
 	/* sock_rcvlowat(): MSG_WAITALL wants every byte, peeking too; else SO_RCVLOWAT's */
-	size_t target = sd__rcv_target(k, flags, len);
-	int64_t deadline = sd__deadline(s, k->rcvtimeo);
+	size_t target = sim__rcv_target(k, flags, len);
+	int64_t deadline = sim__deadline(s, k->rcvtimeo);
 
 	if (flags & MSG_OOB)
 		return -EINVAL; /* no urgent data is ever pending in the simulation */
@@ -436,17 +436,17 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 	if (!len)
 		return recv_zero(s, k, nonblock, deadline);
 	for (;;) {
-		sd__sync_fin(s, k);
+		sim__sync_fin(s, k);
 		/* take_bytes fills at most 64 pieces of iov a round: go on while it moves bytes */
 		size_t got;
 		/* skb_copy_datagram_msg() faults on a NULL buffer once there are bytes to copy
 		 * (MSG_TRUNC copies none) */
-		if (!(flags & MSG_TRUNC) && iov_faults(iov, iovcnt) && sd__readable(s, k) > 0)
+		if (!(flags & MSG_TRUNC) && iov_faults(iov, iovcnt) && sim__readable(s, k) > 0)
 			return copied ? (ssize_t)copied : -EFAULT;
 		while (copied < len && (got = take_bytes(s, k, iov, iovcnt, copied, len - copied,
 							 flags & (MSG_PEEK | MSG_TRUNC))) > 0) {
 			if (!peek) {
-				sd__wake_all(s); /* room for the sender */
+				sim__wake_all(s); /* room for the sender */
 				space_freed(s, k->peer);
 			}
 			copied += got;
@@ -471,16 +471,16 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 			if (nonblock)
 				return -EAGAIN;
 		}
-		enum sd__wake w;
+		enum sim__wake w;
 		do
-			w = sd__park(s, "recv", deadline);
-		while (w == W_WOKEN && sd__below_lowat(s, k));
+			w = sim__park(s, "recv", deadline);
+		while (w == W_WOKEN && sim__below_lowat(s, k));
 		if (w == W_DEADLOCK)
 			return copied ? (ssize_t)copied : -EDEADLK;
 		if (w == W_INTR)
 			return copied ? (ssize_t)copied : -EINTR;
 		/* A peek still sees what it copied: only bytes past those are new. */
-		if (w == W_TIMEOUT && sd__readable(s, k) <= (peek ? copied : 0)) {
+		if (w == W_TIMEOUT && sim__readable(s, k) <= (peek ? copied : 0)) {
 			if (copied)
 				break;
 			return -EAGAIN;
@@ -492,10 +492,10 @@ ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov,
 }
 
 /* inet_shutdown() + tcp_shutdown(); how is SHUT_RD/SHUT_WR/SHUT_RDWR. */
-short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
+short sim__poll_mask(struct sim__sim *s, struct sim__sock *k)
 {
 	short m = 0;
-	sd__sync_fin(s, k);
+	sim__sync_fin(s, k);
 	if (k->st == T_LISTEN)
 		return k->aq_head ? (POLLIN | POLLRDNORM) : 0;
 	if (k->shut == (SD__RCV_SHUTDOWN | SD__SEND_SHUTDOWN) || k->st == T_CLOSE)
@@ -503,7 +503,7 @@ short sd__poll_mask(struct sd__sim *s, struct sd__sock *k)
 	if (k->shut & SD__RCV_SHUTDOWN)
 		m |= POLLIN | POLLRDNORM | POLLRDHUP;
 	if (k->st != T_SYN_SENT) {
-		if (sd__readable(s, k) >= sd__rcvlowat(k)) /* tcp_stream_is_readable() */
+		if (sim__readable(s, k) >= sim__rcvlowat(k)) /* tcp_stream_is_readable() */
 			m |= POLLIN | POLLRDNORM;
 		if (!(k->shut & SD__SEND_SHUTDOWN)) {
 			if (writable(s, k))

@@ -36,14 +36,14 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
 
 /* An endpoint address, always held as IPv6 (IPv4 as ::ffff:a.b.c.d) plus a port. */
-struct sd__ep {
+struct sim__ep {
 	uint8_t a[16];
 	uint16_t port;
 };
 
 /* Linux's TCP states, reduced to the ones a loopback connection passes through: with
  * instant ACKs, SYN_RECV, FIN_WAIT1, CLOSING and LAST_ACK last no time at all. */
-enum sd__tcp {
+enum sim__tcp {
 	T_CLOSE,
 	T_LISTEN,
 	T_SYN_SENT,
@@ -55,13 +55,13 @@ enum sd__tcp {
 
 /* The socket layer's view (struct socket::state), which differs from the TCP state in
  * exactly the ways that make a second connect() return 0, EALREADY or ECONNABORTED. */
-enum sd__ss { SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED, SS_DISCONNECTING };
+enum sim__ss { SS_UNCONNECTED, SS_CONNECTING, SS_CONNECTED, SS_DISCONNECTING };
 
 #define SD__RCV_SHUTDOWN  1
 #define SD__SEND_SHUTDOWN 2
 
-struct sd__chunk {
-	struct sd__chunk *next;
+struct sim__chunk {
+	struct sim__chunk *next;
 	int64_t arrive; /* virtual time the bytes become readable */
 	size_t len, off;
 	unsigned char data[];
@@ -72,15 +72,15 @@ struct sd__chunk {
  * list, not to malloc: a send makes one per segment, a fuzz input dozens of a few bytes. */
 #define SD__CHUNK_POOLED 96
 
-struct sd__sock {
+struct sim__sock {
 	uint64_t id; /* creation ordinal, for traces */
 	int refs;    /* fd table, calls in progress, accept queue */
 	int fd;      /* -1 when it has none (not yet accepted, orphaned, TIME_WAIT) */
 	int ndesc;   /* descriptors naming it (more than 1 after dup) */
 	int v6;      /* AF_INET6 socket */
 	int nonblock;
-	enum sd__tcp st;
-	enum sd__ss ss;
+	enum sim__tcp st;
+	enum sim__ss ss;
 	int shut; /* SD__*_SHUTDOWN bits (sk_shutdown) */
 	int err;  /* pending error (sk_err), positive errno */
 	int done; /* SOCK_DONE: the peer's FIN was processed */
@@ -95,14 +95,14 @@ struct sd__sock {
 	int bind_lock;  /* bind() named the port (SOCK_BINDPORT_LOCK) */
 	int addr_lock;  /* bind() named the address (SOCK_BINDADDR_LOCK) */
 	int by_connect; /* the port was chosen by connect (Linux: fastreuse -1 bucket) */
-	struct sd__ep local, remote;
-	struct sd__sock *pnext, *pprev; /* port-table chain for local.port */
+	struct sim__ep local, remote;
+	struct sim__sock *pnext, *pprev; /* port-table chain for local.port */
 
 	/* options */
 	int reuseaddr, reuseport, v6only, keepalive, nodelay;
 	int recvmsg_inq; /* TCP_INQ: recvmsg reports the bytes left (TCP_CM_INQ) */
 	int peek_off;    /* SO_PEEK_OFF: where MSG_PEEK starts past the unread bytes; -1 off */
-	int rcvlowat;    /* SO_RCVLOWAT; 0 stands for Linux's default, 1 (sd__rcvlowat) */
+	int rcvlowat;    /* SO_RCVLOWAT; 0 stands for Linux's default, 1 (sim__rcvlowat) */
 	int sndbuf, rcvbuf, sndbuf_lock, rcvbuf_lock;
 	int64_t rcvtimeo, sndtimeo; /* ns; 0 = none */
 	int linger_on, linger_s;
@@ -112,7 +112,7 @@ struct sd__sock {
 	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT as set; 0: the profile's (sim_cork.c) */
 	/* Linux's tcp_disconnect() moves write_seq past snd_nxt by max_window + 2, and only a
 	 * new connect's tcp_connect_init() closes the gap: until then a closed socket counts
-	 * that many not-sent bytes against TCP_NOTSENT_LOWAT (sd__notsent) */
+	 * that many not-sent bytes against TCP_NOTSENT_LOWAT (sim__notsent) */
 	int had_window; /* it was ESTABLISHED once: max_window is set, and kept by disconnect */
 	uint64_t disc_gap;
 	/* TCP_CORK and MSG_MORE (sim_cork.c): the last `held` bytes of the peer's queue are held
@@ -124,14 +124,14 @@ struct sd__sock {
 
 	/* listener */
 	int backlog;
-	struct sd__sock *aq_head, *aq_tail, *aq_next; /* accept queue; aq_next links children */
+	struct sim__sock *aq_head, *aq_tail, *aq_next; /* accept queue; aq_next links children */
 	int aq_len;
-	struct sd__sock *lnext;  /* listener chain for local.port */
-	struct sd__sock *parent; /* listener of a not yet accepted child */
+	struct sim__sock *lnext;  /* listener chain for local.port */
+	struct sim__sock *parent; /* listener of a not yet accepted child */
 
 	/* connection */
-	struct sd__sock *peer;
-	struct sd__chunk *in_head, *in_tail; /* bytes from the peer, oldest first */
+	struct sim__sock *peer;
+	struct sim__chunk *in_head, *in_tail; /* bytes from the peer, oldest first */
 	size_t in_bytes;
 	int64_t fin_at; /* when the peer's FIN arrives; -1 none */
 	/* Bytes arriving here are cut into pieces of 1..rx_segment bytes (0: whole) instead of
@@ -139,32 +139,32 @@ struct sd__sock {
 	int rx_segment_own, rx_segment;
 
 	/* connecting, with the listener's accept queue full: SYN retransmissions */
-	struct sd__sock *cnext, *cprev;
-	struct sd__ep dst;
+	struct sim__sock *cnext, *cprev;
+	struct sim__ep dst;
 	int64_t retry_at, syn_at; /* the next retransmission; the first SYN */
 	int retries;
 
 	int64_t tw_until; /* TIME_WAIT expiry */
 
 	/* epoll (sim_epoll.c) */
-	struct sd__epoll *ep; /* non-NULL: this descriptor is an epoll instance, not a socket */
-	uint64_t rx_total;    /* bytes ever queued to this socket, for edge-triggered arrivals */
-	uint64_t evseq;       /* state changes: wake every waiter (sk_state_change) */
-	uint64_t inseq;       /* accept-queue additions, `wake` POLLIN: wake readers */
-	uint64_t outseq;      /* write space after SOCK_NOSPACE, `wake` POLLOUT: wake writers */
-	int nospace;          /* SOCK_NOSPACE: a writer found no room; freed space is an event */
+	struct sim__epoll *ep; /* non-NULL: this descriptor is an epoll instance, not a socket */
+	uint64_t rx_total;     /* bytes ever queued to this socket, for edge-triggered arrivals */
+	uint64_t evseq;        /* state changes: wake every waiter (sk_state_change) */
+	uint64_t inseq;        /* accept-queue additions, `wake` POLLIN: wake readers */
+	uint64_t outseq;       /* write space after SOCK_NOSPACE, `wake` POLLOUT: wake writers */
+	int nospace;           /* SOCK_NOSPACE: a writer found no room; freed space is an event */
 };
 
-enum sd__astate { A_RUNNABLE, A_PARKED, A_DONE, A_JOINED };
+enum sim__astate { A_RUNNABLE, A_PARKED, A_DONE, A_JOINED };
 /* Why a park ended. W_INTR: sd_sim_interrupt (a pthread_cancel) woke an interruptible wait. */
-enum sd__wake { W_WOKEN, W_TIMEOUT, W_DEADLOCK, W_INTR };
+enum sim__wake { W_WOKEN, W_TIMEOUT, W_DEADLOCK, W_INTR };
 
-struct sd__actor {
+struct sim__actor {
 	int id;
 	size_t slot; /* its place in actors[] and the bit sets */
 	char name[32];
-	enum sd__astate st;
-	enum sd__wake why;
+	enum sim__astate st;
+	enum sim__wake why;
 	int64_t deadline; /* -1 = none */
 	const char *wait; /* the call it is blocked in, for deadlock reports */
 	ucontext_t ctx;   /* where the fast switch is not available */
@@ -188,7 +188,7 @@ struct sd__actor {
 	char wait_buf[64]; /* the wait a keyed park names in reports */
 };
 
-struct sd__sim {
+struct sim__sim {
 	uint64_t seed, rng;
 	int64_t now;
 
@@ -202,13 +202,13 @@ struct sd__sim {
 	size_t stack_kb;
 
 	/* descriptors: fds[i] is fd fdbase+i */
-	struct sd__sock **fds;
+	struct sim__sock **fds;
 	int nfds_cap, fd_hint, open_fds;
 	uint64_t next_id;
 
 	/* ports: chains of every socket holding a port, and of listeners */
-	struct sd__sock **by_port;   /* [65536] */
-	struct sd__sock **listeners; /* [65536]; both in one mapping of fresh zero pages */
+	struct sim__sock **by_port;   /* [65536] */
+	struct sim__sock **listeners; /* [65536]; both in one mapping of fresh zero pages */
 	/* ports that ever held a socket, so teardown visits only those */
 	uint64_t port_seen[65536 / 64];
 	uint16_t *ports_used;
@@ -217,12 +217,12 @@ struct sd__sim {
 	uint32_t perturb[256]; /* Linux's table_perturb: where connect's port search resumes */
 	uint64_t perturb_set[4], perturb_rng; /* entries filled so far; draws they come from */
 
-	struct sd__epoll *epolls;    /* every open epoll instance (sim_epoll.c) */
-	struct sd__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
+	struct sim__epoll *epolls;    /* every open epoll instance (sim_epoll.c) */
+	struct sim__sock *connecting; /* SYN_SENT sockets waiting for accept-queue room */
 
 	/* pooled chunks (sim_data.c): the free ones, the slabs they are carved from (freed
 	 * with the sim), and the part of the newest slab not yet handed out */
-	struct sd__chunk *chunk_pool;
+	struct sim__chunk *chunk_pool;
 	void *chunk_slabs;
 	char *slab_next, *slab_end;
 
@@ -231,11 +231,11 @@ struct sd__sim {
 	size_t ntimers, timers_cap;
 
 	/* actors */
-	struct sd__actor main;
+	struct sim__actor main;
 	/* actors[slot]: &main, then the spawned ones in id order. Joined actors (status 0) are
 	 * forgotten once they are half the table, the others keeping their order: a sim that
 	 * lives long (persistent fuzzing) holds the actors of now, not all it ever ran. */
-	struct sd__actor **actors;
+	struct sim__actor **actors;
 	size_t nactors, njoined;
 	int last_id; /* the last id given: ids are 1, 2, ..., never given twice */
 	/* bit slot % 64 of word slot / 64: actor runnable, parked, parked on a key */
@@ -243,9 +243,9 @@ struct sd__sim {
 	size_t qwords;
 	uint64_t park_seq, serial;
 	uint64_t bytes_rng; /* sd_sim_random's stream, apart from the scheduler's draws */
-	struct sd__actor *cur, *prev;
-	struct sd__sim *outer; /* the sim running on this OS thread when this one's main left */
-	int64_t limit;         /* sd_sim_set_time_limit; -1 none */
+	struct sim__actor *cur, *prev;
+	struct sim__sim *outer; /* the sim running on this OS thread when this one's main left */
+	int64_t limit;          /* sd_sim_set_time_limit; -1 none */
 	char *deadlock;
 	int in_scheduler;
 
@@ -254,21 +254,21 @@ struct sd__sim {
 
 /* SO_RCVTIMEO/SO_SNDTIMEO: 0 waits without limit; a negative setting (Linux turns a
  * negative tv_sec into 0 jiffies) does not wait at all. */
-static inline int64_t sd__deadline(const struct sd__sim *s, int64_t timeo)
+static inline int64_t sim__deadline(const struct sim__sim *s, int64_t timeo)
 {
 	return timeo > 0 ? s->now + timeo : -1;
 }
 
 /* The PRNG (splitmix64, util.h), the only source of choices; inline, as the scheduler draws
  * at nearly every call. */
-static inline uint64_t sd__rand(struct sd__sim *s) { return sd__splitmix64(&s->rng); }
+static inline uint64_t sim__rand(struct sim__sim *s) { return sd__splitmix64(&s->rng); }
 
 /* A draw below n (0 for n <= 1, without drawing). */
-static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
+static inline uint32_t sim__rand_below(struct sim__sim *s, uint32_t n)
 {
 	if (n <= 1)
 		return 0;
-	uint64_t r = sd__rand(s);
+	uint64_t r = sim__rand(s);
 	/* The scheduler's choices are among a few actors: a constant divisor is a multiply. */
 	switch (n) {
 	case 2: return (uint32_t)(r % 2);
@@ -281,192 +281,192 @@ static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
 }
 
 /* sim.c */
-void sd__enter(struct sd__sim *s); /* every call starts here */
-int sd__ep_from(const struct sd__sock *k, const struct sockaddr *a, socklen_t len,
-		struct sd__ep *ep);
-int sd__wake_fd(struct sd__sim *s, int fd, short events); /* the `wake` member */
+void sim__enter(struct sim__sim *s); /* every call starts here */
+int sim__ep_from(const struct sim__sock *k, const struct sockaddr *a, socklen_t len,
+		 struct sim__ep *ep);
+int sim__wake_fd(struct sim__sim *s, int fd, short events); /* the `wake` member */
 
 /* sim_fd.c */
-extern struct sd__sock sd__reserved;                  /* the slot of an accept still in progress */
-struct sd__sock *sd__slot(struct sd__sim *s, int fd); /* socket or epoll at fd, or NULL */
-struct sd__sock *sd__lookup(struct sd__sim *s, int fd); /* the socket at fd, or NULL */
-int sd__bad_fd(struct sd__sim *s, int fd);              /* -ENOTSOCK or -EBADF */
-int sd__fd_alloc(struct sd__sim *s, struct sd__sock *k);
-void sd__fd_free(struct sd__sim *s, int fd);
-int sd__sim_close(void *state, int fd);
-int sd__sim_dup(void *state, int fd);
-int sd__sim_dup3(void *state, int oldfd, int newfd, int flags);
-int sd__sim_set_nonblocking(void *state, int fd, int on);
+extern struct sim__sock sim__reserved; /* the slot of an accept still in progress */
+struct sim__sock *sim__slot(struct sim__sim *s, int fd);   /* socket or epoll at fd, or NULL */
+struct sim__sock *sim__lookup(struct sim__sim *s, int fd); /* the socket at fd, or NULL */
+int sim__bad_fd(struct sim__sim *s, int fd);               /* -ENOTSOCK or -EBADF */
+int sim__fd_alloc(struct sim__sim *s, struct sim__sock *k);
+void sim__fd_free(struct sim__sim *s, int fd);
+int sim__close(void *state, int fd);
+int sim__dup(void *state, int fd);
+int sim__dup3(void *state, int oldfd, int newfd, int flags);
+int sim__set_nonblocking(void *state, int fd, int on);
 
 /* sim_config.c: the instance's options from cfg (typed, or its text parsed): 0 or -EINVAL. */
-int sd__sim_configure(struct sd__sim *s, const struct sd_config *cfg);
+int sim__configure(struct sim__sim *s, const struct sd_config *cfg);
 
 /* sim_sockopt.c */
-int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l);
-int sd__sim_getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l);
+int sim__setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l);
+int sim__getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l);
 
 /* sim_sched.c */
-int sd__sched_init(struct sd__sim *s);
-void sd__sched_free(struct sd__sim *s);
+int sim__sched_init(struct sim__sim *s);
+void sim__sched_free(struct sim__sim *s);
 /* Parks the running actor until woken, the deadline (-1: none) or, when intr, an interrupt.
  * A NULL key is a wait on the sim's own events (every state change wakes it); any other
  * key only sd_sim_unpark ends. */
-enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, int64_t deadline,
-			  int intr);
+enum sim__wake sim__park_on(struct sim__sim *s, const void *key, const char *what, int64_t deadline,
+			    int intr);
 /* The socket calls' waits: on the sim's events, interruptible. */
-static inline enum sd__wake sd__park(struct sd__sim *s, const char *what, int64_t deadline)
+static inline enum sim__wake sim__park(struct sim__sim *s, const char *what, int64_t deadline)
 {
-	return sd__park_on(s, NULL, what, deadline, 1);
+	return sim__park_on(s, NULL, what, deadline, 1);
 }
-void sd__yield(struct sd__sim *s); /* another runnable actor, if any, runs first */
+void sim__yield(struct sim__sim *s); /* another runnable actor, if any, runs first */
 /* Preemption at a call: with chance preempt/1024, a yield. Inline, as most calls only draw. */
-static inline void sd__maybe_yield(struct sd__sim *s)
+static inline void sim__maybe_yield(struct sim__sim *s)
 {
-	if (s->last_id && s->preempt && (sd__rand(s) & 1023) < s->preempt)
-		sd__yield(s);
+	if (s->last_id && s->preempt && (sim__rand(s) & 1023) < s->preempt)
+		sim__yield(s);
 }
-void sd__advance(struct sd__sim *s);  /* process timers due at s->now */
-void sd__wake_all(struct sd__sim *s); /* every parked actor runs again */
-int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg);
-int sd__join(struct sd__sim *s, int id);
-/* As sd__join, giving up with -ETIMEDOUT once virtual time reaches deadline (-1: never). */
-int sd__join_until(struct sd__sim *s, int id, int64_t deadline);
-int sd__sleep(struct sd__sim *s, int64_t ns);
-void sd__timer_add(struct sd__sim *s, int64_t at);
-void sd__timer_pop(struct sd__sim *s); /* drops the earliest */
-void sd__set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st);
+void sim__advance(struct sim__sim *s);  /* process timers due at s->now */
+void sim__wake_all(struct sim__sim *s); /* every parked actor runs again */
+int sim__spawn(struct sim__sim *s, const char *name, void (*fn)(void *), void *arg);
+int sim__join(struct sim__sim *s, int id);
+/* As sim__join, giving up with -ETIMEDOUT once virtual time reaches deadline (-1: never). */
+int sim__join_until(struct sim__sim *s, int id, int64_t deadline);
+int sim__sleep(struct sim__sim *s, int64_t ns);
+void sim__timer_add(struct sim__sim *s, int64_t at);
+void sim__timer_pop(struct sim__sim *s); /* drops the earliest */
+void sim__set_state(struct sim__sim *s, struct sim__actor *a, enum sim__astate st);
 /* The actor with this id; a joined one for an id forgotten since, NULL for one never given. */
-struct sd__actor *sd__actor_find(struct sd__sim *s, int id);
-_Noreturn void sd__finish(struct sd__sim *s); /* the running actor has ended */
-void sd__actor_main(struct sd__sim *s);       /* where sim_coro.c starts a new actor */
-struct sd__sim *sd__running(void);            /* the sim whose actor runs on this thread */
+struct sim__actor *sim__actor_find(struct sim__sim *s, int id);
+_Noreturn void sim__finish(struct sim__sim *s); /* the running actor has ended */
+void sim__actor_main(struct sim__sim *s);       /* where sim_coro.c starts a new actor */
+struct sim__sim *sim__running(void);            /* the sim whose actor runs on this thread */
 
 /* sim_coro.c */
-void *sd__stack_get(size_t size);
-void sd__stack_free(struct sd__actor *a);
-void sd__coro_start(struct sd__sim *s, struct sd__actor *a); /* its first switch: actor_main */
-void sd__coro_swap(struct sd__sim *s, struct sd__actor *from, struct sd__actor *to, int dying);
+void *sim__stack_get(size_t size);
+void sim__stack_free(struct sim__actor *a);
+void sim__coro_start(struct sim__sim *s, struct sim__actor *a); /* its first switch: actor_main */
+void sim__coro_swap(struct sim__sim *s, struct sim__actor *from, struct sim__actor *to, int dying);
 #ifdef SD_ASAN
-void sd__fiber_arrived(struct sd__sim *s, void *fake);
+void sim__fiber_arrived(struct sim__sim *s, void *fake);
 #endif
 
 /* sim_ports.c */
-uint32_t sd__v4of(const struct sd__ep *e);
-void sd__set_v4(struct sd__ep *e, uint32_t a);
-int sd__is_v6_loopback(const struct sd__ep *e);
-int sd__ep_loopback(const struct sd__ep *e); /* 127.0.0.0/8 or ::1 */
-int sd__ep_is_v4(const struct sd__ep *e);    /* IPv4, held as ::ffff:a.b.c.d */
-int sd__ep_any(const struct sd__ep *e);
-void sd__port_link(struct sd__sim *s, struct sd__sock *k);
-void sd__port_unlink(struct sd__sim *s, struct sd__sock *k);
-void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k);
-void sd__reap_port(struct sd__sim *s, uint16_t port);
-struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst);
-/* How many listeners a connect to dst could reach (sd__find_listener picks one of the best). */
-int sd__listeners_for(struct sd__sim *s, const struct sd__ep *dst);
-int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst);
-int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd__ep *dst);
-void sd__maybe_free(struct sd__sim *s, struct sd__sock *k);
-int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep);
-int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog);
-uint32_t *sd__perturb(struct sd__sim *s, unsigned i); /* table_perturb[i & 255] */
-struct sd__sock **sd__ports_get(void);                /* zeroed port tables for a new sim */
-void sd__ports_put(struct sd__sim *s);                /* and back, when it ends */
+uint32_t sim__v4of(const struct sim__ep *e);
+void sim__set_v4(struct sim__ep *e, uint32_t a);
+int sim__is_v6_loopback(const struct sim__ep *e);
+int sim__ep_loopback(const struct sim__ep *e); /* 127.0.0.0/8 or ::1 */
+int sim__ep_is_v4(const struct sim__ep *e);    /* IPv4, held as ::ffff:a.b.c.d */
+int sim__ep_any(const struct sim__ep *e);
+void sim__port_link(struct sim__sim *s, struct sim__sock *k);
+void sim__port_unlink(struct sim__sim *s, struct sim__sock *k);
+void sim__listener_unlink(struct sim__sim *s, struct sim__sock *k);
+void sim__reap_port(struct sim__sim *s, uint16_t port);
+struct sim__sock *sim__find_listener(struct sim__sim *s, const struct sim__ep *dst);
+/* How many listeners a connect to dst could reach (sim__find_listener picks one of the best). */
+int sim__listeners_for(struct sim__sim *s, const struct sim__ep *dst);
+int sim__connect_autobind(struct sim__sim *s, struct sim__sock *k, const struct sim__ep *dst);
+int sim__tuple_taken(struct sim__sim *s, const struct sim__sock *k, const struct sim__ep *dst);
+void sim__maybe_free(struct sim__sim *s, struct sim__sock *k);
+int sim__bind(struct sim__sim *s, struct sim__sock *k, const struct sim__ep *ep);
+int sim__listen(struct sim__sim *s, struct sim__sock *k, int backlog);
+uint32_t *sim__perturb(struct sim__sim *s, unsigned i); /* table_perturb[i & 255] */
+struct sim__sock **sim__ports_get(void);                /* zeroed port tables for a new sim */
+void sim__ports_put(struct sim__sim *s);                /* and back, when it ends */
 
 /* sim_tcp.c */
-void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
+void sim__sock_unref(struct sim__sim *s, struct sim__sock *k);
 /* What sim_connect.c shares with the teardown: tcp_done() (CLOSE, port released), the
  * connecting list, the close of one side with its FIN, the receive queue purged, and the
  * sequence jump tcp_disconnect() makes. */
-void sd__tcp_done(struct sd__sim *s, struct sd__sock *k);
-void sd__unlink_connecting(struct sd__sim *s, struct sd__sock *k);
-void sd__close_state_and_fin(struct sd__sim *s, struct sd__sock *k);
-void sd__free_chunks(struct sd__sim *s, struct sd__sock *k);
-void sd__disconnect_seq(struct sd__sock *k);
-void sd__free_sock(struct sd__sim *s, struct sd__sock *k);
-void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k);
+void sim__tcp_done(struct sim__sim *s, struct sim__sock *k);
+void sim__unlink_connecting(struct sim__sim *s, struct sim__sock *k);
+void sim__close_state_and_fin(struct sim__sim *s, struct sim__sock *k);
+void sim__free_chunks(struct sim__sim *s, struct sim__sock *k);
+void sim__disconnect_seq(struct sim__sock *k);
+void sim__free_sock(struct sim__sim *s, struct sim__sock *k);
+void sim__fin_arrives(struct sim__sim *s, struct sim__sock *k);
 /* Processes the peer's FIN if it is due: not yet there, or still behind more queued data than
  * the receive window holds (the rest, and the FIN, still sit in the sender's queue), it waits.
  * Inline, as it is checked at every send, receive and poll, and is mostly not due. */
-static inline void sd__sync_fin(struct sd__sim *s, struct sd__sock *k)
+static inline void sim__sync_fin(struct sim__sim *s, struct sim__sock *k)
 {
 	if (k->fin_at < 0 || k->fin_at > s->now || k->in_bytes > (size_t)k->rcvbuf)
 		return;
-	sd__fin_arrives(s, k);
+	sim__fin_arrives(s, k);
 }
-void sd__rst_arrives(struct sd__sim *s, struct sd__sock *k);
-int sd__disconnect(struct sd__sim *s, struct sd__sock *k);
+void sim__rst_arrives(struct sim__sim *s, struct sim__sock *k);
+int sim__disconnect(struct sim__sim *s, struct sim__sock *k);
 /* sim_connect.c */
-int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, int nonblock);
-int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst, int aerr,
-		int nonblock);
-void sd__retry_connects(struct sd__sim *s);
+int sim__accept(struct sim__sim *s, struct sim__sock *k, struct sim__sock **child, int nonblock);
+int sim__connect(struct sim__sim *s, struct sim__sock *k, const struct sim__ep *dst, int aerr,
+		 int nonblock);
+void sim__retry_connects(struct sim__sim *s);
 /* sim_opts.c */
-int sd__opt_ours(int level, int name); /* SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAXSEG */
-int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, const void *v,
-		socklen_t l, int *iv);
-int sd__opt_get(const struct sd__sock *k, int level, int name);
-size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len);
-int sd__below_lowat(struct sd__sim *s, struct sd__sock *k); /* a waiting reader sleeps on */
-void sd__mss_at_connect(struct sd__sock *k, struct sd__sock *c);
-int sd__port_range(const struct sd__sim *s, const struct sd__sock *k, int *low, int *high);
-int sd__user_timeout_over(const struct sd__sim *s, const struct sd__sock *k);
-int64_t sd__user_timeout_clamp(const struct sd__sim *s, const struct sd__sock *k, int64_t rto);
+int sim__opt_ours(int level, int name); /* SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAXSEG */
+int sim__opt_set(struct sim__sim *s, struct sim__sock *k, int level, int name, const void *v,
+		 socklen_t l, int *iv);
+int sim__opt_get(const struct sim__sock *k, int level, int name);
+size_t sim__rcv_target(const struct sim__sock *k, int flags, size_t len);
+int sim__below_lowat(struct sim__sim *s, struct sim__sock *k); /* a waiting reader sleeps on */
+void sim__mss_at_connect(struct sim__sock *k, struct sim__sock *c);
+int sim__port_range(const struct sim__sim *s, const struct sim__sock *k, int *low, int *high);
+int sim__user_timeout_over(const struct sim__sim *s, const struct sim__sock *k);
+int64_t sim__user_timeout_clamp(const struct sim__sim *s, const struct sim__sock *k, int64_t rto);
 /* sim_cork.c */
-int sd__cork_set(struct sd__sim *s, struct sd__sock *k, int on);
-void sd__cork_push(struct sd__sim *s, struct sd__sock *k); /* held bytes leave now */
-void sd__cork_drop(struct sd__sim *s, struct sd__sock *k); /* a reset: held bytes are lost */
+int sim__cork_set(struct sim__sim *s, struct sim__sock *k, int on);
+void sim__cork_push(struct sim__sim *s, struct sim__sock *k); /* held bytes leave now */
+void sim__cork_drop(struct sim__sim *s, struct sim__sock *k); /* a reset: held bytes are lost */
 /* How many of `take` bytes a send round queues to leave now (*hold: those held after them),
  * pushing or keeping what is held already; `more`: corked, or MSG_MORE. */
-size_t sd__cork_plan(struct sd__sim *s, struct sd__sock *k, size_t take, int more, size_t *hold);
-int64_t sd__cork_hold_until(struct sd__sim *s, struct sd__sock *k, size_t hold);
-uint64_t sd__notsent(struct sd__sim *s, struct sd__sock *k); /* write_seq - snd_nxt */
+size_t sim__cork_plan(struct sim__sim *s, struct sim__sock *k, size_t take, int more, size_t *hold);
+int64_t sim__cork_hold_until(struct sim__sim *s, struct sim__sock *k, size_t hold);
+uint64_t sim__notsent(struct sim__sim *s, struct sim__sock *k); /* write_seq - snd_nxt */
 /* TCP_NOTSENT_LOWAT: whether poll reports k writable, and how many bytes a send round may
  * queue (SIZE_MAX: no limit) */
-int sd__lowat_writable(struct sd__sim *s, struct sd__sock *k);
-size_t sd__lowat_room(struct sd__sim *s, struct sd__sock *k);
+int sim__lowat_writable(struct sim__sim *s, struct sim__sock *k);
+size_t sim__lowat_room(struct sim__sim *s, struct sim__sock *k);
 /* sim_data.c */
-ssize_t sd__send(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
-		 int flags);
-ssize_t sd__recv(struct sd__sim *s, struct sd__sock *k, const struct iovec *iov, int iovcnt,
-		 int flags);
-short sd__poll_mask(struct sd__sim *s, struct sd__sock *k);
+ssize_t sim__send(struct sim__sim *s, struct sim__sock *k, const struct iovec *iov, int iovcnt,
+		  int flags);
+ssize_t sim__recv(struct sim__sim *s, struct sim__sock *k, const struct iovec *iov, int iovcnt,
+		  int flags);
+short sim__poll_mask(struct sim__sim *s, struct sim__sock *k);
 /* sk_stream_write_space(): a wakeup for writers (an EPOLLOUT edge) if there is room. */
-void sd__write_space(struct sd__sim *s, struct sd__sock *k);
+void sim__write_space(struct sim__sim *s, struct sim__sock *k);
 /* The `wake` member's POLLOUT: send space on k counts as just freed. */
-void sd__wake_writers(struct sd__sim *s, struct sd__sock *k);
-size_t sd__readable(struct sd__sim *s, const struct sd__sock *k);
-size_t sd__arrived(struct sd__sim *s, const struct sd__sock *k); /* sd__readable, fast */
+void sim__wake_writers(struct sim__sim *s, struct sim__sock *k);
+size_t sim__readable(struct sim__sim *s, const struct sim__sock *k);
+size_t sim__arrived(struct sim__sim *s, const struct sim__sock *k); /* sim__readable, fast */
 /* sk_rcvlowat: how many readable bytes make the socket readable (poll) and end a recv */
-static inline size_t sd__rcvlowat(const struct sd__sock *k)
+static inline size_t sim__rcvlowat(const struct sim__sock *k)
 {
 	return k->rcvlowat > 0 ? (size_t)k->rcvlowat : 1;
 }
-static inline size_t sd__iov_total(const struct iovec *iov, int iovcnt)
+static inline size_t sim__iov_total(const struct iovec *iov, int iovcnt)
 {
 	return sd__iov_sum(iov, iovcnt > 0 ? (size_t)iovcnt : 0);
 }
-void sd__chunk_free(struct sd__sim *s, struct sd__chunk *c);
-void sd__chunk_pool_free(struct sd__sim *s);
+void sim__chunk_free(struct sim__sim *s, struct sim__chunk *c);
+void sim__chunk_pool_free(struct sim__sim *s);
 
 /* sim_epoll.c */
 struct epoll_event;
-struct sd__sock *sd__epoll_new(struct sd__sim *s); /* a descriptor-less epoll instance */
-void sd__epoll_free(struct sd__sim *s, struct sd__sock *k);
-void sd__epoll_free_all(struct sd__sim *s); /* the ones no descriptor names any more */
-void sd__epoll_forget(struct sd__sim *s, const struct sd__sock *k); /* its interest entries */
-int sd__epoll_ctl(struct sd__sim *s, struct sd__sock *e, int op, int fd, struct sd__sock *k,
-		  const struct epoll_event *ev);
-int sd__epoll_ready(struct sd__sim *s, struct sd__sock *e, struct epoll_event *out, int max);
-short sd__epoll_mask(struct sd__sim *s, struct sd__sock *e); /* the epoll fd in poll */
-void sd__epoll_unref(struct sd__sim *s, struct sd__sock *e);
-int sd__sim_epoll_create(void *state, int flags);
-int sd__sim_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev);
-int sd__sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms);
+struct sim__sock *sim__epoll_new(struct sim__sim *s); /* a descriptor-less epoll instance */
+void sim__epoll_free(struct sim__sim *s, struct sim__sock *k);
+void sim__epoll_free_all(struct sim__sim *s); /* the ones no descriptor names any more */
+void sim__epoll_forget(struct sim__sim *s, const struct sim__sock *k); /* its interest entries */
+int sim__epoll_ctl(struct sim__sim *s, struct sim__sock *e, int op, int fd, struct sim__sock *k,
+		   const struct epoll_event *ev);
+int sim__epoll_ready(struct sim__sim *s, struct sim__sock *e, struct epoll_event *out, int max);
+short sim__epoll_mask(struct sim__sim *s, struct sim__sock *e); /* the epoll fd in poll */
+void sim__epoll_unref(struct sim__sim *s, struct sim__sock *e);
+int sim__epoll_create(void *state, int flags);
+int sim__sim_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event *ev);
+int sim__epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, int timeout_ms);
 
 /* sim_tcp.c, continued */
-int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
-void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
-void sd__free_all(struct sd__sim *s);
+int sim__shutdown(struct sim__sim *s, struct sim__sock *k, int how);
+void sim__release(struct sim__sim *s, struct sim__sock *k); /* last reference dropped */
+void sim__free_all(struct sim__sim *s);
 
 #endif

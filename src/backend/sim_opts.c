@@ -16,7 +16,7 @@
 #define TCP_HDR_TS     32    /* the TCP header with it (tp->tcp_header_len) */
 #define LOOPBACK_MTU   65536
 
-int sd__opt_ours(int level, int name)
+int sim__opt_ours(int level, int name)
 {
 	return (level == SOL_SOCKET && name == SO_RCVLOWAT) ||
 	       (level == IPPROTO_TCP && (name == TCP_USER_TIMEOUT || name == TCP_MAXSEG ||
@@ -25,11 +25,11 @@ int sd__opt_ours(int level, int name)
 }
 
 /* sock_rcvlowat(): the bytes a recv of len waits for. */
-size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len)
+size_t sim__rcv_target(const struct sim__sock *k, int flags, size_t len)
 {
-	size_t v = (flags & MSG_WAITALL)           ? len
-		   : (size_t)sd__rcvlowat(k) < len ? (size_t)sd__rcvlowat(k)
-						   : len;
+	size_t v = (flags & MSG_WAITALL)            ? len
+		   : (size_t)sim__rcvlowat(k) < len ? (size_t)sim__rcvlowat(k)
+						    : len;
 	return v ? v : 1;
 }
 
@@ -37,19 +37,19 @@ size_t sd__rcv_target(const struct sd__sock *k, int flags, size_t len)
  * (tcp_data_ready), whatever it already copied: with 3 bytes taken, 2 more queued and
  * SO_RCVLOWAT 5 it sleeps on (measured on 6.18). The end of the stream, an error or a
  * shutdown wake it as before. */
-int sd__below_lowat(struct sd__sim *s, struct sd__sock *k)
+int sim__below_lowat(struct sim__sim *s, struct sim__sock *k)
 {
-	if (sd__rcvlowat(k) <= 1)
+	if (sim__rcvlowat(k) <= 1)
 		return 0;
-	sd__sync_fin(s, k);
-	return sd__readable(s, k) < sd__rcvlowat(k) && !k->done && !k->err &&
+	sim__sync_fin(s, k);
+	return sim__readable(s, k) < sim__rcvlowat(k) && !k->done && !k->err &&
 	       !(k->shut & SD__RCV_SHUTDOWN) && k->st != T_CLOSE;
 }
 
 /* tcp_set_rcvlowat(): a negative value is INT_MAX; capped at half the receive buffer when
  * SO_RCVBUF fixed it, else at half of tcp_rmem[2], and the buffer grows to hold the value
  * (tcp_space_from_win at the initial scaling ratio, one half: twice the value). */
-static int rcvlowat_set(struct sd__sim *s, struct sd__sock *k, int v)
+static int rcvlowat_set(struct sim__sim *s, struct sim__sock *k, int v)
 {
 	if (v < 0)
 		v = INT_MAX;
@@ -60,16 +60,16 @@ static int rcvlowat_set(struct sd__sim *s, struct sd__sock *k, int v)
 	if (!k->rcvbuf_lock && v > k->rcvbuf / 2)
 		k->rcvbuf = v * 2;
 	/* tcp_data_ready(): what is queued may reach the new mark, an edge for epoll */
-	if (sd__readable(s, k) >= sd__rcvlowat(k)) {
+	if (sim__readable(s, k) >= sim__rcvlowat(k)) {
 		k->inseq++;
-		sd__wake_all(s);
+		sim__wake_all(s);
 	}
 	return 0;
 }
 
 /* IP_LOCAL_PORT_RANGE (do_ip_setsockopt): exactly a u32, low port in its low half, high in
  * its high half; either may be 0 (no bound), else low <= high. */
-static int port_range_set(struct sd__sock *k, socklen_t l, uint32_t v)
+static int port_range_set(struct sim__sock *k, socklen_t l, uint32_t v)
 {
 	uint16_t lo = (uint16_t)v, hi = (uint16_t)(v >> 16);
 	if (l != sizeof v || (lo && hi && lo > hi))
@@ -81,7 +81,7 @@ static int port_range_set(struct sd__sock *k, socklen_t l, uint32_t v)
 /* inet_sk_get_local_port_range(): the socket's bounds where they fall inside the system's
  * range, else the system's. Returns 1 when the socket has a range of its own, which makes
  * connect's search go through every port instead of one parity first. */
-int sd__port_range(const struct sd__sim *s, const struct sd__sock *k, int *low, int *high)
+int sim__port_range(const struct sim__sim *s, const struct sim__sock *k, int *low, int *high)
 {
 	int lo = s->port_lo, hi = s->port_hi;
 	if (k->port_range) {
@@ -95,8 +95,8 @@ int sd__port_range(const struct sd__sim *s, const struct sd__sock *k, int *low, 
 	return k->port_range != 0;
 }
 
-int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, const void *v,
-		socklen_t l, int *iv)
+int sim__opt_set(struct sim__sim *s, struct sim__sock *k, int level, int name, const void *v,
+		 socklen_t l, int *iv)
 {
 	if (!v || l < sizeof(int))
 		return -EINVAL;
@@ -113,7 +113,7 @@ int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, cons
 		return 0;
 	}
 	if (name == TCP_CORK)
-		return sd__cork_set(s, k, *iv);
+		return sim__cork_set(s, k, *iv);
 	if (name == TCP_USER_TIMEOUT) {
 		if (*iv < 0)
 			return -EINVAL;
@@ -127,12 +127,12 @@ int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, cons
 	return 0;
 }
 
-int sd__opt_get(const struct sd__sock *k, int level, int name)
+int sim__opt_get(const struct sim__sock *k, int level, int name)
 {
 	if (level == IPPROTO_IP)
 		return (int)k->port_range;
 	if (level == SOL_SOCKET)
-		return (int)sd__rcvlowat(k);
+		return (int)sim__rcvlowat(k);
 	if (name == TCP_USER_TIMEOUT)
 		return k->user_timeout;
 	if (name == TCP_NOTSENT_LOWAT)
@@ -149,7 +149,7 @@ int sd__opt_get(const struct sd__sock *k, int level, int name)
  * gives up at a retransmission timer once that many ms have passed since the first SYN, but
  * not at the first timer, before any retransmission (user timeout 500: ETIMEDOUT at 1.004 s
  * at HZ 250, measured 1.016 s on 6.18). */
-int sd__user_timeout_over(const struct sd__sim *s, const struct sd__sock *k)
+int sim__user_timeout_over(const struct sim__sim *s, const struct sim__sock *k)
 {
 	return k->user_timeout && k->retries > 0 &&
 	       s->now - k->syn_at >= (int64_t)k->user_timeout * 1000000;
@@ -158,7 +158,7 @@ int sd__user_timeout_over(const struct sd__sim *s, const struct sd__sock *k)
 /* tcp_clamp_rto_to_user_timeout(): a timer set after a retransmission ends no later than the
  * user timeout, in whole ticks; one tick when it has passed already. The first SYN's timer
  * (tcp_connect) is the plain RTO. */
-int64_t sd__user_timeout_clamp(const struct sd__sim *s, const struct sd__sock *k, int64_t rto)
+int64_t sim__user_timeout_clamp(const struct sim__sim *s, const struct sim__sock *k, int64_t rto)
 {
 	if (!k->user_timeout || k->retries == 0)
 		return rto;
@@ -171,7 +171,7 @@ int64_t sd__user_timeout_clamp(const struct sd__sim *s, const struct sd__sock *k
 }
 
 /* The loopback route's advertised MSS (dst_metric_advmss), clamped by the user's. */
-static int mss_clamp(const struct sd__sock *k)
+static int mss_clamp(const struct sim__sock *k)
 {
 	int adv = k->v6 ? LOOPBACK_MTU - 40 - 20 : 65535 - 40;
 	return k->user_mss && k->user_mss < adv ? k->user_mss : adv;
@@ -190,7 +190,7 @@ static int half_wnd(int mss, int max_window)
  * the timestamp option, bounded by half the peer's window. The connector's window is the
  * child's SYN-ACK window (half its receive buffer, rounded down to whole segments, at most
  * 65535 unscaled); the child's is the connector's scaled window, half its receive buffer. */
-void sd__mss_at_connect(struct sd__sock *k, struct sd__sock *c)
+void sim__mss_at_connect(struct sim__sock *k, struct sim__sock *c)
 {
 	int ck = mss_clamp(k), cc = mss_clamp(c);
 	int mss = (ck < cc ? ck : cc) - TS_OPT_LEN;

@@ -11,7 +11,7 @@
 
 /* ---- addresses -------------------------------------------------------------------------- */
 
-int sd__ep_is_v4(const struct sd__ep *e)
+int sim__ep_is_v4(const struct sim__ep *e)
 {
 	static const uint8_t pfx[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	return memcmp(e->a, pfx, 12) == 0;
@@ -25,18 +25,18 @@ static int zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
-int sd__ep_any(const struct sd__ep *e)
+int sim__ep_any(const struct sim__ep *e)
 {
-	return sd__ep_is_v4(e) ? zero(e->a + 12, 4) : zero(e->a, 16);
+	return sim__ep_is_v4(e) ? zero(e->a + 12, 4) : zero(e->a, 16);
 }
 
-uint32_t sd__v4of(const struct sd__ep *e)
+uint32_t sim__v4of(const struct sim__ep *e)
 {
 	return (uint32_t)e->a[12] << 24 | (uint32_t)e->a[13] << 16 | (uint32_t)e->a[14] << 8 |
 	       e->a[15];
 }
 
-void sd__set_v4(struct sd__ep *e, uint32_t a)
+void sim__set_v4(struct sim__ep *e, uint32_t a)
 {
 	memset(e->a, 0, 10);
 	e->a[10] = e->a[11] = 0xff;
@@ -44,7 +44,7 @@ void sd__set_v4(struct sd__ep *e, uint32_t a)
 	e->a[14] = (uint8_t)(a >> 8), e->a[15] = (uint8_t)a;
 }
 
-int sd__is_v6_loopback(const struct sd__ep *e) { return zero(e->a, 15) && e->a[15] == 1; }
+int sim__is_v6_loopback(const struct sim__ep *e) { return zero(e->a, 15) && e->a[15] == 1; }
 
 /*
  * Do two bindings of one port overlap? Measured on Linux 6.x (every pair of IPv4, v4-mapped,
@@ -57,26 +57,26 @@ int sd__is_v6_loopback(const struct sd__ep *e) { return zero(e->a, 15) && e->a[1
  * IPv6 address sets V6ONLY), connect() can: its port comes from the connect and its IPv4
  * view is LOOPBACK4_IPV6, which Linux's wildcard check matches.
  */
-static int saddr_equal(const struct sd__sock *x, const struct sd__sock *y)
+static int saddr_equal(const struct sim__sock *x, const struct sim__sock *y)
 {
-	int x4 = sd__ep_is_v4(&x->local), y4 = sd__ep_is_v4(&y->local);
+	int x4 = sim__ep_is_v4(&x->local), y4 = sim__ep_is_v4(&y->local);
 	if (x4 && y4) {
-		uint32_t a = sd__v4of(&x->local), b = sd__v4of(&y->local);
+		uint32_t a = sim__v4of(&x->local), b = sim__v4of(&y->local);
 		return a == b || !a || !b;
 	}
 	if (x4 != y4) {
-		const struct sd__sock *six = x4 ? y : x;
-		if (sd__ep_any(&six->local) && !six->v6only)
+		const struct sim__sock *six = x4 ? y : x;
+		if (sim__ep_any(&six->local) && !six->v6only)
 			return 1;
-		return x4 && !x->v6 && !sd__v4of(&x->local) && !y->v6only;
+		return x4 && !x->v6 && !sim__v4of(&x->local) && !y->v6only;
 	}
-	return sd__ep_any(&x->local) || sd__ep_any(&y->local) ||
+	return sim__ep_any(&x->local) || sim__ep_any(&y->local) ||
 	       memcmp(x->local.a, y->local.a, 16) == 0;
 }
 
 /* ---- the port table ------------------------------------------------------------------- */
 
-void sd__port_link(struct sd__sim *s, struct sd__sock *k)
+void sim__port_link(struct sim__sim *s, struct sim__sock *k)
 {
 	uint16_t port = k->local.port;
 	if (!(s->port_seen[port / 64] >> (port % 64) & 1)) {
@@ -95,7 +95,7 @@ void sd__port_link(struct sd__sim *s, struct sd__sock *k)
 			s->ports_dirty = 1;
 		}
 	}
-	struct sd__sock **head = &s->by_port[port];
+	struct sim__sock **head = &s->by_port[port];
 	k->pprev = NULL;
 	k->pnext = *head;
 	if (*head)
@@ -105,13 +105,13 @@ void sd__port_link(struct sd__sim *s, struct sd__sock *k)
 }
 
 /* A socket nobody holds (no fd, no call, no queue) and no table lists is gone. */
-void sd__maybe_free(struct sd__sim *s, struct sd__sock *k)
+void sim__maybe_free(struct sim__sim *s, struct sim__sock *k)
 {
 	if (k && k->dead && k->refs <= 0 && !k->bound)
-		sd__free_sock(s, k);
+		sim__free_sock(s, k);
 }
 
-void sd__port_unlink(struct sd__sim *s, struct sd__sock *k)
+void sim__port_unlink(struct sim__sim *s, struct sim__sock *k)
 {
 	if (!k->bound)
 		return;
@@ -125,9 +125,9 @@ void sd__port_unlink(struct sd__sim *s, struct sd__sock *k)
 	k->bound = 0;
 }
 
-void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k)
+void sim__listener_unlink(struct sim__sim *s, struct sim__sock *k)
 {
-	for (struct sd__sock **p = &s->listeners[k->local.port]; *p; p = &(*p)->lnext)
+	for (struct sim__sock **p = &s->listeners[k->local.port]; *p; p = &(*p)->lnext)
 		if (*p == k) {
 			*p = k->lnext;
 			k->lnext = NULL;
@@ -137,34 +137,34 @@ void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k)
 
 /* Drops expired TIME_WAIT and timed-out orphan FIN_WAIT2 entries from a port's chain, and
  * orphans that reached CLOSE through a late FIN. */
-void sd__reap_port(struct sd__sim *s, uint16_t port)
+void sim__reap_port(struct sim__sim *s, uint16_t port)
 {
-	struct sd__sock *k = s->by_port[port], *next;
+	struct sim__sock *k = s->by_port[port], *next;
 	for (; k; k = next) {
 		next = k->pnext;
 		if (!k->dead)
 			continue;
-		sd__sync_fin(s, k);
+		sim__sync_fin(s, k);
 		if ((k->st == T_TIME_WAIT || k->st == T_FIN_WAIT2) && k->tw_until <= s->now) {
 			k->st = T_CLOSE;
 			if (k->peer)
 				k->peer->peer = NULL, k->peer = NULL;
 		}
 		if (k->st == T_CLOSE) {
-			sd__port_unlink(s, k);
-			sd__maybe_free(s, k);
+			sim__port_unlink(s, k);
+			sim__maybe_free(s, k);
 		}
 	}
 }
 
 /* inet_csk_bind_conflict(). `relax`: an explicit port (SO_REUSEADDR may share with sockets
  * that are not listening); otherwise any overlapping owner conflicts (port 0 search). */
-static int bind_conflict(struct sd__sim *s, struct sd__sock *sk, uint16_t port, int relax)
+static int bind_conflict(struct sim__sim *s, struct sim__sock *sk, uint16_t port, int relax)
 {
 	/* sk_reuse itself, not "reuse unless listening": at listen() time only another
 	 * listener (or a socket without SO_REUSEADDR) is in the way (inet_bind_conflict). */
 	int reuse = sk->reuseaddr;
-	for (struct sd__sock *k2 = s->by_port[port]; k2; k2 = k2->pnext) {
+	for (struct sim__sock *k2 = s->by_port[port]; k2; k2 = k2->pnext) {
 		if (k2 == sk)
 			continue;
 		if (reuse && k2->reuseaddr && k2->st != T_LISTEN) {
@@ -180,12 +180,12 @@ static int bind_conflict(struct sd__sim *s, struct sd__sock *sk, uint16_t port, 
 
 /* inet_csk_find_open_port(): a seeded start, odd ports first, SO_REUSEADDR sockets trying
  * the lower half of the range first. 0, or -EADDRINUSE. */
-static int pick_bind_port(struct sd__sim *s, struct sd__sock *k)
+static int pick_bind_port(struct sim__sim *s, struct sim__sock *k)
 {
 	int attempt_half = k->reuseaddr ? 1 : 0;
 	for (;;) {
 		int low, high;
-		sd__port_range(s, k, &low, &high);
+		sim__port_range(s, k, &low, &high);
 		high++;
 		if (high - low < 4)
 			attempt_half = 0;
@@ -199,13 +199,13 @@ static int pick_bind_port(struct sd__sim *s, struct sd__sock *k)
 		uint32_t remaining = (uint32_t)(high - low);
 		if (remaining > 1)
 			remaining &= ~1u;
-		uint32_t offset = sd__rand_below(s, remaining ? remaining : 1) | 1u;
+		uint32_t offset = sim__rand_below(s, remaining ? remaining : 1) | 1u;
 		for (int parity = 0; parity < 2; parity++, offset--) {
 			int port = low + (int)offset;
 			for (uint32_t i = 0; i < remaining; i += 2, port += 2) {
 				if (port >= high)
 					port -= (int)remaining;
-				sd__reap_port(s, (uint16_t)port);
+				sim__reap_port(s, (uint16_t)port);
 				if (!bind_conflict(s, k, (uint16_t)port, 0)) {
 					k->local.port = (uint16_t)port;
 					return 0;
@@ -218,20 +218,20 @@ static int pick_bind_port(struct sd__sim *s, struct sd__sock *k)
 	}
 }
 
-static int is_local(const struct sd__sock *k, const struct sd__ep *ep)
+static int is_local(const struct sim__sock *k, const struct sim__ep *ep)
 {
-	if (sd__ep_is_v4(ep)) {
-		uint32_t a = sd__v4of(ep);
+	if (sim__ep_is_v4(ep)) {
+		uint32_t a = sim__v4of(ep);
 		return a == 0 || (a >> 24) == 127;
 	}
 	(void)k;
-	return sd__ep_any(ep) || sd__is_v6_loopback(ep);
+	return sim__ep_any(ep) || sim__is_v6_loopback(ep);
 }
 
 /* inet_bind()/inet6_bind(): the checks come in Linux's order. */
-int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep)
+int sim__bind(struct sim__sim *s, struct sim__sock *k, const struct sim__ep *ep)
 {
-	if (k->v6 && k->v6only && sd__ep_is_v4(ep))
+	if (k->v6 && k->v6only && sim__ep_is_v4(ep))
 		return -EINVAL;
 	if (!is_local(k, ep))
 		return -EADDRNOTAVAIL;
@@ -241,10 +241,10 @@ int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep)
 		return -EINVAL;
 	/* A failed bind leaves the socket's name as it was (getsockname may still show a
 	 * stale port, as on Linux). */
-	struct sd__ep old = k->local;
+	struct sim__ep old = k->local;
 	k->local = *ep;
 	if (ep->port) {
-		sd__reap_port(s, ep->port);
+		sim__reap_port(s, ep->port);
 		if (bind_conflict(s, k, ep->port, 1)) {
 			k->local = old;
 			return -EADDRINUSE;
@@ -256,15 +256,15 @@ int sd__bind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *ep)
 	k->bind_lock = ep->port != 0;
 	/* SOCK_BINDADDR_LOCK: any address but the family's own wildcard; for a v6 socket
 	 * ::ffff:0.0.0.0 counts as an address. */
-	k->addr_lock = k->v6 ? !(sd__ep_any(ep) && !sd__ep_is_v4(ep)) : !sd__ep_any(ep);
+	k->addr_lock = k->v6 ? !(sim__ep_any(ep) && !sim__ep_is_v4(ep)) : !sim__ep_any(ep);
 	/* __inet6_bind(): a specific IPv6 address makes the socket IPv6-only for good. */
-	if (k->v6 && !sd__ep_any(ep) && !sd__ep_is_v4(ep))
+	if (k->v6 && !sim__ep_any(ep) && !sim__ep_is_v4(ep))
 		k->v6only = 1;
-	sd__port_link(s, k);
+	sim__port_link(s, k);
 	return 0;
 }
 
-int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
+int sim__listen(struct sim__sim *s, struct sim__sock *k, int backlog)
 {
 	if (k->ss != SS_UNCONNECTED || (k->st != T_CLOSE && k->st != T_LISTEN))
 		return -EINVAL;
@@ -276,10 +276,10 @@ int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
 	}
 	/* As inet_csk_listen_start: the port is taken again in LISTEN state, so SO_REUSEADDR
 	 * no longer helps against another socket on it. */
-	enum sd__tcp old = k->st;
+	enum sim__tcp old = k->st;
 	k->st = T_LISTEN;
 	if (k->bound) {
-		sd__reap_port(s, k->local.port);
+		sim__reap_port(s, k->local.port);
 		if (bind_conflict(s, k, k->local.port, 1)) {
 			k->st = old;
 			return -EADDRINUSE;
@@ -289,7 +289,7 @@ int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
 			k->st = old;
 			return -EADDRINUSE;
 		}
-		sd__port_link(s, k);
+		sim__port_link(s, k);
 	}
 	if (k->was_conn && s->one_role) {
 		/* A one-role kernel takes the port (and keeps it) before refusing a socket that
@@ -301,7 +301,7 @@ int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
 	k->backlog = backlog;
 	k->lnext = s->listeners[k->local.port];
 	s->listeners[k->local.port] = k;
-	sd__wake_all(s);
+	sim__wake_all(s);
 	return 0;
 }
 
@@ -309,17 +309,17 @@ int sd__listen(struct sd__sim *s, struct sd__sock *k, int backlog)
 
 /* How well listener l matches a connect to dst, as Linux's listener lookup scores it (an exact
  * address beats a wildcard); -1: it does not. */
-static int listener_score(const struct sd__sock *l, const struct sd__ep *dst, int v4)
+static int listener_score(const struct sim__sock *l, const struct sim__ep *dst, int v4)
 {
 	int score;
 	if (l->st != T_LISTEN)
 		return -1;
-	int any = sd__ep_any(&l->local), mapped = sd__ep_is_v4(&l->local);
+	int any = sim__ep_any(&l->local), mapped = sim__ep_is_v4(&l->local);
 	if (v4) {
 		/* IPv4 reaches IPv4 and v4-mapped listeners, and a dual-stack "::". */
 		if (l->v6 && !mapped && (!any || l->v6only))
 			return -1;
-		score = any ? 1 : sd__v4of(&l->local) == sd__v4of(dst) ? 3 : -1;
+		score = any ? 1 : sim__v4of(&l->local) == sim__v4of(dst) ? 3 : -1;
 		if (score > 0 && !l->v6)
 			score++; /* an IPv4 socket wins over a dual-stack one */
 	} else {
@@ -330,19 +330,19 @@ static int listener_score(const struct sd__sock *l, const struct sd__ep *dst, in
 	return score;
 }
 
-int sd__listeners_for(struct sd__sim *s, const struct sd__ep *dst)
+int sim__listeners_for(struct sim__sim *s, const struct sim__ep *dst)
 {
-	int n = 0, v4 = sd__ep_is_v4(dst);
-	for (const struct sd__sock *l = s->listeners[dst->port]; l; l = l->lnext)
+	int n = 0, v4 = sim__ep_is_v4(dst);
+	for (const struct sim__sock *l = s->listeners[dst->port]; l; l = l->lnext)
 		n += listener_score(l, dst, v4) >= 0;
 	return n;
 }
 
-struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst)
+struct sim__sock *sim__find_listener(struct sim__sim *s, const struct sim__ep *dst)
 {
-	struct sd__sock *best[64];
-	int nbest = 0, best_score = -1, v4 = sd__ep_is_v4(dst);
-	for (struct sd__sock *l = s->listeners[dst->port]; l; l = l->lnext) {
+	struct sim__sock *best[64];
+	int nbest = 0, best_score = -1, v4 = sim__ep_is_v4(dst);
+	for (struct sim__sock *l = s->listeners[dst->port]; l; l = l->lnext) {
 		int score = listener_score(l, dst, v4);
 		if (score < 0)
 			continue;
@@ -353,10 +353,10 @@ struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst)
 	}
 	if (!nbest)
 		return NULL;
-	return best[nbest == 1 ? 0 : sd__rand_below(s, (uint32_t)nbest)]; /* SO_REUSEPORT group */
+	return best[nbest == 1 ? 0 : sim__rand_below(s, (uint32_t)nbest)]; /* SO_REUSEPORT group */
 }
 
-static uint32_t tuple_hash(struct sd__sim *s, const struct sd__ep *src, const struct sd__ep *dst)
+static uint32_t tuple_hash(struct sim__sim *s, const struct sim__ep *src, const struct sim__ep *dst)
 {
 	uint64_t h = s->seed ^ SD__GOLDEN;
 	for (int i = 0; i < 16; i++)
@@ -365,15 +365,16 @@ static uint32_t tuple_hash(struct sd__sim *s, const struct sd__ep *src, const st
 	return (uint32_t)(h ^ (h >> 32));
 }
 
-static int same_tuple(const struct sd__sock *o, const struct sd__sock *k, const struct sd__ep *dst)
+static int same_tuple(const struct sim__sock *o, const struct sim__sock *k,
+		      const struct sim__ep *dst)
 {
 	return !memcmp(o->local.a, k->local.a, 16) && o->remote.port == dst->port &&
 	       !memcmp(o->remote.a, dst->a, 16);
 }
 
-int sd__ep_loopback(const struct sd__ep *e)
+int sim__ep_loopback(const struct sim__ep *e)
 {
-	return sd__ep_is_v4(e) ? (sd__v4of(e) >> 24) == 127 : sd__is_v6_loopback(e);
+	return sim__ep_is_v4(e) ? (sim__v4of(e) >> 24) == 127 : sim__is_v6_loopback(e);
 }
 
 /* tcp_twsk_unique() for a connect that searched for its port: net.ipv4.tcp_tw_reuse 1, or 2
@@ -381,31 +382,31 @@ int sd__ep_loopback(const struct sd__ep *e)
  * 4-tuple once tcp_tw_reuse_delay ms have passed since the entry began (6.14's
  * tw_entry_stamp; loopback always has the timestamps reuse needs). Measured on 6.18: 1000 ms
  * by default, 300 ms with the delay at 300, never with tcp_tw_reuse 0. */
-static int tw_reusable(const struct sd__sim *s, const struct sd__sock *tw)
+static int tw_reusable(const struct sim__sim *s, const struct sim__sock *tw)
 {
 	int reuse = s->prof.tw_reuse;
-	if (reuse == 2 && !sd__ep_loopback(&tw->local) && !sd__ep_loopback(&tw->remote))
+	if (reuse == 2 && !sim__ep_loopback(&tw->local) && !sim__ep_loopback(&tw->remote))
 		reuse = 0;
 	int64_t entered = tw->tw_until - TIME_WAIT_LEN;
 	return reuse && s->now > entered + (int64_t)s->prof.tw_reuse_delay * (SEC / 1000);
 }
 
 /* The connection takes the TIME_WAIT entry's place (inet_twsk_deschedule_put): it ends now. */
-static void take_over(struct sd__sim *s, struct sd__sock *tw)
+static void take_over(struct sim__sim *s, struct sim__sock *tw)
 {
 	tw->tw_until = s->now;
-	sd__reap_port(s, tw->local.port);
+	sim__reap_port(s, tw->local.port);
 }
 
 /* May connect autobind take `port`? Only if every owner got it from connect too, and no
  * owner already has this very 4-tuple, but for a TIME_WAIT entry reuse lets it take over
  * (__inet_hash_connect + __inet_check_established). */
-static int connect_port_ok(struct sd__sim *s, struct sd__sock *k, uint16_t port,
-			   const struct sd__ep *dst)
+static int connect_port_ok(struct sim__sim *s, struct sim__sock *k, uint16_t port,
+			   const struct sim__ep *dst)
 {
-	struct sd__sock *tw = NULL;
-	sd__reap_port(s, port);
-	for (struct sd__sock *o = s->by_port[port]; o; o = o->pnext) {
+	struct sim__sock *tw = NULL;
+	sim__reap_port(s, port);
+	for (struct sim__sock *o = s->by_port[port]; o; o = o->pnext) {
 		if (!o->by_connect)
 			return 0;
 		if (same_tuple(o, k, dst)) {
@@ -423,10 +424,10 @@ static int connect_port_ok(struct sd__sim *s, struct sd__sock *k, uint16_t port,
  * entry does not count: Linux lets a bound socket take it over at once, whatever
  * tcp_tw_reuse says (tcp_twsk_unique without twp, with the timestamps loopback always has;
  * measured on 6.18 with reuse 0 and 2), and it ends here. */
-int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd__ep *dst)
+int sim__tuple_taken(struct sim__sim *s, const struct sim__sock *k, const struct sim__ep *dst)
 {
-	struct sd__sock *tw = NULL;
-	for (struct sd__sock *o = s->by_port[k->local.port]; o; o = o->pnext)
+	struct sim__sock *tw = NULL;
+	for (struct sim__sock *o = s->by_port[k->local.port]; o; o = o->pnext)
 		if (o != k && o->st != T_CLOSE && o->st != T_LISTEN && same_tuple(o, k, dst)) {
 			if (o->st != T_TIME_WAIT)
 				return 1;
@@ -439,18 +440,18 @@ int sd__tuple_taken(struct sd__sim *s, const struct sd__sock *k, const struct sd
 
 /* __inet_hash_connect(): even ports first from a per-destination moving offset; a socket
  * with IP_LOCAL_PORT_RANGE tries every port in one pass. */
-int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst)
+int sim__connect_autobind(struct sim__sim *s, struct sim__sock *k, const struct sim__ep *dst)
 {
 	static const int perturb_mask = 255;
 	int low, high;
-	int local = sd__port_range(s, k, &low, &high);
+	int local = sim__port_range(s, k, &low, &high);
 	int step = local ? 1 : 2;
 	high++;
 	uint32_t remaining = (uint32_t)(high - low);
 	if (!local && remaining > 1)
 		remaining &= ~1u;
 	uint32_t h = tuple_hash(s, &k->local, dst);
-	uint32_t *perturb = sd__perturb(s, h & (uint32_t)perturb_mask);
+	uint32_t *perturb = sim__perturb(s, h & (uint32_t)perturb_mask);
 	uint32_t offset = (*perturb + (h >> 8)) % (remaining ? remaining : 1);
 	if (!local)
 		offset &= ~1u;
@@ -461,11 +462,11 @@ int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd_
 				port -= (int)remaining;
 			if (!connect_port_ok(s, k, (uint16_t)port, dst))
 				continue;
-			uint32_t r = sd__rand_below(s, 8) * (uint32_t)step;
+			uint32_t r = sim__rand_below(s, 8) * (uint32_t)step;
 			*perturb += (i > r ? i : r) + (uint32_t)step;
 			k->local.port = (uint16_t)port;
 			k->by_connect = 1;
-			sd__port_link(s, k);
+			sim__port_link(s, k);
 			return 0;
 		}
 		if (remaining <= 1)
@@ -481,7 +482,7 @@ int sd__connect_autobind(struct sd__sim *s, struct sd__sock *k, const struct sd_
 /* Linux's table_perturb starts random: entry i is the sim's (i + 1)-th draw, made at
  * creation. splitmix64 can compute any draw directly, so an entry is filled when first
  * used (a fuzz input uses a few of the 256) with the value it would have had. */
-uint32_t *sd__perturb(struct sd__sim *s, unsigned i)
+uint32_t *sim__perturb(struct sim__sim *s, unsigned i)
 {
 	i &= 255;
 	if (!(s->perturb_set[i / 64] >> (i % 64) & 1)) {
@@ -493,13 +494,13 @@ uint32_t *sd__perturb(struct sd__sim *s, unsigned i)
 
 /* ---- the port tables' memory ----------------------------------------------------------- */
 
-#define PORT_TABLES (2 * 65536 * sizeof(struct sd__sock *))
+#define PORT_TABLES (2 * 65536 * sizeof(struct sim__sock *))
 
 /* The port tables are 1 MiB, of which a run touches a few pages: mmap's zero pages fault in
  * as used, where calloc from the heap would clear all of it. Under ASan they stay on the
  * heap: LeakSanitizer looks for pointers in heap blocks, not in private mappings (and ASan's
  * calloc of a block this size is fresh pages anyway). */
-static struct sd__sock **ports_alloc(void)
+static struct sim__sock **ports_alloc(void)
 {
 #ifdef SD_ASAN
 	return calloc(1, PORT_TABLES);
@@ -510,7 +511,7 @@ static struct sd__sock **ports_alloc(void)
 #endif
 }
 
-static void ports_free(struct sd__sock **p)
+static void ports_free(struct sim__sock **p)
 {
 #ifdef SD_ASAN
 	free(p);
@@ -522,14 +523,14 @@ static void ports_free(struct sd__sock **p)
 /* One pair of tables kept for the next sim: a fuzz input opens a sim, and a fresh pair costs
  * a mapping, page faults on the pages touched and an unmapping (under ASan, clearing 1 MiB).
  * A sim gives its tables back all zero again: every entry ever set is for a port listed in
- * ports_used (sd__port_link), and those are cleared; a sim that could not list a port
+ * ports_used (sim__port_link), and those are cleared; a sim that could not list a port
  * (ports_dirty) frees its tables instead. A global, not thread-local, so LeakSanitizer sees
  * the kept block; threads take and give it atomically. */
-static _Atomic(struct sd__sock **) ports_spare;
+static _Atomic(struct sim__sock **) ports_spare;
 
-struct sd__sock **sd__ports_get(void)
+struct sim__sock **sim__ports_get(void)
 {
-	struct sd__sock **p = atomic_exchange(&ports_spare, NULL);
+	struct sim__sock **p = atomic_exchange(&ports_spare, NULL);
 	if (!p)
 		return ports_alloc();
 #ifndef NDEBUG
@@ -539,9 +540,9 @@ struct sd__sock **sd__ports_get(void)
 	return p;
 }
 
-void sd__ports_put(struct sd__sim *s)
+void sim__ports_put(struct sim__sim *s)
 {
-	struct sd__sock **p = s->by_port, **none = NULL;
+	struct sim__sock **p = s->by_port, **none = NULL;
 	if (!s->ports_dirty) {
 		for (size_t i = 0; i < s->nports_used; i++)
 			p[s->ports_used[i]] = p[65536 + s->ports_used[i]] = NULL;

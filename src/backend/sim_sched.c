@@ -8,14 +8,14 @@
 
 /* The sim whose actor (not main) runs on this OS thread, or NULL: what tells the thread,
  * clock and exit interposers that their caller is an actor. Set at every switch. */
-static _Thread_local struct sd__sim *running;
+static _Thread_local struct sim__sim *running;
 
-struct sd__sim *sd__running(void) { return running; }
+struct sim__sim *sim__running(void) { return running; }
 
 /* Actor states are mirrored in three bit sets indexed by slot (main is 0), runnable,
  * parked and parked on a key, so the scheduler's scans visit only the actors concerned, in
  * id order (slots keep it). Every change of an actor's state goes through here. */
-void sd__set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st)
+void sim__set_state(struct sim__sim *s, struct sim__actor *a, enum sim__astate st)
 {
 	size_t w = a->slot / 64;
 	uint64_t b = 1ull << (a->slot % 64);
@@ -49,14 +49,14 @@ static unsigned kth_bit(uint64_t m, unsigned n, unsigned k)
 	return (unsigned)__builtin_ctzll(m);
 }
 
-static struct sd__actor *actor_at(struct sd__sim *s, size_t i) { return s->actors[i]; }
+static struct sim__actor *actor_at(struct sim__sim *s, size_t i) { return s->actors[i]; }
 
 /* What a lookup of a forgotten actor's id finds: one joined, with status 0. */
-static const struct sd__actor forgotten = {.st = A_JOINED};
+static const struct sim__actor forgotten = {.st = A_JOINED};
 
 /* The actor with this id (slots are in id order: a binary search); &forgotten for an id
  * given and forgotten since, NULL for one never given. */
-struct sd__actor *sd__actor_find(struct sd__sim *s, int id)
+struct sim__actor *sim__actor_find(struct sim__sim *s, int id)
 {
 	if (id < 0 || id > s->last_id)
 		return NULL;
@@ -70,17 +70,17 @@ struct sd__actor *sd__actor_find(struct sd__sim *s, int id)
 	}
 	if (lo <= s->nactors && s->actors[lo]->id == id)
 		return s->actors[lo];
-	return (struct sd__actor *)&forgotten;
+	return (struct sim__actor *)&forgotten;
 }
 
 /* Frees the joined actors with status 0 (a lookup finds them as &forgotten); the others move
  * down in order, so the scheduler's id-order scans, and with them every decision, stay as
  * they were. */
-static void forget_joined(struct sd__sim *s)
+static void forget_joined(struct sim__sim *s)
 {
 	size_t n = 0;
 	for (size_t i = 1; i <= s->nactors; i++) {
-		struct sd__actor *a = s->actors[i];
+		struct sim__actor *a = s->actors[i];
 		if (a->st == A_JOINED && a->status == 0) {
 			if (a == s->prev) /* reap_prev has no more use for it */
 				s->prev = NULL;
@@ -96,7 +96,7 @@ static void forget_joined(struct sd__sim *s)
 	memset(s->parkq, 0, s->qwords * sizeof *s->parkq);
 	memset(s->keyq, 0, s->qwords * sizeof *s->keyq);
 	for (size_t i = 0; i <= n; i++) { /* the bits again, at the new slots */
-		struct sd__actor *a = s->actors[i];
+		struct sim__actor *a = s->actors[i];
 		uint64_t b = 1ull << (a->slot % 64);
 		s->runq[a->slot / 64] |= a->st == A_RUNNABLE ? b : 0;
 		s->parkq[a->slot / 64] |= a->st == A_PARKED ? b : 0;
@@ -105,7 +105,7 @@ static void forget_joined(struct sd__sim *s)
 	}
 }
 
-int sd__sched_init(struct sd__sim *s)
+int sim__sched_init(struct sim__sim *s)
 {
 	static _Atomic uint64_t serials;
 	s->serial = ++serials;
@@ -126,17 +126,17 @@ int sd__sched_init(struct sd__sim *s)
 	s->main.id = 0;
 	snprintf(s->main.name, sizeof s->main.name, "main");
 	s->main.deadline = -1;
-	sd__set_state(s, &s->main, A_RUNNABLE);
+	sim__set_state(s, &s->main, A_RUNNABLE);
 	s->cur = &s->main;
 	return 0;
 }
 
-void sd__sched_free(struct sd__sim *s)
+void sim__sched_free(struct sim__sim *s)
 {
 	for (size_t i = 1; i <= s->nactors; i++) {
-		struct sd__actor *a = s->actors[i];
+		struct sim__actor *a = s->actors[i];
 		if (a->stack)
-			sd__stack_free(a);
+			sim__stack_free(a);
 		free(a);
 	}
 	free(s->actors);
@@ -145,19 +145,19 @@ void sd__sched_free(struct sd__sim *s)
 }
 
 /* Gives back the stack of a detached actor that just ended, once off it. */
-static void reap_prev(struct sd__sim *s)
+static void reap_prev(struct sim__sim *s)
 {
-	struct sd__actor *p = s->prev;
+	struct sim__actor *p = s->prev;
 	if (p && p->detached && p->st == A_DONE && p->stack) {
-		sd__stack_free(p);
-		sd__set_state(s, p, A_JOINED);
+		sim__stack_free(p);
+		sim__set_state(s, p, A_JOINED);
 	}
 }
 
 /* Moves from the running actor to `to`. `dying` says the current one never comes back. */
-static void switch_to(struct sd__sim *s, struct sd__actor *to, int dying)
+static void switch_to(struct sim__sim *s, struct sim__actor *to, int dying)
 {
-	struct sd__actor *from = s->cur;
+	struct sim__actor *from = s->cur;
 	if (to == from)
 		return;
 	s->cur = to;
@@ -166,14 +166,14 @@ static void switch_to(struct sd__sim *s, struct sd__actor *to, int dying)
 		s->outer = running;
 	running = to == &s->main ? s->outer : s;
 	from->saved_errno = errno;
-	sd__coro_swap(s, from, to, dying);
+	sim__coro_swap(s, from, to, dying);
 	errno = from->saved_errno;
 	reap_prev(s);
 }
 
 /* A seeded choice among the runnable actors, or NULL when none is: the k-th runnable one in
  * id order, k drawn below their number. */
-static struct sd__actor *pick_runnable(struct sd__sim *s, const struct sd__actor *skip)
+static struct sim__actor *pick_runnable(struct sim__sim *s, const struct sim__actor *skip)
 {
 	size_t sw = skip ? skip->slot / 64 : 0;
 	uint64_t sb = skip ? 1ull << (skip->slot % 64) : 0;
@@ -182,14 +182,14 @@ static struct sd__actor *pick_runnable(struct sd__sim *s, const struct sd__actor
 		if (!m)
 			return NULL;
 		unsigned n = bits(m);
-		return actor_at(s, kth_bit(m, n, sd__rand_below(s, n)));
+		return actor_at(s, kth_bit(m, n, sim__rand_below(s, n)));
 	}
 	uint32_t n = 0;
 	for (size_t w = 0; w < s->qwords; w++)
 		n += bits(s->runq[w] & (w == sw ? ~sb : ~0ull));
 	if (!n)
 		return NULL;
-	uint32_t k = sd__rand_below(s, n);
+	uint32_t k = sim__rand_below(s, n);
 	for (size_t w = 0; w < s->qwords; w++) {
 		uint64_t m = s->runq[w] & (w == sw ? ~sb : ~0ull);
 		uint32_t c = bits(m);
@@ -205,12 +205,12 @@ static struct sd__actor *pick_runnable(struct sd__sim *s, const struct sd__actor
 }
 
 /* The earliest pending time: a parked actor's deadline or an internal timer; -1 if none. */
-static int64_t next_event(struct sd__sim *s)
+static int64_t next_event(struct sim__sim *s)
 {
 	int64_t t = -1;
 	for (size_t w = 0; w < s->qwords; w++)
 		for (uint64_t m = s->parkq[w]; m; m &= m - 1) {
-			struct sd__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
+			struct sim__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
 			if (a->deadline >= 0 && (t < 0 || a->deadline < t))
 				t = a->deadline;
 		}
@@ -219,7 +219,7 @@ static int64_t next_event(struct sd__sim *s)
 	return t;
 }
 
-void sd__wake_all(struct sd__sim *s)
+void sim__wake_all(struct sim__sim *s)
 {
 	for (size_t w = 0; w < s->qwords; w++) {
 		uint64_t m = s->parkq[w] & ~s->keyq[w]; /* a keyed park waits for its key */
@@ -228,29 +228,29 @@ void sd__wake_all(struct sd__sim *s)
 		s->parkq[w] &= ~m;
 		s->runq[w] |= m;
 		for (; m; m &= m - 1) {
-			struct sd__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
+			struct sim__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
 			a->st = A_RUNNABLE;
 			a->why = W_WOKEN;
 		}
 	}
 }
 
-void sd__advance(struct sd__sim *s)
+void sim__advance(struct sim__sim *s)
 {
 	int fired = 0;
 	while (s->ntimers && s->timers[0] <= s->now) {
-		sd__timer_pop(s);
+		sim__timer_pop(s);
 		fired = 1;
 	}
 	if (fired) {
-		sd__retry_connects(s);
-		sd__wake_all(s);
+		sim__retry_connects(s);
+		sim__wake_all(s);
 	}
 	for (size_t w = 0; w < s->qwords; w++)
 		for (uint64_t m = s->parkq[w]; m; m &= m - 1) {
-			struct sd__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
+			struct sim__actor *a = actor_at(s, w * 64 + (size_t)__builtin_ctzll(m));
 			if (a->deadline >= 0 && a->deadline <= s->now) {
-				sd__set_state(s, a, A_RUNNABLE);
+				sim__set_state(s, a, A_RUNNABLE);
 				a->why = W_TIMEOUT;
 			}
 		}
@@ -258,13 +258,13 @@ void sd__advance(struct sd__sim *s)
 
 /* The time the scheduler may move the clock to when every actor waits: the next event,
  * or -1 when there is none before the time limit (then it is a deadlock). */
-static int64_t next_move(struct sd__sim *s)
+static int64_t next_move(struct sim__sim *s)
 {
 	int64_t t = next_event(s);
 	return s->limit >= 0 && t > s->limit ? -1 : t;
 }
 
-static void build_report(struct sd__sim *s)
+static void build_report(struct sim__sim *s)
 {
 	size_t cap = 256 + (s->nactors + 1) * 160, len = 0;
 	char *r = malloc(cap);
@@ -277,7 +277,7 @@ static void build_report(struct sd__sim *s)
 			r + len, cap - len, " until past the time limit t=%lld.%09lld",
 			(long long)(s->limit / 1000000000), (long long)(s->limit % 1000000000));
 	for (size_t i = 0; i <= s->nactors && len < cap; i++) {
-		struct sd__actor *a = actor_at(s, i);
+		struct sim__actor *a = actor_at(s, i);
 		if (a->st == A_PARKED)
 			len += (size_t)snprintf(r + len, cap - len, "; %s (actor %d) waits in %s",
 						a->name, a->id, a->wait);
@@ -286,10 +286,10 @@ static void build_report(struct sd__sim *s)
 	s->deadlock = r;
 }
 
-enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, int64_t deadline,
-			  int intr)
+enum sim__wake sim__park_on(struct sim__sim *s, const void *key, const char *what, int64_t deadline,
+			    int intr)
 {
-	struct sd__actor *me = s->cur, *next;
+	struct sim__actor *me = s->cur, *next;
 	if (intr && me->intr_pending) { /* interrupted before it could wait */
 		me->intr_pending = 0;
 		return W_INTR;
@@ -297,7 +297,7 @@ enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, 
 	me->key = key;
 	me->intr_ok = intr;
 	me->park_seq = ++s->park_seq;
-	sd__set_state(s, me, A_PARKED);
+	sim__set_state(s, me, A_PARKED);
 	me->deadline = deadline;
 	me->why = W_WOKEN;
 	me->wait = what; /* lives in the caller's frame, which outlasts the park */
@@ -315,9 +315,9 @@ enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, 
 		}
 		if (t > s->now)
 			s->now = t;
-		sd__advance(s);
+		sim__advance(s);
 	}
-	sd__set_state(s, next, A_RUNNABLE);
+	sim__set_state(s, next, A_RUNNABLE);
 	switch_to(s, next, 0);
 	me->deadline = -1;
 	me->key = NULL;
@@ -325,55 +325,55 @@ enum sd__wake sd__park_on(struct sd__sim *s, const void *key, const char *what, 
 	return me->why;
 }
 
-void sd__yield(struct sd__sim *s)
+void sim__yield(struct sim__sim *s)
 {
-	struct sd__actor *other = pick_runnable(s, s->cur);
+	struct sim__actor *other = pick_runnable(s, s->cur);
 	if (other)
 		switch_to(s, other, 0);
 }
 
 /* The running actor has ended: the next one runs, and this stack is never used again. */
-_Noreturn void sd__finish(struct sd__sim *s)
+_Noreturn void sim__finish(struct sim__sim *s)
 {
-	struct sd__actor *me = s->cur;
-	sd__set_state(s, me, A_DONE);
-	sd__wake_all(s); /* joiners */
+	struct sim__actor *me = s->cur;
+	sim__set_state(s, me, A_DONE);
+	sim__wake_all(s); /* joiners */
 	for (;;) {
-		struct sd__actor *next = pick_runnable(s, me);
+		struct sim__actor *next = pick_runnable(s, me);
 		if (!next) {
 			int64_t t = next_move(s);
 			if (t >= 0) {
 				if (t > s->now)
 					s->now = t;
-				sd__advance(s);
+				sim__advance(s);
 				continue;
 			}
 			build_report(s);
 			next = &s->main;
-			sd__set_state(s, next, A_RUNNABLE);
+			sim__set_state(s, next, A_RUNNABLE);
 			next->why = W_DEADLOCK;
 		}
 		switch_to(s, next, 1);
 	}
 }
 
-void sd__actor_main(struct sd__sim *s)
+void sim__actor_main(struct sim__sim *s)
 {
 #ifdef SD_ASAN
-	sd__fiber_arrived(s, NULL);
+	sim__fiber_arrived(s, NULL);
 #endif
 	errno = 0; /* as in a new thread */
 	reap_prev(s);
-	struct sd__actor *me = s->cur;
+	struct sim__actor *me = s->cur;
 	me->fn(me->arg);
-	sd__finish(s);
+	sim__finish(s);
 }
 
-int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg)
+int sim__spawn(struct sim__sim *s, const char *name, void (*fn)(void *), void *arg)
 {
 	if (s->njoined >= 64 && 2 * s->njoined >= s->nactors)
 		forget_joined(s);
-	struct sd__actor *a = calloc(1, sizeof *a), **grown;
+	struct sim__actor *a = calloc(1, sizeof *a), **grown;
 	if (!a)
 		return -ENOMEM;
 	grown = realloc(s->actors, (s->nactors + 2) * sizeof *grown);
@@ -399,7 +399,7 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 		s->qwords = nw;
 	}
 	a->stack_size = s->stack_kb * 1024;
-	a->stack = sd__stack_get(a->stack_size);
+	a->stack = sim__stack_get(a->stack_size);
 	if (!a->stack) {
 		free(a);
 		return -ENOMEM;
@@ -412,39 +412,39 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 	a->fn = fn;
 	a->arg = arg;
 	a->deadline = -1;
-	sd__coro_start(s, a);
+	sim__coro_start(s, a);
 	s->actors[++s->nactors] = a;
-	sd__set_state(s, a, A_RUNNABLE);
+	sim__set_state(s, a, A_RUNNABLE);
 	return a->id;
 }
 
-int sd__join(struct sd__sim *s, int id) { return sd__join_until(s, id, -1); }
+int sim__join(struct sim__sim *s, int id) { return sim__join_until(s, id, -1); }
 
 /* The caller parks with the deadline as a sleep would, so the scheduler runs the others and
  * moves the virtual clock up to it at most; -1 waits without one. */
-int sd__join_until(struct sd__sim *s, int id, int64_t deadline)
+int sim__join_until(struct sim__sim *s, int id, int64_t deadline)
 {
 	char what[64];
-	struct sd__actor *a = id > 0 ? sd__actor_find(s, id) : NULL;
+	struct sim__actor *a = id > 0 ? sim__actor_find(s, id) : NULL;
 	if (!a || a->st == A_JOINED || a == s->cur)
 		return -ESRCH;
 	snprintf(what, sizeof what, "join(%s)", a->name);
 	while (a->st != A_DONE) {
 		if (deadline >= 0 && s->now >= deadline)
 			return -ETIMEDOUT;
-		if (sd__park_on(s, NULL, what, deadline, 0) == W_DEADLOCK)
+		if (sim__park_on(s, NULL, what, deadline, 0) == W_DEADLOCK)
 			return -EDEADLK;
 	}
-	sd__stack_free(a);
-	sd__set_state(s, a, A_JOINED);
+	sim__stack_free(a);
+	sim__set_state(s, a, A_JOINED);
 	return 0;
 }
 
-int sd__sleep(struct sd__sim *s, int64_t ns)
+int sim__sleep(struct sim__sim *s, int64_t ns)
 {
 	int64_t until = s->now + (ns > 0 ? ns : 0);
 	while (s->now < until)
-		if (sd__park_on(s, NULL, "sleep", until, 0) == W_DEADLOCK)
+		if (sim__park_on(s, NULL, "sleep", until, 0) == W_DEADLOCK)
 			return -EDEADLK;
 	return 0;
 }
@@ -453,7 +453,7 @@ int sd__sleep(struct sd__sim *s, int64_t ns)
 
 /* Internal timers form a binary min-heap on their time: the scheduler asks for the earliest
  * one at every park, and tens of thousands can be pending (SYN retries of a large demo). */
-void sd__timer_add(struct sd__sim *s, int64_t at)
+void sim__timer_add(struct sim__sim *s, int64_t at)
 {
 	if (s->ntimers && s->timers[0] == at)
 		return; /* most timers fall on the same instant as the earliest */
@@ -473,7 +473,7 @@ void sd__timer_add(struct sd__sim *s, int64_t at)
 	s->timers[i] = at;
 }
 
-void sd__timer_pop(struct sd__sim *s)
+void sim__timer_pop(struct sim__sim *s)
 {
 	int64_t last = s->timers[--s->ntimers];
 	size_t i = 0, n = s->ntimers;

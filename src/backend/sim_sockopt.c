@@ -26,7 +26,7 @@ static int int_opt(const void *v, socklen_t l, int *out)
 
 /* sock_set_timeout(): the kernel keeps a timeout in ticks of HZ, rounded up, so it lasts and
  * reads back as whole ticks (250 ms is 252 ms at HZ 250, 1 ms is 4 ms). */
-static int timeo_opt(const struct sd__sim *s, const void *v, socklen_t l, int64_t *out)
+static int timeo_opt(const struct sim__sim *s, const void *v, socklen_t l, int64_t *out)
 {
 	struct timeval tv;
 	if (!v || l < sizeof tv)
@@ -35,7 +35,7 @@ static int timeo_opt(const struct sd__sim *s, const void *v, socklen_t l, int64_
 	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
 		return -EDOM;
 	if (tv.tv_sec < 0) {
-		*out = -1; /* no waiting at all: see sd__deadline */
+		*out = -1; /* no waiting at all: see sim__deadline */
 	} else if (tv.tv_sec >= TIMEO_MAX_S) {
 		*out = 0; /* as Linux's MAX_SCHEDULE_TIMEOUT: wait forever, read back as {0, 0} */
 	} else {
@@ -48,7 +48,7 @@ static int timeo_opt(const struct sd__sim *s, const void *v, socklen_t l, int64_
 }
 
 /* TCP_INQ (tcp_setsockopt): 0 or 1, else EINVAL; recvmsg then adds TCP_CM_INQ (put_inq). */
-static int tcp_inq_opt(struct sd__sock *k, const void *v, socklen_t l, int *iv)
+static int tcp_inq_opt(struct sim__sock *k, const void *v, socklen_t l, int *iv)
 {
 	int rc = int_opt(v, l, iv);
 	if (rc == 0 && (*iv < 0 || *iv > 1))
@@ -59,7 +59,7 @@ static int tcp_inq_opt(struct sd__sock *k, const void *v, socklen_t l, int *iv)
 }
 
 /* sock_get_timeout(): whole seconds and the microseconds of the ticks left over. */
-static struct timeval timeo_get(const struct sd__sim *s, int64_t ns)
+static struct timeval timeo_get(const struct sim__sim *s, int64_t ns)
 {
 	struct timeval tv = {0, 0};
 	if (ns <= 0)
@@ -71,16 +71,16 @@ static struct timeval timeo_get(const struct sd__sim *s, int64_t ns)
 	return tv;
 }
 
-int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l)
+int sim__setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l)
 {
-	struct sd__sim *s = state;
-	struct sd__sock *k;
+	struct sim__sim *s = state;
+	struct sim__sock *k;
 	int rc = 0, iv = 0;
-	sd__enter(s);
-	if (!(k = sd__lookup(s, fd))) {
-		rc = sd__bad_fd(s, fd);
-	} else if (sd__opt_ours(level, name)) {
-		rc = sd__opt_set(s, k, level, name, v, l, &iv);
+	sim__enter(s);
+	if (!(k = sim__lookup(s, fd))) {
+		rc = sim__bad_fd(s, fd);
+	} else if (sim__opt_ours(level, name)) {
+		rc = sim__opt_set(s, k, level, name, v, l, &iv);
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_LINGER: {
@@ -124,8 +124,8 @@ int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, 
 				k->sndbuf =
 					u * 2 > SOCK_MIN_SNDBUF ? (int)(u * 2) : SOCK_MIN_SNDBUF;
 				k->sndbuf_lock = 1;
-				sd__write_space(s, k); /* sock_setsockopt() calls sk_write_space */
-				sd__wake_all(s);
+				sim__write_space(s, k); /* sock_setsockopt() calls sk_write_space */
+				sim__wake_all(s);
 				break;
 			}
 			case SO_RCVBUF: {
@@ -135,7 +135,7 @@ int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, 
 				k->rcvbuf =
 					u * 2 > SOCK_MIN_RCVBUF ? (int)(u * 2) : SOCK_MIN_RCVBUF;
 				k->rcvbuf_lock = 1;
-				sd__wake_all(s);
+				sim__wake_all(s);
 				break;
 			}
 			default: rc = -ENOPROTOOPT; break;
@@ -143,7 +143,7 @@ int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, 
 		}
 	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
 		if ((rc = int_opt(v, l, &iv)) == 0 && (k->nodelay = iv != 0))
-			sd__cork_push(s, k); /* tcp_sock_set_nodelay(): pushes, corked or not */
+			sim__cork_push(s, k); /* tcp_sock_set_nodelay(): pushes, corked or not */
 	} else if (level == IPPROTO_TCP && name == TCP_INQ) {
 		rc = tcp_inq_opt(k, v, l, &iv);
 	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && k->v6) {
@@ -161,7 +161,7 @@ int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, 
 
 /* TCP_INFO as tcp_get_info() fills it, as far as the sim has the facts: the state (Linux's
  * numbering), and for a listener its accept queue and backlog; every other field is 0. */
-static void tcp_info_of(const struct sd__sock *k, struct tcp_info *ti)
+static void tcp_info_of(const struct sim__sock *k, struct tcp_info *ti)
 {
 	static const unsigned char linux_state[] = {
 		[T_CLOSE] = TCP_CLOSE,         [T_LISTEN] = TCP_LISTEN,
@@ -177,23 +177,23 @@ static void tcp_info_of(const struct sd__sock *k, struct tcp_info *ti)
 	}
 }
 
-int sd__sim_getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l)
+int sim__getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l)
 {
-	struct sd__sim *s = state;
-	struct sd__sock *k;
+	struct sim__sim *s = state;
+	struct sim__sock *k;
 	int rc = 0, iv = 0;
 	const void *src = &iv;
 	size_t size = sizeof iv;
 	struct timeval tv;
 	struct linger lg;
 	struct tcp_info ti;
-	sd__enter(s);
-	if (!(k = sd__lookup(s, fd))) {
-		rc = sd__bad_fd(s, fd);
+	sim__enter(s);
+	if (!(k = sim__lookup(s, fd))) {
+		rc = sim__bad_fd(s, fd);
 	} else if (!l || (int)*l < 0) {
 		rc = -EINVAL;
-	} else if (sd__opt_ours(level, name)) {
-		iv = sd__opt_get(k, level, name);
+	} else if (sim__opt_ours(level, name)) {
+		iv = sim__opt_get(k, level, name);
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_ERROR:

@@ -154,7 +154,7 @@ void sd__fuzz_show_tail(const char *log, const char *who)
 		free(ring[i]);
 }
 
-/* The harness errors the fuzzer's inputs ended in (harness/libc/proc.c appends each to the file
+/* The harness errors the fuzzer's inputs ended in (src/interpose/proc.c appends each to the file
  * SOCKDRILL_HARNESS_ERRORS names: a line "sockdrill: ...", then the server's last output
  * indented by two spaces). The first goes to stderr; their number, 0 for none. */
 int sd__fuzz_harness_errors(const char *path)

@@ -13,14 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../harness/libc/record.h"
+#include "../interpose/record.h"
 #include "../util/util.h"
 #include "cli.h"
 #include "proc.h"
 #include "wrap_record.h"
 
 /*
- * The preload appends what each accepted connection carried to a file (harness/libc/record.c);
+ * The preload appends what each accepted connection carried to a file (src/interpose/record.c);
  * once the server has ended, the records, in time order, become one client actor per
  * connection: the bytes the server received are the client's sends, the bytes it sent the
  * client's receives (MSG_WAITALL, exact), the end of the stream it read the client's shutdown,

@@ -10,7 +10,7 @@
 
 #include <sockdrill/fault.h>
 
-#include "libc/preload_stats.h"
+#include "../interpose/preload_stats.h"
 #include "../util/util.h"
 #include "proc.h"
 #include "wrap.h"
@@ -18,7 +18,7 @@
 
 /*
  * The end-of-run summary. The preload counts, per process, the socket calls it saw and the
- * faults it injected in a file shared with us (harness/libc/preload_stats.h); once the program
+ * faults it injected in a file shared with us (src/interpose/preload_stats.h); once the program
  * has ended, the summary says what happened by pid, kind and op, and warns when a fault that
  * was asked for could never have fired, or none fired at all.
  */

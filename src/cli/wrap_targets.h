@@ -7,7 +7,7 @@
 
 #include <sockdrill/fault.h>
 
-#include "libc/preload_stats.h"
+#include "../interpose/preload_stats.h"
 
 /* Why kind k of spec sp could never have fired in this run because of its targets (@conn=,
  * @after=, @window=), from the preload's counts st and the run's length elapsed_ns (from

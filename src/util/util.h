@@ -25,7 +25,7 @@ static inline uint64_t sd__splitmix64(uint64_t *x) { return sd__mix(*x += SD__GO
 
 /* ---- the monotonic clock ------------------------------------------------------------------ */
 /* Inline, so that each caller's clock_gettime resolves where it did: inside a run of the
- * in-process layer (harness/libc/clock.c) that is the run's virtual clock. The real
+ * in-process layer (src/interpose/clock.c) that is the run's virtual clock. The real
  * backend, which must see the host's clock, converts its own reading with sd__ts_ns. */
 static inline int64_t sd__ts_ns(const struct timespec *ts)
 {
@@ -57,7 +57,8 @@ static inline size_t sd__iov_sum(const struct iovec *iov, size_t n)
 	return len;
 }
 
-/* ---- addresses (src/addr.c) --------------------------------------------------------------- */
+/* ---- addresses (src/table/addr.c) ---------------------------------------------------------------
+ */
 /* The loopback policy of both built-in backends: loopback and the wildcard always pass,
  * anything else only with allow_other (SD_CFG_ALLOW_NONLOOPBACK). An address the kernel
  * refuses by itself (too short, not IPv4 or IPv6, AF_UNSPEC's disconnect) passes too, so

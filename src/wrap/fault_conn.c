@@ -38,7 +38,7 @@ struct finfo *fault__grow(struct fstate *f, int fd)
 
 /* After a read of k > 0 bytes: a peek shows at least k queued, a read takes k of them. (The
  * lock stays even where no peek was ever made: in-process the layer's pthread_mutex_unlock
- * is a seeded scheduling point of the sim (harness/libc/sync.c), so the locks a call takes
+ * is a seeded scheduling point of the sim (src/interpose/sync.c), so the locks a call takes
  * are part of what a seed replays.) */
 void fault__note_read(struct fstate *f, int fd, size_t k, int peek)
 {

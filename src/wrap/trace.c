@@ -11,7 +11,7 @@
 #include <sockdrill/addr.h>
 #include <sockdrill/errors.h>
 
-#include "../libc.h"
+#include "../util/libc.h"
 #include "../util/sockopts.h"
 #include "../util/util.h"
 #include "trace_int.h"

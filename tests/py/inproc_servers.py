@@ -1,5 +1,5 @@
 """Helpers for the tests of real Debian servers built as in-process fuzzers by ci/real-servers
-(servers/NAME/): build one, write an input in the driver's format (harness/fuzz_plan.h), run
+(servers/NAME/): build one, write an input in the driver's format (src/driver/fuzz/fuzz_plan.h), run
 the fuzzer binary on it and read what each client sent and got (SOCKDRILL_TRANSCRIPT)."""
 import json
 import os

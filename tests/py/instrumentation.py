@@ -13,8 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # sockdrill's own code in a fuzzer: the library (sim, scheduler, fault wrapper, real backend,
 # scenario language), the interposition layer and the in-process driver, and the headers
 # whose inline functions they compile.
-OWN = ("src/", "harness/libc/", "harness/fuzz_server.c", "harness/fuzz_faults.c",
-       "harness/fuzz_oracles.c", "harness/fuzz_plan.h", "harness/fuzz_input.h", "harness/inproc.h",
+OWN = ("src/", "src/interpose/", "src/driver/fuzz/fuzz_server.c", "src/driver/fuzz/fuzz_faults.c",
+       "src/driver/fuzz/fuzz_oracles.c", "src/driver/fuzz/fuzz_plan.h", "src/driver/fuzz/fuzz_input.h", "src/interpose/inproc.h",
        "include/")
 
 # An object instrumented for either engine refers to one of these (the sanitizer coverage

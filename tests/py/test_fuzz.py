@@ -126,7 +126,7 @@ def test_fragile_bug_found_and_reproduced(build, engine):
     assert "sockdrill finding: " in again.stderr
     if engine == "libfuzzer":  # llvm-symbolizer (ci/deps fuzz) names the frames' source lines
         assert "invalid path to external symbolizer" not in again.stderr
-        assert re.search(r"#\d+ 0x[0-9a-f]+ in sd_fuzz_server_run \S*harness/fuzz_server\.c:\d+",
+        assert re.search(r"#\d+ 0x[0-9a-f]+ in sd_fuzz_server_run \S*src/driver/fuzz/fuzz_server\.c:\d+",
                          again.stderr), again.stderr[-3000:]
 
 
@@ -421,7 +421,7 @@ def build_sh(tmp_path, **env):
 
 def test_oss_fuzz_build_script_builds_every_target(tmp_path):
     """Every target links from CMakeLists.txt's own source lists (a file added there, such as
-    src/kports.c, was missing here and no target linked), and the in-process ones run a seed."""
+    src/util/kports.c, was missing here and no target linked), and the in-process ones run a seed."""
     r = build_sh(tmp_path, CC="clang", CFLAGS="-fsanitize=fuzzer-no-link -O1",
                  LIB_FUZZING_ENGINE="-fsanitize=fuzzer")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]

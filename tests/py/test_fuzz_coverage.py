@@ -1,6 +1,6 @@
 """A server fuzzer counts coverage only in the server and its glue: sockdrill's own code linked
-into it (the library: sim, scheduler, fault wrapper; the interposition layer in harness/libc/;
-the driver harness/fuzz_server.c) carries no coverage instrumentation on either engine, so
+into it (the library: sim, scheduler, fault wrapper; the interposition layer in src/interpose/;
+the driver src/driver/fuzz/fuzz_server.c) carries no coverage instrumentation on either engine, so
 "new coverage" means the server did something new. The targets that fuzz the library itself
 keep it instrumented. (docs/inproc.md, "What is instrumented".)"""
 import os
@@ -12,8 +12,8 @@ from conftest import ROOT, fuzz_targets
 from instrumentation import coverage_report, is_own, linked_objects
 
 # Each server fuzzer's server: its entry function and source, which must be covered.
-SERVERS = {"fragile_server": ("sd_fragile_main", "harness/examples/fragile_server.c"),
-           "example_server": ("sd_qa_serve", "harness/examples/qa.c")}
+SERVERS = {"fragile_server": ("sd_fragile_main", "examples/fragile_server.c"),
+           "example_server": ("sd_qa_serve", "examples/qa.c")}
 LIBRARY_TARGETS = [row[0] for row in fuzz_targets() if row[1] == "library"]
 
 
@@ -37,7 +37,7 @@ def built_from(label, src):
 def assert_only_server_instrumented(bdir, target, server_sources):
     objs = linked_objects(bdir, target)
     own = [(label, hit) for label, mine, hit in objs if mine]
-    for part in ["harness/fuzz_server.c", "harness/libc/calls.c", "libsockdrill.a(sim.c.o)"]:
+    for part in ["src/driver/fuzz/fuzz_server.c", "src/interpose/calls.c", "libsockdrill.a(sim.c.o)"]:
         assert part in [label for label, _ in own], f"{part} not found in {target}: {objs}"
     assert not [label for label, hit in own if hit], \
         f"sockdrill's own code instrumented in {target}: " \
@@ -78,7 +78,7 @@ def test_library_targets_keep_the_library_instrumented(build, engine, target):
     objs = linked_objects(ROOT / "build" / engine, f"fuzz_{target}")
     lib = [(label, hit) for label, mine, hit in objs if mine]
     assert lib and all(hit for _, hit in lib), lib
-    wanted = "src/scenario/parse.c" if target == "scenario_parser" else "src/backend/sim.c"
+    wanted = "src/driver/scenario/parse.c" if target == "scenario_parser" else "src/backend/sim.c"
     assert [hit for label, _, hit in objs if built_from(label, wanted)] == [True], objs
 
 

@@ -143,7 +143,7 @@ def test_big_file_goes_out_through_sendfile(exe, tmp_path):
     assert len(body) == 1600000 and body == big_bytes(0, 1600000 - 1), len(body)
     # after the headers (one sendmsg), the file through the layer's sendfile: each sendfile
     # call of lighttpd's (a few hundred KiB) offered in pieces of 4 KiB doubling up to 64 KiB
-    # (harness/libc/io.c), the call's last piece what is left of it; every byte of the file
+    # (src/interpose/io.c), the call's last piece what is left of it; every byte of the file
     # once (libFuzzer may run the input a second time: the first run's trace)
     first = r.stderr.split("main spawn(server)")[1]
     offered = [int(n) for n in re.findall(r"server send\(\d+, (\d+) bytes, 0x0\)", first)]

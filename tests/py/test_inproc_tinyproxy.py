@@ -173,7 +173,7 @@ def test_coverage_is_tinyproxys(exe):
     (docs/inproc.md, "What is instrumented")."""
     objs = linked_objects(WORK / "libfuzzer" / "cmake", "fuzz_tinyproxy")
     assert [label for label, own, hit in objs if own and hit] == []
-    assert "harness/libc/heap.c" in [label for label, own, _ in objs if own]
+    assert "src/interpose/heap.c" in [label for label, own, _ in objs if own]
     server = [hit for label, _, hit in objs if "/tinyproxy/link/obj/" in label]
     assert sum(server) > 10, objs
     funcs = coverage_report(exe, "-runs=0", ROOT / "servers" / "tinyproxy" / "seeds")

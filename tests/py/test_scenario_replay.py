@@ -12,7 +12,7 @@ from conftest import ROOT
 SOCKDRILL = ROOT / "sockdrill"
 LOGIN, STAT, QUIT = 0, 1, 2  # dialog_glue.c's requests
 HALF_CLOSE, CLOSE, RESET = 0, 1, 2
-SHORT_WRITE, DELAY = 1, 7  # the fault slots' order (harness/fuzz_plan.h)
+SHORT_WRITE, DELAY = 1, 7  # the fault slots' order (src/driver/fuzz/fuzz_plan.h)
 
 
 def sd(*args, cwd, timeout=600):
@@ -21,7 +21,7 @@ def sd(*args, cwd, timeout=600):
 
 
 def plan(clients, seed=0, segment=0, faults=None):
-    """A fuzz input, as sd_fuzz_plan_encode writes it (harness/fuzz_plan.h): the seed,
+    """A fuzz input, as sd_fuzz_plan_encode writes it (src/driver/fuzz/fuzz_plan.h): the seed,
     segmentation, eight fault levels, the clients (all at once); per client its connect target
     (-1: the server), its end and its messages, each a request number sent whole, then a wait
     for the reply."""

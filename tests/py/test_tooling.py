@@ -5,7 +5,7 @@ import subprocess
 
 from conftest import ROOT
 
-TREE = ["CMakeLists.txt", "CMakePresets.json", "cmake", "src", "include", "harness", "tests", "bench",
+TREE = ["CMakeLists.txt", "CMakePresets.json", "cmake", "src", "include", "examples", "tests", "bench",
         "ci", "fuzz", "sockdrill"]
 
 
@@ -31,7 +31,7 @@ def test_wrapper_builds_on_first_use_and_when_sources_change(tmp_path):
     again = wrapper(tree, "list")
     assert again.returncode == 0
     assert again.stderr == ""  # up to date: no rebuild
-    (tree / "src" / "ops.c").touch()
+    (tree / "src" / "table" / "ops.c").touch()
     changed = wrapper(tree, "--version")
     assert changed.returncode == 0
     assert "building" in changed.stderr
@@ -40,7 +40,7 @@ def test_wrapper_builds_on_first_use_and_when_sources_change(tmp_path):
 def test_wrapper_reports_a_broken_build(tmp_path):
     tree = tmp_path / "checkout"
     shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns("build", ".git", "__pycache__"))
-    with open(tree / "src" / "ops.c", "a") as f:
+    with open(tree / "src" / "table" / "ops.c", "a") as f:
         f.write("\nthis is not C;\n")
     r = wrapper(tree, "--version")
     assert r.returncode == 3

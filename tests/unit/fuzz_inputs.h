@@ -1,4 +1,4 @@
-/* Tests of the in-process driver: fuzz inputs written from a plan (harness/fuzz_plan.h). */
+/* Tests of the in-process driver: fuzz inputs written from a plan (src/driver/fuzz/fuzz_plan.h). */
 #ifndef SD_TEST_FUZZ_INPUTS_H
 #define SD_TEST_FUZZ_INPUTS_H
 

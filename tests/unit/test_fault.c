@@ -1091,8 +1091,8 @@ static void kinds_are_the_parsers(void **state)
 }
 
 /* A spec written as text reads back to the same spec, whatever its kinds, values and targets
- * (a fuzz input's faults written into a scenario: harness/fuzz_record.c); the text is cut at
- * the size given and says how long it would be. */
+ * (a fuzz input's faults written into a scenario: src/driver/fuzz/fuzz_record.c); the text is cut
+ * at the size given and says how long it would be. */
 static void spec_text_reads_back(void **state)
 {
 	(void)state;

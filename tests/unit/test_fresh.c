@@ -1,4 +1,4 @@
-/* Tests of the fresh process each input gets (harness/libc/fresh.c): the server's globals put
+/* Tests of the fresh process each input gets (src/interpose/fresh.c): the server's globals put
  * back, the descriptors it opened closed, its signal handlers and timers kept for the run
  * only. The globals below sit in the sections ci/real-servers moves a server's data into. */
 #include <arpa/inet.h>

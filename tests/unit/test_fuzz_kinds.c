@@ -1,4 +1,4 @@
-/* Every fault kind from the fuzz input (harness/fuzz_plan.h, the slots' families): inputs
+/* Every fault kind from the fuzz input (src/driver/fuzz/fuzz_plan.h, the slots' families): inputs
  * written before the families mean what they meant, each kind round-trips, and each fires on
  * the sim through the fault wrapper, on the example server's fuzz target and on a libc server
  * that resolves, connects and opens sockets after it listens. */

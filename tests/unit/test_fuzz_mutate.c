@@ -1,5 +1,5 @@
-/* Tests of the structure-keeping mutators (harness/fuzz_mutate*.c): the plan's encoder, each
- * mutation, the bounds, determinism, and the libFuzzer and AFL++ entry points. */
+/* Tests of the structure-keeping mutators (src/driver/fuzz/fuzz_mutate*.c): the plan's encoder,
+ * each mutation, the bounds, determinism, and the libFuzzer and AFL++ entry points. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
-/* Tests of a fuzz input's run written as a scenario (harness/fuzz_record.c) and of its replay
- * in-process (SOCKDRILL_SCENARIO, harness/fuzz_server.c): servers on plain libc calls, on the
- * sim through the interposition layer. */
+/* Tests of a fuzz input's run written as a scenario (src/driver/fuzz/fuzz_record.c) and of its
+ * replay in-process (SOCKDRILL_SCENARIO, src/driver/fuzz/fuzz_server.c): servers on plain libc
+ * calls, on the sim through the interposition layer. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>

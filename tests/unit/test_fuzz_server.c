@@ -1,5 +1,6 @@
-/* Tests of the in-process server fuzz driver (harness/fuzz_server.c): servers written against
- * plain libc socket calls, run on the sim through the interposition layer (harness/libc/). */
+/* Tests of the in-process server fuzz driver (src/driver/fuzz/fuzz_server.c): servers written
+ * against plain libc socket calls, run on the sim through the interposition layer (src/interpose/).
+ */
 #include <arpa/inet.h>
 #include <err.h>
 #include <errno.h>

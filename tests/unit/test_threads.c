@@ -1,4 +1,4 @@
-/* Tests of harness/libc/ (threads, sync, clock, proc): small servers written against plain
+/* Tests of src/interpose/ (threads, sync, clock, proc): small servers written against plain
  * libc and pthread calls, run as actors of a sim through the in-process layer. */
 #include <arpa/inet.h>
 #include <err.h>
@@ -29,8 +29,8 @@
 #include <sockdrill/fuzz.h>
 
 #include "inproc.h"
-#include "libc/proc.h"
-#include "libc/threads.h"
+#include "../../src/interpose/proc.h"
+#include "../../src/interpose/threads.h"
 #include "sd_test.h"
 
 #define PORT 7400

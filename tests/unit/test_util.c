@@ -130,21 +130,22 @@ static const char *esc(unsigned flags)
 static void escape_keeps_each_callers_rule(void **state)
 {
 	(void)state;
-	/* scenario messages (src/scenario/run.c show_bytes) */
+	/* scenario messages (src/driver/scenario/run.c show_bytes) */
 	assert_string_equal(esc(SD__ESC_NL | SD__ESC_QUOTE | SD__ESC_BACKSLASH),
 			    "a\\n\\x0d\\x09\\\"\\\\${$x\\x01\\x7f\\xff");
 	/* wrap --record's scenario steps (src/cli/wrap_record.c): "${" is not a variable */
 	assert_string_equal(esc(SD__ESC_NL | SD__ESC_CR | SD__ESC_TAB | SD__ESC_QUOTE |
 				SD__ESC_BACKSLASH | SD__ESC_DOLLAR),
 			    "a\\n\\r\\t\\\"\\\\\\${$x\\x01\\x7f\\xff");
-	/* the fuzz driver's findings (harness/fuzz_server.c): C string contents */
+	/* the fuzz driver's findings (src/driver/fuzz/fuzz_server.c): C string contents */
 	assert_string_equal(esc(SD__ESC_CR | SD__ESC_NL | SD__ESC_QUOTE | SD__ESC_BACKSLASH),
 			    "a\\n\\r\\x09\\\"\\\\${$x\\x01\\x7f\\xff");
-	/* the fuzz recorder's scenarios (harness/fuzz_record.c): no quote after a backslash */
+	/* the fuzz recorder's scenarios (src/driver/fuzz/fuzz_record.c): no quote after a backslash
+	 */
 	assert_string_equal(
 		esc(SD__ESC_NL | SD__ESC_CR | SD__ESC_TAB | SD__ESC_QUOTE | SD__ESC_DOLLAR_HEX),
 		"a\\n\\r\\t\\\"\\x5c\\x24{$x\\x01\\x7f\\xff");
-	/* AFL's dictionary (harness/fuzz_messages.c): only printable bytes stay */
+	/* AFL's dictionary (src/driver/fuzz/fuzz_messages.c): only printable bytes stay */
 	assert_string_equal(esc(0), "a\\x0a\\x0d\\x09\\x22\\x5c${$x\\x01\\x7f\\xff");
 }
 
