@@ -9,32 +9,17 @@
 
 int sd_fuzz_messages_write(FILE *f, const struct sd_fuzz_dict *d, int custom_client)
 {
-	static const char digit[] = "0123456789abcdef";
 	size_t n = d ? d->n : 0;
 	if (n > SD_FUZZ_MSGS_MAX) /* past 240 none is ever picked anyway */
 		n = SD_FUZZ_MSGS_MAX;
 	fprintf(f, "sockdrill-messages 1 %zu %d\n", n, custom_client ? 1 : 0);
 	for (size_t i = 0; i < n; i++) {
-		const unsigned char *m = (const unsigned char *)d->msgs[i];
 		size_t len = sd_fuzz_dict_len(d, i);
-		for (size_t b = 0; b < len && b < SD_FUZZ_MSG_BYTES_MAX; b++) {
-			putc(digit[m[b] >> 4], f);
-			putc(digit[m[b] & 15], f);
-		}
+		sd__hex_write(f, d->msgs[i],
+			      len < SD_FUZZ_MSG_BYTES_MAX ? len : SD_FUZZ_MSG_BYTES_MAX);
 		putc('\n', f);
 	}
 	return ferror(f) ? -EIO : 0;
-}
-
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
 }
 
 void sd_fuzz_messages_free(struct sd_fuzz_dict *d)
@@ -104,7 +89,7 @@ int sd_fuzz_messages_read(const char *path, struct sd_fuzz_dict *d, int *custom_
 		msgs[got] = (char *)m;
 		lens[got++] = (size_t)len / 2;
 		for (ssize_t i = 0; i < len; i += 2) {
-			int hi = hexval(line[i]), lo = hexval(line[i + 1]);
+			int hi = sd__hexval(line[i]), lo = sd__hexval(line[i + 1]);
 			if (hi < 0 || lo < 0) {
 				snprintf(err, errsize, "%s:%d:%zd: not a hex digit", path, lineno,
 					 i + 1 + (hi >= 0));

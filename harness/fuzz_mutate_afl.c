@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/util/util.h"
 #include "fuzz_messages.h"
 #include "fuzz_mutate.h"
 
@@ -27,7 +28,7 @@ API void *afl_custom_init(void *afl, unsigned int seed)
 		fputs("sockdrill mutator: out of memory\n", stderr);
 		exit(2);
 	}
-	s->mu.rng = (uint64_t)seed * 0x9e3779b97f4a7c15ull;
+	s->mu.rng = (uint64_t)seed * SD__GOLDEN;
 	const char *path = getenv("SOCKDRILL_MESSAGES"), *stats = getenv("SOCKDRILL_MUTATOR_STATS");
 	if (path && *path) {
 		char err[512];

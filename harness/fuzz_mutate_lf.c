@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../src/util/util.h"
 #include "fuzz_internal.h"
 #include "fuzz_messages.h"
 #include "fuzz_mutate.h"
@@ -84,7 +85,7 @@ static int ready(unsigned int seed)
 	L.mu.dict = L.dict.n ? &L.dict : NULL;
 	L.mu.custom_client = L.client;
 	L.mu.bytes = LLVMFuzzerMutate;
-	L.mu.rng = (uint64_t)seed * 0x9e3779b97f4a7c15ull;
+	L.mu.rng = (uint64_t)seed * SD__GOLDEN;
 	if (L.stats && !L.stats_armed)
 		L.stats_armed = !atexit(write_stats);
 	return L.known && !L.off;

@@ -35,16 +35,6 @@
 #define SD_FAULTS_LOSE_WRITES 2
 #define DELAY_STRETCH_NS      (6000 * 1000000000LL)
 
-/* Bytes as lower-case hex, for the transcript. */
-static void hex(FILE *f, const unsigned char *p, size_t n)
-{
-	static const char digit[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		putc(digit[p[i] >> 4], f);
-		putc(digit[p[i] & 15], f);
-	}
-}
-
 /* n bytes as a quoted string (a C string literal's contents, so a finding stays on one
  * line), cut to `limit` bytes with "..." after the quote. out holds 4 * limit + 6. */
 static const char *quoted(char *out, const unsigned char *p, size_t n, size_t limit)
@@ -77,9 +67,9 @@ static void write_transcript(const char *path, int nclients)
 			for (int m = 0; m < k->nmsgs; m++)
 				fprintf(f, "%s%d", m ? ", " : "", k->which[m]);
 			fputs("], \"sent\": \"", f);
-			hex(f, k->sent, k->sentlen);
+			sd__hex_write(f, k->sent, k->sentlen);
 			fputs("\", \"reply\": \"", f);
-			hex(f, k->got, k->gotlen);
+			sd__hex_write(f, k->got, k->gotlen);
 			if (k->total > k->gotlen) /* cut at the bound: the whole length */
 				fprintf(f, "\", \"reply_bytes\": %zu", k->total);
 			else

@@ -6,22 +6,24 @@
 struct sd__fdh **sd__fdtab[SD__FD_CHUNKS];
 int sd__fdtab_used;
 
-/* Chunk i, made on first use. mmap, not malloc: the table may grow inside any call of any
- * program, and a lost race only gives one mapping back. */
-static struct sd__fdh **chunk(unsigned i)
+void *sd__chunk_map(void **slot, size_t size)
 {
-	struct sd__fdh **c = __atomic_load_n(&sd__fdtab[i], __ATOMIC_ACQUIRE), **fresh;
+	void *c = __atomic_load_n(slot, __ATOMIC_ACQUIRE), *fresh;
 	if (c)
 		return c;
-	fresh = mmap(NULL, SD__FD_CHUNK * sizeof *fresh, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (fresh == MAP_FAILED)
 		return NULL;
-	if (__atomic_compare_exchange_n(&sd__fdtab[i], &c, fresh, 0, __ATOMIC_ACQ_REL,
-					__ATOMIC_ACQUIRE))
+	if (__atomic_compare_exchange_n(slot, &c, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return fresh;
-	munmap(fresh, SD__FD_CHUNK * sizeof *fresh);
+	munmap(fresh, size);
 	return c;
+}
+
+/* Chunk i, made on first use. */
+static struct sd__fdh **chunk(unsigned i)
+{
+	return sd__chunk_map((void **)&sd__fdtab[i], SD__FD_CHUNK * sizeof(struct sd__fdh *));
 }
 
 int sd__fd_set(int fd, struct sd__fdh *h)

@@ -58,6 +58,12 @@ static inline struct sd__fdh *sd__fd_lookup(int fd)
 	return c ? __atomic_load_n(&c[(unsigned)fd % SD__FD_CHUNK], __ATOMIC_ACQUIRE) : NULL;
 }
 
+/* The chunk of `size` bytes that *slot points to, mapped and set there on first use; NULL
+ * without memory. mmap, not malloc: a table may grow inside any call of any program; and
+ * the slot is set by compare-and-swap, so a thread that loses the race gives its mapping
+ * back and takes the winner's. Both routes' descriptor tables grow this way. */
+void *sd__chunk_map(void **slot, size_t size);
+
 /* Enters fd -> h. 0, or -EMFILE (fd beyond SD__FD_MAX), -ENOMEM. An entry fd still had (its
  * descriptor was closed by a raw system call, unseen) goes to sd__route_forget. */
 int sd__fd_set(int fd, struct sd__fdh *h);

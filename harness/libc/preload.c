@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,20 +48,9 @@ static struct sd__fdh *own_handle(int fd)
 {
 	if (fd < 0 || fd >= SD__FD_MAX)
 		return NULL;
-	unsigned i = (unsigned)fd / SD__FD_CHUNK;
-	struct sd__fdh *c = __atomic_load_n(&own[i], __ATOMIC_ACQUIRE), *fresh;
-	if (!c) {
-		fresh = mmap(NULL, SD__FD_CHUNK * sizeof *fresh, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (fresh == MAP_FAILED)
-			return NULL;
-		if (__atomic_compare_exchange_n(&own[i], &c, fresh, 0, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE))
-			c = fresh;
-		else
-			munmap(fresh, SD__FD_CHUNK * sizeof *fresh);
-	}
-	return &c[(unsigned)fd % SD__FD_CHUNK];
+	struct sd__fdh *c =
+		sd__chunk_map((void **)&own[(unsigned)fd / SD__FD_CHUNK], SD__FD_CHUNK * sizeof *c);
+	return c ? &c[(unsigned)fd % SD__FD_CHUNK] : NULL;
 }
 
 /* Enters kernel descriptor fd, one of the real instance's, in the table; one the table cannot

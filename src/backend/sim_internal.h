@@ -351,7 +351,7 @@ void sd__set_state(struct sd__sim *s, struct sd__actor *a, enum sd__astate st);
 /* The actor with this id; a joined one for an id forgotten since, NULL for one never given. */
 struct sd__actor *sd__actor_find(struct sd__sim *s, int id);
 _Noreturn void sd__finish(struct sd__sim *s); /* the running actor has ended */
-void sd__actor_main(struct sd__sim *s);       /* where a new actor starts (sim_coro.c) */
+void sd__actor_main(struct sd__sim *s);       /* where sim_coro.c starts a new actor */
 struct sd__sim *sd__running(void);            /* the sim whose actor runs on this thread */
 
 /* sim_coro.c */
@@ -367,6 +367,9 @@ void sd__fiber_arrived(struct sd__sim *s, void *fake);
 uint32_t sd__v4of(const struct sd__ep *e);
 void sd__set_v4(struct sd__ep *e, uint32_t a);
 int sd__is_v6_loopback(const struct sd__ep *e);
+int sd__ep_loopback(const struct sd__ep *e); /* 127.0.0.0/8 or ::1 */
+int sd__ep_is_v4(const struct sd__ep *e);    /* IPv4, held as ::ffff:a.b.c.d */
+int sd__ep_any(const struct sd__ep *e);
 void sd__port_link(struct sd__sim *s, struct sd__sock *k);
 void sd__port_unlink(struct sd__sim *s, struct sd__sock *k);
 void sd__listener_unlink(struct sd__sim *s, struct sd__sock *k);
@@ -469,7 +472,5 @@ int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
 void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
 void sd__retry_connects(struct sd__sim *s);
 void sd__free_all(struct sd__sim *s);
-int sd__ep_is_v4(const struct sd__ep *e);
-int sd__ep_any(const struct sd__ep *e);
 
 #endif

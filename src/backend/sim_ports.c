@@ -358,7 +358,7 @@ struct sd__sock *sd__find_listener(struct sd__sim *s, const struct sd__ep *dst)
 
 static uint32_t tuple_hash(struct sd__sim *s, const struct sd__ep *src, const struct sd__ep *dst)
 {
-	uint64_t h = s->seed ^ 0x9e3779b97f4a7c15ull;
+	uint64_t h = s->seed ^ SD__GOLDEN;
 	for (int i = 0; i < 16; i++)
 		h = (h ^ src->a[i]) * 0x100000001b3ull, h = (h ^ dst->a[i]) * 0x100000001b3ull;
 	h = (h ^ dst->port) * 0x100000001b3ull;
@@ -371,7 +371,7 @@ static int same_tuple(const struct sd__sock *o, const struct sd__sock *k, const 
 	       !memcmp(o->remote.a, dst->a, 16);
 }
 
-static int ep_loopback(const struct sd__ep *e)
+int sd__ep_loopback(const struct sd__ep *e)
 {
 	return sd__ep_is_v4(e) ? (sd__v4of(e) >> 24) == 127 : sd__is_v6_loopback(e);
 }
@@ -384,7 +384,7 @@ static int ep_loopback(const struct sd__ep *e)
 static int tw_reusable(const struct sd__sim *s, const struct sd__sock *tw)
 {
 	int reuse = s->prof.tw_reuse;
-	if (reuse == 2 && !ep_loopback(&tw->local) && !ep_loopback(&tw->remote))
+	if (reuse == 2 && !sd__ep_loopback(&tw->local) && !sd__ep_loopback(&tw->remote))
 		reuse = 0;
 	int64_t entered = tw->tw_until - TIME_WAIT_LEN;
 	return reuse && s->now > entered + (int64_t)s->prof.tw_reuse_delay * (SEC / 1000);

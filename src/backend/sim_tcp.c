@@ -413,7 +413,7 @@ static int prot_connect(struct sd__sim *s, struct sd__sock *k, const struct sd__
 		dst.port = port;
 		v4 = sd__ep_is_v4(&dst);
 	}
-	if (v4 ? (sd__v4of(&dst) >> 24) != 127 : !sd__is_v6_loopback(&dst))
+	if (!sd__ep_loopback(&dst))
 		return -ENETUNREACH; /* the simulated host has loopback only */
 	/* A v6 socket bound to a real IPv6 address cannot reach a v4-mapped one (no route
 	 * from it), and one bound to a v4-mapped address cannot reach IPv6 (ip6_dst_lookup). */

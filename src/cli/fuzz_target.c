@@ -27,10 +27,8 @@ static int project_root(char *out, size_t size)
 	if (env && *env) {
 		sd__textf(out, size, "%s", env);
 	} else {
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-		if (n <= 0)
+		if (sd__proc_self_exe(exe, sizeof exe) < 0)
 			return -1;
-		exe[n] = 0;
 		char *d = dirname(dirname(dirname(exe)));
 		sd__textf(out, size, "%s", d);
 	}

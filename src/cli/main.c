@@ -87,10 +87,8 @@ int sd__find_library(const char *env, const char *file, char *out, size_t size)
 		snprintf(out, size, "%s", given);
 		return access(out, R_OK) == 0 ? 0 : -1;
 	}
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
+	if (sd__proc_self_exe(exe, sizeof exe) < 0)
 		return -1;
-	exe[n] = 0;
 	const char *dir = dirname(exe);
 	static const char *const rel[] = {"", "/../lib", "/../lib64", "/../lib/x86_64-linux-gnu"};
 	for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {

@@ -68,6 +68,15 @@ void sd__proc_sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+int sd__proc_self_exe(char *out, size_t size)
+{
+	ssize_t n = size ? readlink("/proc/self/exe", out, size - 1) : -1;
+	if (n <= 0)
+		return -1;
+	out[n] = 0;
+	return 0;
+}
+
 const char *sd__proc_tmpdir(void)
 {
 	const char *tmp = getenv("TMPDIR");

@@ -82,6 +82,9 @@ int sd__proc_stop_children(int sig, pid_t server, int *status, int *alone);
 /* Sleeps ms milliseconds (a signal may cut it short). */
 void sd__proc_sleep_ms(long ms);
 
+/* This program's own file (/proc/self/exe), NUL-terminated in out: 0, or -1. */
+int sd__proc_self_exe(char *out, size_t size);
+
 /* How a child started by sd__proc_exec is set up; NULL for none of it. */
 struct sd__proc_io {
 	const char *file; /* the program to run; NULL: argv[0], searched in PATH */

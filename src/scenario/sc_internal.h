@@ -1,4 +1,5 @@
-/* sockdrill scenarios: the parsed form shared by the parser and the runner. */
+/* sockdrill scenarios: the parsed form shared by the parser and the runner, and what the files
+ * of each share (a heading per file). */
 #ifndef SD_SC_INTERNAL_H
 #define SD_SC_INTERNAL_H
 
@@ -10,6 +11,7 @@
 
 #include <sockdrill/fault.h>
 #include <sockdrill/scenario.h>
+#include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
 /* Limits of the language (docs/scenarios.md, "Limits"). */
@@ -254,8 +256,8 @@ struct sd_scenario {
 	int has_one_role, one_role, one_role_line;
 	/* 'requires TUNABLE=N' (hz, syn-retries, ...): the kernel profile value the file needs */
 	struct sc_require {
-		int field;       /* index into sc_tunables */
-		long value, hi;  /* hi: the second value of a pair (port-range) */
+		int field;        /* index into sc_tunables */
+		long value, hi;   /* hi: the second value of a pair (port-range) */
 		int line, is_set; /* 'set' rather than 'requires': only the wording differs */
 	} reqs[SC_MAX_REQUIRES];
 	int nreqs;
@@ -359,18 +361,226 @@ int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *e
 /* SO_LINGER set (a number N is {1, N}; a pair {ON, SECS} as given) or read: the result, as
  * ever, the seconds when on and -1 when off, and the pair kept in r->linger. */
 void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct sc_res *r);
-/* Poll or epoll flags as "IN|OUT|RDHUP". */
-void sd__sc_show_flags(int64_t v, char *out, size_t size);
-/* recvmsg's msg_flags as "MSG_CTRUNC|MSG_TRUNC". */
-void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
 
 /* names.c: the value a name stands for (flags, constants, an option's number): 0, or -1 when
  * the name is unknown; whether a name is a poll flag. */
 int sd__sc_lookup_const(const char *name, int64_t *out);
 int sd__sc_is_poll_name(const char *name);
 int sd__sc_is_msg_flag_name(const char *name); /* a flag msg_flags can hold (MSG_CTRUNC...) */
+/* recvmsg's msg_flags as "MSG_CTRUNC|MSG_TRUNC". */
+void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
 int sd__sc_option(int64_t v);
 const char *sd__sc_option_name(int i);
 int sd__sc_option_u32(int opt); /* its value is a u32 (0..4294967295) */
+
+/* ---- the run: shared by run.c, vars.c, args.c, check.c -------------------------------- */
+
+#define SC_MAX_IO (64 << 20) /* bytes one call sends or reads, a string filled in, a pattern */
+
+/* The pattern's byte i: what send(pattern(N)) sends and a pattern(N) expectation checks. */
+static inline unsigned char sc_pattern_byte(size_t i)
+{
+	return (unsigned char)(i * 31 + (i >> 8) + 7);
+}
+
+/* Variables and started calls, each a hash table keyed by (symbol, index): a use costs O(1)
+ * however many there are. */
+struct slot {
+	int64_t index, v;
+	int32_t name;
+	int32_t used;       /* 0 empty, 1 a plain name, 2 an indexed one */
+	unsigned char *str; /* the text it holds (received bytes), or NULL: its number's */
+	uint32_t slen;
+};
+
+struct table {
+	struct slot *s;
+	size_t cap, n; /* cap a power of two, at most 3/4 full */
+};
+
+struct run {
+	const struct sd_scenario *sc;
+	struct sd_net net;      /* what the steps call: the backend, or a fault wrapper around it */
+	struct sd_net *backend; /* the backend itself */
+	struct sd_net base;     /* sd_scenario_run: the backend it opened */
+	int wrapped;            /* net is a fault wrapper of the run's own */
+	int close_fds; /* a sim the caller keeps: sockets left open are closed at the end */
+	int real, timeout_ms;
+	const struct sd_sc_options *opt;
+	struct tail *tails; /* only when the file reads reply_port() */
+	int ntails, captails;
+	struct msgrec *msgs; /* per descriptor: what its last recvmsg gave (cmsg, msg_flags) */
+	int nmsgs, capmsgs;
+	int max_time_s;  /* the whole run's bound */
+	double deadline; /* t0 + max_time_s, CLOCK_MONOTONIC seconds */
+	struct table vars;
+	struct table handles; /* the value: an index in h[] */
+	struct handle *h;
+	int nh, caph, pending; /* started calls not yet collected */
+	int *fds; /* real: the sockets made, shut down at the end to release blocked threads */
+	int nfds, capfds;
+	struct job **stuck; /* threads still blocked when the run ended */
+	int nstuck, capstuck;
+	int iter; /* innermost repeat index, -1 outside */
+	struct sd_sc_result *res;
+	int capout;         /* room in res->out */
+	int capfail;        /* room in res->failures */
+	int keep_going;     /* a failed step does not end the run (stop still does) */
+	int stop;           /* a bound of the whole run was reached: no step runs after it */
+	int verdict_only;   /* no outcomes kept */
+	unsigned char *pat; /* the pattern's first patlen bytes, made once for every send */
+	size_t patlen;
+	unsigned char **oldpats; /* shorter ones it replaced: a started send may still read one */
+	int noldpats, capoldpats;
+};
+
+static inline const char *sc_deadlock_report(struct run *R)
+{
+	return sd_sim_deadlock_report(R->backend);
+}
+
+/* vars.c: the variables and started calls (tables keyed by symbol and index), the text they
+ * hold, templates filled in, the send pattern. */
+/* Room for element n of an array of *cap, grown by doubling: 0, or -1 without memory. */
+int sd__sc_grow(void **p, int *cap, int n, size_t size);
+/* The value of (name, index): found, or added as 0 when create is set; NULL when it is not
+ * there (or there is no memory for it). */
+int64_t *sd__sc_table_find(struct run *R, struct table *t, int32_t name, int indexed, int64_t index,
+			   int create);
+const char *sd__sc_name_of(const struct run *R, int32_t sym);
+/* A reference's name for messages: "C" or "C[3]". */
+void sd__sc_key_text(const struct run *R, const struct sc_ref *r, int indexed, int64_t index,
+		     char *out, size_t size);
+/* The key of a reference, its index worked out: 0, or -1 with *why set. */
+int sd__sc_ref_key(struct run *R, const struct sc_ref *r, int *indexed, int64_t *index, char *why,
+		   size_t wl);
+/* A variable's number: 0, or -1 with why set (unknown, or $i outside repeat). */
+int sd__sc_ref_value(struct run *R, const struct sc_ref *r, int64_t *out, char *why, size_t wl);
+/* A variable's text: what it holds (received bytes), or its number in decimal (into num). */
+int sd__sc_ref_text(struct run *R, const struct sc_ref *r, const unsigned char **p, size_t *n,
+		    char num[24], char *why, size_t wl);
+/* A template (a string naming variables) filled in: a new buffer into *out, or -1 with why. */
+int sd__sc_expand(struct run *R, const unsigned char *t, size_t n, unsigned char **out,
+		  size_t *outlen, char *why, size_t wl);
+/* A variable takes received bytes as its text (at most SC_MAX_CAPTURE of them); NULL clears. */
+int sd__sc_set_text(int64_t *v, const unsigned char *d, size_t n);
+/* The first n bytes of the pattern (NULL without memory). */
+const unsigned char *sd__sc_pattern(struct run *R, size_t n);
+
+/* args.c: a step's arguments resolved into a (0, or -1 with why); after a call, what the run
+ * keeps of it (the descriptors made, each one's last recvmsg, the bytes for reply_port). */
+int sd__sc_resolve(struct run *R, const struct sc_step *st, struct sc_args *a, char *why,
+		   size_t wl);
+void sd__sc_after_call(struct run *R, enum sc_call call, const struct sc_args *a,
+		       const struct sc_res *r);
+
+/* check.c: results against expectations, and failures. */
+/* The result as shown (got) and in a backend-independent form (norm). */
+void sd__sc_describe(enum sc_call call, const struct sc_expect *e, const struct sc_res *r,
+		     int data_ok, char *got, size_t gl, char *norm, size_t nl);
+/* Checks a finished call's result; records and keeps the variable. */
+void sd__sc_conclude(struct run *R, const struct sc_step *st, enum sc_call call, struct sc_res *r,
+		     struct sd_sc_outcome *o);
+/* The step failed: o (when kept) marked, the message kept in R->res. */
+void sd__sc_failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *o,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Poll or epoll flags as "IN|OUT|RDHUP". */
+void sd__sc_show_flags(int64_t v, char *out, size_t size);
+
+/* requires.c: on real, a file whose 'requires' this kernel does not meet is not applicable
+ * (or, when the kernel cannot be asked, fails): 1 with res filled in, 0 to run it. */
+int sd__sc_kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res);
+
+/* ---- the parser: shared by parse.c, lex.c, expr.c, expect.c, settings.c ------------------ */
+
+/* The parser's cursor: where it is in the file, and what this line and the ones before it
+ * named. */
+struct cur {
+	const char *path, *p, *ls, *eol; /* position, line start, line end */
+	int line;
+	char *err;
+	size_t errlen;
+	struct sd_scenario *sc;
+	const struct sd_sc_options *opt; /* what the run will define (may be NULL) */
+	int32_t *symtab; /* open addressing: 1 + symbol, 0 empty; symcap a power of two */
+	uint32_t symcap;
+	uint8_t *known; /* per symbol: what lines before this one made of it (SYM_*) */
+	uint32_t capknown;
+	int depth; /* repeats open around this line */
+	struct use {
+		int32_t sym;
+		const char *at;
+		int what; /* U_* */
+	} uses[16];       /* the names this line reads, checked once it parsed */
+	int nuses;
+	int32_t caps[SC_MAX_ALTS * SC_MAX_GROUPS]; /* the names 'as' assigns on this line */
+	int ncaps;
+};
+
+enum { SYM_VAR = 1, SYM_STARTED = 2 };
+enum { U_VAR, U_HANDLE, U_ITER };
+
+/* How a reference is used: assigned (X = ...), read ($X), or a started call's handle. */
+enum { REF_TARGET, REF_READ, REF_HANDLE };
+
+/* A statement as parsed, before it is stored: the step and the values it refers to. */
+struct stmt {
+	struct sc_step st;
+	struct sc_value args[6];
+	struct sc_ref handle, target;
+	uint32_t expect; /* 1 + index in sc->expects of the first alternative, 0 for none */
+};
+
+static inline void sc_ws(struct cur *c)
+{
+	while (c->p < c->eol && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r'))
+		c->p++;
+}
+
+static inline int sc_at_end(struct cur *c)
+{
+	sc_ws(c);
+	return c->p >= c->eol || *c->p == '#';
+}
+
+static inline int sc_is_id0(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+}
+static inline int sc_is_id(char ch) { return sc_is_id0(ch) || (ch >= '0' && ch <= '9'); }
+
+/* lex.c: the cursor's words. Each returns 0, or -1 with the error set (file:line:col). */
+int sd__sc_fail(struct cur *c, const char *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Room for `more` elements of `size` bytes after `n` in *p, grown by doubling; 0 or -1. */
+int sd__sc_reserve(void *p, uint32_t *cap, uint32_t n, uint32_t more, size_t size);
+/* An identifier into buf; 0, or -1 with the error set when there is none or it is long. */
+int sd__sc_ident(struct cur *c, char *buf, size_t size, const char *what);
+/* The symbol of a name (made on first sight when create is set), or -1. */
+int32_t sd__sc_symbol_find(struct cur *c, const char *name, int create);
+int sd__sc_expect_char(struct cur *c, char ch);
+int sd__sc_number(struct cur *c, int64_t *out);
+/* name, name[3], name[$i], name[$j]; the '$' before it, if any, already seen; how: REF_*. */
+int sd__sc_ref(struct cur *c, struct sc_ref *r, int how);
+/* A quoted string, its bytes appended to sc->bytes; with interp, "${NAME}" names a variable. */
+int sd__sc_string_interp(struct cur *c, struct sc_span *out, uint8_t *interp);
+int sd__sc_string(struct cur *c, struct sc_span *out);
+
+/* expr.c: values and calls. */
+/* a.b.c.d:PORT or [v6]:PORT; with any_port (an expectation), also '*' (*any_port set). */
+int sd__sc_address_any(struct cur *c, struct sc_value *v, int *any_port);
+/* NAME|NAME|... resolved to the OR of their values. */
+int sd__sc_flags(struct cur *c, int64_t *out);
+/* {ON, SECS}: SO_LINGER's pair; misplaced (the caller says) when not for SO_LINGER: an error. */
+int sd__sc_linger_pair(struct cur *c, int64_t *on, int64_t *secs, int misplaced);
+/* A call and its arguments into m. */
+int sd__sc_call_expr(struct cur *c, struct stmt *m);
+
+/* expect.c: an expectation's alternatives into sc->expects, *first 1 + the first's index. */
+int sd__sc_expectation(struct cur *c, uint32_t *first, enum sc_call call, int is_call);
+
+/* settings.c: a 'set' line (after "set") and a 'requires' line (after "requires"). */
+int sd__sc_setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_options *opt);
+int sd__sc_requirement(struct cur *c, struct sd_scenario *sc);
 
 #endif

@@ -12,10 +12,20 @@ void sd__textf(char *out, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
+static const char hex[] = "0123456789abcdef";
+
+void sd__hex_write(FILE *f, const void *data, size_t n)
+{
+	const unsigned char *d = data;
+	for (size_t i = 0; i < n; i++) {
+		putc(hex[d[i] >> 4], f);
+		putc(hex[d[i] & 15], f);
+	}
+}
+
 /* The escape for d[i] (at most SD__ESC_MAX characters, no NUL) written to e; its length. */
 static size_t escape_one(const unsigned char *d, size_t i, size_t n, unsigned flags, char *e)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char ch = d[i];
 	int dollar = ch == '$' && i + 1 < n && d[i + 1] == '{';
 	char named = 0;

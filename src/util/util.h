@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -86,6 +87,21 @@ enum {
  * a caller can write in pieces (data's whole rest is passed, so "${" is seen across the
  * pieces). Returns the length written; *done (if not NULL) receives how many bytes were. */
 size_t sd__escape(char *out, size_t size, const void *data, size_t n, unsigned flags, size_t *done);
+
+/* Bytes as lower-case hex, two digits each, to f (transcripts, the messages file). */
+void sd__hex_write(FILE *f, const void *data, size_t n);
+
+/* The value of one hex digit, either case; -1 for any other character. */
+static inline int sd__hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
 
 /* ---- key=value lists ---------------------------------------------------------------------- */
 /* Cuts "key=value" at its first '=': returns the value, or NULL where there is none. */

@@ -342,13 +342,8 @@ static int fault_set_nonblocking(void *state, int fd, int on)
 {
 	struct fstate *f = state;
 	int rc = sd_set_nonblocking(IN(f), fd, on);
-	if (rc == 0) {
-		pthread_mutex_lock(&f->m);
-		struct finfo *i = fault__info(f, fd);
-		if (i)
-			i->nonblock = on != 0;
-		pthread_mutex_unlock(&f->m);
-	}
+	if (rc == 0)
+		fault__note_nonblock(f, fd, on);
 	return rc;
 }
 

@@ -174,16 +174,20 @@ int sd_fault_dup(struct sd_net *net, int fd, int nfd)
 	return to ? 0 : -ENOMEM;
 }
 
-int sd_fault_note_nonblocking(struct sd_net *net, int fd, int on)
+void fault__note_nonblock(struct fstate *f, int fd, int on)
 {
-	if (!net || net->ops != &sd_fault_ops)
-		return -EINVAL;
-	struct fstate *f = net->state;
 	pthread_mutex_lock(&f->m);
 	struct finfo *i = fault__info(f, fd);
 	if (i)
 		i->nonblock = on != 0;
 	pthread_mutex_unlock(&f->m);
+}
+
+int sd_fault_note_nonblocking(struct sd_net *net, int fd, int on)
+{
+	if (!net || net->ops != &sd_fault_ops)
+		return -EINVAL;
+	fault__note_nonblock(net->state, fd, on);
 	return 0;
 }
 

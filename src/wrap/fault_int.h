@@ -60,6 +60,8 @@ static inline struct finfo *fault__info(struct fstate *f, int fd)
 }
 
 void fault__note_read(struct fstate *f, int fd, size_t k, int peek);
+/* fd's O_NONBLOCK as the program set it (the wrapper's call or sd_fault_note_nonblocking). */
+void fault__note_nonblock(struct fstate *f, int fd, int on);
 void fault__conn_kinds(struct fstate *f, int fd, enum sd_fault_op op, size_t len,
 		       struct sd_fault_decision *d);
 void fault__spend(struct fstate *f, int fd, const struct sd_fault_decision *d, ssize_t k, int peek);

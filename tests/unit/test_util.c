@@ -1,7 +1,8 @@
 /* The shared helpers of src/util/util.h: the PRNG, the clock, iov sums, the loopback policy,
- * key=value cutting, and the escaper with each of its callers' rules. */
+ * key=value cutting, the escaper with each of its callers' rules, and hex digits. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -178,6 +179,30 @@ static void escape_stops_while_the_longest_escape_still_fits(void **state)
 	assert_int_equal(done, 0);
 }
 
+static void hex_written_and_read_back(void **state)
+{
+	(void)state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	sd__hex_write(f,
+		      "\x00\x0f\xa5\xff"
+		      "A",
+		      5);
+	sd__hex_write(f, "", 0);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(text, "000fa5ff41");
+	free(text);
+	assert_int_equal(sd__hexval('0'), 0);
+	assert_int_equal(sd__hexval('9'), 9);
+	assert_int_equal(sd__hexval('a'), 10);
+	assert_int_equal(sd__hexval('F'), 15);
+	assert_int_equal(sd__hexval('g'), -1);
+	assert_int_equal(sd__hexval('/'), -1);
+	assert_int_equal(sd__hexval((char)0xe0), -1); /* a negative char */
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(splitmix64_gives_the_reference_sequence),
 	T(mono_clock_does_not_go_back),
@@ -188,5 +213,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(escape_keeps_each_callers_rule),
 	T(escape_in_pieces_gives_the_same_text),
 	T(escape_stops_while_the_longest_escape_still_fits),
+	T(hex_written_and_read_back),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
