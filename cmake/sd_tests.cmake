@@ -40,6 +40,7 @@ target_compile_definitions(test_diff PRIVATE
   SD_DOCS_DIR="${CMAKE_CURRENT_SOURCE_DIR}/docs")
 sd_add_unit_test(sim)
 sd_add_unit_test(sim_profile)
+sd_add_unit_test(sim_config)
 sd_add_unit_test(sim_cork)
 sd_add_unit_test(scenario BACKENDS real sim)
 sd_add_unit_test(fault BACKENDS real sim)

@@ -9,8 +9,11 @@
 static uint64_t run(const struct sd_diff_prog *p, uint64_t seed, struct sd_diff_result *r)
 {
 	struct sd_net net;
-	struct sd_config cfg = {.seed = seed, .options = "preempt=0"};
+	struct sd_sim_config sim;
+	struct sd_config cfg = {.seed = seed, .sim = &sim};
 	struct sd_sim_stats st;
+	sd_sim_config_init(&sim);
+	sim.preempt = 0;
 	if (sd_net_open(&net, "sim", &cfg) < 0)
 		FINDING("cannot open sim");
 	sd_sim_set_trace(&net, NULL);

@@ -462,10 +462,11 @@ static void persistent_summary(void)
 }
 
 /* Opens the sim and the wrapper and starts the server on them (under startup_spec). */
-static void open_world(const struct sd_fuzz_server *srv, uint64_t seed, const char *opts,
-		       const struct sd_fault_spec *spec, uint64_t fault_seed, FILE *fault_log)
+static void open_world(const struct sd_fuzz_server *srv, uint64_t seed,
+		       const struct sd_sim_config *sim, const struct sd_fault_spec *spec,
+		       uint64_t fault_seed, FILE *fault_log)
 {
-	struct sd_config cfg = {.seed = seed, .options = opts};
+	struct sd_config cfg = {.seed = seed, .sim = sim};
 	struct sd_fault_spec start;
 	int later = startup_spec(spec, &start);
 	if (sd_net_open(&W.sim, "sim", &cfg) < 0)
@@ -610,9 +611,10 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	if (W.live) {
 		sd_fault_respec(&W.faulty, &spec, plan.seed, fault_log);
 	} else {
-		char opts[64];
-		snprintf(opts, sizeof opts, "segment=%u,preempt=0.25", plan.segment);
-		open_world(srv, plan.seed, opts, &spec, plan.seed, fault_log);
+		struct sd_sim_config sim;
+		sd_sim_config_init(&sim);
+		sim.segment = (int)plan.segment; /* 0..12 */
+		open_world(srv, plan.seed, &sim, &spec, plan.seed, fault_log);
 	}
 
 	run_clients(srv, &plan, &dict, rest, &W.sim, off, faults, transcript);
@@ -659,7 +661,8 @@ static int replay(const struct sd_fuzz_server *srv, const char *path)
 	struct sd_scenario *sc;
 	struct sd_sc_result res;
 	static const struct sd_fault_spec none; /* a file without 'set server-faults' */
-	char err[600], opts[512];
+	struct sd_sim_config sim;
+	char err[600];
 	const char *tr = getenv("SOCKDRILL_TRACE"), *out = getenv("SOCKDRILL_SCENARIO_RESULT");
 	replay_options(srv, &opt);
 	if (sd_scenario_load_opt(path, &opt, &sc, err, sizeof err) < 0)
@@ -667,11 +670,13 @@ static int replay(const struct sd_fuzz_server *srv, const char *path)
 	const struct sd_fault_spec *spec = sd_scenario_server_fault_spec(sc);
 	uint64_t seed = sd_scenario_seed(sc, &opt), fault_seed = seed;
 	sd_scenario_server_seed(sc, &fault_seed);
-	sd_scenario_sim_options(sc, &opt, opts, sizeof opts);
+	if (sd_scenario_sim_config(sc, &opt, &sim) < 0)
+		FINDING("cannot open the sim");
 	unsigned off = oracles_off(srv);
 	if (W.live)
 		close_world(srv); /* a persistent server of an earlier input */
-	open_world(srv, seed, opts, spec ? spec : &none, fault_seed, tr && *tr && *tr != '0' ? stderr : NULL);
+	open_world(srv, seed, &sim, spec ? spec : &none, fault_seed,
+		   tr && *tr && *tr != '0' ? stderr : NULL);
 	sd_sim_set_time_limit(&W.sim, sd_now_ns(&W.sim) + CLIENT_LIMIT_NS);
 	if (sd_scenario_run_on(sc, &W.sim, &opt, &res) < 0)
 		sd__harness_error("SOCKDRILL_SCENARIO: %s: cannot run its steps", path);

@@ -45,11 +45,17 @@ extern "C" {
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
 
-/* What a backend instance is created from. Zeroed means "defaults". */
+struct sd_sim_config;
+
+/* What a backend instance is created from. Zeroed means "defaults". Members are only
+ * appended, so that a caller's initializer written for an older one still means the same. */
 struct sd_config {
 	uint64_t seed;       /* deterministic backends draw every choice from this */
 	unsigned flags;      /* SD_CFG_* */
 	const char *options; /* backend-specific "key=value,key=value" text, or NULL */
+	/* sim: its options typed (sockdrill/sim.h), taken instead of `options` when not NULL,
+	 * so that a driver that opens many sims does not format and parse text for each */
+	const struct sd_sim_config *sim;
 };
 
 struct sd_ops {

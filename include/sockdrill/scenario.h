@@ -14,7 +14,7 @@ extern "C" {
 
 #define SD_SC_MAX_BYTES (1 << 20) /* larger files are refused */
 
-struct sd_scenario; /* opaque: a parsed file */
+struct sd_scenario;   /* opaque: a parsed file */
 struct sd_fault_spec; /* sockdrill/fault.h */
 
 struct sd_sc_options;
@@ -132,15 +132,17 @@ void sd_sc_result_free(struct sd_sc_result *res);
 /* Runs the scenario on `net`, an instance the caller opened and still owns (a sim a server
  * runs on, in-process): as sd_scenario_run, but the file's seed, segment, preempt and
  * kernel variant are the caller's to apply when opening it (sd_scenario_seed,
- * sd_scenario_sim_options); its 'set faults' wrap net for the run's own calls. Calls still
+ * sd_scenario_sim_config); its 'set faults' wrap net for the run's own calls. Calls still
  * blocked at the end are stopped (sim) or released (real); net stays open. 0 and *res, or a
  * negative errno. */
 int sd_scenario_run_on(const struct sd_scenario *sc, struct sd_net *net,
 		       const struct sd_sc_options *opt, struct sd_sc_result *res);
-/* The sim options ("segment=N,preempt=P,one-role=B[,profile=NAME]") a run of sc on sim uses
- * under opt. */
-void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_options *opt,
-			     char *buf, size_t size);
+/* The sim options a run of sc on sim uses under opt, typed (for sd_config.sim): the file's
+ * segment, preempt, kernel variant, tunables and 'set unprivileged', over opt's profile. 0,
+ * or -EINVAL when opt names a profile there is not (or "host" and this host's cannot be
+ * read). */
+int sd_scenario_sim_config(const struct sd_scenario *sc, const struct sd_sc_options *opt,
+			   struct sd_sim_config *cfg);
 /* The file's 'set server-faults' spec, or NULL when it states none: as the file wrote it (for
  * a server in another process, which parses it from its environment), and parsed. */
 const char *sd_scenario_server_faults(const struct sd_scenario *sc);

@@ -17,7 +17,8 @@ extern "C" {
  * seeded by sd_config.seed; time is a virtual clock that only moves when every actor is
  * blocked and a timer is due. Same seed, same calls => the same results, byte for byte.
  *
- * Options (sd_config.options, comma-separated key=value; docs/sim-vs-linux.md):
+ * Options (sd_config.options, comma-separated key=value, or sd_config.sim typed: struct
+ * sd_sim_config below; docs/sim-vs-linux.md):
  *   segment=N      deliver each send as seeded pieces of 1..N bytes, 10 us apart (default 0: off)
  *   preempt=P      chance 0..1 of switching to another actor at each call (default 0.25)
  *   ports=LO-HI    ephemeral range (default 32768-60999)
@@ -67,6 +68,35 @@ struct sd_sim_profile {
 	 * whose values from INT_MAX up (the default, UINT_MAX) all mean no mark: INT_MAX */
 	int notsent_lowat;
 };
+
+/*
+ * The sim's options, typed: what an options text says (above), parsed once where the text
+ * enters (sd_sim_config_parse) or filled in by a driver, and given to sd_net_open as
+ * sd_config.sim, which the sim then takes instead of parsing sd_config.options. Start from
+ * sd_sim_config_init, the defaults, and change fields. create checks the fields of the
+ * instance against the options' ranges (-EINVAL); the profile is taken as it is, as a named
+ * profile's values are.
+ */
+struct sd_sim_config {
+	int segment;           /* segment=N, 0..1048576 (0: off) */
+	double preempt;        /* preempt=P, 0..1 */
+	int nofile;            /* nofile=N, 1..16777216 */
+	int fdbase;            /* fdbase=N, 0..1048576 */
+	int stack_kb;          /* stack=KB, 16..1048576 */
+	int one_role;          /* one-role=0|1 */
+	int unprivileged;      /* 1: unprivileged */
+	int allow_nonloopback; /* 1: allow-nonloopback (as SD_CFG_ALLOW_NONLOOPBACK) */
+	/* profile=NAME's tunables (default: sd_sim_profile_at(0)), the ones the options name
+	 * (ports=, somaxconn=, hz=, ...) set over them */
+	struct sd_sim_profile profile;
+};
+
+/* The defaults: what an empty options text means. */
+void sd_sim_config_init(struct sd_sim_config *cfg);
+/* The options text (NULL or "": the defaults) into *cfg, its profile read first and the
+ * options given beside it over its values, wherever they stand. 0, or -EINVAL with one line
+ * in err (errlen 0: none) naming the option that is unknown or out of range. */
+int sd_sim_config_parse(const char *text, struct sd_sim_config *cfg, char *err, size_t errlen);
 
 /* The named profiles, in a fixed table: index 0..n-1, NULL past the end. */
 const struct sd_sim_profile *sd_sim_profile_at(int i);

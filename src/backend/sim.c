@@ -9,6 +9,7 @@
 
 #include <sockdrill/sockdrill.h>
 
+#include "../util/sockopts.h"
 #include "sim_internal.h"
 
 /* Every call starts here: count it, maybe let another actor run first, process due timers. */
@@ -37,10 +38,7 @@ static int sim_create(const struct sd_config *cfg, void **state)
 	s->rng = cfg->seed ^ 0x5ced5eedull;
 	s->bytes_rng = sd__mix(cfg->seed ^ 0x7261776279746573ull);
 	s->wmem_auto = 3939840;
-	s->nofile = 1024, s->fdbase = 3, s->privileged = 1, s->preempt = 256;
-	s->stack_kb = 256;
-	s->allow_nonloopback = (cfg->flags & SD_CFG_ALLOW_NONLOOPBACK) != 0;
-	if (sd__sim_options(s, cfg->options) < 0) {
+	if (sd__sim_configure(s, cfg) < 0) {
 		sd__ports_put(s);
 		free(s);
 		return -EINVAL;
@@ -525,12 +523,12 @@ static int sim_wake(void *state, int fd, short events)
 		return -EBADF; /* untraced: a caller asking whether the call is there */
 	int rc = sd__wake_fd(s, fd, events);
 	char ev[16];
-	snprintf(ev, sizeof ev, "0x%x", (unsigned)(unsigned short)events);
-	TRACE(s, rc, "wake(%d, %s)", fd,
-	      events == POLLIN               ? "POLLIN"
-	      : events == POLLOUT            ? "POLLOUT"
-	      : events == (POLLIN | POLLOUT) ? "POLLIN|POLLOUT"
-					     : ev);
+	/* POLLIN, POLLOUT or both by name, as the wrappers wake; anything else as a number */
+	if (events && !(events & ~(POLLIN | POLLOUT)))
+		sd__pollflags_show((unsigned short)events, SD__PF_POLL, "POLL", ev, sizeof ev);
+	else
+		snprintf(ev, sizeof ev, "0x%x", (unsigned)(unsigned short)events);
+	TRACE(s, rc, "wake(%d, %s)", fd, ev);
 	return rc;
 }
 

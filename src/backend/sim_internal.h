@@ -302,8 +302,8 @@ int sd__sim_dup(void *state, int fd);
 int sd__sim_dup3(void *state, int oldfd, int newfd, int flags);
 int sd__sim_set_nonblocking(void *state, int fd, int on);
 
-/* sim_config.c */
-int sd__sim_options(struct sd__sim *s, const char *text); /* 0 or -EINVAL */
+/* sim_config.c: the instance's options from cfg (typed, or its text parsed): 0 or -EINVAL. */
+int sd__sim_configure(struct sd__sim *s, const struct sd_config *cfg);
 
 /* sim_sockopt.c */
 int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l);

@@ -7,16 +7,14 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../util/sockopts.h" /* IP_LOCAL_PORT_RANGE where netinet/in.h lacks it */
 #include "sim_internal.h"
 
-#define TCP_MIN_MSS     88    /* TCP_MAXSEG's floor (tcp_setsockopt) */
-#define MAX_TCP_WINDOW  32767 /* and its ceiling */
-#define TS_OPT_LEN      12    /* the timestamp option every loopback segment carries */
-#define TCP_HDR_TS      32    /* the TCP header with it (tp->tcp_header_len) */
-#define LOOPBACK_MTU    65536
-#ifndef IP_LOCAL_PORT_RANGE
-#define IP_LOCAL_PORT_RANGE 51 /* Linux 6.3 (linux/in.h); glibc's netinet/in.h lacks it */
-#endif
+#define TCP_MIN_MSS    88    /* TCP_MAXSEG's floor (tcp_setsockopt) */
+#define MAX_TCP_WINDOW 32767 /* and its ceiling */
+#define TS_OPT_LEN     12    /* the timestamp option every loopback segment carries */
+#define TCP_HDR_TS     32    /* the TCP header with it (tp->tcp_header_len) */
+#define LOOPBACK_MTU   65536
 
 int sd__opt_ours(int level, int name)
 {

@@ -155,11 +155,12 @@ int sd__cmd_demo(int argc, char **argv)
 					       "(they spread over 127.0.0.x source addresses)");
 
 	/* A simulated host sized for the run, as a real one would be configured for it. */
-	char options[96];
-	snprintf(options, sizeof options, "nofile=%llu,somaxconn=%llu,preempt=0",
-		 (unsigned long long)(2 * concurrency + 64),
-		 (unsigned long long)(concurrency + 64));
-	struct sd_config cfg = {.seed = seed, .options = strcmp(backend, "sim") ? NULL : options};
+	struct sd_sim_config sim;
+	sd_sim_config_init(&sim);
+	sim.preempt = 0;
+	sim.nofile = (int)(2 * concurrency + 64); /* --concurrency is at most 1000000 */
+	sim.profile.somaxconn = (int)(concurrency + 64);
+	struct sd_config cfg = {.seed = seed, .sim = strcmp(backend, "sim") ? NULL : &sim};
 	struct sd_net net;
 	int rc = sd_net_open(&net, backend, &cfg);
 	if (rc < 0)

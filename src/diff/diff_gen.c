@@ -83,44 +83,16 @@ static const uint32_t ep_sets[EP_SETS] = {
 	EPOLLRDHUP,
 	EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET | EPOLLONESHOT,
 };
-static const char *const ep_set_names[EP_SETS] = {
-	"IN",
-	"OUT",
-	"IN|OUT",
-	"IN|ET",
-	"IN|OUT|ET",
-	"IN|ONESHOT",
-	"IN|RDHUP",
-	"IN|RDHUP|ET|ONESHOT",
-	"OUT|ET",
-	"OUT|ONESHOT",
-	"OUT|ET|ONESHOT",
-	"IN|OUT|RDHUP",
-	"IN|OUT|RDHUP|ET",
-	"IN|OUT|ONESHOT",
-	"RDHUP",
-	"IN|OUT|RDHUP|ET|ONESHOT",
-};
 
 /* SD_DIFF_SETOPT (a % NOPTS): an int value, or for SO_LINGER {val, secs} */
 #define NOPTS 16
 static const struct setopt setopts[NOPTS] = {
-	{"SO_REUSEADDR=1", SOL_SOCKET, SO_REUSEADDR, 1, 0},
-	{"IPV6_V6ONLY=1", IPPROTO_IPV6, IPV6_V6ONLY, 1, 0},
-	{"SO_LINGER={1,0}", SOL_SOCKET, SO_LINGER, 1, 0},
-	{"SO_SNDBUF=4096", SOL_SOCKET, SO_SNDBUF, 4096, 0},
-	{"SO_RCVBUF=4096", SOL_SOCKET, SO_RCVBUF, 4096, 0},
-	{"SO_REUSEADDR=0", SOL_SOCKET, SO_REUSEADDR, 0, 0},
-	{"SO_LINGER={0,0}", SOL_SOCKET, SO_LINGER, 0, 0},
-	{"SO_LINGER={0,5}", SOL_SOCKET, SO_LINGER, 0, 5},
-	{"SO_KEEPALIVE=1", SOL_SOCKET, SO_KEEPALIVE, 1, 0},
-	{"TCP_NODELAY=1", IPPROTO_TCP, TCP_NODELAY, 1, 0},
-	{"SO_REUSEPORT=1", SOL_SOCKET, SO_REUSEPORT, 1, 0},
-	{"TCP_INQ=1", IPPROTO_TCP, TCP_INQ, 1, 0},
-	{"SO_RCVLOWAT=10", SOL_SOCKET, SO_RCVLOWAT, 10, 0},
-	{"SO_RCVLOWAT=1000", SOL_SOCKET, SO_RCVLOWAT, 1000, 0},
-	{"SO_PEEK_OFF=0", SOL_SOCKET, SO_PEEK_OFF, 0, 0},
-	{"SO_PEEK_OFF=5", SOL_SOCKET, SO_PEEK_OFF, 5, 0},
+	{SD__SO_REUSEADDR, 1, 0}, {SD__IPV6_V6ONLY, 1, 0},    {SD__SO_LINGER, 1, 0},
+	{SD__SO_SNDBUF, 4096, 0}, {SD__SO_RCVBUF, 4096, 0},   {SD__SO_REUSEADDR, 0, 0},
+	{SD__SO_LINGER, 0, 0},    {SD__SO_LINGER, 0, 5},      {SD__SO_KEEPALIVE, 1, 0},
+	{SD__TCP_NODELAY, 1, 0},  {SD__SO_REUSEPORT, 1, 0},   {SD__TCP_INQ, 1, 0},
+	{SD__SO_RCVLOWAT, 10, 0}, {SD__SO_RCVLOWAT, 1000, 0}, {SD__SO_PEEK_OFF, 0, 0},
+	{SD__SO_PEEK_OFF, 5, 0},
 };
 
 /* SD_DIFF_RECVMSG (a % 6): every one returns at once on a non-blocking socket */
@@ -136,11 +108,9 @@ static const int msg_flags[6] = {
  * that hold bytes back or stop sends (TCP_CORK, TCP_NOTSENT_LOWAT) */
 #define NOPTS2 5
 static const struct setopt setopts2[NOPTS2] = {
-	{"TCP_CORK=1", IPPROTO_TCP, TCP_CORK, 1, 0},
-	{"TCP_CORK=0", IPPROTO_TCP, TCP_CORK, 0, 0},
-	{"TCP_NOTSENT_LOWAT=1", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 1, 0},
-	{"TCP_NOTSENT_LOWAT=16384", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 16384, 0},
-	{"TCP_NOTSENT_LOWAT=0", IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0, 0},
+	{SD__TCP_CORK, 1, 0},          {SD__TCP_CORK, 0, 0},
+	{SD__TCP_NOTSENT_LOWAT, 1, 0}, {SD__TCP_NOTSENT_LOWAT, 16384, 0},
+	{SD__TCP_NOTSENT_LOWAT, 0, 0},
 };
 const struct setopt *sd__diff_setopt_of(const struct sd_diff_op *o)
 {
@@ -160,11 +130,9 @@ static const char *const msg_flag_names[6] = {
 static const char *const query_names[3] = {"ioctl SIOCINQ", "ioctl SIOCOUTQ", "getsockopt TCP_INQ"};
 /* SD_DIFF_GETOPT (a % NGETOPTS) */
 #define NGETOPTS 8
-static const struct getopt getopts[NGETOPTS] = {
-	{"SO_LINGER", SOL_SOCKET, SO_LINGER},         {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
-	{"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},    {"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
-	{"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN}, {"TCP_INFO", IPPROTO_TCP, TCP_INFO},
-	{"SO_RCVLOWAT", SOL_SOCKET, SO_RCVLOWAT},     {"SO_PEEK_OFF", SOL_SOCKET, SO_PEEK_OFF},
+static const enum sd__opt getopts[NGETOPTS] = {
+	SD__SO_LINGER,     SD__SO_KEEPALIVE, SD__TCP_NODELAY, SD__SO_REUSEADDR,
+	SD__SO_ACCEPTCONN, SD__TCP_INFO,     SD__SO_RCVLOWAT, SD__SO_PEEK_OFF,
 };
 
 static const char *const addr_names[2][6] = {
@@ -172,9 +140,9 @@ static const char *const addr_names[2][6] = {
 	{"::1", "::", "::ffff:127.0.0.1", "127.0.0.1", "::ffff:0.0.0.0", "10.1.2.3"},
 };
 
-const struct getopt *sd__diff_getopt_of(const struct sd_diff_op *o)
+const struct sd__sockopt *sd__diff_getopt_of(const struct sd_diff_op *o)
 {
-	return &getopts[o->a % NGETOPTS];
+	return &sd__sockopts[getopts[o->a % NGETOPTS]];
 }
 int sd__diff_msg_flags(const struct sd_diff_op *o) { return msg_flags[o->a % 6]; }
 uint32_t sd__diff_ep_set(const struct sd_diff_op *o) { return ep_sets[o->b % EP_SETS]; }
@@ -230,9 +198,16 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 			 rflags[o->a % 4]);
 		break;
 	case SD_DIFF_SHUTDOWN: snprintf(buf, size, "shutdown(s%d, %d)", o->slot, o->a % 3); break;
-	case SD_DIFF_SETOPT:
-		snprintf(buf, size, "setsockopt(s%d, %s)", o->slot, sd__diff_setopt_of(o)->name);
+	case SD_DIFF_SETOPT: {
+		const struct setopt *so = sd__diff_setopt_of(o);
+		const struct sd__sockopt *opt = &sd__sockopts[so->opt];
+		if (opt->kind == SD__KIND_LINGER)
+			snprintf(buf, size, "setsockopt(s%d, %s={%d,%d})", o->slot, opt->name,
+				 so->val, so->secs);
+		else
+			snprintf(buf, size, "setsockopt(s%d, %s=%d)", o->slot, opt->name, so->val);
 		break;
+	}
 	case SD_DIFF_RECVMSG:
 		snprintf(buf, size, "recvmsg(s%d, %zu, %s%s, control %zu)", o->slot,
 			 sd__diff_io_size(o), msg_flag_names[o->a % 6],
@@ -250,18 +225,21 @@ char *sd_diff_op_format(const struct sd_diff_op *o, char *buf, size_t size)
 		break;
 	case SD_DIFF_QUERY: snprintf(buf, size, "%s(s%d)", query_names[o->a % 3], o->slot); break;
 	case SD_DIFF_GETOPT:
-		snprintf(buf, size, "getsockopt(s%d, %s)", o->slot, getopts[o->a % NGETOPTS].name);
+		snprintf(buf, size, "getsockopt(s%d, %s)", o->slot, sd__diff_getopt_of(o)->name);
 		break;
 	case SD_DIFF_EPOLL_CREATE:
 		snprintf(buf, size, "epoll_create(%s)", o->a & 1 ? "EPOLL_CLOEXEC" : "0");
 		break;
-	case SD_DIFF_EPOLL_CTL:
+	case SD_DIFF_EPOLL_CTL: {
+		char ev[64];
+		sd__pollflags_show(sd__diff_ep_set(o), SD__PF_EPOLL, "", ev, sizeof ev);
 		snprintf(buf, size, "epoll_ctl(%s, s%d, %s)",
 			 o->a % 3 == 0   ? "ADD"
 			 : o->a % 3 == 1 ? "MOD"
 					 : "DEL",
-			 o->slot, ep_set_names[o->b % EP_SETS]);
+			 o->slot, ev);
 		break;
+	}
 	case SD_DIFF_EPOLL_WAIT: snprintf(buf, size, "epoll_wait(0 ms)"); break;
 	default: snprintf(buf, size, "%s(s%d)", k, o->slot); break;
 	}

@@ -9,6 +9,8 @@
 
 #include <sockdrill/diff.h>
 
+#include "../util/sockopts.h"
+
 /* Beyond this many unread bytes on a connection the two stacks' buffer sizes differ
  * (docs/sim-vs-linux.md), so "all" and "partial" sends count as the same outcome. */
 #define NEAR_CAPACITY  60000
@@ -21,19 +23,16 @@
 
 /* ---- the program's ops decoded (diff_gen.c) -------------------------------------------- */
 
-/* A socket option an SD_DIFF_SETOPT sets: an int value, or for SO_LINGER {val, secs} */
+/* A socket option an SD_DIFF_SETOPT sets (an entry of util/sockopts.h's table): an int value,
+ * or for SO_LINGER {val, secs} */
 struct setopt {
-	const char *name;
-	int level, opt, val, secs;
-};
-/* A socket option an SD_DIFF_GETOPT reads */
-struct getopt {
-	const char *name;
-	int level, opt;
+	enum sd__opt opt;
+	int val, secs;
 };
 
 const struct setopt *sd__diff_setopt_of(const struct sd_diff_op *o);
-const struct getopt *sd__diff_getopt_of(const struct sd_diff_op *o);
+/* The socket option an SD_DIFF_GETOPT reads. */
+const struct sd__sockopt *sd__diff_getopt_of(const struct sd_diff_op *o);
 int sd__diff_send_more(const struct sd_diff_op *o);
 size_t sd__diff_io_size(const struct sd_diff_op *o);
 size_t sd__diff_control_room(const struct sd_diff_op *o);

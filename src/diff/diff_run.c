@@ -10,27 +10,32 @@
 
 int sd_diff_open_sim(struct sd_net *net, uint64_t seed, int one_role)
 {
-	struct sd_config cfg = {.seed = seed, .options = one_role ? "one-role=1" : "one-role=0"};
+	struct sd_sim_config sim;
+	struct sd_config cfg = {.seed = seed, .sim = &sim};
 	if (one_role != 0 && one_role != 1)
 		return -EINVAL;
+	sd_sim_config_init(&sim);
+	sim.one_role = one_role;
 	return sd_net_open(net, "sim", &cfg);
 }
 
 int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed)
 {
 	struct sd_config cfg = {.seed = seed};
-	struct sd_sim_profile host;
+	struct sd_sim_config sim;
 	if (strcmp(backend, "sim"))
 		return sd_net_open(net, backend, &cfg);
 	/* The sim is compared with the kernel it runs on, so it models that kernel's variant
 	 * and takes its tunables (the host's profile). */
+	sd_sim_config_init(&sim);
 	int one_role = sd_real_host_one_role();
-	int rc = one_role < 0 ? one_role : sd_sim_profile_host(&host, NULL, 0);
+	int rc = one_role < 0 ? one_role : sd_sim_profile_host(&sim.profile, NULL, 0);
 	if (rc < 0) {
 		net->ops = NULL, net->state = NULL;
 		return rc;
 	}
-	cfg.options = one_role ? "one-role=1,profile=host" : "one-role=0,profile=host";
+	sim.one_role = one_role;
+	cfg.sim = &sim;
 	return sd_net_open(net, "sim", &cfg);
 }
 

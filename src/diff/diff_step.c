@@ -191,22 +191,22 @@ static long step_setopt(struct run *r, const struct sd_diff_op *o, struct slot *
 			struct sd_diff_outcome *out, struct sd_diff_result *res)
 {
 	const struct setopt *so = sd__diff_setopt_of(o);
+	const struct sd__sockopt *opt = &sd__sockopts[so->opt];
 	struct linger lg = {so->val, so->secs};
 	int v = so->val;
 	long rc;
 	(void)out, (void)res;
-	if (so->level == SOL_SOCKET && so->opt == SO_LINGER)
-		rc = sd_setsockopt(r->net, sl->fd, so->level, so->opt, &lg, sizeof lg);
+	if (opt->kind == SD__KIND_LINGER)
+		rc = sd_setsockopt(r->net, sl->fd, opt->level, opt->optname, &lg, sizeof lg);
 	else
-		rc = sd_setsockopt(r->net, sl->fd, so->level, so->opt, &v, sizeof v);
-	if (so->level == SOL_SOCKET && (so->opt == SO_SNDBUF || so->opt == SO_RCVBUF))
+		rc = sd_setsockopt(r->net, sl->fd, opt->level, opt->optname, &v, sizeof v);
+	if (so->opt == SD__SO_SNDBUF || so->opt == SD__SO_RCVBUF)
 		sl->small_buf |= rc == 0;
-	if (so->level == SOL_SOCKET && so->opt == SO_PEEK_OFF)
+	if (so->opt == SD__SO_PEEK_OFF)
 		sl->peek_off |= rc == 0;
-	if (rc == 0 && so->level == IPPROTO_TCP && so->opt == TCP_CORK)
+	if (rc == 0 && so->opt == SD__TCP_CORK)
 		sl->corked = so->val;
-	if (rc == 0 && so->level == IPPROTO_TCP &&
-	    ((so->opt == TCP_CORK && !so->val) || so->opt == TCP_NODELAY))
+	if (rc == 0 && ((so->opt == SD__TCP_CORK && !so->val) || so->opt == SD__TCP_NODELAY))
 		sl->held_since = 0; /* pushed */
 	return rc;
 }
@@ -225,7 +225,7 @@ static const char *state_name(int st)
 static long step_getopt(struct run *r, const struct sd_diff_op *o, struct slot *sl,
 			struct sd_diff_outcome *out, struct sd_diff_result *res)
 {
-	const struct getopt *go = sd__diff_getopt_of(o);
+	const struct sd__sockopt *go = sd__diff_getopt_of(o);
 	union {
 		int i;
 		struct linger lg;
@@ -234,12 +234,12 @@ static long step_getopt(struct run *r, const struct sd_diff_op *o, struct slot *
 	socklen_t vl = sizeof v;
 	(void)res;
 	memset(&v, 0, sizeof v);
-	long rc = sd_getsockopt(r->net, sl->fd, go->level, go->opt, &v, &vl);
+	long rc = sd_getsockopt(r->net, sl->fd, go->level, go->optname, &v, &vl);
 	if (rc < 0)
 		return rc;
-	if (go->opt == SO_LINGER)
+	if (go->kind == SD__KIND_LINGER)
 		snprintf(out->text, sizeof out->text, "{%d,%d}", v.lg.l_onoff, v.lg.l_linger);
-	else if (go->level == IPPROTO_TCP && go->opt == TCP_INFO)
+	else if (go->kind == SD__KIND_TCP_INFO)
 		snprintf(out->text, sizeof out->text, "state=%s", state_name(v.ti.tcpi_state));
 	else
 		snprintf(out->text, sizeof out->text, "%d", v.i);

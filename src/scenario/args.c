@@ -258,6 +258,7 @@ static int resolve_value(struct run *R, const struct sc_step *st, int i, const s
 	case V_HOLD: a->hold_ms = v->num; break;
 	case V_CONTROL: a->control = (size_t)v->num; break;
 	case V_ALEN: a->alen = (socklen_t)v->num; break; /* after the address */
+	case V_OPT: a->opt = &sd__sockopts[v->num]; break;
 	case V_NULL: /* send's data, recv's length: the buffer passed is NULL */
 		a->null_buf = 1;
 		if (st->call == C_SEND)

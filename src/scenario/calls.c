@@ -2,9 +2,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#ifndef IP_LOCAL_PORT_RANGE
-#define IP_LOCAL_PORT_RANGE 51 /* Linux 6.3 (linux/in.h) */
-#endif
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,81 +204,45 @@ static void recv_until(struct sd_net *net, int fd, const unsigned char *delim, s
 	r->dlen = have;
 }
 
-/* The options that take and give one int, and where the kernel keeps them. */
-static const struct {
-	const char *name;
-	int level, opt;
-} int_opts[] = {{"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR},
-		{"SO_REUSEPORT", SOL_SOCKET, SO_REUSEPORT},
-		{"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE},
-		{"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF},
-		{"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF},
-		{"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},
-		{"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY},
-		{"SO_TYPE", SOL_SOCKET, SO_TYPE},
-		{"SO_ACCEPTCONN", SOL_SOCKET, SO_ACCEPTCONN},
-		{"TCP_INQ", IPPROTO_TCP, TCP_INQ},
-		{"SO_PEEK_OFF", SOL_SOCKET, SO_PEEK_OFF},
-		{"SO_RCVLOWAT", SOL_SOCKET, SO_RCVLOWAT},
-		{"TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT},
-		{"TCP_MAXSEG", IPPROTO_TCP, TCP_MAXSEG},
-		/* a u32: the high port << 16 | the low port */
-		{"IP_LOCAL_PORT_RANGE", IPPROTO_IP, IP_LOCAL_PORT_RANGE},
-		{"TCP_NOTSENT_LOWAT", IPPROTO_TCP, TCP_NOTSENT_LOWAT},
-		{"TCP_CORK", IPPROTO_TCP, TCP_CORK}};
-
-static int int_opt_find(const char *n)
+/* A file gives an option an int, or milliseconds where the option takes a struct timeval. */
+static int64_t setsockopt_call(struct sd_net *net, int fd, const struct sd__sockopt *o, int64_t v)
 {
-	for (size_t i = 0; i < sizeof int_opts / sizeof int_opts[0]; i++)
-		if (!strcmp(int_opts[i].name, n))
-			return (int)i;
-	return -1;
-}
-
-static int64_t setsockopt_call(struct sd_net *net, int fd, int opt, int64_t v)
-{
-	const char *n = sd__sc_option_name(opt);
 	int iv = (int)v;
-	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
+	switch (o->kind) {
+	case SD__KIND_TIMEVAL: {
 		struct timeval tv = {(time_t)(v / 1000), (suseconds_t)((v % 1000) * 1000)};
-		return sd_setsockopt(net, fd, SOL_SOCKET,
-				     !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
-				     sizeof tv);
+		return sd_setsockopt(net, fd, o->level, o->optname, &tv, sizeof tv);
 	}
-	int i = int_opt_find(n);
-	if (i < 0)
-		return -ENOPROTOOPT;
-	return sd_setsockopt(net, fd, int_opts[i].level, int_opts[i].opt, &iv, sizeof iv);
+	case SD__KIND_TCP_INFO: return -ENOPROTOOPT; /* getsockopt's only */
+	default: return sd_setsockopt(net, fd, o->level, o->optname, &iv, sizeof iv);
+	}
 }
 
-static int64_t getsockopt_call(struct sd_net *net, int fd, int opt)
+static int64_t getsockopt_call(struct sd_net *net, int fd, const struct sd__sockopt *o)
 {
-	const char *n = sd__sc_option_name(opt);
-	if (!strcmp(n, "SO_RCVTIMEO") || !strcmp(n, "SO_SNDTIMEO")) {
+	int v = 0, rc;
+	socklen_t l = sizeof v;
+	switch (o->kind) {
+	case SD__KIND_TIMEVAL: {
 		struct timeval tv;
-		socklen_t l = sizeof tv;
-		int rc = sd_getsockopt(net, fd, SOL_SOCKET,
-				       !strcmp(n, "SO_RCVTIMEO") ? SO_RCVTIMEO : SO_SNDTIMEO, &tv,
-				       &l);
+		l = sizeof tv;
+		rc = sd_getsockopt(net, fd, o->level, o->optname, &tv, &l);
 		return rc < 0 ? rc : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 	}
-	if (!strcmp(n, "TCP_INFO")) {
+	case SD__KIND_TCP_INFO: {
 		/* the whole struct, of which a file reads the state (tcp_states.h numbering);
 		 * the other fields are timing and congestion facts the sim does not keep */
 		struct tcp_info ti;
-		socklen_t l = sizeof ti;
-		int rc = sd_getsockopt(net, fd, IPPROTO_TCP, TCP_INFO, &ti, &l);
+		l = sizeof ti;
+		rc = sd_getsockopt(net, fd, o->level, o->optname, &ti, &l);
 		return rc < 0 ? rc : l < 1 ? -EINVAL : ti.tcpi_state;
 	}
-	int i = int_opt_find(n);
-	if (i < 0)
-		return -ENOPROTOOPT;
-	int v = 0;
-	socklen_t l = sizeof v;
-	int rc = sd_getsockopt(net, fd, int_opts[i].level, int_opts[i].opt, &v, &l);
-	if (rc == 0 && sd__sc_option_u32(opt))
-		return (uint32_t)v;
-	return rc < 0 ? rc : v;
+	default:
+		rc = sd_getsockopt(net, fd, o->level, o->optname, &v, &l);
+		if (rc == 0 && o->kind == SD__KIND_U32) /* a file reads it as 0..4294967295 */
+			return (uint32_t)v;
+		return rc < 0 ? rc : v;
+	}
 }
 
 void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a, struct sc_res *r)
@@ -321,12 +282,12 @@ void sd__sc_exec(struct sd_net *net, enum sc_call call, const struct sc_args *a,
 	case C_CLOSE: r->v = sd_close(net, fd); break;
 	case C_SETSOCKOPT:
 	case C_GETSOCKOPT:
-		if (!strcmp(sd__sc_option_name(sd__sc_option(a->n[1])), "SO_LINGER"))
+		if (a->opt->kind == SD__KIND_LINGER)
 			sd__sc_linger(net, call == C_SETSOCKOPT, a, r);
 		else if (call == C_SETSOCKOPT)
-			r->v = setsockopt_call(net, fd, sd__sc_option(a->n[1]), a->n[2]);
+			r->v = setsockopt_call(net, fd, a->opt, a->n[2]);
 		else
-			r->v = getsockopt_call(net, fd, sd__sc_option(a->n[1]));
+			r->v = getsockopt_call(net, fd, a->opt);
 		break;
 	case C_SO_ERROR: {
 		int err = 0;
@@ -462,10 +423,10 @@ void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct 
 	if (set) {
 		if (a->n[3]) /* {ON, SECS} */
 			lg = (struct linger){(int)(a->n[2] >> 32), (int)(a->n[2] & 0xffffffff)};
-		r->v = sd_setsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		r->v = sd_setsockopt(net, fd, a->opt->level, a->opt->optname, &lg, sizeof lg);
 		return;
 	}
-	int rc = sd_getsockopt(net, fd, SOL_SOCKET, SO_LINGER, &lg, &l);
+	int rc = sd_getsockopt(net, fd, a->opt->level, a->opt->optname, &lg, &l);
 	r->v = rc < 0 ? rc : lg.l_onoff ? lg.l_linger : -1;
 	if (rc == 0) {
 		r->linger[0] = lg.l_onoff;

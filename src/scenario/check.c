@@ -1,7 +1,6 @@
 /* sockdrill scenarios: a result checked against the step's expectation, shown (as got and in
  * the backend-independent form), and the failure text when it does not meet it. */
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,24 +22,6 @@ static void show_bytes(const unsigned char *d, size_t n, char *out, size_t size)
 	if (done && done < n)
 		o += (size_t)snprintf(out + o, size - o, "...");
 	snprintf(out + o, size - o, "\"");
-}
-
-void sd__sc_show_flags(int64_t v, char *out, size_t size)
-{
-	static const struct {
-		int bit;
-		const char *name;
-	} f[] = {{POLLIN, "IN"},   {POLLPRI, "PRI"},   {POLLOUT, "OUT"},    {POLLERR, "ERR"},
-		 {POLLHUP, "HUP"}, {POLLNVAL, "NVAL"}, {POLLRDHUP, "RDHUP"}};
-	size_t o = 0;
-	out[0] = 0;
-	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-		if (v & f[i].bit)
-			o += (size_t)snprintf(out + o, size - o, "%s%s", o ? "|" : "", f[i].name);
-	v &= ~(int64_t)(POLLIN | POLLPRI | POLLOUT | POLLERR | POLLHUP | POLLNVAL | POLLRDHUP |
-			POLLRDNORM | POLLWRNORM | POLLRDBAND | POLLWRBAND);
-	if (v || !o)
-		snprintf(out + o, size - o, "%s%lld", o ? "|" : "", (long long)v);
 }
 
 /* The result as shown (got) and in a backend-independent form (norm). */

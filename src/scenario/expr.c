@@ -144,6 +144,31 @@ int sd__sc_flags(struct cur *c, int64_t *out)
 	}
 }
 
+/* A socket option's name, alone (not in NAME|NAME): 1 with v its entry in the table (V_OPT), a
+ * value of its own that only setsockopt and getsockopt take; else 0 with nothing read. */
+static int option_name(struct cur *c, struct sc_value *v)
+{
+	char name[32];
+	const char *q = c->p;
+	while (q < c->eol && sc_is_id(*q))
+		q++;
+	size_t n = (size_t)(q - c->p);
+	while (q < c->eol && (*q == ' ' || *q == '\t'))
+		q++;
+	if (!n || !sc_is_id0(*c->p) || n >= sizeof name || (q < c->eol && *q == '|'))
+		return 0;
+	memcpy(name, c->p, n);
+	name[n] = 0;
+	const struct sd__sockopt *o = sd__sockopt_by_name(name);
+	if (!o)
+		return 0;
+	memset(v, 0, sizeof *v);
+	v->kind = V_OPT;
+	v->num = o - sd__sockopts;
+	c->p += n;
+	return 1;
+}
+
 static int value(struct cur *c, struct sc_value *v)
 {
 	memset(v, 0, sizeof *v);
@@ -200,6 +225,8 @@ static int value(struct cur *c, struct sc_value *v)
 			return sd__sc_fail(c, s, "null length must be 1..67108864");
 		return sd__sc_expect_char(c, ')');
 	}
+	if (sc_is_id0(ch) && option_name(c, v))
+		return 0;
 	if (sc_is_id0(ch)) {
 		v->kind = V_NUM;
 		return sd__sc_flags(c, &v->num);
@@ -341,9 +368,8 @@ static int arg_value(struct cur *c, struct stmt *m, int want, struct sc_value *v
 			return -1;
 	} else if (st->call == C_SETSOCKOPT && st->nargs == 2 && c->p < c->eol && *c->p == '{') {
 		int64_t on, secs;
-		int linger =
-			sd__sc_option(m->args[1].num) >= 0 &&
-			!strcmp(sd__sc_option_name(sd__sc_option(m->args[1].num)), "SO_LINGER");
+		int linger = m->args[1].kind == V_OPT &&
+			     sd__sockopts[m->args[1].num].kind == SD__KIND_LINGER;
 		if (sd__sc_linger_pair(c, &on, &secs, !linger) < 0)
 			return -1;
 		memset(v, 0, sizeof *v);
@@ -374,13 +400,15 @@ static int arg_check(struct cur *c, const struct stmt *m, const char *name, int 
 		int64_t lo = st->call == C_SLEEP ? 0 : INT_MIN;
 		int64_t hi = st->call == C_SLEEP ? SC_MAX_SLEEP_MS : INT_MAX;
 		if (st->call == C_SETSOCKOPT && st->nargs == 3 &&
-		    sd__sc_option_u32(sd__sc_option(m->args[1].num)))
+		    sd__sockopts[m->args[1].num].kind == SD__KIND_U32)
 			lo = 0, hi = UINT32_MAX;
 		if (v->num < lo || v->num > hi)
 			return sd__sc_fail(c, as, "argument %d of %s must be %lld..%lld%s",
 					   st->nargs, name, (long long)lo, (long long)hi,
 					   st->call == C_SLEEP ? " (milliseconds)" : "");
 	}
+	if (st->call == C_CMSG && v->kind == V_OPT)
+		return 0; /* cmsg(C, TCP_INQ): call_checks says it takes TCP_CM_INQ */
 	int ok = kw                  ? 1
 		 : want == A_KW      ? 0
 		 : want == A_FD      ? v->kind == V_VAR || v->kind == V_NUM
@@ -388,7 +416,7 @@ static int arg_check(struct cur *c, const struct stmt *m, const char *name, int 
 		 : v->kind == V_NULL ? (st->call == C_SEND && st->nargs == 2) ||
 					       (st->call == C_RECV && st->nargs == 2)
 		 : want == A_DATA ? v->kind == V_STR || v->kind == V_PATTERN
-		 : want == A_OPT  ? v->kind == V_NUM && sd__sc_option(v->num) >= 0
+		 : want == A_OPT  ? v->kind == V_OPT
 				  : v->kind == V_NUM || v->kind == V_VAR;
 	if (!ok) {
 		static const char *const what[] = {"",

@@ -1,4 +1,5 @@
-/* sockdrill scenarios: the names a scenario file uses for constants, options and poll flags. */
+/* sockdrill scenarios: the names a scenario file uses for constants and flags (socket options
+ * and poll flags are the shared tables' of util/sockopts.h). */
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -11,19 +12,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "../util/sockopts.h"
 #include "sc_internal.h"
-
-/* Option names stand for these numbers until the runner maps them to (level, name).
- * TCP_INFO is getsockopt's only: the state. */
-enum { OPT_BASE = 100000 };
-static const char *const opt_names[] = {"SO_REUSEADDR",      "SO_REUSEPORT", "SO_KEEPALIVE",
-					"SO_SNDBUF",         "SO_RCVBUF",    "SO_LINGER",
-					"SO_RCVTIMEO",       "SO_SNDTIMEO",  "TCP_NODELAY",
-					"IPV6_V6ONLY",       "SO_TYPE",      "SO_ACCEPTCONN",
-					"TCP_INQ",           "SO_PEEK_OFF",  "SO_RCVLOWAT",
-					"TCP_USER_TIMEOUT",  "TCP_MAXSEG",   "IP_LOCAL_PORT_RANGE",
-					"TCP_NOTSENT_LOWAT", "TCP_INFO",     "TCP_CORK"};
-#define NOPTS (int)(sizeof opt_names / sizeof opt_names[0])
 
 static const struct {
 	const char *name;
@@ -51,26 +41,10 @@ static const struct {
 	{"EPOLL_CTL_ADD", EPOLL_CTL_ADD},
 	{"EPOLL_CTL_MOD", EPOLL_CTL_MOD},
 	{"EPOLL_CTL_DEL", EPOLL_CTL_DEL},
-	{"EPOLLIN", EPOLLIN},
-	{"EPOLLOUT", EPOLLOUT},
-	{"EPOLLRDHUP", EPOLLRDHUP},
-	{"EPOLLPRI", EPOLLPRI},
-	{"EPOLLERR", EPOLLERR},
-	{"EPOLLHUP", EPOLLHUP},
-	{"EPOLLET", (int32_t)EPOLLET}, /* bit 31: as the C int epoll_event.events is read as */
-	{"EPOLLONESHOT", EPOLLONESHOT},
 	{"SHUT_RD", SHUT_RD},
 	{"SHUT_WR", SHUT_WR},
 	{"SHUT_RDWR", SHUT_RDWR},
-	{"IN", POLLIN},
-	{"OUT", POLLOUT},
-	{"ERR", POLLERR},
-	{"HUP", POLLHUP},
-	{"RDHUP", POLLRDHUP},
-	{"NVAL", POLLNVAL},
-	{"PRI", POLLPRI},
 };
-static const char *const poll_names[] = {"IN", "OUT", "ERR", "HUP", "RDHUP", "NVAL", "PRI"};
 
 /* What recvmsg may leave in msg_flags, in the order they are shown. */
 static const struct {
@@ -103,19 +77,6 @@ void sd__sc_show_msg_flags(int64_t v, char *out, size_t size)
 		snprintf(out + o, size - o, "%s%#llx", o ? "|" : "", (unsigned long long)v);
 }
 
-int sd__sc_option(int64_t v)
-{
-	return v >= OPT_BASE && v < OPT_BASE + NOPTS ? (int)(v - OPT_BASE) : -1;
-}
-const char *sd__sc_option_name(int i) { return opt_names[i]; }
-
-/* Options whose value is the kernel's u32: a file gives and reads it as 0..4294967295. */
-int sd__sc_option_u32(int i)
-{
-	return i >= 0 && (!strcmp(opt_names[i], "IP_LOCAL_PORT_RANGE") ||
-			  !strcmp(opt_names[i], "TCP_NOTSENT_LOWAT"));
-}
-
 int sd__sc_lookup_const(const char *name, int64_t *out)
 {
 	for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
@@ -123,18 +84,28 @@ int sd__sc_lookup_const(const char *name, int64_t *out)
 			*out = consts[i].value;
 			return 0;
 		}
-	for (int i = 0; i < NOPTS; i++)
-		if (!strcmp(opt_names[i], name)) {
-			*out = OPT_BASE + i;
-			return 0;
-		}
+	/* EPOLLIN, EPOLLET, ... for epoll_ctl, as the C int epoll_event.events reads them
+	 * (EPOLLET, bit 31, is negative); IN, OUT, ... for poll */
+	const struct sd__pollflag *f;
+	if (!strncmp(name, "EPOLL", 5) && (f = sd__pollflag_find(name + 5, SD__PF_EPOLL))) {
+		*out = (int32_t)f->bit;
+		return 0;
+	}
+	if ((f = sd__pollflag_find(name, SD__PF_POLL))) {
+		*out = f->bit;
+		return 0;
+	}
 	return -1;
 }
 
-int sd__sc_is_poll_name(const char *n)
+int sd__sc_is_poll_name(const char *n) { return sd__pollflag_find(n, SD__PF_POLL) != NULL; }
+
+void sd__sc_show_flags(int64_t v, char *out, size_t size)
 {
-	for (size_t i = 0; i < sizeof poll_names / sizeof poll_names[0]; i++)
-		if (!strcmp(poll_names[i], n))
-			return 1;
-	return 0;
+	size_t o = sd__pollflags_show((uint64_t)v, SD__PF_POLL, "", out, size);
+	/* the bits poll reports besides (POLLRDNORM, ...) are no news: not shown */
+	v &= ~(int64_t)(sd__pollflags_mask(SD__PF_POLL) | POLLRDNORM | POLLWRNORM | POLLRDBAND |
+			POLLWRBAND);
+	if ((v || !o) && o < size)
+		snprintf(out + o, size - o, "%s%lld", o ? "|" : "", (long long)v);
 }

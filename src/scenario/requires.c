@@ -16,27 +16,35 @@
 
 static const char *variant_name(int one_role) { return one_role ? "one-role" : "no-one-role"; }
 
-void sd_scenario_sim_options(const struct sd_scenario *sc, const struct sd_sc_options *opt,
-			     char *buf, size_t size)
+int sd_scenario_sim_config(const struct sd_scenario *sc, const struct sd_sc_options *opt,
+			   struct sd_sim_config *cfg)
 {
+	sd_sim_config_init(cfg);
 	/* on sim, a file that requires a variant always runs as that variant */
-	int one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
-	int n = snprintf(buf, size, "segment=%d,preempt=%g,one-role=%d%s%s", sc->segment,
-			 sc->has_preempt ? sc->preempt : 0.25, one_role,
-			 opt && opt->profile ? ",profile=" : "",
-			 opt && opt->profile ? opt->profile : "");
-	/* and the tunables it requires, over any profile's (explicit options win) */
-	for (int i = 0; i < sc->nreqs && n > 0 && (size_t)n < size; i++) {
-		const struct sc_require *r = &sc->reqs[i];
-		if (sc_tunables[r->field].pair)
-			n += snprintf(buf + n, size - (size_t)n, ",%s=%ld-%ld",
-				      sc_tunables[r->field].option, r->value, r->hi);
-		else
-			n += snprintf(buf + n, size - (size_t)n, ",%s=%ld",
-				      sc_tunables[r->field].option, r->value);
+	cfg->one_role = sc->has_one_role ? sc->one_role : opt && opt->one_role;
+	cfg->segment = sc->segment;
+	if (sc->has_preempt)
+		cfg->preempt = sc->preempt;
+	cfg->unprivileged = sc->unprivileged;
+	if (opt && opt->profile && !strcmp(opt->profile, "host")) {
+		if (sd_sim_profile_host(&cfg->profile, NULL, 0) < 0)
+			return -EINVAL;
+	} else if (opt && opt->profile) {
+		const struct sd_sim_profile *p = sd_sim_profile_find(opt->profile);
+		if (!p)
+			return -EINVAL;
+		cfg->profile = *p;
 	}
-	if (sc->unprivileged && n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, ",unprivileged");
+	/* and the tunables it requires, over any profile's (the parser checked their ranges,
+	 * the sim's) */
+	for (int i = 0; i < sc->nreqs; i++) {
+		const struct sc_tunable *t = &sc_tunables[sc->reqs[i].field];
+		int v = (int)sc->reqs[i].value, hi = (int)sc->reqs[i].hi;
+		memcpy((char *)&cfg->profile + t->offset, &v, sizeof v);
+		if (t->pair)
+			memcpy((char *)&cfg->profile + t->offset_hi, &hi, sizeof hi);
+	}
+	return 0;
 }
 
 /* Whether this process binds below 1024 as 'set unprivileged' describes (EACCES): it lacks

@@ -538,15 +538,16 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 		    const struct sd_sc_options *opt, struct sd_sc_result *res)
 {
 	struct run R;
-	char options[512];
+	struct sd_sim_config sim;
 	result_init(&R, sc, opt, res);
 	R.real = strcmp(backend, "sim") != 0;
 	if (R.real && sd__sc_kernel_lacks(sc, res))
 		return 0;
-	sd_scenario_sim_options(sc, opt, options, sizeof options);
-	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt),
-				.options = R.real ? NULL : options};
-	int rc = sd_net_open(&R.base, backend, &cfg);
+	int rc = R.real ? 0 : sd_scenario_sim_config(sc, opt, &sim);
+	if (rc < 0)
+		return rc;
+	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt), .sim = R.real ? NULL : &sim};
+	rc = sd_net_open(&R.base, backend, &cfg);
 	if (rc < 0)
 		return rc;
 	R.backend = &R.base;

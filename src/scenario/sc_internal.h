@@ -14,6 +14,8 @@
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
 
+#include "../util/sockopts.h"
+
 /* Limits of the language (docs/scenarios.md, "Limits"). */
 #define SC_MAX_SLEEP_MS 86400000 /* sleep(MS): a day (virtual time on sim, wall time on real) */
 #define SC_MAX_REPEAT   1000000  /* iterations of one repeat */
@@ -112,6 +114,7 @@ struct sc_span {
 /* V_NULL: null(N), a NULL buffer of N bytes for send's data or recv's length (EFAULT). */
 /* V_CONTROL: recvmsg's control=BYTES, the control buffer's size, in num. V_ALEN: bind's, connect's
  * and sendto's len=N, the address length passed instead of the address's own, in num. */
+/* V_OPT: setsockopt's and getsockopt's option, its index in sd__sockopts in num. */
 enum sc_vkind {
 	V_NUM,
 	V_VAR,
@@ -123,7 +126,8 @@ enum sc_vkind {
 	V_LINGER,
 	V_NULL,
 	V_CONTROL,
-	V_ALEN
+	V_ALEN,
+	V_OPT
 };
 
 struct sc_value {
@@ -222,10 +226,10 @@ _Static_assert(sizeof(struct sc_step) <= 24, "a step stays small: files are pars
 #define SC_MAX_REQUIRES 8 /* 'requires TUNABLE=N' and 'set TUNABLE N' lines per file */
 
 /* The kernel-profile values a file may require or set (docs/scenarios.md, "Kernel variants"):
- * the name in the file, the sim option that sets it, where struct sd_sim_profile keeps it
- * (a pair, LO-HI, keeps its second value at offset_hi), and the range the sim takes. */
+ * the name in the file, where struct sd_sim_profile keeps it (a pair, LO-HI, keeps its second
+ * value at offset_hi), and the range the sim takes. */
 struct sc_tunable {
-	const char *name, *option;
+	const char *name;
 	size_t offset, offset_hi;
 	int pair;
 	long lo, hi;
@@ -328,6 +332,7 @@ struct sc_args {
 	int64_t pace_ms, hold_ms; /* send: pace=MS (0: none), hold_last=MS (-1: none) */
 	int null_buf;             /* null(N): the call gets a NULL buffer (the kernel: EFAULT) */
 	size_t control;           /* recvmsg: the control buffer's size (0: none) */
+	const struct sd__sockopt *opt; /* setsockopt, getsockopt: the option */
 };
 
 struct sc_res {
@@ -361,17 +366,17 @@ int sd__sc_events_match(const struct sc_res *r, const int *fds, const int64_t *e
 /* SO_LINGER set (a number N is {1, N}; a pair {ON, SECS} as given) or read: the result, as
  * ever, the seconds when on and -1 when off, and the pair kept in r->linger. */
 void sd__sc_linger(struct sd_net *net, int set, const struct sc_args *a, struct sc_res *r);
+/* names.c: poll or epoll flags as "IN|OUT|RDHUP"; recvmsg's msg_flags as
+ * "MSG_CTRUNC|MSG_TRUNC". */
+void sd__sc_show_flags(int64_t v, char *out, size_t size);
+void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
 
-/* names.c: the value a name stands for (flags, constants, an option's number): 0, or -1 when
- * the name is unknown; whether a name is a poll flag. */
+/* names.c: the value a name stands for (flags, constants): 0, or -1 when the name is unknown;
+ * whether a name is a poll flag. Option names are not values: the parser takes them where an
+ * option is due (sd__sockopt_by_name). */
 int sd__sc_lookup_const(const char *name, int64_t *out);
 int sd__sc_is_poll_name(const char *name);
 int sd__sc_is_msg_flag_name(const char *name); /* a flag msg_flags can hold (MSG_CTRUNC...) */
-/* recvmsg's msg_flags as "MSG_CTRUNC|MSG_TRUNC". */
-void sd__sc_show_msg_flags(int64_t v, char *out, size_t size);
-int sd__sc_option(int64_t v);
-const char *sd__sc_option_name(int i);
-int sd__sc_option_u32(int opt); /* its value is a u32 (0..4294967295) */
 
 /* ---- the run: shared by run.c, vars.c, args.c, check.c -------------------------------- */
 
@@ -484,9 +489,6 @@ void sd__sc_conclude(struct run *R, const struct sc_step *st, enum sc_call call,
 /* The step failed: o (when kept) marked, the message kept in R->res. */
 void sd__sc_failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *o,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* Poll or epoll flags as "IN|OUT|RDHUP". */
-void sd__sc_show_flags(int64_t v, char *out, size_t size);
-
 /* requires.c: on real, a file whose 'requires' this kernel does not meet is not applicable
  * (or, when the kernel cannot be asked, fails): 1 with res filled in, 0 to run it. */
 int sd__sc_kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res);

@@ -117,27 +117,27 @@ int sd__sc_setting(struct cur *c, struct sd_scenario *sc, const struct sd_sc_opt
 	return 0;
 }
 
-#define TUNABLE(name, opt, field, lo, hi)                                                          \
+#define TUNABLE(name, field, lo, hi)                                                               \
 	{                                                                                          \
-		name, opt, offsetof(struct sd_sim_profile, field), 0, 0, lo, hi                    \
+		name, offsetof(struct sd_sim_profile, field), 0, 0, lo, hi                         \
 	}
-/* The ranges are the sim's (src/backend/sim_config.c), so that a file it accepts always opens a
- * sim. */
+/* The ranges are the sim's options' (src/backend/sim_config.c), so that a file it accepts
+ * always opens a sim. */
 const struct sc_tunable sc_tunables[] = {
-	TUNABLE("hz", "hz", hz, 24, 10000),
-	TUNABLE("syn-retries", "syn_retries", syn_retries, 1, 127),
-	TUNABLE("syn-linear-timeouts", "syn_linear_timeouts", syn_linear_timeouts, 0, 127),
-	TUNABLE("fin-timeout", "fin_timeout", fin_timeout, 1, 1 << 20),
-	{"port-range", "ports", offsetof(struct sd_sim_profile, port_lo),
+	TUNABLE("hz", hz, 24, 10000),
+	TUNABLE("syn-retries", syn_retries, 1, 127),
+	TUNABLE("syn-linear-timeouts", syn_linear_timeouts, 0, 127),
+	TUNABLE("fin-timeout", fin_timeout, 1, 1 << 20),
+	{"port-range", offsetof(struct sd_sim_profile, port_lo),
 	 offsetof(struct sd_sim_profile, port_hi), 1, 1, 65535},
-	TUNABLE("somaxconn", "somaxconn", somaxconn, 0, 1 << 30),
-	TUNABLE("wmem-max", "wmem_max", wmem_max, 2304, 1 << 30),
-	TUNABLE("rmem-max", "rmem_max", rmem_max, 2304, 1 << 30),
-	TUNABLE("tcp-rmem-max", "tcp_rmem_max", tcp_rmem_max, 1, 1 << 30),
-	TUNABLE("tcp-peek-off", "tcp_peek_off", tcp_peek_off, 0, 1),
-	TUNABLE("tw-reuse", "tw_reuse", tw_reuse, 0, 2),
-	TUNABLE("tw-reuse-delay", "tw_reuse_delay", tw_reuse_delay, 1, 60000),
-	TUNABLE("notsent-lowat", "notsent_lowat", notsent_lowat, 1, INT32_MAX),
+	TUNABLE("somaxconn", somaxconn, 0, 1 << 30),
+	TUNABLE("wmem-max", wmem_max, 2304, 1 << 30),
+	TUNABLE("rmem-max", rmem_max, 2304, 1 << 30),
+	TUNABLE("tcp-rmem-max", tcp_rmem_max, 1, 1 << 30),
+	TUNABLE("tcp-peek-off", tcp_peek_off, 0, 1),
+	TUNABLE("tw-reuse", tw_reuse, 0, 2),
+	TUNABLE("tw-reuse-delay", tw_reuse_delay, 1, 60000),
+	TUNABLE("notsent-lowat", notsent_lowat, 1, INT32_MAX),
 };
 const int sc_ntunables = (int)(sizeof sc_tunables / sizeof sc_tunables[0]);
 

@@ -58,6 +58,13 @@ static void parser_messages_name_line_and_column(void **state)
 	parse_err("x: close(S, S)\n", "t.sd:1:13: close takes at most 1 arguments");
 	parse_err("x: send(S, 5)\n",
 		  "t.sd:1:12: argument 2 of send must be a string or pattern(N)");
+	/* an option's name is an option only where setsockopt and getsockopt take one */
+	parse_err("x: send(S, \"a\", SO_LINGER)\n",
+		  "t.sd:1:17: argument 3 of send must be a number");
+	parse_err("x: setsockopt(S, 100005, 1)\n",
+		  "t.sd:1:18: argument 2 of setsockopt must be a socket option name");
+	parse_err("x: getsockopt(S, SO_LINGER|SO_KEEPALIVE)\n",
+		  "t.sd:1:18: unknown name 'SO_LINGER'");
 	parse_err("x: close(S) -> \"data\"\n",
 		  "t.sd:1:16: a string expectation is only for recv, recv_until, recvline");
 	parse_err("x: S = socket(inet)\nx: recv(S, 9) -> match /(/\n",

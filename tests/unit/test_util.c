@@ -1,5 +1,6 @@
 /* The shared helpers of src/util/util.h: the PRNG, the clock, iov sums, the loopback policy,
- * key=value cutting, the escaper with each of its callers' rules, and hex digits. */
+ * key=value cutting, the escaper with each of its callers' rules, hex digits, and the
+ * socket-option and poll-flag tables. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -8,6 +9,11 @@
 
 #include "sd_test.h"
 
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+
+#include "../../src/util/sockopts.h"
 #include "../../src/util/util.h"
 
 const char sd_unit_module[] = "util";
@@ -203,6 +209,47 @@ static void hex_written_and_read_back(void **state)
 	assert_int_equal(sd__hexval((char)0xe0), -1); /* a negative char */
 }
 
+/* Each option is found by its name and by (level, name), as the one entry it is. */
+static void sockopt_table_finds_each_entry_both_ways(void **state)
+{
+	(void)state;
+	for (int i = 0; i < SD__NSOCKOPTS; i++) {
+		const struct sd__sockopt *o = &sd__sockopts[i];
+		assert_non_null(o->name);
+		assert_ptr_equal(sd__sockopt_by_name(o->name), o);
+		assert_ptr_equal(sd__sockopt_find(o->level, o->optname), o);
+	}
+	assert_int_equal(sd__sockopts[SD__SO_LINGER].kind, SD__KIND_LINGER);
+	assert_int_equal(sd__sockopts[SD__IP_LOCAL_PORT_RANGE].optname, IP_LOCAL_PORT_RANGE);
+	assert_int_equal(sd__sockopts[SD__TCP_INFO].level, IPPROTO_TCP);
+	assert_null(sd__sockopt_by_name("TCP_QUICKACK"));
+	assert_null(sd__sockopt_find(SOL_SOCKET, SO_ERROR));
+}
+
+/* Flags are named in the table's order, each call's own only, with the prefix asked for. */
+static void pollflags_show_names_each_calls_flags(void **state)
+{
+	(void)state;
+	char out[64];
+	assert_int_equal(
+		sd__pollflags_show(POLLRDHUP | POLLOUT | POLLIN, SD__PF_POLL, "", out, sizeof out),
+		12);
+	assert_string_equal(out, "IN|OUT|RDHUP");
+	sd__pollflags_show(EPOLLIN | EPOLLRDHUP | EPOLLET | EPOLLONESHOT, SD__PF_EPOLL, "", out,
+			   sizeof out);
+	assert_string_equal(out, "IN|RDHUP|ET|ONESHOT");
+	sd__pollflags_show(EPOLLET | POLLNVAL | POLLIN, SD__PF_POLL, "POLL", out, sizeof out);
+	assert_string_equal(out, "POLLIN|POLLNVAL"); /* ET is epoll's */
+	sd__pollflags_show(POLLNVAL, SD__PF_EPOLL, "", out, sizeof out);
+	assert_string_equal(out, ""); /* and NVAL poll's */
+	assert_int_equal(sd__pollflags_show(POLLIN | POLLOUT, SD__PF_POLL, "", out, 4), 6);
+	assert_string_equal(out, "IN|");
+	assert_true(sd__pollflag_find("ONESHOT", SD__PF_EPOLL)->bit == EPOLLONESHOT);
+	assert_null(sd__pollflag_find("ONESHOT", SD__PF_POLL));
+	assert_true(sd__pollflags_mask(SD__PF_POLL) ==
+		    (POLLIN | POLLPRI | POLLOUT | POLLERR | POLLHUP | POLLNVAL | POLLRDHUP));
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(splitmix64_gives_the_reference_sequence),
 	T(mono_clock_does_not_go_back),
@@ -214,5 +261,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(escape_in_pieces_gives_the_same_text),
 	T(escape_stops_while_the_longest_escape_still_fits),
 	T(hex_written_and_read_back),
+	T(sockopt_table_finds_each_entry_both_ways),
+	T(pollflags_show_names_each_calls_flags),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];
