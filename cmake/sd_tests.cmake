@@ -44,6 +44,7 @@ sd_add_unit_test(sim_config)
 sd_add_unit_test(sim_cork)
 sd_add_unit_test(scenario BACKENDS real sim)
 sd_add_unit_test(fault BACKENDS real sim)
+sd_add_unit_test(trace BACKENDS real sim)
 # The server fuzz driver, without a fuzzing engine: its inputs come from the test.
 sd_add_unit_test(fuzz_server SOURCES ${SD_DRIVER_SOURCES} LIBS sockdrill_inproc)
 target_include_directories(test_fuzz_server PRIVATE harness)

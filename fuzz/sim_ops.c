@@ -8,7 +8,7 @@
 
 static uint64_t run(const struct sd_diff_prog *p, uint64_t seed, struct sd_diff_result *r)
 {
-	struct sd_net net;
+	struct sd_net net, traced;
 	struct sd_sim_config sim;
 	struct sd_config cfg = {.seed = seed, .sim = &sim};
 	struct sd_sim_stats st;
@@ -16,14 +16,16 @@ static uint64_t run(const struct sd_diff_prog *p, uint64_t seed, struct sd_diff_
 	sim.preempt = 0;
 	if (sd_net_open(&net, "sim", &cfg) < 0)
 		FINDING("cannot open sim");
-	sd_sim_set_trace(&net, NULL);
-	if (sd_diff_run(&net, p, r) < 0)
+	if (sd_trace_wrap(&traced, &net, NULL) < 0) /* hashed only */
+		FINDING("cannot trace the sim");
+	if (sd_diff_run(&traced, p, r) < 0)
 		FINDING("program could not run");
 	sd_sim_stats(&net, &st);
 	if (st.open_fds != 0)
 		FINDING("%d descriptors left open after the program closed everything",
 			st.open_fds);
-	uint64_t h = sd_sim_trace_hash(&net);
+	uint64_t h = sd_trace_hash(&traced);
+	sd_net_close(&traced);
 	sd_net_close(&net);
 	return h;
 }

@@ -1,6 +1,9 @@
 /* Fuzz target: the same decoded op sequence on the sim and on the kernel over loopback; a
  * divergence that is not a documented difference (docs/sim-vs-linux.md) and survives a
  * fresh kernel run aborts with the side-by-side report. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include <sockdrill/diff.h>
 #include <sockdrill/sockdrill.h>
 
@@ -8,10 +11,21 @@
 
 static void run(const char *backend, const struct sd_diff_prog *p, struct sd_diff_result *r)
 {
-	struct sd_net net;
+	struct sd_net net, traced, *on = &net;
+	const char *tr = getenv("SOCKDRILL_TRACE");
 	/* the sim models this host's kernel variant (sd_diff_open) */
-	if (sd_diff_open(&net, backend, 1) < 0 || sd_diff_run(&net, p, r) < 0)
+	if (sd_diff_open(&net, backend, 1) < 0)
 		FINDING("cannot run on %s", backend);
+	/* sockdrill repro sets it: each side's calls on stderr, the kernel's too */
+	if (tr && *tr && *tr != '0') {
+		fprintf(stderr, "# %s\n", backend);
+		if (sd_trace_wrap(&traced, &net, stderr) == 0)
+			on = &traced;
+	}
+	if (sd_diff_run(on, p, r) < 0)
+		FINDING("cannot run on %s", backend);
+	if (on == &traced)
+		sd_net_close(&traced);
 	sd_net_close(&net);
 }
 

@@ -1,5 +1,6 @@
 /* sockdrill: what the in-process server driver's parts share (fuzz_server.c runs an input,
- * fuzz_client.c is its clients, fuzz_record.c writes a run as a scenario). */
+ * fuzz_client.c is its clients, fuzz_faults.c its faults, fuzz_oracles.c judges its
+ * connections, fuzz_record.c writes a run as a scenario). */
 #ifndef SD_FUZZ_INTERNAL_H
 #define SD_FUZZ_INTERNAL_H
 
@@ -106,8 +107,27 @@ void sd__fz_record_finish(void);
  * are written as calls started and still blocked. */
 void sd__fz_record_blocked(void);
 
-/* The input's fault levels as a spec for the server's calls (docs/inproc.md maps them). */
+/* fuzz_faults.c: the input's fault levels as a spec for the server's calls (docs/inproc.md
+ * maps them). */
 struct sd_fault_spec;
 void sd__fz_fault_spec(const struct sd_fuzz_plan *p, struct sd_fault_spec *spec);
+/* The spec the server starts under: spec without the kinds that would only keep it from
+ * listening. 1 when that leaves something out. */
+int sd__fz_startup_spec(const struct sd_fault_spec *spec, struct sd_fault_spec *start);
+/* sd__fz_faults_change_replies: the input may make a send fail and the connection go on */
+#define SD_FAULTS_LOSE_WRITES 2
+/* 1 when the input's faults may change what a correct server replies (the reply oracles stay
+ * out of it), SD_FAULTS_LOSE_WRITES when they may even leave a hole in its stream, else 0. */
+int sd__fz_faults_change_replies(const struct sd_fuzz_plan *p);
+/* The virtual time the input's waits may add to a run. */
+int64_t sd__fz_delay_stretch(const struct sd_fuzz_plan *p);
+
+/* fuzz_oracles.c: the oracles switched off (the glue's choice, then SOCKDRILL_ORACLES), the
+ * oracles' verdict on one connection (a FINDING ends the input), the transcript of the run's
+ * connections (SOCKDRILL_TRANSCRIPT, path NULL or empty: none). */
+unsigned sd__fz_oracles_off(const struct sd_fuzz_server *srv);
+void sd__fz_judge(const struct sd_fuzz_server *srv, const struct sd_fuzz_conn *k, unsigned off,
+		  int faults);
+void sd__fz_write_transcript(const char *path, int nclients);
 
 #endif

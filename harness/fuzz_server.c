@@ -1,6 +1,7 @@
 /* sockdrill: the in-process server fuzz driver (include/sockdrill/fuzz.h): the server as an
- * actor on the sim (a fresh one per input, or one kept across inputs in persistent mode),
- * the input's clients (fuzz_client.c), its faults on the server's calls, the oracles. */
+ * actor on the sim (a fresh one per input, or one kept across inputs in persistent mode), the
+ * input's clients (fuzz_client.c) and its faults on the server's calls (fuzz_faults.c), the
+ * server's oracles (the connections': fuzz_oracles.c), a scenario run instead of an input. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <sockdrill/scenario.h>
 #include <sockdrill/sim.h>
 #include <sockdrill/sockdrill.h>
+#include <sockdrill/trace.h>
 
 #include "../src/util/util.h"
 #include "fuzz_input.h"
@@ -27,157 +29,9 @@
 #define CLIENT_LIMIT_NS (600 * 1000000000LL)
 /* How long a server may take, in virtual time, to listen on its port after it started. */
 #define STARTUP_LIMIT_NS (30 * 1000000000LL)
-#define EXCERPT          256 /* bytes of a reply a finding shows */
 /* How long the server may take to close what its clients left, checked every step. */
 #define LEAK_GRACE_NS (10 * 1000000000LL)
 #define GRACE_STEP_NS (50 * 1000000LL)
-/* faults_change_replies: the input may make a send fail and the connection go on */
-#define SD_FAULTS_LOSE_WRITES 2
-#define DELAY_STRETCH_NS      (6000 * 1000000000LL)
-
-/* n bytes as a quoted string (a C string literal's contents, so a finding stays on one
- * line), cut to `limit` bytes with "..." after the quote. out holds 4 * limit + 6. */
-static const char *quoted(char *out, const unsigned char *p, size_t n, size_t limit)
-{
-	size_t k = n < limit ? n : limit;
-	out[0] = '"';
-	sd__escape(out + 1, 4 * k + 1, p, k,
-		   SD__ESC_CR | SD__ESC_NL | SD__ESC_QUOTE | SD__ESC_BACKSLASH, NULL);
-	strcat(out, n > limit ? "\"..." : "\"");
-	return out;
-}
-
-/* SOCKDRILL_TRANSCRIPT=FILE: what each connection sent and received, one JSON object a line
- * in client order, written anew for every input once the clients are done and before any
- * verdict, so an input that is a finding leaves its transcript too (docs/inproc.md). */
-static void write_transcript(const char *path, int nclients)
-{
-	if (!path || !*path)
-		return;
-	FILE *f = fopen(path, "we");
-	if (!f)
-		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
-	for (int c = 0; c <= nclients; c++)
-		for (int i = 0; i < sd__fz_nconns; i++) {
-			const struct sd_fuzz_conn *k = &sd__fz_conns[i];
-			if (k->client != c)
-				continue;
-			fprintf(f, "{\"client\": %d, \"port\": %d, \"which\": [", c,
-				k->to_server ? 0 : k->port);
-			for (int m = 0; m < k->nmsgs; m++)
-				fprintf(f, "%s%d", m ? ", " : "", k->which[m]);
-			fputs("], \"sent\": \"", f);
-			sd__hex_write(f, k->sent, k->sentlen);
-			fputs("\", \"reply\": \"", f);
-			sd__hex_write(f, k->got, k->gotlen);
-			if (k->total > k->gotlen) /* cut at the bound: the whole length */
-				fprintf(f, "\", \"reply_bytes\": %zu", k->total);
-			else
-				putc('"', f);
-			fprintf(f, ", \"err\": %d}\n", -k->err);
-		}
-	if (fclose(f) != 0)
-		sd__harness_error("SOCKDRILL_TRANSCRIPT: %s: %s", path, strerror(errno));
-}
-
-/* The oracles' names, for SOCKDRILL_ORACLES ("-fd-leak,-deadlock": off; "+x": on). */
-static const struct {
-	const char *name;
-	unsigned bit;
-} oracle_names[] = {
-	{"reply", SD_ORACLE_REPLY},     {"deadlock", SD_ORACLE_DEADLOCK},
-	{"fd-leak", SD_ORACLE_FD_LEAK}, {"listeners", SD_ORACLE_LISTENERS},
-	{"exit", SD_ORACLE_EXIT},       {"refused", SD_ORACLE_REFUSED},
-};
-
-/* The oracles switched off: the glue's choice, then SOCKDRILL_ORACLES. A bad name there is a
- * harness error. */
-static unsigned oracles_off(const struct sd_fuzz_server *srv)
-{
-	unsigned off = srv->oracles_off;
-	const char *e = getenv("SOCKDRILL_ORACLES");
-	while (e && *e) {
-		size_t n = strcspn(e, ",");
-		int on = *e == '+';
-		if (*e != '+' && *e != '-')
-			goto bad;
-		size_t i = 0;
-		for (; i < sizeof oracle_names / sizeof oracle_names[0]; i++)
-			if (strlen(oracle_names[i].name) == n - 1 &&
-			    !strncmp(oracle_names[i].name, e + 1, n - 1))
-				break;
-		if (i == sizeof oracle_names / sizeof oracle_names[0])
-			goto bad;
-		off = on ? off & ~oracle_names[i].bit : off | oracle_names[i].bit;
-		e += n + (e[n] == ',');
-	}
-	return off;
-bad:
-	sd__harness_error("SOCKDRILL_ORACLES: '%s': expected a list like -fd-leak,+reply of "
-			  "reply, deadlock, fd-leak, listeners, exit, refused",
-			  getenv("SOCKDRILL_ORACLES"));
-}
-
-/* The oracles' verdict on one connection: a finding says what it sent and shows at most
- * EXCERPT bytes of the reply. */
-static void judge(const struct sd_fuzz_server *srv, const struct sd_fuzz_conn *k, unsigned off,
-		  int faults)
-{
-	char sent[4 * EXCERPT + 6], got[4 * EXCERPT + 6];
-	if (!(off & SD_ORACLE_REFUSED) && k->to_server && k->err == -ECONNREFUSED)
-		FINDING("client %d: connection refused: the server no longer listens on "
-			"127.0.0.1:%d",
-			k->client, srv->port);
-	if (off & SD_ORACLE_REPLY)
-		return;
-	quoted(sent, k->sent, k->sentlen, EXCERPT);
-	if (k->refused_at != SIZE_MAX && k->refused_len)
-		FINDING("client %d sent %s and on_reply refused the reply at byte %zu: %s",
-			k->client, sent, k->refused_at,
-			quoted(got, k->refused, k->refused_len, sizeof k->refused));
-	if (k->refused_at != SIZE_MAX)
-		FINDING("client %d sent %s and on_reply refused the reply at its end (%zu bytes): "
-			"%s",
-			k->client, sent, k->total, quoted(got, k->got, k->total, EXCERPT));
-	int whole = k->total <= k->gotlen; /* not cut at the bound */
-	if (srv->check_session && whole && faults != SD_FAULTS_LOSE_WRITES) {
-		struct sd_fuzz_session s = {.conn = k->id,
-					    .client = k->client,
-					    .nmsgs = k->nmsgs,
-					    .which = k->which,
-					    .sent = k->sent,
-					    .sentlen = k->sentlen,
-					    .reply = k->got,
-					    .replylen = k->gotlen,
-					    .err = -k->err,
-					    .faults = faults,
-					    .eof = k->eof};
-		if (srv->check_session(srv->arg, &s))
-			FINDING("client %d sent %s and the session oracle refused the %zu "
-				"bytes it got: %s",
-				k->client, sent, k->gotlen,
-				quoted(got, k->got, k->gotlen, EXCERPT));
-	}
-	/* `check` judges a request and its whole reply: one message, read to the end. */
-	if (!srv->check || faults || k->nmsgs != 1 || k->err || !k->eof)
-		return;
-	if (!whole) {
-		if (!srv->on_reply)
-			sd__harness_error(
-				"client %d got a reply of %zu bytes, more than `check` is "
-				"given (SD_FUZZ_MAX_REPLY, %u): judge replies this long with "
-				"the streaming oracle `on_reply` (sockdrill/fuzz.h)",
-				k->client, k->total, SD_FUZZ_MAX_REPLY);
-		return; /* on_reply saw it all */
-	}
-	if (!srv->check(k->which[0], k->sent, k->sentlen, k->got, k->gotlen))
-		return;
-	if (k->gotlen <= EXCERPT)
-		FINDING("client %d sent %s and got %s", k->client, sent,
-			quoted(got, k->got, k->gotlen, EXCERPT));
-	FINDING("client %d sent %s and got %zu bytes: %s", k->client, sent, k->gotlen,
-		quoted(got, k->got, k->gotlen, EXCERPT));
-}
 
 static struct sd_net *current;
 
@@ -232,7 +86,23 @@ static int start_server(const struct sd_fuzz_server *srv, struct sd_net *sim)
 
 /* ---- the clients ---------------------------------------------------------------------- */
 
-static int64_t client_limit(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *p);
+/* The virtual time the clients may take before the run counts as stuck: CLIENT_LIMIT_NS
+ * beyond the longest the plan's own waits and pauses could add up to (clients one after
+ * another) and what its delays may add. */
+static int64_t client_limit(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *p)
+{
+	int64_t t = CLIENT_LIMIT_NS + sd__fz_delay_stretch(p);
+	for (int i = 0; !srv->client && i < p->nclients; i++)
+		for (int j = 0; j < p->c[i].nmsgs; j++) {
+			const struct sd_fuzz_plan_msg *m = &p->c[i].m[j];
+			t += (int64_t)m->npieces * SD_FZ_PIECE_GAP_NS;
+			if (m->after == SD_AFTER_REPLY)
+				t += (SD_FZ_REPLY_WAIT_MS + SD_FZ_QUIET_MS) * 1000000LL;
+			else if (m->after == SD_AFTER_SLEEP)
+				t += m->sleep_ms * 1000000LL;
+		}
+	return t;
+}
 
 struct slot {
 	struct sd_fuzz_client cl;
@@ -291,7 +161,7 @@ static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_p
 	}
 	for (int i = started > together ? started - together : 0; i < started && !stuck; i++)
 		stuck = sd_join(sim, ids[i]) < 0 && !sd__proc_exited(NULL);
-	write_transcript(transcript, n);
+	sd__fz_write_transcript(transcript, n);
 	if (stuck)
 		sd__fz_record_blocked();
 	if (stuck && !(off & SD_ORACLE_DEADLOCK))
@@ -301,148 +171,13 @@ static void run_clients(const struct sd_fuzz_server *srv, const struct sd_fuzz_p
 
 /* ---- one input ------------------------------------------------------------------------ */
 
-/* Each level's value, by the kind's type of value (docs/inproc.md, "Faults from the input"):
- * a chance, or the milliseconds, bytes or rate a higher level makes harsher. */
-static const double chance[8] = {0, .01, .02, .05, .1, .2, .3, .5};
-static const unsigned delay_ms[8] = {0, 1, 1, 2, 2, 5, 10, 20};
-static const unsigned latency_ms[8] = {0, 1, 2, 3, 5, 10, 15, 20};
-static const unsigned bandwidth_kbps[8] = {0, 1000, 500, 200, 100, 50, 20, 10};
-static const unsigned slice_bytes[8] = {0, 64, 32, 16, 8, 4, 2, 1};
-static const unsigned limit_bytes[8] = {0, 65536, 4096, 1024, 256, 64, 16, 1};
-static const unsigned close_ms[8] = {0, 1, 2, 5, 10, 20, 50, 100};
-static const unsigned timeout_ms[8] = {0, 1, 5, 20, 100, 500, 2000, 10000};
-
-/* Where an aimed slot lets its kind fire, as the spec's targets say it. */
-static void aim(struct sd_fault_target *g, unsigned a)
-{
-	if (a == SD_AIM_LATER || a == SD_AIM_FOURTH)
-		g->after = SD_FZ_AIM_CALLS;
-	if (a == SD_AIM_FIRST)
-		g->count = SD_FZ_AIM_CALLS;
-	if (a == SD_AIM_FOURTH)
-		g->count = 1;
-}
-
-void sd__fz_fault_spec(const struct sd_fuzz_plan *p, struct sd_fault_spec *spec)
-{
-	memset(spec, 0, sizeof *spec);
-	for (int k = 0; k < SD_FZ_KINDS; k++) {
-		unsigned v = p->fault[k] % 8;
-		int kind = sd_fuzz_plan_kind(p, k);
-		if (!v)
-			continue;
-		switch (kind) {
-		case SD_FK_SHORT_READ: spec->short_read = v; break;
-		case SD_FK_SHORT_WRITE: spec->short_write = v; break;
-		case SD_FK_EINTR: spec->eintr = chance[v]; break;
-		case SD_FK_EAGAIN: spec->eagain = chance[v]; break;
-		case SD_FK_RESET: spec->reset = chance[v]; break;
-		case SD_FK_ACCEPT_FAIL: spec->accept_fail = chance[v]; break;
-		case SD_FK_CONNECT_FAIL: spec->connect_fail = chance[v]; break;
-		case SD_FK_DELAY: spec->delay_ms = delay_ms[v]; break;
-		case SD_FK_EPIPE: spec->epipe = chance[v]; break;
-		case SD_FK_ETIMEDOUT: spec->etimedout = chance[v]; break;
-		case SD_FK_ENOBUFS: spec->enobufs = chance[v]; break;
-		case SD_FK_ENOMEM: spec->enomem = chance[v]; break;
-		case SD_FK_EMFILE: spec->emfile = chance[v]; break;
-		case SD_FK_ENFILE: spec->enfile = chance[v]; break;
-		case SD_FK_LATENCY:
-			spec->latency_ms = latency_ms[v];
-			spec->jitter_ms = latency_ms[v] / 2;
-			break;
-		case SD_FK_BANDWIDTH: spec->bandwidth_kbps = bandwidth_kbps[v]; break;
-		case SD_FK_SLICE:
-			spec->slice = slice_bytes[v];
-			spec->slice_var = slice_bytes[v] / 4;
-			break;
-		case SD_FK_LIMIT_DATA: spec->limit_data = limit_bytes[v]; break;
-		case SD_FK_SLOW_CLOSE: spec->slow_close_ms = close_ms[v]; break;
-		case SD_FK_TIMEOUT: spec->timeout_ms = timeout_ms[v]; break;
-		case SD_FK_EAI_AGAIN: spec->eai_again = chance[v]; break;
-		case SD_FK_EAI_NONAME: spec->eai_noname = chance[v]; break;
-		default: continue;
-		}
-		aim(&spec->target[kind], p->fault_aim[k]);
-	}
-}
-
-/* The spec the server starts under: without the kinds that fail a call with no connection
- * (socket, epoll_create, getaddrinfo), which at start-up would only keep a server from
- * listening, a harness error rather than a finding; they begin once it listens. 1 when that
- * leaves something out. */
-static int startup_spec(const struct sd_fault_spec *spec, struct sd_fault_spec *start)
-{
-	*start = *spec;
-	start->emfile = start->enfile = start->eai_again = start->eai_noname = 0;
-	return spec->emfile > 0 || spec->enfile > 0 || spec->eai_again > 0 || spec->eai_noname > 0;
-}
-
-/* Whether the input's faults may change what a correct server replies, so that the reply
- * oracles stay out of it. A reset ends a connection; EINTR, failed accepts and connects are
- * errors a server may answer in its own way; EAGAIN and delays move when a server writes
- * relative to what its clients do next (a broker that has a reply queued when the client's
- * half-close arrives may drop it, as on any network); the kinds of their families likewise.
- * Short reads and writes and segmentation change nothing a correct server's clients see. */
-static int faults_change_replies(const struct sd_fuzz_plan *p)
-{
-	int change = 0;
-	for (int k = 0; k < SD_FZ_KINDS; k++) {
-		int kind = sd_fuzz_plan_kind(p, k);
-		if (!p->fault[k] || kind == SD_FK_SHORT_READ || kind == SD_FK_SHORT_WRITE)
-			continue;
-		change = 1;
-		/* A send refused with ENOBUFS or ENOMEM, which Linux's TCP gives practically never
-		 * (docs/faults.md), after which the connection still works: a server that writes
-		 * on leaves a hole in its stream (tinyproxy's status line,
-		 * docs/server-findings.md), which no kernel would have made. The session oracle
-		 * does not judge such streams. */
-		if (kind == SD_FK_ENOBUFS || kind == SD_FK_ENOMEM)
-			return SD_FAULTS_LOSE_WRITES;
-	}
-	return change;
-}
-
-/* What the input's waits may add to a run: every call of the server may wait, so a server
- * that answers a long reply in short writes takes that much longer in virtual time;
- * DELAY_STRETCH_NS per millisecond a call waits (a million delayed calls of 6 ms), the time
- * 64 MiB take at the bandwidth, 16 MiB take in slices 1 ms apart, and a thousand slow
- * closes or timeouts. It costs no wall time. */
-static int64_t delay_stretch(const struct sd_fuzz_plan *p)
-{
-	struct sd_fault_spec s;
-	sd__fz_fault_spec(p, &s);
-	int64_t t = (int64_t)(s.delay_ms + s.latency_ms + s.jitter_ms) * DELAY_STRETCH_NS;
-	if (s.bandwidth_kbps)
-		t += (64LL << 20) * 1000000 / s.bandwidth_kbps; /* bytes / (KB/s) = ms */
-	if (s.slice)
-		t += (16LL << 20) / s.slice * SD_FAULT_SLICE_GAP_NS;
-	return t + (int64_t)(s.slow_close_ms + s.timeout_ms) * 1000 * 1000000;
-}
-
-/* The virtual time the clients may take before the run counts as stuck: CLIENT_LIMIT_NS
- * beyond the longest the plan's own waits and pauses could add up to (clients one after
- * another) and what its delays may add. */
-static int64_t client_limit(const struct sd_fuzz_server *srv, const struct sd_fuzz_plan *p)
-{
-	int64_t t = CLIENT_LIMIT_NS + delay_stretch(p);
-	for (int i = 0; !srv->client && i < p->nclients; i++)
-		for (int j = 0; j < p->c[i].nmsgs; j++) {
-			const struct sd_fuzz_plan_msg *m = &p->c[i].m[j];
-			t += (int64_t)m->npieces * SD_FZ_PIECE_GAP_NS;
-			if (m->after == SD_AFTER_REPLY)
-				t += (SD_FZ_REPLY_WAIT_MS + SD_FZ_QUIET_MS) * 1000000LL;
-			else if (m->after == SD_AFTER_SLEEP)
-				t += m->sleep_ms * 1000000LL;
-		}
-	return t;
-}
-
 /* The server's world: its sim (kept across inputs in persistent mode) and the fault wrapper
- * its calls go through. */
+ * its calls go through. Every call goes to `sim`: the sim itself (`backend`), or with
+ * SOCKDRILL_TRACE a trace wrapper right above it, under the fault wrapper. */
 static struct {
 	int live, sid, base_fds, base_listening, persistent;
 	long inputs, starts;
-	struct sd_net sim, faulty;
+	struct sd_net backend, sim, faulty;
 } W;
 
 static int persistent_mode(const struct sd_fuzz_server *srv)
@@ -468,14 +203,15 @@ static void open_world(const struct sd_fuzz_server *srv, uint64_t seed,
 {
 	struct sd_config cfg = {.seed = seed, .sim = sim};
 	struct sd_fault_spec start;
-	int later = startup_spec(spec, &start);
-	if (sd_net_open(&W.sim, "sim", &cfg) < 0)
+	int later = sd__fz_startup_spec(spec, &start);
+	if (sd_net_open(&W.backend, "sim", &cfg) < 0)
 		FINDING("cannot open the sim");
+	const char *tr = getenv("SOCKDRILL_TRACE");
+	W.sim = W.backend;
+	if (tr && *tr && *tr != '0' && sd_trace_wrap(&W.sim, &W.backend, stderr) < 0)
+		FINDING("cannot trace the sim");
 	if (sd_fault_wrap(&W.faulty, &W.sim, &start, fault_seed, fault_log) < 0)
 		FINDING("cannot wrap the sim");
-	const char *tr = getenv("SOCKDRILL_TRACE");
-	if (tr && *tr && *tr != '0')
-		sd_sim_set_trace(&W.sim, stderr);
 	/* The server's own calls go through the fault wrapper; the clients' do not. */
 	current = &W.faulty;
 	sd_inproc_attach(&W.faulty);
@@ -500,7 +236,9 @@ static void close_world(const struct sd_fuzz_server *srv)
 	sd_inproc_attach(NULL);
 	current = NULL;
 	sd_net_close(&W.faulty);
-	sd_net_close(&W.sim);
+	if (W.sim.ops != W.backend.ops)
+		sd_net_close(&W.sim); /* the trace wrapper */
+	sd_net_close(&W.backend);
 	sd__fresh_end();
 	/* The run's threads, locks and exit are forgotten; then the glue's own globals. */
 	sd__threads_reset();
@@ -587,8 +325,8 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 		sd_fuzz_plan_header(&rest, &plan);
 	else
 		sd_fuzz_plan_decode(data, size, &dict, &plan);
-	unsigned off = oracles_off(srv);
-	int faults = faults_change_replies(&plan);
+	unsigned off = sd__fz_oracles_off(srv);
+	int faults = sd__fz_faults_change_replies(&plan);
 	/* A failed accept the input makes up exhausts no descriptor: a server that then waits for
 	 * one of its connections to close before it accepts again (lighttpd does) waits for
 	 * ever, correctly. Such inputs are judged by crashes, sanitizers and exits only. */
@@ -620,14 +358,14 @@ int sd_fuzz_server_run(const struct sd_fuzz_server *srv, const uint8_t *data, si
 	run_clients(srv, &plan, &dict, rest, &W.sim, off, faults, transcript);
 	int ended = server_exited_judged(srv, off); /* every client stopped with it */
 	for (int i = 0; i < sd__fz_nconns && !ended; i++)
-		judge(srv, &sd__fz_conns[i], off, faults);
-	ended = leak_oracles(srv, off, ended, delay_stretch(&plan));
+		sd__fz_judge(srv, &sd__fz_conns[i], off, faults);
+	ended = leak_oracles(srv, off, ended, sd__fz_delay_stretch(&plan));
 	sd__fz_record_finish();
 	if (W.persistent && !ended) {
 		sd_fault_respec(&W.faulty, &spec, plan.seed, NULL); /* the log may close now */
 		return 0;
 	}
-	end_world(srv, off, ended, delay_stretch(&plan));
+	end_world(srv, off, ended, sd__fz_delay_stretch(&plan));
 	return 0;
 }
 
@@ -672,7 +410,7 @@ static int replay(const struct sd_fuzz_server *srv, const char *path)
 	sd_scenario_server_seed(sc, &fault_seed);
 	if (sd_scenario_sim_config(sc, &opt, &sim) < 0)
 		FINDING("cannot open the sim");
-	unsigned off = oracles_off(srv);
+	unsigned off = sd__fz_oracles_off(srv);
 	if (W.live)
 		close_world(srv); /* a persistent server of an earlier input */
 	open_world(srv, seed, &sim, spec ? spec : &none, fault_seed,

@@ -119,7 +119,7 @@ extern struct sd__libc sd__libc;
 
 /*
  * The functions behind the in-process route's thread, clock and process interposers
- * (harness/libc/threads.c, sync.c, clock.c, proc.c), as X(name, interceptor): found by name
+ * (harness/libc/threads*.c, sync*.c, clock.c, proc.c), as X(name, interceptor): found by name
  * into sd__libc_named[] and called as SD__LIBC_FN(name)(...), typed from the C library's own
  * declaration (the caller includes its header). interceptor 1: where a sanitizer runtime with
  * interceptors is in the program, its __interceptor_<name> is taken, since a runtime linked

@@ -26,8 +26,8 @@
  *
  * Adding a call: one line here, its C library slot in src/libc.h, and its sd__on_<name>.
  *
- * The thread, clock and process calls the in-process route also interposes (threads.c,
- * sync.c, clock.c, proc.c) are not listed: they route by caller (an actor of the attached sim
+ * The thread, clock and process calls the in-process route also interposes (threads*.c,
+ * sync*.c, clock.c, proc.c) are not listed: they route by caller (an actor of the attached sim
  * or not), not by descriptor, and the LD_PRELOAD library leaves them to the C library.
  */
 #define SD__LAYER_CALLS(FD, ANY, VOID)                                                             \

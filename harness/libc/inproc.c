@@ -5,6 +5,7 @@
 
 #include <sockdrill/fault.h>
 #include <sockdrill/sim.h>
+#include <sockdrill/trace.h>
 
 #include "../inproc.h"
 #include "proc.h"
@@ -127,12 +128,18 @@ void sd__route_flush(void)
 	}
 }
 
-/* The sim under any fault wrappers (NULL: none). */
+/* The sim under any fault and trace wrappers (NULL: none). */
 static struct sd_net *sim_of(struct sd_net *net)
 {
-	while (net && net->ops == &sd_fault_ops)
-		net = sd_fault_inner(net);
+	while (net && (net->ops == &sd_fault_ops || net->ops == &sd_trace_ops))
+		net = net->ops == &sd_fault_ops ? sd_fault_inner(net) : sd_trace_unwrap(net);
 	return net;
+}
+
+struct sd_net *sd__route_calls_net(struct sd_net *sim)
+{
+	struct sd_net *net = sd_inproc_net(), *bottom = sim_of(net);
+	return bottom && bottom->state == sim->state ? net : sim;
 }
 
 /* The queue sizes are the sim's. */

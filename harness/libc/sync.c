@@ -1,7 +1,7 @@
-/* sockdrill in-process layer: mutexes, condition variables, rwlocks, semaphores, spinlocks,
- * barriers and pthread_once for a server's actors, cooperative: a contended lock or a wait
- * parks the actor and the seeded scheduler picks who runs. Their state is kept in a side
- * table by the object's address (so static initialisers work), dropped when a run ends. */
+/* sockdrill in-process layer: mutexes, spinlocks and condition variables for a server's actors
+ * (rwlocks, semaphores, barriers and pthread_once: sync_rwsem.c), cooperative: a contended lock
+ * or a wait parks the actor and the seeded scheduler picks who runs. Their state is kept in a
+ * side table by the object's address (so static initialisers work), dropped when a run ends. */
 /* GNU names (sigorset, CPU_SET_S, program_invocation_name, the _np calls): the layer is
  * also compiled in a user project that does not define it. */
 #ifndef _GNU_SOURCE
@@ -20,23 +20,12 @@
 
 #include "../../src/libc.h"
 #include "proc.h"
+#include "sync_internal.h"
 #include "threads.h"
-
-enum kind { K_MUTEX = 1, K_RWLOCK, K_SEM, K_SPIN, K_BARRIER };
-
-struct obj {
-	const void *addr; /* NULL: a free slot */
-	enum kind kind;
-	int type;       /* mutex: PTHREAD_MUTEX_NORMAL, _RECURSIVE or _ERRORCHECK */
-	int owner;      /* mutex, spinlock, rwlock writer: actor id; 0 none */
-	unsigned count; /* mutex: depth; rwlock: readers; semaphore: value; barrier: arrived */
-	unsigned limit; /* barrier: how many it waits for */
-	unsigned round; /* barrier: rounds completed */
-};
 
 /* Open addressing, linear probing, deletion by backward shift; size a power of two. */
 static struct {
-	struct obj *t;
+	struct sd__sync_obj *t;
 	size_t cap, n;
 } T;
 
@@ -51,7 +40,7 @@ static size_t slot_of(const void *addr, size_t cap)
 	return (size_t)(((uintptr_t)addr >> 3) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
 }
 
-static struct obj *find(const void *addr)
+static struct sd__sync_obj *find(const void *addr)
 {
 	if (!T.cap)
 		return NULL;
@@ -66,7 +55,7 @@ static struct obj *find(const void *addr)
 static void grow(void)
 {
 	size_t cap = T.cap ? T.cap * 2 : 64;
-	struct obj *t = calloc(cap, sizeof *t);
+	struct sd__sync_obj *t = calloc(cap, sizeof *t);
 	if (!t)
 		sd__harness_error("out of memory in the thread layer");
 	for (size_t i = 0; i < T.cap; i++)
@@ -84,7 +73,7 @@ static void grow(void)
 /* Forgets an object (it was initialised again, or destroyed). */
 static void drop(const void *addr)
 {
-	struct obj *o = find(addr);
+	struct sd__sync_obj *o = find(addr);
 	if (!o)
 		return;
 	size_t i = (size_t)(o - T.t), j = i;
@@ -106,9 +95,9 @@ static void drop(const void *addr)
 /* The state of the object at addr, made on first sight from what the C library wrote
  * there (an initialiser or an init call before the run). Re-looked-up after every park:
  * the table may have grown meanwhile. */
-static struct obj *obj(const void *addr, enum kind kind)
+struct sd__sync_obj *sd__sync_obj(const void *addr, enum sd__sync_kind kind)
 {
-	struct obj *o = find(addr);
+	struct sd__sync_obj *o = find(addr);
 	if (o && o->kind == kind)
 		return o;
 	if (o) /* memory reused for another kind of object without a destroy */
@@ -141,7 +130,7 @@ static struct obj *obj(const void *addr, enum kind kind)
 }
 
 /* The table exists only during a run: outside one, init and destroy have nothing to drop. */
-static void forget(const void *addr)
+void sd__sync_forget(const void *addr)
 {
 	struct sd_net sim;
 	if (sd__in_actor(&sim) || T.cap)
@@ -151,12 +140,12 @@ static void forget(const void *addr)
 /* ---- mutexes (and spinlocks, which park as a contended mutex does) ------------------- */
 
 /* Locks; try: EBUSY instead of waiting; deadline: sim clock, -1 none. */
-static int lock(struct sd_net *sim, int me, const void *m, enum kind kind, int try,
+static int lock(struct sd_net *sim, int me, const void *m, enum sd__sync_kind kind, int try,
 		int64_t deadline)
 {
 	sd_sim_yield(sim, 1);
 	for (;;) {
-		struct obj *o = obj(m, kind);
+		struct sd__sync_obj *o = sd__sync_obj(m, kind);
 		if (!o->owner) {
 			o->owner = me;
 			o->count = 1;
@@ -185,9 +174,9 @@ static int lock(struct sd_net *sim, int me, const void *m, enum kind kind, int t
 	}
 }
 
-static int unlock(struct sd_net *sim, int me, const void *m, enum kind kind)
+static int unlock(struct sd_net *sim, int me, const void *m, enum sd__sync_kind kind)
 {
-	struct obj *o = obj(m, kind);
+	struct sd__sync_obj *o = sd__sync_obj(m, kind);
 	if (o->owner != me) {
 		/* as glibc: errorcheck and recursive mutexes refuse; a normal mutex or a
 		 * spinlock is released whoever holds it */
@@ -205,11 +194,9 @@ static int unlock(struct sd_net *sim, int me, const void *m, enum kind kind)
 	return 0;
 }
 
-#define ACTOR(sim, t) (((t) = sd__thr_self(&(sim))) != NULL)
-
 int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
 {
-	forget(m);
+	sd__sync_forget(m);
 	return SD__LIBC_FN(pthread_mutex_init)(m, a);
 }
 
@@ -217,12 +204,12 @@ int pthread_mutex_destroy(pthread_mutex_t *m)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (ACTOR(sim, t)) {
-		struct obj *o = find(m);
+	if (SD__ACTOR(sim, t)) {
+		struct sd__sync_obj *o = find(m);
 		if (o && o->kind == K_MUTEX && o->owner)
 			return EBUSY;
 	}
-	forget(m);
+	sd__sync_forget(m);
 	return SD__LIBC_FN(pthread_mutex_destroy)(m);
 }
 
@@ -230,7 +217,7 @@ int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_mutex_lock)(m);
 	return lock(&sim, sd__thr_id(t), m, K_MUTEX, 0, -1);
 }
@@ -239,7 +226,7 @@ int pthread_mutex_trylock(pthread_mutex_t *m)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_mutex_trylock)(m);
 	return lock(&sim, sd__thr_id(t), m, K_MUTEX, 1, -1);
 }
@@ -248,7 +235,7 @@ int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t c, const struct timesp
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_mutex_clocklock)(m, c, abs);
 	int64_t d = sd__vdeadline(c, abs);
 	return d == -EINVAL ? EINVAL : lock(&sim, sd__thr_id(t), m, K_MUTEX, 0, d);
@@ -263,20 +250,20 @@ int pthread_mutex_unlock(pthread_mutex_t *m)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_mutex_unlock)(m);
 	return unlock(&sim, sd__thr_id(t), m, K_MUTEX);
 }
 
 int pthread_spin_init(pthread_spinlock_t *l, int pshared)
 {
-	forget((const void *)l);
+	sd__sync_forget((const void *)l);
 	return SD__LIBC_FN(pthread_spin_init)(l, pshared);
 }
 
 int pthread_spin_destroy(pthread_spinlock_t *l)
 {
-	forget((const void *)l);
+	sd__sync_forget((const void *)l);
 	return SD__LIBC_FN(pthread_spin_destroy)(l);
 }
 
@@ -285,7 +272,7 @@ int pthread_spin_lock(pthread_spinlock_t *l)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_spin_lock)(l);
 	return lock(&sim, sd__thr_id(t), (const void *)l, K_SPIN, 0, -1);
 }
@@ -294,7 +281,7 @@ int pthread_spin_trylock(pthread_spinlock_t *l)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_spin_trylock)(l);
 	return lock(&sim, sd__thr_id(t), (const void *)l, K_SPIN, 1, -1);
 }
@@ -303,7 +290,7 @@ int pthread_spin_unlock(pthread_spinlock_t *l)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_spin_unlock)(l);
 	return unlock(&sim, sd__thr_id(t), (const void *)l, K_SPIN);
 }
@@ -320,7 +307,7 @@ static int cond_wait(struct sd_net *sim, int me, pthread_cond_t *c, pthread_mute
 		     int64_t deadline)
 {
 	sd__thread_cancel_point();
-	struct obj *o = obj(m, K_MUTEX);
+	struct sd__sync_obj *o = sd__sync_obj(m, K_MUTEX);
 	if (o->owner != me)
 		return EPERM;
 	unsigned depth = o->count; /* a recursive mutex is released whole, and taken back */
@@ -338,7 +325,7 @@ static int cond_wait(struct sd_net *sim, int me, pthread_cond_t *c, pthread_mute
 		intr = r == -EINTR;
 	}
 	lock(sim, me, m, K_MUTEX, 0, -1);
-	obj(m, K_MUTEX)->count = depth;
+	sd__sync_obj(m, K_MUTEX)->count = depth;
 	if (intr) /* cancelled: the cleanup handlers run with the mutex held, as POSIX says */
 		sd__thread_cancel_point();
 	return rc;
@@ -348,7 +335,7 @@ int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_cond_wait)(c, m);
 	return cond_wait(&sim, sd__thr_id(t), c, m, -1);
 }
@@ -358,7 +345,7 @@ int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_cond_clockwait)(c, m, clk, abs);
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return EINVAL;
@@ -370,7 +357,7 @@ int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct t
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_cond_timedwait)(c, m, abs);
 	int64_t d = sd__vdeadline(cond_clock(c), abs);
 	return d == -EINVAL ? EINVAL : cond_wait(&sim, sd__thr_id(t), c, m, d);
@@ -380,7 +367,7 @@ int pthread_cond_signal(pthread_cond_t *c)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_cond_signal)(c);
 	sd_sim_unpark(&sim, c, 1);
 	sd_sim_yield(&sim, 1);
@@ -391,311 +378,9 @@ int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	struct sd_net sim;
 	struct sd__thr *t;
-	if (!ACTOR(sim, t))
+	if (!SD__ACTOR(sim, t))
 		return SD__LIBC_FN(pthread_cond_broadcast)(c);
 	sd_sim_unpark(&sim, c, -1);
 	sd_sim_yield(&sim, 1);
-	return 0;
-}
-
-/* ---- rwlocks: readers first, as glibc's default ----------------------------------------- */
-
-static int rwlock(struct sd_net *sim, int me, pthread_rwlock_t *l, int write, int try,
-		  int64_t deadline)
-{
-	sd_sim_yield(sim, 1);
-	for (;;) {
-		struct obj *o = obj(l, K_RWLOCK);
-		if (o->owner == me)
-			return EDEADLK;
-		if (!o->owner && (!write || !o->count)) {
-			if (write)
-				o->owner = me;
-			else if (o->count == UINT_MAX)
-				return EAGAIN;
-			else
-				o->count++;
-			return 0;
-		}
-		if (try)
-			return EBUSY;
-		if (deadline >= 0 && sd_now_ns(sim) >= deadline)
-			return ETIMEDOUT;
-		char what[64];
-		if (o->owner)
-			snprintf(what, sizeof what, "rwlock %p held by actor %d", (void *)l,
-				 o->owner);
-		else
-			snprintf(what, sizeof what, "rwlock %p held by %u readers", (void *)l,
-				 o->count);
-		if (sd_sim_park(sim, l, deadline, 0, what) == -EDEADLK)
-			return EDEADLK;
-	}
-}
-
-int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockattr_t *a)
-{
-	forget(l);
-	return SD__LIBC_FN(pthread_rwlock_init)(l, a);
-}
-
-int pthread_rwlock_destroy(pthread_rwlock_t *l)
-{
-	forget(l);
-	return SD__LIBC_FN(pthread_rwlock_destroy)(l);
-}
-
-int pthread_rwlock_rdlock(pthread_rwlock_t *l)
-{
-	struct sd_net sim;
-	struct sd__thr *t;
-	if (!ACTOR(sim, t))
-		return SD__LIBC_FN(pthread_rwlock_rdlock)(l);
-	return rwlock(&sim, sd__thr_id(t), l, 0, 0, -1);
-}
-
-int pthread_rwlock_wrlock(pthread_rwlock_t *l)
-{
-	struct sd_net sim;
-	struct sd__thr *t;
-	if (!ACTOR(sim, t))
-		return SD__LIBC_FN(pthread_rwlock_wrlock)(l);
-	return rwlock(&sim, sd__thr_id(t), l, 1, 0, -1);
-}
-
-int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
-{
-	struct sd_net sim;
-	struct sd__thr *t;
-	if (!ACTOR(sim, t))
-		return SD__LIBC_FN(pthread_rwlock_tryrdlock)(l);
-	return rwlock(&sim, sd__thr_id(t), l, 0, 1, -1);
-}
-
-int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
-{
-	struct sd_net sim;
-	struct sd__thr *t;
-	if (!ACTOR(sim, t))
-		return SD__LIBC_FN(pthread_rwlock_trywrlock)(l);
-	return rwlock(&sim, sd__thr_id(t), l, 1, 1, -1);
-}
-
-static int rwlock_clock(pthread_rwlock_t *l, int write, clockid_t c, const struct timespec *abs)
-{
-	struct sd_net sim;
-	struct sd__thr *t = sd__thr_self(&sim);
-	int64_t d = sd__vdeadline(c, abs);
-	return d == -EINVAL ? EINVAL : rwlock(&sim, sd__thr_id(t), l, write, 0, d);
-}
-
-int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t c, const struct timespec *abs)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(pthread_rwlock_clockrdlock)(l, c, abs);
-	return rwlock_clock(l, 0, c, abs);
-}
-
-int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t c, const struct timespec *abs)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(pthread_rwlock_clockwrlock)(l, c, abs);
-	return rwlock_clock(l, 1, c, abs);
-}
-
-int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs)
-{
-	return pthread_rwlock_clockrdlock(l, CLOCK_REALTIME, abs);
-}
-
-int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs)
-{
-	return pthread_rwlock_clockwrlock(l, CLOCK_REALTIME, abs);
-}
-
-int pthread_rwlock_unlock(pthread_rwlock_t *l)
-{
-	struct sd_net sim;
-	struct sd__thr *t;
-	if (!ACTOR(sim, t))
-		return SD__LIBC_FN(pthread_rwlock_unlock)(l);
-	struct obj *o = obj(l, K_RWLOCK);
-	if (o->owner == sd__thr_id(t))
-		o->owner = 0;
-	else if (o->count)
-		o->count--;
-	else
-		return EPERM;
-	if (!o->owner && !o->count)
-		sd_sim_unpark(&sim, l, -1);
-	sd_sim_yield(&sim, 1);
-	return 0;
-}
-
-/* ---- semaphores (unnamed, and named ones once open) --------------------------------- */
-
-/* Waits for a unit: try gives EAGAIN; deadline: sim clock, -1 none. A cancellation point. */
-static int sem_take(struct sd_net *sim, sem_t *s, int try, int64_t deadline)
-{
-	sd__thread_cancel_point();
-	sd_sim_yield(sim, 1);
-	for (;;) {
-		struct obj *o = obj(s, K_SEM);
-		if (o->count) {
-			o->count--;
-			return 0;
-		}
-		if (try)
-			return EAGAIN;
-		if (deadline >= 0 && sd_now_ns(sim) >= deadline)
-			return ETIMEDOUT;
-		char what[40];
-		snprintf(what, sizeof what, "sem %p", (void *)s);
-		int r = sd_sim_park(sim, s, deadline, SD_SIM_PARK_INTR, what);
-		if (r == -EINTR)
-			sd__thread_cancel_point();
-		else if (r == -EDEADLK)
-			return EDEADLK;
-	}
-}
-
-static int sem_ret(int rc)
-{
-	if (!rc)
-		return 0;
-	errno = rc;
-	return -1;
-}
-
-int sem_init(sem_t *s, int pshared, unsigned value)
-{
-	forget(s);
-	return SD__LIBC_FN(sem_init)(s, pshared, value);
-}
-
-int sem_destroy(sem_t *s)
-{
-	forget(s);
-	return SD__LIBC_FN(sem_destroy)(s);
-}
-
-int sem_wait(sem_t *s)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(sem_wait)(s);
-	return sem_ret(sem_take(&sim, s, 0, -1));
-}
-
-int sem_trywait(sem_t *s)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(sem_trywait)(s);
-	return sem_ret(sem_take(&sim, s, 1, -1));
-}
-
-int sem_clockwait(sem_t *s, clockid_t c, const struct timespec *abs)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(sem_clockwait)(s, c, abs);
-	int64_t d = sd__vdeadline(c, abs);
-	return sem_ret(d == -EINVAL ? EINVAL : sem_take(&sim, s, 0, d));
-}
-
-int sem_timedwait(sem_t *s, const struct timespec *abs)
-{
-	return sem_clockwait(s, CLOCK_REALTIME, abs);
-}
-
-int sem_post(sem_t *s)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(sem_post)(s);
-	struct obj *o = obj(s, K_SEM);
-	if (o->count >= SEM_VALUE_MAX)
-		return sem_ret(EOVERFLOW);
-	o->count++;
-	sd_sim_unpark(&sim, s, 1);
-	sd_sim_yield(&sim, 1);
-	return 0;
-}
-
-int sem_getvalue(sem_t *restrict s, int *restrict v)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(sem_getvalue)(s, v);
-	*v = (int)obj(s, K_SEM)->count;
-	return 0;
-}
-
-/* ---- barriers ------------------------------------------------------------------------ */
-
-int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a, unsigned count)
-{
-	forget(b);
-	return SD__LIBC_FN(pthread_barrier_init)(b, a, count);
-}
-
-int pthread_barrier_destroy(pthread_barrier_t *b)
-{
-	forget(b);
-	return SD__LIBC_FN(pthread_barrier_destroy)(b);
-}
-
-int pthread_barrier_wait(pthread_barrier_t *b)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(pthread_barrier_wait)(b);
-	struct obj *o = obj(b, K_BARRIER);
-	if (++o->count >= o->limit) {
-		o->count = 0;
-		o->round++;
-		sd_sim_unpark(&sim, b, -1);
-		sd_sim_yield(&sim, 1);
-		return PTHREAD_BARRIER_SERIAL_THREAD;
-	}
-	unsigned round = o->round;
-	char what[64];
-	snprintf(what, sizeof what, "barrier %p (%u of %u there)", (void *)b, o->count, o->limit);
-	while (obj(b, K_BARRIER)->round == round)
-		if (sd_sim_park(&sim, b, -1, 0, what) == -EDEADLK)
-			return EDEADLK;
-	return 0;
-}
-
-/* ---- pthread_once: its state lives in the object, as glibc keeps it -------------------- */
-
-/* glibc: bit 1 done, bit 0 in progress (higher bits count forks). An object left done stays
- * done from one input to the next, as any other global of the server would. */
-int pthread_once(pthread_once_t *once, void (*init)(void))
-{
-	struct sd_net sim;
-	struct sd__thr *t;
-	if (!ACTOR(sim, t))
-		return SD__LIBC_FN(pthread_once)(once, init);
-	for (;;) {
-		int v = __atomic_load_n(once, __ATOMIC_RELAXED);
-		if (v & 2)
-			return 0;
-		if (!(v & 1))
-			break;
-		char what[40];
-		snprintf(what, sizeof what, "once %p", (void *)once);
-		if (sd_sim_park(&sim, once, -1, 0, what) == -EDEADLK)
-			return EDEADLK;
-	}
-	__atomic_store_n(once, 1, __ATOMIC_RELAXED);
-	sd__thr_set_once(t, once);
-	init();
-	sd__thr_set_once(t, NULL);
-	__atomic_store_n(once, 2, __ATOMIC_RELAXED);
-	sd_sim_unpark(&sim, once, -1);
 	return 0;
 }

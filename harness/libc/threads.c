@@ -1,5 +1,6 @@
-/* sockdrill in-process layer: a server's POSIX threads as actors of the attached sim, with
- * deferred cancellation, cleanup handlers, thread-specific data and per-actor signal masks.
+/* sockdrill in-process layer: a server's POSIX threads as actors of the attached sim: created,
+ * joined, detached and ended, with deferred cancellation, cleanup handlers and thread-specific
+ * data (their signal masks, names and the calls that only take a thread id: threads_attrs.c).
  * Outside a run, or for any caller that is not one of its actors, calls go to libc. */
 /* GNU names (sigorset, CPU_SET_S, program_invocation_name, the _np calls): the layer is
  * also compiled in a user project that does not define it. */
@@ -22,30 +23,13 @@
 #include "../../src/libc.h"
 #include "proc.h"
 #include "threads.h"
-
-/* An actor seen as a thread: every actor of the run that calls in here gets one. */
-struct sd__thr {
-	int id; /* its actor id */
-	int detached, done, joined, joiner;
-	int exiting; /* pthread_exit or a cancellation is running its cleanup handlers */
-	void *(*start)(void *);
-	void *arg, *retval;
-	int cancel_pending, cancel_off, cancel_async;
-	__pthread_unwind_buf_t *cleanup; /* innermost registered cleanup handler */
-	void **tsd;                      /* values of the run's keys, SD__KEYS of them */
-	sigset_t mask;                   /* the signal mask it believes it has */
-	pthread_once_t *once;            /* the pthread_once it is running the routine of */
-	char name[16];
-};
+#include "threads_internal.h"
 
 /* Keys made during a run are numbered from here, out of the C library's range (it has
  * PTHREAD_KEYS_MAX = 1024), and given back when the run ends: a server's main runs once
  * per input and makes its keys again each time. */
 #define SD__KEY_BASE 0x5d000000u
 #define SD__KEYS     1024
-/* A thread id of the run: tag, run number, actor id. Never a C library thread's (those
- * are addresses), and an id kept from an earlier run is told apart (ESRCH). */
-#define SD__TID_TAG 0x5dull
 
 static struct {
 	uint64_t serial; /* the sim of the run this state belongs to; 0: none */
@@ -152,14 +136,12 @@ static pthread_t tid_of(const struct sd__thr *t)
 			   (uint32_t)t->id);
 }
 
-static int tagged(pthread_t tid) { return (uint64_t)tid >> 56 == SD__TID_TAG; }
-
 /* The thread a tagged id names in this run, or NULL (stale, or never ours). */
-static struct sd__thr *thr_of(pthread_t tid)
+struct sd__thr *sd__thr_of(pthread_t tid)
 {
 	uint64_t v = (uint64_t)tid;
 	size_t id = (uint32_t)v;
-	if (!tagged(tid) || ((v >> 32) & 0xffffffu) != (R.gen & 0xffffffu) || id >= R.nthr)
+	if (!sd__tid_tagged(tid) || ((v >> 32) & 0xffffffu) != (R.gen & 0xffffffu) || id >= R.nthr)
 		return NULL;
 	return R.thr[id];
 }
@@ -260,7 +242,7 @@ int pthread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*start)(vo
 	t->start = start;
 	t->arg = arg;
 	t->mask = me->mask;
-	int id = sd_spawn(&sim, "thread", thread_main, t);
+	int id = sd_spawn(sd__route_calls_net(&sim), "thread", thread_main, t);
 	if (id < 0) {
 		free(t);
 		return EAGAIN;
@@ -281,7 +263,7 @@ static int join(struct sd_net *sim, struct sd__thr *me, pthread_t tid, void **re
 		int now)
 {
 	sd__thread_cancel_point();
-	struct sd__thr *t = thr_of(tid);
+	struct sd__thr *t = sd__thr_of(tid);
 	if (!t || t->joined)
 		return ESRCH;
 	if (t == me || me->joiner == t->id)
@@ -310,7 +292,7 @@ static int join(struct sd_net *sim, struct sd__thr *me, pthread_t tid, void **re
 			return r;
 		}
 	}
-	sd_join(sim, t->id); /* gives back its stack */
+	sd_join(sd__route_calls_net(sim), t->id); /* gives back its stack */
 	t->joined = 1;
 	if (ret)
 		*ret = t->retval;
@@ -321,8 +303,8 @@ int pthread_join(pthread_t tid, void **ret)
 {
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
-	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_join)(tid, ret);
+	if (!me || !sd__tid_tagged(tid))
+		return sd__tid_tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_join)(tid, ret);
 	return join(&sim, me, tid, ret, -1, 0);
 }
 
@@ -330,8 +312,8 @@ int pthread_tryjoin_np(pthread_t tid, void **ret)
 {
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
-	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_tryjoin_np)(tid, ret);
+	if (!me || !sd__tid_tagged(tid))
+		return sd__tid_tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_tryjoin_np)(tid, ret);
 	return join(&sim, me, tid, ret, -1, 1);
 }
 
@@ -339,8 +321,9 @@ int pthread_clockjoin_np(pthread_t tid, void **ret, clockid_t c, const struct ti
 {
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
-	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_clockjoin_np)(tid, ret, c, abs);
+	if (!me || !sd__tid_tagged(tid))
+		return sd__tid_tagged(tid) ? ESRCH
+					   : SD__LIBC_FN(pthread_clockjoin_np)(tid, ret, c, abs);
 	int64_t d = abs ? sd__vdeadline(c, abs) : -1;
 	return d == -EINVAL ? EINVAL : join(&sim, me, tid, ret, d, 0);
 }
@@ -354,9 +337,9 @@ int pthread_detach(pthread_t tid)
 {
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
-	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_detach)(tid);
-	struct sd__thr *t = thr_of(tid);
+	if (!me || !sd__tid_tagged(tid))
+		return sd__tid_tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_detach)(tid);
+	struct sd__thr *t = sd__thr_of(tid);
 	if (!t || t->joined)
 		return ESRCH;
 	if (t->detached)
@@ -391,9 +374,9 @@ int pthread_cancel(pthread_t tid)
 {
 	struct sd_net sim;
 	struct sd__thr *me = sd__thr_self(&sim);
-	if (!me || !tagged(tid))
-		return tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_cancel)(tid);
-	struct sd__thr *t = thr_of(tid);
+	if (!me || !sd__tid_tagged(tid))
+		return sd__tid_tagged(tid) ? ESRCH : SD__LIBC_FN(pthread_cancel)(tid);
+	struct sd__thr *t = sd__thr_of(tid);
 	if (!t || t->joined)
 		return ESRCH;
 	if (t->done)
@@ -546,145 +529,4 @@ int pthread_setspecific(pthread_key_t key, const void *v)
 		return ENOMEM;
 	me->tsd[key - SD__KEY_BASE] = (void *)v;
 	return 0;
-}
-
-/* ---- signal masks, yielding, and calls that take a thread id -------------------------- */
-
-/* An actor's mask is its own and never the OS thread's: blocking SIGALRM or SIGSEGV there
- * would block them for the fuzzer too (its timeout, its crash reports). */
-static int mask_change(struct sd__thr *me, int how, const sigset_t *set, sigset_t *old)
-{
-	sigset_t prev = me->mask;
-	if (set) {
-		if (how == SIG_BLOCK)
-			sigorset(&me->mask, &me->mask, set);
-		else if (how == SIG_UNBLOCK)
-			for (int sig = 1; sig < NSIG; sig++) {
-				if (sigismember(set, sig) == 1)
-					sigdelset(&me->mask, sig);
-			}
-		else if (how == SIG_SETMASK)
-			me->mask = *set;
-		else
-			return EINVAL;
-	}
-	if (old)
-		*old = prev;
-	return 0;
-}
-
-int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
-{
-	struct sd_net sim;
-	struct sd__thr *me = sd__thr_self(&sim);
-	return me ? mask_change(me, how, set, old) : SD__LIBC_FN(pthread_sigmask)(how, set, old);
-}
-
-int sigprocmask(int how, const sigset_t *set, sigset_t *old)
-{
-	struct sd_net sim;
-	struct sd__thr *me = sd__thr_self(&sim);
-	if (!me)
-		return SD__LIBC_FN(sigprocmask)(how, set, old);
-	int rc = mask_change(me, how, set, old);
-	if (rc) {
-		errno = rc;
-		return -1;
-	}
-	return 0;
-}
-
-int sched_yield(void)
-{
-	struct sd_net sim;
-	if (!sd__in_actor(&sim))
-		return SD__LIBC_FN(sched_yield)();
-	sd_sim_yield(&sim, 0);
-	return 0;
-}
-
-/* Signals are not simulated: a signal to an actor would reach the fuzzer instead. */
-int pthread_kill(pthread_t tid, int sig)
-{
-	struct sd_net sim;
-	if (!tagged(tid))
-		return SD__LIBC_FN(pthread_kill)(tid, sig);
-	struct sd__thr *t = sd__in_actor(&sim) ? thr_of(tid) : NULL;
-	if (!t || t->done)
-		return ESRCH;
-	if (sig != 0)
-		sd__harness_error("pthread_kill() with a signal in an in-process server is not "
-				  "supported; run such a server with `sockdrill wrap`");
-	return 0;
-}
-
-int pthread_setname_np(pthread_t tid, const char *name)
-{
-	struct sd_net sim;
-	if (!tagged(tid))
-		return SD__LIBC_FN(pthread_setname_np)(tid, name);
-	struct sd__thr *t = sd__in_actor(&sim) ? thr_of(tid) : NULL;
-	if (!t)
-		return ESRCH;
-	if (strlen(name) >= sizeof t->name)
-		return ERANGE;
-	snprintf(t->name, sizeof t->name, "%s", name);
-	return 0;
-}
-
-int pthread_getname_np(pthread_t tid, char *buf, size_t len)
-{
-	struct sd_net sim;
-	if (!tagged(tid))
-		return SD__LIBC_FN(pthread_getname_np)(tid, buf, len);
-	struct sd__thr *t = sd__in_actor(&sim) ? thr_of(tid) : NULL;
-	if (!t)
-		return ESRCH;
-	if (strlen(t->name) >= len)
-		return ERANGE;
-	snprintf(buf, len, "%s", t->name);
-	return 0;
-}
-
-/* Scheduling and placement mean nothing on one OS thread: accepted, and left as they are. */
-int pthread_setschedparam(pthread_t tid, int policy, const struct sched_param *p)
-{
-	return tagged(tid) ? 0 : SD__LIBC_FN(pthread_setschedparam)(tid, policy, p);
-}
-
-int pthread_getschedparam(pthread_t tid, int *policy, struct sched_param *p)
-{
-	if (!tagged(tid))
-		return SD__LIBC_FN(pthread_getschedparam)(tid, policy, p);
-	*policy = SCHED_OTHER;
-	memset(p, 0, sizeof *p);
-	return 0;
-}
-
-int pthread_setaffinity_np(pthread_t tid, size_t size, const cpu_set_t *set)
-{
-	return tagged(tid) ? 0 : SD__LIBC_FN(pthread_setaffinity_np)(tid, size, set);
-}
-
-int pthread_getaffinity_np(pthread_t tid, size_t size, cpu_set_t *set)
-{
-	if (!tagged(tid))
-		return SD__LIBC_FN(pthread_getaffinity_np)(tid, size, set);
-	CPU_ZERO_S(size, set);
-	CPU_SET_S(0, size, set);
-	return 0;
-}
-
-int pthread_getattr_np(pthread_t tid, pthread_attr_t *attr)
-{
-	if (!tagged(tid))
-		return SD__LIBC_FN(pthread_getattr_np)(tid, attr);
-	struct sd_net sim;
-	struct sd__thr *t = sd__in_actor(&sim) ? thr_of(tid) : NULL;
-	if (!t)
-		return ESRCH;
-	int rc = pthread_attr_init(attr);
-	if (!rc && t->detached)
-		rc = pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
-	return rc;
 }

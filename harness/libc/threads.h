@@ -19,10 +19,13 @@
 /* 1 with *sim naming the sim when an in-process run is active (sd_inproc_net()) and the
  * caller is one of its actors; 0 otherwise: the call then goes to the C library. */
 int sd__in_actor(struct sd_net *sim);
+/* The net a run's thread calls (spawn, join) go through for sim: the attached net when it
+ * leads down to sim, so that its wrappers see them (a trace shows them), else sim itself. */
+struct sd_net *sd__route_calls_net(struct sd_net *sim);
 
 /* 1 when the calling actor is inside a signal handler (the fuzzer's alarm, a crash
  * handler): a signal is blocked that was not when the run began (actors' own masks are
- * kept apart, threads.c). Such code gets the real clock and the real exit. */
+ * kept apart, threads_attrs.c). Such code gets the real clock and the real exit. */
 int sd__in_signal_handler(void);
 
 /* A cancellation point: a pending pthread_cancel of the calling actor acts here (the

@@ -228,7 +228,7 @@ size_t sd_fault_describe(char *buf, size_t size, uint64_t conn, uint64_t call, c
  * Wraps `inner` (which must stay open as long as the wrapper) into *out: every call is
  * forwarded, with faults decided by spec and seed first. `log` (may be NULL) gets one JSON
  * line per injected fault, written before the call is forwarded; inner gets it as a line of
- * text in its record of calls too (its `note` member: the sim's trace). Close with
+ * text in its record of calls too (its `note` member: a trace wrapper's line). Close with
  * sd_net_close(out); inner is not closed. 0, or -ENOMEM, -EINVAL.
  *
  * Faults stay within what a kernel can produce. After a short read or EAGAIN on a non-blocking

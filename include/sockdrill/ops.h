@@ -161,8 +161,9 @@ struct sd_ops {
 	 * a caller may ask so whether the backend can), -EOPNOTSUPP (the backend cannot). */
 	int (*wake)(void *state, int fd, short events);
 	/* Adds text (one line, no newline) to the backend's record of calls, in order with them,
-	 * when it keeps one (the sim's trace): what a wrapper decided, such as a fault. 0, or
-	 * -EINVAL (NULL, or a newline in text), -EOPNOTSUPP (the backend keeps no record). */
+	 * when it keeps one (a trace wrapper): what a wrapper decided, such as a fault. 0, or
+	 * -EINVAL (NULL, or a newline in text), -EOPNOTSUPP (the backend keeps no record; the sim
+	 * keeps none either, but checks the text and answers 0). */
 	int (*note)(void *state, const char *text);
 
 	/* Version 5 members. */

@@ -116,6 +116,9 @@ struct sd_sc_options {
 	/* 1: a failed step does not end the run; every step runs (but past the run's time or
 	 * step bound) and each failure is listed in sd_sc_result.failures */
 	int keep_going;
+	/* where the run's calls are traced, one line each (sd_trace_wrap, <sockdrill/trace.h>:
+	 * right above the backend, under the faults), or NULL: no trace */
+	FILE *trace;
 };
 
 /* The default bound of one run (one file on one backend), in seconds. */

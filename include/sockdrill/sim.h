@@ -117,12 +117,10 @@ int sd_sim_profile_host(struct sd_sim_profile *out, char *err, size_t errlen);
 /* The profile a sim runs with (its options applied): 0, or -EINVAL when net is not a sim. */
 int sd_sim_profile_of(struct sd_net *net, struct sd_sim_profile *out);
 
-/* Turns tracing on: one line per call (virtual time, actor, call, arguments, result),
- * written to f, or only hashed when f is NULL. Off until first called (it costs a format
- * per call). -EINVAL when net is not a sim. */
-int sd_sim_set_trace(struct sd_net *net, FILE *f);
-/* FNV-1a hash of every trace line since tracing was turned on. */
-uint64_t sd_sim_trace_hash(struct sd_net *net);
+/* The sd_sim_* calls take the sim, or a trace wrapper over it (sd_trace_wrap in
+ * <sockdrill/trace.h>), which only watches the calls: a traced run's code keeps one net for
+ * both. Any other net is "not a sim". */
+
 /* The deadlock report of the last call that found every actor blocked, or NULL. */
 const char *sd_sim_deadlock_report(struct sd_net *net);
 
@@ -157,15 +155,16 @@ int sd_sim_listening(struct sd_net *net, const struct sockaddr *a, socklen_t len
  * later); linear in the pieces of the queue otherwise. */
 long sd_sim_queued(struct sd_net *net, int fd, int outq);
 
-/* The `wake` member's POLLIN (sd_wake(net, fd, POLLIN)), without its trace line: bytes left
- * readable on fd count as a new arrival, its readers wake and its edge-triggered EPOLLIN
- * entries report again. 0, -EBADF, or -EOPNOTSUPP when net is not a sim. */
+/* The `wake` member's POLLIN (sd_wake(net, fd, POLLIN)) made on the sim itself, so that a
+ * trace wrapper above it shows no line: bytes left readable on fd count as a new arrival, its
+ * readers wake and its edge-triggered EPOLLIN entries report again. 0, -EBADF, or -EOPNOTSUPP
+ * when net is not a sim. */
 int sd_sim_wake_readers(struct sd_net *net, int fd);
 
 /*
  * Scheduler support for an in-process run (harness/libc/: threads, clocks and exit of a
- * server run as actors; docs/inproc.md). `net` is always the sim itself (not a wrapper
- * around it). Actor 0 is main, the code that opened the sim and runs it by blocking; the
+ * server run as actors; docs/inproc.md). `net` is the sim itself or a trace wrapper over it
+ * (not a fault wrapper). Actor 0 is main, the code that opened the sim and runs it by blocking; the
  * calls that act on "the running actor" are meant for the spawned ones.
  */
 

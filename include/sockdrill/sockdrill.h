@@ -7,6 +7,7 @@
 #include <sockdrill/ops.h>
 #include <sockdrill/real.h>
 #include <sockdrill/sim.h>
+#include <sockdrill/trace.h>
 
 #define SD_VERSION_STRING "0.1.0"
 

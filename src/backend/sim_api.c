@@ -1,4 +1,4 @@
-/* sockdrill sim: the sim-only API of include/sockdrill/sim.h (trace, stats, queues, the
+/* sockdrill sim: the sim-only API of include/sockdrill/sim.h (stats, queues, the
  * scheduler for in-process runs). */
 #include <errno.h>
 #include <poll.h>
@@ -6,28 +6,17 @@
 #include <string.h>
 
 #include <sockdrill/sockdrill.h>
+#include <sockdrill/trace.h>
 
 #include "sim_internal.h"
 
+/* The sim of net: net itself, or the sim under trace wrappers, which only watch its calls
+ * (a traced run's code keeps one net for the calls and for this API). */
 static struct sd__sim *as_sim(struct sd_net *net)
 {
+	while (net && net->ops == &sd_trace_ops)
+		net = sd_trace_unwrap(net);
 	return net && net->ops == &sd_sim_ops ? net->state : NULL;
-}
-
-int sd_sim_set_trace(struct sd_net *net, FILE *f)
-{
-	struct sd__sim *s = as_sim(net);
-	if (!s)
-		return -EINVAL;
-	s->trace = f;
-	s->tracing = 1;
-	return 0;
-}
-
-uint64_t sd_sim_trace_hash(struct sd_net *net)
-{
-	struct sd__sim *s = as_sim(net);
-	return s ? s->trace_hash : 0;
 }
 
 const char *sd_sim_deadlock_report(struct sd_net *net)

@@ -297,7 +297,6 @@ int sd__sim_epoll_create(void *state, int flags)
 		sd__epoll_unref(s, k);
 	else
 		k->fd = fd, k->ndesc = 1;
-	TRACE(s, fd, "epoll_create(%s)", flags & EPOLL_CLOEXEC ? "EPOLL_CLOEXEC" : "0");
 	return fd;
 }
 
@@ -313,12 +312,6 @@ int sd__sim_epoll_ctl(void *state, int epfd, int op, int fd, struct epoll_event 
 		rc = -EBADF;
 	else
 		rc = sd__epoll_ctl(s, e, op, fd, k, ev);
-	TRACE(s, rc, "epoll_ctl(%d, %s, %d, 0x%x)", epfd,
-	      op == EPOLL_CTL_ADD   ? "ADD"
-	      : op == EPOLL_CTL_MOD ? "MOD"
-	      : op == EPOLL_CTL_DEL ? "DEL"
-				    : "?",
-	      fd, ev && op != EPOLL_CTL_DEL ? ev->events : 0u);
 	return rc;
 }
 
@@ -353,6 +346,5 @@ int sd__sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, i
 		}
 		sd__epoll_unref(s, e);
 	}
-	TRACE(s, rc, "epoll_wait(%d, %d, %d ms)", epfd, max, timeout_ms);
 	return rc;
 }

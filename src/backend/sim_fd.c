@@ -101,7 +101,6 @@ int sd__sim_close(void *state, int fd)
 		rc = -EBADF;
 	else
 		drop_fd(s, fd, k);
-	TRACE(s, rc, "close(%d)", fd);
 	return rc;
 }
 
@@ -117,7 +116,6 @@ int sd__sim_dup(void *state, int fd)
 		rc = -EBADF;
 	else if ((rc = sd__fd_alloc(s, k)) >= 0)
 		k->refs++, k->ndesc++;
-	TRACE(s, rc, "dup(%d)", fd);
 	return rc;
 }
 
@@ -145,7 +143,6 @@ int sd__sim_dup3(void *state, int oldfd, int newfd, int flags)
 		s->open_fds++;
 		k->refs++, k->ndesc++;
 	}
-	TRACE(s, rc, "dup3(%d, %d, %#x)", oldfd, newfd, (unsigned)flags);
 	return rc;
 }
 
@@ -159,6 +156,5 @@ int sd__sim_set_nonblocking(void *state, int fd, int on)
 		rc = -EBADF;
 	else
 		k->nonblock = on != 0; /* an epoll descriptor takes O_NONBLOCK too (fcntl) */
-	TRACE(s, rc, "set_nonblocking(%d, %d)", fd, on);
 	return rc;
 }

@@ -249,10 +249,6 @@ struct sd__sim {
 	char *deadlock;
 	int in_scheduler;
 
-	/* tracing */
-	FILE *trace;
-	int tracing;
-	uint64_t trace_hash;
 	uint64_t calls, sigpipes;
 };
 
@@ -288,7 +284,7 @@ static inline uint32_t sd__rand_below(struct sd__sim *s, uint32_t n)
 void sd__enter(struct sd__sim *s); /* every call starts here */
 int sd__ep_from(const struct sd__sock *k, const struct sockaddr *a, socklen_t len,
 		struct sd__ep *ep);
-int sd__wake_fd(struct sd__sim *s, int fd, short events); /* the `wake` member, untraced */
+int sd__wake_fd(struct sd__sim *s, int fd, short events); /* the `wake` member */
 
 /* sim_fd.c */
 extern struct sd__sock sd__reserved;                  /* the slot of an accept still in progress */
@@ -308,17 +304,6 @@ int sd__sim_configure(struct sd__sim *s, const struct sd_config *cfg);
 /* sim_sockopt.c */
 int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, socklen_t l);
 int sd__sim_getsockopt(void *state, int fd, int level, int name, void *v, socklen_t *l);
-
-/* sim_trace.c */
-void sd__trace(struct sd__sim *s, long result, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-#define TRACE(s, r, ...)                                                                           \
-	do {                                                                                       \
-		if ((s)->tracing)                                                                  \
-			sd__trace(s, (long)(r), __VA_ARGS__);                                      \
-	} while (0)
-const char *sd__epstr(const struct sd__ep *e, char *buf, size_t n);
-int sd__sim_note(void *state, const char *text);
 
 /* sim_sched.c */
 int sd__sched_init(struct sd__sim *s);
@@ -388,6 +373,14 @@ void sd__ports_put(struct sd__sim *s);                /* and back, when it ends 
 
 /* sim_tcp.c */
 void sd__sock_unref(struct sd__sim *s, struct sd__sock *k);
+/* What sim_connect.c shares with the teardown: tcp_done() (CLOSE, port released), the
+ * connecting list, the close of one side with its FIN, the receive queue purged, and the
+ * sequence jump tcp_disconnect() makes. */
+void sd__tcp_done(struct sd__sim *s, struct sd__sock *k);
+void sd__unlink_connecting(struct sd__sim *s, struct sd__sock *k);
+void sd__close_state_and_fin(struct sd__sim *s, struct sd__sock *k);
+void sd__free_chunks(struct sd__sim *s, struct sd__sock *k);
+void sd__disconnect_seq(struct sd__sock *k);
 void sd__free_sock(struct sd__sim *s, struct sd__sock *k);
 void sd__fin_arrives(struct sd__sim *s, struct sd__sock *k);
 /* Processes the peer's FIN if it is due: not yet there, or still behind more queued data than
@@ -400,10 +393,12 @@ static inline void sd__sync_fin(struct sd__sim *s, struct sd__sock *k)
 	sd__fin_arrives(s, k);
 }
 void sd__rst_arrives(struct sd__sim *s, struct sd__sock *k);
+int sd__disconnect(struct sd__sim *s, struct sd__sock *k);
+/* sim_connect.c */
 int sd__accept(struct sd__sim *s, struct sd__sock *k, struct sd__sock **child, int nonblock);
 int sd__connect(struct sd__sim *s, struct sd__sock *k, const struct sd__ep *dst, int aerr,
 		int nonblock);
-int sd__disconnect(struct sd__sim *s, struct sd__sock *k);
+void sd__retry_connects(struct sd__sim *s);
 /* sim_opts.c */
 int sd__opt_ours(int level, int name); /* SO_RCVLOWAT, TCP_USER_TIMEOUT, TCP_MAXSEG */
 int sd__opt_set(struct sd__sim *s, struct sd__sock *k, int level, int name, const void *v,
@@ -470,7 +465,6 @@ int sd__sim_epoll_wait(void *state, int epfd, struct epoll_event *ev, int max, i
 /* sim_tcp.c, continued */
 int sd__shutdown(struct sd__sim *s, struct sd__sock *k, int how);
 void sd__release(struct sd__sim *s, struct sd__sock *k); /* last reference dropped */
-void sd__retry_connects(struct sd__sim *s);
 void sd__free_all(struct sd__sim *s);
 
 #endif

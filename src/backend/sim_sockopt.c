@@ -156,7 +156,6 @@ int sd__sim_setsockopt(void *state, int fd, int level, int name, const void *v, 
 	} else {
 		rc = -ENOPROTOOPT;
 	}
-	TRACE(s, rc, "setsockopt(%d, %d, %d, %d)", fd, level, name, iv);
 	return rc;
 }
 
@@ -252,6 +251,5 @@ int sd__sim_getsockopt(void *state, int fd, int level, int name, void *v, sockle
 			memcpy(v, src, n);
 		*l = (socklen_t)n;
 	}
-	TRACE(s, rc, "getsockopt(%d, %d, %d) -> %d", fd, level, name, iv);
 	return rc;
 }

@@ -15,8 +15,8 @@
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
 	"                     [--verbose] [--keep-going] [--timeout MS] [--max-time S]\n"
-	"                     [--faults SPEC] [--fault-log FILE] [--target ADDR:PORT]\n"
-	"                     [--one-role 0|1] [--profile NAME] PATH...\n"
+	"                     [--faults SPEC] [--fault-log FILE] [--trace FILE]\n"
+	"                     [--target ADDR:PORT] [--one-role 0|1] [--profile NAME] PATH...\n"
 	"       sockdrill run --inproc TARGET [--engine E] [--seed N] [--verbose] [--max-time S]\n"
 	"                     PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
@@ -39,6 +39,10 @@ static const char run_help[] =
 	"                 (1..86400, default 600); a run past it fails (exit 1)\n"
 	"  --faults SPEC  inject faults around the backend (docs/faults.md); seeded by --seed\n"
 	"  --fault-log F  one JSON line per injected fault\n"
+	"  --trace FILE   every socket call of the runs, one line each: time (virtual on sim,\n"
+	"                 monotonic on real), actor, call, result, a fault's note before the\n"
+	"                 call it changes; each file's run starts with a '# ' line. On both,\n"
+	"                 FILE.sim and FILE.real\n"
 	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n"
 	"  --one-role N   sim: the kernel variant of files that state none (docs/scenarios.md):\n"
 	"                 0 mainline (default) or 1; on both, the sim takes this kernel's\n"
@@ -54,7 +58,7 @@ static const char run_help[] =
 
 /* What the options ask for beyond cfg: the report files, the fault log, --inproc. */
 struct run_args {
-	const char *junit, *json, *fault_log;
+	const char *junit, *json, *fault_log, *trace;
 	const char *inproc, *engine, *seed_text;
 	const char *not_inproc; /* an option --inproc does not take */
 	int one_role_given;
@@ -100,6 +104,7 @@ static int take_option(int c, const char *o, struct run_cfg *cfg, struct run_arg
 		return 0;
 	}
 	case 'L': a->fault_log = optarg, a->not_inproc = "--fault-log"; return 0;
+	case 'X': a->trace = optarg, a->not_inproc = "--trace"; return 0;
 	case 'T': {
 		struct sockaddr_storage ss;
 		socklen_t sl;
@@ -150,6 +155,7 @@ static int parse_options(int argc, char **argv, struct run_cfg *cfg, struct run_
 		{"max-time", required_argument, NULL, 'M'},
 		{"faults", required_argument, NULL, 'f'},
 		{"fault-log", required_argument, NULL, 'L'},
+		{"trace", required_argument, NULL, 'X'},
 		{"target", required_argument, NULL, 'T'},
 		{"one-role", required_argument, NULL, 'R'},
 		{"profile", required_argument, NULL, 'P'},
@@ -208,6 +214,21 @@ static int model_the_host(struct run_cfg *cfg)
 	return 0;
 }
 
+/* --trace: FILE for the one backend, FILE.sim and FILE.real on both. 0, or -1 (printed). */
+static int open_traces(struct run_cfg *cfg, const char *path)
+{
+	for (int b = 0; b < 2 && cfg->runs[b]; b++) {
+		char name[4096];
+		snprintf(name, sizeof name, cfg->both ? "%s.%s" : "%s", path, cfg->runs[b]);
+		if (!(cfg->trace[b] = fopen(name, "w"))) {
+			sd__usage_error("run", "--trace: cannot write %s: %s", name,
+					strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int sd__cmd_run(int argc, char **argv)
 {
 	struct run_cfg cfg = {.backend = "sim"};
@@ -248,6 +269,8 @@ int sd__cmd_run(int argc, char **argv)
 		goto out;
 	}
 	cfg.opt.fault_log = fault_log;
+	if (a.trace && open_traces(&cfg, a.trace) < 0)
+		goto out;
 	if (cfg.both && model_the_host(&cfg) < 0)
 		goto out;
 	rc = sd__run_loop(&cfg, &files, w, nw);
@@ -258,5 +281,8 @@ out:
 	sd__run_files_free(&files);
 	if (fault_log)
 		fclose(fault_log);
+	for (int b = 0; b < 2; b++)
+		if (cfg.trace[b])
+			fclose(cfg.trace[b]);
 	return rc;
 }

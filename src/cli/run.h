@@ -33,6 +33,7 @@ struct run_cfg {
 	struct sd_fault_spec faults; /* --faults, parsed (opt.faults points here) */
 	const char *faults_text;     /* --faults as given, for the reproduce command */
 	const char *target;          /* --target as given */
+	FILE *trace[2];              /* --trace: each backend's (runs[b]) file, or NULL */
 };
 
 /* One file's runs, as the writers see them. */

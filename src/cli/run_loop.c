@@ -58,7 +58,11 @@ static int run_file(const struct run_cfg *cfg, const char *file, struct sd_scena
 	struct run_item it = {.file = file, .steps = sd_scenario_steps(sc)};
 	int nskip = 0;
 	for (int b = 0; b < 2 && cfg->runs[b]; b++) {
-		if (sd_scenario_run(sc, cfg->runs[b], &cfg->opt, &res[b]) < 0) {
+		struct sd_sc_options opt = cfg->opt;
+		if ((opt.trace = cfg->trace[b])) /* whose lines follow, in a file of many runs */
+			fprintf(opt.trace, "# %s on %s, seed %llu\n", file, cfg->runs[b],
+				(unsigned long long)sd_scenario_seed(sc, &cfg->opt));
+		if (sd_scenario_run(sc, cfg->runs[b], &opt, &res[b]) < 0) {
 			fprintf(stderr, "sockdrill run: cannot open backend %s\n", cfg->runs[b]);
 			for (int k = 0; k < b; k++)
 				sd_sc_result_free(&res[k]);

@@ -42,8 +42,8 @@ int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed)
 int sd_diff_run(struct sd_net *net, const struct sd_diff_prog *p, struct sd_diff_result *res)
 {
 	/* Only the kernel answers SYNs asynchronously; on the sim a poll with a timeout would
-	 * move its virtual clock. */
-	int kernel = !strcmp(net->ops->name, "real");
+	 * move its virtual clock. By the caps, not the name: a wrapper (a trace) may sit above. */
+	int kernel = (sd_caps(net) & SD_CAP_KERNEL) != 0;
 	struct run r = {.net = net, .settle_ms = kernel ? 20 : 0, .ep = -1, .kernel = kernel};
 	size_t max = 1;
 	for (int i = 0; i < p->n; i++)

@@ -479,6 +479,8 @@ static void run_free(struct run *R, int own, double t0)
 			free_job(R->stuck[i]);
 		if (R->wrapped)
 			sd_net_close(&R->net);
+		if (R->traced.ops)
+			sd_net_close(&R->traced);
 		if (own)
 			sd_net_close(R->backend);
 		for (int i = 0; i < R->noldpats; i++)
@@ -509,14 +511,20 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 {
 	const struct sd_scenario *sc = R->sc;
 	const struct sd_sc_options *opt = R->opt;
-	/* Faults wrap the backend: the run talks to the wrapper, which forwards to it. */
+	/* Faults wrap the backend: the run talks to the wrapper, which forwards to it. A trace
+	 * sits between them, so that a fault's note comes before the call it changes. */
 	const struct sd_fault_spec *spec = opt && opt->faults ? opt->faults : &sc->faults;
-	int rc = 0;
-	if (sd_fault_active(spec))
-		rc = sd_fault_wrap(&R->net, R->backend, spec, seed, opt ? opt->fault_log : NULL);
-	else
-		R->net = *R->backend;
+	struct sd_net *below = R->backend;
+	int rc = opt && opt->trace ? sd_trace_wrap(&R->traced, R->backend, opt->trace) : 0;
+	if (rc == 0 && opt && opt->trace)
+		below = &R->traced;
+	if (rc == 0 && sd_fault_active(spec))
+		rc = sd_fault_wrap(&R->net, below, spec, seed, opt ? opt->fault_log : NULL);
+	else if (rc == 0)
+		R->net = *below;
 	if (rc < 0) {
+		if (below != R->backend)
+			sd_net_close(below);
 		if (own)
 			sd_net_close(R->backend);
 		return rc;

@@ -407,6 +407,7 @@ struct run {
 	const struct sd_scenario *sc;
 	struct sd_net net;      /* what the steps call: the backend, or a fault wrapper around it */
 	struct sd_net *backend; /* the backend itself */
+	struct sd_net traced;   /* opt->trace: the trace wrapper right above the backend */
 	struct sd_net base;     /* sd_scenario_run: the backend it opened */
 	int wrapped;            /* net is a fault wrapper of the run's own */
 	int close_fds; /* a sim the caller keeps: sockets left open are closed at the end */

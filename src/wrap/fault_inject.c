@@ -28,7 +28,7 @@ int fault__inner_wake(struct fstate *f, int fd, short events)
 	return IN(f)->ops->version < 4 ? -EOPNOTSUPP : sd_wake(IN(f), fd, events);
 }
 
-/* A decision in the inner net's record of calls (the sim's trace), in order with them. */
+/* A decision in the inner net's record of calls (a trace wrapper below), in order with them. */
 static void inner_note(struct fstate *f, const char *text)
 {
 	if (IN(f)->ops->version >= 4)

@@ -13,8 +13,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # sockdrill's own code in a fuzzer: the library (sim, scheduler, fault wrapper, real backend,
 # scenario language), the interposition layer and the in-process driver, and the headers
 # whose inline functions they compile.
-OWN = ("src/", "harness/libc/", "harness/fuzz_server.c", "harness/fuzz_plan.h",
-       "harness/fuzz_input.h", "harness/inproc.h", "include/")
+OWN = ("src/", "harness/libc/", "harness/fuzz_server.c", "harness/fuzz_faults.c",
+       "harness/fuzz_oracles.c", "harness/fuzz_plan.h", "harness/fuzz_input.h", "harness/inproc.h",
+       "include/")
 
 # An object instrumented for either engine refers to one of these (the sanitizer coverage
 # callbacks and sections libFuzzer counts with; the map AFL++'s PCGUARD pass writes to).

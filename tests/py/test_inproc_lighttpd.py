@@ -130,7 +130,7 @@ def test_malformed_requests_get_400(exe, tmp_path, raw):
 
 def test_big_file_goes_out_through_sendfile(exe, tmp_path):
     # The whole 1.6 MB file: lighttpd sends it with sendfile (a real file to a sim socket), and
-    # the client gets it whole and exact; the sim's trace shows the sendfile pieces.
+    # the client gets it whole and exact; the trace shows the sendfile pieces.
     raw = b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n"
     r = run(exe, plan({"raw": raw}), tmp_path, env={"SOCKDRILL_TRACE": "1"})
     assert_clean(r)

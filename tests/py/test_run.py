@@ -90,6 +90,45 @@ def test_kernel_bind_wildcard_files_match_their_generator(tmp_path):
         assert (tmp_path / name).read_text() == (KERNEL / "bind_wildcard" / name).read_text(), name
 
 
+def untimed(path):
+    """A trace's lines as (actor, call, result) without the time, each line checked to start
+    with one; '# ' lines (which run and backend follow) left out."""
+    out = []
+    for line in pathlib.Path(path).read_text().splitlines():
+        if line.startswith("# "):
+            continue
+        m = re.fullmatch(r"\d+\.\d{9} (\S+) (\w+)\(.*\) = (\S+)", line)
+        assert m, line
+        out.append(m.groups())
+    return out
+
+
+def test_trace_on_both_backends_shows_the_same_calls(sockdrill, tmp_path):
+    # --trace stacks the trace wrapper on each backend: real runs get traces too, in the
+    # sim's words. Times and descriptor numbers differ; the calls and the errors do not.
+    f = SUITE / "io" / "eof_or_reset.sd"
+    r = run(sockdrill, "--backend", "both", "--seed", "3", "--trace", tmp_path / "t", f)
+    assert r.returncode == 0, r.stdout + r.stderr
+    sim, real = tmp_path / "t.sim", tmp_path / "t.real"
+    assert sim.read_text().splitlines()[0] == f"# {f} on sim, seed 3"
+    assert real.read_text().splitlines()[0] == f"# {f} on real, seed 3"
+    a, b = untimed(sim), untimed(real)
+    # real's run ends by shutting its sockets down (blocked threads are released so)
+    assert len(a) > 10 and [x[:2] for x in a] == [x[:2] for x in b[:len(a)]]
+    assert {x[1] for x in b[len(a):]} <= {"shutdown"}
+    errors = lambda t: [x[2] if x[2].startswith("-E") else "" for x in t]
+    assert errors(a) == errors(b[:len(a)])
+    assert {x[1] for x in a} >= {"socket", "bind", "listen", "connect", "accept", "send",
+                                 "recv", "close"}
+    # one backend: FILE itself; a file that cannot be written stops the run first
+    r = run(sockdrill, "--trace", tmp_path / "one", f)
+    assert r.returncode == 0 and untimed(tmp_path / "one") == untimed(sim)
+    r = run(sockdrill, "--trace", tmp_path / "no" / "t", f, timeout=30)
+    assert r.returncode == 2 and "--trace: cannot write" in only_line(r.stderr)
+    r = run(sockdrill, "--inproc", "example_server", "--trace", tmp_path / "t", f, timeout=30)
+    assert r.returncode == 2 and "--trace is not for --inproc" in r.stderr
+
+
 def test_each_backend_alone(sockdrill):
     for backend in ("sim", "real"):
         r = run(sockdrill, "--backend", backend, str(SUITE / "qa"))

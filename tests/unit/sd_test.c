@@ -75,6 +75,22 @@ int main(int argc, char **argv)
 	return _cmocka_run_group_tests(group, sd_unit_tests, sd_unit_ntests, NULL, NULL);
 }
 
+int sd_test_pair(struct sd_net *net, int *l, int *c, int *s)
+{
+	struct sockaddr_storage any, where;
+	socklen_t al, wl = sizeof where;
+	sd_addr_parse("127.0.0.1", 0, &any, &al);
+	*l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_bind(net, *l, (struct sockaddr *)&any, al), 0);
+	assert_int_equal(sd_listen(net, *l, 8), 0);
+	assert_int_equal(sd_getsockname(net, *l, (struct sockaddr *)&where, &wl), 0);
+	*c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sd_connect(net, *c, (struct sockaddr *)&where, wl), 0);
+	*s = sd_accept(net, *l, NULL, NULL, 0);
+	assert_true(*s >= 0);
+	return sd_addr_port((struct sockaddr *)&where, wl);
+}
+
 struct sd_net *sd_test_open_sim(uint64_t seed, const char *options)
 {
 	struct sd_net *net = calloc(1, sizeof *net);

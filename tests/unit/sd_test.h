@@ -24,6 +24,10 @@ int sd_test_teardown(void **state);
 struct sd_net *sd_test_open_sim(uint64_t seed, const char *options);
 void sd_test_close_sim(struct sd_net *net);
 
+/* A connected pair through net on 127.0.0.1 (asserts each step): *l the listener, *c the
+ * client, *s the accepted end. Returns the listener's port. */
+int sd_test_pair(struct sd_net *net, int *l, int *c, int *s);
+
 #define T(name) cmocka_unit_test_setup_teardown(name, sd_test_setup, sd_test_teardown)
 
 /* Every test file defines its table and size. */

@@ -36,22 +36,6 @@ static void unwrap(struct wrapped *x)
 	free(x->log);
 }
 
-/* A connected pair through net: *c the client, *s the accepted end. */
-static void pair(struct sd_net *net, int *l, int *c, int *s)
-{
-	struct sockaddr_storage any, where;
-	socklen_t al, wl = sizeof where;
-	sd_addr_parse("127.0.0.1", 0, &any, &al);
-	*l = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_bind(net, *l, (struct sockaddr *)&any, al), 0);
-	assert_int_equal(sd_listen(net, *l, 8), 0);
-	assert_int_equal(sd_getsockname(net, *l, (struct sockaddr *)&where, &wl), 0);
-	*c = sd_socket(net, AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sd_connect(net, *c, (struct sockaddr *)&where, wl), 0);
-	*s = sd_accept(net, *l, NULL, NULL, 0);
-	assert_true(*s >= 0);
-}
-
 static void spec_errors(void **state)
 {
 	(void)state;
@@ -244,7 +228,7 @@ static void short_io_keeps_the_stream_exact(void **state)
 	for (size_t i = 0; i < sizeof out; i++)
 		out[i] = (unsigned char)(i * 7 + (i >> 8));
 	wrap(*state, "short-read=3,short-write=5", 11, &x);
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	size_t sent = 0, got = 0;
 	int max_w = 0, max_r = 0, writes = 0;
 	while (sent < sizeof out) {
@@ -265,7 +249,7 @@ static void short_io_keeps_the_stream_exact(void **state)
 	struct wrapped y;
 	int l2, c2, s2;
 	wrap(*state, "short-read=3,short-write=5,scope=accepted", 11, &y);
-	pair(&y.w, &l2, &c2, &s2);
+	sd_test_pair(&y.w, &l2, &c2, &s2);
 	assert_int_equal(sd_send(&y.w, c2, out, 100, 0), 100);
 	assert_true(sd_send(&y.w, s2, out, 100, 0) <= 5);
 	unwrap(&y);
@@ -289,7 +273,7 @@ static void short_msg_calls_keep_the_stream_exact(void **state)
 	for (int i = 0; i < 30; i++)
 		out[i] = (char)('a' + i % 26);
 	wrap(*state, "short-read=3,short-write=4", 9, &x);
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	size_t sent = 0, got = 0;
 	while (sent < sizeof out) {
 		struct iovec v[3] = {{out + sent, 0}, {out + sent, 0}, {out + sent, 0}};
@@ -320,7 +304,7 @@ static void eintr_fails_blocking_calls_first(void **state)
 	struct wrapped x;
 	int l, c, s;
 	char b[8];
-	pair(net, &l, &c, &s); /* made without faults */
+	sd_test_pair(net, &l, &c, &s); /* made without faults */
 	wrap(net, "eintr=1", 1, &x);
 	assert_int_equal(sd_send(&x.w, c, "hi", 2, 0), -EINTR);
 	assert_int_equal(sd_recv(&x.w, s, b, sizeof b, 0), -EINTR);
@@ -341,7 +325,7 @@ static void eagain_only_on_nonblocking_calls(void **state)
 	struct wrapped x;
 	int l, c, s;
 	char b[8];
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	assert_int_equal(sd_send(net, c, "data", 4, 0), 4);
 	wrap(net, "eagain=1,level-triggered", 1, &x); /* on every backend, as the program waits */
 	struct pollfd p = {.fd = s, .events = POLLIN};
@@ -358,7 +342,7 @@ static void reset_reaches_the_peer(void **state)
 	struct wrapped x;
 	int l, c, s;
 	char b[8];
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	wrap(net, "reset=1", 1, &x);
 	assert_int_equal(sd_send(&x.w, c, "x", 1, 0), -ECONNRESET);
 	assert_int_equal(sd_recv(net, s, b, sizeof b, 0), -ECONNRESET); /* the peer saw the RST */
@@ -400,7 +384,7 @@ static void connect_fail_and_delay(void **state)
 	struct sd_net *net = *state;
 	struct wrapped x;
 	int l, c, s;
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	struct sockaddr_storage where;
 	socklen_t wl = sizeof where;
 	sd_getsockname(net, l, (struct sockaddr *)&where, &wl);
@@ -430,7 +414,7 @@ static void peeked_bytes_are_read_whole(void **state)
 	for (int i = 0; i < 40; i++)
 		out[i] = (char)('a' + i % 26);
 	wrap(net, "short-read=2,scope=accepted", 3, &x);
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	assert_int_equal(sd_send(&x.w, c, out, sizeof out, 0), (ssize_t)sizeof out);
 	size_t got = 0;
 	for (int round = 0; round < 20; round++) {
@@ -445,7 +429,7 @@ static void peeked_bytes_are_read_whole(void **state)
 	unwrap(&x);
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
 
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	assert_int_equal(sd_send(net, c, "line\n", 5, 0), 5);
 	struct pollfd p = {.fd = s, .events = POLLIN};
 	wrap(net, "eintr=1", 1, &x);
@@ -695,7 +679,7 @@ static void level_triggered_programs_get_every_fault(void **state)
 	struct wrapped x;
 	int l, c, s;
 	char b[8];
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	assert_int_equal(sd_send(net, c, "data", 4, 0), 4);
 	wrap(net, "eagain=1,short-read=1,level-triggered", 1, &x);
 	assert_int_equal(sd_set_nonblocking(&x.w, s, 1), 0);
@@ -723,7 +707,7 @@ static void same_seed_same_faults(void **state)
 		int l, c, s;
 		char buf[400] = {0};
 		wrap(net, "short-read=7,eintr=0.3", run == 2 ? 99 : 42, &x);
-		pair(&x.w, &l, &c, &s);
+		sd_test_pair(&x.w, &l, &c, &s);
 		int n = 0;
 		for (int i = 0; i < 30; i++) {
 			ssize_t k = sd_send(&x.w, c, buf, 10, 0);
@@ -748,7 +732,7 @@ static void dup3_continues_the_connection(void **state)
 	int l, c, s;
 	char buf[8];
 	wrap(net, "short-write=1", 5, &x);
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 1);
 	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), 1);
 	int t = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0);
@@ -773,7 +757,7 @@ static void copy_continues_the_connection(void **state)
 	char buf[8];
 	int64_t before = sd_now_ns(net);
 	wrap(net, "short-write=1", 5, &x);
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 1);
 	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), 1);
 	assert_int_equal(sd_fault_dup(&x.w, c, 1000), 0);
@@ -834,7 +818,7 @@ static void hooks_see_every_call_and_lines_carry_the_pid(void **state)
 	assert_int_equal(sd_fault_set_hooks(net, &h), -EINVAL);
 	int u = sd_socket(&x.w, AF_INET, SOCK_STREAM, 0);
 	assert_true(sd_recv(&x.w, u, buf, sizeof buf, 0) < 0); /* never connected */
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	assert_int_equal(sd_send(&x.w, c, "abc", 3, 0), 3);
 	sd_fault_set_pid(&x.w, 4343); /* as in a forked child */
 	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 1);
@@ -892,7 +876,7 @@ static void adopted_sockets_continue_the_numbering(void **state)
 	struct wrapped x;
 	int l, c, s, c2, s2;
 	char buf[8];
-	pair(net, &l, &c, &s); /* made on the inner net, unseen by the wrapper */
+	sd_test_pair(net, &l, &c, &s); /* made on the inner net, unseen by the wrapper */
 	wrap(net, "short-read=1", 5, &x);
 	assert_int_equal(sd_fault_adopt(&x.w, l, SD_CONN_LISTENER, 0), 0);
 	assert_int_equal(sd_fault_adopt(&x.w, s, SD_CONN_ACCEPTED, 0), 0);
@@ -921,7 +905,7 @@ static void identity_carries_a_connection_to_another_wrapper(void **state)
 	char buf[8];
 	wrap(net, "short-read=1", 5, &x);
 	assert_int_equal(sd_fault_set_hooks(&x.w, &(struct sd_fault_hooks){.pid = 4242}), 0);
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	assert_int_equal(sd_send(net, c, "abcd", 4, 0), 4);
 	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 1);
 	assert_int_equal(sd_recv(&x.w, s, buf, sizeof buf, 0), 1);
@@ -995,7 +979,7 @@ static void countdown_counts_the_connections_calls(void **state)
 	int l, c, s;
 	char b[8];
 	wrap(net, "eintr=1@after=2@for=1@op=write", 1, &x);
-	pair(&x.w, &l, &c, &s);                            /* c1 call 1: connect */
+	sd_test_pair(&x.w, &l, &c, &s);                    /* c1 call 1: connect */
 	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 2); /* call 2 */
 	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), -EINTR);
 	assert_int_equal(sd_send(&x.w, c, "ef", 2, 0), 2);
@@ -1017,7 +1001,7 @@ static void epipe_and_etimedout_kill_the_connection(void **state)
 	struct wrapped x;
 	int l, c, s;
 	char b[8];
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	wrap(net, "epipe=1@for=1,etimedout=1@for=1", 1, &x);
 	assert_int_equal(sd_send(&x.w, c, "x", 1, MSG_NOSIGNAL), -EPIPE);
 	assert_int_equal(sd_recv(net, s, b, sizeof b, 0), -ECONNRESET); /* the peer saw the RST */
@@ -1029,7 +1013,7 @@ static void epipe_and_etimedout_kill_the_connection(void **state)
 				      "\"errno\":\"EPIPE\""));
 	unwrap(&x);
 	sd_close(net, s), sd_close(net, c), sd_close(net, l);
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	wrap(net, "etimedout=1@for=1", 1, &x);
 	assert_int_equal(sd_recv(&x.w, c, b, sizeof b, 0), -ETIMEDOUT);
 	assert_int_equal(sd_recv(net, s, b, sizeof b, 0), -ECONNRESET);
@@ -1049,7 +1033,7 @@ static void enobufs_and_enomem_fail_one_send(void **state)
 	struct wrapped x;
 	int l, c, s;
 	char b[8];
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	wrap(net, "enobufs=1@after=1@for=1,enomem=1@after=2@for=1", 1, &x);
 	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 2);
 	assert_int_equal(sd_send(&x.w, c, "XX", 2, 0), -ENOBUFS);
@@ -1228,7 +1212,7 @@ static void zero_faults_keep_the_call_numbers(void **state)
 	wrap(net, "eintr=0,reset=0,epipe=0,emfile=0,eai-again=0", 1, &x);
 	struct sd_fault_hooks h = {.seen = on_seen, .ctx = &seen};
 	assert_int_equal(sd_fault_set_hooks(&x.w, &h), 0);
-	pair(&x.w, &l, &c, &s);                            /* c1 call 1: connect */
+	sd_test_pair(&x.w, &l, &c, &s);                    /* c1 call 1: connect */
 	assert_int_equal(sd_send(&x.w, c, "ab", 2, 0), 2); /* call 2 */
 	assert_int_equal(sd_send(&x.w, c, "cd", 2, 0), 2); /* call 3 */
 	assert_int_equal(sd_recv(&x.w, s, b, 4, MSG_WAITALL), 4);
@@ -1261,7 +1245,7 @@ static void eagain_only_mid_loop_once_waits_are_told(void **state)
 	struct wrapped x;
 	int l, c, s;
 	char b[8];
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	assert_int_equal(sd_send(net, c, "abcdef", 6, 0), 6);
 	readable(net, s);
 	wrap(net, "eagain=1,level-triggered", 1, &x);
@@ -1331,7 +1315,7 @@ static void window_follows_the_nets_clock(void **state)
 	struct sd_net *net = *state;
 	struct wrapped x;
 	int l, c, s;
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	wrap(net, "enobufs=1@window=2s-600s", 1, &x);
 	assert_int_equal(sd_send(&x.w, c, "a", 1, 0), 1);
 	sd_sleep_ns(net, 2000000000);
@@ -1351,7 +1335,7 @@ static void time_kinds_keep_the_stream_exact(void **state)
 	unsigned char out[2000], in[2000];
 	for (size_t i = 0; i < sizeof out; i++)
 		out[i] = (unsigned char)(i * 13 + 1);
-	pair(net, &l, &c, &s);
+	sd_test_pair(net, &l, &c, &s);
 	wrap(net, "bandwidth=100@op=write,slice=100~30,latency=20@op=write", 4, &x);
 	int64_t t0 = sd_now_ns(&x.w);
 	assert_int_equal(sd_send(&x.w, c, out, sizeof out, 0), (ssize_t)sizeof out);
@@ -1383,7 +1367,7 @@ static void limit_data_closes_cleanly(void **state)
 	int l, c, s;
 	char b[32];
 	wrap(net, "limit-data=10@conn=c1", 1, &x);
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	assert_int_equal(sd_send(&x.w, c, "abcdef", 6, 0), 6);
 	assert_int_equal(sd_send(&x.w, c, "ghijkl", 6, 0), 4);
 	assert_int_equal(sd_recv(&x.w, s, b, 10, MSG_WAITALL), 10);
@@ -1410,7 +1394,7 @@ static void slow_close_and_timeout(void **state)
 	int l, c, s;
 	char b[8];
 	wrap(net, "slow-close=30@conn=c1,timeout=40@conn=a1@after=1", 1, &x);
-	pair(&x.w, &l, &c, &s);
+	sd_test_pair(&x.w, &l, &c, &s);
 	assert_int_equal(sd_send(&x.w, c, "hi", 2, 0), 2);
 	assert_int_equal(sd_recv(&x.w, s, b, 2, MSG_WAITALL), 2); /* a1 call 1 */
 	int64_t t0 = sd_now_ns(&x.w);

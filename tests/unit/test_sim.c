@@ -112,13 +112,13 @@ static void epoll_server(void *arg)
 static char *run_world_with(uint64_t seed, const char *options, uint64_t *hash,
 			    void (*serve)(void *))
 {
-	struct sd_net *net = open_sim(seed, options);
+	struct sd_net *sim = open_sim(seed, options), traced, *net = &traced;
 	struct world w = {.net = net, .clients = 5};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	assert_non_null(f);
-	assert_int_equal(sd_sim_set_trace(net, f), 0);
+	assert_int_equal(sd_trace_wrap(&traced, sim, f), 0);
 	w.lfd = listener(net, 16, &w.where, &w.wlen);
 	int ids[6];
 	ids[0] = sd_spawn(net, "server", serve, &w);
@@ -130,8 +130,9 @@ static char *run_world_with(uint64_t seed, const char *options, uint64_t *hash,
 	for (int i = 0; i <= w.clients; i++)
 		assert_int_equal(sd_join(net, ids[i]), 0);
 	sd_close(net, w.lfd);
-	*hash = sd_sim_trace_hash(net);
-	close_sim(net);
+	*hash = sd_trace_hash(net);
+	sd_net_close(&traced);
+	close_sim(sim);
 	fclose(f);
 	return text;
 }
@@ -896,10 +897,11 @@ static void echo_client(void *arg)
 	sd_close(fw->net, c);
 }
 
-/* Runs the echo with the wrapper's log and the sim's trace in one stream; returns the text. */
+/* Runs the echo with the fault wrapper's log and the trace in one stream, the trace wrapper
+ * between the fault wrapper and the sim; returns the text. */
 static char *run_faulty_echo(uint64_t seed, uint64_t *hash, size_t *echoed)
 {
-	struct sd_net *net = open_sim(seed, NULL), w;
+	struct sd_net *sim = open_sim(seed, NULL), traced, *net = &traced, w;
 	struct faulty_world fw = {.net = net, .w = &w};
 	struct sd_fault_spec spec;
 	char err[128], *text = NULL;
@@ -908,17 +910,18 @@ static char *run_faulty_echo(uint64_t seed, uint64_t *hash, size_t *echoed)
 	assert_non_null(f);
 	assert_int_equal(
 		sd_fault_parse("short-read=4,short-write=3,eagain=0.3", &spec, err, sizeof err), 0);
+	assert_int_equal(sd_trace_wrap(&traced, sim, f), 0);
 	assert_int_equal(sd_fault_wrap(&w, net, &spec, seed, f), 0);
-	assert_int_equal(sd_sim_set_trace(net, f), 0);
 	fw.l = listener(net, 4, &fw.where, &fw.wl);
 	int ids[2] = {sd_spawn(net, "server", et_echo_server, &fw),
 		      sd_spawn(net, "client", echo_client, &fw)};
 	assert_int_equal(sd_join(net, ids[0]), 0);
 	assert_int_equal(sd_join(net, ids[1]), 0);
-	*hash = sd_sim_trace_hash(net);
+	*hash = sd_trace_hash(net);
 	*echoed = fw.echoed;
 	sd_net_close(&w);
-	close_sim(net);
+	sd_net_close(&traced);
+	close_sim(sim);
 	fclose(f);
 	return text;
 }
