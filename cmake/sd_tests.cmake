@@ -32,6 +32,7 @@ function(sd_add_unit_test module)
 endfunction()
 
 sd_add_unit_test(sockets BACKENDS real sim)
+sd_add_unit_test(actors BACKENDS real sim)
 sd_add_unit_test(core)
 sd_add_unit_test(util)
 sd_add_unit_test(diff)
@@ -84,3 +85,7 @@ target_link_libraries(test_threads PRIVATE ${CMAKE_DL_LIBS})
 sd_add_unit_test(fresh SOURCES ${SD_DRIVER_SOURCES} harness/libc/heap.c LIBS sockdrill_inproc)
 target_include_directories(test_fresh PRIVATE harness)
 target_link_libraries(test_fresh PRIVATE ${CMAKE_DL_LIBS})
+# A third backend registered by the test, run by the CLI's own `run` command (its objects
+# linked in): the drivers decide by capability, so it gets the sim's outcomes.
+sd_add_unit_test(run_backend LIBS sockdrill_cli_obj)
+target_compile_definitions(test_run_backend PRIVATE SD_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")

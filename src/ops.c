@@ -1,5 +1,6 @@
 /* sockdrill: the backend registry and instance lifetime (the sd_no_* stubs: stubs.c). */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -95,6 +96,17 @@ int sd_net_open(struct sd_net *net, const char *name, const struct sd_config *cf
 	net->ops = ops;
 	net->state = state;
 	return 0;
+}
+
+int sd_backend_caps(const char *name)
+{
+	struct sd_net net;
+	int rc = sd_net_open(&net, name, NULL);
+	if (rc < 0)
+		return rc;
+	unsigned caps = sd_caps(&net);
+	sd_net_close(&net);
+	return (int)(caps & INT_MAX);
 }
 
 void sd_net_close(struct sd_net *net)

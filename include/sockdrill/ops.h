@@ -31,7 +31,8 @@ extern "C" {
 #define SD_OPS_VERSION 7
 
 /* Capabilities: what a backend is, from the `caps` member (version 7). A driver decides by these,
- * never by a backend's name; a table below version 7 has none. */
+ * never by a backend's name; a table below version 7 has none. One that chooses an instance's
+ * config by them asks sd_backend_caps(name) before creating it. */
 #define SD_CAP_DETERMINISTIC 0x1u /* the same seed and calls give the same results and trace */
 #define SD_CAP_VIRTUAL_TIME                                                                        \
 	0x2u /* sleeps and timeouts run on a virtual clock, instant in wall time */
@@ -41,6 +42,10 @@ extern "C" {
 #define SD_CAP_KERNEL                                                                              \
 	0x8u /* the host kernel answers: the reference of a side-by-side run,                      \
 	      * subject to the host's settings and other processes' ports */
+#define SD_CAP_SIM_CONFIG                                                                          \
+	0x10u /* create reads the sim's configuration (sd_config.sim, or its options text):        \
+	       * a driver hands it a scenario's or profile's settings, which a kernel takes        \
+	       * from the host instead */
 
 /* Flags of struct sd_config. */
 #define SD_CFG_ALLOW_NONLOOPBACK 0x1u /* real: permit bind/connect beyond loopback */
@@ -189,10 +194,13 @@ struct sd_ops {
 	 * (one static table over any inner one) reports its inner instance's. */
 	unsigned (*caps)(void *state);
 	/* As join, but gives up at deadline_ns on this backend's now_ns clock: 0, or -ETIMEDOUT
-	 * (the actor still runs and may be joined later), -ESRCH, -EDEADLK. */
+	 * (the actor still runs and may be joined later), -ESRCH, -EDEADLK. A deadline already
+	 * past only looks. real: a timed wait for the actor's thread (CLOCK_MONOTONIC); sim: the
+	 * scheduler runs the other actors, moving virtual time up to the deadline at most. */
 	int (*join_until)(void *state, int id, int64_t deadline_ns);
 	/* The name of the actor making the call ("main" outside any actor), for traces and
-	 * reports; the string stays valid until that actor is joined. Never NULL. */
+	 * reports; the string stays valid until that actor is joined. Never NULL. real: the
+	 * name given to spawn on that actor's thread, "main" on any other. */
 	const char *(*actor_name)(void *state);
 };
 
@@ -244,6 +252,11 @@ int sd_register(const struct sd_ops *ops);
 const struct sd_ops *sd_find(const char *name);
 /* The i-th registered table, or NULL past the end; for listing. */
 const struct sd_ops *sd_backend_at(size_t i);
+
+/* The SD_CAP_* flags of the registered backend `name`, for a driver that chooses an instance's
+ * config by them: one instance is created with a zeroed config to be asked, and destroyed.
+ * The flags (>= 0), or -ENOENT (no such backend), or what the backend's create returned. */
+int sd_backend_caps(const char *name);
 
 /* Finds `name` and creates an instance into *net. 0, -ENOENT (no such backend), or what
  * the backend's create returned. cfg may be NULL. */

@@ -450,6 +450,13 @@ class Sockdrill:
                               **TEXT, timeout=timeout, cwd=cwd, env=env,
                               stdin=subprocess.DEVNULL)
 
+    def backends(self):
+        """The backends `sockdrill list` names (registered in this binary), in its order."""
+        r = self("list", timeout=60)
+        if r.returncode != 0:
+            raise SockdrillError(f"sockdrill list failed (exit {r.returncode}): {r.stderr}")
+        return [m.group(1) for m in re.finditer(r"^(\S+)\s+version \d+$", r.stdout, re.M)]
+
     def run(self, *paths, backend=None, seed=None, faults=None, target=None, timeout_ms=None,
             junit=None, timeout=600, cwd=None):
         """`sockdrill run` on scenario files or directories: a RunReport."""

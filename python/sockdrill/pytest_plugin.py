@@ -5,7 +5,9 @@ Load it with `-p sockdrill.pytest_plugin` (from a sockdrill checkout's root), th
 conftest.py. README: "Use from pytest".
 
 - Every `*.sd` file under the collected paths becomes one item per backend,
-  `path/to/file.sd::sim` and `::real`, marked `sim` / `real` (select with `-m sim`).
+  `path/to/file.sd::sim` and `::real`, marked `sim` / `real` (select with `-m sim`);
+  `--sockdrill-backend NAME` collects one item per file for any backend `sockdrill list`
+  names, marked NAME.
   A failing item shows the failed step, the command that reproduces it and, when both
   backends were selected, the steps whose outcome differs between sim and real. A file that
   requires a kernel variant the kernel does not have (`requires one-role`) is skipped on
@@ -26,7 +28,7 @@ import pytest
 
 from sockdrill.core import Sockdrill, SockdrillError
 
-BACKENDS = ("sim", "real")
+BACKENDS = ("sim", "real")  # what --sockdrill-backend both (the default) collects
 _DRIVER = pytest.StashKey()
 _SERVERS = pytest.StashKey()
 _SELECTED = pytest.StashKey()
@@ -35,8 +37,9 @@ _UNTARGETED = pytest.StashKey()
 
 def pytest_addoption(parser):
     group = parser.getgroup("sockdrill", "sockdrill (TCP socket scenarios, faults, fuzzing)")
-    group.addoption("--sockdrill-backend", choices=("sim", "real", "both"), default="both",
-                    help="backends scenario files are collected for (default: both)")
+    group.addoption("--sockdrill-backend", default="both", metavar="NAME",
+                    help="backend scenario files are collected for: both (sim and real, the "
+                         "default) or any backend 'sockdrill list' names")
     group.addoption("--sockdrill-seed", type=int, default=None, metavar="N",
                     help="seed of scenario runs and fault decisions (default: each file's "
                          "own, else 1)")
@@ -59,9 +62,25 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sim: a scenario item run on the simulated TCP stack")
     config.addinivalue_line("markers", "real: a scenario item run on the kernel's loopback")
     config.addinivalue_line("markers", "sockdrill: an item collected from a scenario file")
+    chosen = config.getoption("--sockdrill-backend")
+    if chosen not in BACKENDS + ("both",):
+        config.addinivalue_line("markers", f"{chosen}: a scenario item run on backend {chosen}")
     faults = config.getoption("--sockdrill-faults")
     if faults is not None and ("\n" in faults or not faults.strip()):
         raise pytest.UsageError(f"--sockdrill-faults: not a fault spec: {faults!r}")
+
+
+def pytest_sessionstart(session):
+    """A backend other than sim or real must be one the binary registered (`sockdrill list`);
+    asked once, and only then, since it needs the binary."""
+    chosen = session.config.getoption("--sockdrill-backend")
+    if chosen in BACKENDS + ("both",):
+        return
+    known = _driver(session.config).backends()
+    if chosen not in known:
+        raise pytest.UsageError(f"--sockdrill-backend: invalid choice: {chosen!r} (choose "
+                                f"both or a backend 'sockdrill list' names: "
+                                f"{', '.join(known)})")
 
 
 def _driver(config):
@@ -143,13 +162,11 @@ class ScenarioFile(pytest.File):
             else:
                 self.config.stash.setdefault(_UNTARGETED, []).append(self.path)
             return
-        chosen = self.config.getoption("--sockdrill-backend")
-        for backend in BACKENDS:
-            if chosen in (backend, "both"):
-                item = ScenarioItem.from_parent(self, name=backend, backend=backend)
-                item.add_marker(backend)
-                item.add_marker("sockdrill")
-                yield item
+        for backend in _collected_backends(self.config):
+            item = ScenarioItem.from_parent(self, name=backend, backend=backend)
+            item.add_marker(backend)
+            item.add_marker("sockdrill")
+            yield item
 
     def report_for(self, item):
         cached = getattr(self, "_report", None)
@@ -161,6 +178,13 @@ class ScenarioFile(pytest.File):
             cached = self._report = _driver(self.config).run(self.path, backend=backend,
                                                              target=target)
         return cached
+
+
+def _collected_backends(config):
+    """The backends scenario files are collected for: sim and real on both, else the one
+    --sockdrill-backend names (checked at the session's start)."""
+    chosen = config.getoption("--sockdrill-backend")
+    return BACKENDS if chosen == "both" else (chosen,)
 
 
 def _selected_backends(session):

@@ -18,6 +18,7 @@
 
 #include "../libc.h"
 #include "../util/util.h"
+#include "real_internal.h"
 
 /* The C library's functions, reached through src/libc.h: in a program that links the
  * interposition layer, the names socket, send, ... are the layer's, and a real instance opened
@@ -122,28 +123,6 @@ const struct sd_real_syscalls sd_real_libc = {
 	.dup3 = lc_dup3,
 };
 
-/*
- * An instance only touches descriptors it created itself (socket, accept): everything else
- * is -EBADF, so a scenario that closes "fd 0" cannot close the harness's stdin, and destroy
- * can close what a test leaked. The set is a bitmap sized from the descriptor limit and
- * updated with atomics, so calls from many threads need no lock.
- */
-struct real_actor {
-	pthread_t thread;
-	void (*fn)(void *);
-	void *arg;
-};
-
-struct real {
-	unsigned flags;
-	const struct sd_real_syscalls *sys;
-	size_t nbits;
-	unsigned long *owned;
-	pthread_mutex_t lock;       /* guards actors */
-	struct real_actor **actors; /* actors[id - 1]; NULL once joined */
-	size_t nactors;
-};
-
 #define WORD_BITS (sizeof(unsigned long) * CHAR_BIT)
 
 static int owned(const struct real *r, int fd)
@@ -225,11 +204,8 @@ static void real_destroy(void *state)
 		if (owned(r, (int)fd))
 			r->sys->close((int)fd);
 	/* Actors are threads that may be blocked anywhere: they are joined by their owner,
-	 * not here; only the bookkeeping of the ones never joined is freed. */
-	for (size_t i = 0; i < r->nactors; i++)
-		if (r->actors[i])
-			pthread_detach(r->actors[i]->thread), free(r->actors[i]);
-	free(r->actors);
+	 * not here; only the bookkeeping of the ones never joined is let go. */
+	sd__real_actors_free(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r->owned);
 	free(r);
@@ -498,77 +474,6 @@ static int real_set_nonblocking(void *state, int fd, int on)
 	return RET(r->sys->fcntl(fd, F_SETFL, fl));
 }
 
-static void *real_actor_main(void *arg)
-{
-	struct real_actor *a = arg;
-	a->fn(a->arg);
-	return NULL;
-}
-
-static int real_spawn(void *state, const char *name, void (*fn)(void *), void *arg)
-{
-	struct real *r = state;
-	struct real_actor *a = calloc(1, sizeof *a), **grown;
-	int id;
-	(void)name;
-	if (!a)
-		return -ENOMEM;
-	a->fn = fn;
-	a->arg = arg;
-	pthread_mutex_lock(&r->lock);
-	grown = realloc(r->actors, (r->nactors + 1) * sizeof *grown);
-	if (!grown) {
-		pthread_mutex_unlock(&r->lock);
-		free(a);
-		return -ENOMEM;
-	}
-	r->actors = grown;
-	int rc = pthread_create(&a->thread, NULL, real_actor_main, a);
-	if (rc) {
-		pthread_mutex_unlock(&r->lock);
-		free(a);
-		return -rc;
-	}
-	r->actors[r->nactors++] = a;
-	id = (int)r->nactors;
-	pthread_mutex_unlock(&r->lock);
-	return id;
-}
-
-static int real_join(void *state, int id)
-{
-	struct real *r = state;
-	struct real_actor *a = NULL;
-	pthread_mutex_lock(&r->lock);
-	if (id > 0 && (size_t)id <= r->nactors) {
-		a = r->actors[id - 1];
-		r->actors[id - 1] = NULL;
-	}
-	pthread_mutex_unlock(&r->lock);
-	if (!a)
-		return -ESRCH;
-	pthread_join(a->thread, NULL);
-	free(a);
-	return 0;
-}
-
-static int real_sleep_ns(void *state, int64_t ns)
-{
-	(void)state;
-	if (ns <= 0)
-		return 0;
-	struct timespec ts = {ns / 1000000000, ns % 1000000000};
-	return SD__LIBC(nanosleep)(&ts, NULL) < 0 ? -errno : 0;
-}
-
-static int64_t real_now_ns(void *state)
-{
-	struct timespec ts;
-	(void)state;
-	SD__LIBC(clock_gettime)(CLOCK_MONOTONIC, &ts); /* the host's clock, even inside a run */
-	return sd__ts_ns(&ts);
-}
-
 int sd_real_set_syscalls(struct sd_net *net, const struct sd_real_syscalls *sys)
 {
 	struct real *r;
@@ -597,94 +502,6 @@ int sd_real_adopt(struct sd_net *net, int fd, int own)
 		return -EBADF;
 	set_owned(r, fd, own != 0);
 	return 0;
-}
-
-/* ---- kernel variants (docs/sim-vs-linux.md, "Kernel variants") ------------------------- */
-
-/* The probe's connect waits at most this long: a refusal on loopback is immediate, so only a
- * loopback that drops SYNs (a firewall rule) would make it wait at all. */
-#define PROBE_TIMEOUT_S 5
-
-int sd_real_probe_one_role(const struct sd_real_syscalls *sys)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	struct timeval tv = {PROBE_TIMEOUT_S, 0};
-	int holder = -1, c = -1, rc;
-	if (!sys)
-		sys = &sd_real_libc;
-	/* A port bound but not listening: a connect to it is refused at once. */
-	if ((holder = sys->socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    sys->bind(holder, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    sys->getsockname(holder, (struct sockaddr *)&a, &len) < 0 ||
-	    (c = sys->socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    sys->setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (sys->connect(c, (struct sockaddr *)&a, len) == 0)
-		rc = -EPROTO; /* nothing could accept there: not the kernel this probe knows */
-	else if (errno != ECONNREFUSED)
-		rc = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
-	else if (sys->listen(c, 1) == 0)
-		rc = 0;
-	else
-		rc = errno == EINVAL ? 1 : -errno;
-out:
-	if (c >= 0)
-		sys->close(c);
-	if (holder >= 0)
-		sys->close(holder);
-	return rc;
-}
-
-/* 0 while this process has no answer, else 1 + the answer: the kernel a process runs on does
- * not change under it, so one probe serves every comparison it makes. */
-static atomic_int host_one_role;
-
-int sd_real_host_one_role(void)
-{
-	int known = atomic_load(&host_one_role);
-	if (known)
-		return known - 1;
-	int rc = sd_real_probe_one_role(&sd_real_libc);
-	if (rc >= 0)
-		atomic_store(&host_one_role, rc + 1);
-	return rc;
-}
-
-int sd_real_probe_hz(const struct sd_real_syscalls *sys)
-{
-	struct timeval tv = {0, 1};
-	socklen_t len = sizeof tv;
-	int fd, rc = 0;
-	if (!sys)
-		sys = &sd_real_libc;
-	if ((fd = sys->socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -errno;
-	if (sys->setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
-	    sys->getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0)
-		rc = -errno;
-	sys->close(fd);
-	if (rc < 0)
-		return rc;
-	/* sock_get_timeout: usec = ticks * 1000000 / HZ, truncated; one tick of HZ=300 is 3333 */
-	if (tv.tv_sec != 0 || tv.tv_usec < 100 || tv.tv_usec > 41666)
-		return -EPROTO;
-	return (int)((1000000 + tv.tv_usec / 2) / tv.tv_usec);
-}
-
-static atomic_int host_hz; /* 0 until probed */
-
-int sd_real_host_hz(void)
-{
-	int known = atomic_load(&host_hz);
-	if (known)
-		return known;
-	int rc = sd_real_probe_hz(&sd_real_libc);
-	if (rc > 0)
-		atomic_store(&host_hz, rc);
-	return rc;
 }
 
 /* The kernel's readiness cannot be made new from here, so the fault wrapper injects no short
@@ -730,10 +547,10 @@ const struct sd_ops sd_real_ops = {
 	.getpeername = real_getpeername,
 	.poll = real_poll,
 	.set_nonblocking = real_set_nonblocking,
-	.spawn = real_spawn,
-	.join = real_join,
-	.sleep_ns = real_sleep_ns,
-	.now_ns = real_now_ns,
+	.spawn = sd__real_spawn,
+	.join = sd__real_join,
+	.sleep_ns = sd__real_sleep_ns,
+	.now_ns = sd__real_now_ns,
 	.epoll_create = real_epoll_create,
 	.epoll_ctl = real_epoll_ctl,
 	.epoll_wait = real_epoll_wait,
@@ -742,6 +559,6 @@ const struct sd_ops sd_real_ops = {
 	.dup = real_dup,
 	.dup3 = real_dup3,
 	.caps = real_caps,
-	.join_until = sd_no_join_until,
-	.actor_name = sd_no_actor_name,
+	.join_until = sd__real_join_until,
+	.actor_name = sd__real_actor_name,
 };

@@ -454,6 +454,11 @@ static int sim_spawn(void *state, const char *name, void (*fn)(void *), void *ar
 
 static int sim_join(void *state, int id) { return sd__join(state, id); }
 
+static int sim_join_until(void *state, int id, int64_t deadline_ns)
+{
+	return sd__join_until(state, id, deadline_ns < 0 ? 0 : deadline_ns);
+}
+
 static int sim_sleep_ns(void *state, int64_t ns) { return sd__sleep(state, ns); }
 
 static int64_t sim_now_ns(void *state) { return ((struct sd__sim *)state)->now; }
@@ -461,7 +466,7 @@ static int64_t sim_now_ns(void *state) { return ((struct sd__sim *)state)->now; 
 static unsigned sim_caps(void *state)
 {
 	(void)state;
-	return SD_CAP_DETERMINISTIC | SD_CAP_VIRTUAL_TIME;
+	return SD_CAP_DETERMINISTIC | SD_CAP_VIRTUAL_TIME | SD_CAP_SIM_CONFIG;
 }
 
 static const char *sim_actor_name(void *state) { return ((struct sd__sim *)state)->cur->name; }
@@ -533,6 +538,6 @@ const struct sd_ops sd_sim_ops = {
 	.dup = sd__sim_dup,
 	.dup3 = sd__sim_dup3,
 	.caps = sim_caps,
-	.join_until = sd_no_join_until,
+	.join_until = sim_join_until,
 	.actor_name = sim_actor_name,
 };

@@ -329,6 +329,8 @@ void sd__advance(struct sd__sim *s);  /* process timers due at s->now */
 void sd__wake_all(struct sd__sim *s); /* every parked actor runs again */
 int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg);
 int sd__join(struct sd__sim *s, int id);
+/* As sd__join, giving up with -ETIMEDOUT once virtual time reaches deadline (-1: never). */
+int sd__join_until(struct sd__sim *s, int id, int64_t deadline);
 int sd__sleep(struct sd__sim *s, int64_t ns);
 void sd__timer_add(struct sd__sim *s, int64_t at);
 void sd__timer_pop(struct sd__sim *s); /* drops the earliest */

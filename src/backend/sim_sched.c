@@ -418,16 +418,23 @@ int sd__spawn(struct sd__sim *s, const char *name, void (*fn)(void *), void *arg
 	return a->id;
 }
 
-int sd__join(struct sd__sim *s, int id)
+int sd__join(struct sd__sim *s, int id) { return sd__join_until(s, id, -1); }
+
+/* The caller parks with the deadline as a sleep would, so the scheduler runs the others and
+ * moves the virtual clock up to it at most; -1 waits without one. */
+int sd__join_until(struct sd__sim *s, int id, int64_t deadline)
 {
 	char what[64];
 	struct sd__actor *a = id > 0 ? sd__actor_find(s, id) : NULL;
 	if (!a || a->st == A_JOINED || a == s->cur)
 		return -ESRCH;
 	snprintf(what, sizeof what, "join(%s)", a->name);
-	while (a->st != A_DONE)
-		if (sd__park_on(s, NULL, what, -1, 0) == W_DEADLOCK)
+	while (a->st != A_DONE) {
+		if (deadline >= 0 && s->now >= deadline)
+			return -ETIMEDOUT;
+		if (sd__park_on(s, NULL, what, deadline, 0) == W_DEADLOCK)
 			return -EDEADLK;
+	}
 	sd__stack_free(a);
 	sd__set_state(s, a, A_JOINED);
 	return 0;

@@ -18,6 +18,10 @@ int sd__parse_num(const char *cmd, const char *opt, const char *text, uint64_t m
  * otherwise split or expand it: a malloc'd string, or NULL when out of memory. */
 char *sd__shell_cmd(const char *const argv[]);
 
+/* The whole command line (main.c; src/cli/entry.c's main calls it): a program that links the
+ * CLI's objects, such as a test that registers a backend first, runs commands through it. */
+int sd__cli_main(int argc, char **argv);
+
 int sd__cmd_demo(int argc, char **argv);
 int sd__cmd_run(int argc, char **argv);
 int sd__cmd_wrap(int argc, char **argv);

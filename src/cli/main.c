@@ -190,7 +190,7 @@ static int cmd_list(int argc, char **argv)
 	return SD_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+int sd__cli_main(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);

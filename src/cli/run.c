@@ -72,9 +72,10 @@ static int take_option(int c, const char *o, struct run_cfg *cfg, struct run_arg
 	switch (c) {
 	case 'b':
 		cfg->backend = optarg;
-		if (strcmp(optarg, "sim"))
-			a->not_inproc = "--backend"; /* in-process is on the sim */
-		if (strcmp(optarg, "sim") && strcmp(optarg, "real") && strcmp(optarg, "both"))
+		if (strcmp(optarg, cfg->runs[0]))
+			a->not_inproc = "--backend"; /* in-process is on its own sim: the default */
+		/* both, or any registered backend (a program linking the CLI may add one) */
+		if (strcmp(optarg, "both") && !sd_find(optarg))
 			return sd__usage_error(
 				"run", "--backend must be sim, real or both, not '%s'", optarg);
 		return 0;
@@ -179,11 +180,14 @@ static int parse_options(int argc, char **argv, struct run_cfg *cfg, struct run_
 				       a->not_inproc);
 	if (a->engine && !a->inproc)
 		return sd__usage_error("run", "--engine is for --inproc");
-	if (a->one_role_given && strcmp(cfg->backend, "sim"))
+	/* the variant and the profile are the sim's configuration: for a backend that takes it */
+	int caps = strcmp(cfg->backend, "both") ? sd_backend_caps(cfg->backend) : 0;
+	int sim_config = caps > 0 && (caps & SD_CAP_SIM_CONFIG);
+	if (a->one_role_given && !sim_config)
 		return sd__usage_error("run",
 				       "--one-role is for --backend sim (on both, the sim models "
 				       "this kernel's variant)");
-	if (cfg->opt.profile && strcmp(cfg->backend, "sim"))
+	if (cfg->opt.profile && !sim_config)
 		return sd__usage_error("run", "--profile is for --backend sim (on both, the sim "
 					      "takes this machine's profile)");
 	struct sd_sim_profile host;
@@ -231,7 +235,7 @@ static int open_traces(struct run_cfg *cfg, const char *path)
 
 int sd__cmd_run(int argc, char **argv)
 {
-	struct run_cfg cfg = {.backend = "sim"};
+	struct run_cfg cfg = {.backend = "sim", .runs = {"sim"}};
 	struct run_args a = {0};
 	int rc = parse_options(argc, argv, &cfg, &a);
 	if (rc)
@@ -239,6 +243,14 @@ int sd__cmd_run(int argc, char **argv)
 	cfg.both = !strcmp(cfg.backend, "both");
 	cfg.runs[0] = cfg.both ? "sim" : cfg.backend;
 	cfg.runs[1] = cfg.both ? "real" : NULL;
+	for (int b = 0; b < 2 && cfg.runs[b]; b++) {
+		int caps = sd_backend_caps(cfg.runs[b]);
+		if (caps < 0) {
+			fprintf(stderr, "sockdrill run: cannot open backend %s\n", cfg.runs[b]);
+			return SD_EXIT_USAGE;
+		}
+		cfg.caps[b] = (unsigned)caps;
+	}
 	/* each step's outcome is needed only to list, write or compare them */
 	cfg.opt.verdict_only = !cfg.verbose && !a.json && !cfg.both;
 

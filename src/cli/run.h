@@ -26,8 +26,9 @@ void sd__run_files_free(struct run_files *f);
 
 /* The run the command line asked for. */
 struct run_cfg {
-	const char *backend; /* "sim", "real" or "both" */
+	const char *backend; /* a registered backend's name, or "both" */
 	const char *runs[2]; /* the backends each file runs on: one, or sim and real */
+	unsigned caps[2];    /* their SD_CAP_* */
 	int both, verbose;
 	struct sd_sc_options opt;
 	struct sd_fault_spec faults; /* --faults, parsed (opt.faults points here) */

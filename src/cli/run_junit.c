@@ -77,23 +77,26 @@ static void write_junit(FILE *f, const struct verdict *v, int n)
 		"<testsuites name=\"sockdrill\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" "
 		"time=\"%.6f\">\n",
 		n, failures, skips, total);
-	const char *backends[] = {"sim", "real"};
-	for (int b = 0; b < 2; b++) {
-		int tests = 0, fails = 0, skipped = 0;
+	/* one suite per backend, in the order the run used them (sim, then real, on both) */
+	for (int b = 0; b < n; b++) {
+		const char *backend = v[b].backend;
+		int tests = 0, fails = 0, skipped = 0, seen = 0;
 		double t = 0;
-		for (int i = 0; i < n; i++)
-			if (!strcmp(v[i].backend, backends[b]))
+		for (int i = 0; i < b && !seen; i++)
+			seen = !strcmp(v[i].backend, backend);
+		if (seen)
+			continue;
+		for (int i = b; i < n; i++)
+			if (!strcmp(v[i].backend, backend))
 				tests++, fails += !v[i].passed && !v[i].skipped,
 					skipped += v[i].skipped, t += v[i].seconds;
-		if (!tests)
-			continue;
 		fprintf(f,
 			"  <testsuite name=\"sockdrill.%s\" tests=\"%d\" failures=\"%d\" "
 			"errors=\"0\" skipped=\"%d\" time=\"%.6f\">\n",
-			backends[b], tests, fails, skipped, t);
-		for (int i = 0; i < n; i++)
-			if (!strcmp(v[i].backend, backends[b]))
-				write_case(f, &v[i], backends[b]);
+			backend, tests, fails, skipped, t);
+		for (int i = b; i < n; i++)
+			if (!strcmp(v[i].backend, backend))
+				write_case(f, &v[i], backend);
 		fprintf(f, "  </testsuite>\n");
 	}
 	fprintf(f, "</testsuites>\n");

@@ -3,14 +3,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sockdrill/sockdrill.h>
+
 #include "cli.h"
 #include "run.h"
 
 /* The shell command that reproduces one backend's run of `file` (malloc'd; NULL when out of
  * memory). */
-static char *reproduce_cmd(const struct run_cfg *cfg, const char *backend, uint64_t seed,
-			   const char *file)
+static char *reproduce_cmd(const struct run_cfg *cfg, int b, uint64_t seed, const char *file)
 {
+	const char *backend = cfg->runs[b];
+	/* the variant and profile went to a backend that takes the sim's configuration (on
+	 * both, the host's, as that run gave them) */
+	int sim_config = !!(cfg->caps[b] & SD_CAP_SIM_CONFIG);
 	const struct sd_sc_options *opt = &cfg->opt;
 	char seed_s[24], timeout_s[16], max_s[16];
 	const char *av[24]; /* every option below given at once, the file and NULL */
@@ -32,9 +37,9 @@ static char *reproduce_cmd(const struct run_cfg *cfg, const char *backend, uint6
 		av[n++] = "--keep-going";
 	if (opt->target_port)
 		av[n++] = "--target", av[n++] = cfg->target;
-	if (opt->one_role && !strcmp(backend, "sim")) /* as --backend both gave the sim */
+	if (opt->one_role && sim_config)
 		av[n++] = "--one-role", av[n++] = "1";
-	if (opt->profile && !strcmp(backend, "sim"))
+	if (opt->profile && sim_config)
 		av[n++] = "--profile", av[n++] = opt->profile;
 	av[n++] = file, av[n] = NULL;
 	return sd__shell_cmd(av);
@@ -76,7 +81,7 @@ static int run_file(const struct run_cfg *cfg, const char *file, struct sd_scena
 	}
 	it.seed = sd_scenario_seed(sc, &cfg->opt);
 	for (int b = 0; b < it.nres; b++) {
-		repro[b] = reproduce_cmd(cfg, it.backend[b], it.seed, file);
+		repro[b] = reproduce_cmd(cfg, b, it.seed, file);
 		it.repro[b] = repro[b] ? repro[b] : "";
 	}
 	/* side by side also when both passed: ranges and '*' can hide a difference; not when a

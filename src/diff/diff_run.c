@@ -23,7 +23,12 @@ int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed)
 {
 	struct sd_config cfg = {.seed = seed};
 	struct sd_sim_config sim;
-	if (strcmp(backend, "sim"))
+	int caps = sd_backend_caps(backend);
+	if (caps < 0) {
+		net->ops = NULL, net->state = NULL;
+		return caps;
+	}
+	if (!(caps & SD_CAP_SIM_CONFIG))
 		return sd_net_open(net, backend, &cfg);
 	/* The sim is compared with the kernel it runs on, so it models that kernel's variant
 	 * and takes its tunables (the host's profile). */
@@ -36,7 +41,7 @@ int sd_diff_open(struct sd_net *net, const char *backend, uint64_t seed)
 	}
 	sim.one_role = one_role;
 	cfg.sim = &sim;
-	return sd_net_open(net, "sim", &cfg);
+	return sd_net_open(net, backend, &cfg);
 }
 
 int sd_diff_run(struct sd_net *net, const struct sd_diff_prog *p, struct sd_diff_result *res)

@@ -115,14 +115,14 @@ static int kept_fd(const struct run *R, int fd)
 	return 0;
 }
 
-/* After a call: the sockets made (real: shut down at the end to release blocked threads; on a
+/* After a call: the sockets made (on threads: shut down at the end to release blocked calls; on a
  * sim the caller keeps, those still open are closed at the end), and what each descriptor
  * received, for reply_port() (a new or closed descriptor starts empty). */
 void sd__sc_after_call(struct run *R, enum sc_call call, const struct sc_args *a,
 		       const struct sc_res *r)
 {
 	struct tail *t;
-	if ((R->real || R->close_fds) &&
+	if ((R->threads || R->close_fds) &&
 	    (call == C_SOCKET || call == C_ACCEPT || call == C_EPOLL_CREATE || call == C_DUP ||
 	     call == C_DUP2 || call == C_DUP3) &&
 	    r->v >= 0 && !kept_fd(R, (int)r->v) &&

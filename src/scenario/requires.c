@@ -112,7 +112,7 @@ static int port_held(int lo, int hi, char *why, size_t size)
 	return 0;
 }
 
-/* On real, a file whose 'requires' this kernel does not meet is not applicable (or, when the
+/* On the kernel, a file whose 'requires' it does not meet is not applicable (or, when the
  * kernel cannot be asked, fails): 1 with res filled in, 0 to run it. */
 int sd__sc_kernel_lacks(const struct sd_scenario *sc, struct sd_sc_result *res)
 {

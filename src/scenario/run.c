@@ -1,5 +1,6 @@
 /* sockdrill scenarios: running a parsed scenario on one backend, step by step: the calls
- * that may block (jobs: a thread on real, an actor on sim), the step loop and the result. */
+ * that may block (jobs: actors of the backend, bounded where they block a thread), the step
+ * loop and the result. */
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,8 +24,12 @@
 #include "../util/util.h"
 #include "sc_internal.h"
 
-/* ---- jobs: calls that may block, on a thread (real) or an actor (sim) ------------------- */
+/* ---- jobs: calls that may block, each an actor of the backend ---------------------------- */
 
+/* A call that may block runs as an actor of the backend (sd_spawn): a thread on one whose
+ * calls block their thread (SD_CAP_BLOCKS_THREAD), waited for with a deadline
+ * (sd_join_until), so that a wrong expectation cannot hang the run; a coroutine on the sim,
+ * joined when it is collected. */
 struct job {
 	struct sd_net *net;
 	enum sc_call call;
@@ -34,7 +39,6 @@ struct job {
 	pthread_cond_t cv;
 	int done, is_thread, id, joined;
 	int cancel; /* the run is over: a started sleep on a thread ends now */
-	pthread_t th;
 	char name[32];
 };
 
@@ -49,7 +53,7 @@ static struct timespec realtime_in(int64_t ms)
 	return t;
 }
 
-/* real: a started sleep waits on its job, so that the end of the run can cut it short. */
+/* On a thread, a started sleep waits on its job, so that the end of the run can cut it short. */
 static void job_sleep(struct job *j, struct sc_res *r)
 {
 	struct timespec until = realtime_in(j->a.n[0]);
@@ -60,8 +64,9 @@ static void job_sleep(struct job *j, struct sc_res *r)
 	pthread_mutex_unlock(&j->m);
 }
 
-static void job_body(struct job *j)
+static void job_actor(void *arg)
 {
+	struct job *j = arg;
 	struct sc_res r;
 	if (j->is_thread && j->call == C_SLEEP)
 		job_sleep(j, &r);
@@ -74,50 +79,33 @@ static void job_body(struct job *j)
 	pthread_mutex_unlock(&j->m);
 }
 
-static void *job_thread(void *arg)
-{
-	job_body(arg);
-	return NULL;
-}
-
-static void job_actor(void *arg) { job_body(arg); }
-
+/* Starts the job as an actor; `threads`: the backend's calls block their thread. */
 static int job_start(struct job *j, int threads)
 {
 	pthread_mutex_init(&j->m, NULL);
 	pthread_cond_init(&j->cv, NULL);
 	j->is_thread = threads;
-	if (threads) {
+	if (threads)
 		j->a.cancel = &j->cancel; /* a call that only a timeout ends looks at it */
-		return -pthread_create(&j->th, NULL, job_thread, j);
-	}
 	j->id = sd_spawn(j->net, j->name, job_actor, j);
 	return j->id < 0 ? j->id : 0;
 }
 
-/* 1 when the job finished within timeout_ms, 0 if not; sim: -EDEADLK when it never can. */
+/* 1 when the job finished (within timeout_ms on a thread), 0 if not; on a sim, -EDEADLK when
+ * it never can. */
 static int job_wait(struct job *j, int timeout_ms)
 {
-	if (!j->is_thread) {
-		if (!j->joined) {
-			int rc = sd_join(j->net, j->id);
-			if (rc < 0)
-				return rc;
-			j->joined = 1;
-		}
+	if (j->joined)
 		return 1;
-	}
-	struct timespec until = realtime_in(timeout_ms);
-	pthread_mutex_lock(&j->m);
-	while (!j->done && pthread_cond_timedwait(&j->cv, &j->m, &until) == 0)
-		;
-	int done = j->done;
-	pthread_mutex_unlock(&j->m);
-	if (done && !j->joined) {
-		pthread_join(j->th, NULL);
-		j->joined = 1;
-	}
-	return done;
+	int rc = j->is_thread ? sd_join_until(j->net, j->id,
+					      sd_now_ns(j->net) + (int64_t)timeout_ms * 1000000)
+			      : sd_join(j->net, j->id);
+	if (j->is_thread && rc == -ETIMEDOUT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	j->joined = 1;
+	return 1;
 }
 
 static int job_done(struct job *j)
@@ -193,7 +181,7 @@ static void free_job(struct job *j)
 	free(j);
 }
 
-/* real: how long a step may block, ms: the timeout, or what is left of the run's bound. */
+/* On threads: how long a step may block, ms: the timeout, or what is left of the run's bound. */
 static int step_limit(const struct run *R, int *by_max_time)
 {
 	double left = (R->deadline - sd__mono_s()) * 1000;
@@ -255,7 +243,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 			free_job(j);
 			return;
 		}
-		int rc = job_start(j, R->real);
+		int rc = job_start(j, R->threads);
 		if (rc < 0) {
 			sd__sc_failure(R, st, o, "cannot start the call: %s", strerror(-rc));
 			free_job(j);
@@ -269,12 +257,13 @@ static void step_call(struct run *R, const struct sc_step *st)
 				snprintf(o->norm, sizeof o->norm, "started");
 		return;
 	}
-	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
-	if (R->real && !by_max_time && st->call == C_SEND && (j->a.pace_ms > 0 || j->a.hold_ms > 0))
+	int by_max_time = 0, limit = R->threads ? step_limit(R, &by_max_time) : 0;
+	if (R->threads && !by_max_time && st->call == C_SEND &&
+	    (j->a.pace_ms > 0 || j->a.hold_ms > 0))
 		/* a paced send's own pauses do not count against the timeout (bounded: resolve) */
 		limit += (int)(j->a.pace_ms * (int64_t)(j->a.dlen ? j->a.dlen - 1 : 0) +
 			       (j->a.hold_ms > 0 ? j->a.hold_ms : 0));
-	if (R->real && st->call == C_SLEEP) {
+	if (R->threads && st->call == C_SLEEP) {
 		/* wall time, here: a sleep past the bound sleeps to it and fails */
 		int64_t ms = j->a.n[0] > limit ? limit : j->a.n[0];
 		j->r.v = sd_sleep_ns(&R->net, ms * 1000000);
@@ -283,7 +272,7 @@ static void step_call(struct run *R, const struct sc_step *st)
 			free_job(j);
 			return;
 		}
-	} else if (R->real && may_block(st->call)) {
+	} else if (R->threads && may_block(st->call)) {
 		/* On the kernel a wrong expectation must not hang the run: bounded wait. */
 		if (job_start(j, 1) < 0 || job_wait(j, limit) != 1) {
 			blocked_failure(R, st, o, limit, by_max_time);
@@ -329,7 +318,7 @@ static void step_wait(struct run *R, const struct sc_step *st)
 		}
 		return;
 	}
-	int by_max_time = 0, limit = R->real ? step_limit(R, &by_max_time) : 0;
+	int by_max_time = 0, limit = R->threads ? step_limit(R, &by_max_time) : 0;
 	int rc = job_wait(h->job, limit);
 	if (rc == 1 && !h->collected) {
 		h->collected = 1;
@@ -370,7 +359,7 @@ static void job_cancel(struct job *j)
 static int release_jobs(struct run *R)
 {
 	int stuck = 0;
-	if (!R->real)
+	if (!R->threads)
 		return 0;
 	for (int i = 0; i < R->nfds; i++)
 		sd_shutdown(&R->net, R->fds[i], SHUT_RDWR);
@@ -468,7 +457,7 @@ static void run_free(struct run *R, int own, double t0)
 	res->seconds = sd__mono_s() - t0;
 	if (!stuck) {
 		/* on a sim the caller keeps, a call still waiting must never wake to a freed job */
-		for (int i = 0; i < R->nh && !own && !R->real; i++)
+		for (int i = 0; i < R->nh && !own && !R->threads; i++)
 			if (!job_done(R->h[i].job))
 				sd_sim_actor_stop(R->backend, R->h[i].job->id);
 		for (int i = 0; i < R->nfds && R->close_fds; i++)
@@ -548,13 +537,21 @@ int sd_scenario_run(const struct sd_scenario *sc, const char *backend,
 	struct run R;
 	struct sd_sim_config sim;
 	result_init(&R, sc, opt, res);
-	R.real = strcmp(backend, "sim") != 0;
-	if (R.real && sd__sc_kernel_lacks(sc, res))
+	/* the configuration depends on what the backend is: asked of it before it is opened */
+	int caps = sd_backend_caps(backend);
+	if (caps < 0)
+		return caps;
+	R.caps = (unsigned)caps;
+	R.threads = !!(R.caps & SD_CAP_BLOCKS_THREAD);
+	if ((R.caps & SD_CAP_KERNEL) && sd__sc_kernel_lacks(sc, res))
 		return 0;
-	int rc = R.real ? 0 : sd_scenario_sim_config(sc, opt, &sim);
+	/* the file's settings reach a backend that takes the sim's configuration; the kernel
+	 * has the host's */
+	int sim_config = !!(R.caps & SD_CAP_SIM_CONFIG);
+	int rc = sim_config ? sd_scenario_sim_config(sc, opt, &sim) : 0;
 	if (rc < 0)
 		return rc;
-	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt), .sim = R.real ? NULL : &sim};
+	struct sd_config cfg = {.seed = sd_scenario_seed(sc, opt), .sim = sim_config ? &sim : NULL};
 	rc = sd_net_open(&R.base, backend, &cfg);
 	if (rc < 0)
 		return rc;
@@ -567,8 +564,9 @@ int sd_scenario_run_on(const struct sd_scenario *sc, struct sd_net *net,
 {
 	struct run R;
 	result_init(&R, sc, opt, res);
-	R.real = sd_sim_serial(net) == 0; /* not a sim: calls block in the kernel, on threads */
-	R.close_fds = !R.real;
+	R.caps = sd_caps(net);
+	R.threads = !!(R.caps & SD_CAP_BLOCKS_THREAD);
+	R.close_fds = !R.threads;
 	R.backend = net;
 	return run_steps(&R, 0, sd_scenario_seed(sc, opt));
 }

@@ -411,7 +411,9 @@ struct run {
 	struct sd_net base;     /* sd_scenario_run: the backend it opened */
 	int wrapped;            /* net is a fault wrapper of the run's own */
 	int close_fds; /* a sim the caller keeps: sockets left open are closed at the end */
-	int real, timeout_ms;
+	unsigned caps; /* the backend's SD_CAP_* */
+	int threads;   /* SD_CAP_BLOCKS_THREAD: a call that may block runs as a job, bounded */
+	int timeout_ms;
 	const struct sd_sc_options *opt;
 	struct tail *tails; /* only when the file reads reply_port() */
 	int ntails, captails;
@@ -423,7 +425,7 @@ struct run {
 	struct table handles; /* the value: an index in h[] */
 	struct handle *h;
 	int nh, caph, pending; /* started calls not yet collected */
-	int *fds; /* real: the sockets made, shut down at the end to release blocked threads */
+	int *fds; /* threads: the sockets made, shut down at the end to release blocked calls */
 	int nfds, capfds;
 	struct job **stuck; /* threads still blocked when the run ended */
 	int nstuck, capstuck;
