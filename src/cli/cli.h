@@ -18,6 +18,11 @@ int sd__parse_num(const char *cmd, const char *opt, const char *text, uint64_t m
  * otherwise split or expand it: a malloc'd string, or NULL when out of memory. */
 char *sd__shell_cmd(const char *const argv[]);
 
+/* s as a JSON string, quoted, to f (run_json.c). */
+void sd__json_str(FILE *f, const char *s);
+/* s as XML or HTML text (in an element or a quoted attribute), to f (run_junit.c). */
+void sd__xml_text(FILE *f, const char *s);
+
 /* The whole command line (main.c; src/cli/entry.c's main calls it): a program that links the
  * CLI's objects, such as a test that registers a backend first, runs commands through it. */
 int sd__cli_main(int argc, char **argv);

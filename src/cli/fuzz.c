@@ -15,13 +15,15 @@
 #include "fuzz_engine.h"
 #include "fuzz_files.h"
 #include "fuzz_msgs.h"
+#include "fuzz_report.h"
 #include "fuzz_target.h"
 #include "fuzz_watch.h"
 #include "proc.h"
 
 static const char fuzz_help_top[] =
 	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n"
-	"                      [--seeds DIR] [--dict FILE] [--out DIR] [-- ENGINE_ARGS...]\n\n"
+	"                      [--seeds DIR] [--dict FILE] [--out DIR] [--report DIR]\n"
+	"                      [-- ENGINE_ARGS...]\n\n"
 	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
 	"(default 60), starting from corpus/TARGET with fuzz/TARGET.dict. New inputs go to\n"
 	"OUT/corpus-ENGINE, crashes to OUT/artifacts, each printed with the command that replays\n"
@@ -39,6 +41,10 @@ static const char fuzz_help_rest[] =
 	"               else, for an in-process server fuzzer, its protocol messages up to 64\n"
 	"               bytes for libFuzzer, 128 for AFL++)\n"
 	"  --out DIR    where the corpus, the crashes and the engine's log go (OUT)\n"
+	"  --report DIR a page of the campaign, DIR/index.html (made if need be): exec/s,\n"
+	"               coverage and corpus size over time, each crash with its time, kind and\n"
+	"               repro command; the figures in DIR/series.json. Rewritten every 5 s while\n"
+	"               it runs, and at the end (also after SIGINT/SIGTERM)\n"
 	"  -- ARGS...   up to 32 arguments passed to the engine as they are, after sockdrill's\n"
 	"               own (libFuzzer flags such as -detect_leaks=0; afl-fuzz options)\n"
 	"While it runs, a progress line on stderr: seconds so far/S, executions, exec/s, coverage\n"
@@ -67,7 +73,7 @@ static void fuzz_help(void)
 
 /* The command line as given. */
 struct fuzz_opts {
-	const char *engine, *seeds, *dict, *out, *t;
+	const char *engine, *seeds, *dict, *out, *t, *report;
 	uint64_t secs, jobs;
 	char **args; /* after "--": the engine's */
 	int nargs;
@@ -77,10 +83,15 @@ struct fuzz_opts {
 static int fuzz_options(int argc, char **argv, struct fuzz_opts *o)
 {
 	static const struct option longopts[] = {
-		{"engine", required_argument, NULL, 'e'}, {"time", required_argument, NULL, 't'},
-		{"jobs", required_argument, NULL, 'j'},   {"seeds", required_argument, NULL, 's'},
-		{"dict", required_argument, NULL, 'd'},   {"out", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},         {0, 0, 0, 0},
+		{"engine", required_argument, NULL, 'e'},
+		{"time", required_argument, NULL, 't'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"seeds", required_argument, NULL, 's'},
+		{"dict", required_argument, NULL, 'd'},
+		{"out", required_argument, NULL, 'o'},
+		{"report", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
 	};
 	int opt;
 	*o = (struct fuzz_opts){.engine = "libfuzzer", .secs = 60, .jobs = 1};
@@ -112,6 +123,7 @@ static int fuzz_options(int argc, char **argv, struct fuzz_opts *o)
 		case 's': o->seeds = optarg; break;
 		case 'd': o->dict = optarg; break;
 		case 'o': o->out = optarg; break;
+		case 'r': o->report = optarg; break;
 		case 'h': fuzz_help(); return SD_EXIT_OK;
 		case ':': return sd__usage_error("fuzz", "option '%s' needs a value", a);
 		default:
@@ -278,11 +290,23 @@ static int fuzz_verdict(const struct sd__fuzz_campaign *c, const struct sd__fuzz
 	return crashes ? SD_EXIT_CHECK : SD_EXIT_OK;
 }
 
+/* How the campaign ended, for --report's page. */
+static const char *fuzz_status(const struct watch *w, char *text, size_t size)
+{
+	if (sd__proc_caught())
+		return sd__proc_caught() == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM";
+	sd__textf(text, size, "ended after %.0f s", w->t1 - w->t0);
+	return text;
+}
+
 int sd__cmd_fuzz(int argc, char **argv)
 {
 	struct fuzz_opts o;
 	int rc = fuzz_options(argc, argv, &o);
 	if (rc >= 0)
+		return rc;
+	char report_abs[PATH_MAX];
+	if (o.report && (rc = sd__fuzz_report_dir(o.report, report_abs)) != 0)
 		return rc;
 	const struct sd__fuzz_engine *e = sd__fuzz_engine_find(o.engine);
 	char root[PATH_MAX], exe[PATH_MAX], name[PATH_MAX];
@@ -330,12 +354,20 @@ int sd__cmd_fuzz(int argc, char **argv)
 			  .tty = isatty(2),
 			  .secs = o.secs};
 	sd__stats_init(&w.st);
+	const char *t = strchr(o.t, '/') ? exe : o.t; /* as the repro command names it */
+	if (o.report) {
+		struct sd__fuzz_report_cfg rc_ = {report_abs, t,     name,   o.engine, exe,
+						  p.base,     p.art, before, &since,   o.secs};
+		w.rep = sd__fuzz_report_new(&rc_, w.afl);
+	}
 	int fuzzed = 0;
 	rc = e->run(&c, &w, &fuzzed);
 	sd__fuzz_summary(&w, name, o.engine);
 	fflush(stdout);
-	int crashes =
-		sd__print_crashes(p.art, strchr(o.t, '/') ? exe : o.t, o.engine, before, &since);
+	int crashes = sd__print_crashes(p.art, t, o.engine, before, &since);
+	char status[96];
+	if (w.rep)
+		sd__fuzz_report_finish(w.rep, fuzz_status(&w, status, sizeof status));
 	free(before);
 	return fuzz_verdict(&c, e, &w, crashes, rc, fuzzed);
 }

@@ -12,12 +12,22 @@
 int sd__fuzz_count_files(const char *dir, const char *prefix);
 
 /* Copies each non-empty regular file of src whose name starts with prefix (NULL: any) into
- * dst, named tag-N: the number copied. */
+ * dst, named tag-N, each keeping its file's time: the number copied. */
 int sd__fuzz_copy_files(const char *src, const char *prefix, const char *dst, const char *tag);
 
 /* The names in a directory, each as "\nNAME\n" (a snapshot to tell new files from old):
  * malloc'd, or NULL. */
 char *sd__fuzz_list_names(const char *dir);
+
+struct stat;
+/* This run's crash files in art (names not in `before`, or written after `since`), each given
+ * to `each` (may be NULL) with its path and stat: their number. */
+int sd__fuzz_each_crash(const char *art, const char *before, const struct timespec *since,
+			void (*each)(void *ctx, const char *path, const struct stat *st),
+			void *ctx);
+
+/* The command that replays a crash file, as fuzz prints it: malloc'd, or NULL. */
+char *sd__fuzz_repro_cmd(const char *t, const char *path, const char *engine);
 
 /* This run's crash files in art, each printed with the command that replays it (t NULL: only
  * counted): names not in `before`, or written after `since`. Their number. */

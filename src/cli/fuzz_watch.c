@@ -24,6 +24,7 @@
 #include "../util/util.h"
 #include "cli.h"
 #include "fuzz_files.h"
+#include "fuzz_report.h"
 #include "fuzz_watch.h"
 #include "proc.h"
 
@@ -174,6 +175,8 @@ static void afl_statsd(const char *msg, struct fuzz_stats *s)
 			continue;
 		if (!strcmp(key, "execs_done"))
 			s->execs = v;
+		else if (!strcmp(key, "execs_per_sec"))
+			s->rate = v;
 		else if (!strcmp(key, "corpus_count") || !strcmp(key, "paths_total"))
 			s->corpus = v;
 		else if (!strcmp(key, "saved_crashes") || !strcmp(key, "unique_crashes"))
@@ -250,6 +253,8 @@ static void lf_line(struct watch *w, const char *l)
 	long long n;
 	if (lf_status(l, &w->st)) {
 		ring_reset(w);
+		if (w->rep)
+			sd__fuzz_report_sample(w->rep, &w->st, "libfuzzer");
 		return;
 	}
 	if (!w->st.forked && ((n = lead_num(l, "Done ")) >= 0 ||
@@ -331,6 +336,8 @@ static void statsd_read(struct watch *w, int i)
 		afl_statsd(buf, &w->inst[i]);
 		w->statsd = 1;
 	}
+	if (w->rep && i == 0) /* the report follows the main instance */
+		sd__fuzz_report_sample(w->rep, &w->inst[0], "statsd");
 }
 
 /* AFL++'s figures: the instances' last StatsD numbers, summed (execs, crashes) or the largest
@@ -390,17 +397,34 @@ static void draw(struct watch *w, double now)
  * crash report being shown (on a pipe the line would land between the report's lines). */
 static void tick(struct watch *w)
 {
+	if (w->rep)
+		sd__fuzz_report_tick(w->rep);
 	if (w->in_report) /* a crash report is shown whole: the line waits for its end */
 		return;
 	double now = sd__mono_s();
 	int due = (now - w->last_draw) * 1000 >= (w->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
 	if (w->afl)
 		afl_update(w, !w->told || due, 0);
+	if (w->afl && !w->nudp && w->rep) /* the caller's own StatsD: fuzzer_stats */
+		sd__fuzz_report_sample(w->rep, &w->st, "fuzzer_stats");
 	if (!(!w->told && w->st.execs > 0) && !(due && (w->tty || w->told)))
 		return;
 	if (!w->afl) /* libFuzzer's crashes: the files it wrote */
 		w->st.crashes = sd__print_crashes(w->art, NULL, NULL, w->before, w->since);
 	draw(w, now);
+}
+
+/* The engine's last figures to the report: libFuzzer's final statistics, AFL++'s main
+ * instance's fuzzer_stats (a campaign that crashed at once may have told none before). */
+static void report_last(struct watch *w)
+{
+	struct fuzz_stats f;
+	if (!w->rep)
+		return;
+	if (!w->afl)
+		sd__fuzz_report_sample(w->rep, &w->st, "libfuzzer");
+	else if (w->afl_out && afl_stats(w->afl_out, 1, &f))
+		sd__fuzz_report_sample(w->rep, &f, "fuzzer_stats");
 }
 
 /* Runs the loop until every process has ended, reading the engine's output and drawing the
@@ -410,6 +434,8 @@ void sd__watch_run(struct watch *w)
 {
 	double stop_at = -1;
 	w->t0 = sd__mono_s();
+	if (w->rep)
+		sd__fuzz_report_start(w->rep);
 	w->last_draw = w->tty ? w->t0 - 1 : w->t0;
 	for (;;) {
 		int live = 0;
@@ -457,6 +483,7 @@ void sd__watch_run(struct watch *w)
 		tick(w);
 	if (w->afl)
 		afl_update(w, 1, 1);
+	report_last(w);
 	if (w->drawn)
 		fputs("\r\033[K", stderr), w->drawn = 0;
 	w->t1 = sd__mono_s();

@@ -20,6 +20,8 @@ struct fuzz_stats {
 	int forked;         /* libFuzzer -fork: only the driver's "#N:" lines count */
 };
 
+struct sd__fuzz_report;
+
 struct watch {
 	pid_t pid[64];
 	int np, ended[64], status[64];
@@ -38,7 +40,8 @@ struct watch {
 	int in_report, after_unit, shown; /* crash reports shown */
 	int drawn, told;                  /* a line on the terminal; the first stats shown */
 	struct fuzz_stats st;
-	double t0, t1, last_draw; /* the run's start and end */
+	double t0, t1, last_draw;    /* the run's start and end */
+	struct sd__fuzz_report *rep; /* --report's, or NULL */
 };
 
 void sd__stats_init(struct fuzz_stats *s);

@@ -14,7 +14,7 @@ struct json_writer {
 	int n; /* entries written */
 };
 
-static void json_str(FILE *f, const char *s)
+void sd__json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -41,15 +41,15 @@ static void json_differs(FILE *f, const struct sd_sc_result *sim, const struct s
 		const struct sd_sc_outcome *x = &sim->out[idx[j]], *y = &real->out[idx[j]];
 		fprintf(f, "%s{\"line\": %d, \"iteration\": %d, \"call\": ", j ? ", " : "", x->line,
 			x->iteration);
-		json_str(f, x->call);
+		sd__json_str(f, x->call);
 		fputs(", \"sim\": ", f);
-		json_str(f, x->got);
+		sd__json_str(f, x->got);
 		fputs(", \"real\": ", f);
-		json_str(f, y->got);
+		sd__json_str(f, y->got);
 		fputc('}', f);
 	}
 	fprintf(f, "], \"diverged\": %s, \"side_by_side\": ", diverged ? "true" : "false");
-	json_str(f, side ? side : "");
+	sd__json_str(f, side ? side : "");
 }
 
 /* One JSON object for backend b's run of a file. */
@@ -57,31 +57,31 @@ static void json_result(FILE *f, const struct run_item *it, int b)
 {
 	const struct sd_sc_result *r = it->res[b];
 	fputs("{\"file\": ", f);
-	json_str(f, it->file);
+	sd__json_str(f, it->file);
 	fprintf(f, ", \"backend\": \"%s\", \"status\": \"%s\", \"seed\": %llu, ", it->backend[b],
 		r->passed    ? "passed"
 		: r->skipped ? "skipped"
 			     : "failed",
 		(unsigned long long)it->seed);
 	fprintf(f, "\"seconds\": %.6f, \"steps\": %d, \"message\": ", r->seconds, it->steps);
-	json_str(f, r->passed ? "" : r->message);
+	sd__json_str(f, r->passed ? "" : r->message);
 	fputs(", \"failures\": [", f);
 	for (int i = 0; i < r->nfailures; i++) {
 		fputs(i ? ", " : "", f);
-		json_str(f, r->failures[i].message);
+		sd__json_str(f, r->failures[i].message);
 	}
 	fprintf(f, "], \"failed_steps\": %d", r->nfailed);
 	fputs(", \"reproduce\": ", f);
-	json_str(f, it->repro[b]);
+	sd__json_str(f, it->repro[b]);
 	fputs(", \"outcomes\": [", f);
 	for (int i = 0; i < r->n; i++) {
 		const struct sd_sc_outcome *o = &r->out[i];
 		fprintf(f,
 			"%s{\"line\": %d, \"iteration\": %d, \"ok\": %s, \"call\": ", i ? ", " : "",
 			o->line, o->iteration, o->ok ? "true" : "false");
-		json_str(f, o->call);
+		sd__json_str(f, o->call);
 		fputs(", \"got\": ", f);
-		json_str(f, o->got);
+		sd__json_str(f, o->got);
 		fputc('}', f);
 	}
 	fputs("], \"differs\": ", f);
@@ -107,9 +107,9 @@ static void json_malformed(struct run_writer *w, const char *file, const char *e
 	struct json_writer *j = (struct json_writer *)w;
 	fputs(j->n++ ? ",\n" : "", j->m);
 	fputs("{\"file\": ", j->m);
-	json_str(j->m, file);
+	sd__json_str(j->m, file);
 	fputs(", \"backend\": null, \"status\": \"malformed\", \"message\": ", j->m);
-	json_str(j->m, err);
+	sd__json_str(j->m, err);
 	fputc('}', j->m);
 }
 

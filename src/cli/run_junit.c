@@ -23,7 +23,7 @@ struct junit_writer {
 	int oom; /* a verdict could not be kept */
 };
 
-static void xml_text(FILE *f, const char *s)
+void sd__xml_text(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -46,7 +46,7 @@ static void xml_text(FILE *f, const char *s)
 static void write_case(FILE *f, const struct verdict *v, const char *backend)
 {
 	fprintf(f, "    <testcase classname=\"sockdrill.%s\" name=\"", backend);
-	xml_text(f, v->file);
+	sd__xml_text(f, v->file);
 	fprintf(f, "\" time=\"%.6f\"", v->seconds);
 	if (v->passed) {
 		fprintf(f, "/>\n");
@@ -54,14 +54,14 @@ static void write_case(FILE *f, const struct verdict *v, const char *backend)
 	}
 	if (v->skipped) {
 		fprintf(f, ">\n      <skipped message=\"");
-		xml_text(f, v->message);
+		sd__xml_text(f, v->message);
 		fprintf(f, "\"/>\n    </testcase>\n");
 		return;
 	}
 	fprintf(f, ">\n      <failure message=\"");
-	xml_text(f, v->message);
+	sd__xml_text(f, v->message);
 	fprintf(f, "\">");
-	xml_text(f, v->details ? v->details : v->message);
+	sd__xml_text(f, v->details ? v->details : v->message);
 	fprintf(f, "</failure>\n    </testcase>\n");
 }
 
