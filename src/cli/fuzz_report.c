@@ -311,6 +311,16 @@ static void json_num(FILE *f, const char *key, long long v, const char *sep)
 		fprintf(f, "\"%s\": %lld%s", key, v, sep);
 }
 
+/* text, then s as a JSON string or null. */
+static void json_opt(FILE *f, const char *text, const char *s)
+{
+	fputs(text, f);
+	if (s)
+		sd__json_str(f, s);
+	else
+		fputs("null", f);
+}
+
 /* series.json: the figures and crashes as the page shows them, for a user's own tools. */
 static void write_json(FILE *f, const struct sd__fuzz_report *r, const struct report_point *p,
 		       size_t n)
@@ -337,18 +347,9 @@ static void write_json(FILE *f, const struct sd__fuzz_report *r, const struct re
 		const struct report_crash *c = &r->cr[i];
 		fprintf(f, "%s\n    {\"t\": %.3f, \"file\": ", i ? "," : "", c->t);
 		sd__json_str(f, c->path);
-		fputs(", \"kind\": ", f);
-		if (c->kind)
-			sd__json_str(f, c->kind);
-		else
-			fputs("null", f);
-		fputs(", \"reproduce\": ", f);
-		sd__json_str(f, c->cmd);
-		fputs(", \"timeline\": ", f);
-		if (c->timeline)
-			sd__json_str(f, c->timeline);
-		else
-			fputs("null", f);
+		json_opt(f, ", \"kind\": ", c->kind);
+		json_opt(f, ", \"reproduce\": ", c->cmd);
+		json_opt(f, ", \"timeline\": ", c->timeline);
 		fputc('}', f);
 	}
 	fputs(r->ncr ? "\n  ]\n}\n" : "]\n}\n", f);
