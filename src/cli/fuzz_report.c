@@ -19,9 +19,10 @@
 #define REPORT_POINTS 4096
 /* Seconds between two writes of the files while the campaign runs. */
 #define REPORT_REFRESH_S 5
-/* Crashes replayed for their kind at the end, and how long each may take. */
-#define REPLAY_MAX 16
-#define REPLAY_S   30
+/* Crashes replayed for their kind at the end, how long each may take, and all of them. */
+#define REPLAY_MAX   16
+#define REPLAY_S     20
+#define REPLAY_ALL_S 60
 
 int sd__fuzz_report_dir(const char *dir, char *abs)
 {
@@ -399,9 +400,11 @@ void sd__fuzz_report_finish(struct sd__fuzz_report *r, const char *status)
 	r->elapsed = sd__mono_s() - r->t0, r->done = 1;
 	sd__textf(r->status, sizeof r->status, "%s", status);
 	sd__fuzz_each_crash(r->c.art, r->c.before, r->c.since, add_crash, r);
+	double until = sd__mono_s() + REPLAY_ALL_S;
 	for (size_t i = 0; i < r->ncr; i++)
-		r->cr[i].kind = i < REPLAY_MAX ? crash_kind(r, r->cr[i].path)
-					       : strdup("(not replayed: too many crashes)");
+		r->cr[i].kind = i < REPLAY_MAX && sd__mono_s() < until
+					? crash_kind(r, r->cr[i].path)
+					: strdup("(not replayed: too many crashes to replay)");
 	write_files(r);
 	if (!r->failed)
 		printf("fuzz: report %s/index.html\n", r->c.dir);

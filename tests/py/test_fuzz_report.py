@@ -87,19 +87,25 @@ def check_page(report, ncrash_min=1):
     return page, series
 
 
-@pytest.mark.parametrize("engine", ["libfuzzer", "afl"])
-def test_report_of_a_campaign_that_finds_the_bug(build, tmp_path, engine):
+@pytest.mark.parametrize("engine, statsd", [("libfuzzer", None), ("afl", None),
+                                            ("afl", "1")])
+def test_report_of_a_campaign_that_finds_the_bug(build, tmp_path, engine, statsd):
     """fragile_server's bug is found in seconds: the page shows the figures up to it, the crash
-    with its kind (the finding, replayed once) and a repro command that reproduces it."""
+    with its kind (the finding, replayed once) and a repro command that reproduces it. (AFL++'s
+    figures come by StatsD; with the caller's own AFL_STATSD, from fuzzer_stats and plot_data.)"""
     report = tmp_path / "report"
+    env = {**AFL_ENV, **({"AFL_STATSD": statsd} if statsd else {})}
     r = sd(build, "fuzz", "fragile_server", "--engine", engine, "--time", "60", "--out",
-           tmp_path / "out", "--report", report, env=AFL_ENV)
+           tmp_path / "out", "--report", report, env=env)
     assert r.returncode == 1, r.stdout + r.stderr[-3000:]
     assert f"fuzz: report {report}/index.html\n" in r.stdout
     page, series = check_page(report)
     assert series["engine"] == engine and not series["running"]
     assert series["status"].startswith("ended after ")
     assert not page.refresh  # the final page stays
+    sources = {p["source"] for p in series["points"]}
+    assert sources <= ({"libfuzzer"} if engine == "libfuzzer" else
+                       {"fuzzer_stats", "plot_data"} if statsd else {"statsd", "fuzzer_stats"})
     printed = re.findall(r"^reproduce: (.*)$", r.stdout, re.M)
     assert sorted(c["reproduce"] for c in series["crashes"]) == sorted(printed)
     for crash in series["crashes"]:
