@@ -118,6 +118,10 @@ static int tw_join_until(void *s, int id, int64_t deadline)
 	return sd_join_until(IN(s), id, deadline);
 }
 static const char *tw_actor_name(void *s) { return sd_actor_name(IN(s)); }
+static int tw_ioctl(void *s, int fd, unsigned long req, int *v)
+{
+	return sd_ioctl(IN(s), fd, req, v);
+}
 
 static const struct sd_ops twin_ops = {
 	.version = SD_OPS_VERSION,
@@ -155,6 +159,7 @@ static const struct sd_ops twin_ops = {
 	.caps = tw_caps,
 	.join_until = tw_join_until,
 	.actor_name = tw_actor_name,
+	.ioctl = tw_ioctl,
 };
 
 /* ---- the run's JSON report, one result a line --------------------------------------------- */
