@@ -605,7 +605,7 @@ def test_verbose_shows_getsockopt_values(sockdrill, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     ([], "no scenario files or directories given"),
-    (["--backend", "kernel", "x.sd"], "--backend must be sim, real or both, not 'kernel'"),
+    (["--backend", "kernel", "x.sd"], "--backend must be both or a registered backend: real, sim; not 'kernel'"),
     (["--seed", "-3", "x.sd"], "--seed expects a whole number"),
     (["--timeout", "0", "x.sd"], "--timeout expects a whole number from 1"),
     (["--max-time", "0", "x.sd"], "--max-time expects a whole number from 1 to 86400"),
