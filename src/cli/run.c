@@ -27,7 +27,7 @@ static const char run_help[] =
 	"a kernel variant the kernel does not have is not applicable there: n/a, counted as\n"
 	"skipped. Report files are opened before anything runs. Exit 0 all passed or skipped,\n"
 	"1 a step failed, 2 a malformed file or argument.\n\n"
-	"  --backend B    sim (default), real or both\n"
+	"  --backend B    sim (default), real, both (side by side) or another registered one\n"
 	"  --seed N       sim seed (default: the file's 'set seed', else 1)\n"
 	"  --junit FILE   write JUnit XML: one test case per scenario and backend\n"
 	"  --json FILE    write the results as one JSON document (docs/scenarios.md)\n"
