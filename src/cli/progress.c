@@ -1,5 +1,4 @@
-/* sockdrill CLI: the progress line of a long command, in place on a terminal, periodic elsewhere.
- */
+/* sockdrill CLI: a long command's progress line: in place on a terminal, periodic elsewhere. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -20,12 +19,22 @@ static double mono(void *arg)
 	return sd__mono_s();
 }
 
+void sd__progress_begin(struct sd__progress *p)
+{
+	const char *env = getenv(SD__PROGRESS_PERIOD_ENV);
+	char *end = NULL;
+	long ms = env ? strtol(env, &end, 10) : -1;
+	/* 0: a line at every step */
+	p->period = ms >= 0 && end != env && !*end ? ms / 1000.0 : PROGRESS_LOG_S;
+	p->drawn = 0;
+	p->t0 = p->last = p->now(p->now_arg);
+	if (p->tty && !p->quiet) /* from the start: the first item may be a long one */
+		sd__progress_step(p, 0, 0);
+}
+
 void sd__progress_start(struct sd__progress *p, long total, const char *what, const char *unit,
 			const char *finding, int tty, int quiet)
 {
-	const char *env = getenv(SD__PROGRESS_PERIOD_ENV);
-	char *end;
-	long ms = env ? strtol(env, &end, 10) : -1;
 	*p = (struct sd__progress){.out = stderr,
 				   .what = what,
 				   .unit = unit,
@@ -33,13 +42,8 @@ void sd__progress_start(struct sd__progress *p, long total, const char *what, co
 				   .total = total,
 				   .tty = tty,
 				   .quiet = quiet,
-				   /* 0: a line at every step */
-				   .period = ms >= 0 && end != env && !*end ? ms / 1000.0
-									    : PROGRESS_LOG_S,
 				   .now = mono};
-	p->t0 = p->last = p->now(p->now_arg);
-	if (tty && !quiet) /* from the start: the first item may be a long one */
-		sd__progress_step(p, 0, 0);
+	sd__progress_begin(p);
 }
 
 /* "6 s", "2 min 5 s", "1 h 20 min". */

@@ -31,6 +31,8 @@ struct sd__progress {
 /* Starts p: tty is whether stderr is a terminal (isatty(2)), quiet the command's --quiet. */
 void sd__progress_start(struct sd__progress *p, long total, const char *what, const char *unit,
 			const char *finding, int tty, int quiet);
+/* Starts a p whose fields up to cols are set (a test's clock, stream and width). */
+void sd__progress_begin(struct sd__progress *p);
 /* done of total so far, findings among them: the line when it is due (on a terminal, always
  * after a hide and when done reaches total). */
 void sd__progress_step(struct sd__progress *p, long done, long findings);

@@ -538,6 +538,19 @@ def test_progress_line_on_a_terminal(build, tmp_path):
     assert b"fuzz: tty on libfuzzer: ran " in out
 
 
+def test_quiet_drops_the_progress_line(build, tmp_path):
+    """--quiet: no progress line (the engine's first figures would give one at once), the
+    summary and the verdict on stdout all the same."""
+    fuzzer = script(tmp_path / "fuzz_hush", FAKE_LIBFUZZER.format(crash=""))
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", tmp_path / "out", "--quiet",
+           timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not PROGRESS.search(r.stderr) and "fuzz: " not in r.stderr, r.stderr
+    assert re.search(r"^fuzz: hush on libfuzzer: ran \d+ s, 9 execs \(\d+/s\), cov 7 ft 8, "
+                     r"corpus 2, stability -$", r.stdout, re.M), r.stdout
+    assert "fuzz: hush on libfuzzer: 0 new crashes;" in r.stdout
+
+
 # Stands in for a libFuzzer campaign: status lines, a target's chatter, then (with {crash}) a
 # finding: what the target printed on that input, the report, the crash file's name.
 FAKE_LIBFUZZER = """#!/bin/sh
