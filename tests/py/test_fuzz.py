@@ -2,7 +2,6 @@
 inputs replay clean; bad input is refused. (ci/fuzz also smokes every target.)"""
 import os
 import re
-import select
 import shlex
 import signal
 import subprocess
@@ -10,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, default_stop_signals, fuzz_targets, kill_if_alive, pid_gone
+from conftest import (ROOT, default_stop_signals, fuzz_targets, kill_if_alive, pid_gone,
+                      read_terminal)
 
 TARGETS = [row[0] for row in fuzz_targets()]
 CLEAN = [row[0] for row in fuzz_targets() if row[3] == "clean"]
@@ -511,17 +511,7 @@ def test_progress_line_on_a_terminal(build, tmp_path):
     os.close(slave)
     err = b""
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if not select.select([master], [], [], max(0, deadline - time.monotonic()))[0]:
-                break
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer has closed the terminal
-                break
-            if not chunk:
-                break
-            err += chunk
+        err = read_terminal(master, 120)
         out, _ = p.communicate(timeout=60)
     finally:
         os.close(master)

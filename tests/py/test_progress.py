@@ -5,13 +5,11 @@ none; with --quiet neither. stdout does not change. No test here asserts a time.
 import os
 import pty
 import re
-import select
 import subprocess
-import time
 
 import pytest
 
-from conftest import ROOT, kill_if_alive
+from conftest import ROOT, kill_if_alive, read_terminal
 
 # a line as drawn: what, done/total unit, then the rate and time left once known, the findings
 LINE = r"{what}: (\d+)/{total} {unit}(?: · \d+\.\d/s)?(?: · [\dhmins ]+ left)? · (\d+) {finding}"
@@ -28,17 +26,7 @@ def on_a_terminal(argv, env=None, timeout=120):
     os.close(slave)
     shown = b""
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not select.select([master], [], [], max(0, deadline - time.monotonic()))[0]:
-                break
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer has closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
+        shown = read_terminal(master, timeout)
         p.wait(timeout=60)
     finally:
         os.close(master)
