@@ -7,8 +7,6 @@ import pty
 import re
 import subprocess
 
-import pytest
-
 from conftest import ROOT, kill_if_alive, read_terminal
 
 # a line as drawn: what, done/total unit, then the rate and time left once known, the findings
