@@ -168,3 +168,17 @@ def test_five_thousand_calls_page_stays_usable(sockdrill, tmp_path):
     # only the visible window is drawn: far fewer marks than calls, and some are there
     drawn = marks(dom, "mark")
     assert 0 < len(drawn) < 5000
+
+
+def test_readme_picture_and_its_scenario(sockdrill, tmp_path):
+    from conftest import ROOT
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/img/timeline.png)" in readme
+    assert (ROOT / "docs" / "img" / "timeline.png").stat().st_size > 20000
+    page = tmp_path / "timeline.html"
+    r = sockdrill("run", "--backend", "both", "--html", str(page),
+                  str(ROOT / "docs" / "img" / "timeline.sd"), timeout=120)
+    assert r.returncode == 1  # its last step is wrong on purpose
+    dom = browse(page, tmp_path, tmp_path / "timeline.png")
+    assert {(m["data-backend"], m["data-step"]) for m in marks(dom, "mark step failed")} == \
+        {("sim", "14"), ("real", "14")}
