@@ -70,6 +70,14 @@ typedef void (*sd_trace_sink)(void *ctx, const struct sd_trace_event *ev);
  * order (under the wrapper's lock: fn must not call through the net). NULL fn: none. The lines
  * and their hash do not change. 0, or -EINVAL for a net that is not a trace wrapper. */
 int sd_trace_set_sink(struct sd_net *traced, sd_trace_sink fn, void *ctx);
+/* The event as one JSON object, no newline: {"a": actor, "s": start_ns, "e": end_ns, "c": call,
+ * "t": text, "fd", "r": result, "rs": its name ("" for a note), "st": step, "d": the bytes in
+ * hex (only when there are some)}. '<', '>' and '&' are written as \u escapes, so the object
+ * can sit in an HTML <script> block as it is. */
+void sd_trace_event_json(FILE *f, const struct sd_trace_event *ev);
+/* A sink (ctx: a FILE *) writing each event as a line of JSON (sd_trace_event_json). */
+void sd_trace_json_lines(void *ctx, const struct sd_trace_event *ev);
+
 /* The step the driver is at (a scenario step's index), carried by the events of calls that
  * start from now on. */
 void sd_trace_set_step(struct sd_net *traced, int step);

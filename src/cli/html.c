@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sockdrill/errors.h>
-
 #include "html.h"
 
 extern const char sd_html_timeline_js[];
@@ -59,25 +57,8 @@ void sd__html_sink(void *ctx, const struct sd_trace_event *ev)
 		e->dropped++;
 		return;
 	}
-	FILE *f = e->m;
-	char res[48];
-	fputs(e->n++ ? ",\n{\"a\":" : "{\"a\":", f);
-	sd__html_str(f, ev->actor);
-	fprintf(f, ",\"s\":%lld,\"e\":%lld,\"c\":", (long long)ev->start_ns, (long long)ev->end_ns);
-	sd__html_str(f, ev->call);
-	fputs(",\"t\":", f);
-	sd__html_str(f, ev->text);
-	fprintf(f, ",\"fd\":%d,\"r\":%ld,\"rs\":", ev->fd, ev->result);
-	sd__html_str(f,
-		     strcmp(ev->call, "note") ? sd_result_format(ev->result, res, sizeof res) : "");
-	fprintf(f, ",\"st\":%d", ev->step);
-	if (ev->ndata) { /* the bytes, in hex: the page shows them as hex and text */
-		fputs(",\"d\":\"", f);
-		for (size_t i = 0; i < ev->ndata; i++)
-			fprintf(f, "%02x", ev->data[i]);
-		fputc('"', f);
-	}
-	fputc('}', f);
+	fputs(e->n++ ? ",\n" : "", e->m);
+	sd_trace_event_json(e->m, ev);
 }
 
 int sd__html_page(FILE *f, const char *title, const char *data, size_t len)

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <sockdrill/errors.h>
+
 #include "../util/util.h"
 #include "trace_int.h"
 
@@ -68,4 +70,48 @@ void trace__sink(struct tstate *t, const char *line, int headlen, const struct t
 		ev.ndata = gather(c->msg, c->ndata, buf, sizeof buf);
 	}
 	t->sink(t->sink_ctx, &ev);
+}
+
+/* A JSON string that cannot end an HTML script block either. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == '&')
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+void sd_trace_event_json(FILE *f, const struct sd_trace_event *ev)
+{
+	char res[48];
+	int note = !strcmp(ev->call, "note");
+	fputs("{\"a\":", f);
+	json_str(f, ev->actor);
+	fprintf(f, ",\"s\":%lld,\"e\":%lld,\"c\":", (long long)ev->start_ns, (long long)ev->end_ns);
+	json_str(f, ev->call);
+	fputs(",\"t\":", f);
+	json_str(f, ev->text);
+	fprintf(f, ",\"fd\":%d,\"r\":%ld,\"rs\":", ev->fd, ev->result);
+	json_str(f, note ? "" : sd_result_format(ev->result, res, sizeof res));
+	fprintf(f, ",\"st\":%d", ev->step);
+	if (ev->ndata) { /* the bytes, in hex: a reader shows them as hex and as text */
+		fputs(",\"d\":\"", f);
+		for (size_t i = 0; i < ev->ndata; i++)
+			fprintf(f, "%02x", ev->data[i]);
+		fputc('"', f);
+	}
+	fputc('}', f);
+}
+
+void sd_trace_json_lines(void *ctx, const struct sd_trace_event *ev)
+{
+	FILE *f = ctx;
+	sd_trace_event_json(f, ev);
+	fputc('\n', f);
 }

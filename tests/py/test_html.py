@@ -182,3 +182,28 @@ def test_readme_picture_and_its_scenario(sockdrill, tmp_path):
     dom = browse(page, tmp_path, tmp_path / "timeline.png")
     assert {(m["data-backend"], m["data-step"]) for m in marks(dom, "mark step failed")} == \
         {("sim", "14"), ("real", "14")}
+
+
+def test_fuzz_finding_page(dialog, tmp_path):
+    """repro --html of the dialog server's planted bug (tests/fuzz_own_server): the in-process
+    run's calls by actor, the connection, the sanitizer's report and the repro command."""
+    from conftest import ROOT
+    from test_scenario_replay import LOGIN, STAT, HALF_CLOSE, plan
+    crash = tmp_path / "crash"
+    crash.write_bytes(plan([(-1, HALF_CLOSE, [LOGIN, STAT])]))
+    page = tmp_path / "crash.html"
+    r = subprocess.run([str(ROOT / "sockdrill"), "repro", str(dialog / "fuzz_dialog"), "crash",
+                        "--html", str(page)], capture_output=True, text=True, timeout=300,
+                       cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r.stdout + r.stderr[-3000:]
+    assert f"repro: timeline: {page}" in r.stdout
+    data = page_data(page)
+    assert data["command"] == f"./sockdrill repro {dialog / 'fuzz_dialog'} crash"
+    assert "AddressSanitizer: heap-buffer-overflow" in data["finding"]
+    events = data["runs"][0]["backends"][0]["events"]
+    assert {"server", "client"} <= {e["a"] for e in events}
+    assert any(e["c"] == "accept" and e["e"] > e["s"] for e in events)  # it blocked: a span
+    dom = browse(page, tmp_path, tmp_path / "crash.png")
+    assert {"server", "client"} <= {a for a, _ in lanes(dom)}
+    assert 'class="conn"' in dom and "heap-buffer-overflow" in dom
+    assert marks(dom, "mark c-data")
