@@ -207,3 +207,27 @@ def test_fuzz_finding_page(dialog, tmp_path):
     assert {"server", "client"} <= {a for a, _ in lanes(dom)}
     assert 'class="conn"' in dom and "heap-buffer-overflow" in dom
     assert marks(dom, "mark c-data")
+
+
+def test_wrap_run_page(build, tmp_path):
+    """wrap --run --html: the fragile server, a short write, the client's failing recv."""
+    from conftest import ROOT
+    page = tmp_path / "wrap.html"
+    client = ROOT / "corpus" / "wrap" / "qa_client.sd"
+    r = subprocess.run([str(build / "sockdrill"), "wrap", "--faults", "short-write=1", "--html",
+                        str(page), "--run", str(client), "--", str(build / "sd-fragile-server"),
+                        "--port", "{port}", "--idle-seconds", "20"],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    run = page_data(page)["runs"][0]
+    (real,) = run["backends"]
+    assert (real["name"], real["status"]) == ("real", "failed")
+    assert real["reproduce"].startswith("./sockdrill wrap --faults 'short-write=1' --html ")
+    dom = browse(page, tmp_path, tmp_path / "wrap.png")
+    assert {a for a, _ in lanes(dom)} == {"steps", "client"}
+    failed = marks(dom, "mark step failed")
+    assert [m["data-step"] for m in failed] == [str(real["failed_at"])]
+    # without --run there is nothing to draw
+    r = subprocess.run([str(build / "sockdrill"), "wrap", "--html", str(page), "--", "true"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--html needs --run" in r.stderr
