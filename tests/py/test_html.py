@@ -231,3 +231,18 @@ def test_wrap_run_page(build, tmp_path):
     r = subprocess.run([str(build / "sockdrill"), "wrap", "--html", str(page), "--", "true"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--html needs --run" in r.stderr
+
+
+def test_pytest_plugin_links_a_page_per_failing_file(tmp_path):
+    from test_plugin import pytest_run
+    (tmp_path / "good.sd").write_text(PASSING)
+    (tmp_path / "bad.sd").write_text(FAILING)
+    pages = tmp_path / "pages"
+    r = pytest_run("-q", "--sockdrill-backend", "sim", "--sockdrill-html", pages, tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    made = sorted(p.name for p in pages.iterdir())
+    assert len(made) == 1 and made[0].endswith("bad.sd.html"), made  # none for the passing file
+    page = pages / made[0]
+    assert f"timeline: {page}" in r.stdout
+    dom = browse(page, tmp_path)
+    assert marks(dom, "mark step failed")[0]["data-step"] == "11"
