@@ -4,27 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/util.h"
 #include "html.h"
 
 extern const char sd_html_timeline_js[];
 extern const char sd_html_timeline_css[];
 
-void sd__html_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		/* "</script>" or "<!--" in a scenario's text must not end the data block */
-		else if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == '&')
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
+void sd__html_str(FILE *f, const char *s) { sd__json_str(f, s, 1); }
 
 int sd__html_events_reset(struct sd_html_events *e)
 {

@@ -72,38 +72,22 @@ void trace__sink(struct tstate *t, const char *line, int headlen, const struct t
 	t->sink(t->sink_ctx, &ev);
 }
 
-/* A JSON string that cannot end an HTML script block either. */
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == '&')
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 void sd_trace_event_json(FILE *f, const struct sd_trace_event *ev)
 {
 	char res[48];
 	int note = !strcmp(ev->call, "note");
 	fputs("{\"a\":", f);
-	json_str(f, ev->actor);
+	sd__json_str(f, ev->actor, 1);
 	fprintf(f, ",\"s\":%lld,\"e\":%lld,\"c\":", (long long)ev->start_ns, (long long)ev->end_ns);
-	json_str(f, ev->call);
+	sd__json_str(f, ev->call, 1);
 	fputs(",\"t\":", f);
-	json_str(f, ev->text);
+	sd__json_str(f, ev->text, 1);
 	fprintf(f, ",\"fd\":%d,\"r\":%ld,\"rs\":", ev->fd, ev->result);
-	json_str(f, note ? "" : sd_result_format(ev->result, res, sizeof res));
+	sd__json_str(f, note ? "" : sd_result_format(ev->result, res, sizeof res), 1);
 	fprintf(f, ",\"st\":%d", ev->step);
 	if (ev->ndata) { /* the bytes, in hex: a reader shows them as hex and as text */
 		fputs(",\"d\":\"", f);
-		for (size_t i = 0; i < ev->ndata; i++)
-			fprintf(f, "%02x", ev->data[i]);
+		sd__hex_write(f, ev->data, ev->ndata);
 		fputc('"', f);
 	}
 	fputc('}', f);
