@@ -19,10 +19,11 @@
 #define REPORT_POINTS 4096
 /* Seconds between two writes of the files while the campaign runs. */
 #define REPORT_REFRESH_S 5
-/* Crashes replayed for their kind at the end, how long each may take, and all of them. */
+/* Crashes replayed at the end (for their kind, and by `repro --html` for their timeline), how
+ * long each replay may take, and all of them. */
 #define REPLAY_MAX   16
 #define REPLAY_S     20
-#define REPLAY_ALL_S 60
+#define REPLAY_ALL_S 120
 
 int sd__fuzz_report_dir(const char *dir, char *abs)
 {
@@ -273,6 +274,35 @@ static char *crash_kind(const struct sd__fuzz_report *r, const char *path)
 	return strdup(k > 0 ? line + 19 : line);
 }
 
+/* DIR/crash-N.html, the timeline of crash n (from 1) as `sockdrill repro --html` draws it: its
+ * name in DIR, or NULL when there is none (the target's calls are not traced, say). */
+static char *crash_timeline(const struct sd__fuzz_report *r, size_t n)
+{
+	char self[PATH_MAX], out[PATH_MAX + 64], name[64], log[PATH_MAX];
+	const struct report_crash *c = &r->cr[n - 1];
+	struct stat st;
+	int status, fd = sd__proc_tmpfile("report", log, sizeof log);
+	if (fd < 0 || sd__proc_self_exe(self, sizeof self) < 0) {
+		if (fd >= 0)
+			close(fd), unlink(log);
+		return NULL;
+	}
+	close(fd);
+	sd__textf(name, sizeof name, "crash-%zu.html", n);
+	sd__textf(out, sizeof out, "%s/%s", r->c.dir, name);
+	char *av[] = {self,     "repro",    (char *)r->c.t,
+		      c->path,  "--engine", (char *)r->c.engine,
+		      "--html", out,        NULL};
+	struct sd__proc_io io = {.path = log, .both = 1}; /* its output is not the campaign's */
+	int rc = sd__proc_run(av, &io, REPLAY_S * 3, &status);
+	unlink(log);
+	if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) <= 1 && stat(out, &st) == 0 &&
+	    st.st_size > 0)
+		return strdup(name);
+	unlink(out);
+	return NULL;
+}
+
 /* ---- the files --------------------------------------------------------------------------------
  */
 
@@ -317,7 +347,7 @@ static void json_opt(FILE *f, const char *text, const char *s)
 {
 	fputs(text, f);
 	if (s)
-		sd__json_str(f, s);
+		sd__json_str(f, s, 0);
 	else
 		fputs("null", f);
 }
@@ -327,11 +357,11 @@ static void write_json(FILE *f, const struct sd__fuzz_report *r, const struct re
 		       size_t n)
 {
 	fputs("{\n  \"target\": ", f);
-	sd__json_str(f, r->c.name);
+	sd__json_str(f, r->c.name, 0);
 	fprintf(f, ",\n  \"engine\": \"%s\",\n  \"time_limit\": %llu,\n  \"elapsed\": %.3f,\n",
 		r->c.engine, (unsigned long long)r->c.secs, r->elapsed);
 	fprintf(f, "  \"running\": %s,\n  \"status\": ", r->done ? "false" : "true");
-	sd__json_str(f, r->status);
+	sd__json_str(f, r->status, 0);
 	fprintf(f, ",\n  \"start\": %lld.%03ld,\n  \"coverage\": \"%s\",\n  \"points\": [",
 		(long long)r->r0.tv_sec, r->r0.tv_nsec / 1000000, r->afl ? "edges" : "cov");
 	for (size_t i = 0; i < n; i++) {
@@ -347,7 +377,7 @@ static void write_json(FILE *f, const struct sd__fuzz_report *r, const struct re
 	for (size_t i = 0; i < r->ncr; i++) {
 		const struct report_crash *c = &r->cr[i];
 		fprintf(f, "%s\n    {\"t\": %.3f, \"file\": ", i ? "," : "", c->t);
-		sd__json_str(f, c->path);
+		sd__json_str(f, c->path, 0);
 		json_opt(f, ", \"kind\": ", c->kind);
 		json_opt(f, ", \"reproduce\": ", c->cmd);
 		json_opt(f, ", \"timeline\": ", c->timeline);
@@ -400,11 +430,15 @@ void sd__fuzz_report_finish(struct sd__fuzz_report *r, const char *status)
 	r->elapsed = sd__mono_s() - r->t0, r->done = 1;
 	sd__textf(r->status, sizeof r->status, "%s", status);
 	sd__fuzz_each_crash(r->c.art, r->c.before, r->c.since, add_crash, r);
+	qsort(r->cr, r->ncr, sizeof *r->cr, crash_by_time); /* crash-N.html is row N */
 	double until = sd__mono_s() + REPLAY_ALL_S;
-	for (size_t i = 0; i < r->ncr; i++)
-		r->cr[i].kind = i < REPLAY_MAX && sd__mono_s() < until
-					? crash_kind(r, r->cr[i].path)
-					: strdup("(not replayed: too many crashes to replay)");
+	for (size_t i = 0; i < r->ncr; i++) {
+		int replay = i < REPLAY_MAX && sd__mono_s() < until;
+		r->cr[i].kind = replay ? crash_kind(r, r->cr[i].path)
+				       : strdup("(not replayed: too many crashes to replay)");
+		if (replay && !sd__proc_caught())
+			r->cr[i].timeline = crash_timeline(r, i + 1);
+	}
 	write_files(r);
 	if (!r->failed)
 		printf("fuzz: report %s/index.html\n", r->c.dir);

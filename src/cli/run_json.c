@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../util/util.h"
 #include "cli.h"
 #include "run.h"
 
@@ -14,21 +15,7 @@ struct json_writer {
 	int n; /* entries written */
 };
 
-void sd__json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
+static void json_str(FILE *f, const char *s) { sd__json_str(f, s, 0); }
 
 /* The steps of a file compared on sim and real whose outcomes differ: "differs": [...]. */
 static void json_differs(FILE *f, const struct sd_sc_result *sim, const struct sd_sc_result *real,
@@ -41,15 +28,15 @@ static void json_differs(FILE *f, const struct sd_sc_result *sim, const struct s
 		const struct sd_sc_outcome *x = &sim->out[idx[j]], *y = &real->out[idx[j]];
 		fprintf(f, "%s{\"line\": %d, \"iteration\": %d, \"call\": ", j ? ", " : "", x->line,
 			x->iteration);
-		sd__json_str(f, x->call);
+		json_str(f, x->call);
 		fputs(", \"sim\": ", f);
-		sd__json_str(f, x->got);
+		json_str(f, x->got);
 		fputs(", \"real\": ", f);
-		sd__json_str(f, y->got);
+		json_str(f, y->got);
 		fputc('}', f);
 	}
 	fprintf(f, "], \"diverged\": %s, \"side_by_side\": ", diverged ? "true" : "false");
-	sd__json_str(f, side ? side : "");
+	json_str(f, side ? side : "");
 }
 
 /* One JSON object for backend b's run of a file. */
@@ -57,31 +44,31 @@ static void json_result(FILE *f, const struct run_item *it, int b)
 {
 	const struct sd_sc_result *r = it->res[b];
 	fputs("{\"file\": ", f);
-	sd__json_str(f, it->file);
+	json_str(f, it->file);
 	fprintf(f, ", \"backend\": \"%s\", \"status\": \"%s\", \"seed\": %llu, ", it->backend[b],
 		r->passed    ? "passed"
 		: r->skipped ? "skipped"
 			     : "failed",
 		(unsigned long long)it->seed);
 	fprintf(f, "\"seconds\": %.6f, \"steps\": %d, \"message\": ", r->seconds, it->steps);
-	sd__json_str(f, r->passed ? "" : r->message);
+	json_str(f, r->passed ? "" : r->message);
 	fputs(", \"failures\": [", f);
 	for (int i = 0; i < r->nfailures; i++) {
 		fputs(i ? ", " : "", f);
-		sd__json_str(f, r->failures[i].message);
+		json_str(f, r->failures[i].message);
 	}
 	fprintf(f, "], \"failed_steps\": %d", r->nfailed);
 	fputs(", \"reproduce\": ", f);
-	sd__json_str(f, it->repro[b]);
+	json_str(f, it->repro[b]);
 	fputs(", \"outcomes\": [", f);
 	for (int i = 0; i < r->n; i++) {
 		const struct sd_sc_outcome *o = &r->out[i];
 		fprintf(f,
 			"%s{\"line\": %d, \"iteration\": %d, \"ok\": %s, \"call\": ", i ? ", " : "",
 			o->line, o->iteration, o->ok ? "true" : "false");
-		sd__json_str(f, o->call);
+		json_str(f, o->call);
 		fputs(", \"got\": ", f);
-		sd__json_str(f, o->got);
+		json_str(f, o->got);
 		fputc('}', f);
 	}
 	fputs("], \"differs\": ", f);
@@ -107,9 +94,9 @@ static void json_malformed(struct run_writer *w, const char *file, const char *e
 	struct json_writer *j = (struct json_writer *)w;
 	fputs(j->n++ ? ",\n" : "", j->m);
 	fputs("{\"file\": ", j->m);
-	sd__json_str(j->m, file);
+	json_str(j->m, file);
 	fputs(", \"backend\": null, \"status\": \"malformed\", \"message\": ", j->m);
-	sd__json_str(j->m, err);
+	json_str(j->m, err);
 	fputc('}', j->m);
 }
 

@@ -1,6 +1,7 @@
 """sockdrill fuzz --report DIR: a page of the campaign (exec/s, coverage and corpus over time as
-SVG charts, the crashes with their kind and repro command) and its figures in series.json,
-written at the end, rewritten while the campaign runs, and after SIGINT."""
+SVG charts, the crashes with their kind, repro command and `repro --html` timeline) and its
+figures in series.json, written at the end, rewritten while the campaign runs, and after
+SIGINT."""
 import html.parser
 import json
 import os
@@ -50,6 +51,8 @@ class Page(html.parser.HTMLParser):
             self.rows[-1]["cells"].append("")
         elif tag == "code" and self.rows:
             self._code = a.get("class")
+        elif tag == "a" and a.get("class") == "timeline" and self.rows:
+            self.rows[-1]["timeline"] = a["href"]
         elif tag == "meta" and a.get("http-equiv") == "refresh":
             self.refresh = True
 
@@ -69,9 +72,11 @@ class Page(html.parser.HTMLParser):
 def check_page(report, ncrash_min=1):
     """The page and series.json agree and show a campaign: three charts of at least two points
     each, inside their plot area, a mark per crash in each; the crash table. The page, parsed."""
-    assert sorted(os.listdir(report)) == ["index.html", "series.json"]  # no temporary left
     page = Page((report / "index.html").read_text())
     series = json.loads((report / "series.json").read_text())
+    timelines = [c["timeline"] for c in series["crashes"] if c["timeline"]]
+    # no temporary left; a timeline page per crash that has one
+    assert sorted(os.listdir(report)) == sorted(["index.html", "series.json", *timelines])
     assert set(page.charts) == {"chart-execs", "chart-coverage", "chart-corpus"}
     for name, chart in page.charts.items():
         assert len(chart["points"]) >= 2, (name, chart)
@@ -84,6 +89,7 @@ def check_page(report, ncrash_min=1):
     for row, crash in zip(page.rows, series["crashes"]):
         assert row["file"] == crash["file"] and row["reproduce"] == crash["reproduce"]
         assert row["cells"][2] == (crash["kind"] or "(replayed at the end)")
+        assert row.get("timeline") == crash["timeline"]
     return page, series
 
 
@@ -111,6 +117,11 @@ def test_report_of_a_campaign_that_finds_the_bug(build, tmp_path, engine, statsd
     for crash in series["crashes"]:
         assert crash["kind"].startswith("sockdrill finding: client "), crash
         assert 0 <= crash["t"] <= series["elapsed"] + 1
+    for i, crash in enumerate(series["crashes"], 1):  # `repro --html`'s page of each
+        assert crash["timeline"] == f"crash-{i}.html", crash
+        timeline = (report / crash["timeline"]).read_text()
+        assert timeline.startswith("<!DOCTYPE html>") and "</html>" in timeline
+        assert os.path.basename(crash["file"]) in timeline
     cmd = series["crashes"][0]["reproduce"]
     again = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=300,
                            cwd=ROOT, env={**os.environ, "SOCKDRILL_PRESET": "default"})
