@@ -14,8 +14,8 @@
 
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
-	"                     [--verbose] [--keep-going] [--timeout MS] [--max-time S]\n"
-	"                     [--faults SPEC] [--fault-log FILE] [--trace FILE]\n"
+	"                     [--sarif FILE] [--verbose] [--keep-going] [--timeout MS]\n"
+	"                     [--max-time S] [--faults SPEC] [--fault-log FILE] [--trace FILE]\n"
 	"                     [--target ADDR:PORT] [--one-role 0|1] [--profile NAME] PATH...\n"
 	"       sockdrill run --inproc TARGET [--engine E] [--seed N] [--verbose] [--max-time S]\n"
 	"                     PATH...\n\n"
@@ -31,6 +31,8 @@ static const char run_help[] =
 	"  --seed N       sim seed (default: the file's 'set seed', else 1)\n"
 	"  --junit FILE   write JUnit XML: one test case per scenario and backend\n"
 	"  --json FILE    write the results as one JSON document (docs/scenarios.md)\n"
+	"  --sarif FILE   write SARIF 2.1.0 for code scanning: a result per failed step, per\n"
+	"                 step that differs on both, per malformed file, at its file and line\n"
 	"  --verbose      print every step and its outcome\n"
 	"  --keep-going   a failed step does not end the file's run: every failing step is\n"
 	"                 reported (printed, and listed in --json and --junit)\n"
@@ -58,7 +60,7 @@ static const char run_help[] =
 
 /* What the options ask for beyond cfg: the report files, the fault log, --inproc. */
 struct run_args {
-	const char *junit, *json, *fault_log, *trace;
+	const char *junit, *json, *sarif, *fault_log, *trace;
 	const char *inproc, *engine, *seed_text;
 	const char *not_inproc; /* an option --inproc does not take */
 	int one_role_given;
@@ -96,6 +98,7 @@ static int take_option(int c, const char *o, struct run_cfg *cfg, struct run_arg
 		return 0;
 	case 'j': a->junit = optarg, a->not_inproc = "--junit"; return 0;
 	case 'J': a->json = optarg, a->not_inproc = "--json"; return 0;
+	case 'S': a->sarif = optarg, a->not_inproc = "--sarif"; return 0;
 	case 'f': {
 		/* parsed here, once: the runs take the typed spec */
 		char why[256];
@@ -150,6 +153,7 @@ static int parse_options(int argc, char **argv, struct run_cfg *cfg, struct run_
 		{"seed", required_argument, NULL, 's'},
 		{"junit", required_argument, NULL, 'j'},
 		{"json", required_argument, NULL, 'J'},
+		{"sarif", required_argument, NULL, 'S'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"keep-going", no_argument, NULL, 'k'},
 		{"timeout", required_argument, NULL, 't'},
@@ -256,7 +260,7 @@ int sd__cmd_run(int argc, char **argv)
 
 	/* From here every exit goes through `out`, which frees and closes what was taken. */
 	struct run_files files = {0};
-	struct run_writer *w[3];
+	struct run_writer *w[4];
 	int nw = 0;
 	FILE *fault_log = NULL;
 	rc = SD_EXIT_USAGE;
@@ -271,7 +275,9 @@ int sd__cmd_run(int argc, char **argv)
 	}
 	/* The report files first: one that cannot be written stops the run before it starts. */
 	if ((a.junit && !(w[nw++] = sd__run_junit(a.junit))) ||
-	    (a.json && !(w[nw++] = sd__run_json(a.json))) || !(w[nw++] = sd__run_console(&cfg))) {
+	    (a.json && !(w[nw++] = sd__run_json(a.json))) ||
+	    (a.sarif && !(w[nw++] = sd__run_sarif(a.sarif))) ||
+	    !(w[nw++] = sd__run_console(&cfg))) {
 		nw--;
 		goto out;
 	}
