@@ -14,13 +14,15 @@
 
 #include "cli.h"
 #include "proc.h"
+#include "sarif.h"
 #include "wrap.h"
 #include "wrap_record.h"
 
 static const char wrap_help[] =
 	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--log-max BYTES]\n"
 	"                      [--inherited] [--run SCENARIO]... [--timeout S]\n"
-	"                      [--pidfile FILE] [--record FILE] [--quiet] -- CMD [ARGS...]\n\n"
+	"                      [--pidfile FILE] [--sarif FILE] [--record FILE] [--quiet]\n"
+	"                      -- CMD [ARGS...]\n\n"
 	"Runs CMD with libsockdrill_preload.so, which injects faults into the TCP sockets CMD\n"
 	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. Without --run,\n"
 	"sockdrill waits for CMD (in a process group of its own; SIGINT and SIGTERM are passed "
@@ -53,6 +55,10 @@ static const char wrap_help[] =
 	"  --timeout S      how long CMD may take to start listening (default 10)\n"
 	"  --pidfile FILE   with --run: where CMD writes the server's pid; once the port is up,\n"
 	"                   the process it names (a descendant of CMD) is the server\n"
+	"  --sarif FILE     with --run: write SARIF 2.1.0 for code scanning, a result per failed\n"
+	"                   step (at its file and line) and per crash, sanitizer report or exit\n"
+	"                   of the server (at its report's first frame under the working\n"
+	"                   directory, else the failed step's line)\n"
 	"  --quiet          no end-of-run summary\n"
 	"  --record FILE    write what real clients did to CMD as a scenario once CMD ends (stop\n"
 	"                   it with Ctrl-C): replay it with --run FILE (docs/scenarios.md)\n"
@@ -94,7 +100,7 @@ static int server_settings(const char *const runs[], struct sd_scenario *const s
 
 /* The command line as given. */
 struct wrap_opts {
-	const char *faults, *logpath, *runs[64], *pidfile, *record;
+	const char *faults, *logpath, *runs[64], *pidfile, *record, *sarif;
 	int nruns, faults_given, seed_given, quiet, inherited;
 	uint64_t seed, timeout, logmax;
 	struct sd_fault_spec used; /* the spec the program gets: the --run files' when given */
@@ -114,6 +120,7 @@ static int wrap_options(int argc, char **argv, struct wrap_opts *o)
 		{"pidfile", required_argument, NULL, 'p'},
 		{"inherited", no_argument, NULL, 'i'},
 		{"record", required_argument, NULL, 'R'},
+		{"sarif", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -149,6 +156,7 @@ static int wrap_options(int argc, char **argv, struct wrap_opts *o)
 			break;
 		case 'q': o->quiet = 1; break;
 		case 'R': o->record = optarg; break;
+		case 'S': o->sarif = optarg; break;
 		case 'h': fputs(wrap_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("wrap", "option '%s' needs a value", a);
 		default:
@@ -244,6 +252,10 @@ static int wrap_check(struct wrap_opts *o, struct sd__wrap *w, char *preload, in
 		sd__usage_error("wrap", "--pidfile needs --run (it names the server to follow)");
 		return -1;
 	}
+	if (o->sarif && !o->nruns) {
+		sd__usage_error("wrap", "--sarif needs --run (its findings are the report)");
+		return -1;
+	}
 	if (o->nruns && w->port < 0) {
 		sd__usage_error("wrap",
 				"--run needs {port} in the command, so sockdrill knows where "
@@ -263,6 +275,8 @@ static int wrap_check(struct wrap_opts *o, struct sd__wrap *w, char *preload, in
 		}
 		close(lfd);
 	}
+	if (o->sarif && !(w->sarif = sd__sarif_open("wrap", o->sarif)))
+		return -1;
 	return 0;
 }
 
@@ -307,6 +321,8 @@ int sd__cmd_wrap(int argc, char **argv)
 		sd__wrap_stats_create(w.statspath, sizeof w.statspath);
 	rc = o.nruns ? sd__wrap_serve(&w, argc, argv) : sd__wrap_plain(&w);
 out:
+	if (w.sarif) /* not written: the run did not come to its verdict */
+		sd__sarif_discard(w.sarif);
 	for (int i = 0; i < nloaded; i++)
 		sd_scenario_free(scs[i]);
 	for (int i = 0; i < cargc; i++)
