@@ -18,6 +18,10 @@ int sd__parse_num(const char *cmd, const char *opt, const char *text, uint64_t m
  * otherwise split or expand it: a malloc'd string, or NULL when out of memory. */
 char *sd__shell_cmd(const char *const argv[]);
 
+/* One byte of a JSON string's text as it is written between the quotes: '"' and '\\' escaped,
+ * a newline as \n, the other control bytes as \u00XX, any other byte as it is. */
+void sd__json_byte(FILE *f, unsigned char c);
+
 /* The whole command line (main.c; src/cli/entry.c's main calls it): a program that links the
  * CLI's objects, such as a test that registers a backend first, runs commands through it. */
 int sd__cli_main(int argc, char **argv);

@@ -99,6 +99,18 @@ int sd__find_library(const char *env, const char *file, char *out, size_t size)
 	return -1;
 }
 
+void sd__json_byte(FILE *f, unsigned char c)
+{
+	if (c == '"' || c == '\\')
+		fprintf(f, "\\%c", c);
+	else if (c == '\n')
+		fputs("\\n", f);
+	else if (c < 0x20 || c == 0x7f)
+		fprintf(f, "\\u%04x", c);
+	else
+		fputc(c, f);
+}
+
 char *sd__shell_cmd(const char *const argv[])
 {
 	char *buf = NULL;

@@ -17,16 +17,8 @@ struct json_writer {
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		sd__json_byte(f, *p);
 	fputc('"', f);
 }
 

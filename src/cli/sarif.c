@@ -71,15 +71,7 @@ static void json_str(FILE *f, const char *s)
 			fwrite(p, 1, (size_t)n, f);
 			p += n;
 		} else {
-			if (*p == '"' || *p == '\\')
-				fprintf(f, "\\%c", *p);
-			else if (*p == '\n')
-				fputs("\\n", f);
-			else if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-			p++;
+			sd__json_byte(f, *p++);
 		}
 	}
 	fputc('"', f);

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SERVER_PRELUDE
+from conftest import CRASH_AFTER_RECV, ROOT, SERVER_PRELUDE
 
 try:
     import jsonschema
@@ -220,12 +220,7 @@ def test_wrap_clean_server_gives_a_log_without_results(build, tmp_path):
 
 def test_wrap_server_crash_is_blamed_on_the_failed_step(build, tmp_path):
     crasher = tmp_path / "crash.py"
-    crasher.write_text(
-        "import os, signal, socket, sys\n"
-        "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-        "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)\n"
-        "c, _ = s.accept(); c.recv(10)\n"
-        "os.kill(os.getpid(), signal.SIGSEGV)\n")
+    crasher.write_text(CRASH_AFTER_RECV)
     out = tmp_path / "wrap.sarif"
     r = cli(build, "wrap", "--run", CLIENT, "--sarif", out, "--", sys.executable, crasher,
             "{port}", timeout=120)
