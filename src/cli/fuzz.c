@@ -15,13 +15,15 @@
 #include "fuzz_engine.h"
 #include "fuzz_files.h"
 #include "fuzz_msgs.h"
+#include "fuzz_sarif.h"
 #include "fuzz_target.h"
 #include "fuzz_watch.h"
 #include "proc.h"
+#include "sarif.h"
 
 static const char fuzz_help_top[] =
 	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n"
-	"                      [--seeds DIR] [--dict FILE] [--out DIR] [--quiet]\n"
+	"                      [--seeds DIR] [--dict FILE] [--out DIR] [--sarif FILE] [--quiet]\n"
 	"                      [-- ENGINE_ARGS...]\n\n"
 	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
 	"(default 60), starting from corpus/TARGET with fuzz/TARGET.dict. New inputs go to\n"
@@ -40,6 +42,9 @@ static const char fuzz_help_rest[] =
 	"               else, for an in-process server fuzzer, its protocol messages up to 64\n"
 	"               bytes for libFuzzer, 128 for AFL++)\n"
 	"  --out DIR    where the corpus, the crashes and the engine's log go (OUT)\n"
+	"  --sarif FILE write SARIF 2.1.0 for code scanning: a result per crash of this run, of\n"
+	"               the kind its report names (each crash replayed once for it), at the\n"
+	"               report's first frame in the code under test\n"
 	"  --quiet      no progress line (below); the summary, crash reports and errors are\n"
 	"               printed all the same\n"
 	"  -- ARGS...   up to 32 arguments passed to the engine as they are, after sockdrill's\n"
@@ -70,7 +75,7 @@ static void fuzz_help(void)
 
 /* The command line as given. */
 struct fuzz_opts {
-	const char *engine, *seeds, *dict, *out, *t;
+	const char *engine, *seeds, *dict, *out, *sarif, *t;
 	uint64_t secs, jobs;
 	char **args; /* after "--": the engine's */
 	int nargs;
@@ -81,15 +86,11 @@ struct fuzz_opts {
 static int fuzz_options(int argc, char **argv, struct fuzz_opts *o)
 {
 	static const struct option longopts[] = {
-		{"engine", required_argument, NULL, 'e'},
-		{"time", required_argument, NULL, 't'},
-		{"jobs", required_argument, NULL, 'j'},
-		{"seeds", required_argument, NULL, 's'},
-		{"dict", required_argument, NULL, 'd'},
-		{"out", required_argument, NULL, 'o'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+		{"engine", required_argument, NULL, 'e'}, {"time", required_argument, NULL, 't'},
+		{"jobs", required_argument, NULL, 'j'},   {"seeds", required_argument, NULL, 's'},
+		{"dict", required_argument, NULL, 'd'},   {"out", required_argument, NULL, 'o'},
+		{"sarif", required_argument, NULL, 'S'},  {"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},         {0, 0, 0, 0},
 	};
 	int opt;
 	*o = (struct fuzz_opts){.engine = "libfuzzer", .secs = 60, .jobs = 1};
@@ -121,6 +122,7 @@ static int fuzz_options(int argc, char **argv, struct fuzz_opts *o)
 		case 's': o->seeds = optarg; break;
 		case 'd': o->dict = optarg; break;
 		case 'o': o->out = optarg; break;
+		case 'S': o->sarif = optarg; break;
 		case 'q': o->quiet = 1; break;
 		case 'h': fuzz_help(); return SD_EXIT_OK;
 		case ':': return sd__usage_error("fuzz", "option '%s' needs a value", a);
@@ -288,12 +290,31 @@ static int fuzz_verdict(const struct sd__fuzz_campaign *c, const struct sd__fuzz
 	return crashes ? SD_EXIT_CHECK : SD_EXIT_OK;
 }
 
-int sd__cmd_fuzz(int argc, char **argv)
+/* --sarif: the crashes of this run into the log, for its category ("sockdrill-fuzz/NAME/"). */
+static void fuzz_sarif(struct sd__sarif *log, const struct fuzz_opts *o, const char *root,
+		       const char *exe, const char *name, const struct fuzz_paths *p,
+		       const char *before, const struct timespec *since, char *category)
 {
-	struct fuzz_opts o;
-	int rc = fuzz_options(argc, argv, &o);
-	if (rc >= 0)
-		return rc;
+	char source[PATH_MAX + 64] = "";
+	if (!strchr(o->t, '/')) /* a built-in target is fuzz/NAME.c */
+		sd__textf(source, sizeof source, "%s/fuzz/%s.c", root, o->t);
+	struct sd__fuzz_sarif_in in = {.art = p->art,
+				       .before = before,
+				       .since = since,
+				       .exe = exe,
+				       .t = strchr(o->t, '/') ? exe : o->t,
+				       .engine = o->engine,
+				       .name = name,
+				       .source = *source ? source : NULL};
+	sd__fuzz_sarif(log, &in);
+	sd__textf(category, PATH_MAX + 32, "sockdrill-fuzz/%s/", name);
+}
+
+/* The campaign: its exit status; *ran says whether the engine ran (the --sarif log then has
+ * its crashes, and its category in category, PATH_MAX + 32). */
+static int fuzz_campaign(struct fuzz_opts o, struct sd__sarif *log, int *ran, char *category)
+{
+	int rc;
 	const struct sd__fuzz_engine *e = sd__fuzz_engine_find(o.engine);
 	char root[PATH_MAX], exe[PATH_MAX], name[PATH_MAX];
 	char seeds_abs[PATH_MAX], dict_abs[PATH_MAX], out_abs[PATH_MAX];
@@ -347,8 +368,31 @@ int sd__cmd_fuzz(int argc, char **argv)
 	fflush(stdout);
 	int crashes =
 		sd__print_crashes(p.art, strchr(o.t, '/') ? exe : o.t, o.engine, before, &since);
+	if (log)
+		fuzz_sarif(log, &o, root, exe, name, &p, before, &since, category);
+	*ran = 1;
 	free(before);
 	return fuzz_verdict(&c, e, &w, crashes, rc, fuzzed);
+}
+
+int sd__cmd_fuzz(int argc, char **argv)
+{
+	struct fuzz_opts o;
+	int rc = fuzz_options(argc, argv, &o), ran = 0;
+	if (rc >= 0)
+		return rc;
+	/* checked before the build: a report that cannot be written stops nothing midway */
+	struct sd__sarif *log = NULL;
+	if (o.sarif && !(log = sd__sarif_open("fuzz", o.sarif)))
+		return SD_EXIT_USAGE;
+	char category[PATH_MAX + 32];
+	rc = fuzz_campaign(o, log, &ran, category);
+	if (log && !ran)
+		sd__sarif_discard(log);
+	else if (log && sd__sarif_finish(log, category, rc != SD_EXIT_USAGE) < 0 &&
+		 rc == SD_EXIT_OK)
+		rc = SD_EXIT_USAGE;
+	return rc;
 }
 
 const struct sd__fuzz_engine *sd__fuzz_engine_find(const char *name)

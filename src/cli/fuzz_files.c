@@ -78,13 +78,12 @@ static int later(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
 }
 
-/* This run's crash files, each with the command that replays it (none when t is NULL: a
- * count only): names that were not in `before`, and files written after the `since` mark
- * (libFuzzer names a crash by its content, so finding one again rewrites the same file). The
- * mark is a file's time, from the same clock as the crashes': a crash of an earlier run in the
- * same second is not this run's. */
-int sd__print_crashes(const char *art, const char *t, const char *engine, const char *before,
-		      const struct timespec *since)
+/* This run's crash files: names that were not in `before`, and files written after the
+ * `since` mark (libFuzzer names a crash by its content, so finding one again rewrites the same
+ * file). The mark is a file's time, from the same clock as the crashes': a crash of an earlier
+ * run in the same second is not this run's. */
+int sd__fuzz_each_crash(const char *art, const char *before, const struct timespec *since,
+			void (*fn)(void *ctx, const char *path), void *ctx)
 {
 	DIR *d = opendir(art);
 	struct dirent *e;
@@ -100,16 +99,37 @@ int sd__print_crashes(const char *art, const char *t, const char *engine, const 
 		    (before && strstr(before, key) && !later(&st.st_mtim, since)))
 			continue;
 		n++;
-		if (!t)
-			continue;
-		const char *av[] = {"./sockdrill", "repro", t, path, "--engine", engine, NULL};
-		char *cmd = sd__shell_cmd(av);
-		printf("reproduce: %s\n", cmd ? cmd : "(out of memory)");
-		free(cmd);
+		if (fn)
+			fn(ctx, path);
 	}
 	if (d)
 		closedir(d);
 	return n;
+}
+
+char *sd__fuzz_repro_cmd(const char *t, const char *path, const char *engine)
+{
+	const char *av[] = {"./sockdrill", "repro", t, path, "--engine", engine, NULL};
+	return sd__shell_cmd(av);
+}
+
+struct print_ctx {
+	const char *t, *engine;
+};
+
+static void print_crash(void *ctx, const char *path)
+{
+	const struct print_ctx *p = ctx;
+	char *cmd = sd__fuzz_repro_cmd(p->t, path, p->engine);
+	printf("reproduce: %s\n", cmd ? cmd : "(out of memory)");
+	free(cmd);
+}
+
+int sd__print_crashes(const char *art, const char *t, const char *engine, const char *before,
+		      const struct timespec *since)
+{
+	struct print_ctx p = {t, engine};
+	return sd__fuzz_each_crash(art, before, since, t ? print_crash : NULL, &p);
 }
 
 enum { ENGINE_TAIL = 12 }; /* lines of an engine's log shown when it did not fuzz */

@@ -19,6 +19,13 @@ int sd__fuzz_copy_files(const char *src, const char *prefix, const char *dst, co
  * malloc'd, or NULL. */
 char *sd__fuzz_list_names(const char *dir);
 
+/* This run's crash files in art, each handed to fn (NULL: only counted): names not in
+ * `before`, or written after `since`. Their number. */
+int sd__fuzz_each_crash(const char *art, const char *before, const struct timespec *since,
+			void (*fn)(void *ctx, const char *path), void *ctx);
+/* The command that replays crash file path on TARGET t (sockdrill repro): malloc'd, or NULL
+ * when out of memory. */
+char *sd__fuzz_repro_cmd(const char *t, const char *path, const char *engine);
 /* This run's crash files in art, each printed with the command that replays it (t NULL: only
  * counted): names not in `before`, or written after `since`. Their number. */
 int sd__print_crashes(const char *art, const char *t, const char *engine, const char *before,
