@@ -202,6 +202,14 @@ struct sd_ops {
 	 * reports; the string stays valid until that actor is joined. Never NULL. real: the
 	 * name given to spawn on that actor's thread, "main" on any other. */
 	const char *(*actor_name)(void *state);
+	/* ioctl(2) for the int-valued queue sizes of a TCP socket: FIONREAD (= SIOCINQ), the bytes
+	 * a read would take now; SIOCOUTQ, the bytes sent that the peer has not yet acknowledged
+	 * (the sim: not yet taken into its receive buffer). 0 and *value set, or -EBADF, -EINVAL
+	 * (a listener), -ENOTTY (any other request: what Linux says of one a socket does not
+	 * know; the table passes ints only, so none that fills a struct). A member rather than
+	 * each driver asking the kernel or the sim: wrappers see and trace the call, and any
+	 * registered backend can answer. real: its own descriptors only (-EBADF for others). */
+	int (*ioctl)(void *state, int fd, unsigned long request, int *value);
 };
 
 /* A live instance: a table plus the state its members take first. */
@@ -242,6 +250,7 @@ int sd_no_dup3(void *state, int oldfd, int newfd, int flags);
 unsigned sd_no_caps(void *state);
 int sd_no_join_until(void *state, int id, int64_t deadline_ns);
 const char *sd_no_actor_name(void *state);
+int sd_no_ioctl(void *state, int fd, unsigned long request, int *value);
 
 /*
  * Registry. Built-in backends are always present; sd_register adds one more at run time
@@ -399,7 +408,8 @@ static inline int sd_dup3(struct sd_net *net, int oldfd, int newfd, int flags)
 	return net->ops->dup3(net->state, oldfd, newfd, flags);
 }
 
-/* Version 7 members through older tables: caps 0, join_until -EOPNOTSUPP, actor_name "main". */
+/* Version 7 members through older tables: caps 0, join_until -EOPNOTSUPP, actor_name "main",
+ * ioctl -EOPNOTSUPP. */
 static inline unsigned sd_caps(struct sd_net *net)
 {
 	return net->ops->version >= 7 ? net->ops->caps(net->state) : 0u;
@@ -412,6 +422,11 @@ static inline int sd_join_until(struct sd_net *net, int id, int64_t deadline_ns)
 static inline const char *sd_actor_name(struct sd_net *net)
 {
 	return net->ops->version >= 7 ? net->ops->actor_name(net->state) : "main";
+}
+static inline int sd_ioctl(struct sd_net *net, int fd, unsigned long request, int *value)
+{
+	return net->ops->version >= 7 ? net->ops->ioctl(net->state, fd, request, value)
+				      : -EOPNOTSUPP;
 }
 
 /* dup2(2) through dup3: onto itself it only checks that oldfd is open (poll says POLLNVAL

@@ -45,6 +45,7 @@ struct sd_real_syscalls {
 	ssize_t (*readv)(int, const struct iovec *, int);
 	ssize_t (*writev)(int, const struct iovec *, int);
 	int (*dup3)(int, int, int);
+	int (*ioctl)(int, unsigned long, ...); /* one int * argument: FIONREAD, SIOCOUTQ */
 };
 
 /* The C library's own functions, found past any interposer (a program linking sockdrill's

@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <time.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -84,6 +86,15 @@ static int lc_fcntl(int fd, int cmd, ...)
 }
 
 static int lc_dup3(int fd, int to, int f) { return SD__LIBC(dup3)(fd, to, f); }
+/* The backend asks only for int-valued queue sizes: one int * argument. */
+static int lc_ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	int *arg = va_arg(ap, int *);
+	va_end(ap);
+	return SD__LIBC(ioctl)(fd, req, arg);
+}
 
 static int lc_epoll_create1(int f) { return SD__LIBC(epoll_create1)(f); }
 static int lc_epoll_ctl(int ep, int op, int fd, struct epoll_event *e)
@@ -121,6 +132,7 @@ const struct sd_real_syscalls sd_real_libc = {
 	.readv = lc_readv,
 	.writev = lc_writev,
 	.dup3 = lc_dup3,
+	.ioctl = lc_ioctl,
 };
 
 #define WORD_BITS (sizeof(unsigned long) * CHAR_BIT)
@@ -519,6 +531,16 @@ static int real_note(void *state, const char *text)
 	return -EOPNOTSUPP;
 }
 
+/* Only the int-valued queue sizes: any other request could fill more than the int given. */
+static int real_ioctl(void *state, int fd, unsigned long request, int *value)
+{
+	struct real *r = state;
+	CHECK_FD(r, fd);
+	if (request != SIOCINQ && request != SIOCOUTQ)
+		return -ENOTTY;
+	return RET(r->sys->ioctl(fd, request, value));
+}
+
 static unsigned real_caps(void *state)
 {
 	(void)state;
@@ -561,4 +583,5 @@ const struct sd_ops sd_real_ops = {
 	.caps = real_caps,
 	.join_until = sd__real_join_until,
 	.actor_name = sd__real_actor_name,
+	.ioctl = real_ioctl,
 };

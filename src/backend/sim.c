@@ -540,4 +540,5 @@ const struct sd_ops sd_sim_ops = {
 	.caps = sim_caps,
 	.join_until = sim_join_until,
 	.actor_name = sim_actor_name,
+	.ioctl = sim__ioctl,
 };

@@ -1,9 +1,12 @@
 /* sockdrill sim: the sim-only API of include/sockdrill/sim.h (stats, queues, the
  * scheduler for in-process runs). */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include <sockdrill/sockdrill.h>
 #include <sockdrill/trace.h>
@@ -114,6 +117,22 @@ long sd_sim_queued(struct sd_net *net, int fd, int outq)
 	if (got > (size_t)p->rcvbuf)
 		got = (size_t)p->rcvbuf;
 	return (long)(p->in_bytes - got);
+}
+
+/* The table's ioctl: the queue sizes above, the descriptor checked first as Linux does (a bad
+ * one is -EBADF whatever the request), then the request. */
+int sim__ioctl(void *state, int fd, unsigned long request, int *value)
+{
+	struct sd_net net = {&sd_sim_ops, state};
+	long n = sd_sim_queued(&net, fd, request == SIOCOUTQ);
+	if (n == -EBADF)
+		return (int)n;
+	if (request != SIOCINQ && request != SIOCOUTQ)
+		return -ENOTTY;
+	if (n < 0)
+		return (int)n;
+	*value = n > INT_MAX ? INT_MAX : (int)n;
+	return 0;
 }
 
 int sd_sim_wake_readers(struct sd_net *net, int fd)

@@ -296,6 +296,7 @@ void sim__fd_free(struct sim__sim *s, int fd);
 int sim__close(void *state, int fd);
 int sim__dup(void *state, int fd);
 int sim__dup3(void *state, int oldfd, int newfd, int flags);
+int sim__ioctl(void *state, int fd, unsigned long request, int *value);
 int sim__set_nonblocking(void *state, int fd, int on);
 
 /* sim_config.c: the instance's options from cfg (typed, or its text parsed): 0 or -EINVAL. */

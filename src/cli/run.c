@@ -64,6 +64,21 @@ struct run_args {
 	int one_role_given;
 };
 
+/* --backend names neither both nor a registered backend: the message lists the registry's
+ * (a program linking the CLI may have added its own), "real, sim" and any such. */
+static int bad_backend(const char *name)
+{
+	char list[256] = "";
+	size_t n = 0;
+	const struct sd_ops *o;
+	for (size_t i = 0; (o = sd_backend_at(i)) != NULL && n < sizeof list; i++) {
+		int k = snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", o->name);
+		n += k > 0 ? (size_t)k : 0;
+	}
+	return sd__usage_error(
+		"run", "--backend must be both or a registered backend: %s; not '%s'", list, name);
+}
+
 /* One option into cfg and a: 0, 1 for --help (printed), or SD_EXIT_USAGE (printed). */
 static int take_option(int c, const char *o, struct run_cfg *cfg, struct run_args *a)
 {
@@ -76,8 +91,7 @@ static int take_option(int c, const char *o, struct run_cfg *cfg, struct run_arg
 			a->not_inproc = "--backend"; /* in-process is on its own sim: the default */
 		/* both, or any registered backend (a program linking the CLI may add one) */
 		if (strcmp(optarg, "both") && !sd_find(optarg))
-			return sd__usage_error(
-				"run", "--backend must be sim, real or both, not '%s'", optarg);
+			return bad_backend(optarg);
 		return 0;
 	case 's':
 		if (sd__parse_num("run", "--seed", optarg, 0, UINT64_MAX, &num))

@@ -95,8 +95,8 @@ void sd__route_flush(void);
  * does not model goes to the C library on it. 0 for placeholders (in-process): a call the
  * layer does not model is a harness error. */
 extern const int sd__route_kernel_fds;
-/* ioctl SIOCINQ (outq 0) or SIOCOUTQ (outq 1) on one of the layer's sockets: the count, a
- * negative errno, or -EOPNOTSUPP where the route has no answer. */
+/* ioctl SIOCINQ (outq 0) or SIOCOUTQ (outq 1) on one of the layer's sockets, through its net
+ * (sd_ioctl): the count, a negative errno, or -EOPNOTSUPP where the route has no answer. */
 long sd__route_queued(struct sd__fdh *h, int outq);
 /* A read on socket sfd of net returned less than it asked, MSG_PEEK aside: in-process, bytes
  * still readable then (a fault wrapper's short read) count as a new arrival for edge-triggered

@@ -274,6 +274,10 @@ static int rec_join_until(void *s, int id, int64_t deadline_ns)
 	return sd_join_until(&R(s)->inner, id, deadline_ns);
 }
 static const char *rec_actor_name(void *s) { return sd_actor_name(&R(s)->inner); }
+static int rec_ioctl(void *s, int fd, unsigned long req, int *v)
+{
+	return sd_ioctl(&R(s)->inner, fd, req, v);
+}
 static int rec_epoll_create(void *s, int f) { return sd_epoll_create(&R(s)->inner, f); }
 static int rec_epoll_ctl(void *s, int ep, int op, int fd, struct epoll_event *ev)
 {
@@ -362,6 +366,7 @@ static const struct sd_ops rec_ops = {
 	.caps = rec_caps,
 	.join_until = rec_join_until,
 	.actor_name = rec_actor_name,
+	.ioctl = rec_ioctl,
 };
 
 static void fork_prepare(void) { pthread_mutex_lock(&the->lock); }

@@ -273,8 +273,7 @@ SD__EXPORT int ioctl(int fd, unsigned long req, ...)
 		return follow_nonblocking(h, *(const int *)arg != 0);
 	}
 	}
-	if (sd__route_kernel_fds)
-		return SD__LIBC(ioctl)(fd, req, arg);
+	/* The queue sizes go through the socket's net on either route, as its other calls do. */
 	if (req == SIOCINQ || req == SIOCOUTQ) {
 		long n = sd__route_queued(h, req == SIOCOUTQ);
 		if (n != -EOPNOTSUPP) {
@@ -284,6 +283,8 @@ SD__EXPORT int ioctl(int fd, unsigned long req, ...)
 			return 0;
 		}
 	}
+	if (sd__route_kernel_fds)
+		return SD__LIBC(ioctl)(fd, req, arg);
 	sd__unsupported("ioctl(request 0x%lx)", req);
 }
 

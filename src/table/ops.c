@@ -32,7 +32,7 @@ static int sd__ops_complete(const struct sd_ops *o)
 	       (o->version < 3 || (o->epoll_create && o->epoll_ctl && o->epoll_wait)) &&
 	       (o->version < 4 || (o->wake && o->note)) && (o->version < 5 || o->dup) &&
 	       (o->version < 6 || o->dup3) &&
-	       (o->version < 7 || (o->caps && o->join_until && o->actor_name));
+	       (o->version < 7 || (o->caps && o->join_until && o->actor_name && o->ioctl));
 }
 
 const struct sd_ops *sd_backend_at(size_t i)

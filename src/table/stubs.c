@@ -152,6 +152,11 @@ const char *sd_no_actor_name(void *s)
 	(void)s;
 	return "main";
 }
+int sd_no_ioctl(void *s, int fd, unsigned long req, int *v)
+{
+	(void)s, (void)fd, (void)req, (void)v;
+	return -EOPNOTSUPP;
+}
 int sd_no_dup(void *s, int fd)
 {
 	(void)s, (void)fd;

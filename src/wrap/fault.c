@@ -381,6 +381,12 @@ static const char *fault_actor_name(void *state)
 	return sd_actor_name(IN((struct fstate *)state));
 }
 
+/* The queue sizes are no fault site: Linux's ioctl fails only on bad arguments. */
+static int fault_ioctl(void *state, int fd, unsigned long request, int *value)
+{
+	return sd_ioctl(IN((struct fstate *)state), fd, request, value);
+}
+
 const struct sd_ops sd_fault_ops = {
 	.version = SD_OPS_VERSION,
 	.name = "fault",
@@ -417,6 +423,7 @@ const struct sd_ops sd_fault_ops = {
 	.caps = fault_caps,
 	.join_until = fault_join_until,
 	.actor_name = fault_actor_name,
+	.ioctl = fault_ioctl,
 };
 
 int sd_fault_wrap(struct sd_net *out, struct sd_net *inner, const struct sd_fault_spec *spec,

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include <sockdrill/addr.h>
 #include <sockdrill/errors.h>
@@ -401,6 +403,21 @@ static const char *trace_actor_name(void *state)
 	return sd_actor_name(IN((struct tstate *)state));
 }
 
+/* "ioctl(FD, SIOCINQ) = N": the count a call gives is its result in the line (FIONREAD is
+ * SIOCINQ's other name, the same number, so it reads SIOCINQ). */
+static int trace_ioctl(void *state, int fd, unsigned long request, int *value)
+{
+	struct tstate *t = state;
+	char req[24];
+	int rc = sd_ioctl(IN(t), fd, request, value);
+	if (request == SIOCINQ || request == SIOCOUTQ)
+		snprintf(req, sizeof req, "%s", request == SIOCINQ ? "SIOCINQ" : "SIOCOUTQ");
+	else
+		snprintf(req, sizeof req, "%#lx", request);
+	line(t, rc < 0 ? rc : *value, "ioctl(%d, %s)", fd, req);
+	return rc;
+}
+
 const struct sd_ops sd_trace_ops = {
 	.version = SD_OPS_VERSION,
 	.name = "trace",
@@ -437,6 +454,7 @@ const struct sd_ops sd_trace_ops = {
 	.caps = trace_caps,
 	.join_until = trace_join_until,
 	.actor_name = trace_actor_name,
+	.ioctl = trace_ioctl,
 };
 
 /* ---- the API ------------------------------------------------------------------------------ */

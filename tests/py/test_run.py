@@ -112,10 +112,19 @@ def test_trace_on_both_backends_shows_the_same_calls(sockdrill, tmp_path):
     sim, real = tmp_path / "t.sim", tmp_path / "t.real"
     assert sim.read_text().splitlines()[0] == f"# {f} on sim, seed 3"
     assert real.read_text().splitlines()[0] == f"# {f} on real, seed 3"
-    a, b = untimed(sim), untimed(real)
+    a = untimed(sim)
+    # on real the runner starts each call that may block as an actor (a thread): its spawn lines
+    spawns = [x for x in untimed(real) if x[1] == "spawn"]
+    b = [x for x in untimed(real) if x[1] != "spawn"]
+    assert spawns and {x[0] for x in spawns} == {"main"} and "spawn" not in {x[1] for x in a}
     # real's run ends by shutting its sockets down (blocked threads are released so)
-    assert len(a) > 10 and [x[:2] for x in a] == [x[:2] for x in b[:len(a)]]
+    assert len(a) > 10 and [x[1] for x in a] == [x[1] for x in b[:len(a)]]
     assert {x[1] for x in b[len(a):]} <= {"shutdown"}
+    # the actor is the backend's that made the call: on the sim the runner makes a step's call
+    # itself ("main"); on real a call that may block runs on a thread named after the step's actor
+    assert {x[0] for x in a} == {"main"}
+    assert {x[0] for x in b} <= {"main", "server", "client"}
+    assert [x[0] for x in b if x[1] == "accept"] == ["server", "server"]
     errors = lambda t: [x[2] if x[2].startswith("-E") else "" for x in t]
     assert errors(a) == errors(b[:len(a)])
     assert {x[1] for x in a} >= {"socket", "bind", "listen", "connect", "accept", "send",
@@ -596,7 +605,7 @@ def test_verbose_shows_getsockopt_values(sockdrill, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     ([], "no scenario files or directories given"),
-    (["--backend", "kernel", "x.sd"], "--backend must be sim, real or both, not 'kernel'"),
+    (["--backend", "kernel", "x.sd"], "--backend must be both or a registered backend: real, sim; not 'kernel'"),
     (["--seed", "-3", "x.sd"], "--seed expects a whole number"),
     (["--timeout", "0", "x.sd"], "--timeout expects a whole number from 1"),
     (["--max-time", "0", "x.sd"], "--max-time expects a whole number from 1 to 86400"),

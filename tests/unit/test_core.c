@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "sd_test.h"
@@ -59,6 +60,7 @@ static const struct sd_ops toy = {
 	.caps = sd_no_caps,
 	.join_until = sd_no_join_until,
 	.actor_name = sd_no_actor_name,
+	.ioctl = sd_no_ioctl,
 };
 
 static void registry_finds_builtin(void **state)
@@ -99,20 +101,26 @@ static void registry_validates(void **state)
 	broken.dup3 = NULL; /* a version-6 table needs dup3 */
 	assert_int_equal(sd_register(&broken), -EINVAL);
 	broken = toy;
-	broken.join_until = NULL; /* a version-7 table needs caps, join_until, actor_name */
+	broken.join_until = NULL; /* a version-7 table needs caps, join_until, actor_name, ioctl */
 	assert_int_equal(sd_register(&broken), -EINVAL);
 	broken = toy;
 	broken.caps = NULL;
 	assert_int_equal(sd_register(&broken), -EINVAL);
+	broken = toy;
+	broken.ioctl = NULL;
+	assert_int_equal(sd_register(&broken), -EINVAL);
 	static struct sd_ops v6; /* registered: it must outlive the test */
 	v6 = toy;
 	v6.version = 6, v6.name = "toy6", v6.caps = NULL, v6.join_until = NULL,
-	v6.actor_name = NULL;
+	v6.actor_name = NULL, v6.ioctl = NULL;
 	assert_int_equal(sd_register(&v6), 0);
 	struct sd_net n6 = {&v6, NULL};
 	assert_int_equal(sd_caps(&n6), 0); /* older tables: no capabilities, */
 	assert_int_equal(sd_join_until(&n6, 1, 0), -EOPNOTSUPP); /* no join_until, */
 	assert_string_equal(sd_actor_name(&n6), "main");         /* and one actor */
+	int v = 7;
+	assert_int_equal(sd_ioctl(&n6, 3, FIONREAD, &v), -EOPNOTSUPP); /* nor queue sizes */
+	assert_int_equal(v, 7);
 	static struct sd_ops v5; /* registered: it must outlive the test */
 	v5 = toy;
 	v5.version = 5, v5.name = "toy5", v5.dup3 = NULL;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include <sockdrill/fault.h>
 #include <sockdrill/trace.h>
@@ -270,6 +272,38 @@ static void same_seed_same_trace(void **state)
 	free(text[1]);
 }
 
+/* ioctl through the table: the count as the call's result in the line (FIONREAD reads as
+ * SIOCINQ, its other name), the same errors on both backends. */
+static void queue_sizes_show_their_count(void **state)
+{
+	struct traced x;
+	int l, c, s, n = -1;
+	char want[256];
+	trace_open(*state, &x);
+	struct sd_net *net = &x.t;
+	sd_test_pair(net, &l, &c, &s);
+	assert_int_equal(sd_send(net, c, "hello", 5, MSG_NOSIGNAL), 5);
+	struct pollfd p = {.fd = s, .events = POLLIN};
+	assert_int_equal(sd_poll(net, &p, 1, 1000), 1);
+	assert_int_equal(sd_ioctl(net, s, FIONREAD, &n), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(sd_ioctl(net, l, SIOCOUTQ, &n), -EINVAL); /* a listener */
+	assert_int_equal(sd_ioctl(net, s, 0x1234, &n), -ENOTTY);
+	assert_int_equal(sd_ioctl(net, 999, SIOCINQ, &n), -EBADF);
+	sd_close(net, c), sd_close(net, s), sd_close(net, l);
+	trace_close(&x);
+	snprintf(want, sizeof want,
+		 "main ioctl(%d, SIOCINQ) = 5\n"
+		 "main ioctl(%d, SIOCOUTQ) = -EINVAL\n"
+		 "main ioctl(%d, 0x1234) = -ENOTTY\n"
+		 "main ioctl(999, SIOCINQ) = -EBADF\n",
+		 s, l, s);
+	char *got = untimed(x.text);
+	assert_non_null(strstr(got, want));
+	free(got);
+	free(x.text);
+}
+
 const struct CMUnitTest sd_unit_tests[] = {
 	T(lines_name_each_call_and_result),
 	T(addresses_as_the_socket_reads_them),
@@ -277,5 +311,6 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(hash_is_of_the_lines),
 	T(unwrap_and_the_backends_api),
 	T(same_seed_same_trace),
+	T(queue_sizes_show_their_count),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

@@ -19,20 +19,12 @@
 #include "../../util/util.h"
 #include "sc_internal.h"
 
-/* SIOCINQ (FIONREAD) or SIOCOUTQ, which the table has no member for: the kernel answers for
- * a kernel backend's descriptors (they are its own), through the C library's own ioctl; the
- * sim for its sockets, through its API; any other backend cannot (-EOPNOTSUPP). */
+/* SIOCINQ (FIONREAD) or SIOCOUTQ through the table, as any other call: the count it gives. */
 static int64_t queued(const struct sc_args *a, int fd)
 {
-	int outq = a->n[1] == SIOCOUTQ;
-	if (a->n[1] != SIOCINQ && a->n[1] != SIOCOUTQ)
-		return -EINVAL; /* the parser allows no other request */
-	if (!(sd_caps(a->backend) & SD_CAP_KERNEL))
-		return sd_sim_queued(a->backend, fd, outq);
 	int n = 0;
-	if (SD__LIBC(ioctl)(fd, (unsigned long)a->n[1], &n) < 0)
-		return -errno;
-	return n;
+	int rc = sd_ioctl(a->backend, fd, (unsigned long)a->n[1], &n);
+	return rc < 0 ? rc : n;
 }
 
 static int64_t now_ms(void) { return sd__mono_ns() / 1000000; }
