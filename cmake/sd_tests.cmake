@@ -87,5 +87,7 @@ target_include_directories(test_fresh PRIVATE src/driver/fuzz src/driver/fuzz/in
 target_link_libraries(test_fresh PRIVATE ${CMAKE_DL_LIBS})
 # A third backend registered by the test, run by the CLI's own `run` command (its objects
 # linked in): the drivers decide by capability, so it gets the sim's outcomes.
+# The CLI's progress line on a fake clock (src/cli/progress.c).
+sd_add_unit_test(progress SOURCES src/cli/progress.c)
 sd_add_unit_test(run_backend LIBS sockdrill_cli_obj)
 target_compile_definitions(test_run_backend PRIVATE SD_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")

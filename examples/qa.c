@@ -384,6 +384,8 @@ int sd_qa_run_clients(struct sd_net *net, const struct sockaddr *addr, socklen_t
 		return -ENOMEM;
 	}
 	while (started < n || active) {
+		if (o->progress)
+			o->progress(o->progress_arg, st);
 		while (active < concurrency && started < n) {
 			short ev = 0;
 			started++;
@@ -421,6 +423,8 @@ int sd_qa_run_clients(struct sd_net *net, const struct sockaddr *addr, socklen_t
 	}
 	free(cl);
 	free(pfd);
+	if (o->progress)
+		o->progress(o->progress_arg, st);
 	return st->failed ? -EPROTO : 0;
 }
 

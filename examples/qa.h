@@ -58,6 +58,10 @@ struct sd_qa_client_opts {
 	 * ephemeral range): with per_source > 0, client i binds 127.0.0.(2 + i / per_source)
 	 * before connecting (up to 253 addresses). IPv4 servers only. */
 	unsigned long per_source;
+	/* Called, when set, after each round of the poll loop with the counts so far (a progress
+	 * line): it must not call the net. */
+	void (*progress)(void *arg, const struct sd_qa_client_stats *stats);
+	void *progress_arg;
 };
 
 /* Runs the clients against addr from one poll loop: connect, send the question, read one

@@ -6,16 +6,18 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sockdrill/sockdrill.h>
 
 #include "../util/util.h"
 #include "cli.h"
+#include "progress.h"
 #include "qa.h"
 
 static const char demo_help[] =
 	"usage: sockdrill demo [--backend NAME] [--clients N] [--concurrency N] [--host ADDR]\n"
-	"                      [--port P] [--timeout S] [--seed N]\n\n"
+	"                      [--port P] [--timeout S] [--seed N] [--quiet]\n\n"
 	"Starts the question/answer example server on HOST:PORT (default 127.0.0.1, an\n"
 	"ephemeral port) and runs N clients against it (default 100, all at once), each\n"
 	"connecting, asking \"When is Charles' birthday?\" and checking the answer line.\n"
@@ -30,7 +32,11 @@ static const char demo_help[] =
 	"                     --port is given too, which is an error\n"
 	"  --port P           server port (0 = ephemeral, default)\n"
 	"  --timeout S        give up after S seconds without progress (default 10)\n"
-	"  --seed N           seed of the sim backend's choices (default 1)\n";
+	"  --seed N           seed of the sim backend's choices (default 1)\n"
+	"  --quiet            no progress line on stderr (on a terminal a line redrawn in\n"
+	"                     place: clients done/total, rate, time left, errors so far;\n"
+	"                     elsewhere the same as a plain line every 10 s of a longer run);\n"
+	"                     the summary is printed all the same\n";
 
 struct server_run {
 	struct sd_net *net;
@@ -77,7 +83,7 @@ static int listen_error(struct sd_net *net, int rc, const struct sockaddr_storag
 struct demo_args {
 	const char *backend, *host;
 	uint64_t clients, concurrency, port, timeout, seed;
-	int port_given;
+	int port_given, quiet;
 };
 
 /* The options into d: -1 to go on, else the exit code (help printed, or a usage error). */
@@ -91,6 +97,7 @@ static int parse_demo_args(int argc, char **argv, struct demo_args *d)
 		{"port", required_argument, NULL, 'p'},
 		{"timeout", required_argument, NULL, 't'},
 		{"seed", required_argument, NULL, 's'},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -124,6 +131,7 @@ static int parse_demo_args(int argc, char **argv, struct demo_args *d)
 			if (sd__parse_num("demo", "--seed", optarg, 0, UINT64_MAX, &d->seed))
 				return SD_EXIT_USAGE;
 			break;
+		case 'q': d->quiet = 1; break;
 		case 'h': fputs(demo_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("demo", "option '%s' needs a value", o);
 		default:
@@ -215,6 +223,12 @@ static int demo_report(const struct demo_args *d, const struct server_run *srv,
 	return SD_EXIT_OK;
 }
 
+/* The clients' counts as the progress line: wall-clock only, the net is not called. */
+static void client_progress(void *arg, const struct sd_qa_client_stats *st)
+{
+	sd__progress_step(arg, (long)(st->ok + st->failed), (long)st->failed);
+}
+
 /* The server as an actor and the clients on the caller, on an open net (closed here). */
 static int run_demo(const struct demo_args *d, struct sd_net *net, struct sockaddr_storage *ss,
 		    socklen_t sl)
@@ -243,7 +257,9 @@ static int run_demo(const struct demo_args *d, struct sd_net *net, struct sockad
 				       .concurrency = d->concurrency,
 				       .poll_ms = 100,
 				       .idle_polls = (int)d->timeout * 10,
-				       .per_source = d->concurrency > 20000 ? 10000 : 0};
+				       .per_source = d->concurrency > 20000 ? 10000 : 0,
+				       .progress = client_progress};
+	struct sd__progress p;
 	struct sd_qa_client_stats cs;
 	struct sd_sim_stats sst = {0};
 	double t0 = sd__mono_s();
@@ -254,7 +270,10 @@ static int run_demo(const struct demo_args *d, struct sd_net *net, struct sockad
 		return sd__usage_error("demo", "cannot start the server: %s",
 				       sd_result_format(id, buf, sizeof buf));
 	}
+	sd__progress_start(&p, (long)d->clients, "demo", "clients", "errors", isatty(2), d->quiet);
+	co.progress_arg = &p;
 	sd_qa_run_clients(net, (struct sockaddr *)ss, sl, &co, &cs);
+	sd__progress_end(&p); /* the summary starts on a clean line */
 	atomic_store(&stop, 1);
 	int jrc = sd_join(net, id);
 	double dt = sd__mono_s() - t0;

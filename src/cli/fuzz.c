@@ -21,7 +21,8 @@
 
 static const char fuzz_help_top[] =
 	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n"
-	"                      [--seeds DIR] [--dict FILE] [--out DIR] [-- ENGINE_ARGS...]\n\n"
+	"                      [--seeds DIR] [--dict FILE] [--out DIR] [--quiet]\n"
+	"                      [-- ENGINE_ARGS...]\n\n"
 	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
 	"(default 60), starting from corpus/TARGET with fuzz/TARGET.dict. New inputs go to\n"
 	"OUT/corpus-ENGINE, crashes to OUT/artifacts, each printed with the command that replays\n"
@@ -39,6 +40,8 @@ static const char fuzz_help_rest[] =
 	"               else, for an in-process server fuzzer, its protocol messages up to 64\n"
 	"               bytes for libFuzzer, 128 for AFL++)\n"
 	"  --out DIR    where the corpus, the crashes and the engine's log go (OUT)\n"
+	"  --quiet      no progress line (below); the summary, crash reports and errors are\n"
+	"               printed all the same\n"
 	"  -- ARGS...   up to 32 arguments passed to the engine as they are, after sockdrill's\n"
 	"               own (libFuzzer flags such as -detect_leaks=0; afl-fuzz options)\n"
 	"While it runs, a progress line on stderr: seconds so far/S, executions, exec/s, coverage\n"
@@ -71,16 +74,22 @@ struct fuzz_opts {
 	uint64_t secs, jobs;
 	char **args; /* after "--": the engine's */
 	int nargs;
+	int quiet;
 };
 
 /* Parses the command line into o: -1 to go on, else the exit status (help, bad input). */
 static int fuzz_options(int argc, char **argv, struct fuzz_opts *o)
 {
 	static const struct option longopts[] = {
-		{"engine", required_argument, NULL, 'e'}, {"time", required_argument, NULL, 't'},
-		{"jobs", required_argument, NULL, 'j'},   {"seeds", required_argument, NULL, 's'},
-		{"dict", required_argument, NULL, 'd'},   {"out", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},         {0, 0, 0, 0},
+		{"engine", required_argument, NULL, 'e'},
+		{"time", required_argument, NULL, 't'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"seeds", required_argument, NULL, 's'},
+		{"dict", required_argument, NULL, 'd'},
+		{"out", required_argument, NULL, 'o'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
 	};
 	int opt;
 	*o = (struct fuzz_opts){.engine = "libfuzzer", .secs = 60, .jobs = 1};
@@ -112,6 +121,7 @@ static int fuzz_options(int argc, char **argv, struct fuzz_opts *o)
 		case 's': o->seeds = optarg; break;
 		case 'd': o->dict = optarg; break;
 		case 'o': o->out = optarg; break;
+		case 'q': o->quiet = 1; break;
 		case 'h': fuzz_help(); return SD_EXIT_OK;
 		case ':': return sd__usage_error("fuzz", "option '%s' needs a value", a);
 		default:
@@ -328,6 +338,7 @@ int sd__cmd_fuzz(int argc, char **argv)
 			  .afl = e == &sd__fuzz_afl,
 			  .ninst = (int)o.jobs,
 			  .tty = isatty(2),
+			  .quiet = o.quiet,
 			  .secs = o.secs};
 	sd__stats_init(&w.st);
 	int fuzzed = 0;

@@ -14,7 +14,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +25,7 @@
 #include "fuzz_files.h"
 #include "fuzz_watch.h"
 #include "proc.h"
+#include "progress.h"
 
 /* How often the progress line is drawn: in place on a terminal, as a plain line elsewhere (a
  * CI log), where the engine's first statistics are shown at once and then at most this often. */
@@ -372,15 +372,10 @@ static void draw(struct watch *w, double now)
 	sd__textf(line, sizeof line, "fuzz: %lld/%llu s, %s, crashes %lld, stability %s", el,
 		  (unsigned long long)w->secs, text, w->st.crashes < 0 ? 0 : w->st.crashes,
 		  w->afl && *w->st.stability ? w->st.stability : "-");
-	if (w->tty) {
-		struct winsize ws;
-		int cols = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col - 1 : 79;
-		fprintf(stderr, "\r%.*s\033[K", cols, line);
-		w->drawn = 1;
-	} else {
-		fprintf(stderr, "%s\n", line);
-	}
-	fflush(stderr);
+	/* fuzz's own text, drawn as every command's progress line is */
+	struct sd__progress out = {.out = stderr, .tty = w->tty};
+	sd__progress_put(&out, line);
+	w->drawn |= out.drawn;
 	w->last_draw = now;
 	w->told |= w->st.execs > 0;
 }
@@ -396,7 +391,7 @@ static void tick(struct watch *w)
 	int due = (now - w->last_draw) * 1000 >= (w->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
 	if (w->afl)
 		afl_update(w, !w->told || due, 0);
-	if (!(!w->told && w->st.execs > 0) && !(due && (w->tty || w->told)))
+	if (w->quiet || (!(!w->told && w->st.execs > 0) && !(due && (w->tty || w->told))))
 		return;
 	if (!w->afl) /* libFuzzer's crashes: the files it wrote */
 		w->st.crashes = sd__print_crashes(w->art, NULL, NULL, w->before, w->since);

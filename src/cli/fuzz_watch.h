@@ -30,6 +30,7 @@ struct watch {
 	const char *log_path, *art, *before, *afl_out;
 	const struct timespec *since;
 	int afl, ninst, tty;
+	int quiet; /* --quiet: no progress line */
 	uint64_t secs;
 	char line[LINE_CAP];
 	size_t len;

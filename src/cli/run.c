@@ -16,7 +16,8 @@ static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
 	"                     [--verbose] [--keep-going] [--timeout MS] [--max-time S]\n"
 	"                     [--faults SPEC] [--fault-log FILE] [--trace FILE]\n"
-	"                     [--target ADDR:PORT] [--one-role 0|1] [--profile NAME] PATH...\n"
+	"                     [--target ADDR:PORT] [--one-role 0|1] [--profile NAME] [--quiet]\n"
+	"                     PATH...\n"
 	"       sockdrill run --inproc TARGET [--engine E] [--seed N] [--verbose] [--max-time S]\n"
 	"                     PATH...\n\n"
 	"Runs scenario files (docs/scenarios.md): each PATH is a .sd file or a directory whose\n"
@@ -27,11 +28,15 @@ static const char run_help[] =
 	"a kernel variant the kernel does not have is not applicable there: n/a, counted as\n"
 	"skipped. Report files are opened before anything runs. Exit 0 all passed or skipped,\n"
 	"1 a step failed, 2 a malformed file or argument.\n\n"
-	"  --backend B    sim (default), real or both\n"
+	"  --backend B    sim (default), real, both (side by side) or another registered one\n"
 	"  --seed N       sim seed (default: the file's 'set seed', else 1)\n"
 	"  --junit FILE   write JUnit XML: one test case per scenario and backend\n"
 	"  --json FILE    write the results as one JSON document (docs/scenarios.md)\n"
 	"  --verbose      print every step and its outcome\n"
+	"  --quiet        no progress line on stderr (on a terminal a line redrawn in place:\n"
+	"                 runs done/total, rate, time left, failed so far; elsewhere the same\n"
+	"                 as a plain line every 10 s of a longer run); results, errors and the\n"
+	"                 summary are printed all the same\n"
 	"  --keep-going   a failed step does not end the file's run: every failing step is\n"
 	"                 reported (printed, and listed in --json and --junit)\n"
 	"  --timeout MS   real: how long a blocking step may take (default 3000)\n"
@@ -147,6 +152,7 @@ static int take_option(int c, const char *o, struct run_cfg *cfg, struct run_arg
 	case 'I': a->inproc = optarg; return 0;
 	case 'E': a->engine = optarg; return 0;
 	case 'v': cfg->verbose = 1; return 0;
+	case 'q': cfg->quiet = 1, a->not_inproc = "--quiet"; return 0;
 	case 'k': opt->keep_going = 1, a->not_inproc = "--keep-going"; return 0;
 	case 'h': fputs(run_help, stdout); return 1;
 	case ':': return sd__usage_error("run", "option '%s' needs a value", o);
@@ -165,6 +171,7 @@ static int parse_options(int argc, char **argv, struct run_cfg *cfg, struct run_
 		{"junit", required_argument, NULL, 'j'},
 		{"json", required_argument, NULL, 'J'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
 		{"keep-going", no_argument, NULL, 'k'},
 		{"timeout", required_argument, NULL, 't'},
 		{"max-time", required_argument, NULL, 'M'},

@@ -30,6 +30,7 @@ struct run_cfg {
 	const char *runs[2]; /* the backends each file runs on: one, or sim and real */
 	unsigned caps[2];    /* their SD_CAP_* */
 	int both, verbose;
+	int quiet; /* --quiet: no progress line */
 	struct sd_sc_options opt;
 	struct sd_fault_spec faults; /* --faults, parsed (opt.faults points here) */
 	const char *faults_text;     /* --faults as given, for the reproduce command */

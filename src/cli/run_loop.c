@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sockdrill/sockdrill.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "run.h"
 
 /* The shell command that reproduces one backend's run of `file` (malloc'd; NULL when out of
@@ -45,6 +47,13 @@ static char *reproduce_cmd(const struct run_cfg *cfg, int b, uint64_t seed, cons
 	return sd__shell_cmd(av);
 }
 
+/* Runs done so far (a malformed file counts as done on every backend) and how many failed. */
+static void step(const struct run_cfg *cfg, struct sd__progress *p, const struct run_totals *t)
+{
+	long done = t->passed + t->failed + t->skipped + (long)t->malformed * (cfg->both ? 2 : 1);
+	sd__progress_step(p, done, t->failed + t->malformed);
+}
+
 static void count(struct run_totals *t, int b, const struct sd_sc_result *r)
 {
 	int fail = !r->passed && !r->skipped;
@@ -56,7 +65,8 @@ static void count(struct run_totals *t, int b, const struct sd_sc_result *r)
 
 /* One loaded file on every backend: 0, or -1 when a backend could not be opened (printed). */
 static int run_file(const struct run_cfg *cfg, const char *file, struct sd_scenario *sc,
-		    struct run_writer *const w[], int nw, struct run_totals *t)
+		    struct run_writer *const w[], int nw, struct run_totals *t,
+		    struct sd__progress *p)
 {
 	struct sd_sc_result res[2];
 	char *repro[2] = {NULL, NULL}, *side = NULL;
@@ -68,12 +78,14 @@ static int run_file(const struct run_cfg *cfg, const char *file, struct sd_scena
 			fprintf(opt.trace, "# %s on %s, seed %llu\n", file, cfg->runs[b],
 				(unsigned long long)sd_scenario_seed(sc, &cfg->opt));
 		if (sd_scenario_run(sc, cfg->runs[b], &opt, &res[b]) < 0) {
+			sd__progress_hide(p);
 			fprintf(stderr, "sockdrill run: cannot open backend %s\n", cfg->runs[b]);
 			for (int k = 0; k < b; k++)
 				sd_sc_result_free(&res[k]);
 			return -1;
 		}
 		count(t, b, &res[b]);
+		step(cfg, p, t);
 		nskip += res[b].skipped;
 		it.backend[b] = cfg->runs[b];
 		it.res[b] = &res[b];
@@ -89,8 +101,10 @@ static int run_file(const struct run_cfg *cfg, const char *file, struct sd_scena
 	it.compared = cfg->both && !nskip;
 	if (it.compared)
 		it.side = side = sd__run_side_by_side(&res[0], &res[1]);
+	sd__progress_hide(p); /* the console's lines go above it */
 	for (int i = 0; i < nw; i++)
 		w[i]->item(w[i], &it);
+	step(cfg, p, t);
 	free(side);
 	for (int b = 0; b < it.nres; b++) {
 		free(repro[b]);
@@ -114,24 +128,31 @@ int sd__run_loop(const struct run_cfg *cfg, const struct run_files *files,
 		 struct run_writer *const w[], int nw)
 {
 	struct run_totals t = {.files = files->n};
+	struct sd__progress p;
+	sd__progress_start(&p, (long)files->n * (cfg->both ? 2 : 1), "run",
+			   cfg->both ? "runs" : "files", "failed", isatty(2), cfg->quiet);
 	for (int i = 0; i < files->n; i++) {
 		char err[512];
 		struct sd_scenario *sc;
 		if (sd_scenario_load_opt(files->v[i], &cfg->opt, &sc, err, sizeof err) < 0) {
+			sd__progress_hide(&p);
 			fprintf(stderr, "%s\n", err);
 			t.malformed++;
 			for (int k = 0; k < nw; k++)
 				w[k]->malformed(w[k], files->v[i], err);
+			step(cfg, &p, &t);
 			continue;
 		}
-		int rc = run_file(cfg, files->v[i], sc, w, nw, &t);
+		int rc = run_file(cfg, files->v[i], sc, w, nw, &t, &p);
 		sd_scenario_free(sc);
 		if (rc < 0) {
+			sd__progress_end(&p);
 			for (int k = 0; k < nw; k++)
 				w[k]->discard(w[k]);
 			return SD_EXIT_USAGE;
 		}
 	}
+	sd__progress_end(&p); /* the summary starts on a clean line */
 	/* A report that cannot be written is a usage error, not a malformed scenario; the
 	 * others are still written. */
 	int report_failed = 0;

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "proc.h"
+#include "progress.h"
 #include "wrap.h"
 
 /* One /proc/net/tcp{,6} line's local address: whether a connection to 127.0.0.1 reaches it
@@ -304,12 +305,16 @@ static int run_scenarios(const struct sd__wrap *w)
 {
 	struct sd_sc_options o = {.seed = w->seed, .has_seed = 1, .target_port = w->port};
 	int findings = 0;
+	struct sd__progress p;
+	sd__progress_start(&p, w->nruns, "wrap", "scenarios", "findings", isatty(2), w->quiet);
 	for (int i = 0; i < w->nruns && !sd__proc_caught(); i++) {
 		struct sd_sc_result r;
 		if (sd_scenario_run(w->scs[i], "real", &o, &r) < 0) {
 			findings++;
+			sd__progress_step(&p, i + 1, findings);
 			continue;
 		}
+		sd__progress_hide(&p);  /* the file's line goes above it */
 		if (!sd__proc_caught()) /* a run cut short by the signal says nothing */
 			printf("%-4s %s  (%d steps, %.3f s)\n",
 			       r.passed    ? "ok"
@@ -321,7 +326,9 @@ static int run_scenarios(const struct sd__wrap *w)
 			findings += !r.skipped; /* a file for another kernel finds nothing */
 		}
 		sd_sc_result_free(&r);
+		sd__progress_step(&p, i + 1, findings);
 	}
+	sd__progress_end(&p);
 	return findings;
 }
 

@@ -230,6 +230,24 @@ def kill_if_alive(pid):
         pass
 
 
+def read_terminal(master, timeout):
+    """What a pseudo-terminal (its master end) shows until every writer has closed it, or
+    until timeout s have passed: bytes."""
+    shown = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([master], [], [], max(0, deadline - time.monotonic()))[0]:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    return shown
+
+
 @contextlib.contextmanager
 def default_stop_signals():
     """Around the start of a process a test will stop with SIGINT/SIGTERM: the process starts

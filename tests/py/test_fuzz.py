@@ -2,7 +2,6 @@
 inputs replay clean; bad input is refused. (ci/fuzz also smokes every target.)"""
 import os
 import re
-import select
 import shlex
 import signal
 import subprocess
@@ -10,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, default_stop_signals, fuzz_targets, kill_if_alive, pid_gone
+from conftest import (ROOT, default_stop_signals, fuzz_targets, kill_if_alive, pid_gone,
+                      read_terminal)
 
 TARGETS = [row[0] for row in fuzz_targets()]
 CLEAN = [row[0] for row in fuzz_targets() if row[3] == "clean"]
@@ -511,17 +511,7 @@ def test_progress_line_on_a_terminal(build, tmp_path):
     os.close(slave)
     err = b""
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if not select.select([master], [], [], max(0, deadline - time.monotonic()))[0]:
-                break
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer has closed the terminal
-                break
-            if not chunk:
-                break
-            err += chunk
+        err = read_terminal(master, 120)
         out, _ = p.communicate(timeout=60)
     finally:
         os.close(master)
@@ -536,6 +526,19 @@ def test_progress_line_on_a_terminal(build, tmp_path):
     assert not re.search(r"fuzz: \d+/5 s, [^\r]*\n", text)  # never a line of its own
     assert text.endswith("\r\033[K"), text  # erased: the summary follows on stdout
     assert b"fuzz: tty on libfuzzer: ran " in out
+
+
+def test_quiet_drops_the_progress_line(build, tmp_path):
+    """--quiet: no progress line (the engine's first figures would give one at once), the
+    summary and the verdict on stdout all the same."""
+    fuzzer = script(tmp_path / "fuzz_hush", FAKE_LIBFUZZER.format(crash=""))
+    r = sd(build, "fuzz", fuzzer, "--time", "5", "--out", tmp_path / "out", "--quiet",
+           timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not PROGRESS.search(r.stderr) and "fuzz: " not in r.stderr, r.stderr
+    assert re.search(r"^fuzz: hush on libfuzzer: ran \d+ s, 9 execs \(\d+/s\), cov 7 ft 8, "
+                     r"corpus 2, stability -$", r.stdout, re.M), r.stdout
+    assert "fuzz: hush on libfuzzer: 0 new crashes;" in r.stdout
 
 
 # Stands in for a libFuzzer campaign: status lines, a target's chatter, then (with {crash}) a

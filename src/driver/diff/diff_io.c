@@ -159,10 +159,9 @@ long diff__step_query(struct run *r, const struct sd_diff_op *o, struct slot *sl
 	if (o->a % 3 == 2) {
 		rc = sd_getsockopt(r->net, sl->fd, IPPROTO_TCP, TCP_INQ, &v, &vl);
 		rc = rc < 0 ? rc : v;
-	} else if (r->kernel) { /* the ops table has no ioctl: the in-process layer's way */
-		rc = ioctl(sl->fd, o->a % 3 ? SIOCOUTQ : SIOCINQ, &v) < 0 ? -errno : v;
 	} else {
-		rc = sd_sim_queued(r->net, sl->fd, o->a % 3);
+		rc = sd_ioctl(r->net, sl->fd, o->a % 3 ? SIOCOUTQ : SIOCINQ, &v);
+		rc = rc < 0 ? rc : v;
 	}
 	if (o->a % 3 == 1 && rc >= 0 &&
 	    (sl->fin_sent || sl->acks_delayed || diff__tcp_state(r, sl) == TCP_CLOSE)) {

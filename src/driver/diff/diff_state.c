@@ -169,13 +169,12 @@ void diff__set_text(struct sd_diff_outcome *o, long rc)
 	sd_result_format(rc, o->text, sizeof o->text);
 }
 
-/* SIOCINQ of the slot: the kernel's ioctl, or the sim's count (the ops table has no ioctl). */
+/* SIOCINQ of the slot, through the table as every other call. */
 long diff__inq_of(struct run *r, const struct slot *sl)
 {
 	int v = 0;
-	if (!r->kernel)
-		return sd_sim_queued(r->net, sl->fd, 0);
-	return ioctl(sl->fd, SIOCINQ, &v) < 0 ? -errno : v;
+	int rc = sd_ioctl(r->net, sl->fd, SIOCINQ, &v);
+	return rc < 0 ? rc : v;
 }
 
 /* The socket's TCP state as TCP_INFO names it, or -1. */
