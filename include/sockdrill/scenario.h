@@ -18,6 +18,7 @@ struct sd_scenario;   /* opaque: a parsed file */
 struct sd_fault_spec; /* sockdrill/fault.h */
 
 struct sd_sc_options;
+struct sd_trace_event;
 
 /* Parses `len` bytes of scenario text; `path` names it in messages. On success returns 0
  * and *out (free with sd_scenario_free). On a malformed file returns -EINVAL and writes
@@ -119,6 +120,11 @@ struct sd_sc_options {
 	/* where the run's calls are traced, one line each (sd_trace_wrap, <sockdrill/trace.h>:
 	 * right above the backend, under the faults), or NULL: no trace */
 	FILE *trace;
+	/* where each call also goes as a structured event (sd_trace_set_sink), or NULL; each
+	 * event's step is the index in sd_sc_result.out of the step that was running when the
+	 * call started */
+	void (*trace_sink)(void *ctx, const struct sd_trace_event *ev);
+	void *trace_ctx;
 };
 
 /* The default bound of one run (one file on one backend), in seconds. */

@@ -40,6 +40,48 @@ uint64_t sd_trace_hash(struct sd_net *traced);
  * backend offers (the sim's API also accepts the wrapper itself). */
 struct sd_net *sd_trace_unwrap(struct sd_net *traced);
 
+/* ---- structured events: what a timeline (sockdrill run --html) is drawn from ------------- */
+
+/* The bytes of one send or recv an event carries, at most. */
+#define SD_TRACE_DATA_MAX 4096
+
+/* One call as the wrapper saw it, or a note (call is "note", text its text). Only valid
+ * during the sink's call: copy what is kept. */
+struct sd_trace_event {
+	const char *actor;         /* sd_actor_name of the caller */
+	int64_t start_ns;          /* inner's clock before the call was forwarded */
+	int64_t end_ns;            /* and after it returned: a blocking call is a span */
+	const char *call;          /* "send", "accept", ..., "note" */
+	const char *text;          /* the call as its trace line shows it, without time and actor */
+	int fd;                    /* the descriptor it was on, -1 for none */
+	long result;               /* >= 0, or a negative errno */
+	int step;                  /* what sd_trace_set_step said when the call started (-1) */
+	const unsigned char *data; /* send/recv: the bytes moved, the first SD_TRACE_DATA_MAX */
+	size_t ndata;
+	/* a connect that went through or is under way, an accept that gave a socket: the
+	 * endpoints of the new connection's end ("a.b.c.d:port", "" when unknown), to pair the
+	 * two ends of one connection */
+	const char *local, *peer;
+};
+
+typedef void (*sd_trace_sink)(void *ctx, const struct sd_trace_event *ev);
+
+/* Every call and note from now on also goes to fn(ctx, event), after its line, in the same
+ * order (under the wrapper's lock: fn must not call through the net). NULL fn: none. The lines
+ * and their hash do not change. 0, or -EINVAL for a net that is not a trace wrapper. */
+int sd_trace_set_sink(struct sd_net *traced, sd_trace_sink fn, void *ctx);
+/* The event as one JSON object, no newline: {"a": actor, "s": start_ns, "e": end_ns, "c": call,
+ * "t": text, "fd", "r": result, "rs": its name ("" for a note), "st": step, "d": the bytes in
+ * hex (only when there are some)}. '<', '>' and '&' are written as \u escapes, so the object
+ * can sit in an HTML <script> block as it is. */
+void sd_trace_event_json(FILE *f, const struct sd_trace_event *ev);
+/* A sink (ctx: a FILE *) writing each event as a line of JSON (sd_trace_event_json). */
+void sd_trace_json_lines(void *ctx, const struct sd_trace_event *ev);
+
+/* The step the driver is at (a scenario step's index), carried by the events of calls that
+ * start from now on. */
+void sd_trace_set_step(struct sd_net *traced, int step);
+
 extern const struct sd_ops sd_trace_ops;
 
 #ifdef __cplusplus

@@ -458,8 +458,9 @@ class Sockdrill:
         return [m.group(1) for m in re.finditer(r"^(\S+)\s+version \d+$", r.stdout, re.M)]
 
     def run(self, *paths, backend=None, seed=None, faults=None, target=None, timeout_ms=None,
-            junit=None, timeout=600, cwd=None):
-        """`sockdrill run` on scenario files or directories: a RunReport."""
+            junit=None, timeout=600, cwd=None, html=None):
+        """`sockdrill run` on scenario files or directories: a RunReport. html: a path for
+        the runs' timeline page (`run --html`)."""
         backend = backend or self.backend
         seed = self.seed if seed is None else seed
         faults = self.faults if faults is None else faults
@@ -477,6 +478,8 @@ class Sockdrill:
             cmd += ["--timeout", str(timeout_ms)]
         if junit:
             cmd += ["--junit", str(junit)]
+        if html:
+            cmd += ["--html", str(html)]
         cmd += [str(p) for p in paths]
         r = subprocess.run(cmd, capture_output=True, **TEXT, timeout=timeout, cwd=cwd,
                            stdin=subprocess.DEVNULL)

@@ -56,6 +56,9 @@ def pytest_addoption(parser):
                     help="a server under test (loopback): scenario files that use "
                          "$TARGET_PORT run against it as ::target items (without this "
                          "option they are not collected)")
+    group.addoption("--sockdrill-html", default=None, metavar="DIR",
+                    help="write a timeline page (sockdrill run --html) of each scenario file "
+                         "with a failing item into DIR, named in the failure text")
 
 
 def pytest_configure(config):
@@ -175,9 +178,26 @@ class ScenarioFile(pytest.File):
             backend = "both" if len(wanted) == 2 else item.backend
             target = self.config.getoption("--sockdrill-target") if item.name == "target" \
                 else None
+            page = self.timeline_path()
             cached = self._report = _driver(self.config).run(self.path, backend=backend,
-                                                             target=target)
+                                                             target=target, html=page)
+            if page is not None and cached.returncode == 0:
+                page.unlink(missing_ok=True)  # a page only where an item failed
         return cached
+
+    def timeline_path(self):
+        """--sockdrill-html DIR: this file's page there, named after its path from the
+        rootdir ("corpus/io/x.sd" -> "corpus_io_x.sd.html"); None without the option."""
+        where = self.config.getoption("--sockdrill-html")
+        if not where:
+            return None
+        try:
+            rel = self.path.relative_to(self.config.rootpath)
+        except ValueError:
+            rel = pathlib.Path(*self.path.parts[1:])
+        page = pathlib.Path(where).resolve() / ("_".join(rel.parts) + ".html")
+        page.parent.mkdir(parents=True, exist_ok=True)
+        return page
 
 
 def _collected_backends(config):
@@ -218,7 +238,9 @@ class ScenarioItem(pytest.Item):
         if result.skipped:  # the file is for a kernel variant this kernel does not have
             pytest.skip(result.message)
         if not result.passed:
-            raise ScenarioFailure(result.report())
+            page = self.parent.timeline_path()
+            link = f"\ntimeline: {page}" if page is not None and page.exists() else ""
+            raise ScenarioFailure(result.report() + link)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ScenarioFailure):

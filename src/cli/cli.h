@@ -44,6 +44,10 @@ int sd__run_inproc(const char *target, const char *engine, char *const files[], 
  * 0, or SD_EXIT_USAGE with the message printed. */
 int sd__repro_scenario(const char *target, const char *out, const char *out_abs,
 		       const char *errpath, int rc);
+/* repro --html (fuzz_html.c): the run's events (a JSON line each, in `events`) and what it
+ * printed (errpath) as a timeline page at out: 0, or SD_EXIT_USAGE (printed). */
+int sd__repro_html(const char *out, const char *target, const char *file, const char *engine,
+		   const char *events, const char *errpath, int rc);
 /* One of sockdrill's libraries, `file` (libsockdrill_preload.so, ...): the path the
  * environment variable `env` names, else the first readable one beside this program or in
  * ../lib, ../lib64 or ../lib/x86_64-linux-gnu from it (an installed layout). 0 with it in out,

@@ -10,12 +10,13 @@
 #include <sockdrill/scenario.h>
 
 #include "cli.h"
+#include "html.h"
 #include "run.h"
 
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
 	"                     [--verbose] [--keep-going] [--timeout MS] [--max-time S]\n"
-	"                     [--faults SPEC] [--fault-log FILE] [--trace FILE]\n"
+	"                     [--faults SPEC] [--fault-log FILE] [--trace FILE] [--html FILE]\n"
 	"                     [--target ADDR:PORT] [--one-role 0|1] [--profile NAME] [--quiet]\n"
 	"                     PATH...\n"
 	"       sockdrill run --inproc TARGET [--engine E] [--seed N] [--verbose] [--max-time S]\n"
@@ -48,6 +49,9 @@ static const char run_help[] =
 	"                 monotonic on real), actor, call, result, a fault's note before the\n"
 	"                 call it changes; each file's run starts with a '# ' line. On both,\n"
 	"                 FILE.sim and FILE.real\n"
+	"  --html FILE    every run's calls as a timeline: one self-contained HTML page, a lane\n"
+	"                 per actor (and backend), each step and call a mark, failing steps and\n"
+	"                 steps where sim and real differ highlighted (docs/scenarios.md)\n"
 	"  --target A:P   a server under test: $TARGET_PORT is P (A must be loopback)\n"
 	"  --one-role N   sim: the kernel variant of files that state none (docs/scenarios.md):\n"
 	"                 0 mainline (default) or 1; on both, the sim takes this kernel's\n"
@@ -63,7 +67,7 @@ static const char run_help[] =
 
 /* What the options ask for beyond cfg: the report files, the fault log, --inproc. */
 struct run_args {
-	const char *junit, *json, *fault_log, *trace;
+	const char *junit, *json, *fault_log, *trace, *html;
 	const char *inproc, *engine, *seed_text;
 	const char *not_inproc; /* an option --inproc does not take */
 	int one_role_given;
@@ -125,6 +129,7 @@ static int take_option(int c, const char *o, struct run_cfg *cfg, struct run_arg
 	}
 	case 'L': a->fault_log = optarg, a->not_inproc = "--fault-log"; return 0;
 	case 'X': a->trace = optarg, a->not_inproc = "--trace"; return 0;
+	case 'H': a->html = optarg, a->not_inproc = "--html"; return 0;
 	case 'T': {
 		struct sockaddr_storage ss;
 		socklen_t sl;
@@ -178,6 +183,7 @@ static int parse_options(int argc, char **argv, struct run_cfg *cfg, struct run_
 		{"faults", required_argument, NULL, 'f'},
 		{"fault-log", required_argument, NULL, 'L'},
 		{"trace", required_argument, NULL, 'X'},
+		{"html", required_argument, NULL, 'H'},
 		{"target", required_argument, NULL, 'T'},
 		{"one-role", required_argument, NULL, 'R'},
 		{"profile", required_argument, NULL, 'P'},
@@ -273,11 +279,12 @@ int sd__cmd_run(int argc, char **argv)
 		cfg.caps[b] = (unsigned)caps;
 	}
 	/* each step's outcome is needed only to list, write or compare them */
-	cfg.opt.verdict_only = !cfg.verbose && !a.json && !cfg.both;
+	cfg.opt.verdict_only = !cfg.verbose && !a.json && !a.html && !cfg.both;
 
 	/* From here every exit goes through `out`, which frees and closes what was taken. */
 	struct run_files files = {0};
-	struct run_writer *w[3];
+	struct run_writer *w[4];
+	struct sd_html_events html[2] = {{0}};
 	int nw = 0;
 	FILE *fault_log = NULL;
 	rc = SD_EXIT_USAGE;
@@ -292,7 +299,9 @@ int sd__cmd_run(int argc, char **argv)
 	}
 	/* The report files first: one that cannot be written stops the run before it starts. */
 	if ((a.junit && !(w[nw++] = sd__run_junit(a.junit))) ||
-	    (a.json && !(w[nw++] = sd__run_json(a.json))) || !(w[nw++] = sd__run_console(&cfg))) {
+	    (a.json && !(w[nw++] = sd__run_json(a.json))) ||
+	    (a.html && (cfg.html = html, !(w[nw++] = sd__run_html(a.html, &cfg)))) ||
+	    !(w[nw++] = sd__run_console(&cfg))) {
 		nw--;
 		goto out;
 	}
@@ -314,8 +323,10 @@ out:
 	sd__run_files_free(&files);
 	if (fault_log)
 		fclose(fault_log);
-	for (int b = 0; b < 2; b++)
+	for (int b = 0; b < 2; b++) {
 		if (cfg.trace[b])
 			fclose(cfg.trace[b]);
+		sd__html_events_free(&html[b]);
+	}
 	return rc;
 }

@@ -36,6 +36,8 @@ struct run_cfg {
 	const char *faults_text;     /* --faults as given, for the reproduce command */
 	const char *target;          /* --target as given */
 	FILE *trace[2];              /* --trace: each backend's (runs[b]) file, or NULL */
+	/* --html: each backend's calls of the file being run, for the page's writer; or NULL */
+	struct sd_html_events *html;
 };
 
 /* One file's runs, as the writers see them. */
@@ -61,6 +63,7 @@ struct run_totals {
 /* Every file of the list on every backend of cfg, told to the writers: SD_EXIT_OK,
  * SD_EXIT_CHECK or SD_EXIT_USAGE. */
 struct run_writer;
+struct sd_html_events;
 int sd__run_loop(const struct run_cfg *cfg, const struct run_files *files,
 		 struct run_writer *const w[], int nw);
 
@@ -87,6 +90,9 @@ struct run_writer *sd__run_console(const struct run_cfg *cfg);
  * written only when the run is complete. NULL with the message printed. */
 struct run_writer *sd__run_json(const char *path);
 struct run_writer *sd__run_junit(const char *path);
+/* --html: the calls of every run as a timeline (run_html.c), collected in cfg->html, which
+ * must be set (two collections) before the writer is made. */
+struct run_writer *sd__run_html(const char *path, const struct run_cfg *cfg);
 
 /* ---- run_side.c: sim and real side by side --------------------------------------------------- */
 

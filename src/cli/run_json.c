@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../util/util.h"
 #include "cli.h"
 #include "run.h"
 
@@ -14,21 +15,7 @@ struct json_writer {
 	int n; /* entries written */
 };
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
+static void json_str(FILE *f, const char *s) { sd__json_str(f, s, 0); }
 
 /* The steps of a file compared on sim and real whose outcomes differ: "differs": [...]. */
 static void json_differs(FILE *f, const struct sd_sc_result *sim, const struct sd_sc_result *real,

@@ -7,6 +7,7 @@
 #include <sockdrill/sockdrill.h>
 
 #include "cli.h"
+#include "html.h"
 #include "progress.h"
 #include "run.h"
 
@@ -77,6 +78,10 @@ static int run_file(const struct run_cfg *cfg, const char *file, struct sd_scena
 		if ((opt.trace = cfg->trace[b])) /* whose lines follow, in a file of many runs */
 			fprintf(opt.trace, "# %s on %s, seed %llu\n", file, cfg->runs[b],
 				(unsigned long long)sd_scenario_seed(sc, &cfg->opt));
+		if (cfg->html && sd__html_events_reset(&cfg->html[b]) == 0) {
+			opt.trace_sink = sd__html_sink; /* the timeline's events */
+			opt.trace_ctx = &cfg->html[b];
+		}
 		if (sd_scenario_run(sc, cfg->runs[b], &opt, &res[b]) < 0) {
 			sd__progress_hide(p);
 			fprintf(stderr, "sockdrill run: cannot open backend %s\n", cfg->runs[b]);

@@ -13,6 +13,8 @@
 #include <sockdrill/scenario.h>
 
 #include "cli.h"
+#include "html.h"
+#include "run.h"
 #include "proc.h"
 #include "wrap.h"
 #include "wrap_record.h"
@@ -20,7 +22,8 @@
 static const char wrap_help[] =
 	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--log-max BYTES]\n"
 	"                      [--inherited] [--run SCENARIO]... [--timeout S]\n"
-	"                      [--pidfile FILE] [--record FILE] [--quiet] -- CMD [ARGS...]\n\n"
+	"                      [--pidfile FILE] [--record FILE] [--html FILE] [--quiet]\n"
+	"                      -- CMD [ARGS...]\n\n"
 	"Runs CMD with libsockdrill_preload.so, which injects faults into the TCP sockets CMD\n"
 	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. Without --run,\n"
 	"sockdrill waits for CMD (in a process group of its own; SIGINT and SIGTERM are passed "
@@ -50,6 +53,8 @@ static const char wrap_help[] =
 	"                   sshd's re-exec, inetd, systemd's LISTEN_FDS): listeners get l ids,\n"
 	"                   connected ones a ids\n"
 	"  --run FILE       a scenario file to run against CMD; repeatable, at most 64\n"
+	"  --html FILE      with --run: the scenarios' calls as a timeline, one self-contained\n"
+	"                   HTML page (a lane per actor, the failing step highlighted)\n"
 	"  --timeout S      how long CMD may take to start listening (default 10)\n"
 	"  --pidfile FILE   with --run: where CMD writes the server's pid; once the port is up,\n"
 	"                   the process it names (a descendant of CMD) is the server\n"
@@ -97,7 +102,7 @@ static int server_settings(const char *const runs[], struct sd_scenario *const s
 
 /* The command line as given. */
 struct wrap_opts {
-	const char *faults, *logpath, *runs[64], *pidfile, *record;
+	const char *faults, *logpath, *runs[64], *pidfile, *record, *html;
 	int nruns, faults_given, seed_given, quiet, inherited;
 	uint64_t seed, timeout, logmax;
 	struct sd_fault_spec used; /* the spec the program gets: the --run files' when given */
@@ -117,6 +122,7 @@ static int wrap_options(int argc, char **argv, struct wrap_opts *o)
 		{"pidfile", required_argument, NULL, 'p'},
 		{"inherited", no_argument, NULL, 'i'},
 		{"record", required_argument, NULL, 'R'},
+		{"html", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -152,6 +158,7 @@ static int wrap_options(int argc, char **argv, struct wrap_opts *o)
 			break;
 		case 'q': o->quiet = 1; break;
 		case 'R': o->record = optarg; break;
+		case 'H': o->html = optarg; break;
 		case 'h': fputs(wrap_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("wrap", "option '%s' needs a value", a);
 		default:
@@ -247,6 +254,10 @@ static int wrap_check(struct wrap_opts *o, struct sd__wrap *w, char *preload, in
 		sd__usage_error("wrap", "--pidfile needs --run (it names the server to follow)");
 		return -1;
 	}
+	if (o->html && !o->nruns) {
+		sd__usage_error("wrap", "--html needs --run (it draws the scenarios' calls)");
+		return -1;
+	}
 	if (o->nruns && w->port < 0) {
 		sd__usage_error("wrap",
 				"--run needs {port} in the command, so sockdrill knows where "
@@ -304,11 +315,37 @@ int sd__cmd_wrap(int argc, char **argv)
 		rc = sd__wrap_record(o.record, prog, w.cargv, w.port);
 		goto out;
 	}
+	/* the page's file opened before the server starts: one that cannot be written stops us */
+	struct sd_html_events events = {0};
+	struct run_cfg hcfg = {.caps = {(unsigned)sd_backend_caps("real")}, .html = &events};
+	const char **rav = o.html ? calloc((size_t)argc + 2, sizeof *rav) : NULL;
+	char *repro = NULL;
+	if (rav) { /* the command as given: it starts the server and runs the files again */
+		rav[0] = "./sockdrill";
+		memcpy(rav + 1, argv, sizeof *rav * (size_t)argc);
+		repro = sd__shell_cmd(rav);
+		free(rav);
+	}
+	w.repro = repro ? repro : "";
+	if (o.html && !(w.html = sd__run_html(o.html, &hcfg))) {
+		free(repro);
+		goto out;
+	}
+	w.events = &events;
 	sd__proc_catch_signals(); /* from here on, a signal finds the counts file removed */
 	unsetenv("SOCKDRILL_STATS");
 	if (*w.faults)
 		sd__wrap_stats_create(w.statspath, sizeof w.statspath);
 	rc = o.nruns ? sd__wrap_serve(&w, argc, argv) : sd__wrap_plain(&w);
+	if (w.html && sd__proc_caught()) /* a run cut short writes no page */
+		w.html->discard(w.html);
+	else if (w.html) {
+		struct run_totals t = {.files = w.nruns, .passed = w.passed, .failed = w.failed};
+		if (w.html->finish(w.html, &t) < 0 && rc == SD_EXIT_OK)
+			rc = SD_EXIT_USAGE;
+	}
+	sd__html_events_free(&events);
+	free(repro);
 out:
 	for (int i = 0; i < nloaded; i++)
 		sd_scenario_free(scs[i]);

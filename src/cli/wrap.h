@@ -10,6 +10,9 @@
 #include <sockdrill/fault.h>
 #include <sockdrill/scenario.h>
 
+struct run_writer;
+struct sd_html_events;
+
 /* One wrap of a program, as the command line and the --run files set it. */
 struct sd__wrap {
 	const char *prog;          /* the program file (resolved from CMD) */
@@ -25,6 +28,12 @@ struct sd__wrap {
 	struct sd_scenario **scs; /* ... loaded */
 	int nruns;                /* ... and how many */
 	char statspath[PATH_MAX]; /* the counts file the summary reads, "" for none */
+	/* --html: the page's writer (run_html.c, told each --run file's run on real) and the
+	 * calls of the file being run; NULL without */
+	struct run_writer *html;
+	struct sd_html_events *events;
+	const char *repro;       /* --html: the command that reproduces the wrap */
+	int ran, passed, failed; /* --html: the --run files' verdicts, for the page's totals */
 };
 
 /* wrap_prog.c: the program file for argv0 (a path, or searched in PATH) into out: 0 or -1. */

@@ -15,8 +15,10 @@
 #include <sockdrill/scenario.h>
 
 #include "cli.h"
+#include "html.h"
 #include "proc.h"
 #include "progress.h"
+#include "run.h"
 #include "wrap.h"
 
 /* One /proc/net/tcp{,6} line's local address: whether a connection to 127.0.0.1 reaches it
@@ -300,8 +302,24 @@ static void never_up(struct server *sv, const struct sd__wrap *w, const char *er
 	}
 }
 
+/* --html: one --run file's run, told to the page's writer. */
+static void html_item(struct sd__wrap *w, int i, const struct sd_sc_result *r)
+{
+	struct run_item it = {.file = w->runs[i],
+			      .steps = sd_scenario_steps(w->scs[i]),
+			      .seed = w->seed,
+			      .nres = 1,
+			      .backend = {"real"},
+			      .res = {r},
+			      .repro = {w->repro}};
+	w->ran++;
+	w->passed += r->passed;
+	w->failed += !r->passed && !r->skipped;
+	w->html->item(w->html, &it);
+}
+
 /* Each --run file against the listening server, a line each: the findings. */
-static int run_scenarios(const struct sd__wrap *w)
+static int run_scenarios(struct sd__wrap *w)
 {
 	struct sd_sc_options o = {.seed = w->seed, .has_seed = 1, .target_port = w->port};
 	int findings = 0;
@@ -309,11 +327,16 @@ static int run_scenarios(const struct sd__wrap *w)
 	sd__progress_start(&p, w->nruns, "wrap", "scenarios", "findings", isatty(2), w->quiet);
 	for (int i = 0; i < w->nruns && !sd__proc_caught(); i++) {
 		struct sd_sc_result r;
+		if (w->html && sd__html_events_reset(w->events) == 0)
+			o.trace_sink = sd__html_sink,
+			o.trace_ctx = w->events; /* the page's calls */
 		if (sd_scenario_run(w->scs[i], "real", &o, &r) < 0) {
 			findings++;
 			sd__progress_step(&p, i + 1, findings);
 			continue;
 		}
+		if (w->html)
+			html_item(w, i, &r);
 		sd__progress_hide(&p);  /* the file's line goes above it */
 		if (!sd__proc_caught()) /* a run cut short by the signal says nothing */
 			printf("%-4s %s  (%d steps, %.3f s)\n",

@@ -23,6 +23,22 @@ void sd__hex_write(FILE *f, const void *data, size_t n)
 	}
 }
 
+void sd__json_str(FILE *f, const char *s, int html)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p < 0x20 || *p == 0x7f || (html && (*p == '<' || *p == '>' || *p == '&')))
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
 /* The escape for d[i] (at most SD__ESC_MAX characters, no NUL) written to e; its length. */
 static size_t escape_one(const unsigned char *d, size_t i, size_t n, unsigned flags, char *e)
 {

@@ -92,6 +92,11 @@ size_t sd__escape(char *out, size_t size, const void *data, size_t n, unsigned f
 /* Bytes as lower-case hex, two digits each, to f (transcripts, the messages file). */
 void sd__hex_write(FILE *f, const void *data, size_t n);
 
+/* s as a JSON string, quoted, to f: '"' and '\\' escaped, '\n' as \n, other control bytes as
+ * \u00XX. html: '<', '>' and '&' as \u00XX too, so the text cannot end an HTML <script>
+ * block it sits in. */
+void sd__json_str(FILE *f, const char *s, int html);
+
 /* The value of one hex digit, either case; -1 for any other character. */
 static inline int sd__hexval(int ch)
 {

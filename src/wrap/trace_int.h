@@ -18,7 +18,24 @@ struct tstate {
 	 * 0 for any other descriptor: how bind and connect read an address depends on it */
 	unsigned char *fam;
 	int nfam;
+	sd_trace_sink sink; /* sd_trace_set_sink, or NULL */
+	void *sink_ctx;
+	int step; /* sd_trace_set_step */
 };
+
+/* One call while it is forwarded: what its event needs beyond its line. */
+struct tcall {
+	int64_t start; /* inner's clock before forwarding (with a sink) */
+	int fd, step;
+	const void *data;         /* send/recv: the buffer, of which ndata bytes moved */
+	const struct msghdr *msg; /* sendmsg/recvmsg: the pieces, of which ndata bytes moved */
+	size_t ndata;
+};
+
+/* The event of a call (c; NULL for a note) to the sink, under t's lock: line is its trace
+ * line, whose head (time and actor) is headlen long; now the time the head shows. */
+void trace__sink(struct tstate *t, const char *line, int headlen, const struct tcall *c,
+		 long result, int64_t now);
 
 /* The family fd was made with, or 0 when the wrapper did not see it made. */
 int trace__family(struct tstate *t, int fd);

@@ -272,6 +272,86 @@ static void same_seed_same_trace(void **state)
 	free(text[1]);
 }
 
+/* A sink's events say what the lines say: actor, call, text, descriptor, result, with the
+ * step set before the call, the time before and after it, and the bytes moved. The lines and
+ * their hash do not change with a sink. */
+struct seen {
+	int n;
+	char call[32][16], text[32][96], actor[32][16], data[32][16];
+	int fd[32], step[32];
+	long result[32];
+	size_t ndata[32];
+	int64_t start[32], end[32];
+};
+
+static void keep(void *ctx, const struct sd_trace_event *ev)
+{
+	struct seen *s = ctx;
+	int i = s->n < 32 ? s->n++ : 31;
+	snprintf(s->call[i], sizeof s->call[i], "%s", ev->call);
+	snprintf(s->text[i], sizeof s->text[i], "%s", ev->text);
+	snprintf(s->actor[i], sizeof s->actor[i], "%s", ev->actor);
+	snprintf(s->data[i], sizeof s->data[i], "%.*s", (int)(ev->ndata < 15 ? ev->ndata : 15),
+		 ev->data ? (const char *)ev->data : "");
+	s->fd[i] = ev->fd, s->step[i] = ev->step, s->result[i] = ev->result;
+	s->ndata[i] = ev->ndata, s->start[i] = ev->start_ns, s->end[i] = ev->end_ns;
+}
+
+static void events_say_what_the_lines_say(void **state)
+{
+	struct traced x;
+	struct seen *seen = calloc(1, sizeof *seen);
+	int l, c, s;
+	char buf[16], b2[4];
+	trace_open(*state, &x);
+	assert_int_equal(sd_trace_set_sink(*state, keep, seen), -EINVAL); /* not a trace */
+	assert_int_equal(sd_trace_set_sink(&x.t, keep, seen), 0);
+	sd_test_pair(&x.t, &l, &c, &s);
+	sd_trace_set_step(&x.t, 7);
+	assert_int_equal(sd_send(&x.t, c, "hello", 5, MSG_NOSIGNAL), 5);
+	struct iovec iov[2] = {{b2, 2}, {buf, sizeof buf}};
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+	assert_int_equal(sd_recvmsg(&x.t, s, &m, 0), 5);
+	assert_int_equal(sd_note(&x.t, "a note"), 0);
+	assert_int_equal(sd_sleep_ns(&x.t, 1000000), 0);
+	assert_int_equal(sd_recv(&x.t, s, buf, sizeof buf, MSG_DONTWAIT), -EAGAIN);
+	sd_close(&x.t, c), sd_close(&x.t, s), sd_close(&x.t, l);
+	uint64_t hash = sd_trace_hash(&x.t);
+	trace_close(&x);
+	assert_int_equal(hash, fnv(x.text));
+	/* the pair's 7 calls, then ours */
+	assert_int_equal(seen->n, 7 + 5 + 3);
+	assert_string_equal(seen->call[0], "socket");
+	assert_int_equal(seen->step[0], -1);
+	assert_string_equal(seen->call[7], "send");
+	char want[64];
+	snprintf(want, sizeof want, "send(%d, 5 bytes, 0x4000)", c);
+	assert_string_equal(seen->text[7], want);
+	assert_int_equal(seen->fd[7], c);
+	assert_int_equal(seen->step[7], 7);
+	assert_string_equal(seen->actor[7], "main");
+	assert_int_equal(seen->ndata[7], 5);
+	assert_string_equal(seen->data[7], "hello");
+	assert_string_equal(seen->call[8], "recvmsg");
+	assert_string_equal(seen->data[8], "hello"); /* gathered from both pieces */
+	assert_string_equal(seen->call[9], "note");
+	assert_string_equal(seen->text[9], "a note");
+	assert_string_equal(seen->call[10], "sleep");
+	assert_true(seen->end[10] - seen->start[10] >= 1000000); /* a span */
+	assert_string_equal(seen->call[11], "recv");
+	assert_int_equal(seen->result[11], -EAGAIN);
+	assert_int_equal(seen->ndata[11], 0);
+	/* every line's text is its event's */
+	char *got = untimed(x.text), *p = got;
+	for (int i = 0; i < seen->n; i++, p = strchr(p, '\n') + 1)
+		assert_int_equal(strncmp(p + strlen(seen->actor[i]) + 1, seen->text[i],
+					 strlen(seen->text[i])),
+				 0);
+	free(got);
+	free(x.text);
+	free(seen);
+}
+
 /* ioctl through the table: the count as the call's result in the line (FIONREAD reads as
  * SIOCINQ, its other name), the same errors on both backends. */
 static void queue_sizes_show_their_count(void **state)
@@ -311,6 +391,7 @@ const struct CMUnitTest sd_unit_tests[] = {
 	T(hash_is_of_the_lines),
 	T(unwrap_and_the_backends_api),
 	T(same_seed_same_trace),
+	T(events_say_what_the_lines_say),
 	T(queue_sizes_show_their_count),
 };
 const size_t sd_unit_ntests = sizeof sd_unit_tests / sizeof sd_unit_tests[0];

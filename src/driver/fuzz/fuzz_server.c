@@ -178,6 +178,7 @@ static struct {
 	int live, sid, base_fds, base_listening, persistent;
 	long inputs, starts;
 	struct sd_net backend, sim, faulty;
+	FILE *events; /* SOCKDRILL_TRACE_EVENTS: the trace's events, a JSON line each */
 } W;
 
 static int persistent_mode(const struct sd_fuzz_server *srv)
@@ -210,6 +211,15 @@ static void open_world(const struct sd_fuzz_server *srv, uint64_t seed,
 	W.sim = W.backend;
 	if (tr && *tr && *tr != '0' && sd_trace_wrap(&W.sim, &W.backend, stderr) < 0)
 		FINDING("cannot trace the sim");
+	/* with the trace, its calls as events too, for a timeline (sockdrill repro --html);
+	 * opened before the server's world begins, appended to when the server starts again */
+	const char *evpath = getenv("SOCKDRILL_TRACE_EVENTS");
+	if (W.sim.ops == &sd_trace_ops && evpath && *evpath) {
+		if (!(W.events = fopen(evpath, "ae")))
+			FINDING("cannot write the trace's events");
+		setvbuf(W.events, NULL, _IOLBF, 0); /* each line out at once: a crash keeps it */
+		sd_trace_set_sink(&W.sim, sd_trace_json_lines, W.events);
+	}
 	if (sd_fault_wrap(&W.faulty, &W.sim, &start, fault_seed, fault_log) < 0)
 		FINDING("cannot wrap the sim");
 	/* The server's own calls go through the fault wrapper; the clients' do not. */
@@ -238,6 +248,9 @@ static void close_world(const struct sd_fuzz_server *srv)
 	sd_net_close(&W.faulty);
 	if (W.sim.ops != W.backend.ops)
 		sd_net_close(&W.sim); /* the trace wrapper */
+	if (W.events)
+		fclose(W.events);
+	W.events = NULL;
 	sd_net_close(&W.backend);
 	sd__fresh_end();
 	/* The run's threads, locks and exit are forgotten; then the glue's own globals. */

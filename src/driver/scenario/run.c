@@ -419,6 +419,8 @@ static void step_loop(struct run *R)
 			R->stop = 1;
 			break;
 		}
+		if (R->traced.ops && st->kind != S_REPEAT && st->kind != S_END)
+			sd_trace_set_step(&R->traced, res->n); /* the outcome this step will be */
 		switch (st->kind) {
 		case S_REPEAT:
 			if (st->count == 0) {
@@ -504,9 +506,12 @@ static int run_steps(struct run *R, int own, uint64_t seed)
 	 * sits between them, so that a fault's note comes before the call it changes. */
 	const struct sd_fault_spec *spec = opt && opt->faults ? opt->faults : &sc->faults;
 	struct sd_net *below = R->backend;
-	int rc = opt && opt->trace ? sd_trace_wrap(&R->traced, R->backend, opt->trace) : 0;
-	if (rc == 0 && opt && opt->trace)
+	int traced = opt && (opt->trace || opt->trace_sink);
+	int rc = traced ? sd_trace_wrap(&R->traced, R->backend, opt->trace) : 0;
+	if (rc == 0 && traced) {
 		below = &R->traced;
+		sd_trace_set_sink(&R->traced, opt->trace_sink, opt->trace_ctx);
+	}
 	if (rc == 0 && sd_fault_active(spec))
 		rc = sd_fault_wrap(&R->net, below, spec, seed, opt ? opt->fault_log : NULL);
 	else if (rc == 0)
