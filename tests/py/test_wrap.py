@@ -656,9 +656,10 @@ def test_without_run_a_stop_signal_reaches_the_program(build, tmp_path, sig):
     prog.write_text("import os, sys, time\n"
                     "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
                     "time.sleep(120)\n")
-    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--faults", "short-read=1", "--",
-                          PY, str(prog), str(mark)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    with default_stop_signals():  # as under a terminal, however the suite was started
+        p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--faults", "short-read=1", "--",
+                              PY, str(prog), str(mark)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     child = None
     try:
         for _ in range(600):  # 30 s at most for the program to start
