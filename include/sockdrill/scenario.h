@@ -68,6 +68,7 @@ struct sd_sc_failure {
 	int line;          /* in the file */
 	int iteration;     /* innermost repeat index, -1 outside repeat */
 	char message[512]; /* one line, as sd_sc_result.message for the first */
+	int time_bound;    /* 1: the run's time bound (max_time_s) stopped it here */
 };
 
 struct sd_sc_result {

@@ -16,14 +16,16 @@
 #include "fuzz_files.h"
 #include "fuzz_msgs.h"
 #include "fuzz_report.h"
+#include "fuzz_sarif.h"
 #include "fuzz_target.h"
 #include "fuzz_watch.h"
 #include "proc.h"
+#include "sarif.h"
 
 static const char fuzz_help_top[] =
 	"usage: sockdrill fuzz TARGET [--engine libfuzzer|afl] [--time S] [--jobs N]\n"
-	"                      [--seeds DIR] [--dict FILE] [--out DIR] [--report DIR]\n"
-	"                      [--quiet] [-- ENGINE_ARGS...]\n\n"
+	"                      [--seeds DIR] [--dict FILE] [--out DIR] [--sarif FILE]\n"
+	"                      [--report DIR] [--quiet] [-- ENGINE_ARGS...]\n\n"
 	"Builds TARGET for the engine (cmake preset of the same name) and fuzzes it for S seconds\n"
 	"(default 60), starting from corpus/TARGET with fuzz/TARGET.dict. New inputs go to\n"
 	"OUT/corpus-ENGINE, crashes to OUT/artifacts, each printed with the command that replays\n"
@@ -41,6 +43,9 @@ static const char fuzz_help_rest[] =
 	"               else, for an in-process server fuzzer, its protocol messages up to 64\n"
 	"               bytes for libFuzzer, 128 for AFL++)\n"
 	"  --out DIR    where the corpus, the crashes and the engine's log go (OUT)\n"
+	"  --sarif FILE write SARIF 2.1.0 for code scanning: a result per crash of this run, of\n"
+	"               the kind its report names (each crash replayed once for it), at the\n"
+	"               report's first frame in the code under test\n"
 	"  --report DIR a page of the campaign, DIR/index.html (made if need be): exec/s,\n"
 	"               coverage and corpus size over time, each crash with its time, kind,\n"
 	"               repro command and timeline (DIR/crash-N.html, by repro --html); the\n"
@@ -76,7 +81,7 @@ static void fuzz_help(void)
 
 /* The command line as given. */
 struct fuzz_opts {
-	const char *engine, *seeds, *dict, *out, *t, *report;
+	const char *engine, *seeds, *dict, *out, *sarif, *report, *t;
 	uint64_t secs, jobs;
 	char **args; /* after "--": the engine's */
 	int nargs;
@@ -87,11 +92,17 @@ struct fuzz_opts {
 static int fuzz_options(int argc, char **argv, struct fuzz_opts *o)
 {
 	static const struct option longopts[] = {
-		{"engine", required_argument, NULL, 'e'}, {"time", required_argument, NULL, 't'},
-		{"jobs", required_argument, NULL, 'j'},   {"seeds", required_argument, NULL, 's'},
-		{"dict", required_argument, NULL, 'd'},   {"out", required_argument, NULL, 'o'},
-		{"report", required_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},         {0, 0, 0, 0},
+		{"engine", required_argument, NULL, 'e'},
+		{"time", required_argument, NULL, 't'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"seeds", required_argument, NULL, 's'},
+		{"dict", required_argument, NULL, 'd'},
+		{"out", required_argument, NULL, 'o'},
+		{"sarif", required_argument, NULL, 'S'},
+		{"report", required_argument, NULL, 'r'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
 	};
 	int opt;
 	*o = (struct fuzz_opts){.engine = "libfuzzer", .secs = 60, .jobs = 1};
@@ -123,6 +134,7 @@ static int fuzz_options(int argc, char **argv, struct fuzz_opts *o)
 		case 's': o->seeds = optarg; break;
 		case 'd': o->dict = optarg; break;
 		case 'o': o->out = optarg; break;
+		case 'S': o->sarif = optarg; break;
 		case 'r': o->report = optarg; break;
 		case 'q': o->quiet = 1; break;
 		case 'h': fuzz_help(); return SD_EXIT_OK;
@@ -300,15 +312,31 @@ static const char *fuzz_status(const struct watch *w, char *text, size_t size)
 	return text;
 }
 
-int sd__cmd_fuzz(int argc, char **argv)
+/* --sarif: the crashes of this run into the log, for its category ("sockdrill-fuzz/NAME/"). */
+static void fuzz_sarif(struct sd__sarif *log, const struct fuzz_opts *o, const char *root,
+		       const char *exe, const char *name, const struct fuzz_paths *p,
+		       const char *before, const struct timespec *since, char *category)
 {
-	struct fuzz_opts o;
-	int rc = fuzz_options(argc, argv, &o);
-	if (rc >= 0)
-		return rc;
-	char report_abs[PATH_MAX];
-	if (o.report && (rc = sd__fuzz_report_dir(o.report, report_abs)) != 0)
-		return rc;
+	char source[PATH_MAX + 64] = "";
+	if (!strchr(o->t, '/')) /* a built-in target is fuzz/NAME.c */
+		sd__textf(source, sizeof source, "%s/fuzz/%s.c", root, o->t);
+	struct sd__fuzz_sarif_in in = {.art = p->art,
+				       .before = before,
+				       .since = since,
+				       .exe = exe,
+				       .t = strchr(o->t, '/') ? exe : o->t,
+				       .engine = o->engine,
+				       .name = name,
+				       .source = *source ? source : NULL};
+	sd__fuzz_sarif(log, &in);
+	sd__textf(category, PATH_MAX + 32, "sockdrill-fuzz/%s/", name);
+}
+
+/* The campaign: its exit status; *ran says whether the engine ran (the --sarif log then has
+ * its crashes, and its category in category, PATH_MAX + 32). */
+static int fuzz_campaign(struct fuzz_opts o, struct sd__sarif *log, int *ran, char *category)
+{
+	int rc;
 	const struct sd__fuzz_engine *e = sd__fuzz_engine_find(o.engine);
 	char root[PATH_MAX], exe[PATH_MAX], name[PATH_MAX];
 	char seeds_abs[PATH_MAX], dict_abs[PATH_MAX], out_abs[PATH_MAX];
@@ -358,8 +386,8 @@ int sd__cmd_fuzz(int argc, char **argv)
 	sd__stats_init(&w.st);
 	const char *t = strchr(o.t, '/') ? exe : o.t; /* as the repro command names it */
 	if (o.report) {
-		struct sd__fuzz_report_cfg rc_ = {report_abs, t,     name,   o.engine, exe,
-						  p.base,     p.art, before, &since,   o.secs};
+		struct sd__fuzz_report_cfg rc_ = {o.report, t,     name,   o.engine, exe,
+						  p.base,   p.art, before, &since,   o.secs};
 		w.rep = sd__fuzz_report_new(&rc_, w.afl);
 	}
 	int fuzzed = 0;
@@ -370,8 +398,35 @@ int sd__cmd_fuzz(int argc, char **argv)
 	char status[96];
 	if (w.rep)
 		sd__fuzz_report_finish(w.rep, fuzz_status(&w, status, sizeof status));
+	if (log)
+		fuzz_sarif(log, &o, root, exe, name, &p, before, &since, category);
+	*ran = 1;
 	free(before);
 	return fuzz_verdict(&c, e, &w, crashes, rc, fuzzed);
+}
+
+int sd__cmd_fuzz(int argc, char **argv)
+{
+	struct fuzz_opts o;
+	int rc = fuzz_options(argc, argv, &o), ran = 0;
+	if (rc >= 0)
+		return rc;
+	/* checked before the build: a report that cannot be written stops nothing midway */
+	char report_abs[PATH_MAX];
+	if (o.report && (rc = sd__fuzz_report_dir(o.report, report_abs)) != 0)
+		return rc;
+	o.report = o.report ? report_abs : NULL;
+	struct sd__sarif *log = NULL;
+	if (o.sarif && !(log = sd__sarif_open("fuzz", o.sarif)))
+		return SD_EXIT_USAGE;
+	char category[PATH_MAX + 32];
+	rc = fuzz_campaign(o, log, &ran, category);
+	if (log && !ran)
+		sd__sarif_discard(log);
+	else if (log && sd__sarif_finish(log, category, rc != SD_EXIT_USAGE) < 0 &&
+		 rc == SD_EXIT_OK)
+		rc = SD_EXIT_USAGE;
+	return rc;
 }
 
 const struct sd__fuzz_engine *sd__fuzz_engine_find(const char *name)

@@ -15,8 +15,9 @@
 
 static const char run_help[] =
 	"usage: sockdrill run [--backend sim|real|both] [--seed N] [--junit FILE] [--json FILE]\n"
-	"                     [--verbose] [--keep-going] [--timeout MS] [--max-time S]\n"
-	"                     [--faults SPEC] [--fault-log FILE] [--trace FILE] [--html FILE]\n"
+	"                     [--sarif FILE] [--verbose] [--keep-going] [--timeout MS]\n"
+	"                     [--max-time S] [--faults SPEC] [--fault-log FILE] [--trace FILE]\n"
+	"                     [--html FILE]\n"
 	"                     [--target ADDR:PORT] [--one-role 0|1] [--profile NAME] [--quiet]\n"
 	"                     PATH...\n"
 	"       sockdrill run --inproc TARGET [--engine E] [--seed N] [--verbose] [--max-time S]\n"
@@ -33,6 +34,8 @@ static const char run_help[] =
 	"  --seed N       sim seed (default: the file's 'set seed', else 1)\n"
 	"  --junit FILE   write JUnit XML: one test case per scenario and backend\n"
 	"  --json FILE    write the results as one JSON document (docs/scenarios.md)\n"
+	"  --sarif FILE   write SARIF 2.1.0 for code scanning: a result per failed step, per\n"
+	"                 step that differs on both, per malformed file, at its file and line\n"
 	"  --verbose      print every step and its outcome\n"
 	"  --quiet        no progress line on stderr (on a terminal a line redrawn in place:\n"
 	"                 runs done/total, rate, time left, failed so far; elsewhere the same\n"
@@ -67,7 +70,7 @@ static const char run_help[] =
 
 /* What the options ask for beyond cfg: the report files, the fault log, --inproc. */
 struct run_args {
-	const char *junit, *json, *fault_log, *trace, *html;
+	const char *junit, *json, *sarif, *fault_log, *trace, *html;
 	const char *inproc, *engine, *seed_text;
 	const char *not_inproc; /* an option --inproc does not take */
 	int one_role_given;
@@ -119,6 +122,7 @@ static int take_option(int c, const char *o, struct run_cfg *cfg, struct run_arg
 		return 0;
 	case 'j': a->junit = optarg, a->not_inproc = "--junit"; return 0;
 	case 'J': a->json = optarg, a->not_inproc = "--json"; return 0;
+	case 'S': a->sarif = optarg, a->not_inproc = "--sarif"; return 0;
 	case 'f': {
 		/* parsed here, once: the runs take the typed spec */
 		char why[256];
@@ -175,6 +179,7 @@ static int parse_options(int argc, char **argv, struct run_cfg *cfg, struct run_
 		{"seed", required_argument, NULL, 's'},
 		{"junit", required_argument, NULL, 'j'},
 		{"json", required_argument, NULL, 'J'},
+		{"sarif", required_argument, NULL, 'S'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"keep-going", no_argument, NULL, 'k'},
@@ -283,7 +288,7 @@ int sd__cmd_run(int argc, char **argv)
 
 	/* From here every exit goes through `out`, which frees and closes what was taken. */
 	struct run_files files = {0};
-	struct run_writer *w[4];
+	struct run_writer *w[5]; /* junit, json, html, sarif, console */
 	struct sd_html_events html[2] = {{0}};
 	int nw = 0;
 	FILE *fault_log = NULL;
@@ -301,6 +306,7 @@ int sd__cmd_run(int argc, char **argv)
 	if ((a.junit && !(w[nw++] = sd__run_junit(a.junit))) ||
 	    (a.json && !(w[nw++] = sd__run_json(a.json))) ||
 	    (a.html && (cfg.html = html, !(w[nw++] = sd__run_html(a.html, &cfg)))) ||
+	    (a.sarif && !(w[nw++] = sd__run_sarif(a.sarif))) ||
 	    !(w[nw++] = sd__run_console(&cfg))) {
 		nw--;
 		goto out;

@@ -10,6 +10,8 @@
 #include <sockdrill/fault.h>
 #include <sockdrill/scenario.h>
 
+#include "report.h" /* the report files (--junit, --json) */
+
 /* ---- run_paths.c: the scenario files the PATH arguments name ----------------------------- */
 
 struct run_files {
@@ -67,7 +69,8 @@ struct sd_html_events;
 int sd__run_loop(const struct run_cfg *cfg, const struct run_files *files,
 		 struct run_writer *const w[], int nw);
 
-/* ---- the report writers: run_console.c, run_json.c, run_junit.c ----------------------------- */
+/* ---- the report writers: run_console.c, run_json.c, run_junit.c,
+ * run_sarif.c-------------------------- */
 
 /* A writer of the run's results: the console, a JSON document, JUnit XML. Each member is
  * called in this order: `malformed` or `item` once per file, then `finish` once, or `discard`
@@ -93,6 +96,8 @@ struct run_writer *sd__run_junit(const char *path);
 /* --html: the calls of every run as a timeline (run_html.c), collected in cfg->html, which
  * must be set (two collections) before the writer is made. */
 struct run_writer *sd__run_html(const char *path, const struct run_cfg *cfg);
+/* run_sarif.c: each failed step, difference and malformed file as a SARIF result. */
+struct run_writer *sd__run_sarif(const char *path);
 
 /* ---- run_side.c: sim and real side by side --------------------------------------------------- */
 
@@ -106,32 +111,5 @@ int sd__run_differing_steps(const struct sd_sc_result *a, const struct sd_sc_res
 /* The side-by-side report of those steps, as `sockdrill run` prints it (malloc'd; NULL when
  * out of memory). */
 char *sd__run_side_by_side(const struct sd_sc_result *a, const struct sd_sc_result *b);
-
-/* ---- run_report.c: a report file, replaced whole or left as it was --------------------------- */
-
-/*
- * A report file (--junit, --json). Opened before anything runs, so that one that cannot be
- * written is a usage error up front. Its text goes into a new file beside it, which replaces
- * it by rename() once complete: an error or a crash midway leaves the old report as it was
- * (and no new one). A path that is not a regular file (a FIFO, /dev/stdout) is written in
- * place, as is a file in a directory we may not create files in.
- */
-struct run_report {
-	const char *opt, *path;
-	int fd;
-	int in_place;        /* writing to path itself */
-	int created;         /* in place: this run created path (removed on an error) */
-	mode_t mode;         /* the mode the report gets: the old file's, else 0666 & ~umask */
-	char tmp[PATH_MAX];  /* the new file while it is written ("" when in place) */
-	char dest[PATH_MAX]; /* what tmp replaces: path, or where its links lead */
-};
-
-/* 0, or -1 with the message printed. */
-int sd__run_report_open(struct run_report *r, const char *opt, const char *path);
-/* The report becomes text[0..len): 0, or -1 with the message printed and the old report
- * left as it was. */
-int sd__run_report_commit(struct run_report *r, const char *text, size_t len);
-/* An error path: the old report stays as it was, no new one is left. */
-void sd__run_report_discard(struct run_report *r);
 
 #endif

@@ -1,4 +1,4 @@
-/* sockdrill run: a report file, written beside its path and renamed over it once complete. */
+/* sockdrill: a report file, written beside its path and renamed over it once complete. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "run.h"
+#include "report.h"
 
 static int report_error(const struct run_report *r, int err)
 {
-	sd__usage_error("run", "%s: cannot write %s: %s", r->opt, r->path, strerror(err));
+	sd__usage_error(r->cmd, "%s: cannot write %s: %s", r->opt, r->path, strerror(err));
 	return -1;
 }
 
@@ -53,8 +53,13 @@ static int open_beside(struct run_report *r)
 
 int sd__run_report_open(struct run_report *r, const char *opt, const char *path)
 {
+	return sd__report_open(r, "run", opt, path);
+}
+
+int sd__report_open(struct run_report *r, const char *cmd, const char *opt, const char *path)
+{
 	struct stat st;
-	*r = (struct run_report){.opt = opt, .path = path, .fd = -1};
+	*r = (struct run_report){.cmd = cmd, .opt = opt, .path = path, .fd = -1};
 	int exists = stat(path, &st) == 0;
 	if (!exists && lstat(path, &st) == 0) /* a link to nothing is not made a file */
 		return report_error(r, ENOENT);
@@ -62,9 +67,14 @@ int sd__run_report_open(struct run_report *r, const char *opt, const char *path)
 		return report_error(r, EISDIR);
 	if (exists && !S_ISREG(st.st_mode))
 		return open_in_place(r);
-	/* A link is followed: the file it leads to is replaced, the link stays. */
-	if (!exists || !realpath(path, r->dest))
-		snprintf(r->dest, sizeof r->dest, "%s", path);
+	/* A link is followed: the file it leads to is replaced, the link stays. A new file's path
+	 * is made absolute, as a command may change directory before it writes (fuzz builds). */
+	char cwd[PATH_MAX];
+	if (!exists || !realpath(path, r->dest)) {
+		if (path[0] == '/' || !getcwd(cwd, sizeof cwd) ||
+		    (size_t)snprintf(r->dest, sizeof r->dest, "%s/%s", cwd, path) >= sizeof r->dest)
+			snprintf(r->dest, sizeof r->dest, "%s", path);
+	}
 	if (exists) {
 		/* a report we could not overwrite in place is not ours to replace either */
 		int fd = open(r->dest, O_WRONLY | O_NONBLOCK | O_CLOEXEC);

@@ -16,13 +16,15 @@
 #include "html.h"
 #include "run.h"
 #include "proc.h"
+#include "sarif.h"
 #include "wrap.h"
 #include "wrap_record.h"
 
 static const char wrap_help[] =
 	"usage: sockdrill wrap [--faults SPEC] [--seed N] [--log FILE] [--log-max BYTES]\n"
 	"                      [--inherited] [--run SCENARIO]... [--timeout S]\n"
-	"                      [--pidfile FILE] [--record FILE] [--html FILE] [--quiet]\n"
+	"                      [--pidfile FILE] [--record FILE] [--html FILE] [--sarif FILE]\n"
+	"                      [--quiet]\n"
 	"                      -- CMD [ARGS...]\n\n"
 	"Runs CMD with libsockdrill_preload.so, which injects faults into the TCP sockets CMD\n"
 	"creates (docs/faults.md). {port} in ARGS becomes a free loopback port. Without --run,\n"
@@ -58,6 +60,10 @@ static const char wrap_help[] =
 	"  --timeout S      how long CMD may take to start listening (default 10)\n"
 	"  --pidfile FILE   with --run: where CMD writes the server's pid; once the port is up,\n"
 	"                   the process it names (a descendant of CMD) is the server\n"
+	"  --sarif FILE     with --run: write SARIF 2.1.0 for code scanning, a result per failed\n"
+	"                   step (at its file and line) and per crash, sanitizer report or exit\n"
+	"                   of the server (at its report's first frame under the working\n"
+	"                   directory, else the failed step's line)\n"
 	"  --quiet          no end-of-run summary and, with --run, no progress line on stderr\n"
 	"                   (on a terminal a line redrawn in place: scenarios done/total, rate,\n"
 	"                   time left, findings so far; elsewhere the same as a plain line\n"
@@ -102,7 +108,7 @@ static int server_settings(const char *const runs[], struct sd_scenario *const s
 
 /* The command line as given. */
 struct wrap_opts {
-	const char *faults, *logpath, *runs[64], *pidfile, *record, *html;
+	const char *faults, *logpath, *runs[64], *pidfile, *record, *html, *sarif;
 	int nruns, faults_given, seed_given, quiet, inherited;
 	uint64_t seed, timeout, logmax;
 	struct sd_fault_spec used; /* the spec the program gets: the --run files' when given */
@@ -123,6 +129,7 @@ static int wrap_options(int argc, char **argv, struct wrap_opts *o)
 		{"inherited", no_argument, NULL, 'i'},
 		{"record", required_argument, NULL, 'R'},
 		{"html", required_argument, NULL, 'H'},
+		{"sarif", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -159,6 +166,7 @@ static int wrap_options(int argc, char **argv, struct wrap_opts *o)
 		case 'q': o->quiet = 1; break;
 		case 'R': o->record = optarg; break;
 		case 'H': o->html = optarg; break;
+		case 'S': o->sarif = optarg; break;
 		case 'h': fputs(wrap_help, stdout); return SD_EXIT_OK;
 		case ':': return sd__usage_error("wrap", "option '%s' needs a value", a);
 		default:
@@ -258,6 +266,10 @@ static int wrap_check(struct wrap_opts *o, struct sd__wrap *w, char *preload, in
 		sd__usage_error("wrap", "--html needs --run (it draws the scenarios' calls)");
 		return -1;
 	}
+	if (o->sarif && !o->nruns) {
+		sd__usage_error("wrap", "--sarif needs --run (its findings are the report)");
+		return -1;
+	}
 	if (o->nruns && w->port < 0) {
 		sd__usage_error("wrap",
 				"--run needs {port} in the command, so sockdrill knows where "
@@ -277,6 +289,8 @@ static int wrap_check(struct wrap_opts *o, struct sd__wrap *w, char *preload, in
 		}
 		close(lfd);
 	}
+	if (o->sarif && !(w->sarif = sd__sarif_open("wrap", o->sarif)))
+		return -1;
 	return 0;
 }
 
@@ -318,14 +332,8 @@ int sd__cmd_wrap(int argc, char **argv)
 	/* the page's file opened before the server starts: one that cannot be written stops us */
 	struct sd_html_events events = {0};
 	struct run_cfg hcfg = {.caps = {(unsigned)sd_backend_caps("real")}, .html = &events};
-	const char **rav = o.html ? calloc((size_t)argc + 2, sizeof *rav) : NULL;
-	char *repro = NULL;
-	if (rav) { /* the command as given: it starts the server and runs the files again */
-		rav[0] = "./sockdrill";
-		memcpy(rav + 1, argv, sizeof *rav * (size_t)argc);
-		repro = sd__shell_cmd(rav);
-		free(rav);
-	}
+	/* the command as given: it starts the server and runs the files again */
+	char *repro = sd__wrap_repro_cmd(argc, argv);
 	w.repro = repro ? repro : "";
 	if (o.html && !(w.html = sd__run_html(o.html, &hcfg))) {
 		free(repro);
@@ -347,6 +355,8 @@ int sd__cmd_wrap(int argc, char **argv)
 	sd__html_events_free(&events);
 	free(repro);
 out:
+	if (w.sarif) /* not written: the run did not come to its verdict */
+		sd__sarif_discard(w.sarif);
 	for (int i = 0; i < nloaded; i++)
 		sd_scenario_free(scs[i]);
 	for (int i = 0; i < cargc; i++)

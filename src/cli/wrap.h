@@ -12,6 +12,7 @@
 
 struct run_writer;
 struct sd_html_events;
+struct sd__sarif;
 
 /* One wrap of a program, as the command line and the --run files set it. */
 struct sd__wrap {
@@ -32,8 +33,9 @@ struct sd__wrap {
 	 * calls of the file being run; NULL without */
 	struct run_writer *html;
 	struct sd_html_events *events;
-	const char *repro;       /* --html: the command that reproduces the wrap */
+	const char *repro;       /* the command that reproduces the wrap ("" out of memory) */
 	int ran, passed, failed; /* --html: the --run files' verdicts, for the page's totals */
+	struct sd__sarif *sarif; /* --sarif: the log of the findings, or NULL */
 };
 
 /* wrap_prog.c: the program file for argv0 (a path, or searched in PATH) into out: 0 or -1. */
@@ -54,6 +56,20 @@ int sd__wrap_plain(struct sd__wrap *w);
  * it and judges how it ended: the exit status. argc, argv: sockdrill wrap's own, for the
  * command that reproduces a finding. */
 int sd__wrap_serve(struct sd__wrap *w, int argc, char **argv);
+/* sockdrill wrap's own command line, quoted for a shell: malloc'd, NULL out of memory. */
+char *sd__wrap_repro_cmd(int argc, char **argv);
+
+/* wrap_sarif.c: --sarif. A --run file's failed steps (file i of w->runs, its result r) as
+ * results, each at its line; `blame` remembers the first one's place. */
+struct sd__sarif_where;
+void sd__wrap_sarif_steps(const struct sd__wrap *w, int i, const struct sd_sc_result *r,
+			  const char *repro, struct sd__sarif_where *blame);
+/* A finding of the server's own (rule, text): at the first frame of its sanitizer report (its
+ * stderr in errpath) in the code under test, else at the first failed step (blame), else at
+ * the first --run file. */
+void sd__wrap_sarif_server(const struct sd__wrap *w, const char *rule, const char *text,
+			   const char *errpath, const char *repro,
+			   const struct sd__sarif_where *blame);
 
 /* wrap_stats.c: creates the counts file the preload writes (SOCKDRILL_STATS names it): 0 with
  * its path in path, or -1 (no summary: the program runs all the same). */

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "html.h"
 #include "proc.h"
+#include "sarif.h"
 #include "progress.h"
 #include "run.h"
 #include "wrap.h"
@@ -148,15 +149,26 @@ static void print_file(const char *path, const char *prefix, int max_lines)
 		fclose(f);
 }
 
-static void reproduce(int argc, char **argv)
+/* The command that reproduces a finding: sockdrill wrap's own command line (malloc'd; NULL
+ * when out of memory). wrap.c makes it once, for the console, --sarif and --html alike. */
+char *sd__wrap_repro_cmd(int argc, char **argv)
 {
-	printf("reproduce: ./sockdrill");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	if (!m)
+		return NULL;
+	fputs("./sockdrill", m);
 	for (int i = 0; i < argc; i++) {
 		int plain = strspn(argv[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 					    "0123456789-_./=,:{}@%+") == strlen(argv[i]);
-		printf(plain && *argv[i] ? " %s" : " '%s'", argv[i]);
+		fprintf(m, plain && *argv[i] ? " %s" : " '%s'", argv[i]);
 	}
-	printf("\n");
+	if (fclose(m) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }
 
 /* The server wrap --run started: the process it spawned and, once that has exited 0 leaving
@@ -286,7 +298,8 @@ static void follow_daemon(const struct server *sv)
 
 /* The server never listened (not_up says how, before anything is stopped): it is stopped
  * with whatever it left, and the finding printed. */
-static void never_up(struct server *sv, const struct sd__wrap *w, const char *errpath)
+static void never_up(struct server *sv, const struct sd__wrap *w, const char *errpath,
+		     const char *repro)
 {
 	char how[PATH_MAX + 256];
 	not_up(sv, w->port, w->timeout, w->pidfile, how, sizeof how);
@@ -299,6 +312,10 @@ static void never_up(struct server *sv, const struct sd__wrap *w, const char *er
 	if (!sd__proc_caught()) {
 		printf("FINDING: the server %s\n", how);
 		print_file(errpath, "  server: ", 20);
+		char text[PATH_MAX + 300];
+		struct sd__sarif_where none = {0};
+		snprintf(text, sizeof text, "%s: the server %s", w->cargv[0], how);
+		sd__wrap_sarif_server(w, "server-not-listening", text, errpath, repro, &none);
 	}
 }
 
@@ -318,8 +335,9 @@ static void html_item(struct sd__wrap *w, int i, const struct sd_sc_result *r)
 	w->html->item(w->html, &it);
 }
 
-/* Each --run file against the listening server, a line each: the findings. */
-static int run_scenarios(struct sd__wrap *w)
+/* Each --run file against the listening server, a line each: the findings (and with --sarif,
+ * the first failed step's place in blame). */
+static int run_scenarios(struct sd__wrap *w, const char *repro, struct sd__sarif_where *blame)
 {
 	struct sd_sc_options o = {.seed = w->seed, .has_seed = 1, .target_port = w->port};
 	int findings = 0;
@@ -347,6 +365,8 @@ static int run_scenarios(struct sd__wrap *w)
 		if (!r.passed && !sd__proc_caught()) {
 			printf("      %s\n", r.message);
 			findings += !r.skipped; /* a file for another kernel finds nothing */
+			if (!r.skipped)
+				sd__wrap_sarif_steps(w, i, &r, repro, blame);
 		}
 		sd_sc_result_free(&r);
 		sd__progress_step(&p, i + 1, findings);
@@ -359,27 +379,37 @@ static int run_scenarios(struct sd__wrap *w)
  * socket a moment before the process can be reaped, so "it had exited" and "we stopped it and
  * it died of SIGSEGV" are the same event seen at two instants. The sanitizer report, when
  * there is one (any mark of the one list, proc.h), tells it best. 1 for a finding, else 0. */
-static int how_it_ended(struct server *sv, const char *errpath)
+static int how_it_ended(struct server *sv, const struct sd__wrap *w, const char *errpath,
+			const char *repro, const struct sd__sarif_where *blame)
 {
 	int status = 0, alone = stop_server(sv, &status);
 	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	char text[PATH_MAX + 128];
+	const char *rule = NULL;
 	if (sd__proc_caught())
 		return 0; /* a run cut short by the signal says nothing */
 	if (sd__sanitizer_report(errpath)) {
 		printf("FINDING: the server printed a sanitizer report:\n");
 		print_file(errpath, "  server: ", 40);
-		return 1;
-	}
-	if (sig && sig != SIGTERM && sig != SIGKILL) {
+		snprintf(text, sizeof text, "%s: the server printed a sanitizer report",
+			 w->cargv[0]);
+	} else if (sig && sig != SIGTERM && sig != SIGKILL) {
 		printf("FINDING: the server died of signal %d (%s)\n", sig, strsignal(sig));
-		return 1;
-	}
-	if (alone > 0) {
+		snprintf(text, sizeof text, "%s: the server died of signal %d (%s)", w->cargv[0],
+			 sig, strsignal(sig));
+		rule = "server-crash";
+	} else if (alone > 0) {
 		printf("FINDING: the server exited during the scenarios (status %d)\n",
 		       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + sig);
-		return 1;
+		snprintf(text, sizeof text,
+			 "%s: the server exited during the scenarios (status %d)", w->cargv[0],
+			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + sig);
+		rule = "server-exit";
+	} else {
+		return 0;
 	}
-	return 0;
+	sd__wrap_sarif_server(w, rule, text, errpath, repro, blame);
+	return 1;
 }
 
 int sd__wrap_serve(struct sd__wrap *w, int argc, char **argv)
@@ -415,24 +445,31 @@ int sd__wrap_serve(struct sd__wrap *w, int argc, char **argv)
 	}
 	unsetenv("LD_PRELOAD"); /* not for our own scenario client */
 	struct server sv = {.pid = pid};
+	struct sd__sarif_where blame = {0};
+	const char *repro = w->repro && *w->repro ? w->repro : NULL;
+	(void)argc, (void)argv;
 	int findings;
 	if (!wait_listening(&sv, w->port, w->timeout, w->pidfile)) {
-		never_up(&sv, w, errpath);
+		never_up(&sv, w, errpath, repro);
 		findings = 1;
 	} else {
 		follow_daemon(&sv);
-		findings = run_scenarios(w);
-		findings += how_it_ended(&sv, errpath);
+		findings = run_scenarios(w, repro, &blame);
+		findings += how_it_ended(&sv, w, errpath, repro, &blame);
 	}
 	unlink(errpath);
 	sd__wrap_stats_report(w->statspath, &w->used, w->logpath, w->logmax, w->quiet);
 	if (sd__proc_caught()) {
 		fprintf(stderr, "sockdrill wrap: stopped by %s; %s was stopped too\n",
 			sd__proc_caught() == SIGINT ? "SIGINT" : "SIGTERM", w->cargv[0]);
-		return sd__proc_exit_status();
+		return sd__proc_exit_status(); /* the --sarif log is left as it was */
 	}
 	printf("wrap: %d finding%s\n", findings, findings == 1 ? "" : "s");
 	if (findings)
-		reproduce(argc, argv);
-	return findings ? SD_EXIT_CHECK : SD_EXIT_OK;
+		printf("reproduce: %s\n", repro ? repro : "(out of memory)");
+	int rc = findings ? SD_EXIT_CHECK : SD_EXIT_OK;
+	if (w->sarif && sd__sarif_finish(w->sarif, "sockdrill-wrap/", 1) < 0)
+		rc = SD_EXIT_USAGE;
+	w->sarif = NULL;
+	return rc;
 }

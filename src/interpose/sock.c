@@ -10,6 +10,12 @@
 
 #define RET(call) ((int)sd__ret(call))
 
+/* C libraries before glibc 2.34 (OSS-Fuzz's Ubuntu 20.04 build image) do not name the flag;
+ * the kernel's value is fixed (linux/close_range.h). */
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
 int sd__on_socket(int d, int t, int p)
 {
 	struct sd_net *net = sd__route_socket_net(d, t, p);

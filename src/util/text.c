@@ -23,19 +23,23 @@ void sd__hex_write(FILE *f, const void *data, size_t n)
 	}
 }
 
+void sd__json_byte(FILE *f, unsigned char c, int html)
+{
+	if (c == '"' || c == '\\')
+		fprintf(f, "\\%c", c);
+	else if (c == '\n')
+		fputs("\\n", f);
+	else if (c < 0x20 || c == 0x7f || (html && (c == '<' || c == '>' || c == '&')))
+		fprintf(f, "\\u%04x", c);
+	else
+		fputc(c, f);
+}
+
 void sd__json_str(FILE *f, const char *s, int html)
 {
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20 || *p == 0x7f || (html && (*p == '<' || *p == '>' || *p == '&')))
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		sd__json_byte(f, *p, html);
 	fputc('"', f);
 }
 

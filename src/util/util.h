@@ -96,6 +96,8 @@ void sd__hex_write(FILE *f, const void *data, size_t n);
  * \u00XX. html: '<', '>' and '&' as \u00XX too, so the text cannot end an HTML <script>
  * block it sits in. */
 void sd__json_str(FILE *f, const char *s, int html);
+/* One byte of a JSON string's contents, escaped by the same rule. */
+void sd__json_byte(FILE *f, unsigned char c, int html);
 
 /* The value of one hex digit, either case; -1 for any other character. */
 static inline int sd__hexval(int ch)

@@ -268,6 +268,14 @@ def default_stop_signals():
 
 # The scenario prelude several tests start from: a listener S on an ephemeral port and a
 # client C connected to it (accepted as S).
+# A server (python3 crash.py PORT) that accepts one client, reads from it and dies of SIGSEGV.
+CRASH_AFTER_RECV = (
+    "import os, signal, socket, sys\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)\n"
+    "c, _ = s.accept(); c.recv(10)\n"
+    "os.kill(os.getpid(), signal.SIGSEGV)\n")
+
 SERVER_PRELUDE = """\
 s: L = socket(inet) -> fd
 s: bind(L, 127.0.0.1:0) -> 0

@@ -222,7 +222,7 @@ def test_wrap_run_page(build, tmp_path):
     run = page_data(page)["runs"][0]
     (real,) = run["backends"]
     assert (real["name"], real["status"]) == ("real", "failed")
-    assert real["reproduce"].startswith("./sockdrill wrap --faults 'short-write=1' --html ")
+    assert real["reproduce"].startswith("./sockdrill wrap --faults short-write=1 --html ")  # as printed
     dom = browse(page, tmp_path, tmp_path / "wrap.png")
     assert {a for a, _ in lanes(dom)} == {"steps", "client"}
     failed = marks(dom, "mark step failed")

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import (ROOT, children_of, default_stop_signals, host_one_role, kill_if_alive,
-                      pid_gone, start_qa_server, stop_process)
+from conftest import (CRASH_AFTER_RECV, ROOT, children_of, default_stop_signals, host_one_role,
+                      kill_if_alive, pid_gone, start_qa_server, stop_process)
 
 CLIENT = str(ROOT / "corpus" / "wrap" / "qa_client.sd")
 
@@ -160,12 +160,7 @@ def test_server_crash_before_listening_names_its_signal(build):
 
 def test_server_crash_is_a_finding(build, tmp_path):
     crasher = tmp_path / "crash.py"
-    crasher.write_text(
-        "import os, signal, socket, sys\n"
-        "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-        "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)\n"
-        "c, _ = s.accept(); c.recv(10)\n"
-        "os.kill(os.getpid(), signal.SIGSEGV)\n")
+    crasher.write_text(CRASH_AFTER_RECV)
     r = wrap(build, "--run", CLIENT, "--", sys.executable if os.path.exists("/usr/bin/python3") else "python3",
              crasher, "{port}")
     assert r.returncode == 1, r.stdout + r.stderr
@@ -661,9 +656,10 @@ def test_without_run_a_stop_signal_reaches_the_program(build, tmp_path, sig):
     prog.write_text("import os, sys, time\n"
                     "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
                     "time.sleep(120)\n")
-    p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--faults", "short-read=1", "--",
-                          PY, str(prog), str(mark)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    with default_stop_signals():  # as under a terminal, however the suite was started
+        p = subprocess.Popen([str(build / "sockdrill"), "wrap", "--faults", "short-read=1", "--",
+                              PY, str(prog), str(mark)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     child = None
     try:
         for _ in range(600):  # 30 s at most for the program to start

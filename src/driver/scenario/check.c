@@ -274,6 +274,7 @@ void sc__failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *
 		struct sd_sc_failure *f = &res->failures[res->nfailures++];
 		f->line = st->line;
 		f->iteration = R->iter;
+		f->time_bound = 0; /* bound_failure (run.c) marks its own */
 		snprintf(f->message, sizeof f->message, "%s", line);
 	}
 }

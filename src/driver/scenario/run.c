@@ -189,18 +189,30 @@ static int step_limit(const struct run *R, int *by_max_time)
 	return !*by_max_time ? R->timeout_ms : left > 0 ? (int)left : 0;
 }
 
+/* The run's time bound reached "in" or "before" step st: its failure, marked as the bound's (a
+ * report tells it from the step's own), and the end of the run, as the steps after it would
+ * only report the same bound. */
+static void bound_failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *o,
+			  const char *when)
+{
+	struct sd_sc_result *res = R->res;
+	int kept = res->nfailures;
+	sc__failure(R, st, o, "the run reached its time bound (--max-time %d s) %s this step",
+		    R->max_time_s, when);
+	if (res->nfailures > kept)
+		res->failures[kept].time_bound = 1;
+	R->stop = 1;
+}
+
 static void blocked_failure(struct run *R, const struct sc_step *st, struct sd_sc_outcome *o,
 			    int limit, int by_max_time)
 {
 	if (o)
 		snprintf(o->got, sizeof o->got, "blocked"),
 			snprintf(o->norm, sizeof o->norm, "blocked");
-	if (by_max_time) {
-		sc__failure(R, st, o,
-			    "the run reached its time bound (--max-time %d s) in this step",
-			    R->max_time_s);
-		R->stop = 1; /* the steps after it would only report the same bound */
-	} else
+	if (by_max_time)
+		bound_failure(R, st, o, "in");
+	else
 		sc__failure(R, st, o, "still blocked after %d ms (see 'set timeout')", limit);
 }
 
@@ -412,11 +424,7 @@ static void step_loop(struct run *R)
 			break;
 		}
 		if (st->kind != S_REPEAT && st->kind != S_END && sd__mono_s() >= R->deadline) {
-			sc__failure(
-				R, st, NULL,
-				"the run reached its time bound (--max-time %d s) before this step",
-				R->max_time_s);
-			R->stop = 1;
+			bound_failure(R, st, NULL, "before");
 			break;
 		}
 		if (R->traced.ops && st->kind != S_REPEAT && st->kind != S_END)
